@@ -1,0 +1,61 @@
+// The seam between the engine runtime (scheduler, block manager, sampler) and a compute
+// backend (cpu/, cuda/). A backend owns the weights and the paged KV cache and runs one
+// forward pass over a batch of sequences the scheduler has chosen.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pagoda {
+
+struct ModelConfig;  // model/model_config.h
+struct EngineConfig; // engine/engine_config.h
+
+// One engine step's worth of tokens. Sequences are concatenated; each contributes
+// `query_len` new tokens (a prefill chunk, or 1 for decode) whose K/V are written to the
+// cache at `slot_mapping` before attention reads the whole context through its block table.
+struct ForwardBatch {
+  std::vector<int32_t> token_ids;    // [num_tokens]
+  std::vector<int32_t> positions;    // [num_tokens] absolute position in its sequence
+  std::vector<int32_t> slot_mapping; // [num_tokens] block_id * block_size + offset
+  std::vector<int32_t> query_start;  // [num_seqs + 1] offsets into token_ids
+  std::vector<int32_t> context_lens; // [num_seqs] tokens in KV after this step (incl. new)
+  std::vector<int32_t> block_tables; // [num_seqs * max_blocks_per_seq], unused entries -1
+  int32_t max_blocks_per_seq = 0;
+  // false: logits for the last token of each sequence only (what sampling needs);
+  // true: logits for every token (golden checks, prompt logprobs).
+  bool all_logits = false;
+
+  int32_t num_seqs() const { return static_cast<int32_t>(context_lens.size()); }
+  int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
+};
+
+// Memory a backend reports so the engine can size the KV cache the way vLLM does.
+struct MemoryProfile {
+  size_t total_bytes = 0;        // device (or host budget) total
+  size_t weights_bytes = 0;      // parameters as stored for compute
+  size_t peak_activation_bytes = 0; // measured by a profiling forward
+  size_t kv_bytes_per_block = 0; // K and V, all layers, one block
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0; // "cpu", "cuda"
+  // Runs a forward at max_num_batched_tokens with no KV cache allocated yet and reports
+  // what it used, so the engine can choose the number of KV blocks.
+  virtual MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) = 0;
+  virtual void allocate_kv_cache(int32_t num_blocks, int32_t block_size) = 0;
+  // logits: float32 row-major, [num_seqs or num_tokens (all_logits)] x vocab_size.
+  virtual void forward(const ForwardBatch& batch, std::vector<float>& logits) = 0;
+  virtual const ModelConfig& model_config() const = 0;
+};
+
+// Builds the backend named by engine_config.device ("cpu", "cuda", "auto"), loading the
+// checkpoint (or dummy weights). Throws pagoda::Error with a message naming the cause.
+std::unique_ptr<Backend> create_backend(const EngineConfig& engine_config);
+
+} // namespace pagoda

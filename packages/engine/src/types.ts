@@ -1,0 +1,94 @@
+// The TypeScript face of the engine: what packages/runner codes against. Names follow vLLM.
+
+/** Options for Engine.load, named as vLLM's engine arguments. */
+export interface EngineOptions {
+  /** Checkpoint folder (config.json + safetensors), or a config.json with load_format "dummy". */
+  model: string;
+  load_format?: 'auto' | 'dummy';
+  dtype?: 'auto' | 'float32' | 'bfloat16' | 'float16';
+  device?: 'auto' | 'cpu' | 'cuda';
+  max_model_len?: number;
+  max_num_seqs?: number;
+  max_num_batched_tokens?: number;
+  block_size?: number;
+  enable_prefix_caching?: boolean;
+  gpu_memory_utilization?: number;
+  /** CPU backend: bytes of host memory for the KV cache. */
+  kv_cache_space_bytes?: number;
+  /** Exactly this many KV blocks (tests and tuning). */
+  num_gpu_blocks_override?: number;
+  enforce_eager?: boolean;
+  seed?: number;
+  tensor_parallel_size?: number;
+  quantization?: string | null;
+  /** CPU backend: worker threads (0 = all cores). */
+  num_threads?: number;
+}
+
+/** Per-request sampling, as vLLM's SamplingParams (stop strings are matched by the caller). */
+export interface SamplingParams {
+  n?: number;
+  max_tokens?: number;
+  min_tokens?: number;
+  temperature?: number;
+  top_k?: number;
+  top_p?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number | null;
+  /** Number of top logprobs per generated token (0 = only the chosen token's); null = none. */
+  logprobs?: number | null;
+  stop_token_ids?: number[];
+  ignore_eos?: boolean;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface TokenLogprob {
+  token_id: number;
+  logprob: number;
+  top: Array<{ token_id: number; logprob: number }>;
+}
+
+/** What one engine step produced for one output sequence of a request. */
+export interface GenerateDelta {
+  /** Which of the request's n outputs (0-based). */
+  index: number;
+  token_ids: number[];
+  logprobs?: TokenLogprob[];
+  /** Set on the last delta of this output. 'stop' covers EOS and stop_token_ids. */
+  finish_reason?: FinishReason;
+  /** The token id that caused a 'stop' finish, if any. */
+  stop_token_id?: number;
+  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number };
+}
+
+export interface EngineStats {
+  num_running: number;
+  num_waiting: number;
+  kv_blocks_total: number;
+  kv_blocks_used: number;
+  kv_blocks_free: number;
+  kv_blocks_cached: number;
+  kv_cache_usage: number; // 0..1
+  prefix_cache_queries: number; // tokens looked up
+  prefix_cache_hits: number; // tokens found
+  num_preemptions: number;
+  prompt_tokens_total: number;
+  generation_tokens_total: number;
+  tokens_per_second: number; // generation, recent window
+  max_model_len: number;
+  block_size: number;
+  device: string;
+}
+
+export interface ModelInfo {
+  architecture: string;
+  vocab_size: number;
+  max_model_len: number;
+  eos_token_ids: number[];
+  bos_token_id: number | null;
+  dtype: string;
+}
