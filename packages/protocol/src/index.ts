@@ -1,0 +1,6 @@
+// Shared types and zod schemas: the OpenAI API as vLLM accepts it (the management API lives beside it).
+export * from './openai/errors.ts';
+export * from './openai/common.ts';
+export * from './openai/completions.ts';
+export * from './openai/chat.ts';
+export * from './openai/misc.ts';

@@ -1,0 +1,81 @@
+// POST /v1/chat/completions: request (messages, vLLM extras), response and stream chunk types.
+import { z } from 'zod';
+import { FinishReasonSchema, UsageSchema, samplingFields } from './common.ts';
+
+const TextPart = z.object({ type: z.literal('text'), text: z.string() });
+
+export const ChatMessageSchema = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string(), z.array(TextPart)]).nullable().optional(),
+  name: z.string().optional(),
+  tool_call_id: z.string().optional(),
+  tool_calls: z.array(z.unknown()).optional(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+export const ChatCompletionRequestSchema = z.strictObject({
+  ...samplingFields,
+  messages: z.array(ChatMessageSchema).min(1),
+  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  response_format: z.object({ type: z.literal('text') }).nullable().optional(),
+  tools: z.array(z.unknown()).max(0, 'tools are not supported by this runner; leave them out').nullable().optional(),
+  tool_choice: z.literal('none').nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
+  // vLLM extras
+  echo: z.boolean().nullable().optional(),
+  add_generation_prompt: z.boolean().nullable().optional(),
+  continue_final_message: z.boolean().nullable().optional(),
+  add_special_tokens: z.boolean().nullable().optional(),
+  chat_template: z.string().nullable().optional(),
+  chat_template_kwargs: z.record(z.string(), z.unknown()).nullable().optional(),
+});
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+export const ChatTopLogprobSchema = z.object({
+  token: z.string(),
+  logprob: z.number(),
+  bytes: z.array(z.number().int()).nullable(),
+});
+export const ChatTokenLogprobSchema = ChatTopLogprobSchema.extend({ top_logprobs: z.array(ChatTopLogprobSchema) });
+export type ChatTokenLogprob = z.infer<typeof ChatTokenLogprobSchema>;
+export const ChatLogprobsSchema = z.object({ content: z.array(ChatTokenLogprobSchema).nullable() });
+export type ChatLogprobs = z.infer<typeof ChatLogprobsSchema>;
+
+export const ChatCompletionSchema = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion'),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      message: z.object({ role: z.literal('assistant'), content: z.string().nullable() }),
+      logprobs: ChatLogprobsSchema.nullable(),
+      finish_reason: FinishReasonSchema,
+      stop_reason: z.union([z.string(), z.number()]).nullable().optional(),
+    }),
+  ),
+  usage: UsageSchema.nullable().optional(),
+  system_fingerprint: z.string().nullable().optional(),
+});
+export type ChatCompletion = z.infer<typeof ChatCompletionSchema>;
+
+export const ChatCompletionChunkSchema = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion.chunk'),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      delta: z.object({ role: z.literal('assistant').optional(), content: z.string().nullable().optional() }),
+      logprobs: ChatLogprobsSchema.nullable(),
+      finish_reason: FinishReasonSchema,
+      stop_reason: z.union([z.string(), z.number()]).nullable().optional(),
+    }),
+  ),
+  usage: UsageSchema.nullable().optional(),
+});
+export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunkSchema>;

@@ -1,0 +1,55 @@
+// Request fields shared by chat and completions: OpenAI's sampling parameters and vLLM's extras.
+import { z } from 'zod';
+
+export const StopSchema = z.union([z.string(), z.array(z.string()).max(16)]).nullable().optional();
+
+export const StreamOptionsSchema = z
+  .strictObject({
+    include_usage: z.boolean().nullable().optional(),
+    continuous_usage_stats: z.boolean().nullable().optional(),
+  })
+  .nullable()
+  .optional();
+
+/** Fields both endpoints accept, as vLLM accepts them. */
+export const samplingFields = {
+  model: z.string().nullable().optional(),
+  n: z.number().int().min(1).max(128).nullable().optional(),
+  max_tokens: z.number().int().min(1).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  seed: z.number().int().nullable().optional(),
+  stop: StopSchema,
+  stream: z.boolean().nullable().optional(),
+  stream_options: StreamOptionsSchema,
+  user: z.string().nullable().optional(),
+  logit_bias: z.record(z.string(), z.number()).nullable().optional(),
+  // vLLM extras
+  top_k: z.number().int().min(-1).nullable().optional(),
+  min_p: z.number().min(0).max(1).nullable().optional(),
+  repetition_penalty: z.number().gt(0).nullable().optional(),
+  ignore_eos: z.boolean().nullable().optional(),
+  min_tokens: z.number().int().min(0).nullable().optional(),
+  stop_token_ids: z.array(z.number().int().min(0)).nullable().optional(),
+  include_stop_str_in_output: z.boolean().nullable().optional(),
+  skip_special_tokens: z.boolean().nullable().optional(),
+  spaces_between_special_tokens: z.boolean().nullable().optional(),
+};
+
+export const UsageSchema = z.object({
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  prompt_tokens_details: z.object({ cached_tokens: z.number().int() }).nullable().optional(),
+});
+export type Usage = z.infer<typeof UsageSchema>;
+
+export const FinishReasonSchema = z.enum(['stop', 'length', 'abort', 'tool_calls', 'content_filter']).nullable();
+export type FinishReason = z.infer<typeof FinishReasonSchema>;
+
+export function stopList(stop: string | string[] | null | undefined): string[] {
+  if (stop == null) return [];
+  return (Array.isArray(stop) ? stop : [stop]).filter((s) => s.length > 0);
+}
