@@ -1,0 +1,13 @@
+// @pagoda/tokenizer: tokenizer.json encode/decode, streaming detokenization and chat templates.
+export { Tokenizer, type EncodeOptions, type DecodeOptions, type SpecialTokenTexts } from './tokenizer.ts';
+export { IncrementalDecoder, type IncrementalDecoderOptions } from './incremental-decoder.ts';
+export {
+  ChatTemplateError,
+  chatMessageSchema,
+  chatMessagesSchema,
+  renderChatTemplate,
+  selectTemplate,
+  type ChatMessage,
+  type RenderChatOptions,
+} from './chat-template.ts';
+export { TokenizerFileError, readModelTokenizerFiles, type ChatTemplateSource } from './model-files.ts';

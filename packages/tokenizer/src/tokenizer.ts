@@ -1,0 +1,135 @@
+// The tokenizer of one model folder: encode / decode over tokenizer.json (via @huggingface/tokenizers),
+// special tokens and end-of-sequence ids as tokenizer_config.json and generation_config.json say.
+import { join } from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { renderChatTemplate, type RenderChatOptions } from './chat-template.ts';
+import {
+  TokenizerFileError,
+  readModelTokenizerFiles,
+  type ChatTemplateSource,
+  type ModelTokenizerFiles,
+} from './model-files.ts';
+import { applyTransformersRebuild } from './transformers-compat.ts';
+
+export interface EncodeOptions {
+  /** Add BOS/EOS as the tokenizer config says (default true). Pass false for text that already has them, e.g. a rendered chat. */
+  addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Leave out special tokens such as <s> and </s> (default true). */
+  skipSpecialTokens?: boolean;
+}
+
+/** Special token texts the chat template sees (bos_token, eos_token, ...); null where the model has none. */
+export interface SpecialTokenTexts {
+  bos: string | null;
+  eos: string | null;
+  unk: string | null;
+  pad: string | null;
+}
+
+export class Tokenizer {
+  readonly vocabSize: number;
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number | null;
+  /** Every id that ends generation: the config's eos_token and generation_config's eos_token_id (one or a list). */
+  readonly eosTokenIds: readonly number[];
+  readonly specialTokens: SpecialTokenTexts;
+  readonly chatTemplate: ChatTemplateSource | null;
+
+  private readonly hf: HfTokenizer;
+  /** null: the post-processor in tokenizer.json decides; otherwise tokenizer_config.json's explicit flags. */
+  private readonly explicitSpecials: { addBos: boolean; addEos: boolean } | null;
+
+  private constructor(files: ModelTokenizerFiles, dir: string) {
+    const tokenizerPath = join(dir, 'tokenizer.json');
+    const configPath = join(dir, 'tokenizer_config.json');
+    const config = files.tokenizerConfig;
+    try {
+      // The Rust tokenizers (the golden reference) never clean up spaces; the JS library does unless told.
+      this.hf = new HfTokenizer(applyTransformersRebuild(files.tokenizerJson, config), {
+        ...config,
+        clean_up_tokenization_spaces: config.clean_up_tokenization_spaces ?? false,
+      });
+    } catch (err) {
+      throw new TokenizerFileError(tokenizerPath, `cannot build a tokenizer from it (${(err as Error).message})`);
+    }
+
+    this.vocabSize = largestId(this.hf.get_vocab(true).values()) + 1;
+    this.specialTokens = {
+      bos: config.bos_token ?? null,
+      eos: config.eos_token ?? null,
+      unk: config.unk_token ?? null,
+      pad: config.pad_token ?? null,
+    };
+
+    const idOf = (field: string, token: string | null): number | null => {
+      if (token === null) return null;
+      const id = this.hf.token_to_id(token);
+      if (id === undefined) {
+        throw new TokenizerFileError(configPath, `${field} "${token}" is not a token of tokenizer.json`);
+      }
+      return id;
+    };
+    const generation = files.generationConfig;
+    const generationEos = generation?.eos_token_id ?? [];
+    const generationEosIds = Array.isArray(generationEos) ? generationEos : [generationEos];
+
+    this.bosTokenId = idOf('bos_token', this.specialTokens.bos) ?? generation?.bos_token_id ?? null;
+    const configEos = idOf('eos_token', this.specialTokens.eos);
+    this.eosTokenId = configEos ?? generationEosIds[0] ?? null;
+    this.eosTokenIds = [...new Set([...(configEos === null ? [] : [configEos]), ...generationEosIds])];
+
+    this.explicitSpecials =
+      config.add_bos_token === undefined ? null : { addBos: config.add_bos_token, addEos: config.add_eos_token ?? false };
+    this.chatTemplate = files.chatTemplate;
+  }
+
+  /** Loads tokenizer.json, tokenizer_config.json and (when present) generation_config.json from a model folder. */
+  static fromDir(dir: string): Tokenizer {
+    return new Tokenizer(readModelTokenizerFiles(dir), dir);
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const addSpecialTokens = options.addSpecialTokens ?? true;
+    if (!addSpecialTokens || this.explicitSpecials === null) {
+      return this.hf.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    }
+    const ids = this.hf.encode(text, { add_special_tokens: false }).ids;
+    const { addBos, addEos } = this.explicitSpecials;
+    if (addBos && this.bosTokenId !== null) ids.unshift(this.bosTokenId);
+    if (addEos && this.eosTokenId !== null) ids.push(this.eosTokenId);
+    return ids;
+  }
+
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    // Ids past the vocabulary (models often pad their embedding) decode to nothing, as in the Rust library.
+    const known = ids.filter((id) => this.hf.id_to_token(id) !== undefined);
+    if (known.length === 0) return '';
+    return this.hf.decode(known, { skip_special_tokens: options.skipSpecialTokens ?? true });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.hf.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.hf.id_to_token(id);
+  }
+
+  /**
+   * Renders chat messages to a prompt with options.template or the model's chat template. The result
+   * usually holds BOS already: encode it with { addSpecialTokens: false }.
+   */
+  renderChat(messages: unknown, options: RenderChatOptions = {}): string {
+    return renderChatTemplate(this.chatTemplate, this.specialTokens, messages, options);
+  }
+}
+
+// A loop, not Math.max(...ids): vocabularies of 150k entries overflow the argument limit.
+function largestId(ids: Iterable<number>): number {
+  let largest = -1;
+  for (const id of ids) if (id > largest) largest = id;
+  return largest;
+}
