@@ -123,7 +123,7 @@ describe('pagoda start', () => {
     const bin = join(cwd, 'bin');
     mkdirSync(bin);
     symlinkSync(process.execPath, join(bin, 'node'));
-    const env = { ...process.env, PATH: bin };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: bin };
     delete env.REDIS_URL;
     const p = startPagoda(cwd, env);
     await expect(p.url).rejects.toThrow(/no redis-server binary found: install one .*apt-get install redis-server.* or set REDIS_URL/);
