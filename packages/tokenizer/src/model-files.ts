@@ -28,7 +28,8 @@ export const chatTemplateSchema = z.union([z.string(), z.array(namedTemplateSche
 export type ChatTemplateSource = z.infer<typeof chatTemplateSchema>;
 
 const tokenizerJsonSchema = z.looseObject({
-  model: z.looseObject({ type: z.string().optional() }),
+  // The model kinds @huggingface/tokenizers implements; without a type it infers one, as the Rust library does.
+  model: z.looseObject({ type: z.enum(['BPE', 'Unigram', 'WordPiece']).optional() }),
   added_tokens: z
     .array(z.looseObject({ id: z.number().int().nonnegative(), content: z.string(), special: z.boolean().optional() }))
     .default([]),
