@@ -1,0 +1,145 @@
+// `pagoda serve <model> [flags]`: one model behind an OpenAI-compatible API, flags named as vLLM's.
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { BACKEND_KINDS, ServeOptionsSchema, startRunner, type ServeOptionsInput } from '@pagoda/runner';
+import { describeZodError } from '@pagoda/protocol';
+
+const FLAGS = {
+  backend: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'api-key': { type: 'string' },
+  'served-model-name': { type: 'string', multiple: true },
+  device: { type: 'string' },
+  'tensor-parallel-size': { type: 'string' },
+  quantization: { type: 'string' },
+  'enforce-eager': { type: 'boolean' },
+  'gpu-memory-utilization': { type: 'string' },
+  'max-model-len': { type: 'string' },
+  'max-num-seqs': { type: 'string' },
+  'max-num-batched-tokens': { type: 'string' },
+  'block-size': { type: 'string' },
+  'enable-prefix-caching': { type: 'boolean' },
+  'no-enable-prefix-caching': { type: 'boolean' },
+  dtype: { type: 'string' },
+  seed: { type: 'string' },
+  'load-format': { type: 'string' },
+  'chat-template': { type: 'string' },
+  'max-waiting-requests': { type: 'string' },
+  'max-request-body-bytes': { type: 'string' },
+  'remote-base-url': { type: 'string' },
+  'remote-api-key': { type: 'string' },
+  'backend-executable': { type: 'string' },
+  'backend-start-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const USAGE = `usage: pagoda serve <model> [flags]
+
+Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is a checkpoint folder
+(builtin, vllm), a .gguf file (llamacpp) or the upstream model name (remote).
+
+  --backend ${BACKEND_KINDS.join('|')}   (default builtin)
+  --host H --port P --api-key KEY --served-model-name NAME [...]
+  --device auto|cpu|cuda  --dtype auto|float32|bfloat16|float16  --seed N  --load-format auto|dummy
+  --max-model-len N  --max-num-seqs N  --max-num-batched-tokens N  --block-size N
+  --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
+  --tensor-parallel-size N  --quantization Q  --chat-template FILE|TEXT
+  --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
+  --max-request-body-bytes N     larger bodies get 413 (default 16 MiB)
+  --remote-base-url URL --remote-api-key KEY           (remote backend)
+  --backend-executable PATH --backend-start-timeout S  (vllm, llamacpp backends)
+`;
+
+type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K] extends { multiple: true } ? string[] : (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
+
+function number(values: Values, flag: keyof Values): number | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n)) throw new Error(`--${flag} takes a number, got '${String(raw)}'`);
+  return n;
+}
+
+/** The runner's options from the command line; throws with the offending flag named. */
+export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help' {
+  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true }) as { values: Values; positionals: string[] };
+  if (values.help) return 'help';
+  if (positionals.length !== 1) {
+    throw new Error(positionals.length === 0 ? 'give the model to serve: pagoda serve <model path> [flags]' : `one model per runner; got ${positionals.length}: ${positionals.join(' ')}`);
+  }
+  if (values['enable-prefix-caching'] && values['no-enable-prefix-caching']) {
+    throw new Error('--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one');
+  }
+  const input: ServeOptionsInput = {
+    model: positionals[0]!,
+    backend: values.backend as ServeOptionsInput['backend'],
+    host: values.host,
+    port: number(values, 'port'),
+    api_key: values['api-key'] ?? null,
+    served_model_name: values['served-model-name'],
+    device: values.device as ServeOptionsInput['device'],
+    tensor_parallel_size: number(values, 'tensor-parallel-size'),
+    quantization: values.quantization,
+    enforce_eager: values['enforce-eager'],
+    gpu_memory_utilization: number(values, 'gpu-memory-utilization'),
+    max_model_len: number(values, 'max-model-len'),
+    max_num_seqs: number(values, 'max-num-seqs'),
+    max_num_batched_tokens: number(values, 'max-num-batched-tokens'),
+    block_size: number(values, 'block-size'),
+    enable_prefix_caching: values['enable-prefix-caching'] ? true : values['no-enable-prefix-caching'] ? false : undefined,
+    dtype: values.dtype as ServeOptionsInput['dtype'],
+    seed: number(values, 'seed'),
+    load_format: values['load-format'] as ServeOptionsInput['load_format'],
+    chat_template: values['chat-template'],
+    max_waiting_requests: number(values, 'max-waiting-requests'),
+    max_request_body_bytes: number(values, 'max-request-body-bytes'),
+    remote_base_url: values['remote-base-url'],
+    remote_api_key: values['remote-api-key'],
+    backend_executable: values['backend-executable'],
+    backend_start_timeout: number(values, 'backend-start-timeout'),
+  };
+  const checked = ServeOptionsSchema.safeParse(input);
+  if (!checked.success) {
+    const { message, param } = describeZodError(checked.error);
+    throw new Error(param ? `--${param.replace(/_/g, '-')}: ${message.replace(`'${param}': `, '')}` : message);
+  }
+  return input;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let input: ServeOptionsInput | 'help';
+  try {
+    input = serveOptionsFromArgv(argv);
+  } catch (err) {
+    process.stderr.write(`pagoda serve: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (input === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = pino({ name: 'runner', level: process.env.PAGODA_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const runner = await startRunner(input, log);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await runner.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  try {
+    await runner.loaded;
+  } catch (err) {
+    process.stderr.write(`pagoda serve: ${(err as Error).message}\n`);
+    await runner.close();
+    return 1;
+  }
+  process.stdout.write(`pagoda serve: ${runner.options.served_model_name[0] ?? runner.options.model} ready at ${runner.url}/v1\n`);
+  // Serve until a signal ends the process.
+  await new Promise<never>(() => {});
+  return 0;
+}

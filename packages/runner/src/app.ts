@@ -1,0 +1,59 @@
+// The runner's express app: OpenAI routes over one backend, errors in OpenAI's shape.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ApiError, toApiError } from './api-error.ts';
+import { requireApiKey } from './auth.ts';
+import type { RunnerContext } from './runner-context.ts';
+import { chatCompletionsHandler } from './routes/chat.ts';
+import { completionsHandler } from './routes/completions.ts';
+import { healthHandler, metricsHandler, modelsHandler, notFoundHandler, versionHandler } from './routes/info.ts';
+import { detokenizeHandler, tokenizeHandler } from './routes/tokenize.ts';
+
+export function createApp(ctx: RunnerContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(express.json({ limit: ctx.maxBodyBytes, type: () => true }));
+
+  app.get('/health', healthHandler(ctx));
+  app.get('/version', versionHandler(ctx));
+  app.get('/metrics', metricsHandler(ctx));
+
+  if (ctx.apiKey) {
+    const auth = requireApiKey(ctx.apiKey);
+    app.use('/v1', auth);
+    app.use(['/tokenize', '/detokenize'], auth);
+  }
+  app.get('/v1/models', modelsHandler(ctx));
+  app.post('/v1/chat/completions', chatCompletionsHandler(ctx));
+  app.post('/v1/completions', completionsHandler(ctx));
+  app.post('/tokenize', tokenizeHandler(ctx));
+  app.post('/detokenize', detokenizeHandler(ctx));
+  app.use(notFoundHandler);
+  app.use(errorHandler(ctx));
+  return app;
+}
+
+/** Body-parser failures carry a status and a type; everything else is an ApiError or a 500. */
+function fromHttpError(err: unknown, maxBodyBytes: number): ApiError {
+  const e = err as { status?: number; type?: string; message?: string };
+  if (e?.type === 'entity.too.large') {
+    return new ApiError(413, `the request body is larger than the limit of ${maxBodyBytes} bytes; send less or start the server with a larger --max-request-body-bytes`, null, undefined, 'request_too_large');
+  }
+  if (e?.type === 'entity.parse.failed') return new ApiError(400, `the request body is not valid JSON: ${e.message ?? ''}`);
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && !(err instanceof ApiError)) {
+    return new ApiError(e.status, e.message ?? 'bad request');
+  }
+  return toApiError(err);
+}
+
+function errorHandler(ctx: RunnerContext) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const apiErr = fromHttpError(err, ctx.maxBodyBytes);
+    if (apiErr.status >= 500) ctx.log.error({ err }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(apiErr.status).json(apiErr.body());
+  };
+}

@@ -1,0 +1,59 @@
+// The contract between the runner's HTTP layer and whatever produces tokens (builtin engine, remote
+// OpenAI server, a spawned vLLM or llama-server). Generation is always a stream of OpenAI chunks; the
+// HTTP layer forwards them as SSE or folds them into one response.
+import type {
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  CompletionChunk,
+  CompletionRequest,
+  DetokenizeRequest,
+  DetokenizeResponse,
+  TokenizeRequest,
+  TokenizeResponse,
+} from '@pagoda/protocol';
+
+export type BackendState = 'loading' | 'ready' | 'failed' | 'stopped';
+
+export interface GenerateContext {
+  /** Aborted when the client goes away; the backend must stop the request and free its resources. */
+  signal: AbortSignal;
+  requestId: string;
+  /** The model name to report in responses (the served name the client used). */
+  model: string;
+}
+
+/** Engine-level figures for /metrics; counters are totals since start. Null fields are not known. */
+export interface BackendStats {
+  num_running: number | null;
+  num_waiting: number | null;
+  kv_cache_usage: number | null;
+  prefix_cache_queries: number | null;
+  prefix_cache_hits: number | null;
+  num_preemptions: number | null;
+}
+
+export interface BackendInfo {
+  /** Where the weights come from: a folder, a GGUF file or a URL. */
+  root: string;
+  max_model_len: number | null;
+}
+
+export interface Backend {
+  readonly kind: 'builtin' | 'remote' | 'vllm' | 'llamacpp';
+  /** Loads the model (or starts and waits for the child server). Rejects with a message that says what to change. */
+  load(): Promise<void>;
+  state(): BackendState;
+  /** Why the backend is not ready (load failure or crash), if it is not. */
+  failure(): string | null;
+  info(): BackendInfo;
+  /**
+   * Generates; each chunk as it would be streamed. The last chunk carries usage with no choices.
+   * Bad requests throw ApiError before the first chunk is yielded.
+   */
+  chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk>;
+  completions(req: CompletionRequest, ctx: GenerateContext): AsyncIterable<CompletionChunk>;
+  tokenize(req: TokenizeRequest): Promise<TokenizeResponse>;
+  detokenize(req: DetokenizeRequest): Promise<DetokenizeResponse>;
+  stats(): Promise<BackendStats | null>;
+  shutdown(): Promise<void>;
+}

@@ -1,0 +1,24 @@
+// Picks and builds the backend named by --backend.
+import type { Logger } from 'pino';
+import type { Backend } from '../backend.ts';
+import type { ServeOptions } from '../serve-options.ts';
+import { createLlamaCppBackend } from './llamacpp.ts';
+import { RemoteBackend } from './remote.ts';
+import { createVllmBackend } from './vllm.ts';
+
+export async function createBackend(opts: ServeOptions, log: Logger): Promise<Backend> {
+  switch (opts.backend) {
+    case 'builtin': {
+      // Loaded on demand: the native addon is only needed by this backend.
+      const { BuiltinBackend } = await import('./builtin.ts');
+      return new BuiltinBackend(opts, log);
+    }
+    case 'remote':
+      if (!opts.remote_base_url) throw new Error('--backend remote needs --remote-base-url (the upstream OpenAI base URL, e.g. http://host:8000/v1)');
+      return new RemoteBackend({ baseUrl: opts.remote_base_url, model: opts.model, apiKey: opts.remote_api_key, readyTimeoutMs: opts.backend_start_timeout * 1000 });
+    case 'vllm':
+      return createVllmBackend(opts, log);
+    case 'llamacpp':
+      return createLlamaCppBackend(opts, log);
+  }
+}

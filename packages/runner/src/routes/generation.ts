@@ -1,0 +1,150 @@
+// One generation request from HTTP to backend and back, shared by chat and completions: validate, admit,
+// stream as SSE or fold into one body, record vLLM's per-request metrics, abort on client disconnect.
+import { performance } from 'node:perf_hooks';
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Usage } from '@pagoda/protocol';
+import type { z } from 'zod';
+import { toApiError } from '../api-error.ts';
+import type { GenerateContext } from '../backend.ts';
+import { requireReady, resolveModel, type RunnerContext } from '../runner-context.ts';
+import { endEventStream, sendEvent, startEventStream } from '../sse.ts';
+import { parseBody } from './parse-body.ts';
+
+interface AnyChunk {
+  choices: Array<{ index: number; finish_reason: string | null }>;
+  usage?: Usage | null;
+}
+
+interface BaseRequest {
+  model?: string | null;
+  n?: number | null;
+  stream?: boolean | null;
+  stream_options?: { include_usage?: boolean | null } | null;
+}
+
+export interface GenerationKind<Req extends BaseRequest, Chunk extends AnyChunk> {
+  schema: z.ZodType<Req>;
+  idPrefix: string;
+  /** How many sequences the request runs at once (n times the number of prompts). */
+  sequences(req: Req): number;
+  start(ctx: RunnerContext, req: Req, gen: GenerateContext): AsyncIterable<Chunk>;
+  /** Whether this chunk carries generated text or tokens (for TTFT and ITL). */
+  hasTokens(chunk: Chunk): boolean;
+  aggregator(): { add(chunk: Chunk): void; result(): unknown };
+}
+
+export function generationHandler<Req extends BaseRequest, Chunk extends AnyChunk>(ctx: RunnerContext, kind: GenerationKind<Req, Chunk>) {
+  return async (httpReq: Request, res: Response): Promise<void> => {
+    const arrival = performance.now();
+    requireReady(ctx);
+    const req = parseBody(kind.schema, httpReq.body);
+    const model = resolveModel(ctx, req.model);
+
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const release = await ctx.admission.acquire(kind.sequences(req), abort.signal);
+    const tracker = new RequestTracker(ctx, arrival);
+    tracker.admitted();
+    try {
+      const gen: GenerateContext = { signal: abort.signal, requestId: `${kind.idPrefix}-${randomUUID().replace(/-/g, '')}`, model };
+      const iterator = kind.start(ctx, req, gen)[Symbol.asyncIterator]();
+      const first = await iterator.next(); // bad requests fail here, before any header is sent
+      if (req.stream) await stream(res, iterator, first, req, kind, tracker);
+      else await respond(res, iterator, first, kind, tracker);
+    } finally {
+      release();
+      tracker.finished(abort.signal.aborted);
+    }
+  };
+}
+
+async function stream<Req extends BaseRequest, Chunk extends AnyChunk>(
+  res: Response,
+  iterator: AsyncIterator<Chunk>,
+  first: IteratorResult<Chunk>,
+  req: Req,
+  kind: GenerationKind<Req, Chunk>,
+  tracker: RequestTracker,
+): Promise<void> {
+  const includeUsage = req.stream_options?.include_usage === true;
+  startEventStream(res);
+  try {
+    for (let step = first; !step.done; step = await iterator.next()) {
+      if (res.destroyed) return;
+      const chunk = step.value;
+      tracker.chunk(chunk, kind.hasTokens(chunk));
+      if (chunk.choices.length === 0 && chunk.usage && !includeUsage) continue;
+      await sendEvent(res, includeUsage || chunk.choices.length === 0 ? chunk : { ...chunk, usage: undefined });
+    }
+  } catch (err) {
+    const apiErr = toApiError(err);
+    tracker.failed();
+    await sendEvent(res, apiErr.body());
+  }
+  endEventStream(res);
+}
+
+async function respond<Req extends BaseRequest, Chunk extends AnyChunk>(
+  res: Response,
+  iterator: AsyncIterator<Chunk>,
+  first: IteratorResult<Chunk>,
+  kind: GenerationKind<Req, Chunk>,
+  tracker: RequestTracker,
+): Promise<void> {
+  const agg = kind.aggregator();
+  for (let step = first; !step.done; step = await iterator.next()) {
+    tracker.chunk(step.value, kind.hasTokens(step.value));
+    agg.add(step.value);
+  }
+  if (!res.destroyed) res.json(agg.result());
+}
+
+/** Times one request for the vLLM histograms and counts its tokens when it ends. */
+class RequestTracker {
+  private firstTokenAt: number | null = null;
+  private lastTokenAt = 0;
+  private usage: Usage | null = null;
+  private finishReason: string | null = null;
+  private error = false;
+
+  constructor(
+    private readonly ctx: RunnerContext,
+    private readonly arrival: number,
+  ) {}
+
+  admitted(): void {
+    this.ctx.metrics.observeQueueTime((performance.now() - this.arrival) / 1000);
+  }
+
+  chunk(chunk: AnyChunk, hasTokens: boolean): void {
+    const now = performance.now();
+    if (hasTokens) {
+      if (this.firstTokenAt === null) {
+        this.firstTokenAt = now;
+        this.ctx.metrics.observeFirstToken((now - this.arrival) / 1000);
+      } else {
+        this.ctx.metrics.observeInterToken((now - this.lastTokenAt) / 1000);
+      }
+      this.lastTokenAt = now;
+    }
+    if (chunk.usage) this.usage = chunk.usage;
+    for (const c of chunk.choices) if (c.finish_reason) this.finishReason = c.finish_reason;
+  }
+
+  failed(): void {
+    this.error = true;
+  }
+
+  finished(aborted: boolean): void {
+    if (this.firstTokenAt === null && !this.usage) return; // rejected before generating: not a request the engine served
+    this.ctx.metrics.observeFinished({
+      promptTokens: this.usage?.prompt_tokens ?? 0,
+      generationTokens: this.usage?.completion_tokens ?? 0,
+      finishReason: aborted || this.error ? 'abort' : (this.finishReason ?? 'abort'),
+      e2eSeconds: (performance.now() - this.arrival) / 1000,
+    });
+  }
+}
