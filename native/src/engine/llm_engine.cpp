@@ -1,0 +1,448 @@
+// The engine step and its checks; see llm_engine.h. (LLMEngine::load is in engine_load.cpp.)
+#include "engine/llm_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+
+#include "error.h"
+
+namespace pagoda {
+
+namespace {
+
+constexpr int64_t kDefaultCpuKvBytes = int64_t{4} << 30;
+constexpr double kRateWindowSeconds = 10.0;
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+uint64_t sibling_seed(uint64_t seed, int32_t index) {
+  if (index == 0) return seed;
+  uint64_t x = seed + 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(index);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  return x ^ (x >> 31);
+}
+
+std::string with_hint(const std::string& what, const std::string& change) {
+  return what + "; " + change + ".";
+}
+
+} // namespace
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+  case FinishReason::Stop: return "stop";
+  case FinishReason::Length: return "length";
+  case FinishReason::Abort: return "abort";
+  case FinishReason::None: return "";
+  }
+  return "";
+}
+
+LLMEngine::LLMEngine(EngineConfig config, std::unique_ptr<Backend> backend, ModelFacts model)
+    : config_(std::move(config)), backend_(std::move(backend)), model_(std::move(model)),
+      rng_(config_.seed) {
+  validate_config();
+  profile_ = backend_->profile(config_.max_num_batched_tokens, config_.max_num_seqs);
+  int32_t num_blocks = choose_num_blocks();
+  backend_->allocate_kv_cache(num_blocks, config_.block_size);
+  blocks_ = std::make_unique<BlockManager>(num_blocks, config_.block_size,
+                                           config_.enable_prefix_caching);
+  SchedulerConfig sc;
+  sc.max_num_seqs = config_.max_num_seqs;
+  sc.max_num_batched_tokens = config_.max_num_batched_tokens;
+  sc.enable_chunked_prefill = config_.enable_chunked_prefill;
+  scheduler_ = std::make_unique<Scheduler>(sc, *blocks_);
+  sampler_ = std::make_unique<Sampler>(model_.vocab_size, model_.eos_token_ids);
+}
+
+LLMEngine::~LLMEngine() { stop(); }
+
+void LLMEngine::validate_config() {
+  EngineConfig& c = config_;
+  const int32_t max_pos = model_.max_position_embeddings;
+  if (c.tensor_parallel_size != 1 || c.pipeline_parallel_size != 1) {
+    throw Error("tensor_parallel_size and pipeline_parallel_size must be 1 for the builtin "
+                "engine for now; set both to 1");
+  }
+  if (!c.quantization.empty()) {
+    throw Error("quantization '" + c.quantization +
+                "' is not supported by the builtin engine; leave quantization unset");
+  }
+  if (c.max_model_len < 0) throw Error("max_model_len must be positive (or 0 for the model's)");
+  if (c.max_model_len == 0) c.max_model_len = max_pos;
+  if (max_pos > 0 && c.max_model_len > max_pos) {
+    std::ostringstream os;
+    os << "max_model_len (" << c.max_model_len
+       << ") is greater than the model's max_position_embeddings (" << max_pos
+       << ") in config.json; lower max_model_len to <= " << max_pos;
+    throw Error(os.str());
+  }
+  if (c.block_size < 1 || c.block_size > 256) {
+    throw Error("block_size must be between 1 and 256 (16 is usual), got " +
+                std::to_string(c.block_size));
+  }
+  if (c.max_num_seqs < 1) {
+    throw Error("max_num_seqs must be at least 1, got " + std::to_string(c.max_num_seqs));
+  }
+  if (c.max_num_batched_tokens < 0) throw Error("max_num_batched_tokens must be positive");
+  if (c.max_num_batched_tokens == 0) {
+    c.max_num_batched_tokens = c.enable_chunked_prefill ? std::max(2048, c.max_num_seqs)
+                                                         : std::max(2048, c.max_model_len);
+  }
+  if (!c.enable_chunked_prefill && c.max_num_batched_tokens < c.max_model_len) {
+    std::ostringstream os;
+    os << "max_num_batched_tokens (" << c.max_num_batched_tokens << ") is smaller than max_model_len ("
+       << c.max_model_len << "): without chunked prefill a whole prompt must fit in one step. "
+       << "Raise max_num_batched_tokens to >= " << c.max_model_len
+       << ", lower max_model_len, or enable chunked prefill";
+    throw Error(os.str());
+  }
+  if (c.max_num_batched_tokens < c.max_num_seqs) {
+    std::ostringstream os;
+    os << "max_num_batched_tokens (" << c.max_num_batched_tokens
+       << ") must be greater than or equal to max_num_seqs (" << c.max_num_seqs
+       << "); raise max_num_batched_tokens or lower max_num_seqs";
+    throw Error(os.str());
+  }
+  if (!(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0)) {
+    throw Error("gpu_memory_utilization must be in (0, 1], got " +
+                std::to_string(c.gpu_memory_utilization));
+  }
+  if (c.num_gpu_blocks_override < 0) throw Error("num_gpu_blocks_override must be positive");
+  if (c.kv_cache_space_bytes < 0) throw Error("kv_cache_space_bytes must be positive");
+}
+
+int32_t LLMEngine::choose_num_blocks() const {
+  const EngineConfig& c = config_;
+  const int64_t per_block = static_cast<int64_t>(profile_.kv_bytes_per_block);
+  if (per_block <= 0) throw Error("backend reported a KV block size of 0 bytes");
+  int64_t blocks = 0;
+  std::string raise;
+  if (c.num_gpu_blocks_override > 0) {
+    blocks = c.num_gpu_blocks_override;
+    raise = "raise num_gpu_blocks_override";
+  } else if (backend_->name() == "cpu") {
+    int64_t space = c.kv_cache_space_bytes > 0 ? c.kv_cache_space_bytes : kDefaultCpuKvBytes;
+    blocks = space / per_block;
+    raise = "raise kv_cache_space_bytes";
+  } else {
+    double budget = static_cast<double>(profile_.total_bytes) * c.gpu_memory_utilization -
+                    static_cast<double>(profile_.weights_bytes) -
+                    static_cast<double>(profile_.peak_activation_bytes);
+    blocks = budget > 0 ? static_cast<int64_t>(budget / static_cast<double>(per_block)) : 0;
+    raise = "raise gpu_memory_utilization";
+    if (blocks <= 0) {
+      std::ostringstream os;
+      os << "No memory is left for the KV cache: the model's weights (" << profile_.weights_bytes
+         << " bytes) and activations (" << profile_.peak_activation_bytes << " bytes) use "
+         << "more than gpu_memory_utilization (" << c.gpu_memory_utilization << ") of "
+         << profile_.total_bytes << " bytes; raise gpu_memory_utilization or lower "
+         << "max_num_batched_tokens";
+      throw Error(os.str());
+    }
+  }
+  blocks = std::min<int64_t>(blocks, INT32_MAX / std::max(1, c.block_size));
+  const int64_t tokens = blocks * c.block_size;
+  if (tokens < c.max_model_len) {
+    std::ostringstream os;
+    os << "The model's max_model_len (" << c.max_model_len
+       << ") is larger than the KV cache: it can hold " << tokens << " tokens (" << blocks
+       << " blocks of " << c.block_size << "); lower max_model_len to <= " << tokens << " or "
+       << raise;
+    throw Error(os.str());
+  }
+  return static_cast<int32_t>(blocks);
+}
+
+void LLMEngine::validate_request(const std::string& request_id, const std::vector<int32_t>& prompt,
+                                 const SamplingParams& params) const {
+  if (request_id.empty()) throw Error("request id must not be empty");
+  if (requests_.count(request_id)) {
+    throw Error("request id '" + request_id + "' is already in use by an unfinished request");
+  }
+  if (prompt.empty()) throw Error("prompt must contain at least one token");
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    if (prompt[i] < 0 || prompt[i] >= model_.vocab_size) {
+      std::ostringstream os;
+      os << "prompt token id " << prompt[i] << " at position " << i
+         << " is outside the vocabulary [0, " << model_.vocab_size << ")";
+      throw Error(os.str());
+    }
+  }
+  validate_sampling_params(params, model_.vocab_size);
+  const int64_t len = static_cast<int64_t>(prompt.size());
+  const int64_t max_len = config_.max_model_len;
+  if (len >= max_len || (params.max_tokens > 0 && len + params.max_tokens > max_len)) {
+    std::ostringstream os;
+    os << "This model's maximum context length is " << max_len << " tokens. However, you requested "
+       << len + std::max(0, params.max_tokens) << " tokens (" << len << " in the prompt, "
+       << std::max(0, params.max_tokens) << " in the completion). "
+       << "Shorten the prompt or lower max_tokens so that prompt + max_tokens <= " << max_len;
+    if (len >= max_len) os << " (the prompt alone must be shorter than " << max_len << ")";
+    throw Error(os.str());
+  }
+}
+
+void LLMEngine::add_request(const std::string& request_id, std::vector<int32_t> prompt,
+                            const SamplingParams& params) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  validate_request(request_id, prompt, params);
+  auto shared_params = std::make_shared<const SamplingParams>(params);
+  const int32_t num_prompt = static_cast<int32_t>(prompt.size());
+  const int32_t max_tokens = params.max_tokens > 0 ? params.max_tokens
+                                                   : config_.max_model_len - num_prompt;
+  const uint64_t seed = params.seed ? *params.seed : rng_();
+  Request request;
+  for (int32_t i = 0; i < params.n; ++i) {
+    auto seq = std::make_shared<Sequence>();
+    seq->seq_id = next_seq_id_++;
+    seq->request_id = request_id;
+    seq->index = i;
+    seq->token_ids = prompt;
+    seq->num_prompt_tokens = num_prompt;
+    seq->params = shared_params;
+    seq->max_tokens = max_tokens;
+    seq->rng.seed(sibling_seed(seed, i));
+    if (i > 0 && config_.enable_prefix_caching) seq->prefill_leader = request.seqs[0];
+    request.seqs.push_back(seq);
+  }
+  request.num_unfinished = params.n;
+  for (const auto& seq : request.seqs) scheduler_->add(seq);
+  requests_.emplace(request_id, std::move(request));
+  wake_.notify_all();
+}
+
+SequenceDelta LLMEngine::finished_delta(const Sequence& seq) {
+  SequenceDelta d;
+  d.request_id = seq.request_id;
+  d.index = seq.index;
+  d.has_logprobs = seq.params->logprobs >= 0;
+  d.finish_reason = seq.finish_reason;
+  d.stop_token_id = seq.stop_token_id;
+  d.prompt_tokens = seq.num_prompt_tokens;
+  d.completion_tokens = seq.num_output_tokens();
+  d.cached_tokens = seq.num_cached_tokens;
+  return d;
+}
+
+// Called with the lock held when seq has just finished: settles the request's bookkeeping.
+void LLMEngine::on_sequence_finished(const Sequence& seq, SequenceDelta& delta) {
+  auto it = requests_.find(seq.request_id);
+  if (it == requests_.end()) return;
+  if (--it->second.num_unfinished == 0) {
+    delta.request_finished = true;
+    requests_.erase(it);
+  }
+}
+
+bool LLMEngine::abort(const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto aborted = scheduler_->abort(request_id);
+  for (const auto& seq : aborted) {
+    SequenceDelta d = finished_delta(*seq);
+    on_sequence_finished(*seq, d);
+    pending_.push_back(std::move(d));
+  }
+  if (!aborted.empty()) wake_.notify_all();
+  return !aborted.empty();
+}
+
+bool LLMEngine::has_unfinished() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return scheduler_->has_unfinished() || !pending_.empty();
+}
+
+ForwardBatch LLMEngine::build_batch(const SchedulerOutput& out) const {
+  ForwardBatch b;
+  const int32_t bs = config_.block_size;
+  b.token_ids.reserve(out.num_tokens);
+  b.positions.reserve(out.num_tokens);
+  b.slot_mapping.reserve(out.num_tokens);
+  b.query_start.push_back(0);
+  for (const ScheduledSequence& s : out.scheduled) {
+    b.max_blocks_per_seq = std::max<int32_t>(b.max_blocks_per_seq,
+                                             static_cast<int32_t>(s.seq->block_table.size()));
+  }
+  b.block_tables.assign(static_cast<size_t>(out.scheduled.size()) * b.max_blocks_per_seq, -1);
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    const Sequence& seq = *out.scheduled[i].seq;
+    const int32_t start = seq.num_computed_tokens;
+    const int32_t end = start + out.scheduled[i].num_new_tokens;
+    for (int32_t pos = start; pos < end; ++pos) {
+      b.token_ids.push_back(seq.token_ids[pos]);
+      b.positions.push_back(pos);
+      b.slot_mapping.push_back(seq.block_table[pos / bs] * bs + pos % bs);
+    }
+    b.query_start.push_back(static_cast<int32_t>(b.token_ids.size()));
+    b.context_lens.push_back(end);
+    std::copy(seq.block_table.begin(), seq.block_table.end(),
+              b.block_tables.begin() + static_cast<std::ptrdiff_t>(i) * b.max_blocks_per_seq);
+  }
+  return b;
+}
+
+FinishReason LLMEngine::check_stop(Sequence& seq, int32_t token) const {
+  const SamplingParams& p = *seq.params;
+  const bool past_min = seq.num_output_tokens() >= p.min_tokens;
+  if (past_min && !p.ignore_eos &&
+      std::find(model_.eos_token_ids.begin(), model_.eos_token_ids.end(), token) !=
+          model_.eos_token_ids.end()) {
+    seq.stop_token_id = token;
+    return FinishReason::Stop;
+  }
+  if (past_min && std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) !=
+                      p.stop_token_ids.end()) {
+    seq.stop_token_id = token;
+    return FinishReason::Stop;
+  }
+  if (seq.num_output_tokens() >= seq.max_tokens) return FinishReason::Length;
+  if (seq.num_tokens() >= config_.max_model_len) return FinishReason::Length;
+  return FinishReason::None;
+}
+
+void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<float>& logits,
+                                StepOutput& result) {
+  const size_t vocab = static_cast<size_t>(model_.vocab_size);
+  int32_t generated = 0;
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    const ScheduledSequence& s = out.scheduled[i];
+    Sequence& seq = *s.seq;
+    if (!s.samples || seq.is_finished()) continue;
+    if (seq.num_output_tokens() == 0 && seq.num_computed_tokens == seq.num_prompt_tokens) {
+      prompt_tokens_total_ += seq.num_prompt_tokens;
+    }
+    SampledToken t = sampler_->sample(logits.data() + i * vocab, seq);
+    seq.token_ids.push_back(t.token_id);
+    ++generated;
+    SequenceDelta d = finished_delta(seq);
+    d.token_ids.push_back(t.token_id);
+    if (t.has_logprobs) d.logprobs.push_back(std::move(t.logprobs));
+    FinishReason reason = check_stop(seq, t.token_id);
+    if (reason != FinishReason::None) {
+      scheduler_->finish(s.seq, reason);
+      d.finish_reason = reason;
+      d.stop_token_id = seq.stop_token_id;
+      on_sequence_finished(seq, d);
+    } else {
+      d.finish_reason = FinishReason::None;
+    }
+    result.deltas.push_back(std::move(d));
+  }
+  generation_tokens_total_ += generated;
+  const double t = now_seconds();
+  recent_generated_.emplace_back(t, generated);
+  while (!recent_generated_.empty() && recent_generated_.front().first < t - kRateWindowSeconds) {
+    recent_generated_.pop_front();
+  }
+}
+
+void LLMEngine::fail_all(const std::string& message, StepOutput& result) {
+  std::vector<std::string> ids;
+  for (const auto& kv : requests_) ids.push_back(kv.first);
+  for (const auto& id : ids) {
+    for (const auto& seq : scheduler_->abort(id)) {
+      SequenceDelta d = finished_delta(*seq);
+      on_sequence_finished(*seq, d);
+      result.deltas.push_back(std::move(d));
+    }
+  }
+  result.error = message;
+}
+
+StepOutput LLMEngine::step() {
+  StepOutput result;
+  SchedulerOutput scheduled;
+  ForwardBatch batch;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    result.deltas = std::move(pending_);
+    pending_.clear();
+    scheduled = scheduler_->schedule();
+    if (scheduled.empty()) return result;
+    batch = build_batch(scheduled);
+    ++num_steps_;
+  }
+  // The forward runs unlocked so abort() and add_request() never wait for it. A sequence
+  // aborted meanwhile has released its blocks; nothing reuses them before the next schedule.
+  std::vector<float> logits;
+  std::string error;
+  try {
+    backend_->forward(batch, logits);
+    if (logits.size() < static_cast<size_t>(batch.num_seqs()) * model_.vocab_size) {
+      error = "backend returned too few logits";
+    }
+  } catch (const std::exception& e) {
+    error = std::string("forward failed: ") + e.what();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!error.empty()) {
+    fail_all(error, result);
+    return result;
+  }
+  scheduler_->on_step_computed(scheduled);
+  process_sampled(scheduled, logits, result);
+  return result;
+}
+
+void LLMEngine::loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || scheduler_->has_unfinished() || !pending_.empty(); });
+      if (stopping_) return;
+    }
+    StepOutput out = step();
+    if (!out.empty() && on_step_) on_step_(std::move(out));
+  }
+}
+
+void LLMEngine::start(StepCallback on_step) {
+  if (thread_.joinable()) throw Error("engine loop already started");
+  on_step_ = std::move(on_step);
+  stopping_ = false;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void LLMEngine::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+EngineStats LLMEngine::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  EngineStats s;
+  s.num_running = scheduler_->num_running();
+  s.num_waiting = scheduler_->num_waiting();
+  BlockManagerStats b = blocks_->stats();
+  s.kv_blocks_total = b.total;
+  s.kv_blocks_used = b.used;
+  s.kv_blocks_free = b.free;
+  s.kv_blocks_cached = b.cached;
+  s.kv_cache_usage = b.total > 0 ? static_cast<double>(b.used) / b.total : 0.0;
+  s.prefix_cache_queries = b.prefix_queries;
+  s.prefix_cache_hits = b.prefix_hits;
+  s.num_preemptions = scheduler_->num_preemptions();
+  s.prompt_tokens_total = prompt_tokens_total_;
+  s.generation_tokens_total = generation_tokens_total_;
+  s.num_steps = num_steps_;
+  if (recent_generated_.size() >= 2) {
+    double span = now_seconds() - recent_generated_.front().first;
+    int64_t tokens = 0;
+    for (size_t i = 1; i < recent_generated_.size(); ++i) tokens += recent_generated_[i].second;
+    if (span > 0) s.tokens_per_second = static_cast<double>(tokens) / span;
+  }
+  s.max_model_len = config_.max_model_len;
+  s.block_size = config_.block_size;
+  s.device = backend_->name();
+  return s;
+}
+
+} // namespace pagoda

@@ -1,0 +1,125 @@
+// The engine: owns the backend, the KV block manager, the scheduler and the sampler, checks
+// settings and requests the way vLLM does, and runs the step loop on its own thread:
+// schedule → build the ForwardBatch → backend.forward → sample → one callback per step
+// carrying every new token (and finish) of every sequence.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "engine/block_manager.h"
+#include "engine/engine_config.h"
+#include "engine/engine_stats.h"
+#include "engine/model_facts.h"
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+
+namespace pagoda {
+
+// What one step produced for one output sequence of a request.
+struct SequenceDelta {
+  std::string request_id;
+  int32_t index = 0;
+  std::vector<int32_t> token_ids;
+  bool has_logprobs = false;
+  std::vector<TokenLogprobs> logprobs; // one per token when has_logprobs
+  FinishReason finish_reason = FinishReason::None;
+  int32_t stop_token_id = -1;
+  bool request_finished = false; // every one of the request's n outputs has finished
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;
+  int32_t cached_tokens = 0;
+};
+
+struct StepOutput {
+  std::vector<SequenceDelta> deltas;
+  std::string error; // set when the forward failed: every request was finished with Abort
+  bool empty() const { return deltas.empty() && error.empty(); }
+};
+
+using StepCallback = std::function<void(StepOutput&&)>;
+
+class LLMEngine {
+public:
+  // Builds the backend named by config.device and loads the model.
+  static std::unique_ptr<LLMEngine> load(const EngineConfig& config);
+  // Sizes and allocates the KV cache on `backend`; throws pagoda::Error on a bad setting.
+  LLMEngine(EngineConfig config, std::unique_ptr<Backend> backend, ModelFacts model);
+  ~LLMEngine();
+  LLMEngine(const LLMEngine&) = delete;
+  LLMEngine& operator=(const LLMEngine&) = delete;
+
+  // Checks the request (throws pagoda::Error naming the bad value) and queues its n sequences.
+  void add_request(const std::string& request_id, std::vector<int32_t> prompt_token_ids,
+                   const SamplingParams& params);
+  // Frees the request's blocks now; its final Abort deltas come with the next step output.
+  bool abort(const std::string& request_id);
+  // One engine step on the caller's thread (tests, benchmarks). Not with start().
+  StepOutput step();
+  bool has_unfinished() const;
+
+  // Runs step() on an engine thread, calling `on_step` once per non-empty step.
+  void start(StepCallback on_step);
+  // Stops the engine thread (unfinished requests stay queued). Idempotent.
+  void stop();
+
+  EngineStats stats() const;
+  const ModelFacts& model() const { return model_; }
+  const EngineConfig& config() const { return config_; }
+  const MemoryProfile& memory_profile() const { return profile_; }
+  Backend& backend() { return *backend_; }
+
+private:
+  struct Request {
+    std::vector<std::shared_ptr<Sequence>> seqs;
+    int32_t num_unfinished = 0;
+  };
+
+  void validate_config();
+  int32_t choose_num_blocks() const;
+  void validate_request(const std::string& request_id, const std::vector<int32_t>& prompt,
+                        const SamplingParams& params) const;
+  ForwardBatch build_batch(const SchedulerOutput& out) const;
+  void process_sampled(const SchedulerOutput& out, const std::vector<float>& logits,
+                       StepOutput& result);
+  FinishReason check_stop(Sequence& seq, int32_t token) const;
+  SequenceDelta finished_delta(const Sequence& seq);
+  void on_sequence_finished(const Sequence& seq, SequenceDelta& delta);
+  void fail_all(const std::string& message, StepOutput& result);
+  void loop();
+
+  EngineConfig config_;
+  std::unique_ptr<Backend> backend_;
+  ModelFacts model_;
+  MemoryProfile profile_;
+  std::unique_ptr<BlockManager> blocks_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Sampler> sampler_;
+  std::mt19937_64 rng_; // seeds for requests that bring none
+
+  mutable std::mutex mutex_; // guards everything below and the scheduler / blocks / sequences
+  std::unordered_map<std::string, Request> requests_;
+  std::vector<SequenceDelta> pending_; // Abort finishes waiting for the next step output
+  int64_t next_seq_id_ = 0;
+  int64_t prompt_tokens_total_ = 0;
+  int64_t generation_tokens_total_ = 0;
+  int64_t num_steps_ = 0;
+  std::deque<std::pair<double, int32_t>> recent_generated_; // (seconds, tokens) per step
+
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+  StepCallback on_step_;
+};
+
+} // namespace pagoda

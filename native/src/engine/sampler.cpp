@@ -1,0 +1,149 @@
+// Per-sequence sampling with vLLM's semantics; see sampler.h.
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace pagoda {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+int32_t argmax(const float* v, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; ++i) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+} // namespace
+
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+Sampler::Sampler(int32_t vocab_size, std::vector<int32_t> eos_token_ids)
+    : vocab_size_(vocab_size), eos_token_ids_(std::move(eos_token_ids)), work_(vocab_size),
+      counts_(vocab_size, 0), seen_(vocab_size, 0) {
+  candidates_.reserve(vocab_size);
+}
+
+// Repetition penalty over prompt and output tokens (divide positive logits, multiply
+// negative ones); presence and frequency penalties over output tokens only.
+void Sampler::apply_penalties(const Sequence& seq) {
+  const SamplingParams& p = *seq.params;
+  const int32_t* toks = seq.token_ids.data();
+  const int32_t total = seq.num_tokens();
+  if (p.repetition_penalty != 1.0) {
+    const float rp = static_cast<float>(p.repetition_penalty);
+    for (int32_t i = 0; i < total; ++i) {
+      int32_t t = toks[i];
+      if (seen_[t]) continue;
+      seen_[t] = 1;
+      work_[t] = work_[t] > 0 ? work_[t] / rp : work_[t] * rp;
+    }
+    for (int32_t i = 0; i < total; ++i) seen_[toks[i]] = 0;
+  }
+  if (p.presence_penalty != 0.0 || p.frequency_penalty != 0.0) {
+    for (int32_t i = seq.num_prompt_tokens; i < total; ++i) ++counts_[toks[i]];
+    for (int32_t i = seq.num_prompt_tokens; i < total; ++i) {
+      int32_t t = toks[i];
+      if (counts_[t] == 0) continue; // already applied
+      work_[t] -= static_cast<float>(p.frequency_penalty * counts_[t] + p.presence_penalty);
+      counts_[t] = 0;
+    }
+  }
+}
+
+void Sampler::mask_stop_tokens(const Sequence& seq) {
+  const SamplingParams& p = *seq.params;
+  if (seq.num_output_tokens() >= p.min_tokens) return;
+  if (!p.ignore_eos) for (int32_t t : eos_token_ids_) if (t >= 0 && t < vocab_size_) work_[t] = kNegInf;
+  for (int32_t t : p.stop_token_ids) work_[t] = kNegInf;
+}
+
+// Temperature, then min_p, top_k and top_p over the probabilities, then one draw.
+int32_t Sampler::sample_random(const Sequence& seq, std::mt19937_64& rng) {
+  const SamplingParams& p = *seq.params;
+  const float inv_t = static_cast<float>(1.0 / p.temperature);
+  float max_logit = *std::max_element(work_.begin(), work_.end());
+  double sum = 0.0;
+  for (float& v : work_) {
+    v = std::exp((v - max_logit) * inv_t); // now an unnormalized probability
+    sum += v;
+  }
+  candidates_.clear();
+  const float floor = static_cast<float>(p.min_p); // relative to the top probability (1 here)
+  for (int32_t i = 0; i < vocab_size_; ++i) {
+    if (work_[i] > 0.0f && work_[i] >= floor) candidates_.push_back(i);
+  }
+  auto by_prob = [&](int32_t a, int32_t b) {
+    return work_[a] > work_[b] || (work_[a] == work_[b] && a < b);
+  };
+  size_t keep = candidates_.size();
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < keep) {
+    keep = static_cast<size_t>(p.top_k);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), by_prob);
+  } else if (p.top_p < 1.0) {
+    std::sort(candidates_.begin(), candidates_.end(), by_prob);
+  }
+  candidates_.resize(keep);
+  double kept = 0.0;
+  for (int32_t t : candidates_) kept += work_[t];
+  if (p.top_p < 1.0) {
+    if (p.top_k > 0) std::sort(candidates_.begin(), candidates_.end(), by_prob);
+    // Smallest set of most probable tokens whose mass reaches top_p (at least one token).
+    double cum = 0.0;
+    size_t n = 0;
+    while (n < candidates_.size()) {
+      cum += work_[candidates_[n++]];
+      if (cum >= p.top_p * kept) break;
+    }
+    candidates_.resize(n);
+    kept = cum;
+  }
+  (void)sum;
+  double u = uniform01(rng) * kept;
+  double cum = 0.0;
+  for (int32_t t : candidates_) {
+    cum += work_[t];
+    if (u < cum) return t;
+  }
+  return candidates_.back();
+}
+
+TokenLogprobs Sampler::raw_logprobs(const float* logits, int32_t chosen, int32_t top_n) {
+  float max_logit = logits[argmax(logits, vocab_size_)];
+  double sum = 0.0;
+  for (int32_t i = 0; i < vocab_size_; ++i) sum += std::exp(static_cast<double>(logits[i] - max_logit));
+  const float log_z = max_logit + static_cast<float>(std::log(sum));
+  TokenLogprobs out;
+  out.logprob = logits[chosen] - log_z;
+  if (top_n > 0) {
+    candidates_.resize(vocab_size_);
+    std::iota(candidates_.begin(), candidates_.end(), 0);
+    size_t k = std::min<size_t>(top_n, vocab_size_);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + k, candidates_.end(),
+                      [&](int32_t a, int32_t b) {
+                        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+                      });
+    for (size_t i = 0; i < k; ++i) out.top.emplace_back(candidates_[i], logits[candidates_[i]] - log_z);
+  }
+  return out;
+}
+
+SampledToken Sampler::sample(const float* logits, Sequence& seq) {
+  const SamplingParams& p = *seq.params;
+  std::copy(logits, logits + vocab_size_, work_.begin());
+  apply_penalties(seq);
+  mask_stop_tokens(seq);
+  SampledToken out;
+  out.token_id = p.greedy() ? argmax(work_.data(), vocab_size_) : sample_random(seq, seq.rng);
+  if (p.logprobs >= 0) {
+    out.has_logprobs = true;
+    out.logprobs = raw_logprobs(logits, out.token_id, p.logprobs);
+  }
+  return out;
+}
+
+} // namespace pagoda

@@ -1,0 +1,54 @@
+// Turns one sequence's logits into its next token, as vLLM's sampler does: penalties, then
+// greedy or temperature / min_p / top_k / top_p sampling drawn from the sequence's own RNG
+// (so a seeded request gives the same tokens whatever else is in the batch), and logprobs
+// taken from the unmodified log-softmax.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "engine/sequence.h"
+
+namespace pagoda {
+
+struct TokenLogprobs {
+  float logprob = 0.0f; // of the chosen token
+  std::vector<std::pair<int32_t, float>> top; // the top `logprobs` tokens, best first
+};
+
+struct SampledToken {
+  int32_t token_id = -1;
+  bool has_logprobs = false;
+  TokenLogprobs logprobs;
+};
+
+class Sampler {
+public:
+  Sampler(int32_t vocab_size, std::vector<int32_t> eos_token_ids);
+
+  // logits: vocab_size floats for seq's last position. Reads seq's tokens (penalties,
+  // min_tokens) and draws from seq.rng when not greedy.
+  SampledToken sample(const float* logits, Sequence& seq);
+
+  int32_t vocab_size() const { return vocab_size_; }
+  const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
+
+private:
+  void apply_penalties(const Sequence& seq);
+  void mask_stop_tokens(const Sequence& seq);
+  int32_t sample_random(const Sequence& seq, std::mt19937_64& rng);
+  TokenLogprobs raw_logprobs(const float* logits, int32_t chosen, int32_t top_n);
+
+  int32_t vocab_size_;
+  std::vector<int32_t> eos_token_ids_;
+  std::vector<float> work_;            // logits being processed
+  std::vector<int32_t> counts_;        // output token counts (kept zero between calls)
+  std::vector<uint8_t> seen_;          // tokens in prompt or output (kept zero between calls)
+  std::vector<int32_t> candidates_;
+};
+
+// A double in [0, 1) from the top 53 bits: the same on every platform and standard library.
+double uniform01(std::mt19937_64& rng);
+
+} // namespace pagoda

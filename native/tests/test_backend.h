@@ -1,0 +1,69 @@
+// A deterministic stand-in backend for the runtime's unit tests. Its "KV cache" stores the
+// token written at each slot; its logits are a hash of the whole context read back through
+// the block table. So any mistake in block tables, slot mapping, prefix caching or
+// preemption changes the generated tokens, as it would with a real model.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace pagoda {
+namespace testing {
+
+class TestBackend : public Backend {
+public:
+  explicit TestBackend(int32_t vocab_size) : vocab_size_(vocab_size) {}
+
+  std::string name() const override { return "test"; }
+  MemoryProfile profile(int32_t, int32_t) override {
+    MemoryProfile p;
+    p.total_bytes = size_t{1} << 30;
+    p.kv_bytes_per_block = 64;
+    return p;
+  }
+  void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override {
+    block_size_ = block_size;
+    slots_.assign(static_cast<size_t>(num_blocks) * block_size, -1);
+  }
+  void forward(const ForwardBatch& b, std::vector<float>& logits) override {
+    ++num_forwards;
+    max_batch_tokens = std::max(max_batch_tokens, b.num_tokens());
+    for (int32_t t = 0; t < b.num_tokens(); ++t) {
+      slots_.at(b.slot_mapping[t]) = b.token_ids[t] * 4096 + b.positions[t];
+    }
+    logits.assign(static_cast<size_t>(b.num_seqs()) * vocab_size_, 0.0f);
+    for (int32_t s = 0; s < b.num_seqs(); ++s) {
+      uint64_t h = 1469598103934665603ull;
+      for (int32_t pos = 0; pos < b.context_lens[s]; ++pos) {
+        int32_t block = b.block_tables[static_cast<size_t>(s) * b.max_blocks_per_seq + pos / block_size_];
+        if (block < 0) throw std::runtime_error("TestBackend: context reads an unmapped block");
+        int32_t v = slots_.at(static_cast<size_t>(block) * block_size_ + pos % block_size_);
+        if (v < 0 || v % 4096 != pos) throw std::runtime_error("TestBackend: stale KV slot");
+        h = (h ^ static_cast<uint64_t>(v / 4096)) * 1099511628211ull;
+      }
+      for (int32_t v = 0; v < vocab_size_; ++v) {
+        uint64_t x = (h ^ (static_cast<uint64_t>(v) * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+        x ^= x >> 29;
+        logits[static_cast<size_t>(s) * vocab_size_ + v] = static_cast<float>(x % 10000) / 1000.0f;
+      }
+    }
+  }
+  const ModelConfig& model_config() const override {
+    throw std::logic_error("TestBackend has no ModelConfig; tests pass ModelFacts directly");
+  }
+
+  int32_t num_forwards = 0;
+  int32_t max_batch_tokens = 0;
+
+private:
+  int32_t vocab_size_;
+  int32_t block_size_ = 16;
+  std::vector<int32_t> slots_;
+};
+
+} // namespace testing
+} // namespace pagoda
