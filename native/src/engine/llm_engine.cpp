@@ -149,10 +149,10 @@ int32_t LLMEngine::choose_num_blocks() const {
   const int64_t tokens = blocks * c.block_size;
   if (tokens < c.max_model_len) {
     std::ostringstream os;
-    os << "The model's max_model_len (" << c.max_model_len
-       << ") is larger than the KV cache: it can hold " << tokens << " tokens (" << blocks
-       << " blocks of " << c.block_size << "); lower max_model_len to <= " << tokens << " or "
-       << raise;
+    os << "The KV cache (" << blocks << " blocks of " << c.block_size
+       << " tokens) is too small for one sequence of max_model_len (" << c.max_model_len
+       << "): it can hold " << tokens << " tokens; lower max_model_len to <= " << tokens
+       << " or " << raise;
     throw Error(os.str());
   }
   return static_cast<int32_t>(blocks);

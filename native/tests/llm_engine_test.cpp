@@ -1,0 +1,274 @@
+// LLMEngine over the deterministic TestBackend: batching, preemption and prefix caching give
+// the tokens each request gets alone; abort frees blocks at once; settings and requests are
+// checked with messages that say what to change; the threaded loop emits one callback a step.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "check.h"
+#include "engine/llm_engine.h"
+#include "test_backend.h"
+
+using namespace pagoda;
+
+namespace {
+
+constexpr int32_t kVocab = 64;
+constexpr int32_t kEos = 0;
+
+ModelFacts facts() {
+  ModelFacts f;
+  f.architecture = "TestForCausalLM";
+  f.vocab_size = kVocab;
+  f.max_position_embeddings = 256;
+  f.eos_token_ids = {kEos};
+  f.bos_token_id = 1;
+  f.dtype = "float32";
+  return f;
+}
+
+EngineConfig config(int32_t blocks = 256) {
+  EngineConfig c;
+  c.model = "test";
+  c.num_gpu_blocks_override = blocks;
+  c.block_size = 4;
+  c.max_num_batched_tokens = 64;
+  c.max_num_seqs = 16;
+  return c;
+}
+
+std::unique_ptr<LLMEngine> make_engine(EngineConfig c) {
+  return std::make_unique<LLMEngine>(c, std::make_unique<testing::TestBackend>(kVocab), facts());
+}
+
+std::vector<int32_t> prompt(int32_t len, int32_t salt) {
+  std::vector<int32_t> p;
+  for (int32_t i = 0; i < len; ++i) p.push_back(1 + (i * 7 + salt * 13) % (kVocab - 1));
+  return p;
+}
+
+SamplingParams greedy(int32_t max_tokens) {
+  SamplingParams p;
+  p.temperature = 0.0;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
+}
+
+using Outputs = std::map<std::string, std::vector<int32_t>>;
+
+// Steps until idle, collecting tokens per "request/index".
+Outputs run_to_end(LLMEngine& e, int max_steps = 10000) {
+  Outputs out;
+  for (int i = 0; i < max_steps && e.has_unfinished(); ++i) {
+    for (const SequenceDelta& d : e.step().deltas) {
+      auto& v = out[d.request_id + "/" + std::to_string(d.index)];
+      v.insert(v.end(), d.token_ids.begin(), d.token_ids.end());
+    }
+  }
+  CHECK(!e.has_unfinished());
+  return out;
+}
+
+std::vector<int32_t> alone(const std::vector<int32_t>& p, const SamplingParams& sp) {
+  auto e = make_engine(config());
+  e->add_request("x", p, sp);
+  return run_to_end(*e)["x/0"];
+}
+
+void test_batch_equals_alone_and_preemption() {
+  std::map<std::string, std::vector<int32_t>> prompts;
+  std::map<std::string, std::vector<int32_t>> expected;
+  for (int i = 0; i < 12; ++i) {
+    std::string id = "r" + std::to_string(i);
+    prompts[id] = prompt(3 + i * 5, i);
+    expected[id] = alone(prompts[id], greedy(10 + i));
+  }
+  for (int32_t blocks : {256, 20}) { // 20 blocks of 4: far too few for all at once
+    EngineConfig c = config(blocks);
+    if (blocks == 20) c.max_model_len = 80;
+    auto e = make_engine(c);
+    for (const auto& kv : prompts) e->add_request(kv.first, kv.second, greedy(10 + std::stoi(kv.first.substr(1))));
+    Outputs got = run_to_end(*e);
+    for (const auto& kv : expected) CHECK(got[kv.first + "/0"] == kv.second);
+    EngineStats s = e->stats();
+    if (blocks == 20) CHECK(s.num_preemptions > 0);
+    else CHECK_EQ(s.num_preemptions, int64_t{0});
+    CHECK_EQ(s.kv_blocks_used, 0);
+  }
+}
+
+void test_prefix_cache_hit_same_tokens() {
+  auto e = make_engine(config());
+  auto p = prompt(40, 3);
+  e->add_request("a", p, greedy(8));
+  Outputs first = run_to_end(*e);
+  EngineStats before = e->stats();
+  e->add_request("b", p, greedy(8));
+  Outputs second = run_to_end(*e);
+  EngineStats after = e->stats();
+  CHECK(first["a/0"] == second["b/0"]);
+  CHECK_EQ(after.prefix_cache_hits - before.prefix_cache_hits, int64_t{36}); // 9 full blocks of 4
+  CHECK(after.prefix_cache_queries - before.prefix_cache_queries >= 40);
+}
+
+void test_abort_frees_blocks_immediately() {
+  auto e = make_engine(config());
+  for (int i = 0; i < 6; ++i) e->add_request("q" + std::to_string(i), prompt(9, i), greedy(30));
+  for (int i = 0; i < 3; ++i) e->step();
+  int32_t used = e->stats().kv_blocks_used;
+  CHECK(used > 0);
+  for (int i = 0; i < 3; ++i) CHECK(e->abort("q" + std::to_string(i)));
+  CHECK(e->stats().kv_blocks_used < used);
+  CHECK(!e->abort("q0"));
+  StepOutput out = e->step();
+  int aborted = 0;
+  for (const auto& d : out.deltas) {
+    if (d.finish_reason == FinishReason::Abort) {
+      ++aborted;
+      CHECK(d.request_finished);
+      CHECK(d.token_ids.empty());
+    }
+  }
+  CHECK_EQ(aborted, 3);
+  Outputs rest = run_to_end(*e);
+  for (int i = 3; i < 6; ++i) {
+    std::string id = "q" + std::to_string(i);
+    auto full = alone(prompt(9, i), greedy(30));
+    // Four tokens came before run_to_end started collecting.
+    CHECK_EQ(rest[id + "/0"].size(), size_t{26});
+    CHECK(std::equal(rest[id + "/0"].begin(), rest[id + "/0"].end(), full.begin() + 4));
+  }
+  for (int i = 0; i < 3; ++i) CHECK_EQ(rest.count("q" + std::to_string(i) + "/0"), size_t{0});
+}
+
+void test_stops_and_usage() {
+  auto e = make_engine(config());
+  auto p = prompt(7, 1);
+  auto reference = alone(p, greedy(12));
+  SamplingParams sp = greedy(12);
+  sp.stop_token_ids = {reference[4]};
+  sp.logprobs = 2;
+  e->add_request("s", p, sp);
+  std::vector<SequenceDelta> deltas;
+  while (e->has_unfinished()) for (auto& d : e->step().deltas) deltas.push_back(d);
+  const SequenceDelta& last = deltas.back();
+  CHECK(last.finish_reason == FinishReason::Stop);
+  CHECK_EQ(last.stop_token_id, reference[4]);
+  size_t first_hit = std::find(reference.begin(), reference.end(), reference[4]) - reference.begin();
+  CHECK_EQ(last.completion_tokens, static_cast<int32_t>(first_hit + 1));
+  CHECK_EQ(last.prompt_tokens, 7);
+  for (const auto& d : deltas) {
+    CHECK(d.has_logprobs);
+    CHECK_EQ(d.logprobs.size(), d.token_ids.size());
+    if (!d.logprobs.empty()) CHECK_EQ(d.logprobs[0].top.size(), size_t{2});
+  }
+  // Length finish.
+  e->add_request("l", p, greedy(5));
+  SequenceDelta end;
+  while (e->has_unfinished()) for (auto& d : e->step().deltas) end = d;
+  CHECK(end.finish_reason == FinishReason::Length);
+  CHECK_EQ(end.completion_tokens, 5);
+}
+
+void test_seed_is_batch_independent_and_n() {
+  SamplingParams sp;
+  sp.temperature = 0.9;
+  sp.seed = 42;
+  sp.max_tokens = 16;
+  sp.ignore_eos = true;
+  auto p = prompt(10, 5);
+  auto solo = alone(p, sp);
+  auto e = make_engine(config());
+  for (int i = 0; i < 5; ++i) {
+    SamplingParams other = sp;
+    other.seed.reset();
+    e->add_request("noise" + std::to_string(i), prompt(6 + i, i), other);
+  }
+  e->add_request("seeded", p, sp);
+  Outputs got = run_to_end(*e);
+  CHECK(got["seeded/0"] == solo);
+  // n = 3: three outputs; the siblings share the prompt's full blocks through the cache.
+  SamplingParams n3 = sp;
+  n3.n = 3;
+  auto en = make_engine(config());
+  en->add_request("n", prompt(21, 9), n3);
+  Outputs outs = run_to_end(*en);
+  CHECK_EQ(outs.size(), size_t{3});
+  CHECK(outs["n/0"] != outs["n/1"]);
+  for (const auto& kv : outs) CHECK_EQ(kv.second.size(), size_t{16});
+  CHECK_EQ(en->stats().prefix_cache_hits, int64_t{2 * 20});
+}
+
+void test_config_validation() {
+  EngineConfig c = config();
+  c.max_model_len = 1000;
+  CHECK_THROWS_WITH(make_engine(c), "lower max_model_len to <= 256");
+  c = config(10); // 40 tokens of KV < 256
+  CHECK_THROWS_WITH(make_engine(c), "can hold 40 tokens; lower max_model_len to <= 40");
+  c = config();
+  c.enable_chunked_prefill = false;
+  c.max_num_batched_tokens = 100;
+  CHECK_THROWS_WITH(make_engine(c), "max_num_batched_tokens (100) is smaller than max_model_len (256)");
+  c = config();
+  c.block_size = 0;
+  CHECK_THROWS_WITH(make_engine(c), "block_size");
+  c = config();
+  c.gpu_memory_utilization = 1.5;
+  CHECK_THROWS_WITH(make_engine(c), "gpu_memory_utilization");
+}
+
+void test_request_validation_keeps_engine_usable() {
+  auto e = make_engine(config());
+  CHECK_THROWS_WITH(e->add_request("a", prompt(250, 1), greedy(10)),
+                    "maximum context length is 256");
+  CHECK_THROWS_WITH(e->add_request("a", {}, greedy(10)), "at least one token");
+  CHECK_THROWS_WITH(e->add_request("a", {1, kVocab}, greedy(10)), "outside the vocabulary");
+  SamplingParams bad = greedy(10);
+  bad.top_p = 2;
+  CHECK_THROWS_WITH(e->add_request("a", prompt(5, 1), bad), "top_p");
+  e->add_request("a", prompt(5, 1), greedy(3));
+  CHECK_THROWS_WITH(e->add_request("a", prompt(5, 1), greedy(3)), "already in use");
+  Outputs out = run_to_end(*e);
+  CHECK_EQ(out["a/0"].size(), size_t{3});
+  // Without max_tokens the request may run to max_model_len.
+  SamplingParams open = greedy(-1);
+  e->add_request("b", prompt(250, 1), open);
+  CHECK_EQ(run_to_end(*e)["b/0"].size(), size_t{6});
+}
+
+void test_threaded_loop_one_callback_per_step() {
+  auto e = make_engine(config());
+  std::mutex m;
+  std::vector<size_t> per_call;
+  std::atomic<int> finished{0};
+  e->start([&](StepOutput&& out) {
+    std::lock_guard<std::mutex> lock(m);
+    per_call.push_back(out.deltas.size());
+    for (const auto& d : out.deltas) if (d.request_finished) ++finished;
+  });
+  for (int i = 0; i < 8; ++i) e->add_request("t" + std::to_string(i), prompt(5, i), greedy(20));
+  for (int i = 0; i < 500 && finished < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  e->stop();
+  CHECK_EQ(finished.load(), 8);
+  size_t most = 0;
+  for (size_t n : per_call) most = std::max(most, n);
+  CHECK(most > 1); // several sequences' tokens arrive in one callback
+  CHECK(per_call.size() < 8 * 20);
+}
+
+} // namespace
+
+int main() {
+  test_batch_equals_alone_and_preemption();
+  test_prefix_cache_hit_same_tokens();
+  test_abort_frees_blocks_immediately();
+  test_stops_and_usage();
+  test_seed_is_batch_independent_and_n();
+  test_config_validation();
+  test_request_validation_keeps_engine_usable();
+  test_threaded_loop_one_callback_per_step();
+  return finish_checks("llm_engine_test");
+}
