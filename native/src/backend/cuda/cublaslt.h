@@ -1,0 +1,49 @@
+// bf16 GEMMs through cuBLASLt, loaded with dlopen at run time (the build machine has no
+// cuBLAS): y[m, n] = x[m, k] · w[n, k]^T, f32 accumulation, output bf16 or f32. The
+// algorithm the heuristic picks is cached per (m, n, k, output type); the workspace is owned
+// here.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "backend/cuda/device_buffer.h"
+
+namespace pagoda::cuda {
+
+struct CublasLtApi; // the resolved entry points (cublaslt.cpp)
+
+enum class GemmOutput { kBf16, kF32 };
+
+class CublasLt {
+public:
+  explicit CublasLt(size_t workspace_bytes = 32u << 20);
+  ~CublasLt();
+  CublasLt(const CublasLt&) = delete;
+  CublasLt& operator=(const CublasLt&) = delete;
+
+  // x: [m, k] row-major bf16; w: [n, k] row-major bf16 (a PyTorch Linear weight);
+  // y: [m, n] row-major, bf16 or f32 as `output` says. beta = 1 adds into y.
+  void linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output, int m,
+              int n, int k, cudaStream_t stream, float beta = 0.f);
+
+  // Where the library came from (for logs): the path or name dlopen accepted.
+  static const char* library_name();
+
+private:
+  struct Plan;
+  const Plan& plan_for(int m, int n, int k, GemmOutput output);
+
+  const CublasLtApi& api_;
+  void* handle_ = nullptr;
+  DeviceBuffer workspace_;
+  std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> plans_;
+};
+
+} // namespace pagoda::cuda

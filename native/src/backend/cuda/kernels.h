@@ -1,0 +1,103 @@
+// Host launchers of the CUDA backend's kernels (bf16 storage, f32 arithmetic). One
+// function per kernel; each checks its launch and throws pagoda::Error on a bad argument.
+// Token rows may sit inside a wider buffer (q, k, v inside the fused qkv output), so
+// kernels that read them take a row stride in elements.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace pagoda::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// out[t, :] = table[ids[t], :]; also gathers hidden rows (ids = row indices). ids outside
+// [0, num_rows) give a zero row (the engine validates ids before they get here).
+void embedding_gather(const int32_t* ids, const bf16* table, bf16* out, int num_tokens,
+                      int hidden, int num_rows, cudaStream_t stream);
+
+// out = x * rsqrt(mean(x^2) + eps) * weight, one row of `hidden` per token.
+void rms_norm(const bf16* x, const bf16* weight, bf16* out, int rows, int hidden, float eps,
+              cudaStream_t stream);
+
+// residual += x (stored back as bf16), then out = rms_norm(residual).
+void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, bf16* out, int rows,
+                  int hidden, float eps, cudaStream_t stream);
+
+// In place, each head of `head_dim` normalized on its own with a shared weight[head_dim]
+// (Qwen3 q_norm / k_norm). Head h of token t starts at x + t * token_stride + h * head_dim.
+void rms_norm_heads(bf16* x, const bf16* weight, int num_tokens, int num_heads, int head_dim,
+                    int64_t token_stride, float eps, cudaStream_t stream);
+
+// In place rotary embedding, neox style (rotate halves of the first rotary_dim elements of
+// each head), on the q heads and k heads of every token; angle = positions[t] * inv_freq[i].
+void rope_neox(bf16* q, bf16* k, int64_t token_stride, const int32_t* positions,
+               const float* inv_freq, int num_tokens, int num_q_heads, int num_kv_heads,
+               int head_dim, int rotary_dim, cudaStream_t stream);
+
+// out[t, i] = silu(gate_up[t, i]) * gate_up[t, intermediate + i].
+void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,
+              cudaStream_t stream);
+
+// x[t, c] += bias[c] for a [num_tokens, cols] block (row stride cols).
+void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t stream);
+
+// KV cache layout of one layer: [num_blocks, num_kv_heads, block_size, head_dim], so the
+// tokens of one block and head are contiguous. slot = block * block_size + offset; a
+// negative slot skips the token (padding).
+void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride,
+                    const int32_t* slot_mapping, bf16* k_cache, bf16* v_cache, int num_tokens,
+                    int num_kv_heads, int head_dim, int block_size, cudaStream_t stream);
+
+// What both attention kernels read. q rows [num_tokens, num_q_heads * head_dim] with stride
+// q_token_stride; out rows [num_tokens, num_q_heads * head_dim] contiguous. Sequence s owns
+// tokens [query_start[s], query_start[s+1]) at absolute positions ending at
+// context_lens[s] - 1; its K/V (already written) are read through its block table row.
+struct PagedAttentionArgs {
+  const bf16* q = nullptr;
+  int64_t q_token_stride = 0;
+  const bf16* k_cache = nullptr;
+  const bf16* v_cache = nullptr;
+  bf16* out = nullptr;
+  const int32_t* query_start = nullptr;  // [num_seqs + 1]
+  const int32_t* context_lens = nullptr; // [num_seqs]
+  const int32_t* block_tables = nullptr; // [num_seqs, max_blocks_per_seq]
+  int max_blocks_per_seq = 0;
+  int num_q_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 0;
+  float scale = 0.f; // softmax scale, usually 1/sqrt(head_dim)
+};
+
+// Prefill / chunked prefill: causal by absolute position. Work is a list of query tiles
+// (seq index, first query row within the sequence), each tile kPrefillTileRows rows.
+constexpr int kPrefillTileRows = 64;
+struct PrefillTile {
+  int32_t seq;
+  int32_t row;
+};
+void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles,
+                             int num_tiles, cudaStream_t stream);
+
+// Decode (one query token per sequence): the sequences in seq_ids[0..num_seqs). Contexts
+// are split into partitions of partition_tokens when that gives more parallelism, then the
+// partial results are merged by a second kernel in `workspace`.
+struct DecodePlan {
+  int partition_tokens = 0; // multiple of 32
+  int max_partitions = 0;
+};
+DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q_heads,
+                                       int max_context_len, int num_sms);
+size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs,
+                                              int num_q_heads, int head_dim);
+void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
+                            int num_seqs, const DecodePlan& plan, void* workspace,
+                            size_t workspace_bytes, cudaStream_t stream);
+
+// out[r] = index of the largest logits[r, :] (the lowest index among equals).
+void argmax_rows(const float* logits, int32_t* out, int rows, int vocab, cudaStream_t stream);
+
+} // namespace pagoda::cuda

@@ -1,0 +1,57 @@
+// Rotary position embedding, neox style (rotate halves), in place on q and k. One block per
+// token: each thread owns one frequency, computes its cos/sin once and applies it to every
+// head. Frequencies (every scaling type) come precomputed from rope_frequencies.cpp.
+#include "backend/cuda/kernels.h"
+
+#include "backend/cuda/cuda_check.h"
+#include "error.h"
+
+namespace pagoda::cuda {
+
+__device__ __forceinline__ void rotate_pair(bf16* head, int i, int half, float c, float s) {
+  const float x1 = __bfloat162float(head[i]);
+  const float x2 = __bfloat162float(head[i + half]);
+  head[i] = __float2bfloat16(x1 * c - x2 * s);
+  head[i + half] = __float2bfloat16(x2 * c + x1 * s);
+}
+
+__global__ void rope_neox_kernel(bf16* __restrict__ q, bf16* __restrict__ k, int64_t token_stride,
+                                 const int32_t* __restrict__ positions,
+                                 const float* __restrict__ inv_freq, int num_q_heads,
+                                 int num_kv_heads, int head_dim, int rotary_dim) {
+  const int64_t token = blockIdx.x;
+  const int half = rotary_dim / 2;
+  const int lanes_per_head = half;
+  const int heads_in_parallel = blockDim.x / lanes_per_head;
+  const int i = threadIdx.x % lanes_per_head;
+  const int head_start = threadIdx.x / lanes_per_head;
+  if (head_start >= heads_in_parallel) return;
+  // Full-precision sincos: angles reach 1e5 radians at long positions.
+  float s, c;
+  sincosf(static_cast<float>(positions[token]) * inv_freq[i], &s, &c);
+  bf16* q_row = q + token * token_stride;
+  bf16* k_row = k + token * token_stride;
+  for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
+    rotate_pair(q_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+  for (int h = head_start; h < num_kv_heads; h += heads_in_parallel)
+    rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+}
+
+void rope_neox(bf16* q, bf16* k, int64_t token_stride, const int32_t* positions,
+               const float* inv_freq, int num_tokens, int num_q_heads, int num_kv_heads,
+               int head_dim, int rotary_dim, cudaStream_t stream) {
+  if (rotary_dim % 2 != 0 || rotary_dim > head_dim || rotary_dim > 512 || rotary_dim <= 0)
+    throw Error("rope_neox: rotary_dim " + std::to_string(rotary_dim) + " with head_dim " +
+                std::to_string(head_dim) + " is not supported (even, 2..min(head_dim, 512))");
+  if (num_tokens == 0) return;
+  const int half = rotary_dim / 2;
+  // Enough threads for several heads at once, a whole number of heads per block.
+  int threads = half * ((256 + half - 1) / half);
+  if (threads > 1024) threads = half;
+  rope_neox_kernel<<<num_tokens, threads, 0, stream>>>(q, k, token_stride, positions, inv_freq,
+                                                        num_q_heads, num_kv_heads, head_dim,
+                                                        rotary_dim);
+  PAGODA_CUDA_CHECK_LAUNCH("rope_neox_kernel");
+}
+
+} // namespace pagoda::cuda

@@ -1,0 +1,196 @@
+// Checks the row-wise kernels (embedding, RMSNorm, fused add + RMSNorm, per-head norm, RoPE,
+// SiLU·mul, bias add, KV-cache write, argmax) against their CPU references on random inputs.
+#include <algorithm>
+#include <numeric>
+
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/rope_frequencies.h"
+#include "test_support.h"
+#include "reference.h"
+
+using namespace pagoda::cuda;
+using namespace pagoda::cuda::test;
+
+namespace {
+
+constexpr double kBf16Rel = 8e-3; // a few bf16 roundings
+
+void test_embedding(Checker& c, std::mt19937& rng) {
+  const int vocab = 1000, hidden = 4096 + 64, tokens = 37;
+  auto table = random_bf16_values(size_t(vocab) * hidden, rng);
+  std::vector<int32_t> ids(tokens);
+  std::uniform_int_distribution<int> pick(0, vocab - 1);
+  for (auto& id : ids) id = pick(rng);
+  ids[3] = -1;      // out of range: zero row
+  ids[5] = vocab;   // out of range: zero row
+  auto d_table = upload_bf16(table);
+  auto d_ids = upload(ids);
+  DeviceBuffer d_out(size_t(tokens) * hidden * 2);
+  poison(d_out);
+  embedding_gather(d_ids.as<int32_t>(), d_table.as<bf16>(), d_out.as<bf16>(), tokens, hidden, vocab, 0);
+  c.expect("embedding_gather (exact copy, bad ids -> zeros)",
+           compare(download_bf16(d_out, size_t(tokens) * hidden), ref_embedding(ids, table, hidden, vocab)), 0, 0);
+}
+
+void test_rms_norm(Checker& c, std::mt19937& rng) {
+  for (int hidden : {64, 4096, 5120}) {
+    const int rows = 19;
+    const double eps = 1e-5;
+    auto x = random_bf16_values(size_t(rows) * hidden, rng, 3.f);
+    auto w = random_bf16_values(hidden, rng, 2.f);
+    auto r = random_bf16_values(size_t(rows) * hidden, rng, 3.f);
+    auto d_x = upload_bf16(x), d_w = upload_bf16(w), d_r = upload_bf16(r);
+    DeviceBuffer d_out(x.size() * 2);
+    poison(d_out);
+    rms_norm(d_x.as<bf16>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0);
+    c.expect("rms_norm hidden " + std::to_string(hidden),
+             compare(download_bf16(d_out, x.size()), ref_rms_norm(x, w, rows, hidden, eps)), kBf16Rel, 0.05);
+
+    std::vector<double> ref_res, ref_out;
+    ref_add_rms_norm(r, x, w, rows, hidden, eps, ref_res, ref_out);
+    poison(d_out);
+    add_rms_norm(d_r.as<bf16>(), d_x.as<bf16>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0);
+    c.expect("add_rms_norm residual, hidden " + std::to_string(hidden),
+             compare(download_bf16(d_r, x.size()), ref_res), 0, 0);
+    c.expect("add_rms_norm output, hidden " + std::to_string(hidden),
+             compare(download_bf16(d_out, x.size()), ref_out), kBf16Rel, 0.05);
+  }
+}
+
+void test_rms_norm_heads(Checker& c, std::mt19937& rng) {
+  for (int head_dim : {64, 128, 256}) {
+    const int tokens = 23, heads = 6;
+    const int64_t stride = int64_t(heads) * head_dim + 3 * head_dim; // heads inside a wider row
+    const double eps = 1e-6;
+    auto x = random_bf16_values(size_t(tokens) * stride, rng, 2.f);
+    auto w = random_bf16_values(head_dim, rng, 1.5f);
+    auto d_x = upload_bf16(x), d_w = upload_bf16(w);
+    rms_norm_heads(d_x.as<bf16>(), d_w.as<bf16>(), tokens, heads, head_dim, stride, eps, 0);
+    c.expect("rms_norm_heads head_dim " + std::to_string(head_dim) + " (untouched tail kept)",
+             compare(download_bf16(d_x, x.size()), ref_rms_norm_heads(x, w, tokens, heads, head_dim, stride, eps)),
+             kBf16Rel, 0.05);
+  }
+}
+
+void test_rope(Checker& c, std::mt19937& rng) {
+  struct Case { const char* name; RopeSpec spec; int head_dim; int q_heads, kv_heads; };
+  std::vector<Case> cases;
+  RopeSpec base;
+  base.theta = 500000.0;
+  cases.push_back({"default", base, 128, 32, 8});
+  RopeSpec linear = base; linear.type = "linear"; linear.factor = 4.0;
+  cases.push_back({"linear", linear, 64, 4, 2});
+  RopeSpec dyn = base; dyn.type = "dynamic"; dyn.factor = 2.0; dyn.original_max_position = 2048;
+  cases.push_back({"dynamic", dyn, 128, 8, 1});
+  RopeSpec l3 = base; l3.type = "llama3"; l3.factor = 8.0; l3.low_freq_factor = 1.0; l3.high_freq_factor = 4.0;
+  l3.original_max_position = 8192;
+  cases.push_back({"llama3", l3, 128, 16, 4});
+  RopeSpec partial = base; // rotary_dim < head_dim
+  cases.push_back({"partial rotary 64 of 128", partial, 128, 4, 4});
+  for (Case& k : cases) {
+    k.spec.rotary_dim = std::string(k.name).rfind("partial", 0) == 0 ? 64 : k.head_dim;
+    const int tokens = 41;
+    std::vector<int32_t> positions(tokens);
+    std::uniform_int_distribution<int> pos(0, 30000);
+    for (auto& p : positions) p = pos(rng);
+    const int max_pos = *std::max_element(positions.begin(), positions.end());
+    const auto inv_freq = rope_inv_freq(k.spec, max_pos + 1);
+    const int64_t q_width = int64_t(k.q_heads) * k.head_dim, kv_width = int64_t(k.kv_heads) * k.head_dim;
+    const int64_t stride = q_width + 2 * kv_width; // fused qkv rows
+    auto x = random_bf16_values(size_t(tokens) * stride, rng, 2.f);
+    std::vector<double> ref(x.begin(), x.end());
+    ref_rope(ref, stride, 0, q_width, positions, inv_freq, k.q_heads, k.kv_heads, k.head_dim, k.spec.rotary_dim);
+    auto d_x = upload_bf16(x), d_pos = upload(positions), d_freq = upload(inv_freq);
+    rope_neox(d_x.as<bf16>(), d_x.as<bf16>() + q_width, stride, d_pos.as<int32_t>(), d_freq.as<float>(), tokens,
+              k.q_heads, k.kv_heads, k.head_dim, k.spec.rotary_dim, 0);
+    c.expect(std::string("rope_neox ") + k.name, compare(download_bf16(d_x, x.size()), ref), kBf16Rel, 0.04);
+  }
+}
+
+void test_silu_mul_bias(Checker& c, std::mt19937& rng) {
+  const int tokens = 29, inter = 14336 / 4;
+  auto gu = random_bf16_values(size_t(tokens) * 2 * inter, rng, 6.f);
+  auto d_gu = upload_bf16(gu);
+  DeviceBuffer d_out(size_t(tokens) * inter * 2);
+  poison(d_out);
+  silu_mul(d_gu.as<bf16>(), d_out.as<bf16>(), tokens, inter, 0);
+  c.expect("silu_mul", compare(download_bf16(d_out, size_t(tokens) * inter), ref_silu_mul(gu, tokens, inter)),
+           kBf16Rel, 0.2);
+
+  const int cols = 1024 + 2 * 256;
+  auto x = random_bf16_values(size_t(tokens) * cols, rng, 4.f);
+  auto b = random_bf16_values(cols, rng, 4.f);
+  auto d_x = upload_bf16(x), d_b = upload_bf16(b);
+  bias_add(d_x.as<bf16>(), d_b.as<bf16>(), tokens, cols, 0);
+  c.expect("bias_add", compare(download_bf16(d_x, x.size()), ref_bias_add(x, b, cols)), kBf16Rel, 0.04);
+}
+
+void test_kv_cache_write(Checker& c, std::mt19937& rng) {
+  const int tokens = 53, kv_heads = 8, head_dim = 128, block_size = 16, num_blocks = 40;
+  const int64_t q_width = 32 * head_dim, kv_width = int64_t(kv_heads) * head_dim;
+  const int64_t stride = q_width + 2 * kv_width;
+  auto qkv = random_bf16_values(size_t(tokens) * stride, rng);
+  // Distinct random slots, one padding token (-1) that must be skipped.
+  std::vector<int32_t> all(num_blocks * block_size);
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  std::vector<int32_t> slots(all.begin(), all.begin() + tokens);
+  slots[7] = -1;
+  const size_t cache_elems = size_t(num_blocks) * kv_heads * block_size * head_dim;
+  std::vector<float> k_cache = random_bf16_values(cache_elems, rng), v_cache = random_bf16_values(cache_elems, rng);
+  std::vector<double> k_ref(k_cache.begin(), k_cache.end()), v_ref(v_cache.begin(), v_cache.end());
+  for (int t = 0; t < tokens; ++t) {
+    if (slots[t] < 0) continue;
+    const int blk = slots[t] / block_size, off = slots[t] % block_size;
+    for (int h = 0; h < kv_heads; ++h)
+      for (int d = 0; d < head_dim; ++d) {
+        const size_t dst = ((size_t(blk) * kv_heads + h) * block_size + off) * head_dim + d;
+        k_ref[dst] = qkv[size_t(t) * stride + q_width + h * head_dim + d];
+        v_ref[dst] = qkv[size_t(t) * stride + q_width + kv_width + h * head_dim + d];
+      }
+  }
+  auto d_qkv = upload_bf16(qkv), d_slots = upload(slots), d_k = upload_bf16(k_cache), d_v = upload_bf16(v_cache);
+  kv_cache_write(d_qkv.as<bf16>() + q_width, d_qkv.as<bf16>() + q_width + kv_width, stride, d_slots.as<int32_t>(),
+                 d_k.as<bf16>(), d_v.as<bf16>(), tokens, kv_heads, head_dim, block_size, 0);
+  c.expect("kv_cache_write K (other slots untouched)", compare(download_bf16(d_k, cache_elems), k_ref), 0, 0);
+  c.expect("kv_cache_write V (other slots untouched)", compare(download_bf16(d_v, cache_elems), v_ref), 0, 0);
+}
+
+void test_argmax(Checker& c, std::mt19937& rng) {
+  const int rows = 9, vocab = 128256;
+  std::normal_distribution<float> dist(0.f, 3.f);
+  std::vector<float> logits(size_t(rows) * vocab);
+  for (float& x : logits) x = dist(rng);
+  // A tie: the lower index must win.
+  logits[size_t(2) * vocab + 100] = 1e4f;
+  logits[size_t(2) * vocab + 90000] = 1e4f;
+  auto d_logits = upload(logits);
+  DeviceBuffer d_out(rows * sizeof(int32_t));
+  poison(d_out);
+  argmax_rows(d_logits.as<float>(), d_out.as<int32_t>(), rows, vocab, 0);
+  auto got = download<int32_t>(d_out, rows);
+  int wrong = 0;
+  for (int r = 0; r < rows; ++r) wrong += got[r] != ref_argmax(&logits[size_t(r) * vocab], vocab);
+  c.expect_true("argmax_rows over 128256 (ties -> lowest index)", wrong == 0, std::to_string(wrong) + " rows differ");
+}
+
+} // namespace
+
+int main() {
+  skip_without_device("elementwise_kernels_test");
+  std::mt19937 rng(20261125);
+  Checker c;
+  try {
+    test_embedding(c, rng);
+    test_rms_norm(c, rng);
+    test_rms_norm_heads(c, rng);
+    test_rope(c, rng);
+    test_silu_mul_bias(c, rng);
+    test_kv_cache_write(c, rng);
+    test_argmax(c, rng);
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  return c.finish("elementwise_kernels_test");
+}

@@ -1,0 +1,181 @@
+// Times the CUDA kernels and the cuBLASLt GEMM on Llama-3-8B shapes and prints achieved
+// bandwidth (or TFLOP/s) beside the device-to-device copy bandwidth measured in the same run.
+// A benchmark, not a test: it prints figures and asserts nothing.
+#include <algorithm>
+#include <functional>
+#include <numeric>
+
+#include "backend/cuda/cublaslt.h"
+#include "backend/cuda/kernels.h"
+#include "test_support.h"
+
+using namespace pagoda::cuda;
+using namespace pagoda::cuda::test;
+
+namespace {
+
+// Median milliseconds of `reps` runs after `warmup`, timed with events around each run.
+double median_ms(const std::function<void()>& fn, int warmup = 3, int reps = 20) {
+  for (int i = 0; i < warmup; ++i) fn();
+  cudaEvent_t a, b;
+  PAGODA_CUDA_CHECK(cudaEventCreate(&a));
+  PAGODA_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> times;
+  for (int i = 0; i < reps; ++i) {
+    PAGODA_CUDA_CHECK(cudaEventRecord(a));
+    fn();
+    PAGODA_CUDA_CHECK(cudaEventRecord(b));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    times.push_back(ms);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+DeviceBuffer random_device_bf16(size_t n, std::mt19937& rng, float scale = 1.f) {
+  // Generated in chunks on the host: random data, never zeros (they run faster).
+  DeviceBuffer buf(n * 2);
+  const size_t chunk = size_t(1) << 24;
+  for (size_t off = 0; off < n; off += chunk) {
+    const size_t len = std::min(chunk, n - off);
+    auto host = to_bf16(random_bf16_values(len, rng, scale));
+    PAGODA_CUDA_CHECK(cudaMemcpy(buf.as<bf16>() + off, host.data(), len * 2, cudaMemcpyHostToDevice));
+  }
+  return buf;
+}
+
+void row(const char* name, double ms, double bytes, double flops, double copy_gbs) {
+  const double gbs = bytes / ms / 1e6;
+  std::printf("%-46s %9.3f ms %8.0f GB/s (%3.0f%% of copy)", name, ms, gbs, 100.0 * gbs / copy_gbs);
+  if (flops > 0) std::printf(" %7.1f TFLOP/s", flops / ms / 1e9);
+  std::printf("\n");
+}
+
+} // namespace
+
+int main() {
+  skip_without_device("kernel_bench");
+  std::mt19937 rng(1);
+  cudaDeviceProp prop{};
+  PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20);
+
+  const size_t copy_bytes = size_t(1) << 30;
+  DeviceBuffer src(copy_bytes), dst(copy_bytes);
+  PAGODA_CUDA_CHECK(cudaMemset(src.data(), 1, copy_bytes));
+  const double copy_ms = median_ms([&] { PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), copy_bytes, cudaMemcpyDeviceToDevice)); });
+  const double copy_gbs = 2.0 * copy_bytes / copy_ms / 1e6;
+  std::printf("%-46s %9.3f ms %8.0f GB/s (read + write)\n", "device-to-device copy 1 GiB", copy_ms, copy_gbs);
+
+  const int H = 4096, I = 14336, T = 8192, V = 128256;
+  {
+    auto x = random_device_bf16(size_t(T) * H, rng), w = random_device_bf16(H, rng), r = random_device_bf16(size_t(T) * H, rng);
+    DeviceBuffer out(size_t(T) * H * 2);
+    row("rms_norm 8192 x 4096", median_ms([&] { rms_norm(x.as<bf16>(), w.as<bf16>(), out.as<bf16>(), T, H, 1e-5f, 0); }),
+        2.0 * T * H * 2, 0, copy_gbs);
+    row("add_rms_norm 8192 x 4096", median_ms([&] { add_rms_norm(r.as<bf16>(), x.as<bf16>(), w.as<bf16>(), out.as<bf16>(), T, H, 1e-5f, 0); }),
+        4.0 * T * H * 2, 0, copy_gbs);
+    auto ids = std::vector<int32_t>(T);
+    for (auto& id : ids) id = rng() % V;
+    auto d_ids = upload(ids);
+    auto table = random_device_bf16(size_t(V) * H, rng);
+    row("embedding 8192 tokens x 4096", median_ms([&] { embedding_gather(d_ids.as<int32_t>(), table.as<bf16>(), out.as<bf16>(), T, H, V, 0); }),
+        2.0 * T * H * 2, 0, copy_gbs);
+  }
+  {
+    const int tokens = 4096;
+    auto gu = random_device_bf16(size_t(tokens) * 2 * I, rng);
+    DeviceBuffer out(size_t(tokens) * I * 2);
+    row("silu_mul 4096 x 14336", median_ms([&] { silu_mul(gu.as<bf16>(), out.as<bf16>(), tokens, I, 0); }),
+        3.0 * tokens * I * 2, 0, copy_gbs);
+  }
+  {
+    const int tokens = 8192, stride = 6144;
+    auto qkv = random_device_bf16(size_t(tokens) * stride, rng);
+    std::vector<int32_t> pos(tokens);
+    std::iota(pos.begin(), pos.end(), 0);
+    std::vector<float> freq(64);
+    for (int i = 0; i < 64; ++i) freq[i] = std::pow(500000.f, -2.f * i / 128);
+    auto d_pos = upload(pos), d_freq = upload(freq);
+    row("rope q+k 8192 tokens (32+8 heads)", median_ms([&] {
+          rope_neox(qkv.as<bf16>(), qkv.as<bf16>() + 4096, stride, d_pos.as<int32_t>(), d_freq.as<float>(), tokens, 32, 8, 128, 128, 0);
+        }), 2.0 * tokens * 5120 * 2, 0, copy_gbs);
+    std::vector<int32_t> slots(tokens);
+    std::iota(slots.begin(), slots.end(), 0);
+    std::shuffle(slots.begin(), slots.end(), rng);
+    auto d_slots = upload(slots);
+    DeviceBuffer kc(size_t(tokens) * 1024 * 2), vc(size_t(tokens) * 1024 * 2);
+    row("kv_cache_write 8192 tokens", median_ms([&] {
+          kv_cache_write(qkv.as<bf16>() + 4096, qkv.as<bf16>() + 5120, stride, d_slots.as<int32_t>(), kc.as<bf16>(), vc.as<bf16>(), tokens, 8, 128, 16, 0);
+        }), 4.0 * tokens * 1024 * 2, 0, copy_gbs);
+  }
+  // Attention on one layer's paged cache, Llama-3-8B heads.
+  for (int batch : {1, 16, 64, 256}) {
+    const int ctx = 2048, bs = 16, blocks_per_seq = ctx / bs;
+    const int total_blocks = batch * blocks_per_seq;
+    auto kc = random_device_bf16(size_t(total_blocks) * 8 * bs * 128, rng), vc = random_device_bf16(size_t(total_blocks) * 8 * bs * 128, rng);
+    std::vector<int32_t> table(total_blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), rng);
+    std::vector<int32_t> qs(batch + 1), lens(batch, ctx), ids(batch);
+    std::iota(qs.begin(), qs.end(), 0);
+    std::iota(ids.begin(), ids.end(), 0);
+    auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_ids = upload(ids);
+    auto q = random_device_bf16(size_t(batch) * 4096, rng, 2.f);
+    DeviceBuffer out(size_t(batch) * 4096 * 2);
+    PagedAttentionArgs a;
+    a.q = q.as<bf16>(); a.q_token_stride = 4096; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
+    a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
+    a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = 128; a.block_size = bs;
+    a.scale = 1.f / std::sqrt(128.f);
+    const DecodePlan plan = plan_paged_attention_decode(batch, 8, 32, ctx, prop.multiProcessorCount);
+    DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, batch, 32, 128));
+    char name[96];
+    std::snprintf(name, sizeof name, "decode attention batch %d ctx %d (part %d)", batch, ctx, plan.partition_tokens);
+    row(name, median_ms([&] { paged_attention_decode(a, d_ids.as<int32_t>(), batch, plan, ws.data(), ws.bytes(), 0); }),
+        double(batch) * ctx * 8 * 128 * 2 * 2, 4.0 * batch * ctx * 32 * 128, copy_gbs);
+  }
+  {
+    const int L = 4096, bs = 16, blocks = L / bs;
+    auto kc = random_device_bf16(size_t(blocks) * 8 * bs * 128, rng), vc = random_device_bf16(size_t(blocks) * 8 * bs * 128, rng);
+    std::vector<int32_t> table(blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::vector<int32_t> qs = {0, L}, lens = {L};
+    std::vector<PrefillTile> tiles;
+    for (int r = 0; r < L; r += kPrefillTileRows) tiles.push_back({0, r});
+    auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_tiles = upload(tiles);
+    auto q = random_device_bf16(size_t(L) * 6144, rng, 2.f);
+    DeviceBuffer out(size_t(L) * 4096 * 2);
+    PagedAttentionArgs a;
+    a.q = q.as<bf16>(); a.q_token_stride = 6144; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
+    a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
+    a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = 128; a.block_size = bs;
+    a.scale = 1.f / std::sqrt(128.f);
+    const double causal_flops = 4.0 * 32 * 128 * (double(L) * (L + 1) / 2);
+    row("prefill attention 1 x 4096 tokens causal", median_ms([&] {
+          paged_attention_prefill(a, d_tiles.as<PrefillTile>(), int(tiles.size()), 0);
+        }), double(L) * (6144 + 4096) * 2, causal_flops, copy_gbs);
+  }
+  {
+    CublasLt gemm;
+    struct Shape { const char* name; int n, k; };
+    const Shape shapes[] = {{"qkv", 6144, 4096}, {"o_proj", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}, {"lm_head", 128256, 4096}};
+    for (int m : {1, 64, 4096}) {
+      for (const Shape& s : shapes) {
+        auto w = random_device_bf16(size_t(s.n) * s.k, rng, 0.02f);
+        auto x = random_device_bf16(size_t(m) * s.k, rng);
+        DeviceBuffer y(size_t(m) * s.n * 4);
+        const bool f32 = std::string(s.name) == "lm_head";
+        char name[96];
+        std::snprintf(name, sizeof name, "gemm %-8s m %4d n %6d k %5d", s.name, m, s.n, s.k);
+        row(name, median_ms([&] { gemm.linear(x.as<bf16>(), w.as<bf16>(), y.data(), f32 ? GemmOutput::kF32 : GemmOutput::kBf16, m, s.n, s.k, 0); }),
+            2.0 * s.n * s.k + 2.0 * m * s.k + (f32 ? 4.0 : 2.0) * m * s.n, 2.0 * m * s.n * s.k, copy_gbs);
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,156 @@
+// Checks paged attention (prefill / chunked prefill and split-K decode) against the CPU
+// reference on random K/V scattered through shuffled block tables, for MHA, GQA and MQA head
+// layouts and head_dim 64 / 128 / 256, in one mixed batch per layout.
+#include <algorithm>
+#include <numeric>
+
+#include "backend/cuda/kernels.h"
+#include "test_support.h"
+#include "reference.h"
+
+using namespace pagoda::cuda;
+using namespace pagoda::cuda::test;
+
+namespace {
+
+struct Layout {
+  int q_heads, kv_heads, head_dim, block_size;
+};
+
+struct SeqSpec {
+  int query_len, context_len;
+};
+
+void run_case(Checker& c, std::mt19937& rng, const Layout& lay, const std::vector<SeqSpec>& seqs, int num_sms) {
+  const int num_seqs = static_cast<int>(seqs.size());
+  const int D = lay.head_dim, bs = lay.block_size;
+  int max_ctx = 0, num_tokens = 0;
+  for (const auto& s : seqs) {
+    max_ctx = std::max(max_ctx, s.context_len);
+    num_tokens += s.query_len;
+  }
+  const int max_blocks = (max_ctx + bs - 1) / bs;
+  int total_blocks = 0;
+  for (const auto& s : seqs) total_blocks += (s.context_len + bs - 1) / bs;
+  total_blocks += 5; // unused blocks hold garbage the kernels must never read
+  std::vector<int32_t> free_blocks(total_blocks);
+  std::iota(free_blocks.begin(), free_blocks.end(), 0);
+  std::shuffle(free_blocks.begin(), free_blocks.end(), rng);
+
+  const size_t cache_elems = size_t(total_blocks) * lay.kv_heads * bs * D;
+  std::vector<float> k_cache(cache_elems, 1e30f), v_cache(cache_elems, 1e30f); // poison: huge values
+  std::vector<int32_t> block_tables(size_t(num_seqs) * max_blocks, -1), query_start(num_seqs + 1, 0), context_lens(num_seqs);
+  const int64_t q_width = int64_t(lay.q_heads) * D;
+  const int64_t stride = q_width + 2 * int64_t(lay.kv_heads) * D;
+  std::vector<float> qkv = random_bf16_values(size_t(num_tokens) * stride, rng, 3.f);
+  std::vector<std::vector<double>> refs;
+  size_t next_block = 0;
+  for (int s = 0; s < num_seqs; ++s) {
+    const SeqSpec& spec = seqs[s];
+    query_start[s + 1] = query_start[s] + spec.query_len;
+    context_lens[s] = spec.context_len;
+    for (int b = 0; b < (spec.context_len + bs - 1) / bs; ++b) block_tables[size_t(s) * max_blocks + b] = free_blocks[next_block++];
+    auto k = random_bf16_values(size_t(spec.context_len) * lay.kv_heads * D, rng, 1.f);
+    auto v = random_bf16_values(size_t(spec.context_len) * lay.kv_heads * D, rng, 1.f);
+    for (int t = 0; t < spec.context_len; ++t) {
+      const int blk = block_tables[size_t(s) * max_blocks + t / bs];
+      for (int h = 0; h < lay.kv_heads; ++h)
+        for (int d = 0; d < D; ++d) {
+          const size_t dst = ((size_t(blk) * lay.kv_heads + h) * bs + t % bs) * D + d;
+          k_cache[dst] = k[(size_t(t) * lay.kv_heads + h) * D + d];
+          v_cache[dst] = v[(size_t(t) * lay.kv_heads + h) * D + d];
+        }
+    }
+    std::vector<float> q(size_t(spec.query_len) * q_width);
+    for (int i = 0; i < spec.query_len; ++i)
+      std::copy_n(&qkv[size_t(query_start[s] + i) * stride], q_width, &q[size_t(i) * q_width]);
+    refs.push_back(ref_attention(q, k, v, spec.query_len, spec.context_len, lay.q_heads, lay.kv_heads, D, 1.0 / std::sqrt(double(D))));
+  }
+
+  auto d_qkv = upload_bf16(qkv), d_k = upload_bf16(k_cache), d_v = upload_bf16(v_cache);
+  auto d_qs = upload(query_start), d_ctx = upload(context_lens), d_bt = upload(block_tables);
+  DeviceBuffer d_out(size_t(num_tokens) * q_width * 2);
+  PagedAttentionArgs args;
+  args.q = d_qkv.as<bf16>();
+  args.q_token_stride = stride;
+  args.k_cache = d_k.as<bf16>();
+  args.v_cache = d_v.as<bf16>();
+  args.out = d_out.as<bf16>();
+  args.query_start = d_qs.as<int32_t>();
+  args.context_lens = d_ctx.as<int32_t>();
+  args.block_tables = d_bt.as<int32_t>();
+  args.max_blocks_per_seq = max_blocks;
+  args.num_q_heads = lay.q_heads;
+  args.num_kv_heads = lay.kv_heads;
+  args.head_dim = D;
+  args.block_size = bs;
+  args.scale = 1.f / std::sqrt(float(D));
+  const std::string tag = "Hq " + std::to_string(lay.q_heads) + " Hkv " + std::to_string(lay.kv_heads) + " D " +
+                          std::to_string(D) + " bs " + std::to_string(bs);
+
+  auto compare_seqs = [&](const std::vector<float>& out, bool decode_only, const std::string& what) {
+    for (int s = 0; s < num_seqs; ++s) {
+      if (decode_only && seqs[s].query_len != 1) continue;
+      std::vector<float> got(out.begin() + size_t(query_start[s]) * q_width, out.begin() + size_t(query_start[s + 1]) * q_width);
+      c.expect(what + " " + tag + " q " + std::to_string(seqs[s].query_len) + " ctx " + std::to_string(seqs[s].context_len),
+               compare(got, refs[s]), 1.2e-2, 3e-2);
+    }
+  };
+
+  // Prefill kernel over every sequence (it must also be right for query_len 1).
+  std::vector<PrefillTile> tiles;
+  for (int s = 0; s < num_seqs; ++s)
+    for (int r = 0; r < seqs[s].query_len; r += kPrefillTileRows) tiles.push_back({s, r});
+  auto d_tiles = upload(tiles);
+  poison(d_out);
+  paged_attention_prefill(args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0);
+  compare_seqs(download_bf16(d_out, size_t(num_tokens) * q_width), false, "prefill");
+
+  // Decode kernel over the query_len == 1 sequences, with the planner's split and forced ones.
+  std::vector<int32_t> decode_ids;
+  int decode_max_ctx = 0;
+  for (int s = 0; s < num_seqs; ++s)
+    if (seqs[s].query_len == 1) {
+      decode_ids.push_back(s);
+      decode_max_ctx = std::max(decode_max_ctx, seqs[s].context_len);
+    }
+  auto d_ids = upload(decode_ids);
+  const int n_dec = static_cast<int>(decode_ids.size());
+  DecodePlan planned = plan_paged_attention_decode(n_dec, lay.kv_heads, lay.q_heads, decode_max_ctx, num_sms);
+  DecodePlan single{((decode_max_ctx + 31) / 32) * 32, 1};
+  const int group = lay.q_heads / lay.kv_heads;
+  const bool single_fits = single.partition_tokens * group * 4 <= 32 * 1024;
+  std::vector<DecodePlan> plans = {planned};
+  if (single_fits) plans.push_back(single);
+  for (const DecodePlan& plan : plans) {
+    const size_t ws_bytes = paged_attention_decode_workspace_bytes(plan, n_dec, lay.q_heads, D);
+    DeviceBuffer ws(ws_bytes);
+    poison(d_out);
+    paged_attention_decode(args, d_ids.as<int32_t>(), n_dec, plan, ws.data(), ws.bytes(), 0);
+    compare_seqs(download_bf16(d_out, size_t(num_tokens) * q_width), true,
+                 "decode(part " + std::to_string(plan.partition_tokens) + "x" + std::to_string(plan.max_partitions) + ")");
+  }
+}
+
+} // namespace
+
+int main() {
+  skip_without_device("paged_attention_test");
+  std::mt19937 rng(4242);
+  Checker c;
+  try {
+    int num_sms = 0;
+    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, 0));
+    // Prefill from scratch, chunked prefill after a cached prefix, short and long decodes.
+    const std::vector<SeqSpec> mixed = {{100, 100}, {70, 300}, {1, 1}, {1, 3000}, {5, 200}, {1, 517}, {130, 130}};
+    run_case(c, rng, {32, 8, 128, 16}, mixed, num_sms);  // Llama-3-8B heads
+    run_case(c, rng, {4, 4, 64, 16}, mixed, num_sms);    // MHA
+    run_case(c, rng, {8, 1, 128, 32}, mixed, num_sms);   // MQA, block size 32
+    run_case(c, rng, {8, 2, 256, 16}, {{65, 65}, {1, 700}, {3, 90}}, num_sms);
+    run_case(c, rng, {4, 2, 64, 16}, {{1, 4096}, {1, 33}}, num_sms);
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  return c.finish("paged_attention_test");
+}
