@@ -53,7 +53,11 @@ export class ChildServer {
     const child = spawn(executable, args, { env: this.opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const spawnError = new Promise<never>((_, reject) =>
-      child.once('error', (err) => reject(new Error(`cannot start ${name} (${executable}): ${err.message}; install it or point --backend-executable at it`))),
+      child.once('error', (err) => {
+        // A process that never started emits no 'exit': record it as gone so nothing waits on it.
+        this.exited ??= { code: null, signal: null };
+        reject(new Error(`cannot start ${name} (${executable}): ${err.message}; install it or point --backend-executable at it`));
+      }),
     );
     for (const stream of [child.stdout, child.stderr]) {
       let partial = '';
@@ -70,7 +74,9 @@ export class ChildServer {
       this.exitWaiters = [];
       if (this.ready && !this.stopping) this.opts.onCrash(`${name} exited unexpectedly (${describeExit(code, signal)}); last output:\n${this.lastOutput()}`);
     });
-    await Promise.race([this.waitHealthy(), spawnError]);
+    const healthy = this.waitHealthy();
+    healthy.catch(() => {}); // when the spawn error wins the race, this one's rejection is expected
+    await Promise.race([healthy, spawnError]);
     this.ready = true;
   }
 

@@ -1,0 +1,282 @@
+// The builtin backend: Pagoda's own engine (packages/engine) and tokenizer (packages/tokenizer) in this
+// process. Turns OpenAI requests into engine requests and engine deltas into OpenAI chunks.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EngineOptions, EngineStats, SamplingParams } from '@pagoda/engine';
+import {
+  stopList,
+  type ChatCompletionChunk,
+  type ChatCompletionRequest,
+  type ChatMessage,
+  type CompletionChunk,
+  type CompletionRequest,
+  type DetokenizeRequest,
+  type DetokenizeResponse,
+  type TokenizeRequest,
+  type TokenizeResponse,
+  type Usage,
+} from '@pagoda/protocol';
+import { Tokenizer } from '@pagoda/tokenizer';
+import type { Logger } from 'pino';
+import { ApiError, badRequest } from '../api-error.ts';
+import type { Backend, BackendInfo, BackendState, BackendStats, GenerateContext } from '../backend.ts';
+import { engineDtype, type ServeOptions } from '../serve-options.ts';
+import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
+import { mergeStreams } from './merge-streams.ts';
+import { promptOutputs, type EngineLike, type OutputEvent, type PromptUsage } from './prompt-outputs.ts';
+import { chatMaxTokens, checkTokenIds, resolveMaxTokens, samplingParams } from './request-params.ts';
+import { TokenTexts } from './token-text.ts';
+
+interface EngineHandle extends EngineLike {
+  stats(): EngineStats | Promise<EngineStats>;
+  close(): void | Promise<void>;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+export class BuiltinBackend implements Backend {
+  readonly kind = 'builtin' as const;
+  private current: BackendState = 'loading';
+  private why: string | null = null;
+  private engine: EngineHandle | null = null;
+  private tokenizer: Tokenizer | null = null;
+  private texts: TokenTexts | null = null;
+  private chatTemplate: string | undefined;
+  private maxModelLen = 0;
+  private vocabSize = 0;
+
+  constructor(
+    private readonly opts: ServeOptions,
+    private readonly log: Logger,
+  ) {}
+
+  state(): BackendState {
+    return this.current;
+  }
+  failure(): string | null {
+    return this.why;
+  }
+  info(): BackendInfo {
+    return { root: this.opts.model, max_model_len: this.maxModelLen || null };
+  }
+
+  async load(): Promise<void> {
+    try {
+      const o = this.opts;
+      if (o.quantization) throw new Error(`--quantization ${o.quantization}: the builtin engine runs unquantized checkpoints only; leave it out`);
+      const dir = o.model.endsWith('.json') ? join(o.model, '..') : o.model;
+      this.tokenizer = Tokenizer.fromDir(dir);
+      this.texts = new TokenTexts(this.tokenizer);
+      if (o.chat_template !== undefined) this.chatTemplate = existsSync(o.chat_template) ? readFileSync(o.chat_template, 'utf8') : o.chat_template;
+      this.vocabSize = readVocabSize(dir) ?? this.tokenizer.vocabSize;
+      const options: EngineOptions = {
+        model: o.model,
+        load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
+        dtype: engineDtype(o.dtype),
+        device: o.device,
+        max_model_len: o.max_model_len,
+        max_num_seqs: o.max_num_seqs,
+        max_num_batched_tokens: o.max_num_batched_tokens,
+        block_size: o.block_size,
+        enable_prefix_caching: o.enable_prefix_caching,
+        gpu_memory_utilization: o.gpu_memory_utilization,
+        enforce_eager: o.enforce_eager,
+        seed: o.seed,
+        tensor_parallel_size: o.tensor_parallel_size,
+      };
+      const { Engine } = (await import('@pagoda/engine')) as unknown as { Engine: { load(options: EngineOptions): Promise<EngineHandle> } };
+      this.engine = await Engine.load(stripUndefined(options));
+      this.maxModelLen = (await this.engine.stats()).max_model_len;
+      this.current = 'ready';
+    } catch (err) {
+      this.current = 'failed';
+      this.why = (err as Error).message;
+      throw err;
+    }
+  }
+
+  private ready(): { engine: EngineHandle; tokenizer: Tokenizer; texts: TokenTexts } {
+    if (!this.engine || !this.tokenizer || !this.texts) throw new ApiError(503, 'the model is not loaded');
+    return { engine: this.engine, tokenizer: this.tokenizer, texts: this.texts };
+  }
+
+  // ---- completions ----
+
+  completions(req: CompletionRequest, ctx: GenerateContext): AsyncIterable<CompletionChunk> {
+    const { engine, tokenizer, texts } = this.ready();
+    // Everything that can be refused is checked here, before the stream starts.
+    const prompts = this.completionPrompts(req);
+    const topK = req.logprobs ?? null;
+    if (req.echo && topK !== null) throw badRequest('echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them', 'echo');
+    const runs = prompts.map(({ ids }) => ({
+      promptIds: ids,
+      params: samplingParams(req, resolveMaxTokens(req.max_tokens, ids.length, this.maxModelLen, 'prompt'), topK),
+      stops: stopList(req.stop),
+      includeStop: req.include_stop_str_in_output ?? false,
+      skipSpecialTokens: req.skip_special_tokens ?? true,
+    }));
+    const n = req.n ?? 1;
+    const base = { id: ctx.requestId, object: 'text_completion' as const, created: now(), model: ctx.model };
+    const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
+
+    return (async function* () {
+      const offsets = new Map<number, number>();
+      if (req.echo) {
+        for (const [p, prompt] of prompts.entries()) {
+          for (let i = 0; i < n; i++) {
+            offsets.set(p * n + i, prompt.text.length);
+            yield { ...base, choices: [{ index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null }] };
+          }
+        }
+      }
+      const streams = runs.map((run, p) => tag(promptOutputs(engine, tokenizer, run, ctx.signal, usage), p * n));
+      for await (const e of mergeStreams(streams)) {
+        let logprobs = null;
+        if (topK !== null) {
+          const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+          offsets.set(e.index, formatted.next);
+          logprobs = formatted.logprobs;
+        }
+        yield { ...base, choices: [{ index: e.index, text: e.text, logprobs, finish_reason: e.finish_reason, stop_reason: e.stop_reason }] };
+      }
+      yield { ...base, choices: [], usage: toUsage(usage) };
+    })();
+  }
+
+  private completionPrompts(req: CompletionRequest): Array<{ ids: number[]; text: string }> {
+    const { tokenizer } = this.ready();
+    const addSpecial = req.add_special_tokens ?? true;
+    const p = req.prompt;
+    const list: Array<string | number[]> = typeof p === 'string' ? [p] : typeof p[0] === 'number' ? [p as number[]] : (p as Array<string | number[]>);
+    return list.map((item) => {
+      if (typeof item === 'string') {
+        const ids = tokenizer.encode(item, { addSpecialTokens: addSpecial });
+        if (ids.length === 0) throw badRequest('the prompt is empty; give at least one token', 'prompt');
+        return { ids, text: item };
+      }
+      checkTokenIds(item, this.vocabSize, 'prompt');
+      return { ids: item, text: tokenizer.decode(item) };
+    });
+  }
+
+  // ---- chat ----
+
+  chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {
+    const { engine, tokenizer, texts } = this.ready();
+    const promptIds = this.chatPromptIds(req.messages, req.chat_template ?? undefined, req.add_generation_prompt ?? true, req.add_special_tokens ?? false, req.chat_template_kwargs ?? undefined);
+    const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
+    if (!req.logprobs && req.top_logprobs) throw badRequest('top_logprobs needs logprobs: true', 'top_logprobs');
+    const run = {
+      promptIds,
+      params: samplingParams(req, resolveMaxTokens(chatMaxTokens(req), promptIds.length, this.maxModelLen, 'messages'), topK),
+      stops: stopList(req.stop),
+      includeStop: req.include_stop_str_in_output ?? false,
+      skipSpecialTokens: req.skip_special_tokens ?? true,
+    };
+    const n = req.n ?? 1;
+    const echoed = req.echo ? echoText(req.messages) : '';
+    const base = { id: ctx.requestId, object: 'chat.completion.chunk' as const, created: now(), model: ctx.model };
+    const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
+
+    return (async function* () {
+      for (let i = 0; i < n; i++) {
+        yield { ...base, choices: [{ index: i, delta: { role: 'assistant' as const, content: echoed }, logprobs: null, finish_reason: null }] };
+      }
+      for await (const e of promptOutputs(engine, tokenizer, run, ctx.signal, usage)) {
+        const logprobs = topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null;
+        yield { ...base, choices: [{ index: e.index, delta: { content: e.text }, logprobs, finish_reason: e.finish_reason, stop_reason: e.stop_reason }] };
+      }
+      yield { ...base, choices: [], usage: toUsage(usage) };
+    })();
+  }
+
+  private chatPromptIds(messages: ChatMessage[], template: string | undefined, addGenerationPrompt: boolean, addSpecial: boolean, extraVars: Record<string, unknown> | undefined): number[] {
+    const { tokenizer } = this.ready();
+    const chosen = template ?? this.chatTemplate;
+    if (chosen === undefined && tokenizer.chatTemplate === null) {
+      throw badRequest("this model has no chat template: start the server with --chat-template <file or text>, pass 'chat_template' in the request, or use /v1/completions", 'messages');
+    }
+    let text: string;
+    try {
+      // The template engine knows OpenAI's newer 'developer' role as 'system'.
+      const msgs = messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' as const } : m));
+      text = tokenizer.renderChat(msgs, { template: chosen, addGenerationPrompt, extraVars });
+    } catch (err) {
+      throw badRequest(`the chat template failed on these messages: ${(err as Error).message}`, 'messages');
+    }
+    return tokenizer.encode(text, { addSpecialTokens: addSpecial });
+  }
+
+  // ---- tokenize ----
+
+  async tokenize(req: TokenizeRequest): Promise<TokenizeResponse> {
+    const { tokenizer } = this.ready();
+    const tokens =
+      req.messages !== undefined
+        ? this.chatPromptIds(req.messages, req.chat_template ?? undefined, req.add_generation_prompt ?? true, req.add_special_tokens ?? false, undefined)
+        : tokenizer.encode(req.prompt ?? '', { addSpecialTokens: req.add_special_tokens ?? true });
+    return { count: tokens.length, max_model_len: this.maxModelLen, tokens };
+  }
+
+  async detokenize(req: DetokenizeRequest): Promise<DetokenizeResponse> {
+    const { tokenizer } = this.ready();
+    checkTokenIds(req.tokens, this.vocabSize, 'tokens');
+    return { prompt: tokenizer.decode(req.tokens) };
+  }
+
+  async stats(): Promise<BackendStats | null> {
+    if (!this.engine) return null;
+    const s = await this.engine.stats();
+    return {
+      num_running: s.num_running,
+      num_waiting: s.num_waiting,
+      kv_cache_usage: s.kv_cache_usage,
+      prefix_cache_queries: s.prefix_cache_queries,
+      prefix_cache_hits: s.prefix_cache_hits,
+      num_preemptions: s.num_preemptions,
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    this.current = 'stopped';
+    const engine = this.engine;
+    this.engine = null;
+    if (engine) await engine.close();
+    this.log.info('engine closed');
+  }
+}
+
+async function* tag(events: AsyncIterable<OutputEvent>, offset: number): AsyncGenerator<OutputEvent> {
+  for await (const e of events) yield { ...e, index: offset + e.index };
+}
+
+function toUsage(u: PromptUsage): Usage {
+  return {
+    prompt_tokens: u.prompt_tokens,
+    completion_tokens: u.completion_tokens,
+    total_tokens: u.prompt_tokens + u.completion_tokens,
+    prompt_tokens_details: { cached_tokens: u.cached_tokens },
+  };
+}
+
+/** vLLM's chat echo: the content of a final assistant message is repeated at the start of the reply. */
+function echoText(messages: ChatMessage[]): string {
+  const last = messages[messages.length - 1];
+  if (!last || last.role !== 'assistant') return '';
+  const c = last.content;
+  return typeof c === 'string' ? c : (c ?? []).map((p) => p.text).join('');
+}
+
+function readVocabSize(dir: string): number | null {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size?: number };
+    return typeof config.vocab_size === 'number' ? config.vocab_size : null;
+  } catch {
+    return null;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+

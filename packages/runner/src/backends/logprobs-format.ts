@@ -1,0 +1,40 @@
+// Engine logprobs in OpenAI's two shapes: completions ({tokens, token_logprobs, top_logprobs, text_offset})
+// and chat ({content: [{token, logprob, bytes, top_logprobs}]}).
+import type { TokenLogprob } from '@pagoda/engine';
+import type { ChatTokenLogprob, CompletionLogprobs } from '@pagoda/protocol';
+import type { TokenTexts } from './token-text.ts';
+
+const bytesOf = (text: string) => [...Buffer.from(text, 'utf8')];
+
+export function chatLogprobs(items: readonly TokenLogprob[], texts: TokenTexts, topK: number): ChatTokenLogprob[] {
+  return items.map((item) => {
+    const token = texts.get(item.token_id);
+    return {
+      token,
+      logprob: item.logprob,
+      bytes: bytesOf(token),
+      top_logprobs: item.top.slice(0, topK).map((t) => {
+        const alt = texts.get(t.token_id);
+        return { token: alt, logprob: t.logprob, bytes: bytesOf(alt) };
+      }),
+    };
+  });
+}
+
+/** `offset` is where the first of these tokens starts in the choice's text; returns the offset after them. */
+export function completionLogprobs(items: readonly TokenLogprob[], texts: TokenTexts, topK: number, offset: number): { logprobs: CompletionLogprobs; next: number } {
+  const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  let at = offset;
+  for (const item of items) {
+    const token = texts.get(item.token_id);
+    out.tokens.push(token);
+    out.token_logprobs.push(item.logprob);
+    const top: Record<string, number> = {};
+    for (const t of item.top.slice(0, topK)) top[texts.get(t.token_id)] = t.logprob;
+    if (topK > 0 && !(token in top)) top[token] = item.logprob;
+    out.top_logprobs.push(topK > 0 ? top : null);
+    out.text_offset.push(at);
+    at += token.length;
+  }
+  return { logprobs: out, next: at };
+}

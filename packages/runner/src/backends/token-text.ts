@@ -1,0 +1,18 @@
+// The text of single tokens for logprobs (OpenAI shows each token as text), cached per id.
+import type { Tokenizer } from '@pagoda/tokenizer';
+
+export class TokenTexts {
+  private readonly cache = new Map<number, string>();
+  constructor(private readonly tokenizer: Tokenizer) {}
+
+  get(id: number): string {
+    let text = this.cache.get(id);
+    if (text === undefined) {
+      text = this.tokenizer.decode([id], { skipSpecialTokens: false });
+      // SentencePiece marks a leading space with U+2581, which decoding a lone token drops.
+      if (this.tokenizer.idToToken(id)?.startsWith('\u2581') && !text.startsWith(' ')) text = ` ${text}`;
+      this.cache.set(id, text);
+    }
+    return text;
+  }
+}

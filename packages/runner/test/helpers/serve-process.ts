@@ -1,0 +1,78 @@
+// Test helper: runs `pagoda serve ...` as a real child process and waits until it answers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const PAGODA_BIN = `${REPO_ROOT}bin/pagoda`;
+export const STORIES = `${REPO_ROOT}../shared/models/stories260k`;
+export const STAND_IN = fileURLToPath(new URL('../fixtures/stand-in-server.mjs', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface ServeProcess {
+  url: string;
+  proc: ChildProcess;
+  output: () => string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** Starts `pagoda serve <args>` on a free port; does not wait for readiness. */
+export async function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  const port = await freePort();
+  const proc = spawn(PAGODA_BIN, ['serve', ...args, '--port', String(port)], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, PAGODA_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    output: () => out,
+    exited,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Polls GET /health until 200; fails with the process output if it exits or times out. */
+export async function waitReady(s: ServeProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let gone = false;
+  void s.exited.then(() => (gone = true));
+  while (Date.now() < deadline) {
+    if (gone) throw new Error(`pagoda serve exited before it was ready:\n${s.output()}`);
+    try {
+      const res = await fetch(`${s.url}/health`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`pagoda serve was not ready in ${timeoutMs} ms:\n${s.output()}`);
+}
+
+export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+  const s = await spawnServe(args, env);
+  await waitReady(s);
+  return s;
+}
