@@ -1,0 +1,28 @@
+// A zero-filled float32 buffer from an anonymous mapping: pages are committed only when
+// touched, so a large KV cache budget costs memory only as sequences fill it.
+#pragma once
+
+#include <cstddef>
+
+namespace pagoda::cpu {
+
+class HostBuffer {
+public:
+  HostBuffer() = default;
+  explicit HostBuffer(size_t num_floats); // throws pagoda::Error when the mapping fails
+  ~HostBuffer();
+  HostBuffer(HostBuffer&& other) noexcept;
+  HostBuffer& operator=(HostBuffer&& other) noexcept;
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+
+  float* data() const { return data_; }
+  size_t size() const { return size_; } // floats
+
+private:
+  void release();
+  float* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+} // namespace pagoda::cpu
