@@ -27,10 +27,19 @@ import { promptOutputs, type EngineLike, type OutputEvent, type PromptUsage } fr
 import { chatMaxTokens, checkTokenIds, resolveMaxTokens, samplingParams } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
 
-interface EngineHandle extends EngineLike {
+/** What the backend uses of packages/engine's Engine. */
+export interface EngineHandle extends EngineLike {
   stats(): EngineStats | Promise<EngineStats>;
   close(): void | Promise<void>;
 }
+
+export type EngineLoader = (options: EngineOptions) => Promise<EngineHandle>;
+
+/** packages/engine, imported on first use so other backends never load the native addon. */
+const loadRealEngine: EngineLoader = async (options) => {
+  const { Engine } = (await import('@pagoda/engine')) as unknown as { Engine: { load(options: EngineOptions): Promise<EngineHandle> } };
+  return Engine.load(options);
+};
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -48,6 +57,7 @@ export class BuiltinBackend implements Backend {
   constructor(
     private readonly opts: ServeOptions,
     private readonly log: Logger,
+    private readonly loadEngine: EngineLoader = loadRealEngine,
   ) {}
 
   state(): BackendState {
@@ -84,8 +94,7 @@ export class BuiltinBackend implements Backend {
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
       };
-      const { Engine } = (await import('@pagoda/engine')) as unknown as { Engine: { load(options: EngineOptions): Promise<EngineHandle> } };
-      this.engine = await Engine.load(stripUndefined(options));
+      this.engine = await this.loadEngine(stripUndefined(options));
       this.maxModelLen = (await this.engine.stats()).max_model_len;
       this.current = 'ready';
     } catch (err) {

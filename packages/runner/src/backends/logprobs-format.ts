@@ -13,7 +13,7 @@ export function chatLogprobs(items: readonly TokenLogprob[], texts: TokenTexts, 
       token,
       logprob: item.logprob,
       bytes: bytesOf(token),
-      top_logprobs: item.top.slice(0, topK).map((t) => {
+      top_logprobs: item.top.slice(0, topK).map((t: { token_id: number; logprob: number }) => {
         const alt = texts.get(t.token_id);
         return { token: alt, logprob: t.logprob, bytes: bytesOf(alt) };
       }),

@@ -1,0 +1,64 @@
+// `pagoda serve` limits on the real CPU engine: --api-key (401), --max-request-body-bytes (413), and the
+// waiting-queue bound (429) with --max-num-seqs / --max-waiting-requests.
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STORIES, startServe, type ServeProcess } from './helpers/serve-process.ts';
+
+const KEY = 'sk-test-123';
+let server: ServeProcess;
+
+beforeAll(async () => {
+  server = await startServe([STORIES, '--api-key', KEY, '--max-num-seqs', '1', '--max-waiting-requests', '1', '--max-request-body-bytes', '65536', '--device', 'cpu']);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const client = (apiKey: string) => new OpenAI({ baseURL: `${server.url}/v1`, apiKey, maxRetries: 0 });
+
+describe('api key', () => {
+  it('refuses a missing or wrong key with 401 and accepts the right one', async () => {
+    const none = await fetch(`${server.url}/v1/models`);
+    expect(none.status).toBe(401);
+    expect(((await none.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+    await expect(client('wrong').models.list()).rejects.toMatchObject({ status: 401, type: 'authentication_error' });
+    await expect(client(KEY).completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 })).resolves.toMatchObject({ object: 'text_completion' });
+    const tok = await fetch(`${server.url}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt: 'x' }) });
+    expect(tok.status).toBe(401);
+    // health and metrics stay open for probes and scrapers
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+  });
+});
+
+describe('body size', () => {
+  it('answers 413 above --max-request-body-bytes', async () => {
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompt: 'a'.repeat(100_000) }),
+    });
+    expect(res.status).toBe(413);
+    const body = (await res.json()) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toMatch(/larger than the limit of 65536 bytes/);
+  });
+});
+
+describe('waiting queue bound', () => {
+  it('answers 429 when more requests wait than allowed, and serves the waiting one afterwards', async () => {
+    const c = client(KEY);
+    const long = { model: STORIES, prompt: 'Once upon a time', max_tokens: 200, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming;
+    const first = await c.completions.create(long);
+    const it1 = first[Symbol.asyncIterator]();
+    await it1.next(); // running now: --max-num-seqs 1 is taken
+    const second = c.completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 }); // waits
+    await new Promise((r) => setTimeout(r, 200));
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/vllm:num_requests_waiting\{[^}]*\} 1\n/);
+    await expect(c.completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 })).rejects.toMatchObject({ status: 429, type: 'rate_limit_error' });
+    // finish the first; the waiting one then runs
+    for (let r = await it1.next(); !r.done; r = await it1.next());
+    await expect(second).resolves.toMatchObject({ object: 'text_completion' });
+  });
+});
