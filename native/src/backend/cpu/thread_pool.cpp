@@ -1,10 +1,18 @@
-// ThreadPool: workers sleep on a condition variable between loops; a generation counter
-// tells them a new loop has started.
+// ThreadPool: a generation counter announces each loop; workers spin on it for a short
+// while, then sleep on a condition variable until the next loop.
 #include "backend/cpu/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <chrono>
 
 namespace pagoda::cpu {
+
+namespace {
+// How long an idle worker spins before sleeping (and the caller before yielding).
+constexpr auto kSpin = std::chrono::microseconds(200);
+} // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -15,7 +23,7 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -32,20 +40,29 @@ void ThreadPool::run_share(int index) {
   if (begin < end) (*fn_)(begin, end);
 }
 
+// Returns false when the pool is stopping.
+bool ThreadPool::wait_for_work(uint64_t seen) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (generation_.load(std::memory_order_acquire) != seen) return true;
+    if (stop_.load(std::memory_order_relaxed)) return false;
+    _mm_pause();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) break;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  sleeping_.fetch_add(1);
+  start_cv_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+  sleeping_.fetch_sub(1);
+  return !stop_.load();
+}
+
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-    }
+    if (!wait_for_work(seen)) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_share(index);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -56,18 +73,22 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     fn(0, n);
     return;
   }
+  fn_ = &fn;
+  n_ = n;
+  grain_ = grain;
+  pending_.store(num_threads_ - 1, std::memory_order_relaxed);
   {
+    // Under the mutex so a worker between its predicate check and its wait cannot miss it.
     std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = &fn;
-    n_ = n;
-    grain_ = grain;
-    pending_ = num_threads_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  start_cv_.notify_all();
+  if (sleeping_.load() > 0) start_cv_.notify_all();
   run_share(0);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
+    _mm_pause();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) std::this_thread::yield();
+  }
   fn_ = nullptr;
 }
 
