@@ -1,0 +1,46 @@
+// The shape of a catalog entry, in Xinference's spelling: a model family (what a user launches by
+// name) and its specs (one per format and size, with the quantizations published for it).
+import { z } from 'zod';
+import { ArchNumbersSchema } from './architecture.ts';
+
+/** safetensors checkpoints (Xinference calls them "pytorch"), GGUF files, AWQ / GPTQ checkpoints. */
+export const MODEL_FORMATS = ['safetensors', 'gguf', 'awq', 'gptq'] as const;
+export type ModelFormat = (typeof MODEL_FORMATS)[number];
+
+export const MODEL_ABILITIES = ['chat', 'generate', 'tools', 'reasoning'] as const;
+export type ModelAbility = (typeof MODEL_ABILITIES)[number];
+
+export const ModelSpecSchema = z.object({
+  model_format: z.enum(MODEL_FORMATS),
+  model_size_in_billions: z.number().positive(),
+  /** "none" for unquantized checkpoints; GGUF quant names (Q4_K_M ...); "Int4" for AWQ. */
+  quantizations: z.array(z.string().min(1)).min(1),
+  /** The Hugging Face repository. */
+  model_id: z.string().min(1),
+  /** GGUF: the file in model_id, with {quantization} standing for the chosen one. */
+  model_file_name_template: z.string().optional(),
+  /** A local folder (custom registrations). */
+  model_path: z.string().optional(),
+  architecture: ArchNumbersSchema,
+});
+export type ModelSpec = z.output<typeof ModelSpecSchema>;
+export type ModelSpecInput = z.input<typeof ModelSpecSchema>;
+
+export const ModelFamilySchema = z.object({
+  model_name: z.string().min(1),
+  model_type: z.literal('LLM').default('LLM'),
+  model_family: z.string().min(1),
+  model_description: z.string(),
+  model_lang: z.array(z.string()).default(['en']),
+  model_ability: z.array(z.enum(MODEL_ABILITIES)).min(1),
+  context_length: z.number().int().positive(),
+  /** null: use the checkpoint's own (tokenizer_config.json or chat_template.jinja; GGUF metadata). */
+  chat_template: z.string().nullable(),
+  stop: z.array(z.string()),
+  stop_token_ids: z.array(z.number().int().nonnegative()),
+  /** "builtin" for the catalog, "custom" for a user's registration. */
+  source: z.enum(['builtin', 'custom']).default('builtin'),
+  model_specs: z.array(ModelSpecSchema).min(1),
+});
+export type ModelFamily = z.output<typeof ModelFamilySchema>;
+export type ModelFamilyInput = z.input<typeof ModelFamilySchema>;
