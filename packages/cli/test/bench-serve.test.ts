@@ -5,7 +5,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PAGODA_BIN, REPO_ROOT, STORIES, startServe, type ServeProcess } from '../../runner/test/helpers/serve-process.ts';
+import {
+  PAGODA_BIN,
+  REPO_ROOT,
+  STORIES,
+  startServe,
+  type ServeProcess,
+} from '../../runner/test/helpers/serve-process.ts';
 import { randomDataset, readVocabulary } from '../src/bench/dataset.ts';
 
 let server: ServeProcess;
@@ -30,7 +36,9 @@ async function scrape() {
   };
 }
 
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runBench(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const proc = spawn(PAGODA_BIN, ['bench', 'serve', ...args], { cwd: REPO_ROOT });
     let stdout = '';
@@ -46,27 +54,82 @@ describe('pagoda bench serve', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-'));
     const before = await scrape();
     const args = [
-      '--base-url', server.url, '--model', 'stories', '--tokenizer', STORIES,
-      '--dataset-name', 'random', '--num-prompts', '24', '--random-input-len', '40', '--random-output-len', '24', '--random-range-ratio', '0.5',
-      '--request-rate', '40', '--max-concurrency', '6', '--seed', '11', '--ignore-eos',
-      '--save-result', '--result-dir', dir, '--result-filename', 'out.json',
+      '--base-url',
+      server.url,
+      '--model',
+      'stories',
+      '--tokenizer',
+      STORIES,
+      '--dataset-name',
+      'random',
+      '--num-prompts',
+      '24',
+      '--random-input-len',
+      '40',
+      '--random-output-len',
+      '24',
+      '--random-range-ratio',
+      '0.5',
+      '--request-rate',
+      '40',
+      '--max-concurrency',
+      '6',
+      '--seed',
+      '11',
+      '--ignore-eos',
+      '--save-result',
+      '--result-dir',
+      dir,
+      '--result-filename',
+      'out.json',
     ];
     const res = await runBench(args);
     expect(res.code, res.stderr).toBe(0);
     for (const label of [
-      'Successful requests:', 'Benchmark duration (s):', 'Total input tokens:', 'Total generated tokens:',
-      'Request throughput (req/s):', 'Output token throughput (tok/s):', 'Total token throughput (tok/s):',
-      'Mean TTFT (ms):', 'Median TTFT (ms):', 'P99 TTFT (ms):', 'Mean TPOT (ms):', 'Median TPOT (ms):', 'P99 TPOT (ms):',
-      'Mean ITL (ms):', 'Median ITL (ms):', 'P99 ITL (ms):', 'Mean E2EL (ms):', 'Median E2EL (ms):', 'P99 E2EL (ms):',
+      'Successful requests:',
+      'Benchmark duration (s):',
+      'Total input tokens:',
+      'Total generated tokens:',
+      'Request throughput (req/s):',
+      'Output token throughput (tok/s):',
+      'Total token throughput (tok/s):',
+      'Mean TTFT (ms):',
+      'Median TTFT (ms):',
+      'P99 TTFT (ms):',
+      'Mean TPOT (ms):',
+      'Median TPOT (ms):',
+      'P99 TPOT (ms):',
+      'Mean ITL (ms):',
+      'Median ITL (ms):',
+      'P99 ITL (ms):',
+      'Mean E2EL (ms):',
+      'Median E2EL (ms):',
+      'P99 E2EL (ms):',
     ]) {
-      expect(res.stdout).toMatch(new RegExp(`${label.replace(/[()/]/g, '\\$&')}\\s+\\d+(\\.\\d+)?`));
+      expect(res.stdout).toMatch(
+        new RegExp(`${label.replace(/[()/]/g, '\\$&')}\\s+\\d+(\\.\\d+)?`),
+      );
     }
     expect(res.stderr).toMatch(/24\/24 requests/); // progress
-    const json = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8')) as Record<string, number> & { ttft_ms: { p99: number } };
+    const json = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8')) as {
+      completed: number;
+      duration_s: number;
+      total_input_tokens: number;
+      total_output_tokens: number;
+      request_throughput: number;
+      ttft_ms: { p99: number };
+    };
     const after = await scrape();
 
     // The same requests the benchmark built: with ignore_eos every output is exactly its asked length.
-    const dataset = randomDataset({ num: 24, inputLen: 40, outputLen: 24, rangeRatio: 0.5, vocab: readVocabulary(STORIES), seed: 11 });
+    const dataset = randomDataset({
+      num: 24,
+      inputLen: 40,
+      outputLen: 24,
+      rangeRatio: 0.5,
+      vocab: readVocabulary(STORIES),
+      seed: 11,
+    });
     const expectedIn = dataset.reduce((a, r) => a + r.promptIds.length, 0);
     const expectedOut = dataset.reduce((a, r) => a + r.outputLen, 0);
     expect(json.completed).toBe(24);
@@ -80,7 +143,21 @@ describe('pagoda bench serve', () => {
   });
 
   it('runs the ShareGPT-like lengths', async () => {
-    const res = await runBench(['--base-url', server.url, '--model', 'stories', '--tokenizer', STORIES, '--dataset-name', 'sharegpt', '--dataset-path', `${REPO_ROOT}../shared/workloads/sharegpt-like.json`, '--num-prompts', '3', '--disable-tqdm']);
+    const res = await runBench([
+      '--base-url',
+      server.url,
+      '--model',
+      'stories',
+      '--tokenizer',
+      STORIES,
+      '--dataset-name',
+      'sharegpt',
+      '--dataset-path',
+      `${REPO_ROOT}../shared/workloads/sharegpt-like.json`,
+      '--num-prompts',
+      '3',
+      '--disable-tqdm',
+    ]);
     // the first three pairs fit stories260k's 512-token context
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/Successful requests:\s+3/);

@@ -10,17 +10,64 @@ const PAGODA = fileURLToPath(new URL('../../../bin/pagoda', import.meta.url));
 describe('serveOptionsFromArgv', () => {
   it('maps every vLLM flag', () => {
     const opts = serveOptionsFromArgv([
-      '/m', '--tensor-parallel-size', '2', '--quantization', 'fp8', '--enforce-eager', '--gpu-memory-utilization', '0.7',
-      '--max-model-len', '4096', '--max-num-seqs', '32', '--max-num-batched-tokens', '2048', '--block-size', '32',
-      '--no-enable-prefix-caching', '--dtype', 'bfloat16', '--seed', '1', '--load-format', 'dummy',
-      '--served-model-name', 'a', '--served-model-name', 'b', '--chat-template', 't.jinja', '--host', '0.0.0.0',
-      '--port', '9000', '--api-key', 'k', '--device', 'cpu',
+      '/m',
+      '--tensor-parallel-size',
+      '2',
+      '--quantization',
+      'fp8',
+      '--enforce-eager',
+      '--gpu-memory-utilization',
+      '0.7',
+      '--max-model-len',
+      '4096',
+      '--max-num-seqs',
+      '32',
+      '--max-num-batched-tokens',
+      '2048',
+      '--block-size',
+      '32',
+      '--no-enable-prefix-caching',
+      '--dtype',
+      'bfloat16',
+      '--seed',
+      '1',
+      '--load-format',
+      'dummy',
+      '--served-model-name',
+      'a',
+      '--served-model-name',
+      'b',
+      '--chat-template',
+      't.jinja',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '9000',
+      '--api-key',
+      'k',
+      '--device',
+      'cpu',
     ]);
     expect(opts).toMatchObject({
-      model: '/m', tensor_parallel_size: 2, quantization: 'fp8', enforce_eager: true, gpu_memory_utilization: 0.7,
-      max_model_len: 4096, max_num_seqs: 32, max_num_batched_tokens: 2048, block_size: 32, enable_prefix_caching: false,
-      dtype: 'bfloat16', seed: 1, load_format: 'dummy', served_model_name: ['a', 'b'], chat_template: 't.jinja',
-      host: '0.0.0.0', port: 9000, api_key: 'k', device: 'cpu',
+      model: '/m',
+      tensor_parallel_size: 2,
+      quantization: 'fp8',
+      enforce_eager: true,
+      gpu_memory_utilization: 0.7,
+      max_model_len: 4096,
+      max_num_seqs: 32,
+      max_num_batched_tokens: 2048,
+      block_size: 32,
+      enable_prefix_caching: false,
+      dtype: 'bfloat16',
+      seed: 1,
+      load_format: 'dummy',
+      served_model_name: ['a', 'b'],
+      chat_template: 't.jinja',
+      host: '0.0.0.0',
+      port: 9000,
+      api_key: 'k',
+      device: 'cpu',
     });
   });
 
@@ -29,10 +76,16 @@ describe('serveOptionsFromArgv', () => {
   });
 
   it('names a flag with a bad value', () => {
-    expect(() => serveOptionsFromArgv(['/m', '--max-model-len', 'lots'])).toThrow(/--max-model-len takes a number, got 'lots'/);
-    expect(() => serveOptionsFromArgv(['/m', '--gpu-memory-utilization', '1.5'])).toThrow(/--gpu-memory-utilization/);
+    expect(() => serveOptionsFromArgv(['/m', '--max-model-len', 'lots'])).toThrow(
+      /--max-model-len takes a number, got 'lots'/,
+    );
+    expect(() => serveOptionsFromArgv(['/m', '--gpu-memory-utilization', '1.5'])).toThrow(
+      /--gpu-memory-utilization/,
+    );
     expect(() => serveOptionsFromArgv(['/m', '--device', 'tpu'])).toThrow(/--device/);
-    expect(() => serveOptionsFromArgv(['/m', '--enable-prefix-caching', '--no-enable-prefix-caching'])).toThrow(/contradict/);
+    expect(() =>
+      serveOptionsFromArgv(['/m', '--enable-prefix-caching', '--no-enable-prefix-caching']),
+    ).toThrow(/contradict/);
   });
 
   it('wants exactly one model', () => {

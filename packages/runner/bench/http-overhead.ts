@@ -35,11 +35,16 @@ const rounds = Number(values.rounds);
 function prompts(vocab: number): number[][] {
   let x = 12345;
   const next = () => ((x = (x * 1103515245 + 12345) % 2147483648), x);
-  return Array.from({ length: total }, () => Array.from({ length: inputLen }, () => 3 + (next() % (vocab - 3))));
+  return Array.from({ length: total }, () =>
+    Array.from({ length: inputLen }, () => 3 + (next() % (vocab - 3))),
+  );
 }
 
 /** Runs `work` for every prompt with at most `streams` in flight; returns generated tokens/s. */
-async function drive(all: number[][], work: (ids: number[]) => Promise<number>): Promise<{ tps: number; tokens: number; seconds: number }> {
+async function drive(
+  all: number[][],
+  work: (ids: number[]) => Promise<number>,
+): Promise<{ tps: number; tokens: number; seconds: number }> {
   let nextIdx = 0;
   let tokens = 0;
   const start = performance.now();
@@ -52,7 +57,11 @@ async function drive(all: number[][], work: (ids: number[]) => Promise<number>):
   return { tps: tokens / seconds, tokens, seconds };
 }
 
-const engineOptions = { model: values.model!, device: values.device as 'cpu' | 'cuda' | 'auto', max_num_seqs: streams };
+const engineOptions = {
+  model: values.model!,
+  device: values.device as 'cpu' | 'cuda' | 'auto',
+  max_num_seqs: streams,
+};
 const params = { max_tokens: outputLen, temperature: 0, ignore_eos: true };
 
 async function direct(all: number[][]) {
@@ -70,14 +79,32 @@ async function direct(all: number[][]) {
 
 async function overHttp(all: number[][]) {
   const url = `http://127.0.0.1:${values.port}`;
-  const child = spawn(`${REPO}bin/pagoda`, ['serve', values.model!, '--port', values.port!, '--device', values.device!, '--max-num-seqs', String(streams), '--served-model-name', 'm'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, PAGODA_LOG_LEVEL: 'warn' },
-  });
+  const child = spawn(
+    `${REPO}bin/pagoda`,
+    [
+      'serve',
+      values.model!,
+      '--port',
+      values.port!,
+      '--device',
+      values.device!,
+      '--max-num-seqs',
+      String(streams),
+      '--served-model-name',
+      'm',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, PAGODA_LOG_LEVEL: 'warn' },
+    },
+  );
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error('pagoda serve exited');
-      const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -85,7 +112,13 @@ async function overHttp(all: number[][]) {
       const res = await fetch(`${url}/v1/completions`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ model: 'm', prompt: ids, ...params, stream: true, stream_options: { include_usage: true } }),
+        body: JSON.stringify({
+          model: 'm',
+          prompt: ids,
+          ...params,
+          stream: true,
+          stream_options: { include_usage: true },
+        }),
       });
       let n = 0;
       for await (const e of readServerSentEvents(res.body!)) {
@@ -99,13 +132,21 @@ async function overHttp(all: number[][]) {
   }
 }
 
-const vocab = JSON.parse(await (await import('node:fs/promises')).readFile(`${values.model}/config.json`, 'utf8')).vocab_size as number;
+const vocab = JSON.parse(
+  await (await import('node:fs/promises')).readFile(`${values.model}/config.json`, 'utf8'),
+).vocab_size as number;
 const all = prompts(vocab);
-console.log(`workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}`);
+console.log(
+  `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}`,
+);
 for (let r = 0; r < rounds; r++) {
   const d = await direct(all);
   const h = await overHttp(all);
-  console.log(`direct engine : ${d.tps.toFixed(0)} tok/s (${d.tokens} tokens in ${d.seconds.toFixed(2)} s)`);
-  console.log(`through HTTP  : ${h.tps.toFixed(0)} tok/s (${h.tokens} tokens in ${h.seconds.toFixed(2)} s)`);
+  console.log(
+    `direct engine : ${d.tps.toFixed(0)} tok/s (${d.tokens} tokens in ${d.seconds.toFixed(2)} s)`,
+  );
+  console.log(
+    `through HTTP  : ${h.tps.toFixed(0)} tok/s (${h.tokens} tokens in ${h.seconds.toFixed(2)} s)`,
+  );
   console.log(`ratio HTTP/direct: ${(h.tps / d.tps).toFixed(3)}`);
 }

@@ -29,7 +29,11 @@ export class Admission {
   /** Resolves with a release function once the request may run; aborting the signal gives up its place. */
   async acquire(seqs: number, signal: AbortSignal): Promise<() => void> {
     if (seqs > this.maxRunning) {
-      throw new ApiError(400, `n=${seqs} exceeds --max-num-seqs ${this.maxRunning}; lower n or raise --max-num-seqs`, 'n');
+      throw new ApiError(
+        400,
+        `n=${seqs} exceeds --max-num-seqs ${this.maxRunning}; lower n or raise --max-num-seqs`,
+        'n',
+      );
     }
     if (this.queue.length === 0 && this.running + seqs <= this.maxRunning) return this.take(seqs);
     if (this.queue.length >= this.maxWaiting) {

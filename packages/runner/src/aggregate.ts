@@ -14,7 +14,15 @@ export class ChatAggregator {
   private created = 0;
   private model = '';
   private usage: Usage | null = null;
-  private readonly choices = new Map<number, { content: string; logprobs: ChatTokenLogprob[] | null; finish: ChatCompletion['choices'][number]['finish_reason']; stopReason: string | number | null }>();
+  private readonly choices = new Map<
+    number,
+    {
+      content: string;
+      logprobs: ChatTokenLogprob[] | null;
+      finish: ChatCompletion['choices'][number]['finish_reason'];
+      stopReason: string | number | null;
+    }
+  >();
 
   add(chunk: ChatCompletionChunk): void {
     this.id = chunk.id;
@@ -59,7 +67,15 @@ export class CompletionAggregator {
   private created = 0;
   private model = '';
   private usage: Usage | null = null;
-  private readonly choices = new Map<number, { text: string; logprobs: CompletionLogprobs | null; finish: Completion['choices'][number]['finish_reason']; stopReason: string | number | null }>();
+  private readonly choices = new Map<
+    number,
+    {
+      text: string;
+      logprobs: CompletionLogprobs | null;
+      finish: Completion['choices'][number]['finish_reason'];
+      stopReason: string | number | null;
+    }
+  >();
 
   add(chunk: CompletionChunk): void {
     this.id = chunk.id;
@@ -74,7 +90,12 @@ export class CompletionAggregator {
       }
       acc.text += c.text;
       if (c.logprobs) {
-        const lp = (acc.logprobs ??= { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] });
+        const lp = (acc.logprobs ??= {
+          tokens: [],
+          token_logprobs: [],
+          top_logprobs: [],
+          text_offset: [],
+        });
         lp.tokens.push(...c.logprobs.tokens);
         lp.token_logprobs.push(...c.logprobs.token_logprobs);
         lp.top_logprobs.push(...c.logprobs.top_logprobs);
@@ -93,7 +114,13 @@ export class CompletionAggregator {
       model: this.model,
       choices: [...this.choices.entries()]
         .sort(([a], [b]) => a - b)
-        .map(([index, c]) => ({ index, text: c.text, logprobs: c.logprobs, finish_reason: c.finish, stop_reason: c.stopReason })),
+        .map(([index, c]) => ({
+          index,
+          text: c.text,
+          logprobs: c.logprobs,
+          finish_reason: c.finish,
+          stop_reason: c.stopReason,
+        })),
       usage: this.usage,
     };
   }

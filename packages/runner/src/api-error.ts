@@ -14,11 +14,17 @@ export class ApiError extends Error {
   }
 
   body(): ErrorBody {
-    return errorBody(this.message, { status: this.status, type: this.type, param: this.param, code: this.code });
+    return errorBody(this.message, {
+      status: this.status,
+      type: this.type,
+      param: this.param,
+      code: this.code,
+    });
   }
 }
 
-export const badRequest = (message: string, param: string | null = null) => new ApiError(400, message, param);
+export const badRequest = (message: string, param: string | null = null) =>
+  new ApiError(400, message, param);
 
 /** Any thrown value as an ApiError: unknown failures are 500s that keep their message. */
 export function toApiError(err: unknown): ApiError {

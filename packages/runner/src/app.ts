@@ -5,7 +5,13 @@ import { requireApiKey } from './auth.ts';
 import type { RunnerContext } from './runner-context.ts';
 import { chatCompletionsHandler } from './routes/chat.ts';
 import { completionsHandler } from './routes/completions.ts';
-import { healthHandler, metricsHandler, modelsHandler, notFoundHandler, versionHandler } from './routes/info.ts';
+import {
+  healthHandler,
+  metricsHandler,
+  modelsHandler,
+  notFoundHandler,
+  versionHandler,
+} from './routes/info.ts';
 import { detokenizeHandler, tokenizeHandler } from './routes/tokenize.ts';
 
 export function createApp(ctx: RunnerContext): express.Express {
@@ -37,10 +43,22 @@ export function createApp(ctx: RunnerContext): express.Express {
 function fromHttpError(err: unknown, maxBodyBytes: number): ApiError {
   const e = err as { status?: number; type?: string; message?: string };
   if (e?.type === 'entity.too.large') {
-    return new ApiError(413, `the request body is larger than the limit of ${maxBodyBytes} bytes; send less or start the server with a larger --max-request-body-bytes`, null, undefined, 'request_too_large');
+    return new ApiError(
+      413,
+      `the request body is larger than the limit of ${maxBodyBytes} bytes; send less or start the server with a larger --max-request-body-bytes`,
+      null,
+      undefined,
+      'request_too_large',
+    );
   }
-  if (e?.type === 'entity.parse.failed') return new ApiError(400, `the request body is not valid JSON: ${e.message ?? ''}`);
-  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && !(err instanceof ApiError)) {
+  if (e?.type === 'entity.parse.failed')
+    return new ApiError(400, `the request body is not valid JSON: ${e.message ?? ''}`);
+  if (
+    typeof e?.status === 'number' &&
+    e.status >= 400 &&
+    e.status < 500 &&
+    !(err instanceof ApiError)
+  ) {
     return new ApiError(e.status, e.message ?? 'bad request');
   }
   return toApiError(err);

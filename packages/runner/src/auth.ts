@@ -14,7 +14,13 @@ export function requireApiKey(apiKey: string) {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match || !sameKey(match[1]!.trim(), apiKey)) {
-      throw new ApiError(401, match ? 'the API key is not valid' : 'missing API key: send Authorization: Bearer <key>', null, undefined, 'invalid_api_key');
+      throw new ApiError(
+        401,
+        match ? 'the API key is not valid' : 'missing API key: send Authorization: Bearer <key>',
+        null,
+        undefined,
+        'invalid_api_key',
+      );
     }
     next();
   };

@@ -3,9 +3,16 @@
 import type { BackendStats } from './backend.ts';
 import { Counter, Histogram, renderCounterValue, renderGauge, type Labels } from './prometheus.ts';
 
-const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
-const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
-const LATENCY_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+const TTFT_BUCKETS = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
+  160, 640, 2560,
+];
+const ITL_BUCKETS = [
+  0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
+];
+const LATENCY_BUCKETS = [
+  0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680,
+];
 
 export interface QueueFigures {
   running: number;
@@ -14,13 +21,38 @@ export interface QueueFigures {
 
 export class RunnerMetrics {
   private readonly labels: Labels;
-  private readonly promptTokens = new Counter('vllm:prompt_tokens', 'Number of prefill tokens processed.');
-  private readonly generationTokens = new Counter('vllm:generation_tokens', 'Number of generation tokens processed.');
-  private readonly requestSuccess = new Counter('vllm:request_success', 'Count of successfully processed requests.');
-  private readonly ttft = new Histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', TTFT_BUCKETS);
-  private readonly itl = new Histogram('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', ITL_BUCKETS);
-  private readonly e2e = new Histogram('vllm:e2e_request_latency_seconds', 'Histogram of end to end request latency in seconds.', LATENCY_BUCKETS);
-  private readonly queueTime = new Histogram('vllm:request_queue_time_seconds', 'Histogram of time spent waiting for admission in seconds.', LATENCY_BUCKETS);
+  private readonly promptTokens = new Counter(
+    'vllm:prompt_tokens',
+    'Number of prefill tokens processed.',
+  );
+  private readonly generationTokens = new Counter(
+    'vllm:generation_tokens',
+    'Number of generation tokens processed.',
+  );
+  private readonly requestSuccess = new Counter(
+    'vllm:request_success',
+    'Count of successfully processed requests.',
+  );
+  private readonly ttft = new Histogram(
+    'vllm:time_to_first_token_seconds',
+    'Histogram of time to first token in seconds.',
+    TTFT_BUCKETS,
+  );
+  private readonly itl = new Histogram(
+    'vllm:inter_token_latency_seconds',
+    'Histogram of inter-token latency in seconds.',
+    ITL_BUCKETS,
+  );
+  private readonly e2e = new Histogram(
+    'vllm:e2e_request_latency_seconds',
+    'Histogram of end to end request latency in seconds.',
+    LATENCY_BUCKETS,
+  );
+  private readonly queueTime = new Histogram(
+    'vllm:request_queue_time_seconds',
+    'Histogram of time spent waiting for admission in seconds.',
+    LATENCY_BUCKETS,
+  );
 
   constructor(modelName: string) {
     this.labels = { model_name: modelName };
@@ -40,7 +72,12 @@ export class RunnerMetrics {
   }
 
   /** A request ended (any finish reason, including abort by the client). */
-  observeFinished(f: { promptTokens: number; generationTokens: number; finishReason: string; e2eSeconds: number }): void {
+  observeFinished(f: {
+    promptTokens: number;
+    generationTokens: number;
+    finishReason: string;
+    e2eSeconds: number;
+  }): void {
     this.promptTokens.inc(this.labels, f.promptTokens);
     this.generationTokens.inc(this.labels, f.generationTokens);
     this.requestSuccess.inc({ ...this.labels, finished_reason: f.finishReason });
@@ -50,13 +87,55 @@ export class RunnerMetrics {
   render(queue: QueueFigures, stats: BackendStats | null): string {
     const l = this.labels;
     const parts = [
-      renderGauge('vllm:num_requests_running', 'Number of requests in model execution batches.', l, stats?.num_running ?? queue.running),
-      renderGauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', l, queue.waiting + (stats?.num_waiting ?? 0)),
+      renderGauge(
+        'vllm:num_requests_running',
+        'Number of requests in model execution batches.',
+        l,
+        stats?.num_running ?? queue.running,
+      ),
+      renderGauge(
+        'vllm:num_requests_waiting',
+        'Number of requests waiting to be processed.',
+        l,
+        queue.waiting + (stats?.num_waiting ?? 0),
+      ),
     ];
-    if (stats?.kv_cache_usage != null) parts.push(renderGauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', l, stats.kv_cache_usage));
-    if (stats?.prefix_cache_queries != null) parts.push(renderCounterValue('vllm:prefix_cache_queries', 'Prefix cache queries, in terms of number of queried tokens.', l, stats.prefix_cache_queries));
-    if (stats?.prefix_cache_hits != null) parts.push(renderCounterValue('vllm:prefix_cache_hits', 'Prefix cache hits, in terms of number of cached tokens.', l, stats.prefix_cache_hits));
-    if (stats?.num_preemptions != null) parts.push(renderCounterValue('vllm:num_preemptions', 'Cumulative number of preemptions from the engine.', l, stats.num_preemptions));
+    if (stats?.kv_cache_usage != null)
+      parts.push(
+        renderGauge(
+          'vllm:kv_cache_usage_perc',
+          'KV-cache usage. 1 means 100 percent usage.',
+          l,
+          stats.kv_cache_usage,
+        ),
+      );
+    if (stats?.prefix_cache_queries != null)
+      parts.push(
+        renderCounterValue(
+          'vllm:prefix_cache_queries',
+          'Prefix cache queries, in terms of number of queried tokens.',
+          l,
+          stats.prefix_cache_queries,
+        ),
+      );
+    if (stats?.prefix_cache_hits != null)
+      parts.push(
+        renderCounterValue(
+          'vllm:prefix_cache_hits',
+          'Prefix cache hits, in terms of number of cached tokens.',
+          l,
+          stats.prefix_cache_hits,
+        ),
+      );
+    if (stats?.num_preemptions != null)
+      parts.push(
+        renderCounterValue(
+          'vllm:num_preemptions',
+          'Cumulative number of preemptions from the engine.',
+          l,
+          stats.num_preemptions,
+        ),
+      );
     parts.push(
       this.promptTokens.render(),
       this.generationTokens.render(),

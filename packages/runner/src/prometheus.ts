@@ -2,7 +2,9 @@
 export type Labels = Record<string, string>;
 
 function labelText(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+  );
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 
@@ -22,7 +24,8 @@ export class Counter {
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const { labels, value } of this.values.values()) lines.push(`${this.name}_total${labelText(labels)} ${value}`);
+    for (const { labels, value } of this.values.values())
+      lines.push(`${this.name}_total${labelText(labels)} ${value}`);
     return lines.join('\n');
   }
 }
@@ -42,12 +45,17 @@ export class Histogram {
   observe(value: number): void {
     this.sum += value;
     this.count += 1;
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) this.counts[i]! += 1;
+    for (let i = 0; i < this.buckets.length; i++)
+      if (value <= this.buckets[i]!) this.counts[i]! += 1;
   }
 
   render(labels: Labels): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    this.buckets.forEach((le, i) => lines.push(`${this.name}_bucket${labelText({ ...labels, le: String(le) })} ${this.counts[i]}`));
+    this.buckets.forEach((le, i) =>
+      lines.push(
+        `${this.name}_bucket${labelText({ ...labels, le: String(le) })} ${this.counts[i]}`,
+      ),
+    );
     lines.push(`${this.name}_bucket${labelText({ ...labels, le: '+Inf' })} ${this.count}`);
     lines.push(`${this.name}_sum${labelText(labels)} ${this.sum}`);
     lines.push(`${this.name}_count${labelText(labels)} ${this.count}`);
@@ -56,10 +64,23 @@ export class Histogram {
 }
 
 export function renderGauge(name: string, help: string, labels: Labels, value: number): string {
-  return [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name}${labelText(labels)} ${value}`].join('\n');
+  return [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} gauge`,
+    `${name}${labelText(labels)} ${value}`,
+  ].join('\n');
 }
 
 /** A counter whose total is owned elsewhere (the engine), rendered with the _total suffix. */
-export function renderCounterValue(name: string, help: string, labels: Labels, value: number): string {
-  return [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name}_total${labelText(labels)} ${value}`].join('\n');
+export function renderCounterValue(
+  name: string,
+  help: string,
+  labels: Labels,
+  value: number,
+): string {
+  return [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} counter`,
+    `${name}_total${labelText(labels)} ${value}`,
+  ].join('\n');
 }

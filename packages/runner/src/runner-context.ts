@@ -21,7 +21,13 @@ export interface RunnerContext {
 export function resolveModel(ctx: RunnerContext, requested: string | null | undefined): string {
   if (requested == null || requested === '') return ctx.servedModelNames[0]!;
   if (!ctx.servedModelNames.includes(requested)) {
-    throw new ApiError(404, `The model '${requested}' does not exist. This server serves: ${ctx.servedModelNames.map((n) => `'${n}'`).join(', ')}.`, 'model', undefined, 'model_not_found');
+    throw new ApiError(
+      404,
+      `The model '${requested}' does not exist. This server serves: ${ctx.servedModelNames.map((n) => `'${n}'`).join(', ')}.`,
+      'model',
+      undefined,
+      'model_not_found',
+    );
   }
   return requested;
 }
@@ -32,6 +38,8 @@ export function requireReady(ctx: RunnerContext): void {
   if (state === 'ready') return;
   const why = ctx.backend.failure();
   const message =
-    state === 'loading' ? 'the model is still loading; retry when GET /health answers 200' : `the model is not available (${state}${why ? `: ${why}` : ''})`;
+    state === 'loading'
+      ? 'the model is still loading; retry when GET /health answers 200'
+      : `the model is not available (${state}${why ? `: ${why}` : ''})`;
   throw new ApiError(503, message);
 }

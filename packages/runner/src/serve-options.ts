@@ -21,14 +21,20 @@ export const ServeOptionsSchema = z.object({
   max_num_batched_tokens: z.number().int().min(1).optional(),
   block_size: z.number().int().min(1).optional(),
   enable_prefix_caching: z.boolean().optional(),
-  dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16', 'half', 'float', 'bf16', 'fp16', 'fp32']).optional(),
+  dtype: z
+    .enum(['auto', 'float32', 'bfloat16', 'float16', 'half', 'float', 'bf16', 'fp16', 'fp32'])
+    .optional(),
   seed: z.number().int().optional(),
   load_format: z.enum(['auto', 'dummy', 'safetensors']).optional(),
   /** A template file or the template text itself. */
   chat_template: z.string().optional(),
   /** Pagoda's own: how many requests may wait for admission before 429 (default: no bound, as vLLM). */
   max_waiting_requests: z.number().int().min(0).default(Number.MAX_SAFE_INTEGER),
-  max_request_body_bytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  max_request_body_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(16 * 1024 * 1024),
   /** remote backend: the OpenAI base URL (…/v1). */
   remote_base_url: z.string().url().optional(),
   remote_api_key: z.string().optional(),
@@ -44,7 +50,9 @@ export type ServeOptions = z.output<typeof ServeOptionsSchema>;
 export const DEFAULT_MAX_NUM_SEQS = 256;
 
 /** The engine dtype for vLLM's spellings. */
-export function engineDtype(dtype: ServeOptions['dtype']): 'auto' | 'float32' | 'bfloat16' | 'float16' | undefined {
+export function engineDtype(
+  dtype: ServeOptions['dtype'],
+): 'auto' | 'float32' | 'bfloat16' | 'float16' | undefined {
   switch (dtype) {
     case 'half':
     case 'fp16':

@@ -7,7 +7,12 @@ import { createApp } from './app.ts';
 import type { Backend } from './backend.ts';
 import { createBackend } from './backends/create.ts';
 import { RunnerMetrics } from './metrics.ts';
-import { DEFAULT_MAX_NUM_SEQS, ServeOptionsSchema, type ServeOptions, type ServeOptionsInput } from './serve-options.ts';
+import {
+  DEFAULT_MAX_NUM_SEQS,
+  ServeOptionsSchema,
+  type ServeOptions,
+  type ServeOptionsInput,
+} from './serve-options.ts';
 import { RUNNER_VERSION } from './version.ts';
 
 export interface RunningRunner {
@@ -20,13 +25,21 @@ export interface RunningRunner {
   close(): Promise<void>;
 }
 
-export async function startRunner(input: ServeOptionsInput, log: Logger, backendOverride?: Backend): Promise<RunningRunner> {
+export async function startRunner(
+  input: ServeOptionsInput,
+  log: Logger,
+  backendOverride?: Backend,
+): Promise<RunningRunner> {
   const options = ServeOptionsSchema.parse(input);
   const backend = backendOverride ?? (await createBackend(options, log));
-  const servedModelNames = options.served_model_name.length > 0 ? options.served_model_name : [options.model];
+  const servedModelNames =
+    options.served_model_name.length > 0 ? options.served_model_name : [options.model];
   const ctx = {
     backend,
-    admission: new Admission(options.max_num_seqs ?? DEFAULT_MAX_NUM_SEQS, options.max_waiting_requests),
+    admission: new Admission(
+      options.max_num_seqs ?? DEFAULT_MAX_NUM_SEQS,
+      options.max_waiting_requests,
+    ),
     metrics: new RunnerMetrics(servedModelNames[0]!),
     servedModelNames,
     apiKey: options.api_key,

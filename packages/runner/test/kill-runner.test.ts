@@ -11,7 +11,13 @@ afterAll(async () => {
 it('ends the stream with an error within a second of kill -9', async () => {
   server = await startServe([STORIES, '--device', 'cpu']);
   const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-  const stream = await client.completions.create({ model: STORIES, prompt: 'Once upon a time', max_tokens: 400, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming);
+  const stream = await client.completions.create({
+    model: STORIES,
+    prompt: 'Once upon a time',
+    max_tokens: 400,
+    ignore_eos: true,
+    stream: true,
+  } as OpenAI.CompletionCreateParamsStreaming);
   let chunks = 0;
   let killedAt = 0;
   const consumed = (async () => {

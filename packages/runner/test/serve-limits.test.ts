@@ -8,22 +8,45 @@ const KEY = 'sk-test-123';
 let server: ServeProcess;
 
 beforeAll(async () => {
-  server = await startServe([STORIES, '--api-key', KEY, '--max-num-seqs', '1', '--max-waiting-requests', '1', '--max-request-body-bytes', '65536', '--device', 'cpu']);
+  server = await startServe([
+    STORIES,
+    '--api-key',
+    KEY,
+    '--max-num-seqs',
+    '1',
+    '--max-waiting-requests',
+    '1',
+    '--max-request-body-bytes',
+    '65536',
+    '--device',
+    'cpu',
+  ]);
 });
 afterAll(async () => {
   await server?.stop();
 });
 
-const client = (apiKey: string) => new OpenAI({ baseURL: `${server.url}/v1`, apiKey, maxRetries: 0 });
+const client = (apiKey: string) =>
+  new OpenAI({ baseURL: `${server.url}/v1`, apiKey, maxRetries: 0 });
 
 describe('api key', () => {
   it('refuses a missing or wrong key with 401 and accepts the right one', async () => {
     const none = await fetch(`${server.url}/v1/models`);
     expect(none.status).toBe(401);
-    expect(((await none.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
-    await expect(client('wrong').models.list()).rejects.toMatchObject({ status: 401, type: 'authentication_error' });
-    await expect(client(KEY).completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 })).resolves.toMatchObject({ object: 'text_completion' });
-    const tok = await fetch(`${server.url}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt: 'x' }) });
+    expect(((await none.json()) as { error: { type: string } }).error.type).toBe(
+      'authentication_error',
+    );
+    await expect(client('wrong').models.list()).rejects.toMatchObject({
+      status: 401,
+      type: 'authentication_error',
+    });
+    await expect(
+      client(KEY).completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 }),
+    ).resolves.toMatchObject({ object: 'text_completion' });
+    const tok = await fetch(`${server.url}/tokenize`, {
+      method: 'POST',
+      body: JSON.stringify({ prompt: 'x' }),
+    });
     expect(tok.status).toBe(401);
     // health and metrics stay open for probes and scrapers
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
@@ -48,7 +71,13 @@ describe('body size', () => {
 describe('waiting queue bound', () => {
   it('answers 429 when more requests wait than allowed, and serves the waiting one afterwards', async () => {
     const c = client(KEY);
-    const long = { model: STORIES, prompt: 'Once upon a time', max_tokens: 200, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming;
+    const long = {
+      model: STORIES,
+      prompt: 'Once upon a time',
+      max_tokens: 200,
+      ignore_eos: true,
+      stream: true,
+    } as OpenAI.CompletionCreateParamsStreaming;
     const first = await c.completions.create(long);
     const it1 = first[Symbol.asyncIterator]();
     await it1.next(); // running now: --max-num-seqs 1 is taken
@@ -56,7 +85,9 @@ describe('waiting queue bound', () => {
     await new Promise((r) => setTimeout(r, 200));
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/vllm:num_requests_waiting\{[^}]*\} 1\n/);
-    await expect(c.completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 })).rejects.toMatchObject({ status: 429, type: 'rate_limit_error' });
+    await expect(
+      c.completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 }),
+    ).rejects.toMatchObject({ status: 429, type: 'rate_limit_error' });
     // finish the first; the waiting one then runs
     for (let r = await it1.next(); !r.done; r = await it1.next());
     await expect(second).resolves.toMatchObject({ object: 'text_completion' });

@@ -7,8 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORIES, REPO_ROOT, startServe, type ServeProcess } from './helpers/serve-process.ts';
 
 const TEMPLATE = fileURLToPath(new URL('./fixtures/plain-chat-template.jinja', import.meta.url));
-const golden = JSON.parse(readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8')) as {
-  cases: Array<{ prompt_text: string; prompt_ids: number[]; greedy_ids: number[]; greedy_text: string; greedy_logprobs: number[] }>;
+const golden = JSON.parse(
+  readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8'),
+) as {
+  cases: Array<{
+    prompt_text: string;
+    prompt_ids: number[];
+    greedy_ids: number[];
+    greedy_text: string;
+    greedy_logprobs: number[];
+  }>;
 };
 const once = golden.cases[0]!; // 'Once upon a time': no near-ties in its 64 greedy tokens
 const MODEL = 'stories';
@@ -17,7 +25,17 @@ let server: ServeProcess;
 let client: OpenAI;
 
 beforeAll(async () => {
-  server = await startServe([STORIES, '--served-model-name', MODEL, '--max-model-len', '256', '--chat-template', TEMPLATE, '--device', 'cpu']);
+  server = await startServe([
+    STORIES,
+    '--served-model-name',
+    MODEL,
+    '--max-model-len',
+    '256',
+    '--chat-template',
+    TEMPLATE,
+    '--device',
+    'cpu',
+  ]);
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 afterAll(async () => {
@@ -25,28 +43,49 @@ afterAll(async () => {
 });
 
 async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as { error: { message: string; type: string; param: string | null } } & Record<string, unknown> };
-}
-
-async function tokenCount(prompt: string): Promise<number> {
-  return ((await post('/tokenize', { prompt })).body as unknown as { count: number }).count;
+  const res = await fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as {
+      error: { message: string; type: string; param: string | null };
+    } & Record<string, unknown>,
+  };
 }
 
 describe('completions', () => {
   it('greedy output matches the transformers golden text, and usage matches the token counts', async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 24, temperature: 0 });
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 24,
+      temperature: 0,
+    });
     const choice = res.choices[0]!;
     expect(once.greedy_text.startsWith(choice.text)).toBe(true);
     expect(choice.text.length).toBeGreaterThan(40);
     expect(choice.finish_reason).toBe('length');
-    expect(res.usage).toMatchObject({ prompt_tokens: once.prompt_ids.length, completion_tokens: 24, total_tokens: once.prompt_ids.length + 24 });
+    expect(res.usage).toMatchObject({
+      prompt_tokens: once.prompt_ids.length,
+      completion_tokens: 24,
+      total_tokens: once.prompt_ids.length + 24,
+    });
     expect(res.model).toBe(MODEL);
     expect(res.object).toBe('text_completion');
   });
 
   it('streams the same text, with usage when asked', async () => {
-    const stream = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 24, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 24,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let usage: OpenAI.CompletionUsage | null | undefined;
     let finish: string | null = null;
@@ -67,41 +106,100 @@ describe('completions', () => {
   });
 
   it('takes token ids and lists of prompts', async () => {
-    const byIds = await client.completions.create({ model: MODEL, prompt: once.prompt_ids, max_tokens: 8, temperature: 0 });
-    const byText = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 8, temperature: 0 });
+    const byIds = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_ids,
+      max_tokens: 8,
+      temperature: 0,
+    });
+    const byText = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 8,
+      temperature: 0,
+    });
     expect(byIds.choices[0]!.text).toBe(byText.choices[0]!.text);
-    const two = await client.completions.create({ model: MODEL, prompt: [once.prompt_text, golden.cases[1]!.prompt_text], max_tokens: 8, temperature: 0 });
+    const two = await client.completions.create({
+      model: MODEL,
+      prompt: [once.prompt_text, golden.cases[1]!.prompt_text],
+      max_tokens: 8,
+      temperature: 0,
+    });
     expect(two.choices.map((c) => c.index)).toEqual([0, 1]);
     expect(two.choices[0]!.text).toBe(byText.choices[0]!.text);
-    expect(two.usage!.prompt_tokens).toBe(once.prompt_ids.length + golden.cases[1]!.prompt_ids.length);
+    expect(two.usage!.prompt_tokens).toBe(
+      once.prompt_ids.length + golden.cases[1]!.prompt_ids.length,
+    );
     expect(two.usage!.completion_tokens).toBe(16);
   });
 
   it('n = 2 gives two outputs whose tokens add up in usage', async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 12, temperature: 1, seed: 7, n: 2 });
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 12,
+      temperature: 1,
+      seed: 7,
+      n: 2,
+    });
     expect(res.choices.map((c) => c.index)).toEqual([0, 1]);
     expect(res.choices[0]!.text).not.toBe(res.choices[1]!.text);
     expect(res.usage!.completion_tokens).toBe(24);
     const streamed = new Map<number, string>();
-    for await (const chunk of await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 12, temperature: 1, seed: 7, n: 2, stream: true })) {
+    for await (const chunk of await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 12,
+      temperature: 1,
+      seed: 7,
+      n: 2,
+      stream: true,
+    })) {
       for (const c of chunk.choices) streamed.set(c.index, (streamed.get(c.index) ?? '') + c.text);
     }
     expect([...streamed.keys()].sort()).toEqual([0, 1]);
   });
 
   it('stops at a stop string, with and without it in the output', async () => {
-    const base = (await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 40, temperature: 0 })).choices[0]!.text;
+    const base = (
+      await client.completions.create({
+        model: MODEL,
+        prompt: once.prompt_text,
+        max_tokens: 40,
+        temperature: 0,
+      })
+    ).choices[0]!.text;
     const stop = ' little girl';
     const at = base.indexOf(stop);
     expect(at).toBeGreaterThan(0);
-    const cut = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 40, temperature: 0, stop: [stop, 'zzz'] });
+    const cut = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 40,
+      temperature: 0,
+      stop: [stop, 'zzz'],
+    });
     expect(cut.choices[0]!.text).toBe(base.slice(0, at));
     expect(cut.choices[0]!.finish_reason).toBe('stop');
     expect((cut.choices[0] as unknown as { stop_reason: string }).stop_reason).toBe(stop);
-    const kept = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 40, temperature: 0, stop, include_stop_str_in_output: true } as OpenAI.CompletionCreateParamsNonStreaming);
+    const kept = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 40,
+      temperature: 0,
+      stop,
+      include_stop_str_in_output: true,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
     expect(kept.choices[0]!.text).toBe(base.slice(0, at + stop.length));
     let streamed = '';
-    for await (const chunk of await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 40, temperature: 0, stop, stream: true })) {
+    for await (const chunk of await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 40,
+      temperature: 0,
+      stop,
+      stream: true,
+    })) {
       streamed += chunk.choices[0]?.text ?? '';
     }
     expect(streamed).toBe(base.slice(0, at));
@@ -111,61 +209,116 @@ describe('completions', () => {
 
   it('stops at a stop token id and reports it', async () => {
     const third = once.greedy_ids[2]!;
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 40, temperature: 0, stop_token_ids: [third] } as OpenAI.CompletionCreateParamsNonStreaming);
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 40,
+      temperature: 0,
+      stop_token_ids: [third],
+    } as OpenAI.CompletionCreateParamsNonStreaming);
     expect(res.choices[0]!.finish_reason).toBe('stop');
     expect((res.choices[0] as unknown as { stop_reason: number }).stop_reason).toBe(third);
     expect(res.usage!.completion_tokens).toBe(3);
   });
 
   it('returns logprobs in OpenAI shape that match the golden log-softmax', async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 10, temperature: 0, logprobs: 3 });
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 10,
+      temperature: 0,
+      logprobs: 3,
+    });
     const lp = res.choices[0]!.logprobs!;
     expect(lp.tokens).toHaveLength(10);
-    expect(lp.tokens.join('')).toBe(res.choices[0]!.text);
+    expect(lp.tokens!.join('')).toBe(res.choices[0]!.text);
     lp.token_logprobs!.forEach((v, i) => expect(v).toBeCloseTo(once.greedy_logprobs[i]!, 3));
     for (const [i, top] of lp.top_logprobs!.entries()) {
       expect(Object.keys(top).length).toBeGreaterThanOrEqual(3);
       expect(Math.max(...Object.values(top))).toBeCloseTo(lp.token_logprobs![i]!, 5);
     }
-    expect(lp.text_offset![1]).toBe(lp.tokens[0]!.length);
+    expect(lp.text_offset![1]).toBe(lp.tokens![0]!.length);
   });
 
   it('echoes the prompt', async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 5, temperature: 0, echo: true });
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 5,
+      temperature: 0,
+      echo: true,
+    });
     expect(res.choices[0]!.text.startsWith(`${once.prompt_text},`)).toBe(true);
   });
 
   it('the same seed gives the same sample; another seed another', async () => {
-    const ask = (seed: number) => client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 32, temperature: 1, top_p: 0.95, seed });
+    const ask = (seed: number) =>
+      client.completions.create({
+        model: MODEL,
+        prompt: once.prompt_text,
+        max_tokens: 32,
+        temperature: 1,
+        top_p: 0.95,
+        seed,
+      });
     const [a, b, c] = await Promise.all([ask(1234), ask(1234), ask(99)]);
     expect(a.choices[0]!.text).toBe(b.choices[0]!.text);
     expect(a.choices[0]!.text).not.toBe(c.choices[0]!.text);
   });
 
   it('ignore_eos and min_tokens produce exactly the tokens asked for', async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 150, temperature: 0, ignore_eos: true, min_tokens: 150 } as OpenAI.CompletionCreateParamsNonStreaming);
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 150,
+      temperature: 0,
+      ignore_eos: true,
+      min_tokens: 150,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
     expect(res.usage!.completion_tokens).toBe(150);
     expect(res.choices[0]!.finish_reason).toBe('length');
   });
 });
 
 describe('chat completions', () => {
-  const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Tell me a story about a dog.' }];
+  const messages: OpenAI.ChatCompletionMessageParam[] = [
+    { role: 'user', content: 'Tell me a story about a dog.' },
+  ];
 
   it('answers, with usage equal to the tokenized chat', async () => {
-    const res = await client.chat.completions.create({ model: MODEL, messages, max_completion_tokens: 20, temperature: 0 });
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_completion_tokens: 20,
+      temperature: 0,
+    });
     expect(res.object).toBe('chat.completion');
     expect(res.choices[0]!.message.role).toBe('assistant');
     expect(res.choices[0]!.message.content!.length).toBeGreaterThan(10);
     const tok = (await post('/tokenize', { messages })).body as unknown as { count: number };
-    expect(res.usage).toMatchObject({ prompt_tokens: tok.count, completion_tokens: 20, total_tokens: tok.count + 20 });
+    expect(res.usage).toMatchObject({
+      prompt_tokens: tok.count,
+      completion_tokens: 20,
+      total_tokens: tok.count + 20,
+    });
   });
 
   it('streams the same content as the non-streamed reply', async () => {
-    const whole = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 20, temperature: 0 });
+    const whole = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 20,
+      temperature: 0,
+    });
     let content = '';
     let role: string | undefined;
-    for await (const chunk of await client.chat.completions.create({ model: MODEL, messages, max_tokens: 20, temperature: 0, stream: true })) {
+    for await (const chunk of await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 20,
+      temperature: 0,
+      stream: true,
+    })) {
       role ??= chunk.choices[0]?.delta.role;
       content += chunk.choices[0]?.delta.content ?? '';
     }
@@ -174,7 +327,16 @@ describe('chat completions', () => {
   });
 
   it('n = 2, logprobs with top_logprobs, and seeds', async () => {
-    const res = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 8, temperature: 1, seed: 3, n: 2, logprobs: true, top_logprobs: 2 });
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 8,
+      temperature: 1,
+      seed: 3,
+      n: 2,
+      logprobs: true,
+      top_logprobs: 2,
+    });
     expect(res.choices).toHaveLength(2);
     for (const c of res.choices) {
       const content = c.logprobs!.content!;
@@ -185,14 +347,36 @@ describe('chat completions', () => {
         expect(t.bytes).toEqual([...Buffer.from(t.token)]);
       }
     }
-    const again = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 8, temperature: 1, seed: 3, n: 2 });
-    expect(again.choices.map((c) => c.message.content)).toEqual(res.choices.map((c) => c.message.content));
+    const again = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 8,
+      temperature: 1,
+      seed: 3,
+      n: 2,
+    });
+    expect(again.choices.map((c) => c.message.content)).toEqual(
+      res.choices.map((c) => c.message.content),
+    );
   });
 
   it('stops at a stop string', async () => {
-    const base = (await client.chat.completions.create({ model: MODEL, messages, max_tokens: 30, temperature: 0 })).choices[0]!.message.content!;
+    const base = (
+      await client.chat.completions.create({
+        model: MODEL,
+        messages,
+        max_tokens: 30,
+        temperature: 0,
+      })
+    ).choices[0]!.message.content!;
     const stop = base.slice(10, 14);
-    const res = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 30, temperature: 0, stop });
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 30,
+      temperature: 0,
+      stop,
+    });
     expect(res.choices[0]!.message.content).toBe(base.slice(0, base.indexOf(stop)));
     expect(res.choices[0]!.finish_reason).toBe('stop');
   });
@@ -200,9 +384,16 @@ describe('chat completions', () => {
 
 describe('tokenize, detokenize, models, health, version, metrics', () => {
   it('tokenizes as transformers does and detokenizes back', async () => {
-    const tok = (await post('/tokenize', { model: MODEL, prompt: once.prompt_text })).body as unknown as { tokens: number[]; count: number; max_model_len: number };
-    expect(tok).toEqual({ tokens: once.prompt_ids, count: once.prompt_ids.length, max_model_len: 256 });
-    const detok = (await post('/detokenize', { model: MODEL, tokens: once.greedy_ids.slice(0, 12) })).body as unknown as { prompt: string };
+    const tok = (await post('/tokenize', { model: MODEL, prompt: once.prompt_text }))
+      .body as unknown as { tokens: number[]; count: number; max_model_len: number };
+    expect(tok).toEqual({
+      tokens: once.prompt_ids,
+      count: once.prompt_ids.length,
+      max_model_len: 256,
+    });
+    const detok = (
+      await post('/detokenize', { model: MODEL, tokens: once.greedy_ids.slice(0, 12) })
+    ).body as unknown as { prompt: string };
     expect(once.greedy_text.trimStart().startsWith(detok.prompt.trimStart())).toBe(true);
     expect(detok.prompt.length).toBeGreaterThan(10);
   });
@@ -212,7 +403,9 @@ describe('tokenize, detokenize, models, health, version, metrics', () => {
     expect(models.data.map((m) => m.id)).toEqual([MODEL]);
     expect((models.data[0] as unknown as { max_model_len: number }).max_model_len).toBe(256);
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
-    expect(((await (await fetch(`${server.url}/version`)).json()) as { version: string }).version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(
+      ((await (await fetch(`${server.url}/version`)).json()) as { version: string }).version,
+    ).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('exposes vLLM metric names in Prometheus text', async () => {
@@ -234,25 +427,104 @@ describe('tokenize, detokenize, models, health, version, metrics', () => {
     ]) {
       expect(text).toContain(`${name}`);
     }
-    expect(text).toMatch(/vllm:request_success_total\{model_name="stories",finished_reason="length"\} [1-9]/);
+    expect(text).toMatch(
+      /vllm:request_success_total\{model_name="stories",finished_reason="length"\} [1-9]/,
+    );
   });
 });
 
 describe('bad input', () => {
   const cases: Array<[string, string, unknown, number, string, RegExp]> = [
-    ['unknown parameter', '/v1/completions', { prompt: 'x', frobnicate: 1 }, 400, 'invalid_request_error', /unknown parameter 'frobnicate'/],
-    ['temperature out of range', '/v1/completions', { prompt: 'x', temperature: -1 }, 400, 'invalid_request_error', /temperature/],
+    [
+      'unknown parameter',
+      '/v1/completions',
+      { prompt: 'x', frobnicate: 1 },
+      400,
+      'invalid_request_error',
+      /unknown parameter 'frobnicate'/,
+    ],
+    [
+      'temperature out of range',
+      '/v1/completions',
+      { prompt: 'x', temperature: -1 },
+      400,
+      'invalid_request_error',
+      /temperature/,
+    ],
     ['no prompt', '/v1/completions', { max_tokens: 3 }, 400, 'invalid_request_error', /prompt/],
-    ['prompt over the context', '/v1/completions', { prompt: 'Once upon a time', max_tokens: 1000 }, 400, 'invalid_request_error', /maximum context length is 256 tokens.*1005 tokens/],
-    ['token id outside the vocabulary', '/v1/completions', { prompt: [1, 99999], max_tokens: 3 }, 400, 'invalid_request_error', /token id 99999 is outside the vocabulary/],
-    ['empty messages', '/v1/chat/completions', { messages: [] }, 400, 'invalid_request_error', /messages/],
-    ['chat over the context', '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 300 }, 400, 'invalid_request_error', /maximum context length is 256/],
-    ['unknown chat parameter', '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], functions: [] }, 400, 'invalid_request_error', /unknown parameter 'functions'/],
-    ['unknown model', '/v1/completions', { model: 'gpt-4', prompt: 'x' }, 404, 'not_found_error', /The model 'gpt-4' does not exist/],
-    ['unknown model on tokenize', '/tokenize', { model: 'gpt-4', prompt: 'x' }, 404, 'not_found_error', /does not exist/],
-    ['detokenize outside the vocabulary', '/detokenize', { tokens: [100000] }, 400, 'invalid_request_error', /outside the vocabulary/],
+    [
+      'prompt over the context',
+      '/v1/completions',
+      { prompt: 'Once upon a time', max_tokens: 1000 },
+      400,
+      'invalid_request_error',
+      /maximum context length is 256 tokens.*1005 tokens/,
+    ],
+    [
+      'token id outside the vocabulary',
+      '/v1/completions',
+      { prompt: [1, 99999], max_tokens: 3 },
+      400,
+      'invalid_request_error',
+      /token id 99999 is outside the vocabulary/,
+    ],
+    [
+      'empty messages',
+      '/v1/chat/completions',
+      { messages: [] },
+      400,
+      'invalid_request_error',
+      /messages/,
+    ],
+    [
+      'chat over the context',
+      '/v1/chat/completions',
+      { messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 300 },
+      400,
+      'invalid_request_error',
+      /maximum context length is 256/,
+    ],
+    [
+      'unknown chat parameter',
+      '/v1/chat/completions',
+      { messages: [{ role: 'user', content: 'hi' }], functions: [] },
+      400,
+      'invalid_request_error',
+      /unknown parameter 'functions'/,
+    ],
+    [
+      'unknown model',
+      '/v1/completions',
+      { model: 'gpt-4', prompt: 'x' },
+      404,
+      'not_found_error',
+      /The model 'gpt-4' does not exist/,
+    ],
+    [
+      'unknown model on tokenize',
+      '/tokenize',
+      { model: 'gpt-4', prompt: 'x' },
+      404,
+      'not_found_error',
+      /does not exist/,
+    ],
+    [
+      'detokenize outside the vocabulary',
+      '/detokenize',
+      { tokens: [100000] },
+      400,
+      'invalid_request_error',
+      /outside the vocabulary/,
+    ],
     ['not JSON', '/v1/completions', '{"prompt": ', 400, 'invalid_request_error', /not valid JSON/],
-    ['unknown route', '/v1/embeddings', { input: 'x' }, 404, 'not_found_error', /no route POST \/v1\/embeddings/],
+    [
+      'unknown route',
+      '/v1/embeddings',
+      { input: 'x' },
+      404,
+      'not_found_error',
+      /no route POST \/v1\/embeddings/,
+    ],
   ];
   it.each(cases)('%s', async (_name, path, body, status, type, message) => {
     const res = await post(path, body);
@@ -262,15 +534,29 @@ describe('bad input', () => {
   });
 
   it('the openai client sees typed errors', async () => {
-    await expect(client.completions.create({ model: 'nope', prompt: 'x' })).rejects.toMatchObject({ status: 404, type: 'not_found_error' });
-    await expect(client.completions.create({ model: MODEL, prompt: 'x', max_tokens: 5000 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(client.completions.create({ model: 'nope', prompt: 'x' })).rejects.toMatchObject({
+      status: 404,
+      type: 'not_found_error',
+    });
+    await expect(
+      client.completions.create({ model: MODEL, prompt: 'x', max_tokens: 5000 }),
+    ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
   });
 });
 
 describe('a client that goes away', () => {
   it('aborts its request in the engine and frees its KV blocks', async () => {
     const controller = new AbortController();
-    const stream = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 200, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming, { signal: controller.signal });
+    const stream = await client.completions.create(
+      {
+        model: MODEL,
+        prompt: once.prompt_text,
+        max_tokens: 200,
+        ignore_eos: true,
+        stream: true,
+      } as OpenAI.CompletionCreateParamsStreaming,
+      { signal: controller.signal },
+    );
     let seen = 0;
     await expect(
       (async () => {
@@ -283,11 +569,17 @@ describe('a client that goes away', () => {
     let metrics = '';
     while (Date.now() < deadline) {
       metrics = await (await fetch(`${server.url}/metrics`)).text();
-      if (/vllm:num_requests_running\{[^}]*\} 0\n/.test(metrics) && /vllm:kv_cache_usage_perc\{[^}]*\} 0\n/.test(metrics)) break;
+      if (
+        /vllm:num_requests_running\{[^}]*\} 0\n/.test(metrics) &&
+        /vllm:kv_cache_usage_perc\{[^}]*\} 0\n/.test(metrics)
+      )
+        break;
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(metrics).toMatch(/vllm:num_requests_running\{[^}]*\} 0\n/);
     expect(metrics).toMatch(/vllm:kv_cache_usage_perc\{[^}]*\} 0\n/);
-    expect(metrics).toMatch(/vllm:request_success_total\{model_name="stories",finished_reason="abort"\} [1-9]/);
+    expect(metrics).toMatch(
+      /vllm:request_success_total\{model_name="stories",finished_reason="abort"\} [1-9]/,
+    );
   });
 });

@@ -12,19 +12,26 @@ export interface LoadOptions {
   progress: (done: number, total: number) => void;
 }
 
-export async function runLoad(target: RequestTarget, requests: BenchRequest[], opts: LoadOptions): Promise<{ results: RequestResult[]; durationS: number }> {
+export async function runLoad(
+  target: RequestTarget,
+  requests: BenchRequest[],
+  opts: LoadOptions,
+): Promise<{ results: RequestResult[]; durationS: number }> {
   const rng = new Rng(opts.seed ^ 0x9e3779b9);
   const slots = new Slots(opts.maxConcurrency ?? Infinity);
   const start = performance.now();
   let done = 0;
   const pending: Array<Promise<RequestResult>> = [];
   for (const [i, req] of requests.entries()) {
-    if (i > 0 && Number.isFinite(opts.requestRate)) await sleep(rng.exponential(opts.requestRate) * 1000);
+    if (i > 0 && Number.isFinite(opts.requestRate))
+      await sleep(rng.exponential(opts.requestRate) * 1000);
     pending.push(
-      slots.run(() => sendRequest(target, req)).then((r) => {
-        opts.progress(++done, requests.length);
-        return r;
-      }),
+      slots
+        .run(() => sendRequest(target, req))
+        .then((r) => {
+          opts.progress(++done, requests.length);
+          return r;
+        }),
     );
   }
   const results = await Promise.all(pending);

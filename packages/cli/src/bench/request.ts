@@ -22,8 +22,19 @@ export interface RequestTarget {
   ignoreEos: boolean;
 }
 
-export async function sendRequest(target: RequestTarget, req: BenchRequest): Promise<RequestResult> {
-  const result: RequestResult = { success: false, error: null, promptLen: req.promptIds.length, outputTokens: 0, ttft: 0, itl: [], latency: 0 };
+export async function sendRequest(
+  target: RequestTarget,
+  req: BenchRequest,
+): Promise<RequestResult> {
+  const result: RequestResult = {
+    success: false,
+    error: null,
+    promptLen: req.promptIds.length,
+    outputTokens: 0,
+    ttft: 0,
+    itl: [],
+    latency: 0,
+  };
   const start = performance.now();
   let last = start;
   let chunks = 0;
@@ -31,7 +42,10 @@ export async function sendRequest(target: RequestTarget, req: BenchRequest): Pro
   try {
     const res = await fetch(target.url, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...(target.apiKey ? { Authorization: `Bearer ${target.apiKey}` } : {}) },
+      headers: {
+        'Content-Type': 'application/json',
+        ...(target.apiKey ? { Authorization: `Bearer ${target.apiKey}` } : {}),
+      },
       body: JSON.stringify({
         model: target.model,
         prompt: req.promptIds,
@@ -42,9 +56,14 @@ export async function sendRequest(target: RequestTarget, req: BenchRequest): Pro
         stream_options: { include_usage: true },
       }),
     });
-    if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    if (!res.ok || !res.body)
+      throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
     for await (const event of readServerSentEvents(res.body)) {
-      const e = event as { error?: { message: string }; choices?: Array<{ text?: string }>; usage?: { completion_tokens: number } | null };
+      const e = event as {
+        error?: { message: string };
+        choices?: Array<{ text?: string }>;
+        usage?: { completion_tokens: number } | null;
+      };
       if (e.error) throw new Error(e.error.message);
       if (e.usage) usageTokens = e.usage.completion_tokens;
       if (!e.choices?.some((c) => (c.text ?? '') !== '')) continue;

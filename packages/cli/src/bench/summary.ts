@@ -46,7 +46,9 @@ export function summarize(results: RequestResult[], durationS: number): BenchSum
   const input = ok.reduce((a, r) => a + r.promptLen, 0);
   const output = ok.reduce((a, r) => a + r.outputTokens, 0);
   // TPOT excludes the first token and is defined only for outputs of more than one token.
-  const tpots = ok.filter((r) => r.outputTokens > 1).map((r) => (r.latency - r.ttft) / (r.outputTokens - 1));
+  const tpots = ok
+    .filter((r) => r.outputTokens > 1)
+    .map((r) => (r.latency - r.ttft) / (r.outputTokens - 1));
   return {
     duration_s: durationS,
     completed: ok.length,
@@ -64,7 +66,8 @@ export function summarize(results: RequestResult[], durationS: number): BenchSum
 }
 
 export function formatSummary(s: BenchSummary): string {
-  const row = (label: string, value: number | string, digits = 2) => `${label.padEnd(40)}${typeof value === 'number' ? value.toFixed(digits) : value}`;
+  const row = (label: string, value: number | string, digits = 2) =>
+    `${label.padEnd(40)}${typeof value === 'number' ? value.toFixed(digits) : value}`;
   const block = (title: string, short: string, d: Distribution) => [
     `${` ${title} `.padStart(25 + Math.ceil(title.length / 2), '-').padEnd(50, '-')}`,
     row(`Mean ${short} (ms):`, d.mean),

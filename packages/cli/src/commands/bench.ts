@@ -3,7 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { randomDataset, readVocabulary, shareGptLikeDataset, type BenchRequest } from '../bench/dataset.ts';
+import {
+  randomDataset,
+  readVocabulary,
+  shareGptLikeDataset,
+  type BenchRequest,
+} from '../bench/dataset.ts';
 import { runLoad } from '../bench/load-generator.ts';
 import { formatSummary, summarize } from '../bench/summary.ts';
 
@@ -67,7 +72,9 @@ const isDir = (p: string) => {
 };
 
 async function defaultModel(baseUrl: string, apiKey: string | null): Promise<string> {
-  const res = await fetch(`${baseUrl}/v1/models`, { headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {} });
+  const res = await fetch(`${baseUrl}/v1/models`, {
+    headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {},
+  });
   if (!res.ok) throw new Error(`GET ${baseUrl}/v1/models answered ${res.status}; pass --model`);
   const list = (await res.json()) as { data: Array<{ id: string; root?: string }> };
   const first = list.data[0];
@@ -76,17 +83,29 @@ async function defaultModel(baseUrl: string, apiKey: string | null): Promise<str
 }
 
 export async function benchServe(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: FLAGS,
+    strict: true,
+    allowPositionals: true,
+  });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
   if (positionals.length > 0) throw new Error(`unexpected argument '${positionals[0]}'`);
-  const baseUrl = (values['base-url'] ?? `http://${values.host ?? '127.0.0.1'}:${values.port ?? '8000'}`).replace(/\/+$/, '').replace(/\/v1$/, '');
+  const baseUrl = (
+    values['base-url'] ?? `http://${values.host ?? '127.0.0.1'}:${values.port ?? '8000'}`
+  )
+    .replace(/\/+$/, '')
+    .replace(/\/v1$/, '');
   const apiKey = values['api-key'] ?? null;
   const model = values.model ?? (await defaultModel(baseUrl, apiKey));
   const tokenizerDir = values.tokenizer ?? (isDir(model) ? model : null);
-  if (!tokenizerDir) throw new Error('pass --tokenizer <model folder>: random prompts are token ids from the model vocabulary');
+  if (!tokenizerDir)
+    throw new Error(
+      'pass --tokenizer <model folder>: random prompts are token ids from the model vocabulary',
+    );
   const vocab = readVocabulary(tokenizerDir);
   const seed = num(values.seed, 'seed', 0);
   const numPrompts = num(values['num-prompts'], 'num-prompts', 1000);
@@ -102,17 +121,28 @@ export async function benchServe(argv: string[]): Promise<number> {
       seed,
     });
   } else if (datasetName === 'sharegpt') {
-    if (!values['dataset-path']) throw new Error('--dataset-name sharegpt needs --dataset-path (e.g. ../shared/workloads/sharegpt-like.json)');
+    if (!values['dataset-path'])
+      throw new Error(
+        '--dataset-name sharegpt needs --dataset-path (e.g. ../shared/workloads/sharegpt-like.json)',
+      );
     requests = shareGptLikeDataset({ path: values['dataset-path'], num: numPrompts, vocab, seed });
   } else {
     throw new Error(`--dataset-name must be random or sharegpt, got '${datasetName}'`);
   }
   const requestRate = num(values['request-rate'], 'request-rate', Infinity);
-  const maxConcurrency = values['max-concurrency'] === undefined ? null : num(values['max-concurrency'], 'max-concurrency', 0);
+  const maxConcurrency =
+    values['max-concurrency'] === undefined
+      ? null
+      : num(values['max-concurrency'], 'max-concurrency', 0);
   const endpoint = values.endpoint ?? '/v1/completions';
-  if (endpoint !== '/v1/completions') throw new Error(`--endpoint ${endpoint}: only /v1/completions is supported (prompts are token ids)`);
+  if (endpoint !== '/v1/completions')
+    throw new Error(
+      `--endpoint ${endpoint}: only /v1/completions is supported (prompts are token ids)`,
+    );
 
-  process.stderr.write(`benchmarking ${baseUrl}${endpoint} model=${model}: ${requests.length} requests, rate=${requestRate}, max concurrency=${maxConcurrency ?? 'none'}\n`);
+  process.stderr.write(
+    `benchmarking ${baseUrl}${endpoint} model=${model}: ${requests.length} requests, rate=${requestRate}, max concurrency=${maxConcurrency ?? 'none'}\n`,
+  );
   const showProgress = !values['disable-tqdm'];
   const { results, durationS } = await runLoad(
     { url: `${baseUrl}${endpoint}`, model, apiKey, ignoreEos: values['ignore-eos'] ?? false },
@@ -122,7 +152,8 @@ export async function benchServe(argv: string[]): Promise<number> {
       maxConcurrency,
       seed,
       progress: (done, total) => {
-        if (showProgress) process.stderr.write(`\r${progressBar(done, total)}${done === total ? '\n' : ''}`);
+        if (showProgress)
+          process.stderr.write(`\r${progressBar(done, total)}${done === total ? '\n' : ''}`);
       },
     },
   );
@@ -132,7 +163,11 @@ export async function benchServe(argv: string[]): Promise<number> {
   if (firstError) process.stderr.write(`first failure: ${firstError}\n`);
 
   if (values['save-result']) {
-    const file = join(values['result-dir'] ?? '.', values['result-filename'] ?? `bench-serve-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const file = join(
+      values['result-dir'] ?? '.',
+      values['result-filename'] ??
+        `bench-serve-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+    );
     const record = {
       date: new Date().toISOString(),
       base_url: baseUrl,
@@ -161,7 +196,9 @@ function progressBar(done: number, total: number): string {
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'serve') {
-    process.stderr.write(sub ? `pagoda bench: unknown benchmark '${sub}'; try: pagoda bench serve --help\n` : USAGE);
+    process.stderr.write(
+      sub ? `pagoda bench: unknown benchmark '${sub}'; try: pagoda bench serve --help\n` : USAGE,
+    );
     return 2;
   }
   try {

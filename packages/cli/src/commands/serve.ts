@@ -1,7 +1,12 @@
 // `pagoda serve <model> [flags]`: one model behind an OpenAI-compatible API, flags named as vLLM's.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { BACKEND_KINDS, ServeOptionsSchema, startRunner, type ServeOptionsInput } from '@pagoda/runner';
+import {
+  BACKEND_KINDS,
+  ServeOptionsSchema,
+  startRunner,
+  type ServeOptionsInput,
+} from '@pagoda/runner';
 import { describeZodError } from '@pagoda/protocol';
 
 const FLAGS = {
@@ -51,25 +56,43 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --backend-executable PATH --backend-start-timeout S  (vllm, llamacpp backends)
 `;
 
-type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K] extends { multiple: true } ? string[] : (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
+type Values = {
+  [K in keyof typeof FLAGS]?: (typeof FLAGS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof FLAGS)[K]['type'] extends 'boolean'
+      ? boolean
+      : string;
+};
 
 function number(values: Values, flag: keyof Values): number | undefined {
   const raw = values[flag];
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n)) throw new Error(`--${flag} takes a number, got '${String(raw)}'`);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n))
+    throw new Error(`--${flag} takes a number, got '${String(raw)}'`);
   return n;
 }
 
 /** The runner's options from the command line; throws with the offending flag named. */
 export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help' {
-  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true }) as { values: Values; positionals: string[] };
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: FLAGS,
+    strict: true,
+    allowPositionals: true,
+  }) as { values: Values; positionals: string[] };
   if (values.help) return 'help';
   if (positionals.length !== 1) {
-    throw new Error(positionals.length === 0 ? 'give the model to serve: pagoda serve <model path> [flags]' : `one model per runner; got ${positionals.length}: ${positionals.join(' ')}`);
+    throw new Error(
+      positionals.length === 0
+        ? 'give the model to serve: pagoda serve <model path> [flags]'
+        : `one model per runner; got ${positionals.length}: ${positionals.join(' ')}`,
+    );
   }
   if (values['enable-prefix-caching'] && values['no-enable-prefix-caching']) {
-    throw new Error('--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one');
+    throw new Error(
+      '--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one',
+    );
   }
   const input: ServeOptionsInput = {
     model: positionals[0]!,
@@ -87,7 +110,11 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     max_num_seqs: number(values, 'max-num-seqs'),
     max_num_batched_tokens: number(values, 'max-num-batched-tokens'),
     block_size: number(values, 'block-size'),
-    enable_prefix_caching: values['enable-prefix-caching'] ? true : values['no-enable-prefix-caching'] ? false : undefined,
+    enable_prefix_caching: values['enable-prefix-caching']
+      ? true
+      : values['no-enable-prefix-caching']
+        ? false
+        : undefined,
     dtype: values.dtype as ServeOptionsInput['dtype'],
     seed: number(values, 'seed'),
     load_format: values['load-format'] as ServeOptionsInput['load_format'],
@@ -102,7 +129,9 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
   const checked = ServeOptionsSchema.safeParse(input);
   if (!checked.success) {
     const { message, param } = describeZodError(checked.error);
-    throw new Error(param ? `--${param.replace(/_/g, '-')}: ${message.replace(`'${param}': `, '')}` : message);
+    throw new Error(
+      param ? `--${param.replace(/_/g, '-')}: ${message.replace(`'${param}': `, '')}` : message,
+    );
   }
   return input;
 }
@@ -119,7 +148,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const log = pino({ name: 'runner', level: process.env.PAGODA_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const log = pino(
+    { name: 'runner', level: process.env.PAGODA_LOG_LEVEL ?? 'info' },
+    pino.destination(2),
+  );
   const runner = await startRunner(input, log);
   let stopping = false;
   const stop = async (signal: string) => {
@@ -138,7 +170,9 @@ export async function run(argv: string[]): Promise<number> {
     await runner.close();
     return 1;
   }
-  process.stdout.write(`pagoda serve: ${runner.options.served_model_name[0] ?? runner.options.model} ready at ${runner.url}/v1\n`);
+  process.stdout.write(
+    `pagoda serve: ${runner.options.served_model_name[0] ?? runner.options.model} ready at ${runner.url}/v1\n`,
+  );
   // Serve until a signal ends the process.
   await new Promise<never>(() => {});
   return 0;

@@ -6,7 +6,10 @@ const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 
 export const ChatMessageSchema = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-  content: z.union([z.string(), z.array(TextPart)]).nullable().optional(),
+  content: z
+    .union([z.string(), z.array(TextPart)])
+    .nullable()
+    .optional(),
   name: z.string().optional(),
   tool_call_id: z.string().optional(),
   tool_calls: z.array(z.unknown()).optional(),
@@ -19,8 +22,15 @@ export const ChatCompletionRequestSchema = z.strictObject({
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  response_format: z.object({ type: z.literal('text') }).nullable().optional(),
-  tools: z.array(z.unknown()).max(0, 'tools are not supported by this runner; leave them out').nullable().optional(),
+  response_format: z
+    .object({ type: z.literal('text') })
+    .nullable()
+    .optional(),
+  tools: z
+    .array(z.unknown())
+    .max(0, 'tools are not supported by this runner; leave them out')
+    .nullable()
+    .optional(),
   tool_choice: z.literal('none').nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
   // vLLM extras
@@ -38,7 +48,9 @@ export const ChatTopLogprobSchema = z.object({
   logprob: z.number(),
   bytes: z.array(z.number().int()).nullable(),
 });
-export const ChatTokenLogprobSchema = ChatTopLogprobSchema.extend({ top_logprobs: z.array(ChatTopLogprobSchema) });
+export const ChatTokenLogprobSchema = ChatTopLogprobSchema.extend({
+  top_logprobs: z.array(ChatTopLogprobSchema),
+});
 export type ChatTokenLogprob = z.infer<typeof ChatTokenLogprobSchema>;
 export const ChatLogprobsSchema = z.object({ content: z.array(ChatTokenLogprobSchema).nullable() });
 export type ChatLogprobs = z.infer<typeof ChatLogprobsSchema>;
@@ -70,7 +82,10 @@ export const ChatCompletionChunkSchema = z.object({
   choices: z.array(
     z.object({
       index: z.number().int(),
-      delta: z.object({ role: z.literal('assistant').optional(), content: z.string().nullable().optional() }),
+      delta: z.object({
+        role: z.literal('assistant').optional(),
+        content: z.string().nullable().optional(),
+      }),
       logprobs: ChatLogprobsSchema.nullable(),
       finish_reason: FinishReasonSchema,
       stop_reason: z.union([z.string(), z.number()]).nullable().optional(),

@@ -1,7 +1,10 @@
 // Request fields shared by chat and completions: OpenAI's sampling parameters and vLLM's extras.
 import { z } from 'zod';
 
-export const StopSchema = z.union([z.string(), z.array(z.string()).max(16)]).nullable().optional();
+export const StopSchema = z
+  .union([z.string(), z.array(z.string()).max(16)])
+  .nullable()
+  .optional();
 
 export const StreamOptionsSchema = z
   .strictObject({
@@ -46,7 +49,9 @@ export const UsageSchema = z.object({
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
-export const FinishReasonSchema = z.enum(['stop', 'length', 'abort', 'tool_calls', 'content_filter']).nullable();
+export const FinishReasonSchema = z
+  .enum(['stop', 'length', 'abort', 'tool_calls', 'content_filter'])
+  .nullable();
 export type FinishReason = z.infer<typeof FinishReasonSchema>;
 
 export function stopList(stop: string | string[] | null | undefined): string[] {

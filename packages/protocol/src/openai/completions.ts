@@ -23,9 +23,18 @@ export const CompletionRequestSchema = z
   })
   .superRefine((req, ctx) => {
     if (req.best_of != null && req.best_of !== (req.n ?? 1)) {
-      ctx.addIssue({ code: 'custom', path: ['best_of'], message: 'best_of other than n is not supported; leave it out' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['best_of'],
+        message: 'best_of other than n is not supported; leave it out',
+      });
     }
-    if (req.suffix) ctx.addIssue({ code: 'custom', path: ['suffix'], message: 'suffix is not supported; leave it out' });
+    if (req.suffix)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['suffix'],
+        message: 'suffix is not supported; leave it out',
+      });
   });
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 

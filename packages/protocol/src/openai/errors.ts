@@ -27,7 +27,12 @@ export const ERROR_TYPE_BY_STATUS: Record<number, string> = {
 
 export function errorBody(
   message: string,
-  opts: { status?: number; type?: string; param?: string | null; code?: string | number | null } = {},
+  opts: {
+    status?: number;
+    type?: string;
+    param?: string | null;
+    code?: string | number | null;
+  } = {},
 ): ErrorBody {
   const type = opts.type ?? ERROR_TYPE_BY_STATUS[opts.status ?? 400] ?? 'server_error';
   return { error: { message, type, param: opts.param ?? null, code: opts.code ?? null } };
@@ -42,7 +47,9 @@ export function describeZodError(err: z.ZodError): { message: string; param: str
     if (issue.code === 'unrecognized_keys') {
       const keys = issue.keys.map((k) => (path ? `${path}.${k}` : k));
       param ??= keys[0] ?? null;
-      parts.push(`unknown parameter${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}: remove ${keys.length > 1 ? 'them' : 'it'}`);
+      parts.push(
+        `unknown parameter${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}: remove ${keys.length > 1 ? 'them' : 'it'}`,
+      );
     } else {
       param ??= path || null;
       parts.push(path ? `'${path}': ${issue.message}` : issue.message);

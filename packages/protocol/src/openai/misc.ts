@@ -11,7 +11,10 @@ export const ModelCardSchema = z.object({
   max_model_len: z.number().int().nullable().optional(),
 });
 export type ModelCard = z.infer<typeof ModelCardSchema>;
-export const ModelListSchema = z.object({ object: z.literal('list'), data: z.array(ModelCardSchema) });
+export const ModelListSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(ModelCardSchema),
+});
 export type ModelList = z.infer<typeof ModelListSchema>;
 
 /** vLLM's /tokenize takes either a prompt or chat messages (exactly one). */

@@ -2,7 +2,7 @@
 // process. Turns OpenAI requests into engine requests and engine deltas into OpenAI chunks.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineOptions, EngineStats, SamplingParams } from '@pagoda/engine';
+import type { EngineOptions, EngineStats } from '@pagoda/engine';
 import {
   stopList,
   type ChatCompletionChunk,
@@ -19,12 +19,28 @@ import {
 import { Tokenizer } from '@pagoda/tokenizer';
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from '../api-error.ts';
-import type { Backend, BackendInfo, BackendState, BackendStats, GenerateContext } from '../backend.ts';
+import type {
+  Backend,
+  BackendInfo,
+  BackendState,
+  BackendStats,
+  GenerateContext,
+} from '../backend.ts';
 import { engineDtype, type ServeOptions } from '../serve-options.ts';
 import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
 import { mergeStreams } from './merge-streams.ts';
-import { promptOutputs, type EngineLike, type OutputEvent, type PromptUsage } from './prompt-outputs.ts';
-import { chatMaxTokens, checkTokenIds, resolveMaxTokens, samplingParams } from './request-params.ts';
+import {
+  promptOutputs,
+  type EngineLike,
+  type OutputEvent,
+  type PromptUsage,
+} from './prompt-outputs.ts';
+import {
+  chatMaxTokens,
+  checkTokenIds,
+  resolveMaxTokens,
+  samplingParams,
+} from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
 
 /** What the backend uses of packages/engine's Engine. */
@@ -37,7 +53,9 @@ export type EngineLoader = (options: EngineOptions) => Promise<EngineHandle>;
 
 /** packages/engine, imported on first use so other backends never load the native addon. */
 const loadRealEngine: EngineLoader = async (options) => {
-  const { Engine } = (await import('@pagoda/engine')) as unknown as { Engine: { load(options: EngineOptions): Promise<EngineHandle> } };
+  const { Engine } = (await import('@pagoda/engine')) as unknown as {
+    Engine: { load(options: EngineOptions): Promise<EngineHandle> };
+  };
   return Engine.load(options);
 };
 
@@ -73,11 +91,17 @@ export class BuiltinBackend implements Backend {
   async load(): Promise<void> {
     try {
       const o = this.opts;
-      if (o.quantization) throw new Error(`--quantization ${o.quantization}: the builtin engine runs unquantized checkpoints only; leave it out`);
+      if (o.quantization)
+        throw new Error(
+          `--quantization ${o.quantization}: the builtin engine runs unquantized checkpoints only; leave it out`,
+        );
       const dir = o.model.endsWith('.json') ? join(o.model, '..') : o.model;
       this.tokenizer = Tokenizer.fromDir(dir);
       this.texts = new TokenTexts(this.tokenizer);
-      if (o.chat_template !== undefined) this.chatTemplate = existsSync(o.chat_template) ? readFileSync(o.chat_template, 'utf8') : o.chat_template;
+      if (o.chat_template !== undefined)
+        this.chatTemplate = existsSync(o.chat_template)
+          ? readFileSync(o.chat_template, 'utf8')
+          : o.chat_template;
       this.vocabSize = readVocabSize(dir) ?? this.tokenizer.vocabSize;
       const options: EngineOptions = {
         model: o.model,
@@ -105,7 +129,8 @@ export class BuiltinBackend implements Backend {
   }
 
   private ready(): { engine: EngineHandle; tokenizer: Tokenizer; texts: TokenTexts } {
-    if (!this.engine || !this.tokenizer || !this.texts) throw new ApiError(503, 'the model is not loaded');
+    if (!this.engine || !this.tokenizer || !this.texts)
+      throw new ApiError(503, 'the model is not loaded');
     return { engine: this.engine, tokenizer: this.tokenizer, texts: this.texts };
   }
 
@@ -116,16 +141,29 @@ export class BuiltinBackend implements Backend {
     // Everything that can be refused is checked here, before the stream starts.
     const prompts = this.completionPrompts(req);
     const topK = req.logprobs ?? null;
-    if (req.echo && topK !== null) throw badRequest('echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them', 'echo');
+    if (req.echo && topK !== null)
+      throw badRequest(
+        'echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them',
+        'echo',
+      );
     const runs = prompts.map(({ ids }) => ({
       promptIds: ids,
-      params: samplingParams(req, resolveMaxTokens(req.max_tokens, ids.length, this.maxModelLen, 'prompt'), topK),
+      params: samplingParams(
+        req,
+        resolveMaxTokens(req.max_tokens, ids.length, this.maxModelLen, 'prompt'),
+        topK,
+      ),
       stops: stopList(req.stop),
       includeStop: req.include_stop_str_in_output ?? false,
       skipSpecialTokens: req.skip_special_tokens ?? true,
     }));
     const n = req.n ?? 1;
-    const base = { id: ctx.requestId, object: 'text_completion' as const, created: now(), model: ctx.model };
+    const base = {
+      id: ctx.requestId,
+      object: 'text_completion' as const,
+      created: now(),
+      model: ctx.model,
+    };
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
 
     return (async function* () {
@@ -134,11 +172,18 @@ export class BuiltinBackend implements Backend {
         for (const [p, prompt] of prompts.entries()) {
           for (let i = 0; i < n; i++) {
             offsets.set(p * n + i, prompt.text.length);
-            yield { ...base, choices: [{ index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null }] };
+            yield {
+              ...base,
+              choices: [
+                { index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null },
+              ],
+            };
           }
         }
       }
-      const streams = runs.map((run, p) => tag(promptOutputs(engine, tokenizer, run, ctx.signal, usage), p * n));
+      const streams = runs.map((run, p) =>
+        tag(promptOutputs(engine, tokenizer, run, ctx.signal, usage), p * n),
+      );
       for await (const e of mergeStreams(streams)) {
         let logprobs = null;
         if (topK !== null) {
@@ -146,7 +191,18 @@ export class BuiltinBackend implements Backend {
           offsets.set(e.index, formatted.next);
           logprobs = formatted.logprobs;
         }
-        yield { ...base, choices: [{ index: e.index, text: e.text, logprobs, finish_reason: e.finish_reason, stop_reason: e.stop_reason }] };
+        yield {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              text: e.text,
+              logprobs,
+              finish_reason: e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
+        };
       }
       yield { ...base, choices: [], usage: toUsage(usage) };
     })();
@@ -156,11 +212,17 @@ export class BuiltinBackend implements Backend {
     const { tokenizer } = this.ready();
     const addSpecial = req.add_special_tokens ?? true;
     const p = req.prompt;
-    const list: Array<string | number[]> = typeof p === 'string' ? [p] : typeof p[0] === 'number' ? [p as number[]] : (p as Array<string | number[]>);
+    const list: Array<string | number[]> =
+      typeof p === 'string'
+        ? [p]
+        : typeof p[0] === 'number'
+          ? [p as number[]]
+          : (p as Array<string | number[]>);
     return list.map((item) => {
       if (typeof item === 'string') {
         const ids = tokenizer.encode(item, { addSpecialTokens: addSpecial });
-        if (ids.length === 0) throw badRequest('the prompt is empty; give at least one token', 'prompt');
+        if (ids.length === 0)
+          throw badRequest('the prompt is empty; give at least one token', 'prompt');
         return { ids, text: item };
       }
       checkTokenIds(item, this.vocabSize, 'prompt');
@@ -172,46 +234,97 @@ export class BuiltinBackend implements Backend {
 
   chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {
     const { engine, tokenizer, texts } = this.ready();
-    const promptIds = this.chatPromptIds(req.messages, req.chat_template ?? undefined, req.add_generation_prompt ?? true, req.add_special_tokens ?? false, req.chat_template_kwargs ?? undefined);
+    const promptIds = this.chatPromptIds(
+      req.messages,
+      req.chat_template ?? undefined,
+      req.add_generation_prompt ?? true,
+      req.add_special_tokens ?? false,
+      req.chat_template_kwargs ?? undefined,
+    );
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
-    if (!req.logprobs && req.top_logprobs) throw badRequest('top_logprobs needs logprobs: true', 'top_logprobs');
+    if (!req.logprobs && req.top_logprobs)
+      throw badRequest('top_logprobs needs logprobs: true', 'top_logprobs');
     const run = {
       promptIds,
-      params: samplingParams(req, resolveMaxTokens(chatMaxTokens(req), promptIds.length, this.maxModelLen, 'messages'), topK),
+      params: samplingParams(
+        req,
+        resolveMaxTokens(chatMaxTokens(req), promptIds.length, this.maxModelLen, 'messages'),
+        topK,
+      ),
       stops: stopList(req.stop),
       includeStop: req.include_stop_str_in_output ?? false,
       skipSpecialTokens: req.skip_special_tokens ?? true,
     };
     const n = req.n ?? 1;
     const echoed = req.echo ? echoText(req.messages) : '';
-    const base = { id: ctx.requestId, object: 'chat.completion.chunk' as const, created: now(), model: ctx.model };
+    const base = {
+      id: ctx.requestId,
+      object: 'chat.completion.chunk' as const,
+      created: now(),
+      model: ctx.model,
+    };
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
 
     return (async function* () {
       for (let i = 0; i < n; i++) {
-        yield { ...base, choices: [{ index: i, delta: { role: 'assistant' as const, content: echoed }, logprobs: null, finish_reason: null }] };
+        yield {
+          ...base,
+          choices: [
+            {
+              index: i,
+              delta: { role: 'assistant' as const, content: echoed },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ],
+        };
       }
       for await (const e of promptOutputs(engine, tokenizer, run, ctx.signal, usage)) {
         const logprobs = topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null;
-        yield { ...base, choices: [{ index: e.index, delta: { content: e.text }, logprobs, finish_reason: e.finish_reason, stop_reason: e.stop_reason }] };
+        yield {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              delta: { content: e.text },
+              logprobs,
+              finish_reason: e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
+        };
       }
       yield { ...base, choices: [], usage: toUsage(usage) };
     })();
   }
 
-  private chatPromptIds(messages: ChatMessage[], template: string | undefined, addGenerationPrompt: boolean, addSpecial: boolean, extraVars: Record<string, unknown> | undefined): number[] {
+  private chatPromptIds(
+    messages: ChatMessage[],
+    template: string | undefined,
+    addGenerationPrompt: boolean,
+    addSpecial: boolean,
+    extraVars: Record<string, unknown> | undefined,
+  ): number[] {
     const { tokenizer } = this.ready();
     const chosen = template ?? this.chatTemplate;
     if (chosen === undefined && tokenizer.chatTemplate === null) {
-      throw badRequest("this model has no chat template: start the server with --chat-template <file or text>, pass 'chat_template' in the request, or use /v1/completions", 'messages');
+      throw badRequest(
+        "this model has no chat template: start the server with --chat-template <file or text>, pass 'chat_template' in the request, or use /v1/completions",
+        'messages',
+      );
     }
     let text: string;
     try {
       // The template engine knows OpenAI's newer 'developer' role as 'system'.
-      const msgs = messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' as const } : m));
+      const msgs = messages.map((m) =>
+        m.role === 'developer' ? { ...m, role: 'system' as const } : m,
+      );
       text = tokenizer.renderChat(msgs, { template: chosen, addGenerationPrompt, extraVars });
     } catch (err) {
-      throw badRequest(`the chat template failed on these messages: ${(err as Error).message}`, 'messages');
+      throw badRequest(
+        `the chat template failed on these messages: ${(err as Error).message}`,
+        'messages',
+      );
     }
     return tokenizer.encode(text, { addSpecialTokens: addSpecial });
   }
@@ -222,7 +335,13 @@ export class BuiltinBackend implements Backend {
     const { tokenizer } = this.ready();
     const tokens =
       req.messages !== undefined
-        ? this.chatPromptIds(req.messages, req.chat_template ?? undefined, req.add_generation_prompt ?? true, req.add_special_tokens ?? false, undefined)
+        ? this.chatPromptIds(
+            req.messages,
+            req.chat_template ?? undefined,
+            req.add_generation_prompt ?? true,
+            req.add_special_tokens ?? false,
+            undefined,
+          )
         : tokenizer.encode(req.prompt ?? '', { addSpecialTokens: req.add_special_tokens ?? true });
     return { count: tokens.length, max_model_len: this.maxModelLen, tokens };
   }
@@ -255,7 +374,10 @@ export class BuiltinBackend implements Backend {
   }
 }
 
-async function* tag(events: AsyncIterable<OutputEvent>, offset: number): AsyncGenerator<OutputEvent> {
+async function* tag(
+  events: AsyncIterable<OutputEvent>,
+  offset: number,
+): AsyncGenerator<OutputEvent> {
   for await (const e of events) yield { ...e, index: offset + e.index };
 }
 
@@ -278,7 +400,9 @@ function echoText(messages: ChatMessage[]): string {
 
 function readVocabSize(dir: string): number | null {
   try {
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { vocab_size?: number };
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      vocab_size?: number;
+    };
     return typeof config.vocab_size === 'number' ? config.vocab_size : null;
   } catch {
     return null;
@@ -288,4 +412,3 @@ function readVocabSize(dir: string): number | null {
 function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
-

@@ -27,7 +27,9 @@ export async function freePort(): Promise<number> {
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+      srv.close(() =>
+        addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -50,13 +52,20 @@ export class ChildServer {
   async start(): Promise<void> {
     const { name, executable, args } = this.opts;
     this.opts.log.info({ executable, args }, `starting ${name}`);
-    const child = spawn(executable, args, { env: this.opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(executable, args, {
+      env: this.opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     const spawnError = new Promise<never>((_, reject) =>
       child.once('error', (err) => {
         // A process that never started emits no 'exit': record it as gone so nothing waits on it.
         this.exited ??= { code: null, signal: null };
-        reject(new Error(`cannot start ${name} (${executable}): ${err.message}; install it or point --backend-executable at it`));
+        reject(
+          new Error(
+            `cannot start ${name} (${executable}): ${err.message}; install it or point --backend-executable at it`,
+          ),
+        );
       }),
     );
     for (const stream of [child.stdout, child.stderr]) {
@@ -72,7 +81,10 @@ export class ChildServer {
       this.exited = { code, signal };
       for (const w of this.exitWaiters) w();
       this.exitWaiters = [];
-      if (this.ready && !this.stopping) this.opts.onCrash(`${name} exited unexpectedly (${describeExit(code, signal)}); last output:\n${this.lastOutput()}`);
+      if (this.ready && !this.stopping)
+        this.opts.onCrash(
+          `${name} exited unexpectedly (${describeExit(code, signal)}); last output:\n${this.lastOutput()}`,
+        );
     });
     const healthy = this.waitHealthy();
     healthy.catch(() => {}); // when the spawn error wins the race, this one's rejection is expected
@@ -95,10 +107,14 @@ export class ChildServer {
     const deadline = Date.now() + startTimeoutMs;
     while (Date.now() < deadline) {
       if (this.exited) {
-        throw new Error(`${name} exited before it was ready (${describeExit(this.exited.code, this.exited.signal)}); last output:\n${this.lastOutput()}`);
+        throw new Error(
+          `${name} exited before it was ready (${describeExit(this.exited.code, this.exited.signal)}); last output:\n${this.lastOutput()}`,
+        );
       }
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
+        const res = await fetch(`http://127.0.0.1:${port}/health`, {
+          signal: AbortSignal.timeout(2000),
+        });
         if (res.ok) return;
       } catch {
         // not listening yet
@@ -106,7 +122,9 @@ export class ChildServer {
       await new Promise((r) => setTimeout(r, 200));
     }
     await this.stop();
-    throw new Error(`${name} did not answer GET /health within ${startTimeoutMs / 1000} s; it was stopped. Last output:\n${this.lastOutput()}`);
+    throw new Error(
+      `${name} did not answer GET /health within ${startTimeoutMs / 1000} s; it was stopped. Last output:\n${this.lastOutput()}`,
+    );
   }
 
   /** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */

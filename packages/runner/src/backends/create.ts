@@ -14,8 +14,16 @@ export async function createBackend(opts: ServeOptions, log: Logger): Promise<Ba
       return new BuiltinBackend(opts, log);
     }
     case 'remote':
-      if (!opts.remote_base_url) throw new Error('--backend remote needs --remote-base-url (the upstream OpenAI base URL, e.g. http://host:8000/v1)');
-      return new RemoteBackend({ baseUrl: opts.remote_base_url, model: opts.model, apiKey: opts.remote_api_key, readyTimeoutMs: opts.backend_start_timeout * 1000 });
+      if (!opts.remote_base_url)
+        throw new Error(
+          '--backend remote needs --remote-base-url (the upstream OpenAI base URL, e.g. http://host:8000/v1)',
+        );
+      return new RemoteBackend({
+        baseUrl: opts.remote_base_url,
+        model: opts.model,
+        apiKey: opts.remote_api_key,
+        readyTimeoutMs: opts.backend_start_timeout * 1000,
+      });
     case 'vllm':
       return createVllmBackend(opts, log);
     case 'llamacpp':

@@ -6,7 +6,11 @@ import type { TokenTexts } from './token-text.ts';
 
 const bytesOf = (text: string) => [...Buffer.from(text, 'utf8')];
 
-export function chatLogprobs(items: readonly TokenLogprob[], texts: TokenTexts, topK: number): ChatTokenLogprob[] {
+export function chatLogprobs(
+  items: readonly TokenLogprob[],
+  texts: TokenTexts,
+  topK: number,
+): ChatTokenLogprob[] {
   return items.map((item) => {
     const token = texts.get(item.token_id);
     return {
@@ -22,8 +26,18 @@ export function chatLogprobs(items: readonly TokenLogprob[], texts: TokenTexts, 
 }
 
 /** `offset` is where the first of these tokens starts in the choice's text; returns the offset after them. */
-export function completionLogprobs(items: readonly TokenLogprob[], texts: TokenTexts, topK: number, offset: number): { logprobs: CompletionLogprobs; next: number } {
-  const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+export function completionLogprobs(
+  items: readonly TokenLogprob[],
+  texts: TokenTexts,
+  topK: number,
+  offset: number,
+): { logprobs: CompletionLogprobs; next: number } {
+  const out: CompletionLogprobs = {
+    tokens: [],
+    token_logprobs: [],
+    top_logprobs: [],
+    text_offset: [],
+  };
   let at = offset;
   for (const item of items) {
     const token = texts.get(item.token_id);

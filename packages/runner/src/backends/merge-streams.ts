@@ -2,7 +2,11 @@
 export async function* mergeStreams<T>(streams: Array<AsyncIterable<T>>): AsyncGenerator<T> {
   const iterators = streams.map((s) => s[Symbol.asyncIterator]());
   const pending = new Map<number, Promise<{ i: number; r: IteratorResult<T> }>>();
-  const pull = (i: number) => pending.set(i, iterators[i]!.next().then((r) => ({ i, r })));
+  const pull = (i: number) =>
+    pending.set(
+      i,
+      iterators[i]!.next().then((r) => ({ i, r })),
+    );
   iterators.forEach((_, i) => pull(i));
   try {
     while (pending.size > 0) {

@@ -29,7 +29,10 @@ export class OutputText {
     tokenizer: Tokenizer,
     private readonly opts: OutputTextOptions,
   ) {
-    this.decoder = new IncrementalDecoder(tokenizer, { promptIds: opts.promptIds, skipSpecialTokens: opts.skipSpecialTokens });
+    this.decoder = new IncrementalDecoder(tokenizer, {
+      promptIds: opts.promptIds,
+      skipSpecialTokens: opts.skipSpecialTokens,
+    });
     this.holdBack = Math.max(0, ...opts.stops.map((s) => s.length - 1));
   }
 
@@ -55,14 +58,20 @@ export class OutputText {
         return { delta, stop: hit.stop };
       }
     }
-    const safeEnd = final ? this.text.length : Math.max(this.emitted, this.text.length - this.holdBack);
+    const safeEnd = final
+      ? this.text.length
+      : Math.max(this.emitted, this.text.length - this.holdBack);
     const delta = this.text.slice(this.emitted, safeEnd);
     this.emitted = safeEnd;
     return { delta, stop: null };
   }
 }
 
-function earliestStop(text: string, stops: string[], from: number): { at: number; stop: string } | null {
+function earliestStop(
+  text: string,
+  stops: string[],
+  from: number,
+): { at: number; stop: string } | null {
   let best: { at: number; stop: string } | null = null;
   for (const stop of stops) {
     const at = text.indexOf(stop, from);

@@ -18,7 +18,8 @@ export function statsFromPrometheus(text: string): BackendStats {
   return {
     num_running: sample(text, 'vllm:num_requests_running'),
     num_waiting: sample(text, 'vllm:num_requests_waiting'),
-    kv_cache_usage: sample(text, 'vllm:kv_cache_usage_perc') ?? sample(text, 'vllm:gpu_cache_usage_perc'),
+    kv_cache_usage:
+      sample(text, 'vllm:kv_cache_usage_perc') ?? sample(text, 'vllm:gpu_cache_usage_perc'),
     prefix_cache_queries: sample(text, 'vllm:prefix_cache_queries_total'),
     prefix_cache_hits: sample(text, 'vllm:prefix_cache_hits_total'),
     num_preemptions: sample(text, 'vllm:num_preemptions_total'),

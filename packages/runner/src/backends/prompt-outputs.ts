@@ -5,7 +5,11 @@ import type { Tokenizer } from '@pagoda/tokenizer';
 import { OutputText } from './output-text.ts';
 
 export interface EngineLike {
-  generate(promptTokenIds: number[], params: SamplingParams, options: { signal?: AbortSignal }): AsyncIterable<GenerateDelta>;
+  generate(
+    promptTokenIds: number[],
+    params: SamplingParams,
+    options: { signal?: AbortSignal },
+  ): AsyncIterable<GenerateDelta>;
 }
 
 export interface OutputEvent {
@@ -34,15 +38,25 @@ export interface PromptRun {
 }
 
 /** Yields the events of one prompt; adds its token counts to `usage` as they happen. */
-export async function* promptOutputs(engine: EngineLike, tokenizer: Tokenizer, run: PromptRun, signal: AbortSignal, usage: PromptUsage): AsyncGenerator<OutputEvent> {
+export async function* promptOutputs(
+  engine: EngineLike,
+  tokenizer: Tokenizer,
+  run: PromptRun,
+  signal: AbortSignal,
+  usage: PromptUsage,
+): AsyncGenerator<OutputEvent> {
   const n = run.params.n ?? 1;
-  const texts = Array.from({ length: n }, () => new OutputText(tokenizer, {
-    promptIds: run.promptIds,
-    stops: run.stops,
-    includeStop: run.includeStop,
-    minTokens: run.params.min_tokens ?? 0,
-    skipSpecialTokens: run.skipSpecialTokens,
-  }));
+  const texts = Array.from(
+    { length: n },
+    () =>
+      new OutputText(tokenizer, {
+        promptIds: run.promptIds,
+        stops: run.stops,
+        includeStop: run.includeStop,
+        minTokens: run.params.min_tokens ?? 0,
+        skipSpecialTokens: run.skipSpecialTokens,
+      }),
+  );
   const done = new Array<boolean>(n).fill(false);
   let remaining = n;
   let engineRunning = n; // outputs the engine has not finished itself
@@ -52,10 +66,13 @@ export async function* promptOutputs(engine: EngineLike, tokenizer: Tokenizer, r
   const onAbort = () => local.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const delta of engine.generate(run.promptIds, run.params, { signal: local.signal })) {
+    for await (const delta of engine.generate(run.promptIds, run.params, {
+      signal: local.signal,
+    })) {
       const i = delta.index;
       if (delta.finish_reason) engineRunning -= 1;
-      if (delta.usage.cached_tokens > 0 && usage.cached_tokens === 0) usage.cached_tokens = delta.usage.cached_tokens;
+      if (delta.usage.cached_tokens > 0 && usage.cached_tokens === 0)
+        usage.cached_tokens = delta.usage.cached_tokens;
       if (done[i]) continue;
       usage.completion_tokens += delta.token_ids.length;
       const text = texts[i]!;
@@ -70,9 +87,17 @@ export async function* promptOutputs(engine: EngineLike, tokenizer: Tokenizer, r
         out += text.finish().delta;
         finish = delta.finish_reason;
         const stopId = delta.stop_token_id;
-        stopReason = stopId !== undefined && run.params.stop_token_ids?.includes(stopId) ? stopId : null;
+        stopReason =
+          stopId !== undefined && run.params.stop_token_ids?.includes(stopId) ? stopId : null;
       }
-      yield { index: i, text: out, tokenIds: delta.token_ids, logprobs: delta.logprobs ?? [], finish_reason: finish, stop_reason: stopReason };
+      yield {
+        index: i,
+        text: out,
+        tokenIds: delta.token_ids,
+        logprobs: delta.logprobs ?? [],
+        finish_reason: finish,
+        stop_reason: stopReason,
+      };
       if (finish) {
         done[i] = true;
         remaining -= 1;

@@ -11,7 +11,13 @@ import type {
   TokenizeResponse,
 } from '@pagoda/protocol';
 import { ApiError } from '../api-error.ts';
-import type { Backend, BackendInfo, BackendState, BackendStats, GenerateContext } from '../backend.ts';
+import type {
+  Backend,
+  BackendInfo,
+  BackendState,
+  BackendStats,
+  GenerateContext,
+} from '../backend.ts';
 import { statsFromPrometheus } from './prometheus-scrape.ts';
 import { readServerSentEvents } from './sse-reader.ts';
 
@@ -55,10 +61,14 @@ export class RemoteBackend implements Backend {
       try {
         const res = await fetch(`${this.baseUrl}/models`, { headers: this.headers() });
         if (res.ok) {
-          const list = (await res.json()) as { data?: Array<{ id: string; max_model_len?: number }> };
+          const list = (await res.json()) as {
+            data?: Array<{ id: string; max_model_len?: number }>;
+          };
           const card = list.data?.find((m) => m.id === this.opts.model);
           if (list.data && !card) {
-            throw new Error(`${this.baseUrl} does not serve '${this.opts.model}' (it serves ${list.data.map((m) => `'${m.id}'`).join(', ')}); pass one of those as the model`);
+            throw new Error(
+              `${this.baseUrl} does not serve '${this.opts.model}' (it serves ${list.data.map((m) => `'${m.id}'`).join(', ')}); pass one of those as the model`,
+            );
           }
           this.maxModelLen = card?.max_model_len ?? null;
           this.current = 'ready';
@@ -98,19 +108,47 @@ export class RemoteBackend implements Backend {
     return h;
   }
 
-  private async *streamFrom<T extends { model: string }>(path: string, req: object, ctx: GenerateContext): AsyncGenerator<T> {
-    const body = { ...req, model: this.opts.model, stream: true, stream_options: { include_usage: true } };
+  private async *streamFrom<T extends { model: string }>(
+    path: string,
+    req: object,
+    ctx: GenerateContext,
+  ): AsyncGenerator<T> {
+    const body = {
+      ...req,
+      model: this.opts.model,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, { method: 'POST', headers: this.headers(), body: JSON.stringify(body), signal: ctx.signal });
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        headers: this.headers(),
+        body: JSON.stringify(body),
+        signal: ctx.signal,
+      });
     } catch (err) {
       throw this.unreachable(err);
     }
     if (!res.ok || !res.body) throw await upstreamError(res);
     try {
       for await (const event of readServerSentEvents(res.body)) {
-        const e = event as { error?: { message?: string; type?: string; param?: string | null; code?: string | number | null } };
-        if (e.error) throw new ApiError(502, `upstream error: ${e.error.message ?? 'unknown'}`, e.error.param ?? null, e.error.type, e.error.code ?? null);
+        const e = event as {
+          error?: {
+            message?: string;
+            type?: string;
+            param?: string | null;
+            code?: string | number | null;
+          };
+        };
+        if (e.error)
+          throw new ApiError(
+            502,
+            `upstream error: ${e.error.message ?? 'unknown'}`,
+            e.error.param ?? null,
+            e.error.type,
+            e.error.code ?? null,
+          );
         yield { ...(event as T), model: ctx.model };
       }
     } catch (err) {
@@ -121,25 +159,39 @@ export class RemoteBackend implements Backend {
 
   protected unreachable(err: unknown): ApiError {
     const cause = (err as { cause?: { message?: string } }).cause?.message;
-    return new ApiError(502, `the backend server at ${this.baseUrl} failed: ${(err as Error).message}${cause ? ` (${cause})` : ''}`);
+    return new ApiError(
+      502,
+      `the backend server at ${this.baseUrl} failed: ${(err as Error).message}${cause ? ` (${cause})` : ''}`,
+    );
   }
 
   async tokenize(req: TokenizeRequest): Promise<TokenizeResponse> {
-    return (await this.postJson('/tokenize', { ...req, model: this.opts.model })) as TokenizeResponse;
+    return (await this.postJson('/tokenize', {
+      ...req,
+      model: this.opts.model,
+    })) as TokenizeResponse;
   }
 
   async detokenize(req: DetokenizeRequest): Promise<DetokenizeResponse> {
-    return (await this.postJson('/detokenize', { ...req, model: this.opts.model })) as DetokenizeResponse;
+    return (await this.postJson('/detokenize', {
+      ...req,
+      model: this.opts.model,
+    })) as DetokenizeResponse;
   }
 
   protected async postJson(path: string, body: object): Promise<unknown> {
     let res: Response;
     try {
-      res = await fetch(`${this.origin}${path}`, { method: 'POST', headers: this.headers(), body: JSON.stringify(body) });
+      res = await fetch(`${this.origin}${path}`, {
+        method: 'POST',
+        headers: this.headers(),
+        body: JSON.stringify(body),
+      });
     } catch (err) {
       throw this.unreachable(err);
     }
-    if (res.status === 404) throw new ApiError(501, `the backend server at ${this.origin} has no ${path} route`);
+    if (res.status === 404)
+      throw new ApiError(501, `the backend server at ${this.origin} has no ${path} route`);
     if (!res.ok) throw await upstreamError(res);
     return res.json();
   }
@@ -162,9 +214,18 @@ export class RemoteBackend implements Backend {
 async function upstreamError(res: Response): Promise<ApiError> {
   const text = await res.text().catch(() => '');
   try {
-    const body = JSON.parse(text) as { error?: { message?: string; type?: string; param?: string | null; code?: string | number | null }; message?: string };
+    const body = JSON.parse(text) as {
+      error?: {
+        message?: string;
+        type?: string;
+        param?: string | null;
+        code?: string | number | null;
+      };
+      message?: string;
+    };
     const e = body.error;
-    if (e) return new ApiError(res.status, e.message ?? text, e.param ?? null, e.type, e.code ?? null);
+    if (e)
+      return new ApiError(res.status, e.message ?? text, e.param ?? null, e.type, e.code ?? null);
     if (body.message) return new ApiError(res.status, body.message);
   } catch {
     // not JSON: fall through

@@ -6,11 +6,31 @@ import { badRequest } from '../api-error.ts';
 
 type Common = Pick<
   CompletionRequest,
-  'n' | 'temperature' | 'top_p' | 'top_k' | 'min_p' | 'presence_penalty' | 'frequency_penalty' | 'repetition_penalty' | 'seed' | 'stop_token_ids' | 'ignore_eos' | 'min_tokens' | 'logit_bias'
+  | 'n'
+  | 'temperature'
+  | 'top_p'
+  | 'top_k'
+  | 'min_p'
+  | 'presence_penalty'
+  | 'frequency_penalty'
+  | 'repetition_penalty'
+  | 'seed'
+  | 'stop_token_ids'
+  | 'ignore_eos'
+  | 'min_tokens'
+  | 'logit_bias'
 >;
 
-export function samplingParams(req: Common, maxTokens: number, logprobs: number | null): SamplingParams {
-  if (req.logit_bias && Object.keys(req.logit_bias).length > 0) throw badRequest('logit_bias is not supported by the builtin engine; leave it out', 'logit_bias');
+export function samplingParams(
+  req: Common,
+  maxTokens: number,
+  logprobs: number | null,
+): SamplingParams {
+  if (req.logit_bias && Object.keys(req.logit_bias).length > 0)
+    throw badRequest(
+      'logit_bias is not supported by the builtin engine; leave it out',
+      'logit_bias',
+    );
   const params: SamplingParams = {
     n: req.n ?? 1,
     max_tokens: maxTokens,
@@ -27,7 +47,11 @@ export function samplingParams(req: Common, maxTokens: number, logprobs: number 
     stop_token_ids: req.stop_token_ids ?? [],
     ignore_eos: req.ignore_eos ?? false,
   };
-  if (params.min_tokens! > maxTokens) throw badRequest(`min_tokens (${params.min_tokens}) must not exceed max_tokens (${maxTokens})`, 'min_tokens');
+  if (params.min_tokens! > maxTokens)
+    throw badRequest(
+      `min_tokens (${params.min_tokens}) must not exceed max_tokens (${maxTokens})`,
+      'min_tokens',
+    );
   return params;
 }
 
@@ -35,10 +59,18 @@ export function samplingParams(req: Common, maxTokens: number, logprobs: number 
  * The max_tokens to use for a prompt of `promptLen` tokens: the request's, or what is left of the
  * context. A prompt that does not leave room is a 400 stating the limit, as vLLM words it.
  */
-export function resolveMaxTokens(requested: number | null | undefined, promptLen: number, maxModelLen: number, where: 'messages' | 'prompt'): number {
+export function resolveMaxTokens(
+  requested: number | null | undefined,
+  promptLen: number,
+  maxModelLen: number,
+  where: 'messages' | 'prompt',
+): number {
   if (promptLen >= maxModelLen || (requested != null && promptLen + requested > maxModelLen)) {
     const total = promptLen + (requested ?? 1);
-    const detail = requested != null ? ` (${promptLen} in the ${where}, ${requested} in the completion)` : ` in the ${where}`;
+    const detail =
+      requested != null
+        ? ` (${promptLen} in the ${where}, ${requested} in the completion)`
+        : ` in the ${where}`;
     throw badRequest(
       `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${requested != null ? total : promptLen} tokens${detail}. Please reduce the length of the ${where}${requested != null ? ' or completion' : ''}.`,
       requested != null ? 'max_tokens' : where,
@@ -49,7 +81,11 @@ export function resolveMaxTokens(requested: number | null | undefined, promptLen
 
 export function checkTokenIds(ids: readonly number[], vocabSize: number, param: string): void {
   for (const id of ids) {
-    if (id >= vocabSize) throw badRequest(`token id ${id} is outside the vocabulary (ids run from 0 to ${vocabSize - 1})`, param);
+    if (id >= vocabSize)
+      throw badRequest(
+        `token id ${id} is outside the vocabulary (ids run from 0 to ${vocabSize - 1})`,
+        param,
+      );
   }
 }
 

@@ -25,7 +25,11 @@ export class SpawnedBackend extends RemoteBackend {
   private readonly root: string;
 
   constructor(opts: SpawnedBackendOptions) {
-    super({ baseUrl: `http://127.0.0.1:${opts.port}/v1`, model: opts.model, readyTimeoutMs: 30_000 });
+    super({
+      baseUrl: `http://127.0.0.1:${opts.port}/v1`,
+      model: opts.model,
+      readyTimeoutMs: 30_000,
+    });
     this.kind = opts.kind;
     this.root = opts.root;
     this.child = new ChildServer({
@@ -59,7 +63,8 @@ export class SpawnedBackend extends RemoteBackend {
 
   /** A crashed child answers 503 at once instead of a connection error. */
   private checkAlive(): void {
-    if (this.current === 'failed') throw new ApiError(503, this.why ?? 'the backend process is not running');
+    if (this.current === 'failed')
+      throw new ApiError(503, this.why ?? 'the backend process is not running');
   }
 
   override chat(req: Parameters<RemoteBackend['chat']>[0], ctx: GenerateContext) {
@@ -73,7 +78,8 @@ export class SpawnedBackend extends RemoteBackend {
   }
 
   protected override unreachable(err: unknown): ApiError {
-    if (this.current === 'failed') return new ApiError(503, this.why ?? 'the backend process exited');
+    if (this.current === 'failed')
+      return new ApiError(503, this.why ?? 'the backend process exited');
     return super.unreachable(err);
   }
 

@@ -1,5 +1,7 @@
 // Reads an OpenAI-style SSE body (`data: {...}` events, `data: [DONE]`) into parsed JSON events.
-export async function* readServerSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
+export async function* readServerSentEvents(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<unknown> {
   const decoder = new TextDecoder();
   let buffer = '';
   for await (const bytes of body as unknown as AsyncIterable<Uint8Array>) {

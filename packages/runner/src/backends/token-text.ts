@@ -10,7 +10,8 @@ export class TokenTexts {
     if (text === undefined) {
       text = this.tokenizer.decode([id], { skipSpecialTokens: false });
       // SentencePiece marks a leading space with U+2581, which decoding a lone token drops.
-      if (this.tokenizer.idToToken(id)?.startsWith('\u2581') && !text.startsWith(' ')) text = ` ${text}`;
+      if (this.tokenizer.idToToken(id)?.startsWith('\u2581') && !text.startsWith(' '))
+        text = ` ${text}`;
       this.cache.set(id, text);
     }
     return text;

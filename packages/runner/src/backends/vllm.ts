@@ -24,7 +24,8 @@ export function vllmArgs(opts: ServeOptions, port: number): string[] {
   flag('seed', opts.seed);
   flag('load-format', opts.load_format);
   if (opts.device !== 'auto') flag('device', opts.device);
-  if (opts.served_model_name.length > 0) args.push('--served-model-name', ...opts.served_model_name);
+  if (opts.served_model_name.length > 0)
+    args.push('--served-model-name', ...opts.served_model_name);
   flag('chat-template', opts.chat_template);
   return args;
 }

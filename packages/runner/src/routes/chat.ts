@@ -1,5 +1,9 @@
 // POST /v1/chat/completions.
-import { ChatCompletionRequestSchema, type ChatCompletionChunk, type ChatCompletionRequest } from '@pagoda/protocol';
+import {
+  ChatCompletionRequestSchema,
+  type ChatCompletionChunk,
+  type ChatCompletionRequest,
+} from '@pagoda/protocol';
 import { ChatAggregator } from '../aggregate.ts';
 import type { RunnerContext } from '../runner-context.ts';
 import { generationHandler, type GenerationKind } from './generation.ts';
@@ -9,7 +13,10 @@ const chatKind: GenerationKind<ChatCompletionRequest, ChatCompletionChunk> = {
   idPrefix: 'chatcmpl',
   sequences: (req) => req.n ?? 1,
   start: (ctx, req, gen) => ctx.backend.chat(req, gen),
-  hasTokens: (chunk) => chunk.choices.some((c) => (c.delta.content ?? '') !== '' || (c.logprobs?.content?.length ?? 0) > 0),
+  hasTokens: (chunk) =>
+    chunk.choices.some(
+      (c) => (c.delta.content ?? '') !== '' || (c.logprobs?.content?.length ?? 0) > 0,
+    ),
   aggregator: () => new ChatAggregator(),
 };
 

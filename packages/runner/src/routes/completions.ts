@@ -1,5 +1,9 @@
 // POST /v1/completions.
-import { CompletionRequestSchema, type CompletionChunk, type CompletionRequest } from '@pagoda/protocol';
+import {
+  CompletionRequestSchema,
+  type CompletionChunk,
+  type CompletionRequest,
+} from '@pagoda/protocol';
 import { CompletionAggregator } from '../aggregate.ts';
 import type { RunnerContext } from '../runner-context.ts';
 import { generationHandler, type GenerationKind } from './generation.ts';
@@ -15,7 +19,8 @@ const completionKind: GenerationKind<CompletionRequest, CompletionChunk> = {
   idPrefix: 'cmpl',
   sequences: (req) => (req.n ?? 1) * promptCount(req.prompt),
   start: (ctx, req, gen) => ctx.backend.completions(req, gen),
-  hasTokens: (chunk) => chunk.choices.some((c) => c.text !== '' || (c.logprobs?.tokens.length ?? 0) > 0),
+  hasTokens: (chunk) =>
+    chunk.choices.some((c) => c.text !== '' || (c.logprobs?.tokens.length ?? 0) > 0),
   aggregator: () => new CompletionAggregator(),
 };
 

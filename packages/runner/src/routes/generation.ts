@@ -34,7 +34,10 @@ export interface GenerationKind<Req extends BaseRequest, Chunk extends AnyChunk>
   aggregator(): { add(chunk: Chunk): void; result(): unknown };
 }
 
-export function generationHandler<Req extends BaseRequest, Chunk extends AnyChunk>(ctx: RunnerContext, kind: GenerationKind<Req, Chunk>) {
+export function generationHandler<Req extends BaseRequest, Chunk extends AnyChunk>(
+  ctx: RunnerContext,
+  kind: GenerationKind<Req, Chunk>,
+) {
   return async (httpReq: Request, res: Response): Promise<void> => {
     const arrival = performance.now();
     requireReady(ctx);
@@ -49,7 +52,11 @@ export function generationHandler<Req extends BaseRequest, Chunk extends AnyChun
     const tracker = new RequestTracker(ctx, arrival);
     tracker.admitted();
     try {
-      const gen: GenerateContext = { signal: abort.signal, requestId: `${kind.idPrefix}-${randomUUID().replace(/-/g, '')}`, model };
+      const gen: GenerateContext = {
+        signal: abort.signal,
+        requestId: `${kind.idPrefix}-${randomUUID().replace(/-/g, '')}`,
+        model,
+      };
       const iterator = kind.start(ctx, req, gen)[Symbol.asyncIterator]();
       const first = await iterator.next(); // bad requests fail here, before any header is sent
       if (req.stream) await stream(res, iterator, first, req, kind, tracker);
@@ -77,7 +84,10 @@ async function stream<Req extends BaseRequest, Chunk extends AnyChunk>(
       const chunk = step.value;
       tracker.chunk(chunk, kind.hasTokens(chunk));
       if (chunk.choices.length === 0 && chunk.usage && !includeUsage) continue;
-      await sendEvent(res, includeUsage || chunk.choices.length === 0 ? chunk : { ...chunk, usage: undefined });
+      await sendEvent(
+        res,
+        includeUsage || chunk.choices.length === 0 ? chunk : { ...chunk, usage: undefined },
+      );
     }
   } catch (err) {
     const apiErr = toApiError(err);

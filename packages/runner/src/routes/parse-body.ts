@@ -5,7 +5,10 @@ import { ApiError } from '../api-error.ts';
 
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ApiError(400, 'the request body must be a JSON object (send Content-Type: application/json)');
+    throw new ApiError(
+      400,
+      'the request body must be a JSON object (send Content-Type: application/json)',
+    );
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {

@@ -14,7 +14,9 @@ export async function freePort(): Promise<number> {
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+      srv.close(() =>
+        addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -29,7 +31,10 @@ export interface ServeProcess {
 }
 
 /** Starts `pagoda serve <args>` on a free port; does not wait for readiness. */
-export async function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+export async function spawnServe(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ServeProcess> {
   const port = await freePort();
   const proc = spawn(PAGODA_BIN, ['serve', ...args, '--port', String(port)], {
     cwd: REPO_ROOT,
@@ -39,7 +44,9 @@ export async function spawnServe(args: string[], env: NodeJS.ProcessEnv = {}): P
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => resolve(code)),
+  );
   return {
     url: `http://127.0.0.1:${port}`,
     proc,
@@ -71,7 +78,10 @@ export async function waitReady(s: ServeProcess, timeoutMs = 60_000): Promise<vo
   throw new Error(`pagoda serve was not ready in ${timeoutMs} ms:\n${s.output()}`);
 }
 
-export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
+export async function startServe(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ServeProcess> {
   const s = await spawnServe(args, env);
   await waitReady(s);
   return s;
