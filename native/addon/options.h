@@ -1,0 +1,18 @@
+// Reading the addon's JavaScript arguments into engine types, with errors that name the
+// option and what it must be.
+#pragma once
+
+#include <napi.h>
+
+#include <vector>
+
+#include "engine/engine_config.h"
+#include "engine/sampling_params.h"
+
+namespace pagoda {
+
+EngineConfig engine_config_from_js(const Napi::Object& options);
+SamplingParams sampling_params_from_js(const Napi::Object& params);
+std::vector<int32_t> token_ids_from_js(const Napi::Value& value);
+
+} // namespace pagoda
