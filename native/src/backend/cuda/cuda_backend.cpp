@@ -1,0 +1,482 @@
+// CudaBackend::forward on one stream: embedding, then per layer RMSNorm → fused qkv GEMM
+// (+bias, q/k norm, RoPE) → KV-cache write → paged attention (prefill tiles and split-K
+// decode) → o_proj → fused residual add + RMSNorm → fused gate_up GEMM → SiLU·mul → down;
+// the final norm on every token, lm_head (f32 out) on the rows that need logits.
+#include "backend/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cublaslt.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/device_weights.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/rope_frequencies.h"
+#include "backend/cuda/stream.h"
+#include "engine/engine_config.h"
+#include "error.h"
+#include "model/model_loader.h"
+
+namespace pagoda {
+
+namespace cuda {
+
+namespace {
+
+RopeSpec rope_spec_for(const ModelConfig& c) {
+  RopeSpec s;
+  s.type = c.rope_scaling.type;
+  s.theta = c.rope_theta;
+  s.rotary_dim = c.head_dim;
+  s.factor = c.rope_scaling.factor;
+  s.low_freq_factor = c.rope_scaling.low_freq_factor;
+  s.high_freq_factor = c.rope_scaling.high_freq_factor;
+  s.original_max_position = c.rope_scaling.original_max_position_embeddings > 0
+                                ? c.rope_scaling.original_max_position_embeddings
+                                : c.max_position_embeddings;
+  return s;
+}
+
+// Grows `buf` to at least `bytes` (contents are not kept).
+void ensure_bytes(DeviceBuffer& buf, size_t bytes) {
+  if (buf.bytes() < bytes) {
+    buf = DeviceBuffer();
+    buf = DeviceBuffer(bytes);
+  }
+}
+
+// Device pointers of one step's inputs, all inside one uploaded block.
+struct StepInputs {
+  const int32_t* token_ids = nullptr;
+  const int32_t* positions = nullptr;
+  const int32_t* slots = nullptr;
+  const int32_t* query_start = nullptr;
+  const int32_t* context_lens = nullptr;
+  const int32_t* block_tables = nullptr;
+  const PrefillTile* tiles = nullptr;
+  int num_tiles = 0;
+  const int32_t* decode_ids = nullptr;
+  int num_decode = 0;
+  int decode_max_ctx = 0;
+  const int32_t* logit_rows = nullptr;
+  int num_logit_rows = 0;
+  // "dynamic" RoPE past the original length: per-sequence frequencies (nullptr: the static ones).
+  std::vector<const float*> seq_inv_freq;
+};
+
+class CudaBackend : public Backend {
+public:
+  CudaBackend(ModelConfig config, const ModelWeights& weights, const EngineConfig& e)
+      : config_(std::move(config)), rope_(rope_spec_for(config_)),
+        profile_block_size_(e.block_size > 0 ? e.block_size : 16),
+        max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings) {
+    check_supported(e);
+    PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
+    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
+    weights_ = upload_weights(config_, weights, stream_.get());
+    const std::vector<float> inv = rope_inv_freq(rope_, 0);
+    inv_freq_ = DeviceBuffer(inv.size() * sizeof(float));
+    PAGODA_CUDA_CHECK(cudaMemcpy(inv_freq_.data(), inv.data(), inv_freq_.bytes(), cudaMemcpyHostToDevice));
+  }
+
+  std::string name() const override { return "cuda"; }
+  const ModelConfig& model_config() const override { return config_; }
+
+  MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) override;
+  void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
+  void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+
+private:
+  void check_supported(const EngineConfig& e) const;
+  size_t kv_bytes_per_block(int32_t block_size) const {
+    return size_t(2) * config_.num_hidden_layers * config_.kv_size() * block_size * sizeof(bf16);
+  }
+  void ensure_activations(int64_t tokens, int64_t logit_rows);
+  size_t decode_workspace_bound(int32_t max_num_seqs) const;
+  void validate(const ForwardBatch& b) const;
+  StepInputs upload_inputs(const ForwardBatch& b);
+  void apply_rope(bf16* qkv, int64_t stride, const ForwardBatch& b, const StepInputs& in);
+  void run_layer(int li, const ForwardBatch& b, const StepInputs& in);
+  void copy_logits(const ForwardBatch& b, const StepInputs& in, std::vector<float>& logits);
+
+  ModelConfig config_;
+  RopeSpec rope_;
+  int32_t profile_block_size_;
+  int32_t max_model_len_;
+  int device_ = 0;
+  int num_sms_ = 0;
+  Stream stream_;
+  CublasLt gemm_;
+  DeviceWeights weights_;
+  DeviceBuffer inv_freq_;
+
+  // Activations, grown to the largest step seen (profile() sizes them up front).
+  DeviceBuffer x_, h_, o_, qkv_, attn_, gate_up_, act_, rows_, logits_;
+  int64_t act_tokens_ = 0, act_rows_ = 0;
+  DeviceBuffer decode_ws_;
+  DeviceBuffer inputs_;
+  PinnedBuffer staging_;
+
+  DeviceBuffer k_cache_, v_cache_; // per layer [num_blocks, kv_heads, block_size, head_dim]
+  int32_t num_blocks_ = 0;
+  int32_t block_size_ = 0;
+};
+
+void CudaBackend::check_supported(const EngineConfig& e) const {
+  const ModelConfig& c = config_;
+  const int hd = c.head_dim;
+  if (hd != 64 && hd != 128 && hd != 256)
+    throw Error("the CUDA backend runs head_dim 64, 128 or 256; " + c.source + " has head_dim " + std::to_string(hd) +
+                ": use device \"cpu\"");
+  if (c.hidden_size % 8 || c.intermediate_size % 8)
+    throw Error("the CUDA backend needs hidden_size and intermediate_size divisible by 8 (" + c.source + ")");
+  if (e.dtype != "auto" && e.dtype != "bfloat16")
+    throw Error("the CUDA backend computes in bfloat16; dtype \"" + e.dtype + "\" is not supported yet: use dtype "
+                "\"auto\" or \"bfloat16\", or device \"cpu\"");
+  if (e.kv_cache_dtype != "auto" && e.kv_cache_dtype != "bfloat16")
+    throw Error("kv_cache_dtype \"" + e.kv_cache_dtype + "\" is not supported by the CUDA backend; use \"auto\"");
+  if (c.sliding_window > 0 && c.sliding_window < max_model_len_)
+    throw Error("sliding-window attention (window " + std::to_string(c.sliding_window) +
+                ") is not in the CUDA backend yet; set max_model_len to at most " + std::to_string(c.sliding_window) +
+                " or use device \"cpu\"");
+  if (e.tensor_parallel_size != 1 || e.pipeline_parallel_size != 1)
+    throw Error("the CUDA backend runs on one GPU; set tensor_parallel_size and pipeline_parallel_size to 1");
+}
+
+void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
+  const ModelConfig& c = config_;
+  if (tokens > act_tokens_) {
+    const size_t t = static_cast<size_t>(tokens);
+    ensure_bytes(x_, t * c.hidden_size * 2);
+    ensure_bytes(h_, t * c.hidden_size * 2);
+    ensure_bytes(o_, t * c.hidden_size * 2);
+    ensure_bytes(qkv_, t * (c.q_size() + 2 * c.kv_size()) * 2);
+    ensure_bytes(attn_, t * c.q_size() * 2);
+    ensure_bytes(gate_up_, t * 2 * c.intermediate_size * 2);
+    ensure_bytes(act_, t * c.intermediate_size * 2);
+    act_tokens_ = tokens;
+  }
+  if (logit_rows > act_rows_) {
+    ensure_bytes(rows_, static_cast<size_t>(logit_rows) * c.hidden_size * 2);
+    ensure_bytes(logits_, static_cast<size_t>(logit_rows) * c.vocab_size * sizeof(float));
+    act_rows_ = logit_rows;
+  }
+}
+
+// The largest decode workspace any batch of up to max_num_seqs sequences of up to
+// max_model_len tokens can ask for (the plan's partition shrinks for small batches).
+size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
+  size_t most = 0;
+  for (int32_t n = 1;; n = std::min(n * 2, max_num_seqs)) {
+    const DecodePlan plan = plan_paged_attention_decode(n, config_.num_key_value_heads, config_.num_attention_heads,
+                                                        max_model_len_, num_sms_);
+    most = std::max(most, paged_attention_decode_workspace_bytes(plan, n, config_.num_attention_heads, config_.head_dim));
+    if (n == max_num_seqs) break;
+  }
+  return most;
+}
+
+MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) {
+  if (max_num_batched_tokens <= 0 || max_num_seqs <= 0)
+    throw Error("profile: max_num_batched_tokens and max_num_seqs must be positive");
+  PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+  ensure_activations(max_num_batched_tokens, max_num_seqs);
+  ensure_bytes(decode_ws_, decode_workspace_bound(max_num_seqs));
+
+  // A real forward of one max_num_batched_tokens prefill, through a temporary KV cache just
+  // large enough for it, so cuBLASLt and the kernels allocate what they will need.
+  const bool had_cache = num_blocks_ > 0;
+  const int32_t bs = had_cache ? block_size_ : profile_block_size_;
+  const int32_t blocks = (max_num_batched_tokens + bs - 1) / bs;
+  size_t temp_kv = 0;
+  if (!had_cache) {
+    allocate_kv_cache(blocks, bs);
+    temp_kv = k_cache_.bytes() + v_cache_.bytes();
+  }
+  if (num_blocks_ >= blocks) {
+    ForwardBatch b;
+    for (int32_t t = 0; t < max_num_batched_tokens; ++t) {
+      b.token_ids.push_back(t % config_.vocab_size);
+      b.positions.push_back(t);
+      b.slot_mapping.push_back(t);
+    }
+    b.query_start = {0, max_num_batched_tokens};
+    b.context_lens = {max_num_batched_tokens};
+    b.max_blocks_per_seq = blocks;
+    for (int32_t i = 0; i < blocks; ++i) b.block_tables.push_back(i);
+    std::vector<float> logits;
+    forward(b, logits);
+  }
+  PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+  size_t free_bytes = 0, total_bytes = 0;
+  PAGODA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (!had_cache) {
+    k_cache_ = DeviceBuffer();
+    v_cache_ = DeviceBuffer();
+    num_blocks_ = 0;
+    block_size_ = 0;
+  }
+  MemoryProfile p;
+  p.total_bytes = total_bytes;
+  p.weights_bytes = weights_.bytes;
+  // Everything else in use at the peak: the CUDA context, cuBLASLt, activations, workspaces
+  // (and whatever other processes hold on this GPU), without the temporary cache.
+  const size_t used = total_bytes - free_bytes;
+  const size_t others = weights_.bytes + temp_kv;
+  p.peak_activation_bytes = used > others ? used - others : 0;
+  p.kv_bytes_per_block = kv_bytes_per_block(profile_block_size_);
+  return p;
+}
+
+void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
+  if (num_blocks <= 0 || block_size <= 0)
+    throw Error("allocate_kv_cache: num_blocks (" + std::to_string(num_blocks) + ") and block_size (" +
+                std::to_string(block_size) + ") must be positive");
+  k_cache_ = DeviceBuffer();
+  v_cache_ = DeviceBuffer();
+  const size_t half = kv_bytes_per_block(block_size) / 2 * static_cast<size_t>(num_blocks);
+  try {
+    k_cache_ = DeviceBuffer(half);
+    v_cache_ = DeviceBuffer(half);
+  } catch (const Error& e) {
+    k_cache_ = DeviceBuffer();
+    throw Error("allocating the KV cache (" + std::to_string(num_blocks) + " blocks, " + std::to_string(2 * half) +
+                " bytes) failed: " + e.what() + "; lower gpu_memory_utilization or num_gpu_blocks_override");
+  }
+  num_blocks_ = num_blocks;
+  block_size_ = block_size;
+}
+
+void CudaBackend::validate(const ForwardBatch& b) const {
+  if (num_blocks_ == 0) throw Error("forward called before allocate_kv_cache");
+  const int32_t n = b.num_tokens(), s = b.num_seqs();
+  if (n == 0 || s == 0) throw Error("forward: empty batch");
+  if (b.positions.size() != size_t(n) || b.slot_mapping.size() != size_t(n) || b.query_start.size() != size_t(s) + 1 ||
+      b.query_start.front() != 0 || b.query_start.back() != n ||
+      b.block_tables.size() != size_t(s) * size_t(b.max_blocks_per_seq))
+    throw Error("forward: inconsistent ForwardBatch sizes (positions, slot_mapping, query_start, block_tables)");
+  const int64_t slots = int64_t(num_blocks_) * block_size_;
+  for (int32_t seq = 0; seq < s; ++seq) {
+    const int32_t q_len = b.query_start[seq + 1] - b.query_start[seq];
+    const int32_t ctx = b.context_lens[seq];
+    if (q_len <= 0 || ctx < q_len)
+      throw Error("forward: sequence " + std::to_string(seq) + " has " + std::to_string(q_len) +
+                  " new tokens and context_len " + std::to_string(ctx) + " (need 1 <= new tokens <= context_len)");
+    if (ctx > int64_t(b.max_blocks_per_seq) * block_size_)
+      throw Error("forward: context_len " + std::to_string(ctx) + " exceeds the sequence's block table");
+    for (int32_t blk = 0; blk < (ctx + block_size_ - 1) / block_size_; ++blk) {
+      const int32_t id = b.block_tables[size_t(seq) * b.max_blocks_per_seq + blk];
+      if (id < 0 || id >= num_blocks_) throw Error("forward: block table entry " + std::to_string(id) + " out of range");
+    }
+  }
+  for (int32_t t = 0; t < n; ++t) {
+    if (b.token_ids[t] < 0 || b.token_ids[t] >= config_.vocab_size)
+      throw Error("forward: token id " + std::to_string(b.token_ids[t]) + " outside the vocabulary of " +
+                  std::to_string(config_.vocab_size));
+    if (b.slot_mapping[t] >= slots) throw Error("forward: slot " + std::to_string(b.slot_mapping[t]) + " out of range");
+  }
+}
+
+// Packs every per-step array into one pinned block and uploads it with one copy.
+StepInputs CudaBackend::upload_inputs(const ForwardBatch& b) {
+  std::vector<int32_t> pack;
+  auto add = [&pack](const void* data, size_t count) {
+    const size_t offset = pack.size();
+    pack.resize(offset + ((count + 3) / 4) * 4); // 16-byte aligned pieces
+    if (count) std::memcpy(pack.data() + offset, data, count * sizeof(int32_t));
+    return offset;
+  };
+  const int32_t s = b.num_seqs();
+  std::vector<PrefillTile> tiles;
+  std::vector<int32_t> decode_ids, rows;
+  int decode_max_ctx = 0;
+  for (int32_t seq = 0; seq < s; ++seq) {
+    const int32_t q_len = b.query_start[seq + 1] - b.query_start[seq];
+    if (q_len == 1) {
+      decode_ids.push_back(seq);
+      decode_max_ctx = std::max(decode_max_ctx, b.context_lens[seq]);
+    } else {
+      for (int32_t r = 0; r < q_len; r += kPrefillTileRows) tiles.push_back({seq, r});
+    }
+    if (!b.all_logits) rows.push_back(b.query_start[seq + 1] - 1);
+  }
+  // Dynamic NTK: a sequence past the original length gets its own frequencies.
+  std::vector<size_t> freq_offsets(s, SIZE_MAX);
+  if (rope_.type == "dynamic") {
+    for (int32_t seq = 0; seq < s; ++seq) {
+      if (b.context_lens[seq] <= rope_.original_max_position) continue;
+      const std::vector<float> f = rope_inv_freq(rope_, b.context_lens[seq]);
+      freq_offsets[seq] = add(f.data(), f.size());
+    }
+  }
+  const size_t o_ids = add(b.token_ids.data(), b.token_ids.size());
+  const size_t o_pos = add(b.positions.data(), b.positions.size());
+  const size_t o_slots = add(b.slot_mapping.data(), b.slot_mapping.size());
+  const size_t o_qs = add(b.query_start.data(), b.query_start.size());
+  const size_t o_ctx = add(b.context_lens.data(), b.context_lens.size());
+  const size_t o_bt = add(b.block_tables.data(), b.block_tables.size());
+  const size_t o_tiles = add(tiles.data(), tiles.size() * 2);
+  const size_t o_dec = add(decode_ids.data(), decode_ids.size());
+  const size_t o_rows = add(rows.data(), rows.size());
+
+  const size_t bytes = pack.size() * sizeof(int32_t);
+  if (staging_.bytes() < bytes) staging_ = PinnedBuffer(bytes * 2);
+  ensure_bytes(inputs_, staging_.bytes());
+  std::memcpy(staging_.data(), pack.data(), bytes);
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(inputs_.data(), staging_.data(), bytes, cudaMemcpyHostToDevice, stream_.get()));
+
+  const int32_t* base = inputs_.as<int32_t>();
+  StepInputs in;
+  in.token_ids = base + o_ids;
+  in.positions = base + o_pos;
+  in.slots = base + o_slots;
+  in.query_start = base + o_qs;
+  in.context_lens = base + o_ctx;
+  in.block_tables = base + o_bt;
+  in.tiles = reinterpret_cast<const PrefillTile*>(base + o_tiles);
+  in.num_tiles = static_cast<int>(tiles.size());
+  in.decode_ids = base + o_dec;
+  in.num_decode = static_cast<int>(decode_ids.size());
+  in.decode_max_ctx = decode_max_ctx;
+  in.logit_rows = base + o_rows;
+  in.num_logit_rows = static_cast<int>(rows.size());
+  in.seq_inv_freq.assign(s, nullptr);
+  for (int32_t seq = 0; seq < s; ++seq)
+    if (freq_offsets[seq] != SIZE_MAX) in.seq_inv_freq[seq] = reinterpret_cast<const float*>(base + freq_offsets[seq]);
+  return in;
+}
+
+void CudaBackend::apply_rope(bf16* qkv, int64_t stride, const ForwardBatch& b, const StepInputs& in) {
+  const ModelConfig& c = config_;
+  bf16* k = qkv + c.q_size();
+  const bool per_seq = std::any_of(in.seq_inv_freq.begin(), in.seq_inv_freq.end(), [](const float* f) { return f; });
+  if (!per_seq) {
+    rope_neox(qkv, k, stride, in.positions, inv_freq_.as<float>(), b.num_tokens(), c.num_attention_heads,
+              c.num_key_value_heads, c.head_dim, rope_.rotary_dim, stream_.get());
+    return;
+  }
+  for (int32_t seq = 0; seq < b.num_seqs(); ++seq) {
+    const int32_t t0 = b.query_start[seq], len = b.query_start[seq + 1] - t0;
+    const float* freq = in.seq_inv_freq[seq] ? in.seq_inv_freq[seq] : inv_freq_.as<float>();
+    rope_neox(qkv + int64_t(t0) * stride, k + int64_t(t0) * stride, stride, in.positions + t0, freq, len,
+              c.num_attention_heads, c.num_key_value_heads, c.head_dim, rope_.rotary_dim, stream_.get());
+  }
+}
+
+void CudaBackend::run_layer(int li, const ForwardBatch& b, const StepInputs& in) {
+  const ModelConfig& c = config_;
+  const DeviceLayer& w = weights_.layers[li];
+  const int n = b.num_tokens();
+  const int hidden = c.hidden_size, hd = c.head_dim;
+  const int qkv_width = c.q_size() + 2 * c.kv_size();
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  cudaStream_t st = stream_.get();
+  bf16* qkv = qkv_.as<bf16>();
+
+  gemm_.linear(h_.as<bf16>(), w.qkv.as<bf16>(), qkv, GemmOutput::kBf16, n, qkv_width, hidden, st);
+  if (w.qkv_bias.bytes()) bias_add(qkv, w.qkv_bias.as<bf16>(), n, qkv_width, st);
+  if (c.qk_norm) {
+    rms_norm_heads(qkv, w.q_norm.as<bf16>(), n, c.num_attention_heads, hd, qkv_width, eps, st);
+    rms_norm_heads(qkv + c.q_size(), w.k_norm.as<bf16>(), n, c.num_key_value_heads, hd, qkv_width, eps, st);
+  }
+  apply_rope(qkv, qkv_width, b, in);
+
+  const size_t layer_elems = k_cache_.bytes() / sizeof(bf16) / c.num_hidden_layers;
+  bf16* k_cache = k_cache_.as<bf16>() + li * layer_elems;
+  bf16* v_cache = v_cache_.as<bf16>() + li * layer_elems;
+  kv_cache_write(qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), qkv_width, in.slots, k_cache, v_cache, n,
+                 c.num_key_value_heads, hd, block_size_, st);
+
+  PagedAttentionArgs a;
+  a.q = qkv;
+  a.q_token_stride = qkv_width;
+  a.k_cache = k_cache;
+  a.v_cache = v_cache;
+  a.out = attn_.as<bf16>();
+  a.query_start = in.query_start;
+  a.context_lens = in.context_lens;
+  a.block_tables = in.block_tables;
+  a.max_blocks_per_seq = b.max_blocks_per_seq;
+  a.num_q_heads = c.num_attention_heads;
+  a.num_kv_heads = c.num_key_value_heads;
+  a.head_dim = hd;
+  a.block_size = block_size_;
+  a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  if (in.num_tiles) paged_attention_prefill(a, in.tiles, in.num_tiles, st);
+  if (in.num_decode) {
+    const DecodePlan plan = plan_paged_attention_decode(in.num_decode, c.num_key_value_heads, c.num_attention_heads,
+                                                        in.decode_max_ctx, num_sms_);
+    const size_t ws = paged_attention_decode_workspace_bytes(plan, in.num_decode, c.num_attention_heads, hd);
+    if (ws > decode_ws_.bytes()) {
+      PAGODA_CUDA_CHECK(cudaStreamSynchronize(st)); // the old workspace may still be in use
+      ensure_bytes(decode_ws_, ws);
+    }
+    paged_attention_decode(a, in.decode_ids, in.num_decode, plan, decode_ws_.data(), decode_ws_.bytes(), st);
+  }
+
+  gemm_.linear(attn_.as<bf16>(), w.o.as<bf16>(), o_.as<bf16>(), GemmOutput::kBf16, n, hidden, c.q_size(), st);
+  if (w.o_bias.bytes()) bias_add(o_.as<bf16>(), w.o_bias.as<bf16>(), n, hidden, st);
+  add_rms_norm(x_.as<bf16>(), o_.as<bf16>(), w.post_norm.as<bf16>(), h_.as<bf16>(), n, hidden, eps, st);
+
+  gemm_.linear(h_.as<bf16>(), w.gate_up.as<bf16>(), gate_up_.as<bf16>(), GemmOutput::kBf16, n,
+               2 * c.intermediate_size, hidden, st);
+  silu_mul(gate_up_.as<bf16>(), act_.as<bf16>(), n, c.intermediate_size, st);
+  gemm_.linear(act_.as<bf16>(), w.down.as<bf16>(), o_.as<bf16>(), GemmOutput::kBf16, n, hidden,
+               c.intermediate_size, st);
+  // The residual add of this layer's MLP is fused with the next norm (the next layer's
+  // input norm, or the final norm).
+  const bf16* next_norm = li + 1 < c.num_hidden_layers ? weights_.layers[li + 1].input_norm.as<bf16>()
+                                                        : weights_.norm.as<bf16>();
+  add_rms_norm(x_.as<bf16>(), o_.as<bf16>(), next_norm, h_.as<bf16>(), n, hidden, eps, st);
+}
+
+// lm_head on the normalized rows that need logits, in chunks of the logits buffer's rows.
+void CudaBackend::copy_logits(const ForwardBatch& b, const StepInputs& in, std::vector<float>& logits) {
+  const ModelConfig& c = config_;
+  cudaStream_t st = stream_.get();
+  const int64_t rows = b.all_logits ? b.num_tokens() : in.num_logit_rows;
+  const bf16* src = h_.as<bf16>();
+  if (!b.all_logits) {
+    embedding_gather(in.logit_rows, h_.as<bf16>(), rows_.as<bf16>(), in.num_logit_rows, c.hidden_size,
+                     b.num_tokens(), st);
+    src = rows_.as<bf16>();
+  }
+  logits.resize(static_cast<size_t>(rows) * c.vocab_size);
+  for (int64_t r0 = 0; r0 < rows; r0 += act_rows_) {
+    const int m = static_cast<int>(std::min<int64_t>(act_rows_, rows - r0));
+    gemm_.linear(src + r0 * c.hidden_size, weights_.lm_head_ptr(), logits_.data(), GemmOutput::kF32, m,
+                 c.vocab_size, c.hidden_size, st);
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r0 * c.vocab_size, logits_.data(),
+                                      size_t(m) * c.vocab_size * sizeof(float), cudaMemcpyDeviceToHost, st));
+  }
+  stream_.synchronize();
+}
+
+void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
+  validate(b);
+  const ModelConfig& c = config_;
+  const int n = b.num_tokens();
+  ensure_activations(n, b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
+  const StepInputs in = upload_inputs(b);
+  cudaStream_t st = stream_.get();
+  embedding_gather(in.token_ids, weights_.embed.as<bf16>(), x_.as<bf16>(), n, c.hidden_size, c.vocab_size, st);
+  rms_norm(x_.as<bf16>(), weights_.layers[0].input_norm.as<bf16>(), h_.as<bf16>(), n, c.hidden_size,
+           static_cast<float>(c.rms_norm_eps), st);
+  for (int li = 0; li < c.num_hidden_layers; ++li) run_layer(li, b, in);
+  copy_logits(b, in, logits);
+}
+
+} // namespace
+
+} // namespace cuda
+
+std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config) {
+  LoadedModel m = load_model(engine_config);
+  return std::make_unique<cuda::CudaBackend>(std::move(m.config), m.weights, engine_config);
+}
+
+} // namespace pagoda
