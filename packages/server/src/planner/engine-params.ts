@@ -1,0 +1,75 @@
+// The engine settings memory planning depends on, named and defaulted as the engine names and
+// defaults them (native/src/engine/engine_config.h, like vLLM's), validated with zod.
+import { z } from 'zod';
+import { DTYPE_BYTES, type ArchNumbers, type CheckpointDtype } from '../catalog/architecture.ts';
+
+const DTYPES = ['auto', 'float32', 'bfloat16', 'float16', 'half', 'float', 'bf16', 'fp16', 'fp32'] as const;
+const KV_CACHE_DTYPES = ['auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2', 'float16', 'bfloat16', 'float32'] as const;
+
+export const PlanParamsSchema = z.object({
+  dtype: z.enum(DTYPES).nullish(),
+  max_model_len: z.number().int().positive().nullish(),
+  max_num_seqs: z.number().int().positive().nullish(),
+  max_num_batched_tokens: z.number().int().positive().nullish(),
+  gpu_memory_utilization: z.number().gt(0).max(1).nullish(),
+  tensor_parallel_size: z.number().int().positive().max(64).nullish(),
+  enforce_eager: z.boolean().nullish(),
+  block_size: z.number().int().positive().max(1024).nullish(),
+  kv_cache_dtype: z.enum(KV_CACHE_DTYPES).nullish(),
+});
+export type PlanParamsInput = z.input<typeof PlanParamsSchema>;
+
+/** Every setting decided: what the engine will run with. */
+export interface ResolvedParams {
+  dtype: CheckpointDtype;
+  max_model_len: number;
+  max_num_seqs: number;
+  max_num_batched_tokens: number;
+  gpu_memory_utilization: number;
+  tensor_parallel_size: number;
+  enforce_eager: boolean;
+  block_size: number;
+  kv_cache_dtype: string;
+  /** Bytes of one K or V element. */
+  kv_element_bytes: number;
+}
+
+function computeDtype(dtype: string | null | undefined, checkpoint: CheckpointDtype): CheckpointDtype {
+  switch (dtype) {
+    case 'half':
+    case 'fp16':
+    case 'float16':
+      return 'float16';
+    case 'bf16':
+    case 'bfloat16':
+      return 'bfloat16';
+    case 'float':
+    case 'fp32':
+    case 'float32':
+      return 'float32';
+    default:
+      // "auto": the checkpoint's dtype, except that float32 checkpoints run in 16 bits on a GPU (as vLLM does).
+      return checkpoint === 'float32' ? 'bfloat16' : checkpoint;
+  }
+}
+
+/** Defaults filled in as the engine fills them; `contextLength` (the family's) caps the default max_model_len. */
+export function resolveParams(input: PlanParamsInput, arch: ArchNumbers, contextLength?: number): ResolvedParams {
+  const p = PlanParamsSchema.parse(input);
+  const dtype = computeDtype(p.dtype, arch.dtype);
+  const maxNumSeqs = p.max_num_seqs ?? 256;
+  const kvDtype = p.kv_cache_dtype ?? 'auto';
+  return {
+    dtype,
+    max_model_len: p.max_model_len ?? Math.min(contextLength ?? arch.max_position_embeddings, arch.max_position_embeddings),
+    max_num_seqs: maxNumSeqs,
+    // The engine's default with chunked prefill on.
+    max_num_batched_tokens: p.max_num_batched_tokens ?? Math.max(2048, maxNumSeqs),
+    gpu_memory_utilization: p.gpu_memory_utilization ?? 0.9,
+    tensor_parallel_size: p.tensor_parallel_size ?? 1,
+    enforce_eager: p.enforce_eager ?? false,
+    block_size: p.block_size ?? 16,
+    kv_cache_dtype: kvDtype,
+    kv_element_bytes: kvDtype.startsWith('fp8') ? 1 : kvDtype === 'auto' ? DTYPE_BYTES[dtype] : DTYPE_BYTES[kvDtype as CheckpointDtype],
+  };
+}

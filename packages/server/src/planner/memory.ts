@@ -1,0 +1,79 @@
+// Memory of one GPU running one tensor-parallel shard of a model: weights, activations, CUDA graphs,
+// runtime overhead and the KV cache that gpu_memory_utilization leaves, as the engine divides it.
+import { DTYPE_BYTES, parameterCount, type ArchNumbers } from '../catalog/architecture.ts';
+import type { ResolvedParams } from './engine-params.ts';
+
+const MiB = 1024 * 1024;
+/** Captured decode graphs (one per batch size up to max_num_seqs); vLLM's are typically 0.2-1 GiB. */
+export const CUDA_GRAPHS_BYTES = 512 * MiB;
+/** CUDA context, cuBLASLt workspace and allocator slack that no profile run sees. */
+export const RUNTIME_OVERHEAD_BYTES = 512 * MiB;
+
+/** K and V of one token on one GPU: 2 × layers × kv heads (this GPU's share) × head_dim × bytes. */
+export function kvBytesPerToken(arch: ArchNumbers, params: Pick<ResolvedParams, 'tensor_parallel_size' | 'kv_element_bytes'>): number {
+  // With fewer KV heads than GPUs each GPU keeps a replica of one head, as vLLM does.
+  const kvHeads = Math.max(1, Math.ceil(arch.num_key_value_heads / params.tensor_parallel_size));
+  return 2 * arch.num_hidden_layers * kvHeads * arch.head_dim * params.kv_element_bytes;
+}
+
+/**
+ * Peak activation memory of the profiling forward at max_num_batched_tokens (what the engine measures
+ * before sizing its KV cache): the residual stream and its normed copy, attention in and out, the
+ * MLP's gate/up and product, and fp32 logits plus probabilities for up to max_num_seqs sampled rows.
+ */
+export function activationBytes(arch: ArchNumbers, params: ResolvedParams): number {
+  const t = params.tensor_parallel_size;
+  const tokens = params.max_num_batched_tokens;
+  const a = DTYPE_BYTES[params.dtype];
+  const qkv = ((arch.num_attention_heads + 2 * arch.num_key_value_heads) * arch.head_dim) / t;
+  const perToken = (4 * arch.hidden_size + qkv + (3 * arch.intermediate_size) / t) * a;
+  const sampledRows = Math.min(params.max_num_seqs, tokens);
+  return Math.ceil(tokens * perToken + sampledRows * arch.vocab_size * 4 * 2);
+}
+
+export interface GpuMemory {
+  /** gpu_memory_utilization × total: what this shard may use, and what placement claims. */
+  budget: number;
+  weights: number;
+  activations: number;
+  cuda_graphs: number;
+  overhead: number;
+  /** The rest of the budget (negative when the rest does not fit). */
+  kv_cache: number;
+  kv_bytes_per_token: number;
+  /** Tokens the KV cache holds, in whole blocks. */
+  kv_cache_tokens: number;
+}
+
+/**
+ * One shard's memory on a GPU of `total` bytes. `weightsBytes` is the whole model's (all shards); left
+ * out it is the parameter count at the compute dtype.
+ */
+export function gpuMemory(arch: ArchNumbers, params: ResolvedParams, total: number, weightsBytes?: number): GpuMemory {
+  const weights = Math.ceil((weightsBytes ?? parameterCount(arch) * DTYPE_BYTES[params.dtype]) / params.tensor_parallel_size);
+  const activations = activationBytes(arch, params);
+  const cudaGraphs = params.enforce_eager ? 0 : CUDA_GRAPHS_BYTES;
+  const budget = Math.floor(total * params.gpu_memory_utilization);
+  const kvCache = budget - weights - activations - cudaGraphs - RUNTIME_OVERHEAD_BYTES;
+  const perToken = kvBytesPerToken(arch, params);
+  const blocks = kvCache > 0 ? Math.floor(kvCache / (perToken * params.block_size)) : 0;
+  return {
+    budget,
+    weights,
+    activations,
+    cuda_graphs: cudaGraphs,
+    overhead: RUNTIME_OVERHEAD_BYTES,
+    kv_cache: kvCache,
+    kv_bytes_per_token: perToken,
+    kv_cache_tokens: blocks * params.block_size,
+  };
+}
+
+/** The least gpu_memory_utilization (in hundredths) at which the KV cache holds one max_model_len sequence. */
+export function minimumUtilization(arch: ArchNumbers, params: ResolvedParams, total: number, weightsBytes?: number): number {
+  const m = gpuMemory(arch, { ...params, gpu_memory_utilization: 1 }, total, weightsBytes);
+  const blockBytes = m.kv_bytes_per_token * params.block_size;
+  const kvNeeded = Math.ceil(params.max_model_len / params.block_size) * blockBytes;
+  const needed = m.weights + m.activations + m.cuda_graphs + m.overhead + kvNeeded;
+  return Math.ceil((needed / total) * 100) / 100;
+}

@@ -1,0 +1,231 @@
+// The memory plan of a launch: per GPU weights / activations / CUDA graphs / KV cache / free, the
+// workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
+import { z } from 'zod';
+import type { ArchNumbers } from '../catalog/architecture.ts';
+import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
+import { gpuMemory, minimumUtilization, type GpuMemory } from './memory.ts';
+import { availableBytes, DeviceSchema, eligibleDevices, placeReplicas, type Device, type DeviceInput, type GpuClaimBytes, type PlacementResult } from './placement.ts';
+
+/** Bad planning input (a setting out of range); `param` names it. Routes answer 400. */
+export class PlanInputError extends Error {
+  constructor(
+    message: string,
+    readonly param: string | null,
+  ) {
+    super(message);
+    this.name = 'PlanInputError';
+  }
+}
+
+export interface PlanModel {
+  arch: ArchNumbers;
+  /** Whole-model weight bytes (quantized specs); left out: parameters × the compute dtype. */
+  weights_bytes?: number;
+  /** The family's context length: the default max_model_len when it is below max_position_embeddings. */
+  context_length?: number;
+}
+
+export interface PlanRequest {
+  model: PlanModel;
+  params: PlanParamsInput;
+  devices: readonly DeviceInput[];
+  replicas?: number;
+  worker_ip?: string | null;
+  gpu_idx?: readonly number[] | null;
+}
+
+export interface GpuPlan extends GpuMemory {
+  worker: string;
+  index: number;
+  total: number;
+  /** Available before this replica's claim. */
+  available: number;
+  /** What placement records for this GPU: the budget. */
+  claim: number;
+  /** Available after the claim. */
+  free_after: number;
+}
+
+export interface ReplicaPlan {
+  replica: number;
+  worker: string;
+  gpu_indices: number[];
+  gpus: GpuPlan[];
+  /** How many max_model_len sequences the KV cache holds at once. */
+  max_concurrency: number;
+}
+
+export type SuggestedSetting = 'max_model_len' | 'gpu_memory_utilization' | 'tensor_parallel_size';
+
+export interface Suggestion {
+  setting: SuggestedSetting;
+  value: number;
+  message: string;
+}
+
+export interface Plan {
+  fits: boolean;
+  message: string;
+  settings: ResolvedParams;
+  /** The whole model's weights. */
+  weights_bytes: number;
+  /** K and V bytes of one token on one GPU (one tensor-parallel shard). */
+  kv_bytes_per_token: number;
+  replicas: ReplicaPlan[];
+  /** Bytes to claim per GPU when it fits. */
+  claims: GpuClaimBytes[];
+  /** Refused: what is wrong, and on the roomiest eligible GPU what the numbers are. */
+  problems: string[];
+  breakdown: GpuPlan | null;
+  suggestions: Suggestion[];
+}
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+/** Tensor-parallel sizes the model's heads allow (vLLM: heads divisible; KV heads divisible or replicated). */
+export function validTensorParallel(arch: ArchNumbers, t: number): boolean {
+  const kv = arch.num_key_value_heads;
+  return arch.num_attention_heads % t === 0 && (kv % t === 0 || t % kv === 0);
+}
+
+function gpuPlan(model: PlanModel, params: ResolvedParams, device: Device, available: number): GpuPlan {
+  const memory = gpuMemory(model.arch, params, device.total, model.weights_bytes);
+  return { worker: device.worker, index: device.index, total: device.total, available, claim: memory.budget, free_after: available - memory.budget, ...memory };
+}
+
+/** Places the replicas at these settings; a GPU whose KV cache would not hold max_model_len is unusable. */
+function tryPlace(model: PlanModel, params: ResolvedParams, devices: readonly Device[], req: PlanRequest): PlacementResult {
+  return placeReplicas(devices, {
+    tensorParallelSize: params.tensor_parallel_size,
+    replicas: req.replicas ?? 1,
+    workerIp: req.worker_ip,
+    gpuIdx: req.gpu_idx,
+    claimOn: (d) => gpuMemory(model.arch, params, d.total, model.weights_bytes).budget,
+    unusable: (d) => {
+      const m = gpuMemory(model.arch, params, d.total, model.weights_bytes);
+      if (m.kv_cache_tokens >= params.max_model_len) return null;
+      const rest = `weights ${gib(m.weights)} + activations ${gib(m.activations)} + CUDA graphs ${gib(m.cuda_graphs)} + overhead ${gib(m.overhead)}`;
+      return m.kv_cache <= 0
+        ? `GPU ${d.index} (${gib(d.total)}): ${rest} exceed gpu_memory_utilization ${params.gpu_memory_utilization} × total = ${gib(m.budget)}`
+        : `GPU ${d.index} (${gib(d.total)}): the KV cache (${gib(m.kv_cache)}) holds ${m.kv_cache_tokens} tokens, fewer than max_model_len ${params.max_model_len}`;
+    },
+  });
+}
+
+/** Settings that would fit, each checked by placing again. */
+function suggestions(model: PlanModel, params: ResolvedParams, devices: readonly Device[], req: PlanRequest): Suggestion[] {
+  const out: Suggestion[] = [];
+  const fits = (p: ResolvedParams) => tryPlace(model, p, devices, req).ok;
+  const { devices: pool } = eligibleDevices(devices, req);
+  const totals = [...new Set(pool.map((d) => d.total))];
+
+  const lens = [...new Set(totals.map((t) => gpuMemory(model.arch, params, t, model.weights_bytes).kv_cache_tokens))]
+    .filter((n) => n >= params.block_size && n < params.max_model_len)
+    .sort((a, b) => b - a);
+  const len = lens.find((n) => fits({ ...params, max_model_len: n }));
+  if (len !== undefined) out.push({ setting: 'max_model_len', value: len, message: `lower max_model_len to <= ${len}` });
+
+  const utils = [...new Set(totals.map((t) => minimumUtilization(model.arch, params, t, model.weights_bytes)))]
+    .filter((u) => u <= 0.98 && u !== params.gpu_memory_utilization)
+    .sort((a, b) => a - b);
+  const util = utils.find((u) => fits({ ...params, gpu_memory_utilization: u }));
+  if (util !== undefined) {
+    const verb = util > params.gpu_memory_utilization ? 'raise' : 'lower';
+    const why = verb === 'lower' ? ' so that it fits beside what the GPU already holds' : '';
+    out.push({ setting: 'gpu_memory_utilization', value: util, message: `${verb} gpu_memory_utilization to ${util}${why}` });
+  }
+
+  const maxGpus = Math.max(0, ...[...new Set(pool.map((d) => d.worker))].map((w) => pool.filter((d) => d.worker === w).length));
+  for (let t = params.tensor_parallel_size + 1; t <= maxGpus; t++) {
+    if (!validTensorParallel(model.arch, t)) continue;
+    if (fits({ ...params, tensor_parallel_size: t })) {
+      out.push({ setting: 'tensor_parallel_size', value: t, message: `spread each replica over ${t} GPUs with tensor_parallel_size ${t}` });
+      break;
+    }
+  }
+  return out;
+}
+
+function refusal(params: ResolvedParams, model: PlanModel, problems: string[], extra: Partial<Plan> = {}): Plan {
+  const sugg = extra.suggestions ?? [];
+  const tail = sugg.length > 0 ? ` It would fit if you ${sugg.map((s) => s.message).join(', or ')}.` : '';
+  const m = gpuMemory(model.arch, params, 0, model.weights_bytes);
+  return {
+    fits: false,
+    message: `The model does not fit: ${problems.join('; ')}.${tail}`,
+    settings: params,
+    weights_bytes: m.weights * params.tensor_parallel_size,
+    kv_bytes_per_token: m.kv_bytes_per_token,
+    replicas: [],
+    claims: [],
+    problems,
+    breakdown: null,
+    suggestions: sugg,
+    ...extra,
+  };
+}
+
+/** Plans a launch: where each replica goes and how each GPU's memory divides, or why it cannot fit. */
+export function plan(req: PlanRequest): Plan {
+  let params: ResolvedParams;
+  try {
+    params = resolveParams(req.params, req.model.arch, req.model.context_length);
+  } catch (err) {
+    if (err instanceof z.ZodError) {
+      const issue = err.issues[0]!;
+      throw new PlanInputError(`${issue.path.join('.')}: ${issue.message}`, issue.path.map(String).join('.') || null);
+    }
+    throw err;
+  }
+  const replicas = req.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new PlanInputError(`replica must be a positive integer, got ${replicas}`, 'replica');
+  const devices = req.devices.map((d) => DeviceSchema.parse(d));
+  const { arch } = req.model;
+
+  if (params.max_model_len > arch.max_position_embeddings) {
+    const value = arch.max_position_embeddings;
+    return refusal(params, req.model, [`max_model_len ${params.max_model_len} exceeds the model's max_position_embeddings (${value})`], {
+      suggestions: [{ setting: 'max_model_len', value, message: `lower max_model_len to <= ${value}` }],
+    });
+  }
+  if (!validTensorParallel(arch, params.tensor_parallel_size)) {
+    const valid = [1, 2, 4, 8, 16].filter((t) => validTensorParallel(arch, t));
+    return refusal(params, req.model, [
+      `tensor_parallel_size ${params.tensor_parallel_size} does not divide the model's ${arch.num_attention_heads} attention heads and ${arch.num_key_value_heads} KV heads; use one of ${valid.join(', ')}`,
+    ]);
+  }
+  if (devices.length === 0) return refusal(params, req.model, ['the cluster reports no GPUs']);
+
+  const placed = tryPlace(req.model, params, devices, req);
+  if (placed.ok) {
+    const byKey = new Map(devices.map((d) => [`${d.worker}#${d.index}`, d]));
+    const replicaPlans = placed.replicas.map((r) => {
+      const gpus = r.gpu_indices.map((index, i) => gpuPlan(req.model, params, byKey.get(`${r.worker}#${index}`)!, r.available_before[i]!));
+      const tokens = Math.min(...gpus.map((g) => g.kv_cache_tokens));
+      return { replica: r.replica, worker: r.worker, gpu_indices: r.gpu_indices, gpus, max_concurrency: Math.floor((tokens / params.max_model_len) * 100) / 100 };
+    });
+    const first = replicaPlans[0]!.gpus[0]!;
+    const where = replicaPlans.map((r) => `${r.worker} GPU ${r.gpu_indices.join(',')}`).join('; ');
+    return {
+      fits: true,
+      message: `fits: ${replicas} replica${replicas > 1 ? 's' : ''} on ${where}; each GPU claims ${gib(first.claim)} (weights ${gib(first.weights)}, KV cache ${gib(first.kv_cache)} = ${first.kv_cache_tokens} tokens, ${replicaPlans[0]!.max_concurrency}× max_model_len ${params.max_model_len})`,
+      settings: params,
+      weights_bytes: first.weights * params.tensor_parallel_size,
+      kv_bytes_per_token: first.kv_bytes_per_token,
+      replicas: replicaPlans,
+      claims: placed.claims,
+      problems: [],
+      breakdown: null,
+      suggestions: [],
+    };
+  }
+
+  const { devices: pool } = eligibleDevices(devices, req);
+  const roomiest = [...pool].sort((a, b) => availableBytes(b) - availableBytes(a))[0];
+  const problems = [...placed.reasons];
+  if (placed.placed.length > 0) problems.unshift(`only ${placed.placed.length} of ${replicas} replicas found room`);
+  return refusal(params, req.model, problems, {
+    breakdown: roomiest ? gpuPlan(req.model, params, roomiest, availableBytes(roomiest)) : null,
+    suggestions: suggestions(req.model, params, devices, req),
+  });
+}
