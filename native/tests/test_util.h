@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace test {
@@ -29,6 +30,7 @@ bool throws_with(Fn&& fn, std::initializer_list<std::string> parts, std::string*
   } catch (const std::exception& e) {
     const std::string what = e.what();
     if (message) *message = what;
+    if (std::getenv("PAGODA_TEST_VERBOSE")) std::printf("  error: %s\n", what.c_str());
     for (const auto& p : parts) {
       if (what.find(p) == std::string::npos) {
         std::fprintf(stderr, "  error message lacks \"%s\": %s\n", p.c_str(), what.c_str());

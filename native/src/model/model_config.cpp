@@ -229,8 +229,10 @@ ModelConfig parse_model_config(const json::Value& config, const std::string& sou
 
 ModelConfig load_model_config(const std::string& path) {
   struct stat st {};
-  std::string file = path;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) file = path + "/config.json";
+  if (::stat(path.c_str(), &st) != 0) {
+    throw Error(path + ": no such file or folder; give a checkpoint folder (holding config.json) or a config.json");
+  }
+  const std::string file = S_ISDIR(st.st_mode) ? path + "/config.json" : path;
   return parse_model_config(json::parse_file(file), file);
 }
 

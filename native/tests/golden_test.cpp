@@ -1,0 +1,184 @@
+// Every checkpoint in ../shared/models against its golden file on the CPU backend: first one
+// sequence at a time (as pagoda-check runs it), then all cases of a file in one batch with
+// chunked prefill beside decode and block tables scattered through the cache — the way the
+// scheduler drives the backend.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "engine/engine_config.h"
+#include "model/golden.h"
+#include "model/model_config.h"
+#include "test_util.h"
+
+using namespace pagoda;
+
+namespace {
+
+const std::string kModels = "../shared/models";
+const std::string kGolden = "../shared/fixtures/golden";
+
+std::string golden_for(const std::string& model) {
+  // stories260k-hd64 is the same model with zero-padded heads; it answers to stories260k's file.
+  return kGolden + "/" + (model == "stories260k-hd64" ? std::string("stories260k") : model) + ".golden.json";
+}
+
+std::unique_ptr<Backend> cpu_backend(const std::string& model_dir) {
+  EngineConfig e;
+  e.model = model_dir;
+  e.device = "cpu";
+  e.num_threads = 2;
+  return create_backend(e);
+}
+
+void check_sequential(const std::string& model, const GoldenFile& golden) {
+  auto backend = cpu_backend(kModels + "/" + model);
+  const auto results = run_golden(*backend, golden);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    std::printf("  %-20s case %zu: max_abs %.2e max_rel %.2e greedy %d/%d\n", model.c_str(), i, r.max_abs_error,
+                r.max_rel_error, r.greedy_matched, r.greedy_compared);
+    CHECK(r.ok());
+  }
+}
+
+struct SeqState {
+  const GoldenCase* c;
+  std::vector<int32_t> blocks;
+  int32_t fed = 0;                  // tokens whose K/V are in the cache
+  std::vector<int32_t> generated;   // greedy tokens so far
+  int32_t target = 0;               // greedy tokens to compare
+  double max_rel = 0, max_abs = 0;
+  bool greedy_ok = true;
+};
+
+void check_batched(const std::string& model, const GoldenFile& golden) {
+  auto backend = cpu_backend(kModels + "/" + model);
+  const int32_t block_size = 4;
+  const GoldenTolerance tol = tolerance_for(golden.weights_dtype);
+  std::vector<SeqState> seqs;
+  int32_t total_blocks = 0;
+  for (const auto& c : golden.cases) {
+    SeqState s;
+    s.c = &c;
+    const int32_t steps = int32_t(c.greedy_ids.size());
+    s.target = c.first_near_tie >= 0 ? std::min(c.first_near_tie, steps) : steps;
+    const int32_t tokens = int32_t(c.prompt_ids.size()) + s.target;
+    s.blocks.resize((tokens + block_size - 1) / block_size);
+    total_blocks += int32_t(s.blocks.size());
+    seqs.push_back(s);
+  }
+  // Hand out the blocks in a shuffled order so no table is contiguous.
+  std::vector<int32_t> ids(total_blocks);
+  for (int32_t i = 0; i < total_blocks; ++i) ids[i] = i;
+  std::shuffle(ids.begin(), ids.end(), std::mt19937(42));
+  size_t next = 0;
+  for (auto& s : seqs)
+    for (auto& b : s.blocks) b = ids[next++];
+  backend->profile(64, int32_t(seqs.size()));
+  backend->allocate_kv_cache(total_blocks, block_size);
+
+  const int64_t vocab = backend->model_config().vocab_size;
+  for (int step = 0;; ++step) {
+    ForwardBatch b;
+    std::vector<size_t> members;
+    size_t max_blocks = 0;
+    for (const auto& s : seqs) max_blocks = std::max(max_blocks, s.blocks.size());
+    b.max_blocks_per_seq = int32_t(max_blocks);
+    b.all_logits = true;
+    b.query_start.push_back(0);
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      SeqState& s = seqs[i];
+      const int32_t prompt_len = int32_t(s.c->prompt_ids.size());
+      if (int32_t(s.generated.size()) >= s.target && s.fed >= prompt_len) continue;
+      if (s.target == 0 && s.fed >= prompt_len) continue;
+      std::vector<int32_t> chunk;
+      if (s.fed < prompt_len) {
+        // Prefill chunks of 1..3 tokens, different per sequence and step.
+        const int32_t len = std::min<int32_t>(prompt_len - s.fed, 1 + int32_t((i + step) % 3));
+        chunk.assign(s.c->prompt_ids.begin() + s.fed, s.c->prompt_ids.begin() + s.fed + len);
+      } else {
+        chunk.push_back(s.generated.back());
+      }
+      for (size_t j = 0; j < chunk.size(); ++j) {
+        const int32_t pos = s.fed + int32_t(j);
+        b.token_ids.push_back(chunk[j]);
+        b.positions.push_back(pos);
+        b.slot_mapping.push_back(s.blocks[pos / block_size] * block_size + pos % block_size);
+      }
+      b.query_start.push_back(int32_t(b.token_ids.size()));
+      b.context_lens.push_back(s.fed + int32_t(chunk.size()));
+      for (size_t j = 0; j < max_blocks; ++j) b.block_tables.push_back(j < s.blocks.size() ? s.blocks[j] : -1);
+      members.push_back(i);
+    }
+    if (members.empty()) break;
+    std::vector<float> logits;
+    backend->forward(b, logits);
+    for (size_t m = 0; m < members.size(); ++m) {
+      SeqState& s = seqs[members[m]];
+      const int32_t prompt_len = int32_t(s.c->prompt_ids.size());
+      for (int32_t t = b.query_start[m]; t < b.query_start[m + 1]; ++t) {
+        const int32_t pos = b.positions[t];
+        const float* row = logits.data() + int64_t(t) * vocab;
+        if (pos < prompt_len) {
+          const float* ref = s.c->prompt_logits.data() + int64_t(pos) * vocab;
+          double d2 = 0, r2 = 0;
+          for (int64_t v = 0; v < vocab; ++v) {
+            const double d = double(row[v]) - ref[v];
+            s.max_abs = std::max(s.max_abs, std::fabs(d));
+            d2 += d * d;
+            r2 += double(ref[v]) * ref[v];
+          }
+          s.max_rel = std::max(s.max_rel, std::sqrt(d2 / r2));
+        }
+      }
+      s.fed = b.context_lens[m];
+      if (s.fed >= prompt_len && int32_t(s.generated.size()) < s.target) {
+        const float* last = logits.data() + int64_t(b.query_start[m + 1] - 1) * vocab;
+        const int32_t token = int32_t(std::max_element(last, last + vocab) - last);
+        if (token != s.c->greedy_ids[s.generated.size()]) s.greedy_ok = false;
+        s.generated.push_back(token);
+      }
+    }
+  }
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const SeqState& s = seqs[i];
+    const bool logits_ok = tol.use_abs ? s.max_abs < tol.max_abs : s.max_rel < tol.max_rel;
+    if (!logits_ok || !s.greedy_ok || int32_t(s.generated.size()) != s.target) {
+      std::fprintf(stderr, "  %s batched case %zu: max_abs %.2e max_rel %.2e greedy %s (%zu/%d)\n", model.c_str(), i,
+                   s.max_abs, s.max_rel, s.greedy_ok ? "ok" : "MISMATCH", s.generated.size(), s.target);
+    }
+    CHECK(logits_ok);
+    CHECK(s.greedy_ok);
+    CHECK(int32_t(s.generated.size()) == s.target);
+  }
+}
+
+} // namespace
+
+int main() {
+  int models = 0;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(kModels)) {
+    if (entry.is_directory() && std::filesystem::exists(entry.path() / "config.json")) names.push_back(entry.path().filename());
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& model : names) {
+    const std::string golden_path = golden_for(model);
+    if (!std::filesystem::exists(golden_path)) {
+      std::fprintf(stderr, "FAIL: no golden file %s for checkpoint %s\n", golden_path.c_str(), model.c_str());
+      ++test::failures();
+      continue;
+    }
+    const GoldenFile golden = load_golden(golden_path);
+    check_sequential(model, golden);
+    check_batched(model, golden);
+    ++models;
+  }
+  CHECK(models >= 6);
+  return test::finish("golden_test");
+}
