@@ -116,7 +116,7 @@ function tryPlace(model: PlanModel, params: ResolvedParams, devices: readonly De
 function suggestions(model: PlanModel, params: ResolvedParams, devices: readonly Device[], req: PlanRequest): Suggestion[] {
   const out: Suggestion[] = [];
   const fits = (p: ResolvedParams) => tryPlace(model, p, devices, req).ok;
-  const { devices: pool } = eligibleDevices(devices, req);
+  const { devices: pool } = eligibleDevices(devices, { workerIp: req.worker_ip, gpuIdx: req.gpu_idx });
   const totals = [...new Set(pool.map((d) => d.total))];
 
   const lens = [...new Set(totals.map((t) => gpuMemory(model.arch, params, t, model.weights_bytes).kv_cache_tokens))]
@@ -220,7 +220,7 @@ export function plan(req: PlanRequest): Plan {
     };
   }
 
-  const { devices: pool } = eligibleDevices(devices, req);
+  const { devices: pool } = eligibleDevices(devices, { workerIp: req.worker_ip, gpuIdx: req.gpu_idx });
   const roomiest = [...pool].sort((a, b) => availableBytes(b) - availableBytes(a))[0];
   const problems = [...placed.reasons];
   if (placed.placed.length > 0) problems.unshift(`only ${placed.placed.length} of ${replicas} replicas found room`);
