@@ -2,7 +2,10 @@
 // or seeded random weights for load_format "dummy".
 #include "model/weights.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <sstream>
 
 #include "error.h"
@@ -126,6 +129,26 @@ void store(DType dtype, void* dst, size_t i, float v) {
 
 bool is_norm(const std::string& name) { return name.find("norm.weight") != std::string::npos; }
 
+// Fills n values center + scale·U[-1, 1) in chunks, each from its own stream, on all cores:
+// the values depend on (seed, stream, chunk) only, never on the thread count.
+void fill_uniform(DType dtype, void* dst, int64_t n, uint64_t seed, uint64_t stream, float center, float scale) {
+  constexpr int64_t kChunk = int64_t(1) << 20;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t c = next++; c < chunks; c = next++) {
+      SplitMix64 rng{seed * 0x100000001b3ull + stream * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(c) * 0xd1b54a32d192ed03ull};
+      const int64_t end = std::min(n, (c + 1) * kChunk);
+      for (int64_t i = c * kChunk; i < end; ++i) store(dtype, dst, static_cast<size_t>(i), center + scale * rng.uniform());
+    }
+  };
+  const int64_t threads = std::min<int64_t>(chunks, std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
 } // namespace
 
 ModelWeights ModelWeights::load(const ModelConfig& config, const std::string& dir) {
@@ -153,14 +176,11 @@ ModelWeights ModelWeights::dummy(const ModelConfig& config, DType dtype, uint64_
     for (int64_t d : slot.shape) n *= d;
     w.owned_.emplace_back(static_cast<size_t>(n) * dtype_size(dtype));
     void* dst = w.owned_.back().data();
-    // Scale so activations stay O(1): a linear layer keeps the variance of its input.
+    // Scale so activations stay O(1): a linear layer keeps the variance of its input; norm
+    // weights sit near 1, biases near 0.
     const bool norm = is_norm(slot.name);
     const float scale = slot.shape.size() == 2 ? 1.0f / std::sqrt(static_cast<float>(slot.shape[1])) : 0.02f;
-    SplitMix64 rng{seed * 0x100000001b3ull + (++stream) * 0x9e3779b97f4a7c15ull};
-    for (int64_t i = 0; i < n; ++i) {
-      float v = norm ? 1.0f + 0.1f * rng.uniform() : scale * rng.uniform();
-      store(dtype, dst, static_cast<size_t>(i), v);
-    }
+    fill_uniform(dtype, dst, n, seed, ++stream, norm ? 1.0f : 0.0f, norm ? 0.1f : scale);
     TensorView& v = *slot.view;
     v.name = slot.name;
     v.dtype = dtype;
