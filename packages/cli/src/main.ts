@@ -4,6 +4,7 @@ const COMMANDS: Record<string, string> = {
   start: 'server and one local worker on the embedded defaults',
   serve: 'serve one model over an OpenAI-compatible API (like `vllm serve`)',
   bench: 'benchmarks (`pagoda bench serve`)',
+  worker: 'the host agent of one machine: runs the replicas the server places on its GPUs',
 };
 
 function usage(): string {

@@ -4,3 +4,5 @@ export * from './openai/common.ts';
 export * from './openai/completions.ts';
 export * from './openai/chat.ts';
 export * from './openai/misc.ts';
+export * from './management.ts';
+export * from './cluster.ts';

@@ -1,0 +1,66 @@
+// The command line that starts one runner for a launch job: `pagoda serve <model> --port P ...` with
+// the engine kwargs as vLLM-style flags, the CPU engine when no GPU was given, and its environment.
+import { fileURLToPath } from 'node:url';
+import type { LaunchJob } from '@pagoda/protocol';
+
+export const DEFAULT_RUNNER_COMMAND = [fileURLToPath(new URL('../../../bin/pagoda', import.meta.url)), 'serve'];
+
+/** Engine kwargs the runner takes as flags; request_limits is the proxy's, not the runner's. */
+const FLAG_KWARGS = [
+  'gpu_memory_utilization',
+  'max_model_len',
+  'enforce_eager',
+  'tensor_parallel_size',
+  'max_num_seqs',
+  'max_num_batched_tokens',
+  'block_size',
+  'enable_prefix_caching',
+  'dtype',
+  'seed',
+  'load_format',
+] as const;
+
+const BACKEND_BY_ENGINE: Record<string, string> = { builtin: 'builtin', vllm: 'vllm', 'llama.cpp': 'llamacpp' };
+
+export interface RunnerCommandInput {
+  job: LaunchJob;
+  modelPath: string;
+  host: string;
+  port: number;
+  /** argv prefix that starts a runner (default: bin/pagoda serve). */
+  command?: string[];
+  /** Extra flags appended to every runner (PAGODA_RUNNER_EXTRA_ARGS). */
+  extraArgs?: string[];
+  /** True when the worker's GPUs are declared (no real device): use the CPU engine. */
+  declaredGpus?: boolean;
+}
+
+export function runnerArgv(input: RunnerCommandInput): string[] {
+  const { job } = input;
+  const argv = [...(input.command ?? DEFAULT_RUNNER_COMMAND), input.modelPath];
+  argv.push('--host', input.host, '--port', String(input.port), '--served-model-name', job.model_uid);
+  const backend = BACKEND_BY_ENGINE[job.engine];
+  if (backend && backend !== 'builtin') argv.push('--backend', backend);
+  if (backend === 'builtin') argv.push('--device', job.gpu_idx.length === 0 || input.declaredGpus ? 'cpu' : 'cuda');
+  for (const key of FLAG_KWARGS) {
+    const value = job.engine_kwargs[key];
+    if (value === undefined || value === null) continue;
+    const flag = `--${key.replace(/_/g, '-')}`;
+    if (key === 'enable_prefix_caching') argv.push(value ? flag : '--no-enable-prefix-caching');
+    else if (typeof value === 'boolean') {
+      if (value) argv.push(flag);
+    } else argv.push(flag, String(value));
+  }
+  return [...argv, ...(input.extraArgs ?? [])];
+}
+
+/** The runner's environment: only its GPUs visible (none for the CPU engine). */
+export function runnerEnv(job: LaunchJob, base: NodeJS.ProcessEnv, declaredGpus: boolean): NodeJS.ProcessEnv {
+  const visible = job.gpu_idx.length === 0 || declaredGpus ? '' : job.gpu_idx.join(',');
+  return { ...base, CUDA_VISIBLE_DEVICES: visible, PAGODA_REPLICA_ID: job.replica_id, PAGODA_MODEL_UID: job.model_uid };
+}
+
+/** Splits PAGODA_RUNNER_EXTRA_ARGS on whitespace (no quoting: flags and plain values only). */
+export function splitExtraArgs(value: string | undefined): string[] {
+  return value?.trim() ? value.trim().split(/\s+/) : [];
+}
