@@ -403,6 +403,23 @@ void test_dummy() {
   CHECK(qwen.qkv_bias && qwen.head_dim == 128 && qwen.num_key_value_heads == 4);
 }
 
+void test_profile() {
+  EngineConfig e = cpu_config(kModels + "/stories260k");
+  e.kv_cache_space_bytes = int64_t(1) << 20;
+  e.block_size = 32;
+  auto b = create_backend(e);
+  const MemoryProfile p = b->profile(256, 8);
+  const SafetensorsFile f(kModels + "/stories260k/model.safetensors");
+  size_t file_bytes = 0;
+  for (const auto& t : f.tensors()) file_bytes += t.nbytes;
+  CHECK(p.weights_bytes == file_bytes);
+  // K and V, 5 layers, 4 KV heads of 8, float32, 32 tokens.
+  CHECK(p.kv_bytes_per_block == size_t(2) * 5 * 4 * 8 * 4 * 32);
+  // At least the hidden states of 256 tokens and the logits of 8 sequences.
+  CHECK(p.peak_activation_bytes >= size_t(256) * 64 * 4 + size_t(8) * 512 * 4);
+  CHECK(p.total_bytes == (size_t(1) << 20) + p.weights_bytes + p.peak_activation_bytes);
+}
+
 void test_create_backend_devices() {
   EngineConfig e = cpu_config(kModels + "/stories260k");
   e.device = "tpu";
@@ -437,6 +454,7 @@ int main() {
   test_sharded();
   test_weights_layout();
   test_dummy();
+  test_profile();
   test_create_backend_devices();
   for (const auto& d : g_temp_dirs) std::filesystem::remove_all(d);
   return test::finish("loader_test");
