@@ -165,6 +165,36 @@ void test_stops_and_usage() {
     CHECK_EQ(d.logprobs.size(), d.token_ids.size());
     if (!d.logprobs.empty()) CHECK_EQ(d.logprobs[0].top.size(), size_t{2});
   }
+  // EOS ends a request unless ignore_eos; the EOS token is the last output token.
+  bool eos_case_found = false;
+  for (int32_t salt = 0; salt < 50 && !eos_case_found; ++salt) {
+    auto q = prompt(6, salt);
+    auto free_run = alone(q, greedy(200));
+    auto at = std::find(free_run.begin(), free_run.end(), kEos);
+    if (at == free_run.end() || at - free_run.begin() < 2) continue;
+    SamplingParams eos = greedy(200);
+    eos.ignore_eos = false;
+    e->add_request("eos", q, eos);
+    std::vector<int32_t> toks;
+    SequenceDelta fin;
+    while (e->has_unfinished()) {
+      for (auto& d : e->step().deltas) {
+        toks.insert(toks.end(), d.token_ids.begin(), d.token_ids.end());
+        fin = d;
+      }
+    }
+    CHECK(fin.finish_reason == FinishReason::Stop);
+    CHECK_EQ(fin.stop_token_id, kEos);
+    CHECK(toks == std::vector<int32_t>(free_run.begin(), at + 1));
+    // min_tokens past the EOS position masks it: the run goes on.
+    eos.min_tokens = static_cast<int32_t>(at - free_run.begin()) + 2;
+    e->add_request("eos-min", q, eos);
+    int32_t n = 0;
+    while (e->has_unfinished()) for (auto& d : e->step().deltas) n += static_cast<int32_t>(d.token_ids.size());
+    CHECK(n >= eos.min_tokens);
+    eos_case_found = true;
+  }
+  CHECK(eos_case_found);
   // Length finish.
   e->add_request("l", p, greedy(5));
   SequenceDelta end;
@@ -244,19 +274,21 @@ void test_threaded_loop_one_callback_per_step() {
   std::mutex m;
   std::vector<size_t> per_call;
   std::atomic<int> finished{0};
+  for (int i = 0; i < 8; ++i) e->add_request("t" + std::to_string(i), prompt(5, i), greedy(20));
   e->start([&](StepOutput&& out) {
     std::lock_guard<std::mutex> lock(m);
     per_call.push_back(out.deltas.size());
     for (const auto& d : out.deltas) if (d.request_finished) ++finished;
   });
-  for (int i = 0; i < 8; ++i) e->add_request("t" + std::to_string(i), prompt(5, i), greedy(20));
-  for (int i = 0; i < 500 && finished < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // A request added while the loop runs is picked up too.
+  e->add_request("late", prompt(5, 99), greedy(5));
+  for (int i = 0; i < 500 && finished < 9; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   e->stop();
-  CHECK_EQ(finished.load(), 8);
+  CHECK_EQ(finished.load(), 9);
   size_t most = 0;
   for (size_t n : per_call) most = std::max(most, n);
   CHECK(most > 1); // several sequences' tokens arrive in one callback
-  CHECK(per_call.size() < 8 * 20);
+  CHECK(per_call.size() <= 20 + 5);
 }
 
 } // namespace

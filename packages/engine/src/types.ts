@@ -12,6 +12,8 @@ export interface EngineOptions {
   max_num_batched_tokens?: number;
   block_size?: number;
   enable_prefix_caching?: boolean;
+  /** Split long prompts across steps (on by default, as vLLM's V1 engine). */
+  enable_chunked_prefill?: boolean;
   gpu_memory_utilization?: number;
   /** CPU backend: bytes of host memory for the KV cache. */
   kv_cache_space_bytes?: number;
@@ -23,6 +25,8 @@ export interface EngineOptions {
   quantization?: string | null;
   /** CPU backend: worker threads (0 = all cores). */
   num_threads?: number;
+  pipeline_parallel_size?: number;
+  kv_cache_dtype?: string;
 }
 
 /** Per-request sampling, as vLLM's SamplingParams (stop strings are matched by the caller). */
@@ -82,6 +86,8 @@ export interface EngineStats {
   max_model_len: number;
   block_size: number;
   device: string;
+  /** Engine steps run so far. */
+  num_steps: number;
 }
 
 export interface ModelInfo {
@@ -91,4 +97,5 @@ export interface ModelInfo {
   eos_token_ids: number[];
   bos_token_id: number | null;
   dtype: string;
+  device: string;
 }

@@ -1,0 +1,126 @@
+// Engine: the TypeScript face of the native engine. Loads a model, runs requests as async
+// iterators of per-step deltas (abortable through an AbortSignal), reports stats, closes.
+import { parseEngineOptions, parsePromptTokenIds, parseSamplingParams } from './options.ts';
+import {
+  EngineClosedError,
+  EngineStepError,
+  InvalidEngineOptionsError,
+  InvalidRequestError,
+} from './errors.ts';
+import { nativeModule, type NativeDelta, type NativeEngine } from './native.ts';
+import { RequestStream } from './request-stream.ts';
+import type { EngineOptions, EngineStats, GenerateDelta, ModelInfo, SamplingParams } from './types.ts';
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  /** Engine request id (unique among running requests); generated when absent. */
+  requestId?: string;
+}
+
+let nextEngineId = 0;
+
+export class Engine {
+  private readonly streams = new Map<string, RequestStream>();
+  private nextRequest = 0;
+  private closed = false;
+  private failure: Error | null = null;
+  private readonly idPrefix = `e${nextEngineId++}`;
+  private native!: NativeEngine;
+
+  private constructor() {}
+
+  /** Loads the model and sizes the KV cache; rejects with a message that says what to change. */
+  static async load(options: EngineOptions): Promise<Engine> {
+    const parsed = parseEngineOptions(options);
+    const engine = new Engine();
+    engine.native = new (nativeModule().Engine)((deltas, error) => engine.onStep(deltas, error));
+    try {
+      await engine.native.load(parsed);
+    } catch (err) {
+      throw new InvalidEngineOptionsError((err as Error).message);
+    }
+    return engine;
+  }
+
+  /**
+   * Queues a request and returns its deltas: one per engine step per output that produced
+   * tokens, the last of each output carrying finish_reason. Throws InvalidRequestError at
+   * once for a bad parameter or a prompt that does not fit max_model_len.
+   */
+  generate(
+    promptTokenIds: number[],
+    samplingParams: SamplingParams = {},
+    options: GenerateOptions = {},
+  ): AsyncIterable<GenerateDelta> {
+    if (this.closed) throw new EngineClosedError(this.failure?.message ?? 'the engine is closed');
+    const prompt = parsePromptTokenIds(promptTokenIds);
+    const params = parseSamplingParams(samplingParams);
+    const id = options.requestId ?? `${this.idPrefix}-${this.nextRequest++}`;
+    if (this.streams.has(id)) throw new InvalidRequestError(`request id '${id}' is already running`);
+    const stream = new RequestStream(id, params.n ?? 1, prompt.length, (s) => this.cancel(s));
+    try {
+      this.native.addRequest(id, prompt, params);
+    } catch (err) {
+      throw new InvalidRequestError((err as Error).message);
+    }
+    this.streams.set(id, stream);
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = () => this.native.abort(id);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+    return stream;
+  }
+
+  /** Aborts a running request by id; its KV blocks are free when this returns. */
+  abort(requestId: string): boolean {
+    return !this.closed && this.native.abort(requestId);
+  }
+
+  stats(): EngineStats {
+    this.ensureOpen();
+    return this.native.stats();
+  }
+
+  modelInfo(): ModelInfo {
+    this.ensureOpen();
+    return this.native.modelInfo();
+  }
+
+  /** Ends running requests with finish_reason 'abort', stops the engine thread, frees memory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const stream of this.streams.values()) {
+      this.native.abort(stream.id);
+      stream.abortLocally();
+    }
+    this.streams.clear();
+    await this.native.close();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new EngineClosedError(this.failure?.message ?? 'the engine is closed');
+  }
+
+  private cancel(stream: RequestStream): void {
+    this.streams.delete(stream.id);
+    if (!this.closed) this.native.abort(stream.id);
+  }
+
+  // One call per engine step, carrying every sequence's new tokens.
+  private onStep(deltas: NativeDelta[], error: string | null): void {
+    for (const d of deltas) {
+      const stream = this.streams.get(d.request_id);
+      if (!stream) continue;
+      stream.push(d);
+      if (stream.finished) this.streams.delete(d.request_id);
+    }
+    if (error) {
+      const failure = new EngineStepError(error);
+      for (const stream of this.streams.values()) stream.fail(failure);
+      this.streams.clear();
+    }
+  }
+}

@@ -1,0 +1,10 @@
+// @pagoda/engine: the TypeScript face of Pagoda's native inference engine.
+export { Engine, type GenerateOptions } from './engine.ts';
+export {
+  EngineClosedError,
+  EngineStepError,
+  InvalidEngineOptionsError,
+  InvalidRequestError,
+} from './errors.ts';
+export { engineOptionsSchema, samplingParamsSchema } from './options.ts';
+export type * from './types.ts';

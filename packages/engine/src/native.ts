@@ -1,0 +1,37 @@
+// The native addon's shape as this package uses it, loaded once through @pagoda/native.
+import { createRequire } from 'node:module';
+import type { EngineStats, FinishReason, ModelInfo, TokenLogprob } from './types.ts';
+
+/** One sequence's output of one engine step, as the addon delivers it. */
+export interface NativeDelta {
+  request_id: string;
+  index: number;
+  token_ids: number[];
+  logprobs?: TokenLogprob[];
+  finish_reason?: FinishReason;
+  stop_token_id?: number;
+  request_finished: boolean;
+  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number };
+}
+
+export type NativeStepCallback = (deltas: NativeDelta[], error: string | null) => void;
+
+export interface NativeEngine {
+  load(options: object): Promise<void>;
+  addRequest(id: string, promptTokenIds: number[], params: object): void;
+  abort(id: string): boolean;
+  stats(): EngineStats;
+  modelInfo(): ModelInfo;
+  close(): Promise<void>;
+}
+
+interface NativeModule {
+  Engine: new (onStep: NativeStepCallback) => NativeEngine;
+}
+
+let cached: NativeModule | null = null;
+
+export function nativeModule(): NativeModule {
+  if (!cached) cached = createRequire(import.meta.url)('@pagoda/native') as NativeModule;
+  return cached;
+}
