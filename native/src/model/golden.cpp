@@ -90,21 +90,20 @@ double log_softmax_at(const float* v, int64_t n, size_t index) {
 }
 
 // A single-sequence batch over blocks 0, 1, 2, ... of the cache.
-ForwardBatch sequence_batch(const std::vector<int32_t>& tokens, int32_t start_pos, int32_t block_size,
-                            int32_t max_blocks, bool all_logits) {
+// With the identity block table, position p lives in slot p.
+ForwardBatch sequence_batch(const std::vector<int32_t>& tokens, int32_t start_pos, int32_t max_blocks, bool all_logits) {
   ForwardBatch b;
   const int32_t n = static_cast<int32_t>(tokens.size());
   b.token_ids = tokens;
   for (int32_t i = 0; i < n; ++i) {
     b.positions.push_back(start_pos + i);
-    b.slot_mapping.push_back(start_pos + i); // block j holds slots j*block_size.. (identity table)
+    b.slot_mapping.push_back(start_pos + i);
   }
   b.query_start = {0, n};
   b.context_lens = {start_pos + n};
   b.max_blocks_per_seq = max_blocks;
   for (int32_t j = 0; j < max_blocks; ++j) b.block_tables.push_back(j);
   b.all_logits = all_logits;
-  (void)block_size;
   return b;
 }
 
@@ -159,7 +158,7 @@ CaseResult run_golden_case(Backend& backend, const GoldenCase& c, int32_t block_
 
   // Prompt: logits at every position.
   std::vector<float> logits;
-  backend.forward(sequence_batch(c.prompt_ids, 0, block_size, max_blocks, true), logits);
+  backend.forward(sequence_batch(c.prompt_ids, 0, max_blocks, true), logits);
   const int64_t n = static_cast<int64_t>(c.prompt_ids.size());
   for (int64_t t = 0; t < n; ++t) {
     double diff2 = 0, ref2 = 0;
@@ -194,7 +193,7 @@ CaseResult run_golden_case(Backend& backend, const GoldenCase& c, int32_t block_
       break;
     }
     if (s + 1 == r.greedy_compared) break;
-    backend.forward(sequence_batch({static_cast<int32_t>(token)}, pos, block_size, max_blocks, false), step_logits);
+    backend.forward(sequence_batch({static_cast<int32_t>(token)}, pos, max_blocks, false), step_logits);
     ++pos;
   }
   r.greedy_ok = r.greedy_matched == r.greedy_compared;

@@ -80,7 +80,7 @@ private:
   std::string prefix_;
 };
 
-std::string read_architecture(const json::Value& config, const Fields& f) {
+std::string read_architecture(const Fields& f) {
   const json::Value* archs = f.get("architectures");
   if (!archs) f.fail("architectures", "is missing (required; e.g. [\"LlamaForCausalLM\"])");
   if (!archs->is_array() || archs->size() == 0 || !(*archs)[0].is_string()) {
@@ -93,12 +93,11 @@ std::string read_architecture(const json::Value& config, const Fields& f) {
   std::string list;
   for (const auto& name : supported_architectures()) list += (list.empty() ? "" : ", ") + name;
   f.fail("architectures", "names unsupported architecture \"" + arch + "\"; supported: " + list);
-  (void)config;
 }
 
 // rope_scaling (4.x) or rope_parameters (5.x): both are objects with rope_type (or the older
 // "type") and the factors; 5.x also moves rope_theta inside.
-void read_rope(const json::Value& config, const Fields& f, const std::string& source, ModelConfig& c) {
+void read_rope(const Fields& f, const std::string& source, ModelConfig& c) {
   c.rope_theta = f.number("rope_theta", 10000.0);
   const char* key = "rope_scaling";
   const json::Value* rope = f.get("rope_scaling");
@@ -135,7 +134,6 @@ void read_rope(const json::Value& config, const Fields& f, const std::string& so
     s.original_max_position_embeddings =
         r.optional_int("original_max_position_embeddings", c.max_position_embeddings);
   }
-  (void)config;
 }
 
 void read_special_tokens(const Fields& f, ModelConfig& c) {
@@ -156,7 +154,7 @@ ModelConfig parse_model_config(const json::Value& config, const std::string& sou
   Fields f(config, source);
   ModelConfig c;
   c.source = source;
-  c.architecture = read_architecture(config, f);
+  c.architecture = read_architecture(f);
   c.model_type = f.string("model_type", "");
 
   c.hidden_size = f.required_positive("hidden_size");
@@ -188,7 +186,7 @@ ModelConfig parse_model_config(const json::Value& config, const std::string& sou
   if (act != "silu") f.fail("hidden_act", "is \"" + act + "\"; only \"silu\" is supported");
   if (f.boolean("mlp_bias", false)) f.fail("mlp_bias", "is true; MLP biases are not supported");
 
-  read_rope(config, f, source, c);
+  read_rope(f, source, c);
 
   const bool attention_bias = f.boolean("attention_bias", false);
   if (c.architecture == "Qwen2ForCausalLM") {
