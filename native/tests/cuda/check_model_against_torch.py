@@ -37,9 +37,12 @@ def make_checkpoint(config_path, out_dir):
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.uniform_(0.5, 1.5)
+    # .to(bfloat16) would also round the rotary inv_freq buffers; keep the float32 ones for
+    # the reference (the engine computes its frequencies in float32, as transformers does).
+    inv_freqs = {name: buf.clone() for name, buf in model.named_buffers() if name.endswith("inv_freq")}
     model = model.to(torch.bfloat16)
     model.save_pretrained(out_dir, safe_serialization=True)
-    return model
+    return model, inv_freqs
 
 
 def write_requests(path, vocab, gen):
@@ -73,7 +76,7 @@ def main():
     binary, config_path, work = sys.argv[1:]
     os.makedirs(work, exist_ok=True)
     ckpt = os.path.join(work, "llama-3-8b-4l")
-    model = make_checkpoint(config_path, ckpt)
+    model, inv_freqs = make_checkpoint(config_path, ckpt)
     vocab = model.config.vocab_size
     gen = torch.Generator().manual_seed(5)
     seqs = write_requests(os.path.join(work, "requests.bin"), vocab, gen)
@@ -86,6 +89,9 @@ def main():
     records = read_logits(logits_path, vocab)
 
     model = model.float()  # the reference: bf16 weights, float32 compute
+    for name, buf in model.named_buffers():
+        if name in inv_freqs:
+            buf.copy_(inv_freqs[name])
     worst, failed, compared, top1_agree, top1_total = 0.0, 0, 0, 0, 0
     for s, tokens in enumerate(seqs):
         with torch.no_grad():
@@ -95,7 +101,7 @@ def main():
             if rs != s:
                 continue
             r = ref[pos]
-            g = torch.from_numpy(got).cuda()
+            g = torch.from_numpy(got.copy()).cuda()
             err = ((g - r).norm() / r.norm()).item()
             seq_worst = max(seq_worst, err)
             compared += 1

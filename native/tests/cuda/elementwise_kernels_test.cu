@@ -108,14 +108,16 @@ void test_rope(Checker& c, std::mt19937& rng) {
 }
 
 void test_silu_mul_bias(Checker& c, std::mt19937& rng) {
-  const int tokens = 29, inter = 14336 / 4;
-  auto gu = random_bf16_values(size_t(tokens) * 2 * inter, rng, 6.f);
-  auto d_gu = upload_bf16(gu);
-  DeviceBuffer d_out(size_t(tokens) * inter * 2);
-  poison(d_out);
-  silu_mul(d_gu.as<bf16>(), d_out.as<bf16>(), tokens, inter, 0);
-  c.expect("silu_mul", compare(download_bf16(d_out, size_t(tokens) * inter), ref_silu_mul(gu, tokens, inter)),
-           kBf16Rel, 0.2);
+  const int tokens = 29;
+  for (int inter : {14336 / 4, 172}) { // vectorized path, and the odd-width path of small models
+    auto gu = random_bf16_values(size_t(tokens) * 2 * inter, rng, 6.f);
+    auto d_gu = upload_bf16(gu);
+    DeviceBuffer d_out(size_t(tokens) * inter * 2);
+    poison(d_out);
+    silu_mul(d_gu.as<bf16>(), d_out.as<bf16>(), tokens, inter, 0);
+    c.expect("silu_mul intermediate " + std::to_string(inter),
+             compare(download_bf16(d_out, size_t(tokens) * inter), ref_silu_mul(gu, tokens, inter)), kBf16Rel, 0.2);
+  }
 
   const int cols = 1024 + 2 * 256;
   auto x = random_bf16_values(size_t(tokens) * cols, rng, 4.f);

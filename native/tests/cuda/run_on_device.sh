@@ -9,6 +9,7 @@ B=.dev-carry/bin
 S=.dev-carry/shared
 mkdir -p "$OUT_DIR"
 status=0
+[ -x $B/elementwise_kernels_test ] && { $B/elementwise_kernels_test | tail -4 || status=1; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 for g in tiny-llama3 tiny-qwen2 tiny-qwen3 tiny-llama-mqa-fp16; do
   echo "== pagoda-check $g"
@@ -21,6 +22,10 @@ PYTHONUNBUFFERED=1 python3 native/tests/cuda/check_model_against_torch.py $B/cud
 if [ -f .dev-carry/decode_b1.bin ]; then
   echo "== Llama-3-8B shape, 32 layers, dummy weights: batch-1 decode"
   $B/cuda_model_check $S/configs/llama-3-8b.json .dev-carry/decode_b1.bin /tmp/decode_b1.logits --load-format dummy || status=1
+fi
+if [ -f .dev-carry/decode_b32.bin ]; then
+  echo "== Llama-3-8B shape, 32 layers, dummy weights: batch-32 decode"
+  $B/cuda_model_check $S/configs/llama-3-8b.json .dev-carry/decode_b32.bin /tmp/decode_b32.logits --load-format dummy || status=1
 fi
 echo "run_on_device: status $status"
 exit $status

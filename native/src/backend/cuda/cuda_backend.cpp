@@ -132,8 +132,9 @@ void CudaBackend::check_supported(const EngineConfig& e) const {
   if (hd != 64 && hd != 128 && hd != 256)
     throw Error("the CUDA backend runs head_dim 64, 128 or 256; " + c.source + " has head_dim " + std::to_string(hd) +
                 ": use device \"cpu\"");
-  if (c.hidden_size % 8 || c.intermediate_size % 8)
-    throw Error("the CUDA backend needs hidden_size and intermediate_size divisible by 8 (" + c.source + ")");
+  if (c.hidden_size % 8)
+    throw Error("the CUDA backend needs hidden_size divisible by 8 (" + c.source + " has " +
+                std::to_string(c.hidden_size) + "): use device \"cpu\"");
   if (e.dtype != "auto" && e.dtype != "bfloat16")
     throw Error("the CUDA backend computes in bfloat16; dtype \"" + e.dtype + "\" is not supported yet: use dtype "
                 "\"auto\" or \"bfloat16\", or device \"cpu\"");

@@ -23,14 +23,32 @@ __global__ void silu_mul_kernel(const Bf16x8* __restrict__ gate_up, Bf16x8* __re
   }
 }
 
+// One element per thread, for intermediate sizes that are not a multiple of 8 (small models).
+__global__ void silu_mul_scalar_kernel(const bf16* __restrict__ gate_up, bf16* __restrict__ out,
+                                       int64_t total, int intermediate) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = i / intermediate, col = i % intermediate;
+    const float g = __bfloat162float(gate_up[row * 2 * intermediate + col]);
+    const float u = __bfloat162float(gate_up[row * 2 * intermediate + intermediate + col]);
+    out[i] = __float2bfloat16(g / (1.f + __expf(-g)) * u);
+  }
+}
+
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,
               cudaStream_t stream) {
-  if (intermediate % 8 != 0)
-    throw Error("silu_mul: intermediate size " + std::to_string(intermediate) +
-                " must be a multiple of 8 for the CUDA backend");
+  constexpr int kThreads = 256;
+  if (intermediate % 8 != 0) {
+    const int64_t total = static_cast<int64_t>(num_tokens) * intermediate;
+    if (total == 0) return;
+    const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 132 * 16);
+    silu_mul_scalar_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(gate_up, out, total,
+                                                                                   intermediate);
+    PAGODA_CUDA_CHECK_LAUNCH("silu_mul_scalar_kernel");
+    return;
+  }
   const int64_t total = static_cast<int64_t>(num_tokens) * (intermediate / 8);
   if (total == 0) return;
-  constexpr int kThreads = 256;
   const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 132 * 16);
   silu_mul_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
       reinterpret_cast<const Bf16x8*>(gate_up), reinterpret_cast<Bf16x8*>(out), total,
