@@ -362,6 +362,7 @@ StepOutput LLMEngine::step() {
     result.deltas = std::move(pending_);
     pending_.clear();
     scheduled = scheduler_->schedule();
+    last_step_ran_ = !scheduled.empty();
     if (scheduled.empty()) return result;
     batch = build_batch(scheduled);
     ++num_steps_;
@@ -396,7 +397,14 @@ void LLMEngine::loop() {
       if (stopping_) return;
     }
     StepOutput out = step();
+    const bool ran = last_step_ran_;
     if (!out.empty() && on_step_) on_step_(std::move(out));
+    if (!ran) {
+      // Work is queued but none could be scheduled (it waits on a sibling's prefill): do
+      // not spin; an abort, a new request or stop wakes the loop early.
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait_for(lock, std::chrono::milliseconds(1), [&] { return stopping_ || !pending_.empty(); });
+    }
   }
 }
 

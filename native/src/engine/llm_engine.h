@@ -114,6 +114,7 @@ private:
   int64_t prompt_tokens_total_ = 0;
   int64_t generation_tokens_total_ = 0;
   int64_t num_steps_ = 0;
+  bool last_step_ran_ = false; // the last step() scheduled work (the loop idles when not)
   std::deque<std::pair<double, int32_t>> recent_generated_; // (seconds, tokens) per step
 
   std::condition_variable wake_;
