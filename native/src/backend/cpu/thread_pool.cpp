@@ -10,8 +10,18 @@
 namespace pagoda::cpu {
 
 namespace {
-// How long an idle worker spins before sleeping (and the caller before yielding).
-constexpr auto kSpin = std::chrono::microseconds(200);
+// An idle worker polls this long before sleeping. Polling yields the core after a few
+// pauses: on a busy machine the thread we wait for may need this very core to finish.
+constexpr auto kPoll = std::chrono::microseconds(200);
+constexpr int kPausesBeforeYield = 32;
+
+inline void backoff(int i) {
+  if (i < kPausesBeforeYield) {
+    _mm_pause();
+  } else {
+    std::this_thread::yield();
+  }
+}
 } // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
@@ -42,12 +52,12 @@ void ThreadPool::run_share(int index) {
 
 // Returns false when the pool is stopping.
 bool ThreadPool::wait_for_work(uint64_t seen) {
-  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  const auto deadline = std::chrono::steady_clock::now() + kPoll;
   for (int i = 0;; ++i) {
     if (generation_.load(std::memory_order_acquire) != seen) return true;
     if (stop_.load(std::memory_order_relaxed)) return false;
-    _mm_pause();
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) break;
+    backoff(i);
+    if ((i & 15) == 15 && std::chrono::steady_clock::now() > deadline) break;
   }
   std::unique_lock<std::mutex> lock(mutex_);
   sleeping_.fetch_add(1);
@@ -84,11 +94,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   }
   if (sleeping_.load() > 0) start_cv_.notify_all();
   run_share(0);
-  const auto deadline = std::chrono::steady_clock::now() + kSpin;
-  for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) {
-    _mm_pause();
-    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) std::this_thread::yield();
-  }
+  for (int i = 0; pending_.load(std::memory_order_acquire) != 0; ++i) backoff(i);
   fn_ = nullptr;
 }
 
