@@ -369,7 +369,7 @@ StepOutput LLMEngine::step() {
   }
   // The forward runs unlocked so abort() and add_request() never wait for it. A sequence
   // aborted meanwhile has released its blocks; nothing reuses them before the next schedule.
-  std::vector<float> logits;
+  std::vector<float>& logits = logits_;
   std::string error;
   try {
     backend_->forward(batch, logits);

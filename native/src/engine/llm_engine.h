@@ -105,6 +105,7 @@ private:
   std::unique_ptr<BlockManager> blocks_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Sampler> sampler_;
+  std::vector<float> logits_; // reused every step: [scheduled seqs x vocab] can be large
   std::mt19937_64 rng_; // seeds for requests that bring none
 
   mutable std::mutex mutex_; // guards everything below and the scheduler / blocks / sequences
