@@ -2,14 +2,20 @@
 // waiting-queue bound (429) with --max-num-seqs / --max-waiting-requests.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORIES, startServe, type ServeProcess } from './helpers/serve-process.ts';
+import { makeSlowModel, startServe, type ServeProcess } from './helpers/serve-process.ts';
 
 const KEY = 'sk-test-123';
+const MODEL = 'slow';
 let server: ServeProcess;
 
 beforeAll(async () => {
+  // a model slow enough that a long request is still running when the next ones arrive
   server = await startServe([
-    STORIES,
+    `${makeSlowModel()}/config.json`,
+    '--load-format',
+    'dummy',
+    '--served-model-name',
+    MODEL,
     '--api-key',
     KEY,
     '--max-num-seqs',
@@ -41,7 +47,7 @@ describe('api key', () => {
       type: 'authentication_error',
     });
     await expect(
-      client(KEY).completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 }),
+      client(KEY).completions.create({ model: MODEL, prompt: 'Once', max_tokens: 2 }),
     ).resolves.toMatchObject({ object: 'text_completion' });
     const tok = await fetch(`${server.url}/tokenize`, {
       method: 'POST',
@@ -72,21 +78,21 @@ describe('waiting queue bound', () => {
   it('answers 429 when more requests wait than allowed, and serves the waiting one afterwards', async () => {
     const c = client(KEY);
     const long = {
-      model: STORIES,
+      model: MODEL,
       prompt: 'Once upon a time',
-      max_tokens: 200,
+      max_tokens: 60,
       ignore_eos: true,
       stream: true,
     } as OpenAI.CompletionCreateParamsStreaming;
     const first = await c.completions.create(long);
     const it1 = first[Symbol.asyncIterator]();
     await it1.next(); // running now: --max-num-seqs 1 is taken
-    const second = c.completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 }); // waits
+    const second = c.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 2 }); // waits
     await new Promise((r) => setTimeout(r, 200));
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/vllm:num_requests_waiting\{[^}]*\} 1\n/);
     await expect(
-      c.completions.create({ model: STORIES, prompt: 'Once', max_tokens: 2 }),
+      c.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 2 }),
     ).rejects.toMatchObject({ status: 429, type: 'rate_limit_error' });
     // finish the first; the waiting one then runs
     for (let r = await it1.next(); !r.done; r = await it1.next());

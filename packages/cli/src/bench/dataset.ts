@@ -99,10 +99,8 @@ export function shareGptLikeDataset(opts: {
   if (opts.num > pairs.length)
     throw new Error(`--num-prompts ${opts.num} exceeds the ${pairs.length} pairs in ${opts.path}`);
   const rng = new Rng(opts.seed);
-  return pairs
-    .slice(0, opts.num)
-    .map(([inLen, outLen]) => ({
-      promptIds: randomPrompt(rng, opts.vocab, inLen),
-      outputLen: outLen,
-    }));
+  return pairs.slice(0, opts.num).map(([inLen, outLen]) => ({
+    promptIds: randomPrompt(rng, opts.vocab, inLen),
+    outputLen: outLen,
+  }));
 }

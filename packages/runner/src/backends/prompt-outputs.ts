@@ -2,6 +2,7 @@
 // logprobs behind it, and the finish. Stops the engine request once every output has finished.
 import type { GenerateDelta, SamplingParams, TokenLogprob } from '@pagoda/engine';
 import type { Tokenizer } from '@pagoda/tokenizer';
+import { badRequest } from '../api-error.ts';
 import { OutputText } from './output-text.ts';
 
 export interface EngineLike {
@@ -65,10 +66,26 @@ export async function* promptOutputs(
   const local = new AbortController();
   const onAbort = () => local.abort();
   signal.addEventListener('abort', onAbort, { once: true });
+  let deltas: AsyncIterable<GenerateDelta>;
   try {
-    for await (const delta of engine.generate(run.promptIds, run.params, {
-      signal: local.signal,
-    })) {
+    deltas = engine.generate(run.promptIds, run.params, { signal: local.signal });
+  } catch (err) {
+    signal.removeEventListener('abort', onAbort);
+    // The engine refuses bad parameters at once (InvalidRequestError): the client's fault, a 400.
+    if ((err as Error).name === 'InvalidRequestError') throw badRequest((err as Error).message);
+    throw err;
+  }
+  const iterator = deltas[Symbol.asyncIterator]();
+  // An aborted request may get no further delta from the engine: stop waiting for one at once.
+  const aborted = new Promise<null>((resolve) => {
+    if (local.signal.aborted) resolve(null);
+    else local.signal.addEventListener('abort', () => resolve(null), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next === null || next.done) break;
+      const delta = next.value;
       const i = delta.index;
       if (delta.finish_reason) engineRunning -= 1;
       if (delta.usage.cached_tokens > 0 && usage.cached_tokens === 0)
@@ -107,6 +124,9 @@ export async function* promptOutputs(
   } finally {
     signal.removeEventListener('abort', onAbort);
     // Stop strings ended every output before the engine did, or the client left: free the sequences now.
-    if (engineRunning > 0) local.abort();
+    if (engineRunning > 0) {
+      local.abort();
+      await iterator.return?.();
+    }
   }
 }

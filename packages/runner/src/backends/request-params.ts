@@ -37,7 +37,7 @@ export function samplingParams(
     min_tokens: req.min_tokens ?? 0,
     temperature: req.temperature ?? 1,
     top_p: req.top_p ?? 1,
-    top_k: req.top_k != null && req.top_k > 0 ? req.top_k : 0,
+    top_k: req.top_k != null && req.top_k > 0 ? req.top_k : -1,
     min_p: req.min_p ?? 0,
     presence_penalty: req.presence_penalty ?? 0,
     frequency_penalty: req.frequency_penalty ?? 0,

@@ -77,6 +77,7 @@ export class ScriptedEngine implements EngineHandle {
       max_model_len: 512,
       block_size: 16,
       device: 'scripted',
+      num_steps: 0,
     };
   }
 

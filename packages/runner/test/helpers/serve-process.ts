@@ -1,5 +1,8 @@
 // Test helper: runs `pagoda serve ...` as a real child process and waits until it answers.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -85,4 +88,29 @@ export async function startServe(
   const s = await spawnServe(args, env);
   await waitReady(s);
   return s;
+}
+
+/**
+ * A model folder whose config makes generation slow enough to interrupt (random weights through
+ * load_format dummy, stories260k's tokenizer): pass `${dir}/config.json` with --load-format dummy.
+ */
+export function makeSlowModel(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pagoda-slow-model-'));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json'])
+    copyFileSync(join(STORIES, f), join(dir, f));
+  const config = JSON.parse(readFileSync(join(STORIES, 'config.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  Object.assign(config, {
+    hidden_size: 512,
+    intermediate_size: 1408,
+    num_hidden_layers: 8,
+    num_attention_heads: 8,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    max_position_embeddings: 2048,
+  });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  return dir;
 }
