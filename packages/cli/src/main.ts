@@ -5,6 +5,16 @@ const COMMANDS: Record<string, string> = {
   serve: 'serve one model over an OpenAI-compatible API (like `vllm serve`)',
   bench: 'benchmarks (`pagoda bench serve`)',
   worker: 'the host agent of one machine: runs the replicas the server places on its GPUs',
+  launch: 'launch a model on the cluster and follow it to ready',
+  list: 'list launched models',
+  terminate: 'terminate launched models',
+  register: 'register a custom model (a checkpoint folder or a Hugging Face repo)',
+  unregister: 'remove custom model registrations',
+  registrations: 'list the models that can be launched',
+  plan: 'show how a launch would use GPU memory, without launching',
+  chat: 'chat with a launched model',
+  workers: 'list the workers in the cluster',
+  devices: "list the cluster's GPUs and their memory",
 };
 
 function usage(): string {

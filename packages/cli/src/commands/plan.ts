@@ -1,0 +1,86 @@
+// `pagoda plan <model> [launch flags]`: the memory plan of a launch without launching: per GPU
+// weights / activations / CUDA graphs / KV cache / free, or why it cannot fit and what would.
+import { parseArgs } from 'node:util';
+import { PagodaApiError } from '../client.ts';
+import { clientFrom, processIo, runCommand, type CliIo } from '../cli-io.ts';
+import { formatBytes } from '../format/bytes.ts';
+import { formatTable } from '../format/table.ts';
+import { LAUNCH_FLAGS, LAUNCH_FLAGS_HELP, launchBody, type LaunchValues } from '../launch-flags.ts';
+
+const USAGE = `usage: pagoda plan <model_name> [launch flags] [--json]
+
+Shows how a launch would use GPU memory, without launching. Exit code 0 when it fits, 1 when not.
+
+${LAUNCH_FLAGS_HELP}
+`;
+
+interface GpuRow {
+  worker?: string;
+  index?: number;
+  total?: number;
+  weights?: number;
+  activations?: number;
+  cuda_graphs?: number;
+  overhead?: number;
+  kv_cache?: number;
+  kv_cache_tokens?: number;
+  claim?: number;
+  free_after?: number;
+}
+
+interface PlanView {
+  fits?: boolean;
+  message?: string;
+  replicas?: Array<{ replica?: number; worker?: string; gpus?: GpuRow[]; max_concurrency?: number }>;
+  problems?: string[];
+  breakdown?: GpuRow | null;
+  suggestions?: Array<{ setting: string; value: number; message: string }>;
+  kv_bytes_per_token?: number;
+  settings?: Record<string, unknown>;
+}
+
+const HEADERS = ['REPLICA', 'WORKER', 'GPU', 'TOTAL', 'WEIGHTS', 'ACTIVATIONS', 'CUDA GRAPHS', 'KV CACHE', 'KV TOKENS', 'CLAIM', 'FREE AFTER'];
+
+function gpuCells(replica: string, g: GpuRow): Array<string | number | null | undefined> {
+  return [replica, g.worker, g.index, formatBytes(g.total), formatBytes(g.weights), formatBytes(g.activations), formatBytes(g.cuda_graphs), formatBytes(g.kv_cache), g.kv_cache_tokens, formatBytes(g.claim), formatBytes(g.free_after)];
+}
+
+/** The plan as text: the verdict, the per-GPU table, and on refusal the settings that would fit. */
+export function renderPlan(plan: PlanView): string {
+  let out = `${plan.message ?? (plan.fits ? 'fits' : 'does not fit')}\n`;
+  const rows = (plan.replicas ?? []).flatMap((r) => (r.gpus ?? []).map((g) => gpuCells(String(r.replica ?? '-'), g)));
+  if (plan.breakdown) rows.push(gpuCells('(roomiest GPU)', plan.breakdown));
+  if (rows.length > 0) out += `\n${formatTable(HEADERS, rows)}`;
+  if (plan.settings) {
+    const s = plan.settings;
+    out += `\nmax_model_len ${s.max_model_len}, max_num_seqs ${s.max_num_seqs}, max_num_batched_tokens ${s.max_num_batched_tokens}, gpu_memory_utilization ${s.gpu_memory_utilization}, tensor_parallel_size ${s.tensor_parallel_size}, dtype ${s.dtype}, KV ${formatBytes(plan.kv_bytes_per_token)}/token per GPU\n`;
+  }
+  if (!plan.fits && plan.suggestions && plan.suggestions.length > 0) {
+    out += '\nWould fit with:\n';
+    for (const s of plan.suggestions) out += `  --${s.setting.replace(/_/g, '-')} ${s.value}    (${s.message})\n`;
+  }
+  return out;
+}
+
+export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
+  return runCommand('plan', USAGE, io, async () => {
+    const { values, positionals } = parseArgs({ args: argv, options: { ...LAUNCH_FLAGS, json: { type: 'boolean' } }, strict: true, allowPositionals: true });
+    if (values.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    const body = launchBody(values as LaunchValues, positionals);
+    let plan: PlanView;
+    try {
+      plan = (await clientFrom(values, io).plan(body)) as PlanView;
+    } catch (err) {
+      // A refusal may come as an error status that still carries the plan.
+      const carried = err instanceof PagodaApiError ? (err.body as { plan?: PlanView } | null)?.plan : undefined;
+      if (!carried) throw err;
+      plan = carried;
+    }
+    if (values.json) io.out(`${JSON.stringify(plan, null, 2)}\n`);
+    else io.out(renderPlan(plan));
+    return plan.fits ? 0 : 1;
+  });
+}

@@ -1,0 +1,64 @@
+// `pagoda register <name> --model-path DIR | --hf-repo-id ID`: a custom model, checked by the server
+// (config.json of a supported architecture and tokenizer.json must be there).
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { RegistrationRequest } from '@pagoda/protocol';
+import { clientFrom, CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, processIo, runCommand, UsageError, type CliIo } from '../cli-io.ts';
+
+const USAGE = `usage: pagoda register <model_name> (--model-path DIR | --hf-repo-id OWNER/NAME) [flags]
+       pagoda register --file registration.json
+
+  --architecture ARCH     must match config.json (e.g. LlamaForCausalLM)
+  --chat-template FILE|TEXT   a Jinja template file, or the template itself
+  --context-length N      at most the model's max_position_embeddings
+  --model-type TYPE       default LLM
+${CONNECTION_HELP}
+`;
+
+const FLAGS = {
+  ...CONNECTION_FLAGS,
+  'model-name': { type: 'string', short: 'n' },
+  'model-path': { type: 'string' },
+  'hf-repo-id': { type: 'string' },
+  architecture: { type: 'string' },
+  'chat-template': { type: 'string' },
+  'context-length': { type: 'string' },
+  'model-type': { type: 'string' },
+  file: { type: 'string' },
+} as const;
+
+export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
+  return runCommand('register', USAGE, io, async () => {
+    const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true });
+    if (values.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    let body: RegistrationRequest;
+    if (values.file) {
+      if (positionals.length > 0 || values['model-path'] || values['hf-repo-id']) throw new UsageError('--file holds the whole registration; give no other model flags with it');
+      try {
+        body = JSON.parse(readFileSync(values.file, 'utf8')) as RegistrationRequest;
+      } catch (err) {
+        throw new UsageError(`--file ${values.file}: ${(err as Error).message}`);
+      }
+    } else {
+      const name = values['model-name'] ?? positionals[0];
+      if (!name) throw new UsageError('name the model: pagoda register <model_name> --model-path DIR');
+      if (positionals.length > 1) throw new UsageError(`one model at a time; got ${positionals.join(' ')}`);
+      if (!values['model-path'] === !values['hf-repo-id']) throw new UsageError('give exactly one of --model-path (a local checkpoint folder) or --hf-repo-id (owner/name)');
+      const template = values['chat-template'];
+      body = {
+        model_name: name,
+        ...(values['model-path'] ? { model_path: values['model-path'] } : {}),
+        ...(values['hf-repo-id'] ? { hf_repo_id: values['hf-repo-id'] } : {}),
+        ...(values.architecture ? { architecture: values.architecture } : {}),
+        ...(template ? { chat_template: existsSync(template) ? readFileSync(template, 'utf8') : template } : {}),
+        ...(values['context-length'] ? { context_length: numberFlag(values['context-length'], 'context-length', { integer: true })! } : {}),
+      };
+    }
+    await clientFrom(values, io).register(body, values['model-type'] ?? 'LLM');
+    io.out(`Registered ${body.model_name}; launch it with \`pagoda launch ${body.model_name}\`\n`);
+    return 0;
+  });
+}
