@@ -1,15 +1,29 @@
-// The server's express app: health and version now; the management API, the OpenAI proxy and the
-// events socket mount here as the platform grows.
+// The server's express app: health and version, the management API (Xinference's routes), the
+// OpenAI proxy, /metrics; every error in one shape.
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Database } from '@pagoda/db';
+import type { Redis } from 'ioredis';
+import type { Auth } from './auth.ts';
+import { HttpError, sendError } from './http_error.ts';
+import { scrapeRunners } from './metrics.ts';
+import type { Platform } from './platform.ts';
+import { proxyHandler } from './proxy.ts';
+import { clusterRoutes } from './routes/cluster.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { modelsRoutes } from './routes/models.ts';
+import { planRoutes } from './routes/plan.ts';
+import { registrationRoutes } from './routes/registrations.ts';
+import type { InstanceParams } from './launcher.ts';
 import { versionInfo } from './version.ts';
 
 export interface AppDeps {
   db: Database;
   redis: Redis;
   log: Logger;
+  /** The platform; without it only /health and /api/version are served. */
+  platform?: Platform;
+  auth?: Auth;
 }
 
 async function probe(check: () => Promise<unknown>, ms = 1_000): Promise<'ok' | 'unavailable'> {
@@ -25,7 +39,31 @@ async function probe(check: () => Promise<unknown>, ms = 1_000): Promise<'ok' | 
   }
 }
 
-export function createApp({ db, redis, log }: AppDeps): Express {
+function mountPlatform(app: Express, p: Platform, auth: Auth): void {
+  app.use(modelsRoutes(p, auth));
+  app.use(registrationRoutes(p, auth));
+  app.use(clusterRoutes(p, auth));
+  app.use(planRoutes(p, auth));
+  app.use(keyRoutes(p, auth));
+
+  const limitOf = async (uid: string) => {
+    const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, select: { params: true } });
+    return row ? ((row.params as unknown as InstanceParams).request_limits ?? null) : undefined;
+  };
+  const inference = auth.require('inference');
+  app.post('/v1/chat/completions', inference, proxyHandler('/v1/chat/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
+  app.post('/v1/completions', inference, proxyHandler('/v1/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
+
+  app.get('/metrics', auth.require('admin'), async (_req, res) => {
+    const groups = await p.db.prisma.replica.groupBy({ by: ['status'], _count: { _all: true } });
+    const platform = p.metrics.render(new Map(groups.map((g) => [g.status, g._count._all])), await p.queues.depths());
+    const runners = await scrapeRunners(p.table.all());
+    res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+    res.send(platform + runners);
+  });
+}
+
+export function createApp({ db, redis, log, platform, auth }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '8mb' }));
@@ -40,16 +78,19 @@ export function createApp({ db, redis, log }: AppDeps): Express {
     res.json(versionInfo());
   });
 
-  app.use((req, res) => {
-    res.status(404).json({ error: { message: `no route for ${req.method} ${req.path}`, type: 'not_found', param: null, code: 404 } });
+  if (platform && auth) mountPlatform(app, platform, auth);
+
+  app.use((req, _res) => {
+    throw new HttpError(404, `no route for ${req.method} ${req.path}`);
   });
 
   // Body-parser errors (bad JSON, too large) and anything thrown reach the client in one shape.
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof HttpError) return sendError(res, err);
     const status = err.status ?? 500;
     if (status >= 500) log.error({ err }, 'request failed');
-    const message = err.type === 'entity.parse.failed' ? `invalid JSON body: ${err.message}` : err.message;
-    res.status(status).json({ error: { message, type: status >= 500 ? 'internal_error' : 'invalid_request_error', param: null, code: status } });
+    const message = err.type === 'entity.parse.failed' ? `invalid JSON body: ${err.message}` : status >= 500 ? `internal error: ${err.message}` : err.message;
+    sendError(res, new HttpError(status, message));
   });
   return app;
 }

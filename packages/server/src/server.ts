@@ -1,20 +1,33 @@
-// Starts the supervisor: database (migrated), Redis (given or private), the HTTP app; and stops
-// them in reverse order.
+// Starts the supervisor: database (migrated), Redis (given or private), the report subscriber, the
+// reconcile loop, the HTTP app and the events socket; and stops them in reverse order.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { openDatabase } from '@pagoda/db';
+import { reportChannel } from '@pagoda/protocol';
 import { createApp } from './app.ts';
+import { Auth, bearer } from './auth.ts';
 import { resolveServerConfig, type ServerConfigInput } from './config.ts';
 import { resolveRedis } from './embedded_redis.ts';
+import { EventHub } from './events.ts';
+import { JobQueues } from './job_queues.ts';
+import { Launcher } from './launcher.ts';
+import { PlatformMetrics } from './metrics.ts';
+import type { Platform } from './platform.ts';
+import { Reconciler } from './reconcile.ts';
+import { ReportHandler } from './reports.ts';
+import { RouteTable } from './route_table.ts';
 
 export interface RunningServer {
   url: string;
   redisUrl: string;
   databaseUrl: string;
+  platform: Platform;
   close(): Promise<void>;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export async function startServer(input: ServerConfigInput = {}): Promise<RunningServer> {
   const config = resolveServerConfig(input);
@@ -29,21 +42,66 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
   await redis.connect().catch((err: Error) => log.warn({ err: err.message, url: redisHandle.url }, 'redis not reachable yet'));
 
-  const app = createApp({ db, redis, log });
-  const http = app.listen(config.port, config.host);
+  const hub = new EventHub();
+  const metrics = new PlatformMetrics();
+  const table = new RouteTable();
+  const queues = new JobQueues(redisHandle.url, config.redisPrefix, redis);
+  const launcher = new Launcher(db, queues, metrics);
+  const reconciler = new Reconciler({ db, queues, table, hub, log }, { intervalMs: config.reconcileMs, lostAfterMs: config.workerLostMs, removeAfterMs: config.workerRemoveMs });
+  const platform: Platform = { db, redis, log, queues, launcher, reconciler, table, hub, metrics };
+
+  // Reports are applied one at a time, in arrival order, so a worker's updates never race each other.
+  const reports = new ReportHandler({ db, queues, hub, log, resendAfterMs: config.resendAfterMs, onRoutesChanged: () => void reconciler.refreshRoutes() });
+  const subscriber = new Redis(redisHandle.url, { maxRetriesPerRequest: null });
+  subscriber.on('error', (err) => log.debug({ err: err.message }, 'redis subscriber error'));
+  let chain = Promise.resolve();
+  subscriber.on('message', (_channel, message: string) => {
+    chain = chain.then(() => reports.handle(message)).catch((err: Error) => log.warn({ err: err.message }, 'report not applied'));
+  });
+  await subscriber.subscribe(reportChannel(config.redisPrefix)).catch((err: Error) => log.warn({ err: err.message }, 'not subscribed to worker reports yet'));
+
+  const auth = new Auth(db, config.adminKey);
+  let host = config.host;
+  if ((await auth.open()) && !LOOPBACK.has(host)) {
+    log.warn({ requested: host }, 'no API key is configured (PAGODA_ADMIN_KEY or a stored key): binding to 127.0.0.1 only');
+    host = '127.0.0.1';
+  } else if (await auth.open()) {
+    log.info('no API key is configured: every route is open, and the server listens on loopback only');
+  }
+
+  const app = createApp({ db, redis, log, platform, auth });
+  const http = app.listen(config.port, host);
   await once(http, 'listening');
+  hub.attach(http, async (req) => {
+    if (await auth.open()) return true;
+    const principal = await auth.identify(bearer({ headers: req.headers, query: Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams) } as never));
+    return principal?.scope === 'admin';
+  });
+  const metricsTimer = setInterval(() => {
+    if (hub.listeners === 0) return;
+    void db.prisma.replica.groupBy({ by: ['status'], _count: { _all: true } }).then((groups) => hub.publish({ type: 'metrics', data: { replicas: Object.fromEntries(groups.map((g) => [g.status, g._count._all])), routes: table.all().length } }), () => {});
+  }, 5_000);
+  reconciler.start();
+
   const { port } = http.address() as AddressInfo;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${port}`;
   log.info({ url, database: db.provider, redis: redisHandle.embedded ? 'embedded' : 'external' }, 'pagoda server listening');
 
   return {
     url,
     redisUrl: redisHandle.url,
     databaseUrl: config.databaseUrl,
+    platform,
     async close() {
+      clearInterval(metricsTimer);
+      await reconciler.stop();
+      hub.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await chain;
+      subscriber.disconnect();
+      await queues.close();
       redis.disconnect();
       await redisHandle.stop();
       await db.close();

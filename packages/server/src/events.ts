@@ -1,0 +1,54 @@
+// The live feed behind GET /api/events (WebSocket): replica status and progress, runner log lines,
+// worker changes and periodic metrics, fanned out to every connected dashboard.
+import type { IncomingMessage, Server } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+export type PlatformEvent =
+  | { type: 'status'; model_uid: string; replica_id: string | null; status: string; last_error?: string | null }
+  | { type: 'progress'; model_uid: string; replica_id: string; progress: number; phase: string | null }
+  | { type: 'logs'; model_uid: string; replica_id: string; lines: string[] }
+  | { type: 'worker'; worker_id: string; status: string }
+  | { type: 'metrics'; data: Record<string, unknown> };
+
+export class EventHub {
+  private readonly clients = new Set<WebSocket>();
+  private wss: WebSocketServer | null = null;
+
+  /** Accepts upgrades on /api/events when `allow` says the caller may watch. */
+  attach(http: Server, allow: (req: IncomingMessage) => Promise<boolean>): void {
+    this.wss = new WebSocketServer({ noServer: true });
+    http.on('upgrade', (req, socket, head) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== '/api/events') {
+        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+        return;
+      }
+      void allow(req).then((ok) => {
+        if (!ok) {
+          socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
+          return;
+        }
+        this.wss!.handleUpgrade(req, socket, head, (ws) => {
+          this.clients.add(ws);
+          ws.on('close', () => this.clients.delete(ws));
+          ws.on('error', () => this.clients.delete(ws));
+        });
+      });
+    });
+  }
+
+  get listeners(): number {
+    return this.clients.size;
+  }
+
+  publish(event: PlatformEvent): void {
+    if (this.clients.size === 0) return;
+    const text = JSON.stringify({ ...event, at: new Date().toISOString() });
+    for (const ws of this.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+  }
+
+  close(): void {
+    for (const ws of this.clients) ws.terminate();
+    this.wss?.close();
+  }
+}

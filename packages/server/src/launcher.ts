@@ -1,0 +1,176 @@
+// Launch, scale and terminate: validate, resolve, place and claim in one transaction, then enqueue
+// the jobs. The instance row is the desired state; the reconcile loop keeps replicas matching it.
+import type { Database } from '@pagoda/db';
+import { ENGINE_KWARGS, type LaunchJob, type LaunchRequest } from '@pagoda/protocol';
+import type { ArchNumbers } from './catalog/index.ts';
+import { HttpError } from './http_error.ts';
+import type { JobQueues } from './job_queues.ts';
+import type { PlatformMetrics } from './metrics.ts';
+import { resolveLaunchModel, type ResolvedModel } from './model_resolve.ts';
+import { placementTransaction, placeOnCluster, recordClaims, type Placement, type PlacementInput, type Tx } from './placement.ts';
+
+/** What an instance row keeps in `params`: enough to place replicas again without the catalog. */
+export interface InstanceParams {
+  request: LaunchRequest;
+  engine_kwargs: Record<string, unknown>;
+  arch: ArchNumbers;
+  weights_bytes: number | null;
+  context_length: number;
+  source: { model_path: string | null; hf_repo_id: string | null };
+  request_limits: number | null;
+}
+
+export function engineKwargs(req: LaunchRequest): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ENGINE_KWARGS) if (req[k] !== undefined && req[k] !== null && k !== 'request_limits') out[k] = req[k];
+  return out;
+}
+
+export function placementInput(p: InstanceParams, replicas: number): PlacementInput {
+  return {
+    arch: p.arch,
+    weightsBytes: p.weights_bytes ?? undefined,
+    contextLength: p.context_length,
+    params: p.engine_kwargs as PlacementInput['params'],
+    replicas,
+    nGpu: p.request.n_gpu ?? null,
+    workerIp: p.request.worker_ip ?? null,
+    gpuIdx: p.request.gpu_idx == null ? null : Array.isArray(p.request.gpu_idx) ? p.request.gpu_idx : [p.request.gpu_idx],
+  };
+}
+
+/** The job a worker needs to start one replica; max_model_len as planned so the runner matches the claim. */
+export function launchJob(instance: { uid: string; engine: string; params: unknown }, replica: { id: string; index: number; gpuIndices: unknown }): LaunchJob {
+  const p = instance.params as InstanceParams;
+  return {
+    kind: 'launch',
+    replica_id: replica.id,
+    model_uid: instance.uid,
+    replica_index: replica.index,
+    engine: instance.engine,
+    source: { model_path: p.source.model_path, hf_repo_id: p.source.hf_repo_id, revision: null },
+    gpu_idx: replica.gpuIndices as number[],
+    engine_kwargs: p.engine_kwargs,
+  };
+}
+
+export class Launcher {
+  constructor(
+    private readonly db: Database,
+    private readonly queues: JobQueues,
+    private readonly metrics: PlatformMetrics,
+  ) {}
+
+  /** POST /api/plan: the plan alone, nothing written. */
+  async plan(req: LaunchRequest): Promise<{ model: ResolvedModel; placement: Placement }> {
+    const model = await resolveLaunchModel(this.db, req);
+    const placement = await placeOnCluster(this.db.prisma, placementInput(this.instanceParams(req, model), req.replica ?? 1));
+    return { model, placement };
+  }
+
+  private instanceParams(req: LaunchRequest, model: ResolvedModel): InstanceParams {
+    return {
+      request: req,
+      engine_kwargs: engineKwargs(req),
+      arch: model.arch,
+      weights_bytes: model.weightsBytes ?? null,
+      context_length: model.contextLength,
+      source: { model_path: model.modelPath, hf_repo_id: model.hfRepoId },
+      request_limits: req.request_limits ?? null,
+    };
+  }
+
+  /** Creates replicas [from, from + count) of an instance on placed workers, claims included. */
+  private async createReplicas(tx: Tx, instanceId: string, from: number, placement: Extract<Placement, { ok: true }>) {
+    const out = [];
+    for (const [i, placed] of placement.replicas.entries()) {
+      const replica = await tx.replica.create({
+        data: { instanceId, index: from + i, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes), status: 'scheduled' },
+      });
+      await recordClaims(tx, replica.id, placed);
+      out.push(replica);
+    }
+    return out;
+  }
+
+  private async enqueue(instance: { uid: string; engine: string; params: unknown }, replicas: Array<{ id: string; index: number; gpuIndices: unknown; workerId: string | null }>): Promise<void> {
+    // A job that cannot be queued now is re-sent by the reconcile loop (its replica stays 'scheduled').
+    await Promise.all(replicas.map((r) => this.queues.launch(r.workerId!, launchJob(instance, r), 0).catch(() => {})));
+  }
+
+  async launch(req: LaunchRequest): Promise<{ uid: string; message: string }> {
+    this.queues.assertAvailable();
+    const model = await resolveLaunchModel(this.db, req);
+    const uid = req.model_uid ?? model.family.model_name;
+    const params = this.instanceParams(req, model);
+    const result = await placementTransaction(this.db, async (tx) => {
+      if (await tx.modelInstance.findUnique({ where: { uid } })) {
+        throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid');
+      }
+      const placement = await placeOnCluster(tx, placementInput(params, req.replica ?? 1));
+      if (!placement.ok) return { placement, instance: null, replicas: [] };
+      const registration = await tx.modelRegistration.findUnique({ where: { name: model.family.model_name } });
+      const instance = await tx.modelInstance.create({
+        data: {
+          uid,
+          modelName: model.family.model_name,
+          registrationId: registration?.id ?? null,
+          engine: model.engine,
+          format: model.format,
+          sizeInBillions: model.sizeInBillions,
+          quantization: model.quantization,
+          params: params as never,
+          desiredReplicas: req.replica ?? 1,
+          status: 'launching',
+        },
+      });
+      const replicas = await this.createReplicas(tx, instance.id, 0, placement);
+      await tx.event.create({ data: { kind: 'launch', subject: uid, message: placement.message } });
+      return { placement, instance, replicas };
+    });
+    if (!result.instance) {
+      this.metrics.launched('refused');
+      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan });
+    }
+    this.metrics.launched('accepted');
+    await this.enqueue(result.instance, result.replicas);
+    return { uid, message: result.placement.message };
+  }
+
+  /** Sets the desired replica count: adds placed replicas or stops the highest-numbered ones. */
+  async scale(uid: string, count: number): Promise<void> {
+    this.queues.assertAvailable();
+    const { instance, added, removed } = await placementTransaction(this.db, async (tx) => {
+      const instance = await tx.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
+      if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid');
+      const live = instance.replicas.filter((r) => r.status !== 'lost').sort((a, b) => a.index - b.index);
+      if (count > live.length) {
+        const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, count - live.length));
+        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan });
+        const from = Math.max(-1, ...instance.replicas.map((r) => r.index)) + 1;
+        const added = await this.createReplicas(tx, instance.id, from, placement);
+        await tx.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: count } });
+        return { instance, added, removed: [] };
+      }
+      const removed = live.slice(count);
+      await tx.replica.deleteMany({ where: { id: { in: removed.map((r) => r.id) } } });
+      await tx.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: count } });
+      return { instance, added: [], removed };
+    });
+    await this.enqueue(instance, added);
+    await Promise.all(removed.map((r) => (r.workerId ? this.queues.terminate(r.workerId, { kind: 'terminate', replica_id: r.id, model_uid: uid }).catch(() => {}) : null)));
+  }
+
+  /** Stops every replica and forgets the instance (claims go with its replicas). */
+  async terminate(uid: string): Promise<void> {
+    this.queues.assertAvailable();
+    const instance = await this.db.prisma.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
+    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    await this.db.prisma.$transaction([
+      this.db.prisma.modelInstance.delete({ where: { id: instance.id } }),
+      this.db.prisma.event.create({ data: { kind: 'terminate', subject: uid, message: `terminated ${instance.replicas.length} replica(s)` } }),
+    ]);
+    // A worker that misses this job still stops the runner: its next heartbeat lists a replica the database no longer has.
+    await Promise.all(instance.replicas.map((r) => (r.workerId ? this.queues.terminate(r.workerId, { kind: 'terminate', replica_id: r.id, model_uid: uid }).catch(() => {}) : null)));
+  }
+}

@@ -1,0 +1,81 @@
+// What a launch request names, resolved against the catalog and the custom registrations: the
+// family, spec, engine, architecture numbers for planning, and where the files come from.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Database } from '@pagoda/db';
+import type { LaunchRequest } from '@pagoda/protocol';
+import {
+  archFromConfig,
+  assertEngineRuns,
+  CatalogError,
+  findSpec,
+  normalizeEngine,
+  weightsBytes,
+  type ArchNumbers,
+  type EngineName,
+  type ModelFamily,
+} from './catalog/index.ts';
+import { HttpError } from './http_error.ts';
+
+export interface ResolvedModel {
+  family: ModelFamily;
+  engine: EngineName;
+  format: string;
+  sizeInBillions: number;
+  quantization: string;
+  arch: ArchNumbers;
+  /** Quantized formats only; safetensors weights are counted by the planner at the compute dtype. */
+  weightsBytes: number | undefined;
+  contextLength: number;
+  modelPath: string | null;
+  hfRepoId: string | null;
+}
+
+export async function customFamilies(db: Database): Promise<ModelFamily[]> {
+  const rows = await db.prisma.modelRegistration.findMany({ where: { source: 'custom' } });
+  return rows.map((r) => r.spec as unknown as ModelFamily);
+}
+
+/** Architecture numbers from a local checkpoint folder given as model_path. */
+function archAt(path: string): ArchNumbers {
+  const dir = resolve(path);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new HttpError(400, `model_path ${dir} is not a folder on the server's machine; give a checkpoint folder holding config.json`, 'model_path');
+  const file = join(dir, 'config.json');
+  if (!existsSync(file)) throw new HttpError(400, `model_path ${dir} has no config.json; point it at a Hugging Face checkpoint folder`, 'model_path');
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new HttpError(400, `${file} is not valid JSON: ${(err as Error).message}`, 'model_path');
+  }
+  const parsed = archFromConfig(config);
+  if (!parsed.arch) throw new HttpError(400, `${file}: ${parsed.problems.map((p) => p.message).join('; ')}`, 'model_path');
+  return parsed.arch;
+}
+
+export async function resolveLaunchModel(db: Database, req: LaunchRequest): Promise<ResolvedModel> {
+  try {
+    const custom = await customFamilies(db);
+    const { family, spec, quantization } = findSpec(req.model_name, req.model_format, req.model_size_in_billions, req.quantization, custom);
+    const engine = normalizeEngine(req.model_engine ?? 'builtin');
+    if (engine === 'remote') throw new HttpError(400, "model_engine 'remote' fronts an existing OpenAI server and is not launched onto GPUs; use builtin, vllm or llama.cpp", 'model_engine');
+    assertEngineRuns(engine, family, spec, quantization);
+    const modelPath = req.model_path ? resolve(req.model_path) : (spec.model_path ?? null);
+    const arch = req.model_path ? archAt(req.model_path) : spec.architecture;
+    return {
+      family,
+      engine,
+      format: spec.model_format,
+      sizeInBillions: spec.model_size_in_billions,
+      quantization,
+      arch,
+      weightsBytes: spec.model_format === 'safetensors' ? undefined : weightsBytes({ ...spec, architecture: arch }, quantization),
+      contextLength: family.context_length,
+      modelPath,
+      hfRepoId: modelPath ? null : spec.model_id,
+    };
+  } catch (err) {
+    if (err instanceof CatalogError) throw new HttpError(err.status, err.message, err.param);
+    throw err;
+  }
+}

@@ -1,0 +1,100 @@
+// The OpenAI front door: /v1/chat/completions and /v1/completions forwarded by `model` to the
+// least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered). A
+// replica that refuses the connection is benched and the next one tried; with none left the request
+// fails at once. Per-model request_limits answer 429.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { mayUse } from './auth.ts';
+import { HttpError } from './http_error.ts';
+import type { PlatformMetrics } from './metrics.ts';
+import type { Endpoint, RouteTable } from './route_table.ts';
+
+export interface ProxyDeps {
+  table: RouteTable;
+  metrics: PlatformMetrics;
+  log: Logger;
+  /** request_limits of a model uid, or null for none; undefined when the uid is not launched. */
+  limitOf(uid: string): Promise<number | null | undefined>;
+}
+
+class ConnectError extends Error {}
+
+function forward(e: Endpoint, path: string, body: Buffer, req: Request, res: Response): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, e.url);
+    const upstream = httpRequest(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': body.length, accept: req.headers.accept ?? '*/*' },
+    });
+    let connected = false;
+    upstream.on('socket', (s) => s.once('connect', () => (connected = true)));
+    upstream.once('response', resolve);
+    upstream.once('error', (err) => reject(connected ? err : new ConnectError(err.message)));
+    // The client went away: stop the upstream request so the engine cancels it.
+    res.once('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    upstream.end(body);
+  });
+}
+
+export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
+  return async (req: Request, res: Response) => {
+    const body = req.body as { model?: unknown } | undefined;
+    if (!body || typeof body !== 'object' || typeof body.model !== 'string' || !body.model) {
+      throw new HttpError(400, "the body needs 'model': the uid of a launched model (GET /v1/models lists them)", 'model');
+    }
+    const uid = body.model;
+    if (!mayUse(res, uid)) throw new HttpError(401, `this key may not use model '${uid}'`, 'model');
+    const limit = await deps.limitOf(uid);
+    if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model');
+    if (limit !== null && deps.table.modelLoad(uid) >= limit) {
+      deps.metrics.routed(uid, 429);
+      throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`);
+    }
+    const payload = Buffer.from(JSON.stringify(body));
+    const tried = new Set<string>();
+    const started = process.hrtime.bigint();
+    for (;;) {
+      const e = deps.table.pick(uid, tried);
+      if (!e) {
+        deps.metrics.routed(uid, 503);
+        const why = tried.size > 0 ? `its ${tried.size} replica${tried.size > 1 ? 's' : ''} failed to answer and ${tried.size > 1 ? 'are' : 'is'} out of rotation` : 'no replica is ready yet (GET /v1/models/{uid}/progress shows the launch)';
+        throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`);
+      }
+      tried.add(e.replicaId);
+      const end = deps.table.begin(e);
+      let upstream: IncomingMessage;
+      try {
+        upstream = await forward(e, path, payload, req, res);
+      } catch (err) {
+        end();
+        deps.table.bench(e.replicaId);
+        deps.log.warn({ replica: e.replicaId, model: uid, err: (err as Error).message }, 'replica failed; out of rotation');
+        if (err instanceof ConnectError) continue;
+        if (!res.headersSent) throw new HttpError(502, `replica ${e.replicaId} of '${uid}' failed mid-request (${(err as Error).message}); it is out of rotation, retry`);
+        res.destroy();
+        return;
+      }
+      res.status(upstream.statusCode ?? 502);
+      for (const h of ['content-type', 'cache-control', 'x-request-id']) {
+        const v = upstream.headers[h];
+        if (v !== undefined) res.setHeader(h, v);
+      }
+      res.setHeader('x-pagoda-replica', e.replicaId);
+      res.flushHeaders();
+      upstream.on('data', (chunk: Buffer) => res.write(chunk));
+      await new Promise<void>((resolve) => {
+        upstream.once('end', resolve);
+        upstream.once('error', resolve);
+        upstream.once('close', resolve);
+      });
+      end();
+      res.end();
+      deps.metrics.routed(uid, upstream.statusCode ?? 502);
+      deps.metrics.latency(Number(process.hrtime.bigint() - started) / 1e9);
+      return;
+    }
+  };
+}

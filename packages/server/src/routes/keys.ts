@@ -1,0 +1,30 @@
+// /api/keys: create (the plain key is shown once), list and revoke API keys.
+import { Router } from 'express';
+import { ApiKeyRequestSchema } from '@pagoda/protocol';
+import { hashKey, newKey, type Auth } from '../auth.ts';
+import { HttpError, parseBody } from '../http_error.ts';
+import type { Platform } from '../platform.ts';
+
+export function keyRoutes(p: Platform, auth: Auth): Router {
+  const r = Router();
+  const admin = auth.require('admin');
+  r.post('/api/keys', admin, async (req, res) => {
+    const body = parseBody(ApiKeyRequestSchema, req.body);
+    if (await p.db.prisma.apiKey.findUnique({ where: { name: body.name } })) throw new HttpError(409, `a key named '${body.name}' exists; revoke it or pick another name`, 'name');
+    const key = newKey();
+    await p.db.prisma.apiKey.create({ data: { name: body.name, keyHash: hashKey(key), prefix: key.slice(0, 8), scope: body.scope, models: body.models ?? undefined } });
+    res.status(201).json({ name: body.name, scope: body.scope, models: body.models ?? null, key, note: 'store this key now: only its hash is kept' });
+  });
+  r.get('/api/keys', admin, async (_req, res) => {
+    const rows = await p.db.prisma.apiKey.findMany({ where: { revokedAt: null }, orderBy: { createdAt: 'asc' } });
+    res.json(rows.map((k) => ({ name: k.name, scope: k.scope, prefix: k.prefix, models: k.models ?? null, created_at: k.createdAt.toISOString() })));
+  });
+  r.delete('/api/keys/:name', admin, async (req, res) => {
+    const name = String(req.params.name);
+    const row = await p.db.prisma.apiKey.findUnique({ where: { name } });
+    if (!row || row.revokedAt) throw new HttpError(404, `no key named '${name}'`, 'name');
+    await p.db.prisma.apiKey.delete({ where: { name } });
+    res.json({ name, revoked: true });
+  });
+  return r;
+}

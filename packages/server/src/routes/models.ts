@@ -1,0 +1,93 @@
+// /v1/models: launch (POST), list (GET, OpenAI's list shape with Xinference's fields), and per model:
+// describe, progress, cancel, terminate (DELETE), replicas (GET, POST to scale).
+import { Router, type Request } from 'express';
+import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema } from '@pagoda/protocol';
+import type { Auth, Principal } from '../auth.ts';
+import { HttpError, parseBody } from '../http_error.ts';
+import type { Platform } from '../platform.ts';
+import { instanceProgress, modelView } from '../views.ts';
+
+const SERVABLE = ['ready', 'degraded'];
+
+function uidParam(req: Request): string {
+  const uid = String(req.params.uid);
+  if (!ModelUidSchema.safeParse(uid).success) throw new HttpError(400, `'${uid}' is not a valid model uid (letters, digits, '.', '_' and '-')`, 'model_uid');
+  return uid;
+}
+
+export function modelsRoutes(p: Platform, auth: Auth): Router {
+  const r = Router();
+  const admin = auth.require('admin');
+  const include = { replicas: { include: { worker: { select: { address: true } } } } } as const;
+
+  const find = async (uid: string) => {
+    const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, include });
+    if (!row) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    return row;
+  };
+
+  r.post('/v1/models', admin, async (req, res) => {
+    let body;
+    try {
+      body = parseBody(LaunchRequestSchema, req.body);
+    } catch (err) {
+      p.metrics.launched('invalid');
+      throw err;
+    }
+    const { uid, message } = await p.launcher.launch(body);
+    void p.reconciler.runOnce();
+    res.status(201).json({ model_uid: uid, message });
+  });
+
+  r.get('/v1/models', auth.require('inference'), async (req, res) => {
+    const all = req.query.all === '1' || req.query.all === 'true';
+    const principal = res.locals.principal as Principal | undefined;
+    const rows = await p.db.prisma.modelInstance.findMany({ include, orderBy: { createdAt: 'asc' } });
+    const data = rows
+      .filter((row) => all || SERVABLE.includes(row.status))
+      .filter((row) => !principal?.models || principal.models.includes(row.uid))
+      .map((row) => ({ id: row.uid, object: 'model', created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'pagoda', ...modelView(row) }));
+    res.json({ object: 'list', data });
+  });
+
+  r.get('/v1/models/:uid', admin, async (req, res) => {
+    res.json(modelView(await find(uidParam(req))));
+  });
+
+  r.get('/v1/models/:uid/progress', admin, async (req, res) => {
+    const row = await find(uidParam(req));
+    const view = modelView(row);
+    res.json({ model_uid: row.uid, status: row.status, progress: instanceProgress(row), replicas: view.replicas.map((x) => ({ replica_id: x.replica_id, status: x.status, progress: x.progress, last_error: x.last_error })) });
+  });
+
+  r.post('/v1/models/:uid/cancel', admin, async (req, res) => {
+    const uid = uidParam(req);
+    const row = await find(uid);
+    if (row.replicas.length > 0 && row.replicas.every((x) => x.status === 'ready')) {
+      throw new HttpError(409, `model '${uid}' has finished launching; terminate it with DELETE /v1/models/${uid}`);
+    }
+    await p.launcher.terminate(uid);
+    res.json({ model_uid: uid, cancelled: true });
+  });
+
+  r.delete('/v1/models/:uid', admin, async (req, res) => {
+    const uid = uidParam(req);
+    await p.launcher.terminate(uid);
+    await p.reconciler.refreshRoutes();
+    res.json({ model_uid: uid, terminated: true });
+  });
+
+  r.get('/v1/models/:uid/replicas', admin, async (req, res) => {
+    const view = modelView(await find(uidParam(req)));
+    res.json({ model_uid: view.model_uid, replica: view.replica, replicas: view.replicas });
+  });
+
+  r.post('/v1/models/:uid/replicas', admin, async (req, res) => {
+    const uid = uidParam(req);
+    const { replica } = parseBody(ScaleRequestSchema, req.body);
+    await p.launcher.scale(uid, replica);
+    await p.reconciler.refreshRoutes();
+    res.json({ model_uid: uid, replica });
+  });
+  return r;
+}

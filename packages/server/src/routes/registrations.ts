@@ -1,0 +1,106 @@
+// /v1/model_registrations/{type}[/{name}] and /v1/engines/{model_name}: custom models (validated when
+// registered: the checkpoint must load) beside the built-in catalog, and which engines run what.
+import { Router, type Request } from 'express';
+import { Prisma } from '@pagoda/db';
+import type { Auth } from '../auth.ts';
+import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
+import { HttpError } from '../http_error.ts';
+import { customFamilies } from '../model_resolve.ts';
+import type { Platform } from '../platform.ts';
+
+function modelType(req: Request): 'LLM' {
+  const type = String(req.params.type);
+  if (type !== 'LLM') throw new HttpError(404, `model type '${type}' is not served here; use LLM`, 'model_type');
+  return 'LLM';
+}
+
+/** Xinference sends {model: "<json>", persist}; plain objects are accepted too. */
+function registrationBody(body: unknown): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object describing the model (model_name, model_path or hf_repo_id, ...)');
+  const b = body as { model?: unknown; persist?: unknown };
+  if (typeof b.model === 'string') {
+    try {
+      return JSON.parse(b.model);
+    } catch (err) {
+      throw new HttpError(400, `'model' is not valid JSON: ${(err as Error).message}`, 'model');
+    }
+  }
+  return body;
+}
+
+function catalogError(err: unknown): never {
+  if (err instanceof CatalogError) throw new HttpError(err.status, err.message, err.param);
+  throw err;
+}
+
+export function registrationRoutes(p: Platform, auth: Auth): Router {
+  const r = Router();
+  const admin = auth.require('admin');
+
+  r.post('/v1/model_registrations/:type', admin, async (req, res) => {
+    modelType(req);
+    const input = registrationBody(req.body);
+    const result = await validateRegistration(input);
+    if (!result.ok) {
+      const first = result.errors[0]!;
+      throw new HttpError(400, result.errors.map((e) => `${e.field}: ${e.message}`).join('; '), first.field, { errors: result.errors });
+    }
+    const { family } = result;
+    try {
+      await p.db.prisma.modelRegistration.create({
+        data: {
+          name: family.model_name,
+          source: 'custom',
+          family: family.model_family,
+          modelPath: result.modelPath,
+          hfRepoId: result.hfRepoId,
+          architecture: result.arch.architecture,
+          chatTemplate: family.chat_template,
+          contextLength: family.context_length,
+          spec: family as never,
+        },
+      });
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+        throw new HttpError(409, `a model named '${family.model_name}' is already registered; unregister it first or pick another model_name`, 'model_name');
+      }
+      throw err;
+    }
+    res.status(201).json({ model_name: family.model_name, registered: true, family });
+  });
+
+  r.get('/v1/model_registrations/:type', admin, async (req, res) => {
+    modelType(req);
+    const custom = await customFamilies(p.db);
+    res.json(listFamilies({}, custom).map((f) => ({ model_name: f.model_name, is_builtin: f.source === 'builtin', model_family: f.model_family, model_ability: f.model_ability, context_length: f.context_length })));
+  });
+
+  r.get('/v1/model_registrations/:type/:name', admin, async (req, res) => {
+    modelType(req);
+    try {
+      res.json(findFamily(String(req.params.name), await customFamilies(p.db)));
+    } catch (err) {
+      catalogError(err);
+    }
+  });
+
+  r.delete('/v1/model_registrations/:type/:name', admin, async (req, res) => {
+    modelType(req);
+    const name = String(req.params.name);
+    if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be unregistered`, 'model_name');
+    const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
+    if (!row) throw new HttpError(404, `no custom model named '${name}' is registered`, 'model_name');
+    if (row.instances.length > 0) throw new HttpError(409, `'${name}' is launched as ${row.instances.map((i) => i.uid).join(', ')}; terminate those first`, 'model_name');
+    await p.db.prisma.modelRegistration.delete({ where: { id: row.id } });
+    res.json({ model_name: name, unregistered: true });
+  });
+
+  r.get('/v1/engines/:model_name', admin, async (req, res) => {
+    try {
+      res.json(enginesFor(String(req.params.model_name), await customFamilies(p.db)));
+    } catch (err) {
+      catalogError(err);
+    }
+  });
+  return r;
+}
