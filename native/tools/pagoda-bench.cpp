@@ -267,7 +267,7 @@ int run(int argc, char** argv) {
   auto t0 = Clock::now();
   std::unique_ptr<LLMEngine> e = LLMEngine::load(a.engine);
   const double load_s = seconds_since(t0);
-  const MemoryProfile& prof = e->memory_profile();
+  const MemoryProfile prof = e->memory_profile(); // a copy: the engine is freed before the bandwidth probe
   const std::string device = e->backend().name();
   std::printf("model        %s (%s, %s, %.3f GB of weights), loaded in %.2f s\n", a.engine.model.c_str(),
               e->model().architecture.c_str(), e->model().dtype.c_str(), prof.weights_bytes / 1e9, load_s);
@@ -321,7 +321,9 @@ int run(int argc, char** argv) {
     r.set("device", json::Value::string(device == "cpu" ? cpu_description() : device));
     r.set("backend", json::Value::string(device));
     r.set("date", json::Value::string(utc_now()));
-    std::string commit = shell("git rev-parse --short HEAD 2>/dev/null");
+    // PAGODA_GIT_COMMIT names the build where the tree travels without .git (the GPU machine).
+    const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
+    std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
     r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
     r.set("command", json::Value::string(a.command));
     r.set("model", json::Value::string(a.engine.model));
