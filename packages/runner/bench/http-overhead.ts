@@ -50,7 +50,10 @@ async function drive(
   const start = performance.now();
   await Promise.all(
     Array.from({ length: streams }, async () => {
-      while (nextIdx < all.length) tokens += await work(all[nextIdx++]!);
+      while (nextIdx < all.length) {
+        const got = await work(all[nextIdx++]!);
+        tokens += got; // not `tokens += await …`: that reads `tokens` before the await
+      }
     }),
   );
   const seconds = (performance.now() - start) / 1000;

@@ -67,7 +67,8 @@ function fromHttpError(err: unknown, maxBodyBytes: number): ApiError {
 function errorHandler(ctx: RunnerContext) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const apiErr = fromHttpError(err, ctx.maxBodyBytes);
-    if (apiErr.status >= 500) ctx.log.error({ err }, 'request failed');
+    // 503 while loading is expected traffic (health probes, early clients), not a fault
+    if (apiErr.status >= 500 && apiErr.status !== 503) ctx.log.error({ err }, 'request failed');
     if (res.headersSent) {
       res.destroy();
       return;

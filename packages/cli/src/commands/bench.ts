@@ -144,6 +144,7 @@ export async function benchServe(argv: string[]): Promise<number> {
     `benchmarking ${baseUrl}${endpoint} model=${model}: ${requests.length} requests, rate=${requestRate}, max concurrency=${maxConcurrency ?? 'none'}\n`,
   );
   const showProgress = !values['disable-tqdm'];
+  let lastProgress = 0;
   const { results, durationS } = await runLoad(
     { url: `${baseUrl}${endpoint}`, model, apiKey, ignoreEos: values['ignore-eos'] ?? false },
     requests,
@@ -152,8 +153,11 @@ export async function benchServe(argv: string[]): Promise<number> {
       maxConcurrency,
       seed,
       progress: (done, total) => {
-        if (showProgress)
-          process.stderr.write(`\r${progressBar(done, total)}${done === total ? '\n' : ''}`);
+        // at most five updates a second, and always the last
+        const now = Date.now();
+        if (!showProgress || (done < total && now - lastProgress < 200)) return;
+        lastProgress = now;
+        process.stderr.write(`\r${progressBar(done, total)}${done === total ? '\n' : ''}`);
       },
     },
   );
