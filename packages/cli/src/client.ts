@@ -61,14 +61,16 @@ export interface LaunchProgress {
 }
 
 export interface WorkerView {
+  worker?: string;
   worker_id?: string;
-  id?: string;
   host?: string;
   address?: string;
   status?: string;
   last_heartbeat?: string | null;
+  /** A count, or the devices themselves. */
+  gpus?: number;
   devices?: unknown[];
-  replicas?: unknown[];
+  replicas?: number | unknown[];
   [key: string]: unknown;
 }
 
@@ -154,8 +156,9 @@ export class PagodaClient {
   launch(body: LaunchRequest): Promise<{ model_uid: string } & Record<string, unknown>> {
     return this.request('POST', '/v1/models', body);
   }
-  async listModels(): Promise<ModelView[]> {
-    return asList<ModelView>(await this.request('GET', '/v1/models'));
+  /** Every launched model; `all: false` keeps only those serving (what GET /v1/models lists by default). */
+  async listModels(opts: { all?: boolean } = {}): Promise<ModelView[]> {
+    return asList<ModelView>(await this.request('GET', opts.all === false ? '/v1/models' : '/v1/models?all=1'));
   }
   getModel(uid: string): Promise<ModelView> {
     return this.request('GET', `/v1/models/${encodeURIComponent(uid)}`);

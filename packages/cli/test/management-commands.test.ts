@@ -179,11 +179,11 @@ describe('registrations', () => {
   it('lists built-in and custom models, and unregisters', async () => {
     fake.registrations = [
       { model_name: 'qwen3', source: 'builtin', model_ability: ['chat', 'generate'], context_length: 40960, model_specs: [{ model_format: 'safetensors', model_size_in_billions: 0.6 }, { model_format: 'safetensors', model_size_in_billions: 8 }, { model_format: 'gguf', model_size_in_billions: 8 }] },
-      { model_name: 'mine', is_builtin: false, model_ability: ['generate'], context_length: 2048 },
+      { model_name: 'mine', is_builtin: false, model_family: 'LlamaForCausalLM', model_ability: ['generate'], context_length: 2048 },
     ];
     const all = capture();
     expect(await registrations([], all.io)).toBe(0);
-    expect(all.out()).toMatch(/^MODEL +SOURCE +ABILITIES +CONTEXT +FORMATS\nqwen3 +builtin +chat,generate +40960 +safetensors 0.6\/8B, gguf 8B\nmine +custom +generate +2048 +-\n$/);
+    expect(all.out()).toMatch(/^MODEL +SOURCE +ABILITIES +CONTEXT +FAMILY \/ FORMATS\nqwen3 +builtin +chat,generate +40960 +safetensors 0.6\/8B, gguf 8B\nmine +custom +generate +2048 +LlamaForCausalLM\n$/);
     const custom = capture();
     await registrations(['--custom'], custom.io);
     expect(custom.out().split('\n').length).toBe(3);
@@ -198,11 +198,19 @@ describe('pagoda plan', () => {
   const gpu = { worker: 'w1', index: 0, total: 24 * GiB, weights: 16 * GiB, activations: 0.5 * GiB, cuda_graphs: 0.5 * GiB, overhead: 0.5 * GiB, kv_cache: 4 * GiB, kv_cache_tokens: 32768, claim: 21.6 * GiB, free_after: 2.4 * GiB };
 
   it('prints each GPU’s share and exits 0 when it fits', async () => {
-    fake.plan = [200, { fits: true, message: 'fits: 1 replica on w1 GPU 0', replicas: [{ replica: 0, worker: 'w1', gpus: [gpu] }], suggestions: [] }];
+    const planned = { fits: true, message: 'fits: 1 replica on w1 GPU 0', replicas: [{ replica: 0, worker: 'w1', gpus: [gpu] }], suggestions: [] };
+    fake.plan = [200, { model_name: 'llama-3-instruct', fits: true, message: planned.message, replicas: [{ worker: 'w1', gpu_idx: [0], bytes_per_device: gpu.claim }], plan: planned }];
     const c = capture();
     expect(await plan(['llama-3-instruct', '-s', '8'], c.io)).toBe(0);
     expect(fake.requests[0]).toMatchObject({ method: 'POST', path: '/api/plan', body: { model_name: 'llama-3-instruct', model_size_in_billions: 8 } });
     expect(c.out()).toMatch(/^fits: 1 replica on w1 GPU 0\n\nREPLICA +WORKER +GPU +TOTAL +WEIGHTS +ACTIVATIONS +CUDA GRAPHS +KV CACHE +KV TOKENS +CLAIM +FREE AFTER\n0 +w1 +0 +24\.0 GiB +16\.0 GiB +512 MiB +512 MiB +4\.00 GiB +32768 +21\.6 GiB +2\.40 GiB\n/);
+  });
+
+  it('prints where CPU replicas go when the plan has no GPU numbers', async () => {
+    fake.plan = [200, { fits: true, device: 'cpu', message: 'fits on the CPU of w1', replicas: [{ worker: 'w1', gpu_idx: [], bytes_per_device: 3 * 2 ** 20 }], plan: null }];
+    const c = capture();
+    expect(await plan(['tiny', '--n-gpu', '0'], c.io)).toBe(0);
+    expect(c.out()).toBe('fits on the CPU of w1\n\nREPLICA  WORKER  DEVICE  CLAIM\n0        w1      cpu     3.00 MiB\n');
   });
 
   it('prints the refusal with the flags that would fit, from a 200 or an error carrying the plan', async () => {
@@ -242,11 +250,12 @@ describe('pagoda chat', () => {
 describe('pagoda workers / devices', () => {
   it('tabulates workers with their GPUs and heartbeat age', async () => {
     fake.workers = [
-      { worker_id: 'gpu-a', host: 'a.local', address: '10.0.0.1', status: 'alive', devices: [{ kind: 'cpu', index: -1 }, { kind: 'gpu', index: 0, declared: true }], replicas: [{}], last_heartbeat: new Date(Date.now() - 3000).toISOString() },
+      { worker: 'gpu-a', host: 'a.local', address: '10.0.0.1', status: 'alive', gpus: 8, replicas: 2, last_heartbeat: new Date(Date.now() - 3000).toISOString() },
+      { worker_id: 'gpu-b', host: 'b.local', address: '10.0.0.2', status: 'lost', devices: [{ kind: 'cpu', index: -1 }, { kind: 'gpu', index: 0, declared: true }], replicas: [{}], last_heartbeat: new Date(Date.now() - 3 * 3600_000).toISOString() },
     ];
     const c = capture();
     expect(await workers([], c.io)).toBe(0);
-    expect(c.out()).toMatch(/^WORKER +HOST +ADDRESS +STATUS +GPUS +REPLICAS +HEARTBEAT\ngpu-a +a\.local +10\.0\.0\.1 +alive +1 \(declared\) +1 +[34]s ago\n$/);
+    expect(c.out()).toMatch(/^WORKER +HOST +ADDRESS +STATUS +GPUS +REPLICAS +HEARTBEAT\ngpu-a +a\.local +10\.0\.0\.1 +alive +8 +2 +[34]s ago\ngpu-b +b\.local +10\.0\.0\.2 +lost +1 \(declared\) +1 +3h ago\n$/);
   });
 
   it('lists GPUs flat or grouped per worker, with memory used, claimed and total', async () => {

@@ -31,7 +31,7 @@ interface GpuRow {
 interface PlanView {
   fits?: boolean;
   message?: string;
-  replicas?: Array<{ replica?: number; worker?: string; gpus?: GpuRow[]; max_concurrency?: number }>;
+  replicas?: Array<{ replica?: number; worker?: string; gpus?: GpuRow[]; max_concurrency?: number; gpu_idx?: number[]; bytes_per_device?: number }>;
   problems?: string[];
   breakdown?: GpuRow | null;
   suggestions?: Array<{ setting: string; value: number; message: string }>;
@@ -51,6 +51,11 @@ export function renderPlan(plan: PlanView): string {
   const rows = (plan.replicas ?? []).flatMap((r) => (r.gpus ?? []).map((g) => gpuCells(String(r.replica ?? '-'), g)));
   if (plan.breakdown) rows.push(gpuCells('(roomiest GPU)', plan.breakdown));
   if (rows.length > 0) out += `\n${formatTable(HEADERS, rows)}`;
+  // Replicas placed without a GPU breakdown (the CPU engine): where, and what each claims.
+  const bare = (plan.replicas ?? []).filter((r) => !r.gpus && r.bytes_per_device !== undefined);
+  if (bare.length > 0) {
+    out += `\n${formatTable(['REPLICA', 'WORKER', 'DEVICE', 'CLAIM'], bare.map((r, i) => [i, r.worker, r.gpu_idx && r.gpu_idx.length > 0 ? `GPU ${r.gpu_idx.join(',')}` : 'cpu', formatBytes(r.bytes_per_device)]))}`;
+  }
   if (plan.settings) {
     const s = plan.settings;
     out += `\nmax_model_len ${s.max_model_len}, max_num_seqs ${s.max_num_seqs}, max_num_batched_tokens ${s.max_num_batched_tokens}, gpu_memory_utilization ${s.gpu_memory_utilization}, tensor_parallel_size ${s.tensor_parallel_size}, dtype ${s.dtype}, KV ${formatBytes(plan.kv_bytes_per_token)}/token per GPU\n`;
@@ -70,15 +75,17 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       return 0;
     }
     const body = launchBody(values as LaunchValues, positionals);
-    let plan: PlanView;
+    let answer: PlanView & { plan?: PlanView | null };
     try {
-      plan = (await clientFrom(values, io).plan(body)) as PlanView;
+      answer = (await clientFrom(values, io).plan(body)) as PlanView & { plan?: PlanView | null };
     } catch (err) {
       // A refusal may come as an error status that still carries the plan.
       const carried = err instanceof PagodaApiError ? (err.body as { plan?: PlanView } | null)?.plan : undefined;
       if (!carried) throw err;
-      plan = carried;
+      answer = { ...carried, plan: carried };
     }
+    // The server wraps the planner's plan (per-GPU numbers) with its verdict; CPU placements have none.
+    const plan: PlanView = answer.plan ? { ...answer.plan, fits: answer.fits ?? answer.plan.fits, message: answer.message ?? answer.plan.message } : answer;
     if (values.json) io.out(`${JSON.stringify(plan, null, 2)}\n`);
     else io.out(renderPlan(plan));
     return plan.fits ? 0 : 1;

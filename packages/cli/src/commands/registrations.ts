@@ -56,9 +56,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       source(r),
       Array.isArray(r.model_ability) ? r.model_ability.join(',') : '-',
       typeof r.context_length === 'number' ? r.context_length : null,
-      specSummary(r.model_specs),
+      Array.isArray(r.model_specs) ? specSummary(r.model_specs) : typeof r.model_family === 'string' ? r.model_family : null,
     ]);
-    io.out(formatTable(['MODEL', 'SOURCE', 'ABILITIES', 'CONTEXT', 'FORMATS'], rows));
+    io.out(formatTable(['MODEL', 'SOURCE', 'ABILITIES', 'CONTEXT', 'FAMILY / FORMATS'], rows));
     return 0;
   });
 }

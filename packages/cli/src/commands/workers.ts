@@ -36,10 +36,10 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
     }
     const now = Date.now();
     const rows = workers.map((w) => {
-      const devices = Array.isArray(w.devices) ? (w.devices as Array<{ kind?: string; declared?: boolean }>) : [];
-      const gpus = devices.filter((d) => d.kind !== 'cpu');
-      const declared = gpus.some((d) => d.declared) ? ' (declared)' : '';
-      return [w.worker_id ?? w.id ?? '-', w.host, w.address, w.status, `${gpus.length}${declared}`, Array.isArray(w.replicas) ? w.replicas.length : null, ago(w.last_heartbeat ?? w.lastHeartbeat, now)];
+      const devices = Array.isArray(w.devices) ? (w.devices as Array<{ kind?: string; declared?: boolean }>).filter((d) => d.kind !== 'cpu') : null;
+      const gpus = typeof w.gpus === 'number' ? String(w.gpus) : devices ? `${devices.length}${devices.some((d) => d.declared) ? ' (declared)' : ''}` : null;
+      const replicas = typeof w.replicas === 'number' ? w.replicas : Array.isArray(w.replicas) ? w.replicas.length : null;
+      return [w.worker ?? w.worker_id ?? '-', w.host, w.address, w.status, gpus, replicas, ago(w.last_heartbeat, now)];
     });
     io.out(formatTable(['WORKER', 'HOST', 'ADDRESS', 'STATUS', 'GPUS', 'REPLICAS', 'HEARTBEAT'], rows));
     return 0;
