@@ -30,6 +30,11 @@ void test_embedding(Checker& c, std::mt19937& rng) {
   embedding_gather(d_ids.as<int32_t>(), d_table.as<bf16>(), d_out.as<bf16>(), tokens, hidden, vocab, 0);
   c.expect("embedding_gather (exact copy, bad ids -> zeros)",
            compare(download_bf16(d_out, size_t(tokens) * hidden), ref_embedding(ids, table, hidden, vocab)), 0, 0);
+  DeviceBuffer d_out32(size_t(tokens) * hidden * 4);
+  poison(d_out32);
+  embedding_gather(d_ids.as<int32_t>(), d_table.as<bf16>(), d_out32.as<float>(), tokens, hidden, vocab, 0);
+  c.expect("embedding_gather to float32",
+           compare(download<float>(d_out32, size_t(tokens) * hidden), ref_embedding(ids, table, hidden, vocab)), 0, 0);
 }
 
 void test_rms_norm(Checker& c, std::mt19937& rng) {
@@ -47,13 +52,30 @@ void test_rms_norm(Checker& c, std::mt19937& rng) {
              compare(download_bf16(d_out, x.size()), ref_rms_norm(x, w, rows, hidden, eps)), kBf16Rel, 0.05);
 
     std::vector<double> ref_res, ref_out;
-    ref_add_rms_norm(r, x, w, rows, hidden, eps, ref_res, ref_out);
+    ref_add_rms_norm(r, x, w, rows, hidden, eps, true, ref_res, ref_out);
     poison(d_out);
     add_rms_norm(d_r.as<bf16>(), d_x.as<bf16>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0);
     c.expect("add_rms_norm residual, hidden " + std::to_string(hidden),
              compare(download_bf16(d_r, x.size()), ref_res), 0, 0);
     c.expect("add_rms_norm output, hidden " + std::to_string(hidden),
              compare(download_bf16(d_out, x.size()), ref_out), kBf16Rel, 0.05);
+
+    // float32 residual stream: the sum is kept unrounded, and rms_norm reads float32 rows.
+    std::vector<float> r32 = random_bf16_values(size_t(rows) * hidden, rng, 3.f);
+    for (float& v : r32) v += 1e-3f; // not representable in bf16
+    auto d_r32 = upload(r32);
+    ref_add_rms_norm(r32, x, w, rows, hidden, eps, false, ref_res, ref_out);
+    poison(d_out);
+    add_rms_norm(d_r32.as<float>(), d_x.as<bf16>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0);
+    c.expect("add_rms_norm float32 residual, hidden " + std::to_string(hidden),
+             compare(download<float>(d_r32, x.size()), ref_res), 1e-6, 1e-5);
+    c.expect("add_rms_norm float32 output, hidden " + std::to_string(hidden),
+             compare(download_bf16(d_out, x.size()), ref_out), kBf16Rel, 0.05);
+    std::vector<float> res32(ref_res.begin(), ref_res.end());
+    poison(d_out);
+    rms_norm(d_r32.as<float>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0);
+    c.expect("rms_norm float32 input, hidden " + std::to_string(hidden),
+             compare(download_bf16(d_out, x.size()), ref_rms_norm(res32, w, rows, hidden, eps)), kBf16Rel, 0.05);
   }
 }
 

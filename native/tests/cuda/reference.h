@@ -39,13 +39,16 @@ inline std::vector<double> ref_rms_norm(const std::vector<float>& x, const std::
   return out;
 }
 
-// residual + x rounded to bf16 (the stored residual), then RMSNorm of that.
+// residual + x (rounded to bf16 when the residual stream is bf16), then RMSNorm of that.
 inline void ref_add_rms_norm(const std::vector<float>& residual, const std::vector<float>& x,
-                             const std::vector<float>& w, int rows, int hidden, double eps,
+                             const std::vector<float>& w, int rows, int hidden, double eps, bool bf16_residual,
                              std::vector<double>& new_residual, std::vector<double>& out) {
   new_residual.resize(x.size());
   out.resize(x.size());
-  for (size_t i = 0; i < x.size(); ++i) new_residual[i] = rb(double(residual[i]) + x[i]);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double sum = double(residual[i]) + x[i];
+    new_residual[i] = bf16_residual ? rb(sum) : sum;
+  }
   for (int r = 0; r < rows; ++r)
     ref_rms_norm_row(&new_residual[size_t(r) * hidden], w, &out[size_t(r) * hidden], hidden, eps);
 }

@@ -114,7 +114,8 @@ private:
   DeviceWeights weights_;
   DeviceBuffer inv_freq_;
 
-  // Activations, grown to the largest step seen (profile() sizes them up front).
+  // Activations, grown to the largest step seen (profile() sizes them up front). x_ is the
+  // residual stream, kept in float32 so rounding does not accumulate over the layers.
   DeviceBuffer x_, h_, o_, qkv_, attn_, gate_up_, act_, rows_, logits_;
   int64_t act_tokens_ = 0, act_rows_ = 0;
   DeviceBuffer decode_ws_;
@@ -152,7 +153,7 @@ void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
   const ModelConfig& c = config_;
   if (tokens > act_tokens_) {
     const size_t t = static_cast<size_t>(tokens);
-    ensure_bytes(x_, t * c.hidden_size * 2);
+    ensure_bytes(x_, t * c.hidden_size * sizeof(float)); // float32 residual stream
     ensure_bytes(h_, t * c.hidden_size * 2);
     ensure_bytes(o_, t * c.hidden_size * 2);
     ensure_bytes(qkv_, t * (c.q_size() + 2 * c.kv_size()) * 2);
@@ -421,7 +422,7 @@ void CudaBackend::run_layer(int li, const ForwardBatch& b, const StepInputs& in)
 
   gemm_.linear(attn_.as<bf16>(), w.o.as<bf16>(), o_.as<bf16>(), GemmOutput::kBf16, n, hidden, c.q_size(), st);
   if (w.o_bias.bytes()) bias_add(o_.as<bf16>(), w.o_bias.as<bf16>(), n, hidden, st);
-  add_rms_norm(x_.as<bf16>(), o_.as<bf16>(), w.post_norm.as<bf16>(), h_.as<bf16>(), n, hidden, eps, st);
+  add_rms_norm(x_.as<float>(), o_.as<bf16>(), w.post_norm.as<bf16>(), h_.as<bf16>(), n, hidden, eps, st);
 
   gemm_.linear(h_.as<bf16>(), w.gate_up.as<bf16>(), gate_up_.as<bf16>(), GemmOutput::kBf16, n,
                2 * c.intermediate_size, hidden, st);
@@ -432,7 +433,7 @@ void CudaBackend::run_layer(int li, const ForwardBatch& b, const StepInputs& in)
   // input norm, or the final norm).
   const bf16* next_norm = li + 1 < c.num_hidden_layers ? weights_.layers[li + 1].input_norm.as<bf16>()
                                                         : weights_.norm.as<bf16>();
-  add_rms_norm(x_.as<bf16>(), o_.as<bf16>(), next_norm, h_.as<bf16>(), n, hidden, eps, st);
+  add_rms_norm(x_.as<float>(), o_.as<bf16>(), next_norm, h_.as<bf16>(), n, hidden, eps, st);
 }
 
 // lm_head on the normalized rows that need logits, in chunks of the logits buffer's rows.
@@ -464,8 +465,8 @@ void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   ensure_activations(n, b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
   const StepInputs in = upload_inputs(b);
   cudaStream_t st = stream_.get();
-  embedding_gather(in.token_ids, weights_.embed.as<bf16>(), x_.as<bf16>(), n, c.hidden_size, c.vocab_size, st);
-  rms_norm(x_.as<bf16>(), weights_.layers[0].input_norm.as<bf16>(), h_.as<bf16>(), n, c.hidden_size,
+  embedding_gather(in.token_ids, weights_.embed.as<bf16>(), x_.as<float>(), n, c.hidden_size, c.vocab_size, st);
+  rms_norm(x_.as<float>(), weights_.layers[0].input_norm.as<bf16>(), h_.as<bf16>(), n, c.hidden_size,
            static_cast<float>(c.rms_norm_eps), st);
   for (int li = 0; li < c.num_hidden_layers; ++li) run_layer(li, b, in);
   copy_logits(b, in, logits);

@@ -14,16 +14,24 @@ namespace pagoda::cuda {
 using bf16 = __nv_bfloat16;
 
 // out[t, :] = table[ids[t], :]; also gathers hidden rows (ids = row indices). ids outside
-// [0, num_rows) give a zero row (the engine validates ids before they get here).
+// [0, num_rows) give a zero row (the engine validates ids before they get here). The float
+// overload widens to a float32 residual stream.
 void embedding_gather(const int32_t* ids, const bf16* table, bf16* out, int num_tokens,
                       int hidden, int num_rows, cudaStream_t stream);
+void embedding_gather(const int32_t* ids, const bf16* table, float* out, int num_tokens,
+                      int hidden, int num_rows, cudaStream_t stream);
 
-// out = x * rsqrt(mean(x^2) + eps) * weight, one row of `hidden` per token.
+// out = x * rsqrt(mean(x^2) + eps) * weight, one row of `hidden` per token; x is bf16 or a
+// float32 residual stream.
 void rms_norm(const bf16* x, const bf16* weight, bf16* out, int rows, int hidden, float eps,
               cudaStream_t stream);
+void rms_norm(const float* x, const bf16* weight, bf16* out, int rows, int hidden, float eps,
+              cudaStream_t stream);
 
-// residual += x (stored back as bf16), then out = rms_norm(residual).
+// residual += x (stored back in the residual's type), then out = rms_norm(residual).
 void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, bf16* out, int rows,
+                  int hidden, float eps, cudaStream_t stream);
+void add_rms_norm(float* residual, const bf16* x, const bf16* weight, bf16* out, int rows,
                   int hidden, float eps, cudaStream_t stream);
 
 // In place, each head of `head_dim` normalized on its own with a shared weight[head_dim]
