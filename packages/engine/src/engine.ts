@@ -68,7 +68,10 @@ export class Engine {
     if (signal) {
       const onAbort = () => this.native.abort(id);
       if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        stream.onEnd = () => signal.removeEventListener('abort', onAbort);
+      }
     }
     return stream;
   }

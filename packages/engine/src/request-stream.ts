@@ -19,6 +19,8 @@ export class RequestStream implements AsyncIterableIterator<GenerateDelta> {
   private ended = false;
   private readonly open: Set<number>;
   private readonly lastUsage = new Map<number, GenerateDelta['usage']>();
+  /** Run once when the stream ends, however it ends (e.g. detach an AbortSignal listener). */
+  onEnd: (() => void) | null = null;
 
   constructor(
     readonly id: string,
@@ -56,6 +58,7 @@ export class RequestStream implements AsyncIterableIterator<GenerateDelta> {
     if (this.ended) return;
     this.failure = error;
     this.ended = true;
+    this.runOnEnd();
     if (this.failWaiter) {
       const reject = this.failWaiter;
       this.waiter = this.failWaiter = null;
@@ -73,8 +76,15 @@ export class RequestStream implements AsyncIterableIterator<GenerateDelta> {
     }
   }
 
+  private runOnEnd(): void {
+    const f = this.onEnd;
+    this.onEnd = null;
+    f?.();
+  }
+
   private end(): void {
     this.ended = true;
+    this.runOnEnd();
     if (this.waiter && this.queue.length === 0) {
       const resolve = this.waiter;
       this.waiter = this.failWaiter = null;
@@ -97,6 +107,7 @@ export class RequestStream implements AsyncIterableIterator<GenerateDelta> {
   return(): Promise<IteratorResult<GenerateDelta>> {
     if (!this.ended) this.onCancel(this);
     this.ended = true;
+    this.runOnEnd();
     this.queue.length = 0;
     return Promise.resolve({ value: undefined, done: true });
   }
