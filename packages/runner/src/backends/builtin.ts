@@ -26,6 +26,7 @@ import type {
   BackendStats,
   GenerateContext,
 } from '../backend.ts';
+import { resolveModelPath } from '../model-path.ts';
 import { engineDtype, type ServeOptions } from '../serve-options.ts';
 import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
 import { mergeStreams } from './merge-streams.ts';
@@ -95,7 +96,8 @@ export class BuiltinBackend implements Backend {
         throw new Error(
           `--quantization ${o.quantization}: the builtin engine runs unquantized checkpoints only; leave it out`,
         );
-      const dir = o.model.endsWith('.json') ? join(o.model, '..') : o.model;
+      const model = resolveModelPath(o.model);
+      const dir = model.endsWith('.json') ? join(model, '..') : model;
       this.tokenizer = Tokenizer.fromDir(dir);
       this.texts = new TokenTexts(this.tokenizer);
       if (o.chat_template !== undefined)
@@ -104,7 +106,7 @@ export class BuiltinBackend implements Backend {
           : o.chat_template;
       this.vocabSize = readVocabSize(dir) ?? this.tokenizer.vocabSize;
       const options: EngineOptions = {
-        model: o.model,
+        model,
         load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
         dtype: engineDtype(o.dtype),
         device: o.device,
