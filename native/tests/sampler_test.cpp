@@ -148,6 +148,33 @@ void test_top_p_and_min_p_distribution() {
   CHECK(near(counts[0] / double(n), 1.0 / z, 0.02));
 }
 
+// top_k then top_p over the kept mass; a wide top_p set (more than the first sorted prefix).
+void test_top_k_with_top_p_and_wide_top_p() {
+  Sampler sampler(kVocab, {kEos});
+  std::vector<float> logits(kVocab);
+  for (int32_t i = 0; i < kVocab; ++i) logits[i] = -static_cast<float>(i) * std::log(2.0f);
+  SamplingParams p;
+  p.top_k = 3;    // 0.5, 0.25, 0.125 kept: mass 0.875
+  p.top_p = 0.8;  // 0.8 * 0.875 = 0.7: tokens 0 and 1
+  Sequence s = make_seq(p, {1}, {}, 5);
+  std::map<int32_t, int> counts;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ++counts[sampler.sample(logits.data(), s).token_id];
+  CHECK_EQ(counts.size(), size_t{2});
+  CHECK(near(counts[1] / double(n), 1.0 / 3.0, 0.02));
+
+  const int32_t wide = 1000;
+  Sampler flat(wide, {kEos});
+  std::vector<float> same(wide, 0.0f);
+  SamplingParams half;
+  half.top_p = 0.5; // equal probabilities: exactly the 500 lowest ids (ties break by id)
+  Sequence f = make_seq(half, {1}, {}, 8);
+  std::map<int32_t, int> seen;
+  for (int i = 0; i < n; ++i) ++seen[flat.sample(same.data(), f).token_id];
+  CHECK(seen.rbegin()->first < 500);
+  CHECK(seen.size() > 450);
+}
+
 void test_top_logprobs() {
   Sampler sampler(kVocab, {kEos});
   std::vector<float> logits = {0.0f, 1.0f, 4.0f, 3.0f, 2.0f, 0.0f, 0.0f, 0.0f};
@@ -202,6 +229,7 @@ int main() {
   test_min_tokens_masks_eos_and_stop_ids();
   test_top_k_one_is_greedy_and_seed_reproduces();
   test_top_p_and_min_p_distribution();
+  test_top_k_with_top_p_and_wide_top_p();
   test_top_logprobs();
   test_validation_names_the_parameter();
   return finish_checks("sampler_test");

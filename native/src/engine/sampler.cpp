@@ -67,11 +67,7 @@ int32_t Sampler::sample_random(const Sequence& seq, std::mt19937_64& rng) {
   const SamplingParams& p = *seq.params;
   const float inv_t = static_cast<float>(1.0 / p.temperature);
   float max_logit = *std::max_element(work_.begin(), work_.end());
-  double sum = 0.0;
-  for (float& v : work_) {
-    v = std::exp((v - max_logit) * inv_t); // now an unnormalized probability
-    sum += v;
-  }
+  for (float& v : work_) v = std::exp((v - max_logit) * inv_t); // unnormalized probability
   candidates_.clear();
   const float floor = static_cast<float>(p.min_p); // relative to the top probability (1 here)
   for (int32_t i = 0; i < vocab_size_; ++i) {
@@ -80,29 +76,39 @@ int32_t Sampler::sample_random(const Sequence& seq, std::mt19937_64& rng) {
   auto by_prob = [&](int32_t a, int32_t b) {
     return work_[a] > work_[b] || (work_[a] == work_[b] && a < b);
   };
-  size_t keep = candidates_.size();
-  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < keep) {
-    keep = static_cast<size_t>(p.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), by_prob);
-  } else if (p.top_p < 1.0) {
-    std::sort(candidates_.begin(), candidates_.end(), by_prob);
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < candidates_.size()) {
+    const size_t k = static_cast<size_t>(p.top_k);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + k, candidates_.end(), by_prob);
+    candidates_.resize(k);
   }
-  candidates_.resize(keep);
   double kept = 0.0;
   for (int32_t t : candidates_) kept += work_[t];
   if (p.top_p < 1.0) {
-    if (p.top_k > 0) std::sort(candidates_.begin(), candidates_.end(), by_prob);
     // Smallest set of most probable tokens whose mass reaches top_p (at least one token).
+    // Sorted in growing prefixes: a peaked distribution never sorts the whole vocabulary.
+    const double target = p.top_p * kept;
+    const size_t n = candidates_.size();
+    size_t sorted = 0, want = 64, keep = n;
     double cum = 0.0;
-    size_t n = 0;
-    while (n < candidates_.size()) {
-      cum += work_[candidates_[n++]];
-      if (cum >= p.top_p * kept) break;
+    while (keep == n && sorted < n) {
+      want = std::min(want, n);
+      auto first = candidates_.begin() + static_cast<std::ptrdiff_t>(sorted);
+      auto mid = candidates_.begin() + static_cast<std::ptrdiff_t>(want);
+      if (want < n) std::nth_element(first, mid, candidates_.end(), by_prob);
+      std::sort(first, mid, by_prob);
+      for (size_t i = sorted; i < want; ++i) {
+        cum += work_[candidates_[i]];
+        if (cum >= target) {
+          keep = i + 1;
+          break;
+        }
+      }
+      sorted = want;
+      want *= 4;
     }
-    candidates_.resize(n);
+    candidates_.resize(keep);
     kept = cum;
   }
-  (void)sum;
   double u = uniform01(rng) * kept;
   double cum = 0.0;
   for (int32_t t : candidates_) {
