@@ -71,7 +71,8 @@ export class Launcher {
   private instanceParams(req: LaunchRequest, model: ResolvedModel): InstanceParams {
     return {
       request: req,
-      engine_kwargs: engineKwargs(req),
+      // The registration's chat template travels to the runner; a checkpoint's own is found by the runner.
+      engine_kwargs: { ...engineKwargs(req), ...(model.family.chat_template ? { chat_template: model.family.chat_template } : {}) },
       arch: model.arch,
       weights_bytes: model.weightsBytes ?? null,
       context_length: model.contextLength,

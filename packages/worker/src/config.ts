@@ -1,6 +1,6 @@
 // The worker's settings, from flags and the environment, validated once at start.
 import { hostname, networkInterfaces } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_REDIS_PREFIX, WorkerIdSchema } from '@pagoda/protocol';
 import { splitExtraArgs } from './runner_command.ts';
@@ -17,7 +17,8 @@ export const WorkerConfigSchema = z.object({
   address: z.string().min(1).optional(),
   prefix: z.string().min(1).default(DEFAULT_REDIS_PREFIX),
   heartbeatMs: z.number().int().min(100).default(2_000),
-  cacheDir: z.string().min(1).default('./data/models'),
+  /** Where downloaded checkpoints go (default: PAGODA_MODEL_CACHE, else ~/.cache/pagoda/models). */
+  cacheDir: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   runnerCommand: z.array(z.string().min(1)).min(1).optional(),
   extraArgs: z.array(z.string()).default([]),
@@ -47,9 +48,8 @@ export function resolveWorkerConfig(input: Partial<WorkerConfigInput>, env: Node
     name: input.name ?? env.PAGODA_WORKER_NAME,
     devices: input.devices ?? env.PAGODA_DEVICES,
     prefix: input.prefix ?? env.PAGODA_REDIS_PREFIX,
-    cacheDir: input.cacheDir ?? (env.PAGODA_DATA_DIR ? join(env.PAGODA_DATA_DIR, 'models') : undefined),
     extraArgs: input.extraArgs ?? splitExtraArgs(env.PAGODA_RUNNER_EXTRA_ARGS),
   });
   const address = parsed.address ?? (parsed.host === '0.0.0.0' || parsed.host === '::' ? firstIpv4() : parsed.host);
-  return { ...parsed, name: parsed.name ?? defaultWorkerName(), address, cacheDir: resolve(parsed.cacheDir) };
+  return { ...parsed, name: parsed.name ?? defaultWorkerName(), address, cacheDir: parsed.cacheDir === undefined ? undefined : resolve(parsed.cacheDir) };
 }

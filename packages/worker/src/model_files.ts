@@ -2,20 +2,17 @@
 // downloaded into the worker's cache first (progress reported as a fraction).
 import { existsSync } from 'node:fs';
 import type { LaunchJob } from '@pagoda/protocol';
+import { downloadModel } from './download/index.ts';
 
 export type DownloadProgress = (fraction: number) => void;
 
-/** The one call into the download module (packages/worker/src/download). */
-async function downloadRepo(repo: string, revision: string | null, cacheDir: string, onProgress: DownloadProgress, signal: AbortSignal): Promise<string> {
-  const mod = (await import('./download/index.ts').catch(() => null)) as {
-    downloadModel?: (opts: { repo: string; revision?: string; cacheDir: string; onProgress?: (p: { fraction: number }) => void; signal?: AbortSignal }) => Promise<{ path: string }>;
-  } | null;
-  if (!mod?.downloadModel) throw new Error(`this worker cannot download ${repo}: the download module is missing; give model_path to a local checkpoint`);
-  const { path } = await mod.downloadModel({ repo, revision: revision ?? undefined, cacheDir, onProgress: (p) => onProgress(p.fraction), signal });
-  return path;
+/** The one call into the download module: HF_ENDPOINT and HF_TOKEN honoured, resumable, checksummed. */
+async function downloadRepo(repo: string, revision: string | null, cacheDir: string | undefined, onProgress: DownloadProgress, signal: AbortSignal): Promise<string> {
+  const { dir } = await downloadModel({ repo, revision: revision ?? undefined, cacheDir, signal, onProgress: (p) => onProgress(p.total > 0 ? p.bytes / p.total : 0) });
+  return dir;
 }
 
-export async function resolveModelFiles(job: LaunchJob, cacheDir: string, onProgress: DownloadProgress, signal: AbortSignal): Promise<string> {
+export async function resolveModelFiles(job: LaunchJob, cacheDir: string | undefined, onProgress: DownloadProgress, signal: AbortSignal): Promise<string> {
   const { model_path, hf_repo_id, revision } = job.source;
   if (model_path && existsSync(model_path)) return model_path;
   if (hf_repo_id) return downloadRepo(hf_repo_id, revision, cacheDir, onProgress, signal);

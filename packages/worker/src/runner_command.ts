@@ -18,6 +18,7 @@ const FLAG_KWARGS = [
   'dtype',
   'seed',
   'load_format',
+  'chat_template',
 ] as const;
 
 const BACKEND_BY_ENGINE: Record<string, string> = { builtin: 'builtin', vllm: 'vllm', 'llama.cpp': 'llamacpp' };

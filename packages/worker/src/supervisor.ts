@@ -13,7 +13,8 @@ import { RunnerProcess } from './runner_process.ts';
 export interface SupervisorOptions {
   /** Address runners bind to and the server reaches them on. */
   host: string;
-  cacheDir: string;
+  /** Download cache (default: the download module's). */
+  cacheDir: string | undefined;
   declaredGpus: boolean;
   log: Logger;
   runnerCommand?: string[];
