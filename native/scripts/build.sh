@@ -14,6 +14,6 @@ run() { "$@" >"$logf" 2>&1 || { cat "$logf" >&2; echo "[pagoda] native build fai
 [ -f build/CMakeCache.txt ] || run cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DPAGODA_CUDA="$cuda"
 run cmake --build build -j"$jobs"
 if compgen -G "addon/*.cpp" >/dev/null; then
-  CMAKE_BUILD_PARALLEL_LEVEL="$jobs" run npx cmake-js compile --out build/addon -O build/addon --CDPAGODA_CUDA="$cuda"
+  run npx cmake-js compile -O build/addon -p "$jobs" --CDPAGODA_CUDA="$cuda"
 fi
 echo "[pagoda] native build done" >&2
