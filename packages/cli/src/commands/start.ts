@@ -2,11 +2,14 @@
 // ./data unless DATABASE_URL / REDIS_URL say otherwise), running until SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
 import { startServer } from '@pagoda/server';
+import { startWorker } from '@pagoda/worker';
 
-const HELP = `usage: pagoda start [--host HOST] [--port PORT] [--data-dir DIR] [--log-level LEVEL]
+const HELP = `usage: pagoda start [--host HOST] [--port PORT] [--data-dir DIR] [--log-level LEVEL] [--no-worker] [--devices JSON]
 
 Environment: DATABASE_URL (default file:<data-dir>/pagoda.db), REDIS_URL (default: a private
-redis-server under <data-dir>/redis), PAGODA_HOST, PAGODA_PORT, PAGODA_DATA_DIR.
+redis-server under <data-dir>/redis), PAGODA_HOST, PAGODA_PORT, PAGODA_DATA_DIR, PAGODA_ADMIN_KEY.
+A local worker starts in the same process unless --no-worker; --devices declares GPUs on a machine
+without them (see pagoda worker --help).
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -19,6 +22,8 @@ export async function run(argv: string[]): Promise<number> {
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      'no-worker': { type: 'boolean' },
+      devices: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -32,12 +37,20 @@ export async function run(argv: string[]): Promise<number> {
     dataDir: values['data-dir'],
     logLevel: values['log-level'] as never,
   });
-  process.stdout.write(`Pagoda is running at ${server.url}\n`);
+  // One local worker in this process: it finds this machine's GPUs (or uses --devices) and runs replicas.
+  const worker = values['no-worker']
+    ? null
+    : await startWorker({ serverUrl: server.url, redisUrl: server.redisUrl, devices: values.devices, logLevel: (values['log-level'] ?? 'info') as never }).catch(async (err: Error) => {
+        await server.close();
+        throw err;
+      });
+  process.stdout.write(`Pagoda is running at ${server.url}${worker ? ` with local worker '${worker.id}'` : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  await worker?.close();
   await server.close();
   return 0;
 }
