@@ -36,8 +36,14 @@ export const CONNECTION_FLAGS = {
 export const CONNECTION_HELP = `  -e, --endpoint URL   the Pagoda server (default PAGODA_ENDPOINT or http://127.0.0.1:9997)
   --api-key KEY        admin key for management routes (default PAGODA_API_KEY)`;
 
-export function clientFrom(values: { endpoint?: string; 'api-key'?: string }, io: CliIo): PagodaClient {
-  return new PagodaClient({ endpoint: values.endpoint, apiKey: values['api-key'], fetch: io.fetch }, io.env);
+export function clientFrom(
+  values: { endpoint?: string; 'api-key'?: string },
+  io: CliIo,
+): PagodaClient {
+  return new PagodaClient(
+    { endpoint: values.endpoint, apiKey: values['api-key'], fetch: io.fetch },
+    io.env,
+  );
 }
 
 /** A usage error: printed with the command's usage, exit code 2. */
@@ -47,11 +53,19 @@ export class UsageError extends Error {}
  * Runs a command body, turning its failures into messages and exit codes: usage errors 2 (with the
  * usage), server refusals and unreachable servers 1.
  */
-export async function runCommand(name: string, usage: string, io: CliIo, body: () => Promise<number>): Promise<number> {
+export async function runCommand(
+  name: string,
+  usage: string,
+  io: CliIo,
+  body: () => Promise<number>,
+): Promise<number> {
   try {
     return await body();
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof UsageError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       io.err(`pagoda ${name}: ${(err as Error).message}\n\n${usage}`);
       return 2;
     }
@@ -62,11 +76,17 @@ export async function runCommand(name: string, usage: string, io: CliIo, body: (
 }
 
 /** A flag's number, or a UsageError naming the flag. */
-export function numberFlag(raw: string | undefined, flag: string, opts: { integer?: boolean } = {}): number | undefined {
+export function numberFlag(
+  raw: string | undefined,
+  flag: string,
+  opts: { integer?: boolean } = {},
+): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n) || (opts.integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${flag} takes ${opts.integer ? 'an integer' : 'a number'}, got '${raw}'`);
+    throw new UsageError(
+      `--${flag} takes ${opts.integer ? 'an integer' : 'a number'}, got '${raw}'`,
+    );
   }
   return n;
 }

@@ -28,10 +28,17 @@ export class PagodaApiError extends Error {
 }
 
 /** The server's message from an error body: OpenAI's {error: {message}}, Xinference's {detail}, or text. */
-export function errorMessage(body: unknown, status: number): { message: string; param: string | null } {
+export function errorMessage(
+  body: unknown,
+  status: number,
+): { message: string; param: string | null } {
   if (typeof body === 'object' && body !== null) {
     const b = body as { error?: unknown; detail?: unknown; message?: unknown };
-    if (typeof b.error === 'object' && b.error !== null && typeof (b.error as { message?: unknown }).message === 'string') {
+    if (
+      typeof b.error === 'object' &&
+      b.error !== null &&
+      typeof (b.error as { message?: unknown }).message === 'string'
+    ) {
       const e = b.error as { message: string; param?: unknown };
       return { message: e.message, param: typeof e.param === 'string' ? e.param : null };
     }
@@ -39,7 +46,8 @@ export function errorMessage(body: unknown, status: number): { message: string; 
     if (typeof b.detail === 'string') return { message: b.detail, param: null };
     if (typeof b.message === 'string') return { message: b.message, param: null };
   }
-  if (typeof body === 'string' && body.trim() !== '') return { message: body.trim().slice(0, 500), param: null };
+  if (typeof body === 'string' && body.trim() !== '')
+    return { message: body.trim().slice(0, 500), param: null };
   return { message: `HTTP ${status}`, param: null };
 }
 
@@ -102,7 +110,8 @@ export interface ChatOptions {
 /** Lists come as a bare array or as {data: [...]} (OpenAI style); both read as an array. */
 export function asList<T>(body: unknown): T[] {
   if (Array.isArray(body)) return body as T[];
-  if (typeof body === 'object' && body !== null && Array.isArray((body as { data?: unknown }).data)) return (body as { data: T[] }).data;
+  if (typeof body === 'object' && body !== null && Array.isArray((body as { data?: unknown }).data))
+    return (body as { data: T[] }).data;
   return [];
 }
 
@@ -119,18 +128,31 @@ export class PagodaClient {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
   }
 
-  private async send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
     const url = `${this.endpoint}${path}`;
     let res: Response;
     try {
-      res = await this.doFetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: signal ?? AbortSignal.timeout(this.timeoutMs) });
+      res = await this.doFetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: signal ?? AbortSignal.timeout(this.timeoutMs),
+      });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (err as Error).message;
-      throw new Error(`cannot reach the Pagoda server at ${this.endpoint} (${why}); is it running? Point --endpoint or PAGODA_ENDPOINT at it`, { cause: err });
+      throw new Error(
+        `cannot reach the Pagoda server at ${this.endpoint} (${why}); is it running? Point --endpoint or PAGODA_ENDPOINT at it`,
+        { cause: err },
+      );
     }
     if (!res.ok) {
       const text = await res.text();
@@ -141,7 +163,8 @@ export class PagodaClient {
         // a plain-text body is the message itself
       }
       const { message, param } = errorMessage(parsed, res.status);
-      const hint = res.status === 401 && !this.apiKey ? ' (give --api-key or set PAGODA_API_KEY)' : '';
+      const hint =
+        res.status === 401 && !this.apiKey ? ' (give --api-key or set PAGODA_API_KEY)' : '';
       throw new PagodaApiError(res.status, `${message}${hint}`, param, parsed);
     }
     return res;
@@ -158,7 +181,9 @@ export class PagodaClient {
   }
   /** Every launched model; `all: false` keeps only those serving (what GET /v1/models lists by default). */
   async listModels(opts: { all?: boolean } = {}): Promise<ModelView[]> {
-    return asList<ModelView>(await this.request('GET', opts.all === false ? '/v1/models' : '/v1/models?all=1'));
+    return asList<ModelView>(
+      await this.request('GET', opts.all === false ? '/v1/models' : '/v1/models?all=1'),
+    );
   }
   getModel(uid: string): Promise<ModelView> {
     return this.request('GET', `/v1/models/${encodeURIComponent(uid)}`);
@@ -179,13 +204,21 @@ export class PagodaClient {
     return this.request('POST', `/v1/model_registrations/${encodeURIComponent(modelType)}`, body);
   }
   unregister(name: string, modelType = 'LLM'): Promise<unknown> {
-    return this.request('DELETE', `/v1/model_registrations/${encodeURIComponent(modelType)}/${encodeURIComponent(name)}`);
+    return this.request(
+      'DELETE',
+      `/v1/model_registrations/${encodeURIComponent(modelType)}/${encodeURIComponent(name)}`,
+    );
   }
   async registrations(modelType = 'LLM'): Promise<Array<Record<string, unknown>>> {
-    return asList(await this.request('GET', `/v1/model_registrations/${encodeURIComponent(modelType)}`));
+    return asList(
+      await this.request('GET', `/v1/model_registrations/${encodeURIComponent(modelType)}`),
+    );
   }
   registration(name: string, modelType = 'LLM'): Promise<Record<string, unknown>> {
-    return this.request('GET', `/v1/model_registrations/${encodeURIComponent(modelType)}/${encodeURIComponent(name)}`);
+    return this.request(
+      'GET',
+      `/v1/model_registrations/${encodeURIComponent(modelType)}/${encodeURIComponent(name)}`,
+    );
   }
   engines(modelName: string): Promise<Record<string, unknown[]>> {
     return this.request('GET', `/v1/engines/${encodeURIComponent(modelName)}`);
@@ -204,9 +237,24 @@ export class PagodaClient {
   }
 
   /** Streams a chat completion: yields content deltas as the server sends them (SSE). */
-  async *chatStream(model: string, messages: ChatMessage[], opts: ChatOptions = {}): AsyncGenerator<string> {
-    const body = { model, messages, stream: true, max_tokens: opts.max_tokens, temperature: opts.temperature };
-    const res = await this.send('POST', '/v1/chat/completions', body, opts.signal ?? new AbortController().signal);
+  async *chatStream(
+    model: string,
+    messages: ChatMessage[],
+    opts: ChatOptions = {},
+  ): AsyncGenerator<string> {
+    const body = {
+      model,
+      messages,
+      stream: true,
+      max_tokens: opts.max_tokens,
+      temperature: opts.temperature,
+    };
+    const res = await this.send(
+      'POST',
+      '/v1/chat/completions',
+      body,
+      opts.signal ?? new AbortController().signal,
+    );
     if (!res.body) return;
     const decoder = new TextDecoder();
     let buffer = '';
@@ -220,8 +268,12 @@ export class PagodaClient {
           if (!line.startsWith('data:')) continue;
           const data = line.slice(5).trim();
           if (data === '[DONE]') return;
-          const parsed = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string | null } }>; error?: unknown };
-          if (parsed.error) throw new PagodaApiError(500, errorMessage(parsed, 500).message, null, parsed);
+          const parsed = JSON.parse(data) as {
+            choices?: Array<{ delta?: { content?: string | null } }>;
+            error?: unknown;
+          };
+          if (parsed.error)
+            throw new PagodaApiError(500, errorMessage(parsed, 500).message, null, parsed);
           const text = parsed.choices?.[0]?.delta?.content;
           if (text) yield text;
         }
@@ -231,12 +283,16 @@ export class PagodaClient {
 
   /** One chat completion, not streamed: the assistant's text. */
   async chat(model: string, messages: ChatMessage[], opts: ChatOptions = {}): Promise<string> {
-    const res = await this.request<{ choices: Array<{ message: { content: string | null } }> }>('POST', '/v1/chat/completions', {
-      model,
-      messages,
-      max_tokens: opts.max_tokens,
-      temperature: opts.temperature,
-    });
+    const res = await this.request<{ choices: Array<{ message: { content: string | null } }> }>(
+      'POST',
+      '/v1/chat/completions',
+      {
+        model,
+        messages,
+        max_tokens: opts.max_tokens,
+        temperature: opts.temperature,
+      },
+    );
     return res.choices[0]?.message.content ?? '';
   }
 }

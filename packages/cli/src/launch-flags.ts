@@ -45,12 +45,17 @@ export const LAUNCH_FLAGS_HELP = `  -n, --model-name NAME           catalog or r
 ${CONNECTION_HELP}`;
 
 type Flags = typeof LAUNCH_FLAGS;
-export type LaunchValues = { [K in keyof Flags]?: Flags[K]['type'] extends 'boolean' ? boolean : string };
+export type LaunchValues = {
+  [K in keyof Flags]?: Flags[K]['type'] extends 'boolean' ? boolean : string;
+};
 
 function gpuIdx(raw: string | undefined): number[] | undefined {
   if (raw === undefined) return undefined;
   const parts = raw.split(',').map((s) => s.trim());
-  if (parts.some((p) => !/^\d+$/.test(p))) throw new UsageError(`--gpu-idx takes GPU indices separated by commas (e.g. 0,1), got '${raw}'`);
+  if (parts.some((p) => !/^\d+$/.test(p)))
+    throw new UsageError(
+      `--gpu-idx takes GPU indices separated by commas (e.g. 0,1), got '${raw}'`,
+    );
   return parts.map(Number);
 }
 
@@ -61,14 +66,20 @@ function flagName(param: string): string {
 
 /** The launch body from parsed flags and positionals; throws UsageError naming the flag at fault. */
 export function launchBody(values: LaunchValues, positionals: string[]): LaunchRequest {
-  if (positionals.length > 1) throw new UsageError(`one model at a time; got ${positionals.join(' ')}`);
+  if (positionals.length > 1)
+    throw new UsageError(`one model at a time; got ${positionals.join(' ')}`);
   const name = values['model-name'] ?? positionals[0];
-  if (!name) throw new UsageError('name the model: pagoda launch <model_name> (see `pagoda registrations`)');
+  if (!name)
+    throw new UsageError('name the model: pagoda launch <model_name> (see `pagoda registrations`)');
   if (values['model-name'] && positionals[0] && positionals[0] !== values['model-name']) {
-    throw new UsageError(`the model is named twice: '${positionals[0]}' and --model-name '${values['model-name']}'`);
+    throw new UsageError(
+      `the model is named twice: '${positionals[0]}' and --model-name '${values['model-name']}'`,
+    );
   }
   if (values['enable-prefix-caching'] && values['no-enable-prefix-caching']) {
-    throw new UsageError('--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one');
+    throw new UsageError(
+      '--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one',
+    );
   }
   const nGpu = values['n-gpu'];
   const size = values['size-in-billions'];
@@ -77,9 +88,21 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
     model_uid: values['model-uid'],
     model_engine: values['model-engine'],
     model_format: values['model-format'],
-    model_size_in_billions: size === undefined ? undefined : /^\d+(\.\d+)?$/.test(size) && size.includes('.') ? size.replace('.', '_') : /^\d+$/.test(size) ? Number(size) : size,
+    model_size_in_billions:
+      size === undefined
+        ? undefined
+        : /^\d+(\.\d+)?$/.test(size) && size.includes('.')
+          ? size.replace('.', '_')
+          : /^\d+$/.test(size)
+            ? Number(size)
+            : size,
     quantization: values.quantization,
-    n_gpu: nGpu === undefined ? undefined : nGpu === 'auto' ? 'auto' : numberFlag(nGpu, 'n-gpu', { integer: true }),
+    n_gpu:
+      nGpu === undefined
+        ? undefined
+        : nGpu === 'auto'
+          ? 'auto'
+          : numberFlag(nGpu, 'n-gpu', { integer: true }),
     gpu_idx: gpuIdx(values['gpu-idx']),
     worker_ip: values['worker-ip'],
     replica: numberFlag(values.replica, 'replica', { integer: true }),
@@ -87,11 +110,19 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
     gpu_memory_utilization: numberFlag(values['gpu-memory-utilization'], 'gpu-memory-utilization'),
     max_model_len: numberFlag(values['max-model-len'], 'max-model-len', { integer: true }),
     enforce_eager: values['enforce-eager'],
-    tensor_parallel_size: numberFlag(values['tensor-parallel-size'], 'tensor-parallel-size', { integer: true }),
+    tensor_parallel_size: numberFlag(values['tensor-parallel-size'], 'tensor-parallel-size', {
+      integer: true,
+    }),
     max_num_seqs: numberFlag(values['max-num-seqs'], 'max-num-seqs', { integer: true }),
-    max_num_batched_tokens: numberFlag(values['max-num-batched-tokens'], 'max-num-batched-tokens', { integer: true }),
+    max_num_batched_tokens: numberFlag(values['max-num-batched-tokens'], 'max-num-batched-tokens', {
+      integer: true,
+    }),
     block_size: numberFlag(values['block-size'], 'block-size', { integer: true }),
-    enable_prefix_caching: values['enable-prefix-caching'] ? true : values['no-enable-prefix-caching'] ? false : undefined,
+    enable_prefix_caching: values['enable-prefix-caching']
+      ? true
+      : values['no-enable-prefix-caching']
+        ? false
+        : undefined,
     dtype: values.dtype,
     kv_cache_dtype: values['kv-cache-dtype'],
     seed: numberFlag(values.seed, 'seed', { integer: true }),
@@ -102,11 +133,16 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
   const checked = LaunchRequestSchema.safeParse(body);
   if (!checked.success) {
     const { message, param } = describeZodError(checked.error);
-    throw new UsageError(param ? `${flagName(param)}: ${message.replace(`'${param}': `, '')}` : message);
+    throw new UsageError(
+      param ? `${flagName(param)}: ${message.replace(`'${param}': `, '')}` : message,
+    );
   }
   return checked.data;
 }
 
 export function parseLaunchArgv(argv: string[]): { values: LaunchValues; positionals: string[] } {
-  return parseArgs({ args: argv, options: LAUNCH_FLAGS, strict: true, allowPositionals: true }) as { values: LaunchValues; positionals: string[] };
+  return parseArgs({ args: argv, options: LAUNCH_FLAGS, strict: true, allowPositionals: true }) as {
+    values: LaunchValues;
+    positionals: string[];
+  };
 }

@@ -19,7 +19,12 @@ function label(p: LaunchProgress, status: string): string {
 }
 
 /** 0 when the model became ready, 1 when it failed, vanished or the wait timed out. */
-export async function waitReady(client: PagodaClient, uid: string, io: CliIo, opts: WaitOptions): Promise<number> {
+export async function waitReady(
+  client: PagodaClient,
+  uid: string,
+  io: CliIo,
+  opts: WaitOptions,
+): Promise<number> {
   const bar = new ProgressLine(io.out, io.isTTY);
   const deadline = Date.now() + opts.timeoutS * 1000;
   let lastStatus = 'pending';
@@ -38,7 +43,9 @@ export async function waitReady(client: PagodaClient, uid: string, io: CliIo, op
       if (status === 'ready') {
         bar.update(1, 'ready');
         bar.finish();
-        io.out(`Model ${uid} is ready: send requests with "model": "${uid}" to ${client.endpoint}/v1\n`);
+        io.out(
+          `Model ${uid} is ready: send requests with "model": "${uid}" to ${client.endpoint}/v1\n`,
+        );
         return 0;
       }
       if (status === 'failed') {
@@ -59,6 +66,8 @@ export async function waitReady(client: PagodaClient, uid: string, io: CliIo, op
     await new Promise((r) => setTimeout(r, opts.intervalMs));
   }
   bar.finish();
-  io.err(`Model ${uid} is still ${lastStatus} after ${opts.timeoutS} s${lastError ? ` (last error: ${lastError})` : ''}; follow it with \`pagoda list\`\n`);
+  io.err(
+    `Model ${uid} is still ${lastStatus} after ${opts.timeoutS} s${lastError ? ` (last error: ${lastError})` : ''}; follow it with \`pagoda list\`\n`,
+  );
   return 1;
 }

@@ -30,19 +30,37 @@ let dataDir: string;
 function capture(env: NodeJS.ProcessEnv = {}) {
   let out = '';
   let err = '';
-  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), env: { PAGODA_ENDPOINT: server.url, PAGODA_API_KEY: ADMIN_KEY, PAGODA_POLL_MS: '50', ...env }, isTTY: false, stdinIsTTY: true, readStdin: async () => '' };
+  const io: CliIo = {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    env: { PAGODA_ENDPOINT: server.url, PAGODA_API_KEY: ADMIN_KEY, PAGODA_POLL_MS: '50', ...env },
+    isTTY: false,
+    stdinIsTTY: true,
+    readStdin: async () => '',
+  };
   return { io, out: () => out, err: () => err };
 }
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'pagoda-cli-server-'));
-  server = await startServer({ host: '127.0.0.1', port: 0, dataDir, redisUrl: REDIS_URL, redisPrefix: prefix, adminKey: ADMIN_KEY, logLevel: 'silent' });
+  server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    redisUrl: REDIS_URL,
+    redisPrefix: prefix,
+    adminKey: ADMIN_KEY,
+    logLevel: 'silent',
+  });
   worker = await startWorker({
     serverUrl: server.url,
     redisUrl: REDIS_URL,
     prefix,
     name: 'cli-test-worker',
-    devices: JSON.stringify([{ name: 'declared 24G', memory_total: 24 * GiB }, { name: 'declared 24G', memory_total: 24 * GiB }]),
+    devices: JSON.stringify([
+      { name: 'declared 24G', memory_total: 24 * GiB },
+      { name: 'declared 24G', memory_total: 24 * GiB },
+    ]),
     heartbeatMs: 200,
     cacheDir: join(dataDir, 'models'),
     logLevel: 'silent',
@@ -67,7 +85,9 @@ describe('the CLI against the server', () => {
   it('shows the worker and its declared GPUs', async () => {
     const w = capture();
     expect(await workers([], w.io)).toBe(0);
-    expect(w.out()).toMatch(/^WORKER +HOST +ADDRESS +STATUS +GPUS +REPLICAS +HEARTBEAT\ncli-test-worker +\S+ +127\.0\.0\.1 +alive +2 +0 +\d+s ago\n$/);
+    expect(w.out()).toMatch(
+      /^WORKER +HOST +ADDRESS +STATUS +GPUS +REPLICAS +HEARTBEAT\ncli-test-worker +\S+ +127\.0\.0\.1 +alive +2 +0 +\d+s ago\n$/,
+    );
     const d = capture();
     expect(await devices([], d.io)).toBe(0);
     const lines = d.out().trim().split('\n');
@@ -85,10 +105,14 @@ describe('the CLI against the server', () => {
     await registrations(['--custom'], custom.io);
     expect(custom.out()).toMatch(/\ntiny-q3 +custom +generate +2048 +Qwen3ForCausalLM\n$/);
     const twice = capture();
-    expect(await register(['tiny-q3', '--model-path', join(MODELS, 'tiny-qwen3')], twice.io)).toBe(1);
+    expect(await register(['tiny-q3', '--model-path', join(MODELS, 'tiny-qwen3')], twice.io)).toBe(
+      1,
+    );
     expect(twice.err()).toMatch(/already registered.*\(HTTP 409\)/);
     const bad = capture();
-    expect(await register(['nowhere', '--model-path', join(MODELS, 'no-such-model')], bad.io)).toBe(1);
+    expect(await register(['nowhere', '--model-path', join(MODELS, 'no-such-model')], bad.io)).toBe(
+      1,
+    );
     expect(bad.err()).toMatch(/model_path: .*no-such-model does not exist \(HTTP 400\)/);
     expect(await unregister(['tiny-q3'], capture().io)).toBe(0);
     const gone = capture();
@@ -104,19 +128,41 @@ describe('the CLI against the server', () => {
     const refused = capture();
     expect(await plan(['llama-3.1-instruct', '-s', '8'], refused.io)).toBe(1);
     expect(refused.out()).toMatch(/^The model does not fit: /);
-    expect(refused.out()).toMatch(/Would fit with:\n  --max-model-len \d+ .*\n  --tensor-parallel-size 2 /);
+    expect(refused.out()).toMatch(
+      /Would fit with:\n {2}--max-model-len \d+ .*\n {2}--tensor-parallel-size 2 /,
+    );
   });
 
   it('launches, lists and terminates a model, and reports a uid that is not launched', async () => {
     const started = capture();
-    expect(await launch(['qwen2.5-instruct', '-s', '0.5', '-u', 'cli-qwen', '--max-model-len', '4096', '--gpu-memory-utilization', '0.5', '--no-wait'], started.io)).toBe(0);
+    expect(
+      await launch(
+        [
+          'qwen2.5-instruct',
+          '-s',
+          '0.5',
+          '-u',
+          'cli-qwen',
+          '--max-model-len',
+          '4096',
+          '--gpu-memory-utilization',
+          '0.5',
+          '--no-wait',
+        ],
+        started.io,
+      ),
+    ).toBe(0);
     expect(started.out()).toBe('cli-qwen\n');
     const listed = capture();
     expect(await list([], listed.io)).toBe(0);
-    expect(listed.out()).toMatch(/\ncli-qwen +qwen2\.5-instruct +builtin +safetensors +0\.5 +none +0\/1 +\w+\n$/);
+    expect(listed.out()).toMatch(
+      /\ncli-qwen +qwen2\.5-instruct +builtin +safetensors +0\.5 +none +0\/1 +\w+\n$/,
+    );
     const d = capture();
     await devices([], d.io);
-    expect(d.out()).toMatch(/cli-test-worker +\d +declared 24G \(declared\) +\S+ B? *12\.0 GiB +24\.0 GiB/);
+    expect(d.out()).toMatch(
+      /cli-test-worker +\d +declared 24G \(declared\) +\S+ B? *12\.0 GiB +24\.0 GiB/,
+    );
     expect(await terminate(['cli-qwen'], capture().io)).toBe(0);
     const missing = capture();
     expect(await terminate(['cli-qwen'], missing.io)).toBe(1);

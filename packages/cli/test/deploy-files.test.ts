@@ -12,12 +12,15 @@ const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 /** Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error} (throws like compose does). */
 function interpolate(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, op: string | undefined, arg: string) => {
-    const value = env[name];
-    if (value !== undefined && value !== '') return value;
-    if (op === '?') throw new Error(`required variable ${name} is missing: ${arg}`);
-    return op === '-' ? arg : '';
-  });
+  return text.replace(
+    /\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g,
+    (_, name: string, op: string | undefined, arg: string) => {
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+      if (op === '?') throw new Error(`required variable ${name} is missing: ${arg}`);
+      return op === '-' ? arg : '';
+    },
+  );
 }
 
 interface Service {
@@ -30,7 +33,13 @@ interface Service {
   volumes?: string[];
   command?: string[];
   runtime?: string;
-  deploy?: { resources: { reservations: { devices: Array<{ driver: string; count: string | number; capabilities: string[] }> } } };
+  deploy?: {
+    resources: {
+      reservations: {
+        devices: Array<{ driver: string; count: string | number; capabilities: string[] }>;
+      };
+    };
+  };
 }
 interface Compose {
   services: Record<string, Service>;
@@ -42,7 +51,9 @@ const compose = parse(interpolate(read('docker-compose.yml'), ENV)) as Compose;
 const s = compose.services;
 
 /** The CLI's command names, from the COMMANDS map in packages/cli/src/main.ts. */
-const CLI_COMMANDS = [...read('packages/cli/src/main.ts').matchAll(/^\s+'?([a-z-]+)'?: ['"`]/gm)].map((m) => m[1]!);
+const CLI_COMMANDS = [
+  ...read('packages/cli/src/main.ts').matchAll(/^\s+'?([a-z-]+)'?: ['"`]/gm),
+].map((m) => m[1]!);
 
 describe('docker-compose.yml', () => {
   it('runs postgres, redis, the server and a worker', () => {
@@ -62,7 +73,8 @@ describe('docker-compose.yml', () => {
     expect(decodeURIComponent(db.username)).toBe(pg.POSTGRES_USER);
     expect(decodeURIComponent(db.password)).toBe(pg.POSTGRES_PASSWORD);
     expect(db.pathname).toBe(`/${pg.POSTGRES_DB}`);
-    for (const svc of ['server', 'worker']) expect(new URL(s[svc]!.environment!.REDIS_URL!).hostname).toBe('redis');
+    for (const svc of ['server', 'worker'])
+      expect(new URL(s[svc]!.environment!.REDIS_URL!).hostname).toBe('redis');
     expect(s.redis!.command).toContain('--appendonly');
   });
 
@@ -73,14 +85,22 @@ describe('docker-compose.yml', () => {
     expect(server.port).toBe(port);
     expect(s.server!.environment!.PAGODA_HOST).toBe('0.0.0.0');
     expect(s.server!.ports!.some((p) => p.endsWith(`:${port}`))).toBe(true);
-    expect(s.worker!.command).toEqual(expect.arrayContaining(['--host', '0.0.0.0', '--address', 'worker']));
+    expect(s.worker!.command).toEqual(
+      expect.arrayContaining(['--host', '0.0.0.0', '--address', 'worker']),
+    );
   });
 
   it('gives the worker the NVIDIA runtime and every GPU', () => {
     const w = s.worker!;
     expect(w.runtime).toBe('nvidia');
     const devices = w.deploy!.resources.reservations.devices;
-    expect(devices).toEqual([expect.objectContaining({ driver: 'nvidia', count: 'all', capabilities: expect.arrayContaining(['gpu']) })]);
+    expect(devices).toEqual([
+      expect.objectContaining({
+        driver: 'nvidia',
+        count: 'all',
+        capabilities: expect.arrayContaining(['gpu']),
+      }),
+    ]);
   });
 
   it('waits on healthchecks that exist, builds from Dockerfiles that exist, and declares its volumes', () => {
@@ -88,14 +108,21 @@ describe('docker-compose.yml', () => {
       for (const [dep, { condition }] of Object.entries(svc.depends_on ?? {})) {
         expect(s[dep], `${name} depends on ${dep}`).toBeDefined();
         if (condition === 'service_healthy') {
-          const hasCheck = s[dep]!.healthcheck !== undefined || (s[dep]!.build && read(s[dep]!.build!.dockerfile).includes('HEALTHCHECK'));
+          const hasCheck =
+            s[dep]!.healthcheck !== undefined ||
+            (s[dep]!.build && read(s[dep]!.build!.dockerfile).includes('HEALTHCHECK'));
           expect(hasCheck, `${dep} needs a healthcheck for ${name}`).toBeTruthy();
         }
       }
-      if (svc.build) expect(existsSync(join(ROOT, svc.build.context, svc.build.dockerfile)), `${name}'s Dockerfile`).toBe(true);
+      if (svc.build)
+        expect(
+          existsSync(join(ROOT, svc.build.context, svc.build.dockerfile)),
+          `${name}'s Dockerfile`,
+        ).toBe(true);
       for (const v of svc.volumes ?? []) {
         const source = v.split(':')[0]!;
-        if (!source.startsWith('.') && !source.startsWith('/')) expect(compose.volumes, `volume ${source}`).toHaveProperty(source);
+        if (!source.startsWith('.') && !source.startsWith('/'))
+          expect(compose.volumes, `volume ${source}`).toHaveProperty(source);
       }
     }
   });
@@ -110,9 +137,17 @@ describe('docker-compose.yml', () => {
 
   it('sets only environment variables the server and worker read', () => {
     const serverSources = read('packages/server/src/config.ts');
-    for (const name of Object.keys(s.server!.environment!)) expect(serverSources, `server reads ${name}`).toContain(name);
-    const workerSources = ['packages/cli/src/commands/worker.ts', 'packages/worker/src/config.ts', 'packages/worker/src/download/hub-settings.ts'].map(read).join('\n');
-    for (const name of Object.keys(s.worker!.environment!)) expect(workerSources, `worker reads ${name}`).toContain(name);
+    for (const name of Object.keys(s.server!.environment!))
+      expect(serverSources, `server reads ${name}`).toContain(name);
+    const workerSources = [
+      'packages/cli/src/commands/worker.ts',
+      'packages/worker/src/config.ts',
+      'packages/worker/src/download/hub-settings.ts',
+    ]
+      .map(read)
+      .join('\n');
+    for (const name of Object.keys(s.worker!.environment!))
+      expect(workerSources, `worker reads ${name}`).toContain(name);
   });
 });
 
@@ -139,7 +174,8 @@ function stages(dockerfile: string): Stage[] {
 function workspaceManifests(): string[] {
   const globs = (parse(read('pnpm-workspace.yaml')) as { packages: string[] }).packages;
   return globs.flatMap((g) => {
-    if (!g.endsWith('/*')) return existsSync(join(ROOT, g, 'package.json')) ? [`${g}/package.json`] : [];
+    if (!g.endsWith('/*'))
+      return existsSync(join(ROOT, g, 'package.json')) ? [`${g}/package.json`] : [];
     const dir = g.slice(0, -2);
     return readdirSync(join(ROOT, dir))
       .filter((d) => existsSync(join(ROOT, dir, d, 'package.json')))
@@ -158,10 +194,13 @@ describe.each(['docker/server.Dockerfile', 'docker/worker.Dockerfile'])('%s', (d
         if (!copy) continue;
         const parts = copy[2]!.split(/\s+/);
         if (copy[1]) {
-          expect(seen.has(copy[1]), `stage '${copy[1]}' is defined before it is copied from`).toBe(true);
+          expect(seen.has(copy[1]), `stage '${copy[1]}' is defined before it is copied from`).toBe(
+            true,
+          );
           continue;
         }
-        for (const src of parts.slice(0, -1)) if (src !== '.') expect(existsSync(join(ROOT, src)), `${src} exists`).toBe(true);
+        for (const src of parts.slice(0, -1))
+          if (src !== '.') expect(existsSync(join(ROOT, src)), `${src} exists`).toBe(true);
       }
       if (stage.name) seen.add(stage.name);
     }
@@ -171,9 +210,19 @@ describe.each(['docker/server.Dockerfile', 'docker/worker.Dockerfile'])('%s', (d
     const lines = all.flatMap((st) => st.lines);
     const install = lines.findIndex((l) => /pnpm install --frozen-lockfile/.test(l));
     expect(install).toBeGreaterThan(0);
-    const copied = lines.slice(0, install).filter((l) => l.startsWith('COPY ') && !l.includes('--from'));
-    for (const manifest of [...workspaceManifests(), 'pnpm-lock.yaml', 'pnpm-workspace.yaml', 'package.json']) {
-      expect(copied.some((l) => l.split(/\s+/).includes(manifest)), `${manifest} copied before pnpm install`).toBe(true);
+    const copied = lines
+      .slice(0, install)
+      .filter((l) => l.startsWith('COPY ') && !l.includes('--from'));
+    for (const manifest of [
+      ...workspaceManifests(),
+      'pnpm-lock.yaml',
+      'pnpm-workspace.yaml',
+      'package.json',
+    ]) {
+      expect(
+        copied.some((l) => l.split(/\s+/).includes(manifest)),
+        `${manifest} copied before pnpm install`,
+      ).toBe(true);
     }
   });
 

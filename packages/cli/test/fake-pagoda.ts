@@ -32,42 +32,71 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   return text ? JSON.parse(text) : undefined;
 }
 
-const json = (res: ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-const error = (res: ServerResponse, status: number, message: string) => json(res, status, { error: { message, type: 'invalid_request_error', param: null, code: status } });
+const json = (res: ServerResponse, status: number, body: unknown) =>
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+const error = (res: ServerResponse, status: number, message: string) =>
+  json(res, status, {
+    error: { message, type: 'invalid_request_error', param: null, code: status },
+  });
 
 export async function startFakePagoda(): Promise<FakePagoda> {
-  const fake: Omit<FakePagoda, 'url' | 'close'> = { requests: [], progress: [], plan: [200, {}], models: [], registrations: [], workers: [], devices: [] };
+  const fake: Omit<FakePagoda, 'url' | 'close'> = {
+    requests: [],
+    progress: [],
+    plan: [200, {}],
+    models: [],
+    registrations: [],
+    workers: [],
+    devices: [],
+  };
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const body = await readBody(req);
-    fake.requests.push({ method: req.method ?? '', path, body, authorization: req.headers.authorization });
-    if (fake.apiKey && req.headers.authorization !== `Bearer ${fake.apiKey}`) return error(res, 401, 'this route needs an admin API key');
+    fake.requests.push({
+      method: req.method ?? '',
+      path,
+      body,
+      authorization: req.headers.authorization,
+    });
+    if (fake.apiKey && req.headers.authorization !== `Bearer ${fake.apiKey}`)
+      return error(res, 401, 'this route needs an admin API key');
     const route = `${req.method} ${path}`;
     let m: RegExpExecArray | null;
-    if (route === 'POST /v1/models') return json(res, 200, { model_uid: (body as { model_uid?: string }).model_uid ?? 'model-1' });
+    if (route === 'POST /v1/models')
+      return json(res, 200, { model_uid: (body as { model_uid?: string }).model_uid ?? 'model-1' });
     if (route === 'GET /v1/models') return json(res, 200, { object: 'list', data: fake.models });
     if ((m = /^GET \/v1\/models\/([^/]+)\/progress$/.exec(route))) {
       if (fake.progress.length === 0) return error(res, 404, `model '${m[1]}' is not launched`);
       return json(res, 200, fake.progress.length > 1 ? fake.progress.shift() : fake.progress[0]);
     }
     if ((m = /^DELETE \/v1\/models\/([^/]+)$/.exec(route))) {
-      return m[1] === 'missing' ? error(res, 404, `model 'missing' is not launched; see GET /v1/models`) : json(res, 200, {});
+      return m[1] === 'missing'
+        ? error(res, 404, `model 'missing' is not launched; see GET /v1/models`)
+        : json(res, 200, {});
     }
     if (route === 'POST /v1/model_registrations/LLM') {
       const name = (body as { model_name?: string }).model_name;
-      return name === 'bad' ? json(res, 400, { detail: 'model_path: /nowhere does not exist' }) : json(res, 200, {});
+      return name === 'bad'
+        ? json(res, 400, { detail: 'model_path: /nowhere does not exist' })
+        : json(res, 200, {});
     }
     if (route === 'GET /v1/model_registrations/LLM') return json(res, 200, fake.registrations);
-    if ((m = /^DELETE \/v1\/model_registrations\/LLM\/([^/]+)$/.exec(route))) return json(res, 200, {});
+    if (/^DELETE \/v1\/model_registrations\/LLM\/[^/]+$/.test(route)) return json(res, 200, {});
     if (route === 'POST /api/plan') return json(res, fake.plan[0], fake.plan[1]);
     if (route === 'GET /v1/workers') return json(res, 200, fake.workers);
     if (route === 'GET /v1/cluster/devices') return json(res, 200, fake.devices);
     if (route === 'POST /v1/chat/completions') {
       const b = body as { stream?: boolean; messages: Array<{ content: string }> };
       const words = ['Hello', ' from', ' ', b.messages.at(-1)!.content];
-      if (!b.stream) return json(res, 200, { choices: [{ message: { role: 'assistant', content: words.join('') } }] });
+      if (!b.stream)
+        return json(res, 200, {
+          choices: [{ message: { role: 'assistant', content: words.join('') } }],
+        });
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      for (const w of words) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: w } }] })}\n\n`);
+      for (const w of words)
+        res.write(
+          `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: w } }] })}\n\n`,
+        );
       return res.end('data: [DONE]\n\n');
     }
     return error(res, 404, `no route for ${route}`);

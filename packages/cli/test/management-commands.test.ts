@@ -38,7 +38,14 @@ function capture(env: NodeJS.ProcessEnv = {}): Captured {
   let out = '';
   let err = '';
   return {
-    io: { out: (t) => void (out += t), err: (t) => void (err += t), env: { PAGODA_ENDPOINT: fake.url, PAGODA_POLL_MS: '5', ...env }, isTTY: false, stdinIsTTY: true, readStdin: async () => '' },
+    io: {
+      out: (t) => void (out += t),
+      err: (t) => void (err += t),
+      env: { PAGODA_ENDPOINT: fake.url, PAGODA_POLL_MS: '5', ...env },
+      isTTY: false,
+      stdinIsTTY: true,
+      readStdin: async () => '',
+    },
     out: () => out,
     err: () => err,
   };
@@ -52,7 +59,25 @@ const body = (argv: string[]) => {
 describe('launch flags', () => {
   it('build the POST /v1/models body in Xinference’s names', () => {
     expect(
-      body(['qwen2.5-instruct', '-s', '1.5', '-f', 'pytorch', '--model-engine', 'vllm', '--gpu-idx', '0,1', '--n-gpu', 'auto', '-r', '2', '--max-model-len', '4096', '--enforce-eager', '--no-enable-prefix-caching']),
+      body([
+        'qwen2.5-instruct',
+        '-s',
+        '1.5',
+        '-f',
+        'pytorch',
+        '--model-engine',
+        'vllm',
+        '--gpu-idx',
+        '0,1',
+        '--n-gpu',
+        'auto',
+        '-r',
+        '2',
+        '--max-model-len',
+        '4096',
+        '--enforce-eager',
+        '--no-enable-prefix-caching',
+      ]),
     ).toEqual({
       model_name: 'qwen2.5-instruct',
       model_size_in_billions: '1_5',
@@ -65,15 +90,27 @@ describe('launch flags', () => {
       enforce_eager: true,
       enable_prefix_caching: false,
     });
-    expect(body(['--model-name', 'qwen3', '-s', '8', '--gpu-memory-utilization', '0.5'])).toEqual({ model_name: 'qwen3', model_size_in_billions: 8, gpu_memory_utilization: 0.5 });
+    expect(body(['--model-name', 'qwen3', '-s', '8', '--gpu-memory-utilization', '0.5'])).toEqual({
+      model_name: 'qwen3',
+      model_size_in_billions: 8,
+      gpu_memory_utilization: 0.5,
+    });
   });
 
   it('name the flag at fault', () => {
     expect(() => body([])).toThrow(/name the model/);
-    expect(() => body(['m', '--max-model-len', 'long'])).toThrow(/--max-model-len takes an integer, got 'long'/);
-    expect(() => body(['m', '--gpu-idx', '0;1'])).toThrow(/--gpu-idx takes GPU indices separated by commas/);
-    expect(() => body(['m', '--gpu-memory-utilization', '1.5'])).toThrow(/^--gpu-memory-utilization: /);
-    expect(() => body(['m', '--block-size', '7'])).toThrow(/--block-size: must be one of 8, 16, 32, 64, 128/);
+    expect(() => body(['m', '--max-model-len', 'long'])).toThrow(
+      /--max-model-len takes an integer, got 'long'/,
+    );
+    expect(() => body(['m', '--gpu-idx', '0;1'])).toThrow(
+      /--gpu-idx takes GPU indices separated by commas/,
+    );
+    expect(() => body(['m', '--gpu-memory-utilization', '1.5'])).toThrow(
+      /^--gpu-memory-utilization: /,
+    );
+    expect(() => body(['m', '--block-size', '7'])).toThrow(
+      /--block-size: must be one of 8, 16, 32, 64, 128/,
+    );
     expect(() => body(['m', '--model-uid', 'bad uid'])).toThrow(/--model-uid: /);
     expect(() => body(['a', 'b'])).toThrow(/one model at a time/);
     expect(() => body(['a', '--model-name', 'b'])).toThrow(/named twice/);
@@ -84,23 +121,44 @@ describe('pagoda launch', () => {
   it('posts the launch and draws progress until the model is ready', async () => {
     fake.progress = [
       { progress: 0, status: 'pending' },
-      { progress: 0.3, status: 'launching', replicas: [{ status: 'downloading', progress: 0.3, phase: 'download' }] },
-      { progress: 0.7, status: 'launching', replicas: [{ status: 'loading', progress: 0.7, phase: 'load' }] },
+      {
+        progress: 0.3,
+        status: 'launching',
+        replicas: [{ status: 'downloading', progress: 0.3, phase: 'download' }],
+      },
+      {
+        progress: 0.7,
+        status: 'launching',
+        replicas: [{ status: 'loading', progress: 0.7, phase: 'load' }],
+      },
       { progress: 1, status: 'ready' },
     ];
     const c = capture({ PAGODA_API_KEY: 'admin-key' });
     expect(await launch(['qwen3', '-s', '0.6', '--model-uid', 'q3'], c.io)).toBe(0);
-    expect(fake.requests[0]).toMatchObject({ method: 'POST', path: '/v1/models', body: { model_name: 'qwen3', model_uid: 'q3', model_size_in_billions: '0_6' }, authorization: 'Bearer admin-key' });
+    expect(fake.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/v1/models',
+      body: { model_name: 'qwen3', model_uid: 'q3', model_size_in_billions: '0_6' },
+      authorization: 'Bearer admin-key',
+    });
     const lines = c.out().trim().split('\n');
     expect(lines[0]).toBe('Launching qwen3 as q3');
     expect(lines).toContain(`${renderBar(0.3)} launching (download)`);
     expect(lines).toContain(`${renderBar(0.7)} launching (load)`);
     expect(lines).toContain(`${renderBar(1)} ready`);
-    expect(lines.at(-1)).toBe(`Model q3 is ready: send requests with "model": "q3" to ${fake.url}/v1`);
+    expect(lines.at(-1)).toBe(
+      `Model q3 is ready: send requests with "model": "q3" to ${fake.url}/v1`,
+    );
   });
 
   it('exits 1 with the replica’s last error when the launch fails', async () => {
-    fake.progress = [{ progress: 0.5, status: 'failed', replicas: [{ status: 'failed', last_error: 'CUDA out of memory' }] }];
+    fake.progress = [
+      {
+        progress: 0.5,
+        status: 'failed',
+        replicas: [{ status: 'failed', last_error: 'CUDA out of memory' }],
+      },
+    ];
     const c = capture();
     expect(await launch(['qwen3', '-u', 'q3'], c.io)).toBe(1);
     expect(c.err()).toBe('Model q3 failed to start: CUDA out of memory\n');
@@ -120,7 +178,9 @@ describe('pagoda launch', () => {
     fake.apiKey = 'secret';
     const denied = capture();
     expect(await list([], denied.io)).toBe(1);
-    expect(denied.err()).toBe('pagoda list: this route needs an admin API key (give --api-key or set PAGODA_API_KEY) (HTTP 401)\n');
+    expect(denied.err()).toBe(
+      'pagoda list: this route needs an admin API key (give --api-key or set PAGODA_API_KEY) (HTTP 401)\n',
+    );
     const allowed = capture();
     expect(await list(['--api-key', 'secret'], allowed.io)).toBe(0);
     const closed = createServer();
@@ -129,7 +189,9 @@ describe('pagoda launch', () => {
     await new Promise((r) => closed.close(r));
     const down = capture();
     expect(await list(['-e', `http://127.0.0.1:${port}`], down.io)).toBe(1);
-    expect(down.err()).toMatch(/cannot reach the Pagoda server at http:\/\/127.0.0.1:\d+ \(ECONNREFUSED\); is it running\? Point --endpoint or PAGODA_ENDPOINT at it/);
+    expect(down.err()).toMatch(
+      /cannot reach the Pagoda server at http:\/\/127.0.0.1:\d+ \(ECONNREFUSED\); is it running\? Point --endpoint or PAGODA_ENDPOINT at it/,
+    );
   });
 
   it('rejects unknown flags with the usage and exit code 2', async () => {
@@ -142,11 +204,23 @@ describe('pagoda launch', () => {
 describe('pagoda list / terminate', () => {
   it('tabulates launched models with ready replicas', async () => {
     fake.models = [
-      { model_uid: 'q3', model_name: 'qwen3', model_engine: 'builtin', model_format: 'safetensors', model_size_in_billions: 0.6, quantization: 'none', replica: 2, status: 'degraded', replicas: [{ status: 'ready' }, { status: 'loading' }] },
+      {
+        model_uid: 'q3',
+        model_name: 'qwen3',
+        model_engine: 'builtin',
+        model_format: 'safetensors',
+        model_size_in_billions: 0.6,
+        quantization: 'none',
+        replica: 2,
+        status: 'degraded',
+        replicas: [{ status: 'ready' }, { status: 'loading' }],
+      },
     ];
     const c = capture();
     expect(await list([], c.io)).toBe(0);
-    expect(c.out()).toBe('UID  MODEL  ENGINE   FORMAT       SIZE (B)  QUANT  READY  STATUS\nq3   qwen3  builtin  safetensors  0.6       none   1/2    degraded\n');
+    expect(c.out()).toBe(
+      'UID  MODEL  ENGINE   FORMAT       SIZE (B)  QUANT  READY  STATUS\nq3   qwen3  builtin  safetensors  0.6       none   1/2    degraded\n',
+    );
     fake.models = [];
     const empty = capture();
     await list([], empty.io);
@@ -156,10 +230,15 @@ describe('pagoda list / terminate', () => {
   it('terminates each uid and surfaces the server’s 404', async () => {
     const c = capture();
     expect(await terminate(['a', 'b'], c.io)).toBe(0);
-    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['DELETE /v1/models/a', 'DELETE /v1/models/b']);
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'DELETE /v1/models/a',
+      'DELETE /v1/models/b',
+    ]);
     const missing = capture();
     expect(await terminate(['missing'], missing.io)).toBe(1);
-    expect(missing.err()).toBe("pagoda terminate: model 'missing' is not launched; see GET /v1/models (HTTP 404)\n");
+    expect(missing.err()).toBe(
+      "pagoda terminate: model 'missing' is not launched; see GET /v1/models (HTTP 404)\n",
+    );
     expect(await terminate([], capture().io)).toBe(2);
   });
 });
@@ -167,10 +246,33 @@ describe('pagoda list / terminate', () => {
 describe('registrations', () => {
   it('registers a folder, refuses two sources, and shows the server’s reason', async () => {
     const c = capture();
-    expect(await register(['mine', '--model-path', '/models/mine', '--context-length', '2048', '--chat-template', '{{ messages }}'], c.io)).toBe(0);
-    expect(fake.requests[0]).toMatchObject({ path: '/v1/model_registrations/LLM', body: { model_name: 'mine', model_path: '/models/mine', context_length: 2048, chat_template: '{{ messages }}' } });
+    expect(
+      await register(
+        [
+          'mine',
+          '--model-path',
+          '/models/mine',
+          '--context-length',
+          '2048',
+          '--chat-template',
+          '{{ messages }}',
+        ],
+        c.io,
+      ),
+    ).toBe(0);
+    expect(fake.requests[0]).toMatchObject({
+      path: '/v1/model_registrations/LLM',
+      body: {
+        model_name: 'mine',
+        model_path: '/models/mine',
+        context_length: 2048,
+        chat_template: '{{ messages }}',
+      },
+    });
     expect(c.out()).toMatch(/Registered mine; launch it with `pagoda launch mine`/);
-    expect(await register(['mine', '--model-path', 'a', '--hf-repo-id', 'o/n'], capture().io)).toBe(2);
+    expect(await register(['mine', '--model-path', 'a', '--hf-repo-id', 'o/n'], capture().io)).toBe(
+      2,
+    );
     const bad = capture();
     expect(await register(['bad', '--model-path', '/nowhere'], bad.io)).toBe(1);
     expect(bad.err()).toBe('pagoda register: model_path: /nowhere does not exist (HTTP 400)\n');
@@ -178,48 +280,121 @@ describe('registrations', () => {
 
   it('lists built-in and custom models, and unregisters', async () => {
     fake.registrations = [
-      { model_name: 'qwen3', source: 'builtin', model_ability: ['chat', 'generate'], context_length: 40960, model_specs: [{ model_format: 'safetensors', model_size_in_billions: 0.6 }, { model_format: 'safetensors', model_size_in_billions: 8 }, { model_format: 'gguf', model_size_in_billions: 8 }] },
-      { model_name: 'mine', is_builtin: false, model_family: 'LlamaForCausalLM', model_ability: ['generate'], context_length: 2048 },
+      {
+        model_name: 'qwen3',
+        source: 'builtin',
+        model_ability: ['chat', 'generate'],
+        context_length: 40960,
+        model_specs: [
+          { model_format: 'safetensors', model_size_in_billions: 0.6 },
+          { model_format: 'safetensors', model_size_in_billions: 8 },
+          { model_format: 'gguf', model_size_in_billions: 8 },
+        ],
+      },
+      {
+        model_name: 'mine',
+        is_builtin: false,
+        model_family: 'LlamaForCausalLM',
+        model_ability: ['generate'],
+        context_length: 2048,
+      },
     ];
     const all = capture();
     expect(await registrations([], all.io)).toBe(0);
-    expect(all.out()).toMatch(/^MODEL +SOURCE +ABILITIES +CONTEXT +FAMILY \/ FORMATS\nqwen3 +builtin +chat,generate +40960 +safetensors 0.6\/8B, gguf 8B\nmine +custom +generate +2048 +LlamaForCausalLM\n$/);
+    expect(all.out()).toMatch(
+      /^MODEL +SOURCE +ABILITIES +CONTEXT +FAMILY \/ FORMATS\nqwen3 +builtin +chat,generate +40960 +safetensors 0.6\/8B, gguf 8B\nmine +custom +generate +2048 +LlamaForCausalLM\n$/,
+    );
     const custom = capture();
     await registrations(['--custom'], custom.io);
     expect(custom.out().split('\n').length).toBe(3);
     const gone = capture();
     expect(await unregister(['mine'], gone.io)).toBe(0);
-    expect(fake.requests.at(-1)).toMatchObject({ method: 'DELETE', path: '/v1/model_registrations/LLM/mine' });
+    expect(fake.requests.at(-1)).toMatchObject({
+      method: 'DELETE',
+      path: '/v1/model_registrations/LLM/mine',
+    });
   });
 });
 
 describe('pagoda plan', () => {
   const GiB = 2 ** 30;
-  const gpu = { worker: 'w1', index: 0, total: 24 * GiB, weights: 16 * GiB, activations: 0.5 * GiB, cuda_graphs: 0.5 * GiB, overhead: 0.5 * GiB, kv_cache: 4 * GiB, kv_cache_tokens: 32768, claim: 21.6 * GiB, free_after: 2.4 * GiB };
+  const gpu = {
+    worker: 'w1',
+    index: 0,
+    total: 24 * GiB,
+    weights: 16 * GiB,
+    activations: 0.5 * GiB,
+    cuda_graphs: 0.5 * GiB,
+    overhead: 0.5 * GiB,
+    kv_cache: 4 * GiB,
+    kv_cache_tokens: 32768,
+    claim: 21.6 * GiB,
+    free_after: 2.4 * GiB,
+  };
 
   it('prints each GPU’s share and exits 0 when it fits', async () => {
-    const planned = { fits: true, message: 'fits: 1 replica on w1 GPU 0', replicas: [{ replica: 0, worker: 'w1', gpus: [gpu] }], suggestions: [] };
-    fake.plan = [200, { model_name: 'llama-3-instruct', fits: true, message: planned.message, replicas: [{ worker: 'w1', gpu_idx: [0], bytes_per_device: gpu.claim }], plan: planned }];
+    const planned = {
+      fits: true,
+      message: 'fits: 1 replica on w1 GPU 0',
+      replicas: [{ replica: 0, worker: 'w1', gpus: [gpu] }],
+      suggestions: [],
+    };
+    fake.plan = [
+      200,
+      {
+        model_name: 'llama-3-instruct',
+        fits: true,
+        message: planned.message,
+        replicas: [{ worker: 'w1', gpu_idx: [0], bytes_per_device: gpu.claim }],
+        plan: planned,
+      },
+    ];
     const c = capture();
     expect(await plan(['llama-3-instruct', '-s', '8'], c.io)).toBe(0);
-    expect(fake.requests[0]).toMatchObject({ method: 'POST', path: '/api/plan', body: { model_name: 'llama-3-instruct', model_size_in_billions: 8 } });
-    expect(c.out()).toMatch(/^fits: 1 replica on w1 GPU 0\n\nREPLICA +WORKER +GPU +TOTAL +WEIGHTS +ACTIVATIONS +CUDA GRAPHS +KV CACHE +KV TOKENS +CLAIM +FREE AFTER\n0 +w1 +0 +24\.0 GiB +16\.0 GiB +512 MiB +512 MiB +4\.00 GiB +32768 +21\.6 GiB +2\.40 GiB\n/);
+    expect(fake.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/api/plan',
+      body: { model_name: 'llama-3-instruct', model_size_in_billions: 8 },
+    });
+    expect(c.out()).toMatch(
+      /^fits: 1 replica on w1 GPU 0\n\nREPLICA +WORKER +GPU +TOTAL +WEIGHTS +ACTIVATIONS +CUDA GRAPHS +KV CACHE +KV TOKENS +CLAIM +FREE AFTER\n0 +w1 +0 +24\.0 GiB +16\.0 GiB +512 MiB +512 MiB +4\.00 GiB +32768 +21\.6 GiB +2\.40 GiB\n/,
+    );
   });
 
   it('prints where CPU replicas go when the plan has no GPU numbers', async () => {
-    fake.plan = [200, { fits: true, device: 'cpu', message: 'fits on the CPU of w1', replicas: [{ worker: 'w1', gpu_idx: [], bytes_per_device: 3 * 2 ** 20 }], plan: null }];
+    fake.plan = [
+      200,
+      {
+        fits: true,
+        device: 'cpu',
+        message: 'fits on the CPU of w1',
+        replicas: [{ worker: 'w1', gpu_idx: [], bytes_per_device: 3 * 2 ** 20 }],
+        plan: null,
+      },
+    ];
     const c = capture();
     expect(await plan(['tiny', '--n-gpu', '0'], c.io)).toBe(0);
-    expect(c.out()).toBe('fits on the CPU of w1\n\nREPLICA  WORKER  DEVICE  CLAIM\n0        w1      cpu     3.00 MiB\n');
+    expect(c.out()).toBe(
+      'fits on the CPU of w1\n\nREPLICA  WORKER  DEVICE  CLAIM\n0        w1      cpu     3.00 MiB\n',
+    );
   });
 
   it('prints the refusal with the flags that would fit, from a 200 or an error carrying the plan', async () => {
-    const refused = { fits: false, message: 'The model does not fit: GPU 0 holds 42000 tokens', breakdown: gpu, suggestions: [{ setting: 'max_model_len', value: 42000, message: 'lower max_model_len to <= 42000' }] };
+    const refused = {
+      fits: false,
+      message: 'The model does not fit: GPU 0 holds 42000 tokens',
+      breakdown: gpu,
+      suggestions: [
+        { setting: 'max_model_len', value: 42000, message: 'lower max_model_len to <= 42000' },
+      ],
+    };
     fake.plan = [200, refused];
     const c = capture();
     expect(await plan(['llama-3.1-instruct'], c.io)).toBe(1);
     expect(c.out()).toMatch(/\(roomiest GPU\)/);
-    expect(c.out()).toMatch(/Would fit with:\n  --max-model-len 42000    \(lower max_model_len to <= 42000\)\n$/);
+    expect(c.out()).toMatch(
+      /Would fit with:\n {2}--max-model-len 42000 {4}\(lower max_model_len to <= 42000\)\n$/,
+    );
     fake.plan = [409, { error: { message: refused.message }, plan: refused }];
     const carried = capture();
     expect(await plan(['llama-3.1-instruct'], carried.io)).toBe(1);
@@ -230,9 +405,19 @@ describe('pagoda plan', () => {
 describe('pagoda chat', () => {
   it('streams the reply of one message, or waits for it with --no-stream', async () => {
     const c = capture();
-    expect(await chat(['q3', '-m', 'there', '--system', 'be brief', '--max-tokens', '16'], c.io)).toBe(0);
+    expect(
+      await chat(['q3', '-m', 'there', '--system', 'be brief', '--max-tokens', '16'], c.io),
+    ).toBe(0);
     expect(c.out()).toBe('Hello from there\n');
-    expect(fake.requests[0]!.body).toMatchObject({ model: 'q3', stream: true, max_tokens: 16, messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'there' }] });
+    expect(fake.requests[0]!.body).toMatchObject({
+      model: 'q3',
+      stream: true,
+      max_tokens: 16,
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'there' },
+      ],
+    });
     const whole = capture();
     expect(await chat(['q3', '-m', 'you', '--no-stream'], whole.io)).toBe(0);
     expect(whole.out()).toBe('Hello from you\n');
@@ -250,18 +435,61 @@ describe('pagoda chat', () => {
 describe('pagoda workers / devices', () => {
   it('tabulates workers with their GPUs and heartbeat age', async () => {
     fake.workers = [
-      { worker: 'gpu-a', host: 'a.local', address: '10.0.0.1', status: 'alive', gpus: 8, replicas: 2, last_heartbeat: new Date(Date.now() - 3000).toISOString() },
-      { worker_id: 'gpu-b', host: 'b.local', address: '10.0.0.2', status: 'lost', devices: [{ kind: 'cpu', index: -1 }, { kind: 'gpu', index: 0, declared: true }], replicas: [{}], last_heartbeat: new Date(Date.now() - 3 * 3600_000).toISOString() },
+      {
+        worker: 'gpu-a',
+        host: 'a.local',
+        address: '10.0.0.1',
+        status: 'alive',
+        gpus: 8,
+        replicas: 2,
+        last_heartbeat: new Date(Date.now() - 3000).toISOString(),
+      },
+      {
+        worker_id: 'gpu-b',
+        host: 'b.local',
+        address: '10.0.0.2',
+        status: 'lost',
+        devices: [
+          { kind: 'cpu', index: -1 },
+          { kind: 'gpu', index: 0, declared: true },
+        ],
+        replicas: [{}],
+        last_heartbeat: new Date(Date.now() - 3 * 3600_000).toISOString(),
+      },
     ];
     const c = capture();
     expect(await workers([], c.io)).toBe(0);
-    expect(c.out()).toMatch(/^WORKER +HOST +ADDRESS +STATUS +GPUS +REPLICAS +HEARTBEAT\ngpu-a +a\.local +10\.0\.0\.1 +alive +8 +2 +[34]s ago\ngpu-b +b\.local +10\.0\.0\.2 +lost +1 \(declared\) +1 +3h ago\n$/);
+    expect(c.out()).toMatch(
+      /^WORKER +HOST +ADDRESS +STATUS +GPUS +REPLICAS +HEARTBEAT\ngpu-a +a\.local +10\.0\.0\.1 +alive +8 +2 +[34]s ago\ngpu-b +b\.local +10\.0\.0\.2 +lost +1 \(declared\) +1 +3h ago\n$/,
+    );
   });
 
   it('lists GPUs flat or grouped per worker, with memory used, claimed and total', async () => {
     fake.devices = [
-      { worker_id: 'gpu-a', devices: [{ kind: 'cpu', index: -1, name: 'cpu' }, { kind: 'gpu', index: 0, name: 'H100', memory_total: 80 * 2 ** 30, memory_used: 2 ** 30, memory_claimed: 72 * 2 ** 30, utilization: 35 }] },
-      { worker: 'gpu-b', kind: 'gpu', index: 1, name: 'L4', memory_total: 24 * 2 ** 30, memory_used: 0, utilization: 0 },
+      {
+        worker_id: 'gpu-a',
+        devices: [
+          { kind: 'cpu', index: -1, name: 'cpu' },
+          {
+            kind: 'gpu',
+            index: 0,
+            name: 'H100',
+            memory_total: 80 * 2 ** 30,
+            memory_used: 2 ** 30,
+            memory_claimed: 72 * 2 ** 30,
+            utilization: 35,
+          },
+        ],
+      },
+      {
+        worker: 'gpu-b',
+        kind: 'gpu',
+        index: 1,
+        name: 'L4',
+        memory_total: 24 * 2 ** 30,
+        memory_used: 0,
+        utilization: 0,
+      },
     ];
     const c = capture();
     expect(await devices([], c.io)).toBe(0);

@@ -14,7 +14,8 @@ import {
   weightsBytes,
 } from '../src/catalog/index.ts';
 
-const sharedConfig = (name: string) => JSON.parse(readFileSync(new URL(`../../../../shared/configs/${name}`, import.meta.url), 'utf8'));
+const sharedConfig = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../../../../shared/configs/${name}`, import.meta.url), 'utf8'));
 
 function expectCatalogError(fn: () => unknown, status: number, param: string, text: RegExp) {
   try {
@@ -32,7 +33,15 @@ function expectCatalogError(fn: () => unknown, status: number, param: string, te
 describe('catalog families', () => {
   it('covers Llama 3, 3.1, 3.2, Qwen2.5, Qwen3 and Mistral', () => {
     const names = BUILTIN_FAMILIES.map((f) => f.model_name);
-    for (const n of ['llama-3-instruct', 'llama-3.1-instruct', 'llama-3.2-instruct', 'qwen2.5-instruct', 'qwen3', 'mistral-instruct-v0.3']) expect(names).toContain(n);
+    for (const n of [
+      'llama-3-instruct',
+      'llama-3.1-instruct',
+      'llama-3.2-instruct',
+      'qwen2.5-instruct',
+      'qwen3',
+      'mistral-instruct-v0.3',
+    ])
+      expect(names).toContain(n);
     expect(new Set(names).size).toBe(names.length);
   });
 
@@ -44,8 +53,11 @@ describe('catalog families', () => {
   });
 
   it('counts parameters as the model cards state them', () => {
-    const billions = (name: string, size: number) => parameterCount(findSpec(name, 'safetensors', size).spec.architecture) / 1e9;
-    expect(parameterCount(findSpec('llama-3-instruct', null, 8).spec.architecture)).toBe(8_030_261_248);
+    const billions = (name: string, size: number) =>
+      parameterCount(findSpec(name, 'safetensors', size).spec.architecture) / 1e9;
+    expect(parameterCount(findSpec('llama-3-instruct', null, 8).spec.architecture)).toBe(
+      8_030_261_248,
+    );
     expect(billions('qwen2.5-instruct', 7)).toBeCloseTo(7.62, 2);
     expect(billions('llama-3.2-instruct', 1)).toBeCloseTo(1.24, 2);
     expect(billions('qwen3', 8)).toBeCloseTo(8.19, 2);
@@ -56,7 +68,8 @@ describe('catalog families', () => {
 
   it('has a context length within every spec’s max_position_embeddings', () => {
     for (const f of BUILTIN_FAMILIES) {
-      for (const s of f.model_specs) expect(f.context_length).toBeLessThanOrEqual(s.architecture.max_position_embeddings);
+      for (const s of f.model_specs)
+        expect(f.context_length).toBeLessThanOrEqual(s.architecture.max_position_embeddings);
       expect(f.stop_token_ids.length).toBeGreaterThan(0);
     }
   });
@@ -64,7 +77,9 @@ describe('catalog families', () => {
   it('filters by ability, format and text', () => {
     expect(listFamilies({ ability: 'reasoning' }).map((f) => f.model_name)).toEqual(['qwen3']);
     expect(listFamilies({ format: 'awq' }).map((f) => f.model_name)).toEqual(['qwen2.5-instruct']);
-    expect(listFamilies({ search: 'NEMO' }).map((f) => f.model_name)).toEqual(['mistral-nemo-instruct']);
+    expect(listFamilies({ search: 'NEMO' }).map((f) => f.model_name)).toEqual([
+      'mistral-nemo-instruct',
+    ]);
     expect(listFamilies({ format: 'pytorch' }).length).toBe(BUILTIN_FAMILIES.length);
   });
 });
@@ -74,24 +89,59 @@ describe('findSpec', () => {
     const choice = findSpec('qwen2.5-instruct');
     expect(choice.spec.model_format).toBe('safetensors');
     expect(choice.quantization).toBe('none');
-    expect(findSpec('qwen2.5-instruct', 'pytorch', '1_5').spec.model_id).toBe('Qwen/Qwen2.5-1.5B-Instruct');
+    expect(findSpec('qwen2.5-instruct', 'pytorch', '1_5').spec.model_id).toBe(
+      'Qwen/Qwen2.5-1.5B-Instruct',
+    );
     expect(findSpec('Qwen3', 'GGUF', 8, 'q4_k_m').quantization).toBe('Q4_K_M');
   });
 
   it('names what exists when the name, format, size or quantization is wrong', () => {
-    expectCatalogError(() => findSpec('llama-9'), 404, 'model_name', /did you mean 'llama-3-instruct'/);
-    expectCatalogError(() => findSpec('qwen3', 'awq'), 400, 'model_format', /formats are safetensors, gguf/);
-    expectCatalogError(() => findSpec('qwen3', 'onnx'), 400, 'model_format', /use one of safetensors, gguf/);
-    expectCatalogError(() => findSpec('qwen3', 'safetensors', 9), 400, 'model_size_in_billions', /available sizes: 0.6B, 1.7B, 4B, 8B, 14B, 32B/);
-    expectCatalogError(() => findSpec('qwen3', null, 'big'), 400, 'model_size_in_billions', /not a positive number/);
-    expectCatalogError(() => findSpec('qwen3', 'gguf', 0.6, 'Q4_K_M'), 400, 'quantization', /gguf 0.6B \[Q8_0\]/);
+    expectCatalogError(
+      () => findSpec('llama-9'),
+      404,
+      'model_name',
+      /did you mean 'llama-3-instruct'/,
+    );
+    expectCatalogError(
+      () => findSpec('qwen3', 'awq'),
+      400,
+      'model_format',
+      /formats are safetensors, gguf/,
+    );
+    expectCatalogError(
+      () => findSpec('qwen3', 'onnx'),
+      400,
+      'model_format',
+      /use one of safetensors, gguf/,
+    );
+    expectCatalogError(
+      () => findSpec('qwen3', 'safetensors', 9),
+      400,
+      'model_size_in_billions',
+      /available sizes: 0.6B, 1.7B, 4B, 8B, 14B, 32B/,
+    );
+    expectCatalogError(
+      () => findSpec('qwen3', null, 'big'),
+      400,
+      'model_size_in_billions',
+      /not a positive number/,
+    );
+    expectCatalogError(
+      () => findSpec('qwen3', 'gguf', 0.6, 'Q4_K_M'),
+      400,
+      'quantization',
+      /gguf 0.6B \[Q8_0\]/,
+    );
   });
 
   it('sizes quantized weights below the 16-bit checkpoint', () => {
     const { spec } = findSpec('llama-3.1-instruct', 'gguf', 8, 'Q4_K_M');
     const q4 = weightsBytes(spec, 'Q4_K_M');
     expect(q4 / 1e9).toBeCloseTo(4.91, 1);
-    expect(weightsBytes(findSpec('llama-3.1-instruct', null, 8).spec, 'none') / 1e9).toBeCloseTo(16.06, 2);
+    expect(weightsBytes(findSpec('llama-3.1-instruct', null, 8).spec, 'none') / 1e9).toBeCloseTo(
+      16.06,
+      2,
+    );
     const awq = findSpec('qwen2.5-instruct', 'awq', 7);
     expect(weightsBytes(awq.spec, awq.quantization) / 1e9).toBeGreaterThan(4.5);
     expect(weightsBytes(awq.spec, awq.quantization) / 1e9).toBeLessThan(6);
@@ -102,10 +152,20 @@ describe('engines', () => {
   it('answers GET /v1/engines/{model} in Xinference’s shape', () => {
     const engines = enginesFor('qwen2.5-instruct');
     expect(Object.keys(engines)).toEqual(['builtin', 'vllm', 'llama.cpp', 'remote']);
-    expect(engines.builtin!.every((e) => e.model_format === 'safetensors' && e.quantizations.join() === 'none')).toBe(true);
-    expect(engines.vllm!.some((e) => e.model_format === 'awq' && e.model_size_in_billions === 72)).toBe(true);
+    expect(
+      engines.builtin!.every(
+        (e) => e.model_format === 'safetensors' && e.quantizations.join() === 'none',
+      ),
+    ).toBe(true);
+    expect(
+      engines.vllm!.some((e) => e.model_format === 'awq' && e.model_size_in_billions === 72),
+    ).toBe(true);
     expect(engines['llama.cpp']!.every((e) => e.model_format === 'gguf')).toBe(true);
-    expect(engines['llama.cpp']![0]).toMatchObject({ model_name: 'qwen2.5-instruct', model_size_in_billions: 0.5, quantizations: ['Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0'] });
+    expect(engines['llama.cpp']![0]).toMatchObject({
+      model_name: 'qwen2.5-instruct',
+      model_size_in_billions: 0.5,
+      quantizations: ['Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0'],
+    });
   });
 
   it('leaves out engines that run nothing of the model', () => {
@@ -116,9 +176,19 @@ describe('engines', () => {
     expect(normalizeEngine('vLLM')).toBe('vllm');
     expect(normalizeEngine('llamacpp')).toBe('llama.cpp');
     expect(normalizeEngine('llama_cpp')).toBe('llama.cpp');
-    expectCatalogError(() => normalizeEngine('transformers'), 400, 'model_engine', /builtin, vllm, llama.cpp, remote/);
+    expectCatalogError(
+      () => normalizeEngine('transformers'),
+      400,
+      'model_engine',
+      /builtin, vllm, llama.cpp, remote/,
+    );
     const { family, spec, quantization } = findSpec('qwen3', 'gguf', 8, 'Q8_0');
-    expectCatalogError(() => assertEngineRuns('builtin', family, spec, quantization), 400, 'model_engine', /use model_engine 'llama.cpp'/);
+    expectCatalogError(
+      () => assertEngineRuns('builtin', family, spec, quantization),
+      400,
+      'model_engine',
+      /use model_engine 'llama.cpp'/,
+    );
     expect(() => assertEngineRuns('llama.cpp', family, spec, quantization)).not.toThrow();
   });
 });

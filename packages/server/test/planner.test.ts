@@ -3,17 +3,33 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { archFromConfig, findSpec, type ArchNumbers } from '../src/catalog/index.ts';
-import { kvBytesPerToken, plan, PlanInputError, resolveParams, type DeviceInput } from '../src/planner/index.ts';
+import {
+  kvBytesPerToken,
+  plan,
+  PlanInputError,
+  resolveParams,
+  type DeviceInput,
+} from '../src/planner/index.ts';
 
 const GiB = 2 ** 30;
 const H100 = 80 * GiB;
 const RTX = 24 * GiB;
-const shape = (file: string): ArchNumbers => archFromConfig(JSON.parse(readFileSync(new URL(`../../../../shared/configs/${file}`, import.meta.url), 'utf8'))).arch!;
+const shape = (file: string): ArchNumbers =>
+  archFromConfig(
+    JSON.parse(
+      readFileSync(new URL(`../../../../shared/configs/${file}`, import.meta.url), 'utf8'),
+    ),
+  ).arch!;
 const LLAMA3_8B = shape('llama-3-8b.json');
 const QWEN25_7B = shape('qwen2.5-7b.json');
 const LLAMA31_8B = findSpec('llama-3.1-instruct', null, 8).spec.architecture;
 
-const gpus = (worker: string, count: number, total: number, extra: Partial<DeviceInput> = {}): DeviceInput[] =>
+const gpus = (
+  worker: string,
+  count: number,
+  total: number,
+  extra: Partial<DeviceInput> = {},
+): DeviceInput[] =>
   Array.from({ length: count }, (_, index) => ({ worker, index, total, ...extra }));
 
 describe('KV bytes per token', () => {
@@ -23,9 +39,15 @@ describe('KV bytes per token', () => {
   });
 
   it('halves with an fp8 cache and with each doubling of tensor parallelism, down to one replicated head', () => {
-    expect(kvBytesPerToken(LLAMA3_8B, resolveParams({ kv_cache_dtype: 'fp8' }, LLAMA3_8B))).toBe(64 * 1024);
-    expect(kvBytesPerToken(LLAMA3_8B, resolveParams({ tensor_parallel_size: 2 }, LLAMA3_8B))).toBe(64 * 1024);
-    expect(kvBytesPerToken(LLAMA3_8B, resolveParams({ tensor_parallel_size: 16 }, LLAMA3_8B))).toBe(16 * 1024);
+    expect(kvBytesPerToken(LLAMA3_8B, resolveParams({ kv_cache_dtype: 'fp8' }, LLAMA3_8B))).toBe(
+      64 * 1024,
+    );
+    expect(kvBytesPerToken(LLAMA3_8B, resolveParams({ tensor_parallel_size: 2 }, LLAMA3_8B))).toBe(
+      64 * 1024,
+    );
+    expect(kvBytesPerToken(LLAMA3_8B, resolveParams({ tensor_parallel_size: 16 }, LLAMA3_8B))).toBe(
+      16 * 1024,
+    );
   });
 });
 
@@ -42,7 +64,13 @@ describe('plan on one GPU', () => {
     expect(g.kv_cache_tokens % 16).toBe(0);
     expect(g.kv_cache_tokens).toBeGreaterThan(400_000);
     expect(g.free_after).toBe(H100 - g.claim);
-    expect(p.settings).toMatchObject({ max_model_len: 8192, max_num_seqs: 256, max_num_batched_tokens: 2048, block_size: 16, dtype: 'bfloat16' });
+    expect(p.settings).toMatchObject({
+      max_model_len: 8192,
+      max_num_seqs: 256,
+      max_num_batched_tokens: 2048,
+      block_size: 16,
+      dtype: 'bfloat16',
+    });
     expect(p.replicas[0]!.max_concurrency).toBeGreaterThan(50);
     expect(p.message).toMatch(/^fits: 1 replica on w1 GPU 0/);
   });
@@ -58,15 +86,24 @@ describe('plan on one GPU', () => {
   });
 
   it('counts CUDA graphs unless enforce_eager, and gives their memory to the KV cache', () => {
-    const graphs = plan({ model: { arch: QWEN25_7B }, params: {}, devices: gpus('w1', 1, H100) }).replicas[0]!.gpus[0]!;
-    const eager = plan({ model: { arch: QWEN25_7B }, params: { enforce_eager: true }, devices: gpus('w1', 1, H100) }).replicas[0]!.gpus[0]!;
+    const graphs = plan({ model: { arch: QWEN25_7B }, params: {}, devices: gpus('w1', 1, H100) })
+      .replicas[0]!.gpus[0]!;
+    const eager = plan({
+      model: { arch: QWEN25_7B },
+      params: { enforce_eager: true },
+      devices: gpus('w1', 1, H100),
+    }).replicas[0]!.gpus[0]!;
     expect(graphs.cuda_graphs).toBeGreaterThan(0);
     expect(eager.cuda_graphs).toBe(0);
     expect(eager.kv_cache - graphs.kv_cache).toBe(graphs.cuda_graphs);
   });
 
   it('refuses Llama-3.1-8B at 128K on a 24 GB GPU and offers a shorter context, or two GPUs', () => {
-    const p = plan({ model: { arch: LLAMA31_8B, context_length: 131_072 }, params: {}, devices: gpus('w1', 2, RTX) });
+    const p = plan({
+      model: { arch: LLAMA31_8B, context_length: 131_072 },
+      params: {},
+      devices: gpus('w1', 2, RTX),
+    });
     expect(p.fits).toBe(false);
     expect(p.problems.join()).toMatch(/holds \d+ tokens, fewer than max_model_len 131072/);
     expect(p.breakdown).toMatchObject({ total: RTX, weights: 8_030_261_248 * 2 });
@@ -75,90 +112,192 @@ describe('plan on one GPU', () => {
     expect(len.value % 16).toBe(0);
     expect(p.suggestions.find((s) => s.setting === 'tensor_parallel_size')!.value).toBe(2);
     expect(p.suggestions.some((s) => s.setting === 'gpu_memory_utilization')).toBe(false);
-    expect(p.message).toMatch(/It would fit if you lower max_model_len to <= \d+, or spread each replica over 2 GPUs/);
+    expect(p.message).toMatch(
+      /It would fit if you lower max_model_len to <= \d+, or spread each replica over 2 GPUs/,
+    );
     // Each suggestion, applied, fits.
-    expect(plan({ model: { arch: LLAMA31_8B }, params: { max_model_len: len.value }, devices: gpus('w1', 1, RTX) }).fits).toBe(true);
-    expect(plan({ model: { arch: LLAMA31_8B, context_length: 131_072 }, params: { tensor_parallel_size: 2 }, devices: gpus('w1', 2, RTX) }).fits).toBe(true);
+    expect(
+      plan({
+        model: { arch: LLAMA31_8B },
+        params: { max_model_len: len.value },
+        devices: gpus('w1', 1, RTX),
+      }).fits,
+    ).toBe(true);
+    expect(
+      plan({
+        model: { arch: LLAMA31_8B, context_length: 131_072 },
+        params: { tensor_parallel_size: 2 },
+        devices: gpus('w1', 2, RTX),
+      }).fits,
+    ).toBe(true);
   });
 
   it('offers a higher gpu_memory_utilization when that is what is missing', () => {
-    const p = plan({ model: { arch: LLAMA3_8B }, params: { gpu_memory_utilization: 0.7 }, devices: gpus('w1', 1, RTX) });
+    const p = plan({
+      model: { arch: LLAMA3_8B },
+      params: { gpu_memory_utilization: 0.7 },
+      devices: gpus('w1', 1, RTX),
+    });
     expect(p.fits).toBe(false);
     const util = p.suggestions.find((s) => s.setting === 'gpu_memory_utilization')!;
     expect(util.value).toBeGreaterThan(0.7);
     expect(util.message).toMatch(/^raise gpu_memory_utilization/);
-    expect(plan({ model: { arch: LLAMA3_8B }, params: { gpu_memory_utilization: util.value }, devices: gpus('w1', 1, RTX) }).fits).toBe(true);
+    expect(
+      plan({
+        model: { arch: LLAMA3_8B },
+        params: { gpu_memory_utilization: util.value },
+        devices: gpus('w1', 1, RTX),
+      }).fits,
+    ).toBe(true);
   });
 
   it('refuses a 70B model on one GPU and names the tensor parallel size that fits', () => {
     const arch = findSpec('llama-3.1-instruct', null, 70).spec.architecture;
-    const p = plan({ model: { arch, context_length: 131_072 }, params: {}, devices: gpus('w1', 8, H100) });
+    const p = plan({
+      model: { arch, context_length: 131_072 },
+      params: {},
+      devices: gpus('w1', 8, H100),
+    });
     expect(p.fits).toBe(false);
     expect(p.problems.join()).toMatch(/exceed gpu_memory_utilization 0.9 × total/);
-    expect(p.suggestions).toEqual([expect.objectContaining({ setting: 'tensor_parallel_size', value: 4 })]);
+    expect(p.suggestions).toEqual([
+      expect.objectContaining({ setting: 'tensor_parallel_size', value: 4 }),
+    ]);
   });
 
   it('plans quantized weights from the bytes given', () => {
     const { spec } = findSpec('llama-3.1-instruct', 'gguf', 8, 'Q4_K_M');
-    const p = plan({ model: { arch: spec.architecture, weights_bytes: 4.9e9 }, params: { max_model_len: 8192 }, devices: gpus('w1', 1, RTX) });
+    const p = plan({
+      model: { arch: spec.architecture, weights_bytes: 4.9e9 },
+      params: { max_model_len: 8192 },
+      devices: gpus('w1', 1, RTX),
+    });
     expect(p.replicas[0]!.gpus[0]!.weights).toBe(4.9e9);
   });
 });
 
 describe('settings the model cannot take', () => {
   it('refuses max_model_len beyond max_position_embeddings and a tensor parallel size the heads forbid', () => {
-    const long = plan({ model: { arch: LLAMA3_8B }, params: { max_model_len: 10_000 }, devices: gpus('w1', 1, H100) });
+    const long = plan({
+      model: { arch: LLAMA3_8B },
+      params: { max_model_len: 10_000 },
+      devices: gpus('w1', 1, H100),
+    });
     expect(long.fits).toBe(false);
-    expect(long.suggestions).toEqual([{ setting: 'max_model_len', value: 8192, message: 'lower max_model_len to <= 8192' }]);
-    const tp = plan({ model: { arch: QWEN25_7B }, params: { tensor_parallel_size: 3 }, devices: gpus('w1', 4, H100) });
-    expect(tp.message).toMatch(/tensor_parallel_size 3 does not divide the model's 28 attention heads and 4 KV heads; use one of 1, 2, 4/);
+    expect(long.suggestions).toEqual([
+      { setting: 'max_model_len', value: 8192, message: 'lower max_model_len to <= 8192' },
+    ]);
+    const tp = plan({
+      model: { arch: QWEN25_7B },
+      params: { tensor_parallel_size: 3 },
+      devices: gpus('w1', 4, H100),
+    });
+    expect(tp.message).toMatch(
+      /tensor_parallel_size 3 does not divide the model's 28 attention heads and 4 KV heads; use one of 1, 2, 4/,
+    );
   });
 
   it('throws PlanInputError naming a setting out of range', () => {
-    expect(() => plan({ model: { arch: LLAMA3_8B }, params: { gpu_memory_utilization: 1.5 }, devices: [] })).toThrow(PlanInputError);
+    expect(() =>
+      plan({ model: { arch: LLAMA3_8B }, params: { gpu_memory_utilization: 1.5 }, devices: [] }),
+    ).toThrow(PlanInputError);
     try {
       plan({ model: { arch: LLAMA3_8B }, params: { max_num_seqs: 0 }, devices: [] });
     } catch (err) {
       expect((err as PlanInputError).param).toBe('max_num_seqs');
     }
-    expect(() => plan({ model: { arch: LLAMA3_8B }, params: {}, devices: gpus('w', 1, H100), replicas: 0 })).toThrow(/replica must be a positive integer/);
+    expect(() =>
+      plan({ model: { arch: LLAMA3_8B }, params: {}, devices: gpus('w', 1, H100), replicas: 0 }),
+    ).toThrow(/replica must be a positive integer/);
   });
 
   it('refuses when the cluster has no GPUs', () => {
-    expect(plan({ model: { arch: LLAMA3_8B }, params: {}, devices: [] }).message).toMatch(/reports no GPUs/);
+    expect(plan({ model: { arch: LLAMA3_8B }, params: {}, devices: [] }).message).toMatch(
+      /reports no GPUs/,
+    );
   });
 });
 
 describe('placement', () => {
   it('goes to the worker with the most free memory, not the fewest models', () => {
-    const devices = [...gpus('busy', 1, H100, { claimed: 60 * GiB }), ...gpus('idle', 1, H100, { used: 5 * GiB })];
-    const p = plan({ model: { arch: QWEN25_7B }, params: { gpu_memory_utilization: 0.3 }, devices });
+    const devices = [
+      ...gpus('busy', 1, H100, { claimed: 60 * GiB }),
+      ...gpus('idle', 1, H100, { used: 5 * GiB }),
+    ];
+    const p = plan({
+      model: { arch: QWEN25_7B },
+      params: { gpu_memory_utilization: 0.3 },
+      devices,
+    });
     expect(p.replicas.map((r) => r.worker)).toEqual(['idle']);
     expect(p.replicas[0]!.gpus[0]!.available).toBe(75 * GiB);
   });
 
   it('lets two small models share a GPU when their claims fit, and says how to make a third fit', () => {
-    const first = plan({ model: { arch: QWEN25_7B }, params: { gpu_memory_utilization: 0.4 }, devices: gpus('w1', 1, H100) });
+    const first = plan({
+      model: { arch: QWEN25_7B },
+      params: { gpu_memory_utilization: 0.4 },
+      devices: gpus('w1', 1, H100),
+    });
     expect(first.fits).toBe(true);
     const claimed = first.claims[0]!.bytes;
-    const second = plan({ model: { arch: QWEN25_7B }, params: { gpu_memory_utilization: 0.4 }, devices: gpus('w1', 1, H100, { claimed }) });
+    const second = plan({
+      model: { arch: QWEN25_7B },
+      params: { gpu_memory_utilization: 0.4 },
+      devices: gpus('w1', 1, H100, { claimed }),
+    });
     expect(second.fits).toBe(true);
-    const third = plan({ model: { arch: LLAMA3_8B }, params: {}, devices: gpus('w1', 1, H100, { claimed: 2 * claimed }) });
+    const third = plan({
+      model: { arch: LLAMA3_8B },
+      params: {},
+      devices: gpus('w1', 1, H100, { claimed: 2 * claimed }),
+    });
     expect(third.fits).toBe(false);
-    expect(third.problems.join()).toMatch(/GPU 0 has 16.00 GiB available of 80.00 GiB, a shard claims 72.00 GiB/);
+    expect(third.problems.join()).toMatch(
+      /GPU 0 has 16.00 GiB available of 80.00 GiB, a shard claims 72.00 GiB/,
+    );
     expect(third.suggestions).toEqual([]);
-    const roomier = plan({ model: { arch: LLAMA3_8B }, params: {}, devices: gpus('w1', 1, H100, { claimed: claimed }) });
-    expect(roomier.suggestions).toEqual([expect.objectContaining({ setting: 'gpu_memory_utilization', message: expect.stringMatching(/^lower gpu_memory_utilization to 0\.\d+ so that it fits beside/) })]);
+    const roomier = plan({
+      model: { arch: LLAMA3_8B },
+      params: {},
+      devices: gpus('w1', 1, H100, { claimed: claimed }),
+    });
+    expect(roomier.suggestions).toEqual([
+      expect.objectContaining({
+        setting: 'gpu_memory_utilization',
+        message: expect.stringMatching(
+          /^lower gpu_memory_utilization to 0\.\d+ so that it fits beside/,
+        ),
+      }),
+    ]);
   });
 
   it('spreads replicas over GPUs by room, and stacks them when only one GPU has room', () => {
-    const spread = plan({ model: { arch: QWEN25_7B }, params: { gpu_memory_utilization: 0.4 }, devices: gpus('w1', 2, H100), replicas: 2 });
+    const spread = plan({
+      model: { arch: QWEN25_7B },
+      params: { gpu_memory_utilization: 0.4 },
+      devices: gpus('w1', 2, H100),
+      replicas: 2,
+    });
     expect(spread.replicas.map((r) => r.gpu_indices)).toEqual([[0], [1]]);
-    const devices = [...gpus('w1', 1, H100), { worker: 'w1', index: 1, total: H100, used: 70 * GiB }];
-    const stacked = plan({ model: { arch: QWEN25_7B }, params: { gpu_memory_utilization: 0.4 }, devices, replicas: 2 });
+    const devices = [
+      ...gpus('w1', 1, H100),
+      { worker: 'w1', index: 1, total: H100, used: 70 * GiB },
+    ];
+    const stacked = plan({
+      model: { arch: QWEN25_7B },
+      params: { gpu_memory_utilization: 0.4 },
+      devices,
+      replicas: 2,
+    });
     expect(stacked.replicas.map((r) => r.gpu_indices)).toEqual([[0], [0]]);
     expect(stacked.claims).toEqual([{ worker: 'w1', index: 0, bytes: 2 * Math.floor(0.4 * H100) }]);
-    const tooMany = plan({ model: { arch: QWEN25_7B }, params: { gpu_memory_utilization: 0.4 }, devices, replicas: 3 });
+    const tooMany = plan({
+      model: { arch: QWEN25_7B },
+      params: { gpu_memory_utilization: 0.4 },
+      devices,
+      replicas: 3,
+    });
     expect(tooMany.problems[0]).toBe('only 2 of 3 replicas found room');
   });
 
@@ -166,16 +305,35 @@ describe('placement', () => {
     const devices = [...gpus('a', 1, H100), ...gpus('b', 2, H100)];
     const p = plan({ model: { arch: LLAMA3_8B }, params: { tensor_parallel_size: 2 }, devices });
     expect(p.replicas).toMatchObject([{ worker: 'b', gpu_indices: [0, 1] }]);
-    const none = plan({ model: { arch: LLAMA3_8B }, params: { tensor_parallel_size: 2 }, devices: [...gpus('a', 1, H100), ...gpus('c', 1, H100)] });
+    const none = plan({
+      model: { arch: LLAMA3_8B },
+      params: { tensor_parallel_size: 2 },
+      devices: [...gpus('a', 1, H100), ...gpus('c', 1, H100)],
+    });
     expect(none.problems.join()).toMatch(/a has 1 eligible GPU, tensor_parallel_size needs 2/);
   });
 
   it('honours worker_ip (id or address) and gpu_idx, and says when they name nothing', () => {
-    const devices = [...gpus('a', 2, H100, { worker_ip: '10.0.0.1' }), ...gpus('b', 2, H100, { worker_ip: '10.0.0.2', used: 5 * GiB })];
-    const byIp = plan({ model: { arch: QWEN25_7B }, params: {}, devices, worker_ip: '10.0.0.2', gpu_idx: [1] });
+    const devices = [
+      ...gpus('a', 2, H100, { worker_ip: '10.0.0.1' }),
+      ...gpus('b', 2, H100, { worker_ip: '10.0.0.2', used: 5 * GiB }),
+    ];
+    const byIp = plan({
+      model: { arch: QWEN25_7B },
+      params: {},
+      devices,
+      worker_ip: '10.0.0.2',
+      gpu_idx: [1],
+    });
     expect(byIp.replicas).toMatchObject([{ worker: 'b', gpu_indices: [1] }]);
-    expect(plan({ model: { arch: QWEN25_7B }, params: {}, devices, worker_ip: 'a' }).replicas[0]!.worker).toBe('a');
-    expect(plan({ model: { arch: QWEN25_7B }, params: {}, devices, worker_ip: '10.9.9.9' }).message).toMatch(/no worker '10.9.9.9' with GPUs; workers: a \(10.0.0.1\), b \(10.0.0.2\)/);
-    expect(plan({ model: { arch: QWEN25_7B }, params: {}, devices, gpu_idx: [5] }).message).toMatch(/gpu_idx 5 does not exist on any worker/);
+    expect(
+      plan({ model: { arch: QWEN25_7B }, params: {}, devices, worker_ip: 'a' }).replicas[0]!.worker,
+    ).toBe('a');
+    expect(
+      plan({ model: { arch: QWEN25_7B }, params: {}, devices, worker_ip: '10.9.9.9' }).message,
+    ).toMatch(/no worker '10.9.9.9' with GPUs; workers: a \(10.0.0.1\), b \(10.0.0.2\)/);
+    expect(plan({ model: { arch: QWEN25_7B }, params: {}, devices, gpu_idx: [5] }).message).toMatch(
+      /gpu_idx 5 does not exist on any worker/,
+    );
   });
 });

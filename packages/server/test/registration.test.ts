@@ -19,7 +19,12 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 function checkpointCopy(name: string, edit: (dir: string) => void): string {
   const dir = join(scratch, `${name}-${Math.random().toString(36).slice(2)}`);
   mkdirSync(dir);
-  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
+  for (const f of [
+    'config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'generation_config.json',
+  ]) {
     try {
       copyFileSync(join(MODELS, name, f), join(dir, f));
     } catch {
@@ -38,14 +43,37 @@ async function errorsOf(input: unknown) {
 
 describe('validateRegistration from a local folder', () => {
   it('accepts a Qwen3 checkpoint and builds its family from config.json', async () => {
-    const result = await validateRegistration({ model_name: 'my-qwen3', model_path: join(MODELS, 'tiny-qwen3') });
+    const result = await validateRegistration({
+      model_name: 'my-qwen3',
+      model_path: join(MODELS, 'tiny-qwen3'),
+    });
     if (!result.ok) throw new Error(JSON.stringify(result.errors));
-    expect(result.arch).toMatchObject({ architecture: 'Qwen3ForCausalLM', num_hidden_layers: 3, hidden_size: 256, head_dim: 128, num_key_value_heads: 2, dtype: 'bfloat16', qk_norm: true });
-    expect(result.family).toMatchObject({ model_name: 'my-qwen3', source: 'custom', context_length: 2048, model_ability: ['generate'], stop_token_ids: [2] });
+    expect(result.arch).toMatchObject({
+      architecture: 'Qwen3ForCausalLM',
+      num_hidden_layers: 3,
+      hidden_size: 256,
+      head_dim: 128,
+      num_key_value_heads: 2,
+      dtype: 'bfloat16',
+      qk_norm: true,
+    });
+    expect(result.family).toMatchObject({
+      model_name: 'my-qwen3',
+      source: 'custom',
+      context_length: 2048,
+      model_ability: ['generate'],
+      stop_token_ids: [2],
+    });
     expect(result.family.model_specs[0]!.model_path).toBe(join(MODELS, 'tiny-qwen3'));
     // The registration then answers the same look-ups as a built-in model.
-    expect(findSpec('my-qwen3', null, null, null, [result.family]).spec.architecture.architecture).toBe('Qwen3ForCausalLM');
-    expect(Object.keys(enginesFor('my-qwen3', [result.family]))).toEqual(['builtin', 'vllm', 'remote']);
+    expect(
+      findSpec('my-qwen3', null, null, null, [result.family]).spec.architecture.architecture,
+    ).toBe('Qwen3ForCausalLM');
+    expect(Object.keys(enginesFor('my-qwen3', [result.family]))).toEqual([
+      'builtin',
+      'vllm',
+      'remote',
+    ]);
   });
 
   it('honours given fields and a template for chat', async () => {
@@ -64,47 +92,93 @@ describe('validateRegistration from a local folder', () => {
   });
 
   it('refuses a path that is missing, a file, or lacks its files', async () => {
-    expect(await errorsOf({ model_name: 'x', model_path: join(scratch, 'nope') })).toEqual([{ field: 'model_path', message: expect.stringMatching(/does not exist/) }]);
-    expect((await errorsOf({ model_name: 'x', model_path: join(MODELS, 'tiny-qwen3', 'config.json') }))[0]!.message).toMatch(/is a file; give the checkpoint folder/);
+    expect(await errorsOf({ model_name: 'x', model_path: join(scratch, 'nope') })).toEqual([
+      { field: 'model_path', message: expect.stringMatching(/does not exist/) },
+    ]);
+    expect(
+      (
+        await errorsOf({ model_name: 'x', model_path: join(MODELS, 'tiny-qwen3', 'config.json') })
+      )[0]!.message,
+    ).toMatch(/is a file; give the checkpoint folder/);
     const noTokenizer = checkpointCopy('tiny-llama3', (d) => rmSync(join(d, 'tokenizer.json')));
-    expect((await errorsOf({ model_name: 'x', model_path: noTokenizer }))[0]!.message).toMatch(/has no tokenizer.json/);
+    expect((await errorsOf({ model_name: 'x', model_path: noTokenizer }))[0]!.message).toMatch(
+      /has no tokenizer.json/,
+    );
     const noConfig = checkpointCopy('tiny-llama3', (d) => rmSync(join(d, 'config.json')));
-    expect((await errorsOf({ model_name: 'x', model_path: noConfig }))[0]!.message).toMatch(/has no config.json/);
+    expect((await errorsOf({ model_name: 'x', model_path: noConfig }))[0]!.message).toMatch(
+      /has no config.json/,
+    );
   });
 
   it('refuses an unsupported architecture, a broken config and a tokenizer that is not one', async () => {
     const gpt2 = checkpointCopy('tiny-llama3', (d) => {
       const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
-      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, architectures: ['GPT2LMHeadModel'] }));
+      writeFileSync(
+        join(d, 'config.json'),
+        JSON.stringify({ ...c, architectures: ['GPT2LMHeadModel'] }),
+      );
     });
-    expect((await errorsOf({ model_name: 'x', model_path: gpt2 }))[0]!.message).toMatch(/'GPT2LMHeadModel' is not supported; the engine runs LlamaForCausalLM/);
+    expect((await errorsOf({ model_name: 'x', model_path: gpt2 }))[0]!.message).toMatch(
+      /'GPT2LMHeadModel' is not supported; the engine runs LlamaForCausalLM/,
+    );
     const noLayers = checkpointCopy('tiny-llama3', (d) => {
       const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
       delete c.num_hidden_layers;
       writeFileSync(join(d, 'config.json'), JSON.stringify(c));
     });
-    expect((await errorsOf({ model_name: 'x', model_path: noLayers }))[0]!.message).toMatch(/has no 'num_hidden_layers'/);
-    const badJson = checkpointCopy('tiny-llama3', (d) => writeFileSync(join(d, 'config.json'), '{"architectures": ['));
-    expect((await errorsOf({ model_name: 'x', model_path: badJson }))[0]!.message).toMatch(/config.json is not valid JSON/);
-    const notTokenizer = checkpointCopy('tiny-llama3', (d) => writeFileSync(join(d, 'tokenizer.json'), '{"version": "1.0"}'));
-    expect((await errorsOf({ model_name: 'x', model_path: notTokenizer }))[0]!.message).toMatch(/no 'model' section/);
+    expect((await errorsOf({ model_name: 'x', model_path: noLayers }))[0]!.message).toMatch(
+      /has no 'num_hidden_layers'/,
+    );
+    const badJson = checkpointCopy('tiny-llama3', (d) =>
+      writeFileSync(join(d, 'config.json'), '{"architectures": ['),
+    );
+    expect((await errorsOf({ model_name: 'x', model_path: badJson }))[0]!.message).toMatch(
+      /config.json is not valid JSON/,
+    );
+    const notTokenizer = checkpointCopy('tiny-llama3', (d) =>
+      writeFileSync(join(d, 'tokenizer.json'), '{"version": "1.0"}'),
+    );
+    expect((await errorsOf({ model_name: 'x', model_path: notTokenizer }))[0]!.message).toMatch(
+      /no 'model' section/,
+    );
   });
 
   it('reports each wrong field by name', async () => {
     const path = join(MODELS, 'tiny-qwen2');
-    expect(await errorsOf({ model_name: 'qwen3', model_path: path })).toEqual([{ field: 'model_name', message: expect.stringMatching(/is a built-in model/) }]);
-    expect((await errorsOf({ model_name: 'bad name!', model_path: path }))[0]!.field).toBe('model_name');
-    expect((await errorsOf({ model_name: 'x', model_path: path, hf_repo_id: 'a/b' }))[0]!.message).toMatch(/exactly one of model_path/);
+    expect(await errorsOf({ model_name: 'qwen3', model_path: path })).toEqual([
+      { field: 'model_name', message: expect.stringMatching(/is a built-in model/) },
+    ]);
+    expect((await errorsOf({ model_name: 'bad name!', model_path: path }))[0]!.field).toBe(
+      'model_name',
+    );
+    expect(
+      (await errorsOf({ model_name: 'x', model_path: path, hf_repo_id: 'a/b' }))[0]!.message,
+    ).toMatch(/exactly one of model_path/);
     expect((await errorsOf({ model_name: 'x' }))[0]!.message).toMatch(/exactly one of model_path/);
-    expect(await errorsOf({ model_name: 'x', model_path: path, architecture: 'LlamaForCausalLM' })).toEqual([
-      { field: 'architecture', message: expect.stringMatching(/does not match config.json's 'Qwen2ForCausalLM'/) },
+    expect(
+      await errorsOf({ model_name: 'x', model_path: path, architecture: 'LlamaForCausalLM' }),
+    ).toEqual([
+      {
+        field: 'architecture',
+        message: expect.stringMatching(/does not match config.json's 'Qwen2ForCausalLM'/),
+      },
     ]);
-    expect(await errorsOf({ model_name: 'x', model_path: path, context_length: 1_000_000 })).toEqual([
-      { field: 'context_length', message: expect.stringMatching(/exceeds the model's max_position_embeddings/) },
+    expect(
+      await errorsOf({ model_name: 'x', model_path: path, context_length: 1_000_000 }),
+    ).toEqual([
+      {
+        field: 'context_length',
+        message: expect.stringMatching(/exceeds the model's max_position_embeddings/),
+      },
     ]);
-    expect(await errorsOf({ model_name: 'x', model_path: path, model_ability: ['chat'] })).toEqual([{ field: 'chat_template', message: expect.stringMatching(/no chat template/) }]);
+    expect(await errorsOf({ model_name: 'x', model_path: path, model_ability: ['chat'] })).toEqual([
+      { field: 'chat_template', message: expect.stringMatching(/no chat template/) },
+    ]);
     expect((await errorsOf({ model_name: 7, model_path: path }))[0]!.field).toBe('model_name');
-    expect((await errorsOf({ model_name: 'x', hf_repo_id: 'not-a-repo' }))[0]).toEqual({ field: 'hf_repo_id', message: expect.stringMatching(/write it as owner\/name/) });
+    expect((await errorsOf({ model_name: 'x', hf_repo_id: 'not-a-repo' }))[0]).toEqual({
+      field: 'hf_repo_id',
+      message: expect.stringMatching(/write it as owner\/name/),
+    });
   });
 });
 
@@ -116,7 +190,8 @@ describe('validateRegistration from the hub', () => {
     server = createServer((req, res) => {
       const m = /^\/([^/]+)\/([^/]+)\/resolve\/main\/(.+)$/.exec(req.url ?? '');
       if (!m) return void res.writeHead(404).end();
-      if (m[1] === 'gated' && req.headers.authorization !== 'Bearer secret') return void res.writeHead(401).end();
+      if (m[1] === 'gated' && req.headers.authorization !== 'Bearer secret')
+        return void res.writeHead(401).end();
       let body: Buffer;
       try {
         body = readFileSync(join(MODELS, m[2]!, m[3]!));
@@ -131,17 +206,39 @@ describe('validateRegistration from the hub', () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   it('reads config.json and tokenizer.json from HF_ENDPOINT', async () => {
-    const result = await validateRegistration({ model_name: 'hub-llama', hf_repo_id: 'someone/tiny-llama3' }, { endpoint });
+    const result = await validateRegistration(
+      { model_name: 'hub-llama', hf_repo_id: 'someone/tiny-llama3' },
+      { endpoint },
+    );
     if (!result.ok) throw new Error(JSON.stringify(result.errors));
     expect(result.hfRepoId).toBe('someone/tiny-llama3');
-    expect(result.family.model_specs[0]).toMatchObject({ model_id: 'someone/tiny-llama3', architecture: { architecture: 'LlamaForCausalLM', num_key_value_heads: 2 } });
+    expect(result.family.model_specs[0]).toMatchObject({
+      model_id: 'someone/tiny-llama3',
+      architecture: { architecture: 'LlamaForCausalLM', num_key_value_heads: 2 },
+    });
   });
 
   it('says which file a repo lacks and asks for HF_TOKEN on a gated repo', async () => {
-    const missing = await validateRegistration({ model_name: 'x', hf_repo_id: 'someone/missing' }, { endpoint });
-    expect(missing.ok ? [] : missing.errors.map((e) => e.message)).toEqual([expect.stringMatching(/has no config.json/), expect.stringMatching(/has no tokenizer.json/)]);
-    const gated = await validateRegistration({ model_name: 'x', hf_repo_id: 'gated/tiny-qwen2' }, { endpoint });
+    const missing = await validateRegistration(
+      { model_name: 'x', hf_repo_id: 'someone/missing' },
+      { endpoint },
+    );
+    expect(missing.ok ? [] : missing.errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/has no config.json/),
+      expect.stringMatching(/has no tokenizer.json/),
+    ]);
+    const gated = await validateRegistration(
+      { model_name: 'x', hf_repo_id: 'gated/tiny-qwen2' },
+      { endpoint },
+    );
     expect(gated.ok ? '' : gated.errors[0]!.message).toMatch(/gated or private; set HF_TOKEN/);
-    expect((await validateRegistration({ model_name: 'x', hf_repo_id: 'gated/tiny-qwen2' }, { endpoint, token: 'secret' })).ok).toBe(true);
+    expect(
+      (
+        await validateRegistration(
+          { model_name: 'x', hf_repo_id: 'gated/tiny-qwen2' },
+          { endpoint, token: 'secret' },
+        )
+      ).ok,
+    ).toBe(true);
   });
 });

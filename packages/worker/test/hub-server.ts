@@ -36,13 +36,23 @@ function listing(dir: string) {
       if (!isLfs(path)) return { type: 'file', path, size: body.length, oid: gitOid };
       const sha256 = createHash('sha256').update(body).digest('hex');
       const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${body.length}\n`;
-      const pointerOid = createHash('sha1').update(`blob ${pointer.length}\0${pointer}`).digest('hex');
-      return { type: 'file', path, size: body.length, oid: pointerOid, lfs: { oid: sha256, size: body.length, pointerSize: pointer.length } };
+      const pointerOid = createHash('sha1')
+        .update(`blob ${pointer.length}\0${pointer}`)
+        .digest('hex');
+      return {
+        type: 'file',
+        path,
+        size: body.length,
+        oid: pointerOid,
+        lfs: { oid: sha256, size: body.length, pointerSize: pointer.length },
+      };
     });
 }
 
 function notFound(res: ServerResponse, code = 'RepoNotFound') {
-  res.writeHead(404, { 'content-type': 'application/json', 'x-error-code': code }).end(JSON.stringify({ error: `${code}` }));
+  res
+    .writeHead(404, { 'content-type': 'application/json', 'x-error-code': code })
+    .end(JSON.stringify({ error: `${code}` }));
 }
 
 /** Starts the fake hub on a free loopback port, serving folders of `root`. */
@@ -50,7 +60,9 @@ export async function startFakeHub(root: string, faults: HubFaults = {}): Promis
   const ranges = new Map<string, string[]>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (faults.token && req.headers.authorization !== `Bearer ${faults.token}`) {
-      return void res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Invalid credentials in Authorization header' }));
+      return void res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'Invalid credentials in Authorization header' }));
     }
     const url = new URL(req.url ?? '/', 'http://hub');
     const tree = /^\/api\/models\/([^/]+)\/([^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
@@ -61,7 +73,9 @@ export async function startFakeHub(root: string, faults: HubFaults = {}): Promis
       } catch {
         return notFound(res);
       }
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(entries));
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(entries));
     }
     const resolve = /^\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (!resolve) return notFound(res);
@@ -83,7 +97,12 @@ export async function startFakeHub(root: string, faults: HubFaults = {}): Promis
     const start = m ? Number(m[1]) : 0;
     const end = m && m[2] ? Math.min(Number(m[2]), body.length - 1) : body.length - 1;
     const slice = body.subarray(start, end + 1);
-    const headers: Record<string, string | number> = { etag, 'accept-ranges': 'bytes', 'content-length': slice.length, 'content-type': 'application/octet-stream' };
+    const headers: Record<string, string | number> = {
+      etag,
+      'accept-ranges': 'bytes',
+      'content-length': slice.length,
+      'content-type': 'application/octet-stream',
+    };
     if (m) headers['content-range'] = `bytes ${start}-${end}/${body.length}`;
     res.writeHead(m ? 206 : 200, headers);
     const cut = faults.cutAfter?.get(path);

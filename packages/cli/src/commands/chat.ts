@@ -3,7 +3,16 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import type { ChatMessage, PagodaClient } from '../client.ts';
-import { clientFrom, CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, processIo, runCommand, UsageError, type CliIo } from '../cli-io.ts';
+import {
+  clientFrom,
+  CONNECTION_FLAGS,
+  CONNECTION_HELP,
+  numberFlag,
+  processIo,
+  runCommand,
+  UsageError,
+  type CliIo,
+} from '../cli-io.ts';
 
 const USAGE = `usage: pagoda chat <model_uid> [--message TEXT] [flags]
 
@@ -26,7 +35,13 @@ const FLAGS = {
   'no-stream': { type: 'boolean' },
 } as const;
 
-async function reply(client: PagodaClient, model: string, messages: ChatMessage[], io: CliIo, opts: { stream: boolean; max_tokens?: number; temperature?: number }): Promise<string> {
+async function reply(
+  client: PagodaClient,
+  model: string,
+  messages: ChatMessage[],
+  io: CliIo,
+  opts: { stream: boolean; max_tokens?: number; temperature?: number },
+): Promise<string> {
   if (!opts.stream) {
     const text = await client.chat(model, messages, opts);
     io.out(`${text}\n`);
@@ -43,7 +58,12 @@ async function reply(client: PagodaClient, model: string, messages: ChatMessage[
 
 export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
   return runCommand('chat', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: FLAGS,
+      strict: true,
+      allowPositionals: true,
+    });
     if (values.help) {
       io.out(USAGE);
       return 0;
@@ -56,7 +76,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       temperature: numberFlag(values.temperature, 'temperature'),
     };
     const client = clientFrom(values, io);
-    const messages: ChatMessage[] = values.system ? [{ role: 'system', content: values.system }] : [];
+    const messages: ChatMessage[] = values.system
+      ? [{ role: 'system', content: values.system }]
+      : [];
     let single = values.message;
     if (single === undefined && !io.stdinIsTTY) single = (await io.readStdin()).trim();
     if (single !== undefined) {
@@ -70,7 +92,10 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
         const line = (await rl.question('> ').catch(() => '')).trim();
         if (line === '') return 0;
         messages.push({ role: 'user', content: line });
-        messages.push({ role: 'assistant', content: await reply(client, model, messages, io, opts) });
+        messages.push({
+          role: 'assistant',
+          content: await reply(client, model, messages, io, opts),
+        });
       }
     } finally {
       rl.close();

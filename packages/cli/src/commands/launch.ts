@@ -4,7 +4,11 @@ import { clientFrom, numberFlag, processIo, runCommand, type CliIo } from '../cl
 import { LAUNCH_FLAGS, LAUNCH_FLAGS_HELP, launchBody, type LaunchValues } from '../launch-flags.ts';
 import { waitReady } from '../wait-ready.ts';
 
-const FLAGS = { ...LAUNCH_FLAGS, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } } as const;
+const FLAGS = {
+  ...LAUNCH_FLAGS,
+  'no-wait': { type: 'boolean' },
+  timeout: { type: 'string' },
+} as const;
 
 const USAGE = `usage: pagoda launch <model_name> [flags]
 
@@ -18,7 +22,12 @@ ${LAUNCH_FLAGS_HELP}
 
 export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
   return runCommand('launch', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: FLAGS,
+      strict: true,
+      allowPositionals: true,
+    });
     if (values.help) {
       io.out(USAGE);
       return 0;
@@ -32,6 +41,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       return 0;
     }
     io.out(`Launching ${body.model_name} as ${uid}\n`);
-    return waitReady(client, uid, io, { timeoutS, intervalMs: Number(io.env.PAGODA_POLL_MS ?? 500) });
+    return waitReady(client, uid, io, {
+      timeoutS,
+      intervalMs: Number(io.env.PAGODA_POLL_MS ?? 500),
+    });
   });
 }

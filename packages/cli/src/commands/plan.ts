@@ -31,7 +31,14 @@ interface GpuRow {
 interface PlanView {
   fits?: boolean;
   message?: string;
-  replicas?: Array<{ replica?: number; worker?: string; gpus?: GpuRow[]; max_concurrency?: number; gpu_idx?: number[]; bytes_per_device?: number }>;
+  replicas?: Array<{
+    replica?: number;
+    worker?: string;
+    gpus?: GpuRow[];
+    max_concurrency?: number;
+    gpu_idx?: number[];
+    bytes_per_device?: number;
+  }>;
   problems?: string[];
   breakdown?: GpuRow | null;
   suggestions?: Array<{ setting: string; value: number; message: string }>;
@@ -39,22 +46,56 @@ interface PlanView {
   settings?: Record<string, unknown>;
 }
 
-const HEADERS = ['REPLICA', 'WORKER', 'GPU', 'TOTAL', 'WEIGHTS', 'ACTIVATIONS', 'CUDA GRAPHS', 'KV CACHE', 'KV TOKENS', 'CLAIM', 'FREE AFTER'];
+const HEADERS = [
+  'REPLICA',
+  'WORKER',
+  'GPU',
+  'TOTAL',
+  'WEIGHTS',
+  'ACTIVATIONS',
+  'CUDA GRAPHS',
+  'KV CACHE',
+  'KV TOKENS',
+  'CLAIM',
+  'FREE AFTER',
+];
 
 function gpuCells(replica: string, g: GpuRow): Array<string | number | null | undefined> {
-  return [replica, g.worker, g.index, formatBytes(g.total), formatBytes(g.weights), formatBytes(g.activations), formatBytes(g.cuda_graphs), formatBytes(g.kv_cache), g.kv_cache_tokens, formatBytes(g.claim), formatBytes(g.free_after)];
+  return [
+    replica,
+    g.worker,
+    g.index,
+    formatBytes(g.total),
+    formatBytes(g.weights),
+    formatBytes(g.activations),
+    formatBytes(g.cuda_graphs),
+    formatBytes(g.kv_cache),
+    g.kv_cache_tokens,
+    formatBytes(g.claim),
+    formatBytes(g.free_after),
+  ];
 }
 
 /** The plan as text: the verdict, the per-GPU table, and on refusal the settings that would fit. */
 export function renderPlan(plan: PlanView): string {
   let out = `${plan.message ?? (plan.fits ? 'fits' : 'does not fit')}\n`;
-  const rows = (plan.replicas ?? []).flatMap((r) => (r.gpus ?? []).map((g) => gpuCells(String(r.replica ?? '-'), g)));
+  const rows = (plan.replicas ?? []).flatMap((r) =>
+    (r.gpus ?? []).map((g) => gpuCells(String(r.replica ?? '-'), g)),
+  );
   if (plan.breakdown) rows.push(gpuCells('(roomiest GPU)', plan.breakdown));
   if (rows.length > 0) out += `\n${formatTable(HEADERS, rows)}`;
   // Replicas placed without a GPU breakdown (the CPU engine): where, and what each claims.
   const bare = (plan.replicas ?? []).filter((r) => !r.gpus && r.bytes_per_device !== undefined);
   if (bare.length > 0) {
-    out += `\n${formatTable(['REPLICA', 'WORKER', 'DEVICE', 'CLAIM'], bare.map((r, i) => [i, r.worker, r.gpu_idx && r.gpu_idx.length > 0 ? `GPU ${r.gpu_idx.join(',')}` : 'cpu', formatBytes(r.bytes_per_device)]))}`;
+    out += `\n${formatTable(
+      ['REPLICA', 'WORKER', 'DEVICE', 'CLAIM'],
+      bare.map((r, i) => [
+        i,
+        r.worker,
+        r.gpu_idx && r.gpu_idx.length > 0 ? `GPU ${r.gpu_idx.join(',')}` : 'cpu',
+        formatBytes(r.bytes_per_device),
+      ]),
+    )}`;
   }
   if (plan.settings) {
     const s = plan.settings;
@@ -62,14 +103,20 @@ export function renderPlan(plan: PlanView): string {
   }
   if (!plan.fits && plan.suggestions && plan.suggestions.length > 0) {
     out += '\nWould fit with:\n';
-    for (const s of plan.suggestions) out += `  --${s.setting.replace(/_/g, '-')} ${s.value}    (${s.message})\n`;
+    for (const s of plan.suggestions)
+      out += `  --${s.setting.replace(/_/g, '-')} ${s.value}    (${s.message})\n`;
   }
   return out;
 }
 
 export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
   return runCommand('plan', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...LAUNCH_FLAGS, json: { type: 'boolean' } }, strict: true, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...LAUNCH_FLAGS, json: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: true,
+    });
     if (values.help) {
       io.out(USAGE);
       return 0;
@@ -80,12 +127,19 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       answer = (await clientFrom(values, io).plan(body)) as PlanView & { plan?: PlanView | null };
     } catch (err) {
       // A refusal may come as an error status that still carries the plan.
-      const carried = err instanceof PagodaApiError ? (err.body as { plan?: PlanView } | null)?.plan : undefined;
+      const carried =
+        err instanceof PagodaApiError ? (err.body as { plan?: PlanView } | null)?.plan : undefined;
       if (!carried) throw err;
       answer = { ...carried, plan: carried };
     }
     // The server wraps the planner's plan (per-GPU numbers) with its verdict; CPU placements have none.
-    const plan: PlanView = answer.plan ? { ...answer.plan, fits: answer.fits ?? answer.plan.fits, message: answer.message ?? answer.plan.message } : answer;
+    const plan: PlanView = answer.plan
+      ? {
+          ...answer.plan,
+          fits: answer.fits ?? answer.plan.fits,
+          message: answer.message ?? answer.plan.message,
+        }
+      : answer;
     if (values.json) io.out(`${JSON.stringify(plan, null, 2)}\n`);
     else io.out(renderPlan(plan));
     return plan.fits ? 0 : 1;

@@ -3,7 +3,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { RegistrationRequest } from '@pagoda/protocol';
-import { clientFrom, CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, processIo, runCommand, UsageError, type CliIo } from '../cli-io.ts';
+import {
+  clientFrom,
+  CONNECTION_FLAGS,
+  CONNECTION_HELP,
+  numberFlag,
+  processIo,
+  runCommand,
+  UsageError,
+  type CliIo,
+} from '../cli-io.ts';
 
 const USAGE = `usage: pagoda register <model_name> (--model-path DIR | --hf-repo-id OWNER/NAME) [flags]
        pagoda register --file registration.json
@@ -29,14 +38,22 @@ const FLAGS = {
 
 export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
   return runCommand('register', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: FLAGS,
+      strict: true,
+      allowPositionals: true,
+    });
     if (values.help) {
       io.out(USAGE);
       return 0;
     }
     let body: RegistrationRequest;
     if (values.file) {
-      if (positionals.length > 0 || values['model-path'] || values['hf-repo-id']) throw new UsageError('--file holds the whole registration; give no other model flags with it');
+      if (positionals.length > 0 || values['model-path'] || values['hf-repo-id'])
+        throw new UsageError(
+          '--file holds the whole registration; give no other model flags with it',
+        );
       try {
         body = JSON.parse(readFileSync(values.file, 'utf8')) as RegistrationRequest;
       } catch (err) {
@@ -44,17 +61,30 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       }
     } else {
       const name = values['model-name'] ?? positionals[0];
-      if (!name) throw new UsageError('name the model: pagoda register <model_name> --model-path DIR');
-      if (positionals.length > 1) throw new UsageError(`one model at a time; got ${positionals.join(' ')}`);
-      if (!values['model-path'] === !values['hf-repo-id']) throw new UsageError('give exactly one of --model-path (a local checkpoint folder) or --hf-repo-id (owner/name)');
+      if (!name)
+        throw new UsageError('name the model: pagoda register <model_name> --model-path DIR');
+      if (positionals.length > 1)
+        throw new UsageError(`one model at a time; got ${positionals.join(' ')}`);
+      if (!values['model-path'] === !values['hf-repo-id'])
+        throw new UsageError(
+          'give exactly one of --model-path (a local checkpoint folder) or --hf-repo-id (owner/name)',
+        );
       const template = values['chat-template'];
       body = {
         model_name: name,
         ...(values['model-path'] ? { model_path: values['model-path'] } : {}),
         ...(values['hf-repo-id'] ? { hf_repo_id: values['hf-repo-id'] } : {}),
         ...(values.architecture ? { architecture: values.architecture } : {}),
-        ...(template ? { chat_template: existsSync(template) ? readFileSync(template, 'utf8') : template } : {}),
-        ...(values['context-length'] ? { context_length: numberFlag(values['context-length'], 'context-length', { integer: true })! } : {}),
+        ...(template
+          ? { chat_template: existsSync(template) ? readFileSync(template, 'utf8') : template }
+          : {}),
+        ...(values['context-length']
+          ? {
+              context_length: numberFlag(values['context-length'], 'context-length', {
+                integer: true,
+              })!,
+            }
+          : {}),
       };
     }
     await clientFrom(values, io).register(body, values['model-type'] ?? 'LLM');

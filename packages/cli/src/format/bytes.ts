@@ -10,5 +10,7 @@ export function formatBytes(bytes: number | null | undefined): string {
     unit++;
   }
   const sign = bytes < 0 ? '-' : '';
-  return unit === 0 ? `${sign}${value} B` : `${sign}${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${UNITS[unit]}`;
+  return unit === 0
+    ? `${sign}${value} B`
+    : `${sign}${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${UNITS[unit]}`;
 }

@@ -3,7 +3,12 @@
 import { z } from 'zod';
 
 /** The architectures the built-in engine runs (native/src/model/model_config.h). */
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM', 'Qwen3ForCausalLM'] as const;
+export const SUPPORTED_ARCHITECTURES = [
+  'LlamaForCausalLM',
+  'MistralForCausalLM',
+  'Qwen2ForCausalLM',
+  'Qwen3ForCausalLM',
+] as const;
 export type SupportedArchitecture = (typeof SUPPORTED_ARCHITECTURES)[number];
 
 export const CHECKPOINT_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
@@ -38,7 +43,11 @@ export const DTYPE_BYTES: Record<CheckpointDtype, number> = { float32: 4, bfloat
 export function parameterCount(a: ArchNumbers): number {
   const q = a.num_attention_heads * a.head_dim;
   const kv = a.num_key_value_heads * a.head_dim;
-  const attention = a.hidden_size * (q + 2 * kv) + q * a.hidden_size + (a.qkv_bias ? q + 2 * kv : 0) + (a.qk_norm ? 2 * a.head_dim : 0);
+  const attention =
+    a.hidden_size * (q + 2 * kv) +
+    q * a.hidden_size +
+    (a.qkv_bias ? q + 2 * kv : 0) +
+    (a.qk_norm ? 2 * a.head_dim : 0);
   const mlp = 3 * a.hidden_size * a.intermediate_size;
   const norms = 2 * a.hidden_size;
   const embeddings = a.vocab_size * a.hidden_size * (a.tie_word_embeddings ? 1 : 2);
@@ -51,7 +60,12 @@ export interface FieldProblem {
   message: string;
 }
 
-function intField(config: Record<string, unknown>, name: string, problems: FieldProblem[], fallback?: number): number {
+function intField(
+  config: Record<string, unknown>,
+  name: string,
+  problems: FieldProblem[],
+  fallback?: number,
+): number {
   const value = config[name];
   if (value === undefined || value === null) {
     if (fallback !== undefined) return fallback;
@@ -59,33 +73,61 @@ function intField(config: Record<string, unknown>, name: string, problems: Field
     return 0;
   }
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    problems.push({ field: name, message: `config.json '${name}' must be a positive integer, got ${JSON.stringify(value)}` });
+    problems.push({
+      field: name,
+      message: `config.json '${name}' must be a positive integer, got ${JSON.stringify(value)}`,
+    });
     return 0;
   }
   return value;
 }
 
-function checkpointDtype(config: Record<string, unknown>, problems: FieldProblem[]): CheckpointDtype {
+function checkpointDtype(
+  config: Record<string, unknown>,
+  problems: FieldProblem[],
+): CheckpointDtype {
   const raw = config.dtype ?? config.torch_dtype ?? 'bfloat16';
-  const spelled = raw === 'fp16' || raw === 'half' ? 'float16' : raw === 'bf16' ? 'bfloat16' : raw === 'fp32' || raw === 'float' ? 'float32' : raw;
-  if (typeof spelled === 'string' && (CHECKPOINT_DTYPES as readonly string[]).includes(spelled)) return spelled as CheckpointDtype;
-  problems.push({ field: 'dtype', message: `config.json dtype ${JSON.stringify(raw)} is not one of ${CHECKPOINT_DTYPES.join(', ')}` });
+  const spelled =
+    raw === 'fp16' || raw === 'half'
+      ? 'float16'
+      : raw === 'bf16'
+        ? 'bfloat16'
+        : raw === 'fp32' || raw === 'float'
+          ? 'float32'
+          : raw;
+  if (typeof spelled === 'string' && (CHECKPOINT_DTYPES as readonly string[]).includes(spelled))
+    return spelled as CheckpointDtype;
+  problems.push({
+    field: 'dtype',
+    message: `config.json dtype ${JSON.stringify(raw)} is not one of ${CHECKPOINT_DTYPES.join(', ')}`,
+  });
   return 'bfloat16';
 }
 
 /** The architecture numbers of a parsed config.json, or the problems that stop it loading. */
-export function archFromConfig(config: unknown): { arch: ArchNumbers; problems: [] } | { arch: null; problems: FieldProblem[] } {
+export function archFromConfig(
+  config: unknown,
+): { arch: ArchNumbers; problems: [] } | { arch: null; problems: FieldProblem[] } {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    return { arch: null, problems: [{ field: 'config.json', message: 'config.json must hold a JSON object' }] };
+    return {
+      arch: null,
+      problems: [{ field: 'config.json', message: 'config.json must hold a JSON object' }],
+    };
   }
   const c = config as Record<string, unknown>;
   const problems: FieldProblem[] = [];
   const architectures = c.architectures;
   const architecture = Array.isArray(architectures) ? architectures[0] : undefined;
   if (typeof architecture !== 'string') {
-    problems.push({ field: 'architectures', message: `config.json has no 'architectures' list; expected one of ${SUPPORTED_ARCHITECTURES.join(', ')}` });
+    problems.push({
+      field: 'architectures',
+      message: `config.json has no 'architectures' list; expected one of ${SUPPORTED_ARCHITECTURES.join(', ')}`,
+    });
   } else if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(architecture)) {
-    problems.push({ field: 'architectures', message: `architecture '${architecture}' is not supported; the engine runs ${SUPPORTED_ARCHITECTURES.join(', ')}` });
+    problems.push({
+      field: 'architectures',
+      message: `architecture '${architecture}' is not supported; the engine runs ${SUPPORTED_ARCHITECTURES.join(', ')}`,
+    });
   }
   const heads = intField(c, 'num_attention_heads', problems);
   const hidden = intField(c, 'hidden_size', problems);
@@ -94,7 +136,12 @@ export function archFromConfig(config: unknown): { arch: ArchNumbers; problems: 
     hidden_size: hidden,
     num_attention_heads: heads,
     num_key_value_heads: intField(c, 'num_key_value_heads', problems, heads || undefined),
-    head_dim: intField(c, 'head_dim', problems, heads > 0 && hidden > 0 ? Math.floor(hidden / heads) : undefined),
+    head_dim: intField(
+      c,
+      'head_dim',
+      problems,
+      heads > 0 && hidden > 0 ? Math.floor(hidden / heads) : undefined,
+    ),
     intermediate_size: intField(c, 'intermediate_size', problems),
     vocab_size: intField(c, 'vocab_size', problems),
     max_position_embeddings: intField(c, 'max_position_embeddings', problems),

@@ -1,7 +1,14 @@
 // The built-in model catalog and its look-ups: list families, find one spec by name / format /
 // size / quantization (with errors that list what exists), and the weight bytes a spec loads.
 import { DTYPE_BYTES, parameterCount, type CheckpointDtype } from './architecture.ts';
-import { MODEL_FORMATS, ModelFamilySchema, type ModelAbility, type ModelFamily, type ModelFormat, type ModelSpec } from './family.ts';
+import {
+  MODEL_FORMATS,
+  ModelFamilySchema,
+  type ModelAbility,
+  type ModelFamily,
+  type ModelFormat,
+  type ModelSpec,
+} from './family.ts';
 import { LLAMA3_FAMILIES } from './families/llama3.ts';
 import { MISTRAL_FAMILIES } from './families/mistral.ts';
 import { QWEN2_5_FAMILIES } from './families/qwen2_5.ts';
@@ -20,7 +27,9 @@ export class CatalogError extends Error {
 }
 
 export const BUILTIN_FAMILIES: readonly ModelFamily[] = Object.freeze(
-  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES].map((f) => ModelFamilySchema.parse(f)),
+  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES].map((f) =>
+    ModelFamilySchema.parse(f),
+  ),
 );
 
 export interface FamilyFilter {
@@ -32,12 +41,18 @@ export interface FamilyFilter {
 }
 
 /** The catalog's families plus `custom` ones (registrations), narrowed by `filter`. */
-export function listFamilies(filter: FamilyFilter = {}, custom: readonly ModelFamily[] = []): ModelFamily[] {
+export function listFamilies(
+  filter: FamilyFilter = {},
+  custom: readonly ModelFamily[] = [],
+): ModelFamily[] {
   const format = filter.format === undefined ? undefined : normalizeFormat(filter.format);
   const needle = filter.search?.toLowerCase();
   return [...BUILTIN_FAMILIES, ...custom].filter(
     (f) =>
-      (needle === undefined || [f.model_name, f.model_family, f.model_description].some((s) => s.toLowerCase().includes(needle))) &&
+      (needle === undefined ||
+        [f.model_name, f.model_family, f.model_description].some((s) =>
+          s.toLowerCase().includes(needle),
+        )) &&
       (filter.ability === undefined || f.model_ability.includes(filter.ability)) &&
       (format === undefined || f.model_specs.some((s) => s.model_format === format)) &&
       (filter.source === undefined || f.source === filter.source),
@@ -47,12 +62,23 @@ export function listFamilies(filter: FamilyFilter = {}, custom: readonly ModelFa
 /** The family named `name` (exact, then case-insensitive); CatalogError 404 listing close names. */
 export function findFamily(name: string, custom: readonly ModelFamily[] = []): ModelFamily {
   const all = [...custom, ...BUILTIN_FAMILIES];
-  const found = all.find((f) => f.model_name === name) ?? all.find((f) => f.model_name.toLowerCase() === name.toLowerCase());
+  const found =
+    all.find((f) => f.model_name === name) ??
+    all.find((f) => f.model_name.toLowerCase() === name.toLowerCase());
   if (found) return found;
   const stem = name.toLowerCase().split(/[-_.\d]/)[0] ?? '';
-  const close = all.filter((f) => stem.length > 1 && f.model_name.toLowerCase().includes(stem)).map((f) => f.model_name);
-  const hint = close.length > 0 ? `did you mean ${close.map((n) => `'${n}'`).join(', ')}?` : `known models: ${all.map((f) => f.model_name).join(', ')}`;
-  throw new CatalogError(`model '${name}' is not in the catalog or the registrations; ${hint}`, 404, 'model_name');
+  const close = all
+    .filter((f) => stem.length > 1 && f.model_name.toLowerCase().includes(stem))
+    .map((f) => f.model_name);
+  const hint =
+    close.length > 0
+      ? `did you mean ${close.map((n) => `'${n}'`).join(', ')}?`
+      : `known models: ${all.map((f) => f.model_name).join(', ')}`;
+  throw new CatalogError(
+    `model '${name}' is not in the catalog or the registrations; ${hint}`,
+    404,
+    'model_name',
+  );
 }
 
 /** Xinference's format names ("pytorch", "ggufv2") and any case map to ours; unknown ones throw. */
@@ -61,18 +87,30 @@ export function normalizeFormat(format: string): ModelFormat {
   if (f === 'pytorch') return 'safetensors';
   if (f === 'ggufv2') return 'gguf';
   if ((MODEL_FORMATS as readonly string[]).includes(f)) return f as ModelFormat;
-  throw new CatalogError(`model_format '${format}' is not known; use one of ${MODEL_FORMATS.join(', ')} (or Xinference's 'pytorch')`, 400, 'model_format');
+  throw new CatalogError(
+    `model_format '${format}' is not known; use one of ${MODEL_FORMATS.join(', ')} (or Xinference's 'pytorch')`,
+    400,
+    'model_format',
+  );
 }
 
 /** Sizes come as numbers or Xinference's strings ("1_5", "0.5", "7"). */
 export function normalizeSize(size: number | string): number {
-  const n = typeof size === 'number' ? size : Number(size.trim().replace('_', '.').replace(/b$/i, ''));
-  if (!Number.isFinite(n) || n <= 0) throw new CatalogError(`model_size_in_billions '${size}' is not a positive number (e.g. 7, 0.5 or "1_5")`, 400, 'model_size_in_billions');
+  const n =
+    typeof size === 'number' ? size : Number(size.trim().replace('_', '.').replace(/b$/i, ''));
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CatalogError(
+      `model_size_in_billions '${size}' is not a positive number (e.g. 7, 0.5 or "1_5")`,
+      400,
+      'model_size_in_billions',
+    );
   return n;
 }
 
 function describeSpecs(specs: readonly ModelSpec[]): string {
-  return specs.map((s) => `${s.model_format} ${s.model_size_in_billions}B [${s.quantizations.join(', ')}]`).join('; ');
+  return specs
+    .map((s) => `${s.model_format} ${s.model_size_in_billions}B [${s.quantizations.join(', ')}]`)
+    .join('; ');
 }
 
 export interface SpecChoice {
@@ -93,13 +131,19 @@ export function findSpec(
   custom: readonly ModelFamily[] = [],
 ): SpecChoice {
   const family = findFamily(name, custom);
-  let specs = [...family.model_specs].sort((a, b) => MODEL_FORMATS.indexOf(a.model_format) - MODEL_FORMATS.indexOf(b.model_format));
+  let specs = [...family.model_specs].sort(
+    (a, b) => MODEL_FORMATS.indexOf(a.model_format) - MODEL_FORMATS.indexOf(b.model_format),
+  );
   if (format != null) {
     const wanted = normalizeFormat(format);
     const matching = specs.filter((s) => s.model_format === wanted);
     if (matching.length === 0) {
       const formats = [...new Set(specs.map((s) => s.model_format))];
-      throw new CatalogError(`model '${family.model_name}' has no ${wanted} spec; its formats are ${formats.join(', ')}`, 400, 'model_format');
+      throw new CatalogError(
+        `model '${family.model_name}' has no ${wanted} spec; its formats are ${formats.join(', ')}`,
+        400,
+        'model_format',
+      );
     }
     specs = matching;
   }
@@ -120,12 +164,20 @@ export function findSpec(
     const q = quantization.toLowerCase();
     const spec = specs.find((s) => s.quantizations.some((x) => x.toLowerCase() === q));
     if (!spec) {
-      throw new CatalogError(`model '${family.model_name}' has no quantization '${quantization}' for the chosen format and size; available: ${describeSpecs(specs)}`, 400, 'quantization');
+      throw new CatalogError(
+        `model '${family.model_name}' has no quantization '${quantization}' for the chosen format and size; available: ${describeSpecs(specs)}`,
+        400,
+        'quantization',
+      );
     }
     return { family, spec, quantization: spec.quantizations.find((x) => x.toLowerCase() === q)! };
   }
   const spec = specs[0]!;
-  return { family, spec, quantization: spec.quantizations.includes('none') ? 'none' : spec.quantizations[0]! };
+  return {
+    family,
+    spec,
+    quantization: spec.quantizations.includes('none') ? 'none' : spec.quantizations[0]!,
+  };
 }
 
 /** Effective bits per weight of llama.cpp quantizations (block scales included), for memory planning. */
@@ -151,11 +203,20 @@ export const GGUF_BITS_PER_WEIGHT: Record<string, number> = {
  * Bytes the weights of `spec` take in memory at `quantization` (all GPUs together). Unquantized
  * checkpoints are counted at `computeDtype` when given (a float32 checkpoint served in bfloat16).
  */
-export function weightsBytes(spec: ModelSpec, quantization: string, computeDtype?: CheckpointDtype): number {
+export function weightsBytes(
+  spec: ModelSpec,
+  quantization: string,
+  computeDtype?: CheckpointDtype,
+): number {
   const params = parameterCount(spec.architecture);
   if (spec.model_format === 'gguf') {
     const bits = GGUF_BITS_PER_WEIGHT[quantization.toUpperCase()];
-    if (bits === undefined) throw new CatalogError(`no size estimate for GGUF quantization '${quantization}'; known: ${Object.keys(GGUF_BITS_PER_WEIGHT).join(', ')}`, 400, 'quantization');
+    if (bits === undefined)
+      throw new CatalogError(
+        `no size estimate for GGUF quantization '${quantization}'; known: ${Object.keys(GGUF_BITS_PER_WEIGHT).join(', ')}`,
+        400,
+        'quantization',
+      );
     return Math.ceil((params * bits) / 8);
   }
   if (spec.model_format === 'awq' || spec.model_format === 'gptq') {

@@ -28,7 +28,11 @@ export function normalizeEngine(name: string): EngineName {
   const n = name.toLowerCase().replace(/[_-]/g, '.');
   if (n === 'llamacpp' || n === 'llama.cpp') return 'llama.cpp';
   if ((ENGINE_NAMES as readonly string[]).includes(n)) return n as EngineName;
-  throw new CatalogError(`model_engine '${name}' is not known; use one of ${ENGINE_NAMES.join(', ')}`, 400, 'model_engine');
+  throw new CatalogError(
+    `model_engine '${name}' is not known; use one of ${ENGINE_NAMES.join(', ')}`,
+    400,
+    'model_engine',
+  );
 }
 
 export interface EngineSpecEntry {
@@ -48,14 +52,25 @@ export function engineQuantizations(engine: EngineName, spec: ModelSpec): string
 }
 
 /** GET /v1/engines/{model_name}: for each engine that can run some spec of the family, those specs. */
-export function enginesFor(modelName: string, custom: readonly ModelFamily[] = []): Partial<Record<EngineName, EngineSpecEntry[]>> {
+export function enginesFor(
+  modelName: string,
+  custom: readonly ModelFamily[] = [],
+): Partial<Record<EngineName, EngineSpecEntry[]>> {
   const family = findFamily(modelName, custom);
   const out: Partial<Record<EngineName, EngineSpecEntry[]>> = {};
   for (const engine of ENGINE_NAMES) {
     const entries = family.model_specs.flatMap((spec) => {
       const quantizations = engineQuantizations(engine, spec);
       if (quantizations.length === 0) return [];
-      return [{ model_name: family.model_name, model_format: spec.model_format, model_size_in_billions: spec.model_size_in_billions, quantizations, model_id: spec.model_id }];
+      return [
+        {
+          model_name: family.model_name,
+          model_format: spec.model_format,
+          model_size_in_billions: spec.model_size_in_billions,
+          quantizations,
+          model_id: spec.model_id,
+        },
+      ];
     });
     if (entries.length > 0) out[engine] = entries;
   }
@@ -63,9 +78,16 @@ export function enginesFor(modelName: string, custom: readonly ModelFamily[] = [
 }
 
 /** Throws CatalogError 400 when `engine` cannot run this spec at this quantization, naming the engines that can. */
-export function assertEngineRuns(engine: EngineName, family: ModelFamily, spec: ModelSpec, quantization: string): void {
+export function assertEngineRuns(
+  engine: EngineName,
+  family: ModelFamily,
+  spec: ModelSpec,
+  quantization: string,
+): void {
   if (engineQuantizations(engine, spec).includes(quantization)) return;
-  const able = ENGINE_NAMES.filter((e) => e !== 'remote' && engineQuantizations(e, spec).includes(quantization));
+  const able = ENGINE_NAMES.filter(
+    (e) => e !== 'remote' && engineQuantizations(e, spec).includes(quantization),
+  );
   const what = `${family.model_name} ${spec.model_format} ${spec.model_size_in_billions}B ${quantization}`;
   throw new CatalogError(
     `engine '${engine}' cannot run ${what}; ${able.length > 0 ? `use model_engine ${able.map((e) => `'${e}'`).join(' or ')}` : 'no local engine runs it: choose another format or quantization'}`,

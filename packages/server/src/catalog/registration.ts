@@ -4,7 +4,12 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { archFromConfig, parameterCount, type ArchNumbers, type FieldProblem } from './architecture.ts';
+import {
+  archFromConfig,
+  parameterCount,
+  type ArchNumbers,
+  type FieldProblem,
+} from './architecture.ts';
 import { BUILTIN_FAMILIES } from './catalog.ts';
 import { MODEL_ABILITIES, ModelFamilySchema, type ModelFamily } from './family.ts';
 
@@ -37,7 +42,13 @@ export interface HubAccess {
 }
 
 export type RegistrationResult =
-  | { ok: true; family: ModelFamily; arch: ArchNumbers; modelPath: string | null; hfRepoId: string | null }
+  | {
+      ok: true;
+      family: ModelFamily;
+      arch: ArchNumbers;
+      modelPath: string | null;
+      hfRepoId: string | null;
+    }
   | { ok: false; errors: FieldProblem[] };
 
 /** What validation needs from a checkpoint, wherever it lives: text of a file, or null when absent. */
@@ -51,7 +62,10 @@ function localReader(dir: string): FileReader {
 }
 
 function hubReader(repo: string, hub: HubAccess): FileReader {
-  const endpoint = (hub.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
+  const endpoint = (hub.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(
+    /\/+$/,
+    '',
+  );
   const token = hub.token ?? process.env.HF_TOKEN;
   const doFetch = hub.fetch ?? fetch;
   return async (name) => {
@@ -59,7 +73,9 @@ function hubReader(repo: string, hub: HubAccess): FileReader {
     const res = await doFetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     if (res.status === 404) return null;
     if (res.status === 401 || res.status === 403) {
-      throw new Error(`the hub refused ${repo} (HTTP ${res.status}): the repository is gated or private; set HF_TOKEN to a token with access`);
+      throw new Error(
+        `the hub refused ${repo} (HTTP ${res.status}): the repository is gated or private; set HF_TOKEN to a token with access`,
+      );
     }
     if (!res.ok) throw new Error(`the hub answered HTTP ${res.status} for ${url}`);
     return res.text();
@@ -84,11 +100,24 @@ function eosIds(...configs: unknown[]): number[] {
   return [];
 }
 
-async function checkCheckpoint(read: FileReader, where: string, field: string, errors: FieldProblem[]) {
+async function checkCheckpoint(
+  read: FileReader,
+  where: string,
+  field: string,
+  errors: FieldProblem[],
+) {
   const configText = await read('config.json');
   const tokenizerText = await read('tokenizer.json');
-  if (configText === null) errors.push({ field, message: `${where} has no config.json; point ${field} at a Hugging Face checkpoint folder` });
-  if (tokenizerText === null) errors.push({ field, message: `${where} has no tokenizer.json; the engine needs the fast tokenizer file beside config.json` });
+  if (configText === null)
+    errors.push({
+      field,
+      message: `${where} has no config.json; point ${field} at a Hugging Face checkpoint folder`,
+    });
+  if (tokenizerText === null)
+    errors.push({
+      field,
+      message: `${where} has no tokenizer.json; the engine needs the fast tokenizer file beside config.json`,
+    });
   let arch: ArchNumbers | null = null;
   let config: unknown;
   if (configText !== null) {
@@ -96,21 +125,42 @@ async function checkCheckpoint(read: FileReader, where: string, field: string, e
     if (config !== undefined) {
       const parsed = archFromConfig(config);
       if (parsed.arch) arch = parsed.arch;
-      else errors.push(...parsed.problems.map((p) => ({ field, message: `${where}/config.json: ${p.message}` })));
+      else
+        errors.push(
+          ...parsed.problems.map((p) => ({ field, message: `${where}/config.json: ${p.message}` })),
+        );
     }
   }
   if (tokenizerText !== null) {
     const tok = parseJson(tokenizerText, `${where}/tokenizer.json`, field, errors);
-    if (tok !== undefined && (typeof tok !== 'object' || tok === null || typeof (tok as { model?: unknown }).model !== 'object')) {
-      errors.push({ field, message: `${where}/tokenizer.json has no 'model' section; it is not a tokenizers file` });
+    if (
+      tok !== undefined &&
+      (typeof tok !== 'object' ||
+        tok === null ||
+        typeof (tok as { model?: unknown }).model !== 'object')
+    ) {
+      errors.push({
+        field,
+        message: `${where}/tokenizer.json has no 'model' section; it is not a tokenizers file`,
+      });
     }
   }
   const tokConfigText = await read('tokenizer_config.json');
-  const tokConfig = tokConfigText === null ? undefined : parseJson(tokConfigText, `${where}/tokenizer_config.json`, field, errors);
+  const tokConfig =
+    tokConfigText === null
+      ? undefined
+      : parseJson(tokConfigText, `${where}/tokenizer_config.json`, field, errors);
   const jinja = await read('chat_template.jinja');
-  const hasTemplate = jinja !== null || (typeof tokConfig === 'object' && tokConfig !== null && (tokConfig as { chat_template?: unknown }).chat_template != null);
+  const hasTemplate =
+    jinja !== null ||
+    (typeof tokConfig === 'object' &&
+      tokConfig !== null &&
+      (tokConfig as { chat_template?: unknown }).chat_template != null);
   const genText = await read('generation_config.json');
-  const genConfig = genText === null ? undefined : parseJson(genText, `${where}/generation_config.json`, field, errors);
+  const genConfig =
+    genText === null
+      ? undefined
+      : parseJson(genText, `${where}/generation_config.json`, field, errors);
   return { arch, hasTemplate, stopTokenIds: eosIds(genConfig, config) };
 }
 
@@ -118,37 +168,66 @@ async function checkCheckpoint(read: FileReader, where: string, field: string, e
  * Checks a registration and builds its catalog family (one safetensors spec). `hub` is used only for
  * hf_repo_id registrations. Never throws for bad input: problems come back per field.
  */
-export async function validateRegistration(input: unknown, hub: HubAccess = {}): Promise<RegistrationResult> {
+export async function validateRegistration(
+  input: unknown,
+  hub: HubAccess = {},
+): Promise<RegistrationResult> {
   const shape = RegistrationInputSchema.safeParse(input);
   if (!shape.success) {
-    return { ok: false, errors: shape.error.issues.map((i) => ({ field: i.path.map(String).join('.') || 'body', message: i.message })) };
+    return {
+      ok: false,
+      errors: shape.error.issues.map((i) => ({
+        field: i.path.map(String).join('.') || 'body',
+        message: i.message,
+      })),
+    };
   }
   const r = shape.data;
   const errors: FieldProblem[] = [];
   if (!MODEL_NAME_PATTERN.test(r.model_name)) {
-    errors.push({ field: 'model_name', message: `'${r.model_name}' is not a valid name: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit` });
-  } else if (BUILTIN_FAMILIES.some((f) => f.model_name.toLowerCase() === r.model_name.toLowerCase())) {
-    errors.push({ field: 'model_name', message: `'${r.model_name}' is a built-in model; choose another name for a custom registration` });
+    errors.push({
+      field: 'model_name',
+      message: `'${r.model_name}' is not a valid name: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit`,
+    });
+  } else if (
+    BUILTIN_FAMILIES.some((f) => f.model_name.toLowerCase() === r.model_name.toLowerCase())
+  ) {
+    errors.push({
+      field: 'model_name',
+      message: `'${r.model_name}' is a built-in model; choose another name for a custom registration`,
+    });
   }
   if ((r.model_path === undefined) === (r.hf_repo_id === undefined)) {
-    errors.push({ field: r.model_path === undefined ? 'model_path' : 'hf_repo_id', message: 'give exactly one of model_path (a local checkpoint folder) or hf_repo_id (owner/name on the Hugging Face hub)' });
+    errors.push({
+      field: r.model_path === undefined ? 'model_path' : 'hf_repo_id',
+      message:
+        'give exactly one of model_path (a local checkpoint folder) or hf_repo_id (owner/name on the Hugging Face hub)',
+    });
     return { ok: false, errors };
   }
 
   let read: FileReader | null = null;
-  let where = '';
+  let where: string;
   let field = 'model_path';
   let modelPath: string | null = null;
   if (r.model_path !== undefined) {
     modelPath = resolve(r.model_path);
     where = modelPath;
     if (!existsSync(modelPath)) errors.push({ field, message: `${modelPath} does not exist` });
-    else if (!statSync(modelPath).isDirectory()) errors.push({ field, message: `${modelPath} is a file; give the checkpoint folder that holds config.json and tokenizer.json` });
+    else if (!statSync(modelPath).isDirectory())
+      errors.push({
+        field,
+        message: `${modelPath} is a file; give the checkpoint folder that holds config.json and tokenizer.json`,
+      });
     else read = localReader(modelPath);
   } else {
     field = 'hf_repo_id';
     where = r.hf_repo_id!;
-    if (!HF_REPO_PATTERN.test(r.hf_repo_id!)) errors.push({ field, message: `'${r.hf_repo_id}' is not a Hugging Face repo id; write it as owner/name` });
+    if (!HF_REPO_PATTERN.test(r.hf_repo_id!))
+      errors.push({
+        field,
+        message: `'${r.hf_repo_id}' is not a Hugging Face repo id; write it as owner/name`,
+      });
     else read = hubReader(r.hf_repo_id!, hub);
   }
   if (!read) return { ok: false, errors };
@@ -162,14 +241,23 @@ export async function validateRegistration(input: unknown, hub: HubAccess = {}):
   }
   const { arch } = checked;
   if (arch && r.architecture !== undefined && r.architecture !== arch.architecture) {
-    errors.push({ field: 'architecture', message: `architecture '${r.architecture}' does not match config.json's '${arch.architecture}'; leave it out or correct it` });
+    errors.push({
+      field: 'architecture',
+      message: `architecture '${r.architecture}' does not match config.json's '${arch.architecture}'; leave it out or correct it`,
+    });
   }
   if (arch && r.context_length !== undefined && r.context_length > arch.max_position_embeddings) {
-    errors.push({ field: 'context_length', message: `context_length ${r.context_length} exceeds the model's max_position_embeddings (${arch.max_position_embeddings}); lower it to <= ${arch.max_position_embeddings}` });
+    errors.push({
+      field: 'context_length',
+      message: `context_length ${r.context_length} exceeds the model's max_position_embeddings (${arch.max_position_embeddings}); lower it to <= ${arch.max_position_embeddings}`,
+    });
   }
   const hasTemplate = r.chat_template != null || checked.hasTemplate;
   if (r.model_ability?.includes('chat') && !hasTemplate) {
-    errors.push({ field: 'chat_template', message: `model_ability includes 'chat' but the checkpoint has no chat template (tokenizer_config.json or chat_template.jinja); give chat_template` });
+    errors.push({
+      field: 'chat_template',
+      message: `model_ability includes 'chat' but the checkpoint has no chat template (tokenizer_config.json or chat_template.jinja); give chat_template`,
+    });
   }
   if (errors.length > 0 || !arch) return { ok: false, errors };
 
@@ -177,7 +265,8 @@ export async function validateRegistration(input: unknown, hub: HubAccess = {}):
   const family = ModelFamilySchema.parse({
     model_name: r.model_name,
     model_family: arch.architecture,
-    model_description: r.model_description ?? `Custom ${arch.architecture} registered from ${where}`,
+    model_description:
+      r.model_description ?? `Custom ${arch.architecture} registered from ${where}`,
     model_lang: r.model_lang ?? ['en'],
     model_ability: r.model_ability ?? (hasTemplate ? ['chat', 'generate'] : ['generate']),
     context_length: r.context_length ?? arch.max_position_embeddings,

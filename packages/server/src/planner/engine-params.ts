@@ -3,8 +3,26 @@
 import { z } from 'zod';
 import { DTYPE_BYTES, type ArchNumbers, type CheckpointDtype } from '../catalog/architecture.ts';
 
-const DTYPES = ['auto', 'float32', 'bfloat16', 'float16', 'half', 'float', 'bf16', 'fp16', 'fp32'] as const;
-const KV_CACHE_DTYPES = ['auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2', 'float16', 'bfloat16', 'float32'] as const;
+const DTYPES = [
+  'auto',
+  'float32',
+  'bfloat16',
+  'float16',
+  'half',
+  'float',
+  'bf16',
+  'fp16',
+  'fp32',
+] as const;
+const KV_CACHE_DTYPES = [
+  'auto',
+  'fp8',
+  'fp8_e4m3',
+  'fp8_e5m2',
+  'float16',
+  'bfloat16',
+  'float32',
+] as const;
 
 export const PlanParamsSchema = z.object({
   dtype: z.enum(DTYPES).nullish(),
@@ -34,7 +52,10 @@ export interface ResolvedParams {
   kv_element_bytes: number;
 }
 
-function computeDtype(dtype: string | null | undefined, checkpoint: CheckpointDtype): CheckpointDtype {
+function computeDtype(
+  dtype: string | null | undefined,
+  checkpoint: CheckpointDtype,
+): CheckpointDtype {
   switch (dtype) {
     case 'half':
     case 'fp16':
@@ -54,14 +75,20 @@ function computeDtype(dtype: string | null | undefined, checkpoint: CheckpointDt
 }
 
 /** Defaults filled in as the engine fills them; `contextLength` (the family's) caps the default max_model_len. */
-export function resolveParams(input: PlanParamsInput, arch: ArchNumbers, contextLength?: number): ResolvedParams {
+export function resolveParams(
+  input: PlanParamsInput,
+  arch: ArchNumbers,
+  contextLength?: number,
+): ResolvedParams {
   const p = PlanParamsSchema.parse(input);
   const dtype = computeDtype(p.dtype, arch.dtype);
   const maxNumSeqs = p.max_num_seqs ?? 256;
   const kvDtype = p.kv_cache_dtype ?? 'auto';
   return {
     dtype,
-    max_model_len: p.max_model_len ?? Math.min(contextLength ?? arch.max_position_embeddings, arch.max_position_embeddings),
+    max_model_len:
+      p.max_model_len ??
+      Math.min(contextLength ?? arch.max_position_embeddings, arch.max_position_embeddings),
     max_num_seqs: maxNumSeqs,
     // The engine's default with chunked prefill on.
     max_num_batched_tokens: p.max_num_batched_tokens ?? Math.max(2048, maxNumSeqs),
@@ -70,6 +97,10 @@ export function resolveParams(input: PlanParamsInput, arch: ArchNumbers, context
     enforce_eager: p.enforce_eager ?? false,
     block_size: p.block_size ?? 16,
     kv_cache_dtype: kvDtype,
-    kv_element_bytes: kvDtype.startsWith('fp8') ? 1 : kvDtype === 'auto' ? DTYPE_BYTES[dtype] : DTYPE_BYTES[kvDtype as CheckpointDtype],
+    kv_element_bytes: kvDtype.startsWith('fp8')
+      ? 1
+      : kvDtype === 'auto'
+        ? DTYPE_BYTES[dtype]
+        : DTYPE_BYTES[kvDtype as CheckpointDtype],
   };
 }

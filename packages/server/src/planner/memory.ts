@@ -10,7 +10,10 @@ export const CUDA_GRAPHS_BYTES = 512 * MiB;
 export const RUNTIME_OVERHEAD_BYTES = 512 * MiB;
 
 /** K and V of one token on one GPU: 2 × layers × kv heads (this GPU's share) × head_dim × bytes. */
-export function kvBytesPerToken(arch: ArchNumbers, params: Pick<ResolvedParams, 'tensor_parallel_size' | 'kv_element_bytes'>): number {
+export function kvBytesPerToken(
+  arch: ArchNumbers,
+  params: Pick<ResolvedParams, 'tensor_parallel_size' | 'kv_element_bytes'>,
+): number {
   // With fewer KV heads than GPUs each GPU keeps a replica of one head, as vLLM does.
   const kvHeads = Math.max(1, Math.ceil(arch.num_key_value_heads / params.tensor_parallel_size));
   return 2 * arch.num_hidden_layers * kvHeads * arch.head_dim * params.kv_element_bytes;
@@ -49,8 +52,16 @@ export interface GpuMemory {
  * One shard's memory on a GPU of `total` bytes. `weightsBytes` is the whole model's (all shards); left
  * out it is the parameter count at the compute dtype.
  */
-export function gpuMemory(arch: ArchNumbers, params: ResolvedParams, total: number, weightsBytes?: number): GpuMemory {
-  const weights = Math.ceil((weightsBytes ?? parameterCount(arch) * DTYPE_BYTES[params.dtype]) / params.tensor_parallel_size);
+export function gpuMemory(
+  arch: ArchNumbers,
+  params: ResolvedParams,
+  total: number,
+  weightsBytes?: number,
+): GpuMemory {
+  const weights = Math.ceil(
+    (weightsBytes ?? parameterCount(arch) * DTYPE_BYTES[params.dtype]) /
+      params.tensor_parallel_size,
+  );
   const activations = activationBytes(arch, params);
   const cudaGraphs = params.enforce_eager ? 0 : CUDA_GRAPHS_BYTES;
   const budget = Math.floor(total * params.gpu_memory_utilization);
@@ -70,7 +81,12 @@ export function gpuMemory(arch: ArchNumbers, params: ResolvedParams, total: numb
 }
 
 /** The least gpu_memory_utilization (in hundredths) at which the KV cache holds one max_model_len sequence. */
-export function minimumUtilization(arch: ArchNumbers, params: ResolvedParams, total: number, weightsBytes?: number): number {
+export function minimumUtilization(
+  arch: ArchNumbers,
+  params: ResolvedParams,
+  total: number,
+  weightsBytes?: number,
+): number {
   const m = gpuMemory(arch, { ...params, gpu_memory_utilization: 1 }, total, weightsBytes);
   const blockBytes = m.kv_bytes_per_token * params.block_size;
   const kvNeeded = Math.ceil(params.max_model_len / params.block_size) * blockBytes;

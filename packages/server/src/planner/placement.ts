@@ -53,19 +53,29 @@ export interface GpuClaimBytes {
   bytes: number;
 }
 
-export type PlacementResult = { ok: true; replicas: ReplicaPlacement[]; claims: GpuClaimBytes[] } | { ok: false; placed: ReplicaPlacement[]; reasons: string[] };
+export type PlacementResult =
+  | { ok: true; replicas: ReplicaPlacement[]; claims: GpuClaimBytes[] }
+  | { ok: false; placed: ReplicaPlacement[]; reasons: string[] };
 
 const key = (d: Pick<Device, 'worker' | 'index'>) => `${d.worker}#${d.index}`;
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 /** The devices a request may use, or the reason none may. */
-export function eligibleDevices(devices: readonly Device[], req: Pick<PlacementRequest, 'workerIp' | 'gpuIdx'>): { devices: Device[]; reason?: string } {
+export function eligibleDevices(
+  devices: readonly Device[],
+  req: Pick<PlacementRequest, 'workerIp' | 'gpuIdx'>,
+): { devices: Device[]; reason?: string } {
   let pool = [...devices];
   if (req.workerIp) {
     pool = pool.filter((d) => d.worker === req.workerIp || d.worker_ip === req.workerIp);
     if (pool.length === 0) {
-      const workers = [...new Set(devices.map((d) => (d.worker_ip ? `${d.worker} (${d.worker_ip})` : d.worker)))];
-      return { devices: [], reason: `no worker '${req.workerIp}' with GPUs; workers: ${workers.join(', ') || 'none'}` };
+      const workers = [
+        ...new Set(devices.map((d) => (d.worker_ip ? `${d.worker} (${d.worker_ip})` : d.worker))),
+      ];
+      return {
+        devices: [],
+        reason: `no worker '${req.workerIp}' with GPUs; workers: ${workers.join(', ') || 'none'}`,
+      };
     }
   }
   if (req.gpuIdx && req.gpuIdx.length > 0) {
@@ -73,7 +83,11 @@ export function eligibleDevices(devices: readonly Device[], req: Pick<PlacementR
     const before = pool;
     pool = pool.filter((d) => wanted.has(d.index));
     const missing = req.gpuIdx.filter((i) => !before.some((d) => d.index === i));
-    if (missing.length > 0) return { devices: [], reason: `gpu_idx ${missing.join(', ')} does not exist${req.workerIp ? ` on ${req.workerIp}` : ' on any worker'}` };
+    if (missing.length > 0)
+      return {
+        devices: [],
+        reason: `gpu_idx ${missing.join(', ')} does not exist${req.workerIp ? ` on ${req.workerIp}` : ' on any worker'}`,
+      };
   }
   return { devices: pool };
 }
@@ -98,14 +112,18 @@ export function placeReplicas(devices: readonly Device[], req: PlacementRequest)
     let best: { worker: string; chosen: Device[]; slack: number } | null = null;
     const reasons: string[] = [];
     for (const [worker, all] of groupByWorker(pool)) {
-      const unusable = all.map((d) => req.unusable?.(d) ?? null).filter((r): r is string => r !== null);
+      const unusable = all
+        .map((d) => req.unusable?.(d) ?? null)
+        .filter((r): r is string => r !== null);
       const gpus = all.filter((d) => !req.unusable?.(d));
       if (unusable.length > 0 && gpus.length < t) {
         reasons.push(`${worker}: ${unusable.join('; ')}`);
         continue;
       }
       if (gpus.length < t) {
-        reasons.push(`${worker} has ${gpus.length} eligible GPU${gpus.length === 1 ? '' : 's'}, tensor_parallel_size needs ${t}`);
+        reasons.push(
+          `${worker} has ${gpus.length} eligible GPU${gpus.length === 1 ? '' : 's'}, tensor_parallel_size needs ${t}`,
+        );
         continue;
       }
       const roomy = gpus
@@ -114,17 +132,37 @@ export function placeReplicas(devices: readonly Device[], req: PlacementRequest)
         .sort((a, b) => b.room - a.room || a.d.index - b.d.index);
       if (roomy.length < t) {
         const short = gpus.filter((d) => room(d) < req.claimOn(d));
-        reasons.push(`${worker}: ${short.map((d) => `GPU ${d.index} has ${gib(room(d))} available of ${gib(d.total)}, a shard claims ${gib(req.claimOn(d))}`).join('; ')}`);
+        reasons.push(
+          `${worker}: ${short.map((d) => `GPU ${d.index} has ${gib(room(d))} available of ${gib(d.total)}, a shard claims ${gib(req.claimOn(d))}`).join('; ')}`,
+        );
         continue;
       }
       const chosen = roomy.slice(0, t);
       const slack = Math.min(...chosen.map((x) => x.room));
       if (!best || slack > best.slack) best = { worker, chosen: chosen.map((x) => x.d), slack };
     }
-    if (!best) return { ok: false, placed, reasons: reasons.length > 0 ? reasons : ['no GPUs are eligible'] };
+    if (!best)
+      return {
+        ok: false,
+        placed,
+        reasons: reasons.length > 0 ? reasons : ['no GPUs are eligible'],
+      };
     const chosen = [...best.chosen].sort((a, b) => a.index - b.index);
-    placed.push({ replica, worker: best.worker, gpu_indices: chosen.map((d) => d.index), available_before: chosen.map(room) });
+    placed.push({
+      replica,
+      worker: best.worker,
+      gpu_indices: chosen.map((d) => d.index),
+      available_before: chosen.map(room),
+    });
     for (const d of best.chosen) pending.set(key(d), (pending.get(key(d)) ?? 0) + req.claimOn(d));
   }
-  return { ok: true, replicas: placed, claims: [...pending].map(([k, bytes]) => ({ worker: k.slice(0, k.lastIndexOf('#')), index: Number(k.slice(k.lastIndexOf('#') + 1)), bytes })) };
+  return {
+    ok: true,
+    replicas: placed,
+    claims: [...pending].map(([k, bytes]) => ({
+      worker: k.slice(0, k.lastIndexOf('#')),
+      index: Number(k.slice(k.lastIndexOf('#') + 1)),
+      bytes,
+    })),
+  };
 }

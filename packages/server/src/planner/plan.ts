@@ -4,7 +4,16 @@ import { z } from 'zod';
 import type { ArchNumbers } from '../catalog/architecture.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
 import { gpuMemory, minimumUtilization, type GpuMemory } from './memory.ts';
-import { availableBytes, DeviceSchema, eligibleDevices, placeReplicas, type Device, type DeviceInput, type GpuClaimBytes, type PlacementResult } from './placement.ts';
+import {
+  availableBytes,
+  DeviceSchema,
+  eligibleDevices,
+  placeReplicas,
+  type Device,
+  type DeviceInput,
+  type GpuClaimBytes,
+  type PlacementResult,
+} from './placement.ts';
 
 /** Bad planning input (a setting out of range); `param` names it. Routes answer 400. */
 export class PlanInputError extends Error {
@@ -88,13 +97,31 @@ export function validTensorParallel(arch: ArchNumbers, t: number): boolean {
   return arch.num_attention_heads % t === 0 && (kv % t === 0 || t % kv === 0);
 }
 
-function gpuPlan(model: PlanModel, params: ResolvedParams, device: Device, available: number): GpuPlan {
+function gpuPlan(
+  model: PlanModel,
+  params: ResolvedParams,
+  device: Device,
+  available: number,
+): GpuPlan {
   const memory = gpuMemory(model.arch, params, device.total, model.weights_bytes);
-  return { worker: device.worker, index: device.index, total: device.total, available, claim: memory.budget, free_after: available - memory.budget, ...memory };
+  return {
+    worker: device.worker,
+    index: device.index,
+    total: device.total,
+    available,
+    claim: memory.budget,
+    free_after: available - memory.budget,
+    ...memory,
+  };
 }
 
 /** Places the replicas at these settings; a GPU whose KV cache would not hold max_model_len is unusable. */
-function tryPlace(model: PlanModel, params: ResolvedParams, devices: readonly Device[], req: PlanRequest): PlacementResult {
+function tryPlace(
+  model: PlanModel,
+  params: ResolvedParams,
+  devices: readonly Device[],
+  req: PlanRequest,
+): PlacementResult {
   return placeReplicas(devices, {
     tensorParallelSize: params.tensor_parallel_size,
     replicas: req.replicas ?? 1,
@@ -113,42 +140,76 @@ function tryPlace(model: PlanModel, params: ResolvedParams, devices: readonly De
 }
 
 /** Settings that would fit, each checked by placing again. */
-function suggestions(model: PlanModel, params: ResolvedParams, devices: readonly Device[], req: PlanRequest): Suggestion[] {
+function suggestions(
+  model: PlanModel,
+  params: ResolvedParams,
+  devices: readonly Device[],
+  req: PlanRequest,
+): Suggestion[] {
   const out: Suggestion[] = [];
   const fits = (p: ResolvedParams) => tryPlace(model, p, devices, req).ok;
-  const { devices: pool } = eligibleDevices(devices, { workerIp: req.worker_ip, gpuIdx: req.gpu_idx });
+  const { devices: pool } = eligibleDevices(devices, {
+    workerIp: req.worker_ip,
+    gpuIdx: req.gpu_idx,
+  });
   const totals = [...new Set(pool.map((d) => d.total))];
 
-  const lens = [...new Set(totals.map((t) => gpuMemory(model.arch, params, t, model.weights_bytes).kv_cache_tokens))]
+  const lens = [
+    ...new Set(
+      totals.map((t) => gpuMemory(model.arch, params, t, model.weights_bytes).kv_cache_tokens),
+    ),
+  ]
     .filter((n) => n >= params.block_size && n < params.max_model_len)
     .sort((a, b) => b - a);
   const len = lens.find((n) => fits({ ...params, max_model_len: n }));
-  if (len !== undefined) out.push({ setting: 'max_model_len', value: len, message: `lower max_model_len to <= ${len}` });
+  if (len !== undefined)
+    out.push({ setting: 'max_model_len', value: len, message: `lower max_model_len to <= ${len}` });
 
-  const utils = [...new Set(totals.map((t) => minimumUtilization(model.arch, params, t, model.weights_bytes)))]
+  const utils = [
+    ...new Set(totals.map((t) => minimumUtilization(model.arch, params, t, model.weights_bytes))),
+  ]
     .filter((u) => u <= 0.98 && u !== params.gpu_memory_utilization)
     .sort((a, b) => a - b);
   const util = utils.find((u) => fits({ ...params, gpu_memory_utilization: u }));
   if (util !== undefined) {
     const verb = util > params.gpu_memory_utilization ? 'raise' : 'lower';
     const why = verb === 'lower' ? ' so that it fits beside what the GPU already holds' : '';
-    out.push({ setting: 'gpu_memory_utilization', value: util, message: `${verb} gpu_memory_utilization to ${util}${why}` });
+    out.push({
+      setting: 'gpu_memory_utilization',
+      value: util,
+      message: `${verb} gpu_memory_utilization to ${util}${why}`,
+    });
   }
 
-  const maxGpus = Math.max(0, ...[...new Set(pool.map((d) => d.worker))].map((w) => pool.filter((d) => d.worker === w).length));
+  const maxGpus = Math.max(
+    0,
+    ...[...new Set(pool.map((d) => d.worker))].map(
+      (w) => pool.filter((d) => d.worker === w).length,
+    ),
+  );
   for (let t = params.tensor_parallel_size + 1; t <= maxGpus; t++) {
     if (!validTensorParallel(model.arch, t)) continue;
     if (fits({ ...params, tensor_parallel_size: t })) {
-      out.push({ setting: 'tensor_parallel_size', value: t, message: `spread each replica over ${t} GPUs with tensor_parallel_size ${t}` });
+      out.push({
+        setting: 'tensor_parallel_size',
+        value: t,
+        message: `spread each replica over ${t} GPUs with tensor_parallel_size ${t}`,
+      });
       break;
     }
   }
   return out;
 }
 
-function refusal(params: ResolvedParams, model: PlanModel, problems: string[], extra: Partial<Plan> = {}): Plan {
+function refusal(
+  params: ResolvedParams,
+  model: PlanModel,
+  problems: string[],
+  extra: Partial<Plan> = {},
+): Plan {
   const sugg = extra.suggestions ?? [];
-  const tail = sugg.length > 0 ? ` It would fit if you ${sugg.map((s) => s.message).join(', or ')}.` : '';
+  const tail =
+    sugg.length > 0 ? ` It would fit if you ${sugg.map((s) => s.message).join(', or ')}.` : '';
   const m = gpuMemory(model.arch, params, 0, model.weights_bytes);
   return {
     fits: false,
@@ -173,20 +234,33 @@ export function plan(req: PlanRequest): Plan {
   } catch (err) {
     if (err instanceof z.ZodError) {
       const issue = err.issues[0]!;
-      throw new PlanInputError(`${issue.path.join('.')}: ${issue.message}`, issue.path.map(String).join('.') || null);
+      throw new PlanInputError(
+        `${issue.path.join('.')}: ${issue.message}`,
+        issue.path.map(String).join('.') || null,
+      );
     }
     throw err;
   }
   const replicas = req.replicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 1) throw new PlanInputError(`replica must be a positive integer, got ${replicas}`, 'replica');
+  if (!Number.isInteger(replicas) || replicas < 1)
+    throw new PlanInputError(`replica must be a positive integer, got ${replicas}`, 'replica');
   const devices = req.devices.map((d) => DeviceSchema.parse(d));
   const { arch } = req.model;
 
   if (params.max_model_len > arch.max_position_embeddings) {
     const value = arch.max_position_embeddings;
-    return refusal(params, req.model, [`max_model_len ${params.max_model_len} exceeds the model's max_position_embeddings (${value})`], {
-      suggestions: [{ setting: 'max_model_len', value, message: `lower max_model_len to <= ${value}` }],
-    });
+    return refusal(
+      params,
+      req.model,
+      [
+        `max_model_len ${params.max_model_len} exceeds the model's max_position_embeddings (${value})`,
+      ],
+      {
+        suggestions: [
+          { setting: 'max_model_len', value, message: `lower max_model_len to <= ${value}` },
+        ],
+      },
+    );
   }
   if (!validTensorParallel(arch, params.tensor_parallel_size)) {
     const valid = [1, 2, 4, 8, 16].filter((t) => validTensorParallel(arch, t));
@@ -200,9 +274,17 @@ export function plan(req: PlanRequest): Plan {
   if (placed.ok) {
     const byKey = new Map(devices.map((d) => [`${d.worker}#${d.index}`, d]));
     const replicaPlans = placed.replicas.map((r) => {
-      const gpus = r.gpu_indices.map((index, i) => gpuPlan(req.model, params, byKey.get(`${r.worker}#${index}`)!, r.available_before[i]!));
+      const gpus = r.gpu_indices.map((index, i) =>
+        gpuPlan(req.model, params, byKey.get(`${r.worker}#${index}`)!, r.available_before[i]!),
+      );
       const tokens = Math.min(...gpus.map((g) => g.kv_cache_tokens));
-      return { replica: r.replica, worker: r.worker, gpu_indices: r.gpu_indices, gpus, max_concurrency: Math.floor((tokens / params.max_model_len) * 100) / 100 };
+      return {
+        replica: r.replica,
+        worker: r.worker,
+        gpu_indices: r.gpu_indices,
+        gpus,
+        max_concurrency: Math.floor((tokens / params.max_model_len) * 100) / 100,
+      };
     });
     const first = replicaPlans[0]!.gpus[0]!;
     const where = replicaPlans.map((r) => `${r.worker} GPU ${r.gpu_indices.join(',')}`).join('; ');
@@ -220,10 +302,14 @@ export function plan(req: PlanRequest): Plan {
     };
   }
 
-  const { devices: pool } = eligibleDevices(devices, { workerIp: req.worker_ip, gpuIdx: req.gpu_idx });
+  const { devices: pool } = eligibleDevices(devices, {
+    workerIp: req.worker_ip,
+    gpuIdx: req.gpu_idx,
+  });
   const roomiest = [...pool].sort((a, b) => availableBytes(b) - availableBytes(a))[0];
   const problems = [...placed.reasons];
-  if (placed.placed.length > 0) problems.unshift(`only ${placed.placed.length} of ${replicas} replicas found room`);
+  if (placed.placed.length > 0)
+    problems.unshift(`only ${placed.placed.length} of ${replicas} replicas found room`);
   return refusal(params, req.model, problems, {
     breakdown: roomiest ? gpuPlan(req.model, params, roomiest, availableBytes(roomiest)) : null,
     suggestions: suggestions(req.model, params, devices, req),

@@ -36,5 +36,6 @@ export function hasherFor(file: RepoFile): FileHasher {
 /** Feeds the first `bytes` of `path` (a partial download) to the hasher. */
 export async function hashExisting(path: string, bytes: number, hasher: FileHasher): Promise<void> {
   if (bytes === 0 || hasher.kind === null) return;
-  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 })) hasher.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 }))
+    hasher.update(chunk as Buffer);
 }

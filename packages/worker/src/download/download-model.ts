@@ -58,7 +58,9 @@ export class ChecksumError extends Error {
     readonly expected: string,
     readonly actual: string,
   ) {
-    super(`${file}: ${kind} ${actual} does not match the hub's ${expected}; the download was corrupted and has been deleted, download again`);
+    super(
+      `${file}: ${kind} ${actual} does not match the hub's ${expected}; the download was corrupted and has been deleted, download again`,
+    );
     this.name = 'ChecksumError';
   }
 }
@@ -84,7 +86,10 @@ function describe(err: unknown): string {
 function permanent(err: unknown): boolean {
   if (err instanceof ChecksumError) return true;
   const status = (err as { statusCode?: number }).statusCode;
-  return (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) || (err as Error).name === 'AbortError';
+  return (
+    (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) ||
+    (err as Error).name === 'AbortError'
+  );
 }
 
 export async function downloadModel(opts: DownloadOptions): Promise<DownloadResult> {
@@ -95,17 +100,32 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   const signal = opts.signal;
   const baseFetch = opts.fetch ?? fetch;
   const hubFetch: typeof fetch = (input, init) => baseFetch(input, { ...init, signal });
-  const hub = { repo: opts.repo, revision, hubUrl: settings.endpoint, accessToken: settings.token, fetch: hubFetch };
+  const hub = {
+    repo: opts.repo,
+    revision,
+    hubUrl: settings.endpoint,
+    accessToken: settings.token,
+    fetch: hubFetch,
+  };
 
   const listing: RepoFile[] = [];
   try {
     for await (const entry of listFiles({ ...hub, recursive: true })) {
-      if (entry.type === 'file') listing.push({ path: entry.path, size: entry.size, oid: entry.oid, lfs: entry.lfs });
+      if (entry.type === 'file')
+        listing.push({ path: entry.path, size: entry.size, oid: entry.oid, lfs: entry.lfs });
     }
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
-    const hint = status === 401 || status === 403 ? ': the repository is gated or private; set HF_TOKEN to a token with access' : status === 404 ? ': no such repository or revision' : '';
-    throw new Error(`cannot list ${opts.repo}@${revision} on ${settings.endpoint ?? 'the hub'}${hint} (${describe(err)})`, { cause: err });
+    const hint =
+      status === 401 || status === 403
+        ? ': the repository is gated or private; set HF_TOKEN to a token with access'
+        : status === 404
+          ? ': no such repository or revision'
+          : '';
+    throw new Error(
+      `cannot list ${opts.repo}@${revision} on ${settings.endpoint ?? 'the hub'}${hint} (${describe(err)})`,
+      { cause: err },
+    );
   }
   const files = selectFiles(opts.repo, listing, opts.selection ?? { format: 'safetensors' });
   const dir = modelCacheDir(settings.cacheDir, opts.repo, revision);
@@ -113,7 +133,14 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   const onDisk = new Map<string, number>();
   const bytes = () => [...onDisk.values()].reduce((s, n) => s + n, 0);
   const report = (file: RepoFile, phase: DownloadProgress['phase']) =>
-    opts.onProgress?.({ file: file.path, fileBytes: onDisk.get(file.path) ?? 0, fileTotal: file.size, bytes: bytes(), total, phase });
+    opts.onProgress?.({
+      file: file.path,
+      fileBytes: onDisk.get(file.path) ?? 0,
+      fileTotal: file.size,
+      bytes: bytes(),
+      total,
+      phase,
+    });
 
   const done: DownloadedFile[] = [];
   for (const file of files) {
@@ -135,7 +162,13 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
 }
 
 interface FetchContext {
-  hub: { repo: string; revision: string; hubUrl: string | undefined; accessToken: string | undefined; fetch: typeof fetch };
+  hub: {
+    repo: string;
+    revision: string;
+    hubUrl: string | undefined;
+    accessToken: string | undefined;
+    fetch: typeof fetch;
+  };
   retries: number;
   interval: number;
   signal: AbortSignal | undefined;
@@ -158,11 +191,17 @@ async function fetchOne(file: RepoFile, target: string, ctx: FetchContext): Prom
     try {
       if (have < file.size) {
         const blob = await downloadFile({ ...ctx.hub, path: file.path });
-        if (!blob) throw Object.assign(new Error(`${file.path} is listed but the hub has no such file`), { statusCode: 404 });
+        if (!blob)
+          throw Object.assign(new Error(`${file.path} is listed but the hub has no such file`), {
+            statusCode: 404,
+          });
         const handle = await open(partial, 'a');
         try {
           let last = 0;
-          for await (const chunk of (have > 0 ? blob.slice(have) : blob).stream() as unknown as AsyncIterable<Uint8Array>) {
+          for await (const chunk of (have > 0
+            ? blob.slice(have)
+            : blob
+          ).stream() as unknown as AsyncIterable<Uint8Array>) {
             await handle.write(chunk);
             hasher.update(chunk);
             have += chunk.byteLength;
@@ -175,7 +214,8 @@ async function fetchOne(file: RepoFile, target: string, ctx: FetchContext): Prom
         } finally {
           await handle.close();
         }
-        if (have !== file.size) throw new Error(`${file.path}: the transfer ended at ${have} of ${file.size} bytes`);
+        if (have !== file.size)
+          throw new Error(`${file.path}: the transfer ended at ${have} of ${file.size} bytes`);
       }
       const actual = hasher.digest();
       if (hasher.expected !== null && actual !== null && actual !== hasher.expected) {
@@ -190,8 +230,13 @@ async function fetchOne(file: RepoFile, target: string, ctx: FetchContext): Prom
       if (ctx.signal?.aborted) throw ctx.signal.reason ?? err;
       if (permanent(err)) throw err;
       if (attempt >= ctx.retries) {
-        const kept = existsSync(partial) ? ` (${have} of ${file.size} bytes kept in ${partial}; the next download resumes from there)` : '';
-        throw new Error(`download of ${file.path} failed after ${attempt + 1} attempt${attempt ? 's' : ''}: ${describe(err)}${kept}`, { cause: err });
+        const kept = existsSync(partial)
+          ? ` (${have} of ${file.size} bytes kept in ${partial}; the next download resumes from there)`
+          : '';
+        throw new Error(
+          `download of ${file.path} failed after ${attempt + 1} attempt${attempt ? 's' : ''}: ${describe(err)}${kept}`,
+          { cause: err },
+        );
       }
       await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
     }

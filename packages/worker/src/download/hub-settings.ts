@@ -16,12 +16,20 @@ export interface HubSettingsInput {
   cacheDir?: string;
 }
 
-export function resolveHubSettings(input: HubSettingsInput = {}, env: NodeJS.ProcessEnv = process.env): HubSettings {
+export function resolveHubSettings(
+  input: HubSettingsInput = {},
+  env: NodeJS.ProcessEnv = process.env,
+): HubSettings {
   const endpoint = (input.endpoint ?? env.HF_ENDPOINT)?.replace(/\/+$/, '') || undefined;
   const token = input.token ?? (env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined);
   if (token !== undefined && !token.startsWith('hf_')) {
-    throw new Error("HF_TOKEN must be a Hugging Face access token (it starts with 'hf_'); create one at <hub>/settings/tokens");
+    throw new Error(
+      "HF_TOKEN must be a Hugging Face access token (it starts with 'hf_'); create one at <hub>/settings/tokens",
+    );
   }
-  const cacheDir = input.cacheDir ?? env.PAGODA_MODEL_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'pagoda', 'models');
+  const cacheDir =
+    input.cacheDir ??
+    env.PAGODA_MODEL_CACHE ??
+    join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'pagoda', 'models');
   return { endpoint, token, cacheDir };
 }

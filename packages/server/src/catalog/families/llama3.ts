@@ -5,7 +5,14 @@ import { checkpoint, gguf } from './specs.ts';
 
 const VOCAB = 128_256;
 
-function llama(layers: number, hidden: number, heads: number, intermediate: number, maxPos: number, tied: boolean): ArchNumbersInput {
+function llama(
+  layers: number,
+  hidden: number,
+  heads: number,
+  intermediate: number,
+  maxPos: number,
+  tied: boolean,
+): ArchNumbersInput {
   return {
     architecture: 'LlamaForCausalLM',
     num_hidden_layers: layers,
@@ -31,7 +38,10 @@ const L32_3B = llama(28, 3072, 24, 8192, 131_072, true);
 
 // <|end_of_text|>, <|eom_id|> (3.1+ tool calls), <|eot_id|>.
 const STOP_3 = { stop: ['<|end_of_text|>', '<|eot_id|>'], stop_token_ids: [128_001, 128_009] };
-const STOP_31 = { stop: ['<|end_of_text|>', '<|eot_id|>', '<|eom_id|>'], stop_token_ids: [128_001, 128_008, 128_009] };
+const STOP_31 = {
+  stop: ['<|end_of_text|>', '<|eot_id|>', '<|eom_id|>'],
+  stop_token_ids: [128_001, 128_008, 128_009],
+};
 
 export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
   {
@@ -46,13 +56,19 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_specs: [
       checkpoint(8, 'meta-llama/Meta-Llama-3-8B-Instruct', L3_8B),
       checkpoint(70, 'meta-llama/Meta-Llama-3-70B-Instruct', L3_70B),
-      gguf(8, 'bartowski/Meta-Llama-3-8B-Instruct-GGUF', 'Meta-Llama-3-8B-Instruct-{quantization}.gguf', L3_8B),
+      gguf(
+        8,
+        'bartowski/Meta-Llama-3-8B-Instruct-GGUF',
+        'Meta-Llama-3-8B-Instruct-{quantization}.gguf',
+        L3_8B,
+      ),
     ],
   },
   {
     model_name: 'llama-3.1-instruct',
     model_family: 'llama-3.1',
-    model_description: 'Meta Llama 3.1 instruction-tuned models (8B, 70B, 405B), 128K context, tool calling.',
+    model_description:
+      'Meta Llama 3.1 instruction-tuned models (8B, 70B, 405B), 128K context, tool calling.',
     model_lang: ['en', 'de', 'fr', 'it', 'pt', 'hi', 'es', 'th'],
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 131_072,
@@ -62,13 +78,19 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
       checkpoint(8, 'meta-llama/Llama-3.1-8B-Instruct', L31_8B),
       checkpoint(70, 'meta-llama/Llama-3.1-70B-Instruct', L31_70B),
       checkpoint(405, 'meta-llama/Llama-3.1-405B-Instruct', L31_405B),
-      gguf(8, 'bartowski/Meta-Llama-3.1-8B-Instruct-GGUF', 'Meta-Llama-3.1-8B-Instruct-{quantization}.gguf', L31_8B),
+      gguf(
+        8,
+        'bartowski/Meta-Llama-3.1-8B-Instruct-GGUF',
+        'Meta-Llama-3.1-8B-Instruct-{quantization}.gguf',
+        L31_8B,
+      ),
     ],
   },
   {
     model_name: 'llama-3.2-instruct',
     model_family: 'llama-3.2',
-    model_description: 'Meta Llama 3.2 lightweight instruction-tuned text models (1B, 3B), 128K context.',
+    model_description:
+      'Meta Llama 3.2 lightweight instruction-tuned text models (1B, 3B), 128K context.',
     model_lang: ['en', 'de', 'fr', 'it', 'pt', 'hi', 'es', 'th'],
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 131_072,
@@ -77,8 +99,18 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_specs: [
       checkpoint(1, 'meta-llama/Llama-3.2-1B-Instruct', L32_1B),
       checkpoint(3, 'meta-llama/Llama-3.2-3B-Instruct', L32_3B),
-      gguf(1, 'bartowski/Llama-3.2-1B-Instruct-GGUF', 'Llama-3.2-1B-Instruct-{quantization}.gguf', L32_1B),
-      gguf(3, 'bartowski/Llama-3.2-3B-Instruct-GGUF', 'Llama-3.2-3B-Instruct-{quantization}.gguf', L32_3B),
+      gguf(
+        1,
+        'bartowski/Llama-3.2-1B-Instruct-GGUF',
+        'Llama-3.2-1B-Instruct-{quantization}.gguf',
+        L32_1B,
+      ),
+      gguf(
+        3,
+        'bartowski/Llama-3.2-3B-Instruct-GGUF',
+        'Llama-3.2-3B-Instruct-{quantization}.gguf',
+        L32_3B,
+      ),
     ],
   },
   {

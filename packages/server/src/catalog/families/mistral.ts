@@ -36,7 +36,8 @@ export const MISTRAL_FAMILIES: ModelFamilyInput[] = [
   {
     model_name: 'mistral-instruct-v0.3',
     model_family: 'mistral',
-    model_description: 'Mistral 7B Instruct v0.3: extended 32768 vocabulary, function calling, 32K context.',
+    model_description:
+      'Mistral 7B Instruct v0.3: extended 32768 vocabulary, function calling, 32K context.',
     model_lang: ['en'],
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 32_768,
@@ -45,13 +46,19 @@ export const MISTRAL_FAMILIES: ModelFamilyInput[] = [
     stop_token_ids: [2],
     model_specs: [
       checkpoint(7, 'mistralai/Mistral-7B-Instruct-v0.3', MISTRAL_7B_V03),
-      gguf(7, 'bartowski/Mistral-7B-Instruct-v0.3-GGUF', 'Mistral-7B-Instruct-v0.3-{quantization}.gguf', MISTRAL_7B_V03),
+      gguf(
+        7,
+        'bartowski/Mistral-7B-Instruct-v0.3-GGUF',
+        'Mistral-7B-Instruct-v0.3-{quantization}.gguf',
+        MISTRAL_7B_V03,
+      ),
     ],
   },
   {
     model_name: 'mistral-nemo-instruct',
     model_family: 'mistral',
-    model_description: 'Mistral NeMo 12B Instruct (2407), built with NVIDIA: 128K context, multilingual, function calling.',
+    model_description:
+      'Mistral NeMo 12B Instruct (2407), built with NVIDIA: 128K context, multilingual, function calling.',
     model_lang: ['en', 'fr', 'de', 'es', 'it', 'pt', 'zh', 'ja', 'ru', 'ko'],
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 131_072,
@@ -60,7 +67,12 @@ export const MISTRAL_FAMILIES: ModelFamilyInput[] = [
     stop_token_ids: [2],
     model_specs: [
       checkpoint(12, 'mistralai/Mistral-Nemo-Instruct-2407', MISTRAL_NEMO_12B),
-      gguf(12, 'bartowski/Mistral-Nemo-Instruct-2407-GGUF', 'Mistral-Nemo-Instruct-2407-{quantization}.gguf', MISTRAL_NEMO_12B),
+      gguf(
+        12,
+        'bartowski/Mistral-Nemo-Instruct-2407-GGUF',
+        'Mistral-Nemo-Instruct-2407-{quantization}.gguf',
+        MISTRAL_NEMO_12B,
+      ),
     ],
   },
 ];

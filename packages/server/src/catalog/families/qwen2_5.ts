@@ -3,7 +3,14 @@ import type { ArchNumbersInput } from '../architecture.ts';
 import type { ModelFamilyInput, ModelSpecInput } from '../family.ts';
 import { awq, checkpoint, gguf } from './specs.ts';
 
-function qwen2(layers: number, hidden: number, heads: number, kvHeads: number, intermediate: number, tied: boolean): ArchNumbersInput {
+function qwen2(
+  layers: number,
+  hidden: number,
+  heads: number,
+  kvHeads: number,
+  intermediate: number,
+  tied: boolean,
+): ArchNumbersInput {
   return {
     architecture: 'Qwen2ForCausalLM',
     num_hidden_layers: layers,
@@ -21,7 +28,13 @@ function qwen2(layers: number, hidden: number, heads: number, kvHeads: number, i
   };
 }
 
-const SIZES: Array<{ size: number; label: string; arch: ArchNumbersInput; awq: boolean; gguf: boolean }> = [
+const SIZES: Array<{
+  size: number;
+  label: string;
+  arch: ArchNumbersInput;
+  awq: boolean;
+  gguf: boolean;
+}> = [
   { size: 0.5, label: '0.5B', arch: qwen2(24, 896, 14, 2, 4864, true), awq: false, gguf: true },
   { size: 1.5, label: '1.5B', arch: qwen2(28, 1536, 12, 2, 8960, true), awq: false, gguf: true },
   { size: 3, label: '3B', arch: qwen2(36, 2048, 16, 2, 11_008, true), awq: false, gguf: true },
@@ -32,11 +45,21 @@ const SIZES: Array<{ size: number; label: string; arch: ArchNumbersInput; awq: b
 ];
 
 function specs(): ModelSpecInput[] {
-  const out: ModelSpecInput[] = SIZES.map((s) => checkpoint(s.size, `Qwen/Qwen2.5-${s.label}-Instruct`, s.arch));
+  const out: ModelSpecInput[] = SIZES.map((s) =>
+    checkpoint(s.size, `Qwen/Qwen2.5-${s.label}-Instruct`, s.arch),
+  );
   for (const s of SIZES.filter((x) => x.gguf)) {
-    out.push(gguf(s.size, `bartowski/Qwen2.5-${s.label}-Instruct-GGUF`, `Qwen2.5-${s.label}-Instruct-{quantization}.gguf`, s.arch));
+    out.push(
+      gguf(
+        s.size,
+        `bartowski/Qwen2.5-${s.label}-Instruct-GGUF`,
+        `Qwen2.5-${s.label}-Instruct-{quantization}.gguf`,
+        s.arch,
+      ),
+    );
   }
-  for (const s of SIZES.filter((x) => x.awq)) out.push(awq(s.size, `Qwen/Qwen2.5-${s.label}-Instruct-AWQ`, s.arch));
+  for (const s of SIZES.filter((x) => x.awq))
+    out.push(awq(s.size, `Qwen/Qwen2.5-${s.label}-Instruct-AWQ`, s.arch));
   return out;
 }
 
@@ -44,7 +67,8 @@ export const QWEN2_5_FAMILIES: ModelFamilyInput[] = [
   {
     model_name: 'qwen2.5-instruct',
     model_family: 'qwen2.5',
-    model_description: 'Qwen2.5 instruction-tuned models (0.5B to 72B), 32K context, tool calling, 29+ languages.',
+    model_description:
+      'Qwen2.5 instruction-tuned models (0.5B to 72B), 32K context, tool calling, 29+ languages.',
     model_lang: ['en', 'zh'],
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 32_768,

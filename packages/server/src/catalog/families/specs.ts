@@ -6,16 +6,45 @@ import type { ModelSpecInput } from '../family.ts';
 export const COMMON_GGUF_QUANTS = ['Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0'];
 
 /** An unquantized safetensors checkpoint. */
-export function checkpoint(size: number, repo: string, architecture: ArchNumbersInput): ModelSpecInput {
-  return { model_format: 'safetensors', model_size_in_billions: size, quantizations: ['none'], model_id: repo, architecture };
+export function checkpoint(
+  size: number,
+  repo: string,
+  architecture: ArchNumbersInput,
+): ModelSpecInput {
+  return {
+    model_format: 'safetensors',
+    model_size_in_billions: size,
+    quantizations: ['none'],
+    model_id: repo,
+    architecture,
+  };
 }
 
 /** GGUF files of one size in one repository; `file` has {quantization} where the quant name goes. */
-export function gguf(size: number, repo: string, file: string, architecture: ArchNumbersInput, quantizations = COMMON_GGUF_QUANTS): ModelSpecInput {
-  return { model_format: 'gguf', model_size_in_billions: size, quantizations, model_id: repo, model_file_name_template: file, architecture };
+export function gguf(
+  size: number,
+  repo: string,
+  file: string,
+  architecture: ArchNumbersInput,
+  quantizations = COMMON_GGUF_QUANTS,
+): ModelSpecInput {
+  return {
+    model_format: 'gguf',
+    model_size_in_billions: size,
+    quantizations,
+    model_id: repo,
+    model_file_name_template: file,
+    architecture,
+  };
 }
 
 /** A 4-bit AWQ checkpoint. */
 export function awq(size: number, repo: string, architecture: ArchNumbersInput): ModelSpecInput {
-  return { model_format: 'awq', model_size_in_billions: size, quantizations: ['Int4'], model_id: repo, architecture };
+  return {
+    model_format: 'awq',
+    model_size_in_billions: size,
+    quantizations: ['Int4'],
+    model_id: repo,
+    architecture,
+  };
 }
