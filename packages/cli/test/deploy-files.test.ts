@@ -237,6 +237,16 @@ describe.each(['docker/server.Dockerfile', 'docker/worker.Dockerfile'])('%s', (d
   });
 });
 
+describe('.dockerignore', () => {
+  it('keeps host-built outputs out of `COPY . .`, which would replace what the images install and build', () => {
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
+    for (const path of ['**/node_modules', 'native/build', 'packages/db/generated', '.git'])
+      expect(ignored).toContain(path);
+  });
+});
+
 describe('docker/worker.Dockerfile', () => {
   it('builds the engine with CUDA on the toolkit image and runs on the CUDA runtime image', () => {
     const all = stages('docker/worker.Dockerfile');

@@ -313,6 +313,23 @@ describe('placement', () => {
     expect(none.problems.join()).toMatch(/a has 1 eligible GPU, tensor_parallel_size needs 2/);
   });
 
+  it('draws the numbers and suggestions of a refusal from the named worker only', () => {
+    const devices = [...gpus('small', 2, RTX), ...gpus('big', 1, H100)];
+    const p = plan({
+      model: { arch: LLAMA31_8B, context_length: 131_072 },
+      params: {},
+      devices,
+      worker_ip: 'small',
+    });
+    expect(p.fits).toBe(false);
+    expect(p.breakdown).toMatchObject({ worker: 'small', total: RTX });
+    expect(p.suggestions.find((s) => s.setting === 'tensor_parallel_size')?.value).toBe(2);
+    expect(
+      plan({ model: { arch: LLAMA31_8B, context_length: 131_072 }, params: {}, devices })
+        .replicas[0]!.worker,
+    ).toBe('big');
+  });
+
   it('honours worker_ip (id or address) and gpu_idx, and says when they name nothing', () => {
     const devices = [
       ...gpus('a', 2, H100, { worker_ip: '10.0.0.1' }),

@@ -133,6 +133,23 @@ describe('downloadModel', () => {
     expect(resumed.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('fetches a file once when two launches download the same model at once', async () => {
+    const [a, b] = await Promise.all([
+      downloadModel({ repo: REPO, cacheDir, endpoint: hub.url }),
+      downloadModel({ repo: REPO, cacheDir, endpoint: hub.url }),
+    ]);
+    expect(a.dir).toBe(b.dir);
+    expect(sha256(join(a.dir, 'model.safetensors'))).toBe(sha256(WEIGHTS));
+    // One transfer: the size probe and the download itself; the other call found the file complete.
+    const transfers = hub.ranges.get('model.safetensors')!.filter((r) => r !== 'bytes=0-0');
+    expect(transfers).toHaveLength(1);
+    expect(
+      [a, b]
+        .flatMap((r) => r.files.filter((f) => f.path === 'model.safetensors').map((f) => f.cached))
+        .sort(),
+    ).toEqual([false, true]);
+  });
+
   it('fails a corrupted file on its checksum and leaves nothing of it behind', async () => {
     hub.faults.corrupt!.add('model.safetensors');
     const err = await downloadModel({ repo: REPO, cacheDir, endpoint: hub.url }).catch(

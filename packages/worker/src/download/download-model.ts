@@ -65,6 +65,9 @@ export class ChecksumError extends Error {
   }
 }
 
+/** Files being transferred by this process, by target path. */
+const inflight = new Map<string, Promise<void>>();
+
 /** The folder a repo's revision is cached in: <cacheDir>/<owner>--<name>/<revision>. */
 export function modelCacheDir(cacheDir: string, repo: string, revision = 'main'): string {
   return join(cacheDir, repo.replace('/', '--'), revision.replace(/[/\\]/g, '_'));
@@ -147,6 +150,11 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
     signal?.throwIfAborted();
     const target = join(dir, file.path);
     const checksum = hasherFor(file).kind;
+    // Two launches of one model on this worker must not append to the same partial file: the
+    // second waits for the first's transfer, then finds the file complete (or takes over).
+    for (let running = inflight.get(target); running; running = inflight.get(target)) {
+      await running.catch(() => {});
+    }
     // A file is renamed into place only after its checksum matched, so a complete one is trusted.
     if ((await sizeOf(target)) === file.size) {
       onDisk.set(file.path, file.size);
@@ -155,7 +163,13 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
       continue;
     }
     await mkdir(dirname(target), { recursive: true });
-    await fetchOne(file, target, { hub, retries, interval, signal, onDisk, report });
+    const transfer = fetchOne(file, target, { hub, retries, interval, signal, onDisk, report });
+    inflight.set(target, transfer);
+    try {
+      await transfer;
+    } finally {
+      inflight.delete(target);
+    }
     done.push({ path: file.path, size: file.size, checksum, cached: false });
   }
   return { dir, files: done };
