@@ -164,16 +164,33 @@ int main() {
     CublasLt gemm;
     struct Shape { const char* name; int n, k; };
     const Shape shapes[] = {{"qkv", 6144, 4096}, {"o_proj", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}, {"lm_head", 128256, 4096}};
-    for (int m : {1, 64, 4096}) {
-      for (const Shape& s : shapes) {
-        auto w = random_device_bf16(size_t(s.n) * s.k, rng, 0.02f);
+    const char* kernel_names[] = {"untimed", "cuBLASLt", "skinny"};
+    for (const Shape& s : shapes) {
+      // Enough weight copies, used in turn, that repeated runs cannot be served from L2.
+      const size_t w_bytes = size_t(s.n) * s.k * 2;
+      const size_t copies = std::max<size_t>(1, (size_t(200) << 20) / w_bytes + (w_bytes < (size_t(200) << 20)));
+      std::vector<DeviceBuffer> ws;
+      for (size_t i = 0; i < copies; ++i) ws.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
+      size_t turn = 0;
+      auto next_w = [&] { return ws[turn++ % ws.size()].as<bf16>(); };
+      for (int m : {1, 8, 64, 4096}) {
         auto x = random_device_bf16(size_t(m) * s.k, rng);
         DeviceBuffer y(size_t(m) * s.n * 4);
         const bool f32 = std::string(s.name) == "lm_head";
+        const GemmOutput out = f32 ? GemmOutput::kF32 : GemmOutput::kBf16;
+        const double bytes = 2.0 * s.n * s.k + 2.0 * m * s.k + (f32 ? 4.0 : 2.0) * m * s.n;
         char name[96];
-        std::snprintf(name, sizeof name, "gemm %-8s m %4d n %6d k %5d", s.name, m, s.n, s.k);
-        row(name, median_ms([&] { gemm.linear(x.as<bf16>(), w.as<bf16>(), y.data(), f32 ? GemmOutput::kF32 : GemmOutput::kBf16, m, s.n, s.k, 0); }),
-            2.0 * s.n * s.k + 2.0 * m * s.k + (f32 ? 4.0 : 2.0) * m * s.n, 2.0 * m * s.n * s.k, copy_gbs);
+        gemm.linear(x.as<bf16>(), ws[0].as<bf16>(), y.data(), out, m, s.n, s.k, 0); // times and picks the kernel
+        const double ms = median_ms([&] { gemm.linear(x.as<bf16>(), next_w(), y.data(), out, m, s.n, s.k, 0); });
+        const int choice = gemm.kernel_choice(m, s.n, s.k, out);
+        std::snprintf(name, sizeof name, "gemm %-7s m %4d n %6d k %5d [%s]", s.name, m, s.n, s.k,
+                      choice >= 0 ? kernel_names[choice] : "?");
+        row(name, ms, bytes, 2.0 * m * s.n * s.k, copy_gbs);
+        if (m <= kSkinnyGemmMaxRows) {
+          std::snprintf(name, sizeof name, "  skinny_gemm alone m %d", m);
+          row(name, median_ms([&] { skinny_gemm(x.as<bf16>(), next_w(), y.data(), f32, m, s.n, s.k, 0.f, 0); }),
+              bytes, 2.0 * m * s.n * s.k, copy_gbs);
+        }
       }
     }
   }

@@ -1,6 +1,6 @@
-// CPU references for the CUDA kernels, in double precision on bf16-rounded inputs. They are
-// written for clarity, one function per kernel, and follow the same rounding points as the
-// kernels only where the model modules round (noted per function).
+// CPU references for the CUDA kernels, in double precision on bf16-rounded inputs, written
+// for clarity, one function per kernel. They round only where a kernel stores an
+// intermediate that later steps read (a bf16 residual stream).
 #pragma once
 
 #include <algorithm>
@@ -24,12 +24,12 @@ inline std::vector<double> ref_embedding(const std::vector<int32_t>& ids, const 
   return out;
 }
 
-// Hugging Face LlamaRMSNorm: normalized value rounded to bf16, then times the weight.
+// RMSNorm of one row: x / rms(x) * w.
 inline void ref_rms_norm_row(const double* x, const std::vector<float>& w, double* out, int n, double eps) {
   double ss = 0;
   for (int i = 0; i < n; ++i) ss += x[i] * x[i];
   const double inv = 1.0 / std::sqrt(ss / n + eps);
-  for (int i = 0; i < n; ++i) out[i] = w[i] * rb(x[i] * inv);
+  for (int i = 0; i < n; ++i) out[i] = w[i] * x[i] * inv;
 }
 
 inline std::vector<double> ref_rms_norm(const std::vector<float>& x, const std::vector<float>& w, int rows,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -138,6 +139,7 @@ struct CublasLt::Plan {
   MatmulDesc desc = nullptr;
   MatrixLayout a = nullptr, b = nullptr, c = nullptr;
   MatmulAlgo algo{};
+  enum class Kernel { kUntimed, kCublasLt, kSkinny } kernel = Kernel::kUntimed;
   ~Plan() {
     if (c) api->layout_destroy(c);
     if (b) api->layout_destroy(b);
@@ -157,7 +159,7 @@ CublasLt::~CublasLt() {
 
 const char* CublasLt::library_name() { return api_instance().library.c_str(); }
 
-const CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output) {
+CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output) {
   const auto key = std::make_tuple(m, n, k, static_cast<int>(output));
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
@@ -191,15 +193,62 @@ const CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output)
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
-void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output,
-                      int m, int n, int k, cudaStream_t stream, float beta) {
-  if (m == 0) return;
-  const Plan& plan = plan_for(m, n, k, output);
+void CublasLt::run_cublaslt(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y,
+                            cudaStream_t stream, float beta) {
   const float alpha = 1.f;
   check(api_,
-        api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c,
-                    &plan.algo, workspace_.data(), workspace_.bytes(), stream),
+        api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &plan.algo,
+                    workspace_.data(), workspace_.bytes(), stream),
         "cublasLtMatmul");
+}
+
+// Times both kernels on this shape (a few runs each, after a warm-up) and says which won.
+bool CublasLt::skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y,
+                                GemmOutput output, int m, int n, int k, cudaStream_t stream) {
+  constexpr int kRuns = 5;
+  cudaEvent_t start, stop;
+  PAGODA_CUDA_CHECK(cudaEventCreate(&start));
+  PAGODA_CUDA_CHECK(cudaEventCreate(&stop));
+  auto time_ms = [&](auto&& run) {
+    run();
+    PAGODA_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int i = 0; i < kRuns; ++i) run();
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop, stream));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.f;
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    return ms;
+  };
+  const float lt_ms = time_ms([&] { run_cublaslt(plan, x, w, y, stream, 0.f); });
+  const float skinny_ms = time_ms([&] { skinny_gemm(x, w, y, output == GemmOutput::kF32, m, n, k, 0.f, stream); });
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return skinny_ms < lt_ms;
+}
+
+void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output, int m, int n,
+                      int k, cudaStream_t stream, float beta) {
+  if (m == 0) return;
+  Plan& plan = plan_for(m, n, k, output);
+  if (skinny_gemm_supports(m, k, x, w)) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    PAGODA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+    // Timing overwrites y, so only a call with beta 0 outside graph capture may decide.
+    if (plan.kernel == Plan::Kernel::kUntimed && beta == 0.f && capture == cudaStreamCaptureStatusNone)
+      plan.kernel = skinny_is_faster(plan, x, w, y, output, m, n, k, stream) ? Plan::Kernel::kSkinny
+                                                                             : Plan::Kernel::kCublasLt;
+    if (plan.kernel == Plan::Kernel::kSkinny) {
+      skinny_gemm(x, w, y, output == GemmOutput::kF32, m, n, k, beta, stream);
+      return;
+    }
+  }
+  run_cublaslt(plan, x, w, y, stream, beta);
+}
+
+int CublasLt::kernel_choice(int m, int n, int k, GemmOutput output) const {
+  const auto found = plans_.find(std::make_tuple(m, n, k, static_cast<int>(output)));
+  if (found == plans_.end()) return -1;
+  return static_cast<int>(found->second->kernel);
 }
 
 } // namespace pagoda::cuda

@@ -1,7 +1,8 @@
 // bf16 GEMMs through cuBLASLt, loaded with dlopen at run time (the build machine has no
 // cuBLAS): y[m, n] = x[m, k] · w[n, k]^T, f32 accumulation, output bf16 or f32. The
-// algorithm the heuristic picks is cached per (m, n, k, output type); the workspace is owned
-// here.
+// algorithm the heuristic picks is cached per (m, n, k, output type); for decode-sized m the
+// first call also times the skinny_gemm kernel against it and keeps the faster. The
+// workspace is owned here.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -33,12 +34,20 @@ public:
   void linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output, int m,
               int n, int k, cudaStream_t stream, float beta = 0.f);
 
+  // Which kernel serves a shape already seen: 0 not timed yet, 1 cuBLASLt, 2 skinny_gemm;
+  // -1 for a shape never seen (benchmarks print it).
+  int kernel_choice(int m, int n, int k, GemmOutput output) const;
+
   // Where the library came from (for logs): the path or name dlopen accepted.
   static const char* library_name();
 
 private:
   struct Plan;
-  const Plan& plan_for(int m, int n, int k, GemmOutput output);
+  Plan& plan_for(int m, int n, int k, GemmOutput output);
+  void run_cublaslt(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, cudaStream_t stream,
+                    float beta);
+  bool skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output,
+                        int m, int n, int k, cudaStream_t stream);
 
   const CublasLtApi& api_;
   void* handle_ = nullptr;

@@ -1,7 +1,7 @@
 // RMSNorm over hidden rows, plain and fused with the residual add. The residual stream may be
 // bf16 (rounded like the Hugging Face modules) or float32 (the backend's choice: no rounding
-// error accumulates across layers). The normalized value is rounded to bf16 before the
-// weight multiplies it, as the Hugging Face Llama module does.
+// error accumulates across layers). The output is rounded to bf16 once, after the weight
+// (the Hugging Face module also rounds before it; one rounding is closer to float32).
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
@@ -38,7 +38,7 @@ __device__ __forceinline__ void normalize_row(const In* __restrict__ src, const 
     load8(src + i, x);
     load8(weight + i, w);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) y[e] = w[e] * __bfloat162float(__float2bfloat16(x[e] * inv_rms));
+    for (int e = 0; e < 8; ++e) y[e] = w[e] * (x[e] * inv_rms);
     *reinterpret_cast<Bf16x8*>(dst + i) = pack8(y);
   }
 }

@@ -1,5 +1,5 @@
 // Per-head RMSNorm in place (Qwen3 q_norm / k_norm): one warp per (token, head), the
-// head's elements held in registers between the sum and the scaling.
+// head's elements held in registers between the sum and the scaling; one bf16 rounding.
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
@@ -38,9 +38,7 @@ __global__ void rms_norm_heads_kernel(bf16* __restrict__ x, const bf16* __restri
     const int p = lane + 32 * j;
     if (p >= pairs) continue;
     const float2 wf = __bfloat1622float2(w[p]);
-    const float a = __bfloat162float(__float2bfloat16(v[j].x * inv_rms));
-    const float b = __bfloat162float(__float2bfloat16(v[j].y * inv_rms));
-    row[p] = __floats2bfloat162_rn(wf.x * a, wf.y * b);
+    row[p] = __floats2bfloat162_rn(wf.x * (v[j].x * inv_rms), wf.y * (v[j].y * inv_rms));
   }
 }
 
