@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { archFromConfig, findSpec, type ArchNumbers } from '../src/catalog/index.ts';
 import {
+  activationBytes,
+  decodeWorkspaceBytes,
   kvBytesPerToken,
   plan,
   PlanInputError,
@@ -47,6 +49,26 @@ describe('KV bytes per token', () => {
     );
     expect(kvBytesPerToken(LLAMA3_8B, resolveParams({ tensor_parallel_size: 16 }, LLAMA3_8B))).toBe(
       16 * 1024,
+    );
+  });
+});
+
+describe('activation memory', () => {
+  it('sums the buffers the CUDA engine allocates for Llama-3-8B at 2048 batched tokens', () => {
+    const params = resolveParams({}, LLAMA3_8B);
+    // Per token: fp32 residual 4·4096, then bf16 h + o (2·4096), qkv (4096 + 2·1024), attention
+    // out (4096), gate/up + act (3·14336): 139264 bytes; 256 logit rows of bf16 hidden + fp32 vocab.
+    const buffers = 2048 * 139_264 + 256 * (2 * 4096 + 4 * 128_256);
+    // Decode split-K: 256 seqs × 32 heads × 16 partitions of 512 tokens × (4·128 + 8) bytes.
+    expect(decodeWorkspaceBytes(LLAMA3_8B, params)).toBe(256 * 32 * 16 * 520);
+    expect(activationBytes(LLAMA3_8B, params)).toBe(buffers + 256 * 32 * 16 * 520 + 32 * 2 ** 20);
+  });
+
+  it('grows the decode workspace with max_model_len and leaves it out for one partition', () => {
+    const long = resolveParams({ max_model_len: 131_072 }, LLAMA31_8B);
+    expect(decodeWorkspaceBytes(LLAMA31_8B, long)).toBe(256 * 32 * 256 * 520);
+    expect(decodeWorkspaceBytes(LLAMA3_8B, resolveParams({ max_model_len: 512 }, LLAMA3_8B))).toBe(
+      0,
     );
   });
 });

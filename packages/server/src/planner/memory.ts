@@ -6,7 +6,7 @@ import type { ResolvedParams } from './engine-params.ts';
 const MiB = 1024 * 1024;
 /** Captured decode graphs (one per batch size up to max_num_seqs); vLLM's are typically 0.2-1 GiB. */
 export const CUDA_GRAPHS_BYTES = 512 * MiB;
-/** CUDA context, cuBLASLt workspace and allocator slack that no profile run sees. */
+/** The CUDA context and allocator slack (the engine's profile counts them as activations). */
 export const RUNTIME_OVERHEAD_BYTES = 512 * MiB;
 
 /** K and V of one token on one GPU: 2 × layers × kv heads (this GPU's share) × head_dim × bytes. */
@@ -19,19 +19,45 @@ export function kvBytesPerToken(
   return 2 * arch.num_hidden_layers * kvHeads * arch.head_dim * params.kv_element_bytes;
 }
 
+/** cuBLASLt's workspace, as the engine allocates it (native/src/backend/cuda/cublaslt.h). */
+export const CUBLASLT_WORKSPACE_BYTES = 32 * MiB;
+
 /**
- * Peak activation memory of the profiling forward at max_num_batched_tokens (what the engine measures
- * before sizing its KV cache): the residual stream and its normed copy, attention in and out, the
- * MLP's gate/up and product, and fp32 logits plus probabilities for up to max_num_seqs sampled rows.
+ * The split-K workspace of paged decode attention for max_num_seqs sequences of max_model_len
+ * tokens, as the engine bounds it (attention_decode.cu: partitions of up to 512 tokens, fewer when a
+ * large query group would overflow the 32 KiB score buffer; per partition a head_dim output and a
+ * max / sum pair in fp32).
+ */
+export function decodeWorkspaceBytes(arch: ArchNumbers, params: ResolvedParams): number {
+  const group = Math.max(1, Math.floor(arch.num_attention_heads / arch.num_key_value_heads));
+  const cap = Math.max(32, Math.floor((32 * 1024) / (4 * group) / 32) * 32);
+  const partition = Math.min(cap, 512);
+  const partitions = Math.ceil(params.max_model_len / partition);
+  if (partitions <= 1) return 0;
+  const heads = arch.num_attention_heads / params.tensor_parallel_size;
+  return params.max_num_seqs * heads * partitions * (4 * arch.head_dim + 8);
+}
+
+/**
+ * Activation memory at the profiling forward of max_num_batched_tokens, from the buffers the engine
+ * allocates (cuda_backend.cpp ensure_activations): per token an fp32 residual stream, the normed and
+ * attention-output copies, q/k/v, the attention result, gate/up and their product in the compute
+ * dtype; hidden states and fp32 logits for up to max_num_seqs sampled rows; the decode workspace and
+ * cuBLASLt's. Tensor parallelism divides the sharded dimensions.
  */
 export function activationBytes(arch: ArchNumbers, params: ResolvedParams): number {
   const t = params.tensor_parallel_size;
   const tokens = params.max_num_batched_tokens;
   const a = DTYPE_BYTES[params.dtype];
-  const qkv = ((arch.num_attention_heads + 2 * arch.num_key_value_heads) * arch.head_dim) / t;
-  const perToken = (4 * arch.hidden_size + qkv + (3 * arch.intermediate_size) / t) * a;
-  const sampledRows = Math.min(params.max_num_seqs, tokens);
-  return Math.ceil(tokens * perToken + sampledRows * arch.vocab_size * 4 * 2);
+  const q = (arch.num_attention_heads * arch.head_dim) / t;
+  const kv = Math.max(1, Math.ceil(arch.num_key_value_heads / t)) * arch.head_dim;
+  const inter = arch.intermediate_size / t;
+  const perToken = 4 * arch.hidden_size + a * (2 * arch.hidden_size + q + 2 * kv + q + 3 * inter);
+  const rows = Math.min(params.max_num_seqs, tokens);
+  const logits = rows * (a * arch.hidden_size + 4 * arch.vocab_size);
+  return Math.ceil(
+    tokens * perToken + logits + decodeWorkspaceBytes(arch, params) + CUBLASLT_WORKSPACE_BYTES,
+  );
 }
 
 export interface GpuMemory {
