@@ -1,7 +1,8 @@
 // The OpenAI front door: /v1/chat/completions and /v1/completions forwarded by `model` to the
-// least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered). A
-// replica that refuses the connection is benched and the next one tried; with none left the request
-// fails at once. Per-model request_limits answer 429.
+// least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered) and at
+// the pace the client reads them (back-pressure reaches the runner). A replica that refuses the
+// connection is benched and the next one tried; with none left the request fails at once.
+// Per-model request_limits answer 429.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
@@ -36,6 +37,28 @@ function forward(e: Endpoint, path: string, body: Buffer, req: Request, res: Res
       if (!res.writableFinished) upstream.destroy();
     });
     upstream.end(body);
+  });
+}
+
+/**
+ * Copies the runner's response to the client as it arrives, pausing the runner's stream while the
+ * client's socket is full, so a slow reader holds back the runner instead of filling our memory.
+ * Resolves when the upstream ends, fails or the client goes away.
+ */
+export function relay(upstream: IncomingMessage, res: Response): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const resume = () => upstream.resume();
+    const done = () => {
+      res.off('drain', resume);
+      resolve();
+    };
+    upstream.on('data', (chunk: Buffer) => {
+      if (!res.write(chunk)) upstream.pause();
+    });
+    res.on('drain', resume);
+    upstream.once('end', done);
+    upstream.once('error', done);
+    upstream.once('close', done);
   });
 }
 
@@ -84,12 +107,7 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       }
       res.setHeader('x-pagoda-replica', e.replicaId);
       res.flushHeaders();
-      upstream.on('data', (chunk: Buffer) => res.write(chunk));
-      await new Promise<void>((resolve) => {
-        upstream.once('end', resolve);
-        upstream.once('error', resolve);
-        upstream.once('close', resolve);
-      });
+      await relay(upstream, res);
       end();
       res.end();
       deps.metrics.routed(uid, upstream.statusCode ?? 502);
