@@ -106,7 +106,7 @@ def main():
     model = model.float()  # the reference: bf16 weights, float32 compute
     restore_inv_freq(model)
 
-    worst, worst_torch, failed, compared, top1_agree, top1_total = 0.0, 0.0, 0, 0, 0, 0
+    worst, worst_torch, failed, compared, top1_agree, top1_total, torch_top1_agree = 0.0, 0.0, 0, 0, 0, 0, 0
     for s, tokens in enumerate(seqs):
         with torch.no_grad():
             ref_all = model(torch.tensor([tokens], device="cuda")).logits[0]
@@ -124,14 +124,17 @@ def main():
             if (top2[0] - top2[1]).item() > 0.05:
                 top1_total += 1
                 top1_agree += int(torch.argmax(g).item() == torch.argmax(r).item())
+                torch_top1_agree += int(torch.argmax(bf16_logits[s][i]).item() == torch.argmax(r).item())
         worst, worst_torch = max(worst, seq_worst), max(worst_torch, seq_torch)
         prefill, total = SEQS[s]
         print(f"seq {s}: prefill {prefill:5d} (chunks of {CHUNK}), decode to {total:5d}: "
               f"worst rel error {seq_worst:.3e} (PyTorch bf16: {seq_torch:.3e})")
-    print(f"top-1 agreement where the reference margin > 0.05: {top1_agree}/{top1_total}")
+    print(f"top-1 agreement where the reference margin > 0.05: {top1_agree}/{top1_total} "
+          f"(PyTorch bf16: {torch_top1_agree}/{top1_total})")
     print(f"check_model_against_torch: {compared} positions, worst rel error {worst:.3e}, PyTorch bf16 "
           f"{worst_torch:.3e} (limit max({TOL:.0e}, 1.25 x PyTorch bf16)); {compared - failed} passed, {failed} failed")
-    return 1 if failed or compared == 0 or top1_agree < 0.98 * top1_total else 0
+    # Greedy agreement: at least PyTorch's own bf16 agreement, less one position.
+    return 1 if failed or compared == 0 or top1_agree < min(torch_top1_agree, top1_total) - 1 else 0
 
 
 if __name__ == "__main__":

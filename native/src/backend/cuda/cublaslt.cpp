@@ -230,7 +230,9 @@ void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, G
                       int k, cudaStream_t stream, float beta) {
   if (m == 0) return;
   Plan& plan = plan_for(m, n, k, output);
-  if (skinny_gemm_supports(m, k, x, w)) {
+  if (!skinny_gemm_supports(m, k, x, w)) {
+    plan.kernel = Plan::Kernel::kCublasLt;
+  } else {
     cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
     PAGODA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
     // Timing overwrites y, so only a call with beta 0 outside graph capture may decide.
