@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '@pagoda/server';
 import { startWorker, type RunningWorker } from '@pagoda/worker';
 import type { CliIo } from '../src/cli-io.ts';
+import { run as chat } from '../src/commands/chat.ts';
 import { run as devices } from '../src/commands/devices.ts';
 import { run as launch } from '../src/commands/launch.ts';
 import { run as list } from '../src/commands/list.ts';
@@ -170,6 +171,40 @@ describe('the CLI against the server', () => {
     const refused = capture();
     expect(await launch(['qwen2.5-instruct', '-s', '72'], refused.io)).toBe(1);
     expect(refused.err()).toMatch(/does not fit/);
+  });
+
+  it('launches a registered checkpoint to ready with a progress bar and chats with it', async () => {
+    const template = '{% for m in messages %}{{ m.content }}{% endfor %}';
+    expect(
+      await register(
+        ['stories', '--model-path', join(MODELS, 'stories260k'), '--chat-template', template],
+        capture().io,
+      ),
+    ).toBe(0);
+    const started = capture();
+    expect(await launch(['stories', '-u', 'cli-stories', '--timeout', '120'], started.io)).toBe(0);
+    const lines = started.out().trim().split('\n');
+    expect(lines[0]).toBe('Launching stories as cli-stories');
+    expect(lines.some((l) => /^\[#*-+\] +\d+% launching/.test(l))).toBe(true);
+    expect(lines.at(-2)).toMatch(/^\[#{30}\] 100% ready$/);
+    expect(lines.at(-1)).toBe(
+      `Model cli-stories is ready: send requests with "model": "cli-stories" to ${server.url}/v1`,
+    );
+    const listed = capture();
+    await list([], listed.io);
+    expect(listed.out()).toMatch(
+      /\ncli-stories +stories +builtin +safetensors +\S+ +none +1\/1 +ready\n/,
+    );
+    const talk = capture();
+    expect(
+      await chat(
+        ['cli-stories', '-m', 'Once upon a time', '--max-tokens', '12', '--temperature', '0'],
+        talk.io,
+      ),
+    ).toBe(0);
+    expect(talk.out().trim().length).toBeGreaterThan(0);
+    expect(await terminate(['cli-stories'], capture().io)).toBe(0);
+    expect(await unregister(['stories'], capture().io)).toBe(0);
   });
 
   it('asks for the admin key when none is given', async () => {
