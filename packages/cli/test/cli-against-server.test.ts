@@ -1,6 +1,6 @@
-// The management commands against the real server (SQLite, the local Redis) and a real worker
-// process-in-test with a declared GPU inventory: registrations, plans, cluster views, launch,
-// list and terminate as a user runs them, and the server's refusals as the CLI reports them.
+// The management commands against the real server (SQLite; REDIS_URL, else its private redis-server)
+// and a worker started in the test with a declared GPU inventory (runners on the CPU engine):
+// registrations, plans, cluster views, launch to ready, chat, list and terminate as a user runs them.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,7 +22,6 @@ import { run as workers } from '../src/commands/workers.ts';
 const MODELS = resolve(import.meta.dirname, '../../../../shared/models');
 const ADMIN_KEY = 'cli-test-admin-key-0123456789';
 const GiB = 2 ** 30;
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `pagoda-cli-test-${process.pid}`;
 let server: RunningServer;
 let worker: RunningWorker;
@@ -48,14 +47,14 @@ beforeAll(async () => {
     host: '127.0.0.1',
     port: 0,
     dataDir,
-    redisUrl: REDIS_URL,
+    redisUrl: process.env.REDIS_URL,
     redisPrefix: prefix,
     adminKey: ADMIN_KEY,
     logLevel: 'silent',
   });
   worker = await startWorker({
     serverUrl: server.url,
-    redisUrl: REDIS_URL,
+    redisUrl: server.redisUrl,
     prefix,
     name: 'cli-test-worker',
     devices: JSON.stringify([
