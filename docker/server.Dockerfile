@@ -28,7 +28,7 @@ RUN pnpm install --frozen-lockfile --reporter=silent
 FROM deps AS build
 COPY . .
 RUN bash packages/db/scripts/generate.sh \
- && pnpm --filter @pagoda/dashboard run --if-present build
+ && if [ -f apps/dashboard/index.html ]; then pnpm --filter @pagoda/dashboard run build; fi
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
