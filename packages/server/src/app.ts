@@ -6,7 +6,7 @@ import type { Database } from '@pagoda/db';
 import type { Redis } from 'ioredis';
 import type { Auth } from './auth.ts';
 import { HttpError, sendError } from './http_error.ts';
-import { scrapeRunners } from './metrics.ts';
+import { renderMetrics } from './metrics_report.ts';
 import type { Platform } from './platform.ts';
 import { proxyHandler } from './proxy.ts';
 import { clusterRoutes } from './routes/cluster.ts';
@@ -55,11 +55,8 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   app.post('/v1/completions', inference, proxyHandler('/v1/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
 
   app.get('/metrics', auth.require('admin'), async (_req, res) => {
-    const groups = await p.db.prisma.replica.groupBy({ by: ['status'], _count: { _all: true } });
-    const platform = p.metrics.render(new Map(groups.map((g) => [g.status, g._count._all])), await p.queues.depths());
-    const runners = await scrapeRunners(p.table.all());
     res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
-    res.send(platform + runners);
+    res.send(await renderMetrics(p));
   });
 }
 

@@ -22,6 +22,8 @@ export const ServerConfigSchema = z.object({
   workerRemoveMs: z.coerce.number().int().min(100).default(300_000),
   /** A replica placed on a worker that does not report it this long is sent again. */
   resendAfterMs: z.coerce.number().int().min(100).default(10_000),
+  /** How often /api/events sends a metrics message to connected dashboards. */
+  eventsMetricsMs: z.coerce.number().int().min(100).default(5_000),
 });
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 export type ServerConfig = z.output<typeof ServerConfigSchema> & { databaseUrl: string; dataDir: string };
@@ -40,6 +42,7 @@ export function resolveServerConfig(input: ServerConfigInput, env: NodeJS.Proces
     workerLostMs: input.workerLostMs ?? env.PAGODA_WORKER_LOST_MS,
     workerRemoveMs: input.workerRemoveMs ?? env.PAGODA_WORKER_REMOVE_MS,
     resendAfterMs: input.resendAfterMs,
+    eventsMetricsMs: input.eventsMetricsMs,
   });
   const dataDir = resolve(parsed.dataDir);
   return { ...parsed, dataDir, databaseUrl: parsed.databaseUrl ?? `file:${resolve(dataDir, 'pagoda.db')}` };

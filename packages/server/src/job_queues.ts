@@ -42,11 +42,14 @@ export class JobQueues {
     await this.queue(workerId).add('terminate', job, { jobId: `terminate-${job.replica_id}-${Date.now()}`, removeOnComplete: true, removeOnFail: 100, attempts: 3, backoff: { type: 'fixed', delay: 500 } });
   }
 
-  /** Jobs waiting per worker, for /metrics. */
-  async depths(): Promise<Map<string, number>> {
+  /** Jobs waiting in each worker's queue (every worker named, not only those this process sent to). */
+  async depths(workerIds: string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (!this.available) return out;
-    for (const [id, q] of this.queues) out.set(id, await q.count().catch(() => 0));
+    for (const id of new Set([...workerIds, ...this.queues.keys()])) {
+      const n = await this.queue(id).count().catch(() => null);
+      if (n !== null) out.set(id, n);
+    }
     return out;
   }
 

@@ -27,6 +27,15 @@ export class PlatformMetrics {
     });
   }
 
+  /** The counters as plain numbers, for the events socket's metrics frames. */
+  snapshot(): { launches: Record<string, number>; requests_routed: number; proxy_latency: { count: number; mean_seconds: number | null } } {
+    return {
+      launches: Object.fromEntries(['accepted', 'refused', 'invalid'].map((o) => [o, this.launches.get(o) ?? 0])),
+      requests_routed: [...this.routes.values()].reduce((a, b) => a + b, 0),
+      proxy_latency: { count: this.latencyCount, mean_seconds: this.latencyCount > 0 ? this.latencySum / this.latencyCount : null },
+    };
+  }
+
   render(replicasByState: Map<string, number>, queueDepth: Map<string, number>): string {
     const out: string[] = [];
     out.push('# HELP pagoda_launches_total Launch requests by outcome.', '# TYPE pagoda_launches_total counter');
@@ -51,30 +60,48 @@ export function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-/** Adds labels to every sample line of a Prometheus text; comment lines are kept once per metric. */
-export function relabel(text: string, labels: Record<string, string>, seenComments: Set<string>): string[] {
+/** One metric family of a runner's text: its HELP/TYPE lines and its samples, labels added. */
+interface Family {
+  comments: string[];
+  samples: string[];
+}
+
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+.*)$/;
+
+/**
+ * Adds `labels` to every sample of a Prometheus text and merges its families into `into`, so that the
+ * samples of one family from several runners stay together under one HELP/TYPE pair, as the text
+ * format requires.
+ */
+export function mergeRelabelled(text: string, labels: Record<string, string>, into: Map<string, Family>): void {
   const extra = Object.entries(labels)
     .map(([k, v]) => `${k}="${label(v)}"`)
     .join(',');
-  const out: string[] = [];
+  let current: string | null = null;
+  const family = (name: string): Family => {
+    let f = into.get(name);
+    if (!f) into.set(name, (f = { comments: [], samples: [] }));
+    return f;
+  };
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
-    if (line.startsWith('#')) {
-      if (!seenComments.has(line)) {
-        seenComments.add(line);
-        out.push(line);
-      }
+    const comment = /^#\s+(HELP|TYPE)\s+(\S+)/.exec(line);
+    if (comment) {
+      current = comment[2]!;
+      const f = family(current);
+      if (!f.comments.includes(line)) f.comments.push(line);
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(.*)$/.exec(line);
+    if (line.startsWith('#')) continue;
+    const m = SAMPLE.exec(line);
     if (!m) continue;
-    const inner = m[3] ? `${m[3]},${extra}` : extra;
-    out.push(`${m[1]}{${inner}} ${m[4]}`);
+    // A sample belongs to the family announced above it (name, name_total, name_bucket, ...).
+    const owner = current && m[1]!.startsWith(current) ? current : m[1]!;
+    family(owner).samples.push(`${m[1]}{${m[3] ? `${m[3]},${extra}` : extra}} ${m[4]}`);
   }
-  return out;
 }
 
-/** Fetches each endpoint's /metrics (1 s each, in parallel) and labels its samples. */
+/** Fetches each endpoint's /metrics (1 s each, in parallel) and labels its samples with model and replica. */
 export async function scrapeRunners(endpoints: Array<{ url: string; modelUid: string; replicaId: string }>): Promise<string> {
   const texts = await Promise.all(
     endpoints.map(async (e) => {
@@ -86,7 +113,8 @@ export async function scrapeRunners(endpoints: Array<{ url: string; modelUid: st
       }
     }),
   );
-  const seen = new Set<string>();
-  const lines = texts.flatMap((t) => (t ? relabel(t.text, { model: t.e.modelUid, replica: t.e.replicaId }, seen) : []));
+  const families = new Map<string, Family>();
+  for (const t of texts) if (t) mergeRelabelled(t.text, { model: t.e.modelUid, replica: t.e.replicaId }, families);
+  const lines = [...families.values()].flatMap((f) => [...f.comments, ...f.samples]);
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

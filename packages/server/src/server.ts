@@ -14,6 +14,7 @@ import { EventHub } from './events.ts';
 import { JobQueues } from './job_queues.ts';
 import { Launcher } from './launcher.ts';
 import { PlatformMetrics } from './metrics.ts';
+import { metricsFrame } from './metrics_report.ts';
 import type { Platform } from './platform.ts';
 import { Reconciler } from './reconcile.ts';
 import { ReportHandler } from './reports.ts';
@@ -79,8 +80,8 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
   });
   const metricsTimer = setInterval(() => {
     if (hub.listeners === 0) return;
-    void db.prisma.replica.groupBy({ by: ['status'], _count: { _all: true } }).then((groups) => hub.publish({ type: 'metrics', data: { replicas: Object.fromEntries(groups.map((g) => [g.status, g._count._all])), routes: table.all().length } }), () => {});
-  }, 5_000);
+    void metricsFrame(platform).then((data) => hub.publish({ type: 'metrics', data }), () => {});
+  }, config.eventsMetricsMs);
   reconciler.start();
 
   const { port } = http.address() as AddressInfo;

@@ -34,7 +34,15 @@ export function modelsRoutes(p: Platform, auth: Auth): Router {
       p.metrics.launched('invalid');
       throw err;
     }
-    const { uid, message } = await p.launcher.launch(body);
+    let launched;
+    try {
+      launched = await p.launcher.launch(body);
+    } catch (err) {
+      // Refusals for lack of room are counted by the launcher; any other 4xx is a bad request.
+      if (err instanceof HttpError && err.status >= 400 && err.status < 500 && !('plan' in err.extra)) p.metrics.launched('invalid');
+      throw err;
+    }
+    const { uid, message } = launched;
     void p.reconciler.runOnce();
     res.status(201).json({ model_uid: uid, message });
   });
