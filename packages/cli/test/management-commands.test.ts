@@ -15,7 +15,7 @@ import { run as terminate } from '../src/commands/terminate.ts';
 import { run as unregister } from '../src/commands/unregister.ts';
 import { run as workers } from '../src/commands/workers.ts';
 import { formatBytes } from '../src/format/bytes.ts';
-import { renderBar } from '../src/format/progress-bar.ts';
+import { ProgressLine, renderBar } from '../src/format/progress-bar.ts';
 import { startFakePagoda, type FakePagoda } from './fake-pagoda.ts';
 
 let fake: FakePagoda;
@@ -499,6 +499,23 @@ describe('pagoda workers / devices', () => {
     const all = capture();
     await devices(['--all'], all.io);
     expect(all.out()).toMatch(/gpu-a +cpu +cpu/);
+  });
+
+  it('redraws the progress bar in place on a terminal and prints changes elsewhere', () => {
+    let tty = '';
+    const onTty = new ProgressLine((t) => void (tty += t), true);
+    onTty.update(0.5, 'loading');
+    onTty.update(0.5, 'loading');
+    onTty.update(1, 'ready');
+    onTty.finish();
+    expect(tty).toBe(`\r\x1b[2K${renderBar(0.5)} loading\r\x1b[2K${renderBar(1)} ready\n`);
+    let piped = '';
+    const offTty = new ProgressLine((t) => void (piped += t), false);
+    offTty.update(0.25, 'downloading');
+    offTty.update(0.25, 'downloading');
+    offTty.finish();
+    expect(piped).toBe(`${renderBar(0.25)} downloading\n`);
+    expect(renderBar(0.5, 10)).toBe('[#####-----]  50%');
   });
 
   it('formats bytes in binary units', () => {
