@@ -11,6 +11,7 @@ mkdir -p "$OUT_DIR"
 status=0
 [ -x $B/elementwise_kernels_test ] && { $B/elementwise_kernels_test | tail -4 || status=1; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+[ -x $B/cuda_graph_test ] && { $B/cuda_graph_test $S/models/tiny-llama3 || status=1; }
 for g in tiny-llama3 tiny-qwen2 tiny-qwen3 tiny-llama-mqa-fp16; do
   echo "== pagoda-check $g"
   $B/pagoda-check $S/fixtures/golden/$g.golden.json --device cuda || status=1
@@ -22,6 +23,8 @@ PYTHONUNBUFFERED=1 python3 native/tests/cuda/check_model_against_torch.py $B/cud
 if [ -f .dev-carry/cuda/decode_b1.bin ]; then
   echo "== Llama-3-8B shape, 32 layers, dummy weights: batch-1 decode"
   $B/cuda_model_check $S/configs/llama-3-8b.json .dev-carry/cuda/decode_b1.bin /tmp/decode_b1.logits --load-format dummy || status=1
+  echo "== the same with decode CUDA graphs (PAGODA_CUDA_GRAPHS=1)"
+  PAGODA_CUDA_GRAPHS=1 $B/cuda_model_check $S/configs/llama-3-8b.json .dev-carry/cuda/decode_b1.bin /tmp/decode_b1g.logits --load-format dummy || status=1
 fi
 if [ -f .dev-carry/cuda/decode_b32.bin ]; then
   echo "== Llama-3-8B shape, 32 layers, dummy weights: batch-32 decode"

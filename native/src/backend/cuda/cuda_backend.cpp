@@ -1,12 +1,15 @@
 // CudaBackend::forward on one stream: embedding, then per layer RMSNorm → fused qkv GEMM
 // (+bias, q/k norm, RoPE) → KV-cache write → paged attention (prefill tiles and split-K
 // decode) → o_proj → fused residual add + RMSNorm → fused gate_up GEMM → SiLU·mul → down;
-// the final norm on every token, lm_head (f32 out) on the rows that need logits.
+// the final norm on every token, lm_head (f32 out) on the rows that need logits. Decode-only
+// steps can be replayed from CUDA graphs captured per padded batch size.
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "backend/cuda/device_weights.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/rope_frequencies.h"
+#include "backend/cuda/step_inputs.h"
 #include "backend/cuda/stream.h"
 #include "engine/engine_config.h"
 #include "error.h"
@@ -41,32 +45,15 @@ RopeSpec rope_spec_for(const ModelConfig& c) {
   return s;
 }
 
-// Grows `buf` to at least `bytes` (contents are not kept).
-void ensure_bytes(DeviceBuffer& buf, size_t bytes) {
-  if (buf.bytes() < bytes) {
-    buf = DeviceBuffer();
-    buf = DeviceBuffer(bytes);
+// Batch sizes decode graphs are captured for: powers of two to 8, then multiples of 8.
+int graph_batch_size(int num_seqs) {
+  if (num_seqs <= 8) {
+    int b = 1;
+    while (b < num_seqs) b *= 2;
+    return b;
   }
+  return (num_seqs + 7) / 8 * 8;
 }
-
-// Device pointers of one step's inputs, all inside one uploaded block.
-struct StepInputs {
-  const int32_t* token_ids = nullptr;
-  const int32_t* positions = nullptr;
-  const int32_t* slots = nullptr;
-  const int32_t* query_start = nullptr;
-  const int32_t* context_lens = nullptr;
-  const int32_t* block_tables = nullptr;
-  const PrefillTile* tiles = nullptr;
-  int num_tiles = 0;
-  const int32_t* decode_ids = nullptr;
-  int num_decode = 0;
-  int decode_max_ctx = 0;
-  const int32_t* logit_rows = nullptr;
-  int num_logit_rows = 0;
-  // "dynamic" RoPE past the original length: per-sequence frequencies (nullptr: the static ones).
-  std::vector<const float*> seq_inv_freq;
-};
 
 class CudaBackend : public Backend {
 public:
@@ -75,6 +62,10 @@ public:
         profile_block_size_(e.block_size > 0 ? e.block_size : 16),
         max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings) {
     check_supported(e);
+    // Decode graphs: opt-in until they have been validated on the device (PAGODA_CUDA_GRAPHS=1).
+    const char* graphs = std::getenv("PAGODA_CUDA_GRAPHS");
+    graphs_enabled_ = !e.enforce_eager && graphs != nullptr && std::string(graphs) == "1";
+    graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
     PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
     PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
     weights_ = upload_weights(config_, weights, stream_.get());
@@ -90,23 +81,42 @@ public:
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
 
+  size_t graphs_captured() const { return graphs_.size(); }
+
 private:
+  struct DecodeGraph {
+    GraphExec exec;
+    uint64_t generation = 0; // buffers_generation_ at capture
+  };
+
   void check_supported(const EngineConfig& e) const;
   size_t kv_bytes_per_block(int32_t block_size) const {
     return size_t(2) * config_.num_hidden_layers * config_.kv_size() * block_size * sizeof(bf16);
   }
+  void grow(DeviceBuffer& buf, size_t bytes);
   void ensure_activations(int64_t tokens, int64_t logit_rows);
   size_t decode_workspace_bound(int32_t max_num_seqs) const;
+  DecodePlan decode_plan(int num_seqs, int max_context) const {
+    return plan_paged_attention_decode(num_seqs, config_.num_key_value_heads, config_.num_attention_heads, max_context,
+                                       num_sms_);
+  }
+  void ensure_decode_workspace(const StepInputs& in);
   void validate(const ForwardBatch& b) const;
-  StepInputs upload_inputs(const ForwardBatch& b);
-  void apply_rope(bf16* qkv, int64_t stride, const ForwardBatch& b, const StepInputs& in);
-  void run_layer(int li, const ForwardBatch& b, const StepInputs& in);
-  void copy_logits(const ForwardBatch& b, const StepInputs& in, std::vector<float>& logits);
+  bool graph_eligible(const ForwardBatch& b) const;
+  void apply_rope(bf16* qkv, int64_t stride, const StepInputs& in);
+  void run_layer(int li, const StepInputs& in);
+  void run_model(const StepInputs& in);
+  void lm_head_rows(const bf16* rows, int m);
+  void forward_eager(const ForwardBatch& b, std::vector<float>& logits);
+  void forward_graph(const ForwardBatch& b, std::vector<float>& logits);
+  void capture(const StepInputs& in, DecodeGraph& graph);
 
   ModelConfig config_;
   RopeSpec rope_;
   int32_t profile_block_size_;
   int32_t max_model_len_;
+  bool graphs_enabled_ = false;
+  int graph_max_seqs_ = 0;
   int device_ = 0;
   int num_sms_ = 0;
   Stream stream_;
@@ -119,8 +129,10 @@ private:
   DeviceBuffer x_, h_, o_, qkv_, attn_, gate_up_, act_, rows_, logits_;
   int64_t act_tokens_ = 0, act_rows_ = 0;
   DeviceBuffer decode_ws_;
-  DeviceBuffer inputs_;
-  PinnedBuffer staging_;
+  StepInputUploader inputs_;
+  // Bumped whenever a buffer a graph may have captured is reallocated.
+  uint64_t buffers_generation_ = 0;
+  std::map<int, DecodeGraph> graphs_; // by padded batch size
 
   DeviceBuffer k_cache_, v_cache_; // per layer [num_blocks, kv_heads, block_size, head_dim]
   int32_t num_blocks_ = 0;
@@ -149,22 +161,30 @@ void CudaBackend::check_supported(const EngineConfig& e) const {
     throw Error("the CUDA backend runs on one GPU; set tensor_parallel_size and pipeline_parallel_size to 1");
 }
 
+void CudaBackend::grow(DeviceBuffer& buf, size_t bytes) {
+  if (buf.bytes() >= bytes) return;
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get())); // the old buffer may still be in use
+  buf = DeviceBuffer();
+  buf = DeviceBuffer(bytes);
+  ++buffers_generation_;
+}
+
 void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
   const ModelConfig& c = config_;
   if (tokens > act_tokens_) {
     const size_t t = static_cast<size_t>(tokens);
-    ensure_bytes(x_, t * c.hidden_size * sizeof(float)); // float32 residual stream
-    ensure_bytes(h_, t * c.hidden_size * 2);
-    ensure_bytes(o_, t * c.hidden_size * 2);
-    ensure_bytes(qkv_, t * (c.q_size() + 2 * c.kv_size()) * 2);
-    ensure_bytes(attn_, t * c.q_size() * 2);
-    ensure_bytes(gate_up_, t * 2 * c.intermediate_size * 2);
-    ensure_bytes(act_, t * c.intermediate_size * 2);
+    grow(x_, t * c.hidden_size * sizeof(float)); // float32 residual stream
+    grow(h_, t * c.hidden_size * 2);
+    grow(o_, t * c.hidden_size * 2);
+    grow(qkv_, t * (c.q_size() + 2 * c.kv_size()) * 2);
+    grow(attn_, t * c.q_size() * 2);
+    grow(gate_up_, t * 2 * c.intermediate_size * 2);
+    grow(act_, t * c.intermediate_size * 2);
     act_tokens_ = tokens;
   }
   if (logit_rows > act_rows_) {
-    ensure_bytes(rows_, static_cast<size_t>(logit_rows) * c.hidden_size * 2);
-    ensure_bytes(logits_, static_cast<size_t>(logit_rows) * c.vocab_size * sizeof(float));
+    grow(rows_, static_cast<size_t>(logit_rows) * c.hidden_size * 2);
+    grow(logits_, static_cast<size_t>(logit_rows) * c.vocab_size * sizeof(float));
     act_rows_ = logit_rows;
   }
 }
@@ -174,20 +194,25 @@ void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
 size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
   size_t most = 0;
   for (int32_t n = 1;; n = std::min(n * 2, max_num_seqs)) {
-    const DecodePlan plan = plan_paged_attention_decode(n, config_.num_key_value_heads, config_.num_attention_heads,
-                                                        max_model_len_, num_sms_);
+    const DecodePlan plan = decode_plan(n, max_model_len_);
     most = std::max(most, paged_attention_decode_workspace_bytes(plan, n, config_.num_attention_heads, config_.head_dim));
     if (n == max_num_seqs) break;
   }
   return most;
 }
 
+void CudaBackend::ensure_decode_workspace(const StepInputs& in) {
+  if (in.num_decode == 0) return;
+  grow(decode_ws_, paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode, config_.num_attention_heads,
+                                                          config_.head_dim));
+}
+
 MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) {
   if (max_num_batched_tokens <= 0 || max_num_seqs <= 0)
     throw Error("profile: max_num_batched_tokens and max_num_seqs must be positive");
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-  ensure_activations(max_num_batched_tokens, max_num_seqs);
-  ensure_bytes(decode_ws_, decode_workspace_bound(max_num_seqs));
+  ensure_activations(std::max(max_num_batched_tokens, graph_batch_size(graph_max_seqs_)), max_num_seqs);
+  grow(decode_ws_, decode_workspace_bound(std::max(max_num_seqs, graph_batch_size(graph_max_seqs_))));
 
   // A real forward of one max_num_batched_tokens prefill, through a temporary KV cache just
   // large enough for it, so cuBLASLt and the kernels allocate what they will need.
@@ -211,7 +236,7 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
     b.max_blocks_per_seq = blocks;
     for (int32_t i = 0; i < blocks; ++i) b.block_tables.push_back(i);
     std::vector<float> logits;
-    forward(b, logits);
+    forward_eager(b, logits);
   }
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   size_t free_bytes = 0, total_bytes = 0;
@@ -221,6 +246,7 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
     v_cache_ = DeviceBuffer();
     num_blocks_ = 0;
     block_size_ = 0;
+    ++buffers_generation_;
   }
   MemoryProfile p;
   p.total_bytes = total_bytes;
@@ -238,8 +264,10 @@ void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
   if (num_blocks <= 0 || block_size <= 0)
     throw Error("allocate_kv_cache: num_blocks (" + std::to_string(num_blocks) + ") and block_size (" +
                 std::to_string(block_size) + ") must be positive");
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   k_cache_ = DeviceBuffer();
   v_cache_ = DeviceBuffer();
+  ++buffers_generation_;
   const size_t half = kv_bytes_per_block(block_size) / 2 * static_cast<size_t>(num_blocks);
   try {
     k_cache_ = DeviceBuffer(half);
@@ -249,8 +277,12 @@ void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
     throw Error("allocating the KV cache (" + std::to_string(num_blocks) + " blocks, " + std::to_string(2 * half) +
                 " bytes) failed: " + e.what() + "; lower gpu_memory_utilization or num_gpu_blocks_override");
   }
+  // Zeroed so that padding sequences of a graph batch, which read block 0, read numbers.
+  PAGODA_CUDA_CHECK(cudaMemsetAsync(k_cache_.data(), 0, half, stream_.get()));
+  PAGODA_CUDA_CHECK(cudaMemsetAsync(v_cache_.data(), 0, half, stream_.get()));
   num_blocks_ = num_blocks;
   block_size_ = block_size;
+  if (graphs_enabled_) inputs_.reserve_fixed(graph_batch_size(graph_max_seqs_), (max_model_len_ + block_size - 1) / block_size);
 }
 
 void CudaBackend::validate(const ForwardBatch& b) const {
@@ -283,96 +315,27 @@ void CudaBackend::validate(const ForwardBatch& b) const {
   }
 }
 
-// Packs every per-step array into one pinned block and uploads it with one copy.
-StepInputs CudaBackend::upload_inputs(const ForwardBatch& b) {
-  std::vector<int32_t> pack;
-  auto add = [&pack](const void* data, size_t count) {
-    const size_t offset = pack.size();
-    pack.resize(offset + ((count + 3) / 4) * 4); // 16-byte aligned pieces
-    if (count) std::memcpy(pack.data() + offset, data, count * sizeof(int32_t));
-    return offset;
-  };
-  const int32_t s = b.num_seqs();
-  std::vector<PrefillTile> tiles;
-  std::vector<int32_t> decode_ids, rows;
-  int decode_max_ctx = 0;
-  for (int32_t seq = 0; seq < s; ++seq) {
-    const int32_t q_len = b.query_start[seq + 1] - b.query_start[seq];
-    if (q_len == 1) {
-      decode_ids.push_back(seq);
-      decode_max_ctx = std::max(decode_max_ctx, b.context_lens[seq]);
-    } else {
-      for (int32_t r = 0; r < q_len; r += kPrefillTileRows) tiles.push_back({seq, r});
-    }
-    if (!b.all_logits) rows.push_back(b.query_start[seq + 1] - 1);
-  }
-  // Dynamic NTK: a sequence past the original length gets its own frequencies.
-  std::vector<size_t> freq_offsets(s, SIZE_MAX);
-  if (rope_.type == "dynamic") {
-    for (int32_t seq = 0; seq < s; ++seq) {
-      if (b.context_lens[seq] <= rope_.original_max_position) continue;
-      const std::vector<float> f = rope_inv_freq(rope_, b.context_lens[seq]);
-      freq_offsets[seq] = add(f.data(), f.size());
-    }
-  }
-  const size_t o_ids = add(b.token_ids.data(), b.token_ids.size());
-  const size_t o_pos = add(b.positions.data(), b.positions.size());
-  const size_t o_slots = add(b.slot_mapping.data(), b.slot_mapping.size());
-  const size_t o_qs = add(b.query_start.data(), b.query_start.size());
-  const size_t o_ctx = add(b.context_lens.data(), b.context_lens.size());
-  const size_t o_bt = add(b.block_tables.data(), b.block_tables.size());
-  const size_t o_tiles = add(tiles.data(), tiles.size() * 2);
-  const size_t o_dec = add(decode_ids.data(), decode_ids.size());
-  const size_t o_rows = add(rows.data(), rows.size());
-
-  const size_t bytes = pack.size() * sizeof(int32_t);
-  if (staging_.bytes() < bytes) staging_ = PinnedBuffer(bytes * 2);
-  ensure_bytes(inputs_, staging_.bytes());
-  std::memcpy(staging_.data(), pack.data(), bytes);
-  PAGODA_CUDA_CHECK(cudaMemcpyAsync(inputs_.data(), staging_.data(), bytes, cudaMemcpyHostToDevice, stream_.get()));
-
-  const int32_t* base = inputs_.as<int32_t>();
-  StepInputs in;
-  in.token_ids = base + o_ids;
-  in.positions = base + o_pos;
-  in.slots = base + o_slots;
-  in.query_start = base + o_qs;
-  in.context_lens = base + o_ctx;
-  in.block_tables = base + o_bt;
-  in.tiles = reinterpret_cast<const PrefillTile*>(base + o_tiles);
-  in.num_tiles = static_cast<int>(tiles.size());
-  in.decode_ids = base + o_dec;
-  in.num_decode = static_cast<int>(decode_ids.size());
-  in.decode_max_ctx = decode_max_ctx;
-  in.logit_rows = base + o_rows;
-  in.num_logit_rows = static_cast<int>(rows.size());
-  in.seq_inv_freq.assign(s, nullptr);
-  for (int32_t seq = 0; seq < s; ++seq)
-    if (freq_offsets[seq] != SIZE_MAX) in.seq_inv_freq[seq] = reinterpret_cast<const float*>(base + freq_offsets[seq]);
-  return in;
-}
-
-void CudaBackend::apply_rope(bf16* qkv, int64_t stride, const ForwardBatch& b, const StepInputs& in) {
+void CudaBackend::apply_rope(bf16* qkv, int64_t stride, const StepInputs& in) {
   const ModelConfig& c = config_;
   bf16* k = qkv + c.q_size();
   const bool per_seq = std::any_of(in.seq_inv_freq.begin(), in.seq_inv_freq.end(), [](const float* f) { return f; });
   if (!per_seq) {
-    rope_neox(qkv, k, stride, in.positions, inv_freq_.as<float>(), b.num_tokens(), c.num_attention_heads,
+    rope_neox(qkv, k, stride, in.positions, inv_freq_.as<float>(), in.num_tokens, c.num_attention_heads,
               c.num_key_value_heads, c.head_dim, rope_.rotary_dim, stream_.get());
     return;
   }
-  for (int32_t seq = 0; seq < b.num_seqs(); ++seq) {
-    const int32_t t0 = b.query_start[seq], len = b.query_start[seq + 1] - t0;
+  for (int32_t seq = 0; seq < in.num_seqs; ++seq) {
+    const int32_t t0 = in.host_query_start[seq], len = in.host_query_start[seq + 1] - t0;
     const float* freq = in.seq_inv_freq[seq] ? in.seq_inv_freq[seq] : inv_freq_.as<float>();
     rope_neox(qkv + int64_t(t0) * stride, k + int64_t(t0) * stride, stride, in.positions + t0, freq, len,
               c.num_attention_heads, c.num_key_value_heads, c.head_dim, rope_.rotary_dim, stream_.get());
   }
 }
 
-void CudaBackend::run_layer(int li, const ForwardBatch& b, const StepInputs& in) {
+void CudaBackend::run_layer(int li, const StepInputs& in) {
   const ModelConfig& c = config_;
   const DeviceLayer& w = weights_.layers[li];
-  const int n = b.num_tokens();
+  const int n = in.num_tokens;
   const int hidden = c.hidden_size, hd = c.head_dim;
   const int qkv_width = c.q_size() + 2 * c.kv_size();
   const float eps = static_cast<float>(c.rms_norm_eps);
@@ -385,7 +348,7 @@ void CudaBackend::run_layer(int li, const ForwardBatch& b, const StepInputs& in)
     rms_norm_heads(qkv, w.q_norm.as<bf16>(), n, c.num_attention_heads, hd, qkv_width, eps, st);
     rms_norm_heads(qkv + c.q_size(), w.k_norm.as<bf16>(), n, c.num_key_value_heads, hd, qkv_width, eps, st);
   }
-  apply_rope(qkv, qkv_width, b, in);
+  apply_rope(qkv, qkv_width, in);
 
   const size_t layer_elems = k_cache_.bytes() / sizeof(bf16) / c.num_hidden_layers;
   bf16* k_cache = k_cache_.as<bf16>() + li * layer_elems;
@@ -402,23 +365,15 @@ void CudaBackend::run_layer(int li, const ForwardBatch& b, const StepInputs& in)
   a.query_start = in.query_start;
   a.context_lens = in.context_lens;
   a.block_tables = in.block_tables;
-  a.max_blocks_per_seq = b.max_blocks_per_seq;
+  a.max_blocks_per_seq = in.max_blocks_per_seq;
   a.num_q_heads = c.num_attention_heads;
   a.num_kv_heads = c.num_key_value_heads;
   a.head_dim = hd;
   a.block_size = block_size_;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   if (in.num_tiles) paged_attention_prefill(a, in.tiles, in.num_tiles, st);
-  if (in.num_decode) {
-    const DecodePlan plan = plan_paged_attention_decode(in.num_decode, c.num_key_value_heads, c.num_attention_heads,
-                                                        in.decode_max_ctx, num_sms_);
-    const size_t ws = paged_attention_decode_workspace_bytes(plan, in.num_decode, c.num_attention_heads, hd);
-    if (ws > decode_ws_.bytes()) {
-      PAGODA_CUDA_CHECK(cudaStreamSynchronize(st)); // the old workspace may still be in use
-      ensure_bytes(decode_ws_, ws);
-    }
-    paged_attention_decode(a, in.decode_ids, in.num_decode, plan, decode_ws_.data(), decode_ws_.bytes(), st);
-  }
+  if (in.num_decode)
+    paged_attention_decode(a, in.decode_ids, in.num_decode, in.decode_plan, decode_ws_.data(), decode_ws_.bytes(), st);
 
   gemm_.linear(attn_.as<bf16>(), w.o.as<bf16>(), o_.as<bf16>(), GemmOutput::kBf16, n, hidden, c.q_size(), st);
   if (w.o_bias.bytes()) bias_add(o_.as<bf16>(), w.o_bias.as<bf16>(), n, hidden, st);
@@ -436,40 +391,101 @@ void CudaBackend::run_layer(int li, const ForwardBatch& b, const StepInputs& in)
   add_rms_norm(x_.as<float>(), o_.as<bf16>(), next_norm, h_.as<bf16>(), n, hidden, eps, st);
 }
 
-// lm_head on the normalized rows that need logits, in chunks of the logits buffer's rows.
-void CudaBackend::copy_logits(const ForwardBatch& b, const StepInputs& in, std::vector<float>& logits) {
+// Embedding through every layer: h_ holds the final-normed hidden state of every token, and
+// unless all_logits, rows_ the rows that need logits.
+void CudaBackend::run_model(const StepInputs& in) {
   const ModelConfig& c = config_;
   cudaStream_t st = stream_.get();
+  embedding_gather(in.token_ids, weights_.embed.as<bf16>(), x_.as<float>(), in.num_tokens, c.hidden_size,
+                   c.vocab_size, st);
+  rms_norm(x_.as<float>(), weights_.layers[0].input_norm.as<bf16>(), h_.as<bf16>(), in.num_tokens, c.hidden_size,
+           static_cast<float>(c.rms_norm_eps), st);
+  for (int li = 0; li < c.num_hidden_layers; ++li) run_layer(li, in);
+  if (!in.all_logits)
+    embedding_gather(in.logit_rows, h_.as<bf16>(), rows_.as<bf16>(), in.num_logit_rows, c.hidden_size, in.num_tokens,
+                     st);
+}
+
+// logits_[0..m) = rows[0..m) · lm_head^T in float32.
+void CudaBackend::lm_head_rows(const bf16* rows, int m) {
+  gemm_.linear(rows, weights_.lm_head_ptr(), logits_.data(), GemmOutput::kF32, m, config_.vocab_size,
+               config_.hidden_size, stream_.get());
+}
+
+bool CudaBackend::graph_eligible(const ForwardBatch& b) const {
+  return graphs_enabled_ && !b.all_logits && rope_.type != "dynamic" && b.num_tokens() == b.num_seqs() &&
+         b.num_seqs() <= graph_max_seqs_ && b.max_blocks_per_seq <= inputs_.fixed_max_blocks();
+}
+
+void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
+  validate(b);
+  if (graph_eligible(b)) forward_graph(b, logits);
+  else forward_eager(b, logits);
+}
+
+void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logits) {
+  const ModelConfig& c = config_;
+  cudaStream_t st = stream_.get();
+  ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
+  StepInputs in = inputs_.upload(b, rope_, st);
+  if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
+  ensure_decode_workspace(in);
+  run_model(in);
+  // lm_head in chunks of the logits buffer's rows.
   const int64_t rows = b.all_logits ? b.num_tokens() : in.num_logit_rows;
-  const bf16* src = h_.as<bf16>();
-  if (!b.all_logits) {
-    embedding_gather(in.logit_rows, h_.as<bf16>(), rows_.as<bf16>(), in.num_logit_rows, c.hidden_size,
-                     b.num_tokens(), st);
-    src = rows_.as<bf16>();
-  }
+  const bf16* src = b.all_logits ? h_.as<bf16>() : rows_.as<bf16>();
   logits.resize(static_cast<size_t>(rows) * c.vocab_size);
   for (int64_t r0 = 0; r0 < rows; r0 += act_rows_) {
     const int m = static_cast<int>(std::min<int64_t>(act_rows_, rows - r0));
-    gemm_.linear(src + r0 * c.hidden_size, weights_.lm_head_ptr(), logits_.data(), GemmOutput::kF32, m,
-                 c.vocab_size, c.hidden_size, st);
+    lm_head_rows(src + r0 * c.hidden_size, m);
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r0 * c.vocab_size, logits_.data(),
                                       size_t(m) * c.vocab_size * sizeof(float), cudaMemcpyDeviceToHost, st));
   }
   stream_.synchronize();
 }
 
-void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
-  validate(b);
+// A decode-only step: inputs into the fixed buffers, padded to a captured batch size, then
+// one graph launch for the whole model and lm_head.
+void CudaBackend::forward_graph(const ForwardBatch& b, std::vector<float>& logits) {
   const ModelConfig& c = config_;
-  const int n = b.num_tokens();
-  ensure_activations(n, b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
-  const StepInputs in = upload_inputs(b);
   cudaStream_t st = stream_.get();
-  embedding_gather(in.token_ids, weights_.embed.as<bf16>(), x_.as<float>(), n, c.hidden_size, c.vocab_size, st);
-  rms_norm(x_.as<float>(), weights_.layers[0].input_norm.as<bf16>(), h_.as<bf16>(), n, c.hidden_size,
-           static_cast<float>(c.rms_norm_eps), st);
-  for (int li = 0; li < c.num_hidden_layers; ++li) run_layer(li, b, in);
-  copy_logits(b, in, logits);
+  const int n = b.num_seqs();
+  const int padded = graph_batch_size(n);
+  ensure_activations(padded, padded);
+  StepInputs in = inputs_.upload_padded_decode(b, padded, st);
+  in.decode_plan = decode_plan(padded, max_model_len_); // fixed: partitions past a context exit at once
+  ensure_decode_workspace(in);
+  DecodeGraph& graph = graphs_[padded];
+  if (!graph.exec || graph.generation != buffers_generation_) capture(in, graph);
+  graph.exec.launch(st);
+  logits.resize(static_cast<size_t>(n) * c.vocab_size);
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float),
+                                    cudaMemcpyDeviceToHost, st));
+  stream_.synchronize();
+}
+
+// Runs the step once eagerly (GEMM kernel choices and kernel attributes are settled outside
+// the capture; the KV writes are the same values the graph then writes again), then captures.
+void CudaBackend::capture(const StepInputs& in, DecodeGraph& graph) {
+  cudaStream_t st = stream_.get();
+  run_model(in);
+  lm_head_rows(rows_.as<bf16>(), in.num_logit_rows);
+  stream_.synchronize();
+  cudaGraph_t captured = nullptr;
+  PAGODA_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  try {
+    run_model(in);
+    lm_head_rows(rows_.as<bf16>(), in.num_logit_rows);
+  } catch (...) {
+    cudaStreamEndCapture(st, &captured);
+    if (captured) cudaGraphDestroy(captured);
+    throw;
+  }
+  PAGODA_CUDA_CHECK(cudaStreamEndCapture(st, &captured));
+  GraphExec exec(captured);
+  cudaGraphDestroy(captured);
+  graph.exec = std::move(exec);
+  graph.generation = buffers_generation_;
 }
 
 } // namespace
@@ -479,6 +495,11 @@ void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
 std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config) {
   LoadedModel m = load_model(engine_config);
   return std::make_unique<cuda::CudaBackend>(std::move(m.config), m.weights, engine_config);
+}
+
+size_t cuda_graphs_captured(const Backend& backend) {
+  const auto* cuda_backend = dynamic_cast<const cuda::CudaBackend*>(&backend);
+  return cuda_backend ? cuda_backend->graphs_captured() : 0;
 }
 
 } // namespace pagoda

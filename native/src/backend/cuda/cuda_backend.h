@@ -3,6 +3,7 @@
 // float32 logits copied back to the host.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "backend/backend.h"
@@ -13,6 +14,11 @@ struct EngineConfig;
 
 // Loads the model named by engine_config and moves it to the current CUDA device.
 // Throws pagoda::Error when the model or an option is outside what this backend runs.
+// Decode-only steps replay CUDA graphs captured per padded batch size when
+// PAGODA_CUDA_GRAPHS=1 and enforce_eager is off (opt-in until validated on the device).
 std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config);
+
+// How many decode graphs a CUDA backend has captured (0 for any other backend).
+size_t cuda_graphs_captured(const Backend& backend);
 
 } // namespace pagoda

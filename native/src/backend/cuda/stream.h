@@ -52,3 +52,32 @@ private:
 };
 
 } // namespace pagoda::cuda
+
+namespace pagoda::cuda {
+
+// An instantiated CUDA graph (owned; destroyed with it).
+class GraphExec {
+public:
+  GraphExec() = default;
+  explicit GraphExec(cudaGraph_t graph) { PAGODA_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph, 0)); }
+  ~GraphExec() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  GraphExec(GraphExec&& o) noexcept : exec_(std::exchange(o.exec_, nullptr)) {}
+  GraphExec& operator=(GraphExec&& o) noexcept {
+    if (this != &o) {
+      if (exec_) cudaGraphExecDestroy(exec_);
+      exec_ = std::exchange(o.exec_, nullptr);
+    }
+    return *this;
+  }
+  GraphExec(const GraphExec&) = delete;
+  GraphExec& operator=(const GraphExec&) = delete;
+  explicit operator bool() const { return exec_ != nullptr; }
+  void launch(cudaStream_t stream) const { PAGODA_CUDA_CHECK(cudaGraphLaunch(exec_, stream)); }
+
+private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+} // namespace pagoda::cuda

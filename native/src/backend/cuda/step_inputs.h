@@ -1,0 +1,69 @@
+// One engine step's per-token and per-sequence arrays on the device. Eager steps pack them
+// in a layout that follows the batch; decode steps replayed through a CUDA graph use a fixed
+// layout (fixed addresses), padded to the graph's batch size.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/rope_frequencies.h"
+#include "backend/cuda/stream.h"
+
+namespace pagoda::cuda {
+
+struct StepInputs {
+  int num_tokens = 0;
+  int num_seqs = 0;
+  int max_blocks_per_seq = 0;
+  bool all_logits = false;
+  const int32_t* token_ids = nullptr;
+  const int32_t* positions = nullptr;
+  const int32_t* slots = nullptr;
+  const int32_t* query_start = nullptr;
+  const int32_t* context_lens = nullptr;
+  const int32_t* block_tables = nullptr;
+  const PrefillTile* tiles = nullptr; // query tiles of the sequences with more than one new token
+  int num_tiles = 0;
+  const int32_t* decode_ids = nullptr; // sequences with exactly one new token
+  int num_decode = 0;
+  int decode_max_context = 0;
+  DecodePlan decode_plan;             // set by the backend when num_decode > 0
+  const int32_t* logit_rows = nullptr; // last token of each sequence (unless all_logits)
+  int num_logit_rows = 0;
+  // "dynamic" RoPE past the original length: per-sequence frequencies (nullptr: the static
+  // ones), with the host copy of query_start to launch per sequence. Empty otherwise.
+  std::vector<const float*> seq_inv_freq;
+  std::vector<int32_t> host_query_start;
+};
+
+class StepInputUploader {
+public:
+  // Any batch, one copy from a pinned buffer; valid until the next upload.
+  StepInputs upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream);
+
+  // Fixed addresses for decode batches of up to max_seqs sequences whose block tables have
+  // at most max_blocks entries (reallocates: graphs captured before must be dropped).
+  void reserve_fixed(int max_seqs, int max_blocks);
+  int fixed_max_seqs() const { return fixed_max_seqs_; }
+  int fixed_max_blocks() const { return fixed_max_blocks_; }
+  // A decode-only batch padded to `padded_seqs` (<= fixed_max_seqs): padding sequences have
+  // one token at position 0, context 1, no KV write (slot -1) and block 0 in their table.
+  StepInputs upload_padded_decode(const ForwardBatch& b, int padded_seqs, cudaStream_t stream);
+  // The fixed-layout pointers for a padded batch of `padded_seqs` (what a graph captures).
+  StepInputs fixed_inputs(int padded_seqs) const;
+
+private:
+  PinnedBuffer staging_;
+  DeviceBuffer device_;
+  PinnedBuffer fixed_staging_;
+  DeviceBuffer fixed_device_;
+  int fixed_max_seqs_ = 0;
+  int fixed_max_blocks_ = 0;
+};
+
+} // namespace pagoda::cuda
