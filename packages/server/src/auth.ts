@@ -1,6 +1,7 @@
 // API keys: an admin key (PAGODA_ADMIN_KEY or stored admin keys) for management routes, inference keys
 // (optionally limited to model uids) for the OpenAI routes. Keys are stored as sha256 hashes: they are
-// random 32-byte secrets, so a fast hash is enough. With no key at all, everything is open.
+// random 32-byte secrets, so a fast hash is enough. With no key at all, everything is open, but only
+// on a server that listens on loopback.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Database } from '@pagoda/db';
@@ -32,6 +33,8 @@ export function bearer(req: Request): string | null {
 
 export class Auth {
   private readonly adminHash: Buffer | null;
+  /** Set once the server has bound: a server reachable from other machines is never open. */
+  loopbackOnly = true;
 
   constructor(
     private readonly db: Database,
@@ -40,10 +43,21 @@ export class Auth {
     this.adminHash = adminKey ? Buffer.from(hashKey(adminKey), 'hex') : null;
   }
 
-  /** True when no key exists anywhere: the server then binds to loopback only. */
+  /** True when no key exists anywhere and the server listens on loopback only. */
   async open(): Promise<boolean> {
-    if (this.adminHash) return false;
-    return (await this.db.prisma.apiKey.count({ where: { revokedAt: null } })) === 0;
+    return this.loopbackOnly && !(await this.configured());
+  }
+
+  /** Whether any key exists (PAGODA_ADMIN_KEY or a stored, unrevoked one). */
+  async configured(): Promise<boolean> {
+    if (this.adminHash) return true;
+    return (await this.db.prisma.apiKey.count({ where: { revokedAt: null } })) > 0;
+  }
+
+  /** Whether an admin key exists: without one, an inference key would lock management out. */
+  async hasAdminKey(): Promise<boolean> {
+    if (this.adminHash) return true;
+    return (await this.db.prisma.apiKey.count({ where: { revokedAt: null, scope: 'admin' } })) > 0;
   }
 
   async identify(key: string | null): Promise<Principal | null> {
@@ -61,7 +75,7 @@ export class Auth {
       if (await this.open()) return next();
       const principal = await this.identify(bearer(req));
       if (!principal) throw new HttpError(401, 'missing or unknown API key: send Authorization: Bearer <key>');
-      if (scope === 'admin' && principal.scope !== 'admin') throw new HttpError(401, `key '${principal.name}' is an inference key; this route needs an admin key`);
+      if (scope === 'admin' && principal.scope !== 'admin') throw new HttpError(403, `key '${principal.name}' is an inference key; this route needs an admin key`);
       res.locals.principal = principal;
       next();
     };

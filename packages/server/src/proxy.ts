@@ -69,7 +69,7 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       throw new HttpError(400, "the body needs 'model': the uid of a launched model (GET /v1/models lists them)", 'model');
     }
     const uid = body.model;
-    if (!mayUse(res, uid)) throw new HttpError(401, `this key may not use model '${uid}'`, 'model');
+    if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${uid}'; ask for a key that names it`, 'model');
     const limit = await deps.limitOf(uid);
     if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model');
     if (limit !== null && deps.table.modelLoad(uid) >= limit) {

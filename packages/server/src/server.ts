@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { openDatabase } from '@pagoda/db';
 import { reportChannel } from '@pagoda/protocol';
 import { createApp } from './app.ts';
@@ -22,6 +22,8 @@ import { RouteTable } from './route_table.ts';
 
 export interface RunningServer {
   url: string;
+  /** The address it listens on (127.0.0.1 when no key is configured, whatever was asked). */
+  host: string;
   redisUrl: string;
   databaseUrl: string;
   platform: Platform;
@@ -30,9 +32,9 @@ export interface RunningServer {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-export async function startServer(input: ServerConfigInput = {}): Promise<RunningServer> {
+export async function startServer(input: ServerConfigInput = {}, logger?: Logger): Promise<RunningServer> {
   const config = resolveServerConfig(input);
-  const log = pino({ name: 'pagoda-server', level: config.logLevel });
+  const log = logger ?? pino({ name: 'pagoda-server', level: config.logLevel });
   const db = await openDatabase(config.databaseUrl);
   const redisHandle = await resolveRedis(config.redisUrl, config.dataDir).catch(async (err) => {
     await db.close();
@@ -63,12 +65,13 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
 
   const auth = new Auth(db, config.adminKey);
   let host = config.host;
-  if ((await auth.open()) && !LOOPBACK.has(host)) {
-    log.warn({ requested: host }, 'no API key is configured (PAGODA_ADMIN_KEY or a stored key): binding to 127.0.0.1 only');
-    host = '127.0.0.1';
-  } else if (await auth.open()) {
-    log.info('no API key is configured: every route is open, and the server listens on loopback only');
+  if (!(await auth.configured())) {
+    if (!LOOPBACK.has(host)) {
+      log.warn({ requested: host }, `no API key is configured (PAGODA_ADMIN_KEY or a stored key): listening on 127.0.0.1 only, not ${host}; set PAGODA_ADMIN_KEY to serve other machines`);
+      host = '127.0.0.1';
+    } else log.info('no API key is configured: every route is open, and the server listens on loopback only');
   }
+  auth.loopbackOnly = LOOPBACK.has(host);
 
   const app = createApp({ db, redis, log, platform, auth });
   const http = app.listen(config.port, host);
@@ -91,6 +94,7 @@ export async function startServer(input: ServerConfigInput = {}): Promise<Runnin
 
   return {
     url,
+    host,
     redisUrl: redisHandle.url,
     databaseUrl: config.databaseUrl,
     platform,

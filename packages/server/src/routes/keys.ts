@@ -11,6 +11,9 @@ export function keyRoutes(p: Platform, auth: Auth): Router {
   r.post('/api/keys', admin, async (req, res) => {
     const body = parseBody(ApiKeyRequestSchema, req.body);
     if (await p.db.prisma.apiKey.findUnique({ where: { name: body.name } })) throw new HttpError(409, `a key named '${body.name}' exists; revoke it or pick another name`, 'name');
+    if (body.scope !== 'admin' && !(await auth.hasAdminKey())) {
+      throw new HttpError(409, 'create an admin key first (or set PAGODA_ADMIN_KEY): once any key exists, management routes need an admin key', 'scope');
+    }
     const key = newKey();
     await p.db.prisma.apiKey.create({ data: { name: body.name, keyHash: hashKey(key), prefix: key.slice(0, 8), scope: body.scope, models: body.models ?? undefined } });
     res.status(201).json({ name: body.name, scope: body.scope, models: body.models ?? null, key, note: 'store this key now: only its hash is kept' });
