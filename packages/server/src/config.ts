@@ -42,7 +42,7 @@ export function resolveServerConfig(input: ServerConfigInput, env: NodeJS.Proces
     workerLostMs: input.workerLostMs ?? env.PAGODA_WORKER_LOST_MS,
     workerRemoveMs: input.workerRemoveMs ?? env.PAGODA_WORKER_REMOVE_MS,
     resendAfterMs: input.resendAfterMs,
-    eventsMetricsMs: input.eventsMetricsMs,
+    eventsMetricsMs: input.eventsMetricsMs ?? env.PAGODA_EVENTS_METRICS_MS,
   });
   const dataDir = resolve(parsed.dataDir);
   return { ...parsed, dataDir, databaseUrl: parsed.databaseUrl ?? `file:${resolve(dataDir, 'pagoda.db')}` };
