@@ -5,11 +5,13 @@ import type { Logger } from 'pino';
 import type { Database } from '@pagoda/db';
 import type { Redis } from 'ioredis';
 import type { Auth } from './auth.ts';
+import { dashboardRoutes } from './dashboard.ts';
 import { HttpError, sendError } from './http_error.ts';
 import { renderMetrics } from './metrics_report.ts';
 import type { Platform } from './platform.ts';
 import { proxyHandler } from './proxy.ts';
 import { clusterRoutes } from './routes/cluster.ts';
+import { benchRoutes } from './routes/bench.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { planRoutes } from './routes/plan.ts';
@@ -45,6 +47,7 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   app.use(clusterRoutes(p, auth));
   app.use(planRoutes(p, auth));
   app.use(keyRoutes(p, auth));
+  app.use(benchRoutes(p, auth));
 
   const limitOf = async (uid: string) => {
     const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, select: { params: true } });
@@ -76,6 +79,7 @@ export function createApp({ db, redis, log, platform, auth }: AppDeps): Express 
   });
 
   if (platform && auth) mountPlatform(app, platform, auth);
+  app.use(dashboardRoutes());
 
   app.use((req, _res) => {
     throw new HttpError(404, `no route for ${req.method} ${req.path}`);

@@ -1,0 +1,40 @@
+// Polls a loader every `ms` while the page is shown; `reload` fetches at once (after an action).
+import { useCallback, useEffect, useRef, useState } from 'react';
+
+export interface Polled<T> {
+  data: T | null;
+  error: Error | null;
+  reload(): void;
+}
+
+export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[] = []): Polled<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const [tick, setTick] = useState(0);
+  const reload = useCallback(() => setTick((n) => n + 1), []);
+
+  useEffect(() => {
+    let alive = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = async () => {
+      try {
+        const v = await loadRef.current();
+        if (!alive) return;
+        setData(v);
+        setError(null);
+      } catch (err) {
+        if (alive) setError(err as Error);
+      }
+      if (alive && ms > 0) timer = setTimeout(run, ms);
+    };
+    void run();
+    return () => {
+      alive = false;
+      clearTimeout(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [ms, tick, ...deps]);
+  return { data, error, reload };
+}

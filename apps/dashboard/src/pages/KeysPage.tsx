@@ -1,0 +1,144 @@
+// API keys: the key this browser sends, and (for admins) creating, listing and revoking keys. With no
+// key anywhere every route is open; the first admin key created here is remembered so the page keeps working.
+import { useState } from 'react';
+import { api, apiKey, ApiError } from '../api/client.ts';
+import type { ApiKeyView } from '../api/types.ts';
+import { usePoll } from '../api/usePoll.ts';
+import { ErrorNote } from '../components/ErrorNote.tsx';
+import { Field } from '../components/Field.tsx';
+import { PageHeader } from '../components/PageHeader.tsx';
+import { useI18n } from '../i18n/index.tsx';
+
+export function KeysPage() {
+  const { t, date } = useI18n();
+  const keys = usePoll<ApiKeyView[]>(() => api.keys(), 0);
+  const [mine, setMine] = useState(apiKey.get() ?? '');
+  const [saved, setSaved] = useState(false);
+  const [form, setForm] = useState({ name: '', scope: 'inference', models: '' });
+  const [created, setCreated] = useState<string | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const open = keys.data !== null && keys.data.length === 0 && !apiKey.get();
+
+  const create = async () => {
+    setError(null);
+    setCreated(null);
+    const models = form.models.split(',').map((s) => s.trim()).filter(Boolean);
+    try {
+      const r = await api.createKey({ name: form.name.trim(), scope: form.scope, ...(models.length > 0 ? { models } : {}) });
+      // The first admin key turns authentication on: keep it, or this browser would lock itself out.
+      if (r.scope === 'admin' && !apiKey.get()) {
+        apiKey.set(r.key);
+        setMine(r.key);
+      }
+      setCreated(r.key);
+      keys.reload();
+    } catch (err) {
+      setError(err as ApiError);
+    }
+  };
+
+  return (
+    <>
+      <PageHeader title={t('keys.title')} subtitle={t('keys.subtitle')} />
+      <div className="two-col">
+        <form
+          className="card"
+          onSubmit={(e) => {
+            e.preventDefault();
+            apiKey.set(mine.trim() || null);
+            setSaved(true);
+            keys.reload();
+          }}
+        >
+          <Field label={t('keys.signin')} hint={t('keys.signin.hint')}>
+            <input type="password" autoComplete="off" value={mine} onChange={(e) => { setMine(e.target.value); setSaved(false); }} />
+          </Field>
+          <div className="actions">
+            <button type="submit" className="btn btn-primary">
+              {t('keys.save')}
+            </button>
+            <button type="button" className="btn btn-ghost" onClick={() => { apiKey.set(null); setMine(''); keys.reload(); }}>
+              {t('keys.forget')}
+            </button>
+          </div>
+          {saved && <p className="note note-ok" role="status">{t('keys.saved')}</p>}
+          <p className={`note ${open ? 'note-warn' : 'note-ok'}`}>{open ? t('keys.open') : t('keys.on')}</p>
+        </form>
+        <form
+          className="card"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void create();
+          }}
+        >
+          <h2>{t('keys.create')}</h2>
+          <Field label={t('keys.name')} error={error?.param === 'name' ? error.message : null}>
+            <input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} autoComplete="off" />
+          </Field>
+          <Field label={t('keys.scope')} error={error?.param === 'scope' ? error.message : null}>
+            <select value={form.scope} onChange={(e) => setForm({ ...form, scope: e.target.value })}>
+              <option value="inference">{t('keys.scopeInference')}</option>
+              <option value="admin">{t('keys.scopeAdmin')}</option>
+            </select>
+          </Field>
+          <Field label={t('keys.models')} hint={t('keys.models.hint')} error={error?.param?.startsWith('models') ? error.message : null}>
+            <input value={form.models} onChange={(e) => setForm({ ...form, models: e.target.value })} disabled={form.scope === 'admin'} />
+          </Field>
+          <ErrorNote error={error && !['name', 'scope'].includes(error.param ?? '') && !error.param?.startsWith('models') ? error : null} />
+          {created && (
+            <div className="note note-ok" role="status">
+              <p>{t('keys.created')}</p>
+              <code className="secret">{created}</code>
+            </div>
+          )}
+          <div className="actions">
+            <button type="submit" className="btn btn-primary">
+              {t('keys.create')}
+            </button>
+          </div>
+        </form>
+      </div>
+      <section className="card" aria-labelledby="keys-list">
+        <h2 id="keys-list">{t('keys.list')}</h2>
+        <ErrorNote error={keys.error?.message.includes('API key') ? t('app.apiKeyNeeded') : keys.error} />
+        {keys.data?.length === 0 && <p className="muted">{t('keys.empty')}</p>}
+        {keys.data && keys.data.length > 0 && (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t('keys.name')}</th>
+                  <th scope="col">{t('keys.scope')}</th>
+                  <th scope="col">{t('keys.prefix')}</th>
+                  <th scope="col">{t('keys.models')}</th>
+                  <th scope="col">{t('keys.createdAt')}</th>
+                  <th scope="col">
+                    <span className="sr-only">{t('keys.revoke')}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {keys.data.map((k) => (
+                  <tr key={k.name}>
+                    <td>{k.name}</td>
+                    <td>{k.scope === 'admin' ? t('keys.scopeAdmin') : t('keys.scopeInference')}</td>
+                    <td>
+                      <code>{k.prefix}…</code>
+                    </td>
+                    <td>{k.models?.join(', ') ?? t('common.all')}</td>
+                    <td>{date(k.created_at)}</td>
+                    <td>
+                      <button type="button" className="btn btn-small btn-danger" onClick={() => confirm(t('keys.confirmRevoke', { name: k.name })) && void api.revokeKey(k.name).then(keys.reload, (e: ApiError) => setError(e))}>
+                        {t('keys.revoke')}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </>
+  );
+}
