@@ -3,13 +3,16 @@
 // `pagoda serve` child process over HTTP/SSE; prints generated tokens/s of each and their ratio.
 //
 //   node --import tsx packages/runner/bench/http-overhead.ts [--model DIR] [--streams 64] [--requests 256]
-//        [--input-len 64] [--output-len 128] [--device cpu] [--rounds 1]
+//        [--input-len 64] [--output-len 128] [--device cpu] [--rounds 1] [--pagoda CMD]
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { Engine } from '@pagoda/engine';
-import { readServerSentEvents } from '../src/backends/sse-reader.ts';
+import { cpuThreads } from '../src/serve-options.ts';
+import { request, Agent } from 'node:http';
+import { readFileSync } from 'node:fs';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const { values } = parseArgs({
@@ -21,7 +24,11 @@ const { values } = parseArgs({
     'output-len': { type: 'string', default: '128' },
     device: { type: 'string', default: 'cpu' },
     rounds: { type: 'string', default: '1' },
+    // CPU engine threads for both paths (default: the runner's, every core but one)
+    threads: { type: 'string' },
     port: { type: 'string', default: '18123' },
+    // the command that acts as `pagoda` (e.g. "node serve-bundle.mjs" where tsx is not available)
+    pagoda: { type: 'string' },
   },
   strict: true,
 });
@@ -30,6 +37,10 @@ const total = Number(values.requests);
 const inputLen = Number(values['input-len']);
 const outputLen = Number(values['output-len']);
 const rounds = Number(values.rounds);
+const threads = cpuThreads(
+  values.threads === undefined ? undefined : Number(values.threads),
+  availableParallelism(),
+);
 
 /** Deterministic prompts of ordinary token ids (3..vocab-1 avoids <unk>, <s>, </s> of Llama tokenizers). */
 function prompts(vocab: number): number[][] {
@@ -80,11 +91,66 @@ async function direct(all: number[][]) {
   }
 }
 
+/** CPU seconds (user + system) a process has used, from /proc (Linux). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+
+/**
+ * One streamed completion over node:http with a minimal SSE scan (fetch's web streams cost more per
+ * chunk than the server spends producing it, and the client must not be what limits the figure).
+ * Returns the completion tokens the final usage event reports.
+ */
+function streamCompletion(port: string, ids: number[]): Promise<number> {
+  const body = JSON.stringify({
+    model: 'm',
+    prompt: ids,
+    ...params,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v1/completions',
+        method: 'POST',
+        agent,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}`));
+        let tail = '';
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => {
+          // only the last event matters (usage); keep enough of the stream to find it
+          tail = (tail + text).slice(-4096);
+        });
+        res.on('end', () => {
+          const m = /"completion_tokens":(\d+)/.exec(tail.slice(tail.lastIndexOf('"usage"')));
+          if (!m || !tail.includes('data: [DONE]'))
+            return reject(new Error('stream ended without usage and [DONE]'));
+          resolve(Number(m[1]));
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function overHttp(all: number[][]) {
   const url = `http://127.0.0.1:${values.port}`;
+  const [command, ...prefix] = (values.pagoda ?? `${REPO}bin/pagoda`).split(' ');
   const child = spawn(
-    `${REPO}bin/pagoda`,
+    command!,
     [
+      ...prefix,
       'serve',
       values.model!,
       '--port',
@@ -95,6 +161,8 @@ async function overHttp(all: number[][]) {
       String(streams),
       '--served-model-name',
       'm',
+      '--cpu-threads',
+      String(threads),
     ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -111,25 +179,12 @@ async function overHttp(all: number[][]) {
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    return await drive(all, async (ids) => {
-      const res = await fetch(`${url}/v1/completions`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({
-          model: 'm',
-          prompt: ids,
-          ...params,
-          stream: true,
-          stream_options: { include_usage: true },
-        }),
-      });
-      let n = 0;
-      for await (const e of readServerSentEvents(res.body!)) {
-        const usage = (e as { usage?: { completion_tokens: number } }).usage;
-        if (usage) n = usage.completion_tokens;
-      }
-      return n;
-    });
+    const serverCpu0 = processCpuSeconds(child.pid!);
+    const clientCpu0 = process.cpuUsage();
+    const result = await drive(all, (ids) => streamCompletion(values.port!, ids));
+    const serverCpu = processCpuSeconds(child.pid!) - serverCpu0;
+    const client = process.cpuUsage(clientCpu0);
+    return { ...result, serverCpu, clientCpu: (client.user + client.system) / 1e6 };
   } finally {
     child.kill('SIGTERM');
   }
@@ -140,7 +195,7 @@ const vocab = JSON.parse(
 ).vocab_size as number;
 const all = prompts(vocab);
 console.log(
-  `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}`,
+  `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}, ${threads} engine threads`,
 );
 for (let r = 0; r < rounds; r++) {
   const d = await direct(all);
@@ -148,8 +203,9 @@ for (let r = 0; r < rounds; r++) {
   console.log(
     `direct engine : ${d.tps.toFixed(0)} tok/s (${d.tokens} tokens in ${d.seconds.toFixed(2)} s)`,
   );
+  const busy = (cpu: number) => `${((100 * cpu) / h.seconds).toFixed(0)}%`;
   console.log(
-    `through HTTP  : ${h.tps.toFixed(0)} tok/s (${h.tokens} tokens in ${h.seconds.toFixed(2)} s)`,
+    `through HTTP  : ${h.tps.toFixed(0)} tok/s (${h.tokens} tokens in ${h.seconds.toFixed(2)} s; CPU busy: runner ${busy(h.serverCpu)}, client ${busy(h.clientCpu)})`,
   );
   console.log(`ratio HTTP/direct: ${(h.tps / d.tps).toFixed(3)}`);
 }

@@ -28,6 +28,8 @@ export const ServeOptionsSchema = z.object({
   load_format: z.enum(['auto', 'dummy', 'safetensors']).optional(),
   /** A template file or the template text itself. */
   chat_template: z.string().optional(),
+  /** Pagoda's own: CPU engine threads (default: all cores but one, which the HTTP event loop keeps). */
+  cpu_threads: z.number().int().min(1).optional(),
   /** Pagoda's own: how many requests may wait for admission before 429 (default: no bound, as vLLM). */
   max_waiting_requests: z.number().int().min(0).default(Number.MAX_SAFE_INTEGER),
   max_request_body_bytes: z
@@ -65,4 +67,9 @@ export function engineDtype(
     default:
       return dtype;
   }
+}
+
+/** The CPU engine's threads: as asked, else every core but one (the event loop's). */
+export function cpuThreads(asked: number | undefined, cores: number): number {
+  return asked ?? Math.max(1, cores - 1);
 }

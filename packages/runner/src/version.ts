@@ -1,7 +1,4 @@
-// The runner's version, as GET /version reports it.
-import { readFileSync } from 'node:fs';
+// The runner's version, as GET /version reports it (from the package's own package.json).
+import pkg from '../package.json' with { type: 'json' };
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 export const RUNNER_VERSION: string = pkg.version;

@@ -30,6 +30,7 @@ const FLAGS = {
   seed: { type: 'string' },
   'load-format': { type: 'string' },
   'chat-template': { type: 'string' },
+  'cpu-threads': { type: 'string' },
   'max-waiting-requests': { type: 'string' },
   'max-request-body-bytes': { type: 'string' },
   'remote-base-url': { type: 'string' },
@@ -50,6 +51,7 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --max-model-len N  --max-num-seqs N  --max-num-batched-tokens N  --block-size N
   --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
   --tensor-parallel-size N  --quantization Q  --chat-template FILE|TEXT
+  --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
   --max-request-body-bytes N     larger bodies get 413 (default 16 MiB)
   --remote-base-url URL --remote-api-key KEY           (remote backend)
@@ -119,6 +121,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     seed: number(values, 'seed'),
     load_format: values['load-format'] as ServeOptionsInput['load_format'],
     chat_template: values['chat-template'],
+    cpu_threads: number(values, 'cpu-threads'),
     max_waiting_requests: number(values, 'max-waiting-requests'),
     max_request_body_bytes: number(values, 'max-request-body-bytes'),
     remote_base_url: values['remote-base-url'],

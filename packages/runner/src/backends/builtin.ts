@@ -1,6 +1,7 @@
 // The builtin backend: Pagoda's own engine (packages/engine) and tokenizer (packages/tokenizer) in this
 // process. Turns OpenAI requests into engine requests and engine deltas into OpenAI chunks.
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { EngineOptions, EngineStats } from '@pagoda/engine';
 import {
@@ -27,15 +28,9 @@ import type {
   GenerateContext,
 } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
-import { engineDtype, type ServeOptions } from '../serve-options.ts';
+import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
 import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
-import { mergeStreams } from './merge-streams.ts';
-import {
-  promptOutputs,
-  type EngineLike,
-  type OutputEvent,
-  type PromptUsage,
-} from './prompt-outputs.ts';
+import { PromptSet, type EngineLike, type PromptUsage } from './prompt-outputs.ts';
 import {
   chatMaxTokens,
   checkTokenIds,
@@ -119,6 +114,7 @@ export class BuiltinBackend implements Backend {
         enforce_eager: o.enforce_eager,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
+        num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
       this.engine = await this.loadEngine(stripUndefined(options));
       this.maxModelLen = (await this.engine.stats()).max_model_len;
@@ -167,6 +163,7 @@ export class BuiltinBackend implements Backend {
       model: ctx.model,
     };
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
+    const set = new PromptSet(engine, tokenizer, runs, ctx.signal, usage);
 
     return (async function* () {
       const offsets = new Map<number, number>();
@@ -183,28 +180,34 @@ export class BuiltinBackend implements Backend {
           }
         }
       }
-      const streams = runs.map((run, p) =>
-        tag(promptOutputs(engine, tokenizer, run, ctx.signal, usage), p * n),
-      );
-      for await (const e of mergeStreams(streams)) {
-        let logprobs = null;
-        if (topK !== null) {
-          const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
-          offsets.set(e.index, formatted.next);
-          logprobs = formatted.logprobs;
+      try {
+        for (let e = await set.next(); e !== null; e = await set.next()) {
+          let logprobs = null;
+          if (topK !== null) {
+            const formatted = completionLogprobs(
+              e.logprobs,
+              texts,
+              topK,
+              offsets.get(e.index) ?? 0,
+            );
+            offsets.set(e.index, formatted.next);
+            logprobs = formatted.logprobs;
+          }
+          yield {
+            ...base,
+            choices: [
+              {
+                index: e.index,
+                text: e.text,
+                logprobs,
+                finish_reason: e.finish_reason,
+                stop_reason: e.stop_reason,
+              },
+            ],
+          };
         }
-        yield {
-          ...base,
-          choices: [
-            {
-              index: e.index,
-              text: e.text,
-              logprobs,
-              finish_reason: e.finish_reason,
-              stop_reason: e.stop_reason,
-            },
-          ],
-        };
+      } finally {
+        await set.close();
       }
       yield { ...base, choices: [], usage: toUsage(usage) };
     })();
@@ -266,6 +269,7 @@ export class BuiltinBackend implements Backend {
       model: ctx.model,
     };
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
+    const set = new PromptSet(engine, tokenizer, [run], ctx.signal, usage);
 
     return (async function* () {
       for (let i = 0; i < n; i++) {
@@ -281,20 +285,25 @@ export class BuiltinBackend implements Backend {
           ],
         };
       }
-      for await (const e of promptOutputs(engine, tokenizer, run, ctx.signal, usage)) {
-        const logprobs = topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null;
-        yield {
-          ...base,
-          choices: [
-            {
-              index: e.index,
-              delta: { content: e.text },
-              logprobs,
-              finish_reason: e.finish_reason,
-              stop_reason: e.stop_reason,
-            },
-          ],
-        };
+      try {
+        for (let e = await set.next(); e !== null; e = await set.next()) {
+          const logprobs =
+            topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null;
+          yield {
+            ...base,
+            choices: [
+              {
+                index: e.index,
+                delta: { content: e.text },
+                logprobs,
+                finish_reason: e.finish_reason,
+                stop_reason: e.stop_reason,
+              },
+            ],
+          };
+        }
+      } finally {
+        await set.close();
       }
       yield { ...base, choices: [], usage: toUsage(usage) };
     })();
@@ -374,13 +383,6 @@ export class BuiltinBackend implements Backend {
     if (engine) await engine.close();
     this.log.info('engine closed');
   }
-}
-
-async function* tag(
-  events: AsyncIterable<OutputEvent>,
-  offset: number,
-): AsyncGenerator<OutputEvent> {
-  for await (const e of events) yield { ...e, index: offset + e.index };
 }
 
 function toUsage(u: PromptUsage): Usage {

@@ -1,5 +1,7 @@
-// One prompt through the engine, as per-output events: new text (stop strings applied), the tokens and
-// logprobs behind it, and the finish. Stops the engine request once every output has finished.
+// The prompts of one request through the engine, as per-output events: new text (stop strings applied),
+// the tokens and logprobs behind it, and the finish. Ends engine requests whose outputs have all stopped,
+// and stops waiting at once when the client leaves. Plain promises, no generator layers: this runs once
+// per token of every stream.
 import type { GenerateDelta, SamplingParams, TokenLogprob } from '@pagoda/engine';
 import type { Tokenizer } from '@pagoda/tokenizer';
 import { badRequest } from '../api-error.ts';
@@ -38,95 +40,186 @@ export interface PromptRun {
   skipSpecialTokens: boolean;
 }
 
-/** Yields the events of one prompt; adds its token counts to `usage` as they happen. */
-export async function* promptOutputs(
-  engine: EngineLike,
-  tokenizer: Tokenizer,
-  run: PromptRun,
-  signal: AbortSignal,
-  usage: PromptUsage,
-): AsyncGenerator<OutputEvent> {
-  const n = run.params.n ?? 1;
-  const texts = Array.from(
-    { length: n },
-    () =>
-      new OutputText(tokenizer, {
-        promptIds: run.promptIds,
-        stops: run.stops,
-        includeStop: run.includeStop,
-        minTokens: run.params.min_tokens ?? 0,
-        skipSpecialTokens: run.skipSpecialTokens,
-      }),
-  );
-  const done = new Array<boolean>(n).fill(false);
-  let remaining = n;
-  let engineRunning = n; // outputs the engine has not finished itself
-  usage.prompt_tokens += run.promptIds.length;
+/** One output's text and stop state: turns engine deltas into OutputEvents. */
+class OutputState {
+  done = false;
+  constructor(readonly text: OutputText) {}
+}
 
-  const local = new AbortController();
-  const onAbort = () => local.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  let deltas: AsyncIterable<GenerateDelta>;
-  try {
-    deltas = engine.generate(run.promptIds, run.params, { signal: local.signal });
-  } catch (err) {
-    signal.removeEventListener('abort', onAbort);
-    // The engine refuses bad parameters at once (InvalidRequestError): the client's fault, a 400.
-    if ((err as Error).name === 'InvalidRequestError') throw badRequest((err as Error).message);
-    throw err;
+/** The engine request of one prompt and the state of its n outputs. */
+class PromptRequest {
+  readonly outputs: OutputState[];
+  /** Outputs the engine has not finished itself (an early stop string leaves them running). */
+  engineOpen: number;
+  remaining: number;
+  private readonly iterator: AsyncIterator<GenerateDelta>;
+
+  constructor(
+    engine: EngineLike,
+    tokenizer: Tokenizer,
+    readonly run: PromptRun,
+    readonly offset: number,
+    signal: AbortSignal,
+  ) {
+    const n = run.params.n ?? 1;
+    this.outputs = Array.from(
+      { length: n },
+      () =>
+        new OutputState(
+          new OutputText(tokenizer, {
+            promptIds: run.promptIds,
+            stops: run.stops,
+            includeStop: run.includeStop,
+            minTokens: run.params.min_tokens ?? 0,
+            skipSpecialTokens: run.skipSpecialTokens,
+          }),
+        ),
+    );
+    this.engineOpen = n;
+    this.remaining = n;
+    try {
+      this.iterator = engine
+        .generate(run.promptIds, run.params, { signal })
+        [Symbol.asyncIterator]();
+    } catch (err) {
+      // The engine refuses bad parameters at once (InvalidRequestError): the client's fault, a 400.
+      if ((err as Error).name === 'InvalidRequestError') throw badRequest((err as Error).message);
+      throw err;
+    }
   }
-  const iterator = deltas[Symbol.asyncIterator]();
-  // An aborted request may get no further delta from the engine: stop waiting for one at once.
-  const aborted = new Promise<null>((resolve) => {
-    if (local.signal.aborted) resolve(null);
-    else local.signal.addEventListener('abort', () => resolve(null), { once: true });
-  });
-  try {
+
+  next(): Promise<IteratorResult<GenerateDelta>> {
+    return this.iterator.next();
+  }
+
+  /** Ends the engine request early (break / return on the engine stream aborts it). */
+  async stop(): Promise<void> {
+    if (this.engineOpen > 0) {
+      this.engineOpen = 0;
+      await this.iterator.return?.();
+    }
+  }
+
+  /** The event for one delta, or null when its output already stopped on a stop string. */
+  accept(delta: GenerateDelta, usage: PromptUsage): OutputEvent | null {
+    if (delta.finish_reason) this.engineOpen -= 1;
+    if (delta.usage.cached_tokens > 0 && usage.cached_tokens === 0)
+      usage.cached_tokens = delta.usage.cached_tokens;
+    const out = this.outputs[delta.index]!;
+    if (out.done) return null;
+    usage.completion_tokens += delta.token_ids.length;
+    const step = out.text.push(delta.token_ids);
+    let finish: OutputEvent['finish_reason'] = null;
+    let stopReason: OutputEvent['stop_reason'] = null;
+    let text = step.delta;
+    if (step.stop !== null) {
+      finish = 'stop';
+      stopReason = step.stop;
+    } else if (delta.finish_reason) {
+      text += out.text.finish().delta;
+      finish = delta.finish_reason;
+      const stopId = delta.stop_token_id;
+      stopReason =
+        stopId !== undefined && this.run.params.stop_token_ids?.includes(stopId) ? stopId : null;
+    }
+    if (finish) {
+      out.done = true;
+      this.remaining -= 1;
+    }
+    return {
+      index: this.offset + delta.index,
+      text,
+      tokenIds: delta.token_ids,
+      logprobs: delta.logprobs ?? [],
+      finish_reason: finish,
+      stop_reason: stopReason,
+    };
+  }
+}
+
+/**
+ * Every prompt of one request, started at construction (bad parameters throw then, before any
+ * chunk is sent). `next()` gives the next event of any prompt, or null when all have finished or
+ * the client has left; `close()` frees whatever still runs in the engine.
+ */
+export class PromptSet {
+  private readonly requests: PromptRequest[];
+  private readonly local = new AbortController();
+  private readonly pending = new Map<
+    number,
+    Promise<{ at: number; r: IteratorResult<GenerateDelta> }>
+  >();
+  private wake: ((v: null) => void) | null = null;
+  private readonly onAbort = () => {
+    this.local.abort();
+    this.wake?.(null);
+  };
+
+  constructor(
+    engine: EngineLike,
+    tokenizer: Tokenizer,
+    runs: PromptRun[],
+    private readonly signal: AbortSignal,
+    readonly usage: PromptUsage,
+  ) {
+    let offset = 0;
+    this.requests = runs.map((run) => {
+      const req = new PromptRequest(engine, tokenizer, run, offset, this.local.signal);
+      offset += run.params.n ?? 1;
+      usage.prompt_tokens += run.promptIds.length;
+      return req;
+    });
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  async next(): Promise<OutputEvent | null> {
     for (;;) {
-      const next = await Promise.race([iterator.next(), aborted]);
-      if (next === null || next.done) break;
-      const delta = next.value;
-      const i = delta.index;
-      if (delta.finish_reason) engineRunning -= 1;
-      if (delta.usage.cached_tokens > 0 && usage.cached_tokens === 0)
-        usage.cached_tokens = delta.usage.cached_tokens;
-      if (done[i]) continue;
-      usage.completion_tokens += delta.token_ids.length;
-      const text = texts[i]!;
-      const step = text.push(delta.token_ids);
-      let finish: OutputEvent['finish_reason'] = null;
-      let stopReason: OutputEvent['stop_reason'] = null;
-      let out = step.delta;
-      if (step.stop !== null) {
-        finish = 'stop';
-        stopReason = step.stop;
-      } else if (delta.finish_reason) {
-        out += text.finish().delta;
-        finish = delta.finish_reason;
-        const stopId = delta.stop_token_id;
-        stopReason =
-          stopId !== undefined && run.params.stop_token_ids?.includes(stopId) ? stopId : null;
+      if (this.signal.aborted) return null;
+      const live =
+        this.requests.length === 1 ? this.requests : this.requests.filter((r) => r.remaining > 0);
+      if (live.length === 1 && live[0]!.remaining === 0) return null;
+      if (live.length === 0) return null;
+      const got = await this.pull(live);
+      if (got === null) return null;
+      const req = this.requests[got.at]!;
+      if (got.r.done) {
+        req.remaining = 0; // the engine ended it without a finish for every output
+        continue;
       }
-      yield {
-        index: i,
-        text: out,
-        tokenIds: delta.token_ids,
-        logprobs: delta.logprobs ?? [],
-        finish_reason: finish,
-        stop_reason: stopReason,
-      };
-      if (finish) {
-        done[i] = true;
-        remaining -= 1;
-        if (remaining === 0) break;
-      }
+      const event = req.accept(got.r.value, this.usage);
+      if (req.remaining === 0) await req.stop();
+      if (event) return event;
     }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    // Stop strings ended every output before the engine did, or the client left: free the sequences now.
-    if (engineRunning > 0) {
-      local.abort();
-      await iterator.return?.();
+  }
+
+  /** The next delta of any live request; null once the client has left. */
+  private pull(
+    live: PromptRequest[],
+  ): Promise<{ at: number; r: IteratorResult<GenerateDelta> } | null> {
+    if (this.requests.length === 1) {
+      // the common case, one prompt: one promise per token, settled by the engine or by an abort
+      return new Promise((resolve, reject) => {
+        this.wake = resolve;
+        live[0]!.next().then((r) => resolve({ at: 0, r }), reject);
+      });
     }
+    const abort = new Promise<null>((resolve) => (this.wake = resolve));
+    for (const req of live) {
+      const at = this.requests.indexOf(req);
+      if (!this.pending.has(at))
+        this.pending.set(
+          at,
+          req.next().then((r) => ({ at, r })),
+        );
+    }
+    return Promise.race([...this.pending.values(), abort]).then((got) => {
+      if (got) this.pending.delete(got.at);
+      return got;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.signal.removeEventListener('abort', this.onAbort);
+    await Promise.all(this.requests.map((r) => r.stop()));
   }
 }

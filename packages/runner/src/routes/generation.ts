@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { toApiError } from '../api-error.ts';
 import type { GenerateContext } from '../backend.ts';
 import { requireReady, resolveModel, type RunnerContext } from '../runner-context.ts';
-import { endEventStream, sendEvent, startEventStream } from '../sse.ts';
+import { drained, endEventStream, startEventStream, writeEvent } from '../sse.ts';
 import { parseBody } from './parse-body.ts';
 
 interface AnyChunk {
@@ -84,15 +84,15 @@ async function stream<Req extends BaseRequest, Chunk extends AnyChunk>(
       const chunk = step.value;
       tracker.chunk(chunk, kind.hasTokens(chunk));
       if (chunk.choices.length === 0 && chunk.usage && !includeUsage) continue;
-      await sendEvent(
-        res,
-        includeUsage || chunk.choices.length === 0 ? chunk : { ...chunk, usage: undefined },
-      );
+      const payload =
+        includeUsage || chunk.choices.length === 0 ? chunk : { ...chunk, usage: undefined };
+      // waits only when the client reads slower than tokens come
+      if (!writeEvent(res, payload)) await drained(res);
     }
   } catch (err) {
     const apiErr = toApiError(err);
     tracker.failed();
-    await sendEvent(res, apiErr.body());
+    writeEvent(res, apiErr.body());
   }
   endEventStream(res);
 }
