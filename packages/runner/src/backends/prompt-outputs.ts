@@ -78,9 +78,8 @@ class PromptRequest {
     this.engineOpen = n;
     this.remaining = n;
     try {
-      this.iterator = engine
-        .generate(run.promptIds, run.params, { signal })
-        [Symbol.asyncIterator]();
+      const deltas = engine.generate(run.promptIds, run.params, { signal });
+      this.iterator = deltas[Symbol.asyncIterator]();
     } catch (err) {
       // The engine refuses bad parameters at once (InvalidRequestError): the client's fault, a 400.
       if ((err as Error).name === 'InvalidRequestError') throw badRequest((err as Error).message);
