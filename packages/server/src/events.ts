@@ -14,6 +14,9 @@ export class EventHub {
   private readonly clients = new Set<WebSocket>();
   private wss: WebSocketServer | null = null;
 
+  /** A listener with more than `maxBufferedBytes` unsent is dropped (a dashboard reconnects) rather than buffered without bound. */
+  constructor(private readonly maxBufferedBytes = 8 * 2 ** 20) {}
+
   /** Accepts upgrades on /api/events when `allow` says the caller may watch. */
   attach(http: Server, allow: (req: IncomingMessage) => Promise<boolean>): void {
     this.wss = new WebSocketServer({ noServer: true });
@@ -44,7 +47,15 @@ export class EventHub {
   publish(event: PlatformEvent): void {
     if (this.clients.size === 0) return;
     const text = JSON.stringify({ ...event, at: new Date().toISOString() });
-    for (const ws of this.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+    for (const ws of this.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      if (ws.bufferedAmount > this.maxBufferedBytes) {
+        this.clients.delete(ws);
+        ws.terminate();
+        continue;
+      }
+      ws.send(text);
+    }
   }
 
   close(): void {

@@ -1,7 +1,10 @@
 // GET /api/events as a dashboard uses it: a WebSocket that, while a model launches, carries the
-// replica's status changes and progress up to ready, the runner's log lines, and periodic metrics.
+// replica's status changes and progress up to ready, the runner's log lines, and periodic metrics;
+// a dashboard that stops reading is dropped instead of buffered without bound.
+import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventHub } from '../src/events.ts';
 import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one_worker_cluster.ts';
 import { STORIES, waitFor } from './platform_helpers.ts';
 
@@ -73,5 +76,38 @@ describe('/api/events', () => {
     expect((await cluster.api('DELETE', '/v1/models/tiny')).status).toBe(200);
     const frame = await waitFor('a metrics message with no replica', async () => messages.slice(before).find((m) => m.type === 'metrics' && Object.keys(m.data.replicas).length === 0), 10_000, 50);
     expect(frame.data.ready_endpoints).toBe(0);
+  });
+});
+
+describe('a dashboard that stops reading', () => {
+  it('is dropped once its unsent messages pass the limit, while others keep receiving', async () => {
+    const http = createServer();
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const url = `ws://127.0.0.1:${(http.address() as { port: number }).port}/api/events`;
+    const hub = new EventHub(4 * 2 ** 20);
+    hub.attach(http, async () => true);
+    const open = (ws: WebSocket) => new Promise((r) => ws.once('open', r));
+    const slow = new WebSocket(url);
+    const fast = new WebSocket(url);
+    await Promise.all([open(slow), open(fast)]);
+    await waitFor('both registered', async () => hub.listeners === 2, 2_000, 10);
+    slow.pause();
+    let received = 0;
+    fast.on('message', () => (received += 1));
+    const line = 'x'.repeat(16 * 1024);
+    const total = 2_000;
+    for (let i = 0; i < total; i++) {
+      hub.publish({ type: 'logs', model_uid: 'm', replica_id: 'r', lines: [line] });
+      if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(hub.listeners).toBe(1);
+    await waitFor('the fast listener to get every message', async () => received === total, 20_000, 20);
+    const closed = new Promise((r) => slow.once('close', r));
+    slow.resume();
+    await closed;
+    fast.close();
+    hub.close();
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
   });
 });
