@@ -50,11 +50,17 @@ describe('/api/events', () => {
     expect(values.some((v) => v > 0 && v < 1)).toBe(true);
     expect([...values].sort((a, b) => a - b)).toEqual(values);
     expect(progress.at(-1).phase).toBe('ready');
+    // Load milestones come from the runner's own log lines, even under a worker that logs at warn.
+    const phases = progress.map((m) => m.phase);
+    expect(phases).toEqual(expect.arrayContaining(['starting', 'loading', 'warm-up', 'ready']));
+    expect(phases.indexOf('loading')).toBeLessThan(phases.indexOf('warm-up'));
     for (const m of messages) expect(Date.parse(m.at)).not.toBeNaN();
 
-    // The runner's own output, forwarded by the worker: `pagoda serve` says where it serves the model.
+    // The runner's own output, forwarded by the worker: its pino lines, and where it serves the model.
     const ready = await waitFor('the runner ready line', async () => of('logs', 'tiny').flatMap((m) => m.lines).find((l: string) => l.includes('tiny ready at http://')), 10_000, 50);
     expect(ready).toMatch(/^pagoda serve: tiny ready at http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    const loaded = of('logs', 'tiny').flatMap((m) => m.lines).find((l: string) => l.includes('model loaded'));
+    expect(JSON.parse(loaded)).toMatchObject({ name: 'runner', msg: 'model loaded; ready', served: ['tiny'] });
     expect(of('logs', 'tiny').every((m) => m.replica_id === replicaId)).toBe(true);
   });
 

@@ -55,10 +55,17 @@ export function runnerArgv(input: RunnerCommandInput): string[] {
   return [...argv, ...(input.extraArgs ?? [])];
 }
 
-/** The runner's environment: only its GPUs visible (none for the CPU engine). */
+/** Levels that would hide the runner's info lines the supervisor reads load progress from. */
+const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
+
+/**
+ * The runner's environment: only its GPUs visible (none for the CPU engine), and a log level of at
+ * least info, since its output goes to the worker (progress, log stream), not to a terminal.
+ */
 export function runnerEnv(job: LaunchJob, base: NodeJS.ProcessEnv, declaredGpus: boolean): NodeJS.ProcessEnv {
   const visible = job.gpu_idx.length === 0 || declaredGpus ? '' : job.gpu_idx.join(',');
-  return { ...base, CUDA_VISIBLE_DEVICES: visible, PAGODA_REPLICA_ID: job.replica_id, PAGODA_MODEL_UID: job.model_uid };
+  const level = base.PAGODA_LOG_LEVEL && !QUIET_LEVELS.has(base.PAGODA_LOG_LEVEL) ? base.PAGODA_LOG_LEVEL : 'info';
+  return { ...base, CUDA_VISIBLE_DEVICES: visible, PAGODA_REPLICA_ID: job.replica_id, PAGODA_MODEL_UID: job.model_uid, PAGODA_LOG_LEVEL: level };
 }
 
 /** Splits PAGODA_RUNNER_EXTRA_ARGS on whitespace (no quoting: flags and plain values only). */

@@ -48,6 +48,12 @@ describe('runner command', () => {
     expect(runnerEnv(job, { CUDA_VISIBLE_DEVICES: '0' }, true).CUDA_VISIBLE_DEVICES).toBe('');
   });
 
+  it('keeps the runner at info or more, since the worker reads load progress from its lines', () => {
+    expect(runnerEnv(job, { PAGODA_LOG_LEVEL: 'warn' }, true).PAGODA_LOG_LEVEL).toBe('info');
+    expect(runnerEnv(job, {}, true).PAGODA_LOG_LEVEL).toBe('info');
+    expect(runnerEnv(job, { PAGODA_LOG_LEVEL: 'debug' }, true).PAGODA_LOG_LEVEL).toBe('debug');
+  });
+
   it('passes the engine to the runner backend', () => {
     const argv = runnerArgv({ job: { ...job, engine: 'vllm' }, modelPath: '/m', host: 'h', port: 1, command: ['x'] });
     expect(argv.slice(argv.indexOf('--backend'), argv.indexOf('--backend') + 2)).toEqual(['--backend', 'vllm']);
