@@ -15,7 +15,11 @@ async function queueDepths(p: Platform): Promise<Map<string, number>> {
 
 /** The Prometheus text of GET /metrics: the platform's own figures, then every ready runner's, labelled. */
 export async function renderMetrics(p: Platform): Promise<string> {
-  const [replicas, depths, runners] = await Promise.all([replicasByState(p), queueDepths(p), scrapeRunners(p.table.all())]);
+  const [replicas, depths, runners] = await Promise.all([
+    replicasByState(p),
+    queueDepths(p),
+    scrapeRunners(p.table.all()),
+  ]);
   return p.metrics.render(replicas, depths) + runners;
 }
 

@@ -11,7 +11,12 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer, type ServerConfigInput } from '../src/index.ts';
-import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one_worker_cluster.ts';
+import {
+  startOneWorkerCluster,
+  TEMPLATE,
+  type Body,
+  type OneWorkerCluster,
+} from './one_worker_cluster.ts';
 import { STORIES, waitFor } from './platform_helpers.ts';
 
 const ADMIN = 'admin-key-for-tests-0123456789';
@@ -23,11 +28,22 @@ beforeAll(async () => {
 });
 afterAll(() => cluster?.close());
 
-const api = (method: string, path: string, body?: unknown, key?: string) => cluster.api(method, path, body, key);
-const client = (key: string) => new OpenAI({ baseURL: `${cluster.server.url}/v1`, apiKey: key, maxRetries: 0 });
-const chat = (key: string, model = 'tiny') => client(key).chat.completions.create({ model, messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 4 });
+const api = (method: string, path: string, body?: unknown, key?: string) =>
+  cluster.api(method, path, body, key);
+const client = (key: string) =>
+  new OpenAI({ baseURL: `${cluster.server.url}/v1`, apiKey: key, maxRetries: 0 });
+const chat = (key: string, model = 'tiny') =>
+  client(key).chat.completions.create({
+    model,
+    messages: [{ role: 'user', content: 'Once upon a time' }],
+    max_tokens: 4,
+  });
 
-async function createKey(name: string, scope: 'admin' | 'inference', models?: string[]): Promise<string> {
+async function createKey(
+  name: string,
+  scope: 'admin' | 'inference',
+  models?: string[],
+): Promise<string> {
   const res = await api('POST', '/api/keys', { name, scope, ...(models ? { models } : {}) }, ADMIN);
   expect(res.status, JSON.stringify(res.json)).toBe(201);
   expect(res.json.key).toMatch(/^pk-[A-Za-z0-9_-]{40,}$/);
@@ -36,7 +52,10 @@ async function createKey(name: string, scope: 'admin' | 'inference', models?: st
 }
 
 /** Opens /api/events; resolves with 'open' or the HTTP status the upgrade was refused with. */
-function connectEvents(url: string, headers: Record<string, string> = {}): Promise<'open' | number> {
+function connectEvents(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<'open' | number> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url.replace('http', 'ws')}/api/events`, { headers });
     ws.once('open', () => {
@@ -55,8 +74,19 @@ describe('with PAGODA_ADMIN_KEY set', () => {
   it('listens on the address asked for and guards management routes with the admin key', async () => {
     expect(cluster.server.host).toBe('127.0.0.1');
     expect((await api('GET', '/health')).status).toBe(200);
-    for (const [method, path] of [['GET', '/v1/workers'], ['GET', '/v1/cluster/devices'], ['GET', '/api/keys'], ['GET', '/metrics'], ['POST', '/v1/models'], ['GET', '/v1/models']]) {
-      const none = await api(method!, path!, method === 'POST' ? { model_name: 'stories' } : undefined);
+    for (const [method, path] of [
+      ['GET', '/v1/workers'],
+      ['GET', '/v1/cluster/devices'],
+      ['GET', '/api/keys'],
+      ['GET', '/metrics'],
+      ['POST', '/v1/models'],
+      ['GET', '/v1/models'],
+    ]) {
+      const none = await api(
+        method!,
+        path!,
+        method === 'POST' ? { model_name: 'stories' } : undefined,
+      );
       expect(none.status, `${method} ${path}`).toBe(401);
       expect(none.json.error.message).toMatch(/send Authorization: Bearer <key>/);
       expect((await api(method!, path!, undefined, 'pk-not-a-key')).status).toBe(401);
@@ -67,28 +97,62 @@ describe('with PAGODA_ADMIN_KEY set', () => {
 
   it('stores created keys as hashes only and shows the plain key once', async () => {
     const key = await createKey('ops', 'admin');
-    const row = await cluster.server.platform.db.prisma.apiKey.findUniqueOrThrow({ where: { name: 'ops' } });
+    const row = await cluster.server.platform.db.prisma.apiKey.findUniqueOrThrow({
+      where: { name: 'ops' },
+    });
     const hash = createHash('sha256').update(key).digest('hex');
     expect(row.keyHash).toBe(hash);
     expect(row.prefix).toBe(key.slice(0, 8));
     expect(Object.values(row).some((v) => typeof v === 'string' && v.includes(key))).toBe(false);
     // Nothing on disk holds the plain key: the database files have its hash and not the key.
-    const files = Buffer.concat(readdirSync(cluster.dataDir).filter((f) => f.startsWith('pagoda.db')).map((f) => readFileSync(join(cluster.dataDir, f))));
+    const files = Buffer.concat(
+      readdirSync(cluster.dataDir)
+        .filter((f) => f.startsWith('pagoda.db'))
+        .map((f) => readFileSync(join(cluster.dataDir, f))),
+    );
     expect(files.includes(hash)).toBe(true);
     expect(files.includes(key)).toBe(false);
     expect(files.includes(ADMIN)).toBe(false);
 
     const list = await api('GET', '/api/keys', undefined, key);
     expect(list.status).toBe(200);
-    expect(list.json).toEqual([{ name: 'ops', scope: 'admin', prefix: key.slice(0, 8), models: null, created_at: expect.any(String) }]);
+    expect(list.json).toEqual([
+      {
+        name: 'ops',
+        scope: 'admin',
+        prefix: key.slice(0, 8),
+        models: null,
+        created_at: expect.any(String),
+      },
+    ]);
     expect(JSON.stringify(list.json)).not.toContain(hash);
   });
 
   it('lets a stored admin key manage, and launches a model with it', async () => {
-    expect((await api('POST', '/v1/model_registrations/LLM', { model_name: 'stories', model_path: STORIES, chat_template: TEMPLATE }, keys.ops)).status).toBe(201);
-    const launch = await api('POST', '/v1/models', { model_name: 'stories', model_uid: 'tiny', gpu_memory_utilization: 0.3, max_model_len: 256 }, keys.ops);
+    expect(
+      (
+        await api(
+          'POST',
+          '/v1/model_registrations/LLM',
+          { model_name: 'stories', model_path: STORIES, chat_template: TEMPLATE },
+          keys.ops,
+        )
+      ).status,
+    ).toBe(201);
+    const launch = await api(
+      'POST',
+      '/v1/models',
+      { model_name: 'stories', model_uid: 'tiny', gpu_memory_utilization: 0.3, max_model_len: 256 },
+      keys.ops,
+    );
     expect(launch.status, JSON.stringify(launch.json)).toBe(201);
-    await waitFor('tiny to be ready', async () => (await api('GET', '/v1/models/tiny/progress', undefined, keys.ops)).json.status === 'ready', 60_000, 100);
+    await waitFor(
+      'tiny to be ready',
+      async () =>
+        (await api('GET', '/v1/models/tiny/progress', undefined, keys.ops)).json.status === 'ready',
+      60_000,
+      100,
+    );
   });
 
   it('lets inference keys generate, limited ones only with their models, and never manage', async () => {
@@ -96,18 +160,34 @@ describe('with PAGODA_ADMIN_KEY set', () => {
     const limited = await createKey('app-tiny', 'inference', ['tiny']);
     const elsewhere = await createKey('app-other', 'inference', ['other']);
 
-    for (const key of [all, limited, ADMIN]) expect((await chat(key)).choices[0]!.message.content!.length).toBeGreaterThan(0);
+    for (const key of [all, limited, ADMIN])
+      expect((await chat(key)).choices[0]!.message.content!.length).toBeGreaterThan(0);
     const refused = await chat(elsewhere).catch((e) => e);
     expect(refused.status).toBe(403);
     expect(refused.message).toMatch(/may not use model 'tiny'/);
-    const completion = await fetch(`${cluster.server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${elsewhere}` }, body: JSON.stringify({ model: 'tiny', prompt: 'x' }) });
+    const completion = await fetch(`${cluster.server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${elsewhere}` },
+      body: JSON.stringify({ model: 'tiny', prompt: 'x' }),
+    });
     expect(completion.status).toBe(403);
 
     expect((await client(limited).models.list()).data.map((m) => m.id)).toEqual(['tiny']);
     expect((await client(elsewhere).models.list()).data).toEqual([]);
 
-    for (const [method, path] of [['GET', '/v1/workers'], ['GET', '/metrics'], ['GET', '/v1/models/tiny'], ['DELETE', '/v1/models/tiny'], ['POST', '/api/keys']]) {
-      const res = await api(method!, path!, method === 'POST' ? { name: 'x', scope: 'admin' } : undefined, all);
+    for (const [method, path] of [
+      ['GET', '/v1/workers'],
+      ['GET', '/metrics'],
+      ['GET', '/v1/models/tiny'],
+      ['DELETE', '/v1/models/tiny'],
+      ['POST', '/api/keys'],
+    ]) {
+      const res = await api(
+        method!,
+        path!,
+        method === 'POST' ? { name: 'x', scope: 'admin' } : undefined,
+        all,
+      );
       expect(res.status, `${method} ${path}`).toBe(403);
       expect(res.json.error.message).toMatch(/inference key; this route needs an admin key/);
     }
@@ -122,28 +202,53 @@ describe('with PAGODA_ADMIN_KEY set', () => {
     const after = await chat(keys['app-tiny']!).catch((e) => e);
     expect(after.status).toBe(401);
     expect((await api('DELETE', '/api/keys/app-tiny', undefined, ADMIN)).status).toBe(404);
-    expect((await api('GET', '/api/keys', undefined, ADMIN)).json.map((k: any) => k.name)).toEqual(['ops', 'app-all', 'app-other']);
+    expect((await api('GET', '/api/keys', undefined, ADMIN)).json.map((k: Body) => k.name)).toEqual(
+      ['ops', 'app-all', 'app-other'],
+    );
     expect((await chat(keys['app-all']!)).choices).toHaveLength(1);
   });
 
   it('opens /api/events to admin keys only', async () => {
     expect(await connectEvents(cluster.server.url)).toBe(401);
-    expect(await connectEvents(`${cluster.server.url}`, { authorization: `Bearer ${keys['app-all']}` })).toBe(401);
-    expect(await connectEvents(cluster.server.url, { authorization: `Bearer ${ADMIN}` })).toBe('open');
-    expect(await connectEvents(cluster.server.url, { authorization: `Bearer ${keys.ops}` })).toBe('open');
+    expect(
+      await connectEvents(`${cluster.server.url}`, { authorization: `Bearer ${keys['app-all']}` }),
+    ).toBe(401);
+    expect(await connectEvents(cluster.server.url, { authorization: `Bearer ${ADMIN}` })).toBe(
+      'open',
+    );
+    expect(await connectEvents(cluster.server.url, { authorization: `Bearer ${keys.ops}` })).toBe(
+      'open',
+    );
   });
 });
 
 /** A server with no worker, its log lines captured. */
-async function bareServer(dataDir: string, settings: Partial<ServerConfigInput>): Promise<{ server: RunningServer; logs: any[] }> {
-  const logs: any[] = [];
-  const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  const server = await startServer({ port: 0, dataDir, databaseUrl: `file:${join(dataDir, 'pagoda.db')}`, redisUrl: cluster.redis.url, redisPrefix: `bare${Date.now().toString(36)}`, ...settings }, log);
+async function bareServer(
+  dataDir: string,
+  settings: Partial<ServerConfigInput>,
+): Promise<{ server: RunningServer; logs: Body[] }> {
+  const logs: Body[] = [];
+  const log = pino(
+    { level: 'info' },
+    { write: (line: string) => void logs.push(JSON.parse(line)) },
+  );
+  const server = await startServer(
+    {
+      port: 0,
+      dataDir,
+      databaseUrl: `file:${join(dataDir, 'pagoda.db')}`,
+      redisUrl: cluster.redis.url,
+      redisPrefix: `bare${Date.now().toString(36)}`,
+      ...settings,
+    },
+    log,
+  );
   return { server, logs };
 }
 
 function externalIpv4(): string | null {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return null;
 }
 
@@ -164,17 +269,27 @@ describe('with no key configured', () => {
       expect(server.host).toBe('127.0.0.1');
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const warning = logs.find((l) => l.level === 40 && /no API key is configured/.test(l.msg));
-      expect(warning?.msg).toMatch(/listening on 127\.0\.0\.1 only, not 0\.0\.0\.0; set PAGODA_ADMIN_KEY/);
+      expect(warning?.msg).toMatch(
+        /listening on 127\.0\.0\.1 only, not 0\.0\.0\.0; set PAGODA_ADMIN_KEY/,
+      );
       const port = Number(new URL(server.url).port);
       const ip = externalIpv4();
       if (ip) expect(await reachable(ip, port)).toBe(false);
       // Open on loopback: management works without a key.
       expect((await fetch(`${server.url}/v1/workers`)).status).toBe(200);
       // An inference key alone would lock management out, so the first key must be an admin key.
-      const first = await fetch(`${server.url}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'app', scope: 'inference' }) });
+      const first = await fetch(`${server.url}/api/keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'app', scope: 'inference' }),
+      });
       expect(first.status).toBe(409);
-      expect(((await first.json()) as any).error.message).toMatch(/create an admin key first/);
-      const admin = await fetch(`${server.url}/api/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'boss', scope: 'admin' }) });
+      expect(((await first.json()) as Body).error.message).toMatch(/create an admin key first/);
+      const admin = await fetch(`${server.url}/api/keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'boss', scope: 'admin' }),
+      });
       expect(admin.status).toBe(201);
       // From the first key on, routes need one.
       expect((await fetch(`${server.url}/v1/workers`)).status).toBe(401);
@@ -190,7 +305,9 @@ describe('with no key configured', () => {
       const port = Number(new URL(server.url).port);
       const ip = externalIpv4();
       if (ip) expect(await reachable(ip, port)).toBe(true);
-      const boss = (await server.platform.db.prisma.apiKey.findUniqueOrThrow({ where: { name: 'boss' } })).prefix;
+      const boss = (
+        await server.platform.db.prisma.apiKey.findUniqueOrThrow({ where: { name: 'boss' } })
+      ).prefix;
       expect(boss).toMatch(/^pk-/);
       const revoke = await fetch(`${server.url}/api/keys/boss`, { method: 'DELETE' });
       expect(revoke.status).toBe(401);

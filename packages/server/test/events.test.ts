@@ -5,12 +5,17 @@ import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventHub } from '../src/events.ts';
-import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one_worker_cluster.ts';
+import {
+  startOneWorkerCluster,
+  TEMPLATE,
+  type Body,
+  type OneWorkerCluster,
+} from './one_worker_cluster.ts';
 import { STORIES, waitFor } from './platform_helpers.ts';
 
 let cluster: OneWorkerCluster;
 let ws: WebSocket;
-const messages: any[] = [];
+const messages: Body[] = [];
 
 beforeAll(async () => {
   cluster = await startOneWorkerCluster('events', { eventsMetricsMs: 300 });
@@ -27,21 +32,52 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-const of = (type: string, uid?: string) => messages.filter((m) => m.type === type && (uid === undefined || m.model_uid === uid));
+const of = (type: string, uid?: string) =>
+  messages.filter((m) => m.type === type && (uid === undefined || m.model_uid === uid));
 
 describe('/api/events', () => {
   it('streams status and progress up to ready, and the runner log lines, while a model launches', async () => {
-    expect((await cluster.api('POST', '/v1/model_registrations/LLM', { model_name: 'stories', model_path: STORIES, chat_template: TEMPLATE })).status).toBe(201);
-    const launch = await cluster.api('POST', '/v1/models', { model_name: 'stories', model_uid: 'tiny', gpu_memory_utilization: 0.3, max_model_len: 256 });
+    expect(
+      (
+        await cluster.api('POST', '/v1/model_registrations/LLM', {
+          model_name: 'stories',
+          model_path: STORIES,
+          chat_template: TEMPLATE,
+        })
+      ).status,
+    ).toBe(201);
+    const launch = await cluster.api('POST', '/v1/models', {
+      model_name: 'stories',
+      model_uid: 'tiny',
+      gpu_memory_utilization: 0.3,
+      max_model_len: 256,
+    });
     expect(launch.status, JSON.stringify(launch.json)).toBe(201);
-    const replicaId = (await cluster.server.platform.db.prisma.replica.findFirstOrThrow({ where: { instance: { uid: 'tiny' } } })).id;
+    const replicaId = (
+      await cluster.server.platform.db.prisma.replica.findFirstOrThrow({
+        where: { instance: { uid: 'tiny' } },
+      })
+    ).id;
 
-    await waitFor('a ready status event', async () => of('status', 'tiny').some((m) => m.replica_id === replicaId && m.status === 'ready'), 60_000, 50);
-    const statuses = of('status', 'tiny').filter((m) => m.replica_id === replicaId).map((m) => m.status);
+    await waitFor(
+      'a ready status event',
+      async () =>
+        of('status', 'tiny').some((m) => m.replica_id === replicaId && m.status === 'ready'),
+      60_000,
+      50,
+    );
+    const statuses = of('status', 'tiny')
+      .filter((m) => m.replica_id === replicaId)
+      .map((m) => m.status);
     expect(statuses).toContain('loading');
     expect(statuses.indexOf('loading')).toBeLessThan(statuses.indexOf('ready'));
     // The instance's own status (replica_id null) follows its replicas to ready.
-    await waitFor('the instance status event', async () => of('status', 'tiny').some((m) => m.replica_id === null && m.status === 'ready'), 10_000, 50);
+    await waitFor(
+      'the instance status event',
+      async () => of('status', 'tiny').some((m) => m.replica_id === null && m.status === 'ready'),
+      10_000,
+      50,
+    );
 
     const progress = of('progress', 'tiny').filter((m) => m.replica_id === replicaId);
     const values = progress.map((m) => m.progress);
@@ -57,18 +93,41 @@ describe('/api/events', () => {
     for (const m of messages) expect(Date.parse(m.at)).not.toBeNaN();
 
     // The runner's own output, forwarded by the worker: its pino lines, and where it serves the model.
-    const ready = await waitFor('the runner ready line', async () => of('logs', 'tiny').flatMap((m) => m.lines).find((l: string) => l.includes('tiny ready at http://')), 10_000, 50);
+    const ready = await waitFor(
+      'the runner ready line',
+      async () =>
+        of('logs', 'tiny')
+          .flatMap((m) => m.lines)
+          .find((l: string) => l.includes('tiny ready at http://')),
+      10_000,
+      50,
+    );
     expect(ready).toMatch(/^pagoda serve: tiny ready at http:\/\/127\.0\.0\.1:\d+\/v1$/);
-    const loaded = of('logs', 'tiny').flatMap((m) => m.lines).find((l: string) => l.includes('model loaded'));
-    expect(JSON.parse(loaded)).toMatchObject({ name: 'runner', msg: 'model loaded; ready', served: ['tiny'] });
+    const loaded = of('logs', 'tiny')
+      .flatMap((m) => m.lines)
+      .find((l: string) => l.includes('model loaded'));
+    expect(JSON.parse(loaded)).toMatchObject({
+      name: 'runner',
+      msg: 'model loaded; ready',
+      served: ['tiny'],
+    });
     expect(of('logs', 'tiny').every((m) => m.replica_id === replicaId)).toBe(true);
   });
 
   it('sends metrics messages that count the ready replica and the requests routed', async () => {
-    const res = await fetch(`${cluster.server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', prompt: 'Once', max_tokens: 4 }) });
+    const res = await fetch(`${cluster.server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', prompt: 'Once', max_tokens: 4 }),
+    });
     expect(res.status).toBe(200);
     await res.text();
-    const frame = await waitFor('a metrics message after the request', async () => of('metrics').find((m) => m.data.requests_routed >= 1), 10_000, 50);
+    const frame = await waitFor(
+      'a metrics message after the request',
+      async () => of('metrics').find((m) => m.data.requests_routed >= 1),
+      10_000,
+      50,
+    );
     expect(frame.data.replicas).toEqual({ ready: 1 });
     expect(frame.data.ready_endpoints).toBe(1);
     expect(frame.data.launches).toEqual({ accepted: 1, refused: 0, invalid: 0 });
@@ -80,7 +139,15 @@ describe('/api/events', () => {
   it('tells the dashboard when the model is terminated', async () => {
     const before = messages.length;
     expect((await cluster.api('DELETE', '/v1/models/tiny')).status).toBe(200);
-    const frame = await waitFor('a metrics message with no replica', async () => messages.slice(before).find((m) => m.type === 'metrics' && Object.keys(m.data.replicas).length === 0), 10_000, 50);
+    const frame = await waitFor(
+      'a metrics message with no replica',
+      async () =>
+        messages
+          .slice(before)
+          .find((m) => m.type === 'metrics' && Object.keys(m.data.replicas).length === 0),
+      10_000,
+      50,
+    );
     expect(frame.data.ready_endpoints).toBe(0);
   });
 });
@@ -107,7 +174,12 @@ describe('a dashboard that stops reading', () => {
       if (i % 20 === 0) await new Promise((r) => setImmediate(r));
     }
     expect(hub.listeners).toBe(1);
-    await waitFor('the fast listener to get every message', async () => received === total, 20_000, 20);
+    await waitFor(
+      'the fast listener to get every message',
+      async () => received === total,
+      20_000,
+      20,
+    );
     const closed = new Promise((r) => slow.once('close', r));
     slow.resume();
     await closed;

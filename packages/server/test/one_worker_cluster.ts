@@ -4,20 +4,38 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer, type ServerConfigInput } from '../src/index.ts';
-import { GiB, PrivateRedis, startWorkerProcess, waitFor, type WorkerProcess } from './platform_helpers.ts';
+import {
+  GiB,
+  PrivateRedis,
+  startWorkerProcess,
+  waitFor,
+  type WorkerProcess,
+} from './platform_helpers.ts';
 
 export const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+
+/** A parsed JSON body or event message: tests read the fields they expect and assertions check them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- shapes are checked by the assertions
+export type Body = any;
 
 export interface OneWorkerCluster {
   server: RunningServer;
   worker: WorkerProcess;
   redis: PrivateRedis;
   dataDir: string;
-  api(method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; json: any }>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    key?: string,
+  ): Promise<{ status: number; json: Body }>;
   close(): Promise<void>;
 }
 
-export async function startOneWorkerCluster(name: string, settings: Partial<ServerConfigInput> = {}): Promise<OneWorkerCluster> {
+export async function startOneWorkerCluster(
+  name: string,
+  settings: Partial<ServerConfigInput> = {},
+): Promise<OneWorkerCluster> {
   const redis = await PrivateRedis.create();
   const dataDir = mkdtempSync(join(tmpdir(), `pagoda-${name}-`));
   const prefix = `${name}${Date.now().toString(36)}`;
@@ -31,14 +49,24 @@ export async function startOneWorkerCluster(name: string, settings: Partial<Serv
     reconcileMs: 250,
     ...settings,
   });
-  const worker = startWorkerProcess({ server: server.url, redis: redis.url, name: 'w1', prefix, devices: [{ name: 'declared', memory_total: 8 * GiB }] });
+  const worker = startWorkerProcess({
+    server: server.url,
+    redis: redis.url,
+    name: 'w1',
+    prefix,
+    devices: [{ name: 'declared', memory_total: 8 * GiB }],
+  });
   const api = async (method: string, path: string, body?: unknown, key?: string) => {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (key) headers.authorization = `Bearer ${key}`;
-    const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
-    let json: any = text;
+    let json: Body = text;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {
@@ -46,10 +74,14 @@ export async function startOneWorkerCluster(name: string, settings: Partial<Serv
     }
     return { status: res.status, json };
   };
-  await waitFor('the worker to register', async () => {
-    const w = await server.platform.db.prisma.worker.findUnique({ where: { id: 'w1' } });
-    return w?.status === 'alive';
-  }, 30_000);
+  await waitFor(
+    'the worker to register',
+    async () => {
+      const w = await server.platform.db.prisma.worker.findUnique({ where: { id: 'w1' } });
+      return w?.status === 'alive';
+    },
+    30_000,
+  );
   return {
     server,
     worker,

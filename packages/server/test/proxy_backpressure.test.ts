@@ -56,7 +56,15 @@ beforeAll(async () => {
   table.replace([{ replicaId: 'r0', modelUid: 'flood', url: runnerUrl }]);
   const app = express();
   app.use(express.json());
-  app.post('/v1/completions', proxyHandler('/v1/completions', { table, metrics: new PlatformMetrics(), log: pino({ level: 'silent' }), limitOf: async () => null }));
+  app.post(
+    '/v1/completions',
+    proxyHandler('/v1/completions', {
+      table,
+      metrics: new PlatformMetrics(),
+      log: pino({ level: 'silent' }),
+      limitOf: async () => null,
+    }),
+  );
   proxy = createServer(app);
   proxyUrl = await listen(proxy);
 });
@@ -71,7 +79,10 @@ afterAll(async () => {
 describe('proxy back-pressure', () => {
   it('holds the runner back while the client does not read, then delivers every byte', async () => {
     const body = JSON.stringify({ model: 'flood', prompt: 'x' });
-    const req = request(`${proxyUrl}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+    const req = request(`${proxyUrl}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
     req.end(body);
     const [res] = (await once(req, 'response')) as [IncomingMessage];
     expect(res.statusCode).toBe(200);
@@ -90,7 +101,8 @@ describe('proxy back-pressure', () => {
     let received = 0;
     let inOrder = true;
     res.on('data', (chunk: Buffer) => {
-      for (let i = 0; i < chunk.length; i += 4099) if (chunk[i] !== (received + i) % 251) inOrder = false;
+      for (let i = 0; i < chunk.length; i += 4099)
+        if (chunk[i] !== (received + i) % 251) inOrder = false;
       received += chunk.length;
     });
     res.resume();
