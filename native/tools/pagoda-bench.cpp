@@ -22,6 +22,10 @@
 #include <vector>
 
 #include "bench/memory_bandwidth.h"
+#if defined(PAGODA_HAVE_CUDA) && __has_include("backend/cuda/cuda_backend.h")
+#define PAGODA_BENCH_CUDA 1
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "engine/llm_engine.h"
 #include "error.h"
 #include "json.h"
@@ -287,6 +291,14 @@ int run(int argc, char** argv) {
   if (!a.skip_bandwidth) {
     e.reset(); // free the model and KV cache before taking another buffer
     bw = measure_memory_bandwidth(static_cast<size_t>(a.bandwidth_gib * (1 << 30)), static_cast<int>(std::thread::hardware_concurrency()));
+#ifdef PAGODA_BENCH_CUDA
+    // On the GPU the floor is the device's own copy bandwidth (read + write), not the host's.
+    if (device == "cuda") {
+      bw.read_gb_per_s = bw.copy_gb_per_s = cuda_copy_bandwidth_gb_per_s(size_t(1) << 30);
+      bw.threads = 0;
+      bw.buffer_bytes = size_t(1) << 30;
+    }
+#endif
   }
   const double bound_steps = bw.read_gb_per_s > 0 ? bw.read_gb_per_s * 1e9 / prof.weights_bytes : 0.0;
 
@@ -297,10 +309,15 @@ int run(int argc, char** argv) {
     std::printf("decode       %.2f tokens/s at batch %d, %.2f ms per step\n",
                 figures.at("decode_tokens_per_s").as_number(), a.batch_size, figures.at("tpot_ms").as_number());
     if (!a.skip_bandwidth) {
-      std::printf("memory       %.2f GB/s read, %.2f GB/s copy (host, %d threads, %.2f GiB buffer)\n",
-                  bw.read_gb_per_s, bw.copy_gb_per_s, bw.threads, bw.buffer_bytes / double(1 << 30));
+      if (device == "cuda")
+        std::printf("memory       %.2f GB/s device-to-device copy (read + write, 1 GiB)\n", bw.copy_gb_per_s);
+      else
+        std::printf("memory       %.2f GB/s read, %.2f GB/s copy (host, %d threads, %.2f GiB buffer)\n",
+                    bw.read_gb_per_s, bw.copy_gb_per_s, bw.threads, bw.buffer_bytes / double(1 << 30));
       std::printf("bound        %.2f decode steps/s = %.2f GB/s / %.3f GB of weights; achieved %.2f steps/s = %.0f%% of the bound\n",
                   bound_steps, bw.read_gb_per_s, prof.weights_bytes / 1e9, steps, 100.0 * steps / bound_steps);
+      std::printf("floor        %.3f ms per step (weights / bandwidth); achieved %.3f ms = %.3fx the floor\n",
+                  1e3 / bound_steps, 1e3 / steps, bound_steps / steps);
       figures.set("decode_bound_steps_per_s", num(bound_steps));
       figures.set("decode_fraction_of_bound", num(steps / bound_steps));
     }
@@ -312,13 +329,19 @@ int run(int argc, char** argv) {
                 figures.at("ttft_ms_mean").as_number(), figures.at("ttft_ms_median").as_number(),
                 figures.at("ttft_ms_p99").as_number(), figures.at("e2e_ms_mean").as_number(),
                 figures.at("e2e_ms_p99").as_number());
-    if (!a.skip_bandwidth) std::printf("memory       %.2f GB/s read, %.2f GB/s copy (host)\n", bw.read_gb_per_s, bw.copy_gb_per_s);
+    if (!a.skip_bandwidth)
+      std::printf("memory       %.2f GB/s read, %.2f GB/s copy (%s)\n", bw.read_gb_per_s, bw.copy_gb_per_s,
+                  device == "cuda" ? "device-to-device" : "host");
   }
 
   if (!a.out.empty()) {
     json::Value r = json::Value::object();
     r.set("tool", json::Value::string("pagoda-bench"));
-    r.set("device", json::Value::string(device == "cpu" ? cpu_description() : device));
+    std::string device_text = device == "cpu" ? cpu_description() : device;
+#ifdef PAGODA_BENCH_CUDA
+    if (device == "cuda") device_text = cuda_device_description();
+#endif
+    r.set("device", json::Value::string(device_text));
     r.set("backend", json::Value::string(device));
     r.set("date", json::Value::string(utc_now()));
     // PAGODA_GIT_COMMIT names the build where the tree travels without .git (the GPU machine).

@@ -41,6 +41,24 @@ struct MemoryProfile {
   size_t kv_bytes_per_block = 0; // K and V, all layers, one block
 };
 
+// How Backend::forward_sampled picks one sequence's next token: vLLM's temperature, min_p,
+// top_k and top_p on the raw logits (no penalties), drawn with `uniform`, a number in [0, 1)
+// the engine takes from the sequence's own generator, so a seeded request gets the same
+// tokens whatever else shares its batch.
+struct RowSampling {
+  float temperature = 0.0f; // < 1e-5: greedy (lowest index among equal logits)
+  int32_t top_k = -1;       // <= 0: every token
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  double uniform = 0.0;
+  bool want_logprob = false; // return log-softmax of the raw logits at the chosen token
+};
+
+struct SampledRows {
+  std::vector<int32_t> token_ids; // [num_seqs]
+  std::vector<float> logprobs;    // [num_seqs] when any row asked, else empty
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
@@ -52,6 +70,19 @@ public:
   // logits: float32 row-major, [num_seqs or num_tokens (all_logits)] x vocab_size.
   virtual void forward(const ForwardBatch& batch, std::vector<float>& logits) = 0;
   virtual const ModelConfig& model_config() const = 0;
+  // The precision the forward computes in ("float32", "bfloat16"): checks against reference
+  // logits choose their tolerance by it, not by the checkpoint's dtype alone.
+  virtual std::string compute_dtype() const { return "float32"; }
+  // Whether forward_sampled runs here (asked once, before any sampling draw is taken).
+  virtual bool samples_on_device() const { return false; }
+  // forward() followed by sampling where the logits are, one row per sequence, so only the
+  // chosen ids (and logprobs) reach the host. Returns false, having run nothing, when this
+  // backend samples on the host only (the engine then calls forward() and its Sampler).
+  // Never called with all_logits.
+  virtual bool forward_sampled(const ForwardBatch& /*batch*/, const std::vector<RowSampling>& /*rows*/,
+                               SampledRows& /*out*/) {
+    return false;
+  }
 };
 
 // Builds the backend named by engine_config.device ("cpu", "cuda", "auto"), loading the

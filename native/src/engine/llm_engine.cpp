@@ -26,6 +26,17 @@ uint64_t sibling_seed(uint64_t seed, int32_t index) {
   return x ^ (x >> 31);
 }
 
+// Empty when the backend's sampled rows are whole: an id in the vocabulary per row and a
+// logprob per row when any row asked for one.
+std::string check_sampled(const SampledRows& s, const std::vector<RowSampling>& rows, int32_t vocab) {
+  if (s.token_ids.size() != rows.size()) return "backend sampled a wrong number of rows";
+  const bool logprobs = std::any_of(rows.begin(), rows.end(), [](const RowSampling& r) { return r.want_logprob; });
+  if (logprobs && s.logprobs.size() != rows.size()) return "backend returned no logprobs";
+  for (int32_t id : s.token_ids)
+    if (id < 0 || id >= vocab) return "backend sampled token id " + std::to_string(id) + " outside the vocabulary";
+  return "";
+}
+
 std::string with_hint(const std::string& what, const std::string& change) {
   return what + "; " + change + ".";
 }
@@ -57,6 +68,7 @@ LLMEngine::LLMEngine(EngineConfig config, std::unique_ptr<Backend> backend, Mode
   sc.enable_chunked_prefill = config_.enable_chunked_prefill;
   scheduler_ = std::make_unique<Scheduler>(sc, *blocks_);
   sampler_ = std::make_unique<Sampler>(model_.vocab_size, model_.eos_token_ids);
+  device_sampling_ = backend_->samples_on_device();
 }
 
 LLMEngine::~LLMEngine() { stop(); }
@@ -304,8 +316,37 @@ FinishReason LLMEngine::check_stop(Sequence& seq, int32_t token) const {
   return FinishReason::None;
 }
 
-void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<float>& logits,
-                                StepOutput& result) {
+bool LLMEngine::device_sampling_rows(const SchedulerOutput& out, std::vector<RowSampling>& rows) const {
+  for (const ScheduledSequence& s : out.scheduled) {
+    const Sequence& seq = *s.seq;
+    if (!s.samples || seq.is_finished()) continue;
+    const SamplingParams& p = *seq.params;
+    if (p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
+        p.logprobs > 0 || seq.num_output_tokens() < p.min_tokens) {
+      return false;
+    }
+  }
+  rows.assign(out.scheduled.size(), RowSampling{});
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    const ScheduledSequence& s = out.scheduled[i];
+    Sequence& seq = *s.seq;
+    if (!s.samples || seq.is_finished()) continue; // greedy placeholder: its id is not used
+    const SamplingParams& p = *seq.params;
+    RowSampling& r = rows[i];
+    r.want_logprob = p.logprobs == 0;
+    if (p.greedy()) continue;
+    r.temperature = static_cast<float>(p.temperature);
+    r.top_k = p.top_k;
+    r.top_p = static_cast<float>(p.top_p);
+    r.min_p = static_cast<float>(p.min_p);
+    // The same one draw per sampled token the host Sampler takes from this generator.
+    r.uniform = uniform01(seq.rng);
+  }
+  return true;
+}
+
+void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<float>* logits,
+                                const SampledRows* sampled, StepOutput& result) {
   const size_t vocab = static_cast<size_t>(model_.vocab_size);
   int32_t generated = 0;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
@@ -315,7 +356,16 @@ void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<fl
     if (seq.num_output_tokens() == 0 && seq.num_computed_tokens == seq.num_prompt_tokens) {
       prompt_tokens_total_ += seq.num_prompt_tokens;
     }
-    SampledToken t = sampler_->sample(logits.data() + i * vocab, seq);
+    SampledToken t;
+    if (sampled) {
+      t.token_id = sampled->token_ids[i];
+      if (seq.params->logprobs == 0) {
+        t.has_logprobs = true;
+        t.logprobs.logprob = sampled->logprobs[i];
+      }
+    } else {
+      t = sampler_->sample(logits->data() + i * vocab, seq);
+    }
     seq.token_ids.push_back(t.token_id);
     ++generated;
     SequenceDelta d = finished_delta(seq);
@@ -357,6 +407,8 @@ StepOutput LLMEngine::step() {
   StepOutput result;
   SchedulerOutput scheduled;
   ForwardBatch batch;
+  std::vector<RowSampling> rows;
+  bool on_device = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     result.deltas = std::move(pending_);
@@ -365,6 +417,7 @@ StepOutput LLMEngine::step() {
     last_step_ran_ = !scheduled.empty();
     if (scheduled.empty()) return result;
     batch = build_batch(scheduled);
+    on_device = device_sampling_ && device_sampling_rows(scheduled, rows);
     ++num_steps_;
   }
   // The forward runs unlocked so abort() and add_request() never wait for it. A sequence
@@ -372,9 +425,14 @@ StepOutput LLMEngine::step() {
   std::vector<float>& logits = logits_;
   std::string error;
   try {
-    backend_->forward(batch, logits);
-    if (logits.size() < static_cast<size_t>(batch.num_seqs()) * model_.vocab_size) {
-      error = "backend returned too few logits";
+    if (on_device) on_device = backend_->forward_sampled(batch, rows, sampled_);
+    if (on_device) {
+      error = check_sampled(sampled_, rows, model_.vocab_size);
+    } else {
+      backend_->forward(batch, logits);
+      if (logits.size() < static_cast<size_t>(batch.num_seqs()) * model_.vocab_size) {
+        error = "backend returned too few logits";
+      }
     }
   } catch (const std::exception& e) {
     error = std::string("forward failed: ") + e.what();
@@ -385,7 +443,7 @@ StepOutput LLMEngine::step() {
     return result;
   }
   scheduler_->on_step_computed(scheduled);
-  process_sampled(scheduled, logits, result);
+  process_sampled(scheduled, on_device ? nullptr : &logits, on_device ? &sampled_ : nullptr, result);
   return result;
 }
 

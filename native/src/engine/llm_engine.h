@@ -90,8 +90,13 @@ private:
   void validate_request(const std::string& request_id, const std::vector<int32_t>& prompt,
                         const SamplingParams& params) const;
   ForwardBatch build_batch(const SchedulerOutput& out) const;
-  void process_sampled(const SchedulerOutput& out, const std::vector<float>& logits,
-                       StepOutput& result);
+  // Fills rows (one per scheduled sequence) for Backend::forward_sampled and takes each
+  // sampling sequence's draw from its generator; false, drawing nothing, when a setting needs
+  // the host Sampler (penalties, stop tokens masked by min_tokens, top logprobs).
+  bool device_sampling_rows(const SchedulerOutput& out, std::vector<RowSampling>& rows) const;
+  // Exactly one of logits (host sampling) and sampled (ids from the backend) is non-null.
+  void process_sampled(const SchedulerOutput& out, const std::vector<float>* logits,
+                       const SampledRows* sampled, StepOutput& result);
   FinishReason check_stop(Sequence& seq, int32_t token) const;
   SequenceDelta finished_delta(const Sequence& seq);
   void on_sequence_finished(const Sequence& seq, SequenceDelta& delta);
@@ -106,6 +111,8 @@ private:
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Sampler> sampler_;
   std::vector<float> logits_; // reused every step: [scheduled seqs x vocab] can be large
+  bool device_sampling_ = false; // the backend samples where its logits are
+  SampledRows sampled_;          // reused every step when it does
   std::mt19937_64 rng_; // seeds for requests that bring none
 
   mutable std::mutex mutex_; // guards everything below and the scheduler / blocks / sequences

@@ -148,6 +148,12 @@ GoldenTolerance tolerance_for(const std::string& weights_dtype) {
   return t;
 }
 
+GoldenTolerance tolerance_for(const std::string& weights_dtype, const std::string& compute_dtype) {
+  GoldenTolerance t = tolerance_for(weights_dtype);
+  if (compute_dtype != "float32") t.use_abs = false;
+  return t;
+}
+
 CaseResult run_golden_case(Backend& backend, const GoldenCase& c, int32_t block_size, const GoldenTolerance& tol) {
   const int64_t vocab = backend.model_config().vocab_size;
   if (vocab != c.vocab) {
@@ -210,7 +216,7 @@ std::vector<CaseResult> run_golden(Backend& backend, const GoldenFile& golden, i
   backend.profile(longest, 1);
   backend.allocate_kv_cache(blocks, block_size);
   std::vector<CaseResult> results;
-  for (const auto& c : golden.cases) results.push_back(run_golden_case(backend, c, block_size, tolerance_for(golden.weights_dtype)));
+  for (const auto& c : golden.cases) results.push_back(run_golden_case(backend, c, block_size, tolerance_for(golden.weights_dtype, backend.compute_dtype())));
   return results;
 }
 

@@ -42,6 +42,9 @@ struct GoldenTolerance {
   double max_rel = 2e-2;
 };
 GoldenTolerance tolerance_for(const std::string& weights_dtype);
+// The same, for a backend computing in compute_dtype: anything but float32 compute is judged
+// by the relative tolerance, whatever the golden's weights were.
+GoldenTolerance tolerance_for(const std::string& weights_dtype, const std::string& compute_dtype);
 
 struct CaseResult {
   double max_abs_error = 0;   // over every prompt position and vocab entry

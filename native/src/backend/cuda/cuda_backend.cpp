@@ -62,9 +62,13 @@ public:
         profile_block_size_(e.block_size > 0 ? e.block_size : 16),
         max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings) {
     check_supported(e);
-    // Decode graphs: opt-in until they have been validated on the device (PAGODA_CUDA_GRAPHS=1).
+    // Decode graphs unless enforce_eager; PAGODA_CUDA_GRAPHS=0 also turns them off (timing
+    // the launches they save).
     const char* graphs = std::getenv("PAGODA_CUDA_GRAPHS");
-    graphs_enabled_ = !e.enforce_eager && graphs != nullptr && std::string(graphs) == "1";
+    graphs_enabled_ = !e.enforce_eager && !(graphs != nullptr && std::string(graphs) == "0");
+    // Sampling on the GPU; PAGODA_CUDA_SAMPLING=0 sends float32 logits to the host sampler.
+    const char* sampling = std::getenv("PAGODA_CUDA_SAMPLING");
+    sampling_enabled_ = !(sampling != nullptr && std::string(sampling) == "0");
     graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
     PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
     PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
@@ -75,11 +79,14 @@ public:
   }
 
   std::string name() const override { return "cuda"; }
+  std::string compute_dtype() const override { return "bfloat16"; }
   const ModelConfig& model_config() const override { return config_; }
 
   MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) override;
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+  bool samples_on_device() const override { return sampling_enabled_; }
+  bool forward_sampled(const ForwardBatch& batch, const std::vector<RowSampling>& rows, SampledRows& out) override;
 
   size_t graphs_captured() const { return graphs_.size(); }
 
@@ -108,7 +115,8 @@ private:
   void run_model(const StepInputs& in);
   void lm_head_rows(const bf16* rows, int m);
   void forward_eager(const ForwardBatch& b, std::vector<float>& logits);
-  void forward_graph(const ForwardBatch& b, std::vector<float>& logits);
+  void eager_step(const ForwardBatch& b, StepInputs& in);
+  void graph_step(const ForwardBatch& b);
   void capture(const StepInputs& in, DecodeGraph& graph);
 
   ModelConfig config_;
@@ -116,6 +124,7 @@ private:
   int32_t profile_block_size_;
   int32_t max_model_len_;
   bool graphs_enabled_ = false;
+  bool sampling_enabled_ = false;
   int graph_max_seqs_ = 0;
   int device_ = 0;
   int num_sms_ = 0;
@@ -133,6 +142,9 @@ private:
   // Bumped whenever a buffer a graph may have captured is reallocated.
   uint64_t buffers_generation_ = 0;
   std::map<int, DecodeGraph> graphs_; // by padded batch size
+  // forward_sampled's per-row settings in and ids / logprobs out (never captured by graphs).
+  PinnedBuffer sampling_host_;
+  DeviceBuffer sampling_device_;
 
   DeviceBuffer k_cache_, v_cache_; // per layer [num_blocks, kv_heads, block_size, head_dim]
   int32_t num_blocks_ = 0;
@@ -419,18 +431,31 @@ bool CudaBackend::graph_eligible(const ForwardBatch& b) const {
 
 void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   validate(b);
-  if (graph_eligible(b)) forward_graph(b, logits);
-  else forward_eager(b, logits);
+  if (!graph_eligible(b)) {
+    forward_eager(b, logits);
+    return;
+  }
+  graph_step(b);
+  logits.resize(static_cast<size_t>(b.num_seqs()) * config_.vocab_size);
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float),
+                                    cudaMemcpyDeviceToHost, stream_.get()));
+  stream_.synchronize();
+}
+
+// Uploads the inputs and runs the model: h_ (all_logits) or rows_ hold the rows to project.
+void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in) {
+  ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
+  in = inputs_.upload(b, rope_, stream_.get());
+  if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
+  ensure_decode_workspace(in);
+  run_model(in);
 }
 
 void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logits) {
   const ModelConfig& c = config_;
   cudaStream_t st = stream_.get();
-  ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
-  StepInputs in = inputs_.upload(b, rope_, st);
-  if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
-  ensure_decode_workspace(in);
-  run_model(in);
+  StepInputs in;
+  eager_step(b, in);
   // lm_head in chunks of the logits buffer's rows.
   const int64_t rows = b.all_logits ? b.num_tokens() : in.num_logit_rows;
   const bf16* src = b.all_logits ? h_.as<bf16>() : rows_.as<bf16>();
@@ -445,12 +470,10 @@ void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logit
 }
 
 // A decode-only step: inputs into the fixed buffers, padded to a captured batch size, then
-// one graph launch for the whole model and lm_head.
-void CudaBackend::forward_graph(const ForwardBatch& b, std::vector<float>& logits) {
-  const ModelConfig& c = config_;
+// one graph launch for the whole model and lm_head (logits_ rows 0..num_seqs are the batch's).
+void CudaBackend::graph_step(const ForwardBatch& b) {
   cudaStream_t st = stream_.get();
-  const int n = b.num_seqs();
-  const int padded = graph_batch_size(n);
+  const int padded = graph_batch_size(b.num_seqs());
   ensure_activations(padded, padded);
   StepInputs in = inputs_.upload_padded_decode(b, padded, st);
   in.decode_plan = decode_plan(padded, max_model_len_); // fixed: partitions past a context exit at once
@@ -458,10 +481,56 @@ void CudaBackend::forward_graph(const ForwardBatch& b, std::vector<float>& logit
   DecodeGraph& graph = graphs_[padded];
   if (!graph.exec || graph.generation != buffers_generation_) capture(in, graph);
   graph.exec.launch(st);
-  logits.resize(static_cast<size_t>(n) * c.vocab_size);
-  PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float),
-                                    cudaMemcpyDeviceToHost, st));
+}
+
+// The step as forward() runs it, then sample_rows on the logits rows: only the settings go
+// up and the ids (and logprobs) come back.
+bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSampling>& rows, SampledRows& out) {
+  if (!sampling_enabled_ || b.all_logits) return false;
+  validate(b);
+  const int n = b.num_seqs();
+  if (rows.size() != static_cast<size_t>(n))
+    throw Error("forward_sampled: " + std::to_string(rows.size()) + " sampling rows for " + std::to_string(n) +
+                " sequences");
+  cudaStream_t st = stream_.get();
+  if (graph_eligible(b)) {
+    graph_step(b);
+  } else {
+    StepInputs in;
+    eager_step(b, in);
+    lm_head_rows(rows_.as<bf16>(), in.num_logit_rows);
+  }
+  const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling);
+  const size_t bytes = param_bytes + size_t(n) * (sizeof(int32_t) + sizeof(float));
+  if (sampling_host_.bytes() < bytes) {
+    PAGODA_CUDA_CHECK(cudaStreamSynchronize(st));
+    const size_t grown = std::max(bytes, size_t(256) * (sizeof(DeviceRowSampling) + 8));
+    sampling_host_ = PinnedBuffer(grown);
+    sampling_device_ = DeviceBuffer(grown);
+  }
+  auto* params = static_cast<DeviceRowSampling*>(sampling_host_.data());
+  bool any_logprob = false;
+  for (int r = 0; r < n; ++r) {
+    const RowSampling& row = rows[r];
+    params[r] = DeviceRowSampling{row.temperature, row.top_k, row.top_p, row.min_p, static_cast<float>(row.uniform),
+                                  row.want_logprob ? 1 : 0};
+    any_logprob = any_logprob || row.want_logprob;
+  }
+  char* dev = sampling_device_.as<char>();
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(dev, params, param_bytes, cudaMemcpyHostToDevice, st));
+  auto* dev_ids = reinterpret_cast<int32_t*>(dev + param_bytes);
+  auto* dev_logprobs = reinterpret_cast<float*>(dev + param_bytes + size_t(n) * sizeof(int32_t));
+  sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_ids, dev_logprobs, n,
+              config_.vocab_size, st);
+  char* host_out = static_cast<char*>(sampling_host_.data()) + param_bytes;
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(host_out, dev + param_bytes, bytes - param_bytes, cudaMemcpyDeviceToHost, st));
   stream_.synchronize();
+  const auto* ids = reinterpret_cast<const int32_t*>(host_out);
+  const auto* logprobs = reinterpret_cast<const float*>(host_out + size_t(n) * sizeof(int32_t));
+  out.token_ids.assign(ids, ids + n);
+  if (any_logprob) out.logprobs.assign(logprobs, logprobs + n);
+  else out.logprobs.clear();
+  return true;
 }
 
 // Runs the step once eagerly (GEMM kernel choices and kernel attributes are settled outside

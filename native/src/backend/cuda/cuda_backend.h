@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "backend/backend.h"
 
@@ -14,11 +15,17 @@ struct EngineConfig;
 
 // Loads the model named by engine_config and moves it to the current CUDA device.
 // Throws pagoda::Error when the model or an option is outside what this backend runs.
-// Decode-only steps replay CUDA graphs captured per padded batch size when
-// PAGODA_CUDA_GRAPHS=1 and enforce_eager is off (opt-in until validated on the device).
+// Decode-only steps replay CUDA graphs captured per padded batch size unless enforce_eager
+// is set (or the environment has PAGODA_CUDA_GRAPHS=0).
 std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config);
 
 // How many decode graphs a CUDA backend has captured (0 for any other backend).
 size_t cuda_graphs_captured(const Backend& backend);
+
+// Device-to-device copy bandwidth of the current GPU, GB/s counting read + write, over two
+// buffers of `bytes` each (median of 10 copies).
+double cuda_copy_bandwidth_gb_per_s(size_t bytes);
+// "NVIDIA H100 80GB HBM3 (81079 MiB, 132 SMs, sm_90)" for the current device.
+std::string cuda_device_description();
 
 } // namespace pagoda

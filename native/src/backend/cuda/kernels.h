@@ -116,4 +116,20 @@ void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int
 // out[r] = index of the largest logits[r, :] (the lowest index among equals).
 void argmax_rows(const float* logits, int32_t* out, int rows, int vocab, cudaStream_t stream);
 
+// One row's sampling settings on the device (Backend's RowSampling, in floats).
+struct DeviceRowSampling {
+  float temperature; // < 1e-5: greedy
+  int32_t top_k;     // <= 0: all
+  float top_p;
+  float min_p;
+  float uniform;     // the row's draw in [0, 1)
+  int32_t want_logprob;
+};
+// out_ids[r]: the token sampled from logits[r, :] with params[r]: candidates are the tokens
+// whose probability exp((l - max) / T) is >= min_p, within the top_k, within the smallest
+// most-probable set reaching top_p of their mass; the draw walks them in index order.
+// out_logprobs[r] (when want_logprob): log-softmax of the raw logits at the chosen token.
+void sample_rows(const float* logits, const DeviceRowSampling* params, int32_t* out_ids, float* out_logprobs, int rows,
+                 int vocab, cudaStream_t stream);
+
 } // namespace pagoda::cuda

@@ -1,0 +1,219 @@
+// Sampling on the GPU, one block per row of float32 logits: greedy argmax, or temperature,
+// min_p, top_k and top_p (thresholds found by radix select over the probabilities' bits)
+// and one draw in index order with the row's own uniform number from the host.
+#include "backend/cuda/kernels.h"
+
+#include <cfloat>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace pagoda::cuda {
+
+namespace {
+
+constexpr int kThreads = 1024;
+constexpr int kWarps = kThreads / 32;
+
+struct ValueIndex {
+  float value;
+  int32_t index;
+};
+
+__device__ __forceinline__ ValueIndex better(ValueIndex a, ValueIndex b) {
+  if (b.value > a.value || (b.value == a.value && b.index < a.index)) return b;
+  return a;
+}
+
+// Block-wide reductions through `scratch` (kWarps entries); every thread gets the result.
+__device__ ValueIndex block_argmax(ValueIndex v, ValueIndex* scratch) {
+  for (int o = 16; o > 0; o >>= 1)
+    v = better(v, ValueIndex{__shfl_xor_sync(0xffffffffu, v.value, o), __shfl_xor_sync(0xffffffffu, v.index, o)});
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  v = scratch[0];
+  for (int w = 1; w < kWarps; ++w) v = better(v, scratch[w]);
+  __syncthreads();
+  return v;
+}
+
+__device__ float block_sum(float v, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float s = 0.0f;
+  for (int w = 0; w < kWarps; ++w) s += scratch[w]; // same order in every thread
+  __syncthreads();
+  return s;
+}
+
+// The unnormalized probability of a logit: 1 at the largest.
+__device__ __forceinline__ float prob(float logit, float max_logit, float inv_t) {
+  return __expf((logit - max_logit) * inv_t);
+}
+
+struct Histogram {
+  int count[256];
+  float mass[256];
+};
+
+// Among the candidates (probability >= lo), the largest probability v such that the
+// candidates >= v hold at least `target` (a count, or a mass when by_mass). Returns lo when
+// all candidates together hold less. Probabilities are positive floats, so their bit
+// patterns order as they do; four passes of 8 bits each pin v down exactly.
+__device__ float select_threshold(const float* row, int vocab, float max_logit, float inv_t, float lo, bool by_mass,
+                                  float target, Histogram& h, float* shared_result) {
+  uint32_t prefix = 0, mask = 0;
+  float above = 0.0f; // measure of the candidates above the prefix's range
+  bool found = true;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) {
+      h.count[i] = 0;
+      h.mass[i] = 0.0f;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const float p = prob(row[i], max_logit, inv_t);
+      const uint32_t key = __float_as_uint(p);
+      if (p >= lo && (key & mask) == prefix) {
+        const int bin = (key >> shift) & 255;
+        atomicAdd(&h.count[bin], 1);
+        if (by_mass) atomicAdd(&h.mass[bin], p);
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) { // `above` is carried from level to level by thread 0 alone
+      int digit = -1, lowest = -1;
+      for (int d = 255; d >= 0; --d) {
+        if (h.count[d] == 0) continue;
+        lowest = d;
+        const float m = by_mass ? h.mass[d] : static_cast<float>(h.count[d]);
+        if (above + m >= target) {
+          digit = d;
+          break;
+        }
+        above += m;
+      }
+      // Below the first level the range is known to hold the target; a mass summed in
+      // another order can fall a rounding short of it: then the whole range stays.
+      if (digit < 0 && shift < 24) digit = lowest;
+      shared_result[0] = __int_as_float(digit);
+    }
+    __syncthreads();
+    const int digit = __float_as_int(shared_result[0]);
+    __syncthreads();
+    if (digit < 0) {
+      found = false;
+      break;
+    }
+    prefix |= static_cast<uint32_t>(digit) << shift;
+    mask |= 255u << shift;
+  }
+  return found ? fmaxf(lo, __uint_as_float(prefix)) : lo;
+}
+
+__global__ void sample_rows_kernel(const float* __restrict__ logits, const DeviceRowSampling* __restrict__ params,
+                                   int32_t* __restrict__ out_ids, float* __restrict__ out_logprobs, int vocab) {
+  __shared__ ValueIndex vi_scratch[kWarps];
+  __shared__ float f_scratch[kWarps];
+  __shared__ float warp_sums[kWarps];
+  __shared__ Histogram hist;
+  __shared__ float shared_result[1];
+  __shared__ int chosen_shared;
+
+  const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  const DeviceRowSampling p = params[blockIdx.x];
+
+  ValueIndex best{-FLT_MAX, 0x7fffffff};
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) best = better(best, ValueIndex{row[i], i}); // NaN never wins
+  best = block_argmax(best, vi_scratch);
+  const float max_logit = best.value;
+  int chosen = best.index == 0x7fffffff ? 0 : best.index;
+
+  if (p.temperature >= 1e-5f) {
+    const float inv_t = 1.0f / p.temperature;
+    float lo = fmaxf(p.min_p, FLT_MIN); // candidates: probability > 0 and >= min_p of the top
+    if (p.top_k > 0 && p.top_k < vocab)
+      lo = select_threshold(row, vocab, max_logit, inv_t, lo, false, static_cast<float>(p.top_k), hist, shared_result);
+    if (p.top_p < 1.0f) {
+      float kept = 0.0f;
+      for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        const float q = prob(row[i], max_logit, inv_t);
+        if (q >= lo) kept += q;
+      }
+      kept = block_sum(kept, f_scratch);
+      lo = select_threshold(row, vocab, max_logit, inv_t, lo, true, p.top_p * kept, hist, shared_result);
+    }
+    // The draw, in index order: each thread owns a contiguous chunk; a block scan of the
+    // chunk sums tells which chunk holds u · total.
+    const int chunk = (vocab + blockDim.x - 1) / blockDim.x;
+    const int begin = min(vocab, static_cast<int>(threadIdx.x) * chunk), end = min(vocab, begin + chunk);
+    float local = 0.0f;
+    int last = -1;
+    for (int i = begin; i < end; ++i) {
+      const float q = prob(row[i], max_logit, inv_t);
+      if (q >= lo) {
+        local += q;
+        last = i;
+      }
+    }
+    // Inclusive scan of `local` over the block: within warps, then over the warp totals.
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float incl = local;
+    for (int o = 1; o < 32; o <<= 1) {
+      const float n = __shfl_up_sync(0xffffffffu, incl, o);
+      if (lane >= o) incl += n;
+    }
+    if (lane == 31) warp_sums[warp] = incl;
+    if (threadIdx.x == 0) chosen_shared = 0x7fffffff;
+    __syncthreads();
+    float warp_offset = 0.0f, total = 0.0f;
+    for (int w = 0; w < kWarps; ++w) {
+      if (w < warp) warp_offset += warp_sums[w];
+      total += warp_sums[w];
+    }
+    const float excl = warp_offset + incl - local;
+    const float target = static_cast<float>(p.uniform) * total;
+    if (local > 0.0f && target >= excl && target < excl + local) {
+      float cum = excl;
+      int pick = last;
+      for (int i = begin; i < end; ++i) {
+        const float q = prob(row[i], max_logit, inv_t);
+        if (q >= lo) {
+          cum += q;
+          if (target < cum) {
+            pick = i;
+            break;
+          }
+        }
+      }
+      atomicMin(&chosen_shared, pick);
+    }
+    __syncthreads();
+    if (chosen_shared == 0x7fffffff) {
+      // u · total fell past the last chunk by rounding: the last candidate.
+      ValueIndex l = block_argmax(ValueIndex{static_cast<float>(last), last}, vi_scratch);
+      chosen = l.index >= 0 ? l.index : chosen;
+    } else {
+      chosen = chosen_shared;
+    }
+  }
+
+  if (p.want_logprob) {
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += __expf(row[i] - max_logit);
+    s = block_sum(s, f_scratch);
+    if (threadIdx.x == 0) out_logprobs[blockIdx.x] = row[chosen] - (max_logit + __logf(s));
+  }
+  if (threadIdx.x == 0) out_ids[blockIdx.x] = chosen;
+}
+
+} // namespace
+
+void sample_rows(const float* logits, const DeviceRowSampling* params, int32_t* out_ids, float* out_logprobs, int rows,
+                 int vocab, cudaStream_t stream) {
+  if (rows == 0) return;
+  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, out_ids, out_logprobs, vocab);
+  PAGODA_CUDA_CHECK_LAUNCH("sample_rows_kernel");
+}
+
+} // namespace pagoda::cuda
