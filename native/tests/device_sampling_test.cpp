@@ -1,0 +1,174 @@
+// The engine's path for backends that sample where their logits are (Backend::forward_sampled):
+// over a TestBackend that samples by the GPU kernel's rules on the host, requests get the
+// tokens and logprobs of the host Sampler, seeded draws stay batch-independent, and settings
+// the device path lacks (penalties, top logprobs) fall back to forward() and the Sampler.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+
+#include "check.h"
+#include "engine/llm_engine.h"
+#include "test_backend.h"
+
+using namespace pagoda;
+
+namespace {
+
+constexpr int32_t kVocab = 64;
+
+// TestBackend's logits, sampled as sample_rows does: argmax, or one draw in index order over
+// exp((l - max) / T) (no top_k / top_p / min_p in these tests).
+class DeviceSamplingBackend : public testing::TestBackend {
+public:
+  DeviceSamplingBackend() : TestBackend(kVocab) {}
+  bool samples_on_device() const override { return true; }
+  bool forward_sampled(const ForwardBatch& b, const std::vector<RowSampling>& rows, SampledRows& out) override {
+    ++sampled_steps;
+    std::vector<float> logits;
+    forward(b, logits);
+    --num_forwards; // counted as a sampled step, not a host-sampling one
+    out.token_ids.clear();
+    out.logprobs.clear();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const float* l = logits.data() + r * kVocab;
+      const float max_logit = *std::max_element(l, l + kVocab);
+      int32_t chosen = static_cast<int32_t>(std::max_element(l, l + kVocab) - l);
+      if (rows[r].temperature >= 1e-5f) {
+        std::vector<double> p(kVocab);
+        double total = 0;
+        for (int32_t i = 0; i < kVocab; ++i) total += p[i] = std::exp((double(l[i]) - max_logit) / rows[r].temperature);
+        double target = rows[r].uniform * total, cum = 0;
+        for (int32_t i = 0; i < kVocab; ++i) {
+          cum += p[i];
+          if (target < cum) {
+            chosen = i;
+            break;
+          }
+        }
+      }
+      double z = 0;
+      for (int32_t i = 0; i < kVocab; ++i) z += std::exp(double(l[i]) - max_logit);
+      out.token_ids.push_back(chosen);
+      out.logprobs.push_back(static_cast<float>(l[chosen] - (max_logit + std::log(z))));
+    }
+    return true;
+  }
+  int32_t sampled_steps = 0;
+};
+
+ModelFacts facts() {
+  ModelFacts f;
+  f.architecture = "TestForCausalLM";
+  f.vocab_size = kVocab;
+  f.max_position_embeddings = 256;
+  f.eos_token_ids = {0};
+  f.dtype = "float32";
+  return f;
+}
+
+EngineConfig config() {
+  EngineConfig c;
+  c.model = "test";
+  c.num_gpu_blocks_override = 256;
+  c.block_size = 4;
+  c.max_num_batched_tokens = 64;
+  c.max_num_seqs = 16;
+  return c;
+}
+
+std::vector<int32_t> prompt(int32_t len, int32_t salt) {
+  std::vector<int32_t> p;
+  for (int32_t i = 0; i < len; ++i) p.push_back(1 + (i * 7 + salt * 13) % (kVocab - 1));
+  return p;
+}
+
+SamplingParams params(double temperature, int32_t max_tokens, uint64_t seed) {
+  SamplingParams p;
+  p.temperature = temperature;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  p.seed = seed;
+  return p;
+}
+
+struct Result {
+  std::map<std::string, std::vector<int32_t>> tokens;
+  std::map<std::string, std::vector<float>> logprobs;
+};
+
+struct Request {
+  std::string id;
+  std::vector<int32_t> prompt;
+  SamplingParams params;
+};
+
+Result run(LLMEngine& e, const std::vector<Request>& reqs) {
+  for (const auto& r : reqs) e.add_request(r.id, r.prompt, r.params);
+  Result out;
+  for (int i = 0; i < 10000 && e.has_unfinished(); ++i) {
+    StepOutput s = e.step();
+    CHECK(s.error.empty());
+    for (const auto& d : s.deltas) {
+      auto& t = out.tokens[d.request_id];
+      t.insert(t.end(), d.token_ids.begin(), d.token_ids.end());
+      for (const auto& lp : d.logprobs) out.logprobs[d.request_id].push_back(lp.logprob);
+    }
+  }
+  CHECK(!e.has_unfinished());
+  return out;
+}
+
+void test_same_tokens_as_host_sampler() {
+  std::vector<Request> reqs;
+  for (int i = 0; i < 6; ++i) reqs.push_back({"g" + std::to_string(i), prompt(3 + 4 * i, i), params(0.0, 12, 1)});
+  for (int i = 0; i < 6; ++i) reqs.push_back({"t" + std::to_string(i), prompt(5 + 3 * i, 20 + i), params(0.8, 12, 7 + i)});
+  reqs[0].params.logprobs = 0;
+  reqs[7].params.logprobs = 0;
+  LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
+  auto backend = std::make_unique<DeviceSamplingBackend>();
+  DeviceSamplingBackend* dev = backend.get();
+  LLMEngine device(config(), std::move(backend), facts());
+  const Result want = run(host, reqs), got = run(device, reqs);
+  CHECK(dev->sampled_steps > 0);
+  CHECK_EQ(dev->num_forwards, 0); // every step sampled on the "device"
+  for (const auto& r : reqs) {
+    CHECK_EQ(got.tokens.at(r.id).size(), size_t{12});
+    CHECK(got.tokens.at(r.id) == want.tokens.at(r.id)); // same draws from the same generators
+  }
+  for (const char* id : {"g0", "t1"}) {
+    CHECK_EQ(got.logprobs.at(id).size(), size_t{12});
+    for (size_t k = 0; k < 12; ++k) CHECK(std::fabs(got.logprobs.at(id)[k] - want.logprobs.at(id)[k]) < 1e-4);
+  }
+}
+
+void test_seeded_alone_equals_batched() {
+  const Request seeded{"s", prompt(9, 3), params(1.1, 20, 42)};
+  LLMEngine solo(config(), std::make_unique<DeviceSamplingBackend>(), facts());
+  const auto alone = run(solo, {seeded}).tokens.at("s");
+  std::vector<Request> reqs = {seeded};
+  for (int i = 0; i < 5; ++i) reqs.push_back({"n" + std::to_string(i), prompt(4 + i, i), params(0.9, 15, 100 + i)});
+  LLMEngine batched(config(), std::make_unique<DeviceSamplingBackend>(), facts());
+  CHECK(run(batched, reqs).tokens.at("s") == alone);
+}
+
+void test_penalties_fall_back_to_host_sampler() {
+  std::vector<Request> reqs = {{"a", prompt(6, 1), params(0.0, 10, 1)}, {"p", prompt(8, 2), params(0.0, 10, 1)}};
+  reqs[1].params.repetition_penalty = 1.3;
+  LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
+  auto backend = std::make_unique<DeviceSamplingBackend>();
+  DeviceSamplingBackend* dev = backend.get();
+  LLMEngine device(config(), std::move(backend), facts());
+  const Result want = run(host, reqs), got = run(device, reqs);
+  CHECK(dev->num_forwards > 0);
+  CHECK(got.tokens == want.tokens);
+}
+
+} // namespace
+
+int main() {
+  test_same_tokens_as_host_sampler();
+  test_seeded_alone_equals_batched();
+  test_penalties_fall_back_to_host_sampler();
+  return finish_checks("device_sampling_test");
+}
