@@ -8,8 +8,8 @@ export interface BarGroup {
 }
 
 const W = 640;
-const ROW = 18;
-const LABEL_W = 170;
+const ROW = 20;
+const LABEL_W = 200;
 
 export function BarChart({ title, measures, groups, format }: { title: string; measures: string[]; groups: BarGroup[]; format: (v: number) => string }) {
   const top = Math.max(1e-9, ...groups.flatMap((g) => g.values));

@@ -196,7 +196,7 @@ export const en = {
   'custom.registered': '{name} is registered. Launch it from the Launch page.',
   'custom.source': 'Source',
   'custom.sourcePath': 'Local folder',
-  'custom.sourceHf': 'Hugging Face',
+  'custom.sourceHf': 'Hugging Face Hub',
   'custom.model_name': 'Model name',
   'custom.model_name.hint': 'Letters, digits, ".", "_" and "-".',
   'custom.model_path': 'Folder on the server',

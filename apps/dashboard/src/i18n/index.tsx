@@ -19,6 +19,7 @@ export interface I18n {
   bytes(n: number): string;
   pct(fraction: number): string;
   date(iso: string | number | Date): string;
+  time(iso: string | number | Date): string;
 }
 
 function initialLocale(): Locale {
@@ -37,6 +38,7 @@ export function makeI18n(locale: Locale, setLocale: (l: Locale) => void): I18n {
   };
   const percent = new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 1 });
   const dates = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'medium' });
+  const times = new Intl.DateTimeFormat(locale, { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   return {
     locale,
     setLocale,
@@ -57,6 +59,7 @@ export function makeI18n(locale: Locale, setLocale: (l: Locale) => void): I18n {
     },
     pct: (f) => percent.format(f),
     date: (d) => dates.format(new Date(d)),
+    time: (d) => times.format(new Date(d)),
   };
 }
 

@@ -175,7 +175,7 @@ export const zhCN: Record<MessageKey, string> = {
   'chat.system': '系统提示词',
   'chat.systemPlaceholder': '你是一个乐于助人的助手。',
   'chat.temperature': '温度',
-  'chat.topP': 'Top p 采样',
+  'chat.topP': '核采样 top-p',
   'chat.maxTokens': '最大词元数',
   'chat.seed': '随机种子',
   'chat.input': '消息',

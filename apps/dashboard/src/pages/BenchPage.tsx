@@ -14,7 +14,7 @@ import { StatusBadge } from '../components/StatusBadge.tsx';
 import { useI18n } from '../i18n/index.tsx';
 
 export function BenchPage() {
-  const { t, num, date } = useI18n();
+  const { t, num, date, time } = useI18n();
   const ready = usePoll<ModelView[]>(() => api.readyModels(), 5000);
   const runs = usePoll<BenchRun[]>(() => api.benchRuns(), 0);
   const [model, setModel] = useState('');
@@ -52,7 +52,7 @@ export function BenchPage() {
   };
 
   const compared = (runs.data ?? []).filter((r) => r.summary && selected.has(r.id)).reverse();
-  const label = (r: BenchRun) => `${r.model_uid} · ${date(r.started_at)}`;
+  const label = (r: BenchRun) => `${r.model_uid} · ${time(r.started_at)}`;
   const input = (key: keyof typeof form, extra: Record<string, unknown> = {}) => <input type="number" value={form[key]} onChange={(e) => setForm({ ...form, [key]: e.target.value })} {...extra} />;
   const ms = (v: number) => `${num(v, 1)} ${t('bench.ms')}`;
 

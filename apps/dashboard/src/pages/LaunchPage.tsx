@@ -81,7 +81,7 @@ export function LaunchPage() {
     <>
       <PageHeader title={t('launch.title')} subtitle={t('launch.subtitle')} />
       {selected && <LaunchPanel entry={selected} onClose={() => setChosen(null)} />}
-      <section className="filters" aria-label={t('launch.search')}>
+      <section className="filters">
         <label className="filter filter-search">
           <span>{t('launch.search')}</span>
           <input type="search" value={search} placeholder={t('launch.searchPlaceholder')} onChange={(e) => setSearch(e.target.value)} />
