@@ -1,7 +1,8 @@
 // The OpenAI front door: /v1/chat/completions and /v1/completions forwarded by `model` to the
 // least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered) and at
 // the pace the client reads them (back-pressure reaches the runner). A replica that refuses the
-// connection is benched and the next one tried; with none left the request fails at once.
+// connection is benched and the next one tried; with none left the request fails at once. A replica
+// that cuts a response short is benched and the client's connection broken, never ended cleanly.
 // Per-model request_limits answer 429.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
@@ -40,25 +41,35 @@ function forward(e: Endpoint, path: string, body: Buffer, req: Request, res: Res
   });
 }
 
+/** How a relayed response ended: whole, cut off by the runner, or abandoned by the client. */
+export type RelayOutcome = 'complete' | 'upstream-failed' | 'client-gone';
+
 /**
  * Copies the runner's response to the client as it arrives, pausing the runner's stream while the
  * client's socket is full, so a slow reader holds back the runner instead of filling our memory.
- * Resolves when the upstream ends, fails or the client goes away.
  */
-export function relay(upstream: IncomingMessage, res: Response): Promise<void> {
-  return new Promise<void>((resolve) => {
+export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOutcome> {
+  return new Promise<RelayOutcome>((resolve) => {
+    let clientGone = false;
+    let settled = false;
     const resume = () => upstream.resume();
-    const done = () => {
+    const onClientClose = () => (clientGone = !res.writableFinished);
+    const settle = (outcome: RelayOutcome) => {
+      if (settled) return;
+      settled = true;
       res.off('drain', resume);
-      resolve();
+      res.off('close', onClientClose);
+      resolve(outcome);
     };
     upstream.on('data', (chunk: Buffer) => {
       if (!res.write(chunk)) upstream.pause();
     });
     res.on('drain', resume);
-    upstream.once('end', done);
-    upstream.once('error', done);
-    upstream.once('close', done);
+    res.once('close', onClientClose);
+    upstream.once('end', () => settle('complete'));
+    const cut = () => settle(upstream.complete ? 'complete' : clientGone ? 'client-gone' : 'upstream-failed');
+    upstream.once('error', cut);
+    upstream.once('close', cut);
   });
 }
 
@@ -83,7 +94,13 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       const e = deps.table.pick(uid, tried);
       if (!e) {
         deps.metrics.routed(uid, 503);
-        const why = tried.size > 0 ? `its ${tried.size} replica${tried.size > 1 ? 's' : ''} failed to answer and ${tried.size > 1 ? 'are' : 'is'} out of rotation` : 'no replica is ready yet (GET /v1/models/{uid}/progress shows the launch)';
+        const known = deps.table.endpoints(uid).length;
+        const why =
+          tried.size > 0
+            ? `its ${tried.size} replica${tried.size > 1 ? 's' : ''} failed to answer and ${tried.size > 1 ? 'are' : 'is'} out of rotation`
+            : known > 0
+              ? `its ${known} replica${known > 1 ? 's' : ''} failed recently and ${known > 1 ? 'are' : 'is'} out of rotation for a few seconds; retry shortly`
+              : 'no replica is ready yet (GET /v1/models/{uid}/progress shows the launch)';
         throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`);
       }
       tried.add(e.replicaId);
@@ -96,6 +113,7 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
         deps.table.bench(e.replicaId);
         deps.log.warn({ replica: e.replicaId, model: uid, err: (err as Error).message }, 'replica failed; out of rotation');
         if (err instanceof ConnectError) continue;
+        deps.metrics.routed(uid, 502);
         if (!res.headersSent) throw new HttpError(502, `replica ${e.replicaId} of '${uid}' failed mid-request (${(err as Error).message}); it is out of rotation, retry`);
         res.destroy();
         return;
@@ -107,8 +125,20 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       }
       res.setHeader('x-pagoda-replica', e.replicaId);
       res.flushHeaders();
-      await relay(upstream, res);
+      const outcome = await relay(upstream, res);
       end();
+      if (outcome === 'upstream-failed') {
+        // Break the client's connection too: a cleanly ended response would pass for a whole one.
+        deps.table.bench(e.replicaId);
+        deps.log.warn({ replica: e.replicaId, model: uid }, 'replica cut its response short; out of rotation');
+        deps.metrics.routed(uid, 502);
+        res.destroy();
+        return;
+      }
+      if (outcome === 'client-gone') {
+        deps.metrics.routed(uid, 499);
+        return;
+      }
       res.end();
       deps.metrics.routed(uid, upstream.statusCode ?? 502);
       deps.metrics.latency(Number(process.hrtime.bigint() - started) / 1e9);

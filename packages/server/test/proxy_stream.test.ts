@@ -1,6 +1,8 @@
-// The proxy relays a runner's response at the client's pace: while a client does not read, the runner
-// is held back (its writes stall) instead of the proxy buffering the whole response in memory; once
-// the client reads again every byte arrives, in order.
+// How the proxy relays a runner's stream, against stand-in runners: at the client's pace (a client
+// that does not read holds the runner back instead of the proxy buffering the whole response; once it
+// reads, every byte arrives in order); a runner that cuts its response short breaks the client's
+// connection rather than ending it cleanly, and is taken out of rotation; a client that goes away
+// cancels the runner's request. Each outcome is counted in the routed-requests metric.
 import { once } from 'node:events';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,36 +47,96 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** A stand-in runner that sends a first SSE event, then drops the connection mid-response. */
+function startDyingRunner(): Server {
+  return createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: {"partial":true}\n\n');
+    setTimeout(() => res.socket?.destroy(), 50);
+  });
+}
+
+/** A stand-in runner that streams until its client goes away, and records that it noticed. */
+function startEndlessRunner() {
+  const state = { cancelled: false };
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const timer = setInterval(() => res.write('data: {"token":"x"}\n\n'), 10);
+    res.once('close', () => {
+      clearInterval(timer);
+      state.cancelled = !res.writableFinished;
+    });
+  });
+  return { server, state };
+}
+
 let runner: ReturnType<typeof startFloodRunner>;
+let endless: ReturnType<typeof startEndlessRunner>;
+let dying: Server;
 let proxy: Server;
 let proxyUrl: string;
+let table: RouteTable;
+const metrics = new PlatformMetrics();
 
 beforeAll(async () => {
   runner = startFloodRunner();
-  const runnerUrl = await listen(runner.server);
-  const table = new RouteTable();
-  table.replace([{ replicaId: 'r0', modelUid: 'flood', url: runnerUrl }]);
+  endless = startEndlessRunner();
+  dying = startDyingRunner();
+  table = new RouteTable();
+  table.replace([
+    { replicaId: 'r-flood', modelUid: 'flood', url: await listen(runner.server) },
+    { replicaId: 'r-dying', modelUid: 'dying', url: await listen(dying) },
+    { replicaId: 'r-endless', modelUid: 'endless', url: await listen(endless.server) },
+  ]);
   const app = express();
   app.use(express.json());
   app.post(
     '/v1/completions',
     proxyHandler('/v1/completions', {
       table,
-      metrics: new PlatformMetrics(),
+      metrics,
       log: pino({ level: 'silent' }),
       limitOf: async () => null,
     }),
+  );
+  app.use(
+    (
+      err: Error & { status?: number },
+      _req: express.Request,
+      res: express.Response,
+      _next: express.NextFunction,
+    ) => {
+      res.status(err.status ?? 500).json({ error: { message: err.message } });
+    },
   );
   proxy = createServer(app);
   proxyUrl = await listen(proxy);
 });
 
 afterAll(async () => {
-  for (const s of [proxy, runner.server]) {
+  for (const s of [proxy, runner.server, endless.server, dying]) {
     s.closeAllConnections();
     await new Promise((r) => s.close(r));
   }
 });
+
+const routed = (model: string, status: number) => {
+  const m = new RegExp(
+    `^pagoda_requests_routed_total\\{model="${model}",status="${status}"\\} (\\d+)$`,
+    'm',
+  ).exec(metrics.render(new Map(), new Map()));
+  return m ? Number(m[1]) : 0;
+};
+
+const post = (model: string, signal?: AbortSignal) =>
+  fetch(`${proxyUrl}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, prompt: 'x', stream: true }),
+    signal,
+  });
 
 describe('proxy back-pressure', () => {
   it('holds the runner back while the client does not read, then delivers every byte', async () => {
@@ -109,5 +171,43 @@ describe('proxy back-pressure', () => {
     await once(res, 'end');
     expect(received).toBe(TOTAL);
     expect(inOrder).toBe(true);
+    expect(routed('flood', 200)).toBe(1);
   });
 });
+
+describe('proxy stream endings', () => {
+  it('breaks the client connection when the runner cuts its response short, and benches the runner', async () => {
+    const res = await post('dying');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-pagoda-replica')).toBe('r-dying');
+    // The client must see a failure, not a cleanly ended stream that passes for a whole one.
+    await expect(res.text()).rejects.toThrow();
+    expect(routed('dying', 502)).toBe(1);
+    expect(routed('dying', 200)).toBe(0);
+    const next = await post('dying');
+    expect(next.status).toBe(503);
+    expect(((await next.json()) as { error: { message: string } }).error.message).toMatch(
+      /out of rotation/,
+    );
+  });
+
+  it('cancels the runner request when the client goes away mid-stream', async () => {
+    const abort = new AbortController();
+    const res = await post('endless', abort.signal);
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^data: /);
+    abort.abort();
+    await waitUntil(() => endless.state.cancelled);
+    await waitUntil(() => routed('endless', 499) === 1);
+    expect(table.modelLoad('endless')).toBe(0);
+    expect(table.pick('endless')?.replicaId).toBe('r-endless');
+  });
+});
+
+async function waitUntil(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
