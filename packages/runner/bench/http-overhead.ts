@@ -23,6 +23,8 @@ const { values } = parseArgs({
     'input-len': { type: 'string', default: '64' },
     'output-len': { type: 'string', default: '128' },
     device: { type: 'string', default: 'cpu' },
+    // 'dummy': random weights from --model's config.json (give the config.json path)
+    'load-format': { type: 'string', default: 'auto' },
     rounds: { type: 'string', default: '1' },
     // CPU engine threads for both paths (default: the runner's, every core but one)
     threads: { type: 'string' },
@@ -75,6 +77,8 @@ const engineOptions = {
   model: values.model!,
   device: values.device as 'cpu' | 'cuda' | 'auto',
   max_num_seqs: streams,
+  num_threads: threads,
+  load_format: values['load-format'] as 'auto' | 'dummy',
 };
 const params = { max_tokens: outputLen, temperature: 0, ignore_eos: true };
 
@@ -163,6 +167,8 @@ async function overHttp(all: number[][]) {
       'm',
       '--cpu-threads',
       String(threads),
+      '--load-format',
+      values['load-format']!,
     ],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -190,9 +196,8 @@ async function overHttp(all: number[][]) {
   }
 }
 
-const vocab = JSON.parse(
-  await (await import('node:fs/promises')).readFile(`${values.model}/config.json`, 'utf8'),
-).vocab_size as number;
+const configPath = values.model!.endsWith('.json') ? values.model! : `${values.model}/config.json`;
+const vocab = JSON.parse(readFileSync(configPath, 'utf8')).vocab_size as number;
 const all = prompts(vocab);
 console.log(
   `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}, ${threads} engine threads`,

@@ -30,7 +30,13 @@ import type {
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
 import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
-import { PromptSet, type EngineLike, type PromptUsage } from './prompt-outputs.ts';
+import { ChunkStream } from './chunk-stream.ts';
+import {
+  PromptSet,
+  type EngineLike,
+  type OutputEvent,
+  type PromptUsage,
+} from './prompt-outputs.ts';
 import {
   chatMaxTokens,
   checkTokenIds,
@@ -165,52 +171,44 @@ export class BuiltinBackend implements Backend {
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
     const set = new PromptSet(engine, tokenizer, runs, ctx.signal, usage);
 
-    return (async function* () {
-      const offsets = new Map<number, number>();
-      if (req.echo) {
-        for (const [p, prompt] of prompts.entries()) {
-          for (let i = 0; i < n; i++) {
-            offsets.set(p * n + i, prompt.text.length);
-            yield {
-              ...base,
-              choices: [
-                { index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null },
-              ],
-            };
-          }
-        }
-      }
-      try {
-        for (let e = await set.next(); e !== null; e = await set.next()) {
-          let logprobs = null;
-          if (topK !== null) {
-            const formatted = completionLogprobs(
-              e.logprobs,
-              texts,
-              topK,
-              offsets.get(e.index) ?? 0,
-            );
-            offsets.set(e.index, formatted.next);
-            logprobs = formatted.logprobs;
-          }
-          yield {
+    const offsets = new Map<number, number>();
+    const leading: CompletionChunk[] = [];
+    if (req.echo) {
+      for (const [p, prompt] of prompts.entries()) {
+        for (let i = 0; i < n; i++) {
+          offsets.set(p * n + i, prompt.text.length);
+          leading.push({
             ...base,
-            choices: [
-              {
-                index: e.index,
-                text: e.text,
-                logprobs,
-                finish_reason: e.finish_reason,
-                stop_reason: e.stop_reason,
-              },
-            ],
-          };
+            choices: [{ index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null }],
+          });
         }
-      } finally {
-        await set.close();
       }
-      yield { ...base, choices: [], usage: toUsage(usage) };
-    })();
+    }
+    const toChunk = (e: OutputEvent): CompletionChunk => {
+      let logprobs = null;
+      if (topK !== null) {
+        const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+        offsets.set(e.index, formatted.next);
+        logprobs = formatted.logprobs;
+      }
+      return {
+        ...base,
+        choices: [
+          {
+            index: e.index,
+            text: e.text,
+            logprobs,
+            finish_reason: e.finish_reason,
+            stop_reason: e.stop_reason,
+          },
+        ],
+      };
+    };
+    return new ChunkStream(leading, set, toChunk, () => ({
+      ...base,
+      choices: [],
+      usage: toUsage(usage),
+    }));
   }
 
   private completionPrompts(req: CompletionRequest): Array<{ ids: number[]; text: string }> {
@@ -271,42 +269,34 @@ export class BuiltinBackend implements Backend {
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
     const set = new PromptSet(engine, tokenizer, [run], ctx.signal, usage);
 
-    return (async function* () {
-      for (let i = 0; i < n; i++) {
-        yield {
-          ...base,
-          choices: [
-            {
-              index: i,
-              delta: { role: 'assistant' as const, content: echoed },
-              logprobs: null,
-              finish_reason: null,
-            },
-          ],
-        };
-      }
-      try {
-        for (let e = await set.next(); e !== null; e = await set.next()) {
-          const logprobs =
-            topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null;
-          yield {
-            ...base,
-            choices: [
-              {
-                index: e.index,
-                delta: { content: e.text },
-                logprobs,
-                finish_reason: e.finish_reason,
-                stop_reason: e.stop_reason,
-              },
-            ],
-          };
-        }
-      } finally {
-        await set.close();
-      }
-      yield { ...base, choices: [], usage: toUsage(usage) };
-    })();
+    const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
+      ...base,
+      choices: [
+        {
+          index: i,
+          delta: { role: 'assistant' as const, content: echoed },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ],
+    }));
+    const toChunk = (e: OutputEvent): ChatCompletionChunk => ({
+      ...base,
+      choices: [
+        {
+          index: e.index,
+          delta: { content: e.text },
+          logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
+          finish_reason: e.finish_reason,
+          stop_reason: e.stop_reason,
+        },
+      ],
+    });
+    return new ChunkStream(leading, set, toChunk, () => ({
+      ...base,
+      choices: [],
+      usage: toUsage(usage),
+    }));
   }
 
   private chatPromptIds(

@@ -58,9 +58,13 @@ export function generationHandler<Req extends BaseRequest, Chunk extends AnyChun
         model,
       };
       const iterator = kind.start(ctx, req, gen)[Symbol.asyncIterator]();
-      const first = await iterator.next(); // bad requests fail here, before any header is sent
-      if (req.stream) await stream(res, iterator, first, req, kind, tracker);
-      else await respond(res, iterator, first, kind, tracker);
+      try {
+        const first = await iterator.next(); // bad requests fail here, before any header is sent
+        if (req.stream) await stream(res, iterator, first, req, kind, tracker);
+        else await respond(res, iterator, first, kind, tracker);
+      } finally {
+        await iterator.return?.(); // a no-op once finished; frees the backend's work if we left early
+      }
     } finally {
       release();
       tracker.finished(abort.signal.aborted);
