@@ -74,25 +74,26 @@ export async function startOneWorkerCluster(
     }
     return { status: res.status, json };
   };
-  await waitFor(
-    'the worker to register',
-    async () => {
-      const w = await server.platform.db.prisma.worker.findUnique({ where: { id: 'w1' } });
-      return w?.status === 'alive';
-    },
-    30_000,
-  );
-  return {
-    server,
-    worker,
-    redis,
-    dataDir,
-    api,
-    async close() {
-      await worker.kill('SIGTERM');
-      await server.close();
-      await redis.kill();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const close = async () => {
+    await worker.kill('SIGTERM');
+    await server.close();
+    await redis.kill();
+    rmSync(dataDir, { recursive: true, force: true });
   };
+  try {
+    await waitFor(
+      'the worker to register',
+      async () => {
+        const w = await server.platform.db.prisma.worker.findUnique({ where: { id: 'w1' } });
+        return w?.status === 'alive';
+      },
+      30_000,
+    );
+  } catch (err) {
+    // Leave no processes behind when the cluster never came up; say what the worker printed.
+    const output = worker.output();
+    await close();
+    throw new Error(`${(err as Error).message}; worker output:\n${output}`, { cause: err });
+  }
+  return { server, worker, redis, dataDir, api, close };
 }
