@@ -10,6 +10,8 @@ export type PlatformEvent =
   | { type: 'worker'; worker_id: string; status: string }
   | { type: 'metrics'; data: Record<string, unknown> };
 
+const STATUS_TEXT = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' } as const;
+
 export class EventHub {
   private readonly clients = new Set<WebSocket>();
   private wss: WebSocketServer | null = null;
@@ -17,8 +19,11 @@ export class EventHub {
   /** A listener with more than `maxBufferedBytes` unsent is dropped (a dashboard reconnects) rather than buffered without bound. */
   constructor(private readonly maxBufferedBytes = 8 * 2 ** 20) {}
 
-  /** Accepts upgrades on /api/events when `allow` says the caller may watch. */
-  attach(http: Server, allow: (req: IncomingMessage) => Promise<boolean>): void {
+  /**
+   * Accepts upgrades on /api/events when `admit` answers 200; otherwise refuses with its status (401 no
+   * or unknown key, 403 a key that may not watch), or 503 when the check itself fails.
+   */
+  attach(http: Server, admit: (req: IncomingMessage) => Promise<200 | 401 | 403>): void {
     this.wss = new WebSocketServer({ noServer: true });
     http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
@@ -26,17 +31,19 @@ export class EventHub {
         socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
-      void allow(req).then((ok) => {
-        if (!ok) {
-          socket.end('HTTP/1.1 401 Unauthorized\r\n\r\n');
-          return;
-        }
-        this.wss!.handleUpgrade(req, socket, head, (ws) => {
-          this.clients.add(ws);
-          ws.on('close', () => this.clients.delete(ws));
-          ws.on('error', () => this.clients.delete(ws));
+      void admit(req)
+        .catch(() => 503 as const)
+        .then((status) => {
+          if (status !== 200) {
+            socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n\r\n`);
+            return;
+          }
+          this.wss!.handleUpgrade(req, socket, head, (ws) => {
+            this.clients.add(ws);
+            ws.on('close', () => this.clients.delete(ws));
+            ws.on('error', () => this.clients.delete(ws));
+          });
         });
-      });
     });
   }
 

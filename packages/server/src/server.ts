@@ -77,9 +77,9 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
   const http = app.listen(config.port, host);
   await once(http, 'listening');
   hub.attach(http, async (req) => {
-    if (await auth.open()) return true;
+    if (await auth.open()) return 200;
     const principal = await auth.identify(bearer({ headers: req.headers, query: Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams) } as never));
-    return principal?.scope === 'admin';
+    return !principal ? 401 : principal.scope === 'admin' ? 200 : 403;
   });
   const metricsTimer = setInterval(() => {
     if (hub.listeners === 0) return;

@@ -55,9 +55,10 @@ async function createKey(
 function connectEvents(
   url: string,
   headers: Record<string, string> = {},
+  query = '',
 ): Promise<'open' | number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace('http', 'ws')}/api/events`, { headers });
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/api/events${query}`, { headers });
     ws.once('open', () => {
       ws.close();
       resolve('open');
@@ -212,7 +213,10 @@ describe('with PAGODA_ADMIN_KEY set', () => {
     expect(await connectEvents(cluster.server.url)).toBe(401);
     expect(
       await connectEvents(`${cluster.server.url}`, { authorization: `Bearer ${keys['app-all']}` }),
-    ).toBe(401);
+    ).toBe(403);
+    // Browsers cannot set headers on a WebSocket: the key may come as ?api_key=.
+    expect(await connectEvents(cluster.server.url, {}, `?api_key=${ADMIN}`)).toBe('open');
+    expect(await connectEvents(cluster.server.url, {}, '?api_key=pk-unknown')).toBe(401);
     expect(await connectEvents(cluster.server.url, { authorization: `Bearer ${ADMIN}` })).toBe(
       'open',
     );

@@ -158,7 +158,7 @@ describe('a dashboard that stops reading', () => {
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     const url = `ws://127.0.0.1:${(http.address() as { port: number }).port}/api/events`;
     const hub = new EventHub(4 * 2 ** 20);
-    hub.attach(http, async () => true);
+    hub.attach(http, async () => 200);
     const open = (ws: WebSocket) => new Promise((r) => ws.once('open', r));
     const slow = new WebSocket(url);
     const fast = new WebSocket(url);
