@@ -162,3 +162,34 @@ describe('builtin backend over a scripted engine', () => {
     expect(engine.aborted).toBe(before + 1);
   });
 });
+
+describe('an engine that fails', () => {
+  it('turns a failed step into a 503 and marks the backend failed', async () => {
+    class EngineStepError extends Error {
+      override name = 'EngineStepError';
+    }
+    const failing = new ScriptedEngine(() => once.greedy_ids);
+    const real = failing.generate.bind(failing);
+    failing.generate = async function* (ids, params, options) {
+      let n = 0;
+      for await (const d of real(ids, params, options)) {
+        if (++n === 3) throw new EngineStepError('CUDA error: an illegal memory access');
+        yield d;
+      }
+    };
+    const b = new BuiltinBackend(
+      ServeOptionsSchema.parse({ model: STORIES }),
+      log,
+      async () => failing,
+    );
+    await b.load();
+    await expect(
+      collect(b.completions({ prompt: once.prompt_ids, max_tokens: 10 }, ctx())),
+    ).rejects.toMatchObject({
+      status: 503,
+      message: 'the engine failed: CUDA error: an illegal memory access',
+    });
+    expect(b.state()).toBe('failed');
+    expect(b.failure()).toMatch(/illegal memory access/);
+  });
+});

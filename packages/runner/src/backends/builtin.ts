@@ -132,6 +132,14 @@ export class BuiltinBackend implements Backend {
     }
   }
 
+  /** The engine died (a failed step closes it): /health turns 503 so a supervisor restarts us. */
+  private readonly onEngineFailure = (err: Error): void => {
+    if (this.current !== 'ready') return;
+    this.current = 'failed';
+    this.why = `the engine failed: ${err.message}`;
+    this.log.error({ err: err.message }, 'engine failed');
+  };
+
   private ready(): { engine: EngineHandle; tokenizer: Tokenizer; texts: TokenTexts } {
     if (!this.engine || !this.tokenizer || !this.texts)
       throw new ApiError(503, 'the model is not loaded');
@@ -169,7 +177,7 @@ export class BuiltinBackend implements Backend {
       model: ctx.model,
     };
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
-    const set = new PromptSet(engine, tokenizer, runs, ctx.signal, usage);
+    const set = new PromptSet(engine, tokenizer, runs, ctx.signal, usage, this.onEngineFailure);
 
     const offsets = new Map<number, number>();
     const leading: CompletionChunk[] = [];
@@ -267,7 +275,7 @@ export class BuiltinBackend implements Backend {
       model: ctx.model,
     };
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
-    const set = new PromptSet(engine, tokenizer, [run], ctx.signal, usage);
+    const set = new PromptSet(engine, tokenizer, [run], ctx.signal, usage, this.onEngineFailure);
 
     const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
       ...base,

@@ -4,7 +4,7 @@
 // per token of every stream.
 import type { GenerateDelta, SamplingParams, TokenLogprob } from '@pagoda/engine';
 import type { Tokenizer } from '@pagoda/tokenizer';
-import { badRequest } from '../api-error.ts';
+import { ApiError, badRequest } from '../api-error.ts';
 import { OutputText } from './output-text.ts';
 
 export interface EngineLike {
@@ -38,6 +38,24 @@ export interface PromptRun {
   stops: string[];
   includeStop: boolean;
   skipSpecialTokens: boolean;
+}
+
+const FATAL_ENGINE_ERRORS = new Set(['EngineClosedError', 'EngineStepError']);
+
+/**
+ * An engine error as the client should see it: a refused request (InvalidRequestError) is the
+ * client's fault, a 400; a failed or closed engine is a 503, and the runner is no longer ready.
+ */
+export function engineError(err: unknown): Error {
+  const name = (err as Error)?.name;
+  if (name === 'InvalidRequestError') return badRequest((err as Error).message);
+  if (FATAL_ENGINE_ERRORS.has(name))
+    return new ApiError(503, `the engine failed: ${(err as Error).message}`);
+  return err as Error;
+}
+
+export function isFatalEngineError(err: unknown): boolean {
+  return FATAL_ENGINE_ERRORS.has((err as Error)?.name);
 }
 
 /** One output's text and stop state: turns engine deltas into OutputEvents. */
@@ -81,9 +99,7 @@ class PromptRequest {
       const deltas = engine.generate(run.promptIds, run.params, { signal });
       this.iterator = deltas[Symbol.asyncIterator]();
     } catch (err) {
-      // The engine refuses bad parameters at once (InvalidRequestError): the client's fault, a 400.
-      if ((err as Error).name === 'InvalidRequestError') throw badRequest((err as Error).message);
-      throw err;
+      throw engineError(err);
     }
   }
 
@@ -160,10 +176,13 @@ export class PromptSet {
     runs: PromptRun[],
     private readonly signal: AbortSignal,
     readonly usage: PromptUsage,
+    private readonly onFatal: (err: Error) => void = () => {},
   ) {
     let offset = 0;
     this.requests = runs.map((run) => {
-      const req = new PromptRequest(engine, tokenizer, run, offset, this.local.signal);
+      const req = this.guard(
+        () => new PromptRequest(engine, tokenizer, run, offset, this.local.signal),
+      );
       offset += run.params.n ?? 1;
       usage.prompt_tokens += run.promptIds.length;
       return req;
@@ -178,7 +197,11 @@ export class PromptSet {
         this.requests.length === 1 ? this.requests : this.requests.filter((r) => r.remaining > 0);
       if (live.length === 1 && live[0]!.remaining === 0) return null;
       if (live.length === 0) return null;
-      const got = await this.pull(live);
+      const got = await this.pull(live).catch((err: unknown) =>
+        this.guard(() => {
+          throw err;
+        }),
+      );
       if (got === null) return null;
       const req = this.requests[got.at]!;
       if (got.r.done) {
@@ -215,6 +238,16 @@ export class PromptSet {
       if (got) this.pending.delete(got.at);
       return got;
     });
+  }
+
+  /** Runs `f`; an engine error it throws is reported when fatal and turned into an ApiError. */
+  private guard<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (isFatalEngineError(err)) this.onFatal(err as Error);
+      throw engineError(err);
+    }
   }
 
   async close(): Promise<void> {
