@@ -80,6 +80,8 @@ describe('the dashboard in Chromium', () => {
     for (const p of PAGES) {
       await open(p.path, p.heading);
       await page.waitForLoadState('networkidle');
+      // The cluster charts draw once two samples (2 s apart) are in.
+      if (p.path === '/cluster') await page.locator('figure', { hasText: en['cluster.memoryChart'] }).locator('polyline').first().waitFor({ state: 'attached', timeout: 10_000 });
       expect(await screenshot(page, `${p.path.slice(1)}-en-1280`), `${p.path} looks blank`).toBeGreaterThan(MIN_COLOURS);
     }
     const root = await fetch(`${server.url}/`);
@@ -184,6 +186,13 @@ describe('the dashboard in Chromium', () => {
     expect(runs[0].summary.ttft_ms.mean).toBeGreaterThan(0);
     await page.getByRole('cell', { name: en['status.done'] }).waitFor();
     expect(await screenshot(page, 'bench-en-1280')).toBeGreaterThan(MIN_COLOURS);
+
+    // The load shows on Running models: KV cache use and tokens/s come from the runner's metrics.
+    await open('/models', en['models.title']);
+    const kv = page.locator('.stats div', { hasText: en['models.kvCache'] }).locator('dd');
+    await expect.poll(() => kv.innerText(), { timeout: 10_000 }).toMatch(/%$/);
+    const speed = page.locator('.stats div', { hasText: en['models.tokensPerSecond'] }).locator('dd');
+    await expect.poll(() => speed.innerText(), { timeout: 10_000 }).toMatch(/^[\d.,]+$/);
   }, 90_000);
 
   it('is usable from the keyboard and labels every form field', async () => {

@@ -23,7 +23,7 @@ export function ModelCard({ entry, onChoose }: { entry: CatalogEntry; onChoose()
         </div>
         <div>
           <dt>{t('launch.size')}</dt>
-          <dd>{sizes.map((s) => `${num(s, 3)} B`).join(' · ')}</dd>
+          <dd>{sizes.map((s) => (s < 0.1 ? `${num(s * 1000, 1)} M` : `${num(s, 1)} B`)).join(' · ')}</dd>
         </div>
         <div>
           <dt>{t('launch.format')}</dt>
