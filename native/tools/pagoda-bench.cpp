@@ -255,6 +255,8 @@ json::Value bench_dataset(LLMEngine& e, const Args& a, std::mt19937& rng) {
   out.set("num_requests", num(static_cast<double>(t.finished.size())));
   out.set("skipped_longer_than_max_model_len", num(static_cast<double>(skipped)));
   out.set("elapsed_s", num(elapsed));
+  out.set("steps", num(static_cast<double>(t.steps)));
+  out.set("ms_per_step", num(t.steps > 0 ? 1e3 * elapsed / t.steps : 0.0));
   out.set("request_throughput_per_s", num(t.finished.size() / elapsed));
   out.set("output_tokens_per_s", num(t.output_tokens / elapsed));
   out.set("total_tokens_per_s", num((t.output_tokens + prompt_tokens) / elapsed));
@@ -325,6 +327,8 @@ int run(int argc, char** argv) {
     std::printf("throughput   %.2f requests/s, %.1f output tokens/s, %.1f total tokens/s (%g requests)\n",
                 figures.at("request_throughput_per_s").as_number(), figures.at("output_tokens_per_s").as_number(),
                 figures.at("total_tokens_per_s").as_number(), figures.at("num_requests").as_number());
+    std::printf("steps        %g engine steps, %.2f ms per step\n", figures.at("steps").as_number(),
+                figures.at("ms_per_step").as_number());
     std::printf("latency      TTFT mean %.1f ms, median %.1f ms, p99 %.1f ms; E2E mean %.1f ms, p99 %.1f ms\n",
                 figures.at("ttft_ms_mean").as_number(), figures.at("ttft_ms_median").as_number(),
                 figures.at("ttft_ms_p99").as_number(), figures.at("e2e_ms_mean").as_number(),

