@@ -3,16 +3,37 @@
 // with streamed text, a custom model's field error, a benchmark with its chart, terminate; keyboard
 // and labels; zh-CN has no English left; no sideways overflow at 1280 and 390 px. One server, one
 // worker and one launched model are shared, so the steps run in order.
+/// <reference lib="dom" />
+// playwright-core's types come from the dashboard package that depends on it (type-only: erased at run time).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type {
+  Browser,
+  BrowserContext,
+  Page,
+} from '../../apps/dashboard/node_modules/playwright-core/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { en } from '../../apps/dashboard/src/i18n/en.ts';
 import { zhCN } from '../../apps/dashboard/src/i18n/zh-CN.ts';
 import { startServer, type RunningServer } from '../../packages/server/src/index.ts';
-import { GiB, PrivateRedis, startWorkerProcess, STORIES, waitFor, type WorkerProcess } from '../../packages/server/test/platform_helpers.ts';
-import { ensureBuilt, horizontalOverflow, launchChromium, overflowingElements, screenshot, unlabelledControls, visibleLines } from './browser_helpers.ts';
+import {
+  GiB,
+  PrivateRedis,
+  startWorkerProcess,
+  STORIES,
+  waitFor,
+  type WorkerProcess,
+} from '../../packages/server/test/platform_helpers.ts';
+import {
+  ensureBuilt,
+  horizontalOverflow,
+  launchChromium,
+  overflowingElements,
+  screenshot,
+  unlabelledControls,
+  visibleLines,
+} from './browser_helpers.ts';
 
 const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
 const PAGES = [
@@ -36,8 +57,17 @@ let context: BrowserContext;
 let page: Page;
 const consoleErrors: string[] = [];
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${server.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response shapes vary per route
+): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
 }
@@ -52,11 +82,34 @@ beforeAll(async () => {
   redis = await PrivateRedis.create();
   dataDir = mkdtempSync(join(tmpdir(), 'pagoda-dashboard-'));
   const prefix = `dash${Date.now().toString(36)}`;
-  server = await startServer({ port: 0, dataDir, databaseUrl: `file:${join(dataDir, 'pagoda.db')}`, redisUrl: redis.url, redisPrefix: prefix, logLevel: 'silent', reconcileMs: 250, resendAfterMs: 2_000 });
-  worker = startWorkerProcess({ server: server.url, redis: redis.url, name: 'w1', prefix, devices: [{ name: 'declared', memory_total: 8 * GiB }] });
-  const reg = await api('POST', '/v1/model_registrations/LLM', { model_name: 'stories', model_path: STORIES, chat_template: TEMPLATE });
+  server = await startServer({
+    port: 0,
+    dataDir,
+    databaseUrl: `file:${join(dataDir, 'pagoda.db')}`,
+    redisUrl: redis.url,
+    redisPrefix: prefix,
+    logLevel: 'silent',
+    reconcileMs: 250,
+    resendAfterMs: 2_000,
+  });
+  worker = startWorkerProcess({
+    server: server.url,
+    redis: redis.url,
+    name: 'w1',
+    prefix,
+    devices: [{ name: 'declared', memory_total: 8 * GiB }],
+  });
+  const reg = await api('POST', '/v1/model_registrations/LLM', {
+    model_name: 'stories',
+    model_path: STORIES,
+    chat_template: TEMPLATE,
+  });
   expect(reg.status, JSON.stringify(reg.json)).toBe(201);
-  await waitFor('the worker to join', async () => (await api('GET', '/v1/workers')).json.length === 1, 30_000);
+  await waitFor(
+    'the worker to join',
+    async () => (await api('GET', '/v1/workers')).json.length === 1,
+    30_000,
+  );
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
   page = await context.newPage();
@@ -81,12 +134,22 @@ describe('the dashboard in Chromium', () => {
       await open(p.path, p.heading);
       await page.waitForLoadState('networkidle');
       // The cluster charts draw once two samples (2 s apart) are in.
-      if (p.path === '/cluster') await page.locator('figure', { hasText: en['cluster.memoryChart'] }).locator('polyline').first().waitFor({ state: 'attached', timeout: 10_000 });
-      expect(await screenshot(page, `${p.path.slice(1)}-en-1280`), `${p.path} looks blank`).toBeGreaterThan(MIN_COLOURS);
+      if (p.path === '/cluster')
+        await page
+          .locator('figure', { hasText: en['cluster.memoryChart'] })
+          .locator('polyline')
+          .first()
+          .waitFor({ state: 'attached', timeout: 10_000 });
+      expect(
+        await screenshot(page, `${p.path.slice(1)}-en-1280`),
+        `${p.path} looks blank`,
+      ).toBeGreaterThan(MIN_COLOURS);
     }
     const root = await fetch(`${server.url}/`);
     expect(root.headers.get('content-type')).toContain('text/html');
-    const apiMiss = await fetch(`${server.url}/v1/no-such-route`, { headers: { accept: 'text/html' } });
+    const apiMiss = await fetch(`${server.url}/v1/no-such-route`, {
+      headers: { accept: 'text/html' },
+    });
     expect(apiMiss.status).toBe(404);
     expect((await apiMiss.json()).error.message).toContain('no route');
     expect(consoleErrors).toEqual([]);
@@ -115,7 +178,9 @@ describe('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: en['launch.submit'], exact: true }).click();
     await page.waitForURL(/\/models/);
     const panel = page.locator('article', { has: page.getByRole('heading', { name: 'tiny' }) });
-    await panel.locator('.model-head .badge', { hasText: en['status.ready'] }).waitFor({ timeout: 90_000 });
+    await panel
+      .locator('.model-head .badge', { hasText: en['status.ready'] })
+      .waitFor({ timeout: 90_000 });
     expect((await api('GET', '/v1/models/tiny')).json.status).toBe('ready');
     await screenshot(page, 'models-ready-en-1280');
   }, 150_000);
@@ -157,15 +222,25 @@ describe('the dashboard in Chromium', () => {
     await page.getByLabel(en['custom.model_name'], { exact: true }).fill('broken');
     await page.getByLabel(en['custom.model_path'], { exact: true }).fill('/no/such/checkpoint');
     await page.getByRole('button', { name: en['custom.register'], exact: true }).click();
-    const field = page.locator('.field', { has: page.getByLabel(en['custom.model_path'], { exact: true }) });
+    const field = page.locator('.field', {
+      has: page.getByLabel(en['custom.model_path'], { exact: true }),
+    });
     const error = field.locator('.field-error');
     await error.waitFor({ timeout: 10_000 });
     expect(await error.innerText()).toContain('/no/such/checkpoint');
-    expect(await page.getByLabel(en['custom.model_path'], { exact: true }).getAttribute('aria-invalid')).toBe('true');
-    expect((await api('GET', '/v1/model_registrations/LLM')).json.some((r: any) => r.model_name === 'broken')).toBe(false);
+    expect(
+      await page.getByLabel(en['custom.model_path'], { exact: true }).getAttribute('aria-invalid'),
+    ).toBe('true');
+    expect(
+      (await api('GET', '/v1/model_registrations/LLM')).json.some(
+        (r: { model_name: string }) => r.model_name === 'broken',
+      ),
+    ).toBe(false);
     await screenshot(page, 'custom-error-en-1280');
     // Chromium logs the refused registration's 400 as a console error; that one is this test's doing.
-    const expected = consoleErrors.filter((e) => e.includes('/custom') && e.includes('status of 400'));
+    const expected = consoleErrors.filter(
+      (e) => e.includes('/custom') && e.includes('status of 400'),
+    );
     expect(expected).toHaveLength(1);
     consoleErrors.splice(consoleErrors.indexOf(expected[0]!), 1);
   });
@@ -191,7 +266,9 @@ describe('the dashboard in Chromium', () => {
     await open('/models', en['models.title']);
     const kv = page.locator('.stats div', { hasText: en['models.kvCache'] }).locator('dd');
     await expect.poll(() => kv.innerText(), { timeout: 10_000 }).toMatch(/%$/);
-    const speed = page.locator('.stats div', { hasText: en['models.tokensPerSecond'] }).locator('dd');
+    const speed = page
+      .locator('.stats div', { hasText: en['models.tokensPerSecond'] })
+      .locator('dd');
     await expect.poll(() => speed.innerText(), { timeout: 10_000 }).toMatch(/^[\d.,]+$/);
   }, 90_000);
 
@@ -202,14 +279,16 @@ describe('the dashboard in Chromium', () => {
     // Tab through the navigation to the chat link and follow it with Enter.
     for (let i = 0; i < 10; i++) {
       await page.keyboard.press('Tab');
-      if ((await page.evaluate(() => document.activeElement?.textContent)) === en['nav.chat']) break;
+      if ((await page.evaluate(() => document.activeElement?.textContent)) === en['nav.chat'])
+        break;
     }
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: en['chat.title'] }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/chat');
     for (const p of PAGES) {
       await open(p.path, p.heading);
-      if (p.path === '/launch') await page.getByRole('button', { name: `${en['launch.choose']} stories` }).click();
+      if (p.path === '/launch')
+        await page.getByRole('button', { name: `${en['launch.choose']} stories` }).click();
       expect(await unlabelledControls(page), `unlabelled controls on ${p.path}`).toEqual([]);
     }
   });
@@ -219,10 +298,15 @@ describe('the dashboard in Chromium', () => {
       await page.setViewportSize({ width, height: 860 });
       for (const p of PAGES) {
         await open(p.path, p.heading);
-        if (p.path === '/launch') await page.getByRole('button', { name: `${en['launch.choose']} stories` }).click();
+        if (p.path === '/launch')
+          await page.getByRole('button', { name: `${en['launch.choose']} stories` }).click();
         await page.waitForLoadState('networkidle');
-        expect(await horizontalOverflow(page), `${p.path} overflows sideways at ${width} px: ${(await overflowingElements(page)).join(', ')}`).toBeLessThanOrEqual(0);
-        if (width === 390) expect(await screenshot(page, `${p.path.slice(1)}-en-390`)).toBeGreaterThan(MIN_COLOURS);
+        expect(
+          await horizontalOverflow(page),
+          `${p.path} overflows sideways at ${width} px: ${(await overflowingElements(page)).join(', ')}`,
+        ).toBeLessThanOrEqual(0);
+        if (width === 390)
+          expect(await screenshot(page, `${p.path.slice(1)}-en-390`)).toBeGreaterThan(MIN_COLOURS);
       }
     }
   }, 90_000);
@@ -240,10 +324,13 @@ describe('the dashboard in Chromium', () => {
     for (const p of PAGES) {
       await page.goto(`${server.url}${p.path}`);
       await page.getByRole('heading', { level: 1, name: p.zh }).waitFor({ timeout: 15_000 });
-      if (p.path === '/launch') await page.getByRole('button', { name: `${zhCN['launch.choose']} stories` }).click();
+      if (p.path === '/launch')
+        await page.getByRole('button', { name: `${zhCN['launch.choose']} stories` }).click();
       await page.waitForLoadState('networkidle');
       const lines = await visibleLines(page);
-      const leftovers = lines.filter((line) => english.some((e) => line === e || (e.includes(' ') && line.includes(e))));
+      const leftovers = lines.filter((line) =>
+        english.some((e) => line === e || (e.includes(' ') && line.includes(e))),
+      );
       expect(leftovers, `English on ${p.path} in zh-CN`).toEqual([]);
       await screenshot(page, `${p.path.slice(1)}-zh-CN-1280`);
     }

@@ -12,15 +12,19 @@ describe('dashboard catalogs', () => {
   });
 
   it('leaves no string empty', () => {
-    for (const [k, v] of [...Object.entries(en), ...Object.entries(zhCN)]) expect(v.trim(), k).not.toBe('');
+    for (const [k, v] of [...Object.entries(en), ...Object.entries(zhCN)])
+      expect(v.trim(), k).not.toBe('');
   });
 
   it('keeps every {placeholder} in the translation', () => {
-    for (const [k, v] of Object.entries(en)) expect(placeholders(zhCN[k as keyof typeof en]), k).toEqual(placeholders(v));
+    for (const [k, v] of Object.entries(en))
+      expect(placeholders(zhCN[k as keyof typeof en]), k).toEqual(placeholders(v));
   });
 
   it('translates every sentence: only names and units may read the same in both', () => {
-    const same = Object.entries(en).filter(([k, v]) => zhCN[k as keyof typeof en] === v).map(([k]) => k);
+    const same = Object.entries(en)
+      .filter(([k, v]) => zhCN[k as keyof typeof en] === v)
+      .map(([k]) => k);
     expect(same.sort()).toEqual(['app.title', 'common.cpu', 'common.gpu'].sort());
   });
 });

@@ -6,7 +6,15 @@ import { defaultForm, launchBody, launchCli } from '../../apps/dashboard/src/lau
 
 describe('launch form', () => {
   it('sends only what was set, as numbers where the API wants numbers, and passes the server schema', () => {
-    const body = launchBody('qwen2.5-instruct', { ...defaultForm(), model_uid: 'qw', model_size_in_billions: '1_5', gpu_idx: '0, 1', max_model_len: '4096', enforce_eager: true, enable_prefix_caching: false });
+    const body = launchBody('qwen2.5-instruct', {
+      ...defaultForm(),
+      model_uid: 'qw',
+      model_size_in_billions: '1_5',
+      gpu_idx: '0, 1',
+      max_model_len: '4096',
+      enforce_eager: true,
+      enable_prefix_caching: false,
+    });
     expect(body).toEqual({
       model_name: 'qwen2.5-instruct',
       model_uid: 'qw',
@@ -29,7 +37,13 @@ describe('launch form', () => {
   });
 
   it('writes the same launch as a pagoda launch command with the CLI flag names', () => {
-    const body = launchBody('llama-3.1-instruct', { ...defaultForm(), model_uid: 'my model', model_size_in_billions: '8', gpu_idx: '0,1', enable_prefix_caching: false });
+    const body = launchBody('llama-3.1-instruct', {
+      ...defaultForm(),
+      model_uid: 'my model',
+      model_size_in_billions: '8',
+      gpu_idx: '0,1',
+      enable_prefix_caching: false,
+    });
     expect(launchCli(body, 'http://gpu-box:9997')).toBe(
       "pagoda launch llama-3.1-instruct --endpoint http://gpu-box:9997 --model-uid 'my model' --model-engine builtin --size-in-billions 8 --replica 1 --n-gpu auto --gpu-idx 0,1 --tensor-parallel-size 1 --gpu-memory-utilization 0.9 --no-enable-prefix-caching",
     );

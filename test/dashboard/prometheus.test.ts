@@ -1,7 +1,11 @@
 // The live figures of Running models from /metrics text: samples parsed with labels, summed per model
 // over replicas, and tokens/s from two scrapes.
 import { describe, expect, it } from 'vitest';
-import { loadByModel, parsePrometheus, tokensPerSecond } from '../../apps/dashboard/src/api/prometheus.ts';
+import {
+  loadByModel,
+  parsePrometheus,
+  tokensPerSecond,
+} from '../../apps/dashboard/src/api/prometheus.ts';
 
 const TEXT = `# HELP vllm:generation_tokens_total Generated tokens.
 # TYPE vllm:generation_tokens_total counter
@@ -20,7 +24,11 @@ describe('metrics for the dashboard', () => {
   it('parses names, labels (with escapes) and values', () => {
     const samples = parsePrometheus(TEXT);
     expect(samples).toHaveLength(9);
-    expect(samples[2]).toEqual({ name: 'vllm:generation_tokens_total', labels: { model: 'b "quoted"', replica: 'r3' }, value: 7 });
+    expect(samples[2]).toEqual({
+      name: 'vllm:generation_tokens_total',
+      labels: { model: 'b "quoted"', replica: 'r3' },
+      value: 7,
+    });
   });
 
   it('sums per model over its replicas and averages KV cache use', () => {

@@ -1,6 +1,7 @@
 // The server's dashboard route: built files as they are, index.html for page paths (so a reload of
 // /models works), never for API paths, and a plain hint when the dashboard was not built.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +10,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboardRoutes, isApiPath } from '../../packages/server/src/dashboard.ts';
 import { lastProgress } from '../../packages/server/src/routes/bench.ts';
 
-// express is the server package's dependency; resolve it from there.
-const express = createRequire(new URL('../../packages/server/package.json', import.meta.url))('express') as typeof import('express');
+// express is the server package's dependency: resolved from there, typed by the little used here.
+interface Res {
+  json(body: unknown): void;
+  status(code: number): Res;
+}
+interface MiniApp {
+  get(path: string, handler: (req: unknown, res: Res) => void): MiniApp;
+  use(handler: unknown): MiniApp;
+  listen(port: number, host: string): Server;
+}
+const express = createRequire(new URL('../../packages/server/package.json', import.meta.url))(
+  'express',
+) as () => MiniApp;
 
 let dist: string;
 let base: string;
@@ -24,7 +36,9 @@ beforeAll(async () => {
   const app = express();
   app.get('/v1/models', (_req, res) => void res.json({ data: [] }));
   app.use(dashboardRoutes(dist));
-  app.use((_req, res) => void res.status(404).json({ error: { message: 'no route' } }));
+  app.use(
+    (_req: unknown, res: Res) => void res.status(404).json({ error: { message: 'no route' } }),
+  );
   const server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -36,7 +50,8 @@ afterAll(() => {
   rmSync(dist, { recursive: true, force: true });
 });
 
-const get = (path: string, accept = 'text/html') => fetch(`${base}${path}`, { headers: { accept } });
+const get = (path: string, accept = 'text/html') =>
+  fetch(`${base}${path}`, { headers: { accept } });
 
 describe('serving the dashboard', () => {
   it('serves index.html at / and for any page path, without caching it', async () => {
@@ -80,7 +95,10 @@ describe('serving the dashboard', () => {
 
 describe('benchmark progress', () => {
   it('reads the last done/total from the load generator progress line', () => {
-    expect(lastProgress('benchmarking x\n\r[###...] 1/6 requests\r[######] 4/6 requests')).toEqual({ done: 4, total: 6 });
+    expect(lastProgress('benchmarking x\n\r[###...] 1/6 requests\r[######] 4/6 requests')).toEqual({
+      done: 4,
+      total: 6,
+    });
     expect(lastProgress('benchmarking x\n')).toBeNull();
   });
 });

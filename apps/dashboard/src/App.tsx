@@ -12,14 +12,44 @@ import { LaunchPage } from './pages/LaunchPage.tsx';
 import { ModelsPage } from './pages/ModelsPage.tsx';
 import { Link, usePath } from './router.tsx';
 
-const PAGES: Array<{ path: string; label: MessageKey; icon: string; Page: () => React.JSX.Element }> = [
+const PAGES: Array<{
+  path: string;
+  label: MessageKey;
+  icon: string;
+  Page: () => React.JSX.Element;
+}> = [
   { path: '/launch', label: 'nav.launch', icon: 'M12 3l7 7h-4v8H9v-8H5z', Page: LaunchPage },
-  { path: '/models', label: 'nav.models', icon: 'M4 5h16v4H4zm0 6h16v4H4zm0 6h10v3H4z', Page: ModelsPage },
+  {
+    path: '/models',
+    label: 'nav.models',
+    icon: 'M4 5h16v4H4zm0 6h16v4H4zm0 6h10v3H4z',
+    Page: ModelsPage,
+  },
   { path: '/chat', label: 'nav.chat', icon: 'M4 4h16v11H8l-4 4z', Page: ChatPage },
-  { path: '/custom', label: 'nav.custom', icon: 'M11 4h2v7h7v2h-7v7h-2v-7H4v-2h7z', Page: CustomPage },
-  { path: '/cluster', label: 'nav.cluster', icon: 'M3 4h8v7H3zm10 0h8v7h-8zM3 13h8v7H3zm10 0h8v7h-8z', Page: ClusterPage },
-  { path: '/bench', label: 'nav.bench', icon: 'M4 20V10h3v10zm6 0V4h3v16zm6 0v-7h3v7z', Page: BenchPage },
-  { path: '/keys', label: 'nav.keys', icon: 'M8 10a4 4 0 1 1 3.5 4H11v2H9v2H6v-3.5l2.3-2.3A4 4 0 0 1 8 10z', Page: KeysPage },
+  {
+    path: '/custom',
+    label: 'nav.custom',
+    icon: 'M11 4h2v7h7v2h-7v7h-2v-7H4v-2h7z',
+    Page: CustomPage,
+  },
+  {
+    path: '/cluster',
+    label: 'nav.cluster',
+    icon: 'M3 4h8v7H3zm10 0h8v7h-8zM3 13h8v7H3zm10 0h8v7h-8z',
+    Page: ClusterPage,
+  },
+  {
+    path: '/bench',
+    label: 'nav.bench',
+    icon: 'M4 20V10h3v10zm6 0V4h3v16zm6 0v-7h3v7z',
+    Page: BenchPage,
+  },
+  {
+    path: '/keys',
+    label: 'nav.keys',
+    icon: 'M8 10a4 4 0 1 1 3.5 4H11v2H9v2H6v-3.5l2.3-2.3A4 4 0 0 1 8 10z',
+    Page: KeysPage,
+  },
 ];
 
 export function App() {

@@ -38,7 +38,8 @@ export function defaultForm(): LaunchForm {
   };
 }
 
-const numberOrText = (s: string): number | string => (s.trim() !== '' && !Number.isNaN(Number(s)) ? Number(s) : s.trim());
+const numberOrText = (s: string): number | string =>
+  s.trim() !== '' && !Number.isNaN(Number(s)) ? Number(s) : s.trim();
 
 /** The launch request body; empty fields are left out so the server's defaults apply. */
 export function launchBody(modelName: string, f: LaunchForm): Record<string, unknown> {

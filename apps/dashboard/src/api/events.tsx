@@ -1,11 +1,34 @@
 // The /api/events WebSocket, one per tab: reconnects with back-off and hands every message to the
 // pages that subscribe (status, progress, logs, worker, metrics).
-import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  type ReactNode,
+} from 'react';
 import { apiKey } from './client.ts';
 
 export type PlatformEvent =
-  | { type: 'status'; model_uid: string; replica_id: string | null; status: string; last_error?: string | null; at: string }
-  | { type: 'progress'; model_uid: string; replica_id: string; progress: number; phase: string | null; at: string }
+  | {
+      type: 'status';
+      model_uid: string;
+      replica_id: string | null;
+      status: string;
+      last_error?: string | null;
+      at: string;
+    }
+  | {
+      type: 'progress';
+      model_uid: string;
+      replica_id: string;
+      progress: number;
+      phase: string | null;
+      at: string;
+    }
   | { type: 'logs'; model_uid: string; replica_id: string; lines: string[]; at: string }
   | { type: 'worker'; worker_id: string; status: string; at: string }
   | { type: 'metrics'; data: Record<string, unknown>; at: string };

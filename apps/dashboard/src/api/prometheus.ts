@@ -16,7 +16,8 @@ export function parsePrometheus(text: string): Sample[] {
     const m = LINE.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+    for (const l of (m[2] ?? '').matchAll(LABEL))
+      labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
     const value = Number(m[3]);
     if (!Number.isNaN(value)) out.push({ name: m[1]!, labels, value });
   }
@@ -42,15 +43,21 @@ export function loadByModel(samples: Sample[]): Map<string, ModelLoad> {
     if (s.name === 'vllm:generation_tokens_total') m.generationTokens += s.value;
     else if (s.name === 'vllm:num_requests_running') m.running += s.value;
     else if (s.name === 'vllm:num_requests_waiting') m.waiting += s.value;
-    else if (s.name === 'vllm:kv_cache_usage_perc') kv.set(model, [...(kv.get(model) ?? []), s.value]);
+    else if (s.name === 'vllm:kv_cache_usage_perc')
+      kv.set(model, [...(kv.get(model) ?? []), s.value]);
     out.set(model, m);
   }
-  for (const [model, values] of kv) out.get(model)!.kvCache = values.reduce((a, b) => a + b, 0) / values.length;
+  for (const [model, values] of kv)
+    out.get(model)!.kvCache = values.reduce((a, b) => a + b, 0) / values.length;
   return out;
 }
 
 /** Tokens per second between two scrapes `seconds` apart; a counter that went down (restart) counts from 0. */
-export function tokensPerSecond(before: number | undefined, after: number, seconds: number): number {
+export function tokensPerSecond(
+  before: number | undefined,
+  after: number,
+  seconds: number,
+): number {
   if (before === undefined || seconds <= 0) return 0;
   const delta = after >= before ? after - before : after;
   return delta / seconds;

@@ -39,8 +39,17 @@ export async function* readEvents(res: Response): AsyncGenerator<unknown> {
 }
 
 /** POSTs `body` as JSON and streams the answer's events. */
-export async function* streamPost(path: string, body: unknown, signal?: AbortSignal): AsyncGenerator<unknown> {
-  const res = await fetch(path, { method: 'POST', signal, headers: { ...authHeaders(), 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+export async function* streamPost(
+  path: string,
+  body: unknown,
+  signal?: AbortSignal,
+): AsyncGenerator<unknown> {
+  const res = await fetch(path, {
+    method: 'POST',
+    signal,
+    headers: { ...authHeaders(), 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   yield* readEvents(res);
 }
 

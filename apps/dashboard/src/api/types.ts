@@ -85,7 +85,13 @@ export interface PlanResponse {
   plan: {
     fits: boolean;
     message: string;
-    replicas: Array<{ replica: number; worker: string; gpu_indices: number[]; gpus: GpuPlan[]; max_concurrency: number }>;
+    replicas: Array<{
+      replica: number;
+      worker: string;
+      gpu_indices: number[];
+      gpus: GpuPlan[];
+      max_concurrency: number;
+    }>;
     problems: string[];
     breakdown: GpuPlan | null;
     suggestions: Array<{ setting: string; value: number; message: string }>;
@@ -154,7 +160,13 @@ export interface BenchSummary {
 export interface BenchRun {
   id: string;
   model_uid: string;
-  params: { num_prompts: number; input_len: number; output_len: number; request_rate: number | null; max_concurrency: number | null };
+  params: {
+    num_prompts: number;
+    input_len: number;
+    output_len: number;
+    request_rate: number | null;
+    max_concurrency: number | null;
+  };
   status: 'running' | 'done' | 'failed';
   done: number;
   total: number;

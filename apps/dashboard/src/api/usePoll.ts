@@ -34,7 +34,6 @@ export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[] =
       alive = false;
       clearTimeout(timer);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [ms, tick, ...deps]);
   return { data, error, reload };
 }

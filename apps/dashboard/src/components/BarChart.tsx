@@ -11,7 +11,17 @@ const W = 640;
 const ROW = 20;
 const LABEL_W = 200;
 
-export function BarChart({ title, measures, groups, format }: { title: string; measures: string[]; groups: BarGroup[]; format: (v: number) => string }) {
+export function BarChart({
+  title,
+  measures,
+  groups,
+  format,
+}: {
+  title: string;
+  measures: string[];
+  groups: BarGroup[];
+  format: (v: number) => string;
+}) {
   const top = Math.max(1e-9, ...groups.flatMap((g) => g.values));
   const groupH = measures.length * ROW + 10;
   const H = groups.length * groupH + 4;
@@ -22,12 +32,24 @@ export function BarChart({ title, measures, groups, format }: { title: string; m
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title}>
         {groups.map((g, gi) => (
           <g key={g.label + gi} transform={`translate(0 ${gi * groupH + 4})`}>
-            <text x={LABEL_W - 8} y={(measures.length * ROW) / 2 + 4} textAnchor="end" className="tick">
+            <text
+              x={LABEL_W - 8}
+              y={(measures.length * ROW) / 2 + 4}
+              textAnchor="end"
+              className="tick"
+            >
               {g.label}
             </text>
             {g.values.map((v, mi) => (
               <g key={mi}>
-                <rect x={LABEL_W} y={mi * ROW} width={width(v)} height={ROW - 4} rx={3} fill={PALETTE[mi % PALETTE.length]} />
+                <rect
+                  x={LABEL_W}
+                  y={mi * ROW}
+                  width={width(v)}
+                  height={ROW - 4}
+                  rx={3}
+                  fill={PALETTE[mi % PALETTE.length]}
+                />
                 <text x={LABEL_W + width(v) + 6} y={mi * ROW + ROW - 7} className="tick">
                   {format(v)}
                 </text>
@@ -39,7 +61,11 @@ export function BarChart({ title, measures, groups, format }: { title: string; m
       <ul className="legend">
         {measures.map((m, i) => (
           <li key={m}>
-            <i className="swatch" style={{ background: PALETTE[i % PALETTE.length] }} aria-hidden="true" />
+            <i
+              className="swatch"
+              style={{ background: PALETTE[i % PALETTE.length] }}
+              aria-hidden="true"
+            />
             {m}
           </li>
         ))}

@@ -26,11 +26,29 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
   const engines = Object.keys(entry.engines);
   const specs = entry.engines[form.model_engine] ?? [];
   const formats = [...new Set(specs.map((s) => s.model_format))];
-  const sizes = [...new Set(specs.filter((s) => !form.model_format || s.model_format === form.model_format).map((s) => s.model_size_in_billions))];
-  const quants = [...new Set(specs.filter((s) => (!form.model_format || s.model_format === form.model_format) && (!form.model_size_in_billions || String(s.model_size_in_billions) === form.model_size_in_billions)).flatMap((s) => s.quantizations))];
+  const sizes = [
+    ...new Set(
+      specs
+        .filter((s) => !form.model_format || s.model_format === form.model_format)
+        .map((s) => s.model_size_in_billions),
+    ),
+  ];
+  const quants = [
+    ...new Set(
+      specs
+        .filter(
+          (s) =>
+            (!form.model_format || s.model_format === form.model_format) &&
+            (!form.model_size_in_billions ||
+              String(s.model_size_in_billions) === form.model_size_in_billions),
+        )
+        .flatMap((s) => s.quantizations),
+    ),
+  ];
 
   const body = useMemo(() => launchBody(name, form), [name, form]);
-  const set = <K extends keyof LaunchForm>(key: K, value: LaunchForm[K]) => setForm((f) => ({ ...f, [key]: value }));
+  const set = <K extends keyof LaunchForm>(key: K, value: LaunchForm[K]) =>
+    setForm((f) => ({ ...f, [key]: value }));
 
   useEffect(() => {
     const ctl = new AbortController();
@@ -53,7 +71,8 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
     };
   }, [body]);
 
-  const errorFor = (field: string) => [planError, launchError].find((e) => e?.param === field)?.message ?? null;
+  const errorFor = (field: string) =>
+    [planError, launchError].find((e) => e?.param === field)?.message ?? null;
 
   const launch = async () => {
     setBusy(true);
@@ -69,7 +88,10 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
   };
 
   const copy = async () => {
-    const text = launchCli(body, location.origin === 'http://127.0.0.1:9997' ? undefined : location.origin);
+    const text = launchCli(
+      body,
+      location.origin === 'http://127.0.0.1:9997' ? undefined : location.origin,
+    );
     try {
       await navigator.clipboard.writeText(text);
     } catch {
@@ -79,8 +101,19 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
     setTimeout(() => setCopied(false), 2000);
   };
 
-  const text = (key: keyof LaunchForm, placeholder?: string, type = 'text', extra: Record<string, unknown> = {}) => (
-    <input type={type} value={String(form[key])} placeholder={placeholder} onChange={(e) => set(key, e.target.value as never)} {...extra} />
+  const text = (
+    key: keyof LaunchForm,
+    placeholder?: string,
+    type = 'text',
+    extra: Record<string, unknown> = {},
+  ) => (
+    <input
+      type={type}
+      value={String(form[key])}
+      placeholder={placeholder}
+      onChange={(e) => set(key, e.target.value as never)}
+      {...extra}
+    />
   );
   const choice = (key: keyof LaunchForm, values: Array<string | number>, auto = true) => (
     <select value={String(form[key])} onChange={(e) => set(key, e.target.value as never)}>
@@ -92,7 +125,9 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
       ))}
     </select>
   );
-  const check = (key: 'enforce_eager' | 'enable_prefix_caching') => <input type="checkbox" checked={form[key]} onChange={(e) => set(key, e.target.checked)} />;
+  const check = (key: 'enforce_eager' | 'enable_prefix_caching') => (
+    <input type="checkbox" checked={form[key]} onChange={(e) => set(key, e.target.checked)} />
+  );
 
   return (
     <section className="panel launch-panel" aria-labelledby="launch-title">
@@ -112,31 +147,59 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
         >
           <fieldset>
             <legend>{t('launch.sectionModel')}</legend>
-            <Field label={t('field.model_uid')} hint={t('field.model_uid.hint')} error={errorFor('model_uid')}>
+            <Field
+              label={t('field.model_uid')}
+              hint={t('field.model_uid.hint')}
+              error={errorFor('model_uid')}
+            >
               {text('model_uid', name)}
             </Field>
-            <Field label={t('field.model_engine')} hint={t('field.model_engine.hint')} error={errorFor('model_engine')}>
+            <Field
+              label={t('field.model_engine')}
+              hint={t('field.model_engine.hint')}
+              error={errorFor('model_engine')}
+            >
               {choice('model_engine', engines, false)}
             </Field>
-            <Field label={t('field.model_format')} hint={t('field.model_format.hint')} error={errorFor('model_format')}>
+            <Field
+              label={t('field.model_format')}
+              hint={t('field.model_format.hint')}
+              error={errorFor('model_format')}
+            >
               {choice('model_format', formats)}
             </Field>
-            <Field label={t('field.model_size_in_billions')} hint={t('field.model_size_in_billions.hint')} error={errorFor('model_size_in_billions')}>
+            <Field
+              label={t('field.model_size_in_billions')}
+              hint={t('field.model_size_in_billions.hint')}
+              error={errorFor('model_size_in_billions')}
+            >
               {choice('model_size_in_billions', sizes)}
             </Field>
-            <Field label={t('field.quantization')} hint={t('field.quantization.hint')} error={errorFor('quantization')}>
+            <Field
+              label={t('field.quantization')}
+              hint={t('field.quantization.hint')}
+              error={errorFor('quantization')}
+            >
               {choice('quantization', quants)}
             </Field>
           </fieldset>
           <fieldset>
             <legend>{t('launch.sectionPlacement')}</legend>
-            <Field label={t('field.replica')} hint={t('field.replica.hint')} error={errorFor('replica')}>
+            <Field
+              label={t('field.replica')}
+              hint={t('field.replica.hint')}
+              error={errorFor('replica')}
+            >
               {text('replica', '1', 'number', { min: 1, max: 64 })}
             </Field>
             <Field label={t('field.n_gpu')} hint={t('field.n_gpu.hint')} error={errorFor('n_gpu')}>
               {text('n_gpu', 'auto')}
             </Field>
-            <Field label={t('field.worker_ip')} hint={t('field.worker_ip.hint')} error={errorFor('worker_ip')}>
+            <Field
+              label={t('field.worker_ip')}
+              hint={t('field.worker_ip.hint')}
+              error={errorFor('worker_ip')}
+            >
               <select value={form.worker_ip} onChange={(e) => set('worker_ip', e.target.value)}>
                 <option value="">{t('launch.any')}</option>
                 {(workers.data ?? []).map((w) => (
@@ -146,32 +209,63 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
                 ))}
               </select>
             </Field>
-            <Field label={t('field.gpu_idx')} hint={t('field.gpu_idx.hint')} error={errorFor('gpu_idx')}>
+            <Field
+              label={t('field.gpu_idx')}
+              hint={t('field.gpu_idx.hint')}
+              error={errorFor('gpu_idx')}
+            >
               {text('gpu_idx', '0,1')}
             </Field>
           </fieldset>
           <fieldset>
             <legend>{t('launch.sectionEngine')}</legend>
-            <Field label={t('field.tensor_parallel_size')} hint={t('field.tensor_parallel_size.hint')} error={errorFor('tensor_parallel_size')}>
+            <Field
+              label={t('field.tensor_parallel_size')}
+              hint={t('field.tensor_parallel_size.hint')}
+              error={errorFor('tensor_parallel_size')}
+            >
               {text('tensor_parallel_size', '1', 'number', { min: 1 })}
             </Field>
-            <Field label={t('field.gpu_memory_utilization')} hint={t('field.gpu_memory_utilization.hint')} error={errorFor('gpu_memory_utilization')}>
+            <Field
+              label={t('field.gpu_memory_utilization')}
+              hint={t('field.gpu_memory_utilization.hint')}
+              error={errorFor('gpu_memory_utilization')}
+            >
               {text('gpu_memory_utilization', '0.9', 'number', { min: 0.05, max: 1, step: 0.05 })}
             </Field>
-            <Field label={t('field.max_model_len')} hint={t('field.max_model_len.hint')} error={errorFor('max_model_len')}>
+            <Field
+              label={t('field.max_model_len')}
+              hint={t('field.max_model_len.hint')}
+              error={errorFor('max_model_len')}
+            >
               {text('max_model_len', t('field.placeholderDefault'), 'number', { min: 1 })}
             </Field>
-            <Field label={t('field.max_num_seqs')} hint={t('field.max_num_seqs.hint')} error={errorFor('max_num_seqs')}>
+            <Field
+              label={t('field.max_num_seqs')}
+              hint={t('field.max_num_seqs.hint')}
+              error={errorFor('max_num_seqs')}
+            >
               {text('max_num_seqs', t('field.placeholderDefault'), 'number', { min: 1 })}
             </Field>
             <Field label={t('field.enforce_eager')} hint={t('field.enforce_eager.hint')} inline>
               {check('enforce_eager')}
             </Field>
-            <Field label={t('field.enable_prefix_caching')} hint={t('field.enable_prefix_caching.hint')} inline>
+            <Field
+              label={t('field.enable_prefix_caching')}
+              hint={t('field.enable_prefix_caching.hint')}
+              inline
+            >
               {check('enable_prefix_caching')}
             </Field>
           </fieldset>
-          <ErrorNote error={launchError && !['model_uid', 'replica', 'max_model_len'].includes(launchError.param ?? '') ? launchError : null} />
+          <ErrorNote
+            error={
+              launchError &&
+              !['model_uid', 'replica', 'max_model_len'].includes(launchError.param ?? '')
+                ? launchError
+                : null
+            }
+          />
           <div className="actions">
             <button type="submit" className="btn btn-primary" disabled={busy}>
               {busy ? t('launch.submitting') : t('launch.submit')}
@@ -184,7 +278,11 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
             <code>{launchCli(body)}</code>
           </pre>
         </form>
-        <PlanView plan={plan} error={planError} onApply={(setting, value) => set(setting as keyof LaunchForm, String(value) as never)} />
+        <PlanView
+          plan={plan}
+          error={planError}
+          onApply={(setting, value) => set(setting as keyof LaunchForm, String(value) as never)}
+        />
       </div>
     </section>
   );

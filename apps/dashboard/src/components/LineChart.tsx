@@ -10,9 +10,28 @@ export interface Series {
 const W = 640;
 const H = 200;
 const PAD = { l: 56, r: 12, t: 12, b: 24 };
-export const PALETTE = ['#d9480f', '#1c7ed6', '#2b8a3e', '#ae3ec9', '#e67700', '#0c8599', '#c2255c', '#5c940d'];
+export const PALETTE = [
+  '#d9480f',
+  '#1c7ed6',
+  '#2b8a3e',
+  '#ae3ec9',
+  '#e67700',
+  '#0c8599',
+  '#c2255c',
+  '#5c940d',
+];
 
-export function LineChart({ series, title, max, format }: { series: Series[]; title: string; max?: number; format: (v: number) => string }) {
+export function LineChart({
+  series,
+  title,
+  max,
+  format,
+}: {
+  series: Series[];
+  title: string;
+  max?: number;
+  format: (v: number) => string;
+}) {
   const { date } = useI18n();
   const all = series.flatMap((s) => s.points);
   const t0 = Math.min(...all.map((p) => p.t));
@@ -39,13 +58,24 @@ export function LineChart({ series, title, max, format }: { series: Series[]; ti
           </text>
         )}
         {series.map((s, i) => (
-          <polyline key={s.name} fill="none" stroke={PALETTE[i % PALETTE.length]} strokeWidth={2} vectorEffect="non-scaling-stroke" points={s.points.map((p) => `${x(p.t)},${y(p.v)}`).join(' ')} />
+          <polyline
+            key={s.name}
+            fill="none"
+            stroke={PALETTE[i % PALETTE.length]}
+            strokeWidth={2}
+            vectorEffect="non-scaling-stroke"
+            points={s.points.map((p) => `${x(p.t)},${y(p.v)}`).join(' ')}
+          />
         ))}
       </svg>
       <ul className="legend">
         {series.map((s, i) => (
           <li key={s.name}>
-            <i className="swatch" style={{ background: PALETTE[i % PALETTE.length] }} aria-hidden="true" />
+            <i
+              className="swatch"
+              style={{ background: PALETTE[i % PALETTE.length] }}
+              aria-hidden="true"
+            />
             {s.name}
           </li>
         ))}

@@ -37,12 +37,20 @@ export function MemoryBar({ gpu, title, bad }: { gpu: GpuPlan; title: string; ba
       <figcaption>
         <strong>{title}</strong>
         <span className="muted">
-          {t('mem.ofTotal', { used: bytes(gpu.claim), total: bytes(gpu.total) })} · {t('mem.kvTokens', { tokens: num(gpu.kv_cache_tokens, 0) })}
+          {t('mem.ofTotal', { used: bytes(gpu.claim), total: bytes(gpu.total) })} ·{' '}
+          {t('mem.kvTokens', { tokens: num(gpu.kv_cache_tokens, 0) })}
         </span>
       </figcaption>
       <div className="membar-track" role="img" aria-label={label}>
         {PARTS.map((p) =>
-          parts[p.key]! > 0 ? <div key={p.key} className={`membar-part mem-${p.key}`} style={{ width: `${(parts[p.key]! / sum) * 100}%` }} title={`${t(p.label)}: ${bytes(parts[p.key]!)}`} /> : null,
+          parts[p.key]! > 0 ? (
+            <div
+              key={p.key}
+              className={`membar-part mem-${p.key}`}
+              style={{ width: `${(parts[p.key]! / sum) * 100}%` }}
+              title={`${t(p.label)}: ${bytes(parts[p.key]!)}`}
+            />
+          ) : null,
         )}
       </div>
       <ul className="legend">

@@ -29,7 +29,19 @@ function phaseText(phase: string | null | undefined, t: Translate): string {
   return t('models.progress');
 }
 
-export function ModelPanel({ model: m, phases, logs, load, onChanged }: { model: ModelView; phases: Record<string, string | null>; logs: string[]; load: LiveLoad | null; onChanged(): void }) {
+export function ModelPanel({
+  model: m,
+  phases,
+  logs,
+  load,
+  onChanged,
+}: {
+  model: ModelView;
+  phases: Record<string, string | null>;
+  logs: string[];
+  load: LiveLoad | null;
+  onChanged(): void;
+}) {
   const { t, num, pct, bytes, date } = useI18n();
   const [scaleTo, setScaleTo] = useState(String(m.replica));
   const [error, setError] = useState<Error | null>(null);
@@ -46,8 +58,14 @@ export function ModelPanel({ model: m, phases, logs, load, onChanged }: { model:
       setBusy(false);
     }
   };
-  const launching = LAUNCHING.includes(m.status) || m.replicas.some((r) => r.status !== 'ready' && r.status !== 'failed');
-  const progress = m.replicas.length === 0 ? 0 : m.replicas.reduce((s, r) => s + (r.status === 'ready' ? 1 : r.progress), 0) / Math.max(m.replica, 1);
+  const launching =
+    LAUNCHING.includes(m.status) ||
+    m.replicas.some((r) => r.status !== 'ready' && r.status !== 'failed');
+  const progress =
+    m.replicas.length === 0
+      ? 0
+      : m.replicas.reduce((s, r) => s + (r.status === 'ready' ? 1 : r.progress), 0) /
+        Math.max(m.replica, 1);
   const firstBusy = m.replicas.find((r) => r.status !== 'ready');
   const ready = m.status === 'ready' || m.status === 'degraded';
 
@@ -58,12 +76,18 @@ export function ModelPanel({ model: m, phases, logs, load, onChanged }: { model:
           <h2 id={`m-${m.model_uid}`}>{m.model_uid}</h2>
           <p className="muted">
             {m.model_name} · {t('models.engine')} {m.model_engine}
-            {m.model_format ? ` · ${m.model_format}` : ''} · {t('models.created', { date: date(m.created_at) })}
+            {m.model_format ? ` · ${m.model_format}` : ''} ·{' '}
+            {t('models.created', { date: date(m.created_at) })}
           </p>
         </div>
         <StatusBadge status={m.status} />
       </header>
-      {launching && m.status !== 'failed' && <ProgressBar value={Math.min(1, progress)} label={phaseText(firstBusy ? phases[firstBusy.replica_id] : null, t)} />}
+      {launching && m.status !== 'failed' && (
+        <ProgressBar
+          value={Math.min(1, progress)}
+          label={phaseText(firstBusy ? phases[firstBusy.replica_id] : null, t)}
+        />
+      )}
       {m.last_error && <pre className="note note-error pre">{m.last_error}</pre>}
 
       <dl className="stats">
@@ -120,7 +144,13 @@ export function ModelPanel({ model: m, phases, logs, load, onChanged }: { model:
         <summary>
           {t('models.logs')} ({num(logs.length, 0)})
         </summary>
-        {logs.length === 0 ? <p className="muted">{t('models.noLogs')}</p> : <pre className="pre" tabIndex={0}>{logs.join('\n')}</pre>}
+        {logs.length === 0 ? (
+          <p className="muted">{t('models.noLogs')}</p>
+        ) : (
+          <pre className="pre" tabIndex={0}>
+            {logs.join('\n')}
+          </pre>
+        )}
       </details>
 
       <ErrorNote error={error} />
@@ -134,7 +164,13 @@ export function ModelPanel({ model: m, phases, logs, load, onChanged }: { model:
         >
           <label>
             <span>{t('models.scale')}</span>
-            <input type="number" min={0} max={64} value={scaleTo} onChange={(e) => setScaleTo(e.target.value)} />
+            <input
+              type="number"
+              min={0}
+              max={64}
+              value={scaleTo}
+              onChange={(e) => setScaleTo(e.target.value)}
+            />
           </label>
           <button type="submit" className="btn" disabled={busy}>
             {t('models.scaleSubmit')}
@@ -146,7 +182,12 @@ export function ModelPanel({ model: m, phases, logs, load, onChanged }: { model:
           </Link>
         )}
         {launching && m.status !== 'ready' && (
-          <button type="button" className="btn" disabled={busy} onClick={() => void act(() => api.cancel(m.model_uid))}>
+          <button
+            type="button"
+            className="btn"
+            disabled={busy}
+            onClick={() => void act(() => api.cancel(m.model_uid))}
+          >
             {t('models.cancelLaunch')}
           </button>
         )}
@@ -155,7 +196,8 @@ export function ModelPanel({ model: m, phases, logs, load, onChanged }: { model:
           className="btn btn-danger"
           disabled={busy}
           onClick={() => {
-            if (confirm(t('models.confirmTerminate', { uid: m.model_uid }))) void act(() => api.terminate(m.model_uid));
+            if (confirm(t('models.confirmTerminate', { uid: m.model_uid })))
+              void act(() => api.terminate(m.model_uid));
           }}
         >
           {t('models.terminate')}

@@ -5,7 +5,15 @@ import type { PlanResponse } from '../api/types.ts';
 import { useI18n } from '../i18n/index.tsx';
 import { MemoryBar } from './MemoryBar.tsx';
 
-export function PlanView({ plan, error, onApply }: { plan: PlanResponse | null; error: ApiError | null; onApply(setting: string, value: number): void }) {
+export function PlanView({
+  plan,
+  error,
+  onApply,
+}: {
+  plan: PlanResponse | null;
+  error: ApiError | null;
+  onApply(setting: string, value: number): void;
+}) {
   const { t, num } = useI18n();
   return (
     <section className="plan" aria-labelledby="plan-title" aria-live="polite">
@@ -16,17 +24,28 @@ export function PlanView({ plan, error, onApply }: { plan: PlanResponse | null; 
           {error.message}
         </p>
       )}
-      {plan?.fits && plan.device === 'cpu' && <p className="note note-ok">{t('launch.planFitsCpu')}</p>}
-      {plan?.fits && plan.device === 'gpu' && <p className="note note-ok">{t('launch.planFits')}</p>}
+      {plan?.fits && plan.device === 'cpu' && (
+        <p className="note note-ok">{t('launch.planFitsCpu')}</p>
+      )}
+      {plan?.fits && plan.device === 'gpu' && (
+        <p className="note note-ok">{t('launch.planFits')}</p>
+      )}
       {plan?.fits &&
         plan.plan?.replicas.map((r) => (
           <div key={r.replica} className="plan-replica">
             <h4>
               {t('launch.planReplica', { n: r.replica + 1, worker: r.worker })}
-              <span className="muted"> · {t('launch.planConcurrency', { n: num(r.max_concurrency, 0) })}</span>
+              <span className="muted">
+                {' '}
+                · {t('launch.planConcurrency', { n: num(r.max_concurrency, 0) })}
+              </span>
             </h4>
             {r.gpus.map((g) => (
-              <MemoryBar key={`${g.worker}-${g.index}`} gpu={g} title={t('common.gpu', { index: g.index })} />
+              <MemoryBar
+                key={`${g.worker}-${g.index}`}
+                gpu={g}
+                title={t('common.gpu', { index: g.index })}
+              />
             ))}
           </div>
         ))}
@@ -35,7 +54,13 @@ export function PlanView({ plan, error, onApply }: { plan: PlanResponse | null; 
           <p className="note note-error" role="alert">
             <strong>{t('launch.planNoFit')}</strong> {plan.message}
           </p>
-          {plan.plan?.breakdown && <MemoryBar gpu={plan.plan.breakdown} title={t('common.gpu', { index: plan.plan.breakdown.index })} bad />}
+          {plan.plan?.breakdown && (
+            <MemoryBar
+              gpu={plan.plan.breakdown}
+              title={t('common.gpu', { index: plan.plan.breakdown.index })}
+              bad
+            />
+          )}
           {plan.plan && plan.plan.suggestions.length > 0 && (
             <>
               <p>{t('launch.planWouldFit')}</p>
@@ -43,7 +68,11 @@ export function PlanView({ plan, error, onApply }: { plan: PlanResponse | null; 
                 {plan.plan.suggestions.map((s) => (
                   <li key={s.setting}>
                     <span>{s.message}</span>
-                    <button type="button" className="btn btn-small" onClick={() => onApply(s.setting, s.value)}>
+                    <button
+                      type="button"
+                      className="btn btn-small"
+                      onClick={() => onApply(s.setting, s.value)}
+                    >
                       {t('common.apply')}
                     </button>
                   </li>

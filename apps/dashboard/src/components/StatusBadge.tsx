@@ -3,10 +3,19 @@ import { useI18n } from '../i18n/index.tsx';
 import type { MessageKey } from '../i18n/en.ts';
 
 const TONE: Record<string, string> = {
-  ready: 'ok', alive: 'ok', done: 'ok',
-  launching: 'busy', scheduled: 'busy', downloading: 'busy', loading: 'busy', pending: 'busy', running: 'busy',
-  degraded: 'warn', lost: 'warn',
-  failed: 'bad', stopped: 'idle',
+  ready: 'ok',
+  alive: 'ok',
+  done: 'ok',
+  launching: 'busy',
+  scheduled: 'busy',
+  downloading: 'busy',
+  loading: 'busy',
+  pending: 'busy',
+  running: 'busy',
+  degraded: 'warn',
+  lost: 'warn',
+  failed: 'bad',
+  stopped: 'idle',
 };
 
 export function StatusBadge({ status }: { status: string }) {

@@ -49,7 +49,8 @@ export const en = {
   'status.done': 'Done',
 
   'launch.title': 'Launch a model',
-  'launch.subtitle': 'Pick a model from the catalog or your registrations, check its memory plan, launch it.',
+  'launch.subtitle':
+    'Pick a model from the catalog or your registrations, check its memory plan, launch it.',
   'launch.search': 'Search models',
   'launch.searchPlaceholder': 'Name, family or description',
   'launch.family': 'Family',
@@ -88,33 +89,46 @@ export const en = {
   'field.model_uid': 'Model UID',
   'field.model_uid.hint': 'The name clients send as "model". Defaults to the model name.',
   'field.model_engine': 'Engine',
-  'field.model_engine.hint': 'builtin is Pagoda\'s paged-attention engine; others run their own runtimes.',
+  'field.model_engine.hint':
+    "builtin is Pagoda's paged-attention engine; others run their own runtimes.",
   'field.model_format': 'Format',
-  'field.model_format.hint': 'safetensors keeps full precision; GGUF, AWQ and GPTQ are quantized: smaller and lighter on memory, slightly less accurate.',
+  'field.model_format.hint':
+    'safetensors keeps full precision; GGUF, AWQ and GPTQ are quantized: smaller and lighter on memory, slightly less accurate.',
   'field.model_size_in_billions': 'Size (billions of parameters)',
-  'field.model_size_in_billions.hint': 'Weights take about 2 bytes per parameter in 16-bit: bigger models answer better and slower.',
+  'field.model_size_in_billions.hint':
+    'Weights take about 2 bytes per parameter in 16-bit: bigger models answer better and slower.',
   'field.quantization': 'Quantization',
-  'field.quantization.hint': 'Fewer bits per weight leave more memory for the KV cache and decode faster.',
+  'field.quantization.hint':
+    'Fewer bits per weight leave more memory for the KV cache and decode faster.',
   'field.replica': 'Replicas',
-  'field.replica.hint': 'Copies of the model. Each one needs its own GPUs; throughput grows with the count.',
+  'field.replica.hint':
+    'Copies of the model. Each one needs its own GPUs; throughput grows with the count.',
   'field.n_gpu': 'GPUs per replica',
-  'field.n_gpu.hint': 'Auto uses the tensor-parallel size on GPUs, or the CPU where the cluster has none. 0 forces the CPU.',
+  'field.n_gpu.hint':
+    'Auto uses the tensor-parallel size on GPUs, or the CPU where the cluster has none. 0 forces the CPU.',
   'field.worker_ip': 'Worker',
-  'field.worker_ip.hint': 'Pin every replica to one worker. Any lets Pagoda pick the one with the most free memory.',
+  'field.worker_ip.hint':
+    'Pin every replica to one worker. Any lets Pagoda pick the one with the most free memory.',
   'field.gpu_idx': 'GPU indices',
   'field.gpu_idx.hint': 'Comma-separated, e.g. 0,1. Empty lets Pagoda choose.',
   'field.tensor_parallel_size': 'Tensor parallel size',
-  'field.tensor_parallel_size.hint': 'Splits each layer over this many GPUs: weights per GPU shrink by this factor, at some communication cost per token.',
+  'field.tensor_parallel_size.hint':
+    'Splits each layer over this many GPUs: weights per GPU shrink by this factor, at some communication cost per token.',
   'field.gpu_memory_utilization': 'GPU memory utilization',
-  'field.gpu_memory_utilization.hint': 'Share of each GPU this replica claims. What is left after weights and activations becomes KV cache: more cache, more concurrent requests.',
+  'field.gpu_memory_utilization.hint':
+    'Share of each GPU this replica claims. What is left after weights and activations becomes KV cache: more cache, more concurrent requests.',
   'field.max_model_len': 'Max model length',
-  'field.max_model_len.hint': 'Longest prompt plus answer in tokens. Longer needs more KV cache per sequence, so fewer run at once.',
+  'field.max_model_len.hint':
+    'Longest prompt plus answer in tokens. Longer needs more KV cache per sequence, so fewer run at once.',
   'field.max_num_seqs': 'Max concurrent sequences',
-  'field.max_num_seqs.hint': 'Requests batched together. Higher raises throughput and activation memory; each request may decode a little slower.',
+  'field.max_num_seqs.hint':
+    'Requests batched together. Higher raises throughput and activation memory; each request may decode a little slower.',
   'field.enforce_eager': 'Enforce eager mode',
-  'field.enforce_eager.hint': 'Skips CUDA graphs: saves their memory (about 0.5 GiB) and start time, but decoding is slower.',
+  'field.enforce_eager.hint':
+    'Skips CUDA graphs: saves their memory (about 0.5 GiB) and start time, but decoding is slower.',
   'field.enable_prefix_caching': 'Prefix caching',
-  'field.enable_prefix_caching.hint': 'Reuses the KV cache of shared prompt prefixes (system prompts, chat history): faster first tokens, no extra memory.',
+  'field.enable_prefix_caching.hint':
+    'Reuses the KV cache of shared prompt prefixes (system prompts, chat history): faster first tokens, no extra memory.',
   'field.placeholderDefault': 'default',
 
   'mem.weights': 'Weights',
@@ -190,7 +204,8 @@ export const en = {
   'chat.settings': 'Sampling',
 
   'custom.title': 'Custom models',
-  'custom.subtitle': 'Register your own checkpoint; it is checked before it is saved, then it launches like any catalog model.',
+  'custom.subtitle':
+    'Register your own checkpoint; it is checked before it is saved, then it launches like any catalog model.',
   'custom.register': 'Register',
   'custom.registering': 'Checking…',
   'custom.registered': '{name} is registered. Launch it from the Launch page.',
@@ -200,7 +215,8 @@ export const en = {
   'custom.model_name': 'Model name',
   'custom.model_name.hint': 'Letters, digits, ".", "_" and "-".',
   'custom.model_path': 'Folder on the server',
-  'custom.model_path.hint': 'A Hugging Face checkpoint folder: config.json, tokenizer.json and safetensors files.',
+  'custom.model_path.hint':
+    'A Hugging Face checkpoint folder: config.json, tokenizer.json and safetensors files.',
   'custom.hf_repo_id': 'Hugging Face repository',
   'custom.hf_repo_id.hint': 'Written as owner/name; downloaded by the worker at launch.',
   'custom.architecture': 'Architecture',
@@ -279,7 +295,8 @@ export const en = {
   'keys.save': 'Save key',
   'keys.forget': 'Forget key',
   'keys.saved': 'Key saved.',
-  'keys.open': 'No key exists: every route is open and the server listens on this machine only. Creating an admin key turns authentication on.',
+  'keys.open':
+    'No key exists: every route is open and the server listens on this machine only. Creating an admin key turns authentication on.',
   'keys.on': 'Authentication is on.',
   'keys.create': 'Create key',
   'keys.name': 'Name',

@@ -33,18 +33,27 @@ export function makeI18n(locale: Locale, setLocale: (l: Locale) => void): I18n {
   const numbers = new Map<number, Intl.NumberFormat>();
   const numberFormat = (digits: number) => {
     let f = numbers.get(digits);
-    if (!f) numbers.set(digits, (f = new Intl.NumberFormat(locale, { maximumFractionDigits: digits })));
+    if (!f)
+      numbers.set(digits, (f = new Intl.NumberFormat(locale, { maximumFractionDigits: digits })));
     return f;
   };
   const percent = new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 1 });
   const dates = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'medium' });
-  const times = new Intl.DateTimeFormat(locale, { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const times = new Intl.DateTimeFormat(locale, {
+    month: 'numeric',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
   return {
     locale,
     setLocale,
     t: (key, values) => {
       const text = catalog[key] ?? en[key] ?? key;
-      return values ? text.replace(/\{(\w+)\}/g, (m, k: string) => (k in values ? String(values[k]) : m)) : text;
+      return values
+        ? text.replace(/\{(\w+)\}/g, (m, k: string) => (k in values ? String(values[k]) : m))
+        : text;
     },
     num: (n, digits = 2) => numberFormat(digits).format(n),
     bytes: (n) => {

@@ -91,7 +91,8 @@ export const zhCN: Record<MessageKey, string> = {
   'field.model_engine': '引擎',
   'field.model_engine.hint': 'builtin 是 Pagoda 自带的分页注意力引擎；其他引擎使用各自的运行时。',
   'field.model_format': '格式',
-  'field.model_format.hint': 'safetensors 保留完整精度；GGUF、AWQ、GPTQ 为量化格式：更小、更省显存，精度略低。',
+  'field.model_format.hint':
+    'safetensors 保留完整精度；GGUF、AWQ、GPTQ 为量化格式：更小、更省显存，精度略低。',
   'field.model_size_in_billions': '规模（十亿参数）',
   'field.model_size_in_billions.hint': '16 位精度下每个参数约占 2 字节：模型越大回答越好，但越慢。',
   'field.quantization': '量化',
@@ -99,23 +100,30 @@ export const zhCN: Record<MessageKey, string> = {
   'field.replica': '副本数',
   'field.replica.hint': '模型的副本数量。每个副本需要各自的 GPU，吞吐量随副本数增长。',
   'field.n_gpu': '每个副本的 GPU 数',
-  'field.n_gpu.hint': '自动：在 GPU 上按张量并行数分配，集群没有 GPU 时使用 CPU。0 表示强制使用 CPU。',
+  'field.n_gpu.hint':
+    '自动：在 GPU 上按张量并行数分配，集群没有 GPU 时使用 CPU。0 表示强制使用 CPU。',
   'field.worker_ip': '工作节点',
-  'field.worker_ip.hint': '把所有副本固定到一个工作节点。选「任意」时由 Pagoda 挑选空闲显存最多的节点。',
+  'field.worker_ip.hint':
+    '把所有副本固定到一个工作节点。选「任意」时由 Pagoda 挑选空闲显存最多的节点。',
   'field.gpu_idx': 'GPU 编号',
   'field.gpu_idx.hint': '用逗号分隔，例如 0,1。留空由 Pagoda 选择。',
   'field.tensor_parallel_size': '张量并行数',
-  'field.tensor_parallel_size.hint': '把每一层切分到这么多块 GPU 上：每块 GPU 上的权重按此倍数减少，但每个词元有一定通信开销。',
+  'field.tensor_parallel_size.hint':
+    '把每一层切分到这么多块 GPU 上：每块 GPU 上的权重按此倍数减少，但每个词元有一定通信开销。',
   'field.gpu_memory_utilization': 'GPU 显存利用率',
-  'field.gpu_memory_utilization.hint': '本副本占用每块 GPU 显存的比例。扣除权重和激活后剩余部分用作 KV 缓存：缓存越多，可并发的请求越多。',
+  'field.gpu_memory_utilization.hint':
+    '本副本占用每块 GPU 显存的比例。扣除权重和激活后剩余部分用作 KV 缓存：缓存越多，可并发的请求越多。',
   'field.max_model_len': '最大序列长度',
-  'field.max_model_len.hint': '提示词加回答的最大词元数。越长，每条序列需要的 KV 缓存越多，能同时运行的序列越少。',
+  'field.max_model_len.hint':
+    '提示词加回答的最大词元数。越长，每条序列需要的 KV 缓存越多，能同时运行的序列越少。',
   'field.max_num_seqs': '最大并发序列数',
-  'field.max_num_seqs.hint': '一起批处理的请求数。越大吞吐越高、激活显存越多；单个请求的解码可能稍慢。',
+  'field.max_num_seqs.hint':
+    '一起批处理的请求数。越大吞吐越高、激活显存越多；单个请求的解码可能稍慢。',
   'field.enforce_eager': '强制 eager 模式',
   'field.enforce_eager.hint': '不使用 CUDA 图：节省其显存（约 0.5 GiB）和启动时间，但解码更慢。',
   'field.enable_prefix_caching': '前缀缓存',
-  'field.enable_prefix_caching.hint': '复用相同提示前缀（系统提示、对话历史）的 KV 缓存：首个词元更快，不额外占用显存。',
+  'field.enable_prefix_caching.hint':
+    '复用相同提示前缀（系统提示、对话历史）的 KV 缓存：首个词元更快，不额外占用显存。',
   'field.placeholderDefault': '默认',
 
   'mem.weights': '权重',
@@ -201,7 +209,8 @@ export const zhCN: Record<MessageKey, string> = {
   'custom.model_name': '模型名称',
   'custom.model_name.hint': '可用字母、数字、"."、"_" 和 "-"。',
   'custom.model_path': '服务器上的目录',
-  'custom.model_path.hint': 'Hugging Face 格式的检查点目录：包含 config.json、tokenizer.json 和 safetensors 文件。',
+  'custom.model_path.hint':
+    'Hugging Face 格式的检查点目录：包含 config.json、tokenizer.json 和 safetensors 文件。',
   'custom.hf_repo_id': 'Hugging Face 仓库名',
   'custom.hf_repo_id.hint': '格式为 所有者/名称；启动时由工作节点下载。',
   'custom.architecture': '模型架构',

@@ -18,28 +18,50 @@ export function BenchPage() {
   const ready = usePoll<ModelView[]>(() => api.readyModels(), 5000);
   const runs = usePoll<BenchRun[]>(() => api.benchRuns(), 0);
   const [model, setModel] = useState('');
-  const [form, setForm] = useState({ num_prompts: '10', input_len: '32', output_len: '16', request_rate: '', max_concurrency: '4' });
+  const [form, setForm] = useState({
+    num_prompts: '10',
+    input_len: '32',
+    output_len: '16',
+    request_rate: '',
+    max_concurrency: '4',
+  });
   const [current, setCurrent] = useState<BenchRun | null>(null);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [error, setError] = useState<Error | null>(null);
 
   const models = ready.data ?? [];
   useEffect(() => {
-    if (models.length > 0 && !models.some((m) => m.model_uid === model)) setModel(models[0]!.model_uid);
+    if (models.length > 0 && !models.some((m) => m.model_uid === model))
+      setModel(models[0]!.model_uid);
   }, [models, model]);
   // Newly finished runs are compared by default with the latest few.
   useEffect(() => {
-    if (runs.data && selected.size === 0) setSelected(new Set(runs.data.filter((r) => r.summary).slice(0, 4).map((r) => r.id)));
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    if (runs.data && selected.size === 0)
+      setSelected(
+        new Set(
+          runs.data
+            .filter((r) => r.summary)
+            .slice(0, 4)
+            .map((r) => r.id),
+        ),
+      );
   }, [runs.data]);
 
   const start = async () => {
     setError(null);
     const n = (s: string) => (s.trim() === '' ? null : Number(s));
     try {
-      const run = await api.startBench({ model_uid: model, num_prompts: n(form.num_prompts) ?? 10, input_len: n(form.input_len) ?? 32, output_len: n(form.output_len) ?? 16, request_rate: n(form.request_rate), max_concurrency: n(form.max_concurrency) });
+      const run = await api.startBench({
+        model_uid: model,
+        num_prompts: n(form.num_prompts) ?? 10,
+        input_len: n(form.input_len) ?? 32,
+        output_len: n(form.output_len) ?? 16,
+        request_rate: n(form.request_rate),
+        max_concurrency: n(form.max_concurrency),
+      });
       setCurrent(run);
-      for await (const update of streamGet(`/api/bench/${encodeURIComponent(run.id)}/stream`)) setCurrent(update as BenchRun);
+      for await (const update of streamGet(`/api/bench/${encodeURIComponent(run.id)}/stream`))
+        setCurrent(update as BenchRun);
       const final = (await api.benchRuns()).find((r) => r.id === run.id);
       if (final?.status === 'failed') setError(new Error(final.error ?? 'failed'));
       setSelected((s) => new Set([run.id, ...s]));
@@ -53,7 +75,14 @@ export function BenchPage() {
 
   const compared = (runs.data ?? []).filter((r) => r.summary && selected.has(r.id)).reverse();
   const label = (r: BenchRun) => `${r.model_uid} · ${time(r.started_at)}`;
-  const input = (key: keyof typeof form, extra: Record<string, unknown> = {}) => <input type="number" value={form[key]} onChange={(e) => setForm({ ...form, [key]: e.target.value })} {...extra} />;
+  const input = (key: keyof typeof form, extra: Record<string, unknown> = {}) => (
+    <input
+      type="number"
+      value={form[key]}
+      onChange={(e) => setForm({ ...form, [key]: e.target.value })}
+      {...extra}
+    />
+  );
   const ms = (v: number) => `${num(v, 1)} ${t('bench.ms')}`;
 
   return (
@@ -96,20 +125,49 @@ export function BenchPage() {
             {t('bench.run')}
           </button>
         </div>
-        {current && <ProgressBar value={current.total ? current.done / current.total : 0} label={t('bench.running', { done: num(current.done, 0), total: num(current.total, 0) })} />}
+        {current && (
+          <ProgressBar
+            value={current.total ? current.done / current.total : 0}
+            label={t('bench.running', { done: num(current.done, 0), total: num(current.total, 0) })}
+          />
+        )}
         <ErrorNote error={error} />
       </form>
 
       {compared.length > 0 && (
         <section className="charts" aria-label={t('bench.compare')}>
           <div className="card">
-            <BarChart title={t('bench.chartTtft')} measures={[t('bench.mean'), t('bench.p99')]} groups={compared.map((r) => ({ label: label(r), values: [r.summary!.ttft_ms.mean, r.summary!.ttft_ms.p99] }))} format={ms} />
+            <BarChart
+              title={t('bench.chartTtft')}
+              measures={[t('bench.mean'), t('bench.p99')]}
+              groups={compared.map((r) => ({
+                label: label(r),
+                values: [r.summary!.ttft_ms.mean, r.summary!.ttft_ms.p99],
+              }))}
+              format={ms}
+            />
           </div>
           <div className="card">
-            <BarChart title={t('bench.chartTpot')} measures={[t('bench.mean'), t('bench.p99')]} groups={compared.map((r) => ({ label: label(r), values: [r.summary!.tpot_ms.mean, r.summary!.tpot_ms.p99] }))} format={ms} />
+            <BarChart
+              title={t('bench.chartTpot')}
+              measures={[t('bench.mean'), t('bench.p99')]}
+              groups={compared.map((r) => ({
+                label: label(r),
+                values: [r.summary!.tpot_ms.mean, r.summary!.tpot_ms.p99],
+              }))}
+              format={ms}
+            />
           </div>
           <div className="card">
-            <BarChart title={t('bench.chartThroughput')} measures={[t('bench.throughput')]} groups={compared.map((r) => ({ label: label(r), values: [r.summary!.output_throughput] }))} format={(v) => num(v, 1)} />
+            <BarChart
+              title={t('bench.chartThroughput')}
+              measures={[t('bench.throughput')]}
+              groups={compared.map((r) => ({
+                label: label(r),
+                values: [r.summary!.output_throughput],
+              }))}
+              format={(v) => num(v, 1)}
+            />
           </div>
         </section>
       )}
@@ -163,7 +221,8 @@ export function BenchPage() {
                       <StatusBadge status={r.status} />
                     </td>
                     <td>
-                      {num(r.params.num_prompts, 0)} × {num(r.params.input_len, 0)}/{num(r.params.output_len, 0)}
+                      {num(r.params.num_prompts, 0)} × {num(r.params.input_len, 0)}/
+                      {num(r.params.output_len, 0)}
                     </td>
                     <td>{r.summary ? num(r.summary.request_throughput, 2) : '–'}</td>
                     <td>{r.summary ? num(r.summary.output_throughput, 1) : '–'}</td>
@@ -173,7 +232,13 @@ export function BenchPage() {
                     <td>{r.summary ? num(r.summary.failed, 0) : '–'}</td>
                     <td>
                       {r.status !== 'running' && (
-                        <button type="button" className="btn btn-small btn-ghost" onClick={() => void api.deleteBench(r.id).then(runs.reload, (e: Error) => setError(e))}>
+                        <button
+                          type="button"
+                          className="btn btn-small btn-ghost"
+                          onClick={() =>
+                            void api.deleteBench(r.id).then(runs.reload, (e: Error) => setError(e))
+                          }
+                        >
                           {t('common.delete')}
                         </button>
                       )}

@@ -41,7 +41,8 @@ export function ChatPage() {
 
   const models = ready.data ?? [];
   useEffect(() => {
-    if (models.length > 0 && !models.some((m) => m.model_uid === model)) setModel(models[0]!.model_uid);
+    if (models.length > 0 && !models.some((m) => m.model_uid === model))
+      setModel(models[0]!.model_uid);
   }, [models, model]);
   useEffect(() => {
     log.current?.scrollTo({ top: log.current.scrollHeight });
@@ -50,7 +51,10 @@ export function ChatPage() {
   const send = async () => {
     const text = input.trim();
     if (!text || !model || abort) return;
-    const history: Turn[] = mode === 'chat' ? [...turns, { role: 'user', content: text }] : [{ role: 'user', content: text }];
+    const history: Turn[] =
+      mode === 'chat'
+        ? [...turns, { role: 'user', content: text }]
+        : [{ role: 'user', content: text }];
     setTurns([...history, { role: 'assistant', content: '' }]);
     setInput('');
     setError(null);
@@ -67,16 +71,27 @@ export function ChatPage() {
     };
     const body =
       mode === 'chat'
-        ? { ...sampling, messages: [...(system.trim() ? [{ role: 'system', content: system }] : []), ...history.map(({ role, content }) => ({ role, content }))] }
+        ? {
+            ...sampling,
+            messages: [
+              ...(system.trim() ? [{ role: 'system', content: system }] : []),
+              ...history.map(({ role, content }) => ({ role, content })),
+            ],
+          }
         : { ...sampling, prompt: text };
     const start = performance.now();
     let first = 0;
     let chunks = 0;
     let usage: number | null = null;
     let answer = mode === 'completion' ? text : '';
-    const show = (stats?: Turn['stats']) => setTurns([...history, { role: 'assistant', content: answer, stats }]);
+    const show = (stats?: Turn['stats']) =>
+      setTurns([...history, { role: 'assistant', content: answer, stats }]);
     try {
-      for await (const raw of streamPost(mode === 'chat' ? '/v1/chat/completions' : '/v1/completions', body, ctl.signal)) {
+      for await (const raw of streamPost(
+        mode === 'chat' ? '/v1/chat/completions' : '/v1/completions',
+        body,
+        ctl.signal,
+      )) {
         const c = raw as Chunk;
         if (c.error) throw new Error(c.error.message);
         if (c.usage) usage = c.usage.completion_tokens;
@@ -91,7 +106,11 @@ export function ChatPage() {
       if (!ctl.signal.aborted) setError(err as Error);
     } finally {
       const end = performance.now();
-      show({ tokens: usage ?? chunks, seconds: (end - start) / 1000, ttftMs: first ? first - start : 0 });
+      show({
+        tokens: usage ?? chunks,
+        seconds: (end - start) / 1000,
+        ttftMs: first ? first - start : 0,
+      });
       setAbort(null);
     }
   };
@@ -122,47 +141,101 @@ export function ChatPage() {
             <legend>{t('chat.mode')}</legend>
             {(['chat', 'completion'] as const).map((v) => (
               <label key={v}>
-                <input type="radio" name="mode" value={v} checked={mode === v} onChange={() => { setMode(v); setTurns([]); }} />
+                <input
+                  type="radio"
+                  name="mode"
+                  value={v}
+                  checked={mode === v}
+                  onChange={() => {
+                    setMode(v);
+                    setTurns([]);
+                  }}
+                />
                 <span>{v === 'chat' ? t('chat.modeChat') : t('chat.modeCompletion')}</span>
               </label>
             ))}
           </fieldset>
           {mode === 'chat' && (
             <Field label={t('chat.system')}>
-              <textarea rows={3} value={system} placeholder={t('chat.systemPlaceholder')} onChange={(e) => setSystem(e.target.value)} />
+              <textarea
+                rows={3}
+                value={system}
+                placeholder={t('chat.systemPlaceholder')}
+                onChange={(e) => setSystem(e.target.value)}
+              />
             </Field>
           )}
           <div className="grid-2">
             <Field label={t('chat.temperature')}>
-              <input type="number" min={0} max={2} step={0.1} value={temperature} onChange={(e) => setTemperature(e.target.value)} />
+              <input
+                type="number"
+                min={0}
+                max={2}
+                step={0.1}
+                value={temperature}
+                onChange={(e) => setTemperature(e.target.value)}
+              />
             </Field>
             <Field label={t('chat.topP')}>
-              <input type="number" min={0} max={1} step={0.05} value={topP} onChange={(e) => setTopP(e.target.value)} />
+              <input
+                type="number"
+                min={0}
+                max={1}
+                step={0.05}
+                value={topP}
+                onChange={(e) => setTopP(e.target.value)}
+              />
             </Field>
             <Field label={t('chat.maxTokens')}>
-              <input type="number" min={1} value={maxTokens} onChange={(e) => setMaxTokens(e.target.value)} />
+              <input
+                type="number"
+                min={1}
+                value={maxTokens}
+                onChange={(e) => setMaxTokens(e.target.value)}
+              />
             </Field>
             <Field label={t('chat.seed')}>
-              <input type="number" value={seed} placeholder="–" onChange={(e) => setSeed(e.target.value)} />
+              <input
+                type="number"
+                value={seed}
+                placeholder="–"
+                onChange={(e) => setSeed(e.target.value)}
+              />
             </Field>
           </div>
         </aside>
         <section className="card chat-main">
-          <div className="chat-log" ref={log} aria-live="polite" tabIndex={0} aria-label={t('chat.title')}>
+          <div
+            className="chat-log"
+            ref={log}
+            aria-live="polite"
+            tabIndex={0}
+            aria-label={t('chat.title')}
+          >
             {turns.length === 0 && <p className="muted">{t('chat.empty')}</p>}
             {turns.map((turn, i) => (
               <div key={i} className={`turn turn-${turn.role}`}>
-                <div className="turn-who">{turn.role === 'user' ? t('chat.you') : t('chat.assistant')}</div>
-                <div className="turn-text" data-testid={turn.role === 'assistant' ? 'answer' : undefined}>
+                <div className="turn-who">
+                  {turn.role === 'user' ? t('chat.you') : t('chat.assistant')}
+                </div>
+                <div
+                  className="turn-text"
+                  data-testid={turn.role === 'assistant' ? 'answer' : undefined}
+                >
                   {turn.content}
-                  {turn.role === 'assistant' && !turn.stats && <span className="cursor" aria-hidden="true" />}
+                  {turn.role === 'assistant' && !turn.stats && (
+                    <span className="cursor" aria-hidden="true" />
+                  )}
                 </div>
                 {turn.stats && (
                   <div className="turn-stats muted" data-testid="answer-stats">
                     {t('chat.stats', {
                       tokens: num(turn.stats.tokens, 0),
                       seconds: num(turn.stats.seconds, 2),
-                      speed: num(turn.stats.seconds > 0 ? turn.stats.tokens / turn.stats.seconds : 0, 1),
+                      speed: num(
+                        turn.stats.seconds > 0 ? turn.stats.tokens / turn.stats.seconds : 0,
+                        1,
+                      ),
                       ttft: num(turn.stats.ttftMs, 0),
                     })}
                   </div>
@@ -185,7 +258,9 @@ export function ChatPage() {
               id="chat-input"
               rows={3}
               value={input}
-              placeholder={mode === 'chat' ? t('chat.inputPlaceholder') : t('chat.promptPlaceholder')}
+              placeholder={
+                mode === 'chat' ? t('chat.inputPlaceholder') : t('chat.promptPlaceholder')
+              }
               onChange={(e) => setInput(e.target.value)}
               onKeyDown={(e) => {
                 if (e.key === 'Enter' && !e.shiftKey) {
@@ -200,11 +275,20 @@ export function ChatPage() {
                   {t('chat.stop')}
                 </button>
               ) : (
-                <button type="submit" className="btn btn-primary" disabled={!model || !input.trim()}>
+                <button
+                  type="submit"
+                  className="btn btn-primary"
+                  disabled={!model || !input.trim()}
+                >
                   {t('chat.send')}
                 </button>
               )}
-              <button type="button" className="btn btn-ghost" onClick={() => setTurns([])} disabled={!!abort}>
+              <button
+                type="button"
+                className="btn btn-ghost"
+                onClick={() => setTurns([])}
+                disabled={!!abort}
+              >
                 {t('chat.clear')}
               </button>
             </div>

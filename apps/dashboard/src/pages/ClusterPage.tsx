@@ -26,17 +26,29 @@ export function ClusterPage() {
   const devices = usePoll<Device[]>(async () => {
     const d = await api.devices();
     const now = Date.now();
-    history.current = [...history.current.filter((s) => now - s.t < WINDOW_MS), { t: now, devices: d }];
+    history.current = [
+      ...history.current.filter((s) => now - s.t < WINDOW_MS),
+      { t: now, devices: d },
+    ];
     redraw((n) => n + 1);
     return d;
   }, 2000);
 
-  const name = (d: Device) => `${d.worker} · ${d.kind === 'cpu' ? t('common.cpu') : t('common.gpu', { index: d.index })}`;
+  const name = (d: Device) =>
+    `${d.worker} · ${d.kind === 'cpu' ? t('common.cpu') : t('common.gpu', { index: d.index })}`;
   const series = (pick: (d: Device) => number): Series[] => {
-    const keys = [...new Set(history.current.flatMap((s) => s.devices.map((d) => `${d.worker}/${d.index}`)))];
+    const keys = [
+      ...new Set(history.current.flatMap((s) => s.devices.map((d) => `${d.worker}/${d.index}`))),
+    ];
     return keys.map((k) => {
-      const points = history.current.flatMap((s) => s.devices.filter((d) => `${d.worker}/${d.index}` === k).map((d) => ({ t: s.t, v: pick(d) })));
-      const d = history.current.at(-1)?.devices.find((x) => `${x.worker}/${x.index}` === k) ?? history.current.flatMap((s) => s.devices).find((x) => `${x.worker}/${x.index}` === k)!;
+      const points = history.current.flatMap((s) =>
+        s.devices
+          .filter((d) => `${d.worker}/${d.index}` === k)
+          .map((d) => ({ t: s.t, v: pick(d) })),
+      );
+      const d =
+        history.current.at(-1)?.devices.find((x) => `${x.worker}/${x.index}` === k) ??
+        history.current.flatMap((s) => s.devices).find((x) => `${x.worker}/${x.index}` === k)!;
       return { name: name(d), points };
     });
   };
@@ -70,7 +82,12 @@ export function ClusterPage() {
           </div>
           <div>
             <dt>{t('cluster.replicas')}</dt>
-            <dd>{num(Object.values(info.data.replicas).reduce((a, b) => a + b, 0), 0)}</dd>
+            <dd>
+              {num(
+                Object.values(info.data.replicas).reduce((a, b) => a + b, 0),
+                0,
+              )}
+            </dd>
           </div>
         </dl>
       )}
@@ -129,7 +146,9 @@ export function ClusterPage() {
                   <td>
                     {name(d)} <span className="muted">{d.name}</span>
                   </td>
-                  <td>{t('mem.ofTotal', { used: bytes(d.memory_used), total: bytes(d.memory_total) })}</td>
+                  <td>
+                    {t('mem.ofTotal', { used: bytes(d.memory_used), total: bytes(d.memory_total) })}
+                  </td>
                   <td>{bytes(d.memory_claimed)}</td>
                   <td>{pct(d.utilization / 100)}</td>
                   <td>{d.models.join(', ') || '–'}</td>
@@ -146,10 +165,20 @@ export function ClusterPage() {
         ) : (
           <>
             <div className="card">
-              <LineChart title={t('cluster.memoryChart')} series={series((d) => Math.max(d.memory_used, d.memory_claimed))} format={bytes} max={Math.max(1, ...gpus.map((d) => d.memory_total))} />
+              <LineChart
+                title={t('cluster.memoryChart')}
+                series={series((d) => Math.max(d.memory_used, d.memory_claimed))}
+                format={bytes}
+                max={Math.max(1, ...gpus.map((d) => d.memory_total))}
+              />
             </div>
             <div className="card">
-              <LineChart title={t('cluster.utilChart')} series={series((d) => d.utilization / 100)} format={pct} max={1} />
+              <LineChart
+                title={t('cluster.utilChart')}
+                series={series((d) => d.utilization / 100)}
+                format={pct}
+                max={1}
+              />
             </div>
           </>
         )}

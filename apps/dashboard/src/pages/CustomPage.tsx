@@ -9,14 +9,28 @@ import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
 import { Link } from '../router.tsx';
 
-const FIELDS = ['model_name', 'model_path', 'hf_repo_id', 'architecture', 'context_length', 'chat_template'] as const;
+const FIELDS = [
+  'model_name',
+  'model_path',
+  'hf_repo_id',
+  'architecture',
+  'context_length',
+  'chat_template',
+] as const;
 type FormField = (typeof FIELDS)[number];
 
 export function CustomPage() {
   const { t, num } = useI18n();
   const list = usePoll(() => api.registrations().then((r) => r.filter((x) => !x.is_builtin)), 0);
   const [source, setSource] = useState<'path' | 'hf'>('path');
-  const [form, setForm] = useState<Record<FormField, string>>({ model_name: '', model_path: '', hf_repo_id: '', architecture: '', context_length: '', chat_template: '' });
+  const [form, setForm] = useState<Record<FormField, string>>({
+    model_name: '',
+    model_path: '',
+    hf_repo_id: '',
+    architecture: '',
+    context_length: '',
+    chat_template: '',
+  });
   const [errors, setErrors] = useState<Partial<Record<FormField, string>>>({});
   const [general, setGeneral] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
@@ -42,7 +56,13 @@ export function CustomPage() {
       const rest: string[] = [];
       for (const e of err instanceof ApiError ? err.fieldErrors : []) {
         // A refusal about the source lands beside whichever source field is shown.
-        const f = (['model_path', 'hf_repo_id'].includes(e.field) ? (source === 'path' ? 'model_path' : 'hf_repo_id') : e.field) as FormField;
+        const f = (
+          ['model_path', 'hf_repo_id'].includes(e.field)
+            ? source === 'path'
+              ? 'model_path'
+              : 'hf_repo_id'
+            : e.field
+        ) as FormField;
         if (FIELDS.includes(f)) byField[f] = byField[f] ? `${byField[f]}; ${e.message}` : e.message;
         else rest.push(`${e.field}: ${e.message}`);
       }
@@ -54,7 +74,9 @@ export function CustomPage() {
     }
   };
 
-  const input = (f: FormField, extra: Record<string, unknown> = {}) => <input value={form[f]} onChange={(e) => setForm({ ...form, [f]: e.target.value })} {...extra} />;
+  const input = (f: FormField, extra: Record<string, unknown> = {}) => (
+    <input value={form[f]} onChange={(e) => setForm({ ...form, [f]: e.target.value })} {...extra} />
+  );
 
   return (
     <>
@@ -68,44 +90,84 @@ export function CustomPage() {
             void submit();
           }}
         >
-          <Field label={t('custom.model_name')} hint={t('custom.model_name.hint')} error={errors.model_name}>
+          <Field
+            label={t('custom.model_name')}
+            hint={t('custom.model_name.hint')}
+            error={errors.model_name}
+          >
             {input('model_name', { required: true, autoComplete: 'off' })}
           </Field>
           <fieldset className="segmented">
             <legend>{t('custom.source')}</legend>
             <label>
-              <input type="radio" name="source" checked={source === 'path'} onChange={() => setSource('path')} />
+              <input
+                type="radio"
+                name="source"
+                checked={source === 'path'}
+                onChange={() => setSource('path')}
+              />
               <span>{t('custom.sourcePath')}</span>
             </label>
             <label>
-              <input type="radio" name="source" checked={source === 'hf'} onChange={() => setSource('hf')} />
+              <input
+                type="radio"
+                name="source"
+                checked={source === 'hf'}
+                onChange={() => setSource('hf')}
+              />
               <span>{t('custom.sourceHf')}</span>
             </label>
           </fieldset>
           {source === 'path' ? (
-            <Field label={t('custom.model_path')} hint={t('custom.model_path.hint')} error={errors.model_path}>
+            <Field
+              label={t('custom.model_path')}
+              hint={t('custom.model_path.hint')}
+              error={errors.model_path}
+            >
               {input('model_path', { placeholder: '/models/my-llama' })}
             </Field>
           ) : (
-            <Field label={t('custom.hf_repo_id')} hint={t('custom.hf_repo_id.hint')} error={errors.hf_repo_id}>
+            <Field
+              label={t('custom.hf_repo_id')}
+              hint={t('custom.hf_repo_id.hint')}
+              error={errors.hf_repo_id}
+            >
               {input('hf_repo_id', { placeholder: 'Qwen/Qwen2.5-0.5B-Instruct' })}
             </Field>
           )}
           <div className="grid-2">
-            <Field label={t('custom.architecture')} hint={t('custom.architecture.hint')} error={errors.architecture}>
+            <Field
+              label={t('custom.architecture')}
+              hint={t('custom.architecture.hint')}
+              error={errors.architecture}
+            >
               {input('architecture', { placeholder: 'LlamaForCausalLM' })}
             </Field>
-            <Field label={t('custom.context_length')} hint={t('custom.context_length.hint')} error={errors.context_length}>
+            <Field
+              label={t('custom.context_length')}
+              hint={t('custom.context_length.hint')}
+              error={errors.context_length}
+            >
               {input('context_length', { type: 'number', min: 1 })}
             </Field>
           </div>
-          <Field label={t('custom.chat_template')} hint={t('custom.chat_template.hint')} error={errors.chat_template}>
-            <textarea rows={4} value={form.chat_template} onChange={(e) => setForm({ ...form, chat_template: e.target.value })} spellCheck={false} />
+          <Field
+            label={t('custom.chat_template')}
+            hint={t('custom.chat_template.hint')}
+            error={errors.chat_template}
+          >
+            <textarea
+              rows={4}
+              value={form.chat_template}
+              onChange={(e) => setForm({ ...form, chat_template: e.target.value })}
+              spellCheck={false}
+            />
           </Field>
           <ErrorNote error={general} />
           {done && (
             <p className="note note-ok" role="status">
-              {t('custom.registered', { name: done })} <Link href={`/launch?model=${encodeURIComponent(done)}`}>{t('nav.launch')}</Link>
+              {t('custom.registered', { name: done })}{' '}
+              <Link href={`/launch?model=${encodeURIComponent(done)}`}>{t('nav.launch')}</Link>
             </p>
           )}
           <div className="actions">
@@ -123,13 +185,27 @@ export function CustomPage() {
               <li key={r.model_name}>
                 <div>
                   <strong>{r.model_name}</strong>
-                  <span className="muted"> · {r.model_family} · {t('launch.context', { tokens: num(r.context_length, 0) })}</span>
+                  <span className="muted">
+                    {' '}
+                    · {r.model_family} · {t('launch.context', { tokens: num(r.context_length, 0) })}
+                  </span>
                 </div>
                 <div className="actions">
-                  <Link className="btn btn-small" href={`/launch?model=${encodeURIComponent(r.model_name)}`}>
+                  <Link
+                    className="btn btn-small"
+                    href={`/launch?model=${encodeURIComponent(r.model_name)}`}
+                  >
                     {t('nav.launch')}
                   </Link>
-                  <button type="button" className="btn btn-small btn-danger" onClick={() => void api.unregister(r.model_name).then(list.reload, (e: Error) => setGeneral(e.message))}>
+                  <button
+                    type="button"
+                    className="btn btn-small btn-danger"
+                    onClick={() =>
+                      void api
+                        .unregister(r.model_name)
+                        .then(list.reload, (e: Error) => setGeneral(e.message))
+                    }
+                  >
                     {t('custom.unregister')}
                   </button>
                 </div>

@@ -22,9 +22,16 @@ export function KeysPage() {
   const create = async () => {
     setError(null);
     setCreated(null);
-    const models = form.models.split(',').map((s) => s.trim()).filter(Boolean);
+    const models = form.models
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     try {
-      const r = await api.createKey({ name: form.name.trim(), scope: form.scope, ...(models.length > 0 ? { models } : {}) });
+      const r = await api.createKey({
+        name: form.name.trim(),
+        scope: form.scope,
+        ...(models.length > 0 ? { models } : {}),
+      });
       // The first admin key turns authentication on: keep it, or this browser would lock itself out.
       if (r.scope === 'admin' && !apiKey.get()) {
         apiKey.set(r.key);
@@ -51,18 +58,40 @@ export function KeysPage() {
           }}
         >
           <Field label={t('keys.signin')} hint={t('keys.signin.hint')}>
-            <input type="password" autoComplete="off" value={mine} onChange={(e) => { setMine(e.target.value); setSaved(false); }} />
+            <input
+              type="password"
+              autoComplete="off"
+              value={mine}
+              onChange={(e) => {
+                setMine(e.target.value);
+                setSaved(false);
+              }}
+            />
           </Field>
           <div className="actions">
             <button type="submit" className="btn btn-primary">
               {t('keys.save')}
             </button>
-            <button type="button" className="btn btn-ghost" onClick={() => { apiKey.set(null); setMine(''); keys.reload(); }}>
+            <button
+              type="button"
+              className="btn btn-ghost"
+              onClick={() => {
+                apiKey.set(null);
+                setMine('');
+                keys.reload();
+              }}
+            >
               {t('keys.forget')}
             </button>
           </div>
-          {saved && <p className="note note-ok" role="status">{t('keys.saved')}</p>}
-          <p className={`note ${open ? 'note-warn' : 'note-ok'}`}>{open ? t('keys.open') : t('keys.on')}</p>
+          {saved && (
+            <p className="note note-ok" role="status">
+              {t('keys.saved')}
+            </p>
+          )}
+          <p className={`note ${open ? 'note-warn' : 'note-ok'}`}>
+            {open ? t('keys.open') : t('keys.on')}
+          </p>
         </form>
         <form
           className="card"
@@ -73,18 +102,41 @@ export function KeysPage() {
         >
           <h2>{t('keys.create')}</h2>
           <Field label={t('keys.name')} error={error?.param === 'name' ? error.message : null}>
-            <input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} autoComplete="off" />
+            <input
+              value={form.name}
+              onChange={(e) => setForm({ ...form, name: e.target.value })}
+              autoComplete="off"
+            />
           </Field>
           <Field label={t('keys.scope')} error={error?.param === 'scope' ? error.message : null}>
-            <select value={form.scope} onChange={(e) => setForm({ ...form, scope: e.target.value })}>
+            <select
+              value={form.scope}
+              onChange={(e) => setForm({ ...form, scope: e.target.value })}
+            >
               <option value="inference">{t('keys.scopeInference')}</option>
               <option value="admin">{t('keys.scopeAdmin')}</option>
             </select>
           </Field>
-          <Field label={t('keys.models')} hint={t('keys.models.hint')} error={error?.param?.startsWith('models') ? error.message : null}>
-            <input value={form.models} onChange={(e) => setForm({ ...form, models: e.target.value })} disabled={form.scope === 'admin'} />
+          <Field
+            label={t('keys.models')}
+            hint={t('keys.models.hint')}
+            error={error?.param?.startsWith('models') ? error.message : null}
+          >
+            <input
+              value={form.models}
+              onChange={(e) => setForm({ ...form, models: e.target.value })}
+              disabled={form.scope === 'admin'}
+            />
           </Field>
-          <ErrorNote error={error && !['name', 'scope'].includes(error.param ?? '') && !error.param?.startsWith('models') ? error : null} />
+          <ErrorNote
+            error={
+              error &&
+              !['name', 'scope'].includes(error.param ?? '') &&
+              !error.param?.startsWith('models')
+                ? error
+                : null
+            }
+          />
           {created && (
             <div className="note note-ok" role="status">
               <p>{t('keys.created')}</p>
@@ -100,7 +152,9 @@ export function KeysPage() {
       </div>
       <section className="card" aria-labelledby="keys-list">
         <h2 id="keys-list">{t('keys.list')}</h2>
-        <ErrorNote error={keys.error?.message.includes('API key') ? t('app.apiKeyNeeded') : keys.error} />
+        <ErrorNote
+          error={keys.error?.message.includes('API key') ? t('app.apiKeyNeeded') : keys.error}
+        />
         {keys.data?.length === 0 && <p className="muted">{t('keys.empty')}</p>}
         {keys.data && keys.data.length > 0 && (
           <div className="table-wrap">
@@ -128,7 +182,14 @@ export function KeysPage() {
                     <td>{k.models?.join(', ') ?? t('common.all')}</td>
                     <td>{date(k.created_at)}</td>
                     <td>
-                      <button type="button" className="btn btn-small btn-danger" onClick={() => confirm(t('keys.confirmRevoke', { name: k.name })) && void api.revokeKey(k.name).then(keys.reload, (e: ApiError) => setError(e))}>
+                      <button
+                        type="button"
+                        className="btn btn-small btn-danger"
+                        onClick={() =>
+                          confirm(t('keys.confirmRevoke', { name: k.name })) &&
+                          void api.revokeKey(k.name).then(keys.reload, (e: ApiError) => setError(e))
+                        }
+                      >
                         {t('keys.revoke')}
                       </button>
                     </td>

@@ -26,7 +26,12 @@ const SIZES: Array<{ key: string; label: MessageKey; test: (b: number) => boolea
 
 async function loadCatalog(): Promise<CatalogEntry[]> {
   const list = await api.registrations();
-  return Promise.all(list.map(async (r) => ({ family: await api.registration(r.model_name), engines: await api.engines(r.model_name) })));
+  return Promise.all(
+    list.map(async (r) => ({
+      family: await api.registration(r.model_name),
+      engines: await api.engines(r.model_name),
+    })),
+  );
 }
 
 const uniq = (xs: string[]) => [...new Set(xs)].sort();
@@ -35,7 +40,13 @@ export function LaunchPage() {
   const { t } = useI18n();
   const catalog = usePoll(loadCatalog, 0);
   const [search, setSearch] = useState('');
-  const [filters, setFilters] = useState({ family: '', size: '', ability: '', format: '', engine: '' });
+  const [filters, setFilters] = useState({
+    family: '',
+    size: '',
+    ability: '',
+    format: '',
+    engine: '',
+  });
   const [chosen, setChosen] = useState<string | null>(query('model'));
   const entries = catalog.data ?? [];
 
@@ -51,10 +62,15 @@ export function LaunchPage() {
 
   const shown = entries.filter(({ family: f, engines }) => {
     const q = search.trim().toLowerCase();
-    if (q && ![f.model_name, f.model_family, f.model_description].some((s) => s.toLowerCase().includes(q))) return false;
+    if (
+      q &&
+      ![f.model_name, f.model_family, f.model_description].some((s) => s.toLowerCase().includes(q))
+    )
+      return false;
     if (filters.family && f.model_family !== filters.family) return false;
     if (filters.ability && !f.model_ability.includes(filters.ability)) return false;
-    if (filters.format && !f.model_specs.some((s) => s.model_format === filters.format)) return false;
+    if (filters.format && !f.model_specs.some((s) => s.model_format === filters.format))
+      return false;
     if (filters.engine && !engines[filters.engine]) return false;
     const size = SIZES.find((s) => s.key === filters.size);
     if (size && !f.model_specs.some((s) => size.test(s.model_size_in_billions))) return false;
@@ -62,10 +78,17 @@ export function LaunchPage() {
   });
   const selected = entries.find((e) => e.family.model_name === chosen) ?? null;
 
-  const select = (key: keyof typeof filters, label: MessageKey, values: Array<{ value: string; text: string }>) => (
+  const select = (
+    key: keyof typeof filters,
+    label: MessageKey,
+    values: Array<{ value: string; text: string }>,
+  ) => (
     <label className="filter">
       <span>{t(label)}</span>
-      <select value={filters[key]} onChange={(e) => setFilters({ ...filters, [key]: e.target.value })}>
+      <select
+        value={filters[key]}
+        onChange={(e) => setFilters({ ...filters, [key]: e.target.value })}
+      >
         <option value="">{t('common.all')}</option>
         {values.map((v) => (
           <option key={v.value} value={v.value}>
@@ -84,11 +107,24 @@ export function LaunchPage() {
       <section className="filters">
         <label className="filter filter-search">
           <span>{t('launch.search')}</span>
-          <input type="search" value={search} placeholder={t('launch.searchPlaceholder')} onChange={(e) => setSearch(e.target.value)} />
+          <input
+            type="search"
+            value={search}
+            placeholder={t('launch.searchPlaceholder')}
+            onChange={(e) => setSearch(e.target.value)}
+          />
         </label>
         {select('family', 'launch.family', plain(options.family))}
-        {select('size', 'launch.size', SIZES.map((s) => ({ value: s.key, text: t(s.label) })))}
-        {select('ability', 'launch.ability', options.ability.map((a) => ({ value: a, text: t(`ability.${a}` as MessageKey) })))}
+        {select(
+          'size',
+          'launch.size',
+          SIZES.map((s) => ({ value: s.key, text: t(s.label) })),
+        )}
+        {select(
+          'ability',
+          'launch.ability',
+          options.ability.map((a) => ({ value: a, text: t(`ability.${a}` as MessageKey) })),
+        )}
         {select('format', 'launch.format', plain(options.format))}
         {select('engine', 'launch.engine', plain(options.engine))}
       </section>
@@ -102,10 +138,14 @@ export function LaunchPage() {
       {catalog.data && shown.length === 0 && <p className="empty">{t('launch.noResults')}</p>}
       <div className="cards">
         {shown.map((e) => (
-          <ModelCard key={e.family.model_name} entry={e} onChoose={() => {
-            setChosen(e.family.model_name);
-            window.scrollTo({ top: 0, behavior: 'smooth' });
-          }} />
+          <ModelCard
+            key={e.family.model_name}
+            entry={e}
+            onChoose={() => {
+              setChosen(e.family.model_name);
+              window.scrollTo({ top: 0, behavior: 'smooth' });
+            }}
+          />
         ))}
       </div>
     </>

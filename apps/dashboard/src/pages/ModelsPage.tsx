@@ -25,7 +25,11 @@ export function ModelsPage() {
 
   useEventListener((e) => {
     if (e.type === 'progress') setPhases((p) => ({ ...p, [e.replica_id]: e.phase }));
-    if (e.type === 'logs') setLogs((l) => ({ ...l, [e.model_uid]: [...(l[e.model_uid] ?? []), ...e.lines].slice(-LOG_LINES) }));
+    if (e.type === 'logs')
+      setLogs((l) => ({
+        ...l,
+        [e.model_uid]: [...(l[e.model_uid] ?? []), ...e.lines].slice(-LOG_LINES),
+      }));
     if (e.type === 'status' || e.type === 'progress') models.reload();
   });
 
@@ -36,9 +40,19 @@ export function ModelsPage() {
     const prev = last.current;
     const next: Record<string, LiveLoad> = {};
     for (const [uid, m] of byModel) {
-      next[uid] = { tokensPerSecond: prev ? tokensPerSecond(prev.tokens.get(uid), m.generationTokens, (now - prev.at) / 1000) : null, kvCache: m.kvCache, running: m.running, waiting: m.waiting };
+      next[uid] = {
+        tokensPerSecond: prev
+          ? tokensPerSecond(prev.tokens.get(uid), m.generationTokens, (now - prev.at) / 1000)
+          : null,
+        kvCache: m.kvCache,
+        running: m.running,
+        waiting: m.waiting,
+      };
     }
-    last.current = { at: now, tokens: new Map([...byModel].map(([k, v]) => [k, v.generationTokens])) };
+    last.current = {
+      at: now,
+      tokens: new Map([...byModel].map(([k, v]) => [k, v.generationTokens])),
+    };
     setLoad(next);
     return null;
   }, 2000);
@@ -59,7 +73,14 @@ export function ModelsPage() {
       )}
       <div className="stack">
         {list.map((m) => (
-          <ModelPanel key={m.model_uid} model={m} phases={phases} logs={logs[m.model_uid] ?? []} load={load[m.model_uid] ?? null} onChanged={models.reload} />
+          <ModelPanel
+            key={m.model_uid}
+            model={m}
+            phases={phases}
+            logs={logs[m.model_uid] ?? []}
+            load={load[m.model_uid] ?? null}
+            onChanged={models.reload}
+          />
         ))}
       </div>
     </>

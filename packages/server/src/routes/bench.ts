@@ -54,21 +54,40 @@ export function lastProgress(text: string): { done: number; total: number } | nu
   return m ? { done: Number(m[1]), total: Number(m[2]) } : null;
 }
 
-function benchArgs(run: BenchRun, baseUrl: string, tokenizer: string, resultDir: string, apiKey: string | null): string[] {
+function benchArgs(
+  run: BenchRun,
+  baseUrl: string,
+  tokenizer: string,
+  resultDir: string,
+  apiKey: string | null,
+): string[] {
   const p = run.params;
   return [
-    'bench', 'serve',
-    '--base-url', baseUrl,
-    '--model', run.model_uid,
-    '--tokenizer', tokenizer,
-    '--num-prompts', String(p.num_prompts),
-    '--random-input-len', String(p.input_len),
-    '--random-output-len', String(p.output_len),
-    '--request-rate', p.request_rate === null ? 'inf' : String(p.request_rate),
+    'bench',
+    'serve',
+    '--base-url',
+    baseUrl,
+    '--model',
+    run.model_uid,
+    '--tokenizer',
+    tokenizer,
+    '--num-prompts',
+    String(p.num_prompts),
+    '--random-input-len',
+    String(p.input_len),
+    '--random-output-len',
+    String(p.output_len),
+    '--request-rate',
+    p.request_rate === null ? 'inf' : String(p.request_rate),
     ...(p.max_concurrency === null ? [] : ['--max-concurrency', String(p.max_concurrency)]),
-    '--seed', String(p.seed),
+    '--seed',
+    String(p.seed),
     '--ignore-eos',
-    '--save-result', '--result-dir', resultDir, '--result-filename', 'result.json',
+    '--save-result',
+    '--result-dir',
+    resultDir,
+    '--result-filename',
+    'result.json',
     ...(apiKey ? ['--api-key', apiKey] : []),
   ];
 }
@@ -86,7 +105,10 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   const live = new Map<string, { run: BenchRun; listeners: Set<Response> }>();
 
   const save = async (run: BenchRun) => {
-    await p.db.prisma.event.updateMany({ where: { kind: 'benchmark', subject: run.id }, data: { data: run as never, message: `benchmark ${run.status}` } });
+    await p.db.prisma.event.updateMany({
+      where: { kind: 'benchmark', subject: run.id },
+      data: { data: run as never, message: `benchmark ${run.status}` },
+    });
   };
   const push = (id: string) => {
     const entry = live.get(id);
@@ -107,23 +129,66 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   };
   // A run recorded as running that this process does not run was cut off by a server restart.
   const interrupted = (run: BenchRun): BenchRun =>
-    run.status === 'running' && !live.has(run.id) ? { ...run, status: 'failed', error: run.error ?? 'the server restarted during this run' } : run;
+    run.status === 'running' && !live.has(run.id)
+      ? { ...run, status: 'failed', error: run.error ?? 'the server restarted during this run' }
+      : run;
 
   r.post('/api/bench', admin, async (req, res) => {
     const params = parseBody(BenchRequestSchema, req.body);
     const row = await p.db.prisma.modelInstance.findUnique({ where: { uid: params.model_uid } });
-    if (!row) throw new HttpError(404, `model '${params.model_uid}' is not launched; launch it first`, 'model_uid');
-    if (row.status !== 'ready' && row.status !== 'degraded') throw new HttpError(409, `model '${params.model_uid}' is ${row.status}; wait until it is ready`, 'model_uid');
-    if ([...live.values()].some((e) => e.run.status === 'running')) throw new HttpError(409, 'a benchmark is already running; wait for it to finish so the two do not skew each other');
-    const tokenizer = params.tokenizer_path ?? (row.params as unknown as InstanceParams).source?.model_path;
-    if (!tokenizer) throw new HttpError(400, `model '${params.model_uid}' has no local folder on the server; give tokenizer_path, a folder holding its tokenizer.json`, 'tokenizer_path');
+    if (!row)
+      throw new HttpError(
+        404,
+        `model '${params.model_uid}' is not launched; launch it first`,
+        'model_uid',
+      );
+    if (row.status !== 'ready' && row.status !== 'degraded')
+      throw new HttpError(
+        409,
+        `model '${params.model_uid}' is ${row.status}; wait until it is ready`,
+        'model_uid',
+      );
+    if ([...live.values()].some((e) => e.run.status === 'running'))
+      throw new HttpError(
+        409,
+        'a benchmark is already running; wait for it to finish so the two do not skew each other',
+      );
+    const tokenizer =
+      params.tokenizer_path ?? (row.params as unknown as InstanceParams).source?.model_path;
+    if (!tokenizer)
+      throw new HttpError(
+        400,
+        `model '${params.model_uid}' has no local folder on the server; give tokenizer_path, a folder holding its tokenizer.json`,
+        'tokenizer_path',
+      );
 
-    const run: BenchRun = { id: randomUUID(), model_uid: params.model_uid, params, status: 'running', done: 0, total: params.num_prompts, started_at: new Date().toISOString(), finished_at: null, summary: null, error: null };
-    await p.db.prisma.event.create({ data: { kind: 'benchmark', subject: run.id, message: 'benchmark running', data: run as never } });
+    const run: BenchRun = {
+      id: randomUUID(),
+      model_uid: params.model_uid,
+      params,
+      status: 'running',
+      done: 0,
+      total: params.num_prompts,
+      started_at: new Date().toISOString(),
+      finished_at: null,
+      summary: null,
+      error: null,
+    };
+    await p.db.prisma.event.create({
+      data: {
+        kind: 'benchmark',
+        subject: run.id,
+        message: 'benchmark running',
+        data: run as never,
+      },
+    });
     live.set(run.id, { run, listeners: new Set() });
 
     const dir = mkdtempSync(join(tmpdir(), 'pagoda-bench-'));
-    const child = spawn(PAGODA_BIN, benchArgs(run, selfUrl(req), tokenizer, dir, bearer(req)), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(PAGODA_BIN, benchArgs(run, selfUrl(req), tokenizer, dir, bearer(req)), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString()).slice(-20_000);
@@ -138,17 +203,32 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
       if (finished) return;
       finished = true;
       try {
-        run.summary = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<string, unknown>;
+        run.summary = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<
+          string,
+          unknown
+        >;
       } catch {
         run.summary = null;
       }
       rmSync(dir, { recursive: true, force: true });
       run.status = run.summary ? 'done' : 'failed';
       run.done = run.summary ? run.total : run.done;
-      const tail = stderr.split(/[\r\n]+/).filter((l) => l.trim() && !/requests$/.test(l)).slice(-3).join(' | ');
-      run.error = error ?? (run.summary ? (Number(run.summary.failed) > 0 ? tail || null : null) : tail || 'the benchmark ended without a result');
+      const tail = stderr
+        .split(/[\r\n]+/)
+        .filter((l) => l.trim() && !/requests$/.test(l))
+        .slice(-3)
+        .join(' | ');
+      run.error =
+        error ??
+        (run.summary
+          ? Number(run.summary.failed) > 0
+            ? tail || null
+            : null
+          : tail || 'the benchmark ended without a result');
       run.finished_at = new Date().toISOString();
-      await save(run).catch((err: Error) => p.log.warn({ err: err.message }, 'benchmark result not stored'));
+      await save(run).catch((err: Error) =>
+        p.log.warn({ err: err.message }, 'benchmark result not stored'),
+      );
       push(run.id);
     };
     child.on('error', (err) => void finish(`could not start ${PAGODA_BIN}: ${err.message}`));
@@ -157,8 +237,16 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   });
 
   r.get('/api/bench', admin, async (_req, res) => {
-    const rows = await p.db.prisma.event.findMany({ where: { kind: 'benchmark' }, orderBy: { id: 'desc' }, take: 100 });
-    res.json(rows.map((row) => interrupted(live.get(row.subject ?? '')?.run ?? (row.data as unknown as BenchRun))));
+    const rows = await p.db.prisma.event.findMany({
+      where: { kind: 'benchmark' },
+      orderBy: { id: 'desc' },
+      take: 100,
+    });
+    res.json(
+      rows.map((row) =>
+        interrupted(live.get(row.subject ?? '')?.run ?? (row.data as unknown as BenchRun)),
+      ),
+    );
   });
 
   r.get('/api/bench/:id', admin, async (req, res) => {
@@ -168,7 +256,11 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   // Server-sent events: the run now, then each progress step, closed when it ends.
   r.get('/api/bench/:id/stream', admin, async (req, res) => {
     const run = await stored(String(req.params.id));
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache',
+      Connection: 'keep-alive',
+    });
     res.write(`data: ${JSON.stringify(run)}\n\n`);
     const entry = live.get(run.id);
     if (!entry) return void res.end();
@@ -179,7 +271,9 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   r.delete('/api/bench/:id', admin, async (req, res) => {
     const id = String(req.params.id);
     if (live.has(id)) throw new HttpError(409, `benchmark '${id}' is still running`, 'id');
-    const { count } = await p.db.prisma.event.deleteMany({ where: { kind: 'benchmark', subject: id } });
+    const { count } = await p.db.prisma.event.deleteMany({
+      where: { kind: 'benchmark', subject: id },
+    });
     if (count === 0) throw new HttpError(404, `no benchmark run '${id}'`, 'id');
     res.json({ id, deleted: true });
   });
