@@ -163,7 +163,17 @@ void check_batched(const std::string& model, const GoldenFile& golden) {
 
 } // namespace
 
+// A bf16-computing backend is judged by the relative tolerance even on float32 weights;
+// float32 compute on float32 weights keeps the absolute one.
+void check_tolerance_follows_compute_dtype() {
+  CHECK(tolerance_for("float32", "float32").use_abs);
+  CHECK(!tolerance_for("float32", "bfloat16").use_abs);
+  CHECK(!tolerance_for("bfloat16", "float32").use_abs);
+  CHECK(!tolerance_for("float16", "bfloat16").use_abs);
+}
+
 int main() {
+  check_tolerance_follows_compute_dtype();
   int models = 0;
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(kModels)) {
