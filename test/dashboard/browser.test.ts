@@ -166,6 +166,19 @@ describe('the dashboard in Chromium', () => {
     await page.getByLabel(en['field.replica'], { exact: true }).fill('2');
     await page.getByLabel(en['field.gpu_memory_utilization'], { exact: true }).fill('0.9');
     await page.getByText(en['launch.planNoFit']).waitFor({ timeout: 10_000 });
+    // ...and offers a setting that would fit, which Apply puts into the form.
+    await page.getByText(en['launch.planWouldFit']).waitFor();
+    await page
+      .locator('.suggestions')
+      .getByRole('button', { name: en['common.apply'] })
+      .first()
+      .click();
+    await page.getByText(en['launch.planFits']).waitFor({ timeout: 10_000 });
+    expect(
+      Number(
+        await page.getByLabel(en['field.gpu_memory_utilization'], { exact: true }).inputValue(),
+      ),
+    ).toBeLessThan(0.9);
     await page.getByLabel(en['field.replica'], { exact: true }).fill('1');
     await page.getByLabel(en['field.gpu_memory_utilization'], { exact: true }).fill('0.3');
     await page.getByText(en['launch.planFits']).waitFor({ timeout: 10_000 });

@@ -3,6 +3,7 @@
 import type { ApiError } from '../api/client.ts';
 import type { PlanResponse } from '../api/types.ts';
 import { useI18n } from '../i18n/index.tsx';
+import type { MessageKey } from '../i18n/en.ts';
 import { MemoryBar } from './MemoryBar.tsx';
 
 export function PlanView({
@@ -15,6 +16,11 @@ export function PlanView({
   onApply(setting: string, value: number): void;
 }) {
   const { t, num } = useI18n();
+  // Known settings read in the page's language; anything newer falls back to the server's sentence.
+  const suggestion = (s: { setting: string; value: number; message: string }) => {
+    const key = `launch.suggest.${s.setting}` as MessageKey;
+    return t(key) === key ? s.message : t(key, { value: num(s.value, 2) });
+  };
   return (
     <section className="plan" aria-labelledby="plan-title" aria-live="polite">
       <h3 id="plan-title">{t('launch.planTitle')}</h3>
@@ -67,7 +73,7 @@ export function PlanView({
               <ul className="suggestions">
                 {plan.plan.suggestions.map((s) => (
                   <li key={s.setting}>
-                    <span>{s.message}</span>
+                    <span title={s.message}>{suggestion(s)}</span>
                     <button
                       type="button"
                       className="btn btn-small"

@@ -79,6 +79,10 @@ export const en = {
   'launch.planNoFit': 'Will not fit.',
   'launch.planWouldFit': 'What would fit:',
   'launch.planPending': 'Working out the plan…',
+  'launch.suggest.max_model_len': 'Lower the max model length to {value} tokens or less',
+  'launch.suggest.gpu_memory_utilization': 'Set GPU memory utilization to {value}',
+  'launch.suggest.tensor_parallel_size':
+    'Spread each replica over {value} GPUs (tensor parallel size {value})',
   'launch.planReplica': 'Replica {n} on {worker}',
   'launch.planConcurrency': 'KV cache holds {n} full-length sequences at once',
   'launch.sectionModel': 'Model',
