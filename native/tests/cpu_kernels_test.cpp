@@ -16,6 +16,7 @@
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/norm.h"
 #include "backend/cpu/rope.h"
+#include "model/rope_frequencies.h"
 #include "backend/cpu/thread_pool.h"
 #include "model/dtype.h"
 #include "model/model_config.h"
@@ -199,12 +200,12 @@ void test_rope() {
   // Frequencies: default is theta^(-2i/d); linear divides by factor; llama3 keeps the high
   // frequencies, divides the low ones by factor and blends between; dynamic equals default
   // until the original length, then lowers every frequency but the first.
-  const auto def = rope_inv_freq(rope_config("default"), 0);
+  const auto def = rope_inv_freq(rope_spec(rope_config("default")), 0);
   CHECK(def.size() == 32);
   for (int i = 0; i < 32; ++i) CHECK_NEAR(def[i], std::pow(500000.0, -2.0 * i / 64), 1e-6 * def[i] + 1e-12);
-  const auto lin = rope_inv_freq(rope_config("linear"), 0);
+  const auto lin = rope_inv_freq(rope_spec(rope_config("linear")), 0);
   for (int i = 0; i < 32; ++i) CHECK_NEAR(lin[i], def[i] / 8.0, 1e-6 * def[i]);
-  const auto l3 = rope_inv_freq(rope_config("llama3"), 0);
+  const auto l3 = rope_inv_freq(rope_spec(rope_config("llama3")), 0);
   const double pi = 3.141592653589793;
   int high = 0, low = 0, mid = 0;
   for (int i = 0; i < 32; ++i) {
@@ -214,9 +215,9 @@ void test_rope() {
     else { CHECK(l3[i] < def[i] && l3[i] > def[i] / 8.0); ++mid; }
   }
   CHECK(high > 0 && low > 0 && mid > 0);
-  const auto dyn_short = rope_inv_freq(rope_config("dynamic"), 2048);
+  const auto dyn_short = rope_inv_freq(rope_spec(rope_config("dynamic")), 2048);
   CHECK(dyn_short == def);
-  const auto dyn_long = rope_inv_freq(rope_config("dynamic"), 4096);
+  const auto dyn_long = rope_inv_freq(rope_spec(rope_config("dynamic")), 4096);
   CHECK(dyn_long[0] == def[0]);
   for (int i = 1; i < 32; ++i) CHECK(dyn_long[i] < def[i]);
   // base' = base · (factor·len/orig − (factor−1))^(d/(d−2))
@@ -227,7 +228,7 @@ void test_rope() {
   for (int64_t hd : {8, 20, 64, 128}) {
     ModelConfig c = rope_config("default");
     c.head_dim = static_cast<int32_t>(hd);
-    const auto inv = rope_inv_freq(c, 0);
+    const auto inv = rope_inv_freq(rope_spec(c), 0);
     std::vector<float> cs(hd / 2), sn(hd / 2);
     rope_cos_sin(inv.data(), hd / 2, 37, cs.data(), sn.data());
     std::vector<float> x = random_floats(3 * hd), y = x;

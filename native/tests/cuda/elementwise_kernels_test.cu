@@ -4,11 +4,13 @@
 #include <numeric>
 
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/rope_frequencies.h"
+#include "model/rope_frequencies.h"
 #include "test_support.h"
 #include "reference.h"
 
 using namespace pagoda::cuda;
+using pagoda::RopeSpec;
+using pagoda::rope_inv_freq;
 using namespace pagoda::cuda::test;
 
 namespace {

@@ -12,6 +12,7 @@
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/norm.h"
 #include "backend/cpu/rope.h"
+#include "model/rope_frequencies.h"
 #include "backend/cpu/simd.h"
 #include "engine/engine_config.h"
 #include "error.h"
@@ -53,7 +54,7 @@ CpuBackend::CpuBackend(ModelConfig config, ModelWeights weights, const CpuOption
                                     to_f32(l.o_bias)});
   }
   final_norm_ = to_f32(weights_.norm);
-  inv_freq_ = rope_inv_freq(config_, 0);
+  inv_freq_ = rope_inv_freq(rope_spec(config_), 0);
 }
 
 void CpuBackend::ensure_workspace(int64_t tokens, int64_t logit_rows) {
@@ -142,7 +143,7 @@ void CpuBackend::compute_rope(const ForwardBatch& b) {
   std::vector<float> inv;
   for (int32_t s = 0; s < b.num_seqs(); ++s) {
     // Dynamic NTK scaling depends on the sequence length, so each sequence gets its own.
-    if (dynamic) inv = rope_inv_freq(config_, b.context_lens[s]);
+    if (dynamic) inv = rope_inv_freq(rope_spec(config_), b.context_lens[s]);
     const float* freqs = dynamic ? inv.data() : inv_freq_.data();
     for (int32_t t = b.query_start[s]; t < b.query_start[s + 1]; ++t) {
       rope_cos_sin(freqs, half, b.positions[t], ws_.rope_cos.data() + t * half, ws_.rope_sin.data() + t * half);

@@ -1,20 +1,11 @@
 // Rotary position embedding, neox style (rotate-half) as Hugging Face Llama/Qwen apply it,
-// with the default, linear, dynamic (NTK) and llama3 frequency scalings.
+// given frequencies from model/rope_frequencies.h (every scaling type).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-namespace pagoda {
-struct ModelConfig;
-}
-
 namespace pagoda::cpu {
-
-// inv_freq[i], i < head_dim / 2, as float32 like transformers computes them. `context_len`
-// (tokens in the sequence after this step) matters only for "dynamic": past the original
-// maximum the base grows, as transformers does for the longest sequence seen.
-std::vector<float> rope_inv_freq(const ModelConfig& config, int64_t context_len);
 
 // cos/sin[i] = cos/sin(position · inv_freq[i]) for one token (the angle in float32).
 void rope_cos_sin(const float* inv_freq, int64_t half, int32_t position, float* cos_out, float* sin_out);

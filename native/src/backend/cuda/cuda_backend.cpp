@@ -18,7 +18,7 @@
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/device_weights.h"
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/rope_frequencies.h"
+#include "model/rope_frequencies.h"
 #include "backend/cuda/step_inputs.h"
 #include "backend/cuda/stream.h"
 #include "engine/engine_config.h"
@@ -30,20 +30,6 @@ namespace pagoda {
 namespace cuda {
 
 namespace {
-
-RopeSpec rope_spec_for(const ModelConfig& c) {
-  RopeSpec s;
-  s.type = c.rope_scaling.type;
-  s.theta = c.rope_theta;
-  s.rotary_dim = c.head_dim;
-  s.factor = c.rope_scaling.factor;
-  s.low_freq_factor = c.rope_scaling.low_freq_factor;
-  s.high_freq_factor = c.rope_scaling.high_freq_factor;
-  s.original_max_position = c.rope_scaling.original_max_position_embeddings > 0
-                                ? c.rope_scaling.original_max_position_embeddings
-                                : c.max_position_embeddings;
-  return s;
-}
 
 // Batch sizes decode graphs are captured for: powers of two to 8, then multiples of 8.
 int graph_batch_size(int num_seqs) {
@@ -58,7 +44,7 @@ int graph_batch_size(int num_seqs) {
 class CudaBackend : public Backend {
 public:
   CudaBackend(ModelConfig config, const ModelWeights& weights, const EngineConfig& e)
-      : config_(std::move(config)), rope_(rope_spec_for(config_)),
+      : config_(std::move(config)), rope_(rope_spec(config_)),
         profile_block_size_(e.block_size > 0 ? e.block_size : 16),
         max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings) {
     check_supported(e);

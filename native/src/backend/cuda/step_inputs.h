@@ -11,7 +11,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/kernels.h"
-#include "backend/cuda/rope_frequencies.h"
+#include "model/rope_frequencies.h"
 #include "backend/cuda/stream.h"
 
 namespace pagoda::cuda {

@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <string>
 
-#include "backend/cuda/rope_frequencies.h"
+#include "model/rope_frequencies.h"
 #include "error.h"
 
-using pagoda::cuda::RopeSpec;
-using pagoda::cuda::rope_inv_freq;
+using pagoda::RopeSpec;
+using pagoda::rope_inv_freq;
 
 namespace {
 
