@@ -61,7 +61,7 @@ async function api(
   method: string,
   path: string,
   body?: unknown,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response shapes vary per route
+   
 ): Promise<{ status: number; json: any }> {
   const res = await fetch(`${server.url}${path}`, {
     method,

@@ -15,7 +15,7 @@ import {
 export const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
 
 /** A parsed JSON body or event message: tests read the fields they expect and assertions check them. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- shapes are checked by the assertions
+ 
 export type Body = any;
 
 export interface OneWorkerCluster {

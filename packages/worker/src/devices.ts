@@ -49,7 +49,7 @@ export function parseDeclaredDevices(json: string): Device[] {
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    throw new Error(`--devices is not JSON (${(err as Error).message}); give e.g. '[{"name":"A100","memory_total":85899345920}]'`);
+    throw new Error(`--devices is not JSON (${(err as Error).message}); give e.g. '[{"name":"A100","memory_total":85899345920}]'`, { cause: err });
   }
   const parsed = DeclaredDevicesSchema.safeParse(raw);
   if (!parsed.success) {
