@@ -61,7 +61,6 @@ async function api(
   method: string,
   path: string,
   body?: unknown,
-   
 ): Promise<{ status: number; json: any }> {
   const res = await fetch(`${server.url}${path}`, {
     method,

@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { Engine } from '@pagoda/engine';
 import { cpuThreads } from '../src/serve-options.ts';
 import { request, Agent } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const { values } = parseArgs({
@@ -95,10 +95,41 @@ async function direct(all: number[][]) {
   }
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux). */
-function processCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/** CPU seconds (user + system) of a process or thread from a /proc stat file (Linux). */
+function statCpuSeconds(path: string): number {
+  const fields = readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** CPU seconds so far of a process: in all, on its main (JavaScript) thread, on its busiest other thread. */
+interface CpuSample {
+  total: number;
+  main: number;
+  threads: Map<string, number>;
+}
+function cpuSample(pid: number): CpuSample {
+  const threads = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      threads.set(tid, statCpuSeconds(`/proc/${pid}/task/${tid}/stat`));
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return { total: statCpuSeconds(`/proc/${pid}/stat`), main: threads.get(String(pid)) ?? 0, threads };
+}
+
+/** Busy fractions over an interval: the whole process, its JavaScript thread, its busiest other thread (the engine's). */
+function cpuBusy(pid: number, before: CpuSample, seconds: number) {
+  const after = cpuSample(pid);
+  let engine = 0;
+  for (const [tid, t] of after.threads)
+    if (tid !== String(pid)) engine = Math.max(engine, t - (before.threads.get(tid) ?? 0));
+  return {
+    process: (after.total - before.total) / seconds,
+    js: (after.main - before.main) / seconds,
+    engine: engine / seconds,
+  };
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1024 });

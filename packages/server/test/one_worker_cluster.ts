@@ -15,7 +15,6 @@ import {
 export const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
 
 /** A parsed JSON body or event message: tests read the fields they expect and assertions check them. */
- 
 export type Body = any;
 
 export interface OneWorkerCluster {
