@@ -3,12 +3,13 @@
 // `pagoda serve` child process over HTTP/SSE; prints generated tokens/s of each and their ratio.
 //
 //   node --import tsx packages/runner/bench/http-overhead.ts [--model DIR] [--streams 64] [--requests 256]
-//        [--input-len 64] [--output-len 128] [--device cpu] [--rounds 1] [--pagoda CMD]
+//        [--input-len 64] [--output-len 128] [--device cpu] [--rounds 1] [--threads N]
+//        [--pagoda CMD] [--out FILE.json]
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { Engine } from '@pagoda/engine';
 import { cpuThreads } from '../src/serve-options.ts';
 import { request, Agent } from 'node:http';
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '18123' },
     // the command that acts as `pagoda` (e.g. "node serve-bundle.mjs" where tsx is not available)
     pagoda: { type: 'string' },
+    // write the figures of every round and their median as JSON here
+    out: { type: 'string' },
   },
   strict: true,
 });
@@ -85,11 +88,13 @@ const params = { max_tokens: outputLen, temperature: 0, ignore_eos: true };
 async function direct(all: number[][]) {
   const engine = await Engine.load(engineOptions);
   try {
-    return await drive(all, async (ids) => {
+    const cpu0 = cpuSample(process.pid);
+    const result = await drive(all, async (ids) => {
       let n = 0;
       for await (const d of engine.generate(ids, params, {})) n += d.token_ids.length;
       return n;
     });
+    return { ...result, cpu: cpuBusy(process.pid, cpu0, result.seconds) };
   } finally {
     await engine.close();
   }
@@ -116,7 +121,11 @@ function cpuSample(pid: number): CpuSample {
       // the thread ended between the listing and the read
     }
   }
-  return { total: statCpuSeconds(`/proc/${pid}/stat`), main: threads.get(String(pid)) ?? 0, threads };
+  return {
+    total: statCpuSeconds(`/proc/${pid}/stat`),
+    main: threads.get(String(pid)) ?? 0,
+    threads,
+  };
 }
 
 /** Busy fractions over an interval: the whole process, its JavaScript thread, its busiest other thread (the engine's). */
@@ -216,12 +225,12 @@ async function overHttp(all: number[][]) {
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const serverCpu0 = processCpuSeconds(child.pid!);
-    const clientCpu0 = process.cpuUsage();
+    const server0 = cpuSample(child.pid!);
+    const client0 = cpuSample(process.pid);
     const result = await drive(all, (ids) => streamCompletion(values.port!, ids));
-    const serverCpu = processCpuSeconds(child.pid!) - serverCpu0;
-    const client = process.cpuUsage(clientCpu0);
-    return { ...result, serverCpu, clientCpu: (client.user + client.system) / 1e6 };
+    const runner = cpuBusy(child.pid!, server0, result.seconds);
+    const client = cpuBusy(process.pid, client0, result.seconds);
+    return { ...result, cpu: runner, clientCpu: client.process };
   } finally {
     child.kill('SIGTERM');
   }
@@ -233,15 +242,61 @@ const all = prompts(vocab);
 console.log(
   `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}, ${threads} engine threads`,
 );
+const pct = (f: number) => `${(100 * f).toFixed(0)}%`;
+const results: Array<{ direct: number; http: number; ratio: number; detail: unknown }> = [];
 for (let r = 0; r < rounds; r++) {
   const d = await direct(all);
   const h = await overHttp(all);
   console.log(
-    `direct engine : ${d.tps.toFixed(0)} tok/s (${d.tokens} tokens in ${d.seconds.toFixed(2)} s)`,
+    `direct engine : ${d.tps.toFixed(0)} tok/s (${d.tokens} tokens in ${d.seconds.toFixed(2)} s; CPU busy: engine thread ${pct(d.cpu.engine)}, JS ${pct(d.cpu.js)})`,
   );
-  const busy = (cpu: number) => `${((100 * cpu) / h.seconds).toFixed(0)}%`;
   console.log(
-    `through HTTP  : ${h.tps.toFixed(0)} tok/s (${h.tokens} tokens in ${h.seconds.toFixed(2)} s; CPU busy: runner ${busy(h.serverCpu)}, client ${busy(h.clientCpu)})`,
+    `through HTTP  : ${h.tps.toFixed(0)} tok/s (${h.tokens} tokens in ${h.seconds.toFixed(2)} s; CPU busy: runner ${pct(h.cpu.process)} = engine thread ${pct(h.cpu.engine)} + JS ${pct(h.cpu.js)} + other; client ${pct(h.clientCpu)})`,
   );
-  console.log(`ratio HTTP/direct: ${(h.tps / d.tps).toFixed(3)}`);
+  const ratio = h.tps / d.tps;
+  console.log(`ratio HTTP/direct: ${ratio.toFixed(3)}`);
+  results.push({ direct: d.tps, http: h.tps, ratio, detail: { direct: d, http: h } });
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const ratios = results.map((r) => r.ratio);
+const summary = {
+  ratio_median: median(ratios),
+  ratio_min: Math.min(...ratios),
+  ratio_max: Math.max(...ratios),
+  direct_tps_median: median(results.map((r) => r.direct)),
+  http_tps_median: median(results.map((r) => r.http)),
+};
+if (rounds > 1)
+  console.log(
+    `${rounds} rounds: ratio median ${summary.ratio_median.toFixed(3)} (min ${summary.ratio_min.toFixed(3)}, max ${summary.ratio_max.toFixed(3)}); median tok/s direct ${summary.direct_tps_median.toFixed(0)}, HTTP ${summary.http_tps_median.toFixed(0)}`,
+  );
+if (values.out) {
+  const workload = {
+    requests: total,
+    streams,
+    input_len: inputLen,
+    output_len: outputLen,
+    model: values.model,
+    device: values.device,
+    engine_threads: threads,
+  };
+  const machine = {
+    cpus: availableParallelism(),
+    cpu_model: cpus()[0]?.model ?? null,
+    node: process.version,
+  };
+  writeFileSync(
+    values.out,
+    JSON.stringify(
+      { date: new Date().toISOString(), workload, machine, summary, rounds: results },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.log(`wrote ${values.out}`);
 }
