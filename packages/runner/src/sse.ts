@@ -1,54 +1,71 @@
 // Server-sent events out of an express response: one `data:` event per chunk, `data: [DONE]` at the end,
-// waiting on the socket when the client reads slower than we produce.
-import type { Socket } from 'node:net';
+// the events of one event-loop turn sent in one write, waiting on the socket when the client reads slowly.
 import type { Response } from 'express';
 
-const corked = new WeakSet<Socket>();
-
 /**
- * Holds a socket's writes until the event loop's check phase. When the event loop keeps up, that is
- * one engine step per turn and nothing changes; when it falls behind and one turn handles several
- * steps, their events leave in one system call instead of one each, so it catches up.
+ * One response's event stream. Events queue as text and leave once per event-loop turn (the check
+ * phase): when the loop keeps up that is one engine step's event per write, when it falls behind the
+ * events of several steps share one system call, so it catches up instead of falling further back.
  */
-function corkUntilImmediate(socket: Socket | null): void {
-  if (!socket || corked.has(socket)) return;
-  corked.add(socket);
-  socket.cork();
-  setImmediate(() => {
-    corked.delete(socket);
-    socket.uncork();
-  });
-}
+export class EventStream {
+  private pending = '';
+  private scheduled = false;
 
-export function startEventStream(res: Response): void {
-  res.status(200);
-  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-cache');
-  res.setHeader('Connection', 'keep-alive');
-  res.setHeader('X-Accel-Buffering', 'no');
-  res.flushHeaders();
-}
+  constructor(private readonly res: Response) {
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Connection', 'keep-alive');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+  }
 
-/** Writes one event; false when the socket's buffer is full and the caller should wait for drain. */
-export function writeEvent(res: Response, data: unknown): boolean {
-  corkUntilImmediate(res.socket);
-  return res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
-}
+  /** Queues one event; false when the socket's buffer is full and the caller should wait for drained(). */
+  write(data: unknown): boolean {
+    this.pending += `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+    const socket = this.res.socket;
+    return !socket || !socket.writableNeedDrain;
+  }
 
-/** Resolves when the socket can take more (or is gone). */
-export function drained(res: Response): Promise<void> {
-  if (res.destroyed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
+  /** Resolves when the socket can take more (or is gone). */
+  drained(): Promise<void> {
+    const socket = this.res.socket;
+    if (this.res.destroyed || !socket || !socket.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
 
-export function endEventStream(res: Response): void {
-  if (!res.destroyed) res.end('data: [DONE]\n\n');
+  /** Sends what is queued and `data: [DONE]`, and ends the response. */
+  end(): void {
+    const rest = this.pending;
+    this.pending = '';
+    if (!this.res.destroyed) this.res.end(`${rest}data: [DONE]\n\n`);
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const text = this.pending;
+    this.pending = '';
+    if (text === '' || this.res.destroyed || this.res.writableEnded) return;
+    const res = this.res;
+    const socket = res.socket;
+    // The response's own write frames a chunk as four socket writes; with the headers out and nothing
+    // buffered in the response, the frame goes to the socket as one string (one system call).
+    if (socket && res.headersSent && res.chunkedEncoding && res.writableLength === 0) {
+      socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+    } else {
+      res.write(text);
+    }
+  };
 }

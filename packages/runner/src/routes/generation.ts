@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { toApiError } from '../api-error.ts';
 import type { GenerateContext } from '../backend.ts';
 import { requireReady, resolveModel, type RunnerContext } from '../runner-context.ts';
-import { drained, endEventStream, startEventStream, writeEvent } from '../sse.ts';
+import { EventStream } from '../sse.ts';
 import { parseBody } from './parse-body.ts';
 
 interface AnyChunk {
@@ -81,7 +81,7 @@ async function stream<Req extends BaseRequest, Chunk extends AnyChunk>(
   tracker: RequestTracker,
 ): Promise<void> {
   const includeUsage = req.stream_options?.include_usage === true;
-  startEventStream(res);
+  const events = new EventStream(res);
   try {
     for (let step = first; !step.done; step = await iterator.next()) {
       if (res.destroyed) return;
@@ -89,16 +89,18 @@ async function stream<Req extends BaseRequest, Chunk extends AnyChunk>(
       tracker.chunk(chunk, kind.hasTokens(chunk));
       if (chunk.choices.length === 0 && chunk.usage && !includeUsage) continue;
       const payload =
-        includeUsage || chunk.choices.length === 0 ? chunk : { ...chunk, usage: undefined };
+        includeUsage || chunk.choices.length === 0 || chunk.usage === undefined
+          ? chunk
+          : { ...chunk, usage: undefined };
       // waits only when the client reads slower than tokens come
-      if (!writeEvent(res, payload)) await drained(res);
+      if (!events.write(payload)) await events.drained();
     }
   } catch (err) {
     const apiErr = toApiError(err);
     tracker.failed();
-    writeEvent(res, apiErr.body());
+    events.write(apiErr.body());
   }
-  endEventStream(res);
+  events.end();
 }
 
 async function respond<Req extends BaseRequest, Chunk extends AnyChunk>(
