@@ -253,6 +253,10 @@ for (let r = 0; r < rounds; r++) {
   console.log(
     `through HTTP  : ${h.tps.toFixed(0)} tok/s (${h.tokens} tokens in ${h.seconds.toFixed(2)} s; CPU busy: runner ${pct(h.cpu.process)} = engine thread ${pct(h.cpu.engine)} + JS ${pct(h.cpu.js)} + other; client ${pct(h.clientCpu)})`,
   );
+  const perToken = (busy: number) => ((1e6 * busy * h.seconds) / h.tokens).toFixed(1);
+  console.log(
+    `per generated token: runner JS thread ${perToken(h.cpu.js)} µs, runner in all ${perToken(h.cpu.process)} µs, client ${perToken(h.clientCpu)} µs of CPU`,
+  );
   const ratio = h.tps / d.tps;
   console.log(`ratio HTTP/direct: ${ratio.toFixed(3)}`);
   results.push({ direct: d.tps, http: h.tps, ratio, detail: { direct: d, http: h } });

@@ -17,7 +17,7 @@ export class EventStream {
     res.setHeader('Cache-Control', 'no-cache');
     res.setHeader('Connection', 'keep-alive');
     res.setHeader('X-Accel-Buffering', 'no');
-    res.flushHeaders();
+    // No flushHeaders(): the head leaves with the first events, one system call fewer per request.
   }
 
   /** Queues one event; false when the socket's buffer is full and the caller should wait for drained(). */
@@ -60,8 +60,8 @@ export class EventStream {
     if (text === '' || this.res.destroyed || this.res.writableEnded) return;
     const res = this.res;
     const socket = res.socket;
-    // The response's own write frames a chunk as four socket writes; with the headers out and nothing
-    // buffered in the response, the frame goes to the socket as one string (one system call).
+    // The response's own write frames a chunk as four socket writes (one writev); with the head sent and
+    // nothing buffered in the response, the frame goes to the socket as one string instead.
     if (socket && res.headersSent && res.chunkedEncoding && res.writableLength === 0) {
       socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
     } else {

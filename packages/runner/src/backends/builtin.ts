@@ -219,6 +219,7 @@ export class BuiltinBackend implements Backend {
     }));
   }
 
+  /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */
   private completionPrompts(req: CompletionRequest): Array<{ ids: number[]; text: string }> {
     const { tokenizer } = this.ready();
     const addSpecial = req.add_special_tokens ?? true;
@@ -237,7 +238,7 @@ export class BuiltinBackend implements Backend {
         return { ids, text: item };
       }
       checkTokenIds(item, this.vocabSize, 'prompt');
-      return { ids: item, text: tokenizer.decode(item) };
+      return { ids: item, text: req.echo ? tokenizer.decode(item) : '' };
     });
   }
 
