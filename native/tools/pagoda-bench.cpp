@@ -1,11 +1,14 @@
 // pagoda-bench: offline throughput and latency of the engine on a checkpoint or a dummy
-// config, printed beside the machine's memory bandwidth measured in the same run and the
-// bandwidth bound of batch-1 decode (weight bytes ÷ bandwidth per step).
+// config, printed beside the memory bandwidth measured in the same run: the batch-1 decode
+// floor (weight bytes ÷ bandwidth per step), the roofline of a loaded run (weights + KV bytes
+// read per step ÷ bandwidth), device idle time between steps, and peak device memory.
 //
 //   pagoda-bench --model DIR [--input-len 128 --output-len 128 --batch-size 1]
 //   pagoda-bench --model config.json --load-format dummy ...
 //   pagoda-bench --model DIR --dataset ../shared/workloads/sharegpt-like.json --num-prompts 200
-//   ... --out result.json   (device, date, git commit, command, figures)
+//   pagoda-bench --model DIR --dataset random --random-input-len 1024 --random-output-len 1024 --num-prompts 1000
+//   pagoda-bench --model DIR --prefix-workload [--prefix-len 1536 --suffix-len 512 --output-len 128 --num-prompts 200]
+//   ... --gpu-memory-utilization 0.7 --out result.json   (device, date, git commit, command, figures)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +25,8 @@
 #include <vector>
 
 #include "bench/memory_bandwidth.h"
+#include "bench/step_accounting.h"
+#include "bench/workloads.h"
 #if defined(PAGODA_HAVE_CUDA) && __has_include("backend/cuda/cuda_backend.h")
 #define PAGODA_BENCH_CUDA 1
 #include "backend/cuda/cuda_backend.h"
@@ -40,13 +45,22 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
 struct Args {
   EngineConfig engine;
   int32_t input_len = 128;
   int32_t output_len = 128;
   int32_t batch_size = 1;
-  int32_t num_prompts = 0; // synthetic: rounds of batch_size; dataset: pairs used
-  std::string dataset;
+  int32_t num_prompts = 0; // synthetic: rounds of batch_size; dataset / random / prefix: requests
+  std::string dataset;     // a workload file, or "random"
+  int32_t random_input_len = 1024;
+  int32_t random_output_len = 1024;
+  bool prefix_workload = false;
+  int32_t prefix_len = 1536;
+  int32_t suffix_len = 512;
   std::string out;
   double bandwidth_gib = 1.0;
   bool skip_bandwidth = false;
@@ -57,10 +71,35 @@ void usage() {
   std::puts(
       "usage: pagoda-bench --model DIR|config.json [--load-format auto|dummy] [--device cpu|cuda|auto]\n"
       "  [--dtype auto|float32|bfloat16|float16] [--input-len N] [--output-len N] [--batch-size N]\n"
-      "  [--num-prompts N] [--dataset FILE] [--max-model-len N] [--max-num-seqs N]\n"
+      "  [--num-prompts N] [--dataset FILE|random] [--random-input-len N] [--random-output-len N]\n"
+      "  [--prefix-workload] [--prefix-len N] [--suffix-len N]\n"
+      "  [--max-model-len N] [--max-num-seqs N]\n"
       "  [--max-num-batched-tokens N] [--block-size N] [--kv-cache-space-gib G] [--num-threads N]\n"
       "  [--gpu-memory-utilization F] [--enable-prefix-caching] [--enforce-eager]\n"
-      "  [--bandwidth-buffer-gib G] [--skip-bandwidth] [--out FILE]");
+      "  [--bandwidth-buffer-gib G] [--skip-bandwidth] [--out FILE]\n"
+      "modes: synthetic batches (default); --dataset FILE (pairs of lengths, all at once);\n"
+      "  --dataset random (fixed lengths, all at once, with the roofline ratio);\n"
+      "  --prefix-workload (prompts sharing a prefix, prefix caching on then off)");
+}
+
+int32_t to_int(const std::string& flag, const std::string& v) {
+  try {
+    size_t used = 0;
+    const int n = std::stoi(v, &used);
+    if (used == v.size()) return n;
+  } catch (const std::exception&) {
+  }
+  throw Error(flag + " needs an integer, got \"" + v + "\"");
+}
+
+double to_double(const std::string& flag, const std::string& v) {
+  try {
+    size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size()) return d;
+  } catch (const std::exception&) {
+  }
+  throw Error(flag + " needs a number, got \"" + v + "\"");
 }
 
 Args parse_args(int argc, char** argv) {
@@ -73,25 +112,31 @@ Args parse_args(int argc, char** argv) {
   };
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
+    auto int_arg = [&] { return to_int(f, need(i)); };
     if (f == "--model") a.engine.model = need(i);
     else if (f == "--load-format") a.engine.load_format = need(i);
     else if (f == "--device") a.engine.device = need(i);
     else if (f == "--dtype") a.engine.dtype = need(i);
-    else if (f == "--input-len") a.input_len = std::stoi(need(i));
-    else if (f == "--output-len") a.output_len = std::stoi(need(i));
-    else if (f == "--batch-size") a.batch_size = std::stoi(need(i));
-    else if (f == "--num-prompts") a.num_prompts = std::stoi(need(i));
+    else if (f == "--input-len") a.input_len = int_arg();
+    else if (f == "--output-len") a.output_len = int_arg();
+    else if (f == "--batch-size") a.batch_size = int_arg();
+    else if (f == "--num-prompts") a.num_prompts = int_arg();
     else if (f == "--dataset") a.dataset = need(i);
-    else if (f == "--max-model-len") a.engine.max_model_len = std::stoi(need(i));
-    else if (f == "--max-num-seqs") a.engine.max_num_seqs = std::stoi(need(i));
-    else if (f == "--max-num-batched-tokens") a.engine.max_num_batched_tokens = std::stoi(need(i));
-    else if (f == "--block-size") a.engine.block_size = std::stoi(need(i));
-    else if (f == "--kv-cache-space-gib") a.engine.kv_cache_space_bytes = static_cast<int64_t>(std::stod(need(i)) * (1 << 30));
-    else if (f == "--num-threads") a.engine.num_threads = std::stoi(need(i));
-    else if (f == "--gpu-memory-utilization") a.engine.gpu_memory_utilization = std::stod(need(i));
+    else if (f == "--random-input-len") a.random_input_len = int_arg();
+    else if (f == "--random-output-len") a.random_output_len = int_arg();
+    else if (f == "--prefix-workload") a.prefix_workload = true;
+    else if (f == "--prefix-len") a.prefix_len = int_arg();
+    else if (f == "--suffix-len") a.suffix_len = int_arg();
+    else if (f == "--max-model-len") a.engine.max_model_len = int_arg();
+    else if (f == "--max-num-seqs") a.engine.max_num_seqs = int_arg();
+    else if (f == "--max-num-batched-tokens") a.engine.max_num_batched_tokens = int_arg();
+    else if (f == "--block-size") a.engine.block_size = int_arg();
+    else if (f == "--kv-cache-space-gib") a.engine.kv_cache_space_bytes = static_cast<int64_t>(to_double(f, need(i)) * (1 << 30));
+    else if (f == "--num-threads") a.engine.num_threads = int_arg();
+    else if (f == "--gpu-memory-utilization") a.engine.gpu_memory_utilization = to_double(f, need(i));
     else if (f == "--enable-prefix-caching") a.engine.enable_prefix_caching = true;
     else if (f == "--enforce-eager") a.engine.enforce_eager = true;
-    else if (f == "--bandwidth-buffer-gib") a.bandwidth_gib = std::stod(need(i));
+    else if (f == "--bandwidth-buffer-gib") a.bandwidth_gib = to_double(f, need(i));
     else if (f == "--skip-bandwidth") a.skip_bandwidth = true;
     else if (f == "--out") a.out = need(i);
     else if (f == "--help" || f == "-h") { usage(); std::exit(0); }
@@ -99,15 +144,9 @@ Args parse_args(int argc, char** argv) {
   }
   if (a.engine.model.empty()) throw Error("--model is required (a checkpoint folder, or a config.json with --load-format dummy)");
   if (a.input_len < 1 || a.output_len < 1 || a.batch_size < 1) throw Error("--input-len, --output-len and --batch-size must be at least 1");
+  if (a.prefix_workload && !a.dataset.empty()) throw Error("--prefix-workload makes its own prompts; drop --dataset");
   if (a.engine.max_num_seqs < a.batch_size) a.engine.max_num_seqs = a.batch_size;
   return a;
-}
-
-std::vector<int32_t> random_prompt(std::mt19937& rng, int32_t len, int32_t vocab) {
-  std::uniform_int_distribution<int32_t> pick(3, std::max(4, vocab - 1));
-  std::vector<int32_t> p(len);
-  for (auto& t : p) t = pick(rng);
-  return p;
 }
 
 SamplingParams fixed_length(int32_t max_tokens) {
@@ -118,27 +157,36 @@ SamplingParams fixed_length(int32_t max_tokens) {
   return p;
 }
 
-// Runs the engine until idle; per request: time of first token and of finish.
-struct Timeline {
+// What stepping the engine to idle saw: per request, the time of its first token and of its
+// finish; per step, where the time went (StepAccounting).
+struct RunLog {
   std::map<std::string, double> first_token, finished;
   int64_t output_tokens = 0;
   int64_t steps = 0;
+  StepAccounting accounting;
 };
 
-Timeline run_to_end(LLMEngine& e, Clock::time_point start) {
-  Timeline t;
+RunLog run_to_end(LLMEngine& e, Clock::time_point start) {
+  RunLog log;
+  Clock::time_point last = Clock::now();
   while (e.has_unfinished()) {
     StepOutput out = e.step();
-    ++t.steps;
-    double now = seconds_since(start);
+    ++log.steps;
+    const Clock::time_point end = Clock::now();
+    const double now = std::chrono::duration<double>(end - start).count();
+    int64_t tokens = 0;
     for (const SequenceDelta& d : out.deltas) {
-      t.output_tokens += static_cast<int64_t>(d.token_ids.size());
-      if (!d.token_ids.empty()) t.first_token.emplace(d.request_id, now);
-      if (d.request_finished) t.finished[d.request_id] = now;
+      tokens += static_cast<int64_t>(d.token_ids.size());
+      if (!d.token_ids.empty()) log.first_token.emplace(d.request_id, now);
+      if (d.request_finished) log.finished[d.request_id] = now;
     }
     if (!out.error.empty()) throw Error(out.error);
+    log.output_tokens += tokens;
+    const Clock::time_point after = Clock::now();
+    log.accounting.add(out.timing, ms_between(last, after), tokens);
+    last = after;
   }
-  return t;
+  return log;
 }
 
 double percentile(std::vector<double> v, double q) {
@@ -186,9 +234,118 @@ std::string utc_now() {
 
 json::Value num(double v) { return json::Value::number(v); }
 
+// One engine's life in the bench: what it was and what it measured, kept past its release
+// (the bandwidth probe runs after the model's memory is freed).
+struct EngineFacts {
+  std::string device;
+  MemoryProfile profile;
+  EngineConfig config; // as validated by the engine
+  int32_t kv_blocks = 0;
+  DeviceMemoryUse memory;
+  double load_s = 0.0;
+};
+
+std::unique_ptr<LLMEngine> load_engine(const EngineConfig& config, EngineFacts& facts, std::mt19937& rng) {
+  auto t0 = Clock::now();
+  std::unique_ptr<LLMEngine> e = LLMEngine::load(config);
+  facts.load_s = seconds_since(t0);
+  facts.device = e->backend().name();
+  facts.profile = e->memory_profile();
+  facts.config = e->config();
+  facts.kv_blocks = e->stats().kv_blocks_total;
+  // Warm-up: touch the weights and size the workspaces.
+  e->add_request("warmup", random_tokens(rng, 16, e->model().vocab_size), fixed_length(4));
+  run_to_end(*e, Clock::now());
+  return e;
+}
+
+// Read just before the engine is released: the peak covers its whole run.
+void note_memory(LLMEngine& e, EngineFacts& facts) { facts.memory = e.backend().device_memory_use(); }
+
+json::Value memory_json(const EngineFacts& f) {
+  json::Value j = json::Value::object();
+  j.set("gpu_memory_utilization", num(f.config.gpu_memory_utilization));
+  j.set("kv_blocks", num(f.kv_blocks));
+  j.set("kv_cache_bytes", num(static_cast<double>(f.kv_blocks) * f.profile.kv_bytes_per_block));
+  j.set("weights_bytes", num(static_cast<double>(f.profile.weights_bytes)));
+  j.set("profiled_activation_bytes", num(static_cast<double>(f.profile.peak_activation_bytes)));
+  if (f.memory.total_bytes > 0) {
+    const double allowed = f.config.gpu_memory_utilization * static_cast<double>(f.memory.total_bytes);
+    j.set("total_bytes", num(static_cast<double>(f.memory.total_bytes)));
+    j.set("allowed_bytes", num(allowed));
+    j.set("peak_used_bytes", num(static_cast<double>(f.memory.peak_used_bytes)));
+    j.set("peak_fraction_of_total", num(f.memory.peak_used_bytes / static_cast<double>(f.memory.total_bytes)));
+    j.set("peak_over_allowed", num(f.memory.peak_used_bytes / allowed));
+  } else {
+    j.set("peak_used_bytes", json::Value()); // the backend does not report device memory
+  }
+  return j;
+}
+
+void print_memory(const EngineFacts& f) {
+  const double gib = double(1 << 30);
+  if (f.memory.total_bytes <= 0) {
+    std::printf("memory peak  not reported by the %s backend (KV cache %.3f GiB in %d blocks)\n", f.device.c_str(),
+                f.kv_blocks * static_cast<double>(f.profile.kv_bytes_per_block) / gib, f.kv_blocks);
+    return;
+  }
+  const double total = static_cast<double>(f.memory.total_bytes);
+  const double allowed = f.config.gpu_memory_utilization * total;
+  std::printf("memory peak  %.3f GiB used of %.3f GiB = %.4f of total; gpu_memory_utilization %.2f allows %.3f GiB "
+              "(peak / allowed %.4f; KV cache %d blocks = %.3f GiB)\n",
+              f.memory.peak_used_bytes / gib, total / gib, f.memory.peak_used_bytes / total,
+              f.config.gpu_memory_utilization, allowed / gib, f.memory.peak_used_bytes / allowed, f.kv_blocks,
+              f.kv_blocks * static_cast<double>(f.profile.kv_bytes_per_block) / gib);
+}
+
+RooflineModel roofline_model(const EngineFacts& f, double bandwidth_gb_per_s) {
+  RooflineModel m;
+  m.weight_bytes = static_cast<double>(f.profile.weights_bytes);
+  m.kv_bytes_per_token = static_cast<double>(f.profile.kv_bytes_per_block) / std::max(1, f.config.block_size);
+  m.bandwidth_gb_per_s = bandwidth_gb_per_s;
+  return m;
+}
+
+json::Value phases_json(const StepAccounting& acc, const RooflineModel& m) {
+  json::Value j = json::Value::object();
+  j.set("all_steps", phase_json(acc.all(), m));
+  j.set("decode_steps", phase_json(acc.decode(), m));
+  return j;
+}
+
+// "device idle 3.1% (busy 96.9%), host overhead 0.4%" or, without device timing, the host's share.
+std::string time_split(const PhaseTotals& p) {
+  char buf[160];
+  const double wall = std::max(p.wall_ms, 1e-9);
+  if (p.device_timed())
+    std::snprintf(buf, sizeof buf, "device idle %.2f%% (busy %.2f%%), host overhead %.2f%%",
+                  100.0 - 100.0 * p.device_ms / wall, 100.0 * p.device_ms / wall, 100.0 * p.host_ms / wall);
+  else
+    std::snprintf(buf, sizeof buf, "host overhead %.2f%% (forward %.2f%%; no device timing on this backend)",
+                  100.0 * p.host_ms / wall, 100.0 * p.forward_ms / wall);
+  return buf;
+}
+
+void print_phases(const StepAccounting& acc, const RooflineModel& m) {
+  for (const auto& [name, p] : {std::pair<const char*, const PhaseTotals*>{"all steps", &acc.all()},
+                                {"decode-only", &acc.decode()}}) {
+    if (p->steps == 0) continue;
+    std::printf("%-12s %lld steps, %.3f ms/step: %s\n", name, static_cast<long long>(p->steps), p->wall_ms / p->steps,
+                time_split(*p).c_str());
+    if (m.bandwidth_gb_per_s > 0.0) {
+      const double roof_s = m.seconds(*p), wall_s = p->wall_ms / 1e3;
+      std::printf("  roofline   (%.3f GB weights + %.3f GB KV read per step) / %.1f GB/s = %.1f output tok/s; "
+                  "achieved %.1f = %.1f%% of the roofline\n",
+                  m.weight_bytes / 1e9, m.kv_bytes_per_token * p->context_tokens / p->steps / 1e9,
+                  m.bandwidth_gb_per_s, roof_s > 0 ? p->output_tokens / roof_s : 0.0, p->output_tokens / wall_s,
+                  100.0 * roof_s / wall_s);
+    }
+  }
+}
+
 // Synthetic: batches of identical-length random prompts. Prefill is timed with max_tokens 1;
 // decode from the step where every sequence has its first token to the last step.
-json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng) {
+json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng, StepAccounting& decode_acc) {
   const int32_t vocab = e.model().vocab_size;
   const int32_t rounds = std::max(1, a.num_prompts > 0 ? (a.num_prompts + a.batch_size - 1) / a.batch_size : 1);
   double prefill_s = 0.0, decode_s = 0.0;
@@ -196,7 +353,7 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng) {
   for (int32_t r = 0; r < rounds; ++r) {
     auto start = Clock::now();
     for (int32_t b = 0; b < a.batch_size; ++b) {
-      e.add_request("p" + std::to_string(r) + "-" + std::to_string(b), random_prompt(rng, a.input_len, vocab), fixed_length(1));
+      e.add_request("p" + std::to_string(r) + "-" + std::to_string(b), random_tokens(rng, a.input_len, vocab), fixed_length(1));
     }
     run_to_end(e, start);
     prefill_s += seconds_since(start);
@@ -204,7 +361,7 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng) {
   }
   for (int32_t r = 0; r < rounds; ++r) {
     for (int32_t b = 0; b < a.batch_size; ++b) {
-      e.add_request("d" + std::to_string(r) + "-" + std::to_string(b), random_prompt(rng, a.input_len, vocab), fixed_length(a.output_len));
+      e.add_request("d" + std::to_string(r) + "-" + std::to_string(b), random_tokens(rng, a.input_len, vocab), fixed_length(a.output_len));
     }
     // Prefill (not timed here) until every sequence holds its first token.
     std::map<std::string, bool> started;
@@ -212,10 +369,11 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng) {
       for (const auto& d : e.step().deltas) if (!d.token_ids.empty()) started[d.request_id] = true;
     }
     auto start = Clock::now();
-    Timeline t = run_to_end(e, start);
+    RunLog t = run_to_end(e, start);
     decode_s += seconds_since(start);
     decode_tokens += t.output_tokens;
     decode_steps += t.steps;
+    decode_acc.merge(t.accounting);
   }
   json::Value out = json::Value::object();
   out.set("mode", json::Value::string("synthetic"));
@@ -230,142 +388,273 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng) {
   return out;
 }
 
-// Dataset: every (input, output) pair submitted at once, as vLLM's offline throughput bench.
-json::Value bench_dataset(LLMEngine& e, const Args& a, std::mt19937& rng) {
-  json::Value doc = json::parse_file(a.dataset);
-  const auto& pairs = doc.at("pairs_input_output").as_array();
-  const size_t n = a.num_prompts > 0 ? std::min<size_t>(a.num_prompts, pairs.size()) : pairs.size();
-  const int32_t max_len = e.config().max_model_len;
-  int64_t prompt_tokens = 0, skipped = 0;
+// Every request submitted at once, as vLLM's offline throughput bench does.
+struct WorkloadRun {
+  RunLog log;
+  double elapsed_s = 0.0;
+  int64_t prompt_tokens = 0;
+  int64_t prefix_cache_queries = 0, prefix_cache_hits = 0, preemptions = 0;
+};
+
+WorkloadRun run_workload(LLMEngine& e, const std::vector<BenchRequest>& requests) {
+  WorkloadRun r;
+  const EngineStats before = e.stats();
   auto start = Clock::now();
-  for (size_t i = 0; i < n; ++i) {
-    int32_t in = static_cast<int32_t>(pairs[i][0].as_int()), out = static_cast<int32_t>(pairs[i][1].as_int());
-    if (in + out > max_len) { ++skipped; continue; }
-    e.add_request("r" + std::to_string(i), random_prompt(rng, in, e.model().vocab_size), fixed_length(out));
-    prompt_tokens += in;
+  for (const BenchRequest& q : requests) {
+    e.add_request(q.id, q.prompt, fixed_length(q.max_tokens));
+    r.prompt_tokens += static_cast<int64_t>(q.prompt.size());
   }
-  Timeline t = run_to_end(e, start);
-  double elapsed = seconds_since(start);
+  r.log = run_to_end(e, start);
+  r.elapsed_s = seconds_since(start);
+  const EngineStats after = e.stats();
+  r.prefix_cache_queries = after.prefix_cache_queries - before.prefix_cache_queries;
+  r.prefix_cache_hits = after.prefix_cache_hits - before.prefix_cache_hits;
+  r.preemptions = after.num_preemptions - before.num_preemptions;
+  return r;
+}
+
+json::Value workload_json(const WorkloadRun& w) {
+  const RunLog& t = w.log;
   std::vector<double> ttft, e2e;
   for (const auto& [id, ft] : t.first_token) ttft.push_back(ft * 1e3);
   for (const auto& [id, ft] : t.finished) e2e.push_back(ft * 1e3);
   json::Value out = json::Value::object();
-  out.set("mode", json::Value::string("dataset"));
-  out.set("dataset", json::Value::string(a.dataset));
   out.set("num_requests", num(static_cast<double>(t.finished.size())));
-  out.set("skipped_longer_than_max_model_len", num(static_cast<double>(skipped)));
-  out.set("elapsed_s", num(elapsed));
+  out.set("prompt_tokens", num(static_cast<double>(w.prompt_tokens)));
+  out.set("output_tokens", num(static_cast<double>(t.output_tokens)));
+  out.set("elapsed_s", num(w.elapsed_s));
   out.set("steps", num(static_cast<double>(t.steps)));
-  out.set("ms_per_step", num(t.steps > 0 ? 1e3 * elapsed / t.steps : 0.0));
-  out.set("request_throughput_per_s", num(t.finished.size() / elapsed));
-  out.set("output_tokens_per_s", num(t.output_tokens / elapsed));
-  out.set("total_tokens_per_s", num((t.output_tokens + prompt_tokens) / elapsed));
+  out.set("ms_per_step", num(t.steps > 0 ? 1e3 * w.elapsed_s / t.steps : 0.0));
+  out.set("request_throughput_per_s", num(t.finished.size() / w.elapsed_s));
+  out.set("output_tokens_per_s", num(t.output_tokens / w.elapsed_s));
+  out.set("total_tokens_per_s", num((t.output_tokens + w.prompt_tokens) / w.elapsed_s));
   out.set("ttft_ms_mean", num(mean(ttft)));
   out.set("ttft_ms_median", num(percentile(ttft, 0.5)));
   out.set("ttft_ms_p99", num(percentile(ttft, 0.99)));
   out.set("e2e_ms_mean", num(mean(e2e)));
   out.set("e2e_ms_p99", num(percentile(e2e, 0.99)));
+  out.set("prefix_cache_hit_rate", num(w.prefix_cache_queries > 0 ? double(w.prefix_cache_hits) / w.prefix_cache_queries : 0.0));
+  out.set("preemptions", num(static_cast<double>(w.preemptions)));
   return out;
+}
+
+void print_workload(const char* label, const json::Value& f) {
+  std::printf("%-12s %.2f requests/s, %.1f output tokens/s, %.1f total tokens/s (%g requests, %.2f s)\n", label,
+              f.at("request_throughput_per_s").as_number(), f.at("output_tokens_per_s").as_number(),
+              f.at("total_tokens_per_s").as_number(), f.at("num_requests").as_number(), f.at("elapsed_s").as_number());
+  std::printf("  steps      %g engine steps, %.2f ms per step; %g preemptions; prefix cache hit rate %.1f%%\n",
+              f.at("steps").as_number(), f.at("ms_per_step").as_number(), f.at("preemptions").as_number(),
+              100.0 * f.at("prefix_cache_hit_rate").as_number());
+  std::printf("  latency    TTFT mean %.1f ms, median %.1f ms, p99 %.1f ms; E2E mean %.1f ms, p99 %.1f ms\n",
+              f.at("ttft_ms_mean").as_number(), f.at("ttft_ms_median").as_number(), f.at("ttft_ms_p99").as_number(),
+              f.at("e2e_ms_mean").as_number(), f.at("e2e_ms_p99").as_number());
+}
+
+// Device-to-device copy on the GPU, the host's read bandwidth otherwise (1 GB = 1e9 bytes).
+BandwidthResult measure_bandwidth(const Args& a, const std::string& device) {
+  BandwidthResult bw = measure_memory_bandwidth(static_cast<size_t>(a.bandwidth_gib * (1 << 30)),
+                                                static_cast<int>(std::thread::hardware_concurrency()));
+#ifdef PAGODA_BENCH_CUDA
+  // On the GPU the floor is the device's own copy bandwidth (read + write), not the host's.
+  if (device == "cuda") {
+    bw.read_gb_per_s = bw.copy_gb_per_s = cuda_copy_bandwidth_gb_per_s(size_t(1) << 30);
+    bw.threads = 0;
+    bw.buffer_bytes = size_t(1) << 30;
+  }
+#else
+  (void)device;
+#endif
+  return bw;
+}
+
+void print_bandwidth(const BandwidthResult& bw, const std::string& device) {
+  if (device == "cuda")
+    std::printf("bandwidth    %.2f GB/s device-to-device copy (read + write, 1 GiB)\n", bw.copy_gb_per_s);
+  else
+    std::printf("bandwidth    %.2f GB/s read, %.2f GB/s copy (host, %d threads, %.2f GiB buffer)\n", bw.read_gb_per_s,
+                bw.copy_gb_per_s, bw.threads, bw.buffer_bytes / double(1 << 30));
+}
+
+void print_engine(const Args& a, const EngineFacts& f, const std::string& architecture, const std::string& dtype) {
+  std::printf("model        %s (%s, %s, %.3f GB of weights), loaded in %.2f s\n", a.engine.model.c_str(),
+              architecture.c_str(), dtype.c_str(), f.profile.weights_bytes / 1e9, f.load_s);
+  std::printf("engine       device %s, max_model_len %d, %d KV blocks of %d, max_num_batched_tokens %d, prefix caching %s\n",
+              f.device.c_str(), f.config.max_model_len, f.kv_blocks, f.config.block_size,
+              f.config.max_num_batched_tokens, f.config.enable_prefix_caching ? "on" : "off");
+}
+
+// The figures of one mode plus what the bandwidth-dependent lines need afterwards.
+struct ModeResult {
+  json::Value figures;
+  std::vector<std::pair<std::string, StepAccounting>> accountings; // named, for the roofline lines
+  std::vector<EngineFacts> engines;                                // one per engine loaded
+  std::string architecture, dtype;
+};
+
+ModeResult run_mode(const Args& a, std::mt19937& rng) {
+  ModeResult r;
+  auto load = [&](const EngineConfig& config) {
+    r.engines.emplace_back();
+    std::unique_ptr<LLMEngine> e = load_engine(config, r.engines.back(), rng);
+    r.architecture = e->model().architecture;
+    r.dtype = e->model().dtype;
+    print_engine(a, r.engines.back(), r.architecture, r.dtype);
+    return e;
+  };
+  if (a.prefix_workload) {
+    // One request set, run with prefix caching on and then off, each on a fresh engine.
+    EngineConfig config = a.engine;
+    config.enable_prefix_caching = true;
+    std::unique_ptr<LLMEngine> e = load(config);
+    const int32_t n = a.num_prompts > 0 ? a.num_prompts : 200;
+    const std::vector<BenchRequest> requests =
+        shared_prefix_requests(n, a.prefix_len, a.suffix_len, a.output_len, e->model().vocab_size, rng);
+    json::Value figures = json::Value::object();
+    figures.set("mode", json::Value::string("prefix"));
+    figures.set("prefix_len", num(a.prefix_len));
+    figures.set("suffix_len", num(a.suffix_len));
+    figures.set("output_len", num(a.output_len));
+    figures.set("num_prompts", num(n));
+    double tokens_per_s[2] = {0, 0};
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool caching = pass == 0;
+      if (!caching) {
+        note_memory(*e, r.engines.back());
+        e.reset();
+        config.enable_prefix_caching = false;
+        e = load(config);
+      }
+      WorkloadRun w = run_workload(*e, requests);
+      json::Value f = workload_json(w);
+      print_workload(caching ? "caching on" : "caching off", f);
+      tokens_per_s[pass] = f.at("output_tokens_per_s").as_number();
+      figures.set(caching ? "caching_on" : "caching_off", f);
+      r.accountings.emplace_back(caching ? "caching_on" : "caching_off", w.log.accounting);
+    }
+    note_memory(*e, r.engines.back());
+    figures.set("speedup_output_tokens_per_s", num(tokens_per_s[1] > 0 ? tokens_per_s[0] / tokens_per_s[1] : 0.0));
+    std::printf("prefix       caching on %.1f vs off %.1f output tokens/s = %.2fx (%d prompts: %d shared + %d own tokens, %d out)\n",
+                tokens_per_s[0], tokens_per_s[1], tokens_per_s[1] > 0 ? tokens_per_s[0] / tokens_per_s[1] : 0.0, n,
+                a.prefix_len, a.suffix_len, a.output_len);
+    r.figures = figures;
+    return r;
+  }
+  std::unique_ptr<LLMEngine> e = load(a.engine);
+  if (a.dataset.empty()) {
+    StepAccounting decode;
+    r.figures = bench_synthetic(*e, a, rng, decode);
+    r.accountings.emplace_back("decode", decode);
+    std::printf("prefill      %.1f tokens/s  (%d prompts of %d tokens per batch)\n",
+                r.figures.at("prefill_tokens_per_s").as_number(), a.batch_size, a.input_len);
+    std::printf("decode       %.2f tokens/s at batch %d, %.2f ms per step\n",
+                r.figures.at("decode_tokens_per_s").as_number(), a.batch_size, r.figures.at("tpot_ms").as_number());
+  } else {
+    std::vector<BenchRequest> requests;
+    int64_t skipped = 0;
+    const bool random = a.dataset == "random";
+    if (random) {
+      requests = random_requests(a.num_prompts > 0 ? a.num_prompts : 1000, a.random_input_len, a.random_output_len,
+                                 e->model().vocab_size, rng);
+    } else {
+      requests = dataset_requests(a.dataset, a.num_prompts, e->config().max_model_len, e->model().vocab_size, rng,
+                                  &skipped);
+    }
+    WorkloadRun w = run_workload(*e, requests);
+    json::Value f = workload_json(w);
+    f.set("mode", json::Value::string(random ? "random" : "dataset"));
+    f.set("dataset", json::Value::string(a.dataset));
+    if (random) {
+      f.set("random_input_len", num(a.random_input_len));
+      f.set("random_output_len", num(a.random_output_len));
+    }
+    f.set("skipped_longer_than_max_model_len", num(static_cast<double>(skipped)));
+    print_workload("throughput", f);
+    r.figures = f;
+    r.accountings.emplace_back("run", w.log.accounting);
+  }
+  note_memory(*e, r.engines.back());
+  return r;
+}
+
+json::Value envelope(const Args& a, const ModeResult& m, const BandwidthResult& bw, const std::string& device) {
+  const EngineFacts& f = m.engines.front();
+  json::Value r = json::Value::object();
+  r.set("tool", json::Value::string("pagoda-bench"));
+  std::string device_text = device == "cpu" ? cpu_description() : device;
+#ifdef PAGODA_BENCH_CUDA
+  if (device == "cuda") device_text = cuda_device_description();
+#endif
+  r.set("device", json::Value::string(device_text));
+  r.set("backend", json::Value::string(device));
+  r.set("date", json::Value::string(utc_now()));
+  // PAGODA_GIT_COMMIT names the build where the tree travels without .git (the GPU machine).
+  const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
+  std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
+  r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
+  r.set("command", json::Value::string(a.command));
+  r.set("model", json::Value::string(a.engine.model));
+  r.set("load_format", json::Value::string(a.engine.load_format));
+  r.set("weights_bytes", num(static_cast<double>(f.profile.weights_bytes)));
+  const int threads = a.engine.num_threads > 0 ? a.engine.num_threads : static_cast<int>(std::thread::hardware_concurrency());
+  r.set("engine_threads", num(threads));
+  r.set("load_s", num(f.load_s));
+  if (!a.skip_bandwidth) {
+    r.set("memory_read_gb_per_s", num(bw.read_gb_per_s));
+    r.set("memory_copy_gb_per_s", num(bw.copy_gb_per_s));
+  }
+  r.set("figures", m.figures);
+  return r;
 }
 
 int run(int argc, char** argv) {
   Args a = parse_args(argc, argv);
-  auto t0 = Clock::now();
-  std::unique_ptr<LLMEngine> e = LLMEngine::load(a.engine);
-  const double load_s = seconds_since(t0);
-  const MemoryProfile prof = e->memory_profile(); // a copy: the engine is freed before the bandwidth probe
-  const std::string device = e->backend().name();
-  std::printf("model        %s (%s, %s, %.3f GB of weights), loaded in %.2f s\n", a.engine.model.c_str(),
-              e->model().architecture.c_str(), e->model().dtype.c_str(), prof.weights_bytes / 1e9, load_s);
-  std::printf("engine       device %s, max_model_len %d, %d KV blocks of %d, max_num_batched_tokens %d\n",
-              device.c_str(), e->config().max_model_len, e->stats().kv_blocks_total, e->config().block_size,
-              e->config().max_num_batched_tokens);
-
   std::mt19937 rng(1234);
-  { // Warm-up: touch the weights and size the workspaces.
-    e->add_request("warmup", random_prompt(rng, std::min(16, a.input_len), e->model().vocab_size), fixed_length(4));
-    run_to_end(*e, Clock::now());
-  }
-  json::Value figures = a.dataset.empty() ? bench_synthetic(*e, a, rng) : bench_dataset(*e, a, rng);
+  ModeResult m = run_mode(a, rng);
+  const EngineFacts& facts = m.engines.front();
+  const std::string device = facts.device;
 
-  const int threads = a.engine.num_threads > 0 ? a.engine.num_threads : static_cast<int>(std::thread::hardware_concurrency());
   BandwidthResult bw;
-  if (!a.skip_bandwidth) {
-    e.reset(); // free the model and KV cache before taking another buffer
-    bw = measure_memory_bandwidth(static_cast<size_t>(a.bandwidth_gib * (1 << 30)), static_cast<int>(std::thread::hardware_concurrency()));
-#ifdef PAGODA_BENCH_CUDA
-    // On the GPU the floor is the device's own copy bandwidth (read + write), not the host's.
-    if (device == "cuda") {
-      bw.read_gb_per_s = bw.copy_gb_per_s = cuda_copy_bandwidth_gb_per_s(size_t(1) << 30);
-      bw.threads = 0;
-      bw.buffer_bytes = size_t(1) << 30;
-    }
-#endif
+  if (!a.skip_bandwidth) { // every engine is freed by now: the probe gets the memory
+    bw = measure_bandwidth(a, device);
+    print_bandwidth(bw, device);
   }
-  const double bound_steps = bw.read_gb_per_s > 0 ? bw.read_gb_per_s * 1e9 / prof.weights_bytes : 0.0;
+  const RooflineModel roofline = roofline_model(facts, bw.read_gb_per_s);
 
-  if (a.dataset.empty()) {
-    double steps = figures.at("decode_steps_per_s").as_number();
-    std::printf("prefill      %.1f tokens/s  (%d prompts of %d tokens per batch)\n",
-                figures.at("prefill_tokens_per_s").as_number(), a.batch_size, a.input_len);
-    std::printf("decode       %.2f tokens/s at batch %d, %.2f ms per step\n",
-                figures.at("decode_tokens_per_s").as_number(), a.batch_size, figures.at("tpot_ms").as_number());
-    if (!a.skip_bandwidth) {
-      if (device == "cuda")
-        std::printf("memory       %.2f GB/s device-to-device copy (read + write, 1 GiB)\n", bw.copy_gb_per_s);
-      else
-        std::printf("memory       %.2f GB/s read, %.2f GB/s copy (host, %d threads, %.2f GiB buffer)\n",
-                    bw.read_gb_per_s, bw.copy_gb_per_s, bw.threads, bw.buffer_bytes / double(1 << 30));
-      std::printf("bound        %.2f decode steps/s = %.2f GB/s / %.3f GB of weights; achieved %.2f steps/s = %.0f%% of the bound\n",
-                  bound_steps, bw.read_gb_per_s, prof.weights_bytes / 1e9, steps, 100.0 * steps / bound_steps);
-      std::printf("floor        %.3f ms per step (weights / bandwidth); achieved %.3f ms = %.3fx the floor\n",
-                  1e3 / bound_steps, 1e3 / steps, bound_steps / steps);
-      figures.set("decode_bound_steps_per_s", num(bound_steps));
-      figures.set("decode_fraction_of_bound", num(steps / bound_steps));
-    }
-  } else {
-    std::printf("throughput   %.2f requests/s, %.1f output tokens/s, %.1f total tokens/s (%g requests)\n",
-                figures.at("request_throughput_per_s").as_number(), figures.at("output_tokens_per_s").as_number(),
-                figures.at("total_tokens_per_s").as_number(), figures.at("num_requests").as_number());
-    std::printf("steps        %g engine steps, %.2f ms per step\n", figures.at("steps").as_number(),
-                figures.at("ms_per_step").as_number());
-    std::printf("latency      TTFT mean %.1f ms, median %.1f ms, p99 %.1f ms; E2E mean %.1f ms, p99 %.1f ms\n",
-                figures.at("ttft_ms_mean").as_number(), figures.at("ttft_ms_median").as_number(),
-                figures.at("ttft_ms_p99").as_number(), figures.at("e2e_ms_mean").as_number(),
-                figures.at("e2e_ms_p99").as_number());
-    if (!a.skip_bandwidth)
-      std::printf("memory       %.2f GB/s read, %.2f GB/s copy (%s)\n", bw.read_gb_per_s, bw.copy_gb_per_s,
-                  device == "cuda" ? "device-to-device" : "host");
+  if (a.dataset.empty() && !a.prefix_workload && !a.skip_bandwidth) {
+    const double steps = m.figures.at("decode_steps_per_s").as_number();
+    const double bound_steps = bw.read_gb_per_s * 1e9 / facts.profile.weights_bytes;
+    std::printf("bound        %.2f decode steps/s = %.2f GB/s / %.3f GB of weights; achieved %.2f steps/s = %.0f%% of the bound\n",
+                bound_steps, bw.read_gb_per_s, facts.profile.weights_bytes / 1e9, steps, 100.0 * steps / bound_steps);
+    std::printf("floor        %.3f ms per step (weights / bandwidth); achieved %.3f ms = %.3fx the floor\n",
+                1e3 / bound_steps, 1e3 / steps, bound_steps / steps);
+    m.figures.set("decode_bound_steps_per_s", num(bound_steps));
+    m.figures.set("decode_fraction_of_bound", num(steps / bound_steps));
   }
+  json::Value steps = json::Value::object();
+  for (const auto& [name, acc] : m.accountings) {
+    if (m.accountings.size() > 1) std::printf("-- %s\n", name.c_str());
+    print_phases(acc, roofline);
+    steps.set(name, phases_json(acc, roofline));
+  }
+  m.figures.set("step_time", steps);
+  if (!a.skip_bandwidth && roofline.bandwidth_gb_per_s > 0.0) {
+    json::Value rj = json::Value::object();
+    rj.set("bandwidth_gb_per_s", num(roofline.bandwidth_gb_per_s));
+    rj.set("weight_bytes", num(roofline.weight_bytes));
+    rj.set("kv_bytes_per_token", num(roofline.kv_bytes_per_token));
+    m.figures.set("roofline_model", rj);
+  }
+  json::Value memory = json::Value::array();
+  for (const EngineFacts& f : m.engines) {
+    print_memory(f);
+    memory.push_back(memory_json(f));
+  }
+  m.figures.set("device_memory", memory);
 
   if (!a.out.empty()) {
-    json::Value r = json::Value::object();
-    r.set("tool", json::Value::string("pagoda-bench"));
-    std::string device_text = device == "cpu" ? cpu_description() : device;
-#ifdef PAGODA_BENCH_CUDA
-    if (device == "cuda") device_text = cuda_device_description();
-#endif
-    r.set("device", json::Value::string(device_text));
-    r.set("backend", json::Value::string(device));
-    r.set("date", json::Value::string(utc_now()));
-    // PAGODA_GIT_COMMIT names the build where the tree travels without .git (the GPU machine).
-    const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
-    std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
-    r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
-    r.set("command", json::Value::string(a.command));
-    r.set("model", json::Value::string(a.engine.model));
-    r.set("load_format", json::Value::string(a.engine.load_format));
-    r.set("weights_bytes", num(static_cast<double>(prof.weights_bytes)));
-    r.set("engine_threads", num(threads));
-    r.set("load_s", num(load_s));
-    if (!a.skip_bandwidth) {
-      r.set("memory_read_gb_per_s", num(bw.read_gb_per_s));
-      r.set("memory_copy_gb_per_s", num(bw.copy_gb_per_s));
-    }
-    r.set("figures", figures);
     std::ofstream f(a.out);
     if (!f) throw Error("cannot write " + a.out);
-    f << json::dump(r) << "\n";
+    f << json::dump(envelope(a, m, bw, device)) << "\n";
     std::printf("wrote        %s\n", a.out.c_str());
   }
   return 0;

@@ -59,6 +59,14 @@ struct SampledRows {
   std::vector<float> logprobs;    // [num_seqs] when any row asked, else empty
 };
 
+// Device memory as the backend saw it: the peak of (total - free) sampled where it
+// allocates (profile, KV cache, activations, graphs) and on every call. -1: not known
+// (a host backend, whose memory the engine sizes from kv_cache_space_bytes instead).
+struct DeviceMemoryUse {
+  int64_t total_bytes = -1;
+  int64_t peak_used_bytes = -1;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
@@ -83,6 +91,12 @@ public:
                                SampledRows& /*out*/) {
     return false;
   }
+  // Device busy time of the latest step the backend has seen finish (from events around
+  // the step on its stream), in milliseconds; negative when unknown. Never blocks: it reads
+  // only events that have completed. The engine asks once per step, after the forward.
+  virtual double last_step_device_ms() { return -1.0; }
+  // Peak device memory use so far (samples cudaMemGetInfo once more when asked).
+  virtual DeviceMemoryUse device_memory_use() { return {}; }
 };
 
 // Builds the backend named by engine_config.device ("cpu", "cuda", "auto"), loading the

@@ -20,6 +20,13 @@ struct EngineStats {
   int64_t prompt_tokens_total = 0;
   int64_t generation_tokens_total = 0;
   int64_t num_steps = 0;
+  // Where the steps' time went, summed over num_steps: host work outside the backend's
+  // forward (schedule, batch build, sampling bookkeeping, outputs), the forward as the host
+  // clock saw it, and the device busy time the backend reported (over device_timed_steps).
+  double step_host_ms_total = 0.0;
+  double step_forward_ms_total = 0.0;
+  double step_device_ms_total = 0.0;
+  int64_t device_timed_steps = 0;
   double tokens_per_second = 0.0; // generated, over the recent window
   int32_t max_model_len = 0;
   int32_t block_size = 0;

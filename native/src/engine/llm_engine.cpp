@@ -404,6 +404,7 @@ void LLMEngine::fail_all(const std::string& message, StepOutput& result) {
 }
 
 StepOutput LLMEngine::step() {
+  const double step_start = now_seconds();
   StepOutput result;
   SchedulerOutput scheduled;
   ForwardBatch batch;
@@ -424,6 +425,7 @@ StepOutput LLMEngine::step() {
   // aborted meanwhile has released its blocks; nothing reuses them before the next schedule.
   std::vector<float>& logits = logits_;
   std::string error;
+  const double forward_start = now_seconds();
   try {
     if (on_device) on_device = backend_->forward_sampled(batch, rows, sampled_);
     if (on_device) {
@@ -437,6 +439,8 @@ StepOutput LLMEngine::step() {
   } catch (const std::exception& e) {
     error = std::string("forward failed: ") + e.what();
   }
+  const double forward_end = now_seconds();
+  const double device_ms = error.empty() ? backend_->last_step_device_ms() : -1.0;
   std::lock_guard<std::mutex> lock(mutex_);
   if (!error.empty()) {
     fail_all(error, result);
@@ -444,7 +448,25 @@ StepOutput LLMEngine::step() {
   }
   scheduler_->on_step_computed(scheduled);
   process_sampled(scheduled, on_device ? nullptr : &logits, on_device ? &sampled_ : nullptr, result);
+  record_timing(batch, step_start, forward_start, forward_end, device_ms, result.timing);
   return result;
+}
+
+// Called with the lock held at the end of a step that ran a forward.
+void LLMEngine::record_timing(const ForwardBatch& batch, double step_start, double forward_start,
+                              double forward_end, double device_ms, StepTiming& t) {
+  t.num_seqs = batch.num_seqs();
+  t.num_tokens = batch.num_tokens();
+  for (int32_t len : batch.context_lens) t.context_tokens += len;
+  t.forward_ms = 1e3 * (forward_end - forward_start);
+  t.host_ms = std::max(0.0, 1e3 * (now_seconds() - step_start) - t.forward_ms);
+  t.device_ms = device_ms;
+  step_host_ms_total_ += t.host_ms;
+  step_forward_ms_total_ += t.forward_ms;
+  if (device_ms >= 0.0) {
+    step_device_ms_total_ += device_ms;
+    ++device_timed_steps_;
+  }
 }
 
 void LLMEngine::loop() {
@@ -499,6 +521,10 @@ EngineStats LLMEngine::stats() const {
   s.prompt_tokens_total = prompt_tokens_total_;
   s.generation_tokens_total = generation_tokens_total_;
   s.num_steps = num_steps_;
+  s.step_host_ms_total = step_host_ms_total_;
+  s.step_forward_ms_total = step_forward_ms_total_;
+  s.step_device_ms_total = step_device_ms_total_;
+  s.device_timed_steps = device_timed_steps_;
   if (recent_generated_.size() >= 2) {
     double span = now_seconds() - recent_generated_.front().first;
     int64_t tokens = 0;

@@ -41,8 +41,21 @@ struct SequenceDelta {
   int32_t cached_tokens = 0;
 };
 
+// Where one step's time went, and how much the backend had to read: what benchmarks need
+// for GPU idle time and the bandwidth roofline.
+struct StepTiming {
+  int32_t num_seqs = 0;       // scheduled sequences (0: nothing was scheduled)
+  int32_t num_tokens = 0;     // new tokens; == num_seqs on a decode-only step
+  int64_t context_tokens = 0; // sum of context lengths: the KV tokens attention read
+  double host_ms = 0.0;       // step() wall time outside the backend's forward
+  double forward_ms = 0.0;    // the backend's forward (and sampling) on the host clock
+  double device_ms = -1.0;    // Backend::last_step_device_ms(): < 0 when unknown
+  bool decode_only() const { return num_seqs > 0 && num_tokens == num_seqs; }
+};
+
 struct StepOutput {
   std::vector<SequenceDelta> deltas;
+  StepTiming timing;
   std::string error; // set when the forward failed: every request was finished with Abort
   bool empty() const { return deltas.empty() && error.empty(); }
 };
@@ -101,6 +114,8 @@ private:
   SequenceDelta finished_delta(const Sequence& seq);
   void on_sequence_finished(const Sequence& seq, SequenceDelta& delta);
   void fail_all(const std::string& message, StepOutput& result);
+  void record_timing(const ForwardBatch& batch, double step_start, double forward_start, double forward_end,
+                     double device_ms, StepTiming& timing);
   void loop();
 
   EngineConfig config_;
@@ -122,6 +137,10 @@ private:
   int64_t prompt_tokens_total_ = 0;
   int64_t generation_tokens_total_ = 0;
   int64_t num_steps_ = 0;
+  double step_host_ms_total_ = 0.0;
+  double step_forward_ms_total_ = 0.0;
+  double step_device_ms_total_ = 0.0;
+  int64_t device_timed_steps_ = 0;
   bool last_step_ran_ = false; // the last step() scheduled work (the loop idles when not)
   std::deque<std::pair<double, int32_t>> recent_generated_; // (seconds, tokens) per step
 

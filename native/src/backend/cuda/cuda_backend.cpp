@@ -20,6 +20,7 @@
 #include "backend/cuda/kernels.h"
 #include "model/rope_frequencies.h"
 #include "backend/cuda/step_inputs.h"
+#include "backend/cuda/step_timer.h"
 #include "backend/cuda/stream.h"
 #include "engine/engine_config.h"
 #include "error.h"
@@ -75,6 +76,11 @@ public:
   bool forward_sampled(const ForwardBatch& batch, const std::vector<RowSampling>& rows, SampledRows& out) override;
 
   size_t graphs_captured() const { return graphs_.size(); }
+  double last_step_device_ms() override { return timer_.last_ms(); }
+  DeviceMemoryUse device_memory_use() override {
+    note_memory();
+    return DeviceMemoryUse{total_bytes_, peak_used_bytes_};
+  }
 
 private:
   struct DecodeGraph {
@@ -104,6 +110,8 @@ private:
   void eager_step(const ForwardBatch& b, StepInputs& in);
   void graph_step(const ForwardBatch& b);
   void capture(const StepInputs& in, DecodeGraph& graph);
+  // Samples cudaMemGetInfo into the peak; called where device memory can grow.
+  void note_memory();
 
   ModelConfig config_;
   RopeSpec rope_;
@@ -135,7 +143,17 @@ private:
   DeviceBuffer k_cache_, v_cache_; // per layer [num_blocks, kv_heads, block_size, head_dim]
   int32_t num_blocks_ = 0;
   int32_t block_size_ = 0;
+
+  StepTimer timer_; // device time of each forward / forward_sampled
+  int64_t total_bytes_ = -1, peak_used_bytes_ = -1;
 };
+
+void CudaBackend::note_memory() {
+  size_t free_bytes = 0, total_bytes = 0;
+  PAGODA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  total_bytes_ = static_cast<int64_t>(total_bytes);
+  peak_used_bytes_ = std::max(peak_used_bytes_, static_cast<int64_t>(total_bytes - free_bytes));
+}
 
 void CudaBackend::check_supported(const EngineConfig& e) const {
   const ModelConfig& c = config_;
@@ -165,6 +183,7 @@ void CudaBackend::grow(DeviceBuffer& buf, size_t bytes) {
   buf = DeviceBuffer();
   buf = DeviceBuffer(bytes);
   ++buffers_generation_;
+  note_memory();
 }
 
 void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
@@ -239,6 +258,8 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   size_t free_bytes = 0, total_bytes = 0;
   PAGODA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  total_bytes_ = static_cast<int64_t>(total_bytes);
+  peak_used_bytes_ = std::max(peak_used_bytes_, static_cast<int64_t>(total_bytes - free_bytes));
   if (!had_cache) {
     k_cache_ = DeviceBuffer();
     v_cache_ = DeviceBuffer();
@@ -281,6 +302,7 @@ void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
   num_blocks_ = num_blocks;
   block_size_ = block_size;
   if (graphs_enabled_) inputs_.reserve_fixed(graph_batch_size(graph_max_seqs_), (max_model_len_ + block_size - 1) / block_size);
+  note_memory();
 }
 
 void CudaBackend::validate(const ForwardBatch& b) const {
@@ -417,6 +439,7 @@ bool CudaBackend::graph_eligible(const ForwardBatch& b) const {
 
 void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   validate(b);
+  timer_.begin(stream_.get());
   if (!graph_eligible(b)) {
     forward_eager(b, logits);
     return;
@@ -425,6 +448,7 @@ void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   logits.resize(static_cast<size_t>(b.num_seqs()) * config_.vocab_size);
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float),
                                     cudaMemcpyDeviceToHost, stream_.get()));
+  timer_.end(stream_.get());
   stream_.synchronize();
 }
 
@@ -452,6 +476,7 @@ void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logit
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r0 * c.vocab_size, logits_.data(),
                                       size_t(m) * c.vocab_size * sizeof(float), cudaMemcpyDeviceToHost, st));
   }
+  timer_.end(st);
   stream_.synchronize();
 }
 
@@ -479,6 +504,7 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSa
     throw Error("forward_sampled: " + std::to_string(rows.size()) + " sampling rows for " + std::to_string(n) +
                 " sequences");
   cudaStream_t st = stream_.get();
+  timer_.begin(st);
   if (graph_eligible(b)) {
     graph_step(b);
   } else {
@@ -493,6 +519,7 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSa
     const size_t grown = std::max(bytes, size_t(256) * (sizeof(DeviceRowSampling) + 8));
     sampling_host_ = PinnedBuffer(grown);
     sampling_device_ = DeviceBuffer(grown);
+    note_memory();
   }
   auto* params = static_cast<DeviceRowSampling*>(sampling_host_.data());
   bool any_logprob = false;
@@ -510,6 +537,7 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSa
               config_.vocab_size, st);
   char* host_out = static_cast<char*>(sampling_host_.data()) + param_bytes;
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(host_out, dev + param_bytes, bytes - param_bytes, cudaMemcpyDeviceToHost, st));
+  timer_.end(st);
   stream_.synchronize();
   const auto* ids = reinterpret_cast<const int32_t*>(host_out);
   const auto* logprobs = reinterpret_cast<const float*>(host_out + size_t(n) * sizeof(int32_t));
@@ -541,6 +569,7 @@ void CudaBackend::capture(const StepInputs& in, DecodeGraph& graph) {
   cudaGraphDestroy(captured);
   graph.exec = std::move(exec);
   graph.generation = buffers_generation_;
+  note_memory();
 }
 
 } // namespace

@@ -1,0 +1,81 @@
+// Per-step sums and the figures derived from them; see step_accounting.h.
+#include "bench/step_accounting.h"
+
+namespace pagoda {
+
+void PhaseTotals::add(const StepTiming& t, double wall, int64_t tokens) {
+  ++steps;
+  output_tokens += tokens;
+  context_tokens += t.context_tokens;
+  wall_ms += wall;
+  host_ms += t.host_ms;
+  forward_ms += t.forward_ms;
+  if (t.device_ms >= 0.0) {
+    device_ms += t.device_ms;
+    ++device_timed_steps;
+  }
+}
+
+void PhaseTotals::merge(const PhaseTotals& o) {
+  steps += o.steps;
+  output_tokens += o.output_tokens;
+  context_tokens += o.context_tokens;
+  wall_ms += o.wall_ms;
+  host_ms += o.host_ms;
+  forward_ms += o.forward_ms;
+  device_ms += o.device_ms;
+  device_timed_steps += o.device_timed_steps;
+}
+
+double RooflineModel::step_bytes(int64_t context_tokens) const {
+  return weight_bytes + kv_bytes_per_token * static_cast<double>(context_tokens);
+}
+
+double RooflineModel::seconds(const PhaseTotals& p) const {
+  if (bandwidth_gb_per_s <= 0.0) return 0.0;
+  const double bytes = weight_bytes * static_cast<double>(p.steps) + kv_bytes_per_token * static_cast<double>(p.context_tokens);
+  return bytes / (bandwidth_gb_per_s * 1e9);
+}
+
+void StepAccounting::add(const StepTiming& t, double wall_ms, int64_t output_tokens) {
+  if (t.num_seqs == 0) return; // nothing scheduled: no forward ran
+  all_.add(t, wall_ms, output_tokens);
+  if (t.decode_only()) decode_.add(t, wall_ms, output_tokens);
+}
+
+void StepAccounting::merge(const StepAccounting& other) {
+  all_.merge(other.all_);
+  decode_.merge(other.decode_);
+}
+
+json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline) {
+  auto num = [](double v) { return json::Value::number(v); };
+  auto pct = [&](double part) { return p.wall_ms > 0.0 ? 100.0 * part / p.wall_ms : 0.0; };
+  const double wall_s = p.wall_ms / 1e3;
+  json::Value j = json::Value::object();
+  j.set("steps", num(static_cast<double>(p.steps)));
+  j.set("output_tokens", num(static_cast<double>(p.output_tokens)));
+  j.set("wall_s", num(wall_s));
+  j.set("ms_per_step", num(p.steps > 0 ? p.wall_ms / p.steps : 0.0));
+  j.set("output_tokens_per_s", num(wall_s > 0.0 ? p.output_tokens / wall_s : 0.0));
+  j.set("host_overhead_pct", num(pct(p.host_ms)));
+  j.set("forward_pct", num(pct(p.forward_ms)));
+  j.set("device_timed_steps", num(static_cast<double>(p.device_timed_steps)));
+  if (p.device_timed()) {
+    j.set("device_busy_pct", num(pct(p.device_ms)));
+    j.set("device_idle_pct", num(100.0 - pct(p.device_ms)));
+  } else {
+    j.set("device_busy_pct", json::Value());
+    j.set("device_idle_pct", json::Value());
+  }
+  j.set("kv_bytes_read_per_step", num(p.steps > 0 ? roofline.kv_bytes_per_token * p.context_tokens / p.steps : 0.0));
+  if (roofline.bandwidth_gb_per_s > 0.0 && p.steps > 0) {
+    const double roof_s = roofline.seconds(p);
+    j.set("roofline_s", num(roof_s));
+    j.set("roofline_output_tokens_per_s", num(roof_s > 0.0 ? p.output_tokens / roof_s : 0.0));
+    j.set("fraction_of_roofline", num(wall_s > 0.0 ? roof_s / wall_s : 0.0));
+  }
+  return j;
+}
+
+} // namespace pagoda

@@ -1,0 +1,60 @@
+// Sums an engine run's per-step timings (StepTiming) into what pagoda-bench reports: wall
+// time, host overhead, device busy and idle time, and the bandwidth roofline (weights plus
+// the KV bytes attention reads, per step, over the measured bandwidth); over every step and
+// over the decode-only steps.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/llm_engine.h"
+#include "json.h"
+
+namespace pagoda {
+
+struct PhaseTotals {
+  int64_t steps = 0;
+  int64_t output_tokens = 0;
+  int64_t context_tokens = 0; // summed over steps: KV tokens read
+  double wall_ms = 0.0;       // the bench's clock from the end of one step to the end of the next
+  double host_ms = 0.0;
+  double forward_ms = 0.0;
+  double device_ms = 0.0;     // over device_timed_steps
+  int64_t device_timed_steps = 0;
+
+  void add(const StepTiming& t, double wall_ms, int64_t output_tokens);
+  void merge(const PhaseTotals& other);
+  // Whether the backend timed every step (a device busy figure covers the whole phase).
+  bool device_timed() const { return steps > 0 && device_timed_steps == steps; }
+};
+
+// What a decode step must read at the least: all weights once, and every scheduled
+// sequence's KV cache.
+struct RooflineModel {
+  double weight_bytes = 0.0;
+  double kv_bytes_per_token = 0.0; // K and V, all layers
+  double bandwidth_gb_per_s = 0.0; // measured in the same run (1 GB = 1e9 bytes)
+
+  double step_bytes(int64_t context_tokens) const;
+  // Seconds the phase's steps would take if each moved exactly its bytes at the bandwidth.
+  double seconds(const PhaseTotals& p) const;
+};
+
+class StepAccounting {
+public:
+  // wall_ms: the bench's time for this step, including its own work between steps.
+  void add(const StepTiming& t, double wall_ms, int64_t output_tokens);
+  void merge(const StepAccounting& other);
+  const PhaseTotals& all() const { return all_; }
+  const PhaseTotals& decode() const { return decode_; }
+
+private:
+  PhaseTotals all_, decode_;
+};
+
+// {steps, wall_s, ms_per_step, output_tokens_per_s, host_overhead_pct, device_busy_pct,
+// device_idle_pct (null when the backend cannot time steps), and, when roofline is given a
+// bandwidth, roofline_s, roofline_output_tokens_per_s, fraction_of_roofline, mean KV bytes
+// read per step}.
+json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline);
+
+} // namespace pagoda
