@@ -1,0 +1,232 @@
+// pagoda-bench's modes on stories260k (CPU, tiny sizes): each writes a JSON record whose
+// fields the GPU figures of issue 4 are read from, with counts that follow from the request
+// set (tokens, steps, KV tokens read), plus the step accounting's arithmetic on known inputs.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "bench/step_accounting.h"
+#include "bench/workloads.h"
+#include "check.h"
+#include "json.h"
+
+using namespace pagoda;
+
+namespace {
+
+const char* kModel = "../shared/models/stories260k";
+// stories260k: 5 layers, 4 KV heads of 8, float32 KV cache.
+constexpr double kKvBytesPerToken = 2.0 * 5 * 4 * 8 * 4;
+
+std::string bench_path() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "pagoda-bench";
+  std::string dir(self, static_cast<size_t>(n));
+  return dir.substr(0, dir.rfind('/')) + "/pagoda-bench";
+}
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/pagoda-bench-test-XXXXXX";
+  const char* d = mkdtemp(tmpl);
+  return d ? d : "/tmp";
+}
+
+// Runs pagoda-bench with `flags` on stories260k; returns its exit status, output in *output.
+int run_bench(const std::string& flags, std::string* output) {
+  const std::string cmd = bench_path() + " --model " + kModel + " --device cpu --num-threads 2 " + flags + " 2>&1";
+  output->clear();
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) *output += buf;
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+json::Value run_json(const std::string& flags, const std::string& out) {
+  std::string output;
+  const int rc = run_bench(flags + " --out " + out, &output);
+  CHECK_EQ(rc, 0);
+  if (rc != 0) {
+    std::fprintf(stderr, "pagoda-bench %s failed:\n%s\n", flags.c_str(), output.c_str());
+    return json::Value::object();
+  }
+  return json::parse_file(out);
+}
+
+bool finite_positive(const json::Value& v) { return v.is_number() && std::isfinite(v.as_number()) && v.as_number() > 0; }
+bool is_pct(const json::Value& v) { return v.is_number() && v.as_number() >= 0.0 && v.as_number() <= 100.0; }
+
+void check_envelope(const json::Value& r, const std::string& mode_flag) {
+  CHECK(r.at("tool").as_string() == "pagoda-bench");
+  CHECK(r.at("backend").as_string() == "cpu");
+  CHECK(!r.at("device").as_string().empty());
+  CHECK(r.at("date").as_string().size() == 20); // 2026-11-25T14:04:39Z
+  CHECK(!r.at("git_commit").as_string().empty());
+  CHECK(r.at("command").as_string().find(mode_flag) != std::string::npos);
+}
+
+// The per-phase block every mode writes under figures.step_time.<name>.
+void check_phase(const json::Value& p, bool with_roofline) {
+  CHECK(finite_positive(p.at("steps")));
+  CHECK(finite_positive(p.at("wall_s")));
+  CHECK(finite_positive(p.at("output_tokens_per_s")));
+  CHECK(is_pct(p.at("host_overhead_pct")));
+  CHECK(is_pct(p.at("forward_pct")));
+  CHECK(p.at("host_overhead_pct").as_number() + p.at("forward_pct").as_number() <= 100.0 + 1e-6);
+  CHECK(p.at("device_idle_pct").is_null()); // the CPU backend cannot time a device
+  CHECK(p.at("device_timed_steps").as_number() == 0);
+  if (with_roofline) {
+    CHECK(finite_positive(p.at("roofline_s")));
+    CHECK(finite_positive(p.at("fraction_of_roofline")));
+    const double implied = p.at("output_tokens").as_number() / p.at("roofline_s").as_number();
+    CHECK(std::fabs(p.at("roofline_output_tokens_per_s").as_number() - implied) <= 1e-6 * implied);
+  }
+}
+
+void test_random(const std::string& dir) {
+  // 4 prompts of 32 tokens, 8 out: one prefill step (4 x 32 context tokens, 4 first tokens),
+  // then 7 decode steps at contexts 33..39 for each of the 4.
+  json::Value r = run_json("--dataset random --random-input-len 32 --random-output-len 8 --num-prompts 4 "
+                           "--bandwidth-buffer-gib 0.0625",
+                           dir + "/random.json");
+  if (!r.find("figures")) return;
+  check_envelope(r, "--dataset random");
+  const json::Value& f = r.at("figures");
+  CHECK(f.at("mode").as_string() == "random");
+  CHECK(f.at("num_requests").as_number() == 4);
+  CHECK(f.at("output_tokens").as_number() == 32);
+  CHECK(f.at("prompt_tokens").as_number() == 128);
+  CHECK(finite_positive(f.at("output_tokens_per_s")));
+  CHECK(finite_positive(f.at("request_throughput_per_s")));
+  const json::Value& model = f.at("roofline_model");
+  CHECK(finite_positive(model.at("bandwidth_gb_per_s")));
+  CHECK(model.at("kv_bytes_per_token").as_number() == kKvBytesPerToken);
+  CHECK(model.at("weight_bytes").as_number() == r.at("weights_bytes").as_number());
+  const json::Value& all = f.at("step_time").at("run").at("all_steps");
+  const json::Value& decode = f.at("step_time").at("run").at("decode_steps");
+  check_phase(all, true);
+  check_phase(decode, true);
+  CHECK_EQ(all.at("steps").as_number(), 8);
+  CHECK_EQ(decode.at("steps").as_number(), 7);
+  CHECK_EQ(decode.at("output_tokens").as_number(), 28);
+  const double decode_context = 4.0 * (7 * 32 + 28); // sum over steps and sequences of 32 + j
+  CHECK(std::fabs(decode.at("kv_bytes_read_per_step").as_number() - kKvBytesPerToken * decode_context / 7) < 1e-6);
+  CHECK(std::fabs(all.at("kv_bytes_read_per_step").as_number() - kKvBytesPerToken * (decode_context + 128) / 8) < 1e-6);
+  const json::Value& mem = f.at("device_memory").as_array().at(0);
+  CHECK(mem.at("peak_used_bytes").is_null());
+  CHECK(finite_positive(mem.at("kv_blocks")));
+}
+
+void test_prefix(const std::string& dir) {
+  // Steps of 256 tokens: the first prompts' prefix blocks are cached before the later ones run.
+  json::Value r = run_json("--prefix-workload --prefix-len 96 --suffix-len 32 --output-len 4 --num-prompts 24 "
+                           "--max-num-batched-tokens 256 --skip-bandwidth",
+                           dir + "/prefix.json");
+  if (!r.find("figures")) return;
+  check_envelope(r, "--prefix-workload");
+  const json::Value& f = r.at("figures");
+  CHECK(f.at("mode").as_string() == "prefix");
+  CHECK_EQ(f.at("prefix_len").as_number(), 96);
+  CHECK_EQ(f.at("suffix_len").as_number(), 32);
+  for (const char* pass : {"caching_on", "caching_off"}) {
+    const json::Value& p = f.at(pass);
+    CHECK_EQ(p.at("num_requests").as_number(), 24);
+    CHECK_EQ(p.at("output_tokens").as_number(), 96);
+    CHECK_EQ(p.at("prompt_tokens").as_number(), 24 * 128);
+    CHECK(finite_positive(p.at("output_tokens_per_s")));
+    check_phase(f.at("step_time").at(pass).at("all_steps"), false);
+  }
+  CHECK(f.at("caching_on").at("prefix_cache_hit_rate").as_number() > 0.3);
+  CHECK(f.at("caching_off").at("prefix_cache_hit_rate").as_number() == 0.0);
+  CHECK(finite_positive(f.at("speedup_output_tokens_per_s")));
+  CHECK_EQ(f.at("device_memory").as_array().size(), size_t(2)); // one engine per pass
+}
+
+void test_synthetic_and_memory_setting(const std::string& dir) {
+  json::Value r = run_json("--batch-size 2 --input-len 16 --output-len 6 --gpu-memory-utilization 0.5 "
+                           "--bandwidth-buffer-gib 0.0625",
+                           dir + "/synthetic.json");
+  if (!r.find("figures")) return;
+  check_envelope(r, "--gpu-memory-utilization 0.5");
+  const json::Value& f = r.at("figures");
+  CHECK(f.at("mode").as_string() == "synthetic");
+  CHECK(finite_positive(f.at("tpot_ms")));
+  CHECK(finite_positive(f.at("decode_fraction_of_bound")));
+  const json::Value& decode = f.at("step_time").at("decode").at("decode_steps");
+  check_phase(decode, true);
+  CHECK_EQ(decode.at("steps").as_number(), 5); // 6 tokens, the first from the untimed prefill
+  CHECK_EQ(f.at("device_memory").as_array().at(0).at("gpu_memory_utilization").as_number(), 0.5);
+}
+
+void test_bad_flags() {
+  std::string output;
+  CHECK(run_bench("--dataset random --random-input-len 0 --skip-bandwidth", &output) != 0);
+  CHECK(output.find("--random-input-len") != std::string::npos);
+  CHECK(run_bench("--num-prompts many", &output) != 0);
+  CHECK(output.find("--num-prompts needs an integer") != std::string::npos);
+}
+
+// The accounting itself, on made-up steps: two decode steps and one prefill step.
+void test_accounting_arithmetic() {
+  StepAccounting acc;
+  StepTiming prefill{2, 64, 64, 0.5, 9.0, 8.0};
+  StepTiming decode{2, 2, 70, 0.2, 4.0, 3.0};
+  acc.add(prefill, 10.0, 2);
+  acc.add(decode, 5.0, 2);
+  acc.add(decode, 5.0, 2);
+  acc.add(StepTiming{}, 1.0, 0); // nothing scheduled: not a step
+  CHECK_EQ(acc.all().steps, 3);
+  CHECK_EQ(acc.decode().steps, 2);
+  CHECK(acc.decode().device_timed());
+  RooflineModel m{1e9, 1e6, 100.0}; // 1 GB of weights, 1 MB per KV token, 100 GB/s
+  CHECK(std::fabs(m.step_bytes(70) - 1.07e9) < 1.0);
+  // decode: 2 x (1 GB + 70 MB) / 100 GB/s = 21.4 ms over 10 ms of wall time.
+  CHECK(std::fabs(m.seconds(acc.decode()) - 0.0214) < 1e-12);
+  json::Value d = phase_json(acc.decode(), m);
+  CHECK(std::fabs(d.at("device_busy_pct").as_number() - 60.0) < 1e-9);
+  CHECK(std::fabs(d.at("device_idle_pct").as_number() - 40.0) < 1e-9);
+  CHECK(std::fabs(d.at("host_overhead_pct").as_number() - 4.0) < 1e-9);
+  CHECK(std::fabs(d.at("fraction_of_roofline").as_number() - 2.14) < 1e-9);
+  CHECK(std::fabs(d.at("roofline_output_tokens_per_s").as_number() - 4 / 0.0214) < 1e-6);
+  // One untimed step leaves the phase without a device figure rather than a wrong one.
+  acc.add(StepTiming{1, 1, 10, 0.1, 1.0, -1.0}, 1.0, 1);
+  CHECK(phase_json(acc.decode(), m).at("device_idle_pct").is_null());
+}
+
+void test_workloads() {
+  std::mt19937 rng(7);
+  auto reqs = shared_prefix_requests(3, 5, 2, 4, 100, rng);
+  CHECK_EQ(reqs.size(), size_t(3));
+  for (const auto& q : reqs) {
+    CHECK_EQ(q.prompt.size(), size_t(7));
+    CHECK(std::equal(q.prompt.begin(), q.prompt.begin() + 5, reqs[0].prompt.begin()));
+    CHECK_EQ(q.max_tokens, 4);
+  }
+  CHECK(reqs[0].prompt != reqs[1].prompt);
+  int64_t skipped = -1;
+  auto pairs = dataset_requests("../shared/workloads/sharegpt-like.json", 50, 256, 100, rng, &skipped);
+  CHECK(skipped > 0);
+  CHECK_EQ(static_cast<int64_t>(pairs.size()) + skipped, 50);
+  for (const auto& q : pairs) CHECK(static_cast<int32_t>(q.prompt.size()) + q.max_tokens <= 256);
+  CHECK_THROWS_WITH(random_requests(0, 8, 8, 100, rng), "--num-prompts");
+}
+
+} // namespace
+
+int main() {
+  test_accounting_arithmetic();
+  test_workloads();
+  const std::string dir = temp_dir();
+  test_random(dir);
+  test_prefix(dir);
+  test_synthetic_and_memory_setting(dir);
+  test_bad_flags();
+  return finish_checks("bench_modes_test");
+}
