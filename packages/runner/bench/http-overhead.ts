@@ -4,7 +4,7 @@
 //
 //   node --import tsx packages/runner/bench/http-overhead.ts [--model DIR] [--streams 64] [--requests 256]
 //        [--input-len 64] [--output-len 128] [--device cpu] [--rounds 1] [--threads N]
-//        [--pagoda CMD] [--out FILE.json]
+//        [--client node|raw] [--pagoda CMD] [--out FILE.json]
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { Engine } from '@pagoda/engine';
 import { cpuThreads } from '../src/serve-options.ts';
 import { request, Agent } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '18123' },
     // the command that acts as `pagoda` (e.g. "node serve-bundle.mjs" where tsx is not available)
     pagoda: { type: 'string' },
+    // the client: 'node' (node:http) or 'raw' (a minimal keep-alive HTTP/1.1 client, less CPU per chunk)
+    client: { type: 'string', default: 'node' },
     // write the figures of every round and their median as JSON here
     out: { type: 'string' },
   },
@@ -148,14 +151,18 @@ const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
  * chunk than the server spends producing it, and the client must not be what limits the figure).
  * Returns the completion tokens the final usage event reports.
  */
-function streamCompletion(port: string, ids: number[]): Promise<number> {
-  const body = JSON.stringify({
+function completionBody(ids: number[]): string {
+  return JSON.stringify({
     model: 'm',
     prompt: ids,
     ...params,
     stream: true,
     stream_options: { include_usage: true },
   });
+}
+
+function streamCompletion(port: string, ids: number[]): Promise<number> {
+  const body = completionBody(ids);
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -186,6 +193,84 @@ function streamCompletion(port: string, ids: number[]): Promise<number> {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * The lighter client (--client raw): one keep-alive TCP connection per stream speaking just enough
+ * HTTP/1.1 for one streamed POST at a time, with no HTTP parser or stream objects per chunk. On a
+ * machine with few cores the client shares them with the runner and the engine, so its own cost
+ * per chunk shows up in the figure it measures; this keeps that cost near a socket read per chunk.
+ */
+class RawConnection {
+  private tail = '';
+  private head = '';
+  private waiting: { resolve: (n: number) => void; reject: (e: Error) => void } | null = null;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => this.onData(text));
+    socket.on('error', (err) => this.finish(err));
+    socket.on('close', () => this.finish(new Error('the runner closed the connection')));
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** POSTs a completion request; resolves with the completion tokens of the final usage event. */
+  post(body: string): Promise<number> {
+    this.tail = '';
+    this.head = '';
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.socket.write(
+        `POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(text: string): void {
+    if (this.head.length < 16) this.head += text.slice(0, 16);
+    this.tail = (this.tail + text).slice(-4096);
+    // the zero-length chunk ends a chunked body; SSE payloads end in "\n\n", never in this
+    if (!this.tail.endsWith('\r\n0\r\n\r\n')) return;
+    if (!this.head.startsWith('HTTP/1.1 200')) return this.finish(new Error(this.head));
+    const m = /"completion_tokens":(\d+)/.exec(this.tail.slice(this.tail.lastIndexOf('"usage"')));
+    if (!m || !this.tail.includes('data: [DONE]'))
+      return this.finish(new Error('stream ended without usage and [DONE]'));
+    const w = this.waiting;
+    this.waiting = null;
+    w?.resolve(Number(m[1]));
+  }
+
+  private finish(err: Error): void {
+    const w = this.waiting;
+    this.waiting = null;
+    w?.reject(err);
+  }
+}
+
+/** streamCompletion over a pool of RawConnections (one per concurrent stream at most). */
+function rawClient(port: number) {
+  const idle: RawConnection[] = [];
+  const all: RawConnection[] = [];
+  return {
+    async stream(ids: number[]): Promise<number> {
+      let conn = idle.pop();
+      if (!conn) all.push((conn = await RawConnection.open(port)));
+      const n = await conn.post(completionBody(ids));
+      idle.push(conn);
+      return n;
+    },
+    close: () => all.forEach((c) => c.close()),
+  };
 }
 
 async function overHttp(all: number[][]) {
@@ -227,7 +312,11 @@ async function overHttp(all: number[][]) {
     }
     const server0 = cpuSample(child.pid!);
     const client0 = cpuSample(process.pid);
-    const result = await drive(all, (ids) => streamCompletion(values.port!, ids));
+    const raw = values.client === 'raw' ? rawClient(Number(values.port)) : null;
+    const result = await drive(all, (ids) =>
+      raw ? raw.stream(ids) : streamCompletion(values.port!, ids),
+    );
+    raw?.close();
     const runner = cpuBusy(child.pid!, server0, result.seconds);
     const client = cpuBusy(process.pid, client0, result.seconds);
     return { ...result, cpu: runner, clientCpu: client.process };
@@ -240,7 +329,7 @@ const configPath = values.model!.endsWith('.json') ? values.model! : `${values.m
 const vocab = JSON.parse(readFileSync(configPath, 'utf8')).vocab_size as number;
 const all = prompts(vocab);
 console.log(
-  `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}, ${threads} engine threads`,
+  `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}, ${threads} engine threads, ${values.client} client`,
 );
 const pct = (f: number) => `${(100 * f).toFixed(0)}%`;
 const results: Array<{ direct: number; http: number; ratio: number; detail: unknown }> = [];
