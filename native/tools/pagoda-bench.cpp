@@ -64,6 +64,7 @@ struct Args {
   std::string out;
   double bandwidth_gib = 1.0;
   bool skip_bandwidth = false;
+  double progress_s = 0.0; // > 0: a progress line on stderr this often during a run
   std::string command;
 };
 
@@ -76,7 +77,7 @@ void usage() {
       "  [--max-model-len N] [--max-num-seqs N]\n"
       "  [--max-num-batched-tokens N] [--block-size N] [--kv-cache-space-gib G] [--num-threads N]\n"
       "  [--gpu-memory-utilization F] [--enable-prefix-caching] [--enforce-eager]\n"
-      "  [--bandwidth-buffer-gib G] [--skip-bandwidth] [--out FILE]\n"
+      "  [--bandwidth-buffer-gib G] [--skip-bandwidth] [--progress-s S] [--out FILE]\n"
       "modes: synthetic batches (default); --dataset FILE (pairs of lengths, all at once);\n"
       "  --dataset random (fixed lengths, all at once, with the roofline ratio);\n"
       "  --prefix-workload (prompts sharing a prefix, prefix caching on then off)");
@@ -138,6 +139,7 @@ Args parse_args(int argc, char** argv) {
     else if (f == "--enforce-eager") a.engine.enforce_eager = true;
     else if (f == "--bandwidth-buffer-gib") a.bandwidth_gib = to_double(f, need(i));
     else if (f == "--skip-bandwidth") a.skip_bandwidth = true;
+    else if (f == "--progress-s") a.progress_s = to_double(f, need(i));
     else if (f == "--out") a.out = need(i);
     else if (f == "--help" || f == "-h") { usage(); std::exit(0); }
     else throw Error("unknown flag " + f + " (see --help)");
@@ -166,9 +168,23 @@ struct RunLog {
   StepAccounting accounting;
 };
 
+// Set from --progress-s: long runs (1,000 requests) say how far they got, so a run cut off by
+// a time limit still tells its rate.
+double g_progress_s = 0.0;
+
+void print_progress(const RunLog& log, LLMEngine& e, double now) {
+  const EngineStats s = e.stats();
+  std::fprintf(stderr, "progress     %.1f s: %lld steps, %zu requests finished, %lld output tokens (%.0f tok/s), "
+               "%d running, %d waiting, KV %.0f%% used, %lld preemptions\n",
+               now, static_cast<long long>(log.steps), log.finished.size(), static_cast<long long>(log.output_tokens),
+               log.output_tokens / std::max(now, 1e-9), s.num_running, s.num_waiting, 100.0 * s.kv_cache_usage,
+               static_cast<long long>(s.num_preemptions));
+}
+
 RunLog run_to_end(LLMEngine& e, Clock::time_point start) {
   RunLog log;
   Clock::time_point last = Clock::now();
+  double next_progress = g_progress_s;
   while (e.has_unfinished()) {
     StepOutput out = e.step();
     ++log.steps;
@@ -185,6 +201,10 @@ RunLog run_to_end(LLMEngine& e, Clock::time_point start) {
     const Clock::time_point after = Clock::now();
     log.accounting.add(out.timing, ms_between(last, after), tokens);
     last = after;
+    if (g_progress_s > 0.0 && now >= next_progress) {
+      print_progress(log, e, now);
+      next_progress = now + g_progress_s;
+    }
   }
   return log;
 }
@@ -608,6 +628,7 @@ json::Value envelope(const Args& a, const ModeResult& m, const BandwidthResult& 
 
 int run(int argc, char** argv) {
   Args a = parse_args(argc, argv);
+  g_progress_s = a.progress_s;
   std::mt19937 rng(1234);
   ModeResult m = run_mode(a, rng);
   const EngineFacts& facts = m.engines.front();
