@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/engine_run.h"
 #include "bench/memory_bandwidth.h"
 #include "bench/step_accounting.h"
 #include "bench/workloads.h"
@@ -39,14 +40,10 @@ using namespace pagoda;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = BenchClock;
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-double ms_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
 struct Args {
@@ -149,77 +146,6 @@ Args parse_args(int argc, char** argv) {
   if (a.prefix_workload && !a.dataset.empty()) throw Error("--prefix-workload makes its own prompts; drop --dataset");
   if (a.engine.max_num_seqs < a.batch_size) a.engine.max_num_seqs = a.batch_size;
   return a;
-}
-
-SamplingParams fixed_length(int32_t max_tokens) {
-  SamplingParams p;
-  p.temperature = 0.0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;
-  return p;
-}
-
-// What stepping the engine to idle saw: per request, the time of its first token and of its
-// finish; per step, where the time went (StepAccounting).
-struct RunLog {
-  std::map<std::string, double> first_token, finished;
-  int64_t output_tokens = 0;
-  int64_t steps = 0;
-  StepAccounting accounting;
-};
-
-// Set from --progress-s: long runs (1,000 requests) say how far they got, so a run cut off by
-// a time limit still tells its rate.
-double g_progress_s = 0.0;
-
-void print_progress(const RunLog& log, LLMEngine& e, double now) {
-  const EngineStats s = e.stats();
-  std::fprintf(stderr, "progress     %.1f s: %lld steps, %zu requests finished, %lld output tokens (%.0f tok/s), "
-               "%d running, %d waiting, KV %.0f%% used, %lld preemptions\n",
-               now, static_cast<long long>(log.steps), log.finished.size(), static_cast<long long>(log.output_tokens),
-               log.output_tokens / std::max(now, 1e-9), s.num_running, s.num_waiting, 100.0 * s.kv_cache_usage,
-               static_cast<long long>(s.num_preemptions));
-}
-
-RunLog run_to_end(LLMEngine& e, Clock::time_point start) {
-  RunLog log;
-  Clock::time_point last = Clock::now();
-  double next_progress = g_progress_s;
-  while (e.has_unfinished()) {
-    StepOutput out = e.step();
-    ++log.steps;
-    const Clock::time_point end = Clock::now();
-    const double now = std::chrono::duration<double>(end - start).count();
-    int64_t tokens = 0;
-    for (const SequenceDelta& d : out.deltas) {
-      tokens += static_cast<int64_t>(d.token_ids.size());
-      if (!d.token_ids.empty()) log.first_token.emplace(d.request_id, now);
-      if (d.request_finished) log.finished[d.request_id] = now;
-    }
-    if (!out.error.empty()) throw Error(out.error);
-    log.output_tokens += tokens;
-    const Clock::time_point after = Clock::now();
-    log.accounting.add(out.timing, ms_between(last, after), tokens);
-    last = after;
-    if (g_progress_s > 0.0 && now >= next_progress) {
-      print_progress(log, e, now);
-      next_progress = now + g_progress_s;
-    }
-  }
-  return log;
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(q * (v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double mean(const std::vector<double>& v) {
-  double s = 0.0;
-  for (double x : v) s += x;
-  return v.empty() ? 0.0 : s / v.size();
 }
 
 std::string shell(const std::string& cmd) {
@@ -389,7 +315,7 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng, Step
       for (const auto& d : e.step().deltas) if (!d.token_ids.empty()) started[d.request_id] = true;
     }
     auto start = Clock::now();
-    RunLog t = run_to_end(e, start);
+    RunLog t = run_to_end(e, start, a.progress_s);
     decode_s += seconds_since(start);
     decode_tokens += t.output_tokens;
     decode_steps += t.steps;
@@ -405,56 +331,6 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng, Step
   out.set("decode_tokens_per_s", num(decode_s > 0 ? decode_tokens / decode_s : 0.0));
   out.set("decode_steps_per_s", num(decode_s > 0 ? decode_steps / decode_s : 0.0));
   out.set("tpot_ms", num(decode_steps > 0 ? 1e3 * decode_s / decode_steps : 0.0));
-  return out;
-}
-
-// Every request submitted at once, as vLLM's offline throughput bench does.
-struct WorkloadRun {
-  RunLog log;
-  double elapsed_s = 0.0;
-  int64_t prompt_tokens = 0;
-  int64_t prefix_cache_queries = 0, prefix_cache_hits = 0, preemptions = 0;
-};
-
-WorkloadRun run_workload(LLMEngine& e, const std::vector<BenchRequest>& requests) {
-  WorkloadRun r;
-  const EngineStats before = e.stats();
-  auto start = Clock::now();
-  for (const BenchRequest& q : requests) {
-    e.add_request(q.id, q.prompt, fixed_length(q.max_tokens));
-    r.prompt_tokens += static_cast<int64_t>(q.prompt.size());
-  }
-  r.log = run_to_end(e, start);
-  r.elapsed_s = seconds_since(start);
-  const EngineStats after = e.stats();
-  r.prefix_cache_queries = after.prefix_cache_queries - before.prefix_cache_queries;
-  r.prefix_cache_hits = after.prefix_cache_hits - before.prefix_cache_hits;
-  r.preemptions = after.num_preemptions - before.num_preemptions;
-  return r;
-}
-
-json::Value workload_json(const WorkloadRun& w) {
-  const RunLog& t = w.log;
-  std::vector<double> ttft, e2e;
-  for (const auto& [id, ft] : t.first_token) ttft.push_back(ft * 1e3);
-  for (const auto& [id, ft] : t.finished) e2e.push_back(ft * 1e3);
-  json::Value out = json::Value::object();
-  out.set("num_requests", num(static_cast<double>(t.finished.size())));
-  out.set("prompt_tokens", num(static_cast<double>(w.prompt_tokens)));
-  out.set("output_tokens", num(static_cast<double>(t.output_tokens)));
-  out.set("elapsed_s", num(w.elapsed_s));
-  out.set("steps", num(static_cast<double>(t.steps)));
-  out.set("ms_per_step", num(t.steps > 0 ? 1e3 * w.elapsed_s / t.steps : 0.0));
-  out.set("request_throughput_per_s", num(t.finished.size() / w.elapsed_s));
-  out.set("output_tokens_per_s", num(t.output_tokens / w.elapsed_s));
-  out.set("total_tokens_per_s", num((t.output_tokens + w.prompt_tokens) / w.elapsed_s));
-  out.set("ttft_ms_mean", num(mean(ttft)));
-  out.set("ttft_ms_median", num(percentile(ttft, 0.5)));
-  out.set("ttft_ms_p99", num(percentile(ttft, 0.99)));
-  out.set("e2e_ms_mean", num(mean(e2e)));
-  out.set("e2e_ms_p99", num(percentile(e2e, 0.99)));
-  out.set("prefix_cache_hit_rate", num(w.prefix_cache_queries > 0 ? double(w.prefix_cache_hits) / w.prefix_cache_queries : 0.0));
-  out.set("preemptions", num(static_cast<double>(w.preemptions)));
   return out;
 }
 
@@ -544,7 +420,7 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
         config.enable_prefix_caching = false;
         e = load(config);
       }
-      WorkloadRun w = run_workload(*e, requests);
+      WorkloadRun w = run_workload(*e, requests, a.progress_s);
       json::Value f = workload_json(w);
       print_workload(caching ? "caching on" : "caching off", f);
       tokens_per_s[pass] = f.at("output_tokens_per_s").as_number();
@@ -579,7 +455,7 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
       requests = dataset_requests(a.dataset, a.num_prompts, e->config().max_model_len, e->model().vocab_size, rng,
                                   &skipped);
     }
-    WorkloadRun w = run_workload(*e, requests);
+    WorkloadRun w = run_workload(*e, requests, a.progress_s);
     json::Value f = workload_json(w);
     f.set("mode", json::Value::string(random ? "random" : "dataset"));
     f.set("dataset", json::Value::string(a.dataset));
@@ -628,7 +504,6 @@ json::Value envelope(const Args& a, const ModeResult& m, const BandwidthResult& 
 
 int run(int argc, char** argv) {
   Args a = parse_args(argc, argv);
-  g_progress_s = a.progress_s;
   std::mt19937 rng(1234);
   ModeResult m = run_mode(a, rng);
   const EngineFacts& facts = m.engines.front();
