@@ -119,6 +119,14 @@ void test_random(const std::string& dir) {
   const double decode_context = 4.0 * (7 * 32 + 28); // sum over steps and sequences of 32 + j
   CHECK(std::fabs(decode.at("kv_bytes_read_per_step").as_number() - kKvBytesPerToken * decode_context / 7) < 1e-6);
   CHECK(std::fabs(all.at("kv_bytes_read_per_step").as_number() - kKvBytesPerToken * (decode_context + 128) / 8) < 1e-6);
+  const auto& buckets = f.at("step_time").at("run").at("decode_by_batch").as_array();
+  CHECK_EQ(buckets.size(), size_t(1)); // every decode step ran the 4 sequences
+  if (buckets.size() == 1) {
+    CHECK_EQ(buckets[0].at("batch_max").as_number(), 4);
+    CHECK_EQ(buckets[0].at("steps").as_number(), 7);
+    CHECK(finite_positive(buckets[0].at("ms_per_step")));
+    CHECK(buckets[0].at("device_ms_per_step").is_null());
+  }
   const json::Value& mem = f.at("device_memory").as_array().at(0);
   CHECK(mem.at("peak_used_bytes").is_null());
   CHECK(finite_positive(mem.at("kv_blocks")));
@@ -183,6 +191,12 @@ void test_accounting_arithmetic() {
   acc.add(decode, 5.0, 2);
   acc.add(StepTiming{}, 1.0, 0); // nothing scheduled: not a step
   CHECK_EQ(acc.all().steps, 3);
+  CHECK_EQ(acc.decode_by_batch().size(), size_t(1));
+  CHECK_EQ(acc.decode_by_batch().at(2).steps, 2);
+  CHECK_EQ(batch_bucket(1), 1);
+  CHECK_EQ(batch_bucket(3), 4);
+  CHECK_EQ(batch_bucket(200), 256);
+  CHECK_EQ(batch_bucket(256), 256);
   CHECK_EQ(acc.decode().steps, 2);
   CHECK(acc.decode().device_timed());
   RooflineModel m{1e9, 1e6, 100.0}; // 1 GB of weights, 1 MB per KV token, 100 GB/s

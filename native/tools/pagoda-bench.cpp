@@ -256,6 +256,7 @@ json::Value phases_json(const StepAccounting& acc, const RooflineModel& m) {
   json::Value j = json::Value::object();
   j.set("all_steps", phase_json(acc.all(), m));
   j.set("decode_steps", phase_json(acc.decode(), m));
+  j.set("decode_by_batch", batch_buckets_json(acc));
   return j;
 }
 
@@ -286,6 +287,13 @@ void print_phases(const StepAccounting& acc, const RooflineModel& m) {
                   m.bandwidth_gb_per_s, roof_s > 0 ? p->output_tokens / roof_s : 0.0, p->output_tokens / wall_s,
                   100.0 * roof_s / wall_s);
     }
+  }
+  if (acc.decode_by_batch().size() < 2) return;
+  std::printf("  by batch   decode-only steps, batch <= N: steps, wall ms/step, device ms/step\n");
+  for (const auto& [bucket, p] : acc.decode_by_batch()) {
+    std::printf("    <= %-5d %6lld  %8.3f  ", bucket, static_cast<long long>(p.steps), p.wall_ms / p.steps);
+    if (p.device_timed()) std::printf("%8.3f\n", p.device_ms / p.steps);
+    else std::printf("     n/a\n");
   }
 }
 

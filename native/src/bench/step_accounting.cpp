@@ -37,15 +37,24 @@ double RooflineModel::seconds(const PhaseTotals& p) const {
   return bytes / (bandwidth_gb_per_s * 1e9);
 }
 
+int32_t batch_bucket(int32_t num_seqs) {
+  int32_t b = 1;
+  while (b < num_seqs) b *= 2;
+  return b;
+}
+
 void StepAccounting::add(const StepTiming& t, double wall_ms, int64_t output_tokens) {
   if (t.num_seqs == 0) return; // nothing scheduled: no forward ran
   all_.add(t, wall_ms, output_tokens);
-  if (t.decode_only()) decode_.add(t, wall_ms, output_tokens);
+  if (!t.decode_only()) return;
+  decode_.add(t, wall_ms, output_tokens);
+  decode_by_batch_[batch_bucket(t.num_seqs)].add(t, wall_ms, output_tokens);
 }
 
 void StepAccounting::merge(const StepAccounting& other) {
   all_.merge(other.all_);
   decode_.merge(other.decode_);
+  for (const auto& [bucket, p] : other.decode_by_batch_) decode_by_batch_[bucket].merge(p);
 }
 
 json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline) {
@@ -76,6 +85,20 @@ json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline) {
     j.set("fraction_of_roofline", num(wall_s > 0.0 ? roof_s / wall_s : 0.0));
   }
   return j;
+}
+
+json::Value batch_buckets_json(const StepAccounting& acc) {
+  json::Value list = json::Value::array();
+  for (const auto& [bucket, p] : acc.decode_by_batch()) {
+    json::Value j = json::Value::object();
+    j.set("batch_max", json::Value::number(bucket));
+    j.set("steps", json::Value::number(static_cast<double>(p.steps)));
+    j.set("output_tokens", json::Value::number(static_cast<double>(p.output_tokens)));
+    j.set("ms_per_step", json::Value::number(p.steps > 0 ? p.wall_ms / p.steps : 0.0));
+    j.set("device_ms_per_step", p.device_timed() ? json::Value::number(p.device_ms / p.steps) : json::Value());
+    list.push_back(j);
+  }
+  return list;
 }
 
 } // namespace pagoda

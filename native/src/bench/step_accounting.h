@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 
 #include "engine/llm_engine.h"
 #include "json.h"
@@ -46,15 +47,25 @@ public:
   void merge(const StepAccounting& other);
   const PhaseTotals& all() const { return all_; }
   const PhaseTotals& decode() const { return decode_; }
+  // Decode-only steps by batch size, keyed by the bucket's largest size (1, 2, 4, 8, 16, 32,
+  // 64, 128, 256, ...): where a run's time goes as its batch drains.
+  const std::map<int32_t, PhaseTotals>& decode_by_batch() const { return decode_by_batch_; }
 
 private:
   PhaseTotals all_, decode_;
+  std::map<int32_t, PhaseTotals> decode_by_batch_;
 };
+
+// The power of two at or above num_seqs: the decode_by_batch bucket a step falls in.
+int32_t batch_bucket(int32_t num_seqs);
 
 // {steps, wall_s, ms_per_step, output_tokens_per_s, host_overhead_pct, device_busy_pct,
 // device_idle_pct (null when the backend cannot time steps), and, when roofline is given a
 // bandwidth, roofline_s, roofline_output_tokens_per_s, fraction_of_roofline, mean KV bytes
 // read per step}.
 json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline);
+
+// [{batch_max, steps, ms_per_step, device_ms_per_step (null when untimed), output_tokens}, ...]
+json::Value batch_buckets_json(const StepAccounting& acc);
 
 } // namespace pagoda

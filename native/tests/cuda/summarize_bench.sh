@@ -46,6 +46,14 @@ for path in files:
             p = phases.get(phase)
             if p and p["steps"] > 0:
                 print(f"  {name} {phase}: {phase_line(p)}")
+        buckets = phases.get("decode_by_batch", [])
+        if len(buckets) > 1:
+            cells = []
+            for b in buckets:
+                dev = b.get("device_ms_per_step")
+                cells.append(f"<={b['batch_max']}: {b['steps']:.0f} x {b['ms_per_step']:.2f} ms"
+                             + ("" if dev is None else f" (GPU {dev:.2f})"))
+            print(f"  {name} decode steps by batch: " + "; ".join(cells))
     for m in f.get("device_memory", []):
         if m.get("peak_used_bytes") is None:
             continue
