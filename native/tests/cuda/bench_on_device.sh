@@ -11,10 +11,10 @@
 #     against PyTorch)
 # Estimated on an H100 from NOTES.md (load about 17 s a run): figures about 4.5 min, checks
 # about 2 min. Binaries and ../shared are carried in .dev-carry/cuda (bundle_for_device.sh).
-# Usage: native/tests/cuda/bench_on_device.sh [out dir] [git commit]
+# Usage: native/tests/cuda/bench_on_device.sh [out dir (default $OUT)] [git commit]
 #   SKIP_CHECKS=1 leaves out run_on_device.sh; QUICK=1 passes on (no PyTorch check).
 set -u -o pipefail
-OUT_DIR=${1:-/tmp/pagoda-bench}
+OUT_DIR=${1:-${OUT:-/tmp/pagoda-bench}}
 export PAGODA_GIT_COMMIT=${2:-unknown}
 B=${B:-.dev-carry/cuda/bin}
 S=${S:-.dev-carry/cuda/shared}

@@ -6,10 +6,10 @@
 # H100 (about 4,600 steps near 50 ms at batch ~220 and contexts ~1,500, plus 500 prefill
 # steps); a progress line every 20 s tells the rate if the limit cuts it off. Run it in its
 # own device call after bench_on_device.sh.
-# Usage: native/tests/cuda/bench_random_on_device.sh [out dir] [git commit]
+# Usage: native/tests/cuda/bench_random_on_device.sh [out dir (default $OUT)] [git commit]
 #   NUM_PROMPTS=500 halves it (the figure then says so in its command).
 set -u -o pipefail
-OUT_DIR=${1:-/tmp/pagoda-bench}
+OUT_DIR=${1:-${OUT:-/tmp/pagoda-bench}}
 export PAGODA_GIT_COMMIT=${2:-unknown}
 B=${B:-.dev-carry/cuda/bin}
 S=${S:-.dev-carry/cuda/shared}
