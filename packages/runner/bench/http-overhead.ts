@@ -332,7 +332,13 @@ console.log(
   `workload: ${total} requests, ${streams} concurrent streams, ${inputLen} in / ${outputLen} out (ignore_eos), model ${values.model}, device ${values.device}, ${threads} engine threads, ${values.client} client`,
 );
 const pct = (f: number) => `${(100 * f).toFixed(0)}%`;
-const results: Array<{ direct: number; http: number; ratio: number; detail: unknown }> = [];
+const results: Array<{
+  direct: number;
+  http: number;
+  ratio: number;
+  perEngineCpu: number;
+  detail: unknown;
+}> = [];
 for (let r = 0; r < rounds; r++) {
   const d = await direct(all);
   const h = await overHttp(all);
@@ -347,8 +353,13 @@ for (let r = 0; r < rounds; r++) {
     `per generated token: runner JS thread ${perToken(h.cpu.js)} µs, runner in all ${perToken(h.cpu.process)} µs, client ${perToken(h.clientCpu)} µs of CPU`,
   );
   const ratio = h.tps / d.tps;
-  console.log(`ratio HTTP/direct: ${ratio.toFixed(3)}`);
-  results.push({ direct: d.tps, http: h.tps, ratio, detail: { direct: d, http: h } });
+  // Tokens per CPU-second of the engine thread: what HTTP costs the engine's own work, apart from
+  // how much of a core other processes (builds, the client) left it in this round.
+  const perEngineCpu = h.tps / h.cpu.engine / (d.tps / d.cpu.engine);
+  console.log(
+    `ratio HTTP/direct: ${ratio.toFixed(3)} (per engine-thread CPU second: ${perEngineCpu.toFixed(3)})`,
+  );
+  results.push({ direct: d.tps, http: h.tps, ratio, perEngineCpu, detail: { direct: d, http: h } });
 }
 
 const median = (xs: number[]) => {
@@ -361,12 +372,13 @@ const summary = {
   ratio_median: median(ratios),
   ratio_min: Math.min(...ratios),
   ratio_max: Math.max(...ratios),
+  ratio_per_engine_cpu_median: median(results.map((r) => r.perEngineCpu)),
   direct_tps_median: median(results.map((r) => r.direct)),
   http_tps_median: median(results.map((r) => r.http)),
 };
 if (rounds > 1)
   console.log(
-    `${rounds} rounds: ratio median ${summary.ratio_median.toFixed(3)} (min ${summary.ratio_min.toFixed(3)}, max ${summary.ratio_max.toFixed(3)}); median tok/s direct ${summary.direct_tps_median.toFixed(0)}, HTTP ${summary.http_tps_median.toFixed(0)}`,
+    `${rounds} rounds: ratio median ${summary.ratio_median.toFixed(3)} (min ${summary.ratio_min.toFixed(3)}, max ${summary.ratio_max.toFixed(3)}), per engine-thread CPU second ${summary.ratio_per_engine_cpu_median.toFixed(3)}; median tok/s direct ${summary.direct_tps_median.toFixed(0)}, HTTP ${summary.http_tps_median.toFixed(0)}`,
   );
 if (values.out) {
   const workload = {
