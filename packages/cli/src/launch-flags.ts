@@ -2,7 +2,7 @@
 // arguments name them, turned into a POST /v1/models body and checked against its schema.
 import { parseArgs } from 'node:util';
 import { describeZodError, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
-import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './cli-io.ts';
+import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './command_options.ts';
 
 export const LAUNCH_FLAGS = {
   ...CONNECTION_FLAGS,

@@ -1,18 +1,16 @@
 // `pagoda chat <model_uid>`: talk to a launched model through the server's OpenAI endpoint, one
 // message (--message or standard input) or a conversation at the prompt; replies stream as they come.
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
+import type { CliIo } from '../cli-io.ts';
 import type { ChatMessage, PagodaClient } from '../client.ts';
 import {
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
+  managementCommand,
   numberFlag,
-  processIo,
-  runCommand,
   UsageError,
-  type CliIo,
-} from '../cli-io.ts';
+} from '../command_options.ts';
 
 const USAGE = `usage: pagoda chat <model_uid> [--message TEXT] [flags]
 
@@ -56,49 +54,35 @@ async function reply(
   return text;
 }
 
-export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
-  return runCommand('chat', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: FLAGS,
-      strict: true,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      io.out(USAGE);
-      return 0;
+export const run = managementCommand('chat', USAGE, FLAGS, async ({ values, positionals }, io) => {
+  const model = values.model ?? positionals[0];
+  if (!model) throw new UsageError('name the model uid to chat with (see `pagoda list`)');
+  const opts = {
+    stream: !values['no-stream'],
+    max_tokens: numberFlag(values['max-tokens'], 'max-tokens', { integer: true }),
+    temperature: numberFlag(values.temperature, 'temperature'),
+  };
+  const client = clientFrom(values, io);
+  const messages: ChatMessage[] = values.system ? [{ role: 'system', content: values.system }] : [];
+  let single = values.message;
+  if (single === undefined && !io.stdinIsTTY) single = (await io.readStdin()).trim();
+  if (single !== undefined) {
+    if (single === '') throw new UsageError('the message is empty');
+    await reply(client, model, [...messages, { role: 'user', content: single }], io, opts);
+    return 0;
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    for (;;) {
+      const line = (await rl.question('> ').catch(() => '')).trim();
+      if (line === '') return 0;
+      messages.push({ role: 'user', content: line });
+      messages.push({
+        role: 'assistant',
+        content: await reply(client, model, messages, io, opts),
+      });
     }
-    const model = values.model ?? positionals[0];
-    if (!model) throw new UsageError('name the model uid to chat with (see `pagoda list`)');
-    const opts = {
-      stream: !values['no-stream'],
-      max_tokens: numberFlag(values['max-tokens'], 'max-tokens', { integer: true }),
-      temperature: numberFlag(values.temperature, 'temperature'),
-    };
-    const client = clientFrom(values, io);
-    const messages: ChatMessage[] = values.system
-      ? [{ role: 'system', content: values.system }]
-      : [];
-    let single = values.message;
-    if (single === undefined && !io.stdinIsTTY) single = (await io.readStdin()).trim();
-    if (single !== undefined) {
-      if (single === '') throw new UsageError('the message is empty');
-      await reply(client, model, [...messages, { role: 'user', content: single }], io, opts);
-      return 0;
-    }
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
-    try {
-      for (;;) {
-        const line = (await rl.question('> ').catch(() => '')).trim();
-        if (line === '') return 0;
-        messages.push({ role: 'user', content: line });
-        messages.push({
-          role: 'assistant',
-          content: await reply(client, model, messages, io, opts),
-        });
-      }
-    } finally {
-      rl.close();
-    }
-  });
-}
+  } finally {
+    rl.close();
+  }
+});

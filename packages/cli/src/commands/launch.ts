@@ -1,6 +1,5 @@
 // `pagoda launch <model>`: POST /v1/models, then a progress bar until the model is ready or failed.
-import { parseArgs } from 'node:util';
-import { clientFrom, numberFlag, processIo, runCommand, type CliIo } from '../cli-io.ts';
+import { clientFrom, managementCommand, numberFlag } from '../command_options.ts';
 import { LAUNCH_FLAGS, LAUNCH_FLAGS_HELP, launchBody, type LaunchValues } from '../launch-flags.ts';
 import { waitReady } from '../wait-ready.ts';
 
@@ -20,18 +19,11 @@ ${LAUNCH_FLAGS_HELP}
   --timeout S                     stop following after S seconds (default 1800)
 `;
 
-export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
-  return runCommand('launch', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: FLAGS,
-      strict: true,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      io.out(USAGE);
-      return 0;
-    }
+export const run = managementCommand(
+  'launch',
+  USAGE,
+  FLAGS,
+  async ({ values, positionals }, io) => {
     const body = launchBody(values as LaunchValues, positionals);
     const timeoutS = numberFlag(values.timeout, 'timeout') ?? 1800;
     const client = clientFrom(values, io);
@@ -45,5 +37,5 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       timeoutS,
       intervalMs: Number(io.env.PAGODA_POLL_MS ?? 500),
     });
-  });
-}
+  },
+);

@@ -1,8 +1,7 @@
 // `pagoda plan <model> [launch flags]`: the memory plan of a launch without launching: per GPU
 // weights / activations / CUDA graphs / KV cache / free, or why it cannot fit and what would.
-import { parseArgs } from 'node:util';
 import { PagodaApiError } from '../client.ts';
-import { clientFrom, processIo, runCommand, type CliIo } from '../cli-io.ts';
+import { clientFrom, managementCommand } from '../command_options.ts';
 import { formatBytes } from '../format/bytes.ts';
 import { formatTable } from '../format/table.ts';
 import { LAUNCH_FLAGS, LAUNCH_FLAGS_HELP, launchBody, type LaunchValues } from '../launch-flags.ts';
@@ -109,18 +108,11 @@ export function renderPlan(plan: PlanView): string {
   return out;
 }
 
-export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
-  return runCommand('plan', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { ...LAUNCH_FLAGS, json: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      io.out(USAGE);
-      return 0;
-    }
+export const run = managementCommand(
+  'plan',
+  USAGE,
+  { ...LAUNCH_FLAGS, json: { type: 'boolean' } },
+  async ({ values, positionals }, io) => {
     const body = launchBody(values as LaunchValues, positionals);
     let answer: PlanView & { plan?: PlanView | null };
     try {
@@ -143,5 +135,5 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
     if (values.json) io.out(`${JSON.stringify(plan, null, 2)}\n`);
     else io.out(renderPlan(plan));
     return plan.fits ? 0 : 1;
-  });
-}
+  },
+);

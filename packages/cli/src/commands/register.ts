@@ -1,18 +1,15 @@
 // `pagoda register <name> --model-path DIR | --hf-repo-id ID`: a custom model, checked by the server
 // (config.json of a supported architecture and tokenizer.json must be there).
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { RegistrationRequest } from '@pagoda/protocol';
 import {
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
+  managementCommand,
   numberFlag,
-  processIo,
-  runCommand,
   UsageError,
-  type CliIo,
-} from '../cli-io.ts';
+} from '../command_options.ts';
 
 const USAGE = `usage: pagoda register <model_name> (--model-path DIR | --hf-repo-id OWNER/NAME) [flags]
        pagoda register --file registration.json
@@ -36,18 +33,11 @@ const FLAGS = {
   file: { type: 'string' },
 } as const;
 
-export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
-  return runCommand('register', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: FLAGS,
-      strict: true,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      io.out(USAGE);
-      return 0;
-    }
+export const run = managementCommand(
+  'register',
+  USAGE,
+  FLAGS,
+  async ({ values, positionals }, io) => {
     let body: RegistrationRequest;
     if (values.file) {
       if (positionals.length > 0 || values['model-path'] || values['hf-repo-id'])
@@ -90,5 +80,5 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
     await clientFrom(values, io).register(body, values['model-type'] ?? 'LLM');
     io.out(`Registered ${body.model_name}; launch it with \`pagoda launch ${body.model_name}\`\n`);
     return 0;
-  });
-}
+  },
+);

@@ -1,14 +1,11 @@
 // `pagoda terminate <uid>...`: stops every replica of each model and forgets it.
-import { parseArgs } from 'node:util';
 import {
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
-  processIo,
-  runCommand,
+  managementCommand,
   UsageError,
-  type CliIo,
-} from '../cli-io.ts';
+} from '../command_options.ts';
 
 const USAGE = `usage: pagoda terminate <model_uid>... [--model-uid UID]
 
@@ -16,18 +13,11 @@ Terminates launched models (all their replicas).
 ${CONNECTION_HELP}
 `;
 
-export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
-  return runCommand('terminate', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { ...CONNECTION_FLAGS, 'model-uid': { type: 'string', short: 'u', multiple: true } },
-      strict: true,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      io.out(USAGE);
-      return 0;
-    }
+export const run = managementCommand(
+  'terminate',
+  USAGE,
+  { ...CONNECTION_FLAGS, 'model-uid': { type: 'string', short: 'u', multiple: true } },
+  async ({ values, positionals }, io) => {
     const uids = [...positionals, ...(values['model-uid'] ?? [])];
     if (uids.length === 0)
       throw new UsageError('name the model uid to terminate (see `pagoda list`)');
@@ -37,5 +27,5 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       io.out(`Terminated ${uid}\n`);
     }
     return 0;
-  });
-}
+  },
+);

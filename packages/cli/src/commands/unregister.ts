@@ -1,14 +1,11 @@
 // `pagoda unregister <name>...`: removes custom registrations (built-in models cannot be removed).
-import { parseArgs } from 'node:util';
 import {
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
-  processIo,
-  runCommand,
+  managementCommand,
   UsageError,
-  type CliIo,
-} from '../cli-io.ts';
+} from '../command_options.ts';
 
 const USAGE = `usage: pagoda unregister <model_name>... [--model-type TYPE]
 
@@ -16,22 +13,15 @@ Removes custom model registrations.
 ${CONNECTION_HELP}
 `;
 
-export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
-  return runCommand('unregister', USAGE, io, async () => {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        ...CONNECTION_FLAGS,
-        'model-name': { type: 'string', short: 'n', multiple: true },
-        'model-type': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-    if (values.help) {
-      io.out(USAGE);
-      return 0;
-    }
+export const run = managementCommand(
+  'unregister',
+  USAGE,
+  {
+    ...CONNECTION_FLAGS,
+    'model-name': { type: 'string', short: 'n', multiple: true },
+    'model-type': { type: 'string' },
+  },
+  async ({ values, positionals }, io) => {
     const names = [...positionals, ...(values['model-name'] ?? [])];
     if (names.length === 0)
       throw new UsageError('name the registration to remove (see `pagoda registrations --custom`)');
@@ -41,5 +31,5 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
       io.out(`Unregistered ${name}\n`);
     }
     return 0;
-  });
-}
+  },
+);
