@@ -1,32 +1,8 @@
 // The server's response shapes the dashboard reads (management API, plan, cluster, benchmark runs).
-export interface ReplicaView {
-  replica_id: string;
-  index: number;
-  worker: string | null;
-  gpu_idx: number[];
-  memory_bytes_per_gpu: number;
-  status: string;
-  progress: number;
-  restarts: number;
-  last_error: string | null;
-  address: string | null;
-}
+// Shapes @pagoda/protocol declares are imported as types only, so nothing of it is bundled.
+import type { Device as WorkerDevice } from '../../../../packages/protocol/src/cluster.ts';
 
-export interface ModelView {
-  id: string;
-  model_uid: string;
-  model_name: string;
-  model_engine: string;
-  model_format: string | null;
-  model_size_in_billions: number | null;
-  quantization: string | null;
-  replica: number;
-  status: string;
-  last_error: string | null;
-  engine_kwargs: Record<string, unknown>;
-  replicas: ReplicaView[];
-  created_at: string;
-}
+export type { ModelView, ReplicaView } from '../../../../packages/protocol/src/management.ts';
 
 export interface ModelSpec {
   model_format: string;
@@ -98,19 +74,14 @@ export interface PlanResponse {
   } | null;
 }
 
-export interface Device {
+/** A worker's device as /v1/cluster/devices lists it: with its worker and what Pagoda claimed on it. */
+export type Device = WorkerDevice & {
   worker: string;
   worker_status: string;
   address: string;
-  kind: 'gpu' | 'cpu';
-  index: number;
-  name: string;
-  memory_total: number;
-  memory_used: number;
-  utilization: number;
   memory_claimed: number;
   models: string[];
-}
+};
 
 export interface WorkerView {
   worker: string;
@@ -137,6 +108,8 @@ export interface ApiKeyView {
   created_at: string;
 }
 
+// Declared here rather than imported from packages/cli/src/bench/summary.ts: that file's imports reach
+// the runner, engine and tokenizer packages, which the dashboard's type check would then compile.
 export interface Distribution {
   mean: number;
   median: number;
