@@ -9,22 +9,46 @@ import type {
   Usage,
 } from '@pagoda/protocol';
 
-export class ChatAggregator {
-  private id = '';
-  private created = 0;
-  private model = '';
-  private usage: Usage | null = null;
-  private readonly choices = new Map<
-    number,
-    {
-      content: string;
-      logprobs: ChatTokenLogprob[] | null;
-      finish: ChatCompletion['choices'][number]['finish_reason'];
-      stopReason: string | number | null;
-    }
-  >();
+/** What a chunk's choice carries whatever the endpoint: its index and, on the last one, how it ended. */
+interface ChunkChoice<F> {
+  index: number;
+  finish_reason?: F | null;
+  stop_reason?: string | number | null;
+}
 
-  add(chunk: ChatCompletionChunk): void {
+interface Chunk<C> {
+  id: string;
+  created: number;
+  model: string;
+  usage?: Usage | null;
+  choices: readonly C[];
+}
+
+/** One choice so far: what its deltas folded into, and how it ended. */
+interface FoldedChoice<B, F> {
+  index: number;
+  body: B;
+  finish: F | null;
+  stopReason: string | number | null;
+}
+
+/**
+ * The part both endpoints share: the latest id / created / model / usage, and one accumulator per
+ * choice index into which `fold` merges each delta. The endpoint decides what the body holds.
+ */
+class ChunkFolder<C extends ChunkChoice<F>, B, F> {
+  id = '';
+  created = 0;
+  model = '';
+  usage: Usage | null = null;
+  private readonly choices = new Map<number, FoldedChoice<B, F>>();
+
+  constructor(
+    private readonly empty: () => B,
+    private readonly fold: (body: B, choice: C) => void,
+  ) {}
+
+  add(chunk: Chunk<C>): void {
     this.id = chunk.id;
     this.created = chunk.created;
     this.model = chunk.model;
@@ -32,62 +56,68 @@ export class ChatAggregator {
     for (const c of chunk.choices) {
       let acc = this.choices.get(c.index);
       if (!acc) {
-        acc = { content: '', logprobs: null, finish: null, stopReason: null };
+        acc = { index: c.index, body: this.empty(), finish: null, stopReason: null };
         this.choices.set(c.index, acc);
       }
-      acc.content += c.delta.content ?? '';
-      if (c.logprobs?.content) acc.logprobs = [...(acc.logprobs ?? []), ...c.logprobs.content];
+      this.fold(acc.body, c);
       if (c.finish_reason) acc.finish = c.finish_reason;
       if (c.stop_reason != null) acc.stopReason = c.stop_reason;
     }
   }
 
+  /** The choices in index order. */
+  folded(): Array<FoldedChoice<B, F>> {
+    return [...this.choices.values()].sort((a, b) => a.index - b.index);
+  }
+}
+
+type ChatFinish = ChatCompletion['choices'][number]['finish_reason'];
+type CompletionFinish = Completion['choices'][number]['finish_reason'];
+
+export class ChatAggregator {
+  private readonly folder = new ChunkFolder<
+    ChatCompletionChunk['choices'][number],
+    { content: string; logprobs: ChatTokenLogprob[] | null },
+    ChatFinish
+  >(
+    () => ({ content: '', logprobs: null }),
+    (acc, c) => {
+      acc.content += c.delta.content ?? '';
+      if (c.logprobs?.content) acc.logprobs = [...(acc.logprobs ?? []), ...c.logprobs.content];
+    },
+  );
+
+  add(chunk: ChatCompletionChunk): void {
+    this.folder.add(chunk);
+  }
+
   result(): ChatCompletion {
+    const f = this.folder;
     return {
-      id: this.id,
+      id: f.id,
       object: 'chat.completion',
-      created: this.created,
-      model: this.model,
-      choices: [...this.choices.entries()]
-        .sort(([a], [b]) => a - b)
-        .map(([index, c]) => ({
-          index,
-          message: { role: 'assistant' as const, content: c.content },
-          logprobs: c.logprobs ? { content: c.logprobs } : null,
-          finish_reason: c.finish,
-          stop_reason: c.stopReason,
-        })),
-      usage: this.usage,
+      created: f.created,
+      model: f.model,
+      choices: f.folded().map(({ index, body, finish, stopReason }) => ({
+        index,
+        message: { role: 'assistant' as const, content: body.content },
+        logprobs: body.logprobs ? { content: body.logprobs } : null,
+        finish_reason: finish,
+        stop_reason: stopReason,
+      })),
+      usage: f.usage,
     };
   }
 }
 
 export class CompletionAggregator {
-  private id = '';
-  private created = 0;
-  private model = '';
-  private usage: Usage | null = null;
-  private readonly choices = new Map<
-    number,
-    {
-      text: string;
-      logprobs: CompletionLogprobs | null;
-      finish: Completion['choices'][number]['finish_reason'];
-      stopReason: string | number | null;
-    }
-  >();
-
-  add(chunk: CompletionChunk): void {
-    this.id = chunk.id;
-    this.created = chunk.created;
-    this.model = chunk.model;
-    if (chunk.usage) this.usage = chunk.usage;
-    for (const c of chunk.choices) {
-      let acc = this.choices.get(c.index);
-      if (!acc) {
-        acc = { text: '', logprobs: null, finish: null, stopReason: null };
-        this.choices.set(c.index, acc);
-      }
+  private readonly folder = new ChunkFolder<
+    CompletionChunk['choices'][number],
+    { text: string; logprobs: CompletionLogprobs | null },
+    CompletionFinish
+  >(
+    () => ({ text: '', logprobs: null }),
+    (acc, c) => {
       acc.text += c.text;
       if (c.logprobs) {
         const lp = (acc.logprobs ??= {
@@ -101,27 +131,28 @@ export class CompletionAggregator {
         lp.top_logprobs.push(...c.logprobs.top_logprobs);
         lp.text_offset.push(...c.logprobs.text_offset);
       }
-      if (c.finish_reason) acc.finish = c.finish_reason;
-      if (c.stop_reason != null) acc.stopReason = c.stop_reason;
-    }
+    },
+  );
+
+  add(chunk: CompletionChunk): void {
+    this.folder.add(chunk);
   }
 
   result(): Completion {
+    const f = this.folder;
     return {
-      id: this.id,
+      id: f.id,
       object: 'text_completion',
-      created: this.created,
-      model: this.model,
-      choices: [...this.choices.entries()]
-        .sort(([a], [b]) => a - b)
-        .map(([index, c]) => ({
-          index,
-          text: c.text,
-          logprobs: c.logprobs,
-          finish_reason: c.finish,
-          stop_reason: c.stopReason,
-        })),
-      usage: this.usage,
+      created: f.created,
+      model: f.model,
+      choices: f.folded().map(({ index, body, finish, stopReason }) => ({
+        index,
+        text: body.text,
+        logprobs: body.logprobs,
+        finish_reason: finish,
+        stop_reason: stopReason,
+      })),
+      usage: f.usage,
     };
   }
 }

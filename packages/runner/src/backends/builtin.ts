@@ -35,6 +35,7 @@ import {
   PromptSet,
   type EngineLike,
   type OutputEvent,
+  type PromptRun,
   type PromptUsage,
 } from './prompt-outputs.ts';
 import {
@@ -44,6 +45,17 @@ import {
   samplingParams,
 } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
+
+/** The fields every chunk of one response repeats. */
+interface ChunkHeader<O extends string> {
+  id: string;
+  object: O;
+  created: number;
+  model: string;
+}
+
+/** The last chunk of a stream: no choices, the token counts. */
+type UsageChunk<O extends string> = ChunkHeader<O> & { choices: never[]; usage: Usage };
 
 /** What the backend uses of packages/engine's Engine. */
 export interface EngineHandle extends EngineLike {
@@ -149,7 +161,7 @@ export class BuiltinBackend implements Backend {
   // ---- completions ----
 
   completions(req: CompletionRequest, ctx: GenerateContext): AsyncIterable<CompletionChunk> {
-    const { engine, tokenizer, texts } = this.ready();
+    const { texts } = this.ready();
     // Everything that can be refused is checked here, before the stream starts.
     const prompts = this.completionPrompts(req);
     const topK = req.logprobs ?? null;
@@ -158,65 +170,46 @@ export class BuiltinBackend implements Backend {
         'echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them',
         'echo',
       );
-    const runs = prompts.map(({ ids }) => ({
-      promptIds: ids,
-      params: samplingParams(
-        req,
-        resolveMaxTokens(req.max_tokens, ids.length, this.maxModelLen, 'prompt'),
-        topK,
-      ),
-      stops: stopList(req.stop),
-      includeStop: req.include_stop_str_in_output ?? false,
-      skipSpecialTokens: req.skip_special_tokens ?? true,
-    }));
+    const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
     const n = req.n ?? 1;
-    const base = {
-      id: ctx.requestId,
-      object: 'text_completion' as const,
-      created: now(),
-      model: ctx.model,
-    };
-    const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
-    const set = new PromptSet(engine, tokenizer, runs, ctx.signal, usage, this.onEngineFailure);
-
-    const offsets = new Map<number, number>();
-    const leading: CompletionChunk[] = [];
-    if (req.echo) {
-      for (const [p, prompt] of prompts.entries()) {
-        for (let i = 0; i < n; i++) {
-          offsets.set(p * n + i, prompt.text.length);
-          leading.push({
-            ...base,
-            choices: [{ index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null }],
-          });
+    return this.chunkStream(ctx, 'text_completion', runs, (base) => {
+      const offsets = new Map<number, number>();
+      const leading: CompletionChunk[] = [];
+      if (req.echo) {
+        for (const [p, prompt] of prompts.entries()) {
+          for (let i = 0; i < n; i++) {
+            offsets.set(p * n + i, prompt.text.length);
+            leading.push({
+              ...base,
+              choices: [
+                { index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null },
+              ],
+            });
+          }
         }
       }
-    }
-    const toChunk = (e: OutputEvent): CompletionChunk => {
-      let logprobs = null;
-      if (topK !== null) {
-        const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
-        offsets.set(e.index, formatted.next);
-        logprobs = formatted.logprobs;
-      }
-      return {
-        ...base,
-        choices: [
-          {
-            index: e.index,
-            text: e.text,
-            logprobs,
-            finish_reason: e.finish_reason,
-            stop_reason: e.stop_reason,
-          },
-        ],
+      const toChunk = (e: OutputEvent): CompletionChunk => {
+        let logprobs = null;
+        if (topK !== null) {
+          const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+          offsets.set(e.index, formatted.next);
+          logprobs = formatted.logprobs;
+        }
+        return {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              text: e.text,
+              logprobs,
+              finish_reason: e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
+        };
       };
-    };
-    return new ChunkStream(leading, set, toChunk, () => ({
-      ...base,
-      choices: [],
-      usage: toUsage(usage),
-    }));
+      return { leading, toChunk };
+    });
   }
 
   /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */
@@ -245,7 +238,7 @@ export class BuiltinBackend implements Backend {
   // ---- chat ----
 
   chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {
-    const { engine, tokenizer, texts } = this.ready();
+    const { texts } = this.ready();
     const promptIds = this.chatPromptIds(
       req.messages,
       req.chat_template ?? undefined,
@@ -256,53 +249,75 @@ export class BuiltinBackend implements Backend {
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
     if (!req.logprobs && req.top_logprobs)
       throw badRequest('top_logprobs needs logprobs: true', 'top_logprobs');
-    const run = {
+    const run = this.promptRun(req, promptIds, chatMaxTokens(req), 'messages', topK);
+    const n = req.n ?? 1;
+    const echoed = req.echo ? echoText(req.messages) : '';
+    return this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
+      const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
+        ...base,
+        choices: [
+          {
+            index: i,
+            delta: { role: 'assistant' as const, content: echoed },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ],
+      }));
+      const toChunk = (e: OutputEvent): ChatCompletionChunk => ({
+        ...base,
+        choices: [
+          {
+            index: e.index,
+            delta: { content: e.text },
+            logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
+            finish_reason: e.finish_reason,
+            stop_reason: e.stop_reason,
+          },
+        ],
+      });
+      return { leading, toChunk };
+    });
+  }
+
+  /** One prompt's engine run: sampling, max tokens fitted to the context, stop strings. */
+  private promptRun(
+    req: CompletionRequest | ChatCompletionRequest,
+    promptIds: number[],
+    requestedMaxTokens: number | null | undefined,
+    where: 'messages' | 'prompt',
+    topK: number | null,
+  ): PromptRun {
+    return {
       promptIds,
       params: samplingParams(
         req,
-        resolveMaxTokens(chatMaxTokens(req), promptIds.length, this.maxModelLen, 'messages'),
+        resolveMaxTokens(requestedMaxTokens, promptIds.length, this.maxModelLen, where),
         topK,
       ),
       stops: stopList(req.stop),
       includeStop: req.include_stop_str_in_output ?? false,
       skipSpecialTokens: req.skip_special_tokens ?? true,
     };
-    const n = req.n ?? 1;
-    const echoed = req.echo ? echoText(req.messages) : '';
-    const base = {
-      id: ctx.requestId,
-      object: 'chat.completion.chunk' as const,
-      created: now(),
-      model: ctx.model,
-    };
-    const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
-    const set = new PromptSet(engine, tokenizer, [run], ctx.signal, usage, this.onEngineFailure);
+  }
 
-    const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
-      ...base,
-      choices: [
-        {
-          index: i,
-          delta: { role: 'assistant' as const, content: echoed },
-          logprobs: null,
-          finish_reason: null,
-        },
-      ],
-    }));
-    const toChunk = (e: OutputEvent): ChatCompletionChunk => ({
-      ...base,
-      choices: [
-        {
-          index: e.index,
-          delta: { content: e.text },
-          logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
-          finish_reason: e.finish_reason,
-          stop_reason: e.stop_reason,
-        },
-      ],
-    });
-    return new ChunkStream(leading, set, toChunk, () => ({
-      ...base,
+  /**
+   * What completions and chat both stream: the engine runs the prompts, `chunks` gives the leading
+   * chunks and one chunk per engine event, and a usage chunk ends it; every chunk carries one header.
+   */
+  private chunkStream<O extends string, T>(
+    ctx: GenerateContext,
+    object: O,
+    runs: PromptRun[],
+    chunks: (header: ChunkHeader<O>) => { leading: T[]; toChunk: (e: OutputEvent) => T },
+  ): AsyncIterable<T | UsageChunk<O>> {
+    const { engine, tokenizer } = this.ready();
+    const header: ChunkHeader<O> = { id: ctx.requestId, object, created: now(), model: ctx.model };
+    const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
+    const set = new PromptSet(engine, tokenizer, runs, ctx.signal, usage, this.onEngineFailure);
+    const { leading, toChunk } = chunks(header);
+    return new ChunkStream<T | UsageChunk<O>>(leading, set, toChunk, () => ({
+      ...header,
       choices: [],
       usage: toUsage(usage),
     }));
