@@ -6,17 +6,8 @@
 
 namespace pagoda {
 
-struct EngineStats {
-  int32_t num_running = 0; // sequences
-  int32_t num_waiting = 0;
-  int32_t kv_blocks_total = 0;
-  int32_t kv_blocks_used = 0;
-  int32_t kv_blocks_free = 0;
-  int32_t kv_blocks_cached = 0;
-  double kv_cache_usage = 0.0;
-  int64_t prefix_cache_queries = 0; // tokens
-  int64_t prefix_cache_hits = 0;    // tokens
-  int64_t num_preemptions = 0;
+// Running totals the engine loop accumulates; a stats() snapshot copies them whole.
+struct EngineTotals {
   int64_t prompt_tokens_total = 0;
   int64_t generation_tokens_total = 0;
   int64_t num_steps = 0;
@@ -27,6 +18,19 @@ struct EngineStats {
   double step_forward_ms_total = 0.0;
   double step_device_ms_total = 0.0;
   int64_t device_timed_steps = 0;
+};
+
+struct EngineStats : EngineTotals {
+  int32_t num_running = 0; // sequences
+  int32_t num_waiting = 0;
+  int32_t kv_blocks_total = 0;
+  int32_t kv_blocks_used = 0;
+  int32_t kv_blocks_free = 0;
+  int32_t kv_blocks_cached = 0;
+  double kv_cache_usage = 0.0;
+  int64_t prefix_cache_queries = 0; // tokens
+  int64_t prefix_cache_hits = 0;    // tokens
+  int64_t num_preemptions = 0;
   double tokens_per_second = 0.0; // generated, over the recent window
   int32_t max_model_len = 0;
   int32_t block_size = 0;

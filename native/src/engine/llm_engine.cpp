@@ -354,7 +354,7 @@ void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<fl
     Sequence& seq = *s.seq;
     if (!s.samples || seq.is_finished()) continue;
     if (seq.num_output_tokens() == 0 && seq.num_computed_tokens == seq.num_prompt_tokens) {
-      prompt_tokens_total_ += seq.num_prompt_tokens;
+      totals_.prompt_tokens_total += seq.num_prompt_tokens;
     }
     SampledToken t;
     if (sampled) {
@@ -382,7 +382,7 @@ void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<fl
     }
     result.deltas.push_back(std::move(d));
   }
-  generation_tokens_total_ += generated;
+  totals_.generation_tokens_total += generated;
   const double t = now_seconds();
   recent_generated_.emplace_back(t, generated);
   while (!recent_generated_.empty() && recent_generated_.front().first < t - kRateWindowSeconds) {
@@ -419,7 +419,7 @@ StepOutput LLMEngine::step() {
     if (scheduled.empty()) return result;
     batch = build_batch(scheduled);
     on_device = device_sampling_ && device_sampling_rows(scheduled, rows);
-    ++num_steps_;
+    ++totals_.num_steps;
   }
   // The forward runs unlocked so abort() and add_request() never wait for it. A sequence
   // aborted meanwhile has released its blocks; nothing reuses them before the next schedule.
@@ -461,11 +461,11 @@ void LLMEngine::record_timing(const ForwardBatch& batch, double step_start, doub
   t.forward_ms = 1e3 * (forward_end - forward_start);
   t.host_ms = std::max(0.0, 1e3 * (now_seconds() - step_start) - t.forward_ms);
   t.device_ms = device_ms;
-  step_host_ms_total_ += t.host_ms;
-  step_forward_ms_total_ += t.forward_ms;
+  totals_.step_host_ms_total += t.host_ms;
+  totals_.step_forward_ms_total += t.forward_ms;
   if (device_ms >= 0.0) {
-    step_device_ms_total_ += device_ms;
-    ++device_timed_steps_;
+    totals_.step_device_ms_total += device_ms;
+    ++totals_.device_timed_steps;
   }
 }
 
@@ -518,13 +518,7 @@ EngineStats LLMEngine::stats() const {
   s.prefix_cache_queries = b.prefix_queries;
   s.prefix_cache_hits = b.prefix_hits;
   s.num_preemptions = scheduler_->num_preemptions();
-  s.prompt_tokens_total = prompt_tokens_total_;
-  s.generation_tokens_total = generation_tokens_total_;
-  s.num_steps = num_steps_;
-  s.step_host_ms_total = step_host_ms_total_;
-  s.step_forward_ms_total = step_forward_ms_total_;
-  s.step_device_ms_total = step_device_ms_total_;
-  s.device_timed_steps = device_timed_steps_;
+  static_cast<EngineTotals&>(s) = totals_;
   if (recent_generated_.size() >= 2) {
     double span = now_seconds() - recent_generated_.front().first;
     int64_t tokens = 0;

@@ -134,13 +134,7 @@ private:
   std::unordered_map<std::string, Request> requests_;
   std::vector<SequenceDelta> pending_; // Abort finishes waiting for the next step output
   int64_t next_seq_id_ = 0;
-  int64_t prompt_tokens_total_ = 0;
-  int64_t generation_tokens_total_ = 0;
-  int64_t num_steps_ = 0;
-  double step_host_ms_total_ = 0.0;
-  double step_forward_ms_total_ = 0.0;
-  double step_device_ms_total_ = 0.0;
-  int64_t device_timed_steps_ = 0;
+  EngineTotals totals_;
   bool last_step_ran_ = false; // the last step() scheduled work (the loop idles when not)
   std::deque<std::pair<double, int32_t>> recent_generated_; // (seconds, tokens) per step
 
