@@ -8,6 +8,7 @@ import { usePoll } from '../api/usePoll.ts';
 import { BarChart } from '../components/BarChart.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
+import { ModelSelect } from '../components/ModelSelect.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
@@ -98,13 +99,7 @@ export function BenchPage() {
         }}
       >
         <Field label={t('bench.model')}>
-          <select value={model} onChange={(e) => setModel(e.target.value)}>
-            {models.map((m) => (
-              <option key={m.model_uid} value={m.model_uid}>
-                {m.model_uid}
-              </option>
-            ))}
-          </select>
+          <ModelSelect models={models} value={model} onChange={setModel} />
         </Field>
         <Field label={t('bench.numPrompts')} hint={t('bench.numPrompts.hint')}>
           {input('num_prompts', { min: 1, max: 5000 })}

@@ -7,6 +7,7 @@ import type { ModelView } from '../api/types.ts';
 import { usePoll } from '../api/usePoll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
+import { ModelSelect } from '../components/ModelSelect.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
 import { Link, query } from '../router.tsx';
@@ -129,13 +130,7 @@ export function ChatPage() {
       <div className="chat-layout">
         <aside className="card chat-settings" aria-label={t('chat.settings')}>
           <Field label={t('chat.model')}>
-            <select value={model} onChange={(e) => setModel(e.target.value)}>
-              {models.map((m) => (
-                <option key={m.model_uid} value={m.model_uid}>
-                  {m.model_uid}
-                </option>
-              ))}
-            </select>
+            <ModelSelect models={models} value={model} onChange={setModel} />
           </Field>
           <fieldset className="segmented">
             <legend>{t('chat.mode')}</legend>
