@@ -49,7 +49,11 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   app.use(keyRoutes(p, auth));
   app.use(benchRoutes(p, auth));
 
+  // The route table knows every launched model after its last refresh; only a uid it has not seen
+  // yet (just launched, or never) costs a query.
   const limitOf = async (uid: string) => {
+    const known = p.table.limitOf(uid);
+    if (known !== undefined) return known;
     const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, select: { params: true } });
     return row ? ((row.params as unknown as InstanceParams).request_limits ?? null) : undefined;
   };

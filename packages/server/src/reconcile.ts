@@ -156,6 +156,7 @@ export class Reconciler {
     const { db, table } = this.deps;
     const ready = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
     const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}` }));
-    table.replace(endpoints);
+    const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true } });
+    table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])));
   }
 }

@@ -9,17 +9,25 @@ export interface Endpoint {
 
 export class RouteTable {
   private byModel = new Map<string, Endpoint[]>();
+  /** Every launched model uid and its request_limits (null: none), so the proxy needs no query. */
+  private limits = new Map<string, number | null>();
   private readonly inflight = new Map<string, number>();
   private readonly benched = new Map<string, number>();
   private readonly modelInflight = new Map<string, number>();
 
   constructor(private readonly benchMs = 5_000) {}
 
-  /** Replaces the table with the ready replicas the database lists. */
-  replace(endpoints: Endpoint[]): void {
+  /** Replaces the table with the ready replicas and the launched models the database lists. */
+  replace(endpoints: Endpoint[], limits: Map<string, number | null> = new Map()): void {
     const next = new Map<string, Endpoint[]>();
     for (const e of endpoints) next.set(e.modelUid, [...(next.get(e.modelUid) ?? []), e]);
     this.byModel = next;
+    this.limits = limits;
+  }
+
+  /** request_limits of a launched model (null: none); undefined when the table does not know it. */
+  limitOf(uid: string): number | null | undefined {
+    return this.limits.get(uid);
   }
 
   models(): string[] {

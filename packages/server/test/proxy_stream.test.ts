@@ -2,7 +2,8 @@
 // that does not read holds the runner back instead of the proxy buffering the whole response; once it
 // reads, every byte arrives in order); a runner that cuts its response short breaks the client's
 // connection rather than ending it cleanly, and is taken out of rotation; a client that goes away
-// cancels the runner's request. Each outcome is counted in the routed-requests metric.
+// cancels the runner's request; request_limits answer 429. Each outcome is counted in the
+// routed-requests metric.
 import { once } from 'node:events';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -74,6 +75,7 @@ function startEndlessRunner() {
 
 let runner: ReturnType<typeof startFloodRunner>;
 let endless: ReturnType<typeof startEndlessRunner>;
+let limited: ReturnType<typeof startEndlessRunner>;
 let dying: Server;
 let proxy: Server;
 let proxyUrl: string;
@@ -83,13 +85,15 @@ const metrics = new PlatformMetrics();
 beforeAll(async () => {
   runner = startFloodRunner();
   endless = startEndlessRunner();
+  limited = startEndlessRunner();
   dying = startDyingRunner();
   table = new RouteTable();
   table.replace([
     { replicaId: 'r-flood', modelUid: 'flood', url: await listen(runner.server) },
     { replicaId: 'r-dying', modelUid: 'dying', url: await listen(dying) },
     { replicaId: 'r-endless', modelUid: 'endless', url: await listen(endless.server) },
-  ]);
+    { replicaId: 'r-limited', modelUid: 'limited', url: await listen(limited.server) },
+  ], new Map([['flood', null], ['dying', null], ['endless', null], ['limited', 1]]));
   const app = express();
   app.use(express.json());
   app.post(
@@ -98,7 +102,7 @@ beforeAll(async () => {
       table,
       metrics,
       log: pino({ level: 'silent' }),
-      limitOf: async () => null,
+      limitOf: async (uid) => table.limitOf(uid),
     }),
   );
   app.use(
@@ -116,7 +120,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of [proxy, runner.server, endless.server, dying]) {
+  for (const s of [proxy, runner.server, endless.server, limited.server, dying]) {
     s.closeAllConnections();
     await new Promise((r) => s.close(r));
   }
@@ -201,6 +205,34 @@ describe('proxy stream endings', () => {
     await waitUntil(() => routed('endless', 499) === 1);
     expect(table.modelLoad('endless')).toBe(0);
     expect(table.pick('endless')?.replicaId).toBe('r-endless');
+  });
+});
+
+describe('proxy request_limits', () => {
+  it('answers 429 while a model is at its request_limits, and serves again once a slot frees', async () => {
+    const abort = new AbortController();
+    const first = await post('limited', abort.signal);
+    expect(first.status).toBe(200);
+    const reader = first.body!.getReader();
+    await reader.read();
+    const refused = await post('limited');
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /request_limits \(1 requests in flight\)/,
+    );
+    expect(routed('limited', 429)).toBe(1);
+    abort.abort();
+    await waitUntil(() => table.modelLoad('limited') === 0);
+    const again = new AbortController();
+    const next = await post('limited', again.signal);
+    expect(next.status).toBe(200);
+    again.abort();
+    await waitUntil(() => table.modelLoad('limited') === 0);
+  });
+
+  it('answers 404 for a model the table does not know', async () => {
+    const res = await post('never-launched');
+    expect(res.status).toBe(404);
   });
 });
 
