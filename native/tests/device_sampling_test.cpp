@@ -1,7 +1,8 @@
 // The engine's path for backends that sample where their logits are (Backend::forward_sampled):
 // over a TestBackend that samples by the GPU kernel's rules on the host, requests get the
-// tokens and logprobs of the host Sampler, seeded draws stay batch-independent, and settings
-// the device path lacks (penalties, top logprobs) fall back to forward() and the Sampler.
+// tokens and logprobs of the host Sampler (penalties and min_tokens included, through the
+// step's logit adjustments), seeded draws stay batch-independent, and top-n logprobs fall
+// back to forward() and the Sampler.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -17,23 +18,32 @@ namespace {
 
 constexpr int32_t kVocab = 64;
 
-// TestBackend's logits, sampled as sample_rows does: argmax, or one draw in index order over
-// exp((l - max) / T) (no top_k / top_p / min_p in these tests).
+// TestBackend's logits, sampled as sample_rows does: the row's adjustments, then argmax or
+// one draw in index order over exp((l - max) / T) (no top_k / top_p / min_p in these tests);
+// the logprob from the raw logits.
 class DeviceSamplingBackend : public testing::TestBackend {
 public:
   DeviceSamplingBackend() : TestBackend(kVocab) {}
   bool samples_on_device() const override { return true; }
-  bool forward_sampled(const ForwardBatch& b, const std::vector<RowSampling>& rows, SampledRows& out) override {
+  bool forward_sampled(const ForwardBatch& b, const StepSampling& sampling, SampledRows& out) override {
+    const std::vector<RowSampling>& rows = sampling.rows;
     ++sampled_steps;
-    std::vector<float> logits;
-    forward(b, logits);
+    std::vector<float> raw;
+    forward(b, raw);
     --num_forwards; // counted as a sampled step, not a host-sampling one
     out.token_ids.clear();
     out.logprobs.clear();
     for (size_t r = 0; r < rows.size(); ++r) {
-      const float* l = logits.data() + r * kVocab;
-      const float max_logit = *std::max_element(l, l + kVocab);
+      std::vector<float> row(raw.begin() + static_cast<std::ptrdiff_t>(r * kVocab),
+                             raw.begin() + static_cast<std::ptrdiff_t>((r + 1) * kVocab));
+      for (int32_t a = rows[r].adjust_begin; a < rows[r].adjust_end; ++a) {
+        const LogitAdjustment& adj = sampling.adjustments[a];
+        row[adj.token] = adjusted_logit(row[adj.token], adj);
+        ++adjusted_logits;
+      }
+      const float* l = row.data();
       int32_t chosen = static_cast<int32_t>(std::max_element(l, l + kVocab) - l);
+      const float max_logit = l[chosen];
       if (rows[r].temperature >= 1e-5f) {
         std::vector<double> p(kVocab);
         double total = 0;
@@ -47,14 +57,17 @@ public:
           }
         }
       }
+      l = raw.data() + r * kVocab;
+      const float raw_max = *std::max_element(l, l + kVocab);
       double z = 0;
-      for (int32_t i = 0; i < kVocab; ++i) z += std::exp(double(l[i]) - max_logit);
+      for (int32_t i = 0; i < kVocab; ++i) z += std::exp(double(l[i]) - raw_max);
       out.token_ids.push_back(chosen);
-      out.logprobs.push_back(static_cast<float>(l[chosen] - (max_logit + std::log(z))));
+      out.logprobs.push_back(static_cast<float>(l[chosen] - (raw_max + std::log(z))));
     }
     return true;
   }
   int32_t sampled_steps = 0;
+  int64_t adjusted_logits = 0;
 };
 
 ModelFacts facts() {
@@ -152,9 +165,41 @@ void test_seeded_alone_equals_batched() {
   CHECK(run(batched, reqs).tokens.at("s") == alone);
 }
 
-void test_penalties_fall_back_to_host_sampler() {
-  std::vector<Request> reqs = {{"a", prompt(6, 1), params(0.0, 10, 1)}, {"p", prompt(8, 2), params(0.0, 10, 1)}};
+// Penalties and min_tokens are applied where the logits are, with the host Sampler's results.
+void test_penalties_and_min_tokens_on_device() {
+  std::vector<Request> reqs = {{"a", prompt(6, 1), params(0.0, 10, 1)},
+                               {"rep", prompt(8, 2), params(0.0, 14, 1)},
+                               {"freq", prompt(5, 3), params(0.7, 14, 5)},
+                               {"min", prompt(4, 4), params(0.0, 12, 1)}};
   reqs[1].params.repetition_penalty = 1.3;
+  reqs[2].params.frequency_penalty = 0.9;
+  reqs[2].params.presence_penalty = 0.4;
+  reqs[2].params.logprobs = 0;
+  reqs[3].params.ignore_eos = false; // EOS (token 0) and token 5 masked for the first 8 tokens
+  reqs[3].params.min_tokens = 8;
+  reqs[3].params.stop_token_ids = {5};
+  LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
+  auto backend = std::make_unique<DeviceSamplingBackend>();
+  DeviceSamplingBackend* dev = backend.get();
+  LLMEngine device(config(), std::move(backend), facts());
+  const Result want = run(host, reqs), got = run(device, reqs);
+  CHECK_EQ(dev->num_forwards, 0); // every step sampled on the "device"
+  CHECK(dev->adjusted_logits > 0);
+  CHECK(got.tokens == want.tokens);
+  CHECK_EQ(got.tokens.at("min").size() >= size_t{8}, true);
+  for (size_t k = 0; k < got.logprobs.at("freq").size(); ++k)
+    CHECK(std::fabs(got.logprobs.at("freq")[k] - want.logprobs.at("freq")[k]) < 1e-4); // raw logprobs
+  // The penalties change what is sampled: without them the same prompt gives other tokens.
+  std::vector<Request> plain = {reqs[1]};
+  plain[0].params.repetition_penalty = 1.0;
+  LLMEngine unpenalized(config(), std::make_unique<DeviceSamplingBackend>(), facts());
+  CHECK(run(unpenalized, plain).tokens.at("rep") != got.tokens.at("rep"));
+}
+
+// Top-n logprobs need the whole row: those steps go through forward() and the host Sampler.
+void test_top_logprobs_fall_back_to_host_sampler() {
+  std::vector<Request> reqs = {{"a", prompt(6, 1), params(0.0, 10, 1)}, {"top", prompt(8, 2), params(0.0, 10, 1)}};
+  reqs[1].params.logprobs = 3;
   LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
   auto backend = std::make_unique<DeviceSamplingBackend>();
   DeviceSamplingBackend* dev = backend.get();
@@ -169,6 +214,7 @@ void test_penalties_fall_back_to_host_sampler() {
 int main() {
   test_same_tokens_as_host_sampler();
   test_seeded_alone_equals_batched();
-  test_penalties_fall_back_to_host_sampler();
+  test_penalties_and_min_tokens_on_device();
+  test_top_logprobs_fall_back_to_host_sampler();
   return finish_checks("device_sampling_test");
 }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/logit_adjustment.h"
+
 namespace pagoda {
 
 struct ModelConfig;  // model/model_config.h
@@ -42,9 +44,9 @@ struct MemoryProfile {
 };
 
 // How Backend::forward_sampled picks one sequence's next token: vLLM's temperature, min_p,
-// top_k and top_p on the raw logits (no penalties), drawn with `uniform`, a number in [0, 1)
-// the engine takes from the sequence's own generator, so a seeded request gets the same
-// tokens whatever else shares its batch.
+// top_k and top_p on the logits after the row's adjustments (penalties, min_tokens), drawn
+// with `uniform`, a number in [0, 1) the engine takes from the sequence's own generator, so
+// a seeded request gets the same tokens whatever else shares its batch.
 struct RowSampling {
   float temperature = 0.0f; // < 1e-5: greedy (lowest index among equal logits)
   int32_t top_k = -1;       // <= 0: every token
@@ -52,6 +54,15 @@ struct RowSampling {
   float min_p = 0.0f;
   double uniform = 0.0;
   bool want_logprob = false; // return log-softmax of the raw logits at the chosen token
+  // This row's entries of StepSampling::adjustments, applied before anything else.
+  int32_t adjust_begin = 0;
+  int32_t adjust_end = 0;
+};
+
+// One step's sampling: a row per sequence of the batch, and the adjustments they index.
+struct StepSampling {
+  std::vector<RowSampling> rows;
+  std::vector<LogitAdjustment> adjustments;
 };
 
 struct SampledRows {
@@ -87,7 +98,7 @@ public:
   // chosen ids (and logprobs) reach the host. Returns false, having run nothing, when this
   // backend samples on the host only (the engine then calls forward() and its Sampler).
   // Never called with all_logits.
-  virtual bool forward_sampled(const ForwardBatch& /*batch*/, const std::vector<RowSampling>& /*rows*/,
+  virtual bool forward_sampled(const ForwardBatch& /*batch*/, const StepSampling& /*sampling*/,
                                SampledRows& /*out*/) {
     return false;
   }

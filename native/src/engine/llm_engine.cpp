@@ -68,6 +68,7 @@ LLMEngine::LLMEngine(EngineConfig config, std::unique_ptr<Backend> backend, Mode
   sc.enable_chunked_prefill = config_.enable_chunked_prefill;
   scheduler_ = std::make_unique<Scheduler>(sc, *blocks_);
   sampler_ = std::make_unique<Sampler>(model_.vocab_size, model_.eos_token_ids);
+  adjuster_ = std::make_unique<LogitAdjuster>(model_.vocab_size, model_.eos_token_ids);
   device_sampling_ = backend_->samples_on_device();
 }
 
@@ -316,24 +317,24 @@ FinishReason LLMEngine::check_stop(Sequence& seq, int32_t token) const {
   return FinishReason::None;
 }
 
-bool LLMEngine::device_sampling_rows(const SchedulerOutput& out, std::vector<RowSampling>& rows) const {
+bool LLMEngine::device_sampling_rows(const SchedulerOutput& out, StepSampling& sampling) {
   for (const ScheduledSequence& s : out.scheduled) {
     const Sequence& seq = *s.seq;
     if (!s.samples || seq.is_finished()) continue;
-    const SamplingParams& p = *seq.params;
-    if (p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
-        p.logprobs > 0 || seq.num_output_tokens() < p.min_tokens) {
-      return false;
-    }
+    if (seq.params->logprobs > 0) return false; // top-n logprobs come from the host Sampler
   }
-  rows.assign(out.scheduled.size(), RowSampling{});
+  sampling.rows.assign(out.scheduled.size(), RowSampling{});
+  sampling.adjustments.clear();
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     const ScheduledSequence& s = out.scheduled[i];
     Sequence& seq = *s.seq;
     if (!s.samples || seq.is_finished()) continue; // greedy placeholder: its id is not used
     const SamplingParams& p = *seq.params;
-    RowSampling& r = rows[i];
+    RowSampling& r = sampling.rows[i];
     r.want_logprob = p.logprobs == 0;
+    r.adjust_begin = static_cast<int32_t>(sampling.adjustments.size());
+    adjuster_->append(seq, sampling.adjustments);
+    r.adjust_end = static_cast<int32_t>(sampling.adjustments.size());
     if (p.greedy()) continue;
     r.temperature = static_cast<float>(p.temperature);
     r.top_k = p.top_k;
@@ -408,7 +409,6 @@ StepOutput LLMEngine::step() {
   StepOutput result;
   SchedulerOutput scheduled;
   ForwardBatch batch;
-  std::vector<RowSampling> rows;
   bool on_device = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -418,7 +418,7 @@ StepOutput LLMEngine::step() {
     last_step_ran_ = !scheduled.empty();
     if (scheduled.empty()) return result;
     batch = build_batch(scheduled);
-    on_device = device_sampling_ && device_sampling_rows(scheduled, rows);
+    on_device = device_sampling_ && device_sampling_rows(scheduled, step_sampling_);
     ++totals_.num_steps;
   }
   // The forward runs unlocked so abort() and add_request() never wait for it. A sequence
@@ -427,9 +427,9 @@ StepOutput LLMEngine::step() {
   std::string error;
   const double forward_start = now_seconds();
   try {
-    if (on_device) on_device = backend_->forward_sampled(batch, rows, sampled_);
+    if (on_device) on_device = backend_->forward_sampled(batch, step_sampling_, sampled_);
     if (on_device) {
-      error = check_sampled(sampled_, rows, model_.vocab_size);
+      error = check_sampled(sampled_, step_sampling_.rows, model_.vocab_size);
     } else {
       backend_->forward(batch, logits);
       if (logits.size() < static_cast<size_t>(batch.num_seqs()) * model_.vocab_size) {

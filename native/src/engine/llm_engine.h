@@ -20,6 +20,7 @@
 #include "engine/block_manager.h"
 #include "engine/engine_config.h"
 #include "engine/engine_stats.h"
+#include "engine/logit_adjuster.h"
 #include "engine/model_facts.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
@@ -103,10 +104,10 @@ private:
   void validate_request(const std::string& request_id, const std::vector<int32_t>& prompt,
                         const SamplingParams& params) const;
   ForwardBatch build_batch(const SchedulerOutput& out) const;
-  // Fills rows (one per scheduled sequence) for Backend::forward_sampled and takes each
-  // sampling sequence's draw from its generator; false, drawing nothing, when a setting needs
-  // the host Sampler (penalties, stop tokens masked by min_tokens, top logprobs).
-  bool device_sampling_rows(const SchedulerOutput& out, std::vector<RowSampling>& rows) const;
+  // Fills sampling (a row per scheduled sequence, with its penalty / min_tokens adjustments)
+  // for Backend::forward_sampled and takes each sampling sequence's draw from its generator;
+  // false, drawing nothing, when a setting needs the host Sampler (top-n logprobs).
+  bool device_sampling_rows(const SchedulerOutput& out, StepSampling& sampling);
   // Exactly one of logits (host sampling) and sampled (ids from the backend) is non-null.
   void process_sampled(const SchedulerOutput& out, const std::vector<float>* logits,
                        const SampledRows* sampled, StepOutput& result);
@@ -128,6 +129,8 @@ private:
   std::vector<float> logits_; // reused every step: [scheduled seqs x vocab] can be large
   bool device_sampling_ = false; // the backend samples where its logits are
   SampledRows sampled_;          // reused every step when it does
+  StepSampling step_sampling_;   // likewise
+  std::unique_ptr<LogitAdjuster> adjuster_;
   std::mt19937_64 rng_; // seeds for requests that bring none
 
   mutable std::mutex mutex_; // guards everything below and the scheduler / blocks / sequences

@@ -10,8 +10,6 @@ namespace pagoda {
 
 namespace {
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
 int32_t argmax(const float* v, int32_t n) {
   int32_t best = 0;
   for (int32_t i = 1; i < n; ++i) if (v[i] > v[best]) best = i;
@@ -23,43 +21,9 @@ int32_t argmax(const float* v, int32_t n) {
 double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 Sampler::Sampler(int32_t vocab_size, std::vector<int32_t> eos_token_ids)
-    : vocab_size_(vocab_size), eos_token_ids_(std::move(eos_token_ids)), work_(vocab_size),
-      counts_(vocab_size, 0), seen_(vocab_size, 0) {
+    : vocab_size_(vocab_size), eos_token_ids_(eos_token_ids), adjuster_(vocab_size, std::move(eos_token_ids)),
+      work_(vocab_size) {
   candidates_.reserve(vocab_size);
-}
-
-// Repetition penalty over prompt and output tokens (divide positive logits, multiply
-// negative ones); presence and frequency penalties over output tokens only.
-void Sampler::apply_penalties(const Sequence& seq) {
-  const SamplingParams& p = *seq.params;
-  const int32_t* toks = seq.token_ids.data();
-  const int32_t total = seq.num_tokens();
-  if (p.repetition_penalty != 1.0) {
-    const float rp = static_cast<float>(p.repetition_penalty);
-    for (int32_t i = 0; i < total; ++i) {
-      int32_t t = toks[i];
-      if (seen_[t]) continue;
-      seen_[t] = 1;
-      work_[t] = work_[t] > 0 ? work_[t] / rp : work_[t] * rp;
-    }
-    for (int32_t i = 0; i < total; ++i) seen_[toks[i]] = 0;
-  }
-  if (p.presence_penalty != 0.0 || p.frequency_penalty != 0.0) {
-    for (int32_t i = seq.num_prompt_tokens; i < total; ++i) ++counts_[toks[i]];
-    for (int32_t i = seq.num_prompt_tokens; i < total; ++i) {
-      int32_t t = toks[i];
-      if (counts_[t] == 0) continue; // already applied
-      work_[t] -= static_cast<float>(p.frequency_penalty * counts_[t] + p.presence_penalty);
-      counts_[t] = 0;
-    }
-  }
-}
-
-void Sampler::mask_stop_tokens(const Sequence& seq) {
-  const SamplingParams& p = *seq.params;
-  if (seq.num_output_tokens() >= p.min_tokens) return;
-  if (!p.ignore_eos) for (int32_t t : eos_token_ids_) if (t >= 0 && t < vocab_size_) work_[t] = kNegInf;
-  for (int32_t t : p.stop_token_ids) work_[t] = kNegInf;
 }
 
 // Temperature, then min_p, top_k and top_p over the probabilities, then one draw.
@@ -141,8 +105,10 @@ TokenLogprobs Sampler::raw_logprobs(const float* logits, int32_t chosen, int32_t
 SampledToken Sampler::sample(const float* logits, Sequence& seq) {
   const SamplingParams& p = *seq.params;
   std::copy(logits, logits + vocab_size_, work_.begin());
-  apply_penalties(seq);
-  mask_stop_tokens(seq);
+  // Penalties and min_tokens masking, by the rules a device sampler applies too.
+  adjustments_.clear();
+  adjuster_.append(seq, adjustments_);
+  for (const LogitAdjustment& a : adjustments_) work_[a.token] = adjusted_logit(work_[a.token], a);
   SampledToken out;
   out.token_id = p.greedy() ? argmax(work_.data(), vocab_size_) : sample_random(seq, seq.rng);
   if (p.logprobs >= 0) {

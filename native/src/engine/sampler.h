@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/logit_adjuster.h"
 #include "engine/sequence.h"
 
 namespace pagoda {
@@ -35,16 +36,14 @@ public:
   const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
 
 private:
-  void apply_penalties(const Sequence& seq);
-  void mask_stop_tokens(const Sequence& seq);
   int32_t sample_random(const Sequence& seq, std::mt19937_64& rng);
   TokenLogprobs raw_logprobs(const float* logits, int32_t chosen, int32_t top_n);
 
   int32_t vocab_size_;
   std::vector<int32_t> eos_token_ids_;
+  LogitAdjuster adjuster_;
+  std::vector<LogitAdjustment> adjustments_;
   std::vector<float> work_;            // logits being processed
-  std::vector<int32_t> counts_;        // output token counts (kept zero between calls)
-  std::vector<uint8_t> seen_;          // tokens in prompt or output (kept zero between calls)
   std::vector<int32_t> candidates_;
 };
 

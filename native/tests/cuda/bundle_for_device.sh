@@ -13,8 +13,12 @@ cmake -S native -B "$BUILD" -G Ninja >/dev/null
 cmake --build "$BUILD" -j2
 [ -x "$BUILD/sample_rows_test" ] || { echo "bundle_for_device: $BUILD has no CUDA build (is nvcc on PATH?)"; exit 1; }
 mkdir -p "$OUT/bin" "$OUT/shared/workloads"
-for b in pagoda-bench pagoda-check cuda_model_check cuda_kernel_bench libpagoda_torch_bridge.so \
-  elementwise_kernels_test sample_rows_test cuda_graph_test paged_attention_test cublaslt_test skinny_gemm_test; do
+for b in pagoda-bench pagoda-check cuda_model_check cuda_kernel_bench libpagoda_torch_bridge.so; do
+  if [ -e "$BUILD/$b" ]; then cp "$BUILD/$b" "$OUT/bin/"; else echo "bundle_for_device: $BUILD/$b missing"; exit 1; fi
+done
+# Every CUDA kernel test (tests/cuda/*_test.*): run_on_device.sh runs each one it finds.
+for t in native/tests/cuda/*_test.cu native/tests/cuda/*_test.cpp; do
+  b=$(basename "${t%.*}")
   if [ -e "$BUILD/$b" ]; then cp "$BUILD/$b" "$OUT/bin/"; else echo "bundle_for_device: $BUILD/$b missing"; exit 1; fi
 done
 rm -rf "$OUT/shared/models" "$OUT/shared/fixtures" "$OUT/shared/configs"

@@ -1,7 +1,7 @@
-// Checks GPU sampling: sample_rows against a host reference of the same rules (greedy,
-// temperature, min_p, top_k, top_p, chosen logprob), then the engine on tiny-llama3 with the
+// Checks GPU sampling: sample_rows against a host reference of the same rules (penalty and
+// min_tokens adjustments, greedy, temperature, min_p, top_k, top_p, chosen raw logprob), then the engine on tiny-llama3 with the
 // GPU sampler: greedy tokens equal the host sampler's, and a seeded request gets the same
-// tokens alone and in a batch. usage: sample_rows_test [checkpoint dir]
+// tokens alone and in a batch, and penalties give the host's tokens. usage: sample_rows_test [checkpoint dir]
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -101,19 +101,52 @@ void check_kernel(Checker& check, int vocab) {
   }
   // Row 0: a tie for the largest logit, which greedy breaks to the lower index.
   logits[7] = logits[3] = 40.0f;
-  DeviceBuffer d_logits = upload(logits), d_params = upload(params);
+  // Every third row from row 3 on carries adjustments: 60 distinct tokens (the row's best
+  // among them) with a repetition penalty, frequency-style subtractions and a few masks.
+  std::vector<LogitAdjustment> adjustments;
+  std::vector<float> adjusted(logits);
+  for (int r = 3; r < rows; r += 3) {
+    float* row = logits.data() + size_t(r) * vocab;
+    std::vector<int> tokens(vocab);
+    std::iota(tokens.begin(), tokens.end(), 0);
+    std::shuffle(tokens.begin(), tokens.end(), rng);
+    tokens.resize(60);
+    tokens[0] = static_cast<int>(std::max_element(row, row + vocab) - row);
+    if (std::find(tokens.begin() + 1, tokens.end(), tokens[0]) != tokens.end()) tokens[1] = (tokens[0] + 1) % vocab;
+    params[r].adjust_begin = static_cast<int32_t>(adjustments.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      LogitAdjustment a;
+      a.token = tokens[i];
+      a.repetition = i % 2 ? 1.3f : 1.0f;
+      a.subtract = i % 3 ? 0.0f : 0.5f * static_cast<float>(1 + i % 4);
+      a.masked = i == 0 || i % 17 == 5; // the row's best is always masked
+      adjustments.push_back(a);
+      adjusted[size_t(r) * vocab + a.token] = adjusted_logit(row[a.token], a);
+    }
+    params[r].adjust_end = static_cast<int32_t>(adjustments.size());
+  }
+  DeviceBuffer d_logits = upload(logits), d_params = upload(params), d_adjust = upload(adjustments);
   DeviceBuffer d_ids(rows * sizeof(int32_t)), d_logprobs(rows * sizeof(float));
-  sample_rows(d_logits.as<float>(), d_params.as<DeviceRowSampling>(), d_ids.as<int32_t>(), d_logprobs.as<float>(), rows,
-              vocab, nullptr);
+  DeviceBuffer d_raw(std::max<size_t>(1, adjustments.size()) * sizeof(float));
+  sample_rows(d_logits.as<float>(), d_params.as<DeviceRowSampling>(), d_adjust.as<LogitAdjustment>(), d_raw.as<float>(),
+              d_ids.as<int32_t>(), d_logprobs.as<float>(), rows, vocab, nullptr);
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   const auto ids = download<int32_t>(d_ids, rows);
   const auto logprobs = download<float>(d_logprobs, rows);
   int compared = 0, matched = 0, ambiguous = 0;
   double worst_logprob = 0;
   std::string first_miss;
+  int masked_chosen = 0;
   for (int r = 0; r < rows; ++r) {
-    const std::vector<float> row(logits.begin() + size_t(r) * vocab, logits.begin() + size_t(r + 1) * vocab);
-    const Reference ref = reference_sample(row, params[r]);
+    const std::vector<float> row(adjusted.begin() + size_t(r) * vocab, adjusted.begin() + size_t(r + 1) * vocab);
+    const std::vector<float> raw(logits.begin() + size_t(r) * vocab, logits.begin() + size_t(r + 1) * vocab);
+    Reference ref = reference_sample(row, params[r]);
+    if (std::isinf(row[ids[r]])) ++masked_chosen;
+    // The logprob is of the raw logits, whatever the adjustments did.
+    const double raw_max = *std::max_element(raw.begin(), raw.end());
+    double z = 0;
+    for (float l : raw) z += std::exp(double(l) - raw_max);
+    ref.logprob = double(raw[ref.token]) - (raw_max + std::log(z));
     if (ref.ambiguous) {
       ++ambiguous;
       continue;
@@ -131,6 +164,7 @@ void check_kernel(Checker& check, int vocab) {
                     std::to_string(matched) + " of " + std::to_string(compared) + " (" + std::to_string(ambiguous) +
                         " rows at a rounding boundary skipped) " + first_miss);
   check.expect_true(tag + ": chosen logprob within 1e-3", worst_logprob < 1e-3, std::to_string(worst_logprob));
+  check.expect_true(tag + ": no masked token is ever chosen", masked_chosen == 0, std::to_string(masked_chosen));
 }
 
 std::unique_ptr<LLMEngine> load_engine(const std::string& model, bool device_sampling) {
@@ -172,7 +206,12 @@ void check_engine(Checker& check, const std::string& model) {
   seeded.top_p = 0.9;
   seeded.top_k = 50;
   seeded.seed = 7;
-  std::vector<std::pair<std::string, SamplingParams>> batch = {{"g0", greedy}, {"s", seeded}, {"g1", greedy}};
+  SamplingParams penalized = greedy; // greedy through penalties: the device must match the host exactly
+  penalized.repetition_penalty = 1.4;
+  penalized.frequency_penalty = 0.6;
+  penalized.presence_penalty = 0.3;
+  std::vector<std::pair<std::string, SamplingParams>> batch = {
+      {"g0", greedy}, {"s", seeded}, {"g1", greedy}, {"p0", penalized}};
   for (int i = 0; i < 4; ++i) {
     SamplingParams other = seeded;
     other.seed = 100 + i;
@@ -192,7 +231,9 @@ void check_engine(Checker& check, const std::string& model) {
   }
   check.expect_true("greedy tokens: device sampler equals host sampler",
                     host["g0"] == together["g0"] && host["g1"] == together["g1"] && together["g0"].size() == 24);
-  check.expect_true("seeded request: same tokens alone and in a batch of 7",
+  check.expect_true("greedy with penalties: device sampler equals host sampler",
+                    host["p0"] == together["p0"] && together["p0"].size() == 24);
+  check.expect_true("seeded request: same tokens alone and in a batch of 8",
                     alone["s"] == together["s"] && alone["s"].size() == 24);
   check.expect_true("different seeds give different tokens", together["o0"] != together["o1"]);
 }

@@ -1,15 +1,16 @@
 // Paged attention for prefill and chunked prefill: flash-style online softmax over K/V tiles
 // read through the block table, causal by absolute position (query i of a sequence with
-// context c and q new tokens sits at c - q + i). One block = 64 query rows of one head; each
-// of its 4 warps owns 16 rows and runs the two products on tensor cores (WMMA, bf16 in,
-// f32 accumulate), with scores, probabilities and the running output in shared memory.
+// context c and q new tokens sits at c - q + i). One block = 64 query rows of one head, 4
+// warps of 16 rows. K/V tiles of 64 keys come into shared memory with cp.async, two stages
+// deep; both products run on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) with
+// the scores, probabilities and running output kept in registers (the score accumulators
+// are re-packed as the A operand of P·V, so P never goes through shared memory).
 #include "backend/cuda/kernels.h"
-
-#include <mma.h>
 
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
 #include "error.h"
 
@@ -17,178 +18,245 @@ namespace pagoda::cuda {
 
 namespace {
 
-using namespace nvcuda;
-
 constexpr int kRows = kPrefillTileRows; // query rows per block
 constexpr int kKeys = 64;               // keys per tile
 constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
 constexpr int kWarpRows = 16;
+static_assert(kRows == kWarps * kWarpRows, "each warp owns 16 query rows");
 
 template <int D> struct PrefillLayout {
-  static constexpr int ld_h = D + 8;     // bf16 K / V / Q staging rows (padding: fewer bank conflicts)
-  static constexpr int ld_s = kKeys + 4; // f32 scores
-  static constexpr int ld_o = D + 4;     // f32 running output and P·V product
-  static constexpr int ld_p = kKeys + 8; // bf16 probabilities
-  static constexpr int scratch_floats = (16 * ld_s > 16 * ld_o) ? 16 * ld_s : 16 * ld_o;
-  static constexpr size_t k_bytes = sizeof(bf16) * kKeys * ld_h;
-  static constexpr size_t v_bytes = k_bytes;
-  static constexpr size_t scratch_bytes = sizeof(float) * kWarps * scratch_floats;
-  static constexpr size_t p_bytes = sizeof(bf16) * kWarps * kWarpRows * ld_p;
-  static constexpr size_t o_bytes = sizeof(float) * kWarps * kWarpRows * ld_o;
-  static constexpr size_t total = k_bytes + v_bytes + scratch_bytes + p_bytes + o_bytes;
+  static constexpr int ld = D + 8; // bf16 row pitch: 16 bytes of padding keeps ldmatrix free of bank conflicts
+  static constexpr size_t q_bytes = sizeof(bf16) * kRows * ld;
+  static constexpr size_t kv_tile_bytes = sizeof(bf16) * kKeys * ld;
+  static constexpr size_t stage_bytes = 2 * kv_tile_bytes; // K then V
+  static constexpr size_t total = q_bytes + 2 * stage_bytes;
 };
 
-__device__ __forceinline__ const bf16* cache_row(const bf16* cache, const int32_t* block_table,
-                                                 int key, int kv_head, int num_kv_heads,
-                                                 int block_size, int head_dim) {
-  const int64_t block = block_table[key / block_size];
-  return cache + ((block * num_kv_heads + kv_head) * block_size + key % block_size) * head_dim;
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, bypassing L1; src_bytes 0 fills the 16 bytes with zeros.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c += a (16x16, row major) · b (16x8, column major); bf16 in, f32 accumulate.
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+               "{%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
 }
 
 } // namespace
 
 template <int D>
-__global__ void __launch_bounds__(kWarps * 32)
-    paged_attention_prefill_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles) {
+__global__ void __launch_bounds__(kThreads)
+    paged_attention_prefill_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles) {
   using L = PrefillLayout<D>;
+  constexpr int kVecs = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16* s_k = reinterpret_cast<bf16*>(smem);
-  bf16* s_v = reinterpret_cast<bf16*>(smem + L::k_bytes);
-  float* s_scratch = reinterpret_cast<float*>(smem + L::k_bytes + L::v_bytes);
-  bf16* s_p = reinterpret_cast<bf16*>(smem + L::k_bytes + L::v_bytes + L::scratch_bytes);
-  float* s_o = reinterpret_cast<float*>(smem + L::k_bytes + L::v_bytes + L::scratch_bytes + L::p_bytes);
+  bf16* s_q = reinterpret_cast<bf16*>(smem);
+  auto s_k = [&](int stage) { return reinterpret_cast<bf16*>(smem + L::q_bytes + stage * L::stage_bytes); };
+  auto s_v = [&](int stage) { return s_k(stage) + kKeys * L::ld; };
 
+  pdl_wait(); // q and the KV cache were written by the kernels before this one
+  pdl_launch_dependents();
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
-  const PrefillTile tile = tiles[blockIdx.x];
+  // Latest tiles first: causal tiles further down a sequence have more keys to visit.
+  const PrefillTile tile = tiles[num_tiles - 1 - blockIdx.x];
   const int head = blockIdx.y;
-  const int group = args.num_q_heads / args.num_kv_heads;
-  const int kv_head = head / group;
+  const int kv_head = head / (args.num_q_heads / args.num_kv_heads);
   const int seq_first_token = args.query_start[tile.seq];
   const int query_len = args.query_start[tile.seq + 1] - seq_first_token;
-  const int context_len = args.context_lens[tile.seq];
-  const int first_pos = context_len - query_len; // absolute position of query row 0
+  const int first_pos = args.context_lens[tile.seq] - query_len; // absolute position of query row 0
   const int last_row = min(tile.row + kRows, query_len) - 1;
   const int kv_end = first_pos + last_row + 1; // keys this block needs
+  const int num_key_tiles = (kv_end + kKeys - 1) / kKeys;
   const int32_t* block_table = args.block_tables + static_cast<int64_t>(tile.seq) * args.max_blocks_per_seq;
-  constexpr int kVecs = D / 8;
 
-  // Q tile -> registers (staged through the K buffer).
-  for (int i = threadIdx.x; i < kRows * kVecs; i += blockDim.x) {
+  // Q tile (rows past the sequence are zeros).
+  for (int i = threadIdx.x; i < kRows * kVecs; i += kThreads) {
     const int r = i / kVecs, c = i % kVecs;
-    Bf16x8 v = {};
-    if (tile.row + r < query_len) {
-      const int64_t token = seq_first_token + tile.row + r;
-      v = *reinterpret_cast<const Bf16x8*>(args.q + token * args.q_token_stride +
-                                           static_cast<int64_t>(head) * D + c * 8);
-    }
-    *reinterpret_cast<Bf16x8*>(s_k + r * L::ld_h + c * 8) = v;
+    const bool valid = tile.row + r < query_len;
+    const int64_t token = seq_first_token + (valid ? tile.row + r : 0);
+    cp_async16(s_q + r * L::ld + c * 8,
+               args.q + token * args.q_token_stride + static_cast<int64_t>(head) * D + c * 8, valid ? 16 : 0);
   }
-  __syncthreads();
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> q_frag[D / 16];
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk)
-    wmma::load_matrix_sync(q_frag[kk], s_k + warp * kWarpRows * L::ld_h + kk * 16, L::ld_h);
-
-  float* scratch = s_scratch + warp * L::scratch_floats;
-  bf16* p_tile = s_p + warp * kWarpRows * L::ld_p;
-  float* o_tile = s_o + warp * kWarpRows * L::ld_o;
-  const int my_row = lane >> 1;  // each pair of lanes owns one query row
-  const int my_half = lane & 1;
-  for (int c = my_half * (D / 2); c < (my_half + 1) * (D / 2); ++c) o_tile[my_row * L::ld_o + c] = 0.f;
-  const int row_in_seq = tile.row + warp * kWarpRows + my_row;
-  const bool row_valid = row_in_seq < query_len;
-  const int row_pos = first_pos + row_in_seq;
-  const float scale_log2 = args.scale * 1.4426950408889634f;
-  float m_run = -INFINITY, l_run = 0.f;
-  __syncthreads(); // Q staging read before K overwrites it
-
-  for (int key0 = 0; key0 < kv_end; key0 += kKeys) {
-    for (int i = threadIdx.x; i < kKeys * kVecs; i += blockDim.x) {
+  // One K/V tile: each thread copies 16-byte chunks; keys past kv_end are zero-filled.
+  auto load_tile = [&](int t, int stage) {
+    bf16* k_dst = s_k(stage);
+    bf16* v_dst = s_v(stage);
+    for (int i = threadIdx.x; i < kKeys * kVecs; i += kThreads) {
       const int r = i / kVecs, c = i % kVecs;
-      const int key = key0 + r;
-      Bf16x8 kv = {}, vv = {};
-      if (key < kv_end) {
-        const bf16* k_src = cache_row(args.k_cache, block_table, key, kv_head, args.num_kv_heads, args.block_size, D);
-        const bf16* v_src = cache_row(args.v_cache, block_table, key, kv_head, args.num_kv_heads, args.block_size, D);
-        kv = *reinterpret_cast<const Bf16x8*>(k_src + c * 8);
-        vv = *reinterpret_cast<const Bf16x8*>(v_src + c * 8);
-      }
-      *reinterpret_cast<Bf16x8*>(s_k + r * L::ld_h + c * 8) = kv;
-      *reinterpret_cast<Bf16x8*>(s_v + r * L::ld_h + c * 8) = vv;
+      const int key = t * kKeys + r;
+      const bool valid = key < kv_end;
+      const int k = valid ? key : 0;
+      const int64_t offset =
+          ((static_cast<int64_t>(block_table[k / args.block_size]) * args.num_kv_heads + kv_head) * args.block_size +
+           k % args.block_size) * D + c * 8;
+      cp_async16(k_dst + r * L::ld + c * 8, args.k_cache + offset, valid ? 16 : 0);
+      cp_async16(v_dst + r * L::ld + c * 8, args.v_cache + offset, valid ? 16 : 0);
+    }
+  };
+  load_tile(0, 0);
+  cp_async_commit();
+
+  // Fragment coordinates: this lane holds rows g and g + 8 of the warp's 16, columns 2t, 2t + 1.
+  const int g = lane >> 2, t4 = lane & 3;
+  const int warp_row0 = tile.row + warp * kWarpRows; // row within the sequence
+  // A row past the sequence behaves like its last row (never stored); it keeps the max finite.
+  const int pos_lo = first_pos + min(warp_row0 + g, query_len - 1);
+  const int pos_hi = first_pos + min(warp_row0 + g + 8, query_len - 1);
+  const int warp_last_pos = first_pos + min(warp_row0 + kWarpRows - 1, query_len - 1);
+  const bool warp_active = warp_row0 < query_len;
+  const float scale_log2 = args.scale * 1.4426950408889634f;
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
+
+  // ldmatrix row addresses: lane i points at row (i % 8) + 8 * ((i / 8) % 2), column 8 * (i / 16)
+  // of a 16 x 16 block (A fragments, and V read transposed); K's B fragments use row i % 8,
+  // column 8 * (i / 8) of an 8-key x 32-dim block.
+  const int a_row = (lane & 7) + ((lane >> 3) & 1) * 8, a_col = (lane >> 4) * 8;
+  const int b_row = lane & 7, b_col = (lane >> 3) * 8;
+
+  for (int kt = 0; kt < num_key_tiles; ++kt) {
+    const int stage = kt & 1;
+    if (kt + 1 < num_key_tiles) {
+      load_tile(kt + 1, stage ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
     __syncthreads();
-
-    // S = Q K^T for this warp's 16 rows.
+    const int key0 = kt * kKeys;
+    if (warp_active && key0 <= warp_last_pos) {
+      const bf16* k_tile = s_k(stage);
+      const bf16* v_tile = s_v(stage);
+      // S = Q K^T: 16 rows x 64 keys as 8 accumulators of 16 x 8.
+      float s[kKeys / 8][4];
 #pragma unroll
-    for (int j = 0; j < kKeys / 16; ++j) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
+      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> k_frag;
-        wmma::load_matrix_sync(k_frag, s_k + j * 16 * L::ld_h + kk * 16, L::ld_h);
-        wmma::mma_sync(acc, q_frag[kk], k_frag, acc);
+      for (int kk = 0; kk < D / 16; kk += 2) {
+        uint32_t qa[4], qb[4];
+        ldmatrix_x4(qa, s_q + (warp * kWarpRows + a_row) * L::ld + kk * 16 + a_col);
+        ldmatrix_x4(qb, s_q + (warp * kWarpRows + a_row) * L::ld + (kk + 1) * 16 + a_col);
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) {
+          uint32_t kb[4]; // dims kk*16 .. kk*16 + 31 of keys 8n .. 8n + 7
+          ldmatrix_x4(kb, k_tile + (n * 8 + b_row) * L::ld + kk * 16 + b_col);
+          mma_bf16(s[n], qa, kb[0], kb[1]);
+          mma_bf16(s[n], qb, kb[2], kb[3]);
+        }
       }
-      wmma::store_matrix_sync(scratch + j * 16, acc, L::ld_s, wmma::mem_row_major);
-    }
-    __syncwarp();
-
-    // Online softmax on this lane's half row (32 keys).
-    float s[kKeys / 2];
-    float tile_max = -INFINITY;
+      // Scale into log2 units, mask the causal future, update the running max and sum.
+      const bool needs_mask = key0 + kKeys - 1 > first_pos + warp_row0;
+      float tile_lo = -INFINITY, tile_hi = -INFINITY;
 #pragma unroll
-    for (int j = 0; j < kKeys / 2; ++j) {
-      const int col = my_half * (kKeys / 2) + j;
-      const bool visible = row_valid && key0 + col <= row_pos;
-      s[j] = visible ? scratch[my_row * L::ld_s + col] * scale_log2 : -INFINITY;
-      tile_max = fmaxf(tile_max, s[j]);
-    }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    const float m_new = fmaxf(m_run, tile_max);
-    const float alpha = m_run == -INFINITY ? 0.f : exp2f(m_run - m_new);
-    float sum = 0.f;
+      for (int n = 0; n < kKeys / 8; ++n) {
 #pragma unroll
-    for (int j = 0; j < kKeys / 2; ++j) {
-      const bf16 p = __float2bfloat16(s[j] == -INFINITY ? 0.f : exp2f(s[j] - m_new));
-      p_tile[my_row * L::ld_p + my_half * (kKeys / 2) + j] = p;
-      sum += __bfloat162float(p);
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l_run = l_run * alpha + sum;
-    m_run = m_new;
-    __syncwarp();
-
-    // scratch = P V, then O = O * alpha + scratch.
+        for (int e = 0; e < 2; ++e) {
+          const int key = key0 + n * 8 + 2 * t4 + e;
+          s[n][e] = (needs_mask && key > pos_lo) ? -INFINITY : s[n][e] * scale_log2;
+          s[n][2 + e] = (needs_mask && key > pos_hi) ? -INFINITY : s[n][2 + e] * scale_log2;
+          tile_lo = fmaxf(tile_lo, s[n][e]);
+          tile_hi = fmaxf(tile_hi, s[n][2 + e]);
+        }
+      }
+      tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, 1));
+      tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, 2));
+      tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, 1));
+      tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, 2));
+      const float new_lo = fmaxf(m_lo, tile_lo), new_hi = fmaxf(m_hi, tile_hi);
+      const float alpha_lo = exp2f(m_lo - new_lo), alpha_hi = exp2f(m_hi - new_hi); // 0 on the first tile
+      m_lo = new_lo;
+      m_hi = new_hi;
+      float sum_lo = 0.f, sum_hi = 0.f;
+      uint32_t p[kKeys / 8][2]; // bf16 pairs: [n][0] row g, [n][1] row g + 8
 #pragma unroll
-    for (int j = 0; j < D / 16; ++j) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
+      for (int n = 0; n < kKeys / 8; ++n) {
+        const float p0 = exp2f(s[n][0] - m_lo), p1 = exp2f(s[n][1] - m_lo);
+        const float p2 = exp2f(s[n][2] - m_hi), p3 = exp2f(s[n][3] - m_hi);
+        p[n][0] = pack_bf16x2(p0, p1);
+        p[n][1] = pack_bf16x2(p2, p3);
+        // The sum counts the probabilities as rounded for P·V, so the two stay consistent.
+        const float2 r01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&p[n][0]));
+        const float2 r23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&p[n][1]));
+        sum_lo += r01.x + r01.y;
+        sum_hi += r23.x + r23.y;
+      }
+      sum_lo += __shfl_xor_sync(0xffffffffu, sum_lo, 1);
+      sum_lo += __shfl_xor_sync(0xffffffffu, sum_lo, 2);
+      sum_hi += __shfl_xor_sync(0xffffffffu, sum_hi, 1);
+      sum_hi += __shfl_xor_sync(0xffffffffu, sum_hi, 2);
+      l_lo = l_lo * alpha_lo + sum_lo;
+      l_hi = l_hi * alpha_hi + sum_hi;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o[n][0] *= alpha_lo;
+        o[n][1] *= alpha_lo;
+        o[n][2] *= alpha_hi;
+        o[n][3] *= alpha_hi;
+      }
+      // O += P V: keys in steps of 16 (P's A fragment from two score accumulators), output
+      // dims in pairs of 8 (V read transposed).
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> p_frag;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> v_frag;
-        wmma::load_matrix_sync(p_frag, p_tile + kk * 16, L::ld_p);
-        wmma::load_matrix_sync(v_frag, s_v + kk * 16 * L::ld_h + j * 16, L::ld_h);
-        wmma::mma_sync(acc, p_frag, v_frag, acc);
+        const uint32_t pa[4] = {p[2 * kk][0], p[2 * kk][1], p[2 * kk + 1][0], p[2 * kk + 1][1]};
+#pragma unroll
+        for (int n = 0; n < D / 8; n += 2) {
+          uint32_t vb[4];
+          ldmatrix_x4_trans(vb, v_tile + (kk * 16 + a_row) * L::ld + n * 8 + a_col);
+          mma_bf16(o[n], pa, vb[0], vb[1]);
+          mma_bf16(o[n + 1], pa, vb[2], vb[3]);
+        }
       }
-      wmma::store_matrix_sync(scratch + j * 16, acc, L::ld_o, wmma::mem_row_major);
     }
-    __syncwarp();
-    for (int c = my_half * (D / 2); c < (my_half + 1) * (D / 2); ++c)
-      o_tile[my_row * L::ld_o + c] = o_tile[my_row * L::ld_o + c] * alpha + scratch[my_row * L::ld_o + c];
-    __syncthreads(); // every warp is done with s_k / s_v and its scratch
+    __syncthreads(); // this stage is refilled two iterations on
   }
 
-  if (!row_valid) return;
-  const float inv_l = 1.f / l_run;
-  const int64_t token = seq_first_token + row_in_seq;
-  bf16* dst = args.out + token * static_cast<int64_t>(args.num_q_heads) * D + static_cast<int64_t>(head) * D;
-  for (int c = my_half * (D / 2); c < (my_half + 1) * (D / 2); c += 8) {
-    float v[8];
+  if (!warp_active) return;
+  const float inv_lo = 1.f / l_lo, inv_hi = 1.f / l_hi;
+  const int row_lo = warp_row0 + g, row_hi = warp_row0 + g + 8;
+  const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * D;
+  bf16* out_head = args.out + static_cast<int64_t>(head) * D;
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = o_tile[my_row * L::ld_o + c + e] * inv_l;
-    *reinterpret_cast<Bf16x8*>(dst + c) = pack8(v);
+  for (int n = 0; n < D / 8; ++n) {
+    const int col = n * 8 + 2 * t4;
+    if (row_lo < query_len)
+      *reinterpret_cast<__nv_bfloat162*>(out_head + (seq_first_token + row_lo) * out_stride + col) =
+          __floats2bfloat162_rn(o[n][0] * inv_lo, o[n][1] * inv_lo);
+    if (row_hi < query_len)
+      *reinterpret_cast<__nv_bfloat162*>(out_head + (seq_first_token + row_hi) * out_stride + col) =
+          __floats2bfloat162_rn(o[n][2] * inv_hi, o[n][3] * inv_hi);
   }
 }
 
@@ -205,9 +273,8 @@ void launch_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles, in
     return true;
   }();
   (void)configured;
-  const dim3 grid(num_tiles, args.num_q_heads);
-  paged_attention_prefill_kernel<D><<<grid, kWarps * 32, L::total, stream>>>(args, tiles);
-  PAGODA_CUDA_CHECK_LAUNCH("paged_attention_prefill_kernel");
+  launch_pdl("paged_attention_prefill_kernel", paged_attention_prefill_kernel<D>, dim3(num_tiles, args.num_q_heads),
+             dim3(kThreads), L::total, stream, args, tiles, num_tiles);
 }
 
 } // namespace

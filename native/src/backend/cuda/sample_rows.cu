@@ -1,6 +1,7 @@
-// Sampling on the GPU, one block per row of float32 logits: greedy argmax, or temperature,
-// min_p, top_k and top_p (thresholds found by radix select over the probabilities' bits)
-// and one draw in index order with the row's own uniform number from the host.
+// Sampling on the GPU, one block per row of float32 logits: the row's penalty / min_tokens
+// adjustments, then greedy argmax, or temperature, min_p, top_k and top_p (thresholds found
+// by radix select over the probabilities' bits) and one draw in index order with the row's
+// own uniform number from the host.
 #include "backend/cuda/kernels.h"
 
 #include <cfloat>
@@ -111,7 +112,20 @@ __device__ float select_threshold(const float* row, int vocab, float max_logit, 
   return found ? fmaxf(lo, __uint_as_float(prefix)) : lo;
 }
 
-__global__ void sample_rows_kernel(const float* __restrict__ logits, const DeviceRowSampling* __restrict__ params,
+// log(sum(exp(row))) over the whole row, every thread gets it.
+__device__ float row_log_z(const float* row, int vocab, ValueIndex* vi_scratch, float* f_scratch) {
+  ValueIndex best{-FLT_MAX, 0x7fffffff};
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) best = better(best, ValueIndex{row[i], i});
+  const float max_logit = block_argmax(best, vi_scratch).value;
+  float s = 0.0f;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += __expf(row[i] - max_logit);
+  return max_logit + __logf(block_sum(s, f_scratch));
+}
+
+// The row is read and written in place (no __restrict__ / read-only loads: the adjustments
+// change it before the sampling passes read it).
+__global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __restrict__ params,
+                                   const LogitAdjustment* __restrict__ adjustments, float* adjust_raw,
                                    int32_t* __restrict__ out_ids, float* __restrict__ out_logprobs, int vocab) {
   __shared__ ValueIndex vi_scratch[kWarps];
   __shared__ float f_scratch[kWarps];
@@ -119,9 +133,22 @@ __global__ void sample_rows_kernel(const float* __restrict__ logits, const Devic
   __shared__ Histogram hist;
   __shared__ float shared_result[1];
   __shared__ int chosen_shared;
+  __shared__ float chosen_raw;
 
-  const float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   const DeviceRowSampling p = params[blockIdx.x];
+  const bool adjusted = p.adjust_end > p.adjust_begin;
+  // The logprob is of the raw logits: their normalizer before the adjustments change them.
+  const float raw_log_z = p.want_logprob && adjusted ? row_log_z(row, vocab, vi_scratch, f_scratch) : 0.0f;
+  if (adjusted) {
+    for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < p.adjust_end; e += blockDim.x) {
+      const LogitAdjustment a = adjustments[e];
+      const float raw = row[a.token];
+      adjust_raw[e] = raw;
+      row[a.token] = adjusted_logit(raw, a);
+    }
+    __syncthreads(); // the block's global writes are visible to the block after the barrier
+  }
 
   ValueIndex best{-FLT_MAX, 0x7fffffff};
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) best = better(best, ValueIndex{row[i], i}); // NaN never wins
@@ -198,21 +225,30 @@ __global__ void sample_rows_kernel(const float* __restrict__ logits, const Devic
     }
   }
 
-  if (p.want_logprob) {
+  if (p.want_logprob && !adjusted) {
     float s = 0.0f;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += __expf(row[i] - max_logit);
     s = block_sum(s, f_scratch);
     if (threadIdx.x == 0) out_logprobs[blockIdx.x] = row[chosen] - (max_logit + __logf(s));
+  } else if (p.want_logprob) {
+    // The chosen token's raw logit: kept in adjust_raw when the adjustments touched it.
+    if (threadIdx.x == 0) chosen_raw = row[chosen];
+    __syncthreads();
+    for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < p.adjust_end; e += blockDim.x)
+      if (adjustments[e].token == chosen) chosen_raw = adjust_raw[e]; // tokens are distinct: one writer
+    __syncthreads();
+    if (threadIdx.x == 0) out_logprobs[blockIdx.x] = chosen_raw - raw_log_z;
   }
   if (threadIdx.x == 0) out_ids[blockIdx.x] = chosen;
 }
 
 } // namespace
 
-void sample_rows(const float* logits, const DeviceRowSampling* params, int32_t* out_ids, float* out_logprobs, int rows,
-                 int vocab, cudaStream_t stream) {
+void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
+                 int32_t* out_ids, float* out_logprobs, int rows, int vocab, cudaStream_t stream) {
   if (rows == 0) return;
-  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, out_ids, out_logprobs, vocab);
+  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, out_ids, out_logprobs,
+                                                    vocab);
   PAGODA_CUDA_CHECK_LAUNCH("sample_rows_kernel");
 }
 

@@ -1,10 +1,13 @@
 // GEMM for few rows (decode): y[m, n] = x[m, k] · w[n, k]^T with m <= 8. Reading the weight
 // once at full bandwidth is the whole cost, so each warp streams two weight rows with 16-byte
-// loads (several in flight per lane), dots them with the m input rows (small, L1-resident),
-// and reduces across the warp. f32 accumulation; output bf16 or f32, optionally added to y.
+// loads (two groups in flight per lane), dots them with the m input rows (small,
+// L1-resident), and reduces across the warp. Launched with PDL: the first weight loads depend
+// on nothing, so they are issued before waiting for the kernel that writes x.
+// f32 accumulation; output bf16 or f32, optionally added to y.
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
 #include "error.h"
 
@@ -41,15 +44,31 @@ template <int M, typename Out>
 __global__ void __launch_bounds__(kWarps * 32)
     skinny_gemm_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, Out* __restrict__ y, int n, int k,
                        float beta) {
+  pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int row0 = (blockIdx.x * kWarps + warp) * kRowsPerWarp;
-  if (row0 >= n) return;
   const int chunks = k / 8;
   const Bf16x8* xv = reinterpret_cast<const Bf16x8*>(x);
   const Bf16x8* wv[kRowsPerWarp];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r)
     wv[r] = reinterpret_cast<const Bf16x8*>(w + static_cast<int64_t>(min(row0 + r, n - 1)) * k);
+  // Chunks [0, full) go in groups of 32 * kUnroll (one 16-byte load per lane per row and
+  // unroll step); the rest one chunk per lane at a time.
+  const int full = row0 < n ? chunks / (32 * kUnroll) * (32 * kUnroll) : 0;
+  auto load_group = [&](Bf16x8 (&dst)[kRowsPerWarp][kUnroll], int c) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        const int4 raw = __ldcs(reinterpret_cast<const int4*>(wv[r] + c + 32 * u)); // streamed, read once
+        dst[r][u] = *reinterpret_cast<const Bf16x8*>(&raw);
+      }
+  };
+  Bf16x8 cur[kRowsPerWarp][kUnroll];
+  if (full > 0) load_group(cur, lane); // before the wait: the weights depend on no kernel
+  pdl_wait();
+  if (row0 >= n) return;
 
   float acc[kRowsPerWarp][M];
 #pragma unroll
@@ -57,26 +76,26 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int i = 0; i < M; ++i) acc[r][i] = 0.f;
 
-  int c = lane;
-  for (; c + 32 * (kUnroll - 1) < chunks; c += 32 * kUnroll) {
-    Bf16x8 wr[kRowsPerWarp][kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int r = 0; r < kRowsPerWarp; ++r) {
-        const int4 raw = __ldcs(reinterpret_cast<const int4*>(wv[r] + c + 32 * u)); // streamed, read once
-        wr[r][u] = *reinterpret_cast<const Bf16x8*>(&raw);
-      }
+  for (int c = lane; c < full; c += 32 * kUnroll) {
+    Bf16x8 next[kRowsPerWarp][kUnroll];
+    const bool more = c + 32 * kUnroll < full;
+    if (more) load_group(next, c + 32 * kUnroll); // in flight while this group is used
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
       for (int i = 0; i < M; ++i) {
         const Bf16x8 xi = xv[static_cast<int64_t>(i) * chunks + c + 32 * u];
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; ++r) acc[r][i] += dot8(wr[r][u], xi);
+        for (int r = 0; r < kRowsPerWarp; ++r) acc[r][i] += dot8(cur[r][u], xi);
       }
+    if (more) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r) cur[r][u] = next[r][u];
+    }
   }
-  for (; c < chunks; c += 32) {
+  for (int c = full + lane; c < chunks; c += 32) {
 #pragma unroll
     for (int i = 0; i < M; ++i) {
       const Bf16x8 xi = xv[static_cast<int64_t>(i) * chunks + c];
@@ -103,8 +122,8 @@ namespace {
 template <int M, typename Out>
 void launch(const bf16* x, const bf16* w, Out* y, int n, int k, float beta, cudaStream_t stream) {
   const int rows_per_block = kWarps * kRowsPerWarp;
-  skinny_gemm_kernel<M, Out><<<(n + rows_per_block - 1) / rows_per_block, kWarps * 32, 0, stream>>>(x, w, y, n, k, beta);
-  PAGODA_CUDA_CHECK_LAUNCH("skinny_gemm_kernel");
+  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<M, Out>, dim3((n + rows_per_block - 1) / rows_per_block),
+             dim3(kWarps * 32), 0, stream, x, w, y, n, k, beta);
 }
 
 template <typename Out>
