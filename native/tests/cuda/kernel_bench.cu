@@ -48,6 +48,25 @@ DeviceBuffer random_device_bf16(size_t n, std::mt19937& rng, float scale = 1.f) 
   return buf;
 }
 
+// Random bf16 in [-scale, scale) from a hash of the index, on the device: the decode pool is
+// gigabytes, too slow to draw on the host.
+__global__ void fill_random_bf16_kernel(bf16* out, size_t n, uint32_t seed, float scale) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 0x9E3779B1u ^ static_cast<uint32_t>(i >> 32) ^ seed * 0x85EBCA77u;
+    h ^= h >> 15;
+    h *= 0x2C1B3C6Du;
+    h ^= h >> 12;
+    h *= 0x297A2D39u;
+    h ^= h >> 15;
+    out[i] = __float2bfloat16(scale * (2.f * (h >> 8) * (1.f / 16777216.f) - 1.f));
+  }
+}
+
+void fill_random_bf16(bf16* out, size_t n, uint32_t seed, float scale) {
+  fill_random_bf16_kernel<<<1024, 256>>>(out, n, seed, scale);
+  PAGODA_CUDA_CHECK_LAUNCH("fill_random_bf16_kernel");
+}
+
 void row(const char* name, double ms, double bytes, double flops, double copy_gbs) {
   const double gbs = bytes / ms / 1e6;
   std::printf("%-46s %9.3f ms %8.0f GB/s (%3.0f%% of copy)", name, ms, gbs, 100.0 * gbs / copy_gbs);
@@ -57,8 +76,10 @@ void row(const char* name, double ms, double bytes, double flops, double copy_gb
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
+  // "decode": the copy and decode attention rows only.
+  const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -70,6 +91,59 @@ int main() {
   const double copy_ms = median_ms([&] { PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), copy_bytes, cudaMemcpyDeviceToDevice)); });
   const double copy_gbs = 2.0 * copy_bytes / copy_ms / 1e6;
   std::printf("%-46s %9.3f ms %8.0f GB/s (read + write)\n", "device-to-device copy 1 GiB", copy_ms, copy_gbs);
+
+  // Decode attention on one layer's paged cache: every configuration reads K and V through a
+  // shuffled block table over one pool, rotating over disjoint copies larger than L2 so the
+  // figures are DRAM figures (a real step's layer finds no K/V of its own in L2).
+  {
+    const int D = 128, bs = 16;
+    const size_t pool_tokens = size_t(256) * 4096 + 4096;   // the largest configuration, once
+    const size_t pool_elems = pool_tokens * 8 * D;            // per K or V, as 8 KV heads
+    DeviceBuffer kc(pool_elems * 2), vc(pool_elems * 2);
+    fill_random_bf16(kc.as<bf16>(), pool_elems, 11, 1.f);
+    fill_random_bf16(vc.as<bf16>(), pool_elems, 12, 1.f);
+    struct Config { int q_heads, kv_heads, batch, ctx; };
+    std::vector<Config> configs;
+    for (int ctx : {512, 2048, 4096})
+      for (int batch : {1, 16, 64, 256}) configs.push_back({32, 8, batch, ctx});
+    configs.push_back({28, 4, 64, 2048}); // Qwen2.5-7B
+    for (const Config& cf : configs) {
+      const int blocks_per_seq = cf.ctx / bs;
+      const size_t pool_blocks = pool_elems / (size_t(cf.kv_heads) * bs * D);
+      const size_t blocks = size_t(cf.batch) * blocks_per_seq;
+      const double bytes = double(cf.batch) * cf.ctx * cf.kv_heads * D * 2 * 2;
+      const size_t copies = std::min<size_t>(pool_blocks / blocks, std::max<size_t>(1, size_t((400 << 20) / bytes)));
+      std::vector<int32_t> order(pool_blocks);
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      std::vector<DeviceBuffer> tables;
+      for (size_t c = 0; c < copies; ++c)
+        tables.push_back(upload(std::vector<int32_t>(order.begin() + c * blocks, order.begin() + (c + 1) * blocks)));
+      std::vector<int32_t> qs(cf.batch + 1), lens(cf.batch, cf.ctx), ids(cf.batch);
+      std::iota(qs.begin(), qs.end(), 0);
+      std::iota(ids.begin(), ids.end(), 0);
+      auto d_qs = upload(qs), d_lens = upload(lens), d_ids = upload(ids);
+      const int q_width = cf.q_heads * D;
+      auto q = random_device_bf16(size_t(cf.batch) * q_width, rng, 2.f);
+      DeviceBuffer out(size_t(cf.batch) * q_width * 2);
+      PagedAttentionArgs a;
+      a.q = q.as<bf16>(); a.q_token_stride = q_width; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
+      a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>();
+      a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = cf.q_heads; a.num_kv_heads = cf.kv_heads; a.head_dim = D;
+      a.block_size = bs; a.scale = 1.f / std::sqrt(float(D));
+      const DecodePlan plan = plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.ctx, prop.multiProcessorCount);
+      DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, cf.batch, cf.q_heads, D));
+      size_t turn = 0;
+      char name[96];
+      std::snprintf(name, sizeof name, "decode attn %d/%d/%d b %3d ctx %4d (part %4dx%d)", cf.q_heads, cf.kv_heads, D,
+                    cf.batch, cf.ctx, plan.partition_tokens, plan.max_partitions);
+      row(name, median_ms([&] {
+            a.block_tables = tables[turn++ % copies].as<int32_t>();
+            paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0);
+          }), bytes, 4.0 * cf.batch * cf.ctx * cf.q_heads * D, copy_gbs);
+    }
+  }
+  if (decode_only) return 0;
 
   const int H = 4096, I = 14336, T = 8192, V = 128256;
   {
@@ -112,32 +186,6 @@ int main() {
     row("kv_cache_write 8192 tokens", median_ms([&] {
           kv_cache_write(qkv.as<bf16>() + 4096, qkv.as<bf16>() + 5120, stride, d_slots.as<int32_t>(), kc.as<bf16>(), vc.as<bf16>(), tokens, 8, 128, 16, 0);
         }), 4.0 * tokens * 1024 * 2, 0, copy_gbs);
-  }
-  // Attention on one layer's paged cache, Llama-3-8B heads.
-  for (int batch : {1, 16, 64, 256}) {
-    const int ctx = 2048, bs = 16, blocks_per_seq = ctx / bs;
-    const int total_blocks = batch * blocks_per_seq;
-    auto kc = random_device_bf16(size_t(total_blocks) * 8 * bs * 128, rng), vc = random_device_bf16(size_t(total_blocks) * 8 * bs * 128, rng);
-    std::vector<int32_t> table(total_blocks);
-    std::iota(table.begin(), table.end(), 0);
-    std::shuffle(table.begin(), table.end(), rng);
-    std::vector<int32_t> qs(batch + 1), lens(batch, ctx), ids(batch);
-    std::iota(qs.begin(), qs.end(), 0);
-    std::iota(ids.begin(), ids.end(), 0);
-    auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_ids = upload(ids);
-    auto q = random_device_bf16(size_t(batch) * 4096, rng, 2.f);
-    DeviceBuffer out(size_t(batch) * 4096 * 2);
-    PagedAttentionArgs a;
-    a.q = q.as<bf16>(); a.q_token_stride = 4096; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
-    a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
-    a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = 128; a.block_size = bs;
-    a.scale = 1.f / std::sqrt(128.f);
-    const DecodePlan plan = plan_paged_attention_decode(batch, 8, 32, ctx, prop.multiProcessorCount);
-    DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, batch, 32, 128));
-    char name[96];
-    std::snprintf(name, sizeof name, "decode attention batch %d ctx %d (part %d)", batch, ctx, plan.partition_tokens);
-    row(name, median_ms([&] { paged_attention_decode(a, d_ids.as<int32_t>(), batch, plan, ws.data(), ws.bytes(), 0); }),
-        double(batch) * ctx * 8 * 128 * 2 * 2, 4.0 * batch * ctx * 32 * 128, copy_gbs);
   }
   {
     const int L = 4096, bs = 16, blocks = L / bs;

@@ -1,14 +1,16 @@
-// Paged attention for decode (one new token per sequence). A block handles one sequence,
-// one KV head and one partition of its context, for all the query heads of that KV head
-// (GQA / MQA), so each K/V row is read once per KV head. Scores live in shared memory;
-// long contexts are split into partitions whose partial outputs a second kernel merges
-// with their softmax maxima and sums.
+// Paged attention for decode (one new token per sequence) on tensor cores. A block handles one
+// sequence, one KV head (one m-tile of up to 16 of its query heads) and one partition of the
+// context; each of its 4 warps streams its own 16-key tiles of K and V into shared memory with
+// cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
+// with the online softmax in registers. The warps' partial results meet in shared memory;
+// long contexts split into partitions are merged by a second kernel.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/vector_types.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -17,163 +19,344 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kLanesPerKey = 4;    // score phase: 8 keys per warp, 4 lanes split head_dim
-constexpr int kHeadChunk = 8;      // output phase: query heads accumulated at once
-constexpr int kMaxScoreBytes = 32 * 1024;
+constexpr int kTileKeys = 16;       // keys per mma tile (the N of S, the K of P V)
+constexpr int kMinPartition = 64;   // below this a block is mostly launch and merge cost
+constexpr float kLog2e = 1.4426950408889634f;
 
-struct DecodeShared {
-  int group, partition, head_dim;
-  size_t q_floats() const { return static_cast<size_t>(group) * head_dim; }
-  size_t score_floats() const { return static_cast<size_t>(group) * partition; }
-  size_t reduce_floats() const { return static_cast<size_t>(kWarps) * kHeadChunk * head_dim; }
-  size_t stats_floats() const { return 2 * static_cast<size_t>(group); }
-  size_t bytes() const { return sizeof(float) * (q_floats() + score_floats() + reduce_floats() + stats_floats()); }
+// Sizes that depend on head_dim. Stages are per warp; each holds one K and one V tile, so a
+// block keeps (stages - 1) * 4 tiles in flight while it computes on 4 (96 KB of shared memory
+// at head_dim 128, two blocks per SM).
+template <int D> struct DecodeSizes {
+  static constexpr int kStages = D >= 256 ? 2 : (D >= 128 ? 3 : 4);
+  static constexpr int kChunks = D / 8;               // 16-byte chunks in a row
+  static constexpr int kTileElems = kTileKeys * D;    // one K or one V tile, bf16
+  static constexpr int kStageElems = 2 * kTileElems;
+  static constexpr int kPipeBytes = kWarps * kStages * kStageElems * 2;
+  static constexpr int kMergeStride = D + 8;          // floats per merge row: padding spreads banks
+  __host__ __device__ static constexpr int merge_bytes(int rows) { return (kWarps * rows * kMergeStride + 2 * kWarps * rows) * 4; }
+  // head_dim 256 keeps the Q fragments in shared memory: in registers beside the 128 O
+  // accumulators they made ptxas spill.
+  static constexpr bool kQInSmem = D >= 256;
+  __host__ __device__ static constexpr int q_bytes(int rows) { return kQInSmem ? (D / 16) * (rows / 4) * 32 * 4 : 0; }
+  __host__ __device__ static constexpr int smem_bytes(int rows) {
+    return (kPipeBytes > merge_bytes(rows) ? kPipeBytes : merge_bytes(rows)) + q_bytes(rows);
+  }
 };
 
-__device__ __forceinline__ int64_t cache_offset(const int32_t* block_table, int key, int kv_head,
-                                                int num_kv_heads, int block_size, int head_dim) {
-  const int64_t block = block_table[key / block_size];
-  return ((block * num_kv_heads + kv_head) * block_size + key % block_size) * head_dim;
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+
+// 16 bytes global -> shared through L2 only (K/V are read once); src_bytes 0 zero-fills, so
+// rows past the context are never read and cannot carry NaN into P V.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// d = a * b + c, m16n8k16, bf16 inputs, f32 accumulators. With 8 real rows (kRows 8) the
+// a1 / a3 registers are zero and d2 / d3 are dropped, so the padding rows cost no registers.
+template <int kRows>
+__device__ __forceinline__ void mma_bf16(float (&acc)[kRows / 4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  if constexpr (kRows == 16) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    float unused0, unused1;
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %10, %10};\n"
+        : "+f"(acc[0]), "+f"(acc[1]), "=f"(unused0), "=f"(unused1)
+        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f));
+  }
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+__device__ __forceinline__ float2 unpack_bf16(uint32_t v) {
+  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
+}
+
+// Element offset of 16-byte chunk c of row r in a swizzled [16][D] tile: the chunk index is
+// XORed with r % 8, so the 8 rows an ldmatrix phase reads sit in 8 different bank groups.
+template <int D> __device__ __forceinline__ int tile_offset(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
 
 } // namespace
 
-template <int D>
+// Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
+// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile.
+template <int D, int kRows>
 __global__ void __launch_bounds__(kThreads)
-    paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids,
-                                  int partition, int max_partitions, float* __restrict__ part_out,
+    paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
+                                  int max_partitions, int m_tiles, float* __restrict__ part_out,
                                   float2* __restrict__ part_stats) {
-  extern __shared__ __align__(16) float shared[];
-  const int group = args.num_q_heads / args.num_kv_heads;
-  float* s_q = shared;                                // [group][D], pre-scaled into log2 units
-  float* s_score = s_q + group * D;                   // [group][partition]
-  float* s_reduce = s_score + group * partition;      // [kWarps][kHeadChunk][D]
-  float* s_max = s_reduce + kWarps * kHeadChunk * D;  // [group]
-  float* s_sum = s_max + group;                       // [group]
+  using Sizes = DecodeSizes<D>;
+  constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
+  constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
+  extern __shared__ __align__(128) unsigned char smem[];
+
+  pdl_wait();
+  pdl_launch_dependents();
 
   const int seq_index = blockIdx.x;
-  const int seq = seq_ids[seq_index];
-  const int kv_head = blockIdx.y;
+  const int kv_head = blockIdx.y / m_tiles;
+  const int m_tile = blockIdx.y % m_tiles;
   const int part = blockIdx.z;
+  const int seq = seq_ids[seq_index];
   const int context_len = args.context_lens[seq];
   const int key_begin = part * partition;
-  if (key_begin >= context_len) return;
+  if (key_begin >= context_len) return; // a plan sized for a longer context (CUDA graphs)
   const int num_keys = min(partition, context_len - key_begin);
+  const int group = args.num_q_heads / args.num_kv_heads;
+  const int head0 = kv_head * group + m_tile * kRows;
+  const int rows = min(kRows, group - m_tile * kRows);
   const int64_t token = args.query_start[seq];
   const int32_t* block_table = args.block_tables + static_cast<int64_t>(seq) * args.max_blocks_per_seq;
-  const int warp = threadIdx.x / 32;
+  const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
+  const int g = lane >> 2; // accumulator row (and row + 8)
+  const int t = lane & 3;  // accumulator column pair
 
-  const float q_scale = args.scale * 1.4426950408889634f;
-  for (int i = threadIdx.x; i < group * D; i += kThreads) {
-    const int head = kv_head * group + i / D;
-    s_q[i] = __bfloat162float(args.q[token * args.q_token_stride + static_cast<int64_t>(head) * D + i % D]) * q_scale;
-  }
-  __syncthreads();
-
-  // Scores: 4 lanes per key, each a quarter of head_dim; 8 keys per warp at once.
+  // Q as the A operand, straight from global: q[g][16s + 2t, +1] and q[g][16s + 8 + 2t, +1]
+  // (and the same for row g + 8 with 16 rows). Rows past the group are zero.
+  constexpr int kQRegs = Sizes::kQInSmem ? 1 : kSteps;
+  uint32_t qa[kQRegs][kRows / 4];
+  uint32_t* s_q = reinterpret_cast<uint32_t*>(smem + Sizes::smem_bytes(kRows) - Sizes::q_bytes(kRows));
   {
-    constexpr int kSlice = D / kLanesPerKey;
-    const int sub_key = lane / kLanesPerKey;
-    const int slice = lane % kLanesPerKey;
-    for (int k0 = warp * 8; k0 < num_keys; k0 += kWarps * 8) {
-      const int local_key = k0 + sub_key;
-      const bool valid = local_key < num_keys;
-      float k_val[kSlice];
-      if (valid) {
-        const bf16* src = args.k_cache +
-                          cache_offset(block_table, key_begin + local_key, kv_head, args.num_kv_heads, args.block_size, D) +
-                          slice * kSlice;
+    const bf16* q_tok = args.q + token * args.q_token_stride;
+    auto load = [&](int row, int col) -> uint32_t {
+      if (row >= rows) return 0u;
+      return *reinterpret_cast<const uint32_t*>(q_tok + static_cast<int64_t>(head0 + row) * D + col);
+    };
+    auto fragment = [&](int s, int j) { // j: 0 row g low, 1 row g high, 2 / 3 the same for g + 8
+      return load(g + 8 * (j >> 1), 16 * s + 8 * (j & 1) + 2 * t);
+    };
+    if constexpr (Sizes::kQInSmem) {
+      if (warp == 0)
+        for (int s = 0; s < kSteps; ++s)
 #pragma unroll
-        for (int v = 0; v < kSlice / 8; ++v) unpack8(reinterpret_cast<const Bf16x8*>(src)[v], k_val + v * 8);
-      } else {
+          for (int j = 0; j < kRows / 4; ++j) s_q[(s * (kRows / 4) + j) * 32 + lane] = fragment(s, j);
+      __syncthreads();
+    } else {
 #pragma unroll
-        for (int e = 0; e < kSlice; ++e) k_val[e] = 0.f;
+      for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+        for (int j = 0; j < kRows / 4; ++j) qa[s][j] = fragment(s, j);
+    }
+  }
+
+  // This warp's tiles of the partition: warp, warp + 4, ... each 16 keys.
+  bf16* pipe = reinterpret_cast<bf16*>(smem) + warp * Sizes::kStages * Sizes::kStageElems;
+  const int num_tiles = (num_keys + kTileKeys - 1) / kTileKeys;
+  const int my_tiles = num_tiles > warp ? (num_tiles - warp + kWarps - 1) / kWarps : 0;
+  const int bs = args.block_size;
+  const bool aligned_blocks = bs % kTileKeys == 0; // a tile never straddles two blocks
+  const int64_t head_rows = static_cast<int64_t>(args.num_kv_heads) * bs;
+
+  auto issue = [&](int i) { // the warp's i-th tile into stage i % kStages, then one commit
+    const int tile = warp + i * kWarps;
+    if (i < my_tiles) {
+      const int key0 = key_begin + tile * kTileKeys;
+      const int valid_rows = min(kTileKeys, context_len - key0);
+      bf16* dst = pipe + (i % Sizes::kStages) * Sizes::kStageElems;
+      int64_t tile_base = 0;
+      if (aligned_blocks)
+        tile_base = (block_table[key0 / bs] * head_rows + static_cast<int64_t>(kv_head) * bs + key0 % bs) * D;
+#pragma unroll
+      for (int j = 0; j < kTileKeys * Sizes::kChunks / 32; ++j) {
+        const int idx = lane + 32 * j;
+        const int r = idx / Sizes::kChunks, c = idx % Sizes::kChunks;
+        const bool valid = r < valid_rows;
+        int64_t src = 0;
+        if (valid) {
+          if (aligned_blocks) {
+            src = tile_base + r * D + c * 8;
+          } else {
+            const int key = key0 + r;
+            src = (block_table[key / bs] * head_rows + static_cast<int64_t>(kv_head) * bs + key % bs) * D + c * 8;
+          }
+        }
+        const int so = tile_offset<D>(r, c);
+        cp_async_16(smem_u32(dst + so), args.k_cache + src, valid);
+        cp_async_16(smem_u32(dst + Sizes::kTileElems + so), args.v_cache + src, valid);
       }
-      for (int g = 0; g < group; ++g) {
-        const float* qg = s_q + g * D + slice * kSlice;
-        float dot = 0.f;
+    }
+    cp_async_commit(); // empty groups keep the wait count uniform
+  };
+
+  float o[2 * kSteps][kAcc];
 #pragma unroll
-        for (int e = 0; e < kSlice; ++e) dot += qg[e] * k_val[e];
-        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
-        dot += __shfl_xor_sync(0xffffffffu, dot, 2);
-        if (valid && slice == 0) s_score[g * partition + local_key] = dot;
+  for (int n = 0; n < 2 * kSteps; ++n)
+#pragma unroll
+    for (int e = 0; e < kAcc; ++e) o[n][e] = 0.f;
+  float m_run[kRows / 8], l_run[kRows / 8]; // rows g (and g + 8); m in log2 units
+#pragma unroll
+  for (int h = 0; h < kRows / 8; ++h) {
+    m_run[h] = -INFINITY;
+    l_run[h] = 0.f;
+  }
+  const float scale_log2 = args.scale * kLog2e;
+
+#pragma unroll
+  for (int i = 0; i < Sizes::kStages - 1; ++i) issue(i);
+
+  for (int it = 0; it < my_tiles; ++it) {
+    issue(it + Sizes::kStages - 1);
+    cp_async_wait<Sizes::kStages - 1>();
+    __syncwarp();
+    const bf16* ks = pipe + (it % Sizes::kStages) * Sizes::kStageElems;
+    const bf16* vs = ks + Sizes::kTileElems;
+
+    // S = Q K^T for keys 0..7 (s[0]) and 8..15 (s[1]); K rows are the B operand's columns.
+    float s[2][kAcc];
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < kAcc; ++e) s[n][e] = 0.f;
+    {
+      const int r = (lane & 7) + ((lane >> 4) << 3);
+      const int c_lo = (lane >> 3) & 1;
+#pragma unroll
+      for (int st = 0; st < kSteps; ++st) {
+        uint32_t b[4];
+        ldmatrix_x4(smem_u32(ks + tile_offset<D>(r, 2 * st + c_lo)), b);
+        uint32_t a[4] = {0u, 0u, 0u, 0u}; // a0 a1 a2 a3: row g low, g + 8 low, g high, g + 8 high
+#pragma unroll
+        for (int j = 0; j < kRows / 4; ++j)
+          a[(j & 1) * 2 + (j >> 1)] = Sizes::kQInSmem ? s_q[(st * (kRows / 4) + j) * 32 + lane] : qa[Sizes::kQInSmem ? 0 : st][j];
+        mma_bf16<kRows>(s[0], a[0], a[1], a[2], a[3], b[0], b[1]);
+        mma_bf16<kRows>(s[1], a[0], a[1], a[2], a[3], b[2], b[3]);
       }
+    }
+
+    // Online softmax: mask keys past the partition, new row maxima over the 4 lanes of a row.
+    const int key_local = (warp + it * kWarps) * kTileKeys;
+    float alpha[kRows / 8];
+#pragma unroll
+    for (int h = 0; h < kRows / 8; ++h) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const bool valid = key_local + n * 8 + 2 * t + e < num_keys;
+          float& x = s[n][2 * h + e];
+          x = valid ? x * scale_log2 : -INFINITY;
+          mx = fmaxf(mx, x);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m_run[h], mx); // finite: key_local < num_keys
+      alpha[h] = exp2f(m_run[h] - m_new);
+      m_run[h] = m_new;
+    }
+    // P in bf16 as the A operand (keys 2t.. of s[0] in a0/a1, of s[1] in a2/a3); the row
+    // sums add the rounded values so that P and l agree.
+    uint32_t pa[4];
+#pragma unroll
+    for (int h = 0; h < kRows / 8; ++h) {
+      float sum = 0.f;
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        const uint32_t packed = pack_bf16(exp2f(s[n][2 * h] - m_run[h]), exp2f(s[n][2 * h + 1] - m_run[h]));
+        pa[2 * n + h] = packed;
+        const float2 back = unpack_bf16(packed);
+        sum += back.x + back.y;
+      }
+      l_run[h] = l_run[h] * alpha[h] + sum;
+    }
+    if constexpr (kRows == 8) {
+      pa[1] = 0u;
+      pa[3] = 0u;
+    }
+#pragma unroll
+    for (int n = 0; n < 2 * kSteps; ++n)
+#pragma unroll
+      for (int e = 0; e < kAcc; ++e) o[n][e] *= alpha[e / 2];
+
+    // O += P V; V rows are keys, read transposed as the B operand.
+    {
+      const int r = (lane & 7) + (((lane >> 3) & 1) << 3);
+      const int c_hi = lane >> 4;
+#pragma unroll
+      for (int st = 0; st < kSteps; ++st) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(smem_u32(vs + tile_offset<D>(r, 2 * st + c_hi)), b);
+        mma_bf16<kRows>(o[2 * st], pa[0], pa[1], pa[2], pa[3], b[0], b[1]);
+        mma_bf16<kRows>(o[2 * st + 1], pa[0], pa[1], pa[2], pa[3], b[2], b[3]);
+      }
+    }
+    __syncwarp(); // every lane is done with this stage before it is refilled
+  }
+
+  // Each row's l over its 4 lanes.
+#pragma unroll
+  for (int h = 0; h < kRows / 8; ++h) {
+    l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 1);
+    l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 2);
+  }
+
+  // Merge the 4 warps through shared memory (the pipeline buffers, now idle).
+  cp_async_wait<0>();
+  __syncthreads();
+  float* s_o = reinterpret_cast<float*>(smem);                // [kWarps][kRows][kMergeStride]
+  float* s_m = s_o + kWarps * kRows * Sizes::kMergeStride;    // [kWarps][kRows]
+  float* s_l = s_m + kWarps * kRows;                          // [kWarps][kRows]
+#pragma unroll
+  for (int h = 0; h < kRows / 8; ++h) {
+    const int row = g + 8 * h;
+    float* dst = s_o + (warp * kRows + row) * Sizes::kMergeStride + 2 * t;
+#pragma unroll
+    for (int n = 0; n < 2 * kSteps; ++n)
+      *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[n][2 * h], o[n][2 * h + 1]);
+    if (t == 0) {
+      s_m[warp * kRows + row] = m_run[h];
+      s_l[warp * kRows + row] = l_run[h];
     }
   }
   __syncthreads();
 
-  // Softmax statistics per query head; probabilities replace the scores.
-  for (int g = warp; g < group; g += kWarps) {
-    float* row = s_score + g * partition;
+  for (int i = threadIdx.x; i < rows * D; i += kThreads) {
+    const int row = i / D, d = i % D;
     float m = -INFINITY;
-    for (int i = lane; i < num_keys; i += 32) m = fmaxf(m, row[i]);
-    m = warp_max(m);
-    float l = 0.f;
-    for (int i = lane; i < num_keys; i += 32) {
-      const float p = exp2f(row[i] - m);
-      row[i] = p;
-      l += p;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, s_m[w * kRows + row]);
+    float l = 0.f, acc = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float mw = s_m[w * kRows + row];
+      const float weight = mw == -INFINITY ? 0.f : exp2f(mw - m); // a warp with no tile
+      l += weight * s_l[w * kRows + row];
+      acc += weight * s_o[(w * kRows + row) * Sizes::kMergeStride + d];
     }
-    l = warp_sum(l);
-    if (lane == 0) {
-      s_max[g] = m;
-      s_sum[g] = l;
+    const float out = acc / l;
+    const int head = head0 + row;
+    if (max_partitions == 1) {
+      args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(out);
+    } else {
+      const int64_t slot = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions + part;
+      part_out[slot * D + d] = out;
+      if (d == 0) part_stats[slot] = make_float2(m, l);
     }
-  }
-  __syncthreads();
-
-  // Output: lanes split head_dim, warps split keys, then the warps' sums are added.
-  constexpr int kPerLane = D / 32;
-  const int d0 = lane * kPerLane;
-  for (int g0 = 0; g0 < group; g0 += kHeadChunk) {
-    float acc[kHeadChunk][kPerLane];
-#pragma unroll
-    for (int gg = 0; gg < kHeadChunk; ++gg)
-#pragma unroll
-      for (int e = 0; e < kPerLane; ++e) acc[gg][e] = 0.f;
-#pragma unroll 4
-    for (int local_key = warp; local_key < num_keys; local_key += kWarps) {
-      const bf16* src = args.v_cache +
-                        cache_offset(block_table, key_begin + local_key, kv_head, args.num_kv_heads, args.block_size, D) + d0;
-      float v[kPerLane];
-#pragma unroll
-      for (int e = 0; e < kPerLane; e += 2) {
-        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(src + e));
-        v[e] = f.x;
-        v[e + 1] = f.y;
-      }
-#pragma unroll
-      for (int gg = 0; gg < kHeadChunk; ++gg) {
-        if (g0 + gg >= group) break;
-        const float p = s_score[(g0 + gg) * partition + local_key];
-#pragma unroll
-        for (int e = 0; e < kPerLane; ++e) acc[gg][e] += p * v[e];
-      }
-    }
-#pragma unroll
-    for (int gg = 0; gg < kHeadChunk; ++gg)
-#pragma unroll
-      for (int e = 0; e < kPerLane; ++e) s_reduce[(warp * kHeadChunk + gg) * D + d0 + e] = acc[gg][e];
-    __syncthreads();
-    for (int i = threadIdx.x; i < kHeadChunk * D; i += kThreads) {
-      const int gg = i / D, d = i % D;
-      const int g = g0 + gg;
-      if (g >= group) continue;
-      float o = 0.f;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) o += s_reduce[(w * kHeadChunk + gg) * D + d];
-      o /= s_sum[g];
-      const int head = kv_head * group + g;
-      if (max_partitions == 1) {
-        args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(o);
-      } else {
-        const int64_t slot = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions + part;
-        part_out[slot * D + d] = o;
-        if (d == 0) part_stats[slot] = make_float2(s_max[g], s_sum[g]);
-      }
-    }
-    __syncthreads();
   }
 }
 
@@ -182,6 +365,8 @@ __global__ void paged_attention_decode_merge_kernel(PagedAttentionArgs args, con
                                                     int partition, int max_partitions,
                                                     const float* __restrict__ part_out,
                                                     const float2* __restrict__ part_stats) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int seq_index = blockIdx.x;
   const int head = blockIdx.y;
   const int seq = seq_ids[seq_index];
@@ -203,26 +388,40 @@ __global__ void paged_attention_decode_merge_kernel(PagedAttentionArgs args, con
   }
 }
 
-DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q_heads,
-                                       int max_context_len, int num_sms) {
-  const int group = num_q_heads / num_kv_heads;
-  int cap = (kMaxScoreBytes / (4 * group)) / 32 * 32;
-  if (cap < 32) cap = 32;
-  int partition = cap < 512 ? cap : 512;
-  // Shorter partitions until the grid has about two blocks per multiprocessor.
-  auto blocks = [&](int p) {
-    return static_cast<int64_t>(num_seqs) * num_kv_heads * ((max_context_len + p - 1) / p);
-  };
-  while (partition > 64 && blocks(partition) < 2 * static_cast<int64_t>(num_sms)) partition /= 2;
-  partition = partition / 32 * 32;
+namespace {
+
+int round_up_32(int x) { return (x + 31) / 32 * 32; }
+
+int decode_m_tiles(int group) { return group <= 8 ? 1 : (group + 15) / 16; }
+
+} // namespace
+
+DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q_heads, int max_context_len,
+                                       int num_sms) {
   DecodePlan plan;
+  if (max_context_len <= 0 || num_kv_heads <= 0) {
+    plan.partition_tokens = 32;
+    plan.max_partitions = 1;
+    return plan;
+  }
+  const int m_tiles = decode_m_tiles(num_q_heads / num_kv_heads);
+  auto blocks = [&](int p) {
+    return static_cast<int64_t>(num_seqs) * num_kv_heads * m_tiles * ((max_context_len + p - 1) / p);
+  };
+  // Unsplit when the batch alone fills the GPU (two blocks per SM fit); otherwise halve the
+  // partition until it does, since the merge costs less than idle SMs.
+  const int64_t target = 2 * static_cast<int64_t>(num_sms);
+  int partition = round_up_32(max_context_len);
+  while (partition > kMinPartition && blocks(partition) < target) {
+    const int half = round_up_32((partition + 1) / 2);
+    partition = half < kMinPartition ? kMinPartition : half;
+  }
   plan.partition_tokens = partition;
-  plan.max_partitions = max_context_len <= 0 ? 1 : (max_context_len + partition - 1) / partition;
+  plan.max_partitions = (max_context_len + partition - 1) / partition;
   return plan;
 }
 
-size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs, int num_q_heads,
-                                              int head_dim) {
+size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs, int num_q_heads, int head_dim) {
   if (plan.max_partitions <= 1) return 0;
   const size_t slots = static_cast<size_t>(num_seqs) * num_q_heads * plan.max_partitions;
   return slots * (sizeof(float) * head_dim + sizeof(float2));
@@ -230,52 +429,60 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
 
 namespace {
 
-template <int D>
-void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
-                   const DecodePlan& plan, void* workspace, cudaStream_t stream) {
-  const DecodeShared layout{args.num_q_heads / args.num_kv_heads, plan.partition_tokens, D};
-  const size_t smem = layout.bytes();
-  static int configured_bytes = 0; // raised once to the largest size seen
-  if (static_cast<int>(smem) > configured_bytes) {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(smem)));
-    configured_bytes = static_cast<int>(smem);
-  }
+template <int D, int kRows>
+void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+                   void* workspace, cudaStream_t stream) {
+  constexpr int smem = DecodeSizes<D>::smem_bytes(kRows);
+  static const bool configured = [] { // once per instantiation: more than the default 48 KB
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    return true;
+  }();
+  (void)configured;
+  const int m_tiles = decode_m_tiles(args.num_q_heads / args.num_kv_heads);
   float* part_out = static_cast<float*>(workspace);
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * plan.max_partitions;
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
-  const dim3 grid(num_seqs, args.num_kv_heads, plan.max_partitions);
-  paged_attention_decode_kernel<D><<<grid, kThreads, smem, stream>>>(
-      args, seq_ids, plan.partition_tokens, plan.max_partitions, part_out, part_stats);
-  PAGODA_CUDA_CHECK_LAUNCH("paged_attention_decode_kernel");
+  const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
+  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows>, grid, dim3(kThreads), smem,
+             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats);
   if (plan.max_partitions > 1) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
-    paged_attention_decode_merge_kernel<<<merge_grid, D < 128 ? D : 128, 0, stream>>>(
-        args, seq_ids, plan.partition_tokens, plan.max_partitions, part_out, part_stats);
-    PAGODA_CUDA_CHECK_LAUNCH("paged_attention_decode_merge_kernel");
+    launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel, merge_grid,
+               dim3(D < 128 ? D : 128), 0, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions,
+               static_cast<const float*>(part_out), static_cast<const float2*>(part_stats));
   }
+}
+
+template <int D>
+void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+                        void* workspace, cudaStream_t stream) {
+  if (args.num_q_heads / args.num_kv_heads <= 8)
+    launch_decode<D, 8>(args, seq_ids, num_seqs, plan, workspace, stream);
+  else
+    launch_decode<D, 16>(args, seq_ids, num_seqs, plan, workspace, stream);
 }
 
 } // namespace
 
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
-                            const DecodePlan& plan, void* workspace, size_t workspace_bytes,
-                            cudaStream_t stream) {
+                            const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_decode: num_attention_heads " + std::to_string(args.num_q_heads) +
                 " must be a multiple of num_key_value_heads " + std::to_string(args.num_kv_heads));
   if (plan.partition_tokens <= 0 || plan.partition_tokens % 32 != 0 || plan.max_partitions <= 0)
     throw Error("paged_attention_decode: the plan must come from plan_paged_attention_decode");
+  if (args.block_size <= 0)
+    throw Error("paged_attention_decode: block_size " + std::to_string(args.block_size) + " must be positive");
   if (num_seqs == 0) return;
   const size_t needed = paged_attention_decode_workspace_bytes(plan, num_seqs, args.num_q_heads, args.head_dim);
   if (workspace_bytes < needed)
     throw Error("paged_attention_decode: workspace of " + std::to_string(workspace_bytes) +
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
   switch (args.head_dim) {
-  case 64: return launch_decode<64>(args, seq_ids, num_seqs, plan, workspace, stream);
-  case 128: return launch_decode<128>(args, seq_ids, num_seqs, plan, workspace, stream);
-  case 256: return launch_decode<256>(args, seq_ids, num_seqs, plan, workspace, stream);
+  case 64: return launch_decode_rows<64>(args, seq_ids, num_seqs, plan, workspace, stream);
+  case 128: return launch_decode_rows<128>(args, seq_ids, num_seqs, plan, workspace, stream);
+  case 256: return launch_decode_rows<256>(args, seq_ids, num_seqs, plan, workspace, stream);
   default:
     throw Error("paged_attention_decode: head_dim " + std::to_string(args.head_dim) +
                 " is not supported by the CUDA backend (64, 128, 256); run this model on the CPU backend");
