@@ -14,14 +14,16 @@ namespace {
 
 void usage() {
   std::fprintf(stderr,
-               "usage: pagoda-check <golden.json> [--model DIR] [--device cpu|cuda|auto] [--threads N]\n"
-               "  --model   checkpoint folder (default: <golden dir>/../../models/<model of the golden>)\n");
+               "usage: pagoda-check <golden.json> [--model DIR] [--device cpu|cuda|auto] [--dtype D] [--threads N]\n"
+               "  --model   checkpoint folder (default: <golden dir>/../../models/<model of the golden>)\n"
+               "  --dtype   compute dtype: auto (default), float32, bfloat16 or float16; the tolerance follows\n"
+               "            the backend's compute dtype\n");
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  std::string golden_path, model_dir, device = "cpu";
+  std::string golden_path, model_dir, device = "cpu", dtype = "auto";
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
     };
     if (a == "--model") model_dir = value();
     else if (a == "--device") device = value();
+    else if (a == "--dtype") dtype = value();
     else if (a == "--threads") threads = std::atoi(value().c_str());
     else if (a == "-h" || a == "--help") { usage(); return 0; }
     else if (!a.empty() && a[0] == '-') { std::fprintf(stderr, "pagoda-check: unknown option %s\n", a.c_str()); usage(); return 2; }
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
     pagoda::EngineConfig config;
     config.model = model_dir;
     config.device = device;
+    config.dtype = dtype;
     config.num_threads = threads;
     auto backend = pagoda::create_backend(config);
     const pagoda::GoldenTolerance tol = pagoda::tolerance_for(golden.weights_dtype, backend->compute_dtype());

@@ -1,5 +1,6 @@
 // Checks the row-wise kernels (embedding, RMSNorm, fused add + RMSNorm, per-head norm, RoPE,
-// SiLU·mul, bias add, KV-cache write, argmax) against their CPU references on random inputs.
+// SiLU·mul, bias add, KV-cache write, argmax) against their CPU references on random inputs;
+// the float32 instantiations (the float32 compute path) on unrounded float32 inputs.
 #include <algorithm>
 #include <numeric>
 
@@ -16,6 +17,15 @@ using namespace pagoda::cuda::test;
 namespace {
 
 constexpr double kBf16Rel = 8e-3; // a few bf16 roundings
+constexpr double kF32Rel = 1e-6;  // float32 arithmetic against double
+
+// Random float32 values in [-scale, scale) (not rounded to bf16).
+std::vector<float> random_f32_values(size_t n, std::mt19937& rng, float scale = 1.f) {
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
 
 void test_embedding(Checker& c, std::mt19937& rng) {
   const int vocab = 1000, hidden = 4096 + 64, tokens = 37;
@@ -182,6 +192,124 @@ void test_kv_cache_write(Checker& c, std::mt19937& rng) {
   c.expect("kv_cache_write V (other slots untouched)", compare(download_bf16(d_v, cache_elems), v_ref), 0, 0);
 }
 
+// Every kernel's float instantiation, as the float32 compute path calls it.
+void test_float32(Checker& c, std::mt19937& rng) {
+  { // embedding and row gather: float32 rows copied exactly
+    const int vocab = 300, hidden = 64 + 8, tokens = 21;
+    auto table = random_f32_values(size_t(vocab) * hidden, rng);
+    std::vector<int32_t> ids(tokens);
+    std::uniform_int_distribution<int> pick(0, vocab - 1);
+    for (auto& id : ids) id = pick(rng);
+    ids[2] = -7;
+    ids[9] = vocab;
+    auto d_table = upload(table), d_ids = upload(ids);
+    DeviceBuffer d_out(size_t(tokens) * hidden * 4);
+    poison(d_out);
+    embedding_gather(d_ids.as<int32_t>(), d_table.as<float>(), d_out.as<float>(), tokens, hidden, vocab, 0);
+    c.expect("f32 embedding_gather (exact, bad ids -> zeros)",
+             compare(download<float>(d_out, size_t(tokens) * hidden), ref_embedding(ids, table, hidden, vocab)), 0, 0);
+  }
+  for (int hidden : {64, 4096 + 8}) { // rms_norm and add_rms_norm, all float32
+    const int rows = 13;
+    const double eps = 1e-5;
+    auto x = random_f32_values(size_t(rows) * hidden, rng, 3.f);
+    auto w = random_f32_values(hidden, rng, 2.f);
+    auto r = random_f32_values(size_t(rows) * hidden, rng, 3.f);
+    auto d_x = upload(x), d_w = upload(w), d_r = upload(r);
+    DeviceBuffer d_out(x.size() * 4);
+    poison(d_out);
+    rms_norm(d_x.as<float>(), d_w.as<float>(), d_out.as<float>(), rows, hidden, eps, 0);
+    c.expect("f32 rms_norm hidden " + std::to_string(hidden),
+             compare(download<float>(d_out, x.size()), ref_rms_norm(x, w, rows, hidden, eps)), kF32Rel, 1e-5);
+    std::vector<double> ref_res, ref_out;
+    ref_add_rms_norm(r, x, w, rows, hidden, eps, false, ref_res, ref_out);
+    poison(d_out);
+    add_rms_norm(d_r.as<float>(), d_x.as<float>(), d_w.as<float>(), d_out.as<float>(), rows, hidden, eps, 0);
+    c.expect("f32 add_rms_norm residual, hidden " + std::to_string(hidden),
+             compare(download<float>(d_r, x.size()), ref_res), kF32Rel, 1e-5);
+    c.expect("f32 add_rms_norm output, hidden " + std::to_string(hidden),
+             compare(download<float>(d_out, x.size()), ref_out), kF32Rel, 1e-5);
+  }
+  for (int head_dim : {8, 64, 256}) { // per-head norm inside a wider row
+    const int tokens = 17, heads = 4;
+    const int64_t stride = int64_t(heads) * head_dim + 2 * head_dim;
+    auto x = random_f32_values(size_t(tokens) * stride, rng, 2.f);
+    auto w = random_f32_values(head_dim, rng, 1.5f);
+    auto d_x = upload(x), d_w = upload(w);
+    rms_norm_heads(d_x.as<float>(), d_w.as<float>(), tokens, heads, head_dim, stride, 1e-6f, 0);
+    c.expect("f32 rms_norm_heads head_dim " + std::to_string(head_dim),
+             compare(download<float>(d_x, x.size()), ref_rms_norm_heads(x, w, tokens, heads, head_dim, stride, 1e-6)),
+             kF32Rel, 1e-5);
+  }
+  for (int head_dim : {8, 128}) { // RoPE on fused qkv rows (stories260k: head_dim 8)
+    RopeSpec spec;
+    spec.theta = 10000.0;
+    spec.rotary_dim = head_dim;
+    const int tokens = 31, q_heads = 8, kv_heads = 4;
+    std::vector<int32_t> positions(tokens);
+    std::uniform_int_distribution<int> pos(0, 4000);
+    for (auto& p : positions) p = pos(rng);
+    const auto inv_freq = rope_inv_freq(spec, 4001);
+    const int64_t q_width = int64_t(q_heads) * head_dim, kv_width = int64_t(kv_heads) * head_dim;
+    const int64_t stride = q_width + 2 * kv_width;
+    auto x = random_f32_values(size_t(tokens) * stride, rng, 2.f);
+    std::vector<double> ref(x.begin(), x.end());
+    ref_rope(ref, stride, 0, q_width, positions, inv_freq, q_heads, kv_heads, head_dim, head_dim);
+    auto d_x = upload(x), d_pos = upload(positions), d_freq = upload(inv_freq);
+    rope_neox(d_x.as<float>(), d_x.as<float>() + q_width, stride, d_pos.as<int32_t>(), d_freq.as<float>(), tokens,
+              q_heads, kv_heads, head_dim, head_dim, 0);
+    c.expect("f32 rope_neox head_dim " + std::to_string(head_dim), compare(download<float>(d_x, x.size()), ref),
+             kF32Rel, 1e-5);
+  }
+  for (int inter : {1024, 172}) { // vectorized path, and the odd-width path (stories260k: 172)
+    const int tokens = 23;
+    auto gu = random_f32_values(size_t(tokens) * 2 * inter, rng, 6.f);
+    auto d_gu = upload(gu);
+    DeviceBuffer d_out(size_t(tokens) * inter * 4);
+    poison(d_out);
+    silu_mul(d_gu.as<float>(), d_out.as<float>(), tokens, inter, 0);
+    c.expect("f32 silu_mul intermediate " + std::to_string(inter),
+             compare(download<float>(d_out, size_t(tokens) * inter), ref_silu_mul(gu, tokens, inter)), 4 * kF32Rel, 1e-4); // __expf
+  }
+  {
+    const int tokens = 19, cols = 512 + 2 * 128;
+    auto x = random_f32_values(size_t(tokens) * cols, rng, 4.f);
+    auto b = random_f32_values(cols, rng, 4.f);
+    auto d_x = upload(x), d_b = upload(b);
+    bias_add(d_x.as<float>(), d_b.as<float>(), tokens, cols, 0);
+    c.expect("f32 bias_add", compare(download<float>(d_x, x.size()), ref_bias_add(x, b, cols)), kF32Rel, 1e-5);
+  }
+  for (int head_dim : {8, 64}) { // KV write: exact copies, other slots untouched, padding skipped
+    const int tokens = 37, kv_heads = 4, block_size = 16, num_blocks = 12;
+    const int64_t q_width = 8 * head_dim, kv_width = int64_t(kv_heads) * head_dim;
+    const int64_t stride = q_width + 2 * kv_width;
+    auto qkv = random_f32_values(size_t(tokens) * stride, rng);
+    std::vector<int32_t> all(num_blocks * block_size);
+    std::iota(all.begin(), all.end(), 0);
+    std::shuffle(all.begin(), all.end(), rng);
+    std::vector<int32_t> slots(all.begin(), all.begin() + tokens);
+    slots[4] = -1;
+    const size_t cache_elems = size_t(num_blocks) * kv_heads * block_size * head_dim;
+    auto k_cache = random_f32_values(cache_elems, rng), v_cache = random_f32_values(cache_elems, rng);
+    std::vector<double> k_ref(k_cache.begin(), k_cache.end()), v_ref(v_cache.begin(), v_cache.end());
+    for (int t = 0; t < tokens; ++t) {
+      if (slots[t] < 0) continue;
+      const int blk = slots[t] / block_size, off = slots[t] % block_size;
+      for (int h = 0; h < kv_heads; ++h)
+        for (int d = 0; d < head_dim; ++d) {
+          const size_t dst = ((size_t(blk) * kv_heads + h) * block_size + off) * head_dim + d;
+          k_ref[dst] = qkv[size_t(t) * stride + q_width + h * head_dim + d];
+          v_ref[dst] = qkv[size_t(t) * stride + q_width + kv_width + h * head_dim + d];
+        }
+    }
+    auto d_qkv = upload(qkv), d_slots = upload(slots), d_k = upload(k_cache), d_v = upload(v_cache);
+    kv_cache_write(d_qkv.as<float>() + q_width, d_qkv.as<float>() + q_width + kv_width, stride, d_slots.as<int32_t>(),
+                   d_k.as<float>(), d_v.as<float>(), tokens, kv_heads, head_dim, block_size, 0);
+    c.expect("f32 kv_cache_write K, head_dim " + std::to_string(head_dim), compare(download<float>(d_k, cache_elems), k_ref), 0, 0);
+    c.expect("f32 kv_cache_write V, head_dim " + std::to_string(head_dim), compare(download<float>(d_v, cache_elems), v_ref), 0, 0);
+  }
+}
+
 void test_argmax(Checker& c, std::mt19937& rng) {
   const int rows = 9, vocab = 128256;
   std::normal_distribution<float> dist(0.f, 3.f);
@@ -213,6 +341,7 @@ int main() {
     test_rope(c, rng);
     test_silu_mul_bias(c, rng);
     test_kv_cache_write(c, rng);
+    test_float32(c, rng);
     test_argmax(c, rng);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

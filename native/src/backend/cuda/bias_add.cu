@@ -1,26 +1,35 @@
-// Adds a per-column bias to every row (Qwen2's q/k/v projection biases on the fused output).
+// Adds a per-column bias to every row (Qwen2's q/k/v projection biases on the fused output),
+// in bf16 or float32 (the float32 compute path).
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/vector_types.cuh"
+#include "backend/cuda/elem8.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
 
-__global__ void bias_add_kernel(Bf16x8* __restrict__ x, const Bf16x8* __restrict__ bias,
-                                int64_t total_vectors, int vectors_per_row) {
+// Eight elements per thread and step.
+template <typename T>
+__global__ void bias_add_kernel(T* __restrict__ x, const T* __restrict__ bias, int64_t total_vectors,
+                                int vectors_per_row) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total_vectors;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float v[8], b[8];
-    unpack8(x[i], v);
-    unpack8(bias[i % vectors_per_row], b);
+    load8(x + i * 8, v);
+    load8(bias + (i % vectors_per_row) * 8, b);
 #pragma unroll
     for (int e = 0; e < 8; ++e) v[e] += b[e];
-    x[i] = pack8(v);
+    store8(x + i * 8, v);
   }
 }
 
-void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t stream) {
+namespace {
+
+template <typename T>
+void launch_bias_add(T* x, const T* bias, int num_tokens, int cols, cudaStream_t stream) {
   if (cols % 8 != 0)
     throw Error("bias_add: width " + std::to_string(cols) +
                 " must be a multiple of 8 for the CUDA backend");
@@ -28,9 +37,17 @@ void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t 
   if (total == 0) return;
   constexpr int kThreads = 256;
   const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 132 * 16);
-  bias_add_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      reinterpret_cast<Bf16x8*>(x), reinterpret_cast<const Bf16x8*>(bias), total, cols / 8);
-  PAGODA_CUDA_CHECK_LAUNCH("bias_add_kernel");
+  launch_pdl("bias_add_kernel", bias_add_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
+             x, bias, total, cols / 8);
+}
+
+} // namespace
+
+void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t stream) {
+  launch_bias_add(x, bias, num_tokens, cols, stream);
+}
+void bias_add(float* x, const float* bias, int num_tokens, int cols, cudaStream_t stream) {
+  launch_bias_add(x, bias, num_tokens, cols, stream);
 }
 
 } // namespace pagoda::cuda

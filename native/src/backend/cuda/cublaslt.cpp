@@ -159,8 +159,8 @@ CublasLt::~CublasLt() {
 
 const char* CublasLt::library_name() { return api_instance().library.c_str(); }
 
-CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output) {
-  const auto key = std::make_tuple(m, n, k, static_cast<int>(output));
+CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output, bool f32_inputs) {
+  const auto key = std::make_tuple(m, n, k, static_cast<int>(output), f32_inputs);
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
 
@@ -172,8 +172,11 @@ CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output) {
   check(api_, api_.desc_set(plan->desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
   check(api_, api_.desc_set(plan->desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
   const cudaDataType_t out_type = output == GemmOutput::kF32 ? CUDA_R_32F : CUDA_R_16BF;
-  check(api_, api_.layout_create(&plan->a, CUDA_R_16BF, k, n, k), "layout of W");
-  check(api_, api_.layout_create(&plan->b, CUDA_R_16BF, k, m, k), "layout of X");
+  // CUBLAS_COMPUTE_32F on float32 inputs is plain float32 arithmetic: TF32 would need
+  // CUBLAS_COMPUTE_32F_FAST_TF32, which the float32 path must not use.
+  const cudaDataType_t in_type = f32_inputs ? CUDA_R_32F : CUDA_R_16BF;
+  check(api_, api_.layout_create(&plan->a, in_type, k, n, k), "layout of W");
+  check(api_, api_.layout_create(&plan->b, in_type, k, m, k), "layout of X");
   check(api_, api_.layout_create(&plan->c, out_type, n, m, n), "layout of Y");
 
   Preference pref = nullptr;
@@ -187,14 +190,15 @@ CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output) {
   api_.pref_destroy(pref);
   check(api_, status, "cublasLtMatmulAlgoGetHeuristic");
   if (returned == 0)
-    throw Error("cuBLASLt has no algorithm for a bf16 GEMM of m=" + std::to_string(m) + " n=" +
+    throw Error(std::string("cuBLASLt has no algorithm for a ") + (f32_inputs ? "float32" : "bf16") +
+                " GEMM of m=" + std::to_string(m) + " n=" +
                 std::to_string(n) + " k=" + std::to_string(k));
   plan->algo = result.algo;
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
-void CublasLt::run_cublaslt(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y,
-                            cudaStream_t stream, float beta) {
+void CublasLt::run_cublaslt(const Plan& plan, const void* x, const void* w, void* y, cudaStream_t stream,
+                            float beta) {
   const float alpha = 1.f;
   check(api_,
         api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &plan.algo,
@@ -247,8 +251,13 @@ void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, G
   run_cublaslt(plan, x, w, y, stream, beta);
 }
 
+void CublasLt::linear(const float* x, const float* w, float* y, int m, int n, int k, cudaStream_t stream, float beta) {
+  if (m == 0) return;
+  run_cublaslt(plan_for(m, n, k, GemmOutput::kF32, true), x, w, y, stream, beta);
+}
+
 int CublasLt::kernel_choice(int m, int n, int k, GemmOutput output) const {
-  const auto found = plans_.find(std::make_tuple(m, n, k, static_cast<int>(output)));
+  const auto found = plans_.find(std::make_tuple(m, n, k, static_cast<int>(output), false));
   if (found == plans_.end()) return -1;
   return static_cast<int>(found->second->kernel);
 }

@@ -2,7 +2,10 @@
 // (+bias, q/k norm, RoPE) → KV-cache write → paged attention (prefill tiles and split-K
 // decode) → o_proj → fused residual add + RMSNorm → fused gate_up GEMM → SiLU·mul → down;
 // the final norm on every token, lm_head (f32 out) on the rows that need logits. Decode-only
-// steps can be replayed from CUDA graphs captured per padded batch size.
+// steps can be replayed from CUDA graphs captured per padded batch size. Activations, weights
+// and KV cache are bf16, or with dtype "float32" all float32 (the same steps through the
+// kernels' float overloads, float32 GEMMs and attention_f32.cu), selected by the element type
+// the layer code is instantiated for.
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cuda/cublaslt.h"
@@ -47,7 +51,8 @@ public:
   CudaBackend(ModelConfig config, const ModelWeights& weights, const EngineConfig& e)
       : config_(std::move(config)), rope_(rope_spec(config_)),
         profile_block_size_(e.block_size > 0 ? e.block_size : 16),
-        max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings) {
+        max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings),
+        f32_(e.dtype == "float32" || e.dtype == "float") {
     check_supported(e);
     // Decode graphs unless enforce_eager; PAGODA_CUDA_GRAPHS=0 also turns them off (timing
     // the launches they save).
@@ -59,14 +64,14 @@ public:
     graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
     PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
     PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
-    weights_ = upload_weights(config_, weights, stream_.get());
+    weights_ = upload_weights(config_, weights, stream_.get(), f32_);
     const std::vector<float> inv = rope_inv_freq(rope_, 0);
     inv_freq_ = DeviceBuffer(inv.size() * sizeof(float));
     PAGODA_CUDA_CHECK(cudaMemcpy(inv_freq_.data(), inv.data(), inv_freq_.bytes(), cudaMemcpyHostToDevice));
   }
 
   std::string name() const override { return "cuda"; }
-  std::string compute_dtype() const override { return "bfloat16"; }
+  std::string compute_dtype() const override { return f32_ ? "float32" : "bfloat16"; }
   const ModelConfig& model_config() const override { return config_; }
 
   MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) override;
@@ -89,8 +94,10 @@ private:
   };
 
   void check_supported(const EngineConfig& e) const;
+  // Bytes of one activation, weight or KV element: bf16, or float32 on the float32 path.
+  size_t elem_bytes() const { return f32_ ? sizeof(float) : sizeof(bf16); }
   size_t kv_bytes_per_block(int32_t block_size) const {
-    return size_t(2) * config_.num_hidden_layers * config_.kv_size() * block_size * sizeof(bf16);
+    return size_t(2) * config_.num_hidden_layers * config_.kv_size() * block_size * elem_bytes();
   }
   void grow(DeviceBuffer& buf, size_t bytes);
   void ensure_activations(int64_t tokens, int64_t logit_rows);
@@ -102,10 +109,18 @@ private:
   void ensure_decode_workspace(const StepInputs& in);
   void validate(const ForwardBatch& b) const;
   bool graph_eligible(const ForwardBatch& b) const;
-  void apply_rope(bf16* qkv, int64_t stride, const StepInputs& in);
-  void run_layer(int li, const StepInputs& in);
-  void run_model(const StepInputs& in);
-  void lm_head_rows(const bf16* rows, int m);
+  template <typename T> void apply_rope(T* qkv, int64_t stride, const StepInputs& in);
+  template <typename T> void run_layer(int li, const StepInputs& in);
+  template <typename T> void run_model_as(const StepInputs& in);
+  void run_model(const StepInputs& in) { f32_ ? run_model_as<float>(in) : run_model_as<bf16>(in); }
+  // y = x · w^T with x, w, y of the path's element type.
+  void project(const bf16* x, const bf16* w, bf16* y, int m, int n, int k) {
+    gemm_.linear(x, w, y, GemmOutput::kBf16, m, n, k, stream_.get());
+  }
+  void project(const float* x, const float* w, float* y, int m, int n, int k) {
+    gemm_.linear(x, w, y, m, n, k, stream_.get());
+  }
+  void lm_head_rows(const void* rows, int m);
   void forward_eager(const ForwardBatch& b, std::vector<float>& logits);
   void eager_step(const ForwardBatch& b, StepInputs& in);
   void graph_step(const ForwardBatch& b);
@@ -117,6 +132,7 @@ private:
   RopeSpec rope_;
   int32_t profile_block_size_;
   int32_t max_model_len_;
+  bool f32_; // dtype "float32": every tensor float32
   bool graphs_enabled_ = false;
   bool sampling_enabled_ = false;
   int graph_max_seqs_ = 0;
@@ -158,15 +174,19 @@ void CudaBackend::note_memory() {
 void CudaBackend::check_supported(const EngineConfig& e) const {
   const ModelConfig& c = config_;
   const int hd = c.head_dim;
-  if (hd != 64 && hd != 128 && hd != 256)
-    throw Error("the CUDA backend runs head_dim 64, 128 or 256; " + c.source + " has head_dim " + std::to_string(hd) +
-                ": use device \"cpu\"");
+  // The float32 attention takes any head_dim to 256; the KV write moves 8 elements at a time.
+  if (f32_ && (hd % 8 != 0 || hd > 256))
+    throw Error("the CUDA backend's float32 path runs head_dim 8 to 256 in steps of 8; " + c.source +
+                " has head_dim " + std::to_string(hd) + ": use device \"cpu\"");
+  if (!f32_ && hd != 64 && hd != 128 && hd != 256)
+    throw Error("the CUDA backend runs head_dim 64, 128 or 256 in bfloat16 (8 to 256 with dtype \"float32\"); " +
+                c.source + " has head_dim " + std::to_string(hd) + ": use device \"cpu\" or dtype \"float32\"");
   if (c.hidden_size % 8)
     throw Error("the CUDA backend needs hidden_size divisible by 8 (" + c.source + " has " +
                 std::to_string(c.hidden_size) + "): use device \"cpu\"");
-  if (e.dtype != "auto" && e.dtype != "bfloat16")
-    throw Error("the CUDA backend computes in bfloat16; dtype \"" + e.dtype + "\" is not supported yet: use dtype "
-                "\"auto\" or \"bfloat16\", or device \"cpu\"");
+  if (e.dtype != "auto" && e.dtype != "bfloat16" && !f32_)
+    throw Error("the CUDA backend computes in bfloat16 or float32; dtype \"" + e.dtype +
+                "\" is not supported: use dtype \"auto\", \"bfloat16\" or \"float32\", or device \"cpu\"");
   if (e.kv_cache_dtype != "auto" && e.kv_cache_dtype != "bfloat16")
     throw Error("kv_cache_dtype \"" + e.kv_cache_dtype + "\" is not supported by the CUDA backend; use \"auto\"");
   if (c.sliding_window > 0 && c.sliding_window < max_model_len_)
@@ -189,18 +209,18 @@ void CudaBackend::grow(DeviceBuffer& buf, size_t bytes) {
 void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
   const ModelConfig& c = config_;
   if (tokens > act_tokens_) {
-    const size_t t = static_cast<size_t>(tokens);
+    const size_t t = static_cast<size_t>(tokens), e = elem_bytes();
     grow(x_, t * c.hidden_size * sizeof(float)); // float32 residual stream
-    grow(h_, t * c.hidden_size * 2);
-    grow(o_, t * c.hidden_size * 2);
-    grow(qkv_, t * (c.q_size() + 2 * c.kv_size()) * 2);
-    grow(attn_, t * c.q_size() * 2);
-    grow(gate_up_, t * 2 * c.intermediate_size * 2);
-    grow(act_, t * c.intermediate_size * 2);
+    grow(h_, t * c.hidden_size * e);
+    grow(o_, t * c.hidden_size * e);
+    grow(qkv_, t * (c.q_size() + 2 * c.kv_size()) * e);
+    grow(attn_, t * c.q_size() * e);
+    grow(gate_up_, t * 2 * c.intermediate_size * e);
+    grow(act_, t * c.intermediate_size * e);
     act_tokens_ = tokens;
   }
   if (logit_rows > act_rows_) {
-    grow(rows_, static_cast<size_t>(logit_rows) * c.hidden_size * 2);
+    grow(rows_, static_cast<size_t>(logit_rows) * c.hidden_size * elem_bytes());
     grow(logits_, static_cast<size_t>(logit_rows) * c.vocab_size * sizeof(float));
     act_rows_ = logit_rows;
   }
@@ -219,7 +239,7 @@ size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
 }
 
 void CudaBackend::ensure_decode_workspace(const StepInputs& in) {
-  if (in.num_decode == 0) return;
+  if (in.num_decode == 0 || f32_) return; // attention_f32 needs no workspace
   grow(decode_ws_, paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode, config_.num_attention_heads,
                                                           config_.head_dim));
 }
@@ -229,7 +249,7 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
     throw Error("profile: max_num_batched_tokens and max_num_seqs must be positive");
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   ensure_activations(std::max(max_num_batched_tokens, graph_batch_size(graph_max_seqs_)), max_num_seqs);
-  grow(decode_ws_, decode_workspace_bound(std::max(max_num_seqs, graph_batch_size(graph_max_seqs_))));
+  if (!f32_) grow(decode_ws_, decode_workspace_bound(std::max(max_num_seqs, graph_batch_size(graph_max_seqs_))));
 
   // A real forward of one max_num_batched_tokens prefill, through a temporary KV cache just
   // large enough for it, so cuBLASLt and the kernels allocate what they will need.
@@ -335,9 +355,9 @@ void CudaBackend::validate(const ForwardBatch& b) const {
   }
 }
 
-void CudaBackend::apply_rope(bf16* qkv, int64_t stride, const StepInputs& in) {
+template <typename T> void CudaBackend::apply_rope(T* qkv, int64_t stride, const StepInputs& in) {
   const ModelConfig& c = config_;
-  bf16* k = qkv + c.q_size();
+  T* k = qkv + c.q_size();
   const bool per_seq = std::any_of(in.seq_inv_freq.begin(), in.seq_inv_freq.end(), [](const float* f) { return f; });
   if (!per_seq) {
     rope_neox(qkv, k, stride, in.positions, inv_freq_.as<float>(), in.num_tokens, c.num_attention_heads,
@@ -352,7 +372,7 @@ void CudaBackend::apply_rope(bf16* qkv, int64_t stride, const StepInputs& in) {
   }
 }
 
-void CudaBackend::run_layer(int li, const StepInputs& in) {
+template <typename T> void CudaBackend::run_layer(int li, const StepInputs& in) {
   const ModelConfig& c = config_;
   const DeviceLayer& w = weights_.layers[li];
   const int n = in.num_tokens;
@@ -360,28 +380,28 @@ void CudaBackend::run_layer(int li, const StepInputs& in) {
   const int qkv_width = c.q_size() + 2 * c.kv_size();
   const float eps = static_cast<float>(c.rms_norm_eps);
   cudaStream_t st = stream_.get();
-  bf16* qkv = qkv_.as<bf16>();
+  T* qkv = qkv_.as<T>();
 
-  gemm_.linear(h_.as<bf16>(), w.qkv.as<bf16>(), qkv, GemmOutput::kBf16, n, qkv_width, hidden, st);
-  if (w.qkv_bias.bytes()) bias_add(qkv, w.qkv_bias.as<bf16>(), n, qkv_width, st);
+  project(h_.as<T>(), w.qkv.as<T>(), qkv, n, qkv_width, hidden);
+  if (w.qkv_bias.bytes()) bias_add(qkv, w.qkv_bias.as<T>(), n, qkv_width, st);
   if (c.qk_norm) {
-    rms_norm_heads(qkv, w.q_norm.as<bf16>(), n, c.num_attention_heads, hd, qkv_width, eps, st);
-    rms_norm_heads(qkv + c.q_size(), w.k_norm.as<bf16>(), n, c.num_key_value_heads, hd, qkv_width, eps, st);
+    rms_norm_heads(qkv, w.q_norm.as<T>(), n, c.num_attention_heads, hd, qkv_width, eps, st);
+    rms_norm_heads(qkv + c.q_size(), w.k_norm.as<T>(), n, c.num_key_value_heads, hd, qkv_width, eps, st);
   }
   apply_rope(qkv, qkv_width, in);
 
-  const size_t layer_elems = k_cache_.bytes() / sizeof(bf16) / c.num_hidden_layers;
-  bf16* k_cache = k_cache_.as<bf16>() + li * layer_elems;
-  bf16* v_cache = v_cache_.as<bf16>() + li * layer_elems;
+  const size_t layer_elems = k_cache_.bytes() / sizeof(T) / c.num_hidden_layers;
+  T* k_cache = k_cache_.as<T>() + li * layer_elems;
+  T* v_cache = v_cache_.as<T>() + li * layer_elems;
   kv_cache_write(qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), qkv_width, in.slots, k_cache, v_cache, n,
                  c.num_key_value_heads, hd, block_size_, st);
 
-  PagedAttentionArgs a;
+  PagedAttentionArgsOf<T> a;
   a.q = qkv;
   a.q_token_stride = qkv_width;
   a.k_cache = k_cache;
   a.v_cache = v_cache;
-  a.out = attn_.as<bf16>();
+  a.out = attn_.as<T>();
   a.query_start = in.query_start;
   a.context_lens = in.context_lens;
   a.block_tables = in.block_tables;
@@ -391,45 +411,52 @@ void CudaBackend::run_layer(int li, const StepInputs& in) {
   a.head_dim = hd;
   a.block_size = block_size_;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  if (in.num_tiles) paged_attention_prefill(a, in.tiles, in.num_tiles, st);
-  if (in.num_decode)
-    paged_attention_decode(a, in.decode_ids, in.num_decode, in.decode_plan, decode_ws_.data(), decode_ws_.bytes(), st);
+  if constexpr (std::is_same_v<T, float>) {
+    // One kernel for every token (prefill rows and decode rows alike); no tiles, no plan.
+    paged_attention_f32(a, n, in.num_seqs, st);
+  } else {
+    if (in.num_tiles) paged_attention_prefill(a, in.tiles, in.num_tiles, st);
+    if (in.num_decode)
+      paged_attention_decode(a, in.decode_ids, in.num_decode, in.decode_plan, decode_ws_.data(), decode_ws_.bytes(),
+                             st);
+  }
 
-  gemm_.linear(attn_.as<bf16>(), w.o.as<bf16>(), o_.as<bf16>(), GemmOutput::kBf16, n, hidden, c.q_size(), st);
-  if (w.o_bias.bytes()) bias_add(o_.as<bf16>(), w.o_bias.as<bf16>(), n, hidden, st);
-  add_rms_norm(x_.as<float>(), o_.as<bf16>(), w.post_norm.as<bf16>(), h_.as<bf16>(), n, hidden, eps, st);
+  project(attn_.as<T>(), w.o.as<T>(), o_.as<T>(), n, hidden, c.q_size());
+  if (w.o_bias.bytes()) bias_add(o_.as<T>(), w.o_bias.as<T>(), n, hidden, st);
+  add_rms_norm(x_.as<float>(), o_.as<T>(), w.post_norm.as<T>(), h_.as<T>(), n, hidden, eps, st);
 
-  gemm_.linear(h_.as<bf16>(), w.gate_up.as<bf16>(), gate_up_.as<bf16>(), GemmOutput::kBf16, n,
-               2 * c.intermediate_size, hidden, st);
-  silu_mul(gate_up_.as<bf16>(), act_.as<bf16>(), n, c.intermediate_size, st);
-  gemm_.linear(act_.as<bf16>(), w.down.as<bf16>(), o_.as<bf16>(), GemmOutput::kBf16, n, hidden,
-               c.intermediate_size, st);
+  project(h_.as<T>(), w.gate_up.as<T>(), gate_up_.as<T>(), n, 2 * c.intermediate_size, hidden);
+  silu_mul(gate_up_.as<T>(), act_.as<T>(), n, c.intermediate_size, st);
+  project(act_.as<T>(), w.down.as<T>(), o_.as<T>(), n, hidden, c.intermediate_size);
   // The residual add of this layer's MLP is fused with the next norm (the next layer's
   // input norm, or the final norm).
-  const bf16* next_norm = li + 1 < c.num_hidden_layers ? weights_.layers[li + 1].input_norm.as<bf16>()
-                                                        : weights_.norm.as<bf16>();
-  add_rms_norm(x_.as<float>(), o_.as<bf16>(), next_norm, h_.as<bf16>(), n, hidden, eps, st);
+  const T* next_norm = li + 1 < c.num_hidden_layers ? weights_.layers[li + 1].input_norm.as<T>()
+                                                     : weights_.norm.as<T>();
+  add_rms_norm(x_.as<float>(), o_.as<T>(), next_norm, h_.as<T>(), n, hidden, eps, st);
 }
 
 // Embedding through every layer: h_ holds the final-normed hidden state of every token, and
 // unless all_logits, rows_ the rows that need logits.
-void CudaBackend::run_model(const StepInputs& in) {
+template <typename T> void CudaBackend::run_model_as(const StepInputs& in) {
   const ModelConfig& c = config_;
   cudaStream_t st = stream_.get();
-  embedding_gather(in.token_ids, weights_.embed.as<bf16>(), x_.as<float>(), in.num_tokens, c.hidden_size,
-                   c.vocab_size, st);
-  rms_norm(x_.as<float>(), weights_.layers[0].input_norm.as<bf16>(), h_.as<bf16>(), in.num_tokens, c.hidden_size,
+  embedding_gather(in.token_ids, weights_.embed.as<T>(), x_.as<float>(), in.num_tokens, c.hidden_size, c.vocab_size,
+                   st);
+  rms_norm(x_.as<float>(), weights_.layers[0].input_norm.as<T>(), h_.as<T>(), in.num_tokens, c.hidden_size,
            static_cast<float>(c.rms_norm_eps), st);
-  for (int li = 0; li < c.num_hidden_layers; ++li) run_layer(li, in);
+  for (int li = 0; li < c.num_hidden_layers; ++li) run_layer<T>(li, in);
   if (!in.all_logits)
-    embedding_gather(in.logit_rows, h_.as<bf16>(), rows_.as<bf16>(), in.num_logit_rows, c.hidden_size, in.num_tokens,
-                     st);
+    embedding_gather(in.logit_rows, h_.as<T>(), rows_.as<T>(), in.num_logit_rows, c.hidden_size, in.num_tokens, st);
 }
 
-// logits_[0..m) = rows[0..m) · lm_head^T in float32.
-void CudaBackend::lm_head_rows(const bf16* rows, int m) {
-  gemm_.linear(rows, weights_.lm_head_ptr(), logits_.data(), GemmOutput::kF32, m, config_.vocab_size,
-               config_.hidden_size, stream_.get());
+// logits_[0..m) = rows[0..m) · lm_head^T in float32 (rows of the path's element type).
+void CudaBackend::lm_head_rows(const void* rows, int m) {
+  if (f32_)
+    gemm_.linear(static_cast<const float*>(rows), weights_.lm_head_as<float>(), logits_.as<float>(), m,
+                 config_.vocab_size, config_.hidden_size, stream_.get());
+  else
+    gemm_.linear(static_cast<const bf16*>(rows), weights_.lm_head_ptr(), logits_.data(), GemmOutput::kF32, m,
+                 config_.vocab_size, config_.hidden_size, stream_.get());
 }
 
 bool CudaBackend::graph_eligible(const ForwardBatch& b) const {
@@ -468,11 +495,11 @@ void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logit
   eager_step(b, in);
   // lm_head in chunks of the logits buffer's rows.
   const int64_t rows = b.all_logits ? b.num_tokens() : in.num_logit_rows;
-  const bf16* src = b.all_logits ? h_.as<bf16>() : rows_.as<bf16>();
+  const char* src = b.all_logits ? h_.as<char>() : rows_.as<char>();
   logits.resize(static_cast<size_t>(rows) * c.vocab_size);
   for (int64_t r0 = 0; r0 < rows; r0 += act_rows_) {
     const int m = static_cast<int>(std::min<int64_t>(act_rows_, rows - r0));
-    lm_head_rows(src + r0 * c.hidden_size, m);
+    lm_head_rows(src + r0 * c.hidden_size * elem_bytes(), m);
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r0 * c.vocab_size, logits_.data(),
                                       size_t(m) * c.vocab_size * sizeof(float), cudaMemcpyDeviceToHost, st));
   }
@@ -510,7 +537,7 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSa
   } else {
     StepInputs in;
     eager_step(b, in);
-    lm_head_rows(rows_.as<bf16>(), in.num_logit_rows);
+    lm_head_rows(rows_.data(), in.num_logit_rows);
   }
   const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling);
   const size_t bytes = param_bytes + size_t(n) * (sizeof(int32_t) + sizeof(float));
@@ -552,13 +579,13 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSa
 void CudaBackend::capture(const StepInputs& in, DecodeGraph& graph) {
   cudaStream_t st = stream_.get();
   run_model(in);
-  lm_head_rows(rows_.as<bf16>(), in.num_logit_rows);
+  lm_head_rows(rows_.data(), in.num_logit_rows);
   stream_.synchronize();
   cudaGraph_t captured = nullptr;
   PAGODA_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
   try {
     run_model(in);
-    lm_head_rows(rows_.as<bf16>(), in.num_logit_rows);
+    lm_head_rows(rows_.data(), in.num_logit_rows);
   } catch (...) {
     cudaStreamEndCapture(st, &captured);
     if (captured) cudaGraphDestroy(captured);

@@ -1,5 +1,6 @@
 // Upload of the model's weights: each device tensor is the concatenation (along rows) of
-// one or more checkpoint tensors, converted to bf16 in pinned chunks on the host.
+// one or more checkpoint tensors, converted to bf16 (or widened to float32) in pinned chunks
+// on the host.
 #include "backend/cuda/device_weights.h"
 
 #include <algorithm>
@@ -14,20 +15,22 @@ namespace pagoda::cuda {
 
 namespace {
 
-constexpr size_t kStagingElems = size_t(16) << 20; // 32 MiB of bf16 per chunk
+constexpr size_t kStagingElems = size_t(16) << 20; // 32 MiB of bf16 (64 of float32) per chunk
 
 class Uploader {
 public:
-  explicit Uploader(cudaStream_t stream) : stream_(stream), staging_(kStagingElems * 2) {}
+  Uploader(cudaStream_t stream, bool f32)
+      : stream_(stream), f32_(f32), elem_bytes_(f32 ? 4 : 2), staging_(kStagingElems * elem_bytes_) {}
 
-  // The tensors in `parts`, concatenated, as one bf16 device buffer.
+  // The tensors in `parts`, concatenated, as one bf16 (or float32) device buffer.
   DeviceBuffer upload(std::initializer_list<const TensorView*> parts) {
     size_t total = 0;
     for (const TensorView* t : parts) total += static_cast<size_t>(t->numel());
-    DeviceBuffer buf(total * 2);
+    DeviceBuffer buf(total * elem_bytes_);
     size_t offset = 0;
     for (const TensorView* t : parts) {
-      copy_converted(*t, buf.as<uint16_t>() + offset);
+      if (f32_) copy_widened(*t, buf.as<float>() + offset);
+      else copy_converted(*t, buf.as<uint16_t>() + offset);
       offset += static_cast<size_t>(t->numel());
     }
     bytes_ += buf.bytes();
@@ -65,16 +68,46 @@ private:
     }
   }
 
+  // The same, to float32 (exact from every checkpoint dtype).
+  void copy_widened(const TensorView& t, float* dst) {
+    if (!t.present()) throw Error("CUDA upload: tensor " + t.name + " is missing");
+    const size_t n = static_cast<size_t>(t.numel());
+    float* stage = static_cast<float*>(staging_.data());
+    for (size_t start = 0; start < n; start += kStagingElems) {
+      const size_t len = std::min(kStagingElems, n - start);
+      PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      switch (t.dtype) {
+      case DType::F32:
+        std::memcpy(stage, static_cast<const float*>(t.data) + start, len * 4);
+        break;
+      case DType::BF16: {
+        const uint16_t* src = static_cast<const uint16_t*>(t.data) + start;
+        for (size_t i = 0; i < len; ++i) stage[i] = bf16_to_f32(src[i]);
+        break;
+      }
+      case DType::F16: {
+        const uint16_t* src = static_cast<const uint16_t*>(t.data) + start;
+        for (size_t i = 0; i < len; ++i) stage[i] = f16_to_f32(src[i]);
+        break;
+      }
+      }
+      PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst + start, stage, len * 4, cudaMemcpyHostToDevice, stream_));
+    }
+  }
+
   cudaStream_t stream_;
+  bool f32_;
+  size_t elem_bytes_;
   PinnedBuffer staging_;
   size_t bytes_ = 0;
 };
 
 } // namespace
 
-DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& w, cudaStream_t stream) {
-  Uploader up(stream);
+DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& w, cudaStream_t stream, bool f32) {
+  Uploader up(stream, f32);
   DeviceWeights d;
+  d.f32 = f32;
   d.embed = up.upload({&w.embed_tokens});
   d.norm = up.upload({&w.norm});
   if (!w.lm_head_tied) d.lm_head = up.upload({&w.lm_head});

@@ -1,44 +1,45 @@
-// Embedding lookup (and row gather): one block per output row, 16-byte loads; the output is
-// bf16 or float32 (the backend's residual stream).
+// Embedding lookup (and row gather): one block per output row, 16-byte loads. Instantiated for
+// bf16 tables into bf16 rows or the float32 residual stream, and float32 into float32 (the
+// float32 compute path).
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/vector_types.cuh"
+#include "backend/cuda/elem8.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
 
 namespace {
 
-__device__ __forceinline__ void store_row8(bf16* dst, const Bf16x8& v) { *reinterpret_cast<Bf16x8*>(dst) = v; }
-__device__ __forceinline__ void store_row8(float* dst, const Bf16x8& v) {
-  float f[8];
-  unpack8(v, f);
-  reinterpret_cast<float4*>(dst)[0] = make_float4(f[0], f[1], f[2], f[3]);
-  reinterpret_cast<float4*>(dst)[1] = make_float4(f[4], f[5], f[6], f[7]);
+__device__ __forceinline__ void zero8(bf16* dst) { *reinterpret_cast<Bf16x8*>(dst) = Bf16x8{}; }
+__device__ __forceinline__ void zero8(float* dst) {
+  reinterpret_cast<float4*>(dst)[0] = make_float4(0.f, 0.f, 0.f, 0.f);
+  reinterpret_cast<float4*>(dst)[1] = make_float4(0.f, 0.f, 0.f, 0.f);
 }
 
 } // namespace
 
-template <typename Out>
-__global__ void embedding_gather_kernel(const int32_t* __restrict__ ids, const bf16* __restrict__ table,
+template <typename Table, typename Out>
+__global__ void embedding_gather_kernel(const int32_t* __restrict__ ids, const Table* __restrict__ table,
                                         Out* __restrict__ out, int hidden, int num_rows) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int token = blockIdx.x;
   const int id = ids[token];
   const bool valid = id >= 0 && id < num_rows;
   Out* dst = out + static_cast<int64_t>(token) * hidden;
-  const bf16* src = table + static_cast<int64_t>(valid ? id : 0) * hidden;
+  const Table* src = table + static_cast<int64_t>(valid ? id : 0) * hidden;
   for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
-    Bf16x8 v = {};
-    if (valid) v = *reinterpret_cast<const Bf16x8*>(src + i);
-    store_row8(dst + i, v);
+    if (valid) copy8(src + i, dst + i);
+    else zero8(dst + i);
   }
 }
 
 namespace {
 
-template <typename Out>
-void launch_embedding(const int32_t* ids, const bf16* table, Out* out, int num_tokens, int hidden, int num_rows,
+template <typename Table, typename Out>
+void launch_embedding(const int32_t* ids, const Table* table, Out* out, int num_tokens, int hidden, int num_rows,
                       cudaStream_t stream) {
   if (hidden % 8 != 0)
     throw Error("embedding_gather: hidden size " + std::to_string(hidden) +
@@ -46,8 +47,8 @@ void launch_embedding(const int32_t* ids, const bf16* table, Out* out, int num_t
   if (num_tokens == 0) return;
   const int vectors = hidden / 8;
   const int threads = vectors >= 128 ? 128 : ((vectors + 31) / 32) * 32;
-  embedding_gather_kernel<Out><<<num_tokens, threads, 0, stream>>>(ids, table, out, hidden, num_rows);
-  PAGODA_CUDA_CHECK_LAUNCH("embedding_gather_kernel");
+  launch_pdl("embedding_gather_kernel", embedding_gather_kernel<Table, Out>, dim3(num_tokens), dim3(threads), 0,
+             stream, ids, table, out, hidden, num_rows);
 }
 
 } // namespace
@@ -57,6 +58,10 @@ void embedding_gather(const int32_t* ids, const bf16* table, bf16* out, int num_
   launch_embedding(ids, table, out, num_tokens, hidden, num_rows, stream);
 }
 void embedding_gather(const int32_t* ids, const bf16* table, float* out, int num_tokens, int hidden, int num_rows,
+                      cudaStream_t stream) {
+  launch_embedding(ids, table, out, num_tokens, hidden, num_rows, stream);
+}
+void embedding_gather(const int32_t* ids, const float* table, float* out, int num_tokens, int hidden, int num_rows,
                       cudaStream_t stream) {
   launch_embedding(ids, table, out, num_tokens, hidden, num_rows, stream);
 }

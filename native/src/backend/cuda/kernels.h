@@ -1,5 +1,6 @@
-// Host launchers of the CUDA backend's kernels (bf16 storage, f32 arithmetic). One
-// function per kernel; each checks its launch and throws pagoda::Error on a bad argument.
+// Host launchers of the CUDA backend's kernels (bf16 storage, f32 arithmetic; the float
+// overloads serve the float32 compute path, dtype "float32"). One function per kernel; each
+// checks its launch and throws pagoda::Error on a bad argument.
 // Token rows may sit inside a wider buffer (q, k, v inside the fused qkv output), so
 // kernels that read them take a row stride in elements.
 #pragma once
@@ -15,10 +16,12 @@ using bf16 = __nv_bfloat16;
 
 // out[t, :] = table[ids[t], :]; also gathers hidden rows (ids = row indices). ids outside
 // [0, num_rows) give a zero row (the engine validates ids before they get here). The float
-// overload widens to a float32 residual stream.
+// overloads widen to a float32 residual stream, or gather float32 rows.
 void embedding_gather(const int32_t* ids, const bf16* table, bf16* out, int num_tokens,
                       int hidden, int num_rows, cudaStream_t stream);
 void embedding_gather(const int32_t* ids, const bf16* table, float* out, int num_tokens,
+                      int hidden, int num_rows, cudaStream_t stream);
+void embedding_gather(const int32_t* ids, const float* table, float* out, int num_tokens,
                       int hidden, int num_rows, cudaStream_t stream);
 
 // out = x * rsqrt(mean(x^2) + eps) * weight, one row of `hidden` per token; x is bf16 or a
@@ -27,16 +30,22 @@ void rms_norm(const bf16* x, const bf16* weight, bf16* out, int rows, int hidden
               cudaStream_t stream);
 void rms_norm(const float* x, const bf16* weight, bf16* out, int rows, int hidden, float eps,
               cudaStream_t stream);
+void rms_norm(const float* x, const float* weight, float* out, int rows, int hidden, float eps,
+              cudaStream_t stream);
 
 // residual += x (stored back in the residual's type), then out = rms_norm(residual).
 void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, bf16* out, int rows,
                   int hidden, float eps, cudaStream_t stream);
 void add_rms_norm(float* residual, const bf16* x, const bf16* weight, bf16* out, int rows,
                   int hidden, float eps, cudaStream_t stream);
+void add_rms_norm(float* residual, const float* x, const float* weight, float* out, int rows,
+                  int hidden, float eps, cudaStream_t stream);
 
 // In place, each head of `head_dim` normalized on its own with a shared weight[head_dim]
 // (Qwen3 q_norm / k_norm). Head h of token t starts at x + t * token_stride + h * head_dim.
 void rms_norm_heads(bf16* x, const bf16* weight, int num_tokens, int num_heads, int head_dim,
+                    int64_t token_stride, float eps, cudaStream_t stream);
+void rms_norm_heads(float* x, const float* weight, int num_tokens, int num_heads, int head_dim,
                     int64_t token_stride, float eps, cudaStream_t stream);
 
 // In place rotary embedding, neox style (rotate halves of the first rotary_dim elements of
@@ -44,13 +53,19 @@ void rms_norm_heads(bf16* x, const bf16* weight, int num_tokens, int num_heads, 
 void rope_neox(bf16* q, bf16* k, int64_t token_stride, const int32_t* positions,
                const float* inv_freq, int num_tokens, int num_q_heads, int num_kv_heads,
                int head_dim, int rotary_dim, cudaStream_t stream);
+void rope_neox(float* q, float* k, int64_t token_stride, const int32_t* positions,
+               const float* inv_freq, int num_tokens, int num_q_heads, int num_kv_heads,
+               int head_dim, int rotary_dim, cudaStream_t stream);
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, intermediate + i].
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,
               cudaStream_t stream);
+void silu_mul(const float* gate_up, float* out, int num_tokens, int intermediate,
+              cudaStream_t stream);
 
 // x[t, c] += bias[c] for a [num_tokens, cols] block (row stride cols).
 void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t stream);
+void bias_add(float* x, const float* bias, int num_tokens, int cols, cudaStream_t stream);
 
 // KV cache layout of one layer: [num_blocks, num_kv_heads, block_size, head_dim], so the
 // tokens of one block and head are contiguous. slot = block * block_size + offset; a
@@ -58,17 +73,21 @@ void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t 
 void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride,
                     const int32_t* slot_mapping, bf16* k_cache, bf16* v_cache, int num_tokens,
                     int num_kv_heads, int head_dim, int block_size, cudaStream_t stream);
+void kv_cache_write(const float* k, const float* v, int64_t token_stride,
+                    const int32_t* slot_mapping, float* k_cache, float* v_cache, int num_tokens,
+                    int num_kv_heads, int head_dim, int block_size, cudaStream_t stream);
 
-// What both attention kernels read. q rows [num_tokens, num_q_heads * head_dim] with stride
+// What the attention kernels read. q rows [num_tokens, num_q_heads * head_dim] with stride
 // q_token_stride; out rows [num_tokens, num_q_heads * head_dim] contiguous. Sequence s owns
 // tokens [query_start[s], query_start[s+1]) at absolute positions ending at
 // context_lens[s] - 1; its K/V (already written) are read through its block table row.
-struct PagedAttentionArgs {
-  const bf16* q = nullptr;
+// T is the element type of q, the cache and out: bf16, or float for the float32 kernel.
+template <typename T> struct PagedAttentionArgsOf {
+  const T* q = nullptr;
   int64_t q_token_stride = 0;
-  const bf16* k_cache = nullptr;
-  const bf16* v_cache = nullptr;
-  bf16* out = nullptr;
+  const T* k_cache = nullptr;
+  const T* v_cache = nullptr;
+  T* out = nullptr;
   const int32_t* query_start = nullptr;  // [num_seqs + 1]
   const int32_t* context_lens = nullptr; // [num_seqs]
   const int32_t* block_tables = nullptr; // [num_seqs, max_blocks_per_seq]
@@ -79,6 +98,15 @@ struct PagedAttentionArgs {
   int block_size = 0;
   float scale = 0.f; // softmax scale, usually 1/sqrt(head_dim)
 };
+using PagedAttentionArgs = PagedAttentionArgsOf<bf16>;
+using PagedAttentionArgsF32 = PagedAttentionArgsOf<float>;
+
+// The float32 compute path's attention, every token of the batch in one launch (prefill,
+// chunked prefill and decode alike): causal by absolute position, any head_dim in 1..256,
+// GQA / MQA. One block per (token, q head), an online softmax over the context; written to
+// be plainly correct rather than fast (the float32 models are small).
+void paged_attention_f32(const PagedAttentionArgsF32& args, int num_tokens, int num_seqs,
+                         cudaStream_t stream);
 
 // Prefill / chunked prefill: causal by absolute position. Work is a list of query tiles
 // (seq index, first query row within the sequence), each tile kPrefillTileRows rows.

@@ -1,24 +1,31 @@
-// Rotary position embedding, neox style (rotate halves), in place on q and k. One block per
-// token: each thread owns one frequency, computes its cos/sin once and applies it to every
-// head. Frequencies (every scaling type) come precomputed from rope_frequencies.cpp.
+// Rotary position embedding, neox style (rotate halves), in place on q and k (bf16, or float32
+// on the float32 compute path). One block per token: each thread owns one frequency,
+// computes its cos/sin once and applies it to every head. Frequencies (every scaling type)
+// come precomputed from rope_frequencies.cpp.
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/elem8.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
 
-__device__ __forceinline__ void rotate_pair(bf16* head, int i, int half, float c, float s) {
-  const float x1 = __bfloat162float(head[i]);
-  const float x2 = __bfloat162float(head[i + half]);
-  head[i] = __float2bfloat16(x1 * c - x2 * s);
-  head[i + half] = __float2bfloat16(x2 * c + x1 * s);
+template <typename T>
+__device__ __forceinline__ void rotate_pair(T* head, int i, int half, float c, float s) {
+  const float x1 = to_float(head[i]);
+  const float x2 = to_float(head[i + half]);
+  head[i] = from_float<T>(x1 * c - x2 * s);
+  head[i + half] = from_float<T>(x2 * c + x1 * s);
 }
 
-__global__ void rope_neox_kernel(bf16* __restrict__ q, bf16* __restrict__ k, int64_t token_stride,
+template <typename T>
+__global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t token_stride,
                                  const int32_t* __restrict__ positions,
                                  const float* __restrict__ inv_freq, int num_q_heads,
                                  int num_kv_heads, int head_dim, int rotary_dim) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t token = blockIdx.x;
   const int half = rotary_dim / 2;
   const int lanes_per_head = half;
@@ -29,17 +36,19 @@ __global__ void rope_neox_kernel(bf16* __restrict__ q, bf16* __restrict__ k, int
   // Full-precision sincos: angles reach 1e5 radians at long positions.
   float s, c;
   sincosf(static_cast<float>(positions[token]) * inv_freq[i], &s, &c);
-  bf16* q_row = q + token * token_stride;
-  bf16* k_row = k + token * token_stride;
+  T* q_row = q + token * token_stride;
+  T* k_row = k + token * token_stride;
   for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
     rotate_pair(q_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
   for (int h = head_start; h < num_kv_heads; h += heads_in_parallel)
     rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
 }
 
-void rope_neox(bf16* q, bf16* k, int64_t token_stride, const int32_t* positions,
-               const float* inv_freq, int num_tokens, int num_q_heads, int num_kv_heads,
-               int head_dim, int rotary_dim, cudaStream_t stream) {
+namespace {
+
+template <typename T>
+void launch_rope(T* q, T* k, int64_t token_stride, const int32_t* positions, const float* inv_freq, int num_tokens,
+                 int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, cudaStream_t stream) {
   if (rotary_dim % 2 != 0 || rotary_dim > head_dim || rotary_dim > 512 || rotary_dim <= 0)
     throw Error("rope_neox: rotary_dim " + std::to_string(rotary_dim) + " with head_dim " +
                 std::to_string(head_dim) + " is not supported (even, 2..min(head_dim, 512))");
@@ -48,10 +57,21 @@ void rope_neox(bf16* q, bf16* k, int64_t token_stride, const int32_t* positions,
   // Enough threads for several heads at once, a whole number of heads per block.
   int threads = half * ((256 + half - 1) / half);
   if (threads > 1024) threads = half;
-  rope_neox_kernel<<<num_tokens, threads, 0, stream>>>(q, k, token_stride, positions, inv_freq,
-                                                        num_q_heads, num_kv_heads, head_dim,
-                                                        rotary_dim);
-  PAGODA_CUDA_CHECK_LAUNCH("rope_neox_kernel");
+  launch_pdl("rope_neox_kernel", rope_neox_kernel<T>, dim3(num_tokens), dim3(threads), 0, stream, q, k,
+             token_stride, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, rotary_dim);
+}
+
+} // namespace
+
+void rope_neox(bf16* q, bf16* k, int64_t token_stride, const int32_t* positions, const float* inv_freq,
+               int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, cudaStream_t stream) {
+  launch_rope(q, k, token_stride, positions, inv_freq, num_tokens, num_q_heads, num_kv_heads, head_dim, rotary_dim,
+              stream);
+}
+void rope_neox(float* q, float* k, int64_t token_stride, const int32_t* positions, const float* inv_freq,
+               int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, cudaStream_t stream) {
+  launch_rope(q, k, token_stride, positions, inv_freq, num_tokens, num_q_heads, num_kv_heads, head_dim, rotary_dim,
+              stream);
 }
 
 } // namespace pagoda::cuda

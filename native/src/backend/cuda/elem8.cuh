@@ -1,0 +1,65 @@
+// Element access shared by the kernels templated on their storage type (bf16 or float32):
+// eight consecutive elements of a row as floats (one 16-byte vector of bf16, two of float),
+// one element, and two adjacent elements.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include "backend/cuda/vector_types.cuh"
+
+namespace pagoda::cuda {
+
+__device__ __forceinline__ void load8(const __nv_bfloat16* p, float out[8]) {
+  unpack8(*reinterpret_cast<const Bf16x8*>(p), out);
+}
+__device__ __forceinline__ void load8(const float* p, float out[8]) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+  out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
+  out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+}
+
+// Stores eight values and leaves in v what was stored (rounded for bf16), so a kernel can
+// go on with exactly what later kernels will read.
+__device__ __forceinline__ void store8(__nv_bfloat16* p, float v[8]) {
+  const Bf16x8 packed = pack8(v);
+  *reinterpret_cast<Bf16x8*>(p) = packed;
+  unpack8(packed, v);
+}
+__device__ __forceinline__ void store8(float* p, float v[8]) {
+  reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+  reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+
+// Eight elements copied as they are (no conversion when both sides have the same type).
+__device__ __forceinline__ void copy8(const __nv_bfloat16* src, __nv_bfloat16* dst) {
+  *reinterpret_cast<Bf16x8*>(dst) = *reinterpret_cast<const Bf16x8*>(src);
+}
+__device__ __forceinline__ void copy8(const float* src, float* dst) {
+  reinterpret_cast<float4*>(dst)[0] = reinterpret_cast<const float4*>(src)[0];
+  reinterpret_cast<float4*>(dst)[1] = reinterpret_cast<const float4*>(src)[1];
+}
+__device__ __forceinline__ void copy8(const __nv_bfloat16* src, float* dst) {
+  float v[8];
+  load8(src, v);
+  store8(dst, v);
+}
+
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(float x) { return x; }
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+
+// Elements 2i and 2i + 1 of a row (4-byte aligned for bf16, 8-byte for float).
+__device__ __forceinline__ float2 load2(const __nv_bfloat16* row, int i) {
+  return __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(row)[i]);
+}
+__device__ __forceinline__ float2 load2(const float* row, int i) { return reinterpret_cast<const float2*>(row)[i]; }
+__device__ __forceinline__ void store2(__nv_bfloat16* row, int i, float a, float b) {
+  reinterpret_cast<__nv_bfloat162*>(row)[i] = __floats2bfloat162_rn(a, b);
+}
+__device__ __forceinline__ void store2(float* row, int i, float a, float b) {
+  reinterpret_cast<float2*>(row)[i] = make_float2(a, b);
+}
+
+} // namespace pagoda::cuda
