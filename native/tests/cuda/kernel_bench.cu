@@ -78,8 +78,9 @@ void row(const char* name, double ms, double bytes, double flops, double copy_gb
 
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
-  // "decode": the copy and decode attention rows only.
+  // "decode": the copy and decode attention rows only; "decode sweep": also every partition.
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
+  const bool sweep = decode_only && argc > 2 && std::string(argv[2]) == "sweep";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -102,11 +103,14 @@ int main(int argc, char** argv) {
     DeviceBuffer kc(pool_elems * 2), vc(pool_elems * 2);
     fill_random_bf16(kc.as<bf16>(), pool_elems, 11, 1.f);
     fill_random_bf16(vc.as<bf16>(), pool_elems, 12, 1.f);
-    struct Config { int q_heads, kv_heads, batch, ctx; };
+    struct Config { int q_heads, kv_heads, batch, ctx, plan_ctx; };
     std::vector<Config> configs;
     for (int ctx : {512, 2048, 4096})
-      for (int batch : {1, 16, 64, 256}) configs.push_back({32, 8, batch, ctx});
-    configs.push_back({28, 4, 64, 2048}); // Qwen2.5-7B
+      for (int batch : {1, 16, 64, 256}) configs.push_back({32, 8, batch, ctx, ctx});
+    configs.push_back({28, 4, 64, 2048, 2048}); // Qwen2.5-7B
+    // As CUDA graphs run it: the plan sized for max_model_len 4096, shorter contexts.
+    for (int batch : {1, 16}) configs.push_back({32, 8, batch, 512, 4096});
+    configs.push_back({32, 8, 64, 1024, 4096});
     for (const Config& cf : configs) {
       const int blocks_per_seq = cf.ctx / bs;
       const size_t pool_blocks = pool_elems / (size_t(cf.kv_heads) * bs * D);
@@ -131,16 +135,24 @@ int main(int argc, char** argv) {
       a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>();
       a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = cf.q_heads; a.num_kv_heads = cf.kv_heads; a.head_dim = D;
       a.block_size = bs; a.scale = 1.f / std::sqrt(float(D));
-      const DecodePlan plan = plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.ctx, prop.multiProcessorCount);
-      DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, cf.batch, cf.q_heads, D));
-      size_t turn = 0;
-      char name[96];
-      std::snprintf(name, sizeof name, "decode attn %d/%d/%d b %3d ctx %4d (part %4dx%d)", cf.q_heads, cf.kv_heads, D,
-                    cf.batch, cf.ctx, plan.partition_tokens, plan.max_partitions);
-      row(name, median_ms([&] {
-            a.block_tables = tables[turn++ % copies].as<int32_t>();
-            paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0);
-          }), bytes, 4.0 * cf.batch * cf.ctx * cf.q_heads * D, copy_gbs);
+      auto time_plan = [&](const DecodePlan& plan, const char* label) {
+        DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, cf.batch, cf.q_heads, D));
+        size_t turn = 0;
+        char name[112];
+        std::snprintf(name, sizeof name, "%s %d/%d/%d b %3d ctx %4d%s (part %4dx%d)", label, cf.q_heads, cf.kv_heads, D,
+                      cf.batch, cf.ctx, cf.plan_ctx != cf.ctx ? " plan 4096" : "", plan.partition_tokens,
+                      plan.max_partitions);
+        row(name, median_ms([&] {
+              a.block_tables = tables[turn++ % copies].as<int32_t>();
+              paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0);
+            }), bytes, 4.0 * cf.batch * cf.ctx * cf.q_heads * D, copy_gbs);
+      };
+      time_plan(plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.plan_ctx, prop.multiProcessorCount),
+                "decode attn");
+      // "decode sweep": every partition length as well, to see what the planner should pick.
+      if (sweep && cf.batch <= 64)
+        for (int p = 32; p < 2 * cf.plan_ctx; p *= 2)
+          time_plan(DecodePlan{std::min(p, (cf.plan_ctx + 31) / 32 * 32), (cf.plan_ctx + p - 1) / p}, "  sweep");
     }
   }
   if (decode_only) return 0;
