@@ -1,8 +1,7 @@
 // The engine's path for backends that sample where their logits are (Backend::forward_sampled):
 // over a TestBackend that samples by the GPU kernel's rules on the host, requests get the
 // tokens and logprobs of the host Sampler (penalties and min_tokens included, through the
-// step's logit adjustments), seeded draws stay batch-independent, and top-n logprobs fall
-// back to forward() and the Sampler.
+// step's logit adjustments, and top-n logprobs), and seeded draws stay batch-independent.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -33,6 +32,10 @@ public:
     --num_forwards; // counted as a sampled step, not a host-sampling one
     out.token_ids.clear();
     out.logprobs.clear();
+    out.top_n = 0;
+    for (const RowSampling& row : rows) out.top_n = std::max(out.top_n, row.top_logprobs);
+    out.top_ids.assign(rows.size() * static_cast<size_t>(out.top_n), 0);
+    out.top_logprobs.assign(out.top_ids.size(), 0.0f);
     for (size_t r = 0; r < rows.size(); ++r) {
       std::vector<float> row(raw.begin() + static_cast<std::ptrdiff_t>(r * kVocab),
                              raw.begin() + static_cast<std::ptrdiff_t>((r + 1) * kVocab));
@@ -61,8 +64,16 @@ public:
       const float raw_max = *std::max_element(l, l + kVocab);
       double z = 0;
       for (int32_t i = 0; i < kVocab; ++i) z += std::exp(double(l[i]) - raw_max);
+      const float log_z = static_cast<float>(raw_max + std::log(z));
       out.token_ids.push_back(chosen);
-      out.logprobs.push_back(static_cast<float>(l[chosen] - (raw_max + std::log(z))));
+      out.logprobs.push_back(l[chosen] - log_z);
+      std::vector<int32_t> order(kVocab);
+      for (int32_t i = 0; i < kVocab; ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[a] > l[b]; });
+      for (int32_t k = 0; k < rows[r].top_logprobs; ++k) {
+        out.top_ids[r * out.top_n + k] = order[k];
+        out.top_logprobs[r * out.top_n + k] = l[order[k]] - log_z;
+      }
     }
     return true;
   }
@@ -108,6 +119,8 @@ SamplingParams params(double temperature, int32_t max_tokens, uint64_t seed) {
 struct Result {
   std::map<std::string, std::vector<int32_t>> tokens;
   std::map<std::string, std::vector<float>> logprobs;
+  std::map<std::string, std::vector<int32_t>> top; // top logprob ids, every step's in order
+  std::map<std::string, std::vector<float>> top_logprobs;
 };
 
 struct Request {
@@ -125,7 +138,13 @@ Result run(LLMEngine& e, const std::vector<Request>& reqs) {
     for (const auto& d : s.deltas) {
       auto& t = out.tokens[d.request_id];
       t.insert(t.end(), d.token_ids.begin(), d.token_ids.end());
-      for (const auto& lp : d.logprobs) out.logprobs[d.request_id].push_back(lp.logprob);
+      for (const auto& lp : d.logprobs) {
+        out.logprobs[d.request_id].push_back(lp.logprob);
+        for (const auto& [id, value] : lp.top) {
+          out.top[d.request_id].push_back(id);
+          out.top_logprobs[d.request_id].push_back(value);
+        }
+      }
     }
   }
   CHECK(!e.has_unfinished());
@@ -196,17 +215,23 @@ void test_penalties_and_min_tokens_on_device() {
   CHECK(run(unpenalized, plain).tokens.at("rep") != got.tokens.at("rep"));
 }
 
-// Top-n logprobs need the whole row: those steps go through forward() and the host Sampler.
-void test_top_logprobs_fall_back_to_host_sampler() {
-  std::vector<Request> reqs = {{"a", prompt(6, 1), params(0.0, 10, 1)}, {"top", prompt(8, 2), params(0.0, 10, 1)}};
-  reqs[1].params.logprobs = 3;
+// Top-n logprobs come from the device too: the same tokens and values as the host Sampler's.
+void test_top_logprobs_on_device() {
+  std::vector<Request> reqs = {{"a", prompt(6, 1), params(0.0, 10, 1)}, {"top", prompt(8, 2), params(0.9, 10, 3)}};
+  reqs[1].params.logprobs = 5;
+  reqs[1].params.repetition_penalty = 1.2; // top logprobs stay those of the raw logits
   LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
   auto backend = std::make_unique<DeviceSamplingBackend>();
   DeviceSamplingBackend* dev = backend.get();
   LLMEngine device(config(), std::move(backend), facts());
+  reqs[0].params.logprobs = -1;
   const Result want = run(host, reqs), got = run(device, reqs);
-  CHECK(dev->num_forwards > 0);
+  CHECK_EQ(dev->num_forwards, 0);
   CHECK(got.tokens == want.tokens);
+  CHECK(got.top == want.top);
+  CHECK_EQ(got.top.at("top").size(), size_t{10 * 5});
+  for (size_t k = 0; k < got.top_logprobs.at("top").size(); ++k)
+    CHECK(std::fabs(got.top_logprobs.at("top")[k] - want.top_logprobs.at("top")[k]) < 1e-4);
 }
 
 } // namespace
@@ -215,6 +240,6 @@ int main() {
   test_same_tokens_as_host_sampler();
   test_seeded_alone_equals_batched();
   test_penalties_and_min_tokens_on_device();
-  test_top_logprobs_fall_back_to_host_sampler();
+  test_top_logprobs_on_device();
   return finish_checks("device_sampling_test");
 }

@@ -54,6 +54,7 @@ struct RowSampling {
   float min_p = 0.0f;
   double uniform = 0.0;
   bool want_logprob = false; // return log-softmax of the raw logits at the chosen token
+  int32_t top_logprobs = 0;  // and of the top n raw logits (n <= 20; needs want_logprob)
   // This row's entries of StepSampling::adjustments, applied before anything else.
   int32_t adjust_begin = 0;
   int32_t adjust_end = 0;
@@ -68,6 +69,11 @@ struct StepSampling {
 struct SampledRows {
   std::vector<int32_t> token_ids; // [num_seqs]
   std::vector<float> logprobs;    // [num_seqs] when any row asked, else empty
+  // [num_seqs x top_n], best first (ties: lower id), where top_n is the most any row asked
+  // for (0: empty); a row's entries past its own top_logprobs are id 0, logprob 0.
+  int32_t top_n = 0;
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_logprobs;
 };
 
 // Device memory as the backend saw it: the peak of (total - free) sampled where it

@@ -2,8 +2,8 @@
 // kernel so both apply vLLM's penalties and min_tokens masking by the same arithmetic.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
-#include <limits>
 
 #ifdef __CUDACC__
 #define PAGODA_HOST_DEVICE __host__ __device__
@@ -26,7 +26,7 @@ struct LogitAdjustment {
 inline PAGODA_HOST_DEVICE float adjusted_logit(float logit, const LogitAdjustment& a) {
   if (a.repetition != 1.0f) logit = logit > 0.0f ? logit / a.repetition : logit * a.repetition;
   logit -= a.subtract;
-  return a.masked ? -std::numeric_limits<float>::infinity() : logit;
+  return a.masked ? -HUGE_VALF : logit; // HUGE_VALF: infinity in host and device code alike
 }
 
 } // namespace pagoda

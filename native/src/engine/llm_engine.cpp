@@ -32,6 +32,13 @@ std::string check_sampled(const SampledRows& s, const std::vector<RowSampling>& 
   if (s.token_ids.size() != rows.size()) return "backend sampled a wrong number of rows";
   const bool logprobs = std::any_of(rows.begin(), rows.end(), [](const RowSampling& r) { return r.want_logprob; });
   if (logprobs && s.logprobs.size() != rows.size()) return "backend returned no logprobs";
+  int32_t top_n = 0;
+  for (const RowSampling& r : rows) top_n = std::max(top_n, r.top_logprobs);
+  if (top_n > 0 && (s.top_n < top_n || s.top_ids.size() != rows.size() * static_cast<size_t>(s.top_n) ||
+                    s.top_logprobs.size() != s.top_ids.size()))
+    return "backend returned too few top logprobs";
+  for (int32_t id : s.top_ids)
+    if (id < 0 || id >= vocab) return "backend returned top logprob token id " + std::to_string(id) + " outside the vocabulary";
   for (int32_t id : s.token_ids)
     if (id < 0 || id >= vocab) return "backend sampled token id " + std::to_string(id) + " outside the vocabulary";
   return "";
@@ -317,12 +324,7 @@ FinishReason LLMEngine::check_stop(Sequence& seq, int32_t token) const {
   return FinishReason::None;
 }
 
-bool LLMEngine::device_sampling_rows(const SchedulerOutput& out, StepSampling& sampling) {
-  for (const ScheduledSequence& s : out.scheduled) {
-    const Sequence& seq = *s.seq;
-    if (!s.samples || seq.is_finished()) continue;
-    if (seq.params->logprobs > 0) return false; // top-n logprobs come from the host Sampler
-  }
+void LLMEngine::device_sampling_rows(const SchedulerOutput& out, StepSampling& sampling) {
   sampling.rows.assign(out.scheduled.size(), RowSampling{});
   sampling.adjustments.clear();
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
@@ -331,7 +333,8 @@ bool LLMEngine::device_sampling_rows(const SchedulerOutput& out, StepSampling& s
     if (!s.samples || seq.is_finished()) continue; // greedy placeholder: its id is not used
     const SamplingParams& p = *seq.params;
     RowSampling& r = sampling.rows[i];
-    r.want_logprob = p.logprobs == 0;
+    r.want_logprob = p.logprobs >= 0;
+    r.top_logprobs = std::max(0, p.logprobs);
     r.adjust_begin = static_cast<int32_t>(sampling.adjustments.size());
     adjuster_->append(seq, sampling.adjustments);
     r.adjust_end = static_cast<int32_t>(sampling.adjustments.size());
@@ -343,7 +346,6 @@ bool LLMEngine::device_sampling_rows(const SchedulerOutput& out, StepSampling& s
     // The same one draw per sampled token the host Sampler takes from this generator.
     r.uniform = uniform01(seq.rng);
   }
-  return true;
 }
 
 void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<float>* logits,
@@ -360,9 +362,13 @@ void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<fl
     SampledToken t;
     if (sampled) {
       t.token_id = sampled->token_ids[i];
-      if (seq.params->logprobs == 0) {
+      if (seq.params->logprobs >= 0) {
         t.has_logprobs = true;
         t.logprobs.logprob = sampled->logprobs[i];
+        for (int32_t k = 0; k < seq.params->logprobs; ++k) {
+          const size_t at = i * static_cast<size_t>(sampled->top_n) + static_cast<size_t>(k);
+          t.logprobs.top.emplace_back(sampled->top_ids[at], sampled->top_logprobs[at]);
+        }
       }
     } else {
       t = sampler_->sample(logits->data() + i * vocab, seq);
@@ -418,7 +424,8 @@ StepOutput LLMEngine::step() {
     last_step_ran_ = !scheduled.empty();
     if (scheduled.empty()) return result;
     batch = build_batch(scheduled);
-    on_device = device_sampling_ && device_sampling_rows(scheduled, step_sampling_);
+    on_device = device_sampling_;
+    if (on_device) device_sampling_rows(scheduled, step_sampling_);
     ++totals_.num_steps;
   }
   // The forward runs unlocked so abort() and add_request() never wait for it. A sequence

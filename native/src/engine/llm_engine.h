@@ -105,9 +105,8 @@ private:
                         const SamplingParams& params) const;
   ForwardBatch build_batch(const SchedulerOutput& out) const;
   // Fills sampling (a row per scheduled sequence, with its penalty / min_tokens adjustments)
-  // for Backend::forward_sampled and takes each sampling sequence's draw from its generator;
-  // false, drawing nothing, when a setting needs the host Sampler (top-n logprobs).
-  bool device_sampling_rows(const SchedulerOutput& out, StepSampling& sampling);
+  // for Backend::forward_sampled and takes each sampling sequence's draw from its generator.
+  void device_sampling_rows(const SchedulerOutput& out, StepSampling& sampling);
   // Exactly one of logits (host sampling) and sampled (ids from the backend) is non-null.
   void process_sampled(const SchedulerOutput& out, const std::vector<float>* logits,
                        const SampledRows* sampled, StepOutput& result);

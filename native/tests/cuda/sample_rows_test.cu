@@ -126,17 +126,32 @@ void check_kernel(Checker& check, int vocab) {
     params[r].adjust_end = static_cast<int32_t>(adjustments.size());
   }
   DeviceBuffer d_logits = upload(logits), d_params = upload(params), d_adjust = upload(adjustments);
+  // Rows asking for a logprob also ask for the top 1 + r % 7 (stride 8).
+  constexpr int kTopStride = 8;
+  for (int r = 0; r < rows; ++r) params[r].top_logprobs = params[r].want_logprob ? 1 + r % 7 : 0;
   DeviceBuffer d_ids(rows * sizeof(int32_t)), d_logprobs(rows * sizeof(float));
+  DeviceBuffer d_top_ids(rows * kTopStride * sizeof(int32_t)), d_top_logprobs(rows * kTopStride * sizeof(float));
+  poison(d_top_ids);
+  poison(d_top_logprobs);
   DeviceBuffer d_raw(std::max<size_t>(1, adjustments.size()) * sizeof(float));
+  d_params = upload(params);
+  const SampleOutputs outs{d_ids.as<int32_t>(), d_logprobs.as<float>(), d_top_ids.as<int32_t>(),
+                           d_top_logprobs.as<float>(), kTopStride};
   sample_rows(d_logits.as<float>(), d_params.as<DeviceRowSampling>(), d_adjust.as<LogitAdjustment>(), d_raw.as<float>(),
-              d_ids.as<int32_t>(), d_logprobs.as<float>(), rows, vocab, nullptr);
+              outs, rows, vocab, nullptr);
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   const auto ids = download<int32_t>(d_ids, rows);
   const auto logprobs = download<float>(d_logprobs, rows);
+  const auto top_ids = download<int32_t>(d_top_ids, size_t(rows) * kTopStride);
+  const auto top_logprobs = download<float>(d_top_logprobs, size_t(rows) * kTopStride);
+  const auto after = download<float>(d_logits, logits.size());
+  check.expect_true("vocab " + std::to_string(vocab) + ": adjustments undone (the logits are raw again)",
+                    after == logits);
   int compared = 0, matched = 0, ambiguous = 0;
   double worst_logprob = 0;
   std::string first_miss;
-  int masked_chosen = 0;
+  int masked_chosen = 0, top_misses = 0;
+  double worst_top = 0;
   for (int r = 0; r < rows; ++r) {
     const std::vector<float> row(adjusted.begin() + size_t(r) * vocab, adjusted.begin() + size_t(r + 1) * vocab);
     const std::vector<float> raw(logits.begin() + size_t(r) * vocab, logits.begin() + size_t(r + 1) * vocab);
@@ -157,6 +172,20 @@ void check_kernel(Checker& check, int vocab) {
       first_miss = "row " + std::to_string(r) + " got " + std::to_string(ids[r]) + ", want " + std::to_string(ref.token);
     if (params[r].want_logprob && ids[r] == ref.token)
       worst_logprob = std::max(worst_logprob, std::fabs(logprobs[r] - ref.logprob));
+    // Top logprobs: the best raw logits (ties to the lower id), zeros past the row's count.
+    std::vector<int> order(vocab);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return raw[a] > raw[b]; });
+    const double log_z = raw_max + std::log(z);
+    for (int k = 0; k < kTopStride; ++k) {
+      const size_t at = size_t(r) * kTopStride + k;
+      if (k < params[r].top_logprobs) {
+        if (top_ids[at] != order[k]) ++top_misses;
+        else worst_top = std::max(worst_top, std::fabs(top_logprobs[at] - (double(raw[order[k]]) - log_z)));
+      } else if (top_ids[at] != 0 || top_logprobs[at] != 0.0f) {
+        ++top_misses;
+      }
+    }
   }
   const std::string tag = "vocab " + std::to_string(vocab);
   check.expect_true(tag + ": greedy tie goes to the lower index", ids[0] == 3, "got " + std::to_string(ids[0]));
@@ -165,6 +194,8 @@ void check_kernel(Checker& check, int vocab) {
                         " rows at a rounding boundary skipped) " + first_miss);
   check.expect_true(tag + ": chosen logprob within 1e-3", worst_logprob < 1e-3, std::to_string(worst_logprob));
   check.expect_true(tag + ": no masked token is ever chosen", masked_chosen == 0, std::to_string(masked_chosen));
+  check.expect_true(tag + ": top logprobs are the best raw logits", top_misses == 0, std::to_string(top_misses));
+  check.expect_true(tag + ": top logprobs within 1e-3", worst_top < 1e-3, std::to_string(worst_top));
 }
 
 std::unique_ptr<LLMEngine> load_engine(const std::string& model, bool device_sampling) {

@@ -78,7 +78,7 @@ public:
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
   bool samples_on_device() const override { return sampling_enabled_; }
-  bool forward_sampled(const ForwardBatch& batch, const std::vector<RowSampling>& rows, SampledRows& out) override;
+  bool forward_sampled(const ForwardBatch& batch, const StepSampling& sampling, SampledRows& out) override;
 
   size_t graphs_captured() const { return graphs_.size(); }
   double last_step_device_ms() override { return timer_.last_ms(); }
@@ -521,15 +521,22 @@ void CudaBackend::graph_step(const ForwardBatch& b) {
   graph.exec.launch(st);
 }
 
-// The step as forward() runs it, then sample_rows on the logits rows: only the settings go
-// up and the ids (and logprobs) come back.
-bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSampling>& rows, SampledRows& out) {
+// The step as forward() runs it, then sample_rows on the logits rows: only the settings and
+// the penalty adjustments go up and the ids (and logprobs) come back. One buffer each side:
+// [params n][adjustments a][ids n][logprobs n][top ids n x t][top logprobs n x t] (the
+// device's also [raw logits a] after), t the most top logprobs any row asked for.
+bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sampling, SampledRows& out) {
   if (!sampling_enabled_ || b.all_logits) return false;
   validate(b);
+  const std::vector<RowSampling>& rows = sampling.rows;
   const int n = b.num_seqs();
   if (rows.size() != static_cast<size_t>(n))
     throw Error("forward_sampled: " + std::to_string(rows.size()) + " sampling rows for " + std::to_string(n) +
                 " sequences");
+  const size_t num_adjust = sampling.adjustments.size();
+  for (const RowSampling& row : rows)
+    if (row.adjust_begin < 0 || row.adjust_end < row.adjust_begin || static_cast<size_t>(row.adjust_end) > num_adjust)
+      throw Error("forward_sampled: a row's adjustments lie outside the step's list");
   cudaStream_t st = stream_.get();
   timer_.begin(st);
   if (graph_eligible(b)) {
@@ -539,11 +546,14 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSa
     eager_step(b, in);
     lm_head_rows(rows_.data(), in.num_logit_rows);
   }
-  const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling);
-  const size_t bytes = param_bytes + size_t(n) * (sizeof(int32_t) + sizeof(float));
-  if (sampling_host_.bytes() < bytes) {
+  int top_n = 0;
+  for (const RowSampling& row : rows) top_n = std::max(top_n, row.want_logprob ? row.top_logprobs : 0);
+  const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling) + num_adjust * sizeof(LogitAdjustment);
+  const size_t bytes = param_bytes + size_t(n) * (1 + top_n) * (sizeof(int32_t) + sizeof(float));
+  const size_t device_bytes = bytes + num_adjust * sizeof(float);
+  if (sampling_host_.bytes() < bytes || sampling_device_.bytes() < device_bytes) {
     PAGODA_CUDA_CHECK(cudaStreamSynchronize(st));
-    const size_t grown = std::max(bytes, size_t(256) * (sizeof(DeviceRowSampling) + 8));
+    const size_t grown = std::max(device_bytes, size_t(256) * (sizeof(DeviceRowSampling) + 8));
     sampling_host_ = PinnedBuffer(grown);
     sampling_device_ = DeviceBuffer(grown);
     note_memory();
@@ -552,25 +562,38 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const std::vector<RowSa
   bool any_logprob = false;
   for (int r = 0; r < n; ++r) {
     const RowSampling& row = rows[r];
-    params[r] = DeviceRowSampling{row.temperature, row.top_k, row.top_p, row.min_p, static_cast<float>(row.uniform),
-                                  row.want_logprob ? 1 : 0};
+    params[r] = DeviceRowSampling{row.temperature,     row.top_k,          row.top_p,
+                                  row.min_p,           static_cast<float>(row.uniform),
+                                  row.want_logprob ? 1 : 0, row.want_logprob ? row.top_logprobs : 0,
+                                  row.adjust_begin,    row.adjust_end};
     any_logprob = any_logprob || row.want_logprob;
   }
+  if (num_adjust)
+    std::memcpy(params + n, sampling.adjustments.data(), num_adjust * sizeof(LogitAdjustment));
   char* dev = sampling_device_.as<char>();
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(dev, params, param_bytes, cudaMemcpyHostToDevice, st));
+  auto* dev_adjust = reinterpret_cast<const LogitAdjustment*>(dev + size_t(n) * sizeof(DeviceRowSampling));
   auto* dev_ids = reinterpret_cast<int32_t*>(dev + param_bytes);
-  auto* dev_logprobs = reinterpret_cast<float*>(dev + param_bytes + size_t(n) * sizeof(int32_t));
-  sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_ids, dev_logprobs, n,
-              config_.vocab_size, st);
+  auto* dev_logprobs = reinterpret_cast<float*>(dev_ids + n);
+  auto* dev_top_ids = reinterpret_cast<int32_t*>(dev_logprobs + n);
+  auto* dev_top_logprobs = reinterpret_cast<float*>(dev_top_ids + size_t(n) * top_n);
+  auto* dev_raw = reinterpret_cast<float*>(dev + bytes);
+  sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw,
+              SampleOutputs{dev_ids, dev_logprobs, dev_top_ids, dev_top_logprobs, top_n}, n, config_.vocab_size, st);
   char* host_out = static_cast<char*>(sampling_host_.data()) + param_bytes;
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(host_out, dev + param_bytes, bytes - param_bytes, cudaMemcpyDeviceToHost, st));
   timer_.end(st);
   stream_.synchronize();
   const auto* ids = reinterpret_cast<const int32_t*>(host_out);
-  const auto* logprobs = reinterpret_cast<const float*>(host_out + size_t(n) * sizeof(int32_t));
+  const auto* logprobs = reinterpret_cast<const float*>(ids + n);
+  const auto* top_ids = reinterpret_cast<const int32_t*>(logprobs + n);
+  const auto* top_logprobs = reinterpret_cast<const float*>(top_ids + size_t(n) * top_n);
   out.token_ids.assign(ids, ids + n);
   if (any_logprob) out.logprobs.assign(logprobs, logprobs + n);
   else out.logprobs.clear();
+  out.top_n = top_n;
+  out.top_ids.assign(top_ids, top_ids + size_t(n) * top_n);
+  out.top_logprobs.assign(top_logprobs, top_logprobs + size_t(n) * top_n);
   return true;
 }
 

@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "backend/logit_adjustment.h"
+
 namespace pagoda::cuda {
 
 using bf16 = __nv_bfloat16;
@@ -152,12 +154,27 @@ struct DeviceRowSampling {
   float min_p;
   float uniform;     // the row's draw in [0, 1)
   int32_t want_logprob;
+  int32_t top_logprobs;  // also the top n raw logits' logprobs (needs want_logprob)
+  int32_t adjust_begin; // the row's entries of `adjustments` (penalties, min_tokens masks)
+  int32_t adjust_end;
 };
-// out_ids[r]: the token sampled from logits[r, :] with params[r]: candidates are the tokens
+// out_ids[r]: the token sampled from logits[r, :] with params[r]: first the row's
+// adjustments (adjusted_logit, applied in place and undone afterwards; adjust_raw, as many
+// floats as adjustments, keeps the raw values meanwhile), then candidates are the tokens
 // whose probability exp((l - max) / T) is >= min_p, within the top_k, within the smallest
-// most-probable set reaching top_p of their mass; the draw walks them in index order.
-// out_logprobs[r] (when want_logprob): log-softmax of the raw logits at the chosen token.
-void sample_rows(const float* logits, const DeviceRowSampling* params, int32_t* out_ids, float* out_logprobs, int rows,
-                 int vocab, cudaStream_t stream);
+// most-probable set reaching top_p of their mass; the draw walks them in index order. When
+// want_logprob: out_logprobs[r], the log-softmax of the raw logits at the chosen token, and
+// out_top_ids / out_top_logprobs[r * top_stride + k] for the row's top_logprobs best raw
+// logits (ties: lower id), the rest of its top_stride entries 0. The tokens of one row's
+// adjustments must be distinct.
+struct SampleOutputs {
+  int32_t* ids;           // [rows]
+  float* logprobs;        // [rows]
+  int32_t* top_ids;       // [rows x top_stride], may be null when top_stride is 0
+  float* top_logprobs;    // likewise
+  int top_stride;
+};
+void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
+                 const SampleOutputs& out, int rows, int vocab, cudaStream_t stream);
 
 } // namespace pagoda::cuda

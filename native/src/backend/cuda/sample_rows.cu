@@ -7,6 +7,7 @@
 #include <cfloat>
 
 #include "backend/cuda/cuda_check.h"
+#include "error.h"
 
 namespace pagoda::cuda {
 
@@ -126,14 +127,13 @@ __device__ float row_log_z(const float* row, int vocab, ValueIndex* vi_scratch, 
 // change it before the sampling passes read it).
 __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __restrict__ params,
                                    const LogitAdjustment* __restrict__ adjustments, float* adjust_raw,
-                                   int32_t* __restrict__ out_ids, float* __restrict__ out_logprobs, int vocab) {
+                                   SampleOutputs out, int vocab) {
   __shared__ ValueIndex vi_scratch[kWarps];
   __shared__ float f_scratch[kWarps];
   __shared__ float warp_sums[kWarps];
   __shared__ Histogram hist;
   __shared__ float shared_result[1];
   __shared__ int chosen_shared;
-  __shared__ float chosen_raw;
 
   float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   const DeviceRowSampling p = params[blockIdx.x];
@@ -225,30 +225,56 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
     }
   }
 
-  if (p.want_logprob && !adjusted) {
-    float s = 0.0f;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += __expf(row[i] - max_logit);
-    s = block_sum(s, f_scratch);
-    if (threadIdx.x == 0) out_logprobs[blockIdx.x] = row[chosen] - (max_logit + __logf(s));
-  } else if (p.want_logprob) {
-    // The chosen token's raw logit: kept in adjust_raw when the adjustments touched it.
-    if (threadIdx.x == 0) chosen_raw = row[chosen];
+  if (adjusted) { // back to the raw logits: the logprobs are theirs
     __syncthreads();
     for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < p.adjust_end; e += blockDim.x)
-      if (adjustments[e].token == chosen) chosen_raw = adjust_raw[e]; // tokens are distinct: one writer
+      row[adjustments[e].token] = adjust_raw[e];
     __syncthreads();
-    if (threadIdx.x == 0) out_logprobs[blockIdx.x] = chosen_raw - raw_log_z;
   }
-  if (threadIdx.x == 0) out_ids[blockIdx.x] = chosen;
+  if (p.want_logprob) {
+    float log_z = raw_log_z;
+    if (!adjusted) { // max_logit is the raw row's: one pass for the sum
+      float s = 0.0f;
+      for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += __expf(row[i] - max_logit);
+      log_z = max_logit + __logf(block_sum(s, f_scratch));
+    }
+    if (threadIdx.x == 0) out.logprobs[blockIdx.x] = row[chosen] - log_z;
+    // The top n, one block argmax each over what ranks below the previous pick.
+    ValueIndex prev{INFINITY, -1};
+    for (int k = 0; k < out.top_stride; ++k) {
+      ValueIndex pick{-INFINITY, 0};
+      if (k < p.top_logprobs) {
+        ValueIndex best_below{-INFINITY, 0x7fffffff};
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+          const float v = row[i];
+          if (v < prev.value || (v == prev.value && i > prev.index)) best_below = better(best_below, ValueIndex{v, i});
+        }
+        pick = block_argmax(best_below, vi_scratch);
+        prev = pick;
+      }
+      if (threadIdx.x == 0) {
+        const bool used = k < p.top_logprobs && pick.index != 0x7fffffff;
+        out.top_ids[static_cast<int64_t>(blockIdx.x) * out.top_stride + k] = used ? pick.index : 0;
+        out.top_logprobs[static_cast<int64_t>(blockIdx.x) * out.top_stride + k] = used ? pick.value - log_z : 0.0f;
+      }
+    }
+  } else if (threadIdx.x == 0) {
+    for (int k = 0; k < out.top_stride; ++k) {
+      out.top_ids[static_cast<int64_t>(blockIdx.x) * out.top_stride + k] = 0;
+      out.top_logprobs[static_cast<int64_t>(blockIdx.x) * out.top_stride + k] = 0.0f;
+    }
+  }
+  if (threadIdx.x == 0) out.ids[blockIdx.x] = chosen;
 }
 
 } // namespace
 
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
-                 int32_t* out_ids, float* out_logprobs, int rows, int vocab, cudaStream_t stream) {
+                 const SampleOutputs& out, int rows, int vocab, cudaStream_t stream) {
   if (rows == 0) return;
-  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, out_ids, out_logprobs,
-                                                    vocab);
+  if (out.top_stride > 0 && (out.top_ids == nullptr || out.top_logprobs == nullptr))
+    throw Error("sample_rows: top_stride " + std::to_string(out.top_stride) + " needs top_ids and top_logprobs");
+  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, out, vocab);
   PAGODA_CUDA_CHECK_LAUNCH("sample_rows_kernel");
 }
 
