@@ -3,7 +3,8 @@
 # (that one is bench_random_on_device.sh, about 5-6 minutes alone), then the correctness
 # checks. Llama-3-8B shape, dummy weights, bf16; each figure a pagoda-bench JSON in the out
 # folder, each step's output in <name>.log beside it, a summary table at the end.
-#   batch-1 decode beside the copy floor (graphs + GPU sampling; eager + host sampling)
+#   batch-1 decode beside the copy floor (graphs + GPU sampling; the same without PDL; eager +
+#     host sampling)
 #   500 sharegpt-like requests at once (req/s, output tok/s, GPU idle %, roofline ratio)
 #     at gpu_memory_utilization 0.9, 0.7 and 0.5: peak device memory beside X x total
 #   prefix caching: 128 prompts of a shared 1,536-token prefix + 512 own, 128 out, on vs off
@@ -39,6 +40,8 @@ run() {
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 run decode-b1 120 $B/pagoda-bench $LLAMA --batch-size 1 --input-len 512 --output-len 256 \
   --out "$OUT_DIR/llama3-8b-decode-b1.json"
+run decode-b1-no-pdl 120 env PAGODA_CUDA_PDL=0 $B/pagoda-bench $LLAMA --batch-size 1 --input-len 512 --output-len 256 \
+  --out "$OUT_DIR/llama3-8b-decode-b1-no-pdl.json"
 run decode-b1-eager-host-sampling 120 env PAGODA_CUDA_GRAPHS=0 PAGODA_CUDA_SAMPLING=0 $B/pagoda-bench $LLAMA \
   --batch-size 1 --input-len 512 --output-len 256 --out "$OUT_DIR/llama3-8b-decode-b1-eager-host-sampling.json"
 run sharegpt-500 150 $B/pagoda-bench $LLAMA $SHAREGPT --progress-s 10 --out "$OUT_DIR/llama3-8b-sharegpt-500.json"
@@ -50,6 +53,9 @@ run prefix-caching 200 $B/pagoda-bench $LLAMA --prefix-workload --prefix-len 153
   --num-prompts 128 --progress-s 10 --out "$OUT_DIR/llama3-8b-prefix-caching.json"
 if [ "${SKIP_CHECKS:-0}" != 1 ]; then
   run checks 330 native/tests/cuda/run_on_device.sh
+fi
+if [ "${KERNEL_BENCH:-0}" = 1 ]; then
+  run kernel-bench 120 $B/cuda_kernel_bench
 fi
 echo "== summary ($(( $(date +%s) - start )) s in all)"
 native/tests/cuda/summarize_bench.sh "$OUT_DIR" || status=1

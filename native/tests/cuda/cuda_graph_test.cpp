@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     setenv("PAGODA_CUDA_GRAPHS", "1", 1);
     auto eager = make_backend(model, true);
     auto graphed = make_backend(model, false);
+    const size_t replays_at_load = pagoda::cuda_graph_replays(*graphed);
     const int vocab = eager->model_config().vocab_size;
     std::vector<Seq> a(5), g(5);
     const int prompt_len[5] = {7, 3, 12, 1, 5};
@@ -109,10 +110,15 @@ int main(int argc, char** argv) {
         g[live[r]].tokens.push_back(best);
       }
     }
+    // Every padded size up to max_num_seqs (8) captured at load: 1, 2, 4, 8; the 40
+    // decode steps replayed from them (the prefill steps run eager); none for enforce_eager.
     const size_t captured = pagoda::cuda_graphs_captured(*graphed);
-    const bool graphs_used = captured >= 3; // batch sizes 8, 4 and 1
-    std::printf("%-4s graphs captured: %zu (eager backend: %zu)\n", graphs_used ? "ok" : "FAIL", captured,
-                pagoda::cuda_graphs_captured(*eager));
+    const size_t replays = pagoda::cuda_graph_replays(*graphed) - replays_at_load;
+    const bool graphs_used = captured == 4 && replays >= 39 && pagoda::cuda_graphs_captured(*eager) == 0 &&
+                             pagoda::cuda_graph_replays(*eager) == 0;
+    std::printf("%-4s graphs captured at load: %zu, decode steps replayed: %zu (eager backend: %zu, %zu)\n",
+                graphs_used ? "ok" : "FAIL", captured, replays, pagoda::cuda_graphs_captured(*eager),
+                pagoda::cuda_graph_replays(*eager));
     graphs_used ? ++passed : ++failed;
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

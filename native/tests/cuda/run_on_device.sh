@@ -1,19 +1,23 @@
 #!/bin/bash
 # What one device call runs to validate the CUDA backend (binaries built here, carried in
-# .dev-carry/cuda/bin with ../shared copied to .dev-carry/cuda/shared): GPU sampling, decode
-# graphs against eager steps, the golden checks through pagoda-check and, unless QUICK=1, the
-# 4-layer Llama-3-8B check against PyTorch (decode steps through graphs, the default).
+# .dev-carry/cuda/bin with ../shared copied to .dev-carry/cuda/shared): every kernel test
+# (tests/cuda/*_test, GPU sampling and decode graphs against eager steps among them), the
+# golden checks through pagoda-check and, unless QUICK=1, the 4-layer Llama-3-8B check
+# against PyTorch (decode steps through graphs, the default).
 # Usage: native/tests/cuda/run_on_device.sh
 set -u
 B=.dev-carry/cuda/bin
 S=.dev-carry/cuda/shared
 status=0
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
-[ -x $B/elementwise_kernels_test ] && { $B/elementwise_kernels_test | tail -2 || status=1; }
-echo "== sample_rows_test"
-$B/sample_rows_test $S/models/tiny-llama3 || status=1
-echo "== cuda_graph_test"
-$B/cuda_graph_test $S/models/tiny-llama3 || status=1
+for t in $B/*_test; do
+  echo "== $(basename $t)"
+  # The engine-level ones load a checkpoint; the kernel tests print every case, so only the tail.
+  case $(basename $t) in
+  sample_rows_test | cuda_graph_test) $t $S/models/tiny-llama3 || status=1 ;;
+  *) $t > /tmp/$(basename $t).log 2>&1 || status=1; grep -E "^FAIL" /tmp/$(basename $t).log | head -20; tail -2 /tmp/$(basename $t).log ;;
+  esac
+done
 for g in tiny-llama3 tiny-qwen2 tiny-qwen3 tiny-llama-mqa-fp16; do
   echo "== pagoda-check $g"
   $B/pagoda-check $S/fixtures/golden/$g.golden.json --device cuda || status=1

@@ -81,6 +81,7 @@ public:
   bool forward_sampled(const ForwardBatch& batch, const StepSampling& sampling, SampledRows& out) override;
 
   size_t graphs_captured() const { return graphs_.size(); }
+  size_t graph_replays() const { return graph_replays_; }
   double last_step_device_ms() override { return timer_.last_ms(); }
   DeviceMemoryUse device_memory_use() override {
     note_memory();
@@ -123,7 +124,11 @@ private:
   void lm_head_rows(const void* rows, int m);
   void forward_eager(const ForwardBatch& b, std::vector<float>& logits);
   void eager_step(const ForwardBatch& b, StepInputs& in);
-  void graph_step(const ForwardBatch& b);
+  void graph_step(const ForwardBatch& b, int padded = 0);
+  // Captures the decode graph of every padded batch size at load, so no step of a run pays
+  // for a capture (tens of milliseconds each for an 8B model).
+  void capture_decode_graphs();
+  void allocate_cache_buffers(int32_t num_blocks, int32_t block_size);
   void capture(const StepInputs& in, DecodeGraph& graph);
   // Samples cudaMemGetInfo into the peak; called where device memory can grow.
   void note_memory();
@@ -134,6 +139,7 @@ private:
   int32_t max_model_len_;
   bool f32_; // dtype "float32": every tensor float32
   bool graphs_enabled_ = false;
+  size_t graph_replays_ = 0;
   bool sampling_enabled_ = false;
   int graph_max_seqs_ = 0;
   int device_ = 0;
@@ -258,7 +264,7 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   const int32_t blocks = (max_num_batched_tokens + bs - 1) / bs;
   size_t temp_kv = 0;
   if (!had_cache) {
-    allocate_kv_cache(blocks, bs);
+    allocate_cache_buffers(blocks, bs);
     temp_kv = k_cache_.bytes() + v_cache_.bytes();
   }
   if (num_blocks_ >= blocks) {
@@ -300,6 +306,28 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
 }
 
 void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
+  allocate_cache_buffers(num_blocks, block_size);
+  capture_decode_graphs();
+}
+
+void CudaBackend::capture_decode_graphs() {
+  if (!graphs_enabled_ || rope_.type == "dynamic") return;
+  // One real sequence (token 0 at position 0, written to slot 0: block 0 is rewritten by
+  // whichever sequence is given it before anything reads it), padded to each size.
+  ForwardBatch b;
+  b.token_ids = {0};
+  b.positions = {0};
+  b.slot_mapping = {0};
+  b.query_start = {0, 1};
+  b.context_lens = {1};
+  b.max_blocks_per_seq = 1;
+  b.block_tables = {0};
+  const int largest = graph_batch_size(graph_max_seqs_);
+  for (int size = 1; size <= largest; size = graph_batch_size(size + 1)) graph_step(b, size);
+  stream_.synchronize();
+}
+
+void CudaBackend::allocate_cache_buffers(int32_t num_blocks, int32_t block_size) {
   if (num_blocks <= 0 || block_size <= 0)
     throw Error("allocate_kv_cache: num_blocks (" + std::to_string(num_blocks) + ") and block_size (" +
                 std::to_string(block_size) + ") must be positive");
@@ -507,11 +535,12 @@ void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logit
   stream_.synchronize();
 }
 
-// A decode-only step: inputs into the fixed buffers, padded to a captured batch size, then
-// one graph launch for the whole model and lm_head (logits_ rows 0..num_seqs are the batch's).
-void CudaBackend::graph_step(const ForwardBatch& b) {
+// A decode-only step: inputs into the fixed buffers, padded to a captured batch size (by
+// default the smallest that holds the batch), then one graph launch for the whole model and
+// lm_head (logits_ rows 0..num_seqs are the batch's).
+void CudaBackend::graph_step(const ForwardBatch& b, int padded) {
   cudaStream_t st = stream_.get();
-  const int padded = graph_batch_size(b.num_seqs());
+  if (padded <= 0) padded = graph_batch_size(b.num_seqs());
   ensure_activations(padded, padded);
   StepInputs in = inputs_.upload_padded_decode(b, padded, st);
   in.decode_plan = decode_plan(padded, max_model_len_); // fixed: partitions past a context exit at once
@@ -519,6 +548,7 @@ void CudaBackend::graph_step(const ForwardBatch& b) {
   DecodeGraph& graph = graphs_[padded];
   if (!graph.exec || graph.generation != buffers_generation_) capture(in, graph);
   graph.exec.launch(st);
+  ++graph_replays_;
 }
 
 // The step as forward() runs it, then sample_rows on the logits rows: only the settings and
@@ -634,6 +664,11 @@ std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config) 
 size_t cuda_graphs_captured(const Backend& backend) {
   const auto* cuda_backend = dynamic_cast<const cuda::CudaBackend*>(&backend);
   return cuda_backend ? cuda_backend->graphs_captured() : 0;
+}
+
+size_t cuda_graph_replays(const Backend& backend) {
+  const auto* cuda_backend = dynamic_cast<const cuda::CudaBackend*>(&backend);
+  return cuda_backend ? cuda_backend->graph_replays() : 0;
 }
 
 } // namespace pagoda

@@ -19,8 +19,10 @@ struct EngineConfig;
 // is set (or the environment has PAGODA_CUDA_GRAPHS=0).
 std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config);
 
-// How many decode graphs a CUDA backend has captured (0 for any other backend).
+// How many decode graphs a CUDA backend has captured (every padded batch size, at load) and
+// how many steps it has replayed from them (0 for any other backend).
 size_t cuda_graphs_captured(const Backend& backend);
+size_t cuda_graph_replays(const Backend& backend);
 
 // Device-to-device copy bandwidth of the current GPU, GB/s counting read + write, over two
 // buffers of `bytes` each (median of 10 copies).
