@@ -24,6 +24,7 @@
 #include "backend/cuda/kernels.h"
 #include "model/rope_frequencies.h"
 #include "backend/cuda/step_inputs.h"
+#include "backend/cuda/op_timer.h"
 #include "backend/cuda/step_timer.h"
 #include "backend/cuda/stream.h"
 #include "engine/engine_config.h"
@@ -167,6 +168,7 @@ private:
   int32_t block_size_ = 0;
 
   StepTimer timer_; // device time of each forward / forward_sampled
+  OpTimer ops_;     // per-op time of eager steps, when PAGODA_CUDA_OP_TIMING=1
   int64_t total_bytes_ = -1, peak_used_bytes_ = -1;
 };
 
@@ -411,18 +413,21 @@ template <typename T> void CudaBackend::run_layer(int li, const StepInputs& in) 
   T* qkv = qkv_.as<T>();
 
   project(h_.as<T>(), w.qkv.as<T>(), qkv, n, qkv_width, hidden);
+  ops_.mark(st, "qkv_proj");
   if (w.qkv_bias.bytes()) bias_add(qkv, w.qkv_bias.as<T>(), n, qkv_width, st);
   if (c.qk_norm) {
     rms_norm_heads(qkv, w.q_norm.as<T>(), n, c.num_attention_heads, hd, qkv_width, eps, st);
     rms_norm_heads(qkv + c.q_size(), w.k_norm.as<T>(), n, c.num_key_value_heads, hd, qkv_width, eps, st);
   }
   apply_rope(qkv, qkv_width, in);
+  ops_.mark(st, "bias+qk_norm+rope");
 
   const size_t layer_elems = k_cache_.bytes() / sizeof(T) / c.num_hidden_layers;
   T* k_cache = k_cache_.as<T>() + li * layer_elems;
   T* v_cache = v_cache_.as<T>() + li * layer_elems;
   kv_cache_write(qkv + c.q_size(), qkv + c.q_size() + c.kv_size(), qkv_width, in.slots, k_cache, v_cache, n,
                  c.num_key_value_heads, hd, block_size_, st);
+  ops_.mark(st, "kv_cache_write");
 
   PagedAttentionArgsOf<T> a;
   a.q = qkv;
@@ -444,23 +449,31 @@ template <typename T> void CudaBackend::run_layer(int li, const StepInputs& in) 
     paged_attention_f32(a, n, in.num_seqs, st);
   } else {
     if (in.num_tiles) paged_attention_prefill(a, in.tiles, in.num_tiles, st);
+    ops_.mark(st, "attention_prefill");
     if (in.num_decode)
       paged_attention_decode(a, in.decode_ids, in.num_decode, in.decode_plan, decode_ws_.data(), decode_ws_.bytes(),
                              st);
   }
 
+  ops_.mark(st, "attention_decode");
   project(attn_.as<T>(), w.o.as<T>(), o_.as<T>(), n, hidden, c.q_size());
+  ops_.mark(st, "o_proj");
   if (w.o_bias.bytes()) bias_add(o_.as<T>(), w.o_bias.as<T>(), n, hidden, st);
   add_rms_norm(x_.as<float>(), o_.as<T>(), w.post_norm.as<T>(), h_.as<T>(), n, hidden, eps, st);
+  ops_.mark(st, "add_rms_norm");
 
   project(h_.as<T>(), w.gate_up.as<T>(), gate_up_.as<T>(), n, 2 * c.intermediate_size, hidden);
+  ops_.mark(st, "gate_up_proj");
   silu_mul(gate_up_.as<T>(), act_.as<T>(), n, c.intermediate_size, st);
+  ops_.mark(st, "silu_mul");
   project(act_.as<T>(), w.down.as<T>(), o_.as<T>(), n, hidden, c.intermediate_size);
+  ops_.mark(st, "down_proj");
   // The residual add of this layer's MLP is fused with the next norm (the next layer's
   // input norm, or the final norm).
   const T* next_norm = li + 1 < c.num_hidden_layers ? weights_.layers[li + 1].input_norm.as<T>()
                                                      : weights_.norm.as<T>();
   add_rms_norm(x_.as<float>(), o_.as<T>(), next_norm, h_.as<T>(), n, hidden, eps, st);
+  ops_.mark(st, "add_rms_norm");
 }
 
 // Embedding through every layer: h_ holds the final-normed hidden state of every token, and
@@ -472,9 +485,11 @@ template <typename T> void CudaBackend::run_model_as(const StepInputs& in) {
                    st);
   rms_norm(x_.as<float>(), weights_.layers[0].input_norm.as<T>(), h_.as<T>(), in.num_tokens, c.hidden_size,
            static_cast<float>(c.rms_norm_eps), st);
+  ops_.mark(st, "embedding+norm");
   for (int li = 0; li < c.num_hidden_layers; ++li) run_layer<T>(li, in);
   if (!in.all_logits)
     embedding_gather(in.logit_rows, h_.as<T>(), rows_.as<T>(), in.num_logit_rows, c.hidden_size, in.num_tokens, st);
+  ops_.mark(st, "gather_logit_rows");
 }
 
 // logits_[0..m) = rows[0..m) · lm_head^T in float32 (rows of the path's element type).
@@ -510,7 +525,9 @@ void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
 // Uploads the inputs and runs the model: h_ (all_logits) or rows_ hold the rows to project.
 void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in) {
   ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
+  ops_.begin(stream_.get(), b.num_tokens() > b.num_seqs() ? "prefill-step" : "decode-step");
   in = inputs_.upload(b, rope_, stream_.get());
+  ops_.mark(stream_.get(), "inputs_upload");
   if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
   ensure_decode_workspace(in);
   run_model(in);
@@ -528,11 +545,14 @@ void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logit
   for (int64_t r0 = 0; r0 < rows; r0 += act_rows_) {
     const int m = static_cast<int>(std::min<int64_t>(act_rows_, rows - r0));
     lm_head_rows(src + r0 * c.hidden_size * elem_bytes(), m);
+    ops_.mark(st, "lm_head");
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(logits.data() + r0 * c.vocab_size, logits_.data(),
                                       size_t(m) * c.vocab_size * sizeof(float), cudaMemcpyDeviceToHost, st));
+    ops_.mark(st, "logits_to_host");
   }
   timer_.end(st);
   stream_.synchronize();
+  ops_.end();
 }
 
 // A decode-only step: inputs into the fixed buffers, padded to a captured batch size (by
@@ -575,6 +595,7 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sam
     StepInputs in;
     eager_step(b, in);
     lm_head_rows(rows_.data(), in.num_logit_rows);
+    ops_.mark(st, "lm_head");
   }
   int top_n = 0;
   for (const RowSampling& row : rows) top_n = std::max(top_n, row.want_logprob ? row.top_logprobs : 0);
@@ -610,10 +631,12 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sam
   auto* dev_raw = reinterpret_cast<float*>(dev + bytes);
   sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw,
               SampleOutputs{dev_ids, dev_logprobs, dev_top_ids, dev_top_logprobs, top_n}, n, config_.vocab_size, st);
+  ops_.mark(st, "sampling");
   char* host_out = static_cast<char*>(sampling_host_.data()) + param_bytes;
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(host_out, dev + param_bytes, bytes - param_bytes, cudaMemcpyDeviceToHost, st));
   timer_.end(st);
   stream_.synchronize();
+  ops_.end();
   const auto* ids = reinterpret_cast<const int32_t*>(host_out);
   const auto* logprobs = reinterpret_cast<const float*>(ids + n);
   const auto* top_ids = reinterpret_cast<const int32_t*>(logprobs + n);
@@ -631,6 +654,7 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sam
 // the capture; the KV writes are the same values the graph then writes again), then captures.
 void CudaBackend::capture(const StepInputs& in, DecodeGraph& graph) {
   cudaStream_t st = stream_.get();
+  ops_.pause();
   run_model(in);
   lm_head_rows(rows_.data(), in.num_logit_rows);
   stream_.synchronize();
