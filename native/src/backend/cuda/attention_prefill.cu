@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
 #include "error.h"
@@ -32,43 +33,6 @@ template <int D> struct PrefillLayout {
   static constexpr size_t stage_bytes = 2 * kv_tile_bytes; // K then V
   static constexpr size_t total = q_bytes + 2 * stage_bytes;
 };
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, bypassing L1; src_bytes 0 fills the 16 bytes with zeros.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_addr(p)));
-}
-
-// c += a (16x16, row major) · b (16x8, column major); bf16 in, f32 accumulate.
-__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-               "{%8, %9}, {%0, %1, %2, %3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
 
 } // namespace
 
@@ -103,8 +67,8 @@ __global__ void __launch_bounds__(kThreads)
     const int r = i / kVecs, c = i % kVecs;
     const bool valid = tile.row + r < query_len;
     const int64_t token = seq_first_token + (valid ? tile.row + r : 0);
-    cp_async16(s_q + r * L::ld + c * 8,
-               args.q + token * args.q_token_stride + static_cast<int64_t>(head) * D + c * 8, valid ? 16 : 0);
+    cp_async_16(smem_u32(s_q + r * L::ld + c * 8),
+                args.q + token * args.q_token_stride + static_cast<int64_t>(head) * D + c * 8, valid);
   }
   // One K/V tile: each thread copies 16-byte chunks; keys past kv_end are zero-filled.
   auto load_tile = [&](int t, int stage) {
@@ -118,8 +82,8 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t offset =
           ((static_cast<int64_t>(block_table[k / args.block_size]) * args.num_kv_heads + kv_head) * args.block_size +
            k % args.block_size) * D + c * 8;
-      cp_async16(k_dst + r * L::ld + c * 8, args.k_cache + offset, valid ? 16 : 0);
-      cp_async16(v_dst + r * L::ld + c * 8, args.v_cache + offset, valid ? 16 : 0);
+      cp_async_16(smem_u32(k_dst + r * L::ld + c * 8), args.k_cache + offset, valid);
+      cp_async_16(smem_u32(v_dst + r * L::ld + c * 8), args.v_cache + offset, valid);
     }
   };
   load_tile(0, 0);
@@ -167,14 +131,14 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk += 2) {
         uint32_t qa[4], qb[4];
-        ldmatrix_x4(qa, s_q + (warp * kWarpRows + a_row) * L::ld + kk * 16 + a_col);
-        ldmatrix_x4(qb, s_q + (warp * kWarpRows + a_row) * L::ld + (kk + 1) * 16 + a_col);
+        ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + kk * 16 + a_col), qa);
+        ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + (kk + 1) * 16 + a_col), qb);
 #pragma unroll
         for (int n = 0; n < kKeys / 8; ++n) {
           uint32_t kb[4]; // dims kk*16 .. kk*16 + 31 of keys 8n .. 8n + 7
-          ldmatrix_x4(kb, k_tile + (n * 8 + b_row) * L::ld + kk * 16 + b_col);
-          mma_bf16(s[n], qa, kb[0], kb[1]);
-          mma_bf16(s[n], qb, kb[2], kb[3]);
+          ldmatrix_x4(smem_u32(k_tile + (n * 8 + b_row) * L::ld + kk * 16 + b_col), kb);
+          mma_bf16_16816(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
+          mma_bf16_16816(s[n], qb[0], qb[1], qb[2], qb[3], kb[2], kb[3]);
         }
       }
       // Scale into log2 units, mask the causal future, update the running max and sum.
@@ -205,11 +169,11 @@ __global__ void __launch_bounds__(kThreads)
       for (int n = 0; n < kKeys / 8; ++n) {
         const float p0 = exp2f(s[n][0] - m_lo), p1 = exp2f(s[n][1] - m_lo);
         const float p2 = exp2f(s[n][2] - m_hi), p3 = exp2f(s[n][3] - m_hi);
-        p[n][0] = pack_bf16x2(p0, p1);
-        p[n][1] = pack_bf16x2(p2, p3);
+        p[n][0] = pack_bf16(p0, p1);
+        p[n][1] = pack_bf16(p2, p3);
         // The sum counts the probabilities as rounded for P·V, so the two stay consistent.
-        const float2 r01 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&p[n][0]));
-        const float2 r23 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&p[n][1]));
+        const float2 r01 = unpack_bf16(p[n][0]);
+        const float2 r23 = unpack_bf16(p[n][1]);
         sum_lo += r01.x + r01.y;
         sum_hi += r23.x + r23.y;
       }
@@ -230,13 +194,13 @@ __global__ void __launch_bounds__(kThreads)
       // dims in pairs of 8 (V read transposed).
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        const uint32_t pa[4] = {p[2 * kk][0], p[2 * kk][1], p[2 * kk + 1][0], p[2 * kk + 1][1]};
+        const uint32_t pa0 = p[2 * kk][0], pa1 = p[2 * kk][1], pa2 = p[2 * kk + 1][0], pa3 = p[2 * kk + 1][1];
 #pragma unroll
         for (int n = 0; n < D / 8; n += 2) {
           uint32_t vb[4];
-          ldmatrix_x4_trans(vb, v_tile + (kk * 16 + a_row) * L::ld + n * 8 + a_col);
-          mma_bf16(o[n], pa, vb[0], vb[1]);
-          mma_bf16(o[n + 1], pa, vb[2], vb[3]);
+          ldmatrix_x4_trans(smem_u32(v_tile + (kk * 16 + a_row) * L::ld + n * 8 + a_col), vb);
+          mma_bf16_16816(o[n], pa0, pa1, pa2, pa3, vb[0], vb[1]);
+          mma_bf16_16816(o[n + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
         }
       }
     }
