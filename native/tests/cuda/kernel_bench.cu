@@ -74,12 +74,51 @@ void row(const char* name, double ms, double bytes, double flops, double copy_gb
   std::printf("\n");
 }
 
+// The GEMM rows on Llama-3-8B shapes: the kernel the per-shape timing picks, and skinny_gemm
+// alone wherever it applies.
+void gemm_rows(double copy_gbs, std::mt19937& rng) {
+  CublasLt gemm;
+  struct Shape { const char* name; int n, k; };
+  const Shape shapes[] = {{"qkv", 6144, 4096}, {"o_proj", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}, {"lm_head", 128256, 4096}};
+  const char* kernel_names[] = {"untimed", "cuBLASLt", "skinny"};
+  for (const Shape& s : shapes) {
+    // Enough weight copies, used in turn, that repeated runs cannot be served from L2.
+    const size_t w_bytes = size_t(s.n) * s.k * 2;
+    const size_t copies = std::max<size_t>(1, (size_t(200) << 20) / w_bytes + (w_bytes < (size_t(200) << 20)));
+    std::vector<DeviceBuffer> ws;
+    for (size_t i = 0; i < copies; ++i) ws.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
+    size_t turn = 0;
+    auto next_w = [&] { return ws[turn++ % ws.size()].as<bf16>(); };
+    for (int m : {1, 2, 4, 8, 16, 64, 4096}) {
+      auto x = random_device_bf16(size_t(m) * s.k, rng);
+      DeviceBuffer y(size_t(m) * s.n * 4);
+      const bool f32 = std::string(s.name) == "lm_head";
+      const GemmOutput out = f32 ? GemmOutput::kF32 : GemmOutput::kBf16;
+      const double bytes = 2.0 * s.n * s.k + 2.0 * m * s.k + (f32 ? 4.0 : 2.0) * m * s.n;
+      char name[96];
+      gemm.linear(x.as<bf16>(), ws[0].as<bf16>(), y.data(), out, m, s.n, s.k, 0); // times and picks the kernel
+      const double ms = median_ms([&] { gemm.linear(x.as<bf16>(), next_w(), y.data(), out, m, s.n, s.k, 0); });
+      const int choice = gemm.kernel_choice(m, s.n, s.k, out);
+      std::snprintf(name, sizeof name, "gemm %-7s m %4d n %6d k %5d [%s]", s.name, m, s.n, s.k,
+                    choice >= 0 ? kernel_names[choice] : "?");
+      row(name, ms, bytes, 2.0 * m * s.n * s.k, copy_gbs);
+      if (skinny_gemm_supports(m, s.k, x.data(), ws[0].data())) {
+        std::snprintf(name, sizeof name, "  skinny_gemm alone m %d", m);
+        row(name, median_ms([&] { skinny_gemm(x.as<bf16>(), next_w(), y.data(), f32, m, s.n, s.k, 0.f, 0); }),
+            bytes, 2.0 * m * s.n * s.k, copy_gbs);
+      }
+    }
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
-  // "decode": the copy and decode attention rows only; "decode sweep": also every partition.
+  // "decode": the copy and decode attention rows only; "decode sweep": also every partition;
+  // "gemm": the copy and GEMM rows only.
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
+  const bool gemm_only = argc > 1 && std::string(argv[1]) == "gemm";
   const bool sweep = decode_only && argc > 2 && std::string(argv[2]) == "sweep";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
@@ -92,6 +131,11 @@ int main(int argc, char** argv) {
   const double copy_ms = median_ms([&] { PAGODA_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), copy_bytes, cudaMemcpyDeviceToDevice)); });
   const double copy_gbs = 2.0 * copy_bytes / copy_ms / 1e6;
   std::printf("%-46s %9.3f ms %8.0f GB/s (read + write)\n", "device-to-device copy 1 GiB", copy_ms, copy_gbs);
+
+  if (gemm_only) {
+    gemm_rows(copy_gbs, rng);
+    return 0;
+  }
 
   // Decode attention on one layer's paged cache: every configuration reads K and V through a
   // shuffled block table over one pool, rotating over disjoint copies larger than L2 so the
@@ -220,39 +264,6 @@ int main(int argc, char** argv) {
           paged_attention_prefill(a, d_tiles.as<PrefillTile>(), int(tiles.size()), 0);
         }), double(L) * (6144 + 4096) * 2, causal_flops, copy_gbs);
   }
-  {
-    CublasLt gemm;
-    struct Shape { const char* name; int n, k; };
-    const Shape shapes[] = {{"qkv", 6144, 4096}, {"o_proj", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}, {"lm_head", 128256, 4096}};
-    const char* kernel_names[] = {"untimed", "cuBLASLt", "skinny"};
-    for (const Shape& s : shapes) {
-      // Enough weight copies, used in turn, that repeated runs cannot be served from L2.
-      const size_t w_bytes = size_t(s.n) * s.k * 2;
-      const size_t copies = std::max<size_t>(1, (size_t(200) << 20) / w_bytes + (w_bytes < (size_t(200) << 20)));
-      std::vector<DeviceBuffer> ws;
-      for (size_t i = 0; i < copies; ++i) ws.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
-      size_t turn = 0;
-      auto next_w = [&] { return ws[turn++ % ws.size()].as<bf16>(); };
-      for (int m : {1, 8, 64, 4096}) {
-        auto x = random_device_bf16(size_t(m) * s.k, rng);
-        DeviceBuffer y(size_t(m) * s.n * 4);
-        const bool f32 = std::string(s.name) == "lm_head";
-        const GemmOutput out = f32 ? GemmOutput::kF32 : GemmOutput::kBf16;
-        const double bytes = 2.0 * s.n * s.k + 2.0 * m * s.k + (f32 ? 4.0 : 2.0) * m * s.n;
-        char name[96];
-        gemm.linear(x.as<bf16>(), ws[0].as<bf16>(), y.data(), out, m, s.n, s.k, 0); // times and picks the kernel
-        const double ms = median_ms([&] { gemm.linear(x.as<bf16>(), next_w(), y.data(), out, m, s.n, s.k, 0); });
-        const int choice = gemm.kernel_choice(m, s.n, s.k, out);
-        std::snprintf(name, sizeof name, "gemm %-7s m %4d n %6d k %5d [%s]", s.name, m, s.n, s.k,
-                      choice >= 0 ? kernel_names[choice] : "?");
-        row(name, ms, bytes, 2.0 * m * s.n * s.k, copy_gbs);
-        if (m <= kSkinnyGemmMaxRows) {
-          std::snprintf(name, sizeof name, "  skinny_gemm alone m %d", m);
-          row(name, median_ms([&] { skinny_gemm(x.as<bf16>(), next_w(), y.data(), f32, m, s.n, s.k, 0.f, 0); }),
-              bytes, 2.0 * m * s.n * s.k, copy_gbs);
-        }
-      }
-    }
-  }
+  gemm_rows(copy_gbs, rng);
   return 0;
 }
