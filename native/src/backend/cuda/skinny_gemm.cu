@@ -12,6 +12,7 @@
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "error.h"
 
@@ -29,15 +30,6 @@ __device__ __forceinline__ void store_out(bf16* y, float v, float beta) {
 __device__ __forceinline__ void store_out(float* y, float v, float beta) {
   if (beta != 0.f) v += beta * *y;
   *y = v;
-}
-
-// c (16x8 f32) += a (16x16 bf16, row-major fragment) · b (16x8 bf16, column fragment).
-__device__ __forceinline__ void mma_bf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint32_t b0, uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 } // namespace
@@ -127,8 +119,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       const uint4 lo = cur[u][0], hi = cur[u][1]; // rows g and g+8
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        mma_bf16(acc[nt], lo.x, hi.x, lo.y, hi.y, b[u][nt].x, b[u][nt].y); // k-step 0
-        mma_bf16(acc[nt], lo.z, hi.z, lo.w, hi.w, b[u][nt].z, b[u][nt].w); // k-step 1
+        mma_bf16_16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b[u][nt].x, b[u][nt].y); // k-step 0
+        mma_bf16_16816(acc[nt], lo.z, hi.z, lo.w, hi.w, b[u][nt].z, b[u][nt].w); // k-step 1
       }
     }
     if (more) {
