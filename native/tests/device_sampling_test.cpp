@@ -9,77 +9,15 @@
 
 #include "check.h"
 #include "engine/llm_engine.h"
+#include "device_sampling_backend.h"
 #include "test_backend.h"
 
 using namespace pagoda;
+using pagoda::testing::DeviceSamplingBackend;
 
 namespace {
 
 constexpr int32_t kVocab = 64;
-
-// TestBackend's logits, sampled as sample_rows does: the row's adjustments, then argmax or
-// one draw in index order over exp((l - max) / T) (no top_k / top_p / min_p in these tests);
-// the logprob from the raw logits.
-class DeviceSamplingBackend : public testing::TestBackend {
-public:
-  DeviceSamplingBackend() : TestBackend(kVocab) {}
-  bool samples_on_device() const override { return true; }
-  bool forward_sampled(const ForwardBatch& b, const StepSampling& sampling, SampledRows& out) override {
-    const std::vector<RowSampling>& rows = sampling.rows;
-    ++sampled_steps;
-    std::vector<float> raw;
-    forward(b, raw);
-    --num_forwards; // counted as a sampled step, not a host-sampling one
-    out.token_ids.clear();
-    out.logprobs.clear();
-    out.top_n = 0;
-    for (const RowSampling& row : rows) out.top_n = std::max(out.top_n, row.top_logprobs);
-    out.top_ids.assign(rows.size() * static_cast<size_t>(out.top_n), 0);
-    out.top_logprobs.assign(out.top_ids.size(), 0.0f);
-    for (size_t r = 0; r < rows.size(); ++r) {
-      std::vector<float> row(raw.begin() + static_cast<std::ptrdiff_t>(r * kVocab),
-                             raw.begin() + static_cast<std::ptrdiff_t>((r + 1) * kVocab));
-      for (int32_t a = rows[r].adjust_begin; a < rows[r].adjust_end; ++a) {
-        const LogitAdjustment& adj = sampling.adjustments[a];
-        row[adj.token] = adjusted_logit(row[adj.token], adj);
-        ++adjusted_logits;
-      }
-      const float* l = row.data();
-      int32_t chosen = static_cast<int32_t>(std::max_element(l, l + kVocab) - l);
-      const float max_logit = l[chosen];
-      if (rows[r].temperature >= 1e-5f) {
-        std::vector<double> p(kVocab);
-        double total = 0;
-        for (int32_t i = 0; i < kVocab; ++i) total += p[i] = std::exp((double(l[i]) - max_logit) / rows[r].temperature);
-        double target = rows[r].uniform * total, cum = 0;
-        for (int32_t i = 0; i < kVocab; ++i) {
-          cum += p[i];
-          if (target < cum) {
-            chosen = i;
-            break;
-          }
-        }
-      }
-      l = raw.data() + r * kVocab;
-      const float raw_max = *std::max_element(l, l + kVocab);
-      double z = 0;
-      for (int32_t i = 0; i < kVocab; ++i) z += std::exp(double(l[i]) - raw_max);
-      const float log_z = static_cast<float>(raw_max + std::log(z));
-      out.token_ids.push_back(chosen);
-      out.logprobs.push_back(l[chosen] - log_z);
-      std::vector<int32_t> order(kVocab);
-      for (int32_t i = 0; i < kVocab; ++i) order[i] = i;
-      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[a] > l[b]; });
-      for (int32_t k = 0; k < rows[r].top_logprobs; ++k) {
-        out.top_ids[r * out.top_n + k] = order[k];
-        out.top_logprobs[r * out.top_n + k] = l[order[k]] - log_z;
-      }
-    }
-    return true;
-  }
-  int32_t sampled_steps = 0;
-  int64_t adjusted_logits = 0;
-};
 
 ModelFacts facts() {
   ModelFacts f;
@@ -158,7 +96,7 @@ void test_same_tokens_as_host_sampler() {
   reqs[0].params.logprobs = 0;
   reqs[7].params.logprobs = 0;
   LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
-  auto backend = std::make_unique<DeviceSamplingBackend>();
+  auto backend = std::make_unique<DeviceSamplingBackend>(kVocab);
   DeviceSamplingBackend* dev = backend.get();
   LLMEngine device(config(), std::move(backend), facts());
   const Result want = run(host, reqs), got = run(device, reqs);
@@ -176,11 +114,11 @@ void test_same_tokens_as_host_sampler() {
 
 void test_seeded_alone_equals_batched() {
   const Request seeded{"s", prompt(9, 3), params(1.1, 20, 42)};
-  LLMEngine solo(config(), std::make_unique<DeviceSamplingBackend>(), facts());
+  LLMEngine solo(config(), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
   const auto alone = run(solo, {seeded}).tokens.at("s");
   std::vector<Request> reqs = {seeded};
   for (int i = 0; i < 5; ++i) reqs.push_back({"n" + std::to_string(i), prompt(4 + i, i), params(0.9, 15, 100 + i)});
-  LLMEngine batched(config(), std::make_unique<DeviceSamplingBackend>(), facts());
+  LLMEngine batched(config(), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
   CHECK(run(batched, reqs).tokens.at("s") == alone);
 }
 
@@ -198,7 +136,7 @@ void test_penalties_and_min_tokens_on_device() {
   reqs[3].params.min_tokens = 8;
   reqs[3].params.stop_token_ids = {5};
   LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
-  auto backend = std::make_unique<DeviceSamplingBackend>();
+  auto backend = std::make_unique<DeviceSamplingBackend>(kVocab);
   DeviceSamplingBackend* dev = backend.get();
   LLMEngine device(config(), std::move(backend), facts());
   const Result want = run(host, reqs), got = run(device, reqs);
@@ -211,7 +149,7 @@ void test_penalties_and_min_tokens_on_device() {
   // The penalties change what is sampled: without them the same prompt gives other tokens.
   std::vector<Request> plain = {reqs[1]};
   plain[0].params.repetition_penalty = 1.0;
-  LLMEngine unpenalized(config(), std::make_unique<DeviceSamplingBackend>(), facts());
+  LLMEngine unpenalized(config(), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
   CHECK(run(unpenalized, plain).tokens.at("rep") != got.tokens.at("rep"));
 }
 
@@ -221,7 +159,7 @@ void test_top_logprobs_on_device() {
   reqs[1].params.logprobs = 5;
   reqs[1].params.repetition_penalty = 1.2; // top logprobs stay those of the raw logits
   LLMEngine host(config(), std::make_unique<testing::TestBackend>(kVocab), facts());
-  auto backend = std::make_unique<DeviceSamplingBackend>();
+  auto backend = std::make_unique<DeviceSamplingBackend>(kVocab);
   DeviceSamplingBackend* dev = backend.get();
   LLMEngine device(config(), std::move(backend), facts());
   reqs[0].params.logprobs = -1;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,9 @@ struct EngineConfig; // engine/engine_config.h
 // `query_len` new tokens (a prefill chunk, or 1 for decode) whose K/V are written to the
 // cache at `slot_mapping` before attention reads the whole context through its block table.
 struct ForwardBatch {
-  std::vector<int32_t> token_ids;    // [num_tokens]
+  // [num_tokens]; for Backend::launch_sampled, a negative id -1 - r is a placeholder for the
+  // id sampled for row r of the step launched just before (see launch_sampled).
+  std::vector<int32_t> token_ids;
   std::vector<int32_t> positions;    // [num_tokens] absolute position in its sequence
   std::vector<int32_t> slot_mapping; // [num_tokens] block_id * block_size + offset
   std::vector<int32_t> query_start;  // [num_seqs + 1] offsets into token_ids
@@ -107,6 +110,19 @@ public:
   virtual bool forward_sampled(const ForwardBatch& /*batch*/, const StepSampling& /*sampling*/,
                                SampledRows& /*out*/) {
     return false;
+  }
+  // Asynchronous device sampling, so the host can build and launch step N+1 while the device
+  // runs step N: launch_sampled enqueues forward_sampled's work and returns at once;
+  // collect_sampled waits for the oldest launched step and fills out (the same as
+  // forward_sampled would). At most two steps are in flight. In a launched batch a token id
+  // -1 - r stands for the id sampled for row r of the step launched just before it, filled
+  // in on the device. Backends without it return false and never see these calls.
+  virtual bool supports_async_sampling() const { return false; }
+  virtual void launch_sampled(const ForwardBatch& /*batch*/, const StepSampling& /*sampling*/) {
+    throw std::logic_error("launch_sampled: this backend samples synchronously");
+  }
+  virtual void collect_sampled(SampledRows& /*out*/) {
+    throw std::logic_error("collect_sampled: this backend samples synchronously");
   }
   // Device busy time of the latest step the backend has seen finish (from events around
   // the step on its stream), in milliseconds; negative when unknown. Never blocks: it reads

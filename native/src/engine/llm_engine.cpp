@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <sstream>
+#include <unordered_map>
 
 #include "error.h"
 
@@ -77,6 +78,7 @@ LLMEngine::LLMEngine(EngineConfig config, std::unique_ptr<Backend> backend, Mode
   sampler_ = std::make_unique<Sampler>(model_.vocab_size, model_.eos_token_ids);
   adjuster_ = std::make_unique<LogitAdjuster>(model_.vocab_size, model_.eos_token_ids);
   device_sampling_ = backend_->samples_on_device();
+  async_sampling_ = device_sampling_ && backend_->supports_async_sampling();
 }
 
 LLMEngine::~LLMEngine() { stop(); }
@@ -244,7 +246,7 @@ SequenceDelta LLMEngine::finished_delta(const Sequence& seq) {
   d.finish_reason = seq.finish_reason;
   d.stop_token_id = seq.stop_token_id;
   d.prompt_tokens = seq.num_prompt_tokens;
-  d.completion_tokens = seq.num_output_tokens();
+  d.completion_tokens = seq.num_output_tokens() - (seq.pending_token >= 0 ? 1 : 0); // a placeholder is no output
   d.cached_tokens = seq.num_cached_tokens;
   return d;
 }
@@ -273,7 +275,7 @@ bool LLMEngine::abort(const std::string& request_id) {
 
 bool LLMEngine::has_unfinished() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return scheduler_->has_unfinished() || !pending_.empty();
+  return scheduler_->has_unfinished() || !pending_.empty() || !in_flight_.empty();
 }
 
 ForwardBatch LLMEngine::build_batch(const SchedulerOutput& out) const {
@@ -356,9 +358,9 @@ void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<fl
     const ScheduledSequence& s = out.scheduled[i];
     Sequence& seq = *s.seq;
     if (!s.samples || seq.is_finished()) continue;
-    if (seq.num_output_tokens() == 0 && seq.num_computed_tokens == seq.num_prompt_tokens) {
-      totals_.prompt_tokens_total += seq.num_prompt_tokens;
-    }
+    // A placeholder for this token (the next step went ahead) is not an output yet.
+    const bool placeholder = seq.pending_token >= 0;
+    if (seq.num_output_tokens() - (placeholder ? 1 : 0) == 0) totals_.prompt_tokens_total += seq.num_prompt_tokens;
     SampledToken t;
     if (sampled) {
       t.token_id = sampled->token_ids[i];
@@ -373,7 +375,12 @@ void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<fl
     } else {
       t = sampler_->sample(logits->data() + i * vocab, seq);
     }
-    seq.token_ids.push_back(t.token_id);
+    if (placeholder) {
+      seq.token_ids[static_cast<size_t>(seq.pending_token)] = t.token_id;
+      seq.pending_token = -1;
+    } else {
+      seq.token_ids.push_back(t.token_id);
+    }
     ++generated;
     SequenceDelta d = finished_delta(seq);
     d.token_ids.push_back(t.token_id);
@@ -411,6 +418,7 @@ void LLMEngine::fail_all(const std::string& message, StepOutput& result) {
 }
 
 StepOutput LLMEngine::step() {
+  if (async_sampling_) return step_async();
   const double step_start = now_seconds();
   StepOutput result;
   SchedulerOutput scheduled;
@@ -459,6 +467,123 @@ StepOutput LLMEngine::step() {
   return result;
 }
 
+bool LLMEngine::prepare_step(InFlight& step) {
+  step.scheduled = scheduler_->schedule();
+  if (step.scheduled.empty()) return false;
+  step.batch = build_batch(step.scheduled);
+  device_sampling_rows(step.scheduled, step.sampling);
+  ++totals_.num_steps;
+  return true;
+}
+
+bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next) {
+  // Each sequence prev samples for must be able to continue on a placeholder: nothing of its
+  // next step may read the new token's value on the host (penalties, min_tokens masking).
+  for (const ScheduledSequence& s : prev.scheduled.scheduled) {
+    if (s.seq->is_finished()) continue;
+    if (!s.samples || adjuster_->needed(*s.seq)) return false;
+  }
+  scheduler_->on_step_computed(prev.scheduled); // its K/V are being written; full blocks hash known tokens
+  prev.advanced = true;
+  std::unordered_map<const Sequence*, int32_t> row_of;
+  for (size_t i = 0; i < prev.scheduled.scheduled.size(); ++i) {
+    Sequence& seq = *prev.scheduled.scheduled[i].seq;
+    if (seq.is_finished()) continue;
+    seq.pending_token = seq.num_tokens();
+    seq.token_ids.push_back(-1);
+    row_of[&seq] = static_cast<int32_t>(i);
+  }
+  if (!prepare_step(next)) return true; // nothing to run ahead; prev's results come as usual
+  // The placeholder is the first new token of its sequence in `next` (its only one when it
+  // is a decode): point it at the row of prev that samples it.
+  for (size_t i = 0; i < next.scheduled.scheduled.size(); ++i) {
+    const Sequence& seq = *next.scheduled.scheduled[i].seq;
+    if (seq.pending_token < 0) continue;
+    const int32_t at = next.batch.query_start[i] + (seq.pending_token - seq.num_computed_tokens);
+    if (at < next.batch.query_start[i] || at >= next.batch.query_start[i + 1]) continue;
+    next.batch.token_ids[static_cast<size_t>(at)] = -1 - row_of.at(&seq);
+  }
+  return true;
+}
+
+void LLMEngine::launch(InFlight& step) {
+  step.launch_time = now_seconds();
+  backend_->launch_sampled(step.batch, step.sampling);
+}
+
+// Launch step N (when none is in flight), prepare and launch step N + 1 while N runs, then
+// collect N: the host's scheduling, batch building and upload overlap the device's work, and
+// the one synchronization per step is collect_sampled reading N's ids.
+StepOutput LLMEngine::step_async() {
+  StepOutput result;
+  std::string error;
+  try {
+    std::unique_lock<std::mutex> lock(mutex_);
+    result.deltas = std::move(pending_);
+    pending_.clear();
+    if (in_flight_.empty()) {
+      InFlight first;
+      first.step_start = now_seconds();
+      if (!prepare_step(first)) {
+        last_step_ran_ = false;
+        return result;
+      }
+      launch(first);
+      in_flight_.push_back(std::move(first));
+    }
+    last_step_ran_ = true;
+    if (in_flight_.size() == 1) {
+      InFlight next;
+      next.step_start = now_seconds();
+      if (prepare_ahead(in_flight_.front(), next) && !next.scheduled.empty()) {
+        launch(next);
+        in_flight_.push_back(std::move(next));
+      }
+    }
+  } catch (const std::exception& e) {
+    error = std::string("forward failed: ") + e.what();
+  }
+  if (!error.empty()) { // a launch failed: collect what did go, then fail everything
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < in_flight_.size(); ++i) {
+      try {
+        backend_->collect_sampled(sampled_);
+      } catch (const std::exception&) {
+      }
+    }
+    in_flight_.clear();
+    fail_all(error, result);
+    return result;
+  }
+  // The oldest step's ids, waited for without the lock: abort() and add_request() go on.
+  try {
+    backend_->collect_sampled(sampled_);
+  } catch (const std::exception& e) {
+    error = std::string("forward failed: ") + e.what();
+  }
+  const double forward_end = now_seconds();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (error.empty()) error = check_sampled(sampled_, in_flight_.front().sampling.rows, model_.vocab_size);
+  if (!error.empty()) {
+    for (size_t i = 1; i < in_flight_.size(); ++i) { // the step launched ahead, if any
+      try {
+        backend_->collect_sampled(sampled_);
+      } catch (const std::exception&) {
+      }
+    }
+    in_flight_.clear();
+    fail_all(error, result);
+    return result;
+  }
+  InFlight done = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  if (!done.advanced) scheduler_->on_step_computed(done.scheduled);
+  process_sampled(done.scheduled, nullptr, &sampled_, result);
+  record_timing(done.batch, done.step_start, done.launch_time, forward_end, backend_->last_step_device_ms(),
+                result.timing);
+  return result;
+}
+
 // Called with the lock held at the end of a step that ran a forward.
 void LLMEngine::record_timing(const ForwardBatch& batch, double step_start, double forward_start,
                               double forward_end, double device_ms, StepTiming& t) {
@@ -480,7 +605,9 @@ void LLMEngine::loop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || scheduler_->has_unfinished() || !pending_.empty(); });
+      wake_.wait(lock, [&] {
+        return stopping_ || scheduler_->has_unfinished() || !pending_.empty() || !in_flight_.empty();
+      });
       if (stopping_) return;
     }
     StepOutput out = step();

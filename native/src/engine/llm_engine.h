@@ -116,6 +116,27 @@ private:
   void fail_all(const std::string& message, StepOutput& result);
   void record_timing(const ForwardBatch& batch, double step_start, double forward_start, double forward_end,
                      double device_ms, StepTiming& timing);
+
+  // The async path (backends with supports_async_sampling): a step launched on the device and
+  // not yet collected. `advanced`: the scheduler already counted its tokens as computed (the
+  // next step was scheduled ahead of its results).
+  struct InFlight {
+    SchedulerOutput scheduled;
+    ForwardBatch batch;
+    StepSampling sampling;
+    double step_start = 0.0, launch_time = 0.0;
+    bool advanced = false;
+  };
+  StepOutput step_async();
+  // With the lock held: schedules the next step (an empty output when nothing is runnable)
+  // and builds its batch and sampling rows.
+  bool prepare_step(InFlight& step);
+  // With the lock held, step `prev` in flight: when every sequence it samples can go on
+  // without its new token's value, counts prev's tokens computed, gives each of those
+  // sequences a placeholder token and prepares the step after it; false (changing nothing)
+  // when the step must wait for prev's ids.
+  bool prepare_ahead(InFlight& prev, InFlight& next);
+  void launch(InFlight& step);
   void loop();
 
   EngineConfig config_;
@@ -130,6 +151,8 @@ private:
   SampledRows sampled_;          // reused every step when it does
   StepSampling step_sampling_;   // likewise
   std::unique_ptr<LogitAdjuster> adjuster_;
+  bool async_sampling_ = false;  // device sampling launched ahead of the previous step's ids
+  std::deque<InFlight> in_flight_; // launched, not collected (guarded by mutex_; at most 2)
   std::mt19937_64 rng_; // seeds for requests that bring none
 
   mutable std::mutex mutex_; // guards everything below and the scheduler / blocks / sequences

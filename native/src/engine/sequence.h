@@ -39,6 +39,9 @@ struct Sequence {
   // n > 1 with prefix caching: this sibling waits until sequence 0 has computed the prompt,
   // so it can share the prompt's full blocks through the cache.
   std::shared_ptr<const Sequence> prefill_leader;
+  // Launched ahead (async device sampling): token_ids[pending_token] is a placeholder for the
+  // id the step in flight is sampling; -1 when none.
+  int32_t pending_token = -1;
 
   int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
   int32_t num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
