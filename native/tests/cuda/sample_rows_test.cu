@@ -198,8 +198,9 @@ void check_kernel(Checker& check, int vocab) {
   check.expect_true(tag + ": top logprobs within 1e-3", worst_top < 1e-3, std::to_string(worst_top));
 }
 
-std::unique_ptr<LLMEngine> load_engine(const std::string& model, bool device_sampling) {
+std::unique_ptr<LLMEngine> load_engine(const std::string& model, bool device_sampling, bool async = true) {
   setenv("PAGODA_CUDA_SAMPLING", device_sampling ? "1" : "0", 1);
+  setenv("PAGODA_CUDA_ASYNC", async ? "1" : "0", 1);
   EngineConfig e;
   e.model = model;
   e.device = "cuda";
@@ -269,6 +270,38 @@ void check_engine(Checker& check, const std::string& model) {
   check.expect_true("different seeds give different tokens", together["o0"] != together["o1"]);
 }
 
+// Steps launched ahead of the previous step's ids (placeholders filled on the device) give the
+// tokens of steps launched one at a time: 20 requests, greedy and seeded, prompts of every
+// length (new prompts prefilled beside running decodes), some with top logprobs, more than
+// max_num_seqs.
+void check_async(Checker& check, const std::string& model) {
+  std::vector<std::pair<std::string, SamplingParams>> batch;
+  for (int i = 0; i < 20; ++i) {
+    SamplingParams p;
+    p.temperature = i % 2 ? 0.0 : 0.9;
+    p.seed = 1000 + i;
+    p.max_tokens = 8 + (i * 7) % 30;
+    p.ignore_eos = true;
+    if (i % 5 == 0) p.logprobs = 2;
+    batch.push_back({"a" + std::to_string(i) + std::string(static_cast<size_t>(i % 13), 'x'), p});
+  }
+  std::map<std::string, std::vector<int32_t>> ahead, one_by_one;
+  {
+    auto engine = load_engine(model, true, true);
+    check.expect_true("CUDA backend launches steps ahead", engine->backend().supports_async_sampling());
+    ahead = run(*engine, batch);
+  }
+  {
+    auto engine = load_engine(model, true, false);
+    check.expect_true("PAGODA_CUDA_ASYNC=0 launches one step at a time", !engine->backend().supports_async_sampling());
+    one_by_one = run(*engine, batch);
+  }
+  size_t tokens = 0;
+  for (const auto& [id, t] : ahead) tokens += t.size();
+  check.expect_true("steps launched ahead give the same tokens", ahead == one_by_one && ahead.size() == 20,
+                    std::to_string(tokens) + " tokens");
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -278,6 +311,7 @@ int main(int argc, char** argv) {
     check_kernel(check, 1000);
     check_kernel(check, 128256);
     check_engine(check, argc > 1 ? argv[1] : "../shared/models/tiny-llama3");
+    check_async(check, argc > 1 ? argv[1] : "../shared/models/tiny-llama3");
   } catch (const std::exception& e) {
     check.expect_true("no exception", false, e.what());
   }

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -62,6 +63,8 @@ public:
     // Sampling on the GPU; PAGODA_CUDA_SAMPLING=0 sends float32 logits to the host sampler.
     const char* sampling = std::getenv("PAGODA_CUDA_SAMPLING");
     sampling_enabled_ = !(sampling != nullptr && std::string(sampling) == "0");
+    const char* async = std::getenv("PAGODA_CUDA_ASYNC");
+    async_enabled_ = !(async != nullptr && std::string(async) == "0");
     graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
     PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
     PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
@@ -80,6 +83,11 @@ public:
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
   bool samples_on_device() const override { return sampling_enabled_; }
   bool forward_sampled(const ForwardBatch& batch, const StepSampling& sampling, SampledRows& out) override;
+  // Off for PAGODA_CUDA_ASYNC=0 (timing what it saves) and with per-op timing, which reads
+  // one step's events at a time.
+  bool supports_async_sampling() const override { return sampling_enabled_ && async_enabled_ && !ops_.enabled(); }
+  void launch_sampled(const ForwardBatch& batch, const StepSampling& sampling) override;
+  void collect_sampled(SampledRows& out) override;
 
   size_t graphs_captured() const { return graphs_.size(); }
   size_t graph_replays() const { return graph_replays_; }
@@ -109,7 +117,9 @@ private:
                                        num_sms_);
   }
   void ensure_decode_workspace(const StepInputs& in);
-  void validate(const ForwardBatch& b) const;
+  // placeholder_rows: how many rows the previously launched step samples (placeholder ids
+  // -1 - r need r below it; 0: none allowed).
+  void validate(const ForwardBatch& b, int placeholder_rows = 0) const;
   bool graph_eligible(const ForwardBatch& b) const;
   template <typename T> void apply_rope(T* qkv, int64_t stride, const StepInputs& in);
   template <typename T> void run_layer(int li, const StepInputs& in);
@@ -129,6 +139,9 @@ private:
   // Captures the decode graph of every padded batch size at load, so no step of a run pays
   // for a capture (tens of milliseconds each for an 8B model).
   void capture_decode_graphs();
+  // The batch's placeholder ids, filled on the device from placeholder_source_ (the ids the
+  // previously launched step samples), in the inputs just uploaded.
+  void resolve_placeholders(const ForwardBatch& b, const StepInputs& in);
   void allocate_cache_buffers(int32_t num_blocks, int32_t block_size);
   void capture(const StepInputs& in, DecodeGraph& graph);
   // Samples cudaMemGetInfo into the peak; called where device memory can grow.
@@ -159,9 +172,22 @@ private:
   // Bumped whenever a buffer a graph may have captured is reallocated.
   uint64_t buffers_generation_ = 0;
   std::map<int, DecodeGraph> graphs_; // by padded batch size
-  // forward_sampled's per-row settings in and ids / logprobs out (never captured by graphs).
-  PinnedBuffer sampling_host_;
-  DeviceBuffer sampling_device_;
+  // A launched step's per-row settings in and ids / logprobs out (never captured by graphs):
+  // two, so step N + 1 can be launched while step N's results are still on their way.
+  struct SamplingSlot {
+    PinnedBuffer host;
+    DeviceBuffer device;
+    Event done; // recorded after the results' copy to host
+    int n = 0, top_n = 0;
+    size_t out_offset = 0;
+    bool any_logprob = false, in_flight = false, launched = false;
+    const int32_t* device_ids = nullptr; // where the sampled ids stay on the device
+  };
+  SamplingSlot slots_[2];
+  int next_slot_ = 0;
+  std::deque<int> in_flight_; // slots launched and not collected, oldest first
+  const int32_t* placeholder_source_ = nullptr; // while a launch uploads its inputs
+  bool async_enabled_ = true;
 
   DeviceBuffer k_cache_, v_cache_; // per layer [num_blocks, kv_heads, block_size, head_dim]
   int32_t num_blocks_ = 0;
@@ -329,6 +355,14 @@ void CudaBackend::capture_decode_graphs() {
   stream_.synchronize();
 }
 
+void CudaBackend::resolve_placeholders(const ForwardBatch& b, const StepInputs& in) {
+  if (placeholder_source_ == nullptr ||
+      std::none_of(b.token_ids.begin(), b.token_ids.end(), [](int32_t id) { return id < 0; }))
+    return;
+  // The inputs live in this backend's own device buffers (StepInputs hands them out const).
+  resolve_placeholder_ids(const_cast<int32_t*>(in.token_ids), in.num_tokens, placeholder_source_, stream_.get());
+}
+
 void CudaBackend::allocate_cache_buffers(int32_t num_blocks, int32_t block_size) {
   if (num_blocks <= 0 || block_size <= 0)
     throw Error("allocate_kv_cache: num_blocks (" + std::to_string(num_blocks) + ") and block_size (" +
@@ -355,7 +389,7 @@ void CudaBackend::allocate_cache_buffers(int32_t num_blocks, int32_t block_size)
   note_memory();
 }
 
-void CudaBackend::validate(const ForwardBatch& b) const {
+void CudaBackend::validate(const ForwardBatch& b, int placeholder_rows) const {
   if (num_blocks_ == 0) throw Error("forward called before allocate_kv_cache");
   const int32_t n = b.num_tokens(), s = b.num_seqs();
   if (n == 0 || s == 0) throw Error("forward: empty batch");
@@ -378,8 +412,10 @@ void CudaBackend::validate(const ForwardBatch& b) const {
     }
   }
   for (int32_t t = 0; t < n; ++t) {
-    if (b.token_ids[t] < 0 || b.token_ids[t] >= config_.vocab_size)
-      throw Error("forward: token id " + std::to_string(b.token_ids[t]) + " outside the vocabulary of " +
+    const int32_t id = b.token_ids[t];
+    if (id < 0 && -1 - id < placeholder_rows) continue; // filled from the previous step's ids
+    if (id < 0 || id >= config_.vocab_size)
+      throw Error("forward: token id " + std::to_string(id) + " outside the vocabulary of " +
                   std::to_string(config_.vocab_size));
     if (b.slot_mapping[t] >= slots) throw Error("forward: slot " + std::to_string(b.slot_mapping[t]) + " out of range");
   }
@@ -527,6 +563,7 @@ void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in) {
   ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
   ops_.begin(stream_.get(), b.num_tokens() > b.num_seqs() ? "prefill-step" : "decode-step");
   in = inputs_.upload(b, rope_, stream_.get());
+  resolve_placeholders(b, in);
   ops_.mark(stream_.get(), "inputs_upload");
   if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
   ensure_decode_workspace(in);
@@ -563,6 +600,7 @@ void CudaBackend::graph_step(const ForwardBatch& b, int padded) {
   if (padded <= 0) padded = graph_batch_size(b.num_seqs());
   ensure_activations(padded, padded);
   StepInputs in = inputs_.upload_padded_decode(b, padded, st);
+  resolve_placeholders(b, in);
   in.decode_plan = decode_plan(padded, max_model_len_); // fixed: partitions past a context exit at once
   ensure_decode_workspace(in);
   DecodeGraph& graph = graphs_[padded];
@@ -571,24 +609,37 @@ void CudaBackend::graph_step(const ForwardBatch& b, int padded) {
   ++graph_replays_;
 }
 
-// The step as forward() runs it, then sample_rows on the logits rows: only the settings and
-// the penalty adjustments go up and the ids (and logprobs) come back. One buffer each side:
-// [params n][adjustments a][ids n][logprobs n][top ids n x t][top logprobs n x t] (the
-// device's also [raw logits a] after), t the most top logprobs any row asked for.
 bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sampling, SampledRows& out) {
   if (!sampling_enabled_ || b.all_logits) return false;
-  validate(b);
+  launch_sampled(b, sampling);
+  collect_sampled(out);
+  return true;
+}
+
+// The step as forward() runs it, then sample_rows on the logits rows, all enqueued: only the
+// settings and the penalty adjustments go up and the ids (and logprobs) come back, into the
+// step's slot. A slot is one buffer each side: [params n][adjustments a][ids n][logprobs n]
+// [top ids n x t][top logprobs n x t] (the device's also [raw logits a] after), t the most
+// top logprobs any row asked for. Placeholder ids (-1 - r) are filled on the device from the
+// ids of the step launched before.
+void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& sampling) {
+  if (!sampling_enabled_ || b.all_logits) throw Error("launch_sampled: sampling on the device is off for this batch");
+  SamplingSlot& slot = slots_[next_slot_];
+  if (slot.in_flight) throw Error("launch_sampled: two steps are already in flight; collect one first");
+  const SamplingSlot& previous = slots_[next_slot_ ^ 1];
+  validate(b, previous.launched ? previous.n : 0);
   const std::vector<RowSampling>& rows = sampling.rows;
   const int n = b.num_seqs();
   if (rows.size() != static_cast<size_t>(n))
-    throw Error("forward_sampled: " + std::to_string(rows.size()) + " sampling rows for " + std::to_string(n) +
+    throw Error("launch_sampled: " + std::to_string(rows.size()) + " sampling rows for " + std::to_string(n) +
                 " sequences");
   const size_t num_adjust = sampling.adjustments.size();
   for (const RowSampling& row : rows)
     if (row.adjust_begin < 0 || row.adjust_end < row.adjust_begin || static_cast<size_t>(row.adjust_end) > num_adjust)
-      throw Error("forward_sampled: a row's adjustments lie outside the step's list");
+      throw Error("launch_sampled: a row's adjustments lie outside the step's list");
   cudaStream_t st = stream_.get();
   timer_.begin(st);
+  placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
   if (graph_eligible(b)) {
     graph_step(b);
   } else {
@@ -597,31 +648,31 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sam
     lm_head_rows(rows_.data(), in.num_logit_rows);
     ops_.mark(st, "lm_head");
   }
+  placeholder_source_ = nullptr;
   int top_n = 0;
   for (const RowSampling& row : rows) top_n = std::max(top_n, row.want_logprob ? row.top_logprobs : 0);
   const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling) + num_adjust * sizeof(LogitAdjustment);
   const size_t bytes = param_bytes + size_t(n) * (1 + top_n) * (sizeof(int32_t) + sizeof(float));
   const size_t device_bytes = bytes + num_adjust * sizeof(float);
-  if (sampling_host_.bytes() < bytes || sampling_device_.bytes() < device_bytes) {
-    PAGODA_CUDA_CHECK(cudaStreamSynchronize(st));
+  if (slot.host.bytes() < bytes || slot.device.bytes() < device_bytes) {
     const size_t grown = std::max(device_bytes, size_t(256) * (sizeof(DeviceRowSampling) + 8));
-    sampling_host_ = PinnedBuffer(grown);
-    sampling_device_ = DeviceBuffer(grown);
+    slot.host = PinnedBuffer(grown);
+    slot.device = DeviceBuffer(grown);
     note_memory();
   }
-  auto* params = static_cast<DeviceRowSampling*>(sampling_host_.data());
-  bool any_logprob = false;
+  auto* params = static_cast<DeviceRowSampling*>(slot.host.data());
+  slot.any_logprob = false;
   for (int r = 0; r < n; ++r) {
     const RowSampling& row = rows[r];
     params[r] = DeviceRowSampling{row.temperature,     row.top_k,          row.top_p,
                                   row.min_p,           static_cast<float>(row.uniform),
                                   row.want_logprob ? 1 : 0, row.want_logprob ? row.top_logprobs : 0,
                                   row.adjust_begin,    row.adjust_end};
-    any_logprob = any_logprob || row.want_logprob;
+    slot.any_logprob = slot.any_logprob || row.want_logprob;
   }
   if (num_adjust)
     std::memcpy(params + n, sampling.adjustments.data(), num_adjust * sizeof(LogitAdjustment));
-  char* dev = sampling_device_.as<char>();
+  char* dev = slot.device.as<char>();
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(dev, params, param_bytes, cudaMemcpyHostToDevice, st));
   auto* dev_adjust = reinterpret_cast<const LogitAdjustment*>(dev + size_t(n) * sizeof(DeviceRowSampling));
   auto* dev_ids = reinterpret_cast<int32_t*>(dev + param_bytes);
@@ -632,22 +683,37 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sam
   sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw,
               SampleOutputs{dev_ids, dev_logprobs, dev_top_ids, dev_top_logprobs, top_n}, n, config_.vocab_size, st);
   ops_.mark(st, "sampling");
-  char* host_out = static_cast<char*>(sampling_host_.data()) + param_bytes;
-  PAGODA_CUDA_CHECK(cudaMemcpyAsync(host_out, dev + param_bytes, bytes - param_bytes, cudaMemcpyDeviceToHost, st));
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(slot.host.data()) + param_bytes, dev + param_bytes,
+                                    bytes - param_bytes, cudaMemcpyDeviceToHost, st));
+  PAGODA_CUDA_CHECK(cudaEventRecord(slot.done.get(), st));
   timer_.end(st);
-  stream_.synchronize();
+  slot.n = n;
+  slot.top_n = top_n;
+  slot.out_offset = param_bytes;
+  slot.device_ids = dev_ids;
+  slot.in_flight = slot.launched = true;
+  in_flight_.push_back(next_slot_);
+  next_slot_ ^= 1;
+}
+
+void CudaBackend::collect_sampled(SampledRows& out) {
+  if (in_flight_.empty()) throw Error("collect_sampled: no step is in flight");
+  SamplingSlot& slot = slots_[in_flight_.front()];
+  in_flight_.pop_front();
+  slot.in_flight = false;
+  PAGODA_CUDA_CHECK(cudaEventSynchronize(slot.done.get()));
   ops_.end();
-  const auto* ids = reinterpret_cast<const int32_t*>(host_out);
+  const int n = slot.n, top_n = slot.top_n;
+  const auto* ids = reinterpret_cast<const int32_t*>(static_cast<const char*>(slot.host.data()) + slot.out_offset);
   const auto* logprobs = reinterpret_cast<const float*>(ids + n);
   const auto* top_ids = reinterpret_cast<const int32_t*>(logprobs + n);
   const auto* top_logprobs = reinterpret_cast<const float*>(top_ids + size_t(n) * top_n);
   out.token_ids.assign(ids, ids + n);
-  if (any_logprob) out.logprobs.assign(logprobs, logprobs + n);
+  if (slot.any_logprob) out.logprobs.assign(logprobs, logprobs + n);
   else out.logprobs.clear();
   out.top_n = top_n;
   out.top_ids.assign(top_ids, top_ids + size_t(n) * top_n);
   out.top_logprobs.assign(top_logprobs, top_logprobs + size_t(n) * top_n);
-  return true;
 }
 
 // Runs the step once eagerly (GEMM kernel choices and kernel attributes are settled outside

@@ -144,6 +144,10 @@ bool skinny_gemm_supports(int m, int k, const void* x, const void* w);
 void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int n, int k, float beta,
                  cudaStream_t stream);
 
+// In place: every token_ids[i] < 0 becomes previous_ids[-1 - token_ids[i]] (a step launched
+// ahead of the previous step's sampled ids, which are still on the device).
+void resolve_placeholder_ids(int32_t* token_ids, int n, const int32_t* previous_ids, cudaStream_t stream);
+
 // out[r] = index of the largest logits[r, :] (the lowest index among equals).
 void argmax_rows(const float* logits, int32_t* out, int rows, int vocab, cudaStream_t stream);
 

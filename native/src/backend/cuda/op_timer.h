@@ -54,6 +54,7 @@ public:
       totals_[kind_ + " " + labels_[i]] += ms;
     }
   }
+  bool enabled() const { return enabled_; }
   // Steps captured into graphs must not record events of their own.
   void pause() { active_ = false; }
 

@@ -73,13 +73,14 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
   const size_t o_rows = append(pack, rows.data(), rows.size());
 
   const size_t bytes = pack.size() * sizeof(int32_t);
-  if (staging_.bytes() < bytes) staging_ = PinnedBuffer(bytes * 2);
-  if (device_.bytes() < staging_.bytes()) {
+  staging_.wait_free();
+  if (staging_.buffer.bytes() < bytes) staging_.buffer = PinnedBuffer(bytes * 2);
+  if (device_.bytes() < staging_.buffer.bytes()) {
     device_ = DeviceBuffer();
-    device_ = DeviceBuffer(staging_.bytes());
+    device_ = DeviceBuffer(staging_.buffer.bytes());
   }
-  std::memcpy(staging_.data(), pack.data(), bytes);
-  PAGODA_CUDA_CHECK(cudaMemcpyAsync(device_.data(), staging_.data(), bytes, cudaMemcpyHostToDevice, stream));
+  std::memcpy(staging_.buffer.data(), pack.data(), bytes);
+  staging_.copy_to(device_.data(), bytes, stream);
 
   const int32_t* base = device_.as<int32_t>();
   StepInputs in;
@@ -114,7 +115,8 @@ void StepInputUploader::reserve_fixed(int max_seqs, int max_blocks) {
   const FixedLayout layout(s, max_blocks);
   fixed_device_ = DeviceBuffer();
   fixed_device_ = DeviceBuffer(layout.end * sizeof(int32_t));
-  fixed_staging_ = PinnedBuffer(layout.end * sizeof(int32_t));
+  fixed_staging_.wait_free();
+  fixed_staging_.buffer = PinnedBuffer(layout.end * sizeof(int32_t));
   fixed_max_seqs_ = s;
   fixed_max_blocks_ = max_blocks;
 }
@@ -147,7 +149,8 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
                 std::to_string(b.max_blocks_per_seq) + " blocks each) does not fit the graph inputs (" +
                 std::to_string(fixed_max_seqs_) + " x " + std::to_string(fixed_max_blocks_) + ")");
   const FixedLayout layout(fixed_max_seqs_, fixed_max_blocks_);
-  int32_t* host = static_cast<int32_t*>(fixed_staging_.data());
+  fixed_staging_.wait_free();
+  int32_t* host = static_cast<int32_t*>(fixed_staging_.buffer.data());
   const int mb = fixed_max_blocks_;
   for (int i = 0; i < padded_seqs; ++i) {
     const bool real = i < n;
@@ -164,7 +167,7 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
   }
   host[layout.query_start + padded_seqs] = padded_seqs;
   const size_t bytes = (layout.block_tables + size_t(padded_seqs) * mb) * sizeof(int32_t);
-  PAGODA_CUDA_CHECK(cudaMemcpyAsync(fixed_device_.data(), host, bytes, cudaMemcpyHostToDevice, stream));
+  fixed_staging_.copy_to(fixed_device_.data(), bytes, stream);
   return fixed_inputs(padded_seqs);
 }
 

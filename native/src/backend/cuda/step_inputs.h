@@ -12,6 +12,7 @@
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/kernels.h"
 #include "model/rope_frequencies.h"
+#include "backend/cuda/step_timer.h"
 #include "backend/cuda/stream.h"
 
 namespace pagoda::cuda {
@@ -58,9 +59,25 @@ public:
   StepInputs fixed_inputs(int padded_seqs) const;
 
 private:
-  PinnedBuffer staging_;
+  // A pinned staging buffer and the event after its last copy to the device: with a step
+  // launched ahead, the host must not refill it before the device has read it.
+  struct Staging {
+    PinnedBuffer buffer;
+    Event copied;
+    bool pending = false;
+    void wait_free() {
+      if (pending) PAGODA_CUDA_CHECK(cudaEventSynchronize(copied.get()));
+      pending = false;
+    }
+    void copy_to(void* device, size_t bytes, cudaStream_t stream) {
+      PAGODA_CUDA_CHECK(cudaMemcpyAsync(device, buffer.data(), bytes, cudaMemcpyHostToDevice, stream));
+      PAGODA_CUDA_CHECK(cudaEventRecord(copied.get(), stream));
+      pending = true;
+    }
+  };
+  Staging staging_;
   DeviceBuffer device_;
-  PinnedBuffer fixed_staging_;
+  Staging fixed_staging_;
   DeviceBuffer fixed_device_;
   int fixed_max_seqs_ = 0;
   int fixed_max_blocks_ = 0;
