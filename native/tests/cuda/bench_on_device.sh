@@ -3,9 +3,10 @@
 # (that one is bench_random_on_device.sh, about 5-6 minutes alone), then the correctness
 # checks. Llama-3-8B shape, dummy weights, bf16; each figure a pagoda-bench JSON in the out
 # folder, each step's output in <name>.log beside it, a summary table at the end.
-#   batch-1 decode beside the copy floor (graphs + GPU sampling; the same without PDL; eager +
-#     host sampling)
-#   500 sharegpt-like requests at once (req/s, output tok/s, GPU idle %, roofline ratio)
+#   batch-1 decode beside the copy floor (graphs + GPU sampling, steps launched ahead; the same
+#     without PDL; one step at a time; eager + host sampling)
+#   500 sharegpt-like requests at once (req/s, output tok/s, GPU idle %, roofline ratio; also
+#     one step at a time)
 #     at gpu_memory_utilization 0.9, 0.7 and 0.5: peak device memory beside X x total
 #   prefix caching: 128 prompts of a shared 1,536-token prefix + 512 own, 128 out, on vs off
 #   checks: run_on_device.sh (kernels, graphs, sampling, goldens on cuda, 4-layer Llama-3-8B
@@ -42,9 +43,13 @@ run decode-b1 120 $B/pagoda-bench $LLAMA --batch-size 1 --input-len 512 --output
   --out "$OUT_DIR/llama3-8b-decode-b1.json"
 run decode-b1-no-pdl 120 env PAGODA_CUDA_PDL=0 $B/pagoda-bench $LLAMA --batch-size 1 --input-len 512 --output-len 256 \
   --out "$OUT_DIR/llama3-8b-decode-b1-no-pdl.json"
+run decode-b1-one-step-at-a-time 120 env PAGODA_CUDA_ASYNC=0 $B/pagoda-bench $LLAMA --batch-size 1 --input-len 512 \
+  --output-len 256 --out "$OUT_DIR/llama3-8b-decode-b1-one-step-at-a-time.json"
 run decode-b1-eager-host-sampling 120 env PAGODA_CUDA_GRAPHS=0 PAGODA_CUDA_SAMPLING=0 $B/pagoda-bench $LLAMA \
   --batch-size 1 --input-len 512 --output-len 256 --out "$OUT_DIR/llama3-8b-decode-b1-eager-host-sampling.json"
 run sharegpt-500 150 $B/pagoda-bench $LLAMA $SHAREGPT --progress-s 10 --out "$OUT_DIR/llama3-8b-sharegpt-500.json"
+run sharegpt-500-one-step-at-a-time 150 env PAGODA_CUDA_ASYNC=0 $B/pagoda-bench $LLAMA $SHAREGPT --progress-s 10 \
+  --out "$OUT_DIR/llama3-8b-sharegpt-500-one-step-at-a-time.json"
 for util in 0.7 0.5; do
   run sharegpt-500-mem$util 150 $B/pagoda-bench $LLAMA $SHAREGPT --gpu-memory-utilization $util --progress-s 10 \
     --out "$OUT_DIR/llama3-8b-sharegpt-500-mem$util.json"
