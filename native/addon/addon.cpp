@@ -229,6 +229,10 @@ private:
     o.Set("prompt_tokens_total", static_cast<double>(s.prompt_tokens_total));
     o.Set("generation_tokens_total", static_cast<double>(s.generation_tokens_total));
     o.Set("num_steps", static_cast<double>(s.num_steps));
+    o.Set("step_host_ms_total", s.step_host_ms_total);
+    o.Set("step_forward_ms_total", s.step_forward_ms_total);
+    o.Set("step_device_ms_total", s.step_device_ms_total);
+    o.Set("device_timed_steps", static_cast<double>(s.device_timed_steps));
     o.Set("tokens_per_second", s.tokens_per_second);
     o.Set("max_model_len", s.max_model_len);
     o.Set("block_size", s.block_size);

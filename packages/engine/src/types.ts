@@ -88,6 +88,13 @@ export interface EngineStats {
   device: string;
   /** Engine steps run so far. */
   num_steps: number;
+  /** Where the steps' time went (milliseconds, summed): host work outside the backend's forward, */
+  step_host_ms_total: number;
+  /** the forward as the host clock saw it, */
+  step_forward_ms_total: number;
+  /** and the device's busy time over the device_timed_steps the backend could time (0 on the CPU). */
+  step_device_ms_total: number;
+  device_timed_steps: number;
 }
 
 export interface ModelInfo {

@@ -53,6 +53,19 @@ describe('generation', () => {
     expect(last.usage).toEqual({ prompt_tokens: 300, completion_tokens: 20, cached_tokens: 288 });
   });
 
+  it('counts its steps and where their time went', async () => {
+    const before = engine.stats();
+    await collect(engine.generate(makePrompt(40, 3), greedy(10)));
+    const after = engine.stats();
+    // One step for the prompt and one per further token at least (other requests may share).
+    expect(after.num_steps - before.num_steps).toBeGreaterThanOrEqual(10);
+    expect(after.step_forward_ms_total).toBeGreaterThan(before.step_forward_ms_total);
+    expect(after.step_host_ms_total).toBeGreaterThanOrEqual(before.step_host_ms_total);
+    // The CPU backend cannot time a device: no device-timed steps, no busy time.
+    expect(after.device_timed_steps).toBe(0);
+    expect(after.step_device_ms_total).toBe(0);
+  });
+
   it('shares the prompt between n outputs and keeps seeded outputs distinct', async () => {
     const prompt = makePrompt(100, 5);
     const c = await collect(engine.generate(prompt, { n: 3, temperature: 1, seed: 11, max_tokens: 12, ignore_eos: true }));

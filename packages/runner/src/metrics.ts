@@ -136,6 +136,18 @@ export class RunnerMetrics {
           stats.num_preemptions,
         ),
       );
+    // Pagoda's own: with device busy time, 1 - busy / step seconds is the GPU's idle share.
+    const engineCounters: Array<[string, string, number | null | undefined]> = [
+      ['pagoda:engine_steps', 'Engine steps run.', stats?.engine_steps],
+      ['pagoda:engine_step_seconds', 'Wall time of the engine steps, host and forward.', stats?.engine_step_seconds],
+      [
+        'pagoda:engine_device_busy_seconds',
+        'Device busy time of the engine steps the device timed (GPU backends).',
+        stats?.engine_device_busy_seconds,
+      ],
+    ];
+    for (const [name, help, value] of engineCounters)
+      if (value != null) parts.push(renderCounterValue(name, help, l, value));
     parts.push(
       this.promptTokens.render(),
       this.generationTokens.render(),

@@ -430,6 +430,11 @@ describe('tokenize, detokenize, models, health, version, metrics', () => {
     expect(text).toMatch(
       /vllm:request_success_total\{model_name="stories",finished_reason="length"\} [1-9]/,
     );
+    // Pagoda's engine step counters; the CPU backend has no device busy time to report.
+    expect(text).toMatch(/pagoda:engine_steps_total\{model_name="stories"\} [1-9]/);
+    const stepSeconds = /pagoda:engine_step_seconds_total\{model_name="stories"\} (\S+)/.exec(text);
+    expect(Number(stepSeconds?.[1])).toBeGreaterThan(0);
+    expect(text).not.toContain('pagoda:engine_device_busy_seconds');
   });
 });
 

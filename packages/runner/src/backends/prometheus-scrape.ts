@@ -23,5 +23,8 @@ export function statsFromPrometheus(text: string): BackendStats {
     prefix_cache_queries: sample(text, 'vllm:prefix_cache_queries_total'),
     prefix_cache_hits: sample(text, 'vllm:prefix_cache_hits_total'),
     num_preemptions: sample(text, 'vllm:num_preemptions_total'),
+    engine_steps: sample(text, 'pagoda:engine_steps_total'),
+    engine_step_seconds: sample(text, 'pagoda:engine_step_seconds_total'),
+    engine_device_busy_seconds: sample(text, 'pagoda:engine_device_busy_seconds_total'),
   };
 }
