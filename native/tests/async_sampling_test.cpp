@@ -3,7 +3,8 @@
 // from N's sampled ids. Over a backend that keeps two steps in flight, every request gets the
 // tokens, logprobs, finish reasons and usage of the synchronous path — through chunked
 // prefill, admissions mid-run, preemption, prefix caching, n > 1, stop tokens, penalties
-// (which wait for the ids) and aborts — and the look-ahead really happens.
+// (which wait for the ids) and aborts — the look-ahead really happens, and a device failure
+// with two steps in flight fails every request cleanly.
 #include <deque>
 #include <map>
 #include <memory>
@@ -47,10 +48,13 @@ public:
     if (in_flight_.empty()) throw std::logic_error("collect_sampled with nothing in flight");
     out = std::move(in_flight_.front());
     in_flight_.pop_front();
+    if (++collects == fail_at_collect) throw std::runtime_error("device lost (simulated)");
   }
+  bool idle() const { return in_flight_.empty(); }
 
   int64_t placeholders = 0;
   size_t max_in_flight = 0;
+  int collects = 0, fail_at_collect = -1;
 
 private:
   std::deque<SampledRows> in_flight_;
@@ -239,6 +243,36 @@ void test_engine_thread() {
   CHECK(got == want);
 }
 
+// A device failure while two steps are in flight: the step output carries the error, every
+// request ends with Abort, nothing stays launched, and the engine serves new requests after.
+void test_device_failure_in_flight() {
+  auto backend = std::make_unique<AsyncSamplingBackend>();
+  AsyncSamplingBackend* async = backend.get();
+  async->fail_at_collect = 6;
+  LLMEngine e(config(256), std::move(backend), facts());
+  const auto reqs = mixed_requests();
+  for (const auto& r : reqs) e.add_request(r.id, r.prompt, r.params);
+  std::string error;
+  Outcomes out;
+  for (int step = 0; step < 100 && error.empty(); ++step) {
+    StepOutput s = e.step();
+    error = s.error;
+    if (error.empty()) collect(s, out);
+    else {
+      StepOutput copy = s;
+      copy.error.clear();
+      collect(copy, out);
+    }
+  }
+  CHECK(error.find("device lost") != std::string::npos);
+  CHECK(async->idle()); // the step launched ahead was collected and dropped
+  CHECK(!e.has_unfinished());
+  for (const auto& r : reqs) CHECK(out.at(r.id + "/0").finish != FinishReason::None);
+  CHECK_EQ(e.stats().kv_blocks_used, 0);
+  const Outcomes after = run(e, {{"after", prompt(9, 5), greedy(7)}});
+  CHECK_EQ(after.at("after/0").tokens.size(), size_t{7});
+}
+
 } // namespace
 
 int main() {
@@ -247,5 +281,6 @@ int main() {
   test_penalties_wait_for_ids();
   test_abort_in_flight();
   test_engine_thread();
+  test_device_failure_in_flight();
   return finish_checks("async_sampling_test");
 }

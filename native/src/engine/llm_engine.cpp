@@ -511,6 +511,17 @@ void LLMEngine::launch(InFlight& step) {
   backend_->launch_sampled(step.batch, step.sampling);
 }
 
+void LLMEngine::fail_in_flight(const std::string& error, size_t collected, StepOutput& result) {
+  for (size_t i = collected; i < in_flight_.size(); ++i) {
+    try {
+      backend_->collect_sampled(sampled_);
+    } catch (const std::exception&) { // the step is dropped either way
+    }
+  }
+  in_flight_.clear();
+  fail_all(error, result);
+}
+
 // Launch step N (when none is in flight), prepare and launch step N + 1 while N runs, then
 // collect N: the host's scheduling, batch building and upload overlap the device's work, and
 // the one synchronization per step is collect_sampled reading N's ids.
@@ -545,14 +556,7 @@ StepOutput LLMEngine::step_async() {
   }
   if (!error.empty()) { // a launch failed: collect what did go, then fail everything
     std::lock_guard<std::mutex> lock(mutex_);
-    for (size_t i = 0; i < in_flight_.size(); ++i) {
-      try {
-        backend_->collect_sampled(sampled_);
-      } catch (const std::exception&) {
-      }
-    }
-    in_flight_.clear();
-    fail_all(error, result);
+    fail_in_flight(error, 0, result);
     return result;
   }
   // The oldest step's ids, waited for without the lock: abort() and add_request() go on.
@@ -565,14 +569,7 @@ StepOutput LLMEngine::step_async() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (error.empty()) error = check_sampled(sampled_, in_flight_.front().sampling.rows, model_.vocab_size);
   if (!error.empty()) {
-    for (size_t i = 1; i < in_flight_.size(); ++i) { // the step launched ahead, if any
-      try {
-        backend_->collect_sampled(sampled_);
-      } catch (const std::exception&) {
-      }
-    }
-    in_flight_.clear();
-    fail_all(error, result);
+    fail_in_flight(error, 1, result); // the oldest was collected (or its collect failed)
     return result;
   }
   InFlight done = std::move(in_flight_.front());

@@ -137,6 +137,9 @@ private:
   // when the step must wait for prev's ids.
   bool prepare_ahead(InFlight& prev, InFlight& next);
   void launch(InFlight& step);
+  // With the lock held, after an error: collects the launched steps past the first
+  // `collected` (already read), forgets them all and finishes every request (fail_all).
+  void fail_in_flight(const std::string& error, size_t collected, StepOutput& result);
   void loop();
 
   EngineConfig config_;
