@@ -8,6 +8,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "test_support.h"
+#include "paged_batch.h"
 #include "reference.h"
 
 using namespace pagoda::cuda;
@@ -15,59 +16,20 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-struct Layout {
-  int q_heads, kv_heads, head_dim, block_size;
-};
-
-struct SeqSpec {
-  int query_len, context_len;
-};
-
-void run_case(Checker& c, std::mt19937& rng, const Layout& lay, const std::vector<SeqSpec>& seqs, int num_sms) {
+void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs, int num_sms) {
   const int num_seqs = static_cast<int>(seqs.size());
   const int D = lay.head_dim, bs = lay.block_size;
-  int max_ctx = 0, num_tokens = 0;
-  for (const auto& s : seqs) {
-    max_ctx = std::max(max_ctx, s.context_len);
-    num_tokens += s.query_len;
-  }
-  const int max_blocks = (max_ctx + bs - 1) / bs;
-  int total_blocks = 0;
-  for (const auto& s : seqs) total_blocks += (s.context_len + bs - 1) / bs;
-  total_blocks += 5; // unused blocks hold garbage the kernels must never read
-  std::vector<int32_t> free_blocks(total_blocks);
-  std::iota(free_blocks.begin(), free_blocks.end(), 0);
-  std::shuffle(free_blocks.begin(), free_blocks.end(), rng);
-
-  const size_t cache_elems = size_t(total_blocks) * lay.kv_heads * bs * D;
-  std::vector<float> k_cache(cache_elems, 1e30f), v_cache(cache_elems, 1e30f); // poison: huge values
-  std::vector<int32_t> block_tables(size_t(num_seqs) * max_blocks, -1), query_start(num_seqs + 1, 0), context_lens(num_seqs);
-  const int64_t q_width = int64_t(lay.q_heads) * D;
-  const int64_t stride = q_width + 2 * int64_t(lay.kv_heads) * D;
-  std::vector<float> qkv = random_bf16_values(size_t(num_tokens) * stride, rng, 3.f);
-  std::vector<std::vector<double>> refs;
-  size_t next_block = 0;
-  for (int s = 0; s < num_seqs; ++s) {
-    const SeqSpec& spec = seqs[s];
-    query_start[s + 1] = query_start[s] + spec.query_len;
-    context_lens[s] = spec.context_len;
-    for (int b = 0; b < (spec.context_len + bs - 1) / bs; ++b) block_tables[size_t(s) * max_blocks + b] = free_blocks[next_block++];
-    auto k = random_bf16_values(size_t(spec.context_len) * lay.kv_heads * D, rng, 1.f);
-    auto v = random_bf16_values(size_t(spec.context_len) * lay.kv_heads * D, rng, 1.f);
-    for (int t = 0; t < spec.context_len; ++t) {
-      const int blk = block_tables[size_t(s) * max_blocks + t / bs];
-      for (int h = 0; h < lay.kv_heads; ++h)
-        for (int d = 0; d < D; ++d) {
-          const size_t dst = ((size_t(blk) * lay.kv_heads + h) * bs + t % bs) * D + d;
-          k_cache[dst] = k[(size_t(t) * lay.kv_heads + h) * D + d];
-          v_cache[dst] = v[(size_t(t) * lay.kv_heads + h) * D + d];
-        }
-    }
-    std::vector<float> q(size_t(spec.query_len) * q_width);
-    for (int i = 0; i < spec.query_len; ++i)
-      std::copy_n(&qkv[size_t(query_start[s] + i) * stride], q_width, &q[size_t(i) * q_width]);
-    refs.push_back(ref_attention(q, k, v, spec.query_len, spec.context_len, lay.q_heads, lay.kv_heads, D, 1.0 / std::sqrt(double(D))));
-  }
+  const PagedBatch batch =
+      make_paged_batch(lay, seqs, rng, 5, [&](size_t n, float scale) { return random_bf16_values(n, rng, scale); });
+  const auto& qkv = batch.qkv;
+  const auto& k_cache = batch.k_cache;
+  const auto& v_cache = batch.v_cache;
+  const auto& query_start = batch.query_start;
+  const auto& context_lens = batch.context_lens;
+  const auto& block_tables = batch.block_tables;
+  const auto& refs = batch.refs;
+  const int num_tokens = batch.num_tokens, max_blocks = batch.max_blocks;
+  const int64_t q_width = batch.q_width, stride = batch.stride;
 
   auto d_qkv = upload_bf16(qkv), d_k = upload_bf16(k_cache), d_v = upload_bf16(v_cache);
   auto d_qs = upload(query_start), d_ctx = upload(context_lens), d_bt = upload(block_tables);
