@@ -139,7 +139,7 @@ void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_i
 // weight once on tensor cores (one kernel for every m); y is bf16 or f32 (out_f32),
 // y = result + beta * y. cublaslt.cpp chooses between this and cuBLASLt per shape by timing
 // both once.
-constexpr int kSkinnyGemmMaxRows = 64;
+constexpr int kSkinnyGemmMaxRows = 16;
 bool skinny_gemm_supports(int m, int k, const void* x, const void* w);
 void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int n, int k, float beta,
                  cudaStream_t stream);

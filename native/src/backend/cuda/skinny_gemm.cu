@@ -1,7 +1,7 @@
-// GEMM for few rows (decode): y[m, n] = x[m, k] · w[n, k]^T with m <= 64, on tensor cores.
+// GEMM for few rows (decode): y[m, n] = x[m, k] · w[n, k]^T with m <= 16, on tensor cores.
 // Reading the weight once at full bandwidth is the whole cost, so one kernel streams it for
 // every m: mma.sync m16n8k16 (bf16 -> f32) with the weight rows as the M side and the m input
-// rows as N (one n8 tile per 8 rows of m, up to eight). A dot product does not care about the
+// rows as N (one n8 tile for m <= 8, two for m <= 16). A dot product does not care about the
 // order of k as long as both operands use the same one, so each lane loads 16 contiguous bytes
 // of a weight row and of an input row and uses them as its fragments of two k-steps: operands
 // come straight from coalesced 16-byte loads, no shared memory. A CTA owns 16 weight rows;
@@ -50,7 +50,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
                        int k, float beta) {
   constexpr int kRows = 16;            // weight rows of this CTA
   constexpr int kStride = kRows + 4;   // shared row pitch: the 4 t-lanes' stores land on distinct banks
-  __shared__ float partial[kWarps][NT * 8][kStride]; // 40 KB at NT 8
+  __shared__ float partial[kWarps][16][kStride];
 
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -156,15 +156,11 @@ void launch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float bet
              x, w, y, m, n, k, beta);
 }
 
-// One n8 tile of input rows per 8 of m (x reads, registers and MMAs grow with it); fewer
-// chunks per load group as the tiles grow, so a lane's x fragments (U x NT x 16 bytes) and
-// weights in flight (2 x U x 2 x 16 bytes) stay within the 128 registers of two CTAs per SM.
+// One n8 tile of input rows up to m 8, two up to 16 (x reads, registers and MMAs grow with it).
 template <typename Out>
 void dispatch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float beta, cudaStream_t stream) {
   if (m <= 8) return launch<1, 4>(x, w, y, m, n, k, beta, stream);
-  if (m <= 16) return launch<2, 4>(x, w, y, m, n, k, beta, stream);
-  if (m <= 32) return launch<4, 2>(x, w, y, m, n, k, beta, stream);
-  return launch<8, 1>(x, w, y, m, n, k, beta, stream);
+  return launch<2, 4>(x, w, y, m, n, k, beta, stream);
 }
 
 } // namespace
