@@ -8,6 +8,8 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -243,6 +245,46 @@ void test_engine_thread() {
   CHECK(got == want);
 }
 
+// The engine thread stepping ahead while another thread adds and aborts requests (as the
+// runner does): every request ends exactly once, aborted ones with Abort, the others with all
+// their tokens, and every block comes back.
+void test_concurrent_abort_and_add() {
+  LLMEngine e(config(256), std::make_unique<AsyncSamplingBackend>(), facts());
+  std::mutex m;
+  std::map<std::string, int> finishes;
+  std::map<std::string, size_t> tokens;
+  std::map<std::string, FinishReason> reason;
+  e.start([&](StepOutput&& s) {
+    std::lock_guard<std::mutex> lock(m);
+    CHECK(s.error.empty());
+    for (const auto& d : s.deltas) {
+      tokens[d.request_id] += d.token_ids.size();
+      if (d.finish_reason != FinishReason::None) {
+        ++finishes[d.request_id];
+        reason[d.request_id] = d.finish_reason;
+      }
+    }
+  });
+  std::mt19937 rng(5);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) {
+    const std::string id = "c" + std::to_string(i);
+    e.add_request(id, prompt(3 + i % 29, i % 5), greedy(5 + i % 17));
+    ids.push_back(id);
+    if (i % 3 == 2) e.abort(ids[rng() % ids.size()]); // sometimes one already finished
+    std::this_thread::sleep_for(std::chrono::microseconds(200 + rng() % 400));
+  }
+  for (int i = 0; i < 3000 && e.has_unfinished(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  e.stop();
+  std::lock_guard<std::mutex> lock(m);
+  for (int i = 0; i < 60; ++i) {
+    const std::string& id = ids[static_cast<size_t>(i)];
+    CHECK_EQ(finishes[id], 1);
+    if (reason[id] != FinishReason::Abort) CHECK_EQ(tokens[id], static_cast<size_t>(5 + i % 17));
+  }
+  CHECK_EQ(e.stats().kv_blocks_used, 0);
+}
+
 // A device failure while two steps are in flight: the step output carries the error, every
 // request ends with Abort, nothing stays launched, and the engine serves new requests after.
 void test_device_failure_in_flight() {
@@ -282,5 +324,6 @@ int main() {
   test_abort_in_flight();
   test_engine_thread();
   test_device_failure_in_flight();
+  test_concurrent_abort_and_add();
   return finish_checks("async_sampling_test");
 }
