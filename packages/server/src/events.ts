@@ -12,8 +12,12 @@ export type PlatformEvent =
 
 const STATUS_TEXT = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' } as const;
 
+const stamp = (event: PlatformEvent): string => JSON.stringify({ ...event, at: new Date().toISOString() });
+
 export class EventHub {
   private readonly clients = new Set<WebSocket>();
+  /** Listeners whose greeting is still being gathered, with what was published meanwhile. */
+  private readonly greeting = new Map<WebSocket, string[]>();
   private wss: WebSocketServer | null = null;
 
   /** A listener with more than `maxBufferedBytes` unsent is dropped (a dashboard reconnects) rather than buffered without bound. */
@@ -21,9 +25,15 @@ export class EventHub {
 
   /**
    * Accepts upgrades on /api/events when `admit` answers 200; otherwise refuses with its status (401 no
-   * or unknown key, 403 a key that may not watch), or 503 when the check itself fails.
+   * or unknown key, 403 a key that may not watch), or 503 when the check itself fails. `greet`, when
+   * given, is sent to each new listener alone as its first message (the figures as they are now, so a
+   * dashboard that connects or reconnects need not wait for the next periodic frame).
    */
-  attach(http: Server, admit: (req: IncomingMessage) => Promise<200 | 401 | 403>): void {
+  attach(
+    http: Server,
+    admit: (req: IncomingMessage) => Promise<200 | 401 | 403>,
+    greet?: () => Promise<PlatformEvent>,
+  ): void {
     this.wss = new WebSocketServer({ noServer: true });
     http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
@@ -39,21 +49,42 @@ export class EventHub {
             return;
           }
           this.wss!.handleUpgrade(req, socket, head, (ws) => {
-            this.clients.add(ws);
-            ws.on('close', () => this.clients.delete(ws));
-            ws.on('error', () => this.clients.delete(ws));
+            ws.on('close', () => this.forget(ws));
+            ws.on('error', () => this.forget(ws));
+            if (!greet) {
+              this.clients.add(ws);
+              return;
+            }
+            // Events published while the greeting is gathered wait for it: it always comes first.
+            this.greeting.set(ws, []);
+            void greet()
+              .then((event) => stamp(event), () => null)
+              .then((first) => {
+                const held = this.greeting.get(ws);
+                this.greeting.delete(ws);
+                if (!held || ws.readyState !== ws.OPEN) return;
+                if (first) ws.send(first);
+                for (const text of held) ws.send(text);
+                this.clients.add(ws);
+              });
           });
         });
     });
   }
 
   get listeners(): number {
-    return this.clients.size;
+    return this.clients.size + this.greeting.size;
+  }
+
+  private forget(ws: WebSocket): void {
+    this.clients.delete(ws);
+    this.greeting.delete(ws);
   }
 
   publish(event: PlatformEvent): void {
-    if (this.clients.size === 0) return;
-    const text = JSON.stringify({ ...event, at: new Date().toISOString() });
+    if (this.clients.size === 0 && this.greeting.size === 0) return;
+    const text = stamp(event);
+    for (const held of this.greeting.values()) held.push(text);
     for (const ws of this.clients) {
       if (ws.readyState !== ws.OPEN) continue;
       if (ws.bufferedAmount > this.maxBufferedBytes) {
@@ -66,7 +97,8 @@ export class EventHub {
   }
 
   close(): void {
-    for (const ws of this.clients) ws.terminate();
+    for (const ws of [...this.clients, ...this.greeting.keys()]) ws.terminate();
+    this.greeting.clear();
     this.wss?.close();
   }
 }

@@ -76,11 +76,15 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
   const app = createApp({ db, redis, log, platform, auth });
   const http = app.listen(config.port, host);
   await once(http, 'listening');
-  hub.attach(http, async (req) => {
-    if (await auth.open()) return 200;
-    const principal = await auth.identify(bearer({ headers: req.headers, query: Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams) } as never));
-    return !principal ? 401 : principal.scope === 'admin' ? 200 : 403;
-  });
+  hub.attach(
+    http,
+    async (req) => {
+      if (await auth.open()) return 200;
+      const principal = await auth.identify(bearer({ headers: req.headers, query: Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams) } as never));
+      return !principal ? 401 : principal.scope === 'admin' ? 200 : 403;
+    },
+    async () => ({ type: 'metrics', data: await metricsFrame(platform) }),
+  );
   const metricsTimer = setInterval(() => {
     if (hub.listeners === 0) return;
     void metricsFrame(platform).then((data) => hub.publish({ type: 'metrics', data }), () => {});

@@ -153,6 +153,54 @@ describe('/api/events', () => {
 });
 
 describe('a dashboard that stops reading', () => {
+  it('greets a new dashboard with the figures as they are, before anything else', async () => {
+    const late = new WebSocket(`${cluster.server.url.replace('http', 'ws')}/api/events`);
+    const first = await new Promise<Body>((resolve, reject) => {
+      late.once('message', (data) => resolve(JSON.parse(String(data)) as Body));
+      late.once('error', reject);
+    });
+    late.close();
+    expect(first.type).toBe('metrics');
+    const data = first.data as { replicas: Record<string, number>; queue_depth: Record<string, number> };
+    expect(data.replicas).toBeTypeOf('object');
+    expect(data.queue_depth).toBeTypeOf('object');
+  });
+
+  it('sends the greeting first even while events are being published', async () => {
+    const http = createServer();
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    const url = `ws://127.0.0.1:${(http.address() as { port: number }).port}/api/events`;
+    const hub = new EventHub();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    hub.attach(
+      http,
+      async () => 200,
+      async () => {
+        await gate; // the greeting takes its time, as a database query can
+        return { type: 'metrics', data: { hello: 1 } };
+      },
+    );
+    const ws = new WebSocket(url);
+    const got: Body[] = [];
+    ws.on('message', (data) => got.push(JSON.parse(String(data)) as Body));
+    await new Promise((r) => ws.once('open', r));
+    await waitFor('the listener counted', async () => hub.listeners === 1, 2_000, 10);
+    hub.publish({ type: 'worker', worker_id: 'w', status: 'lost' }); // while the greeting is gathered
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toEqual([]); // held back: the greeting comes first
+    release();
+    hub.publish({ type: 'worker', worker_id: 'w', status: 'ready' });
+    await waitFor('three messages', async () => got.length === 3, 2_000, 10);
+    expect(got.map((m) => m.type)).toEqual(['metrics', 'worker', 'worker']);
+    expect((got[0]!.data as { hello: number }).hello).toBe(1);
+    expect(got.slice(1).map((m) => m.status)).toEqual(['lost', 'ready']);
+    ws.close();
+    hub.close();
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
+  });
+
   it('is dropped once its unsent messages pass the limit, while others keep receiving', async () => {
     const http = createServer();
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
