@@ -500,8 +500,10 @@ bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next) {
     const Sequence& seq = *next.scheduled.scheduled[i].seq;
     if (seq.pending_token < 0) continue;
     const int32_t at = next.batch.query_start[i] + (seq.pending_token - seq.num_computed_tokens);
-    if (at < next.batch.query_start[i] || at >= next.batch.query_start[i + 1]) continue;
-    next.batch.token_ids[static_cast<size_t>(at)] = -1 - row_of.at(&seq);
+    const auto row = row_of.find(&seq);
+    if (at < next.batch.query_start[i] || at >= next.batch.query_start[i + 1] || row == row_of.end())
+      throw Error("engine: a placeholder token lies outside its sequence's scheduled tokens"); // never silently
+    next.batch.token_ids[static_cast<size_t>(at)] = -1 - row->second;
   }
   return true;
 }
