@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <sstream>
-#include <unordered_map>
 
 #include "error.h"
 
@@ -485,26 +484,16 @@ bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next) {
   }
   scheduler_->on_step_computed(prev.scheduled); // its K/V are being written; full blocks hash known tokens
   prev.advanced = true;
-  std::unordered_map<const Sequence*, int32_t> row_of;
+  // The placeholder is already the backend's: -1 - r, the id prev samples for its row r, so
+  // build_batch copies it into `next` like any token. It is filled in (collect) before any
+  // step after `next` can read it.
   for (size_t i = 0; i < prev.scheduled.scheduled.size(); ++i) {
     Sequence& seq = *prev.scheduled.scheduled[i].seq;
     if (seq.is_finished()) continue;
     seq.pending_token = seq.num_tokens();
-    seq.token_ids.push_back(-1);
-    row_of[&seq] = static_cast<int32_t>(i);
+    seq.token_ids.push_back(-1 - static_cast<int32_t>(i));
   }
-  if (!prepare_step(next)) return true; // nothing to run ahead; prev's results come as usual
-  // The placeholder is the first new token of its sequence in `next` (its only one when it
-  // is a decode): point it at the row of prev that samples it.
-  for (size_t i = 0; i < next.scheduled.scheduled.size(); ++i) {
-    const Sequence& seq = *next.scheduled.scheduled[i].seq;
-    if (seq.pending_token < 0) continue;
-    const int32_t at = next.batch.query_start[i] + (seq.pending_token - seq.num_computed_tokens);
-    const auto row = row_of.find(&seq);
-    if (at < next.batch.query_start[i] || at >= next.batch.query_start[i + 1] || row == row_of.end())
-      throw Error("engine: a placeholder token lies outside its sequence's scheduled tokens"); // never silently
-    next.batch.token_ids[static_cast<size_t>(at)] = -1 - row->second;
-  }
+  prepare_step(next); // nothing runnable: prev's results come as usual
   return true;
 }
 

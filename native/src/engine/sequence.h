@@ -39,8 +39,8 @@ struct Sequence {
   // n > 1 with prefix caching: this sibling waits until sequence 0 has computed the prompt,
   // so it can share the prompt's full blocks through the cache.
   std::shared_ptr<const Sequence> prefill_leader;
-  // Launched ahead (async device sampling): token_ids[pending_token] is a placeholder for the
-  // id the step in flight is sampling; -1 when none.
+  // Launched ahead (async device sampling): token_ids[pending_token] is a placeholder, -1 - r,
+  // for the id the step in flight samples for its row r; -1 when none.
   int32_t pending_token = -1;
 
   int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
