@@ -63,15 +63,7 @@ private:
   std::vector<int32_t> last_ids_;
 };
 
-ModelFacts facts() {
-  ModelFacts f;
-  f.architecture = "TestForCausalLM";
-  f.vocab_size = kVocab;
-  f.max_position_embeddings = 256;
-  f.eos_token_ids = {0};
-  f.dtype = "float32";
-  return f;
-}
+ModelFacts facts() { return testing::test_model_facts(kVocab, 0); }
 
 EngineConfig config(int32_t blocks) {
   EngineConfig c;
@@ -84,11 +76,7 @@ EngineConfig config(int32_t blocks) {
   return c;
 }
 
-std::vector<int32_t> prompt(int32_t len, int32_t salt) {
-  std::vector<int32_t> p;
-  for (int32_t i = 0; i < len; ++i) p.push_back(1 + (i * 7 + salt * 13) % (kVocab - 1));
-  return p;
-}
+std::vector<int32_t> prompt(int32_t len, int32_t salt) { return testing::test_prompt(len, salt, kVocab); }
 
 struct Request {
   std::string id;

@@ -19,15 +19,7 @@ namespace {
 
 constexpr int32_t kVocab = 64;
 
-ModelFacts facts() {
-  ModelFacts f;
-  f.architecture = "TestForCausalLM";
-  f.vocab_size = kVocab;
-  f.max_position_embeddings = 256;
-  f.eos_token_ids = {0};
-  f.dtype = "float32";
-  return f;
-}
+ModelFacts facts() { return testing::test_model_facts(kVocab, 0); }
 
 EngineConfig config() {
   EngineConfig c;
@@ -39,11 +31,7 @@ EngineConfig config() {
   return c;
 }
 
-std::vector<int32_t> prompt(int32_t len, int32_t salt) {
-  std::vector<int32_t> p;
-  for (int32_t i = 0; i < len; ++i) p.push_back(1 + (i * 7 + salt * 13) % (kVocab - 1));
-  return p;
-}
+std::vector<int32_t> prompt(int32_t len, int32_t salt) { return testing::test_prompt(len, salt, kVocab); }
 
 SamplingParams params(double temperature, int32_t max_tokens, uint64_t seed) {
   SamplingParams p;

@@ -18,16 +18,7 @@ namespace {
 constexpr int32_t kVocab = 64;
 constexpr int32_t kEos = 0;
 
-ModelFacts facts() {
-  ModelFacts f;
-  f.architecture = "TestForCausalLM";
-  f.vocab_size = kVocab;
-  f.max_position_embeddings = 256;
-  f.eos_token_ids = {kEos};
-  f.bos_token_id = 1;
-  f.dtype = "float32";
-  return f;
-}
+ModelFacts facts() { return testing::test_model_facts(kVocab, kEos); }
 
 EngineConfig config(int32_t blocks = 256) {
   EngineConfig c;
@@ -43,11 +34,7 @@ std::unique_ptr<LLMEngine> make_engine(EngineConfig c) {
   return std::make_unique<LLMEngine>(c, std::make_unique<testing::TestBackend>(kVocab), facts());
 }
 
-std::vector<int32_t> prompt(int32_t len, int32_t salt) {
-  std::vector<int32_t> p;
-  for (int32_t i = 0; i < len; ++i) p.push_back(1 + (i * 7 + salt * 13) % (kVocab - 1));
-  return p;
-}
+std::vector<int32_t> prompt(int32_t len, int32_t salt) { return testing::test_prompt(len, salt, kVocab); }
 
 SamplingParams greedy(int32_t max_tokens) {
   SamplingParams p;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/model_facts.h"
 
 namespace pagoda {
 namespace testing {
@@ -64,6 +65,25 @@ private:
   int32_t block_size_ = 16;
   std::vector<int32_t> slots_;
 };
+
+// What the engine is told of the model a TestBackend stands for.
+inline ModelFacts test_model_facts(int32_t vocab_size, int32_t eos_token_id) {
+  ModelFacts f;
+  f.architecture = "TestForCausalLM";
+  f.vocab_size = vocab_size;
+  f.max_position_embeddings = 256;
+  f.eos_token_ids = {eos_token_id};
+  f.bos_token_id = 1;
+  f.dtype = "float32";
+  return f;
+}
+
+// A prompt of len ids in [1, vocab_size), different for each salt.
+inline std::vector<int32_t> test_prompt(int32_t len, int32_t salt, int32_t vocab_size) {
+  std::vector<int32_t> p;
+  for (int32_t i = 0; i < len; ++i) p.push_back(1 + (i * 7 + salt * 13) % (vocab_size - 1));
+  return p;
+}
 
 } // namespace testing
 } // namespace pagoda
