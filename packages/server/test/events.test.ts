@@ -1,10 +1,14 @@
 // GET /api/events as a dashboard uses it: a WebSocket that, while a model launches, carries the
 // replica's status changes and progress up to ready, the runner's log lines, and periodic metrics;
 // a dashboard that stops reading is dropped instead of buffered without bound.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventHub } from '../src/events.ts';
+import { startServer } from '../src/index.ts';
 import {
   startOneWorkerCluster,
   TEMPLATE,
@@ -154,12 +158,25 @@ describe('/api/events', () => {
 
 describe('a dashboard that stops reading', () => {
   it('greets a new dashboard with the figures as they are, before anything else', async () => {
-    const late = new WebSocket(`${cluster.server.url.replace('http', 'ws')}/api/events`);
+    // A server whose periodic metrics frames are an hour apart: a message now can only be the greeting.
+    const dataDir = mkdtempSync(join(tmpdir(), 'pagoda-events-greet-'));
+    const quiet = await startServer({
+      port: 0,
+      dataDir,
+      databaseUrl: `file:${join(dataDir, 'pagoda.db')}`,
+      redisUrl: cluster.redis.url,
+      redisPrefix: `greet${Date.now().toString(36)}`,
+      logLevel: 'silent',
+      eventsMetricsMs: 3_600_000,
+    });
+    const late = new WebSocket(`${quiet.url.replace('http', 'ws')}/api/events`);
     const first = await new Promise<Body>((resolve, reject) => {
       late.once('message', (data) => resolve(JSON.parse(String(data)) as Body));
       late.once('error', reject);
     });
     late.close();
+    await quiet.close();
+    rmSync(dataDir, { recursive: true, force: true });
     expect(first.type).toBe('metrics');
     const data = first.data as { replicas: Record<string, number>; queue_depth: Record<string, number> };
     expect(data.replicas).toBeTypeOf('object');
