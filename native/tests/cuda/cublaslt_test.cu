@@ -1,5 +1,6 @@
 // Checks the cuBLASLt bf16 GEMM (loaded by dlopen) against the CPU reference for decode- and
-// prefill-like shapes, bf16 and f32 outputs, accumulation into y, and the per-shape cache.
+// prefill-like shapes, bf16 and f32 outputs, accumulation into y, the per-shape cache, and
+// tuned choices (tune at a bucket's m, then every m of the bucket still computes x · w^T).
 #include "backend/cuda/cublaslt.h"
 #include "test_support.h"
 #include "reference.h"
@@ -34,6 +35,43 @@ int main() {
       std::vector<double> twice(ref);
       for (double& v : twice) v *= 2;
       c.expect("linear f32 accumulate " + shape, compare(download<float>(d_y32, ref.size()), twice), 1e-4, 2e-3);
+    }
+    // Tuning: timed over two weight copies at the bucket's m; whatever wins, every m of the
+    // bucket (and one past it, untuned) must still be right, bf16 and f32 out, with beta 1.
+    for (const Shape& s : {Shape{8, 1024, 4096}, Shape{48, 768, 512}, Shape{256, 1000, 256}}) {
+      const int bucket = CublasLt::tune_bucket(s.m);
+      c.expect_true("tune_bucket(" + std::to_string(s.m) + ") is " + std::to_string(s.m), bucket == s.m);
+      const int rows = s.m + 9;
+      auto x = random_bf16_values(size_t(rows) * s.k, rng);
+      auto w = random_bf16_values(size_t(s.n) * s.k, rng, 0.05f);
+      auto d_x = upload_bf16(x), d_w = upload_bf16(w), d_w2 = upload_bf16(w);
+      DeviceBuffer d_y(size_t(rows) * s.n * 4);
+      for (GemmOutput out : {GemmOutput::kBf16, GemmOutput::kF32}) {
+        const auto timings = gemm.tune(d_x.as<bf16>(), {d_w.as<bf16>(), d_w2.as<bf16>()}, d_y.data(), out, s.m, s.n,
+                                       s.k, 0);
+        bool all_timed = !timings.empty();
+        for (const GemmTiming& t : timings) all_timed = all_timed && t.ms > 0.f;
+        c.expect_true("tune times every candidate m " + std::to_string(s.m), all_timed);
+        const bool f32 = out == GemmOutput::kF32;
+        for (int m : {s.m, s.m - 1, s.m / 2 + 1, s.m + 1}) {
+          if (CublasLt::tune_bucket(m) != bucket && m != s.m + 1) continue;
+          const auto ref = ref_linear(std::vector<float>(x.begin(), x.begin() + size_t(m) * s.k), w, m, s.n, s.k);
+          const std::string name = "tuned (" + std::string(f32 ? "f32" : "bf16") + " out, bucket " +
+                                   std::to_string(bucket) + ") m " + std::to_string(m) + " n " + std::to_string(s.n);
+          poison(d_y);
+          gemm.linear(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), out, m, s.n, s.k, 0);
+          if (f32)
+            c.expect(name, compare(download<float>(d_y, ref.size()), ref), 1e-4, 1e-3);
+          else
+            c.expect(name, compare(download_bf16(d_y, ref.size()), ref), 6e-3, 5e-2);
+          if (f32) {
+            gemm.linear(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), out, m, s.n, s.k, 0, 1.f);
+            std::vector<double> twice(ref);
+            for (double& v : twice) v *= 2;
+            c.expect(name + " accumulate", compare(download<float>(d_y, ref.size()), twice), 1e-4, 2e-3);
+          }
+        }
+      }
     }
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

@@ -111,14 +111,54 @@ void gemm_rows(double copy_gbs, std::mt19937& rng) {
   }
 }
 
+// What CublasLt::tune finds per shape and m (the heuristic's first algorithm beside the
+// fastest candidate), over 32 weight copies like a 32-layer model's.
+void tune_rows(double copy_gbs, std::mt19937& rng) {
+  CublasLt gemm;
+  struct Shape { const char* name; int n, k; int copies; };
+  const Shape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
+                          {"down", 4096, 14336, 4}, {"lm_head", 128256, 4096, 1}};
+  const int ms[] = {1, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096, 8192};
+  auto x = random_device_bf16(size_t(8192) * 14336, rng);
+  DeviceBuffer y(size_t(8192) * 28672 * 2);
+  for (const Shape& s : shapes) {
+    std::vector<DeviceBuffer> ws;
+    std::vector<const bf16*> w;
+    for (int i = 0; i < s.copies; ++i) {
+      ws.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
+      w.push_back(ws.back().as<bf16>());
+    }
+    const bool f32 = std::string(s.name) == "lm_head";
+    for (int m : ms) {
+      if (f32 && m > 512) continue;
+      const auto timings = gemm.tune(x.as<bf16>(), w, y.data(), f32 ? GemmOutput::kF32 : GemmOutput::kBf16, m, s.n,
+                                     s.k, 0);
+      const GemmTiming* best = &timings.front();
+      const GemmTiming* first = nullptr;
+      for (const GemmTiming& t : timings) {
+        if (t.ms < best->ms) best = &t;
+        if (t.kernel == "cuBLASLt #0") first = &t;
+      }
+      const double bytes = 2.0 * s.n * s.k + 2.0 * m * s.k + (f32 ? 4.0 : 2.0) * m * s.n;
+      const double flops = 2.0 * m * s.n * s.k;
+      std::printf("tune %-7s m %5d: %zu candidates; first %.4f ms (%.0f TFLOP/s, %.0f%% of copy); best %.4f ms "
+                  "(%.0f TFLOP/s, %.0f%% of copy) [%s], %.2fx\n",
+                  s.name, m, timings.size(), first ? first->ms : 0.f, first ? flops / first->ms / 1e9 : 0.0,
+                  first ? 100.0 * bytes / first->ms / 1e6 / copy_gbs : 0.0, best->ms, flops / best->ms / 1e9,
+                  100.0 * bytes / best->ms / 1e6 / copy_gbs, best->kernel.c_str(), first ? first->ms / best->ms : 0.0);
+    }
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
   // "decode": the copy and decode attention rows only; "decode sweep": also every partition;
-  // "gemm": the copy and GEMM rows only.
+  // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m.
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
   const bool gemm_only = argc > 1 && std::string(argv[1]) == "gemm";
+  const bool tune_only = argc > 1 && std::string(argv[1]) == "tune";
   const bool sweep = decode_only && argc > 2 && std::string(argv[2]) == "sweep";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
@@ -134,6 +174,10 @@ int main(int argc, char** argv) {
 
   if (gemm_only) {
     gemm_rows(copy_gbs, rng);
+    return 0;
+  }
+  if (tune_only) {
+    tune_rows(copy_gbs, rng);
     return 0;
   }
 

@@ -24,9 +24,7 @@ using MatmulDesc = void*;
 using MatrixLayout = void*;
 using Preference = void*;
 
-struct MatmulAlgo {
-  uint64_t data[8];
-};
+using MatmulAlgo = CublasLt::Algo;
 struct HeuristicResult {
   MatmulAlgo algo;
   size_t workspace_size;
@@ -62,6 +60,8 @@ struct CublasLtApi {
   Status (*matmul)(Handle, MatmulDesc, const void* alpha, const void* a, MatrixLayout, const void* b,
                    MatrixLayout, const void* beta, const void* c, MatrixLayout, void* d, MatrixLayout,
                    const MatmulAlgo* algo, void* workspace, size_t workspace_size, cudaStream_t stream);
+  Status (*algo_check)(Handle, MatmulDesc, MatrixLayout, MatrixLayout, MatrixLayout, MatrixLayout,
+                       const MatmulAlgo* algo, HeuristicResult* result);
 };
 
 namespace {
@@ -107,6 +107,7 @@ std::unique_ptr<CublasLtApi> load_api() {
   resolve(lib, "cublasLtMatmulPreferenceSetAttribute", api->pref_set, from);
   resolve(lib, "cublasLtMatmulAlgoGetHeuristic", api->heuristic, from);
   resolve(lib, "cublasLtMatmul", api->matmul, from);
+  resolve(lib, "cublasLtMatmulAlgoCheck", api->algo_check, from);
   return api; // the library stays loaded for the life of the process
 }
 
@@ -159,42 +160,145 @@ CublasLt::~CublasLt() {
 
 const char* CublasLt::library_name() { return api_instance().library.c_str(); }
 
+// Descriptors for y[m, n] = x[m, k] · w[n, k]^T in cuBLASLt's column-major view:
+// Y^T [n x m] = W [k x n]^T · X^T [k x m]; W and X are k-major.
+void CublasLt::describe(Plan& plan, int m, int n, int k, GemmOutput output, bool f32_inputs) const {
+  plan.api = &api_;
+  check(api_, api_.desc_create(&plan.desc, kComputeType32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  const int trans_a = kOpT, trans_b = kOpN;
+  check(api_, api_.desc_set(plan.desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
+  check(api_, api_.desc_set(plan.desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
+  const cudaDataType_t out_type = output == GemmOutput::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  // CUBLAS_COMPUTE_32F on float32 inputs is plain float32 arithmetic: TF32 would need
+  // CUBLAS_COMPUTE_32F_FAST_TF32, which the float32 path must not use.
+  const cudaDataType_t in_type = f32_inputs ? CUDA_R_32F : CUDA_R_16BF;
+  check(api_, api_.layout_create(&plan.a, in_type, k, n, k), "layout of W");
+  check(api_, api_.layout_create(&plan.b, in_type, k, m, k), "layout of X");
+  check(api_, api_.layout_create(&plan.c, out_type, n, m, n), "layout of Y");
+}
+
+// cuBLASLt's candidates for a described shape, best first by its own estimate; at least one.
+std::vector<CublasLt::Algo> CublasLt::heuristics(const Plan& plan, int count, const char* what) const {
+  Preference pref = nullptr;
+  check(api_, api_.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
+  const uint64_t max_workspace = workspace_.bytes();
+  Status status = api_.pref_set(pref, kPrefMaxWorkspaceBytes, &max_workspace, sizeof(max_workspace));
+  std::vector<HeuristicResult> results(static_cast<size_t>(count));
+  int returned = 0;
+  if (status == 0)
+    status = api_.heuristic(handle_, plan.desc, plan.a, plan.b, plan.c, plan.c, pref, count, results.data(), &returned);
+  api_.pref_destroy(pref);
+  check(api_, status, "cublasLtMatmulAlgoGetHeuristic");
+  std::vector<Algo> algos;
+  for (int i = 0; i < returned; ++i)
+    if (results[i].state == 0) algos.push_back(results[i].algo);
+  if (algos.empty()) throw Error(std::string("cuBLASLt has no algorithm for a ") + what);
+  return algos;
+}
+
+// Whether a tuned algorithm (timed at its bucket's largest m) also runs this plan's m.
+bool CublasLt::accepts(const Plan& plan, const Algo& algo) const {
+  HeuristicResult result{};
+  return api_.algo_check(handle_, plan.desc, plan.a, plan.b, plan.c, plan.c, &algo, &result) == 0 &&
+         result.workspace_size <= workspace_.bytes();
+}
+
 CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output, bool f32_inputs) {
   const auto key = std::make_tuple(m, n, k, static_cast<int>(output), f32_inputs);
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
 
-  // Column-major view: Y^T [n x m] = W [k x n]^T · X^T [k x m]; W and X are k-major.
   auto plan = std::make_unique<Plan>();
-  plan->api = &api_;
-  check(api_, api_.desc_create(&plan->desc, kComputeType32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
-  const int trans_a = kOpT, trans_b = kOpN;
-  check(api_, api_.desc_set(plan->desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
-  check(api_, api_.desc_set(plan->desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
-  const cudaDataType_t out_type = output == GemmOutput::kF32 ? CUDA_R_32F : CUDA_R_16BF;
-  // CUBLAS_COMPUTE_32F on float32 inputs is plain float32 arithmetic: TF32 would need
-  // CUBLAS_COMPUTE_32F_FAST_TF32, which the float32 path must not use.
-  const cudaDataType_t in_type = f32_inputs ? CUDA_R_32F : CUDA_R_16BF;
-  check(api_, api_.layout_create(&plan->a, in_type, k, n, k), "layout of W");
-  check(api_, api_.layout_create(&plan->b, in_type, k, m, k), "layout of X");
-  check(api_, api_.layout_create(&plan->c, out_type, n, m, n), "layout of Y");
-
-  Preference pref = nullptr;
-  check(api_, api_.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
-  const uint64_t max_workspace = workspace_.bytes();
-  Status status = api_.pref_set(pref, kPrefMaxWorkspaceBytes, &max_workspace, sizeof(max_workspace));
-  HeuristicResult result{};
-  int returned = 0;
-  if (status == 0)
-    status = api_.heuristic(handle_, plan->desc, plan->a, plan->b, plan->c, plan->c, pref, 1, &result, &returned);
-  api_.pref_destroy(pref);
-  check(api_, status, "cublasLtMatmulAlgoGetHeuristic");
-  if (returned == 0)
-    throw Error(std::string("cuBLASLt has no algorithm for a ") + (f32_inputs ? "float32" : "bf16") +
-                " GEMM of m=" + std::to_string(m) + " n=" +
-                std::to_string(n) + " k=" + std::to_string(k));
-  plan->algo = result.algo;
+  describe(*plan, m, n, k, output, f32_inputs);
+  const std::string what = std::string(f32_inputs ? "float32" : "bf16") + " GEMM of m=" + std::to_string(m) +
+                           " n=" + std::to_string(n) + " k=" + std::to_string(k);
+  plan->algo = heuristics(*plan, 1, what.c_str()).front();
+  if (!f32_inputs) {
+    const auto tuned = tuned_.find(std::make_tuple(tune_bucket(m), n, k, static_cast<int>(output)));
+    if (tuned != tuned_.end()) {
+      if (tuned->second.skinny && m <= kSkinnyGemmMaxRows) {
+        plan->kernel = Plan::Kernel::kSkinny;
+      } else if (!tuned->second.skinny && accepts(*plan, tuned->second.algo)) {
+        plan->algo = tuned->second.algo;
+        plan->kernel = Plan::Kernel::kCublasLt;
+      }
+    }
+  }
   return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+int CublasLt::tune_bucket(int m) {
+  if (m <= 8) {
+    int b = 1;
+    while (b < m) b *= 2;
+    return b;
+  }
+  if (m <= 256) return (m + 7) / 8 * 8;
+  if (m <= 2048) return (m + 127) / 128 * 128;
+  return (m + 511) / 512 * 512;
+}
+
+std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
+                                       void* y, GemmOutput output, int m, int n, int k, cudaStream_t stream) {
+  if (weights.empty()) throw Error("CublasLt::tune: no weights to time on");
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  PAGODA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (capture != cudaStreamCaptureStatusNone) throw Error("CublasLt::tune: called during graph capture");
+  const int bucket = tune_bucket(m);
+  Plan plan;
+  describe(plan, bucket, n, k, output, false);
+  const std::string what = "bf16 GEMM of m=" + std::to_string(bucket) + " n=" + std::to_string(n) +
+                           " k=" + std::to_string(k);
+  const std::vector<Algo> algos = heuristics(plan, kTuneCandidates, what.c_str());
+
+  // Each candidate: one warm-up, then kTuneRuns runs over the weights in turn, timed together.
+  cudaEvent_t start, stop;
+  PAGODA_CUDA_CHECK(cudaEventCreate(&start));
+  PAGODA_CUDA_CHECK(cudaEventCreate(&stop));
+  size_t turn = 0;
+  auto time_ms = [&](auto&& run) -> float {
+    if (!run(weights[turn++ % weights.size()])) return -1.f;
+    PAGODA_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int i = 0; i < kTuneRuns; ++i) run(weights[turn++ % weights.size()]);
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop, stream));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.f;
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    return ms / kTuneRuns;
+  };
+  std::vector<GemmTiming> timings;
+  Tuned best;
+  float best_ms = -1.f;
+  const float alpha = 1.f, beta = 0.f;
+  for (size_t i = 0; i < algos.size(); ++i) {
+    const float ms = time_ms([&](const __nv_bfloat16* w) {
+      // A candidate the library refuses at run time is left out, not an error.
+      return api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &algos[i],
+                         workspace_.data(), workspace_.bytes(), stream) == 0;
+    });
+    if (ms < 0.f) continue;
+    timings.push_back({"cuBLASLt #" + std::to_string(i), ms});
+    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{false, algos[i]};
+  }
+  if (skinny_gemm_supports(bucket, k, x, weights.front())) {
+    const float ms = time_ms([&](const __nv_bfloat16* w) {
+      skinny_gemm(x, w, y, output == GemmOutput::kF32, bucket, n, k, 0.f, stream);
+      return true;
+    });
+    timings.push_back({"skinny", ms});
+    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{true, {}};
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (best_ms < 0.f) throw Error("cuBLASLt ran none of its candidates for a " + what);
+  tuned_[std::make_tuple(bucket, n, k, static_cast<int>(output))] = best;
+  // Plans made before this for m of the bucket are made again with the choice.
+  for (auto it = plans_.begin(); it != plans_.end();) {
+    const auto& [pm, pn, pk, pout, pf32] = it->first;
+    const bool same = !pf32 && pn == n && pk == k && pout == static_cast<int>(output) && tune_bucket(pm) == bucket;
+    it = same ? plans_.erase(it) : std::next(it);
+  }
+  return timings;
 }
 
 void CublasLt::run_cublaslt(const Plan& plan, const void* x, const void* w, void* y, cudaStream_t stream,

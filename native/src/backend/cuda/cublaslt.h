@@ -1,9 +1,9 @@
 // GEMMs through cuBLASLt, loaded with dlopen at run time (the build machine has no cuBLAS):
 // y[m, n] = x[m, k] · w[n, k]^T, f32 accumulation; bf16 inputs with output bf16 or f32, or
-// all float32 (the float32 compute path: CUBLAS_COMPUTE_32F, no TF32). The algorithm the
-// heuristic picks is cached per (m, n, k, input and output type); for bf16 with decode-sized
-// m the first call also times the skinny_gemm kernel against it and keeps the faster. The
-// workspace is owned here.
+// all float32 (the float32 compute path: CUBLAS_COMPUTE_32F, no TF32). A bf16 shape tuned for
+// its bucket of m runs the fastest of skinny_gemm and cuBLASLt's candidates as timed by
+// tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types) and,
+// for decode-sized m, its first call times skinny_gemm against it. The workspace is owned here.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "backend/cuda/device_buffer.h"
 
@@ -22,6 +24,12 @@ namespace pagoda::cuda {
 struct CublasLtApi; // the resolved entry points (cublaslt.cpp)
 
 enum class GemmOutput { kBf16, kF32 };
+
+// One candidate timed by CublasLt::tune: "skinny" or "cuBLASLt #i" (the heuristic's i-th).
+struct GemmTiming {
+  std::string kernel;
+  float ms = 0.f;
+};
 
 class CublasLt {
 public:
@@ -38,6 +46,22 @@ public:
   void linear(const float* x, const float* w, float* y, int m, int n, int k, cudaStream_t stream,
               float beta = 0.f);
 
+  // Times skinny_gemm (where it applies) and up to kTuneCandidates of cuBLASLt's algorithms at
+  // m rounded up to its bucket (tune_bucket), each over `weights` in turn (same-shaped copies,
+  // e.g. every layer's, so the timing reads DRAM as a step does and not L2), and keeps the
+  // fastest for every m of the bucket. x and y must hold the bucket's rows; y is overwritten.
+  // Not during graph capture. Returns every candidate's time, the heuristic's order.
+  std::vector<GemmTiming> tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
+                               GemmOutput output, int m, int n, int k, cudaStream_t stream);
+  // The m a tuned choice is timed at and shared by: decode sizes 1, 2, 4, 8, then multiples
+  // of 8 to 256, of 128 to 2048, of 512 beyond.
+  static int tune_bucket(int m);
+
+  // cublasLtMatmulAlgo_t's layout (an opaque 64 bytes).
+  struct Algo {
+    uint64_t data[8];
+  };
+
   // Which kernel serves a shape already seen: 0 not timed yet, 1 cuBLASLt, 2 skinny_gemm;
   // -1 for a shape never seen (benchmarks print it).
   int kernel_choice(int m, int n, int k, GemmOutput output) const;
@@ -46,7 +70,16 @@ public:
   static const char* library_name();
 
 private:
+  static constexpr int kTuneCandidates = 8;
+  static constexpr int kTuneRuns = 4;
   struct Plan;
+  struct Tuned {
+    bool skinny = false;
+    Algo algo{};
+  };
+  void describe(Plan& plan, int m, int n, int k, GemmOutput output, bool f32_inputs) const;
+  std::vector<Algo> heuristics(const Plan& plan, int count, const char* what) const;
+  bool accepts(const Plan& plan, const Algo& algo) const;
   Plan& plan_for(int m, int n, int k, GemmOutput output, bool f32_inputs = false);
   void run_cublaslt(const Plan& plan, const void* x, const void* w, void* y, cudaStream_t stream, float beta);
   bool skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output,
@@ -56,6 +89,7 @@ private:
   void* handle_ = nullptr;
   DeviceBuffer workspace_;
   std::map<std::tuple<int, int, int, int, bool>, std::unique_ptr<Plan>> plans_; // m, n, k, output, f32 inputs
+  std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
 };
 
 } // namespace pagoda::cuda

@@ -65,6 +65,9 @@ public:
     sampling_enabled_ = !(sampling != nullptr && std::string(sampling) == "0");
     const char* async = std::getenv("PAGODA_CUDA_ASYNC");
     async_enabled_ = !(async != nullptr && std::string(async) == "0");
+    // PAGODA_CUDA_GEMM_TUNE=0: cuBLASLt's first heuristic per shape (timing what tuning saves).
+    const char* tune = std::getenv("PAGODA_CUDA_GEMM_TUNE");
+    gemm_tune_enabled_ = !(tune != nullptr && std::string(tune) == "0");
     graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
     PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
     PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
@@ -139,6 +142,9 @@ private:
   // Captures the decode graph of every padded batch size at load, so no step of a run pays
   // for a capture (tens of milliseconds each for an 8B model).
   void capture_decode_graphs();
+  // Times the GEMM candidates of the model's five shapes at every decode graph size, over the
+  // layers' own weights, so decode steps run the fastest kernel for their m.
+  void tune_gemms();
   // The batch's placeholder ids, filled on the device from placeholder_source_ (the ids the
   // previously launched step samples), in the inputs just uploaded.
   void resolve_placeholders(const ForwardBatch& b, const StepInputs& in);
@@ -153,6 +159,7 @@ private:
   int32_t max_model_len_;
   bool f32_; // dtype "float32": every tensor float32
   bool graphs_enabled_ = false;
+  bool gemm_tune_enabled_ = true;
   size_t graph_replays_ = 0;
   bool sampling_enabled_ = false;
   int graph_max_seqs_ = 0;
@@ -335,7 +342,36 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
 
 void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
   allocate_cache_buffers(num_blocks, block_size);
+  tune_gemms();
   capture_decode_graphs();
+}
+
+void CudaBackend::tune_gemms() {
+  if (f32_ || !gemm_tune_enabled_) return;
+  const ModelConfig& c = config_;
+  // Decode sizes only: from m 384 up cuBLASLt's first choice was within 5% of the best in
+  // the kernel bench (`cuda_kernel_bench tune`), and timing those shapes would add seconds to the load.
+  std::vector<int> sizes;
+  for (int m = 1; m <= graph_batch_size(graph_max_seqs_); m = graph_batch_size(m + 1)) sizes.push_back(m);
+  std::vector<const bf16*> qkv, o, gate_up, down;
+  for (const DeviceLayer& w : weights_.layers) {
+    qkv.push_back(w.qkv.as<bf16>());
+    o.push_back(w.o.as<bf16>());
+    gate_up.push_back(w.gate_up.as<bf16>());
+    down.push_back(w.down.as<bf16>());
+  }
+  const int qkv_width = c.q_size() + 2 * c.kv_size();
+  cudaStream_t st = stream_.get();
+  for (int m : sizes) {
+    gemm_.tune(h_.as<bf16>(), qkv, qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st);
+    gemm_.tune(attn_.as<bf16>(), o, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st);
+    gemm_.tune(h_.as<bf16>(), gate_up, gate_up_.data(), GemmOutput::kBf16, m, 2 * c.intermediate_size,
+               c.hidden_size, st);
+    gemm_.tune(act_.as<bf16>(), down, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.intermediate_size, st);
+    if (m <= act_rows_)
+      gemm_.tune(rows_.as<bf16>(), {weights_.lm_head_ptr()}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
+                 c.hidden_size, st);
+  }
 }
 
 void CudaBackend::capture_decode_graphs() {
