@@ -82,6 +82,7 @@ void check_phase(const json::Value& p, bool with_roofline) {
   CHECK(p.at("host_overhead_pct").as_number() + p.at("forward_pct").as_number() <= 100.0 + 1e-6);
   CHECK(p.at("device_idle_pct").is_null()); // the CPU backend cannot time a device
   CHECK(p.at("device_timed_steps").as_number() == 0);
+  CHECK(p.at("step_roofline_s").is_null()); // no GEMM rate on the CPU
   if (with_roofline) {
     CHECK(finite_positive(p.at("roofline_s")));
     CHECK(finite_positive(p.at("fraction_of_roofline")));
@@ -109,6 +110,9 @@ void test_random(const std::string& dir) {
   CHECK(finite_positive(model.at("bandwidth_gb_per_s")));
   CHECK(model.at("kv_bytes_per_token").as_number() == kKvBytesPerToken);
   CHECK(model.at("weight_bytes").as_number() == r.at("weights_bytes").as_number());
+  CHECK(model.at("gemm_tflops").is_null()); // measured on the GPU only
+  CHECK(finite_positive(model.at("gemm_flops_per_token")));
+  CHECK(finite_positive(model.at("gemm_flops_per_logit_row")));
   const json::Value& all = f.at("step_time").at("run").at("all_steps");
   const json::Value& decode = f.at("step_time").at("run").at("decode_steps");
   check_phase(all, true);
@@ -209,6 +213,23 @@ void test_accounting_arithmetic() {
   CHECK(std::fabs(d.at("host_overhead_pct").as_number() - 4.0) < 1e-9);
   CHECK(std::fabs(d.at("fraction_of_roofline").as_number() - 2.14) < 1e-9);
   CHECK(std::fabs(d.at("roofline_output_tokens_per_s").as_number() - 4 / 0.0214) < 1e-6);
+  CHECK(d.at("step_roofline_s").is_null()); // no GEMM rate measured: no per-step roofline
+  // Per-step roofline: each step at its bytes or its GEMM FLOPs, whichever takes longer.
+  // 1 GFLOP a token, 10 GFLOP a logit row. The prefill step (64 tokens, 2 rows, 64 context):
+  // 1.064 GB = 10.64 ms, 84 GFLOP; a decode step (2 tokens, 2 rows, 70 context): 1.07 GB =
+  // 10.7 ms, 22 GFLOP. At 10 TFLOP/s both are bound by bytes; at 1 TFLOP/s both by FLOPs.
+  m.flops_per_token = 1e9;
+  m.flops_per_logit_row = 1e10;
+  m.peak_tflops = 10.0;
+  CHECK(std::fabs(m.step_seconds(StepShape{64, 2, 64}) - 0.01064) < 1e-12);
+  CHECK(std::fabs(m.step_seconds(StepShape{2, 2, 70}) - 0.0107) < 1e-12);
+  m.peak_tflops = 1.0;
+  CHECK(std::fabs(m.step_seconds(StepShape{64, 2, 64}) - 0.084) < 1e-12);
+  CHECK(std::fabs(m.step_seconds(StepShape{2, 2, 70}) - 0.022) < 1e-12);
+  CHECK(std::fabs(m.step_roofline_seconds(acc.all()) - (0.084 + 2 * 0.022)) < 1e-12);
+  json::Value all = phase_json(acc.all(), m);
+  CHECK(std::fabs(all.at("step_roofline_s").as_number() - 0.128) < 1e-12);
+  CHECK(std::fabs(all.at("fraction_of_step_roofline").as_number() - 0.128 / 0.020) < 1e-9);
   // One untimed step leaves the phase without a device figure rather than a wrong one.
   acc.add(StepTiming{1, 1, 10, 0.1, 1.0, -1.0}, 1.0, 1);
   CHECK(phase_json(acc.decode(), m).at("device_idle_pct").is_null());

@@ -35,6 +35,7 @@
 #include "engine/llm_engine.h"
 #include "error.h"
 #include "json.h"
+#include "model/model_config.h"
 
 using namespace pagoda;
 
@@ -189,7 +190,16 @@ struct EngineFacts {
   int32_t kv_blocks = 0;
   DeviceMemoryUse memory;
   double load_s = 0.0;
+  double flops_per_token = 0.0;     // GEMM FLOPs of one token through every layer
+  double flops_per_logit_row = 0.0; // the lm_head's, per row
 };
+
+// 2 x the parameters a token meets in the projections of every layer (q/k/v, o, gate/up, down).
+double flops_per_token(const ModelConfig& c) {
+  const double hidden = c.hidden_size, inter = c.intermediate_size;
+  const double per_layer = hidden * (c.q_size() + 2.0 * c.kv_size()) + c.q_size() * hidden + 3.0 * hidden * inter;
+  return 2.0 * c.num_hidden_layers * per_layer;
+}
 
 std::unique_ptr<LLMEngine> load_engine(const EngineConfig& config, EngineFacts& facts, std::mt19937& rng) {
   auto t0 = Clock::now();
@@ -199,6 +209,9 @@ std::unique_ptr<LLMEngine> load_engine(const EngineConfig& config, EngineFacts& 
   facts.profile = e->memory_profile();
   facts.config = e->config();
   facts.kv_blocks = e->stats().kv_blocks_total;
+  const ModelConfig& model = e->backend().model_config();
+  facts.flops_per_token = flops_per_token(model);
+  facts.flops_per_logit_row = 2.0 * model.vocab_size * model.hidden_size;
   // Warm-up: touch the weights and size the workspaces.
   e->add_request("warmup", random_tokens(rng, 16, e->model().vocab_size), fixed_length(4));
   run_to_end(*e, Clock::now());
@@ -244,11 +257,14 @@ void print_memory(const EngineFacts& f) {
               f.kv_blocks * static_cast<double>(f.profile.kv_bytes_per_block) / gib);
 }
 
-RooflineModel roofline_model(const EngineFacts& f, double bandwidth_gb_per_s) {
+RooflineModel roofline_model(const EngineFacts& f, double bandwidth_gb_per_s, double peak_tflops) {
   RooflineModel m;
   m.weight_bytes = static_cast<double>(f.profile.weights_bytes);
   m.kv_bytes_per_token = static_cast<double>(f.profile.kv_bytes_per_block) / std::max(1, f.config.block_size);
   m.bandwidth_gb_per_s = bandwidth_gb_per_s;
+  m.flops_per_token = f.flops_per_token;
+  m.flops_per_logit_row = f.flops_per_logit_row;
+  m.peak_tflops = peak_tflops;
   return m;
 }
 
@@ -286,6 +302,12 @@ void print_phases(const StepAccounting& acc, const RooflineModel& m) {
                   m.weight_bytes / 1e9, m.kv_bytes_per_token * p->context_tokens / p->steps / 1e9,
                   m.bandwidth_gb_per_s, roof_s > 0 ? p->output_tokens / roof_s : 0.0, p->output_tokens / wall_s,
                   100.0 * roof_s / wall_s);
+    }
+    if (const double step_roof_s = m.step_roofline_seconds(*p); step_roof_s > 0.0) {
+      const double wall_s = p->wall_ms / 1e3;
+      std::printf("  per step   each step's bytes at %.1f GB/s or GEMM FLOPs at %.1f TFLOP/s, whichever is longer: "
+                  "%.3f s; achieved %.3f s = %.1f%% of it\n",
+                  m.bandwidth_gb_per_s, m.peak_tflops, step_roof_s, wall_s, 100.0 * step_roof_s / wall_s);
     }
   }
   if (acc.decode_by_batch().size() < 2) return;
@@ -369,6 +391,21 @@ BandwidthResult measure_bandwidth(const Args& a, const std::string& device) {
   (void)device;
 #endif
   return bw;
+}
+
+// The bf16 GEMM rate on the GPU (4096 x 4096 x 14336, Llama-3-8B's down_proj at a large
+// prefill), the ceiling of compute-bound steps; 0 elsewhere (no per-step roofline on the CPU).
+double measure_gemm_tflops(const std::string& device) {
+#ifdef PAGODA_BENCH_CUDA
+  if (device == "cuda") {
+    const double tflops = cuda_gemm_tflops(4096, 4096, 14336);
+    std::printf("gemm         %.1f TFLOP/s bf16 through cuBLASLt (4096 x 4096 x 14336)\n", tflops);
+    return tflops;
+  }
+#else
+  (void)device;
+#endif
+  return 0.0;
 }
 
 void print_bandwidth(const BandwidthResult& bw, const std::string& device) {
@@ -518,11 +555,13 @@ int run(int argc, char** argv) {
   const std::string device = facts.device;
 
   BandwidthResult bw;
+  double peak_tflops = 0.0;
   if (!a.skip_bandwidth) { // every engine is freed by now: the probe gets the memory
     bw = measure_bandwidth(a, device);
     print_bandwidth(bw, device);
+    peak_tflops = measure_gemm_tflops(device);
   }
-  const RooflineModel roofline = roofline_model(facts, bw.read_gb_per_s);
+  const RooflineModel roofline = roofline_model(facts, bw.read_gb_per_s, peak_tflops);
 
   if (a.dataset.empty() && !a.prefix_workload && !a.skip_bandwidth) {
     const double steps = m.figures.at("decode_steps_per_s").as_number();
@@ -546,6 +585,9 @@ int run(int argc, char** argv) {
     rj.set("bandwidth_gb_per_s", num(roofline.bandwidth_gb_per_s));
     rj.set("weight_bytes", num(roofline.weight_bytes));
     rj.set("kv_bytes_per_token", num(roofline.kv_bytes_per_token));
+    rj.set("gemm_tflops", roofline.peak_tflops > 0.0 ? num(roofline.peak_tflops) : json::Value());
+    rj.set("gemm_flops_per_token", num(roofline.flops_per_token));
+    rj.set("gemm_flops_per_logit_row", num(roofline.flops_per_logit_row));
     m.figures.set("roofline_model", rj);
   }
   json::Value memory = json::Value::array();

@@ -1,6 +1,8 @@
 // Per-step sums and the figures derived from them; see step_accounting.h.
 #include "bench/step_accounting.h"
 
+#include <algorithm>
+
 namespace pagoda {
 
 void PhaseTotals::add(const StepTiming& t, double wall, int64_t tokens) {
@@ -14,6 +16,7 @@ void PhaseTotals::add(const StepTiming& t, double wall, int64_t tokens) {
     device_ms += t.device_ms;
     ++device_timed_steps;
   }
+  shapes.push_back(StepShape{t.num_tokens, t.num_seqs, t.context_tokens});
 }
 
 void PhaseTotals::merge(const PhaseTotals& o) {
@@ -25,6 +28,7 @@ void PhaseTotals::merge(const PhaseTotals& o) {
   forward_ms += o.forward_ms;
   device_ms += o.device_ms;
   device_timed_steps += o.device_timed_steps;
+  shapes.insert(shapes.end(), o.shapes.begin(), o.shapes.end());
 }
 
 double RooflineModel::step_bytes(int64_t context_tokens) const {
@@ -35,6 +39,20 @@ double RooflineModel::seconds(const PhaseTotals& p) const {
   if (bandwidth_gb_per_s <= 0.0) return 0.0;
   const double bytes = weight_bytes * static_cast<double>(p.steps) + kv_bytes_per_token * static_cast<double>(p.context_tokens);
   return bytes / (bandwidth_gb_per_s * 1e9);
+}
+
+double RooflineModel::step_seconds(const StepShape& s) const {
+  const double memory_s = bandwidth_gb_per_s > 0.0 ? step_bytes(s.context_tokens) / (bandwidth_gb_per_s * 1e9) : 0.0;
+  const double flops = flops_per_token * s.num_tokens + flops_per_logit_row * s.num_seqs;
+  const double compute_s = peak_tflops > 0.0 ? flops / (peak_tflops * 1e12) : 0.0;
+  return std::max(memory_s, compute_s);
+}
+
+double RooflineModel::step_roofline_seconds(const PhaseTotals& p) const {
+  if (bandwidth_gb_per_s <= 0.0 || peak_tflops <= 0.0) return 0.0;
+  double total = 0.0;
+  for (const StepShape& s : p.shapes) total += step_seconds(s);
+  return total;
 }
 
 int32_t batch_bucket(int32_t num_seqs) {
@@ -84,6 +102,9 @@ json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline) {
     j.set("roofline_output_tokens_per_s", num(roof_s > 0.0 ? p.output_tokens / roof_s : 0.0));
     j.set("fraction_of_roofline", num(wall_s > 0.0 ? roof_s / wall_s : 0.0));
   }
+  const double step_roof_s = roofline.step_roofline_seconds(p);
+  j.set("step_roofline_s", step_roof_s > 0.0 ? num(step_roof_s) : json::Value());
+  j.set("fraction_of_step_roofline", step_roof_s > 0.0 && wall_s > 0.0 ? num(step_roof_s / wall_s) : json::Value());
   return j;
 }
 

@@ -1,16 +1,25 @@
 // Sums an engine run's per-step timings (StepTiming) into what pagoda-bench reports: wall
-// time, host overhead, device busy and idle time, and the bandwidth roofline (weights plus
-// the KV bytes attention reads, per step, over the measured bandwidth); over every step and
-// over the decode-only steps.
+// time, host overhead, device busy and idle time, the bandwidth roofline (weights plus the KV
+// bytes attention reads, per step, over the measured bandwidth) and the per-step roofline
+// (each step's bytes at the bandwidth or its GEMM FLOPs at the measured GEMM rate, whichever
+// takes longer); over every step and over the decode-only steps.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <vector>
 
 #include "engine/llm_engine.h"
 #include "json.h"
 
 namespace pagoda {
+
+// One step's size, kept for the per-step roofline.
+struct StepShape {
+  int32_t num_tokens = 0;
+  int32_t num_seqs = 0;
+  int64_t context_tokens = 0;
+};
 
 struct PhaseTotals {
   int64_t steps = 0;
@@ -21,6 +30,7 @@ struct PhaseTotals {
   double forward_ms = 0.0;
   double device_ms = 0.0;     // over device_timed_steps
   int64_t device_timed_steps = 0;
+  std::vector<StepShape> shapes; // every step's, in order
 
   void add(const StepTiming& t, double wall_ms, int64_t output_tokens);
   void merge(const PhaseTotals& other);
@@ -34,10 +44,20 @@ struct RooflineModel {
   double weight_bytes = 0.0;
   double kv_bytes_per_token = 0.0; // K and V, all layers
   double bandwidth_gb_per_s = 0.0; // measured in the same run (1 GB = 1e9 bytes)
+  // The compute side, for the per-step roofline (peak 0: not measured, left out). GEMM FLOPs
+  // only: attention's are a few percent of a prefill step's at the prompt lengths benchmarked.
+  double flops_per_token = 0.0;     // 2 x the parameters of every layer's projections
+  double flops_per_logit_row = 0.0; // 2 x vocab x hidden; a step is counted one row a sequence
+  double peak_tflops = 0.0;         // bf16 GEMM rate measured in the same run
 
   double step_bytes(int64_t context_tokens) const;
   // Seconds the phase's steps would take if each moved exactly its bytes at the bandwidth.
   double seconds(const PhaseTotals& p) const;
+  // One step at the roofline: its bytes at the bandwidth or its GEMM FLOPs at the peak,
+  // whichever takes longer (a step cannot overlap itself with another).
+  double step_seconds(const StepShape& s) const;
+  // The phase's steps at step_seconds each; 0 without a bandwidth and a peak.
+  double step_roofline_seconds(const PhaseTotals& p) const;
 };
 
 class StepAccounting {
@@ -62,7 +82,7 @@ int32_t batch_bucket(int32_t num_seqs);
 // {steps, wall_s, ms_per_step, output_tokens_per_s, host_overhead_pct, device_busy_pct,
 // device_idle_pct (null when the backend cannot time steps), and, when roofline is given a
 // bandwidth, roofline_s, roofline_output_tokens_per_s, fraction_of_roofline, mean KV bytes
-// read per step}.
+// read per step; with a peak too, step_roofline_s and fraction_of_step_roofline}.
 json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline);
 
 // [{batch_max, steps, ms_per_step, device_ms_per_step (null when untimed), output_tokens}, ...]

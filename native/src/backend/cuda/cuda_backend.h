@@ -27,6 +27,9 @@ size_t cuda_graph_replays(const Backend& backend);
 // Device-to-device copy bandwidth of the current GPU, GB/s counting read + write, over two
 // buffers of `bytes` each (median of 10 copies).
 double cuda_copy_bandwidth_gb_per_s(size_t bytes);
+// bf16 GEMM rate of the current GPU through cuBLASLt, TFLOP/s: the median of 10 runs of
+// m x n x k (the compute ceiling beside prefill, measured in the same run).
+double cuda_gemm_tflops(int m, int n, int k);
 // "NVIDIA H100 80GB HBM3 (81079 MiB, 132 SMs, sm_90)" for the current device.
 std::string cuda_device_description();
 
