@@ -7,7 +7,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "test_support.h"
-#include "paged_batch.h"
+#include "device_paged_batch.h"
 #include "reference.h"
 
 using namespace pagoda::cuda;
@@ -29,49 +29,20 @@ const char* kind(const SeqSpec& s) {
 
 void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs) {
   const int num_seqs = static_cast<int>(seqs.size());
-  const int D = lay.head_dim, bs = lay.block_size;
   const PagedBatch batch =
       make_paged_batch(lay, seqs, rng, 3, [&](size_t n, float scale) { return random_f32(n, rng, scale); });
-  const auto& qkv = batch.qkv;
-  const auto& k_cache = batch.k_cache;
-  const auto& v_cache = batch.v_cache;
+  DevicePagedBatch<float> d = upload_paged_batch<float>(batch, lay);
+  poison(d.out);
+  paged_attention_f32(d.args, batch.num_tokens, num_seqs, 0);
+  const std::vector<float> out = download<float>(d.out, d.out_elems);
   const auto& query_start = batch.query_start;
-  const auto& context_lens = batch.context_lens;
-  const auto& block_tables = batch.block_tables;
-  const auto& refs = batch.refs;
-  const int num_tokens = batch.num_tokens, max_blocks = batch.max_blocks;
-  const int64_t q_width = batch.q_width, stride = batch.stride;
-
-  auto d_qkv = upload(qkv), d_k = upload(k_cache), d_v = upload(v_cache);
-  auto d_qs = upload(query_start), d_ctx = upload(context_lens), d_bt = upload(block_tables);
-  DeviceBuffer d_out(size_t(num_tokens) * q_width * 4);
-  PagedAttentionArgsF32 args;
-  args.q = d_qkv.as<float>();
-  args.q_token_stride = stride;
-  args.k_cache = d_k.as<float>();
-  args.v_cache = d_v.as<float>();
-  args.out = d_out.as<float>();
-  args.query_start = d_qs.as<int32_t>();
-  args.context_lens = d_ctx.as<int32_t>();
-  args.block_tables = d_bt.as<int32_t>();
-  args.max_blocks_per_seq = max_blocks;
-  args.num_q_heads = lay.q_heads;
-  args.num_kv_heads = lay.kv_heads;
-  args.head_dim = D;
-  args.block_size = bs;
-  args.scale = static_cast<float>(1.0 / std::sqrt(double(D)));
-  poison(d_out);
-  paged_attention_f32(args, num_tokens, num_seqs, 0);
-  const std::vector<float> out = download<float>(d_out, size_t(num_tokens) * q_width);
-
-  const std::string tag = "Hq " + std::to_string(lay.q_heads) + " Hkv " + std::to_string(lay.kv_heads) + " D " +
-                          std::to_string(D) + " bs " + std::to_string(bs);
+  const int64_t q_width = batch.q_width;
   for (int s = 0; s < num_seqs; ++s) {
     std::vector<float> got(out.begin() + size_t(query_start[s]) * q_width,
                            out.begin() + size_t(query_start[s + 1]) * q_width);
-    c.expect(std::string(kind(seqs[s])) + " " + tag + " q " + std::to_string(seqs[s].query_len) + " ctx " +
+    c.expect(std::string(kind(seqs[s])) + " " + d.tag + " q " + std::to_string(seqs[s].query_len) + " ctx " +
                  std::to_string(seqs[s].context_len),
-             compare(got, refs[s]), 1e-5, 1e-5);
+             compare(got, batch.refs[s]), 1e-5, 1e-5);
   }
 }
 

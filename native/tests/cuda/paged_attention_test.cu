@@ -8,7 +8,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "test_support.h"
-#include "paged_batch.h"
+#include "device_paged_batch.h"
 #include "reference.h"
 
 using namespace pagoda::cuda;
@@ -18,39 +18,17 @@ namespace {
 
 void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs, int num_sms) {
   const int num_seqs = static_cast<int>(seqs.size());
-  const int D = lay.head_dim, bs = lay.block_size;
+  const int D = lay.head_dim;
   const PagedBatch batch =
       make_paged_batch(lay, seqs, rng, 5, [&](size_t n, float scale) { return random_bf16_values(n, rng, scale); });
-  const auto& qkv = batch.qkv;
-  const auto& k_cache = batch.k_cache;
-  const auto& v_cache = batch.v_cache;
+  DevicePagedBatch<bf16> d = upload_paged_batch<bf16>(batch, lay);
+  const PagedAttentionArgs& args = d.args;
   const auto& query_start = batch.query_start;
-  const auto& context_lens = batch.context_lens;
-  const auto& block_tables = batch.block_tables;
   const auto& refs = batch.refs;
-  const int num_tokens = batch.num_tokens, max_blocks = batch.max_blocks;
-  const int64_t q_width = batch.q_width, stride = batch.stride;
-
-  auto d_qkv = upload_bf16(qkv), d_k = upload_bf16(k_cache), d_v = upload_bf16(v_cache);
-  auto d_qs = upload(query_start), d_ctx = upload(context_lens), d_bt = upload(block_tables);
-  DeviceBuffer d_out(size_t(num_tokens) * q_width * 2);
-  PagedAttentionArgs args;
-  args.q = d_qkv.as<bf16>();
-  args.q_token_stride = stride;
-  args.k_cache = d_k.as<bf16>();
-  args.v_cache = d_v.as<bf16>();
-  args.out = d_out.as<bf16>();
-  args.query_start = d_qs.as<int32_t>();
-  args.context_lens = d_ctx.as<int32_t>();
-  args.block_tables = d_bt.as<int32_t>();
-  args.max_blocks_per_seq = max_blocks;
-  args.num_q_heads = lay.q_heads;
-  args.num_kv_heads = lay.kv_heads;
-  args.head_dim = D;
-  args.block_size = bs;
-  args.scale = 1.f / std::sqrt(float(D));
-  const std::string tag = "Hq " + std::to_string(lay.q_heads) + " Hkv " + std::to_string(lay.kv_heads) + " D " +
-                          std::to_string(D) + " bs " + std::to_string(bs);
+  const int64_t q_width = batch.q_width;
+  const std::string& tag = d.tag;
+  DeviceBuffer& d_out = d.out;
+  const size_t out_elems = d.out_elems;
 
   auto compare_seqs = [&](const std::vector<float>& out, const std::string& what) {
     for (int s = 0; s < num_seqs; ++s) {
@@ -67,7 +45,7 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   auto d_tiles = upload(tiles);
   poison(d_out);
   paged_attention_prefill(args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0);
-  compare_seqs(download_bf16(d_out, size_t(num_tokens) * q_width), "prefill");
+  compare_seqs(download_bf16(d_out, out_elems), "prefill");
 
   // Decode kernel over the query_len == 1 sequences, with the planner's split and forced ones.
   std::vector<int32_t> decode_ids;
@@ -89,7 +67,7 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     if (ws_bytes) poison(ws);
     poison(d_out);
     paged_attention_decode(args, d_ids.as<int32_t>(), n_dec, plan, ws.data(), ws.bytes(), 0);
-    const auto out = download_bf16(d_out, size_t(num_tokens) * q_width);
+    const auto out = download_bf16(d_out, out_elems);
     const std::string what = "decode(part " + std::to_string(plan.partition_tokens) + "x" + std::to_string(plan.max_partitions) + ")";
     // bf16 P adds about 2^-9 relative per weight on top of the bf16 output rounding.
     for (int s = 0; s < num_seqs; ++s) {
