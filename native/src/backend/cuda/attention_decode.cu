@@ -79,9 +79,9 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
   extern __shared__ __align__(128) unsigned char smem[];
 
-  pdl_wait();
-  pdl_launch_dependents();
-
+  // Before the PDL wait this block may read only what no kernel of this step writes: the step's
+  // inputs (uploaded before its first kernel) and K/V of keys before the newest one (written by
+  // earlier steps). The newest key, context_len - 1, is this step's own kv_cache_write.
   const int seq_index = blockIdx.x;
   const int kv_head = blockIdx.y / m_tiles;
   const int m_tile = blockIdx.y % m_tiles;
@@ -89,7 +89,10 @@ __global__ void __launch_bounds__(kThreads)
   const int seq = seq_ids[seq_index];
   const int context_len = args.context_lens[seq];
   const int key_begin = part * partition;
-  if (key_begin >= context_len) return; // a plan sized for a longer context (CUDA graphs)
+  if (key_begin >= context_len) { // a plan sized for a longer context (CUDA graphs)
+    pdl_wait(); // a block may not finish before the grid it depends on
+    return;
+  }
   const int num_keys = min(partition, context_len - key_begin);
   const int group = args.num_q_heads / args.num_kv_heads;
   const int head0 = kv_head * group + m_tile * kRows;
@@ -100,34 +103,6 @@ __global__ void __launch_bounds__(kThreads)
   const int lane = threadIdx.x & 31;
   const int g = lane >> 2; // accumulator row (and row + 8)
   const int t = lane & 3;  // accumulator column pair
-
-  // Q as the A operand, straight from global: q[g][16s + 2t, +1] and q[g][16s + 8 + 2t, +1]
-  // (and the same for row g + 8 with 16 rows). Rows past the group are zero.
-  constexpr int kQRegs = Sizes::kQInSmem ? 1 : kSteps;
-  uint32_t qa[kQRegs][kRows / 4];
-  uint32_t* s_q = reinterpret_cast<uint32_t*>(smem + Sizes::smem_bytes(kRows) - Sizes::q_bytes(kRows));
-  {
-    const bf16* q_tok = args.q + token * args.q_token_stride;
-    auto load = [&](int row, int col) -> uint32_t {
-      if (row >= rows) return 0u;
-      return *reinterpret_cast<const uint32_t*>(q_tok + static_cast<int64_t>(head0 + row) * D + col);
-    };
-    auto fragment = [&](int s, int j) { // j: 0 row g low, 1 row g high, 2 / 3 the same for g + 8
-      return load(g + 8 * (j >> 1), 16 * s + 8 * (j & 1) + 2 * t);
-    };
-    if constexpr (Sizes::kQInSmem) {
-      if (warp == 0)
-        for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-          for (int j = 0; j < kRows / 4; ++j) s_q[(s * (kRows / 4) + j) * 32 + lane] = fragment(s, j);
-      __syncthreads();
-    } else {
-#pragma unroll
-      for (int s = 0; s < kSteps; ++s)
-#pragma unroll
-        for (int j = 0; j < kRows / 4; ++j) qa[s][j] = fragment(s, j);
-    }
-  }
 
   // This warp's tiles of the partition: warp, warp + 4, ... each 16 keys.
   bf16* pipe = reinterpret_cast<bf16*>(smem) + warp * Sizes::kStages * Sizes::kStageElems;
@@ -168,6 +143,43 @@ __global__ void __launch_bounds__(kThreads)
     cp_async_commit(); // empty groups keep the wait count uniform
   };
 
+  // The first stages' tiles go out before the wait where they hold only older keys, so their
+  // DRAM latency overlaps the previous kernel's tail; the rest after it.
+  int prefetched = 0;
+  while (prefetched < Sizes::kStages - 1 && prefetched < my_tiles &&
+         key_begin + (warp + prefetched * kWarps + 1) * kTileKeys <= context_len - 1)
+    issue(prefetched++);
+  pdl_wait();
+  pdl_launch_dependents();
+
+  // Q as the A operand, straight from global: q[g][16s + 2t, +1] and q[g][16s + 8 + 2t, +1]
+  // (and the same for row g + 8 with 16 rows). Rows past the group are zero.
+  constexpr int kQRegs = Sizes::kQInSmem ? 1 : kSteps;
+  uint32_t qa[kQRegs][kRows / 4];
+  uint32_t* s_q = reinterpret_cast<uint32_t*>(smem + Sizes::smem_bytes(kRows) - Sizes::q_bytes(kRows));
+  {
+    const bf16* q_tok = args.q + token * args.q_token_stride;
+    auto load = [&](int row, int col) -> uint32_t {
+      if (row >= rows) return 0u;
+      return *reinterpret_cast<const uint32_t*>(q_tok + static_cast<int64_t>(head0 + row) * D + col);
+    };
+    auto fragment = [&](int s, int j) { // j: 0 row g low, 1 row g high, 2 / 3 the same for g + 8
+      return load(g + 8 * (j >> 1), 16 * s + 8 * (j & 1) + 2 * t);
+    };
+    if constexpr (Sizes::kQInSmem) {
+      if (warp == 0)
+        for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+          for (int j = 0; j < kRows / 4; ++j) s_q[(s * (kRows / 4) + j) * 32 + lane] = fragment(s, j);
+      __syncthreads();
+    } else {
+#pragma unroll
+      for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+        for (int j = 0; j < kRows / 4; ++j) qa[s][j] = fragment(s, j);
+    }
+  }
+
   float o[2 * kSteps][kAcc];
 #pragma unroll
   for (int n = 0; n < 2 * kSteps; ++n)
@@ -181,8 +193,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   const float scale_log2 = args.scale * kLog2e;
 
-#pragma unroll
-  for (int i = 0; i < Sizes::kStages - 1; ++i) issue(i);
+  for (int i = prefetched; i < Sizes::kStages - 1; ++i) issue(i);
 
   for (int it = 0; it < my_tiles; ++it) {
     issue(it + Sizes::kStages - 1);
