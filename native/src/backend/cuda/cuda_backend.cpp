@@ -363,6 +363,7 @@ void CudaBackend::tune_gemms() {
   const int qkv_width = c.q_size() + 2 * c.kv_size();
   cudaStream_t st = stream_.get();
   for (int m : sizes) {
+    if (m > act_tokens_) break; // activations not sized for it (no profile() before the cache)
     gemm_.tune(h_.as<bf16>(), qkv, qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st);
     gemm_.tune(attn_.as<bf16>(), o, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st);
     gemm_.tune(h_.as<bf16>(), gate_up, gate_up_.data(), GemmOutput::kBf16, m, 2 * c.intermediate_size,
