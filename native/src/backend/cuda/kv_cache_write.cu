@@ -14,10 +14,10 @@ template <typename T>
 __global__ void kv_cache_write_kernel(const T* __restrict__ k, const T* __restrict__ v, int64_t token_stride,
                                       const int32_t* __restrict__ slot_mapping, T* __restrict__ k_cache,
                                       T* __restrict__ v_cache, int num_kv_heads, int head_dim, int block_size) {
+  const int64_t token = blockIdx.x;
+  const int32_t slot = slot_mapping[token]; // a step input: read before the PDL wait
   pdl_wait();
   pdl_launch_dependents();
-  const int64_t token = blockIdx.x;
-  const int32_t slot = slot_mapping[token];
   if (slot < 0) return;
   const int64_t block = slot / block_size;
   const int offset = slot % block_size;

@@ -14,17 +14,30 @@ namespace pagoda::cuda {
 
 namespace {
 
+// w_first: this thread's first 8 weights, loaded before the PDL wait (the weight is constant
+// for the life of the model, so its load overlaps the previous kernel instead of following the
+// row's reduction).
 template <typename In, typename T>
 __device__ __forceinline__ void normalize_row(const In* __restrict__ src, const T* __restrict__ weight,
-                                              T* __restrict__ dst, int hidden, float inv_rms) {
+                                              T* __restrict__ dst, int hidden, float inv_rms,
+                                              const float (&w_first)[8]) {
   for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
     float x[8], w[8], y[8];
     load8(src + i, x);
-    load8(weight + i, w);
+    if (i == threadIdx.x * 8) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) w[e] = w_first[e];
+    } else {
+      load8(weight + i, w);
+    }
 #pragma unroll
     for (int e = 0; e < 8; ++e) y[e] = w[e] * (x[e] * inv_rms);
     store8(dst + i, y);
   }
+}
+
+template <typename T> __device__ __forceinline__ void load_first_weights(const T* weight, int hidden, float (&w)[8]) {
+  if (threadIdx.x * 8 < hidden) load8(weight + threadIdx.x * 8, w);
 }
 
 } // namespace
@@ -32,6 +45,8 @@ __device__ __forceinline__ void normalize_row(const In* __restrict__ src, const 
 template <typename In, typename T>
 __global__ void rms_norm_kernel(const In* __restrict__ x, const T* __restrict__ weight, T* __restrict__ out,
                                 int hidden, float eps) {
+  float w_first[8];
+  load_first_weights(weight, hidden, w_first);
   pdl_wait();
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
@@ -44,13 +59,15 @@ __global__ void rms_norm_kernel(const In* __restrict__ x, const T* __restrict__ 
     for (int e = 0; e < 8; ++e) sum_sq += v[e] * v[e];
   }
   const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
-  normalize_row(src, weight, out + row * hidden, hidden, inv_rms);
+  normalize_row(src, weight, out + row * hidden, hidden, inv_rms, w_first);
 }
 
 template <typename R, typename T>
 __global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* __restrict__ x,
                                     const T* __restrict__ weight, T* __restrict__ out, int hidden,
                                     float eps) {
+  float w_first[8];
+  load_first_weights(weight, hidden, w_first);
   pdl_wait();
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
@@ -69,7 +86,7 @@ __global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* __restric
   }
   const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
   // Each thread re-reads only the elements it wrote itself, so no barrier is needed.
-  normalize_row(res, weight, out + row * hidden, hidden, inv_rms);
+  normalize_row(res, weight, out + row * hidden, hidden, inv_rms, w_first);
 }
 
 namespace {

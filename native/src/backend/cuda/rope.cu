@@ -24,18 +24,21 @@ __global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t t
                                  const int32_t* __restrict__ positions,
                                  const float* __restrict__ inv_freq, int num_q_heads,
                                  int num_kv_heads, int head_dim, int rotary_dim) {
-  pdl_wait();
-  pdl_launch_dependents();
   const int64_t token = blockIdx.x;
   const int half = rotary_dim / 2;
   const int lanes_per_head = half;
   const int heads_in_parallel = blockDim.x / lanes_per_head;
   const int i = threadIdx.x % lanes_per_head;
   const int head_start = threadIdx.x / lanes_per_head;
-  if (head_start >= heads_in_parallel) return;
+  const bool active = head_start < heads_in_parallel;
+  // Positions and frequencies are step inputs, copied up before the step's first kernel, so
+  // their loads and the sincos run before the PDL wait, beside the previous kernel.
   // Full-precision sincos: angles reach 1e5 radians at long positions.
-  float s, c;
-  sincosf(static_cast<float>(positions[token]) * inv_freq[i], &s, &c);
+  float s = 0.f, c = 1.f;
+  if (active) sincosf(static_cast<float>(positions[token]) * inv_freq[i], &s, &c);
+  pdl_wait();
+  pdl_launch_dependents();
+  if (!active) return;
   T* q_row = q + token * token_stride;
   T* k_row = k + token * token_stride;
   for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
