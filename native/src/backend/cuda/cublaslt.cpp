@@ -12,6 +12,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/step_timer.h"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -252,18 +253,16 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   const std::vector<Algo> algos = heuristics(plan, kTuneCandidates, what.c_str());
 
   // Each candidate: one warm-up, then kTuneRuns runs over the weights in turn, timed together.
-  cudaEvent_t start, stop;
-  PAGODA_CUDA_CHECK(cudaEventCreate(&start));
-  PAGODA_CUDA_CHECK(cudaEventCreate(&stop));
+  Event start, stop;
   size_t turn = 0;
   auto time_ms = [&](auto&& run) -> float {
     if (!run(weights[turn++ % weights.size()])) return -1.f;
-    PAGODA_CUDA_CHECK(cudaEventRecord(start, stream));
+    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
     for (int i = 0; i < kTuneRuns; ++i) run(weights[turn++ % weights.size()]);
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop, stream));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop));
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
     float ms = 0.f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
     return ms / kTuneRuns;
   };
   std::vector<GemmTiming> timings;
@@ -288,8 +287,6 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
     timings.push_back({"skinny", ms});
     if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{true, {}};
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   if (best_ms < 0.f) throw Error("cuBLASLt ran none of its candidates for a " + what);
   tuned_[std::make_tuple(bucket, n, k, static_cast<int>(output))] = best;
   // Plans made before this for m of the bucket are made again with the choice.
@@ -314,23 +311,19 @@ void CublasLt::run_cublaslt(const Plan& plan, const void* x, const void* w, void
 bool CublasLt::skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y,
                                 GemmOutput output, int m, int n, int k, cudaStream_t stream) {
   constexpr int kRuns = 5;
-  cudaEvent_t start, stop;
-  PAGODA_CUDA_CHECK(cudaEventCreate(&start));
-  PAGODA_CUDA_CHECK(cudaEventCreate(&stop));
+  Event start, stop;
   auto time_ms = [&](auto&& run) {
     run();
-    PAGODA_CUDA_CHECK(cudaEventRecord(start, stream));
+    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
     for (int i = 0; i < kRuns; ++i) run();
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop, stream));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop));
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
     float ms = 0.f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
     return ms;
   };
   const float lt_ms = time_ms([&] { run_cublaslt(plan, x, w, y, stream, 0.f); });
   const float skinny_ms = time_ms([&] { skinny_gemm(x, w, y, output == GemmOutput::kF32, m, n, k, 0.f, stream); });
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   return skinny_ms < lt_ms;
 }
 

@@ -14,6 +14,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/step_timer.h"
 #include "backend/cuda/stream.h"
 
 namespace pagoda {
@@ -32,21 +33,17 @@ namespace {
 
 // Median milliseconds of 10 runs of `run` on `stream`, after 3 warm-ups, event-timed.
 template <typename Run> double median_ms(cudaStream_t stream, Run&& run) {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  PAGODA_CUDA_CHECK(cudaEventCreate(&start));
-  PAGODA_CUDA_CHECK(cudaEventCreate(&stop));
+  cuda::Event start, stop;
   std::vector<float> ms;
   for (int i = 0; i < 13; ++i) {
-    PAGODA_CUDA_CHECK(cudaEventRecord(start, stream));
+    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
     run();
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop, stream));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop));
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
     float t = 0;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&t, start.get(), stop.get()));
     if (i >= 3) ms.push_back(t);
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
 }
