@@ -15,13 +15,6 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-std::vector<float> random_f32(size_t n, std::mt19937& rng, float scale) {
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
 const char* kind(const SeqSpec& s) {
   if (s.query_len == 1) return "decode";
   return s.query_len == s.context_len ? "prefill" : "chunked";
@@ -30,7 +23,7 @@ const char* kind(const SeqSpec& s) {
 void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs) {
   const int num_seqs = static_cast<int>(seqs.size());
   const PagedBatch batch =
-      make_paged_batch(lay, seqs, rng, 3, [&](size_t n, float scale) { return random_f32(n, rng, scale); });
+      make_paged_batch(lay, seqs, rng, 3, [&](size_t n, float scale) { return random_f32_values(n, rng, scale); });
   DevicePagedBatch<float> d = upload_paged_batch<float>(batch, lay);
   poison(d.out);
   paged_attention_f32(d.args, batch.num_tokens, num_seqs, 0);

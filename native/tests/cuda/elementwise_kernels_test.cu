@@ -19,12 +19,15 @@ namespace {
 constexpr double kBf16Rel = 8e-3; // a few bf16 roundings
 constexpr double kF32Rel = 1e-6;  // float32 arithmetic against double
 
-// Random float32 values in [-scale, scale) (not rounded to bf16).
-std::vector<float> random_f32_values(size_t n, std::mt19937& rng, float scale = 1.f) {
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+// `tokens` distinct random slots among num_slots (a shuffled cache), slot -1 at `padding`: a
+// padding token kv_cache_write must skip.
+std::vector<int32_t> random_slots(int tokens, int num_slots, int padding, std::mt19937& rng) {
+  std::vector<int32_t> all(num_slots);
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  std::vector<int32_t> slots(all.begin(), all.begin() + tokens);
+  slots[padding] = -1;
+  return slots;
 }
 
 void test_embedding(Checker& c, std::mt19937& rng) {
@@ -166,25 +169,11 @@ void test_kv_cache_write(Checker& c, std::mt19937& rng) {
   const int64_t q_width = 32 * head_dim, kv_width = int64_t(kv_heads) * head_dim;
   const int64_t stride = q_width + 2 * kv_width;
   auto qkv = random_bf16_values(size_t(tokens) * stride, rng);
-  // Distinct random slots, one padding token (-1) that must be skipped.
-  std::vector<int32_t> all(num_blocks * block_size);
-  std::iota(all.begin(), all.end(), 0);
-  std::shuffle(all.begin(), all.end(), rng);
-  std::vector<int32_t> slots(all.begin(), all.begin() + tokens);
-  slots[7] = -1;
+  const std::vector<int32_t> slots = random_slots(tokens, num_blocks * block_size, 7, rng);
   const size_t cache_elems = size_t(num_blocks) * kv_heads * block_size * head_dim;
   std::vector<float> k_cache = random_bf16_values(cache_elems, rng), v_cache = random_bf16_values(cache_elems, rng);
   std::vector<double> k_ref(k_cache.begin(), k_cache.end()), v_ref(v_cache.begin(), v_cache.end());
-  for (int t = 0; t < tokens; ++t) {
-    if (slots[t] < 0) continue;
-    const int blk = slots[t] / block_size, off = slots[t] % block_size;
-    for (int h = 0; h < kv_heads; ++h)
-      for (int d = 0; d < head_dim; ++d) {
-        const size_t dst = ((size_t(blk) * kv_heads + h) * block_size + off) * head_dim + d;
-        k_ref[dst] = qkv[size_t(t) * stride + q_width + h * head_dim + d];
-        v_ref[dst] = qkv[size_t(t) * stride + q_width + kv_width + h * head_dim + d];
-      }
-  }
+  ref_kv_cache_write(qkv, slots, stride, q_width, kv_heads, head_dim, block_size, k_ref, v_ref);
   auto d_qkv = upload_bf16(qkv), d_slots = upload(slots), d_k = upload_bf16(k_cache), d_v = upload_bf16(v_cache);
   kv_cache_write(d_qkv.as<bf16>() + q_width, d_qkv.as<bf16>() + q_width + kv_width, stride, d_slots.as<int32_t>(),
                  d_k.as<bf16>(), d_v.as<bf16>(), tokens, kv_heads, head_dim, block_size, 0);
@@ -284,24 +273,11 @@ void test_float32(Checker& c, std::mt19937& rng) {
     const int64_t q_width = 8 * head_dim, kv_width = int64_t(kv_heads) * head_dim;
     const int64_t stride = q_width + 2 * kv_width;
     auto qkv = random_f32_values(size_t(tokens) * stride, rng);
-    std::vector<int32_t> all(num_blocks * block_size);
-    std::iota(all.begin(), all.end(), 0);
-    std::shuffle(all.begin(), all.end(), rng);
-    std::vector<int32_t> slots(all.begin(), all.begin() + tokens);
-    slots[4] = -1;
+    const std::vector<int32_t> slots = random_slots(tokens, num_blocks * block_size, 4, rng);
     const size_t cache_elems = size_t(num_blocks) * kv_heads * block_size * head_dim;
     auto k_cache = random_f32_values(cache_elems, rng), v_cache = random_f32_values(cache_elems, rng);
     std::vector<double> k_ref(k_cache.begin(), k_cache.end()), v_ref(v_cache.begin(), v_cache.end());
-    for (int t = 0; t < tokens; ++t) {
-      if (slots[t] < 0) continue;
-      const int blk = slots[t] / block_size, off = slots[t] % block_size;
-      for (int h = 0; h < kv_heads; ++h)
-        for (int d = 0; d < head_dim; ++d) {
-          const size_t dst = ((size_t(blk) * kv_heads + h) * block_size + off) * head_dim + d;
-          k_ref[dst] = qkv[size_t(t) * stride + q_width + h * head_dim + d];
-          v_ref[dst] = qkv[size_t(t) * stride + q_width + kv_width + h * head_dim + d];
-        }
-    }
+    ref_kv_cache_write(qkv, slots, stride, q_width, kv_heads, head_dim, block_size, k_ref, v_ref);
     auto d_qkv = upload(qkv), d_slots = upload(slots), d_k = upload(k_cache), d_v = upload(v_cache);
     kv_cache_write(d_qkv.as<float>() + q_width, d_qkv.as<float>() + q_width + kv_width, stride, d_slots.as<int32_t>(),
                    d_k.as<float>(), d_v.as<float>(), tokens, kv_heads, head_dim, block_size, 0);

@@ -109,6 +109,25 @@ inline int32_t ref_argmax(const float* row, int vocab) {
 }
 
 // y[m, n] = sum_k x[m, k] * w[n, k]
+// kv_cache_write on k_ref / v_ref ([blocks, kv_heads, block_size, head_dim], the cache before the
+// write): each token's K and V, at q_width and q_width + kv_heads * head_dim of its fused qkv
+// row of `stride`, copied to its slot; slot -1 is a padding token and writes nothing.
+inline void ref_kv_cache_write(const std::vector<float>& qkv, const std::vector<int32_t>& slots, int64_t stride,
+                               int64_t q_width, int kv_heads, int head_dim, int block_size,
+                               std::vector<double>& k_ref, std::vector<double>& v_ref) {
+  const int64_t kv_width = int64_t(kv_heads) * head_dim;
+  for (size_t t = 0; t < slots.size(); ++t) {
+    if (slots[t] < 0) continue;
+    const int blk = slots[t] / block_size, off = slots[t] % block_size;
+    for (int h = 0; h < kv_heads; ++h)
+      for (int d = 0; d < head_dim; ++d) {
+        const size_t dst = ((size_t(blk) * kv_heads + h) * block_size + off) * head_dim + d;
+        k_ref[dst] = qkv[t * stride + q_width + h * head_dim + d];
+        v_ref[dst] = qkv[t * stride + q_width + kv_width + h * head_dim + d];
+      }
+  }
+}
+
 inline std::vector<double> ref_linear(const std::vector<float>& x, const std::vector<float>& w, int m, int n, int k) {
   std::vector<double> y(size_t(m) * n);
   for (int i = 0; i < m; ++i)

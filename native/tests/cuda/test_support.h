@@ -42,6 +42,14 @@ inline std::vector<float> random_bf16_values(size_t n, std::mt19937& rng, float 
   return v;
 }
 
+// Random float32 values in [-scale, scale), not rounded to bf16 (the float32 path's inputs).
+inline std::vector<float> random_f32_values(size_t n, std::mt19937& rng, float scale = 1.f) {
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
 inline std::vector<bf16> to_bf16(const std::vector<float>& v) {
   std::vector<bf16> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) out[i] = __float2bfloat16(v[i]);
