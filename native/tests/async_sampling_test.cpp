@@ -66,12 +66,7 @@ private:
 ModelFacts facts() { return testing::test_model_facts(kVocab, 0); }
 
 EngineConfig config(int32_t blocks) {
-  EngineConfig c;
-  c.model = "test";
-  c.num_gpu_blocks_override = blocks;
-  c.block_size = 4;
-  c.max_num_batched_tokens = 32;
-  c.max_num_seqs = 6;
+  EngineConfig c = testing::test_engine_config(blocks, 32, 6);
   c.max_model_len = 96;
   return c;
 }

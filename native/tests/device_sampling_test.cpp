@@ -21,15 +21,7 @@ constexpr int32_t kVocab = 64;
 
 ModelFacts facts() { return testing::test_model_facts(kVocab, 0); }
 
-EngineConfig config() {
-  EngineConfig c;
-  c.model = "test";
-  c.num_gpu_blocks_override = 256;
-  c.block_size = 4;
-  c.max_num_batched_tokens = 64;
-  c.max_num_seqs = 16;
-  return c;
-}
+EngineConfig config() { return testing::test_engine_config(256, 64, 16); }
 
 std::vector<int32_t> prompt(int32_t len, int32_t salt) { return testing::test_prompt(len, salt, kVocab); }
 

@@ -20,15 +20,7 @@ constexpr int32_t kEos = 0;
 
 ModelFacts facts() { return testing::test_model_facts(kVocab, kEos); }
 
-EngineConfig config(int32_t blocks = 256) {
-  EngineConfig c;
-  c.model = "test";
-  c.num_gpu_blocks_override = blocks;
-  c.block_size = 4;
-  c.max_num_batched_tokens = 64;
-  c.max_num_seqs = 16;
-  return c;
-}
+EngineConfig config(int32_t blocks = 256) { return testing::test_engine_config(blocks, 64, 16); }
 
 std::unique_ptr<LLMEngine> make_engine(EngineConfig c) {
   return std::make_unique<LLMEngine>(c, std::make_unique<testing::TestBackend>(kVocab), facts());

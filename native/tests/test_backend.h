@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/engine_config.h"
 #include "engine/model_facts.h"
 
 namespace pagoda {
@@ -76,6 +77,17 @@ inline ModelFacts test_model_facts(int32_t vocab_size, int32_t eos_token_id) {
   f.bos_token_id = 1;
   f.dtype = "float32";
   return f;
+}
+
+// An engine over a TestBackend: `blocks` KV blocks of 4 tokens, the given step budget.
+inline EngineConfig test_engine_config(int32_t blocks, int32_t max_num_batched_tokens, int32_t max_num_seqs) {
+  EngineConfig c;
+  c.model = "test";
+  c.num_gpu_blocks_override = blocks;
+  c.block_size = 4;
+  c.max_num_batched_tokens = max_num_batched_tokens;
+  c.max_num_seqs = max_num_seqs;
+  return c;
 }
 
 // A prompt of len ids in [1, vocab_size), different for each salt.
