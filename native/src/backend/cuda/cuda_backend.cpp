@@ -65,7 +65,8 @@ public:
     sampling_enabled_ = !(sampling != nullptr && std::string(sampling) == "0");
     const char* async = std::getenv("PAGODA_CUDA_ASYNC");
     async_enabled_ = !(async != nullptr && std::string(async) == "0");
-    // PAGODA_CUDA_GEMM_TUNE=0: cuBLASLt's first heuristic per shape (timing what tuning saves).
+    // PAGODA_CUDA_GEMM_TUNE=0: the untuned choice (cuBLASLt's first heuristic, skinny_gemm timed
+    // against it on the first call), for timing what tuning saves.
     const char* tune = std::getenv("PAGODA_CUDA_GEMM_TUNE");
     gemm_tune_enabled_ = !(tune != nullptr && std::string(tune) == "0");
     graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
