@@ -123,13 +123,7 @@ Outcomes run(LLMEngine& e, const std::vector<Request>& reqs, const std::map<std:
   return out;
 }
 
-SamplingParams greedy(int32_t max_tokens) {
-  SamplingParams p;
-  p.temperature = 0.0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;
-  return p;
-}
+SamplingParams greedy(int32_t max_tokens) { return testing::test_greedy(max_tokens); }
 
 std::vector<Request> mixed_requests() {
   std::vector<Request> reqs;

@@ -28,13 +28,7 @@ std::unique_ptr<LLMEngine> make_engine(EngineConfig c) {
 
 std::vector<int32_t> prompt(int32_t len, int32_t salt) { return testing::test_prompt(len, salt, kVocab); }
 
-SamplingParams greedy(int32_t max_tokens) {
-  SamplingParams p;
-  p.temperature = 0.0;
-  p.max_tokens = max_tokens;
-  p.ignore_eos = true;
-  return p;
-}
+SamplingParams greedy(int32_t max_tokens) { return testing::test_greedy(max_tokens); }
 
 using Outputs = std::map<std::string, std::vector<int32_t>>;
 

@@ -12,6 +12,7 @@
 #include "backend/backend.h"
 #include "engine/engine_config.h"
 #include "engine/model_facts.h"
+#include "engine/sampling_params.h"
 
 namespace pagoda {
 namespace testing {
@@ -88,6 +89,15 @@ inline EngineConfig test_engine_config(int32_t blocks, int32_t max_num_batched_t
   c.max_num_batched_tokens = max_num_batched_tokens;
   c.max_num_seqs = max_num_seqs;
   return c;
+}
+
+// Greedy decoding of exactly max_tokens tokens (EOS does not stop it).
+inline SamplingParams test_greedy(int32_t max_tokens) {
+  SamplingParams p;
+  p.temperature = 0.0;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  return p;
 }
 
 // A prompt of len ids in [1, vocab_size), different for each salt.
