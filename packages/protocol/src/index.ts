@@ -1,4 +1,5 @@
-// Shared types and zod schemas: the OpenAI API as vLLM accepts it (the management API lives beside it).
+// Shared types and zod schemas: the OpenAI API as vLLM accepts it, the management API and its views,
+// and the server-worker contract. Every shape that crosses a process boundary is declared here once.
 export * from './openai/errors.ts';
 export * from './openai/common.ts';
 export * from './openai/completions.ts';
@@ -6,3 +7,4 @@ export * from './openai/chat.ts';
 export * from './openai/misc.ts';
 export * from './management.ts';
 export * from './cluster.ts';
+export * from './views.ts';

@@ -1,28 +1,8 @@
 // The figures vLLM's benchmark_serving reports, computed with its definitions from per-request results.
+import type { BenchSummary, Distribution } from '@pagoda/protocol';
 import type { RequestResult } from './request.ts';
 
-export interface Distribution {
-  mean: number;
-  median: number;
-  std: number;
-  p99: number;
-}
-
-export interface BenchSummary {
-  duration_s: number;
-  completed: number;
-  failed: number;
-  total_input_tokens: number;
-  total_output_tokens: number;
-  request_throughput: number;
-  output_throughput: number;
-  total_token_throughput: number;
-  /** All in milliseconds. */
-  ttft_ms: Distribution;
-  tpot_ms: Distribution;
-  itl_ms: Distribution;
-  e2el_ms: Distribution;
-}
+export type { BenchSummary, Distribution };
 
 /** Percentile with linear interpolation between closest ranks (numpy's default). */
 export function percentile(sorted: number[], q: number): number {

@@ -1,6 +1,7 @@
 // Memory of one GPU running one tensor-parallel shard of a model: weights, activations, CUDA graphs,
 // runtime overhead and the KV cache that gpu_memory_utilization leaves, as the engine divides it.
 import { DTYPE_BYTES, parameterCount, type ArchNumbers } from '../catalog/architecture.ts';
+import type { GpuMemory } from '@pagoda/protocol';
 import type { ResolvedParams } from './engine-params.ts';
 
 const MiB = 1024 * 1024;
@@ -60,19 +61,7 @@ export function activationBytes(arch: ArchNumbers, params: ResolvedParams): numb
   );
 }
 
-export interface GpuMemory {
-  /** gpu_memory_utilization × total: what this shard may use, and what placement claims. */
-  budget: number;
-  weights: number;
-  activations: number;
-  cuda_graphs: number;
-  overhead: number;
-  /** The rest of the budget (negative when the rest does not fit). */
-  kv_cache: number;
-  kv_bytes_per_token: number;
-  /** Tokens the KV cache holds, in whole blocks. */
-  kv_cache_tokens: number;
-}
+export type { GpuMemory };
 
 /**
  * One shard's memory on a GPU of `total` bytes. `weightsBytes` is the whole model's (all shards); left

@@ -1,6 +1,7 @@
 // The memory plan of a launch: per GPU weights / activations / CUDA graphs / KV cache / free, the
 // workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
 import { z } from 'zod';
+import type { GpuPlan, PlanView, ReplicaPlan, SuggestedSetting, Suggestion } from '@pagoda/protocol';
 import type { ArchNumbers } from '../catalog/architecture.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
 import { gpuMemory, minimumUtilization, type GpuMemory } from './memory.ts';
@@ -43,50 +44,17 @@ export interface PlanRequest {
   gpu_idx?: readonly number[] | null;
 }
 
-export interface GpuPlan extends GpuMemory {
-  worker: string;
-  index: number;
-  total: number;
-  /** Available before this replica's claim. */
-  available: number;
-  /** What placement records for this GPU: the budget. */
-  claim: number;
-  /** Available after the claim. */
-  free_after: number;
-}
+export type { GpuPlan, ReplicaPlan, SuggestedSetting, Suggestion };
 
-export interface ReplicaPlan {
-  replica: number;
-  worker: string;
-  gpu_indices: number[];
-  gpus: GpuPlan[];
-  /** How many max_model_len sequences the KV cache holds at once. */
-  max_concurrency: number;
-}
-
-export type SuggestedSetting = 'max_model_len' | 'gpu_memory_utilization' | 'tensor_parallel_size';
-
-export interface Suggestion {
-  setting: SuggestedSetting;
-  value: number;
-  message: string;
-}
-
-export interface Plan {
-  fits: boolean;
-  message: string;
+/** The plan clients see (PlanView), plus what the server itself uses: settings, weights, claims. */
+export interface Plan extends PlanView {
   settings: ResolvedParams;
   /** The whole model's weights. */
   weights_bytes: number;
   /** K and V bytes of one token on one GPU (one tensor-parallel shard). */
   kv_bytes_per_token: number;
-  replicas: ReplicaPlan[];
   /** Bytes to claim per GPU when it fits. */
   claims: GpuClaimBytes[];
-  /** Refused: what is wrong, and on the roomiest eligible GPU what the numbers are. */
-  problems: string[];
-  breakdown: GpuPlan | null;
-  suggestions: Suggestion[];
 }
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { ModelUidSchema } from '@pagoda/protocol';
+import { BenchRequestSchema, type BenchParams, type BenchRun, type BenchSummary } from '@pagoda/protocol';
 import { bearer, type Auth } from '../auth.ts';
 import { HttpError, parseBody } from '../http_error.ts';
 import type { InstanceParams } from '../launcher.ts';
@@ -17,35 +17,9 @@ import type { Platform } from '../platform.ts';
 
 const PAGODA_BIN = fileURLToPath(new URL('../../../../bin/pagoda', import.meta.url));
 
-export const BenchRequestSchema = z
-  .object({
-    model_uid: ModelUidSchema,
-    num_prompts: z.number().int().min(1).max(5000).default(20),
-    input_len: z.number().int().min(1).max(32768).default(32),
-    output_len: z.number().int().min(1).max(8192).default(16),
-    /** Requests per second with Poisson arrivals; null = all at once. */
-    request_rate: z.number().positive().nullable().default(null),
-    max_concurrency: z.number().int().min(1).nullable().default(null),
-    seed: z.number().int().default(0),
-    /** A folder holding the model's tokenizer.json, for models launched from the hub. */
-    tokenizer_path: z.string().min(1).optional(),
-  })
-  .strict();
-export type BenchParams = z.output<typeof BenchRequestSchema>;
+export { BenchRequestSchema, type BenchParams };
 
-export interface BenchRun {
-  id: string;
-  model_uid: string;
-  params: BenchParams;
-  status: 'running' | 'done' | 'failed';
-  done: number;
-  total: number;
-  started_at: string;
-  finished_at: string | null;
-  /** The figures `pagoda bench serve --save-result` writes (request/token throughput, TTFT, TPOT, ITL, E2EL). */
-  summary: Record<string, unknown> | null;
-  error: string | null;
-}
+export type { BenchRun };
 
 /** The last "done/total requests" the load generator's progress line shows in `text`. */
 export function lastProgress(text: string): { done: number; total: number } | null {
@@ -203,10 +177,8 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
       if (finished) return;
       finished = true;
       try {
-        run.summary = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<
-          string,
-          unknown
-        >;
+        // Written by `pagoda bench serve --save-result` in this same checkout: a BenchSummary.
+        run.summary = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as BenchSummary;
       } catch {
         run.summary = null;
       }

@@ -1,7 +1,7 @@
 // /v1/cluster/devices, /v1/cluster/info and /v1/workers: what the workers report, with the memory
 // Pagoda has claimed on each device and the replicas placed there.
 import { Router } from 'express';
-import type { Device } from '@pagoda/protocol';
+import type { ClusterDevice, ClusterInfo, Device, WorkerView } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import type { Platform } from '../platform.ts';
 import { versionInfo } from '../version.ts';
@@ -26,7 +26,7 @@ export function clusterRoutes(p: Platform, auth: Auth): Router {
             ...d,
             memory_claimed: claims.reduce((s, c) => s + Number(c.memoryBytes), 0),
             models: [...new Set(claims.map((c) => c.replica.instance.uid))],
-          };
+          } satisfies ClusterDevice;
         }),
       ),
     );
@@ -43,7 +43,7 @@ export function clusterRoutes(p: Platform, auth: Auth): Router {
         last_heartbeat: w.lastHeartbeat.toISOString(),
         gpus: (w.devices as unknown as Device[]).filter((d) => d.kind === 'gpu').length,
         replicas: w.replicas.length,
-      })),
+      }) satisfies WorkerView),
     );
   });
 
@@ -51,10 +51,10 @@ export function clusterRoutes(p: Platform, auth: Auth): Router {
     const [rows, models, replicas] = await Promise.all([workers(), p.db.prisma.modelInstance.count(), p.db.prisma.replica.groupBy({ by: ['status'], _count: { _all: true } })]);
     res.json({
       server: { ...versionInfo(), database: p.db.provider, redis: p.queues.available ? 'ok' : 'unavailable' },
-      workers: rows.map((w) => ({ worker: w.id, address: w.address, status: w.status, last_heartbeat: w.lastHeartbeat.toISOString(), devices: w.devices })),
+      workers: rows.map((w) => ({ worker: w.id, address: w.address, status: w.status, last_heartbeat: w.lastHeartbeat.toISOString(), devices: w.devices as unknown as Device[] })),
       models,
       replicas: Object.fromEntries(replicas.map((g) => [g.status, g._count._all])),
-    });
+    } satisfies ClusterInfo);
   });
   return r;
 }

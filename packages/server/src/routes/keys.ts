@@ -1,6 +1,6 @@
 // /api/keys: create (the plain key is shown once), list and revoke API keys.
 import { Router } from 'express';
-import { ApiKeyRequestSchema } from '@pagoda/protocol';
+import { ApiKeyRequestSchema, type ApiKeyView } from '@pagoda/protocol';
 import { hashKey, newKey, type Auth } from '../auth.ts';
 import { HttpError, parseBody } from '../http_error.ts';
 import type { Platform } from '../platform.ts';
@@ -20,7 +20,7 @@ export function keyRoutes(p: Platform, auth: Auth): Router {
   });
   r.get('/api/keys', admin, async (_req, res) => {
     const rows = await p.db.prisma.apiKey.findMany({ where: { revokedAt: null }, orderBy: { createdAt: 'asc' } });
-    res.json(rows.map((k) => ({ name: k.name, scope: k.scope, prefix: k.prefix, models: k.models ?? null, created_at: k.createdAt.toISOString() })));
+    res.json(rows.map((k) => ({ name: k.name, scope: k.scope as ApiKeyView['scope'], prefix: k.prefix, models: (k.models as string[] | null) ?? null, created_at: k.createdAt.toISOString() }) satisfies ApiKeyView));
   });
   r.delete('/api/keys/:name', admin, async (req, res) => {
     const name = String(req.params.name);

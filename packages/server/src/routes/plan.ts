@@ -1,7 +1,7 @@
 // POST /api/plan: the memory plan of a launch body (per GPU weights, activations, CUDA graphs, KV
 // cache; where each replica would go; or why it cannot fit and what would), nothing written.
 import { Router } from 'express';
-import { LaunchRequestSchema } from '@pagoda/protocol';
+import { LaunchRequestSchema, type PlanResponse } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { parseBody } from '../http_error.ts';
 import type { Platform } from '../platform.ts';
@@ -19,7 +19,7 @@ export function planRoutes(p: Platform, auth: Auth): Router {
       message: placement.message,
       replicas: placement.ok ? placement.replicas.map((x) => ({ worker: x.worker, gpu_idx: x.gpuIndices, bytes_per_device: x.bytes })) : [],
       plan: placement.plan,
-    });
+    } satisfies PlanResponse);
   });
   return r;
 }

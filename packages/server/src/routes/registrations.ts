@@ -2,6 +2,7 @@
 // registered: the checkpoint must load) beside the built-in catalog, and which engines run what.
 import { Router, type Request, type Response } from 'express';
 import { Prisma } from '@pagoda/db';
+import type { RegistrationSummary, RegistrationUpdated } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
 import { HttpError } from '../http_error.ts';
@@ -100,7 +101,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
       const result = await validated({ ...kept, ...body, model_name: name });
       await p.db.prisma.modelRegistration.update({ where: { id: row.id }, data: registrationRow(result) });
       const launched = row.instances.map((i) => i.uid);
-      res.json({ model_name: name, updated: true, launched_as: launched, family: result.family });
+      res.json({ model_name: name, updated: true, launched_as: launched, family: result.family } satisfies RegistrationUpdated);
     };
   r.put('/v1/model_registrations/:type/:name', admin, update(false));
   r.patch('/v1/model_registrations/:type/:name', admin, update(true));
@@ -108,7 +109,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   r.get('/v1/model_registrations/:type', admin, async (req, res) => {
     modelType(req);
     const custom = await customFamilies(p.db);
-    res.json(listFamilies({}, custom).map((f) => ({ model_name: f.model_name, is_builtin: f.source === 'builtin', model_family: f.model_family, model_ability: f.model_ability, context_length: f.context_length })));
+    res.json(listFamilies({}, custom).map((f) => ({ model_name: f.model_name, is_builtin: f.source === 'builtin', model_family: f.model_family, model_ability: f.model_ability, context_length: f.context_length }) satisfies RegistrationSummary));
   });
 
   r.get('/v1/model_registrations/:type/:name', admin, async (req, res) => {
