@@ -2,7 +2,7 @@
 // strict flag parsing, and turning failures into messages and exit codes.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { processIo, type CliIo } from './cli-io.ts';
-import { PagodaApiError, PagodaClient } from './client.ts';
+import { PagodaApiError, PagodaClient } from '@pagoda/client';
 
 /** Flags every management command takes. */
 export const CONNECTION_FLAGS = {
@@ -19,7 +19,13 @@ export function clientFrom(
   io: CliIo,
 ): PagodaClient {
   return new PagodaClient(
-    { endpoint: values.endpoint, apiKey: values['api-key'], fetch: io.fetch },
+    {
+      endpoint: values.endpoint,
+      apiKey: values['api-key'],
+      fetch: io.fetch,
+      unreachableHint: 'is it running? Point --endpoint or PAGODA_ENDPOINT at it',
+      missingKeyHint: '(give --api-key or set PAGODA_API_KEY)',
+    },
     io.env,
   );
 }

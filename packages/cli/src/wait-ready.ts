@@ -1,6 +1,6 @@
 // Follows a launch until it is ready or failed, drawing a progress bar from
 // GET /v1/models/{uid}/progress (and the model's status when the progress answer has none).
-import { PagodaApiError, type LaunchProgress, type PagodaClient } from './client.ts';
+import { PagodaApiError, type LaunchProgress, type PagodaClient } from '@pagoda/client';
 import type { CliIo } from './cli-io.ts';
 import { ProgressLine } from './format/progress-bar.ts';
 

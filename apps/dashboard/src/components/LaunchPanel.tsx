@@ -2,7 +2,7 @@
 // as fields change (POST /api/plan, debounced), "Copy as CLI", and the launch itself.
 import { useEffect, useMemo, useState } from 'react';
 import { api, ApiError } from '../api/client.ts';
-import type { PlanResponse, WorkerView } from '../api/types.ts';
+import type { LaunchRequest, PlanResponse, WorkerView } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { useI18n } from '../i18n/index.tsx';
 import { defaultForm, launchBody, launchCli, type LaunchForm } from '../launch.ts';
@@ -46,6 +46,7 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
     ),
   ];
 
+  // The form's text goes as typed (numbers where they parse): the server validates it and names the field.
   const body = useMemo(() => launchBody(name, form), [name, form]);
   const set = <K extends keyof LaunchForm>(key: K, value: LaunchForm[K]) =>
     setForm((f) => ({ ...f, [key]: value }));
@@ -54,7 +55,7 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
     const ctl = new AbortController();
     const timer = setTimeout(() => {
       api
-        .plan(body, ctl.signal)
+        .plan(body as LaunchRequest, ctl.signal)
         .then((p) => {
           setPlan(p);
           setPlanError(null);
@@ -78,7 +79,7 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
     setBusy(true);
     setLaunchError(null);
     try {
-      const r = await api.launch(body);
+      const r = await api.launch(body as LaunchRequest);
       navigate(`/models?launched=${encodeURIComponent(r.model_uid)}`);
     } catch (err) {
       setLaunchError(err as ApiError);

@@ -1,6 +1,6 @@
 // One GPU's memory as a stacked bar: what others hold, then this launch's weights, activations, CUDA
 // graphs, overhead and KV cache, then what stays free; a legend with the sizes below.
-import type { GpuPlan } from '../api/types.ts';
+import type { GpuPlan } from '@pagoda/protocol';
 import { useI18n } from '../i18n/index.tsx';
 import type { MessageKey } from '../i18n/en.ts';
 

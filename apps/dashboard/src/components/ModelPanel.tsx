@@ -2,7 +2,7 @@
 // logs, and the actions (scale, cancel a launch, terminate, open in chat).
 import { useState } from 'react';
 import { api } from '../api/client.ts';
-import type { ModelView } from '../api/types.ts';
+import type { ModelView } from '@pagoda/protocol';
 import { useI18n, type Translate } from '../i18n/index.tsx';
 import { Link } from '../router.tsx';
 import { ErrorNote } from './ErrorNote.tsx';

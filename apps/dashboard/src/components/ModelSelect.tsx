@@ -1,6 +1,6 @@
 // A <select> of ready models by uid; Field's id and aria attributes pass through to it.
 import type { SelectHTMLAttributes } from 'react';
-import type { ModelView } from '../api/types.ts';
+import type { ModelView } from '@pagoda/protocol';
 
 type Props = Omit<SelectHTMLAttributes<HTMLSelectElement>, 'value' | 'onChange'> & {
   models: ModelView[];

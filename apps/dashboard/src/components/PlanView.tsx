@@ -1,7 +1,7 @@
 // The memory plan of the launch being edited: a bar per GPU of each replica, or, when it will not
 // fit, what is wrong and the settings that would fit (each one a button that applies it).
 import type { ApiError } from '../api/client.ts';
-import type { PlanResponse } from '../api/types.ts';
+import type { PlanResponse } from '@pagoda/protocol';
 import { useI18n } from '../i18n/index.tsx';
 import type { MessageKey } from '../i18n/en.ts';
 import { MemoryBar } from './MemoryBar.tsx';

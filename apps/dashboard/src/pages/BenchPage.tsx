@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api/client.ts';
 import { streamGet } from '../api/sse.ts';
-import type { BenchRun, ModelView } from '../api/types.ts';
+import type { BenchRun, ModelView } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { BarChart } from '../components/BarChart.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
@@ -16,7 +16,7 @@ import { useI18n } from '../i18n/index.tsx';
 
 export function BenchPage() {
   const { t, num, date, time } = useI18n();
-  const ready = usePoll<ModelView[]>(() => api.readyModels(), 5000);
+  const ready = usePoll<ModelView[]>(() => api.listModels({ all: false }), 5000);
   const runs = usePoll<BenchRun[]>(() => api.benchRuns(), 0);
   const [model, setModel] = useState('');
   const [form, setForm] = useState({

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client.ts';
 import { streamPost } from '../api/sse.ts';
-import type { ModelView } from '../api/types.ts';
+import type { ModelView } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
@@ -26,7 +26,7 @@ interface Chunk {
 
 export function ChatPage() {
   const { t, num } = useI18n();
-  const ready = usePoll<ModelView[]>(() => api.readyModels(), 5000);
+  const ready = usePoll<ModelView[]>(() => api.listModels({ all: false }), 5000);
   const [model, setModel] = useState(query('model') ?? '');
   const [mode, setMode] = useState<'chat' | 'completion'>('chat');
   const [system, setSystem] = useState('');

@@ -2,7 +2,7 @@
 // over the time this page has been open (sampled every 2 s, drawn as SVG line charts).
 import { useRef, useState } from 'react';
 import { api } from '../api/client.ts';
-import type { ClusterInfo, Device, WorkerView } from '../api/types.ts';
+import type { ClusterInfo, ClusterDevice as Device, WorkerView } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { LineChart, type Series } from '../components/LineChart.tsx';

@@ -8,6 +8,7 @@ import { Field } from '../components/Field.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
 import { Link } from '../router.tsx';
+import type { RegistrationRequest } from '@pagoda/protocol';
 
 const FIELDS = [
   'model_name',
@@ -48,7 +49,8 @@ export function CustomPage() {
     if (form.context_length.trim()) body.context_length = Number(form.context_length);
     if (form.chat_template.trim()) body.chat_template = form.chat_template;
     try {
-      const r = await api.register(body);
+      // As typed: the server validates the registration and answers per field.
+      const r = await api.register(body as RegistrationRequest);
       setDone(r.model_name);
       list.reload();
     } catch (err) {

@@ -2,7 +2,7 @@
 // key anywhere every route is open; the first admin key created here is remembered so the page keeps working.
 import { useState } from 'react';
 import { api, apiKey, ApiError } from '../api/client.ts';
-import type { ApiKeyView } from '../api/types.ts';
+import type { ApiKeyView } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
@@ -14,7 +14,11 @@ export function KeysPage() {
   const keys = usePoll<ApiKeyView[]>(() => api.keys(), 0);
   const [mine, setMine] = useState(apiKey.get() ?? '');
   const [saved, setSaved] = useState(false);
-  const [form, setForm] = useState({ name: '', scope: 'inference', models: '' });
+  const [form, setForm] = useState<{ name: string; scope: ApiKeyView['scope']; models: string }>({
+    name: '',
+    scope: 'inference',
+    models: '',
+  });
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const open = keys.data !== null && keys.data.length === 0 && !apiKey.get();
@@ -111,7 +115,7 @@ export function KeysPage() {
           <Field label={t('keys.scope')} error={error?.param === 'scope' ? error.message : null}>
             <select
               value={form.scope}
-              onChange={(e) => setForm({ ...form, scope: e.target.value })}
+              onChange={(e) => setForm({ ...form, scope: e.target.value as ApiKeyView['scope'] })}
             >
               <option value="inference">{t('keys.scopeInference')}</option>
               <option value="admin">{t('keys.scopeAdmin')}</option>

@@ -2,7 +2,7 @@
 // ability, format and engine; picking one opens the launch form with its live memory plan.
 import { useMemo, useState } from 'react';
 import { api } from '../api/client.ts';
-import type { EnginesOf, ModelFamily } from '../api/types.ts';
+import type { EnginesOf, ModelFamilyView as ModelFamily } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { LaunchPanel } from '../components/LaunchPanel.tsx';

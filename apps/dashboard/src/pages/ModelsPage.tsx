@@ -5,7 +5,7 @@ import { useRef, useState } from 'react';
 import { api } from '../api/client.ts';
 import { useEventListener } from '../api/events.tsx';
 import { loadByModel, parsePrometheus, tokensPerSecond } from '../api/prometheus.ts';
-import type { ModelView } from '../api/types.ts';
+import type { ModelView } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { ModelPanel, type LiveLoad } from '../components/ModelPanel.tsx';
@@ -17,7 +17,7 @@ const LOG_LINES = 300;
 
 export function ModelsPage() {
   const { t } = useI18n();
-  const models = usePoll<ModelView[]>(() => api.models(), 3000);
+  const models = usePoll<ModelView[]>(() => api.listModels(), 3000);
   const [phases, setPhases] = useState<Record<string, string | null>>({});
   const [logs, setLogs] = useState<Record<string, string[]>>({});
   const last = useRef<{ at: number; tokens: Map<string, number> } | null>(null);
@@ -34,7 +34,7 @@ export function ModelsPage() {
   });
 
   usePoll(async () => {
-    const text = await api.metrics();
+    const text = await api.metricsText();
     const now = performance.now();
     const byModel = loadByModel(parsePrometheus(text));
     const prev = last.current;

@@ -2,7 +2,7 @@
 // message (--message or standard input) or a conversation at the prompt; replies stream as they come.
 import { createInterface } from 'node:readline/promises';
 import type { CliIo } from '../cli-io.ts';
-import type { ChatMessage, PagodaClient } from '../client.ts';
+import type { ChatMessage, PagodaClient } from '@pagoda/client';
 import {
   clientFrom,
   CONNECTION_FLAGS,

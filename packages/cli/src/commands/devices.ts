@@ -1,5 +1,5 @@
 // `pagoda devices`: every GPU in the cluster with its memory in use, claimed by Pagoda, and total.
-import type { DeviceView } from '../client.ts';
+import type { ClusterDevice } from '@pagoda/client';
 import {
   clientFrom,
   CONNECTION_FLAGS,
@@ -18,15 +18,15 @@ ${CONNECTION_HELP}
 `;
 
 /** Devices come flat ({worker, index, ...}) or grouped per worker ({worker_id, devices: [...]}). */
-export function flattenDevices(list: unknown[]): DeviceView[] {
+export function flattenDevices(list: unknown[]): ClusterDevice[] {
   return list.flatMap((item) => {
     const group = item as { worker_id?: string; worker?: string; devices?: unknown };
     if (Array.isArray(group.devices))
-      return (group.devices as DeviceView[]).map((d) => ({
-        worker: group.worker_id ?? group.worker,
+      return (group.devices as ClusterDevice[]).map((d) => ({
         ...d,
+        worker: d.worker ?? group.worker_id ?? group.worker,
       }));
-    return [item as DeviceView];
+    return [item as ClusterDevice];
   });
 }
 
@@ -44,7 +44,7 @@ export const run = managementCommand(
       empty: 'No GPUs in the cluster.\n',
       headers: ['WORKER', 'GPU', 'NAME', 'USED', 'CLAIMED', 'TOTAL', 'UTIL'],
       row: (d) => [
-        d.worker ?? d.worker_id,
+        d.worker,
         d.index < 0 ? 'cpu' : d.index,
         `${d.name ?? '-'}${d.declared ? ' (declared)' : ''}`,
         formatBytes(d.memory_used),

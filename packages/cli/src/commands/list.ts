@@ -45,15 +45,16 @@ export const run = managementCommand(
   },
 );
 
-/** One line per model that is failed or degraded (or has a replica that failed), with the reason. */
+/** One line per model that failed or has a recorded error (its own or a replica's), with the reason. */
 export function failureReasons(models: readonly ModelView[]): string[] {
   const lines: string[] = [];
   for (const m of models) {
     const failedReplicas = (m.replicas ?? []).filter((r) => r.last_error && r.status !== 'ready');
-    if (m.status !== 'failed' && m.status !== 'degraded' && failedReplicas.length === 0) continue;
+    if (m.status !== 'failed' && !m.last_error && failedReplicas.length === 0) continue;
     const reasons = new Set<string>();
     if (m.last_error) reasons.add(reasonLine(m.last_error));
-    for (const r of failedReplicas) reasons.add(`replica ${r.index} (${r.status}): ${reasonLine(r.last_error!)}`);
+    for (const r of failedReplicas)
+      reasons.add(`replica ${r.index} (${r.status}): ${reasonLine(r.last_error!)}`);
     if (reasons.size === 0) reasons.add('no reason was recorded; see the worker log');
     lines.push(`${m.model_uid} ${m.status}: ${[...reasons].join('; ')}`);
   }
@@ -65,7 +66,10 @@ export function failureReasons(models: readonly ModelView[]): string[] {
  * its message, at most 300 characters.
  */
 export function reasonLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   let line = lines[lines.length - 1] ?? text.trim();
   if (line.startsWith('{')) {
     try {

@@ -1,6 +1,6 @@
 // `pagoda plan <model> [launch flags]`: the memory plan of a launch without launching: per GPU
 // weights / activations / CUDA graphs / KV cache / free, or why it cannot fit and what would.
-import { PagodaApiError } from '../client.ts';
+import { PagodaApiError } from '@pagoda/client';
 import { clientFrom, managementCommand } from '../command_options.ts';
 import { formatBytes } from '../format/bytes.ts';
 import { formatTable } from '../format/table.ts';

@@ -51,7 +51,10 @@ export const run = managementCommand(
   },
   async ({ values, positionals }, io) => {
     noPositionals('registrations', positionals);
-    let list = await clientFrom(values, io).registrations(values['model-type'] ?? 'LLM');
+    // Pagoda lists summaries; other servers may list whole families (model_specs), read the same here.
+    let list: Array<Record<string, unknown>> = (await clientFrom(values, io).registrations(
+      values['model-type'] ?? 'LLM',
+    )) as unknown as Array<Record<string, unknown>>;
     if (values.custom) list = list.filter((r) => source(r) === 'custom');
     return printListing(io, list, {
       json: values.json,

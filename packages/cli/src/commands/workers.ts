@@ -6,6 +6,7 @@ import {
   managementCommand,
   noPositionals,
 } from '../command_options.ts';
+import type { WorkerView } from '@pagoda/client';
 import { printListing } from '../list_output.ts';
 
 const USAGE = `usage: pagoda workers [--json]
@@ -32,7 +33,15 @@ export const run = managementCommand(
   { ...CONNECTION_FLAGS, json: { type: 'boolean' } },
   async ({ values, positionals }, io) => {
     noPositionals('workers', positionals);
-    const workers = await clientFrom(values, io).workers();
+    // Pagoda sends WorkerView; Xinference-style servers name the worker worker_id and list devices
+    // and replicas instead of counting them, which reads the same here.
+    const workers: Array<
+      Omit<Partial<WorkerView>, 'replicas'> & {
+        worker_id?: string;
+        devices?: unknown;
+        replicas?: number | unknown[];
+      }
+    > = await clientFrom(values, io).workers();
     const now = Date.now();
     return printListing(io, workers, {
       json: values.json,

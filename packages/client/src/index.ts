@@ -1,0 +1,31 @@
+// @pagoda/client: Pagoda's management API (Xinference's route shapes) and chat, typed, on fetch.
+// The response types are @pagoda/protocol's, re-exported so one import gives the whole SDK.
+export { PagodaApiError, errorMessage, type FieldError } from './api-error.ts';
+export { chatDeltas } from './chat-stream.ts';
+export {
+  asList,
+  DEFAULT_ENDPOINT,
+  PagodaClient,
+  type ChatMessage,
+  type ChatOptions,
+  type ClientOptions,
+} from './pagoda-client.ts';
+export type {
+  ApiKeyRequest,
+  ApiKeyView,
+  BenchRun,
+  BenchSummary,
+  ClusterDevice,
+  ClusterInfo,
+  EnginesOf,
+  LaunchProgress,
+  LaunchRequest,
+  ModelFamilyView,
+  ModelView,
+  PlanResponse,
+  RegistrationRequest,
+  RegistrationSummary,
+  RegistrationUpdated,
+  ReplicaView,
+  WorkerView,
+} from '@pagoda/protocol';
