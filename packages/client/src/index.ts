@@ -6,7 +6,6 @@ export {
   asList,
   DEFAULT_ENDPOINT,
   PagodaClient,
-  type ChatMessage,
   type ChatOptions,
   type ClientOptions,
 } from './pagoda-client.ts';
@@ -15,6 +14,7 @@ export type {
   ApiKeyView,
   BenchRun,
   BenchSummary,
+  ChatMessage,
   ClusterDevice,
   ClusterInfo,
   EnginesOf,

@@ -5,6 +5,7 @@ import type {
   ApiKeyRequest,
   ApiKeyView,
   BenchRun,
+  ChatMessage,
   ClusterDevice,
   ClusterInfo,
   EnginesOf,
@@ -38,11 +39,6 @@ export interface ClientOptions {
   unreachableHint?: string;
   /** Said after a 401 when no key was given; default "(give an API key: apiKey or PAGODA_API_KEY)". */
   missingKeyHint?: string;
-}
-
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
 }
 
 export interface ChatOptions {

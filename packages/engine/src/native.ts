@@ -1,6 +1,6 @@
 // The native addon's shape as this package uses it, loaded once through @pagoda/native.
 import { createRequire } from 'node:module';
-import type { EngineStats, FinishReason, ModelInfo, TokenLogprob } from './types.ts';
+import type { EngineStats, EngineFinishReason, ModelInfo, TokenLogprob } from './types.ts';
 
 /** One sequence's output of one engine step, as the addon delivers it. */
 export interface NativeDelta {
@@ -8,7 +8,7 @@ export interface NativeDelta {
   index: number;
   token_ids: number[];
   logprobs?: TokenLogprob[];
-  finish_reason?: FinishReason;
+  finish_reason?: EngineFinishReason;
   stop_token_id?: number;
   request_finished: boolean;
   usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number };

@@ -48,7 +48,7 @@ export interface SamplingParams {
   ignore_eos?: boolean;
 }
 
-export type FinishReason = 'stop' | 'length' | 'abort';
+export type EngineFinishReason = 'stop' | 'length' | 'abort';
 
 export interface TokenLogprob {
   token_id: number;
@@ -63,7 +63,7 @@ export interface GenerateDelta {
   token_ids: number[];
   logprobs?: TokenLogprob[];
   /** Set on the last delta of this output. 'stop' covers EOS and stop_token_ids. */
-  finish_reason?: FinishReason;
+  finish_reason?: EngineFinishReason;
   /** The token id that caused a 'stop' finish, if any. */
   stop_token_id?: number;
   usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number };

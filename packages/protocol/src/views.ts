@@ -1,6 +1,7 @@
 // What the management API answers beyond models (management.ts): registrations, engines, memory
-// plans, devices, workers, the cluster summary, API keys, launch progress and benchmark runs. The
-// server produces these shapes and the client SDK, the CLI and the dashboard read them from here.
+// plans, devices, workers, the cluster summary, API keys, launch progress, benchmark runs and the
+// live events. The server produces these shapes; the client SDK, the CLI and the dashboard read them
+// from here.
 import { z } from 'zod';
 import type { Device } from './cluster.ts';
 import { ModelUidSchema } from './management.ts';
@@ -101,10 +102,26 @@ export interface Suggestion {
   message: string;
 }
 
-/** The memory plan as clients read it (the server's plan carries its resolved settings too). */
-export interface PlanView {
+/** The engine settings a plan was made for, with the server's defaults filled in. */
+export interface PlanSettings {
+  dtype: string;
+  max_model_len: number;
+  max_num_seqs: number;
+  max_num_batched_tokens: number;
+  gpu_memory_utilization: number;
+  tensor_parallel_size: number;
+  enforce_eager: boolean;
+  block_size: number;
+  kv_cache_dtype: string;
+}
+
+/** The memory plan of a launch: where each replica goes and what each GPU holds, or why it cannot fit. */
+export interface MemoryPlan {
   fits: boolean;
   message: string;
+  settings: PlanSettings;
+  /** K and V bytes of one token on one GPU (one tensor-parallel shard). */
+  kv_bytes_per_token: number;
   replicas: ReplicaPlan[];
   /** Refused: what is wrong, and on the roomiest eligible GPU what the numbers are. */
   problems: string[];
@@ -120,7 +137,7 @@ export interface PlanResponse {
   device: 'cpu' | 'gpu' | null;
   message: string;
   replicas: Array<{ worker: string; gpu_idx: number[]; bytes_per_device: number }>;
-  plan: PlanView | null;
+  plan: MemoryPlan | null;
 }
 
 /** GET /v1/cluster/devices: a worker's device with the memory Pagoda claimed on it. */
@@ -146,7 +163,13 @@ export interface WorkerView {
 /** GET /v1/cluster/info. */
 export interface ClusterInfo {
   server: { version?: string; database: string; redis: string } & Record<string, unknown>;
-  workers: Array<{ worker: string; address: string; status: string; last_heartbeat: string; devices: Device[] }>;
+  workers: Array<{
+    worker: string;
+    address: string;
+    status: string;
+    last_heartbeat: string;
+    devices: Device[];
+  }>;
   models: number;
   replicas: Record<string, number>;
 }
@@ -231,3 +254,26 @@ export interface BenchRun {
   summary: BenchSummary | null;
   error: string | null;
 }
+
+/** One event of the live feed (GET /api/events, WebSocket), as the server publishes it. */
+export type PlatformEvent =
+  | {
+      type: 'status';
+      model_uid: string;
+      replica_id: string | null;
+      status: string;
+      last_error?: string | null;
+    }
+  | {
+      type: 'progress';
+      model_uid: string;
+      replica_id: string;
+      progress: number;
+      phase: string | null;
+    }
+  | { type: 'logs'; model_uid: string; replica_id: string; lines: string[] }
+  | { type: 'worker'; worker_id: string; status: string }
+  | { type: 'metrics'; data: Record<string, unknown> };
+
+/** What a listener receives: the event with the time it was published (ISO). */
+export type PlatformEventMessage = PlatformEvent & { at: string };

@@ -1,18 +1,14 @@
 // The live feed behind GET /api/events (WebSocket): replica status and progress, runner log lines,
 // worker changes and periodic metrics, fanned out to every connected dashboard.
 import type { IncomingMessage, Server } from 'node:http';
+import type { PlatformEvent, PlatformEventMessage } from '@pagoda/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-export type PlatformEvent =
-  | { type: 'status'; model_uid: string; replica_id: string | null; status: string; last_error?: string | null }
-  | { type: 'progress'; model_uid: string; replica_id: string; progress: number; phase: string | null }
-  | { type: 'logs'; model_uid: string; replica_id: string; lines: string[] }
-  | { type: 'worker'; worker_id: string; status: string }
-  | { type: 'metrics'; data: Record<string, unknown> };
+export type { PlatformEvent };
 
 const STATUS_TEXT = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' } as const;
 
-const stamp = (event: PlatformEvent): string => JSON.stringify({ ...event, at: new Date().toISOString() });
+const stamp = (event: PlatformEvent): string => JSON.stringify({ ...event, at: new Date().toISOString() } satisfies PlatformEventMessage);
 
 export class EventHub {
   private readonly clients = new Set<WebSocket>();

@@ -6,7 +6,7 @@ import type { Database, Db } from '@pagoda/db';
 import { CPU_DEVICE_INDEX, type Device } from '@pagoda/protocol';
 import { DTYPE_BYTES, parameterCount, type ArchNumbers } from './catalog/index.ts';
 import { HttpError } from './http_error.ts';
-import { plan, PlanInputError, resolveParams, kvBytesPerToken, type DeviceInput, type Plan, type PlanParamsInput } from './planner/index.ts';
+import { plan, PlanInputError, resolveParams, kvBytesPerToken, type PlannerDeviceInput, type Plan, type PlanParamsInput } from './planner/index.ts';
 
 type Tx = Omit<Db, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
@@ -67,7 +67,7 @@ async function claimedBytes(tx: Tx): Promise<Map<string, number>> {
   return out;
 }
 
-function planDevices(workers: ClusterWorker[], claimed: Map<string, number>): DeviceInput[] {
+function planDevices(workers: ClusterWorker[], claimed: Map<string, number>): PlannerDeviceInput[] {
   return workers.flatMap((w) =>
     w.devices
       .filter((d) => d.kind === 'gpu')

@@ -10,7 +10,7 @@ import {
   plan,
   PlanInputError,
   resolveParams,
-  type DeviceInput,
+  type PlannerDeviceInput,
 } from '../src/planner/index.ts';
 
 const GiB = 2 ** 30;
@@ -30,8 +30,8 @@ const gpus = (
   worker: string,
   count: number,
   total: number,
-  extra: Partial<DeviceInput> = {},
-): DeviceInput[] =>
+  extra: Partial<PlannerDeviceInput> = {},
+): PlannerDeviceInput[] =>
   Array.from({ length: count }, (_, index) => ({ worker, index, total, ...extra }));
 
 describe('KV bytes per token', () => {

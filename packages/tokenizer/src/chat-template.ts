@@ -3,16 +3,23 @@
 import { Template } from '@huggingface/jinja';
 import { z } from 'zod';
 import type { ChatTemplateSource } from './model-files.ts';
-import type { SpecialTokenTexts } from './tokenizer.ts';
 
 const textPartSchema = z.object({ type: z.literal('text'), text: z.string() });
+
+/** Special token texts the chat template sees (bos_token, eos_token, ...); null where the model has none. */
+export interface SpecialTokenTexts {
+  bos: string | null;
+  eos: string | null;
+  unk: string | null;
+  pad: string | null;
+}
 
 /** One chat message. Extra fields (tool_calls, tool_call_id, name, ...) pass through to the template. */
 export const chatMessageSchema = z.looseObject({
   role: z.enum(['system', 'user', 'assistant', 'tool']),
   content: z.union([z.string(), z.array(textPartSchema)]).nullish(),
 });
-export type ChatMessage = z.infer<typeof chatMessageSchema>;
+export type TemplateMessage = z.infer<typeof chatMessageSchema>;
 export const chatMessagesSchema = z.array(chatMessageSchema).min(1, 'a chat needs at least one message');
 
 export interface RenderChatOptions {
@@ -77,14 +84,14 @@ export function selectTemplate(
   return chosen;
 }
 
-function validateMessages(messages: unknown): ChatMessage[] {
+function validateMessages(messages: unknown): TemplateMessage[] {
   const result = chatMessagesSchema.safeParse(messages);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `messages.${issue.path.join('.')}: ${issue.message}`);
   throw new ChatTemplateError(`invalid chat messages: ${problems.join('; ')}`);
 }
 
-function withContentFormat(message: ChatMessage, format: 'string' | 'parts'): ChatMessage {
+function withContentFormat(message: TemplateMessage, format: 'string' | 'parts'): TemplateMessage {
   if (format === 'parts' || !Array.isArray(message.content)) return message;
   return { ...message, content: message.content.map((part) => part.text).join('\n') };
 }

@@ -1,5 +1,5 @@
 // @pagoda/tokenizer: tokenizer.json encode/decode, streaming detokenization and chat templates.
-export { Tokenizer, type EncodeOptions, type DecodeOptions, type SpecialTokenTexts } from './tokenizer.ts';
+export { Tokenizer, type EncodeOptions, type DecodeOptions } from './tokenizer.ts';
 export { IncrementalDecoder, type IncrementalDecoderOptions } from './incremental-decoder.ts';
 export {
   ChatTemplateError,
@@ -7,7 +7,8 @@ export {
   chatMessagesSchema,
   renderChatTemplate,
   selectTemplate,
-  type ChatMessage,
+  type TemplateMessage,
   type RenderChatOptions,
+  type SpecialTokenTexts,
 } from './chat-template.ts';
 export { TokenizerFileError, readModelTokenizerFiles, type ChatTemplateSource } from './model-files.ts';

@@ -2,7 +2,7 @@
 // special tokens and end-of-sequence ids as tokenizer_config.json and generation_config.json say.
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { renderChatTemplate, type RenderChatOptions } from './chat-template.ts';
+import { renderChatTemplate, type RenderChatOptions, type SpecialTokenTexts } from './chat-template.ts';
 import {
   TokenizerFileError,
   readModelTokenizerFiles,
@@ -19,14 +19,6 @@ export interface EncodeOptions {
 export interface DecodeOptions {
   /** Leave out special tokens such as <s> and </s> (default true). */
   skipSpecialTokens?: boolean;
-}
-
-/** Special token texts the chat template sees (bos_token, eos_token, ...); null where the model has none. */
-export interface SpecialTokenTexts {
-  bos: string | null;
-  eos: string | null;
-  unk: string | null;
-  pad: string | null;
 }
 
 export class Tokenizer {

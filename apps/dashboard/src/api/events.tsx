@@ -11,29 +11,9 @@ import {
   type ReactNode,
 } from 'react';
 import { apiKey } from './client.ts';
+import type { PlatformEventMessage } from '@pagoda/protocol';
 
-export type PlatformEvent =
-  | {
-      type: 'status';
-      model_uid: string;
-      replica_id: string | null;
-      status: string;
-      last_error?: string | null;
-      at: string;
-    }
-  | {
-      type: 'progress';
-      model_uid: string;
-      replica_id: string;
-      progress: number;
-      phase: string | null;
-      at: string;
-    }
-  | { type: 'logs'; model_uid: string; replica_id: string; lines: string[]; at: string }
-  | { type: 'worker'; worker_id: string; status: string; at: string }
-  | { type: 'metrics'; data: Record<string, unknown>; at: string };
-
-type Listener = (e: PlatformEvent) => void;
+type Listener = (e: PlatformEventMessage) => void;
 
 interface Events {
   connected: boolean;
@@ -64,9 +44,9 @@ export function EventsProvider({ children }: { children: ReactNode }) {
         setConnected(true);
       };
       ws.onmessage = (m) => {
-        let event: PlatformEvent;
+        let event: PlatformEventMessage;
         try {
-          event = JSON.parse(String(m.data)) as PlatformEvent;
+          event = JSON.parse(String(m.data)) as PlatformEventMessage;
         } catch {
           return;
         }

@@ -6,7 +6,7 @@ import type { LaunchRequest, PlanResponse, WorkerView } from '@pagoda/protocol';
 import { usePoll } from '../api/usePoll.ts';
 import { useI18n } from '../i18n/index.tsx';
 import { defaultForm, launchBody, launchCli, type LaunchForm } from '../launch.ts';
-import type { CatalogEntry } from '../pages/LaunchPage.tsx';
+import type { CatalogEntry } from '../api/catalog.ts';
 import { navigate } from '../router.tsx';
 import { ErrorNote } from './ErrorNote.tsx';
 import { Field } from './Field.tsx';

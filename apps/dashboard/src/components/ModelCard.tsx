@@ -1,6 +1,6 @@
 // One catalog entry as a card: name, family, abilities, sizes and formats, context, and the button
 // that opens its launch form.
-import type { CatalogEntry } from '../pages/LaunchPage.tsx';
+import type { CatalogEntry } from '../api/catalog.ts';
 import { useI18n } from '../i18n/index.tsx';
 import type { MessageKey } from '../i18n/en.ts';
 

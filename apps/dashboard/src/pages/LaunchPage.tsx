@@ -1,8 +1,7 @@
 // Launch: the catalog and the user's registrations as cards, searched and filtered by family, size,
 // ability, format and engine; picking one opens the launch form with its live memory plan.
 import { useMemo, useState } from 'react';
-import { api } from '../api/client.ts';
-import type { EnginesOf, ModelFamilyView as ModelFamily } from '@pagoda/protocol';
+import { loadCatalog } from '../api/catalog.ts';
 import { usePoll } from '../api/usePoll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { LaunchPanel } from '../components/LaunchPanel.tsx';
@@ -12,11 +11,6 @@ import { useI18n } from '../i18n/index.tsx';
 import type { MessageKey } from '../i18n/en.ts';
 import { query } from '../router.tsx';
 
-export interface CatalogEntry {
-  family: ModelFamily;
-  engines: EnginesOf;
-}
-
 const SIZES: Array<{ key: string; label: MessageKey; test: (b: number) => boolean }> = [
   { key: 'small', label: 'launch.sizeSmall', test: (b) => b < 1 },
   { key: 'medium', label: 'launch.sizeMedium', test: (b) => b >= 1 && b < 10 },
@@ -24,15 +18,6 @@ const SIZES: Array<{ key: string; label: MessageKey; test: (b: number) => boolea
   { key: 'huge', label: 'launch.sizeHuge', test: (b) => b >= 40 },
 ];
 
-async function loadCatalog(): Promise<CatalogEntry[]> {
-  const list = await api.registrations();
-  return Promise.all(
-    list.map(async (r) => ({
-      family: await api.registration(r.model_name),
-      engines: await api.engines(r.model_name),
-    })),
-  );
-}
 
 const uniq = (xs: string[]) => [...new Set(xs)].sort();
 

@@ -1,6 +1,7 @@
 // `pagoda plan <model> [launch flags]`: the memory plan of a launch without launching: per GPU
 // weights / activations / CUDA graphs / KV cache / free, or why it cannot fit and what would.
 import { PagodaApiError } from '@pagoda/client';
+import type { GpuPlan, MemoryPlan, PlanResponse, ReplicaPlan } from '@pagoda/protocol';
 import { clientFrom, managementCommand } from '../command_options.ts';
 import { formatBytes } from '../format/bytes.ts';
 import { formatTable } from '../format/table.ts';
@@ -13,37 +14,15 @@ Shows how a launch would use GPU memory, without launching. Exit code 0 when it 
 ${LAUNCH_FLAGS_HELP}
 `;
 
-interface GpuRow {
-  worker?: string;
-  index?: number;
-  total?: number;
-  weights?: number;
-  activations?: number;
-  cuda_graphs?: number;
-  overhead?: number;
-  kv_cache?: number;
-  kv_cache_tokens?: number;
-  claim?: number;
-  free_after?: number;
-}
+type GpuRow = Partial<GpuPlan>;
 
-interface PlanView {
-  fits?: boolean;
-  message?: string;
-  replicas?: Array<{
-    replica?: number;
-    worker?: string;
-    gpus?: GpuRow[];
-    max_concurrency?: number;
-    gpu_idx?: number[];
-    bytes_per_device?: number;
-  }>;
-  problems?: string[];
-  breakdown?: GpuRow | null;
-  suggestions?: Array<{ setting: string; value: number; message: string }>;
-  kv_bytes_per_token?: number;
-  settings?: Record<string, unknown>;
-}
+/**
+ * The plan as this command shows it: the server's MemoryPlan, or its answer around it when there is
+ * none (a CPU placement: replicas with gpu_idx and bytes_per_device), read field by field.
+ */
+type ShownPlan = Partial<Omit<MemoryPlan, 'replicas'>> & {
+  replicas?: Array<Partial<ReplicaPlan> & Partial<PlanResponse['replicas'][number]>>;
+};
 
 const HEADERS = [
   'REPLICA',
@@ -76,7 +55,7 @@ function gpuCells(replica: string, g: GpuRow): Array<string | number | null | un
 }
 
 /** The plan as text: the verdict, the per-GPU table, and on refusal the settings that would fit. */
-export function renderPlan(plan: PlanView): string {
+export function renderPlan(plan: ShownPlan): string {
   let out = `${plan.message ?? (plan.fits ? 'fits' : 'does not fit')}\n`;
   const rows = (plan.replicas ?? []).flatMap((r) =>
     (r.gpus ?? []).map((g) => gpuCells(String(r.replica ?? '-'), g)),
@@ -114,18 +93,20 @@ export const run = managementCommand(
   { ...LAUNCH_FLAGS, json: { type: 'boolean' } },
   async ({ values, positionals }, io) => {
     const body = launchBody(values as LaunchValues, positionals);
-    let answer: PlanView & { plan?: PlanView | null };
+    let answer: ShownPlan & { plan?: MemoryPlan | null };
     try {
-      answer = (await clientFrom(values, io).plan(body)) as PlanView & { plan?: PlanView | null };
+      answer = await clientFrom(values, io).plan(body);
     } catch (err) {
       // A refusal may come as an error status that still carries the plan.
       const carried =
-        err instanceof PagodaApiError ? (err.body as { plan?: PlanView } | null)?.plan : undefined;
+        err instanceof PagodaApiError
+          ? (err.body as { plan?: MemoryPlan } | null)?.plan
+          : undefined;
       if (!carried) throw err;
       answer = { ...carried, plan: carried };
     }
     // The server wraps the planner's plan (per-GPU numbers) with its verdict; CPU placements have none.
-    const plan: PlanView = answer.plan
+    const plan: ShownPlan = answer.plan
       ? {
           ...answer.plan,
           fits: answer.fits ?? answer.plan.fits,

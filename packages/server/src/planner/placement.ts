@@ -3,7 +3,7 @@
 // explicit worker_ip / gpu_idx narrow the choice. Claims accumulate, so replicas may share a GPU.
 import { z } from 'zod';
 
-export const DeviceSchema = z.object({
+export const PlannerDeviceSchema = z.object({
   /** The worker's id. */
   worker: z.string().min(1),
   /** The worker's address, matched by worker_ip as well as the id. */
@@ -16,14 +16,14 @@ export const DeviceSchema = z.object({
   /** Claimed by replicas Pagoda placed here (some may not have started yet). */
   claimed: z.number().nonnegative().default(0),
 });
-export type Device = z.output<typeof DeviceSchema>;
-export type DeviceInput = z.input<typeof DeviceSchema>;
+export type PlannerDevice = z.output<typeof PlannerDeviceSchema>;
+export type PlannerDeviceInput = z.input<typeof PlannerDeviceSchema>;
 
 /**
  * Bytes a new claim may take. Our own running replicas appear both in `used` and in `claimed`, so the
  * larger of the two is what is taken (a process outside Pagoda shows only in `used`).
  */
-export function availableBytes(d: Device): number {
+export function availableBytes(d: PlannerDevice): number {
   return Math.max(0, d.total - Math.max(d.used, d.claimed));
 }
 
@@ -33,9 +33,9 @@ export interface PlacementRequest {
   workerIp?: string | null;
   gpuIdx?: readonly number[] | null;
   /** Bytes one shard claims on this device (it may depend on the device's total). */
-  claimOn(device: Device): number;
+  claimOn(device: PlannerDevice): number;
   /** Why a shard cannot run on this device whatever its room (e.g. too small a GPU), or null. */
-  unusable?(device: Device): string | null;
+  unusable?(device: PlannerDevice): string | null;
 }
 
 export interface ReplicaPlacement {
@@ -57,14 +57,14 @@ export type PlacementResult =
   | { ok: true; replicas: ReplicaPlacement[]; claims: GpuClaimBytes[] }
   | { ok: false; placed: ReplicaPlacement[]; reasons: string[] };
 
-const key = (d: Pick<Device, 'worker' | 'index'>) => `${d.worker}#${d.index}`;
+const key = (d: Pick<PlannerDevice, 'worker' | 'index'>) => `${d.worker}#${d.index}`;
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 /** The devices a request may use, or the reason none may. */
 export function eligibleDevices(
-  devices: readonly Device[],
+  devices: readonly PlannerDevice[],
   req: Pick<PlacementRequest, 'workerIp' | 'gpuIdx'>,
-): { devices: Device[]; reason?: string } {
+): { devices: PlannerDevice[]; reason?: string } {
   let pool = [...devices];
   if (req.workerIp) {
     pool = pool.filter((d) => d.worker === req.workerIp || d.worker_ip === req.workerIp);
@@ -92,24 +92,24 @@ export function eligibleDevices(
   return { devices: pool };
 }
 
-function groupByWorker(devices: readonly Device[]): Map<string, Device[]> {
-  const out = new Map<string, Device[]>();
+function groupByWorker(devices: readonly PlannerDevice[]): Map<string, PlannerDevice[]> {
+  const out = new Map<string, PlannerDevice[]>();
   for (const d of devices) out.set(d.worker, [...(out.get(d.worker) ?? []), d]);
   return out;
 }
 
 /** Places every replica or explains, per worker, why the next one found no room. */
-export function placeReplicas(devices: readonly Device[], req: PlacementRequest): PlacementResult {
+export function placeReplicas(devices: readonly PlannerDevice[], req: PlacementRequest): PlacementResult {
   const { devices: pool, reason } = eligibleDevices(devices, req);
   if (reason) return { ok: false, placed: [], reasons: [reason] };
   // Claims made by this call, kept apart: adding them to `claimed` could hide them under a larger `used`.
   const pending = new Map<string, number>();
-  const room = (d: Device) => availableBytes(d) - (pending.get(key(d)) ?? 0);
+  const room = (d: PlannerDevice) => availableBytes(d) - (pending.get(key(d)) ?? 0);
   const placed: ReplicaPlacement[] = [];
   const t = req.tensorParallelSize;
 
   for (let replica = 0; replica < req.replicas; replica++) {
-    let best: { worker: string; chosen: Device[]; slack: number } | null = null;
+    let best: { worker: string; chosen: PlannerDevice[]; slack: number } | null = null;
     const reasons: string[] = [];
     for (const [worker, all] of groupByWorker(pool)) {
       const unusable = all

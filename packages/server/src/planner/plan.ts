@@ -1,17 +1,17 @@
 // The memory plan of a launch: per GPU weights / activations / CUDA graphs / KV cache / free, the
 // workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
 import { z } from 'zod';
-import type { GpuPlan, PlanView, ReplicaPlan, SuggestedSetting, Suggestion } from '@pagoda/protocol';
+import type { GpuPlan, MemoryPlan, ReplicaPlan, SuggestedSetting, Suggestion } from '@pagoda/protocol';
 import type { ArchNumbers } from '../catalog/architecture.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
-import { gpuMemory, minimumUtilization, type GpuMemory } from './memory.ts';
+import { gpuMemory, minimumUtilization } from './memory.ts';
 import {
   availableBytes,
-  DeviceSchema,
+  PlannerDeviceSchema,
   eligibleDevices,
   placeReplicas,
-  type Device,
-  type DeviceInput,
+  type PlannerDevice,
+  type PlannerDeviceInput,
   type GpuClaimBytes,
   type PlacementResult,
 } from './placement.ts';
@@ -38,7 +38,7 @@ export interface PlanModel {
 export interface PlanRequest {
   model: PlanModel;
   params: PlanParamsInput;
-  devices: readonly DeviceInput[];
+  devices: readonly PlannerDeviceInput[];
   replicas?: number;
   worker_ip?: string | null;
   gpu_idx?: readonly number[] | null;
@@ -46,13 +46,11 @@ export interface PlanRequest {
 
 export type { GpuPlan, ReplicaPlan, SuggestedSetting, Suggestion };
 
-/** The plan clients see (PlanView), plus what the server itself uses: settings, weights, claims. */
-export interface Plan extends PlanView {
+/** The plan clients see (MemoryPlan), with every resolved setting, the weights and the claims. */
+export interface Plan extends MemoryPlan {
   settings: ResolvedParams;
   /** The whole model's weights. */
   weights_bytes: number;
-  /** K and V bytes of one token on one GPU (one tensor-parallel shard). */
-  kv_bytes_per_token: number;
   /** Bytes to claim per GPU when it fits. */
   claims: GpuClaimBytes[];
 }
@@ -68,7 +66,7 @@ export function validTensorParallel(arch: ArchNumbers, t: number): boolean {
 function gpuPlan(
   model: PlanModel,
   params: ResolvedParams,
-  device: Device,
+  device: PlannerDevice,
   available: number,
 ): GpuPlan {
   const memory = gpuMemory(model.arch, params, device.total, model.weights_bytes);
@@ -87,7 +85,7 @@ function gpuPlan(
 function tryPlace(
   model: PlanModel,
   params: ResolvedParams,
-  devices: readonly Device[],
+  devices: readonly PlannerDevice[],
   req: PlanRequest,
 ): PlacementResult {
   return placeReplicas(devices, {
@@ -111,7 +109,7 @@ function tryPlace(
 function suggestions(
   model: PlanModel,
   params: ResolvedParams,
-  devices: readonly Device[],
+  devices: readonly PlannerDevice[],
   req: PlanRequest,
 ): Suggestion[] {
   const out: Suggestion[] = [];
@@ -212,7 +210,7 @@ export function plan(req: PlanRequest): Plan {
   const replicas = req.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1)
     throw new PlanInputError(`replica must be a positive integer, got ${replicas}`, 'replica');
-  const devices = req.devices.map((d) => DeviceSchema.parse(d));
+  const devices = req.devices.map((d) => PlannerDeviceSchema.parse(d));
   const { arch } = req.model;
 
   if (params.max_model_len > arch.max_position_embeddings) {

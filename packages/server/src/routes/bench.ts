@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
-import { z } from 'zod';
 import { BenchRequestSchema, type BenchParams, type BenchRun, type BenchSummary } from '@pagoda/protocol';
 import { bearer, type Auth } from '../auth.ts';
 import { HttpError, parseBody } from '../http_error.ts';
