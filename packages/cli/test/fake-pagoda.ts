@@ -81,6 +81,8 @@ export async function startFakePagoda(): Promise<FakePagoda> {
         : json(res, 200, {});
     }
     if (route === 'GET /v1/model_registrations/LLM') return json(res, 200, fake.registrations);
+    if ((m = /^PATCH \/v1\/model_registrations\/LLM\/([^/]+)$/.exec(route)))
+      return json(res, 200, { model_name: m[1], updated: true, launched_as: [m[1]] });
     if (/^DELETE \/v1\/model_registrations\/LLM\/[^/]+$/.test(route)) return json(res, 200, {});
     if (route === 'POST /api/plan') return json(res, fake.plan[0], fake.plan[1]);
     if (route === 'GET /v1/workers') return json(res, 200, fake.workers);

@@ -1,6 +1,7 @@
 // The management commands against a stand-in server: the requests they send, what they print, their
 // exit codes, and how they report the server's refusals and an unreachable server.
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CliIo } from '../src/cli-io.ts';
 import { launchBody, parseLaunchArgv } from '../src/launch-flags.ts';
@@ -276,6 +277,27 @@ describe('registrations', () => {
     const bad = capture();
     expect(await register(['bad', '--model-path', '/nowhere'], bad.io)).toBe(1);
     expect(bad.err()).toBe('pagoda register: model_path: /nowhere does not exist (HTTP 400)\n');
+  });
+
+  it('sends a relative --model-path as the folder it names from the current directory', async () => {
+    expect(await register(['rel', '--model-path', 'models/rel'], capture().io)).toBe(0);
+    expect(fake.requests.at(-1)!.body).toEqual({
+      model_name: 'rel',
+      model_path: join(process.cwd(), 'models', 'rel'),
+    });
+  });
+
+  it('--update sends only the flags given as a PATCH, and says how to restart a launched model', async () => {
+    const c = capture();
+    expect(await register(['mine', '--update', '--chat-template', '{{ x }}'], c.io)).toBe(0);
+    expect(fake.requests.at(-1)).toMatchObject({
+      method: 'PATCH',
+      path: '/v1/model_registrations/LLM/mine',
+      body: { chat_template: '{{ x }}' },
+    });
+    expect(c.out()).toBe(
+      'Updated mine. It is launched as mine, which keeps the old settings: `pagoda terminate mine`, then `pagoda launch mine`\n',
+    );
   });
 
   it('lists built-in and custom models, and unregisters', async () => {
