@@ -80,6 +80,15 @@ const CASES: Case[] = [
   ['DELETE', '/v1/model_registrations/LLM/nope', undefined, 404, /no custom model/],
   ['DELETE', '/v1/model_registrations/LLM/llama-3.2-instruct', undefined, 400, /built-in/],
   ['DELETE', '/v1/model_registrations/LLM/stories', undefined, 409, /launched as existing/],
+  ['PATCH', '/v1/model_registrations/LLM/nope', { chat_template: 'x' }, 404, /no custom model named 'nope'/],
+  ['PATCH', '/v1/model_registrations/LLM/llama-3.2-instruct', { chat_template: 'x' }, 400, /built-in/],
+  ['PATCH', '/v1/model_registrations/EMBED/stories', { chat_template: 'x' }, 404, /model type/],
+  ['PATCH', '/v1/model_registrations/LLM/stories', [], 400, /JSON object/],
+  ['PATCH', '/v1/model_registrations/LLM/stories', { model_name: 'other' }, 400, /cannot be renamed/],
+  ['PATCH', '/v1/model_registrations/LLM/stories', { context_length: 100_000 }, 400, /context_length/],
+  ['PATCH', '/v1/model_registrations/LLM/stories', { model_path: '/no/such/folder' }, 400, /does not exist/],
+  ['PATCH', '/v1/model_registrations/LLM/stories', { chat_template: 7 }, 400, /chat_template/],
+  ['PUT', '/v1/model_registrations/LLM/stories', { chat_template: 'x' }, 400, /model_path/],
   ['GET', '/v1/engines/nope', undefined, 404, /not in the catalog/],
   ['POST', '/api/plan', {}, 400, /model_name/],
   ['POST', '/api/plan', { model_name: 'nope' }, 404, /not in the catalog/],
@@ -152,6 +161,21 @@ describe('bad input on the management routes', () => {
     expect(json.error.message).toMatch(message);
     expect(json.error.type).toBeTruthy();
     expect(await counts()).toEqual(before);
+  });
+
+  it('left the registration the refused updates named as it was, and a good PATCH changes only its field', async () => {
+    const get = async () => (await (await fetch(`${server.url}/v1/model_registrations/LLM/stories`)).json()) as Record<string, unknown>;
+    const before = await get();
+    expect(before.chat_template).toBeNull();
+    const res = await fetch(`${server.url}/v1/model_registrations/LLM/stories`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ chat_template: '{{ messages[0].content }}' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ model_name: 'stories', updated: true, launched_as: ['existing'] });
+    const after = await get();
+    expect(after).toEqual({ ...before, chat_template: '{{ messages[0].content }}', model_ability: ['chat', 'generate'] });
   });
 
   it('queued exactly one job: the one good launch', async () => {
