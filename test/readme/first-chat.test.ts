@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const MARKER = '<!-- test/readme/first-chat.test.ts runs the commands of the next block exactly as written. -->';
+const MARKER =
+  '<!-- test/readme/first-chat.test.ts runs the commands of the next block exactly as written. -->';
 
 /** The command lines of the sh block that follows the marker, comments and blank lines left out. */
 export function readmeCommands(readme: string): string[] {
@@ -48,21 +49,36 @@ function sh(line: string): { status: number | null; stdout: string; stderr: stri
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'pagoda-readme-'));
   const port = await freePort();
-  env = { ...process.env, NO_COLOR: '1', PAGODA_PORT: String(port), PAGODA_DATA_DIR: dataDir, PAGODA_ENDPOINT: `http://127.0.0.1:${port}` };
+  env = {
+    ...process.env,
+    NO_COLOR: '1',
+    PAGODA_PORT: String(port),
+    PAGODA_DATA_DIR: dataDir,
+    PAGODA_ENDPOINT: `http://127.0.0.1:${port}`,
+  };
   delete env.REDIS_URL;
   delete env.DATABASE_URL;
   delete env.PAGODA_API_KEY;
   delete env.PAGODA_ADMIN_KEY;
   expect(commands[0]).toBe('bash scripts/start');
-  platform = spawn('bash', ['-c', commands[0]!], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  platform = spawn('bash', ['-c', commands[0]!], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   platform.stdout!.on('data', (d: Buffer) => (platformOutput += d.toString()));
   platform.stderr!.on('data', (d: Buffer) => (platformOutput += d.toString()));
   const deadline = Date.now() + 180_000;
   for (;;) {
-    if (platform.exitCode !== null) throw new Error(`bash scripts/start exited ${platform.exitCode}:\n${platformOutput}`);
-    const ok = await fetch(`${env.PAGODA_ENDPOINT}/health`).then((r) => r.ok, () => false);
+    if (platform.exitCode !== null)
+      throw new Error(`bash scripts/start exited ${platform.exitCode}:\n${platformOutput}`);
+    const ok = await fetch(`${env.PAGODA_ENDPOINT}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`bash scripts/start was not healthy in 180 s:\n${platformOutput}`);
+    if (Date.now() > deadline)
+      throw new Error(`bash scripts/start was not healthy in 180 s:\n${platformOutput}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }, 200_000);
@@ -97,7 +113,9 @@ describe("the README's first chat", () => {
   it('sent the relative --model-path as the folder it names from where the command ran', async () => {
     const res = await fetch(`${env.PAGODA_ENDPOINT}/v1/model_registrations/LLM/stories260k`);
     const family = (await res.json()) as { model_specs: Array<{ model_path?: string }> };
-    expect(family.model_specs[0]!.model_path).toBe(join(root, '..', 'shared', 'models', 'stories260k'));
+    expect(family.model_specs[0]!.model_path).toBe(
+      join(root, '..', 'shared', 'models', 'stories260k'),
+    );
   });
 
   it('without a chat template, a chat says what to do on the platform, and doing it works', () => {
@@ -108,13 +126,18 @@ describe("the README's first chat", () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('this model has no chat template: give its registration one');
     expect(refused.stderr).toContain('`pagoda register notemplate --update --chat-template FILE`');
-    expect(refused.stderr).toContain('`pagoda terminate notemplate` and `pagoda launch notemplate`');
+    expect(refused.stderr).toContain(
+      '`pagoda terminate notemplate` and `pagoda launch notemplate`',
+    );
     expect(refused.stderr).not.toContain('start the server with --chat-template');
 
-    const update = sh('bin/pagoda register notemplate --update --chat-template docs/chat-templates/plain.jinja');
+    const update = sh(
+      'bin/pagoda register notemplate --update --chat-template docs/chat-templates/plain.jinja',
+    );
     expect(update.status, update.stderr).toBe(0);
     expect(update.stdout).toContain('It is launched as notemplate, which keeps the old settings');
-    for (const line of ['bin/pagoda terminate notemplate', 'bin/pagoda launch notemplate']) expect(sh(line).status, line).toBe(0);
+    for (const line of ['bin/pagoda terminate notemplate', 'bin/pagoda launch notemplate'])
+      expect(sh(line).status, line).toBe(0);
     const chat = sh('bin/pagoda chat notemplate --message hello');
     expect({ status: chat.status, stderr: chat.stderr }).toEqual({ status: 0, stderr: '' });
   }, 300_000);

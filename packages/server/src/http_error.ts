@@ -1,8 +1,8 @@
 // One error type for routes: status, message, the parameter at fault, and extra fields (a refused
 // plan) — rendered in the OpenAI error shape every client of this server already parses.
 import type { Response } from 'express';
-import { z } from 'zod';
-import { describeZodError, errorBody } from '@pagoda/protocol';
+import type { z } from 'zod';
+import { checkRequestBody, errorBody } from '@pagoda/protocol';
 
 export class HttpError extends Error {
   constructor(
@@ -17,15 +17,9 @@ export class HttpError extends Error {
 
 /** Parses `body` with `schema` or throws 400 naming the field. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HttpError(400, 'the request body must be a JSON object (send Content-Type: application/json)');
-  }
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const { message, param } = describeZodError(parsed.error);
-    throw new HttpError(400, message, param);
-  }
-  return parsed.data;
+  const checked = checkRequestBody(schema, body);
+  if (!checked.ok) throw new HttpError(400, checked.message, checked.param);
+  return checked.data;
 }
 
 export function sendError(res: Response, err: HttpError): void {

@@ -57,3 +57,21 @@ export function describeZodError(err: z.ZodError): { message: string; param: str
   }
   return { message: parts.join('; '), param };
 }
+
+/** The refusal every API answers for a body that is not a JSON object. */
+export const BODY_NOT_OBJECT = 'the request body must be a JSON object (send Content-Type: application/json)';
+
+/**
+ * Checks a request body against its schema: the parsed value, or the sentence and parameter a 400
+ * answers with. Each server wraps the refusal in its own error type.
+ */
+export function checkRequestBody<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+): { ok: true; data: z.output<S> } | { ok: false; message: string; param: string | null } {
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body))
+    return { ok: false, message: BODY_NOT_OBJECT, param: null };
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return { ok: true, data: parsed.data };
+  return { ok: false, ...describeZodError(parsed.error) };
+}
