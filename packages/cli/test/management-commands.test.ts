@@ -228,6 +228,27 @@ describe('pagoda list / terminate', () => {
     expect(empty.out()).toMatch(/No models are launched/);
   });
 
+  it('says why a model failed, from its last error or its replicas’ (a JSON log line read as its message)', async () => {
+    const failed = { model_name: 'm', model_engine: 'builtin', model_format: 'safetensors', model_size_in_billions: 1, quantization: 'none', replica: 1 };
+    fake.models = [
+      { ...failed, model_uid: 'a', status: 'failed', last_error: 'starting runner\nmodel_path: /gone does not exist', replicas: [] },
+      {
+        ...failed,
+        model_uid: 'b',
+        status: 'failed',
+        last_error: null,
+        replicas: [{ index: 0, status: 'failed', last_error: '{"level":50,"msg":"load failed","err":{"message":"out of memory"}}' }],
+      },
+    ];
+    const c = capture();
+    expect(await list([], c.io)).toBe(0);
+    expect(c.out().split('\n').slice(3)).toEqual([
+      'a failed: model_path: /gone does not exist',
+      'b failed: replica 0 (failed): load failed: out of memory',
+      '',
+    ]);
+  });
+
   it('terminates each uid and surfaces the server’s 404', async () => {
     const c = capture();
     expect(await terminate(['a', 'b'], c.io)).toBe(0);
