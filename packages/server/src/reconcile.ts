@@ -38,6 +38,8 @@ export function instanceStatus(desired: number, states: string[]): string {
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  /** Set by stop(): no pass is scheduled or started after it, and a pass in flight ends at its next step. */
+  private stopped = false;
   /** Lost-worker detection resumes only this long after Redis came back: workers need a beat to reconnect. */
   private quietUntil = 0;
   private redisWasDown = false;
@@ -48,21 +50,35 @@ export class Reconciler {
   ) {}
 
   start(): void {
+    this.stopped = false;
     this.quietUntil = Date.now() + this.opts.lostAfterMs;
     const tick = () => {
+      // A pass that was in flight when stop() came must not schedule the next one.
+      if (this.stopped) return;
       this.timer = setTimeout(() => void this.runOnce().finally(tick), this.opts.intervalMs);
     };
     void this.runOnce().finally(tick);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops scheduling and waits for the pass in flight, at most `graceMs`: a pass stuck on a slow
+   * database or Redis must not hold a shutdown for minutes (what it did not finish, the next start does).
+   */
+  async stop(graceMs = 2_000): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running;
+    const inFlight = this.running;
+    if (!inFlight) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([inFlight, grace]);
+    clearTimeout(timer);
   }
 
-  /** One pass; concurrent callers share it. */
+  /** One pass; concurrent callers share it. After stop() there are no more passes. */
   runOnce(): Promise<void> {
+    if (this.stopped) return this.running ?? Promise.resolve();
     this.running ??= this.pass()
       .catch((err: Error) => this.deps.log.warn({ err: err.message }, 'reconcile pass failed'))
       .finally(() => (this.running = null));
@@ -76,11 +92,18 @@ export class Reconciler {
       this.redisWasDown = false;
       this.quietUntil = Date.now() + this.opts.lostAfterMs;
     }
-    if (redisUp && Date.now() >= this.quietUntil) await this.markLostWorkers();
-    await this.dropGoneWorkers();
-    if (redisUp) await this.fillInstances();
-    await this.refreshStatuses();
-    await this.refreshRoutes();
+    // Each step checks for stop() first: a shutdown waits for the step in flight, not the whole pass.
+    const steps = [
+      () => (redisUp && Date.now() >= this.quietUntil ? this.markLostWorkers() : undefined),
+      () => this.dropGoneWorkers(),
+      () => (redisUp ? this.fillInstances() : undefined),
+      () => this.refreshStatuses(),
+      () => this.refreshRoutes(),
+    ];
+    for (const step of steps) {
+      if (this.stopped) return;
+      await step();
+    }
   }
 
   private async markLostWorkers(): Promise<void> {
@@ -108,6 +131,7 @@ export class Reconciler {
     const { db, queues, log } = this.deps;
     const instances = await db.prisma.modelInstance.findMany({ include: { replicas: true } });
     for (const inst of instances) {
+      if (this.stopped) return;
       const lost = inst.replicas.filter((r) => r.status === 'lost');
       const live = inst.replicas.length - lost.length;
       const missing = inst.desiredReplicas - live;
