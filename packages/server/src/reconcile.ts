@@ -8,6 +8,7 @@ import type { EventHub } from './events.ts';
 import type { JobQueues } from './job_queues.ts';
 import { launchJob, placementInput, type InstanceParams } from './launcher.ts';
 import { placementTransaction, placeOnCluster, recordClaims } from './placement.ts';
+import { withLiveRelations } from './live_relations.ts';
 import type { Endpoint, RouteTable } from './route_table.ts';
 
 export interface ReconcileOptions {
@@ -178,7 +179,8 @@ export class Reconciler {
 
   async refreshRoutes(): Promise<void> {
     const { db, table } = this.deps;
-    const ready = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
+    const rows = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
+    const ready = withLiveRelations(rows, 'worker', 'instance');
     const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}` }));
     const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true } });
     table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])));
