@@ -79,7 +79,8 @@ export type ApiKeyRequest = z.infer<typeof ApiKeyRequestSchema>;
 
 export const REPLICA_STATES = ['scheduled', 'downloading', 'loading', 'ready', 'failed', 'lost', 'stopped'] as const;
 export type ReplicaState = (typeof REPLICA_STATES)[number];
-export const INSTANCE_STATES = ['pending', 'launching', 'ready', 'degraded', 'failed'] as const;
+/** 'stopped': scaled to 0 replicas on purpose; it serves nothing until scaled up again. */
+export const INSTANCE_STATES = ['pending', 'launching', 'ready', 'degraded', 'failed', 'stopped'] as const;
 export type InstanceState = (typeof INSTANCE_STATES)[number];
 
 export interface ReplicaView {

@@ -6,6 +6,7 @@ import type { Database } from '@pagoda/db';
 import type { Logger } from 'pino';
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job_queues.ts';
+import { instanceStatus } from './instance_status.ts';
 import { launchJob, placementInput, type InstanceParams } from './launcher.ts';
 import { placementTransaction, placeOnCluster, recordClaims } from './placement.ts';
 import { withLiveRelations } from './live_relations.ts';
@@ -25,15 +26,6 @@ export interface ReconcileDeps {
   table: RouteTable;
   hub: EventHub;
   log: Logger;
-}
-
-export function instanceStatus(desired: number, states: string[]): string {
-  const ready = states.filter((s) => s === 'ready').length;
-  if (desired === 0) return 'ready';
-  if (ready >= desired) return 'ready';
-  if (ready > 0) return 'degraded';
-  if (states.length > 0 && states.every((s) => s === 'failed')) return 'failed';
-  return 'launching';
 }
 
 export class Reconciler {
@@ -182,7 +174,8 @@ export class Reconciler {
     const rows = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
     const ready = withLiveRelations(rows, 'worker', 'instance');
     const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}` }));
-    const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true } });
-    table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])));
+    const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true, desiredReplicas: true } });
+    const stopped = new Set(launched.filter((i) => i.desiredReplicas === 0).map((i) => i.uid));
+    table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])), stopped);
   }
 }
