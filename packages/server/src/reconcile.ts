@@ -6,6 +6,7 @@ import type { Database } from '@pagoda/db';
 import type { Logger } from 'pino';
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job_queues.ts';
+import { normalizeEngine } from './catalog/index.ts';
 import { instanceStatus } from './instance_status.ts';
 import { launchJob, placementInput, type InstanceParams } from './launcher.ts';
 import { placementTransaction, placeOnCluster, recordClaims } from './placement.ts';
@@ -132,7 +133,7 @@ export class Reconciler {
       const created = await placementTransaction(db, async (tx) => {
         if (lost.length > 0) await tx.replica.deleteMany({ where: { id: { in: lost.map((r) => r.id) } } });
         if (missing <= 0) return [];
-        const placement = await placeOnCluster(tx, placementInput(inst.params as unknown as InstanceParams, missing));
+        const placement = await placeOnCluster(tx, placementInput(inst.params as unknown as InstanceParams, missing, normalizeEngine(inst.engine)));
         if (!placement.ok) {
           await tx.modelInstance.update({ where: { id: inst.id }, data: { lastError: `waiting for room to restore ${missing} replica(s): ${placement.message}` } });
           return [];

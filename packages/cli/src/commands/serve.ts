@@ -7,7 +7,7 @@ import {
   startRunner,
   type ServeOptionsInput,
 } from '@pagoda/runner';
-import { describeZodError } from '@pagoda/protocol';
+import { describeZodError, KV_CACHE_DTYPES } from '@pagoda/protocol';
 
 const FLAGS = {
   backend: { type: 'string' },
@@ -27,6 +27,7 @@ const FLAGS = {
   'enable-prefix-caching': { type: 'boolean' },
   'no-enable-prefix-caching': { type: 'boolean' },
   dtype: { type: 'string' },
+  'kv-cache-dtype': { type: 'string' },
   seed: { type: 'string' },
   'load-format': { type: 'string' },
   'chat-template': { type: 'string' },
@@ -48,6 +49,7 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --backend ${BACKEND_KINDS.join('|')}   (default builtin)
   --host H --port P --api-key KEY --served-model-name NAME [...]
   --device auto|cpu|cuda  --dtype auto|float32|bfloat16|float16  --seed N  --load-format auto|dummy
+  --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}
   --max-model-len N  --max-num-seqs N  --max-num-batched-tokens N  --block-size N
   --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
   --tensor-parallel-size N  --quantization Q  --chat-template FILE|TEXT
@@ -118,6 +120,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
         ? false
         : undefined,
     dtype: values.dtype as ServeOptionsInput['dtype'],
+    kv_cache_dtype: values['kv-cache-dtype'] as ServeOptionsInput['kv_cache_dtype'],
     seed: number(values, 'seed'),
     load_format: values['load-format'] as ServeOptionsInput['load_format'],
     chat_template: values['chat-template'],

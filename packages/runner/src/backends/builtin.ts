@@ -132,6 +132,7 @@ export class BuiltinBackend implements Backend {
         enforce_eager: o.enforce_eager,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
+        kv_cache_dtype: o.kv_cache_dtype,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
       this.engine = await this.loadEngine(stripUndefined(options));
