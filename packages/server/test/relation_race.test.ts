@@ -28,7 +28,7 @@ const log = pino(
   }),
 );
 /** Redis is away for this test: the passes read and route, they enqueue nothing. */
-const PARAMS = { source: { model_path: '/models/stories', hf_repo_id: null }, engine_kwargs: {}, request_limits: null };
+const PARAMS = { request: { model_name: 'stories' }, source: { model_path: '/models/stories', hf_repo_id: null }, engine_kwargs: {}, request_limits: null };
 const queues = { available: false, launch: async () => {}, terminate: async () => {} } as unknown as JobQueues;
 
 afterAll(async () => {
