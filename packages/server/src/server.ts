@@ -32,7 +32,8 @@ export interface RunningServer {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 /** How long close() waits for a reconcile pass in flight, and then for the database to close. */
-const CLOSE_GRACE_MS = 2_000;
+const PASS_GRACE_MS = 2_000;
+const DATABASE_GRACE_MS = 1_000;
 
 /** Whether `p` settles within `ms` (its rejection counts as settled: shutdown goes on either way). */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<'settled' | 'timeout'> {
@@ -116,7 +117,7 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
     platform,
     async close() {
       clearInterval(metricsTimer);
-      await reconciler.stop(CLOSE_GRACE_MS);
+      await reconciler.stop(PASS_GRACE_MS);
       hub.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
@@ -126,7 +127,7 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
       redis.disconnect();
       await redisHandle.stop();
       // A query still in flight (a reconcile pass cut short) holds the pool open: do not wait on it.
-      if ((await settlesWithin(db.close(), CLOSE_GRACE_MS)) === 'timeout') log.warn(`the database did not close within ${CLOSE_GRACE_MS} ms (a query in flight); leaving it to process exit`);
+      if ((await settlesWithin(db.close(), DATABASE_GRACE_MS)) === 'timeout') log.warn(`the database did not close within ${DATABASE_GRACE_MS} ms (a query in flight); leaving it to process exit`);
     },
   };
 }

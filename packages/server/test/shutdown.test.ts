@@ -59,7 +59,8 @@ describe('shutdown', () => {
     const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000));
     const exit = await Promise.race([exited, timeout]);
     expect(exit, `still running 20 s after SIGTERM; output:\n${out}`).not.toBeNull();
-    expect(exit!.at - signalled, out).toBeLessThan(6_000);
+    // 2 s for the pass in flight, 1 s for the database, then exit; slack for a loaded machine.
+    expect(exit!.at - signalled, out).toBeLessThan(8_000);
     expect(exit!.code).toBe(0);
   });
 });
