@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { GpuPlan, MemoryPlan, ReplicaPlan, SuggestedSetting, Suggestion } from '@pagoda/protocol';
 import type { ArchNumbers } from '../catalog/architecture.ts';
+import type { EngineCapability } from '../catalog/engine-capabilities.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
 import { gpuMemory, minimumUtilization } from './memory.ts';
 import {
@@ -42,6 +43,8 @@ export interface PlanRequest {
   replicas?: number;
   worker_ip?: string | null;
   gpu_idx?: readonly number[] | null;
+  /** What the chosen engine can be told: suggestions stay within it. Left out: any setting. */
+  engine?: Pick<EngineCapability, 'max_tensor_parallel_size' | 'engine_kwargs'>;
 }
 
 export type { GpuPlan, ReplicaPlan, SuggestedSetting, Suggestion };
@@ -114,6 +117,9 @@ function suggestions(
 ): Suggestion[] {
   const out: Suggestion[] = [];
   const fits = (p: ResolvedParams) => tryPlace(model, p, devices, req).ok;
+  // A setting the engine does not take, or a tensor_parallel_size it cannot run, is no suggestion.
+  const settable = (s: SuggestedSetting) => !req.engine || (req.engine.engine_kwargs as readonly string[]).includes(s);
+  const maxTp = req.engine?.max_tensor_parallel_size ?? Number.POSITIVE_INFINITY;
   const { devices: pool } = eligibleDevices(devices, {
     workerIp: req.worker_ip,
     gpuIdx: req.gpu_idx,
@@ -127,7 +133,7 @@ function suggestions(
   ]
     .filter((n) => n >= params.block_size && n < params.max_model_len)
     .sort((a, b) => b - a);
-  const len = lens.find((n) => fits({ ...params, max_model_len: n }));
+  const len = settable('max_model_len') ? lens.find((n) => fits({ ...params, max_model_len: n })) : undefined;
   if (len !== undefined)
     out.push({ setting: 'max_model_len', value: len, message: `lower max_model_len to <= ${len}` });
 
@@ -136,7 +142,7 @@ function suggestions(
   ]
     .filter((u) => u <= 0.98 && u !== params.gpu_memory_utilization)
     .sort((a, b) => a - b);
-  const util = utils.find((u) => fits({ ...params, gpu_memory_utilization: u }));
+  const util = settable('gpu_memory_utilization') ? utils.find((u) => fits({ ...params, gpu_memory_utilization: u })) : undefined;
   if (util !== undefined) {
     const verb = util > params.gpu_memory_utilization ? 'raise' : 'lower';
     const why = verb === 'lower' ? ' so that it fits beside what the GPU already holds' : '';
@@ -153,7 +159,8 @@ function suggestions(
       (w) => pool.filter((d) => d.worker === w).length,
     ),
   );
-  for (let t = params.tensor_parallel_size + 1; t <= maxGpus; t++) {
+  const tpLimit = settable('tensor_parallel_size') ? Math.min(maxGpus, maxTp) : 0;
+  for (let t = params.tensor_parallel_size + 1; t <= tpLimit; t++) {
     if (!validTensorParallel(model.arch, t)) continue;
     if (fits({ ...params, tensor_parallel_size: t })) {
       out.push({
@@ -229,7 +236,8 @@ export function plan(req: PlanRequest): Plan {
     );
   }
   if (!validTensorParallel(arch, params.tensor_parallel_size)) {
-    const valid = [1, 2, 4, 8, 16].filter((t) => validTensorParallel(arch, t));
+    const maxTp = req.engine?.max_tensor_parallel_size ?? Number.POSITIVE_INFINITY;
+    const valid = [1, 2, 4, 8, 16].filter((t) => t <= maxTp && validTensorParallel(arch, t));
     return refusal(params, req.model, [
       `tensor_parallel_size ${params.tensor_parallel_size} does not divide the model's ${arch.num_attention_heads} attention heads and ${arch.num_key_value_heads} KV heads; use one of ${valid.join(', ')}`,
     ]);
