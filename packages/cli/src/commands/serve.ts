@@ -1,6 +1,5 @@
 // `pagoda serve <model> [flags]`: one model behind an OpenAI-compatible API, flags named as vLLM's.
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import {
   BACKEND_KINDS,
   ServeOptionsSchema,
@@ -8,6 +7,7 @@ import {
   type ServeOptionsInput,
 } from '@pagoda/runner';
 import { describeZodError, KV_CACHE_DTYPES } from '@pagoda/protocol';
+import { commandLogger } from '../log-output.ts';
 
 const FLAGS = {
   backend: { type: 'string' },
@@ -156,10 +156,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const log = pino(
-    { name: 'runner', level: process.env.PAGODA_LOG_LEVEL ?? 'info' },
-    pino.destination(2),
-  );
+  // Readable lines on a terminal; JSON lines under a worker, which reads them for load progress.
+  const log = commandLogger('runner', process.env.PAGODA_LOG_LEVEL, process.stderr);
   const runner = await startRunner(input, log);
   let stopping = false;
   const stop = async (signal: string) => {
