@@ -31,7 +31,7 @@ describe('log output', () => {
       setImmediate(() => {
         const record = JSON.parse(json().trim()) as Record<string, unknown>;
         expect(record).toMatchObject({ level: 30, name: 'pagoda-worker', worker: 'vm', msg: 'pagoda worker running' });
-        expect(pretty()).toMatch(/^\d\d:\d\d:\d\d INFO  pagoda-worker: pagoda worker running {2}worker=vm\n$/);
+        expect(pretty()).toMatch(/^\d\d:\d\d:\d\d INFO {2}pagoda-worker: pagoda worker running {2}worker=vm\n$/);
         expect(logDestination(Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream)).toBeInstanceOf(PassThrough);
         resolve();
       }),
