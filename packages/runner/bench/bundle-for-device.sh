@@ -24,10 +24,10 @@ bundle "$entry" "$out/serve-bundle.mjs"
 bundle "$repo/packages/runner/bench/http-overhead.ts" "$out/overhead.mjs"
 
 addon=""
-for candidate in "$repo"/native/build/addon/Release/pagoda.node "$repo"/native/build/addon/pagoda.node; do
+for candidate in "$repo"/native/build/addon/pagoda.node "$repo"/native/build/addon/Release/pagoda.node; do
   [ -f "$candidate" ] && { addon="$candidate"; break; }
 done
-[ -n "$addon" ] || { echo "the native addon is not built (cd native && npx cmake-js compile)" >&2; exit 1; }
+[ -n "$addon" ] || { echo "the native addon is not built (bash native/scripts/build.sh addon)" >&2; exit 1; }
 cp "$repo/native/index.cjs" "$repo/native/package.json" "$out/node_modules/@pagoda/native/"
 cp "$addon" "$out/node_modules/@pagoda/native/build/addon/pagoda.node"
 
