@@ -225,6 +225,7 @@ export class BuiltinBackend implements Backend {
           : (p as Array<string | number[]>);
     return list.map((item) => {
       if (typeof item === 'string') {
+        this.checkFits(item, 'prompt');
         const ids = tokenizer.encode(item, { addSpecialTokens: addSpecial });
         if (ids.length === 0)
           throw badRequest('the prompt is empty; give at least one token', 'prompt');
@@ -351,7 +352,22 @@ export class BuiltinBackend implements Backend {
         'messages',
       );
     }
+    this.checkFits(text, 'messages');
     return tokenizer.encode(text, { addSpecialTokens: addSpecial });
+  }
+
+  /**
+   * Refuses, from its byte length alone, text that has more tokens than the context holds, before the
+   * encoding (which costs ~20 µs a byte here) holds the event loop; the bound is sound, never too strict.
+   */
+  private checkFits(text: string, where: 'messages' | 'prompt'): void {
+    const { tokenizer } = this.ready();
+    const atLeast = tokenizer.minTokens(text);
+    if (atLeast < this.maxModelLen) return;
+    throw badRequest(
+      `This model's maximum context length is ${this.maxModelLen} tokens. However, the ${where} ${where === 'prompt' ? 'is' : 'are'} ${Buffer.byteLength(text)} bytes, which is at least ${atLeast} tokens (one token covers at most ${tokenizer.maxBytesPerToken} bytes). Please reduce the length of the ${where}.`,
+      where,
+    );
   }
 
   // ---- tokenize ----
