@@ -77,7 +77,12 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
     let clientGone = false;
     let settled = false;
     const resume = () => upstream.resume();
-    const onClientClose = () => (clientGone = !res.writableFinished);
+    const onClientClose = () => {
+      clientGone = !res.writableFinished;
+      // Nobody will read the rest: a paused (or wholly buffered) response would otherwise hold its
+      // socket and this request's place in the route table forever.
+      if (clientGone) upstream.destroy();
+    };
     const settle = (outcome: RelayOutcome) => {
       if (settled) return;
       settled = true;
@@ -91,9 +96,10 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
     res.on('drain', resume);
     res.once('close', onClientClose);
     upstream.once('end', () => settle('complete'));
-    const cut = () => settle(upstream.complete ? 'complete' : clientGone || clientLeft(res) ? 'client-gone' : 'upstream-failed');
+    const cut = () => settle(clientGone || clientLeft(res) ? 'client-gone' : upstream.complete ? 'complete' : 'upstream-failed');
     upstream.once('error', cut);
     upstream.once('close', cut);
+    if (clientLeft(res)) onClientClose();
   });
 }
 

@@ -4,14 +4,14 @@
 // not a 500; kept-alive sockets serve hundreds of requests with no listener pile-up, and a runner that
 // dies mid-request on a reused socket is a 502, not a silent replay on the next replica.
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendError, HttpError } from '../src/http_error.ts';
 import { PlatformMetrics } from '../src/metrics.ts';
-import { proxyHandler } from '../src/proxy.ts';
+import { proxyHandler, relay } from '../src/proxy.ts';
 import { RouteTable } from '../src/route_table.ts';
 
 /** A stand-in runner: records each body's bytes, then does what `answer` says with the response. */
@@ -138,7 +138,6 @@ describe('clients that give up early', () => {
   it('a client that left while the proxy was still routing never reaches a runner', async () => {
     // The body arrives in two writes; the client leaves before the second, so the proxy never routes it.
     const before = slow[0]!.state.bodies.length + slow[1]!.state.bodies.length;
-    const { request } = await import('node:http');
     const url = new URL(`${proxyUrl}/v1/completions`);
     const body = JSON.stringify({ model: 'slow', prompt: 'x', stream: true });
     const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } });
@@ -224,5 +223,34 @@ describe('kept-alive sockets to runners', () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/failed mid-request/);
     // it reached exactly one runner
     expect(echo[0]!.state.bodies.length + echo[1]!.state.bodies.length).toBe(seen + 1);
+  });
+});
+
+describe('relaying to a client that is gone', () => {
+  it('settles as client-gone, freeing the runner response, when the client left before it was read', async () => {
+    // the client side: a response whose client has already disconnected
+    const front = createServer((req) => req.resume());
+    const url = await listen(front);
+    const handed = new Promise<ServerResponse>((resolve) => front.once('request', (_req, res: ServerResponse) => resolve(res)));
+    const client = request(url, { method: 'POST' });
+    client.on('error', () => {});
+    client.end('x');
+    const res = await handed;
+    client.destroy();
+    await once(res, 'close');
+    // the runner side: a whole response, already received and waiting to be read
+    const upstream = await new Promise<IncomingMessage>((resolve) => {
+      const r = request(new URL('/v1/completions', table.endpoints('echo')[0]!.url), { method: 'POST' }, resolve);
+      r.end(JSON.stringify({ model: 'echo', prompt: 'y'.repeat(200_000) }));
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const outcome = await Promise.race([
+      relay(upstream, res as unknown as express.Response),
+      new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3_000)),
+    ]);
+    expect(outcome).toBe('client-gone');
+    expect(upstream.destroyed).toBe(true);
+    front.closeAllConnections();
+    await new Promise((r) => front.close(r));
   });
 });
