@@ -59,6 +59,8 @@ async function listen(server: Server): Promise<string> {
 }
 
 const slow = [standIn(slowAnswer), standIn(slowAnswer)];
+/** The runner of a model whose limit lookup takes 200 ms (a database query under load, say). */
+const late = standIn(slowAnswer);
 const echo = [standIn(echoAnswer), standIn(echoAnswer)];
 let proxy: Server;
 let proxyUrl: string;
@@ -72,14 +74,19 @@ beforeAll(async () => {
       { replicaId: 'slow-b', modelUid: 'slow', url: await listen(slow[1]!.server) },
       { replicaId: 'echo-a', modelUid: 'echo', url: await listen(echo[0]!.server) },
       { replicaId: 'echo-b', modelUid: 'echo', url: await listen(echo[1]!.server) },
+      { replicaId: 'late-a', modelUid: 'late', url: await listen(late.server) },
     ],
     new Map([
       ['slow', null],
       ['echo', null],
+      ['late', null],
     ]),
   );
   const app = express();
-  app.post('/v1/completions', proxyHandler('/v1/completions', { table, metrics, log: pino({ level: 'silent' }), limitOf: async (uid) => table.limitOf(uid) }));
+  app.post('/v1/completions', proxyHandler('/v1/completions', { table, metrics, log: pino({ level: 'silent' }), limitOf: async (uid) => {
+    if (uid === 'late') await new Promise((r) => setTimeout(r, 200));
+    return table.limitOf(uid);
+  } }));
   app.use((err: Error & { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     sendError(res, err instanceof HttpError ? err : new HttpError(err.status ?? 500, err.message));
   });
@@ -88,7 +95,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of [proxy, ...slow.map((r) => r.server), ...echo.map((r) => r.server)]) {
+  for (const s of [proxy, late.server, ...slow.map((r) => r.server), ...echo.map((r) => r.server)]) {
     s.closeAllConnections();
     await new Promise((r) => s.close(r));
   }
@@ -133,6 +140,16 @@ describe('clients that give up early', () => {
     stop.abort();
     expect(table.pick('slow', new Set(['slow-a']))?.replicaId).toBe('slow-b');
     expect(table.pick('slow', new Set(['slow-b']))?.replicaId).toBe('slow-a');
+  });
+
+  it('a client that leaves while the proxy looks up the model is never forwarded (it would run to max_tokens)', async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 50);
+    await post(JSON.stringify({ model: 'late', prompt: 'x', stream: true }), abort.signal).catch(() => null);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(late.state.bodies.length).toBe(0);
+    expect(table.modelLoad('late')).toBe(0);
+    await waitUntil(() => routed('late', 499) === 1);
   });
 
   it('a client that left while the proxy was still routing never reaches a runner', async () => {
