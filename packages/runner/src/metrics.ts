@@ -99,6 +99,9 @@ export class RunnerMetrics {
         l,
         queue.waiting + (stats?.num_waiting ?? 0),
       ),
+      // this process's memory, as prom-client names it: what a leak would show first
+      renderGauge('process_resident_memory_bytes', 'Resident memory size in bytes.', l, process.memoryUsage.rss()),
+      renderGauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', l, process.memoryUsage().heapUsed),
     ];
     if (stats?.kv_cache_usage != null)
       parts.push(
