@@ -1,7 +1,9 @@
 // Large input on a real `pagoda serve` (CPU engine, stories260k, 512-token context): a prompt that
 // cannot fit is refused from its byte length before it is tokenized (tokenizing 2 MB here takes ~35 s
 // of blocked event loop), in completions and chat; a request chat_template that loops a million
-// times is refused at once; and in each case the runner answers the next request normally.
+// times is refused at once; and in each case the runner answers the next request normally. A long
+// text that must be tokenized (/tokenize has no context limit) is encoded off the event loop: health
+// checks and other streams are answered meanwhile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORIES, startServe, type ServeProcess } from './helpers/serve-process.ts';
 
@@ -67,5 +69,32 @@ describe('request chat templates', () => {
     expect(res.body.error.message).toMatch(/range\(\) of 1000000 items is more than the 100000/);
     const health = await fetch(`${server.url}/health`);
     expect(health.status).toBe(200);
+  });
+});
+
+describe('tokenizing a long text', () => {
+  it('leaves the event loop to other requests: /health and a whole stream finish while 100 kB is tokenized', async () => {
+    const order: string[] = [];
+    const tokenize = fetch(`${server.url}/tokenize`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: 'stories', prompt: 'Once upon a time there was a little girl. '.repeat(2_500) }),
+    }).then(async (res) => {
+      const body = (await res.json()) as { count: number };
+      order.push(`tokenize ${res.status} ${body.count > 20_000}`);
+    });
+    await new Promise((r) => setTimeout(r, 200)); // the tokenize request is in
+    const health = await fetch(`${server.url}/health`);
+    order.push(`health ${health.status}`);
+    const stream = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: 'stories', prompt: 'Once upon a time', max_tokens: 32, ignore_eos: true, stream: true }),
+    });
+    const text = await stream.text();
+    order.push(`stream ${stream.status} ${text.endsWith('data: [DONE]\n\n')}`);
+    await tokenize;
+    // in place, the tokenizing (seconds) would hold both back until it ended
+    expect(order).toEqual(['health 200', 'stream 200 true', 'tokenize 200 true']);
   });
 });

@@ -21,31 +21,36 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '1000' },
     'max-tokens': { type: 'string', default: '64' },
     after: { type: 'string', default: '60' },
+    // repeat streams + wait: memory that climbs again each round is a leak, a plateau is not
+    rounds: { type: 'string', default: '1' },
     out: { type: 'string' },
   },
   strict: true,
 });
 const STREAMS = Number(values.streams);
 const AFTER_S = Number(values.after);
+const ROUNDS = Number(values.rounds);
 const UID = 'memory';
 const MiB = 2 ** 20;
 
 interface Sample {
+  round: number;
   t: number;
   phase: 'before' | 'during' | 'after';
   server_rss_mib: number;
   server_heap_mib: number;
   runner_rss_mib: number;
   runner_heap_mib: number;
+  runner_external_mib: number;
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
-const round = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
+const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 
-async function runnerMemory(url: string): Promise<{ rss: number; heap: number }> {
+async function runnerMemory(url: string): Promise<{ rss: number; heap: number; external: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const read = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: read('process_resident_memory_bytes'), heap: read('nodejs_heap_size_used_bytes') };
+  return { rss: read('process_resident_memory_bytes'), heap: read('nodejs_heap_size_used_bytes'), external: read('nodejs_external_memory_bytes') };
 }
 
 async function main(): Promise<void> {
@@ -64,6 +69,7 @@ async function main(): Promise<void> {
     if (!runnerPid) throw new Error('the runner has no pid');
     const samples: Sample[] = [];
     const started = Date.now();
+    let round = 0;
     const sample = async (phase: Sample['phase'], collect: boolean) => {
       if (collect) {
         gc?.();
@@ -73,15 +79,17 @@ async function main(): Promise<void> {
       const own = process.memoryUsage();
       const runner = await runnerMemory(endpoint.url);
       const s: Sample = {
+        round,
         t: Math.round((Date.now() - started) / 100) / 10,
         phase,
-        server_rss_mib: round(own.rss),
-        server_heap_mib: round(own.heapUsed),
-        runner_rss_mib: round(runner.rss),
-        runner_heap_mib: round(runner.heap),
+        server_rss_mib: mib(own.rss),
+        server_heap_mib: mib(own.heapUsed),
+        runner_rss_mib: mib(runner.rss),
+        runner_heap_mib: mib(runner.heap),
+        runner_external_mib: mib(runner.external),
       };
       samples.push(s);
-      console.log(`${phase.padEnd(6)} t=${String(s.t).padStart(6)}s  server rss ${s.server_rss_mib} MiB heap ${s.server_heap_mib} MiB   runner rss ${s.runner_rss_mib} MiB heap ${s.runner_heap_mib} MiB`);
+      console.log(`round ${round} ${phase.padEnd(6)} t=${String(s.t).padStart(6)}s  server rss ${s.server_rss_mib} MiB heap ${s.server_heap_mib} MiB   runner rss ${s.runner_rss_mib} MiB heap ${s.runner_heap_mib} MiB external ${s.runner_external_mib} MiB`);
       return s;
     };
 
@@ -100,30 +108,34 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 2_000));
     const before = await sample('before', true);
 
-    const run = clients(STREAMS);
-    let done = false;
-    const ticking = (async () => {
-      while (!done) {
-        await new Promise((r) => setTimeout(r, 1_000));
-        if (!done) await sample('during', false);
+    const runs: Array<{ finished: number; failed: number; events: number; seconds: number }> = [];
+    for (round = 1; round <= ROUNDS; round++) {
+      const roundStart = Date.now();
+      const run = clients(STREAMS);
+      let done = false;
+      const ticking = (async () => {
+        while (!done) {
+          await new Promise((r) => setTimeout(r, 1_000));
+          if (!done) await sample('during', false);
+        }
+      })();
+      const result = await run;
+      const seconds = Math.round((Date.now() - roundStart) / 100) / 10;
+      done = true;
+      await ticking;
+      runs.push({ ...result, seconds });
+      console.log(`${STREAMS} streams: ${result.finished} finished, ${result.failed} failed, ${result.events} events in ${seconds} s`);
+      const ended = Date.now();
+      while (Date.now() - ended < AFTER_S * 1000) {
+        await new Promise((r) => setTimeout(r, 10_000));
+        await sample('after', Date.now() - ended >= AFTER_S * 1000);
       }
-    })();
-    const result = await run;
-    const streamSeconds = (Date.now() - started) / 1000 - before.t;
-    done = true;
-    await ticking;
-    console.log(`${STREAMS} streams: ${result.finished} finished, ${result.failed} failed, ${result.events} events in ${streamSeconds.toFixed(1)} s`);
-
-    const ended = Date.now();
-    while (Date.now() - ended < AFTER_S * 1000) {
-      await new Promise((r) => setTimeout(r, 10_000));
-      await sample('after', Date.now() - ended >= AFTER_S * 1000);
     }
     const after = samples[samples.length - 1]!;
     const during = samples.filter((s) => s.phase === 'during');
     const peak = (key: keyof Sample) => Math.max(...during.map((s) => s[key] as number));
     const figures = Object.fromEntries(
-      (['server_rss_mib', 'server_heap_mib', 'runner_rss_mib', 'runner_heap_mib'] as const).map((key) => [
+      (['server_rss_mib', 'server_heap_mib', 'runner_rss_mib', 'runner_heap_mib', 'runner_external_mib'] as const).map((key) => [
         key,
         { before: before[key], peak: peak(key), after: after[key], after_over_before: Math.round((after[key] / before[key]) * 1000) / 1000 },
       ]),
@@ -138,8 +150,10 @@ async function main(): Promise<void> {
       node: process.version,
       server_heap_after_gc: gc !== undefined,
       commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim(),
-      streams: { ...result, seconds: Math.round(streamSeconds * 10) / 10 },
+      rounds: runs,
       after_seconds: AFTER_S,
+      // the figure 60 s after each round, after a full collection
+      after_each_round: samples.filter((s, i) => s.phase === 'after' && samples[i + 1]?.phase !== 'after'),
       figures,
       samples,
     };
