@@ -408,7 +408,7 @@ export class BuiltinBackend implements Backend {
   // ---- tokenize ----
 
   async tokenize(req: TokenizeRequest): Promise<TokenizeResponse> {
-    const { tokenizer } = this.ready();
+    this.ready();
     const tokens =
       req.messages !== undefined
         ? await this.chatPromptIds(
