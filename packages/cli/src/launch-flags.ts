@@ -1,7 +1,8 @@
 // The flags of `pagoda launch` and `pagoda plan`, named as Xinference's CLI and vLLM's engine
 // arguments name them, turned into a POST /v1/models body and checked against its schema.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeZodError, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
+import { describeZodError, KV_CACHE_DTYPES, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
 import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './command_options.ts';
 
 export const LAUNCH_FLAGS = {
@@ -39,7 +40,7 @@ export const LAUNCH_FLAGS_HELP = `  -n, --model-name NAME           catalog or r
   -f, --model-format safetensors|gguf|awq|gptq   -s, --size-in-billions N   -q, --quantization Q
   --n-gpu N|auto   --gpu-idx 0,1   --worker-ip HOST   -r, --replica N   --model-path DIR
   --gpu-memory-utilization F  --max-model-len N  --enforce-eager  --tensor-parallel-size N
-  --max-num-seqs N  --max-num-batched-tokens N  --block-size N  --dtype D  --kv-cache-dtype auto|fp8
+  --max-num-seqs N  --max-num-batched-tokens N  --block-size N  --dtype D  --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}
   --enable-prefix-caching | --no-enable-prefix-caching  --seed N  --load-format auto|dummy
   --request-limits N              requests in flight before the proxy answers 429
 ${CONNECTION_HELP}`;
@@ -106,7 +107,7 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
     gpu_idx: gpuIdx(values['gpu-idx']),
     worker_ip: values['worker-ip'],
     replica: numberFlag(values.replica, 'replica', { integer: true }),
-    model_path: values['model-path'],
+    model_path: values['model-path'] === undefined ? undefined : resolve(values['model-path']),
     gpu_memory_utilization: numberFlag(values['gpu-memory-utilization'], 'gpu-memory-utilization'),
     max_model_len: numberFlag(values['max-model-len'], 'max-model-len', { integer: true }),
     enforce_eager: values['enforce-eager'],

@@ -46,6 +46,10 @@ import {
 } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
 
+/** The fix for a chat request to a model without a chat template, where `pagoda serve` runs alone. */
+const STANDALONE_CHAT_TEMPLATE_ADVICE =
+  "start the server with --chat-template <file or text>, pass 'chat_template' in the request, or use /v1/completions";
+
 /** The fields every chunk of one response repeats. */
 interface ChunkHeader<O extends string> {
   id: string;
@@ -107,10 +111,6 @@ export class BuiltinBackend implements Backend {
   async load(): Promise<void> {
     try {
       const o = this.opts;
-      if (o.quantization)
-        throw new Error(
-          `--quantization ${o.quantization}: the builtin engine runs unquantized checkpoints only; leave it out`,
-        );
       const model = resolveModelPath(o.model);
       const dir = model.endsWith('.json') ? join(model, '..') : model;
       this.tokenizer = Tokenizer.fromDir(dir);
@@ -133,8 +133,11 @@ export class BuiltinBackend implements Backend {
         enable_prefix_caching: o.enable_prefix_caching,
         gpu_memory_utilization: o.gpu_memory_utilization,
         enforce_eager: o.enforce_eager,
+        quantization: o.quantization,
+        kv_cache_dtype: o.kv_cache_dtype,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
+        kv_cache_dtype: o.kv_cache_dtype,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
       this.engine = await this.loadEngine(stripUndefined(options));
@@ -370,7 +373,7 @@ export class BuiltinBackend implements Backend {
     const chosen = template ?? this.chatTemplate;
     if (chosen === undefined && tokenizer.chatTemplate === null) {
       throw badRequest(
-        "this model has no chat template: start the server with --chat-template <file or text>, pass 'chat_template' in the request, or use /v1/completions",
+        `this model has no chat template: ${this.opts.chat_template_advice ?? STANDALONE_CHAT_TEMPLATE_ADVICE}`,
         'messages',
       );
     }
