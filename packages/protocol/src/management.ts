@@ -9,6 +9,21 @@ export const ModelUidSchema = z
   .max(100, 'must be at most 100 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only, starting with a letter or digit');
 
+/** A model name (catalog or registered): what launches and registrations name; checked before any lookup. */
+export const ModelNameSchema = z
+  .string()
+  .min(1, 'name the model to launch (a catalog or registered name)')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only, starting with a letter or digit');
+
+/** An API key's name. */
+export const KeyNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" and "-" only (at most 64)');
+
+/** A benchmark run's id (a UUID the server made). */
+export const BenchIdSchema = z.string().uuid('is not a benchmark run id (a UUID)');
+
 /** Engine keyword arguments accepted at launch, named as vLLM names them. */
 export const EngineKwargsShape = {
   gpu_memory_utilization: z.number().gt(0).max(1).optional(),
@@ -31,7 +46,7 @@ export const ENGINE_KWARGS = Object.keys(EngineKwargsShape) as Array<keyof typeo
 
 export const LaunchRequestSchema = z
   .object({
-    model_name: z.string().min(1, 'name the model to launch (a catalog or registered name)'),
+    model_name: ModelNameSchema,
     model_uid: ModelUidSchema.nullable().optional(),
     model_type: z.literal('LLM').optional(),
     /** builtin (Pagoda's engine, the default), vllm, llama.cpp; checked against the catalog. */
@@ -68,7 +83,7 @@ export type RegistrationRequest = z.infer<typeof RegistrationRequestSchema>;
 
 export const ApiKeyRequestSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" and "-" only (at most 64)'),
+    name: KeyNameSchema,
     scope: z.enum(['admin', 'inference']),
     /** Inference keys only: the model uids this key may call (all when absent). */
     models: z.array(ModelUidSchema).min(1).optional(),

@@ -106,7 +106,7 @@ export class Launcher {
     const params = this.instanceParams(req, model);
     const result = await placementTransaction(this.db, async (tx) => {
       if (await tx.modelInstance.findUnique({ where: { uid } })) {
-        throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid');
+        throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid', {}, 'already_exists');
       }
       const placement = await placeOnCluster(tx, placementInput(params, req.replica ?? 1));
       if (!placement.ok) return { placement, instance: null, replicas: [] };
@@ -131,7 +131,7 @@ export class Launcher {
     });
     if (!result.instance) {
       this.metrics.launched('refused');
-      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan });
+      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan }, 'no_capacity');
     }
     this.metrics.launched('accepted');
     await this.enqueue(result.instance, result.replicas);
@@ -143,11 +143,11 @@ export class Launcher {
     this.queues.assertAvailable();
     const { instance, added, removed } = await placementTransaction(this.db, async (tx) => {
       const instance = await tx.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
-      if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid');
+      if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid', {}, 'model_not_found');
       const live = instance.replicas.filter((r) => r.status !== 'lost').sort((a, b) => a.index - b.index);
       if (count > live.length) {
         const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, count - live.length));
-        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan });
+        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan }, 'no_capacity');
         const from = Math.max(-1, ...instance.replicas.map((r) => r.index)) + 1;
         const added = await this.createReplicas(tx, instance.id, from, placement);
         await tx.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: count } });
@@ -166,7 +166,7 @@ export class Launcher {
   async terminate(uid: string): Promise<void> {
     this.queues.assertAvailable();
     const instance = await this.db.prisma.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
-    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found');
     await this.db.prisma.$transaction([
       this.db.prisma.modelInstance.delete({ where: { id: instance.id } }),
       this.db.prisma.event.create({ data: { kind: 'terminate', subject: uid, message: `terminated ${instance.replicas.length} replica(s)` } }),

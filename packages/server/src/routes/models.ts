@@ -3,17 +3,14 @@
 import { Router, type Request } from 'express';
 import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema } from '@pagoda/protocol';
 import type { Auth, Principal } from '../auth.ts';
+import { idParam } from '../edge_checks.ts';
 import { HttpError, parseBody } from '../http_error.ts';
 import type { Platform } from '../platform.ts';
 import { instanceProgress, modelView } from '../views.ts';
 
 const SERVABLE = ['ready', 'degraded'];
 
-function uidParam(req: Request): string {
-  const uid = String(req.params.uid);
-  if (!ModelUidSchema.safeParse(uid).success) throw new HttpError(400, `'${uid}' is not a valid model uid (letters, digits, '.', '_' and '-')`, 'model_uid');
-  return uid;
-}
+const uidParam = (req: Request): string => idParam(req, 'uid', ModelUidSchema, 'model_uid', 'model uid');
 
 export function modelsRoutes(p: Platform, auth: Auth): Router {
   const r = Router();
@@ -22,7 +19,7 @@ export function modelsRoutes(p: Platform, auth: Auth): Router {
 
   const find = async (uid: string) => {
     const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, include });
-    if (!row) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    if (!row) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found');
     return row;
   };
 

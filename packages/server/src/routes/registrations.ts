@@ -2,15 +2,17 @@
 // registered: the checkpoint must load) beside the built-in catalog, and which engines run what.
 import { Router, type Request } from 'express';
 import { Prisma } from '@pagoda/db';
+import { clip, ModelNameSchema } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
+import { idParam } from '../edge_checks.ts';
 import { HttpError } from '../http_error.ts';
 import { customFamilies } from '../model_resolve.ts';
 import type { Platform } from '../platform.ts';
 
 function modelType(req: Request): 'LLM' {
   const type = String(req.params.type);
-  if (type !== 'LLM') throw new HttpError(404, `model type '${type}' is not served here; use LLM`, 'model_type');
+  if (type !== 'LLM') throw new HttpError(404, `model type '${clip(type)}' is not served here; use LLM`, 'model_type');
   return 'LLM';
 }
 
@@ -22,14 +24,16 @@ function registrationBody(body: unknown): unknown {
     try {
       return JSON.parse(b.model);
     } catch (err) {
-      throw new HttpError(400, `'model' is not valid JSON: ${(err as Error).message}`, 'model');
+      throw new HttpError(400, `'model' is not valid JSON: ${clip((err as Error).message, 200)}`, 'model', {}, 'invalid_json');
     }
   }
   return body;
 }
 
+const nameParam = (req: Request, key = 'name'): string => idParam(req, key, ModelNameSchema, 'model_name', 'model name');
+
 function catalogError(err: unknown): never {
-  if (err instanceof CatalogError) throw new HttpError(err.status, err.message, err.param);
+  if (err instanceof CatalogError) throw new HttpError(err.status, err.message, err.param, {}, err.status === 404 ? 'registration_not_found' : undefined);
   throw err;
 }
 
@@ -62,7 +66,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
       });
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        throw new HttpError(409, `a model named '${family.model_name}' is already registered; unregister it first or pick another model_name`, 'model_name');
+        throw new HttpError(409, `a model named '${family.model_name}' is already registered; unregister it first or pick another model_name`, 'model_name', {}, 'already_exists');
       }
       throw err;
     }
@@ -78,7 +82,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   r.get('/v1/model_registrations/:type/:name', admin, async (req, res) => {
     modelType(req);
     try {
-      res.json(findFamily(String(req.params.name), await customFamilies(p.db)));
+      res.json(findFamily(nameParam(req), await customFamilies(p.db)));
     } catch (err) {
       catalogError(err);
     }
@@ -86,10 +90,10 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
 
   r.delete('/v1/model_registrations/:type/:name', admin, async (req, res) => {
     modelType(req);
-    const name = String(req.params.name);
+    const name = nameParam(req);
     if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be unregistered`, 'model_name');
     const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
-    if (!row) throw new HttpError(404, `no custom model named '${name}' is registered`, 'model_name');
+    if (!row) throw new HttpError(404, `no custom model named '${name}' is registered`, 'model_name', {}, 'registration_not_found');
     if (row.instances.length > 0) throw new HttpError(409, `'${name}' is launched as ${row.instances.map((i) => i.uid).join(', ')}; terminate those first`, 'model_name');
     await p.db.prisma.modelRegistration.delete({ where: { id: row.id } });
     res.json({ model_name: name, unregistered: true });
@@ -97,7 +101,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
 
   r.get('/v1/engines/:model_name', admin, async (req, res) => {
     try {
-      res.json(enginesFor(String(req.params.model_name), await customFamilies(p.db)));
+      res.json(enginesFor(nameParam(req, 'model_name'), await customFamilies(p.db)));
     } catch (err) {
       catalogError(err);
     }
