@@ -24,6 +24,11 @@ export function newKey(): string {
   return `pk-${randomBytes(32).toString('base64url')}`;
 }
 
+/** A replica's runner secret: the proxy's bearer token at that runner, made when the replica is placed. */
+export function newRunnerSecret(): string {
+  return `rs-${randomBytes(32).toString('base64url')}`;
+}
+
 export function bearer(req: Request): string | null {
   const header = req.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice(7).trim();

@@ -3,6 +3,7 @@
 import type { Database } from '@pagoda/db';
 import { ENGINE_KWARGS, type LaunchJob, type LaunchRequest } from '@pagoda/protocol';
 import type { ArchNumbers } from './catalog/index.ts';
+import { newRunnerSecret } from './auth.ts';
 import { HttpError } from './http_error.ts';
 import type { JobQueues } from './job_queues.ts';
 import type { PlatformMetrics } from './metrics.ts';
@@ -40,7 +41,7 @@ export function placementInput(p: InstanceParams, replicas: number): PlacementIn
 }
 
 /** The job a worker needs to start one replica; max_model_len as planned so the runner matches the claim. */
-export function launchJob(instance: { uid: string; engine: string; params: unknown }, replica: { id: string; index: number; gpuIndices: unknown }): LaunchJob {
+export function launchJob(instance: { uid: string; engine: string; params: unknown }, replica: { id: string; index: number; gpuIndices: unknown; runnerSecret: string | null }): LaunchJob {
   const p = instance.params as InstanceParams;
   return {
     kind: 'launch',
@@ -51,6 +52,7 @@ export function launchJob(instance: { uid: string; engine: string; params: unkno
     source: { model_path: p.source.model_path, hf_repo_id: p.source.hf_repo_id, revision: null },
     gpu_idx: replica.gpuIndices as number[],
     engine_kwargs: p.engine_kwargs,
+    runner_secret: replica.runnerSecret,
   };
 }
 
@@ -86,7 +88,7 @@ export class Launcher {
     const out = [];
     for (const [i, placed] of placement.replicas.entries()) {
       const replica = await tx.replica.create({
-        data: { instanceId, index: from + i, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes), status: 'scheduled' },
+        data: { instanceId, index: from + i, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes), status: 'scheduled', runnerSecret: newRunnerSecret() },
       });
       await recordClaims(tx, replica.id, placed);
       out.push(replica);
@@ -94,7 +96,7 @@ export class Launcher {
     return out;
   }
 
-  private async enqueue(instance: { uid: string; engine: string; params: unknown }, replicas: Array<{ id: string; index: number; gpuIndices: unknown; workerId: string | null }>): Promise<void> {
+  private async enqueue(instance: { uid: string; engine: string; params: unknown }, replicas: Array<{ id: string; index: number; gpuIndices: unknown; workerId: string | null; runnerSecret: string | null }>): Promise<void> {
     // A job that cannot be queued now is re-sent by the reconcile loop (its replica stays 'scheduled').
     await Promise.all(replicas.map((r) => this.queues.launch(r.workerId!, launchJob(instance, r), 0).catch(() => {})));
   }

@@ -27,7 +27,7 @@ function forward(e: Endpoint, path: string, body: Buffer, req: Request, res: Res
     const url = new URL(path, e.url);
     const upstream = httpRequest(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': body.length, accept: req.headers.accept ?? '*/*' },
+      headers: { 'content-type': 'application/json', 'content-length': body.length, accept: req.headers.accept ?? '*/*', ...(e.secret ? { authorization: `Bearer ${e.secret}` } : {}) },
     });
     let connected = false;
     upstream.on('socket', (s) => s.once('connect', () => (connected = true)));

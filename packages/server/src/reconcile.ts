@@ -4,6 +4,7 @@
 // rebuilt from the ready replicas.
 import type { Database } from '@pagoda/db';
 import type { Logger } from 'pino';
+import { newRunnerSecret } from './auth.ts';
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job_queues.ts';
 import { launchJob, placementInput, type InstanceParams } from './launcher.ts';
@@ -123,7 +124,7 @@ export class Reconciler {
         let next = Math.max(-1, ...inst.replicas.map((r) => r.index)) + 1;
         const out = [];
         for (const placed of placement.replicas) {
-          const replica = await tx.replica.create({ data: { instanceId: inst.id, index: next++, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes) } });
+          const replica = await tx.replica.create({ data: { instanceId: inst.id, index: next++, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes), runnerSecret: newRunnerSecret() } });
           await recordClaims(tx, replica.id, placed);
           out.push(replica);
         }
@@ -155,7 +156,7 @@ export class Reconciler {
   async refreshRoutes(): Promise<void> {
     const { db, table } = this.deps;
     const ready = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
-    const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}` }));
+    const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}`, secret: r.runnerSecret }));
     const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true } });
     table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])));
   }

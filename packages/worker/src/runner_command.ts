@@ -59,13 +59,14 @@ export function runnerArgv(input: RunnerCommandInput): string[] {
 const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
 
 /**
- * The runner's environment: only its GPUs visible (none for the CPU engine), and a log level of at
- * least info, since its output goes to the worker (progress, log stream), not to a terminal.
+ * The runner's environment: only its GPUs visible (none for the CPU engine), a log level of at
+ * least info, since its output goes to the worker (progress, log stream), not to a terminal, and the
+ * replica's secret as PAGODA_API_KEY (in the environment, where `ps` does not show it to other users).
  */
 export function runnerEnv(job: LaunchJob, base: NodeJS.ProcessEnv, declaredGpus: boolean): NodeJS.ProcessEnv {
   const visible = job.gpu_idx.length === 0 || declaredGpus ? '' : job.gpu_idx.join(',');
   const level = base.PAGODA_LOG_LEVEL && !QUIET_LEVELS.has(base.PAGODA_LOG_LEVEL) ? base.PAGODA_LOG_LEVEL : 'info';
-  return { ...base, CUDA_VISIBLE_DEVICES: visible, PAGODA_REPLICA_ID: job.replica_id, PAGODA_MODEL_UID: job.model_uid, PAGODA_LOG_LEVEL: level };
+  return { ...base, CUDA_VISIBLE_DEVICES: visible, PAGODA_REPLICA_ID: job.replica_id, PAGODA_MODEL_UID: job.model_uid, PAGODA_LOG_LEVEL: level, PAGODA_API_KEY: job.runner_secret ?? undefined };
 }
 
 /** Splits PAGODA_RUNNER_EXTRA_ARGS on whitespace (no quoting: flags and plain values only). */

@@ -1,7 +1,7 @@
 // /v1/models: launch (POST), list (GET, OpenAI's list shape with Xinference's fields), and per model:
 // describe, progress, cancel, terminate (DELETE), replicas (GET, POST to scale).
 import { Router, type Request } from 'express';
-import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema } from '@pagoda/protocol';
+import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema, type ModelView } from '@pagoda/protocol';
 import type { Auth, Principal } from '../auth.ts';
 import { idParam } from '../edge_checks.ts';
 import { HttpError, parseBody } from '../http_error.ts';
@@ -11,6 +11,13 @@ import { instanceProgress, modelView } from '../views.ts';
 const SERVABLE = ['ready', 'degraded'];
 
 const uidParam = (req: Request): string => idParam(req, 'uid', ModelUidSchema, 'model_uid', 'model uid');
+
+/** A model as a list shows it: where its runners listen (and on which worker) is for admin keys only. */
+function listedView(row: Parameters<typeof modelView>[0], principal: Principal | undefined): ModelView {
+  const view = modelView(row);
+  if (!principal || principal.scope === 'admin') return view;
+  return { ...view, replicas: view.replicas.map((r) => ({ ...r, address: null, worker: null })) };
+}
 
 export function modelsRoutes(p: Platform, auth: Auth): Router {
   const r = Router();
@@ -51,7 +58,7 @@ export function modelsRoutes(p: Platform, auth: Auth): Router {
     const data = rows
       .filter((row) => all || SERVABLE.includes(row.status))
       .filter((row) => !principal?.models || principal.models.includes(row.uid))
-      .map((row) => ({ id: row.uid, object: 'model', created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'pagoda', ...modelView(row) }));
+      .map((row) => ({ id: row.uid, object: 'model', created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'pagoda', ...listedView(row, principal) }));
     res.json({ object: 'list', data });
   });
 
