@@ -5,7 +5,7 @@ import { Prisma } from '@pagoda/db';
 import { clip, ModelNameSchema } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
-import { idParam } from '../edge_checks.ts';
+import { findNulByte, idParam } from '../edge_checks.ts';
 import { HttpError } from '../http_error.ts';
 import { customFamilies } from '../model_resolve.ts';
 import type { Platform } from '../platform.ts';
@@ -21,11 +21,16 @@ function registrationBody(body: unknown): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object describing the model (model_name, model_path or hf_repo_id, ...)');
   const b = body as { model?: unknown; persist?: unknown };
   if (typeof b.model === 'string') {
+    let inner: unknown;
     try {
-      return JSON.parse(b.model);
+      inner = JSON.parse(b.model);
     } catch (err) {
       throw new HttpError(400, `'model' is not valid JSON: ${clip((err as Error).message, 200)}`, 'model', {}, 'invalid_json');
     }
+    // The edge check saw only the outer string; its JSON may spell NUL bytes as \u0000.
+    const at = findNulByte(inner);
+    if (at !== null) throw new HttpError(400, `'model.${at}' holds a NUL byte; remove it`, 'model', {}, 'nul_byte');
+    return inner;
   }
   return body;
 }
