@@ -103,7 +103,8 @@ describe.each(['sqlite', 'postgresql'] as const)('the edge on %s', (provider) =>
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it.each(CASES.map((c, i) => [i, ...c] as const))('#%i %s %s → %i %s', async (_i, method, path, body, status, code) => {
+  const table = CASES.map(([method, path, body, status, code], i) => ({ i, method, path, body, status, code }));
+  it.each(table)('#$i $method $path → $status $code', async ({ method, path, body, status, code }) => {
     const before = await counts();
     const res = await fetch(`${server.url}${path}`, {
       method,
