@@ -7,6 +7,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { clip } from '@pagoda/protocol';
 import { mayUse } from './auth.ts';
 import { HttpError } from './http_error.ts';
 import type { PlatformMetrics } from './metrics.ts';
@@ -80,12 +81,12 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       throw new HttpError(400, "the body needs 'model': the uid of a launched model (GET /v1/models lists them)", 'model');
     }
     const uid = body.model;
-    if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${uid}'; ask for a key that names it`, 'model');
+    if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${clip(uid)}'; ask for a key that names it`, 'model', {}, 'model_not_allowed');
     const limit = await deps.limitOf(uid);
-    if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model');
+    if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model', {}, 'model_not_found');
     if (limit !== null && deps.table.modelLoad(uid) >= limit) {
       deps.metrics.routed(uid, 429);
-      throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`);
+      throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`, null, {}, 'rate_limited');
     }
     const payload = Buffer.from(JSON.stringify(body));
     const tried = new Set<string>();
@@ -101,7 +102,7 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
             : known > 0
               ? `its ${known} replica${known > 1 ? 's' : ''} failed recently and ${known > 1 ? 'are' : 'is'} out of rotation for a few seconds; retry shortly`
               : 'no replica is ready yet (GET /v1/models/{uid}/progress shows the launch)';
-        throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`);
+        throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`, null, {}, 'model_unavailable');
       }
       tried.add(e.replicaId);
       const end = deps.table.begin(e);

@@ -14,7 +14,7 @@ let cluster: OneWorkerCluster;
 let appKey: string;
 let runnerUrl: string;
 
-const chatBody = { model: 'tiny', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 4 };
+const chatBody = { model: 'tiny', messages: [{ role: 'user' as const, content: 'Once upon a time' }], max_tokens: 4 };
 
 async function direct(path: string, key?: string): Promise<{ status: number; json: Body }> {
   const res = await fetch(`${runnerUrl}${path}`, {
