@@ -13,15 +13,10 @@ import { ERROR_CODES, reportChannel, workerQueueName } from '@pagoda/protocol';
 import { createScratchDatabase } from '../../db/test/pg.ts';
 import { startServer, type RunningServer } from '../src/index.ts';
 import type { Body } from './one_worker_cluster.ts';
-import { GiB, ROOT, STORIES, waitFor } from './platform_helpers.ts';
+import { GiB, leaksInternals, STORIES, waitFor } from './platform_helpers.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NUL = '\0';
-
-/** What a response must never show: stack frames, source files, this checkout's paths. */
-export function leaksInternals(text: string): boolean {
-  return /\bat [\w$.<>]+ \(|\bat (?:file:|node:|\/)|node_modules|\/packages\/|\.ts:\d+|\.js:\d+|\.mjs:\d+/.test(text) || text.includes(ROOT.replace(/\/$/, ''));
-}
 
 type Case = [method: string, path: string, body: unknown, status: number, code: string];
 const CASES: Case[] = [
