@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { ERROR_CODES } from '@pagoda/protocol';
 import { createScratchDatabase } from '../../db/test/pg.ts';
 import { startServer, type RunningServer } from '../src/index.ts';
@@ -12,6 +13,23 @@ import type { Body } from './one_worker_cluster.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RECOVERY_KEY = 'recovery-admin-key-0123456789';
+
+/** Opens /api/events without a key: 'open', or the refusal's status and JSON body. */
+function eventsWithoutKey(server: RunningServer): Promise<'open' | { status: number; json: Body }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/api/events`);
+    ws.once('open', () => {
+      ws.close();
+      resolve('open');
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (b: Buffer) => (text += b.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
+    });
+    ws.once('error', reject);
+  });
+}
 
 async function call(server: RunningServer, method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; json: Body }> {
   const headers: Record<string, string> = {};
@@ -44,6 +62,7 @@ describe.each(['sqlite', 'postgresql'] as const)('auth on %s', (provider) => {
     try {
       // Never had a key, on loopback: open.
       expect((await call(server, 'GET', '/v1/models')).status).toBe(200);
+      expect(await eventsWithoutKey(server)).toBe('open');
       const boss = await call(server, 'POST', '/api/keys', { name: 'boss', scope: 'admin' });
       expect(boss.status).toBe(201);
       const bossKey = boss.json.key as string;
@@ -74,6 +93,7 @@ describe.each(['sqlite', 'postgresql'] as const)('auth on %s', (provider) => {
       expect(mint.status).toBe(401);
       expect((await call(server, 'GET', '/v1/workers', undefined, bossKey)).json.error.code).toBe('invalid_api_key');
       expect(await server.platform.db.prisma.apiKey.count()).toBe(0);
+      expect(await eventsWithoutKey(server)).toEqual({ status: 401, json: { error: expect.objectContaining({ type: 'authentication_error', code: 'missing_api_key' }) } });
     } finally {
       await server.close();
     }
