@@ -49,8 +49,22 @@ describe('runner access', () => {
     expect(listed.data.map((m) => m.id)).toEqual(['tiny']);
     const raw = await cluster.api('GET', '/v1/models', undefined, appKey);
     expect(raw.json.data[0].replicas).toHaveLength(1);
-    expect(raw.json.data[0].replicas[0]).toMatchObject({ address: null, worker: null, status: 'ready' });
+    expect(raw.json.data[0].replicas[0]).toMatchObject({ address: null, worker: null, last_error: null, status: 'ready' });
     expect(JSON.stringify(raw.json)).not.toContain(address);
+    // A failed replica's last error is runner output (paths, stack lines): admin keys only.
+    const p = cluster.server.platform.db.prisma;
+    await p.replica.updateMany({ data: { lastError: 'Error: boom\n    at load (/srv/pagoda/packages/engine/src/engine.ts:42:7)' } });
+    await p.modelInstance.updateMany({ data: { lastError: 'replica 0: Error: boom at /srv/pagoda/x.ts:1' } });
+    try {
+      const seen = await cluster.api('GET', '/v1/models?all=1', undefined, appKey);
+      expect(seen.json.data[0].last_error).toBeNull();
+      expect(seen.json.data[0].replicas[0].last_error).toBeNull();
+      // (The worker's next heartbeat rewrites the replica's own; the model's stays.)
+      expect((await cluster.api('GET', '/v1/models?all=1', undefined, ADMIN)).json.data[0].last_error).toMatch(/boom/);
+    } finally {
+      await p.replica.updateMany({ data: { lastError: null } });
+      await p.modelInstance.updateMany({ data: { lastError: null } });
+    }
   });
 
   it('refuses requests sent straight to a runner without its secret', async () => {

@@ -12,11 +12,14 @@ const SERVABLE = ['ready', 'degraded'];
 
 const uidParam = (req: Request): string => idParam(req, 'uid', ModelUidSchema, 'model_uid', 'model uid');
 
-/** A model as a list shows it: where its runners listen (and on which worker) is for admin keys only. */
+/**
+ * A model as a list shows it. Where its runners listen (and on which worker) and their last errors
+ * (runner log lines, which can hold paths) are for admin keys only.
+ */
 function listedView(row: Parameters<typeof modelView>[0], principal: Principal | undefined): ModelView {
   const view = modelView(row);
   if (!principal || principal.scope === 'admin') return view;
-  return { ...view, replicas: view.replicas.map((r) => ({ ...r, address: null, worker: null })) };
+  return { ...view, last_error: null, replicas: view.replicas.map((r) => ({ ...r, address: null, worker: null, last_error: null })) };
 }
 
 export function modelsRoutes(p: Platform, auth: Auth): Router {
