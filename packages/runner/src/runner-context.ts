@@ -1,6 +1,6 @@
 // What every route of one runner shares: the backend, admission, metrics and the names it answers to.
 import type { Logger } from 'pino';
-import { clip } from '@pagoda/protocol';
+import { clip, redactPaths } from '@pagoda/protocol';
 import type { Admission } from './admission.ts';
 import { ApiError } from './api-error.ts';
 import type { Backend } from './backend.ts';
@@ -41,6 +41,6 @@ export function requireReady(ctx: RunnerContext): void {
   const message =
     state === 'loading'
       ? 'the model is still loading; retry when GET /health answers 200'
-      : `the model is not available (${state}${why ? `: ${why}` : ''})`;
+      : `the model is not available (${state}${why ? `: ${redactPaths(why)}` : ''})`;
   throw new ApiError(503, message);
 }

@@ -106,6 +106,15 @@ export function clip(value: string, max = 64): string {
   return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} characters)`;
 }
 
+/**
+ * `text` with every absolute file path cut to its last part (`/srv/models/x/config.json` → `…/config.json`):
+ * for reasons a process reports about itself (a load failure), which answer clients who did not give
+ * those paths.
+ */
+export function redactPaths(text: string): string {
+  return text.replace(/(?:file:\/\/)?(?:\/[\w.@+~-]+){2,}\/?/g, (path) => `…/${path.replace(/\/$/, '').split('/').at(-1)}`);
+}
+
 export function errorBody(
   message: string,
   opts: {
