@@ -56,13 +56,20 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   app.use(benchRoutes(p, auth));
 
   // The route table knows every launched model after its last refresh; only a uid it has not seen
-  // yet (just launched, or never) costs a query.
+  // yet (just launched, or never) costs a query. A model scaled to 0 is refused here, before routing,
+  // with what it is and how to start it again (not as a launch still in progress).
+  const stopped = (uid: string) =>
+    new HttpError(503, `model '${uid}' is stopped: it is scaled to 0 replicas; scale it up (POST /v1/models/${uid}/replicas {"replica": 1}) to serve it again`, 'model');
   const limitOf = async (uid: string) => {
     // A uid that cannot exist never reaches the database (a NUL byte would be a PostgreSQL error).
     if (!ModelUidSchema.safeParse(uid).success) throw new HttpError(400, `'${clip(JSON.stringify(uid).slice(1, -1))}' is not a valid model uid; GET /v1/models lists the launched ones`, 'model', {}, 'invalid_id');
     const known = p.table.limitOf(uid);
-    if (known !== undefined) return known;
-    const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, select: { params: true } });
+    if (known !== undefined) {
+      if (p.table.isStopped(uid)) throw stopped(uid);
+      return known;
+    }
+    const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, select: { params: true, desiredReplicas: true } });
+    if (row?.desiredReplicas === 0) throw stopped(uid);
     return row ? ((row.params as unknown as InstanceParams).request_limits ?? null) : undefined;
   };
   const inference = auth.require('inference');
