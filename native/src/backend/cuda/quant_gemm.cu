@@ -26,8 +26,6 @@ namespace pagoda::cuda {
 
 namespace {
 
-constexpr int kWarps = 8;
-
 __device__ __forceinline__ float load_scale(const __half* s, int64_t i) { return __half2float(s[i]); }
 __device__ __forceinline__ float load_scale(const float* s, int64_t i) { return s[i]; }
 
@@ -63,13 +61,14 @@ template <> struct ChunkWords<QuantFormat::kFp8> { static constexpr int kCount =
 } // namespace
 
 // F: format; NT: n8 tiles of input rows per pass (m <= 8 NT); G: 64-wide chunks per scale
-// group; P: groups per load batch (bytes in flight per warp); ScaleT: __half or float.
-template <QuantFormat F, int NT, int G, int P, typename ScaleT>
-__global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1)
+// group; P: groups per weight load batch (bytes in flight per warp); W: warps of a CTA (the
+// launcher takes 4 when 8 would need more than one wave); ScaleT: __half or float.
+template <QuantFormat F, int NT, int G, int P, int W, typename ScaleT>
+__global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
     quant_gemm_kernel(const bf16* __restrict__ x, const QuantizedWeight w, bf16* __restrict__ y, int m, float beta) {
   constexpr int kW = ChunkWords<F>::kCount;
   constexpr int kRowsPerPass = NT * 8;
-  __shared__ float partial[kWarps][kRowsPerPass][16 + 4];
+  __shared__ float partial[W][kRowsPerPass][16 + 4];
 
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -77,8 +76,8 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1)
   const int tile = blockIdx.x, row0 = tile * 16;
   const int n = w.n, k = w.k;
   const int chunks = k / kQuantChunk, groups = k / (G * kQuantChunk);
-  const int batches = warp < groups ? (groups - warp + kWarps * P - 1) / (kWarps * P) : 0;
-  auto group_of = [&](int b, int p) { return (b * P + p) * kWarps + warp; };
+  const int batches = warp < groups ? (groups - warp + W * P - 1) / (W * P) : 0;
+  auto group_of = [&](int b, int p) { return (b * P + p) * W + warp; };
   const ScaleT* scales = static_cast<const ScaleT*>(w.scales);
 
   const uint4* int4_base = static_cast<const uint4*>(w.packed) + static_cast<int64_t>(tile) * chunks * 32 + lane;
@@ -141,6 +140,23 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1)
       xlive[nt] = r < m;
       xrow[nt] = x + static_cast<int64_t>(xlive[nt] ? r : 0) * k + 16 * t;
     }
+    // A group's x fragments (L1 / L2 hits): 16 bf16 per row and chunk. With one n8 tile the
+    // next group's are loaded while the current one is multiplied, hiding their latency too
+    // (with more tiles the registers for that spill, so they load at the group's start).
+    constexpr bool kPrefetchX = NT == 1;
+    using XFrag = uint4[G][NT][2];
+    auto load_x = [&](XFrag& dst, int gi) {
+#pragma unroll
+      for (int c = 0; c < G; ++c)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            dst[c][nt][h] = xlive[nt] ? *reinterpret_cast<const uint4*>(xrow[nt] + (gi * G + c) * kQuantChunk + 8 * h)
+                                      : make_uint4(0, 0, 0, 0);
+    };
+    XFrag xf;
+    if (kPrefetchX && batches > 0) load_x(xf, warp);
 
     for (int b = 0; b < batches; ++b) {
       Batch next;
@@ -150,16 +166,10 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1)
       for (int p = 0; p < P; ++p) {
         const int gi = group_of(b, p);
         if (gi >= groups) continue; // warp-uniform
-        // The group's x fragments at once (L1 / L2 hits): 16 bf16 per row and chunk.
-        uint4 xf[G][NT][2];
-#pragma unroll
-        for (int c = 0; c < G; ++c)
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int h = 0; h < 2; ++h)
-              xf[c][nt][h] = xlive[nt] ? *reinterpret_cast<const uint4*>(xrow[nt] + (gi * G + c) * kQuantChunk + 8 * h)
-                                       : make_uint4(0, 0, 0, 0);
+        if constexpr (!kPrefetchX) load_x(xf, gi);
+        XFrag xn;
+        const bool x_more = kPrefetchX && gi + W < groups;
+        if (x_more) load_x(xn, gi + W);
         float part[NT][4];
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
@@ -198,6 +208,14 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1)
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 0; e < 4; ++e) acc[nt][e] += part[nt][e] * cur.scale[p][e >> 1];
+        if (x_more) {
+#pragma unroll
+          for (int c = 0; c < G; ++c)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+              for (int h = 0; h < 2; ++h) xf[c][nt][h] = xn[c][nt][h];
+        }
       }
       if (more) cur = next;
     }
@@ -208,11 +226,11 @@ __global__ void __launch_bounds__(kWarps * 32, NT <= 2 ? 2 : 1)
       for (int e = 0; e < 4; ++e) partial[warp][nt * 8 + 2 * t + (e & 1)][g + (e >> 1) * 8] = acc[nt][e];
     __syncthreads();
     const int rows = min(kRowsPerPass, m - tb);
-    for (int idx = threadIdx.x; idx < rows * 16; idx += kWarps * 32) {
+    for (int idx = threadIdx.x; idx < rows * 16; idx += W * 32) {
       const int i = idx / 16, r = idx % 16;
       float s = 0.f;
 #pragma unroll
-      for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
+      for (int v = 0; v < W; ++v) s += partial[v][i][r];
       store_out(y + static_cast<int64_t>(tb + i) * n + row0 + r, s, beta);
     }
     __syncthreads(); // partial is reused by the next pass
@@ -234,17 +252,36 @@ __global__ void gather_columns_kernel(const bf16* __restrict__ x, const int32_t*
 
 namespace {
 
-template <QuantFormat F, int NT, int G, int P, typename ScaleT>
+int num_sms() {
+  static const int sms = [] {
+    int device = 0, count = 0;
+    PAGODA_CUDA_CHECK(cudaGetDevice(&device));
+    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  }();
+  return sms;
+}
+
+template <QuantFormat F, int NT, int G, int P, int W, typename ScaleT>
 void launch(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float beta, cudaStream_t stream) {
-  launch_pdl("quant_gemm_kernel", quant_gemm_kernel<F, NT, G, P, ScaleT>, dim3(w.n / 16), dim3(kWarps * 32), 0,
-             stream, x, w, y, m, beta);
+  launch_pdl("quant_gemm_kernel", quant_gemm_kernel<F, NT, G, P, W, ScaleT>, dim3(w.n / 16), dim3(W * 32), 0, stream,
+             x, w, y, m, beta);
+}
+
+// Eight warps split k while the CTAs fit one wave (16 warps an SM); beyond, four (fewer
+// partial waves, longer pipelines per warp).
+template <QuantFormat F, int NT, int G, int P, typename ScaleT>
+void by_warps(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float beta, cudaStream_t stream) {
+  const int64_t warps_per_wave = int64_t(num_sms()) * (NT <= 2 ? 16 : 8);
+  if (int64_t(w.n / 16) * 8 <= warps_per_wave) return launch<F, NT, G, P, 8, ScaleT>(x, w, y, m, beta, stream);
+  return launch<F, NT, G, P, 4, ScaleT>(x, w, y, m, beta, stream);
 }
 
 template <QuantFormat F, int G, int P, typename ScaleT>
 void by_rows(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float beta, cudaStream_t stream) {
-  if (m <= 8) return launch<F, 1, G, P, ScaleT>(x, w, y, m, beta, stream);
-  if (m <= 16) return launch<F, 2, G, P, ScaleT>(x, w, y, m, beta, stream);
-  return launch<F, 4, G, P, ScaleT>(x, w, y, m, beta, stream);
+  if (m <= 8) return by_warps<F, 1, G, P, ScaleT>(x, w, y, m, beta, stream);
+  if (m <= 16) return by_warps<F, 2, G, P, ScaleT>(x, w, y, m, beta, stream);
+  return by_warps<F, 4, G, P, ScaleT>(x, w, y, m, beta, stream);
 }
 
 } // namespace
