@@ -20,6 +20,7 @@
 #include "model/model_loader.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "models/unquantized_linear.h"
 #include "test_util.h"
 
 using namespace pagoda;
@@ -353,13 +354,14 @@ void test_weights_layout() {
   CHECK(w.layers.size() == 3);
   CHECK(w.lm_head_tied && w.lm_head.data == w.embed_tokens.data);
   CHECK(w.layers[0].q_bias.present() && w.layers[0].q_bias.shape == std::vector<int64_t>{256});
-  CHECK(w.layers[0].k_proj.shape == (std::vector<int64_t>{128, 256}));
+  CHECK(w.layers[0].k_proj->out_features() == 128 && w.layers[0].k_proj->in_features() == 256);
   CHECK(!w.layers[0].q_norm.present() && !w.layers[0].o_bias.present());
-  CHECK(w.layers[2].down_proj.name == "model.layers.2.mlp.down_proj.weight" && w.layers[2].down_proj.dtype == DType::BF16);
+  const auto* down = dynamic_cast<const UnquantizedLinear*>(w.layers[2].down_proj.get());
+  CHECK(down && down->weight().name == "model.layers.2.mlp.down_proj.weight" && down->weight().dtype == DType::BF16);
   const ModelConfig q3 = load_model_config(kModels + "/tiny-qwen3");
   const ModelWeights w3 = ModelWeights::load(q3, kModels + "/tiny-qwen3");
   CHECK(w3.layers[1].k_norm.present() && w3.layers[1].k_norm.shape == std::vector<int64_t>{128});
-  CHECK(w3.layers[0].q_proj.shape == (std::vector<int64_t>{512, 256}));
+  CHECK(w3.layers[0].q_proj->out_features() == 512 && w3.layers[0].q_proj->in_features() == 256);
   const ModelConfig l3 = load_model_config(kModels + "/tiny-llama3");
   const ModelWeights wl = ModelWeights::load(l3, kModels + "/tiny-llama3");
   CHECK(!wl.lm_head_tied && wl.lm_head.data != wl.embed_tokens.data && wl.lm_head.name == "lm_head.weight");
@@ -391,7 +393,8 @@ void test_dummy() {
   // The dummy follows the requested dtype and the config's shapes.
   e.dtype = "float16";
   LoadedModel m = load_model(e);
-  CHECK(m.weights.layers[0].gate_proj.dtype == DType::F16 && m.weights.layers[0].gate_proj.shape == (std::vector<int64_t>{688, 256}));
+  const auto* gate = dynamic_cast<const UnquantizedLinear*>(m.weights.layers[0].gate_proj.get());
+  CHECK(gate && gate->weight().dtype == DType::F16 && gate->weight().shape == (std::vector<int64_t>{688, 256}));
   CHECK(!m.weights.lm_head_tied);
   // A folder works too, and no safetensors are needed.
   e.model = dir;
