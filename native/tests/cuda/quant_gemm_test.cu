@@ -152,12 +152,12 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
     DeviceBuffer d_y(ref.size() * 2 + 256);
     DeviceBuffer d_ws(std::max<size_t>(quant_gemm_workspace_bytes(w, m), 16));
     poison(d_y);
-    quant_gemm(d_x.as<bf16>(), w, d_y.as<bf16>(), m, 0.f, d_ws.data(), d_ws.bytes(), 0);
+    quant_gemm(d_x.as<bf16>(), w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
     c.expect(name + ": quant_gemm m " + std::to_string(m), compare(download_bf16(d_y, ref.size()), ref), 6e-3, 1e-1);
     if (m == 9) {
       std::vector<double> twice(ref);
       for (double& v : twice) v *= 2;
-      quant_gemm(d_x.as<bf16>(), w, d_y.as<bf16>(), m, 1.f, d_ws.data(), d_ws.bytes(), 0);
+      quant_gemm(d_x.as<bf16>(), w, d_y.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0);
       c.expect(name + ": quant_gemm m 9 accumulate (beta 1)", compare(download_bf16(d_y, ref.size()), twice), 6e-3, 2e-1);
     }
     const auto tail = download<uint8_t>(d_y, ref.size() * 2 + 256);
@@ -305,7 +305,7 @@ void check_errors(Checker& c, std::mt19937& rng) {
                                         256, 64, 128));
   DeviceBuffer d(4096);
   c.expect_true("quant_gemm: an act-order weight without a workspace fails",
-                throws_naming([&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 1, 0.f, nullptr, 0, 0); },
+                throws_naming([&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); },
                               "workspace"));
 }
 

@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
       for (size_t mi = 0; mi < std::size(decode_ms); ++mi) {
         const int m = decode_ms[mi];
         const double ms = median_ms([&](int i) {
-          quant_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), m, 0.f, nullptr, 0, 0);
+          quant_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
         });
         if (m == 1) layer_ms_m1[fi] += ms, layer_bytes[fi] += wbytes;
         std::printf("%-8s %-14s m %4d  %.4f ms  %5.0f GB/s  %3.0f%% of copy  (bf16 %.4f ms: %.2fx)\n", s.name, format_name(f),

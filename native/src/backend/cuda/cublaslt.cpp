@@ -12,6 +12,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/quant_kernels.h"
 #include "backend/cuda/step_timer.h"
 #include "error.h"
 
@@ -149,6 +150,7 @@ struct CublasLt::Plan {
   MatrixLayout a = nullptr, b = nullptr, c = nullptr;
   MatmulAlgo algo{};
   enum class Kernel { kUntimed, kCublasLt, kSkinny } kernel = Kernel::kUntimed;
+  bool unit_scales = false; // fp8 per-channel without outer-vector scale modes: scales applied after
   ~Plan() {
     if (c) api->layout_destroy(c);
     if (b) api->layout_destroy(b);
@@ -372,31 +374,53 @@ void CublasLt::linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8
   const auto key = std::make_tuple(m, n, k, static_cast<int>(scaling));
   auto found = fp8_plans_.find(key);
   if (found == fp8_plans_.end()) {
-    auto plan = std::make_unique<Plan>();
-    plan->api = &api_;
-    check(api_, api_.desc_create(&plan->desc, kComputeType32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
-    const int trans_a = kOpT, trans_b = kOpN;
-    check(api_, api_.desc_set(plan->desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
-    check(api_, api_.desc_set(plan->desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
-    const int a_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleBlk128x128_32F;
-    const int b_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleVec128_32F;
-    check(api_, api_.desc_set(plan->desc, kDescAScaleMode, &a_mode, sizeof(a_mode)), "set A_SCALE_MODE");
-    check(api_, api_.desc_set(plan->desc, kDescBScaleMode, &b_mode, sizeof(b_mode)), "set B_SCALE_MODE");
-    check(api_, api_.layout_create(&plan->a, CUDA_R_8F_E4M3, k, n, k), "layout of W (fp8)");
-    check(api_, api_.layout_create(&plan->b, CUDA_R_8F_E4M3, k, m, k), "layout of X (fp8)");
-    check(api_, api_.layout_create(&plan->c, CUDA_R_16BF, n, m, n), "layout of Y");
-    const std::string what = std::string("fp8 GEMM (") +
-                             (scaling == Fp8Scaling::kPerChannel ? "per-channel x per-token" : "128x128 blocks") +
-                             " scales; needs cuBLASLt 12.9+) of m=" + std::to_string(m) + " n=" + std::to_string(n) +
-                             " k=" + std::to_string(k);
-    plan->algo = heuristics(*plan, 1, what.c_str()).front();
-    plan->kernel = Plan::Kernel::kCublasLt;
+    // Outer-vector (or block) scale modes first; cuBLASLt 13.1 on sm_90 has no algorithm for
+    // them (status 7, seen on the H200), so per-channel then runs with unit scales and
+    // scale_fp8_gemm_output applies the scales to the bf16 result.
+    auto make = [&](bool scale_modes) {
+      auto plan = std::make_unique<Plan>();
+      plan->api = &api_;
+      check(api_, api_.desc_create(&plan->desc, kComputeType32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+      const int trans_a = kOpT, trans_b = kOpN;
+      check(api_, api_.desc_set(plan->desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
+      check(api_, api_.desc_set(plan->desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
+      if (scale_modes) {
+        const int a_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleBlk128x128_32F;
+        const int b_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleVec128_32F;
+        check(api_, api_.desc_set(plan->desc, kDescAScaleMode, &a_mode, sizeof(a_mode)), "set A_SCALE_MODE");
+        check(api_, api_.desc_set(plan->desc, kDescBScaleMode, &b_mode, sizeof(b_mode)), "set B_SCALE_MODE");
+        // Some versions check the scale pointers when choosing: set them before the heuristic.
+        check(api_, api_.desc_set(plan->desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
+        check(api_, api_.desc_set(plan->desc, kDescBScalePointer, &x_scales, sizeof(x_scales)), "set B_SCALE_POINTER");
+      }
+      plan->unit_scales = !scale_modes;
+      check(api_, api_.layout_create(&plan->a, CUDA_R_8F_E4M3, k, n, k), "layout of W (fp8)");
+      check(api_, api_.layout_create(&plan->b, CUDA_R_8F_E4M3, k, m, k), "layout of X (fp8)");
+      check(api_, api_.layout_create(&plan->c, CUDA_R_16BF, n, m, n), "layout of Y");
+      const std::string what = std::string("fp8 GEMM (") +
+                               (scaling == Fp8Scaling::kPerChannel ? "per-channel x per-token" : "128x128 blocks") +
+                               (scale_modes ? " scale modes, cuBLASLt 12.9+" : " scales after a unit-scale GEMM") +
+                               ") of m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+      plan->algo = heuristics(*plan, 1, what.c_str()).front();
+      plan->kernel = Plan::Kernel::kCublasLt;
+      return plan;
+    };
+    std::unique_ptr<Plan> plan;
+    try {
+      plan = make(true);
+    } catch (const Error&) {
+      if (scaling != Fp8Scaling::kPerChannel) throw;
+      plan = make(false);
+    }
     found = fp8_plans_.emplace(key, std::move(plan)).first;
   }
   const Plan& plan = *found->second;
-  check(api_, api_.desc_set(plan.desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
-  check(api_, api_.desc_set(plan.desc, kDescBScalePointer, &x_scales, sizeof(x_scales)), "set B_SCALE_POINTER");
+  if (!plan.unit_scales) {
+    check(api_, api_.desc_set(plan.desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
+    check(api_, api_.desc_set(plan.desc, kDescBScalePointer, &x_scales, sizeof(x_scales)), "set B_SCALE_POINTER");
+  }
   run_cublaslt(plan, x_q, w_q, y, stream, 0.f);
+  if (plan.unit_scales) scale_fp8_gemm_output(y, x_scales, w_scales, m, n, stream);
 }
 
 int CublasLt::kernel_choice(int m, int n, int k, GemmOutput output) const {

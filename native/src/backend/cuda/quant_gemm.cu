@@ -65,7 +65,8 @@ template <> struct ChunkWords<QuantFormat::kFp8> { static constexpr int kCount =
 // launcher takes 4 when 8 would need more than one wave); ScaleT: __half or float.
 template <QuantFormat F, int NT, int G, int P, int W, typename ScaleT>
 __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
-    quant_gemm_kernel(const bf16* __restrict__ x, const QuantizedWeight w, bf16* __restrict__ y, int m, float beta) {
+    quant_gemm_kernel(const bf16* __restrict__ x, const QuantizedWeight w, bf16* __restrict__ y, int ldy, int m,
+                      float beta) {
   constexpr int kW = ChunkWords<F>::kCount;
   constexpr int kRowsPerPass = NT * 8;
   __shared__ float partial[W][kRowsPerPass][16 + 4];
@@ -231,7 +232,7 @@ __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < W; ++v) s += partial[v][i][r];
-      store_out(y + static_cast<int64_t>(tb + i) * n + row0 + r, s, beta);
+      store_out(y + static_cast<int64_t>(tb + i) * ldy + row0 + r, s, beta);
     }
     __syncthreads(); // partial is reused by the next pass
   }
@@ -263,25 +264,25 @@ int num_sms() {
 }
 
 template <QuantFormat F, int NT, int G, int P, int W, typename ScaleT>
-void launch(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float beta, cudaStream_t stream) {
+void launch(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
   launch_pdl("quant_gemm_kernel", quant_gemm_kernel<F, NT, G, P, W, ScaleT>, dim3(w.n / 16), dim3(W * 32), 0, stream,
-             x, w, y, m, beta);
+             x, w, y, ldy, m, beta);
 }
 
 // Eight warps split k while the CTAs fit one wave (16 warps an SM); beyond, four (fewer
 // partial waves, longer pipelines per warp).
 template <QuantFormat F, int NT, int G, int P, typename ScaleT>
-void by_warps(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float beta, cudaStream_t stream) {
+void by_warps(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
   const int64_t warps_per_wave = int64_t(num_sms()) * (NT <= 2 ? 16 : 8);
-  if (int64_t(w.n / 16) * 8 <= warps_per_wave) return launch<F, NT, G, P, 8, ScaleT>(x, w, y, m, beta, stream);
-  return launch<F, NT, G, P, 4, ScaleT>(x, w, y, m, beta, stream);
+  if (int64_t(w.n / 16) * 8 <= warps_per_wave) return launch<F, NT, G, P, 8, ScaleT>(x, w, y, ldy, m, beta, stream);
+  return launch<F, NT, G, P, 4, ScaleT>(x, w, y, ldy, m, beta, stream);
 }
 
 template <QuantFormat F, int G, int P, typename ScaleT>
-void by_rows(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float beta, cudaStream_t stream) {
-  if (m <= 8) return by_warps<F, 1, G, P, ScaleT>(x, w, y, m, beta, stream);
-  if (m <= 16) return by_warps<F, 2, G, P, ScaleT>(x, w, y, m, beta, stream);
-  return by_warps<F, 4, G, P, ScaleT>(x, w, y, m, beta, stream);
+void by_rows(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
+  if (m <= 8) return by_warps<F, 1, G, P, ScaleT>(x, w, y, ldy, m, beta, stream);
+  if (m <= 16) return by_warps<F, 2, G, P, ScaleT>(x, w, y, ldy, m, beta, stream);
+  return by_warps<F, 4, G, P, ScaleT>(x, w, y, ldy, m, beta, stream);
 }
 
 } // namespace
@@ -290,9 +291,10 @@ size_t quant_gemm_workspace_bytes(const QuantizedWeight& w, int m) {
   return w.perm ? static_cast<size_t>(m) * w.k * sizeof(bf16) : 0;
 }
 
-void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float beta, void* workspace,
+void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                 size_t workspace_bytes, cudaStream_t stream) {
   if (m < 1) throw Error("quant_gemm: m must be at least 1");
+  if (ldy < w.n) throw Error("quant_gemm: the row stride of y is shorter than a row");
   if (w.n <= 0 || w.n % 16 != 0 || w.k <= 0 || w.k % kQuantChunk != 0)
     throw Error("quant_gemm: weight shape " + std::to_string(w.n) + " x " + std::to_string(w.k) +
                 " is not a multiple of 16 x 64");
@@ -312,9 +314,9 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int m, float b
                static_cast<bf16*>(workspace), m, w.k);
     x = static_cast<const bf16*>(workspace);
   }
-  if (w.format == QuantFormat::kFp8) return by_rows<QuantFormat::kFp8, 2, 1, float>(x, w, y, m, beta, stream);
-  if (w.group_size == 128) return by_rows<QuantFormat::kInt4, 2, 2, __half>(x, w, y, m, beta, stream);
-  return by_rows<QuantFormat::kInt4, 1, 2, __half>(x, w, y, m, beta, stream);
+  if (w.format == QuantFormat::kFp8) return by_rows<QuantFormat::kFp8, 2, 1, float>(x, w, y, ldy, m, beta, stream);
+  if (w.group_size == 128) return by_rows<QuantFormat::kInt4, 2, 2, __half>(x, w, y, ldy, m, beta, stream);
+  return by_rows<QuantFormat::kInt4, 1, 2, __half>(x, w, y, ldy, m, beta, stream);
 }
 
 } // namespace pagoda::cuda

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <thread>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/quantized_weight.h"
@@ -38,7 +39,9 @@ template <typename Q> std::vector<uint8_t> pack_int4_tiles(int n, int k, Q q) {
   std::vector<uint32_t> words(size_t(n) * k / 8);
   // Nibble position of each (row half, k offset 0..3) in a word: see quantized_weight.h.
   static constexpr int kPos[2][4] = {{0, 4, 2, 6}, {1, 5, 3, 7}};
-  for (int tile = 0; tile < tiles; ++tile)
+  // Billions of nibbles for a 7B model: tiles are split over the host's threads.
+  auto pack_tiles = [&](int tile_begin, int tile_end) {
+  for (int tile = tile_begin; tile < tile_end; ++tile)
     for (int c = 0; c < chunks; ++c)
       for (int lane = 0; lane < 32; ++lane) {
         const int g = lane / 4, t = lane % 4;
@@ -52,6 +55,13 @@ template <typename Q> std::vector<uint8_t> pack_int4_tiles(int n, int k, Q q) {
           words[((size_t(tile) * chunks + c) * 32 + lane) * 4 + s] = word;
         }
       }
+  };
+  const int threads = static_cast<int>(std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                                        size_t(tiles) * chunks / 4096 + 1));
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i)
+    pool.emplace_back(pack_tiles, int(int64_t(tiles) * i / threads), int(int64_t(tiles) * (i + 1) / threads));
+  for (std::thread& th : pool) th.join();
   std::vector<uint8_t> bytes(words.size() * 4);
   std::memcpy(bytes.data(), words.data(), bytes.size());
   return bytes;
@@ -195,6 +205,46 @@ HostQuantizedWeight fp8_block128(const std::string& tensor, const uint8_t* weigh
   w.scales_f32.assign(scale_inv, scale_inv + size_t(row_blocks) * col_blocks);
   w.scale_index = {1, 7, col_blocks};
   check_scales(tensor + ".weight_scale_inv", w.scales_f32);
+  return w;
+}
+
+std::optional<HostQuantizedWeight> concat_rows(const std::vector<HostQuantizedWeight>& parts) {
+  if (parts.empty()) return std::nullopt;
+  if (parts.size() == 1) return parts.front();
+  const HostQuantizedWeight& first = parts.front();
+  const bool block = first.format == QuantFormat::kFp8 && first.scale_index.row_shift != 0;
+  for (const HostQuantizedWeight& p : parts) {
+    if (p.format != first.format || p.k != first.k || p.group_size != first.group_size || p.perm != first.perm ||
+        p.scale_index.row_shift != first.scale_index.row_shift)
+      return std::nullopt;
+    if (block && p.n % 128 != 0) return std::nullopt;
+  }
+  HostQuantizedWeight w;
+  w.format = first.format;
+  w.k = first.k;
+  w.group_size = first.group_size;
+  w.perm = first.perm;
+  w.scale_index = first.scale_index;
+  for (const HostQuantizedWeight& p : parts) {
+    w.n += p.n;
+    w.packed.insert(w.packed.end(), p.packed.begin(), p.packed.end()); // tile-major or row-major: rows stack
+  }
+  if (first.format == QuantFormat::kInt4) {
+    const int groups = first.k / first.group_size;
+    const bool any_zeros = std::any_of(parts.begin(), parts.end(), [](const auto& p) { return !p.zeros.empty(); });
+    for (int g = 0; g < groups; ++g)
+      for (const HostQuantizedWeight& p : parts) {
+        w.scales_f16.insert(w.scales_f16.end(), p.scales_f16.begin() + size_t(g) * p.n,
+                            p.scales_f16.begin() + size_t(g + 1) * p.n);
+        if (!any_zeros) continue;
+        if (p.zeros.empty()) w.zeros.insert(w.zeros.end(), size_t(p.n), uint8_t{8});
+        else w.zeros.insert(w.zeros.end(), p.zeros.begin() + size_t(g) * p.n, p.zeros.begin() + size_t(g + 1) * p.n);
+      }
+    w.scale_index.group_stride = w.n;
+  } else {
+    // Per-channel [n] and block [n/128][k/128] scales both stack along the rows.
+    for (const HostQuantizedWeight& p : parts) w.scales_f32.insert(w.scales_f32.end(), p.scales_f32.begin(), p.scales_f32.end());
+  }
   return w;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,11 @@ HostQuantizedWeight fp8_per_channel(const std::string& tensor, const uint8_t* we
 // fp8 e4m3 [out, in] with f32 scale_inv [ceil(out/128), ceil(in/128)] (Qwen3-FP8 / DeepSeek).
 HostQuantizedWeight fp8_block128(const std::string& tensor, const uint8_t* weight, const float* scale_inv, int out,
                                  int in);
+
+// The parts of a fused linear (q, k, v; gate, up) stacked along the output as one weight,
+// or nothing when they cannot share one (different formats, group sizes or act-order
+// permutations; fp8 block parts whose rows are not whole 128-row blocks).
+std::optional<HostQuantizedWeight> concat_rows(const std::vector<HostQuantizedWeight>& parts);
 
 // The dequantized weight w[o, i] (float, [out][in], the checkpoint's input order): the
 // reference the kernels are checked against, and the CPU's view of a repacked weight.
