@@ -33,7 +33,7 @@ if [ -x "$SRC/prebuilt/quant_gemm_test" ]; then
   run quant_gemm_test-prebuilt 200 "$SRC/prebuilt/quant_gemm_test"
   if [ $status != 0 ]; then tar czf "$TARBALL" -C "$OUT_DIR" .; exit 1; fi
 fi
-cmake -S "$SRC/native" -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release > "$OUT_DIR/build.log" 2>&1 &&
+cmake -S "$SRC/native" -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DPAGODA_ADDON=OFF > "$OUT_DIR/build.log" 2>&1 &&
   ninja -C $BUILD -j16 pagoda-bench pagoda-check quant_gemm_test quant_kernel_bench >> "$OUT_DIR/build.log" 2>&1 ||
   { echo "build failed"; grep -E "error" -A3 "$OUT_DIR/build.log" | head -30; tar czf "$TARBALL" -C "$OUT_DIR" .; exit 1; }
 echo "== built ($(($(date +%s) - start)) s in)"
