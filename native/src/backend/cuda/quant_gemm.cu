@@ -61,27 +61,14 @@ template <> struct ChunkWords<QuantFormat::kFp8> { static constexpr int kCount =
 } // namespace
 
 // F: format; NT: n8 tiles of input rows per pass (m <= 8 NT); G: 64-wide chunks per scale
-// group; S: pipeline stages (groups of weight codes in flight per warp, held in shared memory
-// by cp.async so they cost no registers); W: warps of a CTA (the launcher takes 4 when 8 would
-// need more than one wave); ScaleT: __half or float.
-//
-// Each lane copies its own 16-byte slots of a group into its warp's stage and reads back only
-// those, so a wait on its own cp.async groups is all the synchronisation a stage needs. The
-// CTA's scales (and zero points) for every group are staged in shared memory once.
-template <QuantFormat F, int G, int S, int W> struct QuantGemmSmem {
-  static constexpr int kW = ChunkWords<F>::kCount;
-  static constexpr int kStageWords = G * kW * 32; // uint4 per warp and stage
-  static constexpr size_t stage_bytes() { return size_t(W) * S * kStageWords * sizeof(uint4); }
-};
-
-template <QuantFormat F, int NT, int G, int S, int W, typename ScaleT>
+// group; P: groups per weight load batch (bytes in flight per warp); W: warps of a CTA (the
+// launcher takes 4 when 8 would need more than one wave); ScaleT: __half or float.
+template <QuantFormat F, int NT, int G, int P, int W, typename ScaleT>
 __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
     quant_gemm_kernel(const bf16* __restrict__ x, const QuantizedWeight w, bf16* __restrict__ y, int ldy, int m,
                       float beta) {
-  using Smem = QuantGemmSmem<F, G, S, W>;
-  constexpr int kW = Smem::kW;
+  constexpr int kW = ChunkWords<F>::kCount;
   constexpr int kRowsPerPass = NT * 8;
-  extern __shared__ uint4 smem[];
   __shared__ float partial[W][kRowsPerPass][16 + 4];
 
   pdl_launch_dependents();
@@ -90,56 +77,62 @@ __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
   const int tile = blockIdx.x, row0 = tile * 16;
   const int n = w.n, k = w.k;
   const int chunks = k / kQuantChunk, groups = k / (G * kQuantChunk);
-  const int my_groups = warp < groups ? (groups - warp + W - 1) / W : 0; // group j of this warp: j * W + warp
-  uint4* stages = smem + static_cast<size_t>(warp) * S * Smem::kStageWords;
-  float* scale_smem = reinterpret_cast<float*>(smem + static_cast<size_t>(W) * S * Smem::kStageWords); // [groups][16]
-  uint8_t* zero_smem = reinterpret_cast<uint8_t*>(scale_smem + static_cast<size_t>(groups) * 16);   // [groups][16]
+  const int batches = warp < groups ? (groups - warp + W * P - 1) / (W * P) : 0;
+  auto group_of = [&](int b, int p) { return (b * P + p) * W + warp; };
+  const ScaleT* scales = static_cast<const ScaleT*>(w.scales);
 
   const uint4* int4_base = static_cast<const uint4*>(w.packed) + static_cast<int64_t>(tile) * chunks * 32 + lane;
   const uint8_t* fp8_rows[2] = {static_cast<const uint8_t*>(w.packed) + static_cast<int64_t>(row0 + g) * k + 16 * t,
                                 static_cast<const uint8_t*>(w.packed) + static_cast<int64_t>(row0 + g + 8) * k + 16 * t};
-  // Issues group j's codes into stage j % S (always commits, so the wait counts stay uniform).
-  auto issue = [&](int j) {
-    if (j < my_groups) {
-      const int gi = j * W + warp;
-      uint4* stage = stages + (j % S) * Smem::kStageWords;
+
+  struct Batch {
+    uint4 words[P][G][kW];
+    float scale[P][2];
+    uint32_t zero2[P][2]; // int4: bf16 pair 128 + z of rows g and g+8
+  };
+  auto load = [&](Batch& dst, int b) {
+#pragma unroll
+    for (int p = 0; p < P; ++p) {
+      const int gi = group_of(b, p);
+      const bool valid = gi < groups;
+      const int gc = valid ? gi : 0;
 #pragma unroll
       for (int c = 0; c < G; ++c) {
-        const int chunk = gi * G + c;
+        const int chunk = gc * G + c;
         if constexpr (F == QuantFormat::kInt4) {
-          cp_async_16(smem_u32(stage + c * 32 + lane), int4_base + static_cast<int64_t>(chunk) * 32, true);
+          dst.words[p][c][0] = valid ? __ldcs(int4_base + static_cast<int64_t>(chunk) * 32) : make_uint4(0, 0, 0, 0);
         } else {
 #pragma unroll
           for (int h = 0; h < 2; ++h)
-            cp_async_16(smem_u32(stage + (c * 2 + h) * 32 + lane), fp8_rows[h] + chunk * kQuantChunk, true);
+            dst.words[p][c][h] = valid ? __ldcs(reinterpret_cast<const uint4*>(fp8_rows[h] + chunk * kQuantChunk))
+                                       : make_uint4(0, 0, 0, 0);
+        }
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = row0 + g + 8 * h;
+        const int64_t si = static_cast<int64_t>(gc) * w.scale_index.group_stride +
+                           static_cast<int64_t>(row >> w.scale_index.row_shift) * w.scale_index.row_stride;
+        dst.scale[p][h] = load_scale(scales, si);
+        if constexpr (F == QuantFormat::kInt4) {
+          const uint32_t z = w.zeros ? w.zeros[static_cast<int64_t>(gc) * n + row] : 8u;
+          dst.zero2[p][h] = (0x4300u + z) * 0x00010001u;
         }
       }
     }
-    cp_async_commit();
   };
 
-  const ScaleT* scales = static_cast<const ScaleT*>(w.scales);
   for (int tb = 0; tb < m; tb += kRowsPerPass) {
-#pragma unroll
-    for (int j = 0; j < S - 1; ++j) issue(j); // the weights depend on no kernel: before the wait
-    if (tb == 0) {
-      // Scales and zero points of the CTA's 16 rows for every group, once.
-      for (int idx = threadIdx.x; idx < groups * 16; idx += W * 32) {
-        const int gi = idx / 16, row = row0 + idx % 16;
-        const int64_t si = static_cast<int64_t>(gi) * w.scale_index.group_stride +
-                           static_cast<int64_t>(row >> w.scale_index.row_shift) * w.scale_index.row_stride;
-        scale_smem[idx] = load_scale(scales, si);
-        if constexpr (F == QuantFormat::kInt4) zero_smem[idx] = w.zeros ? w.zeros[static_cast<int64_t>(gi) * n + row] : 8;
-      }
-      __syncthreads();
-      pdl_wait(); // x is written by the kernel before
-    }
-
     float acc[NT][4];
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+
+    Batch cur;
+    if (batches > 0) load(cur, 0);
+    if (tb == 0) pdl_wait(); // the weights depend on no kernel; x does
+
     const bf16* xrow[NT];
     bool xlive[NT];
 #pragma unroll
@@ -164,75 +157,69 @@ __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
                                       : make_uint4(0, 0, 0, 0);
     };
     XFrag xf;
-    if (kPrefetchX && my_groups > 0) load_x(xf, warp);
+    if (kPrefetchX && batches > 0) load_x(xf, warp);
 
-    for (int j = 0; j < my_groups; ++j) {
-      const int gi = j * W + warp;
-      issue(j + S - 1);
-      if constexpr (!kPrefetchX) load_x(xf, gi);
-      XFrag xn;
-      const bool x_more = kPrefetchX && j + 1 < my_groups;
-      if (x_more) load_x(xn, gi + W);
-      cp_async_wait<S - 1>(); // group j's codes are in its stage
-      const uint4* stage = stages + (j % S) * Smem::kStageWords;
-      float scale[2];
-      uint32_t zero2[2];
+    for (int b = 0; b < batches; ++b) {
+      Batch next;
+      const bool more = b + 1 < batches;
+      if (more) load(next, b + 1); // in flight while this batch is multiplied
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        scale[h] = scale_smem[gi * 16 + g + 8 * h];
-        if constexpr (F == QuantFormat::kInt4) zero2[h] = (0x4300u + zero_smem[gi * 16 + g + 8 * h]) * 0x00010001u;
-      }
-      float part[NT][4];
+      for (int p = 0; p < P; ++p) {
+        const int gi = group_of(b, p);
+        if (gi >= groups) continue; // warp-uniform
+        if constexpr (!kPrefetchX) load_x(xf, gi);
+        XFrag xn;
+        const bool x_more = kPrefetchX && gi + W < groups;
+        if (x_more) load_x(xn, gi + W);
+        float part[NT][4];
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
+        for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) part[nt][e] = 0.f;
+          for (int e = 0; e < 4; ++e) part[nt][e] = 0.f;
 #pragma unroll
-      for (int c = 0; c < G; ++c) {
-        uint4 words[kW];
+        for (int c = 0; c < G; ++c) {
 #pragma unroll
-        for (int h = 0; h < kW; ++h) words[h] = stage[(c * kW + h) * 32 + lane];
+          for (int s = 0; s < 4; ++s) {
+            uint32_t a[4];
+            if constexpr (F == QuantFormat::kInt4) {
+              const uint32_t word = (&cur.words[p][c][0].x)[s];
 #pragma unroll
-        for (int s = 0; s < 4; ++s) {
-          uint32_t a[4];
-          if constexpr (F == QuantFormat::kInt4) {
-            const uint32_t word = (&words[0].x)[s];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-              const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
-              a[i] = bf16x2_sub(biased, zero2[i & 1]);
+              for (int i = 0; i < 4; ++i) {
+                const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
+                a[i] = bf16x2_sub(biased, cur.zero2[p][i & 1]);
+              }
+            } else {
+              const uint32_t rg = (&cur.words[p][c][0].x)[s], r8 = (&cur.words[p][c][1].x)[s];
+              const uint32_t w0 = __byte_perm(rg, r8, 0x5140), w1 = __byte_perm(rg, r8, 0x7362);
+              a[0] = e4m3_pair_even(w0);
+              a[1] = e4m3_pair_odd(w0);
+              a[2] = e4m3_pair_even(w1);
+              a[3] = e4m3_pair_odd(w1);
             }
-          } else {
-            const uint32_t rg = (&words[0].x)[s], r8 = (&words[kW - 1].x)[s];
-            const uint32_t w0 = __byte_perm(rg, r8, 0x5140), w1 = __byte_perm(rg, r8, 0x7362);
-            a[0] = e4m3_pair_even(w0);
-            a[1] = e4m3_pair_odd(w0);
-            a[2] = e4m3_pair_even(w1);
-            a[3] = e4m3_pair_odd(w1);
-          }
 #pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            const uint4& xv = xf[c][nt][s >> 1];
-            const uint32_t b0 = (s & 1) ? xv.z : xv.x, b1 = (s & 1) ? xv.w : xv.y;
-            mma_bf16_16816(part[nt], a[0], a[1], a[2], a[3], b0, b1);
+            for (int nt = 0; nt < NT; ++nt) {
+              const uint4& xv = xf[c][nt][s >> 1];
+              const uint32_t b0 = (s & 1) ? xv.z : xv.x, b1 = (s & 1) ? xv.w : xv.y;
+              mma_bf16_16816(part[nt], a[0], a[1], a[2], a[3], b0, b1);
+            }
           }
         }
+        // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[nt][e] += part[nt][e] * cur.scale[p][e >> 1];
+        if (x_more) {
+#pragma unroll
+          for (int c = 0; c < G; ++c)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+              for (int h = 0; h < 2; ++h) xf[c][nt][h] = xn[c][nt][h];
+        }
       }
-      // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[nt][e] += part[nt][e] * scale[e >> 1];
-      if (x_more) {
-#pragma unroll
-        for (int c = 0; c < G; ++c)
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) xf[c][nt][h] = xn[c][nt][h];
-      }
+      if (more) cur = next;
     }
-    cp_async_wait<0>(); // nothing of this pass left in flight before the stages are reused
 
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
@@ -242,10 +229,10 @@ __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
     const int rows = min(kRowsPerPass, m - tb);
     for (int idx = threadIdx.x; idx < rows * 16; idx += W * 32) {
       const int i = idx / 16, r = idx % 16;
-      float sum = 0.f;
+      float s = 0.f;
 #pragma unroll
-      for (int v = 0; v < W; ++v) sum += partial[v][i][r];
-      store_out(y + static_cast<int64_t>(tb + i) * ldy + row0 + r, sum, beta);
+      for (int v = 0; v < W; ++v) s += partial[v][i][r];
+      store_out(y + static_cast<int64_t>(tb + i) * ldy + row0 + r, s, beta);
     }
     __syncthreads(); // partial is reused by the next pass
   }
@@ -276,33 +263,26 @@ int num_sms() {
   return sms;
 }
 
-template <QuantFormat F, int NT, int G, int S, int W, typename ScaleT>
+template <QuantFormat F, int NT, int G, int P, int W, typename ScaleT>
 void launch(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
-  using Smem = QuantGemmSmem<F, G, S, W>;
-  const size_t smem = Smem::stage_bytes() + size_t(w.k / (G * kQuantChunk)) * 16 * (sizeof(float) + 1);
-  auto kernel = quant_gemm_kernel<F, NT, G, S, W, ScaleT>;
-  static size_t allowed = 48 << 10; // per instantiation: raised once, as far as needed
-  if (smem > allowed) {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    allowed = smem;
-  }
-  launch_pdl("quant_gemm_kernel", kernel, dim3(w.n / 16), dim3(W * 32), smem, stream, x, w, y, ldy, m, beta);
+  launch_pdl("quant_gemm_kernel", quant_gemm_kernel<F, NT, G, P, W, ScaleT>, dim3(w.n / 16), dim3(W * 32), 0, stream,
+             x, w, y, ldy, m, beta);
 }
 
 // Eight warps split k while the CTAs fit one wave (16 warps an SM); beyond, four (fewer
 // partial waves, longer pipelines per warp).
-template <QuantFormat F, int NT, int G, int S, typename ScaleT>
+template <QuantFormat F, int NT, int G, int P, typename ScaleT>
 void by_warps(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
   const int64_t warps_per_wave = int64_t(num_sms()) * (NT <= 2 ? 16 : 8);
-  if (int64_t(w.n / 16) * 8 <= warps_per_wave) return launch<F, NT, G, S, 8, ScaleT>(x, w, y, ldy, m, beta, stream);
-  return launch<F, NT, G, S, 4, ScaleT>(x, w, y, ldy, m, beta, stream);
+  if (int64_t(w.n / 16) * 8 <= warps_per_wave) return launch<F, NT, G, P, 8, ScaleT>(x, w, y, ldy, m, beta, stream);
+  return launch<F, NT, G, P, 4, ScaleT>(x, w, y, ldy, m, beta, stream);
 }
 
-template <QuantFormat F, int G, int S, typename ScaleT>
+template <QuantFormat F, int G, int P, typename ScaleT>
 void by_rows(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
-  if (m <= 8) return by_warps<F, 1, G, S, ScaleT>(x, w, y, ldy, m, beta, stream);
-  if (m <= 16) return by_warps<F, 2, G, S, ScaleT>(x, w, y, ldy, m, beta, stream);
-  return by_warps<F, 4, G, S, ScaleT>(x, w, y, ldy, m, beta, stream);
+  if (m <= 8) return by_warps<F, 1, G, P, ScaleT>(x, w, y, ldy, m, beta, stream);
+  if (m <= 16) return by_warps<F, 2, G, P, ScaleT>(x, w, y, ldy, m, beta, stream);
+  return by_warps<F, 4, G, P, ScaleT>(x, w, y, ldy, m, beta, stream);
 }
 
 } // namespace
@@ -334,9 +314,9 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
                static_cast<bf16*>(workspace), m, w.k);
     x = static_cast<const bf16*>(workspace);
   }
-  if (w.format == QuantFormat::kFp8) return by_rows<QuantFormat::kFp8, 2, 4, float>(x, w, y, ldy, m, beta, stream);
-  if (w.group_size == 128) return by_rows<QuantFormat::kInt4, 2, 4, __half>(x, w, y, ldy, m, beta, stream);
-  return by_rows<QuantFormat::kInt4, 1, 6, __half>(x, w, y, ldy, m, beta, stream);
+  if (w.format == QuantFormat::kFp8) return by_rows<QuantFormat::kFp8, 2, 1, float>(x, w, y, ldy, m, beta, stream);
+  if (w.group_size == 128) return by_rows<QuantFormat::kInt4, 2, 2, __half>(x, w, y, ldy, m, beta, stream);
+  return by_rows<QuantFormat::kInt4, 1, 2, __half>(x, w, y, ldy, m, beta, stream);
 }
 
 } // namespace pagoda::cuda
