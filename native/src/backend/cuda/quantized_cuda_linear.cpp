@@ -37,7 +37,7 @@ struct QuantScratch {
     if (needs_dequant) grow(dequantized, size_t(out) * in * sizeof(bf16));
     if (needs_fp8) {
       grow(x_fp8, size_t(kMaxRows) * in);
-      grow(x_scales, size_t(kMaxRows) * sizeof(float));
+      grow(x_scales, size_t(kMaxRows) * (in / 128 + 1) * sizeof(float)); // per token, or per token and 128 columns
     }
     grow(gathered, size_t(QuantizedCudaLinear::kStreamMaxRows) * in * sizeof(bf16));
   }
@@ -126,8 +126,8 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer)
     }
   }
   scratch_ = shared_scratch();
-  const bool w8a8 = format_ == QuantFormat::kFp8 && !block_scales_;
-  scratch_->fit(out_, in_, !w8a8, w8a8);
+  const bool fp8 = format_ == QuantFormat::kFp8;
+  scratch_->fit(out_, in_, !fp8 || block_scales_, fp8);
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
@@ -152,7 +152,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   if (m > kMaxRows)
     throw Error("a quantized linear was given " + std::to_string(m) + " tokens in one step; at most " +
                 std::to_string(kMaxRows) + " are served (lower max_num_batched_tokens)");
-  if (format_ == QuantFormat::kFp8 && !block_scales_) {
+  if (format_ == QuantFormat::kFp8 && !block_scales_ && parts_.size() == 1) {
     // W8A8: dynamic per-token e4m3 activations, fp8 tensor cores.
     const QuantizedWeight& w = parts_.front().weight.view();
     quantize_fp8_rows(x, scratch_->x_fp8.as<uint8_t>(), scratch_->x_scales.as<float>(), m, in_, in_, true, ctx.stream);
@@ -161,7 +161,23 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
                         Fp8Scaling::kPerChannel, m, out_, in_, ctx.stream);
     return;
   }
-  // int4 and fp8 blocks: dequantize to bf16, then the bf16 tensor-core GEMM.
+  if (format_ == QuantFormat::kFp8 && block_w8a8_ && parts_.size() == 1) {
+    // W8A8 with 128x128 weight blocks and per-token-group-of-128 activation scales (cuBLASLt's
+    // block scale modes; [k/128][m] activation scales). Where the library refuses them, the
+    // layer falls back to the bf16 path below for good.
+    const QuantizedWeight& w = parts_.front().weight.view();
+    try {
+      quantize_fp8_rows(x, scratch_->x_fp8.as<uint8_t>(), scratch_->x_scales.as<float>(), m, in_, 128, false,
+                        ctx.stream);
+      ctx.gemm.linear_fp8(scratch_->x_fp8.as<uint8_t>(), scratch_->x_scales.as<float>(),
+                          static_cast<const uint8_t*>(w.packed), static_cast<const float*>(w.scales), y,
+                          Fp8Scaling::kBlock128, m, out_, in_, ctx.stream);
+      return;
+    } catch (const Error&) {
+      block_w8a8_ = false;
+    }
+  }
+  // int4 (and fp8 blocks without cuBLASLt's block modes): dequantize to bf16, then the bf16 GEMM.
   for (const Part& p : parts_)
     dequantize_weight(p.weight.view(), scratch_->dequantized.as<bf16>() + static_cast<int64_t>(p.row_offset) * in_,
                       ctx.stream);

@@ -1,8 +1,9 @@
 // The CUDA kernels of the quantized linear methods (GPTQ, AWQ, FP8 per-channel, FP8 block):
 // weights repacked at load (quantized_weight.h), fused parts concatenated along the output,
 // and per step the kernel that suits m: the weight-streaming GEMM for decode-sized m; beyond,
-// fp8 per-channel as W8A8 on cuBLASLt's fp8 tensor cores (dynamic per-token activation
-// scales) and int4 / fp8-block dequantized to bf16 for a bf16 tensor-core GEMM.
+// fp8 as W8A8 on cuBLASLt's fp8 tensor cores (dynamic per-token, or per-token-and-128-column
+// activation scales for 128x128 weight blocks) and int4 dequantized to bf16 for a bf16
+// tensor-core GEMM.
 #pragma once
 
 #include <memory>
@@ -36,6 +37,7 @@ private:
   bool block_scales_;
   int out_, in_;
   std::shared_ptr<QuantScratch> scratch_;
+  mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
 };
 
 } // namespace pagoda::cuda
