@@ -25,7 +25,10 @@ LoadedModel load_model(const EngineConfig& e) {
     throw Error("dtype \"" + e.dtype + "\" is not supported; use auto, float32, bfloat16 or float16");
   }
   ModelConfig config = load_model_config(e.model);
-  config.quantization = resolve_quantization(config.quantization, e.quantization, config.source);
+  config.quantization = resolve_quantization(config.quantization, e.quantization, config.source, e.load_format == "dummy");
+  if (e.activation_quantization == "none") config.quantization.dynamic_activations = false;
+  else if (e.activation_quantization != "auto")
+    throw Error("activation_quantization \"" + e.activation_quantization + "\" is not supported; use \"auto\" or \"none\"");
   if (e.load_format == "dummy") {
     const DType dtype = e.dtype == "auto" ? config.dtype : parse_dtype(e.dtype);
     ModelWeights weights = ModelWeights::dummy(config, dtype, e.seed);

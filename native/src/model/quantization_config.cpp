@@ -205,7 +205,7 @@ QuantizationConfig parse_quantization_config(const json::Value& qc, const std::s
 }
 
 QuantizationConfig resolve_quantization(const QuantizationConfig& checkpoint, const std::string& option,
-                                        const std::string& source) {
+                                        const std::string& source, bool dummy) {
   if (option.empty() || option == "none" || option == "auto") return checkpoint;
   const bool fp8 = checkpoint.method == QuantMethod::kFp8PerChannel || checkpoint.method == QuantMethod::kFp8Block;
   if (option == "fp8") {
@@ -224,6 +224,14 @@ QuantizationConfig resolve_quantization(const QuantizationConfig& checkpoint, co
                       (option == "awq" && checkpoint.method == QuantMethod::kAwq) ||
                       (option == "compressed-tensors" && fp8);
   if (agrees) return checkpoint;
+  if (dummy && !checkpoint.quantized() && (option == "gptq" || option == "awq" || option == "compressed-tensors")) {
+    QuantizationConfig q;
+    q.method = option == "gptq" ? QuantMethod::kGptq : option == "awq" ? QuantMethod::kAwq : QuantMethod::kFp8PerChannel;
+    q.bits = q.method == QuantMethod::kFp8PerChannel ? 8 : 4;
+    q.group_size = q.method == QuantMethod::kFp8PerChannel ? 0 : 128;
+    q.dynamic_activations = q.method == QuantMethod::kFp8PerChannel;
+    return q;
+  }
   if (option != "gptq" && option != "awq" && option != "compressed-tensors")
     throw Error("quantization \"" + option + "\" is not supported; use fp8 (or leave it unset: the checkpoint's "
                 "quantization_config decides, gptq / awq / compressed-tensors / fp8)");

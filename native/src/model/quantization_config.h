@@ -46,8 +46,11 @@ QuantizationConfig parse_quantization_config(const json::Value& qc, const std::s
 
 // Combines the checkpoint's format with the engine's `quantization` option the way vLLM does:
 // empty: the checkpoint's; "fp8" on a float checkpoint: per-channel FP8 quantized at load;
-// a named method must agree with the checkpoint. Throws pagoda::Error saying what to change.
+// a named method must agree with the checkpoint. With dummy weights (load_format "dummy") on
+// a float config, "gptq" / "awq" / "compressed-tensors" give that format with its common
+// settings (4-bit, group 128; FP8 per channel with dynamic activations). Throws pagoda::Error
+// saying what to change.
 QuantizationConfig resolve_quantization(const QuantizationConfig& checkpoint, const std::string& option,
-                                        const std::string& source);
+                                        const std::string& source, bool dummy = false);
 
 } // namespace pagoda

@@ -28,7 +28,7 @@ size_t CpuBackend::Workspace::bytes() const {
 CpuBackend::CpuBackend(std::unique_ptr<CausalLM> model, const CpuOptions& options)
     : model_(std::move(model)), config_(model_->config()), pool_(options.num_threads),
       kv_cache_space_bytes_(options.kv_cache_space_bytes > 0 ? options.kv_cache_space_bytes : kDefaultKvSpace),
-      profile_block_size_(options.block_size > 0 ? options.block_size : 16) {
+      profile_block_size_(options.block_size > 0 ? options.block_size : 16), kv_dtype_(options.kv_dtype) {
   prepare_cpu_params(*model_);
   inv_freq_ = rope_inv_freq(rope_spec(config_), 0);
 }
@@ -62,8 +62,8 @@ MemoryProfile CpuBackend::profile(int32_t max_num_batched_tokens, int32_t max_nu
   // thread's attention scores over the longest context.
   p.peak_activation_bytes = ws_.bytes() + static_cast<size_t>(max_num_seqs) * config_.vocab_size * sizeof(float) +
                             static_cast<size_t>(pool_.size()) * config_.max_position_embeddings * 2 * sizeof(float);
-  // K and V of every layer for one block of the engine's block size, float32.
-  const size_t per_token = size_t(2) * config_.num_hidden_layers * config_.kv_size() * sizeof(float);
+  // K and V of every layer for one block of the engine's block size, in the cache's dtype.
+  const size_t per_token = size_t(2) * config_.num_hidden_layers * config_.kv_size() * kv_dtype_bytes(kv_dtype_);
   p.kv_bytes_per_block = per_token * static_cast<size_t>(profile_block_size_);
   p.total_bytes = static_cast<size_t>(kv_cache_space_bytes_) + p.weights_bytes + p.peak_activation_bytes;
   return p;
@@ -74,8 +74,9 @@ void CpuBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
     throw Error("allocate_kv_cache: num_blocks (" + std::to_string(num_blocks) + ") and block_size (" +
                 std::to_string(block_size) + ") must be positive");
   }
-  const size_t per_layer = static_cast<size_t>(num_blocks) * block_size * config_.kv_size();
-  kv_ = HostBuffer(per_layer * 2 * config_.num_hidden_layers);
+  // Each layer's K and V start on a float boundary.
+  kv_layer_bytes_ = (static_cast<size_t>(num_blocks) * block_size * config_.kv_size() * kv_dtype_bytes(kv_dtype_) + 3) / 4 * 4;
+  kv_ = HostBuffer(kv_layer_bytes_ / 4 * 2 * config_.num_hidden_layers);
   num_blocks_ = num_blocks;
   block_size_ = block_size;
 }
@@ -152,12 +153,20 @@ void CpuBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   matmul(r, rows, MatrixRef{lm.dtype, lm.data, lm.rows(), lm.cols()}, nullptr, logits.data(), pool_);
 }
 
+KvDtype parse_kv_cache_dtype(const std::string& name) {
+  if (name == "auto" || name == "float32") return KvDtype::kF32;
+  if (name == "bfloat16") return KvDtype::kBf16;
+  if (name == "fp8" || name == "fp8_e4m3") return KvDtype::kFp8E4m3;
+  throw Error("kv_cache_dtype \"" + name + "\" is not supported; use \"auto\", \"bfloat16\" or \"fp8\" (e4m3)");
+}
+
 std::unique_ptr<Backend> create_cpu_backend(const EngineConfig& e) {
   LoadedModel m = load_model(e);
   CpuOptions options;
   options.num_threads = e.num_threads;
   options.kv_cache_space_bytes = e.kv_cache_space_bytes;
   options.block_size = e.block_size;
+  options.kv_dtype = parse_kv_cache_dtype(e.kv_cache_dtype);
   return std::make_unique<CpuBackend>(create_causal_lm(std::move(m.config), std::move(m.weights)), options);
 }
 

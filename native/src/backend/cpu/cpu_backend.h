@@ -1,5 +1,5 @@
 // The CPU backend: runs a model file's forward (models/) through its ModelOps, on float32
-// activations and a float32 paged KV cache, with weights kept in their checkpoint format
+// activations and a paged KV cache of float32, bf16 or fp8 e4m3, with weights kept in their checkpoint format
 // (float ones converted inside the matmul, quantized ones dequantized a tile at a time);
 // matmul rows and attention heads split over a thread pool.
 #pragma once
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/attention.h"
 #include "backend/cpu/host_buffer.h"
 #include "backend/cpu/thread_pool.h"
 #include "model/model_config.h"
@@ -23,7 +24,12 @@ struct CpuOptions {
   int num_threads = 0;              // <= 0: hardware concurrency
   int64_t kv_cache_space_bytes = 0; // <= 0: 4 GiB; reported by profile() as the host budget
   int32_t block_size = 16;          // the engine's block size, for profile().kv_bytes_per_block
+  KvDtype kv_dtype = KvDtype::kF32; // kv_cache_dtype: "auto" (float32), "bfloat16", "fp8"
 };
+
+// kv_cache_dtype as the CPU backend takes it: "auto" / "float32", "bfloat16", "fp8" /
+// "fp8_e4m3". Throws pagoda::Error naming what is accepted.
+KvDtype parse_kv_cache_dtype(const std::string& name);
 
 class CpuBackend : public Backend, private ModelOps {
 public:
@@ -69,8 +75,10 @@ private:
   int32_t profile_block_size_;
   Workspace ws_;
   const ForwardBatch* batch_ = nullptr; // during forward()
-  // KV cache: per layer [num_blocks · block_size, kv_heads, head_dim] for K, then V.
+  // KV cache: per layer [num_blocks · block_size, kv_heads, head_dim] for K, then V, of kv_dtype_.
+  KvDtype kv_dtype_;
   HostBuffer kv_;
+  size_t kv_layer_bytes_ = 0; // one of K or V of one layer
   int32_t num_blocks_ = 0;
   int32_t block_size_ = 0;
 };

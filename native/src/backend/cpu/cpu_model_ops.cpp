@@ -136,8 +136,8 @@ void CpuBackend::attention(int li, Act qkv, Act out) {
   }
   const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, hd, block_size_, c.sliding_window,
                              static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
-  const size_t per_layer = static_cast<size_t>(num_blocks_) * block_size_ * c.kv_size();
-  KvLayer cache{kv_.data() + (2 * li) * per_layer, kv_.data() + (2 * li + 1) * per_layer};
+  char* base = reinterpret_cast<char*>(kv_.data());
+  const KvLayer cache(base + (2 * li) * kv_layer_bytes_, base + (2 * li + 1) * kv_layer_bytes_, kv_dtype_);
   write_kv(ws_.k.data(), ws_.v.data(), b, shape, cache);
   cpu::attention(ws_.q.data(), b, shape, cache, act(out), pool_);
 }
