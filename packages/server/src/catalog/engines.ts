@@ -16,7 +16,8 @@ export const RUNNER_BACKEND: Record<EngineName, 'builtin' | 'vllm' | 'llamacpp' 
 
 /** What each engine loads: formats, and per format the quantizations (null: any the spec lists). */
 const ENGINE_FORMATS: Record<EngineName, Partial<Record<ModelFormat, readonly string[] | null>>> = {
-  builtin: { safetensors: ['none'] },
+  // AWQ / GPTQ checkpoints carry their quantization_config; the engine reads it at load.
+  builtin: { safetensors: ['none'], awq: null, gptq: null },
   vllm: { safetensors: ['none'], awq: null, gptq: null },
   'llama.cpp': { gguf: null },
   // The upstream OpenAI server serves whatever it serves; the spec only names the model.
