@@ -18,7 +18,6 @@ const FLAGS = {
   device: { type: 'string' },
   'tensor-parallel-size': { type: 'string' },
   quantization: { type: 'string' },
-  'kv-cache-dtype': { type: 'string' },
   'enforce-eager': { type: 'boolean' },
   'gpu-memory-utilization': { type: 'string' },
   'max-model-len': { type: 'string' },
@@ -53,7 +52,7 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}
   --max-model-len N  --max-num-seqs N  --max-num-batched-tokens N  --block-size N
   --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
-  --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors  --kv-cache-dtype auto|bfloat16|fp8
+  --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors
   --chat-template FILE|TEXT
   --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
@@ -110,7 +109,6 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     device: values.device as ServeOptionsInput['device'],
     tensor_parallel_size: number(values, 'tensor-parallel-size'),
     quantization: values.quantization,
-    kv_cache_dtype: values['kv-cache-dtype'] as ServeOptionsInput['kv_cache_dtype'],
     enforce_eager: values['enforce-eager'],
     gpu_memory_utilization: number(values, 'gpu-memory-utilization'),
     max_model_len: number(values, 'max-model-len'),

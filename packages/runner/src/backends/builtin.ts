@@ -131,7 +131,6 @@ export class BuiltinBackend implements Backend {
         gpu_memory_utilization: o.gpu_memory_utilization,
         enforce_eager: o.enforce_eager,
         quantization: o.quantization,
-        kv_cache_dtype: o.kv_cache_dtype,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
         kv_cache_dtype: o.kv_cache_dtype,
