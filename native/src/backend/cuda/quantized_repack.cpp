@@ -41,20 +41,20 @@ template <typename Q> std::vector<uint8_t> pack_int4_tiles(int n, int k, Q q) {
   static constexpr int kPos[2][4] = {{0, 4, 2, 6}, {1, 5, 3, 7}};
   // Billions of nibbles for a 7B model: tiles are split over the host's threads.
   auto pack_tiles = [&](int tile_begin, int tile_end) {
-  for (int tile = tile_begin; tile < tile_end; ++tile)
-    for (int c = 0; c < chunks; ++c)
-      for (int lane = 0; lane < 32; ++lane) {
-        const int g = lane / 4, t = lane % 4;
-        for (int s = 0; s < 4; ++s) {
-          uint32_t word = 0;
-          for (int half = 0; half < 2; ++half)
-            for (int e = 0; e < 4; ++e) {
-              const uint32_t v = q(tile * 16 + g + 8 * half, c * kQuantChunk + 16 * t + 4 * s + e);
-              word |= (v & 0xFu) << (4 * kPos[half][e]);
-            }
-          words[((size_t(tile) * chunks + c) * 32 + lane) * 4 + s] = word;
+    for (int tile = tile_begin; tile < tile_end; ++tile)
+      for (int c = 0; c < chunks; ++c)
+        for (int lane = 0; lane < 32; ++lane) {
+          const int g = lane / 4, t = lane % 4;
+          for (int s = 0; s < 4; ++s) {
+            uint32_t word = 0;
+            for (int half = 0; half < 2; ++half)
+              for (int e = 0; e < 4; ++e) {
+                const uint32_t v = q(tile * 16 + g + 8 * half, c * kQuantChunk + 16 * t + 4 * s + e);
+                word |= (v & 0xFu) << (4 * kPos[half][e]);
+              }
+            words[((size_t(tile) * chunks + c) * 32 + lane) * 4 + s] = word;
+          }
         }
-      }
   };
   const int threads = static_cast<int>(std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()),
                                                         size_t(tiles) * chunks / 4096 + 1));
