@@ -1,27 +1,31 @@
-// One error type for routes: status, message, the parameter at fault, and extra fields (a refused
-// plan) — rendered in the OpenAI error shape every client of this server already parses.
+// One error type for routes: status, message, the parameter at fault, a stable code (ERROR_CODES in
+// @pagoda/protocol) and extra fields (a refused plan) — rendered in the OpenAI error shape every
+// client of this server already parses.
 import type { Response } from 'express';
 import type { z } from 'zod';
-import { checkRequestBody, errorBody } from '@pagoda/protocol';
+import { checkRequestBody, defaultErrorCode, errorBody, type ErrorCode } from '@pagoda/protocol';
 
 export class HttpError extends Error {
+  readonly code: ErrorCode;
   constructor(
     readonly status: number,
     message: string,
     readonly param: string | null = null,
     readonly extra: Record<string, unknown> = {},
+    code?: ErrorCode,
   ) {
     super(message);
+    this.code = code ?? defaultErrorCode(status);
   }
 }
 
 /** Parses `body` with `schema` or throws 400 naming the field. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   const checked = checkRequestBody(schema, body);
-  if (!checked.ok) throw new HttpError(400, checked.message, checked.param);
+  if (!checked.ok) throw new HttpError(400, checked.message, checked.param, {}, checked.code);
   return checked.data;
 }
 
 export function sendError(res: Response, err: HttpError): void {
-  res.status(err.status).json({ ...errorBody(err.message, { status: err.status, param: err.param, code: err.status }), ...err.extra });
+  res.status(err.status).json({ ...errorBody(err.message, { status: err.status, param: err.param, code: err.code }), ...err.extra });
 }

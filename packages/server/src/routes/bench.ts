@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
-import { BenchRequestSchema, type BenchParams, type BenchRun, type BenchSummary } from '@pagoda/protocol';
+import { BenchIdSchema, BenchRequestSchema, type BenchParams, type BenchRun, type BenchSummary } from '@pagoda/protocol';
 import { bearer, type Auth } from '../auth.ts';
+import { idParam } from '../edge_checks.ts';
 import { HttpError, parseBody } from '../http_error.ts';
 import type { InstanceParams } from '../launcher.ts';
 import type { Platform } from '../platform.ts';
@@ -97,7 +98,7 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
     const fresh = live.get(id)?.run;
     if (fresh) return fresh;
     const row = await p.db.prisma.event.findFirst({ where: { kind: 'benchmark', subject: id } });
-    if (!row) throw new HttpError(404, `no benchmark run '${id}'; GET /api/bench lists them`, 'id');
+    if (!row) throw new HttpError(404, `no benchmark run '${id}'; GET /api/bench lists them`, 'id', {}, 'benchmark_not_found');
     return interrupted(row.data as unknown as BenchRun);
   };
   // A run recorded as running that this process does not run was cut off by a server restart.
@@ -221,12 +222,12 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   });
 
   r.get('/api/bench/:id', admin, async (req, res) => {
-    res.json(await stored(String(req.params.id)));
+    res.json(await stored(idParam(req, 'id', BenchIdSchema, 'id', 'benchmark id')));
   });
 
   // Server-sent events: the run now, then each progress step, closed when it ends.
   r.get('/api/bench/:id/stream', admin, async (req, res) => {
-    const run = await stored(String(req.params.id));
+    const run = await stored(idParam(req, 'id', BenchIdSchema, 'id', 'benchmark id'));
     res.writeHead(200, {
       'Content-Type': 'text/event-stream',
       'Cache-Control': 'no-cache',
@@ -240,12 +241,12 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   });
 
   r.delete('/api/bench/:id', admin, async (req, res) => {
-    const id = String(req.params.id);
+    const id = idParam(req, 'id', BenchIdSchema, 'id', 'benchmark id');
     if (live.has(id)) throw new HttpError(409, `benchmark '${id}' is still running`, 'id');
     const { count } = await p.db.prisma.event.deleteMany({
       where: { kind: 'benchmark', subject: id },
     });
-    if (count === 0) throw new HttpError(404, `no benchmark run '${id}'`, 'id');
+    if (count === 0) throw new HttpError(404, `no benchmark run '${id}'`, 'id', {}, 'benchmark_not_found');
     res.json({ id, deleted: true });
   });
   return r;
