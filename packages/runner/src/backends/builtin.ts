@@ -136,6 +136,7 @@ export class BuiltinBackend implements Backend {
         quantization: o.quantization,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
+        kv_cache_dtype: o.kv_cache_dtype,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
       this.engine = await this.loadEngine(stripUndefined(options));
