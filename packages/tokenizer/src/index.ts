@@ -1,5 +1,5 @@
 // @pagoda/tokenizer: tokenizer.json encode/decode, streaming detokenization and chat templates.
-export { Tokenizer, type EncodeOptions, type DecodeOptions, type SpecialTokenTexts } from './tokenizer.ts';
+export { Tokenizer, type ModelInputOptions, type EncodeOptions, type DecodeOptions, type SpecialTokenTexts } from './tokenizer.ts';
 export { IncrementalDecoder, type IncrementalDecoderOptions } from './incremental-decoder.ts';
 export {
   ChatTemplateError,
@@ -11,3 +11,4 @@ export {
   type RenderChatOptions,
 } from './chat-template.ts';
 export { TokenizerFileError, readModelTokenizerFiles, type ChatTemplateSource } from './model-files.ts';
+export type { ModelInput } from './model-input.ts';
