@@ -5,6 +5,7 @@
 // weights computed in f32), rerank logits within 1e-4.
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -77,7 +78,8 @@ void check_embedding_model(const std::string& name, double max_abs_tol) {
   const std::vector<std::vector<float>> batched = engine.embed(all);
   double worst_cos = 1.0, worst_abs = 0.0;
   for (size_t i = 0; i < all.size(); ++i) {
-    for (const auto* got : {&alone[i], &batched[i]}) {
+    const std::vector<float>* results[] = {&alone[i], &batched[i]};
+    for (const std::vector<float>* got : results) {
       CHECK_EQ(got->size(), expected[i].size());
       worst_cos = std::min(worst_cos, cosine(*got, expected[i]));
       for (size_t k = 0; k < got->size(); ++k) worst_abs = std::max(worst_abs, double(std::fabs((*got)[k] - expected[i][k])));
@@ -109,7 +111,7 @@ void check_rerank_model(const std::string& name) {
   double worst = 0.0;
   for (size_t i = 0; i < all.size(); ++i) {
     const float alone = engine.score({all[i]}).front();
-    worst = std::max({worst, std::fabs(alone - expected[i]), std::fabs(batched[i] - expected[i])});
+    worst = std::max({worst, std::fabs(double(alone) - expected[i]), std::fabs(double(batched[i]) - expected[i])});
   }
   std::printf("%s: %zu pairs, alone and batched: max |logit - golden| %.3g\n", name.c_str(), all.size(), worst);
   CHECK(worst < 1e-4);
