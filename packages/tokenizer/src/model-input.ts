@@ -94,8 +94,8 @@ export function specialCount(pieces: TemplatePiece[]): number {
 export function longestFirst(n1: number, n2: number, max: number): [number, number] {
   if (n1 + n2 <= max) return [n1, n2];
   const swap = n1 > n2;
-  let [a, b] = swap ? [n2, n1] : [n1, n2];
-  b = a > max ? a : Math.max(a, max - a);
+  let a = swap ? n2 : n1;
+  let b = a > max ? a : Math.max(a, max - a);
   if (a + b > max) {
     a = Math.floor(max / 2);
     b = a + (max % 2);
