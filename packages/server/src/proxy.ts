@@ -1,4 +1,4 @@
-// The OpenAI front door: /v1/chat/completions and /v1/completions forwarded by `model` to the
+// The OpenAI front door: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/rerank and /score forwarded by `model` to the
 // least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered) and at
 // the pace the client reads them (back-pressure reaches the runner). A replica that refuses the
 // connection is benched and the next one tried; with none left the request fails at once. A replica
@@ -73,7 +73,10 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
   });
 }
 
-export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
+/** The inference routes the proxy forwards, each to the same path on the runner. */
+export type ProxiedPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings' | '/v1/rerank' | '/score';
+
+export function proxyHandler(path: ProxiedPath, deps: ProxyDeps) {
   return async (req: Request, res: Response) => {
     const body = req.body as { model?: unknown } | undefined;
     if (!body || typeof body !== 'object' || typeof body.model !== 'string' || !body.model) {
