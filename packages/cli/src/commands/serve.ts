@@ -104,7 +104,8 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     backend: values.backend as ServeOptionsInput['backend'],
     host: values.host,
     port: number(values, 'port'),
-    api_key: values['api-key'] ?? null,
+    // PAGODA_SERVE_API_KEY: how a worker hands its runner the replica's secret without showing it in argv.
+    api_key: values['api-key'] ?? (process.env.PAGODA_SERVE_API_KEY || null),
     served_model_name: values['served-model-name'],
     device: values.device as ServeOptionsInput['device'],
     tensor_parallel_size: number(values, 'tensor-parallel-size'),
