@@ -106,12 +106,14 @@ export class PoolingBackend implements Backend, PoolingService {
         model,
         load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
         dtype: engineDtype(o.dtype),
-        device: o.device === 'cuda' ? 'cuda' : 'cpu',
+        // The pooling run has no CUDA path yet: on a GPU it runs on this host's CPU, and says so.
+        device: 'cpu',
         max_model_len: o.max_model_len,
         max_num_batched_tokens: o.max_num_batched_tokens,
         seed: o.seed,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
+      if (o.device === 'cuda') this.log.warn('embedding and rerank models run on the CPU engine (no CUDA pooling path yet)');
       for (const key of Object.keys(options) as (keyof EngineOptions)[])
         if (options[key] === undefined) delete options[key];
       this.engine = await this.loadEngine(options);
