@@ -36,11 +36,15 @@ public:
   const Param& lm_head() const { return lm_head_; } // the embedding's tensor when tied
   bool lm_head_tied() const { return weights_.lm_head_tied; }
 
+  // For a backend that copied every parameter to its own memory (ModelWeights::release_host_data):
+  // afterwards only the model's structure, config and the backend's copies remain.
+  void release_host_weights() { weights_.release_host_data(); }
+
   // For backends preparing their copies at load: every parameter and every linear layer.
   template <class Fn> void for_each_param(Fn&& fn) {
     fn(embed_tokens_);
     fn(norm_);
-    if (!lm_head_tied()) fn(lm_head_);
+    if (!lm_head_tied() && lm_head_.present()) fn(lm_head_);
     for (Layer& l : layers_)
       for (Param* p : {&l.input_norm, &l.post_norm, &l.qkv_bias, &l.o_bias, &l.q_norm, &l.k_norm})
         if (p->present()) fn(*p);

@@ -4,7 +4,7 @@
 // from here.
 import { z } from 'zod';
 import type { Device } from './cluster.ts';
-import { ModelUidSchema } from './management.ts';
+import { ModelUidSchema, type ModelType } from './management.ts';
 
 /** GET /v1/model_registrations/LLM: one line per launchable model. */
 export interface RegistrationSummary {
@@ -13,6 +13,10 @@ export interface RegistrationSummary {
   model_family: string;
   model_ability: string[];
   context_length: number;
+  /** Embedding models: the vector's length. */
+  dimensions?: number;
+  /** Embedding and rerank models: the longest input. */
+  max_tokens?: number;
 }
 
 /** One format and size of a model family, as GET /v1/model_registrations/LLM/{name} shows it. */
@@ -28,7 +32,11 @@ export interface ModelSpecView {
 /** GET /v1/model_registrations/LLM/{name}: a catalog entry or a custom registration. */
 export interface ModelFamilyView {
   model_name: string;
-  model_type: 'LLM';
+  model_type: ModelType;
+  /** Embedding models: the vector's length. */
+  dimensions?: number;
+  /** Embedding and rerank models: the longest input. */
+  max_tokens?: number;
   model_family: string;
   model_description: string;
   model_lang: string[];

@@ -78,6 +78,19 @@ export function gpuMemory(
       params.tensor_parallel_size,
   );
   const activations = activationBytes(arch, params);
+  if (params.claim_needed) {
+    // The pooling run keeps no KV cache and captures no graphs: the claim is what it uses.
+    return {
+      budget: weights + activations + RUNTIME_OVERHEAD_BYTES,
+      weights,
+      activations,
+      cuda_graphs: 0,
+      overhead: RUNTIME_OVERHEAD_BYTES,
+      kv_cache: 0,
+      kv_bytes_per_token: 0,
+      kv_cache_tokens: 0,
+    };
+  }
   const cudaGraphs = params.enforce_eager ? 0 : CUDA_GRAPHS_BYTES;
   const budget = Math.floor(total * params.gpu_memory_utilization);
   const kvCache = budget - weights - activations - cudaGraphs - RUNTIME_OVERHEAD_BYTES;
