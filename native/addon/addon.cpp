@@ -63,6 +63,7 @@ public:
                        {InstanceMethod("load", &EngineWrap::load),
                         InstanceMethod("addRequest", &EngineWrap::add_request),
                         InstanceMethod("abort", &EngineWrap::abort),
+                        InstanceMethod("setTokenMask", &EngineWrap::set_token_mask),
                         InstanceMethod("stats", &EngineWrap::stats),
                         InstanceMethod("modelInfo", &EngineWrap::model_info),
                         InstanceMethod("close", &EngineWrap::close)});
@@ -210,6 +211,26 @@ private:
     if (!engine_) return Napi::Boolean::New(env, false);
     if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "abort(id): id must be a string");
     return Napi::Boolean::New(env, engine_->abort(info[0].As<Napi::String>().Utf8Value()));
+  }
+
+  // setTokenMask(id, index, position, mask: Int32Array | Uint32Array): void — structured
+  // output's allowed tokens for one output position (xgrammar's bitmask layout).
+  Napi::Value set_token_mask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!engine_) return env.Undefined(); // closed: nothing waits
+    if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsTypedArray())
+      throw Napi::TypeError::New(env, "setTokenMask(id, index, position, mask: Int32Array)");
+    Napi::TypedArray a = info[3].As<Napi::TypedArray>();
+    if (a.TypedArrayType() != napi_int32_array && a.TypedArrayType() != napi_uint32_array)
+      throw Napi::TypeError::New(env, "setTokenMask: mask must be an Int32Array or a Uint32Array");
+    const auto* words = reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+    try {
+      engine_->set_token_mask(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value(),
+                              info[2].As<Napi::Number>().Int32Value(), words, a.ElementLength());
+    } catch (const Error& err) {
+      throw Napi::Error::New(env, err.what());
+    }
+    return env.Undefined();
   }
 
   Napi::Value stats(const Napi::CallbackInfo& info) {

@@ -54,6 +54,14 @@ void validate_sampling_params(const SamplingParams& p, int32_t vocab_size) {
       throw Error(os.str());
     }
   }
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id < 0 || id >= vocab_size) {
+      std::ostringstream os;
+      os << "logit_bias keys must be token ids in [0, " << vocab_size << "), got " << id << ".";
+      throw Error(os.str());
+    }
+    if (!(bias >= -100.0f && bias <= 100.0f)) reject("logit_bias values", "in [-100, 100]", bias);
+  }
 }
 
 } // namespace pagoda

@@ -20,6 +20,7 @@ export interface NativeEngine {
   load(options: object): Promise<void>;
   addRequest(id: string, promptTokenIds: number[], params: object): void;
   abort(id: string): boolean;
+  setTokenMask(id: string, index: number, position: number, mask: Int32Array): void;
   stats(): EngineStats;
   modelInfo(): ModelInfo;
   close(): Promise<void>;

@@ -47,6 +47,8 @@ export const samplingParamsSchema = z
     logprobs: int.nullable().optional(),
     stop_token_ids: z.array(int).optional(),
     ignore_eos: z.boolean().optional(),
+    logit_bias: z.array(z.tuple([int, z.number()])).optional(),
+    constrained: z.boolean().optional(),
   })
   .strict();
 

@@ -46,6 +46,22 @@ export interface SamplingParams {
   logprobs?: number | null;
   stop_token_ids?: number[];
   ignore_eos?: boolean;
+  /** OpenAI's logit_bias with its keys resolved: [token id, bias in -100..100] pairs. */
+  logit_bias?: Array<[number, number]>;
+  /** Structured output: every sampled token waits for GenerateOptions.constraint's mask. */
+  constrained?: boolean;
+}
+
+/**
+ * Structured output's side of a constrained request: the allowed-token bitmask (xgrammar's
+ * layout: bit t of word t >> 5 set when token t may come next; (vocab_size + 31) >> 5 words)
+ * for each output's next position. Called first with no tokens (position 0), then with the
+ * tokens each engine step produced; a null mask ends the output (the grammar refused a token).
+ */
+export interface TokenConstraint {
+  nextMask(index: number, accepted: readonly number[]): Int32Array | null | Promise<Int32Array | null>;
+  /** Called once when the request has ended (frees what the constraint holds). */
+  release?(): void;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';

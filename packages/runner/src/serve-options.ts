@@ -28,6 +28,12 @@ export const ServeOptionsSchema = z.object({
   load_format: z.enum(['auto', 'dummy', 'safetensors']).optional(),
   /** A template file or the template text itself. */
   chat_template: z.string().optional(),
+  /** How the model writes tool calls (vLLM's --tool-call-parser); needed for tool_choice "auto". */
+  tool_call_parser: z.enum(['hermes', 'llama3_json', 'mistral']).optional(),
+  /** vLLM's --enable-auto-tool-choice: tool_choice "auto" (the default with tools) is allowed. */
+  enable_auto_tool_choice: z.boolean().optional(),
+  /** vLLM's --reasoning-parser: <think> blocks go to reasoning_content. */
+  reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).optional(),
   /** Pagoda's own: CPU engine threads (default: all cores but one, which the HTTP event loop keeps). */
   cpu_threads: z.number().int().min(1).optional(),
   /** Pagoda's own: how many requests may wait for admission before 429 (default: no bound, as vLLM). */

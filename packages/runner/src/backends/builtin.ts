@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { EngineOptions, EngineStats } from '@pagoda/engine';
+import type { EngineOptions, EngineStats, ModelInfo, TokenConstraint } from '@pagoda/engine';
 import {
   stopList,
   type ChatCompletionChunk,
@@ -45,6 +45,12 @@ import {
   samplingParams,
 } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
+import { DeferredStream } from './deferred-stream.ts';
+import { ChatOutput, type ChatDeltaParts } from '../structured/chat-output.ts';
+import { GrammarConstraint } from '../structured/grammar-constraint.ts';
+import { ModelGrammars } from '../structured/grammar-compiler.ts';
+import { grammarSpec, type GrammarSpec } from '../structured/grammar-spec.ts';
+import { toolPlan, type ToolPlan } from '../structured/tool-choice.ts';
 
 /** The fields every chunk of one response repeats. */
 interface ChunkHeader<O extends string> {
@@ -60,6 +66,8 @@ type UsageChunk<O extends string> = ChunkHeader<O> & { choices: never[]; usage: 
 /** What the backend uses of packages/engine's Engine. */
 export interface EngineHandle extends EngineLike {
   stats(): EngineStats | Promise<EngineStats>;
+  /** EOS ids for the grammar compiler's stop tokens (absent in test doubles: config.json's are used). */
+  modelInfo?(): ModelInfo;
   close(): void | Promise<void>;
 }
 
@@ -85,6 +93,8 @@ export class BuiltinBackend implements Backend {
   private chatTemplate: string | undefined;
   private maxModelLen = 0;
   private vocabSize = 0;
+  private modelDir = '';
+  private grammars: Promise<ModelGrammars> | null = null;
 
   constructor(
     private readonly opts: ServeOptions,
@@ -111,6 +121,7 @@ export class BuiltinBackend implements Backend {
         );
       const model = resolveModelPath(o.model);
       const dir = model.endsWith('.json') ? join(model, '..') : model;
+      this.modelDir = dir;
       this.tokenizer = Tokenizer.fromDir(dir);
       this.texts = new TokenTexts(this.tokenizer);
       if (o.chat_template !== undefined)
@@ -172,7 +183,8 @@ export class BuiltinBackend implements Backend {
       );
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
     const n = req.n ?? 1;
-    return this.chunkStream(ctx, 'text_completion', runs, (base) => {
+    const spec = grammarSpec(req);
+    return this.constrained(spec, runs, () => this.chunkStream(ctx, 'text_completion', runs, (base) => {
       const offsets = new Map<number, number>();
       const leading: CompletionChunk[] = [];
       if (req.echo) {
@@ -209,7 +221,42 @@ export class BuiltinBackend implements Backend {
         };
       };
       return { leading, toChunk };
+    }));
+  }
+
+  /**
+   * The stream, after compiling the request's grammar (a 400 on the field that asked for it if it
+   * does not compile) and giving each run its constraint; unconstrained requests start at once.
+   */
+  private constrained<T>(
+    spec: GrammarSpec | null,
+    runs: PromptRun[],
+    stream: () => AsyncIterable<T>,
+    extraChecks: GrammarSpec[] = [],
+  ): AsyncIterable<T> {
+    if (!spec && extraChecks.length === 0) return stream();
+    return new DeferredStream(async () => {
+      const grammars = await this.modelGrammars();
+      for (const check of extraChecks) await grammars.compile(check);
+      if (spec) {
+        const compiled = await grammars.compile(spec);
+        for (const run of runs) {
+          const constraint: TokenConstraint = new GrammarConstraint(compiled);
+          run.constraint = constraint;
+          run.params = { ...run.params, constrained: true };
+        }
+      }
+      return stream();
     });
+  }
+
+  private modelGrammars(): Promise<ModelGrammars> {
+    if (!this.grammars) {
+      const eos = this.engine?.modelInfo?.().eos_token_ids ?? readEosIds(this.modelDir);
+      this.grammars = ModelGrammars.load(this.modelDir, this.vocabSize, eos);
+      this.grammars.catch(() => (this.grammars = null));
+    }
+    return this.grammars;
   }
 
   /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */
@@ -239,12 +286,26 @@ export class BuiltinBackend implements Backend {
 
   chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {
     const { texts } = this.ready();
+    const tools = toolPlan(req.tools, req.tool_choice, req.parallel_tool_calls, {
+      toolCallParser: this.opts.tool_call_parser,
+      enableAutoToolChoice: this.opts.enable_auto_tool_choice,
+    });
+    const structured = grammarSpec(req);
+    if (structured && tools.spec)
+      throw badRequest(
+        `${structured.param} cannot be combined with tool_choice '${tools.mode.kind}': the tool call is the output`,
+        structured.param,
+      );
+    const kwargs = req.chat_template_kwargs ?? undefined;
+    const thinking = kwargs?.enable_thinking !== false;
+    const reasoningParser = thinking ? (this.opts.reasoning_parser ?? null) : null;
     const promptIds = this.chatPromptIds(
       req.messages,
       req.chat_template ?? undefined,
       req.add_generation_prompt ?? true,
       req.add_special_tokens ?? false,
-      req.chat_template_kwargs ?? undefined,
+      kwargs,
+      req.tools?.length && tools.mode.kind !== 'none' ? req.tools : undefined,
     );
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
     if (!req.logprobs && req.top_logprobs)
@@ -252,7 +313,9 @@ export class BuiltinBackend implements Backend {
     const run = this.promptRun(req, promptIds, chatMaxTokens(req), 'messages', topK);
     const n = req.n ?? 1;
     const echoed = req.echo ? echoText(req.messages) : '';
-    return this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
+    const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
+    const spec = structured ?? tools.spec;
+    return this.constrained(spec, [run], () => this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
       const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
         ...base,
         choices: [
@@ -264,20 +327,26 @@ export class BuiltinBackend implements Backend {
           },
         ],
       }));
-      const toChunk = (e: OutputEvent): ChatCompletionChunk => ({
-        ...base,
-        choices: [
-          {
-            index: e.index,
-            delta: { content: e.text },
-            logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
-            finish_reason: e.finish_reason,
-            stop_reason: e.stop_reason,
-          },
-        ],
-      });
+      const toChunk = (e: OutputEvent): ChatCompletionChunk => {
+        const output = outputs[e.index]!;
+        let parts = output.push(e.text);
+        if (e.finish_reason) parts = mergeParts(parts, output.finish());
+        const calledTools = output.calledTools && (tools.mode.kind === 'auto' || tools.mode.kind === 'required');
+        return {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              delta: chatDelta(parts),
+              logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
+              finish_reason: e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
+        };
+      };
       return { leading, toChunk };
-    });
+    }), tools.parameterSpecs);
   }
 
   /** One prompt's engine run: sampling, max tokens fitted to the context, stop strings. */
@@ -294,6 +363,7 @@ export class BuiltinBackend implements Backend {
         req,
         resolveMaxTokens(requestedMaxTokens, promptIds.length, this.maxModelLen, where),
         topK,
+        this.vocabSize,
       ),
       stops: stopList(req.stop),
       includeStop: req.include_stop_str_in_output ?? false,
@@ -329,6 +399,7 @@ export class BuiltinBackend implements Backend {
     addGenerationPrompt: boolean,
     addSpecial: boolean,
     extraVars: Record<string, unknown> | undefined,
+    tools?: unknown[],
   ): number[] {
     const { tokenizer } = this.ready();
     const chosen = template ?? this.chatTemplate;
@@ -341,10 +412,13 @@ export class BuiltinBackend implements Backend {
     let text: string;
     try {
       // The template engine knows OpenAI's newer 'developer' role as 'system'.
-      const msgs = messages.map((m) =>
-        m.role === 'developer' ? { ...m, role: 'system' as const } : m,
-      );
-      text = tokenizer.renderChat(msgs, { template: chosen, addGenerationPrompt, extraVars });
+      const msgs = messages.map(templateMessage);
+      text = tokenizer.renderChat(msgs, {
+        template: chosen,
+        addGenerationPrompt,
+        extraVars,
+        ...(tools ? { tools } : {}),
+      });
     } catch (err) {
       throw badRequest(
         `the chat template failed on these messages: ${(err as Error).message}`,
@@ -398,6 +472,9 @@ export class BuiltinBackend implements Backend {
     const engine = this.engine;
     this.engine = null;
     if (engine) await engine.close();
+    const grammars = this.grammars;
+    this.grammars = null;
+    if (grammars) (await grammars.catch(() => null))?.dispose();
     this.log.info('engine closed');
   }
 }
@@ -417,6 +494,53 @@ function echoText(messages: ChatMessage[]): string {
   if (!last || last.role !== 'assistant') return '';
   const c = last.content;
   return typeof c === 'string' ? c : (c ?? []).map((p) => p.text).join('');
+}
+
+/**
+ * A message as chat templates expect it: OpenAI's 'developer' role as 'system', and an assistant's
+ * tool-call arguments as objects (templates write them with tojson), as vLLM passes them.
+ */
+function templateMessage(m: ChatMessage): Record<string, unknown> {
+  const role = m.role === 'developer' ? 'system' : m.role;
+  if (!m.tool_calls?.length) return { ...m, role };
+  const toolCalls = m.tool_calls.map((c) => {
+    let args: unknown = c.function.arguments;
+    try {
+      args = JSON.parse(c.function.arguments);
+    } catch {
+      // not JSON: the template gets the text as it came
+    }
+    return { ...c, function: { ...c.function, arguments: args } };
+  });
+  return { ...m, role, tool_calls: toolCalls };
+}
+
+function mergeParts(a: ChatDeltaParts, b: ChatDeltaParts): ChatDeltaParts {
+  return {
+    content: a.content + b.content,
+    reasoning: a.reasoning + b.reasoning,
+    toolCalls: [...a.toolCalls, ...b.toolCalls],
+  };
+}
+
+/** A chunk's delta: content always (as before), reasoning and tool calls when there are any. */
+function chatDelta(parts: ChatDeltaParts): ChatCompletionChunk['choices'][number]['delta'] {
+  const delta: ChatCompletionChunk['choices'][number]['delta'] = { content: parts.content };
+  if (parts.reasoning) delta.reasoning_content = parts.reasoning;
+  if (parts.toolCalls.length > 0) delta.tool_calls = parts.toolCalls;
+  return delta;
+}
+
+function readEosIds(dir: string): number[] {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      eos_token_id?: number | number[];
+    };
+    const eos = config.eos_token_id;
+    return eos === undefined ? [] : Array.isArray(eos) ? eos : [eos];
+  } catch {
+    return [];
+  }
 }
 
 function readVocabSize(dir: string): number | null {

@@ -2,7 +2,7 @@
 // the tokens and logprobs behind it, and the finish. Ends engine requests whose outputs have all stopped,
 // and stops waiting at once when the client leaves. Plain promises, no generator layers: this runs once
 // per token of every stream.
-import type { GenerateDelta, SamplingParams, TokenLogprob } from '@pagoda/engine';
+import type { GenerateDelta, SamplingParams, TokenConstraint, TokenLogprob } from '@pagoda/engine';
 import type { Tokenizer } from '@pagoda/tokenizer';
 import { ApiError, badRequest } from '../api-error.ts';
 import { OutputText } from './output-text.ts';
@@ -11,7 +11,7 @@ export interface EngineLike {
   generate(
     promptTokenIds: number[],
     params: SamplingParams,
-    options: { signal?: AbortSignal },
+    options: { signal?: AbortSignal; constraint?: TokenConstraint },
   ): AsyncIterable<GenerateDelta>;
 }
 
@@ -38,6 +38,8 @@ export interface PromptRun {
   stops: string[];
   includeStop: boolean;
   skipSpecialTokens: boolean;
+  /** Structured output: the grammar each token of this prompt's outputs must follow. */
+  constraint?: TokenConstraint;
 }
 
 const FATAL_ENGINE_ERRORS = new Set(['EngineClosedError', 'EngineStepError']);
@@ -96,7 +98,10 @@ class PromptRequest {
     this.engineOpen = n;
     this.remaining = n;
     try {
-      const deltas = engine.generate(run.promptIds, run.params, { signal });
+      const deltas = engine.generate(run.promptIds, run.params, {
+        signal,
+        ...(run.constraint ? { constraint: run.constraint } : {}),
+      });
       this.iterator = deltas[Symbol.asyncIterator]();
     } catch (err) {
       throw engineError(err);

@@ -1,0 +1,156 @@
+// One model's grammar compiler: xgrammar's TokenizerInfo built from the checkpoint's tokenizer.json
+// (its vocabulary, how tokens encode bytes, the stop tokens) and a GrammarCompiler over it, with the
+// compiled grammars of recent requests kept so a repeated schema compiles once.
+// Why xgrammar: it is the grammar engine vLLM and SGLang use (JSON schema, regex, EBNF, structural
+// tags), precomputes the context-independent part of every mask, and its npm build runs in Node.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CompiledGrammar, GrammarCompiler, TokenizerInfo } from '@mlc-ai/web-xgrammar';
+import { badRequest } from '../api-error.ts';
+import { checkJsonSchema } from './schema-check.ts';
+import type { GrammarSpec } from './grammar-spec.ts';
+import { GrammarError, xgrammar, xgrammarCall } from './xgrammar-module.ts';
+
+const CACHE_SIZE = 64;
+
+interface TokenizerJson {
+  model?: { vocab?: Record<string, number> | Array<[string, number]> };
+  added_tokens?: Array<{ id: number; content: string }>;
+  decoder?: unknown;
+  normalizer?: unknown;
+  pre_tokenizer?: unknown;
+}
+
+/** How xgrammar should read the vocabulary's token strings. */
+export function vocabType(tj: TokenizerJson): { type: string; prependSpace: boolean } {
+  const text = JSON.stringify([tj.decoder ?? null, tj.normalizer ?? null, tj.pre_tokenizer ?? null]);
+  const type = text.includes('"ByteFallback"')
+    ? 'byte_fallback'
+    : text.includes('"ByteLevel"')
+      ? 'byte_level'
+      : 'raw';
+  const prependSpace =
+    /"Prepend"[^}]*"prepend":"▁"/.test(text) || /"prepend_scheme":"(always|first)"/.test(text);
+  return { type, prependSpace };
+}
+
+/** Token strings by id, up to vocabSize (ids the tokenizer lacks are empty strings). */
+export function vocabStrings(tj: TokenizerJson, vocabSize: number): string[] {
+  const out: string[] = [];
+  const vocab = tj.model?.vocab ?? {};
+  const entries = Array.isArray(vocab)
+    ? vocab.map(([t], i) => [t, i] as [string, number])
+    : Object.entries(vocab);
+  for (const [t, id] of entries) out[id] = t;
+  for (const a of tj.added_tokens ?? []) out[a.id] = a.content;
+  const size = Math.max(vocabSize, out.length);
+  for (let i = 0; i < size; i++) out[i] ??= '';
+  return out;
+}
+
+/** A choice list as EBNF: each string a literal, JSON escaping (which xgrammar's EBNF reads). */
+export function choiceGrammar(choices: string[]): string {
+  return `root ::= ${choices.map((c) => JSON.stringify(c)).join(' | ')}`;
+}
+
+export class ModelGrammars {
+  private readonly cache = new Map<string, CompiledGrammar>();
+
+  private constructor(
+    private readonly compiler: GrammarCompiler,
+    private readonly info: TokenizerInfo,
+    /** Words of one token bitmask. */
+    readonly maskWords: number,
+  ) {}
+
+  /** Reads modelDir/tokenizer.json; vocabSize is the model's (logit rows), stopIds its EOS ids. */
+  static async load(modelDir: string, vocabSize: number, stopIds: number[]): Promise<ModelGrammars> {
+    const tj = JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
+    const { type, prependSpace } = vocabType(tj);
+    const xg = xgrammar();
+    const vocab = vocabStrings(tj, vocabSize);
+    const info = await xgrammarCall(() =>
+      xg.TokenizerInfo.createTokenizerInfo(vocab, type, prependSpace, vocabSize, stopIds),
+    );
+    const compiler = await xgrammarCall(() => xg.GrammarCompiler.createGrammarCompiler(info));
+    return new ModelGrammars(compiler, info, Math.ceil(vocabSize / 32));
+  }
+
+  /** The compiled grammar for a request's constraint; a grammar xgrammar refuses is a 400 on its field. */
+  async compile(spec: GrammarSpec): Promise<CompiledGrammar> {
+    if (spec.kind === 'json_schema') checkJsonSchema(spec.schema, spec.param);
+    const key = JSON.stringify(spec.kind === 'json_schema' ? [spec.kind, spec.schema] : [spec.kind, specText(spec)]);
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key); // most recently used last
+      this.cache.set(key, hit);
+      return hit;
+    }
+    let compiled: CompiledGrammar;
+    try {
+      compiled = await xgrammarCall(() => this.compileUncached(spec));
+    } catch (err) {
+      if (err instanceof GrammarError)
+        throw badRequest(`${spec.param}: ${describe(spec)} is not usable: ${err.message}`, spec.param);
+      throw err;
+    }
+    this.cache.set(key, compiled);
+    if (this.cache.size > CACHE_SIZE) {
+      const [oldest, grammar] = this.cache.entries().next().value!;
+      this.cache.delete(oldest);
+      grammar.dispose();
+    }
+    return compiled;
+  }
+
+  private compileUncached(spec: GrammarSpec): Promise<CompiledGrammar> {
+    switch (spec.kind) {
+      case 'json_schema':
+        // Compact JSON (no free whitespace): a model cannot wander in whitespace, and any JSON
+        // parser reads it. strict: only the properties the schema names.
+        return this.compiler.compileJSONSchema(JSON.stringify(spec.schema), false, undefined, [',', ':'], true);
+      case 'regex':
+        return this.compiler.compileStructuralTag({
+          type: 'structural_tag',
+          format: { type: 'regex', pattern: spec.pattern },
+        });
+      case 'choice':
+        return this.compiler.compileGrammar(choiceGrammar(spec.choices));
+      case 'ebnf':
+        return this.compiler.compileGrammar(spec.grammar);
+    }
+  }
+
+  dispose(): void {
+    for (const g of this.cache.values()) g.dispose();
+    this.cache.clear();
+    this.compiler.dispose();
+    this.info.dispose();
+  }
+}
+
+function specText(spec: GrammarSpec): string {
+  switch (spec.kind) {
+    case 'regex':
+      return spec.pattern;
+    case 'choice':
+      return JSON.stringify(spec.choices);
+    case 'ebnf':
+      return spec.grammar;
+    case 'json_schema':
+      return JSON.stringify(spec.schema);
+  }
+}
+
+function describe(spec: GrammarSpec): string {
+  switch (spec.kind) {
+    case 'json_schema':
+      return 'the JSON schema';
+    case 'regex':
+      return 'the regular expression';
+    case 'choice':
+      return 'the choice list';
+    case 'ebnf':
+      return 'the grammar';
+  }
+}
