@@ -241,7 +241,8 @@ export class BuiltinBackend implements Backend {
       if (spec) {
         const compiled = await grammars.compile(spec);
         for (const run of runs) {
-          const constraint: TokenConstraint = new GrammarConstraint(compiled);
+          const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
+          const constraint: TokenConstraint = new GrammarConstraint(compiled, maxTokens, grammars.closing);
           run.constraint = constraint;
           run.params = { ...run.params, constrained: true };
         }

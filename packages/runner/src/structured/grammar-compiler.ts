@@ -53,6 +53,29 @@ export function choiceGrammar(choices: string[]): string {
   return `root ::= ${choices.map((c) => JSON.stringify(c)).join(' | ')}`;
 }
 
+/** The one-character texts the closing order prefers, best first (see ClosingOrder). */
+const CLOSING_CHARS = ['"', '}', ']', ',', ...'0123456789'];
+
+/**
+ * Token ids in the order a constrained output that is running out of max_tokens takes them: the
+ * stop tokens, then the single characters that end a JSON string, object, array or member, digits,
+ * then every other single-character token. Taking the first one the grammar allows, step by step,
+ * closes what is open in a few tokens, so the output still matches its grammar when cut short.
+ */
+export function closingOrder(vocab: string[], type: string, stopIds: number[]): number[] {
+  const byChar = new Map<string, number>();
+  vocab.forEach((token, id) => {
+    const hex = type === 'byte_fallback' ? /^<0x([0-9A-Fa-f]{2})>$/.exec(token) : null;
+    const ch = hex ? String.fromCharCode(parseInt(hex[1]!, 16)) : token;
+    if (ch.length === 1 && ch >= '!' && ch <= '~' && (!byChar.has(ch) || !hex)) byChar.set(ch, id);
+  });
+  const order = [...stopIds];
+  for (const ch of CLOSING_CHARS) if (byChar.has(ch)) order.push(byChar.get(ch)!);
+  for (const [ch, id] of [...byChar].sort((a, b) => a[1] - b[1]))
+    if (!CLOSING_CHARS.includes(ch)) order.push(id);
+  return order;
+}
+
 export class ModelGrammars {
   private readonly cache = new Map<string, CompiledGrammar>();
 
@@ -61,6 +84,8 @@ export class ModelGrammars {
     private readonly info: TokenizerInfo,
     /** Words of one token bitmask. */
     readonly maskWords: number,
+    /** closingOrder() of this model's vocabulary. */
+    readonly closing: number[],
   ) {}
 
   /** Reads modelDir/tokenizer.json; vocabSize is the model's (logit rows), stopIds its EOS ids. */
@@ -73,7 +98,7 @@ export class ModelGrammars {
       xg.TokenizerInfo.createTokenizerInfo(vocab, type, prependSpace, vocabSize, stopIds),
     );
     const compiler = await xgrammarCall(() => xg.GrammarCompiler.createGrammarCompiler(info));
-    return new ModelGrammars(compiler, info, Math.ceil(vocabSize / 32));
+    return new ModelGrammars(compiler, info, Math.ceil(vocabSize / 32), closingOrder(vocab, type, stopIds));
   }
 
   /** The compiled grammar for a request's constraint; a grammar xgrammar refuses is a 400 on its field. */
@@ -108,7 +133,7 @@ export class ModelGrammars {
       case 'json_schema':
         // Compact JSON (no free whitespace): a model cannot wander in whitespace, and any JSON
         // parser reads it. strict: only the properties the schema names.
-        return this.compiler.compileJSONSchema(JSON.stringify(spec.schema), false, undefined, [',', ':'], true);
+        return this.compiler.compileJSONSchema(JSON.stringify(spec.schema), false, -1, [',', ':'], true);
       case 'regex':
         return this.compiler.compileStructuralTag({
           type: 'structural_tag',

@@ -1,14 +1,43 @@
 // One constrained request's side of structured output: a GrammarMatcher per output that takes the
 // tokens the engine sampled and gives the bitmask of tokens allowed next (the engine's TokenConstraint).
+// In the last `closingWindow` tokens of max_tokens the mask narrows to one token, the first of the
+// model's closing order the grammar allows, so an output cut short by max_tokens still parses.
 import type { TokenConstraint } from '@pagoda/engine';
 import type { CompiledGrammar, GrammarMatcher } from '@mlc-ai/web-xgrammar';
 import { xgrammar } from './xgrammar-module.ts';
 
+/** Tokens kept to close an output, at most half of max_tokens. */
+export const CLOSING_TOKENS = 64;
+
+export function closingWindow(maxTokens: number): number {
+  return Math.min(CLOSING_TOKENS, Math.floor(maxTokens / 2));
+}
+
+export function allowed(mask: Int32Array, token: number): boolean {
+  return ((mask[token >> 5]! >>> (token & 31)) & 1) === 1;
+}
+
+/** The first token of `order` that `mask` allows, as a mask of that token alone; else the mask. */
+export function narrowToFirst(mask: Int32Array, order: readonly number[]): Int32Array {
+  for (const token of order) {
+    if (token >> 5 >= mask.length || !allowed(mask, token)) continue;
+    const one = new Int32Array(mask.length);
+    one[token >> 5] = 1 << (token & 31);
+    return one;
+  }
+  return mask;
+}
+
 export class GrammarConstraint implements TokenConstraint {
   private readonly matchers = new Map<number, Promise<GrammarMatcher>>();
+  private readonly positions = new Map<number, number>();
   private released = false;
 
-  constructor(private readonly grammar: CompiledGrammar) {}
+  constructor(
+    private readonly grammar: CompiledGrammar,
+    private readonly maxTokens: number,
+    private readonly closing: readonly number[],
+  ) {}
 
   async nextMask(index: number, accepted: readonly number[]): Promise<Int32Array | null> {
     let pending = this.matchers.get(index);
@@ -19,7 +48,11 @@ export class GrammarConstraint implements TokenConstraint {
     const matcher = await pending;
     if (this.released) return null;
     for (const token of accepted) if (!matcher.acceptToken(token)) return null;
-    return matcher.getNextTokenBitmask();
+    const position = (this.positions.get(index) ?? 0) + accepted.length;
+    this.positions.set(index, position);
+    const mask = await matcher.getNextTokenBitmask();
+    if (this.maxTokens - position > closingWindow(this.maxTokens)) return mask;
+    return narrowToFirst(mask, this.closing);
   }
 
   /** Frees the matchers' wasm memory; later calls answer null. */
