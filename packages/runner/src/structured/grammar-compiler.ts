@@ -53,13 +53,13 @@ export function choiceGrammar(choices: string[]): string {
   return `root ::= ${choices.map((c) => JSON.stringify(c)).join(' | ')}`;
 }
 
-/** The one-character texts the closing order prefers, best first (see ClosingOrder). */
-const CLOSING_CHARS = ['"', '}', ']', ',', ...'0123456789'];
+/** The one-character texts the closing order prefers, best first (see closingOrder). */
+const CLOSING_CHARS = ['"', '}', ']', ','];
 
 /**
  * Token ids in the order a constrained output that is running out of max_tokens takes them: the
- * stop tokens, then the single characters that end a JSON string, object, array or member, digits,
- * then every other single-character token. Taking the first one the grammar allows, step by step,
+ * stop tokens, then the single characters that end a JSON string, object, array or member, then
+ * every other single-character token. Taking the first one the grammar allows, step by step,
  * closes what is open in a few tokens, so the output still matches its grammar when cut short.
  */
 export function closingOrder(vocab: string[], type: string, stopIds: number[]): number[] {
@@ -71,8 +71,12 @@ export function closingOrder(vocab: string[], type: string, stopIds: number[]): 
   });
   const order = [...stopIds];
   for (const ch of CLOSING_CHARS) if (byChar.has(ch)) order.push(byChar.get(ch)!);
-  for (const [ch, id] of [...byChar].sort((a, b) => a[1] - b[1]))
-    if (!CLOSING_CHARS.includes(ch)) order.push(id);
+  // Then punctuation before digits before letters: a pattern's repeated class ([a-z]+, \d+) is left
+  // for the separator or terminator after it as soon as the grammar allows one.
+  const rank = (ch: string) => (/[0-9]/.test(ch) ? 1 : /[A-Za-z]/.test(ch) ? 2 : 0);
+  const rest = [...byChar].filter(([ch]) => !CLOSING_CHARS.includes(ch));
+  rest.sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]);
+  for (const [, id] of rest) order.push(id);
   return order;
 }
 

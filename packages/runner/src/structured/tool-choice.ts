@@ -82,7 +82,7 @@ export function toolPlan(
   const at = list.findIndex((t) => t.function.name === effective.function.name);
   if (at < 0)
     throw badRequest(
-      `tool_choice names function '${effective.function.name}', which is not among the tools`,
+      `tool_choice.function.name: '${effective.function.name}' is not among the tools`,
       'tool_choice.function.name',
     );
   return {
