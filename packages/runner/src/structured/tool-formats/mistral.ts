@@ -59,7 +59,11 @@ function arrayCalls(text: string, pos: number): Parsed {
 
 function namedCall(text: string, pos: number): Parsed {
   const args = text.indexOf(ARGS, pos);
-  if (args < 0) return /^[\w.-]*$/.test(text.slice(pos)) ? 'incomplete' : null;
+  if (args < 0) {
+    // a name, maybe followed by the start of [ARGS]: the rest is still coming
+    const m = /^[\w.-]*(\[.*)?$/.exec(text.slice(pos));
+    return m && ARGS.startsWith(m[1] ?? '') ? 'incomplete' : null;
+  }
   const name = text.slice(pos, args).trim();
   const start = args + ARGS.length;
   if (!/^[\w.-]+$/.test(name)) return null;
