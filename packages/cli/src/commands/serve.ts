@@ -129,6 +129,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     tool_call_parser: values['tool-call-parser'] as ServeOptionsInput['tool_call_parser'],
     enable_auto_tool_choice: values['enable-auto-tool-choice'],
     reasoning_parser: values['reasoning-parser'] as ServeOptionsInput['reasoning_parser'],
+    chat_template_advice: process.env.PAGODA_CHAT_TEMPLATE_ADVICE || undefined,
     cpu_threads: number(values, 'cpu-threads'),
     max_waiting_requests: number(values, 'max-waiting-requests'),
     max_request_body_bytes: number(values, 'max-request-body-bytes'),
