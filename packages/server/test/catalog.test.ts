@@ -192,3 +192,16 @@ describe('engines', () => {
     expect(() => assertEngineRuns('llama.cpp', family, spec, quantization)).not.toThrow();
   });
 });
+
+describe('tools and reasoning abilities', () => {
+  it('are declared only by families whose tool-call / reasoning parser is set', () => {
+    for (const f of BUILTIN_FAMILIES) {
+      expect(f.model_ability.includes('tools')).toBe(f.tool_call_parser !== null);
+      expect(f.model_ability.includes('reasoning')).toBe(f.reasoning_parser !== null);
+    }
+    const qwen3 = BUILTIN_FAMILIES.find((f) => f.model_name === 'qwen3')!;
+    expect([qwen3.tool_call_parser, qwen3.reasoning_parser]).toEqual(['hermes', 'qwen3']);
+    const llama31 = BUILTIN_FAMILIES.find((f) => f.model_name === 'llama-3.1-instruct')!;
+    expect(llama31.tool_call_parser).toBe('llama3_json');
+  });
+});

@@ -54,6 +54,15 @@ describe('runner command', () => {
     expect(runnerEnv(job, { PAGODA_LOG_LEVEL: 'debug' }, true).PAGODA_LOG_LEVEL).toBe('debug');
   });
 
+  it("passes the family's tool-call and reasoning parsers as vLLM's flags", () => {
+    const parsers = {
+      ...job,
+      engine_kwargs: { ...job.engine_kwargs, tool_call_parser: 'hermes', enable_auto_tool_choice: true, reasoning_parser: 'qwen3' },
+    };
+    const argv = runnerArgv({ job: parsers, modelPath: '/m', host: 'h', port: 1, command: ['x'] }).join(' ');
+    expect(argv).toContain('--tool-call-parser hermes --enable-auto-tool-choice --reasoning-parser qwen3');
+  });
+
   it('passes the engine to the runner backend', () => {
     const argv = runnerArgv({ job: { ...job, engine: 'vllm' }, modelPath: '/m', host: 'h', port: 1, command: ['x'] });
     expect(argv.slice(argv.indexOf('--backend'), argv.indexOf('--backend') + 2)).toEqual(['--backend', 'vllm']);

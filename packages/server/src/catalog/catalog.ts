@@ -4,6 +4,7 @@ import { DTYPE_BYTES, parameterCount, type CheckpointDtype } from './architectur
 import {
   MODEL_FORMATS,
   ModelFamilySchema,
+  abilityProblems,
   type ModelAbility,
   type ModelFamily,
   type ModelFormat,
@@ -27,9 +28,12 @@ export class CatalogError extends Error {
 }
 
 export const BUILTIN_FAMILIES: readonly ModelFamily[] = Object.freeze(
-  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES].map((f) =>
-    ModelFamilySchema.parse(f),
-  ),
+  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES].map((f) => {
+    const family = ModelFamilySchema.parse(f);
+    const problems = abilityProblems(family);
+    if (problems.length > 0) throw new Error(`catalog family ${family.model_name}: ${problems.join('; ')}`);
+    return family;
+  }),
 );
 
 export interface FamilyFilter {
