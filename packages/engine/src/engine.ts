@@ -168,11 +168,14 @@ export class Engine {
 
   // One call per engine step, carrying every sequence's new tokens.
   private onStep(deltas: NativeDelta[], error: string | null): void {
+    // Grammars first: the engine waits for these masks, not for the streams' readers.
+    for (const d of deltas) {
+      const c = this.constrained.get(d.request_id);
+      if (c && !d.finish_reason && d.token_ids.length > 0) this.advance(d.request_id, c, d.index, d.token_ids);
+    }
     for (const d of deltas) {
       const stream = this.streams.get(d.request_id);
       if (!stream) continue;
-      const c = this.constrained.get(d.request_id);
-      if (c && !d.finish_reason && d.token_ids.length > 0) this.advance(d.request_id, c, d.index, d.token_ids);
       stream.push(d);
       if (stream.finished) {
         this.streams.delete(d.request_id);

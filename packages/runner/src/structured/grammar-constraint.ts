@@ -30,6 +30,7 @@ export function narrowToFirst(mask: Int32Array, order: readonly number[]): Int32
 
 export class GrammarConstraint implements TokenConstraint {
   private readonly matchers = new Map<number, Promise<GrammarMatcher>>();
+  private readonly ready = new Map<number, GrammarMatcher>();
   private readonly positions = new Map<number, number>();
   private released = false;
 
@@ -40,12 +41,17 @@ export class GrammarConstraint implements TokenConstraint {
   ) {}
 
   async nextMask(index: number, accepted: readonly number[]): Promise<Int32Array | null> {
-    let pending = this.matchers.get(index);
-    if (!pending) {
-      pending = xgrammar().GrammarMatcher.createGrammarMatcher(this.grammar);
-      this.matchers.set(index, pending);
+    // After the first mask the matcher is at hand: no extra await between the token and its mask.
+    let matcher = this.ready.get(index);
+    if (!matcher) {
+      let pending = this.matchers.get(index);
+      if (!pending) {
+        pending = xgrammar().GrammarMatcher.createGrammarMatcher(this.grammar);
+        this.matchers.set(index, pending);
+      }
+      matcher = await pending;
+      this.ready.set(index, matcher);
     }
-    const matcher = await pending;
     if (this.released) return null;
     for (const token of accepted) if (!matcher.acceptToken(token)) return null;
     const position = (this.positions.get(index) ?? 0) + accepted.length;
@@ -60,5 +66,6 @@ export class GrammarConstraint implements TokenConstraint {
     this.released = true;
     for (const m of this.matchers.values()) void m.then((matcher) => matcher.dispose());
     this.matchers.clear();
+    this.ready.clear();
   }
 }
