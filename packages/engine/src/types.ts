@@ -59,7 +59,10 @@ export interface SamplingParams {
  * tokens each engine step produced; a null mask ends the output (the grammar refused a token).
  */
 export interface TokenConstraint {
-  nextMask(index: number, accepted: readonly number[]): Int32Array | null | Promise<Int32Array | null>;
+  nextMask(
+    index: number,
+    accepted: readonly number[],
+  ): Int32Array | null | Promise<Int32Array | null>;
   /** Called once when the request has ended (frees what the constraint holds). */
   release?(): void;
 }

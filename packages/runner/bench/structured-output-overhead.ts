@@ -57,7 +57,10 @@ class TimedConstraint implements TokenConstraint {
 
 let seed = 12345;
 const prompt = (vocab: number) =>
-  Array.from({ length: inputLen }, () => 3 + ((seed = (seed * 1103515245 + 12345) % 2147483648) % (vocab - 3)));
+  Array.from(
+    { length: inputLen },
+    () => 3 + ((seed = (seed * 1103515245 + 12345) % 2147483648) % (vocab - 3)),
+  );
 
 interface RoundResult {
   seconds: number;
@@ -67,18 +70,33 @@ interface RoundResult {
   batch_tps: number;
 }
 
-async function round(engine: Engine, vocab: number, grammars: ModelGrammars | null, constrained: number): Promise<RoundResult> {
-  const compiled = grammars ? await grammars.compile({ kind: 'ebnf', grammar: GRAMMAR, param: 'bench' }) : null;
+async function round(
+  engine: Engine,
+  vocab: number,
+  grammars: ModelGrammars | null,
+  constrained: number,
+): Promise<RoundResult> {
+  const compiled = grammars
+    ? await grammars.compile({ kind: 'ebnf', grammar: GRAMMAR, param: 'bench' })
+    : null;
   const params: SamplingParams = { max_tokens: outputLen, temperature: 0, ignore_eos: true };
   const t0 = performance.now();
   const spans = await Promise.all(
     Array.from({ length: streams }, async (_, i) => {
       const isConstrained = i < constrained && compiled !== null && grammars !== null;
-      const constraint = isConstrained ? new TimedConstraint(new GrammarConstraint(compiled, Number.MAX_SAFE_INTEGER, grammars.closing)) : undefined;
+      const constraint = isConstrained
+        ? new TimedConstraint(
+            new GrammarConstraint(compiled, Number.MAX_SAFE_INTEGER, grammars.closing),
+          )
+        : undefined;
       let first = 0;
       let last = 0;
       let tokens = 0;
-      const deltas = engine.generate(prompt(vocab), isConstrained ? { ...params, constrained: true } : params, constraint ? { constraint } : {});
+      const deltas = engine.generate(
+        prompt(vocab),
+        isConstrained ? { ...params, constrained: true } : params,
+        constraint ? { constraint } : {},
+      );
       for await (const d of deltas) {
         if (d.token_ids.length === 0) continue;
         if (tokens === 0) first = performance.now();
@@ -115,7 +133,8 @@ for (let r = 0; r < rounds; r++) {
   TimedConstraint.ms = 0;
   TimedConstraint.masks = 0;
   mixed.push({ ...(await round(engine, info.vocab_size, grammars, streams / 2)), ...{} });
-  (mixed[r] as RoundResult & { mask_ms_each?: number }).mask_ms_each = TimedConstraint.ms / TimedConstraint.masks;
+  (mixed[r] as RoundResult & { mask_ms_each?: number }).mask_ms_each =
+    TimedConstraint.ms / TimedConstraint.masks;
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const plainSeq = median(plain.map((r) => r.unconstrained_seq_tps));
@@ -125,7 +144,9 @@ const summary = {
   mixed_unconstrained_seq_tps_median: median(mixed.map((r) => r.unconstrained_seq_tps)),
   constrained_ratio: median(mixed.map((r) => r.constrained_seq_tps!)) / plainSeq,
   unconstrained_ratio: median(mixed.map((r) => r.unconstrained_seq_tps)) / plainSeq,
-  mask_ms_each_median: median(mixed.map((r) => (r as RoundResult & { mask_ms_each: number }).mask_ms_each)),
+  mask_ms_each_median: median(
+    mixed.map((r) => (r as RoundResult & { mask_ms_each: number }).mask_ms_each),
+  ),
 };
 console.log(
   `decode tokens/s per sequence, batch of ${streams}: unconstrained batch ${plainSeq.toFixed(1)}; with ${streams / 2} constrained: ` +
@@ -142,8 +163,21 @@ if (values.out) {
         date: new Date().toISOString(),
         commit,
         command: `node --import tsx packages/runner/bench/structured-output-overhead.ts ${process.argv.slice(2).join(' ')}`,
-        workload: { streams, constrained: streams / 2, input_len: inputLen, output_len: outputLen, model: values.model, grammar: GRAMMAR, engine_threads: Number(values.threads) },
-        machine: { cpus: availableParallelism(), cpu_model: cpus()[0]?.model ?? null, node: process.version, loadavg_at_end: (await import('node:os')).loadavg() },
+        workload: {
+          streams,
+          constrained: streams / 2,
+          input_len: inputLen,
+          output_len: outputLen,
+          model: values.model,
+          grammar: GRAMMAR,
+          engine_threads: Number(values.threads),
+        },
+        machine: {
+          cpus: availableParallelism(),
+          cpu_model: cpus()[0]?.model ?? null,
+          node: process.version,
+          loadavg_at_end: (await import('node:os')).loadavg(),
+        },
         summary,
         rounds: { plain, mixed },
       },

@@ -44,25 +44,56 @@ const SCHEMAS: Array<[string, z.ZodObject]> = [
   [
     'items',
     z.object({
-      items: z.array(z.object({ id: z.number().int().min(1).max(999), label: z.string().max(20) })).min(1).max(3),
+      items: z
+        .array(z.object({ id: z.number().int().min(1).max(999), label: z.string().max(20) }))
+        .min(1)
+        .max(3),
     }),
   ],
   ['code', z.object({ code: z.string().regex(/^[A-Z]{3}-\d{3}$/) })],
   ['note', z.object({ note: z.string().max(30).nullable() })],
   ['event', z.object({ kind: z.literal('event'), count: z.number().int().min(0).max(50) })],
   ['value', z.object({ value: z.union([z.string().max(10), z.number()]) })],
-  ['days', z.object({ days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri'])).min(1).max(3) })],
-  ['weather', z.object({ temperature: z.number().min(-50).max(50), sky: z.enum(['clear', 'cloudy']) })],
-  ['order_line', z.object({ quantity: z.number().int().min(1).max(99), sku: z.string().regex(/^[a-z]{2}\d{4}$/) })],
+  [
+    'days',
+    z.object({
+      days: z
+        .array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri']))
+        .min(1)
+        .max(3),
+    }),
+  ],
+  [
+    'weather',
+    z.object({ temperature: z.number().min(-50).max(50), sky: z.enum(['clear', 'cloudy']) }),
+  ],
+  [
+    'order_line',
+    z.object({
+      quantity: z.number().int().min(1).max(99),
+      sku: z.string().regex(/^[a-z]{2}\d{4}$/),
+    }),
+  ],
   ['deep', z.object({ a: z.object({ b: z.object({ c: z.object({ d: z.string().max(12) }) }) }) })],
   ['title', z.object({ title: z.string().min(2).max(12) })],
-  ['contact', z.object({ first: z.string().max(12), last: z.string().max(12), email: z.string().regex(/^[a-z]+@[a-z]+\.com$/) })],
+  [
+    'contact',
+    z.object({
+      first: z.string().max(12),
+      last: z.string().max(12),
+      email: z.string().regex(/^[a-z]+@[a-z]+\.com$/),
+    }),
+  ],
   ['point', z.object({ point: z.array(z.number().min(-10).max(10)).min(2).max(4) })],
   [
     'order',
     z.object({
       status: z.enum(['open', 'paid', 'shipped']),
-      lines: z.array(z.object({ sku: z.string().regex(/^[A-Z]\d{2}$/), qty: z.number().int().min(1).max(9) })).max(2),
+      lines: z
+        .array(
+          z.object({ sku: z.string().regex(/^[A-Z]\d{2}$/), qty: z.number().int().min(1).max(9) }),
+        )
+        .max(2),
     }),
   ],
   ['date', z.object({ date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), all_day: z.boolean() })],
@@ -71,12 +102,17 @@ const SCHEMAS: Array<[string, z.ZodObject]> = [
     z.object({
       ok: z.boolean(),
       errors: z.array(z.string().max(20)).max(2),
-      meta: z.object({ version: z.number().int().min(1).max(9), tags: z.array(z.enum(['a', 'b'])).max(2) }),
+      meta: z.object({
+        version: z.number().int().min(1).max(9),
+        tags: z.array(z.enum(['a', 'b'])).max(2),
+      }),
     }),
   ],
 ];
 
-const ask = (name: string) => [{ role: 'user' as const, content: `Tell me a story about ${name}.` }];
+const ask = (name: string) => [
+  { role: 'user' as const, content: `Tell me a story about ${name}.` },
+];
 
 describe('response_format json_schema through chat.completions.parse', () => {
   it.each(SCHEMAS)('%s: a parsed object that satisfies the zod schema', async (name, schema) => {
@@ -172,7 +208,13 @@ describe('vLLM structured outputs', () => {
       model: MODEL,
       prompt: 'Once upon a time',
       max_tokens: 100,
-      structured_outputs: { json: { type: 'object', properties: { n: { type: 'integer', minimum: 3, maximum: 7 } }, required: ['n'] } },
+      structured_outputs: {
+        json: {
+          type: 'object',
+          properties: { n: { type: 'integer', minimum: 3, maximum: 7 } },
+          required: ['n'],
+        },
+      },
     });
     const n = JSON.parse(json.body.choices[0].text).n;
     expect(n >= 3 && n <= 7).toBe(true);
@@ -195,9 +237,18 @@ describe('vLLM structured outputs', () => {
       logprobs: 0,
     });
     expect(res.status).toBe(200);
-    const plain = await post('/v1/completions', { model: MODEL, prompt: 'Once upon a time', max_tokens: 3, temperature: 0 });
+    const plain = await post('/v1/completions', {
+      model: MODEL,
+      prompt: 'Once upon a time',
+      max_tokens: 3,
+      temperature: 0,
+    });
     expect(res.body.choices[0].text).not.toBe(plain.body.choices[0].text);
-    const tokens = await post('/tokenize', { model: MODEL, prompt: res.body.choices[0].text, add_special_tokens: false });
+    const tokens = await post('/tokenize', {
+      model: MODEL,
+      prompt: res.body.choices[0].text,
+      add_special_tokens: false,
+    });
     expect(tokens.body.tokens.every((t: number) => t === 400)).toBe(true);
   });
 });
@@ -228,7 +279,9 @@ describe('tools', () => {
       if (call.type !== 'function') continue;
       const schema = call.function.name === 'get_weather' ? Weather : Alarm;
       expect(['get_weather', 'set_alarm']).toContain(call.function.name);
-      expect(schema.parse(JSON.parse(call.function.arguments))).toEqual(call.function.parsed_arguments);
+      expect(schema.parse(JSON.parse(call.function.arguments))).toEqual(
+        call.function.parsed_arguments,
+      );
       expect(call.id).toMatch(/^chatcmpl-tool-/);
     }
   });
@@ -245,7 +298,9 @@ describe('tools', () => {
     const calls = named.choices[0]!.message.tool_calls!;
     expect(calls).toHaveLength(1);
     expect(calls[0]!.type === 'function' && calls[0]!.function.name).toBe('set_alarm');
-    expect(Alarm.safeParse(calls[0]!.type === 'function' && calls[0]!.function.parsed_arguments).success).toBe(true);
+    expect(
+      Alarm.safeParse(calls[0]!.type === 'function' && calls[0]!.function.parsed_arguments).success,
+    ).toBe(true);
     const single = await client.chat.completions.create({
       model: MODEL,
       messages: ask('rain'),
@@ -271,7 +326,9 @@ describe('tools', () => {
     const whole = await client.chat.completions.parse(request);
     const streamed = await client.chat.completions.stream(request).finalChatCompletion();
     const shape = (c: typeof whole) =>
-      c.choices[0]!.message.tool_calls!.map((t) => (t.type === 'function' ? [t.function.name, t.function.arguments] : null));
+      c.choices[0]!.message.tool_calls!.map((t) =>
+        t.type === 'function' ? [t.function.name, t.function.arguments] : null,
+      );
     expect(shape(streamed)).toEqual(shape(whole));
     expect(streamed.choices[0]!.finish_reason).toBe('tool_calls');
   });
@@ -292,12 +349,25 @@ describe('bad grammars: 400 naming the field, nothing started', () => {
   const cases: Array<[string, Record<string, unknown>, string]> = [
     [
       'an invalid JSON schema',
-      { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { a: { type: 'strnig' } } } } } },
+      {
+        response_format: {
+          type: 'json_schema',
+          json_schema: {
+            name: 'x',
+            schema: { type: 'object', properties: { a: { type: 'strnig' } } },
+          },
+        },
+      },
       'response_format.json_schema.schema.properties.a.type',
     ],
     [
       'an unsupported schema feature',
-      { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', if: { required: ['a'] } } } } },
+      {
+        response_format: {
+          type: 'json_schema',
+          json_schema: { name: 'x', schema: { type: 'object', if: { required: ['a'] } } },
+        },
+      },
       'response_format.json_schema.schema.if',
     ],
     ['a regex that does not compile', { guided_regex: '([a-z]+' }, 'guided_regex'],
@@ -305,7 +375,18 @@ describe('bad grammars: 400 naming the field, nothing started', () => {
     [
       'tools with a malformed parameters schema',
       {
-        tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { n: { type: 'integer', minimum: 'one' } } } } }],
+        tools: [
+          {
+            type: 'function',
+            function: {
+              name: 'f',
+              parameters: {
+                type: 'object',
+                properties: { n: { type: 'integer', minimum: 'one' } },
+              },
+            },
+          },
+        ],
         tool_choice: 'required',
       },
       'tools.0.function.parameters.properties.n.minimum',
@@ -315,7 +396,11 @@ describe('bad grammars: 400 naming the field, nothing started', () => {
       { guided_regex: 'a+', response_format: { type: 'json_object' } },
       'guided_regex',
     ],
-    ['a named tool that is not among the tools', { tools: [TOOLS[0]], tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice.function.name'],
+    [
+      'a named tool that is not among the tools',
+      { tools: [TOOLS[0]], tool_choice: { type: 'function', function: { name: 'nope' } } },
+      'tool_choice.function.name',
+    ],
   ];
   it.each(cases)('%s', async (_what, extra, param) => {
     const before = await promptTokens();

@@ -24,7 +24,10 @@ interface ReasoningCase {
   content: string;
 }
 const recorded = JSON.parse(
-  readFileSync(fileURLToPath(new URL('./fixtures/recorded-model-outputs.json', import.meta.url)), 'utf8'),
+  readFileSync(
+    fileURLToPath(new URL('./fixtures/recorded-model-outputs.json', import.meta.url)),
+    'utf8',
+  ),
 ) as Record<'hermes' | 'llama3_json' | 'mistral', ToolCase[]> & { reasoning: ReasoningCase[] };
 
 const TOKENIZERS = {
@@ -59,7 +62,8 @@ function run(output: ChatOutput, deltas: string[]) {
   const fold = (p: ReturnType<ChatOutput['push']>) => {
     content += p.content;
     reasoning += p.reasoning;
-    for (const c of p.toolCalls) calls.push([c.function!.name!, JSON.parse(c.function!.arguments!)]);
+    for (const c of p.toolCalls)
+      calls.push([c.function!.name!, JSON.parse(c.function!.arguments!)]);
   };
   for (const d of deltas) fold(output.push(d));
   fold(output.finish());
@@ -100,18 +104,24 @@ describe('tool calls stream as soon as each is whole', () => {
   it('a partial <tool_call> tag is held back, not sent as content', () => {
     const output = new ChatOutput({ kind: 'auto', format: TOOL_CALL_FORMATS.hermes }, null);
     expect(output.push('Checking.<tool_').content).toBe('Checking.');
-    expect(output.push('call>\n{"name": "f", "arguments": {}}\n</tool_call>').toolCalls).toHaveLength(1);
+    expect(
+      output.push('call>\n{"name": "f", "arguments": {}}\n</tool_call>').toolCalls,
+    ).toHaveLength(1);
   });
 
   it('forced calls (tool_choice required / named) are read from the grammar-made JSON at the end', () => {
     const required = new ChatOutput({ kind: 'required' }, null);
     expect(required.push('[{"name":"f","parameters":{"a":1}}').toolCalls).toEqual([]);
     expect(required.push(']').toolCalls).toEqual([]);
-    expect(required.finish().toolCalls).toMatchObject([{ function: { name: 'f', arguments: '{"a":1}' } }]);
+    expect(required.finish().toolCalls).toMatchObject([
+      { function: { name: 'f', arguments: '{"a":1}' } },
+    ]);
     const named = new ChatOutput({ kind: 'named', name: 'g' }, null);
     named.push('{"b":');
     named.push('true}');
-    expect(named.finish().toolCalls).toMatchObject([{ function: { name: 'g', arguments: '{"b":true}' } }]);
+    expect(named.finish().toolCalls).toMatchObject([
+      { function: { name: 'g', arguments: '{"b":true}' } },
+    ]);
     const cut = new ChatOutput({ kind: 'required' }, null);
     cut.push('[{"name":"f","param');
     expect(cut.finish()).toMatchObject({ content: '[{"name":"f","param', toolCalls: [] });
@@ -119,14 +129,26 @@ describe('tool calls stream as soon as each is whole', () => {
 });
 
 describe('reasoning parsers', () => {
-  it.each(recorded.reasoning.map((c) => [`${c.parser}: ${c.name}`, c] as const))('%s: whole', (_n, c) => {
-    expect(splitReasoning(c.parser, c.text)).toEqual({ reasoning: c.reasoning, content: c.content });
-  });
-  it.each(recorded.reasoning.map((c) => [`${c.parser}: ${c.name}`, c] as const))('%s: token by token', (_n, c) => {
-    const got = run(new ChatOutput({ kind: 'none' }, c.parser), tokenDeltas(TOKENIZERS[c.parser], c.text));
-    expect(got.reasoning).toBe(c.reasoning);
-    expect(got.content).toBe(c.content);
-  });
+  it.each(recorded.reasoning.map((c) => [`${c.parser}: ${c.name}`, c] as const))(
+    '%s: whole',
+    (_n, c) => {
+      expect(splitReasoning(c.parser, c.text)).toEqual({
+        reasoning: c.reasoning,
+        content: c.content,
+      });
+    },
+  );
+  it.each(recorded.reasoning.map((c) => [`${c.parser}: ${c.name}`, c] as const))(
+    '%s: token by token',
+    (_n, c) => {
+      const got = run(
+        new ChatOutput({ kind: 'none' }, c.parser),
+        tokenDeltas(TOKENIZERS[c.parser], c.text),
+      );
+      expect(got.reasoning).toBe(c.reasoning);
+      expect(got.content).toBe(c.content);
+    },
+  );
   it('reasoning first, then the tool call parsed from the content', () => {
     const c = recorded.reasoning.find((r) => r.name === 'reasoning then a tool call')!;
     const got = run(

@@ -50,7 +50,7 @@ import { ChatOutput, type ChatDeltaParts } from '../structured/chat-output.ts';
 import { GrammarConstraint } from '../structured/grammar-constraint.ts';
 import { ModelGrammars } from '../structured/grammar-compiler.ts';
 import { grammarSpec, type GrammarSpec } from '../structured/grammar-spec.ts';
-import { toolPlan, type ToolPlan } from '../structured/tool-choice.ts';
+import { toolPlan } from '../structured/tool-choice.ts';
 
 /** The fix for a chat request to a model without a chat template, where `pagoda serve` runs alone. */
 const STANDALONE_CHAT_TEMPLATE_ADVICE =
@@ -188,44 +188,51 @@ export class BuiltinBackend implements Backend {
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
     const n = req.n ?? 1;
     const spec = grammarSpec(req);
-    return this.constrained(spec, runs, () => this.chunkStream(ctx, 'text_completion', runs, (base) => {
-      const offsets = new Map<number, number>();
-      const leading: CompletionChunk[] = [];
-      if (req.echo) {
-        for (const [p, prompt] of prompts.entries()) {
-          for (let i = 0; i < n; i++) {
-            offsets.set(p * n + i, prompt.text.length);
-            leading.push({
-              ...base,
-              choices: [
-                { index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null },
-              ],
-            });
+    return this.constrained(spec, runs, () =>
+      this.chunkStream(ctx, 'text_completion', runs, (base) => {
+        const offsets = new Map<number, number>();
+        const leading: CompletionChunk[] = [];
+        if (req.echo) {
+          for (const [p, prompt] of prompts.entries()) {
+            for (let i = 0; i < n; i++) {
+              offsets.set(p * n + i, prompt.text.length);
+              leading.push({
+                ...base,
+                choices: [
+                  { index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null },
+                ],
+              });
+            }
           }
         }
-      }
-      const toChunk = (e: OutputEvent): CompletionChunk => {
-        let logprobs = null;
-        if (topK !== null) {
-          const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
-          offsets.set(e.index, formatted.next);
-          logprobs = formatted.logprobs;
-        }
-        return {
-          ...base,
-          choices: [
-            {
-              index: e.index,
-              text: e.text,
-              logprobs,
-              finish_reason: e.finish_reason,
-              stop_reason: e.stop_reason,
-            },
-          ],
+        const toChunk = (e: OutputEvent): CompletionChunk => {
+          let logprobs = null;
+          if (topK !== null) {
+            const formatted = completionLogprobs(
+              e.logprobs,
+              texts,
+              topK,
+              offsets.get(e.index) ?? 0,
+            );
+            offsets.set(e.index, formatted.next);
+            logprobs = formatted.logprobs;
+          }
+          return {
+            ...base,
+            choices: [
+              {
+                index: e.index,
+                text: e.text,
+                logprobs,
+                finish_reason: e.finish_reason,
+                stop_reason: e.stop_reason,
+              },
+            ],
+          };
         };
-      };
-      return { leading, toChunk };
-    }));
+        return { leading, toChunk };
+      }),
+    );
   }
 
   /**
@@ -246,7 +253,11 @@ export class BuiltinBackend implements Backend {
         const compiled = await grammars.compile(spec);
         for (const run of runs) {
           const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
-          const constraint: TokenConstraint = new GrammarConstraint(compiled, maxTokens, grammars.closing);
+          const constraint: TokenConstraint = new GrammarConstraint(
+            compiled,
+            maxTokens,
+            grammars.closing,
+          );
           run.constraint = constraint;
           run.params = { ...run.params, constrained: true };
         }
@@ -320,38 +331,47 @@ export class BuiltinBackend implements Backend {
     const echoed = req.echo ? echoText(req.messages) : '';
     const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
     const spec = structured ?? tools.spec;
-    return this.constrained(spec, [run], () => this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
-      const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
-        ...base,
-        choices: [
-          {
-            index: i,
-            delta: { role: 'assistant' as const, content: echoed },
-            logprobs: null,
-            finish_reason: null,
-          },
-        ],
-      }));
-      const toChunk = (e: OutputEvent): ChatCompletionChunk => {
-        const output = outputs[e.index]!;
-        let parts = output.push(e.text);
-        if (e.finish_reason) parts = mergeParts(parts, output.finish());
-        const calledTools = output.calledTools && (tools.mode.kind === 'auto' || tools.mode.kind === 'required');
-        return {
-          ...base,
-          choices: [
-            {
-              index: e.index,
-              delta: chatDelta(parts),
-              logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
-              finish_reason: e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
-              stop_reason: e.stop_reason,
-            },
-          ],
-        };
-      };
-      return { leading, toChunk };
-    }), tools.parameterSpecs);
+    return this.constrained(
+      spec,
+      [run],
+      () =>
+        this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
+          const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
+            ...base,
+            choices: [
+              {
+                index: i,
+                delta: { role: 'assistant' as const, content: echoed },
+                logprobs: null,
+                finish_reason: null,
+              },
+            ],
+          }));
+          const toChunk = (e: OutputEvent): ChatCompletionChunk => {
+            const output = outputs[e.index]!;
+            let parts = output.push(e.text);
+            if (e.finish_reason) parts = mergeParts(parts, output.finish());
+            const calledTools =
+              output.calledTools && (tools.mode.kind === 'auto' || tools.mode.kind === 'required');
+            return {
+              ...base,
+              choices: [
+                {
+                  index: e.index,
+                  delta: chatDelta(parts),
+                  logprobs:
+                    topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
+                  finish_reason:
+                    e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
+                  stop_reason: e.stop_reason,
+                },
+              ],
+            };
+          };
+          return { leading, toChunk };
+        }),
+      tools.parameterSpecs,
+    );
   }
 
   /** One prompt's engine run: sampling, max tokens fitted to the context, stop strings. */

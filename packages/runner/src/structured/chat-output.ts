@@ -74,7 +74,8 @@ export class ChatOutput {
     } catch {
       return { text: this.text, calls: [] }; // cut short (length): the raw text, as content
     }
-    if (t.kind === 'named') return { text: '', calls: [{ name: t.name, arguments: JSON.stringify(parsed) }] };
+    if (t.kind === 'named')
+      return { text: '', calls: [{ name: t.name, arguments: JSON.stringify(parsed) }] };
     const calls = Array.isArray(parsed) ? parsed.map(toolCallOf) : [];
     if (calls.length === 0 || calls.some((c) => c === null)) return { text: this.text, calls: [] };
     return { text: '', calls: calls as ParsedToolCall[] };

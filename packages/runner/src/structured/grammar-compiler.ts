@@ -23,7 +23,11 @@ interface TokenizerJson {
 
 /** How xgrammar should read the vocabulary's token strings. */
 export function vocabType(tj: TokenizerJson): { type: string; prependSpace: boolean } {
-  const text = JSON.stringify([tj.decoder ?? null, tj.normalizer ?? null, tj.pre_tokenizer ?? null]);
+  const text = JSON.stringify([
+    tj.decoder ?? null,
+    tj.normalizer ?? null,
+    tj.pre_tokenizer ?? null,
+  ]);
   const type = text.includes('"ByteFallback"')
     ? 'byte_fallback'
     : text.includes('"ByteLevel"')
@@ -93,7 +97,11 @@ export class ModelGrammars {
   ) {}
 
   /** Reads modelDir/tokenizer.json; vocabSize is the model's (logit rows), stopIds its EOS ids. */
-  static async load(modelDir: string, vocabSize: number, stopIds: number[]): Promise<ModelGrammars> {
+  static async load(
+    modelDir: string,
+    vocabSize: number,
+    stopIds: number[],
+  ): Promise<ModelGrammars> {
     const tj = JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
     const { type, prependSpace } = vocabType(tj);
     const xg = xgrammar();
@@ -102,13 +110,20 @@ export class ModelGrammars {
       xg.TokenizerInfo.createTokenizerInfo(vocab, type, prependSpace, vocabSize, stopIds),
     );
     const compiler = await xgrammarCall(() => xg.GrammarCompiler.createGrammarCompiler(info));
-    return new ModelGrammars(compiler, info, Math.ceil(vocabSize / 32), closingOrder(vocab, type, stopIds));
+    return new ModelGrammars(
+      compiler,
+      info,
+      Math.ceil(vocabSize / 32),
+      closingOrder(vocab, type, stopIds),
+    );
   }
 
   /** The compiled grammar for a request's constraint; a grammar xgrammar refuses is a 400 on its field. */
   async compile(spec: GrammarSpec): Promise<CompiledGrammar> {
     if (spec.kind === 'json_schema') checkJsonSchema(spec.schema, spec.param);
-    const key = JSON.stringify(spec.kind === 'json_schema' ? [spec.kind, spec.schema] : [spec.kind, specText(spec)]);
+    const key = JSON.stringify(
+      spec.kind === 'json_schema' ? [spec.kind, spec.schema] : [spec.kind, specText(spec)],
+    );
     const hit = this.cache.get(key);
     if (hit) {
       this.cache.delete(key); // most recently used last
@@ -120,7 +135,10 @@ export class ModelGrammars {
       compiled = await xgrammarCall(() => this.compileUncached(spec));
     } catch (err) {
       if (err instanceof GrammarError)
-        throw badRequest(`${spec.param}: ${describe(spec)} is not usable: ${err.message}`, spec.param);
+        throw badRequest(
+          `${spec.param}: ${describe(spec)} is not usable: ${err.message}`,
+          spec.param,
+        );
       throw err;
     }
     this.cache.set(key, compiled);
@@ -137,7 +155,13 @@ export class ModelGrammars {
       case 'json_schema':
         // Compact JSON (no free whitespace): a model cannot wander in whitespace, and any JSON
         // parser reads it. strict: only the properties the schema names.
-        return this.compiler.compileJSONSchema(JSON.stringify(spec.schema), false, -1, [',', ':'], true);
+        return this.compiler.compileJSONSchema(
+          JSON.stringify(spec.schema),
+          false,
+          -1,
+          [',', ':'],
+          true,
+        );
       case 'regex':
         return this.compiler.compileStructuralTag({
           type: 'structural_tag',

@@ -23,7 +23,10 @@ export interface StructuredFields {
 /** An object any JSON object matches: what json_object asks for. */
 export const ANY_OBJECT_SCHEMA = { type: 'object' } as const;
 
-function jsonSchemaOf(value: Record<string, unknown> | string, param: string): Record<string, unknown> {
+function jsonSchemaOf(
+  value: Record<string, unknown> | string,
+  param: string,
+): Record<string, unknown> {
   if (typeof value !== 'string') return value;
   let parsed: unknown;
   try {

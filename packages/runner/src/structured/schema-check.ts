@@ -30,7 +30,8 @@ const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'm
 
 type Json = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Json =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Throws a 400 at `param` + path when the schema is malformed or needs what grammars cannot do. */
 export function checkJsonSchema(schema: unknown, param: string): void {
@@ -53,7 +54,10 @@ function walk(node: unknown, root: Json, at: string): void {
     const types = Array.isArray(node.type) ? node.type : [node.type];
     for (const t of types)
       if (typeof t !== 'string' || !TYPES.has(t))
-        fail(`${at}.type`, `unknown type ${JSON.stringify(t)} (use one of ${[...TYPES].join(', ')})`);
+        fail(
+          `${at}.type`,
+          `unknown type ${JSON.stringify(t)} (use one of ${[...TYPES].join(', ')})`,
+        );
   }
   if ('enum' in node && (!Array.isArray(node.enum) || node.enum.length === 0))
     fail(`${at}.enum`, 'must be a non-empty array');
@@ -67,7 +71,11 @@ function walk(node: unknown, root: Json, at: string): void {
   for (const k of BOUNDS)
     if (k in node && (typeof node[k] !== 'number' || !Number.isFinite(node[k])))
       fail(`${at}.${k}`, 'must be a number');
-  if (typeof node.minimum === 'number' && typeof node.maximum === 'number' && node.minimum > node.maximum)
+  if (
+    typeof node.minimum === 'number' &&
+    typeof node.maximum === 'number' &&
+    node.minimum > node.maximum
+  )
     fail(`${at}.minimum`, `is greater than maximum (${node.minimum} > ${node.maximum})`);
   for (const [lo, hi] of [
     ['minLength', 'maxLength'],
@@ -86,7 +94,10 @@ function walk(node: unknown, root: Json, at: string): void {
   if ('$ref' in node) {
     if (typeof node.$ref !== 'string') fail(`${at}.$ref`, 'must be a string');
     if (resolveRef(root, node.$ref) === undefined)
-      fail(`${at}.$ref`, `'${node.$ref}' does not point into this schema (only local #/... references)`);
+      fail(
+        `${at}.$ref`,
+        `'${node.$ref}' does not point into this schema (only local #/... references)`,
+      );
   }
   for (const k of SCHEMA_MAPS) {
     if (!(k in node)) continue;
@@ -97,7 +108,8 @@ function walk(node: unknown, root: Json, at: string): void {
   for (const k of SCHEMA_LISTS) {
     if (!(k in node)) continue;
     const list = node[k];
-    if (!Array.isArray(list) || list.length === 0) fail(`${at}.${k}`, 'must be a non-empty array of schemas');
+    if (!Array.isArray(list) || list.length === 0)
+      fail(`${at}.${k}`, 'must be a non-empty array of schemas');
     list.forEach((sub, i) => walk(sub, root, `${at}.${k}.${i}`));
   }
   for (const k of SCHEMA_SINGLES) if (k in node) walk(node[k], root, `${at}.${k}`);

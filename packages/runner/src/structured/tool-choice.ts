@@ -40,17 +40,26 @@ export function toolPlan(
   list.forEach((t, i) => {
     const at = `tools.${i}.function.parameters`;
     if (seen.has(t.function.name))
-      throw badRequest(`tools.${i}.function.name: '${t.function.name}' is declared twice`, `tools.${i}.function.name`);
+      throw badRequest(
+        `tools.${i}.function.name: '${t.function.name}' is declared twice`,
+        `tools.${i}.function.name`,
+      );
     seen.add(t.function.name);
     const params = t.function.parameters ?? ANY_OBJECT;
     checkJsonSchema(params, at);
     if (params.type !== undefined && params.type !== 'object')
-      throw badRequest(`${at}: a function's parameters must be an object schema (type 'object')`, at);
+      throw badRequest(
+        `${at}: a function's parameters must be an object schema (type 'object')`,
+        at,
+      );
     parameterSpecs.push({ kind: 'json_schema', schema: params, param: at });
   });
   const effective = choice ?? (list.length > 0 ? 'auto' : 'none');
   if (effective !== 'none' && list.length === 0)
-    throw badRequest('tool_choice needs tools: give the functions the model may call', 'tool_choice');
+    throw badRequest(
+      'tool_choice needs tools: give the functions the model may call',
+      'tool_choice',
+    );
   if (effective === 'none') return { mode: { kind: 'none' }, spec: null, parameterSpecs };
   if (effective === 'auto') {
     if (!settings.enableAutoToolChoice || !settings.toolCallParser)
@@ -77,7 +86,11 @@ export function toolPlan(
     };
     const schema: Record<string, unknown> = { type: 'array', minItems: 1, items: item };
     if (parallel === false) schema.maxItems = 1;
-    return { mode: { kind: 'required' }, spec: { kind: 'json_schema', schema, param: 'tools' }, parameterSpecs };
+    return {
+      mode: { kind: 'required' },
+      spec: { kind: 'json_schema', schema, param: 'tools' },
+      parameterSpecs,
+    };
   }
   const at = list.findIndex((t) => t.function.name === effective.function.name);
   if (at < 0)

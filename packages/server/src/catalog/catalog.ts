@@ -31,7 +31,8 @@ export const BUILTIN_FAMILIES: readonly ModelFamily[] = Object.freeze(
   [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES].map((f) => {
     const family = ModelFamilySchema.parse(f);
     const problems = abilityProblems(family);
-    if (problems.length > 0) throw new Error(`catalog family ${family.model_name}: ${problems.join('; ')}`);
+    if (problems.length > 0)
+      throw new Error(`catalog family ${family.model_name}: ${problems.join('; ')}`);
     return family;
   }),
 );

@@ -49,7 +49,9 @@ export const ModelFamilySchema = z.object({
 export type ModelFamily = z.output<typeof ModelFamilySchema>;
 
 /** The 'tools' and 'reasoning' abilities hold only where a parser turns the text into them. */
-export function abilityProblems(f: Pick<ModelFamily, 'model_ability' | 'tool_call_parser' | 'reasoning_parser'>): string[] {
+export function abilityProblems(
+  f: Pick<ModelFamily, 'model_ability' | 'tool_call_parser' | 'reasoning_parser'>,
+): string[] {
   const problems: string[] = [];
   if (f.model_ability.includes('tools') && !f.tool_call_parser)
     problems.push("model_ability 'tools' needs tool_call_parser (hermes, llama3_json or mistral)");

@@ -267,7 +267,10 @@ export async function validateRegistration(
     tool_call_parser: r.tool_call_parser ?? null,
     reasoning_parser: r.reasoning_parser ?? null,
   }))
-    errors.push({ field: message.includes("'tools'") ? 'tool_call_parser' : 'reasoning_parser', message });
+    errors.push({
+      field: message.includes("'tools'") ? 'tool_call_parser' : 'reasoning_parser',
+      message,
+    });
   if (errors.length > 0 || !arch) return { ok: false, errors };
 
   const params = parameterCount(arch);
