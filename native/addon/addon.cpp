@@ -18,6 +18,21 @@ class EngineWrap;
 void deliver_step(Napi::Env env, Napi::Function on_step, EngineWrap* wrap, StepOutput* out);
 using StepTsfn = Napi::TypedThreadSafeFunction<EngineWrap, StepOutput, deliver_step>;
 
+Napi::Object logprob_to_js(Napi::Env env, int32_t token_id, const TokenLogprobs& l) {
+  Napi::Object lp = Napi::Object::New(env);
+  lp.Set("token_id", token_id);
+  lp.Set("logprob", l.logprob);
+  Napi::Array top = Napi::Array::New(env, l.top.size());
+  for (size_t k = 0; k < l.top.size(); ++k) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("token_id", l.top[k].first);
+    t.Set("logprob", l.top[k].second);
+    top.Set(k, t);
+  }
+  lp.Set("top", top);
+  return lp;
+}
+
 Napi::Object delta_to_js(Napi::Env env, const SequenceDelta& d) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("request_id", d.request_id);
@@ -42,6 +57,11 @@ Napi::Object delta_to_js(Napi::Env env, const SequenceDelta& d) {
       lps.Set(i, lp);
     }
     o.Set("logprobs", lps);
+  }
+  if (!d.prompt_logprobs.empty()) { // token ids: the caller knows its prompt (token_id -1 here)
+    Napi::Array lps = Napi::Array::New(env, d.prompt_logprobs.size());
+    for (size_t i = 0; i < d.prompt_logprobs.size(); ++i) lps.Set(i, logprob_to_js(env, -1, d.prompt_logprobs[i]));
+    o.Set("prompt_logprobs", lps);
   }
   if (d.finish_reason != FinishReason::None) {
     o.Set("finish_reason", finish_reason_name(d.finish_reason));

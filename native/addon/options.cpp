@@ -95,6 +95,7 @@ SamplingParams sampling_params_from_js(const Napi::Object& o) {
     p.seed = static_cast<uint64_t>(seed);
   }
   read_int(o, w, "logprobs", p.logprobs);
+  read_int(o, w, "prompt_logprobs", p.prompt_logprobs);
   if (present(o, "stop_token_ids")) p.stop_token_ids = token_ids_from_js(o.Get("stop_token_ids"));
   read_bool(o, w, "ignore_eos", p.ignore_eos);
   read_bool(o, w, "constrained", p.constrained);

@@ -2,6 +2,7 @@
 // the tokens each request gets alone; abort frees blocks at once; settings and requests are
 // checked with messages that say what to change; the threaded loop emits one callback a step.
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <chrono>
 #include <map>
@@ -358,9 +359,55 @@ void test_logit_bias() {
   CHECK_THROWS_WITH(e->add_request("bad", prompt(5, 6), p), "logit_bias");
 }
 
+// Prompt logprobs (echo): scoring prompt P + G, where G is what greedy generated from P, gives at
+// G's positions the logprobs the generation reported, through chunked prefill and with P's blocks
+// in the prefix cache (a prompt-logprob request computes its prompt anew).
+void test_prompt_logprobs_match_generation() {
+  EngineConfig c = testing::test_engine_config(256, 8, 4); // 8 tokens a step: the prompt spans chunks
+  auto e = make_engine(c);
+  SamplingParams gen = greedy(6);
+  gen.logprobs = 2;
+  const std::vector<int32_t> p = prompt(21, 8);
+  e->add_request("gen", p, gen);
+  std::vector<int32_t> g;
+  std::vector<TokenLogprobs> g_lp;
+  while (e->has_unfinished())
+    for (const SequenceDelta& d : e->step().deltas) {
+      g.insert(g.end(), d.token_ids.begin(), d.token_ids.end());
+      g_lp.insert(g_lp.end(), d.logprobs.begin(), d.logprobs.end());
+    }
+  std::vector<int32_t> scored = p;
+  scored.insert(scored.end(), g.begin(), g.end());
+  SamplingParams echo = greedy(1);
+  echo.prompt_logprobs = 2;
+  e->add_request("echo", scored, echo);
+  std::vector<TokenLogprobs> lp;
+  int deltas_with_prompt = 0;
+  while (e->has_unfinished())
+    for (const SequenceDelta& d : e->step().deltas) {
+      if (!d.prompt_logprobs.empty()) ++deltas_with_prompt;
+      lp.insert(lp.end(), d.prompt_logprobs.begin(), d.prompt_logprobs.end());
+    }
+  CHECK_EQ(lp.size(), scored.size() - 1);
+  CHECK(deltas_with_prompt > 1); // chunked
+  for (size_t k = 0; k < g.size(); ++k) {
+    const TokenLogprobs& a = lp[p.size() - 1 + k];
+    CHECK(std::fabs(a.logprob - g_lp[k].logprob) < 1e-5f);
+    CHECK(a.top.size() == 2 && a.top[0].first == g_lp[k].top[0].first);
+  }
+  CHECK_THROWS_WITH(
+      [&] {
+        SamplingParams bad = greedy(1);
+        bad.prompt_logprobs = 21;
+        e->add_request("bad", p, bad);
+      }(),
+      "prompt_logprobs");
+}
+
 } // namespace
 
 int main() {
+  test_prompt_logprobs_match_generation();
   test_token_masks_threaded();
   test_token_mask_timeout_aborts();
   test_logit_bias();

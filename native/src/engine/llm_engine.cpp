@@ -232,6 +232,7 @@ void LLMEngine::add_request(const std::string& request_id, std::vector<int32_t> 
     request.seqs.push_back(seq);
   }
   request.num_unfinished = params.n;
+  if (params.prompt_logprobs >= 0 && num_prompt > 1) ++prompt_logprob_requests_;
   for (const auto& seq : request.seqs) scheduler_->add(seq);
   requests_.emplace(request_id, std::move(request));
   wake_.notify_all();
@@ -252,6 +253,7 @@ SequenceDelta LLMEngine::finished_delta(const Sequence& seq) {
 
 // Called with the lock held when seq has just finished: settles the request's bookkeeping.
 void LLMEngine::on_sequence_finished(const Sequence& seq, SequenceDelta& delta) {
+  if (seq.wants_prompt_logprobs()) --prompt_logprob_requests_; // finished before its prompt was
   auto it = requests_.find(seq.request_id);
   if (it == requests_.end()) return;
   if (--it->second.num_unfinished == 0) {
@@ -473,8 +475,34 @@ void LLMEngine::fail_all(const std::string& message, StepOutput& result) {
   result.error = message;
 }
 
+void LLMEngine::take_prompt_logprobs(const SchedulerOutput& out, const ForwardBatch& batch,
+                                     std::vector<float>& logits, StepOutput& result) {
+  const size_t vocab = static_cast<size_t>(model_.vocab_size);
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    Sequence& seq = *out.scheduled[i].seq;
+    if (seq.is_finished() || !seq.wants_prompt_logprobs()) continue;
+    SequenceDelta d = finished_delta(seq);
+    d.finish_reason = FinishReason::None;
+    for (int32_t t = batch.query_start[i]; t < batch.query_start[i + 1]; ++t) {
+      const int32_t next = batch.positions[static_cast<size_t>(t)] + 1; // the token row t predicts
+      if (next != seq.prompt_logprobs_next || next >= seq.num_prompt_tokens) continue;
+      d.prompt_logprobs.push_back(sampler_->logprobs_of(logits.data() + static_cast<size_t>(t) * vocab,
+                                                        seq.token_ids[static_cast<size_t>(next)],
+                                                        seq.params->prompt_logprobs));
+      ++seq.prompt_logprobs_next;
+    }
+    if (!seq.wants_prompt_logprobs()) --prompt_logprob_requests_;
+    if (!d.prompt_logprobs.empty()) result.deltas.push_back(std::move(d));
+  }
+  for (size_t i = 0; i < out.scheduled.size(); ++i) { // rows only move down: i <= its last row
+    const size_t last = static_cast<size_t>(batch.query_start[i + 1] - 1);
+    if (last != i) std::copy_n(logits.begin() + last * vocab, vocab, logits.begin() + i * vocab);
+  }
+}
+
 StepOutput LLMEngine::step() {
-  if (async_sampling_) return step_async();
+  // Steps carrying prompt logprobs run here, synchronously, once nothing is in flight.
+  if (async_sampling_ && !(in_flight_.empty() && prompt_logprob_requests_ > 0)) return step_async();
   const double step_start = now_seconds();
   StepOutput result;
   SchedulerOutput scheduled;
@@ -490,7 +518,9 @@ StepOutput LLMEngine::step() {
       return result;
     }
     batch = build_batch(scheduled);
-    on_device = device_sampling_;
+    batch.all_logits = std::any_of(scheduled.scheduled.begin(), scheduled.scheduled.end(),
+                                   [](const ScheduledSequence& s) { return s.seq->wants_prompt_logprobs(); });
+    on_device = device_sampling_ && !batch.all_logits;
     // Sampling on the device takes the masks with the launch; on the host they are awaited
     // after the forward, so the caller's grammar work overlaps it.
     if (on_device && !await_token_masks(scheduled, lock)) {
@@ -513,7 +543,8 @@ StepOutput LLMEngine::step() {
       error = check_sampled(sampled_, step_sampling_.rows, model_.vocab_size);
     } else {
       backend_->forward(batch, logits);
-      if (logits.size() < static_cast<size_t>(batch.num_seqs()) * model_.vocab_size) {
+      const size_t rows = static_cast<size_t>(batch.all_logits ? batch.num_tokens() : batch.num_seqs());
+      if (logits.size() < rows * model_.vocab_size) {
         error = "backend returned too few logits";
       }
     }
@@ -531,6 +562,7 @@ StepOutput LLMEngine::step() {
     fail_all(error, result);
     return result;
   }
+  if (batch.all_logits) take_prompt_logprobs(scheduled, batch, logits, result);
   scheduler_->on_step_computed(scheduled);
   process_sampled(scheduled, on_device ? nullptr : &logits, on_device ? &sampled_ : nullptr, result);
   record_timing(batch, step_start, forward_start, forward_end, device_ms, result.timing);
@@ -538,6 +570,7 @@ StepOutput LLMEngine::step() {
 }
 
 bool LLMEngine::prepare_step(InFlight& step, std::unique_lock<std::mutex>& lock) {
+  if (prompt_logprob_requests_ > 0) return false; // step() runs those synchronously
   step.scheduled = scheduler_->schedule();
   if (step.scheduled.empty()) return false;
   if (!await_token_masks(step.scheduled, lock)) throw Error("the engine stopped while a constrained request waited for its token mask");

@@ -4,6 +4,7 @@
 // carrying every new token (and finish) of every sequence.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,8 @@ struct SequenceDelta {
   std::vector<int32_t> token_ids;
   bool has_logprobs = false;
   std::vector<TokenLogprobs> logprobs; // one per token when has_logprobs
+  // Prompt logprobs of the prompt tokens computed this step, in order from position 1 on.
+  std::vector<TokenLogprobs> prompt_logprobs;
   FinishReason finish_reason = FinishReason::None;
   int32_t stop_token_id = -1;
   bool request_finished = false; // every one of the request's n outputs has finished
@@ -126,6 +129,10 @@ private:
   // False when the engine is stopping.
   bool await_token_masks(const SchedulerOutput& out, std::unique_lock<std::mutex>& lock);
   bool mask_missing(const ScheduledSequence& s) const;
+  // With all_logits: each prompt-logprob sequence's prompt logprobs as deltas, then each
+  // sequence's last row moved to row i so sampling reads logits as usual.
+  void take_prompt_logprobs(const SchedulerOutput& out, const ForwardBatch& batch, std::vector<float>& logits,
+                            StepOutput& result);
   SequenceDelta finished_delta(const Sequence& seq);
   void on_sequence_finished(const Sequence& seq, SequenceDelta& delta);
   void fail_all(const std::string& message, StepOutput& result);
@@ -184,6 +191,9 @@ private:
   std::condition_variable wake_;
   std::condition_variable mask_ready_; // a token mask arrived, a request was aborted, or stop
   double mask_timeout_s_ = 60.0;
+  // Requests whose prompt logprobs are not all out: while any, steps run synchronously on the
+  // host with all logits (prompt logprobs are rare; the async device path needs no change).
+  std::atomic<int32_t> prompt_logprob_requests_{0};
   bool stopping_ = false;
   std::thread thread_;
   StepCallback on_step_;

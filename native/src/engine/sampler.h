@@ -34,6 +34,11 @@ public:
   // Logprobs stay those of the unmodified logits.
   SampledToken sample(const float* logits, Sequence& seq, const uint32_t* token_mask = nullptr);
 
+  // The log-softmax of `logits` at `token`, and the top `top_n` (prompt logprobs).
+  TokenLogprobs logprobs_of(const float* logits, int32_t token, int32_t top_n) {
+    return raw_logprobs(logits, token, top_n);
+  }
+
   int32_t vocab_size() const { return vocab_size_; }
   const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
 

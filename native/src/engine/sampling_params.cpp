@@ -47,6 +47,12 @@ void validate_sampling_params(const SamplingParams& p, int32_t vocab_size) {
        << ".";
     throw Error(os.str());
   }
+  if (p.prompt_logprobs < -1) reject("prompt_logprobs", "non-negative", p.prompt_logprobs);
+  if (p.prompt_logprobs > kMaxLogprobs) {
+    std::ostringstream os;
+    os << "prompt_logprobs must be at most " << kMaxLogprobs << " (max_logprobs), got " << p.prompt_logprobs << ".";
+    throw Error(os.str());
+  }
   for (int32_t id : p.stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
       std::ostringstream os;

@@ -22,6 +22,7 @@ struct SamplingParams {
   double frequency_penalty = 0.0;
   std::optional<uint64_t> seed;  // absent: drawn from the engine's generator
   int32_t logprobs = -1;         // -1: none; 0: the chosen token's; k: plus the top k
+  int32_t prompt_logprobs = -1;  // likewise for each prompt token after the first (echo)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   // OpenAI's logit_bias: (token, bias in [-100, 100]) added to the logit before sampling.

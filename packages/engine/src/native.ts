@@ -8,6 +8,7 @@ export interface NativeDelta {
   index: number;
   token_ids: number[];
   logprobs?: TokenLogprob[];
+  prompt_logprobs?: TokenLogprob[];
   finish_reason?: FinishReason;
   stop_token_id?: number;
   request_finished: boolean;

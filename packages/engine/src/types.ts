@@ -44,6 +44,8 @@ export interface SamplingParams {
   seed?: number | null;
   /** Number of top logprobs per generated token (0 = only the chosen token's); null = none. */
   logprobs?: number | null;
+  /** Logprobs of each prompt token after the first, with this many top alternatives (echo); null = none. */
+  prompt_logprobs?: number | null;
   stop_token_ids?: number[];
   ignore_eos?: boolean;
   /** OpenAI's logit_bias with its keys resolved: [token id, bias in -100..100] pairs. */
@@ -81,6 +83,11 @@ export interface GenerateDelta {
   index: number;
   token_ids: number[];
   logprobs?: TokenLogprob[];
+  /**
+   * Output 0 only: logprobs of prompt tokens computed this step, in order from the second prompt
+   * token on (token_id is -1: the caller has the prompt). A delta may carry only these.
+   */
+  prompt_logprobs?: TokenLogprob[];
   /** Set on the last delta of this output. 'stop' covers EOS and stop_token_ids. */
   finish_reason?: FinishReason;
   /** The token id that caused a 'stop' finish, if any. */

@@ -253,6 +253,53 @@ describe('vLLM structured outputs', () => {
   });
 });
 
+describe('prompt logprobs (echo with logprobs)', () => {
+  it('scores the prompt: at the generated tokens it repeats what generation reported', async () => {
+    const prompt = [1, 403, 407, 261, 1247 % 512, 289];
+    const gen = await client.completions.create({
+      model: MODEL,
+      prompt,
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: 2,
+    });
+    const generatedIds = (
+      await (
+        await fetch(`${server.url}/tokenize`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            model: MODEL,
+            prompt: gen.choices[0]!.text,
+            add_special_tokens: false,
+          }),
+        })
+      ).json()
+    ).tokens as number[];
+    const scored = [...prompt, ...generatedIds];
+    const echo = await client.completions.create({
+      model: MODEL,
+      prompt: scored,
+      max_tokens: 1,
+      temperature: 0,
+      echo: true,
+      logprobs: 2,
+    });
+    const lp = echo.choices[0]!.logprobs!;
+    expect(lp.tokens!.length).toBe(scored.length + 1);
+    expect(lp.token_logprobs![0]).toBeNull();
+    expect(lp.top_logprobs![0]).toBeNull();
+    expect(echo.choices[0]!.text).toContain(gen.choices[0]!.text.trim());
+    // re-tokenizing this generated text gives back its 8 tokens, so position by position the
+    // prompt scores are the generation's logprobs
+    const genLp = gen.choices[0]!.logprobs!;
+    expect(generatedIds.length).toBe(genLp.tokens!.length);
+    for (let k = 0; k < generatedIds.length; k++)
+      expect(lp.token_logprobs![prompt.length + k]!).toBeCloseTo(genLp.token_logprobs![k]!, 4);
+    for (const v of lp.token_logprobs!.slice(1)) expect(v!).toBeLessThanOrEqual(0);
+  });
+});
+
 const Weather = z.object({ city: z.string().max(20), days: z.number().int().min(1).max(7) });
 const Alarm = z.object({ time: z.string().regex(/^\d{2}:\d{2}$/), label: z.string().max(16) });
 const TOOLS = [

@@ -29,7 +29,7 @@ import type {
 } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
-import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
+import { chatLogprobs, completionLogprobs, echoedCompletionLogprobs } from './logprobs-format.ts';
 import { ChunkStream } from './chunk-stream.ts';
 import {
   PromptSet,
@@ -180,19 +180,17 @@ export class BuiltinBackend implements Backend {
     // Everything that can be refused is checked here, before the stream starts.
     const prompts = this.completionPrompts(req);
     const topK = req.logprobs ?? null;
-    if (req.echo && topK !== null)
-      throw badRequest(
-        'echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them',
-        'echo',
-      );
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
+    // echo with logprobs: the engine scores the prompt too, and the echo comes with the first tokens
+    const scoredEcho = req.echo === true && topK !== null;
+    if (scoredEcho) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
     const n = req.n ?? 1;
     const spec = grammarSpec(req);
     return this.constrained(spec, runs, () =>
       this.chunkStream(ctx, 'text_completion', runs, (base) => {
         const offsets = new Map<number, number>();
         const leading: CompletionChunk[] = [];
-        if (req.echo) {
+        if (req.echo && !scoredEcho) {
           for (const [p, prompt] of prompts.entries()) {
             for (let i = 0; i < n; i++) {
               offsets.set(p * n + i, prompt.text.length);
@@ -207,13 +205,13 @@ export class BuiltinBackend implements Backend {
         }
         const toChunk = (e: OutputEvent): CompletionChunk => {
           let logprobs = null;
+          let echoed = '';
           if (topK !== null) {
-            const formatted = completionLogprobs(
-              e.logprobs,
-              texts,
-              topK,
-              offsets.get(e.index) ?? 0,
-            );
+            const prompt = prompts[Math.floor(e.index / n)]!;
+            const formatted = e.promptLogprobs
+              ? echoedCompletionLogprobs(prompt.ids, e.promptLogprobs, e.logprobs, texts, topK)
+              : completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+            if (e.promptLogprobs) echoed = prompt.text;
             offsets.set(e.index, formatted.next);
             logprobs = formatted.logprobs;
           }
@@ -222,7 +220,7 @@ export class BuiltinBackend implements Backend {
             choices: [
               {
                 index: e.index,
-                text: e.text,
+                text: echoed + e.text,
                 logprobs,
                 finish_reason: e.finish_reason,
                 stop_reason: e.stop_reason,

@@ -21,6 +21,8 @@ export interface OutputEvent {
   text: string;
   tokenIds: number[];
   logprobs: TokenLogprob[];
+  /** Echo with logprobs: on each output's first event, the prompt's logprobs (from its second token). */
+  promptLogprobs?: TokenLogprob[];
   finish_reason: 'stop' | 'length' | 'abort' | null;
   /** The stop string or stop token id that ended it; null for EOS or length. */
   stop_reason: string | number | null;
@@ -72,6 +74,9 @@ class PromptRequest {
   /** Outputs the engine has not finished itself (an early stop string leaves them running). */
   engineOpen: number;
   remaining: number;
+  /** Prompt logprobs as the engine computed them (params.prompt_logprobs). */
+  private readonly promptLogprobs: TokenLogprob[] = [];
+  private readonly promptSent = new Set<number>();
   private readonly iterator: AsyncIterator<GenerateDelta>;
 
   constructor(
@@ -122,6 +127,12 @@ class PromptRequest {
 
   /** The event for one delta, or null when its output already stopped on a stop string. */
   accept(delta: GenerateDelta, usage: PromptUsage): OutputEvent | null {
+    if (delta.prompt_logprobs) {
+      const ids = this.run.promptIds;
+      for (const lp of delta.prompt_logprobs)
+        this.promptLogprobs.push({ ...lp, token_id: ids[this.promptLogprobs.length + 1]! });
+      if (delta.token_ids.length === 0 && !delta.finish_reason) return null;
+    }
     if (delta.finish_reason) this.engineOpen -= 1;
     if (delta.usage.cached_tokens > 0 && usage.cached_tokens === 0)
       usage.cached_tokens = delta.usage.cached_tokens;
@@ -146,7 +157,7 @@ class PromptRequest {
       out.done = true;
       this.remaining -= 1;
     }
-    return {
+    const event: OutputEvent = {
       index: this.offset + delta.index,
       text,
       tokenIds: delta.token_ids,
@@ -154,6 +165,11 @@ class PromptRequest {
       finish_reason: finish,
       stop_reason: stopReason,
     };
+    if (this.run.params.prompt_logprobs != null && !this.promptSent.has(delta.index)) {
+      this.promptSent.add(delta.index);
+      event.promptLogprobs = this.promptLogprobs;
+    }
+    return event;
   }
 }
 
