@@ -380,6 +380,43 @@ describe('tools', () => {
     expect(streamed.choices[0]!.finish_reason).toBe('tool_calls');
   });
 
+  it('assistant tool_calls (arguments as objects) and tool results render through the chat template, with the tools', async () => {
+    const template = [
+      '{% if tools %}tools:{% for t in tools %} {{ t.function.name }}{% endfor %}\n{% endif %}',
+      '{% for m in messages %}',
+      "{% if m.role == 'assistant' and m.tool_calls %}assistant calls:{% for c in m.tool_calls %} {{ c.function.name }}({{ c.function.arguments.city }}){% endfor %}\n",
+      "{% elif m.role == 'tool' %}tool {{ m.tool_call_id }}: {{ m.content }}\n",
+      '{% else %}{{ m.role }}: {{ m.content }}\n{% endif %}{% endfor %}',
+    ].join('');
+    const call = {
+      id: 'call_1',
+      type: 'function',
+      function: { name: 'get_weather', arguments: '{"city":"Paris","days":2}' },
+    };
+    const post = (path: string, body: unknown) =>
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then((r) => r.json() as Promise<Record<string, any>>);
+    const tokenized = await post('/tokenize', {
+      model: MODEL,
+      chat_template: template,
+      add_generation_prompt: false,
+      tools: TOOLS,
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: null, tool_calls: [call] },
+        { role: 'tool', tool_call_id: 'call_1', content: '18 degrees' },
+      ],
+    });
+    const text = (await post('/detokenize', { model: MODEL, tokens: tokenized.tokens }))
+      .prompt as string;
+    expect(text).toContain('tools: get_weather set_alarm');
+    expect(text).toContain('assistant calls: get_weather(Paris)');
+    expect(text).toContain('tool call_1: 18 degrees');
+  });
+
   it('tool_choice "auto" needs --enable-auto-tool-choice and --tool-call-parser: 400 on tool_choice', async () => {
     await expect(
       client.chat.completions.create({ model: MODEL, messages: ask('x'), tools: TOOLS }),

@@ -462,7 +462,8 @@ export class BuiltinBackend implements Backend {
             req.chat_template ?? undefined,
             req.add_generation_prompt ?? true,
             req.add_special_tokens ?? false,
-            undefined,
+            req.chat_template_kwargs ?? undefined,
+            req.tools?.length ? req.tools : undefined,
           )
         : tokenizer.encode(req.prompt ?? '', { addSpecialTokens: req.add_special_tokens ?? true });
     return { count: tokens.length, max_model_len: this.maxModelLen, tokens };
