@@ -502,3 +502,110 @@ describe('bad grammars: 400 naming the field, nothing started', () => {
     expect(await promptTokens()).toBe(before);
   });
 });
+
+describe('a server with --tool-call-parser hermes --enable-auto-tool-choice --reasoning-parser qwen3', () => {
+  // stories260k never writes these formats itself: a grammar makes it write them, and the parsers
+  // must turn that text into reasoning_content and tool_calls, whole and streamed.
+  let parsing: ServeProcess;
+  let parsingClient: OpenAI;
+  beforeAll(async () => {
+    parsing = await startServe([
+      STORIES,
+      '--served-model-name',
+      MODEL,
+      '--max-model-len',
+      '512',
+      '--chat-template',
+      TEMPLATE,
+      '--device',
+      'cpu',
+      '--tool-call-parser',
+      'hermes',
+      '--enable-auto-tool-choice',
+      '--reasoning-parser',
+      'qwen3',
+    ]);
+    parsingClient = new OpenAI({ baseURL: `${parsing.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await parsing?.stop();
+  });
+
+  const grammar = [
+    'root ::= "<think>" [a-z ]{1,40} "</think>" "\\n<tool_call>\\n" call "\\n</tool_call>"',
+    'call ::= "{\\"name\\": \\"get_weather\\", \\"arguments\\": {\\"city\\": \\"" [a-z]{1,12} "\\", \\"days\\": " [1-7] "}}"',
+  ].join('\n');
+  const request = {
+    model: MODEL,
+    messages: ask('the weather'),
+    max_tokens: 300,
+    temperature: 0,
+    tools: TOOLS,
+    structured_outputs: { grammar },
+  };
+
+  it('tool_choice auto: reasoning_content, then tool_calls parsed from the <tool_call> block', async () => {
+    const res = (await parsingClient.chat.completions.create(
+      request as never,
+    )) as OpenAI.ChatCompletion & { choices: Array<{ message: { reasoning_content?: string } }> };
+    const message = res.choices[0]!.message;
+    expect(res.choices[0]!.finish_reason).toBe('tool_calls');
+    expect(message.reasoning_content).toMatch(/^[a-z ]+$/);
+    expect(message.content).toBeNull();
+    const call = message.tool_calls![0]!;
+    expect(call.type === 'function' && call.function.name).toBe('get_weather');
+    expect(
+      Weather.parse(JSON.parse(call.type === 'function' ? call.function.arguments : '')),
+    ).toBeTruthy();
+  });
+
+  it('streamed: reasoning and the call arrive as deltas that reassemble to the same message', async () => {
+    const whole = await parsingClient.chat.completions.create(request as never);
+    const stream = await parsingClient.chat.completions.create({
+      ...(request as object),
+      stream: true,
+    } as never);
+    let reasoning = '';
+    let reasoningDeltas = 0;
+    const calls: Array<{ name: string; args: string }> = [];
+    for await (const chunk of stream as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>) {
+      const delta = chunk.choices[0]?.delta as {
+        reasoning_content?: string;
+      } & OpenAI.ChatCompletionChunk['choices'][0]['delta'];
+      if (delta?.reasoning_content) {
+        reasoning += delta.reasoning_content;
+        reasoningDeltas++;
+      }
+      for (const t of delta?.tool_calls ?? []) {
+        if (t.function?.name) calls[t.index] = { name: t.function.name, args: '' };
+        calls[t.index]!.args += t.function?.arguments ?? '';
+      }
+    }
+    expect(reasoningDeltas).toBeGreaterThan(1);
+    const m = (whole as OpenAI.ChatCompletion).choices[0]!
+      .message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
+    expect(reasoning).toBe(m.reasoning_content);
+    const wholeCall = m.tool_calls![0]!;
+    expect(calls).toEqual([
+      {
+        name: 'get_weather',
+        args: wholeCall.type === 'function' ? wholeCall.function.arguments : '',
+      },
+    ]);
+  });
+
+  it('enable_thinking false: no reasoning is parsed, the think block stays in the text', async () => {
+    const res = await parsingClient.chat.completions.create({
+      model: MODEL,
+      messages: ask('a frog'),
+      max_tokens: 40,
+      temperature: 0,
+      structured_outputs: { grammar: 'root ::= "<think>" [a-z ]+ "</think>" [a-z ]+' },
+      chat_template_kwargs: { enable_thinking: false },
+    } as never);
+    const message = (res as OpenAI.ChatCompletion).choices[0]!
+      .message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
+    expect(message.reasoning_content).toBeUndefined();
+    expect(message.content).toMatch(/^<think>/);
+  });
+});
