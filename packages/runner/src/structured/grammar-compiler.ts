@@ -52,6 +52,50 @@ export function vocabStrings(tj: TokenizerJson, vocabSize: number): string[] {
   return out;
 }
 
+/** GPT-2's byte-level alphabet back to bytes: printable bytes stand for themselves, the rest moved up past 255. */
+function byteLevelDecoder(): Map<string, number> {
+  const direct: number[] = [];
+  for (let b = 33; b <= 126; b++) direct.push(b);
+  for (let b = 161; b <= 172; b++) direct.push(b);
+  for (let b = 174; b <= 255; b++) direct.push(b);
+  const map = new Map<string, number>();
+  let shifted = 0;
+  for (let b = 0; b < 256; b++) {
+    if (direct.includes(b)) map.set(String.fromCharCode(b), b);
+    else map.set(String.fromCharCode(256 + shifted++), b);
+  }
+  return map;
+}
+
+/** Each token's text as it reads in the output (ASCII-exact; other bytes are approximated). */
+export function decodedVocab(vocab: string[], type: string): string[] {
+  const bytes = type === 'byte_level' ? byteLevelDecoder() : null;
+  return vocab.map((token) => {
+    if (type === 'byte_fallback') {
+      const hex = /^<0x([0-9A-Fa-f]{2})>$/.exec(token);
+      return hex ? String.fromCharCode(parseInt(hex[1]!, 16)) : token.replace(/\u2581/g, ' ');
+    }
+    if (bytes) return [...token].map((c) => String.fromCharCode(bytes.get(c) ?? 63)).join('');
+    return token;
+  });
+}
+
+/**
+ * Tokens by their text's first character, longest first: finding the longest token that starts a
+ * forced string (closing with xgrammar's jump-forward string) looks at a few candidates only.
+ */
+export function tokensByFirstChar(texts: string[]): Map<string, number[]> {
+  const map = new Map<string, number[]>();
+  texts.forEach((text, id) => {
+    if (text.length === 0) return;
+    const list = map.get(text[0]!) ?? [];
+    list.push(id);
+    map.set(text[0]!, list);
+  });
+  for (const list of map.values()) list.sort((a, b) => texts[b]!.length - texts[a]!.length);
+  return map;
+}
+
 /** A choice list as EBNF: each string a literal, JSON escaping (which xgrammar's EBNF reads). */
 export function choiceGrammar(choices: string[]): string {
   return `root ::= ${choices.map((c) => JSON.stringify(c)).join(' | ')}`;
@@ -84,6 +128,16 @@ export function closingOrder(vocab: string[], type: string, stopIds: number[]): 
   return order;
 }
 
+/** What closing an output needs of the vocabulary (see GrammarConstraint). */
+export interface ClosingTokens {
+  /** closingOrder() */
+  order: number[];
+  /** decodedVocab() */
+  texts: string[];
+  /** tokensByFirstChar() */
+  byFirstChar: Map<string, number[]>;
+}
+
 export class ModelGrammars {
   private readonly cache = new Map<string, CompiledGrammar>();
 
@@ -92,8 +146,8 @@ export class ModelGrammars {
     private readonly info: TokenizerInfo,
     /** Words of one token bitmask. */
     readonly maskWords: number,
-    /** closingOrder() of this model's vocabulary. */
-    readonly closing: number[],
+    /** How a constrained output closes in its last tokens (GrammarConstraint). */
+    readonly closing: ClosingTokens,
   ) {}
 
   /** Reads modelDir/tokenizer.json; vocabSize is the model's (logit rows), stopIds its EOS ids. */
@@ -110,12 +164,12 @@ export class ModelGrammars {
       xg.TokenizerInfo.createTokenizerInfo(vocab, type, prependSpace, vocabSize, stopIds),
     );
     const compiler = await xgrammarCall(() => xg.GrammarCompiler.createGrammarCompiler(info));
-    return new ModelGrammars(
-      compiler,
-      info,
-      Math.ceil(vocabSize / 32),
-      closingOrder(vocab, type, stopIds),
-    );
+    const texts = decodedVocab(vocab, type);
+    return new ModelGrammars(compiler, info, Math.ceil(vocabSize / 32), {
+      order: closingOrder(vocab, type, stopIds),
+      texts,
+      byFirstChar: tokensByFirstChar(texts),
+    });
   }
 
   /** The compiled grammar for a request's constraint; a grammar xgrammar refuses is a 400 on its field. */
