@@ -119,10 +119,6 @@ export class BuiltinBackend implements Backend {
   async load(): Promise<void> {
     try {
       const o = this.opts;
-      if (o.quantization)
-        throw new Error(
-          `--quantization ${o.quantization}: the builtin engine runs unquantized checkpoints only; leave it out`,
-        );
       const model = resolveModelPath(o.model);
       const dir = model.endsWith('.json') ? join(model, '..') : model;
       this.modelDir = dir;
@@ -145,8 +141,11 @@ export class BuiltinBackend implements Backend {
         enable_prefix_caching: o.enable_prefix_caching,
         gpu_memory_utilization: o.gpu_memory_utilization,
         enforce_eager: o.enforce_eager,
+        quantization: o.quantization,
+        kv_cache_dtype: o.kv_cache_dtype,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
+        kv_cache_dtype: o.kv_cache_dtype,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
       this.engine = await this.loadEngine(stripUndefined(options));

@@ -22,6 +22,7 @@ const UNSUPPORTED: Array<[keyof ServeOptions, string]> = [
   ['block_size', '--block-size'],
   ['enable_prefix_caching', '--enable-prefix-caching'],
   ['dtype', '--dtype'],
+  ['kv_cache_dtype', '--kv-cache-dtype'],
   ['load_format', '--load-format'],
 ];
 
