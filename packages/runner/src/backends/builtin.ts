@@ -145,7 +145,6 @@ export class BuiltinBackend implements Backend {
         kv_cache_dtype: o.kv_cache_dtype,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
-        kv_cache_dtype: o.kv_cache_dtype,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
       this.engine = await this.loadEngine(stripUndefined(options));
