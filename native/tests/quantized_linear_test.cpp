@@ -12,6 +12,7 @@
 #include "engine/engine_config.h"
 #include "model/fp8.h"
 #include "model/golden.h"
+#include "model/model_loader.h"
 #include "model/quantization_config.h"
 #include "model/safetensors.h"
 #include "models/awq_linear.h"
@@ -322,6 +323,45 @@ void test_model_load() {
   }
 }
 
+// load_format "dummy" with a quantization on a float config: random weights in that format
+// (what the GPU benchmarks load), finite logits on the CPU.
+void test_dummy_formats() {
+  // The wave2 model's shapes (every in_features a multiple of 128), without its quantization_config.
+  const json::Value src = json::parse_file("../shared/models/wave2/tiny-llama-gptq-int4/config.json");
+  json::Value plain = json::Value::object();
+  for (const json::Member& m : src.as_object())
+    if (m.key != "quantization_config") plain.set(m.key, m.value);
+  const std::string config = make_temp_dir() + "/config.json";
+  write_text(config, json::dump(plain));
+  for (const char* q : {"gptq", "awq", "compressed-tensors", "fp8"}) {
+    EngineConfig e;
+    e.model = config;
+    e.load_format = "dummy";
+    e.device = "cpu";
+    e.quantization = q;
+    LoadedModel m = load_model(e);
+    const QuantMethod want = std::string(q) == "gptq" ? QuantMethod::kGptq
+                             : std::string(q) == "awq" ? QuantMethod::kAwq
+                                                       : QuantMethod::kFp8PerChannel;
+    CHECK(m.weights.layers[0].down_proj->method() == want);
+    auto backend = create_backend(e);
+    backend->allocate_kv_cache(4, 16);
+    ForwardBatch b;
+    b.token_ids = {1, 5, 9};
+    b.positions = {0, 1, 2};
+    b.slot_mapping = {0, 1, 2};
+    b.query_start = {0, 3};
+    b.context_lens = {3};
+    b.max_blocks_per_seq = 1;
+    b.block_tables = {0};
+    std::vector<float> logits;
+    backend->forward(b, logits);
+    bool finite = !logits.empty();
+    for (float v : logits) finite = finite && std::isfinite(v);
+    CHECK(finite);
+  }
+}
+
 } // namespace
 
 int main() {
@@ -332,6 +372,7 @@ int main() {
   test_cpu_kernel();
   test_config_errors();
   test_model_load();
+  test_dummy_formats();
   remove_temp_dirs();
   return test::finish("quantized_linear_test");
 }

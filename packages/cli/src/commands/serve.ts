@@ -18,7 +18,6 @@ const FLAGS = {
   device: { type: 'string' },
   'tensor-parallel-size': { type: 'string' },
   quantization: { type: 'string' },
-  'kv-cache-dtype': { type: 'string' },
   'enforce-eager': { type: 'boolean' },
   'gpu-memory-utilization': { type: 'string' },
   'max-model-len': { type: 'string' },
@@ -55,7 +54,7 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}
   --max-model-len N  --max-num-seqs N  --max-num-batched-tokens N  --block-size N
   --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
-  --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors  --kv-cache-dtype auto|bfloat16|fp8
+  --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors
   --chat-template FILE|TEXT
   --tool-call-parser hermes|llama3_json|mistral  --enable-auto-tool-choice  (tool_choice "auto")
   --reasoning-parser qwen3|deepseek_r1          <think> blocks into reasoning_content
@@ -109,12 +108,12 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     backend: values.backend as ServeOptionsInput['backend'],
     host: values.host,
     port: number(values, 'port'),
-    api_key: values['api-key'] ?? null,
+    // PAGODA_SERVE_API_KEY: how a worker hands its runner the replica's secret without showing it in argv.
+    api_key: values['api-key'] ?? (process.env.PAGODA_SERVE_API_KEY || null),
     served_model_name: values['served-model-name'],
     device: values.device as ServeOptionsInput['device'],
     tensor_parallel_size: number(values, 'tensor-parallel-size'),
     quantization: values.quantization,
-    kv_cache_dtype: values['kv-cache-dtype'] as ServeOptionsInput['kv_cache_dtype'],
     enforce_eager: values['enforce-eager'],
     gpu_memory_utilization: number(values, 'gpu-memory-utilization'),
     max_model_len: number(values, 'max-model-len'),

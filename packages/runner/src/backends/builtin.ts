@@ -17,7 +17,7 @@ import {
   type TokenizeResponse,
   type Usage,
 } from '@pagoda/protocol';
-import { Tokenizer } from '@pagoda/tokenizer';
+import { BackgroundEncoder, Tokenizer } from '@pagoda/tokenizer';
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from '../api-error.ts';
 import type {
@@ -30,7 +30,7 @@ import type {
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
 import { chatLogprobs, completionLogprobs, echoedCompletionLogprobs } from './logprobs-format.ts';
-import { ChunkStream } from './chunk-stream.ts';
+import { ChunkStream, DeferredStream } from './chunk-stream.ts';
 import {
   PromptSet,
   type EngineLike,
@@ -45,7 +45,6 @@ import {
   samplingParams,
 } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
-import { DeferredStream } from './deferred-stream.ts';
 import { ChatOutput, type ChatDeltaParts } from '../structured/chat-output.ts';
 import { GrammarConstraint } from '../structured/grammar-constraint.ts';
 import { ModelGrammars } from '../structured/grammar-compiler.ts';
@@ -93,6 +92,8 @@ export class BuiltinBackend implements Backend {
   private why: string | null = null;
   private engine: EngineHandle | null = null;
   private tokenizer: Tokenizer | null = null;
+  /** Encodes long prompts off the event loop, so one large prompt does not stall every other stream. */
+  private encoder: BackgroundEncoder | null = null;
   private texts: TokenTexts | null = null;
   private chatTemplate: string | undefined;
   private maxModelLen = 0;
@@ -123,6 +124,7 @@ export class BuiltinBackend implements Backend {
       const dir = model.endsWith('.json') ? join(model, '..') : model;
       this.modelDir = dir;
       this.tokenizer = Tokenizer.fromDir(dir);
+      this.encoder = new BackgroundEncoder(this.tokenizer, dir);
       this.texts = new TokenTexts(this.tokenizer);
       if (o.chat_template !== undefined)
         this.chatTemplate = existsSync(o.chat_template)
@@ -142,9 +144,9 @@ export class BuiltinBackend implements Backend {
         gpu_memory_utilization: o.gpu_memory_utilization,
         enforce_eager: o.enforce_eager,
         quantization: o.quantization,
-        kv_cache_dtype: o.kv_cache_dtype,
         seed: o.seed,
         tensor_parallel_size: o.tensor_parallel_size,
+        kv_cache_dtype: o.kv_cache_dtype,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
       this.engine = await this.loadEngine(stripUndefined(options));
@@ -174,92 +176,93 @@ export class BuiltinBackend implements Backend {
   // ---- completions ----
 
   completions(req: CompletionRequest, ctx: GenerateContext): AsyncIterable<CompletionChunk> {
+    return new DeferredStream(() => this.startCompletions(req, ctx));
+  }
+
+  private async startCompletions(
+    req: CompletionRequest,
+    ctx: GenerateContext,
+  ): Promise<AsyncIterable<CompletionChunk>> {
     const { texts } = this.ready();
     // Everything that can be refused is checked here, before the stream starts.
-    const prompts = this.completionPrompts(req);
     const topK = req.logprobs ?? null;
+    const spec = grammarSpec(req);
+    const prompts = await this.completionPrompts(req, ctx.signal);
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
     // echo with logprobs: the engine scores the prompt too, and the echo comes with the first tokens
     const scoredEcho = req.echo === true && topK !== null;
     if (scoredEcho) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
+    await this.constrain(spec, runs);
     const n = req.n ?? 1;
-    const spec = grammarSpec(req);
-    return this.constrained(spec, runs, () =>
-      this.chunkStream(ctx, 'text_completion', runs, (base) => {
-        const offsets = new Map<number, number>();
-        const leading: CompletionChunk[] = [];
-        if (req.echo && !scoredEcho) {
-          for (const [p, prompt] of prompts.entries()) {
-            for (let i = 0; i < n; i++) {
-              offsets.set(p * n + i, prompt.text.length);
-              leading.push({
-                ...base,
-                choices: [
-                  { index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null },
-                ],
-              });
-            }
+    return this.chunkStream(ctx, 'text_completion', runs, (base) => {
+      const offsets = new Map<number, number>();
+      const leading: CompletionChunk[] = [];
+      if (req.echo && !scoredEcho) {
+        for (const [p, prompt] of prompts.entries()) {
+          for (let i = 0; i < n; i++) {
+            offsets.set(p * n + i, prompt.text.length);
+            leading.push({
+              ...base,
+              choices: [
+                { index: p * n + i, text: prompt.text, logprobs: null, finish_reason: null },
+              ],
+            });
           }
         }
-        const toChunk = (e: OutputEvent): CompletionChunk => {
-          let logprobs = null;
-          let echoed = '';
-          if (topK !== null) {
-            const prompt = prompts[Math.floor(e.index / n)]!;
-            const formatted = e.promptLogprobs
-              ? echoedCompletionLogprobs(prompt.ids, e.promptLogprobs, e.logprobs, texts, topK)
-              : completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
-            if (e.promptLogprobs) echoed = prompt.text;
-            offsets.set(e.index, formatted.next);
-            logprobs = formatted.logprobs;
-          }
-          return {
-            ...base,
-            choices: [
-              {
-                index: e.index,
-                text: echoed + e.text,
-                logprobs,
-                finish_reason: e.finish_reason,
-                stop_reason: e.stop_reason,
-              },
-            ],
-          };
+      }
+      const toChunk = (e: OutputEvent): CompletionChunk => {
+        let logprobs = null;
+        let echoed = '';
+        if (topK !== null) {
+          const prompt = prompts[Math.floor(e.index / n)]!;
+          const formatted = e.promptLogprobs
+            ? echoedCompletionLogprobs(prompt.ids, e.promptLogprobs, e.logprobs, texts, topK)
+            : completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+          if (e.promptLogprobs) echoed = prompt.text;
+          offsets.set(e.index, formatted.next);
+          logprobs = formatted.logprobs;
+        }
+        return {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              text: echoed + e.text,
+              logprobs,
+              finish_reason: e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
         };
-        return { leading, toChunk };
-      }),
-    );
+      };
+      return { leading, toChunk };
+    });
   }
 
   /**
-   * The stream, after compiling the request's grammar (a 400 on the field that asked for it if it
-   * does not compile) and giving each run its constraint; unconstrained requests start at once.
+   * Compiles the request's grammar (a 400 on the field that asked for it if it does not compile;
+   * `extraChecks` are compiled only to refuse a bad one) and gives each run its constraint.
    */
-  private constrained<T>(
+  private async constrain(
     spec: GrammarSpec | null,
     runs: PromptRun[],
-    stream: () => AsyncIterable<T>,
     extraChecks: GrammarSpec[] = [],
-  ): AsyncIterable<T> {
-    if (!spec && extraChecks.length === 0) return stream();
-    return new DeferredStream(async () => {
-      const grammars = await this.modelGrammars();
-      for (const check of extraChecks) await grammars.compile(check);
-      if (spec) {
-        const compiled = await grammars.compile(spec);
-        for (const run of runs) {
-          const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
-          const constraint: TokenConstraint = new GrammarConstraint(
-            compiled,
-            maxTokens,
-            grammars.closing,
-          );
-          run.constraint = constraint;
-          run.params = { ...run.params, constrained: true };
-        }
-      }
-      return stream();
-    });
+  ): Promise<void> {
+    if (!spec && extraChecks.length === 0) return;
+    const grammars = await this.modelGrammars();
+    for (const check of extraChecks) await grammars.compile(check);
+    if (!spec) return;
+    const compiled = await grammars.compile(spec);
+    for (const run of runs) {
+      const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
+      const constraint: TokenConstraint = new GrammarConstraint(
+        compiled,
+        maxTokens,
+        grammars.closing,
+      );
+      run.constraint = constraint;
+      run.params = { ...run.params, constrained: true };
+    }
   }
 
   private modelGrammars(): Promise<ModelGrammars> {
@@ -272,7 +275,10 @@ export class BuiltinBackend implements Backend {
   }
 
   /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */
-  private completionPrompts(req: CompletionRequest): Array<{ ids: number[]; text: string }> {
+  private async completionPrompts(
+    req: CompletionRequest,
+    signal: AbortSignal,
+  ): Promise<Array<{ ids: number[]; text: string }>> {
     const { tokenizer } = this.ready();
     const addSpecial = req.add_special_tokens ?? true;
     const p = req.prompt;
@@ -282,21 +288,47 @@ export class BuiltinBackend implements Backend {
         : typeof p[0] === 'number'
           ? [p as number[]]
           : (p as Array<string | number[]>);
-    return list.map((item) => {
+    for (const item of list) if (typeof item === 'string') this.checkFits(item, 'prompt');
+    const prompts: Array<{ ids: number[]; text: string }> = [];
+    for (const item of list) {
       if (typeof item === 'string') {
-        const ids = tokenizer.encode(item, { addSpecialTokens: addSpecial });
+        const ids = await this.encode(item, addSpecial, signal);
         if (ids.length === 0)
           throw badRequest('the prompt is empty; give at least one token', 'prompt');
-        return { ids, text: item };
+        prompts.push({ ids, text: item });
+        continue;
       }
       checkTokenIds(item, this.vocabSize, 'prompt');
-      return { ids: item, text: req.echo ? tokenizer.decode(item) : '' };
-    });
+      prompts.push({ ids: item, text: req.echo ? tokenizer.decode(item) : '' });
+    }
+    return prompts;
+  }
+
+  /** Encodes (long texts on the worker thread); a client that left meanwhile ends the request here. */
+  private async encode(
+    text: string,
+    addSpecialTokens: boolean,
+    signal: AbortSignal,
+  ): Promise<number[]> {
+    const { tokenizer } = this.ready();
+    const ids = this.encoder
+      ? await this.encoder.encode(text, { addSpecialTokens })
+      : tokenizer.encode(text, { addSpecialTokens });
+    if (signal.aborted)
+      throw new ApiError(499, 'the client closed the request while it was tokenized');
+    return ids;
   }
 
   // ---- chat ----
 
   chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {
+    return new DeferredStream(() => this.startChat(req, ctx));
+  }
+
+  private async startChat(
+    req: ChatCompletionRequest,
+    ctx: GenerateContext,
+  ): Promise<AsyncIterable<ChatCompletionChunk>> {
     const { texts } = this.ready();
     const tools = toolPlan(req.tools, req.tool_choice, req.parallel_tool_calls, {
       toolCallParser: this.opts.tool_call_parser,
@@ -309,14 +341,15 @@ export class BuiltinBackend implements Backend {
         structured.param,
       );
     const kwargs = req.chat_template_kwargs ?? undefined;
-    const thinking = kwargs?.enable_thinking !== false;
-    const reasoningParser = thinking ? (this.opts.reasoning_parser ?? null) : null;
-    const promptIds = this.chatPromptIds(
+    const reasoningParser =
+      kwargs?.enable_thinking !== false ? (this.opts.reasoning_parser ?? null) : null;
+    const promptIds = await this.chatPromptIds(
       req.messages,
       req.chat_template ?? undefined,
       req.add_generation_prompt ?? true,
       req.add_special_tokens ?? false,
       kwargs,
+      ctx.signal,
       req.tools?.length && tools.mode.kind !== 'none' ? req.tools : undefined,
     );
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
@@ -325,49 +358,42 @@ export class BuiltinBackend implements Backend {
     const run = this.promptRun(req, promptIds, chatMaxTokens(req), 'messages', topK);
     const n = req.n ?? 1;
     const echoed = req.echo ? echoText(req.messages) : '';
+    await this.constrain(structured ?? tools.spec, [run], tools.parameterSpecs);
     const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
-    const spec = structured ?? tools.spec;
-    return this.constrained(
-      spec,
-      [run],
-      () =>
-        this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
-          const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
-            ...base,
-            choices: [
-              {
-                index: i,
-                delta: { role: 'assistant' as const, content: echoed },
-                logprobs: null,
-                finish_reason: null,
-              },
-            ],
-          }));
-          const toChunk = (e: OutputEvent): ChatCompletionChunk => {
-            const output = outputs[e.index]!;
-            let parts = output.push(e.text);
-            if (e.finish_reason) parts = mergeParts(parts, output.finish());
-            const calledTools =
-              output.calledTools && (tools.mode.kind === 'auto' || tools.mode.kind === 'required');
-            return {
-              ...base,
-              choices: [
-                {
-                  index: e.index,
-                  delta: chatDelta(parts),
-                  logprobs:
-                    topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
-                  finish_reason:
-                    e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
-                  stop_reason: e.stop_reason,
-                },
-              ],
-            };
-          };
-          return { leading, toChunk };
-        }),
-      tools.parameterSpecs,
-    );
+    const toolCallsFinish = tools.mode.kind === 'auto' || tools.mode.kind === 'required';
+    return this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
+      const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
+        ...base,
+        choices: [
+          {
+            index: i,
+            delta: { role: 'assistant' as const, content: echoed },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ],
+      }));
+      const toChunk = (e: OutputEvent): ChatCompletionChunk => {
+        const output = outputs[e.index]!;
+        let parts = output.push(e.text);
+        if (e.finish_reason) parts = mergeParts(parts, output.finish());
+        const calledTools = toolCallsFinish && output.calledTools;
+        return {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              delta: chatDelta(parts),
+              logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
+              finish_reason:
+                e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
+        };
+      };
+      return { leading, toChunk };
+    });
   }
 
   /** One prompt's engine run: sampling, max tokens fitted to the context, stop strings. */
@@ -414,14 +440,15 @@ export class BuiltinBackend implements Backend {
     }));
   }
 
-  private chatPromptIds(
+  private async chatPromptIds(
     messages: ChatMessage[],
     template: string | undefined,
     addGenerationPrompt: boolean,
     addSpecial: boolean,
     extraVars: Record<string, unknown> | undefined,
+    signal: AbortSignal,
     tools?: unknown[],
-  ): number[] {
+  ): Promise<number[]> {
     const { tokenizer } = this.ready();
     const chosen = template ?? this.chatTemplate;
     if (chosen === undefined && tokenizer.chatTemplate === null) {
@@ -432,7 +459,6 @@ export class BuiltinBackend implements Backend {
     }
     let text: string;
     try {
-      // The template engine knows OpenAI's newer 'developer' role as 'system'.
       const msgs = messages.map(templateMessage);
       text = tokenizer.renderChat(msgs, {
         template: chosen,
@@ -446,24 +472,44 @@ export class BuiltinBackend implements Backend {
         'messages',
       );
     }
-    return tokenizer.encode(text, { addSpecialTokens: addSpecial });
+    this.checkFits(text, 'messages');
+    return this.encode(text, addSpecial, signal);
+  }
+
+  /**
+   * Refuses, from its byte length alone, text that has more tokens than the context holds, before the
+   * encoding (which costs ~20 µs a byte here) holds the event loop; the bound is sound, never too strict.
+   */
+  private checkFits(text: string, where: 'messages' | 'prompt'): void {
+    const { tokenizer } = this.ready();
+    const atLeast = tokenizer.minTokens(text);
+    if (atLeast < this.maxModelLen) return;
+    throw badRequest(
+      `This model's maximum context length is ${this.maxModelLen} tokens. However, the ${where} ${where === 'prompt' ? 'is' : 'are'} ${Buffer.byteLength(text)} bytes, which is at least ${atLeast} tokens (one token covers at most ${tokenizer.maxBytesPerToken} bytes). Please reduce the length of the ${where}.`,
+      where,
+    );
   }
 
   // ---- tokenize ----
 
   async tokenize(req: TokenizeRequest): Promise<TokenizeResponse> {
-    const { tokenizer } = this.ready();
+    this.ready();
     const tokens =
       req.messages !== undefined
-        ? this.chatPromptIds(
+        ? await this.chatPromptIds(
             req.messages,
             req.chat_template ?? undefined,
             req.add_generation_prompt ?? true,
             req.add_special_tokens ?? false,
             req.chat_template_kwargs ?? undefined,
+            new AbortController().signal,
             req.tools?.length ? req.tools : undefined,
           )
-        : tokenizer.encode(req.prompt ?? '', { addSpecialTokens: req.add_special_tokens ?? true });
+        : await this.encode(
+            req.prompt ?? '',
+            req.add_special_tokens ?? true,
+            new AbortController().signal,
+          );
     return { count: tokens.length, max_model_len: this.maxModelLen, tokens };
   }
 
@@ -493,6 +539,7 @@ export class BuiltinBackend implements Backend {
     this.current = 'stopped';
     const engine = this.engine;
     this.engine = null;
+    await this.encoder?.close();
     if (engine) await engine.close();
     const grammars = this.grammars;
     this.grammars = null;

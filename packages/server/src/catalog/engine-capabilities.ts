@@ -39,12 +39,14 @@ const ALL_KWARGS = [
 
 export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   builtin: {
-    formats: { safetensors: ['none'] },
+    // AWQ / GPTQ checkpoints carry their quantization_config, which the engine reads at load.
+    formats: { safetensors: ['none'], awq: null, gptq: null },
     model_types: ['LLM'],
     // tools: tool_choice required / named by grammar, auto with the family's --tool-call-parser;
     // reasoning: the family's --reasoning-parser (docs/structured-output.md).
     abilities: ['chat', 'generate', 'tools', 'reasoning'],
-    kv_cache_dtypes: ['auto', 'bfloat16'],
+    // fp8 is e4m3 (native/src/backend/cpu/attention.h); e5m2 is not kept.
+    kv_cache_dtypes: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3'],
     // One GPU per replica (native/src/engine/llm_engine.cpp refuses more).
     max_tensor_parallel_size: 1,
     engine_kwargs: ALL_KWARGS,
