@@ -27,6 +27,7 @@ const FLAGS = {
   'enable-prefix-caching': { type: 'boolean' },
   'no-enable-prefix-caching': { type: 'boolean' },
   dtype: { type: 'string' },
+  'kv-cache-dtype': { type: 'string' },
   seed: { type: 'string' },
   'load-format': { type: 'string' },
   'chat-template': { type: 'string' },
@@ -126,6 +127,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
         ? false
         : undefined,
     dtype: values.dtype as ServeOptionsInput['dtype'],
+    kv_cache_dtype: values['kv-cache-dtype'] as ServeOptionsInput['kv_cache_dtype'],
     seed: number(values, 'seed'),
     load_format: values['load-format'] as ServeOptionsInput['load_format'],
     chat_template: values['chat-template'],
