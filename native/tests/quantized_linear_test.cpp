@@ -323,6 +323,22 @@ void test_model_load() {
   }
 }
 
+// Quantizing at load is the per-channel scheme compressed-tensors used: re-quantizing the
+// dequantized weights of the wave2 FP8_DYNAMIC checkpoint gives back its codes and scales exactly.
+void test_fp8_at_load_matches_checkpoint() {
+  const SafetensorsCheckpoint ck("../shared/models/wave2/tiny-llama-fp8-dynamic");
+  const json::Value config = json::parse_file("../shared/models/wave2/tiny-llama-fp8-dynamic/config.json");
+  const QuantizationConfig stored = parse_quantization_config(config.at("quantization_config"), "config.json");
+  const int64_t out = 512, in = 256; // mlp.gate_proj: intermediate x hidden
+  Fp8Linear original(ck, stored, "model.layers.1.mlp.gate_proj", out, in);
+  std::vector<float> w(out * in);
+  original.dequantize_rows(0, out, w.data());
+  const TensorView view{"gate_proj.weight", DType::F32, {out, in}, w.data()};
+  Fp8Linear again(view, resolve_quantization(QuantizationConfig{}, "fp8", "config.json"), "again", out, in);
+  CHECK(again.scales() == original.scales());
+  CHECK(std::memcmp(again.weight().data, original.weight().data, size_t(out * in)) == 0);
+}
+
 // load_format "dummy" with a quantization on a float config: random weights in that format
 // (what the GPU benchmarks load), finite logits on the CPU.
 void test_dummy_formats() {
@@ -373,6 +389,7 @@ int main() {
   test_config_errors();
   test_model_load();
   test_dummy_formats();
+  test_fp8_at_load_matches_checkpoint();
   remove_temp_dirs();
   return test::finish("quantized_linear_test");
 }
