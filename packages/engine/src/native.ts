@@ -8,6 +8,7 @@ export interface NativeDelta {
   index: number;
   token_ids: number[];
   logprobs?: TokenLogprob[];
+  prompt_logprobs?: TokenLogprob[];
   finish_reason?: EngineFinishReason;
   stop_token_id?: number;
   request_finished: boolean;
@@ -20,6 +21,7 @@ export interface NativeEngine {
   load(options: object): Promise<void>;
   addRequest(id: string, promptTokenIds: number[], params: object): void;
   abort(id: string): boolean;
+  setTokenMask(id: string, index: number, position: number, mask: Int32Array): void;
   stats(): EngineStats;
   modelInfo(): ModelInfo;
   close(): Promise<void>;

@@ -3,6 +3,7 @@
 export * from './openai/errors.ts';
 export * from './openai/common.ts';
 export * from './openai/completions.ts';
+export * from './openai/structured.ts';
 export * from './openai/chat.ts';
 export * from './openai/misc.ts';
 export * from './openai/embeddings.ts';

@@ -77,7 +77,11 @@ export class Launcher {
     return {
       request: req,
       // The registration's chat template travels to the runner; a checkpoint's own is found by the runner.
-      engine_kwargs: { ...engineKwargs(req), ...(model.family.chat_template ? { chat_template: model.family.chat_template } : {}) },
+      engine_kwargs: {
+        ...engineKwargs(req),
+        ...(model.family.chat_template ? { chat_template: model.family.chat_template } : {}),
+        ...familyParsers(model.family),
+      },
       arch: model.arch,
       weights_bytes: model.weightsBytes ?? null,
       context_length: model.contextLength,
@@ -183,4 +187,12 @@ export class Launcher {
     // A worker that misses this job still stops the runner: its next heartbeat lists a replica the database no longer has.
     await Promise.all(instance.replicas.map((r) => (r.workerId ? this.queues.terminate(r.workerId, { kind: 'terminate', replica_id: r.id, model_uid: uid }).catch(() => {}) : null)));
   }
+}
+
+/** The family's tool-call and reasoning parsers as the runner's flags (vLLM's names). */
+function familyParsers(f: { tool_call_parser?: string | null; reasoning_parser?: string | null }): Record<string, unknown> {
+  return {
+    ...(f.tool_call_parser ? { tool_call_parser: f.tool_call_parser, enable_auto_tool_choice: true } : {}),
+    ...(f.reasoning_parser ? { reasoning_parser: f.reasoning_parser } : {}),
+  };
 }

@@ -214,15 +214,26 @@ describe('engines', () => {
 });
 
 describe('abilities', () => {
-  it('a family lists only the abilities an engine that runs it serves: no tools or reasoning while no engine serves them', () => {
+  it('a family lists only the abilities an engine that runs it serves; the builtin engine serves tools and reasoning', () => {
     const served = new Set(ENGINE_NAMES.filter((e) => e !== 'remote').flatMap((e) => ENGINE_CAPABILITIES[e].abilities));
-    expect(served.has('tools')).toBe(false);
-    expect(served.has('reasoning')).toBe(false);
+    expect(served.has('tools')).toBe(true);
+    expect(served.has('reasoning')).toBe(true);
     for (const f of listFamilies()) expect(f.model_ability.filter((a) => !served.has(a))).toEqual([]);
-    expect(listFamilies({ ability: 'reasoning' })).toEqual([]);
-    expect(listFamilies({ ability: 'tools' })).toEqual([]);
-    // The model data keeps what the model was trained for; serving narrows it.
-    expect(BUILTIN_FAMILIES.find((f) => f.model_name === 'qwen3')!.model_ability).toContain('reasoning');
-    expect(findFamily('qwen3').model_ability).toEqual(['chat', 'generate']);
+    expect(listFamilies({ ability: 'reasoning' }).map((f) => f.model_name)).toEqual(['qwen3']);
+    expect(listFamilies({ ability: 'tools' }).length).toBeGreaterThan(0);
+    expect(findFamily('qwen3').model_ability).toEqual(['chat', 'generate', 'tools', 'reasoning']);
+  });
+});
+
+describe('tools and reasoning abilities', () => {
+  it('are declared only by families whose tool-call / reasoning parser is set', () => {
+    for (const f of BUILTIN_FAMILIES) {
+      expect(f.model_ability.includes('tools')).toBe(f.tool_call_parser !== null);
+      expect(f.model_ability.includes('reasoning')).toBe(f.reasoning_parser !== null);
+    }
+    const qwen3 = BUILTIN_FAMILIES.find((f) => f.model_name === 'qwen3')!;
+    expect([qwen3.tool_call_parser, qwen3.reasoning_parser]).toEqual(['hermes', 'qwen3']);
+    const llama31 = BUILTIN_FAMILIES.find((f) => f.model_name === 'llama-3.1-instruct')!;
+    expect(llama31.tool_call_parser).toBe('llama3_json');
   });
 });

@@ -174,6 +174,9 @@ describe('validateRegistration from a local folder', () => {
     expect(await errorsOf({ model_name: 'x', model_path: path, model_ability: ['chat'] })).toEqual([
       { field: 'chat_template', message: expect.stringMatching(/no chat template/) },
     ]);
+    expect(await errorsOf({ model_name: 'x', model_path: path, model_ability: ['generate', 'tools'] })).toEqual([
+      { field: 'tool_call_parser', message: expect.stringMatching(/'tools' needs tool_call_parser/) },
+    ]);
     expect((await errorsOf({ model_name: 7, model_path: path }))[0]!.field).toBe('model_name');
     expect((await errorsOf({ model_name: 'x', hf_repo_id: 'not-a-repo' }))[0]).toEqual({
       field: 'hf_repo_id',

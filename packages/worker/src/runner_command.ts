@@ -20,6 +20,9 @@ const FLAG_KWARGS = [
   'seed',
   'load_format',
   'chat_template',
+  'tool_call_parser',
+  'enable_auto_tool_choice',
+  'reasoning_parser',
 ] as const;
 
 const BACKEND_BY_ENGINE: Record<string, string> = { builtin: 'builtin', vllm: 'vllm', 'llama.cpp': 'llamacpp' };

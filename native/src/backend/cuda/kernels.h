@@ -175,6 +175,7 @@ struct DeviceRowSampling {
   int32_t top_logprobs;  // also the top n raw logits' logprobs (needs want_logprob)
   int32_t adjust_begin; // the row's entries of `adjustments` (penalties, min_tokens masks)
   int32_t adjust_end;
+  int32_t mask_row;     // structured output: the row's bitmask in `masks` (-1: none)
 };
 // out_ids[r]: the token sampled from logits[r, :] with params[r]: first the row's
 // adjustments (adjusted_logit, applied in place and undone afterwards; adjust_raw, as many
@@ -184,7 +185,9 @@ struct DeviceRowSampling {
 // want_logprob: out_logprobs[r], the log-softmax of the raw logits at the chosen token, and
 // out_top_ids / out_top_logprobs[r * top_stride + k] for the row's top_logprobs best raw
 // logits (ties: lower id), the rest of its top_stride entries 0. The tokens of one row's
-// adjustments must be distinct.
+// adjustments must be distinct. A row with mask_row >= 0 samples only tokens whose bit is
+// set in masks[mask_row * mask_words ...] (bit t of word t / 32), read beside the logits, so
+// the logprobs stay the raw ones; unmasked rows read no mask.
 struct SampleOutputs {
   int32_t* ids;           // [rows]
   float* logprobs;        // [rows]
@@ -193,6 +196,7 @@ struct SampleOutputs {
   int top_stride;
 };
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
-                 const SampleOutputs& out, int rows, int vocab, cudaStream_t stream);
+                 const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,
+                 cudaStream_t stream);
 
 } // namespace pagoda::cuda

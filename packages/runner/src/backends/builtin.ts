@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { EngineOptions, EngineStats } from '@pagoda/engine';
+import type { EngineOptions, EngineStats, ModelInfo, TokenConstraint } from '@pagoda/engine';
 import {
   stopList,
   type ChatCompletionChunk,
@@ -29,7 +29,7 @@ import type {
 } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
-import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
+import { chatLogprobs, completionLogprobs, echoedCompletionLogprobs } from './logprobs-format.ts';
 import { ChunkStream, DeferredStream } from './chunk-stream.ts';
 import {
   PromptSet,
@@ -45,6 +45,11 @@ import {
   samplingParams,
 } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
+import { ChatOutput, type ChatDeltaParts } from '../structured/chat-output.ts';
+import { GrammarConstraint } from '../structured/grammar-constraint.ts';
+import { ModelGrammars } from '../structured/grammar-compiler.ts';
+import { grammarSpec, type GrammarSpec } from '../structured/grammar-spec.ts';
+import { toolPlan } from '../structured/tool-choice.ts';
 
 /** The fix for a chat request to a model without a chat template, where `pagoda serve` runs alone. */
 const STANDALONE_CHAT_TEMPLATE_ADVICE =
@@ -64,6 +69,8 @@ type UsageChunk<O extends string> = ChunkHeader<O> & { choices: never[]; usage: 
 /** What the backend uses of packages/engine's Engine. */
 export interface EngineHandle extends EngineLike {
   stats(): EngineStats | Promise<EngineStats>;
+  /** EOS ids for the grammar compiler's stop tokens (absent in test doubles: config.json's are used). */
+  modelInfo?(): ModelInfo;
   close(): void | Promise<void>;
 }
 
@@ -91,6 +98,8 @@ export class BuiltinBackend implements Backend {
   private chatTemplate: string | undefined;
   private maxModelLen = 0;
   private vocabSize = 0;
+  private modelDir = '';
+  private grammars: Promise<ModelGrammars> | null = null;
 
   constructor(
     private readonly opts: ServeOptions,
@@ -113,6 +122,7 @@ export class BuiltinBackend implements Backend {
       const o = this.opts;
       const model = resolveModelPath(o.model);
       const dir = model.endsWith('.json') ? join(model, '..') : model;
+      this.modelDir = dir;
       this.tokenizer = Tokenizer.fromDir(dir);
       this.encoder = new BackgroundEncoder(this.tokenizer, dir);
       this.texts = new TokenTexts(this.tokenizer);
@@ -176,18 +186,18 @@ export class BuiltinBackend implements Backend {
     const { texts } = this.ready();
     // Everything that can be refused is checked here, before the stream starts.
     const topK = req.logprobs ?? null;
-    if (req.echo && topK !== null)
-      throw badRequest(
-        'echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them',
-        'echo',
-      );
+    const spec = grammarSpec(req);
     const prompts = await this.completionPrompts(req, ctx.signal);
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
+    // echo with logprobs: the engine scores the prompt too, and the echo comes with the first tokens
+    const scoredEcho = req.echo === true && topK !== null;
+    if (scoredEcho) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
+    await this.constrain(spec, runs);
     const n = req.n ?? 1;
     return this.chunkStream(ctx, 'text_completion', runs, (base) => {
       const offsets = new Map<number, number>();
       const leading: CompletionChunk[] = [];
-      if (req.echo) {
+      if (req.echo && !scoredEcho) {
         for (const [p, prompt] of prompts.entries()) {
           for (let i = 0; i < n; i++) {
             offsets.set(p * n + i, prompt.text.length);
@@ -202,8 +212,13 @@ export class BuiltinBackend implements Backend {
       }
       const toChunk = (e: OutputEvent): CompletionChunk => {
         let logprobs = null;
+        let echoed = '';
         if (topK !== null) {
-          const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+          const prompt = prompts[Math.floor(e.index / n)]!;
+          const formatted = e.promptLogprobs
+            ? echoedCompletionLogprobs(prompt.ids, e.promptLogprobs, e.logprobs, texts, topK)
+            : completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+          if (e.promptLogprobs) echoed = prompt.text;
           offsets.set(e.index, formatted.next);
           logprobs = formatted.logprobs;
         }
@@ -212,7 +227,7 @@ export class BuiltinBackend implements Backend {
           choices: [
             {
               index: e.index,
-              text: e.text,
+              text: echoed + e.text,
               logprobs,
               finish_reason: e.finish_reason,
               stop_reason: e.stop_reason,
@@ -222,6 +237,41 @@ export class BuiltinBackend implements Backend {
       };
       return { leading, toChunk };
     });
+  }
+
+  /**
+   * Compiles the request's grammar (a 400 on the field that asked for it if it does not compile;
+   * `extraChecks` are compiled only to refuse a bad one) and gives each run its constraint.
+   */
+  private async constrain(
+    spec: GrammarSpec | null,
+    runs: PromptRun[],
+    extraChecks: GrammarSpec[] = [],
+  ): Promise<void> {
+    if (!spec && extraChecks.length === 0) return;
+    const grammars = await this.modelGrammars();
+    for (const check of extraChecks) await grammars.compile(check);
+    if (!spec) return;
+    const compiled = await grammars.compile(spec);
+    for (const run of runs) {
+      const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
+      const constraint: TokenConstraint = new GrammarConstraint(
+        compiled,
+        maxTokens,
+        grammars.closing,
+      );
+      run.constraint = constraint;
+      run.params = { ...run.params, constrained: true };
+    }
+  }
+
+  private modelGrammars(): Promise<ModelGrammars> {
+    if (!this.grammars) {
+      const eos = this.engine?.modelInfo?.().eos_token_ids ?? readEosIds(this.modelDir);
+      this.grammars = ModelGrammars.load(this.modelDir, this.vocabSize, eos);
+      this.grammars.catch(() => (this.grammars = null));
+    }
+    return this.grammars;
   }
 
   /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */
@@ -255,12 +305,17 @@ export class BuiltinBackend implements Backend {
   }
 
   /** Encodes (long texts on the worker thread); a client that left meanwhile ends the request here. */
-  private async encode(text: string, addSpecialTokens: boolean, signal: AbortSignal): Promise<number[]> {
+  private async encode(
+    text: string,
+    addSpecialTokens: boolean,
+    signal: AbortSignal,
+  ): Promise<number[]> {
     const { tokenizer } = this.ready();
     const ids = this.encoder
       ? await this.encoder.encode(text, { addSpecialTokens })
       : tokenizer.encode(text, { addSpecialTokens });
-    if (signal.aborted) throw new ApiError(499, 'the client closed the request while it was tokenized');
+    if (signal.aborted)
+      throw new ApiError(499, 'the client closed the request while it was tokenized');
     return ids;
   }
 
@@ -275,13 +330,27 @@ export class BuiltinBackend implements Backend {
     ctx: GenerateContext,
   ): Promise<AsyncIterable<ChatCompletionChunk>> {
     const { texts } = this.ready();
+    const tools = toolPlan(req.tools, req.tool_choice, req.parallel_tool_calls, {
+      toolCallParser: this.opts.tool_call_parser,
+      enableAutoToolChoice: this.opts.enable_auto_tool_choice,
+    });
+    const structured = grammarSpec(req);
+    if (structured && tools.spec)
+      throw badRequest(
+        `${structured.param} cannot be combined with tool_choice '${tools.mode.kind}': the tool call is the output`,
+        structured.param,
+      );
+    const kwargs = req.chat_template_kwargs ?? undefined;
+    const reasoningParser =
+      kwargs?.enable_thinking !== false ? (this.opts.reasoning_parser ?? null) : null;
     const promptIds = await this.chatPromptIds(
       req.messages,
       req.chat_template ?? undefined,
       req.add_generation_prompt ?? true,
       req.add_special_tokens ?? false,
-      req.chat_template_kwargs ?? undefined,
+      kwargs,
       ctx.signal,
+      req.tools?.length && tools.mode.kind !== 'none' ? req.tools : undefined,
     );
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
     if (!req.logprobs && req.top_logprobs)
@@ -289,6 +358,9 @@ export class BuiltinBackend implements Backend {
     const run = this.promptRun(req, promptIds, chatMaxTokens(req), 'messages', topK);
     const n = req.n ?? 1;
     const echoed = req.echo ? echoText(req.messages) : '';
+    await this.constrain(structured ?? tools.spec, [run], tools.parameterSpecs);
+    const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
+    const toolCallsFinish = tools.mode.kind === 'auto' || tools.mode.kind === 'required';
     return this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
       const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
         ...base,
@@ -301,18 +373,25 @@ export class BuiltinBackend implements Backend {
           },
         ],
       }));
-      const toChunk = (e: OutputEvent): ChatCompletionChunk => ({
-        ...base,
-        choices: [
-          {
-            index: e.index,
-            delta: { content: e.text },
-            logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
-            finish_reason: e.finish_reason,
-            stop_reason: e.stop_reason,
-          },
-        ],
-      });
+      const toChunk = (e: OutputEvent): ChatCompletionChunk => {
+        const output = outputs[e.index]!;
+        let parts = output.push(e.text);
+        if (e.finish_reason) parts = mergeParts(parts, output.finish());
+        const calledTools = toolCallsFinish && output.calledTools;
+        return {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              delta: chatDelta(parts),
+              logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
+              finish_reason:
+                e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
+        };
+      };
       return { leading, toChunk };
     });
   }
@@ -331,6 +410,7 @@ export class BuiltinBackend implements Backend {
         req,
         resolveMaxTokens(requestedMaxTokens, promptIds.length, this.maxModelLen, where),
         topK,
+        this.vocabSize,
       ),
       stops: stopList(req.stop),
       includeStop: req.include_stop_str_in_output ?? false,
@@ -367,6 +447,7 @@ export class BuiltinBackend implements Backend {
     addSpecial: boolean,
     extraVars: Record<string, unknown> | undefined,
     signal: AbortSignal,
+    tools?: unknown[],
   ): Promise<number[]> {
     const { tokenizer } = this.ready();
     const chosen = template ?? this.chatTemplate;
@@ -378,11 +459,13 @@ export class BuiltinBackend implements Backend {
     }
     let text: string;
     try {
-      // The template engine knows OpenAI's newer 'developer' role as 'system'.
-      const msgs = messages.map((m) =>
-        m.role === 'developer' ? { ...m, role: 'system' as const } : m,
-      );
-      text = tokenizer.renderChat(msgs, { template: chosen, addGenerationPrompt, extraVars });
+      const msgs = messages.map(templateMessage);
+      text = tokenizer.renderChat(msgs, {
+        template: chosen,
+        addGenerationPrompt,
+        extraVars,
+        ...(tools ? { tools } : {}),
+      });
     } catch (err) {
       throw badRequest(
         `the chat template failed on these messages: ${(err as Error).message}`,
@@ -418,10 +501,15 @@ export class BuiltinBackend implements Backend {
             req.chat_template ?? undefined,
             req.add_generation_prompt ?? true,
             req.add_special_tokens ?? false,
-            undefined,
+            req.chat_template_kwargs ?? undefined,
             new AbortController().signal,
+            req.tools?.length ? req.tools : undefined,
           )
-        : await this.encode(req.prompt ?? '', req.add_special_tokens ?? true, new AbortController().signal);
+        : await this.encode(
+            req.prompt ?? '',
+            req.add_special_tokens ?? true,
+            new AbortController().signal,
+          );
     return { count: tokens.length, max_model_len: this.maxModelLen, tokens };
   }
 
@@ -453,6 +541,9 @@ export class BuiltinBackend implements Backend {
     this.engine = null;
     await this.encoder?.close();
     if (engine) await engine.close();
+    const grammars = this.grammars;
+    this.grammars = null;
+    if (grammars) (await grammars.catch(() => null))?.dispose();
     this.log.info('engine closed');
   }
 }
@@ -472,6 +563,53 @@ function echoText(messages: ChatMessage[]): string {
   if (!last || last.role !== 'assistant') return '';
   const c = last.content;
   return typeof c === 'string' ? c : (c ?? []).map((p) => p.text).join('');
+}
+
+/**
+ * A message as chat templates expect it: OpenAI's 'developer' role as 'system', and an assistant's
+ * tool-call arguments as objects (templates write them with tojson), as vLLM passes them.
+ */
+function templateMessage(m: ChatMessage): Record<string, unknown> {
+  const role = m.role === 'developer' ? 'system' : m.role;
+  if (!m.tool_calls?.length) return { ...m, role };
+  const toolCalls = m.tool_calls.map((c) => {
+    let args: unknown = c.function.arguments;
+    try {
+      args = JSON.parse(c.function.arguments);
+    } catch {
+      // not JSON: the template gets the text as it came
+    }
+    return { ...c, function: { ...c.function, arguments: args } };
+  });
+  return { ...m, role, tool_calls: toolCalls };
+}
+
+function mergeParts(a: ChatDeltaParts, b: ChatDeltaParts): ChatDeltaParts {
+  return {
+    content: a.content + b.content,
+    reasoning: a.reasoning + b.reasoning,
+    toolCalls: [...a.toolCalls, ...b.toolCalls],
+  };
+}
+
+/** A chunk's delta: content always (as before), reasoning and tool calls when there are any. */
+function chatDelta(parts: ChatDeltaParts): ChatCompletionChunk['choices'][number]['delta'] {
+  const delta: ChatCompletionChunk['choices'][number]['delta'] = { content: parts.content };
+  if (parts.reasoning) delta.reasoning_content = parts.reasoning;
+  if (parts.toolCalls.length > 0) delta.tool_calls = parts.toolCalls;
+  return delta;
+}
+
+function readEosIds(dir: string): number[] {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      eos_token_id?: number | number[];
+    };
+    const eos = config.eos_token_id;
+    return eos === undefined ? [] : Array.isArray(eos) ? eos : [eos];
+  } catch {
+    return [];
+  }
 }
 
 function readVocabSize(dir: string): number | null {

@@ -5,6 +5,7 @@ import { servedAbilities } from './engine-capabilities.ts';
 import {
   MODEL_FORMATS,
   ModelFamilySchema,
+  abilityProblems,
   type ModelAbility,
   type ModelFamily,
   type ModelFormat,
@@ -29,9 +30,13 @@ export class CatalogError extends Error {
 }
 
 export const BUILTIN_FAMILIES: readonly ModelFamily[] = Object.freeze(
-  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES, ...EMBEDDING_FAMILIES, ...RERANK_FAMILIES].map((f) =>
-    ModelFamilySchema.parse(f),
-  ),
+  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES, ...EMBEDDING_FAMILIES, ...RERANK_FAMILIES].map((f) => {
+    const family = ModelFamilySchema.parse(f);
+    const problems = abilityProblems(family);
+    if (problems.length > 0)
+      throw new Error(`catalog family ${family.model_name}: ${problems.join('; ')}`);
+    return family;
+  }),
 );
 
 export interface FamilyFilter {

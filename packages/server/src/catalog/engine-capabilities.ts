@@ -42,8 +42,9 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
     // AWQ / GPTQ checkpoints carry their quantization_config, which the engine reads at load.
     formats: { safetensors: ['none'], awq: null, gptq: null },
     model_types: ['LLM', 'embedding', 'rerank'],
-    // The runner refuses `tools` and has no reasoning parser yet.
-    abilities: ['chat', 'generate', 'embed', 'rerank'],
+    // tools: tool_choice required / named by grammar, auto with the family's --tool-call-parser;
+    // reasoning: the family's --reasoning-parser (docs/structured-output.md).
+    abilities: ['chat', 'generate', 'tools', 'reasoning', 'embed', 'rerank'],
     // fp8 is e4m3 on both backends (native/src/backend/cpu/attention.h, cuda/fp8_kv.cuh); e5m2 is not kept.
     kv_cache_dtypes: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3'],
     // One GPU per replica (native/src/engine/llm_engine.cpp refuses more).

@@ -43,9 +43,25 @@ export const ModelFamilySchema = z.object({
   chat_template: z.string().nullable(),
   stop: z.array(z.string()),
   stop_token_ids: z.array(z.number().int().nonnegative()),
+  /** How the family writes tool calls (vLLM's --tool-call-parser); the runner then allows tool_choice "auto". */
+  tool_call_parser: z.enum(['hermes', 'llama3_json', 'mistral']).nullable().default(null),
+  /** How the family marks its reasoning (vLLM's --reasoning-parser). */
+  reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).nullable().default(null),
   /** "builtin" for the catalog, "custom" for a user's registration. */
   source: z.enum(['builtin', 'custom']).default('builtin'),
   model_specs: z.array(ModelSpecSchema).min(1),
 });
 export type ModelFamily = z.output<typeof ModelFamilySchema>;
+
+/** The 'tools' and 'reasoning' abilities hold only where a parser turns the text into them. */
+export function abilityProblems(
+  f: Pick<ModelFamily, 'model_ability' | 'tool_call_parser' | 'reasoning_parser'>,
+): string[] {
+  const problems: string[] = [];
+  if (f.model_ability.includes('tools') && !f.tool_call_parser)
+    problems.push("model_ability 'tools' needs tool_call_parser (hermes, llama3_json or mistral)");
+  if (f.model_ability.includes('reasoning') && !f.reasoning_parser)
+    problems.push("model_ability 'reasoning' needs reasoning_parser (qwen3 or deepseek_r1)");
+  return problems;
+}
 export type ModelFamilyInput = z.input<typeof ModelFamilySchema>;

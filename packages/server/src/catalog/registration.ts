@@ -13,7 +13,7 @@ import {
   type FieldProblem,
 } from './architecture.ts';
 import { BUILTIN_FAMILIES } from './catalog.ts';
-import { MODEL_ABILITIES, ModelFamilySchema, type ModelFamily } from './family.ts';
+import { MODEL_ABILITIES, ModelFamilySchema, abilityProblems, type ModelFamily } from './family.ts';
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const HF_REPO_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -32,6 +32,8 @@ export const RegistrationInputSchema = z.object({
   model_lang: z.array(z.string()).optional(),
   stop: z.array(z.string()).optional(),
   stop_token_ids: z.array(z.number().int().nonnegative()).optional(),
+  tool_call_parser: z.enum(['hermes', 'llama3_json', 'mistral']).nullable().optional(),
+  reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).nullable().optional(),
 });
 export type RegistrationInput = z.input<typeof RegistrationInputSchema>;
 
@@ -262,6 +264,16 @@ export async function validateRegistration(
       message: `model_ability includes 'chat' but the checkpoint has no chat template (tokenizer_config.json or chat_template.jinja); give chat_template`,
     });
   }
+  const abilities = r.model_ability ?? [];
+  for (const message of abilityProblems({
+    model_ability: abilities,
+    tool_call_parser: r.tool_call_parser ?? null,
+    reasoning_parser: r.reasoning_parser ?? null,
+  }))
+    errors.push({
+      field: message.includes("'tools'") ? 'tool_call_parser' : 'reasoning_parser',
+      message,
+    });
   if (errors.length > 0 || !arch) return { ok: false, errors };
 
   const params = parameterCount(arch);
@@ -282,6 +294,8 @@ export async function validateRegistration(
     chat_template: r.chat_template ?? null,
     stop: r.stop ?? [],
     stop_token_ids: r.stop_token_ids ?? checked.stopTokenIds,
+    tool_call_parser: r.tool_call_parser ?? null,
+    reasoning_parser: r.reasoning_parser ?? null,
     source: 'custom',
     model_specs: [
       {
