@@ -24,7 +24,7 @@ import {
   STORIES,
   waitFor,
   type WorkerProcess,
-} from '../../packages/server/test/platform_helpers.ts';
+} from '../../packages/server/test/platform-helpers.ts';
 import {
   ensureBuilt,
   horizontalOverflow,
@@ -33,7 +33,7 @@ import {
   screenshot,
   unlabelledControls,
   visibleLines,
-} from './browser_helpers.ts';
+} from './browser-helpers.ts';
 
 const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
 const PAGES = [

@@ -6,9 +6,9 @@ import type { Browser, Page } from '../../apps/dashboard/node_modules/playwright
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { en } from '../../apps/dashboard/src/i18n/en.ts';
-import { startOneWorkerCluster, type OneWorkerCluster } from '../../packages/server/test/one_worker_cluster.ts';
-import { ROOT, waitFor } from '../../packages/server/test/platform_helpers.ts';
-import { ensureBuilt, launchChromium } from './browser_helpers.ts';
+import { startOneWorkerCluster, type OneWorkerCluster } from '../../packages/server/test/one-worker-cluster.ts';
+import { ROOT, waitFor } from '../../packages/server/test/platform-helpers.ts';
+import { ensureBuilt, launchChromium } from './browser-helpers.ts';
 
 const WAVE2 = join(ROOT, '../shared/models/wave2');
 const QUERY = 'what is the capital of france';

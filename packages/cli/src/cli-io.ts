@@ -1,5 +1,5 @@
 // What a management command needs from its surroundings: where output goes, the environment, whether
-// stdout and stdin are terminals, and standard input (the flags it shares live in command_options.ts).
+// stdout and stdin are terminals, and standard input (the flags it shares live in command-options.ts).
 
 export interface CliIo {
   out(text: string): void;

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeZodError, KV_CACHE_DTYPES, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
-import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './command_options.ts';
+import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './command-options.ts';
 
 export const LAUNCH_FLAGS = {
   ...CONNECTION_FLAGS,

@@ -12,8 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startOneWorkerCluster, TEMPLATE } from '../test/one_worker_cluster.ts';
-import { STORIES, waitFor } from '../test/platform_helpers.ts';
+import { startOneWorkerCluster, TEMPLATE } from '../test/one-worker-cluster.ts';
+import { STORIES, waitFor } from '../test/platform-helpers.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const { values } = parseArgs({

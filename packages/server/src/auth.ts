@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Database } from '@pagoda/db';
-import { HttpError } from './http_error.ts';
+import { HttpError } from './http-error.ts';
 
 export type Scope = 'admin' | 'inference';
 

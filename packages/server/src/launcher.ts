@@ -4,12 +4,12 @@ import type { Database } from '@pagoda/db';
 import { ENGINE_KWARGS, type LaunchJob, type LaunchRequest } from '@pagoda/protocol';
 import { normalizeEngine, type ArchNumbers, type EngineName } from './catalog/index.ts';
 import { newRunnerSecret } from './auth.ts';
-import { HttpError } from './http_error.ts';
-import type { JobQueues } from './job_queues.ts';
+import { HttpError } from './http-error.ts';
+import type { JobQueues } from './job-queues.ts';
 import type { PlatformMetrics } from './metrics.ts';
-import { resolveLaunchModel, type ResolvedModel } from './model_resolve.ts';
-import { instanceStatus } from './instance_status.ts';
-import { placementTransaction, placeOnCluster, recordClaims, type Placement, type PlacementInput, type Tx } from './placement.ts';
+import { resolveLaunchModel, type ResolvedModel } from './model-resolve.ts';
+import { instanceStatus } from './instance-status.ts';
+import { placementTransaction, placeOnCluster, recordClaims, type Placement, type PlacementInput, type Tx } from './cluster-placement.ts';
 
 /** What an instance row keeps in `params`: enough to place replicas again without the catalog. */
 export interface InstanceParams {

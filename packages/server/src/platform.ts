@@ -4,11 +4,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Database } from '@pagoda/db';
 import type { EventHub } from './events.ts';
-import type { JobQueues } from './job_queues.ts';
+import type { JobQueues } from './job-queues.ts';
 import type { Launcher } from './launcher.ts';
 import type { PlatformMetrics } from './metrics.ts';
 import type { Reconciler } from './reconcile.ts';
-import type { RouteTable } from './route_table.ts';
+import type { RouteTable } from './route-table.ts';
 
 export interface Platform {
   db: Database;

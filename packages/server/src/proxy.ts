@@ -11,10 +11,10 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { clip } from '@pagoda/protocol';
 import { mayUse } from './auth.ts';
-import { HttpError } from './http_error.ts';
-import { readModelField } from './model_field.ts';
+import { HttpError } from './http-error.ts';
+import { readModelField } from './model-field.ts';
 import type { PlatformMetrics } from './metrics.ts';
-import type { Endpoint, RouteTable } from './route_table.ts';
+import type { Endpoint, RouteTable } from './route-table.ts';
 
 export interface ProxyDeps {
   table: RouteTable;

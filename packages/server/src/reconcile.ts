@@ -6,13 +6,13 @@ import type { Database } from '@pagoda/db';
 import type { Logger } from 'pino';
 import { newRunnerSecret } from './auth.ts';
 import type { EventHub } from './events.ts';
-import type { JobQueues } from './job_queues.ts';
+import type { JobQueues } from './job-queues.ts';
 import { normalizeEngine } from './catalog/index.ts';
-import { instanceStatus } from './instance_status.ts';
+import { instanceStatus } from './instance-status.ts';
 import { launchJob, placementInput, type InstanceParams } from './launcher.ts';
-import { placementTransaction, placeOnCluster, recordClaims } from './placement.ts';
-import { withLiveRelations } from './live_relations.ts';
-import type { Endpoint, RouteTable } from './route_table.ts';
+import { placementTransaction, placeOnCluster, recordClaims } from './cluster-placement.ts';
+import { withLiveRelations } from './live-relations.ts';
+import type { Endpoint, RouteTable } from './route-table.ts';
 
 export interface ReconcileOptions {
   intervalMs: number;

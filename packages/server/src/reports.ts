@@ -6,9 +6,9 @@ import type { Database } from '@pagoda/db';
 import type { Logger } from 'pino';
 import { WorkerReportSchema, type Heartbeat, type ReplicaReport } from '@pagoda/protocol';
 import type { EventHub } from './events.ts';
-import type { JobQueues } from './job_queues.ts';
+import type { JobQueues } from './job-queues.ts';
 import { launchJob } from './launcher.ts';
-import { liveOrNull, withLiveRelations } from './live_relations.ts';
+import { liveOrNull, withLiveRelations } from './live-relations.ts';
 
 const ACTIVE = ['scheduled', 'downloading', 'loading', 'ready'];
 

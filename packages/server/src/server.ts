@@ -9,16 +9,16 @@ import { reportChannel } from '@pagoda/protocol';
 import { createApp } from './app.ts';
 import { Auth, bearer } from './auth.ts';
 import { resolveServerConfig, type ServerConfigInput } from './config.ts';
-import { resolveRedis } from './embedded_redis.ts';
+import { resolveRedis } from './embedded-redis.ts';
 import { EventHub } from './events.ts';
-import { JobQueues } from './job_queues.ts';
+import { JobQueues } from './job-queues.ts';
 import { Launcher } from './launcher.ts';
 import { PlatformMetrics } from './metrics.ts';
-import { metricsFrame } from './metrics_report.ts';
+import { metricsFrame } from './metrics-report.ts';
 import type { Platform } from './platform.ts';
 import { Reconciler } from './reconcile.ts';
 import { ReportHandler } from './reports.ts';
-import { RouteTable } from './route_table.ts';
+import { RouteTable } from './route-table.ts';
 
 export interface RunningServer {
   url: string;

@@ -16,8 +16,8 @@ import {
   TEMPLATE,
   type Body,
   type OneWorkerCluster,
-} from './one_worker_cluster.ts';
-import { STORIES, waitFor } from './platform_helpers.ts';
+} from './one-worker-cluster.ts';
+import { STORIES, waitFor } from './platform-helpers.ts';
 
 const ADMIN = 'admin-key-for-tests-0123456789';
 let cluster: OneWorkerCluster;

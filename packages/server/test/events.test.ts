@@ -14,8 +14,8 @@ import {
   TEMPLATE,
   type Body,
   type OneWorkerCluster,
-} from './one_worker_cluster.ts';
-import { STORIES, waitFor } from './platform_helpers.ts';
+} from './one-worker-cluster.ts';
+import { STORIES, waitFor } from './platform-helpers.ts';
 
 let cluster: OneWorkerCluster;
 let ws: WebSocket;

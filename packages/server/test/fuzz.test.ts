@@ -5,9 +5,9 @@
 // (list endpoints and database rows unchanged). Then the error shape's own promises, one by one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, ERROR_TYPE_BY_STATUS, MAX_ERROR_MESSAGE_CHARS } from '@pagoda/protocol';
-import { fuzzCases, type FuzzCase, type PathTarget, type Target } from './fuzz_cases.ts';
-import { startOneWorkerCluster, TEMPLATE, type Body, type OneWorkerCluster } from './one_worker_cluster.ts';
-import { leaksInternals, STORIES, waitFor } from './platform_helpers.ts';
+import { fuzzCases, type FuzzCase, type PathTarget, type Target } from './fuzz-cases.ts';
+import { startOneWorkerCluster, TEMPLATE, type Body, type OneWorkerCluster } from './one-worker-cluster.ts';
+import { leaksInternals, STORIES, waitFor } from './platform-helpers.ts';
 
 const SEED = Number(process.env.PAGODA_FUZZ_SEED ?? 20261214);
 const ADMIN = 'fuzz-admin-key-0123456789abcdef';

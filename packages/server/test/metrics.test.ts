@@ -2,8 +2,8 @@
 // requests routed, proxy latency and queue depth per worker, then each ready runner's engine metrics
 // labelled by model and replica; the figures move as launches and requests go through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one_worker_cluster.ts';
-import { STORIES, waitFor } from './platform_helpers.ts';
+import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one-worker-cluster.ts';
+import { STORIES, waitFor } from './platform-helpers.ts';
 
 let cluster: OneWorkerCluster;
 

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { reportChannel, workerQueueName, type Heartbeat } from '@pagoda/protocol';
 import { createScratchDatabase } from '../../db/test/pg.ts';
 import { startServer, type RunningServer } from '../src/index.ts';
-import { GiB, STORIES, waitFor } from './platform_helpers.ts';
+import { GiB, STORIES, waitFor } from './platform-helpers.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const cleanups: Array<() => Promise<void>> = [];

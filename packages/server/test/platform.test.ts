@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/index.ts';
-import { GiB, PrivateRedis, startWorkerProcess, STORIES, waitFor, type WorkerProcess } from './platform_helpers.ts';
+import { GiB, PrivateRedis, startWorkerProcess, STORIES, waitFor, type WorkerProcess } from './platform-helpers.ts';
 
 const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
 const prefix = `pt${Date.now().toString(36)}`;

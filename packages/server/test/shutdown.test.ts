@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectClient, createScratchDatabase } from '../../db/test/pg.ts';
-import { ROOT, waitFor } from './platform_helpers.ts';
+import { ROOT, waitFor } from './platform-helpers.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TSX = join(ROOT, 'node_modules/tsx/dist/esm/index.mjs');

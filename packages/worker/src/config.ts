@@ -3,7 +3,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_REDIS_PREFIX, WorkerIdSchema } from '@pagoda/protocol';
-import { splitExtraArgs } from './runner_command.ts';
+import { splitExtraArgs } from './runner-command.ts';
 
 export const WorkerConfigSchema = z.object({
   serverUrl: z.string().url('give --server as a URL, e.g. http://127.0.0.1:9997'),

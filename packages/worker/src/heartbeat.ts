@@ -4,7 +4,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Device, Heartbeat, WorkerReport } from '@pagoda/protocol';
-import type { Supervisor } from './supervisor.ts';
+import type { ReplicaManager } from './replica-manager.ts';
 
 export interface WorkerIdentity {
   worker_id: string;
@@ -23,16 +23,16 @@ export class Heartbeater {
     private readonly redis: Redis,
     private readonly channel: string,
     private readonly identity: WorkerIdentity,
-    private readonly supervisor: Supervisor,
+    private readonly replicaManager: ReplicaManager,
     private readonly discover: () => Promise<Device[]>,
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {
-    supervisor.on('update', (replica) => {
+    replicaManager.on('update', (replica) => {
       void this.publish({ type: 'replica', worker_id: identity.worker_id, replica });
       this.beatSoon();
     });
-    supervisor.on('logs', (replicaId, modelUid, lines) => {
+    replicaManager.on('logs', (replicaId, modelUid, lines) => {
       void this.publish({ type: 'logs', worker_id: identity.worker_id, replica_id: replicaId, model_uid: modelUid, lines });
     });
   }
@@ -48,7 +48,7 @@ export class Heartbeater {
   }
 
   heartbeat(): Heartbeat {
-    return { type: 'heartbeat', ...this.identity, devices: this.devices, replicas: this.supervisor.snapshot(), sent_at: new Date().toISOString() };
+    return { type: 'heartbeat', ...this.identity, devices: this.devices, replicas: this.replicaManager.snapshot(), sent_at: new Date().toISOString() };
   }
 
   private beatSoon(): void {

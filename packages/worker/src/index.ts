@@ -2,5 +2,5 @@
 export { startWorker, type RunningWorker } from './worker.ts';
 export { resolveWorkerConfig, defaultWorkerName, type WorkerConfig, type WorkerConfigInput } from './config.ts';
 export { discoverDevices, parseDeclaredDevices, parseNvidiaSmi, cpuDevice, NVIDIA_SMI_QUERY } from './devices.ts';
-export { Supervisor, type SupervisorOptions } from './supervisor.ts';
-export { runnerArgv, runnerEnv, splitExtraArgs, DEFAULT_RUNNER_COMMAND } from './runner_command.ts';
+export { ReplicaManager, type ReplicaManagerOptions } from './replica-manager.ts';
+export { runnerArgv, runnerEnv, splitExtraArgs, DEFAULT_RUNNER_COMMAND } from './runner-command.ts';

@@ -7,12 +7,12 @@ import { reportChannel, type Device } from '@pagoda/protocol';
 import { resolveWorkerConfig, type WorkerConfigInput } from './config.ts';
 import { discoverDevices, parseDeclaredDevices } from './devices.ts';
 import { Heartbeater } from './heartbeat.ts';
-import { consumeJobs } from './job_consumer.ts';
-import { Supervisor } from './supervisor.ts';
+import { consumeJobs } from './job-consumer.ts';
+import { ReplicaManager } from './replica-manager.ts';
 
 export interface RunningWorker {
   id: string;
-  supervisor: Supervisor;
+  replicaManager: ReplicaManager;
   close(): Promise<void>;
 }
 
@@ -32,7 +32,7 @@ export async function startWorker(input: Partial<WorkerConfigInput>, logger?: Lo
   const declared: Device[] | null = config.devices ? parseDeclaredDevices(config.devices) : null;
   if (declared) log.info({ gpus: declared.length }, 'using the declared device inventory; runners use the CPU engine');
 
-  const supervisor = new Supervisor({
+  const replicaManager = new ReplicaManager({
     host: config.host,
     cacheDir: config.cacheDir,
     declaredGpus: declared !== null,
@@ -46,18 +46,18 @@ export async function startWorker(input: Partial<WorkerConfigInput>, logger?: Lo
   const publisher = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   publisher.on('error', (err) => log.debug({ err: err.message }, 'redis publisher error'));
   const identity = { worker_id: config.name, host: hostname(), address: config.address, started_at: new Date().toISOString() };
-  const heart = new Heartbeater(publisher, reportChannel(config.prefix), identity, supervisor, () => discoverDevices(declared), config.heartbeatMs, log);
-  const consumer = consumeJobs(config.name, { url: config.redisUrl, maxRetriesPerRequest: null }, config.prefix, supervisor, log);
+  const heart = new Heartbeater(publisher, reportChannel(config.prefix), identity, replicaManager, () => discoverDevices(declared), config.heartbeatMs, log);
+  const consumer = consumeJobs(config.name, { url: config.redisUrl, maxRetriesPerRequest: null }, config.prefix, replicaManager, log);
   await checkServer(config.serverUrl, log);
   await heart.start();
   log.info({ worker: config.name, address: config.address, redis: config.redisUrl }, 'pagoda worker running');
 
   return {
     id: config.name,
-    supervisor,
+    replicaManager,
     async close() {
       await consumer.close(true).catch(() => {});
-      await supervisor.stopAll();
+      await replicaManager.stopAll();
       // One last heartbeat with no replicas, so the server learns of the stop before the timeout.
       await publisher.publish(reportChannel(config.prefix), JSON.stringify(heart.heartbeat())).catch(() => {});
       heart.stop();

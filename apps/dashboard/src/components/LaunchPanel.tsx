@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api, ApiError } from '../api/client.ts';
 import type { LaunchRequest, PlanResponse, WorkerView } from '@pagoda/protocol';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { useI18n } from '../i18n/index.tsx';
 import { defaultForm, launchBody, launchCli, type LaunchForm } from '../launch.ts';
 import type { CatalogEntry } from '../api/catalog.ts';

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { api } from '../api/client.ts';
 import { streamGet } from '../api/sse.ts';
 import type { BenchRun, ModelView } from '@pagoda/protocol';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { BarChart } from '../components/BarChart.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';

@@ -3,7 +3,7 @@
 import { useRef, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { ClusterInfo, ClusterDevice as Device, WorkerView } from '@pagoda/protocol';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { LineChart, type Series } from '../components/LineChart.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';

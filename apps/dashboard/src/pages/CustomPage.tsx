@@ -2,7 +2,7 @@
 // server checks it and each problem shows beside its field. Registered ones are listed below.
 import { useState } from 'react';
 import { api, ApiError } from '../api/client.ts';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';

@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import { api, apiKey, ApiError } from '../api/client.ts';
 import type { ApiKeyView } from '@pagoda/protocol';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';

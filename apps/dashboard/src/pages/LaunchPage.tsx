@@ -2,7 +2,7 @@
 // ability, format and engine; picking one opens the launch form with its live memory plan.
 import { useMemo, useState } from 'react';
 import { loadCatalog } from '../api/catalog.ts';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { LaunchPanel } from '../components/LaunchPanel.tsx';
 import { ModelCard } from '../components/ModelCard.tsx';

@@ -6,7 +6,7 @@ import { api } from '../api/client.ts';
 import { useEventListener } from '../api/events.tsx';
 import { loadByModel, parsePrometheus, tokensPerSecond } from '../api/prometheus.ts';
 import type { ModelView } from '@pagoda/protocol';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { ModelPanel, type LiveLoad } from '../components/ModelPanel.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';

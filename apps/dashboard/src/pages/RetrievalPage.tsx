@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import type { EmbeddingResponse, ModelView, RerankResponse } from '@pagoda/protocol';
 import { api } from '../api/client.ts';
-import { usePoll } from '../api/usePoll.ts';
+import { usePoll } from '../api/use-poll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
 import { ModelSelect } from '../components/ModelSelect.tsx';

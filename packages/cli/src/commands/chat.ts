@@ -10,7 +10,7 @@ import {
   managementCommand,
   numberFlag,
   UsageError,
-} from '../command_options.ts';
+} from '../command-options.ts';
 
 const USAGE = `usage: pagoda chat <model_uid> [--message TEXT] [flags]
 

@@ -6,9 +6,9 @@ import {
   CONNECTION_HELP,
   managementCommand,
   noPositionals,
-} from '../command_options.ts';
+} from '../command-options.ts';
 import { formatBytes } from '../format/bytes.ts';
-import { printListing } from '../list_output.ts';
+import { printListing } from '../list-output.ts';
 
 const USAGE = `usage: pagoda devices [--all] [--json]
 

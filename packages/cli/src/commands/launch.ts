@@ -1,5 +1,5 @@
 // `pagoda launch <model>`: POST /v1/models, then a progress bar until the model is ready or failed.
-import { clientFrom, managementCommand, numberFlag } from '../command_options.ts';
+import { clientFrom, managementCommand, numberFlag } from '../command-options.ts';
 import { LAUNCH_FLAGS, LAUNCH_FLAGS_HELP, launchBody, type LaunchValues } from '../launch-flags.ts';
 import { waitReady } from '../wait-ready.ts';
 

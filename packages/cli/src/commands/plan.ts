@@ -2,7 +2,7 @@
 // weights / activations / CUDA graphs / KV cache / free, or why it cannot fit and what would.
 import { PagodaApiError } from '@pagoda/client';
 import type { GpuPlan, MemoryPlan, PlanResponse, ReplicaPlan } from '@pagoda/protocol';
-import { clientFrom, managementCommand } from '../command_options.ts';
+import { clientFrom, managementCommand } from '../command-options.ts';
 import { formatBytes } from '../format/bytes.ts';
 import { formatTable } from '../format/table.ts';
 import { LAUNCH_FLAGS, LAUNCH_FLAGS_HELP, launchBody, type LaunchValues } from '../launch-flags.ts';

@@ -10,7 +10,7 @@ import {
   managementCommand,
   numberFlag,
   UsageError,
-} from '../command_options.ts';
+} from '../command-options.ts';
 
 const USAGE = `usage: pagoda register <model_name> (--model-path DIR | --hf-repo-id OWNER/NAME) [flags]
        pagoda register <model_name> --update [--chat-template FILE|TEXT] [other flags]

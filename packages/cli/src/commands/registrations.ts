@@ -5,8 +5,8 @@ import {
   CONNECTION_HELP,
   managementCommand,
   noPositionals,
-} from '../command_options.ts';
-import { printListing } from '../list_output.ts';
+} from '../command-options.ts';
+import { printListing } from '../list-output.ts';
 
 const USAGE = `usage: pagoda registrations [--custom] [--model-type TYPE] [--json]
 

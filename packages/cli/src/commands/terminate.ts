@@ -5,7 +5,7 @@ import {
   CONNECTION_HELP,
   managementCommand,
   UsageError,
-} from '../command_options.ts';
+} from '../command-options.ts';
 
 const USAGE = `usage: pagoda terminate <model_uid>... [--model-uid UID]
 

@@ -5,9 +5,9 @@ import {
   CONNECTION_HELP,
   managementCommand,
   noPositionals,
-} from '../command_options.ts';
+} from '../command-options.ts';
 import type { WorkerView } from '@pagoda/client';
-import { printListing } from '../list_output.ts';
+import { printListing } from '../list-output.ts';
 
 const USAGE = `usage: pagoda workers [--json]
 

@@ -14,7 +14,7 @@ import {
 import { EMBEDDING_FAMILIES, RERANK_FAMILIES } from './families/embedding.ts';
 import { LLAMA3_FAMILIES } from './families/llama3.ts';
 import { MISTRAL_FAMILIES } from './families/mistral.ts';
-import { QWEN2_5_FAMILIES } from './families/qwen2_5.ts';
+import { QWEN2_5_FAMILIES } from './families/qwen2-5.ts';
 import { QWEN3_FAMILIES } from './families/qwen3.ts';
 
 /** A look-up failed; `status` is the HTTP status a route should answer with, `param` the field at fault. */

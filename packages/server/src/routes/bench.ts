@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
 import { BenchIdSchema, BenchRequestSchema, type BenchParams, type BenchRun, type BenchSummary } from '@pagoda/protocol';
 import { bearer, type Auth } from '../auth.ts';
-import { idParam } from '../edge_checks.ts';
-import { HttpError, parseBody } from '../http_error.ts';
+import { idParam } from '../edge-checks.ts';
+import { HttpError, parseBody } from '../http-error.ts';
 import type { InstanceParams } from '../launcher.ts';
 import type { Platform } from '../platform.ts';
 

@@ -3,7 +3,7 @@
 import { Router } from 'express';
 import type { ClusterDevice, ClusterInfo, Device, WorkerView } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
-import { withLiveRelations } from '../live_relations.ts';
+import { withLiveRelations } from '../live-relations.ts';
 import type { Platform } from '../platform.ts';
 import { versionInfo } from '../version.ts';
 

@@ -4,8 +4,8 @@
 import { Router } from 'express';
 import { ApiKeyRequestSchema, KeyNameSchema, type ApiKeyView } from '@pagoda/protocol';
 import { hashKey, newKey, type Auth } from '../auth.ts';
-import { idParam } from '../edge_checks.ts';
-import { HttpError, parseBody } from '../http_error.ts';
+import { idParam } from '../edge-checks.ts';
+import { HttpError, parseBody } from '../http-error.ts';
 import type { Platform } from '../platform.ts';
 
 export function keyRoutes(p: Platform, auth: Auth): Router {

@@ -3,8 +3,8 @@
 import { Router, type Request } from 'express';
 import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema, type ModelView } from '@pagoda/protocol';
 import type { Auth, Principal } from '../auth.ts';
-import { idParam } from '../edge_checks.ts';
-import { HttpError, parseBody } from '../http_error.ts';
+import { idParam } from '../edge-checks.ts';
+import { HttpError, parseBody } from '../http-error.ts';
 import type { Platform } from '../platform.ts';
 import { instanceProgress, modelView } from '../views.ts';
 

@@ -3,7 +3,7 @@
 import { Router } from 'express';
 import { LaunchRequestSchema, type PlanResponse } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
-import { parseBody } from '../http_error.ts';
+import { parseBody } from '../http-error.ts';
 import type { Platform } from '../platform.ts';
 
 export function planRoutes(p: Platform, auth: Auth): Router {

@@ -5,9 +5,9 @@ import { Prisma } from '@pagoda/db';
 import { clip, MODEL_TYPES, ModelNameSchema, type ModelType, type RegistrationSummary, type RegistrationUpdated } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
-import { findNulByte, idParam } from '../edge_checks.ts';
-import { HttpError } from '../http_error.ts';
-import { customFamilies } from '../model_resolve.ts';
+import { findNulByte, idParam } from '../edge-checks.ts';
+import { HttpError } from '../http-error.ts';
+import { customFamilies } from '../model-resolve.ts';
 import type { Platform } from '../platform.ts';
 
 function modelType(req: Request): ModelType {

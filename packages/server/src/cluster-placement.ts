@@ -5,7 +5,7 @@
 import type { Database, Db } from '@pagoda/db';
 import { CPU_DEVICE_INDEX, type Device } from '@pagoda/protocol';
 import { DTYPE_BYTES, ENGINE_CAPABILITIES, parameterCount, type ArchNumbers, type EngineName } from './catalog/index.ts';
-import { HttpError } from './http_error.ts';
+import { HttpError } from './http-error.ts';
 import { plan, PlanInputError, resolveParams, kvBytesPerToken, type PlannerDeviceInput, type Plan, type PlanParamsInput } from './planner/index.ts';
 
 type Tx = Omit<Db, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, reportChannel, workerQueueName } from '@pagoda/protocol';
 import { createScratchDatabase } from '../../db/test/pg.ts';
 import { startServer, type RunningServer } from '../src/index.ts';
-import type { Body } from './one_worker_cluster.ts';
-import { GiB, leaksInternals, STORIES, waitFor } from './platform_helpers.ts';
+import type { Body } from './one-worker-cluster.ts';
+import { GiB, leaksInternals, STORIES, waitFor } from './platform-helpers.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NUL = '\0';

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, Page } from '../../apps/dashboard/node_modules/playwright-core/index.js';
-import { ROOT } from '../../packages/server/test/platform_helpers.ts';
+import { ROOT } from '../../packages/server/test/platform-helpers.ts';
 
 export const DASHBOARD = join(ROOT, 'apps/dashboard');
 export const SHOTS = join(ROOT, 'test-results/dashboard');

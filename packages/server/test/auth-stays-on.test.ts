@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { ERROR_CODES } from '@pagoda/protocol';
 import { createScratchDatabase } from '../../db/test/pg.ts';
 import { startServer, type RunningServer } from '../src/index.ts';
-import type { Body } from './one_worker_cluster.ts';
+import type { Body } from './one-worker-cluster.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RECOVERY_KEY = 'recovery-admin-key-0123456789';

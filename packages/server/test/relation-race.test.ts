@@ -10,10 +10,10 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Heartbeat } from '@pagoda/protocol';
 import { openInterleavedSqlite, type InterleavedDatabase } from '../../db/test/interleave.ts';
 import { EventHub } from '../src/events.ts';
-import type { JobQueues } from '../src/job_queues.ts';
+import type { JobQueues } from '../src/job-queues.ts';
 import { Reconciler } from '../src/reconcile.ts';
 import { ReportHandler } from '../src/reports.ts';
-import { RouteTable } from '../src/route_table.ts';
+import { RouteTable } from '../src/route-table.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'pagoda-race-'));
 let idb: InterleavedDatabase;

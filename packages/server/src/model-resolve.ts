@@ -16,7 +16,7 @@ import {
   type EngineName,
   type ModelFamily,
 } from './catalog/index.ts';
-import { HttpError } from './http_error.ts';
+import { HttpError } from './http-error.ts';
 
 export interface ResolvedModel {
   family: ModelFamily;

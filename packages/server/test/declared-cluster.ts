@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { reportChannel, type Heartbeat, type ReplicaReport } from '@pagoda/protocol';
 import { createScratchDatabase } from '../../db/test/pg.ts';
 import { startServer, type RunningServer } from '../src/index.ts';
-import { GiB, STORIES, waitFor } from './platform_helpers.ts';
+import { GiB, STORIES, waitFor } from './platform-helpers.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";

@@ -5,8 +5,8 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workerQueueName } from '@pagoda/protocol';
-import { GiB } from './platform_helpers.ts';
-import { startDeclaredCluster, type DeclaredCluster } from './declared_cluster.ts';
+import { GiB } from './platform-helpers.ts';
+import { startDeclaredCluster, type DeclaredCluster } from './declared-cluster.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 let c: DeclaredCluster;

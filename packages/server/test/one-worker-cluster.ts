@@ -10,7 +10,7 @@ import {
   startWorkerProcess,
   waitFor,
   type WorkerProcess,
-} from './platform_helpers.ts';
+} from './platform-helpers.ts';
 
 export const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
 

@@ -9,10 +9,10 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendError, HttpError } from '../src/http_error.ts';
+import { sendError, HttpError } from '../src/http-error.ts';
 import { PlatformMetrics } from '../src/metrics.ts';
 import { proxyHandler, relay } from '../src/proxy.ts';
-import { RouteTable } from '../src/route_table.ts';
+import { RouteTable } from '../src/route-table.ts';
 
 /** A stand-in runner: records each body's bytes, then does what `answer` says with the response. */
 function standIn(answer: (body: Buffer, res: import('node:http').ServerResponse) => void) {

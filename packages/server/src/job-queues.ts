@@ -3,7 +3,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { workerQueueName, type LaunchJob, type TerminateJob } from '@pagoda/protocol';
-import { HttpError } from './http_error.ts';
+import { HttpError } from './http-error.ts';
 
 export class JobQueues {
   private readonly queues = new Map<string, Queue>();

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlatformMetrics } from '../src/metrics.ts';
 import { proxyHandler } from '../src/proxy.ts';
-import { RouteTable } from '../src/route_table.ts';
+import { RouteTable } from '../src/route-table.ts';
 
 const TOTAL = 96 * 2 ** 20;
 const CHUNK = 64 * 1024;

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one_worker_cluster.ts';
-import { ROOT, STORIES, waitFor } from './platform_helpers.ts';
+import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one-worker-cluster.ts';
+import { ROOT, STORIES, waitFor } from './platform-helpers.ts';
 
 const WAVE2 = join(ROOT, '../shared/models/wave2');
 const golden = JSON.parse(readFileSync(join(ROOT, '../shared/fixtures/wave2/golden/tiny-bert-embed.golden.json'), 'utf8')) as {

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportChannel, workerQueueName } from '@pagoda/protocol';
 import { startServer, type RunningServer } from '../src/index.ts';
-import { GiB, ROOT, STORIES, waitFor } from './platform_helpers.ts';
+import { GiB, ROOT, STORIES, waitFor } from './platform-helpers.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `bad${Date.now().toString(36)}`;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../src/index.ts';
-import { GiB, PrivateRedis, startWorkerProcess, STORIES, waitFor, type WorkerProcess } from './platform_helpers.ts';
+import { GiB, PrivateRedis, startWorkerProcess, STORIES, waitFor, type WorkerProcess } from './platform-helpers.ts';
 
 const TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
 let redis: PrivateRedis;

@@ -1,11 +1,11 @@
 // Consumes this worker's own BullMQ queue: launch and terminate jobs from the server, handed to the
-// supervisor. A launch job completes once the replica is accepted; its start is reported separately.
+// replica manager. A launch job completes once the replica is accepted; its start is reported separately.
 import { UnrecoverableError, Worker as QueueWorker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import { WorkerJobSchema, workerQueueName } from '@pagoda/protocol';
-import type { Supervisor } from './supervisor.ts';
+import type { ReplicaManager } from './replica-manager.ts';
 
-export function consumeJobs(workerId: string, connection: ConnectionOptions, prefix: string, supervisor: Supervisor, log: Logger): QueueWorker {
+export function consumeJobs(workerId: string, connection: ConnectionOptions, prefix: string, replicaManager: ReplicaManager, log: Logger): QueueWorker {
   const consumer = new QueueWorker(
     workerQueueName(workerId),
     async (job) => {
@@ -13,8 +13,8 @@ export function consumeJobs(workerId: string, connection: ConnectionOptions, pre
       if (!parsed.success) throw new UnrecoverableError(`job ${job.id} is not a launch or terminate job: ${parsed.error.message}`);
       const data = parsed.data;
       log.info({ job: job.id, kind: data.kind, replica: data.replica_id, model: data.model_uid }, 'job received');
-      if (data.kind === 'launch') supervisor.launch(data);
-      else await supervisor.terminate(data.replica_id);
+      if (data.kind === 'launch') replicaManager.launch(data);
+      else await replicaManager.terminate(data.replica_id);
       return { ok: true };
     },
     { connection, prefix, concurrency: 8, autorun: true },

@@ -2,8 +2,8 @@
 // aborted at a random (seeded) moment, many before the first byte; afterwards both replicas are in
 // rotation, the engines run 0 requests within 2 s, and the next 50 requests are all served.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one_worker_cluster.ts';
-import { STORIES, waitFor } from './platform_helpers.ts';
+import { startOneWorkerCluster, TEMPLATE, type OneWorkerCluster } from './one-worker-cluster.ts';
+import { STORIES, waitFor } from './platform-helpers.ts';
 
 const UID = 'storm';
 let cluster: OneWorkerCluster;

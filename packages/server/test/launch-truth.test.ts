@@ -2,8 +2,8 @@
 // gave up on frees its GPU memory claim; a model scaled to 0 reads 'stopped' and requests to it get
 // an error that says so. The worker is played over Redis (declared_cluster.ts).
 import { afterAll, describe, expect, it } from 'vitest';
-import { GiB, waitFor } from './platform_helpers.ts';
-import { startDeclaredCluster, type DeclaredCluster, type Provider } from './declared_cluster.ts';
+import { GiB, waitFor } from './platform-helpers.ts';
+import { startDeclaredCluster, type DeclaredCluster, type Provider } from './declared-cluster.ts';
 
 const clusters: DeclaredCluster[] = [];
 afterAll(async () => {

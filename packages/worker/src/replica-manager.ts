@@ -4,13 +4,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { LaunchJob, ReplicaReport, ReplicaState } from '@pagoda/protocol';
-import { LogTail } from './log_tail.ts';
-import { resolveModelFiles } from './model_files.ts';
+import { LogTail } from './log-tail.ts';
+import { resolveModelFiles } from './model-files.ts';
 import { freePort, releasePort } from './ports.ts';
-import { runnerArgv, runnerEnv } from './runner_command.ts';
-import { RunnerProcess } from './runner_process.ts';
+import { runnerArgv, runnerEnv } from './runner-command.ts';
+import { RunnerProcess } from './runner-process.ts';
 
-export interface SupervisorOptions {
+export interface ReplicaManagerOptions {
   /** Address runners bind to and the server reaches them on. */
   host: string;
   /** Download cache (default: the download module's). */
@@ -46,7 +46,7 @@ interface Managed {
   abort: AbortController;
 }
 
-export interface SupervisorEvents {
+export interface ReplicaManagerEvents {
   update: [report: ReplicaReport];
   logs: [replicaId: string, modelUid: string, lines: string[]];
 }
@@ -62,11 +62,11 @@ function loadPhase(line: string): keyof typeof PROGRESS | null {
   return null;
 }
 
-export class Supervisor extends EventEmitter<SupervisorEvents> {
+export class ReplicaManager extends EventEmitter<ReplicaManagerEvents> {
   private readonly replicas = new Map<string, Managed>();
   private readonly flushTimer: NodeJS.Timeout;
 
-  constructor(private readonly opts: SupervisorOptions) {
+  constructor(private readonly opts: ReplicaManagerOptions) {
     super();
     this.flushTimer = setInterval(() => this.flushLogs(), 200);
   }

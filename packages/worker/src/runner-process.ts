@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { lineSplitter } from './log_tail.ts';
+import { lineSplitter } from './log-tail.ts';
 
 const GUARD = fileURLToPath(new URL('./runner_guard.sh', import.meta.url));
 const PID_LINE = /^pagoda-runner-pid (\d+)$/;

@@ -6,8 +6,8 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOneWorkerCluster, TEMPLATE, type Body, type OneWorkerCluster } from './one_worker_cluster.ts';
-import { STORIES, waitFor } from './platform_helpers.ts';
+import { startOneWorkerCluster, TEMPLATE, type Body, type OneWorkerCluster } from './one-worker-cluster.ts';
+import { STORIES, waitFor } from './platform-helpers.ts';
 
 const ADMIN = 'runner-access-admin-key-0123456789';
 let cluster: OneWorkerCluster;

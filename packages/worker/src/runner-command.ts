@@ -59,7 +59,7 @@ export function runnerArgv(input: RunnerCommandInput): string[] {
   return [...argv, ...(input.extraArgs ?? [])];
 }
 
-/** Levels that would hide the runner's info lines the supervisor reads load progress from. */
+/** Levels that would hide the runner's info lines the replica manager reads load progress from. */
 const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
 
 /**

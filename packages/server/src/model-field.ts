@@ -1,7 +1,7 @@
 // Reads the one field the proxy routes by, "model", from a request body's bytes without building the
 // rest of the body: one pass with a depth counter (no recursion), so no nesting can overflow the stack.
 // The runner validates the whole body; this only needs to find the top-level "model" string.
-import { HttpError } from './http_error.ts';
+import { HttpError } from './http-error.ts';
 
 /** Deeper nesting than this is refused: no OpenAI request needs it, and it only costs the runner. */
 export const MAX_BODY_DEPTH = 256;

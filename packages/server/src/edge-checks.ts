@@ -4,7 +4,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { z } from 'zod';
 import { clip } from '@pagoda/protocol';
-import { HttpError } from './http_error.ts';
+import { HttpError } from './http-error.ts';
 
 /** Path parameter `name` checked against `schema`; a malformed one is a 400 naming `param`. */
 export function idParam(req: Request, name: string, schema: z.ZodType<string>, param: string, what: string): string {
