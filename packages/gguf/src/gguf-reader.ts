@@ -51,6 +51,7 @@ class Cursor {
     this.bufStart = this.pos;
   }
 
+  /** Where n bytes at the position lie in buf (which may be refilled: read buf only after this). */
   private take(n: number): number {
     this.ensure(n);
     const at = this.pos - this.bufStart;
@@ -58,16 +59,46 @@ class Cursor {
     return at;
   }
 
-  u8 = () => this.buf.readUInt8(this.take(1));
-  i8 = () => this.buf.readInt8(this.take(1));
-  u16 = () => this.buf.readUInt16LE(this.take(2));
-  i16 = () => this.buf.readInt16LE(this.take(2));
-  u32 = () => this.buf.readUInt32LE(this.take(4));
-  i32 = () => this.buf.readInt32LE(this.take(4));
-  f32 = () => this.buf.readFloatLE(this.take(4));
-  f64 = () => this.buf.readDoubleLE(this.take(8));
-  i64 = () => this.buf.readBigInt64LE(this.take(8));
-  u64big = () => this.buf.readBigUInt64LE(this.take(8));
+  u8 = () => {
+    const at = this.take(1);
+    return this.buf.readUInt8(at);
+  };
+  i8 = () => {
+    const at = this.take(1);
+    return this.buf.readInt8(at);
+  };
+  u16 = () => {
+    const at = this.take(2);
+    return this.buf.readUInt16LE(at);
+  };
+  i16 = () => {
+    const at = this.take(2);
+    return this.buf.readInt16LE(at);
+  };
+  u32 = () => {
+    const at = this.take(4);
+    return this.buf.readUInt32LE(at);
+  };
+  i32 = () => {
+    const at = this.take(4);
+    return this.buf.readInt32LE(at);
+  };
+  f32 = () => {
+    const at = this.take(4);
+    return this.buf.readFloatLE(at);
+  };
+  f64 = () => {
+    const at = this.take(8);
+    return this.buf.readDoubleLE(at);
+  };
+  i64 = () => {
+    const at = this.take(8);
+    return this.buf.readBigInt64LE(at);
+  };
+  u64big = () => {
+    const at = this.take(8);
+    return this.buf.readBigUInt64LE(at);
+  };
 
   /** A u64 that must fit a JavaScript number (counts, lengths, offsets). */
   u64(): number {

@@ -1,5 +1,6 @@
 // @pagoda/tokenizer: tokenizer.json encode/decode, streaming detokenization and chat templates.
 export { Tokenizer, type EncodeOptions, type DecodeOptions, type SpecialTokenTexts } from './tokenizer.ts';
+export type { TextTokenizer } from './text-tokenizer.ts';
 export { IncrementalDecoder, type IncrementalDecoderOptions } from './incremental-decoder.ts';
 export {
   ChatTemplateError,

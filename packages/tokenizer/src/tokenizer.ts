@@ -9,6 +9,7 @@ import {
   type ChatTemplateSource,
   type ModelTokenizerFiles,
 } from './model-files.ts';
+import type { TextTokenizer } from './text-tokenizer.ts';
 import { applyTransformersRebuild } from './transformers-compat.ts';
 
 export interface EncodeOptions {
@@ -29,7 +30,7 @@ export interface SpecialTokenTexts {
   pad: string | null;
 }
 
-export class Tokenizer {
+export class Tokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;

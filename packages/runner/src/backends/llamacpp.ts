@@ -14,7 +14,7 @@ import { freePort } from './child-server.ts';
 import { SpawnedBackend } from './spawned.ts';
 
 /** Options llama-server has no counterpart for, with their flag names. */
-const UNSUPPORTED: Array<[keyof ServeOptions, string]> = [
+export const UNSUPPORTED: Array<[keyof ServeOptions, string]> = [
   ['tensor_parallel_size', '--tensor-parallel-size'],
   ['quantization', '--quantization'],
   ['enforce_eager', '--enforce-eager'],

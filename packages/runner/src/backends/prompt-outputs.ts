@@ -3,7 +3,7 @@
 // and stops waiting at once when the client leaves. Plain promises, no generator layers: this runs once
 // per token of every stream.
 import type { GenerateDelta, SamplingParams, TokenLogprob } from '@pagoda/engine';
-import type { Tokenizer } from '@pagoda/tokenizer';
+import type { TextTokenizer } from '@pagoda/tokenizer';
 import { ApiError, badRequest } from '../api-error.ts';
 import { OutputText } from './output-text.ts';
 
@@ -74,7 +74,7 @@ class PromptRequest {
 
   constructor(
     engine: EngineLike,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     readonly run: PromptRun,
     readonly offset: number,
     signal: AbortSignal,
@@ -172,7 +172,7 @@ export class PromptSet {
 
   constructor(
     engine: EngineLike,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     runs: PromptRun[],
     private readonly signal: AbortSignal,
     readonly usage: PromptUsage,
