@@ -20,7 +20,14 @@ const OUT_TYPES: Record<OutType, { tensor: number; fileType: number }> = {
 };
 
 /** SentencePiece token types as llama.cpp stores them. */
-const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+const TokenType = {
+  NORMAL: 1,
+  UNKNOWN: 2,
+  CONTROL: 3,
+  USER_DEFINED: 4,
+  UNUSED: 5,
+  BYTE: 6,
+} as const;
 
 interface LlamaConfig {
   hidden_size: number;
@@ -87,7 +94,9 @@ export function convertLlamaToGguf(opts: ConvertOptions): void {
   if (scaling) {
     const kind = scaling.rope_type ?? scaling.type;
     if (kind !== 'linear' || scaling.factor === undefined)
-      throw new Error(`rope_scaling ${kind} is not supported by the converter (none or linear are)`);
+      throw new Error(
+        `rope_scaling ${kind} is not supported by the converter (none or linear are)`,
+      );
     set('llama.rope.scaling.type', { type: 'str', value: 'linear' });
     set('llama.rope.scaling.factor', { type: 'f32', value: scaling.factor });
   }
@@ -116,7 +125,9 @@ function planTensors(
 ): PlannedTensor[] {
   const H = c.hidden_size;
   const I = c.intermediate_size;
-  const shapes: Array<[string, string, number[]]> = [['model.embed_tokens.weight', 'token_embd.weight', [c.vocab_size, H]]];
+  const shapes: Array<[string, string, number[]]> = [
+    ['model.embed_tokens.weight', 'token_embd.weight', [c.vocab_size, H]],
+  ];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
     const b = `blk.${l}`;
@@ -173,7 +184,8 @@ function checkpointReader(dir: string): (name: string, shape: number[]) => Float
   const index = join(dir, 'model.safetensors.index.json');
   let fileOf: (name: string) => string = () => 'model.safetensors';
   if (existsSync(index)) {
-    const map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map;
+    const map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> })
+      .weight_map;
     fileOf = (name) => {
       const f = map[name];
       if (!f) throw new Error(`${index} does not list ${name}`);
@@ -209,7 +221,12 @@ function dummyReader(seed: number): (name: string, shape: number[]) => Float32Ar
 }
 
 interface TokenizerJson {
-  model: { type: string; vocab: Record<string, number>; merges?: Array<string | [string, string]>; byte_fallback?: boolean };
+  model: {
+    type: string;
+    vocab: Record<string, number>;
+    merges?: Array<string | [string, string]>;
+    byte_fallback?: boolean;
+  };
   added_tokens?: Array<{ id: number; content: string; special: boolean }>;
 }
 
@@ -223,7 +240,8 @@ interface TokenizerConfig {
   chat_template?: string | Array<{ name: string; template: string }>;
 }
 
-const tokenText = (t: TokenizerConfig['bos_token']) => (t == null ? null : typeof t === 'string' ? t : t.content);
+const tokenText = (t: TokenizerConfig['bos_token']) =>
+  t == null ? null : typeof t === 'string' ? t : t.content;
 
 /**
  * The tokenizer.ggml.* keys for a SentencePiece-style tokenizer.json (BPE + byte fallback, "▁" for
@@ -233,9 +251,13 @@ const tokenText = (t: TokenizerConfig['bos_token']) => (t == null ? null : typeo
 function llamaVocab(dir: string, vocabSize: number): Map<string, GgufEntry> {
   const tj = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
   const configPath = join(dir, 'tokenizer_config.json');
-  const tc: TokenizerConfig = existsSync(configPath) ? (JSON.parse(readFileSync(configPath, 'utf8')) as TokenizerConfig) : {};
+  const tc: TokenizerConfig = existsSync(configPath)
+    ? (JSON.parse(readFileSync(configPath, 'utf8')) as TokenizerConfig)
+    : {};
   if (tj.model.type !== 'BPE' || !tj.model.byte_fallback)
-    throw new Error('the converter handles SentencePiece-style tokenizers (BPE with byte_fallback), as Llama 2 uses');
+    throw new Error(
+      'the converter handles SentencePiece-style tokenizers (BPE with byte_fallback), as Llama 2 uses',
+    );
 
   const byId = new Map<number, string>();
   for (const [tok, id] of Object.entries(tj.model.vocab)) byId.set(id, tok);
@@ -251,7 +273,10 @@ function llamaVocab(dir: string, vocabSize: number): Map<string, GgufEntry> {
     const merged = `${a}${b}`;
     if (!mergeScore.has(merged)) mergeScore.set(merged, -rank);
   }
-  const idOf = (t: string | null) => (t === null ? undefined : tj.model.vocab[t] ?? tj.added_tokens?.find((a) => a.content === t)?.id);
+  const idOf = (t: string | null) =>
+    t === null
+      ? undefined
+      : (tj.model.vocab[t] ?? tj.added_tokens?.find((a) => a.content === t)?.id);
   const unk = idOf(tokenText(tc.unk_token));
 
   const tokens: string[] = [];
@@ -292,7 +317,10 @@ function llamaVocab(dir: string, vocabSize: number): Map<string, GgufEntry> {
   }
   m.set('tokenizer.ggml.add_bos_token', { type: 'bool', value: tc.add_bos_token ?? true });
   m.set('tokenizer.ggml.add_eos_token', { type: 'bool', value: tc.add_eos_token ?? false });
-  const template = typeof tc.chat_template === 'string' ? tc.chat_template : tc.chat_template?.find((t) => t.name === 'default')?.template;
+  const template =
+    typeof tc.chat_template === 'string'
+      ? tc.chat_template
+      : tc.chat_template?.find((t) => t.name === 'default')?.template;
   if (template !== undefined) m.set('tokenizer.chat_template', { type: 'str', value: template });
   return m;
 }

@@ -103,7 +103,8 @@ class Cursor {
   /** A u64 that must fit a JavaScript number (counts, lengths, offsets). */
   u64(): number {
     const v = this.u64big();
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new GgufFormatError(`a count of ${v} is too large`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new GgufFormatError(`a count of ${v} is too large`);
     return Number(v);
   }
 
@@ -140,7 +141,9 @@ function readValue(c: Cursor, type: number): GgufValue {
     }
     case GgufValueType.INT64: {
       const v = c.i64();
-      return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+      return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)
+        ? Number(v)
+        : v;
     }
     case GgufValueType.FLOAT64:
       return c.f64();
@@ -177,7 +180,8 @@ export function readGgufHeader(path: string): GgufHeader {
     for (let i = 0; i < tensorCount; i++) {
       const name = c.str();
       const nDims = c.u32();
-      if (nDims > 4) throw new GgufFormatError(`tensor ${name} has ${nDims} dimensions (at most 4)`);
+      if (nDims > 4)
+        throw new GgufFormatError(`tensor ${name} has ${nDims} dimensions (at most 4)`);
       const dims = Array.from({ length: nDims }, () => c.u64());
       const type = c.u32();
       if (!GGML_BLOCKS[type]) throw new GgufFormatError(`tensor ${name} has unknown type ${type}`);

@@ -3,7 +3,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { GgufValueType, tensorBytes } from './ggml-types.ts';
 
-type Scalar = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'str' | 'u64' | 'i64' | 'f64';
+type Scalar =
+  'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'str' | 'u64' | 'i64' | 'f64';
 
 export type GgufEntry =
   | { type: Exclude<Scalar, 'str' | 'bool' | 'u64' | 'i64'>; value: number }
@@ -54,7 +55,19 @@ class Bytes {
       this.push(s);
       return;
     }
-    const size = { u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8 }[type];
+    const size = {
+      u8: 1,
+      i8: 1,
+      bool: 1,
+      u16: 2,
+      i16: 2,
+      u32: 4,
+      i32: 4,
+      f32: 4,
+      u64: 8,
+      i64: 8,
+      f64: 8,
+    }[type];
     const b = Buffer.alloc(size);
     if (type === 'u8') b.writeUInt8(v as number);
     else if (type === 'i8') b.writeInt8(v as number);
@@ -77,7 +90,11 @@ class Bytes {
 const alignUp = (n: number) => Math.ceil(n / ALIGNMENT) * ALIGNMENT;
 
 /** Writes `metadata` (in insertion order) and `tensors` to a GGUF v3 file at `path`. */
-export function writeGguf(path: string, metadata: Map<string, GgufEntry>, tensors: GgufTensorSource[]): void {
+export function writeGguf(
+  path: string,
+  metadata: Map<string, GgufEntry>,
+  tensors: GgufTensorSource[],
+): void {
   const h = new Bytes();
   h.scalar('u32', 0x46554747);
   h.scalar('u32', 3);
@@ -103,7 +120,10 @@ export function writeGguf(path: string, metadata: Map<string, GgufEntry>, tensor
     for (const d of t.dims) h.scalar('u64', d);
     h.scalar('u32', t.type);
     h.scalar('u64', offset);
-    const bytes = tensorBytes(t.type, t.dims.reduce((a, b) => a * b, 1));
+    const bytes = tensorBytes(
+      t.type,
+      t.dims.reduce((a, b) => a * b, 1),
+    );
     sizes.push(bytes);
     offset = alignUp(offset + bytes);
   }
@@ -120,7 +140,9 @@ export function writeGguf(path: string, metadata: Map<string, GgufEntry>, tensor
     for (const [i, t] of tensors.entries()) {
       const data = t.data();
       if (data.length !== sizes[i])
-        throw new Error(`tensor ${t.name}: ${data.length} bytes given, its type and shape need ${sizes[i]}`);
+        throw new Error(
+          `tensor ${t.name}: ${data.length} bytes given, its type and shape need ${sizes[i]}`,
+        );
       writeSync(fd, data);
       pos += data.length;
       if (i < tensors.length - 1) pad(alignUp(pos));

@@ -1,5 +1,11 @@
 // @pagoda/gguf: GGUF headers (read), GGUF files (write), and the Llama safetensors → GGUF converter.
-export { GGML_BLOCKS, FILE_TYPE_NAMES, GgmlType, GgufValueType, tensorBytes } from './ggml-types.ts';
+export {
+  GGML_BLOCKS,
+  FILE_TYPE_NAMES,
+  GgmlType,
+  GgufValueType,
+  tensorBytes,
+} from './ggml-types.ts';
 export {
   GgufFormatError,
   ggufNumber,
@@ -10,5 +16,10 @@ export {
   type GgufValue,
 } from './gguf-reader.ts';
 export { writeGguf, type GgufEntry, type GgufTensorSource } from './gguf-writer.ts';
-export { convertLlamaToGguf, permuteRope, type ConvertOptions, type OutType } from './convert-llama.ts';
+export {
+  convertLlamaToGguf,
+  permuteRope,
+  type ConvertOptions,
+  type OutType,
+} from './convert-llama.ts';
 export { ggufModelSummary, type GgufModelSummary } from './model-summary.ts';

@@ -42,14 +42,16 @@ export function ggufModelSummary(h: GgufHeader): GgufModelSummary {
   return {
     architecture: arch,
     name: ggufString(h, 'general.name') ?? null,
-    quantization: (fileType !== undefined ? FILE_TYPE_NAMES[fileType] : undefined) ?? commonestMatrixType(h),
+    quantization:
+      (fileType !== undefined ? FILE_TYPE_NAMES[fileType] : undefined) ?? commonestMatrixType(h),
     context_length: need('context_length'),
     block_count: blocks,
     embedding_length: embedding,
     head_count: heads,
     head_count_kv: kvHeads,
     head_dim: keyLen,
-    vocab_size: ggufNumber(h, `${arch}.vocab_size`) ?? (Array.isArray(tokens) ? tokens.length : null),
+    vocab_size:
+      ggufNumber(h, `${arch}.vocab_size`) ?? (Array.isArray(tokens) ? tokens.length : null),
     weight_bytes: h.tensors.reduce((a, t) => a + t.bytes, 0),
     parameters: h.tensors.reduce((a, t) => a + t.dims.reduce((x, y) => x * y, 1), 0),
     kv_bytes_per_token_f16: blocks * kvHeads * (keyLen + valueLen) * 2,
@@ -62,6 +64,7 @@ function commonestMatrixType(h: GgufHeader): string {
   for (const t of h.tensors)
     if (t.dims.length >= 2) bytesByType.set(t.type, (bytesByType.get(t.type) ?? 0) + t.bytes);
   let best: number | null = null;
-  for (const [type, bytes] of bytesByType) if (best === null || bytes > bytesByType.get(best)!) best = type;
+  for (const [type, bytes] of bytesByType)
+    if (best === null || bytes > bytesByType.get(best)!) best = type;
   return best === null ? 'unknown' : GGML_BLOCKS[best]![0];
 }

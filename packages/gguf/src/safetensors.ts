@@ -55,7 +55,8 @@ export class SafetensorsFile {
     else if (e.dtype === 'BF16') {
       const u = new Uint32Array(values.buffer);
       for (let i = 0; i < count; i++) u[i] = raw.readUInt16LE(i * 2) << 16;
-    } else if (e.dtype === 'F16') for (let i = 0; i < count; i++) values[i] = halfToFloat(raw.readUInt16LE(i * 2));
+    } else if (e.dtype === 'F16')
+      for (let i = 0; i < count; i++) values[i] = halfToFloat(raw.readUInt16LE(i * 2));
     else throw new Error(`tensor ${name} is ${e.dtype}; the converter reads F32, F16 and BF16`);
     return { shape: e.shape, values };
   }

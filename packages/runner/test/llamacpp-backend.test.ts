@@ -15,7 +15,14 @@ import { storiesGguf } from './helpers/stories-gguf.ts';
 const TEMPLATE = fileURLToPath(new URL('./fixtures/plain-chat-template.jinja', import.meta.url));
 const golden = JSON.parse(
   readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8'),
-) as { cases: Array<{ prompt_text: string; prompt_ids: number[]; greedy_ids: number[]; greedy_logprobs: number[] }> };
+) as {
+  cases: Array<{
+    prompt_text: string;
+    prompt_ids: number[];
+    greedy_ids: number[];
+    greedy_logprobs: number[];
+  }>;
+};
 const hf = Tokenizer.fromDir(STORIES);
 
 async function collect(stream: AsyncIterable<GenerateDelta>): Promise<number[]> {
@@ -43,7 +50,11 @@ describe('llama.cpp on the converted stories260k GGUF', () => {
   it('greedy tokens of every golden prompt equal transformers', async () => {
     for (const c of golden.cases) {
       const ids = await collect(
-        engine.generate(c.prompt_ids, { max_tokens: c.greedy_ids.length, temperature: 0, ignore_eos: true, logprobs: 0 }, {}),
+        engine.generate(
+          c.prompt_ids,
+          { max_tokens: c.greedy_ids.length, temperature: 0, ignore_eos: true, logprobs: 0 },
+          {},
+        ),
       );
       expect(ids, c.prompt_text).toEqual(c.greedy_ids);
     }
@@ -52,10 +63,15 @@ describe('llama.cpp on the converted stories260k GGUF', () => {
   it('logprobs of the chosen tokens are within 1e-3 of transformers', async () => {
     const c = golden.cases[0]!;
     const lps: number[] = [];
-    for await (const d of engine.generate(c.prompt_ids, { max_tokens: 16, temperature: 0, logprobs: 1 }, {}))
+    for await (const d of engine.generate(
+      c.prompt_ids,
+      { max_tokens: 16, temperature: 0, logprobs: 1 },
+      {},
+    ))
       lps.push(...(d.logprobs ?? []).map((l) => l.logprob));
     expect(lps).toHaveLength(16);
-    for (const [i, lp] of lps.entries()) expect(Math.abs(lp - c.greedy_logprobs[i]!)).toBeLessThan(1e-3);
+    for (const [i, lp] of lps.entries())
+      expect(Math.abs(lp - c.greedy_logprobs[i]!)).toBeLessThan(1e-3);
   });
 
   it('the tokenizer read from the GGUF encodes every golden prompt as transformers does', async () => {
@@ -95,9 +111,16 @@ describe('pagoda serve model.gguf', () => {
   });
 
   it('completions: greedy text is the golden text, with usage', async () => {
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 64, temperature: 0 });
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 64,
+      temperature: 0,
+    });
     const choice = res.choices[0]!;
-    expect(once.prompt_text + choice.text).toBe(hf.decode([...once.prompt_ids, ...once.greedy_ids]));
+    expect(once.prompt_text + choice.text).toBe(
+      hf.decode([...once.prompt_ids, ...once.greedy_ids]),
+    );
     expect(choice.finish_reason).toBe('length');
     expect(res.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 64, total_tokens: 69 });
     expect(res.model).toBe(MODEL);
@@ -121,25 +144,44 @@ describe('pagoda serve model.gguf', () => {
       if (c.usage) usage = c.usage;
     }
     expect(chunks).toBeGreaterThan(5);
-    expect(once.prompt_text + text).toBe(hf.decode([...once.prompt_ids, ...once.greedy_ids.slice(0, 20)]));
+    expect(once.prompt_text + text).toBe(
+      hf.decode([...once.prompt_ids, ...once.greedy_ids.slice(0, 20)]),
+    );
     expect(usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 20 });
   });
 
   it('a stop string ends the text before it', async () => {
     const full = hf.decode([...once.prompt_ids, ...once.greedy_ids]).slice(once.prompt_text.length);
     const stop = full.slice(10, 14);
-    const res = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 64, temperature: 0, stop: [stop] });
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 64,
+      temperature: 0,
+      stop: [stop],
+    });
     expect(res.choices[0]!.text).toBe(full.slice(0, full.indexOf(stop)));
     expect(res.choices[0]!.finish_reason).toBe('stop');
   });
 
   it('chat renders the template and answers, streaming and not', async () => {
     const messages = [{ role: 'user' as const, content: 'Tell me a story' }];
-    const res = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 12, temperature: 0 });
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 12,
+      temperature: 0,
+    });
     const content = res.choices[0]!.message.content!;
     expect(content.length).toBeGreaterThan(0);
     expect(res.usage!.completion_tokens).toBe(12);
-    const stream = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 12, temperature: 0, stream: true });
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 12,
+      temperature: 0,
+      stream: true,
+    });
     let streamed = '';
     let role: string | undefined;
     for await (const c of stream) {
@@ -152,11 +194,25 @@ describe('pagoda serve model.gguf', () => {
 
   it('sampling: a seed repeats its output, n gives several choices, a penalty changes greedy text', async () => {
     const ask = (seed: number) =>
-      client.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 16, temperature: 1.2, top_p: 0.9, top_k: 40, seed });
+      client.completions.create({
+        model: MODEL,
+        prompt: 'Once',
+        max_tokens: 16,
+        temperature: 1.2,
+        top_p: 0.9,
+        top_k: 40,
+        seed,
+      } as OpenAI.CompletionCreateParamsNonStreaming);
     const a = await ask(7);
     const b = await ask(7);
     expect(a.choices[0]!.text).toBe(b.choices[0]!.text);
-    const many = await client.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 8, n: 3, temperature: 1 });
+    const many = await client.completions.create({
+      model: MODEL,
+      prompt: 'Once',
+      max_tokens: 8,
+      n: 3,
+      temperature: 1,
+    });
     expect(many.choices.map((c) => c.index).sort()).toEqual([0, 1, 2]);
     expect(many.usage!.completion_tokens).toBe(24);
     const penalized = await client.completions.create({
@@ -171,10 +227,14 @@ describe('pagoda serve model.gguf', () => {
 
   it('errors: a prompt past max_model_len is a 400 naming the limit; an unknown model a 404', async () => {
     const long = 'Once upon a time '.repeat(100);
-    const err = await client.completions.create({ model: MODEL, prompt: long, max_tokens: 4 }).catch((e: unknown) => e);
+    const err = await client.completions
+      .create({ model: MODEL, prompt: long, max_tokens: 4 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as Error).message).toMatch(/maximum context length is 256 tokens/);
-    const missing = await client.completions.create({ model: 'nope', prompt: 'x', max_tokens: 1 }).catch((e: unknown) => e);
+    const missing = await client.completions
+      .create({ model: 'nope', prompt: 'x', max_tokens: 1 })
+      .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
   });
 
@@ -183,7 +243,13 @@ describe('pagoda serve model.gguf', () => {
     const res = await fetch(`${server.url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: MODEL, prompt: 'Once', max_tokens: 200, ignore_eos: true, stream: true }),
+      body: JSON.stringify({
+        model: MODEL,
+        prompt: 'Once',
+        max_tokens: 200,
+        ignore_eos: true,
+        stream: true,
+      }),
       signal: ac.signal,
     });
     const reader = res.body!.getReader();
@@ -197,7 +263,12 @@ describe('pagoda serve model.gguf', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(running).toBe('0');
-    const after = await client.completions.create({ model: MODEL, prompt: once.prompt_text, max_tokens: 8, temperature: 0 });
+    const after = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 8,
+      temperature: 0,
+    });
     expect(after.choices[0]!.finish_reason).toBe('length');
   });
 

@@ -8,7 +8,10 @@ import { createVllmBackend } from './vllm.ts';
 
 export async function createBackend(opts: ServeOptions, log: Logger): Promise<Backend> {
   // `pagoda serve model.gguf` needs no --backend: only llama.cpp reads GGUF.
-  const backend = opts.backend === 'builtin' && opts.model.toLowerCase().endsWith('.gguf') ? 'llamacpp' : opts.backend;
+  const backend =
+    opts.backend === 'builtin' && opts.model.toLowerCase().endsWith('.gguf')
+      ? 'llamacpp'
+      : opts.backend;
   switch (backend) {
     case 'builtin': {
       // Loaded on demand: the native addon is only needed by this backend.

@@ -24,7 +24,8 @@ export class GgufTokenizer implements TextTokenizer {
   ) {
     const tokens = header.metadata.get('tokenizer.ggml.tokens');
     this.tokens = Array.isArray(tokens) ? tokens.map(String) : [];
-    if (this.tokens.length === 0) throw new Error('the GGUF file has no tokenizer.ggml.tokens (no vocabulary)');
+    if (this.tokens.length === 0)
+      throw new Error('the GGUF file has no tokenizer.ggml.tokens (no vocabulary)');
     this.vocabSize = this.tokens.length;
     const template = header.metadata.get('tokenizer.chat_template');
     this.chatTemplate = typeof template === 'string' ? template : null;
@@ -32,7 +33,12 @@ export class GgufTokenizer implements TextTokenizer {
       const id = ggufNumber(header, `tokenizer.ggml.${key}_token_id`);
       return id === undefined ? null : (this.tokens[id] ?? null);
     };
-    this.specialTokens = { bos: text('bos'), eos: text('eos'), unk: text('unknown'), pad: text('padding') };
+    this.specialTokens = {
+      bos: text('bos'),
+      eos: text('eos'),
+      unk: text('unknown'),
+      pad: text('padding'),
+    };
     this.bosId = ggufNumber(header, 'tokenizer.ggml.bos_token_id');
     const addBos = header.metadata.get('tokenizer.ggml.add_bos_token');
     this.addBos = typeof addBos === 'boolean' ? addBos : this.bosId !== undefined;
@@ -41,7 +47,8 @@ export class GgufTokenizer implements TextTokenizer {
   /** Special tokens written in the text (a rendered chat's "<|im_start|>") are parsed as such, as tokenizer.json does. */
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
     const ids = this.model.tokenize(text, true) as number[];
-    if ((options.addSpecialTokens ?? true) && this.addBos && this.bosId !== undefined) ids.unshift(this.bosId);
+    if ((options.addSpecialTokens ?? true) && this.addBos && this.bosId !== undefined)
+      ids.unshift(this.bosId);
     return ids;
   }
 

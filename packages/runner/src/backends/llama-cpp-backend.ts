@@ -22,7 +22,9 @@ export class LlamaCppBackend extends BuiltinBackend {
 
   protected override async open(): Promise<OpenedModel> {
     const o = this.opts;
-    const given = UNSUPPORTED.filter(([key]) => o[key] !== undefined && key !== 'enable_prefix_caching').map(([, flag]) => flag);
+    const given = UNSUPPORTED.filter(
+      ([key]) => o[key] !== undefined && key !== 'enable_prefix_caching',
+    ).map(([, flag]) => flag);
     if (given.length > 0)
       throw new Error(
         `the llamacpp backend does not support ${given.join(', ')}; leave ${given.length > 1 ? 'them' : 'it'} out (llama.cpp takes these from the GGUF file or decides them itself)`,
@@ -49,7 +51,10 @@ export class LlamaCppBackend extends BuiltinBackend {
       seed: o.seed,
     });
     const tokenizer = new GgufTokenizer(this.llama.model, header);
-    this.log.info({ ...summary, chat_template: summary.chat_template !== null, max_model_len: maxModelLen }, 'GGUF model loaded');
+    this.log.info(
+      { ...summary, chat_template: summary.chat_template !== null, max_model_len: maxModelLen },
+      'GGUF model loaded',
+    );
     return { engine: this.llama, tokenizer, vocabSize: tokenizer.vocabSize };
   }
 

@@ -127,8 +127,12 @@ export class LlamaEngine implements EngineHandle {
     signal: AbortSignal | undefined,
   ): AsyncGenerator<GenerateDelta, GenerateDelta | undefined> {
     // Keep the cached prefix, but always evaluate at least the last prompt token (its logits are needed).
-    const cached = Math.min(seq.compareContextTokens(prompt as Token[]).firstDifferentIndex, prompt.length - 1);
-    if (cached < seq.nextTokenIndex) await seq.eraseContextTokenRanges([{ start: cached, end: seq.nextTokenIndex }]);
+    const cached = Math.min(
+      seq.compareContextTokens(prompt as Token[]).firstDifferentIndex,
+      prompt.length - 1,
+    );
+    if (cached < seq.nextTokenIndex)
+      await seq.eraseContextTokenRanges([{ start: cached, end: seq.nextTokenIndex }]);
     this.prefixQueries += prompt.length;
     this.prefixHits += cached;
     this.promptTokens += prompt.length;
@@ -151,7 +155,14 @@ export class LlamaEngine implements EngineHandle {
         usage.completion_tokens += 1;
         this.generated += 1;
         const delta: GenerateDelta = { index, token_ids: [token], usage: { ...usage } };
-        if (wantLogprobs) delta.logprobs = [toLogprob(token, (out as { probabilities?: Map<Token, number> }).probabilities ?? new Map(), params.logprobs!)];
+        if (wantLogprobs)
+          delta.logprobs = [
+            toLogprob(
+              token,
+              (out as { probabilities?: Map<Token, number> }).probabilities ?? new Map(),
+              params.logprobs!,
+            ),
+          ];
         const eog = this.model.isEogToken(out.token) && !params.ignore_eos;
         if (stopIds.has(token) || (eog && usage.completion_tokens > minTokens)) {
           delta.finish_reason = 'stop';
@@ -169,12 +180,18 @@ export class LlamaEngine implements EngineHandle {
   }
 
   /** The request's sampling as llama.cpp options; vLLM's "off" values map to llama.cpp's. */
-  private sampling(params: SamplingParams, history: Token[], holdEog: () => boolean): SequenceEvaluateOptions {
+  private sampling(
+    params: SamplingParams,
+    history: Token[],
+    holdEog: () => boolean,
+  ): SequenceEvaluateOptions {
     const penalized =
       (params.repetition_penalty ?? 1) !== 1 ||
       (params.presence_penalty ?? 0) !== 0 ||
       (params.frequency_penalty ?? 0) !== 0;
-    const eogTokens = [this.model.tokens.eos, this.model.tokens.eot].filter((t): t is Token => t !== null);
+    const eogTokens = [this.model.tokens.eos, this.model.tokens.eot].filter(
+      (t): t is Token => t !== null,
+    );
     return {
       temperature: params.temperature ?? 1,
       topK: params.top_k !== undefined && params.top_k > 0 ? params.top_k : 0,
