@@ -9,6 +9,7 @@ import {
   assertEngineRuns,
   CatalogError,
   findSpec,
+  ggufFacts,
   normalizeEngine,
   weightsBytes,
   type ArchNumbers,
@@ -61,6 +62,16 @@ export async function resolveLaunchModel(db: Database, req: LaunchRequest): Prom
     if (engine === 'remote') throw new HttpError(400, "model_engine 'remote' fronts an existing OpenAI server and is not launched onto GPUs; use builtin, vllm or llama.cpp", 'model_engine');
     assertEngineRuns(engine, family, spec, quantization);
     const modelPath = req.model_path ? resolve(req.model_path) : (spec.model_path ?? null);
+    if (modelPath && spec.model_format === 'gguf') {
+      // A GGUF file on this machine: plan from its own header (shape and tensor bytes).
+      let facts;
+      try {
+        facts = ggufFacts(modelPath);
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message, 'model_path');
+      }
+      return { family, engine, format: 'gguf', sizeInBillions: spec.model_size_in_billions, quantization, arch: facts.arch, weightsBytes: facts.weightsBytes, contextLength: family.context_length, modelPath, hfRepoId: null };
+    }
     const arch = req.model_path ? archAt(req.model_path) : spec.architecture;
     return {
       family,

@@ -4,3 +4,4 @@ export * from './family.ts';
 export * from './catalog.ts';
 export * from './engines.ts';
 export * from './registration.ts';
+export * from './gguf-model.ts';
