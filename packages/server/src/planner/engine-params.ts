@@ -34,6 +34,8 @@ export const PlanParamsSchema = z.object({
   enforce_eager: z.boolean().nullish(),
   block_size: z.number().int().positive().max(1024).nullish(),
   kv_cache_dtype: z.enum(KV_CACHE_DTYPES).nullish(),
+  /** Engines that size themselves (llama.cpp) claim exactly this per GPU, not gpu_memory_utilization × total. */
+  fixed_claim_bytes: z.number().int().positive().nullish(),
 });
 export type PlanParamsInput = z.input<typeof PlanParamsSchema>;
 
@@ -50,6 +52,7 @@ export interface ResolvedParams {
   kv_cache_dtype: string;
   /** Bytes of one K or V element. */
   kv_element_bytes: number;
+  fixed_claim_bytes: number | null;
 }
 
 function computeDtype(
@@ -97,6 +100,7 @@ export function resolveParams(
     enforce_eager: p.enforce_eager ?? false,
     block_size: p.block_size ?? 16,
     kv_cache_dtype: kvDtype,
+    fixed_claim_bytes: p.fixed_claim_bytes ?? null,
     kv_element_bytes: kvDtype.startsWith('fp8')
       ? 1
       : kvDtype === 'auto'

@@ -66,12 +66,15 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
       }
       throw err;
     }
-    res.status(201).json({ model_name: family.model_name, registered: true, family });
+    res.status(200).json({ model_name: family.model_name, registered: true, family });
   });
 
   r.get('/v1/model_registrations/:type', admin, async (req, res) => {
     modelType(req);
     const custom = await customFamilies(p.db);
+    // Xinference's list_model_registrations(detailed=True): whole families.
+    const detailed = req.query.detailed === 'true' || req.query.detailed === '1';
+    if (detailed) return void res.json(listFamilies({}, custom).map((f) => ({ ...f, is_builtin: f.source === 'builtin' })));
     res.json(listFamilies({}, custom).map((f) => ({ model_name: f.model_name, is_builtin: f.source === 'builtin', model_family: f.model_family, model_ability: f.model_ability, context_length: f.context_length })));
   });
 
@@ -95,12 +98,18 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
     res.json({ model_name: name, unregistered: true });
   });
 
-  r.get('/v1/engines/:model_name', admin, async (req, res) => {
+  const engines = async (req: Request, res: import('express').Response) => {
     try {
       res.json(enginesFor(String(req.params.model_name), await customFamilies(p.db)));
     } catch (err) {
       catalogError(err);
     }
+  };
+  r.get('/v1/engines/:model_name', admin, engines);
+  // Xinference's query_engine_by_model_name spells the type too.
+  r.get('/v1/engines/:type/:model_name', admin, (req, res) => {
+    modelType(req);
+    return engines(req, res);
   });
   return r;
 }
