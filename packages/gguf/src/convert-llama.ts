@@ -57,6 +57,7 @@ export interface ConvertOptions {
 
 /** One tensor to write: where its float32 values come from, and how it lands in the GGUF. */
 interface PlannedTensor {
+  hf: string;
   gguf: string;
   shape: number[];
   load: () => Float32Array;
@@ -116,6 +117,15 @@ export function convertLlamaToGguf(opts: ConvertOptions): void {
   writeGguf(opts.out, meta, sources);
 }
 
+/** The Hugging Face tensors of a Llama config: name and shape, in the order the converter writes them. */
+export function llamaTensorShapes(dir: string): Array<[string, number[]]> {
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as LlamaConfig;
+  const nHead = c.num_attention_heads;
+  return planTensors({ dir, out: '', outtype: 'f32', dummy: { seed: 1 } }, c, nHead, c.num_key_value_heads ?? nHead, c.head_dim ?? c.hidden_size / nHead).map(
+    (t) => [t.hf, t.shape],
+  );
+}
+
 function planTensors(
   opts: ConvertOptions,
   c: LlamaConfig,
@@ -148,6 +158,7 @@ function planTensors(
 
   const read = opts.dummy ? dummyReader(opts.dummy.seed) : checkpointReader(opts.dir);
   return shapes.map(([hf, gguf, shape]) => ({
+    hf,
     gguf,
     shape,
     oneDim: shape.length === 1,
@@ -204,7 +215,7 @@ function checkpointReader(dir: string): (name: string, shape: number[]) => Float
 }
 
 /** Deterministic random weights (xorshift), small enough to keep activations finite; norms are 1. */
-function dummyReader(seed: number): (name: string, shape: number[]) => Float32Array {
+export function dummyReader(seed: number): (name: string, shape: number[]) => Float32Array {
   let s = seed >>> 0 || 1;
   return (_name, shape) => {
     const n = shape.reduce((a, b) => a * b, 1);

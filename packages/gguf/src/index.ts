@@ -18,8 +18,11 @@ export {
 export { writeGguf, type GgufEntry, type GgufTensorSource } from './gguf-writer.ts';
 export {
   convertLlamaToGguf,
+  dummyReader,
+  llamaTensorShapes,
   permuteRope,
   type ConvertOptions,
   type OutType,
 } from './convert-llama.ts';
+export { SafetensorsFile, writeSafetensorsBf16 } from './safetensors.ts';
 export { ggufModelSummary, type GgufModelSummary } from './model-summary.ts';

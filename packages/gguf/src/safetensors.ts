@@ -1,5 +1,7 @@
-// Minimal safetensors reading for the converter: the JSON header, and one tensor as float32.
-import { closeSync, openSync, readSync } from 'node:fs';
+// Minimal safetensors for the converter and its benchmark: read the header and one tensor as float32;
+// write BF16 tensors produced one at a time.
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { toBf16Bits } from './tensor-encode.ts';
 
 export interface SafetensorsEntry {
   dtype: string;
@@ -69,4 +71,32 @@ function halfToFloat(h: number): number {
   if (e === 0) return s * m * 2 ** -24;
   if (e === 0x1f) return m ? NaN : s * Infinity;
   return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Writes BF16 tensors to a safetensors file; each tensor's values are produced when it is written. */
+export function writeSafetensorsBf16(path: string, tensors: Array<{ name: string; shape: number[]; values: () => Float32Array }>): void {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * 2;
+    header[t.name] = { dtype: 'BF16', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, len);
+    writeSync(fd, json);
+    for (const t of tensors) {
+      const v = t.values();
+      const out = Buffer.alloc(v.length * 2);
+      for (let i = 0; i < v.length; i++) out.writeUInt16LE(toBf16Bits(v[i]!), i * 2);
+      writeSync(fd, out);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
