@@ -121,9 +121,13 @@ export function convertLlamaToGguf(opts: ConvertOptions): void {
 export function llamaTensorShapes(dir: string): Array<[string, number[]]> {
   const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as LlamaConfig;
   const nHead = c.num_attention_heads;
-  return planTensors({ dir, out: '', outtype: 'f32', dummy: { seed: 1 } }, c, nHead, c.num_key_value_heads ?? nHead, c.head_dim ?? c.hidden_size / nHead).map(
-    (t) => [t.hf, t.shape],
-  );
+  return planTensors(
+    { dir, out: '', outtype: 'f32', dummy: { seed: 1 } },
+    c,
+    nHead,
+    c.num_key_value_heads ?? nHead,
+    c.head_dim ?? c.hidden_size / nHead,
+  ).map((t) => [t.hf, t.shape]);
 }
 
 function planTensors(

@@ -74,7 +74,10 @@ function halfToFloat(h: number): number {
 }
 
 /** Writes BF16 tensors to a safetensors file; each tensor's values are produced when it is written. */
-export function writeSafetensorsBf16(path: string, tensors: Array<{ name: string; shape: number[]; values: () => Float32Array }>): void {
+export function writeSafetensorsBf16(
+  path: string,
+  tensors: Array<{ name: string; shape: number[]; values: () => Float32Array }>,
+): void {
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const t of tensors) {

@@ -103,7 +103,9 @@ describe('the Llama converter', () => {
     const tokens = h.metadata.get('tokenizer.ggml.tokens') as string[];
     expect(tokens).toHaveLength(512);
     expect(tokens.slice(0, 4)).toEqual(['<unk>', '<s>', '</s>', '<0x00>']);
-    expect((h.metadata.get('tokenizer.ggml.token_type') as number[]).slice(0, 4)).toEqual([2, 3, 3, 6]);
+    expect((h.metadata.get('tokenizer.ggml.token_type') as number[]).slice(0, 4)).toEqual([
+      2, 3, 3, 6,
+    ]);
     const type = (name: string) => h.tensors.find((t) => t.name === name)?.type;
     expect(type('blk.0.attn_norm.weight')).toBe(GgmlType.F32);
     expect(type('blk.0.attn_q.weight')).toBe(GgmlType.Q8_0);
@@ -111,7 +113,13 @@ describe('the Llama converter', () => {
     expect(type('blk.0.ffn_down.weight')).toBe(GgmlType.F16);
     expect(h.tensors.some((t) => t.name === 'output.weight')).toBe(false); // tied embeddings
     const s = ggufModelSummary(h);
-    expect(s).toMatchObject({ quantization: 'Q8_0', context_length: 512, block_count: 5, head_dim: 8, vocab_size: 512 });
+    expect(s).toMatchObject({
+      quantization: 'Q8_0',
+      context_length: 512,
+      block_count: 5,
+      head_dim: 8,
+      vocab_size: 512,
+    });
     expect(s.weight_bytes).toBe(h.tensors.reduce((a, t) => a + t.bytes, 0));
     expect(s.weight_bytes).toBeLessThan(1_044_992 / 2); // Q8_0 is well under the f32 checkpoint
   });

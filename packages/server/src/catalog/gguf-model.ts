@@ -30,7 +30,7 @@ export function ggufFacts(path: string): GgufFacts {
   try {
     header = readGgufHeader(path);
   } catch (err) {
-    if (err instanceof GgufFormatError) throw new Error(`${path}: ${err.message}`);
+    if (err instanceof GgufFormatError) throw new Error(`${path}: ${err.message}`, { cause: err });
     throw err;
   }
   const s = ggufModelSummary(header);

@@ -207,7 +207,10 @@ export function fromXinferenceModel(input: unknown): unknown {
 }
 
 /** A registration of one GGUF file: its spec comes from the file's header. */
-function ggufRegistration(r: z.output<typeof RegistrationInputSchema>, path: string): RegistrationResult {
+function ggufRegistration(
+  r: z.output<typeof RegistrationInputSchema>,
+  path: string,
+): RegistrationResult {
   let facts;
   try {
     facts = ggufFacts(path);
@@ -216,17 +219,29 @@ function ggufRegistration(r: z.output<typeof RegistrationInputSchema>, path: str
   }
   const errors: FieldProblem[] = [];
   if (r.quantization && r.quantization.toLowerCase() !== facts.quantization.toLowerCase())
-    errors.push({ field: 'quantization', message: `quantization '${r.quantization}' does not match the file's ${facts.quantization} (general.file_type); correct it or leave it out` });
+    errors.push({
+      field: 'quantization',
+      message: `quantization '${r.quantization}' does not match the file's ${facts.quantization} (general.file_type); correct it or leave it out`,
+    });
   if (r.context_length !== undefined && r.context_length > facts.contextLength)
-    errors.push({ field: 'context_length', message: `context_length ${r.context_length} exceeds the GGUF's ${facts.contextLength}; lower it to <= ${facts.contextLength}` });
+    errors.push({
+      field: 'context_length',
+      message: `context_length ${r.context_length} exceeds the GGUF's ${facts.contextLength}; lower it to <= ${facts.contextLength}`,
+    });
   const hasTemplate = r.chat_template != null || facts.chatTemplate !== null;
   if (r.model_ability?.includes('chat') && !hasTemplate)
-    errors.push({ field: 'chat_template', message: "model_ability includes 'chat' but the GGUF has no tokenizer.chat_template; give chat_template" });
+    errors.push({
+      field: 'chat_template',
+      message:
+        "model_ability includes 'chat' but the GGUF has no tokenizer.chat_template; give chat_template",
+    });
   if (errors.length > 0) return { ok: false, errors };
   const family = ModelFamilySchema.parse({
     model_name: r.model_name,
     model_family: facts.arch.architecture,
-    model_description: r.model_description ?? `Custom GGUF ${facts.arch.architecture} (${facts.quantization}) registered from ${path}`,
+    model_description:
+      r.model_description ??
+      `Custom GGUF ${facts.arch.architecture} (${facts.quantization}) registered from ${path}`,
     model_lang: r.model_lang ?? ['en'],
     model_ability: r.model_ability ?? (hasTemplate ? ['chat', 'generate'] : ['generate']),
     context_length: r.context_length ?? facts.contextLength,
@@ -300,9 +315,12 @@ export async function validateRegistration(
     modelPath = resolve(r.model_path);
     where = modelPath;
     const format = (converted as { model_format?: unknown }).model_format;
-    const gguf = modelPath.toLowerCase().endsWith('.gguf') || (typeof format === 'string' && format.toLowerCase().startsWith('gguf'));
+    const gguf =
+      modelPath.toLowerCase().endsWith('.gguf') ||
+      (typeof format === 'string' && format.toLowerCase().startsWith('gguf'));
     if (!existsSync(modelPath)) errors.push({ field, message: `${modelPath} does not exist` });
-    else if (gguf) return errors.length > 0 ? { ok: false, errors } : ggufRegistration(r, modelPath);
+    else if (gguf)
+      return errors.length > 0 ? { ok: false, errors } : ggufRegistration(r, modelPath);
     else if (!statSync(modelPath).isDirectory())
       errors.push({
         field,
