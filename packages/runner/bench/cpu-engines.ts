@@ -14,7 +14,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -160,7 +160,7 @@ async function measure(
     rounds: runs,
   };
   console.log(
-    `${name.padEnd(22)} ${row.decode_tokens_per_s.toFixed(2).padStart(8)} tok/s decode   ttft ${row.ttft_ms.toFixed(0)} ms   load ${loadS.toFixed(1)} s   ${(row.file_bytes / 2 ** 30).toFixed(2)} GiB`,
+    `${name.padEnd(26)} ${row.decode_tokens_per_s.toFixed(2).padStart(8)} tok/s decode (best ${row.best_decode_tokens_per_s.toFixed(2)})   ttft ${row.ttft_ms.toFixed(0)} ms   load ${loadS.toFixed(1)} s   ${(row.file_bytes / 2 ** 30).toFixed(2)} GiB`,
   );
   return row;
 }

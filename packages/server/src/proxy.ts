@@ -18,7 +18,11 @@ export interface ProxyDeps {
   log: Logger;
   /** request_limits of a model uid, or null for none; undefined when the uid is not launched. */
   limitOf(uid: string): Promise<number | null | undefined>;
+  /** Requests a client named with request_id (Xinference), abortable by that id. */
+  inFlight?: InFlightRequests;
 }
+
+import type { InFlightRequests } from './in_flight.ts';
 
 class ConnectError extends Error {}
 
@@ -87,7 +91,17 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       deps.metrics.routed(uid, 429);
       throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`);
     }
-    const payload = Buffer.from(JSON.stringify(body));
+    // Xinference's request_id names the request for abort_request; the runner's schema has no such field.
+    let release: (() => void) | null = null;
+    const { request_id: requestId, ...forwarded } = body as { request_id?: unknown };
+    if (requestId !== undefined && deps.inFlight) {
+      if (typeof requestId !== 'string' || requestId.length === 0) throw new HttpError(400, 'request_id must be a non-empty string', 'request_id');
+      // Aborting cuts the client's response; the runner then cancels the request as for any client that left.
+      release = deps.inFlight.register(uid, requestId, () => res.destroy());
+      if (!release) throw new HttpError(409, `a request with request_id '${requestId}' is already running on '${uid}'`, 'request_id');
+      res.once('close', release);
+    }
+    const payload = Buffer.from(JSON.stringify(requestId !== undefined ? forwarded : body));
     const tried = new Set<string>();
     const started = process.hrtime.bigint();
     for (;;) {

@@ -165,6 +165,9 @@ class RestfulClient {
       `/v1/models/${model_uid}/replicas/${replica_index}`,
     );
   }
+  abort_request(model_uid: string, request_id: string, block_duration = 30) {
+    return this.call('abort request', 'POST', `/v1/models/${model_uid}/requests/${request_id}/abort`, { block_duration });
+  }
   cancel_launch_model(model_uid: string) {
     return this.call('cancel launch model', 'POST', `/v1/models/${model_uid}/cancel`);
   }
@@ -338,6 +341,29 @@ describe('the Xinference client, replayed', () => {
     })) as any[];
     expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe(content);
     const gen = await xc.generate(uid, 'Once upon a time', { max_tokens: 8, temperature: 0 });
+
+    // abort_request: a streaming chat named by request_id is stopped from another connection.
+    const long = await fetch(`${cluster.server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: uid, messages, max_tokens: 200, ignore_eos: true, stream: true, request_id: 'story-1' }),
+    });
+    expect(long.status).toBe(200);
+    const reader = long.body!.getReader();
+    await reader.read();
+    expect((await xc.abort_request(uid, 'story-1')).aborted).toBe(true);
+    let received = '';
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        received += Buffer.from(value).toString();
+      }
+    } catch {
+      // the connection was cut: that is how an aborted stream ends
+    }
+    expect(received).not.toContain('[DONE]');
+    await expect(xc.abort_request(uid, 'story-1')).rejects.toThrow(/Failed to abort request, detail: no request 'story-1' is running/);
     expect(gen.choices[0].text.length).toBeGreaterThan(0);
 
     // The official openai client on the same launched GGUF model, through the server's endpoint.

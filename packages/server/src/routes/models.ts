@@ -8,6 +8,7 @@ import type { Platform } from '../platform.ts';
 import { instanceProgress, modelView } from '../views.ts';
 import { BUILTIN_FAMILIES, type ModelFamily } from '../catalog/index.ts';
 import type { InstanceParams } from '../launcher.ts';
+import type { InFlightRequests } from '../in_flight.ts';
 import { customFamilies } from '../model_resolve.ts';
 
 const SERVABLE = ['ready', 'degraded'];
@@ -21,7 +22,7 @@ function uidParam(req: Request): string {
 /** Xinference's instance states for ours. */
 const XINFERENCE_STATUS: Record<string, string> = { pending: 'CREATING', launching: 'CREATING', ready: 'READY', degraded: 'READY', failed: 'ERROR' };
 
-export function modelsRoutes(p: Platform, auth: Auth): Router {
+export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests): Router {
   const r = Router();
   // The catalog and custom registrations, read per describe/instances call, for the fields Xinference shows.
   const familyLookup = async () => {
@@ -146,6 +147,14 @@ export function modelsRoutes(p: Platform, auth: Auth): Router {
   r.get('/v1/models/:uid/replicas', admin, async (req, res) => {
     const view = modelView(await find(uidParam(req)));
     res.json({ model_uid: view.model_uid, replica: view.replica, replicas: view.replicas });
+  });
+
+  // Xinference's abort_request: stops a request its client named with request_id.
+  r.post('/v1/models/:uid/requests/:request_id/abort', admin, async (req, res) => {
+    const uid = uidParam(req);
+    const requestId = String(req.params.request_id);
+    if (!inFlight.abort(uid, requestId)) throw new HttpError(404, `no request '${requestId}' is running on model '${uid}'`, 'request_id');
+    res.json({ msg: `request '${requestId}' of '${uid}' aborted`, model_uid: uid, request_id: requestId, aborted: true });
   });
 
   r.delete('/v1/models/:uid/replicas/:index', admin, async (req, res) => {
