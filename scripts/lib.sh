@@ -4,7 +4,16 @@ export COREPACK_INTEGRITY_KEYS=0 npm_config_nodedir="${npm_config_nodedir:-/usr}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/bin:$PATH"
 
-log() { printf '\033[0;36m[pagoda]\033[0m %s\n' "$*" >&2; }
+if [ -t 2 ]; then log() { printf '\033[0;36m[pagoda]\033[0m %s\n' "$*" >&2; }; else log() { printf '[pagoda] %s\n' "$*" >&2; }; fi
+# Runs a command with its output held back, and shows that output only when the command fails.
+quiet() {
+  local out status=0
+  out="$(mktemp)"
+  "$@" >"$out" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || cat "$out" >&2
+  rm -f "$out"
+  return "$status"
+}
 die() { printf '[pagoda] error: %s\n' "$*" >&2; exit 1; }
 
 apt_install() {

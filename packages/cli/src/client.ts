@@ -203,6 +203,22 @@ export class PagodaClient {
   register(body: RegistrationRequest, modelType = 'LLM'): Promise<unknown> {
     return this.request('POST', `/v1/model_registrations/${encodeURIComponent(modelType)}`, body);
   }
+  /**
+   * Changes a registered model. By default only the fields given change (PATCH); `replace: true`
+   * sends the whole registration (PUT). Instances already launched keep the old values.
+   */
+  updateRegistration(
+    name: string,
+    changes: Partial<RegistrationRequest>,
+    modelType = 'LLM',
+    opts: { replace?: boolean } = {},
+  ): Promise<{ model_name: string; updated: boolean; launched_as: string[] }> {
+    return this.request(
+      opts.replace ? 'PUT' : 'PATCH',
+      `/v1/model_registrations/${encodeURIComponent(modelType)}/${encodeURIComponent(name)}`,
+      changes,
+    );
+  }
   unregister(name: string, modelType = 'LLM'): Promise<unknown> {
     return this.request(
       'DELETE',

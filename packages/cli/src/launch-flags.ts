@@ -1,5 +1,6 @@
 // The flags of `pagoda launch` and `pagoda plan`, named as Xinference's CLI and vLLM's engine
 // arguments name them, turned into a POST /v1/models body and checked against its schema.
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeZodError, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
 import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './command_options.ts';
@@ -106,7 +107,7 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
     gpu_idx: gpuIdx(values['gpu-idx']),
     worker_ip: values['worker-ip'],
     replica: numberFlag(values.replica, 'replica', { integer: true }),
-    model_path: values['model-path'],
+    model_path: values['model-path'] === undefined ? undefined : resolve(values['model-path']),
     gpu_memory_utilization: numberFlag(values['gpu-memory-utilization'], 'gpu-memory-utilization'),
     max_model_len: numberFlag(values['max-model-len'], 'max-model-len', { integer: true }),
     enforce_eager: values['enforce-eager'],

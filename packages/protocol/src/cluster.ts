@@ -63,6 +63,8 @@ export const LaunchJobSchema = z.object({
   kind: z.literal('launch'),
   replica_id: z.string().min(1),
   model_uid: z.string().min(1),
+  /** The catalog or registration name the instance was launched from (for advice that names it). */
+  model_name: z.string().min(1).optional(),
   replica_index: z.number().int().min(0),
   engine: z.string(),
   source: ModelSourceSchema,

@@ -28,6 +28,12 @@ export const ServeOptionsSchema = z.object({
   load_format: z.enum(['auto', 'dummy', 'safetensors']).optional(),
   /** A template file or the template text itself. */
   chat_template: z.string().optional(),
+  /**
+   * What to tell a client of a model without a chat template, after "this model has no chat
+   * template: ". The platform's worker sets it (PAGODA_CHAT_TEMPLATE_ADVICE), since there the fix is
+   * the model's registration, not this runner's flags.
+   */
+  chat_template_advice: z.string().min(1).optional(),
   /** Pagoda's own: CPU engine threads (default: all cores but one, which the HTTP event loop keeps). */
   cpu_threads: z.number().int().min(1).optional(),
   /** Pagoda's own: how many requests may wait for admission before 429 (default: no bound, as vLLM). */

@@ -63,6 +63,7 @@ export function launchJob(instance: { uid: string; engine: string; params: unkno
     kind: 'launch',
     replica_id: replica.id,
     model_uid: instance.uid,
+    model_name: p.request.model_name,
     replica_index: replica.index,
     engine: instance.engine,
     source: { model_path: p.source.model_path, hf_repo_id: p.source.hf_repo_id, revision: null },

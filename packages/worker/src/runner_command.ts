@@ -66,7 +66,28 @@ const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
 export function runnerEnv(job: LaunchJob, base: NodeJS.ProcessEnv, declaredGpus: boolean): NodeJS.ProcessEnv {
   const visible = job.gpu_idx.length === 0 || declaredGpus ? '' : job.gpu_idx.join(',');
   const level = base.PAGODA_LOG_LEVEL && !QUIET_LEVELS.has(base.PAGODA_LOG_LEVEL) ? base.PAGODA_LOG_LEVEL : 'info';
-  return { ...base, CUDA_VISIBLE_DEVICES: visible, PAGODA_REPLICA_ID: job.replica_id, PAGODA_MODEL_UID: job.model_uid, PAGODA_LOG_LEVEL: level };
+  return {
+    ...base,
+    CUDA_VISIBLE_DEVICES: visible,
+    PAGODA_REPLICA_ID: job.replica_id,
+    PAGODA_MODEL_UID: job.model_uid,
+    PAGODA_LOG_LEVEL: level,
+    PAGODA_CHAT_TEMPLATE_ADVICE: chatTemplateAdvice(job),
+  };
+}
+
+/**
+ * What a chat client of a replica without a chat template should do on the platform: the template
+ * belongs to the registration (the runner's own --chat-template flag is not the user's to set here).
+ */
+export function chatTemplateAdvice(job: Pick<LaunchJob, 'model_uid' | 'model_name'>): string {
+  const name = job.model_name ?? job.model_uid;
+  const relaunch = `pagoda launch ${name}${name === job.model_uid ? '' : ` --model-uid ${job.model_uid}`}`;
+  return (
+    `give its registration one — \`pagoda register ${name} --update --chat-template FILE\` ` +
+    `(REST: PATCH /v1/model_registrations/LLM/${name} with chat_template) — then \`pagoda terminate ${job.model_uid}\` ` +
+    `and \`${relaunch}\`; or pass 'chat_template' in the request, or use /v1/completions`
+  );
 }
 
 /** Splits PAGODA_RUNNER_EXTRA_ARGS on whitespace (no quoting: flags and plain values only). */

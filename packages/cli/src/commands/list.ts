@@ -6,6 +6,7 @@ import {
   managementCommand,
   noPositionals,
 } from '../command_options.ts';
+import type { ModelView } from '@pagoda/protocol';
 import { printListing } from '../list_output.ts';
 
 const USAGE = `usage: pagoda list [--json]
@@ -20,7 +21,8 @@ export const run = managementCommand(
   { ...CONNECTION_FLAGS, json: { type: 'boolean' } },
   async ({ values, positionals }, io) => {
     noPositionals('list', positionals);
-    return printListing(io, await clientFrom(values, io).listModels(), {
+    const models = await clientFrom(values, io).listModels();
+    printListing(io, models, {
       json: values.json,
       empty: 'No models are launched. Start one with `pagoda launch <model_name>`.\n',
       headers: ['UID', 'MODEL', 'ENGINE', 'FORMAT', 'SIZE (B)', 'QUANT', 'READY', 'STATUS'],
@@ -38,5 +40,41 @@ export const run = managementCommand(
         ];
       },
     });
+    if (!values.json) for (const line of failureReasons(models)) io.out(`${line}\n`);
+    return 0;
   },
 );
+
+/** One line per model that is failed or degraded (or has a replica that failed), with the reason. */
+export function failureReasons(models: readonly ModelView[]): string[] {
+  const lines: string[] = [];
+  for (const m of models) {
+    const failedReplicas = (m.replicas ?? []).filter((r) => r.last_error && r.status !== 'ready');
+    if (m.status !== 'failed' && m.status !== 'degraded' && failedReplicas.length === 0) continue;
+    const reasons = new Set<string>();
+    if (m.last_error) reasons.add(reasonLine(m.last_error));
+    for (const r of failedReplicas) reasons.add(`replica ${r.index} (${r.status}): ${reasonLine(r.last_error!)}`);
+    if (reasons.size === 0) reasons.add('no reason was recorded; see the worker log');
+    lines.push(`${m.model_uid} ${m.status}: ${[...reasons].join('; ')}`);
+  }
+  return lines;
+}
+
+/**
+ * The last non-empty line of a log excerpt (where a runner's error ends up), a JSON log line read as
+ * its message, at most 300 characters.
+ */
+export function reasonLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  let line = lines[lines.length - 1] ?? text.trim();
+  if (line.startsWith('{')) {
+    try {
+      const entry = JSON.parse(line) as { msg?: unknown; err?: { message?: unknown } };
+      const msg = [entry.msg, entry.err?.message].filter((x) => typeof x === 'string' && x !== '');
+      if (msg.length > 0) line = msg.join(': ');
+    } catch {
+      // not a log record: the line as it is
+    }
+  }
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}

@@ -1,6 +1,7 @@
 // `pagoda register <name> --model-path DIR | --hf-repo-id ID`: a custom model, checked by the server
-// (config.json of a supported architecture and tokenizer.json must be there).
+// (config.json of a supported architecture and tokenizer.json must be there); `--update` changes one.
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { RegistrationRequest } from '@pagoda/protocol';
 import {
   clientFrom,
@@ -12,8 +13,12 @@ import {
 } from '../command_options.ts';
 
 const USAGE = `usage: pagoda register <model_name> (--model-path DIR | --hf-repo-id OWNER/NAME) [flags]
+       pagoda register <model_name> --update [--chat-template FILE|TEXT] [other flags]
        pagoda register --file registration.json
 
+  --model-path DIR        a checkpoint folder, relative to this directory or absolute
+  --update                change a registered model: the flags given replace its values, the rest stay
+                          (launched instances keep the old ones until terminated and launched again)
   --architecture ARCH     must match config.json (e.g. LlamaForCausalLM)
   --chat-template FILE|TEXT   a Jinja template file, or the template itself
   --context-length N      at most the model's max_position_embeddings
@@ -31,6 +36,7 @@ const FLAGS = {
   'context-length': { type: 'string' },
   'model-type': { type: 'string' },
   file: { type: 'string' },
+  update: { type: 'boolean' },
 } as const;
 
 export const run = managementCommand(
@@ -55,14 +61,15 @@ export const run = managementCommand(
         throw new UsageError('name the model: pagoda register <model_name> --model-path DIR');
       if (positionals.length > 1)
         throw new UsageError(`one model at a time; got ${positionals.join(' ')}`);
-      if (!values['model-path'] === !values['hf-repo-id'])
+      if (!values.update && !values['model-path'] === !values['hf-repo-id'])
         throw new UsageError(
           'give exactly one of --model-path (a local checkpoint folder) or --hf-repo-id (owner/name)',
         );
       const template = values['chat-template'];
       body = {
         model_name: name,
-        ...(values['model-path'] ? { model_path: values['model-path'] } : {}),
+        // The server may run elsewhere: a relative folder means this shell's directory, so send it absolute.
+        ...(values['model-path'] ? { model_path: resolve(values['model-path']) } : {}),
         ...(values['hf-repo-id'] ? { hf_repo_id: values['hf-repo-id'] } : {}),
         ...(values.architecture ? { architecture: values.architecture } : {}),
         ...(template
@@ -77,7 +84,21 @@ export const run = managementCommand(
           : {}),
       };
     }
-    await clientFrom(values, io).register(body, values['model-type'] ?? 'LLM');
+    const client = clientFrom(values, io);
+    const type = values['model-type'] ?? 'LLM';
+    if (values.update) {
+      const { model_name: name, ...changes } = body;
+      const updated = await client.updateRegistration(name, changes, type);
+      const running = updated.launched_as ?? [];
+      io.out(
+        running.length === 0
+          ? `Updated ${name}; launch it with \`pagoda launch ${name}\`\n`
+          : `Updated ${name}. It is launched as ${running.join(', ')}, which keeps the old settings: ` +
+              `\`pagoda terminate ${running.join(' ')}\`, then \`pagoda launch ${name}\`\n`,
+      );
+      return 0;
+    }
+    await client.register(body, type);
     io.out(`Registered ${body.model_name}; launch it with \`pagoda launch ${body.model_name}\`\n`);
     return 0;
   },

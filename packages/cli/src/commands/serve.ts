@@ -121,6 +121,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     seed: number(values, 'seed'),
     load_format: values['load-format'] as ServeOptionsInput['load_format'],
     chat_template: values['chat-template'],
+    chat_template_advice: process.env.PAGODA_CHAT_TEMPLATE_ADVICE || undefined,
     cpu_threads: number(values, 'cpu-threads'),
     max_waiting_requests: number(values, 'max-waiting-requests'),
     max_request_body_bytes: number(values, 'max-request-body-bytes'),

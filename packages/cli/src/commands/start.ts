@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { startServer } from '@pagoda/server';
 import { startWorker } from '@pagoda/worker';
+import { commandLogger } from '../log-output.ts';
 
 const HELP = `usage: pagoda start [--host HOST] [--port PORT] [--data-dir DIR] [--log-level LEVEL] [--no-worker] [--devices JSON]
 
@@ -31,16 +32,23 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const server = await startServer({
-    host: values.host,
-    port: values.port === undefined ? undefined : Number(values.port),
-    dataDir: values['data-dir'],
-    logLevel: values['log-level'] as never,
-  });
+  const level = values['log-level'] ?? process.env.PAGODA_LOG_LEVEL;
+  const server = await startServer(
+    {
+      host: values.host,
+      port: values.port === undefined ? undefined : Number(values.port),
+      dataDir: values['data-dir'],
+      logLevel: level as never,
+    },
+    commandLogger('pagoda-server', level),
+  );
   // One local worker in this process: it finds this machine's GPUs (or uses --devices) and runs replicas.
   const worker = values['no-worker']
     ? null
-    : await startWorker({ serverUrl: server.url, redisUrl: server.redisUrl, devices: values.devices, logLevel: (values['log-level'] ?? 'info') as never }).catch(async (err: Error) => {
+    : await startWorker(
+        { serverUrl: server.url, redisUrl: server.redisUrl, devices: values.devices, logLevel: (level ?? 'info') as never },
+        commandLogger('pagoda-worker', level),
+      ).catch(async (err: Error) => {
         await server.close();
         throw err;
       });

@@ -1,6 +1,7 @@
 // `pagoda worker --server URL --redis URL`: the host agent of one machine, running until SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
 import { startWorker } from '@pagoda/worker';
+import { commandLogger } from '../log-output.ts';
 
 const HELP = `usage: pagoda worker --server URL --redis URL [--name ID] [--devices JSON] [--host ADDR] [--address ADDR]
                      [--prefix P] [--heartbeat-ms N] [--cache-dir DIR] [--max-restarts N] [--log-level LEVEL]
@@ -41,19 +42,22 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  const worker = await startWorker({
-    serverUrl: values.server,
-    redisUrl: values.redis,
-    name: values.name,
-    devices: values.devices,
-    host: values.host,
-    address: values.address,
-    prefix: values.prefix,
-    heartbeatMs: num(values['heartbeat-ms']),
-    cacheDir: values['cache-dir'],
-    maxRestarts: num(values['max-restarts']),
-    logLevel: values['log-level'] as never,
-  });
+  const worker = await startWorker(
+    {
+      serverUrl: values.server,
+      redisUrl: values.redis,
+      name: values.name,
+      devices: values.devices,
+      host: values.host,
+      address: values.address,
+      prefix: values.prefix,
+      heartbeatMs: num(values['heartbeat-ms']),
+      cacheDir: values['cache-dir'],
+      maxRestarts: num(values['max-restarts']),
+      logLevel: values['log-level'] as never,
+    },
+    commandLogger('pagoda-worker', values['log-level'] ?? process.env.PAGODA_LOG_LEVEL),
+  );
   process.stdout.write(`Pagoda worker '${worker.id}' is running\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

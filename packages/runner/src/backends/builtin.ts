@@ -46,6 +46,10 @@ import {
 } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
 
+/** The fix for a chat request to a model without a chat template, where `pagoda serve` runs alone. */
+const STANDALONE_CHAT_TEMPLATE_ADVICE =
+  "start the server with --chat-template <file or text>, pass 'chat_template' in the request, or use /v1/completions";
+
 /** The fields every chunk of one response repeats. */
 interface ChunkHeader<O extends string> {
   id: string;
@@ -350,7 +354,7 @@ export class BuiltinBackend implements Backend {
     const chosen = template ?? this.chatTemplate;
     if (chosen === undefined && tokenizer.chatTemplate === null) {
       throw badRequest(
-        "this model has no chat template: start the server with --chat-template <file or text>, pass 'chat_template' in the request, or use /v1/completions",
+        `this model has no chat template: ${this.opts.chat_template_advice ?? STANDALONE_CHAT_TEMPLATE_ADVICE}`,
         'messages',
       );
     }

@@ -1,6 +1,6 @@
 // /v1/model_registrations/{type}[/{name}] and /v1/engines/{model_name}: custom models (validated when
 // registered: the checkpoint must load) beside the built-in catalog, and which engines run what.
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { Prisma } from '@pagoda/db';
 import type { Auth } from '../auth.ts';
 import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
@@ -28,6 +28,31 @@ function registrationBody(body: unknown): unknown {
   return body;
 }
 
+/** Validates a registration body, or answers 400 naming every field to change. */
+async function validated(input: unknown): Promise<Extract<Awaited<ReturnType<typeof validateRegistration>>, { ok: true }>> {
+  const result = await validateRegistration(input);
+  if (!result.ok) {
+    const first = result.errors[0]!;
+    throw new HttpError(400, result.errors.map((e) => `${e.field}: ${e.message}`).join('; '), first.field, { errors: result.errors });
+  }
+  return result;
+}
+
+/** The database row of a validated registration. */
+function registrationRow(result: Extract<Awaited<ReturnType<typeof validateRegistration>>, { ok: true }>) {
+  const { family } = result;
+  return {
+    name: family.model_name,
+    family: family.model_family,
+    modelPath: result.modelPath,
+    hfRepoId: result.hfRepoId,
+    architecture: result.arch.architecture,
+    chatTemplate: family.chat_template,
+    contextLength: family.context_length,
+    spec: family as never,
+  };
+}
+
 function catalogError(err: unknown): never {
   if (err instanceof CatalogError) throw new HttpError(err.status, err.message, err.param);
   throw err;
@@ -39,35 +64,46 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
 
   r.post('/v1/model_registrations/:type', admin, async (req, res) => {
     modelType(req);
-    const input = registrationBody(req.body);
-    const result = await validateRegistration(input);
-    if (!result.ok) {
-      const first = result.errors[0]!;
-      throw new HttpError(400, result.errors.map((e) => `${e.field}: ${e.message}`).join('; '), first.field, { errors: result.errors });
-    }
+    const result = await validated(registrationBody(req.body));
     const { family } = result;
     try {
-      await p.db.prisma.modelRegistration.create({
-        data: {
-          name: family.model_name,
-          source: 'custom',
-          family: family.model_family,
-          modelPath: result.modelPath,
-          hfRepoId: result.hfRepoId,
-          architecture: result.arch.architecture,
-          chatTemplate: family.chat_template,
-          contextLength: family.context_length,
-          spec: family as never,
-        },
-      });
+      await p.db.prisma.modelRegistration.create({ data: { ...registrationRow(result), source: 'custom' } });
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        throw new HttpError(409, `a model named '${family.model_name}' is already registered; unregister it first or pick another model_name`, 'model_name');
+        throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/LLM/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name');
       }
       throw err;
     }
     res.status(200).json({ model_name: family.model_name, registered: true, family });
   });
+
+  // PUT replaces a custom registration with the body; PATCH changes the fields it names and keeps the
+  // checkpoint, chat_template and context_length. Either is validated as a new registration is.
+  // Running instances keep what they were launched with until they are terminated and launched again.
+  const update = (merge: boolean) =>
+    async (req: Request, res: Response) => {
+      modelType(req);
+      const name = String(req.params.name);
+      if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be changed; register a custom model under another name`, 'model_name');
+      const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
+      if (!row) throw new HttpError(404, `no custom model named '${name}' is registered; register it with POST /v1/model_registrations/LLM`, 'model_name');
+      const body = registrationBody(req.body) as Record<string, unknown>;
+      if (body.model_name !== undefined && body.model_name !== name) throw new HttpError(400, `model_name '${String(body.model_name)}' does not match '${name}' in the path; a registration cannot be renamed`, 'model_name');
+      const changesSource = body.model_path !== undefined || body.hf_repo_id !== undefined;
+      const kept = merge
+        ? {
+            ...(changesSource ? {} : row.modelPath ? { model_path: row.modelPath } : { hf_repo_id: row.hfRepoId }),
+            ...(row.chatTemplate !== null ? { chat_template: row.chatTemplate } : {}),
+            context_length: row.contextLength,
+          }
+        : {};
+      const result = await validated({ ...kept, ...body, model_name: name });
+      await p.db.prisma.modelRegistration.update({ where: { id: row.id }, data: registrationRow(result) });
+      const launched = row.instances.map((i) => i.uid);
+      res.json({ model_name: name, updated: true, launched_as: launched, family: result.family });
+    };
+  r.put('/v1/model_registrations/:type/:name', admin, update(false));
+  r.patch('/v1/model_registrations/:type/:name', admin, update(true));
 
   r.get('/v1/model_registrations/:type', admin, async (req, res) => {
     modelType(req);
