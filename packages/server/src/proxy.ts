@@ -92,12 +92,11 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`);
     }
     // Xinference's request_id names the request for abort_request; the runner's schema has no such field.
-    let release: (() => void) | null = null;
     const { request_id: requestId, ...forwarded } = body as { request_id?: unknown };
     if (requestId !== undefined && deps.inFlight) {
       if (typeof requestId !== 'string' || requestId.length === 0) throw new HttpError(400, 'request_id must be a non-empty string', 'request_id');
       // Aborting cuts the client's response; the runner then cancels the request as for any client that left.
-      release = deps.inFlight.register(uid, requestId, () => res.destroy());
+      const release = deps.inFlight.register(uid, requestId, () => res.destroy());
       if (!release) throw new HttpError(409, `a request with request_id '${requestId}' is already running on '${uid}'`, 'request_id');
       res.once('close', release);
     }
