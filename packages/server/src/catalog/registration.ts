@@ -183,7 +183,12 @@ export function fromXinferenceModel(input: unknown): unknown {
   if (typeof input !== 'object' || input === null || !('model_specs' in input)) return input;
   const x = input as Record<string, unknown>;
   const specs = z.array(XinferenceSpecSchema).min(1).safeParse(x.model_specs);
-  if (!specs.success) return { ...x, model_specs: undefined, model_path: undefined };
+  if (!specs.success)
+    return {
+      invalidModelSpecs: specs.error.issues
+        .map((i) => `${['model_specs', ...i.path.map(String)].join('.')}: ${i.message}`)
+        .join('; '),
+    };
   const spec = specs.data[0]!;
   const quantization = spec.quantization ?? spec.quantizations?.[0] ?? undefined;
   let path = spec.model_uri ?? undefined;
@@ -273,6 +278,11 @@ export async function validateRegistration(
   hub: HubAccess = {},
 ): Promise<RegistrationResult> {
   const converted = fromXinferenceModel(input);
+  if (typeof converted === 'object' && converted !== null && 'invalidModelSpecs' in converted)
+    return {
+      ok: false,
+      errors: [{ field: 'model_specs', message: String(converted.invalidModelSpecs) }],
+    };
   const shape = RegistrationInputSchema.safeParse(converted);
   if (!shape.success) {
     return {
