@@ -12,6 +12,7 @@
 #include "backend/backend.h"
 #include "engine/engine_config.h"
 #include "model/golden.h"
+#include "json.h"
 #include "model/model_config.h"
 #include "test_util.h"
 
@@ -27,16 +28,17 @@ std::string golden_for(const std::string& model) {
   return kGolden + "/" + (model == "stories260k-hd64" ? std::string("stories260k") : model) + ".golden.json";
 }
 
-std::unique_ptr<Backend> cpu_backend(const std::string& model_dir) {
+std::unique_ptr<Backend> cpu_backend(const std::string& model_dir, const GoldenFile& golden) {
   EngineConfig e;
   e.model = model_dir;
   e.device = "cpu";
   e.num_threads = 2;
+  e.activation_quantization = activation_quantization_for(golden);
   return create_backend(e);
 }
 
-void check_sequential(const std::string& model, const GoldenFile& golden) {
-  auto backend = cpu_backend(kModels + "/" + model);
+void check_sequential(const std::string& model, const GoldenFile& golden, const std::string& models = kModels) {
+  auto backend = cpu_backend(models + "/" + model, golden);
   const auto results = run_golden(*backend, golden);
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
@@ -56,10 +58,10 @@ struct SeqState {
   bool greedy_ok = true;
 };
 
-void check_batched(const std::string& model, const GoldenFile& golden) {
-  auto backend = cpu_backend(kModels + "/" + model);
+void check_batched(const std::string& model, const GoldenFile& golden, const std::string& models = kModels) {
+  auto backend = cpu_backend(models + "/" + model, golden);
   const int32_t block_size = 4;
-  const GoldenTolerance tol = tolerance_for(golden.weights_dtype);
+  const GoldenTolerance tol = tolerance_for(golden, backend->compute_dtype());
   std::vector<SeqState> seqs;
   int32_t total_blocks = 0;
   for (const auto& c : golden.cases) {
@@ -172,6 +174,33 @@ void check_tolerance_follows_compute_dtype() {
   CHECK(!tolerance_for("float16", "bfloat16").use_abs);
 }
 
+// fixtures/wave2: every checkpoint with a quantization_config against its golden (weight-only:
+// the dequantized weights in float32), and the FP8 ones also against their W8A8 golden (linear
+// inputs fake-quantized per token or per token group, as the checkpoint says), one sequence at a
+// time and batched with chunked prefill.
+void check_quantized_checkpoints() {
+  const std::string models = kModels + "/wave2", goldens = "../shared/fixtures/wave2/golden";
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(models)) {
+    const std::string model = entry.path().filename();
+    const std::filesystem::path config = entry.path() / "config.json";
+    if (!std::filesystem::exists(config) || !json::parse_file(config.string()).contains("quantization_config")) continue;
+    for (const std::string suffix : {".golden.json", ".w8a8.golden.json"}) {
+      const std::string path = goldens + "/" + model + suffix;
+      if (!std::filesystem::exists(path)) {
+        CHECK(suffix != ".golden.json"); // every quantized checkpoint has a weight-only golden
+        continue;
+      }
+      const GoldenFile golden = load_golden(path);
+      std::printf("  %s%s\n", model.c_str(), suffix.c_str());
+      check_sequential(model, golden, models);
+      check_batched(model, golden, models);
+      ++checked;
+    }
+  }
+  CHECK(checked >= 7); // gptq, gptq act-order, awq, fp8 per-channel and block (+ their W8A8 goldens)
+}
+
 int main() {
   check_tolerance_follows_compute_dtype();
   int models = 0;
@@ -193,5 +222,6 @@ int main() {
     ++models;
   }
   CHECK(models >= 6);
+  check_quantized_checkpoints();
   return test::finish("golden_test");
 }

@@ -20,6 +20,8 @@
 #include "model/model_loader.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "models/unquantized_linear.h"
+#include "test_checkpoint.h"
 #include "test_util.h"
 
 using namespace pagoda;
@@ -28,70 +30,11 @@ namespace {
 
 const std::string kModels = "../shared/models";
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
-
-std::vector<std::string> g_temp_dirs; // removed at exit
-
-std::string make_temp_dir() {
-  char tmpl[] = "/tmp/pagoda-loader-XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  if (!d) {
-    std::perror("mkdtemp");
-    std::exit(1);
-  }
-  g_temp_dirs.push_back(d);
-  return d;
-}
-
 // A fresh folder holding a copy of a fixture's config.json.
 std::string checkpoint_dir(const std::string& model, const std::string& config_text = "") {
   const std::string dir = make_temp_dir();
   write_text(dir + "/config.json", config_text.empty() ? read_text(kModels + "/" + model + "/config.json") : config_text);
   return dir;
-}
-
-struct Entry {
-  std::string name;
-  std::string dtype;
-  std::vector<int64_t> shape;
-  const void* data;
-  size_t nbytes;
-};
-
-// Writes a safetensors file: header length, JSON header (space-padded to 8 bytes), data.
-void write_safetensors(const std::string& path, const std::vector<Entry>& entries) {
-  json::Value header = json::Value::object();
-  size_t offset = 0;
-  for (const auto& e : entries) {
-    json::Value t = json::Value::object();
-    t.set("dtype", json::Value::string(e.dtype));
-    json::Value shape = json::Value::array();
-    for (int64_t d : e.shape) shape.push_back(json::Value::number(double(d)));
-    t.set("shape", shape);
-    json::Value offs = json::Value::array();
-    offs.push_back(json::Value::number(double(offset)));
-    offs.push_back(json::Value::number(double(offset + e.nbytes)));
-    t.set("data_offsets", offs);
-    header.set(e.name, t);
-    offset += e.nbytes;
-  }
-  std::string h = json::dump(header);
-  while (h.size() % 8) h += ' ';
-  std::ofstream out(path, std::ios::binary);
-  const uint64_t len = h.size();
-  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((len >> (8 * i)) & 0xff));
-  out << h;
-  for (const auto& e : entries) out.write(static_cast<const char*>(e.data), static_cast<std::streamsize>(e.nbytes));
 }
 
 std::vector<Entry> entries_of(const SafetensorsFile& f) {
@@ -353,13 +296,14 @@ void test_weights_layout() {
   CHECK(w.layers.size() == 3);
   CHECK(w.lm_head_tied && w.lm_head.data == w.embed_tokens.data);
   CHECK(w.layers[0].q_bias.present() && w.layers[0].q_bias.shape == std::vector<int64_t>{256});
-  CHECK(w.layers[0].k_proj.shape == (std::vector<int64_t>{128, 256}));
+  CHECK(w.layers[0].k_proj->out_features() == 128 && w.layers[0].k_proj->in_features() == 256);
   CHECK(!w.layers[0].q_norm.present() && !w.layers[0].o_bias.present());
-  CHECK(w.layers[2].down_proj.name == "model.layers.2.mlp.down_proj.weight" && w.layers[2].down_proj.dtype == DType::BF16);
+  const auto* down = dynamic_cast<const UnquantizedLinear*>(w.layers[2].down_proj.get());
+  CHECK(down && down->weight().name == "model.layers.2.mlp.down_proj.weight" && down->weight().dtype == DType::BF16);
   const ModelConfig q3 = load_model_config(kModels + "/tiny-qwen3");
   const ModelWeights w3 = ModelWeights::load(q3, kModels + "/tiny-qwen3");
   CHECK(w3.layers[1].k_norm.present() && w3.layers[1].k_norm.shape == std::vector<int64_t>{128});
-  CHECK(w3.layers[0].q_proj.shape == (std::vector<int64_t>{512, 256}));
+  CHECK(w3.layers[0].q_proj->out_features() == 512 && w3.layers[0].q_proj->in_features() == 256);
   const ModelConfig l3 = load_model_config(kModels + "/tiny-llama3");
   const ModelWeights wl = ModelWeights::load(l3, kModels + "/tiny-llama3");
   CHECK(!wl.lm_head_tied && wl.lm_head.data != wl.embed_tokens.data && wl.lm_head.name == "lm_head.weight");
@@ -391,7 +335,8 @@ void test_dummy() {
   // The dummy follows the requested dtype and the config's shapes.
   e.dtype = "float16";
   LoadedModel m = load_model(e);
-  CHECK(m.weights.layers[0].gate_proj.dtype == DType::F16 && m.weights.layers[0].gate_proj.shape == (std::vector<int64_t>{688, 256}));
+  const auto* gate = dynamic_cast<const UnquantizedLinear*>(m.weights.layers[0].gate_proj.get());
+  CHECK(gate && gate->weight().dtype == DType::F16 && gate->weight().shape == (std::vector<int64_t>{688, 256}));
   CHECK(!m.weights.lm_head_tied);
   // A folder works too, and no safetensors are needed.
   e.model = dir;

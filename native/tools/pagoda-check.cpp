@@ -55,13 +55,14 @@ int main(int argc, char** argv) {
     config.device = device;
     config.dtype = dtype;
     config.num_threads = threads;
+    config.activation_quantization = pagoda::activation_quantization_for(golden);
     auto backend = pagoda::create_backend(config);
-    const pagoda::GoldenTolerance tol = pagoda::tolerance_for(golden.weights_dtype, backend->compute_dtype());
+    const pagoda::GoldenTolerance tol = pagoda::tolerance_for(golden, backend->compute_dtype());
     const auto results = pagoda::run_golden(*backend, golden);
 
     std::printf("golden %s  model %s  backend %s  weights %s  compute %s  tolerance: %s\n", golden_path.c_str(),
                 model_dir.c_str(), backend->name().c_str(), golden.weights_dtype.c_str(), backend->compute_dtype().c_str(),
-                tol.use_abs ? "max abs < 1e-3" : "rel per position < 2e-2");
+                tol.use_abs ? "max abs < 1e-3" : ("rel per position < " + std::to_string(tol.max_rel)).c_str());
     std::printf("%-4s %-28s %12s %12s %10s %12s  %s\n", "case", "prompt", "max_abs", "max_rel", "greedy", "logprob_err", "result");
     int failed = 0;
     for (size_t i = 0; i < results.size(); ++i) {

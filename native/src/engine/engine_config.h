@@ -27,7 +27,10 @@ struct EngineConfig {
   int32_t num_threads = 0;           // CPU backend: 0 = hardware concurrency
   int32_t tensor_parallel_size = 1;
   int32_t pipeline_parallel_size = 1;
-  std::string quantization;          // "" = none
+  std::string quantization;          // "" = the checkpoint's quantization_config; "fp8": quantize at load
+  // FP8 checkpoints with dynamic activation scales: "auto" quantizes linear inputs as the
+  // checkpoint says (W8A8); "none" keeps them float (weight-only: the dequantized reference).
+  std::string activation_quantization = "auto";
 };
 
 } // namespace pagoda

@@ -89,10 +89,6 @@ void LLMEngine::validate_config() {
     throw Error("tensor_parallel_size and pipeline_parallel_size must be 1 for the builtin "
                 "engine for now; set both to 1");
   }
-  if (!c.quantization.empty()) {
-    throw Error("quantization '" + c.quantization +
-                "' is not supported by the builtin engine; leave quantization unset");
-  }
   if (c.max_model_len < 0) throw Error("max_model_len must be positive (or 0 for the model's)");
   if (c.max_model_len == 0) c.max_model_len = max_pos;
   if (max_pos > 0 && c.max_model_len > max_pos) {

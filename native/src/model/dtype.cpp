@@ -12,11 +12,22 @@ const char* dtype_name(DType dtype) {
   case DType::F32: return "float32";
   case DType::F16: return "float16";
   case DType::BF16: return "bfloat16";
+  case DType::F8E4M3: return "float8_e4m3fn";
+  case DType::I32: return "int32";
   }
   return "?";
 }
 
-size_t dtype_size(DType dtype) { return dtype == DType::F32 ? 4 : 2; }
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+  case DType::I32: return 4;
+  case DType::F16:
+  case DType::BF16: return 2;
+  case DType::F8E4M3: return 1;
+  }
+  return 0;
+}
 
 DType parse_dtype(const std::string& name) {
   if (name == "float32" || name == "float" || name == "fp32" || name == "F32") return DType::F32;

@@ -8,9 +8,10 @@
 
 namespace pagoda {
 
-enum class DType { F32, F16, BF16 };
+// F8E4M3 and I32 appear only in quantized linear layers' tensors (see models/).
+enum class DType { F32, F16, BF16, F8E4M3, I32 };
 
-const char* dtype_name(DType dtype);      // "float32" | "float16" | "bfloat16"
+const char* dtype_name(DType dtype);      // "float32" | "float16" | "bfloat16" | "float8_e4m3fn" | "int32"
 size_t dtype_size(DType dtype);           // bytes per element
 // Accepts torch / config spellings ("float32", "bfloat16", "float16", "half", "float",
 // "bf16", "fp16", "fp32"); throws pagoda::Error listing what is accepted.

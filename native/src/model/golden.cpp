@@ -121,6 +121,10 @@ GoldenFile load_golden(const std::string& path) {
   try {
     g.model = doc.at("model").as_string();
     g.weights_dtype = doc.at("weights_dtype").as_string();
+    const json::Value* qc = doc.find("quantization_config");
+    g.quantized = qc != nullptr && !qc->is_null();
+    const json::Value* aq = doc.find("activation_quant");
+    g.activation_quant = aq != nullptr && !aq->is_null();
     size_t i = 0;
     for (const auto& c : doc.at("cases").as_array()) {
       try {
@@ -153,6 +157,16 @@ GoldenTolerance tolerance_for(const std::string& weights_dtype, const std::strin
   if (compute_dtype != "float32") t.use_abs = false;
   return t;
 }
+
+GoldenTolerance tolerance_for(const GoldenFile& golden, const std::string& compute_dtype) {
+  if (!golden.quantized) return tolerance_for(golden.weights_dtype, compute_dtype);
+  GoldenTolerance t;
+  t.use_abs = compute_dtype == "float32" && !golden.activation_quant;
+  t.max_rel = golden.activation_quant ? 5e-2 : 3e-2;
+  return t;
+}
+
+const char* activation_quantization_for(const GoldenFile& golden) { return golden.activation_quant ? "auto" : "none"; }
 
 CaseResult run_golden_case(Backend& backend, const GoldenCase& c, int32_t block_size, const GoldenTolerance& tol) {
   const int64_t vocab = backend.model_config().vocab_size;
@@ -216,7 +230,7 @@ std::vector<CaseResult> run_golden(Backend& backend, const GoldenFile& golden, i
   backend.profile(longest, 1);
   backend.allocate_kv_cache(blocks, block_size);
   std::vector<CaseResult> results;
-  for (const auto& c : golden.cases) results.push_back(run_golden_case(backend, c, block_size, tolerance_for(golden.weights_dtype, backend.compute_dtype())));
+  for (const auto& c : golden.cases) results.push_back(run_golden_case(backend, c, block_size, tolerance_for(golden, backend.compute_dtype())));
   return results;
 }
 

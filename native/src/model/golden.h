@@ -24,7 +24,9 @@ struct GoldenCase {
 struct GoldenFile {
   std::string path;
   std::string model;         // checkpoint folder name under ../shared/models
-  std::string weights_dtype; // "float32", "bfloat16", "float16"
+  std::string weights_dtype; // "float32", "bfloat16", "float16" (quantized goldens: a description)
+  bool quantized = false;       // the checkpoint has a quantization_config (fixtures/wave2)
+  bool activation_quant = false; // the reference fake-quantized linear inputs (W8A8 goldens)
   std::vector<GoldenCase> cases;
 };
 
@@ -45,6 +47,13 @@ GoldenTolerance tolerance_for(const std::string& weights_dtype);
 // The same, for a backend computing in compute_dtype: anything but float32 compute is judged
 // by the relative tolerance, whatever the golden's weights were.
 GoldenTolerance tolerance_for(const std::string& weights_dtype, const std::string& compute_dtype);
+// The tolerance for a golden file: the above, or for quantized checkpoints fixtures/wave2's:
+// float32 compute on dequantized weights, max abs < 1e-3; fp16/bf16 compute, relative < 3e-2;
+// against a W8A8 golden (activation_quant), relative < 5e-2.
+GoldenTolerance tolerance_for(const GoldenFile& golden, const std::string& compute_dtype);
+// The engine's activation_quantization that computes what the golden did: "auto" (the
+// checkpoint's dynamic FP8 activations) for a W8A8 golden, else "none".
+const char* activation_quantization_for(const GoldenFile& golden);
 
 struct CaseResult {
   double max_abs_error = 0;   // over every prompt position and vocab entry

@@ -222,6 +222,7 @@ ModelConfig parse_model_config(const json::Value& config, const std::string& sou
   } catch (const Error&) {
     f.fail(dtype_field, "is \"" + dtype + "\"; supported: float32, float16, bfloat16");
   }
+  if (const json::Value* qc = f.get("quantization_config")) c.quantization = parse_quantization_config(*qc, source);
   return c;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/dtype.h"
+#include "model/quantization_config.h"
 
 namespace pagoda {
 
@@ -52,6 +53,9 @@ struct ModelConfig {
   int32_t bos_token_id = -1;           // -1: none
   std::vector<int32_t> eos_token_ids;  // eos_token_id may be a number or a list in config.json
   DType dtype = DType::BF16;           // torch_dtype / dtype: the checkpoint's storage type
+  // The linear layers' format: quantization_config, then the engine's `quantization` option
+  // (load_model resolves the two).
+  QuantizationConfig quantization;
 
   int32_t q_size() const { return num_attention_heads * head_dim; }
   int32_t kv_size() const { return num_key_value_heads * head_dim; }

@@ -17,9 +17,6 @@ bool is_directory(const std::string& path) {
 
 LoadedModel load_model(const EngineConfig& e) {
   if (e.model.empty()) throw Error("model is empty: give a checkpoint folder (or a config.json with load_format \"dummy\")");
-  if (!e.quantization.empty()) {
-    throw Error("quantization \"" + e.quantization + "\" is not supported; leave quantization unset");
-  }
   if (e.load_format != "auto" && e.load_format != "safetensors" && e.load_format != "dummy") {
     throw Error("load_format \"" + e.load_format + "\" is not supported; use \"auto\", \"safetensors\" or \"dummy\"");
   }
@@ -28,6 +25,10 @@ LoadedModel load_model(const EngineConfig& e) {
     throw Error("dtype \"" + e.dtype + "\" is not supported; use auto, float32, bfloat16 or float16");
   }
   ModelConfig config = load_model_config(e.model);
+  config.quantization = resolve_quantization(config.quantization, e.quantization, config.source, e.load_format == "dummy");
+  if (e.activation_quantization == "none") config.quantization.dynamic_activations = false;
+  else if (e.activation_quantization != "auto")
+    throw Error("activation_quantization \"" + e.activation_quantization + "\" is not supported; use \"auto\" or \"none\"");
   if (e.load_format == "dummy") {
     const DType dtype = e.dtype == "auto" ? config.dtype : parse_dtype(e.dtype);
     ModelWeights weights = ModelWeights::dummy(config, dtype, e.seed);

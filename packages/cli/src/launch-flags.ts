@@ -2,7 +2,7 @@
 // arguments name them, turned into a POST /v1/models body and checked against its schema.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeZodError, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
+import { describeZodError, KV_CACHE_DTYPES, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
 import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './command_options.ts';
 
 export const LAUNCH_FLAGS = {
@@ -40,7 +40,7 @@ export const LAUNCH_FLAGS_HELP = `  -n, --model-name NAME           catalog or r
   -f, --model-format safetensors|gguf|awq|gptq   -s, --size-in-billions N   -q, --quantization Q
   --n-gpu N|auto   --gpu-idx 0,1   --worker-ip HOST   -r, --replica N   --model-path DIR
   --gpu-memory-utilization F  --max-model-len N  --enforce-eager  --tensor-parallel-size N
-  --max-num-seqs N  --max-num-batched-tokens N  --block-size N  --dtype D  --kv-cache-dtype auto|fp8
+  --max-num-seqs N  --max-num-batched-tokens N  --block-size N  --dtype D  --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}
   --enable-prefix-caching | --no-enable-prefix-caching  --seed N  --load-format auto|dummy
   --request-limits N              requests in flight before the proxy answers 429
 ${CONNECTION_HELP}`;

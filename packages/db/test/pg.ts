@@ -21,3 +21,10 @@ export async function createScratchDatabase(prefix = 'pagoda_test'): Promise<{ u
     },
   };
 }
+
+/** A connected client on `url`, for tests that hold locks or write rows beside a server. */
+export async function connectClient(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return client;
+}

@@ -9,6 +9,10 @@ export const ModelUidSchema = z
   .max(100, 'must be at most 100 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only, starting with a letter or digit');
 
+/** KV cache element types, named as vLLM names them; which ones an engine honours, the server's engine capabilities say. */
+export const KV_CACHE_DTYPES = ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2'] as const;
+export type KvCacheDtype = (typeof KV_CACHE_DTYPES)[number];
+
 /** Engine keyword arguments accepted at launch, named as vLLM names them. */
 export const EngineKwargsShape = {
   gpu_memory_utilization: z.number().gt(0).max(1).optional(),
@@ -20,13 +24,14 @@ export const EngineKwargsShape = {
   block_size: z.number().int().refine((n) => [8, 16, 32, 64, 128].includes(n), 'must be one of 8, 16, 32, 64, 128').optional(),
   enable_prefix_caching: z.boolean().optional(),
   dtype: z.enum(['auto', 'float32', 'bfloat16', 'float16']).optional(),
-  kv_cache_dtype: z.enum(['auto', 'fp8']).optional(),
+  kv_cache_dtype: z.enum(KV_CACHE_DTYPES).optional(),
   seed: z.number().int().optional(),
   load_format: z.enum(['auto', 'dummy']).optional(),
   /** Requests in flight for this model across replicas before the proxy answers 429. */
   request_limits: z.number().int().min(1).nullable().optional(),
 };
-export const ENGINE_KWARGS = Object.keys(EngineKwargsShape) as Array<keyof typeof EngineKwargsShape>;
+export type EngineKwarg = keyof typeof EngineKwargsShape;
+export const ENGINE_KWARGS = Object.keys(EngineKwargsShape) as EngineKwarg[];
 
 
 export const LaunchRequestSchema = z
@@ -87,7 +92,8 @@ export type ApiKeyRequest = z.infer<typeof ApiKeyRequestSchema>;
 
 export const REPLICA_STATES = ['scheduled', 'downloading', 'loading', 'ready', 'failed', 'lost', 'stopped'] as const;
 export type ReplicaState = (typeof REPLICA_STATES)[number];
-export const INSTANCE_STATES = ['pending', 'launching', 'ready', 'degraded', 'failed'] as const;
+/** 'stopped': scaled to 0 replicas on purpose; it serves nothing until scaled up again. */
+export const INSTANCE_STATES = ['pending', 'launching', 'ready', 'degraded', 'failed', 'stopped'] as const;
 export type InstanceState = (typeof INSTANCE_STATES)[number];
 
 export interface ReplicaView {

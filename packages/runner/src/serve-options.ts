@@ -1,5 +1,6 @@
 // The options of one runner (`pagoda serve`), named as vLLM names its flags; validated with zod.
 import { z } from 'zod';
+import { KV_CACHE_DTYPES } from '@pagoda/protocol';
 
 export const BACKEND_KINDS = ['builtin', 'remote', 'vllm', 'llamacpp'] as const;
 
@@ -13,7 +14,9 @@ export const ServeOptionsSchema = z.object({
   served_model_name: z.array(z.string().min(1)).default([]),
   device: z.enum(['auto', 'cpu', 'cuda']).default('auto'),
   tensor_parallel_size: z.number().int().min(1).optional(),
+  /** fp8 (quantize a float checkpoint at load) or the checkpoint's own method (gptq, awq, compressed-tensors). */
   quantization: z.string().optional(),
+  kv_cache_dtype: z.enum(['auto', 'bfloat16', 'fp8', 'fp8_e4m3']).optional(),
   enforce_eager: z.boolean().optional(),
   gpu_memory_utilization: z.number().gt(0).max(1).optional(),
   max_model_len: z.number().int().min(1).optional(),
@@ -24,6 +27,8 @@ export const ServeOptionsSchema = z.object({
   dtype: z
     .enum(['auto', 'float32', 'bfloat16', 'float16', 'half', 'float', 'bf16', 'fp16', 'fp32'])
     .optional(),
+  /** KV cache element type; the engine refuses one it cannot keep (the server checks before launching). */
+  kv_cache_dtype: z.enum(KV_CACHE_DTYPES).optional(),
   seed: z.number().int().optional(),
   load_format: z.enum(['auto', 'dummy', 'safetensors']).optional(),
   /** A template file or the template text itself. */

@@ -52,11 +52,18 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   app.use(benchRoutes(p, auth));
 
   // The route table knows every launched model after its last refresh; only a uid it has not seen
-  // yet (just launched, or never) costs a query.
+  // yet (just launched, or never) costs a query. A model scaled to 0 is refused here, before routing,
+  // with what it is and how to start it again (not as a launch still in progress).
+  const stopped = (uid: string) =>
+    new HttpError(503, `model '${uid}' is stopped: it is scaled to 0 replicas; scale it up (POST /v1/models/${uid}/replicas {"replica": 1}) to serve it again`, 'model');
   const limitOf = async (uid: string) => {
     const known = p.table.limitOf(uid);
-    if (known !== undefined) return known;
-    const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, select: { params: true } });
+    if (known !== undefined) {
+      if (p.table.isStopped(uid)) throw stopped(uid);
+      return known;
+    }
+    const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, select: { params: true, desiredReplicas: true } });
+    if (row?.desiredReplicas === 0) throw stopped(uid);
     return row ? ((row.params as unknown as InstanceParams).request_limits ?? null) : undefined;
   };
   const inference = auth.require('inference');

@@ -3,11 +3,12 @@
 import type { Database } from '@pagoda/db';
 import { kvBytesPerToken } from './planner/index.ts';
 import { ENGINE_KWARGS, type LaunchJob, type LaunchRequest } from '@pagoda/protocol';
-import type { ArchNumbers } from './catalog/index.ts';
+import { normalizeEngine, type ArchNumbers, type EngineName } from './catalog/index.ts';
 import { HttpError } from './http_error.ts';
 import type { JobQueues } from './job_queues.ts';
 import type { PlatformMetrics } from './metrics.ts';
 import { resolveLaunchModel, type ResolvedModel } from './model_resolve.ts';
+import { instanceStatus } from './instance_status.ts';
 import { placementTransaction, placeOnCluster, recordClaims, type Placement, type PlacementInput, type Tx } from './placement.ts';
 
 /** What an instance row keeps in `params`: enough to place replicas again without the catalog. */
@@ -43,8 +44,9 @@ export function engineKwargs(req: LaunchRequest): Record<string, unknown> {
   return out;
 }
 
-export function placementInput(p: InstanceParams, replicas: number): PlacementInput {
+export function placementInput(p: InstanceParams, replicas: number, engine: EngineName): PlacementInput {
   return {
+    engine,
     arch: p.arch,
     weightsBytes: p.weights_bytes ?? undefined,
     contextLength: p.context_length,
@@ -82,7 +84,7 @@ export class Launcher {
   /** POST /api/plan: the plan alone, nothing written. */
   async plan(req: LaunchRequest): Promise<{ model: ResolvedModel; placement: Placement }> {
     const model = await resolveLaunchModel(this.db, req);
-    const placement = await placeOnCluster(this.db.prisma, placementInput(this.instanceParams(req, model), req.replica ?? 1));
+    const placement = await placeOnCluster(this.db.prisma, placementInput(this.instanceParams(req, model), req.replica ?? 1, model.engine));
     return { model, placement };
   }
 
@@ -128,7 +130,7 @@ export class Launcher {
       if (await tx.modelInstance.findUnique({ where: { uid } })) {
         throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid');
       }
-      const placement = await placeOnCluster(tx, placementInput(params, req.replica ?? 1));
+      const placement = await placeOnCluster(tx, placementInput(params, req.replica ?? 1, model.engine));
       if (!placement.ok) return { placement, instance: null, replicas: [] };
       const registration = await tx.modelRegistration.findUnique({ where: { name: model.family.model_name } });
       const instance = await tx.modelInstance.create({
@@ -159,27 +161,31 @@ export class Launcher {
   }
 
   /** Sets the desired replica count: adds placed replicas or stops the highest-numbered ones. */
-  async scale(uid: string, count: number): Promise<void> {
+  async scale(uid: string, count: number): Promise<{ status: string }> {
     this.queues.assertAvailable();
-    const { instance, added, removed } = await placementTransaction(this.db, async (tx) => {
+    const { instance, added, removed, status } = await placementTransaction(this.db, async (tx) => {
       const instance = await tx.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
       if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid');
       const live = instance.replicas.filter((r) => r.status !== 'lost').sort((a, b) => a.index - b.index);
       if (count > live.length) {
-        const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, count - live.length));
+        const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, count - live.length, normalizeEngine(instance.engine)));
         if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan });
         const from = Math.max(-1, ...instance.replicas.map((r) => r.index)) + 1;
         const added = await this.createReplicas(tx, instance.id, from, placement);
-        await tx.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: count } });
-        return { instance, added, removed: [] };
+        const status = instanceStatus(count, [...live, ...added].map((r) => r.status));
+        await tx.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: count, status } });
+        return { instance, added, removed: [], status };
       }
       const removed = live.slice(count);
       await tx.replica.deleteMany({ where: { id: { in: removed.map((r) => r.id) } } });
-      await tx.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: count } });
-      return { instance, added: [], removed };
+      // The status changes with the count, not a reconcile pass later: scaled to 0 reads 'stopped' at once.
+      const status = instanceStatus(count, live.slice(0, count).map((r) => r.status));
+      await tx.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: count, status } });
+      return { instance, added: [], removed, status };
     });
     await this.enqueue(instance, added);
     await Promise.all(removed.map((r) => (r.workerId ? this.queues.terminate(r.workerId, { kind: 'terminate', replica_id: r.id, model_uid: uid }).catch(() => {}) : null)));
+    return { status };
   }
 
   /** Stops replica `index` of `uid` and lowers the desired count by one (Xinference's terminate_model_replica). */

@@ -8,6 +8,7 @@ import {
   archFromConfig,
   assertEngineRuns,
   CatalogError,
+  engineRefusal,
   findSpec,
   ggufFacts,
   normalizeEngine,
@@ -61,6 +62,9 @@ export async function resolveLaunchModel(db: Database, req: LaunchRequest): Prom
     const engine = normalizeEngine(req.model_engine ?? 'builtin');
     if (engine === 'remote') throw new HttpError(400, "model_engine 'remote' fronts an existing OpenAI server and is not launched onto GPUs; use builtin, vllm or llama.cpp", 'model_engine');
     assertEngineRuns(engine, family, spec, quantization);
+    // Before any planning or claim: what the engine cannot do would only fail in the runner, restart after restart.
+    const refusal = engineRefusal(engine, { kwargs: req, tensorParallelSize: req.tensor_parallel_size ?? (typeof req.n_gpu === 'number' && req.n_gpu > 0 ? req.n_gpu : null), modelType: req.model_type ?? 'LLM' });
+    if (refusal) throw new HttpError(400, refusal.message, refusal.param);
     const modelPath = req.model_path ? resolve(req.model_path) : (spec.model_path ?? null);
     if (modelPath && spec.model_format === 'gguf') {
       // A GGUF file on this machine: plan from its own header (shape and tensor bytes).

@@ -4,7 +4,7 @@
 // an in-process queue), so no GPU is ever over-committed.
 import type { Database, Db } from '@pagoda/db';
 import { CPU_DEVICE_INDEX, type Device } from '@pagoda/protocol';
-import { DTYPE_BYTES, parameterCount, type ArchNumbers } from './catalog/index.ts';
+import { DTYPE_BYTES, ENGINE_CAPABILITIES, parameterCount, type ArchNumbers, type EngineName } from './catalog/index.ts';
 import { HttpError } from './http_error.ts';
 import { plan, PlanInputError, resolveParams, kvBytesPerToken, type DeviceInput, type Plan, type PlanParamsInput } from './planner/index.ts';
 
@@ -20,6 +20,8 @@ export interface PlacementInput {
   nGpu: number | 'auto' | null;
   workerIp?: string | null;
   gpuIdx?: number[] | null;
+  /** The engine that will run it: the plan suggests only what it can do. */
+  engine: EngineName;
 }
 
 export interface PlacedReplica {
@@ -130,6 +132,7 @@ export async function placeOnCluster(tx: Tx, input: PlacementInput): Promise<Pla
       replicas: input.replicas,
       worker_ip: input.workerIp,
       gpu_idx: input.gpuIdx,
+      engine: ENGINE_CAPABILITIES[input.engine],
     });
   } catch (err) {
     if (err instanceof PlanInputError) throw new HttpError(400, err.message, err.param);

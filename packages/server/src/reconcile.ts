@@ -6,8 +6,11 @@ import type { Database } from '@pagoda/db';
 import type { Logger } from 'pino';
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job_queues.ts';
+import { normalizeEngine } from './catalog/index.ts';
+import { instanceStatus } from './instance_status.ts';
 import { launchJob, placementInput, type InstanceParams } from './launcher.ts';
 import { placementTransaction, placeOnCluster, recordClaims } from './placement.ts';
+import { withLiveRelations } from './live_relations.ts';
 import type { Endpoint, RouteTable } from './route_table.ts';
 
 export interface ReconcileOptions {
@@ -26,18 +29,11 @@ export interface ReconcileDeps {
   log: Logger;
 }
 
-export function instanceStatus(desired: number, states: string[]): string {
-  const ready = states.filter((s) => s === 'ready').length;
-  if (desired === 0) return 'ready';
-  if (ready >= desired) return 'ready';
-  if (ready > 0) return 'degraded';
-  if (states.length > 0 && states.every((s) => s === 'failed')) return 'failed';
-  return 'launching';
-}
-
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  /** Set by stop(): no pass is scheduled or started after it, and a pass in flight ends at its next step. */
+  private stopped = false;
   /** Lost-worker detection resumes only this long after Redis came back: workers need a beat to reconnect. */
   private quietUntil = 0;
   private redisWasDown = false;
@@ -48,21 +44,35 @@ export class Reconciler {
   ) {}
 
   start(): void {
+    this.stopped = false;
     this.quietUntil = Date.now() + this.opts.lostAfterMs;
     const tick = () => {
+      // A pass that was in flight when stop() came must not schedule the next one.
+      if (this.stopped) return;
       this.timer = setTimeout(() => void this.runOnce().finally(tick), this.opts.intervalMs);
     };
     void this.runOnce().finally(tick);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops scheduling and waits for the pass in flight, at most `graceMs`: a pass stuck on a slow
+   * database or Redis must not hold a shutdown for minutes (what it did not finish, the next start does).
+   */
+  async stop(graceMs = 2_000): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running;
+    const inFlight = this.running;
+    if (!inFlight) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([inFlight, grace]);
+    clearTimeout(timer);
   }
 
-  /** One pass; concurrent callers share it. */
+  /** One pass; concurrent callers share it. After stop() there are no more passes. */
   runOnce(): Promise<void> {
+    if (this.stopped) return this.running ?? Promise.resolve();
     this.running ??= this.pass()
       .catch((err: Error) => this.deps.log.warn({ err: err.message }, 'reconcile pass failed'))
       .finally(() => (this.running = null));
@@ -76,11 +86,18 @@ export class Reconciler {
       this.redisWasDown = false;
       this.quietUntil = Date.now() + this.opts.lostAfterMs;
     }
-    if (redisUp && Date.now() >= this.quietUntil) await this.markLostWorkers();
-    await this.dropGoneWorkers();
-    if (redisUp) await this.fillInstances();
-    await this.refreshStatuses();
-    await this.refreshRoutes();
+    // Each step checks for stop() first: a shutdown waits for the step in flight, not the whole pass.
+    const steps = [
+      () => (redisUp && Date.now() >= this.quietUntil ? this.markLostWorkers() : undefined),
+      () => this.dropGoneWorkers(),
+      () => (redisUp ? this.fillInstances() : undefined),
+      () => this.refreshStatuses(),
+      () => this.refreshRoutes(),
+    ];
+    for (const step of steps) {
+      if (this.stopped) return;
+      await step();
+    }
   }
 
   private async markLostWorkers(): Promise<void> {
@@ -108,6 +125,7 @@ export class Reconciler {
     const { db, queues, log } = this.deps;
     const instances = await db.prisma.modelInstance.findMany({ include: { replicas: true } });
     for (const inst of instances) {
+      if (this.stopped) return;
       const lost = inst.replicas.filter((r) => r.status === 'lost');
       const live = inst.replicas.length - lost.length;
       const missing = inst.desiredReplicas - live;
@@ -115,7 +133,7 @@ export class Reconciler {
       const created = await placementTransaction(db, async (tx) => {
         if (lost.length > 0) await tx.replica.deleteMany({ where: { id: { in: lost.map((r) => r.id) } } });
         if (missing <= 0) return [];
-        const placement = await placeOnCluster(tx, placementInput(inst.params as unknown as InstanceParams, missing));
+        const placement = await placeOnCluster(tx, placementInput(inst.params as unknown as InstanceParams, missing, normalizeEngine(inst.engine)));
         if (!placement.ok) {
           await tx.modelInstance.update({ where: { id: inst.id }, data: { lastError: `waiting for room to restore ${missing} replica(s): ${placement.message}` } });
           return [];
@@ -154,9 +172,11 @@ export class Reconciler {
 
   async refreshRoutes(): Promise<void> {
     const { db, table } = this.deps;
-    const ready = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
+    const rows = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
+    const ready = withLiveRelations(rows, 'worker', 'instance');
     const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}` }));
-    const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true } });
-    table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])));
+    const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true, desiredReplicas: true } });
+    const stopped = new Set(launched.filter((i) => i.desiredReplicas === 0).map((i) => i.uid));
+    table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])), stopped);
   }
 }

@@ -8,6 +8,7 @@ import { WorkerReportSchema, type Heartbeat, type ReplicaReport } from '@pagoda/
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job_queues.ts';
 import { launchJob } from './launcher.ts';
+import { liveOrNull, withLiveRelations } from './live_relations.ts';
 
 const ACTIVE = ['scheduled', 'downloading', 'loading', 'ready'];
 
@@ -59,12 +60,13 @@ export class ReportHandler {
       await this.replica(hb.worker_id, r);
     }
     // Replicas placed here that the worker does not run: their job was lost (Redis restart) or the worker restarted.
-    const assigned = await db.prisma.replica.findMany({ where: { workerId: hb.worker_id, status: { in: ACTIVE } }, include: { instance: true } });
+    const assigned = withLiveRelations(await db.prisma.replica.findMany({ where: { workerId: hb.worker_id, status: { in: ACTIVE } }, include: { instance: true } }), 'instance');
     const cutoff = Date.now() - this.deps.resendAfterMs;
     for (const r of assigned) {
       if (running.has(r.id) || r.updatedAt.getTime() > cutoff) continue;
       this.deps.log.info({ replica: r.id, worker: hb.worker_id, model: r.instance.uid }, 'worker does not run an assigned replica; sending its launch again');
-      await db.prisma.replica.update({ where: { id: r.id }, data: { status: 'scheduled', progress: 0, port: null, pid: null } });
+      const { count } = await db.prisma.replica.updateMany({ where: { id: r.id }, data: { status: 'scheduled', progress: 0, port: null, pid: null } });
+      if (count === 0) continue; // terminated meanwhile
       if (r.status === 'ready') this.deps.onRoutesChanged();
       await this.deps.queues.launch(hb.worker_id, launchJob(r.instance, r), Date.now()).catch(() => {});
     }
@@ -72,7 +74,7 @@ export class ReportHandler {
 
   private async replica(workerId: string, r: ReplicaReport): Promise<void> {
     const { db } = this.deps;
-    const row = await db.prisma.replica.findUnique({ where: { id: r.replica_id }, include: { instance: true } });
+    const row = liveOrNull(await db.prisma.replica.findUnique({ where: { id: r.replica_id }, include: { instance: true } }), 'instance');
     if (!row || row.workerId !== workerId) {
       if (r.status !== 'stopped') {
         this.deps.log.info({ replica: r.replica_id, worker: workerId }, 'worker runs a replica that is not (or no longer) placed there; stopping it');
@@ -83,7 +85,13 @@ export class ReportHandler {
     if (r.status === 'stopped') return;
     const changed = row.status !== r.status || row.port !== r.port || row.pid !== r.pid || row.restarts !== r.restarts || row.lastError !== r.last_error;
     if (!changed && Math.abs(row.progress - r.progress) < 1e-6) return;
-    await db.prisma.replica.update({ where: { id: row.id }, data: { status: r.status, progress: r.progress, port: r.port, pid: r.pid, restarts: r.restarts, lastError: r.last_error } });
+    const [updated] = await db.prisma.$transaction([
+      db.prisma.replica.updateMany({ where: { id: row.id }, data: { status: r.status, progress: r.progress, port: r.port, pid: r.pid, restarts: r.restarts, lastError: r.last_error } }),
+      // 'failed' is the worker giving up (restarts exhausted, download failed): nothing runs, so the
+      // memory it claimed is free for other launches. Its row stays, with the error, until terminated.
+      ...(r.status === 'failed' ? [db.prisma.gpuClaim.deleteMany({ where: { replicaId: row.id } })] : []),
+    ]);
+    if (updated!.count === 0) return; // terminated meanwhile
     if (row.status !== r.status) {
       this.deps.hub.publish({ type: 'status', model_uid: row.instance.uid, replica_id: row.id, status: r.status, last_error: r.last_error });
       if (r.status === 'failed') await db.prisma.event.create({ data: { kind: 'replica_failed', subject: row.instance.uid, message: r.last_error ?? 'failed' } });

@@ -11,6 +11,8 @@ export class RouteTable {
   private byModel = new Map<string, Endpoint[]>();
   /** Every launched model uid and its request_limits (null: none), so the proxy needs no query. */
   private limits = new Map<string, number | null>();
+  /** Launched model uids scaled to 0 replicas: they serve nothing on purpose. */
+  private stopped: ReadonlySet<string> = new Set();
   private readonly inflight = new Map<string, number>();
   private readonly benched = new Map<string, number>();
   private readonly modelInflight = new Map<string, number>();
@@ -18,11 +20,17 @@ export class RouteTable {
   constructor(private readonly benchMs = 5_000) {}
 
   /** Replaces the table with the ready replicas and the launched models the database lists. */
-  replace(endpoints: Endpoint[], limits: Map<string, number | null> = new Map()): void {
+  replace(endpoints: Endpoint[], limits: Map<string, number | null> = new Map(), stopped: ReadonlySet<string> = new Set()): void {
     const next = new Map<string, Endpoint[]>();
     for (const e of endpoints) next.set(e.modelUid, [...(next.get(e.modelUid) ?? []), e]);
     this.byModel = next;
     this.limits = limits;
+    this.stopped = stopped;
+  }
+
+  /** Whether a launched model is scaled to 0 replicas (as of the last refresh). */
+  isStopped(uid: string): boolean {
+    return this.stopped.has(uid);
   }
 
   /** request_limits of a launched model (null: none); undefined when the table does not know it. */

@@ -31,6 +31,19 @@ export interface RunningServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** How long close() waits for a reconcile pass in flight, and then for the database to close. */
+const PASS_GRACE_MS = 2_000;
+const DATABASE_GRACE_MS = 1_000;
+
+/** Whether `p` settles within `ms` (its rejection counts as settled: shutdown goes on either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<'settled' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const done = p.then(() => 'settled' as const, () => 'settled' as const);
+  const out = await Promise.race([done, timeout]);
+  clearTimeout(timer);
+  return out;
+}
 
 export async function startServer(input: ServerConfigInput = {}, logger?: Logger): Promise<RunningServer> {
   const config = resolveServerConfig(input);
@@ -104,7 +117,7 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
     platform,
     async close() {
       clearInterval(metricsTimer);
-      await reconciler.stop();
+      await reconciler.stop(PASS_GRACE_MS);
       hub.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
@@ -113,7 +126,8 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
       await queues.close();
       redis.disconnect();
       await redisHandle.stop();
-      await db.close();
+      // A query still in flight (a reconcile pass cut short) holds the pool open: do not wait on it.
+      if ((await settlesWithin(db.close(), DATABASE_GRACE_MS)) === 'timeout') log.warn(`the database did not close within ${DATABASE_GRACE_MS} ms (a query in flight); leaving it to process exit`);
     },
   };
 }

@@ -6,7 +6,10 @@ import {
   assertEngineRuns,
   BUILTIN_FAMILIES,
   CatalogError,
+  ENGINE_CAPABILITIES,
+  ENGINE_NAMES,
   enginesFor,
+  findFamily,
   findSpec,
   listFamilies,
   normalizeEngine,
@@ -75,7 +78,7 @@ describe('catalog families', () => {
   });
 
   it('filters by ability, format and text', () => {
-    expect(listFamilies({ ability: 'reasoning' }).map((f) => f.model_name)).toEqual(['qwen3']);
+    expect(listFamilies({ ability: 'chat' }).length).toBe(BUILTIN_FAMILIES.length);
     expect(listFamilies({ format: 'awq' }).map((f) => f.model_name)).toEqual(['qwen2.5-instruct']);
     expect(listFamilies({ search: 'NEMO' }).map((f) => f.model_name)).toEqual([
       'mistral-nemo-instruct',
@@ -190,5 +193,19 @@ describe('engines', () => {
       /use model_engine 'llama.cpp'/,
     );
     expect(() => assertEngineRuns('llama.cpp', family, spec, quantization)).not.toThrow();
+  });
+});
+
+describe('abilities', () => {
+  it('a family lists only the abilities an engine that runs it serves: no tools or reasoning while no engine serves them', () => {
+    const served = new Set(ENGINE_NAMES.filter((e) => e !== 'remote').flatMap((e) => ENGINE_CAPABILITIES[e].abilities));
+    expect(served.has('tools')).toBe(false);
+    expect(served.has('reasoning')).toBe(false);
+    for (const f of listFamilies()) expect(f.model_ability.filter((a) => !served.has(a))).toEqual([]);
+    expect(listFamilies({ ability: 'reasoning' })).toEqual([]);
+    expect(listFamilies({ ability: 'tools' })).toEqual([]);
+    // The model data keeps what the model was trained for; serving narrows it.
+    expect(BUILTIN_FAMILIES.find((f) => f.model_name === 'qwen3')!.model_ability).toContain('reasoning');
+    expect(findFamily('qwen3').model_ability).toEqual(['chat', 'generate']);
   });
 });

@@ -74,10 +74,10 @@ export interface WorkerProcess {
 }
 
 /** `pagoda worker` as a separate process, with a declared GPU inventory (its runners use the CPU engine). */
-export function startWorkerProcess(args: { server: string; redis: string; name: string; prefix: string; devices: unknown[] }): WorkerProcess {
+export function startWorkerProcess(args: { server: string; redis: string; name: string; prefix: string; devices: unknown[]; extraArgs?: string[] }): WorkerProcess {
   const child = spawn(
     process.execPath,
-    ['--import', TSX, MAIN, 'worker', '--server', args.server, '--redis', args.redis, '--name', args.name, '--prefix', args.prefix, '--devices', JSON.stringify(args.devices), '--heartbeat-ms', '400', '--log-level', 'warn'],
+    ['--import', TSX, MAIN, 'worker', '--server', args.server, '--redis', args.redis, '--name', args.name, '--prefix', args.prefix, '--devices', JSON.stringify(args.devices), '--heartbeat-ms', '400', '--log-level', 'warn', ...(args.extraArgs ?? [])],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PAGODA_LOG_LEVEL: 'warn' } },
   );
   let out = '';

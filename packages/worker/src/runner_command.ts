@@ -16,6 +16,7 @@ const FLAG_KWARGS = [
   'block_size',
   'enable_prefix_caching',
   'dtype',
+  'kv_cache_dtype',
   'seed',
   'load_format',
   'chat_template',

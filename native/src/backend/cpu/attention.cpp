@@ -10,6 +10,8 @@
 #include "backend/backend.h"
 #include "backend/cpu/simd.h"
 #include "backend/cpu/thread_pool.h"
+#include "model/dtype.h"
+#include "model/fp8.h"
 
 namespace pagoda::cpu {
 
@@ -49,15 +51,61 @@ inline void axpy(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
+void store_row(const KvLayer& cache, bool key, int64_t offset, const float* src, int64_t n) {
+  void* base = key ? cache.k : cache.v;
+  switch (cache.dtype) {
+  case KvDtype::kF32: std::memcpy(static_cast<float*>(base) + offset, src, n * sizeof(float)); break;
+  case KvDtype::kBf16: {
+    uint16_t* dst = static_cast<uint16_t*>(base) + offset;
+    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+    break;
+  }
+  case KvDtype::kFp8E4m3: {
+    uint8_t* dst = static_cast<uint8_t*>(base) + offset;
+    const float inv = 1.0f / (key ? cache.k_scale : cache.v_scale);
+    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_fp8_e4m3(src[i] * inv);
+    break;
+  }
+  }
+}
+
 } // namespace
+
+size_t kv_dtype_bytes(KvDtype dtype) {
+  switch (dtype) {
+  case KvDtype::kF32: return 4;
+  case KvDtype::kBf16: return 2;
+  case KvDtype::kFp8E4m3: return 1;
+  }
+  return 4;
+}
+
+const float* kv_row_of(const KvLayer& cache, bool key, int64_t offset, int64_t n, float* tmp) {
+  const void* base = key ? cache.k : cache.v;
+  switch (cache.dtype) {
+  case KvDtype::kF32: return static_cast<const float*>(base) + offset;
+  case KvDtype::kBf16: {
+    const uint16_t* src = static_cast<const uint16_t*>(base) + offset;
+    for (int64_t i = 0; i < n; ++i) tmp[i] = bf16_to_f32(src[i]);
+    return tmp;
+  }
+  case KvDtype::kFp8E4m3: {
+    const uint8_t* src = static_cast<const uint8_t*>(base) + offset;
+    const float scale = key ? cache.k_scale : cache.v_scale;
+    for (int64_t i = 0; i < n; ++i) tmp[i] = fp8_e4m3_to_f32(src[i]) * scale;
+    return tmp;
+  }
+  }
+  return tmp;
+}
 
 void write_kv(const float* k, const float* v, const ForwardBatch& batch, const AttentionShape& shape, KvLayer cache) {
   const int64_t row = shape.num_kv_heads * shape.head_dim;
   for (int32_t t = 0; t < batch.num_tokens(); ++t) {
     const int64_t slot = batch.slot_mapping[t];
     if (slot < 0) continue; // a padding token with no cache slot
-    std::memcpy(cache.k + slot * row, k + static_cast<int64_t>(t) * row, row * sizeof(float));
-    std::memcpy(cache.v + slot * row, v + static_cast<int64_t>(t) * row, row * sizeof(float));
+    store_row(cache, true, slot * row, k + static_cast<int64_t>(t) * row, row);
+    store_row(cache, false, slot * row, v + static_cast<int64_t>(t) * row, row);
   }
 }
 
@@ -69,7 +117,7 @@ void attention(const float* q, const ForwardBatch& batch, const AttentionShape& 
   const int64_t kv_row = shape.num_kv_heads * hd;
   const int64_t items = static_cast<int64_t>(batch.num_tokens()) * heads;
   pool.parallel_for(items, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores;
+    std::vector<float> scores, tmp(static_cast<size_t>(hd));
     std::vector<int64_t> slots;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / heads, h = item % heads, kvh = h / group;
@@ -83,7 +131,7 @@ void attention(const float* q, const ForwardBatch& batch, const AttentionShape& 
       float max_score = -INFINITY;
       for (int64_t j = 0; j < n; ++j) {
         slots[j] = slot_of(batch, s, first + j, shape.block_size);
-        scores[j] = dot(qv, cache.k + slots[j] * kv_row + kvh * hd, hd) * shape.scale;
+        scores[j] = dot(qv, kv_row_of(cache, true, slots[j] * kv_row + kvh * hd, hd, tmp.data()), hd) * shape.scale;
         max_score = std::max(max_score, scores[j]);
       }
       float sum = 0.0f;
@@ -94,7 +142,8 @@ void attention(const float* q, const ForwardBatch& batch, const AttentionShape& 
       float* o = out + t * heads * hd + h * hd;
       std::fill(o, o + hd, 0.0f);
       const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < n; ++j) axpy(scores[j] * inv, cache.v + slots[j] * kv_row + kvh * hd, o, hd);
+      for (int64_t j = 0; j < n; ++j)
+        axpy(scores[j] * inv, kv_row_of(cache, false, slots[j] * kv_row + kvh * hd, hd, tmp.data()), o, hd);
     }
   });
 }
@@ -104,6 +153,7 @@ void attention_reference(const float* q, const ForwardBatch& batch, const Attent
   const std::vector<int32_t> seq = token_sequences(batch);
   const int64_t hd = shape.head_dim, heads = shape.num_heads, group = heads / shape.num_kv_heads;
   const int64_t kv_row = shape.num_kv_heads * hd;
+  std::vector<float> tmp(static_cast<size_t>(hd));
   for (int32_t t = 0; t < batch.num_tokens(); ++t) {
     const int64_t pos = batch.positions[t];
     const int64_t first = first_visible(pos, shape.sliding_window);
@@ -112,7 +162,7 @@ void attention_reference(const float* q, const ForwardBatch& batch, const Attent
       std::vector<double> p;
       double m = -INFINITY;
       for (int64_t j = first; j <= pos; ++j) {
-        const float* kr = cache.k + slot_of(batch, seq[t], j, shape.block_size) * kv_row + kvh * hd;
+        const float* kr = kv_row_of(cache, true, slot_of(batch, seq[t], j, shape.block_size) * kv_row + kvh * hd, hd, tmp.data());
         double d = 0.0;
         for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(q[(t * heads + h) * hd + i]) * kr[i];
         p.push_back(d * shape.scale);
@@ -123,7 +173,8 @@ void attention_reference(const float* q, const ForwardBatch& batch, const Attent
       for (int64_t i = 0; i < hd; ++i) {
         double acc = 0.0;
         for (int64_t j = first; j <= pos; ++j)
-          acc += p[j - first] * cache.v[slot_of(batch, seq[t], j, shape.block_size) * kv_row + kvh * hd + i];
+          acc += p[j - first] * kv_row_of(cache, false, slot_of(batch, seq[t], j, shape.block_size) * kv_row + kvh * hd + i, 1,
+                                          tmp.data())[0];
         out[(t * heads + h) * hd + i] = static_cast<float>(acc / sum);
       }
     }

@@ -1,16 +1,18 @@
-// The CPU backend: weights kept in their checkpoint dtype and converted inside the matmul,
-// float32 activations, a float32 paged KV cache, matmul rows and attention heads split over
-// a thread pool.
+// The CPU backend: runs a model file's forward (models/) through its ModelOps, on float32
+// activations and a paged KV cache of float32, bf16 or fp8 e4m3, with weights kept in their checkpoint format
+// (float ones converted inside the matmul, quantized ones dequantized a tile at a time);
+// matmul rows and attention heads split over a thread pool.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/attention.h"
 #include "backend/cpu/host_buffer.h"
 #include "backend/cpu/thread_pool.h"
 #include "model/model_config.h"
-#include "model/weights.h"
+#include "models/causal_lm.h"
 
 namespace pagoda {
 
@@ -22,52 +24,68 @@ struct CpuOptions {
   int num_threads = 0;              // <= 0: hardware concurrency
   int64_t kv_cache_space_bytes = 0; // <= 0: 4 GiB; reported by profile() as the host budget
   int32_t block_size = 16;          // the engine's block size, for profile().kv_bytes_per_block
+  KvDtype kv_dtype = KvDtype::kF32; // kv_cache_dtype: "auto" (float32), "bfloat16", "fp8"
 };
 
-class CpuBackend : public Backend {
+// kv_cache_dtype as the CPU backend takes it: "auto" / "float32", "bfloat16", "fp8" /
+// "fp8_e4m3". Throws pagoda::Error naming what is accepted.
+KvDtype parse_kv_cache_dtype(const std::string& name);
+
+class CpuBackend : public Backend, private ModelOps {
 public:
-  CpuBackend(ModelConfig config, ModelWeights weights, const CpuOptions& options);
+  CpuBackend(std::unique_ptr<CausalLM> model, const CpuOptions& options);
 
   std::string name() const override { return "cpu"; }
   MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) override;
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
-  const ModelConfig& model_config() const override { return config_; }
+  const ModelConfig& model_config() const override { return model_->config(); }
 
-  const ModelWeights& weights() const { return weights_; }
+  const CausalLM& model() const { return *model_; }
 
 private:
-  // Small per-layer vectors (norm weights, biases) converted to float32 once at load.
-  struct LayerVectors {
-    std::vector<float> input_norm, post_norm, q_norm, k_norm, q_bias, k_bias, v_bias, o_bias;
-  };
   // Activation buffers, grown to the largest batch seen (profile() sizes them up front).
   struct Workspace {
-    std::vector<float> x, h, q, k, v, attn, gate, up, rope_cos, rope_sin, rows;
+    std::vector<float> x, h, qkv, attn, out, gate_up, mlp, q, k, v, rope_cos, rope_sin, rows, scratch;
     size_t bytes() const;
   };
+
+  // ModelOps (cpu_model_ops.cpp), over the batch being run.
+  void embed(const Param& table) override;
+  void rms_norm(const Param& weight, Act out) override;
+  void add_rms_norm(Act delta, const Param& weight, Act out) override;
+  void linear(const LinearLayer& layer, Act in, Act out) override;
+  void bias_add(Act x, const Param& bias) override;
+  void qk_norm(Act qkv, const Param& q_norm, const Param& k_norm) override;
+  void rope(Act qkv) override;
+  void attention(int layer, Act qkv, Act out) override;
+  void silu_mul(Act gate_up, Act out) override;
+  float* act(Act a);
+  int64_t width(Act a) const;
 
   void ensure_workspace(int64_t tokens, int64_t logit_rows);
   void validate(const ForwardBatch& batch) const;
   void compute_rope(const ForwardBatch& batch);
-  void run_layer(int layer, const ForwardBatch& batch);
 
-  ModelConfig config_;
-  ModelWeights weights_;
-  std::vector<LayerVectors> vectors_;
-  std::vector<float> final_norm_;
+  std::unique_ptr<CausalLM> model_;
+  const ModelConfig& config_;
   std::vector<float> inv_freq_; // for every scaling but "dynamic", which depends on length
   ThreadPool pool_;
   int64_t kv_cache_space_bytes_;
   int32_t profile_block_size_;
   Workspace ws_;
-  // KV cache: per layer [num_blocks · block_size, kv_heads, head_dim] for K, then V.
+  const ForwardBatch* batch_ = nullptr; // during forward()
+  // KV cache: per layer [num_blocks · block_size, kv_heads, head_dim] for K, then V, of kv_dtype_.
+  KvDtype kv_dtype_;
   HostBuffer kv_;
+  size_t kv_layer_bytes_ = 0; // one of K or V of one layer
   int32_t num_blocks_ = 0;
   int32_t block_size_ = 0;
 };
 
 std::unique_ptr<Backend> create_cpu_backend(const EngineConfig& engine_config);
+// Converts the model's norms and biases to float32 (the CPU's ParamData), once at load.
+void prepare_cpu_params(CausalLM& model);
 
 } // namespace cpu
 } // namespace pagoda

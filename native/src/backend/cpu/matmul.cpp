@@ -79,8 +79,9 @@ void row_dot(const float* x, int64_t k, const void* w, int64_t row, float* y, in
 }
 
 template <DType D>
-void rows_streaming(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y) {
-  const int64_t k = w.k, ldy = w.n;
+void rows_streaming(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y,
+                    int64_t ldy) {
+  const int64_t k = w.k;
   for (int64_t r = row_begin; r < row_end; ++r) {
     for (int64_t t = 0; t < m; t += 4) {
       const float* xt = x + t * k;
@@ -106,12 +107,13 @@ void tile_rows(const float* x, int64_t k, const void* w, int64_t row0, int nr, f
 }
 
 template <DType D>
-void rows_kernel(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y) {
+void rows_kernel(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y,
+                 int64_t ldy) {
   if (m <= kStreamingMaxTokens) {
-    rows_streaming<D>(x, m, w, row_begin, row_end, y);
+    rows_streaming<D>(x, m, w, row_begin, row_end, y, ldy);
     return;
   }
-  const int64_t k = w.k, ldy = w.n;
+  const int64_t k = w.k;
   for (int64_t t0 = 0; t0 < m; t0 += kTokenChunk) {
     const int64_t t_end = std::min(m, t0 + kTokenChunk);
     for (int64_t r = row_begin; r < row_end; r += kMaxNR) {
@@ -130,11 +132,14 @@ void rows_kernel(const float* x, int64_t m, const MatrixRef& w, int64_t row_begi
 
 } // namespace
 
-void matmul_rows(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y) {
+void matmul_rows(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y,
+                 int64_t ldy) {
+  if (ldy <= 0) ldy = w.n;
   switch (w.dtype) {
-  case DType::F32: rows_kernel<DType::F32>(x, m, w, row_begin, row_end, y); break;
-  case DType::F16: rows_kernel<DType::F16>(x, m, w, row_begin, row_end, y); break;
-  case DType::BF16: rows_kernel<DType::BF16>(x, m, w, row_begin, row_end, y); break;
+  case DType::F32: rows_kernel<DType::F32>(x, m, w, row_begin, row_end, y, ldy); break;
+  case DType::F16: rows_kernel<DType::F16>(x, m, w, row_begin, row_end, y, ldy); break;
+  case DType::BF16: rows_kernel<DType::BF16>(x, m, w, row_begin, row_end, y, ldy); break;
+  default: break; // quantized weights go through models/ dequantization first
   }
 }
 

@@ -21,8 +21,10 @@ struct MatrixRef {
 // y[m, n] = x[m, k] · w[n, k]ᵀ + bias[n] (bias may be nullptr). Rows of w split over the pool.
 void matmul(const float* x, int64_t m, const MatrixRef& w, const float* bias, float* y, ThreadPool& pool);
 
-// The AVX2 kernel on one thread for output columns [row_begin, row_end) of y.
-void matmul_rows(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y);
+// The AVX2 kernel on one thread for output columns [row_begin, row_end) of y, whose rows are
+// ldy floats apart (<= 0: w.n).
+void matmul_rows(const float* x, int64_t m, const MatrixRef& w, int64_t row_begin, int64_t row_end, float* y,
+                 int64_t ldy = 0);
 
 // Plain scalar reference (double accumulation) for tests.
 void matmul_reference(const float* x, int64_t m, const MatrixRef& w, const float* bias, float* y);

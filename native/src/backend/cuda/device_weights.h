@@ -1,7 +1,6 @@
-// The model's parameters on the GPU as bf16 (or every one float32, for the float32 compute
-// path), laid out for the forward pass: q/k/v fused into
-// one [q + 2 kv, hidden] matrix (and their biases into one vector), gate/up fused into one
-// [2 intermediate, hidden] matrix, so each is one GEMM.
+// The model's float parameters on the GPU: a WeightUploader converts checkpoint tensors to
+// bf16 (or float32 for the float32 compute path) and uploads them, several concatenated along
+// rows into one buffer where the forward wants them fused (q/k/v, gate/up, their biases).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -9,33 +8,40 @@
 #include <vector>
 
 #include "backend/cuda/device_buffer.h"
-#include "backend/cuda/kernels.h"
-#include "model/model_config.h"
-#include "model/weights.h"
+#include "backend/cuda/stream.h"
+#include "models/model_ops.h"
 
 namespace pagoda::cuda {
 
-struct DeviceLayer {
-  DeviceBuffer input_norm, post_norm;
-  DeviceBuffer qkv, qkv_bias; // bias absent (empty) unless config.qkv_bias
-  DeviceBuffer o, o_bias;     // o_bias absent unless config.o_bias
-  DeviceBuffer q_norm, k_norm; // absent unless config.qk_norm
-  DeviceBuffer gate_up, down;
+// A Param's device copy (the CUDA backend's ParamData).
+struct DeviceParam : ParamData {
+  DeviceBuffer buffer;
 };
 
-struct DeviceWeights {
-  DeviceBuffer embed, norm, lm_head; // lm_head empty when tied to embed
-  std::vector<DeviceLayer> layers;
-  size_t bytes = 0;
-  bool f32 = false; // every tensor float32 (else bf16)
+template <typename T> const T* device_param(const Param& p) {
+  return static_cast<const DeviceParam&>(*p.data).buffer.template as<T>();
+}
 
-  const bf16* lm_head_ptr() const { return lm_head_as<bf16>(); }
-  template <typename T> const T* lm_head_as() const { return lm_head.bytes() ? lm_head.as<T>() : embed.as<T>(); }
+class WeightUploader {
+public:
+  WeightUploader(cudaStream_t stream, bool f32);
+  ~WeightUploader();
+  WeightUploader(const WeightUploader&) = delete;
+  WeightUploader& operator=(const WeightUploader&) = delete;
+
+  // The tensors in `parts` (f32 / f16 / bf16), concatenated, as one bf16 (or float32) buffer.
+  DeviceBuffer upload(const std::vector<const TensorView*>& parts);
+  size_t bytes() const { return bytes_; } // uploaded so far
+
+private:
+  void copy_converted(const TensorView& t, uint16_t* dst);
+  void copy_widened(const TensorView& t, float* dst);
+
+  cudaStream_t stream_;
+  bool f32_;
+  size_t elem_bytes_;
+  PinnedBuffer staging_;
+  size_t bytes_ = 0;
 };
-
-// Converts (f32 / f16 / bf16 -> bf16, or -> float32 when f32) and uploads every tensor through
-// a pinned staging buffer.
-DeviceWeights upload_weights(const ModelConfig& config, const ModelWeights& weights, cudaStream_t stream,
-                             bool f32 = false);
 
 } // namespace pagoda::cuda

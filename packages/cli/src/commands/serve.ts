@@ -7,7 +7,7 @@ import {
   startRunner,
   type ServeOptionsInput,
 } from '@pagoda/runner';
-import { describeZodError } from '@pagoda/protocol';
+import { describeZodError, KV_CACHE_DTYPES } from '@pagoda/protocol';
 
 const FLAGS = {
   backend: { type: 'string' },
@@ -18,6 +18,7 @@ const FLAGS = {
   device: { type: 'string' },
   'tensor-parallel-size': { type: 'string' },
   quantization: { type: 'string' },
+  'kv-cache-dtype': { type: 'string' },
   'enforce-eager': { type: 'boolean' },
   'gpu-memory-utilization': { type: 'string' },
   'max-model-len': { type: 'string' },
@@ -27,6 +28,7 @@ const FLAGS = {
   'enable-prefix-caching': { type: 'boolean' },
   'no-enable-prefix-caching': { type: 'boolean' },
   dtype: { type: 'string' },
+  'kv-cache-dtype': { type: 'string' },
   seed: { type: 'string' },
   'load-format': { type: 'string' },
   'chat-template': { type: 'string' },
@@ -48,9 +50,11 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --backend ${BACKEND_KINDS.join('|')}   (default builtin)
   --host H --port P --api-key KEY --served-model-name NAME [...]
   --device auto|cpu|cuda  --dtype auto|float32|bfloat16|float16  --seed N  --load-format auto|dummy
+  --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}
   --max-model-len N  --max-num-seqs N  --max-num-batched-tokens N  --block-size N
   --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
-  --tensor-parallel-size N  --quantization Q  --chat-template FILE|TEXT
+  --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors  --kv-cache-dtype auto|bfloat16|fp8
+  --chat-template FILE|TEXT
   --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
   --max-request-body-bytes N     larger bodies get 413 (default 16 MiB)
@@ -106,6 +110,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     device: values.device as ServeOptionsInput['device'],
     tensor_parallel_size: number(values, 'tensor-parallel-size'),
     quantization: values.quantization,
+    kv_cache_dtype: values['kv-cache-dtype'] as ServeOptionsInput['kv_cache_dtype'],
     enforce_eager: values['enforce-eager'],
     gpu_memory_utilization: number(values, 'gpu-memory-utilization'),
     max_model_len: number(values, 'max-model-len'),
@@ -118,6 +123,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
         ? false
         : undefined,
     dtype: values.dtype as ServeOptionsInput['dtype'],
+    kv_cache_dtype: values['kv-cache-dtype'] as ServeOptionsInput['kv_cache_dtype'],
     seed: number(values, 'seed'),
     load_format: values['load-format'] as ServeOptionsInput['load_format'],
     chat_template: values['chat-template'],

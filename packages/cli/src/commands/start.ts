@@ -60,5 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   await worker?.close();
   await server.close();
-  return 0;
+  // close() waits only briefly for work in flight; a database query it left running must not keep
+  // the process alive.
+  process.exit(0);
 }

@@ -137,10 +137,6 @@ export class BuiltinBackend implements Backend {
   /** Loads the tokenizer and the engine; other in-process engines (llama.cpp) override this. */
   protected async open(): Promise<OpenedModel> {
     const o = this.opts;
-    if (o.quantization)
-      throw new Error(
-        `--quantization ${o.quantization}: the builtin engine runs unquantized checkpoints only; leave it out`,
-      );
     const model = resolveModelPath(o.model);
     const dir = model.endsWith('.json') ? join(model, '..') : model;
     const tokenizer = Tokenizer.fromDir(dir);
@@ -156,6 +152,8 @@ export class BuiltinBackend implements Backend {
       enable_prefix_caching: o.enable_prefix_caching,
       gpu_memory_utilization: o.gpu_memory_utilization,
       enforce_eager: o.enforce_eager,
+      quantization: o.quantization,
+      kv_cache_dtype: o.kv_cache_dtype,
       seed: o.seed,
       tensor_parallel_size: o.tensor_parallel_size,
       num_threads: cpuThreads(o.cpu_threads, availableParallelism()),

@@ -22,7 +22,9 @@ export const UNSUPPORTED: Array<[keyof ServeOptions, string]> = [
   ['block_size', '--block-size'],
   ['enable_prefix_caching', '--enable-prefix-caching'],
   ['dtype', '--dtype'],
+  ['kv_cache_dtype', '--kv-cache-dtype'],
   ['load_format', '--load-format'],
+  ['kv_cache_dtype', '--kv-cache-dtype'],
 ];
 
 /** llama-server's default for --parallel when --max-num-seqs is not given. */

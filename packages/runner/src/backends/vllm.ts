@@ -21,6 +21,7 @@ export function vllmArgs(opts: ServeOptions, port: number): string[] {
   if (opts.enable_prefix_caching === true) args.push('--enable-prefix-caching');
   if (opts.enable_prefix_caching === false) args.push('--no-enable-prefix-caching');
   flag('dtype', opts.dtype);
+  flag('kv-cache-dtype', opts.kv_cache_dtype);
   flag('seed', opts.seed);
   flag('load-format', opts.load_format);
   if (opts.device !== 'auto') flag('device', opts.device);

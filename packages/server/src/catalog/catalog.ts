@@ -1,6 +1,7 @@
 // The built-in model catalog and its look-ups: list families, find one spec by name / format /
 // size / quantization (with errors that list what exists), and the weight bytes a spec loads.
 import { DTYPE_BYTES, parameterCount, type CheckpointDtype } from './architecture.ts';
+import { servedAbilities } from './engine-capabilities.ts';
 import {
   MODEL_FORMATS,
   ModelFamilySchema,
@@ -40,14 +41,23 @@ export interface FamilyFilter {
   source?: 'builtin' | 'custom';
 }
 
-/** The catalog's families plus `custom` ones (registrations), narrowed by `filter`. */
+/**
+ * A family as the platform serves it: its abilities narrowed to those an engine that can run one of
+ * its specs provides (a model trained for tool calls lists 'tools' only once a request with tools works).
+ */
+export function servedFamily(family: ModelFamily): ModelFamily {
+  const model_ability = servedAbilities(family.model_ability, family.model_specs);
+  return model_ability.length === family.model_ability.length ? family : { ...family, model_ability };
+}
+
+/** The catalog's families plus `custom` ones (registrations), as served, narrowed by `filter`. */
 export function listFamilies(
   filter: FamilyFilter = {},
   custom: readonly ModelFamily[] = [],
 ): ModelFamily[] {
   const format = filter.format === undefined ? undefined : normalizeFormat(filter.format);
   const needle = filter.search?.toLowerCase();
-  return [...BUILTIN_FAMILIES, ...custom].filter(
+  return [...BUILTIN_FAMILIES, ...custom].map(servedFamily).filter(
     (f) =>
       (needle === undefined ||
         [f.model_name, f.model_family, f.model_description].some((s) =>
@@ -59,13 +69,13 @@ export function listFamilies(
   );
 }
 
-/** The family named `name` (exact, then case-insensitive); CatalogError 404 listing close names. */
+/** The family named `name` (exact, then case-insensitive), as served; CatalogError 404 listing close names. */
 export function findFamily(name: string, custom: readonly ModelFamily[] = []): ModelFamily {
   const all = [...custom, ...BUILTIN_FAMILIES];
   const found =
     all.find((f) => f.model_name === name) ??
     all.find((f) => f.model_name.toLowerCase() === name.toLowerCase());
-  if (found) return found;
+  if (found) return servedFamily(found);
   const stem = name.toLowerCase().split(/[-_.\d]/)[0] ?? '';
   const close = all
     .filter((f) => stem.length > 1 && f.model_name.toLowerCase().includes(stem))

@@ -1,10 +1,8 @@
 // Which engines run which specs: the answer to GET /v1/engines/{model_name} (Xinference's shape: engine
 // name → the format / size / quantizations it can run), and the check a launch makes before planning.
 import { CatalogError, findFamily } from './catalog.ts';
+import { ENGINE_NAMES, engineQuantizations, type EngineName } from './engine-capabilities.ts';
 import type { ModelFamily, ModelFormat, ModelSpec } from './family.ts';
-
-export const ENGINE_NAMES = ['builtin', 'vllm', 'llama.cpp', 'remote'] as const;
-export type EngineName = (typeof ENGINE_NAMES)[number];
 
 /** The runner backend (packages/runner BACKEND_KINDS) that serves each engine. */
 export const RUNNER_BACKEND: Record<EngineName, 'builtin' | 'vllm' | 'llamacpp' | 'remote'> = {
@@ -12,15 +10,6 @@ export const RUNNER_BACKEND: Record<EngineName, 'builtin' | 'vllm' | 'llamacpp' 
   vllm: 'vllm',
   'llama.cpp': 'llamacpp',
   remote: 'remote',
-};
-
-/** What each engine loads: formats, and per format the quantizations (null: any the spec lists). */
-const ENGINE_FORMATS: Record<EngineName, Partial<Record<ModelFormat, readonly string[] | null>>> = {
-  builtin: { safetensors: ['none'] },
-  vllm: { safetensors: ['none'], awq: null, gptq: null },
-  'llama.cpp': { gguf: null },
-  // The upstream OpenAI server serves whatever it serves; the spec only names the model.
-  remote: { safetensors: null, gguf: null, awq: null, gptq: null },
 };
 
 /** Engine names in any case and Xinference's / common spellings ("vLLM", "llamacpp", "llama_cpp"). */
@@ -41,14 +30,6 @@ export interface EngineSpecEntry {
   model_size_in_billions: number;
   quantizations: string[];
   model_id: string;
-}
-
-/** The quantizations of `spec` that `engine` can run (empty: none). */
-export function engineQuantizations(engine: EngineName, spec: ModelSpec): string[] {
-  const allowed = ENGINE_FORMATS[engine][spec.model_format];
-  if (allowed === undefined) return [];
-  if (allowed === null) return [...spec.quantizations];
-  return spec.quantizations.filter((q) => allowed.includes(q));
 }
 
 /** GET /v1/engines/{model_name}: for each engine that can run some spec of the family, those specs. */

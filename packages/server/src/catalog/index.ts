@@ -2,6 +2,7 @@
 export * from './architecture.ts';
 export * from './family.ts';
 export * from './catalog.ts';
+export * from './engine-capabilities.ts';
 export * from './engines.ts';
 export * from './registration.ts';
 export * from './gguf-model.ts';

@@ -14,15 +14,17 @@ const DTYPES = [
   'fp16',
   'fp32',
 ] as const;
-const KV_CACHE_DTYPES = [
-  'auto',
-  'fp8',
-  'fp8_e4m3',
-  'fp8_e5m2',
-  'float16',
-  'bfloat16',
-  'float32',
-] as const;
+/** Bytes of one K or V element per KV cache dtype; 'auto' is the compute dtype's. */
+const KV_ELEMENT_BYTES = {
+  auto: null,
+  fp8: 1,
+  fp8_e4m3: 1,
+  fp8_e5m2: 1,
+  float16: 2,
+  bfloat16: 2,
+  float32: 4,
+} as const satisfies Record<string, number | null>;
+const KV_CACHE_DTYPES = Object.keys(KV_ELEMENT_BYTES) as [keyof typeof KV_ELEMENT_BYTES, ...Array<keyof typeof KV_ELEMENT_BYTES>];
 
 export const PlanParamsSchema = z.object({
   dtype: z.enum(DTYPES).nullish(),
@@ -101,10 +103,6 @@ export function resolveParams(
     block_size: p.block_size ?? 16,
     kv_cache_dtype: kvDtype,
     fixed_claim_bytes: p.fixed_claim_bytes ?? null,
-    kv_element_bytes: kvDtype.startsWith('fp8')
-      ? 1
-      : kvDtype === 'auto'
-        ? DTYPE_BYTES[dtype]
-        : DTYPE_BYTES[kvDtype as CheckpointDtype],
+    kv_element_bytes: KV_ELEMENT_BYTES[kvDtype] ?? DTYPE_BYTES[dtype],
   };
 }

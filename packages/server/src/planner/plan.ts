@@ -2,6 +2,7 @@
 // workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
 import { z } from 'zod';
 import type { ArchNumbers } from '../catalog/architecture.ts';
+import type { EngineCapability } from '../catalog/engine-capabilities.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
 import { gpuMemory, minimumUtilization, type GpuMemory } from './memory.ts';
 import {
@@ -41,6 +42,8 @@ export interface PlanRequest {
   replicas?: number;
   worker_ip?: string | null;
   gpu_idx?: readonly number[] | null;
+  /** What the chosen engine can be told: suggestions stay within it. Left out: any setting. */
+  engine?: Pick<EngineCapability, 'max_tensor_parallel_size' | 'engine_kwargs'>;
 }
 
 export interface GpuPlan extends GpuMemory {
@@ -148,6 +151,9 @@ function suggestions(
 ): Suggestion[] {
   const out: Suggestion[] = [];
   const fits = (p: ResolvedParams) => tryPlace(model, p, devices, req).ok;
+  // A setting the engine does not take, or a tensor_parallel_size it cannot run, is no suggestion.
+  const settable = (s: SuggestedSetting) => !req.engine || (req.engine.engine_kwargs as readonly string[]).includes(s);
+  const maxTp = req.engine?.max_tensor_parallel_size ?? Number.POSITIVE_INFINITY;
   const { devices: pool } = eligibleDevices(devices, {
     workerIp: req.worker_ip,
     gpuIdx: req.gpu_idx,
@@ -161,7 +167,7 @@ function suggestions(
   ]
     .filter((n) => n >= params.block_size && n < params.max_model_len)
     .sort((a, b) => b - a);
-  const len = lens.find((n) => fits({ ...params, max_model_len: n }));
+  const len = settable('max_model_len') ? lens.find((n) => fits({ ...params, max_model_len: n })) : undefined;
   if (len !== undefined)
     out.push({ setting: 'max_model_len', value: len, message: `lower max_model_len to <= ${len}` });
 
@@ -170,7 +176,7 @@ function suggestions(
   ]
     .filter((u) => u <= 0.98 && u !== params.gpu_memory_utilization)
     .sort((a, b) => a - b);
-  const util = utils.find((u) => fits({ ...params, gpu_memory_utilization: u }));
+  const util = settable('gpu_memory_utilization') ? utils.find((u) => fits({ ...params, gpu_memory_utilization: u })) : undefined;
   if (util !== undefined) {
     const verb = util > params.gpu_memory_utilization ? 'raise' : 'lower';
     const why = verb === 'lower' ? ' so that it fits beside what the GPU already holds' : '';
@@ -187,7 +193,8 @@ function suggestions(
       (w) => pool.filter((d) => d.worker === w).length,
     ),
   );
-  for (let t = params.tensor_parallel_size + 1; t <= maxGpus; t++) {
+  const tpLimit = settable('tensor_parallel_size') ? Math.min(maxGpus, maxTp) : 0;
+  for (let t = params.tensor_parallel_size + 1; t <= tpLimit; t++) {
     if (!validTensorParallel(model.arch, t)) continue;
     if (fits({ ...params, tensor_parallel_size: t })) {
       out.push({
@@ -263,7 +270,8 @@ export function plan(req: PlanRequest): Plan {
     );
   }
   if (!validTensorParallel(arch, params.tensor_parallel_size)) {
-    const valid = [1, 2, 4, 8, 16].filter((t) => validTensorParallel(arch, t));
+    const maxTp = req.engine?.max_tensor_parallel_size ?? Number.POSITIVE_INFINITY;
+    const valid = [1, 2, 4, 8, 16].filter((t) => t <= maxTp && validTensorParallel(arch, t));
     return refusal(params, req.model, [
       `tensor_parallel_size ${params.tensor_parallel_size} does not divide the model's ${arch.num_attention_heads} attention heads and ${arch.num_key_value_heads} KV heads; use one of ${valid.join(', ')}`,
     ]);

@@ -3,6 +3,7 @@
 import { Router } from 'express';
 import type { Device } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
+import { withLiveRelations } from '../live_relations.ts';
 import type { Platform } from '../platform.ts';
 import type { ModelFamily } from '../catalog/index.ts';
 import { versionInfo } from '../version.ts';
@@ -26,7 +27,7 @@ export function clusterRoutes(p: Platform, auth: Auth): Router {
             address: w.address,
             ...d,
             memory_claimed: claims.reduce((s, c) => s + Number(c.memoryBytes), 0),
-            models: [...new Set(claims.map((c) => c.replica.instance.uid))],
+            models: [...new Set(withLiveRelations(withLiveRelations(claims, 'replica').map((c) => c.replica), 'instance').map((r) => r.instance.uid))],
           };
         }),
       ),

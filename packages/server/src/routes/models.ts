@@ -169,9 +169,10 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
   r.post('/v1/models/:uid/replicas', admin, async (req, res) => {
     const uid = uidParam(req);
     const { replica } = parseBody(ScaleRequestSchema, req.body);
-    await p.launcher.scale(uid, replica);
+    const { status } = await p.launcher.scale(uid, replica);
     await p.reconciler.refreshRoutes();
-    res.json({ model_uid: uid, replica });
+    p.hub.publish({ type: 'status', model_uid: uid, replica_id: null, status, last_error: null });
+    res.json({ model_uid: uid, replica, status });
   });
   return r;
 }

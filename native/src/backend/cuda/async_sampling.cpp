@@ -1,0 +1,127 @@
+// Sampling on the device and steps launched ahead: launch_sampled enqueues a step's forward,
+// lm_head and sample_rows and returns; collect_sampled waits for the oldest step's ids. Token
+// ids of a launched step may be placeholders for ids the step before samples, filled in on
+// the device.
+#include <cstring>
+
+#include "backend/cuda/cuda_backend_impl.h"
+#include "error.h"
+
+namespace pagoda::cuda {
+
+void CudaBackend::resolve_placeholders(const ForwardBatch& b, const StepInputs& in) {
+  if (placeholder_source_ == nullptr ||
+      std::none_of(b.token_ids.begin(), b.token_ids.end(), [](int32_t id) { return id < 0; }))
+    return;
+  // The inputs live in this backend's own device buffers (StepInputs hands them out const).
+  resolve_placeholder_ids(const_cast<int32_t*>(in.token_ids), in.num_tokens, placeholder_source_, stream_.get());
+}
+
+bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sampling, SampledRows& out) {
+  if (!sampling_enabled_ || b.all_logits) return false;
+  launch_sampled(b, sampling);
+  collect_sampled(out);
+  return true;
+}
+
+// The step as forward() runs it, then sample_rows on the logits rows, all enqueued: only the
+// settings and the penalty adjustments go up and the ids (and logprobs) come back, into the
+// step's slot. A slot is one buffer each side: [params n][adjustments a][ids n][logprobs n]
+// [top ids n x t][top logprobs n x t] (the device's also [raw logits a] after), t the most
+// top logprobs any row asked for. Placeholder ids (-1 - r) are filled on the device from the
+// ids of the step launched before.
+void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& sampling) {
+  if (!sampling_enabled_ || b.all_logits) throw Error("launch_sampled: sampling on the device is off for this batch");
+  SamplingSlot& slot = slots_[next_slot_];
+  if (slot.in_flight) throw Error("launch_sampled: two steps are already in flight; collect one first");
+  const SamplingSlot& previous = slots_[next_slot_ ^ 1];
+  validate(b, previous.launched ? previous.n : 0);
+  const std::vector<RowSampling>& rows = sampling.rows;
+  const int n = b.num_seqs();
+  if (rows.size() != static_cast<size_t>(n))
+    throw Error("launch_sampled: " + std::to_string(rows.size()) + " sampling rows for " + std::to_string(n) +
+                " sequences");
+  const size_t num_adjust = sampling.adjustments.size();
+  for (const RowSampling& row : rows)
+    if (row.adjust_begin < 0 || row.adjust_end < row.adjust_begin || static_cast<size_t>(row.adjust_end) > num_adjust)
+      throw Error("launch_sampled: a row's adjustments lie outside the step's list");
+  cudaStream_t st = stream_.get();
+  timer_.begin(st);
+  placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
+  if (graph_eligible(b)) {
+    graph_step(b);
+  } else {
+    StepInputs in;
+    eager_step(b, in);
+    lm_head_rows(rows_.data(), in.num_logit_rows);
+    ops_.mark(st, "lm_head");
+  }
+  placeholder_source_ = nullptr;
+  int top_n = 0;
+  for (const RowSampling& row : rows) top_n = std::max(top_n, row.want_logprob ? row.top_logprobs : 0);
+  const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling) + num_adjust * sizeof(LogitAdjustment);
+  const size_t bytes = param_bytes + size_t(n) * (1 + top_n) * (sizeof(int32_t) + sizeof(float));
+  const size_t device_bytes = bytes + num_adjust * sizeof(float);
+  if (slot.host.bytes() < bytes || slot.device.bytes() < device_bytes) {
+    const size_t grown = std::max(device_bytes, size_t(256) * (sizeof(DeviceRowSampling) + 8));
+    slot.host = PinnedBuffer(grown);
+    slot.device = DeviceBuffer(grown);
+    note_memory();
+  }
+  auto* params = static_cast<DeviceRowSampling*>(slot.host.data());
+  slot.any_logprob = false;
+  for (int r = 0; r < n; ++r) {
+    const RowSampling& row = rows[r];
+    params[r] = DeviceRowSampling{row.temperature,     row.top_k,          row.top_p,
+                                  row.min_p,           static_cast<float>(row.uniform),
+                                  row.want_logprob ? 1 : 0, row.want_logprob ? row.top_logprobs : 0,
+                                  row.adjust_begin,    row.adjust_end};
+    slot.any_logprob = slot.any_logprob || row.want_logprob;
+  }
+  if (num_adjust)
+    std::memcpy(params + n, sampling.adjustments.data(), num_adjust * sizeof(LogitAdjustment));
+  char* dev = slot.device.as<char>();
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(dev, params, param_bytes, cudaMemcpyHostToDevice, st));
+  auto* dev_adjust = reinterpret_cast<const LogitAdjustment*>(dev + size_t(n) * sizeof(DeviceRowSampling));
+  auto* dev_ids = reinterpret_cast<int32_t*>(dev + param_bytes);
+  auto* dev_logprobs = reinterpret_cast<float*>(dev_ids + n);
+  auto* dev_top_ids = reinterpret_cast<int32_t*>(dev_logprobs + n);
+  auto* dev_top_logprobs = reinterpret_cast<float*>(dev_top_ids + size_t(n) * top_n);
+  auto* dev_raw = reinterpret_cast<float*>(dev + bytes);
+  sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw,
+              SampleOutputs{dev_ids, dev_logprobs, dev_top_ids, dev_top_logprobs, top_n}, n, config_.vocab_size, st);
+  ops_.mark(st, "sampling");
+  PAGODA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(slot.host.data()) + param_bytes, dev + param_bytes,
+                                    bytes - param_bytes, cudaMemcpyDeviceToHost, st));
+  PAGODA_CUDA_CHECK(cudaEventRecord(slot.done.get(), st));
+  timer_.end(st);
+  slot.n = n;
+  slot.top_n = top_n;
+  slot.out_offset = param_bytes;
+  slot.device_ids = dev_ids;
+  slot.in_flight = slot.launched = true;
+  in_flight_.push_back(next_slot_);
+  next_slot_ ^= 1;
+}
+
+void CudaBackend::collect_sampled(SampledRows& out) {
+  if (in_flight_.empty()) throw Error("collect_sampled: no step is in flight");
+  SamplingSlot& slot = slots_[in_flight_.front()];
+  in_flight_.pop_front();
+  slot.in_flight = false;
+  PAGODA_CUDA_CHECK(cudaEventSynchronize(slot.done.get()));
+  ops_.end();
+  const int n = slot.n, top_n = slot.top_n;
+  const auto* ids = reinterpret_cast<const int32_t*>(static_cast<const char*>(slot.host.data()) + slot.out_offset);
+  const auto* logprobs = reinterpret_cast<const float*>(ids + n);
+  const auto* top_ids = reinterpret_cast<const int32_t*>(logprobs + n);
+  const auto* top_logprobs = reinterpret_cast<const float*>(top_ids + size_t(n) * top_n);
+  out.token_ids.assign(ids, ids + n);
+  if (slot.any_logprob) out.logprobs.assign(logprobs, logprobs + n);
+  else out.logprobs.clear();
+  out.top_n = top_n;
+  out.top_ids.assign(top_ids, top_ids + size_t(n) * top_n);
+  out.top_logprobs.assign(top_logprobs, top_logprobs + size_t(n) * top_n);
+}
+
+} // namespace pagoda::cuda

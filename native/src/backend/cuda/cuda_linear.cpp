@@ -1,0 +1,36 @@
+// prepare_cuda_linear and the unquantized kernel.
+#include "backend/cuda/cuda_linear.h"
+
+#include "error.h"
+#include "models/unquantized_linear.h"
+
+namespace pagoda::cuda {
+
+UnquantizedCudaLinear::UnquantizedCudaLinear(const LinearLayer& layer, WeightUploader& uploader)
+    : out_(static_cast<int>(layer.out_features)), in_(static_cast<int>(layer.in_features)) {
+  std::vector<const TensorView*> parts;
+  for (const LinearMethod* p : layer.parts) parts.push_back(&static_cast<const UnquantizedLinear*>(p)->weight());
+  weight_ = uploader.upload(parts);
+}
+
+void UnquantizedCudaLinear::apply(const void* x, void* y, int m, LinearContext& ctx) const {
+  if (ctx.f32)
+    ctx.gemm.linear(static_cast<const float*>(x), weight_.as<float>(), static_cast<float*>(y), m, out_, in_, ctx.stream);
+  else
+    ctx.gemm.linear(static_cast<const bf16*>(x), weight_.as<bf16>(), y, GemmOutput::kBf16, m, out_, in_, ctx.stream);
+}
+
+std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, WeightUploader& uploader,
+                                                LinearContext& /*ctx*/) {
+  if (!layer.uniform())
+    throw Error("linear layer " + layer.parts.front()->prefix() + ": its fused parts (" + layer.name +
+                ") mix quantized and float weights, which the CUDA backend does not run; use device \"cpu\"");
+  switch (layer.method()) {
+  case QuantMethod::kNone: return std::make_unique<UnquantizedCudaLinear>(layer, uploader);
+  default: break;
+  }
+  throw Error(std::string("the CUDA backend has no kernel for ") + quant_method_name(layer.method()) +
+              " linear layers yet (" + layer.parts.front()->prefix() + "); use device \"cpu\"");
+}
+
+} // namespace pagoda::cuda

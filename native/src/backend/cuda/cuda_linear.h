@@ -1,0 +1,56 @@
+// The CUDA backend's kernels for linear layers, one kind per LinearMethod, made at load from
+// the method's tensors (process_weights_after_loading: conversion, fusion, repacking into the
+// layout the kernel reads) and applied to the step's activations on the backend's stream.
+// Unquantized layers: the parts converted to bf16 (or float32), fused along rows, one cuBLASLt
+// GEMM (or the skinny kernel) as tuned. Quantized methods plug in here: a CudaLinear subclass
+// and a case in prepare_cuda_linear.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "backend/cuda/cublaslt.h"
+#include "backend/cuda/device_buffer.h"
+#include "backend/cuda/device_weights.h"
+#include "backend/cuda/kernels.h"
+#include "models/linear_layer.h"
+
+namespace pagoda::cuda {
+
+// What a linear kernel may use besides its own weights.
+struct LinearContext {
+  CublasLt& gemm;
+  cudaStream_t stream;
+  bool f32; // activations (and float weights) are float32, else bf16
+};
+
+class CudaLinear : public LinearKernel {
+public:
+  // y[m, out] = x[m, in] · Wᵀ, x and y of the path's element type (bf16, or float with f32).
+  virtual void apply(const void* x, void* y, int m, LinearContext& ctx) const = 0;
+  // Bytes of device memory the kernel's weights take.
+  virtual size_t device_bytes() const = 0;
+};
+
+// Float weights as one [out, in] matrix of the path's element type.
+class UnquantizedCudaLinear : public CudaLinear {
+public:
+  UnquantizedCudaLinear(const LinearLayer& layer, WeightUploader& uploader);
+  void apply(const void* x, void* y, int m, LinearContext& ctx) const override;
+  size_t device_bytes() const override { return weight_.bytes(); }
+  const bf16* weight_bf16() const { return weight_.as<bf16>(); } // for GEMM tuning
+  int out_features() const { return out_; }
+  int in_features() const { return in_; }
+
+private:
+  DeviceBuffer weight_;
+  int out_, in_;
+};
+
+// The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend
+// has no kernel for its method.
+std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, WeightUploader& uploader,
+                                                LinearContext& ctx);
+
+} // namespace pagoda::cuda

@@ -1,0 +1,177 @@
+// CudaOps<T>: the ModelOps a model file's forward runs on in the CUDA backend, over one
+// step's uploaded inputs, with activations of element type T (bf16, or float on the float32
+// path) and the float32 residual stream x_. Each op enqueues its kernels on the backend's
+// stream and marks the per-op timer; ops without a mark (bias, q/k norm) are timed with the
+// op after them, as before the model files existed.
+#include <cmath>
+#include <type_traits>
+
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_linear.h"
+#include "backend/cuda/device_weights.h"
+
+namespace pagoda::cuda {
+
+template <typename T> class CudaOps : public ModelOps {
+public:
+  CudaOps(CudaBackend& b, const StepInputs& in) : b_(b), in_(in), c_(b.config_), st_(b.stream_.get()) {}
+
+  void embed(const Param& table) override {
+    embedding_gather(in_.token_ids, device_param<T>(table), b_.x_.template as<float>(), in_.num_tokens, c_.hidden_size,
+                     c_.vocab_size, st_);
+  }
+  void rms_norm(const Param& weight, Act out) override {
+    cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), in_.num_tokens, c_.hidden_size, eps(),
+                   st_);
+    b_.ops_.mark(st_, "embedding+norm");
+  }
+  void add_rms_norm(Act delta, const Param& weight, Act out) override {
+    cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), in_.num_tokens,
+                       c_.hidden_size, eps(), st_);
+    b_.ops_.mark(st_, "add_rms_norm");
+  }
+  void linear(const LinearLayer& layer, Act in, Act out) override {
+    LinearContext ctx{b_.gemm_, st_, b_.f32_};
+    static_cast<const CudaLinear&>(*layer.kernel).apply(act(in), act(out), in_.num_tokens, ctx);
+    b_.ops_.mark(st_, layer.name.c_str());
+  }
+  void bias_add(Act x, const Param& bias) override {
+    cuda::bias_add(act(x), device_param<T>(bias), in_.num_tokens, width(x), st_);
+  }
+  void qk_norm(Act qkv, const Param& q_norm, const Param& k_norm) override {
+    T* p = act(qkv);
+    const int w = width(qkv);
+    rms_norm_heads(p, device_param<T>(q_norm), in_.num_tokens, c_.num_attention_heads, c_.head_dim, w, eps(), st_);
+    rms_norm_heads(p + c_.q_size(), device_param<T>(k_norm), in_.num_tokens, c_.num_key_value_heads, c_.head_dim, w,
+                   eps(), st_);
+  }
+  void rope(Act qkv) override {
+    T* q = act(qkv);
+    T* k = q + c_.q_size();
+    const int64_t stride = width(qkv);
+    const float* inv_freq = b_.inv_freq_.template as<float>();
+    const bool per_seq =
+        std::any_of(in_.seq_inv_freq.begin(), in_.seq_inv_freq.end(), [](const float* f) { return f != nullptr; });
+    if (!per_seq) {
+      rope_neox(q, k, stride, in_.positions, inv_freq, in_.num_tokens, c_.num_attention_heads, c_.num_key_value_heads,
+                c_.head_dim, b_.rope_.rotary_dim, st_);
+    } else {
+      for (int32_t seq = 0; seq < in_.num_seqs; ++seq) {
+        const int32_t t0 = in_.host_query_start[seq], len = in_.host_query_start[seq + 1] - t0;
+        const float* freq = in_.seq_inv_freq[seq] ? in_.seq_inv_freq[seq] : inv_freq;
+        rope_neox(q + int64_t(t0) * stride, k + int64_t(t0) * stride, stride, in_.positions + t0, freq, len,
+                  c_.num_attention_heads, c_.num_key_value_heads, c_.head_dim, b_.rope_.rotary_dim, st_);
+      }
+    }
+    b_.ops_.mark(st_, "bias+qk_norm+rope");
+  }
+  void attention(int li, Act qkv_act, Act out) override {
+    const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
+    T* qkv = act(qkv_act);
+    const size_t layer_elems = b_.k_cache_.bytes() / sizeof(T) / c_.num_hidden_layers;
+    T* k_cache = b_.k_cache_.template as<T>() + li * layer_elems;
+    T* v_cache = b_.v_cache_.template as<T>() + li * layer_elems;
+    kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache, n,
+                   c_.num_key_value_heads, hd, b_.block_size_, st_);
+    b_.ops_.mark(st_, "kv_cache_write");
+
+    PagedAttentionArgsOf<T> a;
+    a.q = qkv;
+    a.q_token_stride = qkv_width;
+    a.k_cache = k_cache;
+    a.v_cache = v_cache;
+    a.out = act(out);
+    a.query_start = in_.query_start;
+    a.context_lens = in_.context_lens;
+    a.block_tables = in_.block_tables;
+    a.max_blocks_per_seq = in_.max_blocks_per_seq;
+    a.num_q_heads = c_.num_attention_heads;
+    a.num_kv_heads = c_.num_key_value_heads;
+    a.head_dim = hd;
+    a.block_size = b_.block_size_;
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    if constexpr (std::is_same_v<T, float>) {
+      // One kernel for every token (prefill rows and decode rows alike); no tiles, no plan.
+      paged_attention_f32(a, n, in_.num_seqs, st_);
+    } else {
+      if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
+      b_.ops_.mark(st_, "attention_prefill");
+      if (in_.num_decode)
+        paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
+                               b_.decode_ws_.bytes(), st_);
+    }
+    b_.ops_.mark(st_, "attention_decode");
+  }
+  void silu_mul(Act gate_up, Act out) override {
+    cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_);
+    b_.ops_.mark(st_, "silu_mul");
+  }
+
+private:
+  float eps() const { return static_cast<float>(c_.rms_norm_eps); }
+  T* act(Act a) const {
+    switch (a) {
+    case Act::kHidden: return b_.h_.template as<T>();
+    case Act::kQkv: return b_.qkv_.template as<T>();
+    case Act::kAttn: return b_.attn_.template as<T>();
+    case Act::kOut: return b_.o_.template as<T>();
+    case Act::kGateUp: return b_.gate_up_.template as<T>();
+    case Act::kMlp: return b_.act_.template as<T>();
+    }
+    return nullptr;
+  }
+  int width(Act a) const {
+    switch (a) {
+    case Act::kHidden:
+    case Act::kOut: return c_.hidden_size;
+    case Act::kQkv: return c_.q_size() + 2 * c_.kv_size();
+    case Act::kAttn: return c_.q_size();
+    case Act::kGateUp: return 2 * c_.intermediate_size;
+    case Act::kMlp: return c_.intermediate_size;
+    }
+    return 0;
+  }
+
+  CudaBackend& b_;
+  const StepInputs& in_;
+  const ModelConfig& c_;
+  cudaStream_t st_;
+};
+
+template <typename T> void CudaBackend::run_model_as(const StepInputs& in) {
+  CudaOps<T> ops(*this, in);
+  model_->forward(ops);
+  if (!in.all_logits)
+    embedding_gather(in.logit_rows, h_.as<T>(), rows_.as<T>(), in.num_logit_rows, config_.hidden_size, in.num_tokens,
+                     stream_.get());
+  ops_.mark(stream_.get(), "gather_logit_rows");
+}
+
+template void CudaBackend::run_model_as<bf16>(const StepInputs& in);
+template void CudaBackend::run_model_as<float>(const StepInputs& in);
+
+// logits_[0..m) = rows[0..m) · lm_head^T in float32 (rows of the path's element type).
+void CudaBackend::lm_head_rows(const void* rows, int m) {
+  const Param& lm = model_->lm_head_tied() ? model_->embed_tokens() : model_->lm_head();
+  if (f32_)
+    gemm_.linear(static_cast<const float*>(rows), device_param<float>(lm), logits_.as<float>(), m, config_.vocab_size,
+                 config_.hidden_size, stream_.get());
+  else
+    gemm_.linear(static_cast<const bf16*>(rows), device_param<bf16>(lm), logits_.data(), GemmOutput::kF32, m,
+                 config_.vocab_size, config_.hidden_size, stream_.get());
+}
+
+void CudaBackend::prepare_model() {
+  WeightUploader up(stream_.get(), f32_);
+  model_->for_each_param([&](Param& p) {
+    auto data = std::make_unique<DeviceParam>();
+    data->buffer = up.upload(p.parts);
+    p.data = std::move(data);
+  });
+  LinearContext ctx{gemm_, stream_.get(), f32_};
+  model_->for_each_linear([&](LinearLayer& l) { l.kernel = prepare_cuda_linear(l, up, ctx); });
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  weights_bytes_ = up.bytes();
+}
+
+} // namespace pagoda::cuda

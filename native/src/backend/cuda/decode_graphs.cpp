@@ -1,0 +1,72 @@
+// CUDA graphs of decode-only steps: captured at load for every padded batch size (so no step
+// of a run pays for a capture), replayed with the step's inputs in fixed buffers.
+#include "backend/cuda/cuda_backend_impl.h"
+
+namespace pagoda::cuda {
+
+bool CudaBackend::graph_eligible(const ForwardBatch& b) const {
+  return graphs_enabled_ && !b.all_logits && rope_.type != "dynamic" && b.num_tokens() == b.num_seqs() &&
+         b.num_seqs() <= graph_max_seqs_ && b.max_blocks_per_seq <= inputs_.fixed_max_blocks();
+}
+
+void CudaBackend::capture_decode_graphs() {
+  if (!graphs_enabled_ || rope_.type == "dynamic") return;
+  // One real sequence (token 0 at position 0, written to slot 0: block 0 is rewritten by
+  // whichever sequence is given it before anything reads it), padded to each size.
+  ForwardBatch b;
+  b.token_ids = {0};
+  b.positions = {0};
+  b.slot_mapping = {0};
+  b.query_start = {0, 1};
+  b.context_lens = {1};
+  b.max_blocks_per_seq = 1;
+  b.block_tables = {0};
+  const int largest = graph_batch_size(graph_max_seqs_);
+  for (int size = 1; size <= largest; size = graph_batch_size(size + 1)) graph_step(b, size);
+  stream_.synchronize();
+}
+
+// A decode-only step: inputs into the fixed buffers, padded to a captured batch size (by
+// default the smallest that holds the batch), then one graph launch for the whole model and
+// lm_head (logits_ rows 0..num_seqs are the batch's).
+void CudaBackend::graph_step(const ForwardBatch& b, int padded) {
+  cudaStream_t st = stream_.get();
+  if (padded <= 0) padded = graph_batch_size(b.num_seqs());
+  ensure_activations(padded, padded);
+  StepInputs in = inputs_.upload_padded_decode(b, padded, st);
+  resolve_placeholders(b, in);
+  in.decode_plan = decode_plan(padded, max_model_len_); // fixed: partitions past a context exit at once
+  ensure_decode_workspace(in);
+  DecodeGraph& graph = graphs_[padded];
+  if (!graph.exec || graph.generation != buffers_generation_) capture(in, graph);
+  graph.exec.launch(st);
+  ++graph_replays_;
+}
+
+// Runs the step once eagerly (GEMM kernel choices and kernel attributes are settled outside
+// the capture; the KV writes are the same values the graph then writes again), then captures.
+void CudaBackend::capture(const StepInputs& in, DecodeGraph& graph) {
+  cudaStream_t st = stream_.get();
+  ops_.pause();
+  run_model(in);
+  lm_head_rows(rows_.data(), in.num_logit_rows);
+  stream_.synchronize();
+  cudaGraph_t captured = nullptr;
+  PAGODA_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  try {
+    run_model(in);
+    lm_head_rows(rows_.data(), in.num_logit_rows);
+  } catch (...) {
+    cudaStreamEndCapture(st, &captured);
+    if (captured) cudaGraphDestroy(captured);
+    throw;
+  }
+  PAGODA_CUDA_CHECK(cudaStreamEndCapture(st, &captured));
+  GraphExec exec(captured);
+  cudaGraphDestroy(captured);
+  graph.exec = std::move(exec);
+  graph.generation = buffers_generation_;
+  note_memory();
+}
+
+} // namespace pagoda::cuda

@@ -1,0 +1,132 @@
+// What each engine can do, declared once: the formats and quantizations it loads, the model types
+// and request abilities it serves, the KV cache dtypes and tensor parallelism it honours, and the
+// engine parameters its runner takes. A launch asking for anything else is refused before it
+// claims memory; the planner suggests nothing else; the catalog lists only abilities served.
+import { ENGINE_KWARGS, type EngineKwarg, type KvCacheDtype } from '@pagoda/protocol';
+import type { ModelAbility, ModelFormat, ModelSpec } from './family.ts';
+
+export const ENGINE_NAMES = ['builtin', 'vllm', 'llama.cpp', 'remote'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+export interface EngineCapability {
+  /** Formats it loads, and per format the quantizations (null: any the spec lists). */
+  formats: Partial<Record<ModelFormat, readonly string[] | null>>;
+  model_types: readonly 'LLM'[];
+  /** Abilities a request can use and get served: an ability is listed only when such a request works. */
+  abilities: readonly ModelAbility[];
+  kv_cache_dtypes: readonly KvCacheDtype[];
+  /** GPUs one replica may span (1: no tensor parallelism). */
+  max_tensor_parallel_size: number;
+  /** Engine parameters its runner takes; request_limits is the proxy's and always allowed. */
+  engine_kwargs: readonly EngineKwarg[];
+}
+
+/** Every engine parameter a runner may take (all of ENGINE_KWARGS but the proxy's request_limits). */
+const ALL_KWARGS = [
+  'gpu_memory_utilization',
+  'max_model_len',
+  'enforce_eager',
+  'tensor_parallel_size',
+  'max_num_seqs',
+  'max_num_batched_tokens',
+  'block_size',
+  'enable_prefix_caching',
+  'dtype',
+  'kv_cache_dtype',
+  'seed',
+  'load_format',
+] as const satisfies readonly EngineKwarg[];
+
+export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
+  builtin: {
+    formats: { safetensors: ['none'] },
+    model_types: ['LLM'],
+    // The runner refuses `tools` and has no reasoning parser yet.
+    abilities: ['chat', 'generate'],
+    kv_cache_dtypes: ['auto', 'bfloat16'],
+    // One GPU per replica (native/src/engine/llm_engine.cpp refuses more).
+    max_tensor_parallel_size: 1,
+    engine_kwargs: ALL_KWARGS,
+  },
+  vllm: {
+    formats: { safetensors: ['none'], awq: null, gptq: null },
+    model_types: ['LLM'],
+    // Tool calls and reasoning need vLLM's parser flags, which the runner does not pass.
+    abilities: ['chat', 'generate'],
+    kv_cache_dtypes: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2'],
+    max_tensor_parallel_size: 64,
+    engine_kwargs: ALL_KWARGS,
+  },
+  'llama.cpp': {
+    formats: { gguf: null },
+    model_types: ['LLM'],
+    abilities: ['chat', 'generate'],
+    kv_cache_dtypes: ['auto'],
+    max_tensor_parallel_size: 1,
+    // llama-server takes the rest from the GGUF file or decides it (packages/runner llamacpp.ts).
+    engine_kwargs: ['max_model_len', 'max_num_seqs', 'max_num_batched_tokens', 'seed'],
+  },
+  // The upstream OpenAI server serves whatever it serves; the spec only names the model.
+  remote: {
+    formats: { safetensors: null, gguf: null, awq: null, gptq: null },
+    model_types: ['LLM'],
+    abilities: ['chat', 'generate'],
+    kv_cache_dtypes: ['auto'],
+    max_tensor_parallel_size: 1,
+    engine_kwargs: [],
+  },
+};
+
+/** The quantizations of `spec` that `engine` can run (empty: none). */
+export function engineQuantizations(engine: EngineName, spec: ModelSpec): string[] {
+  const allowed = ENGINE_CAPABILITIES[engine].formats[spec.model_format];
+  if (allowed === undefined) return [];
+  if (allowed === null) return [...spec.quantizations];
+  return spec.quantizations.filter((q) => allowed.includes(q));
+}
+
+/** What a launch asks of its engine: its engine parameters and GPUs per replica. */
+export interface EngineDemand {
+  /** The launch request (or anything holding its engine parameters by name). */
+  kwargs: Partial<Record<EngineKwarg, unknown>>;
+  /** GPUs per replica the request implies (tensor_parallel_size, else a numeric n_gpu), or null. */
+  tensorParallelSize: number | null;
+  modelType: string;
+}
+
+/** Why `engine` cannot serve this launch (with what to change), or null when it can. */
+export function engineRefusal(engine: EngineName, demand: EngineDemand): { message: string; param: string } | null {
+  const cap = ENGINE_CAPABILITIES[engine];
+  if (!(cap.model_types as readonly string[]).includes(demand.modelType)) {
+    return { message: `engine '${engine}' does not serve ${demand.modelType} models; it serves ${cap.model_types.join(', ')}`, param: 'model_type' };
+  }
+  const given = ENGINE_KWARGS.filter((k) => k !== 'request_limits' && demand.kwargs[k] !== undefined && demand.kwargs[k] !== null);
+  const unknown = given.filter((k) => !cap.engine_kwargs.includes(k));
+  if (unknown.length > 0) {
+    const takes = cap.engine_kwargs.length > 0 ? `it takes ${cap.engine_kwargs.join(', ')}` : 'it takes no engine parameters';
+    return { message: `engine '${engine}' does not take ${unknown.join(', ')}; leave ${unknown.length > 1 ? 'them' : 'it'} out (${takes})`, param: unknown[0]! };
+  }
+  const kv = demand.kwargs.kv_cache_dtype as KvCacheDtype | undefined;
+  if (kv !== undefined && kv !== null && !cap.kv_cache_dtypes.includes(kv)) {
+    const others = ENGINE_NAMES.filter((e) => e !== 'remote' && ENGINE_CAPABILITIES[e].kv_cache_dtypes.includes(kv));
+    return {
+      message: `engine '${engine}' cannot keep its KV cache in ${kv}; use kv_cache_dtype ${cap.kv_cache_dtypes.map((d) => `'${d}'`).join(' or ')}${others.length > 0 ? ` (${others.map((e) => `'${e}'`).join(', ')} can use ${kv})` : ''}`,
+      param: 'kv_cache_dtype',
+    };
+  }
+  const tp = demand.tensorParallelSize;
+  if (tp !== null && tp > cap.max_tensor_parallel_size) {
+    const one = cap.max_tensor_parallel_size === 1;
+    return {
+      message: `engine '${engine}' runs a replica on ${one ? 'one GPU' : `at most ${cap.max_tensor_parallel_size} GPUs`}, not ${tp}: ${one ? 'leave tensor_parallel_size out (or 1) and n_gpu at 1, and add replicas to use more GPUs' : `use tensor_parallel_size <= ${cap.max_tensor_parallel_size}`}`,
+      param: demand.kwargs.tensor_parallel_size != null ? 'tensor_parallel_size' : 'n_gpu',
+    };
+  }
+  return null;
+}
+
+/** The abilities of a model that some engine able to run one of its specs serves. */
+export function servedAbilities(abilities: readonly ModelAbility[], specs: readonly ModelSpec[]): ModelAbility[] {
+  const served = new Set(ENGINE_NAMES.filter((e) => e !== 'remote' && specs.some((s) => engineQuantizations(e, s).length > 0)).flatMap((e) => ENGINE_CAPABILITIES[e].abilities));
+  return abilities.filter((a) => served.has(a));
+}
