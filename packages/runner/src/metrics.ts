@@ -99,6 +99,7 @@ export class RunnerMetrics {
         l,
         queue.waiting + (stats?.num_waiting ?? 0),
       ),
+      ...memoryGauges(l),
     ];
     if (stats?.kv_cache_usage != null)
       parts.push(
@@ -159,4 +160,14 @@ export class RunnerMetrics {
     );
     return parts.join('\n') + '\n';
   }
+}
+
+/** This process's memory, as prom-client names it: what a leak would show first. */
+function memoryGauges(labels: Labels): string[] {
+  const m = process.memoryUsage();
+  return [
+    renderGauge('process_resident_memory_bytes', 'Resident memory size in bytes.', labels, m.rss),
+    renderGauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', labels, m.heapUsed),
+    renderGauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', labels, m.external),
+  ];
 }

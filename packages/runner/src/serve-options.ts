@@ -16,7 +16,6 @@ export const ServeOptionsSchema = z.object({
   tensor_parallel_size: z.number().int().min(1).optional(),
   /** fp8 (quantize a float checkpoint at load) or the checkpoint's own method (gptq, awq, compressed-tensors). */
   quantization: z.string().optional(),
-  kv_cache_dtype: z.enum(['auto', 'bfloat16', 'fp8', 'fp8_e4m3']).optional(),
   enforce_eager: z.boolean().optional(),
   gpu_memory_utilization: z.number().gt(0).max(1).optional(),
   max_model_len: z.number().int().min(1).optional(),

@@ -10,7 +10,7 @@ import { HttpError, sendError } from './http_error.ts';
 import { renderMetrics } from './metrics_report.ts';
 import type { Platform } from './platform.ts';
 import { InFlightRequests } from './in_flight.ts';
-import { proxyHandler } from './proxy.ts';
+import { isProxiedPath, PROXY_BODY_LIMIT, proxyHandler } from './proxy.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { benchRoutes } from './routes/bench.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -79,7 +79,9 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
 export function createApp({ db, redis, log, platform, auth }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '8mb' }));
+  // The proxy routes read their body as bytes themselves (proxy.ts): they forward it unparsed.
+  const json = express.json({ limit: PROXY_BODY_LIMIT });
+  app.use((req, res, next) => (isProxiedPath(req.path) ? next() : json(req, res, next)));
 
   app.get('/health', async (_req, res) => {
     const [database, queue] = await Promise.all([probe(() => db.prisma.$queryRawUnsafe('SELECT 1')), probe(() => redis.ping())]);

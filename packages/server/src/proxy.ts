@@ -3,12 +3,16 @@
 // the pace the client reads them (back-pressure reaches the runner). A replica that refuses the
 // connection is benched and the next one tried; with none left the request fails at once. A replica
 // that cuts a response short is benched and the client's connection broken, never ended cleanly.
-// Per-model request_limits answer 429.
+// Per-model request_limits answer 429. The body's bytes go to the runner as received; only "model" is
+// read. A client that leaves (before the first byte too) cancels the runner's request and is no fault
+// of the replica's: it stays in rotation.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import type { Request, Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { mayUse } from './auth.ts';
 import { HttpError } from './http_error.ts';
+import type { InFlightRequests } from './in_flight.ts';
+import { readModelField } from './model_field.ts';
 import type { PlatformMetrics } from './metrics.ts';
 import type { Endpoint, RouteTable } from './route_table.ts';
 
@@ -22,21 +26,40 @@ export interface ProxyDeps {
   inFlight?: InFlightRequests;
 }
 
-import type { InFlightRequests } from './in_flight.ts';
-
+/** The replica could not be reached: nothing was sent, so the next replica may take the request. */
 class ConnectError extends Error {}
+/** The client left before the runner answered: no fault of the replica's. */
+class ClientGoneError extends Error {}
+
+/** The client's connection is gone (closed before the response finished). */
+function clientLeft(res: Response): boolean {
+  return res.destroyed && !res.writableFinished;
+}
 
 function forward(e: Endpoint, path: string, body: Buffer, req: Request, res: Response): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
+    if (clientLeft(res)) {
+      reject(new ClientGoneError('the client closed the request'));
+      return;
+    }
     const url = new URL(path, e.url);
     const upstream = httpRequest(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-length': body.length, accept: req.headers.accept ?? '*/*' },
     });
+    // A kept-alive socket is connected already and never emits 'connect' again: only a new one is
+    // watched, so reused sockets gather no listeners and their failures are not taken for refusals.
     let connected = false;
-    upstream.on('socket', (s) => s.once('connect', () => (connected = true)));
+    upstream.once('socket', (s) => {
+      if (s.connecting) s.once('connect', () => (connected = true));
+      else connected = true;
+    });
     upstream.once('response', resolve);
-    upstream.once('error', (err) => reject(connected ? err : new ConnectError(err.message)));
+    upstream.once('error', (err) => {
+      if (clientLeft(res)) reject(new ClientGoneError(err.message));
+      else if (!connected) reject(new ConnectError(err.message));
+      else reject(err);
+    });
     // The client went away: stop the upstream request so the engine cancels it.
     res.once('close', () => {
       if (!res.writableFinished) upstream.destroy();
@@ -57,7 +80,12 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
     let clientGone = false;
     let settled = false;
     const resume = () => upstream.resume();
-    const onClientClose = () => (clientGone = !res.writableFinished);
+    const onClientClose = () => {
+      clientGone = !res.writableFinished;
+      // Nobody will read the rest: a paused (or wholly buffered) response would otherwise hold its
+      // socket and this request's place in the route table forever.
+      if (clientGone) upstream.destroy();
+    };
     const settle = (outcome: RelayOutcome) => {
       if (settled) return;
       settled = true;
@@ -71,19 +99,35 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
     res.on('drain', resume);
     res.once('close', onClientClose);
     upstream.once('end', () => settle('complete'));
-    const cut = () => settle(upstream.complete ? 'complete' : clientGone ? 'client-gone' : 'upstream-failed');
+    const cut = () => settle(clientGone || clientLeft(res) ? 'client-gone' : upstream.complete ? 'complete' : 'upstream-failed');
     upstream.once('error', cut);
     upstream.once('close', cut);
+    if (clientLeft(res)) onClientClose();
   });
 }
 
+const PROXIED_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+
+/** Whether express routes `path` to the proxy (its routing ignores case and a trailing slash). */
+export function isProxiedPath(path: string): boolean {
+  return PROXIED_PATHS.has(path.toLowerCase().replace(/\/+$/, ''));
+}
+
+/** The largest request body the proxy takes (the management API's limit too). */
+export const PROXY_BODY_LIMIT = '8mb';
+
+/**
+ * The route's middleware: the body is read as bytes (never parsed and re-serialized, so what the
+ * runner validates is exactly what the client sent), then routed by its "model" field.
+ */
 export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
+  return [express.raw({ type: () => true, limit: PROXY_BODY_LIMIT }), routeRequest(path, deps)];
+}
+
+function routeRequest(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
   return async (req: Request, res: Response) => {
-    const body = req.body as { model?: unknown } | undefined;
-    if (!body || typeof body !== 'object' || typeof body.model !== 'string' || !body.model) {
-      throw new HttpError(400, "the body needs 'model': the uid of a launched model (GET /v1/models lists them)", 'model');
-    }
-    const uid = body.model;
+    const payload: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const uid = readModelField(payload);
     if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${uid}'; ask for a key that names it`, 'model');
     const limit = await deps.limitOf(uid);
     if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model');
@@ -91,16 +135,20 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       deps.metrics.routed(uid, 429);
       throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`);
     }
-    // Xinference's request_id names the request for abort_request; the runner's schema has no such field.
-    const { request_id: requestId, ...forwarded } = body as { request_id?: unknown };
-    if (requestId !== undefined && deps.inFlight) {
-      if (typeof requestId !== 'string' || requestId.length === 0) throw new HttpError(400, 'request_id must be a non-empty string', 'request_id');
-      // Aborting cuts the client's response; the runner then cancels the request as for any client that left.
-      const release = deps.inFlight.register(uid, requestId, () => res.destroy());
-      if (!release) throw new HttpError(409, `a request with request_id '${requestId}' is already running on '${uid}'`, 'request_id');
-      res.once('close', release);
+    // Xinference's request_id names a request for abort_request; the runner's schema has no such field,
+    // so only a body that mentions it is parsed and sent on without it (others go byte for byte).
+    let forwarded = payload;
+    if (deps.inFlight && payload.includes('"request_id"')) {
+      const { request_id: requestId, ...rest } = JSON.parse(payload.toString('utf8')) as { request_id?: unknown };
+      if (requestId !== undefined) {
+        if (typeof requestId !== 'string' || requestId.length === 0) throw new HttpError(400, 'request_id must be a non-empty string', 'request_id');
+        // Aborting cuts the client's response; the runner then cancels the request as for any client that left.
+        const release = deps.inFlight.register(uid, requestId, () => res.destroy());
+        if (!release) throw new HttpError(409, `a request with request_id '${requestId}' is already running on '${uid}'`, 'request_id');
+        res.once('close', release);
+        forwarded = Buffer.from(JSON.stringify(rest));
+      }
     }
-    const payload = Buffer.from(JSON.stringify(requestId !== undefined ? forwarded : body));
     const tried = new Set<string>();
     const started = process.hrtime.bigint();
     for (;;) {
@@ -120,9 +168,14 @@ export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', d
       const end = deps.table.begin(e);
       let upstream: IncomingMessage;
       try {
-        upstream = await forward(e, path, payload, req, res);
+        upstream = await forward(e, path, forwarded, req, res);
       } catch (err) {
         end();
+        if (err instanceof ClientGoneError) {
+          // The client gave up before the first byte: the replica did nothing wrong.
+          deps.metrics.routed(uid, 499);
+          return;
+        }
         deps.table.bench(e.replicaId);
         deps.log.warn({ replica: e.replicaId, model: uid, err: (err as Error).message }, 'replica failed; out of rotation');
         if (err instanceof ConnectError) continue;

@@ -95,7 +95,6 @@ beforeAll(async () => {
     { replicaId: 'r-limited', modelUid: 'limited', url: await listen(limited.server) },
   ], new Map([['flood', null], ['dying', null], ['endless', null], ['limited', 1]]));
   const app = express();
-  app.use(express.json());
   app.post(
     '/v1/completions',
     proxyHandler('/v1/completions', {

@@ -4,6 +4,7 @@ import { Template } from '@huggingface/jinja';
 import { z } from 'zod';
 import type { ChatTemplateSource } from './model-files.ts';
 import type { SpecialTokenTexts } from './tokenizer.ts';
+import { DEFAULT_TEMPLATE_LIMITS, withTemplateBudget, type TemplateLimits } from './template-budget.ts';
 
 const textPartSchema = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -29,6 +30,8 @@ export interface RenderChatOptions {
   contentFormat?: 'string' | 'parts';
   /** More template variables (vLLM's chat_template_kwargs, e.g. enable_thinking). */
   extraVars?: Record<string, unknown>;
+  /** What one render may cost (steps, time, string and list sizes); default DEFAULT_TEMPLATE_LIMITS. */
+  limits?: TemplateLimits;
 }
 
 /** The chat cannot be rendered: no template, bad messages, or the template raised an error. */
@@ -99,6 +102,7 @@ export function renderChatTemplate(
   const valid = validateMessages(messages).map((m) => withContentFormat(m, options.contentFormat ?? 'string'));
   const template = parseTemplate(selectTemplate(source, options.template, (options.tools?.length ?? 0) > 0));
 
+  const limits = options.limits ?? DEFAULT_TEMPLATE_LIMITS;
   const variables: Record<string, unknown> = {
     ...options.extraVars,
     messages: valid,
@@ -110,7 +114,7 @@ export function renderChatTemplate(
   for (const [name, text] of Object.entries(specialTokens)) if (text !== null) variables[`${name}_token`] = text;
 
   try {
-    return template.render(variables);
+    return withTemplateBudget(limits, () => template.render(variables));
   } catch (err) {
     // raise_exception(...) in a template lands here with the template's own message.
     throw new ChatTemplateError(`the chat template failed: ${(err as Error).message}`);

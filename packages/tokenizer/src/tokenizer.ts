@@ -10,6 +10,7 @@ import {
   type ModelTokenizerFiles,
 } from './model-files.ts';
 import type { TextTokenizer } from './text-tokenizer.ts';
+import { maxBytesPerToken } from './token-byte-bound.ts';
 import { applyTransformersRebuild } from './transformers-compat.ts';
 
 export interface EncodeOptions {
@@ -38,6 +39,8 @@ export class Tokenizer implements TextTokenizer {
   readonly eosTokenIds: readonly number[];
   readonly specialTokens: SpecialTokenTexts;
   readonly chatTemplate: ChatTemplateSource | null;
+  /** The most bytes of text one token can stand for; null when no sound bound exists (see token-byte-bound.ts). */
+  readonly maxBytesPerToken: number | null;
 
   private readonly hf: HfTokenizer;
   /** null: the post-processor in tokenizer.json decides; otherwise tokenizer_config.json's explicit flags. */
@@ -47,9 +50,10 @@ export class Tokenizer implements TextTokenizer {
     const tokenizerPath = join(dir, 'tokenizer.json');
     const configPath = join(dir, 'tokenizer_config.json');
     const config = files.tokenizerConfig;
+    const json = applyTransformersRebuild(files.tokenizerJson, config);
     try {
       // The Rust tokenizers (the golden reference) never clean up spaces; the JS library does unless told.
-      this.hf = new HfTokenizer(applyTransformersRebuild(files.tokenizerJson, config), {
+      this.hf = new HfTokenizer(json, {
         ...config,
         clean_up_tokenization_spaces: config.clean_up_tokenization_spaces ?? false,
       });
@@ -57,7 +61,9 @@ export class Tokenizer implements TextTokenizer {
       throw new TokenizerFileError(tokenizerPath, `cannot build a tokenizer from it (${(err as Error).message})`);
     }
 
-    this.vocabSize = largestId(this.hf.get_vocab(true).values()) + 1;
+    const vocab = this.hf.get_vocab(true);
+    this.vocabSize = largestId(vocab.values()) + 1;
+    this.maxBytesPerToken = maxBytesPerToken(json, vocab.keys());
     this.specialTokens = {
       bos: config.bos_token ?? null,
       eos: config.eos_token ?? null,
@@ -102,6 +108,14 @@ export class Tokenizer implements TextTokenizer {
     if (addBos && this.bosTokenId !== null) ids.unshift(this.bosTokenId);
     if (addEos && this.eosTokenId !== null) ids.push(this.eosTokenId);
     return ids;
+  }
+
+  /**
+   * A lower bound on the tokens `text` encodes to, from its byte length alone (0 when the tokenizer has
+   * no sound bound): cheap where encode() is not, so a prompt that cannot fit is refused before encoding.
+   */
+  minTokens(text: string): number {
+    return this.maxBytesPerToken === null ? 0 : Math.ceil(Buffer.byteLength(text, 'utf8') / this.maxBytesPerToken);
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {

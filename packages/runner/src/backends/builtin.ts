@@ -17,7 +17,7 @@ import {
   type TokenizeResponse,
   type Usage,
 } from '@pagoda/protocol';
-import { Tokenizer, type TextTokenizer } from '@pagoda/tokenizer';
+import { BackgroundEncoder, Tokenizer, type TextTokenizer } from '@pagoda/tokenizer';
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from '../api-error.ts';
 import type {
@@ -30,7 +30,7 @@ import type {
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
 import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
-import { ChunkStream } from './chunk-stream.ts';
+import { ChunkStream, DeferredStream } from './chunk-stream.ts';
 import {
   PromptSet,
   type EngineLike,
@@ -71,6 +71,8 @@ export interface EngineHandle extends EngineLike {
 export interface OpenedModel {
   engine: EngineHandle;
   tokenizer: TextTokenizer;
+  /** Encodes long prompts off the event loop (tokenizer.json models); without one, encoding runs inline. */
+  encoder?: BackgroundEncoder;
   vocabSize: number;
 }
 
@@ -92,6 +94,8 @@ export class BuiltinBackend implements Backend {
   private why: string | null = null;
   private engine: EngineHandle | null = null;
   private tokenizer: TextTokenizer | null = null;
+  /** Encodes long prompts off the event loop, so one large prompt does not stall every other stream. */
+  private encoder: BackgroundEncoder | null = null;
   private texts: TokenTexts | null = null;
   private chatTemplate: string | undefined;
   private maxModelLen = 0;
@@ -118,6 +122,7 @@ export class BuiltinBackend implements Backend {
       const opened = await this.open();
       this.engine = opened.engine;
       this.tokenizer = opened.tokenizer;
+      this.encoder = opened.encoder ?? null;
       this.texts = new TokenTexts(opened.tokenizer);
       this.vocabSize = opened.vocabSize;
       const o = this.opts;
@@ -140,6 +145,7 @@ export class BuiltinBackend implements Backend {
     const model = resolveModelPath(o.model);
     const dir = model.endsWith('.json') ? join(model, '..') : model;
     const tokenizer = Tokenizer.fromDir(dir);
+    const encoder = new BackgroundEncoder(tokenizer, dir);
     const options: EngineOptions = {
       model,
       load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
@@ -153,13 +159,18 @@ export class BuiltinBackend implements Backend {
       gpu_memory_utilization: o.gpu_memory_utilization,
       enforce_eager: o.enforce_eager,
       quantization: o.quantization,
-      kv_cache_dtype: o.kv_cache_dtype,
       seed: o.seed,
       tensor_parallel_size: o.tensor_parallel_size,
+      kv_cache_dtype: o.kv_cache_dtype,
       num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
     };
-    const engine = await this.loadEngine(stripUndefined(options));
-    return { engine, tokenizer, vocabSize: readVocabSize(dir) ?? tokenizer.vocabSize };
+    try {
+      const engine = await this.loadEngine(stripUndefined(options));
+      return { engine, tokenizer, encoder, vocabSize: readVocabSize(dir) ?? tokenizer.vocabSize };
+    } catch (err) {
+      await encoder.close();
+      throw err;
+    }
   }
 
   /** The engine died (a failed step closes it): /health turns 503 so a supervisor restarts us. */
@@ -179,15 +190,22 @@ export class BuiltinBackend implements Backend {
   // ---- completions ----
 
   completions(req: CompletionRequest, ctx: GenerateContext): AsyncIterable<CompletionChunk> {
+    return new DeferredStream(() => this.startCompletions(req, ctx));
+  }
+
+  private async startCompletions(
+    req: CompletionRequest,
+    ctx: GenerateContext,
+  ): Promise<AsyncIterable<CompletionChunk>> {
     const { texts } = this.ready();
     // Everything that can be refused is checked here, before the stream starts.
-    const prompts = this.completionPrompts(req);
     const topK = req.logprobs ?? null;
     if (req.echo && topK !== null)
       throw badRequest(
         'echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them',
         'echo',
       );
+    const prompts = await this.completionPrompts(req, ctx.signal);
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
     const n = req.n ?? 1;
     return this.chunkStream(ctx, 'text_completion', runs, (base) => {
@@ -231,7 +249,10 @@ export class BuiltinBackend implements Backend {
   }
 
   /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */
-  private completionPrompts(req: CompletionRequest): Array<{ ids: number[]; text: string }> {
+  private async completionPrompts(
+    req: CompletionRequest,
+    signal: AbortSignal,
+  ): Promise<Array<{ ids: number[]; text: string }>> {
     const { tokenizer } = this.ready();
     const addSpecial = req.add_special_tokens ?? true;
     const p = req.prompt;
@@ -241,28 +262,55 @@ export class BuiltinBackend implements Backend {
         : typeof p[0] === 'number'
           ? [p as number[]]
           : (p as Array<string | number[]>);
-    return list.map((item) => {
+    for (const item of list) if (typeof item === 'string') this.checkFits(item, 'prompt');
+    const prompts: Array<{ ids: number[]; text: string }> = [];
+    for (const item of list) {
       if (typeof item === 'string') {
-        const ids = tokenizer.encode(item, { addSpecialTokens: addSpecial });
+        const ids = await this.encode(item, addSpecial, signal);
         if (ids.length === 0)
           throw badRequest('the prompt is empty; give at least one token', 'prompt');
-        return { ids, text: item };
+        prompts.push({ ids, text: item });
+        continue;
       }
       checkTokenIds(item, this.vocabSize, 'prompt');
-      return { ids: item, text: req.echo ? tokenizer.decode(item) : '' };
-    });
+      prompts.push({ ids: item, text: req.echo ? tokenizer.decode(item) : '' });
+    }
+    return prompts;
+  }
+
+  /** Encodes (long texts on the worker thread); a client that left meanwhile ends the request here. */
+  private async encode(
+    text: string,
+    addSpecialTokens: boolean,
+    signal: AbortSignal,
+  ): Promise<number[]> {
+    const { tokenizer } = this.ready();
+    const ids = this.encoder
+      ? await this.encoder.encode(text, { addSpecialTokens })
+      : tokenizer.encode(text, { addSpecialTokens });
+    if (signal.aborted)
+      throw new ApiError(499, 'the client closed the request while it was tokenized');
+    return ids;
   }
 
   // ---- chat ----
 
   chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {
+    return new DeferredStream(() => this.startChat(req, ctx));
+  }
+
+  private async startChat(
+    req: ChatCompletionRequest,
+    ctx: GenerateContext,
+  ): Promise<AsyncIterable<ChatCompletionChunk>> {
     const { texts } = this.ready();
-    const promptIds = this.chatPromptIds(
+    const promptIds = await this.chatPromptIds(
       req.messages,
       req.chat_template ?? undefined,
       req.add_generation_prompt ?? true,
       req.add_special_tokens ?? false,
       req.chat_template_kwargs ?? undefined,
+      ctx.signal,
     );
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
     if (!req.logprobs && req.top_logprobs)
@@ -341,13 +389,14 @@ export class BuiltinBackend implements Backend {
     }));
   }
 
-  private chatPromptIds(
+  private async chatPromptIds(
     messages: ChatMessage[],
     template: string | undefined,
     addGenerationPrompt: boolean,
     addSpecial: boolean,
     extraVars: Record<string, unknown> | undefined,
-  ): number[] {
+    signal: AbortSignal,
+  ): Promise<number[]> {
     const { tokenizer } = this.ready();
     const chosen = template ?? this.chatTemplate;
     if (chosen === undefined && tokenizer.chatTemplate === null) {
@@ -369,23 +418,43 @@ export class BuiltinBackend implements Backend {
         'messages',
       );
     }
-    return tokenizer.encode(text, { addSpecialTokens: addSpecial });
+    this.checkFits(text, 'messages');
+    return this.encode(text, addSpecial, signal);
+  }
+
+  /**
+   * Refuses, from its byte length alone, text that has more tokens than the context holds, before the
+   * encoding (which costs ~20 µs a byte here) holds the event loop; the bound is sound, never too strict.
+   */
+  private checkFits(text: string, where: 'messages' | 'prompt'): void {
+    const { tokenizer } = this.ready();
+    const atLeast = tokenizer.minTokens(text);
+    if (atLeast < this.maxModelLen) return;
+    throw badRequest(
+      `This model's maximum context length is ${this.maxModelLen} tokens. However, the ${where} ${where === 'prompt' ? 'is' : 'are'} ${Buffer.byteLength(text)} bytes, which is at least ${atLeast} tokens (one token covers at most ${tokenizer.maxBytesPerToken} bytes). Please reduce the length of the ${where}.`,
+      where,
+    );
   }
 
   // ---- tokenize ----
 
   async tokenize(req: TokenizeRequest): Promise<TokenizeResponse> {
-    const { tokenizer } = this.ready();
+    this.ready();
     const tokens =
       req.messages !== undefined
-        ? this.chatPromptIds(
+        ? await this.chatPromptIds(
             req.messages,
             req.chat_template ?? undefined,
             req.add_generation_prompt ?? true,
             req.add_special_tokens ?? false,
             undefined,
+            new AbortController().signal,
           )
-        : tokenizer.encode(req.prompt ?? '', { addSpecialTokens: req.add_special_tokens ?? true });
+        : await this.encode(
+            req.prompt ?? '',
+            req.add_special_tokens ?? true,
+            new AbortController().signal,
+          );
     return { count: tokens.length, max_model_len: this.maxModelLen, tokens };
   }
 
@@ -415,6 +484,7 @@ export class BuiltinBackend implements Backend {
     this.current = 'stopped';
     const engine = this.engine;
     this.engine = null;
+    await this.encoder?.close();
     if (engine) await engine.close();
     this.log.info('engine closed');
   }

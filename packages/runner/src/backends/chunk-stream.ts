@@ -41,3 +41,31 @@ export class ChunkStream<T> implements AsyncIterableIterator<T> {
     return { value: undefined, done: true };
   }
 }
+
+/**
+ * A stream whose start is asynchronous (its prompts are tokenized off the event loop): the first
+ * next() waits for it, so a refused request still fails before its first chunk.
+ */
+export class DeferredStream<T> implements AsyncIterableIterator<T> {
+  private inner: Promise<AsyncIterator<T>> | null = null;
+  private closed = false;
+
+  constructor(private readonly start: () => Promise<AsyncIterable<T>>) {}
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    if (this.closed) return { value: undefined, done: true };
+    this.inner ??= this.start().then((s) => s[Symbol.asyncIterator]());
+    return (await this.inner).next();
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    this.closed = true;
+    const inner = await this.inner?.catch(() => null);
+    await inner?.return?.();
+    return { value: undefined, done: true };
+  }
+}

@@ -13,6 +13,7 @@ import type { LlamaModel, Token } from 'node-llama-cpp';
 export class GgufTokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly chatTemplate: string | null;
+  readonly maxBytesPerToken: number;
   private readonly tokens: string[];
   private readonly specialTokens: SpecialTokenTexts;
   private readonly addBos: boolean;
@@ -27,6 +28,11 @@ export class GgufTokenizer implements TextTokenizer {
     if (this.tokens.length === 0)
       throw new Error('the GGUF file has no tokenizer.ggml.tokens (no vocabulary)');
     this.vocabSize = this.tokens.length;
+    // A token's piece is never shorter in UTF-8 than the text it stands for ("▁" is 3 bytes for one
+    // space, "<0x41>" 6 for one byte), so the longest piece bounds the bytes per token soundly.
+    let longest = 1;
+    for (const t of this.tokens) longest = Math.max(longest, Buffer.byteLength(t, 'utf8'));
+    this.maxBytesPerToken = longest;
     const template = header.metadata.get('tokenizer.chat_template');
     this.chatTemplate = typeof template === 'string' ? template : null;
     const text = (key: string): string | null => {
@@ -55,6 +61,10 @@ export class GgufTokenizer implements TextTokenizer {
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
     const known = ids.filter((id) => id >= 0 && id < this.vocabSize);
     return this.model.detokenize(known as Token[], !(options.skipSpecialTokens ?? true));
+  }
+
+  minTokens(text: string): number {
+    return Math.ceil(Buffer.byteLength(text, 'utf8') / this.maxBytesPerToken);
   }
 
   idToToken(id: number): string | undefined {
