@@ -12,6 +12,7 @@
 #include "engine/engine_config.h"
 #include "model/fp8.h"
 #include "model/golden.h"
+#include "model/model_loader.h"
 #include "model/quantization_config.h"
 #include "model/safetensors.h"
 #include "models/awq_linear.h"
@@ -322,6 +323,61 @@ void test_model_load() {
   }
 }
 
+// Quantizing at load is the per-channel scheme compressed-tensors used: re-quantizing the
+// dequantized weights of the wave2 FP8_DYNAMIC checkpoint gives back its codes and scales exactly.
+void test_fp8_at_load_matches_checkpoint() {
+  const SafetensorsCheckpoint ck("../shared/models/wave2/tiny-llama-fp8-dynamic");
+  const json::Value config = json::parse_file("../shared/models/wave2/tiny-llama-fp8-dynamic/config.json");
+  const QuantizationConfig stored = parse_quantization_config(config.at("quantization_config"), "config.json");
+  const int64_t out = 512, in = 256; // mlp.gate_proj: intermediate x hidden
+  Fp8Linear original(ck, stored, "model.layers.1.mlp.gate_proj", out, in);
+  std::vector<float> w(out * in);
+  original.dequantize_rows(0, out, w.data());
+  const TensorView view{"gate_proj.weight", DType::F32, {out, in}, w.data()};
+  Fp8Linear again(view, resolve_quantization(QuantizationConfig{}, "fp8", "config.json"), "again", out, in);
+  CHECK(again.scales() == original.scales());
+  CHECK(std::memcmp(again.weight().data, original.weight().data, size_t(out * in)) == 0);
+}
+
+// load_format "dummy" with a quantization on a float config: random weights in that format
+// (what the GPU benchmarks load), finite logits on the CPU.
+void test_dummy_formats() {
+  // The wave2 model's shapes (every in_features a multiple of 128), without its quantization_config.
+  const json::Value src = json::parse_file("../shared/models/wave2/tiny-llama-gptq-int4/config.json");
+  json::Value plain = json::Value::object();
+  for (const json::Member& m : src.as_object())
+    if (m.key != "quantization_config") plain.set(m.key, m.value);
+  const std::string config = make_temp_dir() + "/config.json";
+  write_text(config, json::dump(plain));
+  for (const char* q : {"gptq", "awq", "compressed-tensors", "fp8"}) {
+    EngineConfig e;
+    e.model = config;
+    e.load_format = "dummy";
+    e.device = "cpu";
+    e.quantization = q;
+    LoadedModel m = load_model(e);
+    const QuantMethod want = std::string(q) == "gptq" ? QuantMethod::kGptq
+                             : std::string(q) == "awq" ? QuantMethod::kAwq
+                                                       : QuantMethod::kFp8PerChannel;
+    CHECK(m.weights.layers[0].down_proj->method() == want);
+    auto backend = create_backend(e);
+    backend->allocate_kv_cache(4, 16);
+    ForwardBatch b;
+    b.token_ids = {1, 5, 9};
+    b.positions = {0, 1, 2};
+    b.slot_mapping = {0, 1, 2};
+    b.query_start = {0, 3};
+    b.context_lens = {3};
+    b.max_blocks_per_seq = 1;
+    b.block_tables = {0};
+    std::vector<float> logits;
+    backend->forward(b, logits);
+    bool finite = !logits.empty();
+    for (float v : logits) finite = finite && std::isfinite(v);
+    CHECK(finite);
+  }
+}
+
 } // namespace
 
 int main() {
@@ -332,6 +388,8 @@ int main() {
   test_cpu_kernel();
   test_config_errors();
   test_model_load();
+  test_dummy_formats();
+  test_fp8_at_load_matches_checkpoint();
   remove_temp_dirs();
   return test::finish("quantized_linear_test");
 }

@@ -143,7 +143,10 @@ GoldenFile load_golden(const std::string& path) {
 std::string default_model_dir(const GoldenFile& golden) {
   const size_t slash = golden.path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : golden.path.substr(0, slash);
-  return dir + "/../../models/" + golden.model;
+  // fixtures/golden/X → models/X; fixtures/wave2/golden/X → models/wave2/X.
+  const std::string wave2 = dir + "/../../../models/wave2/" + golden.model;
+  const bool in_wave2 = dir.size() >= 12 && dir.compare(dir.size() - 12, 12, "wave2/golden") == 0;
+  return in_wave2 ? wave2 : dir + "/../../models/" + golden.model;
 }
 
 GoldenTolerance tolerance_for(const std::string& weights_dtype) {

@@ -33,7 +33,8 @@ struct GoldenFile {
 // Throws pagoda::Error naming the file and the field for a malformed golden file.
 GoldenFile load_golden(const std::string& path);
 
-// The checkpoint a golden file describes: <golden dir>/../../models/<model>.
+// The checkpoint a golden file describes: <golden dir>/../../models/<model>, or for
+// fixtures/wave2/golden, models/wave2/<model>.
 std::string default_model_dir(const GoldenFile& golden);
 
 // Tolerances of fixtures/README.md: f32 weights, max abs logit error < 1e-3; bf16/fp16,

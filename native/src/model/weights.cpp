@@ -28,6 +28,22 @@ size_t ModelWeights::total_bytes() const {
   return total;
 }
 
+void ModelWeights::release_host_data() {
+  for (LayerWeights& l : layers)
+    for (auto* m : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      if (*m) (*m)->release_host_data();
+  auto clear = [](TensorView& t) { t.data = nullptr; };
+  clear(embed_tokens);
+  clear(norm);
+  clear(lm_head);
+  for (LayerWeights& l : layers)
+    for (TensorView* t : {&l.input_layernorm, &l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.q_norm, &l.k_norm,
+                          &l.post_attention_layernorm})
+      clear(*t);
+  owned_.clear();
+  checkpoint_.reset();
+}
+
 namespace {
 
 // One vector-like parameter (embedding, norm, bias): where it goes, its name and shape.

@@ -56,6 +56,10 @@ public:
   TensorView lm_head;               // [vocab, hidden]; equals embed_tokens when tied
   bool lm_head_tied = false;
 
+  // Unmaps the checkpoint and frees owned buffers (dummy, quantized-at-load weights) once a
+  // backend has its own copy; every view's data becomes nullptr, shapes and names stay.
+  void release_host_data();
+
   // Bytes of all distinct parameters as stored (a tied lm_head counted once).
   size_t total_bytes() const;
   // Calls fn(view) for every present tensor that is not a linear layer's, the tied lm_head excluded.

@@ -59,11 +59,14 @@ void AwqLinear::dequantize_rows(int64_t row_begin, int64_t row_end, float* out) 
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t o = row_begin + r;
     const int shift = 4 * awq_nibble(o);
-    for (int64_t i = 0; i < in; ++i) {
-      const int64_t g = i / group_size_;
-      const int q = static_cast<int>((qw[i * words + o / 8] >> shift) & 0xF);
-      const int z = static_cast<int>((qz[g * words + o / 8] >> shift) & 0xF);
-      out[r * in + i] = static_cast<float>(q - z) * f16_to_f32(sc[g * out_features() + o]);
+    float* dst = out + r * in;
+    for (int64_t i0 = 0; i0 < in; i0 += group_size_) {
+      // One scale and zero point per group of this row.
+      const int64_t g = i0 / group_size_;
+      const float s = f16_to_f32(sc[g * out_features() + o]);
+      const float z = static_cast<float>((qz[g * words + o / 8] >> shift) & 0xF);
+      for (int64_t i = i0; i < i0 + group_size_; ++i)
+        dst[i] = (static_cast<float>((qw[i * words + o / 8] >> shift) & 0xF) - z) * s;
     }
   }
 }

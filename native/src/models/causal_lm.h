@@ -36,6 +36,10 @@ public:
   const Param& lm_head() const { return lm_head_; } // the embedding's tensor when tied
   bool lm_head_tied() const { return weights_.lm_head_tied; }
 
+  // For a backend that copied every parameter to its own memory (ModelWeights::release_host_data):
+  // afterwards only the model's structure, config and the backend's copies remain.
+  void release_host_weights() { weights_.release_host_data(); }
+
   // For backends preparing their copies at load: every parameter and every linear layer.
   template <class Fn> void for_each_param(Fn&& fn) {
     fn(embed_tokens_);

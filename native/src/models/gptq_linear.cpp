@@ -89,16 +89,22 @@ void GptqLinear::dequantize_rows(int64_t row_begin, int64_t row_end, float* out)
   const auto* qw = static_cast<const uint32_t*>(qweight_.data);
   const auto* qz = static_cast<const uint32_t*>(qzeros_.data);
   const auto* sc = static_cast<const uint16_t*>(scales_.data);
-  for (int64_t i = 0; i < in; ++i) {
-    const int64_t g = g_idx_[i];
-    const uint32_t* qrow = qw + (i / 8) * n_out;
-    const int shift = 4 * static_cast<int>(i % 8);
+  // Each (group, row) pair's scale and zero point once, not once per weight.
+  std::vector<float> scale(static_cast<size_t>(num_groups_ * rows)), zero(scale.size());
+  for (int64_t g = 0; g < num_groups_; ++g)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t o = row_begin + r;
-      const int q = static_cast<int>((qrow[o] >> shift) & 0xF);
-      const int z = static_cast<int>((qz[g * (n_out / 8) + o / 8] >> (4 * (o % 8))) & 0xF) + 1;
-      out[r * in + i] = static_cast<float>(q - z) * f16_to_f32(sc[g * n_out + o]);
+      scale[g * rows + r] = f16_to_f32(sc[g * n_out + o]);
+      zero[g * rows + r] = static_cast<float>(((qz[g * (n_out / 8) + o / 8] >> (4 * (o % 8))) & 0xF) + 1);
     }
+  for (int64_t i = 0; i < in; ++i) {
+    const int64_t g = g_idx_[i];
+    const uint32_t* qrow = qw + (i / 8) * n_out + row_begin;
+    const int shift = 4 * static_cast<int>(i % 8);
+    const float* s = scale.data() + g * rows;
+    const float* z = zero.data() + g * rows;
+    for (int64_t r = 0; r < rows; ++r)
+      out[r * in + i] = (static_cast<float>((qrow[r] >> shift) & 0xF) - z[r]) * s[r];
   }
 }
 

@@ -41,6 +41,13 @@ public:
   // Bytes of the stored weight tensors (what a forward streams).
   virtual size_t weight_bytes() const = 0;
 
+  // Frees tensors the method made itself, once a backend holds its own copy (the CUDA backend
+  // after upload); its tensors and dequantize_rows must not be used afterwards.
+  void release_host_data() {
+    owned_.clear();
+    owned_.shrink_to_fit();
+  }
+
   // "model.layers.0.self_attn.q_proj": the checkpoint prefix of this linear's tensors.
   const std::string& prefix() const { return prefix_; }
   int64_t out_features() const { return out_features_; }

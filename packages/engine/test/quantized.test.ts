@@ -10,7 +10,11 @@ const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const OPTS = { device: 'cpu', kv_cache_space_bytes: 8 << 20, num_threads: 1 } as const;
 
 interface Golden {
-  cases: Array<{ prompt_ids: number[]; greedy_ids: number[]; 'first_step_with_margin_below_0.05': number | null }>;
+  cases: Array<{
+    prompt_ids: number[];
+    greedy_ids: number[];
+    'first_step_with_margin_below_0.05': number | null;
+  }>;
 }
 const golden = (name: string): Golden =>
   JSON.parse(readFileSync(`${shared}fixtures/wave2/golden/${name}.golden.json`, 'utf8')) as Golden;
@@ -36,7 +40,11 @@ describe('quantized checkpoints', () => {
 
   it('rejects a quantization that does not match the checkpoint, naming both', async () => {
     await expect(
-      Engine.load({ ...OPTS, model: `${shared}models/wave2/tiny-llama-awq-int4`, quantization: 'gptq' }),
+      Engine.load({
+        ...OPTS,
+        model: `${shared}models/wave2/tiny-llama-awq-int4`,
+        quantization: 'gptq',
+      }),
     ).rejects.toThrow(/"gptq" does not match .*awq/);
     await expect(Engine.load({ ...OPTS, model: STORIES, quantization: 'int3' })).rejects.toThrow(
       InvalidEngineOptionsError,
@@ -58,6 +66,8 @@ describe('kv_cache_dtype fp8', () => {
       await bf16.close();
       await fp8.close();
     }
-    await expect(Engine.load({ ...OPTS, model: STORIES, kv_cache_dtype: 'fp8_e5m2' })).rejects.toThrow(/kv_cache_dtype/);
+    await expect(
+      Engine.load({ ...OPTS, model: STORIES, kv_cache_dtype: 'fp8_e5m2' }),
+    ).rejects.toThrow(/kv_cache_dtype/);
   });
 });

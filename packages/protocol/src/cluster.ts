@@ -71,6 +71,8 @@ export const LaunchJobSchema = z.object({
   /** GPU indices on this worker; empty = the CPU engine. */
   gpu_idx: z.array(z.number().int().min(0)),
   engine_kwargs: z.record(z.string(), z.unknown()),
+  /** The bearer secret the runner must require (PAGODA_SERVE_API_KEY in its environment, never argv). */
+  runner_secret: z.string().min(16).nullable().optional(),
 });
 export type LaunchJob = z.infer<typeof LaunchJobSchema>;
 

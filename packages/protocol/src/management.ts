@@ -9,6 +9,21 @@ export const ModelUidSchema = z
   .max(100, 'must be at most 100 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only, starting with a letter or digit');
 
+/** A model name (catalog or registered): what launches and registrations name; checked before any lookup. */
+export const ModelNameSchema = z
+  .string()
+  .min(1, 'name the model to launch (a catalog or registered name)')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only, starting with a letter or digit');
+
+/** An API key's name. */
+export const KeyNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" and "-" only (at most 64)');
+
+/** A benchmark run's id (a UUID the server made). */
+export const BenchIdSchema = z.string().uuid('is not a benchmark run id (a UUID)');
+
 /** KV cache element types, named as vLLM names them; which ones an engine honours, the server's engine capabilities say. */
 export const KV_CACHE_DTYPES = ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2'] as const;
 export type KvCacheDtype = (typeof KV_CACHE_DTYPES)[number];
@@ -36,7 +51,7 @@ export const ENGINE_KWARGS = Object.keys(EngineKwargsShape) as EngineKwarg[];
 
 export const LaunchRequestSchema = z
   .object({
-    model_name: z.string().min(1, 'name the model to launch (a catalog or registered name)'),
+    model_name: ModelNameSchema,
     model_uid: ModelUidSchema.nullable().optional(),
     model_type: z.literal('LLM').optional(),
     /** builtin (Pagoda's engine, the default), vllm, llama.cpp; checked against the catalog. */
@@ -81,7 +96,7 @@ export type RegistrationRequest = z.infer<typeof RegistrationRequestSchema>;
 
 export const ApiKeyRequestSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use letters, digits, ".", "_" and "-" only (at most 64)'),
+    name: KeyNameSchema,
     scope: z.enum(['admin', 'inference']),
     /** Inference keys only: the model uids this key may call (all when absent). */
     models: z.array(ModelUidSchema).min(1).optional(),

@@ -1,5 +1,6 @@
-// An error that knows its HTTP status and OpenAI error type; everything the runner rejects is one of these.
-import { errorBody, type ErrorBody } from '@pagoda/protocol';
+// An error that knows its HTTP status, OpenAI error type and stable code (ERROR_CODES in
+// @pagoda/protocol); everything the runner rejects is one of these.
+import { errorBody, type ErrorBody, type ErrorCode } from '@pagoda/protocol';
 
 export class ApiError extends Error {
   constructor(
@@ -7,7 +8,8 @@ export class ApiError extends Error {
     message: string,
     readonly param: string | null = null,
     readonly type?: string,
-    readonly code: string | number | null = null,
+    /** One of ERROR_CODES; a remote backend's own code passes through; null: the status's default. */
+    readonly code: ErrorCode | string | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -26,9 +28,17 @@ export class ApiError extends Error {
 export const badRequest = (message: string, param: string | null = null) =>
   new ApiError(400, message, param);
 
-/** Any thrown value as an ApiError: unknown failures are 500s that keep their message. */
+/**
+ * Any thrown value as an ApiError. An unknown failure is a 500 with a generic message: its own
+ * message can carry file paths; the error handler logs it whole.
+ */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new ApiError(500, message);
+  return new ApiError(
+    500,
+    'internal error: the request failed in the runner; its log has the detail',
+    null,
+    undefined,
+    'internal_error',
+  );
 }

@@ -1,5 +1,6 @@
 // The runner's express app: OpenAI routes over one backend, errors in OpenAI's shape.
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { clip } from '@pagoda/protocol';
 import { ApiError, toApiError } from './api-error.ts';
 import { requireApiKey } from './auth.ts';
 import type { RunnerContext } from './runner-context.ts';
@@ -52,14 +53,20 @@ function fromHttpError(err: unknown, maxBodyBytes: number): ApiError {
     );
   }
   if (e?.type === 'entity.parse.failed')
-    return new ApiError(400, `the request body is not valid JSON: ${e.message ?? ''}`);
+    return new ApiError(
+      400,
+      `the request body is not valid JSON: ${clip(e.message ?? '', 200)}`,
+      null,
+      undefined,
+      'invalid_json',
+    );
   if (
     typeof e?.status === 'number' &&
     e.status >= 400 &&
     e.status < 500 &&
     !(err instanceof ApiError)
   ) {
-    return new ApiError(e.status, e.message ?? 'bad request');
+    return new ApiError(e.status, clip(e.message ?? 'bad request', 200));
   }
   return toApiError(err);
 }

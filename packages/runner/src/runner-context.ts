@@ -1,5 +1,6 @@
 // What every route of one runner shares: the backend, admission, metrics and the names it answers to.
 import type { Logger } from 'pino';
+import { clip, redactPaths } from '@pagoda/protocol';
 import type { Admission } from './admission.ts';
 import { ApiError } from './api-error.ts';
 import type { Backend } from './backend.ts';
@@ -23,7 +24,7 @@ export function resolveModel(ctx: RunnerContext, requested: string | null | unde
   if (!ctx.servedModelNames.includes(requested)) {
     throw new ApiError(
       404,
-      `The model '${requested}' does not exist. This server serves: ${ctx.servedModelNames.map((n) => `'${n}'`).join(', ')}.`,
+      `The model '${clip(requested)}' does not exist. This server serves: ${ctx.servedModelNames.map((n) => `'${n}'`).join(', ')}.`,
       'model',
       undefined,
       'model_not_found',
@@ -40,6 +41,6 @@ export function requireReady(ctx: RunnerContext): void {
   const message =
     state === 'loading'
       ? 'the model is still loading; retry when GET /health answers 200'
-      : `the model is not available (${state}${why ? `: ${why}` : ''})`;
+      : `the model is not available (${state}${why ? `: ${redactPaths(why)}` : ''})`;
   throw new ApiError(503, message);
 }

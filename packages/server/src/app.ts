@@ -1,11 +1,14 @@
 // The server's express app: health and version, the management API (Xinference's routes), the
 // OpenAI proxy, /metrics; every error in one shape.
+import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from '@pagoda/db';
+import { clip, ModelUidSchema } from '@pagoda/protocol';
 import type { Redis } from 'ioredis';
 import type { Auth } from './auth.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { rejectNulBytes } from './edge_checks.ts';
 import { HttpError, sendError } from './http_error.ts';
 import { renderMetrics } from './metrics_report.ts';
 import type { Platform } from './platform.ts';
@@ -57,6 +60,8 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   const stopped = (uid: string) =>
     new HttpError(503, `model '${uid}' is stopped: it is scaled to 0 replicas; scale it up (POST /v1/models/${uid}/replicas {"replica": 1}) to serve it again`, 'model');
   const limitOf = async (uid: string) => {
+    // A uid that cannot exist never reaches the database (a NUL byte would be a PostgreSQL error).
+    if (!ModelUidSchema.safeParse(uid).success) throw new HttpError(400, `'${clip(JSON.stringify(uid).slice(1, -1))}' is not a valid model uid; GET /v1/models lists the launched ones`, 'model', {}, 'invalid_id');
     const known = p.table.limitOf(uid);
     if (known !== undefined) {
       if (p.table.isStopped(uid)) throw stopped(uid);
@@ -82,6 +87,8 @@ export function createApp({ db, redis, log, platform, auth }: AppDeps): Express 
   // The proxy routes read their body as bytes themselves (proxy.ts): they forward it unparsed.
   const json = express.json({ limit: PROXY_BODY_LIMIT });
   app.use((req, res, next) => (isProxiedPath(req.path) ? next() : json(req, res, next)));
+  // Their prompts may hold any character; every other body is checked for NUL bytes.
+  app.use((req, res, next) => (isProxiedPath(req.path) ? next() : rejectNulBytes(req, res, next)));
 
   app.get('/health', async (_req, res) => {
     const [database, queue] = await Promise.all([probe(() => db.prisma.$queryRawUnsafe('SELECT 1')), probe(() => redis.ping())]);
@@ -97,16 +104,34 @@ export function createApp({ db, redis, log, platform, auth }: AppDeps): Express 
   app.use(dashboardRoutes());
 
   app.use((req, _res) => {
-    throw new HttpError(404, `no route for ${req.method} ${req.path}`);
+    throw new HttpError(404, `no route for ${req.method} ${clip(req.path, 200)}`, null, {}, 'route_not_found');
   });
 
-  // Body-parser errors (bad JSON, too large) and anything thrown reach the client in one shape.
-  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof HttpError) return sendError(res, err);
-    const status = err.status ?? 500;
-    if (status >= 500) log.error({ err }, 'request failed');
-    const message = err.type === 'entity.parse.failed' ? `invalid JSON body: ${err.message}` : status >= 500 ? `internal error: ${err.message}` : err.message;
-    sendError(res, new HttpError(status, message));
+  // Body-parser errors (bad JSON, too large) and anything thrown reach the client in one shape. An
+  // unexpected fault is logged with its detail and answered with a generic message and an id to
+  // find it in the log: messages of unknown errors can carry file paths and code lines.
+  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
+    const httpErr = err instanceof HttpError ? err : fromUnknownError(err, req, log);
+    if (res.headersSent) return void res.destroy();
+    sendError(res, httpErr);
   });
   return app;
+}
+
+/** An error the routes did not make: body-parser's 4xx kept, anything else a logged, generic 500. */
+function fromUnknownError(err: Error & { status?: number; type?: string }, req: Request, log: Logger): HttpError {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new HttpError(400, `invalid JSON body: ${clip(err.message, 200)}`, null, {}, 'invalid_json');
+    case 'entity.too.large':
+      return new HttpError(413, 'the request body is larger than the 8 MB limit', null, {}, 'request_too_large');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpError(415, 'send the body as UTF-8 JSON (Content-Type: application/json)', null, {}, 'unsupported_content_type');
+  }
+  const status = typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+  if (status < 500) return new HttpError(status, clip(err.message ?? 'bad request', 200));
+  const id = randomUUID();
+  log.error({ err, error_id: id, method: req.method, path: req.path }, 'request failed');
+  return new HttpError(500, `internal error ${id}: the request failed on the server; its log has the detail under this id`, null, {}, 'internal_error');
 }

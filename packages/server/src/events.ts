@@ -2,6 +2,7 @@
 // worker changes and periodic metrics, fanned out to every connected dashboard.
 import type { IncomingMessage, Server } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { errorBody } from '@pagoda/protocol';
 
 export type PlatformEvent =
   | { type: 'status'; model_uid: string; replica_id: string | null; status: string; last_error?: string | null }
@@ -10,7 +11,20 @@ export type PlatformEvent =
   | { type: 'worker'; worker_id: string; status: string }
   | { type: 'metrics'; data: Record<string, unknown> };
 
-const STATUS_TEXT = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' } as const;
+const STATUS_TEXT = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' } as const;
+const REFUSALS = {
+  401: ['missing or unknown API key: send Authorization: Bearer <key> or ?api_key=', 'missing_api_key'],
+  403: ['/api/events needs an admin key', 'admin_key_required'],
+  404: ['WebSocket upgrades are served on /api/events only', 'route_not_found'],
+  503: ['the server cannot check keys right now; retry shortly', 'service_unavailable'],
+} as const;
+
+/** A refused upgrade as raw HTTP, its body in the API's error shape like every other refusal. */
+function refusal(status: keyof typeof REFUSALS): string {
+  const [message, code] = REFUSALS[status];
+  const body = JSON.stringify(errorBody(message, { status, code }));
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
 
 const stamp = (event: PlatformEvent): string => JSON.stringify({ ...event, at: new Date().toISOString() });
 
@@ -38,14 +52,14 @@ export class EventHub {
     http.on('upgrade', (req, socket, head) => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/api/events') {
-        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+        socket.end(refusal(404));
         return;
       }
       void admit(req)
         .catch(() => 503 as const)
         .then((status) => {
           if (status !== 200) {
-            socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n\r\n`);
+            socket.end(refusal(status));
             return;
           }
           this.wss!.handleUpgrade(req, socket, head, (ws) => {

@@ -4,6 +4,7 @@ import type { Database } from '@pagoda/db';
 import { kvBytesPerToken } from './planner/index.ts';
 import { ENGINE_KWARGS, type LaunchJob, type LaunchRequest } from '@pagoda/protocol';
 import { normalizeEngine, type ArchNumbers, type EngineName } from './catalog/index.ts';
+import { newRunnerSecret } from './auth.ts';
 import { HttpError } from './http_error.ts';
 import type { JobQueues } from './job_queues.ts';
 import type { PlatformMetrics } from './metrics.ts';
@@ -59,7 +60,7 @@ export function placementInput(p: InstanceParams, replicas: number, engine: Engi
 }
 
 /** The job a worker needs to start one replica; max_model_len as planned so the runner matches the claim. */
-export function launchJob(instance: { uid: string; engine: string; params: unknown }, replica: { id: string; index: number; gpuIndices: unknown }): LaunchJob {
+export function launchJob(instance: { uid: string; engine: string; params: unknown }, replica: { id: string; index: number; gpuIndices: unknown; runnerSecret: string | null }): LaunchJob {
   const p = instance.params as InstanceParams;
   return {
     kind: 'launch',
@@ -71,6 +72,7 @@ export function launchJob(instance: { uid: string; engine: string; params: unkno
     source: { model_path: p.source.model_path, hf_repo_id: p.source.hf_repo_id, revision: null },
     gpu_idx: replica.gpuIndices as number[],
     engine_kwargs: p.engine_kwargs,
+    runner_secret: replica.runnerSecret,
   };
 }
 
@@ -107,7 +109,7 @@ export class Launcher {
     const out = [];
     for (const [i, placed] of placement.replicas.entries()) {
       const replica = await tx.replica.create({
-        data: { instanceId, index: from + i, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes), status: 'scheduled' },
+        data: { instanceId, index: from + i, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes), status: 'scheduled', runnerSecret: newRunnerSecret() },
       });
       await recordClaims(tx, replica.id, placed);
       out.push(replica);
@@ -115,7 +117,7 @@ export class Launcher {
     return out;
   }
 
-  private async enqueue(instance: { uid: string; engine: string; params: unknown }, replicas: Array<{ id: string; index: number; gpuIndices: unknown; workerId: string | null }>): Promise<void> {
+  private async enqueue(instance: { uid: string; engine: string; params: unknown }, replicas: Array<{ id: string; index: number; gpuIndices: unknown; workerId: string | null; runnerSecret: string | null }>): Promise<void> {
     // A job that cannot be queued now is re-sent by the reconcile loop (its replica stays 'scheduled').
     await Promise.all(replicas.map((r) => this.queues.launch(r.workerId!, launchJob(instance, r), 0).catch(() => {})));
   }
@@ -128,7 +130,7 @@ export class Launcher {
     const params = this.instanceParams(req, model);
     const result = await placementTransaction(this.db, async (tx) => {
       if (await tx.modelInstance.findUnique({ where: { uid } })) {
-        throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid');
+        throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid', {}, 'already_exists');
       }
       const placement = await placeOnCluster(tx, placementInput(params, req.replica ?? 1, model.engine));
       if (!placement.ok) return { placement, instance: null, replicas: [] };
@@ -153,7 +155,7 @@ export class Launcher {
     });
     if (!result.instance) {
       this.metrics.launched('refused');
-      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan });
+      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan }, 'no_capacity');
     }
     this.metrics.launched('accepted');
     await this.enqueue(result.instance, result.replicas);
@@ -165,11 +167,11 @@ export class Launcher {
     this.queues.assertAvailable();
     const { instance, added, removed, status } = await placementTransaction(this.db, async (tx) => {
       const instance = await tx.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
-      if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid');
+      if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid', {}, 'model_not_found');
       const live = instance.replicas.filter((r) => r.status !== 'lost').sort((a, b) => a.index - b.index);
       if (count > live.length) {
         const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, count - live.length, normalizeEngine(instance.engine)));
-        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan });
+        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan }, 'no_capacity');
         const from = Math.max(-1, ...instance.replicas.map((r) => r.index)) + 1;
         const added = await this.createReplicas(tx, instance.id, from, placement);
         const status = instanceStatus(count, [...live, ...added].map((r) => r.status));
@@ -226,7 +228,7 @@ export class Launcher {
   async terminate(uid: string): Promise<void> {
     this.queues.assertAvailable();
     const instance = await this.db.prisma.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
-    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found');
     await this.db.prisma.$transaction([
       this.db.prisma.modelInstance.delete({ where: { id: instance.id } }),
       this.db.prisma.event.create({ data: { kind: 'terminate', subject: uid, message: `terminated ${instance.replicas.length} replica(s)` } }),

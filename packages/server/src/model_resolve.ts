@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Database } from '@pagoda/db';
-import type { LaunchRequest } from '@pagoda/protocol';
+import { clip, type LaunchRequest } from '@pagoda/protocol';
 import {
   archFromConfig,
   assertEngineRuns,
@@ -41,17 +41,19 @@ export async function customFamilies(db: Database): Promise<ModelFamily[]> {
 /** Architecture numbers from a local checkpoint folder given as model_path. */
 function archAt(path: string): ArchNumbers {
   const dir = resolve(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new HttpError(400, `model_path ${dir} is not a folder on the server's machine; give a checkpoint folder holding config.json`, 'model_path');
+  // Messages name the path as the client gave it: the server's own directories stay out of responses.
+  const given = clip(path, 200);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new HttpError(400, `model_path ${given} is not a folder on the server's machine; give a checkpoint folder holding config.json`, 'model_path');
   const file = join(dir, 'config.json');
-  if (!existsSync(file)) throw new HttpError(400, `model_path ${dir} has no config.json; point it at a Hugging Face checkpoint folder`, 'model_path');
+  if (!existsSync(file)) throw new HttpError(400, `model_path ${given} has no config.json; point it at a Hugging Face checkpoint folder`, 'model_path');
   let config: unknown;
   try {
     config = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new HttpError(400, `${file} is not valid JSON: ${(err as Error).message}`, 'model_path');
+    throw new HttpError(400, `${given}/config.json is not valid JSON: ${(err as Error).message}`, 'model_path');
   }
   const parsed = archFromConfig(config);
-  if (!parsed.arch) throw new HttpError(400, `${file}: ${parsed.problems.map((p) => p.message).join('; ')}`, 'model_path');
+  if (!parsed.arch) throw new HttpError(400, `${given}/config.json: ${parsed.problems.map((p) => p.message).join('; ')}`, 'model_path');
   return parsed.arch;
 }
 

@@ -9,6 +9,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { clip } from '@pagoda/protocol';
 import { mayUse } from './auth.ts';
 import { HttpError } from './http_error.ts';
 import type { InFlightRequests } from './in_flight.ts';
@@ -45,7 +46,7 @@ function forward(e: Endpoint, path: string, body: Buffer, req: Request, res: Res
     const url = new URL(path, e.url);
     const upstream = httpRequest(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': body.length, accept: req.headers.accept ?? '*/*' },
+      headers: { 'content-type': 'application/json', 'content-length': body.length, accept: req.headers.accept ?? '*/*', ...(e.secret ? { authorization: `Bearer ${e.secret}` } : {}) },
     });
     // A kept-alive socket is connected already and never emits 'connect' again: only a new one is
     // watched, so reused sockets gather no listeners and their failures are not taken for refusals.
@@ -128,12 +129,12 @@ function routeRequest(path: '/v1/chat/completions' | '/v1/completions', deps: Pr
   return async (req: Request, res: Response) => {
     const payload: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const uid = readModelField(payload);
-    if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${uid}'; ask for a key that names it`, 'model');
+    if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${clip(uid)}'; ask for a key that names it`, 'model', {}, 'model_not_allowed');
     const limit = await deps.limitOf(uid);
-    if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model');
+    if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model', {}, 'model_not_found');
     if (limit !== null && deps.table.modelLoad(uid) >= limit) {
       deps.metrics.routed(uid, 429);
-      throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`);
+      throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`, null, {}, 'rate_limited');
     }
     // Xinference's request_id names a request for abort_request; the runner's schema has no such field,
     // so only a body that mentions it is parsed and sent on without it (others go byte for byte).
@@ -162,7 +163,7 @@ function routeRequest(path: '/v1/chat/completions' | '/v1/completions', deps: Pr
             : known > 0
               ? `its ${known} replica${known > 1 ? 's' : ''} failed recently and ${known > 1 ? 'are' : 'is'} out of rotation for a few seconds; retry shortly`
               : 'no replica is ready yet (GET /v1/models/{uid}/progress shows the launch)';
-        throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`);
+        throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`, null, {}, 'model_unavailable');
       }
       tried.add(e.replicaId);
       const end = deps.table.begin(e);

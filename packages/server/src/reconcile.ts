@@ -4,6 +4,7 @@
 // rebuilt from the ready replicas.
 import type { Database } from '@pagoda/db';
 import type { Logger } from 'pino';
+import { newRunnerSecret } from './auth.ts';
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job_queues.ts';
 import { normalizeEngine } from './catalog/index.ts';
@@ -141,7 +142,7 @@ export class Reconciler {
         let next = Math.max(-1, ...inst.replicas.map((r) => r.index)) + 1;
         const out = [];
         for (const placed of placement.replicas) {
-          const replica = await tx.replica.create({ data: { instanceId: inst.id, index: next++, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes) } });
+          const replica = await tx.replica.create({ data: { instanceId: inst.id, index: next++, workerId: placed.worker, gpuIndices: placed.gpuIndices, memoryBytes: BigInt(placed.bytes), runnerSecret: newRunnerSecret() } });
           await recordClaims(tx, replica.id, placed);
           out.push(replica);
         }
@@ -174,7 +175,7 @@ export class Reconciler {
     const { db, table } = this.deps;
     const rows = await db.prisma.replica.findMany({ where: { status: 'ready', port: { not: null }, worker: { status: 'alive' } }, include: { worker: true, instance: { select: { uid: true } } } });
     const ready = withLiveRelations(rows, 'worker', 'instance');
-    const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}` }));
+    const endpoints: Endpoint[] = ready.map((r) => ({ replicaId: r.id, modelUid: r.instance.uid, url: `http://${r.worker!.address.includes(':') ? `[${r.worker!.address}]` : r.worker!.address}:${r.port}`, secret: r.runnerSecret }));
     const launched = await db.prisma.modelInstance.findMany({ select: { uid: true, params: true, desiredReplicas: true } });
     const stopped = new Set(launched.filter((i) => i.desiredReplicas === 0).map((i) => i.uid));
     table.replace(endpoints, new Map(launched.map((i) => [i.uid, (i.params as unknown as InstanceParams).request_limits ?? null])), stopped);

@@ -5,6 +5,8 @@ export interface Endpoint {
   modelUid: string;
   /** http://address:port */
   url: string;
+  /** The bearer secret the replica's runner accepts (null: a replica placed before runners had one). */
+  secret?: string | null;
 }
 
 export class RouteTable {

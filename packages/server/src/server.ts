@@ -78,12 +78,12 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
 
   const auth = new Auth(db, config.adminKey);
   let host = config.host;
-  if (!(await auth.configured())) {
-    if (!LOOPBACK.has(host)) {
-      log.warn({ requested: host }, `no API key is configured (PAGODA_ADMIN_KEY or a stored key): listening on 127.0.0.1 only, not ${host}; set PAGODA_ADMIN_KEY to serve other machines`);
-      host = '127.0.0.1';
-    } else log.info('no API key is configured: every route is open, and the server listens on loopback only');
-  }
+  if (await auth.persistEnabled()) {
+    if (!(await auth.hasAdminKey())) log.error('auth is on but no admin key exists: management routes refuse every caller; restart with PAGODA_ADMIN_KEY=<a secret of 16+ characters> to recover');
+  } else if (!LOOPBACK.has(host)) {
+    log.warn({ requested: host }, `no API key is configured (PAGODA_ADMIN_KEY or a stored key): listening on 127.0.0.1 only, not ${host}; set PAGODA_ADMIN_KEY to serve other machines`);
+    host = '127.0.0.1';
+  } else log.info('no API key is configured: every route is open, and the server listens on loopback only');
   auth.loopbackOnly = LOOPBACK.has(host);
 
   const app = createApp({ db, redis, log, platform, auth });

@@ -156,10 +156,15 @@ describe('engines', () => {
     const engines = enginesFor('qwen2.5-instruct');
     expect(Object.keys(engines)).toEqual(['builtin', 'vllm', 'llama.cpp', 'remote']);
     expect(
-      engines.builtin!.every(
-        (e) => e.model_format === 'safetensors' && e.quantizations.join() === 'none',
-      ),
+      engines
+        .builtin!.filter((e) => e.model_format === 'safetensors')
+        .every((e) => e.quantizations.join() === 'none'),
     ).toBe(true);
+    // The builtin engine loads AWQ checkpoints (issue 15), never GGUF.
+    expect(
+      engines.builtin!.some((e) => e.model_format === 'awq' && e.model_size_in_billions === 7),
+    ).toBe(true);
+    expect(engines.builtin!.every((e) => e.model_format !== 'gguf')).toBe(true);
     expect(
       engines.vllm!.some((e) => e.model_format === 'awq' && e.model_size_in_billions === 72),
     ).toBe(true);

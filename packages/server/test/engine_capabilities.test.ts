@@ -36,12 +36,14 @@ async function queuedJobs(): Promise<any[]> {
 const stories = { model_name: 'stories', gpu_memory_utilization: 0.3, max_model_len: 256 };
 
 describe('engine capabilities at launch', () => {
-  it('builtin refuses kv_cache_dtype fp8 with the reason, before anything is claimed or queued', async () => {
+  it('builtin refuses kv_cache_dtype fp8_e5m2 with the reason, before anything is claimed or queued', async () => {
     for (const path of ['/v1/models', '/api/plan']) {
-      const res = await c.call('POST', path, { ...stories, model_uid: 'fp8', kv_cache_dtype: 'fp8' });
+      const res = await c.call('POST', path, { ...stories, model_uid: 'e5m2', kv_cache_dtype: 'fp8_e5m2' });
       expect(res.status, JSON.stringify(res.json)).toBe(400);
       expect(res.json.error.param).toBe('kv_cache_dtype');
-      expect(res.json.error.message).toMatch(/engine 'builtin' cannot keep its KV cache in fp8; use kv_cache_dtype 'auto' or 'bfloat16' \('vllm' can use fp8\)/);
+      expect(res.json.error.message).toMatch(
+        /engine 'builtin' cannot keep its KV cache in fp8_e5m2; use kv_cache_dtype 'auto' or 'bfloat16' or 'fp8' or 'fp8_e4m3' \('vllm' can use fp8_e5m2\)/,
+      );
     }
     await nothingClaimed();
     expect(await queuedJobs()).toEqual([]);

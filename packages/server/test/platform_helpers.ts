@@ -96,3 +96,8 @@ export function startWorkerProcess(args: { server: string; redis: string; name: 
 }
 
 export const GiB = 2 ** 30;
+
+/** What a response must never show: stack frames, source files, this checkout's paths. */
+export function leaksInternals(text: string): boolean {
+  return /\bat [\w$.<>]+ \(|\bat (?:file:|node:|\/)|node_modules|\/packages\/|\.ts:\d+|\.js:\d+|\.mjs:\d+/.test(text) || text.includes(ROOT.replace(/\/$/, ''));
+}

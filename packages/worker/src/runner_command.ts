@@ -61,8 +61,10 @@ export function runnerArgv(input: RunnerCommandInput): string[] {
 const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
 
 /**
- * The runner's environment: only its GPUs visible (none for the CPU engine), and a log level of at
- * least info, since its output goes to the worker (progress, log stream), not to a terminal.
+ * The runner's environment: only its GPUs visible (none for the CPU engine), a log level of at
+ * least info, since its output goes to the worker (progress, log stream), not to a terminal, and the
+ * replica's secret as PAGODA_SERVE_API_KEY (in the environment, where `ps` does not show it to other
+ * users); the platform's keys are left out.
  */
 export function runnerEnv(job: LaunchJob, base: NodeJS.ProcessEnv, declaredGpus: boolean): NodeJS.ProcessEnv {
   const visible = job.gpu_idx.length === 0 || declaredGpus ? '' : job.gpu_idx.join(',');
@@ -74,6 +76,10 @@ export function runnerEnv(job: LaunchJob, base: NodeJS.ProcessEnv, declaredGpus:
     PAGODA_MODEL_UID: job.model_uid,
     PAGODA_LOG_LEVEL: level,
     PAGODA_CHAT_TEMPLATE_ADVICE: chatTemplateAdvice(job),
+    PAGODA_SERVE_API_KEY: job.runner_secret ?? undefined,
+    // The platform's own keys are not the runner's business (a vllm or llama.cpp child inherits them).
+    PAGODA_ADMIN_KEY: undefined,
+    PAGODA_API_KEY: undefined,
   };
 }
 

@@ -54,6 +54,19 @@ describe('runner command', () => {
     expect(runnerEnv(job, { PAGODA_LOG_LEVEL: 'debug' }, true).PAGODA_LOG_LEVEL).toBe('debug');
   });
 
+  it("hands the runner its replica's secret in the environment, never argv, and none of the platform's keys", () => {
+    const secret = 'rs-0123456789abcdef0123456789abcdef';
+    const withSecret = { ...job, runner_secret: secret };
+    const env = runnerEnv(withSecret, { PAGODA_ADMIN_KEY: 'admin-key-of-the-server', PAGODA_API_KEY: 'cli-key', PAGODA_SERVE_API_KEY: 'stale', PATH: '/bin' }, false);
+    expect(env.PAGODA_SERVE_API_KEY).toBe(secret);
+    expect(env.PAGODA_ADMIN_KEY).toBeUndefined();
+    expect(env.PAGODA_API_KEY).toBeUndefined();
+    expect(env.PATH).toBe('/bin');
+    expect(runnerArgv({ job: withSecret, modelPath: '/m', host: '127.0.0.1', port: 1, command: ['x'] }).join(' ')).not.toContain(secret);
+    // A job from before runner secrets: no key at all, not an inherited one.
+    expect(runnerEnv(job, { PAGODA_SERVE_API_KEY: 'stale' }, false).PAGODA_SERVE_API_KEY).toBeUndefined();
+  });
+
   it('passes the engine to the runner backend', () => {
     const argv = runnerArgv({ job: { ...job, engine: 'vllm' }, modelPath: '/m', host: 'h', port: 1, command: ['x'] });
     expect(argv.slice(argv.indexOf('--backend'), argv.indexOf('--backend') + 2)).toEqual(['--backend', 'vllm']);

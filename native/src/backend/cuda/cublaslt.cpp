@@ -12,6 +12,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/quant_kernels.h"
 #include "backend/cuda/step_timer.h"
 #include "error.h"
 
@@ -40,6 +41,13 @@ constexpr int kDescTransB = 4;            // CUBLASLT_MATMUL_DESC_TRANSB
 constexpr int kOpN = 0;                   // CUBLAS_OP_N
 constexpr int kOpT = 1;                   // CUBLAS_OP_T
 constexpr int kPrefMaxWorkspaceBytes = 1; // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
+constexpr int kDescAScalePointer = 17;    // CUBLASLT_MATMUL_DESC_A_SCALE_POINTER
+constexpr int kDescBScalePointer = 18;    // CUBLASLT_MATMUL_DESC_B_SCALE_POINTER
+constexpr int kDescAScaleMode = 31;       // CUBLASLT_MATMUL_DESC_A_SCALE_MODE (12.8+)
+constexpr int kDescBScaleMode = 32;       // CUBLASLT_MATMUL_DESC_B_SCALE_MODE
+constexpr int kScaleOuterVec32F = 3;      // CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F (12.9+)
+constexpr int kScaleVec128_32F = 4;       // CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F
+constexpr int kScaleBlk128x128_32F = 5;   // CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F
 
 } // namespace
 
@@ -142,6 +150,7 @@ struct CublasLt::Plan {
   MatrixLayout a = nullptr, b = nullptr, c = nullptr;
   MatmulAlgo algo{};
   enum class Kernel { kUntimed, kCublasLt, kSkinny } kernel = Kernel::kUntimed;
+  bool unit_scales = false; // fp8 per-channel without outer-vector scale modes: scales applied after
   ~Plan() {
     if (c) api->layout_destroy(c);
     if (b) api->layout_destroy(b);
@@ -351,6 +360,67 @@ void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, G
 void CublasLt::linear(const float* x, const float* w, float* y, int m, int n, int k, cudaStream_t stream, float beta) {
   if (m == 0) return;
   run_cublaslt(plan_for(m, n, k, GemmOutput::kF32, true), x, w, y, stream, beta);
+}
+
+// The fp8 plan: A = W (e4m3, k-major, transposed), B = X (e4m3), D = Y^T bf16, the scale
+// modes of `scaling`; the scale pointers are set on each call.
+void CublasLt::linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8_t* w_q, const float* w_scales,
+                          __nv_bfloat16* y, Fp8Scaling scaling, int m, int n, int k, cudaStream_t stream) {
+  if (m == 0) return;
+  if (k % 16 != 0 || n % 16 != 0)
+    throw Error("fp8 GEMM: n and k must be multiples of 16 (n " + std::to_string(n) + ", k " + std::to_string(k) + ")");
+  if (scaling == Fp8Scaling::kBlock128 && k % 128 != 0)
+    throw Error("fp8 GEMM with 128x128 block scales: k " + std::to_string(k) + " is not a multiple of 128");
+  const auto key = std::make_tuple(m, n, k, static_cast<int>(scaling));
+  auto found = fp8_plans_.find(key);
+  if (found == fp8_plans_.end()) {
+    // Outer-vector (or block) scale modes first; cuBLASLt 13.1 on sm_90 has no algorithm for
+    // them (status 7, seen on the H200), so per-channel then runs with unit scales and
+    // scale_fp8_gemm_output applies the scales to the bf16 result.
+    auto make = [&](bool scale_modes) {
+      auto plan = std::make_unique<Plan>();
+      plan->api = &api_;
+      check(api_, api_.desc_create(&plan->desc, kComputeType32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+      const int trans_a = kOpT, trans_b = kOpN;
+      check(api_, api_.desc_set(plan->desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
+      check(api_, api_.desc_set(plan->desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
+      if (scale_modes) {
+        const int a_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleBlk128x128_32F;
+        const int b_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleVec128_32F;
+        check(api_, api_.desc_set(plan->desc, kDescAScaleMode, &a_mode, sizeof(a_mode)), "set A_SCALE_MODE");
+        check(api_, api_.desc_set(plan->desc, kDescBScaleMode, &b_mode, sizeof(b_mode)), "set B_SCALE_MODE");
+        // Some versions check the scale pointers when choosing: set them before the heuristic.
+        check(api_, api_.desc_set(plan->desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
+        check(api_, api_.desc_set(plan->desc, kDescBScalePointer, &x_scales, sizeof(x_scales)), "set B_SCALE_POINTER");
+      }
+      plan->unit_scales = !scale_modes;
+      check(api_, api_.layout_create(&plan->a, CUDA_R_8F_E4M3, k, n, k), "layout of W (fp8)");
+      check(api_, api_.layout_create(&plan->b, CUDA_R_8F_E4M3, k, m, k), "layout of X (fp8)");
+      check(api_, api_.layout_create(&plan->c, CUDA_R_16BF, n, m, n), "layout of Y");
+      const std::string what = std::string("fp8 GEMM (") +
+                               (scaling == Fp8Scaling::kPerChannel ? "per-channel x per-token" : "128x128 blocks") +
+                               (scale_modes ? " scale modes, cuBLASLt 12.9+" : " scales after a unit-scale GEMM") +
+                               ") of m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+      plan->algo = heuristics(*plan, 1, what.c_str()).front();
+      plan->kernel = Plan::Kernel::kCublasLt;
+      return plan;
+    };
+    std::unique_ptr<Plan> plan;
+    try {
+      plan = make(true);
+    } catch (const Error&) {
+      if (scaling != Fp8Scaling::kPerChannel) throw;
+      plan = make(false);
+    }
+    found = fp8_plans_.emplace(key, std::move(plan)).first;
+  }
+  const Plan& plan = *found->second;
+  if (!plan.unit_scales) {
+    check(api_, api_.desc_set(plan.desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
+    check(api_, api_.desc_set(plan.desc, kDescBScalePointer, &x_scales, sizeof(x_scales)), "set B_SCALE_POINTER");
+  }
+  run_cublaslt(plan, x_q, w_q, y, stream, 0.f);
+  if (plan.unit_scales) scale_fp8_gemm_output(y, x_scales, w_scales, m, n, stream);
 }
 
 int CublasLt::kernel_choice(int m, int n, int k, GemmOutput output) const {

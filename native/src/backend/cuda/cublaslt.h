@@ -25,6 +25,12 @@ struct CublasLtApi; // the resolved entry points (cublaslt.cpp)
 
 enum class GemmOutput { kBf16, kF32 };
 
+// How the fp8 GEMM's scales apply (cuBLASLt 12.9+ scale modes on sm_90):
+//   kPerChannel: w_scales[n] per weight row, x_scales[m] per input row (outer vectors);
+//   kBlock128: w_scales [ceil(n/128)][k/128] per 128x128 weight block (row-major, as the
+//     checkpoints ship it), x_scales [k/128][m] per input row and 128 columns.
+enum class Fp8Scaling { kPerChannel, kBlock128 };
+
 // One candidate timed by CublasLt::tune: "skinny" or "cuBLASLt #i" (the heuristic's i-th).
 struct GemmTiming {
   std::string kernel;
@@ -45,6 +51,12 @@ public:
   // The same with x, w and y all float32, in full float32 arithmetic (cuBLASLt only).
   void linear(const float* x, const float* w, float* y, int m, int n, int k, cudaStream_t stream,
               float beta = 0.f);
+
+  // W8A8: y[m, n] (bf16) = (x_q * x_scales) · (w_q * w_scales)^T with x_q [m, k] and w_q
+  // [n, k] e4m3 row-major, f32 accumulation on the fp8 tensor cores. Throws when the loaded
+  // cuBLASLt has no algorithm for the scale mode (older than 12.9).
+  void linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8_t* w_q, const float* w_scales,
+                  __nv_bfloat16* y, Fp8Scaling scaling, int m, int n, int k, cudaStream_t stream);
 
   // Times skinny_gemm (where it applies) and up to kTuneCandidates of cuBLASLt's algorithms at
   // m rounded up to its bucket (tune_bucket), each over `weights` in turn (same-shaped copies,
@@ -89,6 +101,7 @@ private:
   void* handle_ = nullptr;
   DeviceBuffer workspace_;
   std::map<std::tuple<int, int, int, int, bool>, std::unique_ptr<Plan>> plans_; // m, n, k, output, f32 inputs
+  std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> fp8_plans_; // m, n, k, scaling
   std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
 };
 

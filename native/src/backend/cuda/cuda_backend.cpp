@@ -39,6 +39,8 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e)
   PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
   PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
   prepare_model();
+  // Everything is on the device now: no host copy of an 8B model's weights stays for the run.
+  model_->release_host_weights();
   const std::vector<float> inv = rope_inv_freq(rope_, 0);
   inv_freq_ = DeviceBuffer(inv.size() * sizeof(float));
   PAGODA_CUDA_CHECK(cudaMemcpy(inv_freq_.data(), inv.data(), inv_freq_.bytes(), cudaMemcpyHostToDevice));

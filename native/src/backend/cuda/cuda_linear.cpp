@@ -1,6 +1,7 @@
 // prepare_cuda_linear and the unquantized kernel.
 #include "backend/cuda/cuda_linear.h"
 
+#include "backend/cuda/quantized_cuda_linear.h"
 #include "error.h"
 #include "models/unquantized_linear.h"
 
@@ -27,6 +28,10 @@ std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, Weight
                 ") mix quantized and float weights, which the CUDA backend does not run; use device \"cpu\"");
   switch (layer.method()) {
   case QuantMethod::kNone: return std::make_unique<UnquantizedCudaLinear>(layer, uploader);
+  case QuantMethod::kGptq:
+  case QuantMethod::kAwq:
+  case QuantMethod::kFp8PerChannel:
+  case QuantMethod::kFp8Block: return std::make_unique<QuantizedCudaLinear>(layer);
   default: break;
   }
   throw Error(std::string("the CUDA backend has no kernel for ") + quant_method_name(layer.method()) +

@@ -169,9 +169,14 @@ void CudaBackend::prepare_model() {
     p.data = std::move(data);
   });
   LinearContext ctx{gemm_, stream_.get(), f32_};
-  model_->for_each_linear([&](LinearLayer& l) { l.kernel = prepare_cuda_linear(l, up, ctx); });
+  size_t repacked = 0; // quantized kernels hold their own repacked weights
+  model_->for_each_linear([&](LinearLayer& l) {
+    l.kernel = prepare_cuda_linear(l, up, ctx);
+    if (dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get()) == nullptr)
+      repacked += static_cast<const CudaLinear&>(*l.kernel).device_bytes();
+  });
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
-  weights_bytes_ = up.bytes();
+  weights_bytes_ = up.bytes() + repacked;
 }
 
 } // namespace pagoda::cuda

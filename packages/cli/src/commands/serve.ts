@@ -52,7 +52,7 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}
   --max-model-len N  --max-num-seqs N  --max-num-batched-tokens N  --block-size N
   --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
-  --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors  --kv-cache-dtype auto|bfloat16|fp8
+  --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors
   --chat-template FILE|TEXT
   --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
@@ -104,7 +104,8 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     backend: values.backend as ServeOptionsInput['backend'],
     host: values.host,
     port: number(values, 'port'),
-    api_key: values['api-key'] ?? null,
+    // PAGODA_SERVE_API_KEY: how a worker hands its runner the replica's secret without showing it in argv.
+    api_key: values['api-key'] ?? (process.env.PAGODA_SERVE_API_KEY || null),
     served_model_name: values['served-model-name'],
     device: values.device as ServeOptionsInput['device'],
     tensor_parallel_size: number(values, 'tensor-parallel-size'),

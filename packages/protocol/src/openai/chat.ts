@@ -1,6 +1,6 @@
 // POST /v1/chat/completions: request (messages, vLLM extras), response and stream chunk types.
 import { z } from 'zod';
-import { FinishReasonSchema, UsageSchema, samplingFields } from './common.ts';
+import { FinishReasonSchema, UsageSchema, refineStreamOptions, samplingFields } from './common.ts';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -40,7 +40,7 @@ export const ChatCompletionRequestSchema = z.strictObject({
   add_special_tokens: z.boolean().nullable().optional(),
   chat_template: z.string().nullable().optional(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullable().optional(),
-});
+}).superRefine(refineStreamOptions);
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
 export const ChatTopLogprobSchema = z.object({

@@ -14,6 +14,13 @@ export const StreamOptionsSchema = z
   .nullable()
   .optional();
 
+/** vLLM refuses stream_options on a request that does not stream; so do we (both endpoints). */
+export function refineStreamOptions(req: { stream?: boolean | null; stream_options?: unknown }, ctx: z.RefinementCtx): void {
+  if (req.stream_options != null && req.stream !== true) {
+    ctx.addIssue({ code: 'custom', path: ['stream_options'], message: 'stream_options needs stream: true; leave it out or set stream: true' });
+  }
+}
+
 /** Fields both endpoints accept, as vLLM accepts them. */
 export const samplingFields = {
   model: z.string().nullable().optional(),

@@ -1,6 +1,6 @@
 // POST /v1/completions: request (text, text list, token ids or lists of them), response and stream chunk.
 import { z } from 'zod';
-import { FinishReasonSchema, UsageSchema, samplingFields } from './common.ts';
+import { FinishReasonSchema, UsageSchema, refineStreamOptions, samplingFields } from './common.ts';
 
 const TokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -22,6 +22,7 @@ export const CompletionRequestSchema = z
     add_special_tokens: z.boolean().nullable().optional(),
   })
   .superRefine((req, ctx) => {
+    refineStreamOptions(req, ctx);
     if (req.best_of != null && req.best_of !== (req.n ?? 1)) {
       ctx.addIssue({
         code: 'custom',

@@ -147,7 +147,7 @@ export class RemoteBackend implements Backend {
             `upstream error: ${e.error.message ?? 'unknown'}`,
             e.error.param ?? null,
             e.error.type,
-            e.error.code ?? null,
+            e.error.code == null ? null : String(e.error.code),
           );
         yield { ...(event as T), model: ctx.model };
       }
@@ -225,7 +225,7 @@ async function upstreamError(res: Response): Promise<ApiError> {
     };
     const e = body.error;
     if (e)
-      return new ApiError(res.status, e.message ?? text, e.param ?? null, e.type, e.code ?? null);
+      return new ApiError(res.status, e.message ?? text, e.param ?? null, e.type, e.code == null ? null : String(e.code));
     if (body.message) return new ApiError(res.status, body.message);
   } catch {
     // not JSON: fall through

@@ -97,7 +97,7 @@ async function stream<Req extends BaseRequest, Chunk extends AnyChunk>(
     }
   } catch (err) {
     const apiErr = toApiError(err);
-    tracker.failed();
+    tracker.failed(apiErr.status >= 500 && apiErr.status !== 503 ? err : null);
     events.write(apiErr.body());
   }
   events.end();
@@ -150,8 +150,10 @@ class RequestTracker {
     for (const c of chunk.choices) if (c.finish_reason) this.finishReason = c.finish_reason;
   }
 
-  failed(): void {
+  /** The stream ended in an error; `fault` (an unexpected one) is logged whole, the client gets a summary. */
+  failed(fault: unknown = null): void {
     this.error = true;
+    if (fault !== null) this.ctx.log.error({ err: fault }, 'request failed mid-stream');
   }
 
   finished(aborted: boolean): void {

@@ -12,8 +12,8 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    const { message, param } = describeZodError(parsed.error);
-    throw new ApiError(400, message, param);
+    const { message, param, code } = describeZodError(parsed.error);
+    throw new ApiError(400, message, param, undefined, code);
   }
   return parsed.data;
 }

@@ -39,11 +39,13 @@ const ALL_KWARGS = [
 
 export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   builtin: {
-    formats: { safetensors: ['none'] },
+    // AWQ / GPTQ checkpoints carry their quantization_config, which the engine reads at load.
+    formats: { safetensors: ['none'], awq: null, gptq: null },
     model_types: ['LLM'],
     // The runner refuses `tools` and has no reasoning parser yet.
     abilities: ['chat', 'generate'],
-    kv_cache_dtypes: ['auto', 'bfloat16'],
+    // fp8 is e4m3 (native/src/backend/cpu/attention.h); e5m2 is not kept.
+    kv_cache_dtypes: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3'],
     // One GPU per replica (native/src/engine/llm_engine.cpp refuses more).
     max_tensor_parallel_size: 1,
     engine_kwargs: ALL_KWARGS,

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { clip } from '@pagoda/protocol';
 import {
   archFromConfig,
   parameterCount,
@@ -298,7 +299,7 @@ export async function validateRegistration(
   if (!MODEL_NAME_PATTERN.test(r.model_name)) {
     errors.push({
       field: 'model_name',
-      message: `'${r.model_name}' is not a valid name: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit`,
+      message: `'${clip(r.model_name)}' is not a valid name: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit`,
     });
   } else if (
     BUILTIN_FAMILIES.some((f) => f.model_name.toLowerCase() === r.model_name.toLowerCase())
@@ -323,18 +324,19 @@ export async function validateRegistration(
   let modelPath: string | null = null;
   if (r.model_path !== undefined) {
     modelPath = resolve(r.model_path);
-    where = modelPath;
+    // Messages name the folder as the client gave it, not resolved against the server's directory.
+    where = clip(r.model_path, 200);
     const format = (converted as { model_format?: unknown }).model_format;
     const gguf =
       modelPath.toLowerCase().endsWith('.gguf') ||
       (typeof format === 'string' && format.toLowerCase().startsWith('gguf'));
-    if (!existsSync(modelPath)) errors.push({ field, message: `${modelPath} does not exist` });
+    if (!existsSync(modelPath)) errors.push({ field, message: `${where} does not exist` });
     else if (gguf)
       return errors.length > 0 ? { ok: false, errors } : ggufRegistration(r, modelPath);
     else if (!statSync(modelPath).isDirectory())
       errors.push({
         field,
-        message: `${modelPath} is a file; give the checkpoint folder that holds config.json and tokenizer.json`,
+        message: `${where} is a file; give the checkpoint folder that holds config.json and tokenizer.json`,
       });
     else read = localReader(modelPath);
   } else {
@@ -343,7 +345,7 @@ export async function validateRegistration(
     if (!HF_REPO_PATTERN.test(r.hf_repo_id!))
       errors.push({
         field,
-        message: `'${r.hf_repo_id}' is not a Hugging Face repo id; write it as owner/name`,
+        message: `'${clip(r.hf_repo_id!)}' is not a Hugging Face repo id; write it as owner/name`,
       });
     else read = hubReader(r.hf_repo_id!, hub);
   }
@@ -360,7 +362,7 @@ export async function validateRegistration(
   if (arch && r.architecture !== undefined && r.architecture !== arch.architecture) {
     errors.push({
       field: 'architecture',
-      message: `architecture '${r.architecture}' does not match config.json's '${arch.architecture}'; leave it out or correct it`,
+      message: `architecture '${clip(r.architecture)}' does not match config.json's '${arch.architecture}'; leave it out or correct it`,
     });
   }
   if (arch && r.context_length !== undefined && r.context_length > arch.max_position_embeddings) {

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { ModelUidSchema } from '@pagoda/protocol';
+import { BenchIdSchema, ModelUidSchema } from '@pagoda/protocol';
 import { bearer, type Auth } from '../auth.ts';
+import { idParam } from '../edge_checks.ts';
 import { HttpError, parseBody } from '../http_error.ts';
 import type { InstanceParams } from '../launcher.ts';
 import type { Platform } from '../platform.ts';
@@ -124,7 +125,7 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
     const fresh = live.get(id)?.run;
     if (fresh) return fresh;
     const row = await p.db.prisma.event.findFirst({ where: { kind: 'benchmark', subject: id } });
-    if (!row) throw new HttpError(404, `no benchmark run '${id}'; GET /api/bench lists them`, 'id');
+    if (!row) throw new HttpError(404, `no benchmark run '${id}'; GET /api/bench lists them`, 'id', {}, 'benchmark_not_found');
     return interrupted(row.data as unknown as BenchRun);
   };
   // A run recorded as running that this process does not run was cut off by a server restart.
@@ -250,12 +251,12 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   });
 
   r.get('/api/bench/:id', admin, async (req, res) => {
-    res.json(await stored(String(req.params.id)));
+    res.json(await stored(idParam(req, 'id', BenchIdSchema, 'id', 'benchmark id')));
   });
 
   // Server-sent events: the run now, then each progress step, closed when it ends.
   r.get('/api/bench/:id/stream', admin, async (req, res) => {
-    const run = await stored(String(req.params.id));
+    const run = await stored(idParam(req, 'id', BenchIdSchema, 'id', 'benchmark id'));
     res.writeHead(200, {
       'Content-Type': 'text/event-stream',
       'Cache-Control': 'no-cache',
@@ -269,12 +270,12 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
   });
 
   r.delete('/api/bench/:id', admin, async (req, res) => {
-    const id = String(req.params.id);
+    const id = idParam(req, 'id', BenchIdSchema, 'id', 'benchmark id');
     if (live.has(id)) throw new HttpError(409, `benchmark '${id}' is still running`, 'id');
     const { count } = await p.db.prisma.event.deleteMany({
       where: { kind: 'benchmark', subject: id },
     });
-    if (count === 0) throw new HttpError(404, `no benchmark run '${id}'`, 'id');
+    if (count === 0) throw new HttpError(404, `no benchmark run '${id}'`, 'id', {}, 'benchmark_not_found');
     res.json({ id, deleted: true });
   });
   return r;

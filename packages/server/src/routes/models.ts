@@ -1,8 +1,9 @@
 // /v1/models: launch (POST), list (GET, OpenAI's list shape with Xinference's fields), and per model:
 // describe, progress, cancel, terminate (DELETE), replicas (GET, POST to scale).
 import { Router, type Request } from 'express';
-import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema } from '@pagoda/protocol';
+import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema, type ModelView } from '@pagoda/protocol';
 import type { Auth, Principal } from '../auth.ts';
+import { idParam } from '../edge_checks.ts';
 import { HttpError, parseBody } from '../http_error.ts';
 import type { Platform } from '../platform.ts';
 import { instanceProgress, modelView } from '../views.ts';
@@ -13,10 +14,16 @@ import { customFamilies } from '../model_resolve.ts';
 
 const SERVABLE = ['ready', 'degraded'];
 
-function uidParam(req: Request): string {
-  const uid = String(req.params.uid);
-  if (!ModelUidSchema.safeParse(uid).success) throw new HttpError(400, `'${uid}' is not a valid model uid (letters, digits, '.', '_' and '-')`, 'model_uid');
-  return uid;
+const uidParam = (req: Request): string => idParam(req, 'uid', ModelUidSchema, 'model_uid', 'model uid');
+
+/**
+ * A model as a list shows it. Where its runners listen (and on which worker) and their last errors
+ * (runner log lines, which can hold paths) are for admin keys only.
+ */
+function listedView(row: Parameters<typeof modelView>[0], principal: Principal | undefined): ModelView {
+  const view = modelView(row);
+  if (!principal || principal.scope === 'admin') return view;
+  return { ...view, last_error: null, replicas: view.replicas.map((r) => ({ ...r, address: null, worker: null, last_error: null })) };
 }
 
 /** Xinference's instance states for ours. */
@@ -46,7 +53,7 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
 
   const find = async (uid: string) => {
     const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, include });
-    if (!row) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    if (!row) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found');
     return row;
   };
 
@@ -112,7 +119,7 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
     const data = rows
       .filter((row) => all || SERVABLE.includes(row.status))
       .filter((row) => !principal?.models || principal.models.includes(row.uid))
-      .map((row) => ({ id: row.uid, object: 'model', created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'pagoda', ...modelView(row) }));
+      .map((row) => ({ id: row.uid, object: 'model', created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'pagoda', ...listedView(row, principal) }));
     res.json({ object: 'list', data });
   });
 

@@ -2,15 +2,17 @@
 // registered: the checkpoint must load) beside the built-in catalog, and which engines run what.
 import { Router, type Request, type Response } from 'express';
 import { Prisma } from '@pagoda/db';
+import { clip, ModelNameSchema } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
+import { findNulByte, idParam } from '../edge_checks.ts';
 import { HttpError } from '../http_error.ts';
 import { customFamilies } from '../model_resolve.ts';
 import type { Platform } from '../platform.ts';
 
 function modelType(req: Request): 'LLM' {
   const type = String(req.params.type);
-  if (type !== 'LLM') throw new HttpError(404, `model type '${type}' is not served here; use LLM`, 'model_type');
+  if (type !== 'LLM') throw new HttpError(404, `model type '${clip(type)}' is not served here; use LLM`, 'model_type');
   return 'LLM';
 }
 
@@ -19,14 +21,21 @@ function registrationBody(body: unknown): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object describing the model (model_name, model_path or hf_repo_id, ...)');
   const b = body as { model?: unknown; persist?: unknown };
   if (typeof b.model === 'string') {
+    let inner: unknown;
     try {
-      return JSON.parse(b.model);
+      inner = JSON.parse(b.model);
     } catch (err) {
-      throw new HttpError(400, `'model' is not valid JSON: ${(err as Error).message}`, 'model');
+      throw new HttpError(400, `'model' is not valid JSON: ${clip((err as Error).message, 200)}`, 'model', {}, 'invalid_json');
     }
+    // The edge check saw only the outer string; its JSON may spell NUL bytes as \u0000.
+    const at = findNulByte(inner);
+    if (at !== null) throw new HttpError(400, `'model.${at}' holds a NUL byte; remove it`, 'model', {}, 'nul_byte');
+    return inner;
   }
   return body;
 }
+
+const nameParam = (req: Request, key = 'name'): string => idParam(req, key, ModelNameSchema, 'model_name', 'model name');
 
 /** Validates a registration body, or answers 400 naming every field to change. */
 async function validated(input: unknown): Promise<Extract<Awaited<ReturnType<typeof validateRegistration>>, { ok: true }>> {
@@ -54,7 +63,7 @@ function registrationRow(result: Extract<Awaited<ReturnType<typeof validateRegis
 }
 
 function catalogError(err: unknown): never {
-  if (err instanceof CatalogError) throw new HttpError(err.status, err.message, err.param);
+  if (err instanceof CatalogError) throw new HttpError(err.status, err.message, err.param, {}, err.status === 404 ? 'registration_not_found' : undefined);
   throw err;
 }
 
@@ -70,7 +79,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
       await p.db.prisma.modelRegistration.create({ data: { ...registrationRow(result), source: 'custom' } });
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/LLM/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name');
+        throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/LLM/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name', {}, 'already_exists');
       }
       throw err;
     }
@@ -83,12 +92,12 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   const update = (merge: boolean) =>
     async (req: Request, res: Response) => {
       modelType(req);
-      const name = String(req.params.name);
+      const name = nameParam(req);
       if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be changed; register a custom model under another name`, 'model_name');
       const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
-      if (!row) throw new HttpError(404, `no custom model named '${name}' is registered; register it with POST /v1/model_registrations/LLM`, 'model_name');
+      if (!row) throw new HttpError(404, `no custom model named '${name}' is registered; register it with POST /v1/model_registrations/LLM`, 'model_name', {}, 'registration_not_found');
       const body = registrationBody(req.body) as Record<string, unknown>;
-      if (body.model_name !== undefined && body.model_name !== name) throw new HttpError(400, `model_name '${String(body.model_name)}' does not match '${name}' in the path; a registration cannot be renamed`, 'model_name');
+      if (body.model_name !== undefined && body.model_name !== name) throw new HttpError(400, `model_name '${clip(String(body.model_name))}' does not match '${name}' in the path; a registration cannot be renamed`, 'model_name');
       const changesSource = body.model_path !== undefined || body.hf_repo_id !== undefined;
       const kept = merge
         ? {
@@ -117,7 +126,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   r.get('/v1/model_registrations/:type/:name', admin, async (req, res) => {
     modelType(req);
     try {
-      res.json(findFamily(String(req.params.name), await customFamilies(p.db)));
+      res.json(findFamily(nameParam(req), await customFamilies(p.db)));
     } catch (err) {
       catalogError(err);
     }
@@ -125,10 +134,10 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
 
   r.delete('/v1/model_registrations/:type/:name', admin, async (req, res) => {
     modelType(req);
-    const name = String(req.params.name);
+    const name = nameParam(req);
     if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be unregistered`, 'model_name');
     const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
-    if (!row) throw new HttpError(404, `no custom model named '${name}' is registered`, 'model_name');
+    if (!row) throw new HttpError(404, `no custom model named '${name}' is registered`, 'model_name', {}, 'registration_not_found');
     if (row.instances.length > 0) throw new HttpError(409, `'${name}' is launched as ${row.instances.map((i) => i.uid).join(', ')}; terminate those first`, 'model_name');
     await p.db.prisma.modelRegistration.delete({ where: { id: row.id } });
     res.json({ model_name: name, unregistered: true });
@@ -136,7 +145,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
 
   const engines = async (req: Request, res: import('express').Response) => {
     try {
-      res.json(enginesFor(String(req.params.model_name), await customFamilies(p.db)));
+      res.json(enginesFor(nameParam(req, 'model_name'), await customFamilies(p.db)));
     } catch (err) {
       catalogError(err);
     }

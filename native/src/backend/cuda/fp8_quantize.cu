@@ -1,0 +1,74 @@
+// fp8 e4m3 quantization on the GPU: dynamic per-token (or per-token-group) activation scales
+// for W8A8 GEMMs, and per-channel weight scales for `--quantization fp8` at load. One block
+// per (row, group): the group's max |x| by a block reduction, then x / s rounded to nearest
+// even with saturation (torch's float -> float8_e4m3fn cast after the clamp).
+#include "backend/cuda/quant_kernels.h"
+
+#include <cuda_fp8.h>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.cuh"
+#include "error.h"
+
+namespace pagoda::cuda {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr float kE4m3Max = 448.f;
+
+__device__ float block_max(float v) {
+  __shared__ float warp_max[kThreads / 32];
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = v;
+  __syncthreads();
+  float r = warp_max[0];
+#pragma unroll
+  for (int i = 1; i < kThreads / 32; ++i) r = fmaxf(r, warp_max[i]);
+  return r;
+}
+
+__device__ __forceinline__ uint8_t to_e4m3(float v) {
+  v = fminf(fmaxf(v, -kE4m3Max), kE4m3Max);
+  return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+}
+
+// weights: scale = max / 448 (1 when the row is all zeros); activations: max(max, 1e-12) / 448.
+template <bool kWeight>
+__global__ void __launch_bounds__(kThreads) quantize_fp8_kernel(const bf16* __restrict__ x, uint8_t* __restrict__ q,
+                                                                float* __restrict__ scales, int m, int k, int group,
+                                                                bool token_major) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int row = blockIdx.x, gi = blockIdx.y;
+  const bf16* src = x + static_cast<int64_t>(row) * k + static_cast<int64_t>(gi) * group;
+  uint8_t* dst = q + static_cast<int64_t>(row) * k + static_cast<int64_t>(gi) * group;
+  float amax = 0.f;
+  for (int i = threadIdx.x; i < group; i += kThreads) amax = fmaxf(amax, fabsf(__bfloat162float(src[i])));
+  amax = block_max(amax);
+  const float s = kWeight ? (amax > 0.f ? amax / kE4m3Max : 1.f) : fmaxf(amax, 1e-12f) / kE4m3Max;
+  for (int i = threadIdx.x; i < group; i += kThreads) dst[i] = to_e4m3(__bfloat162float(src[i]) / s);
+  if (threadIdx.x == 0) {
+    const int groups = k / group;
+    scales[token_major ? static_cast<int64_t>(row) * groups + gi : static_cast<int64_t>(gi) * m + row] = s;
+  }
+}
+
+} // namespace
+
+void quantize_fp8_rows(const bf16* x, uint8_t* q, float* scales, int m, int k, int group, bool token_major,
+                       cudaStream_t stream) {
+  if (m < 1 || k < 1 || group < 1 || k % group != 0)
+    throw Error("quantize_fp8_rows: group " + std::to_string(group) + " must divide k " + std::to_string(k));
+  if (k / group > 65535) throw Error("quantize_fp8_rows: too many groups per row");
+  launch_pdl("quantize_fp8_kernel", quantize_fp8_kernel<false>, dim3(m, k / group), dim3(kThreads), 0, stream, x, q,
+             scales, m, k, group, token_major);
+}
+
+void quantize_fp8_weight_per_channel(const bf16* w, uint8_t* q, float* scales, int n, int k, cudaStream_t stream) {
+  if (n < 1 || k < 1) throw Error("quantize_fp8_weight_per_channel: empty weight");
+  launch_pdl("quantize_fp8_kernel", quantize_fp8_kernel<true>, dim3(n, 1), dim3(kThreads), 0, stream, w, q, scales, n,
+             k, k, true);
+}
+
+} // namespace pagoda::cuda

@@ -1,0 +1,47 @@
+// Host launchers of the kernels for quantized checkpoints (GPTQ / AWQ int4, fp8 e4m3): the
+// weight-streaming GEMM, weight dequantization, fp8 quantization of activations and of bf16
+// weights, and the fp8 KV cache write. Each checks its arguments and throws pagoda::Error.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/cuda/quantized_weight.h"
+
+namespace pagoda::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// y[m, n] = x[m, k] · dequant(w)^T (+ beta · y), y bf16 with rows ldy apart (>= n: a part of
+// a fused output). Streams the quantized weight once
+// per 32 input rows on tensor cores (dequantized in registers to bf16, group scales applied
+// to f32 partial sums): the decode path, near the weight-bytes floor for m <= 32; any m is
+// served. An act-order weight (w.perm) first gathers x's columns into `workspace`
+// (quant_gemm_workspace_bytes), else workspace may be null.
+size_t quant_gemm_workspace_bytes(const QuantizedWeight& w, int m);
+void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
+                size_t workspace_bytes, cudaStream_t stream);
+
+// out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
+// for large m, where a bf16 GEMM on tensor cores beats streaming.
+void dequantize_weight(const QuantizedWeight& w, bf16* out, cudaStream_t stream);
+
+// Dynamic fp8 activation quantization (what W8A8 checkpoints ask for): per row of x and per
+// group of `group` consecutive columns (group = k: per token; 128: DeepSeek / Qwen3-FP8),
+// s = max(max|x|, 1e-12) / 448 in f32, q = e4m3(clamp(x / s, -448, 448)). Scales are written
+// [m][k / group] (token_major) or [k / group][m] (what cuBLASLt's 128-wide block scaling reads).
+void quantize_fp8_rows(const bf16* x, uint8_t* q, float* scales, int m, int k, int group, bool token_major,
+                       cudaStream_t stream);
+
+// In place after an fp8 GEMM run with unit scales: y[i, j] *= x_scales[i] * w_scales[j] (the
+// per-token and per-channel scales, where cuBLASLt has no outer-vector scale mode).
+void scale_fp8_gemm_output(bf16* y, const float* x_scales, const float* w_scales, int m, int n, cudaStream_t stream);
+
+// `--quantization fp8` on a bf16 checkpoint: per output row, scale = max|w| / 448 (1 for an
+// all-zero row), q = e4m3(w / scale), at load.
+void quantize_fp8_weight_per_channel(const bf16* w, uint8_t* q, float* scales, int n, int k, cudaStream_t stream);
+
+} // namespace pagoda::cuda

@@ -1,0 +1,354 @@
+// Checks the quantized-checkpoint kernels against references computed on the host from the
+// checkpoint tensors by the wave2 README's formulas (not from the repacked layout): the
+// repack (host dequantization of the repacked weight equals the README's), the GPU
+// dequantization, the weight-streaming GEMM for GPTQ (group 128 / 64, act-order), AWQ and
+// both fp8 formats at every row-count path, the fp8 activation and weight quantization, the
+// cuBLASLt W8A8 GEMM in both scale modes, and the load-time errors.
+#include <cuda_fp8.h>
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+
+#include "backend/cuda/cublaslt.h"
+#include "backend/cuda/quant_kernels.h"
+#include "test_support.h"
+#include "reference.h"
+
+using namespace pagoda::cuda;
+using namespace pagoda::cuda::test;
+
+namespace {
+
+float f16_bits_to_float(uint16_t h) { return __half2float(*reinterpret_cast<const __half*>(&h)); }
+uint16_t float_to_f16_bits(float f) {
+  const __half h = __float2half(f);
+  return *reinterpret_cast<const uint16_t*>(&h);
+}
+float e4m3_value(uint8_t c) { return __half2float(__half(__nv_cvt_fp8_to_halfraw(c, __NV_E4M3))); }
+uint8_t e4m3_code(float v) { return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3)); }
+
+// A GPTQ checkpoint's tensors for one linear, random, and the README's dequantization.
+struct Gptq {
+  int in, out, group;
+  std::vector<int32_t> qweight, qzeros, g_idx;
+  std::vector<uint16_t> scales;
+  std::vector<float> dequant; // [out][in]
+};
+
+Gptq make_gptq(int in, int out, int group, bool act_order, bool symmetric, std::mt19937& rng) {
+  Gptq c{in, out, group, {}, {}, {}, {}, {}};
+  const int groups = in / group;
+  std::uniform_int_distribution<uint32_t> word;
+  std::uniform_real_distribution<float> scale(0.002f, 0.02f);
+  c.qweight.resize(size_t(in / 8) * out);
+  for (auto& v : c.qweight) v = static_cast<int32_t>(word(rng));
+  c.qzeros.resize(size_t(groups) * (out / 8));
+  for (auto& v : c.qzeros) v = symmetric ? 0x77777777 : static_cast<int32_t>(word(rng) & 0xEEEEEEEEu); // stored z - 1 <= 14
+  c.scales.resize(size_t(groups) * out);
+  for (auto& v : c.scales) v = float_to_f16_bits(scale(rng));
+  c.g_idx.resize(size_t(in));
+  std::vector<int> order(static_cast<size_t>(in));
+  std::iota(order.begin(), order.end(), 0);
+  if (act_order) std::shuffle(order.begin(), order.end(), rng);
+  for (int r = 0; r < in; ++r) c.g_idx[size_t(order[size_t(r)])] = r / group; // rank(i) / group
+  c.dequant.resize(size_t(out) * in);
+  for (int o = 0; o < out; ++o)
+    for (int i = 0; i < in; ++i) {
+      const int g = c.g_idx[size_t(i)];
+      const uint32_t q = (static_cast<uint32_t>(c.qweight[size_t(i / 8) * out + o]) >> (4 * (i % 8))) & 0xF;
+      const uint32_t z = ((static_cast<uint32_t>(c.qzeros[size_t(g) * (out / 8) + o / 8]) >> (4 * (o % 8))) & 0xF) + 1;
+      c.dequant[size_t(o) * in + i] = (float(q) - float(z)) * f16_bits_to_float(c.scales[size_t(g) * out + o]);
+    }
+  return c;
+}
+
+struct Awq {
+  int in, out, group;
+  std::vector<int32_t> qweight, qzeros;
+  std::vector<uint16_t> scales;
+  std::vector<float> dequant;
+};
+
+Awq make_awq(int in, int out, int group, std::mt19937& rng) {
+  static constexpr int kRev[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+  Awq c{in, out, group, {}, {}, {}, {}};
+  const int groups = in / group;
+  std::uniform_int_distribution<uint32_t> word;
+  std::uniform_real_distribution<float> scale(0.002f, 0.02f);
+  c.qweight.resize(size_t(in) * (out / 8));
+  for (auto& v : c.qweight) v = static_cast<int32_t>(word(rng));
+  c.qzeros.resize(size_t(groups) * (out / 8));
+  for (auto& v : c.qzeros) v = static_cast<int32_t>(word(rng));
+  c.scales.resize(size_t(groups) * out);
+  for (auto& v : c.scales) v = float_to_f16_bits(scale(rng));
+  c.dequant.resize(size_t(out) * in);
+  for (int o = 0; o < out; ++o)
+    for (int i = 0; i < in; ++i) {
+      const int g = i / group;
+      const uint32_t q = (static_cast<uint32_t>(c.qweight[size_t(i) * (out / 8) + o / 8]) >> (4 * kRev[o % 8])) & 0xF;
+      const uint32_t z = (static_cast<uint32_t>(c.qzeros[size_t(g) * (out / 8) + o / 8]) >> (4 * kRev[o % 8])) & 0xF;
+      c.dequant[size_t(o) * in + i] = (float(q) - float(z)) * f16_bits_to_float(c.scales[size_t(g) * out + o]);
+    }
+  return c;
+}
+
+struct Fp8 {
+  int in, out;
+  bool block;
+  std::vector<uint8_t> weight;
+  std::vector<float> scale; // [out] or [ceil(out/128)][in/128]
+  std::vector<float> dequant;
+};
+
+Fp8 make_fp8(int in, int out, bool block, std::mt19937& rng) {
+  Fp8 c{in, out, block, {}, {}, {}};
+  std::uniform_int_distribution<int> code(0, 255);
+  std::uniform_real_distribution<float> scale(1e-4f, 1e-3f);
+  c.weight.resize(size_t(out) * in);
+  for (auto& v : c.weight) {
+    do v = static_cast<uint8_t>(code(rng));
+    while ((v & 0x7F) == 0x7F); // NaN codes are never stored
+  }
+  const int rb = (out + 127) / 128, cb = in / 128;
+  c.scale.resize(block ? size_t(rb) * cb : size_t(out));
+  for (auto& v : c.scale) v = scale(rng);
+  c.dequant.resize(size_t(out) * in);
+  for (int o = 0; o < out; ++o)
+    for (int i = 0; i < in; ++i) {
+      const float s = block ? c.scale[size_t(o / 128) * cb + i / 128] : c.scale[size_t(o)];
+      c.dequant[size_t(o) * in + i] = e4m3_value(c.weight[size_t(o) * in + i]) * s;
+    }
+  return c;
+}
+
+bool equal_exactly(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+// Every path of one weight: host dequant of the repacked layout, GPU dequant, the streaming GEMM
+// at row counts covering each pass size (1, 2 and 4 n8 tiles, several passes), and beta = 1.
+void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight& host, const std::vector<float>& dequant,
+                  std::mt19937& rng) {
+  c.expect_true(name + ": host dequant of the repacked layout equals the README's", equal_exactly(dequantize_on_host(host), dequant));
+  DeviceQuantizedWeight dev(host);
+  const QuantizedWeight& w = dev.view();
+  DeviceBuffer d_deq(size_t(w.n) * w.k * 2);
+  poison(d_deq);
+  dequantize_weight(w, d_deq.as<bf16>(), 0);
+  std::vector<double> deq_ref(dequant.begin(), dequant.end());
+  c.expect(name + ": dequantize_weight (bf16)", compare(download_bf16(d_deq, deq_ref.size()), deq_ref), 4e-3, 1e-1);
+
+  const int max_m = 70;
+  const auto x_all = random_bf16_values(size_t(max_m) * w.k, rng);
+  const auto ref_all = ref_linear(x_all, dequant, max_m, w.n, w.k);
+  for (int m : {1, 3, 8, 9, 16, 17, 32, 33, 70}) {
+    const std::vector<float> x(x_all.begin(), x_all.begin() + size_t(m) * w.k);
+    const std::vector<double> ref(ref_all.begin(), ref_all.begin() + size_t(m) * w.n);
+    auto d_x = upload_bf16(x);
+    DeviceBuffer d_y(ref.size() * 2 + 256);
+    DeviceBuffer d_ws(std::max<size_t>(quant_gemm_workspace_bytes(w, m), 16));
+    poison(d_y);
+    quant_gemm(d_x.as<bf16>(), w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
+    c.expect(name + ": quant_gemm m " + std::to_string(m), compare(download_bf16(d_y, ref.size()), ref), 6e-3, 1e-1);
+    if (m == 9) {
+      std::vector<double> twice(ref);
+      for (double& v : twice) v *= 2;
+      quant_gemm(d_x.as<bf16>(), w, d_y.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0);
+      c.expect(name + ": quant_gemm m 9 accumulate (beta 1)", compare(download_bf16(d_y, ref.size()), twice), 6e-3, 2e-1);
+    }
+    const auto tail = download<uint8_t>(d_y, ref.size() * 2 + 256);
+    bool intact = true;
+    for (size_t i = ref.size() * 2; i < tail.size(); ++i) intact = intact && tail[i] == 0xFF;
+    if (m == 70) c.expect_true(name + ": quant_gemm writes nothing past y", intact);
+  }
+}
+
+// Host reference of the dynamic activation quantization (README: f32 scale and division).
+void ref_quantize_rows(const std::vector<float>& x, int m, int k, int group, std::vector<uint8_t>& q,
+                       std::vector<float>& s) {
+  q.resize(size_t(m) * k);
+  s.resize(size_t(m) * (k / group));
+  for (int r = 0; r < m; ++r)
+    for (int g = 0; g < k / group; ++g) {
+      float amax = 0.f;
+      for (int i = 0; i < group; ++i) amax = std::max(amax, std::fabs(x[size_t(r) * k + g * group + i]));
+      const float sc = std::max(amax, 1e-12f) / 448.f;
+      s[size_t(r) * (k / group) + g] = sc;
+      for (int i = 0; i < group; ++i) {
+        const float v = std::min(std::max(x[size_t(r) * k + g * group + i] / sc, -448.f), 448.f);
+        q[size_t(r) * k + g * group + i] = e4m3_code(v);
+      }
+    }
+}
+
+void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
+  const int n = 1024, k = 2048;
+  for (bool block : {false, true}) {
+    const Fp8 w = make_fp8(k, n, block, rng);
+    auto d_wq = upload(w.weight);
+    auto d_ws = upload(w.scale);
+    for (int m : {1, 16, 64, 200}) {
+      const int group = block ? 128 : k;
+      const auto x = random_bf16_values(size_t(m) * k, rng, 2.f);
+      std::vector<uint8_t> q_ref;
+      std::vector<float> s_ref;
+      ref_quantize_rows(x, m, k, group, q_ref, s_ref);
+      auto d_x = upload_bf16(x);
+      DeviceBuffer d_q(size_t(m) * k), d_s(s_ref.size() * 4), d_st(s_ref.size() * 4);
+      quantize_fp8_rows(d_x.as<bf16>(), d_q.as<uint8_t>(), d_s.as<float>(), m, k, group, true, 0);
+      quantize_fp8_rows(d_x.as<bf16>(), d_q.as<uint8_t>(), d_st.as<float>(), m, k, group, false, 0);
+      const auto q = download<uint8_t>(d_q, q_ref.size());
+      const auto s = download<float>(d_s, s_ref.size());
+      const auto st = download<float>(d_st, s_ref.size());
+      size_t code_diff = 0;
+      for (size_t i = 0; i < q.size(); ++i) code_diff += q[i] != q_ref[i];
+      bool scales_equal = true, transposed_equal = true;
+      const int groups = k / group;
+      for (int r = 0; r < m; ++r)
+        for (int g = 0; g < groups; ++g) {
+          scales_equal = scales_equal && s[size_t(r) * groups + g] == s_ref[size_t(r) * groups + g];
+          transposed_equal = transposed_equal && st[size_t(g) * m + r] == s_ref[size_t(r) * groups + g];
+        }
+      const std::string tag = std::string(block ? "block128" : "per-token") + " m " + std::to_string(m);
+      c.expect_true("quantize_fp8_rows " + tag + ": scales bit-equal to the f32 reference (both layouts)",
+                    scales_equal && transposed_equal);
+      c.expect_true("quantize_fp8_rows " + tag + ": codes equal the reference", code_diff == 0,
+                    std::to_string(code_diff) + " of " + std::to_string(q.size()) + " differ");
+      // The GEMM alone: reference from the codes and scales the GPU made.
+      std::vector<float> xd(size_t(m) * k);
+      for (int r = 0; r < m; ++r)
+        for (int i = 0; i < k; ++i) xd[size_t(r) * k + i] = e4m3_value(q[size_t(r) * k + i]) * s[size_t(r) * groups + i / group];
+      const auto ref = ref_linear(xd, w.dequant, m, n, k);
+      DeviceBuffer d_y(ref.size() * 2);
+      poison(d_y);
+      try {
+        lt.linear_fp8(d_q.as<uint8_t>(), block ? d_st.as<float>() : d_s.as<float>(), d_wq.as<uint8_t>(),
+                      d_ws.as<float>(), d_y.as<bf16>(), block ? Fp8Scaling::kBlock128 : Fp8Scaling::kPerChannel, m, n, k, 0);
+        c.expect("cuBLASLt fp8 W8A8 " + tag, compare(download_bf16(d_y, ref.size()), ref), 6e-3, 1e-1);
+        if (block) {
+          // Which scale layouts cuBLASLt reads, printed for the record (the checked call above is the one used).
+          lt.linear_fp8(d_q.as<uint8_t>(), d_s.as<float>(), d_wq.as<uint8_t>(), d_ws.as<float>(), d_y.as<bf16>(),
+                        Fp8Scaling::kBlock128, m, n, k, 0);
+          const auto e = compare(download_bf16(d_y, ref.size()), ref);
+          std::printf("info cuBLASLt fp8 block %s with token-major x scales: rel_l2 %.3e\n", tag.c_str(), e.rel_l2);
+        }
+      } catch (const pagoda::Error& e) {
+        // 128x128 block scales are a cuBLASLt 12.9+ feature that cuBLASLt 13.1 on sm_90 still
+        // refuses (status 15); the engine serves those layers through dequantize_weight then.
+        // Per-channel has a fallback (unit-scale GEMM + scale_fp8_gemm_output): it must work.
+        if (block) std::printf("skip cuBLASLt fp8 W8A8 %s: %s\n", tag.c_str(), e.what());
+        else c.expect_true("cuBLASLt fp8 W8A8 " + tag, false, e.what());
+      }
+    }
+  }
+  // --quantization fp8 at load: per-channel scales and codes of a bf16 weight.
+  const int wn = 256, wk = 1024;
+  auto wv = random_bf16_values(size_t(wn) * wk, rng, 0.1f);
+  for (int i = 0; i < wk; ++i) wv[size_t(7) * wk + i] = 0.f; // an all-zero row gets scale 1
+  auto d_w = upload_bf16(wv);
+  DeviceBuffer d_q(size_t(wn) * wk), d_s(size_t(wn) * 4);
+  quantize_fp8_weight_per_channel(d_w.as<bf16>(), d_q.as<uint8_t>(), d_s.as<float>(), wn, wk, 0);
+  const auto q = download<uint8_t>(d_q, size_t(wn) * wk);
+  const auto s = download<float>(d_s, wn);
+  size_t bad = 0;
+  bool scales_ok = true;
+  for (int r = 0; r < wn; ++r) {
+    float amax = 0.f;
+    for (int i = 0; i < wk; ++i) amax = std::max(amax, std::fabs(wv[size_t(r) * wk + i]));
+    const float sc = amax > 0.f ? amax / 448.f : 1.f;
+    scales_ok = scales_ok && s[size_t(r)] == sc;
+    for (int i = 0; i < wk; ++i) bad += q[size_t(r) * wk + i] != e4m3_code(wv[size_t(r) * wk + i] / sc);
+  }
+  c.expect_true("quantize_fp8_weight_per_channel: scales max|w| / 448 (1 for a zero row)", scales_ok);
+  c.expect_true("quantize_fp8_weight_per_channel: codes round to nearest even", bad == 0, std::to_string(bad) + " differ");
+}
+
+bool throws_naming(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+  } catch (const pagoda::Error& e) {
+    return std::string(e.what()).find(needle) != std::string::npos;
+  }
+  return false;
+}
+
+void check_errors(Checker& c, std::mt19937& rng) {
+  const Gptq g = make_gptq(256, 64, 128, false, true, rng);
+  c.expect_true("repack_gptq: output features not a multiple of 16 fail naming the tensor",
+                throws_naming([&] { repack_gptq("layers.0.q_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                                g.g_idx.data(), 256, 56, 128); }, "layers.0.q_proj"));
+  c.expect_true("repack_gptq: a group size not dividing the input fails",
+                throws_naming([&] { repack_gptq("layers.0.k_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                                nullptr, 256, 64, 96); }, "group size"));
+  std::vector<int32_t> bad_gidx(g.g_idx);
+  bad_gidx[0] = 1; // group 0 loses a row, group 1 gains one
+  c.expect_true("repack_gptq: g_idx with unequal groups fails",
+                throws_naming([&] { repack_gptq("layers.0.v_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                                bad_gidx.data(), 256, 64, 128); }, "layers.0.v_proj"));
+  bad_gidx[0] = 9;
+  c.expect_true("repack_gptq: g_idx outside the groups fails",
+                throws_naming([&] { repack_gptq("layers.0.o_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                                bad_gidx.data(), 256, 64, 128); }, "g_idx[0]"));
+  std::vector<uint8_t> nan_codes(size_t(64) * 128, 0x10);
+  std::vector<float> ones(64, 1.f);
+  nan_codes[5] = 0xFF;
+  c.expect_true("fp8_per_channel: a NaN code fails naming the tensor",
+                throws_naming([&] { fp8_per_channel("layers.1.up_proj", nan_codes.data(), ones.data(), 64, 128); },
+                              "layers.1.up_proj"));
+  nan_codes[5] = 0x10;
+  ones[3] = -1.f;
+  c.expect_true("fp8_per_channel: a negative scale fails",
+                throws_naming([&] { fp8_per_channel("layers.1.down_proj", nan_codes.data(), ones.data(), 64, 128); },
+                              "weight_scale"));
+  const Gptq ao = make_gptq(256, 64, 128, true, true, rng);
+  DeviceQuantizedWeight dev(repack_gptq("act", ao.qweight.data(), ao.qzeros.data(), ao.scales.data(), ao.g_idx.data(),
+                                        256, 64, 128));
+  DeviceBuffer d(4096);
+  c.expect_true("quant_gemm: an act-order weight without a workspace fails",
+                throws_naming([&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); },
+                              "workspace"));
+}
+
+} // namespace
+
+int main() {
+  skip_without_device("quant_gemm_test");
+  std::mt19937 rng(1515);
+  Checker c;
+  try {
+    struct Shape { int n, k; };
+    for (const Shape s : {Shape{256, 512}, Shape{1024, 2048}}) {
+      const std::string shape = " " + std::to_string(s.n) + "x" + std::to_string(s.k);
+      for (bool act_order : {false, true}) {
+        const Gptq g = make_gptq(s.k, s.n, 128, act_order, !act_order, rng);
+        check_weight(c, std::string(act_order ? "gptq act-order" : "gptq") + shape,
+                     repack_gptq("gptq", g.qweight.data(), g.qzeros.data(), g.scales.data(), g.g_idx.data(), s.k, s.n, 128),
+                     g.dequant, rng);
+      }
+      const Gptq g64 = make_gptq(s.k, s.n, 64, false, false, rng);
+      check_weight(c, "gptq group 64" + shape,
+                   repack_gptq("gptq64", g64.qweight.data(), g64.qzeros.data(), g64.scales.data(), nullptr, s.k, s.n, 64),
+                   g64.dequant, rng);
+      const Awq a = make_awq(s.k, s.n, 128, rng);
+      check_weight(c, "awq" + shape, repack_awq("awq", a.qweight.data(), a.qzeros.data(), a.scales.data(), s.k, s.n, 128),
+                   a.dequant, rng);
+      const Fp8 f = make_fp8(s.k, s.n, false, rng);
+      check_weight(c, "fp8 per-channel" + shape, fp8_per_channel("fp8", f.weight.data(), f.scale.data(), s.n, s.k),
+                   f.dequant, rng);
+      const Fp8 b = make_fp8(s.k, s.n, true, rng);
+      check_weight(c, "fp8 block128" + shape, fp8_block128("fp8b", b.weight.data(), b.scale.data(), s.n, s.k), b.dequant,
+                   rng);
+    }
+    CublasLt lt;
+    check_w8a8(c, lt, rng);
+    check_errors(c, rng);
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  return c.finish("quant_gemm_test");
+}
