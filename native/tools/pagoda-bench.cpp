@@ -69,7 +69,8 @@ struct Args {
 void usage() {
   std::puts(
       "usage: pagoda-bench --model DIR|config.json [--load-format auto|dummy] [--device cpu|cuda|auto]\n"
-      "  [--dtype auto|float32|bfloat16|float16] [--input-len N] [--output-len N] [--batch-size N]\n"
+      "  [--dtype auto|float32|bfloat16|float16] [--kv-cache-dtype auto|bfloat16|fp8]\n"
+      "  [--input-len N] [--output-len N] [--batch-size N]\n"
       "  [--num-prompts N] [--dataset FILE|random] [--random-input-len N] [--random-output-len N]\n"
       "  [--prefix-workload] [--prefix-len N] [--suffix-len N]\n"
       "  [--max-model-len N] [--max-num-seqs N]\n"
@@ -116,6 +117,7 @@ Args parse_args(int argc, char** argv) {
     else if (f == "--load-format") a.engine.load_format = need(i);
     else if (f == "--device") a.engine.device = need(i);
     else if (f == "--dtype") a.engine.dtype = need(i);
+    else if (f == "--kv-cache-dtype") a.engine.kv_cache_dtype = need(i);
     else if (f == "--input-len") a.input_len = int_arg();
     else if (f == "--output-len") a.output_len = int_arg();
     else if (f == "--batch-size") a.batch_size = int_arg();
@@ -225,6 +227,7 @@ json::Value memory_json(const EngineFacts& f) {
   json::Value j = json::Value::object();
   j.set("gpu_memory_utilization", num(f.config.gpu_memory_utilization));
   j.set("kv_blocks", num(f.kv_blocks));
+  j.set("kv_cache_dtype", json::Value::string(f.config.kv_cache_dtype));
   j.set("kv_cache_bytes", num(static_cast<double>(f.kv_blocks) * f.profile.kv_bytes_per_block));
   j.set("weights_bytes", num(static_cast<double>(f.profile.weights_bytes)));
   j.set("profiled_activation_bytes", num(static_cast<double>(f.profile.peak_activation_bytes)));

@@ -78,6 +78,12 @@ void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride,
 void kv_cache_write(const float* k, const float* v, int64_t token_stride,
                     const int32_t* slot_mapping, float* k_cache, float* v_cache, int num_tokens,
                     int num_kv_heads, int head_dim, int block_size, cudaStream_t stream);
+// kv_cache_dtype fp8: the cache holds e4m3 codes of x / scale (round to nearest even,
+// saturating at +-448), the CPU backend's convention; the attention kernels multiply back.
+void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride,
+                    const int32_t* slot_mapping, uint8_t* k_cache, uint8_t* v_cache, float k_scale,
+                    float v_scale, int num_tokens, int num_kv_heads, int head_dim, int block_size,
+                    cudaStream_t stream);
 
 // What the attention kernels read. q rows [num_tokens, num_q_heads * head_dim] with stride
 // q_token_stride; out rows [num_tokens, num_q_heads * head_dim] contiguous. Sequence s owns
@@ -99,6 +105,13 @@ template <typename T> struct PagedAttentionArgsOf {
   int head_dim = 0;
   int block_size = 0;
   float scale = 0.f; // softmax scale, usually 1/sqrt(head_dim)
+  // kv_cache_dtype fp8 (bf16 kernels only): when set, K/V are read from these e4m3 caches
+  // (k_cache / v_cache unused), element = code * k_scale (v_scale), converted to bf16 after
+  // the load, so the kernels read half the bytes.
+  const uint8_t* k_cache_fp8 = nullptr;
+  const uint8_t* v_cache_fp8 = nullptr;
+  float k_scale = 1.f;
+  float v_scale = 1.f;
 };
 using PagedAttentionArgs = PagedAttentionArgsOf<bf16>;
 using PagedAttentionArgsF32 = PagedAttentionArgsOf<float>;

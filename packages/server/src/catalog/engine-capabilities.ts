@@ -44,7 +44,7 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
     model_types: ['LLM'],
     // The runner refuses `tools` and has no reasoning parser yet.
     abilities: ['chat', 'generate'],
-    // fp8 is e4m3 (native/src/backend/cpu/attention.h); e5m2 is not kept.
+    // fp8 is e4m3 on both backends (native/src/backend/cpu/attention.h, cuda/fp8_kv.cuh); e5m2 is not kept.
     kv_cache_dtypes: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3'],
     // One GPU per replica (native/src/engine/llm_engine.cpp refuses more).
     max_tensor_parallel_size: 1,
