@@ -10,6 +10,7 @@
 #include "engine/llm_engine.h"
 #include "error.h"
 #include "options.h"
+#include "pooling_addon.h"
 
 namespace pagoda {
 namespace {
@@ -294,6 +295,7 @@ void deliver_step(Napi::Env env, Napi::Function on_step, EngineWrap* wrap, StepO
 
 static Napi::Object pagoda_addon_init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", pagoda::EngineWrap::define(env));
+  exports.Set("PoolingEngine", pagoda::define_pooling_engine(env));
   return exports;
 }
 

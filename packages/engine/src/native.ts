@@ -25,8 +25,33 @@ export interface NativeEngine {
   close(): Promise<void>;
 }
 
+/** One input of a pooling call: token ids and, for BERT pairs, their token type ids. */
+export interface NativePoolingInput {
+  token_ids: number[];
+  token_type_ids?: number[];
+}
+
+export interface NativePoolingInfo {
+  architecture: string;
+  task: 'embed' | 'score';
+  hidden_size: number;
+  max_input_tokens: number;
+  pooling: string;
+  normalize: boolean;
+  device: string;
+}
+
+export interface NativePoolingEngine {
+  load(options: object): Promise<void>;
+  info(): NativePoolingInfo;
+  embed(inputs: NativePoolingInput[]): Promise<Float32Array[]>;
+  score(inputs: NativePoolingInput[]): Promise<number[]>;
+  close(): void;
+}
+
 interface NativeModule {
   Engine: new (onStep: NativeStepCallback) => NativeEngine;
+  PoolingEngine: new () => NativePoolingEngine;
 }
 
 let cached: NativeModule | null = null;

@@ -4,5 +4,6 @@ export * from './openai/common.ts';
 export * from './openai/completions.ts';
 export * from './openai/chat.ts';
 export * from './openai/misc.ts';
+export * from './openai/embeddings.ts';
 export * from './management.ts';
 export * from './cluster.ts';

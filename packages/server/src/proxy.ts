@@ -1,4 +1,4 @@
-// The OpenAI front door: /v1/chat/completions and /v1/completions forwarded by `model` to the
+// The OpenAI front door: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/rerank and /score forwarded by `model` to the
 // least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered) and at
 // the pace the client reads them (back-pressure reaches the runner). A replica that refuses the
 // connection is benched and the next one tried; with none left the request fails at once. A replica
@@ -107,7 +107,20 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
   });
 }
 
-const PROXIED_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+/** The inference routes the proxy forwards, each to the same path on the runner. */
+export type ProxiedPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings' | '/v1/rerank' | '/score';
+
+// Every path mounted on the proxy, aliases included (/rerank and /v2/rerank go to /v1/rerank, /v1/score to /score).
+const PROXIED_PATHS: ReadonlySet<string> = new Set([
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/rerank',
+  '/rerank',
+  '/v2/rerank',
+  '/score',
+  '/v1/score',
+]);
 
 /** Whether express routes `path` to the proxy (its routing ignores case and a trailing slash). */
 export function isProxiedPath(path: string): boolean {
@@ -121,11 +134,11 @@ export const PROXY_BODY_LIMIT = '8mb';
  * The route's middleware: the body is read as bytes (never parsed and re-serialized, so what the
  * runner validates is exactly what the client sent), then routed by its "model" field.
  */
-export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
+export function proxyHandler(path: ProxiedPath, deps: ProxyDeps) {
   return [express.raw({ type: () => true, limit: PROXY_BODY_LIMIT }), routeRequest(path, deps)];
 }
 
-function routeRequest(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
+function routeRequest(path: ProxiedPath, deps: ProxyDeps) {
   return async (req: Request, res: Response) => {
     const payload: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const uid = readModelField(payload);

@@ -73,12 +73,24 @@ describe('catalog families', () => {
     for (const f of BUILTIN_FAMILIES) {
       for (const s of f.model_specs)
         expect(f.context_length).toBeLessThanOrEqual(s.architecture.max_position_embeddings);
-      expect(f.stop_token_ids.length).toBeGreaterThan(0);
+      if (f.model_type === 'LLM') expect(f.stop_token_ids.length).toBeGreaterThan(0);
     }
   });
 
+  it('lists embedding and rerank models with their dimensions and max_tokens', () => {
+    const embedding = BUILTIN_FAMILIES.filter((f) => f.model_type === 'embedding');
+    const rerank = BUILTIN_FAMILIES.filter((f) => f.model_type === 'rerank');
+    expect(embedding.map((f) => f.model_name)).toEqual(expect.arrayContaining(['bge-m3', 'bge-large-en-v1.5', 'gte-base', 'e5-large-v2', 'Qwen3-Embedding-0.6B']));
+    expect(rerank.map((f) => f.model_name)).toContain('bge-reranker-v2-m3');
+    const m3 = embedding.find((f) => f.model_name === 'bge-m3')!;
+    expect([m3.dimensions, m3.max_tokens, m3.model_specs[0]!.architecture.architecture]).toEqual([1024, 8192, 'XLMRobertaModel']);
+    for (const f of [...embedding, ...rerank]) expect(f.max_tokens).toBeLessThanOrEqual(f.model_specs[0]!.architecture.max_position_embeddings);
+    expect(listFamilies({ ability: 'embed' }).length).toBe(embedding.length);
+    expect(listFamilies({ ability: 'rerank' }).length).toBe(rerank.length);
+  });
+
   it('filters by ability, format and text', () => {
-    expect(listFamilies({ ability: 'chat' }).length).toBe(BUILTIN_FAMILIES.length);
+    expect(listFamilies({ ability: 'chat' }).length).toBe(BUILTIN_FAMILIES.filter((f) => f.model_type === 'LLM').length);
     expect(listFamilies({ format: 'awq' }).map((f) => f.model_name)).toEqual(['qwen2.5-instruct']);
     expect(listFamilies({ search: 'NEMO' }).map((f) => f.model_name)).toEqual([
       'mistral-nemo-instruct',

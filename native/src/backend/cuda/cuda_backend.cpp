@@ -305,6 +305,9 @@ void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logit
 
 std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config) {
   LoadedModel m = load_model(engine_config);
+  if (m.config.base_model)
+    throw Error(m.config.source + ": " + m.config.architecture +
+                " has no lm_head and cannot generate text; serve it as an embedding model");
   return std::make_unique<cuda::CudaBackend>(create_causal_lm(std::move(m.config), std::move(m.weights)), engine_config);
 }
 

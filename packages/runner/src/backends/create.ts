@@ -1,6 +1,7 @@
 // Picks and builds the backend named by --backend.
 import type { Logger } from 'pino';
 import type { Backend } from '../backend.ts';
+import { resolveModelPath } from '../model-path.ts';
 import type { ServeOptions } from '../serve-options.ts';
 import { createLlamaCppBackend } from './llamacpp.ts';
 import { RemoteBackend } from './remote.ts';
@@ -15,6 +16,8 @@ export async function createBackend(opts: ServeOptions, log: Logger): Promise<Ba
   switch (backend) {
     case 'builtin': {
       // Loaded on demand: the native addon is only needed by this backend.
+      const { PoolingBackend, poolingTaskOf } = await import('./pooling.ts');
+      if (poolingTaskOf(resolveModelPathOrSelf(opts.model)) !== null) return new PoolingBackend(opts, log);
       const { BuiltinBackend } = await import('./builtin.ts');
       return new BuiltinBackend(opts, log);
     }
@@ -37,5 +40,14 @@ export async function createBackend(opts: ServeOptions, log: Logger): Promise<Ba
       const { LlamaCppBackend } = await import('./llama-cpp-backend.ts');
       return new LlamaCppBackend(opts, log);
     }
+  }
+}
+
+/** The model's folder when it resolves; else the name itself (the backend's load reports it). */
+function resolveModelPathOrSelf(model: string): string {
+  try {
+    return resolveModelPath(model);
+  } catch {
+    return model;
   }
 }

@@ -10,6 +10,7 @@ import {
   type ModelFormat,
   type ModelSpec,
 } from './family.ts';
+import { EMBEDDING_FAMILIES, RERANK_FAMILIES } from './families/embedding.ts';
 import { LLAMA3_FAMILIES } from './families/llama3.ts';
 import { MISTRAL_FAMILIES } from './families/mistral.ts';
 import { QWEN2_5_FAMILIES } from './families/qwen2_5.ts';
@@ -28,7 +29,7 @@ export class CatalogError extends Error {
 }
 
 export const BUILTIN_FAMILIES: readonly ModelFamily[] = Object.freeze(
-  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES].map((f) =>
+  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES, ...EMBEDDING_FAMILIES, ...RERANK_FAMILIES].map((f) =>
     ModelFamilySchema.parse(f),
   ),
 );

@@ -1,13 +1,14 @@
 // The shape of a catalog entry, in Xinference's spelling: a model family (what a user launches by
 // name) and its specs (one per format and size, with the quantizations published for it).
 import { z } from 'zod';
+import { MODEL_TYPES } from '@pagoda/protocol';
 import { ArchNumbersSchema } from './architecture.ts';
 
 /** safetensors checkpoints (Xinference calls them "pytorch"), GGUF files, AWQ / GPTQ checkpoints. */
 export const MODEL_FORMATS = ['safetensors', 'gguf', 'awq', 'gptq'] as const;
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
-export const MODEL_ABILITIES = ['chat', 'generate', 'tools', 'reasoning'] as const;
+export const MODEL_ABILITIES = ['chat', 'generate', 'tools', 'reasoning', 'embed', 'rerank'] as const;
 export type ModelAbility = (typeof MODEL_ABILITIES)[number];
 
 export const ModelSpecSchema = z.object({
@@ -30,7 +31,11 @@ export type ModelSpecInput = z.input<typeof ModelSpecSchema>;
 
 export const ModelFamilySchema = z.object({
   model_name: z.string().min(1),
-  model_type: z.literal('LLM').default('LLM'),
+  model_type: z.enum(MODEL_TYPES).default('LLM'),
+  /** embedding models: the length of an embedding (Xinference's `dimensions`). */
+  dimensions: z.number().int().positive().optional(),
+  /** embedding and rerank models: the longest input in tokens (Xinference's `max_tokens`). */
+  max_tokens: z.number().int().positive().optional(),
   model_family: z.string().min(1),
   model_description: z.string(),
   model_lang: z.array(z.string()).default(['en']),

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { clip } from '@pagoda/protocol';
 import {
   archFromConfig,
+  modelTypeOf,
   parameterCount,
   type ArchNumbers,
   type FieldProblem,
@@ -381,13 +382,19 @@ export async function validateRegistration(
   if (errors.length > 0 || !arch) return { ok: false, errors };
 
   const params = parameterCount(arch);
+  const modelType = modelTypeOf(arch.architecture);
+  const defaultAbility =
+    modelType === 'embedding' ? ['embed'] : modelType === 'rerank' ? ['rerank'] : hasTemplate ? ['chat', 'generate'] : ['generate'];
   const family = ModelFamilySchema.parse({
     model_name: r.model_name,
+    model_type: modelType,
+    ...(modelType === 'embedding' ? { dimensions: arch.hidden_size } : {}),
+    ...(modelType !== 'LLM' ? { max_tokens: r.context_length ?? arch.max_position_embeddings } : {}),
     model_family: arch.architecture,
     model_description:
       r.model_description ?? `Custom ${arch.architecture} registered from ${where}`,
     model_lang: r.model_lang ?? ['en'],
-    model_ability: r.model_ability ?? (hasTemplate ? ['chat', 'generate'] : ['generate']),
+    model_ability: r.model_ability ?? defaultAbility,
     context_length: r.context_length ?? arch.max_position_embeddings,
     chat_template: r.chat_template ?? null,
     stop: r.stop ?? [],
