@@ -9,6 +9,7 @@ import {
   type ChatTemplateSource,
   type ModelTokenizerFiles,
 } from './model-files.ts';
+import type { TextTokenizer } from './text-tokenizer.ts';
 import { maxBytesPerToken } from './token-byte-bound.ts';
 import { applyTransformersRebuild } from './transformers-compat.ts';
 import {
@@ -45,7 +46,7 @@ export interface SpecialTokenTexts {
   pad: string | null;
 }
 
-export class Tokenizer {
+export class Tokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
