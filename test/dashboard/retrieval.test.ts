@@ -22,9 +22,9 @@ const consoleErrors: string[] = [];
 beforeAll(async () => {
   ensureBuilt();
   c = await startOneWorkerCluster('retrieval');
-  expect((await c.api('POST', '/v1/model_registrations/embedding', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') })).status).toBe(201);
-  expect((await c.api('POST', '/v1/model_registrations/rerank', { model_name: 'rr', model_path: join(WAVE2, 'tiny-bert-rerank') })).status).toBe(201);
-  for (const [name, uid] of [['emb', 'e1'], ['rr', 'r1']]) expect((await c.api('POST', '/v1/models', { model_name: name, model_uid: uid })).status).toBe(201);
+  expect((await c.api('POST', '/v1/model_registrations/embedding', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') })).status).toBe(200);
+  expect((await c.api('POST', '/v1/model_registrations/rerank', { model_name: 'rr', model_path: join(WAVE2, 'tiny-bert-rerank') })).status).toBe(200);
+  for (const [name, uid] of [['emb', 'e1'], ['rr', 'r1']]) expect((await c.api('POST', '/v1/models', { model_name: name, model_uid: uid })).status).toBe(200);
   for (const uid of ['e1', 'r1'])
     await waitFor(`${uid} ready`, async () => (await c.api('GET', `/v1/models/${uid}/progress`)).json.status === 'ready', 90_000, 200);
   browser = await launchChromium();

@@ -69,6 +69,14 @@ export const LaunchRequestSchema = z
     worker_ip: z.string().min(1).nullable().optional(),
     replica: z.number().int().min(1).max(64).optional(),
     model_path: z.string().min(1).nullable().optional(),
+    /** Xinference's launch fields: accepted when they ask for nothing this platform lacks (checked by the launcher). */
+    peft_model_config: z.record(z.string(), z.unknown()).nullable().optional(),
+    n_worker: z.number().int().min(1).nullable().optional(),
+    envs: z.record(z.string(), z.string()).nullable().optional(),
+    enable_virtual_env: z.boolean().nullable().optional(),
+    virtual_env_packages: z.array(z.string()).nullable().optional(),
+    /** Answer only once the model is ready (Xinference's client default), or at once (Pagoda's CLI, the dashboard). */
+    wait_ready: z.boolean().optional(),
     ...EngineKwargsShape,
   })
   .strict();

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { clip } from '@pagoda/protocol';
 import { mayUse } from './auth.ts';
 import { HttpError } from './http-error.ts';
+import type { InFlightRequests } from './in-flight.ts';
 import { readModelField } from './model-field.ts';
 import type { PlatformMetrics } from './metrics.ts';
 import type { Endpoint, RouteTable } from './route-table.ts';
@@ -22,6 +23,8 @@ export interface ProxyDeps {
   log: Logger;
   /** request_limits of a model uid, or null for none; undefined when the uid is not launched. */
   limitOf(uid: string): Promise<number | null | undefined>;
+  /** Requests a client named with request_id (Xinference), abortable by that id. */
+  inFlight?: InFlightRequests;
 }
 
 /** The replica could not be reached: nothing was sent, so the next replica may take the request. */
@@ -146,6 +149,20 @@ function routeRequest(path: ProxiedPath, deps: ProxyDeps) {
       deps.metrics.routed(uid, 429);
       throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`, null, {}, 'rate_limited');
     }
+    // Xinference's request_id names a request for abort_request; the runner's schema has no such field,
+    // so only a body that mentions it is parsed and sent on without it (others go byte for byte).
+    let forwarded = payload;
+    if (deps.inFlight && payload.includes('"request_id"')) {
+      const { request_id: requestId, ...rest } = JSON.parse(payload.toString('utf8')) as { request_id?: unknown };
+      if (requestId !== undefined) {
+        if (typeof requestId !== 'string' || requestId.length === 0) throw new HttpError(400, 'request_id must be a non-empty string', 'request_id');
+        // Aborting cuts the client's response; the runner then cancels the request as for any client that left.
+        const release = deps.inFlight.register(uid, requestId, () => res.destroy());
+        if (!release) throw new HttpError(409, `a request with request_id '${requestId}' is already running on '${uid}'`, 'request_id');
+        res.once('close', release);
+        forwarded = Buffer.from(JSON.stringify(rest));
+      }
+    }
     const tried = new Set<string>();
     const started = process.hrtime.bigint();
     for (;;) {
@@ -165,7 +182,7 @@ function routeRequest(path: ProxiedPath, deps: ProxyDeps) {
       const end = deps.table.begin(e);
       let upstream: IncomingMessage;
       try {
-        upstream = await forward(e, path, payload, req, res);
+        upstream = await forward(e, path, forwarded, req, res);
       } catch (err) {
         end();
         if (err instanceof ClientGoneError) {

@@ -31,9 +31,9 @@ describe('embedding, rerank and LLM on one GPU through the proxy', () => {
     const wrong = await c.api('POST', '/v1/model_registrations/LLM', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') });
     expect(wrong.status).toBe(400);
     expect(wrong.json.error?.message ?? JSON.stringify(wrong.json)).toMatch(/embedding model.*\/v1\/model_registrations\/embedding/);
-    expect((await c.api('POST', '/v1/model_registrations/embedding', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') })).status).toBe(201);
-    expect((await c.api('POST', '/v1/model_registrations/rerank', { model_name: 'rr', model_path: join(WAVE2, 'tiny-xlmr-rerank') })).status).toBe(201);
-    expect((await c.api('POST', '/v1/model_registrations/LLM', { model_name: 'llm', model_path: STORIES, chat_template: TEMPLATE })).status).toBe(201);
+    expect((await c.api('POST', '/v1/model_registrations/embedding', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') })).status).toBe(200);
+    expect((await c.api('POST', '/v1/model_registrations/rerank', { model_name: 'rr', model_path: join(WAVE2, 'tiny-xlmr-rerank') })).status).toBe(200);
+    expect((await c.api('POST', '/v1/model_registrations/LLM', { model_name: 'llm', model_path: STORIES, chat_template: TEMPLATE })).status).toBe(200);
     const listed = await c.api('GET', '/v1/model_registrations/embedding');
     expect(listed.json.find((f: { model_name: string }) => f.model_name === 'emb')).toMatchObject({ dimensions: 64 });
     expect(listed.json.some((f: { model_name: string }) => f.model_name === 'bge-m3')).toBe(true);
@@ -45,7 +45,7 @@ describe('embedding, rerank and LLM on one GPU through the proxy', () => {
     // they use (no KV cache), so both still fit beside it.
     for (const [name, uid, extra] of [['llm', 'l1', { gpu_memory_utilization: 0.8 }], ['emb', 'e1', {}], ['rr', 'r1', {}]] as const) {
       const r = await c.api('POST', '/v1/models', { model_name: name, model_uid: uid, ...extra });
-      expect(r.status, JSON.stringify(r.json)).toBe(201);
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
     }
     for (const uid of ['e1', 'r1', 'l1'])
       await waitFor(`${uid} ready`, async () => (await c.api('GET', `/v1/models/${uid}/progress`)).json.status === 'ready', 90_000, 200);

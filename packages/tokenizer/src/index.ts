@@ -1,5 +1,6 @@
 // @pagoda/tokenizer: tokenizer.json encode/decode, streaming detokenization and chat templates.
 export { Tokenizer, type ModelInputOptions, type EncodeOptions, type DecodeOptions } from './tokenizer.ts';
+export type { TextTokenizer } from './text-tokenizer.ts';
 export { BackgroundEncoder, BACKGROUND_ENCODE_MIN_CHARS } from './background-encoder.ts';
 export { IncrementalDecoder, type IncrementalDecoderOptions } from './incremental-decoder.ts';
 export {

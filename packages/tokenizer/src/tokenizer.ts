@@ -9,6 +9,7 @@ import {
   type ChatTemplateSource,
   type ModelTokenizerFiles,
 } from './model-files.ts';
+import type { TextTokenizer } from './text-tokenizer.ts';
 import { maxBytesPerToken } from './token-byte-bound.ts';
 import { applyTransformersRebuild } from './transformers-compat.ts';
 import {
@@ -37,7 +38,7 @@ export interface DecodeOptions {
   skipSpecialTokens?: boolean;
 }
 
-export class Tokenizer {
+export class Tokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;

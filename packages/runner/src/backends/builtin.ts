@@ -17,7 +17,7 @@ import {
   type TokenizeResponse,
   type Usage,
 } from '@pagoda/protocol';
-import { BackgroundEncoder, Tokenizer } from '@pagoda/tokenizer';
+import { BackgroundEncoder, Tokenizer, type TextTokenizer } from '@pagoda/tokenizer';
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from '../api-error.ts';
 import type {
@@ -74,6 +74,17 @@ export interface EngineHandle extends EngineLike {
   close(): void | Promise<void>;
 }
 
+/** What open() hands to the OpenAI layer. */
+export interface OpenedModel {
+  engine: EngineHandle;
+  tokenizer: TextTokenizer;
+  /** Encodes long prompts off the event loop (tokenizer.json models); without one, encoding runs inline. */
+  encoder?: BackgroundEncoder;
+  /** The checkpoint folder (tokenizer.json, config.json) where there is one: grammars are compiled from it. */
+  dir?: string;
+  vocabSize: number;
+}
+
 export type EngineLoader = (options: EngineOptions) => Promise<EngineHandle>;
 
 /** packages/engine, imported on first use so other backends never load the native addon. */
@@ -87,11 +98,11 @@ const loadRealEngine: EngineLoader = async (options) => {
 const now = () => Math.floor(Date.now() / 1000);
 
 export class BuiltinBackend implements Backend {
-  readonly kind = 'builtin' as const;
+  readonly kind: Backend['kind'] = 'builtin';
   private current: BackendState = 'loading';
   private why: string | null = null;
   private engine: EngineHandle | null = null;
-  private tokenizer: Tokenizer | null = null;
+  private tokenizer: TextTokenizer | null = null;
   /** Encodes long prompts off the event loop, so one large prompt does not stall every other stream. */
   private encoder: BackgroundEncoder | null = null;
   private texts: TokenTexts | null = null;
@@ -102,8 +113,8 @@ export class BuiltinBackend implements Backend {
   private grammars: Promise<ModelGrammars> | null = null;
 
   constructor(
-    private readonly opts: ServeOptions,
-    private readonly log: Logger,
+    protected readonly opts: ServeOptions,
+    protected readonly log: Logger,
     private readonly loadEngine: EngineLoader = loadRealEngine,
   ) {}
 
@@ -119,42 +130,57 @@ export class BuiltinBackend implements Backend {
 
   async load(): Promise<void> {
     try {
+      const opened = await this.open();
+      this.engine = opened.engine;
+      this.tokenizer = opened.tokenizer;
+      this.encoder = opened.encoder ?? null;
+      this.texts = new TokenTexts(opened.tokenizer);
+      this.vocabSize = opened.vocabSize;
+      this.modelDir = opened.dir ?? '';
       const o = this.opts;
-      const model = resolveModelPath(o.model);
-      const dir = model.endsWith('.json') ? join(model, '..') : model;
-      this.modelDir = dir;
-      this.tokenizer = Tokenizer.fromDir(dir);
-      this.encoder = new BackgroundEncoder(this.tokenizer, dir);
-      this.texts = new TokenTexts(this.tokenizer);
       if (o.chat_template !== undefined)
         this.chatTemplate = existsSync(o.chat_template)
           ? readFileSync(o.chat_template, 'utf8')
           : o.chat_template;
-      this.vocabSize = readVocabSize(dir) ?? this.tokenizer.vocabSize;
-      const options: EngineOptions = {
-        model,
-        load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
-        dtype: engineDtype(o.dtype),
-        device: o.device,
-        max_model_len: o.max_model_len,
-        max_num_seqs: o.max_num_seqs,
-        max_num_batched_tokens: o.max_num_batched_tokens,
-        block_size: o.block_size,
-        enable_prefix_caching: o.enable_prefix_caching,
-        gpu_memory_utilization: o.gpu_memory_utilization,
-        enforce_eager: o.enforce_eager,
-        quantization: o.quantization,
-        seed: o.seed,
-        tensor_parallel_size: o.tensor_parallel_size,
-        kv_cache_dtype: o.kv_cache_dtype,
-        num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
-      };
-      this.engine = await this.loadEngine(stripUndefined(options));
       this.maxModelLen = (await this.engine.stats()).max_model_len;
       this.current = 'ready';
     } catch (err) {
       this.current = 'failed';
       this.why = (err as Error).message;
+      throw err;
+    }
+  }
+
+  /** Loads the tokenizer and the engine; other in-process engines (llama.cpp) override this. */
+  protected async open(): Promise<OpenedModel> {
+    const o = this.opts;
+    const model = resolveModelPath(o.model);
+    const dir = model.endsWith('.json') ? join(model, '..') : model;
+    const tokenizer = Tokenizer.fromDir(dir);
+    const encoder = new BackgroundEncoder(tokenizer, dir);
+    const options: EngineOptions = {
+      model,
+      load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
+      dtype: engineDtype(o.dtype),
+      device: o.device,
+      max_model_len: o.max_model_len,
+      max_num_seqs: o.max_num_seqs,
+      max_num_batched_tokens: o.max_num_batched_tokens,
+      block_size: o.block_size,
+      enable_prefix_caching: o.enable_prefix_caching,
+      gpu_memory_utilization: o.gpu_memory_utilization,
+      enforce_eager: o.enforce_eager,
+      quantization: o.quantization,
+      seed: o.seed,
+      tensor_parallel_size: o.tensor_parallel_size,
+      kv_cache_dtype: o.kv_cache_dtype,
+      num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
+    };
+    try {
+      const engine = await this.loadEngine(stripUndefined(options));
+      return { engine, tokenizer, encoder, dir, vocabSize: readVocabSize(dir) ?? tokenizer.vocabSize };
+    } catch (err) {
+      await encoder.close();
       throw err;
     }
   }
@@ -167,7 +193,7 @@ export class BuiltinBackend implements Backend {
     this.log.error({ err: err.message }, 'engine failed');
   };
 
-  private ready(): { engine: EngineHandle; tokenizer: Tokenizer; texts: TokenTexts } {
+  private ready(): { engine: EngineHandle; tokenizer: TextTokenizer; texts: TokenTexts } {
     if (!this.engine || !this.tokenizer || !this.texts)
       throw new ApiError(503, 'the model is not loaded');
     return { engine: this.engine, tokenizer: this.tokenizer, texts: this.texts };

@@ -8,7 +8,12 @@ import { RemoteBackend } from './remote.ts';
 import { createVllmBackend } from './vllm.ts';
 
 export async function createBackend(opts: ServeOptions, log: Logger): Promise<Backend> {
-  switch (opts.backend) {
+  // `pagoda serve model.gguf` needs no --backend: only llama.cpp reads GGUF.
+  const backend =
+    opts.backend === 'builtin' && opts.model.toLowerCase().endsWith('.gguf')
+      ? 'llamacpp'
+      : opts.backend;
+  switch (backend) {
     case 'builtin': {
       // Loaded on demand: the native addon is only needed by this backend.
       const { PoolingBackend, poolingTaskOf } = await import('./pooling.ts');
@@ -29,8 +34,12 @@ export async function createBackend(opts: ServeOptions, log: Logger): Promise<Ba
       });
     case 'vllm':
       return createVllmBackend(opts, log);
-    case 'llamacpp':
-      return createLlamaCppBackend(opts, log);
+    case 'llamacpp': {
+      // A given executable means a llama-server child; otherwise llama.cpp runs in this process.
+      if (opts.backend_executable !== undefined) return createLlamaCppBackend(opts, log);
+      const { LlamaCppBackend } = await import('./llama-cpp-backend.ts');
+      return new LlamaCppBackend(opts, log);
+    }
   }
 }
 

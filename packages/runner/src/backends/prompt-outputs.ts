@@ -3,7 +3,7 @@
 // and stops waiting at once when the client leaves. Plain promises, no generator layers: this runs once
 // per token of every stream.
 import type { GenerateDelta, SamplingParams, TokenConstraint, TokenLogprob } from '@pagoda/engine';
-import type { Tokenizer } from '@pagoda/tokenizer';
+import type { TextTokenizer } from '@pagoda/tokenizer';
 import { ApiError, badRequest } from '../api-error.ts';
 import { OutputText } from './output-text.ts';
 
@@ -81,7 +81,7 @@ class PromptRequest {
 
   constructor(
     engine: EngineLike,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     readonly run: PromptRun,
     readonly offset: number,
     signal: AbortSignal,
@@ -193,7 +193,7 @@ export class PromptSet {
 
   constructor(
     engine: EngineLike,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     runs: PromptRun[],
     private readonly signal: AbortSignal,
     readonly usage: PromptUsage,

@@ -225,6 +225,8 @@ export function weightsBytes(
   computeDtype?: CheckpointDtype,
 ): number {
   const params = parameterCount(spec.architecture);
+  // A registered GGUF file's own tensor sizes beat any estimate.
+  if (spec.weights_bytes !== undefined) return spec.weights_bytes;
   if (spec.model_format === 'gguf') {
     const bits = GGUF_BITS_PER_WEIGHT[quantization.toUpperCase()];
     if (bits === undefined)

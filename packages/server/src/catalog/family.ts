@@ -20,8 +20,10 @@ export const ModelSpecSchema = z.object({
   model_id: z.string().min(1),
   /** GGUF: the file in model_id, with {quantization} standing for the chosen one. */
   model_file_name_template: z.string().optional(),
-  /** A local folder (custom registrations). */
+  /** A local folder, or a GGUF file (custom registrations). */
   model_path: z.string().optional(),
+  /** GGUF registrations: the bytes of the file's tensors, read from its header (for memory plans). */
+  weights_bytes: z.number().int().positive().optional(),
   architecture: ArchNumbersSchema,
 });
 export type ModelSpec = z.output<typeof ModelSpecSchema>;

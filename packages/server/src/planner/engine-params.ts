@@ -36,6 +36,8 @@ export const PlanParamsSchema = z.object({
   enforce_eager: z.boolean().nullish(),
   block_size: z.number().int().positive().max(1024).nullish(),
   kv_cache_dtype: z.enum(KV_DTYPES_WITH_SIZES).nullish(),
+  /** Engines that size themselves (llama.cpp) claim exactly this per GPU, not gpu_memory_utilization × total. */
+  fixed_claim_bytes: z.number().int().positive().nullish(),
 });
 export type PlanParamsInput = z.input<typeof PlanParamsSchema>;
 
@@ -52,6 +54,7 @@ export interface ResolvedParams {
   kv_cache_dtype: string;
   /** Bytes of one K or V element. */
   kv_element_bytes: number;
+  fixed_claim_bytes: number | null;
   /**
    * An embedding or rerank model (the engine's pooling run: no KV cache, no CUDA graphs) without a
    * gpu_memory_utilization of its own: it claims what it needs, so many fit on one GPU.
@@ -106,6 +109,7 @@ export function resolveParams(
     enforce_eager: p.enforce_eager ?? false,
     block_size: p.block_size ?? 16,
     kv_cache_dtype: kvDtype,
+    fixed_claim_bytes: p.fixed_claim_bytes ?? null,
     kv_element_bytes: KV_ELEMENT_BYTES[kvDtype] ?? DTYPE_BYTES[dtype],
     claim_needed: pooling && p.gpu_memory_utilization == null,
   };

@@ -84,7 +84,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
       }
       throw err;
     }
-    res.status(201).json({ model_name: family.model_name, registered: true, family });
+    res.status(200).json({ model_name: family.model_name, registered: true, family });
   });
 
   // PUT replaces a custom registration with the body; PATCH changes the fields it names and keeps the
@@ -118,6 +118,9 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   r.get('/v1/model_registrations/:type', admin, async (req, res) => {
     const type = modelType(req);
     const custom = await customFamilies(p.db);
+    // Xinference's list_model_registrations(detailed=True): whole families.
+    const detailed = req.query.detailed === 'true' || req.query.detailed === '1';
+    if (detailed) return void res.json(listFamilies({}, custom).filter((f) => f.model_type === type).map((f) => ({ ...f, is_builtin: f.source === 'builtin' })));
     res.json(listFamilies({}, custom).filter((f) => f.model_type === type).map((f) => ({ model_name: f.model_name, is_builtin: f.source === 'builtin', model_family: f.model_family, model_ability: f.model_ability, context_length: f.context_length, ...(f.dimensions ? { dimensions: f.dimensions } : {}), ...(f.max_tokens ? { max_tokens: f.max_tokens } : {}) }) satisfies RegistrationSummary));
   });
 
@@ -141,12 +144,18 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
     res.json({ model_name: name, unregistered: true });
   });
 
-  r.get('/v1/engines/:model_name', admin, async (req, res) => {
+  const engines = async (req: Request, res: import('express').Response) => {
     try {
       res.json(enginesFor(nameParam(req, 'model_name'), await customFamilies(p.db)));
     } catch (err) {
       catalogError(err);
     }
+  };
+  r.get('/v1/engines/:model_name', admin, engines);
+  // Xinference's query_engine_by_model_name spells the type too.
+  r.get('/v1/engines/:type/:model_name', admin, (req, res) => {
+    modelType(req);
+    return engines(req, res);
   });
   return r;
 }
