@@ -141,6 +141,51 @@ void test_can_admit_counts_reclaimed() {
   CHECK(!bm.can_admit(*b, m, 1));
 }
 
+// The CPU pool commits memory on first touch: with reuse_touched_first, fresh blocks come from
+// blocks already used (evicting old prefixes) so the touched count stays at the peak in use,
+// while prefixes still in the cache keep hitting.
+void test_reuse_touched_first() {
+  for (bool reuse : {false, true}) {
+    BlockManager bm(64, 2, true, reuse);
+    auto a = make_seq({1, 2, 3, 4, 5}); // 2 full + 1: 3 blocks
+    admit_and_compute(bm, *a);
+    bm.free(*a);
+    CHECK_EQ(bm.stats().touched, 3);
+    CHECK_EQ(bm.stats().cached, 2);
+    // A hit on the freed prefix works either way.
+    auto b = make_seq({1, 2, 3, 4, 9});
+    CHECK_EQ(bm.match_prefix(*b).block_ids.size(), size_t{2});
+    // Ten rounds of unrelated work, one 3-block sequence at a time.
+    for (int32_t round = 0; round < 10; ++round) {
+      auto c = make_seq(range(1000 + round * 10, 5));
+      admit_and_compute(bm, *c);
+      bm.free(*c);
+    }
+    BlockManagerStats st = bm.stats();
+    CHECK_EQ(st.free, 64);
+    if (reuse) {
+      CHECK_EQ(st.touched, 3); // never more than one sequence's blocks were in use
+      CHECK_EQ(st.cached, 2);  // the last round's prefix, the older ones evicted
+      auto last = make_seq(range(1000 + 9 * 10, 5));
+      CHECK_EQ(bm.match_prefix(*last).block_ids.size(), size_t{2});
+    } else {
+      CHECK_EQ(st.touched, 23); // every round took 2 untouched blocks, keeping all prefixes
+      CHECK_EQ(st.cached, 22);
+    }
+  }
+  // Reuse never fails an allocation that fits: a sequence larger than the touched blocks
+  // evicts what is cached, then takes untouched ones.
+  BlockManager bm(8, 2, true, true);
+  auto a = make_seq({1, 2, 3, 4, 5});
+  admit_and_compute(bm, *a);
+  bm.free(*a);
+  auto big = make_seq(range(50, 15)); // 8 blocks: the whole pool
+  admit_and_compute(bm, *big);
+  CHECK_EQ(bm.num_free_blocks(), 0);
+  CHECK_EQ(bm.stats().touched, 8);
+  CHECK_EQ(bm.stats().cached, 0);
+}
+
 } // namespace
 
 int main() {
@@ -150,5 +195,6 @@ int main() {
   test_diverging_prefix_and_chain();
   test_lru_reuse_and_eviction();
   test_can_admit_counts_reclaimed();
+  test_reuse_touched_first();
   return finish_checks("block_manager_test");
 }
