@@ -186,6 +186,38 @@ void test_reuse_touched_first() {
   CHECK_EQ(bm.stats().cached, 0);
 }
 
+// The blocks whose memory the engine may give back when idle: handed out before, free now,
+// and not holding a cached prefix.
+void test_empty_touched_runs() {
+  BlockManager bm(16, 2, true);
+  CHECK(bm.empty_touched_runs().empty()); // nothing touched yet
+  auto a = make_seq({1, 2, 3, 4, 5}); // blocks 0, 1 full (cached when freed), 2 partial
+  auto b = make_seq({9, 9, 9});       // blocks 3 full, 4 partial
+  auto c = make_seq({7});             // block 5
+  admit_and_compute(bm, *a);
+  admit_and_compute(bm, *b);
+  admit_and_compute(bm, *c);
+  CHECK(bm.empty_touched_runs().empty()); // all in use
+  bm.free(*a);
+  bm.free(*b);
+  auto runs = bm.empty_touched_runs();
+  CHECK_EQ(runs.size(), size_t{2});
+  CHECK(runs[0] == std::make_pair(2, 1)); // a's partial block; 0, 1 keep a's prefix
+  CHECK(runs[1] == std::make_pair(4, 1)); // b's partial block; 3 keeps b's prefix, 5 is c's
+  bm.free(*c);
+  runs = bm.empty_touched_runs();
+  CHECK_EQ(runs.size(), size_t{2});
+  CHECK(runs[1] == std::make_pair(4, 2)); // 4 and 5 merge into one run
+  // Caching off: everything touched and free is empty, as one run.
+  BlockManager off(16, 2, false);
+  auto d = make_seq(range(0, 9)); // 5 blocks
+  admit_and_compute(off, *d);
+  off.free(*d);
+  runs = off.empty_touched_runs();
+  CHECK_EQ(runs.size(), size_t{1});
+  CHECK(runs[0] == std::make_pair(0, 5));
+}
+
 } // namespace
 
 int main() {
@@ -196,5 +228,6 @@ int main() {
   test_lru_reuse_and_eviction();
   test_can_admit_counts_reclaimed();
   test_reuse_touched_first();
+  test_empty_touched_runs();
   return finish_checks("block_manager_test");
 }

@@ -183,6 +183,19 @@ void BlockManager::free(Sequence& seq) {
   seq.num_computed_tokens = 0;
 }
 
+std::vector<std::pair<int32_t, int32_t>> BlockManager::empty_touched_runs() const {
+  std::vector<bool> empty(static_cast<size_t>(num_touched_), false);
+  for (int32_t id : uncached_free_)
+    if (id < num_touched_) empty[id] = true;
+  std::vector<std::pair<int32_t, int32_t>> runs;
+  for (int32_t id = 0; id < num_touched_; ++id) {
+    if (!empty[id]) continue;
+    if (!runs.empty() && runs.back().first + runs.back().second == id) ++runs.back().second;
+    else runs.emplace_back(id, 1);
+  }
+  return runs;
+}
+
 BlockManagerStats BlockManager::stats() const {
   BlockManagerStats s;
   s.total = num_blocks();

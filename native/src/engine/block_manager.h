@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <list>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/sequence.h"
@@ -66,6 +67,9 @@ public:
   void free(Sequence& seq);
 
   BlockManagerStats stats() const;
+  // Runs {first, count} of blocks that were handed out before and now hold nothing: free and
+  // not holding a cached prefix. Their memory can be given back while the engine is idle.
+  std::vector<std::pair<int32_t, int32_t>> empty_touched_runs() const;
 
 private:
   struct Block {

@@ -485,8 +485,12 @@ void LLMEngine::loop() {
         return stopping_ || scheduler_->has_unfinished() || !pending_.empty() || !in_flight_.empty();
       };
       if (!has_work() && worked_since_idle) {
+        // Only this thread hands out blocks, so the runs stay empty while the lock is off.
         worked_since_idle = false;
+        std::vector<std::pair<int32_t, int32_t>> empty;
+        if (backend_->kv_cache_committed_on_touch()) empty = blocks_->empty_touched_runs();
         lock.unlock();
+        for (const auto& run : empty) backend_->release_kv_blocks(run.first, run.second);
         return_free_heap_to_os();
         lock.lock();
       }
