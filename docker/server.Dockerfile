@@ -17,6 +17,7 @@ COPY native/package.json native/
 COPY packages/cli/package.json packages/cli/
 COPY packages/db/package.json packages/db/
 COPY packages/engine/package.json packages/engine/
+COPY packages/gguf/package.json packages/gguf/
 COPY packages/protocol/package.json packages/protocol/
 COPY packages/runner/package.json packages/runner/
 COPY packages/server/package.json packages/server/

@@ -10,6 +10,7 @@
 #include "engine/llm_engine.h"
 #include "error.h"
 #include "options.h"
+#include "pooling_addon.h"
 
 namespace pagoda {
 namespace {
@@ -17,6 +18,21 @@ namespace {
 class EngineWrap;
 void deliver_step(Napi::Env env, Napi::Function on_step, EngineWrap* wrap, StepOutput* out);
 using StepTsfn = Napi::TypedThreadSafeFunction<EngineWrap, StepOutput, deliver_step>;
+
+Napi::Object logprob_to_js(Napi::Env env, int32_t token_id, const TokenLogprobs& l) {
+  Napi::Object lp = Napi::Object::New(env);
+  lp.Set("token_id", token_id);
+  lp.Set("logprob", l.logprob);
+  Napi::Array top = Napi::Array::New(env, l.top.size());
+  for (size_t k = 0; k < l.top.size(); ++k) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("token_id", l.top[k].first);
+    t.Set("logprob", l.top[k].second);
+    top.Set(k, t);
+  }
+  lp.Set("top", top);
+  return lp;
+}
 
 Napi::Object delta_to_js(Napi::Env env, const SequenceDelta& d) {
   Napi::Object o = Napi::Object::New(env);
@@ -43,6 +59,11 @@ Napi::Object delta_to_js(Napi::Env env, const SequenceDelta& d) {
     }
     o.Set("logprobs", lps);
   }
+  if (!d.prompt_logprobs.empty()) { // token ids: the caller knows its prompt (token_id -1 here)
+    Napi::Array lps = Napi::Array::New(env, d.prompt_logprobs.size());
+    for (size_t i = 0; i < d.prompt_logprobs.size(); ++i) lps.Set(i, logprob_to_js(env, -1, d.prompt_logprobs[i]));
+    o.Set("prompt_logprobs", lps);
+  }
   if (d.finish_reason != FinishReason::None) {
     o.Set("finish_reason", finish_reason_name(d.finish_reason));
     if (d.stop_token_id >= 0) o.Set("stop_token_id", d.stop_token_id);
@@ -63,6 +84,7 @@ public:
                        {InstanceMethod("load", &EngineWrap::load),
                         InstanceMethod("addRequest", &EngineWrap::add_request),
                         InstanceMethod("abort", &EngineWrap::abort),
+                        InstanceMethod("setTokenMask", &EngineWrap::set_token_mask),
                         InstanceMethod("stats", &EngineWrap::stats),
                         InstanceMethod("modelInfo", &EngineWrap::model_info),
                         InstanceMethod("close", &EngineWrap::close)});
@@ -212,6 +234,26 @@ private:
     return Napi::Boolean::New(env, engine_->abort(info[0].As<Napi::String>().Utf8Value()));
   }
 
+  // setTokenMask(id, index, position, mask: Int32Array | Uint32Array): void — structured
+  // output's allowed tokens for one output position (xgrammar's bitmask layout).
+  Napi::Value set_token_mask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!engine_) return env.Undefined(); // closed: nothing waits
+    if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsTypedArray())
+      throw Napi::TypeError::New(env, "setTokenMask(id, index, position, mask: Int32Array)");
+    Napi::TypedArray a = info[3].As<Napi::TypedArray>();
+    if (a.TypedArrayType() != napi_int32_array && a.TypedArrayType() != napi_uint32_array)
+      throw Napi::TypeError::New(env, "setTokenMask: mask must be an Int32Array or a Uint32Array");
+    const auto* words = reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+    try {
+      engine_->set_token_mask(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value(),
+                              info[2].As<Napi::Number>().Int32Value(), words, a.ElementLength());
+    } catch (const Error& err) {
+      throw Napi::Error::New(env, err.what());
+    }
+    return env.Undefined();
+  }
+
   Napi::Value stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     EngineStats s = engine(env).stats();
@@ -295,6 +337,7 @@ void deliver_step(Napi::Env env, Napi::Function on_step, EngineWrap* wrap, StepO
 
 static Napi::Object pagoda_addon_init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", pagoda::EngineWrap::define(env));
+  exports.Set("PoolingEngine", pagoda::define_pooling_engine(env));
   return exports;
 }
 

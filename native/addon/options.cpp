@@ -95,8 +95,25 @@ SamplingParams sampling_params_from_js(const Napi::Object& o) {
     p.seed = static_cast<uint64_t>(seed);
   }
   read_int(o, w, "logprobs", p.logprobs);
+  read_int(o, w, "prompt_logprobs", p.prompt_logprobs);
   if (present(o, "stop_token_ids")) p.stop_token_ids = token_ids_from_js(o.Get("stop_token_ids"));
   read_bool(o, w, "ignore_eos", p.ignore_eos);
+  read_bool(o, w, "constrained", p.constrained);
+  if (present(o, "logit_bias")) { // [[token, bias], ...]: the caller resolved the keys to ids
+    Napi::Value v = o.Get("logit_bias");
+    if (!v.IsArray()) throw Error("samplingParams.logit_bias must be an array of [token_id, bias] pairs");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      Napi::Array pair = e.IsArray() ? e.As<Napi::Array>() : Napi::Array();
+      if (!e.IsArray() || pair.Length() != 2 || !pair.Get(0u).IsNumber() || !pair.Get(1u).IsNumber())
+        throw Error("samplingParams.logit_bias must be an array of [token_id, bias] pairs");
+      const double id = pair.Get(0u).As<Napi::Number>().DoubleValue();
+      if (!std::isfinite(id) || std::floor(id) != id || id < INT32_MIN || id > INT32_MAX)
+        throw Error("samplingParams.logit_bias token ids must be integers");
+      p.logit_bias.emplace_back(static_cast<int32_t>(id), pair.Get(1u).As<Napi::Number>().FloatValue());
+    }
+  }
   return p;
 }
 

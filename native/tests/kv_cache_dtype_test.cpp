@@ -1,7 +1,8 @@
 // kv_cache_dtype on the CPU backend: an fp8 (e4m3) KV cache holds twice the blocks of a bf16
 // one in the same memory; greedy tokens with it equal the bf16 cache's on the tiny
 // checkpoints up to the first near-tie; prefix caching and preemption give the same tokens as
-// a roomy fp8 run; unknown dtypes fail at load with a message.
+// a roomy fp8 run; unknown dtypes fail at load with a message. `kv_cache_dtype_test cuda` runs
+// the same checks on the CUDA backend (the device machine; ../shared or $PAGODA_SHARED).
 //
 // A near-tie here is a step whose top-1 / top-2 margin (in the bf16 run) is below 0.05 (the
 // golden's definition) or below 1.5 times the largest change the fp8 cache makes to that
@@ -9,6 +10,7 @@
 // be off by up to 1/16 of itself, and a margin inside that noise can flip either way.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -23,16 +25,24 @@ using namespace pagoda;
 
 namespace {
 
-const std::string kModels = "../shared/models";
-const std::string kGolden = "../shared/fixtures/golden";
+std::string shared_dir() {
+  const char* s = std::getenv("PAGODA_SHARED");
+  return s && *s ? s : "../shared";
+}
+const std::string kModels = shared_dir() + "/models";
+const std::string kGolden = shared_dir() + "/fixtures/golden";
+std::string g_device = "cpu";
 
+// kv_bytes: the CPU's KV space; on CUDA both dtypes get the same small share of the GPU
+// (gpu_memory_utilization), so the block counts compare the same memory.
 EngineConfig cpu_config(const std::string& model, const std::string& kv_dtype, int64_t kv_bytes) {
   EngineConfig e;
   e.model = kModels + "/" + model;
-  e.device = "cpu";
+  e.device = g_device;
   e.num_threads = 2;
   e.kv_cache_dtype = kv_dtype;
   e.kv_cache_space_bytes = kv_bytes;
+  e.gpu_memory_utilization = 0.05;
   e.block_size = 4;
   e.max_model_len = 320;
   e.max_num_batched_tokens = 64;
@@ -119,14 +129,22 @@ Outputs generate(LLMEngine& e, const GoldenFile& golden, std::map<std::string, s
 void check_fp8_matches_bf16(const std::string& model, const std::string& golden_name) {
   const GoldenFile golden = load_golden(kGolden + "/" + golden_name + ".golden.json");
   const int64_t space = int64_t(4) << 20;
-  auto bf16 = LLMEngine::load(cpu_config(model, "bfloat16", space));
-  auto fp8 = LLMEngine::load(cpu_config(model, "fp8", space));
-  const int32_t bf16_blocks = bf16->stats().kv_blocks_total, fp8_blocks = fp8->stats().kv_blocks_total;
-  // Half the bytes a block: twice the blocks (up to the one the floor of space / block drops).
-  CHECK(2 * fp8->memory_profile().kv_bytes_per_block == bf16->memory_profile().kv_bytes_per_block);
-  CHECK(bf16_blocks > 0 && fp8_blocks >= 2 * bf16_blocks && fp8_blocks <= 2 * bf16_blocks + 1);
+  // One engine at a time: on a GPU the second would plan around the first one's cache.
   std::map<std::string, std::vector<float>> margins;
-  const Outputs a = generate(*bf16, golden, &margins), b = generate(*fp8, golden);
+  auto bf16 = LLMEngine::load(cpu_config(model, "bfloat16", space));
+  const int32_t bf16_blocks = bf16->stats().kv_blocks_total;
+  const size_t bf16_block_bytes = bf16->memory_profile().kv_bytes_per_block;
+  const Outputs a = generate(*bf16, golden, &margins);
+  bf16.reset();
+  auto fp8 = LLMEngine::load(cpu_config(model, "fp8", space));
+  const int32_t fp8_blocks = fp8->stats().kv_blocks_total;
+  // Half the bytes a block: twice the blocks (up to the one the floor of space / block drops;
+  // on a GPU the activation peak measured at load may differ by a few MB between loads).
+  CHECK(2 * fp8->memory_profile().kv_bytes_per_block == bf16_block_bytes);
+  if (g_device == "cpu") CHECK(bf16_blocks > 0 && fp8_blocks >= 2 * bf16_blocks && fp8_blocks <= 2 * bf16_blocks + 1);
+  else CHECK(bf16_blocks > 0 && std::fabs(double(fp8_blocks) / (2.0 * bf16_blocks) - 1.0) < 0.01);
+  const Outputs b = generate(*fp8, golden);
+  fp8.reset();
   int compared = 0;
   for (size_t i = 0; i < golden.cases.size(); ++i) {
     const GoldenCase& c = golden.cases[i];
@@ -151,6 +169,8 @@ void check_fp8_matches_bf16(const std::string& model, const std::string& golden_
 void check_prefix_cache_and_preemption() {
   const GoldenFile golden = load_golden(kGolden + "/tiny-llama3.golden.json");
   std::vector<int32_t> prefix = golden.cases.back().prompt_ids;
+  const EngineConfig probe = cpu_config("tiny-llama3", "fp8", int64_t(8) << 20);
+  const int64_t per_block = static_cast<int64_t>(LLMEngine::load(probe)->memory_profile().kv_bytes_per_block);
   std::map<std::string, std::vector<int32_t>> prompts;
   for (int i = 0; i < 6; ++i) {
     std::vector<int32_t> p = prefix;
@@ -160,6 +180,8 @@ void check_prefix_cache_and_preemption() {
   }
   auto run = [&](int64_t kv_bytes, EngineStats* stats) {
     EngineConfig c = cpu_config("tiny-llama3", "fp8", kv_bytes);
+    // On a GPU the same number of blocks as the CPU's bytes give.
+    if (g_device != "cpu") c.num_gpu_blocks_override = static_cast<int32_t>(kv_bytes / per_block);
     c.max_model_len = 224;
     auto e = LLMEngine::load(c);
     for (const auto& kv : prompts) e->add_request(kv.first, kv.second, greedy(24));
@@ -174,8 +196,6 @@ void check_prefix_cache_and_preemption() {
   const Outputs roomy = run(int64_t(8) << 20, &roomy_stats);
   // 60 blocks of 4: the shared prefix (48 blocks) and the own blocks of about two sequences
   // (7 each), so the six cannot all run together.
-  const EngineConfig probe = cpu_config("tiny-llama3", "fp8", int64_t(8) << 20);
-  const int64_t per_block = static_cast<int64_t>(LLMEngine::load(probe)->memory_profile().kv_bytes_per_block);
   const Outputs tight = run(per_block * 60, &tight_stats);
   CHECK(tight_stats.num_preemptions > 0);
   CHECK(roomy_stats.prefix_cache_hits > 0 && tight_stats.prefix_cache_hits > 0);
@@ -191,13 +211,19 @@ void check_prefix_cache_and_preemption() {
 
 void check_bad_dtype() {
   CHECK(test::throws_with([] { LLMEngine::load(cpu_config("tiny-llama3", "fp8_e5m2", 1 << 20)); },
-                          {"kv_cache_dtype", "fp8_e5m2", "bfloat16"}));
+                          {"kv_cache_dtype", "fp8_e5m2", "fp8"}));
+  if (g_device == "cuda") { // the float32 compute path keeps its own (float32) cache
+    EngineConfig c = cpu_config("tiny-llama3", "fp8", 1 << 20);
+    c.dtype = "float32";
+    CHECK(test::throws_with([&] { LLMEngine::load(c); }, {"kv_cache_dtype", "fp8", "float32"}));
+  }
 }
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IONBF, 0);
+  if (argc > 1) g_device = argv[1];
   for (const char* m : {"tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-llama-mqa-fp16"}) check_fp8_matches_bf16(m, m);
   check_fp8_matches_bf16("stories260k-hd64", "stories260k");
   check_prefix_cache_and_preemption();

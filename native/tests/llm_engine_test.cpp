@@ -2,6 +2,8 @@
 // the tokens each request gets alone; abort frees blocks at once; settings and requests are
 // checked with messages that say what to change; the threaded loop emits one callback a step.
 #include <atomic>
+#include <cmath>
+#include <condition_variable>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -264,9 +266,151 @@ void test_threaded_loop_one_callback_per_step() {
   CHECK(per_call.size() <= 20 + 5);
 }
 
+// A token mask allowing only tokens t with t % 3 == r (and never EOS 0 unless r == 0).
+std::vector<uint32_t> mask_mod3(int32_t r) {
+  std::vector<uint32_t> m((kVocab + 31) / 32, 0u);
+  for (int32_t t = 0; t < kVocab; ++t)
+    if (t % 3 == r) m[t / 32] |= 1u << (t % 32);
+  return m;
+}
+
+// Structured output: a constrained request samples each position only under its mask, which a
+// second thread (the runner's grammar) sends after seeing the previous token; unconstrained
+// requests beside it get exactly the tokens they get alone.
+void test_token_masks_threaded() {
+  auto e = make_engine(config());
+  SamplingParams c = greedy(12);
+  c.constrained = true;
+  const std::vector<int32_t> free_alone = alone(prompt(6, 3), greedy(12));
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::pair<int32_t, int32_t>> seen; // (position, token) of the constrained request
+  std::vector<int32_t> free_tokens;
+  bool done = false;
+  e->add_request("c", prompt(5, 1), c);
+  e->add_request("free", prompt(6, 3), greedy(12));
+  e->set_token_mask("c", 0, 0, mask_mod3(1).data(), mask_mod3(1).size());
+  e->start([&](StepOutput&& out) {
+    std::lock_guard<std::mutex> lock(m);
+    for (const auto& d : out.deltas) {
+      if (d.request_id == "free") free_tokens.insert(free_tokens.end(), d.token_ids.begin(), d.token_ids.end());
+      if (d.request_id != "c") continue;
+      for (int32_t t : d.token_ids) seen.emplace_back(static_cast<int32_t>(seen.size()), t);
+      if (d.finish_reason != FinishReason::None) done = true;
+    }
+    cv.notify_all();
+  });
+  // The grammar thread: after token k, the mask for position k + 1 alternates residues 1, 2.
+  size_t sent = 0;
+  {
+    std::unique_lock<std::mutex> lock(m);
+    while (!done) {
+      cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return done || seen.size() > sent; });
+      while (sent < seen.size() && !done) {
+        ++sent;
+        const auto mask = mask_mod3(sent % 2 ? 2 : 1);
+        lock.unlock();
+        e->set_token_mask("c", 0, static_cast<int32_t>(sent), mask.data(), mask.size());
+        lock.lock();
+      }
+    }
+  }
+  for (int i = 0; i < 200 && free_tokens.size() < free_alone.size(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  e->stop();
+  CHECK_EQ(seen.size(), size_t{12});
+  for (const auto& [pos, tok] : seen) CHECK_EQ(tok % 3, pos % 2 ? 2 : 1);
+  CHECK(free_tokens == free_alone);
+  CHECK_THROWS_WITH(e->set_token_mask("free", 0, 0, mask_mod3(1).data(), 1), "words");
+}
+
+// A mask that never comes (its sender died) aborts that request after the timeout, and the
+// others go on; a stopped engine does not hang on it.
+void test_token_mask_timeout_aborts() {
+  auto e = make_engine(config());
+  e->set_token_mask_timeout(0.05);
+  SamplingParams c = greedy(4);
+  c.constrained = true;
+  e->add_request("waits", prompt(5, 2), c);
+  e->add_request("free", prompt(5, 4), greedy(4));
+  Outputs out;
+  FinishReason waits_finish = FinishReason::None;
+  for (int i = 0; i < 100 && e->has_unfinished(); ++i) {
+    for (const SequenceDelta& d : e->step().deltas) {
+      out[d.request_id].insert(out[d.request_id].end(), d.token_ids.begin(), d.token_ids.end());
+      if (d.request_id == "waits" && d.finish_reason != FinishReason::None) waits_finish = d.finish_reason;
+    }
+  }
+  CHECK(waits_finish == FinishReason::Abort);
+  CHECK(out["waits"].empty());
+  CHECK_EQ(out["free"].size(), size_t{4});
+}
+
+// logit_bias: +100 on a token makes greedy pick it; a bad id or bias is refused by name.
+void test_logit_bias() {
+  auto e = make_engine(config());
+  SamplingParams p = greedy(3);
+  p.logit_bias = {{7, 100.0f}};
+  e->add_request("b", prompt(5, 6), p);
+  Outputs out = run_to_end(*e);
+  CHECK(out["b/0"] == std::vector<int32_t>({7, 7, 7}));
+  p.logit_bias = {{kVocab, 1.0f}};
+  CHECK_THROWS_WITH(e->add_request("bad", prompt(5, 6), p), "logit_bias");
+  p.logit_bias = {{3, 101.0f}};
+  CHECK_THROWS_WITH(e->add_request("bad", prompt(5, 6), p), "logit_bias");
+}
+
+// Prompt logprobs (echo): scoring prompt P + G, where G is what greedy generated from P, gives at
+// G's positions the logprobs the generation reported, through chunked prefill and with P's blocks
+// in the prefix cache (a prompt-logprob request computes its prompt anew).
+void test_prompt_logprobs_match_generation() {
+  EngineConfig c = testing::test_engine_config(256, 8, 4); // 8 tokens a step: the prompt spans chunks
+  auto e = make_engine(c);
+  SamplingParams gen = greedy(6);
+  gen.logprobs = 2;
+  const std::vector<int32_t> p = prompt(21, 8);
+  e->add_request("gen", p, gen);
+  std::vector<int32_t> g;
+  std::vector<TokenLogprobs> g_lp;
+  while (e->has_unfinished())
+    for (const SequenceDelta& d : e->step().deltas) {
+      g.insert(g.end(), d.token_ids.begin(), d.token_ids.end());
+      g_lp.insert(g_lp.end(), d.logprobs.begin(), d.logprobs.end());
+    }
+  std::vector<int32_t> scored = p;
+  scored.insert(scored.end(), g.begin(), g.end());
+  SamplingParams echo = greedy(1);
+  echo.prompt_logprobs = 2;
+  e->add_request("echo", scored, echo);
+  std::vector<TokenLogprobs> lp;
+  int deltas_with_prompt = 0;
+  while (e->has_unfinished())
+    for (const SequenceDelta& d : e->step().deltas) {
+      if (!d.prompt_logprobs.empty()) ++deltas_with_prompt;
+      lp.insert(lp.end(), d.prompt_logprobs.begin(), d.prompt_logprobs.end());
+    }
+  CHECK_EQ(lp.size(), scored.size() - 1);
+  CHECK(deltas_with_prompt > 1); // chunked
+  for (size_t k = 0; k < g.size(); ++k) {
+    const TokenLogprobs& a = lp[p.size() - 1 + k];
+    CHECK(std::fabs(a.logprob - g_lp[k].logprob) < 1e-5f);
+    CHECK(a.top.size() == 2 && a.top[0].first == g_lp[k].top[0].first);
+  }
+  CHECK_THROWS_WITH(
+      [&] {
+        SamplingParams bad = greedy(1);
+        bad.prompt_logprobs = 21;
+        e->add_request("bad", p, bad);
+      }(),
+      "prompt_logprobs");
+}
+
 } // namespace
 
 int main() {
+  test_prompt_logprobs_match_generation();
+  test_token_masks_threaded();
+  test_token_mask_timeout_aborts();
+  test_logit_bias();
   test_batch_equals_alone_and_preemption();
   test_prefix_cache_hit_same_tokens();
   test_abort_frees_blocks_immediately();

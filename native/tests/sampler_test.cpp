@@ -222,7 +222,29 @@ void test_validation_names_the_parameter() {
 
 } // namespace
 
+// Structured output: a token mask leaves only its tokens to greedy and to random draws; the
+// logprobs stay those of the raw logits.
+void test_token_mask() {
+  Sampler sampler(kVocab, {kEos});
+  std::vector<float> logits = {0.1f, 3.0f, 0.5f, 2.9f, -1.0f, 0.0f, 0.2f, 0.0f};
+  const uint32_t only_4_and_6 = (1u << 4) | (1u << 6);
+  SamplingParams lp = greedy();
+  lp.logprobs = 1;
+  Sequence s = make_seq(lp, {5});
+  SampledToken t = sampler.sample(logits.data(), s, &only_4_and_6);
+  CHECK_EQ(t.token_id, 6);
+  CHECK_EQ(t.logprobs.top[0].first, 1); // the raw distribution's best
+  SamplingParams hot;
+  hot.temperature = 1.5;
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    Sequence r = make_seq(hot, {5}, {}, seed);
+    const int32_t id = sampler.sample(logits.data(), r, &only_4_and_6).token_id;
+    CHECK(id == 4 || id == 6);
+  }
+}
+
 int main() {
+  test_token_mask();
   test_greedy_picks_argmax();
   test_repetition_penalty();
   test_presence_and_frequency_penalties_use_output_only();

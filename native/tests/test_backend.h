@@ -38,10 +38,18 @@ public:
     for (int32_t t = 0; t < b.num_tokens(); ++t) {
       slots_.at(b.slot_mapping[t]) = b.token_ids[t] * 4096 + b.positions[t];
     }
-    logits.assign(static_cast<size_t>(b.num_seqs()) * vocab_size_, 0.0f);
+    // A row per sequence (its last token), or per token with all_logits (context up to it).
+    std::vector<std::pair<int32_t, int32_t>> rows; // (sequence, context length)
     for (int32_t s = 0; s < b.num_seqs(); ++s) {
+      if (!b.all_logits) rows.emplace_back(s, b.context_lens[s]);
+      else
+        for (int32_t t = b.query_start[s]; t < b.query_start[s + 1]; ++t) rows.emplace_back(s, b.positions[t] + 1);
+    }
+    logits.assign(rows.size() * vocab_size_, 0.0f);
+    for (size_t row = 0; row < rows.size(); ++row) {
+      const auto [s, context] = rows[row];
       uint64_t h = 1469598103934665603ull;
-      for (int32_t pos = 0; pos < b.context_lens[s]; ++pos) {
+      for (int32_t pos = 0; pos < context; ++pos) {
         int32_t block = b.block_tables[static_cast<size_t>(s) * b.max_blocks_per_seq + pos / block_size_];
         if (block < 0) throw std::runtime_error("TestBackend: context reads an unmapped block");
         int32_t v = slots_.at(static_cast<size_t>(block) * block_size_ + pos % block_size_);
@@ -51,7 +59,7 @@ public:
       for (int32_t v = 0; v < vocab_size_; ++v) {
         uint64_t x = (h ^ (static_cast<uint64_t>(v) * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
         x ^= x >> 29;
-        logits[static_cast<size_t>(s) * vocab_size_ + v] = static_cast<float>(x % 10000) / 1000.0f;
+        logits[row * vocab_size_ + v] = static_cast<float>(x % 10000) / 1000.0f;
       }
     }
   }

@@ -27,6 +27,7 @@
 #include "bench/engine_run.h"
 #include "bench/memory_bandwidth.h"
 #include "bench/step_accounting.h"
+#include "bench/token_mask_feeder.h"
 #include "bench/workloads.h"
 #if defined(PAGODA_HAVE_CUDA) && __has_include("backend/cuda/cuda_backend.h")
 #define PAGODA_BENCH_CUDA 1
@@ -63,19 +64,23 @@ struct Args {
   double bandwidth_gib = 1.0;
   bool skip_bandwidth = false;
   double progress_s = 0.0; // > 0: a progress line on stderr this often during a run
+  double constrained_fraction = 0.0; // synthetic: decode again with this share of the batch constrained
   std::string command;
 };
 
 void usage() {
   std::puts(
       "usage: pagoda-bench --model DIR|config.json [--load-format auto|dummy] [--device cpu|cuda|auto]\n"
-      "  [--dtype auto|float32|bfloat16|float16] [--input-len N] [--output-len N] [--batch-size N]\n"
+      "  [--dtype auto|float32|bfloat16|float16] [--kv-cache-dtype auto|bfloat16|fp8]\n"
+      "  [--input-len N] [--output-len N] [--batch-size N]\n"
       "  [--num-prompts N] [--dataset FILE|random] [--random-input-len N] [--random-output-len N]\n"
       "  [--prefix-workload] [--prefix-len N] [--suffix-len N]\n"
       "  [--max-model-len N] [--max-num-seqs N]\n"
       "  [--max-num-batched-tokens N] [--block-size N] [--kv-cache-space-gib G] [--num-threads N]\n"
       "  [--gpu-memory-utilization F] [--enable-prefix-caching] [--enforce-eager]\n"
       "  [--bandwidth-buffer-gib G] [--skip-bandwidth] [--progress-s S] [--out FILE]\n"
+      "  [--constrained-fraction F]  synthetic: decode the batch again with F of it under fixed random\n"
+      "                              token masks (structured output's sampler path), beside the plain run\n"
       "modes: synthetic batches (default); --dataset FILE (pairs of lengths, all at once);\n"
       "  --dataset random (fixed lengths, all at once, with the roofline ratio);\n"
       "  --prefix-workload (prompts sharing a prefix, prefix caching on then off)");
@@ -116,6 +121,7 @@ Args parse_args(int argc, char** argv) {
     else if (f == "--load-format") a.engine.load_format = need(i);
     else if (f == "--device") a.engine.device = need(i);
     else if (f == "--dtype") a.engine.dtype = need(i);
+    else if (f == "--kv-cache-dtype") a.engine.kv_cache_dtype = need(i);
     else if (f == "--input-len") a.input_len = int_arg();
     else if (f == "--output-len") a.output_len = int_arg();
     else if (f == "--batch-size") a.batch_size = int_arg();
@@ -138,12 +144,15 @@ Args parse_args(int argc, char** argv) {
     else if (f == "--bandwidth-buffer-gib") a.bandwidth_gib = to_double(f, need(i));
     else if (f == "--skip-bandwidth") a.skip_bandwidth = true;
     else if (f == "--progress-s") a.progress_s = to_double(f, need(i));
+    else if (f == "--constrained-fraction") a.constrained_fraction = to_double(f, need(i));
     else if (f == "--out") a.out = need(i);
     else if (f == "--help" || f == "-h") { usage(); std::exit(0); }
     else throw Error("unknown flag " + f + " (see --help)");
   }
   if (a.engine.model.empty()) throw Error("--model is required (a checkpoint folder, or a config.json with --load-format dummy)");
   if (a.input_len < 1 || a.output_len < 1 || a.batch_size < 1) throw Error("--input-len, --output-len and --batch-size must be at least 1");
+  if (!(a.constrained_fraction >= 0.0 && a.constrained_fraction <= 1.0)) throw Error("--constrained-fraction must be in [0, 1]");
+  if (a.constrained_fraction > 0.0 && !a.dataset.empty()) throw Error("--constrained-fraction is for synthetic batches; drop --dataset");
   if (a.prefix_workload && !a.dataset.empty()) throw Error("--prefix-workload makes its own prompts; drop --dataset");
   if (a.engine.max_num_seqs < a.batch_size) a.engine.max_num_seqs = a.batch_size;
   return a;
@@ -225,6 +234,7 @@ json::Value memory_json(const EngineFacts& f) {
   json::Value j = json::Value::object();
   j.set("gpu_memory_utilization", num(f.config.gpu_memory_utilization));
   j.set("kv_blocks", num(f.kv_blocks));
+  j.set("kv_cache_dtype", json::Value::string(f.config.kv_cache_dtype));
   j.set("kv_cache_bytes", num(static_cast<double>(f.kv_blocks) * f.profile.kv_bytes_per_block));
   j.set("weights_bytes", num(static_cast<double>(f.profile.weights_bytes)));
   j.set("profiled_activation_bytes", num(static_cast<double>(f.profile.peak_activation_bytes)));
@@ -319,6 +329,49 @@ void print_phases(const StepAccounting& acc, const RooflineModel& m) {
   }
 }
 
+struct DecodeRun {
+  double seconds = 0.0;
+  int64_t tokens = 0, steps = 0, masks = 0;
+  void add(const DecodeRun& o) {
+    seconds += o.seconds;
+    tokens += o.tokens;
+    steps += o.steps;
+    masks += o.masks;
+  }
+};
+
+// One decode round: batch_size fixed-length requests, the first `constrained` of them under
+// TokenMaskFeeder's masks; timed from the step where every sequence holds its first token.
+DecodeRun decode_round(LLMEngine& e, const Args& a, int32_t r, int32_t constrained, std::mt19937& rng,
+                       StepAccounting& acc) {
+  const int32_t vocab = e.model().vocab_size;
+  TokenMaskFeeder feeder(vocab, 17);
+  DecodeRun run;
+  {
+    for (int32_t b = 0; b < a.batch_size; ++b) {
+      const std::string id = (constrained ? "c" : "d") + std::to_string(r) + "-" + std::to_string(b);
+      const SamplingParams p = fixed_length(a.output_len);
+      e.add_request(id, random_tokens(rng, a.input_len, vocab), b < constrained ? TokenMaskFeeder::constrained(p) : p);
+      if (b < constrained) feeder.started(e, id);
+    }
+    // Prefill (not timed here) until every sequence holds its first token.
+    std::map<std::string, bool> started;
+    while (static_cast<int32_t>(started.size()) < a.batch_size) {
+      StepOutput out = e.step();
+      feeder.after_step(e, out);
+      for (const auto& d : out.deltas) if (!d.token_ids.empty()) started[d.request_id] = true;
+    }
+    auto start = Clock::now();
+    RunLog t = run_to_end(e, start, a.progress_s, [&](const StepOutput& out) { feeder.after_step(e, out); });
+    run.seconds += seconds_since(start);
+    run.tokens += t.output_tokens;
+    run.steps += t.steps;
+    acc.merge(t.accounting);
+  }
+  run.masks = feeder.masks_sent();
+  return run;
+}
+
 // Synthetic: batches of identical-length random prompts. Prefill is timed with max_tokens 1;
 // decode from the step where every sequence has its first token to the last step.
 json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng, StepAccounting& decode_acc) {
@@ -335,22 +388,19 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng, Step
     prefill_s += seconds_since(start);
     prefill_tokens += int64_t{a.batch_size} * a.input_len;
   }
+  // With --constrained-fraction, each round runs plain then mixed, so drift in the machine's load
+  // falls on both alike.
+  const int32_t constrained =
+      a.constrained_fraction > 0.0 ? std::max(1, static_cast<int32_t>(a.constrained_fraction * a.batch_size + 0.5)) : 0;
+  DecodeRun plain, mixed;
+  StepAccounting mixed_acc;
   for (int32_t r = 0; r < rounds; ++r) {
-    for (int32_t b = 0; b < a.batch_size; ++b) {
-      e.add_request("d" + std::to_string(r) + "-" + std::to_string(b), random_tokens(rng, a.input_len, vocab), fixed_length(a.output_len));
-    }
-    // Prefill (not timed here) until every sequence holds its first token.
-    std::map<std::string, bool> started;
-    while (static_cast<int32_t>(started.size()) < a.batch_size) {
-      for (const auto& d : e.step().deltas) if (!d.token_ids.empty()) started[d.request_id] = true;
-    }
-    auto start = Clock::now();
-    RunLog t = run_to_end(e, start, a.progress_s);
-    decode_s += seconds_since(start);
-    decode_tokens += t.output_tokens;
-    decode_steps += t.steps;
-    decode_acc.merge(t.accounting);
+    plain.add(decode_round(e, a, r, 0, rng, decode_acc));
+    if (constrained > 0) mixed.add(decode_round(e, a, r, constrained, rng, mixed_acc));
   }
+  decode_s = plain.seconds;
+  decode_tokens = plain.tokens;
+  decode_steps = plain.steps;
   json::Value out = json::Value::object();
   out.set("mode", json::Value::string("synthetic"));
   out.set("input_len", num(a.input_len));
@@ -361,6 +411,19 @@ json::Value bench_synthetic(LLMEngine& e, const Args& a, std::mt19937& rng, Step
   out.set("decode_tokens_per_s", num(decode_s > 0 ? decode_tokens / decode_s : 0.0));
   out.set("decode_steps_per_s", num(decode_s > 0 ? decode_steps / decode_s : 0.0));
   out.set("tpot_ms", num(decode_steps > 0 ? 1e3 * decode_s / decode_steps : 0.0));
+  if (constrained > 0) {
+    const double plain_rate = decode_s > 0 ? decode_tokens / decode_s : 0.0;
+    const double mixed_rate = mixed.seconds > 0 ? mixed.tokens / mixed.seconds : 0.0;
+    json::Value c = json::Value::object();
+    c.set("constrained_per_batch", num(constrained));
+    c.set("decode_tokens_per_s", num(mixed_rate));
+    c.set("tpot_ms", num(mixed.steps > 0 ? 1e3 * mixed.seconds / mixed.steps : 0.0));
+    c.set("masks_sent", num(static_cast<double>(mixed.masks)));
+    // Every sequence of a batch advances one token a step, so both kinds keep this share of the
+    // plain batch's per-sequence rate.
+    c.set("ratio_to_unconstrained_batch", num(plain_rate > 0 ? mixed_rate / plain_rate : 0.0));
+    out.set("constrained", c);
+  }
   return out;
 }
 
@@ -489,6 +552,13 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
                 r.figures.at("prefill_tokens_per_s").as_number(), a.batch_size, a.input_len);
     std::printf("decode       %.2f tokens/s at batch %d, %.2f ms per step\n",
                 r.figures.at("decode_tokens_per_s").as_number(), a.batch_size, r.figures.at("tpot_ms").as_number());
+    if (r.figures.contains("constrained")) {
+      const json::Value& c = r.figures.at("constrained");
+      std::printf("constrained  %.2f tokens/s at batch %d with %g of it under token masks, %.2f ms per step: "
+                  "%.3f of the unconstrained batch\n",
+                  c.at("decode_tokens_per_s").as_number(), a.batch_size, c.at("constrained_per_batch").as_number(),
+                  c.at("tpot_ms").as_number(), c.at("ratio_to_unconstrained_batch").as_number());
+    }
   } else {
     std::vector<BenchRequest> requests;
     int64_t skipped = 0;

@@ -103,7 +103,7 @@ beforeAll(async () => {
     model_path: STORIES,
     chat_template: TEMPLATE,
   });
-  expect(reg.status, JSON.stringify(reg.json)).toBe(201);
+  expect(reg.status, JSON.stringify(reg.json)).toBe(200);
   await waitFor(
     'the worker to join',
     async () => (await api('GET', '/v1/workers')).json.length === 1,

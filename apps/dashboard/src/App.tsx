@@ -10,6 +10,7 @@ import { CustomPage } from './pages/CustomPage.tsx';
 import { KeysPage } from './pages/KeysPage.tsx';
 import { LaunchPage } from './pages/LaunchPage.tsx';
 import { ModelsPage } from './pages/ModelsPage.tsx';
+import { RetrievalPage } from './pages/RetrievalPage.tsx';
 import { Link, usePath } from './router.tsx';
 
 const PAGES: Array<{
@@ -26,6 +27,12 @@ const PAGES: Array<{
     Page: ModelsPage,
   },
   { path: '/chat', label: 'nav.chat', icon: 'M4 4h16v11H8l-4 4z', Page: ChatPage },
+  {
+    path: '/retrieval',
+    label: 'nav.retrieval',
+    icon: 'M10 4a6 6 0 1 1 0 12 6 6 0 0 1 0-12zm5 11l5 5',
+    Page: RetrievalPage,
+  },
   {
     path: '/custom',
     label: 'nav.custom',

@@ -61,12 +61,18 @@ struct RowSampling {
   // This row's entries of StepSampling::adjustments, applied before anything else.
   int32_t adjust_begin = 0;
   int32_t adjust_end = 0;
+  // Structured output: this row's allowed-token bitmask is StepSampling::token_masks[mask_row]
+  // (applied after the adjustments; logprobs stay the raw logits'); -1: unconstrained, free.
+  int32_t mask_row = -1;
 };
 
 // One step's sampling: a row per sequence of the batch, and the adjustments they index.
 struct StepSampling {
   std::vector<RowSampling> rows;
   std::vector<LogitAdjustment> adjustments;
+  // [masked rows x mask_words] bitmasks, bit t of word t / 32 set: token t allowed.
+  std::vector<uint32_t> token_masks;
+  int32_t mask_words = 0; // (vocab_size + 31) / 32
 };
 
 struct SampledRows {

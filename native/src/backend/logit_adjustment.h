@@ -14,7 +14,7 @@
 namespace pagoda {
 
 // In this order: the repetition penalty (divide a positive logit, multiply a negative one;
-// 1 leaves it), minus `subtract` (frequency * count + presence over output tokens), then
+// 1 leaves it), minus `subtract` (frequency * count + presence over output tokens, less logit_bias), then
 // -inf when `masked` (an EOS or stop token before min_tokens are out).
 struct LogitAdjustment {
   int32_t token = 0;

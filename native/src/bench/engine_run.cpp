@@ -48,12 +48,14 @@ json::Value num(double v) { return json::Value::number(v); }
 
 } // namespace
 
-RunLog run_to_end(LLMEngine& e, BenchClock::time_point start, double progress_s) {
+RunLog run_to_end(LLMEngine& e, BenchClock::time_point start, double progress_s,
+                  const std::function<void(const StepOutput&)>& after_step) {
   RunLog log;
   BenchClock::time_point last = BenchClock::now();
   double next_progress = progress_s;
   while (e.has_unfinished()) {
     StepOutput out = e.step();
+    if (after_step) after_step(out);
     ++log.steps;
     const BenchClock::time_point end = BenchClock::now();
     const double now = std::chrono::duration<double>(end - start).count();

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,7 +32,9 @@ struct RunLog {
 
 // progress_s > 0: a progress line on stderr that often, so a run cut off by a time limit
 // still tells how far it got and at what rate.
-RunLog run_to_end(LLMEngine& e, BenchClock::time_point start, double progress_s = 0.0);
+// after_step, when set, sees every step's output before the next step runs (e.g. to send masks).
+RunLog run_to_end(LLMEngine& e, BenchClock::time_point start, double progress_s = 0.0,
+                  const std::function<void(const StepOutput&)>& after_step = {});
 
 struct WorkloadRun {
   RunLog log;

@@ -119,6 +119,7 @@ void LLMEngine::add_request(const std::string& request_id, std::vector<int32_t> 
     request.seqs.push_back(seq);
   }
   request.num_unfinished = params.n;
+  if (params.prompt_logprobs >= 0 && num_prompt > 1) ++prompt_logprob_requests_;
   for (const auto& seq : request.seqs) scheduler_->add(seq);
   requests_.emplace(request_id, std::move(request));
   wake_.notify_all();
@@ -139,6 +140,7 @@ SequenceDelta LLMEngine::finished_delta(const Sequence& seq) {
 
 // Called with the lock held when seq has just finished: settles the request's bookkeeping.
 void LLMEngine::on_sequence_finished(const Sequence& seq, SequenceDelta& delta) {
+  if (seq.wants_prompt_logprobs()) --prompt_logprob_requests_; // finished before its prompt was
   auto it = requests_.find(seq.request_id);
   if (it == requests_.end()) return;
   if (--it->second.num_unfinished == 0) {
@@ -155,8 +157,58 @@ bool LLMEngine::abort(const std::string& request_id) {
     on_sequence_finished(*seq, d);
     pending_.push_back(std::move(d));
   }
-  if (!aborted.empty()) wake_.notify_all();
+  if (!aborted.empty()) {
+    wake_.notify_all();
+    mask_ready_.notify_all();
+  }
   return !aborted.empty();
+}
+
+void LLMEngine::set_token_mask(const std::string& request_id, int32_t index, int32_t position,
+                               const uint32_t* words, size_t num_words) {
+  const size_t want = (static_cast<size_t>(model_.vocab_size) + 31) / 32;
+  if (num_words != want) {
+    throw Error("token mask has " + std::to_string(num_words) + " words; this model's vocabulary needs " +
+                std::to_string(want));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = requests_.find(request_id);
+  if (it == requests_.end()) return; // finished or aborted meanwhile: nothing waits for it
+  if (index < 0 || static_cast<size_t>(index) >= it->second.seqs.size())
+    throw Error("token mask for output " + std::to_string(index) + " of a request with " +
+                std::to_string(it->second.seqs.size()));
+  Sequence& seq = *it->second.seqs[static_cast<size_t>(index)];
+  if (!seq.params->constrained) throw Error("token mask for a request that is not constrained");
+  if (seq.is_finished()) return;
+  seq.token_mask.assign(words, words + num_words);
+  seq.token_mask_position = position;
+  mask_ready_.notify_all();
+}
+
+bool LLMEngine::mask_missing(const ScheduledSequence& s) const {
+  const Sequence& seq = *s.seq;
+  return s.samples && !seq.is_finished() && seq.params->constrained &&
+         seq.token_mask_position != seq.num_output_tokens();
+}
+
+bool LLMEngine::await_token_masks(const SchedulerOutput& out, std::unique_lock<std::mutex>& lock) {
+  auto missing = [&] {
+    return std::any_of(out.scheduled.begin(), out.scheduled.end(),
+                       [&](const ScheduledSequence& s) { return mask_missing(s); });
+  };
+  if (!missing()) return true; // unconstrained batches never wait
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(mask_timeout_s_);
+  if (!mask_ready_.wait_until(lock, deadline, [&] { return stopping_ || !missing(); })) {
+    for (const ScheduledSequence& s : out.scheduled) {
+      if (!mask_missing(s)) continue;
+      for (const auto& seq : scheduler_->abort(s.seq->request_id)) {
+        SequenceDelta d = finished_delta(*seq);
+        on_sequence_finished(*seq, d);
+        pending_.push_back(std::move(d));
+      }
+    }
+  }
+  return !stopping_;
 }
 
 bool LLMEngine::has_unfinished() const {
@@ -215,6 +267,8 @@ FinishReason LLMEngine::check_stop(Sequence& seq, int32_t token) const {
 void LLMEngine::device_sampling_rows(const SchedulerOutput& out, StepSampling& sampling) {
   sampling.rows.assign(out.scheduled.size(), RowSampling{});
   sampling.adjustments.clear();
+  sampling.token_masks.clear();
+  sampling.mask_words = (model_.vocab_size + 31) / 32;
   for (size_t i = 0; i < out.scheduled.size(); ++i) {
     const ScheduledSequence& s = out.scheduled[i];
     Sequence& seq = *s.seq;
@@ -226,6 +280,10 @@ void LLMEngine::device_sampling_rows(const SchedulerOutput& out, StepSampling& s
     r.adjust_begin = static_cast<int32_t>(sampling.adjustments.size());
     adjuster_->append(seq, sampling.adjustments);
     r.adjust_end = static_cast<int32_t>(sampling.adjustments.size());
+    if (p.constrained && seq.token_mask_position == seq.num_output_tokens()) {
+      r.mask_row = static_cast<int32_t>(sampling.token_masks.size() / static_cast<size_t>(sampling.mask_words));
+      sampling.token_masks.insert(sampling.token_masks.end(), seq.token_mask.begin(), seq.token_mask.end());
+    }
     if (p.greedy()) continue;
     r.temperature = static_cast<float>(p.temperature);
     r.top_k = p.top_k;
@@ -259,7 +317,8 @@ void LLMEngine::process_sampled(const SchedulerOutput& out, const std::vector<fl
         }
       }
     } else {
-      t = sampler_->sample(logits->data() + i * vocab, seq);
+      const bool masked = seq.params->constrained && seq.token_mask_position == seq.num_output_tokens();
+      t = sampler_->sample(logits->data() + i * vocab, seq, masked ? seq.token_mask.data() : nullptr);
     }
     if (placeholder) {
       seq.token_ids[static_cast<size_t>(seq.pending_token)] = t.token_id;
@@ -303,22 +362,60 @@ void LLMEngine::fail_all(const std::string& message, StepOutput& result) {
   result.error = message;
 }
 
+void LLMEngine::take_prompt_logprobs(const SchedulerOutput& out, const ForwardBatch& batch,
+                                     std::vector<float>& logits, StepOutput& result) {
+  const size_t vocab = static_cast<size_t>(model_.vocab_size);
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    Sequence& seq = *out.scheduled[i].seq;
+    if (seq.is_finished() || !seq.wants_prompt_logprobs()) continue;
+    SequenceDelta d = finished_delta(seq);
+    d.finish_reason = FinishReason::None;
+    for (int32_t t = batch.query_start[i]; t < batch.query_start[i + 1]; ++t) {
+      const int32_t next = batch.positions[static_cast<size_t>(t)] + 1; // the token row t predicts
+      if (next != seq.prompt_logprobs_next || next >= seq.num_prompt_tokens) continue;
+      d.prompt_logprobs.push_back(sampler_->logprobs_of(logits.data() + static_cast<size_t>(t) * vocab,
+                                                        seq.token_ids[static_cast<size_t>(next)],
+                                                        seq.params->prompt_logprobs));
+      ++seq.prompt_logprobs_next;
+    }
+    if (!seq.wants_prompt_logprobs()) --prompt_logprob_requests_;
+    if (!d.prompt_logprobs.empty()) result.deltas.push_back(std::move(d));
+  }
+  for (size_t i = 0; i < out.scheduled.size(); ++i) { // rows only move down: i <= its last row
+    const size_t last = static_cast<size_t>(batch.query_start[i + 1] - 1);
+    if (last != i) std::copy_n(logits.begin() + last * vocab, vocab, logits.begin() + i * vocab);
+  }
+}
+
 StepOutput LLMEngine::step() {
-  if (async_sampling_) return step_async();
+  // Steps carrying prompt logprobs run here, synchronously, once nothing is in flight.
+  if (async_sampling_ && !(in_flight_.empty() && prompt_logprob_requests_ > 0)) return step_async();
   const double step_start = now_seconds();
   StepOutput result;
   SchedulerOutput scheduled;
   ForwardBatch batch;
   bool on_device = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    result.deltas = std::move(pending_);
-    pending_.clear();
+    std::unique_lock<std::mutex> lock(mutex_);
     scheduled = scheduler_->schedule();
     last_step_ran_ = !scheduled.empty();
-    if (scheduled.empty()) return result;
+    if (scheduled.empty()) {
+      result.deltas = std::move(pending_);
+      pending_.clear();
+      return result;
+    }
     batch = build_batch(scheduled);
-    on_device = device_sampling_;
+    batch.all_logits = std::any_of(scheduled.scheduled.begin(), scheduled.scheduled.end(),
+                                   [](const ScheduledSequence& s) { return s.seq->wants_prompt_logprobs(); });
+    on_device = device_sampling_ && !batch.all_logits;
+    // Sampling on the device takes the masks with the launch; on the host they are awaited
+    // after the forward, so the caller's grammar work overlaps it.
+    if (on_device && !await_token_masks(scheduled, lock)) {
+      fail_all("the engine stopped while a constrained request waited for its token mask", result);
+      return result;
+    }
+    result.deltas = std::move(pending_);
+    pending_.clear();
     if (on_device) device_sampling_rows(scheduled, step_sampling_);
     ++totals_.num_steps;
   }
@@ -333,7 +430,8 @@ StepOutput LLMEngine::step() {
       error = check_sampled(sampled_, step_sampling_.rows, model_.vocab_size);
     } else {
       backend_->forward(batch, logits);
-      if (logits.size() < static_cast<size_t>(batch.num_seqs()) * model_.vocab_size) {
+      const size_t rows = static_cast<size_t>(batch.all_logits ? batch.num_tokens() : batch.num_seqs());
+      if (logits.size() < rows * model_.vocab_size) {
         error = "backend returned too few logits";
       }
     }
@@ -342,32 +440,40 @@ StepOutput LLMEngine::step() {
   }
   const double forward_end = now_seconds();
   const double device_ms = error.empty() ? backend_->last_step_device_ms() : -1.0;
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (error.empty() && !on_device && !await_token_masks(scheduled, lock))
+    error = "the engine stopped while a constrained request waited for its token mask";
+  for (SequenceDelta& d : pending_) result.deltas.push_back(std::move(d)); // aborts meanwhile
+  pending_.clear();
   if (!error.empty()) {
     fail_all(error, result);
     return result;
   }
+  if (batch.all_logits) take_prompt_logprobs(scheduled, batch, logits, result);
   scheduler_->on_step_computed(scheduled);
   process_sampled(scheduled, on_device ? nullptr : &logits, on_device ? &sampled_ : nullptr, result);
   record_timing(batch, step_start, forward_start, forward_end, device_ms, result.timing);
   return result;
 }
 
-bool LLMEngine::prepare_step(InFlight& step) {
+bool LLMEngine::prepare_step(InFlight& step, std::unique_lock<std::mutex>& lock) {
+  if (prompt_logprob_requests_ > 0) return false; // step() runs those synchronously
   step.scheduled = scheduler_->schedule();
   if (step.scheduled.empty()) return false;
+  if (!await_token_masks(step.scheduled, lock)) throw Error("the engine stopped while a constrained request waited for its token mask");
   step.batch = build_batch(step.scheduled);
   device_sampling_rows(step.scheduled, step.sampling);
   ++totals_.num_steps;
   return true;
 }
 
-bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next) {
+bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next, std::unique_lock<std::mutex>& lock) {
   // Each sequence prev samples for must be able to continue on a placeholder: nothing of its
-  // next step may read the new token's value on the host (penalties, min_tokens masking).
+  // next step may read the new token's value on the host (penalties, min_tokens masking, a
+  // grammar's next mask).
   for (const ScheduledSequence& s : prev.scheduled.scheduled) {
     if (s.seq->is_finished()) continue;
-    if (!s.samples || adjuster_->needed(*s.seq)) return false;
+    if (!s.samples || adjuster_->needed(*s.seq) || s.seq->params->constrained) return false;
   }
   scheduler_->on_step_computed(prev.scheduled); // its K/V are being written; full blocks hash known tokens
   prev.advanced = true;
@@ -380,7 +486,7 @@ bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next) {
     seq.pending_token = seq.num_tokens();
     seq.token_ids.push_back(-1 - static_cast<int32_t>(i));
   }
-  prepare_step(next); // nothing runnable: prev's results come as usual
+  prepare_step(next, lock); // nothing runnable: prev's results come as usual
   return true;
 }
 
@@ -413,8 +519,10 @@ StepOutput LLMEngine::step_async() {
     if (in_flight_.empty()) {
       InFlight first;
       first.step_start = now_seconds();
-      if (!prepare_step(first)) {
+      if (!prepare_step(first, lock)) {
         last_step_ran_ = false;
+        for (SequenceDelta& d : pending_) result.deltas.push_back(std::move(d));
+        pending_.clear();
         return result;
       }
       launch(first);
@@ -424,7 +532,7 @@ StepOutput LLMEngine::step_async() {
     if (in_flight_.size() == 1) {
       InFlight next;
       next.step_start = now_seconds();
-      if (prepare_ahead(in_flight_.front(), next) && !next.scheduled.empty()) {
+      if (prepare_ahead(in_flight_.front(), next, lock) && !next.scheduled.empty()) {
         launch(next);
         in_flight_.push_back(std::move(next));
       }
@@ -445,6 +553,8 @@ StepOutput LLMEngine::step_async() {
   }
   const double forward_end = now_seconds();
   std::lock_guard<std::mutex> lock(mutex_);
+  for (SequenceDelta& d : pending_) result.deltas.push_back(std::move(d));
+  pending_.clear();
   if (error.empty()) error = check_sampled(sampled_, in_flight_.front().sampling.rows, model_.vocab_size);
   if (!error.empty()) {
     fail_in_flight(error, 1, result); // the oldest was collected (or its collect failed)
@@ -523,6 +633,7 @@ void LLMEngine::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  mask_ready_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 

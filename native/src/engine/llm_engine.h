@@ -4,6 +4,7 @@
 // carrying every new token (and finish) of every sequence.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -34,6 +35,8 @@ struct SequenceDelta {
   std::vector<int32_t> token_ids;
   bool has_logprobs = false;
   std::vector<TokenLogprobs> logprobs; // one per token when has_logprobs
+  // Prompt logprobs of the prompt tokens computed this step, in order from position 1 on.
+  std::vector<TokenLogprobs> prompt_logprobs;
   FinishReason finish_reason = FinishReason::None;
   int32_t stop_token_id = -1;
   bool request_finished = false; // every one of the request's n outputs has finished
@@ -78,6 +81,16 @@ public:
                    const SamplingParams& params);
   // Frees the request's blocks now; its final Abort deltas come with the next step output.
   bool abort(const std::string& request_id);
+  // Structured output: the allowed-token bitmask ((vocab_size + 31) / 32 words) for output
+  // `position` of output `index` of a constrained request (SamplingParams::constrained). The
+  // engine samples that position only once its mask is here; the caller sends the next
+  // mask when it sees the token (the forward of the next step runs meanwhile). Throws
+  // pagoda::Error for an unknown request, a wrong index or size; a finished output ignores it.
+  void set_token_mask(const std::string& request_id, int32_t index, int32_t position, const uint32_t* words,
+                      size_t num_words);
+  // How long a constrained sequence waits for its mask before it is aborted (a caller that
+  // died must not stall the batch). Default 60 s.
+  void set_token_mask_timeout(double seconds) { mask_timeout_s_ = seconds; }
   // One engine step on the caller's thread (tests, benchmarks). Not with start().
   StepOutput step();
   bool has_unfinished() const;
@@ -111,6 +124,15 @@ private:
   void process_sampled(const SchedulerOutput& out, const std::vector<float>* logits,
                        const SampledRows* sampled, StepOutput& result);
   FinishReason check_stop(Sequence& seq, int32_t token) const;
+  // With the lock held: waits (releasing it) until every constrained sequence `out` samples
+  // has its mask for its next position; one whose mask does not come in time is aborted.
+  // False when the engine is stopping.
+  bool await_token_masks(const SchedulerOutput& out, std::unique_lock<std::mutex>& lock);
+  bool mask_missing(const ScheduledSequence& s) const;
+  // With all_logits: each prompt-logprob sequence's prompt logprobs as deltas, then each
+  // sequence's last row moved to row i so sampling reads logits as usual.
+  void take_prompt_logprobs(const SchedulerOutput& out, const ForwardBatch& batch, std::vector<float>& logits,
+                            StepOutput& result);
   SequenceDelta finished_delta(const Sequence& seq);
   void on_sequence_finished(const Sequence& seq, SequenceDelta& delta);
   void fail_all(const std::string& message, StepOutput& result);
@@ -130,12 +152,12 @@ private:
   StepOutput step_async();
   // With the lock held: schedules the next step (an empty output when nothing is runnable)
   // and builds its batch and sampling rows.
-  bool prepare_step(InFlight& step);
+  bool prepare_step(InFlight& step, std::unique_lock<std::mutex>& lock);
   // With the lock held, step `prev` in flight: when every sequence it samples can go on
   // without its new token's value, counts prev's tokens computed, gives each of those
   // sequences a placeholder token and prepares the step after it; false (changing nothing)
   // when the step must wait for prev's ids.
-  bool prepare_ahead(InFlight& prev, InFlight& next);
+  bool prepare_ahead(InFlight& prev, InFlight& next, std::unique_lock<std::mutex>& lock);
   void launch(InFlight& step);
   // With the lock held, after an error: collects the launched steps past the first
   // `collected` (already read), forgets them all and finishes every request (fail_all).
@@ -167,6 +189,11 @@ private:
   std::deque<std::pair<double, int32_t>> recent_generated_; // (seconds, tokens) per step
 
   std::condition_variable wake_;
+  std::condition_variable mask_ready_; // a token mask arrived, a request was aborted, or stop
+  double mask_timeout_s_ = 60.0;
+  // Requests whose prompt logprobs are not all out: while any, steps run synchronously on the
+  // host with all logits (prompt logprobs are rare; the async device path needs no change).
+  std::atomic<int32_t> prompt_logprob_requests_{0};
   bool stopping_ = false;
   std::thread thread_;
   StepCallback on_step_;

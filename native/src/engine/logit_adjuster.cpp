@@ -1,5 +1,5 @@
 // vLLM's penalty semantics: repetition over prompt and output tokens, presence and frequency
-// over output tokens; EOS (unless ignore_eos) and stop_token_ids masked before min_tokens.
+// over output tokens, logit_bias added after them; EOS (unless ignore_eos) and stop_token_ids masked before min_tokens.
 #include "engine/logit_adjuster.h"
 
 namespace pagoda {
@@ -11,7 +11,7 @@ LogitAdjuster::LogitAdjuster(int32_t vocab_size, std::vector<int32_t> eos_token_
 bool LogitAdjuster::needed(const Sequence& seq) const {
   const SamplingParams& p = *seq.params;
   return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 ||
-         seq.num_output_tokens() < p.min_tokens;
+         !p.logit_bias.empty() || seq.num_output_tokens() < p.min_tokens;
 }
 
 LogitAdjustment& LogitAdjuster::entry(int32_t token, std::vector<LogitAdjustment>& out, size_t first) {
@@ -44,6 +44,7 @@ void LogitAdjuster::append(const Sequence& seq, std::vector<LogitAdjustment>& ou
       counts_[t] = 0;
     }
   }
+  for (const auto& [token, bias] : p.logit_bias) entry(token, out, first).subtract -= bias;
   if (seq.num_output_tokens() < p.min_tokens) {
     if (!p.ignore_eos)
       for (int32_t t : eos_token_ids_)

@@ -14,7 +14,7 @@ class LogitAdjuster {
 public:
   LogitAdjuster(int32_t vocab_size, std::vector<int32_t> eos_token_ids);
 
-  // Whether seq's next token needs any adjustment (penalties set, or min_tokens not reached).
+  // Whether seq's next token needs any adjustment (penalties or logit_bias set, or min_tokens not reached).
   bool needed(const Sequence& seq) const;
   // Appends seq's adjustments to out (nothing when !needed(seq)).
   void append(const Sequence& seq, std::vector<LogitAdjustment>& out);

@@ -18,6 +18,16 @@ int32_t argmax(const float* v, int32_t n) {
 
 } // namespace
 
+void apply_token_mask(float* logits, const uint32_t* mask, int32_t vocab) {
+  for (int32_t w = 0; w * 32 < vocab; ++w) {
+    const uint32_t bits = mask[w];
+    if (bits == 0xffffffffu) continue;
+    const int32_t end = std::min(vocab, w * 32 + 32);
+    for (int32_t t = w * 32; t < end; ++t)
+      if (!((bits >> (t & 31)) & 1u)) logits[t] = -std::numeric_limits<float>::infinity();
+  }
+}
+
 double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 Sampler::Sampler(int32_t vocab_size, std::vector<int32_t> eos_token_ids)
@@ -102,13 +112,14 @@ TokenLogprobs Sampler::raw_logprobs(const float* logits, int32_t chosen, int32_t
   return out;
 }
 
-SampledToken Sampler::sample(const float* logits, Sequence& seq) {
+SampledToken Sampler::sample(const float* logits, Sequence& seq, const uint32_t* token_mask) {
   const SamplingParams& p = *seq.params;
   std::copy(logits, logits + vocab_size_, work_.begin());
   // Penalties and min_tokens masking, by the rules a device sampler applies too.
   adjustments_.clear();
   adjuster_.append(seq, adjustments_);
   for (const LogitAdjustment& a : adjustments_) work_[a.token] = adjusted_logit(work_[a.token], a);
+  if (token_mask) apply_token_mask(work_.data(), token_mask, vocab_size_);
   SampledToken out;
   out.token_id = p.greedy() ? argmax(work_.data(), vocab_size_) : sample_random(seq, seq.rng);
   if (p.logprobs >= 0) {

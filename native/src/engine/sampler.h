@@ -29,8 +29,15 @@ public:
   Sampler(int32_t vocab_size, std::vector<int32_t> eos_token_ids);
 
   // logits: vocab_size floats for seq's last position. Reads seq's tokens (penalties,
-  // min_tokens) and draws from seq.rng when not greedy.
-  SampledToken sample(const float* logits, Sequence& seq);
+  // min_tokens) and draws from seq.rng when not greedy. token_mask (structured output): a
+  // bitmask of (vocab_size + 31) / 32 words; tokens whose bit is clear are never chosen.
+  // Logprobs stay those of the unmodified logits.
+  SampledToken sample(const float* logits, Sequence& seq, const uint32_t* token_mask = nullptr);
+
+  // The log-softmax of `logits` at `token`, and the top `top_n` (prompt logprobs).
+  TokenLogprobs logprobs_of(const float* logits, int32_t token, int32_t top_n) {
+    return raw_logprobs(logits, token, top_n);
+  }
 
   int32_t vocab_size() const { return vocab_size_; }
   const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
@@ -49,5 +56,12 @@ private:
 
 // A double in [0, 1) from the top 53 bits: the same on every platform and standard library.
 double uniform01(std::mt19937_64& rng);
+
+// Sets every logit whose bit in `mask` is clear to -inf (a row of `vocab` logits).
+void apply_token_mask(float* logits, const uint32_t* mask, int32_t vocab);
+
+inline bool token_allowed(const uint32_t* mask, int32_t token) {
+  return (mask[token >> 5] >> (token & 31)) & 1u;
+}
 
 } // namespace pagoda

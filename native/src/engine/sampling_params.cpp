@@ -47,12 +47,26 @@ void validate_sampling_params(const SamplingParams& p, int32_t vocab_size) {
        << ".";
     throw Error(os.str());
   }
+  if (p.prompt_logprobs < -1) reject("prompt_logprobs", "non-negative", p.prompt_logprobs);
+  if (p.prompt_logprobs > kMaxLogprobs) {
+    std::ostringstream os;
+    os << "prompt_logprobs must be at most " << kMaxLogprobs << " (max_logprobs), got " << p.prompt_logprobs << ".";
+    throw Error(os.str());
+  }
   for (int32_t id : p.stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
       std::ostringstream os;
       os << "stop_token_ids must be token ids in [0, " << vocab_size << "), got " << id << ".";
       throw Error(os.str());
     }
+  }
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id < 0 || id >= vocab_size) {
+      std::ostringstream os;
+      os << "logit_bias keys must be token ids in [0, " << vocab_size << "), got " << id << ".";
+      throw Error(os.str());
+    }
+    if (!(bias >= -100.0f && bias <= 100.0f)) reject("logit_bias values", "in [-100, 100]", bias);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace pagoda {
@@ -21,8 +22,14 @@ struct SamplingParams {
   double frequency_penalty = 0.0;
   std::optional<uint64_t> seed;  // absent: drawn from the engine's generator
   int32_t logprobs = -1;         // -1: none; 0: the chosen token's; k: plus the top k
+  int32_t prompt_logprobs = -1;  // likewise for each prompt token after the first (echo)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
+  // OpenAI's logit_bias: (token, bias in [-100, 100]) added to the logit before sampling.
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  // Structured output: each sampled token of this request waits for an allowed-token bitmask
+  // (LLMEngine::set_token_mask) for its position, computed by the caller's grammar matcher.
+  bool constrained = false;
 
   bool greedy() const { return temperature < 1e-5; }
 };

@@ -75,7 +75,8 @@ void Scheduler::schedule_waiting(SchedulerOutput& out, int32_t& budget) {
       ++i;
       continue;
     }
-    PrefixMatch match = blocks_.match_prefix(*seq);
+    // Prompt logprobs need the prompt's logits: those sequences compute their prompt anew.
+    PrefixMatch match = seq->wants_prompt_logprobs() ? PrefixMatch{} : blocks_.match_prefix(*seq);
     int32_t cached = static_cast<int32_t>(match.block_ids.size()) * blocks_.block_size();
     int32_t remaining = seq->num_tokens() - cached;
     int32_t num_new = std::min(remaining, budget);

@@ -42,6 +42,18 @@ struct Sequence {
   // Launched ahead (async device sampling): token_ids[pending_token] is a placeholder, -1 - r,
   // for the id the step in flight samples for its row r; -1 when none.
   int32_t pending_token = -1;
+  // Structured output (params->constrained): the allowed-token bitmask for output position
+  // token_mask_position (bit t of word t / 32 set: token t may be sampled), set by
+  // LLMEngine::set_token_mask; a token is sampled only once the position matches.
+  std::vector<uint32_t> token_mask;
+  int32_t token_mask_position = -1;
+  // Prompt logprobs (params->prompt_logprobs >= 0, output 0 only): the next prompt position whose
+  // token's logprob is due (position 0 has none).
+  int32_t prompt_logprobs_next = 1;
+
+  bool wants_prompt_logprobs() const {
+    return params->prompt_logprobs >= 0 && index == 0 && prompt_logprobs_next < num_prompt_tokens;
+  }
 
   int32_t num_tokens() const { return static_cast<int32_t>(token_ids.size()); }
   int32_t num_output_tokens() const { return num_tokens() - num_prompt_tokens; }

@@ -10,7 +10,8 @@ namespace pagoda {
 
 const std::vector<std::string>& supported_architectures() {
   static const std::vector<std::string> names = {"LlamaForCausalLM", "MistralForCausalLM",
-                                                 "Qwen2ForCausalLM", "Qwen3ForCausalLM"};
+                                                 "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                                                 "Qwen3Model"};
   return names;
 }
 
@@ -156,6 +157,7 @@ ModelConfig parse_model_config(const json::Value& config, const std::string& sou
   c.source = source;
   c.architecture = read_architecture(f);
   c.model_type = f.string("model_type", "");
+  c.base_model = c.architecture == "Qwen3Model";
 
   c.hidden_size = f.required_positive("hidden_size");
   c.intermediate_size = f.required_positive("intermediate_size");
@@ -191,7 +193,7 @@ ModelConfig parse_model_config(const json::Value& config, const std::string& sou
   const bool attention_bias = f.boolean("attention_bias", false);
   if (c.architecture == "Qwen2ForCausalLM") {
     c.qkv_bias = true; // Qwen2 always has q/k/v biases and none on o_proj
-  } else if (c.architecture == "Qwen3ForCausalLM") {
+  } else if (c.architecture == "Qwen3ForCausalLM" || c.architecture == "Qwen3Model") {
     c.qkv_bias = attention_bias;
     c.o_bias = attention_bias;
     c.qk_norm = true;

@@ -49,6 +49,9 @@ struct ModelConfig {
   bool qk_norm = false;    // per-head RMSNorm on q and k before RoPE (Qwen3)
   int32_t sliding_window = 0; // attention window in tokens; 0 = full attention
   bool tie_word_embeddings = false;
+  // A base model class (Qwen3Model, as embedding checkpoints store it): tensor names without
+  // the "model." prefix and no lm_head; it yields hidden states, never logits.
+  bool base_model = false;
 
   int32_t bos_token_id = -1;           // -1: none
   std::vector<int32_t> eos_token_ids;  // eos_token_id may be a number or a list in config.json

@@ -63,11 +63,12 @@ struct LinearSlot {
 // Every parameter the config implies, in checkpoint naming, lm_head excluded (tying decides).
 void parameter_slots(const ModelConfig& c, ModelWeights& w, std::vector<Slot>& slots, std::vector<LinearSlot>& linears) {
   const int64_t hidden = c.hidden_size, inter = c.intermediate_size, q = c.q_size(), kv = c.kv_size();
-  slots.push_back({&w.embed_tokens, "model.embed_tokens.weight", {c.vocab_size, hidden}});
+  const std::string root = c.base_model ? "" : "model.";
+  slots.push_back({&w.embed_tokens, root + "embed_tokens.weight", {c.vocab_size, hidden}});
   w.layers.resize(c.num_hidden_layers);
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     LayerWeights& l = w.layers[i];
-    const std::string p = "model.layers." + std::to_string(i) + ".";
+    const std::string p = root + "layers." + std::to_string(i) + ".";
     slots.push_back({&l.input_layernorm, p + "input_layernorm.weight", {hidden}});
     linears.push_back({&l.q_proj, p + "self_attn.q_proj", q, hidden});
     linears.push_back({&l.k_proj, p + "self_attn.k_proj", kv, hidden});
@@ -88,7 +89,7 @@ void parameter_slots(const ModelConfig& c, ModelWeights& w, std::vector<Slot>& s
     linears.push_back({&l.up_proj, p + "mlp.up_proj", inter, hidden});
     linears.push_back({&l.down_proj, p + "mlp.down_proj", hidden, inter});
   }
-  slots.push_back({&w.norm, "model.norm.weight", {hidden}});
+  slots.push_back({&w.norm, root + "norm.weight", {hidden}});
 }
 
 bool is_norm(const std::string& name) { return name.find("norm.weight") != std::string::npos; }
@@ -104,7 +105,9 @@ ModelWeights ModelWeights::load(const ModelConfig& config, const std::string& di
   for (const Slot& slot : slots) *slot.view = read_tensor(*w.checkpoint_, slot.name, slot.shape);
   for (const LinearSlot& l : linears)
     *l.method = load_linear(config.quantization, *w.checkpoint_, l.prefix, l.out, l.in);
-  if (config.tie_word_embeddings) {
+  if (config.base_model) {
+    // no lm_head: the model's output is its last hidden state
+  } else if (config.tie_word_embeddings) {
     w.lm_head = w.embed_tokens;
     w.lm_head_tied = true;
   } else {
@@ -118,7 +121,7 @@ ModelWeights ModelWeights::dummy(const ModelConfig& config, DType dtype, uint64_
   std::vector<Slot> slots;
   std::vector<LinearSlot> linears;
   parameter_slots(config, w, slots, linears);
-  if (!config.tie_word_embeddings) slots.push_back({&w.lm_head, "lm_head.weight", {config.vocab_size, config.hidden_size}});
+  if (!config.tie_word_embeddings && !config.base_model) slots.push_back({&w.lm_head, "lm_head.weight", {config.vocab_size, config.hidden_size}});
   // Linear layers draw from streams after the vector parameters', one per layer in order.
   uint64_t stream = 0;
   for (const Slot& slot : slots) {
@@ -139,7 +142,7 @@ ModelWeights ModelWeights::dummy(const ModelConfig& config, DType dtype, uint64_
   }
   for (const LinearSlot& l : linears)
     *l.method = dummy_linear(config.quantization, dtype, seed * 0x9e3779b97f4a7c15ull + ++stream, l.prefix, l.out, l.in);
-  if (config.tie_word_embeddings) {
+  if (config.tie_word_embeddings && !config.base_model) {
     w.lm_head = w.embed_tokens;
     w.lm_head_tied = true;
   }

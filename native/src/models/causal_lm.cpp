@@ -56,7 +56,7 @@ std::unique_ptr<CausalLM> create_causal_lm(ModelConfig config, ModelWeights weig
   const std::string arch = config.architecture;
   if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM") return make_llama(std::move(config), std::move(weights));
   if (arch == "Qwen2ForCausalLM") return make_qwen2(std::move(config), std::move(weights));
-  if (arch == "Qwen3ForCausalLM") return make_qwen3(std::move(config), std::move(weights));
+  if (arch == "Qwen3ForCausalLM" || arch == "Qwen3Model") return make_qwen3(std::move(config), std::move(weights));
   throw Error("architecture \"" + arch + "\" has no model file in this engine");
 }
 

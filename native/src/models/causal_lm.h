@@ -44,7 +44,7 @@ public:
   template <class Fn> void for_each_param(Fn&& fn) {
     fn(embed_tokens_);
     fn(norm_);
-    if (!lm_head_tied()) fn(lm_head_);
+    if (!lm_head_tied() && lm_head_.present()) fn(lm_head_);
     for (Layer& l : layers_)
       for (Param* p : {&l.input_norm, &l.post_norm, &l.qkv_bias, &l.o_bias, &l.q_norm, &l.k_norm})
         if (p->present()) fn(*p);

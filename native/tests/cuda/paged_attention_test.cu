@@ -3,10 +3,15 @@
 // and MQA (groups 8, 16, 32) head layouts, head_dim 64 / 128 / 256, block sizes 8 / 16 / 32,
 // in one mixed batch per layout; decode also with an unsplit plan and with a plan sized for a
 // longer context than the batch has (as CUDA graphs use it), outputs and workspace poisoned.
+// kv_cache_dtype fp8: the same cases with K/V drawn as e4m3 values and read from an e4m3
+// cache, checked against the reference and bit for bit against the bf16 cache holding the same
+// values; kv_cache_write's e4m3 codes equal the CPU backend's encoding.
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "backend/cuda/kernels.h"
+#include "model/fp8.h"
 #include "test_support.h"
 #include "device_paged_batch.h"
 #include "reference.h"
@@ -16,13 +21,51 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs, int num_sms) {
+std::vector<uint8_t> to_fp8_codes(const std::vector<float>& v) {
+  std::vector<uint8_t> codes(v.size());
+  for (size_t i = 0; i < v.size(); ++i) codes[i] = pagoda::f32_to_fp8_e4m3(v[i]);
+  return codes;
+}
+
+// Values an e4m3 cache holds exactly (and so does bf16): random ones rounded through e4m3.
+std::vector<float> random_fp8_values(size_t n, std::mt19937& rng, float scale) {
+  std::vector<float> v = random_bf16_values(n, rng, scale);
+  for (float& x : v) x = pagoda::fp8_e4m3_to_f32(pagoda::f32_to_fp8_e4m3(x));
+  return v;
+}
+
+// fp8: K/V (and q) drawn as e4m3 values; the kernels read the e4m3 copy of the cache, and each
+// output must equal the bf16 cache's output bit for bit (the codes convert exactly, scale 1).
+void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs, int num_sms,
+              bool fp8 = false) {
   const int num_seqs = static_cast<int>(seqs.size());
   const int D = lay.head_dim;
-  const PagedBatch batch =
-      make_paged_batch(lay, seqs, rng, 5, [&](size_t n, float scale) { return random_bf16_values(n, rng, scale); });
+  const PagedBatch batch = make_paged_batch(lay, seqs, rng, 5, [&](size_t n, float scale) {
+    return fp8 ? random_fp8_values(n, rng, scale) : random_bf16_values(n, rng, scale);
+  });
   DevicePagedBatch<bf16> d = upload_paged_batch<bf16>(batch, lay);
-  const PagedAttentionArgs& args = d.args;
+  const PagedAttentionArgs bf16_args = d.args;
+  PagedAttentionArgs fp8_args = d.args;
+  DeviceBuffer k_codes, v_codes;
+  if (fp8) {
+    k_codes = upload(to_fp8_codes(batch.k_cache));
+    v_codes = upload(to_fp8_codes(batch.v_cache));
+    fp8_args.k_cache_fp8 = k_codes.as<uint8_t>();
+    fp8_args.v_cache_fp8 = v_codes.as<uint8_t>();
+    d.tag += " fp8 KV";
+  }
+  const PagedAttentionArgs& args = fp8 ? fp8_args : bf16_args;
+  // The bf16 cache's output for the same launch, to compare an fp8 one with bit for bit.
+  auto same_as_bf16 = [&](const std::vector<float>& out, const std::string& what, auto&& launch) {
+    if (!fp8) return;
+    poison(d.out);
+    launch(bf16_args);
+    const std::vector<float> ref = download_bf16(d.out, d.out_elems);
+    // Bits, not values: rows the launch leaves alone hold the poison (NaN) in both outputs.
+    size_t differ = 0;
+    for (size_t i = 0; i < out.size(); ++i) differ += std::memcmp(&out[i], &ref[i], sizeof(float)) != 0;
+    c.expect_true(what + " " + d.tag + " = bf16 KV bit for bit", differ == 0, std::to_string(differ) + " differ");
+  };
   const auto& query_start = batch.query_start;
   const auto& refs = batch.refs;
   const int64_t q_width = batch.q_width;
@@ -43,9 +86,14 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   for (int s = 0; s < num_seqs; ++s)
     for (int r = 0; r < seqs[s].query_len; r += kPrefillTileRows) tiles.push_back({s, r});
   auto d_tiles = upload(tiles);
+  auto prefill = [&](const PagedAttentionArgs& a) {
+    paged_attention_prefill(a, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0);
+  };
   poison(d_out);
-  paged_attention_prefill(args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0);
-  compare_seqs(download_bf16(d_out, out_elems), "prefill");
+  prefill(args);
+  const std::vector<float> prefill_out = download_bf16(d_out, out_elems);
+  compare_seqs(prefill_out, "prefill");
+  same_as_bf16(prefill_out, "prefill", prefill);
 
   // Decode kernel over the query_len == 1 sequences, with the planner's split and forced ones.
   std::vector<int32_t> decode_ids;
@@ -65,10 +113,14 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     const size_t ws_bytes = paged_attention_decode_workspace_bytes(plan, n_dec, lay.q_heads, D);
     DeviceBuffer ws(ws_bytes);
     if (ws_bytes) poison(ws);
+    auto decode = [&](const PagedAttentionArgs& a) {
+      paged_attention_decode(a, d_ids.as<int32_t>(), n_dec, plan, ws.data(), ws.bytes(), 0);
+    };
     poison(d_out);
-    paged_attention_decode(args, d_ids.as<int32_t>(), n_dec, plan, ws.data(), ws.bytes(), 0);
+    decode(args);
     const auto out = download_bf16(d_out, out_elems);
     const std::string what = "decode(part " + std::to_string(plan.partition_tokens) + "x" + std::to_string(plan.max_partitions) + ")";
+    same_as_bf16(out, what, decode);
     // bf16 P adds about 2^-9 relative per weight on top of the bf16 output rounding.
     for (int s = 0; s < num_seqs; ++s) {
       if (seqs[s].query_len != 1) continue;
@@ -84,6 +136,44 @@ std::vector<SeqSpec> random_decodes(std::mt19937& rng, int n, int max_ctx) {
   std::vector<SeqSpec> seqs;
   for (int i = 0; i < n; ++i) seqs.push_back({1, len(rng)});
   return seqs;
+}
+
+// kv_cache_write into an e4m3 cache: every code as the CPU backend encodes the bf16 value
+// (round to nearest even, saturating; values past 448 included), padding slots untouched.
+void check_kv_cache_write_fp8(Checker& c, std::mt19937& rng) {
+  const int tokens = 37, kv_heads = 8, D = 128, bs = 16, blocks = 6;
+  const int64_t stride = 3 * int64_t(kv_heads) * D; // k and v inside wider rows, as in fused qkv
+  std::vector<float> rows = random_bf16_values(size_t(tokens) * stride, rng, 600.f);
+  std::vector<int32_t> slots(tokens);
+  std::vector<int32_t> order(blocks * bs);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int t = 0; t < tokens; ++t) slots[t] = t % 9 == 4 ? -1 : order[t];
+  auto d_rows = upload_bf16(rows);
+  auto d_slots = upload(slots);
+  const size_t cache_bytes = size_t(blocks) * kv_heads * bs * D;
+  DeviceBuffer k_cache(cache_bytes), v_cache(cache_bytes);
+  PAGODA_CUDA_CHECK(cudaMemset(k_cache.data(), 0x5a, cache_bytes));
+  PAGODA_CUDA_CHECK(cudaMemset(v_cache.data(), 0x5a, cache_bytes));
+  const bf16* k = d_rows.as<bf16>() + kv_heads * D;
+  kv_cache_write(k, k + kv_heads * D, stride, d_slots.as<int32_t>(), k_cache.as<uint8_t>(), v_cache.as<uint8_t>(), 1.f,
+                 2.f, tokens, kv_heads, D, bs, 0);
+  const auto got_k = download<uint8_t>(k_cache, cache_bytes), got_v = download<uint8_t>(v_cache, cache_bytes);
+  std::vector<uint8_t> want_k(cache_bytes, 0x5a), want_v(cache_bytes, 0x5a);
+  for (int t = 0; t < tokens; ++t) {
+    if (slots[t] < 0) continue;
+    for (int h = 0; h < kv_heads; ++h)
+      for (int e = 0; e < D; ++e) {
+        const size_t dst = ((size_t(slots[t] / bs) * kv_heads + h) * bs + slots[t] % bs) * D + e;
+        const size_t src = size_t(t) * stride + size_t(kv_heads + h) * D + e;
+        want_k[dst] = pagoda::f32_to_fp8_e4m3(rows[src]);
+        want_v[dst] = pagoda::f32_to_fp8_e4m3(rows[src + size_t(kv_heads) * D] / 2.f);
+      }
+  }
+  size_t differ = 0;
+  for (size_t i = 0; i < cache_bytes; ++i) differ += (got_k[i] != want_k[i]) + (got_v[i] != want_v[i]);
+  c.expect_true("kv_cache_write fp8 codes = the CPU encoding (v scale 2, padding slots skipped)", differ == 0,
+                std::to_string(differ) + " differ");
 }
 
 } // namespace
@@ -114,6 +204,17 @@ int main() {
     run_case(c, rng, {32, 8, 128, 8}, {{1, 1}, {1, 17}, {1, 250}, {2, 30}}, num_sms); // block size 8: tiles span blocks
     // Enough sequences that the planner does not split (Llama-3-8B heads, 40 x 8 blocks).
     run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 40, 1200), num_sms);
+    // kv_cache_dtype fp8: the same kernels reading e4m3 codes.
+    check_kv_cache_write_fp8(c, rng);
+    run_case(c, rng, {32, 8, 128, 16}, mixed, num_sms, true);
+    run_case(c, rng, {4, 4, 64, 16}, mixed, num_sms, true);
+    run_case(c, rng, {8, 2, 256, 16}, {{65, 65}, {1, 700}, {3, 90}}, num_sms, true);
+    run_case(c, rng, {32, 8, 128, 16}, edges, num_sms, true);
+    run_case(c, rng, {28, 4, 128, 16}, edges, num_sms, true);
+    run_case(c, rng, {32, 1, 64, 16}, edges, num_sms, true);
+    run_case(c, rng, {8, 2, 256, 32}, edges, num_sms, true);
+    run_case(c, rng, {32, 8, 128, 8}, {{1, 1}, {1, 17}, {1, 250}, {2, 30}}, num_sms, true);
+    run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 40, 1200), num_sms, true);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());
     return 1;

@@ -1,5 +1,5 @@
 // Checks GPU sampling: sample_rows against a host reference of the same rules (penalty and
-// min_tokens adjustments, greedy, temperature, min_p, top_k, top_p, chosen raw logprob), then the engine on tiny-llama3 with the
+// min_tokens adjustments, structured-output token masks, greedy, temperature, min_p, top_k, top_p, chosen raw logprob), then the engine on tiny-llama3 with the
 // GPU sampler: greedy tokens equal the host sampler's, and a seeded request gets the same
 // tokens alone and in a batch, and penalties give the host's tokens. usage: sample_rows_test [checkpoint dir]
 #include <algorithm>
@@ -98,6 +98,7 @@ void check_kernel(Checker& check, int vocab) {
   for (int r = 0; r < rows; ++r) {
     params[r] = kinds[r % kinds.size()];
     params[r].uniform = uniform(rng);
+    params[r].mask_row = -1;
   }
   // Row 0: a tie for the largest logit, which greedy breaks to the lower index.
   logits[7] = logits[3] = 40.0f;
@@ -125,6 +126,22 @@ void check_kernel(Checker& check, int vocab) {
     }
     params[r].adjust_end = static_cast<int32_t>(adjustments.size());
   }
+  // Every fourth row from row 1 on is constrained: a token mask allowing about a third of the
+  // vocabulary but never the row's best (after its adjustments).
+  const int mask_words = (vocab + 31) / 32;
+  std::vector<uint32_t> masks;
+  for (int r = 1; r < rows; r += 4) {
+    const float* row = adjusted.data() + size_t(r) * vocab;
+    const int best = static_cast<int>(std::max_element(row, row + vocab) - row);
+    params[r].mask_row = static_cast<int32_t>(masks.size() / mask_words);
+    std::vector<uint32_t> words(mask_words, 0u);
+    for (int t = 0; t < vocab; ++t)
+      if (t != best && uniform(rng) < 0.33f) words[t >> 5] |= 1u << (t & 31);
+    for (int t = 0; t < vocab; ++t)
+      if (!((words[t >> 5] >> (t & 31)) & 1u)) adjusted[size_t(r) * vocab + t] = -INFINITY;
+    masks.insert(masks.end(), words.begin(), words.end());
+  }
+  DeviceBuffer d_masks = upload(masks);
   DeviceBuffer d_logits = upload(logits), d_params = upload(params), d_adjust = upload(adjustments);
   // Rows asking for a logprob also ask for the top 1 + r % 7 (stride 8).
   constexpr int kTopStride = 8;
@@ -138,7 +155,7 @@ void check_kernel(Checker& check, int vocab) {
   const SampleOutputs outs{d_ids.as<int32_t>(), d_logprobs.as<float>(), d_top_ids.as<int32_t>(),
                            d_top_logprobs.as<float>(), kTopStride};
   sample_rows(d_logits.as<float>(), d_params.as<DeviceRowSampling>(), d_adjust.as<LogitAdjustment>(), d_raw.as<float>(),
-              outs, rows, vocab, nullptr);
+              d_masks.as<uint32_t>(), mask_words, outs, rows, vocab, nullptr);
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   const auto ids = download<int32_t>(d_ids, rows);
   const auto logprobs = download<float>(d_logprobs, rows);
@@ -193,7 +210,7 @@ void check_kernel(Checker& check, int vocab) {
                     std::to_string(matched) + " of " + std::to_string(compared) + " (" + std::to_string(ambiguous) +
                         " rows at a rounding boundary skipped) " + first_miss);
   check.expect_true(tag + ": chosen logprob within 1e-3", worst_logprob < 1e-3, std::to_string(worst_logprob));
-  check.expect_true(tag + ": no masked token is ever chosen", masked_chosen == 0, std::to_string(masked_chosen));
+  check.expect_true(tag + ": no masked token (adjustment or token mask) is ever chosen", masked_chosen == 0, std::to_string(masked_chosen));
   check.expect_true(tag + ": top logprobs are the best raw logits", top_misses == 0, std::to_string(top_misses));
   check.expect_true(tag + ": top logprobs within 1e-3", worst_top < 1e-3, std::to_string(worst_top));
 }

@@ -98,8 +98,8 @@ describe('the CLI against the server', () => {
   it('lists the catalog, registers a checkpoint folder and removes it again', async () => {
     const all = capture();
     expect(await registrations([], all.io)).toBe(0);
-    // Abilities as served: no engine serves tools or reasoning yet, so the catalog does not list them.
-    expect(all.out()).toMatch(/\nqwen3 +builtin +chat,generate +40960 +qwen3\n/);
+    // Abilities as served: the builtin engine serves qwen3's tools (hermes) and reasoning (qwen3).
+    expect(all.out()).toMatch(/\nqwen3 +builtin +chat,generate,tools,reasoning +40960 +qwen3\n/);
     const reg = capture();
     expect(await register(['tiny-q3', '--model-path', join(MODELS, 'tiny-qwen3')], reg.io)).toBe(0);
     const custom = capture();

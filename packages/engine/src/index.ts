@@ -1,5 +1,6 @@
 // @pagoda/engine: the TypeScript face of Pagoda's native inference engine.
 export { Engine, type GenerateOptions } from './engine.ts';
+export { PoolingEngine, type PoolingInfo, type PoolingInput } from './pooling-engine.ts';
 export {
   EngineClosedError,
   EngineStepError,

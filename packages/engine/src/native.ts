@@ -8,6 +8,7 @@ export interface NativeDelta {
   index: number;
   token_ids: number[];
   logprobs?: TokenLogprob[];
+  prompt_logprobs?: TokenLogprob[];
   finish_reason?: FinishReason;
   stop_token_id?: number;
   request_finished: boolean;
@@ -20,13 +21,39 @@ export interface NativeEngine {
   load(options: object): Promise<void>;
   addRequest(id: string, promptTokenIds: number[], params: object): void;
   abort(id: string): boolean;
+  setTokenMask(id: string, index: number, position: number, mask: Int32Array): void;
   stats(): EngineStats;
   modelInfo(): ModelInfo;
   close(): Promise<void>;
 }
 
+/** One input of a pooling call: token ids and, for BERT pairs, their token type ids. */
+export interface NativePoolingInput {
+  token_ids: number[];
+  token_type_ids?: number[];
+}
+
+export interface NativePoolingInfo {
+  architecture: string;
+  task: 'embed' | 'score';
+  hidden_size: number;
+  max_input_tokens: number;
+  pooling: string;
+  normalize: boolean;
+  device: string;
+}
+
+export interface NativePoolingEngine {
+  load(options: object): Promise<void>;
+  info(): NativePoolingInfo;
+  embed(inputs: NativePoolingInput[]): Promise<Float32Array[]>;
+  score(inputs: NativePoolingInput[]): Promise<number[]>;
+  close(): void;
+}
+
 interface NativeModule {
   Engine: new (onStep: NativeStepCallback) => NativeEngine;
+  PoolingEngine: new () => NativePoolingEngine;
 }
 
 let cached: NativeModule | null = null;

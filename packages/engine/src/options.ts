@@ -45,8 +45,11 @@ export const samplingParamsSchema = z
     frequency_penalty: z.number().optional(),
     seed: int.nullable().optional(),
     logprobs: int.nullable().optional(),
+    prompt_logprobs: int.nullable().optional(),
     stop_token_ids: z.array(int).optional(),
     ignore_eos: z.boolean().optional(),
+    logit_bias: z.array(z.tuple([int, z.number()])).optional(),
+    constrained: z.boolean().optional(),
   })
   .strict();
 

@@ -6,6 +6,7 @@ import type { GenerateDelta } from './types.ts';
 export function toGenerateDelta(d: NativeDelta): GenerateDelta {
   const out: GenerateDelta = { index: d.index, token_ids: d.token_ids, usage: d.usage };
   if (d.logprobs) out.logprobs = d.logprobs;
+  if (d.prompt_logprobs) out.prompt_logprobs = d.prompt_logprobs;
   if (d.finish_reason) out.finish_reason = d.finish_reason;
   if (d.stop_token_id !== undefined) out.stop_token_id = d.stop_token_id;
   return out;

@@ -44,8 +44,29 @@ export interface SamplingParams {
   seed?: number | null;
   /** Number of top logprobs per generated token (0 = only the chosen token's); null = none. */
   logprobs?: number | null;
+  /** Logprobs of each prompt token after the first, with this many top alternatives (echo); null = none. */
+  prompt_logprobs?: number | null;
   stop_token_ids?: number[];
   ignore_eos?: boolean;
+  /** OpenAI's logit_bias with its keys resolved: [token id, bias in -100..100] pairs. */
+  logit_bias?: Array<[number, number]>;
+  /** Structured output: every sampled token waits for GenerateOptions.constraint's mask. */
+  constrained?: boolean;
+}
+
+/**
+ * Structured output's side of a constrained request: the allowed-token bitmask (xgrammar's
+ * layout: bit t of word t >> 5 set when token t may come next; (vocab_size + 31) >> 5 words)
+ * for each output's next position. Called first with no tokens (position 0), then with the
+ * tokens each engine step produced; a null mask ends the output (the grammar refused a token).
+ */
+export interface TokenConstraint {
+  nextMask(
+    index: number,
+    accepted: readonly number[],
+  ): Int32Array | null | Promise<Int32Array | null>;
+  /** Called once when the request has ended (frees what the constraint holds). */
+  release?(): void;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -62,6 +83,11 @@ export interface GenerateDelta {
   index: number;
   token_ids: number[];
   logprobs?: TokenLogprob[];
+  /**
+   * Output 0 only: logprobs of prompt tokens computed this step, in order from the second prompt
+   * token on (token_id is -1: the caller has the prompt). A delta may carry only these.
+   */
+  prompt_logprobs?: TokenLogprob[];
   /** Set on the last delta of this output. 'stop' covers EOS and stop_token_ids. */
   finish_reason?: FinishReason;
   /** The token id that caused a 'stop' finish, if any. */

@@ -2,6 +2,10 @@
 // /v1/models/{uid}/replicas, /api/plan, /api/keys); unknown keys are refused by name.
 import { z } from 'zod';
 
+/** What a model does: generates text (LLM), embeds text (embedding), or scores pairs (rerank). */
+export const MODEL_TYPES = ['LLM', 'embedding', 'rerank'] as const;
+export type ModelType = (typeof MODEL_TYPES)[number];
+
 /** A model uid: what clients put in `model`; safe in URLs, queue names and labels. */
 export const ModelUidSchema = z
   .string()
@@ -53,7 +57,7 @@ export const LaunchRequestSchema = z
   .object({
     model_name: ModelNameSchema,
     model_uid: ModelUidSchema.nullable().optional(),
-    model_type: z.literal('LLM').optional(),
+    model_type: z.enum(MODEL_TYPES).optional(),
     /** builtin (Pagoda's engine, the default), vllm, llama.cpp; checked against the catalog. */
     model_engine: z.string().min(1).nullable().optional(),
     model_format: z.string().min(1).nullable().optional(),
@@ -65,6 +69,14 @@ export const LaunchRequestSchema = z
     worker_ip: z.string().min(1).nullable().optional(),
     replica: z.number().int().min(1).max(64).optional(),
     model_path: z.string().min(1).nullable().optional(),
+    /** Xinference's launch fields: accepted when they ask for nothing this platform lacks (checked by the launcher). */
+    peft_model_config: z.record(z.string(), z.unknown()).nullable().optional(),
+    n_worker: z.number().int().min(1).nullable().optional(),
+    envs: z.record(z.string(), z.string()).nullable().optional(),
+    enable_virtual_env: z.boolean().nullable().optional(),
+    virtual_env_packages: z.array(z.string()).nullable().optional(),
+    /** Answer only once the model is ready (Xinference's client default), or at once (Pagoda's CLI, the dashboard). */
+    wait_ready: z.boolean().optional(),
     ...EngineKwargsShape,
   })
   .strict();
@@ -119,7 +131,7 @@ export interface ReplicaView {
 export interface ModelView {
   model_uid: string;
   model_name: string;
-  model_type: 'LLM';
+  model_type: ModelType;
   model_engine: string;
   model_format: string | null;
   model_size_in_billions: number | null;

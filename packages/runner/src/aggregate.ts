@@ -4,6 +4,7 @@ import type {
   ChatCompletionChunk,
   ChatTokenLogprob,
   Completion,
+  ToolCall,
   CompletionChunk,
   CompletionLogprobs,
   Usage,
@@ -74,15 +75,34 @@ class ChunkFolder<C extends ChunkChoice<F>, B, F> {
 type ChatFinish = ChatCompletion['choices'][number]['finish_reason'];
 type CompletionFinish = Completion['choices'][number]['finish_reason'];
 
+interface FoldedMessage {
+  content: string;
+  reasoning: string | null;
+  toolCalls: ToolCall[];
+  logprobs: ChatTokenLogprob[] | null;
+}
+
 export class ChatAggregator {
   private readonly folder = new ChunkFolder<
     ChatCompletionChunk['choices'][number],
-    { content: string; logprobs: ChatTokenLogprob[] | null },
+    FoldedMessage,
     ChatFinish
   >(
-    () => ({ content: '', logprobs: null }),
+    () => ({ content: '', reasoning: null, toolCalls: [], logprobs: null }),
     (acc, c) => {
       acc.content += c.delta.content ?? '';
+      if (c.delta.reasoning_content) acc.reasoning = (acc.reasoning ?? '') + c.delta.reasoning_content;
+      // Tool-call deltas as the openai client folds them: the first of an index opens the call.
+      for (const d of c.delta.tool_calls ?? []) {
+        const call = (acc.toolCalls[d.index] ??= {
+          id: d.id ?? '',
+          type: 'function',
+          function: { name: '', arguments: '' },
+        });
+        if (d.id) call.id = d.id;
+        call.function.name += d.function?.name ?? '';
+        call.function.arguments += d.function?.arguments ?? '';
+      }
       if (c.logprobs?.content) acc.logprobs = [...(acc.logprobs ?? []), ...c.logprobs.content];
     },
   );
@@ -100,7 +120,13 @@ export class ChatAggregator {
       model: f.model,
       choices: f.folded().map(({ index, body, finish, stopReason }) => ({
         index,
-        message: { role: 'assistant' as const, content: body.content },
+        message: {
+          role: 'assistant' as const,
+          // a reply that is only tool calls has no content, as OpenAI answers it
+          content: body.toolCalls.length > 0 && body.content.trim() === '' ? null : body.content,
+          ...(body.reasoning !== null ? { reasoning_content: body.reasoning } : {}),
+          ...(body.toolCalls.length > 0 ? { tool_calls: body.toolCalls } : {}),
+        },
         logprobs: body.logprobs ? { content: body.logprobs } : null,
         finish_reason: finish,
         stop_reason: stopReason,

@@ -13,6 +13,7 @@ import {
   notFoundHandler,
   versionHandler,
 } from './routes/info.ts';
+import { embeddingsHandler, rerankHandler, scoreHandler } from './routes/pooling.ts';
 import { detokenizeHandler, tokenizeHandler } from './routes/tokenize.ts';
 
 export function createApp(ctx: RunnerContext): express.Express {
@@ -28,11 +29,14 @@ export function createApp(ctx: RunnerContext): express.Express {
   if (ctx.apiKey) {
     const auth = requireApiKey(ctx.apiKey);
     app.use('/v1', auth);
-    app.use(['/tokenize', '/detokenize'], auth);
+    app.use(['/tokenize', '/detokenize', '/score', '/rerank'], auth);
   }
   app.get('/v1/models', modelsHandler(ctx));
   app.post('/v1/chat/completions', chatCompletionsHandler(ctx));
   app.post('/v1/completions', completionsHandler(ctx));
+  app.post('/v1/embeddings', embeddingsHandler(ctx));
+  app.post(['/v1/rerank', '/rerank', '/v2/rerank'], rerankHandler(ctx));
+  app.post(['/score', '/v1/score'], scoreHandler(ctx));
   app.post('/tokenize', tokenizeHandler(ctx));
   app.post('/detokenize', detokenizeHandler(ctx));
   app.use(notFoundHandler);

@@ -42,6 +42,33 @@ export interface BackendInfo {
   max_model_len: number | null;
 }
 
+/** Token ids fed for one input, and whether they were cut to fit. */
+export interface PoolingTokens {
+  ids: number[];
+  typeIds: number[];
+}
+
+/**
+ * What embedding and rerank backends add: inputs become token ids (refused or cut when too long),
+ * then one forward over all of them. Generative backends have none of it.
+ */
+export interface PoolingService {
+  readonly task: 'embed' | 'score';
+  /** The longest input, special tokens included. */
+  readonly maxInputTokens: number;
+  /** The length of an embedding. */
+  readonly dimensions: number;
+  /** Shorter lengths the model was trained to be cut to (Matryoshka), or none. */
+  readonly matryoshkaDimensions: readonly number[] | 'any' | null;
+  /** Whether embeddings are L2-normalized (then a cut embedding is normalized again). */
+  readonly normalized: boolean;
+  /** One text, or a (query, document) pair, as the model takes it; `limit` cuts it, null refuses an over-long one. */
+  encodeInput(text: string, pair: string | null, limit: number | null): PoolingTokens;
+  embed(inputs: PoolingTokens[]): Promise<Float32Array[]>;
+  /** The cross-encoder's logit per pair. */
+  score(inputs: PoolingTokens[]): Promise<number[]>;
+}
+
 export interface Backend {
   readonly kind: 'builtin' | 'remote' | 'vllm' | 'llamacpp';
   /** Loads the model (or starts and waits for the child server). Rejects with a message that says what to change. */
@@ -60,4 +87,6 @@ export interface Backend {
   detokenize(req: DetokenizeRequest): Promise<DetokenizeResponse>;
   stats(): Promise<BackendStats | null>;
   shutdown(): Promise<void>;
+  /** Present when the model is an embedding or rerank model (and then chat / completions refuse). */
+  readonly pooling?: PoolingService;
 }

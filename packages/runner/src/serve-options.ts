@@ -32,6 +32,12 @@ export const ServeOptionsSchema = z.object({
   load_format: z.enum(['auto', 'dummy', 'safetensors']).optional(),
   /** A template file or the template text itself. */
   chat_template: z.string().optional(),
+  /** How the model writes tool calls (vLLM's --tool-call-parser); needed for tool_choice "auto". */
+  tool_call_parser: z.enum(['hermes', 'llama3_json', 'mistral']).optional(),
+  /** vLLM's --enable-auto-tool-choice: tool_choice "auto" (the default with tools) is allowed. */
+  enable_auto_tool_choice: z.boolean().optional(),
+  /** vLLM's --reasoning-parser: <think> blocks go to reasoning_content. */
+  reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).optional(),
   /**
    * What to tell a client of a model without a chat template, after "this model has no chat
    * template: ". The platform's worker sets it (PAGODA_CHAT_TEMPLATE_ADVICE), since there the fix is

@@ -524,11 +524,11 @@ describe('bad input', () => {
     ['not JSON', '/v1/completions', '{"prompt": ', 400, 'invalid_request_error', /not valid JSON/],
     [
       'unknown route',
-      '/v1/embeddings',
+      '/v1/audio/speech',
       { input: 'x' },
       404,
       'not_found_error',
-      /no route POST \/v1\/embeddings/,
+      /no route POST \/v1\/audio\/speech/,
     ],
   ];
   it.each(cases)('%s', async (_name, path, body, status, type, message) => {

@@ -12,6 +12,7 @@ import { rejectNulBytes } from './edge_checks.ts';
 import { HttpError, sendError } from './http_error.ts';
 import { renderMetrics } from './metrics_report.ts';
 import type { Platform } from './platform.ts';
+import { InFlightRequests } from './in_flight.ts';
 import { isProxiedPath, PROXY_BODY_LIMIT, proxyHandler } from './proxy.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { benchRoutes } from './routes/bench.ts';
@@ -45,7 +46,8 @@ async function probe(check: () => Promise<unknown>, ms = 1_000): Promise<'ok' | 
 }
 
 function mountPlatform(app: Express, p: Platform, auth: Auth): void {
-  app.use(modelsRoutes(p, auth));
+  const inFlight = new InFlightRequests();
+  app.use(modelsRoutes(p, auth, inFlight));
   app.use(registrationRoutes(p, auth));
   app.use(clusterRoutes(p, auth));
   app.use(planRoutes(p, auth));
@@ -70,8 +72,12 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
     return row ? ((row.params as unknown as InstanceParams).request_limits ?? null) : undefined;
   };
   const inference = auth.require('inference');
-  app.post('/v1/chat/completions', inference, proxyHandler('/v1/chat/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
-  app.post('/v1/completions', inference, proxyHandler('/v1/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
+  app.post('/v1/chat/completions', inference, proxyHandler('/v1/chat/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf, inFlight }));
+  app.post('/v1/completions', inference, proxyHandler('/v1/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf, inFlight }));
+  // Embedding and rerank models; Cohere's and Xinference's clients post to /v1/rerank, vLLM's to /rerank and /score.
+  app.post('/v1/embeddings', inference, proxyHandler('/v1/embeddings', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
+  app.post(['/v1/rerank', '/rerank', '/v2/rerank'], inference, proxyHandler('/v1/rerank', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
+  app.post(['/score', '/v1/score'], inference, proxyHandler('/score', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
 
   app.get('/metrics', auth.require('admin'), async (_req, res) => {
     res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');

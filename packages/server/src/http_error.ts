@@ -32,6 +32,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.outp
   return parsed.data;
 }
 
+/** The OpenAI error shape, plus `detail` (the same message) where Xinference's client reads it. */
 export function sendError(res: Response, err: HttpError): void {
-  res.status(err.status).json({ ...errorBody(err.message, { status: err.status, param: err.param, code: err.code }), ...err.extra });
+  res.status(err.status).json({ ...errorBody(err.message, { status: err.status, param: err.param, code: err.code }), detail: err.message, ...err.extra });
 }

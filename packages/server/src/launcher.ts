@@ -1,6 +1,7 @@
 // Launch, scale and terminate: validate, resolve, place and claim in one transaction, then enqueue
 // the jobs. The instance row is the desired state; the reconcile loop keeps replicas matching it.
 import type { Database } from '@pagoda/db';
+import { kvBytesPerToken } from './planner/index.ts';
 import { ENGINE_KWARGS, type LaunchJob, type LaunchRequest } from '@pagoda/protocol';
 import { normalizeEngine, type ArchNumbers, type EngineName } from './catalog/index.ts';
 import { newRunnerSecret } from './auth.ts';
@@ -20,6 +21,22 @@ export interface InstanceParams {
   context_length: number;
   source: { model_path: string | null; hf_repo_id: string | null };
   request_limits: number | null;
+  /** llama.cpp replicas: the bytes one claims per GPU (it sizes its own cache; see llamaCppClaimBytes). */
+  claim_bytes?: number | null;
+}
+
+/** llama.cpp's context when none is asked for (the runner's default too). */
+const LLAMACPP_DEFAULT_CONTEXT = 4096;
+/** llama.cpp's default number of parallel sequences (the runner's --max-num-seqs default). */
+const LLAMACPP_DEFAULT_SEQUENCES = 4;
+/** Compute buffers and scratch llama.cpp allocates beside weights and KV cache. */
+const LLAMACPP_OVERHEAD_BYTES = 512 * 2 ** 20;
+
+/** What a llama.cpp replica holds on its GPU: the GGUF's tensors, an F16 KV cache for every sequence, buffers. */
+export function llamaCppClaimBytes(arch: ArchNumbers, weightsBytes: number, contextLength: number, kwargs: Record<string, unknown>): number {
+  const ctx = (kwargs.max_model_len as number | undefined) ?? Math.min(contextLength, LLAMACPP_DEFAULT_CONTEXT);
+  const seqs = (kwargs.max_num_seqs as number | undefined) ?? LLAMACPP_DEFAULT_SEQUENCES;
+  return weightsBytes + kvBytesPerToken(arch, { tensor_parallel_size: 1, kv_element_bytes: 2 }) * ctx * seqs + LLAMACPP_OVERHEAD_BYTES;
 }
 
 export function engineKwargs(req: LaunchRequest): Record<string, unknown> {
@@ -34,7 +51,7 @@ export function placementInput(p: InstanceParams, replicas: number, engine: Engi
     arch: p.arch,
     weightsBytes: p.weights_bytes ?? undefined,
     contextLength: p.context_length,
-    params: p.engine_kwargs as PlacementInput['params'],
+    params: { ...(p.engine_kwargs as PlacementInput['params']), fixed_claim_bytes: p.claim_bytes ?? null },
     replicas,
     nGpu: p.request.n_gpu ?? null,
     workerIp: p.request.worker_ip ?? null,
@@ -77,12 +94,17 @@ export class Launcher {
     return {
       request: req,
       // The registration's chat template travels to the runner; a checkpoint's own is found by the runner.
-      engine_kwargs: { ...engineKwargs(req), ...(model.family.chat_template ? { chat_template: model.family.chat_template } : {}) },
+      engine_kwargs: {
+        ...engineKwargs(req),
+        ...(model.family.chat_template ? { chat_template: model.family.chat_template } : {}),
+        ...familyParsers(model.family),
+      },
       arch: model.arch,
       weights_bytes: model.weightsBytes ?? null,
       context_length: model.contextLength,
       source: { model_path: model.modelPath, hf_repo_id: model.hfRepoId },
       request_limits: req.request_limits ?? null,
+      claim_bytes: model.engine === 'llama.cpp' && model.weightsBytes !== undefined ? llamaCppClaimBytes(model.arch, model.weightsBytes, model.contextLength, engineKwargs(req)) : null,
     };
   }
 
@@ -105,6 +127,7 @@ export class Launcher {
   }
 
   async launch(req: LaunchRequest): Promise<{ uid: string; message: string }> {
+    refuseUnsupportedXinferenceFields(req);
     this.queues.assertAvailable();
     const model = await resolveLaunchModel(this.db, req);
     const uid = req.model_uid ?? model.family.model_name;
@@ -171,6 +194,40 @@ export class Launcher {
     return { status };
   }
 
+  /** Stops replica `index` of `uid` and lowers the desired count by one (Xinference's terminate_model_replica). */
+  async terminateReplica(uid: string, index: number): Promise<void> {
+    this.queues.assertAvailable();
+    const instance = await this.db.prisma.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
+    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    const replica = instance.replicas.find((r) => r.index === index);
+    if (!replica)
+      throw new HttpError(404, `model '${uid}' has no replica ${index}; its replicas are ${instance.replicas.map((r) => r.index).join(', ') || 'none'}`, 'replica_id');
+    await this.db.prisma.$transaction([
+      this.db.prisma.replica.delete({ where: { id: replica.id } }),
+      this.db.prisma.modelInstance.update({ where: { id: instance.id }, data: { desiredReplicas: Math.max(0, instance.desiredReplicas - 1) } }),
+    ]);
+    if (replica.workerId) await this.queues.terminate(replica.workerId, { kind: 'terminate', replica_id: replica.id, model_uid: uid }).catch(() => {});
+  }
+
+  /**
+   * Resolves once `uid` is ready; rejects when it failed (its error named) or disappeared (terminated or
+   * cancelled meanwhile), or when `signal` aborts (the client left).
+   */
+  async waitReady(uid: string, signal: AbortSignal, pollMs = 200): Promise<void> {
+    for (;;) {
+      if (signal.aborted) throw new HttpError(499, 'the client went away');
+      const row = await this.db.prisma.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
+      if (!row) throw new HttpError(409, `model '${uid}' was terminated before it became ready`, 'model_uid');
+      if (row.status === 'ready') return;
+      const failed = row.status === 'failed' ? row : null;
+      if (failed) {
+        const why = row.lastError ?? row.replicas.find((r) => r.lastError)?.lastError ?? 'no reason recorded';
+        throw new HttpError(400, `model '${uid}' failed to start: ${why}`, 'model_uid');
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
   /** Stops every replica and forgets the instance (claims go with its replicas). */
   async terminate(uid: string): Promise<void> {
     this.queues.assertAvailable();
@@ -183,4 +240,25 @@ export class Launcher {
     // A worker that misses this job still stops the runner: its next heartbeat lists a replica the database no longer has.
     await Promise.all(instance.replicas.map((r) => (r.workerId ? this.queues.terminate(r.workerId, { kind: 'terminate', replica_id: r.id, model_uid: uid }).catch(() => {}) : null)));
   }
+}
+
+/** The family's tool-call and reasoning parsers as the runner's flags (vLLM's names). */
+function familyParsers(f: { tool_call_parser?: string | null; reasoning_parser?: string | null }): Record<string, unknown> {
+  return {
+    ...(f.tool_call_parser ? { tool_call_parser: f.tool_call_parser, enable_auto_tool_choice: true } : {}),
+    ...(f.reasoning_parser ? { reasoning_parser: f.reasoning_parser } : {}),
+  };
+}
+
+/** Xinference launch fields that ask for something this platform does not do: a 400 naming each. */
+function refuseUnsupportedXinferenceFields(req: LaunchRequest): void {
+  const lora = req.peft_model_config?.lora_list;
+  if (Array.isArray(lora) && lora.length > 0)
+    throw new HttpError(400, 'LoRA adapters (peft_model_config.lora_list) are not supported; leave peft_model_config null', 'peft_model_config');
+  if (req.n_worker != null && req.n_worker > 1)
+    throw new HttpError(400, `n_worker ${req.n_worker}: a replica runs on one worker here; use n_worker 1 (or null) and replica for more copies`, 'n_worker');
+  if (req.envs && Object.keys(req.envs).length > 0)
+    throw new HttpError(400, 'envs is not supported: runner environments are set on the worker; leave envs null', 'envs');
+  if (req.enable_virtual_env || (req.virtual_env_packages?.length ?? 0) > 0)
+    throw new HttpError(400, 'virtual environments are not supported; leave enable_virtual_env and virtual_env_packages null', 'enable_virtual_env');
 }

@@ -10,6 +10,7 @@ import {
   CatalogError,
   engineRefusal,
   findSpec,
+  ggufFacts,
   normalizeEngine,
   weightsBytes,
   type ArchNumbers,
@@ -63,10 +64,22 @@ export async function resolveLaunchModel(db: Database, req: LaunchRequest): Prom
     const engine = normalizeEngine(req.model_engine ?? 'builtin');
     if (engine === 'remote') throw new HttpError(400, "model_engine 'remote' fronts an existing OpenAI server and is not launched onto GPUs; use builtin, vllm or llama.cpp", 'model_engine');
     assertEngineRuns(engine, family, spec, quantization);
+    if (req.model_type != null && req.model_type !== family.model_type)
+      throw new HttpError(400, `'${family.model_name}' is ${family.model_type === 'LLM' ? 'an LLM' : `a${family.model_type === 'embedding' ? 'n' : ''} ${family.model_type} model`}, not model_type '${req.model_type}'; leave model_type out or give '${family.model_type}'`, 'model_type');
     // Before any planning or claim: what the engine cannot do would only fail in the runner, restart after restart.
-    const refusal = engineRefusal(engine, { kwargs: req, tensorParallelSize: req.tensor_parallel_size ?? (typeof req.n_gpu === 'number' && req.n_gpu > 0 ? req.n_gpu : null), modelType: req.model_type ?? 'LLM' });
+    const refusal = engineRefusal(engine, { kwargs: req, tensorParallelSize: req.tensor_parallel_size ?? (typeof req.n_gpu === 'number' && req.n_gpu > 0 ? req.n_gpu : null), modelType: family.model_type });
     if (refusal) throw new HttpError(400, refusal.message, refusal.param);
     const modelPath = req.model_path ? resolve(req.model_path) : (spec.model_path ?? null);
+    if (modelPath && spec.model_format === 'gguf') {
+      // A GGUF file on this machine: plan from its own header (shape and tensor bytes).
+      let facts;
+      try {
+        facts = ggufFacts(modelPath);
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message, 'model_path');
+      }
+      return { family, engine, format: 'gguf', sizeInBillions: spec.model_size_in_billions, quantization, arch: facts.arch, weightsBytes: facts.weightsBytes, contextLength: family.context_length, modelPath, hfRepoId: null };
+    }
     const arch = req.model_path ? archAt(req.model_path) : spec.architecture;
     return {
       family,

@@ -1,4 +1,4 @@
-// The OpenAI front door: /v1/chat/completions and /v1/completions forwarded by `model` to the
+// The OpenAI front door: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/rerank and /score forwarded by `model` to the
 // least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered) and at
 // the pace the client reads them (back-pressure reaches the runner). A replica that refuses the
 // connection is benched and the next one tried; with none left the request fails at once. A replica
@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { clip } from '@pagoda/protocol';
 import { mayUse } from './auth.ts';
 import { HttpError } from './http_error.ts';
+import type { InFlightRequests } from './in_flight.ts';
 import { readModelField } from './model_field.ts';
 import type { PlatformMetrics } from './metrics.ts';
 import type { Endpoint, RouteTable } from './route_table.ts';
@@ -22,6 +23,8 @@ export interface ProxyDeps {
   log: Logger;
   /** request_limits of a model uid, or null for none; undefined when the uid is not launched. */
   limitOf(uid: string): Promise<number | null | undefined>;
+  /** Requests a client named with request_id (Xinference), abortable by that id. */
+  inFlight?: InFlightRequests;
 }
 
 /** The replica could not be reached: nothing was sent, so the next replica may take the request. */
@@ -104,7 +107,20 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
   });
 }
 
-const PROXIED_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+/** The inference routes the proxy forwards, each to the same path on the runner. */
+export type ProxiedPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings' | '/v1/rerank' | '/score';
+
+// Every path mounted on the proxy, aliases included (/rerank and /v2/rerank go to /v1/rerank, /v1/score to /score).
+const PROXIED_PATHS: ReadonlySet<string> = new Set([
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/rerank',
+  '/rerank',
+  '/v2/rerank',
+  '/score',
+  '/v1/score',
+]);
 
 /** Whether express routes `path` to the proxy (its routing ignores case and a trailing slash). */
 export function isProxiedPath(path: string): boolean {
@@ -118,11 +134,11 @@ export const PROXY_BODY_LIMIT = '8mb';
  * The route's middleware: the body is read as bytes (never parsed and re-serialized, so what the
  * runner validates is exactly what the client sent), then routed by its "model" field.
  */
-export function proxyHandler(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
+export function proxyHandler(path: ProxiedPath, deps: ProxyDeps) {
   return [express.raw({ type: () => true, limit: PROXY_BODY_LIMIT }), routeRequest(path, deps)];
 }
 
-function routeRequest(path: '/v1/chat/completions' | '/v1/completions', deps: ProxyDeps) {
+function routeRequest(path: ProxiedPath, deps: ProxyDeps) {
   return async (req: Request, res: Response) => {
     const payload: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const uid = readModelField(payload);
@@ -132,6 +148,20 @@ function routeRequest(path: '/v1/chat/completions' | '/v1/completions', deps: Pr
     if (limit !== null && deps.table.modelLoad(uid) >= limit) {
       deps.metrics.routed(uid, 429);
       throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`, null, {}, 'rate_limited');
+    }
+    // Xinference's request_id names a request for abort_request; the runner's schema has no such field,
+    // so only a body that mentions it is parsed and sent on without it (others go byte for byte).
+    let forwarded = payload;
+    if (deps.inFlight && payload.includes('"request_id"')) {
+      const { request_id: requestId, ...rest } = JSON.parse(payload.toString('utf8')) as { request_id?: unknown };
+      if (requestId !== undefined) {
+        if (typeof requestId !== 'string' || requestId.length === 0) throw new HttpError(400, 'request_id must be a non-empty string', 'request_id');
+        // Aborting cuts the client's response; the runner then cancels the request as for any client that left.
+        const release = deps.inFlight.register(uid, requestId, () => res.destroy());
+        if (!release) throw new HttpError(409, `a request with request_id '${requestId}' is already running on '${uid}'`, 'request_id');
+        res.once('close', release);
+        forwarded = Buffer.from(JSON.stringify(rest));
+      }
     }
     const tried = new Set<string>();
     const started = process.hrtime.bigint();
@@ -152,7 +182,7 @@ function routeRequest(path: '/v1/chat/completions' | '/v1/completions', deps: Pr
       const end = deps.table.begin(e);
       let upstream: IncomingMessage;
       try {
-        upstream = await forward(e, path, payload, req, res);
+        upstream = await forward(e, path, forwarded, req, res);
       } catch (err) {
         end();
         if (err instanceof ClientGoneError) {

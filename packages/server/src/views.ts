@@ -1,5 +1,6 @@
 // Database rows as the API shows them (Xinference's field names).
 import type { ModelView, ReplicaView, ReplicaState, InstanceState } from '@pagoda/protocol';
+import { modelTypeOf } from './catalog/architecture.ts';
 import type { InstanceParams } from './launcher.ts';
 
 interface ReplicaRow {
@@ -51,7 +52,7 @@ export function modelView(i: InstanceRow): ModelView {
   return {
     model_uid: i.uid,
     model_name: i.modelName,
-    model_type: 'LLM',
+    model_type: p.arch ? modelTypeOf(p.arch.architecture) : 'LLM',
     model_engine: i.engine,
     model_format: i.format,
     model_size_in_billions: i.sizeInBillions,

@@ -139,14 +139,14 @@ describe('with PAGODA_ADMIN_KEY set', () => {
           keys.ops,
         )
       ).status,
-    ).toBe(201);
+    ).toBe(200);
     const launch = await api(
       'POST',
       '/v1/models',
       { model_name: 'stories', model_uid: 'tiny', gpu_memory_utilization: 0.3, max_model_len: 256 },
       keys.ops,
     );
-    expect(launch.status, JSON.stringify(launch.json)).toBe(201);
+    expect(launch.status, JSON.stringify(launch.json)).toBe(200);
     await waitFor(
       'tiny to be ready',
       async () =>

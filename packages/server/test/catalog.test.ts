@@ -73,12 +73,24 @@ describe('catalog families', () => {
     for (const f of BUILTIN_FAMILIES) {
       for (const s of f.model_specs)
         expect(f.context_length).toBeLessThanOrEqual(s.architecture.max_position_embeddings);
-      expect(f.stop_token_ids.length).toBeGreaterThan(0);
+      if (f.model_type === 'LLM') expect(f.stop_token_ids.length).toBeGreaterThan(0);
     }
   });
 
+  it('lists embedding and rerank models with their dimensions and max_tokens', () => {
+    const embedding = BUILTIN_FAMILIES.filter((f) => f.model_type === 'embedding');
+    const rerank = BUILTIN_FAMILIES.filter((f) => f.model_type === 'rerank');
+    expect(embedding.map((f) => f.model_name)).toEqual(expect.arrayContaining(['bge-m3', 'bge-large-en-v1.5', 'gte-base', 'e5-large-v2', 'Qwen3-Embedding-0.6B']));
+    expect(rerank.map((f) => f.model_name)).toContain('bge-reranker-v2-m3');
+    const m3 = embedding.find((f) => f.model_name === 'bge-m3')!;
+    expect([m3.dimensions, m3.max_tokens, m3.model_specs[0]!.architecture.architecture]).toEqual([1024, 8192, 'XLMRobertaModel']);
+    for (const f of [...embedding, ...rerank]) expect(f.max_tokens).toBeLessThanOrEqual(f.model_specs[0]!.architecture.max_position_embeddings);
+    expect(listFamilies({ ability: 'embed' }).length).toBe(embedding.length);
+    expect(listFamilies({ ability: 'rerank' }).length).toBe(rerank.length);
+  });
+
   it('filters by ability, format and text', () => {
-    expect(listFamilies({ ability: 'chat' }).length).toBe(BUILTIN_FAMILIES.length);
+    expect(listFamilies({ ability: 'chat' }).length).toBe(BUILTIN_FAMILIES.filter((f) => f.model_type === 'LLM').length);
     expect(listFamilies({ format: 'awq' }).map((f) => f.model_name)).toEqual(['qwen2.5-instruct']);
     expect(listFamilies({ search: 'NEMO' }).map((f) => f.model_name)).toEqual([
       'mistral-nemo-instruct',
@@ -202,15 +214,26 @@ describe('engines', () => {
 });
 
 describe('abilities', () => {
-  it('a family lists only the abilities an engine that runs it serves: no tools or reasoning while no engine serves them', () => {
+  it('a family lists only the abilities an engine that runs it serves; the builtin engine serves tools and reasoning', () => {
     const served = new Set(ENGINE_NAMES.filter((e) => e !== 'remote').flatMap((e) => ENGINE_CAPABILITIES[e].abilities));
-    expect(served.has('tools')).toBe(false);
-    expect(served.has('reasoning')).toBe(false);
+    expect(served.has('tools')).toBe(true);
+    expect(served.has('reasoning')).toBe(true);
     for (const f of listFamilies()) expect(f.model_ability.filter((a) => !served.has(a))).toEqual([]);
-    expect(listFamilies({ ability: 'reasoning' })).toEqual([]);
-    expect(listFamilies({ ability: 'tools' })).toEqual([]);
-    // The model data keeps what the model was trained for; serving narrows it.
-    expect(BUILTIN_FAMILIES.find((f) => f.model_name === 'qwen3')!.model_ability).toContain('reasoning');
-    expect(findFamily('qwen3').model_ability).toEqual(['chat', 'generate']);
+    expect(listFamilies({ ability: 'reasoning' }).map((f) => f.model_name)).toEqual(['qwen3']);
+    expect(listFamilies({ ability: 'tools' }).length).toBeGreaterThan(0);
+    expect(findFamily('qwen3').model_ability).toEqual(['chat', 'generate', 'tools', 'reasoning']);
+  });
+});
+
+describe('tools and reasoning abilities', () => {
+  it('are declared only by families whose tool-call / reasoning parser is set', () => {
+    for (const f of BUILTIN_FAMILIES) {
+      expect(f.model_ability.includes('tools')).toBe(f.tool_call_parser !== null);
+      expect(f.model_ability.includes('reasoning')).toBe(f.reasoning_parser !== null);
+    }
+    const qwen3 = BUILTIN_FAMILIES.find((f) => f.model_name === 'qwen3')!;
+    expect([qwen3.tool_call_parser, qwen3.reasoning_parser]).toEqual(['hermes', 'qwen3']);
+    const llama31 = BUILTIN_FAMILIES.find((f) => f.model_name === 'llama-3.1-instruct')!;
+    expect(llama31.tool_call_parser).toBe('llama3_json');
   });
 });

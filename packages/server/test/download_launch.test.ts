@@ -64,14 +64,14 @@ async function registerAndLaunch(repo: string, name: string, uid: string): Promi
     hf_repo_id: repo,
     chat_template: TEMPLATE,
   });
-  expect(reg.status, JSON.stringify(reg.json)).toBe(201);
+  expect(reg.status, JSON.stringify(reg.json)).toBe(200);
   const launch = await cluster.api('POST', '/v1/models', {
     model_name: name,
     model_uid: uid,
     gpu_memory_utilization: 0.3,
     max_model_len: 256,
   });
-  expect(launch.status, JSON.stringify(launch.json)).toBe(201);
+  expect(launch.status, JSON.stringify(launch.json)).toBe(200);
   const row = await cluster.server.platform.db.prisma.replica.findFirstOrThrow({
     where: { instance: { uid } },
   });

@@ -62,7 +62,7 @@ describe('engine capabilities at launch', () => {
 
   it('a kv_cache_dtype builtin honours is accepted, shown and sent to the worker with the launch', async () => {
     const res = await c.call('POST', '/v1/models', { ...stories, model_uid: 'bf16kv', kv_cache_dtype: 'bfloat16' });
-    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
     expect((await c.call('GET', '/v1/models/bf16kv')).json.engine_kwargs.kv_cache_dtype).toBe('bfloat16');
     const jobs = await queuedJobs();
     expect(jobs.map((j) => [j.model_uid, j.engine_kwargs.kv_cache_dtype])).toEqual([['bf16kv', 'bfloat16']]);

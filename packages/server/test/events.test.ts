@@ -49,14 +49,14 @@ describe('/api/events', () => {
           chat_template: TEMPLATE,
         })
       ).status,
-    ).toBe(201);
+    ).toBe(200);
     const launch = await cluster.api('POST', '/v1/models', {
       model_name: 'stories',
       model_uid: 'tiny',
       gpu_memory_utilization: 0.3,
       max_model_len: 256,
     });
-    expect(launch.status, JSON.stringify(launch.json)).toBe(201);
+    expect(launch.status, JSON.stringify(launch.json)).toBe(200);
     const replicaId = (
       await cluster.server.platform.db.prisma.replica.findFirstOrThrow({
         where: { instance: { uid: 'tiny' } },

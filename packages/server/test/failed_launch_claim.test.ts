@@ -45,10 +45,10 @@ describe('a launch whose runner fails for good', () => {
     mkdirSync(broken);
     for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(STORIES, f), join(broken, f));
     writeFileSync(join(broken, 'model.safetensors'), 'these are not weights');
-    expect((await call('POST', '/v1/model_registrations/LLM', { model_name: 'stories', model_path: STORIES, chat_template: TEMPLATE })).status).toBe(201);
+    expect((await call('POST', '/v1/model_registrations/LLM', { model_name: 'stories', model_path: STORIES, chat_template: TEMPLATE })).status).toBe(200);
 
     const bad = await call('POST', '/v1/models', { model_name: 'stories', model_uid: 'broken', model_path: broken, gpu_memory_utilization: 0.6, max_model_len: 256 });
-    expect(bad.status, JSON.stringify(bad.json)).toBe(201);
+    expect(bad.status, JSON.stringify(bad.json)).toBe(200);
     const failed = await waitFor('the launch to fail', async () => {
       const { json } = await call('GET', '/v1/models/broken');
       return json.status === 'failed' ? json : null;
@@ -58,7 +58,7 @@ describe('a launch whose runner fails for good', () => {
     expect(gpu.memory_claimed).toBe(0);
 
     const good = await call('POST', '/v1/models', { model_name: 'stories', model_uid: 'good', gpu_memory_utilization: 0.6, max_model_len: 256 });
-    expect(good.status, JSON.stringify(good.json)).toBe(201);
+    expect(good.status, JSON.stringify(good.json)).toBe(200);
     await waitFor('the second launch to be ready', async () => (await call('GET', '/v1/models/good')).json.status === 'ready', 60_000);
     const chat = await call('POST', '/v1/completions', { model: 'good', prompt: 'Once upon a time', max_tokens: 4 });
     expect(chat.status).toBe(200);

@@ -21,7 +21,7 @@ for (const provider of ['sqlite', 'postgresql'] as const) {
     it('a replica its worker gave up on releases its GPU claim: a launch that needs the memory then succeeds', async () => {
       const { call, report, replicaIds } = await boot(provider);
       const first = await call('POST', '/v1/models', { model_name: 'stories', model_uid: 'broken', gpu_memory_utilization: 0.6, max_model_len: 256 });
-      expect(first.status, JSON.stringify(first.json)).toBe(201);
+      expect(first.status, JSON.stringify(first.json)).toBe(200);
       // While the first claims 60% of the GPU, a second launch of the same size does not fit.
       const refused = await call('POST', '/v1/models', { model_name: 'stories', model_uid: 'second', gpu_memory_utilization: 0.6, max_model_len: 256 });
       expect(refused.status).toBe(409);
@@ -38,7 +38,7 @@ for (const provider of ['sqlite', 'postgresql'] as const) {
       expect(devices.find((d: any) => d.kind === 'gpu').memory_claimed).toBe(0);
 
       const second = await call('POST', '/v1/models', { model_name: 'stories', model_uid: 'second', gpu_memory_utilization: 0.6, max_model_len: 256 });
-      expect(second.status, JSON.stringify(second.json)).toBe(201);
+      expect(second.status, JSON.stringify(second.json)).toBe(200);
       // The failed model stays listed with its error until it is terminated; terminating it changes no claim.
       expect((await call('GET', '/v1/models?all=1')).json.data.map((m: any) => [m.id, m.status])).toEqual([
         ['broken', 'failed'],
@@ -51,7 +51,7 @@ for (const provider of ['sqlite', 'postgresql'] as const) {
 
     it('a model scaled to 0 reads stopped, and a request to it gets a 503 that says so', async () => {
       const { call, report, replicaIds } = await boot(provider);
-      expect((await call('POST', '/v1/models', { model_name: 'stories', model_uid: 'idle', gpu_memory_utilization: 0.3, max_model_len: 256 })).status).toBe(201);
+      expect((await call('POST', '/v1/models', { model_name: 'stories', model_uid: 'idle', gpu_memory_utilization: 0.3, max_model_len: 256 })).status).toBe(200);
       const [replica] = await replicaIds('idle');
       await report(replica!, 'idle', { status: 'ready', progress: 1, port: 1 });
       await waitFor('the model to be ready', async () => (await call('GET', '/v1/models/idle')).json.status === 'ready', 10_000, 50);

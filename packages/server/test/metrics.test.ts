@@ -17,7 +17,7 @@ beforeAll(async () => {
         chat_template: TEMPLATE,
       })
     ).status,
-  ).toBe(201);
+  ).toBe(200);
 });
 
 afterAll(async () => {
@@ -105,7 +105,7 @@ describe('GET /metrics', () => {
           max_model_len: 256,
         })
       ).status,
-    ).toBe(201);
+    ).toBe(200);
 
     const after = await scrape();
     expect(value(after, 'pagoda_launches_total', { outcome: 'accepted' })).toBe(1);
@@ -159,7 +159,7 @@ describe('GET /metrics', () => {
         max_model_len: 256,
         worker_ip: 'w1',
       });
-      expect(res.status, JSON.stringify(res.json)).toBe(201);
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
       const stalled = await scrape();
       expect(value(stalled, 'pagoda_queue_depth', { worker: 'w1' })).toBe(1);
       expect(value(stalled, 'pagoda_replicas', { state: 'scheduled' })).toBe(1);

@@ -376,3 +376,39 @@ describe('placement', () => {
     );
   });
 });
+
+describe('embedding and rerank models (the pooling run)', () => {
+  const BGE_M3 = findSpec('bge-m3').spec.architecture;
+  const RERANKER = findSpec('bge-reranker-v2-m3').spec.architecture;
+
+  it('claim what they use (weights, activations of an 8192-token forward, overhead), with no KV cache', () => {
+    const p = plan({ model: { arch: BGE_M3, context_length: 8192 }, params: {}, devices: gpus('w1', 1, RTX) });
+    expect(p.fits, p.message).toBe(true);
+    const b = p.replicas[0]!.gpus[0]!;
+    expect(b.kv_cache).toBe(0);
+    expect(b.cuda_graphs).toBe(0);
+    expect(b.claim).toBe(b.weights + b.activations + b.overhead);
+    expect(p.settings.max_num_batched_tokens).toBe(8192);
+    // bge-m3: 568 M parameters (published), at the 16-bit compute dtype a float32 checkpoint runs in.
+    expect(b.weights / 2).toBeGreaterThan(0.56e9);
+    expect(b.weights / 2).toBeLessThan(0.58e9);
+    expect(b.claim).toBeLessThan(0.3 * RTX);
+  });
+
+  it('fit several to a GPU beside an LLM, where each at the default 0.9 would take the card', () => {
+    const llm = plan({ model: { arch: LLAMA31_8B }, params: { gpu_memory_utilization: 0.6, max_model_len: 8192 }, devices: gpus('w1', 1, H100) });
+    const embed = plan({ model: { arch: BGE_M3 }, params: {}, devices: gpus('w1', 1, H100) });
+    const rerank = plan({ model: { arch: RERANKER }, params: {}, devices: gpus('w1', 1, H100) });
+    const claimed = [llm, embed, rerank].reduce((n, p) => n + p.claims[0]!.bytes, 0);
+    expect(claimed).toBeLessThan(H100);
+    expect(embed.claims[0]!.bytes).toBeLessThan(0.1 * H100);
+  });
+
+  it('take an explicit gpu_memory_utilization as the claim, and refuse one too small for the weights', () => {
+    const given = plan({ model: { arch: BGE_M3 }, params: { gpu_memory_utilization: 0.5 }, devices: gpus('w1', 1, RTX) });
+    expect(given.fits).toBe(true);
+    expect(given.claims[0]!.bytes).toBe(Math.floor(0.5 * RTX));
+    const tiny = plan({ model: { arch: BGE_M3 }, params: { gpu_memory_utilization: 0.05 }, devices: gpus('w1', 1, RTX) });
+    expect(tiny.fits).toBe(false);
+  });
+});

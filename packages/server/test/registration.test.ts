@@ -1,7 +1,15 @@
 // Custom model registrations: a checkpoint folder or a hub repo is accepted only when it holds a
 // loadable config.json of a supported architecture and a tokenizer.json; problems come per field.
 import { createServer, type Server } from 'node:http';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,6 +182,9 @@ describe('validateRegistration from a local folder', () => {
     expect(await errorsOf({ model_name: 'x', model_path: path, model_ability: ['chat'] })).toEqual([
       { field: 'chat_template', message: expect.stringMatching(/no chat template/) },
     ]);
+    expect(await errorsOf({ model_name: 'x', model_path: path, model_ability: ['generate', 'tools'] })).toEqual([
+      { field: 'tool_call_parser', message: expect.stringMatching(/'tools' needs tool_call_parser/) },
+    ]);
     expect((await errorsOf({ model_name: 7, model_path: path }))[0]!.field).toBe('model_name');
     expect((await errorsOf({ model_name: 'x', hf_repo_id: 'not-a-repo' }))[0]).toEqual({
       field: 'hf_repo_id',
@@ -240,5 +251,89 @@ describe('validateRegistration from the hub', () => {
         )
       ).ok,
     ).toBe(true);
+  });
+});
+
+describe('GGUF files and Xinference custom-LLM JSON', () => {
+  const xinferenceJson = (spec: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    version: 2,
+    model_name: 'xi-model',
+    model_lang: ['en'],
+    model_ability: ['generate'],
+    model_family: 'llama-2',
+    context_length: 256,
+    model_specs: [spec],
+    chat_template: null,
+    stop_token_ids: null,
+    stop: null,
+    ...extra,
+  });
+
+  /** stories260k as a Q8_0 GGUF in the scratch folder, written once. */
+  const storiesGguf = async () => {
+    const file = join(scratch, 'stories.Q8_0.gguf');
+    const { convertLlamaToGguf } = await import('@pagoda/gguf');
+    if (!existsSync(file))
+      convertLlamaToGguf({ dir: join(MODELS, 'stories260k'), out: file, outtype: 'q8_0' });
+    return file;
+  };
+
+  it('registers a GGUF file from its header: shape, quantization, tensor bytes', async () => {
+    const { readGgufHeader } = await import('@pagoda/gguf');
+    const file = await storiesGguf();
+    const result = await validateRegistration(
+      xinferenceJson({
+        model_format: 'ggufv2',
+        model_size_in_billions: 1,
+        quantizations: ['Q8_0'],
+        model_file_name_template: 'stories.{quantization}.gguf',
+        model_uri: `file://${scratch}`,
+      }),
+    );
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    const spec = result.family.model_specs[0]!;
+    expect(spec).toMatchObject({ model_format: 'gguf', quantizations: ['Q8_0'], model_path: file });
+    expect(spec.weights_bytes).toBe(readGgufHeader(file).tensors.reduce((a, t) => a + t.bytes, 0));
+    expect(result.arch).toMatchObject({
+      architecture: 'LlamaForCausalLM',
+      num_hidden_layers: 5,
+      num_key_value_heads: 4,
+      head_dim: 8,
+      vocab_size: 512,
+    });
+    expect(result.family).toMatchObject({ context_length: 256, stop: [], stop_token_ids: [2] });
+    expect(Object.keys(enginesFor('xi-model', [result.family]))).toContain('llama.cpp');
+  });
+
+  it('says which field is wrong: a quantization the file does not hold, a file that is not GGUF', async () => {
+    const file = await storiesGguf();
+    expect(await errorsOf({ model_name: 'g1', model_path: file, quantization: 'Q4_K_M' })).toEqual([
+      { field: 'quantization', message: expect.stringMatching(/does not match the file's Q8_0/) },
+    ]);
+    const fake = join(scratch, 'fake.gguf');
+    writeFileSync(fake, 'not a gguf file at all');
+    expect(await errorsOf({ model_name: 'g2', model_path: fake })).toEqual([
+      { field: 'model_path', message: expect.stringMatching(/not a GGUF file/) },
+    ]);
+    expect(await errorsOf({ model_name: 'g3', model_path: join(scratch, 'missing.gguf') })).toEqual(
+      [{ field: 'model_path', message: expect.stringMatching(/does not exist/) }],
+    );
+  });
+
+  it("takes Xinference's pytorch spec with a file:// model_uri as a checkpoint folder", async () => {
+    const result = await validateRegistration(
+      xinferenceJson({
+        model_format: 'pytorch',
+        model_size_in_billions: 1,
+        quantization: 'none',
+        model_uri: `file://${join(MODELS, 'stories260k')}`,
+      }),
+    );
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.family.model_specs[0]).toMatchObject({
+      model_format: 'safetensors',
+      model_path: join(MODELS, 'stories260k'),
+    });
+    expect(result.family.context_length).toBe(256);
   });
 });

@@ -1,7 +1,7 @@
 // Streaming detokenization: turns generated ids, a few at a time, into text that is safe to emit.
 // Decodes a short window (already-emitted prefix + new ids) and emits what the new ids added, so
 // decoder rules that look at neighbours (SentencePiece's leading-space strip, byte fallback) stay right.
-import type { Tokenizer } from './tokenizer.ts';
+import type { TextTokenizer } from './text-tokenizer.ts';
 
 export interface IncrementalDecoderOptions {
   /** Leave out special tokens (default true), as Tokenizer.decode does. */
@@ -25,7 +25,7 @@ export class IncrementalDecoder {
   private readonly skipSpecialTokens: boolean;
 
   constructor(
-    private readonly tokenizer: Tokenizer,
+    private readonly tokenizer: Pick<TextTokenizer, 'decode'>,
     options: IncrementalDecoderOptions = {},
   ) {
     this.skipSpecialTokens = options.skipSpecialTokens ?? true;

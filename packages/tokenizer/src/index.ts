@@ -1,5 +1,6 @@
 // @pagoda/tokenizer: tokenizer.json encode/decode, streaming detokenization and chat templates.
-export { Tokenizer, type EncodeOptions, type DecodeOptions, type SpecialTokenTexts } from './tokenizer.ts';
+export { Tokenizer, type ModelInputOptions, type EncodeOptions, type DecodeOptions, type SpecialTokenTexts } from './tokenizer.ts';
+export type { TextTokenizer } from './text-tokenizer.ts';
 export { BackgroundEncoder, BACKGROUND_ENCODE_MIN_CHARS } from './background-encoder.ts';
 export { IncrementalDecoder, type IncrementalDecoderOptions } from './incremental-decoder.ts';
 export {
@@ -12,3 +13,4 @@ export {
   type RenderChatOptions,
 } from './chat-template.ts';
 export { TokenizerFileError, readModelTokenizerFiles, type ChatTemplateSource } from './model-files.ts';
+export type { ModelInput } from './model-input.ts';

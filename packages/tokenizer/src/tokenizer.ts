@@ -9,8 +9,24 @@ import {
   type ChatTemplateSource,
   type ModelTokenizerFiles,
 } from './model-files.ts';
+import type { TextTokenizer } from './text-tokenizer.ts';
 import { maxBytesPerToken } from './token-byte-bound.ts';
 import { applyTransformersRebuild } from './transformers-compat.ts';
+import {
+  applyTemplate,
+  longestFirst,
+  readPostTemplate,
+  specialCount,
+  type ModelInput,
+  type PostTemplate,
+} from './model-input.ts';
+
+export interface ModelInputOptions {
+  /** The most tokens the model takes, special tokens included. */
+  maxLength?: number;
+  /** Cut content tokens (longest side first for a pair) to fit maxLength; otherwise inputs keep their length. */
+  truncate?: boolean;
+}
 
 export interface EncodeOptions {
   /** Add BOS/EOS as the tokenizer config says (default true). Pass false for text that already has them, e.g. a rendered chat. */
@@ -30,7 +46,7 @@ export interface SpecialTokenTexts {
   pad: string | null;
 }
 
-export class Tokenizer {
+export class Tokenizer implements TextTokenizer {
   readonly vocabSize: number;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
@@ -44,6 +60,8 @@ export class Tokenizer {
   private readonly hf: HfTokenizer;
   /** null: the post-processor in tokenizer.json decides; otherwise tokenizer_config.json's explicit flags. */
   private readonly explicitSpecials: { addBos: boolean; addEos: boolean } | null;
+  /** How special tokens wrap one text or a pair (tokenizer.json's post-processor, or the explicit flags). */
+  private readonly template: PostTemplate;
 
   private constructor(files: ModelTokenizerFiles, dir: string) {
     const tokenizerPath = join(dir, 'tokenizer.json');
@@ -90,6 +108,48 @@ export class Tokenizer {
     this.explicitSpecials =
       config.add_bos_token === undefined ? null : { addBos: config.add_bos_token, addEos: config.add_eos_token ?? false };
     this.chatTemplate = files.chatTemplate;
+    this.template = this.resolveTemplate(json.post_processor);
+  }
+
+  private resolveTemplate(postProcessor: unknown): PostTemplate {
+    if (this.explicitSpecials === null) {
+      return (
+        readPostTemplate(postProcessor, this.hf) ?? {
+          single: [{ sequence: 'A', typeId: 0 }],
+          pair: [{ sequence: 'A', typeId: 0 }, { sequence: 'B', typeId: 1 }],
+        }
+      );
+    }
+    const { addBos, addEos } = this.explicitSpecials;
+    const bos = addBos && this.bosTokenId !== null ? [this.bosTokenId] : [];
+    const eos = addEos && this.eosTokenId !== null ? [this.eosTokenId] : [];
+    return {
+      single: [{ special: bos, typeId: 0 }, { sequence: 'A', typeId: 0 }, { special: eos, typeId: 0 }],
+      pair: [
+        { special: bos, typeId: 0 }, { sequence: 'A', typeId: 0 }, { special: eos, typeId: 0 },
+        { special: bos, typeId: 1 }, { sequence: 'B', typeId: 1 }, { special: eos, typeId: 1 },
+      ],
+    };
+  }
+
+  /**
+   * The ids an embedding model (one text) or a cross-encoder (a pair) is fed: content tokens,
+   * truncated when asked as the tokenizers library does, wrapped in the special tokens with
+   * their token type ids.
+   */
+  encodeInput(text: string, pair: string | null = null, options: ModelInputOptions = {}): ModelInput {
+    const a = this.hf.encode(text, { add_special_tokens: false }).ids;
+    const b = pair === null ? null : this.hf.encode(pair, { add_special_tokens: false }).ids;
+    const pieces = b === null ? this.template.single : this.template.pair;
+    const specials = specialCount(pieces);
+    const untruncatedLength = a.length + (b?.length ?? 0) + specials;
+    let [n1, n2] = [a.length, b?.length ?? 0];
+    const max = options.maxLength;
+    if (options.truncate && max !== undefined && untruncatedLength > max) {
+      [n1, n2] = longestFirst(n1, n2, Math.max(0, max - specials));
+    }
+    const { ids, typeIds } = applyTemplate(pieces, a.slice(0, n1), b === null ? null : b.slice(0, n2));
+    return { ids, typeIds, untruncatedLength, truncated: ids.length < untruncatedLength };
   }
 
   /** Loads tokenizer.json, tokenizer_config.json and (when present) generation_config.json from a model folder. */

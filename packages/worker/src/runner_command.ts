@@ -20,6 +20,9 @@ const FLAG_KWARGS = [
   'seed',
   'load_format',
   'chat_template',
+  'tool_call_parser',
+  'enable_auto_tool_choice',
+  'reasoning_parser',
 ] as const;
 
 const BACKEND_BY_ENGINE: Record<string, string> = { builtin: 'builtin', vllm: 'vllm', 'llama.cpp': 'llamacpp' };
@@ -43,7 +46,8 @@ export function runnerArgv(input: RunnerCommandInput): string[] {
   argv.push('--host', input.host, '--port', String(input.port), '--served-model-name', job.model_uid);
   const backend = BACKEND_BY_ENGINE[job.engine];
   if (backend && backend !== 'builtin') argv.push('--backend', backend);
-  if (backend === 'builtin') argv.push('--device', job.gpu_idx.length === 0 || input.declaredGpus ? 'cpu' : 'cuda');
+  // builtin and llama.cpp: the CPU without a real GPU; otherwise llama.cpp offloads every layer.
+  if (backend === 'builtin' || backend === 'llamacpp') argv.push('--device', job.gpu_idx.length === 0 || input.declaredGpus ? 'cpu' : 'cuda');
   for (const key of FLAG_KWARGS) {
     const value = job.engine_kwargs[key];
     if (value === undefined || value === null) continue;

@@ -62,8 +62,14 @@ function loadPhase(line: string): keyof typeof PROGRESS | null {
   return null;
 }
 
+/** How long a terminate for a replica this worker has not seen yet bars its launch (jobs can cross). */
+const CANCEL_MEMORY_MS = 10 * 60_000;
+
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly replicas = new Map<string, Managed>();
+  /** Replicas terminated before their launch job arrived: id → when. Their launch must not start a runner. */
+  private readonly cancelled = new Map<string, number>();
+  private closed = false;
   private readonly flushTimer: NodeJS.Timeout;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -81,6 +87,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Starts a replica; a launch for one already here (a re-sent job) changes nothing. */
   launch(job: LaunchJob): void {
+    if (this.closed || this.cancelled.has(job.replica_id)) {
+      // Terminated already (the terminate job overtook this one) or shutting down: never start it.
+      this.emit('update', { replica_id: job.replica_id, model_uid: job.model_uid, status: 'stopped', progress: 0, phase: 'cancelled', pid: null, port: null, restarts: 0, last_error: null });
+      return;
+    }
     const known = this.replicas.get(job.replica_id);
     if (known && known.status !== 'failed') return;
     if (known) this.replicas.delete(job.replica_id);
@@ -108,7 +119,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   async terminate(replicaId: string): Promise<void> {
     const m = this.replicas.get(replicaId);
-    if (!m) return;
+    if (!m) {
+      this.rememberCancelled(replicaId);
+      return;
+    }
     m.stopping = true;
     m.abort.abort();
     clearTimeout(m.timer);
@@ -118,7 +132,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.set(m, { status: 'stopped', phase: 'stopped' });
   }
 
+  private rememberCancelled(replicaId: string): void {
+    const now = Date.now();
+    for (const [id, at] of this.cancelled) if (now - at > CANCEL_MEMORY_MS) this.cancelled.delete(id);
+    this.cancelled.set(replicaId, now);
+  }
+
   async stopAll(): Promise<void> {
+    this.closed = true;
     clearInterval(this.flushTimer);
     await Promise.all([...this.replicas.keys()].map((id) => this.terminate(id)));
   }
@@ -180,6 +201,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private async spawn(m: Managed, modelPath: string): Promise<void> {
     const { host } = this.opts;
     if (m.port === null) m.port = await freePort(host);
+    // terminate() may have run while the port was found: it saw no process to stop, so start none.
+    if (m.stopping) {
+      releasePort(m.port);
+      return;
+    }
     const argv = runnerArgv({ job: m.job, modelPath, host, port: m.port, command: this.opts.runnerCommand, extraArgs: this.opts.extraArgs, declaredGpus: this.opts.declaredGpus });
     const env = runnerEnv(m.job, this.opts.env ?? process.env, this.opts.declaredGpus);
     this.opts.log.info({ replica: m.job.replica_id, model: m.job.model_uid, argv }, 'starting runner');

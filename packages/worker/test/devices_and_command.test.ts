@@ -54,6 +54,15 @@ describe('runner command', () => {
     expect(runnerEnv(job, { PAGODA_LOG_LEVEL: 'debug' }, true).PAGODA_LOG_LEVEL).toBe('debug');
   });
 
+  it("passes the family's tool-call and reasoning parsers as vLLM's flags", () => {
+    const parsers = {
+      ...job,
+      engine_kwargs: { ...job.engine_kwargs, tool_call_parser: 'hermes', enable_auto_tool_choice: true, reasoning_parser: 'qwen3' },
+    };
+    const argv = runnerArgv({ job: parsers, modelPath: '/m', host: 'h', port: 1, command: ['x'] }).join(' ');
+    expect(argv).toContain('--tool-call-parser hermes --enable-auto-tool-choice --reasoning-parser qwen3');
+  });
+
   it("hands the runner its replica's secret in the environment, never argv, and none of the platform's keys", () => {
     const secret = 'rs-0123456789abcdef0123456789abcdef';
     const withSecret = { ...job, runner_secret: secret };

@@ -40,7 +40,8 @@ export function ChatPage() {
   const [abort, setAbort] = useState<AbortController | null>(null);
   const log = useRef<HTMLDivElement>(null);
 
-  const models = ready.data ?? [];
+  // Embedding and rerank models do not chat: the retrieval page tries them.
+  const models = (ready.data ?? []).filter((m) => m.model_type === 'LLM');
   useEffect(() => {
     if (models.length > 0 && !models.some((m) => m.model_uid === model))
       setModel(models[0]!.model_uid);

@@ -143,7 +143,20 @@ void CpuBackend::compute_rope(const ForwardBatch& b) {
   }
 }
 
+void CpuBackend::forward_hidden(const ForwardBatch& b, std::vector<float>& hidden) {
+  validate(b);
+  const int64_t n = b.num_tokens(), width = config_.hidden_size;
+  ensure_workspace(n, 0);
+  compute_rope(b);
+  batch_ = &b;
+  model_->forward(*this);
+  batch_ = nullptr;
+  hidden.assign(ws_.h.begin(), ws_.h.begin() + n * width);
+}
+
 void CpuBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
+  if (!model_->lm_head().present())
+    throw Error(config_.source + ": " + config_.architecture + " has no lm_head; it is served as an embedding model");
   validate(b);
   const ModelConfig& c = config_;
   const int64_t n = b.num_tokens(), hidden = c.hidden_size;
@@ -174,6 +187,9 @@ KvDtype parse_kv_cache_dtype(const std::string& name) {
 
 std::unique_ptr<Backend> create_cpu_backend(const EngineConfig& e) {
   LoadedModel m = load_model(e);
+  if (m.config.base_model)
+    throw Error(m.config.source + ": " + m.config.architecture +
+                " has no lm_head and cannot generate text; serve it as an embedding model");
   CpuOptions options;
   options.num_threads = e.num_threads;
   options.kv_cache_space_bytes = e.kv_cache_space_bytes;

@@ -26,7 +26,7 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sam
 
 // The step as forward() runs it, then sample_rows on the logits rows, all enqueued: only the
 // settings and the penalty adjustments go up and the ids (and logprobs) come back, into the
-// step's slot. A slot is one buffer each side: [params n][adjustments a][ids n][logprobs n]
+// step's slot. A slot is one buffer each side: [params n][adjustments a][token masks m][ids n][logprobs n]
 // [top ids n x t][top logprobs n x t] (the device's also [raw logits a] after), t the most
 // top logprobs any row asked for. Placeholder ids (-1 - r) are filled on the device from the
 // ids of the step launched before.
@@ -59,7 +59,14 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   placeholder_source_ = nullptr;
   int top_n = 0;
   for (const RowSampling& row : rows) top_n = std::max(top_n, row.want_logprob ? row.top_logprobs : 0);
-  const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling) + num_adjust * sizeof(LogitAdjustment);
+  const size_t mask_words = static_cast<size_t>(sampling.mask_words);
+  const size_t num_mask_words = sampling.token_masks.size();
+  for (const RowSampling& row : rows)
+    if (row.mask_row >= 0 && (mask_words == 0 || (size_t(row.mask_row) + 1) * mask_words > num_mask_words))
+      throw Error("launch_sampled: a row's token mask lies outside the step's masks");
+  // Masks go up only when a row has one: unconstrained steps upload what they did before.
+  const size_t param_bytes = size_t(n) * sizeof(DeviceRowSampling) + num_adjust * sizeof(LogitAdjustment) +
+                             num_mask_words * sizeof(uint32_t);
   const size_t bytes = param_bytes + size_t(n) * (1 + top_n) * (sizeof(int32_t) + sizeof(float));
   const size_t device_bytes = bytes + num_adjust * sizeof(float);
   if (slot.host.bytes() < bytes || slot.device.bytes() < device_bytes) {
@@ -75,11 +82,16 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
     params[r] = DeviceRowSampling{row.temperature,     row.top_k,          row.top_p,
                                   row.min_p,           static_cast<float>(row.uniform),
                                   row.want_logprob ? 1 : 0, row.want_logprob ? row.top_logprobs : 0,
-                                  row.adjust_begin,    row.adjust_end};
+                                  row.adjust_begin,    row.adjust_end,
+                                  row.mask_row};
     slot.any_logprob = slot.any_logprob || row.want_logprob;
   }
   if (num_adjust)
     std::memcpy(params + n, sampling.adjustments.data(), num_adjust * sizeof(LogitAdjustment));
+  const size_t mask_offset = size_t(n) * sizeof(DeviceRowSampling) + num_adjust * sizeof(LogitAdjustment);
+  if (num_mask_words)
+    std::memcpy(static_cast<char*>(slot.host.data()) + mask_offset, sampling.token_masks.data(),
+                num_mask_words * sizeof(uint32_t));
   char* dev = slot.device.as<char>();
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(dev, params, param_bytes, cudaMemcpyHostToDevice, st));
   auto* dev_adjust = reinterpret_cast<const LogitAdjustment*>(dev + size_t(n) * sizeof(DeviceRowSampling));
@@ -88,8 +100,9 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   auto* dev_top_ids = reinterpret_cast<int32_t*>(dev_logprobs + n);
   auto* dev_top_logprobs = reinterpret_cast<float*>(dev_top_ids + size_t(n) * top_n);
   auto* dev_raw = reinterpret_cast<float*>(dev + bytes);
-  sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw,
-              SampleOutputs{dev_ids, dev_logprobs, dev_top_ids, dev_top_logprobs, top_n}, n, config_.vocab_size, st);
+  const auto* dev_masks = num_mask_words ? reinterpret_cast<const uint32_t*>(dev + mask_offset) : nullptr;
+  sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw, dev_masks,
+              static_cast<int>(mask_words), SampleOutputs{dev_ids, dev_logprobs, dev_top_ids, dev_top_logprobs, top_n}, n, config_.vocab_size, st);
   ops_.mark(st, "sampling");
   PAGODA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(slot.host.data()) + param_bytes, dev + param_bytes,
                                     bytes - param_bytes, cudaMemcpyDeviceToHost, st));

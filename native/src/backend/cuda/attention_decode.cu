@@ -3,13 +3,16 @@
 // context; each of its 4 warps streams its own 16-key tiles of K and V into shared memory with
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
-// long contexts split into partitions are merged by a second kernel.
+// long contexts split into partitions are merged by a second kernel. With an e4m3 KV cache
+// (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
+// warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8_kv.cuh"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
@@ -28,12 +31,15 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Sizes that depend on head_dim. Stages are per warp; each holds one K and one V tile, so a
 // block keeps (stages - 1) * 4 tiles in flight while it computes on 4 (96 KB of shared memory
 // at head_dim 128, two blocks per SM).
-template <int D> struct DecodeSizes {
-  static constexpr int kStages = D >= 256 ? 2 : (D >= 128 ? 3 : 4);
-  static constexpr int kChunks = D / 8;               // 16-byte chunks in a row
-  static constexpr int kTileElems = kTileKeys * D;    // one K or one V tile, bf16
-  static constexpr int kStageElems = 2 * kTileElems;
-  static constexpr int kPipeBytes = kWarps * kStages * kStageElems * 2;
+template <int D, bool kFp8 = false> struct DecodeSizes {
+  static constexpr int kStages = (D >= 256 ? 2 : (D >= 128 ? 3 : 4)) + (kFp8 ? 1 : 0);
+  static constexpr int kChunks = D / 8;               // 16-byte chunks in a bf16 row
+  static constexpr int kCodeChunks = D / 16;          // 16-byte chunks in an e4m3 row
+  static constexpr int kTileElems = kTileKeys * D;    // one K or one V tile
+  static constexpr int kStageBytes = 2 * kTileElems * (kFp8 ? 1 : 2);
+  static constexpr int kConvertedBytes = kFp8 ? 2 * kTileElems * 2 : 0; // the warp's bf16 K and V tile
+  static constexpr int kWarpBytes = kStages * kStageBytes + kConvertedBytes;
+  static constexpr int kPipeBytes = kWarps * kWarpBytes;
   static constexpr int kMergeStride = D + 8;          // floats per merge row: padding spreads banks
   __host__ __device__ static constexpr int merge_bytes(int rows) { return (kWarps * rows * kMergeStride + 2 * kWarps * rows) * 4; }
   // head_dim 256 keeps the Q fragments in shared memory: in registers beside the 128 O
@@ -69,12 +75,12 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) { retu
 
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
 // 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile.
-template <int D, int kRows>
+template <int D, int kRows, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
                                   float2* __restrict__ part_stats) {
-  using Sizes = DecodeSizes<D>;
+  using Sizes = DecodeSizes<D, kFp8>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
   extern __shared__ __align__(128) unsigned char smem[];
@@ -105,7 +111,8 @@ __global__ void __launch_bounds__(kThreads)
   const int t = lane & 3;  // accumulator column pair
 
   // This warp's tiles of the partition: warp, warp + 4, ... each 16 keys.
-  bf16* pipe = reinterpret_cast<bf16*>(smem) + warp * Sizes::kStages * Sizes::kStageElems;
+  unsigned char* pipe = smem + warp * Sizes::kWarpBytes;
+  bf16* converted = reinterpret_cast<bf16*>(pipe + Sizes::kStages * Sizes::kStageBytes); // kFp8 only
   const int num_tiles = (num_keys + kTileKeys - 1) / kTileKeys;
   const int my_tiles = num_tiles > warp ? (num_tiles - warp + kWarps - 1) / kWarps : 0;
   const int bs = args.block_size;
@@ -117,27 +124,35 @@ __global__ void __launch_bounds__(kThreads)
     if (i < my_tiles) {
       const int key0 = key_begin + tile * kTileKeys;
       const int valid_rows = min(kTileKeys, context_len - key0);
-      bf16* dst = pipe + (i % Sizes::kStages) * Sizes::kStageElems;
+      unsigned char* dst = pipe + (i % Sizes::kStages) * Sizes::kStageBytes;
       int64_t tile_base = 0;
       if (aligned_blocks)
         tile_base = (block_table[key0 / bs] * head_rows + static_cast<int64_t>(kv_head) * bs + key0 % bs) * D;
+      constexpr int kRowChunks = kFp8 ? Sizes::kCodeChunks : Sizes::kChunks;
+      constexpr int kChunkElems = kFp8 ? 16 : 8;
 #pragma unroll
-      for (int j = 0; j < kTileKeys * Sizes::kChunks / 32; ++j) {
+      for (int j = 0; j < kTileKeys * kRowChunks / 32; ++j) {
         const int idx = lane + 32 * j;
-        const int r = idx / Sizes::kChunks, c = idx % Sizes::kChunks;
+        const int r = idx / kRowChunks, c = idx % kRowChunks;
         const bool valid = r < valid_rows;
         int64_t src = 0;
         if (valid) {
           if (aligned_blocks) {
-            src = tile_base + r * D + c * 8;
+            src = tile_base + r * D + c * kChunkElems;
           } else {
             const int key = key0 + r;
-            src = (block_table[key / bs] * head_rows + static_cast<int64_t>(kv_head) * bs + key % bs) * D + c * 8;
+            src = (block_table[key / bs] * head_rows + static_cast<int64_t>(kv_head) * bs + key % bs) * D +
+                  c * kChunkElems;
           }
         }
-        const int so = tile_offset<D>(r, c);
-        cp_async_16(smem_u32(dst + so), args.k_cache + src, valid);
-        cp_async_16(smem_u32(dst + Sizes::kTileElems + so), args.v_cache + src, valid);
+        if constexpr (kFp8) { // codes in plain row order; the conversion swizzles
+          cp_async_16(smem_u32(dst + r * D + c * 16), args.k_cache_fp8 + src, valid);
+          cp_async_16(smem_u32(dst + Sizes::kTileElems + r * D + c * 16), args.v_cache_fp8 + src, valid);
+        } else {
+          const int so = tile_offset<D>(r, c) * 2;
+          cp_async_16(smem_u32(dst + so), args.k_cache + src, valid);
+          cp_async_16(smem_u32(dst + Sizes::kTileElems * 2 + so), args.v_cache + src, valid);
+        }
       }
     }
     cp_async_commit(); // empty groups keep the wait count uniform
@@ -191,7 +206,9 @@ __global__ void __launch_bounds__(kThreads)
     m_run[h] = -INFINITY;
     l_run[h] = 0.f;
   }
-  const float scale_log2 = args.scale * kLog2e;
+  // An fp8 cache's K scale folds into the softmax scale and its V scale into the output.
+  const float scale_log2 = args.scale * kLog2e * (kFp8 ? args.k_scale : 1.f);
+  const float out_scale = kFp8 ? args.v_scale : 1.f;
 
   for (int i = prefetched; i < Sizes::kStages - 1; ++i) issue(i);
 
@@ -199,7 +216,25 @@ __global__ void __launch_bounds__(kThreads)
     issue(it + Sizes::kStages - 1);
     cp_async_wait<Sizes::kStages - 1>();
     __syncwarp();
-    const bf16* ks = pipe + (it % Sizes::kStages) * Sizes::kStageElems;
+    const unsigned char* stage = pipe + (it % Sizes::kStages) * Sizes::kStageBytes;
+    const bf16* ks = reinterpret_cast<const bf16*>(stage);
+    if constexpr (kFp8) { // 16 codes -> two swizzled 16-byte bf16 chunks, K then V
+#pragma unroll
+      for (int j = 0; j < kTileKeys * Sizes::kCodeChunks / 32; ++j) {
+        const int idx = lane + 32 * j;
+        const int r = idx / Sizes::kCodeChunks, c = idx % Sizes::kCodeChunks;
+#pragma unroll
+        for (int kv = 0; kv < 2; ++kv) {
+          const uint4 codes = *reinterpret_cast<const uint4*>(stage + kv * Sizes::kTileElems + r * D + c * 16);
+          bf16* tile = converted + kv * Sizes::kTileElems;
+          *reinterpret_cast<uint4*>(tile + tile_offset<D>(r, 2 * c)) = fp8x8_to_bf16x8(make_uint2(codes.x, codes.y));
+          *reinterpret_cast<uint4*>(tile + tile_offset<D>(r, 2 * c + 1)) =
+              fp8x8_to_bf16x8(make_uint2(codes.z, codes.w));
+        }
+      }
+      __syncwarp();
+      ks = converted;
+    }
     const bf16* vs = ks + Sizes::kTileElems;
 
     // S = Q K^T for keys 0..7 (s[0]) and 8..15 (s[1]); K rows are the B operand's columns.
@@ -324,7 +359,7 @@ __global__ void __launch_bounds__(kThreads)
       l += weight * s_l[w * kRows + row];
       acc += weight * s_o[(w * kRows + row) * Sizes::kMergeStride + d];
     }
-    const float out = acc / l;
+    const float out = acc / l * out_scale;
     const int head = head0 + row;
     if (max_partitions == 1) {
       args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(out);
@@ -447,12 +482,12 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
 
 namespace {
 
-template <int D, int kRows>
+template <int D, int kRows, bool kFp8>
 void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                    void* workspace, cudaStream_t stream) {
-  constexpr int smem = DecodeSizes<D>::smem_bytes(kRows);
+  constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     return true;
   }();
@@ -462,7 +497,7 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * plan.max_partitions;
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
-  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows>, grid, dim3(kThreads), smem,
+  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
              stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats);
   if (plan.max_partitions > 1) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
@@ -472,13 +507,22 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   }
 }
 
-template <int D>
+template <int D, bool kFp8>
 void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                         void* workspace, cudaStream_t stream) {
   if (args.num_q_heads / args.num_kv_heads <= 8)
-    launch_decode<D, 8>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
   else
-    launch_decode<D, 16>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
+}
+
+template <int D>
+void launch_decode_dtype(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+                         void* workspace, cudaStream_t stream) {
+  if (args.k_cache_fp8 != nullptr)
+    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, workspace, stream);
+  else
+    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, workspace, stream);
 }
 
 } // namespace
@@ -492,15 +536,17 @@ void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_i
     throw Error("paged_attention_decode: the plan must come from plan_paged_attention_decode");
   if (args.block_size <= 0)
     throw Error("paged_attention_decode: block_size " + std::to_string(args.block_size) + " must be positive");
+  if ((args.k_cache_fp8 == nullptr) != (args.v_cache_fp8 == nullptr))
+    throw Error("paged_attention_decode: an fp8 KV cache needs both its K and V codes");
   if (num_seqs == 0) return;
   const size_t needed = paged_attention_decode_workspace_bytes(plan, num_seqs, args.num_q_heads, args.head_dim);
   if (workspace_bytes < needed)
     throw Error("paged_attention_decode: workspace of " + std::to_string(workspace_bytes) +
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
   switch (args.head_dim) {
-  case 64: return launch_decode_rows<64>(args, seq_ids, num_seqs, plan, workspace, stream);
-  case 128: return launch_decode_rows<128>(args, seq_ids, num_seqs, plan, workspace, stream);
-  case 256: return launch_decode_rows<256>(args, seq_ids, num_seqs, plan, workspace, stream);
+  case 64: return launch_decode_dtype<64>(args, seq_ids, num_seqs, plan, workspace, stream);
+  case 128: return launch_decode_dtype<128>(args, seq_ids, num_seqs, plan, workspace, stream);
+  case 256: return launch_decode_dtype<256>(args, seq_ids, num_seqs, plan, workspace, stream);
   default:
     throw Error("paged_attention_decode: head_dim " + std::to_string(args.head_dim) +
                 " is not supported by the CUDA backend (64, 128, 256); run this model on the CPU backend");

@@ -4,12 +4,15 @@
 // warps of 16 rows. K/V tiles of 64 keys come into shared memory with cp.async, two stages
 // deep; both products run on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) with
 // the scores, probabilities and running output kept in registers (the score accumulators
-// are re-packed as the A operand of P·V, so P never goes through shared memory).
+// are re-packed as the A operand of P·V, so P never goes through shared memory). With an e4m3
+// KV cache (kFp8) the two stages hold the codes and the block converts the tile it works on
+// into one bf16 K/V tile.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8_kv.cuh"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
@@ -26,25 +29,29 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kWarpRows = 16;
 static_assert(kRows == kWarps * kWarpRows, "each warp owns 16 query rows");
 
-template <int D> struct PrefillLayout {
+template <int D, bool kFp8> struct PrefillLayout {
   static constexpr int ld = D + 8; // bf16 row pitch: 16 bytes of padding keeps ldmatrix free of bank conflicts
   static constexpr size_t q_bytes = sizeof(bf16) * kRows * ld;
   static constexpr size_t kv_tile_bytes = sizeof(bf16) * kKeys * ld;
   static constexpr size_t stage_bytes = 2 * kv_tile_bytes; // K then V
-  static constexpr size_t total = q_bytes + 2 * stage_bytes;
+  static constexpr size_t code_tile_bytes = kKeys * D;      // kFp8: one K or V tile of codes, unpadded
+  // bf16: two stages of K/V. kFp8: one bf16 K/V tile (converted) after two stages of codes.
+  static constexpr size_t codes_offset = q_bytes + stage_bytes;
+  static constexpr size_t total = kFp8 ? codes_offset + 2 * 2 * code_tile_bytes : q_bytes + 2 * stage_bytes;
 };
 
 } // namespace
 
-template <int D>
+template <int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_prefill_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles) {
-  using L = PrefillLayout<D>;
+  using L = PrefillLayout<D, kFp8>;
   constexpr int kVecs = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* s_q = reinterpret_cast<bf16*>(smem);
   auto s_k = [&](int stage) { return reinterpret_cast<bf16*>(smem + L::q_bytes + stage * L::stage_bytes); };
   auto s_v = [&](int stage) { return s_k(stage) + kKeys * L::ld; };
+  auto s_codes = [&](int stage) { return smem + L::codes_offset + stage * 2 * L::code_tile_bytes; }; // kFp8
 
   pdl_wait(); // q and the KV cache were written by the kernels before this one
   pdl_launch_dependents();
@@ -72,6 +79,21 @@ __global__ void __launch_bounds__(kThreads)
   }
   // One K/V tile: each thread copies 16-byte chunks; keys past kv_end are zero-filled.
   auto load_tile = [&](int t, int stage) {
+    if constexpr (kFp8) { // 16 codes per copy, K then V, rows unpadded
+      unsigned char* dst = s_codes(stage);
+      for (int i = threadIdx.x; i < kKeys * D / 16; i += kThreads) {
+        const int r = i / (D / 16), c = i % (D / 16);
+        const int key = t * kKeys + r;
+        const bool valid = key < kv_end;
+        const int k = valid ? key : 0;
+        const int64_t offset =
+            ((static_cast<int64_t>(block_table[k / args.block_size]) * args.num_kv_heads + kv_head) * args.block_size +
+             k % args.block_size) * D + c * 16;
+        cp_async_16(smem_u32(dst + r * D + c * 16), args.k_cache_fp8 + offset, valid);
+        cp_async_16(smem_u32(dst + L::code_tile_bytes + r * D + c * 16), args.v_cache_fp8 + offset, valid);
+      }
+      return;
+    }
     bf16* k_dst = s_k(stage);
     bf16* v_dst = s_v(stage);
     for (int i = threadIdx.x; i < kKeys * kVecs; i += kThreads) {
@@ -97,7 +119,8 @@ __global__ void __launch_bounds__(kThreads)
   const int pos_hi = first_pos + min(warp_row0 + g + 8, query_len - 1);
   const int warp_last_pos = first_pos + min(warp_row0 + kWarpRows - 1, query_len - 1);
   const bool warp_active = warp_row0 < query_len;
-  const float scale_log2 = args.scale * 1.4426950408889634f;
+  // An fp8 cache's K scale folds into the softmax scale and its V scale into the output.
+  const float scale_log2 = args.scale * 1.4426950408889634f * (kFp8 ? args.k_scale : 1.f);
 
   float o[D / 8][4];
 #pragma unroll
@@ -121,9 +144,21 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
     const int key0 = kt * kKeys;
+    const bf16* k_tile = s_k(stage);
+    const bf16* v_tile = s_v(stage);
+    if constexpr (kFp8) { // this stage's codes into the one bf16 tile (8 codes per step)
+      const unsigned char* codes = s_codes(stage);
+      for (int i = threadIdx.x; i < 2 * kKeys * D / 8; i += kThreads) {
+        const int kv = i / (kKeys * D / 8), rest = i % (kKeys * D / 8);
+        const int r = rest / (D / 8), c = rest % (D / 8);
+        const uint2 raw = *reinterpret_cast<const uint2*>(codes + kv * L::code_tile_bytes + r * D + c * 8);
+        *reinterpret_cast<uint4*>((kv ? s_v(0) : s_k(0)) + r * L::ld + c * 8) = fp8x8_to_bf16x8(raw);
+      }
+      __syncthreads();
+      k_tile = s_k(0);
+      v_tile = s_v(0);
+    }
     if (warp_active && key0 <= warp_last_pos) {
-      const bf16* k_tile = s_k(stage);
-      const bf16* v_tile = s_v(stage);
       // S = Q K^T: 16 rows x 64 keys as 8 accumulators of 16 x 8.
       float s[kKeys / 8][4];
 #pragma unroll
@@ -208,7 +243,8 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   if (!warp_active) return;
-  const float inv_lo = 1.f / l_lo, inv_hi = 1.f / l_hi;
+  const float out_scale = kFp8 ? args.v_scale : 1.f;
+  const float inv_lo = out_scale / l_lo, inv_hi = out_scale / l_hi;
   const int row_lo = warp_row0 + g, row_hi = warp_row0 + g + 8;
   const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * D;
   bf16* out_head = args.out + static_cast<int64_t>(head) * D;
@@ -226,19 +262,27 @@ __global__ void __launch_bounds__(kThreads)
 
 namespace {
 
-template <int D>
-void launch_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
-                    cudaStream_t stream) {
-  using L = PrefillLayout<D>;
+template <int D, bool kFp8>
+void launch_prefill_dtype(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
+                          cudaStream_t stream) {
+  using L = PrefillLayout<D, kFp8>;
   static const bool configured = [] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_kernel<D>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_kernel<D, kFp8>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(L::total)));
     return true;
   }();
   (void)configured;
-  launch_pdl("paged_attention_prefill_kernel", paged_attention_prefill_kernel<D>, dim3(num_tiles, args.num_q_heads),
-             dim3(kThreads), L::total, stream, args, tiles, num_tiles);
+  launch_pdl("paged_attention_prefill_kernel", paged_attention_prefill_kernel<D, kFp8>,
+             dim3(num_tiles, args.num_q_heads), dim3(kThreads), L::total, stream, args, tiles, num_tiles);
+}
+
+template <int D>
+void launch_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
+  if (args.k_cache_fp8 != nullptr)
+    launch_prefill_dtype<D, true>(args, tiles, num_tiles, stream);
+  else
+    launch_prefill_dtype<D, false>(args, tiles, num_tiles, stream);
 }
 
 } // namespace
@@ -250,6 +294,8 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
                 " must be a multiple of num_key_value_heads " + std::to_string(args.num_kv_heads));
   if (args.q_token_stride % 8 != 0)
     throw Error("paged_attention_prefill: the q row stride must be a multiple of 8 elements");
+  if ((args.k_cache_fp8 == nullptr) != (args.v_cache_fp8 == nullptr))
+    throw Error("paged_attention_prefill: an fp8 KV cache needs both its K and V codes");
   if (num_tiles == 0) return;
   switch (args.head_dim) {
   case 64: return launch_prefill<64>(args, tiles, num_tiles, stream);

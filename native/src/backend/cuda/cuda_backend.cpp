@@ -20,7 +20,8 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e)
     : model_(std::move(model)), config_(model_->config()), rope_(rope_spec(config_)),
       profile_block_size_(e.block_size > 0 ? e.block_size : 16),
       max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings),
-      f32_(e.dtype == "float32" || e.dtype == "float") {
+      f32_(e.dtype == "float32" || e.dtype == "float"),
+      kv_fp8_(e.kv_cache_dtype == "fp8" || e.kv_cache_dtype == "fp8_e4m3") {
   check_supported(e);
   // Decode graphs unless enforce_eager; PAGODA_CUDA_GRAPHS=0 also turns them off (timing
   // the launches they save).
@@ -69,8 +70,13 @@ void CudaBackend::check_supported(const EngineConfig& e) const {
   if (e.dtype != "auto" && e.dtype != "bfloat16" && !f32_)
     throw Error("the CUDA backend computes in bfloat16 or float32; dtype \"" + e.dtype +
                 "\" is not supported: use dtype \"auto\", \"bfloat16\" or \"float32\", or device \"cpu\"");
-  if (e.kv_cache_dtype != "auto" && e.kv_cache_dtype != "bfloat16")
-    throw Error("kv_cache_dtype \"" + e.kv_cache_dtype + "\" is not supported by the CUDA backend; use \"auto\"");
+  if (e.kv_cache_dtype != "auto" && e.kv_cache_dtype != "bfloat16" && !kv_fp8_)
+    throw Error("kv_cache_dtype \"" + e.kv_cache_dtype +
+                "\" is not supported by the CUDA backend; use \"auto\" (bfloat16) or \"fp8\" (e4m3)");
+  if (kv_fp8_ && f32_)
+    throw Error("kv_cache_dtype \"" + e.kv_cache_dtype +
+                "\" needs the bfloat16 compute path on the CUDA backend; use dtype \"auto\" or \"bfloat16\", or "
+                "kv_cache_dtype \"auto\" with dtype \"float32\"");
   if (c.sliding_window > 0 && c.sliding_window < max_model_len_)
     throw Error("sliding-window attention (window " + std::to_string(c.sliding_window) +
                 ") is not in the CUDA backend yet; set max_model_len to at most " + std::to_string(c.sliding_window) +
@@ -299,6 +305,9 @@ void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logit
 
 std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config) {
   LoadedModel m = load_model(engine_config);
+  if (m.config.base_model)
+    throw Error(m.config.source + ": " + m.config.architecture +
+                " has no lm_head and cannot generate text; serve it as an embedding model");
   return std::make_unique<cuda::CudaBackend>(create_causal_lm(std::move(m.config), std::move(m.weights)), engine_config);
 }
 

@@ -80,8 +80,10 @@ private:
   void check_supported(const EngineConfig& e) const;
   // Bytes of one activation, weight or KV element: bf16, or float32 on the float32 path.
   size_t elem_bytes() const { return f32_ ? sizeof(float) : sizeof(bf16); }
+  // Bytes of one KV cache element: one e4m3 code with kv_cache_dtype fp8, else elem_bytes().
+  size_t kv_elem_bytes() const { return kv_fp8_ ? 1 : elem_bytes(); }
   size_t kv_bytes_per_block(int32_t block_size) const {
-    return size_t(2) * config_.num_hidden_layers * config_.kv_size() * block_size * elem_bytes();
+    return size_t(2) * config_.num_hidden_layers * config_.kv_size() * block_size * kv_elem_bytes();
   }
   void grow(DeviceBuffer& buf, size_t bytes);
   void ensure_activations(int64_t tokens, int64_t logit_rows);
@@ -128,6 +130,7 @@ private:
   int32_t profile_block_size_;
   int32_t max_model_len_;
   bool f32_; // dtype "float32": every tensor float32
+  bool kv_fp8_; // kv_cache_dtype "fp8" / "fp8_e4m3": the KV cache holds e4m3 codes (scale 1, as the CPU's)
   bool graphs_enabled_ = false;
   bool gemm_tune_enabled_ = true;
   size_t graph_replays_ = 0;

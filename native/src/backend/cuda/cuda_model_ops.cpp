@@ -68,18 +68,30 @@ public:
   void attention(int li, Act qkv_act, Act out) override {
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
     T* qkv = act(qkv_act);
-    const size_t layer_elems = b_.k_cache_.bytes() / sizeof(T) / c_.num_hidden_layers;
-    T* k_cache = b_.k_cache_.template as<T>() + li * layer_elems;
-    T* v_cache = b_.v_cache_.template as<T>() + li * layer_elems;
-    kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache, n,
-                   c_.num_key_value_heads, hd, b_.block_size_, st_);
+    const size_t layer_bytes = b_.k_cache_.bytes() / c_.num_hidden_layers;
+    unsigned char* k_layer = static_cast<unsigned char*>(b_.k_cache_.data()) + li * layer_bytes;
+    unsigned char* v_layer = static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes;
+    PagedAttentionArgsOf<T> a;
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (b_.kv_fp8_) { // e4m3 codes with scale 1 (the CPU backend's convention)
+        kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_layer, v_layer,
+                       a.k_scale, a.v_scale, n, c_.num_key_value_heads, hd, b_.block_size_, st_);
+        a.k_cache_fp8 = k_layer;
+        a.v_cache_fp8 = v_layer;
+      }
+    }
+    if (a.k_cache_fp8 == nullptr) {
+      T* k_cache = reinterpret_cast<T*>(k_layer);
+      T* v_cache = reinterpret_cast<T*>(v_layer);
+      kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache, n,
+                     c_.num_key_value_heads, hd, b_.block_size_, st_);
+      a.k_cache = k_cache;
+      a.v_cache = v_cache;
+    }
     b_.ops_.mark(st_, "kv_cache_write");
 
-    PagedAttentionArgsOf<T> a;
     a.q = qkv;
     a.q_token_stride = qkv_width;
-    a.k_cache = k_cache;
-    a.v_cache = v_cache;
     a.out = act(out);
     a.query_start = in_.query_start;
     a.context_lens = in_.context_lens;

@@ -78,6 +78,12 @@ void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride,
 void kv_cache_write(const float* k, const float* v, int64_t token_stride,
                     const int32_t* slot_mapping, float* k_cache, float* v_cache, int num_tokens,
                     int num_kv_heads, int head_dim, int block_size, cudaStream_t stream);
+// kv_cache_dtype fp8: the cache holds e4m3 codes of x / scale (round to nearest even,
+// saturating at +-448), the CPU backend's convention; the attention kernels multiply back.
+void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride,
+                    const int32_t* slot_mapping, uint8_t* k_cache, uint8_t* v_cache, float k_scale,
+                    float v_scale, int num_tokens, int num_kv_heads, int head_dim, int block_size,
+                    cudaStream_t stream);
 
 // What the attention kernels read. q rows [num_tokens, num_q_heads * head_dim] with stride
 // q_token_stride; out rows [num_tokens, num_q_heads * head_dim] contiguous. Sequence s owns
@@ -99,6 +105,13 @@ template <typename T> struct PagedAttentionArgsOf {
   int head_dim = 0;
   int block_size = 0;
   float scale = 0.f; // softmax scale, usually 1/sqrt(head_dim)
+  // kv_cache_dtype fp8 (bf16 kernels only): when set, K/V are read from these e4m3 caches
+  // (k_cache / v_cache unused), element = code * k_scale (v_scale), converted to bf16 after
+  // the load, so the kernels read half the bytes.
+  const uint8_t* k_cache_fp8 = nullptr;
+  const uint8_t* v_cache_fp8 = nullptr;
+  float k_scale = 1.f;
+  float v_scale = 1.f;
 };
 using PagedAttentionArgs = PagedAttentionArgsOf<bf16>;
 using PagedAttentionArgsF32 = PagedAttentionArgsOf<float>;
@@ -162,6 +175,7 @@ struct DeviceRowSampling {
   int32_t top_logprobs;  // also the top n raw logits' logprobs (needs want_logprob)
   int32_t adjust_begin; // the row's entries of `adjustments` (penalties, min_tokens masks)
   int32_t adjust_end;
+  int32_t mask_row;     // structured output: the row's bitmask in `masks` (-1: none)
 };
 // out_ids[r]: the token sampled from logits[r, :] with params[r]: first the row's
 // adjustments (adjusted_logit, applied in place and undone afterwards; adjust_raw, as many
@@ -171,7 +185,9 @@ struct DeviceRowSampling {
 // want_logprob: out_logprobs[r], the log-softmax of the raw logits at the chosen token, and
 // out_top_ids / out_top_logprobs[r * top_stride + k] for the row's top_logprobs best raw
 // logits (ties: lower id), the rest of its top_stride entries 0. The tokens of one row's
-// adjustments must be distinct.
+// adjustments must be distinct. A row with mask_row >= 0 samples only tokens whose bit is
+// set in masks[mask_row * mask_words ...] (bit t of word t / 32), read beside the logits, so
+// the logprobs stay the raw ones; unmasked rows read no mask.
 struct SampleOutputs {
   int32_t* ids;           // [rows]
   float* logprobs;        // [rows]
@@ -180,6 +196,7 @@ struct SampleOutputs {
   int top_stride;
 };
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
-                 const SampleOutputs& out, int rows, int vocab, cudaStream_t stream);
+                 const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,
+                 cudaStream_t stream);
 
 } // namespace pagoda::cuda

@@ -1,5 +1,5 @@
 // Sampling on the GPU, one block per row of float32 logits: the row's penalty / min_tokens
-// adjustments, then greedy argmax, or temperature, min_p, top_k and top_p (thresholds found
+// adjustments and its structured-output token mask, then greedy argmax, or temperature, min_p, top_k and top_p (thresholds found
 // by radix select over the probabilities' bits) and one draw in index order with the row's
 // own uniform number from the host.
 #include "backend/cuda/kernels.h"
@@ -48,6 +48,12 @@ __device__ float block_sum(float v, float* scratch) {
   return s;
 }
 
+// The logit the sampling passes see: -inf where the row's token mask (if any) forbids it.
+__device__ __forceinline__ float allowed_logit(const float* row, const uint32_t* mask, int i) {
+  if (mask == nullptr || ((__ldg(mask + (i >> 5)) >> (i & 31)) & 1u)) return row[i];
+  return -INFINITY;
+}
+
 // The unnormalized probability of a logit: 1 at the largest.
 __device__ __forceinline__ float prob(float logit, float max_logit, float inv_t) {
   return __expf((logit - max_logit) * inv_t);
@@ -62,8 +68,8 @@ struct Histogram {
 // candidates >= v hold at least `target` (a count, or a mass when by_mass). Returns lo when
 // all candidates together hold less. Probabilities are positive floats, so their bit
 // patterns order as they do; four passes of 8 bits each pin v down exactly.
-__device__ float select_threshold(const float* row, int vocab, float max_logit, float inv_t, float lo, bool by_mass,
-                                  float target, Histogram& h, float* shared_result) {
+__device__ float select_threshold(const float* row, const uint32_t* tmask, int vocab, float max_logit, float inv_t,
+                                  float lo, bool by_mass, float target, Histogram& h, float* shared_result) {
   uint32_t prefix = 0, mask = 0;
   float above = 0.0f; // measure of the candidates above the prefix's range
   bool found = true;
@@ -74,7 +80,7 @@ __device__ float select_threshold(const float* row, int vocab, float max_logit, 
     }
     __syncthreads();
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const float p = prob(row[i], max_logit, inv_t);
+      const float p = prob(allowed_logit(row, tmask, i), max_logit, inv_t);
       const uint32_t key = __float_as_uint(p);
       if (p >= lo && (key & mask) == prefix) {
         const int bin = (key >> shift) & 255;
@@ -127,7 +133,7 @@ __device__ float row_log_z(const float* row, int vocab, ValueIndex* vi_scratch, 
 // change it before the sampling passes read it).
 __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __restrict__ params,
                                    const LogitAdjustment* __restrict__ adjustments, float* adjust_raw,
-                                   SampleOutputs out, int vocab) {
+                                   const uint32_t* __restrict__ masks, int mask_words, SampleOutputs out, int vocab) {
   __shared__ ValueIndex vi_scratch[kWarps];
   __shared__ float f_scratch[kWarps];
   __shared__ float warp_sums[kWarps];
@@ -138,8 +144,10 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
   float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   const DeviceRowSampling p = params[blockIdx.x];
   const bool adjusted = p.adjust_end > p.adjust_begin;
+  const uint32_t* tmask = p.mask_row >= 0 ? masks + static_cast<int64_t>(p.mask_row) * mask_words : nullptr;
   // The logprob is of the raw logits: their normalizer before the adjustments change them.
-  const float raw_log_z = p.want_logprob && adjusted ? row_log_z(row, vocab, vi_scratch, f_scratch) : 0.0f;
+  const float raw_log_z = p.want_logprob && adjusted ? row_log_z(row, vocab, vi_scratch, f_scratch) : 0.0f; // before
+  // the adjustments; a mask changes nothing in the row, so a masked row's is taken at the end
   if (adjusted) {
     for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < p.adjust_end; e += blockDim.x) {
       const LogitAdjustment a = adjustments[e];
@@ -151,7 +159,8 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
   }
 
   ValueIndex best{-FLT_MAX, 0x7fffffff};
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) best = better(best, ValueIndex{row[i], i}); // NaN never wins
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+    best = better(best, ValueIndex{allowed_logit(row, tmask, i), i}); // NaN never wins
   best = block_argmax(best, vi_scratch);
   const float max_logit = best.value;
   int chosen = best.index == 0x7fffffff ? 0 : best.index;
@@ -160,15 +169,16 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
     const float inv_t = 1.0f / p.temperature;
     float lo = fmaxf(p.min_p, FLT_MIN); // candidates: probability > 0 and >= min_p of the top
     if (p.top_k > 0 && p.top_k < vocab)
-      lo = select_threshold(row, vocab, max_logit, inv_t, lo, false, static_cast<float>(p.top_k), hist, shared_result);
+      lo = select_threshold(row, tmask, vocab, max_logit, inv_t, lo, false, static_cast<float>(p.top_k), hist,
+                            shared_result);
     if (p.top_p < 1.0f) {
       float kept = 0.0f;
       for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        const float q = prob(row[i], max_logit, inv_t);
+        const float q = prob(allowed_logit(row, tmask, i), max_logit, inv_t);
         if (q >= lo) kept += q;
       }
       kept = block_sum(kept, f_scratch);
-      lo = select_threshold(row, vocab, max_logit, inv_t, lo, true, p.top_p * kept, hist, shared_result);
+      lo = select_threshold(row, tmask, vocab, max_logit, inv_t, lo, true, p.top_p * kept, hist, shared_result);
     }
     // The draw, in index order: each thread owns a contiguous chunk; a block scan of the
     // chunk sums tells which chunk holds u · total.
@@ -177,7 +187,7 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
     float local = 0.0f;
     int last = -1;
     for (int i = begin; i < end; ++i) {
-      const float q = prob(row[i], max_logit, inv_t);
+      const float q = prob(allowed_logit(row, tmask, i), max_logit, inv_t);
       if (q >= lo) {
         local += q;
         last = i;
@@ -204,7 +214,7 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
       float cum = excl;
       int pick = last;
       for (int i = begin; i < end; ++i) {
-        const float q = prob(row[i], max_logit, inv_t);
+        const float q = prob(allowed_logit(row, tmask, i), max_logit, inv_t);
         if (q >= lo) {
           cum += q;
           if (target < cum) {
@@ -233,7 +243,8 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
   }
   if (p.want_logprob) {
     float log_z = raw_log_z;
-    if (!adjusted) { // max_logit is the raw row's: one pass for the sum
+    if (!adjusted && tmask != nullptr) log_z = row_log_z(row, vocab, vi_scratch, f_scratch);
+    else if (!adjusted) { // max_logit is the raw row's: one pass for the sum
       float s = 0.0f;
       for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += __expf(row[i] - max_logit);
       log_z = max_logit + __logf(block_sum(s, f_scratch));
@@ -270,11 +281,13 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
 } // namespace
 
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
-                 const SampleOutputs& out, int rows, int vocab, cudaStream_t stream) {
+                 const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,
+                 cudaStream_t stream) {
   if (rows == 0) return;
   if (out.top_stride > 0 && (out.top_ids == nullptr || out.top_logprobs == nullptr))
     throw Error("sample_rows: top_stride " + std::to_string(out.top_stride) + " needs top_ids and top_logprobs");
-  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, out, vocab);
+  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, masks, mask_words, out,
+                                                    vocab);
   PAGODA_CUDA_CHECK_LAUNCH("sample_rows_kernel");
 }
 

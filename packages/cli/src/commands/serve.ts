@@ -31,6 +31,9 @@ const FLAGS = {
   seed: { type: 'string' },
   'load-format': { type: 'string' },
   'chat-template': { type: 'string' },
+  'tool-call-parser': { type: 'string' },
+  'enable-auto-tool-choice': { type: 'boolean' },
+  'reasoning-parser': { type: 'string' },
   'cpu-threads': { type: 'string' },
   'max-waiting-requests': { type: 'string' },
   'max-request-body-bytes': { type: 'string' },
@@ -54,6 +57,8 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --gpu-memory-utilization F  --enforce-eager  --enable-prefix-caching | --no-enable-prefix-caching
   --tensor-parallel-size N  --quantization fp8|gptq|awq|compressed-tensors
   --chat-template FILE|TEXT
+  --tool-call-parser hermes|llama3_json|mistral  --enable-auto-tool-choice  (tool_choice "auto")
+  --reasoning-parser qwen3|deepseek_r1          <think> blocks into reasoning_content
   --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
   --max-request-body-bytes N     larger bodies get 413 (default 16 MiB)
@@ -126,6 +131,9 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     seed: number(values, 'seed'),
     load_format: values['load-format'] as ServeOptionsInput['load_format'],
     chat_template: values['chat-template'],
+    tool_call_parser: values['tool-call-parser'] as ServeOptionsInput['tool_call_parser'],
+    enable_auto_tool_choice: values['enable-auto-tool-choice'],
+    reasoning_parser: values['reasoning-parser'] as ServeOptionsInput['reasoning_parser'],
     chat_template_advice: process.env.PAGODA_CHAT_TEMPLATE_ADVICE || undefined,
     cpu_threads: number(values, 'cpu-threads'),
     max_waiting_requests: number(values, 'max-waiting-requests'),

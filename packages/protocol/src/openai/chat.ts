@@ -1,6 +1,14 @@
 // POST /v1/chat/completions: request (messages, vLLM extras), response and stream chunk types.
 import { z } from 'zod';
 import { FinishReasonSchema, UsageSchema, refineStreamOptions, samplingFields } from './common.ts';
+import {
+  FunctionToolSchema,
+  ResponseFormatSchema,
+  ToolCallDeltaSchema,
+  ToolCallSchema,
+  ToolChoiceSchema,
+  structuredOutputFields,
+} from './structured.ts';
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -12,7 +20,8 @@ export const ChatMessageSchema = z.object({
     .optional(),
   name: z.string().optional(),
   tool_call_id: z.string().optional(),
-  tool_calls: z.array(z.unknown()).optional(),
+  tool_calls: z.array(ToolCallSchema).nullable().optional(),
+  reasoning_content: z.string().nullable().optional(),
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
@@ -22,17 +31,11 @@ export const ChatCompletionRequestSchema = z.strictObject({
   max_completion_tokens: z.number().int().min(1).nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  response_format: z
-    .object({ type: z.literal('text') })
-    .nullable()
-    .optional(),
-  tools: z
-    .array(z.unknown())
-    .max(0, 'tools are not supported by this runner; leave them out')
-    .nullable()
-    .optional(),
-  tool_choice: z.literal('none').nullable().optional(),
+  response_format: ResponseFormatSchema.nullable().optional(),
+  tools: z.array(FunctionToolSchema).nullable().optional(),
+  tool_choice: ToolChoiceSchema.nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
+  ...structuredOutputFields,
   // vLLM extras
   echo: z.boolean().nullable().optional(),
   add_generation_prompt: z.boolean().nullable().optional(),
@@ -63,7 +66,12 @@ export const ChatCompletionSchema = z.object({
   choices: z.array(
     z.object({
       index: z.number().int(),
-      message: z.object({ role: z.literal('assistant'), content: z.string().nullable() }),
+      message: z.object({
+        role: z.literal('assistant'),
+        content: z.string().nullable(),
+        reasoning_content: z.string().nullable().optional(),
+        tool_calls: z.array(ToolCallSchema).optional(),
+      }),
       logprobs: ChatLogprobsSchema.nullable(),
       finish_reason: FinishReasonSchema,
       stop_reason: z.union([z.string(), z.number()]).nullable().optional(),
@@ -85,6 +93,8 @@ export const ChatCompletionChunkSchema = z.object({
       delta: z.object({
         role: z.literal('assistant').optional(),
         content: z.string().nullable().optional(),
+        reasoning_content: z.string().nullable().optional(),
+        tool_calls: z.array(ToolCallDeltaSchema).optional(),
       }),
       logprobs: ChatLogprobsSchema.nullable(),
       finish_reason: FinishReasonSchema,

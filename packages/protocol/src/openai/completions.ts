@@ -1,6 +1,7 @@
 // POST /v1/completions: request (text, text list, token ids or lists of them), response and stream chunk.
 import { z } from 'zod';
 import { FinishReasonSchema, UsageSchema, refineStreamOptions, samplingFields } from './common.ts';
+import { ResponseFormatSchema, structuredOutputFields } from './structured.ts';
 
 const TokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -20,6 +21,8 @@ export const CompletionRequestSchema = z
     best_of: z.number().int().min(1).nullable().optional(),
     suffix: z.string().nullable().optional(),
     add_special_tokens: z.boolean().nullable().optional(),
+    response_format: ResponseFormatSchema.nullable().optional(),
+    ...structuredOutputFields,
   })
   .superRefine((req, ctx) => {
     refineStreamOptions(req, ctx);

@@ -1,6 +1,7 @@
 // The small endpoints beside generation: /v1/models, /tokenize, /detokenize, /version.
 import { z } from 'zod';
 import { ChatMessageSchema } from './chat.ts';
+import { FunctionToolSchema } from './structured.ts';
 
 export const ModelCardSchema = z.object({
   id: z.string(),
@@ -26,6 +27,9 @@ export const TokenizeRequestSchema = z
     add_generation_prompt: z.boolean().nullable().optional(),
     add_special_tokens: z.boolean().nullable().optional(),
     chat_template: z.string().nullable().optional(),
+    // vLLM's chat-form extras: what the chat endpoint would give the template
+    tools: z.array(FunctionToolSchema).nullable().optional(),
+    chat_template_kwargs: z.record(z.string(), z.unknown()).nullable().optional(),
   })
   .refine((r) => (r.prompt === undefined) !== (r.messages === undefined), {
     message: "give exactly one of 'prompt' or 'messages'",

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { EngineOptions, EngineStats } from '@pagoda/engine';
+import type { EngineOptions, EngineStats, ModelInfo, TokenConstraint } from '@pagoda/engine';
 import {
   stopList,
   type ChatCompletionChunk,
@@ -17,7 +17,7 @@ import {
   type TokenizeResponse,
   type Usage,
 } from '@pagoda/protocol';
-import { BackgroundEncoder, Tokenizer } from '@pagoda/tokenizer';
+import { BackgroundEncoder, Tokenizer, type TextTokenizer } from '@pagoda/tokenizer';
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from '../api-error.ts';
 import type {
@@ -29,7 +29,7 @@ import type {
 } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
-import { chatLogprobs, completionLogprobs } from './logprobs-format.ts';
+import { chatLogprobs, completionLogprobs, echoedCompletionLogprobs } from './logprobs-format.ts';
 import { ChunkStream, DeferredStream } from './chunk-stream.ts';
 import {
   PromptSet,
@@ -45,6 +45,11 @@ import {
   samplingParams,
 } from './request-params.ts';
 import { TokenTexts } from './token-text.ts';
+import { ChatOutput, type ChatDeltaParts } from '../structured/chat-output.ts';
+import { GrammarConstraint } from '../structured/grammar-constraint.ts';
+import { ModelGrammars } from '../structured/grammar-compiler.ts';
+import { grammarSpec, type GrammarSpec } from '../structured/grammar-spec.ts';
+import { toolPlan } from '../structured/tool-choice.ts';
 
 /** The fix for a chat request to a model without a chat template, where `pagoda serve` runs alone. */
 const STANDALONE_CHAT_TEMPLATE_ADVICE =
@@ -64,7 +69,20 @@ type UsageChunk<O extends string> = ChunkHeader<O> & { choices: never[]; usage: 
 /** What the backend uses of packages/engine's Engine. */
 export interface EngineHandle extends EngineLike {
   stats(): EngineStats | Promise<EngineStats>;
+  /** EOS ids for the grammar compiler's stop tokens (absent in test doubles: config.json's are used). */
+  modelInfo?(): ModelInfo;
   close(): void | Promise<void>;
+}
+
+/** What open() hands to the OpenAI layer. */
+export interface OpenedModel {
+  engine: EngineHandle;
+  tokenizer: TextTokenizer;
+  /** Encodes long prompts off the event loop (tokenizer.json models); without one, encoding runs inline. */
+  encoder?: BackgroundEncoder;
+  /** The checkpoint folder (tokenizer.json, config.json) where there is one: grammars are compiled from it. */
+  dir?: string;
+  vocabSize: number;
 }
 
 export type EngineLoader = (options: EngineOptions) => Promise<EngineHandle>;
@@ -80,21 +98,23 @@ const loadRealEngine: EngineLoader = async (options) => {
 const now = () => Math.floor(Date.now() / 1000);
 
 export class BuiltinBackend implements Backend {
-  readonly kind = 'builtin' as const;
+  readonly kind: Backend['kind'] = 'builtin';
   private current: BackendState = 'loading';
   private why: string | null = null;
   private engine: EngineHandle | null = null;
-  private tokenizer: Tokenizer | null = null;
+  private tokenizer: TextTokenizer | null = null;
   /** Encodes long prompts off the event loop, so one large prompt does not stall every other stream. */
   private encoder: BackgroundEncoder | null = null;
   private texts: TokenTexts | null = null;
   private chatTemplate: string | undefined;
   private maxModelLen = 0;
   private vocabSize = 0;
+  private modelDir = '';
+  private grammars: Promise<ModelGrammars> | null = null;
 
   constructor(
-    private readonly opts: ServeOptions,
-    private readonly log: Logger,
+    protected readonly opts: ServeOptions,
+    protected readonly log: Logger,
     private readonly loadEngine: EngineLoader = loadRealEngine,
   ) {}
 
@@ -110,41 +130,57 @@ export class BuiltinBackend implements Backend {
 
   async load(): Promise<void> {
     try {
+      const opened = await this.open();
+      this.engine = opened.engine;
+      this.tokenizer = opened.tokenizer;
+      this.encoder = opened.encoder ?? null;
+      this.texts = new TokenTexts(opened.tokenizer);
+      this.vocabSize = opened.vocabSize;
+      this.modelDir = opened.dir ?? '';
       const o = this.opts;
-      const model = resolveModelPath(o.model);
-      const dir = model.endsWith('.json') ? join(model, '..') : model;
-      this.tokenizer = Tokenizer.fromDir(dir);
-      this.encoder = new BackgroundEncoder(this.tokenizer, dir);
-      this.texts = new TokenTexts(this.tokenizer);
       if (o.chat_template !== undefined)
         this.chatTemplate = existsSync(o.chat_template)
           ? readFileSync(o.chat_template, 'utf8')
           : o.chat_template;
-      this.vocabSize = readVocabSize(dir) ?? this.tokenizer.vocabSize;
-      const options: EngineOptions = {
-        model,
-        load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
-        dtype: engineDtype(o.dtype),
-        device: o.device,
-        max_model_len: o.max_model_len,
-        max_num_seqs: o.max_num_seqs,
-        max_num_batched_tokens: o.max_num_batched_tokens,
-        block_size: o.block_size,
-        enable_prefix_caching: o.enable_prefix_caching,
-        gpu_memory_utilization: o.gpu_memory_utilization,
-        enforce_eager: o.enforce_eager,
-        quantization: o.quantization,
-        seed: o.seed,
-        tensor_parallel_size: o.tensor_parallel_size,
-        kv_cache_dtype: o.kv_cache_dtype,
-        num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
-      };
-      this.engine = await this.loadEngine(stripUndefined(options));
       this.maxModelLen = (await this.engine.stats()).max_model_len;
       this.current = 'ready';
     } catch (err) {
       this.current = 'failed';
       this.why = (err as Error).message;
+      throw err;
+    }
+  }
+
+  /** Loads the tokenizer and the engine; other in-process engines (llama.cpp) override this. */
+  protected async open(): Promise<OpenedModel> {
+    const o = this.opts;
+    const model = resolveModelPath(o.model);
+    const dir = model.endsWith('.json') ? join(model, '..') : model;
+    const tokenizer = Tokenizer.fromDir(dir);
+    const encoder = new BackgroundEncoder(tokenizer, dir);
+    const options: EngineOptions = {
+      model,
+      load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
+      dtype: engineDtype(o.dtype),
+      device: o.device,
+      max_model_len: o.max_model_len,
+      max_num_seqs: o.max_num_seqs,
+      max_num_batched_tokens: o.max_num_batched_tokens,
+      block_size: o.block_size,
+      enable_prefix_caching: o.enable_prefix_caching,
+      gpu_memory_utilization: o.gpu_memory_utilization,
+      enforce_eager: o.enforce_eager,
+      quantization: o.quantization,
+      seed: o.seed,
+      tensor_parallel_size: o.tensor_parallel_size,
+      kv_cache_dtype: o.kv_cache_dtype,
+      num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
+    };
+    try {
+      const engine = await this.loadEngine(stripUndefined(options));
+      return { engine, tokenizer, encoder, dir, vocabSize: readVocabSize(dir) ?? tokenizer.vocabSize };
+    } catch (err) {
+      await encoder.close();
       throw err;
     }
   }
@@ -157,7 +193,7 @@ export class BuiltinBackend implements Backend {
     this.log.error({ err: err.message }, 'engine failed');
   };
 
-  private ready(): { engine: EngineHandle; tokenizer: Tokenizer; texts: TokenTexts } {
+  private ready(): { engine: EngineHandle; tokenizer: TextTokenizer; texts: TokenTexts } {
     if (!this.engine || !this.tokenizer || !this.texts)
       throw new ApiError(503, 'the model is not loaded');
     return { engine: this.engine, tokenizer: this.tokenizer, texts: this.texts };
@@ -176,18 +212,18 @@ export class BuiltinBackend implements Backend {
     const { texts } = this.ready();
     // Everything that can be refused is checked here, before the stream starts.
     const topK = req.logprobs ?? null;
-    if (req.echo && topK !== null)
-      throw badRequest(
-        'echo with logprobs needs prompt logprobs, which the builtin engine does not compute; drop one of them',
-        'echo',
-      );
+    const spec = grammarSpec(req);
     const prompts = await this.completionPrompts(req, ctx.signal);
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
+    // echo with logprobs: the engine scores the prompt too, and the echo comes with the first tokens
+    const scoredEcho = req.echo === true && topK !== null;
+    if (scoredEcho) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
+    await this.constrain(spec, runs);
     const n = req.n ?? 1;
     return this.chunkStream(ctx, 'text_completion', runs, (base) => {
       const offsets = new Map<number, number>();
       const leading: CompletionChunk[] = [];
-      if (req.echo) {
+      if (req.echo && !scoredEcho) {
         for (const [p, prompt] of prompts.entries()) {
           for (let i = 0; i < n; i++) {
             offsets.set(p * n + i, prompt.text.length);
@@ -202,8 +238,13 @@ export class BuiltinBackend implements Backend {
       }
       const toChunk = (e: OutputEvent): CompletionChunk => {
         let logprobs = null;
+        let echoed = '';
         if (topK !== null) {
-          const formatted = completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+          const prompt = prompts[Math.floor(e.index / n)]!;
+          const formatted = e.promptLogprobs
+            ? echoedCompletionLogprobs(prompt.ids, e.promptLogprobs, e.logprobs, texts, topK)
+            : completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
+          if (e.promptLogprobs) echoed = prompt.text;
           offsets.set(e.index, formatted.next);
           logprobs = formatted.logprobs;
         }
@@ -212,7 +253,7 @@ export class BuiltinBackend implements Backend {
           choices: [
             {
               index: e.index,
-              text: e.text,
+              text: echoed + e.text,
               logprobs,
               finish_reason: e.finish_reason,
               stop_reason: e.stop_reason,
@@ -222,6 +263,41 @@ export class BuiltinBackend implements Backend {
       };
       return { leading, toChunk };
     });
+  }
+
+  /**
+   * Compiles the request's grammar (a 400 on the field that asked for it if it does not compile;
+   * `extraChecks` are compiled only to refuse a bad one) and gives each run its constraint.
+   */
+  private async constrain(
+    spec: GrammarSpec | null,
+    runs: PromptRun[],
+    extraChecks: GrammarSpec[] = [],
+  ): Promise<void> {
+    if (!spec && extraChecks.length === 0) return;
+    const grammars = await this.modelGrammars();
+    for (const check of extraChecks) await grammars.compile(check);
+    if (!spec) return;
+    const compiled = await grammars.compile(spec);
+    for (const run of runs) {
+      const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
+      const constraint: TokenConstraint = new GrammarConstraint(
+        compiled,
+        maxTokens,
+        grammars.closing,
+      );
+      run.constraint = constraint;
+      run.params = { ...run.params, constrained: true };
+    }
+  }
+
+  private modelGrammars(): Promise<ModelGrammars> {
+    if (!this.grammars) {
+      const eos = this.engine?.modelInfo?.().eos_token_ids ?? readEosIds(this.modelDir);
+      this.grammars = ModelGrammars.load(this.modelDir, this.vocabSize, eos);
+      this.grammars.catch(() => (this.grammars = null));
+    }
+    return this.grammars;
   }
 
   /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */
@@ -255,12 +331,17 @@ export class BuiltinBackend implements Backend {
   }
 
   /** Encodes (long texts on the worker thread); a client that left meanwhile ends the request here. */
-  private async encode(text: string, addSpecialTokens: boolean, signal: AbortSignal): Promise<number[]> {
+  private async encode(
+    text: string,
+    addSpecialTokens: boolean,
+    signal: AbortSignal,
+  ): Promise<number[]> {
     const { tokenizer } = this.ready();
     const ids = this.encoder
       ? await this.encoder.encode(text, { addSpecialTokens })
       : tokenizer.encode(text, { addSpecialTokens });
-    if (signal.aborted) throw new ApiError(499, 'the client closed the request while it was tokenized');
+    if (signal.aborted)
+      throw new ApiError(499, 'the client closed the request while it was tokenized');
     return ids;
   }
 
@@ -275,13 +356,27 @@ export class BuiltinBackend implements Backend {
     ctx: GenerateContext,
   ): Promise<AsyncIterable<ChatCompletionChunk>> {
     const { texts } = this.ready();
+    const tools = toolPlan(req.tools, req.tool_choice, req.parallel_tool_calls, {
+      toolCallParser: this.opts.tool_call_parser,
+      enableAutoToolChoice: this.opts.enable_auto_tool_choice,
+    });
+    const structured = grammarSpec(req);
+    if (structured && tools.spec)
+      throw badRequest(
+        `${structured.param} cannot be combined with tool_choice '${tools.mode.kind}': the tool call is the output`,
+        structured.param,
+      );
+    const kwargs = req.chat_template_kwargs ?? undefined;
+    const reasoningParser =
+      kwargs?.enable_thinking !== false ? (this.opts.reasoning_parser ?? null) : null;
     const promptIds = await this.chatPromptIds(
       req.messages,
       req.chat_template ?? undefined,
       req.add_generation_prompt ?? true,
       req.add_special_tokens ?? false,
-      req.chat_template_kwargs ?? undefined,
+      kwargs,
       ctx.signal,
+      req.tools?.length && tools.mode.kind !== 'none' ? req.tools : undefined,
     );
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
     if (!req.logprobs && req.top_logprobs)
@@ -289,6 +384,9 @@ export class BuiltinBackend implements Backend {
     const run = this.promptRun(req, promptIds, chatMaxTokens(req), 'messages', topK);
     const n = req.n ?? 1;
     const echoed = req.echo ? echoText(req.messages) : '';
+    await this.constrain(structured ?? tools.spec, [run], tools.parameterSpecs);
+    const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
+    const toolCallsFinish = tools.mode.kind === 'auto' || tools.mode.kind === 'required';
     return this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
       const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
         ...base,
@@ -301,18 +399,25 @@ export class BuiltinBackend implements Backend {
           },
         ],
       }));
-      const toChunk = (e: OutputEvent): ChatCompletionChunk => ({
-        ...base,
-        choices: [
-          {
-            index: e.index,
-            delta: { content: e.text },
-            logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
-            finish_reason: e.finish_reason,
-            stop_reason: e.stop_reason,
-          },
-        ],
-      });
+      const toChunk = (e: OutputEvent): ChatCompletionChunk => {
+        const output = outputs[e.index]!;
+        let parts = output.push(e.text);
+        if (e.finish_reason) parts = mergeParts(parts, output.finish());
+        const calledTools = toolCallsFinish && output.calledTools;
+        return {
+          ...base,
+          choices: [
+            {
+              index: e.index,
+              delta: chatDelta(parts),
+              logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
+              finish_reason:
+                e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
+              stop_reason: e.stop_reason,
+            },
+          ],
+        };
+      };
       return { leading, toChunk };
     });
   }
@@ -331,6 +436,7 @@ export class BuiltinBackend implements Backend {
         req,
         resolveMaxTokens(requestedMaxTokens, promptIds.length, this.maxModelLen, where),
         topK,
+        this.vocabSize,
       ),
       stops: stopList(req.stop),
       includeStop: req.include_stop_str_in_output ?? false,
@@ -367,6 +473,7 @@ export class BuiltinBackend implements Backend {
     addSpecial: boolean,
     extraVars: Record<string, unknown> | undefined,
     signal: AbortSignal,
+    tools?: unknown[],
   ): Promise<number[]> {
     const { tokenizer } = this.ready();
     const chosen = template ?? this.chatTemplate;
@@ -378,11 +485,13 @@ export class BuiltinBackend implements Backend {
     }
     let text: string;
     try {
-      // The template engine knows OpenAI's newer 'developer' role as 'system'.
-      const msgs = messages.map((m) =>
-        m.role === 'developer' ? { ...m, role: 'system' as const } : m,
-      );
-      text = tokenizer.renderChat(msgs, { template: chosen, addGenerationPrompt, extraVars });
+      const msgs = messages.map(templateMessage);
+      text = tokenizer.renderChat(msgs, {
+        template: chosen,
+        addGenerationPrompt,
+        extraVars,
+        ...(tools ? { tools } : {}),
+      });
     } catch (err) {
       throw badRequest(
         `the chat template failed on these messages: ${(err as Error).message}`,
@@ -418,10 +527,15 @@ export class BuiltinBackend implements Backend {
             req.chat_template ?? undefined,
             req.add_generation_prompt ?? true,
             req.add_special_tokens ?? false,
-            undefined,
+            req.chat_template_kwargs ?? undefined,
             new AbortController().signal,
+            req.tools?.length ? req.tools : undefined,
           )
-        : await this.encode(req.prompt ?? '', req.add_special_tokens ?? true, new AbortController().signal);
+        : await this.encode(
+            req.prompt ?? '',
+            req.add_special_tokens ?? true,
+            new AbortController().signal,
+          );
     return { count: tokens.length, max_model_len: this.maxModelLen, tokens };
   }
 
@@ -453,6 +567,9 @@ export class BuiltinBackend implements Backend {
     this.engine = null;
     await this.encoder?.close();
     if (engine) await engine.close();
+    const grammars = this.grammars;
+    this.grammars = null;
+    if (grammars) (await grammars.catch(() => null))?.dispose();
     this.log.info('engine closed');
   }
 }
@@ -472,6 +589,53 @@ function echoText(messages: ChatMessage[]): string {
   if (!last || last.role !== 'assistant') return '';
   const c = last.content;
   return typeof c === 'string' ? c : (c ?? []).map((p) => p.text).join('');
+}
+
+/**
+ * A message as chat templates expect it: OpenAI's 'developer' role as 'system', and an assistant's
+ * tool-call arguments as objects (templates write them with tojson), as vLLM passes them.
+ */
+function templateMessage(m: ChatMessage): Record<string, unknown> {
+  const role = m.role === 'developer' ? 'system' : m.role;
+  if (!m.tool_calls?.length) return { ...m, role };
+  const toolCalls = m.tool_calls.map((c) => {
+    let args: unknown = c.function.arguments;
+    try {
+      args = JSON.parse(c.function.arguments);
+    } catch {
+      // not JSON: the template gets the text as it came
+    }
+    return { ...c, function: { ...c.function, arguments: args } };
+  });
+  return { ...m, role, tool_calls: toolCalls };
+}
+
+function mergeParts(a: ChatDeltaParts, b: ChatDeltaParts): ChatDeltaParts {
+  return {
+    content: a.content + b.content,
+    reasoning: a.reasoning + b.reasoning,
+    toolCalls: [...a.toolCalls, ...b.toolCalls],
+  };
+}
+
+/** A chunk's delta: content always (as before), reasoning and tool calls when there are any. */
+function chatDelta(parts: ChatDeltaParts): ChatCompletionChunk['choices'][number]['delta'] {
+  const delta: ChatCompletionChunk['choices'][number]['delta'] = { content: parts.content };
+  if (parts.reasoning) delta.reasoning_content = parts.reasoning;
+  if (parts.toolCalls.length > 0) delta.tool_calls = parts.toolCalls;
+  return delta;
+}
+
+function readEosIds(dir: string): number[] {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      eos_token_id?: number | number[];
+    };
+    const eos = config.eos_token_id;
+    return eos === undefined ? [] : Array.isArray(eos) ? eos : [eos];
+  } catch {
+    return [];
+  }
 }
 
 function readVocabSize(dir: string): number | null {

@@ -14,7 +14,7 @@ import { freePort } from './child-server.ts';
 import { SpawnedBackend } from './spawned.ts';
 
 /** Options llama-server has no counterpart for, with their flag names. */
-const UNSUPPORTED: Array<[keyof ServeOptions, string]> = [
+export const UNSUPPORTED: Array<[keyof ServeOptions, string]> = [
   ['tensor_parallel_size', '--tensor-parallel-size'],
   ['quantization', '--quantization'],
   ['enforce_eager', '--enforce-eager'],
@@ -24,6 +24,7 @@ const UNSUPPORTED: Array<[keyof ServeOptions, string]> = [
   ['dtype', '--dtype'],
   ['kv_cache_dtype', '--kv-cache-dtype'],
   ['load_format', '--load-format'],
+  ['kv_cache_dtype', '--kv-cache-dtype'],
 ];
 
 /** llama-server's default for --parallel when --max-num-seqs is not given. */

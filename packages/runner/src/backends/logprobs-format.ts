@@ -52,3 +52,30 @@ export function completionLogprobs(
   }
   return { logprobs: out, next: at };
 }
+
+/**
+ * Echo with logprobs: the prompt's tokens first (the first one without a logprob, as OpenAI
+ * shows it), then the generated ones, offsets running through both.
+ */
+export function echoedCompletionLogprobs(
+  promptIds: readonly number[],
+  promptLogprobs: readonly TokenLogprob[],
+  generated: readonly TokenLogprob[],
+  texts: TokenTexts,
+  topK: number,
+): { logprobs: CompletionLogprobs; next: number } {
+  const first: TokenLogprob = { token_id: promptIds[0]!, logprob: 0, top: [] };
+  const head = completionLogprobs([first, ...promptLogprobs], texts, topK, 0);
+  head.logprobs.token_logprobs[0] = null;
+  head.logprobs.top_logprobs[0] = null;
+  const tail = completionLogprobs(generated, texts, topK, head.next);
+  return {
+    logprobs: {
+      tokens: [...head.logprobs.tokens, ...tail.logprobs.tokens],
+      token_logprobs: [...head.logprobs.token_logprobs, ...tail.logprobs.token_logprobs],
+      top_logprobs: [...head.logprobs.top_logprobs, ...tail.logprobs.top_logprobs],
+      text_offset: [...head.logprobs.text_offset, ...tail.logprobs.text_offset],
+    },
+    next: tail.next,
+  };
+}

@@ -1,7 +1,7 @@
 // The text of one output sequence as tokens arrive: incremental detokenization, stop strings matched on
 // the text (vLLM semantics: checked once min_tokens are out, truncated unless include_stop_str_in_output),
 // and text that might be the start of a stop string held back until it is known not to be.
-import { IncrementalDecoder, type Tokenizer } from '@pagoda/tokenizer';
+import { IncrementalDecoder, type TextTokenizer } from '@pagoda/tokenizer';
 
 export interface OutputTextOptions {
   promptIds: readonly number[];
@@ -26,7 +26,7 @@ export class OutputText {
   private readonly holdBack: number;
 
   constructor(
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     private readonly opts: OutputTextOptions,
   ) {
     this.decoder = new IncrementalDecoder(tokenizer, {

@@ -2,8 +2,8 @@
 // the tokens and logprobs behind it, and the finish. Ends engine requests whose outputs have all stopped,
 // and stops waiting at once when the client leaves. Plain promises, no generator layers: this runs once
 // per token of every stream.
-import type { GenerateDelta, SamplingParams, TokenLogprob } from '@pagoda/engine';
-import type { Tokenizer } from '@pagoda/tokenizer';
+import type { GenerateDelta, SamplingParams, TokenConstraint, TokenLogprob } from '@pagoda/engine';
+import type { TextTokenizer } from '@pagoda/tokenizer';
 import { ApiError, badRequest } from '../api-error.ts';
 import { OutputText } from './output-text.ts';
 
@@ -11,7 +11,7 @@ export interface EngineLike {
   generate(
     promptTokenIds: number[],
     params: SamplingParams,
-    options: { signal?: AbortSignal },
+    options: { signal?: AbortSignal; constraint?: TokenConstraint },
   ): AsyncIterable<GenerateDelta>;
 }
 
@@ -21,6 +21,8 @@ export interface OutputEvent {
   text: string;
   tokenIds: number[];
   logprobs: TokenLogprob[];
+  /** Echo with logprobs: on each output's first event, the prompt's logprobs (from its second token). */
+  promptLogprobs?: TokenLogprob[];
   finish_reason: 'stop' | 'length' | 'abort' | null;
   /** The stop string or stop token id that ended it; null for EOS or length. */
   stop_reason: string | number | null;
@@ -38,6 +40,8 @@ export interface PromptRun {
   stops: string[];
   includeStop: boolean;
   skipSpecialTokens: boolean;
+  /** Structured output: the grammar each token of this prompt's outputs must follow. */
+  constraint?: TokenConstraint;
 }
 
 const FATAL_ENGINE_ERRORS = new Set(['EngineClosedError', 'EngineStepError']);
@@ -70,11 +74,14 @@ class PromptRequest {
   /** Outputs the engine has not finished itself (an early stop string leaves them running). */
   engineOpen: number;
   remaining: number;
+  /** Prompt logprobs as the engine computed them (params.prompt_logprobs). */
+  private readonly promptLogprobs: TokenLogprob[] = [];
+  private readonly promptSent = new Set<number>();
   private readonly iterator: AsyncIterator<GenerateDelta>;
 
   constructor(
     engine: EngineLike,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     readonly run: PromptRun,
     readonly offset: number,
     signal: AbortSignal,
@@ -96,7 +103,10 @@ class PromptRequest {
     this.engineOpen = n;
     this.remaining = n;
     try {
-      const deltas = engine.generate(run.promptIds, run.params, { signal });
+      const deltas = engine.generate(run.promptIds, run.params, {
+        signal,
+        ...(run.constraint ? { constraint: run.constraint } : {}),
+      });
       this.iterator = deltas[Symbol.asyncIterator]();
     } catch (err) {
       throw engineError(err);
@@ -117,6 +127,12 @@ class PromptRequest {
 
   /** The event for one delta, or null when its output already stopped on a stop string. */
   accept(delta: GenerateDelta, usage: PromptUsage): OutputEvent | null {
+    if (delta.prompt_logprobs) {
+      const ids = this.run.promptIds;
+      for (const lp of delta.prompt_logprobs)
+        this.promptLogprobs.push({ ...lp, token_id: ids[this.promptLogprobs.length + 1]! });
+      if (delta.token_ids.length === 0 && !delta.finish_reason) return null;
+    }
     if (delta.finish_reason) this.engineOpen -= 1;
     if (delta.usage.cached_tokens > 0 && usage.cached_tokens === 0)
       usage.cached_tokens = delta.usage.cached_tokens;
@@ -141,7 +157,7 @@ class PromptRequest {
       out.done = true;
       this.remaining -= 1;
     }
-    return {
+    const event: OutputEvent = {
       index: this.offset + delta.index,
       text,
       tokenIds: delta.token_ids,
@@ -149,6 +165,11 @@ class PromptRequest {
       finish_reason: finish,
       stop_reason: stopReason,
     };
+    if (this.run.params.prompt_logprobs != null && !this.promptSent.has(delta.index)) {
+      this.promptSent.add(delta.index);
+      event.promptLogprobs = this.promptLogprobs;
+    }
+    return event;
   }
 }
 
@@ -172,7 +193,7 @@ export class PromptSet {
 
   constructor(
     engine: EngineLike,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     runs: PromptRun[],
     private readonly signal: AbortSignal,
     readonly usage: PromptUsage,

@@ -21,16 +21,33 @@ type Common = Pick<
   | 'logit_bias'
 >;
 
+/** OpenAI's logit_bias ({"token id": bias}) as the engine's [id, bias] pairs, each checked. */
+export function logitBias(
+  bias: Record<string, number> | null | undefined,
+  vocabSize: number,
+): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [key, value] of Object.entries(bias ?? {})) {
+    const id = Number(key);
+    if (!/^\d+$/.test(key) || !Number.isSafeInteger(id) || id >= vocabSize)
+      throw badRequest(
+        `logit_bias: '${key}' is not a token id of this model (ids run from 0 to ${vocabSize - 1})`,
+        'logit_bias',
+      );
+    if (!(value >= -100 && value <= 100))
+      throw badRequest(`logit_bias: the bias for token ${key} must be in [-100, 100], got ${value}`, 'logit_bias');
+    out.push([id, value]);
+  }
+  return out;
+}
+
 export function samplingParams(
   req: Common,
   maxTokens: number,
   logprobs: number | null,
+  vocabSize: number,
 ): SamplingParams {
-  if (req.logit_bias && Object.keys(req.logit_bias).length > 0)
-    throw badRequest(
-      'logit_bias is not supported by the builtin engine; leave it out',
-      'logit_bias',
-    );
+  const bias = logitBias(req.logit_bias, vocabSize);
   const params: SamplingParams = {
     n: req.n ?? 1,
     max_tokens: maxTokens,
@@ -47,6 +64,7 @@ export function samplingParams(
     stop_token_ids: req.stop_token_ids ?? [],
     ignore_eos: req.ignore_eos ?? false,
   };
+  if (bias.length > 0) params.logit_bias = bias;
   if (params.min_tokens! > maxTokens)
     throw badRequest(
       `min_tokens (${params.min_tokens}) must not exceed max_tokens (${maxTokens})`,

@@ -1,9 +1,9 @@
 // The text of single tokens for logprobs (OpenAI shows each token as text), cached per id.
-import type { Tokenizer } from '@pagoda/tokenizer';
+import type { TextTokenizer } from '@pagoda/tokenizer';
 
 export class TokenTexts {
   private readonly cache = new Map<number, string>();
-  constructor(private readonly tokenizer: Tokenizer) {}
+  constructor(private readonly tokenizer: TextTokenizer) {}
 
   get(id: number): string {
     let text = this.cache.get(id);

@@ -15,7 +15,11 @@ const chatKind: GenerationKind<ChatCompletionRequest, ChatCompletionChunk> = {
   start: (ctx, req, gen) => ctx.backend.chat(req, gen),
   hasTokens: (chunk) =>
     chunk.choices.some(
-      (c) => (c.delta.content ?? '') !== '' || (c.logprobs?.content?.length ?? 0) > 0,
+      (c) =>
+        (c.delta.content ?? '') !== '' ||
+        (c.delta.reasoning_content ?? '') !== '' ||
+        (c.delta.tool_calls?.length ?? 0) > 0 ||
+        (c.logprobs?.content?.length ?? 0) > 0,
     ),
   aggregator: () => new ChatAggregator(),
 };

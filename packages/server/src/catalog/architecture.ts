@@ -8,8 +8,26 @@ export const SUPPORTED_ARCHITECTURES = [
   'MistralForCausalLM',
   'Qwen2ForCausalLM',
   'Qwen3ForCausalLM',
+  // Embedding and rerank models (the engine's pooling run).
+  'BertModel',
+  'XLMRobertaModel',
+  'Qwen3Model',
+  'BertForSequenceClassification',
+  'XLMRobertaForSequenceClassification',
 ] as const;
 export type SupportedArchitecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+/** The model type an architecture serves as. */
+export function modelTypeOf(architecture: SupportedArchitecture): 'LLM' | 'embedding' | 'rerank' {
+  if (architecture.endsWith('ForSequenceClassification')) return 'rerank';
+  if (architecture.endsWith('ForCausalLM')) return 'LLM';
+  return 'embedding';
+}
+
+/** BERT-family encoders: post-LN layers of biased linears, learned absolute positions, no KV cache. */
+export function isEncoder(architecture: SupportedArchitecture): boolean {
+  return architecture.startsWith('Bert') || architecture.startsWith('XLMRoberta');
+}
 
 export const CHECKPOINT_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
 export type CheckpointDtype = (typeof CHECKPOINT_DTYPES)[number];
@@ -41,6 +59,12 @@ export const DTYPE_BYTES: Record<CheckpointDtype, number> = { float32: 4, bfloat
 
 /** Parameters of a dense decoder-only transformer of this shape (embeddings and lm_head included). */
 export function parameterCount(a: ArchNumbers): number {
+  if (isEncoder(a.architecture)) {
+    const h = a.hidden_size;
+    const layer = 4 * h * h + 2 * h * a.intermediate_size + 9 * h + a.intermediate_size;
+    const head = modelTypeOf(a.architecture) === 'rerank' ? h * h + 2 * h + 1 : 0;
+    return a.num_hidden_layers * layer + (a.vocab_size + a.max_position_embeddings + 2) * h + 2 * h + head;
+  }
   const q = a.num_attention_heads * a.head_dim;
   const kv = a.num_key_value_heads * a.head_dim;
   const attention =
@@ -151,10 +175,11 @@ export function archFromConfig(
   const arch = ArchNumbersSchema.parse({
     architecture,
     ...numbers,
-    tie_word_embeddings: c.tie_word_embeddings === true,
+    // Embedding and rerank models have no lm_head: nothing beside the embedding table.
+    tie_word_embeddings: c.tie_word_embeddings === true || modelTypeOf(architecture as SupportedArchitecture) !== 'LLM',
     dtype,
     qkv_bias: architecture === 'Qwen2ForCausalLM' || c.attention_bias === true,
-    qk_norm: architecture === 'Qwen3ForCausalLM',
+    qk_norm: architecture === 'Qwen3ForCausalLM' || architecture === 'Qwen3Model',
   });
   return { arch, problems: [] };
 }

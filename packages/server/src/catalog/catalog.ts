@@ -5,11 +5,13 @@ import { servedAbilities } from './engine-capabilities.ts';
 import {
   MODEL_FORMATS,
   ModelFamilySchema,
+  abilityProblems,
   type ModelAbility,
   type ModelFamily,
   type ModelFormat,
   type ModelSpec,
 } from './family.ts';
+import { EMBEDDING_FAMILIES, RERANK_FAMILIES } from './families/embedding.ts';
 import { LLAMA3_FAMILIES } from './families/llama3.ts';
 import { MISTRAL_FAMILIES } from './families/mistral.ts';
 import { QWEN2_5_FAMILIES } from './families/qwen2_5.ts';
@@ -28,9 +30,13 @@ export class CatalogError extends Error {
 }
 
 export const BUILTIN_FAMILIES: readonly ModelFamily[] = Object.freeze(
-  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES].map((f) =>
-    ModelFamilySchema.parse(f),
-  ),
+  [...LLAMA3_FAMILIES, ...QWEN2_5_FAMILIES, ...QWEN3_FAMILIES, ...MISTRAL_FAMILIES, ...EMBEDDING_FAMILIES, ...RERANK_FAMILIES].map((f) => {
+    const family = ModelFamilySchema.parse(f);
+    const problems = abilityProblems(family);
+    if (problems.length > 0)
+      throw new Error(`catalog family ${family.model_name}: ${problems.join('; ')}`);
+    return family;
+  }),
 );
 
 export interface FamilyFilter {
@@ -219,6 +225,8 @@ export function weightsBytes(
   computeDtype?: CheckpointDtype,
 ): number {
   const params = parameterCount(spec.architecture);
+  // A registered GGUF file's own tensor sizes beat any estimate.
+  if (spec.weights_bytes !== undefined) return spec.weights_bytes;
   if (spec.model_format === 'gguf') {
     const bits = GGUF_BITS_PER_WEIGHT[quantization.toUpperCase()];
     if (bits === undefined)

@@ -2,7 +2,7 @@
 // and request abilities it serves, the KV cache dtypes and tensor parallelism it honours, and the
 // engine parameters its runner takes. A launch asking for anything else is refused before it
 // claims memory; the planner suggests nothing else; the catalog lists only abilities served.
-import { ENGINE_KWARGS, type EngineKwarg, type KvCacheDtype } from '@pagoda/protocol';
+import { ENGINE_KWARGS, type EngineKwarg, type KvCacheDtype, type ModelType } from '@pagoda/protocol';
 import type { ModelAbility, ModelFormat, ModelSpec } from './family.ts';
 
 export const ENGINE_NAMES = ['builtin', 'vllm', 'llama.cpp', 'remote'] as const;
@@ -11,7 +11,7 @@ export type EngineName = (typeof ENGINE_NAMES)[number];
 export interface EngineCapability {
   /** Formats it loads, and per format the quantizations (null: any the spec lists). */
   formats: Partial<Record<ModelFormat, readonly string[] | null>>;
-  model_types: readonly 'LLM'[];
+  model_types: readonly ModelType[];
   /** Abilities a request can use and get served: an ability is listed only when such a request works. */
   abilities: readonly ModelAbility[];
   kv_cache_dtypes: readonly KvCacheDtype[];
@@ -41,10 +41,11 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   builtin: {
     // AWQ / GPTQ checkpoints carry their quantization_config, which the engine reads at load.
     formats: { safetensors: ['none'], awq: null, gptq: null },
-    model_types: ['LLM'],
-    // The runner refuses `tools` and has no reasoning parser yet.
-    abilities: ['chat', 'generate'],
-    // fp8 is e4m3 (native/src/backend/cpu/attention.h); e5m2 is not kept.
+    model_types: ['LLM', 'embedding', 'rerank'],
+    // tools: tool_choice required / named by grammar, auto with the family's --tool-call-parser;
+    // reasoning: the family's --reasoning-parser (docs/structured-output.md).
+    abilities: ['chat', 'generate', 'tools', 'reasoning', 'embed', 'rerank'],
+    // fp8 is e4m3 on both backends (native/src/backend/cpu/attention.h, cuda/fp8_kv.cuh); e5m2 is not kept.
     kv_cache_dtypes: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3'],
     // One GPU per replica (native/src/engine/llm_engine.cpp refuses more).
     max_tensor_parallel_size: 1,

@@ -5,3 +5,4 @@ export * from './catalog.ts';
 export * from './engine-capabilities.ts';
 export * from './engines.ts';
 export * from './registration.ts';
+export * from './gguf-model.ts';

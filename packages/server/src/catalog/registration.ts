@@ -7,12 +7,14 @@ import { z } from 'zod';
 import { clip } from '@pagoda/protocol';
 import {
   archFromConfig,
+  modelTypeOf,
   parameterCount,
   type ArchNumbers,
   type FieldProblem,
 } from './architecture.ts';
 import { BUILTIN_FAMILIES } from './catalog.ts';
-import { MODEL_ABILITIES, ModelFamilySchema, type ModelFamily } from './family.ts';
+import { ggufFacts } from './gguf-model.ts';
+import { MODEL_ABILITIES, ModelFamilySchema, abilityProblems, type ModelFamily } from './family.ts';
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const HF_REPO_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -31,6 +33,10 @@ export const RegistrationInputSchema = z.object({
   model_lang: z.array(z.string()).optional(),
   stop: z.array(z.string()).optional(),
   stop_token_ids: z.array(z.number().int().nonnegative()).optional(),
+  tool_call_parser: z.enum(['hermes', 'llama3_json', 'mistral']).nullable().optional(),
+  reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).nullable().optional(),
+  /** GGUF: the quantization the file holds (checked against its header when the header names one). */
+  quantization: z.string().optional(),
 });
 export type RegistrationInput = z.input<typeof RegistrationInputSchema>;
 
@@ -165,6 +171,108 @@ async function checkCheckpoint(
   return { arch, hasTemplate, stopTokenIds: eosIds(genConfig, config) };
 }
 
+const XinferenceSpecSchema = z.looseObject({
+  model_format: z.string(),
+  model_uri: z.string().nullable().optional(),
+  quantization: z.string().nullable().optional(),
+  quantizations: z.array(z.string()).nullable().optional(),
+  model_file_name_template: z.string().nullable().optional(),
+});
+
+/**
+ * Xinference's custom-LLM JSON (model_specs[] with file:// model_uri, null for "the model's own") as
+ * this platform's registration input; other bodies pass through unchanged.
+ */
+export function fromXinferenceModel(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || !('model_specs' in input)) return input;
+  const x = input as Record<string, unknown>;
+  const specs = z.array(XinferenceSpecSchema).min(1).safeParse(x.model_specs);
+  if (!specs.success)
+    return {
+      invalidModelSpecs: specs.error.issues
+        .map((i) => `${['model_specs', ...i.path.map(String)].join('.')}: ${i.message}`)
+        .join('; '),
+    };
+  const spec = specs.data[0]!;
+  const quantization = spec.quantization ?? spec.quantizations?.[0] ?? undefined;
+  let path = spec.model_uri ?? undefined;
+  if (path?.startsWith('file://')) path = decodeURIComponent(path.slice('file://'.length));
+  if (path && spec.model_file_name_template && !path.toLowerCase().endsWith('.gguf'))
+    path = join(path, spec.model_file_name_template.replace('{quantization}', quantization ?? ''));
+  const keep = (v: unknown) => (v === null ? undefined : v);
+  return {
+    model_name: x.model_name,
+    model_path: path,
+    model_format: spec.model_format,
+    quantization: spec.model_format.toLowerCase().startsWith('gguf') ? quantization : undefined,
+    chat_template: keep(x.chat_template),
+    context_length: keep(x.context_length),
+    model_description: keep(x.model_description),
+    model_ability: keep(x.model_ability),
+    model_lang: keep(x.model_lang),
+    stop: keep(x.stop),
+    stop_token_ids: keep(x.stop_token_ids),
+  };
+}
+
+/** A registration of one GGUF file: its spec comes from the file's header. */
+function ggufRegistration(
+  r: z.output<typeof RegistrationInputSchema>,
+  path: string,
+): RegistrationResult {
+  let facts;
+  try {
+    facts = ggufFacts(path);
+  } catch (err) {
+    return { ok: false, errors: [{ field: 'model_path', message: (err as Error).message }] };
+  }
+  const errors: FieldProblem[] = [];
+  if (r.quantization && r.quantization.toLowerCase() !== facts.quantization.toLowerCase())
+    errors.push({
+      field: 'quantization',
+      message: `quantization '${r.quantization}' does not match the file's ${facts.quantization} (general.file_type); correct it or leave it out`,
+    });
+  if (r.context_length !== undefined && r.context_length > facts.contextLength)
+    errors.push({
+      field: 'context_length',
+      message: `context_length ${r.context_length} exceeds the GGUF's ${facts.contextLength}; lower it to <= ${facts.contextLength}`,
+    });
+  const hasTemplate = r.chat_template != null || facts.chatTemplate !== null;
+  if (r.model_ability?.includes('chat') && !hasTemplate)
+    errors.push({
+      field: 'chat_template',
+      message:
+        "model_ability includes 'chat' but the GGUF has no tokenizer.chat_template; give chat_template",
+    });
+  if (errors.length > 0) return { ok: false, errors };
+  const family = ModelFamilySchema.parse({
+    model_name: r.model_name,
+    model_family: facts.arch.architecture,
+    model_description:
+      r.model_description ??
+      `Custom GGUF ${facts.arch.architecture} (${facts.quantization}) registered from ${path}`,
+    model_lang: r.model_lang ?? ['en'],
+    model_ability: r.model_ability ?? (hasTemplate ? ['chat', 'generate'] : ['generate']),
+    context_length: r.context_length ?? facts.contextLength,
+    chat_template: r.chat_template ?? null,
+    stop: r.stop ?? [],
+    stop_token_ids: r.stop_token_ids ?? (facts.eosTokenId === null ? [] : [facts.eosTokenId]),
+    source: 'custom',
+    model_specs: [
+      {
+        model_format: 'gguf',
+        model_size_in_billions: Number((facts.parameters / 1e9).toPrecision(3)),
+        quantizations: [facts.quantization],
+        model_id: path,
+        model_path: path,
+        weights_bytes: facts.weightsBytes,
+        architecture: facts.arch,
+      },
+    ],
+  });
+  return { ok: true, family, arch: facts.arch, modelPath: path, hfRepoId: null };
+}
+
 /**
  * Checks a registration and builds its catalog family (one safetensors spec). `hub` is used only for
  * hf_repo_id registrations. Never throws for bad input: problems come back per field.
@@ -173,7 +281,13 @@ export async function validateRegistration(
   input: unknown,
   hub: HubAccess = {},
 ): Promise<RegistrationResult> {
-  const shape = RegistrationInputSchema.safeParse(input);
+  const converted = fromXinferenceModel(input);
+  if (typeof converted === 'object' && converted !== null && 'invalidModelSpecs' in converted)
+    return {
+      ok: false,
+      errors: [{ field: 'model_specs', message: String(converted.invalidModelSpecs) }],
+    };
+  const shape = RegistrationInputSchema.safeParse(converted);
   if (!shape.success) {
     return {
       ok: false,
@@ -215,7 +329,13 @@ export async function validateRegistration(
     modelPath = resolve(r.model_path);
     // Messages name the folder as the client gave it, not resolved against the server's directory.
     where = clip(r.model_path, 200);
+    const format = (converted as { model_format?: unknown }).model_format;
+    const gguf =
+      modelPath.toLowerCase().endsWith('.gguf') ||
+      (typeof format === 'string' && format.toLowerCase().startsWith('gguf'));
     if (!existsSync(modelPath)) errors.push({ field, message: `${where} does not exist` });
+    else if (gguf)
+      return errors.length > 0 ? { ok: false, errors } : ggufRegistration(r, modelPath);
     else if (!statSync(modelPath).isDirectory())
       errors.push({
         field,
@@ -261,20 +381,38 @@ export async function validateRegistration(
       message: `model_ability includes 'chat' but the checkpoint has no chat template (tokenizer_config.json or chat_template.jinja); give chat_template`,
     });
   }
+  const abilities = r.model_ability ?? [];
+  for (const message of abilityProblems({
+    model_ability: abilities,
+    tool_call_parser: r.tool_call_parser ?? null,
+    reasoning_parser: r.reasoning_parser ?? null,
+  }))
+    errors.push({
+      field: message.includes("'tools'") ? 'tool_call_parser' : 'reasoning_parser',
+      message,
+    });
   if (errors.length > 0 || !arch) return { ok: false, errors };
 
   const params = parameterCount(arch);
+  const modelType = modelTypeOf(arch.architecture);
+  const defaultAbility =
+    modelType === 'embedding' ? ['embed'] : modelType === 'rerank' ? ['rerank'] : hasTemplate ? ['chat', 'generate'] : ['generate'];
   const family = ModelFamilySchema.parse({
     model_name: r.model_name,
+    model_type: modelType,
+    ...(modelType === 'embedding' ? { dimensions: arch.hidden_size } : {}),
+    ...(modelType !== 'LLM' ? { max_tokens: r.context_length ?? arch.max_position_embeddings } : {}),
     model_family: arch.architecture,
     model_description:
       r.model_description ?? `Custom ${arch.architecture} registered from ${where}`,
     model_lang: r.model_lang ?? ['en'],
-    model_ability: r.model_ability ?? (hasTemplate ? ['chat', 'generate'] : ['generate']),
+    model_ability: r.model_ability ?? defaultAbility,
     context_length: r.context_length ?? arch.max_position_embeddings,
     chat_template: r.chat_template ?? null,
     stop: r.stop ?? [],
     stop_token_ids: r.stop_token_ids ?? checked.stopTokenIds,
+    tool_call_parser: r.tool_call_parser ?? null,
+    reasoning_parser: r.reasoning_parser ?? null,
     source: 'custom',
     model_specs: [
       {

@@ -1,7 +1,7 @@
 // The engine settings memory planning depends on, named and defaulted as the engine names and
 // defaults them (native/src/engine/engine_config.h, like vLLM's), validated with zod.
 import { z } from 'zod';
-import { DTYPE_BYTES, type ArchNumbers, type CheckpointDtype } from '../catalog/architecture.ts';
+import { DTYPE_BYTES, modelTypeOf, type ArchNumbers, type CheckpointDtype } from '../catalog/architecture.ts';
 
 const DTYPES = [
   'auto',
@@ -36,6 +36,8 @@ export const PlanParamsSchema = z.object({
   enforce_eager: z.boolean().nullish(),
   block_size: z.number().int().positive().max(1024).nullish(),
   kv_cache_dtype: z.enum(KV_CACHE_DTYPES).nullish(),
+  /** Engines that size themselves (llama.cpp) claim exactly this per GPU, not gpu_memory_utilization × total. */
+  fixed_claim_bytes: z.number().int().positive().nullish(),
 });
 export type PlanParamsInput = z.input<typeof PlanParamsSchema>;
 
@@ -52,6 +54,12 @@ export interface ResolvedParams {
   kv_cache_dtype: string;
   /** Bytes of one K or V element. */
   kv_element_bytes: number;
+  fixed_claim_bytes: number | null;
+  /**
+   * An embedding or rerank model (the engine's pooling run: no KV cache, no CUDA graphs) without a
+   * gpu_memory_utilization of its own: it claims what it needs, so many fit on one GPU.
+   */
+  claim_needed: boolean;
 }
 
 function computeDtype(
@@ -86,19 +94,23 @@ export function resolveParams(
   const dtype = computeDtype(p.dtype, arch.dtype);
   const maxNumSeqs = p.max_num_seqs ?? 256;
   const kvDtype = p.kv_cache_dtype ?? 'auto';
+  const pooling = modelTypeOf(arch.architecture) !== 'LLM';
+  const maxModelLen =
+    p.max_model_len ?? Math.min(contextLength ?? arch.max_position_embeddings, arch.max_position_embeddings);
   return {
     dtype,
-    max_model_len:
-      p.max_model_len ??
-      Math.min(contextLength ?? arch.max_position_embeddings, arch.max_position_embeddings),
+    max_model_len: maxModelLen,
     max_num_seqs: maxNumSeqs,
     // The engine's default with chunked prefill on.
-    max_num_batched_tokens: p.max_num_batched_tokens ?? Math.max(2048, maxNumSeqs),
+    // The pooling run packs up to 8192 tokens a forward (native/src/engine/pooling_engine.cpp).
+    max_num_batched_tokens: p.max_num_batched_tokens ?? (pooling ? Math.max(8192, maxModelLen) : Math.max(2048, maxNumSeqs)),
     gpu_memory_utilization: p.gpu_memory_utilization ?? 0.9,
     tensor_parallel_size: p.tensor_parallel_size ?? 1,
     enforce_eager: p.enforce_eager ?? false,
     block_size: p.block_size ?? 16,
     kv_cache_dtype: kvDtype,
+    fixed_claim_bytes: p.fixed_claim_bytes ?? null,
     kv_element_bytes: KV_ELEMENT_BYTES[kvDtype] ?? DTYPE_BYTES[dtype],
+    claim_needed: pooling && p.gpu_memory_utilization == null,
   };
 }

@@ -88,10 +88,26 @@ export function gpuMemory(
     (weightsBytes ?? parameterCount(arch) * DTYPE_BYTES[params.dtype]) /
       params.tensor_parallel_size,
   );
-  const activations = activationBytes(arch, params);
-  const cudaGraphs = params.enforce_eager ? 0 : CUDA_GRAPHS_BYTES;
-  const budget = Math.floor(total * params.gpu_memory_utilization);
-  const kvCache = budget - weights - activations - cudaGraphs - RUNTIME_OVERHEAD_BYTES;
+  // An engine that sizes itself (llama.cpp) claims a fixed amount that already holds its buffers.
+  const fixed = params.fixed_claim_bytes !== null;
+  const activations = fixed ? 0 : activationBytes(arch, params);
+  if (params.claim_needed) {
+    // The pooling run keeps no KV cache and captures no graphs: the claim is what it uses.
+    return {
+      budget: weights + activations + RUNTIME_OVERHEAD_BYTES,
+      weights,
+      activations,
+      cuda_graphs: 0,
+      overhead: RUNTIME_OVERHEAD_BYTES,
+      kv_cache: 0,
+      kv_bytes_per_token: 0,
+      kv_cache_tokens: 0,
+    };
+  }
+  const cudaGraphs = fixed || params.enforce_eager ? 0 : CUDA_GRAPHS_BYTES;
+  const overhead = fixed ? 0 : RUNTIME_OVERHEAD_BYTES;
+  const budget = params.fixed_claim_bytes ?? Math.floor(total * params.gpu_memory_utilization);
+  const kvCache = budget - weights - activations - cudaGraphs - overhead;
   const perToken = kvBytesPerToken(arch, params);
   const blocks = kvCache > 0 ? Math.floor(kvCache / (perToken * params.block_size)) : 0;
   return {
@@ -99,7 +115,7 @@ export function gpuMemory(
     weights,
     activations,
     cuda_graphs: cudaGraphs,
-    overhead: RUNTIME_OVERHEAD_BYTES,
+    overhead,
     kv_cache: kvCache,
     kv_bytes_per_token: perToken,
     kv_cache_tokens: blocks * params.block_size,

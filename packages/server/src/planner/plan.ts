@@ -1,7 +1,7 @@
 // The memory plan of a launch: per GPU weights / activations / CUDA graphs / KV cache / free, the
 // workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
 import { z } from 'zod';
-import type { ArchNumbers } from '../catalog/architecture.ts';
+import { modelTypeOf, type ArchNumbers } from '../catalog/architecture.ts';
 import type { EngineCapability } from '../catalog/engine-capabilities.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
 import { gpuMemory, minimumUtilization, type GpuMemory } from './memory.ts';
@@ -134,6 +134,8 @@ function tryPlace(
     unusable: (d) => {
       const m = gpuMemory(model.arch, params, d.total, model.weights_bytes);
       if (m.kv_cache_tokens >= params.max_model_len) return null;
+      // Embedding and rerank models need no KV cache: only that the rest fits.
+      if (modelTypeOf(model.arch.architecture) !== 'LLM' && (params.claim_needed || m.kv_cache >= 0)) return null;
       const rest = `weights ${gib(m.weights)} + activations ${gib(m.activations)} + CUDA graphs ${gib(m.cuda_graphs)} + overhead ${gib(m.overhead)}`;
       return m.kv_cache <= 0
         ? `GPU ${d.index} (${gib(d.total)}): ${rest} exceed gpu_memory_utilization ${params.gpu_memory_utilization} × total = ${gib(m.budget)}`

@@ -5,6 +5,7 @@ import type { Device } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { withLiveRelations } from '../live_relations.ts';
 import type { Platform } from '../platform.ts';
+import type { ModelFamily } from '../catalog/index.ts';
 import { versionInfo } from '../version.ts';
 
 export function clusterRoutes(p: Platform, auth: Auth): Router {
@@ -46,6 +47,36 @@ export function clusterRoutes(p: Platform, auth: Auth): Router {
         replicas: w.replicas.length,
       })),
     );
+  });
+
+  // Xinference's client asks this first, without a key: whether to send one.
+  r.get('/v1/cluster/auth', async (_req, res) => {
+    res.json({ auth: !(await auth.open()) });
+  });
+
+  // Xinference's get_supervisor_info.
+  r.get('/v1/supervisor', admin, async (req, res) => {
+    res.json({ address: `${req.hostname}:${req.socket.localPort ?? ''}`, ...versionInfo(), database: p.db.provider });
+  });
+
+  // Xinference's list_cached_models: model files on this platform's machines that a launch would not download.
+  r.get('/v1/cache/models', admin, async (req, res) => {
+    const name = typeof req.query.model_name === 'string' ? req.query.model_name : undefined;
+    const rows = await p.db.prisma.modelRegistration.findMany({ where: { source: 'custom', modelPath: { not: null }, ...(name ? { name } : {}) } });
+    res.json({
+      list: rows.map((r) => {
+        const spec = (r.spec as unknown as ModelFamily).model_specs[0];
+        return {
+          model_name: r.name,
+          model_format: spec?.model_format ?? null,
+          model_size_in_billions: spec?.model_size_in_billions ?? null,
+          quantization: spec?.quantizations[0] ?? null,
+          model_version: null,
+          path: r.modelPath,
+          real_path: r.modelPath,
+        };
+      }),
+    });
   });
 
   r.get('/v1/cluster/info', admin, async (_req, res) => {

@@ -7,6 +7,10 @@ import { idParam } from '../edge_checks.ts';
 import { HttpError, parseBody } from '../http_error.ts';
 import type { Platform } from '../platform.ts';
 import { instanceProgress, modelView } from '../views.ts';
+import { BUILTIN_FAMILIES, type ModelFamily } from '../catalog/index.ts';
+import type { InstanceParams } from '../launcher.ts';
+import type { InFlightRequests } from '../in_flight.ts';
+import { customFamilies } from '../model_resolve.ts';
 
 const SERVABLE = ['ready', 'degraded'];
 
@@ -22,8 +26,28 @@ function listedView(row: Parameters<typeof modelView>[0], principal: Principal |
   return { ...view, last_error: null, replicas: view.replicas.map((r) => ({ ...r, address: null, worker: null, last_error: null })) };
 }
 
-export function modelsRoutes(p: Platform, auth: Auth): Router {
+/** Xinference's instance states for ours. */
+const XINFERENCE_STATUS: Record<string, string> = { pending: 'CREATING', launching: 'CREATING', ready: 'READY', degraded: 'READY', failed: 'ERROR' };
+
+export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests): Router {
   const r = Router();
+  // The catalog and custom registrations, read per describe/instances call, for the fields Xinference shows.
+  const familyLookup = async () => {
+    const custom = await customFamilies(p.db);
+    return (name: string): ModelFamily | undefined => custom.find((f) => f.model_name === name) ?? BUILTIN_FAMILIES.find((f) => f.model_name === name);
+  };
+  const describeFields = async (name: string, params: unknown) => {
+    const f = (await familyLookup())(name);
+    const kwargs = (params as InstanceParams).engine_kwargs ?? {};
+    return {
+      model_ability: f?.model_ability ?? ['generate'],
+      model_lang: f?.model_lang ?? [],
+      model_description: f?.model_description ?? '',
+      context_length: (kwargs.max_model_len as number | undefined) ?? (params as InstanceParams).context_length ?? f?.context_length ?? null,
+      revision: null,
+    };
+  };
+
   const admin = auth.require('admin');
   const include = { replicas: { include: { worker: { select: { address: true } } } } } as const;
 
@@ -51,7 +75,41 @@ export function modelsRoutes(p: Platform, auth: Auth): Router {
     }
     const { uid, message } = launched;
     void p.reconciler.runOnce();
-    res.status(201).json({ model_uid: uid, message });
+    // Xinference's client sends peft_model_config (even null) and expects the answer once the model is
+    // ready, as Xinference's wait_ready does; Pagoda's CLI and dashboard get it at once and watch progress.
+    const raw = req.body as Record<string, unknown>;
+    const waitReady = body.wait_ready ?? 'peft_model_config' in raw;
+    if (waitReady) {
+      const left = new AbortController();
+      res.on('close', () => left.abort());
+      try {
+        await p.launcher.waitReady(uid, left.signal);
+      } catch (err) {
+        // A start that failed frees its uid, as Xinference does; one cancelled meanwhile is gone already.
+        if (err instanceof HttpError && err.status === 400) await p.launcher.terminate(uid).catch(() => {});
+        throw err;
+      }
+    }
+    res.status(200).json({ model_uid: uid, message });
+  });
+
+  // Xinference's instance list (before /v1/models/:uid, which would read 'instances' as a uid).
+  r.get('/v1/models/instances', admin, async (req, res) => {
+    const name = typeof req.query.model_name === 'string' ? req.query.model_name : undefined;
+    const uid = typeof req.query.model_uid === 'string' ? req.query.model_uid : undefined;
+    const rows = await p.db.prisma.modelInstance.findMany({ include, orderBy: { createdAt: 'asc' }, where: { ...(name ? { modelName: name } : {}), ...(uid ? { uid } : {}) } });
+    const familyOf = await familyLookup();
+    res.json(
+      rows.map((row) => ({
+        model_name: row.modelName,
+        model_uid: row.uid,
+        model_version: null,
+        model_ability: familyOf(row.modelName)?.model_ability ?? [],
+        replica: row.desiredReplicas,
+        status: XINFERENCE_STATUS[row.status] ?? row.status.toUpperCase(),
+        instance_created_ts: Math.floor(row.createdAt.getTime() / 1000),
+      })),
+    );
   });
 
   r.get('/v1/models', auth.require('inference'), async (req, res) => {
@@ -66,7 +124,8 @@ export function modelsRoutes(p: Platform, auth: Auth): Router {
   });
 
   r.get('/v1/models/:uid', admin, async (req, res) => {
-    res.json(modelView(await find(uidParam(req))));
+    const row = await find(uidParam(req));
+    res.json({ ...(await describeFields(row.modelName, row.params)), ...modelView(row) });
   });
 
   r.get('/v1/models/:uid/progress', admin, async (req, res) => {
@@ -95,6 +154,23 @@ export function modelsRoutes(p: Platform, auth: Auth): Router {
   r.get('/v1/models/:uid/replicas', admin, async (req, res) => {
     const view = modelView(await find(uidParam(req)));
     res.json({ model_uid: view.model_uid, replica: view.replica, replicas: view.replicas });
+  });
+
+  // Xinference's abort_request: stops a request its client named with request_id.
+  r.post('/v1/models/:uid/requests/:request_id/abort', admin, async (req, res) => {
+    const uid = uidParam(req);
+    const requestId = String(req.params.request_id);
+    if (!inFlight.abort(uid, requestId)) throw new HttpError(404, `no request '${requestId}' is running on model '${uid}'`, 'request_id');
+    res.json({ msg: `request '${requestId}' of '${uid}' aborted`, model_uid: uid, request_id: requestId, aborted: true });
+  });
+
+  r.delete('/v1/models/:uid/replicas/:index', admin, async (req, res) => {
+    const uid = uidParam(req);
+    const index = Number(req.params.index);
+    if (!Number.isInteger(index) || index < 0) throw new HttpError(400, `'${String(req.params.index)}' is not a replica index (0, 1, ...)`, 'replica_id');
+    await p.launcher.terminateReplica(uid, index);
+    await p.reconciler.refreshRoutes();
+    res.json({ model_uid: uid, replica_index: index, terminated: true });
   });
 
   r.post('/v1/models/:uid/replicas', admin, async (req, res) => {

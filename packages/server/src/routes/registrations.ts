@@ -2,7 +2,7 @@
 // registered: the checkpoint must load) beside the built-in catalog, and which engines run what.
 import { Router, type Request, type Response } from 'express';
 import { Prisma } from '@pagoda/db';
-import { clip, ModelNameSchema } from '@pagoda/protocol';
+import { clip, MODEL_TYPES, ModelNameSchema, type ModelType } from '@pagoda/protocol';
 import type { Auth } from '../auth.ts';
 import { BUILTIN_FAMILIES, CatalogError, enginesFor, listFamilies, findFamily, validateRegistration } from '../catalog/index.ts';
 import { findNulByte, idParam } from '../edge_checks.ts';
@@ -10,10 +10,10 @@ import { HttpError } from '../http_error.ts';
 import { customFamilies } from '../model_resolve.ts';
 import type { Platform } from '../platform.ts';
 
-function modelType(req: Request): 'LLM' {
+function modelType(req: Request): ModelType {
   const type = String(req.params.type);
-  if (type !== 'LLM') throw new HttpError(404, `model type '${clip(type)}' is not served here; use LLM`, 'model_type');
-  return 'LLM';
+  if (!(MODEL_TYPES as readonly string[]).includes(type)) throw new HttpError(404, `model type '${clip(type)}' is not served here; use ${MODEL_TYPES.join(', ')}`, 'model_type');
+  return type as ModelType;
 }
 
 /** Xinference sends {model: "<json>", persist}; plain objects are accepted too. */
@@ -72,18 +72,19 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   const admin = auth.require('admin');
 
   r.post('/v1/model_registrations/:type', admin, async (req, res) => {
-    modelType(req);
+    const type = modelType(req);
     const result = await validated(registrationBody(req.body));
     const { family } = result;
+    if (family.model_type !== type) throw new HttpError(400, `${result.arch.architecture} is ${family.model_type === 'LLM' ? 'an LLM' : `a${family.model_type === 'embedding' ? 'n' : ''} ${family.model_type} model`}; register it under /v1/model_registrations/${family.model_type}`, 'model_type');
     try {
-      await p.db.prisma.modelRegistration.create({ data: { ...registrationRow(result), source: 'custom' } });
+      await p.db.prisma.modelRegistration.create({ data: { ...registrationRow(result), modelType: family.model_type, source: 'custom' } });
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
         throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/LLM/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name', {}, 'already_exists');
       }
       throw err;
     }
-    res.status(201).json({ model_name: family.model_name, registered: true, family });
+    res.status(200).json({ model_name: family.model_name, registered: true, family });
   });
 
   // PUT replaces a custom registration with the body; PATCH changes the fields it names and keeps the
@@ -115,9 +116,12 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   r.patch('/v1/model_registrations/:type/:name', admin, update(true));
 
   r.get('/v1/model_registrations/:type', admin, async (req, res) => {
-    modelType(req);
+    const type = modelType(req);
     const custom = await customFamilies(p.db);
-    res.json(listFamilies({}, custom).map((f) => ({ model_name: f.model_name, is_builtin: f.source === 'builtin', model_family: f.model_family, model_ability: f.model_ability, context_length: f.context_length })));
+    // Xinference's list_model_registrations(detailed=True): whole families.
+    const detailed = req.query.detailed === 'true' || req.query.detailed === '1';
+    if (detailed) return void res.json(listFamilies({}, custom).filter((f) => f.model_type === type).map((f) => ({ ...f, is_builtin: f.source === 'builtin' })));
+    res.json(listFamilies({}, custom).filter((f) => f.model_type === type).map((f) => ({ model_name: f.model_name, is_builtin: f.source === 'builtin', model_family: f.model_family, model_ability: f.model_ability, context_length: f.context_length, ...(f.dimensions ? { dimensions: f.dimensions } : {}), ...(f.max_tokens ? { max_tokens: f.max_tokens } : {}) })));
   });
 
   r.get('/v1/model_registrations/:type/:name', admin, async (req, res) => {
@@ -140,12 +144,18 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
     res.json({ model_name: name, unregistered: true });
   });
 
-  r.get('/v1/engines/:model_name', admin, async (req, res) => {
+  const engines = async (req: Request, res: import('express').Response) => {
     try {
       res.json(enginesFor(nameParam(req, 'model_name'), await customFamilies(p.db)));
     } catch (err) {
       catalogError(err);
     }
+  };
+  r.get('/v1/engines/:model_name', admin, engines);
+  // Xinference's query_engine_by_model_name spells the type too.
+  r.get('/v1/engines/:type/:model_name', admin, (req, res) => {
+    modelType(req);
+    return engines(req, res);
   });
   return r;
 }

@@ -73,6 +73,7 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 131_072,
     chat_template: null,
+    tool_call_parser: 'llama3_json',
     ...STOP_31,
     model_specs: [
       checkpoint(8, 'meta-llama/Llama-3.1-8B-Instruct', L31_8B),
@@ -95,6 +96,7 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 131_072,
     chat_template: null,
+    tool_call_parser: 'llama3_json',
     ...STOP_31,
     model_specs: [
       checkpoint(1, 'meta-llama/Llama-3.2-1B-Instruct', L32_1B),
@@ -121,6 +123,7 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 131_072,
     chat_template: null,
+    tool_call_parser: 'llama3_json',
     ...STOP_31,
     model_specs: [checkpoint(70, 'meta-llama/Llama-3.3-70B-Instruct', L31_70B)],
   },

@@ -42,6 +42,7 @@ export const MISTRAL_FAMILIES: ModelFamilyInput[] = [
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 32_768,
     chat_template: null,
+    tool_call_parser: 'mistral',
     stop: ['</s>'],
     stop_token_ids: [2],
     model_specs: [
@@ -63,6 +64,7 @@ export const MISTRAL_FAMILIES: ModelFamilyInput[] = [
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 131_072,
     chat_template: null,
+    tool_call_parser: 'mistral',
     stop: ['</s>'],
     stop_token_ids: [2],
     model_specs: [

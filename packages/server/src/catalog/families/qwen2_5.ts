@@ -73,6 +73,7 @@ export const QWEN2_5_FAMILIES: ModelFamilyInput[] = [
     model_ability: ['chat', 'generate', 'tools'],
     context_length: 32_768,
     chat_template: null,
+    tool_call_parser: 'hermes',
     stop: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
     stop_token_ids: [151_643, 151_644, 151_645],
     model_specs: specs(),

@@ -79,6 +79,8 @@ export const QWEN3_FAMILIES: ModelFamilyInput[] = [
     model_ability: ['chat', 'generate', 'tools', 'reasoning'],
     context_length: 40_960,
     chat_template: null,
+    tool_call_parser: 'hermes',
+    reasoning_parser: 'qwen3',
     stop: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
     stop_token_ids: [151_643, 151_644, 151_645],
     model_specs: specs(),

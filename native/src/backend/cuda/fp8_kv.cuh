@@ -1,0 +1,32 @@
+// e4m3 KV cache elements on the device: codes to bf16 after a load (exact: every e4m3 value
+// is a bf16 value) and floats to saturating round-to-nearest-even codes for kv_cache_write.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+#include "backend/cuda/mma.cuh"
+
+namespace pagoda::cuda {
+
+// Two codes (the low byte first) as a bf16 pair (the first element in the low half).
+__device__ __forceinline__ uint32_t fp8x2_to_bf16x2(uint32_t codes) {
+  const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(codes & 0xffffu), __NV_E4M3);
+  const float2 f = __half22float2(__half2(raw));
+  return pack_bf16(f.x, f.y);
+}
+
+// Eight codes (8 bytes) as eight bf16 (16 bytes).
+__device__ __forceinline__ uint4 fp8x8_to_bf16x8(uint2 codes) {
+  return make_uint4(fp8x2_to_bf16x2(codes.x), fp8x2_to_bf16x2(codes.x >> 16), fp8x2_to_bf16x2(codes.y),
+                    fp8x2_to_bf16x2(codes.y >> 16));
+}
+
+// Two floats as codes (the first in the low byte), saturating at +-448 as the CPU backend does.
+__device__ __forceinline__ uint32_t fp8x2_from_floats(float a, float b) {
+  return __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+}
+
+} // namespace pagoda::cuda

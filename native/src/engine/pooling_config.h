@@ -1,0 +1,28 @@
+// How a pooling model turns hidden states into one vector, as its sentence-transformers files
+// say: modules.json (is there a Normalize module), 1_Pooling/config.json (the legacy booleans or
+// sentence-transformers 6's pooling_mode), sentence_bert_config.json's max_seq_length (or
+// tokenizer_config.json's model_max_length).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace pagoda {
+
+enum class PoolingMode { kCls, kMean, kMax, kMeanSqrtLen, kLastToken };
+
+const char* pooling_mode_name(PoolingMode mode);
+
+struct PoolingConfig {
+  PoolingMode mode = PoolingMode::kCls;
+  bool normalize = false;
+  int32_t max_seq_length = 0; // 0: the checkpoint states none
+  bool sentence_transformers = false; // modules.json was found
+};
+
+// Reads the files in `dir`; where there is no modules.json, `fallback_mode` with L2
+// normalization (what embedding servers do for a bare checkpoint). Throws pagoda::Error naming
+// the file for a pooling mode the engine does not run.
+PoolingConfig load_pooling_config(const std::string& dir, PoolingMode fallback_mode);
+
+} // namespace pagoda

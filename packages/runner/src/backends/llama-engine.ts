@@ -1,0 +1,307 @@
+// llama.cpp (node-llama-cpp, in this process) behind the engine interface the OpenAI layer drives:
+// prompt token ids in, per-token deltas out. One llama.cpp context with max_num_seqs sequences;
+// requests take a free sequence (FIFO when all are busy), reuse the prefix it already holds, and
+// sample with the request's parameters. llama.cpp batches the sequences that decode together.
+import {
+  EngineClosedError,
+  InvalidRequestError,
+  type GenerateDelta,
+  type SamplingParams,
+  type TokenLogprob,
+} from '@pagoda/engine';
+import type {
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  SequenceEvaluateOptions,
+  Token,
+} from 'node-llama-cpp';
+import type { BackendStats } from '../backend.ts';
+import type { EngineHandle } from './builtin.ts';
+
+export interface LlamaEngineOptions {
+  modelPath: string;
+  /** Layers on the GPU: 0 for the CPU; 'max' offloads all when llama.cpp has a GPU build and device. */
+  gpuLayers: number | 'max';
+  maxModelLen: number;
+  maxNumSeqs: number;
+  batchSize?: number;
+  threads: number;
+  /** F32 keeps logits within 1e-5 of transformers on the CPU; F16 is llama.cpp's default. */
+  kvCacheType: 'F32' | 'F16';
+  seed?: number;
+}
+
+/** The loaded model and context; `model` also serves the tokenizer. */
+export class LlamaEngine implements EngineHandle {
+  private readonly all: LlamaContextSequence[] = [];
+  private readonly free: LlamaContextSequence[] = [];
+  private readonly waiting: Array<(seq: LlamaContextSequence) => void> = [];
+  private running = 0;
+  private closed = false;
+  private promptTokens = 0;
+  private generated = 0;
+  private prefixQueries = 0;
+  private prefixHits = 0;
+
+  private constructor(
+    private readonly llama: Llama,
+    readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    readonly maxModelLen: number,
+    private readonly defaultSeed: number | undefined,
+    private readonly TokenBias: typeof import('node-llama-cpp').TokenBias,
+  ) {
+    for (let i = 0; i < context.totalSequences; i++) this.all.push(context.getSequence());
+    this.free.push(...this.all);
+  }
+
+  static async load(o: LlamaEngineOptions): Promise<LlamaEngine> {
+    const { getLlama, LlamaLogLevel, TokenBias } = await import('node-llama-cpp');
+    // build 'never' + skipDownload: only the prebuilt binary installed with the package is used.
+    const llama = await getLlama({
+      gpu: o.gpuLayers === 0 ? false : 'auto',
+      build: 'never',
+      skipDownload: true,
+      logLevel: LlamaLogLevel.error,
+      maxThreads: o.threads,
+    });
+    const model = await llama.loadModel({ modelPath: o.modelPath, gpuLayers: o.gpuLayers });
+    try {
+      const context = await model.createContext({
+        contextSize: o.maxModelLen,
+        sequences: o.maxNumSeqs,
+        batchSize: o.batchSize,
+        threads: o.threads,
+        flashAttention: false,
+        experimentalKvCacheKeyType: o.kvCacheType,
+        experimentalKvCacheValueType: o.kvCacheType,
+        failedCreationRemedy: false,
+      });
+      return new LlamaEngine(llama, model, context, o.maxModelLen, o.seed, TokenBias);
+    } catch (err) {
+      await model.dispose();
+      throw err;
+    }
+  }
+
+  generate(
+    promptTokenIds: number[],
+    params: SamplingParams,
+    options: { signal?: AbortSignal },
+  ): AsyncIterable<GenerateDelta> {
+    if (this.closed) throw new EngineClosedError('the llama.cpp engine is closed');
+    if (promptTokenIds.length === 0) throw new InvalidRequestError('the prompt is empty');
+    return this.run(promptTokenIds, params, options.signal);
+  }
+
+  private async *run(
+    prompt: number[],
+    params: SamplingParams,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<GenerateDelta> {
+    const n = params.n ?? 1;
+    // n outputs one after another on one sequence: each reuses the prompt already in its cache.
+    for (let index = 0; index < n; index++) {
+      const seq = await this.acquire(signal);
+      if (!seq) return;
+      this.running += 1;
+      let last: GenerateDelta | undefined;
+      try {
+        last = yield* this.runOne(seq, index, prompt, params, signal);
+      } finally {
+        this.running -= 1;
+        this.release(seq);
+      }
+      // The finishing delta goes out only once the sequence is free: a consumer stops pulling after it.
+      if (last) yield last;
+    }
+  }
+
+  private async *runOne(
+    seq: LlamaContextSequence,
+    index: number,
+    prompt: number[],
+    params: SamplingParams,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<GenerateDelta, GenerateDelta | undefined> {
+    // Keep the cached prefix, but always evaluate at least the last prompt token (its logits are needed).
+    const cached = Math.min(
+      seq.compareContextTokens(prompt as Token[]).firstDifferentIndex,
+      prompt.length - 1,
+    );
+    if (cached < seq.nextTokenIndex)
+      await seq.eraseContextTokenRanges([{ start: cached, end: seq.nextTokenIndex }]);
+    this.prefixQueries += prompt.length;
+    this.prefixHits += cached;
+    this.promptTokens += prompt.length;
+    const usage = { prompt_tokens: prompt.length, completion_tokens: 0, cached_tokens: cached };
+    const maxTokens = params.max_tokens ?? this.maxModelLen - prompt.length;
+    const minTokens = params.min_tokens ?? 0;
+    const stopIds = new Set(params.stop_token_ids ?? []);
+    const history: Token[] = [...(prompt as Token[])];
+    const wantLogprobs = params.logprobs !== null && params.logprobs !== undefined;
+    const evaluation = seq.evaluateWithMetadata(
+      prompt.slice(cached) as Token[],
+      { probabilities: wantLogprobs },
+      this.sampling(params, history, () => usage.completion_tokens < minTokens),
+    );
+    try {
+      for await (const out of evaluation) {
+        if (signal?.aborted) return undefined;
+        const token = out.token as number;
+        history.push(out.token);
+        usage.completion_tokens += 1;
+        this.generated += 1;
+        const delta: GenerateDelta = { index, token_ids: [token], usage: { ...usage } };
+        if (wantLogprobs)
+          delta.logprobs = [
+            toLogprob(
+              token,
+              (out as { probabilities?: Map<Token, number> }).probabilities ?? new Map(),
+              params.logprobs!,
+            ),
+          ];
+        const eog = this.model.isEogToken(out.token) && !params.ignore_eos;
+        if (stopIds.has(token) || (eog && usage.completion_tokens > minTokens)) {
+          delta.finish_reason = 'stop';
+          delta.stop_token_id = token;
+        } else if (usage.completion_tokens >= maxTokens) delta.finish_reason = 'length';
+        if (delta.finish_reason) return delta;
+        yield delta;
+      }
+      if (signal?.aborted) return undefined;
+      // llama.cpp ended the evaluation itself (the context is full).
+      return { index, token_ids: [], finish_reason: 'length', usage: { ...usage } };
+    } finally {
+      await evaluation.return(undefined);
+    }
+  }
+
+  /** The request's sampling as llama.cpp options; vLLM's "off" values map to llama.cpp's. */
+  private sampling(
+    params: SamplingParams,
+    history: Token[],
+    holdEog: () => boolean,
+  ): SequenceEvaluateOptions {
+    const penalized =
+      (params.repetition_penalty ?? 1) !== 1 ||
+      (params.presence_penalty ?? 0) !== 0 ||
+      (params.frequency_penalty ?? 0) !== 0;
+    const eogTokens = [this.model.tokens.eos, this.model.tokens.eot].filter(
+      (t): t is Token => t !== null,
+    );
+    return {
+      temperature: params.temperature ?? 1,
+      topK: params.top_k !== undefined && params.top_k > 0 ? params.top_k : 0,
+      topP: params.top_p ?? 1,
+      minP: params.min_p ?? 0,
+      seed: params.seed ?? this.defaultSeed ?? Math.floor(Math.random() * 2 ** 31),
+      yieldEogToken: true,
+      repeatPenalty: penalized
+        ? {
+            punishTokens: () => history,
+            maxPunishTokens: this.maxModelLen,
+            penalty: params.repetition_penalty ?? 1,
+            presencePenalty: params.presence_penalty ?? 0,
+            frequencyPenalty: params.frequency_penalty ?? 0,
+          }
+        : undefined,
+      // min_tokens: end-of-generation tokens are barred until that many tokens are out.
+      tokenBias:
+        (params.min_tokens ?? 0) > 0 && !params.ignore_eos
+          ? () => {
+              const bias = new this.TokenBias(this.model.tokenizer);
+              if (holdEog()) for (const t of eogTokens) bias.set(t, 'never');
+              return bias;
+            }
+          : undefined,
+    };
+  }
+
+  private acquire(signal: AbortSignal | undefined): Promise<LlamaContextSequence | null> {
+    if (this.closed) return Promise.reject(new EngineClosedError('the llama.cpp engine is closed'));
+    const seq = this.free.shift();
+    if (seq) return Promise.resolve(seq);
+    return new Promise((resolve) => {
+      const waiter = (s: LlamaContextSequence) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(s);
+      };
+      const onAbort = () => {
+        const at = this.waiting.indexOf(waiter);
+        if (at >= 0) this.waiting.splice(at, 1);
+        resolve(null);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
+  }
+
+  private release(seq: LlamaContextSequence): void {
+    const next = this.waiting.shift();
+    if (next) next(seq);
+    else this.free.push(seq);
+  }
+
+  stats() {
+    const used = this.all.reduce((a, s) => a + s.nextTokenIndex, 0);
+    return {
+      num_running: this.running,
+      num_waiting: this.waiting.length,
+      kv_blocks_total: 0,
+      kv_blocks_used: 0,
+      kv_blocks_free: 0,
+      kv_blocks_cached: 0,
+      kv_cache_usage: Math.min(1, used / (this.maxModelLen * this.context.totalSequences)),
+      prefix_cache_queries: this.prefixQueries,
+      prefix_cache_hits: this.prefixHits,
+      num_preemptions: 0,
+      prompt_tokens_total: this.promptTokens,
+      generation_tokens_total: this.generated,
+      tokens_per_second: 0,
+      max_model_len: this.maxModelLen,
+      block_size: 0,
+      device: this.llama.gpu === false ? 'cpu' : this.llama.gpu,
+      num_steps: 0,
+      step_host_ms_total: 0,
+      step_forward_ms_total: 0,
+      step_device_ms_total: 0,
+      device_timed_steps: 0,
+    };
+  }
+
+  /** What /metrics can say of llama.cpp: queue depths, cache use, prefix reuse; no step timings. */
+  backendStats(): BackendStats {
+    const s = this.stats();
+    return {
+      num_running: s.num_running,
+      num_waiting: s.num_waiting,
+      kv_cache_usage: s.kv_cache_usage,
+      prefix_cache_queries: s.prefix_cache_queries,
+      prefix_cache_hits: s.prefix_cache_hits,
+      num_preemptions: null,
+      engine_steps: null,
+      engine_step_seconds: null,
+      engine_device_busy_seconds: null,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+/** OpenAI-style logprobs of the chosen token and the top `k`, from llama.cpp's sorted probabilities. */
+function toLogprob(token: number, probs: Map<Token, number>, k: number): TokenLogprob {
+  const top: Array<{ token_id: number; logprob: number }> = [];
+  for (const [t, p] of probs) {
+    if (top.length >= k) break;
+    top.push({ token_id: t as number, logprob: Math.log(p) });
+  }
+  return { token_id: token, logprob: Math.log(probs.get(token as Token) ?? 0), top };
+}

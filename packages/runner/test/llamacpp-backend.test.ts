@@ -1,0 +1,281 @@
+// llama.cpp for real (node-llama-cpp's prebuilt CPU binary) on stories260k converted to GGUF by our own
+// converter: greedy tokens equal the transformers golden, and `pagoda serve model.gguf` answers the
+// official openai client as the builtin engine does (chat, completions, streaming, sampling, stop
+// strings, usage, /metrics, errors).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { GenerateDelta } from '@pagoda/engine';
+import { Tokenizer } from '@pagoda/tokenizer';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LlamaEngine } from '../src/backends/llama-engine.ts';
+import { REPO_ROOT, STORIES, startServe, type ServeProcess } from './helpers/serve-process.ts';
+import { storiesGguf } from './helpers/stories-gguf.ts';
+
+const TEMPLATE = fileURLToPath(new URL('./fixtures/plain-chat-template.jinja', import.meta.url));
+const golden = JSON.parse(
+  readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8'),
+) as {
+  cases: Array<{
+    prompt_text: string;
+    prompt_ids: number[];
+    greedy_ids: number[];
+    greedy_logprobs: number[];
+  }>;
+};
+const hf = Tokenizer.fromDir(STORIES);
+
+async function collect(stream: AsyncIterable<GenerateDelta>): Promise<number[]> {
+  const ids: number[] = [];
+  for await (const d of stream) ids.push(...d.token_ids);
+  return ids;
+}
+
+describe('llama.cpp on the converted stories260k GGUF', () => {
+  let engine: LlamaEngine;
+  beforeAll(async () => {
+    engine = await LlamaEngine.load({
+      modelPath: storiesGguf('f32'),
+      gpuLayers: 0,
+      maxModelLen: 512,
+      maxNumSeqs: 2,
+      threads: 1,
+      kvCacheType: 'F32',
+    });
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('greedy tokens of every golden prompt equal transformers', async () => {
+    for (const c of golden.cases) {
+      const ids = await collect(
+        engine.generate(
+          c.prompt_ids,
+          { max_tokens: c.greedy_ids.length, temperature: 0, ignore_eos: true, logprobs: 0 },
+          {},
+        ),
+      );
+      expect(ids, c.prompt_text).toEqual(c.greedy_ids);
+    }
+  });
+
+  it('logprobs of the chosen tokens are within 1e-3 of transformers', async () => {
+    const c = golden.cases[0]!;
+    const lps: number[] = [];
+    for await (const d of engine.generate(
+      c.prompt_ids,
+      { max_tokens: 16, temperature: 0, logprobs: 1 },
+      {},
+    ))
+      lps.push(...(d.logprobs ?? []).map((l) => l.logprob));
+    expect(lps).toHaveLength(16);
+    for (const [i, lp] of lps.entries())
+      expect(Math.abs(lp - c.greedy_logprobs[i]!)).toBeLessThan(1e-3);
+  });
+
+  it('the tokenizer read from the GGUF encodes every golden prompt as transformers does', async () => {
+    const { GgufTokenizer } = await import('../src/backends/gguf-tokenizer.ts');
+    const { readGgufHeader } = await import('@pagoda/gguf');
+    const tok = new GgufTokenizer(engine.model, readGgufHeader(storiesGguf('f32')));
+    for (const c of golden.cases) expect(tok.encode(c.prompt_text)).toEqual(c.prompt_ids);
+    expect(tok.vocabSize).toBe(512);
+    expect(tok.idToToken(1)).toBe('<s>');
+  });
+});
+
+describe('pagoda serve model.gguf', () => {
+  let server: ServeProcess;
+  let client: OpenAI;
+  const once = golden.cases[0]!;
+  const MODEL = 'stories-gguf';
+
+  beforeAll(async () => {
+    server = await startServe([
+      storiesGguf('f32'),
+      '--served-model-name',
+      MODEL,
+      '--max-model-len',
+      '256',
+      '--chat-template',
+      TEMPLATE,
+      '--device',
+      'cpu',
+      '--cpu-threads',
+      '1',
+    ]);
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('completions: greedy text is the golden text, with usage', async () => {
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 64,
+      temperature: 0,
+    });
+    const choice = res.choices[0]!;
+    expect(once.prompt_text + choice.text).toBe(
+      hf.decode([...once.prompt_ids, ...once.greedy_ids]),
+    );
+    expect(choice.finish_reason).toBe('length');
+    expect(res.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 64, total_tokens: 69 });
+    expect(res.model).toBe(MODEL);
+  });
+
+  it('completions stream the same text, then usage', async () => {
+    const stream = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 20,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    let chunks = 0;
+    for await (const c of stream) {
+      chunks += 1;
+      text += c.choices[0]?.text ?? '';
+      if (c.usage) usage = c.usage;
+    }
+    expect(chunks).toBeGreaterThan(5);
+    expect(once.prompt_text + text).toBe(
+      hf.decode([...once.prompt_ids, ...once.greedy_ids.slice(0, 20)]),
+    );
+    expect(usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 20 });
+  });
+
+  it('a stop string ends the text before it', async () => {
+    const full = hf.decode([...once.prompt_ids, ...once.greedy_ids]).slice(once.prompt_text.length);
+    const stop = full.slice(10, 14);
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 64,
+      temperature: 0,
+      stop: [stop],
+    });
+    expect(res.choices[0]!.text).toBe(full.slice(0, full.indexOf(stop)));
+    expect(res.choices[0]!.finish_reason).toBe('stop');
+  });
+
+  it('chat renders the template and answers, streaming and not', async () => {
+    const messages = [{ role: 'user' as const, content: 'Tell me a story' }];
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 12,
+      temperature: 0,
+    });
+    const content = res.choices[0]!.message.content!;
+    expect(content.length).toBeGreaterThan(0);
+    expect(res.usage!.completion_tokens).toBe(12);
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 12,
+      temperature: 0,
+      stream: true,
+    });
+    let streamed = '';
+    let role: string | undefined;
+    for await (const c of stream) {
+      role ??= c.choices[0]?.delta.role;
+      streamed += c.choices[0]?.delta.content ?? '';
+    }
+    expect(role).toBe('assistant');
+    expect(streamed).toBe(content);
+  });
+
+  it('sampling: a seed repeats its output, n gives several choices, a penalty changes greedy text', async () => {
+    const ask = (seed: number) =>
+      client.completions.create({
+        model: MODEL,
+        prompt: 'Once',
+        max_tokens: 16,
+        temperature: 1.2,
+        top_p: 0.9,
+        top_k: 40,
+        seed,
+      } as OpenAI.CompletionCreateParamsNonStreaming);
+    const a = await ask(7);
+    const b = await ask(7);
+    expect(a.choices[0]!.text).toBe(b.choices[0]!.text);
+    const many = await client.completions.create({
+      model: MODEL,
+      prompt: 'Once',
+      max_tokens: 8,
+      n: 3,
+      temperature: 1,
+    });
+    expect(many.choices.map((c) => c.index).sort()).toEqual([0, 1, 2]);
+    expect(many.usage!.completion_tokens).toBe(24);
+    const penalized = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 32,
+      temperature: 0,
+      frequency_penalty: 1.5,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
+    expect(penalized.choices[0]!.text).not.toBe(hf.decode(once.greedy_ids.slice(0, 32)));
+  });
+
+  it('errors: a prompt past max_model_len is a 400 naming the limit; an unknown model a 404', async () => {
+    const long = 'Once upon a time '.repeat(100);
+    const err = await client.completions
+      .create({ model: MODEL, prompt: long, max_tokens: 4 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as Error).message).toMatch(/maximum context length is 256 tokens/);
+    const missing = await client.completions
+      .create({ model: 'nope', prompt: 'x', max_tokens: 1 })
+      .catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it('a client that leaves mid-stream frees its llama.cpp sequence', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: MODEL,
+        prompt: 'Once',
+        max_tokens: 200,
+        ignore_eos: true,
+        stream: true,
+      }),
+      signal: ac.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    ac.abort();
+    let running = '';
+    for (let i = 0; i < 50; i++) {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      running = /vllm:num_requests_running\{[^}]*\} (\d+)/.exec(text)?.[1] ?? '';
+      if (running === '0') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(running).toBe('0');
+    const after = await client.completions.create({
+      model: MODEL,
+      prompt: once.prompt_text,
+      max_tokens: 8,
+      temperature: 0,
+    });
+    expect(after.choices[0]!.finish_reason).toBe('length');
+  });
+
+  it('/metrics counts the requests and the prefix reuse of llama.cpp sequences, and nothing is left running', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(/vllm:num_requests_running\{[^}]*\} 0\n/);
+    expect(text).toMatch(/vllm:request_success_total\{[^}]*\} [1-9]/);
+    expect(text).toMatch(/vllm:prefix_cache_hits_total\{[^}]*\} [1-9]/);
+  });
+});
