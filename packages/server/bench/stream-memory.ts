@@ -23,9 +23,9 @@ const { values } = parseArgs({
     after: { type: 'string', default: '60' },
     // repeat streams + wait: memory that climbs again each round is a leak, a plateau is not
     rounds: { type: 'string', default: '1' },
-    // 'off' launches the runner without prefix caching: its cache keeps freed KV blocks, and on the CPU
-    // the KV pool's pages are committed as blocks are first used, so with caching on RSS grows toward
-    // the pool's size (a fixed budget, not a leak); off shows what is left once that is set aside
+    // 'off' launches the runner without prefix caching: with it on, the cache keeps freed KV blocks'
+    // data, so the KV pool's resident pages stay at what the cache holds (at most the peak in use);
+    // off, the engine gives every block's pages back when idle
     'prefix-caching': { type: 'string', default: 'on' },
     out: { type: 'string' },
   },
