@@ -264,6 +264,7 @@ private:
     o.Set("kv_blocks_used", s.kv_blocks_used);
     o.Set("kv_blocks_free", s.kv_blocks_free);
     o.Set("kv_blocks_cached", s.kv_blocks_cached);
+    o.Set("kv_blocks_touched", s.kv_blocks_touched);
     o.Set("kv_cache_usage", s.kv_cache_usage);
     o.Set("prefix_cache_queries", static_cast<double>(s.prefix_cache_queries));
     o.Set("prefix_cache_hits", static_cast<double>(s.prefix_cache_hits));

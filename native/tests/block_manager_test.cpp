@@ -141,6 +141,83 @@ void test_can_admit_counts_reclaimed() {
   CHECK(!bm.can_admit(*b, m, 1));
 }
 
+// The CPU pool commits memory on first touch: with reuse_touched_first, fresh blocks come from
+// blocks already used (evicting old prefixes) so the touched count stays at the peak in use,
+// while prefixes still in the cache keep hitting.
+void test_reuse_touched_first() {
+  for (bool reuse : {false, true}) {
+    BlockManager bm(64, 2, true, reuse);
+    auto a = make_seq({1, 2, 3, 4, 5}); // 2 full + 1: 3 blocks
+    admit_and_compute(bm, *a);
+    bm.free(*a);
+    CHECK_EQ(bm.stats().touched, 3);
+    CHECK_EQ(bm.stats().cached, 2);
+    // A hit on the freed prefix works either way.
+    auto b = make_seq({1, 2, 3, 4, 9});
+    CHECK_EQ(bm.match_prefix(*b).block_ids.size(), size_t{2});
+    // Ten rounds of unrelated work, one 3-block sequence at a time.
+    for (int32_t round = 0; round < 10; ++round) {
+      auto c = make_seq(range(1000 + round * 10, 5));
+      admit_and_compute(bm, *c);
+      bm.free(*c);
+    }
+    BlockManagerStats st = bm.stats();
+    CHECK_EQ(st.free, 64);
+    if (reuse) {
+      CHECK_EQ(st.touched, 3); // never more than one sequence's blocks were in use
+      CHECK_EQ(st.cached, 2);  // the last round's prefix, the older ones evicted
+      auto last = make_seq(range(1000 + 9 * 10, 5));
+      CHECK_EQ(bm.match_prefix(*last).block_ids.size(), size_t{2});
+    } else {
+      CHECK_EQ(st.touched, 23); // every round took 2 untouched blocks, keeping all prefixes
+      CHECK_EQ(st.cached, 22);
+    }
+  }
+  // Reuse never fails an allocation that fits: a sequence larger than the touched blocks
+  // evicts what is cached, then takes untouched ones.
+  BlockManager bm(8, 2, true, true);
+  auto a = make_seq({1, 2, 3, 4, 5});
+  admit_and_compute(bm, *a);
+  bm.free(*a);
+  auto big = make_seq(range(50, 15)); // 8 blocks: the whole pool
+  admit_and_compute(bm, *big);
+  CHECK_EQ(bm.num_free_blocks(), 0);
+  CHECK_EQ(bm.stats().touched, 8);
+  CHECK_EQ(bm.stats().cached, 0);
+}
+
+// The blocks whose memory the engine may give back when idle: handed out before, free now,
+// and not holding a cached prefix.
+void test_empty_touched_runs() {
+  BlockManager bm(16, 2, true);
+  CHECK(bm.empty_touched_runs().empty()); // nothing touched yet
+  auto a = make_seq({1, 2, 3, 4, 5}); // blocks 0, 1 full (cached when freed), 2 partial
+  auto b = make_seq({9, 9, 9});       // blocks 3 full, 4 partial
+  auto c = make_seq({7});             // block 5
+  admit_and_compute(bm, *a);
+  admit_and_compute(bm, *b);
+  admit_and_compute(bm, *c);
+  CHECK(bm.empty_touched_runs().empty()); // all in use
+  bm.free(*a);
+  bm.free(*b);
+  auto runs = bm.empty_touched_runs();
+  CHECK_EQ(runs.size(), size_t{2});
+  CHECK(runs[0] == std::make_pair(2, 1)); // a's partial block; 0, 1 keep a's prefix
+  CHECK(runs[1] == std::make_pair(4, 1)); // b's partial block; 3 keeps b's prefix, 5 is c's
+  bm.free(*c);
+  runs = bm.empty_touched_runs();
+  CHECK_EQ(runs.size(), size_t{2});
+  CHECK(runs[1] == std::make_pair(4, 2)); // 4 and 5 merge into one run
+  // Caching off: everything touched and free is empty, as one run.
+  BlockManager off(16, 2, false);
+  auto d = make_seq(range(0, 9)); // 5 blocks
+  admit_and_compute(off, *d);
+  off.free(*d);
+  runs = off.empty_touched_runs();
+  CHECK_EQ(runs.size(), size_t{1});
+  CHECK(runs[0] == std::make_pair(0, 5));
+}
+
 } // namespace
 
 int main() {
@@ -150,5 +227,7 @@ int main() {
   test_diverging_prefix_and_chain();
   test_lru_reuse_and_eviction();
   test_can_admit_counts_reclaimed();
+  test_reuse_touched_first();
+  test_empty_touched_runs();
   return finish_checks("block_manager_test");
 }

@@ -109,6 +109,12 @@ public:
   virtual std::string compute_dtype() const { return "float32"; }
   // Whether forward_sampled runs here (asked once, before any sampling draw is taken).
   virtual bool samples_on_device() const { return false; }
+  // Whether the KV cache's memory is committed page by page as blocks are first written (the
+  // CPU's lazily committed mapping) rather than all at allocation (device memory).
+  virtual bool kv_cache_committed_on_touch() const { return false; }
+  // Blocks [first, first + count) hold nothing any more: where memory is committed on touch,
+  // their pages can go back to the system (the next write commits them again).
+  virtual void release_kv_blocks(int32_t /*first*/, int32_t /*count*/) {}
   // forward() followed by sampling where the logits are, one row per sequence, so only the
   // chosen ids (and logprobs) reach the host. Returns false, having run nothing, when this
   // backend samples on the host only (the engine then calls forward() and its Sampler).

@@ -29,8 +29,10 @@ uint64_t hash_block(uint64_t parent_hash, const int32_t* token_ids, int32_t coun
   return mix(h ^ static_cast<uint64_t>(count));
 }
 
-BlockManager::BlockManager(int32_t num_blocks, int32_t block_size, bool enable_prefix_caching)
-    : block_size_(block_size), enable_prefix_caching_(enable_prefix_caching), blocks_(num_blocks) {
+BlockManager::BlockManager(int32_t num_blocks, int32_t block_size, bool enable_prefix_caching,
+                           bool reuse_touched_first)
+    : block_size_(block_size), enable_prefix_caching_(enable_prefix_caching),
+      reuse_touched_first_(reuse_touched_first), blocks_(num_blocks) {
   if (num_blocks <= 0 || block_size <= 0) {
     throw Error("BlockManager needs at least one block of at least one token");
   }
@@ -105,21 +107,31 @@ void BlockManager::admit(Sequence& seq, const PrefixMatch& match) {
   }
 }
 
+int32_t BlockManager::evict_oldest_cached() {
+  int32_t id = cached_free_lru_.front(); // the least recently freed prefix
+  cached_free_lru_.pop_front();
+  Block& b = blocks_[id];
+  hash_to_block_.erase(b.hash);
+  b.hashed = false;
+  b.token_ids.clear();
+  return id;
+}
+
 int32_t BlockManager::take_fresh_block() {
   int32_t id;
-  if (!uncached_free_.empty()) {
+  bool has_uncached = !uncached_free_.empty();
+  bool top_touched = has_uncached && uncached_free_.back() < num_touched_;
+  // Evicting a cached prefix is preferred only to committing memory never touched before.
+  bool evict_first = reuse_touched_first_ && !top_touched && !cached_free_lru_.empty();
+  if (has_uncached && !evict_first) {
     id = uncached_free_.back();
     uncached_free_.pop_back();
   } else if (!cached_free_lru_.empty()) {
-    id = cached_free_lru_.front(); // evict the least recently freed prefix
-    cached_free_lru_.pop_front();
-    Block& b = blocks_[id];
-    hash_to_block_.erase(b.hash);
-    b.hashed = false;
-    b.token_ids.clear();
+    id = evict_oldest_cached();
   } else {
     throw Error("BlockManager: out of KV blocks (the scheduler should have checked)");
   }
+  num_touched_ = std::max(num_touched_, id + 1);
   --num_free_;
   blocks_[id].ref_count = 1;
   return id;
@@ -171,12 +183,26 @@ void BlockManager::free(Sequence& seq) {
   seq.num_computed_tokens = 0;
 }
 
+std::vector<std::pair<int32_t, int32_t>> BlockManager::empty_touched_runs() const {
+  std::vector<bool> empty(static_cast<size_t>(num_touched_), false);
+  for (int32_t id : uncached_free_)
+    if (id < num_touched_) empty[id] = true;
+  std::vector<std::pair<int32_t, int32_t>> runs;
+  for (int32_t id = 0; id < num_touched_; ++id) {
+    if (!empty[id]) continue;
+    if (!runs.empty() && runs.back().first + runs.back().second == id) ++runs.back().second;
+    else runs.emplace_back(id, 1);
+  }
+  return runs;
+}
+
 BlockManagerStats BlockManager::stats() const {
   BlockManagerStats s;
   s.total = num_blocks();
   s.free = num_free_;
   s.used = s.total - s.free;
   s.cached = static_cast<int32_t>(cached_free_lru_.size());
+  s.touched = num_touched_;
   s.prefix_queries = prefix_queries_;
   s.prefix_hits = prefix_hits_;
   return s;

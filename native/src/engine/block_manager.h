@@ -1,12 +1,14 @@
 // Paged KV blocks with prefix caching. A full block is keyed by a hash chained from its
 // parent block's hash and its own token ids; blocks are reference counted; a freed block
 // that holds a cached prefix waits in an LRU list where a later request can pick it up, and
-// is evicted (oldest first) only when a fresh block is needed and no never-cached one is left.
+// is evicted (oldest first) when a fresh block is needed: after the never-cached ones, or, where the
+// pool's memory is committed on first touch (the CPU), before any block that was never touched.
 #pragma once
 
 #include <cstdint>
 #include <list>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/sequence.h"
@@ -18,6 +20,7 @@ struct BlockManagerStats {
   int32_t used = 0;   // referenced by at least one sequence
   int32_t free = 0;   // unreferenced (never-cached + cached)
   int32_t cached = 0; // unreferenced but holding a reusable prefix
+  int32_t touched = 0; // ever handed out: on the CPU, the blocks whose memory is committed
   int64_t prefix_queries = 0; // prompt tokens looked up
   int64_t prefix_hits = 0;    // of those, tokens found in the cache
 };
@@ -33,7 +36,11 @@ uint64_t hash_block(uint64_t parent_hash, const int32_t* token_ids, int32_t coun
 
 class BlockManager {
 public:
-  BlockManager(int32_t num_blocks, int32_t block_size, bool enable_prefix_caching);
+  // reuse_touched_first: a fresh block comes from blocks already handed out once (evicting the
+  // oldest cached prefix if need be) before a never-touched one, so a pool whose pages are
+  // committed lazily grows only to the peak number of blocks in use, not toward its full size.
+  BlockManager(int32_t num_blocks, int32_t block_size, bool enable_prefix_caching,
+               bool reuse_touched_first = false);
 
   int32_t block_size() const { return block_size_; }
   int32_t num_blocks() const { return static_cast<int32_t>(blocks_.size()); }
@@ -60,6 +67,9 @@ public:
   void free(Sequence& seq);
 
   BlockManagerStats stats() const;
+  // Runs {first, count} of blocks that were handed out before and now hold nothing: free and
+  // not holding a cached prefix. Their memory can be given back while the engine is idle.
+  std::vector<std::pair<int32_t, int32_t>> empty_touched_runs() const;
 
 private:
   struct Block {
@@ -72,16 +82,22 @@ private:
   };
 
   int32_t take_fresh_block();
+  int32_t evict_oldest_cached();
   void release(int32_t block_id);
   int32_t find_cached(uint64_t parent_hash, const int32_t* tokens) const;
 
   int32_t block_size_;
   bool enable_prefix_caching_;
+  bool reuse_touched_first_;
   std::vector<Block> blocks_;
-  std::vector<int32_t> uncached_free_;      // unreferenced, no prefix: used first
+  // Unreferenced, no prefix: a stack whose bottom holds the never-touched blocks in descending
+  // order (handed out ascending) and whose top holds the freed ones, so ids < num_touched_ are
+  // exactly the blocks ever handed out.
+  std::vector<int32_t> uncached_free_;
   std::list<int32_t> cached_free_lru_;      // unreferenced with a prefix: front = oldest
   std::unordered_map<uint64_t, int32_t> hash_to_block_;
   int32_t num_free_ = 0;
+  int32_t num_touched_ = 0;
   int64_t prefix_queries_ = 0;
   int64_t prefix_hits_ = 0;
 };

@@ -27,6 +27,7 @@ struct EngineStats : EngineTotals {
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_free = 0;
   int32_t kv_blocks_cached = 0;
+  int32_t kv_blocks_touched = 0; // ever used: on the CPU, the blocks whose memory is committed
   double kv_cache_usage = 0.0;
   int64_t prefix_cache_queries = 0; // tokens
   int64_t prefix_cache_hits = 0;    // tokens

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sstream>
 
 #include "error.h"
@@ -48,6 +51,15 @@ std::string with_hint(const std::string& what, const std::string& change) {
   return what + "; " + change + ".";
 }
 
+// glibc keeps memory freed by every thread's arena for reuse, and a burst of requests (the
+// engine's step buffers, the runner's request and response buffers) leaves most of its pages
+// resident for good. Going idle is the moment to hand the free pages back.
+void return_free_heap_to_os() {
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
+}
+
 } // namespace
 
 const char* finish_reason_name(FinishReason reason) {
@@ -68,7 +80,8 @@ LLMEngine::LLMEngine(EngineConfig config, std::unique_ptr<Backend> backend, Mode
   int32_t num_blocks = choose_num_blocks();
   backend_->allocate_kv_cache(num_blocks, config_.block_size);
   blocks_ = std::make_unique<BlockManager>(num_blocks, config_.block_size,
-                                           config_.enable_prefix_caching);
+                                           config_.enable_prefix_caching,
+                                           backend_->kv_cache_committed_on_touch());
   SchedulerConfig sc;
   sc.max_num_seqs = config_.max_num_seqs;
   sc.max_num_batched_tokens = config_.max_num_batched_tokens;
@@ -574,14 +587,27 @@ void LLMEngine::record_timing(const ForwardBatch& batch, double step_start, doub
 }
 
 void LLMEngine::loop() {
+  bool worked_since_idle = false;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] {
+      auto has_work = [&] {
         return stopping_ || scheduler_->has_unfinished() || !pending_.empty() || !in_flight_.empty();
-      });
+      };
+      if (!has_work() && worked_since_idle) {
+        // Only this thread hands out blocks, so the runs stay empty while the lock is off.
+        worked_since_idle = false;
+        std::vector<std::pair<int32_t, int32_t>> empty;
+        if (backend_->kv_cache_committed_on_touch()) empty = blocks_->empty_touched_runs();
+        lock.unlock();
+        for (const auto& run : empty) backend_->release_kv_blocks(run.first, run.second);
+        return_free_heap_to_os();
+        lock.lock();
+      }
+      wake_.wait(lock, has_work);
       if (stopping_) return;
     }
+    worked_since_idle = true;
     StepOutput out = step();
     const bool ran = last_step_ran_;
     if (!out.empty() && on_step_) on_step_(std::move(out));
@@ -621,6 +647,7 @@ EngineStats LLMEngine::stats() const {
   s.kv_blocks_used = b.used;
   s.kv_blocks_free = b.free;
   s.kv_blocks_cached = b.cached;
+  s.kv_blocks_touched = b.touched;
   s.kv_cache_usage = b.total > 0 ? static_cast<double>(b.used) / b.total : 0.0;
   s.prefix_cache_queries = b.prefix_queries;
   s.prefix_cache_hits = b.prefix_hits;

@@ -102,6 +102,7 @@ export interface EngineStats {
   kv_blocks_used: number;
   kv_blocks_free: number;
   kv_blocks_cached: number;
+  kv_blocks_touched: number; // ever used; on the CPU engine, the KV blocks whose memory is committed
   kv_cache_usage: number; // 0..1
   prefix_cache_queries: number; // tokens looked up
   prefix_cache_hits: number; // tokens found

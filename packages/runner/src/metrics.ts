@@ -168,6 +168,7 @@ function memoryGauges(labels: Labels): string[] {
   return [
     renderGauge('process_resident_memory_bytes', 'Resident memory size in bytes.', labels, m.rss),
     renderGauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', labels, m.heapUsed),
+    renderGauge('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', labels, m.heapTotal),
     renderGauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', labels, m.external),
   ];
 }

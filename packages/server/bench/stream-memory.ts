@@ -8,7 +8,7 @@
 //   node --expose-gc --import tsx packages/server/bench/stream-memory.ts [--streams 1000]
 //        [--max-tokens 64] [--after 60] [--rounds 1] [--prefix-caching on|off] [--out bench/results/FILE.json]
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,9 +23,9 @@ const { values } = parseArgs({
     after: { type: 'string', default: '60' },
     // repeat streams + wait: memory that climbs again each round is a leak, a plateau is not
     rounds: { type: 'string', default: '1' },
-    // 'off' launches the runner without prefix caching: its cache keeps freed KV blocks, and on the CPU
-    // the KV pool's pages are committed as blocks are first used, so with caching on RSS grows toward
-    // the pool's size (a fixed budget, not a leak); off shows what is left once that is set aside
+    // 'off' launches the runner without prefix caching: with it on, the cache keeps freed KV blocks'
+    // data, so the KV pool's resident pages stay at what the cache holds (at most the peak in use);
+    // off, the engine gives every block's pages back when idle
     'prefix-caching': { type: 'string', default: 'on' },
     out: { type: 'string' },
   },
@@ -46,15 +46,38 @@ interface Sample {
   runner_rss_mib: number;
   runner_heap_mib: number;
   runner_external_mib: number;
+  // where the runner's RSS is: its KV pool mapping (committed as blocks are first used) and
+  // the V8 heap's committed pages; the rest is code, malloc and stacks
+  runner_kv_pool_rss_mib: number;
+  runner_heap_committed_mib: number;
+}
+
+// RSS of the runner's largest writable mapping: the CPU engine's KV pool (an anonymous mapping
+// of the whole KV budget, far larger than any other writable one).
+function kvPoolRss(pid: number): number {
+  let largest = { size: 0, rss: 0 };
+  let size = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    // V8 reserves larger regions, but inaccessible (---p): only writable mappings count
+    if (range) size = line.split(' ')[1] === 'rw-p' ? parseInt(range[2]!, 16) - parseInt(range[1]!, 16) : 0;
+    else if (line.startsWith('Rss:') && size > largest.size) largest = { size, rss: Number(line.split(/\s+/)[1]) * 1024 };
+  }
+  return largest.rss;
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const mib = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 
-async function runnerMemory(url: string): Promise<{ rss: number; heap: number; external: number }> {
+async function runnerMemory(url: string): Promise<{ rss: number; heap: number; heapCommitted: number; external: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const read = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: read('process_resident_memory_bytes'), heap: read('nodejs_heap_size_used_bytes'), external: read('nodejs_external_memory_bytes') };
+  return {
+    rss: read('process_resident_memory_bytes'),
+    heap: read('nodejs_heap_size_used_bytes'),
+    heapCommitted: read('nodejs_heap_size_total_bytes'),
+    external: read('nodejs_external_memory_bytes'),
+  };
 }
 
 async function main(): Promise<void> {
@@ -96,9 +119,11 @@ async function main(): Promise<void> {
         runner_rss_mib: mib(runner.rss),
         runner_heap_mib: mib(runner.heap),
         runner_external_mib: mib(runner.external),
+        runner_kv_pool_rss_mib: mib(kvPoolRss(runnerPid)),
+        runner_heap_committed_mib: mib(runner.heapCommitted),
       };
       samples.push(s);
-      console.log(`round ${round} ${phase.padEnd(6)} t=${String(s.t).padStart(6)}s  server rss ${s.server_rss_mib} MiB heap ${s.server_heap_mib} MiB   runner rss ${s.runner_rss_mib} MiB heap ${s.runner_heap_mib} MiB external ${s.runner_external_mib} MiB`);
+      console.log(`round ${round} ${phase.padEnd(6)} t=${String(s.t).padStart(6)}s  server rss ${s.server_rss_mib} MiB heap ${s.server_heap_mib} MiB   runner rss ${s.runner_rss_mib} MiB (kv pool ${s.runner_kv_pool_rss_mib}) heap ${s.runner_heap_mib} MiB (committed ${s.runner_heap_committed_mib}) external ${s.runner_external_mib} MiB`);
       return s;
     };
 
@@ -144,7 +169,7 @@ async function main(): Promise<void> {
     const during = samples.filter((s) => s.phase === 'during');
     const peak = (key: keyof Sample) => Math.max(...during.map((s) => s[key] as number));
     const figures = Object.fromEntries(
-      (['server_rss_mib', 'server_heap_mib', 'runner_rss_mib', 'runner_heap_mib', 'runner_external_mib'] as const).map((key) => [
+      (['server_rss_mib', 'server_heap_mib', 'runner_rss_mib', 'runner_kv_pool_rss_mib', 'runner_heap_mib', 'runner_heap_committed_mib', 'runner_external_mib'] as const).map((key) => [
         key,
         { before: before[key], peak: peak(key), after: after[key], after_over_before: Math.round((after[key] / before[key]) * 1000) / 1000 },
       ]),

@@ -81,6 +81,18 @@ void CpuBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
   block_size_ = block_size;
 }
 
+void CpuBackend::release_kv_blocks(int32_t first, int32_t count) {
+  if (first < 0 || count <= 0 || first + count > num_blocks_) return;
+  // Every layer's K and V is its own region of num_blocks blocks: the same block range in each.
+  const size_t block_bytes = static_cast<size_t>(block_size_) * config_.kv_size() * kv_dtype_bytes(kv_dtype_);
+  for (size_t region = 0; region < size_t(2) * config_.num_hidden_layers; ++region) {
+    const size_t begin = region * kv_layer_bytes_ + first * block_bytes;
+    const size_t end = region * kv_layer_bytes_ + (first + count) * block_bytes;
+    // HostBuffer counts floats; rounding inward keeps bytes of the neighbouring blocks.
+    kv_.release_pages((begin + 3) / 4, end / 4 - (begin + 3) / 4);
+  }
+}
+
 void CpuBackend::validate(const ForwardBatch& b) const {
   if (!kv_.data()) throw Error("forward called before allocate_kv_cache");
   const int32_t n = b.num_tokens(), s = b.num_seqs();

@@ -36,6 +36,9 @@ public:
   CpuBackend(std::unique_ptr<CausalLM> model, const CpuOptions& options);
 
   std::string name() const override { return "cpu"; }
+  // HostBuffer maps the KV cache with MAP_NORESERVE: pages are committed when first written.
+  bool kv_cache_committed_on_touch() const override { return true; }
+  void release_kv_blocks(int32_t first, int32_t count) override;
   MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) override;
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;

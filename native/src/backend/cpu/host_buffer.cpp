@@ -1,7 +1,11 @@
-// HostBuffer: mmap(MAP_ANONYMOUS | MAP_NORESERVE) and munmap.
+// HostBuffer: mmap(MAP_ANONYMOUS | MAP_NORESERVE), madvise(MADV_DONTNEED) and munmap.
 #include "backend/cpu/host_buffer.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 
 #include <cerrno>
 #include <cstring>
@@ -35,6 +39,19 @@ HostBuffer& HostBuffer::operator=(HostBuffer&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
+}
+
+void HostBuffer::release_pages(size_t first, size_t count) {
+  if (!data_ || first >= size_) return;
+  count = std::min(count, size_ - first);
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data_ + first) + page - 1) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data_ + first + count) / page * page;
+  if (end <= begin) return;
+  // Only whole pages inside the range: a page shared with a neighbour keeps its data.
+  if (::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) {
+    throw Error(std::string("cannot release KV cache pages (") + std::strerror(errno) + ")");
+  }
 }
 
 void HostBuffer::release() {

@@ -18,6 +18,9 @@ public:
 
   float* data() const { return data_; }
   size_t size() const { return size_; } // floats
+  // Hands back the whole pages inside [first, first + count) floats: they read as zero again
+  // and no longer count as resident until written.
+  void release_pages(size_t first, size_t count);
 
 private:
   void release();

@@ -254,6 +254,7 @@ export class LlamaEngine implements EngineHandle {
       kv_blocks_used: 0,
       kv_blocks_free: 0,
       kv_blocks_cached: 0,
+      kv_blocks_touched: 0,
       kv_cache_usage: Math.min(1, used / (this.maxModelLen * this.context.totalSequences)),
       prefix_cache_queries: this.prefixQueries,
       prefix_cache_hits: this.prefixHits,

@@ -67,6 +67,7 @@ export class ScriptedEngine implements EngineHandle {
       kv_blocks_used: 0,
       kv_blocks_free: 10,
       kv_blocks_cached: 0,
+      kv_blocks_touched: 0,
       kv_cache_usage: 0,
       prefix_cache_queries: 0,
       prefix_cache_hits: 0,

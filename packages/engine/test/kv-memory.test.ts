@@ -1,0 +1,75 @@
+// The CPU engine's KV pool memory (issue 14): its pages are committed as blocks are first
+// written, so the engine reuses touched blocks first and gives back the pages of empty blocks
+// when it goes idle. Read from this process's own mappings (/proc/self/smaps).
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Engine } from '../src/index.ts';
+import { BASE, collect, greedy, makePrompt } from './helpers.ts';
+
+// A budget no other mapping of this process has: the pool is the writable mapping of this size.
+const KV_BYTES = 200 << 20;
+const MiB = 2 ** 20;
+
+/** RSS of the writable mapping sized like the KV pool (within 1% of the budget); it must exist. */
+function kvPoolRss(): number {
+  let rss = 0;
+  let found = 0;
+  let isPool = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) (\S+)/.exec(line);
+    if (range) {
+      const size = parseInt(range[2]!, 16) - parseInt(range[1]!, 16);
+      isPool = range[3] === 'rw-p' && Math.abs(size - KV_BYTES) <= KV_BYTES * 0.01;
+      if (isPool) found++;
+    } else if (isPool && line.startsWith('Rss:')) rss += Number(line.split(/\s+/)[1]) * 1024;
+  }
+  expect(found, 'the KV pool mapping').toBe(1);
+  return rss;
+}
+
+async function idle(engine: Engine): Promise<void> {
+  // the engine thread releases right after its last step; give it a moment
+  for (let i = 0; i < 100 && engine.stats().num_running + engine.stats().num_waiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+const round = (engine: Engine, seed: number) =>
+  Promise.all(Array.from({ length: 24 }, (_, i) => collect(engine.generate(makePrompt(60 + i, seed * 100 + i), greedy(40)))));
+
+let engine: Engine | undefined;
+afterEach(async () => {
+  await engine?.close();
+  engine = undefined;
+});
+
+describe('CPU KV pool memory', () => {
+  it('gives back the pages of every block once the engine is idle (prefix caching off)', async () => {
+    engine = await Engine.load({ ...BASE, kv_cache_space_bytes: KV_BYTES, enable_prefix_caching: false });
+    const bytesPerBlock = KV_BYTES / engine.stats().kv_blocks_total;
+    const atLoad = kvPoolRss(); // loading already writes a few pages
+    await round(engine, 1);
+    await idle(engine);
+    const touched = engine.stats().kv_blocks_touched;
+    // 24 sequences of 100 tokens held these blocks at once: megabytes of pages were committed
+    expect(touched * bytesPerBlock).toBeGreaterThan(2 * MiB);
+    // all of it back but what straddles a block boundary: at most a page per K/V region
+    expect(kvPoolRss()).toBeLessThanOrEqual(atLoad + 64 * 1024);
+  });
+
+  it('keeps the pages of cached prefixes, stays at the peak in use over rounds, and still hits', async () => {
+    engine = await Engine.load({ ...BASE, kv_cache_space_bytes: KV_BYTES });
+    await round(engine, 1);
+    await idle(engine);
+    const afterFirst = { touched: engine.stats().kv_blocks_touched, rss: kvPoolRss() };
+    expect(afterFirst.rss).toBeGreaterThan(MiB); // the cached prefixes are data, kept
+    for (let seed = 2; seed <= 4; seed++) await round(engine, seed);
+    await idle(engine);
+    // new prompts each round: without reusing touched blocks first, each round would take
+    // untouched ones and keep all older prefixes, so the touched blocks would grow 4-fold
+    expect(engine.stats().kv_blocks_touched).toBeLessThanOrEqual(afterFirst.touched * 1.1);
+    expect(kvPoolRss()).toBeLessThanOrEqual(afterFirst.rss * 1.1);
+    const before = engine.stats();
+    await collect(engine.generate(makePrompt(60, 4 * 100), greedy(4))); // the last round's first prompt
+    expect(engine.stats().prefix_cache_hits - before.prefix_cache_hits).toBeGreaterThan(0);
+  });
+});
