@@ -51,6 +51,11 @@ export const EngineKwargsShape = {
 };
 export type EngineKwarg = keyof typeof EngineKwargsShape;
 export const ENGINE_KWARGS = Object.keys(EngineKwargsShape) as EngineKwarg[];
+/** The engine kwargs a runner takes (request_limits is the proxy's own). */
+export type RunnerEngineKwarg = Exclude<EngineKwarg, 'request_limits'>;
+export const RUNNER_ENGINE_KWARGS: readonly RunnerEngineKwarg[] = ENGINE_KWARGS.filter(
+  (k): k is RunnerEngineKwarg => k !== 'request_limits',
+);
 
 
 export const LaunchRequestSchema = z

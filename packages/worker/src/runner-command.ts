@@ -1,24 +1,13 @@
 // The command line that starts one runner for a launch job: `pagoda serve <model> --port P ...` with
 // the engine kwargs as vLLM-style flags, the CPU engine when no GPU was given, and its environment.
 import { fileURLToPath } from 'node:url';
-import type { LaunchJob } from '@pagoda/protocol';
+import { RUNNER_ENGINE_KWARGS, type LaunchJob } from '@pagoda/protocol';
 
 export const DEFAULT_RUNNER_COMMAND = [fileURLToPath(new URL('../../../bin/pagoda', import.meta.url)), 'serve'];
 
 /** Engine kwargs the runner takes as flags; request_limits is the proxy's, not the runner's. */
 const FLAG_KWARGS = [
-  'gpu_memory_utilization',
-  'max_model_len',
-  'enforce_eager',
-  'tensor_parallel_size',
-  'max_num_seqs',
-  'max_num_batched_tokens',
-  'block_size',
-  'enable_prefix_caching',
-  'dtype',
-  'kv_cache_dtype',
-  'seed',
-  'load_format',
+  ...RUNNER_ENGINE_KWARGS,
   'chat_template',
   'tool_call_parser',
   'enable_auto_tool_choice',

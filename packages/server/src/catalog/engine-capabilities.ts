@@ -2,7 +2,7 @@
 // and request abilities it serves, the KV cache dtypes and tensor parallelism it honours, and the
 // engine parameters its runner takes. A launch asking for anything else is refused before it
 // claims memory; the planner suggests nothing else; the catalog lists only abilities served.
-import { ENGINE_KWARGS, type EngineKwarg, type KvCacheDtype, type ModelType } from '@pagoda/protocol';
+import { ENGINE_KWARGS, RUNNER_ENGINE_KWARGS, type EngineKwarg, type KvCacheDtype, type ModelType } from '@pagoda/protocol';
 import type { ModelAbility, ModelFormat, ModelSpec } from './family.ts';
 
 export const ENGINE_NAMES = ['builtin', 'vllm', 'llama.cpp', 'remote'] as const;
@@ -22,20 +22,7 @@ export interface EngineCapability {
 }
 
 /** Every engine parameter a runner may take (all of ENGINE_KWARGS but the proxy's request_limits). */
-const ALL_KWARGS = [
-  'gpu_memory_utilization',
-  'max_model_len',
-  'enforce_eager',
-  'tensor_parallel_size',
-  'max_num_seqs',
-  'max_num_batched_tokens',
-  'block_size',
-  'enable_prefix_caching',
-  'dtype',
-  'kv_cache_dtype',
-  'seed',
-  'load_format',
-] as const satisfies readonly EngineKwarg[];
+const ALL_KWARGS = RUNNER_ENGINE_KWARGS;
 
 export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   builtin: {
