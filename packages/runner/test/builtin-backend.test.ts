@@ -1,18 +1,15 @@
 // The builtin backend's own logic over a scripted engine (exact tokens): stop strings that span tokens,
 // text held back only while it may start a stop string, early stop aborting the engine, n outputs.
-import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CompletionChunk } from '@pagoda/protocol';
 import { Tokenizer } from '@pagoda/tokenizer';
 import { BuiltinBackend } from '../src/backends/builtin.ts';
 import { ServeOptionsSchema } from '../src/serve-options.ts';
-import { REPO_ROOT, STORIES } from './helpers/serve-process.ts';
+import { STORIES, storiesGolden } from './helpers/serve-process.ts';
 import { ScriptedEngine } from './helpers/scripted-engine.ts';
 
-const golden = JSON.parse(
-  readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8'),
-) as { cases: Array<{ prompt_ids: number[]; greedy_ids: number[]; greedy_text: string }> };
+const golden = storiesGolden();
 const once = golden.cases[0]!;
 const log = pino({ level: 'silent' });
 

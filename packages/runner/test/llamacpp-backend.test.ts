@@ -2,27 +2,22 @@
 // converter: greedy tokens equal the transformers golden, and `pagoda serve model.gguf` answers the
 // official openai client as the builtin engine does (chat, completions, streaming, sampling, stop
 // strings, usage, /metrics, errors).
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { GenerateDelta } from '@pagoda/engine';
 import { Tokenizer } from '@pagoda/tokenizer';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaEngine } from '../src/backends/llama-engine.ts';
-import { REPO_ROOT, STORIES, startServe, type ServeProcess } from './helpers/serve-process.ts';
+import {
+  STORIES,
+  startServe,
+  type ServeProcess,
+  storiesGolden,
+  PLAIN_CHAT_TEMPLATE,
+} from './helpers/serve-process.ts';
 import { storiesGguf } from './helpers/stories-gguf.ts';
 
-const TEMPLATE = fileURLToPath(new URL('./fixtures/plain-chat-template.jinja', import.meta.url));
-const golden = JSON.parse(
-  readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8'),
-) as {
-  cases: Array<{
-    prompt_text: string;
-    prompt_ids: number[];
-    greedy_ids: number[];
-    greedy_logprobs: number[];
-  }>;
-};
+const TEMPLATE = PLAIN_CHAT_TEMPLATE;
+const golden = storiesGolden();
 const hf = Tokenizer.fromDir(STORIES);
 
 async function collect(stream: AsyncIterable<GenerateDelta>): Promise<number[]> {

@@ -1,23 +1,17 @@
 // The official openai client, unmodified, against a real `pagoda serve` child process running the CPU
 // engine on stories260k: every request shape of issue 5 and every bad-input status.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORIES, REPO_ROOT, startServe, type ServeProcess } from './helpers/serve-process.ts';
+import {
+  STORIES,
+  startServe,
+  type ServeProcess,
+  storiesGolden,
+  PLAIN_CHAT_TEMPLATE,
+} from './helpers/serve-process.ts';
 
-const TEMPLATE = fileURLToPath(new URL('./fixtures/plain-chat-template.jinja', import.meta.url));
-const golden = JSON.parse(
-  readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8'),
-) as {
-  cases: Array<{
-    prompt_text: string;
-    prompt_ids: number[];
-    greedy_ids: number[];
-    greedy_text: string;
-    greedy_logprobs: number[];
-  }>;
-};
+const TEMPLATE = PLAIN_CHAT_TEMPLATE;
+const golden = storiesGolden();
 const once = golden.cases[0]!; // 'Once upon a time': no near-ties in its 64 greedy tokens
 const MODEL = 'stories';
 

@@ -1,31 +1,37 @@
 // Structured output, tool calls and bad grammars through the official openai client against a real
 // `pagoda serve` running the CPU engine on stories260k, a model that never writes JSON by itself:
 // every answer here is valid only because the engine's sampler applied xgrammar's token masks.
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { zodFunction, zodResponseFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { STORIES, startServe, type ServeProcess } from './helpers/serve-process.ts';
+import {
+  STORIES,
+  startServe,
+  type ServeProcess,
+  PLAIN_CHAT_TEMPLATE,
+} from './helpers/serve-process.ts';
 
-const TEMPLATE = fileURLToPath(new URL('./fixtures/plain-chat-template.jinja', import.meta.url));
+const TEMPLATE = PLAIN_CHAT_TEMPLATE;
 const MODEL = 'stories';
+/** `pagoda serve` on stories260k, the CPU engine, a plain chat template. */
+const SERVE_ARGS = [
+  STORIES,
+  '--served-model-name',
+  MODEL,
+  '--max-model-len',
+  '512',
+  '--chat-template',
+  TEMPLATE,
+  '--device',
+  'cpu',
+];
 
 let server: ServeProcess;
 let client: OpenAI;
 
 beforeAll(async () => {
-  server = await startServe([
-    STORIES,
-    '--served-model-name',
-    MODEL,
-    '--max-model-len',
-    '512',
-    '--chat-template',
-    TEMPLATE,
-    '--device',
-    'cpu',
-  ]);
+  server = await startServe(SERVE_ARGS);
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 afterAll(async () => {
@@ -510,15 +516,7 @@ describe('a server with --tool-call-parser hermes --enable-auto-tool-choice --re
   let parsingClient: OpenAI;
   beforeAll(async () => {
     parsing = await startServe([
-      STORIES,
-      '--served-model-name',
-      MODEL,
-      '--max-model-len',
-      '512',
-      '--chat-template',
-      TEMPLATE,
-      '--device',
-      'cpu',
+      ...SERVE_ARGS,
       '--tool-call-parser',
       'hermes',
       '--enable-auto-tool-choice',

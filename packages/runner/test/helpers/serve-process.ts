@@ -9,6 +9,28 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const PAGODA_BIN = `${REPO_ROOT}bin/pagoda`;
 export const STORIES = `${REPO_ROOT}../shared/models/stories260k`;
+/** A chat template that stories260k (which has none) can be served with. */
+export const PLAIN_CHAT_TEMPLATE = fileURLToPath(
+  new URL('../fixtures/plain-chat-template.jinja', import.meta.url),
+);
+
+/** One case of transformers' golden file for stories260k (../shared/fixtures/golden). */
+export interface StoriesGoldenCase {
+  prompt_text: string;
+  prompt_ids: number[];
+  greedy_ids: number[];
+  greedy_text: string;
+  greedy_logprobs: number[];
+}
+
+export function storiesGolden(): { cases: StoriesGoldenCase[] } {
+  return JSON.parse(
+    readFileSync(`${REPO_ROOT}../shared/fixtures/golden/stories260k.golden.json`, 'utf8'),
+  ) as {
+    cases: StoriesGoldenCase[];
+  };
+}
+
 export const STAND_IN = fileURLToPath(new URL('../fixtures/stand-in-server.mjs', import.meta.url));
 
 export async function freePort(): Promise<number> {
