@@ -159,8 +159,9 @@ describe('the CLI against the server', () => {
     expect(started.out()).toBe('cli-qwen\n');
     const listed = capture();
     expect(await list([], listed.io)).toBe(0);
+    // The download fails here (no network): once it has, `list` adds the replica's reason under the row.
     expect(listed.out()).toMatch(
-      /\ncli-qwen +qwen2\.5-instruct +builtin +safetensors +0\.5 +none +0\/1 +\w+\n$/,
+      /\ncli-qwen +qwen2\.5-instruct +builtin +safetensors +0\.5 +none +0\/1 +\w+\n(cli-qwen \w+: .+\n)?$/,
     );
     expect(await terminate(['cli-qwen'], capture().io)).toBe(0);
     const missing = capture();
