@@ -43,4 +43,5 @@ profile qwen2.5-32b-u0.5 70 qwen2.5-32b.json --gpu-memory-utilization 0.5
 profile llama-3-8b-u0.5 25 llama-3-8b.json --gpu-memory-utilization 0.5
 profile qwen2.5-7b-u0.5 25 qwen2.5-7b.json --gpu-memory-utilization 0.5
 profile llama-3-8b-u0.9-len32768 20 llama-3-8b.json --gpu-memory-utilization 0.9 --max-model-len 32768
+profile llama-3-8b-u0.9-seqs64 22 llama-3-8b.json --gpu-memory-utilization 0.9 --max-num-seqs 64
 echo "== done ($(($(date +%s) - start)) s)" | tee -a "$LOG"
