@@ -14,7 +14,6 @@ import {
   type SharedPages,
 } from './engine-allocations.ts';
 
-const MiB = 1024 * 1024;
 /**
  * Device memory the driver keeps from CUDA: what nvidia-smi's memory.total (what workers report)
  * says beyond the total cudaMemGetInfo gives the engine. Measured on the H200 (143,771 MiB against
