@@ -629,9 +629,13 @@ json::Value envelope(const Args& a, const ModeResult& m, const BandwidthResult& 
 int run_profile_only(const Args& a) {
   json::Value r = json::Value::object();
   r.set("tool", json::Value::string("pagoda-bench --profile-only"));
-  std::string device_text = "cuda";
+  std::string device_text = a.engine.device;
 #ifdef PAGODA_BENCH_CUDA
-  device_text = cuda_device_description();
+  try {
+    device_text = cuda_device_description();
+  } catch (const Error&) {
+    // no GPU here: the load says why (or runs on the CPU, which keeps no stage log)
+  }
 #endif
   r.set("device", json::Value::string(device_text));
   r.set("date", json::Value::string(utc_now()));
