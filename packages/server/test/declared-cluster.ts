@@ -32,7 +32,8 @@ async function publish(prefix: string, message: unknown): Promise<void> {
   pub.disconnect();
 }
 
-export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuBytes = 8 * GiB): Promise<DeclaredCluster> {
+/** `adminKey`: the server requires it, and `call` sends it. */
+export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuBytes = 8 * GiB, opts: { adminKey?: string } = {}): Promise<DeclaredCluster> {
   const prefix = `dc${provider}${Date.now().toString(36)}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'pagoda-declared-'));
   let databaseUrl = `file:${join(dataDir, 'pagoda.db')}`;
@@ -42,14 +43,15 @@ export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuByte
     databaseUrl = scratch.url;
     drop = scratch.drop;
   }
-  const server = await startServer({ port: 0, dataDir, databaseUrl, redisUrl: REDIS_URL, redisPrefix: prefix, logLevel: 'silent', reconcileMs: 200, workerLostMs: 600_000 });
+  const server = await startServer({ port: 0, dataDir, databaseUrl, redisUrl: REDIS_URL, redisPrefix: prefix, logLevel: 'silent', reconcileMs: 200, workerLostMs: 600_000, adminKey: opts.adminKey });
   const close = async () => {
     await server.close();
     await drop().catch(() => {});
     rmSync(dataDir, { recursive: true, force: true });
   };
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const headers: Record<string, string> = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(opts.adminKey ? { authorization: `Bearer ${opts.adminKey}` } : {}) };
+    const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : null };
   };
