@@ -1,0 +1,62 @@
+// How to call a ready model: its OpenAI-compatible endpoint, and a first call in curl, Python or
+// JavaScript (one shown at a time), each with a copy button.
+import { useState } from 'react';
+import type { ModelType } from '@pagoda/protocol';
+import { useI18n } from '../i18n/index.tsx';
+import type { MessageKey } from '../i18n/en.ts';
+import { SNIPPET_LANGUAGES, snippet, type SnippetLanguage } from '../snippets.ts';
+
+const LABEL: Record<SnippetLanguage, MessageKey> = {
+  curl: 'models.snippet.curl',
+  python: 'models.snippet.python',
+  javascript: 'models.snippet.javascript',
+};
+
+export function CallSnippet({ uid, type }: { uid: string; type: ModelType }) {
+  const { t } = useI18n();
+  const [lang, setLang] = useState<SnippetLanguage>('curl');
+  const [copied, setCopied] = useState(false);
+  const base = `${location.origin}/v1`;
+  const code = snippet(lang, type, uid, base);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(code);
+      setCopied(true);
+      setTimeout(() => setCopied(false), 2000);
+    } catch {
+      // Clipboard refused (insecure origin): the code is shown for manual copying.
+    }
+  };
+  return (
+    <section className="call" aria-label={t('models.callTitle')}>
+      <h3>{t('models.callTitle')}</h3>
+      <p className="call-endpoint">
+        <span className="muted">{t('models.endpoint')}</span> <code>{base}</code>{' '}
+        <span className="muted">·</span> <code>{`"model": ${JSON.stringify(uid)}`}</code>
+      </p>
+      <div className="call-bar">
+        <fieldset className="segmented">
+          <legend className="sr-only">{t('models.snippetLanguage')}</legend>
+          {SNIPPET_LANGUAGES.map((l) => (
+            <label key={l}>
+              <input
+                type="radio"
+                name={`snippet-${uid}`}
+                value={l}
+                checked={lang === l}
+                onChange={() => setLang(l)}
+              />
+              {t(LABEL[l])}
+            </label>
+          ))}
+        </fieldset>
+        <button type="button" className="btn btn-small" onClick={() => void copy()}>
+          {copied ? t('common.copied') : t('models.copySnippet')}
+        </button>
+      </div>
+      <pre className="pre snippet" data-testid="snippet" tabIndex={0}>
+        <code>{code}</code>
+      </pre>
+    </section>
+  );
+}
