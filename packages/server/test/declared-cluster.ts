@@ -22,6 +22,8 @@ export interface DeclaredCluster {
   call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** Publishes what worker w1 says about one replica. */
   report(replicaId: string, uid: string, change: Partial<ReplicaReport>): Promise<void>;
+  /** Publishes runner log lines of one replica as worker w1 would. */
+  logs(replicaId: string, uid: string, lines: string[]): Promise<void>;
   replicaIds(uid: string): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -84,6 +86,9 @@ export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuByte
     async report(replicaId, uid, change) {
       const replica: ReplicaReport = { replica_id: replicaId, model_uid: uid, status: 'loading', progress: 0.5, phase: null, pid: null, port: null, restarts: 0, last_error: null, ...change };
       await publish(prefix, { type: 'replica', worker_id: 'w1', replica });
+    },
+    async logs(replicaId, uid, lines) {
+      await publish(prefix, { type: 'logs', worker_id: 'w1', replica_id: replicaId, model_uid: uid, lines });
     },
     async replicaIds(uid) {
       const { json } = await call('GET', `/v1/models/${uid}/replicas`);

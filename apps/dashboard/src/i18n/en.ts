@@ -148,7 +148,7 @@ export const en = {
   // dash-ops
   'launch.autoGpus': 'Auto: {n} GPUs per replica, as the plan suggests (tensor parallel {n}).',
   'launch.blockedNoFit':
-    'Launch is off: the plan says this will not fit. Apply a setting that would fit, or change the form.',
+    'Launch is off: the plan says this does not fit. Apply a setting that would fit, or change the form.',
   'launch.kvTakesRest':
     'The weights need only {weights}; the KV cache takes the rest of the budget ({kv}) by design, so more requests run at once. To claim less, lower GPU memory utilization (now {util}).',
   'mem.needsOver': 'needs {need}, the GPU has {total}: {over} over',
