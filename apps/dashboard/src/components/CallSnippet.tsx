@@ -35,8 +35,7 @@ export function CallSnippet({ uid, type }: { uid: string; type: ModelType }) {
         <span className="muted">·</span> <code>{`"model": ${JSON.stringify(uid)}`}</code>
       </p>
       <div className="call-bar">
-        <fieldset className="segmented">
-          <legend className="sr-only">{t('models.snippetLanguage')}</legend>
+        <div className="segmented" role="radiogroup" aria-label={t('models.snippetLanguage')}>
           {SNIPPET_LANGUAGES.map((l) => (
             <label key={l}>
               <input
@@ -49,7 +48,7 @@ export function CallSnippet({ uid, type }: { uid: string; type: ModelType }) {
               {t(LABEL[l])}
             </label>
           ))}
-        </fieldset>
+        </div>
         <button type="button" className="btn btn-small" onClick={() => void copy()}>
           {copied ? t('common.copied') : t('models.copySnippet')}
         </button>
