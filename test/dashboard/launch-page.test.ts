@@ -9,7 +9,7 @@ import { en } from '../../apps/dashboard/src/i18n/en.ts';
 import { zhCN } from '../../apps/dashboard/src/i18n/zh-CN.ts';
 import type { Page } from '../../apps/dashboard/node_modules/playwright-core/index.js';
 import { horizontalOverflow } from './browser-helpers.ts';
-import { openPage, startOps, type Ops } from './ops-fixture.ts';
+import { openPage, shotPath, startOps, type Ops } from './ops-fixture.ts';
 
 let ops: Ops;
 
@@ -55,6 +55,7 @@ describe('launching from the dashboard', () => {
     expect(geometry.cap / geometry.track).toBeLessThan(0.63);
     expect(geometry.weights / geometry.track).toBeGreaterThan(0.95);
     expect(geometry.over).toBeGreaterThan(0.35 * geometry.track);
+    await page.locator('.launch-panel').screenshot({ path: shotPath('launch-nofit-en-1280') });
 
     // The same refusal reads in Chinese.
     const zh = await ops.page(1280, 'zh-CN');
@@ -63,6 +64,7 @@ describe('launching from the dashboard', () => {
     await zh.getByText(zhCN['launch.planNoFit'], { exact: true }).waitFor({ timeout: 10_000 });
     expect(await zh.locator('#launch-blocked').innerText()).toBe(zhCN['launch.blockedNoFit']);
     expect(await zh.getByRole('button', { name: zhCN['launch.submit'], exact: true }).isDisabled()).toBe(true);
+    await zh.locator('.launch-panel').screenshot({ path: shotPath('launch-nofit-zh-CN-1280') });
     await zh.context().close();
     await page.context().close();
   }, 40_000);
@@ -77,6 +79,7 @@ describe('launching from the dashboard', () => {
     await page.getByText(en['launch.planFits'], { exact: true }).waitFor({ timeout: 10_000 });
     await page.getByText(en['launch.autoGpus'].replaceAll('{n}', '2')).waitFor();
     expect(await page.locator('.plan .membar').count()).toBe(2);
+    await page.locator('.launch-panel').screenshot({ path: shotPath('launch-auto-tp-en-1280') });
     expect(await page.locator('pre.cli').innerText()).toContain('--tensor-parallel-size 2');
     expect(
       await page.getByRole('button', { name: en['launch.submit'], exact: true }).isDisabled(),
@@ -121,6 +124,7 @@ describe('launching from the dashboard', () => {
     expect(new Set(parts.map((p) => p.top)).size).toBeGreaterThan(1);
     expect(parts.filter((p) => p.lines !== 1)).toEqual([]);
     expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: shotPath('launch-plan-first-en-390'), fullPage: true });
     await page.context().close();
   }, 20_000);
 });

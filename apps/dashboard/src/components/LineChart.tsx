@@ -1,6 +1,6 @@
 // A small SVG line chart of time series: y from 0 to the largest value (or `max`), x over the window
 // shown. Drawn at its measured pixel width so text keeps its size; each series has its own colour,
-// dash pattern and marker shape (lines on top of each other stay visible), named in a legend with
+// dash pattern, marker shape and width (lines on top of each other stay visible), named in a legend with
 // its latest value. No chart library: a few paths and ticks.
 import { useI18n } from '../i18n/index.tsx';
 import { useMeasuredWidth } from './chart-size.ts';
@@ -87,6 +87,8 @@ export function LineChart({
   const x = (t: number) => PAD.l + (t1 === t0 ? 0 : ((t - t0) / (t1 - t0)) * (W - PAD.l - PAD.r));
   const y = (v: number) => H - PAD.b - (Math.min(v, top) / top) * (H - PAD.t - PAD.b);
   const ticks = [0, 0.5, 1].map((f) => f * top);
+  // Earlier series are drawn wider, so where lines coincide each one still shows around the next.
+  const under = (i: number) => 2 + Math.min(3, series.length - 1 - i) * 1.5;
   // Markers on every point while there are few, else on about 8 spread along the line and the last.
   const marked = (n: number, k: number) => n <= 12 || k === n - 1 || k % Math.ceil(n / 8) === 0;
   return (
@@ -118,13 +120,13 @@ export function LineChart({
                 <polyline
                   fill="none"
                   stroke={PALETTE[i % PALETTE.length]}
-                  strokeWidth={2}
+                  strokeWidth={under(i)}
                   strokeDasharray={DASHES[i % DASHES.length] || undefined}
                   points={s.points.map((p) => `${x(p.t)},${y(p.v)}`).join(' ')}
                 />
                 {s.points.map((p, k) =>
                   marked(s.points.length, k) ? (
-                    <Marker key={k} i={i} x={x(p.t)} y={y(p.v)} />
+                    <Marker key={k} i={i} x={x(p.t)} y={y(p.v)} size={1.5 + under(i)} />
                   ) : null,
                 )}
               </g>

@@ -292,7 +292,7 @@ export const en = {
   'cluster.claimed': 'Claimed by Pagoda',
   'cluster.utilization': 'Utilization',
   'cluster.placed': 'Models',
-  'cluster.memoryChart': 'Memory used over time',
+  'cluster.memoryChart': 'GPU memory used over time',
   'cluster.utilChart': 'Utilization over time',
   'cluster.chartWaiting': 'Charts fill in as samples arrive (every 2 s).',
 

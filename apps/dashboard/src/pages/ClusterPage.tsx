@@ -140,7 +140,9 @@ export function ClusterPage() {
               {(devices.data ?? []).map((d) => (
                 <tr key={`${d.worker}/${d.index}`}>
                   <td data-label={t('cluster.device')}>
-                    {name(d)} <span className="muted">{d.name}</span>
+                    <span>
+                      {name(d)} <span className="muted">{d.name}</span>
+                    </span>
                   </td>
                   <td data-label={t('cluster.memory')}>
                     {t('mem.ofTotal', { used: bytes(d.memory_used), total: bytes(d.memory_total) })}
