@@ -17,8 +17,8 @@ const pino = (level: number, msg: string, i: number, extra: Record<string, unkno
 
 beforeAll(async () => {
   ops = await startOps(2, 80 * 2 ** 30);
-  [tinyReplica] = await ops.readyModel('tiny');
-  await ops.logs(tinyReplica!, 'tiny', [
+  tinyReplica = (await ops.readyModel('tiny'))[0]!;
+  await ops.logs(tinyReplica, 'tiny', [
     pino(30, 'loading weights', 0),
     pino(40, 'max_num_seqs lowered to fit the KV cache', 1, { max_num_seqs: 8 }),
     pino(50, 'request failed', 2),

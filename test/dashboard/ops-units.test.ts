@@ -103,7 +103,7 @@ describe('benchmark run labels', () => {
 });
 
 describe('cluster history', () => {
-  const device = (used: number): ClusterDevice => ({ kind: 'gpu', index: 0, name: 'H200', memory_total: 100, memory_used: used, utilization: 5, worker: 'w1', worker_status: 'alive', address: 'a', memory_claimed: 0, models: [] }) as ClusterDevice;
+  const device = (used: number): ClusterDevice => ({ kind: 'gpu', index: 0, name: 'H200', memory_total: 100, memory_used: used, utilization: 5, declared: false, worker: 'w1', worker_status: 'alive', address: 'a', memory_claimed: 0, models: [] });
   const store = () => {
     const m = new Map<string, string>();
     return { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v) };

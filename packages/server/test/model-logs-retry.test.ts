@@ -6,6 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { reportChannel, workerQueueName } from '@pagoda/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogHistory } from '../src/log-history.ts';
 import { startDeclaredCluster, type DeclaredCluster } from './declared-cluster.ts';
 import { waitFor } from './platform-helpers.ts';
 
@@ -116,5 +117,22 @@ describe('POST /v1/models/{uid}/retry', () => {
     const r = await c.call('POST', '/v1/models/ghost/retry');
     expect(r.status).toBe(404);
     expect(r.json.error).toMatchObject({ code: 'model_not_found', param: 'model_uid' });
+  });
+});
+
+describe('LogHistory', () => {
+  it('bounds lines per replica, characters per line, and replicas remembered (least recently written forgotten)', () => {
+    const h = new LogHistory(3, 2, 10);
+    h.add('m', 'r1', ['1', '2', '3', '4']);
+    h.add('m', 'r2', ['0123456789abc']);
+    expect(h.recent(['r1', 'r2'])).toEqual([
+      { replica_id: 'r1', lines: ['2', '3', '4'], total: 4 },
+      { replica_id: 'r2', lines: ['0123456789…'], total: 1 },
+    ]);
+    h.add('m', 'r1', ['5']); // r1 written last: r2 is now the oldest
+    h.add('n', 'r3', ['x']);
+    expect(h.recent(['r1', 'r2', 'r3']).map((x) => x.replica_id)).toEqual(['r1', 'r3']);
+    h.forgetModel('m');
+    expect(h.recent(['r1', 'r3']).map((x) => x.replica_id)).toEqual(['r3']);
   });
 });

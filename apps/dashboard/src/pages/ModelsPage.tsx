@@ -65,7 +65,10 @@ export function ModelsPage() {
   // A visit starts with the lines the server kept; live ones that came meanwhile follow them once.
   const uids = list.map((m) => m.model_uid).join('\n');
   useEffect(() => {
-    for (const uid of uids ? uids.split('\n') : []) {
+    const shown = uids ? uids.split('\n') : [];
+    // A model terminated meanwhile may be launched again under its uid: its history is asked anew.
+    for (const uid of historyAsked.current) if (!shown.includes(uid)) historyAsked.current.delete(uid);
+    for (const uid of shown) {
       if (historyAsked.current.has(uid)) continue;
       historyAsked.current.add(uid);
       api.logs(uid, LOG_LINES).then(
