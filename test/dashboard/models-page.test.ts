@@ -96,9 +96,9 @@ describe('Running models', () => {
     expect(curl).toContain(`curl ${ops.url}/v1/chat/completions`);
     expect(curl).toContain('"model":"tiny"');
     expect(await tiny.locator('.call-endpoint').innerText()).toContain(`${ops.url}/v1`);
-    await tiny.getByLabel(en['models.snippet.python']).check();
+    await tiny.getByLabel('Python', { exact: true }).check();
     expect(await code.innerText()).toContain(`OpenAI(base_url="${ops.url}/v1"`);
-    await tiny.getByLabel(en['models.snippet.javascript']).check();
+    await tiny.getByLabel('JavaScript', { exact: true }).check();
     expect(await code.innerText()).toContain(`new OpenAI({ baseURL: '${ops.url}/v1'`);
     await page.context().close();
     expect((await ops.cluster.call('DELETE', '/v1/models/pair')).status).toBe(200);

@@ -3,14 +3,10 @@
 import { useState } from 'react';
 import type { ModelType } from '@pagoda/protocol';
 import { useI18n } from '../i18n/index.tsx';
-import type { MessageKey } from '../i18n/en.ts';
 import { SNIPPET_LANGUAGES, snippet, type SnippetLanguage } from '../snippets.ts';
 
-const LABEL: Record<SnippetLanguage, MessageKey> = {
-  curl: 'models.snippet.curl',
-  python: 'models.snippet.python',
-  javascript: 'models.snippet.javascript',
-};
+/** Names of tools and languages: the same in every locale. */
+const LABEL: Record<SnippetLanguage, string> = { curl: 'curl', python: 'Python', javascript: 'JavaScript' };
 
 export function CallSnippet({ uid, type }: { uid: string; type: ModelType }) {
   const { t } = useI18n();
@@ -45,7 +41,7 @@ export function CallSnippet({ uid, type }: { uid: string; type: ModelType }) {
                 checked={lang === l}
                 onChange={() => setLang(l)}
               />
-              {t(LABEL[l])}
+              {LABEL[l]}
             </label>
           ))}
         </div>
