@@ -103,6 +103,17 @@ describe('launching from the dashboard', () => {
     const text = await note.innerText();
     expect(text.toLowerCase()).toContain(en['field.gpu_memory_utilization'].toLowerCase());
     expect(text).toMatch(/\(now 0\.9\)/);
+    // ...and offers the utilization that holds max_num_seqs full-length sequences, which Apply sets.
+    const bar = page.locator('.plan .membar figcaption');
+    expect(await bar.innerText()).toContain('72 GiB of 80 GiB');
+    await note.getByRole('button', { name: en['common.apply'] }).click();
+    const util = Number(await field(page, en['field.gpu_memory_utilization']).inputValue());
+    expect(util).toBeGreaterThanOrEqual(0.05);
+    expect(util).toBeLessThan(0.2);
+    await expect.poll(() => bar.innerText(), { timeout: 10_000 }).not.toContain('72 GiB of 80 GiB');
+    const gib = new Intl.NumberFormat('en', { maximumFractionDigits: 1 }).format(util * 80);
+    expect(await bar.innerText()).toContain(`${gib} GiB of 80 GiB`);
+    await page.getByText(en['launch.planFits'], { exact: true }).waitFor();
     await page.context().close();
   }, 20_000);
 

@@ -22,6 +22,18 @@ export function PlanView({
   const first = plan?.fits ? plan.plan?.replicas[0]?.gpus[0] : undefined;
   const kvTakesRest =
     first !== undefined && first.kv_cache > 0.5 * first.claim && first.weights < 0.1 * first.claim;
+  // The utilization whose KV cache holds max_num_seqs sequences of max_model_len at once (a hundredth
+  // of headroom for block rounding): offered when it is well below the one set.
+  const rightSize = (() => {
+    const settings = plan?.plan?.settings;
+    if (!kvTakesRest || !first || !settings) return null;
+    const kvNeeded = first.kv_bytes_per_token * settings.max_model_len * settings.max_num_seqs;
+    const rest = first.weights + first.activations + first.cuda_graphs + first.overhead;
+    const util = Math.min(1, Math.max(0.05, Math.ceil(((rest + kvNeeded) / first.total) * 100) / 100 + 0.01));
+    return util < settings.gpu_memory_utilization - 0.05
+      ? { util, claim: util * first.total }
+      : null;
+  })();
   // Known settings read in the page's language; anything newer falls back to the server's sentence.
   const suggestion = (s: { setting: string; value: number; message: string }) => {
     const key = `launch.suggest.${s.setting}` as MessageKey;
@@ -43,13 +55,34 @@ export function PlanView({
         <p className="note note-ok">{t('launch.planFits')}</p>
       )}
       {kvTakesRest && first && (
-        <p className="note" data-testid="kv-takes-rest">
-          {t('launch.kvTakesRest', {
-            kv: bytes(first.kv_cache),
-            weights: bytes(first.weights),
-            util: num(plan!.plan!.settings.gpu_memory_utilization, 2),
-          })}
-        </p>
+        <div className="note" data-testid="kv-takes-rest">
+          <p>
+            {t('launch.kvTakesRest', {
+              kv: bytes(first.kv_cache),
+              weights: bytes(first.weights),
+              util: num(plan!.plan!.settings.gpu_memory_utilization, 2),
+            })}
+          </p>
+          {rightSize && (
+            <p className="kv-right-size">
+              <span>
+                {t('launch.kvRightSize', {
+                  seqs: num(plan!.plan!.settings.max_num_seqs, 0),
+                  len: num(plan!.plan!.settings.max_model_len, 0),
+                  util: num(rightSize.util, 2),
+                  claim: bytes(rightSize.claim),
+                })}
+              </span>
+              <button
+                type="button"
+                className="btn btn-small"
+                onClick={() => onApply('gpu_memory_utilization', rightSize.util)}
+              >
+                {t('common.apply')}
+              </button>
+            </p>
+          )}
+        </div>
       )}
       {plan?.fits &&
         plan.plan?.replicas.map((r) => (

@@ -151,6 +151,7 @@ export const en = {
     'Launch is off: the plan says this does not fit. Apply a setting that would fit, or change the form.',
   'launch.kvTakesRest':
     'The weights need only {weights}; the KV cache takes the rest of the budget ({kv}) by design, so more requests run at once. To claim less, lower GPU memory utilization (now {util}).',
+  'launch.kvRightSize': 'Enough for {seqs} sequences of {len} tokens at once: GPU memory utilization {util} ({claim}).',
   'mem.needsOver': 'needs {need}, the GPU has {total}: {over} over',
   'mem.over': 'Over capacity: {over}',
   'models.retry': 'Retry',

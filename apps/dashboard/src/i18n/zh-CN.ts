@@ -144,6 +144,7 @@ export const zhCN: Record<MessageKey, string> = {
   'launch.blockedNoFit': '无法启动：方案显示放不下。请应用一个可行的设置，或修改表单。',
   'launch.kvTakesRest':
     '权重只需 {weights}；KV 缓存按设计占用预算的其余部分（{kv}），以便同时处理更多请求。如需少占显存，请调低 GPU 显存利用率（当前 {util}）。',
+  'launch.kvRightSize': '足够同时容纳 {seqs} 条 {len} 词元的序列：GPU 显存利用率 {util}（{claim}）。',
   'mem.needsOver': '需要 {need}，GPU 只有 {total}：超出 {over}',
   'mem.over': '超出容量：{over}',
   'models.retry': '重试',
