@@ -62,11 +62,19 @@ describe('Running models', () => {
     await ops.logs(tinyReplica, 'tiny', [pino(30, 'ready to serve', 3)]);
     await expect.poll(() => lines.count(), { timeout: 10_000 }).toBe(5);
     expect(await lines.last().locator('.log-msg').innerText()).toBe('ready to serve');
+    // Many more: the box keeps its end in view while the reader has not scrolled up.
+    await ops.logs(tinyReplica, 'tiny', Array.from({ length: 40 }, (_, i) => pino(30, `step ${i}`, 4 + i)));
+    await expect.poll(() => lines.count(), { timeout: 10_000 }).toBe(45);
+    const box = panel.locator('.log-lines');
+    await expect
+      .poll(() => box.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight), { timeout: 5_000 })
+      .toBeLessThan(2);
+    expect(await box.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
     // A new visit starts with all of them.
     await page.reload();
     await page.getByRole('heading', { level: 1, name: en['models.title'] }).waitFor();
     await panel.locator('.logs summary').click();
-    await expect.poll(() => lines.count(), { timeout: 10_000 }).toBe(5);
+    await expect.poll(() => lines.count(), { timeout: 10_000 }).toBe(45);
     await page.context().close();
   }, 30_000);
 

@@ -1,7 +1,7 @@
 // One launched model: status, start progress with its phase, live load, replicas and their GPUs,
 // how to call it (endpoint and snippets), logs as time / level / message, and the actions (scale,
 // cancel a launch, retry a failed one, terminate, open in chat).
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { ModelView } from '@pagoda/protocol';
 import { useI18n, type Translate } from '../i18n/index.tsx';
@@ -49,6 +49,14 @@ export function ModelPanel({
   const [scaleTo, setScaleTo] = useState(String(m.replica));
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
+  // The log box follows new lines while the reader is at its end; scrolled up, it stays put.
+  const logBox = useRef<HTMLOListElement>(null);
+  const followLogs = useRef(true);
+  const toEnd = () => {
+    const el = logBox.current;
+    if (el && followLogs.current) el.scrollTop = el.scrollHeight;
+  };
+  useEffect(toEnd, [logs.length]);
   const act = async (fn: () => Promise<unknown>) => {
     setBusy(true);
     setError(null);
@@ -151,14 +159,23 @@ export function ModelPanel({
 
       {ready && <CallSnippet uid={m.model_uid} type={m.model_type} />}
 
-      <details className="logs">
+      <details className="logs" onToggle={toEnd}>
         <summary>
           {t('models.logs')} ({num(logs.length, 0)})
         </summary>
         {logs.length === 0 ? (
           <p className="muted">{t('models.noLogs')}</p>
         ) : (
-          <ol className="log-lines" tabIndex={0} aria-label={t('models.logs')}>
+          <ol
+            className="log-lines"
+            ref={logBox}
+            tabIndex={0}
+            aria-label={t('models.logs')}
+            onScroll={(e) => {
+              const el = e.currentTarget;
+              followLogs.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+            }}
+          >
             {logs.map(({ replica, line }, i) => {
               const e = parseLogLine(line);
               return (
