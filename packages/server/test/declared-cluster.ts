@@ -36,7 +36,8 @@ async function publish(prefix: string, message: unknown): Promise<void> {
 
 /** `adminKey`: the server requires it, and `call` sends it. */
 export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuBytes = 8 * GiB, opts: { adminKey?: string } = {}): Promise<DeclaredCluster> {
-  const prefix = `dc${provider}${Date.now().toString(36)}`;
+  // Random too: test files start clusters in parallel, and two in one millisecond must not share queues.
+  const prefix = `dc${provider}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'pagoda-declared-'));
   let databaseUrl = `file:${join(dataDir, 'pagoda.db')}`;
   let drop = async () => {};
