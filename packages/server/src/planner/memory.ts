@@ -17,8 +17,8 @@ import {
 /**
  * Device memory the driver keeps from CUDA: what nvidia-smi's memory.total (what workers report)
  * says beyond the total cudaMemGetInfo gives the engine. Measured on the H200 (143,771 MiB against
- * 150,109,880,320 bytes, bench/results/h200-memory-profile-864b435.json); other GPUs keep a few
- * hundred MiB too.
+ * 150,109,880,320 bytes, bench/results/h200-memory-profile-864b435.json). No other GPU was
+ * measured: the same reserve is assumed on every one.
  */
 export const DRIVER_RESERVED_BYTES = 644_939_776;
 /**
