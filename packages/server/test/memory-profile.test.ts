@@ -52,7 +52,8 @@ describe('the planner against the engine on the H200', () => {
   });
 
   it('gives the engine\'s KV capacity: its total from nvidia-smi\'s, its blocks from the measured profile', () => {
-    // What a worker reports (nvidia-smi memory.total) less what the driver keeps is what CUDA gives the engine.
+    // What a worker reports (nvidia-smi memory.total) less what the driver keeps is what CUDA gives the
+    // engine (DRIVER_RESERVED_BYTES is this run's difference; the check keeps the two together).
     for (const run of loaded) expect(cudaTotalBytes(results.gpu_total)).toBe(run.measured.total_bytes);
     for (const run of loaded) {
       const blocks = engineBlocks(run, run.settings.gpu_memory_utilization);
