@@ -185,6 +185,20 @@ void test_bad_flags() {
   CHECK(output.find("--num-prompts needs an integer") != std::string::npos);
 }
 
+// --profile-only: a load the engine refuses is a result (its message, exit 0); a load that works on
+// the CPU is refused by the mode, which reads the CUDA backend's stage log.
+void test_profile_only(const std::string& dir) {
+  const std::string out = dir + "/profile.json";
+  std::string output;
+  CHECK_EQ(run_bench("--profile-only --max-model-len 100000 --out " + out, &output), 0);
+  const json::Value refused = json::parse_file(out);
+  CHECK(!refused.at("loaded").as_bool());
+  CHECK(refused.at("error").as_string().find("max_position_embeddings") != std::string::npos);
+  CHECK_EQ(refused.at("settings").at("max_model_len").as_number(), 100000.0);
+  CHECK(run_bench("--profile-only", &output) != 0);
+  CHECK(output.find("--profile-only needs device cuda") != std::string::npos);
+}
+
 // The accounting itself, on made-up steps: two decode steps and one prefill step.
 void test_accounting_arithmetic() {
   StepAccounting acc;
@@ -263,5 +277,6 @@ int main() {
   test_prefix(dir);
   test_synthetic_and_memory_setting(dir);
   test_bad_flags();
+  test_profile_only(dir);
   return finish_checks("bench_modes_test");
 }

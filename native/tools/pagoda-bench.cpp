@@ -9,6 +9,8 @@
 //   pagoda-bench --model DIR --dataset random --random-input-len 1024 --random-output-len 1024 --num-prompts 1000
 //   pagoda-bench --model DIR --prefix-workload [--prefix-len 1536 --suffix-len 512 --output-len 128 --num-prompts 200]
 //   ... --gpu-memory-utilization 0.7 --out result.json   (device, date, git commit, command, figures)
+//   pagoda-bench --model config.json --load-format dummy --profile-only [--out FILE]
+//       the load's memory as JSON, component by component (a refused load: the engine's message)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +28,7 @@
 
 #include "bench/engine_run.h"
 #include "bench/memory_bandwidth.h"
+#include "bench/memory_profile.h"
 #include "bench/step_accounting.h"
 #include "bench/token_mask_feeder.h"
 #include "bench/workloads.h"
@@ -65,6 +68,7 @@ struct Args {
   bool skip_bandwidth = false;
   double progress_s = 0.0; // > 0: a progress line on stderr this often during a run
   double constrained_fraction = 0.0; // synthetic: decode again with this share of the batch constrained
+  bool profile_only = false;         // load, print the memory profile as JSON, run one short request
   std::string command;
 };
 
@@ -79,6 +83,8 @@ void usage() {
       "  [--max-num-batched-tokens N] [--block-size N] [--kv-cache-space-gib G] [--num-threads N]\n"
       "  [--gpu-memory-utilization F] [--enable-prefix-caching] [--enforce-eager]\n"
       "  [--bandwidth-buffer-gib G] [--skip-bandwidth] [--progress-s S] [--out FILE]\n"
+      "  [--profile-only]            load only: the memory profile (weights, activations, overhead, CUDA graphs,\n"
+      "                              KV cache) as JSON, measured at each stage of the load\n"
       "  [--constrained-fraction F]  synthetic: decode the batch again with F of it under fixed random\n"
       "                              token masks (structured output's sampler path), beside the plain run\n"
       "modes: synthetic batches (default); --dataset FILE (pairs of lengths, all at once);\n"
@@ -146,6 +152,7 @@ Args parse_args(int argc, char** argv) {
     else if (f == "--progress-s") a.progress_s = to_double(f, need(i));
     else if (f == "--constrained-fraction") a.constrained_fraction = to_double(f, need(i));
     else if (f == "--out") a.out = need(i);
+    else if (f == "--profile-only") a.profile_only = true;
     else if (f == "--help" || f == "-h") { usage(); std::exit(0); }
     else throw Error("unknown flag " + f + " (see --help)");
   }
@@ -617,8 +624,63 @@ json::Value envelope(const Args& a, const ModeResult& m, const BandwidthResult& 
   return r;
 }
 
+// --profile-only: one load and its memory, component by component; a load the engine refuses
+// (too little memory for the KV cache, say) is a result too: its message, "loaded": false.
+int run_profile_only(const Args& a) {
+  json::Value r = json::Value::object();
+  r.set("tool", json::Value::string("pagoda-bench --profile-only"));
+  std::string device_text = a.engine.device;
+#ifdef PAGODA_BENCH_CUDA
+  try {
+    device_text = cuda_device_description();
+  } catch (const Error&) {
+    // no GPU here: the load says why (or runs on the CPU, which keeps no stage log)
+  }
+#endif
+  r.set("device", json::Value::string(device_text));
+  r.set("date", json::Value::string(utc_now()));
+  const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
+  std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
+  r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
+  r.set("command", json::Value::string(a.command));
+  r.set("model", json::Value::string(a.engine.model));
+  r.set("load_format", json::Value::string(a.engine.load_format));
+  const auto t0 = Clock::now();
+  std::unique_ptr<LLMEngine> e;
+  try {
+    e = LLMEngine::load(a.engine);
+  } catch (const Error& err) {
+    r.set("loaded", json::Value::boolean(false));
+    r.set("settings", memory_settings_json(a.engine));
+    r.set("error", json::Value::string(err.what()));
+    r.set("load_s", num(seconds_since(t0)));
+  }
+  if (e) {
+    const double load_s = seconds_since(t0);
+    r.set("loaded", json::Value::boolean(true));
+    r.set("settings", memory_settings_json(e->config()));
+    json::Value m = memory_profile_json(*e, load_s);
+    // One short request: what its first step adds (sampling buffers, kernels loaded on first use).
+    std::mt19937 rng(1234);
+    e->add_request("warmup", random_tokens(rng, 16, e->model().vocab_size), fixed_length(4));
+    run_to_end(*e, Clock::now());
+    const DeviceMemoryReport after = e->backend().device_memory_report();
+    if (!after.stages.empty()) m.set("used_after_first_request_bytes", num(static_cast<double>(after.stages.back().used_bytes)));
+    r.set("memory", m);
+  }
+  const std::string text = json::dump(r);
+  std::printf("%s\n", text.c_str());
+  if (!a.out.empty()) {
+    std::ofstream f(a.out);
+    if (!f) throw Error("cannot write " + a.out);
+    f << text << "\n";
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   Args a = parse_args(argc, argv);
+  if (a.profile_only) return run_profile_only(a);
   std::mt19937 rng(1234);
   ModeResult m = run_mode(a, rng);
   const EngineFacts& facts = m.engines.front();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/logit_adjustment.h"
@@ -44,6 +45,26 @@ struct MemoryProfile {
   size_t weights_bytes = 0;      // parameters as stored for compute
   size_t peak_activation_bytes = 0; // measured by a profiling forward
   size_t kv_bytes_per_block = 0; // K and V, all layers, one block
+  // What capturing the decode graphs adds (graph memory and the decode kernels' code), measured
+  // by a capture during profiling: the KV cache leaves room for it within gpu_memory_utilization.
+  size_t cuda_graph_bytes = 0;
+};
+
+// Device memory after one stage of a load: used = total - free (device-wide), buffers = bytes
+// the backend's own allocations held then, seconds since the backend began loading.
+struct MemoryStage {
+  std::string name;
+  int64_t used_bytes = 0;
+  int64_t buffer_bytes = 0;
+  double seconds = 0.0;
+};
+
+// The load's memory, stage by stage, and the backend's buffers by kind now (the memory
+// profile tool prints them; empty for a host backend).
+struct DeviceMemoryReport {
+  int64_t total_bytes = -1;
+  std::vector<MemoryStage> stages;
+  std::vector<std::pair<std::string, int64_t>> buffers;
 };
 
 // How Backend::forward_sampled picks one sequence's next token: vLLM's temperature, min_p,
@@ -142,6 +163,8 @@ public:
   virtual double last_step_device_ms() { return -1.0; }
   // Peak device memory use so far (samples cudaMemGetInfo once more when asked).
   virtual DeviceMemoryUse device_memory_use() { return {}; }
+  // Stage by stage memory of the load so far and the buffers held now (samples once more).
+  virtual DeviceMemoryReport device_memory_report() { return {}; }
 };
 
 // Builds the backend named by engine_config.device ("cpu", "cuda", "auto"), loading the

@@ -79,18 +79,22 @@ int32_t LLMEngine::choose_num_blocks() const {
     blocks = space / per_block;
     raise = "raise kv_cache_space_bytes";
   } else {
+    // What the profile measured besides the KV cache (weights, the activation peak with the
+    // CUDA context, the decode graphs) comes out of gpu_memory_utilization x total; the
+    // platform's planner (packages/server/src/planner/memory.ts) divides memory the same way.
     double budget = static_cast<double>(profile_.total_bytes) * c.gpu_memory_utilization -
                     static_cast<double>(profile_.weights_bytes) -
-                    static_cast<double>(profile_.peak_activation_bytes);
+                    static_cast<double>(profile_.peak_activation_bytes) -
+                    static_cast<double>(profile_.cuda_graph_bytes);
     blocks = budget > 0 ? static_cast<int64_t>(budget / static_cast<double>(per_block)) : 0;
     raise = "raise gpu_memory_utilization";
     if (blocks <= 0) {
       std::ostringstream os;
       os << "No memory is left for the KV cache: the model's weights (" << profile_.weights_bytes
-         << " bytes) and activations (" << profile_.peak_activation_bytes << " bytes) use "
-         << "more than gpu_memory_utilization (" << c.gpu_memory_utilization << ") of "
-         << profile_.total_bytes << " bytes; raise gpu_memory_utilization or lower "
-         << "max_num_batched_tokens";
+         << " bytes), activations (" << profile_.peak_activation_bytes << " bytes) and CUDA graphs ("
+         << profile_.cuda_graph_bytes << " bytes) use more than gpu_memory_utilization ("
+         << c.gpu_memory_utilization << ") of " << profile_.total_bytes
+         << " bytes; raise gpu_memory_utilization or lower max_num_batched_tokens";
       throw Error(os.str());
     }
   }

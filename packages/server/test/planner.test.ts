@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { archFromConfig, findSpec, type ArchNumbers } from '../src/catalog/index.ts';
 import {
   activationBytes,
+  cudaTotalBytes,
+  CUDA_GRAPH_BYTES_PER_LAYER,
   decodeWorkspaceBytes,
   kvBytesPerToken,
   plan,
@@ -59,17 +61,22 @@ describe('activation memory', () => {
     // Per token: fp32 residual 4·4096, then bf16 h + o (2·4096), qkv (4096 + 2·1024), attention
     // out (4096), gate/up + act (3·14336): 139264 bytes; 256 logit rows of bf16 hidden + fp32 vocab.
     const buffers = 2048 * 139_264 + 256 * (2 * 4096 + 4 * 128_256);
-    // Decode split-K: 256 seqs × 32 heads × 16 partitions of 512 tokens × (4·128 + 8) bytes.
-    expect(decodeWorkspaceBytes(LLAMA3_8B, params)).toBe(256 * 32 * 16 * 520);
-    expect(activationBytes(LLAMA3_8B, params)).toBe(buffers + 256 * 32 * 16 * 520 + 32 * 2 ** 20);
+    // Decode split-K: batches up to 8 split (one sequence: 64 partitions of 128 tokens), larger ones do not.
+    expect(decodeWorkspaceBytes(LLAMA3_8B, params)).toBe(32 * 64 * 520);
+    // The decode graphs' fixed inputs (256 block tables of 512 blocks), the forward's packed inputs
+    // (staged twice), cuBLASLt's workspace: 453,845,616 bytes, what the engine held on the H200.
+    const inputs = 4 * (7 * 256 + 4 + 256 * 512) + 2 * 4 * (3 * 2048 + 4 + 4 + 128 + 64 + 4);
+    expect(activationBytes(LLAMA3_8B, params)).toBe(buffers + 32 * 64 * 520 + inputs + 32 * 2 ** 20);
+    expect(activationBytes(LLAMA3_8B, params)).toBe(453_845_616);
   });
 
-  it('grows the decode workspace with max_model_len and leaves it out for one partition', () => {
-    const long = resolveParams({ max_model_len: 131_072 }, LLAMA31_8B);
-    expect(decodeWorkspaceBytes(LLAMA31_8B, long)).toBe(256 * 32 * 256 * 520);
-    expect(decodeWorkspaceBytes(LLAMA3_8B, resolveParams({ max_model_len: 512 }, LLAMA3_8B))).toBe(
-      0,
-    );
+  it('sizes the decode workspace by the engine\'s plan: small batches split the context, large ones do not', () => {
+    // Batches of up to 8 split until their blocks fill 2 x 132 SMs (one sequence: 64 partitions;
+    // eight: 8), so the bound does not grow with the context; 16 and more run unsplit.
+    expect(decodeWorkspaceBytes(LLAMA31_8B, resolveParams({ max_model_len: 131_072 }, LLAMA31_8B))).toBe(32 * 64 * 520);
+    expect(decodeWorkspaceBytes(LLAMA3_8B, resolveParams({ max_model_len: 512 }, LLAMA3_8B))).toBe(8 * 32 * 8 * 520);
+    expect(decodeWorkspaceBytes(LLAMA3_8B, resolveParams({ max_num_seqs: 4, max_model_len: 512 }, LLAMA3_8B))).toBe(4 * 32 * 8 * 520);
+    expect(decodeWorkspaceBytes(LLAMA3_8B, resolveParams({ dtype: 'float32' }, LLAMA3_8B))).toBe(0);
   });
 });
 
@@ -79,7 +86,7 @@ describe('plan on one GPU', () => {
     expect(p.fits).toBe(true);
     const g = p.replicas[0]!.gpus[0]!;
     expect(g.weights).toBe(8_030_261_248 * 2);
-    expect(g.claim).toBe(Math.floor(0.9 * H100));
+    expect(g.claim).toBe(Math.floor(0.9 * cudaTotalBytes(H100)));
     expect(g.weights + g.activations + g.cuda_graphs + g.overhead + g.kv_cache).toBe(g.claim);
     expect(g.activations).toBeGreaterThan(0.2 * GiB);
     expect(g.activations).toBeLessThan(2 * GiB);
@@ -115,9 +122,13 @@ describe('plan on one GPU', () => {
       params: { enforce_eager: true },
       devices: gpus('w1', 1, H100),
     }).replicas[0]!.gpus[0]!;
-    expect(graphs.cuda_graphs).toBeGreaterThan(0);
+    // 35 graphs (batch 1, 2, 4, 8, then every 8 to 256) as deep as the model's 28 layers.
+    expect(graphs.cuda_graphs).toBe(35 * 28 * CUDA_GRAPH_BYTES_PER_LAYER);
     expect(eager.cuda_graphs).toBe(0);
-    expect(eager.kv_cache - graphs.kv_cache).toBe(graphs.cuda_graphs);
+    // Eager, the KV cache also keeps what the graphs' fixed inputs would take.
+    expect(eager.kv_cache - graphs.kv_cache).toBeGreaterThan(graphs.cuda_graphs);
+    // (block tables for 256 sequences of 32,768 tokens: 2.1 MB, two 2 MiB pages)
+    expect(eager.kv_cache - graphs.kv_cache).toBe(graphs.cuda_graphs + 4 * 2 ** 20);
   });
 
   it('refuses Llama-3.1-8B at 128K on a 24 GB GPU and offers a shorter context, or two GPUs', () => {
@@ -275,8 +286,9 @@ describe('placement', () => {
       devices: gpus('w1', 1, H100, { claimed: 2 * claimed }),
     });
     expect(third.fits).toBe(false);
-    expect(third.problems.join()).toMatch(
-      /GPU 0 has 16.00 GiB available of 80.00 GiB, a shard claims 72.00 GiB/,
+    const gib = (n: number) => (n / GiB).toFixed(2);
+    expect(third.problems.join()).toContain(
+      `GPU 0 has ${gib(H100 - 2 * claimed)} GiB available of 80.00 GiB, a shard claims ${gib(Math.floor(0.9 * cudaTotalBytes(H100)))} GiB`,
     );
     expect(third.suggestions).toEqual([]);
     const roomier = plan({
@@ -313,7 +325,7 @@ describe('placement', () => {
       replicas: 2,
     });
     expect(stacked.replicas.map((r) => r.gpu_indices)).toEqual([[0], [0]]);
-    expect(stacked.claims).toEqual([{ worker: 'w1', index: 0, bytes: 2 * Math.floor(0.4 * H100) }]);
+    expect(stacked.claims).toEqual([{ worker: 'w1', index: 0, bytes: 2 * Math.floor(0.4 * cudaTotalBytes(H100)) }]);
     const tooMany = plan({
       model: { arch: QWEN25_7B },
       params: { gpu_memory_utilization: 0.4 },
@@ -407,7 +419,7 @@ describe('embedding and rerank models (the pooling run)', () => {
   it('take an explicit gpu_memory_utilization as the claim, and refuse one too small for the weights', () => {
     const given = plan({ model: { arch: BGE_M3 }, params: { gpu_memory_utilization: 0.5 }, devices: gpus('w1', 1, RTX) });
     expect(given.fits).toBe(true);
-    expect(given.claims[0]!.bytes).toBe(Math.floor(0.5 * RTX));
+    expect(given.claims[0]!.bytes).toBe(Math.floor(0.5 * cudaTotalBytes(RTX)));
     const tiny = plan({ model: { arch: BGE_M3 }, params: { gpu_memory_utilization: 0.05 }, devices: gpus('w1', 1, RTX) });
     expect(tiny.fits).toBe(false);
   });

@@ -29,9 +29,11 @@ export function PlanView({
     if (!kvTakesRest || !first || !settings) return null;
     const kvNeeded = first.kv_bytes_per_token * settings.max_model_len * settings.max_num_seqs;
     const rest = first.weights + first.activations + first.cuda_graphs + first.overhead;
-    const util = Math.min(1, Math.max(0.05, Math.ceil(((rest + kvNeeded) / first.total) * 100) / 100 + 0.01));
+    // The claim is the utilization of what CUDA gives the engine (the GPU less the driver's reserve).
+    const usable = first.claim / settings.gpu_memory_utilization;
+    const util = Math.min(1, Math.max(0.05, Math.ceil(((rest + kvNeeded) / usable) * 100) / 100 + 0.01));
     return util < settings.gpu_memory_utilization - 0.05
-      ? { util, claim: util * first.total }
+      ? { util, claim: util * usable }
       : null;
   })();
   // Known settings read in the page's language; anything newer falls back to the server's sentence.

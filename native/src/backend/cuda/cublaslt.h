@@ -78,6 +78,8 @@ public:
   // -1 for a shape never seen (benchmarks print it).
   int kernel_choice(int m, int n, int k, GemmOutput output) const;
 
+  size_t workspace_bytes() const { return workspace_.bytes(); }
+
   // Where the library came from (for logs): the path or name dlopen accepted.
   static const char* library_name();
 

@@ -39,12 +39,55 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e)
   graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
   PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
   PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
+  note_stage("context"); // the CUDA context, the stream, cuBLASLt's handle and workspace
   prepare_model();
   // Everything is on the device now: no host copy of an 8B model's weights stays for the run.
   model_->release_host_weights();
   const std::vector<float> inv = rope_inv_freq(rope_, 0);
   inv_freq_ = DeviceBuffer(inv.size() * sizeof(float));
   PAGODA_CUDA_CHECK(cudaMemcpy(inv_freq_.data(), inv.data(), inv_freq_.bytes(), cudaMemcpyHostToDevice));
+  note_stage("weights");
+}
+
+int64_t CudaBackend::used_bytes() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  PAGODA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return static_cast<int64_t>(total_bytes - free_bytes);
+}
+
+void CudaBackend::note_stage(const char* name) {
+  note_memory();
+  MemoryStage s;
+  s.name = name;
+  s.used_bytes = used_bytes();
+  s.buffer_bytes = DeviceBuffer::live_bytes();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began_).count();
+  stages_.push_back(std::move(s));
+}
+
+DeviceMemoryReport CudaBackend::device_memory_report() {
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
+  note_stage("now");
+  DeviceMemoryReport r;
+  r.total_bytes = total_bytes_;
+  r.stages = stages_;
+  stages_.pop_back();
+  auto add = [&](const char* name, size_t bytes) { r.buffers.emplace_back(name, static_cast<int64_t>(bytes)); };
+  add("weights", weights_bytes_ + inv_freq_.bytes());
+  // Per token of the largest step: the residual stream, normed and attention-output copies,
+  // q/k/v, attention, gate/up and their product; per sampled row: hidden state and logits.
+  add("activations", x_.bytes() + h_.bytes() + o_.bytes() + qkv_.bytes() + attn_.bytes() + gate_up_.bytes() +
+                         act_.bytes());
+  add("logit_rows", rows_.bytes() + logits_.bytes());
+  add("decode_workspace", decode_ws_.bytes());
+  add("cublaslt_workspace", gemm_.workspace_bytes());
+  add("step_inputs", inputs_.device_bytes());
+  size_t sampling = 0;
+  for (const SamplingSlot& slot : slots_) sampling += slot.device.bytes();
+  add("sampling", sampling);
+  add("kv_cache", k_cache_.bytes() + v_cache_.bytes());
+  add("all_buffers", static_cast<size_t>(DeviceBuffer::live_bytes()));
+  return r;
 }
 
 void CudaBackend::note_memory() {
@@ -168,6 +211,21 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   PAGODA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   total_bytes_ = static_cast<int64_t>(total_bytes);
   peak_used_bytes_ = std::max(peak_used_bytes_, static_cast<int64_t>(total_bytes - free_bytes));
+  note_stage("profile_forward");
+  // The decode graphs hold device memory of their own once captured (and the capture loads the
+  // decode kernels' code): captured once here against the temporary cache and measured, so the
+  // KV cache leaves room for the real capture after it instead of running past
+  // gpu_memory_utilization by that much.
+  size_t graph_bytes = 0;
+  if (!had_cache && num_blocks_ > 0 && graphs_enabled_ && rope_.type != "dynamic") {
+    const int64_t before = used_bytes();
+    capture_decode_graphs();
+    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    const int64_t after = used_bytes();
+    note_stage("profile_graphs");
+    graphs_.clear();
+    graph_bytes = after > before ? static_cast<size_t>(after - before) : 0;
+  }
   if (!had_cache) {
     k_cache_ = DeviceBuffer();
     v_cache_ = DeviceBuffer();
@@ -175,6 +233,7 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
     block_size_ = 0;
     ++buffers_generation_;
   }
+  note_stage("profile_done");
   MemoryProfile p;
   p.total_bytes = total_bytes;
   p.weights_bytes = weights_bytes_;
@@ -184,13 +243,17 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   const size_t others = weights_bytes_ + temp_kv;
   p.peak_activation_bytes = used > others ? used - others : 0;
   p.kv_bytes_per_block = kv_bytes_per_block(profile_block_size_);
+  p.cuda_graph_bytes = graph_bytes;
   return p;
 }
 
 void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
   allocate_cache_buffers(num_blocks, block_size);
+  note_stage("kv_cache");
   tune_gemms();
+  note_stage("gemm_tuning");
   capture_decode_graphs();
+  note_stage("cuda_graphs");
 }
 
 void CudaBackend::allocate_cache_buffers(int32_t num_blocks, int32_t block_size) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -70,6 +71,7 @@ public:
     note_memory();
     return DeviceMemoryUse{total_bytes_, peak_used_bytes_};
   }
+  DeviceMemoryReport device_memory_report() override;
 
 private:
   struct DecodeGraph {
@@ -121,6 +123,10 @@ private:
   void capture(const StepInputs& in, DecodeGraph& graph);
   // Samples cudaMemGetInfo into the peak; called where device memory can grow.
   void note_memory();
+  // Device memory in use now (total - free, device-wide).
+  int64_t used_bytes() const;
+  // Records the memory after a stage of the load (device_memory_report prints them).
+  void note_stage(const char* name);
 
   template <typename T> friend class CudaOps;
 
@@ -176,6 +182,8 @@ private:
   StepTimer timer_; // device time of each forward / forward_sampled
   OpTimer ops_;     // per-op time of eager steps, when PAGODA_CUDA_OP_TIMING=1
   int64_t total_bytes_ = -1, peak_used_bytes_ = -1;
+  std::chrono::steady_clock::time_point began_ = std::chrono::steady_clock::now();
+  std::vector<MemoryStage> stages_;
 };
 
 } // namespace cuda

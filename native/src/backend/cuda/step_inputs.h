@@ -52,6 +52,7 @@ public:
   void reserve_fixed(int max_seqs, int max_blocks);
   int fixed_max_seqs() const { return fixed_max_seqs_; }
   int fixed_max_blocks() const { return fixed_max_blocks_; }
+  size_t device_bytes() const { return device_.bytes() + fixed_device_.bytes(); }
   // A decode-only batch padded to `padded_seqs` (<= fixed_max_seqs): padding sequences have
   // one token at position 0, context 1, no KV write (slot -1) and block 0 in their table.
   StepInputs upload_padded_decode(const ForwardBatch& b, int padded_seqs, cudaStream_t stream);

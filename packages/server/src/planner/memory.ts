@@ -3,12 +3,48 @@
 import { DTYPE_BYTES, parameterCount, type ArchNumbers } from '../catalog/architecture.ts';
 import type { GpuMemory } from '@pagoda/protocol';
 import type { ResolvedParams } from './engine-params.ts';
+import {
+  allocationSlack,
+  CUBLASLT_WORKSPACE_BYTES,
+  decodeGraphCount,
+  decodeWorkspaceBytes,
+  profileAllocations,
+  ropeTableBytes,
+  weightAllocations,
+  type SharedPages,
+} from './engine-allocations.ts';
 
-const MiB = 1024 * 1024;
-/** Captured decode graphs (one per batch size up to max_num_seqs); vLLM's are typically 0.2-1 GiB. */
-export const CUDA_GRAPHS_BYTES = 512 * MiB;
-/** The CUDA context and allocator slack (the engine's profile counts them as activations). */
-export const RUNTIME_OVERHEAD_BYTES = 512 * MiB;
+/**
+ * Device memory the driver keeps from CUDA: what nvidia-smi's memory.total (what workers report)
+ * says beyond the total cudaMemGetInfo gives the engine. Measured on the H200 (143,771 MiB against
+ * 150,109,880,320 bytes, bench/results/h200-memory-profile-864b435.json). No other GPU was
+ * measured: the same reserve is assumed on every one.
+ */
+export const DRIVER_RESERVED_BYTES = 644_939_776;
+/**
+ * The CUDA context, the engine's stream and cuBLASLt's handle: memory in use before the engine's
+ * first buffer, less cuBLASLt's workspace. Measured on the H200 (CUDA 13, driver 580), the same for
+ * every shape; the engine's profile counts it with the activations.
+ */
+export const CUDA_CONTEXT_BYTES = 554_500_096;
+/**
+ * Decode graphs: device memory per captured graph per layer (the graph's kernel nodes and the decode
+ * kernels' code). Measured on the H200 over 35 graphs: 41,194 (Llama-3-8B), 42,799 (Qwen2.5-7B) and
+ * 44,003 (Qwen2.5-32B) bytes; this is the middle, within 3.3% of each.
+ */
+export const CUDA_GRAPH_BYTES_PER_LAYER = 42_552;
+/**
+ * The largest of those (Qwen2.5-32B): what a suggested setting is sized with, so that the engine,
+ * whose graphs may cost more than the middle estimate, still takes it.
+ */
+export const CUDA_GRAPH_BYTES_PER_LAYER_MOST = 44_003;
+
+/** 'expected': the middle estimate of each part; 'safe': CUDA graphs at the most measured (for suggestions). */
+export type MemoryEstimate = 'expected' | 'safe';
+/** The engine caps the KV cache at INT32_MAX / block_size blocks (engine_checks.cpp). */
+const INT32_MAX = 2 ** 31 - 1;
+
+export { CUBLASLT_WORKSPACE_BYTES, decodeWorkspaceBytes };
 
 /** K and V of one token on one GPU: 2 × layers × kv heads (this GPU's share) × head_dim × bytes. */
 export function kvBytesPerToken(
@@ -20,92 +56,139 @@ export function kvBytesPerToken(
   return 2 * arch.num_hidden_layers * kvHeads * arch.head_dim * params.kv_element_bytes;
 }
 
-/** cuBLASLt's workspace, as the engine allocates it (native/src/backend/cuda/cublaslt.h). */
-export const CUBLASLT_WORKSPACE_BYTES = 32 * MiB;
-
-/**
- * The split-K workspace of paged decode attention for max_num_seqs sequences of max_model_len
- * tokens, as the engine bounds it (attention_decode.cu: partitions of up to 512 tokens, fewer when a
- * large query group would overflow the 32 KiB score buffer; per partition a head_dim output and a
- * max / sum pair in fp32).
- */
-export function decodeWorkspaceBytes(arch: ArchNumbers, params: ResolvedParams): number {
-  const group = Math.max(1, Math.floor(arch.num_attention_heads / arch.num_key_value_heads));
-  const cap = Math.max(32, Math.floor((32 * 1024) / (4 * group) / 32) * 32);
-  const partition = Math.min(cap, 512);
-  const partitions = Math.ceil(params.max_model_len / partition);
-  if (partitions <= 1) return 0;
-  const heads = arch.num_attention_heads / params.tensor_parallel_size;
-  return params.max_num_seqs * heads * partitions * (4 * arch.head_dim + 8);
+/** The memory CUDA lets the engine use on a GPU whose nvidia-smi memory.total is `total`. */
+export function cudaTotalBytes(total: number): number {
+  return Math.max(0, total - DRIVER_RESERVED_BYTES);
 }
 
 /**
- * Activation memory at the profiling forward of max_num_batched_tokens, from the buffers the engine
- * allocates (cuda_backend.cpp ensure_activations): per token an fp32 residual stream, the normed and
- * attention-output copies, q/k/v, the attention result, gate/up and their product in the compute
- * dtype; hidden states and fp32 logits for up to max_num_seqs sampled rows; the decode workspace and
- * cuBLASLt's. Tensor parallelism divides the sharded dimensions.
+ * Activation memory at the profiling forward, from the buffers the engine allocates
+ * (engine-allocations.ts profileAllocations, without the temporary KV cache) and cuBLASLt's
+ * workspace. Tensor parallelism divides the sharded dimensions.
  */
 export function activationBytes(arch: ArchNumbers, params: ResolvedParams): number {
-  const t = params.tensor_parallel_size;
-  const tokens = params.max_num_batched_tokens;
-  const a = DTYPE_BYTES[params.dtype];
-  const q = (arch.num_attention_heads * arch.head_dim) / t;
-  const kv = Math.max(1, Math.ceil(arch.num_key_value_heads / t)) * arch.head_dim;
-  const inter = arch.intermediate_size / t;
-  const perToken = 4 * arch.hidden_size + a * (2 * arch.hidden_size + q + 2 * kv + q + 3 * inter);
-  const rows = Math.min(params.max_num_seqs, tokens);
-  const logits = rows * (a * arch.hidden_size + 4 * arch.vocab_size);
-  return Math.ceil(
-    tokens * perToken + logits + decodeWorkspaceBytes(arch, params) + CUBLASLT_WORKSPACE_BYTES,
-  );
+  const blockBytes = kvBytesPerToken(arch, params) * params.block_size;
+  const buffers = profileAllocations(arch, params, blockBytes)
+    .filter((b) => b.role === 'activations')
+    .reduce((sum, b) => sum + b.bytes, 0);
+  return buffers + CUBLASLT_WORKSPACE_BYTES;
+}
+
+/**
+ * What the engine's profile counts beyond weights and activation buffers: the CUDA context, and the
+ * pages its allocations occupy beyond their bytes (the weights', then the profiling forward's, its
+ * temporary KV cache included), and the rotary table. `weightsBytes` set (a quantized layout): its
+ * parameters' pages are not modelled.
+ */
+export function overheadBytes(arch: ArchNumbers, params: ResolvedParams, weightsBytes?: number): number {
+  const pages: SharedPages = [];
+  const weights = weightsBytes === undefined ? weightAllocations(arch, params) : [ropeTableBytes(arch)];
+  const blockBytes = kvBytesPerToken(arch, params) * params.block_size;
+  const profile = profileAllocations(arch, params, blockBytes).map((b) => b.bytes);
+  return CUDA_CONTEXT_BYTES + allocationSlack(weights, pages) + allocationSlack(profile, pages) + ropeTableBytes(arch);
+}
+
+/** The decode graphs' memory: one graph per padded batch size, each as large as the model is deep. */
+export function cudaGraphBytes(arch: ArchNumbers, params: ResolvedParams, estimate: MemoryEstimate = 'expected'): number {
+  const perLayer = estimate === 'safe' ? CUDA_GRAPH_BYTES_PER_LAYER_MOST : CUDA_GRAPH_BYTES_PER_LAYER;
+  return decodeGraphCount(params) * arch.num_hidden_layers * perLayer;
+}
+
+/** The parts of one GPU's memory the engine subtracts from gpu_memory_utilization × total before the KV cache. */
+export interface KvBudgetInputs {
+  /** The GPU's memory as CUDA reports it (cudaMemGetInfo's total). */
+  cuda_total: number;
+  gpu_memory_utilization: number;
+  weights: number;
+  /** The profile's activation peak: activation buffers and overhead together. */
+  peak_activation: number;
+  cuda_graphs: number;
+  /** K and V of one block. */
+  kv_bytes_per_block: number;
+  block_size: number;
+}
+
+/**
+ * The KV cache blocks the engine allocates, by its arithmetic (engine_checks.cpp choose_num_blocks):
+ * what is left of gpu_memory_utilization × total, in double precision and the same order, in whole
+ * blocks, at most INT32_MAX / block_size. Fed the engine's measured profile it gives the engine's count.
+ */
+export function kvCacheBlocks(m: KvBudgetInputs): number {
+  const budget = m.cuda_total * m.gpu_memory_utilization - m.weights - m.peak_activation - m.cuda_graphs;
+  const blocks = budget > 0 ? Math.floor(budget / m.kv_bytes_per_block) : 0;
+  return Math.min(blocks, Math.floor(INT32_MAX / Math.max(1, m.block_size)));
 }
 
 export type { GpuMemory };
 
 /**
- * One shard's memory on a GPU of `total` bytes. `weightsBytes` is the whole model's (all shards); left
- * out it is the parameter count at the compute dtype.
+ * One shard's memory on a GPU whose nvidia-smi total is `total` bytes. `weightsBytes` is the whole
+ * model's (all shards); left out it is the parameter count at the compute dtype. The KV cache is what
+ * gpu_memory_utilization × CUDA's total leaves after the rest, in whole blocks, as the engine sizes it.
  */
 export function gpuMemory(
   arch: ArchNumbers,
   params: ResolvedParams,
   total: number,
   weightsBytes?: number,
+  estimate: MemoryEstimate = 'expected',
 ): GpuMemory {
   const weights = Math.ceil(
     (weightsBytes ?? parameterCount(arch) * DTYPE_BYTES[params.dtype]) /
       params.tensor_parallel_size,
   );
-  // An engine that sizes itself (llama.cpp) claims a fixed amount that already holds its buffers.
-  const fixed = params.fixed_claim_bytes !== null;
-  const activations = fixed ? 0 : activationBytes(arch, params);
+  const perToken = kvBytesPerToken(arch, params);
+  const blockBytes = perToken * params.block_size;
+  if (params.fixed_claim_bytes !== null) {
+    // An engine that sizes itself (llama.cpp) claims a fixed amount that already holds its buffers.
+    const budget = params.fixed_claim_bytes;
+    const kvCache = budget - weights;
+    const blocks = kvCache > 0 ? Math.floor(kvCache / blockBytes) : 0;
+    return {
+      budget,
+      weights,
+      activations: 0,
+      cuda_graphs: 0,
+      overhead: 0,
+      kv_cache: kvCache,
+      kv_bytes_per_token: perToken,
+      kv_cache_tokens: blocks * params.block_size,
+    };
+  }
+  const activations = activationBytes(arch, params);
   if (params.claim_needed) {
     // The pooling run keeps no KV cache and captures no graphs: the claim is what it uses.
     return {
-      budget: weights + activations + RUNTIME_OVERHEAD_BYTES,
+      budget: weights + activations + CUDA_CONTEXT_BYTES,
       weights,
       activations,
       cuda_graphs: 0,
-      overhead: RUNTIME_OVERHEAD_BYTES,
+      overhead: CUDA_CONTEXT_BYTES,
       kv_cache: 0,
       kv_bytes_per_token: 0,
       kv_cache_tokens: 0,
     };
   }
-  const cudaGraphs = fixed || params.enforce_eager ? 0 : CUDA_GRAPHS_BYTES;
-  const overhead = fixed ? 0 : RUNTIME_OVERHEAD_BYTES;
-  const budget = params.fixed_claim_bytes ?? Math.floor(total * params.gpu_memory_utilization);
-  const kvCache = budget - weights - activations - cudaGraphs - overhead;
-  const perToken = kvBytesPerToken(arch, params);
-  const blocks = kvCache > 0 ? Math.floor(kvCache / (perToken * params.block_size)) : 0;
+  const overhead = overheadBytes(arch, params, weightsBytes);
+  const cudaGraphs = cudaGraphBytes(arch, params, estimate);
+  const cudaTotal = cudaTotalBytes(total);
+  const budget = Math.floor(cudaTotal * params.gpu_memory_utilization);
+  const blocks = kvCacheBlocks({
+    cuda_total: cudaTotal,
+    gpu_memory_utilization: params.gpu_memory_utilization,
+    weights,
+    peak_activation: activations + overhead,
+    cuda_graphs: cudaGraphs,
+    kv_bytes_per_block: blockBytes,
+    block_size: params.block_size,
+  });
   return {
     budget,
     weights,
     activations,
     cuda_graphs: cudaGraphs,
     overhead,
-    kv_cache: kvCache,
+    kv_cache: budget - weights - activations - overhead - cudaGraphs,
     kv_bytes_per_token: perToken,
     kv_cache_tokens: blocks * params.block_size,
   };
@@ -118,9 +201,10 @@ export function minimumUtilization(
   total: number,
   weightsBytes?: number,
 ): number {
-  const m = gpuMemory(arch, { ...params, gpu_memory_utilization: 1 }, total, weightsBytes);
+  const m = gpuMemory(arch, { ...params, gpu_memory_utilization: 1 }, total, weightsBytes, 'safe');
   const blockBytes = m.kv_bytes_per_token * params.block_size;
   const kvNeeded = Math.ceil(params.max_model_len / params.block_size) * blockBytes;
   const needed = m.weights + m.activations + m.cuda_graphs + m.overhead + kvNeeded;
-  return Math.ceil((needed / total) * 100) / 100;
+  const usable = params.fixed_claim_bytes !== null ? total : cudaTotalBytes(total);
+  return Math.ceil((needed / usable) * 100) / 100;
 }

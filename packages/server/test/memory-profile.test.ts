@@ -1,0 +1,122 @@
+// The memory plan against the engine's profile measured on the H200 (bench/results/h200-memory-profile-*.json,
+// pagoda-bench --profile-only, dummy weights): each component the planner predicts from config.json within
+// 5% of the engine's; fed the measured figures, the planner's block arithmetic gives the engine's KV
+// blocks exactly; and a launch the engine would refuse for memory (Qwen2.5-32B at 0.5 with its 32K
+// context) is refused by the launch route before anything is claimed or queued.
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workerQueueName } from '@pagoda/protocol';
+import { findSpec } from '../src/catalog/index.ts';
+import { cudaTotalBytes, kvBytesPerToken, kvCacheBlocks } from '../src/planner/index.ts';
+import { startDeclaredCluster, type DeclaredCluster } from './declared-cluster.ts';
+import { componentRows, loadProfileResults, planSettings, predict, shapeArch, type ProfileRun } from './measured-profiles.ts';
+
+const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const results = loadProfileResults();
+const loaded = results.runs.filter((r): r is ProfileRun & { measured: NonNullable<ProfileRun['measured']> } => r.loaded && !!r.measured);
+
+/** The engine's blocks for a run's shape at `utilization`, from the profile it measured (which no utilization changes). */
+function engineBlocks(run: (typeof loaded)[number], utilization: number): number {
+  const m = run.measured;
+  return kvCacheBlocks({
+    cuda_total: cudaTotalBytes(results.gpu_total),
+    gpu_memory_utilization: utilization,
+    weights: m.weights_bytes,
+    peak_activation: m.peak_activation_bytes,
+    cuda_graphs: m.cuda_graph_bytes,
+    kv_bytes_per_block: m.kv_bytes_per_block,
+    block_size: run.settings.block_size,
+  });
+}
+
+describe('the planner against the engine on the H200', () => {
+  it('has the three shapes at gpu_memory_utilization 0.9, and 0.5 for the two that fit there', () => {
+    expect(loaded.map((r) => r.run).sort()).toEqual(
+      ['llama-3-8b-u0.5', 'llama-3-8b-u0.9', 'qwen2.5-32b-u0.9', 'qwen2.5-7b-u0.5', 'qwen2.5-7b-u0.9'].sort(),
+    );
+  });
+
+  it('predicts weights, activations, overhead, CUDA graphs and the KV cache each within 5% of the measured', () => {
+    for (const run of loaded) {
+      const predicted = predict(run, results.gpu_total);
+      for (const [name, p, m] of componentRows(predicted, run.measured)) {
+        expect(m, `${run.run} ${name} measured`).toBeGreaterThan(0);
+        expect(Math.abs(p / m - 1), `${run.run} ${name}: predicted ${p}, measured ${m}`).toBeLessThanOrEqual(0.05);
+      }
+      // Weights, activation buffers and the rest of the profile's peak follow from config.json to the byte.
+      expect(predicted.weights).toBe(run.measured.weights_bytes);
+      expect(predicted.activations).toBe(run.measured.activation_buffer_bytes);
+      expect(predicted.overhead).toBe(run.measured.overhead_bytes);
+      expect(predicted.activations + predicted.overhead).toBe(run.measured.peak_activation_bytes);
+    }
+  });
+
+  it('gives the engine\'s KV capacity: its total from nvidia-smi\'s, its blocks from the measured profile', () => {
+    // What a worker reports (nvidia-smi memory.total) less what the driver keeps is what CUDA gives the
+    // engine (DRIVER_RESERVED_BYTES is this run's difference; the check keeps the two together).
+    for (const run of loaded) expect(cudaTotalBytes(results.gpu_total)).toBe(run.measured.total_bytes);
+    for (const run of loaded) {
+      const blocks = engineBlocks(run, run.settings.gpu_memory_utilization);
+      expect(blocks, run.run).toBe(run.measured.kv_blocks);
+      expect(blocks * run.settings.block_size).toBe(run.measured.kv_cache_tokens);
+      expect(kvBytesPerToken(run.arch, planSettings(run)) * run.settings.block_size).toBe(run.measured.kv_bytes_per_block);
+      // From config.json alone the plan lands on the same blocks or the next (the CUDA graphs' estimate).
+      const predicted = predict(run, results.gpu_total).kv_cache_tokens;
+      expect(Math.abs(predicted - run.measured.kv_cache_tokens), run.run).toBeLessThanOrEqual(run.settings.block_size);
+    }
+  });
+
+  it('the same profile at 0.5 leaves the 32B shape too few blocks for its 32,768-token context', () => {
+    const run = loaded.find((r) => r.run === 'qwen2.5-32b-u0.9')!;
+    const tokens = engineBlocks(run, 0.5) * run.settings.block_size;
+    expect(tokens).toBeLessThan(32_768);
+    expect(tokens).toBeGreaterThan(30_000);
+    // The profile does not depend on the utilization: the 0.5 and 0.9 loads of the other shapes measured the same.
+    for (const shape of ['llama-3-8b', 'qwen2.5-7b']) {
+      const [a, b] = ['u0.9', 'u0.5'].map((u) => loaded.find((r) => r.run === `${shape}-${u}`)!.measured);
+      expect([a!.peak_activation_bytes, a!.cuda_graph_bytes, a!.weights_bytes]).toEqual([
+        b!.peak_activation_bytes,
+        b!.cuda_graph_bytes,
+        b!.weights_bytes,
+      ]);
+    }
+  });
+});
+
+describe('a launch the engine would refuse for memory', () => {
+  let c: DeclaredCluster;
+  beforeAll(async () => {
+    // One worker declaring one H200 as nvidia-smi reports it.
+    c = await startDeclaredCluster('sqlite', 1, results.gpu_total);
+  });
+  afterAll(async () => {
+    await c?.close();
+  });
+
+  it('Qwen2.5-32B at 0.5 is refused by the launch route with the engine\'s limit; nothing is claimed or queued', async () => {
+    const run = loaded.find((r) => r.run === 'qwen2.5-32b-u0.9')!;
+    // The catalog's Qwen2.5-32B is the shape the device loaded.
+    expect(findSpec('qwen2.5-instruct', null, 32).spec.architecture).toMatchObject(shapeArch('qwen2.5-32b.json'));
+    const engineTokens = engineBlocks(run, 0.5) * run.settings.block_size;
+    const launch = { model_name: 'qwen2.5-instruct', model_size_in_billions: 32, model_uid: 'q32', gpu_memory_utilization: 0.5 };
+    const res = await c.call('POST', '/v1/models', launch);
+    expect(res.status, JSON.stringify(res.json)).toBe(409);
+    expect(res.json.error.message).toMatch(/does not fit/);
+    expect(res.json.error.message).toMatch(/fewer than max_model_len 32768/);
+    const len = res.json.plan.suggestions.find((s: any) => s.setting === 'max_model_len');
+    expect(Math.abs(len.value - engineTokens)).toBeLessThanOrEqual(run.settings.block_size);
+    expect(len.value).toBeLessThanOrEqual(engineTokens);
+    expect((await c.call('GET', '/v1/models?all=1')).json.data).toEqual([]);
+    const devices = (await c.call('GET', '/v1/cluster/devices')).json;
+    expect(devices.filter((d: any) => d.kind === 'gpu').map((d: any) => d.memory_claimed)).toEqual([0]);
+    expect(await c.server.platform.db.prisma.gpuClaim.count()).toBe(0);
+    const q = new Queue(workerQueueName('w1'), { connection: { url: REDIS_URL }, prefix: c.prefix });
+    expect(await q.count()).toBe(0);
+    await q.close();
+    // At 0.9 the same launch fits, with the KV capacity the engine measured there (to a block).
+    const fits = await c.call('POST', '/api/plan', { ...launch, gpu_memory_utilization: 0.9 });
+    expect(fits.json.fits).toBe(true);
+    const tokens = fits.json.plan.replicas[0].gpus[0].kv_cache_tokens;
+    expect(Math.abs(tokens - run.measured.kv_cache_tokens)).toBeLessThanOrEqual(run.settings.block_size);
+  });
+});
