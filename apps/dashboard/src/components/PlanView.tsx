@@ -3,6 +3,7 @@
 import type { ApiError } from '../api/client.ts';
 import type { PlanResponse } from '@pagoda/protocol';
 import { useI18n } from '../i18n/index.tsx';
+import { planProblemsText, translateError } from '../i18n/server-error.ts';
 import type { MessageKey } from '../i18n/en.ts';
 import { MemoryBar } from './MemoryBar.tsx';
 
@@ -15,7 +16,8 @@ export function PlanView({
   error: ApiError | null;
   onApply(setting: string, value: number): void;
 }) {
-  const { t, num } = useI18n();
+  const i18n = useI18n();
+  const { t, num } = i18n;
   // Known settings read in the page's language; anything newer falls back to the server's sentence.
   const suggestion = (s: { setting: string; value: number; message: string }) => {
     const key = `launch.suggest.${s.setting}` as MessageKey;
@@ -27,7 +29,7 @@ export function PlanView({
       {!plan && !error && <p className="muted">{t('launch.planPending')}</p>}
       {error && (
         <p className="note note-error" role="alert">
-          {error.message}
+          {translateError(i18n, error)}
         </p>
       )}
       {plan?.fits && plan.device === 'cpu' && (
@@ -58,7 +60,9 @@ export function PlanView({
       {plan && !plan.fits && (
         <div className="plan-refused">
           <p className="note note-error" role="alert">
-            <strong>{t('launch.planNoFit')}</strong> {plan.message}
+            {/* Said once, in the page's language: the problems (GPUs with the same numbers merged), not the server's sentence. */}
+            <strong>{t('launch.planNoFit')}</strong>{' '}
+            {plan.plan?.problem_details?.length ? planProblemsText(i18n, plan.plan.problem_details) : plan.message}
           </p>
           {plan.plan?.breakdown && (
             <MemoryBar

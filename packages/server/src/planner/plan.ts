@@ -1,7 +1,7 @@
 // The memory plan of a launch: per GPU weights / activations / CUDA graphs / KV cache / free, the
 // workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
 import { z } from 'zod';
-import type { GpuPlan, MemoryPlan, ReplicaPlan, SuggestedSetting, Suggestion } from '@pagoda/protocol';
+import { planProblemMessage, type GpuPlan, type MemoryPlan, type PlanProblem, type ReplicaPlan, type SuggestedSetting, type Suggestion } from '@pagoda/protocol';
 import { modelTypeOf, type ArchNumbers } from '../catalog/architecture.ts';
 import type { EngineCapability } from '../catalog/engine-capabilities.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
@@ -102,10 +102,26 @@ function tryPlace(
       if (m.kv_cache_tokens >= params.max_model_len) return null;
       // Embedding and rerank models need no KV cache: only that the rest fits.
       if (modelTypeOf(model.arch.architecture) !== 'LLM' && (params.claim_needed || m.kv_cache >= 0)) return null;
-      const rest = `weights ${gib(m.weights)} + activations ${gib(m.activations)} + CUDA graphs ${gib(m.cuda_graphs)} + overhead ${gib(m.overhead)}`;
+      const where = { worker: d.worker, gpus: [d.index], total: d.total };
       return m.kv_cache <= 0
-        ? `GPU ${d.index} (${gib(d.total)}): ${rest} exceed gpu_memory_utilization ${params.gpu_memory_utilization} × total = ${gib(m.budget)}`
-        : `GPU ${d.index} (${gib(d.total)}): the KV cache (${gib(m.kv_cache)}) holds ${m.kv_cache_tokens} tokens, fewer than max_model_len ${params.max_model_len}`;
+        ? {
+            kind: 'over_budget',
+            ...where,
+            weights: m.weights,
+            activations: m.activations,
+            cuda_graphs: m.cuda_graphs,
+            overhead: m.overhead,
+            budget: m.budget,
+            gpu_memory_utilization: params.gpu_memory_utilization,
+            over: -m.kv_cache,
+          }
+        : {
+            kind: 'kv_too_small',
+            ...where,
+            kv_cache: m.kv_cache,
+            kv_cache_tokens: m.kv_cache_tokens,
+            max_model_len: params.max_model_len,
+          };
     },
   });
 }
@@ -179,9 +195,10 @@ function suggestions(
 function refusal(
   params: ResolvedParams,
   model: PlanModel,
-  problems: string[],
+  details: PlanProblem[],
   extra: Partial<Plan> = {},
 ): Plan {
+  const problems = details.map(planProblemMessage);
   const sugg = extra.suggestions ?? [];
   const tail =
     sugg.length > 0 ? ` It would fit if you ${sugg.map((s) => s.message).join(', or ')}.` : '';
@@ -195,6 +212,7 @@ function refusal(
     replicas: [],
     claims: [],
     problems,
+    problem_details: details,
     breakdown: null,
     suggestions: sugg,
     ...extra,
@@ -227,9 +245,7 @@ export function plan(req: PlanRequest): Plan {
     return refusal(
       params,
       req.model,
-      [
-        `max_model_len ${params.max_model_len} exceeds the model's max_position_embeddings (${value})`,
-      ],
+      [{ kind: 'context_too_long', max_model_len: params.max_model_len, max_position_embeddings: value }],
       {
         suggestions: [
           { setting: 'max_model_len', value, message: `lower max_model_len to <= ${value}` },
@@ -241,10 +257,16 @@ export function plan(req: PlanRequest): Plan {
     const maxTp = req.engine?.max_tensor_parallel_size ?? Number.POSITIVE_INFINITY;
     const valid = [1, 2, 4, 8, 16].filter((t) => t <= maxTp && validTensorParallel(arch, t));
     return refusal(params, req.model, [
-      `tensor_parallel_size ${params.tensor_parallel_size} does not divide the model's ${arch.num_attention_heads} attention heads and ${arch.num_key_value_heads} KV heads; use one of ${valid.join(', ')}`,
+      {
+        kind: 'tensor_parallel_heads',
+        tensor_parallel_size: params.tensor_parallel_size,
+        heads: arch.num_attention_heads,
+        kv_heads: arch.num_key_value_heads,
+        valid,
+      },
     ]);
   }
-  if (devices.length === 0) return refusal(params, req.model, ['the cluster reports no GPUs']);
+  if (devices.length === 0) return refusal(params, req.model, [{ kind: 'no_gpus' }]);
 
   const placed = tryPlace(req.model, params, devices, req);
   if (placed.ok) {
@@ -273,6 +295,7 @@ export function plan(req: PlanRequest): Plan {
       replicas: replicaPlans,
       claims: placed.claims,
       problems: [],
+      problem_details: [],
       breakdown: null,
       suggestions: [],
     };
@@ -283,9 +306,9 @@ export function plan(req: PlanRequest): Plan {
     gpuIdx: req.gpu_idx,
   });
   const roomiest = [...pool].sort((a, b) => availableBytes(b) - availableBytes(a))[0];
-  const problems = [...placed.reasons];
+  const problems: PlanProblem[] = [...placed.reasons];
   if (placed.placed.length > 0)
-    problems.unshift(`only ${placed.placed.length} of ${replicas} replicas found room`);
+    problems.unshift({ kind: 'replicas_short', placed: placed.placed.length, replicas });
   return refusal(params, req.model, problems, {
     breakdown: roomiest ? gpuPlan(req.model, params, roomiest, availableBytes(roomiest)) : null,
     suggestions: suggestions(req.model, params, devices, req),
