@@ -2,6 +2,7 @@
 // code and values); the server's own English message stays one click away for bug reports.
 import { useI18n } from '../i18n/index.tsx';
 import { serverError, translateError } from '../i18n/server-error.ts';
+import './notes.css';
 
 export function ErrorNote({ error }: { error: unknown }) {
   const i18n = useI18n();
