@@ -146,6 +146,7 @@ export function ChatPage() {
     let usage: number | null = null;
     let finish: string | null = null;
     let text = mode === 'completion' ? prompt : '';
+    let failed = false;
     const show = (done?: Partial<Turn>) => {
       current = {
         ...current,
@@ -173,9 +174,20 @@ export function ChatPage() {
       }
     } catch (err) {
       if (ctl.signal.aborted) finish = 'abort';
-      else setError(err);
+      else {
+        setError(err);
+        failed = chunks === 0;
+      }
     } finally {
       const end = performance.now();
+      if (failed) {
+        // Refused before any text: the conversation stays as it was and the message goes back into
+        // the box, to send again once the setting the error names is changed.
+        update({ ...current, turns: base.turns });
+        if (history.at(-1)!.role === 'user' && history.length > base.turns.length) setInput(prompt);
+        setAbort(null);
+        return;
+      }
       show({
         stats: { tokens: usage ?? chunks, seconds: (end - start) / 1000, ttftMs: first ? first - start : 0 },
         finish: finish === 'stop' ? null : finish,
