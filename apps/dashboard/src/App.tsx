@@ -124,7 +124,11 @@ export function App() {
             </select>
           </label>
           <span className={`live ${connected ? 'live-on' : 'live-off'}`} role="status">
-            {connected ? t('app.live') : paused ? t('signin.paused') : t('app.offline')}
+            {connected
+              ? t('app.live')
+              : paused
+                ? t(signedOut ? 'signin.paused' : 'signin.noLive')
+                : t('app.offline')}
           </span>
         </div>
       </aside>

@@ -445,7 +445,8 @@ export const en = {
   'signin.invalid': 'That key was not accepted: it is unknown or revoked.',
   'signin.key': 'API key',
   'signin.submit': 'Sign in',
-  'signin.paused': 'Signed out: live updates are paused until you sign in.',
+  'signin.paused': 'Signed out',
+  'signin.noLive': 'Live updates need an admin key',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -437,5 +437,6 @@ export const zhCN: Record<MessageKey, string> = {
   'signin.invalid': '该密钥未被接受：它不存在或已被吊销。',
   'signin.key': 'API 密钥',
   'signin.submit': '登录',
-  'signin.paused': '未登录：登录前实时更新已暂停。',
+  'signin.paused': '未登录',
+  'signin.noLive': '实时更新需要管理员密钥',
 };

@@ -85,13 +85,14 @@ export function ChatPage() {
       updated: Date.now(),
       title: next.renamed ? next.title : autoTitle(next.turns),
     };
+    // A conversation is listed once it has turns; emptied again (a refused first message), it is a draft.
     setList((old) => {
       const rest = old.filter((c) => c.id !== stamped.id);
-      const out = stamped.turns.length > 0 || old.some((c) => c.id === stamped.id) ? [stamped, ...rest] : rest;
+      const out = stamped.turns.length > 0 ? [stamped, ...rest] : rest;
       saveConversations(out);
       return out;
     });
-    if (!list.some((c) => c.id === stamped.id)) setDraft(stamped);
+    if (stamped.turns.length === 0) setDraft(stamped);
     setCurrentId(stamped.id);
     saveCurrentId(stamped.id);
   };

@@ -28,6 +28,8 @@ export function KeysPage() {
   const scope: ApiKeyView['scope'] = form.scope ?? (first || keys.data === null ? 'admin' : 'inference');
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
+  // A refused revoke is about the list, not the create form's fields.
+  const [revokeError, setRevokeError] = useState<unknown>(null);
   const open = keys.data !== null && keys.data.length === 0 && !apiKey.get();
 
   const create = async () => {
@@ -173,7 +175,7 @@ export function KeysPage() {
       </div>
       <section className="card" aria-labelledby="keys-list">
         <h2 id="keys-list">{t('keys.list')}</h2>
-        <ErrorNote error={keys.error} />
+        <ErrorNote error={keys.error ?? revokeError} />
         {keys.data?.length === 0 && <p className="muted">{t('keys.empty')}</p>}
         {keys.data && keys.data.length > 0 && (
           <div className="table-wrap">
@@ -206,7 +208,13 @@ export function KeysPage() {
                         className="btn btn-small btn-danger"
                         onClick={() =>
                           confirm(t('keys.confirmRevoke', { name: k.name })) &&
-                          void api.revokeKey(k.name).then(keys.reload, (e: ApiError) => setError(e))
+                          void api.revokeKey(k.name).then(
+                            () => {
+                              setRevokeError(null);
+                              keys.reload();
+                            },
+                            (e: unknown) => setRevokeError(e),
+                          )
                         }
                       >
                         {t('keys.revoke')}
