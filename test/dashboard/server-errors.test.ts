@@ -11,7 +11,7 @@ import {
   type PlanProblem,
 } from '../../packages/protocol/src/index.ts';
 import { en, type MessageKey } from '../../apps/dashboard/src/i18n/en.ts';
-import { makeI18n } from '../../apps/dashboard/src/i18n/index.tsx';
+import { makeI18n } from '../../apps/dashboard/src/i18n/translate.ts';
 import {
   fieldErrorText,
   planProblemsText,

@@ -447,6 +447,17 @@ export const en = {
   'signin.submit': 'Sign in',
   'signin.paused': 'Signed out',
   'signin.noLive': 'Live updates need an admin key',
+  'reg.path_missing': '{path} does not exist on the server’s machine.',
+  'reg.path_is_file': '{path} is a file: give the checkpoint folder that holds config.json and tokenizer.json.',
+  'reg.bad_repo_id': '“{value}” is not a Hugging Face repo id: write it as owner/name.',
+  'reg.no_config': '{path} has no config.json: point it at a Hugging Face checkpoint folder.',
+  'reg.no_tokenizer': '{path} has no tokenizer.json: the engine needs it beside config.json.',
+  'reg.bad_config': '{path} cannot be read as a model configuration.',
+  'reg.invalid_name': '“{value}” is not a valid name: use letters, digits, “.”, “_” and “-”, starting with a letter or digit.',
+  'reg.builtin_name': '“{value}” is a built-in model: choose another name.',
+  'reg.one_source': 'Give exactly one of a local folder or a Hugging Face repo id.',
+  'reg.context_too_long': '{value} exceeds the model’s maximum of {maximum}: lower it.',
+  'reg.no_chat_template': 'The model can chat, but the checkpoint has no chat template: give one.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -6,9 +6,11 @@ import {
   type ErrorCode,
   type ErrorParams,
   type FieldIssue,
+  type FieldProblemView,
+  REGISTRATION_PROBLEMS,
   type PlanProblem,
 } from '@pagoda/protocol';
-import type { I18n } from './index.tsx';
+import type { I18n } from './translate.ts';
 import type { MessageKey } from './en.ts';
 
 /** What an error body says, as values. */
@@ -220,4 +222,16 @@ export function fieldErrorText(i18n: I18n, err: unknown, field: string): string 
   if (s.param === field || s.param?.startsWith(`${field}.`) || s.param?.startsWith(`${field}[`))
     return translateError(i18n, err);
   return null;
+}
+
+/** One field of a refused registration in the page's language: its kind and params, or its zod issue. */
+export function fieldProblemText(i18n: I18n, p: FieldProblemView): string {
+  if (p.problem && p.problem in REGISTRATION_PROBLEMS) {
+    const values: Record<string, string | number> = {};
+    for (const [k, v] of Object.entries(p.params ?? {})) if (v !== null) values[k] = value(i18n, v);
+    const text = i18n.t(`reg.${p.problem}` as MessageKey, values);
+    if (!placeholders(text).length) return text;
+  }
+  if (p.issue) return issueText(i18n, p.issue);
+  return p.message;
 }

@@ -171,6 +171,34 @@ export const ERROR_PARAMS = {
   internal_error: ['id'],
 } as const satisfies Record<ErrorCode, readonly string[]>;
 
+/**
+ * A registration refusal's problem kinds (the `errors` list of POST /v1/model_registrations), each
+ * with the params its message names: clients word them from these rather than from the message.
+ */
+export const REGISTRATION_PROBLEMS = {
+  path_missing: ['path'],
+  path_is_file: ['path'],
+  bad_repo_id: ['value'],
+  no_config: ['path'],
+  no_tokenizer: ['path'],
+  bad_config: ['path'],
+  invalid_name: ['value'],
+  builtin_name: ['value'],
+  one_source: [],
+  context_too_long: ['value', 'maximum'],
+  no_chat_template: [],
+} as const satisfies Record<string, readonly string[]>;
+export type RegistrationProblemKind = keyof typeof REGISTRATION_PROBLEMS;
+
+/** One field of a refused registration: the English message, and as values its kind and params or zod issue. */
+export interface FieldProblemView {
+  field: string;
+  message: string;
+  problem?: RegistrationProblemKind;
+  params?: ErrorParams;
+  issue?: FieldIssue;
+}
+
 /** What an error carries besides status, message, param and code. */
 export interface ErrorDetails {
   params?: ErrorParams;
