@@ -18,7 +18,8 @@ function set(next: AuthNeed): void {
 /** Records a 401 (returns true: the caller stops); any other error is not about the key. */
 export function reportAuthFailure(err: unknown): boolean {
   const s = serverError(err);
-  if (s.status !== 401 && s.code !== 'missing_api_key' && s.code !== 'invalid_api_key') return false;
+  if (s.status !== 401 && s.code !== 'missing_api_key' && s.code !== 'invalid_api_key')
+    return false;
   set(s.code === 'invalid_api_key' ? 'invalid' : 'missing');
   return true;
 }

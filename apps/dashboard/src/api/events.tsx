@@ -93,7 +93,10 @@ export function EventsProvider({ children }: { children: ReactNode }) {
     return () => void listeners.current.delete(fn);
   }, []);
   const paused = signedOut || forbidden;
-  const value = useMemo<Events>(() => ({ connected, paused, subscribe }), [connected, paused, subscribe]);
+  const value = useMemo<Events>(
+    () => ({ connected, paused, subscribe }),
+    [connected, paused, subscribe],
+  );
   return <EventsContext.Provider value={value}>{children}</EventsContext.Provider>;
 }
 

@@ -49,7 +49,11 @@ export function newConversation(mode: ChatMode, model: string, system = ''): Con
 
 /** A title from the first user message: its first line, cut at 40 characters. */
 export function autoTitle(turns: readonly Turn[]): string {
-  const first = turns.find((t) => t.role === 'user')?.content.trim().split('\n')[0] ?? '';
+  const first =
+    turns
+      .find((t) => t.role === 'user')
+      ?.content.trim()
+      .split('\n')[0] ?? '';
   return first.length > 40 ? `${first.slice(0, 40).trimEnd()}…` : first;
 }
 

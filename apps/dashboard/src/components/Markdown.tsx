@@ -19,7 +19,9 @@ function textOf(node: ReactNode): string {
 function CodeBlock({ children }: { children?: ReactNode }) {
   const { t } = useI18n();
   const code = Children.toArray(children)[0];
-  const className = isValidElement<{ className?: string }>(code) ? (code.props.className ?? '') : '';
+  const className = isValidElement<{ className?: string }>(code)
+    ? (code.props.className ?? '')
+    : '';
   const lang = /language-([\w+-]+)/.exec(className)?.[1];
   return (
     <div className="code-block">
@@ -45,7 +47,11 @@ const components: Components = {
   ),
   // Images from a model's answer would load third-party URLs: shown as their text and link only.
   img: ({ src, alt }) => (
-    <a href={typeof src === 'string' ? src : undefined} target="_blank" rel="noopener noreferrer nofollow">
+    <a
+      href={typeof src === 'string' ? src : undefined}
+      target="_blank"
+      rel="noopener noreferrer nofollow"
+    >
       {alt || (typeof src === 'string' ? src : '')}
     </a>
   ),

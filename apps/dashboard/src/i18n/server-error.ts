@@ -39,15 +39,25 @@ export function serverError(err: unknown): ServerError {
     plan?: { problem_details?: unknown } | null;
   } | null;
   const inner = typeof body === 'object' && body !== null ? body.error : undefined;
-  const code = typeof inner?.code === 'string' ? inner.code : typeof e?.code === 'string' ? e.code : null;
+  const code =
+    typeof inner?.code === 'string' ? inner.code : typeof e?.code === 'string' ? e.code : null;
   return {
     status: typeof e?.status === 'number' ? e.status : null,
     code,
     message: typeof e?.message === 'string' ? e.message : String(err),
-    param: typeof e?.param === 'string' ? e.param : typeof inner?.param === 'string' ? inner.param : null,
-    params: (typeof inner?.params === 'object' && inner.params !== null ? inner.params : {}) as ErrorParams,
+    param:
+      typeof e?.param === 'string'
+        ? e.param
+        : typeof inner?.param === 'string'
+          ? inner.param
+          : null,
+    params: (typeof inner?.params === 'object' && inner.params !== null
+      ? inner.params
+      : {}) as ErrorParams,
     issues: Array.isArray(inner?.issues) ? (inner.issues as FieldIssue[]) : [],
-    problems: Array.isArray(body?.plan?.problem_details) ? (body.plan.problem_details as PlanProblem[]) : [],
+    problems: Array.isArray(body?.plan?.problem_details)
+      ? (body.plan.problem_details as PlanProblem[])
+      : [],
   };
 }
 
@@ -84,7 +94,8 @@ function value(i18n: I18n, v: unknown): string {
 /** One field's problem in the page's language. */
 export function issueText(i18n: I18n, issue: FieldIssue): string {
   const { t } = i18n;
-  const origin = issue.origin === 'string' ? 'string' : issue.origin === 'array' ? 'array' : 'number';
+  const origin =
+    issue.origin === 'string' ? 'string' : issue.origin === 'array' ? 'array' : 'number';
   switch (issue.issue) {
     case 'invalid_type':
       return t('issue.invalid_type', { expected: issue.expected ?? '' });
@@ -99,7 +110,9 @@ export function issueText(i18n: I18n, issue: FieldIssue): string {
         { maximum: value(i18n, issue.maximum) },
       );
     case 'invalid_value':
-      return t('issue.invalid_value', { options: (issue.options ?? []).map((o) => JSON.stringify(o)).join(', ') });
+      return t('issue.invalid_value', {
+        options: (issue.options ?? []).map((o) => JSON.stringify(o)).join(', '),
+      });
     case 'invalid_format':
       return t('issue.invalid_format', { expected: issue.expected ?? '' });
     case 'not_multiple_of':
@@ -123,15 +136,26 @@ export function planProblemText(i18n: I18n, p: PlanProblem): string {
   const gpus = 'gpus' in p && Array.isArray(p.gpus) ? p.gpus.join(', ') : '';
   switch (p.kind) {
     case 'context_too_long':
-      return t('plan.context_too_long', { max_model_len: num(p.max_model_len, 0), max_position_embeddings: num(p.max_position_embeddings, 0) });
+      return t('plan.context_too_long', {
+        max_model_len: num(p.max_model_len, 0),
+        max_position_embeddings: num(p.max_position_embeddings, 0),
+      });
     case 'tensor_parallel_heads':
-      return t('plan.tensor_parallel_heads', { tp: p.tensor_parallel_size, heads: p.heads, kv_heads: p.kv_heads, valid: p.valid.join(', ') });
+      return t('plan.tensor_parallel_heads', {
+        tp: p.tensor_parallel_size,
+        heads: p.heads,
+        kv_heads: p.kv_heads,
+        valid: p.valid.join(', '),
+      });
     case 'no_gpus':
       return t('plan.no_gpus');
     case 'no_eligible_gpus':
       return t('plan.no_eligible_gpus');
     case 'no_worker':
-      return t('plan.no_worker', { worker: p.worker, workers: p.workers.join(', ') || t('common.none') });
+      return t('plan.no_worker', {
+        worker: p.worker,
+        workers: p.workers.join(', ') || t('common.none'),
+      });
     case 'no_gpu_idx':
       return p.worker
         ? t('plan.no_gpu_idx.on', { gpus: p.gpu_idx.join(', '), worker: p.worker })
@@ -139,7 +163,11 @@ export function planProblemText(i18n: I18n, p: PlanProblem): string {
     case 'replicas_short':
       return t('plan.replicas_short', { placed: p.placed, replicas: p.replicas });
     case 'too_few_gpus':
-      return t('plan.too_few_gpus', { worker: p.worker, eligible: p.eligible, tp: p.tensor_parallel_size });
+      return t('plan.too_few_gpus', {
+        worker: p.worker,
+        eligible: p.eligible,
+        tp: p.tensor_parallel_size,
+      });
     case 'over_budget':
       return t(p.gpus.length > 1 ? 'plan.over_budget.many' : 'plan.over_budget', {
         worker: p.worker,

@@ -70,4 +70,3 @@ export function makeI18n(locale: Locale, setLocale: (l: Locale) => void): I18n {
     time: (d) => times.format(new Date(d)),
   };
 }
-

@@ -334,7 +334,8 @@ export const zhCN: Record<MessageKey, string> = {
   'error.invalid_id.plain': '请求中的名称或 ID 含有不允许的字符或长度。',
   'error.nul_byte': '{field} 中含有 NUL 字节，请删除。',
   'error.nul_byte.plain': '请求中含有 NUL 字节，请删除。',
-  'error.context_length_exceeded': '模型上下文最多 {max_model_len} 个词元：本次请求的提示占 {prompt_tokens} 个，回答还需 {max_tokens} 个。请缩短对话或调低最大词元数。',
+  'error.context_length_exceeded':
+    '模型上下文最多 {max_model_len} 个词元：本次请求的提示占 {prompt_tokens} 个，回答还需 {max_tokens} 个。请缩短对话或调低最大词元数。',
   'error.context_length_exceeded.plain': '提示超出了模型的上下文长度。请缩短对话或调低最大词元数。',
   'error.unsupported_content_type': '请求体未以 JSON 格式发送。',
   'error.request_too_large': '请求超过了 {limit_mb} MB 的上限。',
@@ -395,8 +396,10 @@ export const zhCN: Record<MessageKey, string> = {
   'issue.unknown_parameter': '未知参数：请删除',
   'issue.invalid': '值无效',
   'plan.separator': '；',
-  'plan.context_too_long': '最大序列长度 {max_model_len} 超过了模型支持的 {max_position_embeddings} 个位置',
-  'plan.tensor_parallel_heads': '张量并行数 {tp} 无法整除模型的 {heads} 个注意力头和 {kv_heads} 个 KV 头；请改用 {valid} 之一',
+  'plan.context_too_long':
+    '最大序列长度 {max_model_len} 超过了模型支持的 {max_position_embeddings} 个位置',
+  'plan.tensor_parallel_heads':
+    '张量并行数 {tp} 无法整除模型的 {heads} 个注意力头和 {kv_heads} 个 KV 头；请改用 {valid} 之一',
   'plan.no_gpus': '集群中没有 GPU',
   'plan.no_eligible_gpus': '没有可用的 GPU',
   'plan.no_worker': '没有带 GPU 的工作节点“{worker}”（现有节点：{workers}）',
@@ -404,12 +407,18 @@ export const zhCN: Record<MessageKey, string> = {
   'plan.no_gpu_idx.on': '{worker} 上没有 GPU {gpus}',
   'plan.replicas_short': '{replicas} 个副本中只有 {placed} 个放得下',
   'plan.too_few_gpus': '{worker} 只有 {eligible} 块可用 GPU，张量并行需要 {tp} 块',
-  'plan.over_budget': '{worker} 的 GPU {gpus}（{total}）：权重 {weights} + 激活 {activations} + CUDA 图 {graphs} + 额外开销 {overhead} 超出预算 {budget}（利用率 {utilization}）{over}',
-  'plan.over_budget.many': '{worker} 的 GPU {gpus}（每块 {total}）：权重 {weights} + 激活 {activations} + CUDA 图 {graphs} + 额外开销 {overhead} 超出预算 {budget}（利用率 {utilization}）{over}',
-  'plan.kv_too_small': '{worker} 的 GPU {gpus}（{total}）：KV 缓存（{kv}）只能容纳 {tokens} 个词元，少于最大序列长度 {max_model_len}',
-  'plan.kv_too_small.many': '{worker} 的 GPU {gpus}（每块 {total}）：KV 缓存（{kv}）只能容纳 {tokens} 个词元，少于最大序列长度 {max_model_len}',
-  'plan.gpu_short': '{worker} 的 GPU {gpus} 在 {total} 中只剩 {available}；每个分片需要 {claim}，还差 {short}',
-  'plan.gpu_short.many': '{worker} 的 GPU {gpus} 每块在 {total} 中只剩 {available}；每个分片需要 {claim}，还差 {short}',
+  'plan.over_budget':
+    '{worker} 的 GPU {gpus}（{total}）：权重 {weights} + 激活 {activations} + CUDA 图 {graphs} + 额外开销 {overhead}，比预算 {budget}（利用率 {utilization}）多出 {over}',
+  'plan.over_budget.many':
+    '{worker} 的 GPU {gpus}（每块 {total}）：权重 {weights} + 激活 {activations} + CUDA 图 {graphs} + 额外开销 {overhead}，比预算 {budget}（利用率 {utilization}）多出 {over}',
+  'plan.kv_too_small':
+    '{worker} 的 GPU {gpus}（{total}）：KV 缓存（{kv}）只能容纳 {tokens} 个词元，少于最大序列长度 {max_model_len}',
+  'plan.kv_too_small.many':
+    '{worker} 的 GPU {gpus}（每块 {total}）：KV 缓存（{kv}）只能容纳 {tokens} 个词元，少于最大序列长度 {max_model_len}',
+  'plan.gpu_short':
+    '{worker} 的 GPU {gpus} 在 {total} 中只剩 {available}；每个分片需要 {claim}，还差 {short}',
+  'plan.gpu_short.many':
+    '{worker} 的 GPU {gpus} 每块在 {total} 中只剩 {available}；每个分片需要 {claim}，还差 {short}',
   'chat.conversations': '对话',
   'chat.newChat': '新对话',
   'chat.untitled': '未命名',
@@ -445,7 +454,8 @@ export const zhCN: Record<MessageKey, string> = {
   'reg.no_config': '{path} 中没有 config.json：请指向 Hugging Face 检查点目录。',
   'reg.no_tokenizer': '{path} 中没有 tokenizer.json：引擎需要它与 config.json 放在一起。',
   'reg.bad_config': '{path} 无法作为模型配置读取。',
-  'reg.invalid_name': '“{value}” 不是有效名称：只能使用字母、数字、“.”、“_”和“-”，并以字母或数字开头。',
+  'reg.invalid_name':
+    '“{value}” 不是有效名称：只能使用字母、数字、“.”、“_”和“-”，并以字母或数字开头。',
   'reg.builtin_name': '“{value}” 是内置模型：请换一个名称。',
   'reg.one_source': '本地目录和 Hugging Face 仓库 ID 只能且必须填写其中一个。',
   'reg.context_too_long': '{value} 超过了模型上限 {maximum}：请调低。',

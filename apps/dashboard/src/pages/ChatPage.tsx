@@ -49,7 +49,10 @@ interface Sampling {
 function loadSampling(): Sampling {
   const fallback = { temperature: '0.7', topP: '1', maxTokens: '128', seed: '' };
   try {
-    return { ...fallback, ...(JSON.parse(localStorage.getItem(SETTINGS) ?? '{}') as Partial<Sampling>) };
+    return {
+      ...fallback,
+      ...(JSON.parse(localStorage.getItem(SETTINGS) ?? '{}') as Partial<Sampling>),
+    };
   } catch {
     return fallback;
   }
@@ -108,7 +111,6 @@ export function ChatPage() {
   useEffect(() => {
     if (models.length > 0 && !models.some((m) => m.model_uid === model))
       update({ ...conv, model: models[0]!.model_uid });
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [models, model]);
   useEffect(() => {
     log.current?.scrollTo({ top: log.current.scrollHeight });
@@ -122,7 +124,10 @@ export function ChatPage() {
     setError(null);
     const ctl = new AbortController();
     setAbort(ctl);
-    let current: Conversation = { ...base, turns: [...history, { role: 'assistant', content: '' }] };
+    let current: Conversation = {
+      ...base,
+      turns: [...history, { role: 'assistant', content: '' }],
+    };
     update(current);
     const body = {
       model: base.model,
@@ -179,22 +184,24 @@ export function ChatPage() {
         setError(err);
         failed = chunks === 0;
       }
-    } finally {
-      const end = performance.now();
-      if (failed) {
-        // Refused before any text: the conversation stays as it was and the message goes back into
-        // the box, to send again once the setting the error names is changed.
-        update({ ...current, turns: base.turns });
-        if (history.at(-1)!.role === 'user' && history.length > base.turns.length) setInput(prompt);
-        setAbort(null);
-        return;
-      }
-      show({
-        stats: { tokens: usage ?? chunks, seconds: (end - start) / 1000, ttftMs: first ? first - start : 0 },
-        finish: finish === 'stop' ? null : finish,
-      });
-      setAbort(null);
     }
+    const end = performance.now();
+    setAbort(null);
+    if (failed) {
+      // Refused before any text: the conversation stays as it was and the message goes back into
+      // the box, to send again once the setting the error names is changed.
+      update({ ...current, turns: base.turns });
+      if (history.at(-1)!.role === 'user' && history.length > base.turns.length) setInput(prompt);
+      return;
+    }
+    show({
+      stats: {
+        tokens: usage ?? chunks,
+        seconds: (end - start) / 1000,
+        ttftMs: first ? first - start : 0,
+      },
+      finish: finish === 'stop' ? null : finish,
+    });
   };
 
   const send = () => {
@@ -202,7 +209,9 @@ export function ChatPage() {
     if (!text || !conv.model || abort) return;
     setInput('');
     const history: Turn[] =
-      conv.mode === 'chat' ? [...conv.turns, { role: 'user', content: text }] : [{ role: 'user', content: text }];
+      conv.mode === 'chat'
+        ? [...conv.turns, { role: 'user', content: text }]
+        : [{ role: 'user', content: text }];
     void answer(conv, history);
   };
 
@@ -261,7 +270,11 @@ export function ChatPage() {
   const settings = (
     <>
       <Field label={t('chat.model')}>
-        <ModelSelect models={models} value={model} onChange={(m) => update({ ...conv, model: m })} />
+        <ModelSelect
+          models={models}
+          value={model}
+          onChange={(m) => update({ ...conv, model: m })}
+        />
       </Field>
       <fieldset className="segmented">
         <legend>{t('chat.mode')}</legend>
@@ -382,10 +395,18 @@ export function ChatPage() {
                       onChange={(e) => setEditing({ index: i, text: e.target.value })}
                     />
                     <div className="actions">
-                      <button type="submit" className="btn btn-primary btn-small" disabled={!!abort}>
+                      <button
+                        type="submit"
+                        className="btn btn-primary btn-small"
+                        disabled={!!abort}
+                      >
                         {t('chat.saveEdit')}
                       </button>
-                      <button type="button" className="btn btn-ghost btn-small" onClick={() => setEditing(null)}>
+                      <button
+                        type="button"
+                        className="btn btn-ghost btn-small"
+                        onClick={() => setEditing(null)}
+                      >
                         {t('common.cancel')}
                       </button>
                     </div>
@@ -426,7 +447,11 @@ export function ChatPage() {
                   )}
                   {(turn.role === 'user' || turn.stats) && editing?.index !== i && (
                     <span className="turn-actions">
-                      <CopyButton text={turn.content} label={t('chat.copy')} className="btn btn-small btn-ghost" />
+                      <CopyButton
+                        text={turn.content}
+                        label={t('chat.copy')}
+                        className="btn btn-small btn-ghost"
+                      />
                       {turn.role === 'user' && conv.mode === 'chat' && (
                         <button
                           type="button"
@@ -485,7 +510,11 @@ export function ChatPage() {
                   {t('chat.stop')}
                 </button>
               ) : (
-                <button type="submit" className="btn btn-primary" disabled={!model || !input.trim()}>
+                <button
+                  type="submit"
+                  className="btn btn-primary"
+                  disabled={!model || !input.trim()}
+                >
                   {t('chat.send')}
                 </button>
               )}
@@ -501,7 +530,11 @@ export function ChatPage() {
           </form>
         </section>
         <aside className="chat-side">
-          <details className="card chat-settings" open={settingsOpen} aria-label={t('chat.settings')}>
+          <details
+            className="card chat-settings"
+            open={settingsOpen}
+            aria-label={t('chat.settings')}
+          >
             <summary>{t('chat.settingsToggle')}</summary>
             {settings}
           </details>
@@ -524,7 +557,9 @@ export function ChatPage() {
                   >
                     <span className="chat-title">{c.title || t('chat.untitled')}</span>
                     <span className="muted chat-meta">
-                      {c.mode === 'chat' ? t('chat.modeLabel.chat') : t('chat.modeLabel.completion')}
+                      {c.mode === 'chat'
+                        ? t('chat.modeLabel.chat')
+                        : t('chat.modeLabel.completion')}
                       {' · '}
                       {c.model}
                     </span>

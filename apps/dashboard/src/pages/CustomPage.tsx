@@ -73,7 +73,8 @@ export function CustomPage() {
           view.problem || view.issue
             ? fieldProblemText(i18n, view)
             : (fieldErrorText(i18n, err, e.field) ?? fieldProblemText(i18n, view));
-        if (FIELDS.includes(f)) byField[f] = byField[f] ? `${byField[f]}${t('plan.separator')}${text}` : text;
+        if (FIELDS.includes(f))
+          byField[f] = byField[f] ? `${byField[f]}${t('plan.separator')}${text}` : text;
         else rest.push(t('issue.line', { field: fieldLabel(i18n, e.field), text }));
       }
       setErrors(byField);

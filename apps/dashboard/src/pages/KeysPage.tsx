@@ -25,7 +25,8 @@ export function KeysPage() {
     models: string;
   }>({ name: '', scope: null, models: '' });
   const first = keys.data !== null && keys.data.length === 0;
-  const scope: ApiKeyView['scope'] = form.scope ?? (first || keys.data === null ? 'admin' : 'inference');
+  const scope: ApiKeyView['scope'] =
+    form.scope ?? (first || keys.data === null ? 'admin' : 'inference');
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   // A refused revoke is about the list, not the create form's fields.

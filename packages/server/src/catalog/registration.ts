@@ -314,7 +314,7 @@ export async function validateRegistration(
       field: 'model_name',
       message: `'${clip(r.model_name)}' is not a valid name: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit`,
       problem: 'invalid_name',
-      params: { value: r.model_name },
+      params: { value: clip(r.model_name) },
     });
   } else if (
     BUILTIN_FAMILIES.some((f) => f.model_name.toLowerCase() === r.model_name.toLowerCase())
@@ -368,7 +368,7 @@ export async function validateRegistration(
         field,
         message: `'${clip(r.hf_repo_id!)}' is not a Hugging Face repo id; write it as owner/name`,
         problem: 'bad_repo_id',
-        params: { value: r.hf_repo_id! },
+        params: { value: clip(r.hf_repo_id!) },
       });
     else read = hubReader(r.hf_repo_id!, hub);
   }
