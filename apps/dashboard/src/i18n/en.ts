@@ -7,7 +7,6 @@ export const en = {
   'app.live': 'Live',
   'app.offline': 'Reconnecting…',
   'app.skip': 'Skip to content',
-  'app.apiKeyNeeded': 'This server requires an API key. Enter an admin key on the API keys page.',
 
   'nav.launch': 'Launch',
   'nav.models': 'Running models',
@@ -214,7 +213,6 @@ export const en = {
   'chat.promptPlaceholder': 'Write the start of a text; the model continues it',
   'chat.send': 'Send',
   'chat.stop': 'Stop',
-  'chat.clear': 'Clear',
   'chat.you': 'You',
   'chat.assistant': 'Assistant',
   'chat.stats': '{tokens} tokens · {seconds} s · {speed} tokens/s · first token {ttft} ms',

@@ -8,7 +8,6 @@ export const zhCN: Record<MessageKey, string> = {
   'app.live': '实时',
   'app.offline': '正在重连…',
   'app.skip': '跳到正文',
-  'app.apiKeyNeeded': '此服务器需要 API 密钥。请在「API 密钥」页输入管理员密钥。',
 
   'nav.launch': '启动',
   'nav.models': '运行中的模型',
@@ -208,7 +207,6 @@ export const zhCN: Record<MessageKey, string> = {
   'chat.promptPlaceholder': '输入一段开头，模型会接着写',
   'chat.send': '发送',
   'chat.stop': '停止',
-  'chat.clear': '清空',
   'chat.you': '你',
   'chat.assistant': '助手',
   'chat.stats': '{tokens} 个词元 · {seconds} 秒 · {speed} 词元/秒 · 首词元 {ttft} 毫秒',
