@@ -10,6 +10,7 @@ import { ModelSelect } from '../components/ModelSelect.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
 import { Link } from '../router.tsx';
+import './retrieval.css';
 
 interface Ranked {
   index: number;
@@ -108,7 +109,7 @@ export function RetrievalPage() {
           </Link>
         </div>
       )}
-      <div className="card">
+      <div className="card retrieval-form">
         <div className="grid-2">
           <Field label={t('retrieval.embedder')}>
             <ModelSelect models={embedders} value={embedder} onChange={setEmbedder} />
@@ -128,8 +129,12 @@ export function RetrievalPage() {
         </button>
         <ErrorNote error={error} />
       </div>
-      {table(t('retrieval.byEmbedding'), byEmbedding)}
-      {table(t('retrieval.byReranker'), byReranker)}
+      {(byEmbedding || byReranker) && (
+        <div className="retrieval-results">
+          {table(t('retrieval.byEmbedding'), byEmbedding)}
+          {table(t('retrieval.byReranker'), byReranker)}
+        </div>
+      )}
     </>
   );
 }
