@@ -417,7 +417,7 @@ export const zhCN: Record<MessageKey, string> = {
     '{worker} 的 GPU {gpus} 在 {total} 中只剩 {available}；每个分片需要 {claim}，还差 {short}',
   'plan.gpu_short.many':
     '{worker} 的 GPU {gpus} 每块在 {total} 中只剩 {available}；每个分片需要 {claim}，还差 {short}',
-  'chat.conversations': '对话',
+  'chat.conversations': '会话列表',
   'chat.newChat': '新对话',
   'chat.untitled': '未命名',
   'chat.rename': '重命名',

@@ -538,55 +538,57 @@ export function ChatPage() {
             <summary>{t('chat.settingsToggle')}</summary>
             {settings}
           </details>
-          <section className="card chat-list" aria-labelledby="chat-list-title">
-            <h2 id="chat-list-title">{t('chat.conversations')}</h2>
-            <ul>
-              {list.map((c) => (
-                <li key={c.id} className={c.id === currentId ? 'current' : undefined}>
-                  <button
-                    type="button"
-                    className="chat-pick"
-                    aria-current={c.id === currentId ? 'true' : undefined}
-                    disabled={!!abort}
-                    onClick={() => {
-                      setCurrentId(c.id);
-                      saveCurrentId(c.id);
-                      setEditing(null);
-                      setError(null);
-                    }}
-                  >
-                    <span className="chat-title">{c.title || t('chat.untitled')}</span>
-                    <span className="muted chat-meta">
-                      {c.mode === 'chat'
-                        ? t('chat.modeLabel.chat')
-                        : t('chat.modeLabel.completion')}
-                      {' · '}
-                      {c.model}
+          {list.length > 0 && (
+            <section className="card chat-list" aria-labelledby="chat-list-title">
+              <h2 id="chat-list-title">{t('chat.conversations')}</h2>
+              <ul>
+                {list.map((c) => (
+                  <li key={c.id} className={c.id === currentId ? 'current' : undefined}>
+                    <button
+                      type="button"
+                      className="chat-pick"
+                      aria-current={c.id === currentId ? 'true' : undefined}
+                      disabled={!!abort}
+                      onClick={() => {
+                        setCurrentId(c.id);
+                        saveCurrentId(c.id);
+                        setEditing(null);
+                        setError(null);
+                      }}
+                    >
+                      <span className="chat-title">{c.title || t('chat.untitled')}</span>
+                      <span className="muted chat-meta">
+                        {c.mode === 'chat'
+                          ? t('chat.modeLabel.chat')
+                          : t('chat.modeLabel.completion')}
+                        {' · '}
+                        {c.model}
+                      </span>
+                    </button>
+                    <span className="chat-row-actions">
+                      <button
+                        type="button"
+                        className="btn btn-small btn-ghost"
+                        aria-label={`${t('chat.rename')}: ${c.title || t('chat.untitled')}`}
+                        onClick={() => rename(c)}
+                      >
+                        {t('chat.rename')}
+                      </button>
+                      <button
+                        type="button"
+                        className="btn btn-small btn-ghost"
+                        aria-label={`${t('chat.deleteConversation')}: ${c.title || t('chat.untitled')}`}
+                        disabled={!!abort && c.id === currentId}
+                        onClick={() => remove(c)}
+                      >
+                        {t('chat.deleteConversation')}
+                      </button>
                     </span>
-                  </button>
-                  <span className="chat-row-actions">
-                    <button
-                      type="button"
-                      className="btn btn-small btn-ghost"
-                      aria-label={`${t('chat.rename')}: ${c.title || t('chat.untitled')}`}
-                      onClick={() => rename(c)}
-                    >
-                      {t('chat.rename')}
-                    </button>
-                    <button
-                      type="button"
-                      className="btn btn-small btn-ghost"
-                      aria-label={`${t('chat.deleteConversation')}: ${c.title || t('chat.untitled')}`}
-                      disabled={!!abort && c.id === currentId}
-                      onClick={() => remove(c)}
-                    >
-                      {t('chat.deleteConversation')}
-                    </button>
-                  </span>
-                </li>
-              ))}
-            </ul>
-          </section>
+                  </li>
+                ))}
+              </ul>
+            </section>
+          )}
         </aside>
       </div>
     </>
