@@ -135,7 +135,7 @@ export async function placeOnCluster(tx: Tx, input: PlacementInput): Promise<Pla
       engine: ENGINE_CAPABILITIES[input.engine],
     });
   } catch (err) {
-    if (err instanceof PlanInputError) throw new HttpError(400, err.message, err.param);
+    if (err instanceof PlanInputError) throw new HttpError(400, err.message, err.param, {}, 'invalid_request', { issues: err.issue ? [err.issue] : [] });
     throw err;
   }
   if (!result.fits) return { ok: false, plan: result, message: result.message };

@@ -1,7 +1,7 @@
 // The memory plan of a launch: per GPU weights / activations / CUDA graphs / KV cache / free, the
 // workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
 import { z } from 'zod';
-import { planProblemMessage, type GpuPlan, type MemoryPlan, type PlanProblem, type ReplicaPlan, type SuggestedSetting, type Suggestion } from '@pagoda/protocol';
+import { fieldIssue, planProblemMessage, type FieldIssue, type GpuPlan, type MemoryPlan, type PlanProblem, type ReplicaPlan, type SuggestedSetting, type Suggestion } from '@pagoda/protocol';
 import { modelTypeOf, type ArchNumbers } from '../catalog/architecture.ts';
 import type { EngineCapability } from '../catalog/engine-capabilities.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
@@ -22,6 +22,8 @@ export class PlanInputError extends Error {
   constructor(
     message: string,
     readonly param: string | null,
+    /** The problem as values (zod's issue), for clients that word it themselves. */
+    readonly issue: FieldIssue | null = null,
   ) {
     super(message);
     this.name = 'PlanInputError';
@@ -227,10 +229,8 @@ export function plan(req: PlanRequest): Plan {
   } catch (err) {
     if (err instanceof z.ZodError) {
       const issue = err.issues[0]!;
-      throw new PlanInputError(
-        `${issue.path.join('.')}: ${issue.message}`,
-        issue.path.map(String).join('.') || null,
-      );
+      const field = issue.path.map(String).join('.');
+      throw new PlanInputError(`${issue.path.join('.')}: ${issue.message}`, field || null, fieldIssue(issue, field));
     }
     throw err;
   }
