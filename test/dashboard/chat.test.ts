@@ -246,7 +246,8 @@ describe('the chat page', () => {
       await page.getByLabel(zhCN['chat.input'], { exact: true }).press('Enter');
       const body2 = await (await refused2).json();
       expect(body2.error.issues?.[0]).toMatchObject({ field: 'temperature', issue: 'too_big', maximum: 2 });
-      await expect.poll(() => note.innerText()).toBe('请求有误：temperature：不能大于 2。');
+      // Named as the page labels the field.
+      await expect.poll(() => note.innerText()).toBe(`请求有误：${zhCN['chat.temperature']}：不能大于 2。`);
       const visible2 = await page.evaluate(() => document.body.innerText);
       expect(visible2).not.toContain(body2.error.message);
       expect(await horizontalOverflow(page), (await overflowingElements(page)).join(', ')).toBeLessThanOrEqual(0);

@@ -1,10 +1,11 @@
 // An error from the server, shown where the action happened, in the page's language (from the error's
 // code and values); the server's own English message stays one click away for bug reports.
 import { useI18n } from '../i18n/index.tsx';
-import { serverError, translateError } from '../i18n/server-error.ts';
+import { serverError, translateError, type FieldLabels } from '../i18n/server-error.ts';
 import './notes.css';
 
-export function ErrorNote({ error }: { error: unknown }) {
+/** `labels`: what the page calls the fields an error may name (parameter → label). */
+export function ErrorNote({ error, labels }: { error: unknown; labels?: FieldLabels }) {
   const i18n = useI18n();
   if (!error) return null;
   if (typeof error === 'string')
@@ -13,7 +14,7 @@ export function ErrorNote({ error }: { error: unknown }) {
         {error}
       </p>
     );
-  const text = translateError(i18n, error);
+  const text = translateError(i18n, error, labels);
   const original = serverError(error).message;
   return (
     <div className="note note-error" role="alert">

@@ -77,8 +77,12 @@ function has(i18n: I18n, key: string): key is MessageKey {
   return i18n.t(key as MessageKey) !== key;
 }
 
-/** A field's name as the page labels it (the launch form's labels), else the parameter itself. */
-export function fieldLabel(i18n: I18n, field: string): string {
+/** Labels a page gives its fields (parameter → label), used before the launch form's. */
+export type FieldLabels = Readonly<Record<string, string>>;
+
+/** A field's name as the page labels it (its own labels, the launch form's), else the parameter itself. */
+export function fieldLabel(i18n: I18n, field: string, labels: FieldLabels = {}): string {
+  if (labels[field]) return labels[field];
   const top = field.split('.')[0] ?? field;
   const key = `field.${top}`;
   return has(i18n, key) && top === field ? i18n.t(key) : field;
@@ -125,9 +129,11 @@ export function issueText(i18n: I18n, issue: FieldIssue): string {
 }
 
 /** A field issue with the field named: "Max model length: must be at most 4096". */
-export function issueLine(i18n: I18n, issue: FieldIssue): string {
+export function issueLine(i18n: I18n, issue: FieldIssue, labels: FieldLabels = {}): string {
   const text = issueText(i18n, issue);
-  return issue.field ? i18n.t('issue.line', { field: fieldLabel(i18n, issue.field), text }) : text;
+  return issue.field
+    ? i18n.t('issue.line', { field: fieldLabel(i18n, issue.field, labels), text })
+    : text;
 }
 
 /** One plan problem in the page's language, with its GPUs, sizes and by how much. */
@@ -212,7 +218,7 @@ export function planProblemsText(i18n: I18n, problems: readonly PlanProblem[]): 
  * error carries (the plain wording when one is missing); an unknown code falls back to the server's
  * message, which is the only case English reaches a translated page.
  */
-export function translateError(i18n: I18n, err: unknown): string {
+export function translateError(i18n: I18n, err: unknown, labels: FieldLabels = {}): string {
   const s = serverError(err);
   const { t } = i18n;
   if (!isErrorCode(s.code)) {
@@ -224,14 +230,14 @@ export function translateError(i18n: I18n, err: unknown): string {
   const code = s.code;
   if ((code === 'invalid_request' || code === 'unknown_parameter') && s.issues.length > 0)
     return t('error.invalid_request.issues', {
-      issues: s.issues.map((i) => issueLine(i18n, i)).join(t('plan.separator')),
+      issues: s.issues.map((i) => issueLine(i18n, i, labels)).join(t('plan.separator')),
     });
   if (code === 'no_capacity' && s.problems.length > 0)
     return t('error.no_capacity.problems', { problems: planProblemsText(i18n, s.problems) });
   const values: Record<string, string | number> = {};
   for (const [k, v] of Object.entries(s.params)) if (v !== null) values[k] = value(i18n, v);
-  if (values.field !== undefined) values.field = fieldLabel(i18n, String(s.params.field));
-  if (values.field === undefined && s.param) values.field = fieldLabel(i18n, s.param);
+  if (values.field !== undefined) values.field = fieldLabel(i18n, String(s.params.field), labels);
+  if (values.field === undefined && s.param) values.field = fieldLabel(i18n, s.param, labels);
   const key = `error.${code}` as MessageKey;
   const full = t(key);
   const missing = placeholders(full).some((p) => values[p] === undefined);

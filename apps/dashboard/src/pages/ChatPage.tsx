@@ -478,7 +478,18 @@ export function ChatPage() {
               </div>
             ))}
           </div>
-          <ErrorNote error={error} />
+          <ErrorNote
+            error={error}
+            labels={{
+              model: t('chat.model'),
+              messages: t('chat.input'),
+              prompt: t('chat.input'),
+              temperature: t('chat.temperature'),
+              top_p: t('chat.topP'),
+              max_tokens: t('chat.maxTokens'),
+              seed: t('chat.seed'),
+            }}
+          />
           <form
             className="chat-input"
             onSubmit={(e) => {

@@ -127,7 +127,14 @@ export function RetrievalPage() {
         <button className="btn btn-primary" disabled={busy || (!embedder && !reranker)} onClick={() => void run()}>
           {t('retrieval.rank')}
         </button>
-        <ErrorNote error={error} />
+        <ErrorNote
+          error={error}
+          labels={{
+            query: t('retrieval.query'),
+            documents: t('retrieval.passages'),
+            input: t('retrieval.passages'),
+          }}
+        />
       </div>
       {(byEmbedding || byReranker) && (
         <div className="retrieval-results">
