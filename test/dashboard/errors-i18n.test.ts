@@ -109,6 +109,14 @@ describe('server errors in the page’s language', () => {
       expect(visible).not.toMatch(/does not fit|exceed gpu_memory_utilization|available of/);
       expect(await horizontalOverflow(page), (await overflowingElements(page)).join(', ')).toBeLessThanOrEqual(0);
       await screenshot(page, `launch-nofit-zh-CN-${width}`);
+      if (width === 1280) {
+        // On the CPU engine the refusal has no GPU plan: its problem still comes as values, in Chinese.
+        const cpu = await post('/api/plan', { model_name: MODEL, n_gpu: 0 });
+        expect(cpu.json.problem_details).toEqual([expect.objectContaining({ kind: 'cpu_memory', worker: 'w1' })]);
+        await page.getByLabel(zhCN['field.n_gpu'], { exact: true }).fill('0');
+        await expect.poll(() => note.innerText(), { timeout: 10_000 }).toContain('在 CPU 上每个副本需要');
+        expect(await pageText(page)).not.toContain(cpu.json.message);
+      }
       await context.close();
     }
   }, 60_000);

@@ -5,6 +5,10 @@ export type PlanProblem =
   | { kind: 'context_too_long'; max_model_len: number; max_position_embeddings: number }
   | { kind: 'tensor_parallel_heads'; tensor_parallel_size: number; heads: number; kv_heads: number; valid: number[] }
   | { kind: 'no_gpus' }
+  /** No worker is registered (or alive) to run the model. */
+  | { kind: 'no_workers' }
+  /** On the CPU engine: a replica needs `need` bytes of host memory, the roomiest worker has `room`. */
+  | { kind: 'cpu_memory'; worker: string; need: number; room: number; short: number }
   | { kind: 'no_eligible_gpus' }
   | { kind: 'no_worker'; worker: string; workers: string[] }
   | { kind: 'no_gpu_idx'; gpu_idx: number[]; worker: string | null }
@@ -55,6 +59,10 @@ export function planProblemMessage(p: PlanProblem): string {
       return `tensor_parallel_size ${p.tensor_parallel_size} does not divide the model's ${p.heads} attention heads and ${p.kv_heads} KV heads; use one of ${p.valid.join(', ')}`;
     case 'no_gpus':
       return 'the cluster reports no GPUs';
+    case 'no_workers':
+      return 'no worker is registered: start one with `pagoda worker --server URL --redis URL`';
+    case 'cpu_memory':
+      return `a replica needs ${gib(p.need)} of host memory, the roomiest worker (${p.worker}) has ${gib(p.room)} unclaimed`;
     case 'no_eligible_gpus':
       return 'no GPUs are eligible';
     case 'no_worker':

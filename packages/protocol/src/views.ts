@@ -147,6 +147,8 @@ export interface PlanResponse {
   fits: boolean;
   device: 'cpu' | 'gpu' | null;
   message: string;
+  /** Refused: why, as values (the GPU plan's problem_details, or the CPU placement's). */
+  problem_details: PlanProblem[];
   replicas: Array<{ worker: string; gpu_idx: number[]; bytes_per_device: number }>;
   plan: MemoryPlan | null;
 }

@@ -159,7 +159,7 @@ export class Launcher {
     });
     if (!result.instance) {
       this.metrics.launched('refused');
-      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan }, 'no_capacity');
+      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan, problem_details: result.placement.problem_details }, 'no_capacity');
     }
     this.metrics.launched('accepted');
     await this.enqueue(result.instance, result.replicas);
@@ -175,7 +175,7 @@ export class Launcher {
       const live = instance.replicas.filter((r) => r.status !== 'lost').sort((a, b) => a.index - b.index);
       if (count > live.length) {
         const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, count - live.length, normalizeEngine(instance.engine)));
-        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan }, 'no_capacity');
+        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan, problem_details: placement.problem_details }, 'no_capacity');
         const from = Math.max(-1, ...instance.replicas.map((r) => r.index)) + 1;
         const added = await this.createReplicas(tx, instance.id, from, placement);
         const status = instanceStatus(count, [...live, ...added].map((r) => r.status));

@@ -62,9 +62,11 @@ export function PlanView({
           <p className="note note-error" role="alert">
             {/* Said once, in the page's language: the problems (GPUs with the same numbers merged), not the server's sentence. */}
             <strong>{t('launch.planNoFit')}</strong>{' '}
-            {plan.plan?.problem_details?.length
-              ? planProblemsText(i18n, plan.plan.problem_details)
-              : plan.message}
+            {plan.problem_details?.length
+              ? planProblemsText(i18n, plan.problem_details)
+              : plan.plan?.problem_details?.length
+                ? planProblemsText(i18n, plan.plan.problem_details)
+                : plan.message}
           </p>
           {plan.plan?.breakdown && (
             <MemoryBar

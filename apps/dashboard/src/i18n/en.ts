@@ -404,6 +404,8 @@ export const en = {
   'plan.context_too_long': 'max model length {max_model_len} exceeds the model’s maximum of {max_position_embeddings} positions',
   'plan.tensor_parallel_heads': 'tensor parallel size {tp} does not divide the model’s {heads} attention heads and {kv_heads} KV heads; use one of {valid}',
   'plan.no_gpus': 'the cluster reports no GPUs',
+  'plan.no_workers': 'no worker is registered: start one with “pagoda worker”',
+  'plan.cpu_memory': 'on the CPU a replica needs {need} of memory; the roomiest worker ({worker}) has {room} free, {short} too little',
   'plan.no_eligible_gpus': 'no GPU is eligible',
   'plan.no_worker': 'no worker “{worker}” with GPUs (workers: {workers})',
   'plan.no_gpu_idx': 'GPU {gpus} does not exist on any worker',

@@ -37,6 +37,7 @@ export function serverError(err: unknown): ServerError {
   const body = (e?.body ?? null) as {
     error?: { code?: unknown; params?: unknown; issues?: unknown; param?: unknown };
     plan?: { problem_details?: unknown } | null;
+    problem_details?: unknown;
   } | null;
   const inner = typeof body === 'object' && body !== null ? body.error : undefined;
   const code =
@@ -55,9 +56,11 @@ export function serverError(err: unknown): ServerError {
       ? inner.params
       : {}) as ErrorParams,
     issues: Array.isArray(inner?.issues) ? (inner.issues as FieldIssue[]) : [],
-    problems: Array.isArray(body?.plan?.problem_details)
-      ? (body.plan.problem_details as PlanProblem[])
-      : [],
+    problems: Array.isArray(body?.problem_details)
+      ? (body.problem_details as PlanProblem[])
+      : Array.isArray(body?.plan?.problem_details)
+        ? (body.plan.problem_details as PlanProblem[])
+        : [],
   };
 }
 
@@ -155,6 +158,15 @@ export function planProblemText(i18n: I18n, p: PlanProblem): string {
       });
     case 'no_gpus':
       return t('plan.no_gpus');
+    case 'no_workers':
+      return t('plan.no_workers');
+    case 'cpu_memory':
+      return t('plan.cpu_memory', {
+        worker: p.worker,
+        need: bytes(p.need),
+        room: bytes(p.room),
+        short: bytes(p.short),
+      });
     case 'no_eligible_gpus':
       return t('plan.no_eligible_gpus');
     case 'no_worker':

@@ -399,6 +399,9 @@ export const zhCN: Record<MessageKey, string> = {
   'plan.tensor_parallel_heads':
     '张量并行数 {tp} 无法整除模型的 {heads} 个注意力头和 {kv_heads} 个 KV 头；请改用 {valid} 之一',
   'plan.no_gpus': '集群中没有 GPU',
+  'plan.no_workers': '没有已注册的工作节点：请用“pagoda worker”启动一个',
+  'plan.cpu_memory':
+    '在 CPU 上每个副本需要 {need} 内存；最空闲的工作节点（{worker}）只剩 {room}，还差 {short}',
   'plan.no_eligible_gpus': '没有可用的 GPU',
   'plan.no_worker': '没有带 GPU 的工作节点“{worker}”（现有节点：{workers}）',
   'plan.no_gpu_idx': '任何工作节点上都没有 GPU {gpus}',
