@@ -30,8 +30,10 @@ async function newPage(width: number, locale: 'en' | 'zh-CN'): Promise<{ context
   return { context, page };
 }
 
-async function api(method: string, path: string, key?: string): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${server.url}${path}`, { method, headers: key ? { authorization: `Bearer ${key}` } : {} });
+async function api(method: string, path: string, key?: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
 }
 
@@ -132,6 +134,19 @@ describe('keys and signing in', () => {
     expect((await visibleLines(page)).join('\n')).not.toMatch(/exists; revoke it|pick another name/);
     expect(await horizontalOverflow(page), (await overflowingElements(page)).join(', ')).toBeLessThanOrEqual(0);
     await screenshot(page, 'keys-error-zh-CN-390');
+    await context.close();
+  });
+
+  it('lets an inference key in, says in Chinese what needs an admin key, and stops the live feed quietly', async () => {
+    const made = await api('POST', '/api/keys', adminKey, { name: 'app', scope: 'inference' });
+    expect(made.status).toBe(201);
+    const { context, page } = await newPage(1280, 'zh-CN');
+    await context.addInitScript((k) => localStorage.setItem('pagoda.apiKey', k), made.json.key as string);
+    await page.goto(`${server.url}/keys`);
+    await page.getByRole('heading', { level: 1, name: zhCN['keys.title'] }).waitFor({ timeout: 15_000 });
+    await page.getByText('密钥“app”是推理密钥；此操作需要管理员密钥。').waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.locator('.live').innerText(), { timeout: 10_000 }).toBe(zhCN['signin.noLive']);
+    expect((await visibleLines(page)).join('\n')).not.toMatch(/inference key|needs an admin key/);
     await context.close();
   });
 

@@ -11,7 +11,7 @@ import {
   useState,
   type ReactNode,
 } from 'react';
-import { api, apiKey } from './client.ts';
+import { api, apiKey, API_KEY_CHANGED } from './client.ts';
 import { reportAuthFailure, useAuthNeed } from './auth-state.ts';
 import { serverError } from '../i18n/server-error.ts';
 import type { PlatformEventMessage } from '@pagoda/protocol';
@@ -38,6 +38,13 @@ export function EventsProvider({ children }: { children: ReactNode }) {
   const [connected, setConnected] = useState(false);
   const [forbidden, setForbidden] = useState(false);
   const signedOut = useAuthNeed() !== null;
+  // Another key stored (API keys page, sign-in): connect again with it.
+  const [keyVersion, setKeyVersion] = useState(0);
+  useEffect(() => {
+    const changed = () => setKeyVersion((v) => v + 1);
+    window.addEventListener(API_KEY_CHANGED, changed);
+    return () => window.removeEventListener(API_KEY_CHANGED, changed);
+  }, []);
 
   useEffect(() => {
     setForbidden(false);
@@ -86,7 +93,7 @@ export function EventsProvider({ children }: { children: ReactNode }) {
       clearTimeout(retry);
       ws?.close();
     };
-  }, [signedOut]);
+  }, [signedOut, keyVersion]);
 
   const subscribe = useCallback((fn: Listener) => {
     listeners.current.add(fn);

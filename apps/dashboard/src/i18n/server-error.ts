@@ -68,12 +68,6 @@ export function isErrorCode(code: string | null): code is ErrorCode {
   return code !== null && code in ERROR_CODES;
 }
 
-/** Is this the server saying the browser needs a (valid) key? */
-export function needsKey(err: unknown): boolean {
-  const s = serverError(err);
-  return s.status === 401 || s.code === 'missing_api_key' || s.code === 'invalid_api_key';
-}
-
 const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
 
 function has(i18n: I18n, key: string): key is MessageKey {
