@@ -10,6 +10,7 @@ export interface LaunchForm {
   n_gpu: string; // 'auto' | '0' | N
   worker_ip: string;
   gpu_idx: string;
+  /** Empty: auto (1, or what the plan suggests when GPUs per replica is auto). */
   tensor_parallel_size: string;
   gpu_memory_utilization: string;
   max_model_len: string;
@@ -29,7 +30,7 @@ export function defaultForm(): LaunchForm {
     n_gpu: 'auto',
     worker_ip: '',
     gpu_idx: '',
-    tensor_parallel_size: '1',
+    tensor_parallel_size: '',
     gpu_memory_utilization: '0.9',
     max_model_len: '',
     max_num_seqs: '',
@@ -71,16 +72,24 @@ function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** `pagoda launch NAME --flag value ...` for a launch body, with --endpoint when not the default server. */
-export function launchCli(body: Record<string, unknown>, endpoint?: string): string {
-  const parts = ['pagoda', 'launch', shellQuote(String(body.model_name))];
-  if (endpoint) parts.push('--endpoint', shellQuote(endpoint));
+/**
+ * The command as groups that belong together: `pagoda launch NAME`, then each `--flag value`. The page
+ * shows each group unbroken, so a narrow box wraps between flags, never inside one.
+ */
+export function launchCliParts(body: Record<string, unknown>, endpoint?: string): string[] {
+  const parts = [`pagoda launch ${shellQuote(String(body.model_name))}`];
+  if (endpoint) parts.push(`--endpoint ${shellQuote(endpoint)}`);
   for (const [key, value] of Object.entries(body)) {
     if (key === 'model_name') continue;
     const flag = `--${FLAG[key] ?? key.replace(/_/g, '-')}`;
     if (value === true) parts.push(flag);
     else if (value === false) parts.push(`--no-${flag.slice(2)}`);
-    else parts.push(flag, shellQuote(Array.isArray(value) ? value.join(',') : String(value)));
+    else parts.push(`${flag} ${shellQuote(Array.isArray(value) ? value.join(',') : String(value))}`);
   }
-  return parts.join(' ');
+  return parts;
+}
+
+/** `pagoda launch NAME --flag value ...` for a launch body, with --endpoint when not the default server. */
+export function launchCli(body: Record<string, unknown>, endpoint?: string): string {
+  return launchCliParts(body, endpoint).join(' ');
 }

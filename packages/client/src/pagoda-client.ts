@@ -12,11 +12,13 @@ import type {
   LaunchProgress,
   LaunchRequest,
   ModelFamilyView,
+  ModelLogs,
   ModelView,
   PlanResponse,
   RegistrationRequest,
   RegistrationSummary,
   RegistrationUpdated,
+  RetryResult,
   WorkerView,
 } from '@pagoda/protocol';
 import { errorMessage, PagodaApiError } from './api-error.ts';
@@ -160,6 +162,14 @@ export class PagodaClient {
   }
   terminate(uid: string): Promise<unknown> {
     return this.request('DELETE', `/v1/models/${enc(uid)}`);
+  }
+  /** Each replica's recent runner log lines, as the server kept them (the last `lines`, at most 500). */
+  logs(uid: string, lines?: number): Promise<ModelLogs> {
+    return this.request('GET', `/v1/models/${enc(uid)}/logs${lines ? `?lines=${lines}` : ''}`);
+  }
+  /** Starts the failed replicas of a model again. */
+  retry(uid: string): Promise<RetryResult> {
+    return this.request('POST', `/v1/models/${enc(uid)}/retry`);
   }
   scale(uid: string, replica: number): Promise<unknown> {
     return this.request('POST', `/v1/models/${enc(uid)}/replicas`, { replica });

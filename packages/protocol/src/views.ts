@@ -204,6 +204,25 @@ export interface ReplicaProgress {
   last_error?: string | null;
 }
 
+/** GET /v1/models/{uid}/logs: each replica's recent runner log lines (oldest first), kept by the server. */
+export interface ModelLogs {
+  model_uid: string;
+  replicas: Array<{
+    replica_id: string;
+    index: number;
+    lines: string[];
+    /** Lines reported since the server started, including those no longer kept. */
+    total: number;
+  }>;
+}
+
+/** POST /v1/models/{uid}/retry: the failed replicas placed and sent again. */
+export interface RetryResult {
+  model_uid: string;
+  retried: number;
+  status: string;
+}
+
 /** GET /v1/models/{uid}/progress: overall 0..1, and per replica when the server tells. */
 export interface LaunchProgress {
   progress: number;

@@ -194,6 +194,35 @@ export class Launcher {
     return { status };
   }
 
+  /**
+   * Starts the failed replicas of `uid` again: each is replaced by a replica placed afresh (its claim was
+   * released when it failed) and sent to its worker. 404 for an unknown uid, 409 when none failed or the
+   * cluster has no room now.
+   */
+  async retry(uid: string): Promise<{ retried: number; status: string }> {
+    this.queues.assertAvailable();
+    const { instance, added, removed, status } = await placementTransaction(this.db, async (tx) => {
+      const instance = await tx.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
+      if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found');
+      const removed = instance.replicas.filter((r) => r.status === 'failed');
+      if (removed.length === 0) throw new HttpError(409, `model '${uid}' has no failed replica to retry (it is ${instance.status})`, 'model_uid', {}, 'conflict');
+      const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, removed.length, normalizeEngine(instance.engine)));
+      if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan }, 'no_capacity');
+      await tx.replica.deleteMany({ where: { id: { in: removed.map((r) => r.id) } } });
+      const from = Math.max(-1, ...instance.replicas.map((r) => r.index)) + 1;
+      const added = await this.createReplicas(tx, instance.id, from, placement);
+      const kept = instance.replicas.filter((r) => r.status !== 'failed' && r.status !== 'lost');
+      const status = instanceStatus(instance.desiredReplicas, [...kept, ...added].map((r) => r.status));
+      await tx.modelInstance.update({ where: { id: instance.id }, data: { status, lastError: null } });
+      await tx.event.create({ data: { kind: 'retry', subject: uid, message: `retried ${removed.length} failed replica(s): ${placement.message}` } });
+      return { instance, added, removed, status };
+    });
+    await this.enqueue(instance, added);
+    // Failed runners have exited; the terminate only makes sure the worker forgets them.
+    await Promise.all(removed.map((r) => (r.workerId ? this.queues.terminate(r.workerId, { kind: 'terminate', replica_id: r.id, model_uid: uid }).catch(() => {}) : null)));
+    return { retried: removed.length, status };
+  }
+
   /** Stops replica `index` of `uid` and lowers the desired count by one (Xinference's terminate_model_replica). */
   async terminateReplica(uid: string, index: number): Promise<void> {
     this.queues.assertAvailable();

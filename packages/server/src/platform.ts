@@ -6,6 +6,7 @@ import type { Database } from '@pagoda/db';
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job-queues.ts';
 import type { Launcher } from './launcher.ts';
+import type { LogHistory } from './log-history.ts';
 import type { PlatformMetrics } from './metrics.ts';
 import type { Reconciler } from './reconcile.ts';
 import type { RouteTable } from './route-table.ts';
@@ -19,5 +20,7 @@ export interface Platform {
   reconciler: Reconciler;
   table: RouteTable;
   hub: EventHub;
+  /** Recent runner log lines per replica, for GET /v1/models/{uid}/logs. */
+  logs: LogHistory;
   metrics: PlatformMetrics;
 }

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { WorkerReportSchema, type Heartbeat, type ReplicaReport } from '@pagoda/protocol';
 import type { EventHub } from './events.ts';
 import type { JobQueues } from './job-queues.ts';
+import type { LogHistory } from './log-history.ts';
 import { launchJob } from './launcher.ts';
 import { liveOrNull, withLiveRelations } from './live-relations.ts';
 
@@ -16,6 +17,8 @@ export interface ReportDeps {
   db: Database;
   queues: JobQueues;
   hub: EventHub;
+  /** Where log lines are kept for the history route (left out: only published live). */
+  logs?: LogHistory;
   log: Logger;
   /** Called when a replica's readiness may have changed. */
   onRoutesChanged(): void;
@@ -41,7 +44,10 @@ export class ReportHandler {
     const report = parsed.data;
     if (report.type === 'heartbeat') await this.heartbeat(report);
     else if (report.type === 'replica') await this.replica(report.worker_id, report.replica);
-    else this.deps.hub.publish({ type: 'logs', model_uid: report.model_uid, replica_id: report.replica_id, lines: report.lines });
+    else {
+      this.deps.logs?.add(report.model_uid, report.replica_id, report.lines);
+      this.deps.hub.publish({ type: 'logs', model_uid: report.model_uid, replica_id: report.replica_id, lines: report.lines });
+    }
   }
 
   private async heartbeat(hb: Heartbeat): Promise<void> {

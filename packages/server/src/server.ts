@@ -17,6 +17,7 @@ import { PlatformMetrics } from './metrics.ts';
 import { metricsFrame } from './metrics-report.ts';
 import type { Platform } from './platform.ts';
 import { Reconciler } from './reconcile.ts';
+import { LogHistory } from './log-history.ts';
 import { ReportHandler } from './reports.ts';
 import { RouteTable } from './route-table.ts';
 
@@ -59,15 +60,16 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
   await redis.connect().catch((err: Error) => log.warn({ err: err.message, url: redisHandle.url }, 'redis not reachable yet'));
 
   const hub = new EventHub();
+  const logs = new LogHistory();
   const metrics = new PlatformMetrics();
   const table = new RouteTable();
   const queues = new JobQueues(redisHandle.url, config.redisPrefix, redis);
   const launcher = new Launcher(db, queues, metrics);
   const reconciler = new Reconciler({ db, queues, table, hub, log }, { intervalMs: config.reconcileMs, lostAfterMs: config.workerLostMs, removeAfterMs: config.workerRemoveMs });
-  const platform: Platform = { db, redis, log, queues, launcher, reconciler, table, hub, metrics };
+  const platform: Platform = { db, redis, log, queues, launcher, reconciler, table, hub, logs, metrics };
 
   // Reports are applied one at a time, in arrival order, so a worker's updates never race each other.
-  const reports = new ReportHandler({ db, queues, hub, log, resendAfterMs: config.resendAfterMs, onRoutesChanged: () => void reconciler.refreshRoutes() });
+  const reports = new ReportHandler({ db, queues, hub, logs, log, resendAfterMs: config.resendAfterMs, onRoutesChanged: () => void reconciler.refreshRoutes() });
   const subscriber = new Redis(redisHandle.url, { maxRetriesPerRequest: null });
   subscriber.on('error', (err) => log.debug({ err: err.message }, 'redis subscriber error'));
   let chain = Promise.resolve();

@@ -58,6 +58,8 @@ const CASES: Case[] = [
   ['DELETE', '/v1/models/nope', undefined, 404, /not launched/],
   ['GET', '/v1/models/nope/progress', undefined, 404, /not launched/],
   ['POST', '/v1/models/nope/cancel', undefined, 404, /not launched/],
+  ['POST', '/v1/models/nope/retry', undefined, 404, /not launched/],
+  ['GET', '/v1/models/nope/logs', undefined, 404, /not launched/],
   ['GET', '/v1/models/nope/replicas', undefined, 404, /not launched/],
   ['POST', '/v1/models/existing/replicas', {}, 400, /replica/],
   ['POST', '/v1/models/existing/replicas', { replica: -1 }, 400, /replica/],

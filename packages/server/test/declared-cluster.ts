@@ -22,6 +22,8 @@ export interface DeclaredCluster {
   call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
   /** Publishes what worker w1 says about one replica. */
   report(replicaId: string, uid: string, change: Partial<ReplicaReport>): Promise<void>;
+  /** Publishes runner log lines of one replica as worker w1 would. */
+  logs(replicaId: string, uid: string, lines: string[]): Promise<void>;
   replicaIds(uid: string): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -32,8 +34,10 @@ async function publish(prefix: string, message: unknown): Promise<void> {
   pub.disconnect();
 }
 
-export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuBytes = 8 * GiB): Promise<DeclaredCluster> {
-  const prefix = `dc${provider}${Date.now().toString(36)}`;
+/** `adminKey`: the server requires it, and `call` sends it. */
+export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuBytes = 8 * GiB, opts: { adminKey?: string } = {}): Promise<DeclaredCluster> {
+  // Random too: test files start clusters in parallel, and two in one millisecond must not share queues.
+  const prefix = `dc${provider}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'pagoda-declared-'));
   let databaseUrl = `file:${join(dataDir, 'pagoda.db')}`;
   let drop = async () => {};
@@ -42,14 +46,15 @@ export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuByte
     databaseUrl = scratch.url;
     drop = scratch.drop;
   }
-  const server = await startServer({ port: 0, dataDir, databaseUrl, redisUrl: REDIS_URL, redisPrefix: prefix, logLevel: 'silent', reconcileMs: 200, workerLostMs: 600_000 });
+  const server = await startServer({ port: 0, dataDir, databaseUrl, redisUrl: REDIS_URL, redisPrefix: prefix, logLevel: 'silent', reconcileMs: 200, workerLostMs: 600_000, adminKey: opts.adminKey });
   const close = async () => {
     await server.close();
     await drop().catch(() => {});
     rmSync(dataDir, { recursive: true, force: true });
   };
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const headers: Record<string, string> = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(opts.adminKey ? { authorization: `Bearer ${opts.adminKey}` } : {}) };
+    const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     return { status: res.status, json: text ? JSON.parse(text) : null };
   };
@@ -82,6 +87,9 @@ export async function startDeclaredCluster(provider: Provider, gpus = 1, gpuByte
     async report(replicaId, uid, change) {
       const replica: ReplicaReport = { replica_id: replicaId, model_uid: uid, status: 'loading', progress: 0.5, phase: null, pid: null, port: null, restarts: 0, last_error: null, ...change };
       await publish(prefix, { type: 'replica', worker_id: 'w1', replica });
+    },
+    async logs(replicaId, uid, lines) {
+      await publish(prefix, { type: 'logs', worker_id: 'w1', replica_id: replicaId, model_uid: uid, lines });
     },
     async replicaIds(uid) {
       const { json } = await call('GET', `/v1/models/${uid}/replicas`);

@@ -38,6 +38,8 @@ const PATH_TARGETS: PathTarget[] = [
   { name: 'terminate', method: 'DELETE', path: '/v1/models/{}' },
   { name: 'progress', method: 'GET', path: '/v1/models/{}/progress' },
   { name: 'cancel', method: 'POST', path: '/v1/models/{}/cancel' },
+  { name: 'retry', method: 'POST', path: '/v1/models/{}/retry' },
+  { name: 'logs', method: 'GET', path: '/v1/models/{}/logs' },
   { name: 'revoke', method: 'DELETE', path: '/api/keys/{}' },
   { name: 'registration', method: 'GET', path: '/v1/model_registrations/LLM/{}' },
   { name: 'unregister', method: 'DELETE', path: '/v1/model_registrations/LLM/{}' },

@@ -1,5 +1,7 @@
 // Grouped horizontal bars: one group per benchmark run, one bar per measure (e.g. mean and p99), with
-// the value at the end of each bar. SVG drawn here, sized to the number of rows.
+// the value at the end of each bar. Drawn at its measured pixel width so text keeps its size, and
+// sized to the number of rows.
+import { useMeasuredWidth } from './chart-size.ts';
 import { PALETTE } from './LineChart.tsx';
 
 export interface BarGroup {
@@ -7,9 +9,8 @@ export interface BarGroup {
   values: number[];
 }
 
-const W = 640;
-const ROW = 20;
-const LABEL_W = 200;
+const ROW = 22;
+const VALUE_W = 84;
 
 export function BarChart({
   title,
@@ -22,42 +23,58 @@ export function BarChart({
   groups: BarGroup[];
   format: (v: number) => string;
 }) {
+  const [box, width] = useMeasuredWidth<HTMLDivElement>();
+  const W = Math.max(width, 240);
+  // Narrow (a phone) or long labels: each group's label on its own line above its bars.
+  const longest = Math.max(0, ...groups.map((g) => g.label.length));
+  const stacked = W < 520 || longest * 7 > Math.min(260, Math.round(W * 0.32)) - 8;
+  const labelW = stacked ? 0 : Math.min(260, Math.round(W * 0.32));
+  const labelH = stacked ? 18 : 0;
   const top = Math.max(1e-9, ...groups.flatMap((g) => g.values));
-  const groupH = measures.length * ROW + 10;
+  const groupH = labelH + measures.length * ROW + 10;
   const H = groups.length * groupH + 4;
-  const width = (v: number) => (Math.max(0, v) / top) * (W - LABEL_W - 80);
+  const barMax = W - labelW - VALUE_W - 8;
+  const width_ = (v: number) => (Math.max(0, v) / top) * barMax;
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title}>
-        {groups.map((g, gi) => (
-          <g key={g.label + gi} transform={`translate(0 ${gi * groupH + 4})`}>
-            <text
-              x={LABEL_W - 8}
-              y={(measures.length * ROW) / 2 + 4}
-              textAnchor="end"
-              className="tick"
-            >
-              {g.label}
-            </text>
-            {g.values.map((v, mi) => (
-              <g key={mi}>
-                <rect
-                  x={LABEL_W}
-                  y={mi * ROW}
-                  width={width(v)}
-                  height={ROW - 4}
-                  rx={3}
-                  fill={PALETTE[mi % PALETTE.length]}
-                />
-                <text x={LABEL_W + width(v) + 6} y={mi * ROW + ROW - 7} className="tick">
-                  {format(v)}
+      <div ref={box} className="chart-box">
+        {width > 0 && (
+          <svg width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title}>
+            {groups.map((g, gi) => (
+              <g key={g.label + gi} transform={`translate(0 ${gi * groupH + 4})`}>
+                <text
+                  x={stacked ? 0 : labelW - 8}
+                  y={stacked ? 12 : (measures.length * ROW) / 2 + 4}
+                  textAnchor={stacked ? 'start' : 'end'}
+                  className="tick tick-label"
+                >
+                  {g.label}
                 </text>
+                {g.values.map((v, mi) => (
+                  <g key={mi}>
+                    <rect
+                      x={labelW}
+                      y={labelH + mi * ROW}
+                      width={width_(v)}
+                      height={ROW - 5}
+                      rx={3}
+                      fill={PALETTE[mi % PALETTE.length]}
+                    />
+                    <text
+                      x={labelW + width_(v) + 6}
+                      y={labelH + mi * ROW + ROW - 9}
+                      className="tick"
+                    >
+                      {format(v)}
+                    </text>
+                  </g>
+                ))}
               </g>
             ))}
-          </g>
-        ))}
-      </svg>
+          </svg>
+        )}
+      </div>
       <ul className="legend">
         {measures.map((m, i) => (
           <li key={m}>

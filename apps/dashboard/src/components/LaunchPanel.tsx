@@ -1,12 +1,14 @@
 // The launch form of one model: every engine parameter with what it costs, the memory plan redrawn
-// as fields change (POST /api/plan, debounced), "Copy as CLI", and the launch itself.
+// as fields change (POST /api/plan, debounced), "Copy as CLI", and the launch itself (off while the
+// plan says it will not fit). With GPUs per replica on auto, the tensor-parallel size the plan
+// suggests is taken.
 import { useEffect, useMemo, useState } from 'react';
 import { api, ApiError } from '../api/client.ts';
 import type { LaunchRequest, PlanResponse, WorkerView } from '@pagoda/protocol';
 import { usePoll } from '../api/use-poll.ts';
 import { useI18n } from '../i18n/index.tsx';
 import { fieldErrorText } from '../i18n/server-error.ts';
-import { defaultForm, launchBody, launchCli, type LaunchForm } from '../launch.ts';
+import { defaultForm, launchBody, launchCli, launchCliParts, type LaunchForm } from '../launch.ts';
 import type { CatalogEntry } from '../api/catalog.ts';
 import { navigate } from '../router.tsx';
 import { ErrorNote } from './ErrorNote.tsx';
@@ -49,7 +51,17 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
   ];
 
   // The form's text goes as typed (numbers where they parse): the server validates it and names the field.
-  const body = useMemo(() => launchBody(name, form), [name, form]);
+  const typed = useMemo(() => launchBody(name, form), [name, form]);
+  const typedKey = JSON.stringify(typed);
+  // GPUs per replica and tensor parallel both on auto: when the plan says it fits only spread over more
+  // GPUs, that size is taken (for these settings only: any change plans from scratch).
+  const tpIsAuto = form.n_gpu.trim() === 'auto' && form.tensor_parallel_size.trim() === '';
+  const [autoTp, setAutoTp] = useState<{ key: string; tp: number } | null>(null);
+  const chosenTp = tpIsAuto && autoTp?.key === typedKey ? autoTp.tp : null;
+  const body = useMemo(
+    () => (chosenTp === null ? typed : { ...typed, tensor_parallel_size: chosenTp }),
+    [typed, chosenTp],
+  );
   const set = <K extends keyof LaunchForm>(key: K, value: LaunchForm[K]) =>
     setForm((f) => ({ ...f, [key]: value }));
 
@@ -61,6 +73,8 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
         .then((p) => {
           setPlan(p);
           setPlanError(null);
+          const tp = p.plan?.suggestions.find((x) => x.setting === 'tensor_parallel_size');
+          if (!p.fits && tp && tpIsAuto && chosenTp === null) setAutoTp({ key: typedKey, tp: tp.value });
         })
         .catch((err: Error) => {
           if (ctl.signal.aborted) return;
@@ -72,13 +86,16 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
       clearTimeout(timer);
       ctl.abort();
     };
-  }, [body]);
+  }, [body]); // tpIsAuto, chosenTp and typedKey follow body
 
   // In the page's language, from the error's code and values (dash-chat: server errors translated).
   const errorFor = (field: string) =>
     fieldErrorText(i18n, planError, field) ?? fieldErrorText(i18n, launchError, field);
 
+  // The plan for exactly these settings says no: launching would only be refused.
+  const noFit = plan !== null && !plan.fits && !planError;
   const launch = async () => {
+    if (noFit) return;
     setBusy(true);
     setLaunchError(null);
     try {
@@ -143,6 +160,7 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
       </header>
       <div className="launch-grid">
         <form
+          id="launch-form"
           className="launch-form"
           onSubmit={(e) => {
             e.preventDefault();
@@ -196,7 +214,11 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
             >
               {text('replica', '1', 'number', { min: 1, max: 64 })}
             </Field>
-            <Field label={t('field.n_gpu')} hint={t('field.n_gpu.hint')} error={errorFor('n_gpu')}>
+            <Field
+              label={t('field.n_gpu')}
+              hint={chosenTp === null ? t('field.n_gpu.hint') : t('launch.autoGpus', { n: chosenTp })}
+              error={errorFor('n_gpu')}
+            >
               {text('n_gpu', 'auto')}
             </Field>
             <Field
@@ -228,7 +250,12 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
               hint={t('field.tensor_parallel_size.hint')}
               error={errorFor('tensor_parallel_size')}
             >
-              {text('tensor_parallel_size', '1', 'number', { min: 1 })}
+              {text(
+                'tensor_parallel_size',
+                chosenTp === null ? t('common.auto') : `${t('common.auto')}: ${chosenTp}`,
+                'number',
+                { min: 1 },
+              )}
             </Field>
             <Field
               label={t('field.gpu_memory_utilization')}
@@ -262,6 +289,14 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
               {check('enable_prefix_caching')}
             </Field>
           </fieldset>
+        </form>
+        <PlanView
+          plan={plan}
+          error={planError}
+          onApply={(setting, value) => set(setting as keyof LaunchForm, String(value) as never)}
+        />
+        {/* After the plan in the page's order, so on a phone the plan is read before Launch. */}
+        <div className="launch-actions">
           <ErrorNote
             error={
               launchError &&
@@ -270,8 +305,19 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
                 : null
             }
           />
+          {noFit && (
+            <p className="note note-warn" id="launch-blocked">
+              {t('launch.blockedNoFit')}
+            </p>
+          )}
           <div className="actions">
-            <button type="submit" className="btn btn-primary" disabled={busy}>
+            <button
+              type="submit"
+              form="launch-form"
+              className="btn btn-primary"
+              disabled={busy || noFit}
+              aria-describedby={noFit ? 'launch-blocked' : undefined}
+            >
               {busy ? t('launch.submitting') : t('launch.submit')}
             </button>
             <button type="button" className="btn" onClick={() => void copy()}>
@@ -279,14 +325,16 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
             </button>
           </div>
           <pre className="cli" aria-label={t('launch.copyCli')}>
-            <code>{launchCli(body)}</code>
+            <code>
+              {launchCliParts(body).map((part, i) => (
+                <span key={i}>
+                  {i > 0 && ' '}
+                  <span className="cli-part">{part}</span>
+                </span>
+              ))}
+            </code>
           </pre>
-        </form>
-        <PlanView
-          plan={plan}
-          error={planError}
-          onApply={(setting, value) => set(setting as keyof LaunchForm, String(value) as never)}
-        />
+        </div>
       </div>
     </section>
   );

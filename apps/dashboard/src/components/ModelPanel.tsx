@@ -1,10 +1,13 @@
 // One launched model: status, start progress with its phase, live load, replicas and their GPUs,
-// logs, and the actions (scale, cancel a launch, terminate, open in chat).
-import { useState } from 'react';
+// how to call it (endpoint and snippets), logs as time / level / message, and the actions (scale,
+// cancel a launch, retry a failed one, terminate, open in chat).
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { ModelView } from '@pagoda/protocol';
 import { useI18n, type Translate } from '../i18n/index.tsx';
+import { parseLogLine } from '../log-lines.ts';
 import { Link } from '../router.tsx';
+import { CallSnippet } from './CallSnippet.tsx';
 import { ErrorNote } from './ErrorNote.tsx';
 import { ProgressBar } from './ProgressBar.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
@@ -38,14 +41,22 @@ export function ModelPanel({
 }: {
   model: ModelView;
   phases: Record<string, string | null>;
-  logs: string[];
+  logs: Array<{ replica: number; line: string }>;
   load: LiveLoad | null;
   onChanged(): void;
 }) {
-  const { t, num, pct, bytes, date } = useI18n();
+  const { t, num, pct, bytes, date, clock } = useI18n();
   const [scaleTo, setScaleTo] = useState(String(m.replica));
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
+  // The log box follows new lines while the reader is at its end; scrolled up, it stays put.
+  const logBox = useRef<HTMLOListElement>(null);
+  const followLogs = useRef(true);
+  const toEnd = () => {
+    const el = logBox.current;
+    if (el && followLogs.current) el.scrollTop = el.scrollHeight;
+  };
+  useEffect(toEnd, [logs.length]);
   const act = async (fn: () => Promise<unknown>) => {
     setBusy(true);
     setError(null);
@@ -110,7 +121,7 @@ export function ModelPanel({
       </dl>
 
       <div className="table-wrap">
-        <table>
+        <table className="table-stack">
           <caption>{t('models.replicas')}</caption>
           <thead>
             <tr>
@@ -125,31 +136,61 @@ export function ModelPanel({
           <tbody>
             {m.replicas.map((r) => (
               <tr key={r.replica_id}>
-                <td>#{r.index + 1}</td>
-                <td>{r.worker ?? '–'}</td>
-                <td>{r.gpu_idx.length > 0 ? r.gpu_idx.join(', ') : t('common.cpu')}</td>
-                <td>{r.memory_bytes_per_gpu > 0 ? bytes(r.memory_bytes_per_gpu) : '–'}</td>
-                <td>
+                <td data-label={t('models.replica')}>#{r.index + 1}</td>
+                <td data-label={t('models.worker')}>{r.worker ?? '–'}</td>
+                <td data-label={t('models.gpus')}>
+                  {r.gpu_idx.length > 0
+                    ? t('common.gpu', { index: r.gpu_idx.join(', ') })
+                    : t('common.cpu')}
+                </td>
+                <td data-label={t('models.memory')}>
+                  {r.memory_bytes_per_gpu > 0 ? bytes(r.memory_bytes_per_gpu) : '–'}
+                </td>
+                <td data-label={t('models.status')}>
                   <StatusBadge status={r.status} />
                   {r.status !== 'ready' && r.status !== 'failed' ? ` ${pct(r.progress)}` : ''}
                 </td>
-                <td>{num(r.restarts, 0)}</td>
+                <td data-label={t('models.restarts')}>{num(r.restarts, 0)}</td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
 
-      <details className="logs">
+      {ready && <CallSnippet uid={m.model_uid} type={m.model_type} />}
+
+      <details className="logs" onToggle={toEnd}>
         <summary>
           {t('models.logs')} ({num(logs.length, 0)})
         </summary>
         {logs.length === 0 ? (
           <p className="muted">{t('models.noLogs')}</p>
         ) : (
-          <pre className="pre" tabIndex={0}>
-            {logs.join('\n')}
-          </pre>
+          <ol
+            className="log-lines"
+            ref={logBox}
+            tabIndex={0}
+            aria-label={t('models.logs')}
+            onScroll={(e) => {
+              const el = e.currentTarget;
+              followLogs.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+            }}
+          >
+            {logs.map(({ replica, line }, i) => {
+              const e = parseLogLine(line);
+              return (
+                <li key={i} className={e.level ? `log-${e.level}` : undefined}>
+                  <time className="log-time">{e.time === null ? '' : clock(e.time)}</time>
+                  <span className="log-level">{e.level ? e.level.toUpperCase() : ''}</span>
+                  <span className="log-msg">
+                    {m.replica > 1 && <span className="muted">#{replica + 1} </span>}
+                    {e.message}
+                    {e.extra && <span className="muted"> {e.extra}</span>}
+                  </span>
+                </li>
+              );
+            })}
+          </ol>
         )}
       </details>
 
@@ -189,6 +230,16 @@ export function ModelPanel({
             onClick={() => void act(() => api.cancel(m.model_uid))}
           >
             {t('models.cancelLaunch')}
+          </button>
+        )}
+        {m.replicas.some((r) => r.status === 'failed') && (
+          <button
+            type="button"
+            className="btn btn-primary"
+            disabled={busy}
+            onClick={() => void act(() => api.retry(m.model_uid))}
+          >
+            {t('models.retry')}
           </button>
         )}
         <button

@@ -1,5 +1,6 @@
 // The memory plan of the launch being edited: a bar per GPU of each replica, or, when it will not
-// fit, what is wrong and the settings that would fit (each one a button that applies it).
+// fit, what is wrong and the settings that would fit (each one a button that applies it); for a small
+// model, why the KV cache takes most of the budget and how to claim less.
 import type { ApiError } from '../api/client.ts';
 import type { PlanResponse } from '@pagoda/protocol';
 import { useI18n } from '../i18n/index.tsx';
@@ -17,7 +18,24 @@ export function PlanView({
   onApply(setting: string, value: number): void;
 }) {
   const i18n = useI18n();
-  const { t, num } = i18n;
+  const { t, num, bytes } = i18n;
+  // A small model at the default utilization: the engine gives the KV cache everything the weights
+  // leave of the budget. That is by design (more sequences at once), but it reads as waste unless said.
+  const first = plan?.fits ? plan.plan?.replicas[0]?.gpus[0] : undefined;
+  const kvTakesRest =
+    first !== undefined && first.kv_cache > 0.5 * first.claim && first.weights < 0.1 * first.claim;
+  // The utilization whose KV cache holds max_num_seqs sequences of max_model_len at once (a hundredth
+  // of headroom for block rounding): offered when it is well below the one set.
+  const rightSize = (() => {
+    const settings = plan?.plan?.settings;
+    if (!kvTakesRest || !first || !settings) return null;
+    const kvNeeded = first.kv_bytes_per_token * settings.max_model_len * settings.max_num_seqs;
+    const rest = first.weights + first.activations + first.cuda_graphs + first.overhead;
+    const util = Math.min(1, Math.max(0.05, Math.ceil(((rest + kvNeeded) / first.total) * 100) / 100 + 0.01));
+    return util < settings.gpu_memory_utilization - 0.05
+      ? { util, claim: util * first.total }
+      : null;
+  })();
   // Known settings read in the page's language; anything newer falls back to the server's sentence.
   const suggestion = (s: { setting: string; value: number; message: string }) => {
     const key = `launch.suggest.${s.setting}` as MessageKey;
@@ -37,6 +55,36 @@ export function PlanView({
       )}
       {plan?.fits && plan.device === 'gpu' && (
         <p className="note note-ok">{t('launch.planFits')}</p>
+      )}
+      {kvTakesRest && first && (
+        <div className="note" data-testid="kv-takes-rest">
+          <p>
+            {t('launch.kvTakesRest', {
+              kv: bytes(first.kv_cache),
+              weights: bytes(first.weights),
+              util: num(plan!.plan!.settings.gpu_memory_utilization, 2),
+            })}
+          </p>
+          {rightSize && (
+            <p className="kv-right-size">
+              <span>
+                {t('launch.kvRightSize', {
+                  seqs: num(plan!.plan!.settings.max_num_seqs, 0),
+                  len: num(plan!.plan!.settings.max_model_len, 0),
+                  util: num(rightSize.util, 2),
+                  claim: bytes(rightSize.claim),
+                })}
+              </span>
+              <button
+                type="button"
+                className="btn btn-small"
+                onClick={() => onApply('gpu_memory_utilization', rightSize.util)}
+              >
+                {t('common.apply')}
+              </button>
+            </p>
+          )}
+        </div>
       )}
       {plan?.fits &&
         plan.plan?.replicas.map((r) => (

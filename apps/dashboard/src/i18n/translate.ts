@@ -19,6 +19,8 @@ export interface I18n {
   pct(fraction: number): string;
   date(iso: string | number | Date): string;
   time(iso: string | number | Date): string;
+  /** Time of day to the second, for log lines. */
+  clock(iso: string | number | Date): string;
 }
 
 export function initialLocale(): Locale {
@@ -45,6 +47,12 @@ export function makeI18n(locale: Locale, setLocale: (l: Locale) => void): I18n {
     minute: '2-digit',
     second: '2-digit',
   });
+  const clocks = new Intl.DateTimeFormat(locale, {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+  });
   return {
     locale,
     setLocale,
@@ -68,5 +76,6 @@ export function makeI18n(locale: Locale, setLocale: (l: Locale) => void): I18n {
     pct: (f) => percent.format(f),
     date: (d) => dates.format(new Date(d)),
     time: (d) => times.format(new Date(d)),
+    clock: (d) => clocks.format(new Date(d)),
   };
 }

@@ -1,10 +1,12 @@
 // Benchmark: runs the serving benchmark against a ready model from the page (POST /api/bench), shows
-// its progress as it streams, and plots TTFT, TPOT and throughput of the chosen past runs side by side.
+// its progress as it streams, and plots TTFT, TPOT and throughput of the chosen past runs side by side,
+// each run named by the settings that differ between the runs compared.
 import { useEffect, useState } from 'react';
 import { api } from '../api/client.ts';
 import { streamGet } from '../api/sse.ts';
 import type { BenchRun, ModelView } from '@pagoda/protocol';
 import { usePoll } from '../api/use-poll.ts';
+import { runLabels, type BenchSetting } from '../bench-labels.ts';
 import { BarChart } from '../components/BarChart.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
@@ -15,7 +17,7 @@ import { StatusBadge } from '../components/StatusBadge.tsx';
 import { useI18n } from '../i18n/index.tsx';
 
 export function BenchPage() {
-  const { t, num, date, time } = useI18n();
+  const { t, num, date } = useI18n();
   const ready = usePoll<ModelView[]>(() => api.listModels({ all: false }), 5000);
   const runs = usePoll<BenchRun[]>(() => api.benchRuns(), 0);
   const [model, setModel] = useState('');
@@ -75,7 +77,29 @@ export function BenchPage() {
   };
 
   const compared = (runs.data ?? []).filter((r) => r.summary && selected.has(r.id)).reverse();
-  const label = (r: BenchRun) => `${r.model_uid} · ${time(r.started_at)}`;
+  const say = (setting: BenchSetting, v: string | number | null): string => {
+    if (setting === 'model_uid') return String(v);
+    if (setting === 'request_rate')
+      return v === null ? t('bench.lbl.burst') : t('bench.lbl.rate', { n: num(Number(v), 2) });
+    if (setting === 'max_concurrency')
+      return v === null ? t('bench.lbl.noLimit') : t('bench.lbl.conc', { n: num(Number(v), 0) });
+    const key = { num_prompts: 'bench.lbl.prompts', input_len: 'bench.lbl.in', output_len: 'bench.lbl.out' } as const;
+    return t(key[setting], { n: num(Number(v), 0) });
+  };
+  const nth = (n: number) => t('bench.lbl.nth', { n });
+  // Chart labels tell the compared runs apart; table labels the listed ones.
+  const chartLabels = new Map(
+    runLabels(compared, say, nth).map((l, i) => [compared[i]!.id, l] as const),
+  );
+  const label = (r: BenchRun) => chartLabels.get(r.id) ?? r.model_uid;
+  const settings = (r: BenchRun) =>
+    [
+      say('num_prompts', r.params.num_prompts),
+      say('input_len', r.params.input_len),
+      say('output_len', r.params.output_len),
+      say('request_rate', r.params.request_rate),
+      say('max_concurrency', r.params.max_concurrency),
+    ].join(' · ');
   const input = (key: keyof typeof form, extra: Record<string, unknown> = {}) => (
     <input
       type="number"
@@ -175,14 +199,12 @@ export function BenchPage() {
         {runs.data?.length === 0 && <p className="muted">{t('bench.empty')}</p>}
         {runs.data && runs.data.length > 0 && (
           <div className="table-wrap">
-            <table>
+            <table className="table-stack runs-table">
               <thead>
                 <tr>
                   <th scope="col">{t('bench.compare')}</th>
-                  <th scope="col">{t('bench.date')}</th>
-                  <th scope="col">{t('bench.model')}</th>
+                  <th scope="col">{t('bench.runCol')}</th>
                   <th scope="col">{t('models.status')}</th>
-                  <th scope="col">{t('bench.requests')}</th>
                   <th scope="col">{t('bench.reqThroughput')}</th>
                   <th scope="col">{t('bench.throughput')}</th>
                   <th scope="col">{`${t('bench.ttft')} (${t('bench.mean')})`}</th>
@@ -197,10 +219,10 @@ export function BenchPage() {
               <tbody>
                 {runs.data.map((r) => (
                   <tr key={r.id}>
-                    <td>
+                    <td data-label={t('bench.compare')}>
                       <input
                         type="checkbox"
-                        aria-label={`${t('bench.compare')} ${label(r)}`}
+                        aria-label={`${t('bench.compare')} ${r.model_uid} ${settings(r)}`}
                         disabled={!r.summary}
                         checked={selected.has(r.id)}
                         onChange={(e) => {
@@ -211,21 +233,34 @@ export function BenchPage() {
                         }}
                       />
                     </td>
-                    <td>{date(r.started_at)}</td>
-                    <td>{r.model_uid}</td>
-                    <td>
+                    <td data-label={t('bench.runCol')} className="run-cell">
+                      <div>
+                        <strong>{r.model_uid}</strong>
+                        <span className="run-settings">{settings(r)}</span>
+                        <span className="muted run-date">{date(r.started_at)}</span>
+                      </div>
+                    </td>
+                    <td data-label={t('models.status')}>
                       <StatusBadge status={r.status} />
                     </td>
-                    <td>
-                      {num(r.params.num_prompts, 0)} × {num(r.params.input_len, 0)}/
-                      {num(r.params.output_len, 0)}
+                    <td data-label={t('bench.reqThroughput')}>
+                      {r.summary ? num(r.summary.request_throughput, 2) : '–'}
                     </td>
-                    <td>{r.summary ? num(r.summary.request_throughput, 2) : '–'}</td>
-                    <td>{r.summary ? num(r.summary.output_throughput, 1) : '–'}</td>
-                    <td>{r.summary ? ms(r.summary.ttft_ms.mean) : '–'}</td>
-                    <td>{r.summary ? ms(r.summary.tpot_ms.mean) : '–'}</td>
-                    <td>{r.summary ? ms(r.summary.e2el_ms.p99) : '–'}</td>
-                    <td>{r.summary ? num(r.summary.failed, 0) : '–'}</td>
+                    <td data-label={t('bench.throughput')}>
+                      {r.summary ? num(r.summary.output_throughput, 1) : '–'}
+                    </td>
+                    <td data-label={`${t('bench.ttft')} (${t('bench.mean')})`}>
+                      {r.summary ? ms(r.summary.ttft_ms.mean) : '–'}
+                    </td>
+                    <td data-label={`${t('bench.tpot')} (${t('bench.mean')})`}>
+                      {r.summary ? ms(r.summary.tpot_ms.mean) : '–'}
+                    </td>
+                    <td data-label={`${t('bench.e2el')} (${t('bench.p99')})`}>
+                      {r.summary ? ms(r.summary.e2el_ms.p99) : '–'}
+                    </td>
+                    <td data-label={t('bench.failed')}>
+                      {r.summary ? num(r.summary.failed, 0) : '–'}
+                    </td>
                     <td>
                       {r.status !== 'running' && (
                         <button

@@ -1,58 +1,54 @@
-// Cluster: the server's state, workers and their devices, and memory / utilization of every device
-// over the time this page has been open (sampled every 2 s, drawn as SVG line charts).
+// Cluster: the server's state, workers and their devices, and charts of GPU memory, host memory (CPU
+// RAM, on its own axis) and utilization over the last ten minutes (sampled every 2 s and kept in this
+// browser's storage, so the charts continue across visits).
 import { useRef, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { ClusterInfo, ClusterDevice as Device, WorkerView } from '@pagoda/protocol';
 import { usePoll } from '../api/use-poll.ts';
+import { addSample, loadHistory, sampleOf, type DeviceSample, type Sample } from '../cluster-history.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { LineChart, type Series } from '../components/LineChart.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
 import { useI18n } from '../i18n/index.tsx';
 
-const WINDOW_MS = 10 * 60_000;
-
-interface Sample {
-  t: number;
-  devices: Device[];
-}
-
 export function ClusterPage() {
   const { t, bytes, num, date, pct } = useI18n();
   const info = usePoll<ClusterInfo>(() => api.clusterInfo(), 5000);
   const workers = usePoll<WorkerView[]>(() => api.workers(), 5000);
-  const history = useRef<Sample[]>([]);
+  const history = useRef<Sample[] | null>(null);
+  history.current ??= loadHistory(Date.now());
   const [, redraw] = useState(0);
   const devices = usePoll<Device[]>(async () => {
     const d = await api.devices();
-    const now = Date.now();
-    history.current = [
-      ...history.current.filter((s) => now - s.t < WINDOW_MS),
-      { t: now, devices: d },
-    ];
+    history.current = addSample(history.current ?? [], sampleOf(Date.now(), d));
     redraw((n) => n + 1);
     return d;
   }, 2000);
 
-  const name = (d: Device) =>
+  const name = (d: { worker: string; kind: string; index: number }) =>
     `${d.worker} · ${d.kind === 'cpu' ? t('common.cpu') : t('common.gpu', { index: d.index })}`;
-  const series = (pick: (d: Device) => number): Series[] => {
-    const keys = [
-      ...new Set(history.current.flatMap((s) => s.devices.map((d) => `${d.worker}/${d.index}`))),
-    ];
+  const samples = history.current;
+  const series = (
+    keep: (d: DeviceSample) => boolean,
+    pick: (d: DeviceSample) => number,
+  ): Series[] => {
+    const keys = [...new Set(samples.flatMap((s) => s.devices.filter(keep).map((d) => d.key)))];
     return keys.map((k) => {
-      const points = history.current.flatMap((s) =>
-        s.devices
-          .filter((d) => `${d.worker}/${d.index}` === k)
-          .map((d) => ({ t: s.t, v: pick(d) })),
+      const points = samples.flatMap((s) =>
+        s.devices.filter((d) => d.key === k).map((d) => ({ t: s.t, v: pick(d) })),
       );
-      const d =
-        history.current.at(-1)?.devices.find((x) => `${x.worker}/${x.index}` === k) ??
-        history.current.flatMap((s) => s.devices).find((x) => `${x.worker}/${x.index}` === k)!;
+      const d = samples.flatMap((s) => s.devices).findLast((x) => x.key === k)!;
       return { name: name(d), points };
     });
   };
-  const gpus = (devices.data ?? []).filter((d) => d.kind === 'gpu' || d.memory_total > 0);
+  const latest = samples.at(-1)?.devices ?? [];
+  const isGpu = (d: DeviceSample) => d.kind === 'gpu';
+  const isCpu = (d: DeviceSample) => d.kind === 'cpu' && d.total > 0;
+  const gpuMax = Math.max(1, ...latest.filter(isGpu).map((d) => d.total));
+  const cpuMax = Math.max(1, ...latest.filter(isCpu).map((d) => d.total));
+  const hasGpu = latest.some(isGpu);
+  const hasCpu = latest.some(isCpu);
 
   return (
     <>
@@ -97,13 +93,13 @@ export function ClusterPage() {
         {workers.data?.length === 0 && <p className="muted">{t('cluster.noWorkers')}</p>}
         {workers.data && workers.data.length > 0 && (
           <div className="table-wrap">
-            <table>
+            <table className="table-stack">
               <thead>
                 <tr>
                   <th scope="col">{t('models.worker')}</th>
                   <th scope="col">{t('cluster.address')}</th>
                   <th scope="col">{t('models.status')}</th>
-                  <th scope="col">{t('models.gpus')}</th>
+                  <th scope="col">{t('cluster.gpuCount')}</th>
                   <th scope="col">{t('cluster.replicas')}</th>
                   <th scope="col">{t('cluster.heartbeat')}</th>
                 </tr>
@@ -111,14 +107,14 @@ export function ClusterPage() {
               <tbody>
                 {workers.data.map((w) => (
                   <tr key={w.worker}>
-                    <td>{w.worker}</td>
-                    <td>{w.address}</td>
-                    <td>
+                    <td data-label={t('models.worker')}>{w.worker}</td>
+                    <td data-label={t('cluster.address')}>{w.address}</td>
+                    <td data-label={t('models.status')}>
                       <StatusBadge status={w.status} />
                     </td>
-                    <td>{num(w.gpus, 0)}</td>
-                    <td>{num(w.replicas, 0)}</td>
-                    <td>{date(w.last_heartbeat)}</td>
+                    <td data-label={t('cluster.gpuCount')}>{num(w.gpus, 0)}</td>
+                    <td data-label={t('cluster.replicas')}>{num(w.replicas, 0)}</td>
+                    <td data-label={t('cluster.heartbeat')}>{date(w.last_heartbeat)}</td>
                   </tr>
                 ))}
               </tbody>
@@ -130,7 +126,7 @@ export function ClusterPage() {
       <section className="card" aria-labelledby="devices-title">
         <h2 id="devices-title">{t('cluster.devices')}</h2>
         <div className="table-wrap">
-          <table>
+          <table className="table-stack">
             <thead>
               <tr>
                 <th scope="col">{t('cluster.device')}</th>
@@ -143,15 +139,17 @@ export function ClusterPage() {
             <tbody>
               {(devices.data ?? []).map((d) => (
                 <tr key={`${d.worker}/${d.index}`}>
-                  <td>
-                    {name(d)} <span className="muted">{d.name}</span>
+                  <td data-label={t('cluster.device')}>
+                    <span>
+                      {name(d)} <span className="muted">{d.name}</span>
+                    </span>
                   </td>
-                  <td>
+                  <td data-label={t('cluster.memory')}>
                     {t('mem.ofTotal', { used: bytes(d.memory_used), total: bytes(d.memory_total) })}
                   </td>
-                  <td>{bytes(d.memory_claimed)}</td>
-                  <td>{pct(d.utilization / 100)}</td>
-                  <td>{d.models.join(', ') || '–'}</td>
+                  <td data-label={t('cluster.claimed')}>{bytes(d.memory_claimed)}</td>
+                  <td data-label={t('cluster.utilization')}>{pct(d.utilization / 100)}</td>
+                  <td data-label={t('cluster.placed')}>{d.models.join(', ') || '–'}</td>
                 </tr>
               ))}
             </tbody>
@@ -160,22 +158,34 @@ export function ClusterPage() {
       </section>
 
       <div className="two-col">
-        {history.current.length < 2 ? (
+        {samples.length < 2 ? (
           <p className="muted">{t('cluster.chartWaiting')}</p>
         ) : (
           <>
-            <div className="card">
-              <LineChart
-                title={t('cluster.memoryChart')}
-                series={series((d) => Math.max(d.memory_used, d.memory_claimed))}
-                format={bytes}
-                max={Math.max(1, ...gpus.map((d) => d.memory_total))}
-              />
-            </div>
+            {hasGpu && (
+              <div className="card">
+                <LineChart
+                  title={t('cluster.memoryChart')}
+                  series={series(isGpu, (d) => Math.max(d.used, d.claimed))}
+                  format={bytes}
+                  max={gpuMax}
+                />
+              </div>
+            )}
+            {hasCpu && (
+              <div className="card">
+                <LineChart
+                  title={t('cluster.hostMemoryChart')}
+                  series={series(isCpu, (d) => Math.max(d.used, d.claimed))}
+                  format={bytes}
+                  max={cpuMax}
+                />
+              </div>
+            )}
             <div className="card">
               <LineChart
                 title={t('cluster.utilChart')}
-                series={series((d) => d.utilization / 100)}
+                series={series((d) => isGpu(d) || isCpu(d), (d) => d.util / 100)}
                 format={pct}
                 max={1}
               />

@@ -1,7 +1,7 @@
 // Running models: every launched model with live status and start progress (events socket), load
-// figures scraped from /metrics every 2 s (tokens/s, KV cache, running / waiting), logs, and the
-// scale / cancel / terminate actions.
-import { useRef, useState } from 'react';
+// figures scraped from /metrics every 2 s (tokens/s, KV cache, running / waiting), logs (the server's
+// history first, then live lines), and the scale / cancel / retry / terminate actions.
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client.ts';
 import { useEventListener } from '../api/events.tsx';
 import { loadByModel, parsePrometheus, tokensPerSecond } from '../api/prometheus.ts';
@@ -11,6 +11,7 @@ import { ErrorNote } from '../components/ErrorNote.tsx';
 import { ModelPanel, type LiveLoad } from '../components/ModelPanel.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
+import { joinHistory } from '../log-lines.ts';
 import { Link } from '../router.tsx';
 
 const LOG_LINES = 300;
@@ -19,17 +20,20 @@ export function ModelsPage() {
   const { t } = useI18n();
   const models = usePoll<ModelView[]>(() => api.listModels(), 3000);
   const [phases, setPhases] = useState<Record<string, string | null>>({});
-  const [logs, setLogs] = useState<Record<string, string[]>>({});
+  // Per model, per replica: the lines shown (history joined with live ones).
+  const [logs, setLogs] = useState<Record<string, Record<string, string[]>>>({});
+  const historyAsked = useRef(new Set<string>());
   const last = useRef<{ at: number; tokens: Map<string, number> } | null>(null);
   const [load, setLoad] = useState<Record<string, LiveLoad>>({});
 
   useEventListener((e) => {
     if (e.type === 'progress') setPhases((p) => ({ ...p, [e.replica_id]: e.phase }));
     if (e.type === 'logs')
-      setLogs((l) => ({
-        ...l,
-        [e.model_uid]: [...(l[e.model_uid] ?? []), ...e.lines].slice(-LOG_LINES),
-      }));
+      setLogs((l) => {
+        const mine = l[e.model_uid] ?? {};
+        const lines = [...(mine[e.replica_id] ?? []), ...e.lines].slice(-LOG_LINES);
+        return { ...l, [e.model_uid]: { ...mine, [e.replica_id]: lines } };
+      });
     if (e.type === 'status' || e.type === 'progress') models.reload();
   });
 
@@ -58,6 +62,27 @@ export function ModelsPage() {
   }, 2000);
 
   const list = models.data ?? [];
+  // A visit starts with the lines the server kept; live ones that came meanwhile follow them once.
+  const uids = list.map((m) => m.model_uid).join('\n');
+  useEffect(() => {
+    const shown = uids ? uids.split('\n') : [];
+    // A model terminated meanwhile may be launched again under its uid: its history is asked anew.
+    for (const uid of historyAsked.current) if (!shown.includes(uid)) historyAsked.current.delete(uid);
+    for (const uid of shown) {
+      if (historyAsked.current.has(uid)) continue;
+      historyAsked.current.add(uid);
+      api.logs(uid, LOG_LINES).then(
+        (h) =>
+          setLogs((l) => {
+            const mine = { ...(l[uid] ?? {}) };
+            for (const r of h.replicas)
+              mine[r.replica_id] = joinHistory(r.lines, mine[r.replica_id] ?? []).slice(-LOG_LINES);
+            return { ...l, [uid]: mine };
+          }),
+        () => historyAsked.current.delete(uid),
+      );
+    }
+  }, [uids]);
   return (
     <>
       <PageHeader title={t('models.title')} subtitle={t('models.subtitle')} />
@@ -77,7 +102,9 @@ export function ModelsPage() {
             key={m.model_uid}
             model={m}
             phases={phases}
-            logs={logs[m.model_uid] ?? []}
+            logs={m.replicas.flatMap((r) =>
+              (logs[m.model_uid]?.[r.replica_id] ?? []).map((line) => ({ replica: r.index, line })),
+            )}
             load={load[m.model_uid] ?? null}
             onChanged={models.reload}
           />

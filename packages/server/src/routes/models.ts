@@ -1,7 +1,7 @@
 // /v1/models: launch (POST), list (GET, OpenAI's list shape with Xinference's fields), and per model:
-// describe, progress, cancel, terminate (DELETE), replicas (GET, POST to scale).
+// describe, progress, logs, cancel, retry, terminate (DELETE), replicas (GET, POST to scale).
 import { Router, type Request } from 'express';
-import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema, type ModelView } from '@pagoda/protocol';
+import { LaunchRequestSchema, ModelUidSchema, ScaleRequestSchema, type ModelLogs, type ModelView, type RetryResult } from '@pagoda/protocol';
 import type { Auth, Principal } from '../auth.ts';
 import { idParam } from '../edge-checks.ts';
 import { HttpError, parseBody } from '../http-error.ts';
@@ -134,6 +134,33 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
     res.json({ model_uid: row.uid, status: row.status, progress: instanceProgress(row), replicas: view.replicas.map((x) => ({ replica_id: x.replica_id, status: x.status, progress: x.progress, last_error: x.last_error })) });
   });
 
+  // Recent runner log lines per replica (what the dashboard shows before live lines arrive); ?lines=N keeps the last N.
+  r.get('/v1/models/:uid/logs', admin, async (req, res) => {
+    const row = await find(uidParam(req));
+    const raw = req.query.lines;
+    let limit = p.logs.maxLines;
+    if (raw !== undefined) {
+      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!(n >= 1 && n <= p.logs.maxLines)) throw new HttpError(400, `lines must be a whole number from 1 to ${p.logs.maxLines}`, 'lines');
+      limit = n;
+    }
+    const replicas = [...row.replicas].sort((a, b) => a.index - b.index);
+    const kept = new Map(p.logs.recent(replicas.map((x) => x.id), limit).map((x) => [x.replica_id, x]));
+    res.json({
+      model_uid: row.uid,
+      replicas: replicas.map((x) => ({ replica_id: x.id, index: x.index, lines: kept.get(x.id)?.lines ?? [], total: kept.get(x.id)?.total ?? 0 })),
+    } satisfies ModelLogs);
+  });
+
+  // Starts a failed model's failed replicas again, placed afresh; the others are left as they are.
+  r.post('/v1/models/:uid/retry', admin, async (req, res) => {
+    const uid = uidParam(req);
+    const { retried, status } = await p.launcher.retry(uid);
+    void p.reconciler.runOnce();
+    p.hub.publish({ type: 'status', model_uid: uid, replica_id: null, status, last_error: null });
+    res.json({ model_uid: uid, retried, status } satisfies RetryResult);
+  });
+
   r.post('/v1/models/:uid/cancel', admin, async (req, res) => {
     const uid = uidParam(req);
     const row = await find(uid);
@@ -147,6 +174,7 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
   r.delete('/v1/models/:uid', admin, async (req, res) => {
     const uid = uidParam(req);
     await p.launcher.terminate(uid);
+    p.logs.forgetModel(uid);
     await p.reconciler.refreshRoutes();
     res.json({ model_uid: uid, terminated: true });
   });
