@@ -97,7 +97,7 @@ describe('server errors in the page’s language', () => {
     for (const width of [1280, 390]) {
       const { context, page } = await newPage(width, 'zh-CN');
       await openLaunch(page, 'zh-CN');
-      await page.getByText(zhCN['launch.planNoFit']).waitFor({ timeout: 10_000 });
+      await page.getByText(zhCN['launch.planNoFit'], { exact: true }).waitFor({ timeout: 10_000 });
       const note = page.locator('.plan-refused .note-error').first();
       const text = await note.innerText();
       expect(text).toContain('w1 的 GPU 0, 1（每块 80 GiB）');
