@@ -138,6 +138,11 @@ describe('the chat page', () => {
     // The chat conversation was kept: it is still listed.
     await page.locator('.chat-list').getByText('A cat').waitFor();
     await screenshot(page, 'chat-conversations-en-1280');
+    // A link that names another model ("Open in chat") opens a new conversation, the others kept.
+    await page.goto(`${c.server.url}/chat?model=another`);
+    await page.locator('.chat-list').getByText('A cat').waitFor({ timeout: 15_000 });
+    expect(await page.getByText(en['chat.empty']).count()).toBe(1);
+    expect(await page.getByTestId('answer').count()).toBe(0);
     await context.close();
   }, 90_000);
 

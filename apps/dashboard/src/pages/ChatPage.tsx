@@ -65,13 +65,16 @@ export function ChatPage() {
   const { t, num } = useI18n();
   const ready = usePoll<ModelView[]>(() => api.listModels({ all: false }), 5000);
   const [list, setList] = useState<Conversation[]>(loadConversations);
-  const [currentId, setCurrentId] = useState<string>(() => {
-    const saved = loadCurrentId();
-    return saved && list.some((c) => c.id === saved) ? saved : (list[0]?.id ?? '');
-  });
   const [draft, setDraft] = useState<Conversation>(() =>
     newConversation('chat', query('model') ?? ''),
   );
+  // The conversation open last, unless the link names another model ("Open in chat"): then a new one
+  // with that model, the others kept in the list.
+  const [currentId, setCurrentId] = useState<string>(() => {
+    const wanted = query('model');
+    const saved = list.find((c) => c.id === loadCurrentId()) ?? list[0];
+    return saved && (!wanted || saved.model === wanted) ? saved.id : draft.id;
+  });
   const conv = list.find((c) => c.id === currentId) ?? draft;
   const [sampling, setSampling] = useState<Sampling>(loadSampling);
   const [input, setInput] = useState('');
