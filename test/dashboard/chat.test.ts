@@ -197,6 +197,16 @@ describe('the chat page', () => {
     // A normal end ("stop") is not announced.
     expect(await page.getByTestId('finish-reason').count()).toBe(0);
     await screenshot(page, 'chat-markdown-en-1280');
+
+    // Stopped by the user: said so, rather than ending silently.
+    await page.unroute('**/v1/chat/completions');
+    await page.route('**/v1/chat/completions', () => {
+      // never answered: the request waits until the page aborts it
+    });
+    await page.getByLabel(en['chat.input'], { exact: true }).fill('and then?');
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: en['chat.stop'] }).click();
+    await expect.poll(() => page.getByTestId('finish-reason').allInnerTexts()).toEqual([en['chat.finish.stopped']]);
     await context.close();
   });
 
