@@ -6,9 +6,10 @@ import type { Browser, Page } from '../../apps/dashboard/node_modules/playwright
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { en } from '../../apps/dashboard/src/i18n/en.ts';
+import { zhCN } from '../../apps/dashboard/src/i18n/zh-CN.ts';
 import { startOneWorkerCluster, type OneWorkerCluster } from '../../packages/server/test/one-worker-cluster.ts';
 import { ROOT, waitFor } from '../../packages/server/test/platform-helpers.ts';
-import { ensureBuilt, launchChromium } from './browser-helpers.ts';
+import { ensureBuilt, horizontalOverflow, launchChromium, overflowingElements, screenshot, visibleLines } from './browser-helpers.ts';
 
 const WAVE2 = join(ROOT, '../shared/models/wave2');
 const QUERY = 'what is the capital of france';
@@ -72,4 +73,37 @@ describe('the retrieval page', () => {
     for (const s of scores) expect(Math.abs(s)).toBeLessThanOrEqual(1);
     expect(consoleErrors).toEqual([]);
   });
+
+  it('ranks the same in Simplified Chinese and on a phone, with nothing English left and no sideways scroll', async () => {
+    const english = Object.entries(en)
+      .filter(([k, v]) => k.startsWith('retrieval.') && zhCN[k as keyof typeof en] !== v)
+      .map(([, v]) => v);
+    for (const [width, locale] of [[390, 'zh-CN'], [1280, 'zh-CN'], [390, 'en']] as const) {
+      const cat = locale === 'en' ? en : zhCN;
+      const context = await browser.newContext({ viewport: { width, height: 860 }, locale: locale === 'en' ? 'en-US' : 'zh-CN' });
+      await context.addInitScript((l) => localStorage.setItem('pagoda.locale', l), locale);
+      const p = await context.newPage();
+      p.on('pageerror', (err) => consoleErrors.push(err.message));
+      await p.goto(`${c.server.url}/retrieval`);
+      await p.getByRole('heading', { level: 1, name: cat['retrieval.title'] }).waitFor({ timeout: 15_000 });
+      await expect.poll(() => p.getByLabel(cat['retrieval.embedder']).inputValue(), { timeout: 10_000 }).toBe('e1');
+      await p.getByLabel(cat['retrieval.query']).fill(QUERY);
+      await p.getByLabel(cat['retrieval.passages']).fill(PASSAGES.join('\n'));
+      await p.getByRole('button', { name: cat['retrieval.rank'] }).click();
+      for (const label of [cat['retrieval.byReranker'], cat['retrieval.byEmbedding']]) {
+        const items = p.getByRole('region', { name: label }).locator('li');
+        await expect.poll(() => items.count(), { timeout: 15_000 }).toBe(PASSAGES.length);
+      }
+      // The reranker puts the Paris passage first whatever the language of the page.
+      expect(await p.getByRole('region', { name: cat['retrieval.byReranker'] }).locator('li').first().innerText()).toContain('Paris');
+      if (locale === 'zh-CN') {
+        const lines = await visibleLines(p);
+        expect(lines.filter((l) => english.some((e) => l.includes(e)))).toEqual([]);
+      }
+      expect(await horizontalOverflow(p), (await overflowingElements(p)).join(', ')).toBeLessThanOrEqual(0);
+      await screenshot(p, `retrieval-${locale}-${width}`);
+      await context.close();
+    }
+    expect(consoleErrors).toEqual([]);
+  }, 60_000);
 });

@@ -1,6 +1,8 @@
 // The shell: navigation, language switch, socket state, and the page the path names.
 import { useEffect, useRef } from 'react';
+import { useAuthNeed } from './api/auth-state.ts';
 import { useEvents } from './api/events.tsx';
+import { SignIn } from './components/SignIn.tsx';
 import { useI18n, LOCALES, type Locale } from './i18n/index.tsx';
 import type { MessageKey } from './i18n/en.ts';
 import { BenchPage } from './pages/BenchPage.tsx';
@@ -62,7 +64,9 @@ const PAGES: Array<{
 export function App() {
   const path = usePath();
   const { t, locale, setLocale } = useI18n();
-  const { connected } = useEvents();
+  const { connected, paused } = useEvents();
+  // dash-chat: once the server answers 401 the sign-in prompt replaces the page (nothing polls).
+  const signedOut = useAuthNeed() !== null;
   const main = useRef<HTMLElement>(null);
   const current = PAGES.find((p) => path === p.path || path.startsWith(`${p.path}/`)) ?? PAGES[0]!;
 
@@ -120,12 +124,16 @@ export function App() {
             </select>
           </label>
           <span className={`live ${connected ? 'live-on' : 'live-off'}`} role="status">
-            {connected ? t('app.live') : t('app.offline')}
+            {connected
+              ? t('app.live')
+              : paused
+                ? t(signedOut ? 'signin.paused' : 'signin.noLive')
+                : t('app.offline')}
           </span>
         </div>
       </aside>
       <main id="main" ref={main} tabIndex={-1}>
-        <current.Page key={current.path} />
+        {signedOut ? <SignIn /> : <current.Page key={current.path} />}
       </main>
     </div>
   );

@@ -10,3 +10,4 @@ export * from './openai/embeddings.ts';
 export * from './management.ts';
 export * from './cluster.ts';
 export * from './views.ts';
+export * from './plan-problems.ts';

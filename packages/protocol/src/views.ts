@@ -2,6 +2,7 @@
 // plans, devices, workers, the cluster summary, API keys, launch progress, benchmark runs and the
 // live events. The server produces these shapes; the client SDK, the CLI and the dashboard read them
 // from here.
+import type { PlanProblem } from './plan-problems.ts';
 import { z } from 'zod';
 import type { Device } from './cluster.ts';
 import { ModelUidSchema, type ModelType } from './management.ts';
@@ -133,6 +134,8 @@ export interface MemoryPlan {
   replicas: ReplicaPlan[];
   /** Refused: what is wrong, and on the roomiest eligible GPU what the numbers are. */
   problems: string[];
+  /** The same problems as values (same order), for clients that word them in their own language. */
+  problem_details: PlanProblem[];
   breakdown: GpuPlan | null;
   suggestions: Suggestion[];
 }
@@ -144,6 +147,8 @@ export interface PlanResponse {
   fits: boolean;
   device: 'cpu' | 'gpu' | null;
   message: string;
+  /** Refused: why, as values (the GPU plan's problem_details, or the CPU placement's). */
+  problem_details: PlanProblem[];
   replicas: Array<{ worker: string; gpu_idx: number[]; bytes_per_device: number }>;
   plan: MemoryPlan | null;
 }

@@ -11,7 +11,10 @@ import {
   describeZodError,
   ERROR_CODES,
   errorBody,
+  ERROR_PARAMS,
   MAX_ERROR_MESSAGE_CHARS,
+  mergePlanProblems,
+  planProblemMessage,
   redactPaths,
 } from '../src/index.ts';
 
@@ -83,5 +86,55 @@ describe('redactPaths', () => {
     expect(redactPaths('cannot open /srv/models/llama/config.json: no such file')).toBe('cannot open …/config.json: no such file');
     expect(redactPaths('Error\n    at load (/work/pagoda/packages/engine/src/engine.ts:42:7)')).toBe('Error\n    at load (…/engine.ts:42:7)');
     expect(redactPaths('the engine failed: CUDA error 700 (illegal memory access)')).toBe('the engine failed: CUDA error 700 (illegal memory access)');
+  });
+});
+
+describe('error values beside the message', () => {
+  it('lists the params of every code, and errorBody carries them clipped', () => {
+    expect(Object.keys(ERROR_PARAMS).sort()).toEqual(Object.keys(ERROR_CODES).sort());
+    const huge = 'm'.repeat(100_000);
+    const { error } = errorBody(`model '${huge}' is not launched`, { status: 404, code: 'model_not_found', params: { model: huge } });
+    expect(error.params!.model).toMatch(/^m{200}… \(100000 characters\)$/);
+    expect(errorBody('x', { status: 400 }).error).not.toHaveProperty('params');
+  });
+
+  it('reduces zod issues to values: the field, what is wrong and the bound', () => {
+    const schema = z.strictObject({ temperature: z.number().max(2), n: z.number().int().min(1), mode: z.enum(['a', 'b']), s: z.string() });
+    const parsed = schema.safeParse({ temperature: 5, n: 0, mode: 'c', s: 3, extra: 1 });
+    const { issues, code } = describeZodError(parsed.error!);
+    expect(code).toBe('invalid_request');
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        { field: 'temperature', issue: 'too_big', maximum: 2, inclusive: true, origin: 'number' },
+        { field: 'n', issue: 'too_small', minimum: 1, inclusive: true, origin: 'number' },
+        { field: 'mode', issue: 'invalid_value', options: ['a', 'b'] },
+        { field: 's', issue: 'invalid_type', expected: 'string' },
+        { field: 'extra', issue: 'unknown_parameter' },
+      ]),
+    );
+  });
+});
+
+describe('plan problems', () => {
+  it('merges GPUs of one worker with the same numbers, and says them once in English', () => {
+    const GiB = 2 ** 30;
+    const over = (gpu: number, worker = 'w1') => ({
+      kind: 'over_budget' as const,
+      worker,
+      gpus: [gpu],
+      total: 80 * GiB,
+      weights: 131 * GiB,
+      activations: GiB,
+      cuda_graphs: GiB,
+      overhead: GiB,
+      budget: 72 * GiB,
+      gpu_memory_utilization: 0.9,
+      over: 62 * GiB,
+    });
+    const merged = mergePlanProblems([over(0), over(1), over(0, 'w2'), { kind: 'no_gpus' }]);
+    expect(merged.map((p) => ('gpus' in p ? `${p.worker}:${p.gpus.join(',')}` : p.kind))).toEqual(['w1:0,1', 'w2:0', 'no_gpus']);
+    expect(planProblemMessage(merged[0]!)).toBe(
+      'w1: GPU 0, 1 (80.00 GiB each): weights 131.00 GiB + activations 1.00 GiB + CUDA graphs 1.00 GiB + overhead 1.00 GiB exceed gpu_memory_utilization 0.9 × total = 72.00 GiB by 62.00 GiB',
+    );
   });
 });

@@ -1,6 +1,6 @@
 // An error that knows its HTTP status, OpenAI error type and stable code (ERROR_CODES in
 // @pagoda/protocol); everything the runner rejects is one of these.
-import { errorBody, type ErrorBody, type ErrorCode } from '@pagoda/protocol';
+import { errorBody, type ErrorBody, type ErrorCode, type ErrorDetails } from '@pagoda/protocol';
 
 export class ApiError extends Error {
   constructor(
@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly type?: string,
     /** One of ERROR_CODES; a remote backend's own code passes through; null: the status's default. */
     readonly code: ErrorCode | string | null = null,
+    /** The values the message names (ERROR_PARAMS), or a validation failure's issues. */
+    readonly details: ErrorDetails = {},
   ) {
     super(message);
     this.name = 'ApiError';
@@ -21,6 +23,8 @@ export class ApiError extends Error {
       type: this.type,
       param: this.param,
       code: this.code,
+      ...this.details,
+      params: { ...(this.param === null ? {} : { field: this.param }), ...this.details.params },
     });
   }
 }

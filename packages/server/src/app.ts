@@ -58,10 +58,10 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   // yet (just launched, or never) costs a query. A model scaled to 0 is refused here, before routing,
   // with what it is and how to start it again (not as a launch still in progress).
   const stopped = (uid: string) =>
-    new HttpError(503, `model '${uid}' is stopped: it is scaled to 0 replicas; scale it up (POST /v1/models/${uid}/replicas {"replica": 1}) to serve it again`, 'model');
+    new HttpError(503, `model '${uid}' is stopped: it is scaled to 0 replicas; scale it up (POST /v1/models/${uid}/replicas {"replica": 1}) to serve it again`, 'model', {}, 'model_unavailable', { params: { model: uid } });
   const limitOf = async (uid: string) => {
     // A uid that cannot exist never reaches the database (a NUL byte would be a PostgreSQL error).
-    if (!ModelUidSchema.safeParse(uid).success) throw new HttpError(400, `'${clip(JSON.stringify(uid).slice(1, -1))}' is not a valid model uid; GET /v1/models lists the launched ones`, 'model', {}, 'invalid_id');
+    if (!ModelUidSchema.safeParse(uid).success) throw new HttpError(400, `'${clip(JSON.stringify(uid).slice(1, -1))}' is not a valid model uid; GET /v1/models lists the launched ones`, 'model', {}, 'invalid_id', { params: { value: uid, field: 'model' } });
     const known = p.table.limitOf(uid);
     if (known !== undefined) {
       if (p.table.isStopped(uid)) throw stopped(uid);
@@ -108,7 +108,7 @@ export function createApp({ db, redis, log, platform, auth }: AppDeps): Express 
   app.use(dashboardRoutes());
 
   app.use((req, _res) => {
-    throw new HttpError(404, `no route for ${req.method} ${clip(req.path, 200)}`, null, {}, 'route_not_found');
+    throw new HttpError(404, `no route for ${req.method} ${clip(req.path, 200)}`, null, {}, 'route_not_found', { params: { method: req.method, path: req.path } });
   });
 
   // Body-parser errors (bad JSON, too large) and anything thrown reach the client in one shape. An
@@ -128,7 +128,7 @@ function fromUnknownError(err: Error & { status?: number; type?: string }, req: 
     case 'entity.parse.failed':
       return new HttpError(400, `invalid JSON body: ${clip(err.message, 200)}`, null, {}, 'invalid_json');
     case 'entity.too.large':
-      return new HttpError(413, 'the request body is larger than the 8 MB limit', null, {}, 'request_too_large');
+      return new HttpError(413, 'the request body is larger than the 8 MB limit', null, {}, 'request_too_large', { params: { limit_mb: 8 } });
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new HttpError(415, 'send the body as UTF-8 JSON (Content-Type: application/json)', null, {}, 'unsupported_content_type');
@@ -137,5 +137,5 @@ function fromUnknownError(err: Error & { status?: number; type?: string }, req: 
   if (status < 500) return new HttpError(status, clip(err.message ?? 'bad request', 200));
   const id = randomUUID();
   log.error({ err, error_id: id, method: req.method, path: req.path }, 'request failed');
-  return new HttpError(500, `internal error ${id}: the request failed on the server; its log has the detail under this id`, null, {}, 'internal_error');
+  return new HttpError(500, `internal error ${id}: the request failed on the server; its log has the detail under this id`, null, {}, 'internal_error', { params: { id } });
 }

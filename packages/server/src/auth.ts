@@ -113,7 +113,7 @@ export class Auth {
       if (await this.open()) return next();
       const principal = await this.identify(bearer(req));
       if (!principal) throw new HttpError(401, 'missing or unknown API key: send Authorization: Bearer <key>', null, {}, bearer(req) === null ? 'missing_api_key' : 'invalid_api_key');
-      if (scope === 'admin' && principal.scope !== 'admin') throw new HttpError(403, `key '${principal.name}' is an inference key; this route needs an admin key`, null, {}, 'admin_key_required');
+      if (scope === 'admin' && principal.scope !== 'admin') throw new HttpError(403, `key '${principal.name}' is an inference key; this route needs an admin key`, null, {}, 'admin_key_required', { params: { key: principal.name } });
       res.locals.principal = principal;
       next();
     };

@@ -2,6 +2,7 @@
 // claims are read, the planner places the replicas by free memory, and the claims are written
 // before anyone else may read them (PostgreSQL: an advisory transaction lock; one server process:
 // an in-process queue), so no GPU is ever over-committed.
+import { planProblemMessage, type PlanProblem } from '@pagoda/protocol';
 import type { Database, Db } from '@pagoda/db';
 import { CPU_DEVICE_INDEX, type Device } from '@pagoda/protocol';
 import { DTYPE_BYTES, ENGINE_CAPABILITIES, parameterCount, type ArchNumbers, type EngineName } from './catalog/index.ts';
@@ -31,7 +32,10 @@ export interface PlacedReplica {
   bytes: number;
 }
 
-export type Placement = { ok: true; cpu: boolean; plan: Plan | null; replicas: PlacedReplica[]; message: string } | { ok: false; plan: Plan | null; message: string };
+export type Placement =
+  | { ok: true; cpu: boolean; plan: Plan | null; replicas: PlacedReplica[]; message: string }
+  /** problem_details: why, as values (the GPU plan's, or the CPU placement's own). */
+  | { ok: false; plan: Plan | null; message: string; problem_details: PlanProblem[] };
 
 const LOCK_ID = 7_406_190_512;
 let chain: Promise<unknown> = Promise.resolve();
@@ -88,7 +92,10 @@ function placeOnCpu(workers: ClusterWorker[], claimed: Map<string, number>, inpu
   const need = cpuBytes(input);
   let pool = workers;
   if (input.workerIp) pool = pool.filter((w) => w.id === input.workerIp || w.address === input.workerIp);
-  if (pool.length === 0) return { ok: false, plan: null, message: input.workerIp ? `no live worker '${input.workerIp}'` : 'no worker is registered: start one with `pagoda worker --server URL --redis URL`' };
+  if (pool.length === 0) {
+    const problem: PlanProblem = input.workerIp ? { kind: 'no_worker', worker: input.workerIp, workers: workers.map((w) => w.id) } : { kind: 'no_workers' };
+    return { ok: false, plan: null, message: input.workerIp ? `no live worker '${input.workerIp}'` : planProblemMessage(problem), problem_details: [problem] };
+  }
   const pending = new Map<string, number>();
   const replicas: PlacedReplica[] = [];
   for (let i = 0; i < input.replicas; i++) {
@@ -100,7 +107,8 @@ function placeOnCpu(workers: ClusterWorker[], claimed: Map<string, number>, inpu
     rooms.sort((a, b) => b.room - a.room);
     const best = rooms[0]!;
     if (best.room < need) {
-      return { ok: false, plan: null, message: `The model does not fit on the CPU: a replica needs ${(need / 2 ** 30).toFixed(2)} GiB of host memory, the roomiest worker (${best.w.id}) has ${(best.room / 2 ** 30).toFixed(2)} GiB unclaimed` };
+      const problem: PlanProblem = { kind: 'cpu_memory', worker: best.w.id, need, room: best.room, short: need - best.room };
+      return { ok: false, plan: null, message: `The model does not fit on the CPU: ${planProblemMessage(problem)}`, problem_details: [problem] };
     }
     pending.set(best.w.id, (pending.get(best.w.id) ?? 0) + need);
     replicas.push({ worker: best.w.id, gpuIndices: [], bytes: need });
@@ -135,10 +143,10 @@ export async function placeOnCluster(tx: Tx, input: PlacementInput): Promise<Pla
       engine: ENGINE_CAPABILITIES[input.engine],
     });
   } catch (err) {
-    if (err instanceof PlanInputError) throw new HttpError(400, err.message, err.param);
+    if (err instanceof PlanInputError) throw new HttpError(400, err.message, err.param, {}, 'invalid_request', { issues: err.issue ? [err.issue] : [] });
     throw err;
   }
-  if (!result.fits) return { ok: false, plan: result, message: result.message };
+  if (!result.fits) return { ok: false, plan: result, message: result.message, problem_details: result.problem_details };
   const replicas = result.replicas.map((r) => ({ worker: r.worker, gpuIndices: r.gpu_indices, bytes: r.gpus[0]!.claim }));
   return { ok: true, cpu: false, plan: result, replicas, message: result.message };
 }

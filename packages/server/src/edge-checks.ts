@@ -12,7 +12,7 @@ export function idParam(req: Request, name: string, schema: z.ZodType<string>, p
   const checked = schema.safeParse(value);
   if (!checked.success) {
     const why = checked.error.issues[0]?.message ?? 'is malformed';
-    throw new HttpError(400, `'${clip(JSON.stringify(value).slice(1, -1))}' is not a valid ${what}: ${why}`, param, {}, 'invalid_id');
+    throw new HttpError(400, `'${clip(JSON.stringify(value).slice(1, -1))}' is not a valid ${what}: ${why}`, param, {}, 'invalid_id', { params: { value: String(value), field: param } });
   }
   return checked.data;
 }

@@ -134,7 +134,7 @@ export class Launcher {
     const params = this.instanceParams(req, model);
     const result = await placementTransaction(this.db, async (tx) => {
       if (await tx.modelInstance.findUnique({ where: { uid } })) {
-        throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid', {}, 'already_exists');
+        throw new HttpError(409, `a model with uid '${uid}' is already launched; terminate it first or give another model_uid`, 'model_uid', {}, 'already_exists', { params: { name: uid } });
       }
       const placement = await placeOnCluster(tx, placementInput(params, req.replica ?? 1, model.engine));
       if (!placement.ok) return { placement, instance: null, replicas: [] };
@@ -159,7 +159,7 @@ export class Launcher {
     });
     if (!result.instance) {
       this.metrics.launched('refused');
-      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan }, 'no_capacity');
+      throw new HttpError(409, result.placement.message, null, { plan: result.placement.plan, problem_details: result.placement.problem_details }, 'no_capacity');
     }
     this.metrics.launched('accepted');
     await this.enqueue(result.instance, result.replicas);
@@ -171,11 +171,11 @@ export class Launcher {
     this.queues.assertAvailable();
     const { instance, added, removed, status } = await placementTransaction(this.db, async (tx) => {
       const instance = await tx.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
-      if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid', {}, 'model_not_found');
+      if (!instance) throw new HttpError(404, `model '${uid}' is not launched`, 'model_uid', {}, 'model_not_found', { params: { model: uid } });
       const live = instance.replicas.filter((r) => r.status !== 'lost').sort((a, b) => a.index - b.index);
       if (count > live.length) {
         const placement = await placeOnCluster(tx, placementInput(instance.params as unknown as InstanceParams, count - live.length, normalizeEngine(instance.engine)));
-        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan }, 'no_capacity');
+        if (!placement.ok) throw new HttpError(409, placement.message, null, { plan: placement.plan, problem_details: placement.problem_details }, 'no_capacity');
         const from = Math.max(-1, ...instance.replicas.map((r) => r.index)) + 1;
         const added = await this.createReplicas(tx, instance.id, from, placement);
         const status = instanceStatus(count, [...live, ...added].map((r) => r.status));
@@ -227,7 +227,7 @@ export class Launcher {
   async terminateReplica(uid: string, index: number): Promise<void> {
     this.queues.assertAvailable();
     const instance = await this.db.prisma.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
-    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid');
+    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found', { params: { model: uid } });
     const replica = instance.replicas.find((r) => r.index === index);
     if (!replica)
       throw new HttpError(404, `model '${uid}' has no replica ${index}; its replicas are ${instance.replicas.map((r) => r.index).join(', ') || 'none'}`, 'replica_id');
@@ -261,7 +261,7 @@ export class Launcher {
   async terminate(uid: string): Promise<void> {
     this.queues.assertAvailable();
     const instance = await this.db.prisma.modelInstance.findUnique({ where: { uid }, include: { replicas: true } });
-    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found');
+    if (!instance) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found', { params: { model: uid } });
     await this.db.prisma.$transaction([
       this.db.prisma.modelInstance.delete({ where: { id: instance.id } }),
       this.db.prisma.event.create({ data: { kind: 'terminate', subject: uid, message: `terminated ${instance.replicas.length} replica(s)` } }),

@@ -142,12 +142,12 @@ function routeRequest(path: ProxiedPath, deps: ProxyDeps) {
   return async (req: Request, res: Response) => {
     const payload: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const uid = readModelField(payload);
-    if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${clip(uid)}'; ask for a key that names it`, 'model', {}, 'model_not_allowed');
+    if (!mayUse(res, uid)) throw new HttpError(403, `this key may not use model '${clip(uid)}'; ask for a key that names it`, 'model', {}, 'model_not_allowed', { params: { model: uid } });
     const limit = await deps.limitOf(uid);
-    if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model', {}, 'model_not_found');
+    if (limit === undefined) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists the ready ones`, 'model', {}, 'model_not_found', { params: { model: uid } });
     if (limit !== null && deps.table.modelLoad(uid) >= limit) {
       deps.metrics.routed(uid, 429);
-      throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`, null, {}, 'rate_limited');
+      throw new HttpError(429, `model '${uid}' is at its request_limits (${limit} requests in flight); retry shortly`, null, {}, 'rate_limited', { params: { model: uid, limit } });
     }
     // Xinference's request_id names a request for abort_request; the runner's schema has no such field,
     // so only a body that mentions it is parsed and sent on without it (others go byte for byte).
@@ -176,7 +176,7 @@ function routeRequest(path: ProxiedPath, deps: ProxyDeps) {
             : known > 0
               ? `its ${known} replica${known > 1 ? 's' : ''} failed recently and ${known > 1 ? 'are' : 'is'} out of rotation for a few seconds; retry shortly`
               : 'no replica is ready yet (GET /v1/models/{uid}/progress shows the launch)';
-        throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`, null, {}, 'model_unavailable');
+        throw new HttpError(503, `model '${uid}' cannot take requests: ${why}`, null, {}, 'model_unavailable', { params: { model: uid } });
       }
       tried.add(e.replicaId);
       const end = deps.table.begin(e);
@@ -194,7 +194,7 @@ function routeRequest(path: ProxiedPath, deps: ProxyDeps) {
         deps.log.warn({ replica: e.replicaId, model: uid, err: (err as Error).message }, 'replica failed; out of rotation');
         if (err instanceof ConnectError) continue;
         deps.metrics.routed(uid, 502);
-        if (!res.headersSent) throw new HttpError(502, `replica ${e.replicaId} of '${uid}' failed mid-request (${(err as Error).message}); it is out of rotation, retry`);
+        if (!res.headersSent) throw new HttpError(502, `replica ${e.replicaId} of '${uid}' failed mid-request (${(err as Error).message}); it is out of rotation, retry`, null, {}, 'upstream_failed', { params: { model: uid } });
         res.destroy();
         return;
       }

@@ -43,7 +43,12 @@ function checkpointCopy(name: string, edit: (dir: string) => void): string {
   return dir;
 }
 
+/** The refusal's fields and English messages (kinds and params: problemsOf). */
 async function errorsOf(input: unknown) {
+  return (await problemsOf(input)).map(({ field, message }) => ({ field, message }));
+}
+
+async function problemsOf(input: unknown) {
   const result = await validateRegistration(input);
   if (result.ok) throw new Error('expected the registration to be refused');
   return result.errors;
@@ -149,6 +154,24 @@ describe('validateRegistration from a local folder', () => {
     expect((await errorsOf({ model_name: 'x', model_path: notTokenizer }))[0]!.message).toMatch(
       /no 'model' section/,
     );
+  });
+
+  it('gives each problem a kind and the values its message names, for clients that word it themselves', async () => {
+    const missing = join(scratch, 'nope');
+    expect(await problemsOf({ model_name: 'x', model_path: missing })).toMatchObject([
+      { field: 'model_path', problem: 'path_missing', params: { path: missing } },
+    ]);
+    expect(await problemsOf({ model_name: 'qwen3', model_path: join(MODELS, 'tiny-qwen2') })).toMatchObject([
+      { field: 'model_name', problem: 'builtin_name', params: { value: 'qwen3' } },
+    ]);
+    expect(await problemsOf({ model_name: 'x', model_path: scratch })).toMatchObject([
+      { field: 'model_path', problem: 'no_config' },
+      { field: 'model_path', problem: 'no_tokenizer' },
+    ]);
+    // A wrong type is zod's issue, as values.
+    expect(await problemsOf({ model_name: 'x', model_path: 7 })).toMatchObject([
+      { field: 'model_path', issue: { field: 'model_path', issue: 'invalid_type', expected: 'string' } },
+    ]);
   });
 
   it('reports each wrong field by name', async () => {

@@ -3,11 +3,16 @@
 import { PagodaApiError, PagodaClient } from '@pagoda/client';
 
 const KEY_STORAGE = 'pagoda.apiKey';
+/** Dispatched on window when the stored key changes: the events socket reconnects with the new one. */
+export const API_KEY_CHANGED = 'pagoda-api-key';
 
 export const apiKey = {
   get: (): string | null => localStorage.getItem(KEY_STORAGE),
-  set: (key: string | null) =>
-    key ? localStorage.setItem(KEY_STORAGE, key) : localStorage.removeItem(KEY_STORAGE),
+  set: (key: string | null) => {
+    if (key) localStorage.setItem(KEY_STORAGE, key);
+    else localStorage.removeItem(KEY_STORAGE);
+    window.dispatchEvent(new Event(API_KEY_CHANGED));
+  },
 };
 
 /** The error every failed call throws: status, the server's message, the field(s) it names. */

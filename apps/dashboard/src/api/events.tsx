@@ -1,5 +1,6 @@
 // The /api/events WebSocket, one per tab: reconnects with back-off and hands every message to the
-// pages that subscribe (status, progress, logs, worker, metrics).
+// pages that subscribe (status, progress, logs, worker, metrics). A socket the server refuses for want
+// of a key stops reconnecting (`paused`) until the browser signs in.
 import {
   createContext,
   useCallback,
@@ -10,13 +11,17 @@ import {
   useState,
   type ReactNode,
 } from 'react';
-import { apiKey } from './client.ts';
+import { api, apiKey, API_KEY_CHANGED } from './client.ts';
+import { reportAuthFailure, useAuthNeed } from './auth-state.ts';
+import { serverError } from '../i18n/server-error.ts';
 import type { PlatformEventMessage } from '@pagoda/protocol';
 
 type Listener = (e: PlatformEventMessage) => void;
 
 interface Events {
   connected: boolean;
+  /** Not reconnecting: the server wants a key (or an admin key) this browser does not hold. */
+  paused: boolean;
   subscribe(fn: Listener): () => void;
 }
 
@@ -31,15 +36,28 @@ function socketUrl(): string {
 export function EventsProvider({ children }: { children: ReactNode }) {
   const listeners = useRef(new Set<Listener>());
   const [connected, setConnected] = useState(false);
+  const [forbidden, setForbidden] = useState(false);
+  const signedOut = useAuthNeed() !== null;
+  // Another key stored (API keys page, sign-in): connect again with it.
+  const [keyVersion, setKeyVersion] = useState(0);
+  useEffect(() => {
+    const changed = () => setKeyVersion((v) => v + 1);
+    window.addEventListener(API_KEY_CHANGED, changed);
+    return () => window.removeEventListener(API_KEY_CHANGED, changed);
+  }, []);
 
   useEffect(() => {
+    setForbidden(false);
+    if (signedOut) return;
     let ws: WebSocket | null = null;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let delay = 500;
     let closed = false;
     const open = () => {
       ws = new WebSocket(socketUrl());
+      let opened = false;
       ws.onopen = () => {
+        opened = true;
         delay = 500;
         setConnected(true);
       };
@@ -55,8 +73,18 @@ export function EventsProvider({ children }: { children: ReactNode }) {
       ws.onclose = () => {
         setConnected(false);
         if (closed) return;
-        retry = setTimeout(open, delay);
-        delay = Math.min(delay * 2, 10_000);
+        const again = () => {
+          if (closed) return;
+          retry = setTimeout(open, delay);
+          delay = Math.min(delay * 2, 10_000);
+        };
+        if (opened) return again();
+        // A refused upgrade hides its status from the page: ask an admin route why, and stop on 401/403.
+        api.keys().then(again, (err: unknown) => {
+          if (closed || reportAuthFailure(err)) return;
+          if (serverError(err).status === 403) setForbidden(true);
+          else again();
+        });
       };
     };
     open();
@@ -65,13 +93,17 @@ export function EventsProvider({ children }: { children: ReactNode }) {
       clearTimeout(retry);
       ws?.close();
     };
-  }, []);
+  }, [signedOut, keyVersion]);
 
   const subscribe = useCallback((fn: Listener) => {
     listeners.current.add(fn);
     return () => void listeners.current.delete(fn);
   }, []);
-  const value = useMemo<Events>(() => ({ connected, subscribe }), [connected, subscribe]);
+  const paused = signedOut || forbidden;
+  const value = useMemo<Events>(
+    () => ({ connected, paused, subscribe }),
+    [connected, paused, subscribe],
+  );
   return <EventsContext.Provider value={value}>{children}</EventsContext.Provider>;
 }
 

@@ -7,14 +7,17 @@ export async function* readEvents(res: Response): AsyncGenerator<unknown> {
     const text = await res.text();
     let message = text.slice(0, 300) || `HTTP ${res.status}`;
     let param: string | null = null;
+    let body: unknown = null;
     try {
-      const err = (JSON.parse(text) as { error?: { message?: string; param?: string } }).error;
+      body = JSON.parse(text);
+      const err = (body as { error?: { message?: string; param?: string } }).error;
       message = err?.message ?? message;
       param = err?.param ?? null;
     } catch {
       // not JSON: keep the text
     }
-    throw new ApiError(res.status, message, param, null);
+    // The body goes with the error: its code and params are what the page translates.
+    throw new ApiError(res.status, message, param, body);
   }
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';

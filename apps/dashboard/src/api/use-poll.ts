@@ -1,5 +1,7 @@
-// Polls a loader every `ms` while the page is shown; `reload` fetches at once (after an action).
+// Polls a loader every `ms` while the page is shown; `reload` fetches at once (after an action). A 401
+// stops it (the sign-in prompt takes over) until a key is given; then it starts again.
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { reportAuthFailure, useAuthNeed } from './auth-state.ts';
 
 export interface Polled<T> {
   data: T | null;
@@ -14,8 +16,10 @@ export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[] =
   loadRef.current = load;
   const [tick, setTick] = useState(0);
   const reload = useCallback(() => setTick((n) => n + 1), []);
+  const signedOut = useAuthNeed() !== null;
 
   useEffect(() => {
+    if (signedOut) return;
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const run = async () => {
@@ -25,7 +29,10 @@ export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[] =
         setData(v);
         setError(null);
       } catch (err) {
-        if (alive) setError(err as Error);
+        if (!alive) return;
+        setError(err as Error);
+        // The server wants a key: asking again every few seconds would only repeat the 401.
+        if (reportAuthFailure(err)) return;
       }
       if (alive && ms > 0) timer = setTimeout(run, ms);
     };
@@ -34,6 +41,6 @@ export function usePoll<T>(load: () => Promise<T>, ms: number, deps: unknown[] =
       alive = false;
       clearTimeout(timer);
     };
-  }, [ms, tick, ...deps]);
+  }, [ms, tick, signedOut, ...deps]);
   return { data, error, reload };
 }

@@ -7,6 +7,7 @@ import { api, ApiError } from '../api/client.ts';
 import type { LaunchRequest, PlanResponse, WorkerView } from '@pagoda/protocol';
 import { usePoll } from '../api/use-poll.ts';
 import { useI18n } from '../i18n/index.tsx';
+import { fieldErrorText } from '../i18n/server-error.ts';
 import { defaultForm, launchBody, launchCli, launchCliParts, type LaunchForm } from '../launch.ts';
 import type { CatalogEntry } from '../api/catalog.ts';
 import { navigate } from '../router.tsx';
@@ -15,7 +16,8 @@ import { Field } from './Field.tsx';
 import { PlanView } from './PlanView.tsx';
 
 export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose(): void }) {
-  const { t } = useI18n();
+  const i18n = useI18n();
+  const { t } = i18n;
   const name = entry.family.model_name;
   const [form, setForm] = useState<LaunchForm>(defaultForm);
   const [plan, setPlan] = useState<PlanResponse | null>(null);
@@ -86,8 +88,9 @@ export function LaunchPanel({ entry, onClose }: { entry: CatalogEntry; onClose()
     };
   }, [body]); // tpIsAuto, chosenTp and typedKey follow body
 
+  // In the page's language, from the error's code and values (dash-chat: server errors translated).
   const errorFor = (field: string) =>
-    [planError, launchError].find((e) => e?.param === field)?.message ?? null;
+    fieldErrorText(i18n, planError, field) ?? fieldErrorText(i18n, launchError, field);
 
   // The plan for exactly these settings says no: launching would only be refused.
   const noFit = plan !== null && !plan.fits && !planError;

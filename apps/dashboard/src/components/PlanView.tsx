@@ -4,6 +4,7 @@
 import type { ApiError } from '../api/client.ts';
 import type { PlanResponse } from '@pagoda/protocol';
 import { useI18n } from '../i18n/index.tsx';
+import { planProblemsText, translateError } from '../i18n/server-error.ts';
 import type { MessageKey } from '../i18n/en.ts';
 import { MemoryBar } from './MemoryBar.tsx';
 
@@ -16,7 +17,8 @@ export function PlanView({
   error: ApiError | null;
   onApply(setting: string, value: number): void;
 }) {
-  const { t, num, bytes } = useI18n();
+  const i18n = useI18n();
+  const { t, num, bytes } = i18n;
   // A small model at the default utilization: the engine gives the KV cache everything the weights
   // leave of the budget. That is by design (more sequences at once), but it reads as waste unless said.
   const first = plan?.fits ? plan.plan?.replicas[0]?.gpus[0] : undefined;
@@ -47,7 +49,7 @@ export function PlanView({
       {!plan && !error && <p className="muted">{t('launch.planPending')}</p>}
       {error && (
         <p className="note note-error" role="alert">
-          {error.message}
+          {translateError(i18n, error)}
         </p>
       )}
       {plan?.fits && plan.device === 'cpu' && (
@@ -108,7 +110,13 @@ export function PlanView({
       {plan && !plan.fits && (
         <div className="plan-refused">
           <p className="note note-error" role="alert">
-            <strong>{t('launch.planNoFit')}</strong> {plan.message}
+            {/* Said once, in the page's language: the problems (GPUs with the same numbers merged), not the server's sentence. */}
+            <strong>{t('launch.planNoFit')}</strong>{' '}
+            {plan.problem_details?.length
+              ? planProblemsText(i18n, plan.problem_details)
+              : plan.plan?.problem_details?.length
+                ? planProblemsText(i18n, plan.plan.problem_details)
+                : plan.message}
           </p>
           {plan.plan?.breakdown && (
             <MemoryBar

@@ -7,8 +7,9 @@ import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
+import { fieldErrorText, fieldLabel, fieldProblemText } from '../i18n/server-error.ts';
 import { Link } from '../router.tsx';
-import type { RegistrationRequest } from '@pagoda/protocol';
+import type { FieldProblemView, RegistrationRequest } from '@pagoda/protocol';
 
 const FIELDS = [
   'model_name',
@@ -21,7 +22,8 @@ const FIELDS = [
 type FormField = (typeof FIELDS)[number];
 
 export function CustomPage() {
-  const { t, num } = useI18n();
+  const i18n = useI18n();
+  const { t, num } = i18n;
   const list = usePoll(() => api.registrations().then((r) => r.filter((x) => !x.is_builtin)), 0);
   const [source, setSource] = useState<'path' | 'hf'>('path');
   const [form, setForm] = useState<Record<FormField, string>>({
@@ -33,7 +35,7 @@ export function CustomPage() {
     chat_template: '',
   });
   const [errors, setErrors] = useState<Partial<Record<FormField, string>>>({});
-  const [general, setGeneral] = useState<string | null>(null);
+  const [general, setGeneral] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -65,12 +67,19 @@ export function CustomPage() {
               : 'hf_repo_id'
             : e.field
         ) as FormField;
-        if (FIELDS.includes(f)) byField[f] = byField[f] ? `${byField[f]}; ${e.message}` : e.message;
-        else rest.push(`${e.field}: ${e.message}`);
+        // Worded from the problem's kind and values, in the page's language (dash-chat).
+        const view = e as FieldProblemView;
+        const text =
+          view.problem || view.issue
+            ? fieldProblemText(i18n, view)
+            : (fieldErrorText(i18n, err, e.field) ?? fieldProblemText(i18n, view));
+        if (FIELDS.includes(f))
+          byField[f] = byField[f] ? `${byField[f]}${t('plan.separator')}${text}` : text;
+        else rest.push(t('issue.line', { field: fieldLabel(i18n, e.field), text }));
       }
       setErrors(byField);
-      if (Object.keys(byField).length === 0) setGeneral((err as Error).message);
-      else if (rest.length > 0) setGeneral(rest.join('; '));
+      if (Object.keys(byField).length === 0) setGeneral(err);
+      else if (rest.length > 0) setGeneral(rest.join(t('plan.separator')));
     } finally {
       setBusy(false);
     }
@@ -205,7 +214,7 @@ export function CustomPage() {
                     onClick={() =>
                       void api
                         .unregister(r.model_name)
-                        .then(list.reload, (e: Error) => setGeneral(e.message))
+                        .then(list.reload, (e: unknown) => setGeneral(e))
                     }
                   >
                     {t('custom.unregister')}

@@ -1,26 +1,36 @@
 // API keys: the key this browser sends, and (for admins) creating, listing and revoking keys. With no
-// key anywhere every route is open; the first admin key created here is remembered so the page keeps working.
+// key anywhere every route is open; the first key is an admin key (the server refuses any other first),
+// remembered so the page keeps working, and shown once with a copy button.
 import { useState } from 'react';
 import { api, apiKey, ApiError } from '../api/client.ts';
 import type { ApiKeyView } from '@pagoda/protocol';
 import { usePoll } from '../api/use-poll.ts';
+import { CopyButton } from '../components/CopyButton.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
+import { fieldErrorText } from '../i18n/server-error.ts';
 
 export function KeysPage() {
-  const { t, date } = useI18n();
+  const i18n = useI18n();
+  const { t, date } = i18n;
   const keys = usePoll<ApiKeyView[]>(() => api.keys(), 0);
   const [mine, setMine] = useState(apiKey.get() ?? '');
   const [saved, setSaved] = useState(false);
-  const [form, setForm] = useState<{ name: string; scope: ApiKeyView['scope']; models: string }>({
-    name: '',
-    scope: 'inference',
-    models: '',
-  });
+  // scope null: not chosen yet, so the first key is an admin key and later ones inference keys.
+  const [form, setForm] = useState<{
+    name: string;
+    scope: ApiKeyView['scope'] | null;
+    models: string;
+  }>({ name: '', scope: null, models: '' });
+  const first = keys.data !== null && keys.data.length === 0;
+  const scope: ApiKeyView['scope'] =
+    form.scope ?? (first || keys.data === null ? 'admin' : 'inference');
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
+  // A refused revoke is about the list, not the create form's fields.
+  const [revokeError, setRevokeError] = useState<unknown>(null);
   const open = keys.data !== null && keys.data.length === 0 && !apiKey.get();
 
   const create = async () => {
@@ -33,7 +43,7 @@ export function KeysPage() {
     try {
       const r = await api.createKey({
         name: form.name.trim(),
-        scope: form.scope,
+        scope,
         ...(models.length > 0 ? { models } : {}),
       });
       // The first admin key turns authentication on: keep it, or this browser would lock itself out.
@@ -42,6 +52,7 @@ export function KeysPage() {
         setMine(r.key);
       }
       setCreated(r.key);
+      setForm({ name: '', scope: null, models: '' });
       keys.reload();
     } catch (err) {
       setError(err as ApiError);
@@ -105,16 +116,20 @@ export function KeysPage() {
           }}
         >
           <h2>{t('keys.create')}</h2>
-          <Field label={t('keys.name')} error={error?.param === 'name' ? error.message : null}>
+          <Field label={t('keys.name')} error={fieldErrorText(i18n, error, 'name')}>
             <input
               value={form.name}
               onChange={(e) => setForm({ ...form, name: e.target.value })}
               autoComplete="off"
             />
           </Field>
-          <Field label={t('keys.scope')} error={error?.param === 'scope' ? error.message : null}>
+          <Field
+            label={t('keys.scope')}
+            hint={first ? t('keys.firstAdmin') : undefined}
+            error={fieldErrorText(i18n, error, 'scope')}
+          >
             <select
-              value={form.scope}
+              value={scope}
               onChange={(e) => setForm({ ...form, scope: e.target.value as ApiKeyView['scope'] })}
             >
               <option value="inference">{t('keys.scopeInference')}</option>
@@ -124,12 +139,12 @@ export function KeysPage() {
           <Field
             label={t('keys.models')}
             hint={t('keys.models.hint')}
-            error={error?.param?.startsWith('models') ? error.message : null}
+            error={fieldErrorText(i18n, error, 'models')}
           >
             <input
               value={form.models}
               onChange={(e) => setForm({ ...form, models: e.target.value })}
-              disabled={form.scope === 'admin'}
+              disabled={scope === 'admin'}
             />
           </Field>
           <ErrorNote
@@ -144,7 +159,12 @@ export function KeysPage() {
           {created && (
             <div className="note note-ok" role="status">
               <p>{t('keys.created')}</p>
-              <code className="secret">{created}</code>
+              <div className="secret-row">
+                <code className="secret" data-testid="new-key">
+                  {created}
+                </code>
+                <CopyButton text={created} label={t('keys.copy')} />
+              </div>
             </div>
           )}
           <div className="actions">
@@ -156,9 +176,7 @@ export function KeysPage() {
       </div>
       <section className="card" aria-labelledby="keys-list">
         <h2 id="keys-list">{t('keys.list')}</h2>
-        <ErrorNote
-          error={keys.error?.message.includes('API key') ? t('app.apiKeyNeeded') : keys.error}
-        />
+        <ErrorNote error={keys.error ?? revokeError} />
         {keys.data?.length === 0 && <p className="muted">{t('keys.empty')}</p>}
         {keys.data && keys.data.length > 0 && (
           <div className="table-wrap">
@@ -191,7 +209,13 @@ export function KeysPage() {
                         className="btn btn-small btn-danger"
                         onClick={() =>
                           confirm(t('keys.confirmRevoke', { name: k.name })) &&
-                          void api.revokeKey(k.name).then(keys.reload, (e: ApiError) => setError(e))
+                          void api.revokeKey(k.name).then(
+                            () => {
+                              setRevokeError(null);
+                              keys.reload();
+                            },
+                            (e: unknown) => setRevokeError(e),
+                          )
                         }
                       >
                         {t('keys.revoke')}

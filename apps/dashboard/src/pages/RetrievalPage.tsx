@@ -10,6 +10,7 @@ import { ModelSelect } from '../components/ModelSelect.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { useI18n } from '../i18n/index.tsx';
 import { Link } from '../router.tsx';
+import './retrieval.css';
 
 interface Ranked {
   index: number;
@@ -108,7 +109,7 @@ export function RetrievalPage() {
           </Link>
         </div>
       )}
-      <div className="card">
+      <div className="card retrieval-form">
         <div className="grid-2">
           <Field label={t('retrieval.embedder')}>
             <ModelSelect models={embedders} value={embedder} onChange={setEmbedder} />
@@ -126,10 +127,21 @@ export function RetrievalPage() {
         <button className="btn btn-primary" disabled={busy || (!embedder && !reranker)} onClick={() => void run()}>
           {t('retrieval.rank')}
         </button>
-        <ErrorNote error={error} />
+        <ErrorNote
+          error={error}
+          labels={{
+            query: t('retrieval.query'),
+            documents: t('retrieval.passages'),
+            input: t('retrieval.passages'),
+          }}
+        />
       </div>
-      {table(t('retrieval.byEmbedding'), byEmbedding)}
-      {table(t('retrieval.byReranker'), byReranker)}
+      {(byEmbedding || byReranker) && (
+        <div className="retrieval-results">
+          {table(t('retrieval.byEmbedding'), byEmbedding)}
+          {table(t('retrieval.byReranker'), byReranker)}
+        </div>
+      )}
     </>
   );
 }

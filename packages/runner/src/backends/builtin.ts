@@ -510,9 +510,13 @@ export class BuiltinBackend implements Backend {
     const { tokenizer } = this.ready();
     const atLeast = tokenizer.minTokens(text);
     if (atLeast < this.maxModelLen) return;
-    throw badRequest(
+    throw new ApiError(
+      400,
       `This model's maximum context length is ${this.maxModelLen} tokens. However, the ${where} ${where === 'prompt' ? 'is' : 'are'} ${Buffer.byteLength(text)} bytes, which is at least ${atLeast} tokens (one token covers at most ${tokenizer.maxBytesPerToken} bytes). Please reduce the length of the ${where}.`,
       where,
+      undefined,
+      'context_length_exceeded',
+      { params: { max_model_len: this.maxModelLen, prompt_tokens: atLeast, max_tokens: null } },
     );
   }
 

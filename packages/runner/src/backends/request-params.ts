@@ -2,7 +2,7 @@
 // the limit named) before anything reaches the engine.
 import type { SamplingParams } from '@pagoda/engine';
 import type { ChatCompletionRequest, CompletionRequest } from '@pagoda/protocol';
-import { badRequest } from '../api-error.ts';
+import { ApiError, badRequest } from '../api-error.ts';
 
 type Common = Pick<
   CompletionRequest,
@@ -89,9 +89,13 @@ export function resolveMaxTokens(
       requested != null
         ? ` (${promptLen} in the ${where}, ${requested} in the completion)`
         : ` in the ${where}`;
-    throw badRequest(
+    throw new ApiError(
+      400,
       `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${requested != null ? total : promptLen} tokens${detail}. Please reduce the length of the ${where}${requested != null ? ' or completion' : ''}.`,
       requested != null ? 'max_tokens' : where,
+      undefined,
+      'context_length_exceeded',
+      { params: { max_model_len: maxModelLen, prompt_tokens: promptLen, max_tokens: requested ?? null } },
     );
   }
   return requested ?? maxModelLen - promptLen;

@@ -5,6 +5,6 @@ import { ApiError } from '../api-error.ts';
 
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const checked = checkRequestBody(schema, body);
-  if (!checked.ok) throw new ApiError(400, checked.message, checked.param, undefined, checked.code);
+  if (!checked.ok) throw new ApiError(400, checked.message, checked.param, undefined, checked.code, { issues: checked.issues });
   return checked.data;
 }

@@ -1,5 +1,6 @@
 // A model's architecture numbers (what memory planning needs), read from a Hugging Face config.json
 // in either spelling (transformers 4.x torch_dtype, 5.x dtype), and the parameter count they imply.
+import type { FieldProblemView } from '@pagoda/protocol';
 import { z } from 'zod';
 
 /** The architectures the built-in engine runs (native/src/model/model_config.h). */
@@ -78,11 +79,8 @@ export function parameterCount(a: ArchNumbers): number {
   return a.num_hidden_layers * (attention + mlp + norms) + embeddings + a.hidden_size;
 }
 
-/** One problem with a config.json, named by its field. */
-export interface FieldProblem {
-  field: string;
-  message: string;
-}
+/** One problem with a config.json or a registration, named by its field (kind and params: FieldProblemView). */
+export type FieldProblem = FieldProblemView;
 
 function intField(
   config: Record<string, unknown>,

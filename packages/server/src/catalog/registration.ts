@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { clip } from '@pagoda/protocol';
+import { clip, fieldIssue } from '@pagoda/protocol';
 import {
   archFromConfig,
   modelTypeOf,
@@ -119,11 +119,15 @@ async function checkCheckpoint(
     errors.push({
       field,
       message: `${where} has no config.json; point ${field} at a Hugging Face checkpoint folder`,
+      problem: 'no_config',
+      params: { path: where },
     });
   if (tokenizerText === null)
     errors.push({
       field,
       message: `${where} has no tokenizer.json; the engine needs the fast tokenizer file beside config.json`,
+      problem: 'no_tokenizer',
+      params: { path: where },
     });
   let arch: ArchNumbers | null = null;
   let config: unknown;
@@ -134,7 +138,12 @@ async function checkCheckpoint(
       if (parsed.arch) arch = parsed.arch;
       else
         errors.push(
-          ...parsed.problems.map((p) => ({ field, message: `${where}/config.json: ${p.message}` })),
+          ...parsed.problems.map((p) => ({
+            field,
+            message: `${where}/config.json: ${p.message}`,
+            problem: 'bad_config' as const,
+            params: { path: `${where}/config.json` },
+          })),
         );
     }
   }
@@ -294,6 +303,7 @@ export async function validateRegistration(
       errors: shape.error.issues.map((i) => ({
         field: i.path.map(String).join('.') || 'body',
         message: i.message,
+        issue: fieldIssue(i, i.path.map(String).join('.')),
       })),
     };
   }
@@ -303,6 +313,8 @@ export async function validateRegistration(
     errors.push({
       field: 'model_name',
       message: `'${clip(r.model_name)}' is not a valid name: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit`,
+      problem: 'invalid_name',
+      params: { value: clip(r.model_name) },
     });
   } else if (
     BUILTIN_FAMILIES.some((f) => f.model_name.toLowerCase() === r.model_name.toLowerCase())
@@ -310,6 +322,8 @@ export async function validateRegistration(
     errors.push({
       field: 'model_name',
       message: `'${r.model_name}' is a built-in model; choose another name for a custom registration`,
+      problem: 'builtin_name',
+      params: { value: r.model_name },
     });
   }
   if ((r.model_path === undefined) === (r.hf_repo_id === undefined)) {
@@ -317,6 +331,7 @@ export async function validateRegistration(
       field: r.model_path === undefined ? 'model_path' : 'hf_repo_id',
       message:
         'give exactly one of model_path (a local checkpoint folder) or hf_repo_id (owner/name on the Hugging Face hub)',
+      problem: 'one_source',
     });
     return { ok: false, errors };
   }
@@ -333,13 +348,16 @@ export async function validateRegistration(
     const gguf =
       modelPath.toLowerCase().endsWith('.gguf') ||
       (typeof format === 'string' && format.toLowerCase().startsWith('gguf'));
-    if (!existsSync(modelPath)) errors.push({ field, message: `${where} does not exist` });
+    if (!existsSync(modelPath))
+      errors.push({ field, message: `${where} does not exist`, problem: 'path_missing', params: { path: where } });
     else if (gguf)
       return errors.length > 0 ? { ok: false, errors } : ggufRegistration(r, modelPath);
     else if (!statSync(modelPath).isDirectory())
       errors.push({
         field,
         message: `${where} is a file; give the checkpoint folder that holds config.json and tokenizer.json`,
+        problem: 'path_is_file',
+        params: { path: where },
       });
     else read = localReader(modelPath);
   } else {
@@ -349,6 +367,8 @@ export async function validateRegistration(
       errors.push({
         field,
         message: `'${clip(r.hf_repo_id!)}' is not a Hugging Face repo id; write it as owner/name`,
+        problem: 'bad_repo_id',
+        params: { value: clip(r.hf_repo_id!) },
       });
     else read = hubReader(r.hf_repo_id!, hub);
   }
@@ -372,6 +392,8 @@ export async function validateRegistration(
     errors.push({
       field: 'context_length',
       message: `context_length ${r.context_length} exceeds the model's max_position_embeddings (${arch.max_position_embeddings}); lower it to <= ${arch.max_position_embeddings}`,
+      problem: 'context_too_long',
+      params: { value: r.context_length, maximum: arch.max_position_embeddings },
     });
   }
   const hasTemplate = r.chat_template != null || checked.hasTemplate;
@@ -379,6 +401,7 @@ export async function validateRegistration(
     errors.push({
       field: 'chat_template',
       message: `model_ability includes 'chat' but the checkpoint has no chat template (tokenizer_config.json or chat_template.jinja); give chat_template`,
+      problem: 'no_chat_template',
     });
   }
   const abilities = r.model_ability ?? [];

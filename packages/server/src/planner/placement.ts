@@ -1,6 +1,7 @@
 // Chooses workers and GPUs for replicas by available memory (not by model count): each replica takes
 // tensor_parallel_size GPUs of one worker, the ones with the most room, on the worker left roomiest;
 // explicit worker_ip / gpu_idx narrow the choice. Claims accumulate, so replicas may share a GPU.
+import { mergePlanProblems, type PlanProblem } from '@pagoda/protocol';
 import { z } from 'zod';
 
 export const PlannerDeviceSchema = z.object({
@@ -35,7 +36,7 @@ export interface PlacementRequest {
   /** Bytes one shard claims on this device (it may depend on the device's total). */
   claimOn(device: PlannerDevice): number;
   /** Why a shard cannot run on this device whatever its room (e.g. too small a GPU), or null. */
-  unusable?(device: PlannerDevice): string | null;
+  unusable?(device: PlannerDevice): PlanProblem | null;
 }
 
 export interface ReplicaPlacement {
@@ -55,16 +56,15 @@ export interface GpuClaimBytes {
 
 export type PlacementResult =
   | { ok: true; replicas: ReplicaPlacement[]; claims: GpuClaimBytes[] }
-  | { ok: false; placed: ReplicaPlacement[]; reasons: string[] };
+  | { ok: false; placed: ReplicaPlacement[]; reasons: PlanProblem[] };
 
 const key = (d: Pick<PlannerDevice, 'worker' | 'index'>) => `${d.worker}#${d.index}`;
-const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 /** The devices a request may use, or the reason none may. */
 export function eligibleDevices(
   devices: readonly PlannerDevice[],
   req: Pick<PlacementRequest, 'workerIp' | 'gpuIdx'>,
-): { devices: PlannerDevice[]; reason?: string } {
+): { devices: PlannerDevice[]; reason?: PlanProblem } {
   let pool = [...devices];
   if (req.workerIp) {
     pool = pool.filter((d) => d.worker === req.workerIp || d.worker_ip === req.workerIp);
@@ -72,10 +72,7 @@ export function eligibleDevices(
       const workers = [
         ...new Set(devices.map((d) => (d.worker_ip ? `${d.worker} (${d.worker_ip})` : d.worker))),
       ];
-      return {
-        devices: [],
-        reason: `no worker '${req.workerIp}' with GPUs; workers: ${workers.join(', ') || 'none'}`,
-      };
+      return { devices: [], reason: { kind: 'no_worker', worker: req.workerIp, workers } };
     }
   }
   if (req.gpuIdx && req.gpuIdx.length > 0) {
@@ -84,10 +81,7 @@ export function eligibleDevices(
     pool = pool.filter((d) => wanted.has(d.index));
     const missing = req.gpuIdx.filter((i) => !before.some((d) => d.index === i));
     if (missing.length > 0)
-      return {
-        devices: [],
-        reason: `gpu_idx ${missing.join(', ')} does not exist${req.workerIp ? ` on ${req.workerIp}` : ' on any worker'}`,
-      };
+      return { devices: [], reason: { kind: 'no_gpu_idx', gpu_idx: missing, worker: req.workerIp ?? null } };
   }
   return { devices: pool };
 }
@@ -110,20 +104,18 @@ export function placeReplicas(devices: readonly PlannerDevice[], req: PlacementR
 
   for (let replica = 0; replica < req.replicas; replica++) {
     let best: { worker: string; chosen: PlannerDevice[]; slack: number } | null = null;
-    const reasons: string[] = [];
+    const reasons: PlanProblem[] = [];
     for (const [worker, all] of groupByWorker(pool)) {
       const unusable = all
         .map((d) => req.unusable?.(d) ?? null)
-        .filter((r): r is string => r !== null);
+        .filter((r): r is PlanProblem => r !== null);
       const gpus = all.filter((d) => !req.unusable?.(d));
       if (unusable.length > 0 && gpus.length < t) {
-        reasons.push(`${worker}: ${unusable.join('; ')}`);
+        reasons.push(...mergePlanProblems(unusable));
         continue;
       }
       if (gpus.length < t) {
-        reasons.push(
-          `${worker} has ${gpus.length} eligible GPU${gpus.length === 1 ? '' : 's'}, tensor_parallel_size needs ${t}`,
-        );
+        reasons.push({ kind: 'too_few_gpus', worker, eligible: gpus.length, tensor_parallel_size: t });
         continue;
       }
       const roomy = gpus
@@ -133,7 +125,17 @@ export function placeReplicas(devices: readonly PlannerDevice[], req: PlacementR
       if (roomy.length < t) {
         const short = gpus.filter((d) => room(d) < req.claimOn(d));
         reasons.push(
-          `${worker}: ${short.map((d) => `GPU ${d.index} has ${gib(room(d))} available of ${gib(d.total)}, a shard claims ${gib(req.claimOn(d))}`).join('; ')}`,
+          ...mergePlanProblems(
+            short.map((d) => ({
+              kind: 'gpu_short' as const,
+              worker,
+              gpus: [d.index],
+              total: d.total,
+              available: room(d),
+              claim: req.claimOn(d),
+              short: req.claimOn(d) - room(d),
+            })),
+          ),
         );
         continue;
       }
@@ -145,7 +147,7 @@ export function placeReplicas(devices: readonly PlannerDevice[], req: PlacementR
       return {
         ok: false,
         placed,
-        reasons: reasons.length > 0 ? reasons : ['no GPUs are eligible'],
+        reasons: reasons.length > 0 ? reasons : [{ kind: 'no_eligible_gpus' }],
       };
     const chosen = [...best.chosen].sort((a, b) => a.index - b.index);
     placed.push({

@@ -1,7 +1,7 @@
 // The memory plan of a launch: per GPU weights / activations / CUDA graphs / KV cache / free, the
 // workers and GPUs each replica goes to, or a refusal with the numbers and the settings that would fit.
 import { z } from 'zod';
-import type { GpuPlan, MemoryPlan, ReplicaPlan, SuggestedSetting, Suggestion } from '@pagoda/protocol';
+import { fieldIssue, planProblemMessage, type FieldIssue, type GpuPlan, type MemoryPlan, type PlanProblem, type ReplicaPlan, type SuggestedSetting, type Suggestion } from '@pagoda/protocol';
 import { modelTypeOf, type ArchNumbers } from '../catalog/architecture.ts';
 import type { EngineCapability } from '../catalog/engine-capabilities.ts';
 import { resolveParams, type PlanParamsInput, type ResolvedParams } from './engine-params.ts';
@@ -22,6 +22,8 @@ export class PlanInputError extends Error {
   constructor(
     message: string,
     readonly param: string | null,
+    /** The problem as values (zod's issue), for clients that word it themselves. */
+    readonly issue: FieldIssue | null = null,
   ) {
     super(message);
     this.name = 'PlanInputError';
@@ -102,10 +104,26 @@ function tryPlace(
       if (m.kv_cache_tokens >= params.max_model_len) return null;
       // Embedding and rerank models need no KV cache: only that the rest fits.
       if (modelTypeOf(model.arch.architecture) !== 'LLM' && (params.claim_needed || m.kv_cache >= 0)) return null;
-      const rest = `weights ${gib(m.weights)} + activations ${gib(m.activations)} + CUDA graphs ${gib(m.cuda_graphs)} + overhead ${gib(m.overhead)}`;
+      const where = { worker: d.worker, gpus: [d.index], total: d.total };
       return m.kv_cache <= 0
-        ? `GPU ${d.index} (${gib(d.total)}): ${rest} exceed gpu_memory_utilization ${params.gpu_memory_utilization} × total = ${gib(m.budget)}`
-        : `GPU ${d.index} (${gib(d.total)}): the KV cache (${gib(m.kv_cache)}) holds ${m.kv_cache_tokens} tokens, fewer than max_model_len ${params.max_model_len}`;
+        ? {
+            kind: 'over_budget',
+            ...where,
+            weights: m.weights,
+            activations: m.activations,
+            cuda_graphs: m.cuda_graphs,
+            overhead: m.overhead,
+            budget: m.budget,
+            gpu_memory_utilization: params.gpu_memory_utilization,
+            over: -m.kv_cache,
+          }
+        : {
+            kind: 'kv_too_small',
+            ...where,
+            kv_cache: m.kv_cache,
+            kv_cache_tokens: m.kv_cache_tokens,
+            max_model_len: params.max_model_len,
+          };
     },
   });
 }
@@ -180,9 +198,10 @@ function suggestions(
 function refusal(
   params: ResolvedParams,
   model: PlanModel,
-  problems: string[],
+  details: PlanProblem[],
   extra: Partial<Plan> = {},
 ): Plan {
+  const problems = details.map(planProblemMessage);
   const sugg = extra.suggestions ?? [];
   const tail =
     sugg.length > 0 ? ` It would fit if you ${sugg.map((s) => s.message).join(', or ')}.` : '';
@@ -196,6 +215,7 @@ function refusal(
     replicas: [],
     claims: [],
     problems,
+    problem_details: details,
     breakdown: null,
     suggestions: sugg,
     ...extra,
@@ -210,10 +230,8 @@ export function plan(req: PlanRequest): Plan {
   } catch (err) {
     if (err instanceof z.ZodError) {
       const issue = err.issues[0]!;
-      throw new PlanInputError(
-        `${issue.path.join('.')}: ${issue.message}`,
-        issue.path.map(String).join('.') || null,
-      );
+      const field = issue.path.map(String).join('.');
+      throw new PlanInputError(`${issue.path.join('.')}: ${issue.message}`, field || null, fieldIssue(issue, field));
     }
     throw err;
   }
@@ -228,9 +246,7 @@ export function plan(req: PlanRequest): Plan {
     return refusal(
       params,
       req.model,
-      [
-        `max_model_len ${params.max_model_len} exceeds the model's max_position_embeddings (${value})`,
-      ],
+      [{ kind: 'context_too_long', max_model_len: params.max_model_len, max_position_embeddings: value }],
       {
         suggestions: [
           { setting: 'max_model_len', value, message: `lower max_model_len to <= ${value}` },
@@ -242,10 +258,16 @@ export function plan(req: PlanRequest): Plan {
     const maxTp = req.engine?.max_tensor_parallel_size ?? Number.POSITIVE_INFINITY;
     const valid = [1, 2, 4, 8, 16].filter((t) => t <= maxTp && validTensorParallel(arch, t));
     return refusal(params, req.model, [
-      `tensor_parallel_size ${params.tensor_parallel_size} does not divide the model's ${arch.num_attention_heads} attention heads and ${arch.num_key_value_heads} KV heads; use one of ${valid.join(', ')}`,
+      {
+        kind: 'tensor_parallel_heads',
+        tensor_parallel_size: params.tensor_parallel_size,
+        heads: arch.num_attention_heads,
+        kv_heads: arch.num_key_value_heads,
+        valid,
+      },
     ]);
   }
-  if (devices.length === 0) return refusal(params, req.model, ['the cluster reports no GPUs']);
+  if (devices.length === 0) return refusal(params, req.model, [{ kind: 'no_gpus' }]);
 
   const placed = tryPlace(req.model, params, devices, req);
   if (placed.ok) {
@@ -274,6 +296,7 @@ export function plan(req: PlanRequest): Plan {
       replicas: replicaPlans,
       claims: placed.claims,
       problems: [],
+      problem_details: [],
       breakdown: null,
       suggestions: [],
     };
@@ -284,9 +307,9 @@ export function plan(req: PlanRequest): Plan {
     gpuIdx: req.gpu_idx,
   });
   const roomiest = [...pool].sort((a, b) => availableBytes(b) - availableBytes(a))[0];
-  const problems = [...placed.reasons];
+  const problems: PlanProblem[] = [...placed.reasons];
   if (placed.placed.length > 0)
-    problems.unshift(`only ${placed.placed.length} of ${replicas} replicas found room`);
+    problems.unshift({ kind: 'replicas_short', placed: placed.placed.length, replicas });
   return refusal(params, req.model, problems, {
     breakdown: roomiest ? gpuPlan(req.model, params, roomiest, availableBytes(roomiest)) : null,
     suggestions: suggestions(req.model, params, devices, req),

@@ -98,7 +98,7 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
     const fresh = live.get(id)?.run;
     if (fresh) return fresh;
     const row = await p.db.prisma.event.findFirst({ where: { kind: 'benchmark', subject: id } });
-    if (!row) throw new HttpError(404, `no benchmark run '${id}'; GET /api/bench lists them`, 'id', {}, 'benchmark_not_found');
+    if (!row) throw new HttpError(404, `no benchmark run '${id}'; GET /api/bench lists them`, 'id', {}, 'benchmark_not_found', { params: { id } });
     return interrupted(row.data as unknown as BenchRun);
   };
   // A run recorded as running that this process does not run was cut off by a server restart.
@@ -246,7 +246,7 @@ export function benchRoutes(p: Platform, auth: Auth): Router {
     const { count } = await p.db.prisma.event.deleteMany({
       where: { kind: 'benchmark', subject: id },
     });
-    if (count === 0) throw new HttpError(404, `no benchmark run '${id}'`, 'id', {}, 'benchmark_not_found');
+    if (count === 0) throw new HttpError(404, `no benchmark run '${id}'`, 'id', {}, 'benchmark_not_found', { params: { id } });
     res.json({ id, deleted: true });
   });
   return r;

@@ -13,7 +13,7 @@ export function keyRoutes(p: Platform, auth: Auth): Router {
   const admin = auth.require('admin');
   r.post('/api/keys', admin, async (req, res) => {
     const body = parseBody(ApiKeyRequestSchema, req.body);
-    if (await p.db.prisma.apiKey.findUnique({ where: { name: body.name } })) throw new HttpError(409, `a key named '${body.name}' exists; revoke it or pick another name`, 'name', {}, 'already_exists');
+    if (await p.db.prisma.apiKey.findUnique({ where: { name: body.name } })) throw new HttpError(409, `a key named '${body.name}' exists; revoke it or pick another name`, 'name', {}, 'already_exists', { params: { name: body.name } });
     if (body.scope !== 'admin' && !(await auth.hasAdminKey())) {
       throw new HttpError(409, 'create an admin key first (or set PAGODA_ADMIN_KEY): once any key exists, management routes need an admin key', 'scope');
     }
@@ -31,10 +31,10 @@ export function keyRoutes(p: Platform, auth: Auth): Router {
   r.delete('/api/keys/:name', admin, async (req, res) => {
     const name = idParam(req, 'name', KeyNameSchema, 'name', 'key name');
     const row = await p.db.prisma.apiKey.findUnique({ where: { name } });
-    if (!row || row.revokedAt) throw new HttpError(404, `no key named '${name}'`, 'name', {}, 'key_not_found');
+    if (!row || row.revokedAt) throw new HttpError(404, `no key named '${name}'`, 'name', {}, 'key_not_found', { params: { name } });
     await p.db.prisma.$transaction(async (tx) => {
       if (row.scope === 'admin' && !auth.hasEnvAdminKey && (await tx.apiKey.count({ where: { scope: 'admin', revokedAt: null } })) <= 1) {
-        throw new HttpError(409, `'${name}' is the last admin key: create another admin key first (or start the server with PAGODA_ADMIN_KEY); auth stays on either way`, 'name', {}, 'last_admin_key');
+        throw new HttpError(409, `'${name}' is the last admin key: create another admin key first (or start the server with PAGODA_ADMIN_KEY); auth stays on either way`, 'name', {}, 'last_admin_key', { params: { name } });
       }
       await tx.apiKey.delete({ where: { name } });
     });

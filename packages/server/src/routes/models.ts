@@ -53,7 +53,7 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
 
   const find = async (uid: string) => {
     const row = await p.db.prisma.modelInstance.findUnique({ where: { uid }, include });
-    if (!row) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found');
+    if (!row) throw new HttpError(404, `model '${uid}' is not launched; GET /v1/models lists what is`, 'model_uid', {}, 'model_not_found', { params: { model: uid } });
     return row;
   };
 

@@ -17,6 +17,7 @@ export function planRoutes(p: Platform, auth: Auth): Router {
       fits: placement.ok,
       device: placement.ok ? (placement.cpu ? 'cpu' : 'gpu') : null,
       message: placement.message,
+      problem_details: placement.ok ? [] : placement.problem_details,
       replicas: placement.ok ? placement.replicas.map((x) => ({ worker: x.worker, gpu_idx: x.gpuIndices, bytes_per_device: x.bytes })) : [],
       plan: placement.plan,
     } satisfies PlanResponse);

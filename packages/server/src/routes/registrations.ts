@@ -80,7 +80,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
       await p.db.prisma.modelRegistration.create({ data: { ...registrationRow(result), modelType: family.model_type, source: 'custom' } });
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/LLM/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name', {}, 'already_exists');
+        throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/LLM/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name', {}, 'already_exists', { params: { name: family.model_name } });
       }
       throw err;
     }
@@ -96,7 +96,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
       const name = nameParam(req);
       if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be changed; register a custom model under another name`, 'model_name');
       const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
-      if (!row) throw new HttpError(404, `no custom model named '${name}' is registered; register it with POST /v1/model_registrations/LLM`, 'model_name', {}, 'registration_not_found');
+      if (!row) throw new HttpError(404, `no custom model named '${name}' is registered; register it with POST /v1/model_registrations/LLM`, 'model_name', {}, 'registration_not_found', { params: { model_name: name } });
       const body = registrationBody(req.body) as Record<string, unknown>;
       if (body.model_name !== undefined && body.model_name !== name) throw new HttpError(400, `model_name '${clip(String(body.model_name))}' does not match '${name}' in the path; a registration cannot be renamed`, 'model_name');
       const changesSource = body.model_path !== undefined || body.hf_repo_id !== undefined;
@@ -138,7 +138,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
     const name = nameParam(req);
     if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be unregistered`, 'model_name');
     const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
-    if (!row) throw new HttpError(404, `no custom model named '${name}' is registered`, 'model_name', {}, 'registration_not_found');
+    if (!row) throw new HttpError(404, `no custom model named '${name}' is registered`, 'model_name', {}, 'registration_not_found', { params: { model_name: name } });
     if (row.instances.length > 0) throw new HttpError(409, `'${name}' is launched as ${row.instances.map((i) => i.uid).join(', ')}; terminate those first`, 'model_name');
     await p.db.prisma.modelRegistration.delete({ where: { id: row.id } });
     res.json({ model_name: name, unregistered: true });
