@@ -94,6 +94,21 @@ describe('keys and signing in', () => {
     await context.close();
   });
 
+  it('lists the keys on a phone as stacked rows, each cell with its column name, and nothing sideways', async () => {
+    const { context, page } = await newPage(390, 'zh-CN');
+    await context.addInitScript((k) => localStorage.setItem('pagoda.apiKey', k), adminKey);
+    await page.goto(`${server.url}/keys`);
+    // Stacked cells are blocks, so they are found as td elements rather than by their table role.
+    const cell = page.locator('td', { hasText: /^ops$/ });
+    await cell.waitFor({ timeout: 15_000 });
+    expect(await cell.getAttribute('data-label')).toBe(zhCN['keys.name']);
+    expect(await horizontalOverflow(page), (await overflowingElements(page)).join(', ')).toBeLessThanOrEqual(0);
+    const table = page.locator('table.table-stack');
+    expect(await table.evaluate((t) => t.scrollWidth <= t.clientWidth + 1)).toBe(true);
+    await screenshot(page, 'keys-list-zh-CN-390');
+    await context.close();
+  });
+
   it('asks a browser without a key to sign in, in Chinese on a phone, and stops polling until it does', async () => {
     const { context, page } = await newPage(390, 'zh-CN');
     const calls: string[] = [];

@@ -180,7 +180,7 @@ export function KeysPage() {
         {keys.data?.length === 0 && <p className="muted">{t('keys.empty')}</p>}
         {keys.data && keys.data.length > 0 && (
           <div className="table-wrap">
-            <table>
+            <table className="table-stack">
               <thead>
                 <tr>
                   <th scope="col">{t('keys.name')}</th>
@@ -196,13 +196,13 @@ export function KeysPage() {
               <tbody>
                 {keys.data.map((k) => (
                   <tr key={k.name}>
-                    <td>{k.name}</td>
-                    <td>{k.scope === 'admin' ? t('keys.scopeAdmin') : t('keys.scopeInference')}</td>
-                    <td>
+                    <td data-label={t('keys.name')}>{k.name}</td>
+                    <td data-label={t('keys.scope')}>{k.scope === 'admin' ? t('keys.scopeAdmin') : t('keys.scopeInference')}</td>
+                    <td data-label={t('keys.prefix')}>
                       <code>{k.prefix}…</code>
                     </td>
-                    <td>{k.models?.join(', ') ?? t('common.all')}</td>
-                    <td>{date(k.created_at)}</td>
+                    <td data-label={t('keys.models')}>{k.models?.join(', ') ?? t('common.all')}</td>
+                    <td data-label={t('keys.createdAt')}>{date(k.created_at)}</td>
                     <td>
                       <button
                         type="button"
