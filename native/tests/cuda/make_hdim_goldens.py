@@ -51,7 +51,7 @@ def make_checkpoint(name, head_dim, hidden, heads, kv_heads, seed, shared, out):
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).to(torch.bfloat16)
     folder = os.path.join(out, "models", name)
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder)  # safetensors (the only format transformers 5 writes)
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(shared, "models", "tiny-llama3", f), folder)
     return folder
