@@ -1,7 +1,7 @@
 // Checks paged attention (prefill / chunked prefill and split-K decode) against the CPU
 // reference on random K/V scattered through shuffled block tables, for MHA, GQA (groups 4, 7)
 // and MQA (groups 8, 16, 32) head layouts, head_dim 64 / 128 / 256, block sizes 8 / 16 / 32,
-// and every head_dim 32..256 in steps of 16 at GQA 1 / 4 / 8 (bf16 and e4m3 KV),
+// and every head_dim 32..256 in steps of 16 at GQA 1 / 4 / 8 / 16 (bf16 and e4m3 KV),
 // in one mixed batch per layout; decode also with an unsplit plan and with a plan sized for a
 // longer context than the batch has (as CUDA graphs use it), outputs and workspace poisoned.
 // kv_cache_dtype fp8: the same cases with K/V drawn as e4m3 values and read from an e4m3
@@ -207,7 +207,7 @@ int main() {
     // Enough sequences that the planner does not split (Llama-3-8B heads, 40 x 8 blocks).
     run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 40, 1200), num_sms);
     // Every head_dim 32..256 in steps of 16, bf16 and e4m3 KV, GQA 1 / 4 / 8 (block sizes 8 /
-    // 16 / 32): prefill over two query tiles, chunked prefill after a 130-token prefix (the
+    // 16 / 32) and 16 (decode's 16-row m-tiles): prefill over two query tiles, chunked prefill after a 130-token prefix (the
     // last key tile partial), decodes of 1, 17 and 900 keys (split and unsplit plans).
     const std::vector<SeqSpec> per_dim = {{65, 65}, {70, 200}, {1, 1}, {1, 17}, {1, 900}, {3, 40}};
     for (int D : cuda_head_dims())
@@ -215,6 +215,7 @@ int main() {
         run_case(c, rng, {2, 2, D, 8}, per_dim, num_sms, fp8);
         run_case(c, rng, {8, 2, D, 16}, per_dim, num_sms, fp8);
         run_case(c, rng, {16, 2, D, 32}, per_dim, num_sms, fp8);
+        run_case(c, rng, {32, 2, D, 16}, {{1, 17}, {1, 700}, {3, 40}}, num_sms, fp8); // group 16: 16-row m-tiles
       }
     // kv_cache_dtype fp8: the same kernels reading e4m3 codes.
     for (int D : cuda_head_dims()) check_kv_cache_write_fp8(c, rng, D);
