@@ -43,8 +43,8 @@ template <int D, bool kFp8 = false> struct DecodeSizes {
   static constexpr int kCodeChunks = D / 16;          // 16-byte chunks in an e4m3 row
   static constexpr int kTileElems = kTileKeys * kPitch; // one bf16 K or V tile
   static constexpr int kCodeTileBytes = kTileKeys * D;  // one e4m3 K or V tile, rows unpadded
-  // As many stages (2..4) as fit about 110 KB for the block's bf16 tiles: 4 at head_dim 64-112,
-  // 3 at 128, 2 from 144 (fp8: one more, of codes).
+  // As many stages (2..4) as fit about 110 KB for the block's bf16 tiles: 4 up to head_dim 96,
+  // 3 at 112 and 128, 2 from 144 (fp8: one more, of codes).
   static constexpr int kBf16SetBytes = kWarps * 2 * kTileElems * 2;
   static constexpr int kBf16Stages = 110 * 1024 / kBf16SetBytes;
   static constexpr int kStages = (kBf16Stages < 2 ? 2 : (kBf16Stages > 4 ? 4 : kBf16Stages)) + (kFp8 ? 1 : 0);
