@@ -1,4 +1,5 @@
-// Every checkpoint in ../shared/models against its golden file on the CPU backend: first one
+// Every checkpoint in ../shared/models (and native/tests/fixtures/hdim) against its golden file
+// on the CPU backend: first one
 // sequence at a time (as pagoda-check runs it), then all cases of a file in one batch with
 // chunked prefill beside decode and block tables scattered through the cache — the way the
 // scheduler drives the backend.
@@ -201,6 +202,18 @@ void check_quantized_checkpoints() {
   CHECK(checked >= 7); // gptq, gptq act-order, awq, fp8 per-channel and block (+ their W8A8 goldens)
 }
 
+// native/tests/fixtures/hdim: the head_dim 32 / 80 / 96 checkpoints and goldens made with
+// transformers on the GPU machine (native/tests/cuda/make_hdim_goldens.py), which the CUDA backend
+// runs in bf16 since every head_dim 32..256 has kernels; here the CPU backend answers to them too.
+void check_head_dim_checkpoints() {
+  const std::string root = "native/tests/fixtures/hdim";
+  for (const std::string model : {"tiny-llama-hd32", "tiny-llama-hd80", "tiny-llama-hd96"}) {
+    const GoldenFile golden = load_golden(root + "/golden/" + model + ".golden.json");
+    check_sequential(model, golden, root + "/models");
+    check_batched(model, golden, root + "/models");
+  }
+}
+
 int main() {
   check_tolerance_follows_compute_dtype();
   int models = 0;
@@ -222,6 +235,7 @@ int main() {
     ++models;
   }
   CHECK(models >= 6);
+  check_head_dim_checkpoints();
   check_quantized_checkpoints();
   return test::finish("golden_test");
 }

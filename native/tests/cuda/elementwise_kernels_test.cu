@@ -95,7 +95,7 @@ void test_rms_norm(Checker& c, std::mt19937& rng) {
 }
 
 void test_rms_norm_heads(Checker& c, std::mt19937& rng) {
-  for (int head_dim : {64, 128, 256}) {
+  for (int head_dim : cuda_head_dims()) {
     const int tokens = 23, heads = 6;
     const int64_t stride = int64_t(heads) * head_dim + 3 * head_dim; // heads inside a wider row
     const double eps = 1e-6;
@@ -110,22 +110,27 @@ void test_rms_norm_heads(Checker& c, std::mt19937& rng) {
 }
 
 void test_rope(Checker& c, std::mt19937& rng) {
-  struct Case { const char* name; RopeSpec spec; int head_dim; int q_heads, kv_heads; };
+  struct Case { std::string name; RopeSpec spec; int head_dim; int q_heads, kv_heads; int rotary_dim; };
   std::vector<Case> cases;
   RopeSpec base;
   base.theta = 500000.0;
-  cases.push_back({"default", base, 128, 32, 8});
+  cases.push_back({"default", base, 128, 32, 8, 128});
   RopeSpec linear = base; linear.type = "linear"; linear.factor = 4.0;
-  cases.push_back({"linear", linear, 64, 4, 2});
+  cases.push_back({"linear", linear, 64, 4, 2, 64});
   RopeSpec dyn = base; dyn.type = "dynamic"; dyn.factor = 2.0; dyn.original_max_position = 2048;
-  cases.push_back({"dynamic", dyn, 128, 8, 1});
+  cases.push_back({"dynamic", dyn, 128, 8, 1, 128});
   RopeSpec l3 = base; l3.type = "llama3"; l3.factor = 8.0; l3.low_freq_factor = 1.0; l3.high_freq_factor = 4.0;
   l3.original_max_position = 8192;
-  cases.push_back({"llama3", l3, 128, 16, 4});
-  RopeSpec partial = base; // rotary_dim < head_dim
-  cases.push_back({"partial rotary 64 of 128", partial, 128, 4, 4});
+  cases.push_back({"llama3", l3, 128, 16, 4, 128});
+  cases.push_back({"partial rotary 64 of 128", base, 128, 4, 4, 64}); // rotary_dim < head_dim
+  // Every head_dim of the bf16 attention kernels, GQA 4: rotary over the whole head (llama3
+  // scaling), and over its first half (partial rotary, as a rotary factor of 0.5 gives).
+  for (int d : cuda_head_dims()) {
+    cases.push_back({"llama3 head_dim " + std::to_string(d), l3, d, 8, 2, d});
+    cases.push_back({"partial rotary " + std::to_string(d / 2) + " of " + std::to_string(d), base, d, 8, 2, d / 2});
+  }
   for (Case& k : cases) {
-    k.spec.rotary_dim = std::string(k.name).rfind("partial", 0) == 0 ? 64 : k.head_dim;
+    k.spec.rotary_dim = k.rotary_dim;
     const int tokens = 41;
     std::vector<int32_t> positions(tokens);
     std::uniform_int_distribution<int> pos(0, 30000);
@@ -140,7 +145,7 @@ void test_rope(Checker& c, std::mt19937& rng) {
     auto d_x = upload_bf16(x), d_pos = upload(positions), d_freq = upload(inv_freq);
     rope_neox(d_x.as<bf16>(), d_x.as<bf16>() + q_width, stride, d_pos.as<int32_t>(), d_freq.as<float>(), tokens,
               k.q_heads, k.kv_heads, k.head_dim, k.spec.rotary_dim, 0);
-    c.expect(std::string("rope_neox ") + k.name, compare(download_bf16(d_x, x.size()), ref), kBf16Rel, 0.04);
+    c.expect("rope_neox " + k.name, compare(download_bf16(d_x, x.size()), ref), kBf16Rel, 0.04);
   }
 }
 
@@ -164,8 +169,8 @@ void test_silu_mul_bias(Checker& c, std::mt19937& rng) {
   c.expect("bias_add", compare(download_bf16(d_x, x.size()), ref_bias_add(x, b, cols)), kBf16Rel, 0.04);
 }
 
-void test_kv_cache_write(Checker& c, std::mt19937& rng) {
-  const int tokens = 53, kv_heads = 8, head_dim = 128, block_size = 16, num_blocks = 40;
+void check_kv_cache_write(Checker& c, std::mt19937& rng, int head_dim) {
+  const int tokens = 53, kv_heads = 8, block_size = 16, num_blocks = 40;
   const int64_t q_width = 32 * head_dim, kv_width = int64_t(kv_heads) * head_dim;
   const int64_t stride = q_width + 2 * kv_width;
   auto qkv = random_bf16_values(size_t(tokens) * stride, rng);
@@ -177,8 +182,13 @@ void test_kv_cache_write(Checker& c, std::mt19937& rng) {
   auto d_qkv = upload_bf16(qkv), d_slots = upload(slots), d_k = upload_bf16(k_cache), d_v = upload_bf16(v_cache);
   kv_cache_write(d_qkv.as<bf16>() + q_width, d_qkv.as<bf16>() + q_width + kv_width, stride, d_slots.as<int32_t>(),
                  d_k.as<bf16>(), d_v.as<bf16>(), tokens, kv_heads, head_dim, block_size, 0);
-  c.expect("kv_cache_write K (other slots untouched)", compare(download_bf16(d_k, cache_elems), k_ref), 0, 0);
-  c.expect("kv_cache_write V (other slots untouched)", compare(download_bf16(d_v, cache_elems), v_ref), 0, 0);
+  const std::string what = "kv_cache_write head_dim " + std::to_string(head_dim);
+  c.expect(what + " K (other slots untouched)", compare(download_bf16(d_k, cache_elems), k_ref), 0, 0);
+  c.expect(what + " V (other slots untouched)", compare(download_bf16(d_v, cache_elems), v_ref), 0, 0);
+}
+
+void test_kv_cache_write(Checker& c, std::mt19937& rng) {
+  for (int head_dim : cuda_head_dims()) check_kv_cache_write(c, rng, head_dim);
 }
 
 // Every kernel's float instantiation, as the float32 compute path calls it.

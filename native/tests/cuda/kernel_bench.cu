@@ -67,11 +67,18 @@ void fill_random_bf16(bf16* out, size_t n, uint32_t seed, float scale) {
   PAGODA_CUDA_CHECK_LAUNCH("fill_random_bf16_kernel");
 }
 
-void row(const char* name, double ms, double bytes, double flops, double copy_gbs) {
+// One printed figure, kept for the JSON the "hdim" mode writes.
+struct Row {
+  std::string name;
+  double ms, gbs, fraction_of_copy, tflops;
+};
+
+Row row(const char* name, double ms, double bytes, double flops, double copy_gbs) {
   const double gbs = bytes / ms / 1e6;
   std::printf("%-46s %9.3f ms %8.0f GB/s (%3.0f%% of copy)", name, ms, gbs, 100.0 * gbs / copy_gbs);
   if (flops > 0) std::printf(" %7.1f TFLOP/s", flops / ms / 1e9);
   std::printf("\n");
+  return {name, ms, gbs, gbs / copy_gbs, flops > 0 ? flops / ms / 1e9 : 0.0};
 }
 
 // The GEMM rows on Llama-3-8B shapes: the kernel the per-shape timing picks, and skinny_gemm
@@ -152,14 +159,141 @@ void tune_rows(double copy_gbs, std::mt19937& rng) {
 
 } // namespace
 
+// Decode attention on one layer's paged cache at head_dim D: every configuration reads K and V
+// through a shuffled block table over one pool, rotating over disjoint copies larger than L2 so
+// the figures are DRAM figures (a real step's layer finds no K/V of its own in L2).
+struct DecodeConfig { int q_heads, kv_heads, batch, ctx, plan_ctx; };
+
+std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& configs, bool sweep, double copy_gbs,
+                                       int num_sms, std::mt19937& rng) {
+  std::vector<Row> rows;
+  const int bs = 16;
+  size_t pool_tokens = 4096; // the largest configuration, once
+  int pool_kv_heads = 1;
+  for (const DecodeConfig& cf : configs) {
+    pool_tokens = std::max(pool_tokens, size_t(cf.batch) * cf.ctx + 4096);
+    pool_kv_heads = std::max(pool_kv_heads, cf.kv_heads);
+  }
+  const size_t pool_elems = pool_tokens * pool_kv_heads * D; // per K or V
+  DeviceBuffer kc(pool_elems * 2), vc(pool_elems * 2);
+  fill_random_bf16(kc.as<bf16>(), pool_elems, 11, 1.f);
+  fill_random_bf16(vc.as<bf16>(), pool_elems, 12, 1.f);
+  for (const DecodeConfig& cf : configs) {
+    const int blocks_per_seq = cf.ctx / bs;
+    const size_t pool_blocks = pool_elems / (size_t(cf.kv_heads) * bs * D);
+    const size_t blocks = size_t(cf.batch) * blocks_per_seq;
+    const double bytes = double(cf.batch) * cf.ctx * cf.kv_heads * D * 2 * 2;
+    const size_t copies = std::min<size_t>(pool_blocks / blocks, std::max<size_t>(1, size_t((400 << 20) / bytes)));
+    std::vector<int32_t> order(pool_blocks);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<DeviceBuffer> tables;
+    for (size_t c = 0; c < copies; ++c)
+      tables.push_back(upload(std::vector<int32_t>(order.begin() + c * blocks, order.begin() + (c + 1) * blocks)));
+    std::vector<int32_t> qs(cf.batch + 1), lens(cf.batch, cf.ctx), ids(cf.batch);
+    std::iota(qs.begin(), qs.end(), 0);
+    std::iota(ids.begin(), ids.end(), 0);
+    auto d_qs = upload(qs), d_lens = upload(lens), d_ids = upload(ids);
+    const int q_width = cf.q_heads * D;
+    auto q = random_device_bf16(size_t(cf.batch) * q_width, rng, 2.f);
+    DeviceBuffer out(size_t(cf.batch) * q_width * 2);
+    PagedAttentionArgs a;
+    a.q = q.as<bf16>(); a.q_token_stride = q_width; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
+    a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>();
+    a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = cf.q_heads; a.num_kv_heads = cf.kv_heads; a.head_dim = D;
+    a.block_size = bs; a.scale = 1.f / std::sqrt(float(D));
+    auto time_plan = [&](const DecodePlan& plan, const char* label) {
+      DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, cf.batch, cf.q_heads, D));
+      size_t turn = 0;
+      char name[112];
+      std::snprintf(name, sizeof name, "%s %d/%d/%d b %3d ctx %4d%s (part %4dx%d)", label, cf.q_heads, cf.kv_heads, D,
+                    cf.batch, cf.ctx, cf.plan_ctx != cf.ctx ? " plan 4096" : "", plan.partition_tokens,
+                    plan.max_partitions);
+      rows.push_back(row(name, median_ms([&] {
+                           a.block_tables = tables[turn++ % copies].as<int32_t>();
+                           paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0);
+                         }), bytes, 4.0 * cf.batch * cf.ctx * cf.q_heads * D, copy_gbs));
+    };
+    time_plan(plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.plan_ctx, num_sms), "decode attn");
+    // "decode sweep": every partition length as well, to see what the planner should pick.
+    if (sweep && cf.batch <= 64)
+      for (int p = 32; p < 2 * cf.plan_ctx; p *= 2)
+        time_plan(DecodePlan{std::min(p, (cf.plan_ctx + 31) / 32 * 32), (cf.plan_ctx + p - 1) / p}, "  sweep");
+  }
+  return rows;
+}
+
+// Causal prefill attention of one 4,096-token prompt, 32 query / 8 KV heads of head_dim D.
+Row prefill_attention_row(int D, double copy_gbs, std::mt19937& rng) {
+  const int L = 4096, bs = 16, blocks = L / bs, q_width = 32 * D, stride = 48 * D;
+  auto kc = random_device_bf16(size_t(blocks) * 8 * bs * D, rng), vc = random_device_bf16(size_t(blocks) * 8 * bs * D, rng);
+  std::vector<int32_t> table(blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::vector<int32_t> qs = {0, L}, lens = {L};
+  std::vector<PrefillTile> tiles;
+  for (int r = 0; r < L; r += kPrefillTileRows) tiles.push_back({0, r});
+  auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_tiles = upload(tiles);
+  auto q = random_device_bf16(size_t(L) * stride, rng, 2.f);
+  DeviceBuffer out(size_t(L) * q_width * 2);
+  PagedAttentionArgs a;
+  a.q = q.as<bf16>(); a.q_token_stride = stride; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
+  a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
+  a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = D; a.block_size = bs;
+  a.scale = 1.f / std::sqrt(float(D));
+  const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
+  char name[80];
+  std::snprintf(name, sizeof name, "prefill attention 1 x 4096 causal 32/8/%d", D);
+  return row(name, median_ms([&] { paged_attention_prefill(a, d_tiles.as<PrefillTile>(), int(tiles.size()), 0); }),
+             double(L) * (stride + q_width) * 2, causal_flops, copy_gbs);
+}
+
+// "hdim": decode and prefill attention at head_dim 64, 80, 96, 128 and 256 side by side (Llama-3
+// head counts, 32 query / 8 KV heads), written as JSON to `json_path` when one is given.
+void head_dim_rows(double copy_gbs, int num_sms, const cudaDeviceProp& prop, std::mt19937& rng, const char* json_path) {
+  std::vector<DecodeConfig> configs;
+  for (int batch : {1, 16, 64, 256}) configs.push_back({32, 8, batch, 2048, 2048});
+  for (int batch : {1, 64}) configs.push_back({32, 8, batch, 4096, 4096});
+  std::vector<std::pair<int, std::vector<Row>>> by_dim;
+  for (int D : {64, 80, 96, 128, 256}) {
+    std::vector<Row> rows = decode_attention_rows(D, configs, false, copy_gbs, num_sms, rng);
+    rows.push_back(prefill_attention_row(D, copy_gbs, rng));
+    by_dim.emplace_back(D, std::move(rows));
+  }
+  if (json_path == nullptr) return;
+  FILE* f = std::fopen(json_path, "w");
+  if (f == nullptr) {
+    std::printf("kernel_bench: cannot write %s\n", json_path);
+    std::exit(1);
+  }
+  const char* commit = std::getenv("PAGODA_GIT_COMMIT");
+  std::fprintf(f, "{\n  \"bench\": \"cuda_kernel_bench hdim\",\n  \"device\": \"%s\",\n  \"commit\": \"%s\",\n",
+               prop.name, commit ? commit : "unknown");
+  std::fprintf(f, "  \"copy_gbs_read_plus_write\": %.1f,\n  \"timing\": \"median of 20 event-timed runs after 3 warm-ups; "
+                  "decode K/V rotated over copies larger than L2\",\n  \"head_dims\": {\n", copy_gbs);
+  for (size_t i = 0; i < by_dim.size(); ++i) {
+    std::fprintf(f, "    \"%d\": [\n", by_dim[i].first);
+    const auto& rows = by_dim[i].second;
+    for (size_t j = 0; j < rows.size(); ++j)
+      std::fprintf(f, "      {\"name\": \"%s\", \"ms\": %.5f, \"gbs\": %.1f, \"fraction_of_copy\": %.4f, \"tflops\": %.1f}%s\n",
+                   rows[j].name.c_str(), rows[j].ms, rows[j].gbs, rows[j].fraction_of_copy, rows[j].tflops,
+                   j + 1 < rows.size() ? "," : "");
+    std::fprintf(f, "    ]%s\n", i + 1 < by_dim.size() ? "," : "");
+  }
+  std::fprintf(f, "  }\n}\n");
+  std::fclose(f);
+  std::printf("kernel_bench: wrote %s\n", json_path);
+}
+
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
   // "decode": the copy and decode attention rows only; "decode sweep": also every partition;
-  // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m.
+  // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
+  // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256.
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
   const bool gemm_only = argc > 1 && std::string(argv[1]) == "gemm";
   const bool tune_only = argc > 1 && std::string(argv[1]) == "tune";
   const bool sweep = decode_only && argc > 2 && std::string(argv[2]) == "sweep";
+  const bool hdim_only = argc > 1 && std::string(argv[1]) == "hdim";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -180,69 +314,19 @@ int main(int argc, char** argv) {
     tune_rows(copy_gbs, rng);
     return 0;
   }
-
-  // Decode attention on one layer's paged cache: every configuration reads K and V through a
-  // shuffled block table over one pool, rotating over disjoint copies larger than L2 so the
-  // figures are DRAM figures (a real step's layer finds no K/V of its own in L2).
-  {
-    const int D = 128, bs = 16;
-    const size_t pool_tokens = size_t(256) * 4096 + 4096;   // the largest configuration, once
-    const size_t pool_elems = pool_tokens * 8 * D;            // per K or V, as 8 KV heads
-    DeviceBuffer kc(pool_elems * 2), vc(pool_elems * 2);
-    fill_random_bf16(kc.as<bf16>(), pool_elems, 11, 1.f);
-    fill_random_bf16(vc.as<bf16>(), pool_elems, 12, 1.f);
-    struct Config { int q_heads, kv_heads, batch, ctx, plan_ctx; };
-    std::vector<Config> configs;
-    for (int ctx : {512, 2048, 4096})
-      for (int batch : {1, 16, 64, 256}) configs.push_back({32, 8, batch, ctx, ctx});
-    configs.push_back({28, 4, 64, 2048, 2048}); // Qwen2.5-7B
-    // As CUDA graphs run it: the plan sized for max_model_len 4096, shorter contexts.
-    for (int batch : {1, 16}) configs.push_back({32, 8, batch, 512, 4096});
-    configs.push_back({32, 8, 64, 1024, 4096});
-    for (const Config& cf : configs) {
-      const int blocks_per_seq = cf.ctx / bs;
-      const size_t pool_blocks = pool_elems / (size_t(cf.kv_heads) * bs * D);
-      const size_t blocks = size_t(cf.batch) * blocks_per_seq;
-      const double bytes = double(cf.batch) * cf.ctx * cf.kv_heads * D * 2 * 2;
-      const size_t copies = std::min<size_t>(pool_blocks / blocks, std::max<size_t>(1, size_t((400 << 20) / bytes)));
-      std::vector<int32_t> order(pool_blocks);
-      std::iota(order.begin(), order.end(), 0);
-      std::shuffle(order.begin(), order.end(), rng);
-      std::vector<DeviceBuffer> tables;
-      for (size_t c = 0; c < copies; ++c)
-        tables.push_back(upload(std::vector<int32_t>(order.begin() + c * blocks, order.begin() + (c + 1) * blocks)));
-      std::vector<int32_t> qs(cf.batch + 1), lens(cf.batch, cf.ctx), ids(cf.batch);
-      std::iota(qs.begin(), qs.end(), 0);
-      std::iota(ids.begin(), ids.end(), 0);
-      auto d_qs = upload(qs), d_lens = upload(lens), d_ids = upload(ids);
-      const int q_width = cf.q_heads * D;
-      auto q = random_device_bf16(size_t(cf.batch) * q_width, rng, 2.f);
-      DeviceBuffer out(size_t(cf.batch) * q_width * 2);
-      PagedAttentionArgs a;
-      a.q = q.as<bf16>(); a.q_token_stride = q_width; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
-      a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>();
-      a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = cf.q_heads; a.num_kv_heads = cf.kv_heads; a.head_dim = D;
-      a.block_size = bs; a.scale = 1.f / std::sqrt(float(D));
-      auto time_plan = [&](const DecodePlan& plan, const char* label) {
-        DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, cf.batch, cf.q_heads, D));
-        size_t turn = 0;
-        char name[112];
-        std::snprintf(name, sizeof name, "%s %d/%d/%d b %3d ctx %4d%s (part %4dx%d)", label, cf.q_heads, cf.kv_heads, D,
-                      cf.batch, cf.ctx, cf.plan_ctx != cf.ctx ? " plan 4096" : "", plan.partition_tokens,
-                      plan.max_partitions);
-        row(name, median_ms([&] {
-              a.block_tables = tables[turn++ % copies].as<int32_t>();
-              paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0);
-            }), bytes, 4.0 * cf.batch * cf.ctx * cf.q_heads * D, copy_gbs);
-      };
-      time_plan(plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.plan_ctx, prop.multiProcessorCount),
-                "decode attn");
-      // "decode sweep": every partition length as well, to see what the planner should pick.
-      if (sweep && cf.batch <= 64)
-        for (int p = 32; p < 2 * cf.plan_ctx; p *= 2)
-          time_plan(DecodePlan{std::min(p, (cf.plan_ctx + 31) / 32 * 32), (cf.plan_ctx + p - 1) / p}, "  sweep");
-    }
+  if (hdim_only) {
+    head_dim_rows(copy_gbs, prop.multiProcessorCount, prop, rng, argc > 2 ? argv[2] : nullptr);
+    return 0;
   }
+
+  std::vector<DecodeConfig> configs;
+  for (int ctx : {512, 2048, 4096})
+    for (int batch : {1, 16, 64, 256}) configs.push_back({32, 8, batch, ctx, ctx});
+  configs.push_back({28, 4, 64, 2048, 2048}); // Qwen2.5-7B
+  // As CUDA graphs run it: the plan sized for max_model_len 4096, shorter contexts.
+  for (int batch : {1, 16}) configs.push_back({32, 8, batch, 512, 4096});
+  configs.push_back({32, 8, 64, 1024, 4096});
+  decode_attention_rows(128, configs, sweep, copy_gbs, prop.multiProcessorCount, rng);
   if (decode_only) return 0;
 
   const int H = 4096, I = 14336, T = 8192, V = 128256;
@@ -287,27 +371,7 @@ int main(int argc, char** argv) {
           kv_cache_write(qkv.as<bf16>() + 4096, qkv.as<bf16>() + 5120, stride, d_slots.as<int32_t>(), kc.as<bf16>(), vc.as<bf16>(), tokens, 8, 128, 16, 0);
         }), 4.0 * tokens * 1024 * 2, 0, copy_gbs);
   }
-  {
-    const int L = 4096, bs = 16, blocks = L / bs;
-    auto kc = random_device_bf16(size_t(blocks) * 8 * bs * 128, rng), vc = random_device_bf16(size_t(blocks) * 8 * bs * 128, rng);
-    std::vector<int32_t> table(blocks);
-    std::iota(table.begin(), table.end(), 0);
-    std::vector<int32_t> qs = {0, L}, lens = {L};
-    std::vector<PrefillTile> tiles;
-    for (int r = 0; r < L; r += kPrefillTileRows) tiles.push_back({0, r});
-    auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_tiles = upload(tiles);
-    auto q = random_device_bf16(size_t(L) * 6144, rng, 2.f);
-    DeviceBuffer out(size_t(L) * 4096 * 2);
-    PagedAttentionArgs a;
-    a.q = q.as<bf16>(); a.q_token_stride = 6144; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
-    a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
-    a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = 128; a.block_size = bs;
-    a.scale = 1.f / std::sqrt(128.f);
-    const double causal_flops = 4.0 * 32 * 128 * (double(L) * (L + 1) / 2);
-    row("prefill attention 1 x 4096 tokens causal", median_ms([&] {
-          paged_attention_prefill(a, d_tiles.as<PrefillTile>(), int(tiles.size()), 0);
-        }), double(L) * (6144 + 4096) * 2, causal_flops, copy_gbs);
-  }
+  prefill_attention_row(128, copy_gbs, rng);
   gemm_rows(copy_gbs, rng);
   return 0;
 }

@@ -1,6 +1,7 @@
 // Checks paged attention (prefill / chunked prefill and split-K decode) against the CPU
 // reference on random K/V scattered through shuffled block tables, for MHA, GQA (groups 4, 7)
 // and MQA (groups 8, 16, 32) head layouts, head_dim 64 / 128 / 256, block sizes 8 / 16 / 32,
+// and every head_dim 32..256 in steps of 16 at GQA 1 / 4 / 8 / 16 (bf16 and e4m3 KV),
 // in one mixed batch per layout; decode also with an unsplit plan and with a plan sized for a
 // longer context than the batch has (as CUDA graphs use it), outputs and workspace poisoned.
 // kv_cache_dtype fp8: the same cases with K/V drawn as e4m3 values and read from an e4m3
@@ -140,8 +141,8 @@ std::vector<SeqSpec> random_decodes(std::mt19937& rng, int n, int max_ctx) {
 
 // kv_cache_write into an e4m3 cache: every code as the CPU backend encodes the bf16 value
 // (round to nearest even, saturating; values past 448 included), padding slots untouched.
-void check_kv_cache_write_fp8(Checker& c, std::mt19937& rng) {
-  const int tokens = 37, kv_heads = 8, D = 128, bs = 16, blocks = 6;
+void check_kv_cache_write_fp8(Checker& c, std::mt19937& rng, int D) {
+  const int tokens = 37, kv_heads = 8, bs = 16, blocks = 6;
   const int64_t stride = 3 * int64_t(kv_heads) * D; // k and v inside wider rows, as in fused qkv
   std::vector<float> rows = random_bf16_values(size_t(tokens) * stride, rng, 600.f);
   std::vector<int32_t> slots(tokens);
@@ -172,8 +173,9 @@ void check_kv_cache_write_fp8(Checker& c, std::mt19937& rng) {
   }
   size_t differ = 0;
   for (size_t i = 0; i < cache_bytes; ++i) differ += (got_k[i] != want_k[i]) + (got_v[i] != want_v[i]);
-  c.expect_true("kv_cache_write fp8 codes = the CPU encoding (v scale 2, padding slots skipped)", differ == 0,
-                std::to_string(differ) + " differ");
+  c.expect_true("kv_cache_write fp8 head_dim " + std::to_string(D) +
+                    " codes = the CPU encoding (v scale 2, padding slots skipped)",
+                differ == 0, std::to_string(differ) + " differ");
 }
 
 } // namespace
@@ -204,8 +206,19 @@ int main() {
     run_case(c, rng, {32, 8, 128, 8}, {{1, 1}, {1, 17}, {1, 250}, {2, 30}}, num_sms); // block size 8: tiles span blocks
     // Enough sequences that the planner does not split (Llama-3-8B heads, 40 x 8 blocks).
     run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 40, 1200), num_sms);
+    // Every head_dim 32..256 in steps of 16, bf16 and e4m3 KV, GQA 1 / 4 / 8 (block sizes 8 /
+    // 16 / 32) and 16 (decode's 16-row m-tiles): prefill over two query tiles, chunked prefill after a 130-token prefix (the
+    // last key tile partial), decodes of 1, 17 and 900 keys (split and unsplit plans).
+    const std::vector<SeqSpec> per_dim = {{65, 65}, {70, 200}, {1, 1}, {1, 17}, {1, 900}, {3, 40}};
+    for (int D : cuda_head_dims())
+      for (bool fp8 : {false, true}) {
+        run_case(c, rng, {2, 2, D, 8}, per_dim, num_sms, fp8);
+        run_case(c, rng, {8, 2, D, 16}, per_dim, num_sms, fp8);
+        run_case(c, rng, {16, 2, D, 32}, per_dim, num_sms, fp8);
+        run_case(c, rng, {32, 2, D, 16}, {{1, 17}, {1, 700}, {3, 40}}, num_sms, fp8); // group 16: 16-row m-tiles
+      }
     // kv_cache_dtype fp8: the same kernels reading e4m3 codes.
-    check_kv_cache_write_fp8(c, rng);
+    for (int D : cuda_head_dims()) check_kv_cache_write_fp8(c, rng, D);
     run_case(c, rng, {32, 8, 128, 16}, mixed, num_sms, true);
     run_case(c, rng, {4, 4, 64, 16}, mixed, num_sms, true);
     run_case(c, rng, {8, 2, 256, 16}, {{65, 65}, {1, 700}, {3, 90}}, num_sms, true);

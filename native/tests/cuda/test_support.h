@@ -16,6 +16,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
+#include "backend/cuda/head_dims.h"
 
 namespace pagoda::cuda::test {
 
@@ -30,6 +31,13 @@ inline void skip_without_device(const char* test_name) {
                 status != cudaSuccess ? cudaGetErrorString(status) : "0 devices");
     std::exit(0);
   }
+}
+
+// Every head_dim the bf16 attention kernels are built for (head_dims.h's list), 32..256.
+inline std::vector<int> cuda_head_dims() {
+#define PAGODA_HEAD_DIM_ITEM(D) D,
+  return {PAGODA_CUDA_HEAD_DIMS(PAGODA_HEAD_DIM_ITEM)};
+#undef PAGODA_HEAD_DIM_ITEM
 }
 
 inline float round_bf16(float x) { return __bfloat162float(__float2bfloat16(x)); }

@@ -13,6 +13,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8_kv.cuh"
+#include "backend/cuda/head_dims.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
@@ -27,24 +28,35 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kTileKeys = 16;       // keys per mma tile (the N of S, the K of P V)
 constexpr int kMinPartition = 64;   // below this a block is mostly launch and merge cost
 constexpr float kLog2e = 1.4426950408889634f;
+constexpr int kQInSmemFrom = 192;   // head_dim from which Q's fragments live in shared memory
 
 // Sizes that depend on head_dim. Stages are per warp; each holds one K and one V tile, so a
 // block keeps (stages - 1) * 4 tiles in flight while it computes on 4 (96 KB of shared memory
-// at head_dim 128, two blocks per SM).
+// at head_dim 128, two blocks per SM). A bf16 tile row is kPitch elements: D where the row's
+// 16-byte chunks come in whole groups of 8 (head_dim 64, 128, 192, 256: the chunk index is
+// swizzled within its group), else D + 8 (one chunk of padding: an odd pitch in chunks puts
+// the 8 rows an ldmatrix phase reads in 8 different bank groups).
 template <int D, bool kFp8 = false> struct DecodeSizes {
-  static constexpr int kStages = (D >= 256 ? 2 : (D >= 128 ? 3 : 4)) + (kFp8 ? 1 : 0);
   static constexpr int kChunks = D / 8;               // 16-byte chunks in a bf16 row
+  static constexpr bool kSwizzle = kChunks % 8 == 0;
+  static constexpr int kPitch = kSwizzle ? D : D + 8; // bf16 elements per tile row in shared memory
   static constexpr int kCodeChunks = D / 16;          // 16-byte chunks in an e4m3 row
-  static constexpr int kTileElems = kTileKeys * D;    // one K or one V tile
-  static constexpr int kStageBytes = 2 * kTileElems * (kFp8 ? 1 : 2);
+  static constexpr int kTileElems = kTileKeys * kPitch; // one bf16 K or V tile
+  static constexpr int kCodeTileBytes = kTileKeys * D;  // one e4m3 K or V tile, rows unpadded
+  // As many stages (2..4) as fit about 110 KB for the block's bf16 tiles: 4 up to head_dim 96,
+  // 3 at 112 and 128, 2 from 144 (fp8: one more, of codes).
+  static constexpr int kBf16SetBytes = kWarps * 2 * kTileElems * 2;
+  static constexpr int kBf16Stages = 110 * 1024 / kBf16SetBytes;
+  static constexpr int kStages = (kBf16Stages < 2 ? 2 : (kBf16Stages > 4 ? 4 : kBf16Stages)) + (kFp8 ? 1 : 0);
+  static constexpr int kStageBytes = kFp8 ? 2 * kCodeTileBytes : 2 * kTileElems * 2;
   static constexpr int kConvertedBytes = kFp8 ? 2 * kTileElems * 2 : 0; // the warp's bf16 K and V tile
   static constexpr int kWarpBytes = kStages * kStageBytes + kConvertedBytes;
   static constexpr int kPipeBytes = kWarps * kWarpBytes;
   static constexpr int kMergeStride = D + 8;          // floats per merge row: padding spreads banks
   __host__ __device__ static constexpr int merge_bytes(int rows) { return (kWarps * rows * kMergeStride + 2 * kWarps * rows) * 4; }
-  // head_dim 256 keeps the Q fragments in shared memory: in registers beside the 128 O
-  // accumulators they made ptxas spill.
-  static constexpr bool kQInSmem = D >= 256;
+  // Large head_dims keep the Q fragments in shared memory: in registers beside the O
+  // accumulators (128 at head_dim 256) they made ptxas spill.
+  static constexpr bool kQInSmem = D >= kQInSmemFrom;
   __host__ __device__ static constexpr int q_bytes(int rows) { return kQInSmem ? (D / 16) * (rows / 4) * 32 * 4 : 0; }
   __host__ __device__ static constexpr int smem_bytes(int rows) {
     return (kPipeBytes > merge_bytes(rows) ? kPipeBytes : merge_bytes(rows)) + q_bytes(rows);
@@ -67,9 +79,13 @@ __device__ __forceinline__ void mma_bf16(float (&acc)[kRows / 4], uint32_t a0, u
   }
 }
 
-// Element offset of 16-byte chunk c of row r in a swizzled [16][D] tile: the chunk index is
-// XORed with r % 8, so the 8 rows an ldmatrix phase reads sit in 8 different bank groups.
-template <int D> __device__ __forceinline__ int tile_offset(int r, int c) { return r * D + ((c ^ (r & 7)) << 3); }
+// Element offset of 16-byte chunk c of row r in a [16][kPitch] tile, so the 8 rows an ldmatrix
+// phase reads sit in 8 different bank groups: the chunk index XORed with r % 8 (within its
+// group of 8) where rows are whole groups, else the padded pitch does it.
+template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
+  using Sizes = DecodeSizes<D>;
+  return r * Sizes::kPitch + ((Sizes::kSwizzle ? c ^ (r & 7) : c) << 3);
+}
 
 } // namespace
 
@@ -130,9 +146,11 @@ __global__ void __launch_bounds__(kThreads)
         tile_base = (block_table[key0 / bs] * head_rows + static_cast<int64_t>(kv_head) * bs + key0 % bs) * D;
       constexpr int kRowChunks = kFp8 ? Sizes::kCodeChunks : Sizes::kChunks;
       constexpr int kChunkElems = kFp8 ? 16 : 8;
+      constexpr int kTileChunks = kTileKeys * kRowChunks; // not a multiple of 32 for e4m3 rows of 48, 80, ...
 #pragma unroll
-      for (int j = 0; j < kTileKeys * kRowChunks / 32; ++j) {
+      for (int j = 0; j < (kTileChunks + 31) / 32; ++j) {
         const int idx = lane + 32 * j;
+        if (kTileChunks % 32 != 0 && idx >= kTileChunks) break;
         const int r = idx / kRowChunks, c = idx % kRowChunks;
         const bool valid = r < valid_rows;
         int64_t src = 0;
@@ -147,7 +165,7 @@ __global__ void __launch_bounds__(kThreads)
         }
         if constexpr (kFp8) { // codes in plain row order; the conversion swizzles
           cp_async_16(smem_u32(dst + r * D + c * 16), args.k_cache_fp8 + src, valid);
-          cp_async_16(smem_u32(dst + Sizes::kTileElems + r * D + c * 16), args.v_cache_fp8 + src, valid);
+          cp_async_16(smem_u32(dst + Sizes::kCodeTileBytes + r * D + c * 16), args.v_cache_fp8 + src, valid);
         } else {
           const int so = tile_offset<D>(r, c) * 2;
           cp_async_16(smem_u32(dst + so), args.k_cache + src, valid);
@@ -219,13 +237,15 @@ __global__ void __launch_bounds__(kThreads)
     const unsigned char* stage = pipe + (it % Sizes::kStages) * Sizes::kStageBytes;
     const bf16* ks = reinterpret_cast<const bf16*>(stage);
     if constexpr (kFp8) { // 16 codes -> two swizzled 16-byte bf16 chunks, K then V
+      constexpr int kTileChunks = kTileKeys * Sizes::kCodeChunks;
 #pragma unroll
-      for (int j = 0; j < kTileKeys * Sizes::kCodeChunks / 32; ++j) {
+      for (int j = 0; j < (kTileChunks + 31) / 32; ++j) {
         const int idx = lane + 32 * j;
+        if (kTileChunks % 32 != 0 && idx >= kTileChunks) break;
         const int r = idx / Sizes::kCodeChunks, c = idx % Sizes::kCodeChunks;
 #pragma unroll
         for (int kv = 0; kv < 2; ++kv) {
-          const uint4 codes = *reinterpret_cast<const uint4*>(stage + kv * Sizes::kTileElems + r * D + c * 16);
+          const uint4 codes = *reinterpret_cast<const uint4*>(stage + kv * Sizes::kCodeTileBytes + r * D + c * 16);
           bf16* tile = converted + kv * Sizes::kTileElems;
           *reinterpret_cast<uint4*>(tile + tile_offset<D>(r, 2 * c)) = fp8x8_to_bf16x8(make_uint2(codes.x, codes.y));
           *reinterpret_cast<uint4*>(tile + tile_offset<D>(r, 2 * c + 1)) =
@@ -372,16 +392,17 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
-// w_i = l_i * 2^(m_i - M). The warps split the partitions and each lane holds D / 32 of the
-// head's columns, so several partitions' loads are in flight at once (a serial loop over the
-// partitions paid one L2 round trip each, most of a batch-1 decode).
+// w_i = l_i * 2^(m_i - M). The warps split the partitions and each lane holds column pairs
+// lane, lane + 32, ... of the head, so several partitions' loads are in flight at once (a serial
+// loop over the partitions paid one L2 round trip each, most of a batch-1 decode).
 template <int D>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                         int max_partitions, const float* __restrict__ part_out,
                                         const float2* __restrict__ part_stats) {
-  constexpr int kPerLane = D / 32;
-  __shared__ float s_acc[kWarps][D];
+  constexpr int kPairs = D / 2;
+  constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
+  __shared__ float2 s_acc[kWarps][kPairs];
   __shared__ float s_den[kWarps];
   __shared__ float s_max[kWarps];
   pdl_wait();
@@ -403,34 +424,40 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[w]);
 
-  float acc[kPerLane];
+  float2 acc[kPairsPerLane];
 #pragma unroll
-  for (int e = 0; e < kPerLane; ++e) acc[e] = 0.f;
+  for (int e = 0; e < kPairsPerLane; ++e) acc[e] = make_float2(0.f, 0.f);
   float den = 0.f;
 #pragma unroll 4
   for (int p = warp; p < parts; p += kWarps) {
     const float2 st = part_stats[base + p];
     const float w = st.y * exp2f(st.x - m);
-    const float* src = part_out + (base + p) * D + lane * kPerLane;
+    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
 #pragma unroll
-    for (int e = 0; e < kPerLane; e += 2) {
-      const float2 v = *reinterpret_cast<const float2*>(src + e);
-      acc[e] += w * v.x;
-      acc[e + 1] += w * v.y;
+    for (int e = 0; e < kPairsPerLane; ++e) {
+      const int pair = lane + 32 * e;
+      if (kPairs % 32 != 0 && pair >= kPairs) break;
+      const float2 v = src[pair];
+      acc[e].x += w * v.x;
+      acc[e].y += w * v.y;
     }
     den += w;
   }
 #pragma unroll
-  for (int e = 0; e < kPerLane; ++e) s_acc[warp][lane * kPerLane + e] = acc[e];
+  for (int e = 0; e < kPairsPerLane; ++e) {
+    const int pair = lane + 32 * e;
+    if (kPairs % 32 == 0 || pair < kPairs) s_acc[warp][pair] = acc[e];
+  }
   if (lane == 0) s_den[warp] = den;
   __syncthreads();
 
   const int64_t token = args.query_start[seq];
+  const float* s_flat = reinterpret_cast<const float*>(s_acc);
   for (int d = threadIdx.x; d < D; d += kThreads) {
     float num = 0.f, total = 0.f;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) {
-      num += s_acc[w][d];
+      num += s_flat[w * D + d];
       total += s_den[w];
     }
     args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(num / total);
@@ -543,14 +570,9 @@ void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_i
   if (workspace_bytes < needed)
     throw Error("paged_attention_decode: workspace of " + std::to_string(workspace_bytes) +
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
-  switch (args.head_dim) {
-  case 64: return launch_decode_dtype<64>(args, seq_ids, num_seqs, plan, workspace, stream);
-  case 128: return launch_decode_dtype<128>(args, seq_ids, num_seqs, plan, workspace, stream);
-  case 256: return launch_decode_dtype<256>(args, seq_ids, num_seqs, plan, workspace, stream);
-  default:
-    throw Error("paged_attention_decode: head_dim " + std::to_string(args.head_dim) +
-                " is not supported by the CUDA backend (64, 128, 256); run this model on the CPU backend");
-  }
+  dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
+    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, workspace, stream);
+  });
 }
 
 } // namespace pagoda::cuda

@@ -13,6 +13,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8_kv.cuh"
+#include "backend/cuda/head_dims.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
@@ -164,7 +165,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
-      for (int kk = 0; kk < D / 16; kk += 2) {
+      for (int kk = 0; kk + 1 < D / 16; kk += 2) {
         uint32_t qa[4], qb[4];
         ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + kk * 16 + a_col), qa);
         ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + (kk + 1) * 16 + a_col), qb);
@@ -174,6 +175,18 @@ __global__ void __launch_bounds__(kThreads)
           ldmatrix_x4(smem_u32(k_tile + (n * 8 + b_row) * L::ld + kk * 16 + b_col), kb);
           mma_bf16_16816(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
           mma_bf16_16816(s[n], qb[0], qb[1], qb[2], qb[3], kb[2], kb[3]);
+        }
+      }
+      if constexpr ((D / 16) % 2 != 0) { // head_dim 48, 80, 112, ...: the last 16 dims alone
+        constexpr int kk = D / 16 - 1;
+        uint32_t qa[4];
+        ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + kk * 16 + a_col), qa);
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; n += 2) {
+          uint32_t kb[4]; // dims kk*16 .. kk*16 + 15 of keys 8n .. 8n + 15 (lanes 16-31: keys + 8)
+          ldmatrix_x4(smem_u32(k_tile + (n * 8 + b_row + ((lane >> 4) << 3)) * L::ld + kk * 16 + (b_col & 8)), kb);
+          mma_bf16_16816(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
+          mma_bf16_16816(s[n + 1], qa[0], qa[1], qa[2], qa[3], kb[2], kb[3]);
         }
       }
       // Scale into log2 units, mask the causal future, update the running max and sum.
@@ -297,14 +310,8 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
   if ((args.k_cache_fp8 == nullptr) != (args.v_cache_fp8 == nullptr))
     throw Error("paged_attention_prefill: an fp8 KV cache needs both its K and V codes");
   if (num_tiles == 0) return;
-  switch (args.head_dim) {
-  case 64: return launch_prefill<64>(args, tiles, num_tiles, stream);
-  case 128: return launch_prefill<128>(args, tiles, num_tiles, stream);
-  case 256: return launch_prefill<256>(args, tiles, num_tiles, stream);
-  default:
-    throw Error("paged_attention_prefill: head_dim " + std::to_string(args.head_dim) +
-                " is not supported by the CUDA backend (64, 128, 256); run this model on the CPU backend");
-  }
+  dispatch_head_dim(args.head_dim, "paged_attention_prefill",
+                    [&](auto d) { launch_prefill<decltype(d)::value>(args, tiles, num_tiles, stream); });
 }
 
 } // namespace pagoda::cuda

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/head_dims.h"
 #include "engine/engine_config.h"
 #include "error.h"
 #include "model/model_loader.h"
@@ -104,9 +105,10 @@ void CudaBackend::check_supported(const EngineConfig& e) const {
   if (f32_ && (hd % 8 != 0 || hd > 256))
     throw Error("the CUDA backend's float32 path runs head_dim 8 to 256 in steps of 8; " + c.source +
                 " has head_dim " + std::to_string(hd) + ": use device \"cpu\"");
-  if (!f32_ && hd != 64 && hd != 128 && hd != 256)
-    throw Error("the CUDA backend runs head_dim 64, 128 or 256 in bfloat16 (8 to 256 with dtype \"float32\"); " +
-                c.source + " has head_dim " + std::to_string(hd) + ": use device \"cpu\" or dtype \"float32\"");
+  if (!f32_ && !head_dim_supported(hd))
+    throw Error("the CUDA backend runs head_dim 32 to 256 in steps of 16 in bfloat16 (8 to 256 in steps of 8 with "
+                "dtype \"float32\"); " + c.source + " has head_dim " + std::to_string(hd) +
+                ": use device \"cpu\" or dtype \"float32\"");
   if (c.hidden_size % 8)
     throw Error("the CUDA backend needs hidden_size divisible by 8 (" + c.source + " has " +
                 std::to_string(c.hidden_size) + "): use device \"cpu\"");
