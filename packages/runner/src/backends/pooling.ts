@@ -106,14 +106,13 @@ export class PoolingBackend implements Backend, PoolingService {
         model,
         load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
         dtype: engineDtype(o.dtype),
-        // The pooling run has no CUDA path yet: on a GPU it runs on this host's CPU, and says so.
-        device: 'cpu',
+        // "auto" runs on the GPU when the engine was built with CUDA and one is visible.
+        device: o.device,
         max_model_len: o.max_model_len,
         max_num_batched_tokens: o.max_num_batched_tokens,
         seed: o.seed,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
-      if (o.device === 'cuda') this.log.warn('embedding and rerank models run on the CPU engine (no CUDA pooling path yet)');
       for (const key of Object.keys(options) as (keyof EngineOptions)[])
         if (options[key] === undefined) delete options[key];
       this.engine = await this.loadEngine(options);
@@ -124,7 +123,10 @@ export class PoolingBackend implements Backend, PoolingService {
       this.normalized = info.normalize;
       this.matryoshkaDimensions = readMatryoshka(dir);
       this.current = 'ready';
-      this.log.info({ architecture: info.architecture, task: info.task, pooling: info.pooling }, 'pooling model loaded');
+      this.log.info(
+        { architecture: info.architecture, task: info.task, pooling: info.pooling, device: info.device },
+        'pooling model loaded',
+      );
     } catch (err) {
       this.current = 'failed';
       this.why = (err as Error).message;
