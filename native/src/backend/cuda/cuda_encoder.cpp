@@ -149,17 +149,6 @@ void CudaEncoder::score(const PoolingBatch& b, std::vector<float>& logits) {
   logits.assign(h, h + count);
 }
 
-void CudaEncoder::hidden_states(const PoolingBatch& b, std::vector<float>& hidden) {
-  run(b);
-  const size_t count = size_t(num_tokens_) * model_->config().hidden_size;
-  std::vector<bf16> rows(count);
-  PAGODA_CUDA_CHECK(
-      cudaMemcpyAsync(rows.data(), hidden_.data(), count * sizeof(bf16), cudaMemcpyDeviceToHost, stream_.get()));
-  stream_.synchronize();
-  hidden.resize(count);
-  for (size_t i = 0; i < count; ++i) hidden[i] = __bfloat162float(rows[i]);
-}
-
 bf16* CudaEncoder::act(EncAct a) const {
   switch (a) {
   case EncAct::kHidden: return hidden_.as<bf16>();

@@ -25,8 +25,6 @@ public:
   void score(const PoolingBatch& batch, std::vector<float>& logits) override;
   std::string compute_dtype() const override { return "bfloat16"; }
 
-  // The last hidden state of every token (bf16 widened), for tests.
-  void hidden_states(const PoolingBatch& batch, std::vector<float>& hidden);
   const EncoderModel& model() const { return *model_; }
 
 private:
