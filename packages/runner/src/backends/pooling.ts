@@ -19,6 +19,7 @@ import { ApiError, badRequest } from '../api-error.ts';
 import type { Backend, BackendInfo, BackendState, BackendStats, PoolingService, PoolingTokens } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
+import { PoolingBatcher } from './pooling-batcher.ts';
 import { checkTokenIds } from './request-params.ts';
 
 /** Architectures the builtin engine serves as embedding or rerank models. */
@@ -166,14 +167,29 @@ export class PoolingBackend implements Backend, PoolingService {
     return { ids: input.ids, typeIds: input.typeIds };
   }
 
-  async embed(inputs: PoolingTokens[]): Promise<Float32Array[]> {
+  // Concurrent requests share engine calls (and so forwards): see pooling-batcher.ts.
+  private readonly embedBatcher = new PoolingBatcher<PoolingTokens, Float32Array>((inputs) => {
     const { engine } = this.ready();
-    return this.call(() => engine.embed(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds }))));
+    return engine.embed(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds })));
+  });
+  private readonly scoreBatcher = new PoolingBatcher<PoolingTokens, number>((inputs) => {
+    const { engine } = this.ready();
+    return engine.score(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds })));
+  });
+
+  /** Engine calls made for embed and score requests so far (fewer than requests when they overlap). */
+  get engineCalls(): number {
+    return this.embedBatcher.calls + this.scoreBatcher.calls;
+  }
+
+  async embed(inputs: PoolingTokens[]): Promise<Float32Array[]> {
+    this.ready();
+    return this.call(() => this.embedBatcher.run(inputs));
   }
 
   async score(inputs: PoolingTokens[]): Promise<number[]> {
-    const { engine } = this.ready();
-    return this.call(() => engine.score(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds }))));
+    this.ready();
+    return this.call(() => this.scoreBatcher.run(inputs));
   }
 
   private async call<T>(run: () => Promise<T>): Promise<T> {
