@@ -42,9 +42,12 @@ def build(config_path, st_folder, work, max_len):
     return SentenceTransformer(work, device="cuda")
 
 
-def texts_of(st, n, length, seed=1234):
+def texts_of(st, folder, n, length, seed=1234):
     """n texts that st's tokenizer turns into exactly `length` ids (special tokens included)."""
-    tok = st.tokenizer
+    tok = getattr(st, "tokenizer", None)
+    if tok is None:
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(folder)
     words = []
     for piece in tok.get_vocab():
         w = piece.lstrip("\u2581")
@@ -100,7 +103,7 @@ def main():
             result["attn_implementation"] = getattr(getattr(inner, "config", None), "_attn_implementation", None)
         except Exception as e:  # only descriptive
             result["modules"] = repr(e)
-        texts, result["one_token_words"] = texts_of(st, a.num_passages, a.passage_len)
+        texts, result["one_token_words"] = texts_of(st, work, a.num_passages, a.passage_len)
         s = timed(st, texts, 32)
         result["runs"].append({"dtype": "float32", "batch_size": 32, "default": True, "seconds": round(s, 3),
                                "passages_per_s": round(a.num_passages / s, 1), "tokens_per_s": round(tokens / s)})
