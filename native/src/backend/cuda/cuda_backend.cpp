@@ -65,8 +65,8 @@ void CudaBackend::check_supported(const EngineConfig& e) const {
   if (pooling_ && f32_)
     throw Error("embedding decoders run in bfloat16 on the CUDA backend; use dtype \"auto\" or \"bfloat16\", or "
                 "device \"cpu\"");
-  if (pooling_ && hd != 32 && hd != 64 && hd != 128)
-    throw Error("the CUDA backend runs embedding decoders with head_dim 32, 64 or 128; " + c.source + " has head_dim " +
+  if (pooling_ && hd != 16 && hd != 32 && hd != 64 && hd != 128)
+    throw Error("the CUDA backend runs embedding decoders with head_dim 16, 32, 64 or 128; " + c.source + " has head_dim " +
                 std::to_string(hd) + ": use device \"cpu\"");
   if (!pooling_ && !f32_ && hd != 64 && hd != 128 && hd != 256)
     throw Error("the CUDA backend runs head_dim 64, 128 or 256 in bfloat16 (8 to 256 with dtype \"float32\"); " +

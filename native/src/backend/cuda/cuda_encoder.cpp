@@ -38,9 +38,9 @@ const UnquantizedCudaLinear& float_kernel(const LinearLayer& layer) {
 
 CudaEncoder::CudaEncoder(std::unique_ptr<EncoderModel> model) : model_(std::move(model)) {
   const EncoderConfig& c = model_->config();
-  if (c.head_dim != 32 && c.head_dim != 64 && c.head_dim != 128)
+  if (c.head_dim != 16 && c.head_dim != 32 && c.head_dim != 64 && c.head_dim != 128)
     throw Error(c.source + ": head_dim " + std::to_string(c.head_dim) +
-                " is not run by the CUDA encoder (32, 64, 128); use device \"cpu\"");
+                " is not run by the CUDA encoder (16, 32, 64, 128); use device \"cpu\"");
   if (c.hidden_size % 8 != 0 || c.hidden_size > 2048 || c.intermediate_size % 8 != 0)
     throw Error(c.source + ": the CUDA encoder needs hidden_size (at most 2048) and intermediate_size divisible by 8; "
                            "use device \"cpu\"");

@@ -13,7 +13,7 @@ struct EngineConfig;
 class EncoderModel;
 
 // The encoder's weights uploaded as bf16 to the current CUDA device. Throws pagoda::Error for
-// a shape the kernels do not run (head_dim other than 32, 64, 128; hidden over 2048).
+// a shape the kernels do not run (head_dim other than 16, 32, 64, 128; hidden over 2048).
 std::unique_ptr<EncoderDevice> create_cuda_encoder(std::unique_ptr<EncoderModel> model);
 
 // A decoder used as an embedder (Qwen3Model, no lm_head) on the CUDA backend: forward_hidden

@@ -16,7 +16,7 @@ using bf16 = __nv_bfloat16;
 // tokens [seq_start[s], seq_start[s + 1]); each of its query tokens attends to every token of
 // the same sequence (bidirectional) or to those at or before it (causal). Head h of token t
 // is at q + t * token_stride + h * head_dim (likewise k and v with their kv head, GQA when
-// num_kv_heads < num_q_heads); out is [tokens, num_q_heads * head_dim]. head_dim 32, 64, 128.
+// num_kv_heads < num_q_heads); out is [tokens, num_q_heads * head_dim]. head_dim 16, 32, 64, 128.
 // Tensor cores (mma.sync bf16, f32 accumulation), online softmax, 64 query rows per block.
 struct VarlenAttentionArgs {
   const bf16* q = nullptr;

@@ -2,7 +2,7 @@
 // encoders attend bidirectionally within each sequence, decoders used as embedders causally.
 // One block = 64 query rows of one head of one sequence, 4 warps of 16 rows; K/V tiles of 64
 // keys come straight from the fused qkv rows into shared memory with cp.async, two stages
-// deep; S = QKᵀ and O += PV on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) with
+// deep; head_dim 16, 32, 64 or 128; S = QKᵀ and O += PV on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) with
 // an online softmax in registers (the score accumulators are re-packed as PV's A operand).
 #include <cmath>
 #include <string>
@@ -31,6 +31,12 @@ template <int D> struct VarlenLayout {
   static constexpr size_t stage_bytes = 2 * kv_tile_bytes; // K then V
   static constexpr size_t total = q_bytes + 2 * stage_bytes;
 };
+
+// Two 8x8 b16 matrices (lanes 0-15 give the row addresses): a K fragment of 16 dims, for
+// head_dim 16 where the x4 load would read past the head.
+__device__ __forceinline__ void ldmatrix_x2(uint32_t addr, uint32_t (&r)[2]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(addr));
+}
 
 } // namespace
 
@@ -122,8 +128,18 @@ __global__ void __launch_bounds__(kThreads) varlen_attention_kernel(VarlenAttent
       float s[kKeys / 8][4];
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      if constexpr (D == 16) { // one k-step of 16 dims
+        uint32_t qa[4];
+        ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + a_col), qa);
 #pragma unroll
-      for (int kk = 0; kk < D / 16; kk += 2) {
+        for (int n = 0; n < kKeys / 8; ++n) {
+          uint32_t kb[2]; // dims 0 .. 15 of keys 8n .. 8n + 7
+          ldmatrix_x2(smem_u32(k_tile + (n * 8 + b_row) * L::ld + (b_col & 8)), kb);
+          mma_bf16_16816(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
+        }
+      }
+#pragma unroll
+      for (int kk = 0; kk + 1 < D / 16; kk += 2) {
         uint32_t qa[4], qb[4];
         ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + kk * 16 + a_col), qa);
         ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + (kk + 1) * 16 + a_col), qb);
@@ -257,12 +273,13 @@ void varlen_attention(const VarlenAttentionArgs& a, cudaStream_t stream) {
   if (a.num_q_heads > 65535) throw Error("varlen_attention: too many heads for one launch");
   if (a.num_seqs <= 0 || a.max_seq_len <= 0) return;
   switch (a.head_dim) {
+  case 16: return launch_varlen_mask<16>(a, stream);
   case 32: return launch_varlen_mask<32>(a, stream);
   case 64: return launch_varlen_mask<64>(a, stream);
   case 128: return launch_varlen_mask<128>(a, stream);
   default:
     throw Error("varlen_attention: head_dim " + std::to_string(a.head_dim) +
-                " is not supported by the CUDA backend (32, 64, 128); run this model on the CPU backend");
+                " is not supported by the CUDA backend (16, 32, 64, 128); run this model on the CPU backend");
   }
 }
 
