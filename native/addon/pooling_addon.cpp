@@ -114,7 +114,7 @@ private:
     o.Set("max_input_tokens", e->max_input_tokens());
     o.Set("pooling", pooling_mode_name(e->pooling().mode));
     o.Set("normalize", e->pooling().normalize);
-    o.Set("device", "cpu");
+    o.Set("device", e->device());
     return o;
   }
 

@@ -32,6 +32,10 @@ bool cuda_device_present() {
 
 } // namespace
 
+void Backend::forward_hidden(const ForwardBatch& /*batch*/, std::vector<float>& /*hidden*/) {
+  throw Error("the " + name() + " backend as loaded does not return hidden states");
+}
+
 std::unique_ptr<Backend> create_backend(const EngineConfig& engine_config) {
   const std::string& device = engine_config.device;
   if (device == "cpu") return cpu::create_cpu_backend(engine_config);

@@ -124,6 +124,9 @@ public:
   virtual void allocate_kv_cache(int32_t num_blocks, int32_t block_size) = 0;
   // logits: float32 row-major, [num_seqs or num_tokens (all_logits)] x vocab_size.
   virtual void forward(const ForwardBatch& batch, std::vector<float>& logits) = 0;
+  // The final-normed hidden state of every token, float32 [num_tokens, hidden_size], for
+  // decoders used as embedders; throws where the backend does not serve them.
+  virtual void forward_hidden(const ForwardBatch& batch, std::vector<float>& hidden);
   virtual const ModelConfig& model_config() const = 0;
   // The precision the forward computes in ("float32", "bfloat16"): checks against reference
   // logits choose their tolerance by it, not by the checkpoint's dtype alone.

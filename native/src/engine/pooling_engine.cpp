@@ -7,10 +7,17 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_encoder.h"
+#include "engine/encoder_device.h"
 #include "error.h"
 #include "json.h"
 #include "model/model_loader.h"
 #include "models/encoder_model.h"
+
+// The CUDA backend is compiled in when CMake found nvcc and its sources exist.
+#if defined(PAGODA_HAVE_CUDA) && __has_include("backend/cuda/cuda_encoder.cpp")
+#define PAGODA_CUDA_POOLING 1
+#include "backend/cuda/cuda_pooling.h"
+#endif
 
 namespace pagoda {
 
@@ -65,11 +72,27 @@ void l2_normalize(std::vector<float>& v) {
   for (float& x : v) x = static_cast<float>(x / norm);
 }
 
+// "cpu" or "cuda" for the configured device; throws for one this build cannot serve.
+std::string pick_device(const std::string& device) {
+  if (device == "cpu") return "cpu";
+  if (device != "cuda" && device != "auto")
+    throw Error("device \"" + device + "\" is not supported; use \"auto\", \"cpu\" or \"cuda\"");
+#ifdef PAGODA_CUDA_POOLING
+  if (cuda_device_visible()) return "cuda";
+  if (device == "cuda") throw Error("device \"cuda\": no CUDA device is visible; use device \"cpu\"");
+  return "cpu";
+#else
+  if (device == "cuda")
+    throw Error("device \"cuda\": this build of Pagoda has no CUDA backend (it was built without nvcc); use device "
+                "\"cpu\"");
+  return "cpu";
+#endif
+}
+
 } // namespace
 
 PoolingEngine::PoolingEngine(const EngineConfig& e) {
-  if (e.device != "cpu" && e.device != "auto")
-    throw Error("device \"" + e.device + "\": embedding and rerank models run on the CPU backend in this build; use device \"cpu\"");
+  device_ = pick_device(e.device);
   if (e.model.empty()) throw Error("model is empty: give a checkpoint folder");
   if (!e.quantization.empty()) throw Error("quantization is not supported for embedding and rerank models");
   const bool dummy = e.load_format == "dummy";
@@ -88,15 +111,31 @@ PoolingEngine::PoolingEngine(const EngineConfig& e) {
     if (task_ == PoolingTask::kScore && config.num_labels != 1)
       throw Error(config.source + ": a reranker needs a single-label head (num_labels 1), found " +
                   std::to_string(config.num_labels));
-    encoder_ = std::make_unique<cpu::CpuEncoder>(create_encoder_model(config, dir, dummy, dtype, e.seed), e.num_threads);
+    if (device_ == "cuda" && e.dtype != "auto" && e.dtype != "bfloat16")
+      throw Error("the CUDA backend computes embedding and rerank models in bfloat16; dtype \"" + e.dtype +
+                  "\" is not supported there: use dtype \"auto\" or \"bfloat16\", or device \"cpu\"");
+    std::unique_ptr<EncoderModel> model = create_encoder_model(config, dir, dummy, dtype, e.seed);
+#ifdef PAGODA_CUDA_POOLING
+    if (device_ == "cuda") device_encoder_ = create_cuda_encoder(std::move(model));
+#endif
+    if (!device_encoder_) encoder_ = std::make_unique<cpu::CpuEncoder>(std::move(model), e.num_threads);
     pooling_ = load_pooling_config(dir, PoolingMode::kCls);
   } else if (architecture_ == "Qwen3Model") {
-    LoadedModel m = load_model(e);
-    hidden_size_ = m.config.hidden_size;
-    model_max = m.config.max_position_embeddings;
-    cpu::CpuOptions options;
-    options.num_threads = e.num_threads;
-    decoder_ = std::make_unique<cpu::CpuBackend>(create_causal_lm(std::move(m.config), std::move(m.weights)), options);
+#ifdef PAGODA_CUDA_POOLING
+    if (device_ == "cuda") {
+      decoder_ = create_cuda_embedding_decoder(e);
+      hidden_size_ = decoder_->model_config().hidden_size;
+      model_max = decoder_->model_config().max_position_embeddings;
+    }
+#endif
+    if (!decoder_) {
+      LoadedModel m = load_model(e);
+      hidden_size_ = m.config.hidden_size;
+      model_max = m.config.max_position_embeddings;
+      cpu::CpuOptions options;
+      options.num_threads = e.num_threads;
+      decoder_ = std::make_unique<cpu::CpuBackend>(create_causal_lm(std::move(m.config), std::move(m.weights)), options);
+    }
     pooling_ = load_pooling_config(dir, PoolingMode::kLastToken);
   } else {
     throw Error("architecture \"" + architecture_ +
@@ -110,7 +149,10 @@ PoolingEngine::PoolingEngine(const EngineConfig& e) {
                   " positions");
     max_input_tokens_ = e.max_model_len;
   }
-  max_batch_tokens_ = std::max(e.max_num_batched_tokens > 0 ? e.max_num_batched_tokens : 8192, max_input_tokens_);
+  // A GPU forward wants more rows per GEMM than a CPU one: 16,384 tokens of bge-m3 are about
+  // 300 MB of activations.
+  const int32_t default_tokens = device_ == "cuda" ? 16384 : 8192;
+  max_batch_tokens_ = std::max(e.max_num_batched_tokens > 0 ? e.max_num_batched_tokens : default_tokens, max_input_tokens_);
 }
 
 PoolingEngine::~PoolingEngine() = default;
@@ -130,20 +172,24 @@ void PoolingEngine::check(const std::vector<PoolingInput>& inputs, PoolingTask t
   }
 }
 
+PoolingBatch PoolingEngine::pack(const std::vector<PoolingInput>& inputs, size_t begin, size_t end) const {
+  PoolingBatch b;
+  b.seq_start.push_back(0);
+  for (size_t i = begin; i < end; ++i) {
+    const PoolingInput& in = inputs[i];
+    for (size_t t = 0; t < in.token_ids.size(); ++t) {
+      b.token_ids.push_back(in.token_ids[t]);
+      b.token_type_ids.push_back(in.token_type_ids.empty() ? 0 : in.token_type_ids[t]);
+      b.positions.push_back(position_offset_ + static_cast<int32_t>(t));
+    }
+    b.seq_start.push_back(b.num_tokens());
+  }
+  return b;
+}
+
 void PoolingEngine::run(const std::vector<PoolingInput>& inputs, size_t begin, size_t end, std::vector<float>& hidden) {
   if (encoder_) {
-    PoolingBatch b;
-    b.seq_start.push_back(0);
-    for (size_t i = begin; i < end; ++i) {
-      const PoolingInput& in = inputs[i];
-      for (size_t t = 0; t < in.token_ids.size(); ++t) {
-        b.token_ids.push_back(in.token_ids[t]);
-        b.token_type_ids.push_back(in.token_type_ids.empty() ? 0 : in.token_type_ids[t]);
-        b.positions.push_back(position_offset_ + static_cast<int32_t>(t));
-      }
-      b.seq_start.push_back(b.num_tokens());
-    }
-    encoder_->forward(b, hidden);
+    encoder_->forward(pack(inputs, begin, end), hidden);
     return;
   }
   // A decoder: a prefill of every sequence at once, each in its own run of KV blocks.
@@ -166,7 +212,8 @@ void PoolingEngine::run(const std::vector<PoolingInput>& inputs, size_t begin, s
     b.query_start.push_back(b.num_tokens());
     b.context_lens.push_back(len);
   }
-  if (next_block > kv_blocks_) {
+  // The GPU's embedder attends within the packed rows and keeps no KV cache.
+  if (device_ != "cuda" && next_block > kv_blocks_) {
     kv_blocks_ = std::max(next_block, max_batch_tokens_ / kKvBlock + 1);
     decoder_->allocate_kv_cache(kv_blocks_, kKvBlock);
   }
@@ -174,15 +221,14 @@ void PoolingEngine::run(const std::vector<PoolingInput>& inputs, size_t begin, s
 }
 
 template <class Fn> void PoolingEngine::for_each_chunk(const std::vector<PoolingInput>& inputs, Fn&& fn) {
-  std::vector<float> hidden;
   size_t begin = 0;
   while (begin < inputs.size()) {
     size_t end = begin;
     int64_t tokens = 0;
     while (end < inputs.size() && (end == begin || tokens + int64_t(inputs[end].token_ids.size()) <= max_batch_tokens_))
       tokens += int64_t(inputs[end++].token_ids.size());
-    run(inputs, begin, end, hidden);
-    fn(begin, end, hidden);
+    fn(begin, end);
+    ++forwards_;
     begin = end;
   }
 }
@@ -192,12 +238,20 @@ std::vector<std::vector<float>> PoolingEngine::embed(const std::vector<PoolingIn
   check(inputs, PoolingTask::kEmbed);
   std::vector<std::vector<float>> out(inputs.size());
   const int64_t d = hidden_size_;
-  for_each_chunk(inputs, [&](size_t begin, size_t end, const std::vector<float>& hidden) {
+  std::vector<float> rows;
+  for_each_chunk(inputs, [&](size_t begin, size_t end) {
+    if (device_encoder_) { // pooled (and normalized) on the device
+      device_encoder_->embed(pack(inputs, begin, end), pooling_.mode, pooling_.normalize, rows);
+      for (size_t i = begin; i < end; ++i)
+        out[i].assign(rows.begin() + int64_t(i - begin) * d, rows.begin() + int64_t(i - begin + 1) * d);
+      return;
+    }
+    run(inputs, begin, end, rows);
     int64_t row = 0;
     for (size_t i = begin; i < end; ++i) {
       const int64_t n = static_cast<int64_t>(inputs[i].token_ids.size());
       out[i].resize(static_cast<size_t>(d));
-      pool_rows(pooling_.mode, hidden.data() + row * d, n, d, out[i].data());
+      pool_rows(pooling_.mode, rows.data() + row * d, n, d, out[i].data());
       if (pooling_.normalize) l2_normalize(out[i]);
       row += n;
     }
@@ -210,10 +264,17 @@ std::vector<float> PoolingEngine::score(const std::vector<PoolingInput>& inputs)
   check(inputs, PoolingTask::kScore);
   std::vector<float> out(inputs.size());
   const int64_t d = hidden_size_;
-  for_each_chunk(inputs, [&](size_t begin, size_t end, const std::vector<float>& hidden) {
+  std::vector<float> rows;
+  for_each_chunk(inputs, [&](size_t begin, size_t end) {
+    if (device_encoder_) { // one label: logits[seq]
+      device_encoder_->score(pack(inputs, begin, end), rows);
+      std::copy(rows.begin(), rows.begin() + int64_t(end - begin), out.begin() + int64_t(begin));
+      return;
+    }
+    run(inputs, begin, end, rows);
     int64_t row = 0;
     for (size_t i = begin; i < end; ++i) {
-      out[i] = encoder_->model().classify(hidden.data() + row * d).front();
+      out[i] = encoder_->model().classify(rows.data() + row * d).front();
       row += static_cast<int64_t>(inputs[i].token_ids.size());
     }
   });

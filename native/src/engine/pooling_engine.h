@@ -19,8 +19,10 @@ namespace pagoda {
 
 namespace cpu {
 class CpuEncoder;
-class CpuBackend;
 } // namespace cpu
+class Backend;
+class EncoderDevice;
+struct PoolingBatch;
 
 struct PoolingInput {
   std::vector<int32_t> token_ids;
@@ -31,8 +33,9 @@ enum class PoolingTask { kEmbed, kScore };
 
 class PoolingEngine {
 public:
-  // Loads the checkpoint engine_config.model (device "cpu" or "auto"). Throws pagoda::Error
-  // naming the file or option at fault.
+  // Loads the checkpoint engine_config.model on device "cpu", "cuda", or "auto" (the GPU
+  // when one is visible and the build has the CUDA backend). Throws pagoda::Error naming the
+  // file or option at fault.
   explicit PoolingEngine(const EngineConfig& engine_config);
   ~PoolingEngine();
 
@@ -43,6 +46,12 @@ public:
   // The longest input accepted, special tokens included: max_seq_length where the checkpoint
   // states one, never past the position table.
   int32_t max_input_tokens() const { return max_input_tokens_; }
+  // "cpu" or "cuda": where the forward runs.
+  const std::string& device() const { return device_; }
+  // The most tokens one packed forward holds (max_num_batched_tokens, or the device's default).
+  int32_t max_batch_tokens() const { return max_batch_tokens_; }
+  // How many packed forwards this engine has run (the batching a call got).
+  int64_t forwards() const { return forwards_; }
 
   // One pooled (and normalized, when the checkpoint says so) vector per input.
   std::vector<std::vector<float>> embed(const std::vector<PoolingInput>& inputs);
@@ -51,9 +60,11 @@ public:
 
 private:
   void check(const std::vector<PoolingInput>& inputs, PoolingTask task) const;
-  // Runs inputs [begin, end) in one packed forward: hidden[tokens, hidden_size].
+  // Inputs [begin, end) packed back to back, positions from the model's offset.
+  PoolingBatch pack(const std::vector<PoolingInput>& inputs, size_t begin, size_t end) const;
+  // Runs inputs [begin, end) in one packed forward on the host path: hidden[tokens, hidden_size].
   void run(const std::vector<PoolingInput>& inputs, size_t begin, size_t end, std::vector<float>& hidden);
-  // Calls fn(begin, end, hidden) for each packed forward over all inputs.
+  // Calls fn(begin, end) for each packed forward's range of inputs.
   template <class Fn> void for_each_chunk(const std::vector<PoolingInput>& inputs, Fn&& fn);
 
   PoolingTask task_ = PoolingTask::kEmbed;
@@ -64,8 +75,11 @@ private:
   int32_t position_offset_ = 0;
   int32_t max_batch_tokens_ = 0;
   int32_t kv_blocks_ = 0;
-  std::unique_ptr<cpu::CpuEncoder> encoder_;
-  std::unique_ptr<cpu::CpuBackend> decoder_;
+  int64_t forwards_ = 0;
+  std::string device_ = "cpu";
+  std::unique_ptr<cpu::CpuEncoder> encoder_;     // encoder on the CPU
+  std::unique_ptr<EncoderDevice> device_encoder_; // encoder on the GPU
+  std::unique_ptr<Backend> decoder_;             // decoder used as an embedder (CPU or GPU)
   std::mutex mutex_; // one call at a time: the workspaces are shared
 };
 

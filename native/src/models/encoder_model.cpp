@@ -1,7 +1,7 @@
 // EncoderModel: config.json of the BERT family, the checkpoint's tensors (or seeded random
 // ones) as Params and fused LinearLayers, the post-LN forward and the classification head.
 //   h = LN(word + position + token_type)
-//   per layer: h = LN(h + o_proj(attn(qkv_proj(h))));  h = LN(h + down(gelu(up(h))))
+//   per layer: h = LN(h + o_proj(attn(qkv_proj(h) + b)) + b);  h = LN(h + down(gelu(up(h) + b)) + b)
 #include "models/encoder_model.h"
 
 #include <cmath>
@@ -184,14 +184,11 @@ void EncoderModel::forward(EncoderOps& ops) const {
     ops.bias_add(EncAct::kQkv, l.qkv_bias);
     ops.attention(EncAct::kQkv, EncAct::kAttn);
     ops.linear(l.o_proj, EncAct::kAttn, EncAct::kOut);
-    ops.bias_add(EncAct::kOut, l.o_bias);
-    ops.add_layer_norm(EncAct::kOut, l.attn_norm_weight, l.attn_norm_bias);
+    ops.add_layer_norm(EncAct::kOut, l.o_bias, l.attn_norm_weight, l.attn_norm_bias);
     ops.linear(l.up_proj, EncAct::kHidden, EncAct::kInter);
-    ops.bias_add(EncAct::kInter, l.up_bias);
-    ops.gelu(EncAct::kInter);
+    ops.gelu(EncAct::kInter, l.up_bias);
     ops.linear(l.down_proj, EncAct::kInter, EncAct::kOut);
-    ops.bias_add(EncAct::kOut, l.down_bias);
-    ops.add_layer_norm(EncAct::kOut, l.out_norm_weight, l.out_norm_bias);
+    ops.add_layer_norm(EncAct::kOut, l.down_bias, l.out_norm_weight, l.out_norm_bias);
   }
 }
 
@@ -230,6 +227,27 @@ std::vector<float> EncoderModel::classify(const float* first_token_hidden) const
   std::vector<float> pooled = apply_dense(head_.dense, head_.dense_bias, first_token_hidden);
   for (float& v : pooled) v = std::tanh(v);
   return apply_dense(head_.out, head_.out_bias, pooled.data());
+}
+
+void validate_pooling_batch(const EncoderConfig& c, const PoolingBatch& b) {
+  const int32_t n = b.num_tokens();
+  if (n == 0 || b.num_seqs() <= 0) throw Error("encoder forward: empty batch");
+  if (b.token_type_ids.size() != size_t(n) || b.positions.size() != size_t(n) || b.seq_start.front() != 0 ||
+      b.seq_start.back() != n)
+    throw Error("encoder forward: inconsistent PoolingBatch sizes");
+  for (int32_t s = 0; s < b.num_seqs(); ++s)
+    if (b.seq_start[s + 1] <= b.seq_start[s]) throw Error("encoder forward: every sequence needs a token");
+  for (int32_t t = 0; t < n; ++t) {
+    if (b.token_ids[t] < 0 || b.token_ids[t] >= c.vocab_size)
+      throw Error("token id " + std::to_string(b.token_ids[t]) + " is outside the vocabulary of " +
+                  std::to_string(c.vocab_size));
+    if (b.token_type_ids[t] < 0 || b.token_type_ids[t] >= c.type_vocab_size)
+      throw Error("token type id " + std::to_string(b.token_type_ids[t]) + " is outside the model's " +
+                  std::to_string(c.type_vocab_size) + " types");
+    if (b.positions[t] < 0 || b.positions[t] >= c.max_position_embeddings)
+      throw Error("position " + std::to_string(b.positions[t]) + " is past max_position_embeddings " +
+                  std::to_string(c.max_position_embeddings));
+  }
 }
 
 std::unique_ptr<EncoderModel> create_encoder_model(const EncoderConfig& config, const std::string& dir, bool dummy,

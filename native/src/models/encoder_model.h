@@ -89,6 +89,22 @@ public:
                        &l.out_norm_weight, &l.out_norm_bias})
         fn(*p);
   }
+  // Every linear layer (the head's too), for backends preparing their kernels at load.
+  template <class Fn> void for_each_linear(Fn&& fn) {
+    for (Layer& l : layers_)
+      for (LinearLayer* p : {&l.qkv_proj, &l.o_proj, &l.up_proj, &l.down_proj}) fn(*p);
+    if (has_head())
+      for (LinearLayer* p : {&head_.dense, &head_.out}) fn(*p);
+  }
+  // The head's biases, for backends preparing their copies (for_each_param leaves them out:
+  // the CPU's classify reads them as stored).
+  template <class Fn> void for_each_head_param(Fn&& fn) {
+    if (has_head())
+      for (Param* p : {&head_.dense_bias, &head_.out_bias}) fn(*p);
+  }
+  const Head& head() const { return head_; }
+  const Param& embed_norm_weight() const { return embed_norm_weight_; }
+  const Param& embed_norm_bias() const { return embed_norm_bias_; }
   const Param& word_embeddings() const { return word_; }
   const Param& position_embeddings() const { return position_; }
   const Param& token_type_embeddings() const { return token_type_; }
@@ -110,6 +126,10 @@ private:
   std::vector<Layer> layers_;
   Head head_;
 };
+
+// Throws pagoda::Error for an empty or inconsistent batch, or ids, types or positions outside
+// the model's tables (every backend checks before its forward).
+void validate_pooling_batch(const EncoderConfig& config, const PoolingBatch& batch);
 
 // The architecture config.architecture names; throws pagoda::Error for any other.
 std::unique_ptr<EncoderModel> create_encoder_model(const EncoderConfig& config, const std::string& dir, bool dummy,

@@ -39,13 +39,15 @@ public:
   virtual void embed(const Param& word, const Param& position, const Param& token_type, const Param& norm_weight,
                      const Param& norm_bias) = 0;
   virtual void linear(const LinearLayer& layer, EncAct in, EncAct out) = 0;
+  // x += bias per column (the fused q/k/v bias; the other biases ride on gelu and
+  // add_layer_norm, so a backend can fold them into those kernels)
   virtual void bias_add(EncAct x, const Param& bias) = 0;
   // softmax(q·kᵀ/√d)·v of every token over every token of its own sequence (no mask, no cache)
   virtual void attention(EncAct qkv, EncAct out) = 0;
-  // x = 0.5·x·(1 + erf(x/√2))
-  virtual void gelu(EncAct x) = 0;
-  // hidden = LayerNorm(hidden + delta)
-  virtual void add_layer_norm(EncAct delta, const Param& weight, const Param& bias) = 0;
+  // y = x + bias; x = 0.5·y·(1 + erf(y/√2))
+  virtual void gelu(EncAct x, const Param& bias) = 0;
+  // hidden = LayerNorm(hidden + delta + delta_bias)
+  virtual void add_layer_norm(EncAct delta, const Param& delta_bias, const Param& weight, const Param& bias) = 0;
 };
 
 } // namespace pagoda

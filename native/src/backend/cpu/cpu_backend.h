@@ -45,7 +45,7 @@ public:
   const ModelConfig& model_config() const override { return model_->config(); }
   // The pooling run of a decoder used as an embedder: forward() without lm_head, the final-
   // normed hidden state of every token into `hidden` ([num_tokens, hidden_size]).
-  void forward_hidden(const ForwardBatch& batch, std::vector<float>& hidden);
+  void forward_hidden(const ForwardBatch& batch, std::vector<float>& hidden) override;
 
   const CausalLM& model() const { return *model_; }
 

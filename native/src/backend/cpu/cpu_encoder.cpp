@@ -62,30 +62,8 @@ int64_t CpuEncoder::width(EncAct a) const {
   }
 }
 
-void CpuEncoder::validate(const PoolingBatch& b) const {
-  const EncoderConfig& c = model_->config();
-  const int32_t n = b.num_tokens();
-  if (n == 0 || b.num_seqs() <= 0) throw Error("encoder forward: empty batch");
-  if (b.token_type_ids.size() != size_t(n) || b.positions.size() != size_t(n) || b.seq_start.front() != 0 ||
-      b.seq_start.back() != n)
-    throw Error("encoder forward: inconsistent PoolingBatch sizes");
-  for (int32_t s = 0; s < b.num_seqs(); ++s)
-    if (b.seq_start[s + 1] <= b.seq_start[s]) throw Error("encoder forward: every sequence needs a token");
-  for (int32_t t = 0; t < n; ++t) {
-    if (b.token_ids[t] < 0 || b.token_ids[t] >= c.vocab_size)
-      throw Error("token id " + std::to_string(b.token_ids[t]) + " is outside the vocabulary of " +
-                  std::to_string(c.vocab_size));
-    if (b.token_type_ids[t] < 0 || b.token_type_ids[t] >= c.type_vocab_size)
-      throw Error("token type id " + std::to_string(b.token_type_ids[t]) + " is outside the model's " +
-                  std::to_string(c.type_vocab_size) + " types");
-    if (b.positions[t] < 0 || b.positions[t] >= c.max_position_embeddings)
-      throw Error("position " + std::to_string(b.positions[t]) + " is past max_position_embeddings " +
-                  std::to_string(c.max_position_embeddings));
-  }
-}
-
 void CpuEncoder::forward(const PoolingBatch& b, std::vector<float>& hidden) {
-  validate(b);
+  validate_pooling_batch(model_->config(), b);
   const EncoderConfig& c = model_->config();
   const size_t n = static_cast<size_t>(b.num_tokens());
   auto grow = [](std::vector<float>& v, size_t size) {
@@ -189,7 +167,8 @@ void CpuEncoder::attention(EncAct qkv, EncAct out) {
   });
 }
 
-void CpuEncoder::gelu(EncAct x) {
+void CpuEncoder::gelu(EncAct x, const Param& bias) {
+  bias_add(x, bias);
   const int64_t w = width(x);
   float* p = act(x);
   pool_.parallel_for(batch_->num_tokens(), 1, [&](int64_t t0, int64_t t1) {
@@ -197,7 +176,8 @@ void CpuEncoder::gelu(EncAct x) {
   });
 }
 
-void CpuEncoder::add_layer_norm(EncAct delta, const Param& weight, const Param& bias) {
+void CpuEncoder::add_layer_norm(EncAct delta, const Param& delta_bias, const Param& weight, const Param& bias) {
+  bias_add(delta, delta_bias);
   const int64_t n = int64_t(batch_->num_tokens()) * model_->config().hidden_size;
   const float* d = act(delta);
   for (int64_t i = 0; i < n; ++i) hidden_[i] += d[i];

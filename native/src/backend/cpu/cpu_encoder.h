@@ -27,12 +27,11 @@ private:
   void linear(const LinearLayer& layer, EncAct in, EncAct out) override;
   void bias_add(EncAct x, const Param& bias) override;
   void attention(EncAct qkv, EncAct out) override;
-  void gelu(EncAct x) override;
-  void add_layer_norm(EncAct delta, const Param& weight, const Param& bias) override;
+  void gelu(EncAct x, const Param& bias) override;
+  void add_layer_norm(EncAct delta, const Param& delta_bias, const Param& weight, const Param& bias) override;
 
   float* act(EncAct a);
   int64_t width(EncAct a) const;
-  void validate(const PoolingBatch& batch) const;
   void layer_norm_rows(float* x, const Param& weight, const Param& bias);
 
   std::unique_ptr<EncoderModel> model_;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_pooling.h"
 #include "backend/cuda/head_dims.h"
 #include "engine/engine_config.h"
 #include "error.h"
@@ -17,20 +18,20 @@ namespace pagoda {
 
 namespace cuda {
 
-CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e)
+CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e, bool pooling)
     : model_(std::move(model)), config_(model_->config()), rope_(rope_spec(config_)),
       profile_block_size_(e.block_size > 0 ? e.block_size : 16),
-      max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings),
+      max_model_len_(e.max_model_len > 0 ? e.max_model_len : config_.max_position_embeddings), pooling_(pooling),
       f32_(e.dtype == "float32" || e.dtype == "float"),
       kv_fp8_(e.kv_cache_dtype == "fp8" || e.kv_cache_dtype == "fp8_e4m3") {
   check_supported(e);
   // Decode graphs unless enforce_eager; PAGODA_CUDA_GRAPHS=0 also turns them off (timing
   // the launches they save).
   const char* graphs = std::getenv("PAGODA_CUDA_GRAPHS");
-  graphs_enabled_ = !e.enforce_eager && !(graphs != nullptr && std::string(graphs) == "0");
+  graphs_enabled_ = !pooling_ && !e.enforce_eager && !(graphs != nullptr && std::string(graphs) == "0");
   // Sampling on the GPU; PAGODA_CUDA_SAMPLING=0 sends float32 logits to the host sampler.
   const char* sampling = std::getenv("PAGODA_CUDA_SAMPLING");
-  sampling_enabled_ = !(sampling != nullptr && std::string(sampling) == "0");
+  sampling_enabled_ = !pooling_ && !(sampling != nullptr && std::string(sampling) == "0");
   const char* async = std::getenv("PAGODA_CUDA_ASYNC");
   async_enabled_ = !(async != nullptr && std::string(async) == "0");
   // PAGODA_CUDA_GEMM_TUNE=0: the untuned choice (cuBLASLt's first heuristic, skinny_gemm timed
@@ -105,7 +106,13 @@ void CudaBackend::check_supported(const EngineConfig& e) const {
   if (f32_ && (hd % 8 != 0 || hd > 256))
     throw Error("the CUDA backend's float32 path runs head_dim 8 to 256 in steps of 8; " + c.source +
                 " has head_dim " + std::to_string(hd) + ": use device \"cpu\"");
-  if (!f32_ && !head_dim_supported(hd))
+  if (pooling_ && f32_)
+    throw Error("embedding decoders run in bfloat16 on the CUDA backend; use dtype \"auto\" or \"bfloat16\", or "
+                "device \"cpu\"");
+  if (pooling_ && hd != 16 && hd != 32 && hd != 64 && hd != 128)
+    throw Error("the CUDA backend runs embedding decoders with head_dim 16, 32, 64 or 128; " + c.source + " has head_dim " +
+                std::to_string(hd) + ": use device \"cpu\"");
+  if (!pooling_ && !f32_ && !head_dim_supported(hd))
     throw Error("the CUDA backend runs head_dim 32 to 256 in steps of 16 in bfloat16 (8 to 256 in steps of 8 with "
                 "dtype \"float32\"); " + c.source + " has head_dim " + std::to_string(hd) +
                 ": use device \"cpu\" or dtype \"float32\"");
@@ -332,6 +339,37 @@ void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   stream_.synchronize();
 }
 
+void CudaBackend::forward_hidden(const ForwardBatch& b, std::vector<float>& hidden) {
+  if (!pooling_) throw Error("forward_hidden: this CUDA backend was loaded to generate, not to embed");
+  const int32_t n = b.num_tokens(), s = b.num_seqs();
+  if (n == 0 || s == 0) throw Error("forward_hidden: empty batch");
+  if (b.positions.size() != size_t(n) || b.query_start.size() != size_t(s) + 1 || b.query_start.front() != 0 ||
+      b.query_start.back() != n)
+    throw Error("forward_hidden: inconsistent ForwardBatch sizes (positions, query_start)");
+  pooling_max_len_ = 0;
+  for (int32_t seq = 0; seq < s; ++seq) {
+    const int32_t len = b.query_start[seq + 1] - b.query_start[seq];
+    if (len <= 0) throw Error("forward_hidden: every sequence needs a token");
+    pooling_max_len_ = std::max(pooling_max_len_, len);
+  }
+  for (int32_t t = 0; t < n; ++t)
+    if (b.token_ids[t] < 0 || b.token_ids[t] >= config_.vocab_size)
+      throw Error("token id " + std::to_string(b.token_ids[t]) + " is outside the vocabulary of " +
+                  std::to_string(config_.vocab_size));
+  timer_.begin(stream_.get());
+  StepInputs in;
+  eager_step(b, in);
+  const size_t count = size_t(n) * config_.hidden_size;
+  std::vector<bf16> rows(count);
+  PAGODA_CUDA_CHECK(
+      cudaMemcpyAsync(rows.data(), h_.data(), count * sizeof(bf16), cudaMemcpyDeviceToHost, stream_.get()));
+  timer_.end(stream_.get());
+  stream_.synchronize();
+  ops_.end();
+  hidden.resize(count);
+  for (size_t i = 0; i < count; ++i) hidden[i] = __bfloat162float(rows[i]);
+}
+
 // Uploads the inputs and runs the model: h_ (all_logits) or rows_ hold the rows to project.
 void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in) {
   ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
@@ -374,6 +412,12 @@ std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config) 
     throw Error(m.config.source + ": " + m.config.architecture +
                 " has no lm_head and cannot generate text; serve it as an embedding model");
   return std::make_unique<cuda::CudaBackend>(create_causal_lm(std::move(m.config), std::move(m.weights)), engine_config);
+}
+
+std::unique_ptr<Backend> create_cuda_embedding_decoder(const EngineConfig& engine_config) {
+  LoadedModel m = load_model(engine_config);
+  return std::make_unique<cuda::CudaBackend>(create_causal_lm(std::move(m.config), std::move(m.weights)), engine_config,
+                                             true);
 }
 
 size_t cuda_graphs_captured(const Backend& backend) {

@@ -47,7 +47,10 @@ template <typename T> class CudaOps;
 
 class CudaBackend : public Backend {
 public:
-  CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e);
+  // pooling: a decoder used as an embedder (forward_hidden only): no KV cache, no graphs, no
+  // sampling; attention runs causally over each packed sequence (varlen_attention), which
+  // also takes head_dim 32.
+  CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e, bool pooling = false);
 
   std::string name() const override { return "cuda"; }
   std::string compute_dtype() const override { return f32_ ? "float32" : "bfloat16"; }
@@ -56,6 +59,7 @@ public:
   MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) override;
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+  void forward_hidden(const ForwardBatch& batch, std::vector<float>& hidden) override;
   bool samples_on_device() const override { return sampling_enabled_; }
   bool forward_sampled(const ForwardBatch& batch, const StepSampling& sampling, SampledRows& out) override;
   // Off for PAGODA_CUDA_ASYNC=0 (timing what it saves) and with per-op timing, which reads
@@ -135,6 +139,8 @@ private:
   RopeSpec rope_;
   int32_t profile_block_size_;
   int32_t max_model_len_;
+  bool pooling_; // an embedder: forward_hidden only (see the constructor)
+  int pooling_max_len_ = 0; // the longest sequence of the step forward_hidden runs
   bool f32_; // dtype "float32": every tensor float32
   bool kv_fp8_; // kv_cache_dtype "fp8" / "fp8_e4m3": the KV cache holds e4m3 codes (scale 1, as the CPU's)
   bool graphs_enabled_ = false;

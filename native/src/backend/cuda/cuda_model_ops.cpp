@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/device_weights.h"
+#include "backend/cuda/encoder_kernels.h"
 
 namespace pagoda::cuda {
 
@@ -68,6 +69,27 @@ public:
   void attention(int li, Act qkv_act, Act out) override {
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
     T* qkv = act(qkv_act);
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (b_.pooling_) { // an embedder: causal within each packed sequence, no KV cache
+        VarlenAttentionArgs v;
+        v.q = qkv;
+        v.k = qkv + c_.q_size();
+        v.v = qkv + c_.q_size() + c_.kv_size();
+        v.token_stride = qkv_width;
+        v.out = act(out);
+        v.seq_start = in_.query_start;
+        v.num_seqs = in_.num_seqs;
+        v.max_seq_len = b_.pooling_max_len_;
+        v.num_q_heads = c_.num_attention_heads;
+        v.num_kv_heads = c_.num_key_value_heads;
+        v.head_dim = hd;
+        v.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+        v.causal = true;
+        varlen_attention(v, st_);
+        b_.ops_.mark(st_, "attention_varlen");
+        return;
+      }
+    }
     const size_t layer_bytes = b_.k_cache_.bytes() / c_.num_hidden_layers;
     unsigned char* k_layer = static_cast<unsigned char*>(b_.k_cache_.data()) + li * layer_bytes;
     unsigned char* v_layer = static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes;

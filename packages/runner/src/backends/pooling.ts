@@ -19,6 +19,7 @@ import { ApiError, badRequest } from '../api-error.ts';
 import type { Backend, BackendInfo, BackendState, BackendStats, PoolingService, PoolingTokens } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
 import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
+import { PoolingBatcher } from './pooling-batcher.ts';
 import { checkTokenIds } from './request-params.ts';
 
 /** Architectures the builtin engine serves as embedding or rerank models. */
@@ -106,14 +107,13 @@ export class PoolingBackend implements Backend, PoolingService {
         model,
         load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
         dtype: engineDtype(o.dtype),
-        // The pooling run has no CUDA path yet: on a GPU it runs on this host's CPU, and says so.
-        device: 'cpu',
+        // "auto" runs on the GPU when the engine was built with CUDA and one is visible.
+        device: o.device,
         max_model_len: o.max_model_len,
         max_num_batched_tokens: o.max_num_batched_tokens,
         seed: o.seed,
         num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
       };
-      if (o.device === 'cuda') this.log.warn('embedding and rerank models run on the CPU engine (no CUDA pooling path yet)');
       for (const key of Object.keys(options) as (keyof EngineOptions)[])
         if (options[key] === undefined) delete options[key];
       this.engine = await this.loadEngine(options);
@@ -124,7 +124,10 @@ export class PoolingBackend implements Backend, PoolingService {
       this.normalized = info.normalize;
       this.matryoshkaDimensions = readMatryoshka(dir);
       this.current = 'ready';
-      this.log.info({ architecture: info.architecture, task: info.task, pooling: info.pooling }, 'pooling model loaded');
+      this.log.info(
+        { architecture: info.architecture, task: info.task, pooling: info.pooling, device: info.device },
+        'pooling model loaded',
+      );
     } catch (err) {
       this.current = 'failed';
       this.why = (err as Error).message;
@@ -164,14 +167,29 @@ export class PoolingBackend implements Backend, PoolingService {
     return { ids: input.ids, typeIds: input.typeIds };
   }
 
-  async embed(inputs: PoolingTokens[]): Promise<Float32Array[]> {
+  // Concurrent requests share engine calls (and so forwards): see pooling-batcher.ts.
+  private readonly embedBatcher = new PoolingBatcher<PoolingTokens, Float32Array>((inputs) => {
     const { engine } = this.ready();
-    return this.call(() => engine.embed(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds }))));
+    return engine.embed(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds })));
+  });
+  private readonly scoreBatcher = new PoolingBatcher<PoolingTokens, number>((inputs) => {
+    const { engine } = this.ready();
+    return engine.score(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds })));
+  });
+
+  /** Engine calls made for embed and score requests so far (fewer than requests when they overlap). */
+  get engineCalls(): number {
+    return this.embedBatcher.calls + this.scoreBatcher.calls;
+  }
+
+  async embed(inputs: PoolingTokens[]): Promise<Float32Array[]> {
+    this.ready();
+    return this.call(() => this.embedBatcher.run(inputs));
   }
 
   async score(inputs: PoolingTokens[]): Promise<number[]> {
-    const { engine } = this.ready();
-    return this.call(() => engine.score(inputs.map((i) => ({ token_ids: i.ids, token_type_ids: i.typeIds }))));
+    this.ready();
+    return this.call(() => this.scoreBatcher.run(inputs));
   }
 
   private async call<T>(run: () => Promise<T>): Promise<T> {
