@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The whole stack measured on one machine, one workload, three ways (issue 19): the engine alone
+# (pagoda-bench), `pagoda serve` over HTTP (`pagoda bench serve` at several request rates, all at once
+# and at a fixed concurrency), and the platform (server + worker + runner, SQLite, a private
+# redis-server) through its proxy, all at once. Unpacks what pack-node-bundle.sh packed beside it.
+# Every run writes its JSON (h200-stack-*.json by default); they and the logs come back in
+# $OUT/stack-results.tar.xz (the device tool returns at most 8 files), CPU profiles in *-cpuprofile.tar.xz.
+# Environment (defaults are the GPU run's):
+#   OUT                  results folder (required)
+#   STACK_TAG            file name prefix (h200-stack)
+#   STACK_DEVICE         cuda | cpu
+#   STACK_MODEL          a config.json under the stack's models/ (llama-3-8b.json), served with dummy weights,
+#                        or a checkpoint folder under models/ (then STACK_LOAD_FORMAT=auto)
+#   STACK_LOAD_FORMAT    dummy | auto
+#   STACK_NUM_PROMPTS    prompts of the all-at-once and concurrency runs (500)
+#   STACK_RATE_PROMPTS   prompts of each request-rate run (200)
+#   STACK_RATES          request rates (10 20 40)
+#   STACK_CONCURRENCY    streams of the fixed-concurrency run (64)
+#   STACK_ENGINE_FLAGS   engine flags shared by all three (--max-model-len 4096)
+#   STACK_STAGES         which stages run (engine serve proxy profile)
+#   STACK_PROFILE_PROXY  1: the proxy stage's server and runner run under a sampling CPU profiler
+#   STACK_SERVE_PORT STACK_PLATFORM_PORT   ports of pagoda serve (8000) and the platform (9997)
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+: "${OUT:?set OUT to the results folder}"
+tag="${STACK_TAG:-h200-stack}"
+device="${STACK_DEVICE:-cuda}"
+model_file="${STACK_MODEL:-llama-3-8b.json}"
+load_format="${STACK_LOAD_FORMAT:-dummy}"
+num_prompts="${STACK_NUM_PROMPTS:-500}"
+rate_prompts="${STACK_RATE_PROMPTS:-200}"
+rates="${STACK_RATES:-10 20 40}"
+concurrency="${STACK_CONCURRENCY:-64}"
+read -r -a engine_flags <<<"${STACK_ENGINE_FLAGS:---max-model-len 4096}"
+stages=" ${STACK_STAGES:-engine serve proxy profile} "
+work="${STACK_WORK:-/tmp/pagoda-stack}"
+logs="$work/logs"
+results="$work/results"
+t0=$SECONDS
+say() { echo "[stack $((SECONDS - t0))s] $*" >&2; }
+has_stage() { [[ "$stages" == *" $1 "* ]]; }
+children=()
+cleanup() {
+  for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  sleep 1
+  summary
+  tar -C "$work" -cJf "$OUT/stack-results.tar.xz" results logs 2>/dev/null
+}
+summary() { # one line per run: what the README table quotes
+  node -e '
+    const fs = require("fs"), dir = process.argv[1];
+    for (const f of fs.readdirSync(dir).sort()) {
+      const d = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"));
+      const x = d.figures ? { req: d.figures.request_throughput_per_s, out: d.figures.output_tokens_per_s, tok: d.figures.output_tokens,
+          ttft50: d.figures.ttft_ms_median, ttft99: d.figures.ttft_ms_p99 }
+        : { req: d.request_throughput, out: d.output_throughput, tok: d.total_output_tokens, ttft50: d.ttft_ms.median,
+          ttft99: d.ttft_ms.p99, tpot50: d.tpot_ms.median, tpot99: d.tpot_ms.p99, itl50: d.itl_ms.median, itl99: d.itl_ms.p99, failed: d.failed };
+      console.log(f.padEnd(48), Object.entries(x).map(([k, v]) => k + "=" + (typeof v === "number" ? +v.toFixed(2) : v)).join(" "));
+    }' "$results" 2>/dev/null
+}
+trap cleanup EXIT
+
+say "unpacking into $work"
+rm -rf "$work" && mkdir -p "$work" "$logs" "$results"
+tar -xJf "$here/stack.tar.xz" -C "$work"
+s="$work/stack"
+xz -dc "$here/node.xz" >"$s/bin/node" && chmod +x "$s/bin/node"
+export PATH="$s/bin:$PATH"
+node --version >&2 || exit 1
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2
+
+# The served folder: config.json and a tokenizer covering the whole vocabulary (output ids of dummy
+# weights are random, and every one must decode to text as with the real tokenizer).
+if [ -f "$s/models/$model_file" ]; then
+  model="$s/models/$(basename "$model_file" .json)"
+  node "$s/bin/make-bench-tokenizer.mjs" "$s/models/$model_file" "$model" || exit 1
+else
+  model="$s/models/$model_file"
+fi
+dataset="$s/workloads/sharegpt-like.json"
+serve_flags=(--device "$device" --load-format "$load_format" "${engine_flags[@]}")
+
+wait_ready() { # url, pid, what, seconds
+  for _ in $(seq 1 "$4"); do
+    curl -sf "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || { say "$3 exited before it was ready"; return 1; }
+    sleep 1
+  done
+  say "$3 was not ready within $4 s"
+  return 1
+}
+
+# pagoda bench serve against base url $1; name $2; then its flags.
+bench() {
+  local base="$1" name="$2"
+  shift 2
+  say "bench $name"
+  pagoda bench serve --base-url "$base" --model "$BENCH_MODEL" --tokenizer "$model" \
+    --dataset-name sharegpt --dataset-path "$dataset" --ignore-eos --disable-tqdm --seed 0 \
+    --save-result --result-dir "$results" --result-filename "$tag-$name.json" "$@" 2>&1 | tee "$logs/bench-$name.txt"
+}
+
+if has_stage engine; then
+  say "engine alone: pagoda-bench"
+  bench_model="$model"
+  [ "$load_format" = dummy ] && bench_model="$model/config.json"
+  # prefix caching on, as pagoda serve has it by default (pagoda-bench's default is off)
+  pagoda-bench --model "$bench_model" --load-format "$load_format" --device "$device" "${engine_flags[@]}" \
+    --enable-prefix-caching \
+    --dataset "$dataset" --num-prompts "$num_prompts" --skip-bandwidth \
+    --out "$results/$tag-engine-alone-all-at-once.json" 2>&1 | tee "$logs/engine-alone.txt" | grep -v '^progress'
+fi
+
+serve_port="${STACK_SERVE_PORT:-8000}"
+start_serve() { # extra node options, log name
+  PAGODA_NODE_FLAGS="$1" pagoda serve "$model" --port "$serve_port" --served-model-name bench "${serve_flags[@]}" \
+    >"$logs/$2.txt" 2>&1 &
+  serve_pid=$!
+  children+=("$serve_pid")
+  wait_ready "http://127.0.0.1:$serve_port/health" "$serve_pid" "pagoda serve" 600
+}
+stop_serve() {
+  kill -INT "$serve_pid" 2>/dev/null
+  for _ in $(seq 1 60); do kill -0 "$serve_pid" 2>/dev/null || return 0; sleep 1; done
+  kill -KILL "$serve_pid" 2>/dev/null
+}
+
+if has_stage serve; then
+  say "pagoda serve"
+  if start_serve "" serve; then
+    BENCH_MODEL=bench
+    base="http://127.0.0.1:$serve_port"
+    # A short warm-up (JIT, first-request paths); not measured.
+    pagoda bench serve --base-url "$base" --model bench --tokenizer "$model" --dataset-name random \
+      --random-input-len 64 --random-output-len 16 --num-prompts 32 --ignore-eos --disable-tqdm >/dev/null 2>&1
+    bench "$base" serve-all-at-once --num-prompts "$num_prompts"
+    for r in $rates; do bench "$base" "serve-rate-$r" --num-prompts "$rate_prompts" --request-rate "$r"; done
+    bench "$base" "serve-concurrency-$concurrency" --num-prompts "$num_prompts" --max-concurrency "$concurrency"
+    stop_serve
+  fi
+fi
+
+if has_stage proxy; then
+  say "the platform: server + worker + runner, SQLite, a private redis-server"
+  data="$work/data"
+  platform_port="${STACK_PLATFORM_PORT:-9997}"
+  export PAGODA_ENDPOINT="http://127.0.0.1:$platform_port"
+  # STACK_PROFILE_PROXY=1: the server and its runner under a 2 ms sampling profiler (V8 .cpuprofile files).
+  prof_flags=""
+  [ "${STACK_PROFILE_PROXY:-0}" = 1 ] && prof_flags="--cpu-prof --cpu-prof-interval 2000 --cpu-prof-dir=$work/prof"
+  PAGODA_NODE_FLAGS="$prof_flags" pagoda start --port "$platform_port" --data-dir "$data" >"$logs/platform.txt" 2>&1 &
+  platform_pid=$!
+  children+=("$platform_pid")
+  if wait_ready "$PAGODA_ENDPOINT/health" "$platform_pid" "pagoda start" 120; then
+    pagoda register bench-model --model-path "$model" 2>&1 | tee "$logs/register.txt"
+    launch_flags=(--model-uid bench --n-gpu "$([ "$device" = cuda ] && echo 1 || echo 0)" --load-format "$load_format" "${engine_flags[@]}")
+    if timeout 600 pagoda launch bench-model "${launch_flags[@]}" 2>&1 | tee "$logs/launch.txt"; then
+      BENCH_MODEL=bench
+      pagoda bench serve --base-url "$PAGODA_ENDPOINT" --model bench --tokenizer "$model" --dataset-name random \
+        --random-input-len 64 --random-output-len 16 --num-prompts 32 --ignore-eos --disable-tqdm >/dev/null 2>&1
+      bench "$PAGODA_ENDPOINT" proxy-all-at-once --num-prompts "$num_prompts"
+    fi
+    pagoda list 2>&1 | tee "$logs/list.txt"
+  fi
+  kill -TERM "$platform_pid" 2>/dev/null
+  for _ in $(seq 1 30); do kill -0 "$platform_pid" 2>/dev/null || break; sleep 1; done
+  [ -d "$work/prof" ] && tar -C "$work" -cJf "$OUT/$tag-proxy-cpuprofile.tar.xz" prof
+fi
+
+if has_stage profile; then
+  # The runner's JavaScript under the all-at-once load, as a V8 CPU profile (not one of the measured runs).
+  say "profile: pagoda serve under --cpu-prof, all at once"
+  if start_serve "--cpu-prof --cpu-prof-interval 2000 --cpu-prof-dir=$work/prof-serve" serve-profile; then
+    BENCH_MODEL=bench
+    bench "http://127.0.0.1:$serve_port" profile-all-at-once --num-prompts "$num_prompts" >/dev/null
+    rm -f "$results/$tag-profile-all-at-once.json"
+    stop_serve
+    tar -C "$work" -cJf "$OUT/$tag-serve-cpuprofile.tar.xz" prof-serve 2>/dev/null
+  fi
+fi
+say "done"
