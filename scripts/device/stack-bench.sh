@@ -41,7 +41,7 @@ say() { echo "[stack $((SECONDS - t0))s] $*" >&2; }
 has_stage() { [[ "$stages" == *" $1 "* ]]; }
 children=()
 cleanup() {
-  for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${children[@]+"${children[@]}"}"; do kill -TERM "$pid" 2>/dev/null; done
   sleep 1
   summary
   tar -C "$work" -cJf "$OUT/stack-results.tar.xz" results logs 2>/dev/null
@@ -49,7 +49,7 @@ cleanup() {
 summary() { # one line per run: what the README table quotes
   node -e '
     const fs = require("fs"), dir = process.argv[1];
-    for (const f of fs.readdirSync(dir).sort()) {
+    for (const f of fs.readdirSync(dir).sort().filter((f) => f.endsWith(".json"))) {
       const d = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"));
       const x = d.figures ? { req: d.figures.request_throughput_per_s, out: d.figures.output_tokens_per_s, tok: d.figures.output_tokens,
           ttft50: d.figures.ttft_ms_median, ttft99: d.figures.ttft_ms_p99 }
@@ -59,6 +59,7 @@ summary() { # one line per run: what the README table quotes
     }' "$results" 2>/dev/null
 }
 trap cleanup EXIT
+trap "exit 143" TERM INT
 
 say "unpacking into $work"
 rm -rf "$work" && mkdir -p "$work" "$logs" "$results"
@@ -80,6 +81,8 @@ fi
 dataset="$s/workloads/sharegpt-like.json"
 serve_flags=(--device "$device" --load-format "$load_format" "${engine_flags[@]}")
 
+mono() { python3 -c 'import time; print(f"{time.monotonic():.3f}")' 2>/dev/null || cut -d' ' -f1 /proc/uptime; }
+
 wait_ready() { # url, pid, what, seconds
   for _ in $(seq 1 "$4"); do
     curl -sf "$1" >/dev/null 2>&1 && return 0
@@ -92,12 +95,15 @@ wait_ready() { # url, pid, what, seconds
 
 # pagoda bench serve against base url $1; name $2; then its flags.
 bench() {
-  local base="$1" name="$2"
+  local base="$1" name="$2" start
   shift 2
   say "bench $name"
+  start="$(mono)"
   pagoda bench serve --base-url "$base" --model "$BENCH_MODEL" --tokenizer "$model" \
     --dataset-name sharegpt --dataset-path "$dataset" --ignore-eos --disable-tqdm --seed 0 \
     --save-result --result-dir "$results" --result-filename "$tag-$name.json" "$@" 2>&1 | tee "$logs/bench-$name.txt"
+  # the run's window on CLOCK_MONOTONIC, the clock of V8's CPU profiles (cpuprofile-summary.mjs --from/--to)
+  echo "$name $start $(mono)" >>"$results/windows.txt"
 }
 
 if has_stage engine; then
@@ -110,6 +116,16 @@ if has_stage engine; then
     --dataset "$dataset" --num-prompts "$num_prompts" --skip-bandwidth \
     --out "$results/$tag-engine-alone-all-at-once.json" 2>&1 | tee "$logs/engine-alone.txt" | grep -v '^progress'
 fi
+
+# Waits (up to 60 s) until no process holds the GPU: the last stage's runner must be gone before the next loads.
+gpu_idle() {
+  command -v nvidia-smi >/dev/null || return 0
+  for _ in $(seq 1 60); do
+    [ -z "$(nvidia-smi --query-compute-apps=pid --format=csv,noheader 2>/dev/null)" ] && return 0
+    sleep 1
+  done
+  say "the GPU is still in use"
+}
 
 serve_port="${STACK_SERVE_PORT:-8000}"
 start_serve() { # extra node options, log name
@@ -125,22 +141,8 @@ stop_serve() {
   kill -KILL "$serve_pid" 2>/dev/null
 }
 
-if has_stage serve; then
-  say "pagoda serve"
-  if start_serve "" serve; then
-    BENCH_MODEL=bench
-    base="http://127.0.0.1:$serve_port"
-    # A short warm-up (JIT, first-request paths); not measured.
-    pagoda bench serve --base-url "$base" --model bench --tokenizer "$model" --dataset-name random \
-      --random-input-len 64 --random-output-len 16 --num-prompts 32 --ignore-eos --disable-tqdm >/dev/null 2>&1
-    bench "$base" serve-all-at-once --num-prompts "$num_prompts"
-    for r in $rates; do bench "$base" "serve-rate-$r" --num-prompts "$rate_prompts" --request-rate "$r"; done
-    bench "$base" "serve-concurrency-$concurrency" --num-prompts "$num_prompts" --max-concurrency "$concurrency"
-    stop_serve
-  fi
-fi
-
 if has_stage proxy; then
+  gpu_idle
   say "the platform: server + worker + runner, SQLite, a private redis-server"
   data="$work/data"
   platform_port="${STACK_PLATFORM_PORT:-9997}"
@@ -167,7 +169,24 @@ if has_stage proxy; then
   [ -d "$work/prof" ] && tar -C "$work" -cJf "$OUT/$tag-proxy-cpuprofile.tar.xz" prof
 fi
 
+if has_stage serve; then
+  gpu_idle
+  say "pagoda serve"
+  if start_serve "" serve; then
+    BENCH_MODEL=bench
+    base="http://127.0.0.1:$serve_port"
+    # A short warm-up (JIT, first-request paths); not measured.
+    pagoda bench serve --base-url "$base" --model bench --tokenizer "$model" --dataset-name random \
+      --random-input-len 64 --random-output-len 16 --num-prompts 32 --ignore-eos --disable-tqdm >/dev/null 2>&1
+    bench "$base" serve-all-at-once --num-prompts "$num_prompts"
+    for r in $rates; do bench "$base" "serve-rate-$r" --num-prompts "$rate_prompts" --request-rate "$r"; done
+    bench "$base" "serve-concurrency-$concurrency" --num-prompts "$num_prompts" --max-concurrency "$concurrency"
+    stop_serve
+  fi
+fi
+
 if has_stage profile; then
+  gpu_idle
   # The runner's JavaScript under the all-at-once load, as a V8 CPU profile (not one of the measured runs).
   say "profile: pagoda serve under --cpu-prof, all at once"
   if start_serve "--cpu-prof --cpu-prof-interval 2000 --cpu-prof-dir=$work/prof-serve" serve-profile; then
