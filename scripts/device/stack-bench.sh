@@ -99,12 +99,20 @@ bench() {
   shift 2
   say "bench $name"
   start="$(mono)"
+  local -A ticks=()
+  for pid in ${WATCH_PIDS:-}; do ticks[$pid]="$(main_ticks "$pid")"; done
   pagoda bench serve --base-url "$base" --model "$BENCH_MODEL" --tokenizer "$model" \
     --dataset-name sharegpt --dataset-path "$dataset" --ignore-eos --disable-tqdm --seed 0 \
     --save-result --result-dir "$results" --result-filename "$tag-$name.json" "$@" 2>&1 | tee "$logs/bench-$name.txt"
   # the run's window on CLOCK_MONOTONIC, the clock of V8's CPU profiles (cpuprofile-summary.mjs --from/--to)
-  echo "$name $start $(mono)" >>"$results/windows.txt"
+  # and the CPU seconds each watched process's main (JavaScript) thread spent in it
+  local line="$name $start $(mono)"
+  for pid in ${WATCH_PIDS:-}; do
+    line+=" main-thread-cpu-s[$pid]=$(awk -v a="${ticks[$pid]}" -v b="$(main_ticks "$pid")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')"
+  done
+  echo "$line" >>"$results/windows.txt"
 }
+main_ticks() { awk '{ print $14 + $15 }' "/proc/$1/task/$1/stat" 2>/dev/null || echo 0; }
 
 if has_stage engine; then
   say "engine alone: pagoda-bench"
@@ -158,6 +166,7 @@ if has_stage proxy; then
     launch_flags=(--model-uid bench --n-gpu "$([ "$device" = cuda ] && echo 1 || echo 0)" --load-format "$load_format" "${engine_flags[@]}")
     if timeout 600 pagoda launch bench-model "${launch_flags[@]}" 2>&1 | tee "$logs/launch.txt"; then
       BENCH_MODEL=bench
+      WATCH_PIDS="$platform_pid $(pgrep -f -- 'pagoda.mjs serve' | head -1)"
       pagoda bench serve --base-url "$PAGODA_ENDPOINT" --model bench --tokenizer "$model" --dataset-name random \
         --random-input-len 64 --random-output-len 16 --num-prompts 32 --ignore-eos --disable-tqdm >/dev/null 2>&1
       bench "$PAGODA_ENDPOINT" proxy-all-at-once --num-prompts "$num_prompts"
@@ -174,6 +183,7 @@ if has_stage serve; then
   say "pagoda serve"
   if start_serve "" serve; then
     BENCH_MODEL=bench
+    WATCH_PIDS="$serve_pid"
     base="http://127.0.0.1:$serve_port"
     # A short warm-up (JIT, first-request paths); not measured.
     pagoda bench serve --base-url "$base" --model bench --tokenizer "$model" --dataset-name random \

@@ -118,6 +118,7 @@ describe('pagoda bench serve', () => {
       total_output_tokens: number;
       request_throughput: number;
       ttft_ms: { p99: number };
+      client_cpu_s: number;
     };
     const after = await scrape();
 
@@ -140,6 +141,9 @@ describe('pagoda bench serve', () => {
     expect(after.success - before.success).toBe(24);
     expect(json.request_throughput).toBeCloseTo(24 / json.duration_s, 6);
     expect(json.ttft_ms.p99).toBeGreaterThan(0);
+    // the client's CPU time while it ran the requests: some, and never more than two cores' worth
+    expect(json.client_cpu_s).toBeGreaterThan(0);
+    expect(json.client_cpu_s).toBeLessThan(2 * json.duration_s + 1);
   });
 
   it('runs the ShareGPT-like lengths', async () => {
