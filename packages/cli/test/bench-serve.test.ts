@@ -167,6 +167,29 @@ describe('pagoda bench serve', () => {
     expect(res.stdout).toMatch(/Successful requests:\s+3/);
   });
 
+  it('counts a request the server refuses as failed, with its error', async () => {
+    // the fourth ShareGPT-like pair (339 in + 216 out) exceeds stories260k's 512-token context: HTTP 400
+    const res = await runBench([
+      '--base-url',
+      server.url,
+      '--model',
+      'stories',
+      '--tokenizer',
+      STORIES,
+      '--dataset-name',
+      'sharegpt',
+      '--dataset-path',
+      `${REPO_ROOT}../shared/workloads/sharegpt-like.json`,
+      '--num-prompts',
+      '4',
+      '--disable-tqdm',
+    ]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/Successful requests:\s+3/);
+    expect(res.stdout).toMatch(/Failed requests:\s+1/);
+    expect(res.stderr).toMatch(/first failure: HTTP 400: .*maximum context length is 512 tokens/);
+  });
+
   it('names a bad flag', async () => {
     const res = await runBench(['--base-url', server.url, '--num-promts', '3']);
     expect(res.code).toBe(2);
