@@ -189,8 +189,8 @@ if has_stage serve; then
     pagoda bench serve --base-url "$base" --model bench --tokenizer "$model" --dataset-name random \
       --random-input-len 64 --random-output-len 16 --num-prompts 32 --ignore-eos --disable-tqdm >/dev/null 2>&1
     bench "$base" serve-all-at-once --num-prompts "$num_prompts"
-    for r in $rates; do bench "$base" "serve-rate-$r" --num-prompts "$rate_prompts" --request-rate "$r"; done
     bench "$base" "serve-concurrency-$concurrency" --num-prompts "$num_prompts" --max-concurrency "$concurrency"
+    for r in $rates; do bench "$base" "serve-rate-$r" --num-prompts "$rate_prompts" --request-rate "$r"; done
     stop_serve
   fi
 fi
