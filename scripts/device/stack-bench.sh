@@ -68,6 +68,7 @@ s="$work/stack"
 xz -dc "$here/node.xz" >"$s/bin/node" && chmod +x "$s/bin/node"
 export PATH="$s/bin:$PATH"
 node --version >&2 || exit 1
+redis-server --version >&2 || ldd "$s/libexec/redis-server" >&2
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2
 
 # The served folder: config.json and a tokenizer covering the whole vocabulary (output ids of dummy
