@@ -20,6 +20,7 @@
 #   STACK_STAGES         which stages run (engine serve proxy profile)
 #   STACK_PROFILE_PROXY  1: the proxy stage's server and runner run under a sampling CPU profiler
 #   STACK_SERVE_PORT STACK_PLATFORM_PORT   ports of pagoda serve (8000) and the platform (9997)
+#   STACK_COMMIT         the commit the stack was packed from, recorded in <tag>-manifest.json
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 : "${OUT:?set OUT to the results folder}"
@@ -34,6 +35,8 @@ concurrency="${STACK_CONCURRENCY:-64}"
 read -r -a engine_flags <<<"${STACK_ENGINE_FLAGS:---max-model-len 4096}"
 stages=" ${STACK_STAGES:-engine serve proxy profile} "
 work="${STACK_WORK:-/tmp/pagoda-stack}"
+export TAG="$tag" DEVICE="$device" MODEL="$model_file" LOAD_FORMAT="$load_format" ENGINE_FLAGS="${engine_flags[*]}" \
+  NUM="$num_prompts" RATE_NUM="$rate_prompts" STAGES="$stages"
 logs="$work/logs"
 results="$work/results"
 t0=$SECONDS
@@ -43,8 +46,25 @@ children=()
 cleanup() {
   for pid in "${children[@]+"${children[@]}"}"; do kill -TERM "$pid" 2>/dev/null; done
   sleep 1
+  manifest
   summary
   tar -C "$work" -cJf "$OUT/stack-results.tar.xz" results logs 2>/dev/null
+}
+manifest() { # what ran where: device, commit, settings, each run's window and main-thread CPU
+  GPU="$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)" \
+  CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)" \
+  node -e '
+    const fs = require("fs"), [dir, windows] = process.argv.slice(1);
+    const runs = fs.existsSync(windows) ? fs.readFileSync(windows, "utf8").trim().split("\n").filter(Boolean).map((l) => {
+      const [name, from, to, ...rest] = l.split(" ");
+      return { name, monotonic_from_s: +from, monotonic_to_s: +to, main_thread_cpu_s: Object.fromEntries(rest.map((kv) => kv.match(/\[(\d+)\]=(.*)/).slice(1).map(Number))) };
+    }) : [];
+    const e = process.env;
+    fs.writeFileSync(dir + "/" + e.TAG + "-manifest.json", JSON.stringify({
+      tool: "scripts/device/stack-bench.sh", date: new Date().toISOString(), git_commit: e.STACK_COMMIT || null,
+      gpu: e.GPU || null, cpu: e.CPU, node: process.version, device: e.DEVICE, model: e.MODEL, load_format: e.LOAD_FORMAT,
+      engine_flags: e.ENGINE_FLAGS, num_prompts: +e.NUM, rate_prompts: +e.RATE_NUM, stages: e.STAGES.trim(), runs }, null, 2) + "\n");
+  ' "$results" "$results/windows.txt"
 }
 summary() { # one line per run: what the README table quotes
   node -e '
