@@ -17,6 +17,7 @@
 #   STACK_RATES          request rates (10 20 40)
 #   STACK_CONCURRENCY    streams of the fixed-concurrency run (64)
 #   STACK_ENGINE_FLAGS   engine flags shared by all three (--max-model-len 4096)
+#   STACK_BENCH_FLAGS    flags for pagoda-bench alone (on the CPU: --num-threads N, as many as the runner's engine)
 #   STACK_STAGES         which stages run (engine serve proxy profile)
 #   STACK_PROFILE_PROXY  1: the proxy stage's server and runner run under a sampling CPU profiler
 #   STACK_SERVE_PORT STACK_PLATFORM_PORT   ports of pagoda serve (8000) and the platform (9997)
@@ -141,7 +142,7 @@ if has_stage engine; then
   [ "$load_format" = dummy ] && bench_model="$model/config.json"
   # prefix caching on, as pagoda serve has it by default (pagoda-bench's default is off)
   pagoda-bench --model "$bench_model" --load-format "$load_format" --device "$device" "${engine_flags[@]}" \
-    --enable-prefix-caching \
+    --enable-prefix-caching ${STACK_BENCH_FLAGS:-} \
     --dataset "$dataset" --num-prompts "$num_prompts" --skip-bandwidth \
     --out "$results/$tag-engine-alone-all-at-once.json" 2>&1 | tee "$logs/engine-alone.txt" | grep -v '^progress'
 fi
