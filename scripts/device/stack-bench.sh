@@ -70,7 +70,7 @@ manifest() { # what ran where: device, commit, settings, each run's window and m
 summary() { # one line per run: what the README table quotes
   node -e '
     const fs = require("fs"), dir = process.argv[1];
-    for (const f of fs.readdirSync(dir).sort().filter((f) => f.endsWith(".json"))) {
+    for (const f of fs.readdirSync(dir).sort().filter((f) => f.endsWith(".json") && !f.endsWith("-manifest.json"))) {
       const d = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"));
       const x = d.figures ? { req: d.figures.request_throughput_per_s, out: d.figures.output_tokens_per_s, tok: d.figures.output_tokens,
           ttft50: d.figures.ttft_ms_median, ttft99: d.figures.ttft_ms_p99 }
