@@ -3,7 +3,10 @@
 // window of CLOCK_MONOTONIC seconds (what stack-bench.sh records around each benchmark run in windows.txt).
 //   node cpuprofile-summary.mjs FILE.cpuprofile [--from S --to S] [--top N]
 import { readFileSync } from 'node:fs';
+import process from 'node:process';
 import { parseArgs } from 'node:util';
+
+const print = (line) => process.stdout.write(`${line}\n`);
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -55,11 +58,11 @@ for (let i = 0; i < profile.samples.length; i++) {
 }
 const ms = (us) => (us / 1000).toFixed(1).padStart(9);
 const busy = total - idle;
-console.log(`window ${ms(total)} ms, main thread busy ${ms(busy)} ms (${((100 * busy) / Math.max(total, 1)).toFixed(1)}%)`);
+print(`window ${ms(total)} ms, main thread busy ${ms(busy)} ms (${((100 * busy) / Math.max(total, 1)).toFixed(1)}%)`);
 const list = (title, m) => {
-  console.log(`-- ${title} (ms, % of busy)`);
+  print(`-- ${title} (ms, % of busy)`);
   for (const [name, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top))
-    console.log(`${ms(us)} ${((100 * us) / Math.max(busy, 1)).toFixed(1).padStart(5)}%  ${name}`);
+    print(`${ms(us)} ${((100 * us) / Math.max(busy, 1)).toFixed(1).padStart(5)}%  ${name}`);
 };
 list('self', selfTime);
 list('inclusive', inclusive);

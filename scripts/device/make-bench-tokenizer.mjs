@@ -3,6 +3,7 @@
 // vocabulary) with exactly `vocab_size` ids, so the random output ids of dummy weights all decode to text,
 // as they would with the real tokenizer. Deterministic; no weights (serve it with --load-format dummy).
 //   node make-bench-tokenizer.mjs <config.json> <out dir> [number of special tokens, default 256]
+import process from 'node:process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 

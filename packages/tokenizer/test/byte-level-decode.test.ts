@@ -104,9 +104,8 @@ describe('byte-level decode', () => {
     const cleanup = makeTokenizerFiles({ clean_up_tokenization_spaces: true });
     const t = Tokenizer.fromDir(cleanup.dir);
     const lib = new HfTokenizer(cleanup.tokenizerJson, { ...cleanup.tokenizerConfig, clean_up_tokenization_spaces: true });
-    const ids = [cleanup.size - 5, 46 - 33 + 0, 5].filter((i) => i >= 0);
     const comma = t.tokenToId(',')!;
-    const spaced = [t.tokenToId('\u0120the')!, t.tokenToId('\u0120')!, comma, ...ids];
+    const spaced = [t.tokenToId('\u0120the')!, t.tokenToId('\u0120')!, comma, t.tokenToId('ing')!];
     expect(t.decode(spaced)).toBe(lib.decode(spaced, { skip_special_tokens: true }));
     expect(t.decode([t.tokenToId('\u0120the')!, t.tokenToId('\u0120')!, comma])).toBe(' the,');
   });
