@@ -118,6 +118,7 @@ describe('pagoda bench serve', () => {
       total_output_tokens: number;
       request_throughput: number;
       ttft_ms: { p99: number };
+      client_cpu_s: number;
     };
     const after = await scrape();
 
@@ -140,6 +141,9 @@ describe('pagoda bench serve', () => {
     expect(after.success - before.success).toBe(24);
     expect(json.request_throughput).toBeCloseTo(24 / json.duration_s, 6);
     expect(json.ttft_ms.p99).toBeGreaterThan(0);
+    // the client's CPU time while it ran the requests: some, and never more than two cores' worth
+    expect(json.client_cpu_s).toBeGreaterThan(0);
+    expect(json.client_cpu_s).toBeLessThan(2 * json.duration_s + 1);
   });
 
   it('runs the ShareGPT-like lengths', async () => {
@@ -161,6 +165,29 @@ describe('pagoda bench serve', () => {
     // the first three pairs fit stories260k's 512-token context
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/Successful requests:\s+3/);
+  });
+
+  it('counts a request the server refuses as failed, with its error', async () => {
+    // the fourth ShareGPT-like pair (339 in + 216 out) exceeds stories260k's 512-token context: HTTP 400
+    const res = await runBench([
+      '--base-url',
+      server.url,
+      '--model',
+      'stories',
+      '--tokenizer',
+      STORIES,
+      '--dataset-name',
+      'sharegpt',
+      '--dataset-path',
+      `${REPO_ROOT}../shared/workloads/sharegpt-like.json`,
+      '--num-prompts',
+      '4',
+      '--disable-tqdm',
+    ]);
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/Successful requests:\s+3/);
+    expect(res.stdout).toMatch(/Failed requests:\s+1/);
+    expect(res.stderr).toMatch(/first failure: HTTP 400: .*maximum context length is 512 tokens/);
   });
 
   it('names a bad flag', async () => {

@@ -2,6 +2,7 @@
 // special tokens and end-of-sequence ids as tokenizer_config.json and generation_config.json say.
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { ByteLevelDecode } from './byte-level-decode.ts';
 import { renderChatTemplate, type RenderChatOptions, type SpecialTokenTexts } from './chat-template.ts';
 import {
   TokenizerFileError,
@@ -50,6 +51,8 @@ export class Tokenizer implements TextTokenizer {
   readonly maxBytesPerToken: number | null;
 
   private readonly hf: HfTokenizer;
+  /** The fast path of decode() for byte-level BPE tokenizers; null: the library decodes. */
+  private readonly byteLevel: ByteLevelDecode | null;
   /** null: the post-processor in tokenizer.json decides; otherwise tokenizer_config.json's explicit flags. */
   private readonly explicitSpecials: { addBos: boolean; addEos: boolean } | null;
   /** How special tokens wrap one text or a pair (tokenizer.json's post-processor, or the explicit flags). */
@@ -69,6 +72,19 @@ export class Tokenizer implements TextTokenizer {
     } catch (err) {
       throw new TokenizerFileError(tokenizerPath, `cannot build a tokenizer from it (${(err as Error).message})`);
     }
+
+    // Space clean-up is the library's business: those tokenizers keep its decode.
+    this.byteLevel =
+      ByteLevelDecode.handles(json) && config.clean_up_tokenization_spaces !== true
+        ? new ByteLevelDecode({
+            idToToken: (id) => this.hf.id_to_token(id),
+            addedTokens: json.added_tokens.map((t) => t.content),
+            specialTokens: [
+              ...json.added_tokens.filter((t) => t.special === true).map((t) => t.content),
+              ...(config.additional_special_tokens ?? []),
+            ],
+          })
+        : null;
 
     const vocab = this.hf.get_vocab(true);
     this.vocabSize = largestId(vocab.values()) + 1;
@@ -170,6 +186,7 @@ export class Tokenizer implements TextTokenizer {
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    if (this.byteLevel) return this.byteLevel.decode(ids, options.skipSpecialTokens ?? true);
     // Ids past the vocabulary (models often pad their embedding) decode to nothing, as in the Rust library.
     const known = ids.filter((id) => this.hf.id_to_token(id) !== undefined);
     if (known.length === 0) return '';

@@ -145,6 +145,8 @@ export async function benchServe(argv: string[]): Promise<number> {
   );
   const showProgress = !values['disable-tqdm'];
   let lastProgress = 0;
+  // The client's own CPU time: a client near one CPU second per second is measuring itself, not the server.
+  const cpuBefore = process.cpuUsage();
   const { results, durationS } = await runLoad(
     { url: `${baseUrl}${endpoint}`, model, apiKey, ignoreEos: values['ignore-eos'] ?? false },
     requests,
@@ -161,6 +163,8 @@ export async function benchServe(argv: string[]): Promise<number> {
       },
     },
   );
+  const cpu = process.cpuUsage(cpuBefore);
+  const clientCpuS = (cpu.user + cpu.system) / 1e6;
   const summary = summarize(results, durationS);
   process.stdout.write(`${formatSummary(summary)}\n`);
   const firstError = results.find((r) => !r.success)?.error;
@@ -184,6 +188,7 @@ export async function benchServe(argv: string[]): Promise<number> {
       seed,
       ignore_eos: values['ignore-eos'] ?? false,
       ...summary,
+      client_cpu_s: clientCpuS,
     };
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
     process.stderr.write(`wrote ${file}\n`);
