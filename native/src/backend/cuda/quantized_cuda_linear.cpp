@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/quant_kernels.h"
 #include "error.h"
 #include "models/awq_linear.h"
@@ -136,6 +137,15 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer)
   scratch_ = shared_scratch();
   const bool fp8 = format_ == QuantFormat::kFp8;
   scratch_->fit(out_, in_, !fp8 || block_scales_ || act_quant_ == Fp8ActivationQuant::kNone, fp8);
+  // One decode launch of each kernel this layer will use, now: a kernel's shared-memory opt-in
+  // (cudaFuncSetAttribute, on its first launch) then happens at load, never inside a graph capture.
+  DeviceBuffer x0(size_t(kQuantGemvMaxRows) * in_ * sizeof(bf16)), y0(size_t(kQuantGemvMaxRows) * out_ * sizeof(bf16));
+  PAGODA_CUDA_CHECK(cudaMemset(x0.data(), 0, x0.bytes()));
+  for (int m : {1, kQuantGemvMaxRows})
+    for (const Part& p : parts_)
+      quant_gemv(x0.as<bf16>(), p.weight.view(), y0.as<bf16>() + p.row_offset, out_, m, 0.f, scratch_->gathered.data(),
+                 scratch_->gathered.bytes(), nullptr, default_quant_gemv_config(), act_quant_);
+  PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
