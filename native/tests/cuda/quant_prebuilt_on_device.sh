@@ -60,7 +60,7 @@ LLAMA="--load-format dummy --device cuda --max-model-len 4096"
 cfg_of() { [ "$1" = bf16 ] && echo "$S/llama-3-8b.json" || echo "$BUNDLE/configs/llama-3-8b-$1.json"; }
 if has b1; then
   for f in $B1_FORMATS; do
-    run decode-b1-$f 120 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA --batch-size 1 --input-len 512 \
+    run decode-b1-$f 90 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA --batch-size 1 --input-len 512 \
       --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json"
     grep -iE "floor|ms/token|ms per" "$OUT_DIR/decode-b1-$f.log" | head -3
   done
@@ -70,7 +70,7 @@ if has sharegpt; then
     f=${r%-kvfp8}
     kv=""
     [ "$r" != "$f" ] && kv="--kv-cache-dtype fp8"
-    run sharegpt-500-$r 120 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA $kv --dataset "$S/sharegpt-like.json" \
+    run sharegpt-500-$r 100 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA $kv --dataset "$S/sharegpt-like.json" \
       --num-prompts 500 --out "$OUT_DIR/h200-llama3-8b-$r-sharegpt-500.json"
     grep -iE "requests/s" "$OUT_DIR/sharegpt-500-$r.log" | head -2
   done
