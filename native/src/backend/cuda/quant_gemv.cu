@@ -410,7 +410,7 @@ void gemv_by_format(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, i
 
 QuantGemvConfig default_quant_gemv_config() {
   static const QuantGemvConfig cfg = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMV");
+    const char* v = std::getenv("PAGODA_QUANT_GEMV_RING");
     return v != nullptr && std::string(v) == "w8s4" ? QuantGemvConfig::kW8S4 : QuantGemvConfig::kW8S2;
   }();
   return cfg;

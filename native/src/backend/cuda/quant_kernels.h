@@ -33,7 +33,7 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 constexpr int kQuantGemvMaxRows = 16;
 enum class QuantGemvConfig { kW8S2, kW8S4 };
 enum class Fp8ActivationQuant { kNone, kPerToken, kPerTokenGroup128 };
-QuantGemvConfig default_quant_gemv_config(); // kW8S2, or PAGODA_QUANT_GEMV=w8s4
+QuantGemvConfig default_quant_gemv_config(); // kW8S2, or PAGODA_QUANT_GEMV_RING=w8s4
 const char* quant_gemv_config_name(QuantGemvConfig cfg);
 void quant_gemv(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                 size_t workspace_bytes, cudaStream_t stream, QuantGemvConfig cfg = default_quant_gemv_config(),

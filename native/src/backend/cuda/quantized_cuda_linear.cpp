@@ -8,8 +8,10 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/quant_kernels.h"
@@ -45,6 +47,16 @@ struct QuantScratch {
 };
 
 namespace {
+
+// PAGODA_QUANT_GEMV=0 serves decode batches as before quant_gemv existed (quant_gemm, or for W8A8
+// checkpoints cuBLASLt's fp8 GEMM): to time the two in one device call, or to step around it.
+bool quant_gemv_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMV");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return enabled;
+}
 
 std::shared_ptr<QuantScratch> shared_scratch() {
   static std::mutex mutex;
@@ -143,6 +155,7 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer)
   PAGODA_CUDA_CHECK(cudaMemset(x0.data(), 0, x0.bytes()));
   for (int m : {1, kQuantGemvMaxRows})
     for (const Part& p : parts_)
+      if (quant_gemv_enabled())
       quant_gemv(x0.as<bf16>(), p.weight.view(), y0.as<bf16>() + p.row_offset, out_, m, 0.f, scratch_->gathered.data(),
                  scratch_->gathered.bytes(), nullptr, default_quant_gemv_config(), act_quant_);
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
@@ -162,7 +175,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_quant_ != Fp8ActivationQuant::kNone;
-  if (m <= kQuantGemvMaxRows) {
+  if (m <= kQuantGemvMaxRows && quant_gemv_enabled()) {
     // Decode: each weight byte read once, streamed through shared memory (quant_gemv.cu); W8A8
     // checkpoints get their activation quantization inside the kernel.
     for (const Part& p : parts_)
@@ -170,9 +183,10 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
                  scratch_->gathered.bytes(), ctx.stream, default_quant_gemv_config(), act_quant_);
     return;
   }
-  if (!w8a8 && m <= stream_max_rows(format_)) {
+  if ((!w8a8 || !quant_gemv_enabled()) && m <= stream_max_rows(format_)) {
     // int4 up to 256 rows, weight-only fp8 up to 32: the weight streamed once per 32 rows (the
-    // repeats from L2), dequantized in registers: no bf16 copy of the weight.
+    // repeats from L2), dequantized in registers: no bf16 copy of the weight. (With quant_gemv
+    // off, W8A8 checkpoints come here too, weight-only, as they did before it.)
     for (const Part& p : parts_)
       quant_gemm(x, p.weight.view(), y + p.row_offset, out_, m, 0.f, scratch_->gathered.data(),
                  scratch_->gathered.bytes(), ctx.stream);
