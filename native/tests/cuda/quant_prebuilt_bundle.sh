@@ -11,15 +11,15 @@ DEST=${2:-/work/main/.dev-carry/quant}
 SHARED=../shared
 [ -d "$SHARED/models/wave2" ] || { echo "quant_prebuilt_bundle: run from the repository root"; exit 1; }
 rm -rf "$DEST"
-mkdir -p "$DEST/bin" "$DEST/shared/models" "$DEST/shared/golden"
-for b in pagoda-bench pagoda-check quant_gemv_test quant_gemm_test quant_kernel_bench; do
+mkdir -p "$DEST/bin" "$DEST/shared/models/wave2" "$DEST/shared/fixtures/wave2/golden"
+for b in pagoda-bench pagoda-check golden_test quant_gemv_test quant_gemm_test quant_kernel_bench; do
   cp "$BUILD/$b" "$DEST/bin/"
   strip --strip-unneeded "$DEST/bin/$b"
 done
 cp native/tests/cuda/quant_prebuilt_on_device.sh "$DEST/"
 cp -r bench/configs "$DEST/configs"
-for m in "$SHARED"/models/wave2/tiny-llama-*; do cp -r "$m" "$DEST/shared/models/"; done
-cp "$SHARED"/fixtures/wave2/golden/tiny-llama-*.golden.json "$DEST/shared/golden/"
+for m in "$SHARED"/models/wave2/tiny-llama-*; do cp -r "$m" "$DEST/shared/models/wave2/"; done
+cp "$SHARED"/fixtures/wave2/golden/tiny-llama-*.golden.json "$DEST/shared/fixtures/wave2/golden/"
 cp "$SHARED/workloads/sharegpt-like.json" "$SHARED/configs/llama-3-8b.json" "$DEST/shared/"
 git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
 du -sh "$DEST"

@@ -47,11 +47,14 @@ if has tests; then
 fi
 if has goldens; then
   for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
-    run golden-$g 60 "$BIN/pagoda-check" "$S/golden/tiny-llama-$g.golden.json" --model "$S/models/tiny-llama-${g%.w8a8}" \
-      --device cuda
+    run golden-$g 60 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
+      --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda
     echo "   $(grep -E "passed" "$OUT_DIR/golden-$g.log") $(awk '$NF ~ /ok|FAIL/ && $1 ~ /^[0-9]+$/ {print $(NF-4)}' \
       "$OUT_DIR/golden-$g.log" | sort -g | tail -1 | sed 's/^/worst rel /')"
   done
+  # The same goldens one by one and batched with chunked prefill (1-3 token chunks, 5 sequences).
+  run golden_test-cuda 120 "$BIN/golden_test" cuda "$S"
+  grep -E "batched case|passed|FAIL" "$OUT_DIR/golden_test-cuda.log" | head -12
 fi
 [ $kernels_ok = 1 ] || { echo "kernel tests failed: no pagoda-bench runs"; STAGES=${STAGES/b1/}; STAGES=${STAGES/sharegpt/}; }
 LLAMA="--load-format dummy --device cuda --max-model-len 4096"
