@@ -1,0 +1,25 @@
+#!/bin/bash
+# Fills the folder quant_prebuilt_on_device.sh reads on the device: the tools and quantized
+# kernel tests built here (stripped), the device script itself, bench/configs/, and from
+# ../shared the wave2 tiny-llama quantized checkpoints with their goldens, the ShareGPT-like
+# workload and the Llama-3-8B config. About 15 MB. Run from the repository root after building
+# native/build-cuda; the device runs over /work/main, so DEST is under it (git-ignored .dev-carry).
+# Usage: native/tests/cuda/quant_prebuilt_bundle.sh [build (native/build-cuda)] [dest (/work/main/.dev-carry/quant)]
+set -eu
+BUILD=${1:-native/build-cuda}
+DEST=${2:-/work/main/.dev-carry/quant}
+SHARED=../shared
+[ -d "$SHARED/models/wave2" ] || { echo "quant_prebuilt_bundle: run from the repository root"; exit 1; }
+rm -rf "$DEST"
+mkdir -p "$DEST/bin" "$DEST/shared/models/wave2" "$DEST/shared/fixtures/wave2/golden"
+for b in pagoda-bench pagoda-check golden_test quant_gemv_test quant_gemm_test quant_kernel_bench; do
+  cp "$BUILD/$b" "$DEST/bin/"
+  strip --strip-unneeded "$DEST/bin/$b"
+done
+cp native/tests/cuda/quant_prebuilt_on_device.sh "$DEST/"
+cp -r bench/configs "$DEST/configs"
+for m in "$SHARED"/models/wave2/tiny-llama-*; do cp -r "$m" "$DEST/shared/models/wave2/"; done
+cp "$SHARED"/fixtures/wave2/golden/tiny-llama-*.golden.json "$DEST/shared/fixtures/wave2/golden/"
+cp "$SHARED/workloads/sharegpt-like.json" "$SHARED/configs/llama-3-8b.json" "$DEST/shared/"
+git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
+du -sh "$DEST"
