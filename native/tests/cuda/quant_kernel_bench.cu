@@ -1,14 +1,11 @@
 // Times the quantized-checkpoint GEMMs on Llama-3-8B shapes beside the device-to-device copy
-// bandwidth and the bf16 GEMMs measured in the same run: the decode kernel quant_gemv (each
-// ring configuration) at m 1..16 and the weight-streaming quant_gemm at m up to 256 (int4
-// GPTQ group 128, fp8 per-channel, fp8 128x128 blocks) against their own weight bytes,
-// cuBLASLt's fp8 W8A8 (with the activation quantization) and int4 dequantize + bf16 GEMM in
-// TFLOP/s, and the decode GEMMs of one whole token (32 layers x 4 GEMMs launched back to back
-// with PDL, as a step runs them, each layer its own weights) per format beside the floor of
-// that format's weight bytes. Per-shape weights rotate over copies larger than L2, so every
-// timed call reads DRAM. A benchmark: it prints figures and, given a path, writes them as
-// JSON; it asserts nothing.
-// Usage: quant_kernel_bench [out.json] [decode]   (decode: no prefill-sized rows)
+// bandwidth and the bf16 GEMMs measured in the same run: the weight-streaming kernel (int4
+// GPTQ group 128, fp8 per-channel, fp8 128x128 blocks) at decode row counts against its own
+// weight bytes, cuBLASLt's fp8 W8A8 (with the activation quantization) and int4 dequantize +
+// bf16 GEMM at prefill sizes in TFLOP/s, and the decode GEMM time of one whole batch-1 token
+// per format beside the floor of that format's weight bytes. Weights rotate over copies
+// larger than L2, so every timed call reads DRAM. A benchmark: it prints figures and, given a
+// path, writes them as JSON; it asserts nothing.
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -158,11 +155,8 @@ int main(int argc, char** argv) {
   const double copy = copy_gbps();
   std::printf("device %s, copy %.0f GB/s (read + write)\n", prop.name, copy);
   CublasLt lt;
-  const bool decode_only = argc > 2 && std::string(argv[2]) == "decode";
-  // decode: fewer rows, so the bench fits a short device call.
-  const std::vector<int> decode_ms =
-      decode_only ? std::vector<int>{1, 8, 16, 64, 256} : std::vector<int>{1, 2, 4, 8, 16, 32, 64, 128, 256};
-  const std::vector<int> prefill_ms = decode_only ? std::vector<int>{} : std::vector<int>{256, 512, 1024, 2048, 4096};
+  const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  const int prefill_ms[] = {256, 512, 1024, 2048, 4096};
   DeviceBuffer x = random_bf16(size_t(4096) * 14336, 7, 1.f);
   DeviceBuffer y(size_t(4096) * 28672 * 2);
   DeviceBuffer xq(size_t(4096) * 14336), xs(size_t(4096) * 14336 / 128 * 4);
@@ -206,28 +200,12 @@ int main(int argc, char** argv) {
       const int copies = std::max<int>(2, int(kRotateBytes / ws[0].bytes()) + 1);
       for (int c = 1; c < copies; ++c) ws.push_back(make_weight(f, s.n, s.k, 200 + 7 * c));
       const double wbytes = double(ws[0].bytes());
-      for (size_t mi = 0; mi < decode_ms.size() && decode_ms[mi] <= kQuantGemvMaxRows; ++mi) {
+      for (size_t mi = 0; mi < std::size(decode_ms); ++mi) {
         const int m = decode_ms[mi];
-        for (QuantGemvConfig cfg : {QuantGemvConfig::kW8S2, QuantGemvConfig::kW8S4}) {
-          const double ms = median_ms([&](int i) {
-            quant_gemv(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0, cfg);
-          });
-          if (m == 1 && cfg == default_quant_gemv_config()) layer_ms_m1[fi] += ms, layer_bytes[fi] += wbytes;
-          std::printf("%-8s %-14s m %4d  %.4f ms  %5.0f GB/s  %3.0f%% of copy  (bf16 %.4f ms: %.2fx)  [quant_gemv %s]\n",
-                      s.name, format_name(f), m, ms, wbytes / (ms * 1e6), 100.0 * wbytes / (ms * 1e6) / copy, bf16_ms[mi],
-                      bf16_ms[mi] / ms, quant_gemv_config_name(cfg));
-          add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) +
-                   "\",\"kernel\":\"quant_gemv " + quant_gemv_config_name(cfg) + "\",\"m\":" + std::to_string(m) +
-                   ",\"ms\":" + std::to_string(ms) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) +
-                   ",\"bf16_ms\":" + std::to_string(bf16_ms[mi]) + "}");
-        }
-      }
-      for (size_t mi = 0; mi < decode_ms.size(); ++mi) {
-        const int m = decode_ms[mi];
-        if (f != Format::kInt4 && m > 32) break;
         const double ms = median_ms([&](int i) {
           quant_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
         });
+        if (m == 1) layer_ms_m1[fi] += ms, layer_bytes[fi] += wbytes;
         std::printf("%-8s %-14s m %4d  %.4f ms  %5.0f GB/s  %3.0f%% of copy  (bf16 %.4f ms: %.2fx)\n", s.name, format_name(f),
                     m, ms, wbytes / (ms * 1e6), 100.0 * wbytes / (ms * 1e6) / copy, bf16_ms[mi], bf16_ms[mi] / ms);
         add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) +
@@ -235,10 +213,8 @@ int main(int argc, char** argv) {
                  ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + ",\"bf16_ms\":" + std::to_string(bf16_ms[mi]) + "}");
       }
       // Large m: fp8 through cuBLASLt (activation quantization included), int4 dequantized to bf16 then cuBLASLt.
-      for (int m : {16, 32, 64, 128, 256, 512, 1024, 2048, 4096}) {
-        if (f == Format::kInt4 && m < 32) continue;
-        if (decode_only && (m == 16 || m == 128 || (f == Format::kInt4 && m == 32))) continue;
-        if (decode_only && m > 256) break;
+      for (int m : {16, 64, 128, 256, 512, 1024, 2048, 4096}) {
+        if (f == Format::kInt4 && m < 256) continue;
         double ms = -1;
         std::string kernel;
         try {
@@ -284,67 +260,6 @@ int main(int argc, char** argv) {
                 bf16_ms / ms);
     add_json("{\"summary\":\"batch-1 layer GEMMs\",\"format\":\"" + std::string(format_name(f)) + "\",\"ms\":" +
              std::to_string(ms) + ",\"floor_ms\":" + std::to_string(floor) + "}");
-  }
-
-  // One token's decode GEMMs as a step runs them: 32 layers, each its own weights (3.5-14 GB,
-  // far past L2), the four GEMMs of each layer launched back to back (PDL overlaps each
-  // kernel's start with the previous one's tail, as in the engine's graphs).
-  std::printf("\none token's decode GEMMs, 32 layers x 4 launched back to back, each layer its own weights:\n");
-  {
-    std::vector<DeviceBuffer> bw;
-    double bytes = 0;
-    for (int l = 0; l < kLayers; ++l)
-      for (const Shape& s : kShapes) {
-        bw.push_back(random_bf16(size_t(s.n) * s.k, 1000 + 7 * l, 0.05f));
-        bytes += double(s.n) * s.k * 2;
-      }
-    const double floor = bytes / (copy * 1e6);
-    for (int m : {1, 16}) {
-      const double ms = median_ms([&](int) {
-        size_t i = 0;
-        for (int l = 0; l < kLayers; ++l)
-          for (const Shape& s : kShapes) lt.linear(x.as<bf16>(), bw[i++].as<bf16>(), y.data(), GemmOutput::kBf16, m, s.n, s.k, 0);
-      }, 2, 10);
-      std::printf("  %-14s m %2d  %.3f ms  floor %.3f ms  %.3fx  [engine bf16 GEMM]\n", "bf16", m, ms, floor, ms / floor);
-      add_json("{\"summary\":\"token decode GEMMs, 32 layers back to back\",\"format\":\"bf16\",\"kernel\":\"engine bf16 GEMM\",\"m\":" +
-               std::to_string(m) + ",\"ms\":" + std::to_string(ms) + ",\"floor_ms\":" + std::to_string(floor) + "}");
-    }
-  }
-  for (Format f : {Format::kInt4, Format::kFp8Channel, Format::kFp8Block}) {
-    std::vector<BenchWeight> lw;
-    double bytes = 0;
-    for (int l = 0; l < kLayers; ++l)
-      for (const Shape& s : kShapes) {
-        lw.push_back(make_weight(f, s.n, s.k, 5000 + 13 * l));
-        bytes += double(lw.back().bytes());
-      }
-    const double floor = bytes / (copy * 1e6);
-    auto row = [&](int m, const std::string& kernel, const std::function<void(const BenchWeight&, int)>& gemm) {
-      const double ms = median_ms([&](int) {
-        for (size_t i = 0; i < lw.size(); ++i) gemm(lw[i], kShapes[i % std::size(kShapes)].n);
-      }, 2, 10);
-      std::printf("  %-14s m %2d  %.3f ms  floor %.3f ms  %.3fx  [%s]\n", format_name(f), m, ms, floor, ms / floor, kernel.c_str());
-      add_json("{\"summary\":\"token decode GEMMs, 32 layers back to back\",\"format\":\"" + std::string(format_name(f)) +
-               "\",\"kernel\":\"" + kernel + "\",\"m\":" + std::to_string(m) + ",\"ms\":" + std::to_string(ms) +
-               ",\"floor_ms\":" + std::to_string(floor) + "}");
-    };
-    for (int m : {1, 16}) {
-      row(m, "quant_gemm", [&](const BenchWeight& w, int n) {
-        quant_gemm(x.as<bf16>(), w.view, y.as<bf16>(), n, m, 0.f, nullptr, 0, 0);
-      });
-      for (QuantGemvConfig cfg : {QuantGemvConfig::kW8S2, QuantGemvConfig::kW8S4})
-        row(m, std::string("quant_gemv ") + quant_gemv_config_name(cfg), [&](const BenchWeight& w, int n) {
-          quant_gemv(x.as<bf16>(), w.view, y.as<bf16>(), n, m, 0.f, nullptr, 0, 0, cfg);
-        });
-      if (f != Format::kInt4) {
-        // W8A8 as the fp8 checkpoints ask (dynamic activation scales), quantized inside the kernel.
-        const Fp8ActivationQuant aq = f == Format::kFp8Block ? Fp8ActivationQuant::kPerTokenGroup128 : Fp8ActivationQuant::kPerToken;
-        row(m, std::string("quant_gemv W8A8 ") + (f == Format::kFp8Block ? "per-token-group" : "per-token"),
-            [&](const BenchWeight& w, int n) {
-              quant_gemv(x.as<bf16>(), w.view, y.as<bf16>(), n, m, 0.f, nullptr, 0, 0, default_quant_gemv_config(), aq);
-            });
-      }
-    }
   }
   if (argc > 1) {
     FILE* out = std::fopen(argv[1], "w");

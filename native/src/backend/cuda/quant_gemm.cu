@@ -287,12 +287,6 @@ void by_rows(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, f
 
 } // namespace
 
-void gather_columns(const bf16* x, const int32_t* perm, bf16* out, int m, int k, cudaStream_t stream) {
-  const int64_t total = static_cast<int64_t>(m) * k;
-  const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
-  launch_pdl("gather_columns_kernel", gather_columns_kernel, dim3(blocks), dim3(256), 0, stream, x, perm, out, m, k);
-}
-
 size_t quant_gemm_workspace_bytes(const QuantizedWeight& w, int m) {
   return w.perm ? static_cast<size_t>(m) * w.k * sizeof(bf16) : 0;
 }
@@ -314,7 +308,10 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
     if (workspace == nullptr || workspace_bytes < quant_gemm_workspace_bytes(w, m))
       throw Error("quant_gemm: an act-order weight needs a workspace of " +
                   std::to_string(quant_gemm_workspace_bytes(w, m)) + " bytes");
-    gather_columns(x, w.perm, static_cast<bf16*>(workspace), m, w.k, stream);
+    const int64_t total = static_cast<int64_t>(m) * w.k;
+    const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
+    launch_pdl("gather_columns_kernel", gather_columns_kernel, dim3(blocks), dim3(256), 0, stream, x, w.perm,
+               static_cast<bf16*>(workspace), m, w.k);
     x = static_cast<const bf16*>(workspace);
   }
   if (w.format == QuantFormat::kFp8) return by_rows<QuantFormat::kFp8, 2, 1, float>(x, w, y, ldy, m, beta, stream);

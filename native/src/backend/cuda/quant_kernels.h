@@ -25,23 +25,6 @@ size_t quant_gemm_workspace_bytes(const QuantizedWeight& w, int m);
 void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                 size_t workspace_bytes, cudaStream_t stream);
 
-// The decode GEMM (quant_gemv.cu): m = 1..kQuantGemvMaxRows, each weight byte read once,
-// streamed through per-lane cp.async rings in shared memory. Same arguments as quant_gemm;
-// `aq` (fp8 weights only) quantizes x dynamically as a W8A8 checkpoint asks (per token, or per
-// token and 128 columns: s = max|x| / 448, codes e4m3(x / s)) inside the kernel. The
-// configuration (slots in flight per warp) is for the kernel bench.
-constexpr int kQuantGemvMaxRows = 16;
-enum class QuantGemvConfig { kW8S2, kW8S4 };
-enum class Fp8ActivationQuant { kNone, kPerToken, kPerTokenGroup128 };
-QuantGemvConfig default_quant_gemv_config(); // kW8S2, or PAGODA_QUANT_GEMV_RING=w8s4
-const char* quant_gemv_config_name(QuantGemvConfig cfg);
-void quant_gemv(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                size_t workspace_bytes, cudaStream_t stream, QuantGemvConfig cfg = default_quant_gemv_config(),
-                Fp8ActivationQuant aq = Fp8ActivationQuant::kNone);
-
-// out[r, j] = x[r, perm[j]] for an act-order weight (its packed columns are grouped), m x k.
-void gather_columns(const bf16* x, const int32_t* perm, bf16* out, int m, int k, cudaStream_t stream);
-
 // out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
 // for large m, where a bf16 GEMM on tensor cores beats streaming.
 void dequantize_weight(const QuantizedWeight& w, bf16* out, cudaStream_t stream);

@@ -8,12 +8,9 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <string>
 
-#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/quant_kernels.h"
 #include "error.h"
 #include "models/awq_linear.h"
@@ -42,21 +39,11 @@ struct QuantScratch {
       grow(x_fp8, size_t(kMaxRows) * in);
       grow(x_scales, size_t(kMaxRows) * (in / 128 + 1) * sizeof(float)); // per token, or per token and 128 columns
     }
-    grow(gathered, size_t(QuantizedCudaLinear::kInt4StreamMaxRows) * in * sizeof(bf16));
+    grow(gathered, size_t(QuantizedCudaLinear::kStreamMaxRows) * in * sizeof(bf16));
   }
 };
 
 namespace {
-
-// PAGODA_QUANT_GEMV=0 serves decode batches as before quant_gemv existed (quant_gemm, or for W8A8
-// checkpoints cuBLASLt's fp8 GEMM): to time the two in one device call, or to step around it.
-bool quant_gemv_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMV");
-    return v == nullptr || std::string(v) != "0";
-  }();
-  return enabled;
-}
 
 std::shared_ptr<QuantScratch> shared_scratch() {
   static std::mutex mutex;
@@ -138,27 +125,9 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer)
       offset += h.n;
     }
   }
-  // The checkpoint's dynamic activation quantization (fp8 W8A8), or none (weight-only, also
-  // what activation_quantization "none" asks): every m computes the same function.
-  switch (layer.parts.front()->activation_quant()) {
-  case ActivationQuant::kNone: act_quant_ = Fp8ActivationQuant::kNone; break;
-  case ActivationQuant::kFp8PerToken: act_quant_ = Fp8ActivationQuant::kPerToken; break;
-  case ActivationQuant::kFp8PerTokenGroup: act_quant_ = Fp8ActivationQuant::kPerTokenGroup128; break;
-  }
-  if (format_ != QuantFormat::kFp8) act_quant_ = Fp8ActivationQuant::kNone;
   scratch_ = shared_scratch();
   const bool fp8 = format_ == QuantFormat::kFp8;
-  scratch_->fit(out_, in_, !fp8 || block_scales_ || act_quant_ == Fp8ActivationQuant::kNone, fp8);
-  // One decode launch of each kernel this layer will use, now: a kernel's shared-memory opt-in
-  // (cudaFuncSetAttribute, on its first launch) then happens at load, never inside a graph capture.
-  DeviceBuffer x0(size_t(kQuantGemvMaxRows) * in_ * sizeof(bf16)), y0(size_t(kQuantGemvMaxRows) * out_ * sizeof(bf16));
-  PAGODA_CUDA_CHECK(cudaMemset(x0.data(), 0, x0.bytes()));
-  for (int m : {1, kQuantGemvMaxRows})
-    for (const Part& p : parts_)
-      if (quant_gemv_enabled())
-      quant_gemv(x0.as<bf16>(), p.weight.view(), y0.as<bf16>() + p.row_offset, out_, m, 0.f, scratch_->gathered.data(),
-                 scratch_->gathered.bytes(), nullptr, default_quant_gemv_config(), act_quant_);
-  PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+  scratch_->fit(out_, in_, !fp8 || block_scales_, fp8);
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
@@ -174,19 +143,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   if (m == 0) return;
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
-  const bool w8a8 = act_quant_ != Fp8ActivationQuant::kNone;
-  if (m <= kQuantGemvMaxRows && quant_gemv_enabled()) {
-    // Decode: each weight byte read once, streamed through shared memory (quant_gemv.cu); W8A8
-    // checkpoints get their activation quantization inside the kernel.
-    for (const Part& p : parts_)
-      quant_gemv(x, p.weight.view(), y + p.row_offset, out_, m, 0.f, scratch_->gathered.data(),
-                 scratch_->gathered.bytes(), ctx.stream, default_quant_gemv_config(), act_quant_);
-    return;
-  }
-  if ((!w8a8 || !quant_gemv_enabled()) && m <= stream_max_rows(format_)) {
-    // int4 up to 256 rows, weight-only fp8 up to 32: the weight streamed once per 32 rows (the
-    // repeats from L2), dequantized in registers: no bf16 copy of the weight. (With quant_gemv
-    // off, W8A8 checkpoints come here too, weight-only, as they did before it.)
+  if (m <= kStreamMaxRows) {
     for (const Part& p : parts_)
       quant_gemm(x, p.weight.view(), y + p.row_offset, out_, m, 0.f, scratch_->gathered.data(),
                  scratch_->gathered.bytes(), ctx.stream);
@@ -195,7 +152,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   if (m > kMaxRows)
     throw Error("a quantized linear was given " + std::to_string(m) + " tokens in one step; at most " +
                 std::to_string(kMaxRows) + " are served (lower max_num_batched_tokens)");
-  if (w8a8 && !block_scales_ && parts_.size() == 1) {
+  if (format_ == QuantFormat::kFp8 && !block_scales_ && parts_.size() == 1) {
     // W8A8: dynamic per-token e4m3 activations, fp8 tensor cores.
     const QuantizedWeight& w = parts_.front().weight.view();
     quantize_fp8_rows(x, scratch_->x_fp8.as<uint8_t>(), scratch_->x_scales.as<float>(), m, in_, in_, true, ctx.stream);
@@ -204,7 +161,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
                         Fp8Scaling::kPerChannel, m, out_, in_, ctx.stream);
     return;
   }
-  if (w8a8 && block_scales_ && block_w8a8_ && parts_.size() == 1) {
+  if (format_ == QuantFormat::kFp8 && block_w8a8_ && parts_.size() == 1) {
     // W8A8 with 128x128 weight blocks and per-token-group-of-128 activation scales (cuBLASLt's
     // block scale modes; [k/128][m] activation scales). Where the library refuses them, the
     // layer falls back to the bf16 path below for good.
@@ -220,9 +177,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
       block_w8a8_ = false;
     }
   }
-  // int4 past 256 rows and weight-only fp8 past 32 (prefill chunks: compute-bound, the
-  // dequantization is a small part), fp8 blocks without cuBLASLt's block modes: dequantize to
-  // bf16, then the bf16 GEMM.
+  // int4 (and fp8 blocks without cuBLASLt's block modes): dequantize to bf16, then the bf16 GEMM.
   for (const Part& p : parts_)
     dequantize_weight(p.weight.view(), scratch_->dequantized.as<bf16>() + static_cast<int64_t>(p.row_offset) * in_,
                       ctx.stream);

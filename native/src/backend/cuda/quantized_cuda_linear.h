@@ -1,17 +1,15 @@
 // The CUDA kernels of the quantized linear methods (GPTQ, AWQ, FP8 per-channel, FP8 block):
 // weights repacked at load (quantized_weight.h), fused parts concatenated along the output,
-// and per step the kernel that suits m: quant_gemv for decode (m <= 16; W8A8 checkpoints
-// quantize their activations inside it); then int4 through the weight-streaming quant_gemm up
-// to 256 rows (no bf16 copy of the weight); fp8 W8A8 on cuBLASLt's fp8 tensor cores (dynamic
-// per-token, or per-token-and-128-column activation scales for 128x128 weight blocks); and
-// beyond, int4 and weight-only fp8 dequantized to bf16 for a bf16 tensor-core GEMM.
+// and per step the kernel that suits m: the weight-streaming GEMM for decode-sized m; beyond,
+// fp8 as W8A8 on cuBLASLt's fp8 tensor cores (dynamic per-token, or per-token-and-128-column
+// activation scales for 128x128 weight blocks) and int4 dequantized to bf16 for a bf16
+// tensor-core GEMM.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "backend/cuda/cuda_linear.h"
-#include "backend/cuda/quant_kernels.h"
 #include "backend/cuda/quantized_weight.h"
 
 namespace pagoda::cuda {
@@ -26,11 +24,8 @@ public:
   void apply(const void* x, void* y, int m, LinearContext& ctx) const override;
   size_t device_bytes() const override;
 
-  // Up to 16 rows quant_gemv serves; then quant_gemm (the weight streamed once per 32 rows) up
-  // to these many rows; more take the tensor-core paths (fp8 W8A8, int4 dequantized + bf16).
+  // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
-  static constexpr int kInt4StreamMaxRows = 256;
-  static int stream_max_rows(QuantFormat f) { return f == QuantFormat::kInt4 ? kInt4StreamMaxRows : kStreamMaxRows; }
 
 private:
   struct Part {
@@ -42,7 +37,6 @@ private:
   bool block_scales_;
   int out_, in_;
   std::shared_ptr<QuantScratch> scratch_;
-  Fp8ActivationQuant act_quant_ = Fp8ActivationQuant::kNone;
   mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
 };
 
