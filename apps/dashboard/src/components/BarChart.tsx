@@ -1,7 +1,7 @@
 // Grouped horizontal bars: one group per benchmark run, one bar per measure (e.g. mean and p99), with
 // the value at the end of each bar. Drawn at its measured pixel width so text keeps its size, and
 // sized to the number of rows.
-import { useMeasuredWidth } from './chart-size.ts';
+import { useMeasuredWidth } from '../chart-size.ts';
 import { PALETTE } from './LineChart.tsx';
 
 export interface BarGroup {

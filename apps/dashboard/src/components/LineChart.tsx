@@ -3,7 +3,7 @@
 // dash pattern, marker shape and width (lines on top of each other stay visible), named in a legend with
 // its latest value. No chart library: a few paths and ticks.
 import { useI18n } from '../i18n/index.tsx';
-import { useMeasuredWidth } from './chart-size.ts';
+import { useMeasuredWidth } from '../chart-size.ts';
 
 export interface Series {
   name: string;
