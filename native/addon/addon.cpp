@@ -279,6 +279,7 @@ private:
     o.Set("tokens_per_second", s.tokens_per_second);
     o.Set("max_model_len", s.max_model_len);
     o.Set("block_size", s.block_size);
+    o.Set("idle", s.idle);
     o.Set("device", s.device);
     return o;
   }

@@ -35,6 +35,9 @@ struct EngineStats : EngineTotals {
   double tokens_per_second = 0.0; // generated, over the recent window
   int32_t max_model_len = 0;
   int32_t block_size = 0;
+  // The engine thread is parked with nothing to do, and has handed the pages of its empty KV
+  // blocks and its free heap back (set once that is finished; cleared when work arrives).
+  bool idle = false;
   std::string device;
 };
 

@@ -209,7 +209,9 @@ void LLMEngine::loop() {
         return_free_heap_to_os();
         lock.lock();
       }
+      parked_ = true;
       wake_.wait(lock, has_work);
+      parked_ = false;
       if (stopping_) return;
     }
     worked_since_idle = true;
@@ -253,6 +255,7 @@ EngineStats LLMEngine::stats() const {
   s.kv_blocks_free = b.free;
   s.kv_blocks_cached = b.cached;
   s.kv_blocks_touched = b.touched;
+  s.idle = parked_;
   s.kv_cache_usage = b.total > 0 ? static_cast<double>(b.used) / b.total : 0.0;
   s.prefix_cache_queries = b.prefix_queries;
   s.prefix_cache_hits = b.prefix_hits;

@@ -195,6 +195,7 @@ private:
   // host with all logits (prompt logprobs are rare; the async device path needs no change).
   std::atomic<int32_t> prompt_logprob_requests_{0};
   bool stopping_ = false;
+  bool parked_ = false; // the loop waits for work, its idle release done (see EngineStats::idle)
   std::thread thread_;
   StepCallback on_step_;
 };

@@ -112,6 +112,8 @@ export interface EngineStats {
   tokens_per_second: number; // generation, recent window
   max_model_len: number;
   block_size: number;
+  /** The engine thread waits for work and has handed back the pages of its empty KV blocks. */
+  idle: boolean;
   device: string;
   /** Engine steps run so far. */
   num_steps: number;

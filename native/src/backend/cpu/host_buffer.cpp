@@ -1,4 +1,5 @@
-// HostBuffer: mmap(MAP_ANONYMOUS | MAP_NORESERVE), madvise(MADV_DONTNEED) and munmap.
+// HostBuffer: mmap(MAP_ANONYMOUS | MAP_NORESERVE) between two PROT_NONE guard pages,
+// madvise(MADV_DONTNEED) and munmap.
 #include "backend/cpu/host_buffer.h"
 
 #include <sys/mman.h>
@@ -16,15 +17,30 @@
 
 namespace pagoda::cpu {
 
+size_t HostBuffer::page_size() { return static_cast<size_t>(::sysconf(_SC_PAGESIZE)); }
+
+size_t HostBuffer::mapped_bytes() const {
+  const size_t page = page_size();
+  return (size_ * sizeof(float) + page - 1) / page * page + 2 * page;
+}
+
 HostBuffer::HostBuffer(size_t num_floats) : size_(num_floats) {
   if (num_floats == 0) return;
-  void* p = ::mmap(nullptr, num_floats * sizeof(float), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    throw Error("cannot reserve " + std::to_string(num_floats * sizeof(float)) +
-                " bytes of host memory for the KV cache (" + std::strerror(errno) + "); lower kv_cache_space_bytes");
+  const size_t page = page_size();
+  const size_t bytes = mapped_bytes();
+  const auto fail = [&](const char* what) {
+    return Error(std::string("cannot ") + what + " " + std::to_string(num_floats * sizeof(float)) +
+                 " bytes of host memory for the KV cache (" + std::strerror(errno) + "); lower kv_cache_space_bytes");
+  };
+  void* p = ::mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw fail("reserve");
+  char* inner = static_cast<char*>(p) + page;
+  if (::mprotect(inner, bytes - 2 * page, PROT_READ | PROT_WRITE) != 0) {
+    Error e = fail("map");
+    ::munmap(p, bytes);
+    throw e;
   }
-  data_ = static_cast<float*>(p);
+  data_ = reinterpret_cast<float*>(inner);
 }
 
 HostBuffer::~HostBuffer() { release(); }
@@ -44,7 +60,7 @@ HostBuffer& HostBuffer::operator=(HostBuffer&& other) noexcept {
 void HostBuffer::release_pages(size_t first, size_t count) {
   if (!data_ || first >= size_) return;
   count = std::min(count, size_ - first);
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t page = page_size();
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(data_ + first) + page - 1) / page * page;
   const uintptr_t end = reinterpret_cast<uintptr_t>(data_ + first + count) / page * page;
   if (end <= begin) return;
@@ -55,7 +71,7 @@ void HostBuffer::release_pages(size_t first, size_t count) {
 }
 
 void HostBuffer::release() {
-  if (data_) ::munmap(data_, size_ * sizeof(float));
+  if (data_) ::munmap(reinterpret_cast<char*>(data_) - page_size(), mapped_bytes());
   data_ = nullptr;
   size_ = 0;
 }

@@ -1,5 +1,7 @@
 // A zero-filled float32 buffer from an anonymous mapping: pages are committed only when
-// touched, so a large KV cache budget costs memory only as sequences fill it.
+// touched, so a large KV cache budget costs memory only as sequences fill it. An inaccessible
+// page on each side stops a stray write at the edge and keeps the kernel from merging the
+// mapping with a neighbour, so the buffer is its own line in /proc/<pid>/smaps.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +26,8 @@ public:
 
 private:
   void release();
+  static size_t page_size();
+  size_t mapped_bytes() const; // the buffer's pages and both guard pages
   float* data_ = nullptr;
   size_t size_ = 0;
 };

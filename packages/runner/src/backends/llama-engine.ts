@@ -264,6 +264,7 @@ export class LlamaEngine implements EngineHandle {
       tokens_per_second: 0,
       max_model_len: this.maxModelLen,
       block_size: 0,
+      idle: this.running === 0 && this.waiting.length === 0,
       device: this.llama.gpu === false ? 'cpu' : this.llama.gpu,
       num_steps: 0,
       step_host_ms_total: 0,

@@ -81,6 +81,7 @@ export class ScriptedEngine implements EngineHandle {
       tokens_per_second: 0,
       max_model_len: 512,
       block_size: 16,
+      idle: true,
       device: 'scripted',
       num_steps: 0,
     };
