@@ -3,6 +3,7 @@
 // forward pass over a batch of sequences the scheduler has chosen.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -45,10 +46,21 @@ struct MemoryProfile {
   size_t weights_bytes = 0;      // parameters as stored for compute
   size_t peak_activation_bytes = 0; // measured by a profiling forward
   size_t kv_bytes_per_block = 0; // K and V, all layers, one block
-  // What capturing the decode graphs adds (graph memory and the decode kernels' code), measured
-  // by a capture during profiling: the KV cache leaves room for it within gpu_memory_utilization.
+  // The room the KV cache leaves for the decode graphs within gpu_memory_utilization: the
+  // larger of cuda_graph_reserve_bytes() and what a capture during profiling measured.
   size_t cuda_graph_bytes = 0;
+  size_t cuda_graph_measured_bytes = 0; // graph memory and the decode kernels' code
 };
+
+// Device memory set aside per captured decode graph per layer: above the most the H200 measured
+// (44,003 bytes, Qwen2.5-32B; 41,194 Llama-3-8B, 42,799 Qwen2.5-7B), rounded up to 44 KiB. The
+// planner (packages/server/src/planner/memory.ts CUDA_GRAPH_BYTES_PER_LAYER) counts the same, so
+// the KV capacity it shows is the engine's to the block; a capture that took more is charged that.
+constexpr size_t kCudaGraphBytesPerLayer = 45056;
+
+inline size_t cuda_graph_reserve_bytes(size_t measured, size_t graphs, size_t layers) {
+  return graphs == 0 ? measured : std::max(measured, graphs * layers * kCudaGraphBytesPerLayer);
+}
 
 // Device memory after one stage of a load: used = total - free (device-wide), buffers = bytes
 // the backend's own allocations held then, seconds since the backend began loading.

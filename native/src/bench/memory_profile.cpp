@@ -71,6 +71,7 @@ json::Value memory_profile_json(LLMEngine& e, double load_s) {
   m.set("overhead_bytes", num(static_cast<double>(overhead)));
   m.set("context_bytes", num(static_cast<double>(context->used_bytes - context->buffer_bytes)));
   m.set("cuda_graph_bytes", num(static_cast<double>(p.cuda_graph_bytes)));
+  m.set("cuda_graph_measured_bytes", num(static_cast<double>(p.cuda_graph_measured_bytes)));
   m.set("cuda_graph_bytes_at_capture", num(static_cast<double>(graphs->used_bytes - tuned->used_bytes)));
   m.set("gemm_tuning_bytes", num(static_cast<double>(tuned->used_bytes - kv->used_bytes)));
   m.set("kv_bytes_per_block", num(static_cast<double>(per_block)));

@@ -4,8 +4,8 @@
 // and the planner's.
 //
 //   node --import tsx packages/server/bench/memory-plan-vs-engine.ts [results.json]
-import { cudaTotalBytes, kvCacheBlocks, plan } from '../src/planner/index.ts';
-import { componentRows, loadProfileResults, planSettings, predict, PROFILE_RESULTS } from '../test/measured-profiles.ts';
+import { plan } from '../src/planner/index.ts';
+import { componentRows, engineBlocks, engineGraphCharge, graphsCaptured, loadProfileResults, planSettings, predict, PROFILE_RESULTS } from '../test/measured-profiles.ts';
 
 const file = process.argv[2] ?? PROFILE_RESULTS;
 const results = loadProfileResults(file);
@@ -14,7 +14,7 @@ const fmt = (name: string, n: number) =>
   name.includes('tokens') ? Math.round(n).toLocaleString('en-US') : `${(n / MiB).toLocaleString('en-US', { maximumFractionDigits: 1 })} MiB`;
 
 console.log(`Planner (from config.json, GPU total ${results.gpu_total / MiB} MiB as nvidia-smi reports it) vs engine (${file}):\n`);
-console.log('| run | component | predicted | measured | ratio |');
+console.log('| run | component | predicted | engine | ratio |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const run of results.runs) {
   if (!run.measured) {
@@ -23,26 +23,20 @@ for (const run of results.runs) {
     continue;
   }
   const p = predict(run, results.gpu_total);
-  for (const [name, predicted, measured] of componentRows(p, run.measured)) {
+  const withProfile = { ...run, measured: run.measured };
+  for (const [name, predicted, measured] of componentRows(p, withProfile, results.gpu_total)) {
     const diff = name.includes('tokens') && predicted !== measured ? ` (${predicted > measured ? '+' : ''}${predicted - measured})` : '';
     console.log(`| ${run.run} | ${name} | ${fmt(name, predicted)} | ${fmt(name, measured)} | ${(predicted / measured).toFixed(4)}${diff} |`);
   }
+  console.log(`| ${run.run} | CUDA graphs (captured) | | ${fmt('', graphsCaptured(run.measured))} | reserve ${(p.cuda_graphs / graphsCaptured(run.measured)).toFixed(4)}x |`);
 }
 // A utilization the call had no time to load: the engine's block arithmetic on the profile it measured
 // at 0.9 (the profile comes before the utilization is used), beside the plan.
 for (const run of results.runs) {
   const other = run.run.replace('-u0.9', '-u0.5');
   if (!run.measured || other === run.run || results.runs.some((r) => r.run === other)) continue;
-  const m = run.measured;
-  const blocks = kvCacheBlocks({
-    cuda_total: cudaTotalBytes(results.gpu_total),
-    gpu_memory_utilization: 0.5,
-    weights: m.weights_bytes,
-    peak_activation: m.peak_activation_bytes,
-    cuda_graphs: m.cuda_graph_bytes,
-    kv_bytes_per_block: m.kv_bytes_per_block,
-    block_size: run.settings.block_size,
-  });
+  const withProfile = { ...run, measured: run.measured };
+  const blocks = engineBlocks(withProfile, results.gpu_total, 0.5, engineGraphCharge(withProfile));
   const tokens = blocks * run.settings.block_size;
   const params = { ...planSettings(run), gpu_memory_utilization: 0.5 };
   const p = plan({ model: { arch: run.arch }, params, devices: [{ worker: 'h200', index: 0, total: results.gpu_total }] });

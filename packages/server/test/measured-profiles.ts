@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { archFromConfig, type ArchNumbers } from '../src/catalog/index.ts';
-import { gpuMemory, resolveParams, type ResolvedParams } from '../src/planner/index.ts';
+import { CUDA_GRAPH_BYTES_PER_LAYER, cudaTotalBytes, gpuMemory, kvCacheBlocks, resolveParams, type ResolvedParams } from '../src/planner/index.ts';
+import { decodeGraphCount } from '../src/planner/engine-allocations.ts';
 import type { GpuMemory } from '@pagoda/protocol';
 
 export const PROFILE_RESULTS = 'bench/results/h200-memory-profile-864b435.json';
@@ -25,7 +26,11 @@ export interface MeasuredMemory {
   peak_activation_bytes: number;
   activation_buffer_bytes: number;
   overhead_bytes: number;
+  /** What the KV cache was charged for the decode graphs. */
   cuda_graph_bytes: number;
+  /** What the capture took; absent in profiles from before the engine reserved kCudaGraphBytesPerLayer
+   * (864b435), whose charge was the capture itself. */
+  cuda_graph_measured_bytes?: number;
   kv_bytes_per_block: number;
   kv_blocks: number;
   kv_cache_bytes: number;
@@ -93,14 +98,53 @@ export function predict(run: ProfileRun, gpuTotal: number): GpuMemory {
   return gpuMemory(run.arch, planSettings(run), gpuTotal);
 }
 
-/** Component rows: name, predicted, measured. */
-export function componentRows(p: GpuMemory, m: MeasuredMemory): [string, number, number][] {
+/** What the decode graphs' capture took on the device. */
+export function graphsCaptured(m: MeasuredMemory): number {
+  return m.cuda_graph_measured_bytes ?? m.cuda_graph_bytes;
+}
+
+/**
+ * What the engine at this commit charges the KV cache for the decode graphs of a measured profile: the
+ * profile's own charge when it recorded one, else (an older profile) the engine's rule applied to the
+ * capture it measured — its reserve per graph per layer, or the capture where that took more
+ * (native/src/backend/backend.h cuda_graph_reserve_bytes).
+ */
+export function engineGraphCharge(run: ProfileRun & { measured: MeasuredMemory }): number {
+  const m = run.measured;
+  if (m.cuda_graph_measured_bytes !== undefined) return m.cuda_graph_bytes;
+  const reserve = decodeGraphCount(planSettings(run)) * run.arch.num_hidden_layers * CUDA_GRAPH_BYTES_PER_LAYER;
+  return Math.max(m.cuda_graph_bytes, reserve);
+}
+
+/** The engine's KV blocks by its arithmetic (choose_num_blocks) on a measured profile, with a given graph charge. */
+export function engineBlocks(run: ProfileRun & { measured: MeasuredMemory }, gpuTotal: number, utilization: number, graphs: number): number {
+  const m = run.measured;
+  return kvCacheBlocks({
+    cuda_total: cudaTotalBytes(gpuTotal),
+    gpu_memory_utilization: utilization,
+    weights: m.weights_bytes,
+    peak_activation: m.peak_activation_bytes,
+    cuda_graphs: graphs,
+    kv_bytes_per_block: m.kv_bytes_per_block,
+    block_size: run.settings.block_size,
+  });
+}
+
+/**
+ * Component rows: name, predicted from config.json, the engine's. Weights, activations and overhead
+ * are as measured; the CUDA graphs and the KV cache as this commit's engine divides the measured
+ * profile (for a profile taken at this commit, exactly what it measured).
+ */
+export function componentRows(p: GpuMemory, run: ProfileRun & { measured: MeasuredMemory }, gpuTotal: number): [string, number, number][] {
+  const m = run.measured;
+  const graphs = engineGraphCharge(run);
+  const blocks = engineBlocks(run, gpuTotal, run.settings.gpu_memory_utilization, graphs);
   return [
     ['weights', p.weights, m.weights_bytes],
     ['activations', p.activations, m.activation_buffer_bytes],
     ['overhead (CUDA context, page rounding)', p.overhead, m.overhead_bytes],
-    ['CUDA graphs', p.cuda_graphs, m.cuda_graph_bytes],
-    ['KV cache', p.kv_cache_tokens * p.kv_bytes_per_token, m.kv_cache_bytes],
-    ['KV cache tokens', p.kv_cache_tokens, m.kv_cache_tokens],
+    ['CUDA graphs (reserved)', p.cuda_graphs, graphs],
+    ['KV cache', p.kv_cache_tokens * p.kv_bytes_per_token, blocks * m.kv_bytes_per_block],
+    ['KV cache tokens', p.kv_cache_tokens, blocks * run.settings.block_size],
   ];
 }

@@ -1,33 +1,34 @@
 // The memory plan against the engine's profile measured on the H200 (bench/results/h200-memory-profile-*.json,
-// pagoda-bench --profile-only, dummy weights): each component the planner predicts from config.json within
-// 5% of the engine's; fed the measured figures, the planner's block arithmetic gives the engine's KV
-// blocks exactly; and a launch the engine would refuse for memory (Qwen2.5-32B at 0.5 with its 32K
-// context) is refused by the launch route before anything is claimed or queued.
+// pagoda-bench --profile-only, dummy weights): weights, activations and overhead predicted from config.json
+// to the byte; the decode graphs' reserve covers what their capture took; fed the measured figures, the
+// planner's block arithmetic gives the engine's KV blocks exactly, and from config.json alone the plan
+// shows the KV capacity the engine at this commit takes; and a launch the engine would refuse for memory
+// (Qwen2.5-32B at 0.5 with its 32K context) is refused by the launch route before anything is claimed or queued.
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workerQueueName } from '@pagoda/protocol';
 import { findSpec } from '../src/catalog/index.ts';
-import { cudaTotalBytes, kvBytesPerToken, kvCacheBlocks } from '../src/planner/index.ts';
+import { cudaTotalBytes, kvBytesPerToken } from '../src/planner/index.ts';
 import { startDeclaredCluster, type DeclaredCluster } from './declared-cluster.ts';
-import { componentRows, loadProfileResults, planSettings, predict, shapeArch, type ProfileRun } from './measured-profiles.ts';
+import {
+  componentRows,
+  engineBlocks,
+  engineGraphCharge,
+  graphsCaptured,
+  loadProfileResults,
+  planSettings,
+  predict,
+  shapeArch,
+  type ProfileRun,
+} from './measured-profiles.ts';
 
 const REDIS_URL = process.env.PAGODA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const results = loadProfileResults();
 const loaded = results.runs.filter((r): r is ProfileRun & { measured: NonNullable<ProfileRun['measured']> } => r.loaded && !!r.measured);
 
-/** The engine's blocks for a run's shape at `utilization`, from the profile it measured (which no utilization changes). */
-function engineBlocks(run: (typeof loaded)[number], utilization: number): number {
-  const m = run.measured;
-  return kvCacheBlocks({
-    cuda_total: cudaTotalBytes(results.gpu_total),
-    gpu_memory_utilization: utilization,
-    weights: m.weights_bytes,
-    peak_activation: m.peak_activation_bytes,
-    cuda_graphs: m.cuda_graph_bytes,
-    kv_bytes_per_block: m.kv_bytes_per_block,
-    block_size: run.settings.block_size,
-  });
-}
+/** The engine's blocks at `utilization` by this commit's arithmetic on a run's measured profile (which no utilization changes). */
+const blocksNow = (run: (typeof loaded)[number], utilization: number) =>
+  engineBlocks(run, results.gpu_total, utilization, engineGraphCharge(run));
 
 describe('the planner against the engine on the H200', () => {
   it('has the three shapes at gpu_memory_utilization 0.9, and 0.5 for the two that fit there', () => {
@@ -36,18 +37,24 @@ describe('the planner against the engine on the H200', () => {
     );
   });
 
-  it('predicts weights, activations, overhead, CUDA graphs and the KV cache each within 5% of the measured', () => {
+  it('predicts weights, activations, overhead, the CUDA graphs\' reserve and the KV cache as the engine divides them', () => {
     for (const run of loaded) {
       const predicted = predict(run, results.gpu_total);
-      for (const [name, p, m] of componentRows(predicted, run.measured)) {
+      for (const [name, p, m] of componentRows(predicted, run, results.gpu_total)) {
         expect(m, `${run.run} ${name} measured`).toBeGreaterThan(0);
-        expect(Math.abs(p / m - 1), `${run.run} ${name}: predicted ${p}, measured ${m}`).toBeLessThanOrEqual(0.05);
+        expect(Math.abs(p / m - 1), `${run.run} ${name}: predicted ${p}, engine ${m}`).toBeLessThanOrEqual(0.05);
       }
       // Weights, activation buffers and the rest of the profile's peak follow from config.json to the byte.
       expect(predicted.weights).toBe(run.measured.weights_bytes);
       expect(predicted.activations).toBe(run.measured.activation_buffer_bytes);
       expect(predicted.overhead).toBe(run.measured.overhead_bytes);
       expect(predicted.activations + predicted.overhead).toBe(run.measured.peak_activation_bytes);
+      // The reserve covers what each shape's capture took, within 10% of it, so the charge is the
+      // reserve: known before anything loads.
+      const captured = graphsCaptured(run.measured);
+      expect(predicted.cuda_graphs, run.run).toBeGreaterThanOrEqual(captured);
+      expect(predicted.cuda_graphs / captured, run.run).toBeLessThan(1.1);
+      expect(engineGraphCharge(run)).toBe(predicted.cuda_graphs);
     }
   });
 
@@ -56,19 +63,20 @@ describe('the planner against the engine on the H200', () => {
     // engine (DRIVER_RESERVED_BYTES is this run's difference; the check keeps the two together).
     for (const run of loaded) expect(cudaTotalBytes(results.gpu_total)).toBe(run.measured.total_bytes);
     for (const run of loaded) {
-      const blocks = engineBlocks(run, run.settings.gpu_memory_utilization);
+      // The block arithmetic, fed what the profiled engine charged, gives the blocks it allocated.
+      const blocks = engineBlocks(run, results.gpu_total, run.settings.gpu_memory_utilization, run.measured.cuda_graph_bytes);
       expect(blocks, run.run).toBe(run.measured.kv_blocks);
       expect(blocks * run.settings.block_size).toBe(run.measured.kv_cache_tokens);
       expect(kvBytesPerToken(run.arch, planSettings(run)) * run.settings.block_size).toBe(run.measured.kv_bytes_per_block);
-      // From config.json alone the plan lands on the same blocks or the next (the CUDA graphs' estimate).
-      const predicted = predict(run, results.gpu_total).kv_cache_tokens;
-      expect(Math.abs(predicted - run.measured.kv_cache_tokens), run.run).toBeLessThanOrEqual(run.settings.block_size);
+      // From config.json alone the plan shows the engine's capacity to the token.
+      const tokens = blocksNow(run, run.settings.gpu_memory_utilization) * run.settings.block_size;
+      expect(predict(run, results.gpu_total).kv_cache_tokens, run.run).toBe(tokens);
     }
   });
 
   it('the same profile at 0.5 leaves the 32B shape too few blocks for its 32,768-token context', () => {
     const run = loaded.find((r) => r.run === 'qwen2.5-32b-u0.9')!;
-    const tokens = engineBlocks(run, 0.5) * run.settings.block_size;
+    const tokens = blocksNow(run, 0.5) * run.settings.block_size;
     expect(tokens).toBeLessThan(32_768);
     expect(tokens).toBeGreaterThan(30_000);
     // The profile does not depend on the utilization: the 0.5 and 0.9 loads of the other shapes measured the same.
@@ -97,15 +105,14 @@ describe('a launch the engine would refuse for memory', () => {
     const run = loaded.find((r) => r.run === 'qwen2.5-32b-u0.9')!;
     // The catalog's Qwen2.5-32B is the shape the device loaded.
     expect(findSpec('qwen2.5-instruct', null, 32).spec.architecture).toMatchObject(shapeArch('qwen2.5-32b.json'));
-    const engineTokens = engineBlocks(run, 0.5) * run.settings.block_size;
+    const engineTokens = blocksNow(run, 0.5) * run.settings.block_size;
     const launch = { model_name: 'qwen2.5-instruct', model_size_in_billions: 32, model_uid: 'q32', gpu_memory_utilization: 0.5 };
     const res = await c.call('POST', '/v1/models', launch);
     expect(res.status, JSON.stringify(res.json)).toBe(409);
     expect(res.json.error.message).toMatch(/does not fit/);
     expect(res.json.error.message).toMatch(/fewer than max_model_len 32768/);
     const len = res.json.plan.suggestions.find((s: any) => s.setting === 'max_model_len');
-    expect(Math.abs(len.value - engineTokens)).toBeLessThanOrEqual(run.settings.block_size);
-    expect(len.value).toBeLessThanOrEqual(engineTokens);
+    expect(len.value).toBe(engineTokens);
     expect((await c.call('GET', '/v1/models?all=1')).json.data).toEqual([]);
     const devices = (await c.call('GET', '/v1/cluster/devices')).json;
     expect(devices.filter((d: any) => d.kind === 'gpu').map((d: any) => d.memory_claimed)).toEqual([0]);
@@ -113,10 +120,9 @@ describe('a launch the engine would refuse for memory', () => {
     const q = new Queue(workerQueueName('w1'), { connection: { url: REDIS_URL }, prefix: c.prefix });
     expect(await q.count()).toBe(0);
     await q.close();
-    // At 0.9 the same launch fits, with the KV capacity the engine measured there (to a block).
+    // At 0.9 the same launch fits, with the KV capacity the engine takes there.
     const fits = await c.call('POST', '/api/plan', { ...launch, gpu_memory_utilization: 0.9 });
     expect(fits.json.fits).toBe(true);
-    const tokens = fits.json.plan.replicas[0].gpus[0].kv_cache_tokens;
-    expect(Math.abs(tokens - run.measured.kv_cache_tokens)).toBeLessThanOrEqual(run.settings.block_size);
+    expect(fits.json.plan.replicas[0].gpus[0].kv_cache_tokens).toBe(blocksNow(run, 0.9) * run.settings.block_size);
   });
 });

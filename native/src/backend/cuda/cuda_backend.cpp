@@ -225,13 +225,14 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   // decode kernels' code): captured once here against the temporary cache and measured, so the
   // KV cache leaves room for the real capture after it instead of running past
   // gpu_memory_utilization by that much.
-  size_t graph_bytes = 0;
+  size_t graph_bytes = 0, graphs = 0;
   if (!had_cache && num_blocks_ > 0 && graphs_enabled_ && rope_.type != "dynamic") {
     const int64_t before = used_bytes();
     capture_decode_graphs();
     PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
     const int64_t after = used_bytes();
     note_stage("profile_graphs");
+    graphs = graphs_.size();
     graphs_.clear();
     graph_bytes = after > before ? static_cast<size_t>(after - before) : 0;
   }
@@ -252,7 +253,8 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   const size_t others = weights_bytes_ + temp_kv;
   p.peak_activation_bytes = used > others ? used - others : 0;
   p.kv_bytes_per_block = kv_bytes_per_block(profile_block_size_);
-  p.cuda_graph_bytes = graph_bytes;
+  p.cuda_graph_measured_bytes = graph_bytes;
+  p.cuda_graph_bytes = cuda_graph_reserve_bytes(graph_bytes, graphs, static_cast<size_t>(config_.num_hidden_layers));
   return p;
 }
 

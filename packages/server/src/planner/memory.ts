@@ -28,19 +28,14 @@ export const DRIVER_RESERVED_BYTES = 644_939_776;
  */
 export const CUDA_CONTEXT_BYTES = 554_500_096;
 /**
- * Decode graphs: device memory per captured graph per layer (the graph's kernel nodes and the decode
- * kernels' code). Measured on the H200 over 35 graphs: 41,194 (Llama-3-8B), 42,799 (Qwen2.5-7B) and
- * 44,003 (Qwen2.5-32B) bytes; this is the middle, within 3.3% of each.
+ * Decode graphs: the device memory the engine sets aside per captured graph per layer
+ * (native/src/backend/backend.h kCudaGraphBytesPerLayer, the same number): above the most the H200
+ * measured over 35 graphs (41,194 Llama-3-8B, 42,799 Qwen2.5-7B, 44,003 Qwen2.5-32B), rounded up
+ * to 44 KiB. The engine charges the KV cache this much, or what its capture took if that is more,
+ * so the KV capacity a plan shows is the engine's to the block.
  */
-export const CUDA_GRAPH_BYTES_PER_LAYER = 42_552;
-/**
- * The largest of those (Qwen2.5-32B): what a suggested setting is sized with, so that the engine,
- * whose graphs may cost more than the middle estimate, still takes it.
- */
-export const CUDA_GRAPH_BYTES_PER_LAYER_MOST = 44_003;
+export const CUDA_GRAPH_BYTES_PER_LAYER = 45_056;
 
-/** 'expected': the middle estimate of each part; 'safe': CUDA graphs at the most measured (for suggestions). */
-export type MemoryEstimate = 'expected' | 'safe';
 /** The engine caps the KV cache at INT32_MAX / block_size blocks (engine_checks.cpp). */
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -89,9 +84,8 @@ export function overheadBytes(arch: ArchNumbers, params: ResolvedParams, weights
 }
 
 /** The decode graphs' memory: one graph per padded batch size, each as large as the model is deep. */
-export function cudaGraphBytes(arch: ArchNumbers, params: ResolvedParams, estimate: MemoryEstimate = 'expected'): number {
-  const perLayer = estimate === 'safe' ? CUDA_GRAPH_BYTES_PER_LAYER_MOST : CUDA_GRAPH_BYTES_PER_LAYER;
-  return decodeGraphCount(params) * arch.num_hidden_layers * perLayer;
+export function cudaGraphBytes(arch: ArchNumbers, params: ResolvedParams): number {
+  return decodeGraphCount(params) * arch.num_hidden_layers * CUDA_GRAPH_BYTES_PER_LAYER;
 }
 
 /** The parts of one GPU's memory the engine subtracts from gpu_memory_utilization × total before the KV cache. */
@@ -131,7 +125,6 @@ export function gpuMemory(
   params: ResolvedParams,
   total: number,
   weightsBytes?: number,
-  estimate: MemoryEstimate = 'expected',
 ): GpuMemory {
   const weights = Math.ceil(
     (weightsBytes ?? parameterCount(arch) * DTYPE_BYTES[params.dtype]) /
@@ -170,7 +163,7 @@ export function gpuMemory(
     };
   }
   const overhead = overheadBytes(arch, params, weightsBytes);
-  const cudaGraphs = cudaGraphBytes(arch, params, estimate);
+  const cudaGraphs = cudaGraphBytes(arch, params);
   const cudaTotal = cudaTotalBytes(total);
   const budget = Math.floor(cudaTotal * params.gpu_memory_utilization);
   const blocks = kvCacheBlocks({
@@ -201,7 +194,7 @@ export function minimumUtilization(
   total: number,
   weightsBytes?: number,
 ): number {
-  const m = gpuMemory(arch, { ...params, gpu_memory_utilization: 1 }, total, weightsBytes, 'safe');
+  const m = gpuMemory(arch, { ...params, gpu_memory_utilization: 1 }, total, weightsBytes);
   const blockBytes = m.kv_bytes_per_token * params.block_size;
   const kvNeeded = Math.ceil(params.max_model_len / params.block_size) * blockBytes;
   const needed = m.weights + m.activations + m.cuda_graphs + m.overhead + kvNeeded;

@@ -148,8 +148,7 @@ function suggestions(
 
   const lens = [
     ...new Set(
-      // Sized with the CUDA graphs at their most, so the engine takes what is suggested.
-      totals.map((t) => gpuMemory(model.arch, params, t, model.weights_bytes, 'safe').kv_cache_tokens),
+      totals.map((t) => gpuMemory(model.arch, params, t, model.weights_bytes).kv_cache_tokens),
     ),
   ]
     .filter((n) => n >= params.block_size && n < params.max_model_len)
