@@ -1,47 +1,72 @@
-// The recent runner log lines of each replica, kept in this server's memory as workers report them, so
-// a dashboard that opens Running models starts with history (GET /v1/models/{uid}/logs), then live.
-// Bounded: lines per replica, characters per line, and replicas remembered (the oldest forgotten).
+// The recent runner log lines of each replica, kept in Redis as workers report them, so a dashboard
+// that opens Running models starts with history (GET /v1/models/{uid}/logs), then live — also after
+// the server restarts, and from whichever server answers. Bounded: lines per replica, characters per
+// line, and a week since a replica's last line (or until its model is terminated).
+import type { Redis } from 'ioredis';
 
 export interface ReplicaLogs {
   replica_id: string;
   lines: string[];
-  /** Lines reported for this replica since the server started, including those no longer kept. */
+  /** Lines reported for this replica, including those no longer kept. */
   total: number;
 }
 
 export class LogHistory {
-  private readonly byReplica = new Map<string, { uid: string; lines: string[]; total: number }>();
-
   constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
     readonly maxLines = 500,
-    private readonly maxReplicas = 256,
     private readonly maxLineChars = 4000,
+    private readonly keepSeconds = 7 * 24 * 3600,
   ) {}
 
-  add(uid: string, replicaId: string, lines: readonly string[]): void {
-    let entry = this.byReplica.get(replicaId);
-    if (entry) this.byReplica.delete(replicaId); // re-inserted below: Map order is least recently written first
-    else entry = { uid, lines: [], total: 0 };
-    entry.uid = uid;
-    for (const line of lines) entry.lines.push(line.length > this.maxLineChars ? `${line.slice(0, this.maxLineChars)}…` : line);
-    entry.total += lines.length;
-    if (entry.lines.length > this.maxLines) entry.lines.splice(0, entry.lines.length - this.maxLines);
-    this.byReplica.set(replicaId, entry);
-    while (this.byReplica.size > this.maxReplicas) this.byReplica.delete(this.byReplica.keys().next().value!);
+  private linesKey(replicaId: string): string {
+    return `${this.prefix}:logs:${replicaId}`;
+  }
+  private totalKey(replicaId: string): string {
+    return `${this.prefix}:logs:${replicaId}:total`;
+  }
+  private modelKey(uid: string): string {
+    return `${this.prefix}:logs-of:${uid}`;
+  }
+
+  /** Appends a report's lines (one transaction: the lines, the count and the model's replica set move together). */
+  async add(uid: string, replicaId: string, lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    const kept = lines.slice(-this.maxLines).map((l) => (l.length > this.maxLineChars ? `${l.slice(0, this.maxLineChars)}…` : l));
+    const key = this.linesKey(replicaId);
+    await this.redis
+      .multi()
+      .rpush(key, ...kept)
+      .ltrim(key, -this.maxLines, -1)
+      .incrby(this.totalKey(replicaId), lines.length)
+      .sadd(this.modelKey(uid), replicaId)
+      .expire(key, this.keepSeconds)
+      .expire(this.totalKey(replicaId), this.keepSeconds)
+      .expire(this.modelKey(uid), this.keepSeconds)
+      .exec();
   }
 
   /** The last `limit` lines of each of `replicaIds` that has any, in the order given. */
-  recent(replicaIds: readonly string[], limit = this.maxLines): ReplicaLogs[] {
+  async recent(replicaIds: readonly string[], limit = this.maxLines): Promise<ReplicaLogs[]> {
+    if (replicaIds.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of replicaIds) pipe.lrange(this.linesKey(id), -limit, -1).get(this.totalKey(id));
+    const replies = (await pipe.exec()) ?? [];
     const out: ReplicaLogs[] = [];
-    for (const id of replicaIds) {
-      const entry = this.byReplica.get(id);
-      if (entry) out.push({ replica_id: id, lines: entry.lines.slice(-limit), total: entry.total });
-    }
+    replicaIds.forEach((id, i) => {
+      const [linesErr, lines] = replies[2 * i] ?? [];
+      const [totalErr, total] = replies[2 * i + 1] ?? [];
+      if (linesErr || totalErr) throw linesErr ?? totalErr;
+      if (total !== null && total !== undefined) out.push({ replica_id: id, lines: lines as string[], total: Number(total) });
+    });
     return out;
   }
 
-  /** Forgets replicas no longer launched (called with the live ids after a terminate). */
-  forgetModel(uid: string): void {
-    for (const [id, entry] of this.byReplica) if (entry.uid === uid) this.byReplica.delete(id);
+  /** Forgets the lines of every replica a terminated model had. */
+  async forgetModel(uid: string): Promise<void> {
+    const ids = await this.redis.smembers(this.modelKey(uid));
+    const keys = ids.flatMap((id) => [this.linesKey(id), this.totalKey(id)]);
+    await this.redis.del(this.modelKey(uid), ...keys);
   }
 }

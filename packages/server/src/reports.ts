@@ -45,8 +45,11 @@ export class ReportHandler {
     if (report.type === 'heartbeat') await this.heartbeat(report);
     else if (report.type === 'replica') await this.replica(report.worker_id, report.replica);
     else {
-      this.deps.logs?.add(report.model_uid, report.replica_id, report.lines);
       this.deps.hub.publish({ type: 'logs', model_uid: report.model_uid, replica_id: report.replica_id, lines: report.lines });
+      // Kept for the history route; while Redis is away the lines still went out live.
+      await this.deps.logs?.add(report.model_uid, report.replica_id, report.lines).catch((err: Error) => {
+        this.deps.log.debug({ err: err.message, replica: report.replica_id }, 'log lines not kept');
+      });
     }
   }
 

@@ -60,7 +60,7 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
   await redis.connect().catch((err: Error) => log.warn({ err: err.message, url: redisHandle.url }, 'redis not reachable yet'));
 
   const hub = new EventHub();
-  const logs = new LogHistory();
+  const logs = new LogHistory(redis, config.redisPrefix);
   const metrics = new PlatformMetrics();
   const table = new RouteTable();
   const queues = new JobQueues(redisHandle.url, config.redisPrefix, redis);

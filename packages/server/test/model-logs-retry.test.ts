@@ -1,6 +1,7 @@
 // Two routes Running models relies on: GET /v1/models/{uid}/logs (each replica's recent runner log
-// lines, kept as workers report them, bounded, admin only, 404 in the API's error shape for an
-// unknown uid) and POST /v1/models/{uid}/retry (a failed model's replicas placed and sent again).
+// lines, kept in Redis as workers report them, bounded, admin only, 404 in the API's error shape for
+// an unknown uid, and still there for a server started afterwards) and POST /v1/models/{uid}/retry
+// (a failed model's replicas placed and sent again).
 // One worker is played over Redis (declared-cluster.ts), so every report arrives exactly.
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -72,7 +73,8 @@ describe('GET /v1/models/{uid}/logs', () => {
   it('forgets a model’s lines when it is terminated', async () => {
     const [id] = await c.replicaIds('logged');
     expect((await c.call('DELETE', '/v1/models/logged')).status).toBe(200);
-    expect(c.server.platform.logs.recent([id!])).toEqual([]);
+    expect(await c.server.platform.logs.recent([id!])).toEqual([]);
+    expect(await pub.keys(`${c.prefix}:logs*`)).toEqual([]);
   });
 });
 
@@ -121,18 +123,35 @@ describe('POST /v1/models/{uid}/retry', () => {
 });
 
 describe('LogHistory', () => {
-  it('bounds lines per replica, characters per line, and replicas remembered (least recently written forgotten)', () => {
-    const h = new LogHistory(3, 2, 10);
-    h.add('m', 'r1', ['1', '2', '3', '4']);
-    h.add('m', 'r2', ['0123456789abc']);
-    expect(h.recent(['r1', 'r2'])).toEqual([
-      { replica_id: 'r1', lines: ['2', '3', '4'], total: 4 },
+  const prefix = `lh${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  afterAll(async () => {
+    const keys = await pub.keys(`${prefix}:*`);
+    if (keys.length > 0) await pub.del(...keys);
+  });
+
+  it('bounds lines per replica and characters per line, and counts every line reported', async () => {
+    const h = new LogHistory(pub, prefix, 3, 10);
+    await h.add('m', 'r1', ['1', '2', '3', '4']);
+    await h.add('m', 'r2', ['0123456789abc']);
+    await h.add('m', 'r1', ['5']);
+    expect(await h.recent(['r1', 'r2', 'r-none'])).toEqual([
+      { replica_id: 'r1', lines: ['3', '4', '5'], total: 5 },
       { replica_id: 'r2', lines: ['0123456789…'], total: 1 },
     ]);
-    h.add('m', 'r1', ['5']); // r1 written last: r2 is now the oldest
-    h.add('n', 'r3', ['x']);
-    expect(h.recent(['r1', 'r2', 'r3']).map((x) => x.replica_id)).toEqual(['r1', 'r3']);
-    h.forgetModel('m');
-    expect(h.recent(['r1', 'r3']).map((x) => x.replica_id)).toEqual(['r3']);
+    expect(await h.recent(['r1'], 1)).toEqual([{ replica_id: 'r1', lines: ['5'], total: 5 }]);
+    // Nothing outlives a week without a new line.
+    for (const key of await pub.keys(`${prefix}:*`)) expect(await pub.ttl(key)).toBeGreaterThan(6 * 24 * 3600);
+  });
+
+  it('is what a server started later (or another server) reads, until the model is forgotten', async () => {
+    const before = new LogHistory(pub, prefix);
+    await before.add('kept', 'k1', ['loaded the model', 'ready on port 4100']);
+    await before.add('other', 'o1', ['unrelated']);
+    const elsewhere = new Redis(REDIS_URL);
+    const after = new LogHistory(elsewhere, prefix);
+    expect(await after.recent(['k1'])).toEqual([{ replica_id: 'k1', lines: ['loaded the model', 'ready on port 4100'], total: 2 }]);
+    await after.forgetModel('kept');
+    elsewhere.disconnect();
+    expect(await before.recent(['k1', 'o1'])).toEqual([{ replica_id: 'o1', lines: ['unrelated'], total: 1 }]);
   });
 });

@@ -145,7 +145,10 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
       limit = n;
     }
     const replicas = [...row.replicas].sort((a, b) => a.index - b.index);
-    const kept = new Map(p.logs.recent(replicas.map((x) => x.id), limit).map((x) => [x.replica_id, x]));
+    const recent = await p.logs.recent(replicas.map((x) => x.id), limit).catch(() => {
+      throw new HttpError(503, 'the log history (Redis) is unreachable; live lines still arrive on the event stream — retry shortly');
+    });
+    const kept = new Map(recent.map((x) => [x.replica_id, x]));
     res.json({
       model_uid: row.uid,
       replicas: replicas.map((x) => ({ replica_id: x.id, index: x.index, lines: kept.get(x.id)?.lines ?? [], total: kept.get(x.id)?.total ?? 0 })),
@@ -174,7 +177,7 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
   r.delete('/v1/models/:uid', admin, async (req, res) => {
     const uid = uidParam(req);
     await p.launcher.terminate(uid);
-    p.logs.forgetModel(uid);
+    await p.logs.forgetModel(uid).catch((err: Error) => p.log.warn({ err: err.message, model: uid }, 'log history not cleared; it expires in a week'));
     await p.reconciler.refreshRoutes();
     res.json({ model_uid: uid, terminated: true });
   });
