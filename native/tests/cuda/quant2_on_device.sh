@@ -1,0 +1,65 @@
+#!/bin/bash
+# Issue 15 on the device in one call (about 4 minutes), from binaries built on the dev machine
+# (see quant2_bundle_for_device.sh): quant_gemm_test (kernels incl. the fake-quantizing and
+# float32 dequantizing ones), the wave2 quantized goldens on the GPU — weight-only and *.w8a8,
+# through pagoda-check (one table per golden) and `golden_test cuda` (one by one and batched with
+# chunked prefill, bf16 then float32 compute) — and pagoda-bench batch-1 decode on the
+# Llama-3-8B shape with dummy weights for bf16 / GPTQ / AWQ / FP8 / FP8-block, each printed
+# beside its floor. Logs and JSON go into $OUT/quant2.tgz; a summary is printed as it goes.
+# Usage (repository root on the device): bash .dev-carry/quant2/quant2_on_device.sh
+#   STAGES: any of "tests goldens b1" (default all); B1_FORMATS narrows the decode runs.
+set -u -o pipefail
+BUNDLE=${BUNDLE:-.dev-carry/quant2}
+BIN=$BUNDLE/bin
+S=$BUNDLE/shared
+OUT_DIR=/tmp/pagoda-quant2-out
+STAGES=${STAGES:-tests goldens b1}
+B1_FORMATS=${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic fp8-block}
+export PAGODA_GIT_COMMIT=$(cat "$BUNDLE/COMMIT" 2>/dev/null || echo unknown)
+mkdir -p "$OUT_DIR"
+status=0
+start=$(date +%s)
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+run() { # NAME LIMIT_S COMMAND...: output to NAME.log
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name ($(($(date +%s) - start)) s in)"
+  if ! timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1; then
+    echo "!! $name failed or ran past ${limit} s"
+    status=1
+    return 1
+  fi
+}
+finish() {
+  tar czf "${OUT:-/tmp}/quant2.tgz" -C "$OUT_DIR" .
+  echo "quant2_on_device: status $status ($(($(date +%s) - start)) s)"
+  exit $status
+}
+nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
+if has tests; then
+  run quant_gemm_test 120 "$BIN/quant_gemm_test"
+  grep -E "^FAIL|skip|passed" "$OUT_DIR/quant_gemm_test.log" | head -12
+fi
+if has goldens; then
+  for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
+    for dtype in auto float32; do
+      run golden-$g-$dtype 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
+        --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype $dtype
+      # The worst per-position relative error over the cases (column max_rel) beside the verdict.
+      echo "   $(grep -E "passed" "$OUT_DIR/golden-$g-$dtype.log") worst rel $(awk '$1 ~ /^[0-9]+$/ && ($NF == "ok" || $NF == "FAIL") {print $(NF-3)}' \
+        "$OUT_DIR/golden-$g-$dtype.log" | sort -g | tail -1)"
+    done
+  done
+  run golden_test-cuda 180 "$BIN/golden_test" cuda "$S"
+  grep -E "FAIL|passed|failure" "$OUT_DIR/golden_test-cuda.log" | head -20
+fi
+LLAMA="--load-format dummy --device cuda --max-model-len 4096"
+cfg_of() { [ "$1" = bf16 ] && echo "$S/llama-3-8b.json" || echo "$BUNDLE/configs/llama-3-8b-$1.json"; }
+if has b1; then
+  for f in $B1_FORMATS; do
+    run decode-b1-$f 100 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA --batch-size 1 --input-len 512 \
+      --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json"
+    echo "   $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
+  done
+fi
+finish
