@@ -87,17 +87,14 @@ void store(float* x, int64_t n, bool bf16) {
 }
 
 // y[t, :] = quant(x[t, :]) · Wᵀ, rounded as the chain stores. cuda_paths: as QuantizedCudaLinear
-// computes a W8A8 layer in bf16 for a prompt of T tokens: up to 32 rows (quant_gemm) and fp8
-// blocks past that (cuBLASLt 13.1 has no block modes on sm_90: dequantized bf16 weight) take x as
-// bf16(e4m3(x / s) * s); fp8 blocks also multiply a bf16-rounded weight; per-channel past 32 rows
-// multiplies the codes exactly (cuBLASLt fp8).
+// computes a W8A8 layer in bf16 for a prompt of T tokens: up to 32 rows quant_gemm takes x as
+// bf16(e4m3(x / s) * s); past 32 rows cuBLASLt's fp8 GEMM multiplies the codes exactly (both scale
+// modes serve m > 1 on the H200's cuBLASLt 13.1, NOTES.md).
 std::vector<float> linear(const DenseLinear& l, const std::vector<float>& x, int64_t T, bool bf16,
                           bool cuda_paths = false) {
   std::vector<float> xq(x);
   fp8_quantize_activations(l.aq, xq.data(), T, l.in);
-  const bool block = l.aq == ActivationQuant::kFp8PerTokenGroup;
-  const bool fake_bf16 = cuda_paths && l.aq != ActivationQuant::kNone && (T <= 32 || block);
-  const bool weight_bf16 = cuda_paths && block && T > 32;
+  const bool fake_bf16 = cuda_paths && l.aq != ActivationQuant::kNone && T <= 32;
   if (fake_bf16) store(xq.data(), static_cast<int64_t>(xq.size()), true);
   std::vector<float> y(static_cast<size_t>(T * l.out));
   for (int64_t t = 0; t < T; ++t)
@@ -105,10 +102,7 @@ std::vector<float> linear(const DenseLinear& l, const std::vector<float>& x, int
       double acc = 0; // f32 accumulation order differs on the GPU; double keeps this side exact
       const float* a = &xq[t * l.in];
       const float* b = &l.w[o * l.in];
-      if (weight_bf16)
-        for (int64_t i = 0; i < l.in; ++i) acc += double(a[i]) * round_bf16(b[i]);
-      else
-        for (int64_t i = 0; i < l.in; ++i) acc += double(a[i]) * b[i];
+      for (int64_t i = 0; i < l.in; ++i) acc += double(a[i]) * b[i];
       y[t * l.out + o] = static_cast<float>(acc);
     }
   store(y.data(), static_cast<int64_t>(y.size()), bf16);

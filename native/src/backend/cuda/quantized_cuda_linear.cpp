@@ -213,8 +213,9 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   }
   if (w8a8 && block_w8a8_ && parts_.size() == 1) {
     // W8A8 with 128x128 weight blocks and per-token-group-of-128 activation scales (cuBLASLt's
-    // block scale modes; [k/128][m] activation scales). Where the library refuses them (cuBLASLt
-    // 13.1 on sm_90), the layer takes the path below for good: still W8A8, x fake-quantized.
+    // block scale modes; [k/128][m] activation scales). Where the library refuses them (older
+    // cuBLASLt; 13.1 on sm_90 serves m > 1), the layer takes the path below for good: still W8A8,
+    // x fake-quantized.
     const QuantizedWeight& w = parts_.front().weight.view();
     try {
       quantize_fp8_rows(x, scratch_->x_fp8.as<uint8_t>(), scratch_->x_scales.as<float>(), m, in_, 128, false,
