@@ -159,11 +159,17 @@ size_t QuantizedCudaLinear::device_bytes() const {
   return bytes;
 }
 
-// Fake-quantizes x a chunk of rows at a time (W8A8 layers; weight-only ones pass x through) and
-// runs gemm(x_chunk, y_chunk, rows) on each chunk.
+Fp8Fuse QuantizedCudaLinear::input_quantization() const {
+  if (act_group_ == 0 || f32_) return Fp8Fuse::kNone;
+  return act_group_ == 128 ? Fp8Fuse::kGroup128 : Fp8Fuse::kPerToken;
+}
+
+// Fake-quantizes x a chunk of rows at a time (W8A8 layers; weight-only ones, and inputs their
+// producing kernel already fake-quantized the same way, pass x through) and runs gemm(x_chunk,
+// y_chunk, rows) on each chunk.
 template <typename T, typename Gemm>
-void QuantizedCudaLinear::by_chunks(const T* x, T* y, int m, cudaStream_t stream, Gemm&& gemm) const {
-  if (act_group_ == 0) return gemm(x, y, m);
+void QuantizedCudaLinear::by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cudaStream_t stream, Gemm&& gemm) const {
+  if (act_group_ == 0 || (x_fused != Fp8Fuse::kNone && x_fused == input_quantization())) return gemm(x, y, m);
   for (int r0 = 0; r0 < m; r0 += kFakeQuantRows) {
     const int rows = std::min(kFakeQuantRows, m - r0);
     T* xq = scratch_->x_fake.as<T>();
@@ -186,7 +192,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
     float* w = scratch_->dequantized.as<float>();
     for (const Part& p : parts_)
       dequantize_weight(p.weight.view(), w + static_cast<int64_t>(p.row_offset) * in_, ctx.stream);
-    by_chunks(static_cast<const float*>(x_in), static_cast<float*>(y_out), m, ctx.stream,
+    by_chunks(static_cast<const float*>(x_in), static_cast<float*>(y_out), m, Fp8Fuse::kNone, ctx.stream,
               [&](const float* xc, float* yc, int rows) { ctx.gemm.linear(xc, w, yc, rows, out_, in_, ctx.stream); });
     return;
   }
@@ -194,8 +200,9 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_group_ != 0;
   if (m <= kStreamMaxRows) {
-    // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s.
-    by_chunks(x, y, m, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
+    // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
+    // (unless the norm / activation kernel before it did, from its float32 values).
+    by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
       for (const Part& p : parts_)
         quant_gemm(xc, p.weight.view(), yc + p.row_offset, out_, rows, 0.f, scratch_->gathered.data(),
                    scratch_->gathered.bytes(), ctx.stream);
@@ -233,7 +240,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   bf16* w = scratch_->dequantized.as<bf16>();
   for (const Part& p : parts_)
     dequantize_weight(p.weight.view(), w + static_cast<int64_t>(p.row_offset) * in_, ctx.stream);
-  by_chunks(x, y, m, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
+  by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
     ctx.gemm.linear(xc, w, yc, GemmOutput::kBf16, rows, out_, in_, ctx.stream);
   });
 }

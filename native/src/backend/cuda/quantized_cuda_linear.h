@@ -27,12 +27,16 @@ public:
   ~QuantizedCudaLinear() override;
   void apply(const void* x, void* y, int m, LinearContext& ctx) const override;
   size_t device_bytes() const override;
+  // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
+  // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
+  Fp8Fuse input_quantization() const;
 
   // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
 
 private:
-  template <typename T, typename Gemm> void by_chunks(const T* x, T* y, int m, cudaStream_t stream, Gemm&& gemm) const;
+  template <typename T, typename Gemm>
+  void by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cudaStream_t stream, Gemm&& gemm) const;
 
   struct Part {
     DeviceQuantizedWeight weight;
