@@ -1,13 +1,15 @@
 #!/bin/bash
-# Issue 15 on the device in one call (about 4 minutes), from binaries built on the dev machine
+# Issue 15 on the device in one call (about 5 minutes), from binaries built on the dev machine
 # (see quant2_bundle_for_device.sh): quant_gemm_test (kernels incl. the fake-quantizing and
-# float32 dequantizing ones), the wave2 quantized goldens on the GPU — weight-only and *.w8a8,
-# through pagoda-check (one table per golden) and `golden_test cuda` (one by one and batched with
-# chunked prefill, bf16 then float32 compute) — and pagoda-bench batch-1 decode on the
-# Llama-3-8B shape with dummy weights for bf16 / GPTQ / AWQ / FP8 / FP8-block, each printed
-# beside its floor. Logs and JSON go into $OUT/quant2.tgz; a summary is printed as it goes.
+# float32 dequantizing ones) and elementwise_kernels_test (incl. the W8A8-fused norms and
+# SiLU·mul), the wave2 quantized goldens on the GPU — weight-only and *.w8a8, through pagoda-check
+# (one table per golden; bf16, float32, and the W8A8 ones also with PAGODA_W8A8_FUSED=0) and
+# `golden_test cuda` (one by one and batched with chunked prefill, bf16 then float32 compute) —
+# and pagoda-bench batch-1 decode on the Llama-3-8B shape with dummy weights for bf16 / GPTQ /
+# AWQ / FP8 / FP8-block (FP8 also unfused), each printed beside its floor. Logs and JSON go into
+# $OUT/quant2.tgz; a summary is printed as it goes.
 # Usage (repository root on the device): bash .dev-carry/quant2/quant2_on_device.sh
-#   STAGES: any of "tests goldens b1" (default all); B1_FORMATS narrows the decode runs.
+#   STAGES: any of "tests goldens b1" (default all); B1_FORMATS, B1_UNFUSED_FORMATS narrow the decode runs.
 set -u -o pipefail
 BUNDLE=${BUNDLE:-.dev-carry/quant2}
 BIN=$BUNDLE/bin
@@ -15,6 +17,7 @@ S=$BUNDLE/shared
 OUT_DIR=/tmp/pagoda-quant2-out
 STAGES=${STAGES:-tests goldens b1}
 B1_FORMATS=${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic fp8-block}
+B1_UNFUSED_FORMATS=${B1_UNFUSED_FORMATS-fp8-dynamic}
 export PAGODA_GIT_COMMIT=$(cat "$BUNDLE/COMMIT" 2>/dev/null || echo unknown)
 mkdir -p "$OUT_DIR"
 status=0
@@ -37,17 +40,25 @@ finish() {
 }
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 if has tests; then
-  run quant_gemm_test 120 "$BIN/quant_gemm_test"
-  grep -E "^FAIL|skip|passed" "$OUT_DIR/quant_gemm_test.log" | head -12
+  for t in quant_gemm_test elementwise_kernels_test; do
+    run $t 120 "$BIN/$t"
+    grep -E "^FAIL|skip|passed|fp8-fused" "$OUT_DIR/$t.log" | head -24
+  done
 fi
 if has goldens; then
   for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
-    for dtype in auto float32; do
-      run golden-$g-$dtype 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
-        --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype $dtype
+    variants="auto float32"
+    [ "$g" != "${g%.w8a8}" ] && variants="auto float32 unfused"
+    for v in $variants; do
+      dtype=$v
+      fused=1
+      [ $v = unfused ] && { dtype=auto; fused=0; }
+      run golden-$g-$v 40 env PAGODA_W8A8_FUSED=$fused "$BIN/pagoda-check" \
+        "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" --model "$S/models/wave2/tiny-llama-${g%.w8a8}" \
+        --device cuda --dtype $dtype
       # The worst per-position relative error over the cases (column max_rel) beside the verdict.
-      echo "   $(grep -E "passed" "$OUT_DIR/golden-$g-$dtype.log") worst rel $(awk '$1 ~ /^[0-9]+$/ && ($NF == "ok" || $NF == "FAIL") {print $(NF-3)}' \
-        "$OUT_DIR/golden-$g-$dtype.log" | sort -g | tail -1)"
+      echo "   $(grep -E "passed" "$OUT_DIR/golden-$g-$v.log") worst rel $(awk '$1 ~ /^[0-9]+$/ && ($NF == "ok" || $NF == "FAIL") {print $(NF-3)}' \
+        "$OUT_DIR/golden-$g-$v.log" | sort -g | tail -1)"
     done
   done
   run golden_test-cuda 180 "$BIN/golden_test" cuda "$S"
@@ -60,6 +71,12 @@ if has b1; then
     run decode-b1-$f 100 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA --batch-size 1 --input-len 512 \
       --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json"
     echo "   $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
+  done
+  # FP8 W8A8 with the quantization left to the linears (a kernel before each decode GEMM): the A/B.
+  for f in $B1_UNFUSED_FORMATS; do
+    run decode-b1-$f-unfused 100 env PAGODA_W8A8_FUSED=0 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA \
+      --batch-size 1 --input-len 512 --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-unfused.json"
+    echo "   $f unfused: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f-unfused.log" | head -1)"
   done
 fi
 finish
