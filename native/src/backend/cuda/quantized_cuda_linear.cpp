@@ -145,9 +145,9 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   scratch_ = shared_scratch();
   const bool w8a8 = act_group_ != 0;
   // float32: everything through the dequantized float32 weight. bf16: int4, fp8 blocks (when
-  // cuBLASLt refuses its block modes) and weight-only fp8 dequantize for large m; W8A8 per channel
-  // takes cuBLASLt's fp8 GEMM there.
-  const bool needs_dequant = f32_ || format_ == QuantFormat::kInt4 || block_scales_ || !w8a8;
+  // cuBLASLt refuses its block modes), weight-only fp8 and unfused parts dequantize for large m;
+  // W8A8 per channel (one fused weight) takes cuBLASLt's fp8 GEMM there.
+  const bool needs_dequant = f32_ || format_ == QuantFormat::kInt4 || block_scales_ || !w8a8 || parts_.size() > 1;
   scratch_->fit(out_, in_, f32_ ? sizeof(float) : sizeof(bf16), needs_dequant, w8a8 && !f32_, w8a8);
 }
 
