@@ -8,7 +8,8 @@
 //   - each W8A8 linear quantizes its input per token or per token and 128 columns, s = max(|x|,
 //     1e-12) / 448, codes e4m3(x / s), multiplies exactly and stores its output (bf16 or float32).
 // "fused" variants quantize the normed hidden state and silu(gate) * up from their float32 value
-// (what a norm / activation kernel could do) and store e4m3 * s in bf16 ("exact": in float32).
+// (what the CUDA norm / SiLU·mul kernels do for W8A8 checkpoints, fp8_fuse.cuh) and store e4m3 * s
+// in bf16 ("exact": in float32).
 // `w8a8_rounding_test sites` prints the effect of each rounding alone (for NOTES.md).
 #include <algorithm>
 #include <cmath>
