@@ -7,14 +7,16 @@
 # `golden_test cuda` (one by one and batched with chunked prefill, bf16 then float32 compute) —
 # and pagoda-bench batch-1 decode on the Llama-3-8B shape with dummy weights for bf16 / GPTQ /
 # AWQ / FP8 / FP8-block (FP8 also unfused), each printed beside its floor. Logs and JSON go into
-# $OUT/quant2.tgz; a summary is printed as it goes.
+# $OUT/quant2-out (written as they go, so a run cut short still brings back what it did); a summary is
+# printed as it goes. Decode runs stop being started past BUDGET_S seconds (default 480).
 # Usage (repository root on the device): bash .dev-carry/quant2/quant2_on_device.sh
 #   STAGES: any of "tests goldens b1" (default all); B1_FORMATS, B1_UNFUSED_FORMATS narrow the decode runs.
 set -u -o pipefail
 BUNDLE=${BUNDLE:-.dev-carry/quant2}
 BIN=$BUNDLE/bin
 S=$BUNDLE/shared
-OUT_DIR=/tmp/pagoda-quant2-out
+OUT_DIR=${OUT:-/tmp}/quant2-out
+BUDGET_S=${BUDGET_S:-480}
 STAGES=${STAGES:-tests goldens b1}
 B1_FORMATS=${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic fp8-block}
 B1_UNFUSED_FORMATS=${B1_UNFUSED_FORMATS-fp8-dynamic}
@@ -34,9 +36,13 @@ run() { # NAME LIMIT_S COMMAND...: output to NAME.log
   fi
 }
 finish() {
-  tar czf "${OUT:-/tmp}/quant2.tgz" -C "$OUT_DIR" .
-  echo "quant2_on_device: status $status ($(($(date +%s) - start)) s)"
+  echo "quant2_on_device: status $status ($(($(date +%s) - start)) s); logs and JSON in $OUT_DIR"
   exit $status
+}
+in_budget() { # NAME: false (and says so) once BUDGET_S seconds have gone
+  [ $(($(date +%s) - start)) -lt "$BUDGET_S" ] && return 0
+  echo "-- $1 not started: past ${BUDGET_S} s"
+  return 1
 }
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 if has tests; then
@@ -68,12 +74,14 @@ LLAMA="--load-format dummy --device cuda --max-model-len 4096"
 cfg_of() { [ "$1" = bf16 ] && echo "$S/llama-3-8b.json" || echo "$BUNDLE/configs/llama-3-8b-$1.json"; }
 if has b1; then
   for f in $B1_FORMATS; do
+    in_budget decode-b1-$f || continue
     run decode-b1-$f 100 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA --batch-size 1 --input-len 512 \
       --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json"
     echo "   $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
   done
   # FP8 W8A8 with the quantization left to the linears (a kernel before each decode GEMM): the A/B.
   for f in $B1_UNFUSED_FORMATS; do
+    in_budget decode-b1-$f-unfused || continue
     run decode-b1-$f-unfused 100 env PAGODA_W8A8_FUSED=0 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA \
       --batch-size 1 --input-len 512 --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-unfused.json"
     echo "   $f unfused: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f-unfused.log" | head -1)"
