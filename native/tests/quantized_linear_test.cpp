@@ -376,6 +376,38 @@ void test_dummy_formats() {
     for (float v : logits) finite = finite && std::isfinite(v);
     CHECK(finite);
   }
+  // An fp8-block checkpoint config loaded dummy (the Llama-3-8B fp8-block bench's path): random
+  // codes with 128x128 block scales, finite logits.
+  {
+    EngineConfig e;
+    e.model = "../shared/models/wave2/tiny-llama-fp8-block/config.json";
+    e.load_format = "dummy";
+    e.device = "cpu";
+    LoadedModel m = load_model(e);
+    CHECK(m.weights.layers[0].gate_proj->method() == QuantMethod::kFp8Block);
+    const auto& f = static_cast<const Fp8Linear&>(*m.weights.layers[0].down_proj);
+    CHECK(f.block_scales());
+    CHECK(f.scales().size() == static_cast<size_t>(((f.out_features() + 127) / 128) * ((f.in_features() + 127) / 128)));
+    const auto* codes = static_cast<const uint8_t*>(f.weight().data);
+    bool no_nan = true;
+    for (int64_t i = 0; i < f.out_features() * f.in_features(); ++i) no_nan = no_nan && (codes[i] & 0x7F) != 0x7F;
+    CHECK(no_nan);
+    auto backend = create_backend(e);
+    backend->allocate_kv_cache(4, 16);
+    ForwardBatch b;
+    b.token_ids = {1, 5, 9};
+    b.positions = {0, 1, 2};
+    b.slot_mapping = {0, 1, 2};
+    b.query_start = {0, 3};
+    b.context_lens = {3};
+    b.max_blocks_per_seq = 1;
+    b.block_tables = {0};
+    std::vector<float> logits;
+    backend->forward(b, logits);
+    bool finite = !logits.empty();
+    for (float v : logits) finite = finite && std::isfinite(v);
+    CHECK(finite);
+  }
 }
 
 } // namespace

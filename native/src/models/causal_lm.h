@@ -33,6 +33,7 @@ public:
   const ModelWeights& weights() const { return weights_; }
   const std::vector<Layer>& layers() const { return layers_; }
   const Param& embed_tokens() const { return embed_tokens_; }
+  const Param& final_norm() const { return norm_; } // the norm before lm_head
   const Param& lm_head() const { return lm_head_; } // the embedding's tensor when tied
   bool lm_head_tied() const { return weights_.lm_head_tied; }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "error.h"
 #include "model/fp8.h"
@@ -68,9 +69,21 @@ Fp8Linear::Fp8Linear(const QuantizationConfig& quant, uint64_t seed, const std::
                      int64_t in)
     : LinearMethod(prefix, out, in), block_(quant.method == QuantMethod::kFp8Block),
       dynamic_activations_(quant.dynamic_activations) {
-  std::vector<float> w(static_cast<size_t>(out * in));
-  fill_uniform(DType::F32, w.data(), out * in, seed, 0, 0.0f, 1.0f / std::sqrt(static_cast<float>(in)));
-  quantize(w.data());
+  // Random codes drawn directly (no float weight to quantize: for an 8B model that took minutes
+  // on the host): a random sign and magnitude 0.5..3.75 (e4m3 exponents -1..2, never a NaN
+  // code), and one scale 1 / (4 sqrt(in)) for every channel or block, so |w| < 1 / sqrt(in).
+  std::vector<uint8_t> codes(static_cast<size_t>(out * in));
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i < codes.size(); i += 8) {
+    const uint64_t r = rng();
+    for (size_t b = 0; b < 8 && i + b < codes.size(); ++b) {
+      const auto byte = static_cast<uint8_t>(r >> (8 * b));
+      codes[i + b] = static_cast<uint8_t>((byte & 0x80) | (0x30 + (byte & 0x1F)));
+    }
+  }
+  const int64_t srows = block_ ? ceil_div(out, kBlock) : out, scols = block_ ? ceil_div(in, kBlock) : 1;
+  scales_.assign(static_cast<size_t>(srows * scols), 1.0f / (4.0f * std::sqrt(static_cast<float>(in))));
+  weight_ = TensorView{prefix + ".weight", DType::F8E4M3, {out, in}, own(std::move(codes))};
 }
 
 void Fp8Linear::quantize(const float* w) {

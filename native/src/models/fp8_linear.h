@@ -17,7 +17,8 @@ public:
   // A float weight quantized here: per-channel scale max|W[o, :]| / 448 (block: per block).
   Fp8Linear(const TensorView& float_weight, const QuantizationConfig& quant, const std::string& prefix, int64_t out,
             int64_t in);
-  // Random float weights (uniform in +-1/sqrt(in)) quantized as above.
+  // Random weights (load_format dummy): codes drawn directly, one scale 1 / (4 sqrt(in)) per
+  // channel or block, so |W| < 1 / sqrt(in) (quantizing float weights on the host took minutes at 8B).
   Fp8Linear(const QuantizationConfig& quant, uint64_t seed, const std::string& prefix, int64_t out, int64_t in);
 
   QuantMethod method() const override { return block_ ? QuantMethod::kFp8Block : QuantMethod::kFp8PerChannel; }

@@ -1,6 +1,11 @@
 // Checks the row-wise kernels (embedding, RMSNorm, fused add + RMSNorm, per-head norm, RoPE,
 // SiLU·mul, bias add, KV-cache write, argmax) against their CPU references on random inputs;
-// the float32 instantiations (the float32 compute path) on unrounded float32 inputs.
+// the float32 instantiations (the float32 compute path) on unrounded float32 inputs; the
+// W8A8-fused norms and SiLU·mul (outputs fake-quantized to e4m3 from float32) against the host's
+// fake quantization of the float32 reference.
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
 #include <algorithm>
 #include <numeric>
 
@@ -91,6 +96,101 @@ void test_rms_norm(Checker& c, std::mt19937& rng) {
     rms_norm(d_r32.as<float>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0);
     c.expect("rms_norm float32 input, hidden " + std::to_string(hidden),
              compare(download_bf16(d_out, x.size()), ref_rms_norm(res32, w, rows, hidden, eps)), kBf16Rel, 0.05);
+  }
+}
+
+// The e4m3 code of y / s (round to nearest even, saturating) as a signed position on the code line
+// (adjacent values are adjacent positions), and its value.
+int e4m3_position(float v) {
+  const uint8_t code = __nv_cvt_float_to_fp8(std::min(std::max(v, -448.f), 448.f), __NV_SATFINITE, __NV_E4M3);
+  return (code & 0x80) ? -(code & 0x7F) : code;
+}
+float e4m3_of_position(int p) {
+  const auto code = static_cast<__nv_fp8_storage_t>(p < 0 ? (0x80 | -p) : p);
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(code, __NV_E4M3)));
+}
+
+// Per row (group = width) or per 128 columns: s = max(|y|, 1e-12) / 448 of the float32 values.
+std::vector<float> ref_scales(const std::vector<double>& y, int rows, int width, int group) {
+  std::vector<float> s(y.size());
+  for (int r = 0; r < rows; ++r)
+    for (int g0 = 0; g0 < width; g0 += group) {
+      float amax = 0.f;
+      for (int i = 0; i < group; ++i) amax = std::max(amax, std::fabs(static_cast<float>(y[size_t(r) * width + g0 + i])));
+      for (int i = 0; i < group; ++i) s[size_t(r) * width + g0 + i] = std::max(amax, 1e-12f) / 448.f;
+    }
+  return s;
+}
+
+// The fused output against the fake quantization of the float32 reference, bf16(e4m3(y / s) * s):
+// every value is one of those (the code read back from out / s, whose bf16 rounding moves it by
+// far less than half a step; the value within a bf16 step of code * s), equal to the reference's but where y / s lies within float32 noise
+// of a rounding boundary (the kernel's rsqrtf / __expf and sum order), and there one code apart;
+// and far fewer codes move than quantizing the bf16-rounded value would move (what a linear
+// quantizing the stored bf16 output does).
+void expect_fused(Checker& c, const std::string& what, const std::vector<float>& out, const std::vector<double>& ref,
+                  int rows, int width, int group) {
+  const auto s = ref_scales(ref, rows, width, group);
+  size_t moved = 0, far = 0, not_fake = 0, moved_bf16 = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int p_ref = e4m3_position(static_cast<float>(ref[i]) / s[i]);
+    const int p_out = e4m3_position(out[i] / s[i]);
+    // bf16(code * s) up to one bf16 step: the kernel's s may be an ulp from this one.
+    const float fake = e4m3_of_position(p_out) * s[i];
+    not_fake += !(std::fabs(out[i] - fake) <= std::fabs(fake) * (1.f / 256.f));
+    moved += p_out != p_ref;
+    far += std::abs(p_out - p_ref) > 1;
+    const float rounded = __bfloat162float(__float2bfloat16(static_cast<float>(ref[i])));
+    moved_bf16 += e4m3_position(rounded / s[i]) != p_ref;
+  }
+  c.expect_true(what + ": the float32 value's codes",
+                not_fake == 0 && far == 0 && moved * 1000 <= out.size() && moved * 5 <= moved_bf16,
+                std::to_string(moved) + " of " + std::to_string(out.size()) + " one code off (bf16 input: " +
+                    std::to_string(moved_bf16) + "), " + std::to_string(not_fake) + " not e4m3 * s, " +
+                    std::to_string(far) + " further");
+}
+
+void test_fp8_fused(Checker& c, std::mt19937& rng) {
+  for (int hidden : {256, 4096, 5120}) {
+    const int rows = 17;
+    const double eps = 1e-5;
+    auto x = random_bf16_values(size_t(rows) * hidden, rng, 3.f);
+    auto w = random_bf16_values(hidden, rng, 2.f);
+    std::vector<float> r32 = random_bf16_values(size_t(rows) * hidden, rng, 3.f);
+    for (float& v : r32) v += 1e-3f;
+    auto d_x = upload_bf16(x), d_w = upload_bf16(w);
+    for (Fp8Fuse fuse : {Fp8Fuse::kPerToken, Fp8Fuse::kGroup128}) {
+      const int group = fuse == Fp8Fuse::kGroup128 ? 128 : hidden;
+      const std::string tag = std::string(fuse == Fp8Fuse::kGroup128 ? "per 128" : "per token") + ", hidden " +
+                              std::to_string(hidden);
+      auto d_r32 = upload(r32);
+      DeviceBuffer d_out(x.size() * 2);
+      poison(d_out);
+      rms_norm(d_r32.as<float>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0, fuse);
+      expect_fused(c, "rms_norm fp8-fused " + tag, download_bf16(d_out, x.size()),
+                   ref_rms_norm(r32, w, rows, hidden, eps), rows, hidden, group);
+      std::vector<double> ref_res, ref_out;
+      ref_add_rms_norm(r32, x, w, rows, hidden, eps, false, ref_res, ref_out);
+      poison(d_out);
+      add_rms_norm(d_r32.as<float>(), d_x.as<bf16>(), d_w.as<bf16>(), d_out.as<bf16>(), rows, hidden, eps, 0, fuse);
+      c.expect("add_rms_norm fp8-fused residual, " + tag, compare(download<float>(d_r32, x.size()), ref_res), 1e-6, 1e-5);
+      expect_fused(c, "add_rms_norm fp8-fused " + tag, download_bf16(d_out, x.size()), ref_out, rows, hidden, group);
+    }
+  }
+  for (int inter : {512, 14336}) { // one pass a row, and several (14336 / 8 > 1024 threads)
+    const int tokens = 9;
+    auto gu = random_bf16_values(size_t(tokens) * 2 * inter, rng, 6.f);
+    auto d_gu = upload_bf16(gu);
+    for (Fp8Fuse fuse : {Fp8Fuse::kPerToken, Fp8Fuse::kGroup128}) {
+      DeviceBuffer d_out(size_t(tokens) * inter * 2);
+      poison(d_out);
+      silu_mul(d_gu.as<bf16>(), d_out.as<bf16>(), tokens, inter, 0, fuse);
+      expect_fused(c,
+                   std::string("silu_mul fp8-fused ") + (fuse == Fp8Fuse::kGroup128 ? "per 128" : "per token") +
+                       ", intermediate " + std::to_string(inter),
+                   download_bf16(d_out, size_t(tokens) * inter), ref_silu_mul(gu, tokens, inter), tokens, inter,
+                   fuse == Fp8Fuse::kGroup128 ? 128 : inter);
+    }
   }
 }
 
@@ -326,6 +426,7 @@ int main() {
     test_rms_norm_heads(c, rng);
     test_rope(c, rng);
     test_silu_mul_bias(c, rng);
+    test_fp8_fused(c, rng);
     test_kv_cache_write(c, rng);
     test_float32(c, rng);
     test_argmax(c, rng);

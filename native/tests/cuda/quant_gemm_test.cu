@@ -1,8 +1,9 @@
 // Checks the quantized-checkpoint kernels against references computed on the host from the
 // checkpoint tensors by the wave2 README's formulas (not from the repacked layout): the
 // repack (host dequantization of the repacked weight equals the README's), the GPU
-// dequantization, the weight-streaming GEMM for GPTQ (group 128 / 64, act-order), AWQ and
-// both fp8 formats at every row-count path, the fp8 activation and weight quantization, the
+// dequantization (bf16, and float32 exactly), the weight-streaming GEMM for GPTQ (group 128 / 64,
+// act-order), AWQ and both fp8 formats at every row-count path, the fp8 activation quantization
+// (codes and scales, and the fake-quantized e4m3 * s in bf16 / float32) and weight quantization, the
 // cuBLASLt W8A8 GEMM in both scale modes, and the load-time errors.
 #include <cuda_fp8.h>
 
@@ -141,6 +142,12 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
   dequantize_weight(w, d_deq.as<bf16>(), 0);
   std::vector<double> deq_ref(dequant.begin(), dequant.end());
   c.expect(name + ": dequantize_weight (bf16)", compare(download_bf16(d_deq, deq_ref.size()), deq_ref), 4e-3, 1e-1);
+  // float32 (the float32 compute path): exactly the README's dequantization, bit for bit.
+  DeviceBuffer d_deq32(size_t(w.n) * w.k * 4);
+  poison(d_deq32);
+  dequantize_weight(w, d_deq32.as<float>(), 0);
+  c.expect_true(name + ": dequantize_weight (float32) equals the README's exactly",
+                equal_exactly(download<float>(d_deq32, dequant.size()), dequant));
 
   const int max_m = 70;
   const auto x_all = random_bf16_values(size_t(max_m) * w.k, rng);
@@ -218,6 +225,24 @@ void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
                     scales_equal && transposed_equal);
       c.expect_true("quantize_fp8_rows " + tag + ": codes equal the reference", code_diff == 0,
                     std::to_string(code_diff) + " of " + std::to_string(q.size()) + " differ");
+      // The fake-quantizing form (what a W8A8 layer feeds a bf16 / float32 GEMM): e4m3(x / s) * s,
+      // float32 bit-equal to the reference's product, bf16 its round-to-nearest.
+      {
+        std::vector<float> fq_ref(x.size());
+        for (int r = 0; r < m; ++r)
+          for (int i = 0; i < k; ++i)
+            fq_ref[size_t(r) * k + i] = e4m3_value(q_ref[size_t(r) * k + i]) * s_ref[size_t(r) * (k / group) + i / group];
+        auto d_x32 = upload(x);
+        DeviceBuffer d_fq32(x.size() * 4), d_fq16(x.size() * 2);
+        poison(d_fq32);
+        poison(d_fq16);
+        fake_quantize_fp8_rows(d_x32.as<float>(), d_fq32.as<float>(), m, k, group, 0);
+        fake_quantize_fp8_rows(d_x.as<bf16>(), d_fq16.as<bf16>(), m, k, group, 0);
+        c.expect_true("fake_quantize_fp8_rows " + tag + " (float32): e4m3(x / s) * s exactly",
+                      equal_exactly(download<float>(d_fq32, x.size()), fq_ref));
+        c.expect_true("fake_quantize_fp8_rows " + tag + " (bf16): bf16(e4m3(x / s) * s) exactly",
+                      equal_exactly(download_bf16(d_fq16, x.size()), to_float(to_bf16(fq_ref))));
+      }
       // The GEMM alone: reference from the codes and scales the GPU made.
       std::vector<float> xd(size_t(m) * k);
       for (int r = 0; r < m; ++r)

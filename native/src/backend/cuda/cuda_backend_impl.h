@@ -143,6 +143,10 @@ private:
   int pooling_max_len_ = 0; // the longest sequence of the step forward_hidden runs
   bool f32_; // dtype "float32": every tensor float32
   bool kv_fp8_; // kv_cache_dtype "fp8" / "fp8_e4m3": the KV cache holds e4m3 codes (scale 1, as the CPU's)
+  // W8A8 checkpoints whose every linear quantizes its input one way: the norms (but the final one)
+  // and SiLU·mul write their bf16 outputs already fake-quantized from float32 (prepare_model;
+  // PAGODA_W8A8_FUSED=0 leaves it to the linears, from the bf16 values).
+  Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
   bool graphs_enabled_ = false;
   bool gemm_tune_enabled_ = true;
   size_t graph_replays_ = 0;

@@ -22,7 +22,7 @@ void UnquantizedCudaLinear::apply(const void* x, void* y, int m, LinearContext& 
 }
 
 std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, WeightUploader& uploader,
-                                                LinearContext& /*ctx*/) {
+                                                LinearContext& ctx) {
   if (!layer.uniform())
     throw Error("linear layer " + layer.parts.front()->prefix() + ": its fused parts (" + layer.name +
                 ") mix quantized and float weights, which the CUDA backend does not run; use device \"cpu\"");
@@ -31,7 +31,7 @@ std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, Weight
   case QuantMethod::kGptq:
   case QuantMethod::kAwq:
   case QuantMethod::kFp8PerChannel:
-  case QuantMethod::kFp8Block: return std::make_unique<QuantizedCudaLinear>(layer);
+  case QuantMethod::kFp8Block: return std::make_unique<QuantizedCudaLinear>(layer, ctx.f32);
   default: break;
   }
   throw Error(std::string("the CUDA backend has no kernel for ") + quant_method_name(layer.method()) +

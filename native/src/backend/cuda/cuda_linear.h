@@ -23,6 +23,9 @@ struct LinearContext {
   CublasLt& gemm;
   cudaStream_t stream;
   bool f32; // activations (and float weights) are float32, else bf16
+  // x left its producing kernel (RMSNorm, SiLU·mul) already fake-quantized this way for W8A8
+  // linears (kernels.h): a layer quantizing its input the same way need not do it again.
+  Fp8Fuse x_fused = Fp8Fuse::kNone;
 };
 
 class CudaLinear : public LinearKernel {

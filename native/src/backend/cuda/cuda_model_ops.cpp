@@ -4,12 +4,15 @@
 // stream and marks the per-op timer; ops without a mark (bias, q/k norm) are timed with the
 // op after them, as before the model files existed.
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/device_weights.h"
 #include "backend/cuda/encoder_kernels.h"
+#include "backend/cuda/quantized_cuda_linear.h"
 
 namespace pagoda::cuda {
 
@@ -22,21 +25,40 @@ public:
                      c_.vocab_size, st_);
   }
   void rms_norm(const Param& weight, Act out) override {
-    cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), in_.num_tokens, c_.hidden_size, eps(),
-                   st_);
+    const Fp8Fuse fuse = fuse_for(weight, out);
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (fuse != Fp8Fuse::kNone)
+        cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), in_.num_tokens, c_.hidden_size,
+                       eps(), st_, fuse);
+    }
+    if (fuse == Fp8Fuse::kNone)
+      cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), in_.num_tokens, c_.hidden_size,
+                     eps(), st_);
+    wrote(out, fuse);
     b_.ops_.mark(st_, "embedding+norm");
   }
   void add_rms_norm(Act delta, const Param& weight, Act out) override {
-    cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), in_.num_tokens,
-                       c_.hidden_size, eps(), st_);
+    const Fp8Fuse fuse = fuse_for(weight, out);
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (fuse != Fp8Fuse::kNone)
+        cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), in_.num_tokens,
+                           c_.hidden_size, eps(), st_, fuse);
+    }
+    if (fuse == Fp8Fuse::kNone)
+      cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), in_.num_tokens,
+                         c_.hidden_size, eps(), st_);
+    wrote(out, fuse);
     b_.ops_.mark(st_, "add_rms_norm");
   }
   void linear(const LinearLayer& layer, Act in, Act out) override {
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
+    ctx.x_fused = fused_[static_cast<int>(in)];
     static_cast<const CudaLinear&>(*layer.kernel).apply(act(in), act(out), in_.num_tokens, ctx);
+    wrote(out, Fp8Fuse::kNone);
     b_.ops_.mark(st_, layer.name.c_str());
   }
   void bias_add(Act x, const Param& bias) override {
+    wrote(x, Fp8Fuse::kNone);
     cuda::bias_add(act(x), device_param<T>(bias), in_.num_tokens, width(x), st_);
   }
   void qk_norm(Act qkv, const Param& q_norm, const Param& k_norm) override {
@@ -67,6 +89,7 @@ public:
     b_.ops_.mark(st_, "bias+qk_norm+rope");
   }
   void attention(int li, Act qkv_act, Act out) override {
+    wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
     T* qkv = act(qkv_act);
     if constexpr (std::is_same_v<T, bf16>) {
@@ -137,11 +160,25 @@ public:
     b_.ops_.mark(st_, "attention_decode");
   }
   void silu_mul(Act gate_up, Act out) override {
-    cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_);
+    const Fp8Fuse fuse = std::is_same_v<T, bf16> ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (fuse != Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, fuse);
+    }
+    if (fuse == Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_);
+    wrote(out, fuse);
     b_.ops_.mark(st_, "silu_mul");
   }
 
 private:
+  // A norm's output fake-quantized for the W8A8 linears that read it: every norm into kHidden
+  // but the final one (lm_head and pooling read that; they are not quantized).
+  Fp8Fuse fuse_for(const Param& weight, Act out) const {
+    if (!std::is_same_v<T, bf16> || out != Act::kHidden || &weight == &b_.model_->final_norm()) return Fp8Fuse::kNone;
+    return b_.w8a8_fuse_;
+  }
+  // What the buffer `a` now holds: fake-quantized as `fuse` says, or plain values.
+  void wrote(Act a, Fp8Fuse fuse) { fused_[static_cast<int>(a)] = fuse; }
+
   float eps() const { return static_cast<float>(c_.rms_norm_eps); }
   T* act(Act a) const {
     switch (a) {
@@ -166,6 +203,7 @@ private:
     return 0;
   }
 
+  Fp8Fuse fused_[static_cast<int>(Act::kMlp) + 1] = {}; // per Act: how its buffer was last written
   CudaBackend& b_;
   const StepInputs& in_;
   const ModelConfig& c_;
@@ -211,6 +249,24 @@ void CudaBackend::prepare_model() {
   });
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   weights_bytes_ = up.bytes() + repacked;
+  // A W8A8 checkpoint whose every linear quantizes its input one way has its norms and SiLU·mul
+  // write that input already fake-quantized, from their float32 values: the codes the reference
+  // finds, and no quantizing kernel before the decode GEMMs of qkv, gate_up and down.
+  const char* fused_env = std::getenv("PAGODA_W8A8_FUSED");
+  if (!f32_ && !(fused_env != nullptr && std::string(fused_env) == "0")) {
+    Fp8Fuse mode = Fp8Fuse::kNone;
+    bool uniform = true;
+    model_->for_each_linear([&](LinearLayer& l) {
+      const auto* q = dynamic_cast<const QuantizedCudaLinear*>(l.kernel.get());
+      const Fp8Fuse f = q != nullptr ? q->input_quantization() : Fp8Fuse::kNone;
+      if (f == Fp8Fuse::kNone || (mode != Fp8Fuse::kNone && f != mode)) uniform = false;
+      mode = f;
+    });
+    const int multiple = mode == Fp8Fuse::kGroup128 ? 128 : 8;
+    if (uniform && mode != Fp8Fuse::kNone && config_.hidden_size % multiple == 0 &&
+        config_.intermediate_size % multiple == 0)
+      w8a8_fuse_ = mode;
+  }
 }
 
 } // namespace pagoda::cuda

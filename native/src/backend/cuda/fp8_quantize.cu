@@ -1,9 +1,12 @@
 // fp8 e4m3 quantization on the GPU: dynamic per-token (or per-token-group) activation scales
 // for W8A8 GEMMs, and per-channel weight scales for `--quantization fp8` at load. One block
 // per (row, group): the group's max |x| by a block reduction, then x / s rounded to nearest
-// even with saturation (torch's float -> float8_e4m3fn cast after the clamp).
+// even with saturation (torch's float -> float8_e4m3fn cast after the clamp). The fake-
+// quantizing form writes code * s back in the input's type, for the GEMMs that take bf16 or
+// float32 activations (quant_gemm at decode sizes, the dequantized-weight GEMMs).
 #include "backend/cuda/quant_kernels.h"
 
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include "backend/cuda/cuda_check.h"
@@ -17,14 +20,14 @@ namespace {
 constexpr int kThreads = 128;
 constexpr float kE4m3Max = 448.f;
 
-__device__ float block_max(float v) {
-  __shared__ float warp_max[kThreads / 32];
+template <int kBlock = kThreads> __device__ float block_max(float v) {
+  __shared__ float warp_max[kBlock / 32];
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = v;
   __syncthreads();
   float r = warp_max[0];
 #pragma unroll
-  for (int i = 1; i < kThreads / 32; ++i) r = fmaxf(r, warp_max[i]);
+  for (int i = 1; i < kBlock / 32; ++i) r = fmaxf(r, warp_max[i]);
   return r;
 }
 
@@ -54,7 +57,48 @@ __global__ void __launch_bounds__(kThreads) quantize_fp8_kernel(const bf16* __re
   }
 }
 
+// out = e4m3(x / s) * s per (row, group), in x's type (bf16: rounded once, from the exact product).
+// kBlock threads a (row, group): 512 for whole rows (a decode step's one row is one block, so its
+// latency is what counts), 128 for groups of 128 columns.
+template <typename T, int kBlock>
+__global__ void __launch_bounds__(kBlock) fake_quantize_fp8_kernel(const T* __restrict__ x, T* __restrict__ out,
+                                                                   int k, int group) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int row = blockIdx.x, gi = blockIdx.y;
+  const int64_t first = static_cast<int64_t>(row) * k + static_cast<int64_t>(gi) * group;
+  const T* src = x + first;
+  T* dst = out + first;
+  float amax = 0.f;
+  for (int i = threadIdx.x; i < group; i += kBlock) amax = fmaxf(amax, fabsf(static_cast<float>(src[i])));
+  amax = block_max<kBlock>(amax);
+  const float s = fmaxf(amax, 1e-12f) / kE4m3Max;
+  for (int i = threadIdx.x; i < group; i += kBlock) {
+    const float code = __half2float(__half(__nv_cvt_fp8_to_halfraw(to_e4m3(static_cast<float>(src[i]) / s), __NV_E4M3)));
+    dst[i] = static_cast<T>(code * s);
+  }
+}
+
+template <typename T> void launch_fake_quantize(const T* x, T* out, int m, int k, int group, cudaStream_t stream) {
+  if (m < 1 || k < 1 || group < 1 || k % group != 0)
+    throw Error("fake_quantize_fp8_rows: group " + std::to_string(group) + " must divide k " + std::to_string(k));
+  if (k / group > 65535) throw Error("fake_quantize_fp8_rows: too many groups per row");
+  if (group >= 2048)
+    launch_pdl("fake_quantize_fp8_kernel", fake_quantize_fp8_kernel<T, 512>, dim3(m, k / group), dim3(512), 0, stream,
+               x, out, k, group);
+  else
+    launch_pdl("fake_quantize_fp8_kernel", fake_quantize_fp8_kernel<T, kThreads>, dim3(m, k / group), dim3(kThreads), 0,
+               stream, x, out, k, group);
+}
+
 } // namespace
+
+void fake_quantize_fp8_rows(const bf16* x, bf16* out, int m, int k, int group, cudaStream_t stream) {
+  launch_fake_quantize(x, out, m, k, group, stream);
+}
+void fake_quantize_fp8_rows(const float* x, float* out, int m, int k, int group, cudaStream_t stream) {
+  launch_fake_quantize(x, out, m, k, group, stream);
+}
 
 void quantize_fp8_rows(const bf16* x, uint8_t* q, float* scales, int m, int k, int group, bool token_major,
                        cudaStream_t stream) {

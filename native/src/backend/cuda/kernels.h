@@ -35,6 +35,16 @@ void rms_norm(const float* x, const bf16* weight, bf16* out, int rows, int hidde
 void rms_norm(const float* x, const float* weight, float* out, int rows, int hidden, float eps,
               cudaStream_t stream);
 
+// The bf16 output of a norm or SiLU·mul fake-quantized for the W8A8 linears that read it:
+// bf16(e4m3(y / s) * s) from the float32 value y, s = max(|y|, 1e-12) / 448 per token, or per
+// token and 128 columns (fp8_fuse.cuh). kNone: the plain kernel.
+enum class Fp8Fuse { kNone, kPerToken, kGroup128 };
+
+// The float32-residual rms_norm with the output fake-quantized as `fuse` says (kGroup128:
+// hidden % 128 == 0).
+void rms_norm(const float* x, const bf16* weight, bf16* out, int rows, int hidden, float eps,
+              cudaStream_t stream, Fp8Fuse fuse);
+
 // residual += x (stored back in the residual's type), then out = rms_norm(residual).
 void add_rms_norm(bf16* residual, const bf16* x, const bf16* weight, bf16* out, int rows,
                   int hidden, float eps, cudaStream_t stream);
@@ -42,6 +52,9 @@ void add_rms_norm(float* residual, const bf16* x, const bf16* weight, bf16* out,
                   int hidden, float eps, cudaStream_t stream);
 void add_rms_norm(float* residual, const float* x, const float* weight, float* out, int rows,
                   int hidden, float eps, cudaStream_t stream);
+// The same with the output fake-quantized as `fuse` says (kGroup128: hidden % 128 == 0).
+void add_rms_norm(float* residual, const bf16* x, const bf16* weight, bf16* out, int rows,
+                  int hidden, float eps, cudaStream_t stream, Fp8Fuse fuse);
 
 // In place, each head of `head_dim` normalized on its own with a shared weight[head_dim]
 // (Qwen3 q_norm / k_norm). Head h of token t starts at x + t * token_stride + h * head_dim.
@@ -64,6 +77,10 @@ void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,
               cudaStream_t stream);
 void silu_mul(const float* gate_up, float* out, int num_tokens, int intermediate,
               cudaStream_t stream);
+// The same with the output fake-quantized as `fuse` says: one block a token (intermediate % 8
+// == 0; kGroup128: % 128 == 0).
+void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream,
+              Fp8Fuse fuse);
 
 // x[t, c] += bias[c] for a [num_tokens, cols] block (row stride cols).
 void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t stream);

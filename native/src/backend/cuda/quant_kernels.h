@@ -28,6 +28,8 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
 // for large m, where a bf16 GEMM on tensor cores beats streaming.
 void dequantize_weight(const QuantizedWeight& w, bf16* out, cudaStream_t stream);
+// The same in float32: exactly the checkpoint's dequantization (the float32 compute path).
+void dequantize_weight(const QuantizedWeight& w, float* out, cudaStream_t stream);
 
 // Dynamic fp8 activation quantization (what W8A8 checkpoints ask for): per row of x and per
 // group of `group` consecutive columns (group = k: per token; 128: DeepSeek / Qwen3-FP8),
@@ -35,6 +37,12 @@ void dequantize_weight(const QuantizedWeight& w, bf16* out, cudaStream_t stream)
 // [m][k / group] (token_major) or [k / group][m] (what cuBLASLt's 128-wide block scaling reads).
 void quantize_fp8_rows(const bf16* x, uint8_t* q, float* scales, int m, int k, int group, bool token_major,
                        cudaStream_t stream);
+
+// The same quantization written back as values: out = e4m3(x / s) * s in x's type (float32
+// exactly; bf16 rounded once from the exact product). What a W8A8 linear feeds a GEMM that takes
+// bf16 or float32 activations (the decode-sized quant_gemm, the dequantized-weight GEMMs).
+void fake_quantize_fp8_rows(const bf16* x, bf16* out, int m, int k, int group, cudaStream_t stream);
+void fake_quantize_fp8_rows(const float* x, float* out, int m, int k, int group, cudaStream_t stream);
 
 // In place after an fp8 GEMM run with unit scales: y[i, j] *= x_scales[i] * w_scales[j] (the
 // per-token and per-channel scales, where cuBLASLt has no outer-vector scale mode).

@@ -1,8 +1,8 @@
 // QuantizedCudaLinear: a quantized LinearLayer's tensors repacked for the CUDA kernels at load,
-// and the kernel chosen per step by m (see the header). The scratch buffers the large-m paths
-// need (a bf16 copy of the largest weight, fp8 activations and their scales, the act-order
-// gather) are shared by every layer and sized at load, so no step allocates and captured
-// graphs keep valid pointers.
+// and the kernel chosen per step by m (see the header). The scratch buffers the paths need (a
+// copy of the largest weight dequantized, fp8 activations and their scales, fake-quantized
+// activations, the act-order gather) are shared by every layer and sized at load, so no step
+// allocates and captured graphs keep valid pointers.
 #include "backend/cuda/quantized_cuda_linear.h"
 
 #include <cuda_fp16.h>
@@ -22,23 +22,28 @@ namespace pagoda::cuda {
 // Tokens a step may carry through a quantized linear's tensor-core path (the chunked-prefill
 // budget is far below); more fails with an error naming the limit.
 constexpr int kMaxRows = 16384;
+// Rows fake-quantized at a time for a W8A8 layer whose GEMM takes bf16 / float32 activations
+// (the dequantized-weight path runs its GEMM per chunk of rows, so the buffer stays small).
+constexpr int kFakeQuantRows = 2048;
 
 struct QuantScratch {
-  DeviceBuffer dequantized; // bf16, the largest [out, in] of the model's quantized linears
+  DeviceBuffer dequantized; // the largest [out, in] of the model's quantized linears, bf16 or float32
   DeviceBuffer x_fp8;       // kMaxRows x the largest in
   DeviceBuffer x_scales;    // kMaxRows floats
+  DeviceBuffer x_fake;      // kFakeQuantRows x the largest in, bf16 or float32: e4m3(x / s) * s
   DeviceBuffer gathered;    // act-order x for the streaming kernel: kStreamMaxRows x in, bf16
 
   // Grows to fit a layer (at load only: nothing is captured yet).
-  void fit(int out, int in, bool needs_dequant, bool needs_fp8) {
+  void fit(int out, int in, size_t elem, bool needs_dequant, bool needs_fp8, bool needs_fake) {
     auto grow = [](DeviceBuffer& b, size_t bytes) {
       if (b.bytes() < bytes) b = DeviceBuffer(bytes);
     };
-    if (needs_dequant) grow(dequantized, size_t(out) * in * sizeof(bf16));
+    if (needs_dequant) grow(dequantized, size_t(out) * in * elem);
     if (needs_fp8) {
       grow(x_fp8, size_t(kMaxRows) * in);
       grow(x_scales, size_t(kMaxRows) * (in / 128 + 1) * sizeof(float)); // per token, or per token and 128 columns
     }
+    if (needs_fake) grow(x_fake, size_t(kFakeQuantRows) * in * elem);
     grow(gathered, size_t(QuantizedCudaLinear::kStreamMaxRows) * in * sizeof(bf16));
   }
 };
@@ -108,8 +113,8 @@ HostQuantizedWeight repack_part(const LinearMethod& part) {
 
 } // namespace
 
-QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer)
-    : out_(static_cast<int>(layer.out_features)), in_(static_cast<int>(layer.in_features)) {
+QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
+    : out_(static_cast<int>(layer.out_features)), in_(static_cast<int>(layer.in_features)), f32_(f32) {
   std::vector<HostQuantizedWeight> host;
   for (const LinearMethod* p : layer.parts) host.push_back(repack_part(*p));
   format_ = host.front().format;
@@ -125,9 +130,25 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer)
       offset += h.n;
     }
   }
+  // The checkpoint's dynamic activation quantization (fp8 W8A8), or none (weight-only, also what
+  // activation_quantization "none" asks): every m computes the function the setting names.
+  act_group_ = 0;
+  switch (layer.parts.front()->activation_quant()) {
+  case ActivationQuant::kNone: break;
+  case ActivationQuant::kFp8PerToken: act_group_ = in_; break;
+  case ActivationQuant::kFp8PerTokenGroup: act_group_ = 128; break;
+  }
+  if (format_ != QuantFormat::kFp8) act_group_ = 0;
+  if (act_group_ != 0 && in_ % act_group_ != 0)
+    throw Error("linear " + layer.parts.front()->prefix() + ": fp8 activations in groups of 128 need in_features " +
+                std::to_string(in_) + " to be a multiple of 128");
   scratch_ = shared_scratch();
-  const bool fp8 = format_ == QuantFormat::kFp8;
-  scratch_->fit(out_, in_, !fp8 || block_scales_, fp8);
+  const bool w8a8 = act_group_ != 0;
+  // float32: everything through the dequantized float32 weight. bf16: int4, fp8 blocks (when
+  // cuBLASLt refuses its block modes), weight-only fp8 and unfused parts dequantize for large m;
+  // W8A8 per channel (one fused weight) takes cuBLASLt's fp8 GEMM there.
+  const bool needs_dequant = f32_ || format_ == QuantFormat::kInt4 || block_scales_ || !w8a8 || parts_.size() > 1;
+  scratch_->fit(out_, in_, f32_ ? sizeof(float) : sizeof(bf16), needs_dequant, w8a8 && !f32_, w8a8);
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
@@ -138,21 +159,57 @@ size_t QuantizedCudaLinear::device_bytes() const {
   return bytes;
 }
 
-void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearContext& ctx) const {
-  if (ctx.f32) throw Error("quantized linear layers run with bf16 activations on CUDA (dtype float32 is not served)");
-  if (m == 0) return;
-  const auto* x = static_cast<const bf16*>(x_in);
-  auto* y = static_cast<bf16*>(y_out);
-  if (m <= kStreamMaxRows) {
-    for (const Part& p : parts_)
-      quant_gemm(x, p.weight.view(), y + p.row_offset, out_, m, 0.f, scratch_->gathered.data(),
-                 scratch_->gathered.bytes(), ctx.stream);
-    return;
+Fp8Fuse QuantizedCudaLinear::input_quantization() const {
+  if (act_group_ == 0 || f32_) return Fp8Fuse::kNone;
+  return act_group_ == 128 ? Fp8Fuse::kGroup128 : Fp8Fuse::kPerToken;
+}
+
+// Fake-quantizes x a chunk of rows at a time (W8A8 layers; weight-only ones, and inputs their
+// producing kernel already fake-quantized the same way, pass x through) and runs gemm(x_chunk,
+// y_chunk, rows) on each chunk.
+template <typename T, typename Gemm>
+void QuantizedCudaLinear::by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cudaStream_t stream, Gemm&& gemm) const {
+  if (act_group_ == 0 || (x_fused != Fp8Fuse::kNone && x_fused == input_quantization())) return gemm(x, y, m);
+  for (int r0 = 0; r0 < m; r0 += kFakeQuantRows) {
+    const int rows = std::min(kFakeQuantRows, m - r0);
+    T* xq = scratch_->x_fake.as<T>();
+    fake_quantize_fp8_rows(x + static_cast<int64_t>(r0) * in_, xq, rows, in_, act_group_, stream);
+    gemm(xq, y + static_cast<int64_t>(r0) * out_, rows);
   }
+}
+
+void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearContext& ctx) const {
+  if (ctx.f32 != f32_)
+    throw Error("a quantized linear prepared for " + std::string(f32_ ? "float32" : "bf16") +
+                " activations was given the other kind");
+  if (m == 0) return;
   if (m > kMaxRows)
     throw Error("a quantized linear was given " + std::to_string(m) + " tokens in one step; at most " +
                 std::to_string(kMaxRows) + " are served (lower max_num_batched_tokens)");
-  if (format_ == QuantFormat::kFp8 && !block_scales_ && parts_.size() == 1) {
+  if (f32_) {
+    // The float32 compute path (correctness, not speed): the exact dequantized weight in float32
+    // and, for W8A8 checkpoints, x fake-quantized in float32: the function the CPU computes.
+    float* w = scratch_->dequantized.as<float>();
+    for (const Part& p : parts_)
+      dequantize_weight(p.weight.view(), w + static_cast<int64_t>(p.row_offset) * in_, ctx.stream);
+    by_chunks(static_cast<const float*>(x_in), static_cast<float*>(y_out), m, Fp8Fuse::kNone, ctx.stream,
+              [&](const float* xc, float* yc, int rows) { ctx.gemm.linear(xc, w, yc, rows, out_, in_, ctx.stream); });
+    return;
+  }
+  const auto* x = static_cast<const bf16*>(x_in);
+  auto* y = static_cast<bf16*>(y_out);
+  const bool w8a8 = act_group_ != 0;
+  if (m <= kStreamMaxRows) {
+    // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
+    // (unless the norm / activation kernel before it did, from its float32 values).
+    by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
+      for (const Part& p : parts_)
+        quant_gemm(xc, p.weight.view(), yc + p.row_offset, out_, rows, 0.f, scratch_->gathered.data(),
+                   scratch_->gathered.bytes(), ctx.stream);
+    });
+    return;
+  }
+  if (w8a8 && !block_scales_ && parts_.size() == 1) {
     // W8A8: dynamic per-token e4m3 activations, fp8 tensor cores.
     const QuantizedWeight& w = parts_.front().weight.view();
     quantize_fp8_rows(x, scratch_->x_fp8.as<uint8_t>(), scratch_->x_scales.as<float>(), m, in_, in_, true, ctx.stream);
@@ -161,10 +218,11 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
                         Fp8Scaling::kPerChannel, m, out_, in_, ctx.stream);
     return;
   }
-  if (format_ == QuantFormat::kFp8 && block_w8a8_ && parts_.size() == 1) {
+  if (w8a8 && block_w8a8_ && parts_.size() == 1) {
     // W8A8 with 128x128 weight blocks and per-token-group-of-128 activation scales (cuBLASLt's
-    // block scale modes; [k/128][m] activation scales). Where the library refuses them, the
-    // layer falls back to the bf16 path below for good.
+    // block scale modes; [k/128][m] activation scales). Where the library refuses them (older
+    // cuBLASLt; 13.1 on sm_90 serves m > 1), the layer takes the path below for good: still W8A8,
+    // x fake-quantized.
     const QuantizedWeight& w = parts_.front().weight.view();
     try {
       quantize_fp8_rows(x, scratch_->x_fp8.as<uint8_t>(), scratch_->x_scales.as<float>(), m, in_, 128, false,
@@ -177,11 +235,14 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
       block_w8a8_ = false;
     }
   }
-  // int4 (and fp8 blocks without cuBLASLt's block modes): dequantize to bf16, then the bf16 GEMM.
+  // int4 and weight-only fp8 past the streaming sizes, W8A8 fp8 blocks without cuBLASLt's block
+  // modes: dequantize to bf16, then the bf16 GEMM (per chunk of fake-quantized rows for W8A8).
+  bf16* w = scratch_->dequantized.as<bf16>();
   for (const Part& p : parts_)
-    dequantize_weight(p.weight.view(), scratch_->dequantized.as<bf16>() + static_cast<int64_t>(p.row_offset) * in_,
-                      ctx.stream);
-  ctx.gemm.linear(x, scratch_->dequantized.as<bf16>(), y, GemmOutput::kBf16, m, out_, in_, ctx.stream);
+    dequantize_weight(p.weight.view(), w + static_cast<int64_t>(p.row_offset) * in_, ctx.stream);
+  by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
+    ctx.gemm.linear(xc, w, yc, GemmOutput::kBf16, rows, out_, in_, ctx.stream);
+  });
 }
 
 } // namespace pagoda::cuda

@@ -1,9 +1,12 @@
 // The CUDA kernels of the quantized linear methods (GPTQ, AWQ, FP8 per-channel, FP8 block):
 // weights repacked at load (quantized_weight.h), fused parts concatenated along the output,
 // and per step the kernel that suits m: the weight-streaming GEMM for decode-sized m; beyond,
-// fp8 as W8A8 on cuBLASLt's fp8 tensor cores (dynamic per-token, or per-token-and-128-column
-// activation scales for 128x128 weight blocks) and int4 dequantized to bf16 for a bf16
-// tensor-core GEMM.
+// W8A8 fp8 on cuBLASLt's fp8 tensor cores (dynamic per-token, or per-token-and-128-column
+// activation scales for 128x128 weight blocks) and the rest dequantized to bf16 for a bf16
+// tensor-core GEMM. Every m computes what the checkpoint's activation setting names: W8A8
+// (x quantized per token or per token and 128 columns) or weight-only; where the GEMM takes bf16
+// (streaming, dequantized), a W8A8 layer feeds it e4m3(x / s) * s. With float32 activations (the
+// float32 compute path, for correctness) the weight is dequantized exactly to float32.
 #pragma once
 
 #include <memory>
@@ -19,15 +22,22 @@ struct QuantScratch; // buffers shared by every quantized linear of a model
 class QuantizedCudaLinear : public CudaLinear {
 public:
   // Throws pagoda::Error naming the layer when its shapes do not fit the kernels.
-  explicit QuantizedCudaLinear(const LinearLayer& layer);
+  // f32: the backend's float32 compute path (activations float32), else bf16.
+  QuantizedCudaLinear(const LinearLayer& layer, bool f32);
   ~QuantizedCudaLinear() override;
   void apply(const void* x, void* y, int m, LinearContext& ctx) const override;
   size_t device_bytes() const override;
+  // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
+  // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
+  Fp8Fuse input_quantization() const;
 
   // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
 
 private:
+  template <typename T, typename Gemm>
+  void by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cudaStream_t stream, Gemm&& gemm) const;
+
   struct Part {
     DeviceQuantizedWeight weight;
     int row_offset;
@@ -36,6 +46,8 @@ private:
   QuantFormat format_;
   bool block_scales_;
   int out_, in_;
+  bool f32_;
+  int act_group_ = 0; // W8A8: columns per activation scale (in_: per token; 128), 0: weight-only
   std::shared_ptr<QuantScratch> scratch_;
   mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
 };

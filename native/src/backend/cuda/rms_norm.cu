@@ -2,11 +2,13 @@
 // bf16 (rounded like the Hugging Face modules) or float32 (the backend's choice: no rounding
 // error accumulates across layers). Weight and output share one type: bf16 (the output rounded
 // once, after the weight; the Hugging Face module also rounds before it, one rounding is
-// closer to float32) or float32 (the float32 compute path).
+// closer to float32) or float32 (the float32 compute path). For W8A8 checkpoints the bf16 output can
+// leave fake-quantized from the float32 value (fp8_fuse.cuh).
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/elem8.cuh"
+#include "backend/cuda/fp8_fuse.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "error.h"
 
@@ -38,6 +40,27 @@ __device__ __forceinline__ void normalize_row(const In* __restrict__ src, const 
 
 template <typename T> __device__ __forceinline__ void load_first_weights(const T* weight, int hidden, float (&w)[8]) {
   if (threadIdx.x * 8 < hidden) load8(weight + threadIdx.x * 8, w);
+}
+
+// normalize_row with the output fake-quantized for W8A8 linears (fp8_fuse.cuh): y = w * (x * inv_rms)
+// in float32, computed again for the pass that stores (the row is re-read by the thread that
+// owns those columns: no barrier beyond the amax reduction's).
+template <Fp8Fuse kFuse, typename In>
+__device__ __forceinline__ void normalize_row_fp8(const In* __restrict__ src, const bf16* __restrict__ weight,
+                                                  bf16* __restrict__ dst, int hidden, float inv_rms,
+                                                  const float (&w_first)[8]) {
+  store_row_fp8<kFuse>(dst, hidden, [&](int i, float (&y)[8]) {
+    float x[8], w[8];
+    load8(src + i, x);
+    if (i == threadIdx.x * 8) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) w[e] = w_first[e];
+    } else {
+      load8(weight + i, w);
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) y[e] = w[e] * (x[e] * inv_rms);
+  });
 }
 
 } // namespace
@@ -89,6 +112,51 @@ __global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* __restric
   normalize_row(res, weight, out + row * hidden, hidden, inv_rms, w_first);
 }
 
+template <Fp8Fuse kFuse>
+__global__ void rms_norm_fp8_kernel(const float* __restrict__ x, const bf16* __restrict__ weight, bf16* __restrict__ out,
+                                    int hidden, float eps) {
+  float w_first[8];
+  load_first_weights(weight, hidden, w_first);
+  pdl_wait();
+  pdl_launch_dependents();
+  const int64_t row = blockIdx.x;
+  const float* src = x + row * hidden;
+  float sum_sq = 0.f;
+  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
+    float v[8];
+    load8(src + i, v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum_sq += v[e] * v[e];
+  }
+  const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
+  normalize_row_fp8<kFuse>(src, weight, out + row * hidden, hidden, inv_rms, w_first);
+}
+
+template <Fp8Fuse kFuse>
+__global__ void add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16* __restrict__ x,
+                                        const bf16* __restrict__ weight, bf16* __restrict__ out, int hidden, float eps) {
+  float w_first[8];
+  load_first_weights(weight, hidden, w_first);
+  pdl_wait();
+  pdl_launch_dependents();
+  const int64_t row = blockIdx.x;
+  float* res = residual + row * hidden;
+  const bf16* add = x + row * hidden;
+  float sum_sq = 0.f;
+  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
+    float r[8], a[8];
+    load8(res + i, r);
+    load8(add + i, a);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) r[e] += a[e];
+    store8(res + i, r);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum_sq += r[e] * r[e];
+  }
+  const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
+  normalize_row_fp8<kFuse>(res, weight, out + row * hidden, hidden, inv_rms, w_first);
+}
+
 namespace {
 
 int threads_for(int hidden) {
@@ -120,7 +188,37 @@ void launch_add_rms_norm(R* residual, const T* x, const T* weight, T* out, int r
              residual, x, weight, out, hidden, eps);
 }
 
+void check_fuse(const char* who, int hidden, Fp8Fuse fuse) {
+  if (fuse == Fp8Fuse::kGroup128 && hidden % 128 != 0)
+    throw Error(std::string(who) + ": fp8 groups of 128 need a hidden size that is a multiple of 128, not " +
+                std::to_string(hidden));
+}
+
 } // namespace
+
+void rms_norm(const float* x, const bf16* weight, bf16* out, int rows, int hidden, float eps, cudaStream_t stream,
+              Fp8Fuse fuse) {
+  if (fuse == Fp8Fuse::kNone) return launch_rms_norm(x, weight, out, rows, hidden, eps, stream);
+  check_hidden("rms_norm", hidden);
+  check_fuse("rms_norm", hidden, fuse);
+  if (rows == 0) return;
+  const auto kernel = fuse == Fp8Fuse::kPerToken ? rms_norm_fp8_kernel<Fp8Fuse::kPerToken>
+                                                 : rms_norm_fp8_kernel<Fp8Fuse::kGroup128>;
+  launch_pdl("rms_norm_fp8_kernel", kernel, dim3(rows), dim3(threads_for(hidden)), 0, stream, x, weight, out, hidden,
+             eps);
+}
+
+void add_rms_norm(float* residual, const bf16* x, const bf16* weight, bf16* out, int rows, int hidden, float eps,
+                  cudaStream_t stream, Fp8Fuse fuse) {
+  if (fuse == Fp8Fuse::kNone) return launch_add_rms_norm(residual, x, weight, out, rows, hidden, eps, stream);
+  check_hidden("add_rms_norm", hidden);
+  check_fuse("add_rms_norm", hidden, fuse);
+  if (rows == 0) return;
+  const auto kernel = fuse == Fp8Fuse::kPerToken ? add_rms_norm_fp8_kernel<Fp8Fuse::kPerToken>
+                                                 : add_rms_norm_fp8_kernel<Fp8Fuse::kGroup128>;
+  launch_pdl("add_rms_norm_fp8_kernel", kernel, dim3(rows), dim3(threads_for(hidden)), 0, stream, residual, x, weight,
+             out, hidden, eps);
+}
 
 void rms_norm(const bf16* x, const bf16* weight, bf16* out, int rows, int hidden, float eps, cudaStream_t stream) {
   launch_rms_norm(x, weight, out, rows, hidden, eps, stream);

@@ -1,9 +1,11 @@
 // SwiGLU activation: out = silu(gate) * up from the fused gate_up projection [T, 2*I], in
-// bf16 or float32 (the float32 compute path).
+// bf16 or float32 (the float32 compute path); for W8A8 down projections the bf16 output can leave
+// fake-quantized from the float32 product (fp8_fuse.cuh; one block a token then).
 #include "backend/cuda/kernels.h"
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/elem8.cuh"
+#include "backend/cuda/fp8_fuse.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "error.h"
 
@@ -44,6 +46,24 @@ __global__ void silu_mul_scalar_kernel(const T* __restrict__ gate_up, T* __restr
   }
 }
 
+// One block a token: silu(gate) * up in float32, stored fake-quantized (computed again for the
+// storing pass rather than held: the row may exceed what a thread can keep in registers).
+template <Fp8Fuse kFuse>
+__global__ void silu_mul_fp8_kernel(const bf16* __restrict__ gate_up, bf16* __restrict__ out, int intermediate) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const int64_t row = blockIdx.x;
+  const bf16* gate = gate_up + row * 2 * intermediate;
+  const bf16* up = gate + intermediate;
+  store_row_fp8<kFuse>(out + row * intermediate, intermediate, [&](int i, float (&y)[8]) {
+    float g[8], u[8];
+    load8(gate + i, g);
+    load8(up + i, u);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) y[e] = g[e] / (1.f + __expf(-g[e])) * u[e];
+  });
+}
+
 namespace {
 
 template <typename T>
@@ -71,6 +91,18 @@ void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, 
 }
 void silu_mul(const float* gate_up, float* out, int num_tokens, int intermediate, cudaStream_t stream) {
   launch_silu_mul(gate_up, out, num_tokens, intermediate, stream);
+}
+void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream, Fp8Fuse fuse) {
+  if (fuse == Fp8Fuse::kNone) return launch_silu_mul(gate_up, out, num_tokens, intermediate, stream);
+  if (intermediate % (fuse == Fp8Fuse::kGroup128 ? 128 : 8) != 0)
+    throw Error("silu_mul: fp8 activations need an intermediate size that is a multiple of " +
+                std::string(fuse == Fp8Fuse::kGroup128 ? "128" : "8") + ", not " + std::to_string(intermediate));
+  if (num_tokens == 0) return;
+  // Threads for one pass over the row where it fits (8 columns each, a multiple of 32, <= 1024).
+  const int threads = std::min(1024, ((intermediate / 8 + 31) / 32) * 32);
+  const auto kernel = fuse == Fp8Fuse::kPerToken ? silu_mul_fp8_kernel<Fp8Fuse::kPerToken>
+                                                 : silu_mul_fp8_kernel<Fp8Fuse::kGroup128>;
+  launch_pdl("silu_mul_fp8_kernel", kernel, dim3(num_tokens), dim3(threads), 0, stream, gate_up, out, intermediate);
 }
 
 } // namespace pagoda::cuda
