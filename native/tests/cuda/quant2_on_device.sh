@@ -75,7 +75,7 @@ cfg_of() { [ "$1" = bf16 ] && echo "$S/llama-3-8b.json" || echo "$BUNDLE/configs
 if has b1; then
   for f in $B1_FORMATS; do
     in_budget decode-b1-$f || continue
-    run decode-b1-$f 100 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA --batch-size 1 --input-len 512 \
+    run decode-b1-$f 100 env PAGODA_W8A8_FUSED=1 "$BIN/pagoda-bench" --model "$(cfg_of $f)" $LLAMA --batch-size 1 --input-len 512 \
       --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json"
     echo "   $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
   done

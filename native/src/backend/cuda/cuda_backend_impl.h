@@ -145,7 +145,7 @@ private:
   bool kv_fp8_; // kv_cache_dtype "fp8" / "fp8_e4m3": the KV cache holds e4m3 codes (scale 1, as the CPU's)
   // W8A8 checkpoints whose every linear quantizes its input one way: the norms (but the final one)
   // and SiLU·mul write their bf16 outputs already fake-quantized from float32 (prepare_model;
-  // PAGODA_W8A8_FUSED=0 leaves it to the linears, from the bf16 values).
+  // with PAGODA_W8A8_FUSED=1 only, until a GPU run has checked it; else the linears quantize).
   Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
   bool graphs_enabled_ = false;
   bool gemm_tune_enabled_ = true;

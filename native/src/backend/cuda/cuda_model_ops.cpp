@@ -249,11 +249,12 @@ void CudaBackend::prepare_model() {
   });
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   weights_bytes_ = up.bytes() + repacked;
-  // A W8A8 checkpoint whose every linear quantizes its input one way has its norms and SiLU·mul
-  // write that input already fake-quantized, from their float32 values: the codes the reference
-  // finds, and no quantizing kernel before the decode GEMMs of qkv, gate_up and down.
+  // A W8A8 checkpoint whose every linear quantizes its input one way can have its norms and
+  // SiLU·mul write that input already fake-quantized, from their float32 values: the codes the
+  // reference finds, and no quantizing kernel before the decode GEMMs of qkv, gate_up and down.
+  // Opt-in (PAGODA_W8A8_FUSED=1) until a GPU run has checked it; the linears quantize otherwise.
   const char* fused_env = std::getenv("PAGODA_W8A8_FUSED");
-  if (!f32_ && !(fused_env != nullptr && std::string(fused_env) == "0")) {
+  if (!f32_ && fused_env != nullptr && std::string(fused_env) == "1") {
     Fp8Fuse mode = Fp8Fuse::kNone;
     bool uniform = true;
     model_->for_each_linear([&](LinearLayer& l) {
