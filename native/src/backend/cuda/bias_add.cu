@@ -17,11 +17,8 @@ __global__ void bias_add_kernel(T* __restrict__ x, const T* __restrict__ bias, i
   pdl_launch_dependents();
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total_vectors;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float v[8], b[8];
-    load8(x + i * 8, v);
-    load8(bias + (i % vectors_per_row) * 8, b);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] += b[e];
+    float v[8];
+    load8_plus_bias(x, bias, i, vectors_per_row, v);
     store8(x + i * 8, v);
   }
 }

@@ -30,6 +30,19 @@ __device__ __forceinline__ void store8(float* p, float v[8]) {
   reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
 }
 
+// Vector i (eight elements) of a row-major [rows, 8 * vectors_per_row] activation plus its
+// columns' eight bias elements (none when bias is null): the per-column bias every fused
+// bias + activation kernel starts from.
+template <typename T>
+__device__ __forceinline__ void load8_plus_bias(const T* x, const T* bias, int64_t i, int vectors_per_row, float v[8]) {
+  load8(x + i * 8, v);
+  if (bias == nullptr) return;
+  float b[8];
+  load8(bias + (i % vectors_per_row) * 8, b);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) v[e] += b[e];
+}
+
 // Eight elements copied as they are (no conversion when both sides have the same type).
 __device__ __forceinline__ void copy8(const __nv_bfloat16* src, __nv_bfloat16* dst) {
   *reinterpret_cast<Bf16x8*>(dst) = *reinterpret_cast<const Bf16x8*>(src);
