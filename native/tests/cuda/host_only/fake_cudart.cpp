@@ -4,8 +4,9 @@
 // host code that dereferences a device pointer faults at once, and cudaMemcpy / cudaMemset reach
 // the same bytes through a second, readable mapping. Each launch's pointer parameters (read from
 // the kernel's mangled name, registered by the fat binary) must be device pointers, so a host
-// pointer handed to a kernel aborts with the kernel's name. FAKECUDA_FAIL_AFTER=N makes every
-// call after the N-th fail with a sticky cudaErrorIllegalAddress, to walk the error paths.
+// pointer handed to a kernel aborts with the kernel's name, as does a copy whose kind does not
+// match its pointers. FAKECUDA_FAIL_AFTER=N makes every call after the N-th fail with a sticky
+// cudaErrorIllegalAddress, to walk the error paths.
 #include <cxxabi.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -59,6 +60,18 @@ void* host_view(const void* p, size_t n) {
     std::abort();
   }
   return g_shadow + offset;
+}
+
+// cudaMemcpyKind: 0 host→host, 1 host→device, 2 device→host, 3 device→device, 4 inferred. A
+// wrong kind is an error on a real runtime at best, a copy through the wrong address at worst.
+void check_kind(const void* dst, const void* src, int kind, const char* what) {
+  if (kind == 4) return;
+  const bool want_src_device = kind == 2 || kind == 3, want_dst_device = kind == 1 || kind == 3;
+  if (is_device(src) != want_src_device || is_device(dst) != want_dst_device) {
+    std::fprintf(stderr, "FAKECUDA: %s kind %d copies %s to %s\n", what, kind, is_device(src) ? "device" : "host",
+                 is_device(dst) ? "device" : "host");
+    std::abort();
+  }
 }
 
 bool failing() {
@@ -161,18 +174,24 @@ int cudaFreeHost(void* p) {
   std::free(p);
   return 0;
 }
-int cudaMemcpy(void* dst, const void* src, size_t n, int) {
+int cudaMemcpy(void* dst, const void* src, size_t n, int kind) {
   FAKE_FAIL_STICKY;
+  check_kind(dst, src, kind, "cudaMemcpy");
   if (n) std::memmove(host_view(dst, n), host_view(src, n), n);
   return 0;
 }
-int cudaMemcpyAsync(void* dst, const void* src, size_t n, int, void*) {
+int cudaMemcpyAsync(void* dst, const void* src, size_t n, int kind, void*) {
   FAKE_FAIL_STICKY;
+  check_kind(dst, src, kind, "cudaMemcpyAsync");
   if (n) std::memmove(host_view(dst, n), host_view(src, n), n);
   return 0;
 }
 int cudaMemsetAsync(void* dst, int value, size_t n, void*) {
   FAKE_FAIL_STICKY;
+  if (!is_device(dst)) {
+    std::fprintf(stderr, "FAKECUDA: cudaMemsetAsync of the host address %p\n", dst);
+    std::abort();
+  }
   if (n) std::memset(host_view(dst, n), value, n);
   return 0;
 }

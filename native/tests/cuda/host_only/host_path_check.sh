@@ -4,7 +4,8 @@
 # run under valgrind. Kernels do not run, so the numeric checks fail (exit 1) by design; what
 # this checks is everything else the host does on the GPU path for all five wave2 checkpoints,
 # alone and packed: no crash, no invalid host memory access (valgrind), no device pointer read by
-# the host (it is PROT_NONE here), no host pointer handed to a kernel or cuBLASLt, every step
+# the host (it is PROT_NONE here), no host pointer handed to a kernel or cuBLASLt, no copy of the
+# wrong kind, every step
 # reached through "exit"; then the same with every CUDA call failing from the N-th one on
 # (sticky, as after a device fault), for N across the run: errors must surface as exceptions,
 # not crashes.
