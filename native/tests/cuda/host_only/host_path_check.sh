@@ -5,10 +5,9 @@
 # this checks is everything else the host does on the GPU path for all five wave2 checkpoints,
 # alone and packed: no crash, no invalid host memory access (valgrind), no device pointer read by
 # the host (it is PROT_NONE here), no host pointer handed to a kernel or cuBLASLt, no copy of the
-# wrong kind, every step
-# reached through "exit"; then the same with every CUDA call failing from the N-th one on
-# (sticky, as after a device fault), for N across the run: errors must surface as exceptions,
-# not crashes.
+# wrong kind, every step reached through "exit"; then the same with every CUDA call failing from
+# the N-th one on (sticky, as after a device fault), for N across the run: errors must surface as
+# exceptions, not crashes.
 # Usage (repository root, after building pooling_golden_cuda_test in the CUDA build):
 #   native/tests/cuda/host_only/host_path_check.sh [build dir (native/build-cuda)]
 set -u
