@@ -8,6 +8,8 @@
 # (encoder_bundle_for_device.sh fills it); results land in $1 (checks.log, diagnosis.log, bench.log).
 # Usage: native/tests/cuda/encoder_on_device.sh <out dir> [carried folder (.dev-carry/encoder2)]
 # CHECKS_ONLY=1: the tests (and their diagnosis) and the engine's default-budget figure only.
+# DIAGNOSIS_S (default 300): seconds the diagnosis may take in all, so one call stays inside the
+# device's 10-minute limit; steps past it are named as skipped.
 set -u
 OUT=${1:?out dir}
 C=${2:-.dev-carry/encoder2}
@@ -21,7 +23,7 @@ golden_failed=0
   cat "$C/COMMIT"
   for t in varlen_attention_test encoder_kernels_test elementwise_kernels_test pooling_golden_cuda_test; do
     echo "== $t"
-    "$C/bin/$t"
+    timeout 300 "$C/bin/$t" # a hang ends as exit 124, inside the call
     rc=$?
     if [ $rc -ne 0 ]; then
       echo "FAILED: $t (exit $rc$([ $rc -gt 128 ] && echo ", signal $((rc - 128))"))"
@@ -38,26 +40,29 @@ golden_failed=0
 
 if [ $golden_failed = 1 ]; then
   LOGS=$(mktemp -d) # per-checkpoint logs stay here: only their tails go into diagnosis.log (few files come back)
+  diagnosis_end=$((SECONDS + ${DIAGNOSIS_S:-300}))
+  in_time() { [ $SECONDS -lt $diagnosis_end ] || { echo "(skipped, past DIAGNOSIS_S: $*)"; false; }; }
   {
     echo "== each checkpoint alone"
     failing="" crashed=""
     for m in $CHECKPOINTS; do
-      "$C/bin/pooling_golden_cuda_test" "$m" > "$LOGS/golden-$m.log" 2>&1
+      timeout 120 "$C/bin/pooling_golden_cuda_test" "$m" > "$LOGS/golden-$m.log" 2>&1
       rc=$?
       echo "$m: exit $rc$([ $rc -gt 128 ] && echo " (signal $((rc - 128)))")"
       [ $rc -gt 128 ] && crashed="$crashed $m"
       [ $rc -ne 0 ] && failing="$failing $m" && tail -25 "$LOGS/golden-$m.log"
     done
     for m in ${failing:-$CHECKPOINTS}; do
-      if command -v compute-sanitizer >/dev/null; then
+      if command -v compute-sanitizer >/dev/null && in_time "memcheck $m"; then
         echo "== compute-sanitizer memcheck: $m"
-        timeout 240 compute-sanitizer --tool memcheck --print-limit 10 "$C/bin/pooling_golden_cuda_test" "$m" 2>&1 | tail -40
+        timeout 120 compute-sanitizer --tool memcheck --print-limit 10 "$C/bin/pooling_golden_cuda_test" "$m" 2>&1 | tail -40
       fi
+      in_time "PDL off $m" || continue
       echo "== PAGODA_CUDA_PDL=0 CUDA_LAUNCH_BLOCKING=1: $m"
-      PAGODA_CUDA_PDL=0 CUDA_LAUNCH_BLOCKING=1 "$C/bin/pooling_golden_cuda_test" "$m" 2>&1 | tail -15
-      if case " $crashed " in *" $m "*) true ;; *) false ;; esac && command -v gdb >/dev/null; then
+      timeout 60 env PAGODA_CUDA_PDL=0 CUDA_LAUNCH_BLOCKING=1 "$C/bin/pooling_golden_cuda_test" "$m" 2>&1 | tail -15
+      if case " $crashed " in *" $m "*) true ;; *) false ;; esac && command -v gdb >/dev/null && in_time "gdb $m"; then
         echo "== gdb: $m"
-        timeout 120 gdb -q -batch -ex run -ex bt -ex "info registers rip" --args "$C/bin/pooling_golden_cuda_test" "$m" \
+        timeout 60 gdb -q -batch -ex run -ex bt -ex "info registers rip" --args "$C/bin/pooling_golden_cuda_test" "$m" \
           2>&1 | tail -40
       fi
     done
