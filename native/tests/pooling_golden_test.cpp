@@ -3,6 +3,7 @@
 // file's cases packed in one batch (variable lengths, no padding), must match the golden:
 // cosine >= 0.9999 and max abs component difference < 1e-4 (f32 weights; < 5e-3 for bf16
 // weights computed in f32), rerank logits within 1e-4.
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -73,9 +74,35 @@ void check_rerank_model(const std::string& name) {
   CHECK_THROWS_WITH(engine.score({bad}), "outside the vocabulary");
 }
 
+// The comparison itself: an all-zero output (cosine 0/0) or a NaN logit must fail, not read as
+// agreement (std::min(1.0, NaN) is 1.0: the GPU test once passed zeros that way).
+void check_comparison_fails_on_nan() {
+  const std::vector<float> golden = {0.6f, 0.8f};
+  VectorAgreement zeros;
+  zeros.add({0.f, 0.f}, golden);
+  zeros.add(golden, golden); // a good vector after the bad one must not wash it out
+  CHECK(!zeros.cosine_at_least(0.5));
+  VectorAgreement exact;
+  exact.add(golden, golden);
+  CHECK(exact.cosine_at_least(0.9999) && exact.max_abs_below(1e-12));
+  VectorAgreement short_vector;
+  short_vector.add({0.6f}, golden);
+  CHECK(!short_vector.cosine_at_least(0.5));
+  LogitAgreement nan_logit(1e-4, 0.0);
+  nan_logit.add(std::nan(""), 1.0);
+  nan_logit.add(1.0, 1.0);
+  CHECK(!nan_logit.within() && !(nan_logit.max_abs < 1e-4));
+  LogitAgreement close(2e-2, 2e-2);
+  close.add(1.03, 1.0); // within 2e-2 + 2e-2 * 1
+  CHECK(close.within());
+  close.add(1.05, 1.0);
+  CHECK(!close.within());
+}
+
 } // namespace
 
 int main() {
+  check_comparison_fails_on_nan();
   try {
     check_embedding_model("tiny-bert-embed", 1e-4);
     check_embedding_model("tiny-xlmr-embed", 1e-4);
