@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,15 @@ int tokens_of(const std::vector<PoolingInput>& inputs) {
   return n;
 }
 
+// The checkpoint's engine on the GPU, of the kind the golden says it is.
+std::unique_ptr<PoolingEngine> load_engine(const std::string& name, PoolingTask task) {
+  step(name + ": load (cuda, bf16)");
+  auto engine = std::make_unique<PoolingEngine>(config_for(name));
+  CHECK_EQ(engine->device(), std::string("cuda"));
+  CHECK(engine->task() == task);
+  return engine;
+}
+
 // The CUDA backend computes pooling models in bfloat16 only: float32 is refused at load with a
 // message that says what to use instead (not run at a precision nobody asked for).
 void check_f32_refused(const std::string& name) {
@@ -83,10 +93,8 @@ void check_f32_refused(const std::string& name) {
 void check_embedding_model(const std::string& name) {
   step(name + ": golden");
   const EmbeddingGolden golden = load_embedding_golden(name);
-  step(name + ": load (cuda, bf16)");
-  PoolingEngine engine(config_for(name));
-  CHECK_EQ(engine.device(), std::string("cuda"));
-  CHECK(engine.task() == PoolingTask::kEmbed);
+  const std::unique_ptr<PoolingEngine> loaded = load_engine(name, PoolingTask::kEmbed);
+  PoolingEngine& engine = *loaded;
   const std::vector<PoolingInput>& all = golden.inputs;
   VectorAgreement alone_vs_golden, packed_vs_golden, packed_vs_alone;
   std::vector<std::vector<float>> alone;
@@ -132,10 +140,8 @@ void check_embedding_model(const std::string& name) {
 void check_rerank_model(const std::string& name) {
   step(name + ": golden");
   const RerankGolden golden = load_rerank_golden(name);
-  step(name + ": load (cuda, bf16)");
-  PoolingEngine engine(config_for(name));
-  CHECK_EQ(engine.device(), std::string("cuda"));
-  CHECK(engine.task() == PoolingTask::kScore);
+  const std::unique_ptr<PoolingEngine> loaded = load_engine(name, PoolingTask::kScore);
+  PoolingEngine& engine = *loaded;
   const std::vector<PoolingInput>& all = golden.inputs;
   LogitAgreement alone_vs_golden(kRerankAbsTol, kRerankRelTol), packed_vs_golden(kRerankAbsTol, kRerankRelTol);
   std::vector<float> alone;
