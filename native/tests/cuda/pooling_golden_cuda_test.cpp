@@ -81,6 +81,21 @@ std::unique_ptr<PoolingEngine> load_engine(const std::string& name, PoolingTask 
   return engine;
 }
 
+// Runs checks(engine) on the checkpoint's engine. An error is printed while the engine still
+// exists, and the engine is then left undestroyed: after a device fault the context is broken,
+// and tearing down CUDA and cuBLASLt objects in it is where such a run can crash, before any
+// handler up the stack could say what the error was.
+template <class Checks> void with_engine(const std::string& name, PoolingTask task, Checks&& checks) {
+  std::unique_ptr<PoolingEngine> engine = load_engine(name, task);
+  try {
+    checks(*engine);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pooling_golden_cuda_test: %s: error during \"%s\": %s\n", name.c_str(), g_step, e.what());
+    (void)engine.release(); // deliberately not destroyed (above)
+    throw;
+  }
+}
+
 // The CUDA backend computes pooling models in bfloat16 only: float32 is refused at load with a
 // message that says what to use instead (not run at a precision nobody asked for).
 void check_f32_refused(const std::string& name) {
@@ -93,84 +108,86 @@ void check_f32_refused(const std::string& name) {
 void check_embedding_model(const std::string& name) {
   step(name + ": golden");
   const EmbeddingGolden golden = load_embedding_golden(name);
-  const std::unique_ptr<PoolingEngine> loaded = load_engine(name, PoolingTask::kEmbed);
-  PoolingEngine& engine = *loaded;
-  const std::vector<PoolingInput>& all = golden.inputs;
-  VectorAgreement alone_vs_golden, packed_vs_golden, packed_vs_alone;
-  std::vector<std::vector<float>> alone;
-  for (size_t i = 0; i < all.size(); ++i) {
-    step(name + ": case " + std::to_string(i) + " alone (" + std::to_string(all[i].token_ids.size()) + " tokens)");
-    alone.push_back(engine.embed({all[i]}).front());
-    VectorAgreement one;
-    one.add(alone[i], golden.expected[i]);
-    alone_vs_golden.add(alone[i], golden.expected[i]);
-    std::printf("%s (cuda, bf16) case %zu alone, %zu tokens: cosine %.6f\n", name.c_str(), i, all[i].token_ids.size(),
-                one.worst_cosine);
-  }
-  step(name + ": all " + std::to_string(all.size()) + " cases packed (" + std::to_string(tokens_of(all)) + " tokens)");
-  const int64_t forwards = engine.forwards();
-  const std::vector<std::vector<float>> packed = engine.embed(all);
-  CHECK_EQ(engine.forwards() - forwards, int64_t(1)); // one forward holds them all
-  double worst_norm_err = 0.0;
-  for (size_t i = 0; i < all.size(); ++i) {
-    packed_vs_golden.add(packed[i], golden.expected[i]);
-    packed_vs_alone.add(packed[i], alone[i]);
-    if (golden.file.at("normalize").as_bool()) {
-      double n2 = 0;
-      for (float x : packed[i]) n2 += double(x) * x;
-      const double err = std::fabs(std::sqrt(n2) - 1.0);
-      if (std::isnan(err) || err > worst_norm_err) worst_norm_err = err;
+  with_engine(name, PoolingTask::kEmbed, [&](PoolingEngine& engine) {
+    const std::vector<PoolingInput>& all = golden.inputs;
+    VectorAgreement alone_vs_golden, packed_vs_golden, packed_vs_alone;
+    std::vector<std::vector<float>> alone;
+    for (size_t i = 0; i < all.size(); ++i) {
+      step(name + ": case " + std::to_string(i) + " alone (" + std::to_string(all[i].token_ids.size()) + " tokens)");
+      alone.push_back(engine.embed({all[i]}).front());
+      VectorAgreement one;
+      one.add(alone[i], golden.expected[i]);
+      alone_vs_golden.add(alone[i], golden.expected[i]);
+      std::printf("%s (cuda, bf16) case %zu alone, %zu tokens: cosine %.6f\n", name.c_str(), i, all[i].token_ids.size(),
+                  one.worst_cosine);
     }
-  }
-  std::printf("%s (cuda, bf16): %zu cases alone: worst cosine %.6f; packed: worst cosine %.6f (limit %.4f), packed vs "
-              "alone %.6f (limit %.4f), max | ||v|| - 1 | %.2e\n",
-              name.c_str(), all.size(), alone_vs_golden.worst_cosine, packed_vs_golden.worst_cosine, kEmbedMinCosine,
-              packed_vs_alone.worst_cosine, kPackedMinCosine, worst_norm_err);
-  CHECK(alone_vs_golden.cosine_at_least(kEmbedMinCosine));
-  CHECK(packed_vs_golden.cosine_at_least(kEmbedMinCosine));
-  CHECK(packed_vs_alone.cosine_at_least(kPackedMinCosine));
-  CHECK(worst_norm_err < 1e-5);
-  step(name + ": a bad id is refused");
-  PoolingInput bad = all[0];
-  bad.token_ids[0] = 1 << 20;
-  CHECK_THROWS_WITH(engine.embed({bad}), "outside the vocabulary");
-  std::printf("%s (cuda): an id outside the vocabulary is refused\n", name.c_str());
+    step(name + ": all " + std::to_string(all.size()) + " cases packed (" + std::to_string(tokens_of(all)) +
+         " tokens)");
+    const int64_t forwards = engine.forwards();
+    const std::vector<std::vector<float>> packed = engine.embed(all);
+    CHECK_EQ(engine.forwards() - forwards, int64_t(1)); // one forward holds them all
+    double worst_norm_err = 0.0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      packed_vs_golden.add(packed[i], golden.expected[i]);
+      packed_vs_alone.add(packed[i], alone[i]);
+      if (golden.file.at("normalize").as_bool()) {
+        double n2 = 0;
+        for (float x : packed[i]) n2 += double(x) * x;
+        const double err = std::fabs(std::sqrt(n2) - 1.0);
+        if (std::isnan(err) || err > worst_norm_err) worst_norm_err = err;
+      }
+    }
+    std::printf("%s (cuda, bf16): %zu cases alone: worst cosine %.6f; packed: worst cosine %.6f (limit %.4f), "
+                "packed vs alone %.6f (limit %.4f), max | ||v|| - 1 | %.2e\n",
+                name.c_str(), all.size(), alone_vs_golden.worst_cosine, packed_vs_golden.worst_cosine, kEmbedMinCosine,
+                packed_vs_alone.worst_cosine, kPackedMinCosine, worst_norm_err);
+    CHECK(alone_vs_golden.cosine_at_least(kEmbedMinCosine));
+    CHECK(packed_vs_golden.cosine_at_least(kEmbedMinCosine));
+    CHECK(packed_vs_alone.cosine_at_least(kPackedMinCosine));
+    CHECK(worst_norm_err < 1e-5);
+    step(name + ": a bad id is refused");
+    PoolingInput bad = all[0];
+    bad.token_ids[0] = 1 << 20;
+    CHECK_THROWS_WITH(engine.embed({bad}), "outside the vocabulary");
+    std::printf("%s (cuda): an id outside the vocabulary is refused\n", name.c_str());
+  });
 }
 
 void check_rerank_model(const std::string& name) {
   step(name + ": golden");
   const RerankGolden golden = load_rerank_golden(name);
-  const std::unique_ptr<PoolingEngine> loaded = load_engine(name, PoolingTask::kScore);
-  PoolingEngine& engine = *loaded;
-  const std::vector<PoolingInput>& all = golden.inputs;
-  LogitAgreement alone_vs_golden(kRerankAbsTol, kRerankRelTol), packed_vs_golden(kRerankAbsTol, kRerankRelTol);
-  std::vector<float> alone;
-  for (size_t i = 0; i < all.size(); ++i) {
-    step(name + ": pair " + std::to_string(i) + " alone (" + std::to_string(all[i].token_ids.size()) + " tokens)");
-    alone.push_back(engine.score({all[i]}).front());
-    alone_vs_golden.add(alone[i], golden.expected[i]);
-    std::printf("%s (cuda, bf16) pair %zu alone, %zu tokens: logit %.5f, golden %.5f\n", name.c_str(), i,
-                all[i].token_ids.size(), alone[i], golden.expected[i]);
-  }
-  step(name + ": all " + std::to_string(all.size()) + " pairs packed (" + std::to_string(tokens_of(all)) + " tokens)");
-  const std::vector<float> packed = engine.score(all);
-  double packed_vs_alone = 0.0;
-  for (size_t i = 0; i < all.size(); ++i) {
-    packed_vs_golden.add(packed[i], golden.expected[i]);
-    const double d = std::fabs(double(packed[i]) - alone[i]);
-    if (std::isnan(d) || d > packed_vs_alone) packed_vs_alone = d;
-  }
-  std::printf("%s (cuda, bf16): %zu pairs: max |logit - golden| alone %.3g, packed %.3g (within 2e-2 + 2e-2|golden|: "
-              "%s), max |packed - alone| %.3g\n",
-              name.c_str(), all.size(), alone_vs_golden.max_abs, packed_vs_golden.max_abs,
-              alone_vs_golden.within() && packed_vs_golden.within() ? "yes" : "NO", packed_vs_alone);
-  CHECK(alone_vs_golden.within());
-  CHECK(packed_vs_golden.within());
-  step(name + ": a bad id is refused");
-  PoolingInput bad = all[0];
-  bad.token_ids[1] = 1 << 20;
-  CHECK_THROWS_WITH(engine.score({bad}), "outside the vocabulary");
-  std::printf("%s (cuda): an id outside the vocabulary is refused\n", name.c_str());
+  with_engine(name, PoolingTask::kScore, [&](PoolingEngine& engine) {
+    const std::vector<PoolingInput>& all = golden.inputs;
+    LogitAgreement alone_vs_golden(kRerankAbsTol, kRerankRelTol), packed_vs_golden(kRerankAbsTol, kRerankRelTol);
+    std::vector<float> alone;
+    for (size_t i = 0; i < all.size(); ++i) {
+      step(name + ": pair " + std::to_string(i) + " alone (" + std::to_string(all[i].token_ids.size()) + " tokens)");
+      alone.push_back(engine.score({all[i]}).front());
+      alone_vs_golden.add(alone[i], golden.expected[i]);
+      std::printf("%s (cuda, bf16) pair %zu alone, %zu tokens: logit %.5f, golden %.5f\n", name.c_str(), i,
+                  all[i].token_ids.size(), alone[i], golden.expected[i]);
+    }
+    step(name + ": all " + std::to_string(all.size()) + " pairs packed (" + std::to_string(tokens_of(all)) +
+         " tokens)");
+    const std::vector<float> packed = engine.score(all);
+    double packed_vs_alone = 0.0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      packed_vs_golden.add(packed[i], golden.expected[i]);
+      const double d = std::fabs(double(packed[i]) - alone[i]);
+      if (std::isnan(d) || d > packed_vs_alone) packed_vs_alone = d;
+    }
+    std::printf("%s (cuda, bf16): %zu pairs: max |logit - golden| alone %.3g, packed %.3g (within 2e-2 + 2e-2|golden|: "
+                "%s), max |packed - alone| %.3g\n",
+                name.c_str(), all.size(), alone_vs_golden.max_abs, packed_vs_golden.max_abs,
+                alone_vs_golden.within() && packed_vs_golden.within() ? "yes" : "NO", packed_vs_alone);
+    CHECK(alone_vs_golden.within());
+    CHECK(packed_vs_golden.within());
+    step(name + ": a bad id is refused");
+    PoolingInput bad = all[0];
+    bad.token_ids[1] = 1 << 20;
+    CHECK_THROWS_WITH(engine.score({bad}), "outside the vocabulary");
+    std::printf("%s (cuda): an id outside the vocabulary is refused\n", name.c_str());
+  });
 }
 
 } // namespace
