@@ -1,7 +1,8 @@
-// An encoder model resident on a GPU, as the pooling engine drives it: one packed batch in,
-// pooled (and normalized) vectors or head logits out, the pooling done on the device. The
-// CUDA backend implements it (backend/cuda/cuda_encoder.h); the engine's sources build
-// without CUDA through this interface.
+// An encoder model (bert, xlm_roberta) as the pooling engine drives it, whichever backend runs
+// it: one packed batch in, pooled (and normalized) vectors or head logits out. The CPU backend
+// (backend/cpu/cpu_encoder.h) pools on the host; the CUDA backend (backend/cuda/cuda_encoder.h)
+// pools on the device so only the pooled floats come back. The engine's sources build without
+// CUDA through this interface.
 #pragma once
 
 #include <string>

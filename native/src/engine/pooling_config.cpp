@@ -3,6 +3,8 @@
 // sentence-transformers 6's (sentence_transformers.*.modules.*, "pooling_mode": "mean").
 #include "engine/pooling_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include "error.h"
@@ -61,6 +63,35 @@ int32_t positive_int(const json::Value& cfg, const char* key) {
 }
 
 } // namespace
+
+void pool_rows(PoolingMode mode, const float* h, int64_t n, int64_t d, float* out) {
+  switch (mode) {
+  case PoolingMode::kCls: std::copy(h, h + d, out); return;
+  case PoolingMode::kLastToken: std::copy(h + (n - 1) * d, h + n * d, out); return;
+  case PoolingMode::kMax:
+    std::copy(h, h + d, out);
+    for (int64_t t = 1; t < n; ++t)
+      for (int64_t i = 0; i < d; ++i) out[i] = std::max(out[i], h[t * d + i]);
+    return;
+  case PoolingMode::kMean:
+  case PoolingMode::kMeanSqrtLen: {
+    const double div = mode == PoolingMode::kMean ? double(n) : std::sqrt(double(n));
+    for (int64_t i = 0; i < d; ++i) {
+      double s = 0.0;
+      for (int64_t t = 0; t < n; ++t) s += h[t * d + i];
+      out[i] = static_cast<float>(s / div);
+    }
+    return;
+  }
+  }
+}
+
+void l2_normalize(float* v, int64_t d) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < d; ++i) ss += double(v[i]) * v[i];
+  const double norm = std::max(std::sqrt(ss), 1e-12);
+  for (int64_t i = 0; i < d; ++i) v[i] = static_cast<float>(v[i] / norm);
+}
 
 const char* pooling_mode_name(PoolingMode mode) {
   switch (mode) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pagoda {
 
@@ -24,5 +25,12 @@ struct PoolingConfig {
 // normalization (what embedding servers do for a bare checkpoint). Throws pagoda::Error naming
 // the file for a pooling mode the engine does not run.
 PoolingConfig load_pooling_config(const std::string& dir, PoolingMode fallback_mode);
+
+// Pools rows [0, n) of `h` (each `d` wide) into out[d] on the host, as `mode` says (sums in
+// double). The CPU encoder and decoders used as embedders pool this way; the GPU pools on the device.
+void pool_rows(PoolingMode mode, const float* h, int64_t n, int64_t d, float* out);
+
+// v / max(||v||₂, 1e-12), as sentence-transformers' Normalize module.
+void l2_normalize(float* v, int64_t d);
 
 } // namespace pagoda

@@ -42,36 +42,6 @@ std::string folder_of(const std::string& model) {
   return model;
 }
 
-// Pools rows [0, n) of `h` (each `d` wide) into out[d].
-void pool_rows(PoolingMode mode, const float* h, int64_t n, int64_t d, float* out) {
-  switch (mode) {
-  case PoolingMode::kCls: std::copy(h, h + d, out); return;
-  case PoolingMode::kLastToken: std::copy(h + (n - 1) * d, h + n * d, out); return;
-  case PoolingMode::kMax:
-    std::copy(h, h + d, out);
-    for (int64_t t = 1; t < n; ++t)
-      for (int64_t i = 0; i < d; ++i) out[i] = std::max(out[i], h[t * d + i]);
-    return;
-  case PoolingMode::kMean:
-  case PoolingMode::kMeanSqrtLen: {
-    const double div = mode == PoolingMode::kMean ? double(n) : std::sqrt(double(n));
-    for (int64_t i = 0; i < d; ++i) {
-      double s = 0.0;
-      for (int64_t t = 0; t < n; ++t) s += h[t * d + i];
-      out[i] = static_cast<float>(s / div);
-    }
-    return;
-  }
-  }
-}
-
-void l2_normalize(std::vector<float>& v) {
-  double ss = 0.0;
-  for (float x : v) ss += double(x) * x;
-  const double norm = std::max(std::sqrt(ss), 1e-12);
-  for (float& x : v) x = static_cast<float>(x / norm);
-}
-
 // "cpu" or "cuda" for the configured device; throws for one this build cannot serve.
 std::string pick_device(const std::string& device) {
   if (device == "cpu") return "cpu";
@@ -116,9 +86,9 @@ PoolingEngine::PoolingEngine(const EngineConfig& e) {
                   "\" is not supported there: use dtype \"auto\" or \"bfloat16\", or device \"cpu\"");
     std::unique_ptr<EncoderModel> model = create_encoder_model(config, dir, dummy, dtype, e.seed);
 #ifdef PAGODA_CUDA_POOLING
-    if (device_ == "cuda") device_encoder_ = create_cuda_encoder(std::move(model));
+    if (device_ == "cuda") encoder_ = create_cuda_encoder(std::move(model));
 #endif
-    if (!device_encoder_) encoder_ = std::make_unique<cpu::CpuEncoder>(std::move(model), e.num_threads);
+    if (!encoder_) encoder_ = std::make_unique<cpu::CpuEncoder>(std::move(model), e.num_threads);
     pooling_ = load_pooling_config(dir, PoolingMode::kCls);
   } else if (architecture_ == "Qwen3Model") {
 #ifdef PAGODA_CUDA_POOLING
@@ -187,11 +157,8 @@ PoolingBatch PoolingEngine::pack(const std::vector<PoolingInput>& inputs, size_t
   return b;
 }
 
-void PoolingEngine::run(const std::vector<PoolingInput>& inputs, size_t begin, size_t end, std::vector<float>& hidden) {
-  if (encoder_) {
-    encoder_->forward(pack(inputs, begin, end), hidden);
-    return;
-  }
+void PoolingEngine::run_decoder(const std::vector<PoolingInput>& inputs, size_t begin, size_t end,
+                                std::vector<float>& hidden) {
   // A decoder: a prefill of every sequence at once, each in its own run of KV blocks.
   ForwardBatch b;
   int32_t max_blocks = 0, next_block = 0;
@@ -240,19 +207,19 @@ std::vector<std::vector<float>> PoolingEngine::embed(const std::vector<PoolingIn
   const int64_t d = hidden_size_;
   std::vector<float> rows;
   for_each_chunk(inputs, [&](size_t begin, size_t end) {
-    if (device_encoder_) { // pooled (and normalized) on the device
-      device_encoder_->embed(pack(inputs, begin, end), pooling_.mode, pooling_.normalize, rows);
+    if (encoder_) { // pooled (and normalized) by the encoder's backend
+      encoder_->embed(pack(inputs, begin, end), pooling_.mode, pooling_.normalize, rows);
       for (size_t i = begin; i < end; ++i)
         out[i].assign(rows.begin() + int64_t(i - begin) * d, rows.begin() + int64_t(i - begin + 1) * d);
       return;
     }
-    run(inputs, begin, end, rows);
+    run_decoder(inputs, begin, end, rows);
     int64_t row = 0;
     for (size_t i = begin; i < end; ++i) {
       const int64_t n = static_cast<int64_t>(inputs[i].token_ids.size());
       out[i].resize(static_cast<size_t>(d));
       pool_rows(pooling_.mode, rows.data() + row * d, n, d, out[i].data());
-      if (pooling_.normalize) l2_normalize(out[i]);
+      if (pooling_.normalize) l2_normalize(out[i].data(), d);
       row += n;
     }
   });
@@ -261,22 +228,12 @@ std::vector<std::vector<float>> PoolingEngine::embed(const std::vector<PoolingIn
 
 std::vector<float> PoolingEngine::score(const std::vector<PoolingInput>& inputs) {
   std::lock_guard<std::mutex> lock(mutex_);
-  check(inputs, PoolingTask::kScore);
+  check(inputs, PoolingTask::kScore); // only encoders with a head get here
   std::vector<float> out(inputs.size());
-  const int64_t d = hidden_size_;
-  std::vector<float> rows;
+  std::vector<float> logits;
   for_each_chunk(inputs, [&](size_t begin, size_t end) {
-    if (device_encoder_) { // one label: logits[seq]
-      device_encoder_->score(pack(inputs, begin, end), rows);
-      std::copy(rows.begin(), rows.begin() + int64_t(end - begin), out.begin() + int64_t(begin));
-      return;
-    }
-    run(inputs, begin, end, rows);
-    int64_t row = 0;
-    for (size_t i = begin; i < end; ++i) {
-      out[i] = encoder_->model().classify(rows.data() + row * d).front();
-      row += static_cast<int64_t>(inputs[i].token_ids.size());
-    }
+    encoder_->score(pack(inputs, begin, end), logits); // one label: logits[seq]
+    std::copy(logits.begin(), logits.begin() + int64_t(end - begin), out.begin() + int64_t(begin));
   });
   return out;
 }

@@ -17,9 +17,6 @@
 
 namespace pagoda {
 
-namespace cpu {
-class CpuEncoder;
-} // namespace cpu
 class Backend;
 class EncoderDevice;
 struct PoolingBatch;
@@ -62,8 +59,8 @@ private:
   void check(const std::vector<PoolingInput>& inputs, PoolingTask task) const;
   // Inputs [begin, end) packed back to back, positions from the model's offset.
   PoolingBatch pack(const std::vector<PoolingInput>& inputs, size_t begin, size_t end) const;
-  // Runs inputs [begin, end) in one packed forward on the host path: hidden[tokens, hidden_size].
-  void run(const std::vector<PoolingInput>& inputs, size_t begin, size_t end, std::vector<float>& hidden);
+  // Runs inputs [begin, end) through the decoder in one packed forward: hidden[tokens, hidden_size].
+  void run_decoder(const std::vector<PoolingInput>& inputs, size_t begin, size_t end, std::vector<float>& hidden);
   // Calls fn(begin, end) for each packed forward's range of inputs.
   template <class Fn> void for_each_chunk(const std::vector<PoolingInput>& inputs, Fn&& fn);
 
@@ -77,9 +74,8 @@ private:
   int32_t kv_blocks_ = 0;
   int64_t forwards_ = 0;
   std::string device_ = "cpu";
-  std::unique_ptr<cpu::CpuEncoder> encoder_;     // encoder on the CPU
-  std::unique_ptr<EncoderDevice> device_encoder_; // encoder on the GPU
-  std::unique_ptr<Backend> decoder_;             // decoder used as an embedder (CPU or GPU)
+  std::unique_ptr<EncoderDevice> encoder_; // an encoder, on the CPU or the GPU
+  std::unique_ptr<Backend> decoder_;       // or a decoder used as an embedder (CPU or GPU)
   std::mutex mutex_; // one call at a time: the workspaces are shared
 };
 

@@ -229,6 +229,17 @@ std::vector<float> EncoderModel::classify(const float* first_token_hidden) const
   return apply_dense(head_.out, head_.out_bias, pooled.data());
 }
 
+int64_t encoder_act_width(const EncoderConfig& c, EncAct a) {
+  switch (a) {
+  case EncAct::kQkv: return 3 * int64_t(c.hidden_size);
+  case EncAct::kInter: return c.intermediate_size;
+  case EncAct::kHidden:
+  case EncAct::kAttn:
+  case EncAct::kOut: return c.hidden_size;
+  }
+  return c.hidden_size;
+}
+
 void validate_pooling_batch(const EncoderConfig& c, const PoolingBatch& b) {
   const int32_t n = b.num_tokens();
   if (n == 0 || b.num_seqs() <= 0) throw Error("encoder forward: empty batch");

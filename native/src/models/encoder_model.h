@@ -127,6 +127,9 @@ private:
   Head head_;
 };
 
+// Columns of one token's row of activation `a` (kQkv: q, k and v; kInter: the MLP's width).
+int64_t encoder_act_width(const EncoderConfig& config, EncAct a);
+
 // Throws pagoda::Error for an empty or inconsistent batch, or ids, types or positions outside
 // the model's tables (every backend checks before its forward).
 void validate_pooling_batch(const EncoderConfig& config, const PoolingBatch& batch);

@@ -53,16 +53,7 @@ float* CpuEncoder::act(EncAct a) {
   return nullptr;
 }
 
-int64_t CpuEncoder::width(EncAct a) const {
-  const EncoderConfig& c = model_->config();
-  switch (a) {
-  case EncAct::kQkv: return 3 * int64_t(c.hidden_size);
-  case EncAct::kInter: return c.intermediate_size;
-  default: return c.hidden_size;
-  }
-}
-
-void CpuEncoder::forward(const PoolingBatch& b, std::vector<float>& hidden) {
+void CpuEncoder::forward(const PoolingBatch& b) {
   validate_pooling_batch(model_->config(), b);
   const EncoderConfig& c = model_->config();
   const size_t n = static_cast<size_t>(b.num_tokens());
@@ -78,7 +69,28 @@ void CpuEncoder::forward(const PoolingBatch& b, std::vector<float>& hidden) {
   batch_ = &b;
   model_->forward(*this);
   batch_ = nullptr;
-  hidden.assign(hidden_.begin(), hidden_.begin() + n * c.hidden_size);
+}
+
+void CpuEncoder::embed(const PoolingBatch& b, PoolingMode mode, bool normalize, std::vector<float>& pooled) {
+  forward(b);
+  const int64_t d = model_->config().hidden_size;
+  pooled.resize(static_cast<size_t>(b.num_seqs() * d));
+  for (int32_t s = 0; s < b.num_seqs(); ++s) {
+    float* out = pooled.data() + s * d;
+    pool_rows(mode, hidden_.data() + int64_t(b.seq_start[s]) * d, b.seq_start[s + 1] - b.seq_start[s], d, out);
+    if (normalize) l2_normalize(out, d);
+  }
+}
+
+void CpuEncoder::score(const PoolingBatch& b, std::vector<float>& logits) {
+  if (!model_->has_head()) throw Error(model_->config().architecture + " has no classification head");
+  forward(b);
+  const int64_t d = model_->config().hidden_size;
+  logits.clear();
+  for (int32_t s = 0; s < b.num_seqs(); ++s) { // the head reads each sequence's first token
+    const std::vector<float> l = model_->classify(hidden_.data() + int64_t(b.seq_start[s]) * d);
+    logits.insert(logits.end(), l.begin(), l.end());
+  }
 }
 
 void CpuEncoder::layer_norm_rows(float* x, const Param& weight, const Param& bias) {

@@ -1,23 +1,25 @@
 // The CPU backend of encoder models (bert, xlm_roberta): runs EncoderModel::forward through
 // its EncoderOps on float32 [tokens, width] buffers, the batch packed without padding, matmul
-// rows and attention (sequence, head) pairs split over a thread pool.
+// rows and attention (sequence, head) pairs split over a thread pool; pooling and the
+// classification head on the host.
 #pragma once
 
 #include <memory>
 #include <vector>
 
 #include "backend/cpu/thread_pool.h"
+#include "engine/encoder_device.h"
 #include "models/encoder_model.h"
 
 namespace pagoda::cpu {
 
-class CpuEncoder : private EncoderOps {
+class CpuEncoder : public EncoderDevice, private EncoderOps {
 public:
   CpuEncoder(std::unique_ptr<EncoderModel> model, int num_threads);
 
-  // The last hidden state of every token of the batch: hidden[num_tokens, hidden_size].
-  // Throws pagoda::Error for ids, types or positions outside the model's tables.
-  void forward(const PoolingBatch& batch, std::vector<float>& hidden);
+  void embed(const PoolingBatch& batch, PoolingMode mode, bool normalize, std::vector<float>& pooled) override;
+  void score(const PoolingBatch& batch, std::vector<float>& logits) override;
+  std::string compute_dtype() const override { return "float32"; }
 
   const EncoderModel& model() const { return *model_; }
 
@@ -30,8 +32,11 @@ private:
   void gelu(EncAct x, const Param& bias) override;
   void add_layer_norm(EncAct delta, const Param& delta_bias, const Param& weight, const Param& bias) override;
 
+  // The last hidden state of every token of the batch in hidden_ ([num_tokens, hidden_size]).
+  // Throws pagoda::Error for ids, types or positions outside the model's tables.
+  void forward(const PoolingBatch& batch);
   float* act(EncAct a);
-  int64_t width(EncAct a) const;
+  int64_t width(EncAct a) const { return encoder_act_width(model_->config(), a); }
   void layer_norm_rows(float* x, const Param& weight, const Param& bias);
 
   std::unique_ptr<EncoderModel> model_;

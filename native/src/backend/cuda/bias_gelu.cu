@@ -12,21 +12,10 @@ namespace pagoda::cuda {
 
 __global__ void bias_gelu_kernel(bf16* __restrict__ x, const bf16* __restrict__ bias, int64_t total_vectors,
                                  int vectors_per_row) {
-  pdl_wait();
-  pdl_launch_dependents();
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total_vectors;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float v[8], b[8];
-    load8(x + i * 8, v);
-    if (bias != nullptr) {
-      load8(bias + (i % vectors_per_row) * 8, b);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[e] += b[e];
-    }
+  biased_rows_in_place(x, bias, total_vectors, vectors_per_row, [](float* v) {
 #pragma unroll
     for (int e = 0; e < 8; ++e) v[e] = 0.5f * v[e] * (1.f + erff(v[e] * 0.70710678118654752f));
-    store8(x + i * 8, v);
-  }
+  });
 }
 
 void bias_gelu(bf16* x, const bf16* bias, int rows, int cols, cudaStream_t stream) {

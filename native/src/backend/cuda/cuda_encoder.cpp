@@ -160,15 +160,6 @@ bf16* CudaEncoder::act(EncAct a) const {
   return nullptr;
 }
 
-int CudaEncoder::width(EncAct a) const {
-  const EncoderConfig& c = model_->config();
-  switch (a) {
-  case EncAct::kQkv: return 3 * c.hidden_size;
-  case EncAct::kInter: return c.intermediate_size;
-  default: return c.hidden_size;
-  }
-}
-
 void CudaEncoder::embed(const Param& word, const Param& position, const Param& token_type, const Param& norm_weight,
                         const Param& norm_bias) {
   const EncoderConfig& c = model_->config();

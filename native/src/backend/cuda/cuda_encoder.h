@@ -40,7 +40,7 @@ private:
   void run(const PoolingBatch& batch);
   void ensure(int64_t tokens, int64_t seqs);
   bf16* act(EncAct a) const;
-  int width(EncAct a) const;
+  int width(EncAct a) const { return static_cast<int>(encoder_act_width(model_->config(), a)); }
 
   std::unique_ptr<EncoderModel> model_;
   Stream stream_;

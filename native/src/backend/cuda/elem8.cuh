@@ -5,6 +5,7 @@
 
 #include <cuda_bf16.h>
 
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/vector_types.cuh"
 
 namespace pagoda::cuda {
@@ -28,6 +29,35 @@ __device__ __forceinline__ void store8(__nv_bfloat16* p, float v[8]) {
 __device__ __forceinline__ void store8(float* p, float v[8]) {
   reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
   reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+
+// Vector i (eight elements) of a row-major [rows, 8 * vectors_per_row] activation plus its
+// columns' eight bias elements (none when bias is null).
+template <typename T>
+__device__ __forceinline__ void load8_plus_bias(const T* x, const T* bias, int64_t i, int vectors_per_row, float v[8]) {
+  load8(x + i * 8, v);
+  if (bias == nullptr) return;
+  float b[8];
+  load8(bias + (i % vectors_per_row) * 8, b);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) v[e] += b[e];
+}
+
+// The body of an in-place per-column bias + activation kernel (bias_add.cu, bias_gelu.cu): over
+// the grid, each vector of x gets its bias, then activate(v), and is stored back. Waits for the
+// kernel before it (PDL) before reading x.
+template <typename T, typename Activate>
+__device__ __forceinline__ void biased_rows_in_place(T* x, const T* bias, int64_t total_vectors, int vectors_per_row,
+                                                     Activate activate) {
+  pdl_wait();
+  pdl_launch_dependents();
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total_vectors;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float v[8];
+    load8_plus_bias(x, bias, i, vectors_per_row, v);
+    activate(v);
+    store8(x + i * 8, v);
+  }
 }
 
 // Eight elements copied as they are (no conversion when both sides have the same type).
