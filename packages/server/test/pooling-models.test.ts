@@ -34,6 +34,20 @@ describe('embedding, rerank and LLM on one GPU through the proxy', () => {
     expect((await c.api('POST', '/v1/model_registrations/embedding', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') })).status).toBe(200);
     expect((await c.api('POST', '/v1/model_registrations/rerank', { model_name: 'rr', model_path: join(WAVE2, 'tiny-xlmr-rerank') })).status).toBe(200);
     expect((await c.api('POST', '/v1/model_registrations/LLM', { model_name: 'llm', model_path: STORIES, chat_template: TEMPLATE })).status).toBe(200);
+    // A name taken is answered with the path that updates it, under its own type.
+    const again = await c.api('POST', '/v1/model_registrations/embedding', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') });
+    expect(again.status).toBe(409);
+    expect(again.json.error.message).toMatch(/PUT or PATCH \/v1\/model_registrations\/embedding\/emb/);
+    // A registration changes only under its own type, and only into a checkpoint of that type.
+    const crossPath = await c.api('PATCH', '/v1/model_registrations/LLM/emb', { model_path: STORIES });
+    expect(crossPath.status).toBe(400);
+    expect(crossPath.json.error).toMatchObject({ param: 'model_type', message: expect.stringMatching(/'emb' is registered as an embedding model; change it under \/v1\/model_registrations\/embedding\/emb/) });
+    const crossBody = await c.api('PUT', '/v1/model_registrations/embedding/emb', { model_path: STORIES, chat_template: TEMPLATE });
+    expect(crossBody.status).toBe(400);
+    expect(crossBody.json.error).toMatchObject({ param: 'model_type', message: expect.stringMatching(/is an LLM; 'emb' is registered as an embedding model/) });
+    const missing = await c.api('PATCH', '/v1/model_registrations/rerank/nobody', { model_path: join(WAVE2, 'tiny-xlmr-rerank') });
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.message).toMatch(/POST \/v1\/model_registrations\/rerank/);
     const listed = await c.api('GET', '/v1/model_registrations/embedding');
     expect(listed.json.find((f: { model_name: string }) => f.model_name === 'emb')).toMatchObject({ dimensions: 64 });
     expect(listed.json.some((f: { model_name: string }) => f.model_name === 'bge-m3')).toBe(true);

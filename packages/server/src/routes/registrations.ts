@@ -10,6 +10,11 @@ import { HttpError } from '../http-error.ts';
 import { customFamilies } from '../model-resolve.ts';
 import type { Platform } from '../platform.ts';
 
+/** "an LLM", "an embedding model", "a rerank model". */
+function article(type: string): string {
+  return type === 'LLM' ? 'an LLM' : `a${type === 'embedding' ? 'n' : ''} ${type} model`;
+}
+
 function modelType(req: Request): ModelType {
   const type = String(req.params.type);
   if (!(MODEL_TYPES as readonly string[]).includes(type)) throw new HttpError(404, `model type '${clip(type)}' is not served here; use ${MODEL_TYPES.join(', ')}`, 'model_type');
@@ -75,12 +80,12 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
     const type = modelType(req);
     const result = await validated(registrationBody(req.body));
     const { family } = result;
-    if (family.model_type !== type) throw new HttpError(400, `${result.arch.architecture} is ${family.model_type === 'LLM' ? 'an LLM' : `a${family.model_type === 'embedding' ? 'n' : ''} ${family.model_type} model`}; register it under /v1/model_registrations/${family.model_type}`, 'model_type');
+    if (family.model_type !== type) throw new HttpError(400, `${result.arch.architecture} is ${article(family.model_type)}; register it under /v1/model_registrations/${family.model_type}`, 'model_type');
     try {
       await p.db.prisma.modelRegistration.create({ data: { ...registrationRow(result), modelType: family.model_type, source: 'custom' } });
     } catch (err) {
       if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/LLM/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name', {}, 'already_exists', { params: { name: family.model_name } });
+        throw new HttpError(409, `a model named '${family.model_name}' is already registered; update it with PUT or PATCH /v1/model_registrations/${family.model_type}/${family.model_name} (pagoda register ${family.model_name} --update ...), or pick another model_name`, 'model_name', {}, 'already_exists', { params: { name: family.model_name } });
       }
       throw err;
     }
@@ -92,11 +97,13 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
   // Running instances keep what they were launched with until they are terminated and launched again.
   const update = (merge: boolean) =>
     async (req: Request, res: Response) => {
-      modelType(req);
+      const type = modelType(req);
       const name = nameParam(req);
       if (BUILTIN_FAMILIES.some((f) => f.model_name === name)) throw new HttpError(400, `'${name}' is a built-in model and cannot be changed; register a custom model under another name`, 'model_name');
       const row = await p.db.prisma.modelRegistration.findUnique({ where: { name }, include: { instances: { select: { uid: true } } } });
-      if (!row) throw new HttpError(404, `no custom model named '${name}' is registered; register it with POST /v1/model_registrations/LLM`, 'model_name', {}, 'registration_not_found', { params: { model_name: name } });
+      if (!row) throw new HttpError(404, `no custom model named '${name}' is registered; register it with POST /v1/model_registrations/${type}`, 'model_name', {}, 'registration_not_found', { params: { model_name: name } });
+      // A registration changes under its own type's path, so a body checked as one type never replaces another's.
+      if (row.modelType !== type) throw new HttpError(400, `'${name}' is registered as ${article(row.modelType)}; change it under /v1/model_registrations/${row.modelType}/${name}`, 'model_type');
       const body = registrationBody(req.body) as Record<string, unknown>;
       if (body.model_name !== undefined && body.model_name !== name) throw new HttpError(400, `model_name '${clip(String(body.model_name))}' does not match '${name}' in the path; a registration cannot be renamed`, 'model_name');
       const changesSource = body.model_path !== undefined || body.hf_repo_id !== undefined;
@@ -108,6 +115,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
           }
         : {};
       const result = await validated({ ...kept, ...body, model_name: name });
+      if (result.family.model_type !== type) throw new HttpError(400, `${result.arch.architecture} is ${article(result.family.model_type)}; '${name}' is registered as ${article(type)}: register the checkpoint under another name at /v1/model_registrations/${result.family.model_type}`, 'model_type');
       await p.db.prisma.modelRegistration.update({ where: { id: row.id }, data: registrationRow(result) });
       const launched = row.instances.map((i) => i.uid);
       res.json({ model_name: name, updated: true, launched_as: launched, family: result.family } satisfies RegistrationUpdated);
