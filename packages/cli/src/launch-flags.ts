@@ -37,7 +37,7 @@ export const LAUNCH_FLAGS = {
 export const LAUNCH_FLAGS_HELP = `  -n, --model-name NAME           catalog or registered model (or give it as the first argument)
   -u, --model-uid UID             the name clients use in "model" (default: chosen by the server)
   --model-engine builtin|vllm|llama.cpp|remote   (default builtin)
-  -f, --model-format safetensors|gguf|awq|gptq   -s, --size-in-billions N   -q, --quantization Q
+  -f, --model-format safetensors|gguf|awq|gptq|fp8   -s, --size-in-billions N   -q, --quantization Q
   --n-gpu N|auto   --gpu-idx 0,1   --worker-ip HOST   -r, --replica N   --model-path DIR
   --gpu-memory-utilization F  --max-model-len N  --enforce-eager  --tensor-parallel-size N
   --max-num-seqs N  --max-num-batched-tokens N  --block-size N  --dtype D  --kv-cache-dtype ${KV_CACHE_DTYPES.join('|')}

@@ -91,7 +91,8 @@ describe('catalog families', () => {
 
   it('filters by ability, format and text', () => {
     expect(listFamilies({ ability: 'chat' }).length).toBe(BUILTIN_FAMILIES.filter((f) => f.model_type === 'LLM').length);
-    expect(listFamilies({ format: 'awq' }).map((f) => f.model_name)).toEqual(['qwen2.5-instruct']);
+    expect(listFamilies({ format: 'awq' }).map((f) => f.model_name).sort()).toEqual(['llama-3.1-instruct', 'qwen2.5-instruct', 'qwen3']);
+    expect(listFamilies({ format: 'fp8' }).map((f) => f.model_name).sort()).toEqual(['llama-3.1-instruct', 'qwen3']);
     expect(listFamilies({ search: 'NEMO' }).map((f) => f.model_name)).toEqual([
       'mistral-nemo-instruct',
     ]);
@@ -118,7 +119,7 @@ describe('findSpec', () => {
       /did you mean 'llama-3-instruct'/,
     );
     expectCatalogError(
-      () => findSpec('qwen3', 'awq'),
+      () => findSpec('llama-3.2-instruct', 'awq'),
       400,
       'model_format',
       /formats are safetensors, gguf/,
@@ -160,6 +161,21 @@ describe('findSpec', () => {
     const awq = findSpec('qwen2.5-instruct', 'awq', 7);
     expect(weightsBytes(awq.spec, awq.quantization) / 1e9).toBeGreaterThan(4.5);
     expect(weightsBytes(awq.spec, awq.quantization) / 1e9).toBeLessThan(6);
+    // Linear layers at 4, 8 (GPTQ Int8, FP8) and 16 bits; embeddings and lm_head stay 16-bit throughout.
+    const bf16 = weightsBytes(findSpec('qwen3', null, 8).spec, 'none');
+    const int4 = findSpec('qwen3', 'awq', 8);
+    const f8 = findSpec('qwen3', 'fp8', 8);
+    expect(f8.spec.model_id).toBe('Qwen/Qwen3-8B-FP8');
+    expect(f8.quantization).toBe('fp8');
+    expect(weightsBytes(f8.spec, f8.quantization) / bf16).toBeGreaterThan(0.55);
+    expect(weightsBytes(f8.spec, f8.quantization) / bf16).toBeLessThan(0.6);
+    expect(weightsBytes(int4.spec, int4.quantization) / bf16).toBeLessThan(0.4);
+    const g8 = findSpec('qwen2.5-instruct', 'gptq', 7, 'int8');
+    const g4 = findSpec('qwen2.5-instruct', 'gptq', 7, 'Int4');
+    expect([g8.spec.model_id, g4.spec.model_id]).toEqual(['Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8', 'Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4']);
+    // (published: 8.7 GB and 5.6 GB of files)
+    expect(weightsBytes(g8.spec, g8.quantization) / 1e9).toBeCloseTo(8.9, 1);
+    expect(weightsBytes(g4.spec, g4.quantization) / 1e9).toBeCloseTo(5.6, 1);
   });
 });
 
@@ -210,6 +226,13 @@ describe('engines', () => {
       /use model_engine 'llama.cpp'/,
     );
     expect(() => assertEngineRuns('llama.cpp', family, spec, quantization)).not.toThrow();
+    // The builtin engine runs 4-bit GPTQ and FP8 checkpoints; 8-bit GPTQ goes to vLLM.
+    const int8 = findSpec('qwen2.5-instruct', 'gptq', 14, 'Int8');
+    expectCatalogError(() => assertEngineRuns('builtin', int8.family, int8.spec, int8.quantization), 400, 'model_engine', /use model_engine 'vllm'/);
+    for (const [format, q] of [['gptq', 'Int4'], ['fp8', 'fp8'], ['awq', 'Int4']] as const) {
+      const c = findSpec('llama-3.1-instruct', format, 8, q);
+      expect(() => assertEngineRuns('builtin', c.family, c.spec, c.quantization), format).not.toThrow();
+    }
   });
 });
 

@@ -97,7 +97,7 @@ export const en = {
     "builtin is Pagoda's paged-attention engine; others run their own runtimes.",
   'field.model_format': 'Format',
   'field.model_format.hint':
-    'safetensors keeps full precision; GGUF, AWQ and GPTQ are quantized: smaller and lighter on memory, slightly less accurate.',
+    'safetensors keeps full precision; GGUF, AWQ, GPTQ and FP8 are quantized: smaller and lighter on memory, slightly less accurate.',
   'field.model_size_in_billions': 'Size (billions of parameters)',
   'field.model_size_in_billions.hint':
     'Weights take about 2 bytes per parameter in 16-bit: bigger models answer better and slower.',

@@ -95,7 +95,7 @@ export const zhCN: Record<MessageKey, string> = {
   'field.model_engine.hint': 'builtin 是 Pagoda 自带的分页注意力引擎；其他引擎使用各自的运行时。',
   'field.model_format': '格式',
   'field.model_format.hint':
-    'safetensors 保留完整精度；GGUF、AWQ、GPTQ 为量化格式：更小、更省显存，精度略低。',
+    'safetensors 保留完整精度；GGUF、AWQ、GPTQ、FP8 为量化格式：更小、更省显存，精度略低。',
   'field.model_size_in_billions': '规模（十亿参数）',
   'field.model_size_in_billions.hint': '16 位精度下每个参数约占 2 字节：模型越大回答越好，但越慢。',
   'field.quantization': '量化',

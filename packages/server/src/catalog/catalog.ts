@@ -237,11 +237,13 @@ export function weightsBytes(
       );
     return Math.ceil((params * bits) / 8);
   }
-  if (spec.model_format === 'awq' || spec.model_format === 'gptq') {
-    // 4-bit linear layers with a 16-bit scale and zero per 128 weights; embeddings and lm_head stay 16-bit.
+  if (spec.model_format === 'awq' || spec.model_format === 'gptq' || spec.model_format === 'fp8') {
+    // Linear layers at their bits, with a 16-bit scale and zero per 128 weights for AWQ / GPTQ (fp8's
+    // per-channel or per-block scales are a rounding error); embeddings and lm_head stay 16-bit.
+    const bits = spec.model_format === 'fp8' ? 8 : quantization.toLowerCase() === 'int8' ? 8.25 : 4.25;
     const a = spec.architecture;
     const embeddings = a.vocab_size * a.hidden_size * (a.tie_word_embeddings ? 1 : 2);
-    return Math.ceil(((params - embeddings) * 4.25) / 8 + embeddings * 2);
+    return Math.ceil(((params - embeddings) * bits) / 8 + embeddings * 2);
   }
   return params * DTYPE_BYTES[computeDtype ?? spec.architecture.dtype];
 }

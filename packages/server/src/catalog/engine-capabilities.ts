@@ -26,8 +26,9 @@ const ALL_KWARGS = RUNNER_ENGINE_KWARGS;
 
 export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   builtin: {
-    // AWQ / GPTQ checkpoints carry their quantization_config, which the engine reads at load.
-    formats: { safetensors: ['none'], awq: null, gptq: null },
+    // AWQ / GPTQ / FP8 checkpoints carry their quantization_config, which the engine reads at load;
+    // its int4 kernels take 4-bit GPTQ only (native/src/model/quantization_config.cpp refuses other bits).
+    formats: { safetensors: ['none'], awq: null, gptq: ['Int4'], fp8: null },
     model_types: ['LLM', 'embedding', 'rerank'],
     // tools: tool_choice required / named by grammar, auto with the family's --tool-call-parser;
     // reasoning: the family's --reasoning-parser (docs/structured-output.md).
@@ -39,7 +40,7 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
     engine_kwargs: ALL_KWARGS,
   },
   vllm: {
-    formats: { safetensors: ['none'], awq: null, gptq: null },
+    formats: { safetensors: ['none'], awq: null, gptq: null, fp8: null },
     model_types: ['LLM'],
     // Tool calls and reasoning need vLLM's parser flags, which the runner does not pass.
     abilities: ['chat', 'generate'],
@@ -58,7 +59,7 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   },
   // The upstream OpenAI server serves whatever it serves; the spec only names the model.
   remote: {
-    formats: { safetensors: null, gguf: null, awq: null, gptq: null },
+    formats: { safetensors: null, gguf: null, awq: null, gptq: null, fp8: null },
     model_types: ['LLM'],
     abilities: ['chat', 'generate'],
     kv_cache_dtypes: ['auto'],

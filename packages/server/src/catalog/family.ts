@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { MODEL_TYPES } from '@pagoda/protocol';
 import { ArchNumbersSchema } from './architecture.ts';
 
-/** safetensors checkpoints (Xinference calls them "pytorch"), GGUF files, AWQ / GPTQ checkpoints. */
-export const MODEL_FORMATS = ['safetensors', 'gguf', 'awq', 'gptq'] as const;
+/** safetensors checkpoints (Xinference calls them "pytorch"), GGUF files, AWQ / GPTQ / FP8 checkpoints. */
+export const MODEL_FORMATS = ['safetensors', 'gguf', 'awq', 'gptq', 'fp8'] as const;
 export type ModelFormat = (typeof MODEL_FORMATS)[number];
 
 export const MODEL_ABILITIES = ['chat', 'generate', 'tools', 'reasoning', 'embed', 'rerank'] as const;
@@ -14,7 +14,7 @@ export type ModelAbility = (typeof MODEL_ABILITIES)[number];
 export const ModelSpecSchema = z.object({
   model_format: z.enum(MODEL_FORMATS),
   model_size_in_billions: z.number().positive(),
-  /** "none" for unquantized checkpoints; GGUF quant names (Q4_K_M ...); "Int4" for AWQ. */
+  /** "none" for unquantized checkpoints; GGUF quant names (Q4_K_M ...); "Int4" for AWQ; "Int4" / "Int8" for GPTQ; "fp8". */
   quantizations: z.array(z.string().min(1)).min(1),
   /** The Hugging Face repository. */
   model_id: z.string().min(1),

@@ -1,7 +1,7 @@
 // Meta Llama 3, 3.1, 3.2 and 3.3 instruct models: published config.json numbers per size.
 import type { ArchNumbersInput } from '../architecture.ts';
 import type { ModelFamilyInput } from '../family.ts';
-import { checkpoint, gguf } from './specs.ts';
+import { awq, checkpoint, fp8, gguf, gptq } from './specs.ts';
 
 const VOCAB = 128_256;
 
@@ -85,6 +85,14 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
         'Meta-Llama-3.1-8B-Instruct-{quantization}.gguf',
         L31_8B,
       ),
+      // 4-bit AWQ and GPTQ (group 128) from Hugging Face's quantization team; FP8 per channel with
+      // dynamic per-token activation scales (compressed-tensors) from Red Hat.
+      awq(8, 'hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4', L31_8B),
+      awq(70, 'hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4', L31_70B),
+      gptq(8, 'hugging-quants/Meta-Llama-3.1-8B-Instruct-GPTQ-INT4', L31_8B),
+      gptq(70, 'hugging-quants/Meta-Llama-3.1-70B-Instruct-GPTQ-INT4', L31_70B),
+      fp8(8, 'RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8-dynamic', L31_8B),
+      fp8(70, 'RedHatAI/Meta-Llama-3.1-70B-Instruct-FP8-dynamic', L31_70B),
     ],
   },
   {

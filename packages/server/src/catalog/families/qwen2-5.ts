@@ -1,7 +1,7 @@
 // Qwen2.5 instruct models, 0.5B to 72B: published config.json numbers per size.
 import type { ArchNumbersInput } from '../architecture.ts';
 import type { ModelFamilyInput, ModelSpecInput } from '../family.ts';
-import { awq, checkpoint, gguf } from './specs.ts';
+import { awq, checkpoint, gguf, gptq } from './specs.ts';
 
 function qwen2(
   layers: number,
@@ -32,16 +32,15 @@ const SIZES: Array<{
   size: number;
   label: string;
   arch: ArchNumbersInput;
-  awq: boolean;
   gguf: boolean;
 }> = [
-  { size: 0.5, label: '0.5B', arch: qwen2(24, 896, 14, 2, 4864, true), awq: false, gguf: true },
-  { size: 1.5, label: '1.5B', arch: qwen2(28, 1536, 12, 2, 8960, true), awq: false, gguf: true },
-  { size: 3, label: '3B', arch: qwen2(36, 2048, 16, 2, 11_008, true), awq: false, gguf: true },
-  { size: 7, label: '7B', arch: qwen2(28, 3584, 28, 4, 18_944, false), awq: true, gguf: true },
-  { size: 14, label: '14B', arch: qwen2(48, 5120, 40, 8, 13_824, false), awq: true, gguf: true },
-  { size: 32, label: '32B', arch: qwen2(64, 5120, 40, 8, 27_648, false), awq: true, gguf: false },
-  { size: 72, label: '72B', arch: qwen2(80, 8192, 64, 8, 29_568, false), awq: true, gguf: false },
+  { size: 0.5, label: '0.5B', arch: qwen2(24, 896, 14, 2, 4864, true), gguf: true },
+  { size: 1.5, label: '1.5B', arch: qwen2(28, 1536, 12, 2, 8960, true), gguf: true },
+  { size: 3, label: '3B', arch: qwen2(36, 2048, 16, 2, 11_008, true), gguf: true },
+  { size: 7, label: '7B', arch: qwen2(28, 3584, 28, 4, 18_944, false), gguf: true },
+  { size: 14, label: '14B', arch: qwen2(48, 5120, 40, 8, 13_824, false), gguf: true },
+  { size: 32, label: '32B', arch: qwen2(64, 5120, 40, 8, 27_648, false), gguf: false },
+  { size: 72, label: '72B', arch: qwen2(80, 8192, 64, 8, 29_568, false), gguf: false },
 ];
 
 function specs(): ModelSpecInput[] {
@@ -58,8 +57,12 @@ function specs(): ModelSpecInput[] {
       ),
     );
   }
-  for (const s of SIZES.filter((x) => x.awq))
+  // Qwen publishes AWQ and GPTQ (4- and 8-bit) checkpoints of every size.
+  for (const s of SIZES) {
     out.push(awq(s.size, `Qwen/Qwen2.5-${s.label}-Instruct-AWQ`, s.arch));
+    for (const bits of ['Int4', 'Int8'] as const)
+      out.push(gptq(s.size, `Qwen/Qwen2.5-${s.label}-Instruct-GPTQ-${bits}`, s.arch, bits));
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Qwen3 dense models, 0.6B to 32B (thinking and non-thinking in one checkpoint): published numbers.
 import type { ArchNumbersInput } from '../architecture.ts';
 import type { ModelFamilyInput, ModelSpecInput } from '../family.ts';
-import { checkpoint, COMMON_GGUF_QUANTS, gguf } from './specs.ts';
+import { awq, checkpoint, COMMON_GGUF_QUANTS, fp8, gguf } from './specs.ts';
 
 function qwen3(
   layers: number,
@@ -56,6 +56,9 @@ function specs(): ModelSpecInput[] {
   const out: ModelSpecInput[] = SIZES.map((s) =>
     checkpoint(s.size, `Qwen/Qwen3-${s.label}`, s.arch),
   );
+  // Qwen's own quantizations: FP8 in 128x128 blocks for every size, AWQ from 4B up.
+  for (const s of SIZES) out.push(fp8(s.size, `Qwen/Qwen3-${s.label}-FP8`, s.arch));
+  for (const s of SIZES.filter((x) => x.size >= 4)) out.push(awq(s.size, `Qwen/Qwen3-${s.label}-AWQ`, s.arch));
   for (const s of SIZES)
     out.push(
       gguf(

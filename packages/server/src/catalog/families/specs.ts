@@ -48,3 +48,30 @@ export function awq(size: number, repo: string, architecture: ArchNumbersInput):
     architecture,
   };
 }
+
+/** A GPTQ checkpoint of one bit width, in a repository of its own. */
+export function gptq(
+  size: number,
+  repo: string,
+  architecture: ArchNumbersInput,
+  quantization: 'Int4' | 'Int8' = 'Int4',
+): ModelSpecInput {
+  return {
+    model_format: 'gptq',
+    model_size_in_billions: size,
+    quantizations: [quantization],
+    model_id: repo,
+    architecture,
+  };
+}
+
+/** An FP8 (e4m3) checkpoint: per-channel or 128x128-block weight scales, as its quantization_config says. */
+export function fp8(size: number, repo: string, architecture: ArchNumbersInput): ModelSpecInput {
+  return {
+    model_format: 'fp8',
+    model_size_in_billions: size,
+    quantizations: ['fp8'],
+    model_id: repo,
+    architecture,
+  };
+}
