@@ -341,6 +341,25 @@ void test_fp8_at_load_matches_checkpoint() {
 
 // load_format "dummy" with a quantization on a float config: random weights in that format
 // (what the GPU benchmarks load), finite logits on the CPU.
+// One three-token prompt through a backend made for `e`: every logit finite.
+bool forwards_finite(const EngineConfig& e) {
+  auto backend = create_backend(e);
+  backend->allocate_kv_cache(4, 16);
+  ForwardBatch b;
+  b.token_ids = {1, 5, 9};
+  b.positions = {0, 1, 2};
+  b.slot_mapping = {0, 1, 2};
+  b.query_start = {0, 3};
+  b.context_lens = {3};
+  b.max_blocks_per_seq = 1;
+  b.block_tables = {0};
+  std::vector<float> logits;
+  backend->forward(b, logits);
+  bool finite = !logits.empty();
+  for (float v : logits) finite = finite && std::isfinite(v);
+  return finite;
+}
+
 void test_dummy_formats() {
   // The wave2 model's shapes (every in_features a multiple of 128), without its quantization_config.
   const json::Value src = json::parse_file("../shared/models/wave2/tiny-llama-gptq-int4/config.json");
@@ -360,21 +379,7 @@ void test_dummy_formats() {
                              : std::string(q) == "awq" ? QuantMethod::kAwq
                                                        : QuantMethod::kFp8PerChannel;
     CHECK(m.weights.layers[0].down_proj->method() == want);
-    auto backend = create_backend(e);
-    backend->allocate_kv_cache(4, 16);
-    ForwardBatch b;
-    b.token_ids = {1, 5, 9};
-    b.positions = {0, 1, 2};
-    b.slot_mapping = {0, 1, 2};
-    b.query_start = {0, 3};
-    b.context_lens = {3};
-    b.max_blocks_per_seq = 1;
-    b.block_tables = {0};
-    std::vector<float> logits;
-    backend->forward(b, logits);
-    bool finite = !logits.empty();
-    for (float v : logits) finite = finite && std::isfinite(v);
-    CHECK(finite);
+    CHECK(forwards_finite(e));
   }
   // An fp8-block checkpoint config loaded dummy (the Llama-3-8B fp8-block bench's path): random
   // codes with 128x128 block scales, finite logits.
@@ -392,21 +397,7 @@ void test_dummy_formats() {
     bool no_nan = true;
     for (int64_t i = 0; i < f.out_features() * f.in_features(); ++i) no_nan = no_nan && (codes[i] & 0x7F) != 0x7F;
     CHECK(no_nan);
-    auto backend = create_backend(e);
-    backend->allocate_kv_cache(4, 16);
-    ForwardBatch b;
-    b.token_ids = {1, 5, 9};
-    b.positions = {0, 1, 2};
-    b.slot_mapping = {0, 1, 2};
-    b.query_start = {0, 3};
-    b.context_lens = {3};
-    b.max_blocks_per_seq = 1;
-    b.block_tables = {0};
-    std::vector<float> logits;
-    backend->forward(b, logits);
-    bool finite = !logits.empty();
-    for (float v : logits) finite = finite && std::isfinite(v);
-    CHECK(finite);
+    CHECK(forwards_finite(e));
   }
 }
 

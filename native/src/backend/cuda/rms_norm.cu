@@ -63,6 +63,37 @@ __device__ __forceinline__ void normalize_row_fp8(const In* __restrict__ src, co
   });
 }
 
+// 1 / rms of one row, over this block's threads.
+template <typename In>
+__device__ __forceinline__ float row_inv_rms(const In* __restrict__ src, int hidden, float eps) {
+  float sum_sq = 0.f;
+  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
+    float v[8];
+    load8(src + i, v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum_sq += v[e] * v[e];
+  }
+  return rsqrtf(block_sum(sum_sq) / hidden + eps);
+}
+
+// res += add for one row, then 1 / rms of what was stored (as the unfused modules normalize it).
+// Each thread later re-reads only the elements it wrote itself, so no barrier is needed.
+template <typename R, typename T>
+__device__ __forceinline__ float add_residual_inv_rms(R* __restrict__ res, const T* __restrict__ add, int hidden, float eps) {
+  float sum_sq = 0.f;
+  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
+    float r[8], a[8];
+    load8(res + i, r);
+    load8(add + i, a);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) r[e] += a[e];
+    store8(res + i, r);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum_sq += r[e] * r[e];
+  }
+  return rsqrtf(block_sum(sum_sq) / hidden + eps);
+}
+
 } // namespace
 
 template <typename In, typename T>
@@ -74,15 +105,7 @@ __global__ void rms_norm_kernel(const In* __restrict__ x, const T* __restrict__ 
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   const In* src = x + row * hidden;
-  float sum_sq = 0.f;
-  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
-    float v[8];
-    load8(src + i, v);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sum_sq += v[e] * v[e];
-  }
-  const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
-  normalize_row(src, weight, out + row * hidden, hidden, inv_rms, w_first);
+  normalize_row(src, weight, out + row * hidden, hidden, row_inv_rms(src, hidden, eps), w_first);
 }
 
 template <typename R, typename T>
@@ -95,20 +118,7 @@ __global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* __restric
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   R* res = residual + row * hidden;
-  const T* add = x + row * hidden;
-  float sum_sq = 0.f;
-  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
-    float r[8], a[8];
-    load8(res + i, r);
-    load8(add + i, a);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) r[e] += a[e];
-    store8(res + i, r); // r now holds what was stored: normalize that, as the unfused modules do
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sum_sq += r[e] * r[e];
-  }
-  const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
-  // Each thread re-reads only the elements it wrote itself, so no barrier is needed.
+  const float inv_rms = add_residual_inv_rms(res, x + row * hidden, hidden, eps);
   normalize_row(res, weight, out + row * hidden, hidden, inv_rms, w_first);
 }
 
@@ -121,15 +131,7 @@ __global__ void rms_norm_fp8_kernel(const float* __restrict__ x, const bf16* __r
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   const float* src = x + row * hidden;
-  float sum_sq = 0.f;
-  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
-    float v[8];
-    load8(src + i, v);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sum_sq += v[e] * v[e];
-  }
-  const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
-  normalize_row_fp8<kFuse>(src, weight, out + row * hidden, hidden, inv_rms, w_first);
+  normalize_row_fp8<kFuse>(src, weight, out + row * hidden, hidden, row_inv_rms(src, hidden, eps), w_first);
 }
 
 template <Fp8Fuse kFuse>
@@ -141,19 +143,7 @@ __global__ void add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   float* res = residual + row * hidden;
-  const bf16* add = x + row * hidden;
-  float sum_sq = 0.f;
-  for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
-    float r[8], a[8];
-    load8(res + i, r);
-    load8(add + i, a);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) r[e] += a[e];
-    store8(res + i, r);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sum_sq += r[e] * r[e];
-  }
-  const float inv_rms = rsqrtf(block_sum(sum_sq) / hidden + eps);
+  const float inv_rms = add_residual_inv_rms(res, x + row * hidden, hidden, eps);
   normalize_row_fp8<kFuse>(res, weight, out + row * hidden, hidden, inv_rms, w_first);
 }
 
