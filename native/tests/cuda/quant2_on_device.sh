@@ -18,7 +18,7 @@
 #   STAGES: any of "tests goldens b1 gemv2" (default all); B1_FORMATS, B1_UNFUSED_FORMATS,
 #   GEMV2_FORMATS narrow the decode runs.
 set -u -o pipefail
-BUNDLE=${BUNDLE:-.dev-carry/quant2}
+BUNDLE=${BUNDLE:-$(cd "$(dirname "$0")" && pwd)} # the folder this script was bundled into
 BIN=$BUNDLE/bin
 S=$BUNDLE/shared
 OUT_DIR=${OUT:-/tmp}/quant2-out
