@@ -10,7 +10,7 @@
 # $OUT/quant2-out (written as they go, so a run cut short still brings back what it did); a summary is
 # printed as it goes. Decode runs stop being started past BUDGET_S seconds (default 480).
 # Last, stage gemv2 (issue 15's decode GEMV, PAGODA_QUANT_GEMV2=1): quant_gemv2_test on small and
-# odd shapes, `quant_kernel_bench gemv` (quant_gemv2 beside quant_gemm and the copy floor), batch-1
+# odd shapes, the wave2 goldens through pagoda-check with it, `quant_kernel_bench gemv` (quant_gemv2 beside quant_gemm and the copy floor), batch-1
 # decode for GPTQ and FP8 with PAGODA_QUANT_GEMV2=1 (beside the default runs of stage b1), then
 # quant_gemv2_test on the Llama-3-8B shapes; each started only while it can end before TOTAL_S
 # (default 530 s), in that order, so the whole call stays under ~9 minutes.
@@ -104,6 +104,17 @@ if has gemv2; then
   gemv2_ok=0
   if fits quant_gemv2_test-small 60 && run quant_gemv2_test-small 60 "$BIN/quant_gemv2_test" small; then gemv2_ok=1; fi
   grep -E "^FAIL|skip|passed" "$OUT_DIR/quant_gemv2_test-small.log" 2>/dev/null | head -24
+  # The wave2 goldens through the engine with the new GEMV (decode steps of <= 8 rows take it).
+  if [ $gemv2_ok = 1 ]; then
+    for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8; do
+      fits golden-$g-gemv2 40 || continue
+      run golden-$g-gemv2 40 env PAGODA_QUANT_GEMV2=1 PAGODA_W8A8_FUSED=1 "$BIN/pagoda-check" \
+        "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" --model "$S/models/wave2/tiny-llama-${g%.w8a8}" \
+        --device cuda --dtype auto
+      echo "   $(grep -E "passed" "$OUT_DIR/golden-$g-gemv2.log") worst rel $(awk '$1 ~ /^[0-9]+$/ && ($NF == "ok" || $NF == "FAIL") {print $(NF-3)}' \
+        "$OUT_DIR/golden-$g-gemv2.log" | sort -g | tail -1)"
+    done
+  fi
   if fits quant_kernel_bench-gemv 120; then
     run quant_kernel_bench-gemv 120 "$BIN/quant_kernel_bench" gemv "$OUT_DIR/h200-quant-gemv2-kernels.json"
     grep -E "^device|m 1 |^token" "$OUT_DIR/quant_kernel_bench-gemv.log" | head -40

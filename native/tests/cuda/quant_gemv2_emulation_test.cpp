@@ -4,7 +4,8 @@
 // m16n8k16 (bf16 in, f32 out). The repacked GPTQ / AWQ / fp8 weights of quantized_repack.cpp are
 // multiplied at m 1, 3, 8 with every split count that fits, and compared with the wave2 README's
 // dequantization (host reference); y is written into a wider output (ldy > n) that must stay
-// untouched elsewhere, and the split counters must be back at zero. What it cannot show: timing,
+// untouched elsewhere, the split counters must be back at zero, and nothing may be written past the
+// dynamic shared memory the launch sizes (a guard). What it cannot show: timing,
 // the real memory model, the hardware's own mma and conversions (quant_gemv2_test does that on the GPU).
 #include <ucontext.h>
 
@@ -159,17 +160,20 @@ void fiber_main() {
   swapcontext(&emu::fibers[emu::current].ctx, &emu::scheduler);
 }
 
-// One grid, CTA after CTA; false on a deadlock (a pass in which no fiber got anywhere).
-bool run_grid(KernelFn kernel, const QuantizedWeight& w, const gemv2::Gemv2Args& args, int row_blocks, int splits,
-              size_t smem) {
-  std::vector<unsigned char> shared(smem);
+// One grid, CTA after CTA. Returns "" or what went wrong: a deadlock (a pass in which no fiber
+// got anywhere) or a write past the dynamic shared memory the launch gives (a guard after it).
+constexpr size_t kGuardBytes = 4096;
+std::string run_grid(KernelFn kernel, const QuantizedWeight& w, const gemv2::Gemv2Args& args, int row_blocks, int splits,
+                     size_t smem) {
+  std::vector<unsigned char> shared(smem + kGuardBytes);
   emu::shared_memory = shared.data();
   g_kernel = kernel;
   g_w = w;
   g_args = args;
   for (int by = 0; by < splits; ++by)
     for (int bx = 0; bx < row_blocks; ++bx) {
-      std::fill(shared.begin(), shared.end(), 0xFF); // unstaged shared memory reads as NaN
+      std::fill(shared.begin(), shared.begin() + smem, 0xFF); // unstaged shared memory reads as NaN
+      std::fill(shared.begin() + smem, shared.end(), 0xAB);
       emu::cta_barrier = emu::Barrier{};
       for (auto& wm : emu::warps) wm.barrier = emu::Barrier{};
       for (int i = 0; i < emu::kThreads; ++i) {
@@ -195,10 +199,12 @@ bool run_grid(KernelFn kernel, const QuantizedWeight& w, const gemv2::Gemv2Args&
           swapcontext(&emu::scheduler, &emu::fibers[i].ctx);
           if (!emu::fibers[i].done) ++live;
         }
-        if (live > 0 && emu::progress == before) return false;
+        if (live > 0 && emu::progress == before) return "deadlock: threads left waiting at a barrier";
       }
+      if (!std::all_of(shared.begin() + smem, shared.end(), [](unsigned char b) { return b == 0xAB; }))
+        return "a write past the " + std::to_string(smem) + " bytes of dynamic shared memory";
     }
-  return true;
+  return "";
 }
 
 struct Case {
@@ -249,8 +255,9 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
       a.partials = partials.data();
       a.counters = counters.data();
       const std::string tag = cs.name + " m " + std::to_string(m) + " splits " + std::to_string(splits);
-      if (!run_grid(gemv2::gemv2_kernel_for(w), w, a, row_blocks, splits, smem)) {
-        c.expect_true(tag + ": the CTA's threads finish (no barrier left waiting)", false);
+      const std::string fault = run_grid(gemv2::gemv2_kernel_for(w), w, a, row_blocks, splits, smem);
+      if (!fault.empty()) {
+        c.expect_true(tag + ": runs to the end within its shared memory", false, fault);
         continue;
       }
       std::vector<float> out(size_t(m) * n);

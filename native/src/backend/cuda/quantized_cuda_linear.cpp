@@ -44,6 +44,8 @@ struct QuantScratch {
     if (gemv2.bytes() < bytes) {
       gemv2 = DeviceBuffer(bytes);
       PAGODA_CUDA_CHECK(cudaMemset(gemv2.data(), 0, bytes));
+      // The engine's streams may not order after the legacy stream's memset: finish it here.
+      PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
     }
   }
 
