@@ -144,6 +144,12 @@ void check_args(const QuantizedWeight& w, int m, int ldy) {
 
 void quant_gemv2_prepare(const QuantizedWeight& w) {
   for (int m = 1; m <= kMaxTokens; ++m) plan_for(w, m, 0);
+  // Loads the gather kernel's code now (lazy module loading), not at its first launch, which may
+  // be inside a decode graph's capture; the GEMV's own code the occupancy query has loaded.
+  if (w.perm) {
+    cudaFuncAttributes attributes{};
+    PAGODA_CUDA_CHECK(cudaFuncGetAttributes(&attributes, gemv2_gather_kernel));
+  }
 }
 
 size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits) {
