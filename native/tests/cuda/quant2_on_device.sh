@@ -117,7 +117,7 @@ if has gemv2; then
   fi
   if fits quant_kernel_bench-gemv 120; then
     run quant_kernel_bench-gemv 120 "$BIN/quant_kernel_bench" gemv "$OUT_DIR/h200-quant-gemv2-kernels.json"
-    grep -E "^device|m 1 |^token" "$OUT_DIR/quant_kernel_bench-gemv.log" | head -40
+    grep -E "^device|m 1 |tiles a CTA|^token" "$OUT_DIR/quant_kernel_bench-gemv.log" | head -80
   fi
   # Decode with the new GEMV only when its kernel test passed (a wrong kernel could fault the run).
   if [ $gemv2_ok = 1 ]; then

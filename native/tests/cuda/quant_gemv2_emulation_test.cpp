@@ -2,7 +2,7 @@
 // indexing is checked where no device is: each CTA's 256 threads are fibers (ucontext) that switch
 // at __syncthreads and at every mma, which is modelled warp-wide from the PTX fragment layouts of
 // m16n8k16 (bf16 in, f32 out). The repacked GPTQ / AWQ / fp8 weights of quantized_repack.cpp are
-// multiplied at m 1, 3, 8 with every split count that fits, and compared with the wave2 README's
+// multiplied at m 1, 3, 8 with 2, 4 and 8 tiles a CTA and several split counts, and compared with the wave2 README's
 // dequantization (host reference); y is written into a wider output (ldy > n) that must stay
 // untouched elsewhere, the split counters must be back at zero, and nothing may be written past the
 // dynamic shared memory the launch sizes (a guard). What it cannot show: timing,
@@ -227,7 +227,6 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
   w.zeros = h.zeros.empty() ? nullptr : h.zeros.data();
   w.perm = h.perm.empty() ? nullptr : h.perm.data();
   const int n = w.n, k = w.k, ldy = n + 8, groups = k / w.group_size;
-  const int row_blocks = (n / 16 + gemv2::kTiles - 1) / gemv2::kTiles;
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
   const auto ref_all = ref_linear(x_all, cs.dequant, 8, n, k);
   for (int m : {1, 3, 8}) {
@@ -238,11 +237,14 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
     const std::vector<double> ref(ref_all.begin(), ref_all.begin() + size_t(m) * n);
     double ref_max = 0;
     for (double v : ref) ref_max = std::max(ref_max, std::fabs(v));
+    for (int tiles : {2, 4, 8})
     for (int splits = 1; splits <= groups; ++splits) {
+      const int row_blocks = (n / 16 + tiles - 1) / tiles;
       const int cta_groups_max = (groups + splits - 1) / splits;
-      const size_t smem = gemv2::gemv2_smem_bytes(w, m, cta_groups_max);
+      const size_t smem = gemv2::gemv2_smem_bytes(w, m, cta_groups_max, tiles);
       if (smem > gemv2::kSmemLimit) continue;
-      if (splits > 3 && splits != groups) continue; // 1, 2, 3 and the most: uneven and single-group splits
+      // Default tiles: splits 1, 2, 3 and the most (uneven and single-group splits); 2 and 8 tiles: 1 and 3.
+      if (tiles == gemv2::kDefaultTiles ? (splits > 3 && splits != groups) : (splits != 1 && splits != 3)) continue;
       std::vector<int> counters(size_t(row_blocks), 0);
       std::vector<float> partials(size_t(splits) * m * n, std::nanf(""));
       std::vector<uint16_t> y(size_t(m) * ldy + 64, 0xFFFF);
@@ -254,8 +256,9 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
       a.cta_groups_max = cta_groups_max;
       a.partials = partials.data();
       a.counters = counters.data();
-      const std::string tag = cs.name + " m " + std::to_string(m) + " splits " + std::to_string(splits);
-      const std::string fault = run_grid(gemv2::gemv2_kernel_for(w), w, a, row_blocks, splits, smem);
+      const std::string tag = cs.name + " m " + std::to_string(m) + " tiles " + std::to_string(tiles) + " splits " +
+                              std::to_string(splits);
+      const std::string fault = run_grid(gemv2::gemv2_kernel_for(w, tiles), w, a, row_blocks, splits, smem);
       if (!fault.empty()) {
         c.expect_true(tag + ": runs to the end within its shared memory", false, fault);
         continue;

@@ -4,12 +4,14 @@
 // (row blocks with dead tiles, groups that do not split evenly) and the Llama-3-8B shapes (qkv,
 // o_proj, gate_up, down: split-K on the 4096-row ones). Also: y written into a wider output
 // (ldy > n) touches nothing else, two runs are bit-identical (the split reduction is fixed-order
-// and its counters go back to zero), forced split counts give the same function, bad arguments
-// fail. `quant_gemv2_test small` leaves the Llama-3-8B shapes out (seconds instead of a minute).
+// and its counters go back to zero), forced split counts and 2 / 8 tiles a CTA give the same
+// function, bad arguments fail. `quant_gemv2_test small` leaves the Llama-3-8B shapes out (seconds instead of a minute).
 #include <algorithm>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backend/cuda/quant_kernels.h"
 #include "test_support.h"
@@ -45,7 +47,8 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
   const int groups = k / w.group_size;
   size_t ws_bytes = 0;
   for (int m = 1; m <= kMaxM; ++m)
-    for (int s : {0, 1, groups}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(w, m, s));
+    for (int s : {0, 1, groups})
+      for (int tiles : {0, 2, 8}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(w, m, s, tiles));
   DeviceBuffer d_ws(ws_bytes);
   PAGODA_CUDA_CHECK(cudaMemset(d_ws.data(), 0, ws_bytes));
   DeviceBuffer d_y(size_t(kMaxM) * ldy * 2 + 256);
@@ -56,11 +59,12 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
     for (double v : ref) ref_max = std::max(ref_max, std::fabs(v));
     // bf16 output: a half ulp is 2^-9 of the value; allow 4x that of the largest output.
     const double abs_limit = 8e-3 * ref_max + 1e-3;
-    std::vector<int> split_runs = {0};
-    if (m == 1 || m == kMaxM) split_runs = {0, 1, std::min(groups, 32)};
-    for (int s : split_runs) {
+    // (splits, tiles): the plan's choice; at m 1 and 8 also forced splits and 2 / 8 tiles a CTA.
+    std::vector<std::pair<int, int>> runs = {{0, 0}};
+    if (m == 1 || m == kMaxM) runs = {{0, 0}, {1, 0}, {std::min(groups, 32), 0}, {0, 2}, {0, 8}};
+    for (const auto& [s, tiles] : runs) {
       poison(d_y);
-      quant_gemv2(d_x.as<bf16>(), w, d_y.as<bf16>(), ldy, m, d_ws.data(), d_ws.bytes(), 0, s);
+      quant_gemv2(d_x.as<bf16>(), w, d_y.as<bf16>(), ldy, m, d_ws.data(), d_ws.bytes(), 0, s, tiles);
       PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
       const auto raw = download<uint16_t>(d_y, size_t(kMaxM) * ldy + 128);
       std::vector<float> y(size_t(m) * n);
@@ -74,10 +78,11 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
           outside_intact = outside_intact && raw[i] == 0xFFFF;
         }
       }
-      const std::string tag = name + " m " + std::to_string(m) + (s == 0 ? "" : " splits " + std::to_string(s));
+      const std::string tag = name + " m " + std::to_string(m) + (s == 0 ? "" : " splits " + std::to_string(s)) +
+                              (tiles == 0 ? "" : " tiles " + std::to_string(tiles));
       c.expect(tag, compare(y, ref), 6e-3, abs_limit);
       c.expect_true(tag + ": nothing written outside y's m x n", outside_intact);
-      if (s == 0) {
+      if (s == 0 && tiles == 0) {
         splits_used += (splits_used.empty() ? "" : " ") + std::to_string(quant_gemv2_splits(w, m));
         // A second run: bit-identical (a counter left non-zero would skip or repeat the reduction).
         quant_gemv2(d_x.as<bf16>(), w, d_y.as<bf16>(), ldy, m, d_ws.data(), d_ws.bytes(), 0, 0);

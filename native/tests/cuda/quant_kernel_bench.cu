@@ -158,7 +158,8 @@ void write_json(const char* path, const cudaDeviceProp& prop, double copy) {
 
 // `gemv`: quant_gemv2 beside quant_gemm and the copy floor (weight bytes / copy bandwidth) at
 // m = 1, 2, 4, 8 on the four Llama-3-8B GEMMs, int4 GPTQ g128 and fp8 per-channel / blocks, each
-// call alone on rotated weights; the forced-split sweep at m 1 (for tuning the plan); then one
+// call alone on rotated weights; the forced-split sweep at m 1 and the CTA-shape sweep (2 / 4 / 8
+// tiles) at m 1 and 8 (for tuning the plan); then one
 // batch-1 token's 128 layer GEMMs launched back to back (PDL overlaps neighbours, as in the
 // engine's graphs) per kernel, against the floor of their bytes.
 int bench_gemv(const cudaDeviceProp& prop, double copy, const char* json_path) {
@@ -177,8 +178,10 @@ int bench_gemv(const cudaDeviceProp& prop, double copy, const char* json_path) {
       const int copies = std::max<int>(2, int(kRotateBytes / l.copies[0].bytes()) + 1);
       for (int c = 1; c < copies; ++c) l.copies.push_back(make_weight(f, s.n, s.k, 300 + 7 * c));
       quant_gemv2_prepare(l.copies[0].view);
-      for (int m : ms)
+      for (int m : ms) {
         for (int sp : {0, 1, 2, 3, 4, 6, 8, 12, 16}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(l.copies[0].view, m, sp));
+        for (int tiles : {2, 8}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(l.copies[0].view, m, 0, tiles));
+      }
       layers.push_back(std::move(l));
     }
     DeviceBuffer ws(ws_bytes);
@@ -215,6 +218,21 @@ int bench_gemv(const cudaDeviceProp& prop, double copy, const char* json_path) {
                  "\",\"m\":1,\"forced_splits\":" + std::to_string(sp) + ",\"quant_gemv2_ms\":" + std::to_string(t) + "}");
       }
       std::printf("\n");
+      // CTA shape: 2, 4 (the default) or 8 tiles of 16 rows, each with its plan's splits.
+      for (int m : {1, 8}) {
+        std::printf("%-8s %-14s m %d  tiles a CTA:", s.name, format_name(f), m);
+        for (int tiles : {2, 4, 8}) {
+          const double t = median_ms([&](int i) {
+            quant_gemv2(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, ws.data(), ws.bytes(), 0, 0,
+                        tiles);
+          });
+          std::printf("  %d: %.4f (splits %d)", tiles, t, quant_gemv2_splits(wc[0].view, m, tiles));
+          add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
+                   std::to_string(m) + ",\"tiles\":" + std::to_string(tiles) + ",\"splits\":" +
+                   std::to_string(quant_gemv2_splits(wc[0].view, m, tiles)) + ",\"quant_gemv2_ms\":" + std::to_string(t) + "}");
+        }
+        std::printf("\n");
+      }
     }
     // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
     const double floor = kLayers * token_bytes / (copy * 1e6);

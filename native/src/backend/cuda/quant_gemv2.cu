@@ -68,24 +68,29 @@ int sm_count() {
 
 using KernelFn = void (*)(QuantizedWeight, Gemv2Args);
 
-KernelFn kernel_for(const QuantizedWeight& w) { return gemv2_kernel_for(w); }
-
 struct Plan {
-  int row_blocks = 0, splits = 1, cta_groups_max = 0;
+  int tiles = kDefaultTiles, row_blocks = 0, splits = 1, cta_groups_max = 0;
   size_t smem = 0;
 };
 
-// Splits of k: at least enough that a split's x and scales fit 48 KB of shared memory; then
+int tiles_or_default(int tiles) {
+  if (tiles == 0) return kDefaultTiles;
+  if (tiles != 2 && tiles != 4 && tiles != 8) throw Error("quant_gemv2: tiles a CTA must be 2, 4 or 8");
+  return tiles;
+}
+
+// Splits of k: at least enough that a split's x and scales fit the shared memory limit; then
 // the fewest that fill the resident CTA slots of every SM to >= 85% in the last wave (or the
 // best of the first eight candidates), so no SM idles through a long tail.
-Plan make_plan(const QuantizedWeight& w, int m, int forced_splits) {
+Plan make_plan(const QuantizedWeight& w, int m, int forced_splits, int tiles) {
   Plan p;
-  p.row_blocks = (w.n / 16 + kTiles - 1) / kTiles;
+  p.tiles = tiles;
+  p.row_blocks = (w.n / 16 + tiles - 1) / tiles;
   const int groups = w.k / w.group_size;
   auto fit = [&](int s) {
     p.splits = s;
     p.cta_groups_max = (groups + s - 1) / s;
-    p.smem = gemv2_smem_bytes(w, m, p.cta_groups_max);
+    p.smem = gemv2_smem_bytes(w, m, p.cta_groups_max, tiles);
     return p.smem <= kSmemLimit;
   };
   int s_min = 1;
@@ -96,7 +101,8 @@ Plan make_plan(const QuantizedWeight& w, int m, int forced_splits) {
     return p;
   }
   int per_sm = 0;
-  PAGODA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel_for(w), kWarps * 32, p.smem));
+  PAGODA_CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv2_kernel_for(w, tiles), kWarps * 32, p.smem));
   const int64_t slots = int64_t(std::max(per_sm, 1)) * sm_count();
   int best = s_min;
   double best_fill = 0;
@@ -111,16 +117,17 @@ Plan make_plan(const QuantizedWeight& w, int m, int forced_splits) {
   return p;
 }
 
-// Plans by weight shape and m, made at load by quant_gemv2_prepare (the occupancy query is
-// a host call; a plan first asked for during a graph capture is made then, which is legal too).
-Plan plan_for(const QuantizedWeight& w, int m, int forced_splits) {
-  if (forced_splits > 0) return make_plan(w, m, forced_splits);
+// Plans by weight shape, m and tiles, made at load by quant_gemv2_prepare for the default tiles
+// (the occupancy query is a host call; a plan first asked for later is made then).
+Plan plan_for(const QuantizedWeight& w, int m, int forced_splits, int tiles_arg) {
+  const int tiles = tiles_or_default(tiles_arg);
+  if (forced_splits > 0) return make_plan(w, m, forced_splits, tiles);
   static std::mutex mutex;
-  static std::map<std::tuple<int, int, int, int, int>, Plan> plans;
-  const auto key = std::make_tuple(static_cast<int>(w.format), w.n, w.k, w.group_size, m);
+  static std::map<std::tuple<int, int, int, int, int, int>, Plan> plans;
+  const auto key = std::make_tuple(static_cast<int>(w.format), w.n, w.k, w.group_size, m, tiles);
   std::lock_guard<std::mutex> lock(mutex);
   auto it = plans.find(key);
-  if (it == plans.end()) it = plans.emplace(key, make_plan(w, m, 0)).first;
+  if (it == plans.end()) it = plans.emplace(key, make_plan(w, m, 0, tiles)).first;
   return it->second;
 }
 
@@ -136,14 +143,14 @@ void check_args(const QuantizedWeight& w, int m, int ldy) {
     throw Error("quant_gemv2: group size " + std::to_string(w.group_size) + " (64 or 128 are served)");
   if (w.format == QuantFormat::kFp8 && w.group_size != 128) throw Error("quant_gemv2: fp8 weights use 128-wide groups");
   if (w.k % w.group_size != 0) throw Error("quant_gemv2: k is not a whole number of groups");
-  if ((w.n / 16 + kTiles - 1) / kTiles > kMaxRowBlocks)
+  if ((w.n / 16 + 1) / 2 > kMaxRowBlocks) // two tiles a CTA: the most row blocks
     throw Error("quant_gemv2: " + std::to_string(w.n) + " rows are more than the split counters cover");
 }
 
 } // namespace
 
 void quant_gemv2_prepare(const QuantizedWeight& w) {
-  for (int m = 1; m <= kMaxTokens; ++m) plan_for(w, m, 0);
+  for (int m = 1; m <= kMaxTokens; ++m) plan_for(w, m, 0, 0);
   // Loads the gather kernel's code now (lazy module loading), not at its first launch, which may
   // be inside a decode graph's capture; the GEMV's own code the occupancy query has loaded.
   if (w.perm) {
@@ -152,25 +159,25 @@ void quant_gemv2_prepare(const QuantizedWeight& w) {
   }
 }
 
-size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits) {
+size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits, int tiles) {
   check_args(w, m, w.n);
-  const Plan p = plan_for(w, m, splits);
+  const Plan p = plan_for(w, m, splits, tiles);
   return kCounterBytes + (w.perm ? align256(size_t(m) * w.k * sizeof(bf16)) : 0) +
          (p.splits > 1 ? size_t(p.splits) * m * w.n * sizeof(float) : 0);
 }
 
-int quant_gemv2_splits(const QuantizedWeight& w, int m) { return plan_for(w, m, 0).splits; }
+int quant_gemv2_splits(const QuantizedWeight& w, int m, int tiles) { return plan_for(w, m, 0, tiles).splits; }
 
 void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
-                 size_t workspace_bytes, cudaStream_t stream, int splits) {
+                 size_t workspace_bytes, cudaStream_t stream, int splits, int tiles) {
   check_args(w, m, ldy);
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(w.packed) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(workspace) % 256 != 0)
     throw Error("quant_gemv2: x and the packed weight must be 16-byte aligned, the workspace 256-byte aligned");
-  const Plan p = plan_for(w, m, splits);
-  if (workspace == nullptr || workspace_bytes < quant_gemv2_workspace_bytes(w, m, splits))
-    throw Error("quant_gemv2: needs a zero-initialized workspace of " +
-                std::to_string(quant_gemv2_workspace_bytes(w, m, splits)) + " bytes");
+  const Plan p = plan_for(w, m, splits, tiles);
+  const size_t needed = quant_gemv2_workspace_bytes(w, m, splits, tiles);
+  if (workspace == nullptr || workspace_bytes < needed)
+    throw Error("quant_gemv2: needs a zero-initialized workspace of " + std::to_string(needed) + " bytes");
   auto* bytes = static_cast<unsigned char*>(workspace);
   Gemv2Args args{};
   args.counters = reinterpret_cast<int*>(bytes);
@@ -188,8 +195,8 @@ void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int 
   args.ldy = ldy;
   args.m = m;
   args.cta_groups_max = p.cta_groups_max;
-  launch_pdl("quant_gemv2_kernel", kernel_for(w), dim3(p.row_blocks, p.splits), dim3(kWarps * 32), p.smem, stream, w,
-             args);
+  launch_pdl("quant_gemv2_kernel", gemv2_kernel_for(w, p.tiles), dim3(p.row_blocks, p.splits), dim3(kWarps * 32), p.smem,
+             stream, w, args);
 }
 
 } // namespace pagoda::cuda

@@ -21,9 +21,9 @@ namespace pagoda::cuda::gemv2 {
 using bf16 = __nv_bfloat16;
 
 constexpr int kWarps = 8;                   // a CTA: 256 threads
-constexpr int kTiles = 4;                   // 16-row tiles a CTA owns (x staged once for 64 rows)
-constexpr int kKParts = kWarps / kTiles;    // warps splitting the CTA's k range per tile
-constexpr int kRows = kTiles * 16;          // weight rows of a CTA
+// 16-row tiles a CTA owns (x staged once for them all; the 8 warps split each tile's k-range in
+// 8 / tiles parts): 4 by default, 2 and 8 for tuning (quant_kernel_bench gemv sweeps them).
+constexpr int kDefaultTiles = 4;
 constexpr int kMaxTokens = 8;               // one n8 tile of tokens
 // Dynamic shared memory stays under 48 KB with room for the static part (the split flag): static
 // + dynamic past 48 KB needs the opt-in attribute (what failed the first cp.async ring's launch).
@@ -73,18 +73,21 @@ struct Gemv2Args {
 };
 
 // Dynamic shared memory of a CTA: x [m][cta_groups_max * group + 8] bf16, the scales (f32) and
-// int4 zero points (bytes) of cta_groups_max groups x kRows rows; at least the reduction's.
-inline size_t gemv2_smem_bytes(const QuantizedWeight& w, int m, int cta_groups_max) {
+// int4 zero points (bytes) of cta_groups_max groups x 16 tiles rows; at least the reduction's.
+inline size_t gemv2_smem_bytes(const QuantizedWeight& w, int m, int cta_groups_max, int tiles) {
   const size_t x = (size_t(m) * (size_t(cta_groups_max) * w.group_size + 8) * 2 + 15) / 16 * 16;
-  const size_t scales = size_t(cta_groups_max) * kRows * 4;
-  const size_t zeros = w.format == QuantFormat::kInt4 ? size_t(cta_groups_max) * kRows : 0;
+  const size_t scales = size_t(cta_groups_max) * tiles * 16 * 4;
+  const size_t zeros = w.format == QuantFormat::kInt4 ? size_t(cta_groups_max) * tiles * 16 : 0;
   const size_t reduction = size_t(kWarps) * 16 * kMaxTokens * 4;
   return x + scales + zeros > reduction ? x + scales + zeros : reduction;
 }
 
-// F: format; G: 64-wide chunks a scale group; D: ring depth in groups; ScaleT: __half / float.
-template <QuantFormat F, int G, int D, typename ScaleT>
+// F: format; G: 64-wide chunks a scale group; D: ring depth in groups; T: 16-row tiles a CTA;
+// ScaleT: __half / float.
+template <QuantFormat F, int G, int D, int T, typename ScaleT>
 GEMV2_KERNEL(kWarps * 32, kMinBlocksPerSm) quant_gemv2_kernel(const QuantizedWeight w, const Gemv2Args a) {
+  static_assert(kWarps % T == 0, "the warps split every tile's k-range alike");
+  constexpr int kTiles = T, kKParts = kWarps / T, kRows = T * 16;
   GEMV2_DYNAMIC_SMEM(smem);
   pdl_launch_dependents();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -247,10 +250,16 @@ GEMV2_KERNEL(kWarps * 32, kMinBlocksPerSm) quant_gemv2_kernel(const QuantizedWei
 
 // The instantiation for a weight: ring depths keep ~128 bytes of weights a lane in flight
 // (int4 g128: 4 groups x 2 chunks x 16 B; g64: 8 x 1 x 16 B; fp8: 3 x 2 x 2 x 16 B = 192 B).
-inline auto gemv2_kernel_for(const QuantizedWeight& w) {
-  if (w.format == QuantFormat::kFp8) return &quant_gemv2_kernel<QuantFormat::kFp8, 2, 3, float>;
-  if (w.group_size == 128) return &quant_gemv2_kernel<QuantFormat::kInt4, 2, 4, __half>;
-  return &quant_gemv2_kernel<QuantFormat::kInt4, 1, 8, __half>;
+template <int T> inline auto gemv2_kernel_for_tiles(const QuantizedWeight& w) {
+  if (w.format == QuantFormat::kFp8) return &quant_gemv2_kernel<QuantFormat::kFp8, 2, 3, T, float>;
+  if (w.group_size == 128) return &quant_gemv2_kernel<QuantFormat::kInt4, 2, 4, T, __half>;
+  return &quant_gemv2_kernel<QuantFormat::kInt4, 1, 8, T, __half>;
+}
+// tiles: 2, 4 or 8 (anything else: the default).
+inline auto gemv2_kernel_for(const QuantizedWeight& w, int tiles) {
+  if (tiles == 2) return gemv2_kernel_for_tiles<2>(w);
+  if (tiles == 8) return gemv2_kernel_for_tiles<8>(w);
+  return gemv2_kernel_for_tiles<kDefaultTiles>(w);
 }
 
 } // namespace pagoda::cuda::gemv2

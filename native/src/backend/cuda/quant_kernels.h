@@ -30,14 +30,14 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // per lane, x and the scales staged in shared memory (<= 48 KB: no opt-in attribute), k split across
 // CTAs where the rows alone leave SMs idle, the splits summed in a fixed order (deterministic).
 // workspace: quant_gemv2_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters go
-// back to zero after every call); it also holds act-order's gathered x. splits > 0 forces the
-// number of k splits (tuning; 0: the plan's choice). quant_gemv2_prepare makes the plans for
-// m = 1..8 (an occupancy query) at load.
+// back to zero after every call); it also holds act-order's gathered x. For tuning: splits > 0
+// forces the number of k splits, tiles (2, 4 or 8) the 16-row tiles a CTA (0: the plan's choices).
+// quant_gemv2_prepare makes the default plans for m = 1..8 (an occupancy query) at load.
 void quant_gemv2_prepare(const QuantizedWeight& w);
-size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits = 0);
-int quant_gemv2_splits(const QuantizedWeight& w, int m);
+size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits = 0, int tiles = 0);
+int quant_gemv2_splits(const QuantizedWeight& w, int m, int tiles = 0);
 void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
-                 size_t workspace_bytes, cudaStream_t stream, int splits = 0);
+                 size_t workspace_bytes, cudaStream_t stream, int splits = 0, int tiles = 0);
 
 // out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
 // for large m, where a bf16 GEMM on tensor cores beats streaming.
