@@ -5,9 +5,11 @@
 // bf16 GEMM at prefill sizes in TFLOP/s, and the decode GEMM time of one whole batch-1 token
 // per format beside the floor of that format's weight bytes. Weights rotate over copies
 // larger than L2, so every timed call reads DRAM. A benchmark: it prints figures and, given a
-// path, writes them as JSON; it asserts nothing.
+// path, writes them as JSON; it asserts nothing. `quant_kernel_bench gemv [path]` times the decode
+// GEMV quant_gemv2 beside quant_gemm and the copy floor instead (bench_gemv).
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -146,6 +148,116 @@ double copy_gbps() {
   return 2.0 * bytes / (ms * 1e6);
 }
 
+void write_json(const char* path, const cudaDeviceProp& prop, double copy) {
+  FILE* out = std::fopen(path, "w");
+  if (out == nullptr) throw pagoda::Error(std::string("cannot write ") + path);
+  std::fprintf(out, "{\"device\":\"%s\",\"copy_gbps\":%.1f,\"git_commit\":\"%s\",\"rows\":[\n%s\n]}\n", prop.name, copy,
+               std::getenv("PAGODA_GIT_COMMIT") ? std::getenv("PAGODA_GIT_COMMIT") : "unknown", json.c_str());
+  std::fclose(out);
+}
+
+// `gemv`: quant_gemv2 beside quant_gemm and the copy floor (weight bytes / copy bandwidth) at
+// m = 1, 2, 4, 8 on the four Llama-3-8B GEMMs, int4 GPTQ g128 and fp8 per-channel / blocks, each
+// call alone on rotated weights; the forced-split sweep at m 1 and the CTA-shape sweep (2 / 4 / 8
+// tiles) at m 1 and 8 (for tuning the plan); then one
+// batch-1 token's 128 layer GEMMs launched back to back (PDL overlaps neighbours, as in the
+// engine's graphs) per kernel, against the floor of their bytes.
+int bench_gemv(const cudaDeviceProp& prop, double copy, const char* json_path) {
+  const int ms[] = {1, 2, 4, 8};
+  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
+  DeviceBuffer y(size_t(8) * 28672 * 2);
+  struct Layer {
+    std::vector<BenchWeight> copies;
+  };
+  for (Format f : {Format::kInt4, Format::kFp8Channel, Format::kFp8Block}) {
+    std::vector<Layer> layers; // per shape, rotated copies (> 600 MB together)
+    size_t ws_bytes = 256;
+    for (const Shape& s : kShapes) {
+      Layer l;
+      l.copies.push_back(make_weight(f, s.n, s.k, 300));
+      const int copies = std::max<int>(2, int(kRotateBytes / l.copies[0].bytes()) + 1);
+      for (int c = 1; c < copies; ++c) l.copies.push_back(make_weight(f, s.n, s.k, 300 + 7 * c));
+      quant_gemv2_prepare(l.copies[0].view);
+      for (int m : ms) {
+        for (int sp : {0, 1, 2, 3, 4, 6, 8, 12, 16}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(l.copies[0].view, m, sp));
+        for (int tiles : {2, 8}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(l.copies[0].view, m, 0, tiles));
+      }
+      layers.push_back(std::move(l));
+    }
+    DeviceBuffer ws(ws_bytes);
+    PAGODA_CUDA_CHECK(cudaMemset(ws.data(), 0, ws_bytes));
+    double token_ms[2] = {0, 0}, token_bytes = 0;
+    for (size_t si = 0; si < std::size(kShapes); ++si) {
+      const Shape& s = kShapes[si];
+      const std::vector<BenchWeight>& wc = layers[si].copies;
+      const double wbytes = double(wc[0].bytes()), floor_ms = wbytes / (copy * 1e6);
+      for (int m : ms) {
+        const double old_ms = median_ms([&](int i) {
+          quant_gemm(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
+        });
+        const double new_ms = median_ms([&](int i) {
+          quant_gemv2(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, ws.data(), ws.bytes(), 0);
+        });
+        if (m == 1) token_ms[0] += old_ms, token_ms[1] += new_ms, token_bytes += wbytes;
+        const int splits = quant_gemv2_splits(wc[0].view, m);
+        std::printf("%-8s %-14s m %d  floor %.4f ms  quant_gemm %.4f (%3.0f%%)  quant_gemv2 %.4f (%3.0f%%, splits %d)  %.2fx\n",
+                    s.name, format_name(f), m, floor_ms, old_ms, 100 * floor_ms / old_ms, new_ms, 100 * floor_ms / new_ms,
+                    splits, old_ms / new_ms);
+        add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
+                 std::to_string(m) + ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"quant_gemm_ms\":" +
+                 std::to_string(old_ms) + ",\"quant_gemv2_ms\":" + std::to_string(new_ms) + ",\"splits\":" +
+                 std::to_string(splits) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
+      }
+      std::printf("%-8s %-14s m 1  forced splits:", s.name, format_name(f));
+      for (int sp : {1, 2, 3, 4, 6, 8, 12, 16}) {
+        const double t = median_ms([&](int i) {
+          quant_gemv2(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, 1, ws.data(), ws.bytes(), 0, sp);
+        });
+        std::printf("  %d: %.4f", sp, t);
+        add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) +
+                 "\",\"m\":1,\"forced_splits\":" + std::to_string(sp) + ",\"quant_gemv2_ms\":" + std::to_string(t) + "}");
+      }
+      std::printf("\n");
+      // CTA shape: 2, 4 (the default) or 8 tiles of 16 rows, each with its plan's splits.
+      for (int m : {1, 8}) {
+        std::printf("%-8s %-14s m %d  tiles a CTA:", s.name, format_name(f), m);
+        for (int tiles : {2, 4, 8}) {
+          const double t = median_ms([&](int i) {
+            quant_gemv2(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, ws.data(), ws.bytes(), 0, 0,
+                        tiles);
+          });
+          std::printf("  %d: %.4f (splits %d)", tiles, t, quant_gemv2_splits(wc[0].view, m, tiles));
+          add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
+                   std::to_string(m) + ",\"tiles\":" + std::to_string(tiles) + ",\"splits\":" +
+                   std::to_string(quant_gemv2_splits(wc[0].view, m, tiles)) + ",\"quant_gemv2_ms\":" + std::to_string(t) + "}");
+        }
+        std::printf("\n");
+      }
+    }
+    // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
+    const double floor = kLayers * token_bytes / (copy * 1e6);
+    for (int kernel = 0; kernel < 2; ++kernel) {
+      const double t = median_ms([&](int rep) {
+        for (int layer = 0; layer < kLayers; ++layer)
+          for (size_t si = 0; si < std::size(kShapes); ++si) {
+            const std::vector<BenchWeight>& wc = layers[si].copies;
+            const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].view;
+            if (kernel == 0) quant_gemm(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0);
+            else quant_gemv2(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, ws.data(), ws.bytes(), 0);
+          }
+      }, 2, 10);
+      const char* kname = kernel == 0 ? "quant_gemm" : "quant_gemv2";
+      std::printf("token %-14s %-11s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx  (alone, summed: %.3f ms)\n",
+                  format_name(f), kname, t, floor, t / floor, kLayers * token_ms[kernel]);
+      add_json("{\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" + std::string(format_name(f)) +
+               "\",\"kernel\":\"" + kname + "\",\"ms\":" + std::to_string(t) + ",\"floor_ms\":" + std::to_string(floor) +
+               ",\"alone_sum_ms\":" + std::to_string(kLayers * token_ms[kernel]) + "}");
+    }
+  }
+  if (json_path != nullptr) write_json(json_path, prop, copy);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -154,6 +266,8 @@ int main(int argc, char** argv) {
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   const double copy = copy_gbps();
   std::printf("device %s, copy %.0f GB/s (read + write)\n", prop.name, copy);
+  // `quant_kernel_bench gemv [out.json]`: the decode GEMV comparison only (about a minute).
+  if (argc > 1 && std::strcmp(argv[1], "gemv") == 0) return bench_gemv(prop, copy, argc > 2 ? argv[2] : nullptr);
   CublasLt lt;
   const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   const int prefill_ms[] = {256, 512, 1024, 2048, 4096};
@@ -261,12 +375,6 @@ int main(int argc, char** argv) {
     add_json("{\"summary\":\"batch-1 layer GEMMs\",\"format\":\"" + std::string(format_name(f)) + "\",\"ms\":" +
              std::to_string(ms) + ",\"floor_ms\":" + std::to_string(floor) + "}");
   }
-  if (argc > 1) {
-    FILE* out = std::fopen(argv[1], "w");
-    if (out == nullptr) return 1;
-    std::fprintf(out, "{\"device\":\"%s\",\"copy_gbps\":%.1f,\"git_commit\":\"%s\",\"rows\":[\n%s\n]}\n", prop.name, copy,
-                 std::getenv("PAGODA_GIT_COMMIT") ? std::getenv("PAGODA_GIT_COMMIT") : "unknown", json.c_str());
-    std::fclose(out);
-  }
+  if (argc > 1) write_json(argv[1], prop, copy);
   return 0;
 }

@@ -25,6 +25,20 @@ size_t quant_gemm_workspace_bytes(const QuantizedWeight& w, int m);
 void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                 size_t workspace_bytes, cudaStream_t stream);
 
+// The bandwidth-bound decode GEMV (quant_gemv2.cu) for m = 1..8: y[m, n] = x[m, k] · dequant(w)^T
+// into bf16 rows ldy apart (no beta), over the same weight layouts. A ring of weight loads in flight
+// per lane, x and the scales staged in shared memory (<= 48 KB: no opt-in attribute), k split across
+// CTAs where the rows alone leave SMs idle, the splits summed in a fixed order (deterministic).
+// workspace: quant_gemv2_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters go
+// back to zero after every call); it also holds act-order's gathered x. For tuning: splits > 0
+// forces the number of k splits, tiles (2, 4 or 8) the 16-row tiles a CTA (0: the plan's choices).
+// quant_gemv2_prepare makes the default plans for m = 1..8 (an occupancy query) at load.
+void quant_gemv2_prepare(const QuantizedWeight& w);
+size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits = 0, int tiles = 0);
+int quant_gemv2_splits(const QuantizedWeight& w, int m, int tiles = 0);
+void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
+                 size_t workspace_bytes, cudaStream_t stream, int splits = 0, int tiles = 0);
+
 // out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
 // for large m, where a bf16 GEMM on tensor cores beats streaming.
 void dequantize_weight(const QuantizedWeight& w, bf16* out, cudaStream_t stream);

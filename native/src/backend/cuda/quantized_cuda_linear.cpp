@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -32,6 +33,21 @@ struct QuantScratch {
   DeviceBuffer x_scales;    // kMaxRows floats
   DeviceBuffer x_fake;      // kFakeQuantRows x the largest in, bf16 or float32: e4m3(x / s) * s
   DeviceBuffer gathered;    // act-order x for the streaming kernel: kStreamMaxRows x in, bf16
+  DeviceBuffer gemv2;       // quant_gemv2's workspace (PAGODA_QUANT_GEMV2=1): zeroed when made
+
+  // The largest quant_gemv2 workspace of a weight over m = 1..8 (at load, after its plans are
+  // made); a new buffer starts zeroed, as the kernel's split counters must.
+  void fit_gemv2(const QuantizedWeight& w) {
+    quant_gemv2_prepare(w);
+    size_t bytes = 0;
+    for (int m = 1; m <= QuantizedCudaLinear::kGemv2MaxRows; ++m) bytes = std::max(bytes, quant_gemv2_workspace_bytes(w, m));
+    if (gemv2.bytes() < bytes) {
+      gemv2 = DeviceBuffer(bytes);
+      PAGODA_CUDA_CHECK(cudaMemset(gemv2.data(), 0, bytes));
+      // The engine's streams may not order after the legacy stream's memset: finish it here.
+      PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+  }
 
   // Grows to fit a layer (at load only: nothing is captured yet).
   void fit(int out, int in, size_t elem, bool needs_dequant, bool needs_fp8, bool needs_fake) {
@@ -149,9 +165,22 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   // W8A8 per channel (one fused weight) takes cuBLASLt's fp8 GEMM there.
   const bool needs_dequant = f32_ || format_ == QuantFormat::kInt4 || block_scales_ || !w8a8 || parts_.size() > 1;
   scratch_->fit(out_, in_, f32_ ? sizeof(float) : sizeof(bf16), needs_dequant, w8a8 && !f32_, w8a8);
+  // The decode GEMV's plans (an occupancy query) and workspace are made here, never during a
+  // graph capture; it needs no shared-memory opt-in.
+  gemv2_ = !f32_ && gemv2_enabled();
+  if (gemv2_)
+    for (const Part& p : parts_) scratch_->fit_gemv2(p.weight.view());
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
+
+bool QuantizedCudaLinear::gemv2_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMV2");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return enabled;
+}
 
 size_t QuantizedCudaLinear::device_bytes() const {
   size_t bytes = 0;
@@ -199,6 +228,16 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_group_ != 0;
+  if (gemv2_ && m <= kGemv2MaxRows) {
+    // PAGODA_QUANT_GEMV2=1: the bandwidth-bound decode GEMV; a W8A8 layer feeds it the same
+    // e4m3(x / s) * s the streaming GEMM gets (by_chunks, or the fused norm's output).
+    by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
+      for (const Part& p : parts_)
+        quant_gemv2(xc, p.weight.view(), yc + p.row_offset, out_, rows, scratch_->gemv2.data(), scratch_->gemv2.bytes(),
+                    ctx.stream);
+    });
+    return;
+  }
   if (m <= kStreamMaxRows) {
     // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
     // (unless the norm / activation kernel before it did, from its float32 values).

@@ -33,6 +33,10 @@ public:
 
   // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
+  // With PAGODA_QUANT_GEMV2=1, up to this many rows take quant_gemv2 (the bandwidth-bound decode
+  // GEMV) instead of quant_gemm; the default keeps quant_gemm until a GPU run has measured it.
+  static constexpr int kGemv2MaxRows = 8;
+  static bool gemv2_enabled();
 
 private:
   template <typename T, typename Gemm>
@@ -47,6 +51,7 @@ private:
   bool block_scales_;
   int out_, in_;
   bool f32_;
+  bool gemv2_ = false; // PAGODA_QUANT_GEMV2=1 at load
   int act_group_ = 0; // W8A8: columns per activation scale (in_: per token; 128), 0: weight-only
   std::shared_ptr<QuantScratch> scratch_;
   mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
