@@ -13,6 +13,8 @@ const COMMANDS: Record<string, string> = {
   registrations: 'list the models that can be launched',
   plan: 'show how a launch would use GPU memory, without launching',
   chat: 'chat with a launched model',
+  embed: 'embed texts with a launched embedding model (sizes, norms, cosine similarities)',
+  rerank: 'rank documents against a query with a launched rerank model',
   workers: 'list the workers in the cluster',
   devices: "list the cluster's GPUs and their memory",
 };

@@ -8,6 +8,10 @@ export {
   PagodaClient,
   type ChatOptions,
   type ClientOptions,
+  type EmbedOptions,
+  type EmbedResult,
+  type RerankOptions,
+  type RerankResult,
 } from './pagoda-client.ts';
 export type {
   ApiKeyRequest,
@@ -17,6 +21,7 @@ export type {
   ChatMessage,
   ClusterDevice,
   ClusterInfo,
+  EmbeddingResponse,
   EnginesOf,
   LaunchProgress,
   LaunchRequest,
@@ -26,6 +31,7 @@ export type {
   RegistrationRequest,
   RegistrationSummary,
   RegistrationUpdated,
+  RerankResponse,
   ReplicaView,
   WorkerView,
 } from '@pagoda/protocol';

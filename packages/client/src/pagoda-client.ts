@@ -8,6 +8,7 @@ import type {
   ChatMessage,
   ClusterDevice,
   ClusterInfo,
+  EmbeddingResponse,
   EnginesOf,
   LaunchProgress,
   LaunchRequest,
@@ -18,6 +19,7 @@ import type {
   RegistrationRequest,
   RegistrationSummary,
   RegistrationUpdated,
+  RerankResponse,
   RetryResult,
   WorkerView,
 } from '@pagoda/protocol';
@@ -48,6 +50,29 @@ export interface ChatOptions {
   temperature?: number;
   signal?: AbortSignal;
 }
+
+export interface EmbedOptions {
+  /** Shorter vectors, where the model allows it (a Matryoshka model); others answer 400. */
+  dimensions?: number;
+  signal?: AbortSignal;
+}
+
+/** An embedding model's answer: one vector per input, in the order the inputs were given. */
+export interface EmbedResult {
+  vectors: number[][];
+  model: string;
+  usage: EmbeddingResponse['usage'];
+}
+
+export interface RerankOptions {
+  /** Keep only the best N documents. */
+  top_n?: number;
+  /** Echo each document's text in its result. */
+  return_documents?: boolean;
+  signal?: AbortSignal;
+}
+
+export type RerankResult = RerankResponse['results'][number];
 
 /** Lists come as a bare array or as {data: [...]} (OpenAI style); both read as an array. */
 export function asList<T>(body: unknown): T[] {
@@ -269,6 +294,54 @@ export class PagodaClient {
       opts.signal ?? new AbortController().signal,
     );
     if (res.body) yield* chatDeltas(res.body as unknown as AsyncIterable<Uint8Array>);
+  }
+
+  /**
+   * Embeds one text or several through POST /v1/embeddings (floats, not base64): the vectors in input
+   * order, whatever order the server lists them in, and the tokens used.
+   */
+  async embed(
+    model: string,
+    input: string | string[],
+    opts: EmbedOptions = {},
+  ): Promise<EmbedResult> {
+    const res = await this.request<EmbeddingResponse>(
+      'POST',
+      '/v1/embeddings',
+      { model, input, encoding_format: 'float', dimensions: opts.dimensions },
+      opts.signal,
+    );
+    const count = typeof input === 'string' ? 1 : input.length;
+    const vectors: number[][] = new Array<number[]>(count);
+    for (const item of res.data) {
+      if (typeof item.embedding === 'string' || item.index < 0 || item.index >= count)
+        throw new Error(
+          `the server answered /v1/embeddings with an unexpected item (index ${item.index})`,
+        );
+      vectors[item.index] = item.embedding;
+    }
+    for (let i = 0; i < count; i++)
+      if (!vectors[i]) throw new Error(`the server answered /v1/embeddings without input ${i}`);
+    return { vectors, model: res.model, usage: res.usage };
+  }
+
+  /**
+   * Scores documents against a query through POST /v1/rerank: the results best first, as the server
+   * ranks them, each with the document's index in `documents` (and its text with return_documents).
+   */
+  async rerank(
+    model: string,
+    query: string,
+    documents: string[],
+    opts: RerankOptions = {},
+  ): Promise<RerankResult[]> {
+    const res = await this.request<RerankResponse>(
+      'POST',
+      '/v1/rerank',
+      { model, query, documents, top_n: opts.top_n, return_documents: opts.return_documents },
+      opts.signal,
+    );
+    return res.results;
   }
 
   /** One chat completion, not streamed: the assistant's text. */

@@ -1,0 +1,74 @@
+// `pagoda embed <model_uid> TEXT...`: embeds texts with a launched embedding model through the server's
+// /v1/embeddings; shows each vector's size and norm and, for two texts or more, their cosine similarities.
+import type { CliIo } from '../cli-io.ts';
+import {
+  clientFrom,
+  CONNECTION_FLAGS,
+  CONNECTION_HELP,
+  managementCommand,
+  numberFlag,
+  UsageError,
+} from '../command-options.ts';
+import { formatTable } from '../format/table.ts';
+import { abbreviate, fixed4, textInputs } from '../text-inputs.ts';
+
+const USAGE = `usage: pagoda embed <model_uid> TEXT... [--dimensions N] [--json]
+
+Embeds each TEXT with a launched embedding model. Without TEXT arguments: one text per line of
+standard input (when it is not a terminal). Prints each vector's dimensions and norm and, for two
+texts or more, the matrix of their cosine similarities.
+  --dimensions N         shorter vectors, where the model allows it (Matryoshka models)
+  --json                 print the embeddings (the response's data: index and vector per text)
+${CONNECTION_HELP}
+`;
+
+const FLAGS = {
+  ...CONNECTION_FLAGS,
+  model: { type: 'string' },
+  dimensions: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+const norm = (v: readonly number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+
+/** The cosine of two vectors; 0 when either is all zeros (it has no direction). */
+export function cosine(a: readonly number[], b: readonly number[]): number {
+  let ab = 0;
+  for (let i = 0; i < a.length; i++) ab += a[i]! * b[i]!;
+  const d = norm(a) * norm(b);
+  return d === 0 ? 0 : ab / d;
+}
+
+function printHuman(io: CliIo, texts: readonly string[], vectors: readonly number[][]): void {
+  io.out(
+    formatTable(
+      ['#', 'DIMS', 'NORM', 'TEXT'],
+      vectors.map((v, i) => [i, v.length, fixed4(norm(v)), abbreviate(texts[i]!, 60)]),
+    ),
+  );
+  if (vectors.length < 2) return;
+  // Rows and columns by the texts' numbers in the table above: the texts themselves do not fit a header.
+  const ids = vectors.map((_, i) => `#${i}`);
+  io.out('\ncosine similarity:\n');
+  io.out(
+    formatTable(
+      ['', ...ids],
+      vectors.map((a, i) => [ids[i]!, ...vectors.map((b) => fixed4(cosine(a, b)))]),
+    ),
+  );
+}
+
+export const run = managementCommand('embed', USAGE, FLAGS, async ({ values, positionals }, io) => {
+  const model = values.model ?? positionals[0];
+  if (!model) throw new UsageError('name the embedding model uid (see `pagoda list`)');
+  const dimensions = numberFlag(values.dimensions, 'dimensions', { integer: true });
+  if (dimensions !== undefined && dimensions < 1)
+    throw new UsageError(`--dimensions must be at least 1, got ${dimensions}`);
+  const texts = await textInputs(values.model ? positionals : positionals.slice(1), io, 'text');
+  const { vectors } = await clientFrom(values, io).embed(model, texts, { dimensions });
+  if (values.json) {
+    const data = vectors.map((embedding, index) => ({ object: 'embedding', index, embedding }));
+    io.out(`${JSON.stringify(data)}\n`);
+  } else printHuman(io, texts, vectors);
+  return 0;
+});
