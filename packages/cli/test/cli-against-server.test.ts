@@ -1,12 +1,8 @@
 // The management commands against the real server (SQLite; REDIS_URL, else its private redis-server)
 // and a worker started in the test with a declared GPU inventory (runners on the CPU engine):
 // registrations, plans, cluster views, launch to ready, chat, list and terminate as a user runs them.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '@pagoda/server';
-import { startWorker, type RunningWorker } from '@pagoda/worker';
 import type { CliIo } from '../src/cli-io.ts';
 import { run as chat } from '../src/commands/chat.ts';
 import { run as devices } from '../src/commands/devices.ts';
@@ -18,14 +14,11 @@ import { run as registrations } from '../src/commands/registrations.ts';
 import { run as terminate } from '../src/commands/terminate.ts';
 import { run as unregister } from '../src/commands/unregister.ts';
 import { run as workers } from '../src/commands/workers.ts';
+import { startCliCluster, type CliCluster } from './cli-cluster.ts';
 
 const MODELS = resolve(import.meta.dirname, '../../../../shared/models');
 const ADMIN_KEY = 'cli-test-admin-key-0123456789';
-const GiB = 2 ** 30;
-const prefix = `pagoda-cli-test-${process.pid}`;
-let server: RunningServer;
-let worker: RunningWorker;
-let dataDir: string;
+let cluster: CliCluster;
 
 function capture(env: NodeJS.ProcessEnv = {}) {
   let out = '';
@@ -33,7 +26,7 @@ function capture(env: NodeJS.ProcessEnv = {}) {
   const io: CliIo = {
     out: (t) => void (out += t),
     err: (t) => void (err += t),
-    env: { PAGODA_ENDPOINT: server.url, PAGODA_API_KEY: ADMIN_KEY, PAGODA_POLL_MS: '50', ...env },
+    env: { PAGODA_ENDPOINT: cluster.server.url, PAGODA_API_KEY: ADMIN_KEY, PAGODA_POLL_MS: '50', ...env },
     isTTY: false,
     stdinIsTTY: true,
     readStdin: async () => '',
@@ -42,43 +35,11 @@ function capture(env: NodeJS.ProcessEnv = {}) {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'pagoda-cli-server-'));
-  server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    redisUrl: process.env.REDIS_URL,
-    redisPrefix: prefix,
-    adminKey: ADMIN_KEY,
-    logLevel: 'silent',
-  });
-  worker = await startWorker({
-    serverUrl: server.url,
-    redisUrl: server.redisUrl,
-    prefix,
-    name: 'cli-test-worker',
-    devices: JSON.stringify([
-      { name: 'declared 24G', memory_total: 24 * GiB },
-      { name: 'declared 24G', memory_total: 24 * GiB },
-    ]),
-    heartbeatMs: 200,
-    cacheDir: join(dataDir, 'models'),
-    logLevel: 'silent',
-  });
-  // The worker has joined once the cluster lists its GPUs.
-  for (let i = 0; i < 100; i++) {
-    const c = capture();
-    await devices([], c.io);
-    if (c.out().includes('cli-test-worker')) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the worker did not join');
+  cluster = await startCliCluster('cli-test', ADMIN_KEY);
 });
 
 afterAll(async () => {
-  await worker?.close();
-  await server?.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 describe('the CLI against the server', () => {
@@ -187,7 +148,7 @@ describe('the CLI against the server', () => {
     expect(lines.some((l) => /^\[#*-+\] +\d+% launching/.test(l))).toBe(true);
     expect(lines.at(-2)).toMatch(/^\[#{30}\] 100% ready$/);
     expect(lines.at(-1)).toBe(
-      `Model cli-stories is ready: send requests with "model": "cli-stories" to ${server.url}/v1`,
+      `Model cli-stories is ready: send requests with "model": "cli-stories" to ${cluster.server.url}/v1`,
     );
     const listed = capture();
     await list([], listed.io);

@@ -2,26 +2,20 @@
 // redis-server) and a worker with declared GPUs whose runners use the CPU engine: the tiny BERT
 // embedding model (as given, and a copy that declares Matryoshka dimensions), the tiny BERT reranker
 // and stories260k as the chat model that embed must refuse.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PagodaClient } from '@pagoda/client';
-import { startServer, type RunningServer } from '@pagoda/server';
-import { startWorker, type RunningWorker } from '@pagoda/worker';
 import type { CliIo } from '../src/cli-io.ts';
 import { run as embed } from '../src/commands/embed.ts';
 import { run as launch } from '../src/commands/launch.ts';
 import { run as rerank } from '../src/commands/rerank.ts';
+import { startCliCluster, type CliCluster } from './cli-cluster.ts';
 
 const MODELS = resolve(import.meta.dirname, '../../../../shared/models');
 const WAVE2 = join(MODELS, 'wave2');
 const ADMIN_KEY = 'cli-embed-test-admin-key-0123456789';
-const GiB = 2 ** 30;
-const prefix = `pagoda-cli-embed-test-${process.pid}`;
-let server: RunningServer;
-let worker: RunningWorker;
-let dataDir: string;
+let cluster: CliCluster;
 let client: PagodaClient;
 
 /** An io that records output and the requests made; `stdin` set means standard input is a pipe. */
@@ -32,7 +26,7 @@ function capture(stdin?: string) {
   const io: CliIo = {
     out: (t) => void (out += t),
     err: (t) => void (err += t),
-    env: { PAGODA_ENDPOINT: server.url, PAGODA_API_KEY: ADMIN_KEY, PAGODA_POLL_MS: '50' },
+    env: { PAGODA_ENDPOINT: cluster.server.url, PAGODA_API_KEY: ADMIN_KEY, PAGODA_POLL_MS: '50' },
     isTTY: false,
     stdinIsTTY: stdin === undefined,
     readStdin: async () => stdin ?? '',
@@ -64,36 +58,10 @@ async function launchReady(name: string, uid: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'pagoda-cli-embed-'));
-  server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir,
-    redisUrl: process.env.REDIS_URL,
-    redisPrefix: prefix,
-    adminKey: ADMIN_KEY,
-    logLevel: 'silent',
-  });
-  worker = await startWorker({
-    serverUrl: server.url,
-    redisUrl: server.redisUrl,
-    prefix,
-    name: 'cli-embed-worker',
-    devices: JSON.stringify([
-      { name: 'declared 24G', memory_total: 24 * GiB },
-      { name: 'declared 24G', memory_total: 24 * GiB },
-    ]),
-    heartbeatMs: 200,
-    cacheDir: join(dataDir, 'models'),
-    logLevel: 'silent',
-  });
-  client = new PagodaClient({ endpoint: server.url, apiKey: ADMIN_KEY });
-  for (let i = 0; (await client.devices()).length === 0; i++) {
-    if (i === 100) throw new Error('the worker did not join');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  cluster = await startCliCluster('cli-embed', ADMIN_KEY);
+  client = new PagodaClient({ endpoint: cluster.server.url, apiKey: ADMIN_KEY });
   // A copy of the embedding model that declares Matryoshka dimensions, so --dimensions can shorten.
-  const matryoshka = join(dataDir, 'tiny-bert-embed-matryoshka');
+  const matryoshka = join(cluster.dataDir, 'tiny-bert-embed-matryoshka');
   cpSync(join(WAVE2, 'tiny-bert-embed'), matryoshka, { recursive: true });
   const config = JSON.parse(readFileSync(join(matryoshka, 'config.json'), 'utf8')) as object;
   writeFileSync(
@@ -124,9 +92,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await worker?.close();
-  await server?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 const TEXTS = ['the cat sat on the mat', 'a dog ran in the park'];
@@ -244,7 +210,7 @@ describe('pagoda embed', () => {
 describe('pagoda rerank', () => {
   /** What /v1/rerank answers for the same request, straight from the endpoint. */
   async function endpointResults(body: object) {
-    const res = await fetch(`${server.url}/v1/rerank`, {
+    const res = await fetch(`${cluster.server.url}/v1/rerank`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
       body: JSON.stringify({ model: 'cli-rr', query: QUERY, documents: DOCS, ...body }),
