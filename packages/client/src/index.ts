@@ -2,6 +2,7 @@
 // The response types are @pagoda/protocol's, re-exported so one import gives the whole SDK.
 export { PagodaApiError, errorMessage, type FieldError } from './api-error.ts';
 export { chatDeltas } from './chat-stream.ts';
+export { cosine, vectorNorm } from './vectors.ts';
 export {
   asList,
   DEFAULT_ENDPOINT,

@@ -1,7 +1,7 @@
 // PagodaClient.embed and .rerank against a recording fetch: the request bodies they send, vectors put
 // back in input order whatever order the server lists them in, and refusals as PagodaApiError.
 import { describe, expect, it } from 'vitest';
-import { PagodaApiError, PagodaClient } from '../src/index.ts';
+import { cosine, PagodaApiError, PagodaClient, vectorNorm } from '../src/index.ts';
 
 function recording(answer: (body: Record<string, unknown>) => { status: number; json: unknown }) {
   const sent: { url: string; body: Record<string, unknown> }[] = [];
@@ -100,5 +100,16 @@ describe('PagodaClient.rerank', () => {
         body: { model: 'r1', query: 'q', documents: ['x', 'y'], top_n: 2, return_documents: true },
       },
     ]);
+  });
+});
+
+describe('vector arithmetic', () => {
+  it('gives the cosine the dashboard and the CLI show, and 0 for a vector without a direction', () => {
+    expect(vectorNorm([3, 4])).toBe(5);
+    expect(cosine([1, 0], [0, 2])).toBe(0);
+    expect(cosine([1, 2, 3], [2, 4, 6])).toBeCloseTo(1, 12);
+    expect(cosine([1, 1], [-1, -1])).toBeCloseTo(-1, 12);
+    expect(cosine([3, 4], [4, 3])).toBeCloseTo(24 / 25, 12);
+    expect(cosine([0, 0], [1, 2])).toBe(0);
   });
 });

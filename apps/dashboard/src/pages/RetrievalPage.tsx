@@ -1,7 +1,8 @@
 // Retrieval playground: a query against a few passages, ranked by a ready embedding model (cosine of
 // /v1/embeddings vectors) and by a ready reranker (/v1/rerank), through the endpoints clients use.
 import { useEffect, useState } from 'react';
-import type { EmbeddingResponse, ModelView, RerankResponse } from '@pagoda/protocol';
+import { cosine } from '@pagoda/client';
+import type { ModelView } from '@pagoda/protocol';
 import { api } from '../api/client.ts';
 import { usePoll } from '../api/use-poll.ts';
 import { ErrorNote } from '../components/ErrorNote.tsx';
@@ -15,18 +16,6 @@ import './retrieval.css';
 interface Ranked {
   index: number;
   score: number;
-}
-
-function cosine(a: number[], b: number[]): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.max(Math.sqrt(aa * bb), 1e-12);
 }
 
 /** The first ready model of `type`, keeping `current` while it is still ready. */
@@ -60,22 +49,12 @@ export function RetrievalPage() {
     setTexts(docs);
     try {
       if (embedder) {
-        const res = await api.request<EmbeddingResponse>('POST', '/v1/embeddings', {
-          model: embedder,
-          input: [query, ...docs],
-          encoding_format: 'float',
-        });
-        // encoding_format 'float': every embedding is a number array.
-        const [q, ...d] = res.data.map((x) => x.embedding as number[]);
+        const [q, ...d] = (await api.embed(embedder, [query, ...docs])).vectors;
         setByEmbedding(d.map((v, index) => ({ index, score: cosine(q!, v) })).sort((a, b) => b.score - a.score));
       } else setByEmbedding(null);
       if (reranker) {
-        const res = await api.request<RerankResponse>('POST', '/v1/rerank', {
-          model: reranker,
-          query,
-          documents: docs,
-        });
-        setByReranker(res.results.map((r) => ({ index: r.index, score: r.relevance_score })));
+        const results = await api.rerank(reranker, query, docs);
+        setByReranker(results.map((r) => ({ index: r.index, score: r.relevance_score })));
       } else setByReranker(null);
     } catch (err) {
       setError(err as Error);

@@ -1,5 +1,6 @@
 // `pagoda embed <model_uid> TEXT...`: embeds texts with a launched embedding model through the server's
 // /v1/embeddings; shows each vector's size and norm and, for two texts or more, their cosine similarities.
+import { cosine, vectorNorm } from '@pagoda/client';
 import type { CliIo } from '../cli-io.ts';
 import {
   clientFrom,
@@ -29,21 +30,12 @@ const FLAGS = {
   json: { type: 'boolean' },
 } as const;
 
-const norm = (v: readonly number[]) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-
-/** The cosine of two vectors; 0 when either is all zeros (it has no direction). */
-export function cosine(a: readonly number[], b: readonly number[]): number {
-  let ab = 0;
-  for (let i = 0; i < a.length; i++) ab += a[i]! * b[i]!;
-  const d = norm(a) * norm(b);
-  return d === 0 ? 0 : ab / d;
-}
 
 function printHuman(io: CliIo, texts: readonly string[], vectors: readonly number[][]): void {
   io.out(
     formatTable(
       ['#', 'DIMS', 'NORM', 'TEXT'],
-      vectors.map((v, i) => [i, v.length, fixed4(norm(v)), abbreviate(texts[i]!, 60)]),
+      vectors.map((v, i) => [i, v.length, fixed4(vectorNorm(v)), abbreviate(texts[i]!, 60)]),
     ),
   );
   if (vectors.length < 2) return;
