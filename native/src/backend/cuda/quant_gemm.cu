@@ -251,9 +251,18 @@ __global__ void gather_columns_kernel(const bf16* __restrict__ x, const int32_t*
   }
 }
 
-namespace {
+void gather_columns(const bf16* x, const int32_t* perm, bf16* out, int m, int k, cudaStream_t stream) {
+  const int64_t total = static_cast<int64_t>(m) * k;
+  const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
+  launch_pdl("gather_columns_kernel", gather_columns_kernel, dim3(blocks), dim3(256), 0, stream, x, perm, out, m, k);
+}
 
-int num_sms() {
+void preload_gather_columns() {
+  cudaFuncAttributes attributes{};
+  PAGODA_CUDA_CHECK(cudaFuncGetAttributes(&attributes, gather_columns_kernel));
+}
+
+int device_sm_count() {
   static const int sms = [] {
     int device = 0, count = 0;
     PAGODA_CUDA_CHECK(cudaGetDevice(&device));
@@ -262,6 +271,8 @@ int num_sms() {
   }();
   return sms;
 }
+
+namespace {
 
 template <QuantFormat F, int NT, int G, int P, int W, typename ScaleT>
 void launch(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
@@ -273,7 +284,7 @@ void launch(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, fl
 // partial waves, longer pipelines per warp).
 template <QuantFormat F, int NT, int G, int P, typename ScaleT>
 void by_warps(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, cudaStream_t stream) {
-  const int64_t warps_per_wave = int64_t(num_sms()) * (NT <= 2 ? 16 : 8);
+  const int64_t warps_per_wave = int64_t(device_sm_count()) * (NT <= 2 ? 16 : 8);
   if (int64_t(w.n / 16) * 8 <= warps_per_wave) return launch<F, NT, G, P, 8, ScaleT>(x, w, y, ldy, m, beta, stream);
   return launch<F, NT, G, P, 4, ScaleT>(x, w, y, ldy, m, beta, stream);
 }
@@ -308,10 +319,7 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
     if (workspace == nullptr || workspace_bytes < quant_gemm_workspace_bytes(w, m))
       throw Error("quant_gemm: an act-order weight needs a workspace of " +
                   std::to_string(quant_gemm_workspace_bytes(w, m)) + " bytes");
-    const int64_t total = static_cast<int64_t>(m) * w.k;
-    const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
-    launch_pdl("gather_columns_kernel", gather_columns_kernel, dim3(blocks), dim3(256), 0, stream, x, w.perm,
-               static_cast<bf16*>(workspace), m, w.k);
+    gather_columns(x, w.perm, static_cast<bf16*>(workspace), m, w.k, stream);
     x = static_cast<const bf16*>(workspace);
   }
   if (w.format == QuantFormat::kFp8) return by_rows<QuantFormat::kFp8, 2, 1, float>(x, w, y, ldy, m, beta, stream);

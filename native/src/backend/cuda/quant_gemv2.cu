@@ -45,27 +45,6 @@ namespace {
 
 using namespace gemv2;
 
-// x_perm[r, j] = x[r, perm[j]] for an act-order weight (its packed columns are grouped).
-__global__ void gemv2_gather_kernel(const bf16* __restrict__ x, const int32_t* __restrict__ perm, bf16* __restrict__ out,
-                                    int m, int k) {
-  pdl_launch_dependents();
-  pdl_wait();
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < m * k; i += gridDim.x * blockDim.x) {
-    const int r = i / k, j = i - r * k;
-    out[i] = x[int64_t(r) * k + perm[j]];
-  }
-}
-
-int sm_count() {
-  static const int sms = [] {
-    int device = 0, count = 0;
-    PAGODA_CUDA_CHECK(cudaGetDevice(&device));
-    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    return count;
-  }();
-  return sms;
-}
-
 using KernelFn = void (*)(QuantizedWeight, Gemv2Args);
 
 struct Plan {
@@ -103,7 +82,7 @@ Plan make_plan(const QuantizedWeight& w, int m, int forced_splits, int tiles) {
   int per_sm = 0;
   PAGODA_CUDA_CHECK(
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gemv2_kernel_for(w, tiles), kWarps * 32, p.smem));
-  const int64_t slots = int64_t(std::max(per_sm, 1)) * sm_count();
+  const int64_t slots = int64_t(std::max(per_sm, 1)) * device_sm_count();
   int best = s_min;
   double best_fill = 0;
   for (int s = s_min; s <= std::min(groups, std::min(kMaxSplits, s_min + 7)); ++s) {
@@ -153,10 +132,7 @@ void quant_gemv2_prepare(const QuantizedWeight& w) {
   for (int m = 1; m <= kMaxTokens; ++m) plan_for(w, m, 0, 0);
   // Loads the gather kernel's code now (lazy module loading), not at its first launch, which may
   // be inside a decode graph's capture; the GEMV's own code the occupancy query has loaded.
-  if (w.perm) {
-    cudaFuncAttributes attributes{};
-    PAGODA_CUDA_CHECK(cudaFuncGetAttributes(&attributes, gemv2_gather_kernel));
-  }
+  if (w.perm) preload_gather_columns();
 }
 
 size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits, int tiles) {
@@ -186,8 +162,7 @@ void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int 
   if (w.perm) {
     bf16* gathered = reinterpret_cast<bf16*>(bytes);
     bytes += align256(size_t(m) * w.k * sizeof(bf16));
-    const int blocks = std::min((m * w.k + 255) / 256, 1024);
-    launch_pdl("gemv2_gather_kernel", gemv2_gather_kernel, dim3(blocks), dim3(256), 0, stream, x, w.perm, gathered, m, w.k);
+    gather_columns(x, w.perm, gathered, m, w.k, stream);
     args.x = gathered;
   }
   args.partials = p.splits > 1 ? reinterpret_cast<float*>(bytes) : nullptr;

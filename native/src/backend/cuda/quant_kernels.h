@@ -25,6 +25,14 @@ size_t quant_gemm_workspace_bytes(const QuantizedWeight& w, int m);
 void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                 size_t workspace_bytes, cudaStream_t stream);
 
+// out[m, k] = x[r, perm[j]]: an act-order weight's input columns in its packed order (both GEMMs
+// gather x so first). preload_gather_columns loads the kernel's code at load time, so its first
+// launch never happens inside a CUDA graph capture.
+void gather_columns(const bf16* x, const int32_t* perm, bf16* out, int m, int k, cudaStream_t stream);
+void preload_gather_columns();
+// The current device's SM count (asked once).
+int device_sm_count();
+
 // The bandwidth-bound decode GEMV (quant_gemv2.cu) for m = 1..8: y[m, n] = x[m, k] · dequant(w)^T
 // into bf16 rows ldy apart (no beta), over the same weight layouts. A ring of weight loads in flight
 // per lane, x and the scales staged in shared memory (<= 48 KB: no opt-in attribute), k split across

@@ -16,24 +16,31 @@ namespace pagoda::cuda {
 
 namespace {
 
-// w_first: this thread's first 8 weights, loaded before the PDL wait (the weight is constant
+// y = weight * x / rms over the 8 columns at i. w_first: this thread's first 8 weights, loaded before the PDL wait (the weight is constant
 // for the life of the model, so its load overlaps the previous kernel instead of following the
 // row's reduction).
+template <typename In, typename T>
+__device__ __forceinline__ void normalized8(const In* __restrict__ src, const T* __restrict__ weight, int i,
+                                            float inv_rms, const float (&w_first)[8], float (&y)[8]) {
+  float x[8], w[8];
+  load8(src + i, x);
+  if (i == threadIdx.x * 8) {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) w[e] = w_first[e];
+  } else {
+    load8(weight + i, w);
+  }
+#pragma unroll
+  for (int e = 0; e < 8; ++e) y[e] = w[e] * (x[e] * inv_rms);
+}
+
 template <typename In, typename T>
 __device__ __forceinline__ void normalize_row(const In* __restrict__ src, const T* __restrict__ weight,
                                               T* __restrict__ dst, int hidden, float inv_rms,
                                               const float (&w_first)[8]) {
   for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
-    float x[8], w[8], y[8];
-    load8(src + i, x);
-    if (i == threadIdx.x * 8) {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) w[e] = w_first[e];
-    } else {
-      load8(weight + i, w);
-    }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) y[e] = w[e] * (x[e] * inv_rms);
+    float y[8];
+    normalized8(src, weight, i, inv_rms, w_first, y);
     store8(dst + i, y);
   }
 }
@@ -49,18 +56,7 @@ template <Fp8Fuse kFuse, typename In>
 __device__ __forceinline__ void normalize_row_fp8(const In* __restrict__ src, const bf16* __restrict__ weight,
                                                   bf16* __restrict__ dst, int hidden, float inv_rms,
                                                   const float (&w_first)[8]) {
-  store_row_fp8<kFuse>(dst, hidden, [&](int i, float (&y)[8]) {
-    float x[8], w[8];
-    load8(src + i, x);
-    if (i == threadIdx.x * 8) {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) w[e] = w_first[e];
-    } else {
-      load8(weight + i, w);
-    }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) y[e] = w[e] * (x[e] * inv_rms);
-  });
+  store_row_fp8<kFuse>(dst, hidden, [&](int i, float (&y)[8]) { normalized8(src, weight, i, inv_rms, w_first, y); });
 }
 
 // 1 / rms of one row, over this block's threads.
