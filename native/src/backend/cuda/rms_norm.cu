@@ -16,9 +16,9 @@ namespace pagoda::cuda {
 
 namespace {
 
-// y = weight * x / rms over the 8 columns at i. w_first: this thread's first 8 weights, loaded before the PDL wait (the weight is constant
-// for the life of the model, so its load overlaps the previous kernel instead of following the
-// row's reduction).
+// y = weight * x / rms over the 8 columns at i. w_first: this thread's first 8 weights, loaded
+// before the PDL wait (the weight is constant for the life of the model, so its load overlaps the
+// previous kernel instead of following the row's reduction).
 template <typename In, typename T>
 __device__ __forceinline__ void normalized8(const In* __restrict__ src, const T* __restrict__ weight, int i,
                                             float inv_rms, const float (&w_first)[8], float (&y)[8]) {
