@@ -372,10 +372,17 @@ void CudaBackend::forward_hidden(const ForwardBatch& b, std::vector<float>& hidd
   for (size_t i = 0; i < count; ++i) hidden[i] = __bfloat162float(rows[i]);
 }
 
+// The op timer's step kind: decode steps by rows, at the sizes where the linears change kernel.
+static const char* op_timing_kind(const ForwardBatch& b) {
+  if (b.num_tokens() > b.num_seqs()) return "prefill-step";
+  if (b.num_tokens() <= 8) return "decode-step m<=8";
+  return b.num_tokens() <= 32 ? "decode-step m<=32" : "decode-step m>32";
+}
+
 // Uploads the inputs and runs the model: h_ (all_logits) or rows_ hold the rows to project.
 void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in) {
   ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
-  ops_.begin(stream_.get(), b.num_tokens() > b.num_seqs() ? "prefill-step" : "decode-step");
+  ops_.begin(stream_.get(), op_timing_kind(b));
   in = inputs_.upload(b, rope_, stream_.get());
   resolve_placeholders(b, in);
   ops_.mark(stream_.get(), "inputs_upload");
