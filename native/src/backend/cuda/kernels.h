@@ -150,6 +150,17 @@ struct PrefillTile {
 void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles,
                              int num_tiles, cudaStream_t stream);
 
+// The Hopper prefill kernel (attention_prefill_wgmma.cu: warpgroup MMA, a producer warpgroup and
+// mbarrier-driven K/V stages, 128 query rows a CTA): paged_attention_prefill's contract and tile
+// list, for bf16 KV and head_dim 64 or 128 on an sm_90 device in a build for sm_90a (_supported
+// says whether `args` qualifies). paged_attention_prefill takes it when PAGODA_PREFILL_WGMMA=1
+// (_switch) and it qualifies; tests and the benchmark call it directly. stages: K/V ring depth,
+// 0 = the default (2; 3 for head_dim 128 or 4 for 64 to compare).
+bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
+bool paged_attention_prefill_wgmma_switch();
+void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
+                                   cudaStream_t stream, int stages = 0);
+
 // Decode (one query token per sequence): the sequences in seq_ids[0..num_seqs). Contexts
 // are split into partitions of partition_tokens when that gives more parallelism, then the
 // partial results are merged by a second kernel in `workspace`.
