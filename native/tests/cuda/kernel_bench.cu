@@ -247,6 +247,105 @@ Row prefill_attention_row(int D, double copy_gbs, std::mt19937& rng) {
              double(L) * (stride + q_width) * 2, causal_flops, copy_gbs);
 }
 
+// sum (a - b)^2 and sum b^2 over n bf16 pairs, into acc[0] and acc[1] (float64 atomics).
+__global__ void diff_norms_kernel(const bf16* a, const bf16* b, size_t n, double* acc) {
+  double d2 = 0, b2 = 0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    const double x = __bfloat162float(a[i]), y = __bfloat162float(b[i]);
+    d2 += (x - y) * (x - y);
+    b2 += y * y;
+  }
+  atomicAdd(&acc[0], d2);
+  atomicAdd(&acc[1], b2);
+}
+
+// ||a - b|| / ||b|| of two bf16 device arrays.
+double rel_l2_device(const bf16* a, const bf16* b, size_t n) {
+  DeviceBuffer acc(2 * sizeof(double));
+  PAGODA_CUDA_CHECK(cudaMemset(acc.data(), 0, acc.bytes()));
+  diff_norms_kernel<<<1024, 256>>>(a, b, n, acc.as<double>());
+  PAGODA_CUDA_CHECK_LAUNCH("diff_norms_kernel");
+  const std::vector<double> h = download<double>(acc, 2);
+  return std::sqrt(h[0] / (h[1] > 0 ? h[1] : 1));
+}
+
+// Causal prefill attention of one L-token prompt (32 query / 8 KV heads of head_dim D, block size
+// 16): paged_attention_prefill's default kernel beside the wgmma kernel at each K/V ring depth, in
+// one run on the same data, and how far the wgmma output is from the default one (rel L2). Fewer
+// repeats for the long prompts (one 131,072-token run of the mma.sync kernel is ~0.85 s).
+std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
+  const int bs = 16, blocks = L / bs, q_width = 32 * D, stride = 48 * D;
+  const size_t cache_elems = size_t(blocks) * 8 * bs * D;
+  DeviceBuffer kc(cache_elems * 2), vc(cache_elems * 2), q(size_t(L) * stride * 2);
+  fill_random_bf16(kc.as<bf16>(), cache_elems, 21, 1.f);
+  fill_random_bf16(vc.as<bf16>(), cache_elems, 22, 1.f);
+  fill_random_bf16(q.as<bf16>(), size_t(L) * stride, 23, 2.f);
+  std::vector<int32_t> table(blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::vector<int32_t> qs = {0, L}, lens = {L};
+  std::vector<PrefillTile> tiles;
+  for (int r = 0; r < L; r += kPrefillTileRows) tiles.push_back({0, r});
+  auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_tiles = upload(tiles);
+  DeviceBuffer out_default(size_t(L) * q_width * 2), out_wgmma(size_t(L) * q_width * 2);
+  PagedAttentionArgs a;
+  a.q = q.as<bf16>(); a.q_token_stride = stride; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>();
+  a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
+  a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = D; a.block_size = bs;
+  a.scale = 1.f / std::sqrt(float(D));
+  const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
+  const double bytes = double(L) * (stride + q_width) * 2;
+  const int warmup = L <= 4096 ? 3 : L <= 32768 ? 2 : 1, reps = L <= 4096 ? 20 : L <= 32768 ? 10 : 3;
+  const int n = static_cast<int>(tiles.size());
+  std::vector<Row> rows;
+  char name[96];
+  a.out = out_default.as<bf16>();
+  std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d %s", L, D,
+                paged_attention_prefill_wgmma_switch() ? "default (switch on: wgmma)" : "mma.sync");
+  rows.push_back(row(name, median_ms([&] { paged_attention_prefill(a, d_tiles.as<PrefillTile>(), n, 0); }, warmup, reps),
+                     bytes, causal_flops, copy_gbs));
+  if (!paged_attention_prefill_wgmma_supported(a)) {
+    std::printf("prefill 1 x %d: no wgmma kernel here (needs sm_90 and a build for sm_90a)\n", L);
+    return rows;
+  }
+  a.out = out_wgmma.as<bf16>();
+  for (int stages : {2, D == 128 ? 3 : 4}) {
+    std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %d stages", L, D, stages);
+    rows.push_back(row(name, median_ms([&] { paged_attention_prefill_wgmma(a, d_tiles.as<PrefillTile>(), n, 0, stages); },
+                                       warmup, reps),
+                       bytes, causal_flops, copy_gbs));
+    std::printf("  wgmma %d stages vs default output: rel L2 %.2e\n", stages,
+                rel_l2_device(out_wgmma.as<bf16>(), out_default.as<bf16>(), size_t(L) * q_width));
+  }
+  return rows;
+}
+
+// "prefill [out.json]": the default prefill kernel beside the wgmma one at 1 x 4,096, 32,768 and
+// 131,072 tokens, head_dim 128 (and 64 at 4,096 and 32,768).
+void prefill_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_path) {
+  std::vector<Row> rows;
+  for (int L : {4096, 32768, 131072})
+    for (const Row& r : prefill_compare_rows(128, L, copy_gbs)) rows.push_back(r);
+  for (int L : {4096, 32768})
+    for (const Row& r : prefill_compare_rows(64, L, copy_gbs)) rows.push_back(r);
+  if (json_path == nullptr) return;
+  FILE* f = std::fopen(json_path, "w");
+  if (f == nullptr) {
+    std::printf("kernel_bench: cannot write %s\n", json_path);
+    std::exit(1);
+  }
+  const char* commit = std::getenv("PAGODA_GIT_COMMIT");
+  std::fprintf(f, "{\n  \"bench\": \"cuda_kernel_bench prefill\",\n  \"device\": \"%s\",\n  \"commit\": \"%s\",\n",
+               prop.name, commit ? commit : "unknown");
+  std::fprintf(f, "  \"timing\": \"median of event-timed runs (20 at 4,096, 10 at 32,768, 3 at 131,072 tokens)\",\n"
+                  "  \"flops\": \"4 x 32 heads x head_dim x L (L + 1) / 2 (causal)\",\n  \"rows\": [\n");
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::fprintf(f, "    {\"name\": \"%s\", \"ms\": %.4f, \"tflops\": %.1f}%s\n", rows[i].name.c_str(), rows[i].ms,
+                 rows[i].tflops, i + 1 < rows.size() ? "," : "");
+  std::fprintf(f, "  ]\n}\n");
+  std::fclose(f);
+  std::printf("kernel_bench: wrote %s\n", json_path);
+}
+
 // "hdim": decode and prefill attention at head_dim 64, 80, 96, 128 and 256 side by side (Llama-3
 // head counts, 32 query / 8 KV heads), written as JSON to `json_path` when one is given.
 void head_dim_rows(double copy_gbs, int num_sms, const cudaDeviceProp& prop, std::mt19937& rng, const char* json_path) {
@@ -288,12 +387,14 @@ int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
   // "decode": the copy and decode attention rows only; "decode sweep": also every partition;
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
-  // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256.
+  // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
+  // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens.
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
   const bool gemm_only = argc > 1 && std::string(argv[1]) == "gemm";
   const bool tune_only = argc > 1 && std::string(argv[1]) == "tune";
   const bool sweep = decode_only && argc > 2 && std::string(argv[2]) == "sweep";
   const bool hdim_only = argc > 1 && std::string(argv[1]) == "hdim";
+  const bool prefill_only = argc > 1 && std::string(argv[1]) == "prefill";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -312,6 +413,10 @@ int main(int argc, char** argv) {
   }
   if (tune_only) {
     tune_rows(copy_gbs, rng);
+    return 0;
+  }
+  if (prefill_only) {
+    prefill_rows(copy_gbs, prop, argc > 2 ? argv[2] : nullptr);
     return 0;
   }
   if (hdim_only) {
@@ -372,6 +477,7 @@ int main(int argc, char** argv) {
         }), 4.0 * tokens * 1024 * 2, 0, copy_gbs);
   }
   prefill_attention_row(128, copy_gbs, rng);
+  prefill_compare_rows(128, 4096, copy_gbs);
   gemm_rows(copy_gbs, rng);
   return 0;
 }

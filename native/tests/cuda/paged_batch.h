@@ -33,9 +33,10 @@ struct PagedBatch {
 
 // draw(n, scale): n values in [-scale, scale] as the kernel under test will see them (bf16
 // tests round them to bf16 first, so the reference computes on the same inputs).
+// with_refs = false skips the float64 references (long contexts checked against a GPU kernel).
 template <typename Draw>
 PagedBatch make_paged_batch(const AttentionLayout& lay, const std::vector<SeqSpec>& seqs, std::mt19937& rng,
-                            int spare_blocks, Draw draw) {
+                            int spare_blocks, Draw draw, bool with_refs = true) {
   PagedBatch p;
   const int num_seqs = static_cast<int>(seqs.size());
   const int D = lay.head_dim, bs = lay.block_size;
@@ -80,8 +81,9 @@ PagedBatch make_paged_batch(const AttentionLayout& lay, const std::vector<SeqSpe
     std::vector<float> q(size_t(spec.query_len) * p.q_width);
     for (int i = 0; i < spec.query_len; ++i)
       std::copy_n(&p.qkv[size_t(p.query_start[s] + i) * p.stride], p.q_width, &q[size_t(i) * p.q_width]);
-    p.refs.push_back(ref_attention(q, k, v, spec.query_len, spec.context_len, lay.q_heads, lay.kv_heads, D,
-                                   1.0 / std::sqrt(double(D))));
+    if (with_refs)
+      p.refs.push_back(ref_attention(q, k, v, spec.query_len, spec.context_len, lay.q_heads, lay.kv_heads, D,
+                                     1.0 / std::sqrt(double(D))));
   }
   return p;
 }

@@ -1,0 +1,165 @@
+// Checks the Hopper (wgmma) prefill attention kernel (paged_attention_prefill_wgmma) against the
+// float64 reference on random K/V scattered through shuffled block tables: several sequences in one
+// launch, chunked prefill (context > query), MHA and GQA 4 / 8, query lengths that are not multiples
+// of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64 and 128, every K/V ring
+// depth; 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned
+// first, so a row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes
+// paged_attention_prefill to this kernel (bit for bit the same output), and a reference one key off
+// the causal mask is told apart. Skips (passing) without an sm_90 device or an sm_90a build.
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/cuda/kernels.h"
+#include "test_support.h"
+#include "device_paged_batch.h"
+#include "reference.h"
+
+using namespace pagoda::cuda;
+using namespace pagoda::cuda::test;
+
+namespace {
+
+std::vector<PrefillTile> planner_tiles(const std::vector<SeqSpec>& seqs) {
+  std::vector<PrefillTile> tiles; // as step_inputs.cpp plans them: every 64-row tile of each sequence
+  for (int s = 0; s < static_cast<int>(seqs.size()); ++s)
+    for (int r = 0; r < seqs[s].query_len; r += kPrefillTileRows) tiles.push_back({s, r});
+  return tiles;
+}
+
+size_t bits_differ(const std::vector<float>& a, const std::vector<float>& b) {
+  size_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+  return n;
+}
+
+// One K or V row sequence of sequence s, gathered back out of the paged cache ([ctx, kv_heads, D]).
+std::vector<float> gather(const PagedBatch& b, const std::vector<float>& cache, const AttentionLayout& lay, int s,
+                          int ctx) {
+  const int D = lay.head_dim;
+  std::vector<float> out(size_t(ctx) * lay.kv_heads * D);
+  for (int t = 0; t < ctx; ++t) {
+    const int blk = b.block_tables[size_t(s) * b.max_blocks + t / lay.block_size];
+    for (int h = 0; h < lay.kv_heads; ++h)
+      for (int d = 0; d < D; ++d)
+        out[(size_t(t) * lay.kv_heads + h) * D + d] =
+            cache[((size_t(blk) * lay.kv_heads + h) * lay.block_size + t % lay.block_size) * D + d];
+  }
+  return out;
+}
+
+void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs,
+              bool wrong_mask_check = false) {
+  const PagedBatch batch = make_paged_batch(lay, seqs, rng, 5, [&](size_t n, float scale) {
+    return random_bf16_values(n, rng, scale);
+  });
+  DevicePagedBatch<bf16> d = upload_paged_batch<bf16>(batch, lay);
+  const std::vector<PrefillTile> tiles = planner_tiles(seqs);
+  auto d_tiles = upload(tiles);
+  const int n = static_cast<int>(tiles.size());
+  std::vector<float> first;
+  for (int stages : {2, lay.head_dim == 128 ? 3 : 4}) {
+    poison(d.out);
+    paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), n, 0, stages);
+    PAGODA_CUDA_CHECK(cudaGetLastError());
+    const std::vector<float> out = download_bf16(d.out, d.out_elems);
+    for (size_t s = 0; s < seqs.size(); ++s) {
+      std::vector<float> got(out.begin() + size_t(batch.query_start[s]) * batch.q_width,
+                             out.begin() + size_t(batch.query_start[s + 1]) * batch.q_width);
+      c.expect("wgmma prefill " + std::to_string(stages) + " stages " + d.tag + " q " +
+                   std::to_string(seqs[s].query_len) + " ctx " + std::to_string(seqs[s].context_len),
+               compare(got, batch.refs[s]), 1.2e-2, 3e-2);
+    }
+    if (first.empty()) first = out;
+    else c.expect_true("wgmma prefill " + d.tag + ": ring depths agree bit for bit", bits_differ(first, out) == 0);
+  }
+  // The switch: paged_attention_prefill takes this kernel (same output, bit for bit).
+  poison(d.out);
+  paged_attention_prefill(d.args, d_tiles.as<PrefillTile>(), n, 0);
+  const std::vector<float> routed = download_bf16(d.out, d.out_elems);
+  const size_t differ = bits_differ(first, routed);
+  c.expect_true("PAGODA_PREFILL_WGMMA=1: paged_attention_prefill runs the wgmma kernel " + d.tag, differ == 0,
+                std::to_string(differ) + " differ");
+  if (!wrong_mask_check) return;
+  // A reference one key late (every row also sees the next position's key) must not pass.
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const int q_len = seqs[s].query_len, ctx = seqs[s].context_len;
+    std::vector<float> k = gather(batch, batch.k_cache, lay, int(s), ctx), v = gather(batch, batch.v_cache, lay, int(s), ctx);
+    const std::vector<float> extra = random_bf16_values(size_t(2) * lay.kv_heads * lay.head_dim, rng, 1.f);
+    k.insert(k.end(), extra.begin(), extra.begin() + lay.kv_heads * lay.head_dim);
+    v.insert(v.end(), extra.begin() + lay.kv_heads * lay.head_dim, extra.end());
+    std::vector<float> q(size_t(q_len) * batch.q_width);
+    for (int i = 0; i < q_len; ++i)
+      std::copy_n(&batch.qkv[size_t(batch.query_start[s] + i) * batch.stride], batch.q_width, &q[size_t(i) * batch.q_width]);
+    // Positions shifted by one: row i sits at ctx - q_len + i + 1 and sees one key more.
+    const std::vector<double> late = ref_attention(q, k, v, q_len, ctx + 1, lay.q_heads, lay.kv_heads, lay.head_dim,
+                                                   1.0 / std::sqrt(double(lay.head_dim)));
+    std::vector<float> got(first.begin() + size_t(batch.query_start[s]) * batch.q_width,
+                           first.begin() + size_t(batch.query_start[s + 1]) * batch.q_width);
+    const ErrorStats e = compare(got, late);
+    c.expect_true("a reference with the mask one key late is told apart " + d.tag + " q " + std::to_string(q_len),
+                  e.rel_l2 > 1.2e-2, "rel_l2 " + std::to_string(e.rel_l2));
+  }
+}
+
+// Long contexts: the float64 reference would take minutes on the CPU, so the float32 GPU kernel
+// (one block per token and head, plainly written) is the reference here.
+void run_long_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs) {
+  const PagedBatch batch = make_paged_batch(
+      lay, seqs, rng, 5, [&](size_t n, float scale) { return random_bf16_values(n, rng, scale); }, false);
+  DevicePagedBatch<bf16> d = upload_paged_batch<bf16>(batch, lay);
+  DevicePagedBatch<float> f = upload_paged_batch<float>(batch, lay);
+  const std::vector<PrefillTile> tiles = planner_tiles(seqs);
+  auto d_tiles = upload(tiles);
+  poison(f.out);
+  paged_attention_f32(f.args, batch.num_tokens, static_cast<int>(seqs.size()), 0);
+  const std::vector<float> ref32 = download<float>(f.out, f.out_elems);
+  poison(d.out);
+  paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0);
+  PAGODA_CUDA_CHECK(cudaGetLastError());
+  const std::vector<float> out = download_bf16(d.out, d.out_elems);
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const size_t lo = size_t(batch.query_start[s]) * batch.q_width, hi = size_t(batch.query_start[s + 1]) * batch.q_width;
+    std::vector<float> got(out.begin() + lo, out.begin() + hi);
+    std::vector<double> ref(ref32.begin() + lo, ref32.begin() + hi);
+    c.expect("wgmma prefill vs f32 kernel " + d.tag + " q " + std::to_string(seqs[s].query_len) + " ctx " +
+                 std::to_string(seqs[s].context_len),
+             compare(got, ref), 1.2e-2, 3e-2);
+  }
+}
+
+} // namespace
+
+int main() {
+  skip_without_device("paged_attention_wgmma_test");
+  // Before the first paged_attention_prefill call: the switch is read once.
+  setenv("PAGODA_PREFILL_WGMMA", "1", 1);
+  PagedAttentionArgs probe;
+  probe.head_dim = 128;
+  if (!paged_attention_prefill_wgmma_supported(probe)) {
+    std::printf("paged_attention_wgmma_test: skipped (needs an sm_90 device and a build for sm_90a)\n");
+    return 0;
+  }
+  std::mt19937 rng(2020);
+  Checker c;
+  try {
+    // Fresh prefills, chunked prefill after a cached prefix, one-token and tile-edge query lengths
+    // (64 / 128 / 129 rows: one or two warpgroups, one or two CTAs), several sequences per launch.
+    const std::vector<SeqSpec> mixed = {{100, 100}, {70, 300}, {1, 1}, {5, 200}, {130, 130},
+                                        {64, 64},   {128, 128}, {129, 500}, {257, 257}, {1, 3000}};
+    run_case(c, rng, {32, 8, 128, 16}, mixed, true); // Llama-3-8B heads, GQA 4
+    run_case(c, rng, {32, 8, 128, 32}, mixed);       // block size 32
+    run_case(c, rng, {16, 2, 128, 16}, mixed);       // GQA 8
+    run_case(c, rng, {4, 4, 128, 32}, {{333, 333}, {190, 1100}}); // MHA
+    run_case(c, rng, {32, 8, 64, 16}, mixed, true);  // head_dim 64
+    run_case(c, rng, {16, 2, 64, 32}, {{333, 333}, {190, 1100}, {3, 77}});
+    run_case(c, rng, {8, 1, 128, 32}, {{130, 8192}, {63, 4100}}); // long context, chunked (GQA 8)
+    // 8k contexts in full against the float32 kernel.
+    run_long_case(c, rng, {8, 2, 128, 16}, {{8192, 8192}});
+    run_long_case(c, rng, {8, 1, 128, 32}, {{2000, 8192}, {1000, 1000}});
+    run_long_case(c, rng, {8, 2, 64, 16}, {{8192, 8192}});
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  return c.finish("paged_attention_wgmma_test");
+}

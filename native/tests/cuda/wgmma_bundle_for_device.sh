@@ -1,0 +1,24 @@
+#!/bin/bash
+# Builds what wgmma_on_device.sh runs (nvcc here, sm_90a) and fills the folder it carries: bin/
+# (paged_attention_wgmma_test, paged_attention_test, wgmma_prefill_plan_test, cuda_kernel_bench,
+# pagoda-bench, stripped), the wgmma kernel alone as a cubin with ptxas's resource report (this
+# machine has no disassembler: the SASS is read there), the Llama-3.1-8B shape config and the script.
+# Run from the repository root.
+# Usage: native/tests/cuda/wgmma_bundle_for_device.sh [build dir (native/build-cuda)] [dest (.dev-carry/wgmma)]
+set -eu
+BUILD=${1:-native/build-cuda}
+DEST=${2:-.dev-carry/wgmma}
+[ -f bench/configs/llama-3.1-8b.json ] || { echo "wgmma_bundle_for_device: run from the repository root"; exit 1; }
+BINS="paged_attention_wgmma_test paged_attention_test wgmma_prefill_plan_test cuda_kernel_bench pagoda-bench"
+cmake --build "$BUILD" -j2 --target $BINS
+rm -rf "$DEST"
+mkdir -p "$DEST/bin"
+for b in $BINS; do
+  cp "$BUILD/$b" "$DEST/bin/" && strip --strip-unneeded "$DEST/bin/$b"
+done
+nvcc -std=c++17 -O3 -Inative/src -gencode=arch=compute_90a,code=sm_90a -DPAGODA_CUDA_SM90A=1 -Xptxas -v \
+  -cubin native/src/backend/cuda/attention_prefill_wgmma.cu -o "$DEST/attention_prefill_wgmma.cubin" 2> "$DEST/ptxas.txt"
+grep -E "registers|spill" "$DEST/ptxas.txt"
+cp native/tests/cuda/wgmma_on_device.sh bench/configs/llama-3.1-8b.json "$DEST/"
+git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
+du -sh "$DEST"

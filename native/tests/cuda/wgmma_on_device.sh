@@ -1,0 +1,81 @@
+#!/bin/bash
+# Issue 20 on the device in one call (binaries from wgmma_bundle_for_device.sh; ~4-5 minutes):
+#   sass     the wgmma kernel's SASS (cuobjdump there): HGMMA and local-memory (LDL/STL) counts
+#   tests    wgmma_prefill_plan_test (CPU), paged_attention_wgmma_test (the new kernel against the
+#            float64 / float32 references; on failure compute-sanitizer memcheck on it), and
+#            paged_attention_test (the default path, unchanged)
+#   bench    cuda_kernel_bench prefill: the default kernel beside wgmma (2 and 3 stages) at 1 x 4,096,
+#            32,768 and 131,072 tokens, head_dim 128 (64 too up to 32,768), JSON
+#   e2e      pagoda-bench, Llama-3.1-8B shape, dummy weights: one 32,768-token prompt with
+#            PAGODA_PREFILL_WGMMA off, then on; one 120,000-token prompt on, then off (each only while
+#            it can end before BUDGET_S)
+# The wgmma steps run only when paged_attention_wgmma_test passed. Logs under OUT_DIR/logs (tarred
+# at the end), verdict lines in OUT_DIR/steps.log, the prefill figures last.
+# Usage: bash .dev-carry/wgmma/wgmma_on_device.sh OUT_DIR   (BUDGET_S, default 540)
+set -u -o pipefail
+OUT_DIR=${1:?out dir}
+C=$(dirname "$0")
+B=$C/bin
+BUDGET_S=${BUDGET_S:-540}
+export PAGODA_GIT_COMMIT=$(cat "$C/COMMIT" 2>/dev/null || echo unknown)
+mkdir -p "$OUT_DIR/logs"
+LOG="$OUT_DIR/steps.log"
+status=0
+start=$(date +%s)
+left() { echo $((BUDGET_S - ($(date +%s) - start))); }
+run() { # NAME LIMIT_S COMMAND...: output to logs/NAME.log, the verdict lines to steps.log; skipped past the budget
+  local name=$1 limit=$2
+  shift 2
+  if [ "$(left)" -lt "$limit" ]; then
+    echo "-- $name skipped: $(left) s of the budget left, it may take $limit" | tee -a "$LOG"
+    return 2
+  fi
+  echo "== $name ($(($(date +%s) - start)) s in)" | tee -a "$LOG"
+  if ! timeout "$limit" "$@" > "$OUT_DIR/logs/$name.log" 2>&1; then
+    echo "!! $name failed or ran past ${limit} s" | tee -a "$LOG"
+    status=1
+    grep -E "^(FAIL|!!)|passed|rror|prefill|wgmma|tokens/s" "$OUT_DIR/logs/$name.log" | head -40 | tee -a "$LOG"
+    return 1
+  fi
+  grep -E "^(FAIL|!!)|passed|rror|prefill|wgmma|tokens/s" "$OUT_DIR/logs/$name.log" | head -40 | tee -a "$LOG"
+}
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader | tee -a "$LOG"
+
+# SASS: per kernel variant, wgmma instructions and local-memory traffic (expect HGMMA > 0, no LDL/STL).
+CUOBJDUMP=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+if [ -x "$CUOBJDUMP" ]; then
+  "$CUOBJDUMP" -sass "$C/attention_prefill_wgmma.cubin" > "$OUT_DIR/logs/wgmma.sass" 2>&1
+  awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /LDL|STL/ {l[f]++} /WARPSYNC|SYNCS/ {s[f]++}
+       END {for (k in h) printf "sass %s: %d HGMMA, %d LDL/STL, %d SYNCS/WARPSYNC\n", k, h[k], l[k]+0, s[k]+0}' \
+    "$OUT_DIR/logs/wgmma.sass" | tee -a "$LOG"
+else
+  echo "-- no cuobjdump on this machine" | tee -a "$LOG"
+fi
+grep -E "registers|spill" "$C/ptxas.txt" | sort | uniq -c | tee -a "$LOG"
+
+run wgmma_prefill_plan_test 60 $B/wgmma_prefill_plan_test
+wgmma_ok=0
+if run paged_attention_wgmma_test 150 $B/paged_attention_wgmma_test; then
+  wgmma_ok=1
+else
+  command -v compute-sanitizer > /dev/null &&
+    run memcheck 120 compute-sanitizer --tool memcheck --print-limit 20 $B/paged_attention_wgmma_test
+fi
+run paged_attention_test 150 $B/paged_attention_test
+
+if [ $wgmma_ok = 1 ]; then
+  run kernel_bench_prefill 150 $B/cuda_kernel_bench prefill "$OUT_DIR/h200-prefill-wgmma.json"
+  CFG="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
+  run e2e-32k-default 90 $B/pagoda-bench $CFG --max-model-len 33024 --input-len 32768 --out "$OUT_DIR/llama31-8b-prefill-32k-default.json"
+  run e2e-32k-wgmma 90 env PAGODA_PREFILL_WGMMA=1 $B/pagoda-bench $CFG --max-model-len 33024 --input-len 32768 \
+    --out "$OUT_DIR/llama31-8b-prefill-32k-wgmma.json"
+  run e2e-120k-wgmma 120 env PAGODA_PREFILL_WGMMA=1 $B/pagoda-bench $CFG --max-model-len 120064 --input-len 120000 \
+    --out "$OUT_DIR/llama31-8b-prefill-120k-wgmma.json"
+  run e2e-120k-default 150 $B/pagoda-bench $CFG --max-model-len 120064 --input-len 120000 \
+    --out "$OUT_DIR/llama31-8b-prefill-120k-default.json"
+fi
+tar czf "$OUT_DIR/logs.tar.gz" -C "$OUT_DIR" logs && rm -rf "$OUT_DIR/logs"
+echo "== prefill figures" | tee -a "$LOG"
+grep -E "^prefill|^sass|passed|TFLOP|rel L2" "$LOG" | grep -v "^==" | tail -40
+echo "status $status ($(($(date +%s) - start)) s)" | tee -a "$LOG"
+exit $status
