@@ -270,8 +270,8 @@ double rel_l2_device(const bf16* a, const bf16* b, size_t n) {
 }
 
 // Causal prefill attention of one L-token prompt (32 query / 8 KV heads of head_dim D, block size
-// 16): paged_attention_prefill's default kernel beside the wgmma kernel at each K/V ring depth, in
-// one run on the same data, and how far the wgmma output is from the default one (rel L2). Fewer
+// 16): paged_attention_prefill's default kernel beside the wgmma kernel's schedules, in one run on
+// the same data, and how far the wgmma output is from the default one (rel L2). Fewer
 // repeats for the long prompts (one 131,072-token run of the mma.sync kernel is ~0.85 s).
 std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   const int bs = 16, blocks = L / bs, q_width = 32 * D, stride = 48 * D;
@@ -308,12 +308,14 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
     return rows;
   }
   a.out = out_wgmma.as<bf16>();
-  for (int stages : {2, D == 128 ? 3 : 4}) {
-    std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %d stages", L, D, stages);
-    rows.push_back(row(name, median_ms([&] { paged_attention_prefill_wgmma(a, d_tiles.as<PrefillTile>(), n, 0, stages); },
+  for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
+                                        WgmmaPrefillSchedule::kOverlap}) {
+    const char* sched = wgmma_prefill_schedule_name(schedule);
+    std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %s", L, D, sched);
+    rows.push_back(row(name, median_ms([&] { paged_attention_prefill_wgmma(a, d_tiles.as<PrefillTile>(), n, 0, schedule); },
                                        warmup, reps),
                        bytes, causal_flops, copy_gbs));
-    std::printf("  wgmma %d stages vs default output: rel L2 %.2e\n", stages,
+    std::printf("  wgmma %s vs default output: rel L2 %.2e\n", sched,
                 rel_l2_device(out_wgmma.as<bf16>(), out_default.as<bf16>(), size_t(L) * q_width));
   }
   return rows;

@@ -1,8 +1,9 @@
 // Checks the Hopper (wgmma) prefill attention kernel (paged_attention_prefill_wgmma) against the
 // float64 reference on random K/V scattered through shuffled block tables: several sequences in one
 // launch, chunked prefill (context > query), MHA and GQA 4 / 8, query lengths that are not multiples
-// of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64 and 128, every K/V ring
-// depth; 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned
+// of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64 and 128, every schedule
+// (simple with 2 and 3-4 K/V stages, overlap); 8k contexts against the float32 GPU kernel
+// (paged_attention_f32). Outputs are poisoned
 // first, so a row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes
 // paged_attention_prefill to this kernel (bit for bit the same output), and a reference one key off
 // the causal mask is told apart. Skips (passing) without an sm_90 device or an sm_90a build.
@@ -56,23 +57,28 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   const std::vector<PrefillTile> tiles = planner_tiles(seqs);
   auto d_tiles = upload(tiles);
   const int n = static_cast<int>(tiles.size());
-  std::vector<float> first;
-  for (int stages : {2, lay.head_dim == 128 ? 3 : 4}) {
+  std::vector<float> first, simple;
+  for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kDefault, WgmmaPrefillSchedule::kSimple,
+                                        WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap}) {
+    const std::string name = wgmma_prefill_schedule_name(schedule);
     poison(d.out);
-    paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), n, 0, stages);
+    paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), n, 0, schedule);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     const std::vector<float> out = download_bf16(d.out, d.out_elems);
     for (size_t s = 0; s < seqs.size(); ++s) {
       std::vector<float> got(out.begin() + size_t(batch.query_start[s]) * batch.q_width,
                              out.begin() + size_t(batch.query_start[s + 1]) * batch.q_width);
-      c.expect("wgmma prefill " + std::to_string(stages) + " stages " + d.tag + " q " +
-                   std::to_string(seqs[s].query_len) + " ctx " + std::to_string(seqs[s].context_len),
+      c.expect("wgmma prefill " + name + " " + d.tag + " q " + std::to_string(seqs[s].query_len) + " ctx " +
+                   std::to_string(seqs[s].context_len),
                compare(got, batch.refs[s]), 1.2e-2, 3e-2);
     }
     if (first.empty()) first = out;
-    else c.expect_true("wgmma prefill " + d.tag + ": ring depths agree bit for bit", bits_differ(first, out) == 0);
+    // The ring depth changes no arithmetic: simple and simple-deep agree bit for bit.
+    if (schedule == WgmmaPrefillSchedule::kSimple) simple = out;
+    if (schedule == WgmmaPrefillSchedule::kSimpleDeep)
+      c.expect_true("wgmma prefill " + d.tag + ": simple = simple-deep bit for bit", bits_differ(simple, out) == 0);
   }
-  // The switch: paged_attention_prefill takes this kernel (same output, bit for bit).
+  // The switch: paged_attention_prefill takes this kernel's default schedule (same output, bit for bit).
   poison(d.out);
   paged_attention_prefill(d.args, d_tiles.as<PrefillTile>(), n, 0);
   const std::vector<float> routed = download_bf16(d.out, d.out_elems);
@@ -113,17 +119,19 @@ void run_long_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, co
   poison(f.out);
   paged_attention_f32(f.args, batch.num_tokens, static_cast<int>(seqs.size()), 0);
   const std::vector<float> ref32 = download<float>(f.out, f.out_elems);
-  poison(d.out);
-  paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0);
-  PAGODA_CUDA_CHECK(cudaGetLastError());
-  const std::vector<float> out = download_bf16(d.out, d.out_elems);
-  for (size_t s = 0; s < seqs.size(); ++s) {
-    const size_t lo = size_t(batch.query_start[s]) * batch.q_width, hi = size_t(batch.query_start[s + 1]) * batch.q_width;
-    std::vector<float> got(out.begin() + lo, out.begin() + hi);
-    std::vector<double> ref(ref32.begin() + lo, ref32.begin() + hi);
-    c.expect("wgmma prefill vs f32 kernel " + d.tag + " q " + std::to_string(seqs[s].query_len) + " ctx " +
-                 std::to_string(seqs[s].context_len),
-             compare(got, ref), 1.2e-2, 3e-2);
+  for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kOverlap}) {
+    poison(d.out);
+    paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0, schedule);
+    PAGODA_CUDA_CHECK(cudaGetLastError());
+    const std::vector<float> out = download_bf16(d.out, d.out_elems);
+    for (size_t s = 0; s < seqs.size(); ++s) {
+      const size_t lo = size_t(batch.query_start[s]) * batch.q_width, hi = size_t(batch.query_start[s + 1]) * batch.q_width;
+      std::vector<float> got(out.begin() + lo, out.begin() + hi);
+      std::vector<double> ref(ref32.begin() + lo, ref32.begin() + hi);
+      c.expect(std::string("wgmma prefill ") + wgmma_prefill_schedule_name(schedule) + " vs f32 kernel " + d.tag +
+                   " q " + std::to_string(seqs[s].query_len) + " ctx " + std::to_string(seqs[s].context_len),
+               compare(got, ref), 1.2e-2, 3e-2);
+    }
   }
 }
 

@@ -4,8 +4,10 @@
 #   tests    wgmma_prefill_plan_test (CPU), paged_attention_wgmma_test (the new kernel against the
 #            float64 / float32 references; on failure compute-sanitizer memcheck on it), and
 #            paged_attention_test (the default path, unchanged)
-#   bench    cuda_kernel_bench prefill: the default kernel beside wgmma (2 and 3 stages) at 1 x 4,096,
-#            32,768 and 131,072 tokens, head_dim 128 (64 too up to 32,768), JSON
+#   bench    cuda_kernel_bench prefill: the default kernel beside the wgmma schedules (simple,
+#            simple-deep, overlap) at 1 x 4,096, 32,768 and 131,072 tokens, head_dim 128 (64 too up to
+#            32,768), JSON
+#   (the e2e runs below take the schedule fastest at 1 x 32,768)
 #   e2e      pagoda-bench, Llama-3.1-8B shape, dummy weights: one 32,768-token prompt with
 #            PAGODA_PREFILL_WGMMA off, then on; one 120,000-token prompt on, then off (each only while
 #            it can end before BUDGET_S)
@@ -65,11 +67,16 @@ run paged_attention_test 150 $B/paged_attention_test
 
 if [ $wgmma_ok = 1 ]; then
   run kernel_bench_prefill 150 $B/cuda_kernel_bench prefill "$OUT_DIR/h200-prefill-wgmma.json"
+  # The end-to-end runs take the schedule that was fastest at 1 x 32,768 (head_dim 128).
+  BEST=$(grep -E "^prefill 1 x 32768 causal 32/8/128 wgmma" "$OUT_DIR/logs/kernel_bench_prefill.log" |
+    awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "TFLOP/s") print $i, $8}' | sort -rn | head -1 | awk '{print $2}')
+  BEST=${BEST:-1}
+  echo "e2e schedule: PAGODA_PREFILL_WGMMA=$BEST" | tee -a "$LOG"
   CFG="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
   run e2e-32k-default 90 $B/pagoda-bench $CFG --max-model-len 33024 --input-len 32768 --out "$OUT_DIR/llama31-8b-prefill-32k-default.json"
-  run e2e-32k-wgmma 90 env PAGODA_PREFILL_WGMMA=1 $B/pagoda-bench $CFG --max-model-len 33024 --input-len 32768 \
+  run e2e-32k-wgmma 90 env PAGODA_PREFILL_WGMMA=$BEST $B/pagoda-bench $CFG --max-model-len 33024 --input-len 32768 \
     --out "$OUT_DIR/llama31-8b-prefill-32k-wgmma.json"
-  run e2e-120k-wgmma 120 env PAGODA_PREFILL_WGMMA=1 $B/pagoda-bench $CFG --max-model-len 120064 --input-len 120000 \
+  run e2e-120k-wgmma 120 env PAGODA_PREFILL_WGMMA=$BEST $B/pagoda-bench $CFG --max-model-len 120064 --input-len 120000 \
     --out "$OUT_DIR/llama31-8b-prefill-120k-wgmma.json"
   run e2e-120k-default 150 $B/pagoda-bench $CFG --max-model-len 120064 --input-len 120000 \
     --out "$OUT_DIR/llama31-8b-prefill-120k-default.json"

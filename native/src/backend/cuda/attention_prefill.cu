@@ -310,8 +310,9 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
   if ((args.k_cache_fp8 == nullptr) != (args.v_cache_fp8 == nullptr))
     throw Error("paged_attention_prefill: an fp8 KV cache needs both its K and V codes");
   if (num_tiles == 0) return;
-  if (paged_attention_prefill_wgmma_switch() && paged_attention_prefill_wgmma_supported(args)) {
-    paged_attention_prefill_wgmma(args, tiles, num_tiles, stream);
+  WgmmaPrefillSchedule schedule = WgmmaPrefillSchedule::kDefault;
+  if (paged_attention_prefill_wgmma_switch(&schedule) && paged_attention_prefill_wgmma_supported(args)) {
+    paged_attention_prefill_wgmma(args, tiles, num_tiles, stream, schedule);
     return;
   }
   dispatch_head_dim(args.head_dim, "paged_attention_prefill",

@@ -48,13 +48,104 @@ template <int D, int kStages> struct WgmmaLayout {
   static_assert(wg_q_bytes % kAtomBytes == 0 && kv_tile_bytes % kAtomBytes == 0, "tiles stay 1024-aligned");
 };
 
+// The consumer's per-tile pieces, shared by both schedules. Registers follow wgmma's accumulator
+// layout (attention_prefill_wgmma_plan.h): bit 1 of a register index picks the thread's row g + 8.
+
+// S (64 x kKeys, f32) = Q K^T over head_dim in k16 steps, issued (not waited for).
+template <int D>
+__device__ __forceinline__ void issue_qk(float (&s)[kKeys / 2], uint32_t q_tile, uint32_t k_tile) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    wgmma_m64n128k16_ss(s, k_major_descriptor(q_tile, kWgRows, kk), k_major_descriptor(k_tile, kKeys, kk), kk > 0);
+}
+
+// O (64 x D) += P V over the tile's keys in k16 steps, P's A fragments from the packed registers.
+template <int D>
+__device__ __forceinline__ void issue_pv(float (&o)[D / 2], const uint32_t (&p)[kKeys / 4], uint32_t v_tile) {
+#pragma unroll
+  for (int kk = 0; kk < kKeys / 16; ++kk) {
+    const uint32_t a[4] = {p[p_source_register(kk, 0) / 2], p[p_source_register(kk, 1) / 2],
+                           p[p_source_register(kk, 2) / 2], p[p_source_register(kk, 3) / 2]};
+    if constexpr (D == 128) wgmma_m64n128k16_rs_ntrans(o, a, n_major_descriptor(v_tile, kKeys, kk));
+    else wgmma_m64n64k16_rs_ntrans(o, a, n_major_descriptor(v_tile, kKeys, kk));
+  }
+}
+
+template <int N> __device__ __forceinline__ void fence_operands(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) wgmma_fence_operand(r[i]);
+}
+template <int N> __device__ __forceinline__ void fence_operands(uint32_t (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) wgmma_fence_operand(r[i]);
+}
+
+// A thread's online-softmax state: running max of the raw scores and its share of the row sums for
+// its two rows (the quad's shares are added at the end: every rescale factor is the same across it).
+struct RowState {
+  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
+};
+
+// Scores of key tile `tile` to P (bf16 pairs, register pair (2j, 2j + 1) of S in p[j]); updates the
+// max and the sums, and returns the factors the output must be rescaled by (alpha).
+__device__ __forceinline__ void softmax_tile(float (&s)[kKeys / 2], uint32_t (&p)[kKeys / 4], RowState& st,
+                                             float& alpha_lo, float& alpha_hi, bool mask, int key0, int lane,
+                                             int pos_lo, int pos_hi, float scale_log2) {
+  if (mask) {
+#pragma unroll
+    for (int i = 0; i < kKeys / 2; ++i)
+      if (!key_visible(key0 + acc_col(lane, i), (i & 2) ? pos_hi : pos_lo)) s[i] = -INFINITY;
+  }
+  float mx_lo = st.m_lo, mx_hi = st.m_hi;
+#pragma unroll
+  for (int i = 0; i < kKeys / 2; ++i) {
+    if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
+    else mx_lo = fmaxf(mx_lo, s[i]);
+  }
+  mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
+  mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
+  mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
+  mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
+  // Every row sees key 0 in tile 0, so the max is finite from the first tile on; exp2 of
+  // (-inf - finite) is the 0 that empties the running state on the first tile.
+  alpha_lo = ex2_approx((st.m_lo - mx_lo) * scale_log2);
+  alpha_hi = ex2_approx((st.m_hi - mx_hi) * scale_log2);
+  st.m_lo = mx_lo;
+  st.m_hi = mx_hi;
+  const float neg_lo = -mx_lo * scale_log2, neg_hi = -mx_hi * scale_log2;
+  float sum_lo = 0.f, sum_hi = 0.f;
+#pragma unroll
+  for (int i = 0; i < kKeys / 2; i += 2) {
+    const float neg = (i & 2) ? neg_hi : neg_lo;
+    p[i / 2] = pack_bf16(ex2_approx(fmaf(s[i], scale_log2, neg)), ex2_approx(fmaf(s[i + 1], scale_log2, neg)));
+    // The sums count P as rounded for P V, so numerator and denominator agree.
+    const float2 r = unpack_bf16(p[i / 2]);
+    if (i & 2) sum_hi += r.x + r.y;
+    else sum_lo += r.x + r.y;
+  }
+  st.l_lo = st.l_lo * alpha_lo + sum_lo;
+  st.l_hi = st.l_hi * alpha_hi + sum_hi;
+}
+
+template <int N> __device__ __forceinline__ void rescale(float (&o)[N], float alpha_lo, float alpha_hi) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) o[i] *= (i & 2) ? alpha_hi : alpha_lo;
+}
+
 } // namespace
 
-template <int D, int kStages>
+// kOverlap: FlashAttention-3's consumer schedule. Within a warpgroup, S of tile t is issued together
+// with P V of tile t - 1, and the softmax of t runs while P V of t - 1 is still on the tensor cores
+// (P of t - 1 and of t live in two register sets); between the two warpgroups, named barriers 3 and
+// 4 hand the right to issue back and forth, so one's softmax overlaps the other's matrix products.
+// A stage is freed only after P V read its V, one tile later than without overlap, so this schedule
+// wants a third stage. Without kOverlap each tile runs S, softmax, P V in turn, waiting for each.
+template <int D, int kStages, bool kOverlap>
 __global__ void __launch_bounds__(kThreads, 1)
     paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128, "head_dim 64 or 128");
+  static_assert(!kOverlap || kStages >= 3, "the overlapped schedule holds two stages while the next one loads");
   using L = WgmmaLayout<D, kStages>;
   constexpr int kChunks = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -74,6 +165,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int seq_first_token = args.query_start[tile.seq];
   const int query_len = args.query_start[tile.seq + 1] - seq_first_token;
   const CtaWork work = cta_work(tile.row, query_len, args.context_lens[tile.seq]);
+  const int n = work.num_key_tiles;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
@@ -87,13 +179,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     // Producer: thread i copies chunk i % kChunks of rows i / kChunks, + 128 / kChunks, ... of a tile,
-    // so each 16 consecutive threads read one key's contiguous row.
+    // so each kChunks consecutive threads read one key's contiguous row.
     setmaxnreg_dec<kProducerRegs>();
     constexpr int kRowStep = 128 / kChunks;
     const int chunk = threadIdx.x % kChunks;
     const int row_first = threadIdx.x / kChunks;
     const int32_t* block_table = args.block_tables + static_cast<int64_t>(tile.seq) * args.max_blocks_per_seq;
-    for (int t = 0; t < work.num_key_tiles; ++t) {
+    for (int t = 0; t < n; ++t) {
       const int stage = t % kStages;
       if (t >= kStages) mbarrier_wait(empty_bar(stage), ((t / kStages) - 1) & 1); // consumers done with t - kStages
       const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
@@ -101,9 +193,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int r = row_first; r < kKeys; r += kRowStep) {
         const int key = t * kKeys + r;
         const bool valid = key < work.kv_end; // the tail is zero-filled (and masked: no row sees it)
-        const int k = valid ? key : 0;
         const int64_t offset =
-            kv_row_offset(block_table, k, kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
+            kv_row_offset(block_table, valid ? key : 0, kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
         const uint32_t dst = swizzled_offset(kKeys, r, chunk);
         cp_async_16(k_dst + dst, args.k_cache + offset, valid);
         cp_async_16(v_dst + dst, args.v_cache + offset, valid);
@@ -140,84 +231,108 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int pos_lo = row_position(work, row_lo, query_len);
   const int pos_hi = row_position(work, row_lo + 8, query_len); // registers 2, 3
   const float scale_log2 = args.scale * 1.4426950408889634f;
+  auto needs = [&](int t) { return active && wg_needs_tile(work, c, query_len, t); };
+  auto k_tile = [&](int t) { return s_k + (t % kStages) * L::kv_tile_bytes; };
+  auto v_tile = [&](int t) { return s_v + (t % kStages) * L::kv_tile_bytes; };
 
   float o[D / 2];
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
-  // Running max of the raw scores and this thread's share of the row sums (the quad's shares are
-  // added at the end: every rescale factor is the same across the quad).
-  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
+  RowState st;
+  float s[kKeys / 2];
 
-  for (int t = 0; t < work.num_key_tiles; ++t) {
-    const int stage = t % kStages;
-    mbarrier_wait(full_bar(stage), (t / kStages) & 1);
-    if (active && wg_needs_tile(work, c, query_len, t)) {
-      const uint32_t k_tile = s_k + stage * L::kv_tile_bytes, v_tile = s_v + stage * L::kv_tile_bytes;
-      float s[kKeys / 2];
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk)
-        wgmma_m64n128k16_ss(s, k_major_descriptor(q_tile, kWgRows, kk), k_major_descriptor(k_tile, kKeys, kk), kk > 0);
-      wgmma_commit();
-      wgmma_wait<0>();
-#pragma unroll
-      for (int i = 0; i < kKeys / 2; ++i) wgmma_fence_operand(s[i]);
-
-      if (tile_needs_mask(work, c, query_len, t)) {
-#pragma unroll
-        for (int i = 0; i < kKeys / 2; ++i)
-          if (!key_visible(t * kKeys + acc_col(lane, i), (i & 2) ? pos_hi : pos_lo)) s[i] = -INFINITY;
+  if constexpr (!kOverlap) {
+    uint32_t p[kKeys / 4];
+    for (int t = 0; t < n; ++t) {
+      mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+      if (needs(t)) {
+        wgmma_fence();
+        issue_qk<D>(s, q_tile, k_tile(t));
+        wgmma_commit();
+        wgmma_wait<0>();
+        fence_operands(s);
+        float alpha_lo, alpha_hi;
+        softmax_tile(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kKeys, lane, pos_lo,
+                     pos_hi, scale_log2);
+        rescale(o, alpha_lo, alpha_hi);
+        wgmma_fence(); // P and the rescaled O were written by ordinary instructions
+        issue_pv<D>(o, p, v_tile(t));
+        wgmma_commit();
+        wgmma_wait<0>();
+        fence_operands(o);
+        fence_operands(p); // P's registers stay untouched until the wgmma that reads them is done
       }
-      float mx_lo = m_lo, mx_hi = m_hi;
-#pragma unroll
-      for (int i = 0; i < kKeys / 2; ++i) {
-        if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
-        else mx_lo = fmaxf(mx_lo, s[i]);
-      }
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
-      // Every row sees key 0 in tile 0, so the max is finite from the first tile on; exp2 of
-      // (-inf - finite) is the 0 that empties the running state on the first tile.
-      const float alpha_lo = ex2_approx((m_lo - mx_lo) * scale_log2);
-      const float alpha_hi = ex2_approx((m_hi - mx_hi) * scale_log2);
-      m_lo = mx_lo;
-      m_hi = mx_hi;
-      const float neg_lo = -mx_lo * scale_log2, neg_hi = -mx_hi * scale_log2;
-      uint32_t p[kKeys / 4]; // bf16 pairs of P, register pair (2j, 2j + 1) of S in p[j]
-      float sum_lo = 0.f, sum_hi = 0.f;
-#pragma unroll
-      for (int i = 0; i < kKeys / 2; i += 2) {
-        const float neg = (i & 2) ? neg_hi : neg_lo;
-        p[i / 2] = pack_bf16(ex2_approx(fmaf(s[i], scale_log2, neg)), ex2_approx(fmaf(s[i + 1], scale_log2, neg)));
-        // The sums count P as rounded for P V, so numerator and denominator agree.
-        const float2 r = unpack_bf16(p[i / 2]);
-        if (i & 2) sum_hi += r.x + r.y;
-        else sum_lo += r.x + r.y;
-      }
-      l_lo = l_lo * alpha_lo + sum_lo;
-      l_hi = l_hi * alpha_hi + sum_hi;
-#pragma unroll
-      for (int i = 0; i < D / 2; ++i) o[i] *= (i & 2) ? alpha_hi : alpha_lo;
-
-      wgmma_fence(); // P and the rescaled O were written by ordinary instructions
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        const uint32_t a[4] = {p[p_source_register(kk, 0) / 2], p[p_source_register(kk, 1) / 2],
-                               p[p_source_register(kk, 2) / 2], p[p_source_register(kk, 3) / 2]};
-        if constexpr (D == 128) wgmma_m64n128k16_rs_ntrans(o, a, n_major_descriptor(v_tile, kKeys, kk));
-        else wgmma_m64n64k16_rs_ntrans(o, a, n_major_descriptor(v_tile, kKeys, kk));
-      }
-      wgmma_commit();
-      wgmma_wait<0>();
-#pragma unroll
-      for (int i = 0; i < D / 2; ++i) wgmma_fence_operand(o[i]);
+      mbarrier_arrive(empty_bar(t % kStages)); // this thread's reads of the stage are complete
     }
-    mbarrier_arrive(empty_bar(stage)); // this thread's reads of the stage are complete
+  } else {
+    // Warpgroup c issues after bar.sync(3 + c) and hands over with bar.arrive(3 + (1 - c)); warpgroup 1
+    // lets warpgroup 0 go first. Both take the same n + 1 turns, so the counts match.
+    const int my_turn = 3 + c, their_turn = 3 + (1 - c);
+    if (c == 1) named_barrier_arrive(their_turn, 256);
+    uint32_t p_even[kKeys / 4], p_odd[kKeys / 4]; // P of even and odd tiles
+    // No branch may separate a wgmma from its wait here (ptxas would serialize them), so both
+    // warpgroups run every tile: a tile past a warpgroup's rows masks to P = 0 and adds nothing, and a
+    // warpgroup past the sequence computes its clamped rows and stores nothing. Only the CTA's last
+    // tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
+    mbarrier_wait(full_bar(0), 0);
+    named_barrier_sync(my_turn, 256);
+    wgmma_fence();
+    issue_qk<D>(s, q_tile, k_tile(0));
+    wgmma_commit();
+    named_barrier_arrive(their_turn, 256);
+    wgmma_wait<0>();
+    fence_operands(s);
+    {
+      float alpha_lo, alpha_hi; // 0, and o is still zero
+      softmax_tile(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
+                   scale_log2);
+    }
+    // One step: S of tile t with P V of tile t - 1 (P of t - 1 in p_prev, P of t into p_next).
+    auto step = [&](int t, uint32_t (&p_next)[kKeys / 4], uint32_t (&p_prev)[kKeys / 4]) {
+      mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+      named_barrier_sync(my_turn, 256);
+      wgmma_fence(); // S was read and P written by ordinary instructions since the last wgmma
+      issue_qk<D>(s, q_tile, k_tile(t));
+      wgmma_commit();
+      issue_pv<D>(o, p_prev, v_tile(t - 1));
+      wgmma_commit();
+      named_barrier_arrive(their_turn, 256);
+      wgmma_wait<1>(); // S done; P V may still run
+      fence_operands(s);
+      float alpha_lo, alpha_hi;
+      softmax_tile(s, p_next, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kKeys, lane, pos_lo,
+                   pos_hi, scale_log2);
+      wgmma_wait<0>();
+      fence_operands(o);
+      fence_operands(p_prev);
+      mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read
+      rescale(o, alpha_lo, alpha_hi);
+    };
+    int t = 1;
+    for (; t + 1 < n; t += 2) {
+      step(t, p_odd, p_even);
+      step(t + 1, p_even, p_odd);
+    }
+    if (t < n) step(t, p_odd, p_even);
+    // The last tile's P V. Its P is in p_odd when n - 1 is odd; otherwise it is selected into p_odd
+    // (a branch between the fence and the wgmma would make ptxas serialize the wgmma).
+    const bool last_odd = ((n - 1) & 1) != 0;
+#pragma unroll
+    for (int i = 0; i < kKeys / 4; ++i) p_odd[i] = last_odd ? p_odd[i] : p_even[i];
+    named_barrier_sync(my_turn, 256);
+    wgmma_fence();
+    issue_pv<D>(o, p_odd, v_tile(n - 1));
+    wgmma_commit();
+    named_barrier_arrive(their_turn, 256);
+    wgmma_wait<0>();
+    fence_operands(o);
+    fence_operands(p_odd);
+    mbarrier_arrive(empty_bar((n - 1) % kStages));
+    if (c == 0) named_barrier_sync(my_turn, 256); // warpgroup 1's last hand-over, so no arrival is left pending
   }
 
   if (!active) return;
+  float l_lo = st.l_lo, l_hi = st.l_hi;
   l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 1);
   l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
   l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
@@ -245,17 +360,30 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 namespace {
 
-template <int D, int kStages>
+template <int D, int kStages, bool kOverlap>
 void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
   using L = WgmmaLayout<D, kStages>;
   static const bool configured = [] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages, kOverlap>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, L::alloc));
     return true;
   }();
   (void)configured;
-  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages>,
+  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages, kOverlap>,
              dim3(args.num_q_heads, num_tiles), dim3(kThreads), L::alloc, stream, args, tiles, num_tiles);
+}
+
+template <int D>
+void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream,
+                     WgmmaPrefillSchedule schedule) {
+  constexpr int kDeep = D == 128 ? 3 : 4; // what fits in 227 KB of shared memory with Q
+  switch (schedule) {
+  case WgmmaPrefillSchedule::kSimple: return launch_wgmma<D, 2, false>(args, tiles, num_tiles, stream);
+  case WgmmaPrefillSchedule::kSimpleDeep: return launch_wgmma<D, kDeep, false>(args, tiles, num_tiles, stream);
+  case WgmmaPrefillSchedule::kDefault:
+  case WgmmaPrefillSchedule::kOverlap: return launch_wgmma<D, kDeep, true>(args, tiles, num_tiles, stream);
+  }
+  throw Error("paged_attention_prefill_wgmma: unknown schedule");
 }
 
 // Compute capability 9.0 (Hopper) for each device this process has asked about.
@@ -285,16 +413,33 @@ bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args) {
 #endif
 }
 
-bool paged_attention_prefill_wgmma_switch() {
-  static const bool on = [] {
+const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule) {
+  switch (schedule) {
+  case WgmmaPrefillSchedule::kDefault: return "default";
+  case WgmmaPrefillSchedule::kSimple: return "simple";
+  case WgmmaPrefillSchedule::kSimpleDeep: return "simple-deep";
+  case WgmmaPrefillSchedule::kOverlap: return "overlap";
+  }
+  return "?";
+}
+
+bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
+  static const int choice = [] { // -1: off, else a WgmmaPrefillSchedule
     const char* v = std::getenv("PAGODA_PREFILL_WGMMA");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    if (v == nullptr || std::strcmp(v, "0") == 0 || *v == 0) return -1;
+    if (std::strcmp(v, "1") == 0) return static_cast<int>(WgmmaPrefillSchedule::kDefault);
+    for (WgmmaPrefillSchedule s : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
+                                   WgmmaPrefillSchedule::kOverlap})
+      if (std::strcmp(v, wgmma_prefill_schedule_name(s)) == 0) return static_cast<int>(s);
+    throw Error(std::string("PAGODA_PREFILL_WGMMA is \"") + v +
+                "\"; use 1 (the default schedule), simple, simple-deep, overlap, or 0 / unset for the mma.sync kernel");
   }();
-  return on;
+  if (choice >= 0 && schedule != nullptr) *schedule = static_cast<WgmmaPrefillSchedule>(choice);
+  return choice >= 0;
 }
 
 void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
-                                   cudaStream_t stream, int stages) {
+                                   cudaStream_t stream, WgmmaPrefillSchedule schedule) {
   if (!paged_attention_prefill_wgmma_supported(args))
     throw Error("paged_attention_prefill_wgmma: needs bf16 KV, head_dim 64 or 128, an sm_90 device and a build for "
                 "sm_90a (head_dim " + std::to_string(args.head_dim) + ")");
@@ -305,16 +450,8 @@ void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const Prefill
   if (num_tiles > 65535)
     throw Error("paged_attention_prefill_wgmma: " + std::to_string(num_tiles) + " query tiles in one launch (at most 65535)");
   if (num_tiles == 0) return;
-  if (stages == 0) stages = 2;
-  if (args.head_dim == 128) {
-    if (stages == 2) return launch_wgmma<128, 2>(args, tiles, num_tiles, stream);
-    if (stages == 3) return launch_wgmma<128, 3>(args, tiles, num_tiles, stream);
-  } else {
-    if (stages == 2) return launch_wgmma<64, 2>(args, tiles, num_tiles, stream);
-    if (stages == 4) return launch_wgmma<64, 4>(args, tiles, num_tiles, stream);
-  }
-  throw Error("paged_attention_prefill_wgmma: no " + std::to_string(stages) + "-stage variant for head_dim " +
-              std::to_string(args.head_dim));
+  if (args.head_dim == 128) launch_schedule<128>(args, tiles, num_tiles, stream, schedule);
+  else launch_schedule<64>(args, tiles, num_tiles, stream, schedule);
 }
 
 } // namespace pagoda::cuda

@@ -153,13 +153,19 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
 // The Hopper prefill kernel (attention_prefill_wgmma.cu: warpgroup MMA, a producer warpgroup and
 // mbarrier-driven K/V stages, 128 query rows a CTA): paged_attention_prefill's contract and tile
 // list, for bf16 KV and head_dim 64 or 128 on an sm_90 device in a build for sm_90a (_supported
-// says whether `args` qualifies). paged_attention_prefill takes it when PAGODA_PREFILL_WGMMA=1
-// (_switch) and it qualifies; tests and the benchmark call it directly. stages: K/V ring depth,
-// 0 = the default (2; 3 for head_dim 128 or 4 for 64 to compare).
+// says whether `args` qualifies). Schedules: kSimple runs S = Q K^T, the softmax and P V in turn
+// with 2 K/V stages; kSimpleDeep the same with 3 (head_dim 128) or 4 (64); kOverlap is
+// FlashAttention-3's (S of a tile beside P V of the one before, the two consumer warpgroups taking
+// turns), with 3 or 4 stages; kDefault is kOverlap.
+enum class WgmmaPrefillSchedule { kDefault, kSimple, kSimpleDeep, kOverlap };
+const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
-bool paged_attention_prefill_wgmma_switch();
+// PAGODA_PREFILL_WGMMA: unset or 0 = off; 1 = on with kDefault; simple / simple-deep / overlap = on
+// with that schedule (written to *schedule when given). Read once; anything else throws.
+// paged_attention_prefill takes the wgmma kernel when this is on and the arguments qualify.
+bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule = nullptr);
 void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
-                                   cudaStream_t stream, int stages = 0);
+                                   cudaStream_t stream, WgmmaPrefillSchedule schedule = WgmmaPrefillSchedule::kDefault);
 
 // Decode (one query token per sequence): the sequences in seq_ids[0..num_seqs). Contexts
 // are split into partitions of partition_tokens when that gives more parallelism, then the

@@ -148,6 +148,11 @@ __device__ __forceinline__ void fence_proxy_async_shared() {
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
+// bar.arrive: counts this thread toward barrier `id`'s `threads` without waiting (the producer side
+// of a hand-off to threads that bar.sync on it).
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
 // Every warp of a warpgroup gives up registers down to N (producer) or claims up to N (consumers);
 // takes effect only with a per-thread cap at entry (__launch_bounds__(threads, 1)).
 template <int N> __device__ __forceinline__ void setmaxnreg_dec() {
