@@ -86,9 +86,12 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   c.expect_true("PAGODA_PREFILL_WGMMA=1: paged_attention_prefill runs the wgmma kernel " + d.tag, differ == 0,
                 std::to_string(differ) + " differ");
   if (!wrong_mask_check) return;
-  // A reference one key late (every row also sees the next position's key) must not pass.
+  // A reference one key late (every row also sees the next position's key) must not pass. Checked on
+  // fresh prefills, where the first rows see a handful of keys, so one more moves their output a lot
+  // (after a long cached prefix one key in thousands moves a row by ~1/sqrt(n), near the tolerance).
   for (size_t s = 0; s < seqs.size(); ++s) {
     const int q_len = seqs[s].query_len, ctx = seqs[s].context_len;
+    if (ctx != q_len) continue;
     std::vector<float> k = gather(batch, batch.k_cache, lay, int(s), ctx), v = gather(batch, batch.v_cache, lay, int(s), ctx);
     const std::vector<float> extra = random_bf16_values(size_t(2) * lay.kv_heads * lay.head_dim, rng, 1.f);
     k.insert(k.end(), extra.begin(), extra.begin() + lay.kv_heads * lay.head_dim);
