@@ -1,13 +1,13 @@
 // Checks the Hopper (wgmma) prefill attention kernel (paged_attention_prefill_wgmma): first its two
-// matrix products alone in a one-warpgroup probe (the layouts and descriptors), then the kernel against the
-// float64 reference on random K/V scattered through shuffled block tables: several sequences in one
-// launch, chunked prefill (context > query), MHA and GQA 4 / 8, query lengths that are not multiples
-// of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64 and 128, every schedule
-// (simple with 2 and 3-4 K/V stages, overlap); 8k contexts against the float32 GPU kernel
-// (paged_attention_f32). Outputs are poisoned
-// first, so a row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes
-// paged_attention_prefill to this kernel (bit for bit the same output), and a reference one key off
-// the causal mask is told apart. Skips (passing) without an sm_90 device or an sm_90a build.
+// matrix products alone in a one-warpgroup probe (the layouts and descriptors), then the kernel
+// against the float64 reference on random K/V scattered through shuffled block tables: several
+// sequences in one launch, chunked prefill (context > query), MHA and GQA 4 / 8, query lengths that
+// are not multiples of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64 and 128,
+// every schedule (simple with 2 and 3-4 K/V stages, overlap); 8k contexts against the float32 GPU
+// kernel (paged_attention_f32). Outputs are poisoned first, so a row the kernel never writes fails.
+// Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to this kernel (bit for bit the same
+// output), and a reference one key off the causal mask is told apart. Skips (passing) without an
+// sm_90 device or an sm_90a build.
 #include <cstdlib>
 #include <cstring>
 
