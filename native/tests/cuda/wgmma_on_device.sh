@@ -10,7 +10,8 @@
 #   (the e2e runs below take the schedule fastest at 1 x 32,768)
 #   e2e      pagoda-bench, Llama-3.1-8B shape, dummy weights: one 32,768-token prompt with
 #            PAGODA_PREFILL_WGMMA off, then on; one 120,000-token prompt on, then off (each only while
-#            it can end before BUDGET_S)
+#            it can end before BUDGET_S); then the 32k runs again with PAGODA_CUDA_OP_TIMING=1 (op
+#            tables in the logs) while the budget lasts
 # The wgmma steps run only when paged_attention_wgmma_test passed. Logs under OUT_DIR/logs (tarred
 # at the end), verdict lines in OUT_DIR/steps.log, the prefill figures last.
 # Usage: bash .dev-carry/wgmma/wgmma_on_device.sh OUT_DIR   (BUDGET_S, default 540)
@@ -80,6 +81,11 @@ if [ $wgmma_ok = 1 ]; then
     --out "$OUT_DIR/llama31-8b-prefill-120k-wgmma.json"
   run e2e-120k-default 150 $B/pagoda-bench $CFG --max-model-len 120064 --input-len 120000 \
     --out "$OUT_DIR/llama31-8b-prefill-120k-default.json"
+  # Where the 32k prefill's time goes, op by op (prefill steps are eager), each kernel; last, and only
+  # while the budget lasts (the tables are in logs/e2e-32k-*-ops.log).
+  run e2e-32k-wgmma-ops 90 env PAGODA_CUDA_OP_TIMING=1 PAGODA_PREFILL_WGMMA=$BEST $B/pagoda-bench $CFG \
+    --max-model-len 33024 --input-len 32768
+  run e2e-32k-default-ops 90 env PAGODA_CUDA_OP_TIMING=1 $B/pagoda-bench $CFG --max-model-len 33024 --input-len 32768
 fi
 tar czf "$OUT_DIR/logs.tar.gz" -C "$OUT_DIR" logs && rm -rf "$OUT_DIR/logs"
 echo "== prefill figures" | tee -a "$LOG"
