@@ -185,9 +185,27 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int chunk = threadIdx.x % kChunks;
     const int row_first = threadIdx.x / kChunks;
     const int32_t* block_table = args.block_tables + static_cast<int64_t>(tile.seq) * args.max_blocks_per_seq;
+    // Two tiles in flight: tile t is issued before tile t - 1 is waited for and signalled, except when
+    // t's stage is still in use; then t - 1 is signalled first, so no landed tile waits on a free stage.
+    // Each thread waits for its own copies and fences the async proxy before it arrives: the tile was
+    // written through the generic proxy and wgmma reads it through the async one.
+    auto signal = [&](int t, bool newer_in_flight) {
+      if (newer_in_flight) cp_async_wait<1>();
+      else cp_async_wait<0>();
+      fence_proxy_async_shared();
+      mbarrier_arrive(full_bar(t % kStages));
+    };
+    bool pending = false; // tile t - 1 issued, not yet signalled
     for (int t = 0; t < n; ++t) {
       const int stage = t % kStages;
-      if (t >= kStages) mbarrier_wait(empty_bar(stage), ((t / kStages) - 1) & 1); // consumers done with t - kStages
+      if (t >= kStages) { // consumers must be done with tile t - kStages
+        const uint32_t parity = ((t / kStages) - 1) & 1;
+        if (!mbarrier_try_wait(empty_bar(stage), parity)) {
+          if (pending) signal(t - 1, false);
+          pending = false;
+          mbarrier_wait(empty_bar(stage), parity);
+        }
+      }
       const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
 #pragma unroll 4
       for (int r = row_first; r < kKeys; r += kRowStep) {
@@ -200,10 +218,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         cp_async_16(v_dst + dst, args.v_cache + offset, valid);
       }
       cp_async_commit();
-      cp_async_wait<0>();
-      fence_proxy_async_shared(); // the tile was written through the generic proxy; wgmma reads through the async one
-      mbarrier_arrive(full_bar(stage));
+      if (pending) signal(t - 1, true); // all but tile t's copies have landed
+      pending = true;
     }
+    signal(n - 1, false);
     return;
   }
 
