@@ -63,33 +63,35 @@ void check_descriptor_bits() {
 }
 
 // Every element wgmma reads for a k16 step is the one the producer wrote there, for Q (A, K-major,
-// 64 rows), K (B, K-major, kKeys rows) and V (B, N-major); the writes never collide. `writer` lets
+// 64 rows), K (B, K-major, `keys` rows) and V (B, N-major); the writes never collide. `writer` lets
 // the test show that a layout without the swizzle is caught.
-template <typename Writer> int descriptor_mismatches(int D, uint32_t base, Writer writer) {
+template <typename Writer> int descriptor_mismatches(int D, int keys, uint32_t base, Writer writer) {
   int bad = 0;
   std::set<uint32_t> seen;
-  for (int r = 0; r < kKeys; ++r)
+  for (int r = 0; r < keys; ++r)
     for (int e = 0; e < D; ++e)
-      if (!seen.insert(writer(base, kKeys, r, e)).second) ++bad;
+      if (!seen.insert(writer(base, keys, r, e)).second) ++bad;
   for (int kk = 0; kk < D / 16; ++kk)
     for (int k = 0; k < 16; ++k) {
       for (int m = 0; m < kWgRows; ++m)
         bad += k_major_address(k_major_descriptor(base, kWgRows, kk), m, k) != writer(base, kWgRows, m, 16 * kk + k);
-      for (int n = 0; n < kKeys; ++n)
-        bad += k_major_address(k_major_descriptor(base, kKeys, kk), n, k) != writer(base, kKeys, n, 16 * kk + k);
+      for (int n = 0; n < keys; ++n)
+        bad += k_major_address(k_major_descriptor(base, keys, kk), n, k) != writer(base, keys, n, 16 * kk + k);
     }
-  for (int kk = 0; kk < kKeys / 16; ++kk)
+  for (int kk = 0; kk < keys / 16; ++kk)
     for (int k = 0; k < 16; ++k)
       for (int n = 0; n < D; ++n)
-        bad += mn_major_address(n_major_descriptor(base, kKeys, kk), k, n) != writer(base, kKeys, 16 * kk + k, n);
+        bad += mn_major_address(n_major_descriptor(base, keys, kk), k, n) != writer(base, keys, 16 * kk + k, n);
   return bad;
 }
 
 void check_descriptors() {
-  for (int D : {64, 128}) {
-    for (uint32_t base : {0x0u, 0x400u, 0x8000u, 0x2C400u}) CHECK_EQ(descriptor_mismatches(D, base, written_address), 0);
+  for (int D : {64, 128, 256}) {
+    const int keys = keys_per_tile(D);
+    for (uint32_t base : {0x0u, 0x400u, 0x8000u, 0x2C400u})
+      CHECK_EQ(descriptor_mismatches(D, keys, base, written_address), 0);
     // Plain row-major (no swizzle): wgmma would read other elements, and the check says so.
-    const int unswizzled = descriptor_mismatches(D, 0x8000, [&](uint32_t base, int, int row, int e) {
+    const int unswizzled = descriptor_mismatches(D, keys, 0x8000, [&](uint32_t base, int, int row, int e) {
       return base + static_cast<uint32_t>(row * D * 2 + e * 2);
     });
     CHECK(unswizzled > 0);
@@ -97,7 +99,7 @@ void check_descriptors() {
 }
 
 // --- coverage and the mask -----------------------------------------------------------------------
-void check_coverage(std::mt19937& rng) {
+void check_coverage(std::mt19937& rng, int keys) {
   std::uniform_int_distribution<int> qlen_d(1, 700), extra_d(0, 600);
   for (int trial = 0; trial < 300; ++trial) {
     const int qlen = trial < 10 ? 64 * (trial + 1) : qlen_d(rng);
@@ -105,11 +107,11 @@ void check_coverage(std::mt19937& rng) {
     std::vector<int> covered(qlen, 0);
     for (int row = 0; row < qlen; row += kTileRows) { // the planner's tiles
       if (!tile_starts_cta(row)) continue;
-      const CtaWork w = cta_work(row, qlen, ctx);
+      const CtaWork w = cta_work(row, qlen, ctx, keys);
       CHECK(w.rows >= 1 && w.rows <= kCtaRows);
       for (int r = w.row0; r < w.row0 + w.rows; ++r) ++covered[r];
       CHECK_EQ(w.kv_end, ctx - qlen + w.row0 + w.rows);
-      CHECK(w.num_key_tiles * kKeys >= w.kv_end && (w.num_key_tiles - 1) * kKeys < w.kv_end);
+      CHECK(w.num_key_tiles * keys >= w.kv_end && (w.num_key_tiles - 1) * keys < w.kv_end);
       for (int c = 0; c < 2; ++c) {
         CHECK_EQ(wg_active(w, c, qlen), w.row0 + c * kWgRows < qlen);
         if (!wg_active(w, c, qlen)) continue;
@@ -118,7 +120,7 @@ void check_coverage(std::mt19937& rng) {
           for (int r = w.row0 + c * kWgRows; r < std::min(qlen, w.row0 + c * kWgRows + kWgRows); ++r) {
             const int pos = ctx - qlen + r;
             CHECK_EQ(row_position(w, r, qlen), pos);
-            for (int key = t * kKeys; key < (t + 1) * kKeys; ++key) {
+            for (int key = t * keys; key < (t + 1) * keys; ++key) {
               const bool vis = key <= pos; // causal by absolute position
               CHECK_EQ(key_visible(key, pos), vis);
               any_visible |= vis;
@@ -241,21 +243,21 @@ struct Faults {
 // The kernel's computation for every CTA and head, thread by thread: K/V/Q written into a byte image
 // of shared memory at the producer's swizzled addresses, read back through the wgmma descriptors.
 std::vector<float> emulate(const Batch& b, const Faults& f) {
-  const int D = b.D, group = b.q_heads / b.kv_heads;
+  const int D = b.D, group = b.q_heads / b.kv_heads, keys = keys_per_tile(D);
   const float scale_log2 = float(1.0 / std::sqrt(double(D))) * 1.4426950408889634f;
   std::vector<float> out(b.q.size(), std::nanf(""));
   // Image: two Q tiles, two K/V stages (the overlapped schedule reads V of the tile before).
-  const uint32_t q_base = 0x400, k_base0 = q_base + 2 * kWgRows * D * 2, v_base0 = k_base0 + 2 * kKeys * D * 2;
-  auto k_base_of = [&](int t) { return k_base0 + (t % 2) * kKeys * D * 2; };
-  auto v_base_of = [&](int t) { return v_base0 + (t % 2) * kKeys * D * 2; };
-  std::vector<float> smem((v_base0 + 2 * kKeys * D * 2) / 2);
+  const uint32_t q_base = 0x400, k_base0 = q_base + 2 * kWgRows * D * 2, v_base0 = k_base0 + 2 * keys * D * 2;
+  auto k_base_of = [&](int t) { return k_base0 + (t % 2) * keys * D * 2; };
+  auto v_base_of = [&](int t) { return v_base0 + (t % 2) * keys * D * 2; };
+  std::vector<float> smem((v_base0 + 2 * keys * D * 2) / 2);
   auto at = [&](uint32_t addr) -> float& { return smem[addr / 2]; };
   for (size_t s = 0; s < b.qlen.size(); ++s) {
     const int qlen = b.qlen[s];
     const int32_t* table = &b.tables[s * b.max_blocks];
     for (int tile_row = 0; tile_row < qlen; tile_row += kTileRows) {
       if (!tile_starts_cta(tile_row)) continue;
-      const CtaWork w = cta_work(tile_row, qlen, b.ctx[s]);
+      const CtaWork w = cta_work(tile_row, qlen, b.ctx[s], keys);
       for (int head = 0; head < b.q_heads; ++head) {
         const int kvh = head / group;
         for (int c = 0; c < 2; ++c)
@@ -271,48 +273,48 @@ std::vector<float> emulate(const Batch& b, const Faults& f) {
         std::vector<std::vector<float>> pv_prev(2); // overlapped schedule: P of the tile before, per warpgroup
         // O += P V of tile t for warpgroup c, P's A matrix assembled from every thread's fragment registers.
         auto apply_pv = [&](int c, const std::vector<float>& pv, int t) {
-          for (int kk = 0; kk < kKeys / 16; ++kk) {
+          for (int kk = 0; kk < keys / 16; ++kk) {
             std::vector<float> a(64 * 16);
             for (int th = 0; th < 128; ++th)
               for (int j = 0; j < 4; ++j) {
                 const int jj = f.swap_p_pairs && (j == 1 || j == 2) ? 3 - j : j;
                 for (int h = 0; h < 2; ++h)
                   a[a_frag_row(th / 32, th % 32, j) * 16 + a_frag_col(th % 32, j, h)] =
-                      pv[th * kKeys / 2 + p_source_register(kk, jj) + h];
+                      pv[th * keys / 2 + p_source_register(kk, jj) + h];
               }
             for (int th = 0; th < 128; ++th)
               for (int i = 0; i < D / 2; ++i) {
                 const int row = acc_row(th / 32, th % 32, i), col = acc_col(th % 32, i);
                 float acc = 0.f;
                 for (int k = 0; k < 16; ++k)
-                  acc += a[row * 16 + k] * at(mn_major_address(n_major_descriptor(v_base_of(t), kKeys, kk), k, col));
+                  acc += a[row * 16 + k] * at(mn_major_address(n_major_descriptor(v_base_of(t), keys, kk), k, col));
                 o[c][th * D / 2 + i] += acc;
               }
           }
         };
         for (int t = 0; t < w.num_key_tiles; ++t) {
           const uint32_t k_base = k_base_of(t), v_base = v_base_of(t);
-          for (int r = 0; r < kKeys; ++r)
+          for (int r = 0; r < keys; ++r)
             for (int e = 0; e < D; ++e) {
-              const int key = t * kKeys + r;
+              const int key = t * keys + r;
               const bool valid = key < w.kv_end;
               const int64_t off = kv_row_offset(table, valid ? key : 0, kvh, b.kv_heads, b.bs, D) + e;
-              at(written_address(k_base, kKeys, r, e)) = valid ? b.k_cache[off] : 0.f;
-              at(written_address(v_base, kKeys, r, e)) = valid ? b.v_cache[off] : 0.f;
+              at(written_address(k_base, keys, r, e)) = valid ? b.k_cache[off] : 0.f;
+              at(written_address(v_base, keys, r, e)) = valid ? b.v_cache[off] : 0.f;
             }
           for (int c = 0; c < 2; ++c) {
             if (!f.overlap && (!wg_active(w, c, qlen) || !wg_needs_tile(w, c, qlen, t))) continue;
             const uint32_t q_tile = q_base + c * kWgRows * D * 2;
-            std::vector<float> sreg(128 * kKeys / 2);
+            std::vector<float> sreg(128 * keys / 2);
             for (int th = 0; th < 128; ++th)
-              for (int i = 0; i < kKeys / 2; ++i) {
+              for (int i = 0; i < keys / 2; ++i) {
                 const int row = acc_row(th / 32, th % 32, i), col = acc_col(th % 32, i);
                 float acc = 0.f;
                 for (int kk = 0; kk < D / 16; ++kk)
                   for (int k = 0; k < 16; ++k)
                     acc += at(k_major_address(k_major_descriptor(q_tile, kWgRows, kk), row, k)) *
-                           at(k_major_address(k_major_descriptor(k_base, kKeys, kk), col, k));
-                sreg[th * kKeys / 2 + i] = acc;
+                           at(k_major_address(k_major_descriptor(k_base, keys, kk), col, k));
+                sreg[th * keys / 2 + i] = acc;
               }
             const bool mask = tile_needs_mask(w, c, qlen, t);
             // Per-thread maxima, then the quad's (the shuffles), per half (lo: rows g, hi: g + 8).
@@ -323,16 +325,16 @@ std::vector<float> emulate(const Batch& b, const Faults& f) {
               for (int hf = 0; hf < 2; ++hf) {
                 const int pos = row_position(w, row_lo + 8 * hf, qlen);
                 float v = m[c][th * 2 + hf];
-                for (int i = 0; i < kKeys / 2; ++i) {
+                for (int i = 0; i < keys / 2; ++i) {
                   if (((i >> 1) & 1) != hf) continue;
-                  float& x = sreg[th * kKeys / 2 + i];
-                  if (mask && !key_visible(t * kKeys + acc_col(lane, i), pos + f.mask_shift)) x = -INFINITY;
+                  float& x = sreg[th * keys / 2 + i];
+                  if (mask && !key_visible(t * keys + acc_col(lane, i), pos + f.mask_shift)) x = -INFINITY;
                   v = std::max(v, x);
                 }
                 mx[th * 2 + hf] = v;
               }
             }
-            std::vector<float> pv(128 * kKeys / 2), alphas(256);
+            std::vector<float> pv(128 * keys / 2), alphas(256);
             for (int th = 0; th < 128; ++th)
               for (int hf = 0; hf < 2; ++hf) {
                 const int q0 = th & ~3;
@@ -340,10 +342,10 @@ std::vector<float> emulate(const Batch& b, const Faults& f) {
                                             std::max(mx[(q0 + 2) * 2 + hf], mx[(q0 + 3) * 2 + hf]));
                 const float alpha = std::exp2((m[c][th * 2 + hf] - qmax) * scale_log2);
                 float sum = 0.f;
-                for (int i = 0; i < kKeys / 2; ++i) {
+                for (int i = 0; i < keys / 2; ++i) {
                   if (((i >> 1) & 1) != hf) continue;
-                  const float e = round_bf16(std::exp2(sreg[th * kKeys / 2 + i] * scale_log2 - qmax * scale_log2));
-                  pv[th * kKeys / 2 + i] = e;
+                  const float e = round_bf16(std::exp2(sreg[th * keys / 2 + i] * scale_log2 - qmax * scale_log2));
+                  pv[th * keys / 2 + i] = e;
                   sum += e;
                 }
                 l[c][th * 2 + hf] = l[c][th * 2 + hf] * alpha + sum;
@@ -401,6 +403,7 @@ void check_emulation(std::mt19937& rng) {
       {4, 1, 64, 16, {{200, 200}, {70, 300}, {1, 1}, {5, 133}}}, // GQA 4: fresh, chunked, one-token, short
       {2, 2, 128, 32, {{130, 130}, {64, 400}}},                  // head_dim 128, block size 32
       {8, 1, 64, 16, {{257, 600}}},                              // GQA 8, chunked, 3 CTAs, last one short
+      {2, 1, 256, 16, {{150, 150}, {40, 170}}},                   // head_dim 256: tiles of 64 keys
   };
   for (const Case& cs : cases) {
     const Batch b = make_batch(rng, cs.q_heads, cs.kv_heads, cs.D, cs.bs, cs.seqs);
@@ -427,7 +430,8 @@ int main() {
   std::mt19937 rng(20);
   check_descriptor_bits();
   check_descriptors();
-  check_coverage(rng);
+  check_coverage(rng, kKeys);
+  check_coverage(rng, keys_per_tile(256));
   check_fragments();
   check_emulation(rng);
   return finish_checks("wgmma_prefill_plan_test");

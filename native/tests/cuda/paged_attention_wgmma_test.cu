@@ -2,12 +2,12 @@
 // matrix products alone in a one-warpgroup probe (the layouts and descriptors), then the kernel
 // against the float64 reference on random K/V scattered through shuffled block tables: several
 // sequences in one launch, chunked prefill (context > query), MHA and GQA 4 / 8, query lengths that
-// are not multiples of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64 and 128,
-// every schedule (simple with 2 and 3-4 K/V stages, overlap); 8k contexts against the float32 GPU
-// kernel (paged_attention_f32). Outputs are poisoned first, so a row the kernel never writes fails.
-// Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to this kernel (bit for bit the same
-// output), and a reference one key off the causal mask is told apart. Skips (passing) without an
-// sm_90 device or an sm_90a build.
+// are not multiples of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64, 128 and
+// 256, every schedule (simple with 2 and 3-4 K/V stages, overlap; head_dim 256 runs simple only);
+// 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned first, so a
+// row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to
+// this kernel (bit for bit the same output), and a reference one key off the causal mask is told
+// apart. Skips (passing) without an sm_90 device or an sm_90a build.
 #include <cstdlib>
 #include <cstring>
 
@@ -25,53 +25,59 @@ using namespace pagoda::cuda::test;
 namespace wp = pagoda::cuda::wgmma_prefill;
 
 // The two products alone, one warpgroup, the kernel's layouts and descriptors: S = A K^T (A 64 x D
-// and K 128 x D, both K-major through the swizzled layout) and O = P V (P 64 x 128 from registers as
-// the A fragment, V 128 x D read N-major). Run first, so that a wrong layout reading shows as "S" or
-// "O" here rather than as a wrong attention further down.
+// and K N x D, both K-major through the swizzled layout; N = the kernel's keys per tile) and O = P V
+// (P 64 x N from registers as the A fragment, V N x D read N-major). Run first, so that a wrong
+// layout reading shows as "S" or "O" here rather than as a wrong attention further down.
 template <int D>
 __global__ void __launch_bounds__(128) wgmma_layout_probe(const bf16* a, const bf16* k, const bf16* v, const bf16* p,
                                                           float* s_out, float* o_out) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int N = wp::keys_per_tile(D);
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = (smem_u32(smem_raw) + 1023) & ~1023u;
-  const uint32_t sa = base, sk = base + 64 * D * 2, sv = sk + 128 * D * 2;
+  const uint32_t sa = base, sk = base + 64 * D * 2, sv = sk + N * D * 2;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid & 31;
   for (int i = tid; i < 64 * D / 8; i += 128)
     cp_async_16(sa + wp::swizzled_offset(64, i / (D / 8), i % (D / 8)), a + i * 8, true);
-  for (int i = tid; i < 128 * D / 8; i += 128) {
-    cp_async_16(sk + wp::swizzled_offset(128, i / (D / 8), i % (D / 8)), k + i * 8, true);
-    cp_async_16(sv + wp::swizzled_offset(128, i / (D / 8), i % (D / 8)), v + i * 8, true);
+  for (int i = tid; i < N * D / 8; i += 128) {
+    cp_async_16(sk + wp::swizzled_offset(N, i / (D / 8), i % (D / 8)), k + i * 8, true);
+    cp_async_16(sv + wp::swizzled_offset(N, i / (D / 8), i % (D / 8)), v + i * 8, true);
   }
   cp_async_commit();
   cp_async_wait<0>();
   fence_proxy_async_shared();
   __syncthreads();
-  float s[64];
+  float s[N / 2];
   wgmma_fence();
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk)
-    wgmma_m64n128k16_ss(s, wp::k_major_descriptor(sa, 64, kk), wp::k_major_descriptor(sk, 128, kk), kk > 0);
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint64_t da = wp::k_major_descriptor(sa, 64, kk), db = wp::k_major_descriptor(sk, N, kk);
+    if constexpr (N == 128) wgmma_m64n128k16_ss(s, da, db, kk > 0);
+    else wgmma_m64n64k16_ss(s, da, db, kk > 0);
+  }
   wgmma_commit();
   wgmma_wait<0>();
 #pragma unroll
-  for (int i = 0; i < 64; ++i) {
+  for (int i = 0; i < N / 2; ++i) {
     wgmma_fence_operand(s[i]);
-    s_out[wp::acc_row(warp, lane, i) * 128 + wp::acc_col(lane, i)] = s[i];
+    s_out[wp::acc_row(warp, lane, i) * N + wp::acc_col(lane, i)] = s[i];
   }
   float o[D / 2];
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
 #pragma unroll
-  for (int kk = 0; kk < 8; ++kk) {
+  for (int kk = 0; kk < N / 16; ++kk) {
     uint32_t frag[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const bf16* row = p + wp::a_frag_row(warp, lane, j) * 128 + 16 * kk;
+      const bf16* row = p + wp::a_frag_row(warp, lane, j) * N + 16 * kk;
       frag[j] = pack_bf16(__bfloat162float(row[wp::a_frag_col(lane, j, 0)]), __bfloat162float(row[wp::a_frag_col(lane, j, 1)]));
     }
     wgmma_fence(); // frag was just written
-    if constexpr (D == 128) wgmma_m64n128k16_rs_ntrans(o, frag, wp::n_major_descriptor(sv, 128, kk));
-    else wgmma_m64n64k16_rs_ntrans(o, frag, wp::n_major_descriptor(sv, 128, kk));
+    const uint64_t dv = wp::n_major_descriptor(sv, N, kk);
+    if constexpr (D == 256) wgmma_m64n256k16_rs_ntrans(o, frag, dv);
+    else if constexpr (D == 128) wgmma_m64n128k16_rs_ntrans(o, frag, dv);
+    else wgmma_m64n64k16_rs_ntrans(o, frag, dv);
     wgmma_commit();
     wgmma_wait<0>(); // frag is reused by the next step
   }
@@ -84,24 +90,25 @@ __global__ void __launch_bounds__(128) wgmma_layout_probe(const bf16* a, const b
 }
 
 template <int D> void check_layout_probe(Checker& c, std::mt19937& rng) {
-  const std::vector<float> a = random_bf16_values(64 * D, rng, 1.f), k = random_bf16_values(128 * D, rng, 1.f),
-                           v = random_bf16_values(128 * D, rng, 1.f), p = random_bf16_values(64 * 128, rng, 1.f);
+  constexpr int N = wp::keys_per_tile(D);
+  const std::vector<float> a = random_bf16_values(64 * D, rng, 1.f), k = random_bf16_values(N * D, rng, 1.f),
+                           v = random_bf16_values(N * D, rng, 1.f), p = random_bf16_values(64 * N, rng, 1.f);
   auto da = upload_bf16(a), dk = upload_bf16(k), dv = upload_bf16(v), dp = upload_bf16(p);
-  DeviceBuffer ds(64 * 128 * 4), dout(64 * D * 4);
+  DeviceBuffer ds(64 * N * 4), dout(64 * D * 4);
   poison(ds);
   poison(dout);
-  const int smem = (64 + 2 * 128) * D * 2 + 1024;
+  const int smem = (64 + 2 * N) * D * 2 + 1024;
   PAGODA_CUDA_CHECK(cudaFuncSetAttribute(wgmma_layout_probe<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   wgmma_layout_probe<D><<<1, 128, smem>>>(da.as<bf16>(), dk.as<bf16>(), dv.as<bf16>(), dp.as<bf16>(), ds.as<float>(),
                                           dout.as<float>());
   PAGODA_CUDA_CHECK_LAUNCH("wgmma_layout_probe");
-  const std::vector<float> s = download<float>(ds, 64 * 128), o = download<float>(dout, 64 * D);
-  std::vector<double> s_ref(64 * 128), o_ref(64 * D);
+  const std::vector<float> s = download<float>(ds, 64 * N), o = download<float>(dout, 64 * D);
+  std::vector<double> s_ref(64 * N), o_ref(64 * D);
   for (int r = 0; r < 64; ++r) {
-    for (int n = 0; n < 128; ++n)
-      for (int e = 0; e < D; ++e) s_ref[r * 128 + n] += double(a[r * D + e]) * k[n * D + e];
+    for (int n = 0; n < N; ++n)
+      for (int e = 0; e < D; ++e) s_ref[r * N + n] += double(a[r * D + e]) * k[n * D + e];
     for (int e = 0; e < D; ++e)
-      for (int n = 0; n < 128; ++n) o_ref[r * D + e] += double(p[r * 128 + n]) * v[n * D + e];
+      for (int n = 0; n < N; ++n) o_ref[r * D + e] += double(p[r * N + n]) * v[n * D + e];
   }
   // f32 accumulation of exact bf16 products: far under 1e-5.
   c.expect("wgmma layout probe D " + std::to_string(D) + ": S = Q K^T (K-major SW128 descriptors)", compare(s, s_ref),
@@ -247,6 +254,7 @@ int main() {
   try {
     check_layout_probe<128>(c, rng);
     check_layout_probe<64>(c, rng);
+    check_layout_probe<256>(c, rng);
     // Fresh prefills, chunked prefill after a cached prefix, one-token and tile-edge query lengths
     // (64 / 128 / 129 rows: one or two warpgroups, one or two CTAs), several sequences per launch.
     const std::vector<SeqSpec> mixed = {{100, 100}, {70, 300}, {1, 1}, {5, 200}, {130, 130},
@@ -258,10 +266,13 @@ int main() {
     run_case(c, rng, {32, 8, 64, 16}, mixed, true);  // head_dim 64
     run_case(c, rng, {16, 2, 64, 32}, {{333, 333}, {190, 1100}, {3, 77}});
     run_case(c, rng, {8, 1, 128, 32}, {{130, 8192}, {63, 4100}}); // long context, chunked (GQA 8)
+    run_case(c, rng, {16, 4, 256, 16}, mixed, true);  // head_dim 256: tiles of 64 keys, simple only
+    run_case(c, rng, {8, 1, 256, 32}, {{333, 333}, {190, 1100}, {3, 77}});
     // 8k contexts in full against the float32 kernel.
     run_long_case(c, rng, {8, 2, 128, 16}, {{8192, 8192}});
     run_long_case(c, rng, {8, 1, 128, 32}, {{2000, 8192}, {1000, 1000}});
     run_long_case(c, rng, {8, 2, 64, 16}, {{8192, 8192}});
+    run_long_case(c, rng, {4, 1, 256, 16}, {{8192, 8192}});
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());
     return 1;

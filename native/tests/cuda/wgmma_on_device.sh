@@ -5,8 +5,8 @@
 #            float64 / float32 references; on failure compute-sanitizer memcheck on it), and
 #            paged_attention_test (the default path, unchanged)
 #   bench    cuda_kernel_bench prefill: the default kernel beside the wgmma schedules (simple,
-#            simple-deep, overlap) at 1 x 4,096, 32,768 and 131,072 tokens, head_dim 128 (64 too up to
-#            32,768), JSON
+#            simple-deep, overlap) at 1 x 4,096, 32,768 and 131,072 tokens, head_dim 128 (64 and 256
+#            too up to 32,768), JSON
 #   (the e2e runs below take the schedule fastest at 1 x 32,768)
 #   e2e      pagoda-bench, Llama-3.1-8B shape, dummy weights: one 32,768-token prompt with
 #            PAGODA_PREFILL_WGMMA off, then on; one 120,000-token prompt on, then off (each only while

@@ -6,8 +6,8 @@
 // from shared memory through descriptors, the online softmax on the f32 accumulators in registers
 // (causal mask only on the diagonal tiles), then O += P V with P re-packed from those registers as
 // the A operand and V read N-major; each frees the stage on another mbarrier. The contract is
-// paged_attention_prefill's (kernels.h), for bf16 KV and head_dim 64 or 128; the index math lives in
-// attention_prefill_wgmma_plan.h, where a CPU test checks it.
+// paged_attention_prefill's (kernels.h), for bf16 KV and head_dim 64, 128 (K/V tiles of 128 keys) or
+// 256 (64 keys); the index math lives in attention_prefill_wgmma_plan.h, where a CPU test checks it.
 #include "backend/cuda/kernels.h"
 
 #include <array>
@@ -30,7 +30,7 @@ using namespace wgmma_prefill;
 
 constexpr int kThreads = 384;      // producer warpgroup, then two consumer warpgroups
 constexpr int kProducerRegs = 40;  // address arithmetic and cp.async only
-constexpr int kConsumerRegs = 232; // S (64) + O (up to 64) + P (32) f32/bf16x2 registers and the rest
+constexpr int kConsumerRegs = 232; // S, O (128 at head_dim 256) and P (one or two sets) and the rest
 static_assert(kProducerRegs * 128 + kConsumerRegs * 256 <= 65536, "the register file holds all three warpgroups");
 static_assert(kCtaRows == 2 * kWgRows && kCtaRows == 2 * kTileRows, "a CTA is two planner tiles, one per consumer");
 
@@ -39,7 +39,7 @@ static_assert(kCtaRows == 2 * kWgRows && kCtaRows == 2 * kTileRows, "a CTA is tw
 template <int D, int kStages> struct WgmmaLayout {
   static constexpr int wg_q_bytes = kWgRows * D * 2;
   static constexpr int q_bytes = 2 * wg_q_bytes;
-  static constexpr int kv_tile_bytes = kKeys * D * 2;
+  static constexpr int kv_tile_bytes = keys_per_tile(D) * D * 2;
   static constexpr int k_offset = q_bytes;
   static constexpr int v_offset = k_offset + kStages * kv_tile_bytes;
   static constexpr int bar_offset = v_offset + kStages * kv_tile_bytes;
@@ -51,23 +51,28 @@ template <int D, int kStages> struct WgmmaLayout {
 // The consumer's per-tile pieces, shared by both schedules. Registers follow wgmma's accumulator
 // layout (attention_prefill_wgmma_plan.h): bit 1 of a register index picks the thread's row g + 8.
 
-// S (64 x kKeys, f32) = Q K^T over head_dim in k16 steps, issued (not waited for).
-template <int D>
-__device__ __forceinline__ void issue_qk(float (&s)[kKeys / 2], uint32_t q_tile, uint32_t k_tile) {
+// S (64 x kN keys, f32) = Q K^T over head_dim in k16 steps, issued (not waited for).
+template <int D, int kN>
+__device__ __forceinline__ void issue_qk(float (&s)[kN / 2], uint32_t q_tile, uint32_t k_tile) {
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk)
-    wgmma_m64n128k16_ss(s, k_major_descriptor(q_tile, kWgRows, kk), k_major_descriptor(k_tile, kKeys, kk), kk > 0);
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint64_t a = k_major_descriptor(q_tile, kWgRows, kk), b = k_major_descriptor(k_tile, kN, kk);
+    if constexpr (kN == 128) wgmma_m64n128k16_ss(s, a, b, kk > 0);
+    else wgmma_m64n64k16_ss(s, a, b, kk > 0);
+  }
 }
 
-// O (64 x D) += P V over the tile's keys in k16 steps, P's A fragments from the packed registers.
-template <int D>
-__device__ __forceinline__ void issue_pv(float (&o)[D / 2], const uint32_t (&p)[kKeys / 4], uint32_t v_tile) {
+// O (64 x D) += P V over the tile's kN keys in k16 steps, P's A fragments from the packed registers.
+template <int D, int kN>
+__device__ __forceinline__ void issue_pv(float (&o)[D / 2], const uint32_t (&p)[kN / 4], uint32_t v_tile) {
 #pragma unroll
-  for (int kk = 0; kk < kKeys / 16; ++kk) {
+  for (int kk = 0; kk < kN / 16; ++kk) {
     const uint32_t a[4] = {p[p_source_register(kk, 0) / 2], p[p_source_register(kk, 1) / 2],
                            p[p_source_register(kk, 2) / 2], p[p_source_register(kk, 3) / 2]};
-    if constexpr (D == 128) wgmma_m64n128k16_rs_ntrans(o, a, n_major_descriptor(v_tile, kKeys, kk));
-    else wgmma_m64n64k16_rs_ntrans(o, a, n_major_descriptor(v_tile, kKeys, kk));
+    const uint64_t b = n_major_descriptor(v_tile, kN, kk);
+    if constexpr (D == 256) wgmma_m64n256k16_rs_ntrans(o, a, b);
+    else if constexpr (D == 128) wgmma_m64n128k16_rs_ntrans(o, a, b);
+    else wgmma_m64n64k16_rs_ntrans(o, a, b);
   }
 }
 
@@ -86,19 +91,20 @@ struct RowState {
   float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
 };
 
-// Scores of key tile `tile` to P (bf16 pairs, register pair (2j, 2j + 1) of S in p[j]); updates the
-// max and the sums, and returns the factors the output must be rescaled by (alpha).
-__device__ __forceinline__ void softmax_tile(float (&s)[kKeys / 2], uint32_t (&p)[kKeys / 4], RowState& st,
+// Scores of a key tile to P (bf16 pairs, register pair (2j, 2j + 1) of S in p[j]); updates the max
+// and the sums, and returns the factors the output must be rescaled by (alpha).
+template <int kN>
+__device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[kN / 4], RowState& st,
                                              float& alpha_lo, float& alpha_hi, bool mask, int key0, int lane,
                                              int pos_lo, int pos_hi, float scale_log2) {
   if (mask) {
 #pragma unroll
-    for (int i = 0; i < kKeys / 2; ++i)
+    for (int i = 0; i < kN / 2; ++i)
       if (!key_visible(key0 + acc_col(lane, i), (i & 2) ? pos_hi : pos_lo)) s[i] = -INFINITY;
   }
   float mx_lo = st.m_lo, mx_hi = st.m_hi;
 #pragma unroll
-  for (int i = 0; i < kKeys / 2; ++i) {
+  for (int i = 0; i < kN / 2; ++i) {
     if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
     else mx_lo = fmaxf(mx_lo, s[i]);
   }
@@ -115,7 +121,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kKeys / 2], uint32_t (&p
   const float neg_lo = -mx_lo * scale_log2, neg_hi = -mx_hi * scale_log2;
   float sum_lo = 0.f, sum_hi = 0.f;
 #pragma unroll
-  for (int i = 0; i < kKeys / 2; i += 2) {
+  for (int i = 0; i < kN / 2; i += 2) {
     const float neg = (i & 2) ? neg_hi : neg_lo;
     p[i / 2] = pack_bf16(ex2_approx(fmaf(s[i], scale_log2, neg)), ex2_approx(fmaf(s[i + 1], scale_log2, neg)));
     // The sums count P as rounded for P V, so numerator and denominator agree.
@@ -144,7 +150,8 @@ template <int D, int kStages, bool kOverlap>
 __global__ void __launch_bounds__(kThreads, 1)
     paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  static_assert(D == 64 || D == 128, "head_dim 64 or 128");
+  static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256");
+  constexpr int kN = keys_per_tile(D); // keys per K/V tile
   static_assert(!kOverlap || kStages >= 3, "the overlapped schedule holds two stages while the next one loads");
   using L = WgmmaLayout<D, kStages>;
   constexpr int kChunks = D / 8; // 16-byte chunks per row
@@ -164,7 +171,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int kv_head = head / (args.num_q_heads / args.num_kv_heads);
   const int seq_first_token = args.query_start[tile.seq];
   const int query_len = args.query_start[tile.seq + 1] - seq_first_token;
-  const CtaWork work = cta_work(tile.row, query_len, args.context_lens[tile.seq]);
+  const CtaWork work = cta_work(tile.row, query_len, args.context_lens[tile.seq], kN);
   const int n = work.num_key_tiles;
 
   if (threadIdx.x == 0) {
@@ -208,12 +215,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
 #pragma unroll 4
-      for (int r = row_first; r < kKeys; r += kRowStep) {
-        const int key = t * kKeys + r;
+      for (int r = row_first; r < kN; r += kRowStep) {
+        const int key = t * kN + r;
         const bool valid = key < work.kv_end; // the tail is zero-filled (and masked: no row sees it)
         const int64_t offset =
             kv_row_offset(block_table, valid ? key : 0, kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
-        const uint32_t dst = swizzled_offset(kKeys, r, chunk);
+        const uint32_t dst = swizzled_offset(kN, r, chunk);
         cp_async_16(k_dst + dst, args.k_cache + offset, valid);
         cp_async_16(v_dst + dst, args.v_cache + offset, valid);
       }
@@ -257,24 +264,24 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
   RowState st;
-  float s[kKeys / 2];
+  float s[kN / 2];
 
   if constexpr (!kOverlap) {
-    uint32_t p[kKeys / 4];
+    uint32_t p[kN / 4];
     for (int t = 0; t < n; ++t) {
       mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
       if (needs(t)) {
         wgmma_fence();
-        issue_qk<D>(s, q_tile, k_tile(t));
+        issue_qk<D, kN>(s, q_tile, k_tile(t));
         wgmma_commit();
         wgmma_wait<0>();
         fence_operands(s);
         float alpha_lo, alpha_hi;
-        softmax_tile(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kKeys, lane, pos_lo,
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
                      pos_hi, scale_log2);
         rescale(o, alpha_lo, alpha_hi);
         wgmma_fence(); // P and the rescaled O were written by ordinary instructions
-        issue_pv<D>(o, p, v_tile(t));
+        issue_pv<D, kN>(o, p, v_tile(t));
         wgmma_commit();
         wgmma_wait<0>();
         fence_operands(o);
@@ -287,7 +294,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // lets warpgroup 0 go first. Both take the same n + 1 turns, so the counts match.
     const int my_turn = 3 + c, their_turn = 3 + (1 - c);
     if (c == 1) named_barrier_arrive(their_turn, 256);
-    uint32_t p_even[kKeys / 4], p_odd[kKeys / 4]; // P of even and odd tiles
+    uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
     // No branch may separate a wgmma from its wait here (ptxas would serialize them), so both
     // warpgroups run every tile: a tile past a warpgroup's rows masks to P = 0 and adds nothing, and a
     // warpgroup past the sequence computes its clamped rows and stores nothing. Only the CTA's last
@@ -295,30 +302,30 @@ __global__ void __launch_bounds__(kThreads, 1)
     mbarrier_wait(full_bar(0), 0);
     named_barrier_sync(my_turn, 256);
     wgmma_fence();
-    issue_qk<D>(s, q_tile, k_tile(0));
+    issue_qk<D, kN>(s, q_tile, k_tile(0));
     wgmma_commit();
     named_barrier_arrive(their_turn, 256);
     wgmma_wait<0>();
     fence_operands(s);
     {
       float alpha_lo, alpha_hi; // 0, and o is still zero
-      softmax_tile(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
+      softmax_tile<kN>(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
                    scale_log2);
     }
     // One step: S of tile t with P V of tile t - 1 (P of t - 1 in p_prev, P of t into p_next).
-    auto step = [&](int t, uint32_t (&p_next)[kKeys / 4], uint32_t (&p_prev)[kKeys / 4]) {
+    auto step = [&](int t, uint32_t (&p_next)[kN / 4], uint32_t (&p_prev)[kN / 4]) {
       mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
       named_barrier_sync(my_turn, 256);
       wgmma_fence(); // S was read and P written by ordinary instructions since the last wgmma
-      issue_qk<D>(s, q_tile, k_tile(t));
+      issue_qk<D, kN>(s, q_tile, k_tile(t));
       wgmma_commit();
-      issue_pv<D>(o, p_prev, v_tile(t - 1));
+      issue_pv<D, kN>(o, p_prev, v_tile(t - 1));
       wgmma_commit();
       named_barrier_arrive(their_turn, 256);
       wgmma_wait<1>(); // S done; P V may still run
       fence_operands(s);
       float alpha_lo, alpha_hi;
-      softmax_tile(s, p_next, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kKeys, lane, pos_lo,
+      softmax_tile<kN>(s, p_next, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
                    pos_hi, scale_log2);
       wgmma_wait<0>();
       fence_operands(o);
@@ -336,10 +343,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     // (a branch between the fence and the wgmma would make ptxas serialize the wgmma).
     const bool last_odd = ((n - 1) & 1) != 0;
 #pragma unroll
-    for (int i = 0; i < kKeys / 4; ++i) p_odd[i] = last_odd ? p_odd[i] : p_even[i];
+    for (int i = 0; i < kN / 4; ++i) p_odd[i] = last_odd ? p_odd[i] : p_even[i];
     named_barrier_sync(my_turn, 256);
     wgmma_fence();
-    issue_pv<D>(o, p_odd, v_tile(n - 1));
+    issue_pv<D, kN>(o, p_odd, v_tile(n - 1));
     wgmma_commit();
     named_barrier_arrive(their_turn, 256);
     wgmma_wait<0>();
@@ -394,14 +401,19 @@ void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int 
 template <int D>
 void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream,
                      WgmmaPrefillSchedule schedule) {
-  constexpr int kDeep = D == 128 ? 3 : 4; // what fits in 227 KB of shared memory with Q
-  switch (schedule) {
-  case WgmmaPrefillSchedule::kSimple: return launch_wgmma<D, 2, false>(args, tiles, num_tiles, stream);
-  case WgmmaPrefillSchedule::kSimpleDeep: return launch_wgmma<D, kDeep, false>(args, tiles, num_tiles, stream);
-  case WgmmaPrefillSchedule::kDefault:
-  case WgmmaPrefillSchedule::kOverlap: return launch_wgmma<D, kDeep, true>(args, tiles, num_tiles, stream);
+  if constexpr (D == 256) { // 64 KB of Q and two 64 KB stages: no room for a third, so simple only
+    (void)schedule;
+    launch_wgmma<256, 2, false>(args, tiles, num_tiles, stream);
+  } else {
+    constexpr int kDeep = D == 128 ? 3 : 4; // what fits in 227 KB of shared memory with Q
+    switch (schedule) {
+    case WgmmaPrefillSchedule::kSimple: return launch_wgmma<D, 2, false>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kSimpleDeep: return launch_wgmma<D, kDeep, false>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kDefault:
+    case WgmmaPrefillSchedule::kOverlap: return launch_wgmma<D, kDeep, true>(args, tiles, num_tiles, stream);
+    }
+    throw Error("paged_attention_prefill_wgmma: unknown schedule");
   }
-  throw Error("paged_attention_prefill_wgmma: unknown schedule");
 }
 
 // Compute capability 9.0 (Hopper) for each device this process has asked about.
@@ -423,8 +435,8 @@ bool device_is_sm90() {
 
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args) {
 #if defined(PAGODA_CUDA_SM90A)
-  return args.k_cache_fp8 == nullptr && args.v_cache_fp8 == nullptr && (args.head_dim == 64 || args.head_dim == 128) &&
-         device_is_sm90();
+  return args.k_cache_fp8 == nullptr && args.v_cache_fp8 == nullptr &&
+         (args.head_dim == 64 || args.head_dim == 128 || args.head_dim == 256) && device_is_sm90();
 #else
   (void)args;
   return false; // the library was not built for sm_90a, so the kernel has no wgmma code
@@ -459,7 +471,7 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
 void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
                                    cudaStream_t stream, WgmmaPrefillSchedule schedule) {
   if (!paged_attention_prefill_wgmma_supported(args))
-    throw Error("paged_attention_prefill_wgmma: needs bf16 KV, head_dim 64 or 128, an sm_90 device and a build for "
+    throw Error("paged_attention_prefill_wgmma: needs bf16 KV, head_dim 64, 128 or 256, an sm_90 device and a build for "
                 "sm_90a (head_dim " + std::to_string(args.head_dim) + ")");
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_prefill_wgmma: num_attention_heads must be a multiple of num_key_value_heads");
@@ -468,7 +480,8 @@ void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const Prefill
   if (num_tiles > 65535)
     throw Error("paged_attention_prefill_wgmma: " + std::to_string(num_tiles) + " query tiles in one launch (at most 65535)");
   if (num_tiles == 0) return;
-  if (args.head_dim == 128) launch_schedule<128>(args, tiles, num_tiles, stream, schedule);
+  if (args.head_dim == 256) launch_schedule<256>(args, tiles, num_tiles, stream, schedule);
+  else if (args.head_dim == 128) launch_schedule<128>(args, tiles, num_tiles, stream, schedule);
   else launch_schedule<64>(args, tiles, num_tiles, stream, schedule);
 }
 

@@ -19,6 +19,9 @@ constexpr int kTileRows = 64;  // the planner's PrefillTile rows (kPrefillTileRo
 constexpr int kCtaRows = 128;  // query rows of one CTA: two consumer warpgroups of 64
 constexpr int kWgRows = 64;    // rows of one consumer warpgroup (one wgmma m64)
 constexpr int kKeys = 128;     // keys per K/V tile (the n of S = Q K^T, the k extent of P V)
+// ... up to head_dim 128; head_dim 256 takes tiles of 64 keys: its O accumulator is 128 registers a
+// thread, and two stages of 128-key K/V tiles would not fit beside its Q in shared memory.
+PAGODA_WGMMA_HD constexpr int keys_per_tile(int head_dim) { return head_dim > 128 ? 64 : kKeys; }
 constexpr int kAtomBytes = 1024; // one 128B-swizzle atom: 8 rows of 128 bytes
 constexpr int kRowBytes = 128;   // one swizzled row: 64 bf16
 
@@ -28,21 +31,23 @@ constexpr int kRowBytes = 128;   // one swizzled row: 64 bf16
 PAGODA_WGMMA_HD bool tile_starts_cta(int tile_row) { return tile_row % kCtaRows == 0; }
 
 // What one CTA covers: query rows [row0, row0 + rows) of a sequence of query_len new tokens after
-// context_len - query_len cached ones; keys [0, kv_end) in num_key_tiles tiles of kKeys.
+// context_len - query_len cached ones; keys [0, kv_end) in num_key_tiles tiles of `keys`.
 struct CtaWork {
   int row0;
   int rows;
   int first_pos; // absolute position of query row 0
   int kv_end;    // one past the last key any row of the CTA sees
+  int keys;      // keys per tile
   int num_key_tiles;
 };
-PAGODA_WGMMA_HD CtaWork cta_work(int tile_row, int query_len, int context_len) {
+PAGODA_WGMMA_HD CtaWork cta_work(int tile_row, int query_len, int context_len, int keys = kKeys) {
   CtaWork w;
   w.row0 = tile_row;
   w.rows = query_len - tile_row < kCtaRows ? query_len - tile_row : kCtaRows;
   w.first_pos = context_len - query_len;
   w.kv_end = w.first_pos + w.row0 + w.rows;
-  w.num_key_tiles = (w.kv_end + kKeys - 1) / kKeys;
+  w.keys = keys;
+  w.num_key_tiles = (w.kv_end + keys - 1) / keys;
   return w;
 }
 
@@ -66,11 +71,11 @@ PAGODA_WGMMA_HD int wg_last_pos(const CtaWork& w, int c, int query_len) {
   return row_position(w, w.row0 + c * kWgRows + kWgRows - 1, query_len);
 }
 PAGODA_WGMMA_HD bool wg_needs_tile(const CtaWork& w, int c, int query_len, int tile) {
-  return tile * kKeys <= wg_last_pos(w, c, query_len);
+  return tile * w.keys <= wg_last_pos(w, c, query_len);
 }
 // Only tiles reaching past the warpgroup's first row position need the mask (the diagonal ones).
 PAGODA_WGMMA_HD bool tile_needs_mask(const CtaWork& w, int c, int query_len, int tile) {
-  return tile * kKeys + kKeys - 1 > wg_first_pos(w, c, query_len);
+  return tile * w.keys + w.keys - 1 > wg_first_pos(w, c, query_len);
 }
 
 // Element offset of row `key` (dims from 0) of KV head kv_head in a layer's paged cache
@@ -81,8 +86,8 @@ PAGODA_WGMMA_HD int64_t kv_row_offset(const int32_t* block_table, int key, int k
           key % block_size) * D;
 }
 
-// Shared-memory tile layout of `rows` rows of `dim` bf16 (Q: 64 rows per warpgroup, K and V: kKeys
-// rows), as wgmma's 128-byte swizzle expects it: the row's 16-byte chunks in groups of 8 (64
+// Shared-memory tile layout of `rows` rows of `dim` bf16 (Q: 64 rows per warpgroup, K and V: keys
+// per tile), as wgmma's 128-byte swizzle expects it: the row's 16-byte chunks in groups of 8 (64
 // elements, one "atom column"); atom column a of every row first, rows at 128 bytes, so 8 rows make
 // one 1024-byte atom; the 16-byte chunk j of row r within its 128 bytes sits at chunk j ^ (r % 8).
 // The tile must start 1024-aligned: the hardware applies the XOR to address bits [4,7) from [7,10).

@@ -152,11 +152,11 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
 
 // The Hopper prefill kernel (attention_prefill_wgmma.cu: warpgroup MMA, a producer warpgroup and
 // mbarrier-driven K/V stages, 128 query rows a CTA): paged_attention_prefill's contract and tile
-// list, for bf16 KV and head_dim 64 or 128 on an sm_90 device in a build for sm_90a (_supported
-// says whether `args` qualifies). Schedules: kSimple runs S = Q K^T, the softmax and P V in turn
-// with 2 K/V stages; kSimpleDeep the same with 3 (head_dim 128) or 4 (64); kOverlap is
+// list, for bf16 KV and head_dim 64, 128 or 256 on an sm_90 device in a build for sm_90a
+// (_supported says whether `args` qualifies). Schedules: kSimple runs S = Q K^T, the softmax and
+// P V in turn with 2 K/V stages; kSimpleDeep the same with 3 (head_dim 128) or 4 (64); kOverlap is
 // FlashAttention-3's (S of a tile beside P V of the one before, the two consumer warpgroups taking
-// turns), with 3 or 4 stages; kDefault is kOverlap.
+// turns), with 3 or 4 stages; kDefault is kOverlap. Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule { kDefault, kSimple, kSimpleDeep, kOverlap };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
