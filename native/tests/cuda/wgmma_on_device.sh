@@ -3,7 +3,8 @@
 #   sass     the wgmma kernel's SASS (cuobjdump there): HGMMA and local-memory (LDL/STL) counts
 #   tests    wgmma_prefill_plan_test (CPU), paged_attention_wgmma_test (the new kernel against the
 #            float64 / float32 references; on failure compute-sanitizer memcheck on it), and
-#            paged_attention_test (the default path, unchanged)
+#            paged_attention_test (the default path, unchanged); pagoda-check on two tiny checkpoints'
+#            goldens with PAGODA_PREFILL_WGMMA=1 (the engine's prefill through the new kernel)
 #   bench    cuda_kernel_bench prefill: the default kernel beside the wgmma schedules (simple,
 #            simple-deep, overlap) at 1 x 4,096, 32,768 and 131,072 tokens, head_dim 128 (64 and 256
 #            too up to 32,768), JSON
@@ -71,6 +72,14 @@ else
     run memcheck 120 compute-sanitizer --tool memcheck --print-limit 20 $B/paged_attention_wgmma_test
 fi
 run paged_attention_test 150 $B/paged_attention_test
+# The engine end to end with the switch on: the tiny checkpoints' goldens (transformers) in bf16, whose
+# prefill takes the wgmma kernel (head_dim 64: tiny-llama3; 128: tiny-qwen3).
+if [ $wgmma_hung = 0 ]; then
+  for g in tiny-llama3 tiny-qwen3; do
+    run check-$g-wgmma 60 env PAGODA_PREFILL_WGMMA=1 $B/pagoda-check $C/shared/golden/$g.golden.json \
+      --model $C/shared/models/$g --device cuda
+  done
+fi
 
 # The kernel bench also when some checks failed (not when the kernel hung): its rel L2 against the
 # default kernel per schedule says which schedules are right at 4k to 131k.
