@@ -237,7 +237,7 @@ std::vector<double> reference(const Batch& b) {
 struct Faults {
   int mask_shift = 0;        // key visible iff key <= pos + mask_shift
   bool swap_p_pairs = false; // P's A-fragment registers 1 and 2 exchanged
-  bool overlap = false;      // the overlapped schedule: every tile for both warpgroups, P V one tile late
+  bool overlap = false;      // the overlapped schedule: every tile for an active warpgroup, P V one tile late
 };
 
 // The kernel's computation for every CTA and head, thread by thread: K/V/Q written into a byte image
@@ -303,7 +303,8 @@ std::vector<float> emulate(const Batch& b, const Faults& f) {
               at(written_address(v_base, keys, r, e)) = valid ? b.v_cache[off] : 0.f;
             }
           for (int c = 0; c < 2; ++c) {
-            if (!f.overlap && (!wg_active(w, c, qlen) || !wg_needs_tile(w, c, qlen, t))) continue;
+            // Overlapped: an active warpgroup runs every tile, an inactive one none.
+            if (!wg_active(w, c, qlen) || (!f.overlap && !wg_needs_tile(w, c, qlen, t))) continue;
             const uint32_t q_tile = q_base + c * kWgRows * D * 2;
             std::vector<float> sreg(128 * keys / 2);
             for (int th = 0; th < 128; ++th)
@@ -362,7 +363,8 @@ std::vector<float> emulate(const Batch& b, const Faults& f) {
           }
         }
         if (f.overlap)
-          for (int c = 0; c < 2; ++c) apply_pv(c, pv_prev[c], w.num_key_tiles - 1);
+          for (int c = 0; c < 2; ++c)
+            if (wg_active(w, c, qlen)) apply_pv(c, pv_prev[c], w.num_key_tiles - 1);
         for (int c = 0; c < 2; ++c) {
           if (!wg_active(w, c, qlen)) continue;
           for (int th = 0; th < 128; ++th) {

@@ -294,11 +294,21 @@ __global__ void __launch_bounds__(kThreads, 1)
     // lets warpgroup 0 go first. Both take the same n + 1 turns, so the counts match.
     const int my_turn = 3 + c, their_turn = 3 + (1 - c);
     if (c == 1) named_barrier_arrive(their_turn, 256);
+    if (!active) {
+      // Warpgroup 1 of a CTA whose rows end in its first half: no products, only its turns (the
+      // same n + 1 as below) and its arrivals on the stages the producer waits for.
+      for (int t = 0; t <= n; ++t) {
+        if (t < n) mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+        named_barrier_sync(my_turn, 256);
+        named_barrier_arrive(their_turn, 256);
+        if (t > 0) mbarrier_arrive(empty_bar((t - 1) % kStages));
+      }
+      return;
+    }
     uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
-    // No branch may separate a wgmma from its wait here (ptxas would serialize them), so both
-    // warpgroups run every tile: a tile past a warpgroup's rows masks to P = 0 and adds nothing, and a
-    // warpgroup past the sequence computes its clamped rows and stores nothing. Only the CTA's last
-    // tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
+    // No branch may separate a wgmma from its wait here (ptxas would serialize them), so the
+    // warpgroup runs every tile: a tile past its rows masks to P = 0 and adds nothing. Only the CTA's
+    // last tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
     mbarrier_wait(full_bar(0), 0);
     named_barrier_sync(my_turn, 256);
     wgmma_fence();
