@@ -7,7 +7,7 @@ import { CUDA_GRAPH_BYTES_PER_LAYER, cudaTotalBytes, gpuMemory, kvCacheBlocks, r
 import { decodeGraphCount } from '../src/planner/engine-allocations.ts';
 import type { GpuMemory } from '@pagoda/protocol';
 
-export const PROFILE_RESULTS = 'bench/results/h200-memory-profile-864b435.json';
+export const PROFILE_RESULTS = 'bench/results/h200-memory-profile-53430cc.json';
 const ROOT = new URL('../../../', import.meta.url);
 const MiB = 2 ** 20;
 
@@ -79,12 +79,13 @@ export function loadProfileResults(file = PROFILE_RESULTS): ProfileResults {
   };
 }
 
-/** The planner's settings for a run: what the engine ran with, the engine's own defaults for the rest. */
+/** The planner's settings for a run: what the engine ran with, the engine's own defaults for the rest
+ * (a load the engine refused records 0 for what it had not resolved yet). */
 export function planSettings(run: ProfileRun): ResolvedParams {
   return resolveParams(
     {
       gpu_memory_utilization: run.settings.gpu_memory_utilization,
-      max_model_len: run.settings.max_model_len,
+      ...(run.settings.max_model_len > 0 ? { max_model_len: run.settings.max_model_len } : {}),
       max_num_seqs: run.settings.max_num_seqs,
       ...(run.settings.max_num_batched_tokens > 0 ? { max_num_batched_tokens: run.settings.max_num_batched_tokens } : {}),
       block_size: run.settings.block_size,

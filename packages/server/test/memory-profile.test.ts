@@ -33,7 +33,7 @@ const blocksNow = (run: (typeof loaded)[number], utilization: number) =>
 describe('the planner against the engine on the H200', () => {
   it('has the three shapes at gpu_memory_utilization 0.9, and 0.5 for the two that fit there', () => {
     expect(loaded.map((r) => r.run).sort()).toEqual(
-      ['llama-3-8b-u0.5', 'llama-3-8b-u0.9', 'qwen2.5-32b-u0.9', 'qwen2.5-7b-u0.5', 'qwen2.5-7b-u0.9'].sort(),
+      ['llama-3-8b-u0.5', 'llama-3-8b-u0.9', 'llama-3-8b-u0.9-seqs64', 'qwen2.5-32b-u0.9', 'qwen2.5-7b-u0.5', 'qwen2.5-7b-u0.9'].sort(),
     );
   });
 
@@ -68,9 +68,11 @@ describe('the planner against the engine on the H200', () => {
       expect(blocks, run.run).toBe(run.measured.kv_blocks);
       expect(blocks * run.settings.block_size).toBe(run.measured.kv_cache_tokens);
       expect(kvBytesPerToken(run.arch, planSettings(run)) * run.settings.block_size).toBe(run.measured.kv_bytes_per_block);
-      // From config.json alone the plan shows the engine's capacity to the token.
+      // From config.json alone the plan shows the engine's capacity to the token: the profile is of the
+      // engine that charges the graphs' fixed reserve, so the plan equals what it allocated.
       const tokens = blocksNow(run, run.settings.gpu_memory_utilization) * run.settings.block_size;
       expect(predict(run, results.gpu_total).kv_cache_tokens, run.run).toBe(tokens);
+      expect(predict(run, results.gpu_total).kv_cache_tokens, run.run).toBe(run.measured.kv_cache_tokens);
     }
   });
 
@@ -79,6 +81,10 @@ describe('the planner against the engine on the H200', () => {
     const tokens = blocksNow(run, 0.5) * run.settings.block_size;
     expect(tokens).toBeLessThan(32_768);
     expect(tokens).toBeGreaterThan(30_000);
+    // The engine itself refused that load on the device, naming the same capacity.
+    const refused = results.runs.find((r) => r.run === 'qwen2.5-32b-u0.5')!;
+    expect(refused.loaded).toBe(false);
+    expect(refused.error).toContain(`it can hold ${tokens} tokens`);
     // The profile does not depend on the utilization: the 0.5 and 0.9 loads of the other shapes measured the same.
     for (const shape of ['llama-3-8b', 'qwen2.5-7b']) {
       const [a, b] = ['u0.9', 'u0.5'].map((u) => loaded.find((r) => r.run === `${shape}-${u}`)!.measured);
