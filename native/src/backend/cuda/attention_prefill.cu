@@ -311,7 +311,7 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
     throw Error("paged_attention_prefill: an fp8 KV cache needs both its K and V codes");
   if (num_tiles == 0) return;
   WgmmaPrefillSchedule schedule = WgmmaPrefillSchedule::kDefault;
-  if (paged_attention_prefill_wgmma_switch(&schedule) && paged_attention_prefill_wgmma_supported(args)) {
+  if (num_tiles <= 65535 && paged_attention_prefill_wgmma_switch(&schedule) && paged_attention_prefill_wgmma_supported(args)) {
     paged_attention_prefill_wgmma(args, tiles, num_tiles, stream, schedule);
     return;
   }
