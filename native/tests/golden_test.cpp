@@ -179,6 +179,16 @@ void check_tolerance_follows_compute_dtype() {
   CHECK(!tolerance_for("float32", "bfloat16").use_abs);
   CHECK(!tolerance_for("bfloat16", "float32").use_abs);
   CHECK(!tolerance_for("float16", "bfloat16").use_abs);
+  // Quantized goldens: weight-only 3e-2 relative in bf16 (1e-3 absolute in float32); W8A8 3e-2 in
+  // float32 and 6e-2 in bf16 (what bf16 activations cost, golden.cpp).
+  GoldenFile weight_only;
+  weight_only.quantized = true;
+  GoldenFile w8a8 = weight_only;
+  w8a8.activation_quant = true;
+  CHECK(tolerance_for(weight_only, "float32").use_abs);
+  CHECK(!tolerance_for(weight_only, "bfloat16").use_abs && tolerance_for(weight_only, "bfloat16").max_rel == 3e-2);
+  CHECK(!tolerance_for(w8a8, "float32").use_abs && tolerance_for(w8a8, "float32").max_rel == 3e-2);
+  CHECK(!tolerance_for(w8a8, "bfloat16").use_abs && tolerance_for(w8a8, "bfloat16").max_rel == 6e-2);
 }
 
 // fixtures/wave2: every checkpoint with a quantization_config against its golden (weight-only:

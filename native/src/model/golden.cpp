@@ -165,7 +165,12 @@ GoldenTolerance tolerance_for(const GoldenFile& golden, const std::string& compu
   if (!golden.quantized) return tolerance_for(golden.weights_dtype, compute_dtype);
   GoldenTolerance t;
   t.use_abs = compute_dtype == "float32" && !golden.activation_quant;
-  t.max_rel = golden.activation_quant ? 5e-2 : 3e-2;
+  // Against a W8A8 golden: float32 compute reproduces the reference's function (2.5e-2 measured, CPU
+  // and GPU), so 3e-2. bf16 activations flip some e4m3 codes by a step wherever they are rounded
+  // upstream of a quantizer: the fixtures' "about 5e-2" measured 5.4-5.6e-2 on the H200 and in the
+  // host replay of the same rounding chain (w8a8_rounding_test), greedy tokens all equal, so 6e-2.
+  if (golden.activation_quant) t.max_rel = compute_dtype == "float32" ? 3e-2 : 6e-2;
+  else t.max_rel = 3e-2;
   return t;
 }
 

@@ -50,7 +50,8 @@ GoldenTolerance tolerance_for(const std::string& weights_dtype);
 GoldenTolerance tolerance_for(const std::string& weights_dtype, const std::string& compute_dtype);
 // The tolerance for a golden file: the above, or for quantized checkpoints fixtures/wave2's:
 // float32 compute on dequantized weights, max abs < 1e-3; fp16/bf16 compute, relative < 3e-2;
-// against a W8A8 golden (activation_quant), relative < 5e-2.
+// against a W8A8 golden (activation_quant), relative < 3e-2 in float32 and < 6e-2 in fp16/bf16
+// (the fixtures say "about 5e-2"; bf16 activations measure 5.4-5.6e-2, golden.cpp says why).
 GoldenTolerance tolerance_for(const GoldenFile& golden, const std::string& compute_dtype);
 // The engine's activation_quantization that computes what the golden did: "auto" (the
 // checkpoint's dynamic FP8 activations) for a W8A8 golden, else "none".
