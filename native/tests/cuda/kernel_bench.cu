@@ -325,6 +325,19 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   return rows;
 }
 
+// Opens a figures file and writes its first fields: which bench, the device, the commit.
+FILE* open_bench_json(const char* json_path, const char* bench, const cudaDeviceProp& prop) {
+  FILE* f = std::fopen(json_path, "w");
+  if (f == nullptr) {
+    std::printf("kernel_bench: cannot write %s\n", json_path);
+    std::exit(1);
+  }
+  const char* commit = std::getenv("PAGODA_GIT_COMMIT");
+  std::fprintf(f, "{\n  \"bench\": \"cuda_kernel_bench %s\",\n  \"device\": \"%s\",\n  \"commit\": \"%s\",\n", bench,
+               prop.name, commit ? commit : "unknown");
+  return f;
+}
+
 // "prefill [out.json]": the default prefill kernel beside the wgmma one at 1 x 4,096, 32,768 and
 // 131,072 tokens, head_dim 128 (and 64 and 256 at 4,096 and 32,768).
 void prefill_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_path) {
@@ -335,14 +348,7 @@ void prefill_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_
     for (int L : {4096, 32768})
       for (const Row& r : prefill_compare_rows(D, L, copy_gbs)) rows.push_back(r);
   if (json_path == nullptr) return;
-  FILE* f = std::fopen(json_path, "w");
-  if (f == nullptr) {
-    std::printf("kernel_bench: cannot write %s\n", json_path);
-    std::exit(1);
-  }
-  const char* commit = std::getenv("PAGODA_GIT_COMMIT");
-  std::fprintf(f, "{\n  \"bench\": \"cuda_kernel_bench prefill\",\n  \"device\": \"%s\",\n  \"commit\": \"%s\",\n",
-               prop.name, commit ? commit : "unknown");
+  FILE* f = open_bench_json(json_path, "prefill", prop);
   std::fprintf(f, "  \"timing\": \"median of event-timed runs (20 at 4,096, 10 at 32,768, 3 at 131,072 tokens)\",\n"
                   "  \"flops\": \"4 x 32 heads x head_dim x L (L + 1) / 2 (causal)\",\n  \"rows\": [\n");
   for (size_t i = 0; i < rows.size(); ++i)
@@ -366,14 +372,7 @@ void head_dim_rows(double copy_gbs, int num_sms, const cudaDeviceProp& prop, std
     by_dim.emplace_back(D, std::move(rows));
   }
   if (json_path == nullptr) return;
-  FILE* f = std::fopen(json_path, "w");
-  if (f == nullptr) {
-    std::printf("kernel_bench: cannot write %s\n", json_path);
-    std::exit(1);
-  }
-  const char* commit = std::getenv("PAGODA_GIT_COMMIT");
-  std::fprintf(f, "{\n  \"bench\": \"cuda_kernel_bench hdim\",\n  \"device\": \"%s\",\n  \"commit\": \"%s\",\n",
-               prop.name, commit ? commit : "unknown");
+  FILE* f = open_bench_json(json_path, "hdim", prop);
   std::fprintf(f, "  \"copy_gbs_read_plus_write\": %.1f,\n  \"timing\": \"median of 20 event-timed runs after 3 warm-ups; "
                   "decode K/V rotated over copies larger than L2\",\n  \"head_dims\": {\n", copy_gbs);
   for (size_t i = 0; i < by_dim.size(); ++i) {
