@@ -47,6 +47,21 @@ int quant_gemv2_splits(const QuantizedWeight& w, int m, int tiles = 0);
 void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
                  size_t workspace_bytes, cudaStream_t stream, int splits = 0, int tiles = 0);
 
+// FP8 decode GEMM (fp8_skinny_gemm.cu) for m = 1..256: y[m, n] = scale[n] * x[m, k] · e4m3(w)^T
+// into bf16 rows ldy apart, for fp8 weights with per-channel scales (W8A8 layers pass x already
+// e4m3(x / s) * s). The weight crosses DRAM once at every m (tiles of weight rows x tokens, a
+// cp.async pipeline through shared memory), k split across CTAs where the tiles leave the GPU
+// idle (summed in a fixed order: deterministic). fp8_skinny_prepare (at load, never in a capture)
+// sets the kernels' shared-memory attribute and asks their occupancy; calls before it throw.
+// workspace: fp8_skinny_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters go
+// back to zero after every call). For tuning: config 0..3 forces a tile config, splits > 0 the k
+// splits (-1 / 0: the plan's choices).
+void fp8_skinny_prepare();
+size_t fp8_skinny_workspace_bytes(const QuantizedWeight& w, int m, int config = -1, int splits = 0);
+int fp8_skinny_splits(const QuantizedWeight& w, int m, int config = -1);
+void fp8_skinny_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
+                     size_t workspace_bytes, cudaStream_t stream, int config = -1, int splits = 0);
+
 // out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
 // for large m, where a bf16 GEMM on tensor cores beats streaming.
 void dequantize_weight(const QuantizedWeight& w, bf16* out, cudaStream_t stream);
