@@ -6,7 +6,9 @@
 // per format beside the floor of that format's weight bytes. Weights rotate over copies
 // larger than L2, so every timed call reads DRAM. A benchmark: it prints figures and, given a
 // path, writes them as JSON; it asserts nothing. `quant_kernel_bench gemv [path]` times the decode
-// GEMV quant_gemv2 beside quant_gemm and the copy floor instead (bench_gemv).
+// GEMV quant_gemv2 beside quant_gemm and the copy floor instead (bench_gemv); `quant_kernel_bench
+// fp8skinny [path]` the FP8 decode GEMM fp8_skinny_gemm beside the bf16 engine GEMM, quant_gemm and
+// quantize_fp8_rows + cuBLASLt fp8 at m 1..256 (bench_fp8_skinny).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -260,6 +262,89 @@ int bench_gemv(const cudaDeviceProp& prop, double copy, const char* json_path) {
 
 } // namespace
 
+// `fp8skinny`: per Llama-3-8B shape and m = 1, 2, 4 ... 256, the copy floor of the fp8 weight,
+// the engine's bf16 GEMM (bf16 weights), quant_gemm, quantize_fp8_rows + cuBLASLt fp8 (per token x
+// per channel, what m > 32 takes by default), fp8_skinny_gemm with its plan, and each of its tile
+// configs with the plan's splits (for tuning the default choice). Then one batch-1 token's 128
+// layer GEMMs (sum of the m = 1 rows x 32) per kernel.
+int bench_fp8_skinny(const cudaDeviceProp& prop, double copy, const char* json_path) {
+  CublasLt lt;
+  const int ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  DeviceBuffer x = random_bf16(size_t(256) * 14336, 7, 1.f);
+  DeviceBuffer y(size_t(256) * 28672 * 2);
+  DeviceBuffer xq(size_t(256) * 14336), xs(size_t(256) * 4);
+  fp8_skinny_prepare();
+  double token_ms[4] = {0, 0, 0, 0}, token_floor = 0; // bf16, quant_gemm, cuBLASLt fp8, fp8_skinny at m 1
+  const char* names[4] = {"engine bf16 GEMM", "quant_gemm", "quantize_fp8_rows + cuBLASLt fp8", "fp8_skinny_gemm"};
+  for (const Shape& s : kShapes) {
+    const size_t bf16_bytes = size_t(s.n) * s.k * 2;
+    std::vector<DeviceBuffer> wb;
+    for (int c = 0; c < std::max<int>(2, int(kRotateBytes / bf16_bytes) + 1); ++c)
+      wb.push_back(random_bf16(size_t(s.n) * s.k, 100 + c, 0.05f));
+    std::vector<BenchWeight> ws;
+    ws.push_back(make_weight(Format::kFp8Channel, s.n, s.k, 200));
+    const int copies = std::max<int>(2, int(kRotateBytes / ws[0].bytes()) + 1);
+    for (int c = 1; c < copies; ++c) ws.push_back(make_weight(Format::kFp8Channel, s.n, s.k, 200 + 7 * c));
+    const double wbytes = double(ws[0].bytes()), floor_ms = wbytes / (copy * 1e6);
+    size_t ws_bytes = 0;
+    for (int m : ms)
+      for (int config = -1; config < 4; ++config) ws_bytes = std::max(ws_bytes, fp8_skinny_workspace_bytes(ws[0].view, m, config));
+    DeviceBuffer workspace(ws_bytes);
+    PAGODA_CUDA_CHECK(cudaMemset(workspace.data(), 0, ws_bytes));
+    token_floor += kLayers * floor_ms;
+    for (int m : ms) {
+      double t[4];
+      t[0] = median_ms([&](int i) {
+        lt.linear(x.as<bf16>(), wb[size_t(i) % wb.size()].as<bf16>(), y.data(), GemmOutput::kBf16, m, s.n, s.k, 0);
+      });
+      t[1] = median_ms([&](int i) {
+        quant_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
+      });
+      try {
+        t[2] = median_ms([&](int i) {
+          const BenchWeight& w = ws[size_t(i) % ws.size()];
+          quantize_fp8_rows(x.as<bf16>(), xq.as<uint8_t>(), xs.as<float>(), m, s.k, s.k, true, 0);
+          lt.linear_fp8(xq.as<uint8_t>(), xs.as<float>(), w.packed.as<uint8_t>(), w.scales.as<float>(), y.as<bf16>(),
+                        Fp8Scaling::kPerChannel, m, s.n, s.k, 0);
+        });
+      } catch (const std::exception& e) {
+        t[2] = -1;
+      }
+      t[3] = median_ms([&](int i) {
+        fp8_skinny_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, workspace.data(),
+                        workspace.bytes(), 0);
+      });
+      double cfg_ms[4];
+      for (int config = 0; config < 4; ++config)
+        cfg_ms[config] = median_ms([&](int i) {
+          fp8_skinny_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, workspace.data(),
+                          workspace.bytes(), 0, config);
+        });
+      if (m == 1)
+        for (int k = 0; k < 4; ++k) token_ms[k] += kLayers * t[k];
+      std::printf("%-8s m %3d  floor %.4f  bf16 %.4f  quant_gemm %.4f  cublasLt-fp8 %.4f  fp8_skinny %.4f ms (%3.0f%% of "
+                  "copy, splits %d; %.2fx bf16)  configs 0-3: %.4f %.4f %.4f %.4f\n",
+                  s.name, m, floor_ms, t[0], t[1], t[2], t[3], 100.0 * floor_ms / t[3],
+                  fp8_skinny_splits(ws[0].view, m), t[0] / t[3], cfg_ms[0], cfg_ms[1], cfg_ms[2], cfg_ms[3]);
+      add_json("{\"shape\":\"" + std::string(s.name) + "\",\"m\":" + std::to_string(m) +
+               ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"bf16_ms\":" + std::to_string(t[0]) +
+               ",\"quant_gemm_ms\":" + std::to_string(t[1]) + ",\"cublaslt_fp8_ms\":" + std::to_string(t[2]) +
+               ",\"fp8_skinny_ms\":" + std::to_string(t[3]) + ",\"fp8_skinny_splits\":" +
+               std::to_string(fp8_skinny_splits(ws[0].view, m)) + ",\"fp8_skinny_config_ms\":[" +
+               std::to_string(cfg_ms[0]) + "," + std::to_string(cfg_ms[1]) + "," + std::to_string(cfg_ms[2]) + "," +
+               std::to_string(cfg_ms[3]) + "]}");
+    }
+  }
+  for (int k = 0; k < 4; ++k) {
+    std::printf("batch-1 token's 128 layer GEMMs (sum of m = 1 rows): %-34s %.3f ms (fp8 floor %.3f ms)\n", names[k],
+                token_ms[k], token_floor);
+    add_json("{\"summary\":\"batch-1 layer GEMMs, sum of m 1\",\"kernel\":\"" + std::string(names[k]) +
+             "\",\"ms\":" + std::to_string(token_ms[k]) + ",\"fp8_floor_ms\":" + std::to_string(token_floor) + "}");
+  }
+  if (json_path != nullptr) write_json(json_path, prop, copy);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   skip_without_device("quant_kernel_bench");
   cudaDeviceProp prop{};
@@ -268,6 +353,8 @@ int main(int argc, char** argv) {
   std::printf("device %s, copy %.0f GB/s (read + write)\n", prop.name, copy);
   // `quant_kernel_bench gemv [out.json]`: the decode GEMV comparison only (about a minute).
   if (argc > 1 && std::strcmp(argv[1], "gemv") == 0) return bench_gemv(prop, copy, argc > 2 ? argv[2] : nullptr);
+  // `quant_kernel_bench fp8skinny [out.json]`: the FP8 decode GEMM comparison only.
+  if (argc > 1 && std::strcmp(argv[1], "fp8skinny") == 0) return bench_fp8_skinny(prop, copy, argc > 2 ? argv[2] : nullptr);
   CublasLt lt;
   const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   const int prefill_ms[] = {256, 512, 1024, 2048, 4096};
