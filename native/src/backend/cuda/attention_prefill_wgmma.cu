@@ -267,6 +267,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (full_tiles < n) {
         const int t = n - 1; // full_tiles == n - 1
         if (threadIdx.x == 0 && t >= kStages) mbarrier_wait(empty_bar(t % kStages), ((t / kStages) - 1) & 1);
+        __syncwarp(); // warp 0 whole again after thread 0's branches: bar.sync is warp-aligned
         named_barrier_sync(kProducerBarrier, 128);
         copy_tile(t);
         cp_async_wait<0>();
