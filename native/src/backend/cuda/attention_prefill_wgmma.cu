@@ -164,8 +164,8 @@ template <int N> __device__ __forceinline__ void rescale(float (&o)[N], float al
 
 } // namespace
 
-// Consumer::kOverlap: FlashAttention-3's intra-warpgroup consumer schedule. Within a warpgroup, S of tile t is issued together
-// with P V of tile t - 1, and the softmax of t runs while P V of t - 1 is still on the tensor cores
+// Consumer::kOverlap: FlashAttention-3's intra-warpgroup consumer schedule. Within a warpgroup, S of
+// tile t is issued together with P V of tile t - 1, and the softmax of t runs while P V of t - 1 is still on the tensor cores
 // (P of t - 1 and of t live in two register sets); between the two warpgroups, named barriers 3 and
 // 4 hand the right to issue back and forth, so one's softmax overlaps the other's matrix products.
 // A stage is freed only after P V read its V, one tile later than without overlap, so this schedule
@@ -380,64 +380,64 @@ __global__ void __launch_bounds__(kThreads, 1)
       return;
     }
     if constexpr (kC == Consumer::kOverlap) {
-    uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
-    // No branch may separate a wgmma from its wait here (ptxas would serialize them), so the
-    // warpgroup runs every tile: a tile past its rows masks to P = 0 and adds nothing. Only the CTA's
-    // last tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
-    mbarrier_wait(full_bar(0), 0);
-    named_barrier_sync(my_turn, 256);
-    wgmma_fence();
-    issue_qk<D, kN>(s, q_tile, k_tile(0));
-    wgmma_commit();
-    named_barrier_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_operands(s);
-    {
-      float alpha_lo, alpha_hi; // 0, and o is still zero
-      softmax_tile<kN>(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
-                   scale_log2);
-    }
-    // One step: S of tile t with P V of tile t - 1 (P of t - 1 in p_prev, P of t into p_next).
-    auto step = [&](int t, uint32_t (&p_next)[kN / 4], uint32_t (&p_prev)[kN / 4]) {
-      mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+      uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
+      // No branch may separate a wgmma from its wait here (ptxas would serialize them), so the
+      // warpgroup runs every tile: a tile past its rows masks to P = 0 and adds nothing. Only the CTA's
+      // last tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
+      mbarrier_wait(full_bar(0), 0);
       named_barrier_sync(my_turn, 256);
-      wgmma_fence(); // S was read and P written by ordinary instructions since the last wgmma
-      issue_qk<D, kN>(s, q_tile, k_tile(t));
-      wgmma_commit();
-      issue_pv<D, kN>(o, p_prev, v_tile(t - 1));
+      wgmma_fence();
+      issue_qk<D, kN>(s, q_tile, k_tile(0));
       wgmma_commit();
       named_barrier_arrive(their_turn, 256);
-      wgmma_wait<1>(); // S done; P V may still run
+      wgmma_wait<0>();
       fence_operands(s);
-      float alpha_lo, alpha_hi;
-      softmax_tile<kN>(s, p_next, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                   pos_hi, scale_log2);
+      {
+        float alpha_lo, alpha_hi; // 0, and o is still zero
+        softmax_tile<kN>(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
+                     scale_log2);
+      }
+      // One step: S of tile t with P V of tile t - 1 (P of t - 1 in p_prev, P of t into p_next).
+      auto step = [&](int t, uint32_t (&p_next)[kN / 4], uint32_t (&p_prev)[kN / 4]) {
+        mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+        named_barrier_sync(my_turn, 256);
+        wgmma_fence(); // S was read and P written by ordinary instructions since the last wgmma
+        issue_qk<D, kN>(s, q_tile, k_tile(t));
+        wgmma_commit();
+        issue_pv<D, kN>(o, p_prev, v_tile(t - 1));
+        wgmma_commit();
+        named_barrier_arrive(their_turn, 256);
+        wgmma_wait<1>(); // S done; P V may still run
+        fence_operands(s);
+        float alpha_lo, alpha_hi;
+        softmax_tile<kN>(s, p_next, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
+                     pos_hi, scale_log2);
+        wgmma_wait<0>();
+        fence_operands(o);
+        fence_operands(p_prev);
+        mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read
+        rescale(o, alpha_lo, alpha_hi);
+      };
+      int t = 1;
+      for (; t + 1 < n; t += 2) {
+        step(t, p_odd, p_even);
+        step(t + 1, p_even, p_odd);
+      }
+      if (t < n) step(t, p_odd, p_even);
+      // The last tile's P V. Its P is in p_odd when n - 1 is odd; otherwise it is selected into p_odd
+      // (a branch between the fence and the wgmma would make ptxas serialize the wgmma).
+      const bool last_odd = ((n - 1) & 1) != 0;
+#pragma unroll
+      for (int i = 0; i < kN / 4; ++i) p_odd[i] = last_odd ? p_odd[i] : p_even[i];
+      named_barrier_sync(my_turn, 256);
+      wgmma_fence();
+      issue_pv<D, kN>(o, p_odd, v_tile(n - 1));
+      wgmma_commit();
+      named_barrier_arrive(their_turn, 256);
       wgmma_wait<0>();
       fence_operands(o);
-      fence_operands(p_prev);
-      mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read
-      rescale(o, alpha_lo, alpha_hi);
-    };
-    int t = 1;
-    for (; t + 1 < n; t += 2) {
-      step(t, p_odd, p_even);
-      step(t + 1, p_even, p_odd);
-    }
-    if (t < n) step(t, p_odd, p_even);
-    // The last tile's P V. Its P is in p_odd when n - 1 is odd; otherwise it is selected into p_odd
-    // (a branch between the fence and the wgmma would make ptxas serialize the wgmma).
-    const bool last_odd = ((n - 1) & 1) != 0;
-#pragma unroll
-    for (int i = 0; i < kN / 4; ++i) p_odd[i] = last_odd ? p_odd[i] : p_even[i];
-    named_barrier_sync(my_turn, 256);
-    wgmma_fence();
-    issue_pv<D, kN>(o, p_odd, v_tile(n - 1));
-    wgmma_commit();
-    named_barrier_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_operands(o);
-    fence_operands(p_odd);
-    mbarrier_arrive(empty_bar((n - 1) % kStages));
+      fence_operands(p_odd);
+      mbarrier_arrive(empty_bar((n - 1) % kStages));
     } else {
       // Pingpong, one P set: on its turn a warpgroup issues P V of tile t - 1 and S of tile t as one
       // group, hands the turn over and waits for both; then the softmax of t (P of t - 1 is no longer
