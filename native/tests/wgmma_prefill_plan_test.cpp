@@ -1,10 +1,12 @@
 // CPU checks of the Hopper prefill kernel's index math (attention_prefill_wgmma_plan.h), no GPU
 // needed: the producer's swizzled writes against the shared-memory addresses wgmma reads through
 // each descriptor (decoded from the PTX ISA's canonical 128-byte-swizzle layouts, K-major and
-// N-major), the CTA / warpgroup / key-tile coverage and the causal mask against brute force, and an
-// emulation of the whole kernel in both consumer schedules (smem images, per-thread accumulator
-// registers, quad reductions, P re-packed as the A fragment) against a float64 attention, which must
-// fail with a mask one key off and with a wrong P fragment mapping.
+// N-major), the TMA producer's boxes (tensor-map coordinates, the copy engine's swizzled placement
+// and the expect_tx byte count) against the same layout, the CTA / warpgroup / key-tile coverage and
+// the causal mask against brute force, and an emulation of the whole kernel in both consumer orders
+// (simple; P V one tile late over every tile, as overlap and pingpong run it: smem images, per-thread
+// accumulator registers, quad reductions, P re-packed as the A fragment) against a float64
+// attention, which must fail with a mask one key off and with a wrong P fragment mapping.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -95,6 +97,74 @@ void check_descriptors() {
       return base + static_cast<uint32_t>(row * D * 2 + e * 2);
     });
     CHECK(unswizzled > 0);
+  }
+}
+
+// --- the TMA producer's boxes --------------------------------------------------------------------
+// The copy engine's 128B-swizzled box write, from the CUDA driver's description of the mode (not from
+// the plan): box row i (128 bytes, 64 bf16) goes to dst + 128 i, its 16-byte chunks XORed by the
+// destination address bits [7,10), as wgmma reads them. A tile of every (block size, head_dim) the
+// schedule takes is filled box by box from a paged cache with a shuffled block table; every element
+// must sit where swizzled_offset (the cp.async producer, checked against the descriptors above) puts
+// it, every byte once, and the bytes must add up to the mbarrier's expect_tx count.
+int tma_tile_mismatches(int D, int bs, uint32_t tile_base, std::mt19937& rng) {
+  const int keys = keys_per_tile(D), kv_heads = 3, blocks = 4 * keys / bs + 7;
+  std::vector<int32_t> table(blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), rng);
+  // Element (block, head, row, dim) of the cache, as a number that names it.
+  auto element = [&](int64_t blk, int h, int row, int d) { return ((blk * kv_heads + h) * bs + row) * D + d; };
+  int bad = 0;
+  for (int t = 0; t < 3; ++t)
+    for (int h = 0; h < kv_heads; ++h) {
+      std::vector<int64_t> image(tile_base / 2 + keys * D, -1);
+      const int boxes = tma_boxes_per_tile(D, bs, keys), rows = tma_box_rows(bs, keys);
+      uint32_t bytes = 0;
+      for (int b = 0; b < boxes; ++b) {
+        const TmaBox box = tma_box(table.data(), t, b, D, keys, bs, h);
+        bad += box.coord[2] != h || box.coord[0] % kTmaBoxDims != 0 || box.coord[0] + kTmaBoxDims > D ||
+               box.coord[1] + rows > bs || box.coord[3] < 0 || box.coord[3] >= blocks;
+        for (int i = 0; i < rows; ++i)
+          for (int e = 0; e < kTmaBoxDims; ++e) {
+            const uint32_t addr = swizzle128(tile_base + box.smem_offset + 128 * i + 2 * e);
+            int64_t& cell = image[addr / 2];
+            bad += cell != -1; // written twice
+            cell = element(box.coord[3], box.coord[2], box.coord[1] + i, box.coord[0] + e);
+          }
+        bytes += 2 * rows * kTmaBoxDims * 2; // K and V
+      }
+      bad += bytes != tma_tile_bytes(D, keys);
+      for (int r = 0; r < keys; ++r) {
+        const int key = t * keys + r;
+        for (int e = 0; e < D; ++e)
+          bad += image[written_address(tile_base, keys, r, e) / 2] != element(table[key / bs], h, key % bs, e);
+      }
+    }
+  return bad;
+}
+
+void check_tma_boxes(std::mt19937& rng) {
+  for (int D : {64, 128, 256}) {
+    const int keys = keys_per_tile(D);
+    for (int bs : {8, 16, 32, 64, 128, 256}) {
+      CHECK(tma_layout_fits(bs, keys));
+      CHECK_EQ(tma_boxes_per_tile(D, bs, keys) * tma_box_rows(bs, keys) * kTmaBoxDims, keys * D);
+      for (uint32_t base : {0x0u, 0x8000u, 0x2C400u}) CHECK_EQ(tma_tile_mismatches(D, bs, base, rng), 0);
+      // The swizzle follows absolute addresses: a tile that is not 1024-aligned reads back wrong.
+      CHECK(tma_tile_mismatches(D, bs, 0x8200u, rng) > 0);
+    }
+    for (int bs : {1, 4, 12, 24, 48, 96}) CHECK(!tma_layout_fits(bs, keys)); // a box would straddle a block or a tile
+  }
+  // Only the CTA's last key tile may reach past kv_end; the boxes fill exactly the tiles before it.
+  std::uniform_int_distribution<int> qlen_d(1, 700), extra_d(0, 600);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int qlen = qlen_d(rng), ctx = qlen + extra_d(rng), keys = trial % 2 ? kKeys : keys_per_tile(256);
+    for (int row = 0; row < qlen; row += kCtaRows) {
+      const CtaWork w = cta_work(row, qlen, ctx, keys);
+      const int full = tma_full_tiles(w);
+      CHECK(full * keys <= w.kv_end && (full + 1) * keys > w.kv_end);
+      CHECK(full == w.num_key_tiles || full == w.num_key_tiles - 1);
+    }
   }
 }
 
@@ -435,6 +505,7 @@ int main() {
   check_coverage(rng, kKeys);
   check_coverage(rng, keys_per_tile(256));
   check_fragments();
+  check_tma_boxes(rng);
   check_emulation(rng);
   return finish_checks("wgmma_prefill_plan_test");
 }

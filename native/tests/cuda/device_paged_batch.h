@@ -48,6 +48,7 @@ template <typename T> DevicePagedBatch<T> upload_paged_batch(const PagedBatch& b
   a.num_kv_heads = lay.kv_heads;
   a.head_dim = lay.head_dim;
   a.block_size = lay.block_size;
+  a.num_cache_blocks = static_cast<int64_t>(b.k_cache.size() / (size_t(lay.kv_heads) * lay.block_size * lay.head_dim));
   a.scale = static_cast<float>(1.0 / std::sqrt(double(lay.head_dim)));
   d.tag = "Hq " + std::to_string(lay.q_heads) + " Hkv " + std::to_string(lay.kv_heads) + " D " +
           std::to_string(lay.head_dim) + " bs " + std::to_string(lay.block_size);

@@ -291,6 +291,7 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   a.q = q.as<bf16>(); a.q_token_stride = stride; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>();
   a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
   a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = D; a.block_size = bs;
+  a.num_cache_blocks = blocks;
   a.scale = 1.f / std::sqrt(float(D));
   const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
   const double bytes = double(L) * (stride + q_width) * 2;
@@ -309,10 +310,11 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   }
   a.out = out_wgmma.as<bf16>();
   std::vector<WgmmaPrefillSchedule> schedules = {WgmmaPrefillSchedule::kSimple};
-  if (D != 256) { // head_dim 256 runs simple whatever is asked
-    schedules.push_back(WgmmaPrefillSchedule::kSimpleDeep);
-    schedules.push_back(WgmmaPrefillSchedule::kOverlap);
-  }
+  if (D != 256) // head_dim 256 runs simple whatever is asked
+    for (WgmmaPrefillSchedule more : {WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap,
+                                      WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong,
+                                      WgmmaPrefillSchedule::kPingpongCpAsync})
+      schedules.push_back(more);
   for (WgmmaPrefillSchedule schedule : schedules) {
     const char* sched = wgmma_prefill_schedule_name(schedule);
     std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %s", L, D, sched);

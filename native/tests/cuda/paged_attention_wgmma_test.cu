@@ -2,8 +2,10 @@
 // matrix products alone in a one-warpgroup probe (the layouts and descriptors), then the kernel
 // against the float64 reference on random K/V scattered through shuffled block tables: several
 // sequences in one launch, chunked prefill (context > query), MHA and GQA 4 / 8, query lengths that
-// are not multiples of the 64-row tile or the 128-row CTA, block sizes 16 and 32, head_dim 64, 128 and
-// 256, every schedule (simple with 2 and 3-4 K/V stages, overlap; head_dim 256 runs simple only);
+// are not multiples of the 64-row tile or the 128-row CTA, block sizes 8, 16, 32 and 256 (TMA boxes of
+// 8 rows up to whole 128-key tiles of one block), head_dim 64, 128 and 256, every schedule (simple
+// with 2 and 3-4 K/V stages, overlap, simple-tma, pingpong with TMA and with cp.async; head_dim 256
+// runs simple only), the TMA ones also without a block count (their cp.async fallback);
 // 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned first, so a
 // row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to
 // this kernel (bit for bit the same output), and a reference one key off the causal mask is told
@@ -156,12 +158,19 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   const std::vector<PrefillTile> tiles = planner_tiles(seqs);
   auto d_tiles = upload(tiles);
   const int n = static_cast<int>(tiles.size());
-  std::vector<float> first, simple;
-  for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kDefault, WgmmaPrefillSchedule::kSimple,
-                                        WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap}) {
-    const std::string name = wgmma_prefill_schedule_name(schedule);
+  std::vector<float> first, simple, deep, pingpong;
+  PagedAttentionArgs no_count = d.args; // the TMA schedules' cp.async fallback
+  no_count.num_cache_blocks = 0;
+  for (int run = 0; run < 9; ++run) {
+    static constexpr WgmmaPrefillSchedule kRuns[9] = {
+        WgmmaPrefillSchedule::kDefault,   WgmmaPrefillSchedule::kSimple,          WgmmaPrefillSchedule::kSimpleDeep,
+        WgmmaPrefillSchedule::kOverlap,   WgmmaPrefillSchedule::kSimpleTma,       WgmmaPrefillSchedule::kPingpong,
+        WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong};
+    const WgmmaPrefillSchedule schedule = kRuns[run];
+    const bool fallback = run >= 7;
+    const std::string name = std::string(wgmma_prefill_schedule_name(schedule)) + (fallback ? " (no block count)" : "");
     poison(d.out);
-    paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), n, 0, schedule);
+    paged_attention_prefill_wgmma(fallback ? no_count : d.args, d_tiles.as<PrefillTile>(), n, 0, schedule);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     const std::vector<float> out = download_bf16(d.out, d.out_elems);
     for (size_t s = 0; s < seqs.size(); ++s) {
@@ -173,9 +182,17 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     }
     if (first.empty()) first = out;
     // The ring depth changes no arithmetic: simple and simple-deep agree bit for bit.
+    // The producer changes no arithmetic either: TMA or cp.async, the same bits.
     if (schedule == WgmmaPrefillSchedule::kSimple) simple = out;
-    if (schedule == WgmmaPrefillSchedule::kSimpleDeep)
+    if (schedule == WgmmaPrefillSchedule::kSimpleDeep) {
+      deep = out;
       c.expect_true("wgmma prefill " + d.tag + ": simple = simple-deep bit for bit", bits_differ(simple, out) == 0);
+    }
+    if (schedule == WgmmaPrefillSchedule::kSimpleTma)
+      c.expect_true("wgmma prefill " + d.tag + ": " + name + " = simple-deep bit for bit", bits_differ(deep, out) == 0);
+    if (schedule == WgmmaPrefillSchedule::kPingpong && !fallback) pingpong = out;
+    if (schedule == WgmmaPrefillSchedule::kPingpongCpAsync || (schedule == WgmmaPrefillSchedule::kPingpong && fallback))
+      c.expect_true("wgmma prefill " + d.tag + ": " + name + " = pingpong bit for bit", bits_differ(pingpong, out) == 0);
   }
   // The switch: paged_attention_prefill takes this kernel's default schedule (same output, bit for bit).
   poison(d.out);
@@ -221,7 +238,8 @@ void run_long_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, co
   poison(f.out);
   paged_attention_f32(f.args, batch.num_tokens, static_cast<int>(seqs.size()), 0);
   const std::vector<float> ref32 = download<float>(f.out, f.out_elems);
-  for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kOverlap}) {
+  for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kOverlap,
+                                        WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong}) {
     poison(d.out);
     paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0, schedule);
     PAGODA_CUDA_CHECK(cudaGetLastError());
@@ -262,6 +280,9 @@ int main() {
     run_case(c, rng, {32, 8, 128, 16}, mixed, true); // Llama-3-8B heads, GQA 4
     run_case(c, rng, {32, 8, 128, 32}, mixed);       // block size 32
     run_case(c, rng, {16, 2, 128, 16}, mixed);       // GQA 8
+    run_case(c, rng, {16, 2, 128, 8}, mixed);        // block size 8: TMA boxes of 8 rows
+    run_case(c, rng, {8, 2, 128, 256}, {{333, 333}, {190, 1100}, {1, 600}}); // a block holds two key tiles
+    run_case(c, rng, {8, 2, 64, 8}, {{333, 333}, {190, 1100}, {3, 77}});
     run_case(c, rng, {4, 4, 128, 32}, {{333, 333}, {190, 1100}}); // MHA
     run_case(c, rng, {32, 8, 64, 16}, mixed, true);  // head_dim 64
     run_case(c, rng, {16, 2, 64, 32}, {{333, 333}, {190, 1100}, {3, 77}});

@@ -6,15 +6,15 @@
 #            paged_attention_test (the default path, unchanged); pagoda-check on two tiny checkpoints'
 #            goldens with PAGODA_PREFILL_WGMMA=1 (the engine's prefill through the new kernel)
 #   bench    cuda_kernel_bench prefill: the default kernel beside the wgmma schedules (simple,
-#            simple-deep, overlap) at 1 x 4,096, 32,768 and 131,072 tokens, head_dim 128 (64 and 256
-#            too up to 32,768), JSON
+#            simple-deep, overlap, simple-tma, pingpong, pingpong-cp-async) at 1 x 4,096, 32,768 and
+#            131,072 tokens, head_dim 128 (64 and 256 too up to 32,768), JSON
 #   (the e2e runs below take the schedule fastest at 1 x 32,768)
 #   e2e      pagoda-bench, Llama-3.1-8B shape, dummy weights: one 32,768-token prompt with
 #            PAGODA_PREFILL_WGMMA off, then on; one 120,000-token prompt on, then off (each only while
 #            it can end before BUDGET_S); then the 32k runs again with PAGODA_CUDA_OP_TIMING=1 (op
 #            tables in the logs) while the budget lasts
 # The end-to-end runs need paged_attention_wgmma_test to pass; the kernel bench runs unless that test
-# hung. Logs under OUT_DIR/logs (tarred
+# hung. Expected ~6-8 minutes in all (BUDGET_S 540 cuts the last op-timing runs first). Logs under OUT_DIR/logs (tarred
 # at the end), verdict lines in OUT_DIR/steps.log, the prefill figures last.
 # Usage: bash .dev-carry/wgmma/wgmma_on_device.sh OUT_DIR   (BUDGET_S, default 540)
 set -u -o pipefail
@@ -60,7 +60,7 @@ if [ -x "$CUOBJDUMP" ]; then
 else
   echo "-- no cuobjdump on this machine" | tee -a "$LOG"
 fi
-grep -E "registers|spill" "$C/ptxas.txt" | sort | uniq -c | tee -a "$LOG"
+grep -E "registers|spill|warning|C75" "$C/ptxas.txt" | sort | uniq -c | tee -a "$LOG" # C7520 / C7519: wgmma serialized
 
 run wgmma_prefill_plan_test 60 $B/wgmma_prefill_plan_test
 wgmma_ok=0
@@ -86,7 +86,7 @@ fi
 
 # The kernel bench also when some checks failed (not when the kernel hung): its rel L2 against the
 # default kernel per schedule says which schedules are right at 4k to 131k.
-[ $wgmma_hung = 0 ] && run kernel_bench_prefill 150 env PAGODA_PREFILL_WGMMA=0 $B/cuda_kernel_bench prefill "$OUT_DIR/h200-prefill-wgmma.json"
+[ $wgmma_hung = 0 ] && run kernel_bench_prefill 200 env PAGODA_PREFILL_WGMMA=0 $B/cuda_kernel_bench prefill "$OUT_DIR/h200-prefill-wgmma.json"
 if [ $wgmma_ok = 1 ]; then
   # The end-to-end runs take the schedule that was fastest at 1 x 32,768 (head_dim 128).
   BEST=$(grep -E "^prefill 1 x 32768 causal 32/8/128 wgmma" "$OUT_DIR/logs/kernel_bench_prefill.log" |

@@ -5,12 +5,19 @@
 // mbarrier. Warpgroups 1 and 2 are consumers of 64 rows each: S = Q K^T on wgmma with Q and K read
 // from shared memory through descriptors, the online softmax on the f32 accumulators in registers
 // (causal mask only on the diagonal tiles), then O += P V with P re-packed from those registers as
-// the A operand and V read N-major; each frees the stage on another mbarrier. The contract is
+// the A operand and V read N-major; each frees the stage on another mbarrier. The TMA schedules
+// copy with the bulk copy engine instead: one producer thread issues cp.async.bulk.tensor boxes
+// (a tensor map over the paged cache, 128-byte swizzle) and the stage's mbarrier counts the bytes.
+// The contract is
 // paged_attention_prefill's (kernels.h), for bf16 KV and head_dim 64, 128 (K/V tiles of 128 keys) or
 // 256 (64 keys); the index math lives in attention_prefill_wgmma_plan.h, where a CPU test checks it.
 #include "backend/cuda/kernels.h"
 
+#include <cuda.h> // CUtensorMap and its enums only: the encoder comes through the runtime's driver entry point
+#include <cudaTypedefs.h>
+
 #include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -32,6 +39,23 @@ constexpr int kThreads = 384;      // producer warpgroup, then two consumer warp
 constexpr int kProducerRegs = 40;  // address arithmetic and cp.async only
 constexpr int kConsumerRegs = 232; // S, O (128 at head_dim 256) and P (one or two sets) and the rest
 static_assert(kProducerRegs * 128 + kConsumerRegs * 256 <= 65536, "the register file holds all three warpgroups");
+// With TMA the producer only walks the block table and issues boxes from one thread (its other threads
+// help with a ragged last tile only), so it gives up more. 24 / 240 (FA3's split) made ptxas spill the
+// ragged tile's cp.async addresses; at 32 nothing spills, and the consumers keep 232 (no spills there).
+constexpr int kTmaProducerRegs = 32;
+constexpr int kTmaConsumerRegs = 232;
+static_assert(kTmaProducerRegs * 128 + kTmaConsumerRegs * 256 <= 65536, "the register file holds all three warpgroups");
+constexpr int kProducerBarrier = 5; // named barrier of the producer warpgroup (1, 2: Q; 3, 4: turns)
+
+// The consumer warpgroups' schedule (the WgmmaPrefillSchedule names without the producer's kind).
+enum class Consumer { kSimple, kOverlap, kPingpong };
+
+// The K and V caches of the layer as tensor maps, passed by value (__grid_constant__) so the copy
+// engine reads them from the kernel's parameter space; unused by the cp.async schedules.
+struct KvTensorMaps {
+  CUtensorMap k;
+  CUtensorMap v;
+};
 static_assert(kCtaRows == 2 * kWgRows && kCtaRows == 2 * kTileRows, "a CTA is two planner tiles, one per consumer");
 
 // Shared memory, from a 1024-aligned base: Q (two warpgroups' 64-row tiles), kStages K tiles,
@@ -140,19 +164,25 @@ template <int N> __device__ __forceinline__ void rescale(float (&o)[N], float al
 
 } // namespace
 
-// kOverlap: FlashAttention-3's consumer schedule. Within a warpgroup, S of tile t is issued together
-// with P V of tile t - 1, and the softmax of t runs while P V of t - 1 is still on the tensor cores
+// Consumer::kOverlap: FlashAttention-3's intra-warpgroup consumer schedule. Within a warpgroup, S of
+// tile t is issued together with P V of tile t - 1, and the softmax of t runs while P V of t - 1 is still on the tensor cores
 // (P of t - 1 and of t live in two register sets); between the two warpgroups, named barriers 3 and
 // 4 hand the right to issue back and forth, so one's softmax overlaps the other's matrix products.
 // A stage is freed only after P V read its V, one tile later than without overlap, so this schedule
-// wants a third stage. Without kOverlap each tile runs S, softmax, P V in turn, waiting for each.
-template <int D, int kStages, bool kOverlap>
+// wants a third stage. Consumer::kPingpong is FlashAttention-3's inter-warpgroup form with one P set:
+// each warpgroup runs S, softmax, P V in turn, but issues P V of tile t - 1 together with S of tile t
+// on its turn (named barriers 3 / 4), so one warpgroup's softmax runs while the other's products
+// occupy the tensor cores; like kOverlap it frees a stage one tile later and wants 3 stages.
+// Consumer::kSimple runs S, softmax, P V in turn, waiting for each. kTma: the producer copies full
+// tiles with the bulk copy engine (one thread, tensor maps in `maps`), else with 128 threads of cp.async.
+template <int D, int kStages, Consumer kC, bool kTma>
 __global__ void __launch_bounds__(kThreads, 1)
-    paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles) {
+    paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles,
+                                         const __grid_constant__ KvTensorMaps maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256");
   constexpr int kN = keys_per_tile(D); // keys per K/V tile
-  static_assert(!kOverlap || kStages >= 3, "the overlapped schedule holds two stages while the next one loads");
+  static_assert(kC == Consumer::kSimple || kStages >= 3, "the overlapped schedules hold two stages while the next one loads");
   using L = WgmmaLayout<D, kStages>;
   constexpr int kChunks = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -176,7 +206,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbarrier_init(full_bar(s), 128);  // every producer thread arrives once its copies landed
+      // cp.async: every producer thread arrives once its copies landed; TMA: the issuing thread arrives
+      // with the tile's byte count, and the phase completes when those bytes are in.
+      mbarrier_init(full_bar(s), kTma ? 1 : 128);
       mbarrier_init(empty_bar(s), 256); // every consumer thread arrives once its wgmma read the stage
     }
     mbarrier_init_fence();
@@ -187,11 +219,64 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 0) {
     // Producer: thread i copies chunk i % kChunks of rows i / kChunks, + 128 / kChunks, ... of a tile,
     // so each kChunks consecutive threads read one key's contiguous row.
-    setmaxnreg_dec<kProducerRegs>();
+    setmaxnreg_dec<kTma ? kTmaProducerRegs : kProducerRegs>();
     constexpr int kRowStep = 128 / kChunks;
     const int chunk = threadIdx.x % kChunks;
     const int row_first = threadIdx.x / kChunks;
     const int32_t* block_table = args.block_tables + static_cast<int64_t>(tile.seq) * args.max_blocks_per_seq;
+    // Tile t's rows with 16-byte cp.async into its stage, zero-filled from kv_end on (no row sees them).
+    auto copy_tile = [&](int t) {
+      const int stage = t % kStages;
+      const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
+#pragma unroll 4
+      for (int r = row_first; r < kN; r += kRowStep) {
+        const int key = t * kN + r;
+        const bool valid = key < work.kv_end;
+        const int64_t offset =
+            kv_row_offset(block_table, valid ? key : 0, kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
+        const uint32_t dst = swizzled_offset(kN, r, chunk);
+        cp_async_16(k_dst + dst, args.k_cache + offset, valid);
+        cp_async_16(v_dst + dst, args.v_cache + offset, valid);
+      }
+      cp_async_commit();
+    };
+    if constexpr (kTma) {
+      // Thread 0 issues every tile wholly before kv_end as boxes (tma_box), arriving first with the
+      // bytes they bring. A tile reaching past kv_end (only the last) goes through copy_tile by all
+      // 128 threads: thread 0 waits for its stage, the others wait for thread 0 on a named barrier
+      // (a parity wait from them could see a phase two back), then thread 0 signals once all landed.
+      const int full_tiles = tma_full_tiles(work);
+      if (threadIdx.x == 0) {
+        prefetch_tensor_map(&maps.k);
+        prefetch_tensor_map(&maps.v);
+        const int boxes = tma_boxes_per_tile(D, args.block_size, kN);
+        for (int t = 0; t < full_tiles; ++t) {
+          const int stage = t % kStages;
+          if (t >= kStages) mbarrier_wait(empty_bar(stage), ((t / kStages) - 1) & 1);
+          mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
+          const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
+          for (int b = 0; b < boxes; ++b) {
+            const TmaBox box = tma_box(block_table, t, b, D, kN, args.block_size, kv_head);
+            tma_load_4d(k_dst + box.smem_offset, &maps.k, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
+                        box.coord[3]);
+            tma_load_4d(v_dst + box.smem_offset, &maps.v, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
+                        box.coord[3]);
+          }
+        }
+      }
+      if (full_tiles < n) {
+        const int t = n - 1; // full_tiles == n - 1
+        if (threadIdx.x == 0 && t >= kStages) mbarrier_wait(empty_bar(t % kStages), ((t / kStages) - 1) & 1);
+        __syncwarp(); // warp 0 whole again after thread 0's branches: bar.sync is warp-aligned
+        named_barrier_sync(kProducerBarrier, 128);
+        copy_tile(t);
+        cp_async_wait<0>();
+        fence_proxy_async_shared(); // written through the generic proxy, read by wgmma's async one
+        named_barrier_sync(kProducerBarrier, 128);
+        if (threadIdx.x == 0) mbarrier_arrive(full_bar(t % kStages));
+      }
+      return;
+    }
     // Two tiles in flight: tile t is issued before tile t - 1 is waited for and signalled, except when
     // t's stage is still in use; then t - 1 is signalled first, so no landed tile waits on a free stage.
     // Each thread waits for its own copies and fences the async proxy before it arrives: the tile was
@@ -213,18 +298,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           mbarrier_wait(empty_bar(stage), parity);
         }
       }
-      const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
-#pragma unroll 4
-      for (int r = row_first; r < kN; r += kRowStep) {
-        const int key = t * kN + r;
-        const bool valid = key < work.kv_end; // the tail is zero-filled (and masked: no row sees it)
-        const int64_t offset =
-            kv_row_offset(block_table, valid ? key : 0, kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
-        const uint32_t dst = swizzled_offset(kN, r, chunk);
-        cp_async_16(k_dst + dst, args.k_cache + offset, valid);
-        cp_async_16(v_dst + dst, args.v_cache + offset, valid);
-      }
-      cp_async_commit();
+      copy_tile(t);
       if (pending) signal(t - 1, true); // all but tile t's copies have landed
       pending = true;
     }
@@ -233,7 +307,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   // Consumers: warpgroup c owns CTA rows 64 c .. 64 c + 63.
-  setmaxnreg_inc<kConsumerRegs>();
+  setmaxnreg_inc<kTma ? kTmaConsumerRegs : kConsumerRegs>();
   const int c = wg - 1;
   const int ctid = threadIdx.x - 128 * wg;
   const int warp = ctid / 32, lane = ctid & 31;
@@ -266,7 +340,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   RowState st;
   float s[kN / 2];
 
-  if constexpr (!kOverlap) {
+  if constexpr (kC == Consumer::kSimple) {
     uint32_t p[kN / 4];
     for (int t = 0; t < n; ++t) {
       mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
@@ -305,64 +379,112 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       return;
     }
-    uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
-    // No branch may separate a wgmma from its wait here (ptxas would serialize them), so the
-    // warpgroup runs every tile: a tile past its rows masks to P = 0 and adds nothing. Only the CTA's
-    // last tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
-    mbarrier_wait(full_bar(0), 0);
-    named_barrier_sync(my_turn, 256);
-    wgmma_fence();
-    issue_qk<D, kN>(s, q_tile, k_tile(0));
-    wgmma_commit();
-    named_barrier_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_operands(s);
-    {
-      float alpha_lo, alpha_hi; // 0, and o is still zero
-      softmax_tile<kN>(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
-                   scale_log2);
-    }
-    // One step: S of tile t with P V of tile t - 1 (P of t - 1 in p_prev, P of t into p_next).
-    auto step = [&](int t, uint32_t (&p_next)[kN / 4], uint32_t (&p_prev)[kN / 4]) {
-      mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+    if constexpr (kC == Consumer::kOverlap) {
+      uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
+      // No branch may separate a wgmma from its wait here (ptxas would serialize them), so the
+      // warpgroup runs every tile: a tile past its rows masks to P = 0 and adds nothing. Only the CTA's
+      // last tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
+      mbarrier_wait(full_bar(0), 0);
       named_barrier_sync(my_turn, 256);
-      wgmma_fence(); // S was read and P written by ordinary instructions since the last wgmma
-      issue_qk<D, kN>(s, q_tile, k_tile(t));
-      wgmma_commit();
-      issue_pv<D, kN>(o, p_prev, v_tile(t - 1));
+      wgmma_fence();
+      issue_qk<D, kN>(s, q_tile, k_tile(0));
       wgmma_commit();
       named_barrier_arrive(their_turn, 256);
-      wgmma_wait<1>(); // S done; P V may still run
+      wgmma_wait<0>();
       fence_operands(s);
-      float alpha_lo, alpha_hi;
-      softmax_tile<kN>(s, p_next, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                   pos_hi, scale_log2);
+      {
+        float alpha_lo, alpha_hi; // 0, and o is still zero
+        softmax_tile<kN>(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
+                     scale_log2);
+      }
+      // One step: S of tile t with P V of tile t - 1 (P of t - 1 in p_prev, P of t into p_next).
+      auto step = [&](int t, uint32_t (&p_next)[kN / 4], uint32_t (&p_prev)[kN / 4]) {
+        mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+        named_barrier_sync(my_turn, 256);
+        wgmma_fence(); // S was read and P written by ordinary instructions since the last wgmma
+        issue_qk<D, kN>(s, q_tile, k_tile(t));
+        wgmma_commit();
+        issue_pv<D, kN>(o, p_prev, v_tile(t - 1));
+        wgmma_commit();
+        named_barrier_arrive(their_turn, 256);
+        wgmma_wait<1>(); // S done; P V may still run
+        fence_operands(s);
+        float alpha_lo, alpha_hi;
+        softmax_tile<kN>(s, p_next, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
+                     pos_hi, scale_log2);
+        wgmma_wait<0>();
+        fence_operands(o);
+        fence_operands(p_prev);
+        mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read
+        rescale(o, alpha_lo, alpha_hi);
+      };
+      int t = 1;
+      for (; t + 1 < n; t += 2) {
+        step(t, p_odd, p_even);
+        step(t + 1, p_even, p_odd);
+      }
+      if (t < n) step(t, p_odd, p_even);
+      // The last tile's P V. Its P is in p_odd when n - 1 is odd; otherwise it is selected into p_odd
+      // (a branch between the fence and the wgmma would make ptxas serialize the wgmma).
+      const bool last_odd = ((n - 1) & 1) != 0;
+#pragma unroll
+      for (int i = 0; i < kN / 4; ++i) p_odd[i] = last_odd ? p_odd[i] : p_even[i];
+      named_barrier_sync(my_turn, 256);
+      wgmma_fence();
+      issue_pv<D, kN>(o, p_odd, v_tile(n - 1));
+      wgmma_commit();
+      named_barrier_arrive(their_turn, 256);
       wgmma_wait<0>();
       fence_operands(o);
-      fence_operands(p_prev);
-      mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read
-      rescale(o, alpha_lo, alpha_hi);
-    };
-    int t = 1;
-    for (; t + 1 < n; t += 2) {
-      step(t, p_odd, p_even);
-      step(t + 1, p_even, p_odd);
+      fence_operands(p_odd);
+      mbarrier_arrive(empty_bar((n - 1) % kStages));
+    } else {
+      // Pingpong, one P set: on its turn a warpgroup issues P V of tile t - 1 and S of tile t as one
+      // group, hands the turn over and waits for both; then the softmax of t (P of t - 1 is no longer
+      // read) while the other warpgroup's group runs. As above, every tile runs (no branch between a
+      // wgmma and its wait): a tile past the warpgroup's rows masks to P = 0.
+      uint32_t p[kN / 4];
+      mbarrier_wait(full_bar(0), 0);
+      named_barrier_sync(my_turn, 256);
+      wgmma_fence();
+      issue_qk<D, kN>(s, q_tile, k_tile(0));
+      wgmma_commit();
+      named_barrier_arrive(their_turn, 256);
+      wgmma_wait<0>();
+      fence_operands(s);
+      {
+        float alpha_lo, alpha_hi; // 0, and o is still zero
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
+                         scale_log2);
+      }
+      for (int t = 1; t < n; ++t) {
+        mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+        named_barrier_sync(my_turn, 256);
+        wgmma_fence(); // S was read and P, O written by ordinary instructions since the last wgmma
+        issue_pv<D, kN>(o, p, v_tile(t - 1));
+        issue_qk<D, kN>(s, q_tile, k_tile(t));
+        wgmma_commit();
+        named_barrier_arrive(their_turn, 256);
+        wgmma_wait<0>();
+        fence_operands(o);
+        fence_operands(s);
+        fence_operands(p);
+        mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
+        float alpha_lo, alpha_hi;
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
+                         pos_hi, scale_log2);
+        rescale(o, alpha_lo, alpha_hi);
+      }
+      named_barrier_sync(my_turn, 256);
+      wgmma_fence();
+      issue_pv<D, kN>(o, p, v_tile(n - 1));
+      wgmma_commit();
+      named_barrier_arrive(their_turn, 256);
+      wgmma_wait<0>();
+      fence_operands(o);
+      fence_operands(p);
+      mbarrier_arrive(empty_bar((n - 1) % kStages));
     }
-    if (t < n) step(t, p_odd, p_even);
-    // The last tile's P V. Its P is in p_odd when n - 1 is odd; otherwise it is selected into p_odd
-    // (a branch between the fence and the wgmma would make ptxas serialize the wgmma).
-    const bool last_odd = ((n - 1) & 1) != 0;
-#pragma unroll
-    for (int i = 0; i < kN / 4; ++i) p_odd[i] = last_odd ? p_odd[i] : p_even[i];
-    named_barrier_sync(my_turn, 256);
-    wgmma_fence();
-    issue_pv<D, kN>(o, p_odd, v_tile(n - 1));
-    wgmma_commit();
-    named_barrier_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_operands(o);
-    fence_operands(p_odd);
-    mbarrier_arrive(empty_bar((n - 1) % kStages));
     if (c == 0) named_barrier_sync(my_turn, 256); // warpgroup 1's last hand-over, so no arrival is left pending
   }
 
@@ -395,17 +517,64 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 namespace {
 
-template <int D, int kStages, bool kOverlap>
+// cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    PAGODA_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
+      throw Error("paged_attention_prefill_wgmma: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
+
+// Whether the TMA producer can copy this cache: block sizes the boxes fit (tma_layout_fits), a known
+// block count (the map's outermost bound), and the 16-byte alignment the copy engine needs.
+bool tma_fits(const PagedAttentionArgs& args) {
+  const int keys = keys_per_tile(args.head_dim);
+  return tma_layout_fits(args.block_size, keys) && args.num_cache_blocks > 0 &&
+         args.num_cache_blocks <= INT32_MAX && reinterpret_cast<uintptr_t>(args.k_cache) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(args.v_cache) % 16 == 0;
+}
+
+// A layer's cache [num_blocks, num_kv_heads, block_size, D] as a 4-d tensor (dims innermost first),
+// boxes of 64 dims x tma_box_rows keys, 128-byte swizzle (the layout the consumers' descriptors read).
+CUtensorMap kv_tensor_map(const bf16* cache, const PagedAttentionArgs& args) {
+  const int D = args.head_dim, bs = args.block_size, keys = keys_per_tile(D);
+  const cuuint64_t dims[4] = {static_cast<cuuint64_t>(D), static_cast<cuuint64_t>(bs),
+                              static_cast<cuuint64_t>(args.num_kv_heads), static_cast<cuuint64_t>(args.num_cache_blocks)};
+  const cuuint64_t row_bytes = static_cast<cuuint64_t>(D) * 2;
+  const cuuint64_t strides[3] = {row_bytes, row_bytes * bs, row_bytes * bs * args.num_kv_heads}; // dims 1..3, bytes
+  const cuuint32_t box[4] = {static_cast<cuuint32_t>(kTmaBoxDims), static_cast<cuuint32_t>(tma_box_rows(bs, keys)), 1, 1};
+  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  CUtensorMap map;
+  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<bf16*>(cache), dims,
+                                          strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw Error("paged_attention_prefill_wgmma: cuTensorMapEncodeTiled failed (CUresult " + std::to_string(r) + ")");
+  return map;
+}
+
+template <int D, int kStages, Consumer kC, bool kTma>
 void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
   using L = WgmmaLayout<D, kStages>;
   static const bool configured = [] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages, kOverlap>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, L::alloc));
     return true;
   }();
   (void)configured;
-  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages, kOverlap>,
-             dim3(args.num_q_heads, num_tiles), dim3(kThreads), L::alloc, stream, args, tiles, num_tiles);
+  KvTensorMaps maps{};
+  if constexpr (kTma) {
+    maps.k = kv_tensor_map(args.k_cache, args);
+    maps.v = kv_tensor_map(args.v_cache, args);
+  }
+  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma>,
+             dim3(args.num_q_heads, num_tiles), dim3(kThreads), L::alloc, stream, args, tiles, num_tiles, maps);
 }
 
 template <int D>
@@ -413,15 +582,26 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
                      WgmmaPrefillSchedule schedule) {
   if constexpr (D == 256) { // 64 KB of Q and two 64 KB stages: no room for a third, so simple only
     (void)schedule;
-    launch_wgmma<256, 2, false>(args, tiles, num_tiles, stream);
+    launch_wgmma<256, 2, Consumer::kSimple, false>(args, tiles, num_tiles, stream);
   } else {
     constexpr int kDeep = D == 128 ? 3 : 4; // what fits in 227 KB of shared memory with Q
+    // The TMA schedules take their cp.async twin where the boxes do not fit the cache (tma_fits).
+    const bool tma = tma_fits(args);
     switch (schedule) {
-    case WgmmaPrefillSchedule::kSimple: return launch_wgmma<D, 2, false>(args, tiles, num_tiles, stream);
-    case WgmmaPrefillSchedule::kSimpleDeep: return launch_wgmma<D, kDeep, false>(args, tiles, num_tiles, stream);
-    case WgmmaPrefillSchedule::kOverlap: return launch_wgmma<D, kDeep, true>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kSimple: return launch_wgmma<D, 2, Consumer::kSimple, false>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kSimpleDeep:
+      return launch_wgmma<D, kDeep, Consumer::kSimple, false>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kOverlap: return launch_wgmma<D, kDeep, Consumer::kOverlap, false>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kSimpleTma:
+      if (tma) return launch_wgmma<D, kDeep, Consumer::kSimple, true>(args, tiles, num_tiles, stream);
+      return launch_wgmma<D, kDeep, Consumer::kSimple, false>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kPingpong:
+      if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true>(args, tiles, num_tiles, stream);
+      return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
+    case WgmmaPrefillSchedule::kPingpongCpAsync:
+      return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
     case WgmmaPrefillSchedule::kDefault: // the fastest on the H200 at 4k, 32k and 131k (h200-prefill-wgmma.json)
-      return launch_wgmma<D, kDeep, false>(args, tiles, num_tiles, stream);
+      return launch_wgmma<D, kDeep, Consumer::kSimple, false>(args, tiles, num_tiles, stream);
     }
     throw Error("paged_attention_prefill_wgmma: unknown schedule");
   }
@@ -460,6 +640,9 @@ const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule) {
   case WgmmaPrefillSchedule::kSimple: return "simple";
   case WgmmaPrefillSchedule::kSimpleDeep: return "simple-deep";
   case WgmmaPrefillSchedule::kOverlap: return "overlap";
+  case WgmmaPrefillSchedule::kSimpleTma: return "simple-tma";
+  case WgmmaPrefillSchedule::kPingpong: return "pingpong";
+  case WgmmaPrefillSchedule::kPingpongCpAsync: return "pingpong-cp-async";
   }
   return "?";
 }
@@ -470,10 +653,12 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
     if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
     if (v == nullptr || *v == 0 || std::strcmp(v, "1") == 0) return static_cast<int>(WgmmaPrefillSchedule::kDefault);
     for (WgmmaPrefillSchedule s : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
-                                   WgmmaPrefillSchedule::kOverlap})
+                                   WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
+                                   WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongCpAsync})
       if (std::strcmp(v, wgmma_prefill_schedule_name(s)) == 0) return static_cast<int>(s);
     throw Error(std::string("PAGODA_PREFILL_WGMMA is \"") + v +
-                "\"; use 1 / unset (the default schedule), simple, simple-deep, overlap, or 0 for the mma.sync kernel");
+                "\"; use 1 / unset (the default schedule), simple, simple-deep, overlap, simple-tma, pingpong, "
+                "pingpong-cp-async, or 0 for the mma.sync kernel");
   }();
   if (choice >= 0 && schedule != nullptr) *schedule = static_cast<WgmmaPrefillSchedule>(choice);
   return choice >= 0;

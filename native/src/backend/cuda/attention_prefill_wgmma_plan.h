@@ -121,6 +121,49 @@ PAGODA_WGMMA_HD uint64_t n_major_descriptor(uint32_t tile_addr, int kv_rows, int
                           kAtomBytes);
 }
 
+// --- the producer on the bulk copy engine (TMA schedules) -----------------------------------------
+// A K (or V) tile of `keys` keys is filled by cp.async.bulk.tensor boxes of a 4-d tensor map over the
+// layer's cache [num_blocks, num_kv_heads, block_size, D] (dims innermost first: D, block_size,
+// kv heads, blocks): a box is box_rows consecutive keys of one KV block x 64 dims, i.e. 128 bytes a
+// row, the 128-byte swizzle's span. The engine's 128B swizzle is applied to the destination address
+// bits like wgmma's, so a box starting at tile row r (a multiple of 8, so 1024-aligned) of atom
+// column a lands exactly where swizzled_offset(keys, r .., 8 a ..) puts it. Needs block_size a
+// multiple of 8 that divides the tile or is divided by it (a box never straddles a block or a tile).
+PAGODA_WGMMA_HD bool tma_layout_fits(int block_size, int keys) {
+  return block_size > 0 && block_size % 8 == 0 && (keys % block_size == 0 || block_size % keys == 0);
+}
+PAGODA_WGMMA_HD int tma_box_rows(int block_size, int keys) { return block_size < keys ? block_size : keys; }
+constexpr int kTmaBoxDims = 64; // 128 bytes of bf16
+// Boxes of one tensor (K or V) per tile: row groups x atom columns.
+PAGODA_WGMMA_HD int tma_boxes_per_tile(int D, int block_size, int keys) {
+  return (keys / tma_box_rows(block_size, keys)) * (D / kTmaBoxDims);
+}
+// Bytes one full tile's K and V boxes deliver: the stage's mbarrier expects exactly this (expect_tx).
+PAGODA_WGMMA_HD uint32_t tma_tile_bytes(int D, int keys) { return 2u * static_cast<uint32_t>(keys) * D * 2u; }
+// Box `box` of tile `tile`: tensor-map coordinates (dim, row in block, kv head, physical block) and
+// the byte offset in the tile where it lands. Boxes go row group by row group, atom columns inside.
+struct TmaBox {
+  int32_t coord[4];
+  uint32_t smem_offset;
+};
+PAGODA_WGMMA_HD TmaBox tma_box(const int32_t* block_table, int tile, int box, int D, int keys, int block_size,
+                               int kv_head) {
+  const int cols = D / kTmaBoxDims, rows = tma_box_rows(block_size, keys);
+  const int group = box / cols, atom_col = box % cols;
+  const int row = group * rows, key = tile * keys + row;
+  TmaBox b;
+  b.coord[0] = atom_col * kTmaBoxDims;
+  b.coord[1] = key % block_size;
+  b.coord[2] = kv_head;
+  b.coord[3] = block_table[key / block_size];
+  b.smem_offset = static_cast<uint32_t>(atom_col * keys * kRowBytes + row * kRowBytes);
+  return b;
+}
+// Tiles the boxes fill: those wholly before kv_end. A tile reaching past it (only ever the CTA's
+// last) is copied by the producer's threads with cp.async and zero-filled past kv_end, because a
+// box would read the block's stale rows (possibly NaN, and 0 * NaN in P V is NaN).
+PAGODA_WGMMA_HD int tma_full_tiles(const CtaWork& w) { return w.kv_end / w.keys; }
+
 // The f32 accumulator of a wgmma m64nN (S or O): register i of thread `lane` in warp `warp` (of its
 // warpgroup) holds row 16 warp + lane / 4 (+ 8 when bit 1 of i is set), column 8 (i / 4) +
 // 2 (lane % 4) + (i % 2). The A-from-registers fragment of a k16 step uses the same rows, with

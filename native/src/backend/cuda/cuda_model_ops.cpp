@@ -146,6 +146,7 @@ public:
     a.num_kv_heads = c_.num_key_value_heads;
     a.head_dim = hd;
     a.block_size = b_.block_size_;
+    a.num_cache_blocks = b_.num_blocks_;
     a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     if constexpr (std::is_same_v<T, float>) {
       // One kernel for every token (prefill rows and decode rows alike); no tiles, no plan.

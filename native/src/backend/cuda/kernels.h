@@ -121,6 +121,9 @@ template <typename T> struct PagedAttentionArgsOf {
   int num_kv_heads = 0;
   int head_dim = 0;
   int block_size = 0;
+  // Blocks in the layer's cache (the tensor map of the wgmma prefill's TMA schedules bounds its
+  // block coordinate with it); 0 = not given, and those schedules copy with cp.async instead.
+  int64_t num_cache_blocks = 0;
   float scale = 0.f; // softmax scale, usually 1/sqrt(head_dim)
   // kv_cache_dtype fp8 (bf16 kernels only): when set, K/V are read from these e4m3 caches
   // (k_cache / v_cache unused), element = code * k_scale (v_scale), converted to bf16 after
@@ -156,13 +159,18 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
 // (_supported says whether `args` qualifies). Schedules: kSimple runs S = Q K^T, the softmax and
 // P V in turn with 2 K/V stages; kSimpleDeep the same with 3 (head_dim 128) or 4 (64); kOverlap is
 // FlashAttention-3's (S of a tile beside P V of the one before, the two consumer warpgroups taking
-// turns), with 3 or 4 stages; kDefault is kSimpleDeep (measured fastest on the H200; overlap is
-// within 1% at head_dim 64 and 7-9% behind at 128). Head_dim 256 runs kSimple whatever is asked.
-enum class WgmmaPrefillSchedule { kDefault, kSimple, kSimpleDeep, kOverlap };
+// turns), with 3 or 4 stages; kSimpleTma is kSimpleDeep with the producer on the bulk copy engine
+// (tensor-map boxes from one thread; needs args.num_cache_blocks and a block size the boxes fit, else
+// it runs kSimpleDeep); kPingpong is FlashAttention-3's inter-warpgroup pingpong (one P set, P V of
+// a tile issued with S of the next on the warpgroup's turn) on that producer, kPingpongCpAsync the
+// same on cp.async. kDefault is kSimpleDeep (measured fastest on the H200 among the first three;
+// overlap is within 1% at head_dim 64 and 7-9% behind at 128; the TMA and pingpong schedules are not
+// measured yet). Head_dim 256 runs kSimple whatever is asked.
+enum class WgmmaPrefillSchedule { kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
 // PAGODA_PREFILL_WGMMA: unset or 1 = on with kDefault; 0 = off (the mma.sync kernel); simple /
-// simple-deep / overlap = on with that schedule (written to *schedule when given). Read once;
+// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async = on with that schedule (written to *schedule when given). Read once;
 // anything else throws. paged_attention_prefill takes the wgmma kernel when this is on and the
 // arguments qualify (bf16 KV, head_dim 64 / 128 / 256, sm_90, at most 65,535 tiles a launch).
 bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule = nullptr);

@@ -1,7 +1,8 @@
 // Hopper (sm_90a) primitives of the wgmma prefill attention kernel as small inline-PTX functions:
 // warpgroup MMA (bf16 in, f32 accumulate) with its fence / commit / wait, mbarriers (init, arrive,
-// parity wait), the generic-to-async proxy fence, named barriers and setmaxnreg. Each says the
-// layout it assumes; compile only for compute_90a (wgmma and setmaxnreg do not exist elsewhere).
+// parity wait), the bulk tensor copy (TMA) with its transaction-counting arrival, the generic-to-
+// async proxy fence, named barriers and setmaxnreg. Each says the layout it assumes; compile only
+// for compute_90a (wgmma and setmaxnreg do not exist elsewhere).
 #pragma once
 
 #include <cstdint>
@@ -170,6 +171,26 @@ __device__ __forceinline__ bool mbarrier_try_wait(uint32_t bar, uint32_t parity)
 __device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
   while (!mbarrier_try_wait(bar, parity)) {
   }
+}
+
+// --- the bulk copy engine (TMA) ---------------------------------------------------------------------
+// One arrival that also tells the barrier `bytes` more are coming from bulk copies: the phase
+// completes when the arrivals are in and that many bytes have landed (complete_tx).
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.release.cta.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+// Loads the tensor map's descriptor into the cache ahead of the first copy that uses it.
+__device__ __forceinline__ void prefetch_tensor_map(const void* map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+}
+// One box of a 4-d tensor map (a __grid_constant__ kernel parameter) to shared memory at dst,
+// coordinates innermost first; its bytes count toward bar's transaction count. The map's swizzle
+// decides the layout in shared memory (dst 1024-aligned for the 128-byte swizzle's pattern).
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, uint32_t bar, int c0, int c1, int c2, int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
 }
 
 // --- ordering between the generic proxy and the async proxy (wgmma's shared-memory reads) ---------
