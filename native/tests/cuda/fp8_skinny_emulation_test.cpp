@@ -1,22 +1,17 @@
 // Runs fp8_skinny_gemm's kernel source (fp8_skinny_kernel.cuh) on the host, without a GPU, so its
 // indexing, shared-memory swizzles, cp.async pipeline counts, split-K reduction and e4m3 -> bf16
 // conversion are checked where no device is: each CTA's 256 threads are fibers (ucontext) that switch
-// at __syncthreads and at every mma (modelled warp-wide from the PTX m16n8k16 fragment layouts, as in
-// quant_gemv2_emulation_test). cp.async copies are deferred to the cp.async.wait_group that retires
+// at __syncthreads and at every mma (modelled warp-wide from the PTX m16n8k16 fragment layouts: the
+// emulation in host_emulation.h). cp.async copies are deferred to the cp.async.wait_group that retires
 // them, so reading a stage before its group is waited for reads stale bytes (shared memory starts as
 // 0xFF: NaN). fp8 per-channel weights from quantized_repack.cpp are multiplied at m 1..256 with every
 // config and several split counts, against the wave2 README's dequantization (float64); y is written
 // into a wider output (ldy > n) that must stay untouched elsewhere, the split counters must be back at
 // zero, nothing may be written past the dynamic shared memory (a guard). What it cannot show: timing,
 // the real memory model, the hardware's own mma and conversions (fp8_skinny_test does that on the GPU).
-#include <ucontext.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <deque>
 #include <string>
 #include <vector>
 
@@ -28,150 +23,12 @@
 #include "test_support.h"
 #include "reference.h"
 
-// ---- the primitives the kernel source expects, on the host ----
-namespace emu {
-
-struct Dim {
-  unsigned x = 0, y = 0, z = 0;
-};
-
-constexpr int kThreads = 256;
-
-struct Fiber {
-  ucontext_t ctx;
-  std::vector<char> stack;
-  bool done = false;
-};
-
-ucontext_t scheduler;
-Fiber fibers[kThreads];
-int current = 0;
-long progress = 0; // barriers completed and fibers finished: no change in a whole pass = deadlock
-
-void yield() { swapcontext(&fibers[current].ctx, &scheduler); }
-
-struct Barrier {
-  int arrived = 0;
-  long generation = 0;
-  void wait(int count) {
-    const long g = generation;
-    if (++arrived == count) {
-      arrived = 0;
-      ++generation;
-      ++progress;
-      return;
-    }
-    while (generation == g) yield();
-  }
-};
-Barrier cta_barrier;
-
-// One warp's m16n8k16 in flight: every lane deposits its fragments, the 32nd computes all lanes'.
-struct WarpMma {
-  Barrier barrier;
-  uint32_t a[32][4], b[32][2];
-  float c[32][4], d[32][4];
-};
-WarpMma warps[kThreads / 32];
-
-unsigned char* shared_memory = nullptr;
-
-float bf16_half(uint32_t v, int high) {
-  const uint32_t bits = high ? (v & 0xFFFF0000u) : (v << 16);
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-// PTX m16n8k16 .bf16 fragments (lane = 4 group + t): A reg 0 (row g, k 2t..2t+1), 1 (row g+8,
-// same k), 2 (row g, k 2t+8..), 3 (row g+8, k 2t+8..); B reg 0 (k 2t..2t+1, column g), 1 (k 2t+8..);
-// C/D element e: row g + 8 (e >> 1), column 2t + (e & 1). The lower half of a register is the
-// lower k.
-void compute_mma(WarpMma& w) {
-  auto A = [&](int row, int k) {
-    const int lane = (row % 8) * 4 + (k % 8) / 2, reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-    return bf16_half(w.a[lane][reg], k % 2);
-  };
-  auto B = [&](int k, int col) {
-    const int lane = col * 4 + (k % 8) / 2, reg = k >= 8 ? 1 : 0;
-    return bf16_half(w.b[lane][reg], k % 2);
-  };
-  for (int lane = 0; lane < 32; ++lane) {
-    const int g = lane / 4, t = lane % 4;
-    for (int e = 0; e < 4; ++e) {
-      const int row = g + 8 * (e >> 1), col = 2 * t + (e & 1);
-      double s = w.c[lane][e];
-      for (int k = 0; k < 16; ++k) s += double(A(row, k)) * double(B(k, col));
-      w.d[lane][e] = static_cast<float>(s);
-    }
-  }
-}
-
-} // namespace emu
-
-namespace emu {
-// cp.async groups per thread: copies wait in the open group until committed, and happen when a
-// cp.async.wait_group retires their group.
-struct Copy {
-  void* dst;
-  const void* src;
-  bool valid;
-};
-struct AsyncGroups {
-  std::vector<Copy> open;
-  std::deque<std::vector<Copy>> committed;
-};
-AsyncGroups async_groups[kThreads];
-void perform(const std::vector<Copy>& g) {
-  for (const Copy& c : g) {
-    if (c.valid) std::memcpy(c.dst, c.src, 16);
-    else std::memset(c.dst, 0, 16);
-  }
-}
-} // namespace emu
+#define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::fp8skinny
+#include "host_emulation.h"
 
 namespace pagoda::cuda::fp8skinny {
-// Shadow CUDA's names for the kernel source below (unqualified lookup finds these first).
-emu::Dim threadIdx, blockIdx, gridDim; // one OS thread runs every fiber
-inline void __syncthreads() { emu::cta_barrier.wait(emu::kThreads); }
-inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
-inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-template <typename T> T __ldcg(const T* p) { return *p; }
-inline uint32_t __byte_perm(uint32_t x, uint32_t y, uint32_t s) {
-  const uint64_t bytes = (uint64_t(y) << 32) | x;
-  uint32_t r = 0;
-  for (int i = 0; i < 4; ++i) r |= uint32_t((bytes >> (8 * ((s >> (4 * i)) & 7))) & 0xFF) << (8 * i);
-  return r;
-}
-inline int min(int a, int b) { return a < b ? a : b; }
-inline void pdl_wait() {}
-inline void pdl_launch_dependents() {}
-inline void fp8s_cp_async_16(void* dst, const void* src, bool valid) {
-  emu::async_groups[threadIdx.x].open.push_back({dst, src, valid});
-}
-inline void cp_async_commit() {
-  auto& a = emu::async_groups[threadIdx.x];
-  a.committed.push_back(std::move(a.open));
-  a.open.clear();
-}
-template <int N> void cp_async_wait() {
-  auto& a = emu::async_groups[threadIdx.x];
-  while (static_cast<int>(a.committed.size()) > N) {
-    emu::perform(a.committed.front());
-    a.committed.pop_front();
-  }
-}
-inline void mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  emu::WarpMma& w = emu::warps[threadIdx.x / 32];
-  const uint32_t a[4] = {a0, a1, a2, a3};
-  for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i], w.c[lane][i] = c[i];
-  w.b[lane][0] = b0;
-  w.b[lane][1] = b1;
-  if (w.barrier.arrived + 1 == 32) emu::compute_mma(w); // the last lane in computes for all
-  w.barrier.wait(32);
-  for (int i = 0; i < 4; ++i) c[i] = w.d[lane][i];
-}
+// The kernel source's own name for a 16-byte cp.async.
+inline void fp8s_cp_async_16(void* dst, const void* src, bool valid) { emulated_cp_async_16(dst, src, valid); }
 } // namespace pagoda::cuda::fp8skinny
 
 #define FP8S_DEVICE inline
@@ -185,68 +42,6 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-fp8skinny::KernelFn g_kernel;
-QuantizedWeight g_w;
-fp8skinny::Args g_args;
-
-void fiber_main() {
-  g_kernel(g_w, g_args);
-  emu::fibers[emu::current].done = true;
-  ++emu::progress;
-  swapcontext(&emu::fibers[emu::current].ctx, &emu::scheduler);
-}
-
-// One grid, CTA after CTA. Returns "" or what went wrong: a deadlock, a write past the dynamic
-// shared memory (a guard after it), or cp.async copies never waited for.
-constexpr size_t kGuardBytes = 4096;
-std::string run_grid(fp8skinny::KernelFn kernel, const QuantizedWeight& w, const fp8skinny::Args& args, dim3 grid,
-                     size_t smem) {
-  std::vector<unsigned char> shared(smem + kGuardBytes);
-  emu::shared_memory = shared.data();
-  g_kernel = kernel;
-  g_w = w;
-  g_args = args;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        std::fill(shared.begin(), shared.begin() + smem, 0xFF); // unstaged shared memory reads as NaN
-        std::fill(shared.begin() + smem, shared.end(), 0xAB);
-        emu::cta_barrier = emu::Barrier{};
-        for (auto& wm : emu::warps) wm.barrier = emu::Barrier{};
-        for (int i = 0; i < emu::kThreads; ++i) {
-          emu::async_groups[i] = emu::AsyncGroups{};
-          emu::Fiber& f = emu::fibers[i];
-          f.stack.resize(256 * 1024);
-          f.done = false;
-          getcontext(&f.ctx);
-          f.ctx.uc_stack.ss_sp = f.stack.data();
-          f.ctx.uc_stack.ss_size = f.stack.size();
-          f.ctx.uc_link = &emu::scheduler;
-          makecontext(&f.ctx, fiber_main, 0);
-        }
-        int live = emu::kThreads;
-        while (live > 0) {
-          const long before = emu::progress;
-          live = 0;
-          for (int i = 0; i < emu::kThreads; ++i) {
-            if (emu::fibers[i].done) continue;
-            emu::current = i;
-            fp8skinny::threadIdx = {unsigned(i), 0, 0};
-            fp8skinny::blockIdx = {bx, by, bz};
-            fp8skinny::gridDim = {grid.x, grid.y, grid.z};
-            swapcontext(&emu::scheduler, &emu::fibers[i].ctx);
-            if (!emu::fibers[i].done) ++live;
-          }
-          if (live > 0 && emu::progress == before) return "deadlock: threads left waiting at a barrier";
-        }
-        if (!std::all_of(shared.begin() + smem, shared.end(), [](unsigned char b) { return b == 0xAB; }))
-          return "a write past the " + std::to_string(smem) + " bytes of dynamic shared memory";
-        for (const auto& a : emu::async_groups)
-          if (!a.open.empty() || !a.committed.empty()) return "cp.async copies left without a wait";
-      }
-  return "";
-}
-
 struct Case {
   std::string name;
   HostQuantizedWeight host;
@@ -256,15 +51,7 @@ struct Case {
 // resident: the resident-CTA count the plan assumes (the GPU's occupancy x SMs at load).
 void run_one(Checker& c, const Case& cs, const std::vector<float>& x_all, const std::vector<double>& ref_all, int m,
              int config, int splits_arg, int resident) {
-  const HostQuantizedWeight& h = cs.host;
-  QuantizedWeight w;
-  w.format = h.format;
-  w.n = h.n;
-  w.k = h.k;
-  w.group_size = h.group_size;
-  w.packed = h.packed.data();
-  w.scales = h.scales_f32.data();
-  w.scale_index = h.scale_index;
+  const QuantizedWeight w = emu::host_view(cs.host);
   const int n = w.n, k = w.k, ldy = n + 8;
   const fp8skinny::Plan p = fp8skinny::make_plan(n, k, m, config, resident, splits_arg);
   const fp8skinny::CfgInfo ci = fp8skinny::cfg_info(config);
@@ -287,8 +74,9 @@ void run_one(Checker& c, const Case& cs, const std::vector<float>& x_all, const 
   a.counters = counters.data();
   const std::string tag = cs.name + " m " + std::to_string(m) + " config " + std::to_string(config) + " splits " +
                           std::to_string(p.splits);
-  const std::string fault = run_grid(fp8skinny::kernel_of(config), w, a, dim3(p.token_blocks, p.row_blocks, p.splits),
-                                     size_t(ci.smem));
+  const fp8skinny::KernelFn kernel = fp8skinny::kernel_of(config);
+  const std::string fault =
+      emu::run_grid(dim3(p.token_blocks, p.row_blocks, p.splits), size_t(ci.smem), [&] { kernel(w, a); });
   if (!fault.empty()) {
     c.expect_true(tag + ": runs to the end within its shared memory", false, fault);
     return;

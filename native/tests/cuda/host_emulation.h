@@ -1,0 +1,258 @@
+// Runs a CUDA kernel's source on the host for the emulation tests (fp8_skinny_emulation_test,
+// quant_gemv2_emulation_test): a CTA's threads as fibers, barriers, a warp-wide mma model, cp.async.
+//
+// Each CTA's 256 threads are fibers (ucontext) on one OS thread that switch at __syncthreads and at
+// every mma_bf16_16816, which is modelled warp-wide from the PTX m16n8k16 fragment layouts (bf16 in,
+// f32 out). cp.async copies are deferred to the cp.async.wait_group that retires them, so reading a
+// stage before its group is waited for reads stale bytes. Shared memory starts as 0xFF (NaN) and
+// is followed by a guard that must stay untouched.
+//
+// Define PAGODA_EMULATED_KERNEL_NS (the kernel source's namespace, e.g. pagoda::cuda::gemv2)
+// before including: the CUDA names the kernel source calls are declared there so that unqualified
+// lookup from the kernel finds them before anything of CUDA's own headers.
+#pragma once
+
+#ifndef PAGODA_EMULATED_KERNEL_NS
+#error "define PAGODA_EMULATED_KERNEL_NS (the emulated kernel source's namespace) before host_emulation.h"
+#endif
+
+#include <ucontext.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "backend/cuda/quantized_weight.h"
+
+namespace emu {
+
+struct Dim {
+  unsigned x = 0, y = 0, z = 0;
+};
+
+constexpr int kThreads = 256;
+
+struct Fiber {
+  ucontext_t ctx;
+  std::vector<char> stack;
+  bool done = false;
+};
+
+inline ucontext_t scheduler;
+inline Fiber fibers[kThreads];
+inline int current = 0;
+inline long progress = 0; // barriers completed and fibers finished: no change in a whole pass = deadlock
+
+inline void yield() { swapcontext(&fibers[current].ctx, &scheduler); }
+
+struct Barrier {
+  int arrived = 0;
+  long generation = 0;
+  void wait(int count) {
+    const long g = generation;
+    if (++arrived == count) {
+      arrived = 0;
+      ++generation;
+      ++progress;
+      return;
+    }
+    while (generation == g) yield();
+  }
+};
+inline Barrier cta_barrier;
+
+// One warp's m16n8k16 in flight: every lane deposits its fragments, the 32nd computes all lanes'.
+struct WarpMma {
+  Barrier barrier;
+  uint32_t a[32][4], b[32][2];
+  float c[32][4], d[32][4];
+};
+inline WarpMma warps[kThreads / 32];
+
+inline unsigned char* shared_memory = nullptr;
+
+inline float bf16_half(uint32_t v, int high) {
+  const uint32_t bits = high ? (v & 0xFFFF0000u) : (v << 16);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// PTX m16n8k16 .bf16 fragments (lane = 4 group + t): A reg 0 (row g, k 2t..2t+1), 1 (row g+8,
+// same k), 2 (row g, k 2t+8..), 3 (row g+8, k 2t+8..); B reg 0 (k 2t..2t+1, column g), 1 (k 2t+8..);
+// C/D element e: row g + 8 (e >> 1), column 2t + (e & 1). The lower half of a register is the
+// lower k.
+inline void compute_mma(WarpMma& w) {
+  auto A = [&](int row, int k) {
+    const int lane = (row % 8) * 4 + (k % 8) / 2, reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return bf16_half(w.a[lane][reg], k % 2);
+  };
+  auto B = [&](int k, int col) {
+    const int lane = col * 4 + (k % 8) / 2, reg = k >= 8 ? 1 : 0;
+    return bf16_half(w.b[lane][reg], k % 2);
+  };
+  for (int lane = 0; lane < 32; ++lane) {
+    const int g = lane / 4, t = lane % 4;
+    for (int e = 0; e < 4; ++e) {
+      const int row = g + 8 * (e >> 1), col = 2 * t + (e & 1);
+      double s = w.c[lane][e];
+      for (int k = 0; k < 16; ++k) s += double(A(row, k)) * double(B(k, col));
+      w.d[lane][e] = static_cast<float>(s);
+    }
+  }
+}
+
+// cp.async groups per thread: copies wait in the open group until committed, and happen when a
+// cp.async.wait_group retires their group.
+struct Copy {
+  void* dst;
+  const void* src;
+  bool valid;
+};
+struct AsyncGroups {
+  std::vector<Copy> open;
+  std::deque<std::vector<Copy>> committed;
+};
+inline AsyncGroups async_groups[kThreads];
+inline void perform(const std::vector<Copy>& g) {
+  for (const Copy& c : g) {
+    if (c.valid) std::memcpy(c.dst, c.src, 16);
+    else std::memset(c.dst, 0, 16);
+  }
+}
+
+// The QuantizedWeight view of a host weight: the emulated kernel reads host memory.
+inline pagoda::cuda::QuantizedWeight host_view(const pagoda::cuda::HostQuantizedWeight& h) {
+  pagoda::cuda::QuantizedWeight w;
+  w.format = h.format;
+  w.n = h.n;
+  w.k = h.k;
+  w.group_size = h.group_size;
+  w.packed = h.packed.data();
+  w.scales = h.format == pagoda::cuda::QuantFormat::kInt4 ? static_cast<const void*>(h.scales_f16.data())
+                                                          : static_cast<const void*>(h.scales_f32.data());
+  w.scale_index = h.scale_index;
+  w.zeros = h.zeros.empty() ? nullptr : h.zeros.data();
+  w.perm = h.perm.empty() ? nullptr : h.perm.data();
+  return w;
+}
+
+} // namespace emu
+
+namespace PAGODA_EMULATED_KERNEL_NS {
+// Shadow CUDA's names for the kernel source (unqualified lookup finds these first).
+inline emu::Dim threadIdx, blockIdx, gridDim; // one OS thread runs every fiber
+inline void __syncthreads() { emu::cta_barrier.wait(emu::kThreads); }
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+template <typename T> T __ldcs(const T* p) { return *p; }
+template <typename T> T __ldcg(const T* p) { return *p; }
+inline uint32_t __byte_perm(uint32_t x, uint32_t y, uint32_t s) {
+  const uint64_t bytes = (uint64_t(y) << 32) | x;
+  uint32_t r = 0;
+  for (int i = 0; i < 4; ++i) r |= uint32_t((bytes >> (8 * ((s >> (4 * i)) & 7))) & 0xFF) << (8 * i);
+  return r;
+}
+inline int min(int a, int b) { return a < b ? a : b; }
+inline void pdl_wait() {}
+inline void pdl_launch_dependents() {}
+// A 16-byte cp.async (zero-filled when !valid) joins this thread's open group.
+inline void emulated_cp_async_16(void* dst, const void* src, bool valid) {
+  emu::async_groups[threadIdx.x].open.push_back({dst, src, valid});
+}
+inline void cp_async_commit() {
+  auto& a = emu::async_groups[threadIdx.x];
+  a.committed.push_back(std::move(a.open));
+  a.open.clear();
+}
+template <int N> void cp_async_wait() {
+  auto& a = emu::async_groups[threadIdx.x];
+  while (static_cast<int>(a.committed.size()) > N) {
+    emu::perform(a.committed.front());
+    a.committed.pop_front();
+  }
+}
+inline void mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  emu::WarpMma& w = emu::warps[threadIdx.x / 32];
+  const uint32_t a[4] = {a0, a1, a2, a3};
+  for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i], w.c[lane][i] = c[i];
+  w.b[lane][0] = b0;
+  w.b[lane][1] = b1;
+  if (w.barrier.arrived + 1 == 32) emu::compute_mma(w); // the last lane in computes for all
+  w.barrier.wait(32);
+  for (int i = 0; i < 4; ++i) c[i] = w.d[lane][i];
+}
+} // namespace PAGODA_EMULATED_KERNEL_NS
+
+namespace emu {
+
+// What each fiber runs: set by run_grid for the grid it runs.
+inline const std::function<void()>* fiber_body = nullptr;
+
+inline void fiber_main() {
+  (*fiber_body)();
+  fibers[current].done = true;
+  ++progress;
+  swapcontext(&fibers[current].ctx, &scheduler);
+}
+
+// Runs body (one thread's kernel call) for every thread of grid, CTA after CTA, with smem bytes of
+// dynamic shared memory. Returns "" or what went wrong: a deadlock (a pass in which no fiber got
+// anywhere), a write past the dynamic shared memory (a guard after it), or cp.async copies never
+// waited for.
+constexpr size_t kGuardBytes = 4096;
+inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>& body) {
+  namespace kernel_ns = PAGODA_EMULATED_KERNEL_NS;
+  std::vector<unsigned char> shared(smem + kGuardBytes);
+  shared_memory = shared.data();
+  fiber_body = &body;
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        std::fill(shared.begin(), shared.begin() + smem, 0xFF); // unstaged shared memory reads as NaN
+        std::fill(shared.begin() + smem, shared.end(), 0xAB);
+        cta_barrier = Barrier{};
+        for (auto& wm : warps) wm.barrier = Barrier{};
+        for (int i = 0; i < kThreads; ++i) {
+          async_groups[i] = AsyncGroups{};
+          Fiber& f = fibers[i];
+          f.stack.resize(256 * 1024);
+          f.done = false;
+          getcontext(&f.ctx);
+          f.ctx.uc_stack.ss_sp = f.stack.data();
+          f.ctx.uc_stack.ss_size = f.stack.size();
+          f.ctx.uc_link = &scheduler;
+          makecontext(&f.ctx, fiber_main, 0);
+        }
+        int live = kThreads;
+        while (live > 0) {
+          const long before = progress;
+          live = 0;
+          for (int i = 0; i < kThreads; ++i) {
+            if (fibers[i].done) continue;
+            current = i;
+            kernel_ns::threadIdx = {unsigned(i), 0, 0};
+            kernel_ns::blockIdx = {bx, by, bz};
+            kernel_ns::gridDim = {grid.x, grid.y, grid.z};
+            swapcontext(&scheduler, &fibers[i].ctx);
+            if (!fibers[i].done) ++live;
+          }
+          if (live > 0 && progress == before) return "deadlock: threads left waiting at a barrier";
+        }
+        if (!std::all_of(shared.begin() + smem, shared.end(), [](unsigned char b) { return b == 0xAB; }))
+          return "a write past the " + std::to_string(smem) + " bytes of dynamic shared memory";
+        for (const auto& a : async_groups)
+          if (!a.open.empty() || !a.committed.empty()) return "cp.async copies left without a wait";
+      }
+  return "";
+}
+
+} // namespace emu
