@@ -42,11 +42,7 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-struct Case {
-  std::string name;
-  HostQuantizedWeight host;
-  std::vector<float> dequant;
-};
+using emu::Case;
 
 // resident: the resident-CTA count the plan assumes (the GPU's occupancy x SMs at load).
 void run_one(Checker& c, const Case& cs, const std::vector<float>& x_all, const std::vector<double>& ref_all, int m,
@@ -62,10 +58,10 @@ void run_one(Checker& c, const Case& cs, const std::vector<float>& x_all, const 
   for (double v : ref) ref_max = std::max(ref_max, std::fabs(v));
   std::vector<int> counters(size_t(p.token_blocks) * p.row_blocks, 0);
   std::vector<float> partials(size_t(p.splits) * m * n, std::nanf(""));
-  std::vector<uint16_t> y(size_t(m) * ldy + 64, 0xFFFF);
+  emu::WideOutput y(m, n, ldy);
   fp8skinny::Args a{};
   a.x = x.data();
-  a.y = reinterpret_cast<bf16*>(y.data());
+  a.y = static_cast<bf16*>(y.data());
   a.ldy = ldy;
   a.m = m;
   a.splits = p.splits;
@@ -81,13 +77,8 @@ void run_one(Checker& c, const Case& cs, const std::vector<float>& x_all, const 
     c.expect_true(tag + ": runs to the end within its shared memory", false, fault);
     return;
   }
-  std::vector<float> out(size_t(m) * n);
-  bool outside = true;
-  for (size_t i = 0; i < y.size(); ++i) {
-    const size_t r = i / ldy, col = i % ldy;
-    if (r < size_t(m) && col < size_t(n)) out[r * n + col] = emu::bf16_half(y[i], 0);
-    else outside = outside && y[i] == 0xFFFF;
-  }
+  const std::vector<float> out = y.values();
+  const bool outside = y.outside_untouched();
   // f32 accumulation and one bf16 rounding of the output: each element within 2^-8 of |ref| plus a
   // little (the f32 sums), and the whole within bf16's rounding in L2.
   bool elementwise = true;

@@ -24,15 +24,6 @@ namespace {
 
 constexpr int kMaxM = 256;
 
-bool throws_naming(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-  } catch (const pagoda::Error& e) {
-    return std::string(e.what()).find(needle) != std::string::npos;
-  }
-  return false;
-}
-
 __device__ double e4m3_by_formula(uint8_t c) {
   const int e = (c >> 3) & 15, mant = c & 7;
   const double v = e == 0 ? mant * 0x1p-9 : (1.0 + mant / 8.0) * ldexp(1.0, e - 7);

@@ -144,6 +144,41 @@ inline pagoda::cuda::QuantizedWeight host_view(const pagoda::cuda::HostQuantized
   return w;
 }
 
+// A weight as a test case: its name, the host weight the kernel reads and the README's
+// dequantization ([n][k]) the reference multiplies.
+struct Case {
+  std::string name;
+  pagoda::cuda::HostQuantizedWeight host;
+  std::vector<float> dequant;
+};
+
+// The kernel's bf16 y: m rows of n at stride ldy (> n) and 64 elements more, all 0xFFFF at first,
+// so that a write anywhere outside y's m x n is seen.
+class WideOutput {
+public:
+  WideOutput(int m, int n, int ldy) : m_(m), n_(n), ldy_(ldy), bits_(size_t(m) * ldy + 64, 0xFFFF) {}
+  void* data() { return bits_.data(); }
+  // y's m x n values, row-major.
+  std::vector<float> values() const {
+    std::vector<float> out(size_t(m_) * n_);
+    for (int r = 0; r < m_; ++r)
+      for (int col = 0; col < n_; ++col) out[size_t(r) * n_ + col] = bf16_half(bits_[size_t(r) * ldy_ + col], 0);
+    return out;
+  }
+  // Whether every element outside y's m x n is still 0xFFFF.
+  bool outside_untouched() const {
+    for (size_t i = 0; i < bits_.size(); ++i) {
+      const size_t r = i / ldy_, col = i % ldy_;
+      if (!(r < size_t(m_) && col < size_t(n_)) && bits_[i] != 0xFFFF) return false;
+    }
+    return true;
+  }
+
+private:
+  int m_, n_, ldy_;
+  std::vector<uint16_t> bits_;
+};
+
 } // namespace emu
 
 namespace PAGODA_EMULATED_KERNEL_NS {

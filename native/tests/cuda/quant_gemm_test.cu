@@ -184,15 +184,6 @@ void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
   c.expect_true("quantize_fp8_weight_per_channel: codes round to nearest even", bad == 0, std::to_string(bad) + " differ");
 }
 
-bool throws_naming(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-  } catch (const pagoda::Error& e) {
-    return std::string(e.what()).find(needle) != std::string::npos;
-  }
-  return false;
-}
-
 void check_errors(Checker& c, std::mt19937& rng) {
   const Gptq g = make_gptq(256, 64, 128, false, true, rng);
   c.expect_true("repack_gptq: output features not a multiple of 16 fail naming the tensor",

@@ -36,11 +36,7 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-struct Case {
-  std::string name;
-  HostQuantizedWeight host;
-  std::vector<float> dequant;
-};
+using emu::Case;
 
 void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
   const QuantizedWeight w = emu::host_view(cs.host);
@@ -65,10 +61,10 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
       if (tiles == gemv2::kDefaultTiles ? (splits > 3 && splits != groups) : (splits != 1 && splits != 3)) continue;
       std::vector<int> counters(size_t(row_blocks), 0);
       std::vector<float> partials(size_t(splits) * m * n, std::nanf(""));
-      std::vector<uint16_t> y(size_t(m) * ldy + 64, 0xFFFF);
+      emu::WideOutput y(m, n, ldy);
       gemv2::Gemv2Args a{};
       a.x = x.data();
-      a.y = reinterpret_cast<bf16*>(y.data());
+      a.y = static_cast<bf16*>(y.data());
       a.ldy = ldy;
       a.m = m;
       a.cta_groups_max = cta_groups_max;
@@ -82,13 +78,8 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
         c.expect_true(tag + ": runs to the end within its shared memory", false, fault);
         continue;
       }
-      std::vector<float> out(size_t(m) * n);
-      bool outside = true;
-      for (size_t i = 0; i < y.size(); ++i) {
-        const size_t r = i / ldy, col = i % ldy;
-        if (r < size_t(m) && col < size_t(n)) out[r * n + col] = emu::bf16_half(y[i], 0);
-        else outside = outside && y[i] == 0xFFFF;
-      }
+      const std::vector<float> out = y.values();
+      const bool outside = y.outside_untouched();
       c.expect(tag, compare(out, ref), 6e-3, 8e-3 * ref_max + 1e-3);
       c.expect_true(tag + ": nothing outside y's m x n written, counters back at 0",
                     outside && std::all_of(counters.begin(), counters.end(), [](int v) { return v == 0; }));

@@ -25,15 +25,6 @@ namespace {
 
 constexpr int kMaxM = 8;
 
-bool throws_naming(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-  } catch (const pagoda::Error& e) {
-    return std::string(e.what()).find(needle) != std::string::npos;
-  }
-  return false;
-}
-
 // One weight at m = 1..8 (and forced splits at two m) against the host reference.
 void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight& host, const std::vector<float>& dequant,
                   std::mt19937& rng) {

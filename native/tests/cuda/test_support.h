@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -31,6 +32,16 @@ inline void skip_without_device(const char* test_name) {
                 status != cudaSuccess ? cudaGetErrorString(status) : "0 devices");
     std::exit(0);
   }
+}
+
+// Whether fn throws a pagoda::Error whose message names needle (an argument check's refusal).
+inline bool throws_naming(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+  } catch (const pagoda::Error& e) {
+    return std::string(e.what()).find(needle) != std::string::npos;
+  }
+  return false;
 }
 
 // Every head_dim the bf16 attention kernels are built for (head_dims.h's list), 32..256.
