@@ -129,18 +129,17 @@ void check_errors(Checker& c, std::mt19937& rng) {
   DeviceQuantizedWeight block(fp8_block128("b", fb.weight.data(), fb.scale.data(), 128, 256));
   DeviceBuffer d(1 << 20);
   PAGODA_CUDA_CHECK(cudaMemset(d.data(), 0, d.bytes()));
-  c.expect_true("fp8_skinny_gemm: m 257 is refused",
-                throws_naming([&] { fp8_skinny_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 128, 257, d.data(), d.bytes(), 0); },
-                              "m must be 1..256"));
-  c.expect_true("fp8_skinny_gemm: 128x128 block scales are refused",
-                throws_naming([&] { fp8_skinny_gemm(d.as<bf16>(), block.view(), d.as<bf16>(), 128, 1, d.data(), d.bytes(), 0); },
-                              "per-channel"));
-  c.expect_true("fp8_skinny_gemm: no workspace is refused",
-                throws_naming([&] { fp8_skinny_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 128, 1, nullptr, 0, 0); },
-                              "workspace"));
-  c.expect_true("fp8_skinny_gemm: ldy shorter than a row is refused",
-                throws_naming([&] { fp8_skinny_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, d.data(), d.bytes(), 0); },
-                              "row stride"));
+  expect_refused(c, "fp8_skinny_gemm: m 257 is refused",
+                 [&] { fp8_skinny_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 128, 257, d.data(), d.bytes(), 0); },
+                 "m must be 1..256");
+  expect_refused(c, "fp8_skinny_gemm: 128x128 block scales are refused",
+                 [&] { fp8_skinny_gemm(d.as<bf16>(), block.view(), d.as<bf16>(), 128, 1, d.data(), d.bytes(), 0); },
+                 "per-channel");
+  expect_refused(c, "fp8_skinny_gemm: no workspace is refused",
+                 [&] { fp8_skinny_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 128, 1, nullptr, 0, 0); }, "workspace");
+  expect_refused(c, "fp8_skinny_gemm: ldy shorter than a row is refused",
+                 [&] { fp8_skinny_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, d.data(), d.bytes(), 0); },
+                 "row stride");
 }
 
 } // namespace

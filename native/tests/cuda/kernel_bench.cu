@@ -223,27 +223,52 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
   return rows;
 }
 
+// One L-token prompt for paged_attention_prefill, 32 query / 8 KV heads: its K / V in blocks of bs
+// tokens at cache blocks 0, 1, 2, ... in order, its rows in tiles of kPrefillTileRows, and the
+// block table, query range, context length and tiles on the device.
+struct OnePromptPrefill {
+  int L, bs, blocks;
+  std::vector<PrefillTile> tiles;
+  DeviceBuffer d_table, d_qs, d_lens, d_tiles;
+
+  OnePromptPrefill(int L_, int bs_) : L(L_), bs(bs_), blocks(L_ / bs_) {
+    std::vector<int32_t> table(blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::vector<int32_t> qs = {0, L}, lens = {L};
+    for (int r = 0; r < L; r += kPrefillTileRows) tiles.push_back({0, r});
+    d_table = upload(table);
+    d_qs = upload(qs);
+    d_lens = upload(lens);
+    d_tiles = upload(tiles);
+  }
+
+  // The arguments over q (fused qkv rows of 48 D, q first), the caches and this metadata; out and
+  // num_cache_blocks are left to the caller.
+  PagedAttentionArgs args(const DeviceBuffer& q, const DeviceBuffer& k_cache, const DeviceBuffer& v_cache,
+                          int D) const {
+    PagedAttentionArgs a;
+    a.q = q.as<bf16>(); a.q_token_stride = 48 * D; a.k_cache = k_cache.as<bf16>(); a.v_cache = v_cache.as<bf16>();
+    a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
+    a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = D; a.block_size = bs;
+    a.scale = 1.f / std::sqrt(float(D));
+    return a;
+  }
+};
+
 // Causal prefill attention of one 4,096-token prompt, 32 query / 8 KV heads of head_dim D.
 Row prefill_attention_row(int D, double copy_gbs, std::mt19937& rng) {
   const int L = 4096, bs = 16, blocks = L / bs, q_width = 32 * D, stride = 48 * D;
   auto kc = random_device_bf16(size_t(blocks) * 8 * bs * D, rng), vc = random_device_bf16(size_t(blocks) * 8 * bs * D, rng);
-  std::vector<int32_t> table(blocks);
-  std::iota(table.begin(), table.end(), 0);
-  std::vector<int32_t> qs = {0, L}, lens = {L};
-  std::vector<PrefillTile> tiles;
-  for (int r = 0; r < L; r += kPrefillTileRows) tiles.push_back({0, r});
-  auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_tiles = upload(tiles);
+  const OnePromptPrefill prompt(L, bs);
   auto q = random_device_bf16(size_t(L) * stride, rng, 2.f);
   DeviceBuffer out(size_t(L) * q_width * 2);
-  PagedAttentionArgs a;
-  a.q = q.as<bf16>(); a.q_token_stride = stride; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>(); a.out = out.as<bf16>();
-  a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
-  a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = D; a.block_size = bs;
-  a.scale = 1.f / std::sqrt(float(D));
+  PagedAttentionArgs a = prompt.args(q, kc, vc, D);
+  a.out = out.as<bf16>();
   const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
   char name[80];
   std::snprintf(name, sizeof name, "prefill attention 1 x 4096 causal 32/8/%d", D);
-  return row(name, median_ms([&] { paged_attention_prefill(a, d_tiles.as<PrefillTile>(), int(tiles.size()), 0); }),
+  const int n = static_cast<int>(prompt.tiles.size());
+  return row(name, median_ms([&] { paged_attention_prefill(a, prompt.d_tiles.as<PrefillTile>(), n, 0); }),
              double(L) * (stride + q_width) * 2, causal_flops, copy_gbs);
 }
 
@@ -280,29 +305,21 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   fill_random_bf16(kc.as<bf16>(), cache_elems, 21, 1.f);
   fill_random_bf16(vc.as<bf16>(), cache_elems, 22, 1.f);
   fill_random_bf16(q.as<bf16>(), size_t(L) * stride, 23, 2.f);
-  std::vector<int32_t> table(blocks);
-  std::iota(table.begin(), table.end(), 0);
-  std::vector<int32_t> qs = {0, L}, lens = {L};
-  std::vector<PrefillTile> tiles;
-  for (int r = 0; r < L; r += kPrefillTileRows) tiles.push_back({0, r});
-  auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_tiles = upload(tiles);
+  const OnePromptPrefill prompt(L, bs);
   DeviceBuffer out_default(size_t(L) * q_width * 2), out_wgmma(size_t(L) * q_width * 2);
-  PagedAttentionArgs a;
-  a.q = q.as<bf16>(); a.q_token_stride = stride; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>();
-  a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>(); a.block_tables = d_table.as<int32_t>();
-  a.max_blocks_per_seq = blocks; a.num_q_heads = 32; a.num_kv_heads = 8; a.head_dim = D; a.block_size = bs;
+  PagedAttentionArgs a = prompt.args(q, kc, vc, D);
   a.num_cache_blocks = blocks;
-  a.scale = 1.f / std::sqrt(float(D));
   const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
   const double bytes = double(L) * (stride + q_width) * 2;
   const int warmup = L <= 4096 ? 3 : L <= 32768 ? 2 : 1, reps = L <= 4096 ? 20 : L <= 32768 ? 10 : 3;
-  const int n = static_cast<int>(tiles.size());
+  const int n = static_cast<int>(prompt.tiles.size());
+  const PrefillTile* tiles = prompt.d_tiles.as<PrefillTile>();
   std::vector<Row> rows;
   char name[96];
   a.out = out_default.as<bf16>();
   std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d %s", L, D,
                 paged_attention_prefill_wgmma_switch() ? "default (switch on: wgmma)" : "mma.sync");
-  rows.push_back(row(name, median_ms([&] { paged_attention_prefill(a, d_tiles.as<PrefillTile>(), n, 0); }, warmup, reps),
+  rows.push_back(row(name, median_ms([&] { paged_attention_prefill(a, tiles, n, 0); }, warmup, reps),
                      bytes, causal_flops, copy_gbs));
   if (!paged_attention_prefill_wgmma_supported(a)) {
     std::printf("prefill 1 x %d: no wgmma kernel here (needs sm_90 and a build for sm_90a)\n", L);
@@ -318,7 +335,7 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   for (WgmmaPrefillSchedule schedule : schedules) {
     const char* sched = wgmma_prefill_schedule_name(schedule);
     std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %s", L, D, sched);
-    rows.push_back(row(name, median_ms([&] { paged_attention_prefill_wgmma(a, d_tiles.as<PrefillTile>(), n, 0, schedule); },
+    rows.push_back(row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, schedule); },
                                        warmup, reps),
                        bytes, causal_flops, copy_gbs));
     std::printf("  wgmma %s vs default output: rel L2 %.2e\n", sched,

@@ -186,39 +186,38 @@ void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
 
 void check_errors(Checker& c, std::mt19937& rng) {
   const Gptq g = make_gptq(256, 64, 128, false, true, rng);
-  c.expect_true("repack_gptq: output features not a multiple of 16 fail naming the tensor",
-                throws_naming([&] { repack_gptq("layers.0.q_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
-                                                g.g_idx.data(), 256, 56, 128); }, "layers.0.q_proj"));
-  c.expect_true("repack_gptq: a group size not dividing the input fails",
-                throws_naming([&] { repack_gptq("layers.0.k_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
-                                                nullptr, 256, 64, 96); }, "group size"));
+  expect_refused(c, "repack_gptq: output features not a multiple of 16 fail naming the tensor",
+                 [&] { repack_gptq("layers.0.q_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                   g.g_idx.data(), 256, 56, 128); }, "layers.0.q_proj");
+  expect_refused(c, "repack_gptq: a group size not dividing the input fails",
+                 [&] { repack_gptq("layers.0.k_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                   nullptr, 256, 64, 96); }, "group size");
   std::vector<int32_t> bad_gidx(g.g_idx);
   bad_gidx[0] = 1; // group 0 loses a row, group 1 gains one
-  c.expect_true("repack_gptq: g_idx with unequal groups fails",
-                throws_naming([&] { repack_gptq("layers.0.v_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
-                                                bad_gidx.data(), 256, 64, 128); }, "layers.0.v_proj"));
+  expect_refused(c, "repack_gptq: g_idx with unequal groups fails",
+                 [&] { repack_gptq("layers.0.v_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                   bad_gidx.data(), 256, 64, 128); }, "layers.0.v_proj");
   bad_gidx[0] = 9;
-  c.expect_true("repack_gptq: g_idx outside the groups fails",
-                throws_naming([&] { repack_gptq("layers.0.o_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
-                                                bad_gidx.data(), 256, 64, 128); }, "g_idx[0]"));
+  expect_refused(c, "repack_gptq: g_idx outside the groups fails",
+                 [&] { repack_gptq("layers.0.o_proj", g.qweight.data(), g.qzeros.data(), g.scales.data(),
+                                   bad_gidx.data(), 256, 64, 128); }, "g_idx[0]");
   std::vector<uint8_t> nan_codes(size_t(64) * 128, 0x10);
   std::vector<float> ones(64, 1.f);
   nan_codes[5] = 0xFF;
-  c.expect_true("fp8_per_channel: a NaN code fails naming the tensor",
-                throws_naming([&] { fp8_per_channel("layers.1.up_proj", nan_codes.data(), ones.data(), 64, 128); },
-                              "layers.1.up_proj"));
+  expect_refused(c, "fp8_per_channel: a NaN code fails naming the tensor",
+                 [&] { fp8_per_channel("layers.1.up_proj", nan_codes.data(), ones.data(), 64, 128); },
+                 "layers.1.up_proj");
   nan_codes[5] = 0x10;
   ones[3] = -1.f;
-  c.expect_true("fp8_per_channel: a negative scale fails",
-                throws_naming([&] { fp8_per_channel("layers.1.down_proj", nan_codes.data(), ones.data(), 64, 128); },
-                              "weight_scale"));
+  expect_refused(c, "fp8_per_channel: a negative scale fails",
+                 [&] { fp8_per_channel("layers.1.down_proj", nan_codes.data(), ones.data(), 64, 128); },
+                 "weight_scale");
   const Gptq ao = make_gptq(256, 64, 128, true, true, rng);
   DeviceQuantizedWeight dev(repack_gptq("act", ao.qweight.data(), ao.qzeros.data(), ao.scales.data(), ao.g_idx.data(),
                                         256, 64, 128));
   DeviceBuffer d(4096);
-  c.expect_true("quant_gemm: an act-order weight without a workspace fails",
-                throws_naming([&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); },
-                              "workspace"));
+  expect_refused(c, "quant_gemm: an act-order weight without a workspace fails",
+                 [&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); }, "workspace");
 }
 
 } // namespace

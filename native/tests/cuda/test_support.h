@@ -146,4 +146,10 @@ private:
   int passed_ = 0, failed_ = 0;
 };
 
+// A refusal check: passes when fn throws a pagoda::Error whose message names needle.
+inline bool expect_refused(Checker& c, const std::string& name, const std::function<void()>& fn,
+                           const std::string& needle) {
+  return c.expect_true(name, throws_naming(fn, needle));
+}
+
 } // namespace pagoda::cuda::test
