@@ -76,7 +76,8 @@ beforeAll(async () => {
       (r) => r.ok,
       () => false,
     );
-    if (ok) break;
+    // What the README's reader waits for: the line saying the platform (server and worker) runs.
+    if (ok && platformOutput.includes('Pagoda is running at')) break;
     if (Date.now() > deadline)
       throw new Error(`bash scripts/start was not healthy in 180 s:\n${platformOutput}`);
     await new Promise((r) => setTimeout(r, 250));

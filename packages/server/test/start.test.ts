@@ -87,6 +87,10 @@ describe('pagoda start', () => {
     expect(version.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(existsSync(join(cwd, 'data/pagoda.db'))).toBe(true);
     expect(existsSync(join(cwd, 'data/redis'))).toBe(true);
+    // Once it says it runs, a launch can be placed: the server already knows the local worker it named.
+    const named = /with local worker '([^']+)'/.exec(p.output())![1];
+    const workers = (await (await fetch(`${url}/v1/workers`)).json()) as { worker: string; status: string }[];
+    expect(workers).toEqual([expect.objectContaining({ worker: named, status: 'alive' })]);
 
     const redisPid = await redisChildPid(p.child.pid!);
     expect(redisPid).not.toBeNull();

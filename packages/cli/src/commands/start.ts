@@ -1,7 +1,7 @@
 // `pagoda start`: the server on the embedded defaults (SQLite file and a private Redis under
 // ./data unless DATABASE_URL / REDIS_URL say otherwise), running until SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
-import { startServer } from '@pagoda/server';
+import { startServer, type RunningServer } from '@pagoda/server';
 import { startWorker } from '@pagoda/worker';
 import { commandLogger } from '../log-output.ts';
 
@@ -52,6 +52,9 @@ export async function run(argv: string[]): Promise<number> {
         await server.close();
         throw err;
       });
+  // "Running" means a launch can be placed: the worker registers through its first heartbeat, which the
+  // server takes in asynchronously, so wait until the server has it.
+  if (worker) await untilRegistered(server, worker.id);
   process.stdout.write(`Pagoda is running at ${server.url}${worker ? ` with local worker '${worker.id}'` : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -63,4 +66,14 @@ export async function run(argv: string[]): Promise<number> {
   // close() waits only briefly for work in flight; a database query it left running must not keep
   // the process alive.
   process.exit(0);
+}
+
+/** Waits (at most 30 s, then goes on: the worker's later heartbeats still register it) until the server knows `id`. */
+async function untilRegistered(server: RunningServer, id: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const row = await server.platform.db.prisma.worker.findUnique({ where: { id } });
+    if (row?.status === 'alive') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
