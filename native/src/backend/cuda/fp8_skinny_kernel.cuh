@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/quantized_weight.h"
 
 namespace pagoda::cuda::fp8skinny {
@@ -66,18 +67,6 @@ template <int KC> FP8S_DEVICE int w_piece(int row, int p) {
   return KC >= 128 ? p ^ ((row & 3) << 1) : p ^ (((row >> 1) & 1) << 1);
 }
 FP8S_DEVICE int x_piece(int token, int p) { return p ^ ((token & 1) << 2); }
-
-FP8S_DEVICE uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
-  const __nv_bfloat162 r = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
-  return *reinterpret_cast<const uint32_t*>(&r);
-}
-// e4m3 bytes 0 and 2 (even) or 1 and 3 (odd) of w as an exact bf16 pair: the sign to bit 15, the
-// other 7 bits to bits 10..4 (the value times 2^-120: representable, subnormals too), times 2^120.
-constexpr uint32_t kBf16Pow2_120 = 0x7B807B80u;
-FP8S_DEVICE uint32_t e4m3_even(uint32_t w) {
-  return bf16x2_mul(((w << 8) & 0x80008000u) | ((w << 4) & 0x07F007F0u), kBf16Pow2_120);
-}
-FP8S_DEVICE uint32_t e4m3_odd(uint32_t w) { return bf16x2_mul((w & 0x80008000u) | ((w >> 4) & 0x07F007F0u), kBf16Pow2_120); }
 
 // The mma A fragment (rows g and g + 8, 16 k) of one k16 step from 4 e4m3 bytes of each row (k
 // 8t + 4s + 0..3 of a unit): slot "2t, 2t+1" takes bytes 0, 1 and slot "2t+8, 2t+9" bytes 2, 3,

@@ -17,6 +17,7 @@
 
 #include <cuda_fp16.h>
 
+#include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
@@ -28,25 +29,6 @@ namespace {
 
 __device__ __forceinline__ float load_scale(const __half* s, int64_t i) { return __half2float(s[i]); }
 __device__ __forceinline__ float load_scale(const float* s, int64_t i) { return s[i]; }
-
-__device__ __forceinline__ uint32_t bf16x2_sub(uint32_t a, uint32_t b) {
-  const __nv_bfloat162 r = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
-  return *reinterpret_cast<const uint32_t*>(&r);
-}
-__device__ __forceinline__ uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
-  const __nv_bfloat162 r = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
-  return *reinterpret_cast<const uint32_t*>(&r);
-}
-
-// Bytes 0 and 2 (even) or 1 and 3 (odd) of w, e4m3, as a bf16 pair: the sign and the 7 other
-// bits moved into place give the value times 2^-120, and bf16 holds that (also subnormals)
-// exactly; the multiply by 2^120 is exact too.
-constexpr uint32_t kBf16Pow2_120 = 0x7B807B80u;
-__device__ __forceinline__ uint32_t e4m3_pair_even(uint32_t w) {
-  const uint32_t t = w & 0x00FF00FFu;
-  return bf16x2_mul(((t & 0x00800080u) << 8) | ((t & 0x007F007Fu) << 4), kBf16Pow2_120);
-}
-__device__ __forceinline__ uint32_t e4m3_pair_odd(uint32_t w) { return e4m3_pair_even(w >> 8); }
 
 __device__ __forceinline__ void store_out(bf16* y, float v, float beta) {
   if (beta != 0.f) v += beta * __bfloat162float(*y);
@@ -191,10 +173,10 @@ __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
             } else {
               const uint32_t rg = (&cur.words[p][c][0].x)[s], r8 = (&cur.words[p][c][1].x)[s];
               const uint32_t w0 = __byte_perm(rg, r8, 0x5140), w1 = __byte_perm(rg, r8, 0x7362);
-              a[0] = e4m3_pair_even(w0);
-              a[1] = e4m3_pair_odd(w0);
-              a[2] = e4m3_pair_even(w1);
-              a[3] = e4m3_pair_odd(w1);
+              a[0] = e4m3_even(w0);
+              a[1] = e4m3_odd(w0);
+              a[2] = e4m3_even(w1);
+              a[3] = e4m3_odd(w1);
             }
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt) {

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/quantized_weight.h"
 
 namespace pagoda::cuda::gemv2 {
@@ -37,25 +38,6 @@ constexpr int kMaxRowBlocks = static_cast<int>(kCounterBytes / sizeof(int));
 
 GEMV2_DEVICE float load_scale(const __half* s, int64_t i) { return __half2float(s[i]); }
 GEMV2_DEVICE float load_scale(const float* s, int64_t i) { return s[i]; }
-
-GEMV2_DEVICE uint32_t bf16x2_sub(uint32_t a, uint32_t b) {
-  const __nv_bfloat162 r = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
-  return *reinterpret_cast<const uint32_t*>(&r);
-}
-GEMV2_DEVICE uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
-  const __nv_bfloat162 r = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
-  return *reinterpret_cast<const uint32_t*>(&r);
-}
-
-// e4m3 bytes 0 and 2 (even) or 1 and 3 (odd) of w as an exact bf16 pair: sign to bit 15, the
-// other 7 bits to bits 10..4 (value x 2^-120, representable, subnormals too), times 2^120.
-constexpr uint32_t kBf16Pow2_120 = 0x7B807B80u;
-GEMV2_DEVICE uint32_t e4m3_even(uint32_t w) {
-  return bf16x2_mul(((w << 8) & 0x80008000u) | ((w << 4) & 0x07F007F0u), kBf16Pow2_120);
-}
-GEMV2_DEVICE uint32_t e4m3_odd(uint32_t w) {
-  return bf16x2_mul((w & 0x80008000u) | ((w >> 4) & 0x07F007F0u), kBf16Pow2_120);
-}
 
 // One ring slot: a lane's words of one scale group (G chunks of 64 k) of its tile: int4 one
 // uint4 a chunk (4 k-steps), fp8 two (rows g and g + 8, 16 bytes each).
