@@ -345,6 +345,35 @@ int bench_fp8_skinny(const cudaDeviceProp& prop, double copy, const char* json_p
   return 0;
 }
 
+// `profile`: each of the four Llama-3-8B decode GEMMs at m 1 launched once per kernel and round (bf16
+// engine GEMM, quant_gemm int4 / fp8 per-channel, fp8_skinny_gemm), two rounds, for Nsight Compute (the
+// second round is the warm one): timing comes from ncu, not from here.
+int profile_once() {
+  fp8_skinny_prepare();
+  CublasLt lt;
+  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
+  DeviceBuffer y(size_t(8) * 28672 * 2);
+  for (int round = 0; round < 2; ++round) {
+    for (const Shape& s : kShapes) {
+      DeviceBuffer wb = random_bf16(size_t(s.n) * s.k, 100, 0.05f);
+      lt.linear(x.as<bf16>(), wb.as<bf16>(), y.data(), GemmOutput::kBf16, 1, s.n, s.k, 0);
+      for (Format f : {Format::kInt4, Format::kFp8Channel}) {
+        BenchWeight w = make_weight(f, s.n, s.k, 200);
+        quant_gemm(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0);
+        if (f == Format::kFp8Channel) {
+          const size_t bytes = fp8_skinny_workspace_bytes(w.view, 1);
+          DeviceBuffer workspace(bytes);
+          PAGODA_CUDA_CHECK(cudaMemset(workspace.data(), 0, bytes));
+          fp8_skinny_gemm(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, workspace.data(), bytes, 0);
+        }
+      }
+      PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+    std::printf("profile round %d done\n", round);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   skip_without_device("quant_kernel_bench");
   cudaDeviceProp prop{};
@@ -352,6 +381,7 @@ int main(int argc, char** argv) {
   const double copy = copy_gbps();
   std::printf("device %s, copy %.0f GB/s (read + write)\n", prop.name, copy);
   // `quant_kernel_bench gemv [out.json]`: the decode GEMV comparison only (about a minute).
+  if (argc > 1 && std::strcmp(argv[1], "profile") == 0) return profile_once();
   if (argc > 1 && std::strcmp(argv[1], "gemv") == 0) return bench_gemv(prop, copy, argc > 2 ? argv[2] : nullptr);
   // `quant_kernel_bench fp8skinny [out.json]`: the FP8 decode GEMM comparison only.
   if (argc > 1 && std::strcmp(argv[1], "fp8skinny") == 0) return bench_fp8_skinny(prop, copy, argc > 2 ? argv[2] : nullptr);

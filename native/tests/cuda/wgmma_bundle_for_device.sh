@@ -21,6 +21,7 @@ nvcc -std=c++17 -O3 -Inative/src -gencode=arch=compute_90a,code=sm_90a -DPAGODA_
   -cubin native/src/backend/cuda/attention_prefill_wgmma.cu -o "$DEST/attention_prefill_wgmma.cubin" 2> "$DEST/ptxas.txt"
 grep -E "registers|spill|warning|C75" "$DEST/ptxas.txt"
 cp native/tests/cuda/wgmma_on_device.sh bench/configs/llama-3.1-8b.json "$DEST/"
+cp ../shared/configs/llama-3-8b.json "$DEST/"
 # Two tiny checkpoints whose bf16 CUDA runs take the wgmma kernel (head_dim 64 and 128), with their
 # goldens (two more would pass the 64 MiB a call carries).
 mkdir -p "$DEST/shared/models" "$DEST/shared/golden"
