@@ -298,10 +298,7 @@ void launch_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles, in
     launch_prefill_dtype<D, false>(args, tiles, num_tiles, stream);
 }
 
-} // namespace
-
-void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles,
-                             int num_tiles, cudaStream_t stream) {
+void check_prefill_args(const PagedAttentionArgs& args) {
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_prefill: num_attention_heads " + std::to_string(args.num_q_heads) +
                 " must be a multiple of num_key_value_heads " + std::to_string(args.num_kv_heads));
@@ -309,12 +306,26 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
     throw Error("paged_attention_prefill: the q row stride must be a multiple of 8 elements");
   if ((args.k_cache_fp8 == nullptr) != (args.v_cache_fp8 == nullptr))
     throw Error("paged_attention_prefill: an fp8 KV cache needs both its K and V codes");
+}
+
+} // namespace
+
+void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles,
+                             int num_tiles, cudaStream_t stream) {
+  check_prefill_args(args);
   if (num_tiles == 0) return;
   WgmmaPrefillSchedule schedule = WgmmaPrefillSchedule::kDefault;
   if (num_tiles <= 65535 && paged_attention_prefill_wgmma_switch(&schedule) && paged_attention_prefill_wgmma_supported(args)) {
     paged_attention_prefill_wgmma(args, tiles, num_tiles, stream, schedule);
     return;
   }
+  paged_attention_prefill_mma(args, tiles, num_tiles, stream);
+}
+
+void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
+                                 cudaStream_t stream) {
+  check_prefill_args(args);
+  if (num_tiles == 0) return;
   dispatch_head_dim(args.head_dim, "paged_attention_prefill",
                     [&](auto d) { launch_prefill<decltype(d)::value>(args, tiles, num_tiles, stream); });
 }

@@ -152,6 +152,10 @@ struct PrefillTile {
 };
 void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* tiles,
                              int num_tiles, cudaStream_t stream);
+// The mma.sync kernel alone, whatever PAGODA_PREFILL_WGMMA says (every head_dim, bf16 or fp8 KV):
+// what paged_attention_prefill runs where the wgmma kernel does not apply.
+void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
+                                 cudaStream_t stream);
 
 // The Hopper prefill kernel (attention_prefill_wgmma.cu: warpgroup MMA, a producer warpgroup and
 // mbarrier-driven K/V stages, 128 query rows a CTA): paged_attention_prefill's contract and tile
@@ -163,9 +167,9 @@ void paged_attention_prefill(const PagedAttentionArgs& args, const PrefillTile* 
 // (tensor-map boxes from one thread; needs args.num_cache_blocks and a block size the boxes fit, else
 // it runs kSimpleDeep); kPingpong is FlashAttention-3's inter-warpgroup pingpong (one P set, P V of
 // a tile issued with S of the next on the warpgroup's turn) on that producer, kPingpongCpAsync the
-// same on cp.async. kDefault is kSimpleDeep (measured fastest on the H200 among the first three;
-// overlap is within 1% at head_dim 64 and 7-9% behind at 128; the TMA and pingpong schedules are not
-// measured yet). Head_dim 256 runs kSimple whatever is asked.
+// same on cp.async. kDefault is the fastest measured on the H200: kPingpong at head_dim 128 (391 /
+// 386 TFLOP/s at 32k / 131k tokens, simple-deep 365 / 369), kPingpongCpAsync at 64 (317 at 32k,
+// simple-deep 298). Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule { kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
