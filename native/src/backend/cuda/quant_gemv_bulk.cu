@@ -24,232 +24,40 @@
 #include <string>
 #include <tuple>
 
-#include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/wgmma.cuh"
 #include "error.h"
 
+// The kernel's primitives on the GPU: CUDA's own, mma.cuh, pdl.cuh and wgmma.cuh's.
+#define BULK_DEVICE __device__ __forceinline__
+#define BULK_KERNEL(threads) __global__ void __launch_bounds__(threads, 1)
+#define BULK_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
+namespace pagoda::cuda::gemv_bulk {
+using cuda::bulk_copy_g2s;
+using cuda::mbarrier_arrive;
+using cuda::mbarrier_arrive_expect_tx;
+using cuda::mbarrier_init;
+using cuda::mbarrier_init_fence;
+using cuda::mbarrier_wait;
+using cuda::mma_bf16_16816;
+using cuda::named_barrier_sync;
+using cuda::pdl_launch_dependents;
+using cuda::pdl_wait;
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+} // namespace pagoda::cuda::gemv_bulk
+#include "backend/cuda/quant_gemv_bulk_kernel.cuh"
+
 namespace pagoda::cuda {
 
 namespace {
 
-constexpr int kMaxTokens = 8;
+using namespace gemv_bulk;
+
 // One split counter per tile at a fixed offset, so no weight's partials overwrite another's counters.
 constexpr size_t kCounterBytes = 64 * 1024;
 constexpr int kMaxTiles = static_cast<int>(kCounterBytes / sizeof(int));
-constexpr int kBulkConfigs = 4;
-
-struct BulkArgs {
-  const bf16* x; // [m][k] in the weight's packed column order (act-order: gathered)
-  bf16* y;
-  int ldy, m;
-  float beta;
-  int items, splits, stages_per_tile;
-  float* partials; // [splits][m][n] f32 when splits > 1
-  int* counters;   // [tiles], zero between calls (the tile's last CTA resets its own)
-};
-
-// Bytes one stage holds: int4 C chunks of 512 bytes; fp8 16 rows of C * 64 bytes at a pitch that
-// is 64 mod 128 (rows g and g + 1 of a quarter warp then cover all 32 banks once).
-template <QuantFormat F> __host__ __device__ constexpr int stage_chunks(int stage_bytes) {
-  return F == QuantFormat::kInt4 ? stage_bytes / 512 : stage_bytes / 1024;
-}
-__host__ __device__ constexpr int fp8_pitch(int chunks) { return (chunks * 64 + 127) / 128 * 128 + 64; }
-template <QuantFormat F> __host__ __device__ constexpr int stage_size(int stage_bytes) {
-  return F == QuantFormat::kInt4 ? stage_bytes : 16 * fp8_pitch(stage_chunks<F>(stage_bytes));
-}
-// Shared memory: the ring, the cross-warp reduction [W][16][8] f32, the full / empty barriers, a flag.
-template <QuantFormat F> constexpr size_t smem_bytes(int stages, int stage_bytes, int warps) {
-  return size_t(stages) * stage_size<F>(stage_bytes) + size_t(warps) * 16 * kMaxTokens * 4 + 2 * size_t(stages) * 8 + 16;
-}
-
-__device__ __forceinline__ float load_scale(const __half* s, int64_t i) { return __half2float(s[i]); }
-__device__ __forceinline__ float load_scale(const float* s, int64_t i) { return s[i]; }
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// F: format; G: 64-wide chunks a scale group; ScaleT: __half / float; S: ring stages; B: nominal
-// bytes a stage; W: consumer warps (one more warp produces).
-template <QuantFormat F, int G, typename ScaleT, int S, int B, int W>
-__global__ void __launch_bounds__((W + 1) * 32, 1) quant_gemv_bulk_kernel(const QuantizedWeight w, const BulkArgs a) {
-  constexpr int kC = stage_chunks<F>(B);
-  constexpr int kStage = stage_size<F>(B);
-  constexpr int kPitch = fp8_pitch(kC); // fp8 only
-  static_assert(kC % G == 0, "a stage holds whole scale groups");
-  static_assert(kStage % 128 == 0, "stages stay 128-byte aligned");
-  extern __shared__ __align__(128) unsigned char smem[];
-  unsigned char* ring = smem;
-  float* red = reinterpret_cast<float*>(smem + size_t(S) * kStage);
-  uint64_t* bars = reinterpret_cast<uint64_t*>(red + W * 16 * kMaxTokens);
-  int* last_flag = reinterpret_cast<int*>(bars + 2 * S);
-  const uint32_t full0 = smem_addr(bars), empty0 = smem_addr(bars + S);
-
-  pdl_launch_dependents();
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int n = w.n, k = w.k, chunks = k / 64;
-  const int splits = a.splits, spt = a.stages_per_tile;
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < S; ++s) {
-      mbarrier_init(full0 + 8 * s, 1);
-      mbarrier_init(empty0 + 8 * s, W);
-    }
-    mbarrier_init_fence();
-  }
-  __syncthreads();
-
-  if (warp == W) {
-    // Producer: one lane streams every stage of the CTA's items in order; a slot is refilled once
-    // all W consumer warps have released it.
-    if (lane == 0) {
-      uint32_t q = 0;
-      for (int item = blockIdx.x; item < a.items; item += gridDim.x) {
-        const int tile = item / splits, sp = item - tile * splits;
-        const int st0 = spt * sp / splits, st1 = spt * (sp + 1) / splits;
-        for (int st = st0; st < st1; ++st, ++q) {
-          const int slot = q % S;
-          if (q >= S) mbarrier_wait(empty0 + 8 * slot, ((q / S) - 1) & 1);
-          const int c0 = st * kC, cn = min(kC, chunks - c0);
-          const uint32_t dst = smem_addr(ring + size_t(slot) * kStage), bar = full0 + 8 * slot;
-          if constexpr (F == QuantFormat::kInt4) {
-            mbarrier_arrive_expect_tx(bar, cn * 512);
-            bulk_copy_g2s(dst, static_cast<const unsigned char*>(w.packed) + (int64_t(tile) * chunks + c0) * 512, cn * 512,
-                          bar);
-          } else {
-            mbarrier_arrive_expect_tx(bar, 16 * cn * 64);
-            const unsigned char* src = static_cast<const unsigned char*>(w.packed) + int64_t(tile) * 16 * k + c0 * 64;
-#pragma unroll 1
-            for (int r = 0; r < 16; ++r) bulk_copy_g2s(dst + r * kPitch, src + int64_t(r) * k, cn * 64, bar);
-          }
-        }
-      }
-    }
-    pdl_wait(); // the grid completes only after the kernels it depends on (keeps PDL chains transitive)
-    return;
-  }
-
-  // Consumers.
-  pdl_wait();
-  const int g = lane >> 2, t = lane & 3;
-  const int m = a.m;
-  const ScaleT* scales = static_cast<const ScaleT*>(w.scales);
-  const bf16* xl = a.x + int64_t(min(g, m - 1)) * k + 16 * t; // tokens past m repeat the last; dropped
-  uint32_t q = 0;
-  for (int item = blockIdx.x; item < a.items; item += gridDim.x) {
-    const int tile = item / splits, sp = item - tile * splits;
-    const int st0 = spt * sp / splits, st1 = spt * (sp + 1) / splits;
-    const int row0 = tile * 16;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    for (int st = st0; st < st1; ++st, ++q) {
-      const int slot = q % S;
-      const int c0 = st * kC, ng = min(kC, chunks - c0) / G;
-      const unsigned char* stage = ring + size_t(slot) * kStage;
-      mbarrier_wait(full0 + 8 * slot, (q / S) & 1);
-#pragma unroll 1
-      for (int gi = warp; gi < ng; gi += W) {
-        const int gg = c0 / G + gi; // the scale group
-        const float s0 = load_scale(scales, int64_t(gg) * w.scale_index.group_stride +
-                                                int64_t((row0 + g) >> w.scale_index.row_shift) * w.scale_index.row_stride);
-        const float s1 = load_scale(scales, int64_t(gg) * w.scale_index.group_stride +
-                                                int64_t((row0 + g + 8) >> w.scale_index.row_shift) * w.scale_index.row_stride);
-        uint32_t zero2[2] = {0, 0};
-        if constexpr (F == QuantFormat::kInt4) {
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const uint32_t z = w.zeros ? w.zeros[int64_t(gg) * n + row0 + g + 8 * h] : 8u;
-            zero2[h] = (0x4300u + z) * 0x00010001u;
-          }
-        }
-        float part[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int c = 0; c < G; ++c) {
-          const int cl = gi * G + c; // the chunk in the stage
-          const bf16* xc = xl + int64_t(c0 + cl) * 64;
-          const uint4 xv[2] = {__ldg(reinterpret_cast<const uint4*>(xc)), __ldg(reinterpret_cast<const uint4*>(xc + 8))};
-          uint4 wv[F == QuantFormat::kInt4 ? 1 : 2];
-          if constexpr (F == QuantFormat::kInt4) {
-            wv[0] = *reinterpret_cast<const uint4*>(stage + cl * 512 + lane * 16);
-          } else {
-            wv[0] = *reinterpret_cast<const uint4*>(stage + g * kPitch + cl * 64 + 16 * t);
-            wv[1] = *reinterpret_cast<const uint4*>(stage + (g + 8) * kPitch + cl * 64 + 16 * t);
-          }
-#pragma unroll
-          for (int s = 0; s < 4; ++s) {
-            uint32_t af[4];
-            if constexpr (F == QuantFormat::kInt4) {
-              const uint32_t word = (&wv[0].x)[s];
-#pragma unroll
-              for (int i = 0; i < 4; ++i) af[i] = bf16x2_sub(((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u, zero2[i & 1]);
-            } else {
-              // Rows g and g + 8 at k 0..3 of the k-step interleaved into the fragment registers.
-              const uint32_t rg = (&wv[0].x)[s], r8 = (&wv[1].x)[s];
-              const uint32_t w0 = __byte_perm(rg, r8, 0x5140), w1 = __byte_perm(rg, r8, 0x7362);
-              af[0] = e4m3_even(w0);
-              af[1] = e4m3_odd(w0);
-              af[2] = e4m3_even(w1);
-              af[3] = e4m3_odd(w1);
-            }
-            const uint4& xh = xv[s >> 1];
-            mma_bf16_16816(part, af[0], af[1], af[2], af[3], (s & 1) ? xh.z : xh.x, (s & 1) ? xh.w : xh.y);
-          }
-        }
-        acc[0] += part[0] * s0;
-        acc[1] += part[1] * s0;
-        acc[2] += part[2] * s1;
-        acc[3] += part[3] * s1;
-      }
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(empty0 + 8 * slot); // this warp is done reading the stage
-    }
-
-    // The tile's partials of the W warps, summed in warp order.
-#pragma unroll
-    for (int e = 0; e < 4; ++e) red[(warp * 16 + g + 8 * (e >> 1)) * kMaxTokens + 2 * t + (e & 1)] = acc[e];
-    named_barrier_sync(1, W * 32);
-    if (threadIdx.x < m * 16) {
-      const int tok = threadIdx.x >> 4, r = threadIdx.x & 15, row = row0 + r;
-      float v = 0.f;
-#pragma unroll
-      for (int p = 0; p < W; ++p) v += red[(p * 16 + r) * kMaxTokens + tok];
-      if (splits == 1) {
-        bf16* out = a.y + int64_t(tok) * a.ldy + row;
-        if (a.beta != 0.f) v += a.beta * __bfloat162float(*out);
-        *out = __float2bfloat16(v);
-      } else {
-        a.partials[(int64_t(sp) * m + tok) * n + row] = v;
-        __threadfence(); // the partial is visible before this CTA's arrival is counted
-      }
-    }
-    if (splits > 1) {
-      named_barrier_sync(1, W * 32);
-      if (threadIdx.x == 0) *last_flag = atomicAdd(&a.counters[tile], 1) == splits - 1;
-      named_barrier_sync(1, W * 32);
-      if (*last_flag && threadIdx.x < m * 16) {
-        __threadfence();
-        const int tok = threadIdx.x >> 4, row = row0 + (threadIdx.x & 15);
-        float v = 0.f;
-        for (int p = 0; p < splits; ++p) v += __ldcg(a.partials + (int64_t(p) * m + tok) * n + row);
-        bf16* out = a.y + int64_t(tok) * a.ldy + row;
-        if (a.beta != 0.f) v += a.beta * __bfloat162float(*out);
-        *out = __float2bfloat16(v);
-      }
-      if (*last_flag && threadIdx.x == 0) a.counters[tile] = 0; // ready for the next call (graphs replay it)
-    }
-    named_barrier_sync(1, W * 32); // red and the flag are reused by the next item
-  }
-}
-
-// The ring configurations {stages, nominal stage bytes, consumer warps}: 0 is the default, the
-// others are for the bench's sweep.
-constexpr int kConfig[kBulkConfigs][3] = {
-    {8, 16384, 8}, // 128 KB in flight, one CTA an SM
-    {4, 16384, 4}, // 64 KB a CTA, two or three an SM
-    {8, 8192, 4},  // 64 KB in 8 KB stages
-    {12, 8192, 8}, // 96 KB in 8 KB stages
-};
 
 using KernelFn = void (*)(QuantizedWeight, BulkArgs);
 struct KernelInfo {
@@ -281,8 +89,7 @@ struct Plan {
   int grid = 0, items = 0, splits = 1, stages_per_tile = 0;
 };
 
-// Splits of a tile's stages: the fewest that minimise the busiest CTA's stage count (items dealt
-// round robin to min(items, resident slots) persistent CTAs).
+// The plan: the occupancy query's resident CTAs, the split of choose_splits.
 Plan make_plan(const QuantizedWeight& w, int config) {
   Plan p;
   p.kernel = kernel_for(w, config);
@@ -293,12 +100,7 @@ Plan make_plan(const QuantizedWeight& w, int config) {
   const int64_t slots = int64_t(per_sm) * device_sm_count();
   const int tiles = w.n / 16, chunks = w.k / 64;
   p.stages_per_tile = (chunks + p.kernel.stage_chunks - 1) / p.kernel.stage_chunks;
-  int64_t best_cost = -1;
-  for (int s = 1; s <= p.stages_per_tile; ++s) {
-    const int64_t items = int64_t(tiles) * s, grid = std::min(items, slots);
-    const int64_t cost = (items + grid - 1) / grid * ((p.stages_per_tile + s - 1) / s);
-    if (best_cost < 0 || cost < best_cost) best_cost = cost, p.splits = s;
-  }
+  p.splits = choose_splits(tiles, p.stages_per_tile, slots);
   p.items = tiles * p.splits;
   p.grid = static_cast<int>(std::min<int64_t>(p.items, slots));
   return p;
