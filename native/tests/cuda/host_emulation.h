@@ -42,7 +42,7 @@ struct Dim {
 };
 
 constexpr int kThreads = 256;    // the default block
-constexpr int kMaxThreads = 512;
+constexpr int kMaxThreads = 1024;
 inline int block_threads = kThreads; // the block run_grid runs now
 
 struct Fiber {

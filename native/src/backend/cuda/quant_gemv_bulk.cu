@@ -32,7 +32,7 @@
 
 // The kernel's primitives on the GPU: CUDA's own, mma.cuh, pdl.cuh and wgmma.cuh's.
 #define BULK_DEVICE __device__ __forceinline__
-#define BULK_KERNEL(threads) __global__ void __launch_bounds__(threads, 1)
+#define BULK_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
 #define BULK_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
 namespace pagoda::cuda::gemv_bulk {
 using cuda::bulk_copy_g2s;
@@ -58,31 +58,6 @@ using namespace gemv_bulk;
 // One split counter per tile at a fixed offset, so no weight's partials overwrite another's counters.
 constexpr size_t kCounterBytes = 64 * 1024;
 constexpr int kMaxTiles = static_cast<int>(kCounterBytes / sizeof(int));
-
-using KernelFn = void (*)(QuantizedWeight, BulkArgs);
-struct KernelInfo {
-  KernelFn fn;
-  size_t smem;
-  int threads, stage_chunks;
-};
-
-template <QuantFormat F, int G, typename ScaleT, int Config> KernelInfo info() {
-  constexpr int kS = kConfig[Config][0], kB = kConfig[Config][1], kW = kConfig[Config][2];
-  return {&quant_gemv_bulk_kernel<F, G, ScaleT, kS, kB, kW>, smem_bytes<F>(kS, kB, kW), (kW + 1) * 32, stage_chunks<F>(kB)};
-}
-template <QuantFormat F, int G, typename ScaleT> KernelInfo info_for(int config) {
-  switch (config) {
-  case 1: return info<F, G, ScaleT, 1>();
-  case 2: return info<F, G, ScaleT, 2>();
-  case 3: return info<F, G, ScaleT, 3>();
-  default: return info<F, G, ScaleT, 0>();
-  }
-}
-KernelInfo kernel_for(const QuantizedWeight& w, int config) {
-  if (w.format == QuantFormat::kFp8) return info_for<QuantFormat::kFp8, 2, float>(config);
-  if (w.group_size == 128) return info_for<QuantFormat::kInt4, 2, __half>(config);
-  return info_for<QuantFormat::kInt4, 1, __half>(config);
-}
 
 struct Plan {
   KernelInfo kernel{};

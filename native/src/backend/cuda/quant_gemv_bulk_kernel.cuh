@@ -3,7 +3,8 @@
 // source runs on the GPU (quant_gemv_bulk.cu: CUDA's builtins, mma.cuh, pdl.cuh, wgmma.cuh's mbarriers,
 // bulk copy and named barriers) and in a host emulation (tests/cuda/quant_gemv_bulk_emulation_test.cpp).
 // Expected:
-//   BULK_DEVICE / BULK_KERNEL(threads) / BULK_DYNAMIC_SMEM(name)   qualifiers, the kernel's declaration,
+//   BULK_DEVICE / BULK_KERNEL(threads, min_blocks) / BULK_DYNAMIC_SMEM(name)   qualifiers, the kernel's
+//                                                                  declaration (launch bounds),
 //                                                                  the dynamic shared memory (unsigned char[])
 //   threadIdx, blockIdx, gridDim, __syncthreads, __syncwarp, __threadfence, atomicAdd, __ldg, __ldcg,
 //   __byte_perm, min, pdl_wait, pdl_launch_dependents, mma_bf16_16816, smem_addr (a shared pointer as
@@ -28,7 +29,7 @@ namespace pagoda::cuda::gemv_bulk {
 using bf16 = __nv_bfloat16;
 
 constexpr int kMaxTokens = 8;
-constexpr int kBulkConfigs = 4;
+constexpr int kBulkConfigs = 6;
 
 struct BulkArgs {
   const bf16* x; // [m][k] in the weight's packed column order (act-order: gathered)
@@ -58,9 +59,9 @@ BULK_DEVICE float load_scale(const __half* s, int64_t i) { return __half2float(s
 BULK_DEVICE float load_scale(const float* s, int64_t i) { return s[i]; }
 
 // F: format; G: 64-wide chunks a scale group; ScaleT: __half / float; S: ring stages; B: nominal
-// bytes a stage; W: consumer warps (one more warp produces).
-template <QuantFormat F, int G, typename ScaleT, int S, int B, int W>
-BULK_KERNEL((W + 1) * 32) quant_gemv_bulk_kernel(const QuantizedWeight w, const BulkArgs a) {
+// bytes a stage; W: consumer warps (one more warp produces); M: CTAs an SM the registers must allow.
+template <QuantFormat F, int G, typename ScaleT, int S, int B, int W, int M>
+BULK_KERNEL((W + 1) * 32, M) quant_gemv_bulk_kernel(const QuantizedWeight w, const BulkArgs a) {
   constexpr int kC = stage_chunks<F>(B);
   constexpr int kStage = stage_size<F>(B);
   constexpr int kPitch = fp8_pitch(kC); // fp8 only
@@ -227,14 +228,46 @@ BULK_KERNEL((W + 1) * 32) quant_gemv_bulk_kernel(const QuantizedWeight w, const 
   }
 }
 
-// The ring configurations {stages, nominal stage bytes, consumer warps}: 0 is the default, the
-// others are for the bench's sweep.
-constexpr int kConfig[kBulkConfigs][3] = {
-    {8, 16384, 8}, // 128 KB in flight, one CTA an SM
-    {4, 16384, 4}, // 64 KB a CTA, two or three an SM
-    {8, 8192, 4},  // 64 KB in 8 KB stages
-    {12, 8192, 8}, // 96 KB in 8 KB stages
+// The ring configurations {stages, nominal stage bytes, consumer warps, CTAs an SM}: 0 is the
+// default (a guess until a GPU run has measured them: quant_kernel_bench bulk sweeps them all).
+constexpr int kConfig[kBulkConfigs][4] = {
+    {4, 16384, 8, 2},  // two CTAs an SM: 128 KB in flight, 16 consumer warps
+    {8, 16384, 8, 1},  // one CTA an SM: 128 KB, 8 consumer warps
+    {8, 16384, 16, 1}, // one CTA an SM: 128 KB, 16 consumer warps
+    {4, 16384, 4, 3},  // three CTAs an SM: 192 KB, 12 consumer warps
+    {6, 8192, 8, 3},   // three CTAs an SM: 144 KB in 8 KB stages, 24 consumer warps
+    {12, 8192, 8, 1},  // one CTA an SM: 96 KB in 8 KB stages
 };
+
+// A configuration's kernel for a weight kind, with its launch shape.
+using KernelFn = void (*)(QuantizedWeight, BulkArgs);
+struct KernelInfo {
+  KernelFn fn;
+  size_t smem;
+  int threads, stage_chunks;
+};
+template <QuantFormat F, int G, typename ScaleT, int C> KernelInfo kernel_info() {
+  constexpr int kS = kConfig[C][0], kB = kConfig[C][1], kW = kConfig[C][2], kM = kConfig[C][3];
+  return {&quant_gemv_bulk_kernel<F, G, ScaleT, kS, kB, kW, kM>, smem_bytes<F>(kS, kB, kW), (kW + 1) * 32,
+          stage_chunks<F>(kB)};
+}
+template <QuantFormat F, int G, typename ScaleT> KernelInfo kernel_info(int config) {
+  static_assert(kBulkConfigs == 6, "one case a configuration");
+  switch (config) {
+  case 1: return kernel_info<F, G, ScaleT, 1>();
+  case 2: return kernel_info<F, G, ScaleT, 2>();
+  case 3: return kernel_info<F, G, ScaleT, 3>();
+  case 4: return kernel_info<F, G, ScaleT, 4>();
+  case 5: return kernel_info<F, G, ScaleT, 5>();
+  default: return kernel_info<F, G, ScaleT, 0>();
+  }
+}
+// int4 GPTQ / AWQ (group 128 or 64, __half scales) or fp8 (groups of 128, float scales).
+inline KernelInfo kernel_for(const QuantizedWeight& w, int config) {
+  if (w.format == QuantFormat::kFp8) return kernel_info<QuantFormat::kFp8, 2, float>(config);
+  if (w.group_size == 128) return kernel_info<QuantFormat::kInt4, 2, __half>(config);
+  return kernel_info<QuantFormat::kInt4, 1, __half>(config);
+}
 
 // Splits of a tile's stages for `slots` resident CTAs: the fewest that minimise the busiest CTA's
 // stage count (items dealt round robin to min(items, slots) persistent CTAs).
