@@ -55,6 +55,11 @@ template <QuantFormat F> constexpr size_t smem_bytes(int stages, int stage_bytes
   return size_t(stages) * stage_size<F>(stage_bytes) + size_t(warps) * 16 * kMaxTokens * 4 + 2 * size_t(stages) * 8 + 16;
 }
 
+struct GroupParams {
+  float s[2];
+  uint32_t z[2];
+};
+
 BULK_DEVICE float load_scale(const __half* s, int64_t i) { return __half2float(s[i]); }
 BULK_DEVICE float load_scale(const float* s, int64_t i) { return s[i]; }
 
@@ -123,6 +128,18 @@ BULK_KERNEL((W + 1) * 32, M) quant_gemv_bulk_kernel(const QuantizedWeight w, con
   const int m = a.m;
   const ScaleT* scales = static_cast<const ScaleT*>(w.scales);
   const bf16* xl = a.x + int64_t(min(g, m - 1)) * k + 16 * t; // tokens past m repeat the last; dropped
+  // Scale group gg's scales of rows g and g + 8 of the tile at row0, and (int4) their zero points.
+  auto fetch = [&](int gg, int row0) {
+    GroupParams p;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = row0 + g + 8 * h;
+      p.s[h] = load_scale(scales, int64_t(gg) * w.scale_index.group_stride +
+                                      int64_t(row >> w.scale_index.row_shift) * w.scale_index.row_stride);
+      p.z[h] = F == QuantFormat::kInt4 && w.zeros ? w.zeros[int64_t(gg) * n + row] : 8u;
+    }
+    return p;
+  };
   uint32_t q = 0;
   for (int item = blockIdx.x; item < a.items; item += gridDim.x) {
     const int tile = item / splits, sp = item - tile * splits;
@@ -133,21 +150,19 @@ BULK_KERNEL((W + 1) * 32, M) quant_gemv_bulk_kernel(const QuantizedWeight w, con
       const int slot = q % S;
       const int c0 = st * kC, ng = min(kC, chunks - c0) / G;
       const unsigned char* stage = ring + size_t(slot) * kStage;
+      // A group's scales and zero points are read one group ahead (the first across the stage's
+      // wait), so their latency stays off the decode chain.
+      GroupParams next{};
+      if (warp < ng) next = fetch(c0 / G + warp, row0);
       mbarrier_wait(full0 + 8 * slot, (q / S) & 1);
 #pragma unroll 1
       for (int gi = warp; gi < ng; gi += W) {
-        const int gg = c0 / G + gi; // the scale group
-        const float s0 = load_scale(scales, int64_t(gg) * w.scale_index.group_stride +
-                                                int64_t((row0 + g) >> w.scale_index.row_shift) * w.scale_index.row_stride);
-        const float s1 = load_scale(scales, int64_t(gg) * w.scale_index.group_stride +
-                                                int64_t((row0 + g + 8) >> w.scale_index.row_shift) * w.scale_index.row_stride);
+        const GroupParams cur = next;
+        if (gi + W < ng) next = fetch(c0 / G + gi + W, row0);
         uint32_t zero2[2] = {0, 0};
         if constexpr (F == QuantFormat::kInt4) {
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const uint32_t z = w.zeros ? w.zeros[int64_t(gg) * n + row0 + g + 8 * h] : 8u;
-            zero2[h] = (0x4300u + z) * 0x00010001u;
-          }
+          zero2[0] = (0x4300u + cur.z[0]) * 0x00010001u;
+          zero2[1] = (0x4300u + cur.z[1]) * 0x00010001u;
         }
         float part[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
@@ -182,10 +197,10 @@ BULK_KERNEL((W + 1) * 32, M) quant_gemv_bulk_kernel(const QuantizedWeight w, con
             mma_bf16_16816(part, af[0], af[1], af[2], af[3], (s & 1) ? xh.z : xh.x, (s & 1) ? xh.w : xh.y);
           }
         }
-        acc[0] += part[0] * s0;
-        acc[1] += part[1] * s0;
-        acc[2] += part[2] * s1;
-        acc[3] += part[3] * s1;
+        acc[0] += part[0] * cur.s[0];
+        acc[1] += part[1] * cur.s[0];
+        acc[2] += part[2] * cur.s[1];
+        acc[3] += part[3] * cur.s[1];
       }
       __syncwarp();
       if (lane == 0) mbarrier_arrive(empty0 + 8 * slot); // this warp is done reading the stage
