@@ -1,8 +1,8 @@
 // Hopper (sm_90a) primitives of the wgmma prefill attention kernel as small inline-PTX functions:
 // warpgroup MMA (bf16 in, f32 accumulate) with its fence / commit / wait, mbarriers (init, arrive,
-// parity wait), the bulk tensor copy (TMA) with its transaction-counting arrival, the generic-to-
-// async proxy fence, named barriers and setmaxnreg. Each says the layout it assumes; compile only
-// for compute_90a (wgmma and setmaxnreg do not exist elsewhere).
+// parity wait), the bulk tensor copy (TMA) and the 1D bulk copy with their transaction-counting
+// arrival, the generic-to-async proxy fence, named barriers and setmaxnreg. Each says the layout it
+// assumes; compile only for compute_90a (wgmma and setmaxnreg do not exist elsewhere).
 #pragma once
 
 #include <cstdint>
