@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -93,9 +94,24 @@ auto plan_key(const QuantizedWeight& w, int config) {
   return std::make_tuple(static_cast<int>(w.format), w.n, w.k, w.group_size, config);
 }
 
+// The ring a call takes when it names none: PAGODA_QUANT_GEMV_BULK_CONFIG (read once; lets a device run
+// measure the engine with the config the kernel bench found fastest), else 0.
+int default_config() {
+  static const int config = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMV_BULK_CONFIG");
+    if (v == nullptr || *v == '\0') return 0;
+    char* end = nullptr;
+    const long c = std::strtol(v, &end, 10);
+    if (*end != '\0' || c < 0 || c >= kBulkConfigs)
+      throw Error(std::string("PAGODA_QUANT_GEMV_BULK_CONFIG=") + v + ": a config 0.." + std::to_string(kBulkConfigs - 1));
+    return static_cast<int>(c);
+  }();
+  return config;
+}
+
 int config_or_default(int config) {
   if (config < -1 || config >= kBulkConfigs) throw Error("quant_gemv_bulk: config must be 0.." + std::to_string(kBulkConfigs - 1));
-  return config < 0 ? 0 : config;
+  return config < 0 ? default_config() : config;
 }
 
 // Plans exist only after quant_gemv_bulk_prepare (it sets the shared-memory attribute, which must

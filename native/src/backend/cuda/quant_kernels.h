@@ -55,7 +55,8 @@ void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int 
 // sets the kernels' shared-memory attribute and makes their plans; calls before it throw.
 // workspace: quant_gemv_bulk_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters
 // go back to zero after every call); it also holds act-order's gathered x. For tuning: config
-// 0..quant_gemv_bulk_configs()-1 picks the ring (stages, stage bytes, consumer warps); -1: default.
+// 0..quant_gemv_bulk_configs()-1 picks the ring (stages, stage bytes, consumer warps); -1: the default
+// (0, or PAGODA_QUANT_GEMV_BULK_CONFIG when set).
 void quant_gemv_bulk_prepare(const QuantizedWeight& w);
 int quant_gemv_bulk_configs();
 size_t quant_gemv_bulk_workspace_bytes(const QuantizedWeight& w, int m, int config = -1);
