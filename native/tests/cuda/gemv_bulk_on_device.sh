@@ -6,7 +6,7 @@
 # the copy floor, the ring-config sweep, one token's 128 GEMMs back to back); pagoda-bench batch-1 decode
 # of Llama-3-8B GPTQ, AWQ and FP8-dynamic (dummy weights) with the switch off and on (on: the ring config
 # the bench found fastest for int4 / fp8, PAGODA_QUANT_GEMV_BULK_CONFIG), each run's `floor` line; the wave2 quantized goldens through pagoda-check with the switch on; last, the test's
-# Llama-3-8B shapes. A run starts only while it can end before TOTAL_S (default 480). Logs and JSON go to
+# Llama-3-8B shapes. A run starts only while it can end before TOTAL_S (default 530). Logs and JSON go to
 # $OUT/bulk, tarred into $OUT/gemv-bulk-logs.tar.gz (a call brings back few files).
 # Bundle: gemv_bulk_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/gemv_bulk_on_device.sh
 set -u -o pipefail
@@ -14,7 +14,7 @@ B=$(cd "$(dirname "$0")" && pwd)
 BIN=$B/bin
 OUT=${OUT:?OUT}
 OUT_DIR=$OUT/bulk
-TOTAL_S=${TOTAL_S:-480}
+TOTAL_S=${TOTAL_S:-530}
 export PAGODA_GIT_COMMIT=$(cat "$B/COMMIT" 2>/dev/null || echo unknown)
 mkdir -p "$OUT_DIR"
 start=$(date +%s)
@@ -93,7 +93,7 @@ for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic
   echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g-bulk.log" | tail -1)"
 done
 
-run quant_gemv_bulk_test-llama 150 "$BIN/quant_gemv_bulk_test" &&
+run quant_gemv_bulk_test-llama 120 "$BIN/quant_gemv_bulk_test" llama &&
   grep -E "passed|^info" "$OUT_DIR/quant_gemv_bulk_test-llama.log" | head -30
 grep -E "^FAIL" "$OUT_DIR/quant_gemv_bulk_test-llama.log" 2>/dev/null | head -20
 finish

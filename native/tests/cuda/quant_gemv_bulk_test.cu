@@ -5,7 +5,7 @@
 // y inside a wider output (ldy > n: nothing else touched), every ring configuration, shapes with one tile,
 // odd tile counts, k not a whole number of stages, and the Llama-3-8B shapes (split-K on the 4096-row ones).
 // Repeated calls are bit-identical (the split counters go back to zero); bad arguments fail.
-// `quant_gemv_bulk_test small` leaves the Llama-3-8B shapes out.
+// `quant_gemv_bulk_test small` leaves the Llama-3-8B shapes out, `quant_gemv_bulk_test llama` runs only them.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -178,15 +178,17 @@ void check_errors(Checker& c, std::mt19937& rng) {
 int main(int argc, char** argv) {
   skip_without_device("quant_gemv_bulk_test");
   const bool small = argc > 1 && std::strcmp(argv[1], "small") == 0;
+  const bool llama_only = argc > 1 && std::strcmp(argv[1], "llama") == 0;
   std::mt19937 rng(1517);
   Checker c;
   try {
-    check_errors(c, rng);
+    if (!llama_only) check_errors(c, rng);
     // 16 x 640: one tile (k split over idle SMs), k = 5 groups of 128 / 10 of 64, not a whole
     // number of 8 / 16 KB stages; 272 x 1152: 17 tiles (odd), 9 groups; 2064 x 2048: 129 tiles, so
     // some CTAs walk two items while most walk one; 4096 x 1536 at 256 tiles: several a CTA.
     struct Shape { int n, k; };
     for (const Shape s : {Shape{16, 640}, Shape{272, 1152}, Shape{2064, 2048}, Shape{4096, 1536}}) {
+      if (llama_only) break;
       const std::string shape = " " + std::to_string(s.n) + "x" + std::to_string(s.k);
       check_gptq(c, "gptq g128" + shape, s.n, s.k, 128, false, rng);
       check_gptq(c, "gptq g64" + shape, s.n, s.k, 64, false, rng);
