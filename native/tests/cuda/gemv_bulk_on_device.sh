@@ -78,10 +78,12 @@ for f in gptq-int4 awq-int4 fp8-dynamic; do
   [ $f = fp8-dynamic ] && config=$FP8_CONFIG
   for sw in 0 1; do
     name=decode-b1-$f-bulk$sw
+    shown=""
+    [ $sw = 1 ] && shown=${config:+ (config $config)}
     run "$name" 75 env PAGODA_QUANT_GEMV_BULK=$sw PAGODA_QUANT_GEMV_BULK_CONFIG=$config PAGODA_W8A8_FUSED=1 \
       "$BIN/pagoda-bench" --model "$B/configs/llama-3-8b-$f.json" $LLAMA --batch-size 1 --input-len 512 \
       --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-bulk$sw.json" &&
-      echo "   $f PAGODA_QUANT_GEMV_BULK=$sw${config:+ (config $config)}: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)"
+      echo "   $f PAGODA_QUANT_GEMV_BULK=$sw$shown: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)"
   done
 done
 
