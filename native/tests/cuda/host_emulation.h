@@ -1,11 +1,14 @@
 // Runs a CUDA kernel's source on the host for the emulation tests (fp8_skinny_emulation_test,
-// quant_gemv2_emulation_test): a CTA's threads as fibers, barriers, a warp-wide mma model, cp.async.
+// quant_gemv2_emulation_test, quant_gemv_bulk_emulation_test): a CTA's threads as fibers, barriers
+// (__syncthreads, __syncwarp, named), a warp-wide mma model, cp.async, mbarriers and 1D bulk copies.
 //
-// Each CTA's 256 threads are fibers (ucontext) on one OS thread that switch at __syncthreads and at
-// every mma_bf16_16816, which is modelled warp-wide from the PTX m16n8k16 fragment layouts (bf16 in,
-// f32 out). cp.async copies are deferred to the cp.async.wait_group that retires them, so reading a
-// stage before its group is waited for reads stale bytes. Shared memory starts as 0xFF (NaN) and
-// is followed by a guard that must stay untouched.
+// Each CTA's threads (256 unless run_grid is told otherwise) are fibers (ucontext) on one OS thread
+// that switch at barriers and at every mma_bf16_16816, which is modelled warp-wide from the PTX
+// m16n8k16 fragment layouts (bf16 in, f32 out). cp.async copies are deferred to the cp.async.wait_group
+// that retires them, so reading a stage before its group is waited for reads stale bytes. Shared
+// memory starts as 0xFF (NaN) and is followed by a guard that must stay untouched. A bulk copy lands
+// at once and completes its bytes on the mbarrier; an mbarrier phase completes when its arrivals are
+// in and its transaction bytes landed, and a wait yields until that parity's phase has completed.
 //
 // Define PAGODA_EMULATED_KERNEL_NS (the kernel source's namespace, e.g. pagoda::cuda::gemv2)
 // before including: the CUDA names the kernel source calls are declared there so that unqualified
@@ -24,6 +27,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,7 +41,9 @@ struct Dim {
   unsigned x = 0, y = 0, z = 0;
 };
 
-constexpr int kThreads = 256;
+constexpr int kThreads = 256;    // the default block
+constexpr int kMaxThreads = 1024;
+inline int block_threads = kThreads; // the block run_grid runs now
 
 struct Fiber {
   ucontext_t ctx;
@@ -46,7 +52,7 @@ struct Fiber {
 };
 
 inline ucontext_t scheduler;
-inline Fiber fibers[kThreads];
+inline Fiber fibers[kMaxThreads];
 inline int current = 0;
 inline long progress = 0; // barriers completed and fibers finished: no change in a whole pass = deadlock
 
@@ -74,7 +80,35 @@ struct WarpMma {
   uint32_t a[32][4], b[32][2];
   float c[32][4], d[32][4];
 };
-inline WarpMma warps[kThreads / 32];
+inline WarpMma warps[kMaxThreads / 32];
+inline Barrier warp_sync[kMaxThreads / 32]; // __syncwarp
+inline Barrier named_barriers[16];          // bar.sync id, threads
+
+// An mbarrier (keyed by its shared-memory offset): arrivals left and transaction bytes owed in the
+// current phase, and the phases completed.
+struct MBarrier {
+  int count = 0, pending = 0;
+  int64_t tx = 0;
+  long phase = 0;
+};
+inline std::map<uint32_t, MBarrier> mbarriers;
+inline std::string fault; // the first misuse seen inside a CTA (run_grid reports it)
+inline size_t shared_bytes = 0;
+inline MBarrier& mbarrier_at(uint32_t bar) {
+  auto it = mbarriers.find(bar);
+  if (it == mbarriers.end()) {
+    if (fault.empty()) fault = "an mbarrier used before mbarrier_init at shared offset " + std::to_string(bar);
+    return mbarriers[bar];
+  }
+  return it->second;
+}
+inline void mbarrier_settle(MBarrier& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    ++b.phase;
+    b.pending = b.count;
+    ++progress;
+  }
+}
 
 inline unsigned char* shared_memory = nullptr;
 
@@ -120,7 +154,7 @@ struct AsyncGroups {
   std::vector<Copy> open;
   std::deque<std::vector<Copy>> committed;
 };
-inline AsyncGroups async_groups[kThreads];
+inline AsyncGroups async_groups[kMaxThreads];
 inline void perform(const std::vector<Copy>& g) {
   for (const Copy& c : g) {
     if (c.valid) std::memcpy(c.dst, c.src, 16);
@@ -184,7 +218,46 @@ private:
 namespace PAGODA_EMULATED_KERNEL_NS {
 // Shadow CUDA's names for the kernel source (unqualified lookup finds these first).
 inline emu::Dim threadIdx, blockIdx, gridDim; // one OS thread runs every fiber
-inline void __syncthreads() { emu::cta_barrier.wait(emu::kThreads); }
+inline void __syncthreads() { emu::cta_barrier.wait(emu::block_threads); }
+inline void __syncwarp(unsigned = 0xFFFFFFFFu) { emu::warp_sync[threadIdx.x / 32].wait(32); }
+inline void named_barrier_sync(int id, int threads) { emu::named_barriers[id].wait(threads); }
+template <typename T> T __ldg(const T* p) { return *p; }
+// Shared memory addresses are offsets into the emulated dynamic shared memory.
+inline uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(static_cast<const unsigned char*>(p) - emu::shared_memory);
+}
+inline void mbarrier_init(uint32_t bar, uint32_t count) {
+  emu::mbarriers[bar] = emu::MBarrier{int(count), int(count), 0, 0};
+}
+inline void mbarrier_init_fence() {}
+inline void mbarrier_arrive(uint32_t bar) {
+  emu::MBarrier& b = emu::mbarrier_at(bar);
+  if (--b.pending < 0 && emu::fault.empty()) emu::fault = "more mbarrier arrivals than its count";
+  emu::mbarrier_settle(b);
+}
+inline void mbarrier_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  emu::MBarrier& b = emu::mbarrier_at(bar);
+  b.tx += bytes;
+  mbarrier_arrive(bar);
+}
+inline void mbarrier_wait(uint32_t bar, uint32_t parity) {
+  while (true) {
+    const emu::MBarrier& b = emu::mbarrier_at(bar);
+    if (!emu::fault.empty() || uint32_t(b.phase & 1) != parity) return; // that parity's phase completed
+    emu::yield();
+  }
+}
+// The copy lands at once; its bytes count toward the barrier's transactions.
+inline void bulk_copy_g2s(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  if ((dst % 16 || bytes % 16 || reinterpret_cast<uintptr_t>(src) % 16 || dst + size_t(bytes) > emu::shared_bytes) &&
+      emu::fault.empty())
+    emu::fault = "a bulk copy misaligned or past the shared memory: dst " + std::to_string(dst) + ", bytes " +
+                 std::to_string(bytes);
+  else std::memcpy(emu::shared_memory + dst, src, bytes);
+  emu::MBarrier& b = emu::mbarrier_at(bar);
+  b.tx -= bytes;
+  emu::mbarrier_settle(b);
+}
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 template <typename T> T __ldcs(const T* p) { return *p; }
@@ -244,10 +317,13 @@ inline void fiber_main() {
 // anywhere), a write past the dynamic shared memory (a guard after it), or cp.async copies never
 // waited for.
 constexpr size_t kGuardBytes = 4096;
-inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>& body) {
+inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>& body, int threads = kThreads) {
   namespace kernel_ns = PAGODA_EMULATED_KERNEL_NS;
+  if (threads < 32 || threads > kMaxThreads || threads % 32) return "a block of " + std::to_string(threads) + " threads";
+  block_threads = threads;
   std::vector<unsigned char> shared(smem + kGuardBytes);
   shared_memory = shared.data();
+  shared_bytes = smem;
   fiber_body = &body;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
@@ -256,7 +332,11 @@ inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>&
         std::fill(shared.begin() + smem, shared.end(), 0xAB);
         cta_barrier = Barrier{};
         for (auto& wm : warps) wm.barrier = Barrier{};
-        for (int i = 0; i < kThreads; ++i) {
+        for (auto& b : warp_sync) b = Barrier{};
+        for (auto& b : named_barriers) b = Barrier{};
+        mbarriers.clear();
+        fault.clear();
+        for (int i = 0; i < threads; ++i) {
           async_groups[i] = AsyncGroups{};
           Fiber& f = fibers[i];
           f.stack.resize(256 * 1024);
@@ -267,11 +347,11 @@ inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>&
           f.ctx.uc_link = &scheduler;
           makecontext(&f.ctx, fiber_main, 0);
         }
-        int live = kThreads;
+        int live = threads;
         while (live > 0) {
           const long before = progress;
           live = 0;
-          for (int i = 0; i < kThreads; ++i) {
+          for (int i = 0; i < threads; ++i) {
             if (fibers[i].done) continue;
             current = i;
             kernel_ns::threadIdx = {unsigned(i), 0, 0};
@@ -282,6 +362,10 @@ inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>&
           }
           if (live > 0 && progress == before) return "deadlock: threads left waiting at a barrier";
         }
+        if (!fault.empty()) return fault;
+        for (const auto& [offset, b] : mbarriers)
+          if (b.tx != 0 || b.pending != b.count)
+            return "an mbarrier left mid-phase at shared offset " + std::to_string(offset);
         if (!std::all_of(shared.begin() + smem, shared.end(), [](unsigned char b) { return b == 0xAB; }))
           return "a write past the " + std::to_string(smem) + " bytes of dynamic shared memory";
         for (const auto& a : async_groups)

@@ -8,7 +8,8 @@
 // path, writes them as JSON; it asserts nothing. `quant_kernel_bench gemv [path]` times the decode
 // GEMV quant_gemv2 beside quant_gemm and the copy floor instead (bench_gemv); `quant_kernel_bench
 // fp8skinny [path]` the FP8 decode GEMM fp8_skinny_gemm beside the bf16 engine GEMM, quant_gemm and
-// quantize_fp8_rows + cuBLASLt fp8 at m 1..256 (bench_fp8_skinny).
+// quantize_fp8_rows + cuBLASLt fp8 at m 1..256 (bench_fp8_skinny); `quant_kernel_bench bulk [path]`
+// the bulk-copy decode GEMV quant_gemv_bulk beside quant_gemm and the copy floor (bench_bulk).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -260,6 +261,98 @@ int bench_gemv(const cudaDeviceProp& prop, double copy, const char* json_path) {
   return 0;
 }
 
+// `bulk`: quant_gemv_bulk (its default ring) beside quant_gemm and the copy floor at m = 1, 2, 4, 8
+// on the four Llama-3-8B GEMMs, int4 GPTQ g128 and fp8 per-channel / blocks, each call alone on
+// rotated weights; every ring configuration at m 1 and 8 (for picking the default); then one
+// batch-1 token's 128 layer GEMMs back to back (PDL overlaps neighbours, as in the engine's graphs)
+// for quant_gemm and each configuration, against the floor of their bytes.
+int bench_bulk(const cudaDeviceProp& prop, double copy, const char* json_path) {
+  const int ms[] = {1, 2, 4, 8};
+  const int configs = quant_gemv_bulk_configs();
+  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
+  DeviceBuffer y(size_t(8) * 28672 * 2);
+  for (Format f : {Format::kInt4, Format::kFp8Channel, Format::kFp8Block}) {
+    std::vector<std::vector<BenchWeight>> layers; // per shape, rotated copies (> 600 MB together)
+    size_t ws_bytes = 256;
+    for (const Shape& s : kShapes) {
+      std::vector<BenchWeight> l;
+      l.push_back(make_weight(f, s.n, s.k, 300));
+      const int copies = std::max<int>(2, int(kRotateBytes / l[0].bytes()) + 1);
+      for (int c = 1; c < copies; ++c) l.push_back(make_weight(f, s.n, s.k, 300 + 7 * c));
+      quant_gemv_bulk_prepare(l[0].view);
+      for (int m : ms)
+        for (int cfg = 0; cfg < configs; ++cfg) ws_bytes = std::max(ws_bytes, quant_gemv_bulk_workspace_bytes(l[0].view, m, cfg));
+      layers.push_back(std::move(l));
+    }
+    DeviceBuffer ws(ws_bytes);
+    PAGODA_CUDA_CHECK(cudaMemset(ws.data(), 0, ws_bytes));
+    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    double token_bytes = 0, gemm_alone = 0, bulk_alone = 0;
+    for (size_t si = 0; si < std::size(kShapes); ++si) {
+      const Shape& s = kShapes[si];
+      const std::vector<BenchWeight>& wc = layers[si];
+      const double wbytes = double(wc[0].bytes()), floor_ms = wbytes / (copy * 1e6);
+      token_bytes += wbytes;
+      auto bulk_ms = [&](int m, int cfg) {
+        return median_ms([&](int i) {
+          quant_gemv_bulk(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, 0.f, ws.data(), ws.bytes(), 0,
+                          cfg);
+        });
+      };
+      for (int m : ms) {
+        const double old_ms = median_ms([&](int i) {
+          quant_gemm(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
+        });
+        const double new_ms = bulk_ms(m, -1);
+        if (m == 1) gemm_alone += old_ms, bulk_alone += new_ms;
+        const int splits = quant_gemv_bulk_splits(wc[0].view);
+        std::printf("%-8s %-14s m %d  floor %.4f ms  quant_gemm %.4f (%3.0f%%)  quant_gemv_bulk %.4f (%3.0f%%, splits %d)  %.2fx\n",
+                    s.name, format_name(f), m, floor_ms, old_ms, 100 * floor_ms / old_ms, new_ms, 100 * floor_ms / new_ms,
+                    splits, old_ms / new_ms);
+        add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
+                 std::to_string(m) + ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"quant_gemm_ms\":" +
+                 std::to_string(old_ms) + ",\"quant_gemv_bulk_ms\":" + std::to_string(new_ms) + ",\"splits\":" +
+                 std::to_string(splits) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
+      }
+      for (int m : {1, 8}) {
+        std::printf("%-8s %-14s m %d  configs:", s.name, format_name(f), m);
+        for (int cfg = 0; cfg < configs; ++cfg) {
+          const double t = bulk_ms(m, cfg);
+          std::printf("  %d: %.4f (%3.0f%%, splits %d)", cfg, t, 100 * floor_ms / t, quant_gemv_bulk_splits(wc[0].view, cfg));
+          add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
+                   std::to_string(m) + ",\"config\":" + std::to_string(cfg) + ",\"splits\":" +
+                   std::to_string(quant_gemv_bulk_splits(wc[0].view, cfg)) + ",\"floor_ms\":" + std::to_string(floor_ms) +
+                   ",\"quant_gemv_bulk_ms\":" + std::to_string(t) + "}");
+        }
+        std::printf("\n");
+      }
+    }
+    // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
+    const double floor = kLayers * token_bytes / (copy * 1e6);
+    for (int kernel = -1; kernel < configs; ++kernel) { // -1: quant_gemm
+      const double t = median_ms([&](int rep) {
+        for (int layer = 0; layer < kLayers; ++layer)
+          for (size_t si = 0; si < std::size(kShapes); ++si) {
+            const std::vector<BenchWeight>& wc = layers[si];
+            const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].view;
+            if (kernel < 0) quant_gemm(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0);
+            else quant_gemv_bulk(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, ws.data(), ws.bytes(), 0, kernel);
+          }
+      }, 2, 10);
+      const std::string kname = kernel < 0 ? "quant_gemm" : "bulk config " + std::to_string(kernel);
+      std::printf("token %-14s %-15s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx", format_name(f), kname.c_str(), t,
+                  floor, t / floor);
+      if (kernel < 0) std::printf("  (alone, summed: %.3f ms)", kLayers * gemm_alone);
+      if (kernel == 0) std::printf("  (default ring alone, summed: %.3f ms)", kLayers * bulk_alone);
+      std::printf("\n");
+      add_json("{\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" + std::string(format_name(f)) +
+               "\",\"kernel\":\"" + kname + "\",\"ms\":" + std::to_string(t) + ",\"floor_ms\":" + std::to_string(floor) + "}");
+    }
+  }
+  if (json_path != nullptr) write_json(json_path, prop, copy);
+  return 0;
+}
+
 } // namespace
 
 // `fp8skinny`: per Llama-3-8B shape and m = 1, 2, 4 ... 256, the copy floor of the fp8 weight,
@@ -383,6 +476,8 @@ int main(int argc, char** argv) {
   // `quant_kernel_bench gemv [out.json]`: the decode GEMV comparison only (about a minute).
   if (argc > 1 && std::strcmp(argv[1], "profile") == 0) return profile_once();
   if (argc > 1 && std::strcmp(argv[1], "gemv") == 0) return bench_gemv(prop, copy, argc > 2 ? argv[2] : nullptr);
+  // `quant_kernel_bench bulk [out.json]`: the bulk-copy decode GEMV comparison only.
+  if (argc > 1 && std::strcmp(argv[1], "bulk") == 0) return bench_bulk(prop, copy, argc > 2 ? argv[2] : nullptr);
   // `quant_kernel_bench fp8skinny [out.json]`: the FP8 decode GEMM comparison only.
   if (argc > 1 && std::strcmp(argv[1], "fp8skinny") == 0) return bench_fp8_skinny(prop, copy, argc > 2 ? argv[2] : nullptr);
   CublasLt lt;

@@ -47,6 +47,23 @@ int quant_gemv2_splits(const QuantizedWeight& w, int m, int tiles = 0);
 void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
                  size_t workspace_bytes, cudaStream_t stream, int splits = 0, int tiles = 0);
 
+// The bulk-copy decode GEMV (quant_gemv_bulk.cu) for m = 1..8: y[m, n] = x[m, k] · dequant(w)^T
+// (+ beta · y) into bf16 rows ldy apart, over the same weight layouts and with quant_gemm's
+// arithmetic. Persistent CTAs stream their tiles' weight bytes through a shared-memory ring filled
+// by Hopper's bulk copy engine (sm_90); k is split across CTAs where the tiles leave SMs idle (summed
+// in a fixed order: deterministic). quant_gemv_bulk_prepare (at load, never inside a graph capture)
+// sets the kernels' shared-memory attribute and makes their plans; calls before it throw.
+// workspace: quant_gemv_bulk_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters
+// go back to zero after every call); it also holds act-order's gathered x. For tuning: config
+// 0..quant_gemv_bulk_configs()-1 picks the ring (stages, stage bytes, consumer warps); -1: the default
+// (0, or PAGODA_QUANT_GEMV_BULK_CONFIG when set).
+void quant_gemv_bulk_prepare(const QuantizedWeight& w);
+int quant_gemv_bulk_configs();
+size_t quant_gemv_bulk_workspace_bytes(const QuantizedWeight& w, int m, int config = -1);
+int quant_gemv_bulk_splits(const QuantizedWeight& w, int config = -1);
+void quant_gemv_bulk(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
+                     size_t workspace_bytes, cudaStream_t stream, int config = -1);
+
 // FP8 decode GEMM (fp8_skinny_gemm.cu) for m = 1..256: y[m, n] = scale[n] * x[m, k] · e4m3(w)^T
 // into bf16 rows ldy apart, for fp8 weights with per-channel scales (W8A8 layers pass x already
 // e4m3(x / s) * s). The weight crosses DRAM once at every m (tiles of weight rows x tokens, a

@@ -34,6 +34,7 @@ struct QuantScratch {
   DeviceBuffer x_fake;      // kFakeQuantRows x the largest in, bf16 or float32: e4m3(x / s) * s
   DeviceBuffer gathered;    // act-order x for the streaming kernel: kStreamMaxRows x in, bf16
   DeviceBuffer gemv2;       // quant_gemv2's workspace (PAGODA_QUANT_GEMV2=1): zeroed when made
+  DeviceBuffer gemv_bulk;   // quant_gemv_bulk's workspace (PAGODA_QUANT_GEMV_BULK=1): zeroed when made
   DeviceBuffer fp8_skinny;  // fp8_skinny_gemm's workspace (PAGODA_FP8_SKINNY=1): zeroed when made
 
   // The largest quant_gemv2 workspace of a weight over m = 1..8 (at load, after its plans are
@@ -47,6 +48,20 @@ struct QuantScratch {
       PAGODA_CUDA_CHECK(cudaMemset(gemv2.data(), 0, bytes));
       // The engine's streams may not order after the legacy stream's memset: finish it here.
       PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+  }
+
+  // The bulk-copy GEMV's plans and shared-memory attribute (at load, never in a capture) and its
+  // largest workspace over m = 1..8; a new buffer starts zeroed, as its split counters must.
+  void fit_gemv_bulk(const QuantizedWeight& w) {
+    quant_gemv_bulk_prepare(w);
+    size_t bytes = 0;
+    for (int m = 1; m <= QuantizedCudaLinear::kGemvBulkMaxRows; ++m)
+      bytes = std::max(bytes, quant_gemv_bulk_workspace_bytes(w, m));
+    if (gemv_bulk.bytes() < bytes) {
+      gemv_bulk = DeviceBuffer(bytes);
+      PAGODA_CUDA_CHECK(cudaMemset(gemv_bulk.data(), 0, bytes));
+      PAGODA_CUDA_CHECK(cudaDeviceSynchronize()); // as fit_gemv2: the engine's streams may not order after it
     }
   }
 
@@ -186,6 +201,9 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   gemv2_ = !f32_ && gemv2_enabled();
   if (gemv2_)
     for (const Part& p : parts_) scratch_->fit_gemv2(p.weight.view());
+  gemv_bulk_ = !f32_ && gemv_bulk_enabled();
+  if (gemv_bulk_)
+    for (const Part& p : parts_) scratch_->fit_gemv_bulk(p.weight.view());
   // The FP8 decode GEMM: fp8 per-channel weights on bf16 activations (every part: unfused parts
   // launch one each into their columns).
   fp8_skinny_ = !f32_ && format_ == QuantFormat::kFp8 && !block_scales_ && fp8_skinny_enabled();
@@ -198,6 +216,14 @@ QuantizedCudaLinear::~QuantizedCudaLinear() = default;
 bool QuantizedCudaLinear::gemv2_enabled() {
   static const bool enabled = [] {
     const char* v = std::getenv("PAGODA_QUANT_GEMV2");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return enabled;
+}
+
+bool QuantizedCudaLinear::gemv_bulk_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMV_BULK");
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   return enabled;
@@ -264,6 +290,16 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
       for (const Part& p : parts_)
         fp8_skinny_gemm(xc, p.weight.view(), yc + p.row_offset, out_, rows, scratch_->fp8_skinny.data(),
                         scratch_->fp8_skinny.bytes(), ctx.stream);
+    });
+    return;
+  }
+  if (gemv_bulk_ && m <= kGemvBulkMaxRows) {
+    // PAGODA_QUANT_GEMV_BULK=1: the bulk-copy decode GEMV; a W8A8 layer feeds it the same
+    // e4m3(x / s) * s the streaming GEMM gets; act-order gathers x into its workspace.
+    by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
+      for (const Part& p : parts_)
+        quant_gemv_bulk(xc, p.weight.view(), yc + p.row_offset, out_, rows, 0.f, scratch_->gemv_bulk.data(),
+                        scratch_->gemv_bulk.bytes(), ctx.stream);
     });
     return;
   }

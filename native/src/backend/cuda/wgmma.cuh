@@ -1,8 +1,8 @@
 // Hopper (sm_90a) primitives of the wgmma prefill attention kernel as small inline-PTX functions:
 // warpgroup MMA (bf16 in, f32 accumulate) with its fence / commit / wait, mbarriers (init, arrive,
-// parity wait), the bulk tensor copy (TMA) with its transaction-counting arrival, the generic-to-
-// async proxy fence, named barriers and setmaxnreg. Each says the layout it assumes; compile only
-// for compute_90a (wgmma and setmaxnreg do not exist elsewhere).
+// parity wait), the bulk tensor copy (TMA) and the 1D bulk copy with their transaction-counting
+// arrival, the generic-to-async proxy fence, named barriers and setmaxnreg. Each says the layout it
+// assumes; compile only for compute_90a (wgmma and setmaxnreg do not exist elsewhere).
 #pragma once
 
 #include <cstdint>
@@ -190,6 +190,17 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, uint3
   asm volatile(
       "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
+}
+// A 1D bulk copy (Hopper's copy engine) of `bytes` from global memory into this CTA's shared memory
+// at `dst`, completing `bytes` transactions on the mbarrier `bar`; dst, src and bytes are multiples
+// of 16. The weight streams are read once, so the copy asks L2 to evict them first.
+__device__ __forceinline__ void bulk_copy_g2s(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile(
+      "{\n.reg .b64 policy;\n"
+      "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], policy;\n}\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(src)), "r"(bytes), "r"(bar)
       : "memory");
 }
 
