@@ -3,7 +3,8 @@
 // context; each of its 4 warps streams its own 16-key tiles of K and V into shared memory with
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
-// long contexts split into partitions are merged by a second kernel. With an e4m3 KV cache
+// long contexts split into partitions are merged by a second kernel, or (merge counters given,
+// PAGODA_DECODE_FUSED) by the last block of each (sequence, KV head, m-tile) to finish. With an e4m3 KV cache
 // (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 #include "backend/cuda/kernels.h"
@@ -89,13 +90,81 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
 
 } // namespace
 
+// Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
+// w_i = l_i * 2^(m_i - M). The warps split the partitions and each lane holds column pairs
+// lane, lane + 32, ... of the head, so several partitions' loads are in flight at once (a serial
+// loop over the partitions paid one L2 round trip each, most of a batch-1 decode). The merge
+// kernel and the fused merge both run this, so both give the same bits. kL2: the partials
+// were written by other blocks of the running grid: load them from L2, past this SM's L1.
+template <int D, bool kL2>
+__device__ __forceinline__ void merge_head(const PagedAttentionArgs& args, int seq_index, int seq, int head,
+                                           int partition, int max_partitions, const float* __restrict__ part_out,
+                                           const float2* __restrict__ part_stats, float2 (*s_acc)[D / 2],
+                                           float* s_den, float* s_max) {
+  constexpr int kPairs = D / 2;
+  constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
+  auto stats = [&](int64_t i) { return kL2 ? __ldcg(part_stats + i) : part_stats[i]; };
+  const int parts = (args.context_lens[seq] + partition - 1) / partition;
+  const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions;
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+
+  float m = -INFINITY;
+  for (int p = threadIdx.x; p < parts; p += kThreads) m = fmaxf(m, stats(base + p).x);
+  m = warp_max(m);
+  if (lane == 0) s_max[warp] = m;
+  __syncthreads();
+  m = s_max[0];
+#pragma unroll
+  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[w]);
+
+  float2 acc[kPairsPerLane];
+#pragma unroll
+  for (int e = 0; e < kPairsPerLane; ++e) acc[e] = make_float2(0.f, 0.f);
+  float den = 0.f;
+#pragma unroll 4
+  for (int p = warp; p < parts; p += kWarps) {
+    const float2 st = stats(base + p);
+    const float w = st.y * exp2f(st.x - m);
+    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
+#pragma unroll
+    for (int e = 0; e < kPairsPerLane; ++e) {
+      const int pair = lane + 32 * e;
+      if (kPairs % 32 != 0 && pair >= kPairs) break;
+      const float2 v = kL2 ? __ldcg(src + pair) : src[pair];
+      acc[e].x += w * v.x;
+      acc[e].y += w * v.y;
+    }
+    den += w;
+  }
+#pragma unroll
+  for (int e = 0; e < kPairsPerLane; ++e) {
+    const int pair = lane + 32 * e;
+    if (kPairs % 32 == 0 || pair < kPairs) s_acc[warp][pair] = acc[e];
+  }
+  if (lane == 0) s_den[warp] = den;
+  __syncthreads();
+
+  const int64_t token = args.query_start[seq];
+  const float* s_flat = reinterpret_cast<const float*>(s_acc);
+  for (int d = threadIdx.x; d < D; d += kThreads) {
+    float num = 0.f, total = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      num += s_flat[w * D + d];
+      total += s_den[w];
+    }
+    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(num / total);
+  }
+}
+
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
 // 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile.
 template <int D, int kRows, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
-                                  float2* __restrict__ part_stats) {
+                                  float2* __restrict__ part_stats, uint32_t* __restrict__ merge_counters) {
   using Sizes = DecodeSizes<D, kFp8>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
@@ -389,79 +458,46 @@ __global__ void __launch_bounds__(kThreads)
       if (d == 0) part_stats[slot] = make_float2(m, l);
     }
   }
+  if (max_partitions == 1 || merge_counters == nullptr) return;
+
+  // Fused merge: this block's partials are made visible device-wide before it counts itself
+  // done; the block that counts last sees every partition's and merges them all. Which block
+  // that is varies from run to run, the merge's order does not (merge_head's, by partition).
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const uint32_t parts = (context_len + partition - 1) / partition;
+    uint32_t* counter = merge_counters + static_cast<int64_t>(seq_index) * gridDim.y + blockIdx.y;
+    s_last = atomicAdd(counter, 1u) == parts - 1;
+    if (s_last) atomicExch(counter, 0u); // every other block has counted: ready for the next launch
+  }
+  __syncthreads(); // also: every thread is done with s_o before merge_head reuses the space
+  if (!s_last) return;
+  __threadfence();
+  auto* s_acc = reinterpret_cast<float2(*)[D / 2]>(smem);
+  float* s_den = reinterpret_cast<float*>(smem + kWarps * D * sizeof(float));
+  float* s_max = s_den + kWarps;
+  for (int row = 0; row < rows; ++row) {
+    merge_head<D, true>(args, seq_index, seq, head0 + row, partition, max_partitions, part_out, part_stats, s_acc,
+                        s_den, s_max);
+    __syncthreads(); // the next head reuses s_acc, s_den and s_max
+  }
 }
 
-// Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
-// w_i = l_i * 2^(m_i - M). The warps split the partitions and each lane holds column pairs
-// lane, lane + 32, ... of the head, so several partitions' loads are in flight at once (a serial
-// loop over the partitions paid one L2 round trip each, most of a batch-1 decode).
 template <int D>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                         int max_partitions, const float* __restrict__ part_out,
                                         const float2* __restrict__ part_stats) {
-  constexpr int kPairs = D / 2;
-  constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
-  __shared__ float2 s_acc[kWarps][kPairs];
+  __shared__ float2 s_acc[kWarps][D / 2];
   __shared__ float s_den[kWarps];
   __shared__ float s_max[kWarps];
   pdl_wait();
   pdl_launch_dependents();
   const int seq_index = blockIdx.x;
-  const int head = blockIdx.y;
-  const int seq = seq_ids[seq_index];
-  const int parts = (args.context_lens[seq] + partition - 1) / partition;
-  const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions;
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-
-  float m = -INFINITY;
-  for (int p = threadIdx.x; p < parts; p += kThreads) m = fmaxf(m, part_stats[base + p].x);
-  m = warp_max(m);
-  if (lane == 0) s_max[warp] = m;
-  __syncthreads();
-  m = s_max[0];
-#pragma unroll
-  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[w]);
-
-  float2 acc[kPairsPerLane];
-#pragma unroll
-  for (int e = 0; e < kPairsPerLane; ++e) acc[e] = make_float2(0.f, 0.f);
-  float den = 0.f;
-#pragma unroll 4
-  for (int p = warp; p < parts; p += kWarps) {
-    const float2 st = part_stats[base + p];
-    const float w = st.y * exp2f(st.x - m);
-    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
-#pragma unroll
-    for (int e = 0; e < kPairsPerLane; ++e) {
-      const int pair = lane + 32 * e;
-      if (kPairs % 32 != 0 && pair >= kPairs) break;
-      const float2 v = src[pair];
-      acc[e].x += w * v.x;
-      acc[e].y += w * v.y;
-    }
-    den += w;
-  }
-#pragma unroll
-  for (int e = 0; e < kPairsPerLane; ++e) {
-    const int pair = lane + 32 * e;
-    if (kPairs % 32 == 0 || pair < kPairs) s_acc[warp][pair] = acc[e];
-  }
-  if (lane == 0) s_den[warp] = den;
-  __syncthreads();
-
-  const int64_t token = args.query_start[seq];
-  const float* s_flat = reinterpret_cast<const float*>(s_acc);
-  for (int d = threadIdx.x; d < D; d += kThreads) {
-    float num = 0.f, total = 0.f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
-      num += s_flat[w * D + d];
-      total += s_den[w];
-    }
-    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(num / total);
-  }
+  merge_head<D, false>(args, seq_index, seq_ids[seq_index], blockIdx.y, partition, max_partitions, part_out,
+                       part_stats, s_acc, s_den, s_max);
 }
 
 namespace {
@@ -507,11 +543,16 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
   return slots * (sizeof(float) * head_dim + sizeof(float2));
 }
 
+// One counter per (sequence, KV head, m-tile); KV heads times m-tiles never exceed the q heads.
+size_t paged_attention_decode_counters(int num_seqs, int num_q_heads) {
+  return static_cast<size_t>(num_seqs) * num_q_heads;
+}
+
 namespace {
 
 template <int D, int kRows, bool kFp8>
 void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                   void* workspace, cudaStream_t stream) {
+                   void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
   constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
     PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
@@ -525,8 +566,9 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
   launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
-             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats);
-  if (plan.max_partitions > 1) {
+             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats,
+             merge_counters);
+  if (plan.max_partitions > 1 && merge_counters == nullptr) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
                dim3(kThreads), 0, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions,
@@ -536,26 +578,27 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
 
 template <int D, bool kFp8>
 void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                        void* workspace, cudaStream_t stream) {
+                        void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
   if (args.num_q_heads / args.num_kv_heads <= 8)
-    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
   else
-    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
 }
 
 template <int D>
 void launch_decode_dtype(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                         void* workspace, cudaStream_t stream) {
+                         void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
   if (args.k_cache_fp8 != nullptr)
-    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
   else
-    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
 }
 
 } // namespace
 
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
-                            const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+                            const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                            uint32_t* merge_counters) {
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_decode: num_attention_heads " + std::to_string(args.num_q_heads) +
                 " must be a multiple of num_key_value_heads " + std::to_string(args.num_kv_heads));
@@ -571,7 +614,7 @@ void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_i
     throw Error("paged_attention_decode: workspace of " + std::to_string(workspace_bytes) +
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
   dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
-    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
   });
 }
 
