@@ -4,6 +4,8 @@
 // and every head_dim 32..256 in steps of 16 at GQA 1 / 4 / 8 / 16 (bf16 and e4m3 KV),
 // in one mixed batch per layout; decode also with an unsplit plan and with a plan sized for a
 // longer context than the batch has (as CUDA graphs use it), outputs and workspace poisoned.
+// Split plans also with the merge fused into the decode kernel (merge counters): the same bits
+// as the merge kernel, on two runs over one workspace.
 // kv_cache_dtype fp8: the same cases with K/V drawn as e4m3 values and read from an e4m3
 // cache, checked against the reference and bit for bit against the bf16 cache holding the same
 // values; kv_cache_write's e4m3 codes equal the CPU backend's encoding.
@@ -33,6 +35,36 @@ std::vector<float> random_fp8_values(size_t n, std::mt19937& rng, float scale) {
   std::vector<float> v = random_bf16_values(n, rng, scale);
   for (float& x : v) x = pagoda::fp8_e4m3_to_f32(pagoda::f32_to_fp8_e4m3(x));
   return v;
+}
+
+// The fused merge (PAGODA_DECODE_FUSED) on a split plan: the last partition block of each
+// (sequence, KV head, m-tile) merges, in the merge kernel's order, so its output must equal the
+// two-kernel output `unfused` bit for bit (rows it does not write keep the poison in both); run
+// again on the same workspace and counters as a graph replay does, with the output poisoned
+// between: the same bits, and every counter back at zero after each launch.
+void check_fused_merge(Checker& c, const DecodePlan& plan, const std::string& what, const std::vector<float>& unfused,
+                       const PagedAttentionArgs& args, const DeviceBuffer& d_ids, int n_dec, DeviceBuffer& ws,
+                       DeviceBuffer& d_out, size_t out_elems) {
+  const size_t n_counters = paged_attention_decode_counters(n_dec, args.num_q_heads);
+  DeviceBuffer counters(n_counters * sizeof(uint32_t));
+  PAGODA_CUDA_CHECK(cudaMemset(counters.data(), 0, counters.bytes()));
+  poison(ws); // the partials come from this launch only
+  std::vector<float> first;
+  for (int run = 0; run < 2; ++run) {
+    poison(d_out);
+    paged_attention_decode(args, d_ids.as<int32_t>(), n_dec, plan, ws.data(), ws.bytes(), 0, counters.as<uint32_t>());
+    const auto out = download_bf16(d_out, out_elems);
+    const std::vector<uint32_t> left = download<uint32_t>(counters, n_counters);
+    const size_t nonzero = n_counters - std::count(left.begin(), left.end(), 0u);
+    c.expect_true(what + " fused merge run " + std::to_string(run) + ": counters back at 0", nonzero == 0,
+                  std::to_string(nonzero) + " nonzero");
+    const std::vector<float>& want = run == 0 ? unfused : first;
+    size_t differ = 0;
+    for (size_t i = 0; i < out.size(); ++i) differ += std::memcmp(&out[i], &want[i], sizeof(float)) != 0;
+    c.expect_true(what + (run == 0 ? " fused merge = merge kernel bit for bit" : " fused merge replay = first run"),
+                  differ == 0, std::to_string(differ) + " of " + std::to_string(out.size()) + " differ");
+    if (run == 0) first = out;
+  }
 }
 
 // fp8: K/V (and q) drawn as e4m3 values; the kernels read the e4m3 copy of the cache, and each
@@ -128,6 +160,7 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
       std::vector<float> got(out.begin() + size_t(query_start[s]) * q_width, out.begin() + size_t(query_start[s + 1]) * q_width);
       c.expect(what + " " + tag + " ctx " + std::to_string(seqs[s].context_len), compare(got, refs[s]), 1e-2, 3e-2);
     }
+    if (plan.max_partitions > 1) check_fused_merge(c, plan, what + " " + tag, out, args, d_ids, n_dec, ws, d_out, out_elems);
   }
 }
 
