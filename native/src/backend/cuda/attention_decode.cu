@@ -463,17 +463,17 @@ __global__ void __launch_bounds__(kThreads)
   // Fused merge: this block's partials are made visible device-wide before it counts itself
   // done; the block that counts last sees every partition's and merges them all. Which block
   // that is varies from run to run, the merge's order does not (merge_head's, by partition).
-  __shared__ bool s_last;
   __threadfence();
   __syncthreads();
+  bool last = false;
   if (threadIdx.x == 0) {
     const uint32_t parts = (context_len + partition - 1) / partition;
     uint32_t* counter = merge_counters + static_cast<int64_t>(seq_index) * gridDim.y + blockIdx.y;
-    s_last = atomicAdd(counter, 1u) == parts - 1;
-    if (s_last) atomicExch(counter, 0u); // every other block has counted: ready for the next launch
+    last = atomicAdd(counter, 1u) == parts - 1;
+    if (last) atomicExch(counter, 0u); // every other block has counted: ready for the next launch
   }
-  __syncthreads(); // also: every thread is done with s_o before merge_head reuses the space
-  if (!s_last) return;
+  // Also a barrier: every thread is done with s_o before merge_head reuses the space.
+  if (!__syncthreads_or(last)) return;
   __threadfence();
   auto* s_acc = reinterpret_cast<float2(*)[D / 2]>(smem);
   float* s_den = reinterpret_cast<float*>(smem + kWarps * D * sizeof(float));
