@@ -90,77 +90,95 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
 
 } // namespace
 
-// Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
-// w_i = l_i * 2^(m_i - M). The warps split the partitions and each lane holds column pairs
-// lane, lane + 32, ... of the head, so several partitions' loads are in flight at once (a serial
-// loop over the partitions paid one L2 round trip each, most of a batch-1 decode). The merge
-// kernel and the fused merge both run this, so both give the same bits. kL2: the partials
-// were written by other blocks of the running grid: load them from L2, past this SM's L1.
-template <int D, bool kL2>
-__device__ __forceinline__ void merge_head(const PagedAttentionArgs& args, int seq_index, int seq, int head,
-                                           int partition, int max_partitions, const float* __restrict__ part_out,
-                                           const float2* __restrict__ part_stats, float2 (*s_acc)[D / 2],
-                                           float* s_den, float* s_max) {
+// The fused merge of one (sequence, KV head, m-tile): its `rows` query heads merged by the block
+// that finished last, with the merge kernel's arithmetic, so the same bits. In that kernel, warp w
+// of a head sums the partitions p = w, w + 4, ... in turn (O_i weighted by w_i = l_i 2^(m_i - M),
+// and the w_i), each lane some column pairs; the four warps' sums then add up in warp order. Here
+// every such (warp, head, column pair) chain runs side by side from shared memory: a chunk of
+// partitions at a time is loaded with all the block's loads in flight (one L2 round trip, where a
+// head at a time paid several), then each thread extends its chains over the chunk. kSmemBytes:
+// the block's dynamic shared memory, free once its own partials are written.
+template <int D, int kRows, int kSmemBytes>
+__device__ void merge_tile(const PagedAttentionArgs& args, int seq_index, int seq, int head0, int rows, int partition,
+                           int max_partitions, const float* part_out, const float2* part_stats,
+                           unsigned char* smem) {
   constexpr int kPairs = D / 2;
-  constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
-  auto stats = [&](int64_t i) { return kL2 ? __ldcg(part_stats + i) : part_stats[i]; };
+  constexpr int kVecs = D / 4;
+  constexpr int kFixedBytes = (kWarps * kRows * D + kWarps * kRows + kRows) * 4;
+  constexpr int kChunkFit = (kSmemBytes - kFixedBytes) / (kRows * (D + 1) * 4);
+  constexpr int kChunk = (kChunkFit > 64 ? 64 : kChunkFit) / kWarps * kWarps; // partitions staged at once
+  static_assert(kChunk >= kWarps, "the fused decode merge needs shared memory for 4 partitions of every head");
+  float* s_acc = reinterpret_cast<float*>(smem); // [kWarps][kRows][D]: the merge kernel's per-warp sums
+  float* s_den = s_acc + kWarps * kRows * D;     // [kWarps][kRows]: its per-warp sums of weights
+  float* s_max = s_den + kWarps * kRows;         // [kRows]: M of each head
+  float* s_w = s_max + kRows;                    // [kRows][kChunk]: w_i of the staged partitions
+  float* s_v = s_w + kRows * kChunk;             // [kRows][kChunk][D]: their O_i (16-byte aligned)
   const int parts = (args.context_lens[seq] + partition - 1) / partition;
-  const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions;
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
+  auto slot0 = [&](int r) { return (static_cast<int64_t>(seq_index) * args.num_q_heads + head0 + r) * max_partitions; };
 
-  float m = -INFINITY;
-  for (int p = threadIdx.x; p < parts; p += kThreads) m = fmaxf(m, stats(base + p).x);
-  m = warp_max(m);
-  if (lane == 0) s_max[warp] = m;
+  // M per head: a max, the same in any order. Loads from L2: other blocks wrote the partials.
+  for (int r = warp; r < rows; r += kWarps) {
+    float m = -INFINITY;
+    for (int p = lane; p < parts; p += 32) m = fmaxf(m, __ldcg(part_stats + slot0(r) + p).x);
+    m = warp_max(m);
+    if (lane == 0) s_max[r] = m;
+  }
+  for (int i = threadIdx.x; i < kWarps * kRows * D; i += kThreads) s_acc[i] = 0.f;
+  for (int i = threadIdx.x; i < kWarps * kRows; i += kThreads) s_den[i] = 0.f;
   __syncthreads();
-  m = s_max[0];
-#pragma unroll
-  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[w]);
 
-  float2 acc[kPairsPerLane];
-#pragma unroll
-  for (int e = 0; e < kPairsPerLane; ++e) acc[e] = make_float2(0.f, 0.f);
-  float den = 0.f;
-#pragma unroll 4
-  for (int p = warp; p < parts; p += kWarps) {
-    const float2 st = stats(base + p);
-    const float w = st.y * exp2f(st.x - m);
-    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
-#pragma unroll
-    for (int e = 0; e < kPairsPerLane; ++e) {
-      const int pair = lane + 32 * e;
-      if (kPairs % 32 != 0 && pair >= kPairs) break;
-      const float2 v = kL2 ? __ldcg(src + pair) : src[pair];
-      acc[e].x += w * v.x;
-      acc[e].y += w * v.y;
+  for (int p0 = 0; p0 < parts; p0 += kChunk) { // p0 is a multiple of 4: chunk-local p keeps p % 4
+    const int n = min(kChunk, parts - p0);
+    for (int i = threadIdx.x; i < rows * n; i += kThreads) {
+      const int r = i / n, p = i % n;
+      const float2 st = __ldcg(part_stats + slot0(r) + p0 + p);
+      s_w[r * kChunk + p] = st.y * exp2f(st.x - s_max[r]);
     }
-    den += w;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < rows * n * kVecs; i += kThreads) {
+      const int c = i % kVecs, rp = i / kVecs, r = rp / n, p = rp % n;
+      const float4 v = __ldcg(reinterpret_cast<const float4*>(part_out + (slot0(r) + p0 + p) * D) + c);
+      *reinterpret_cast<float4*>(s_v + (r * kChunk + p) * D + 4 * c) = v;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < kWarps * rows * kPairs; i += kThreads) {
+      const int pair = i % kPairs, wr = i / kPairs, r = wr % rows, w = wr / rows;
+      float2* acc_at = reinterpret_cast<float2*>(s_acc + (w * kRows + r) * D) + pair;
+      float2 acc = *acc_at;
+      float den = s_den[w * kRows + r];
+      for (int p = w; p < n; p += kWarps) {
+        const float wt = s_w[r * kChunk + p];
+        const float2 v = *reinterpret_cast<const float2*>(s_v + (r * kChunk + p) * D + 2 * pair);
+        acc.x += wt * v.x;
+        acc.y += wt * v.y;
+        den += wt;
+      }
+      *acc_at = acc;
+      if (pair == 0) s_den[w * kRows + r] = den;
+    }
+    __syncthreads(); // the next chunk overwrites s_w and s_v
   }
-#pragma unroll
-  for (int e = 0; e < kPairsPerLane; ++e) {
-    const int pair = lane + 32 * e;
-    if (kPairs % 32 == 0 || pair < kPairs) s_acc[warp][pair] = acc[e];
-  }
-  if (lane == 0) s_den[warp] = den;
-  __syncthreads();
 
   const int64_t token = args.query_start[seq];
-  const float* s_flat = reinterpret_cast<const float*>(s_acc);
-  for (int d = threadIdx.x; d < D; d += kThreads) {
+  for (int i = threadIdx.x; i < rows * D; i += kThreads) {
+    const int r = i / D, d = i % D;
     float num = 0.f, total = 0.f;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) {
-      num += s_flat[w * D + d];
-      total += s_den[w];
+      num += s_acc[(w * kRows + r) * D + d];
+      total += s_den[w * kRows + r];
     }
-    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(num / total);
+    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head0 + r) * D + d] = __float2bfloat16(num / total);
   }
 }
 
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
-// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile.
-template <int D, int kRows, bool kFp8>
+// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile. kFusedMerge: split
+// plans merge in the last block (merge_counters); its own instantiation, so the default kernel
+// compiles as it did without it (registers, spills).
+template <int D, int kRows, bool kFp8, bool kFusedMerge>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
@@ -458,11 +476,12 @@ __global__ void __launch_bounds__(kThreads)
       if (d == 0) part_stats[slot] = make_float2(m, l);
     }
   }
-  if (max_partitions == 1 || merge_counters == nullptr) return;
+  if constexpr (!kFusedMerge) return;
+  if (max_partitions == 1) return;
 
   // Fused merge: this block's partials are made visible device-wide before it counts itself
   // done; the block that counts last sees every partition's and merges them all. Which block
-  // that is varies from run to run, the merge's order does not (merge_head's, by partition).
+  // that is varies from run to run, the merge's order does not (merge_tile's: by partition).
   __threadfence();
   __syncthreads();
   bool last = false;
@@ -475,29 +494,81 @@ __global__ void __launch_bounds__(kThreads)
   // Also a barrier: every thread is done with s_o before merge_head reuses the space.
   if (!__syncthreads_or(last)) return;
   __threadfence();
-  auto* s_acc = reinterpret_cast<float2(*)[D / 2]>(smem);
-  float* s_den = reinterpret_cast<float*>(smem + kWarps * D * sizeof(float));
-  float* s_max = s_den + kWarps;
-  for (int row = 0; row < rows; ++row) {
-    merge_head<D, true>(args, seq_index, seq, head0 + row, partition, max_partitions, part_out, part_stats, s_acc,
-                        s_den, s_max);
-    __syncthreads(); // the next head reuses s_acc, s_den and s_max
-  }
+  merge_tile<D, kRows, Sizes::smem_bytes(kRows)>(args, seq_index, seq, head0, rows, partition, max_partitions, part_out,
+                                                 part_stats, smem);
 }
 
+// Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
+// w_i = l_i * 2^(m_i - M). The warps split the partitions and each lane holds column pairs
+// lane, lane + 32, ... of the head, so several partitions' loads are in flight at once (a serial
+// loop over the partitions paid one L2 round trip each, most of a batch-1 decode).
 template <int D>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                         int max_partitions, const float* __restrict__ part_out,
                                         const float2* __restrict__ part_stats) {
-  __shared__ float2 s_acc[kWarps][D / 2];
+  constexpr int kPairs = D / 2;
+  constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
+  __shared__ float2 s_acc[kWarps][kPairs];
   __shared__ float s_den[kWarps];
   __shared__ float s_max[kWarps];
   pdl_wait();
   pdl_launch_dependents();
   const int seq_index = blockIdx.x;
-  merge_head<D, false>(args, seq_index, seq_ids[seq_index], blockIdx.y, partition, max_partitions, part_out,
-                       part_stats, s_acc, s_den, s_max);
+  const int head = blockIdx.y;
+  const int seq = seq_ids[seq_index];
+  const int parts = (args.context_lens[seq] + partition - 1) / partition;
+  const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions;
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+
+  float m = -INFINITY;
+  for (int p = threadIdx.x; p < parts; p += kThreads) m = fmaxf(m, part_stats[base + p].x);
+  m = warp_max(m);
+  if (lane == 0) s_max[warp] = m;
+  __syncthreads();
+  m = s_max[0];
+#pragma unroll
+  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[w]);
+
+  float2 acc[kPairsPerLane];
+#pragma unroll
+  for (int e = 0; e < kPairsPerLane; ++e) acc[e] = make_float2(0.f, 0.f);
+  float den = 0.f;
+#pragma unroll 4
+  for (int p = warp; p < parts; p += kWarps) {
+    const float2 st = part_stats[base + p];
+    const float w = st.y * exp2f(st.x - m);
+    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
+#pragma unroll
+    for (int e = 0; e < kPairsPerLane; ++e) {
+      const int pair = lane + 32 * e;
+      if (kPairs % 32 != 0 && pair >= kPairs) break;
+      const float2 v = src[pair];
+      acc[e].x += w * v.x;
+      acc[e].y += w * v.y;
+    }
+    den += w;
+  }
+#pragma unroll
+  for (int e = 0; e < kPairsPerLane; ++e) {
+    const int pair = lane + 32 * e;
+    if (kPairs % 32 == 0 || pair < kPairs) s_acc[warp][pair] = acc[e];
+  }
+  if (lane == 0) s_den[warp] = den;
+  __syncthreads();
+
+  const int64_t token = args.query_start[seq];
+  const float* s_flat = reinterpret_cast<const float*>(s_acc);
+  for (int d = threadIdx.x; d < D; d += kThreads) {
+    float num = 0.f, total = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      num += s_flat[w * D + d];
+      total += s_den[w];
+    }
+    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(num / total);
+  }
 }
 
 namespace {
@@ -550,25 +621,38 @@ size_t paged_attention_decode_counters(int num_seqs, int num_q_heads) {
 
 namespace {
 
-template <int D, int kRows, bool kFp8>
-void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                   void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
+template <int D, int kRows, bool kFp8, bool kFusedMerge>
+void launch_decode_kernel(const PagedAttentionArgs& args, const int32_t* seq_ids, const dim3& grid,
+                          const DecodePlan& plan, int m_tiles, float* part_out, float2* part_stats,
+                          uint32_t* merge_counters, cudaStream_t stream) {
   constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8, kFusedMerge>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     return true;
   }();
   (void)configured;
+  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8, kFusedMerge>, grid,
+             dim3(kThreads), smem, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out,
+             part_stats, merge_counters);
+}
+
+template <int D, int kRows, bool kFp8>
+void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+                   void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
   const int m_tiles = decode_m_tiles(args.num_q_heads / args.num_kv_heads);
   float* part_out = static_cast<float*>(workspace);
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * plan.max_partitions;
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
-  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
-             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats,
-             merge_counters);
-  if (plan.max_partitions > 1 && merge_counters == nullptr) {
+  if (plan.max_partitions > 1 && merge_counters != nullptr) { // one kernel: the last block merges
+    launch_decode_kernel<D, kRows, kFp8, true>(args, seq_ids, grid, plan, m_tiles, part_out, part_stats,
+                                               merge_counters, stream);
+    return;
+  }
+  launch_decode_kernel<D, kRows, kFp8, false>(args, seq_ids, grid, plan, m_tiles, part_out, part_stats, nullptr,
+                                              stream);
+  if (plan.max_partitions > 1) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
                dim3(kThreads), 0, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions,

@@ -7,16 +7,16 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/elem8.cuh"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/rope_rotate.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
 
 template <typename T>
 __device__ __forceinline__ void rotate_pair(T* head, int i, int half, float c, float s) {
-  const float2 y = rope_rotate(to_float(head[i]), to_float(head[i + half]), c, s);
-  head[i] = from_float<T>(y.x);
-  head[i + half] = from_float<T>(y.y);
+  const float x1 = to_float(head[i]);
+  const float x2 = to_float(head[i + half]);
+  head[i] = from_float<T>(x1 * c - x2 * s);
+  head[i + half] = from_float<T>(x2 * c + x1 * s);
 }
 
 template <typename T>
@@ -33,8 +33,9 @@ __global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t t
   const bool active = head_start < heads_in_parallel;
   // Positions and frequencies are step inputs, copied up before the step's first kernel, so
   // their loads and the sincos run before the PDL wait, beside the previous kernel.
+  // Full-precision sincos: angles reach 1e5 radians at long positions.
   float s = 0.f, c = 1.f;
-  if (active) rope_angle(positions[token], inv_freq[i], s, c);
+  if (active) sincosf(static_cast<float>(positions[token]) * inv_freq[i], &s, &c);
   pdl_wait();
   pdl_launch_dependents();
   if (!active) return;

@@ -6,12 +6,20 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8_kv.cuh"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/rope_rotate.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
 
 namespace {
+
+// rope.cu's rope_neox_kernel arithmetic, the same expressions (the plain path's bits): the angle
+// in full-precision sincos, then the rotated pair.
+__device__ __forceinline__ void rope_angle(int32_t position, float inv_freq, float& s, float& c) {
+  sincosf(static_cast<float>(position) * inv_freq, &s, &c);
+}
+__device__ __forceinline__ float2 rope_rotate(float x1, float x2, float c, float s) {
+  return make_float2(x1 * c - x2 * s, x2 * c + x1 * s);
+}
 
 // One cache element as kv_cache_write stores it: the bf16 value, or the e4m3 code of
 // value * inv_scale (the conversion is per element, so one code of a pair is the same code).
