@@ -4,9 +4,9 @@
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
 // long contexts split into partitions are merged by a second kernel, or (merge counters given,
-// PAGODA_DECODE_FUSED) by the last block of each (sequence, KV head, m-tile) to finish. With an e4m3 KV cache
-// (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
-// warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
+// PAGODA_DECODE_FUSED) by the last block of each (sequence, KV head, m-tile) to finish. With an
+// e4m3 KV cache (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in
+// flight) and each warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
@@ -491,7 +491,7 @@ __global__ void __launch_bounds__(kThreads)
     last = atomicAdd(counter, 1u) == parts - 1;
     if (last) atomicExch(counter, 0u); // every other block has counted: ready for the next launch
   }
-  // Also a barrier: every thread is done with s_o before merge_head reuses the space.
+  // Also a barrier: every thread is done with s_o before merge_tile reuses the space.
   if (!__syncthreads_or(last)) return;
   __threadfence();
   merge_tile<D, kRows, Sizes::smem_bytes(kRows)>(args, seq_index, seq, head0, rows, partition, max_partitions, part_out,

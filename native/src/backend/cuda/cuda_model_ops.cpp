@@ -79,6 +79,7 @@ public:
     flush_rope();
     if (b_.decode_fused_ && !b_.pooling_ && std::is_same_v<T, bf16>) {
       rope_pending_ = qkv; // attention() rotates q and k as it writes the cache (rope_kv_cache_write)
+      b_.ops_.mark(st_, "bias+qk_norm");
       return;
     }
     rope_now(qkv);

@@ -205,8 +205,9 @@ DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q
 size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs,
                                               int num_q_heads, int head_dim);
 // merge_counters (PAGODA_DECODE_FUSED): with a split plan, no merge kernel: the last
-// partition block of each (sequence, KV head, m-tile) to finish merges every partition, in
-// the merge kernel's order (the same bits), and sets its counter back to 0. The counters:
+// partition block of each (sequence, KV head, m-tile) to finish merges every partition with
+// the merge kernel's sums in its order (deterministic; within a bf16 step of the two-kernel
+// output), and sets its counter back to 0. The counters:
 // paged_attention_decode_counters(num_seqs, num_q_heads) of them, ZERO-INITIALIZED once and
 // kept apart from `workspace` (whose partials another plan's launch may lay out differently).
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
