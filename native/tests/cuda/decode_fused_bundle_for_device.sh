@@ -1,17 +1,17 @@
 #!/bin/bash
 # Fills the folder decode_fused_on_device.sh runs from (issue 20, PAGODA_DECODE_FUSED): stripped
-# bin/ (paged_attention_test, rope_kv_cache_write_test, elementwise_kernels_test, cuda_kernel_bench,
-# pagoda-check, pagoda-bench), configs/ (Llama-3-8B bf16 and GPTQ int4), and from ../shared the
-# tiny-llama3 and tiny-qwen3 checkpoints with their goldens. The binaries (43 MB stripped) travel
-# as bin.tar.xz (12 MB; xz -T2 takes ~30 s here); the bundle is about 25 MB. Run from the repository
-# root after configuring native/build-cuda.
+# bin/ (paged_attention_test, rope_kv_cache_write_test, cuda_kernel_bench, pagoda-check,
+# pagoda-bench), configs/ (Llama-3-8B bf16 and GPTQ int4), and from ../shared the tiny-llama3 and
+# tiny-qwen3 checkpoints with their goldens. The binaries (about 45 MB stripped) travel as
+# bin.tar.xz (about 17 MB; xz -T2 takes ~40 s here); the bundle is about 30 MB. Run from the
+# repository root after configuring native/build-cuda.
 # Usage: native/tests/cuda/decode_fused_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/decode-fused)]
 set -eu
 BUILD=${1:-native/build-cuda}
 DEST=${2:-.dev-carry/decode-fused}
 SHARED=../shared
 [ -d "$SHARED/models/tiny-llama3" ] || { echo "decode_fused_bundle_for_device: run from the repository root"; exit 1; }
-BINS="paged_attention_test rope_kv_cache_write_test elementwise_kernels_test cuda_kernel_bench pagoda-check pagoda-bench"
+BINS="paged_attention_test rope_kv_cache_write_test cuda_kernel_bench pagoda-check pagoda-bench"
 cmake --build "$BUILD" -j2 --target $BINS
 rm -rf "$DEST"
 mkdir -p "$DEST/bin" "$DEST/configs" "$DEST/shared/models" "$DEST/shared/fixtures/golden"

@@ -3,15 +3,14 @@
 # merge in its last block) on the device in one call, ~7 minutes, in order:
 #   tests    paged_attention_test (every split plan also fused: the merge kernel's bits, a replay on
 #            the same workspace, counters back at 0), rope_kv_cache_write_test (= rope_neox then
-#            kv_cache_write bit for bit, bf16 and e4m3), elementwise_kernels_test (rope_neox, whose
-#            rotation moved into rope_rotate.cuh)
+#            kv_cache_write bit for bit, bf16 and e4m3)
 #   kernels  `cuda_kernel_bench decode`: decode attention with the merge kernel and fused, RoPE + KV
 #            write as two kernels and as one, over 32 layers
 #   goldens  pagoda-check tiny-llama3 and tiny-qwen3 with the switch 0 and 1; the two logs' figures
 #            compared (the fused path should give the same bits)
 #   b1       pagoda-bench batch-1 decode (Llama-3-8B bf16, then GPTQ int4; dummy weights, 512 in,
 #            256 out) with the switch 0 and 1, each run's `floor` line
-# A step starts only while it can end before TOTAL_S (default 420). Logs are tarred into
+# A step starts only while it can end before TOTAL_S (default 450; run it under a 600 s limit). Logs are tarred into
 # $OUT/logs.tar.gz. Bundle: decode_fused_bundle_for_device.sh.
 # Usage: bash BUNDLE/decode_fused_on_device.sh
 set -u -o pipefail
@@ -26,7 +25,7 @@ fi
 [ -x "$B/pagoda-bench" ] || { echo "decode_fused_on_device: no binaries unpacked from $C/bin.tar.xz"; exit 1; }
 S=$C/shared
 OUT=${OUT:?OUT}
-TOTAL_S=${TOTAL_S:-420}
+TOTAL_S=${TOTAL_S:-450}
 export PAGODA_GIT_COMMIT=$(cat "$C/COMMIT" 2>/dev/null || echo unknown)
 L=$OUT/logs
 mkdir -p "$L"
@@ -61,12 +60,15 @@ echo "commit $PAGODA_GIT_COMMIT"
 
 echo "### tests"
 run paged_attention_test 150 "$B/paged_attention_test"
-tail -1 "$L/paged_attention_test.log"
-grep -c "fused merge" "$L/paged_attention_test.log" | sed 's/^/   fused merge checks: /'
+if [ -f "$L/paged_attention_test.log" ]; then
+  tail -1 "$L/paged_attention_test.log"
+  echo "   fused merge checks: $(grep -c "fused merge" "$L/paged_attention_test.log"), failed: $(grep -c "^FAIL.*fused" "$L/paged_attention_test.log")"
+  # How many outputs differ in bits from the merge kernel's (allowed: one bf16 step), summed.
+  grep -E "^info .*fused merge" "$L/paged_attention_test.log" |
+    awk '{d += $(NF-10); n += $(NF-8)} END {printf "   fused merge outputs differing in bits from the merge kernel: %d of %d\n", d, n}'
+fi
 run rope_kv_cache_write_test 60 "$B/rope_kv_cache_write_test"
-tail -1 "$L/rope_kv_cache_write_test.log"
-run elementwise_kernels_test 60 "$B/elementwise_kernels_test"
-tail -1 "$L/elementwise_kernels_test.log"
+[ -f "$L/rope_kv_cache_write_test.log" ] && tail -1 "$L/rope_kv_cache_write_test.log"
 
 echo "### kernels"
 run kernel_bench_decode 120 "$B/cuda_kernel_bench" decode &&
@@ -78,7 +80,7 @@ for m in tiny-llama3 tiny-qwen3; do
     run check-$m-fused$f 60 env PAGODA_DECODE_FUSED=$f "$B/pagoda-check" "$S/fixtures/golden/$m.golden.json" \
       --model "$S/models/$m" --device cuda && echo "   $m fused=$f: $(grep -E "passed|PASS|FAIL" "$L/check-$m-fused$f.log" | tail -1)"
   done
-  if [ -s "$L/check-$m-fused0.log" ] && [ -s "$L/check-$m-fused1.log" ]; then
+  if grep -q "passed" "$L/check-$m-fused0.log" 2>/dev/null && grep -q "passed" "$L/check-$m-fused1.log" 2>/dev/null; then
     # Figures only (timings and the load line differ run to run).
     if diff <(grep -vE "ms|load|seconds| s$" "$L/check-$m-fused0.log") <(grep -vE "ms|load|seconds| s$" "$L/check-$m-fused1.log") \
       > "$L/check-$m-diff.txt"; then
