@@ -202,8 +202,7 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
     a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>();
     a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = cf.q_heads; a.num_kv_heads = cf.kv_heads; a.head_dim = D;
     a.block_size = bs; a.scale = 1.f / std::sqrt(float(D));
-    // counters: the fused merge (PAGODA_DECODE_FUSED) instead of the merge kernel.
-    auto time_plan = [&](const DecodePlan& plan, const char* label, uint32_t* counters = nullptr) {
+    auto time_plan = [&](const DecodePlan& plan, const char* label) {
       DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, cf.batch, cf.q_heads, D));
       size_t turn = 0;
       char name[112];
@@ -212,70 +211,16 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
                     plan.max_partitions);
       rows.push_back(row(name, median_ms([&] {
                            a.block_tables = tables[turn++ % copies].as<int32_t>();
-                           paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0,
-                                                  counters);
+                           paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0);
                          }), bytes, 4.0 * cf.batch * cf.ctx * cf.q_heads * D, copy_gbs));
     };
-    const DecodePlan plan = plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.plan_ctx, num_sms);
-    time_plan(plan, "decode attn");
-    if (plan.max_partitions > 1) {
-      DeviceBuffer counters(paged_attention_decode_counters(cf.batch, cf.q_heads) * sizeof(uint32_t));
-      PAGODA_CUDA_CHECK(cudaMemset(counters.data(), 0, counters.bytes()));
-      time_plan(plan, "  fused merge", counters.as<uint32_t>());
-    }
+    time_plan(plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.plan_ctx, num_sms), "decode attn");
     // "decode sweep": every partition length as well, to see what the planner should pick.
     if (sweep && cf.batch <= 64)
       for (int p = 32; p < 2 * cf.plan_ctx; p *= 2)
         time_plan(DecodePlan{std::min(p, (cf.plan_ctx + 31) / 32 * 32), (cf.plan_ctx + p - 1) / p}, "  sweep");
   }
   return rows;
-}
-
-// RoPE and the KV cache write on Llama-3-8B's heads, as 32 layers run them back to back:
-// rope_neox + kv_cache_write (two launches a layer) and rope_kv_cache_write (one), bf16 and e4m3.
-void rope_kv_rows(double copy_gbs, std::mt19937& rng) {
-  const int q_heads = 32, kv_heads = 8, D = 128, bs = 16, layers = 32;
-  const int64_t q_width = q_heads * D, kv_width = kv_heads * D, stride = q_width + 2 * kv_width;
-  for (int tokens : {1, 8, 64, 2048}) {
-    auto qkv = random_device_bf16(size_t(tokens) * stride, rng);
-    std::vector<int32_t> pos(tokens), slots(tokens);
-    std::iota(pos.begin(), pos.end(), 700);
-    std::iota(slots.begin(), slots.end(), 0);
-    std::vector<float> inv(D / 2);
-    for (int i = 0; i < D / 2; ++i) inv[i] = std::pow(500000.f, -2.f * i / D);
-    auto d_pos = upload(pos), d_slots = upload(slots), d_inv = upload(inv);
-    const int blocks = (tokens + bs - 1) / bs;
-    DeviceBuffer kc(size_t(blocks) * bs * kv_width * 2), vc(size_t(blocks) * bs * kv_width * 2);
-    bf16* q = qkv.as<bf16>();
-    bf16* k = q + q_width;
-    const bf16* v = k + kv_width;
-    const double bytes = double(layers) * tokens * (2.0 * 2 * (q_width + kv_width) + 2.0 * 2 * kv_width);
-    char name[96];
-    for (bool fp8 : {false, true}) {
-      std::snprintf(name, sizeof name, "rope + kv_cache_write %s x%d layers, %d tok", fp8 ? "e4m3" : "bf16", layers, tokens);
-      row(name, median_ms([&] {
-            for (int l = 0; l < layers; ++l) {
-              rope_neox(q, k, stride, d_pos.as<int32_t>(), d_inv.as<float>(), tokens, q_heads, kv_heads, D, D, 0);
-              if (fp8)
-                kv_cache_write(k, v, stride, d_slots.as<int32_t>(), kc.as<uint8_t>(), vc.as<uint8_t>(), 1.f, 1.f, tokens,
-                               kv_heads, D, bs, 0);
-              else
-                kv_cache_write(k, v, stride, d_slots.as<int32_t>(), kc.as<bf16>(), vc.as<bf16>(), tokens, kv_heads, D, bs, 0);
-            }
-          }), bytes, 0, copy_gbs);
-      std::snprintf(name, sizeof name, "  rope_kv_cache_write %s x%d layers, %d tok", fp8 ? "e4m3" : "bf16", layers, tokens);
-      row(name, median_ms([&] {
-            for (int l = 0; l < layers; ++l) {
-              if (fp8)
-                rope_kv_cache_write(q, k, v, stride, d_pos.as<int32_t>(), d_inv.as<float>(), d_slots.as<int32_t>(),
-                                    kc.as<uint8_t>(), vc.as<uint8_t>(), 1.f, 1.f, tokens, q_heads, kv_heads, D, D, bs, 0);
-              else
-                rope_kv_cache_write(q, k, v, stride, d_pos.as<int32_t>(), d_inv.as<float>(), d_slots.as<int32_t>(),
-                                    kc.as<bf16>(), vc.as<bf16>(), tokens, q_heads, kv_heads, D, D, bs, 0);
-            }
-          }), bytes, 0, copy_gbs);
-    }
-  }
 }
 
 // One L-token prompt for paged_attention_prefill, 32 query / 8 KV heads: its K / V in blocks of bs
@@ -465,8 +410,7 @@ void head_dim_rows(double copy_gbs, int num_sms, const cudaDeviceProp& prop, std
 
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
-  // "decode": the copy, decode attention (split plans also with the fused merge) and RoPE + KV
-  // cache write rows (two kernels, and the fused one) only; "decode sweep": also every partition;
+  // "decode": the copy and decode attention rows only; "decode sweep": also every partition;
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens.
@@ -513,7 +457,6 @@ int main(int argc, char** argv) {
   for (int batch : {1, 16}) configs.push_back({32, 8, batch, 512, 4096});
   configs.push_back({32, 8, 64, 1024, 4096});
   decode_attention_rows(128, configs, sweep, copy_gbs, prop.multiProcessorCount, rng);
-  rope_kv_rows(copy_gbs, rng);
   if (decode_only) return 0;
 
   const int H = 4096, I = 14336, T = 8192, V = 128256;

@@ -3,10 +3,9 @@
 // context; each of its 4 warps streams its own 16-key tiles of K and V into shared memory with
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
-// long contexts split into partitions are merged by a second kernel, or (merge counters given,
-// PAGODA_DECODE_FUSED) by the last block of each (sequence, KV head, m-tile) to finish. With an
-// e4m3 KV cache (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in
-// flight) and each warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
+// long contexts split into partitions are merged by a second kernel. With an e4m3 KV cache
+// (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
+// warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
@@ -90,99 +89,13 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
 
 } // namespace
 
-// The fused merge of one (sequence, KV head, m-tile): its `rows` query heads merged by the block
-// that finished last, with the merge kernel's arithmetic, so the same bits. In that kernel, warp w
-// of a head sums the partitions p = w, w + 4, ... in turn (O_i weighted by w_i = l_i 2^(m_i - M),
-// and the w_i), each lane some column pairs; the four warps' sums then add up in warp order. Here
-// every such (warp, head, column pair) chain runs side by side from shared memory: a chunk of
-// partitions at a time is loaded with all the block's loads in flight (one L2 round trip, where a
-// head at a time paid several), then each thread extends its chains over the chunk. kSmemBytes:
-// the block's dynamic shared memory, free once its own partials are written.
-template <int D, int kRows, int kSmemBytes>
-__device__ void merge_tile(const PagedAttentionArgs& args, int seq_index, int seq, int head0, int rows, int partition,
-                           int max_partitions, const float* part_out, const float2* part_stats,
-                           unsigned char* smem) {
-  constexpr int kPairs = D / 2;
-  constexpr int kVecs = D / 4;
-  constexpr int kFixedBytes = (kWarps * kRows * D + kWarps * kRows + kRows) * 4;
-  constexpr int kChunkFit = (kSmemBytes - kFixedBytes) / (kRows * (D + 1) * 4);
-  constexpr int kChunk = (kChunkFit > 64 ? 64 : kChunkFit) / kWarps * kWarps; // partitions staged at once
-  static_assert(kChunk >= kWarps, "the fused decode merge needs shared memory for 4 partitions of every head");
-  float* s_acc = reinterpret_cast<float*>(smem); // [kWarps][kRows][D]: the merge kernel's per-warp sums
-  float* s_den = s_acc + kWarps * kRows * D;     // [kWarps][kRows]: its per-warp sums of weights
-  float* s_max = s_den + kWarps * kRows;         // [kRows]: M of each head
-  float* s_w = s_max + kRows;                    // [kRows][kChunk]: w_i of the staged partitions
-  float* s_v = s_w + kRows * kChunk;             // [kRows][kChunk][D]: their O_i (16-byte aligned)
-  const int parts = (args.context_lens[seq] + partition - 1) / partition;
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  auto slot0 = [&](int r) { return (static_cast<int64_t>(seq_index) * args.num_q_heads + head0 + r) * max_partitions; };
-
-  // M per head: a max, the same in any order. Loads from L2: other blocks wrote the partials.
-  for (int r = warp; r < rows; r += kWarps) {
-    float m = -INFINITY;
-    for (int p = lane; p < parts; p += 32) m = fmaxf(m, __ldcg(part_stats + slot0(r) + p).x);
-    m = warp_max(m);
-    if (lane == 0) s_max[r] = m;
-  }
-  for (int i = threadIdx.x; i < kWarps * kRows * D; i += kThreads) s_acc[i] = 0.f;
-  for (int i = threadIdx.x; i < kWarps * kRows; i += kThreads) s_den[i] = 0.f;
-  __syncthreads();
-
-  for (int p0 = 0; p0 < parts; p0 += kChunk) { // p0 is a multiple of 4: chunk-local p keeps p % 4
-    const int n = min(kChunk, parts - p0);
-    for (int i = threadIdx.x; i < rows * n; i += kThreads) {
-      const int r = i / n, p = i % n;
-      const float2 st = __ldcg(part_stats + slot0(r) + p0 + p);
-      s_w[r * kChunk + p] = st.y * exp2f(st.x - s_max[r]);
-    }
-#pragma unroll 4
-    for (int i = threadIdx.x; i < rows * n * kVecs; i += kThreads) {
-      const int c = i % kVecs, rp = i / kVecs, r = rp / n, p = rp % n;
-      const float4 v = __ldcg(reinterpret_cast<const float4*>(part_out + (slot0(r) + p0 + p) * D) + c);
-      *reinterpret_cast<float4*>(s_v + (r * kChunk + p) * D + 4 * c) = v;
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < kWarps * rows * kPairs; i += kThreads) {
-      const int pair = i % kPairs, wr = i / kPairs, r = wr % rows, w = wr / rows;
-      float2* acc_at = reinterpret_cast<float2*>(s_acc + (w * kRows + r) * D) + pair;
-      float2 acc = *acc_at;
-      float den = s_den[w * kRows + r];
-      for (int p = w; p < n; p += kWarps) {
-        const float wt = s_w[r * kChunk + p];
-        const float2 v = *reinterpret_cast<const float2*>(s_v + (r * kChunk + p) * D + 2 * pair);
-        acc.x += wt * v.x;
-        acc.y += wt * v.y;
-        den += wt;
-      }
-      *acc_at = acc;
-      if (pair == 0) s_den[w * kRows + r] = den;
-    }
-    __syncthreads(); // the next chunk overwrites s_w and s_v
-  }
-
-  const int64_t token = args.query_start[seq];
-  for (int i = threadIdx.x; i < rows * D; i += kThreads) {
-    const int r = i / D, d = i % D;
-    float num = 0.f, total = 0.f;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) {
-      num += s_acc[(w * kRows + r) * D + d];
-      total += s_den[w * kRows + r];
-    }
-    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head0 + r) * D + d] = __float2bfloat16(num / total);
-  }
-}
-
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
-// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile. kFusedMerge: split
-// plans merge in the last block (merge_counters); its own instantiation, so the default kernel
-// compiles as it did without it (registers, spills).
-template <int D, int kRows, bool kFp8, bool kFusedMerge>
+// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile.
+template <int D, int kRows, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
-                                  float2* __restrict__ part_stats, uint32_t* __restrict__ merge_counters) {
+                                  float2* __restrict__ part_stats) {
   using Sizes = DecodeSizes<D, kFp8>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
@@ -476,26 +389,6 @@ __global__ void __launch_bounds__(kThreads)
       if (d == 0) part_stats[slot] = make_float2(m, l);
     }
   }
-  if constexpr (!kFusedMerge) return;
-  if (max_partitions == 1) return;
-
-  // Fused merge: this block's partials are made visible device-wide before it counts itself
-  // done; the block that counts last sees every partition's and merges them all. Which block
-  // that is varies from run to run, the merge's order does not (merge_tile's: by partition).
-  __threadfence();
-  __syncthreads();
-  bool last = false;
-  if (threadIdx.x == 0) {
-    const uint32_t parts = (context_len + partition - 1) / partition;
-    uint32_t* counter = merge_counters + static_cast<int64_t>(seq_index) * gridDim.y + blockIdx.y;
-    last = atomicAdd(counter, 1u) == parts - 1;
-    if (last) atomicExch(counter, 0u); // every other block has counted: ready for the next launch
-  }
-  // Also a barrier: every thread is done with s_o before merge_tile reuses the space.
-  if (!__syncthreads_or(last)) return;
-  __threadfence();
-  merge_tile<D, kRows, Sizes::smem_bytes(kRows)>(args, seq_index, seq, head0, rows, partition, max_partitions, part_out,
-                                                 part_stats, smem);
 }
 
 // Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
@@ -614,44 +507,25 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
   return slots * (sizeof(float) * head_dim + sizeof(float2));
 }
 
-// One counter per (sequence, KV head, m-tile); KV heads times m-tiles never exceed the q heads.
-size_t paged_attention_decode_counters(int num_seqs, int num_q_heads) {
-  return static_cast<size_t>(num_seqs) * num_q_heads;
-}
-
 namespace {
 
-template <int D, int kRows, bool kFp8, bool kFusedMerge>
-void launch_decode_kernel(const PagedAttentionArgs& args, const int32_t* seq_ids, const dim3& grid,
-                          const DecodePlan& plan, int m_tiles, float* part_out, float2* part_stats,
-                          uint32_t* merge_counters, cudaStream_t stream) {
+template <int D, int kRows, bool kFp8>
+void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+                   void* workspace, cudaStream_t stream) {
   constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8, kFusedMerge>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     return true;
   }();
   (void)configured;
-  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8, kFusedMerge>, grid,
-             dim3(kThreads), smem, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out,
-             part_stats, merge_counters);
-}
-
-template <int D, int kRows, bool kFp8>
-void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                   void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
   const int m_tiles = decode_m_tiles(args.num_q_heads / args.num_kv_heads);
   float* part_out = static_cast<float*>(workspace);
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * plan.max_partitions;
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
-  if (plan.max_partitions > 1 && merge_counters != nullptr) { // one kernel: the last block merges
-    launch_decode_kernel<D, kRows, kFp8, true>(args, seq_ids, grid, plan, m_tiles, part_out, part_stats,
-                                               merge_counters, stream);
-    return;
-  }
-  launch_decode_kernel<D, kRows, kFp8, false>(args, seq_ids, grid, plan, m_tiles, part_out, part_stats, nullptr,
-                                              stream);
+  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
+             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats);
   if (plan.max_partitions > 1) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
@@ -662,27 +536,26 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
 
 template <int D, bool kFp8>
 void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                        void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
+                        void* workspace, cudaStream_t stream) {
   if (args.num_q_heads / args.num_kv_heads <= 8)
-    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
+    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
   else
-    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
+    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
 }
 
 template <int D>
 void launch_decode_dtype(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                         void* workspace, uint32_t* merge_counters, cudaStream_t stream) {
+                         void* workspace, cudaStream_t stream) {
   if (args.k_cache_fp8 != nullptr)
-    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
+    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, workspace, stream);
   else
-    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
+    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, workspace, stream);
 }
 
 } // namespace
 
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
-                            const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream,
-                            uint32_t* merge_counters) {
+                            const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_decode: num_attention_heads " + std::to_string(args.num_q_heads) +
                 " must be a multiple of num_key_value_heads " + std::to_string(args.num_kv_heads));
@@ -698,7 +571,7 @@ void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_i
     throw Error("paged_attention_decode: workspace of " + std::to_string(workspace_bytes) +
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
   dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
-    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, workspace, merge_counters, stream);
+    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, workspace, stream);
   });
 }
 

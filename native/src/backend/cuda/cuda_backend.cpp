@@ -38,10 +38,6 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e,
   // against it on the first call), for timing what tuning saves.
   const char* tune = std::getenv("PAGODA_CUDA_GEMM_TUNE");
   gemm_tune_enabled_ = !(tune != nullptr && std::string(tune) == "0");
-  // PAGODA_DECODE_FUSED=1: RoPE and the KV cache write as one kernel, and split decode attention
-  // merged by its last block (no merge kernel): two launches a layer fewer. Off by default.
-  const char* fused = std::getenv("PAGODA_DECODE_FUSED");
-  decode_fused_ = !f32_ && fused != nullptr && std::string(fused) == "1";
   graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
   PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
   PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
@@ -85,7 +81,7 @@ DeviceMemoryReport CudaBackend::device_memory_report() {
   add("activations", x_.bytes() + h_.bytes() + o_.bytes() + qkv_.bytes() + attn_.bytes() + gate_up_.bytes() +
                          act_.bytes());
   add("logit_rows", rows_.bytes() + logits_.bytes());
-  add("decode_workspace", decode_ws_.bytes() + merge_counters_.bytes());
+  add("decode_workspace", decode_ws_.bytes());
   add("cublaslt_workspace", gemm_.workspace_bytes());
   add("step_inputs", inputs_.device_bytes());
   size_t sampling = 0;
@@ -186,16 +182,6 @@ void CudaBackend::ensure_decode_workspace(const StepInputs& in) {
   if (in.num_decode == 0 || f32_) return; // attention_f32 needs no workspace
   grow(decode_ws_, paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode, config_.num_attention_heads,
                                                           config_.head_dim));
-  ensure_merge_counters(in.num_decode);
-}
-
-void CudaBackend::ensure_merge_counters(int32_t num_seqs) {
-  if (!decode_fused_) return;
-  const size_t bytes = paged_attention_decode_counters(num_seqs, config_.num_attention_heads) * sizeof(uint32_t);
-  if (merge_counters_.bytes() >= bytes) return;
-  grow(merge_counters_, bytes);
-  // Zero once: every launch leaves the counters it used at zero again.
-  PAGODA_CUDA_CHECK(cudaMemsetAsync(merge_counters_.data(), 0, merge_counters_.bytes(), stream_.get()));
 }
 
 MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) {
@@ -204,7 +190,6 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   ensure_activations(std::max(max_num_batched_tokens, graph_batch_size(graph_max_seqs_)), max_num_seqs);
   if (!f32_) grow(decode_ws_, decode_workspace_bound(std::max(max_num_seqs, graph_batch_size(graph_max_seqs_))));
-  ensure_merge_counters(std::max(max_num_seqs, graph_batch_size(graph_max_seqs_)));
 
   // A real forward of one max_num_batched_tokens prefill, through a temporary KV cache just
   // large enough for it, so cuBLASLt and the kernels allocate what they will need.

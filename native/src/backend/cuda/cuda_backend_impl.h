@@ -99,8 +99,6 @@ private:
                                        num_sms_);
   }
   void ensure_decode_workspace(const StepInputs& in);
-  // The fused decode merge's counters for num_seqs sequences (decode_fused_ only), zeroed.
-  void ensure_merge_counters(int32_t num_seqs);
   // placeholder_rows: how many rows the previously launched step samples (placeholder ids
   // -1 - r need r below it; 0: none allowed).
   void validate(const ForwardBatch& b, int placeholder_rows = 0) const;
@@ -149,9 +147,6 @@ private:
   // and SiLU·mul write their bf16 outputs already fake-quantized from float32 (prepare_model;
   // with PAGODA_W8A8_FUSED=1 only, until a GPU run has checked it; else the linears quantize).
   Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
-  // PAGODA_DECODE_FUSED=1 (read at load; bf16 path only): rope_kv_cache_write instead of
-  // rope_neox + kv_cache_write, and decode attention's merge in its last block (merge_counters_).
-  bool decode_fused_ = false;
   bool graphs_enabled_ = false;
   bool gemm_tune_enabled_ = true;
   size_t graph_replays_ = 0;
@@ -169,7 +164,6 @@ private:
   DeviceBuffer x_, h_, o_, qkv_, attn_, gate_up_, act_, rows_, logits_;
   int64_t act_tokens_ = 0, act_rows_ = 0;
   DeviceBuffer decode_ws_;
-  DeviceBuffer merge_counters_; // decode_fused_: one zeroed counter per (sequence, KV head, m-tile)
   StepInputUploader inputs_;
   // Bumped whenever a buffer a graph may have captured is reallocated.
   uint64_t buffers_generation_ = 0;

@@ -5,7 +5,6 @@
 // op after them, as before the model files existed.
 #include <cmath>
 #include <cstdlib>
-#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -22,12 +21,10 @@ public:
   CudaOps(CudaBackend& b, const StepInputs& in) : b_(b), in_(in), c_(b.config_), st_(b.stream_.get()) {}
 
   void embed(const Param& table) override {
-    flush_rope();
     embedding_gather(in_.token_ids, device_param<T>(table), b_.x_.template as<float>(), in_.num_tokens, c_.hidden_size,
                      c_.vocab_size, st_);
   }
   void rms_norm(const Param& weight, Act out) override {
-    flush_rope();
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
@@ -41,7 +38,6 @@ public:
     b_.ops_.mark(st_, "embedding+norm");
   }
   void add_rms_norm(Act delta, const Param& weight, Act out) override {
-    flush_rope();
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
@@ -55,7 +51,6 @@ public:
     b_.ops_.mark(st_, "add_rms_norm");
   }
   void linear(const LinearLayer& layer, Act in, Act out) override {
-    flush_rope();
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
     static_cast<const CudaLinear&>(*layer.kernel).apply(act(in), act(out), in_.num_tokens, ctx);
@@ -63,12 +58,10 @@ public:
     b_.ops_.mark(st_, layer.name.c_str());
   }
   void bias_add(Act x, const Param& bias) override {
-    flush_rope();
     wrote(x, Fp8Fuse::kNone);
     cuda::bias_add(act(x), device_param<T>(bias), in_.num_tokens, width(x), st_);
   }
   void qk_norm(Act qkv, const Param& q_norm, const Param& k_norm) override {
-    flush_rope();
     T* p = act(qkv);
     const int w = width(qkv);
     rms_norm_heads(p, device_param<T>(q_norm), in_.num_tokens, c_.num_attention_heads, c_.head_dim, w, eps(), st_);
@@ -76,19 +69,26 @@ public:
                    eps(), st_);
   }
   void rope(Act qkv) override {
-    flush_rope();
-    if (b_.decode_fused_ && !b_.pooling_ && std::is_same_v<T, bf16>) {
-      rope_pending_ = qkv; // attention() rotates q and k as it writes the cache (rope_kv_cache_write)
-      b_.ops_.mark(st_, "bias+qk_norm");
-      return;
+    T* q = act(qkv);
+    T* k = q + c_.q_size();
+    const int64_t stride = width(qkv);
+    const float* inv_freq = b_.inv_freq_.template as<float>();
+    const bool per_seq =
+        std::any_of(in_.seq_inv_freq.begin(), in_.seq_inv_freq.end(), [](const float* f) { return f != nullptr; });
+    if (!per_seq) {
+      rope_neox(q, k, stride, in_.positions, inv_freq, in_.num_tokens, c_.num_attention_heads, c_.num_key_value_heads,
+                c_.head_dim, b_.rope_.rotary_dim, st_);
+    } else {
+      for (int32_t seq = 0; seq < in_.num_seqs; ++seq) {
+        const int32_t t0 = in_.host_query_start[seq], len = in_.host_query_start[seq + 1] - t0;
+        const float* freq = in_.seq_inv_freq[seq] ? in_.seq_inv_freq[seq] : inv_freq;
+        rope_neox(q + int64_t(t0) * stride, k + int64_t(t0) * stride, stride, in_.positions + t0, freq, len,
+                  c_.num_attention_heads, c_.num_key_value_heads, c_.head_dim, b_.rope_.rotary_dim, st_);
+      }
     }
-    rope_now(qkv);
     b_.ops_.mark(st_, "bias+qk_norm+rope");
   }
   void attention(int li, Act qkv_act, Act out) override {
-    if (rope_pending_ && *rope_pending_ != qkv_act) flush_rope(); // not this buffer's: plain rope first
-    const bool fused_rope = rope_pending_.has_value();
-    rope_pending_.reset();
     wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
     T* qkv = act(qkv_act);
@@ -118,37 +118,14 @@ public:
     unsigned char* v_layer = static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes;
     PagedAttentionArgsOf<T> a;
     if constexpr (std::is_same_v<T, bf16>) {
-      if (fused_rope) {
-        for_each_rope_range([&](int64_t t0, int32_t len, const float* freq) {
-          const int64_t off = t0 * qkv_width;
-          bf16* q = qkv + off;
-          bf16* k = q + c_.q_size();
-          const bf16* v = k + c_.kv_size();
-          if (b_.kv_fp8_)
-            rope_kv_cache_write(q, k, v, qkv_width, in_.positions + t0, freq, in_.slots + t0, k_layer, v_layer,
-                                a.k_scale, a.v_scale, len, c_.num_attention_heads, c_.num_key_value_heads, hd,
-                                b_.rope_.rotary_dim, b_.block_size_, st_);
-          else
-            rope_kv_cache_write(q, k, v, qkv_width, in_.positions + t0, freq, in_.slots + t0,
-                                reinterpret_cast<bf16*>(k_layer), reinterpret_cast<bf16*>(v_layer), len,
-                                c_.num_attention_heads, c_.num_key_value_heads, hd, b_.rope_.rotary_dim,
-                                b_.block_size_, st_);
-        });
-        if (b_.kv_fp8_) {
-          a.k_cache_fp8 = k_layer;
-          a.v_cache_fp8 = v_layer;
-        } else {
-          a.k_cache = reinterpret_cast<bf16*>(k_layer);
-          a.v_cache = reinterpret_cast<bf16*>(v_layer);
-        }
-      } else if (b_.kv_fp8_) { // e4m3 codes with scale 1 (the CPU backend's convention)
+      if (b_.kv_fp8_) { // e4m3 codes with scale 1 (the CPU backend's convention)
         kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_layer, v_layer,
                        a.k_scale, a.v_scale, n, c_.num_key_value_heads, hd, b_.block_size_, st_);
         a.k_cache_fp8 = k_layer;
         a.v_cache_fp8 = v_layer;
       }
     }
-    if (a.k_cache_fp8 == nullptr && a.k_cache == nullptr) {
+    if (a.k_cache_fp8 == nullptr) {
       T* k_cache = reinterpret_cast<T*>(k_layer);
       T* v_cache = reinterpret_cast<T*>(v_layer);
       kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache, n,
@@ -156,7 +133,7 @@ public:
       a.k_cache = k_cache;
       a.v_cache = v_cache;
     }
-    b_.ops_.mark(st_, fused_rope ? "rope+kv_cache_write" : "kv_cache_write");
+    b_.ops_.mark(st_, "kv_cache_write");
 
     a.q = qkv;
     a.q_token_stride = qkv_width;
@@ -179,13 +156,11 @@ public:
       b_.ops_.mark(st_, "attention_prefill");
       if (in_.num_decode)
         paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
-                               b_.decode_ws_.bytes(), st_,
-                               b_.decode_fused_ ? b_.merge_counters_.template as<uint32_t>() : nullptr);
+                               b_.decode_ws_.bytes(), st_);
     }
     b_.ops_.mark(st_, "attention_decode");
   }
   void silu_mul(Act gate_up, Act out) override {
-    flush_rope();
     const Fp8Fuse fuse = std::is_same_v<T, bf16> ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, fuse);
@@ -196,38 +171,6 @@ public:
   }
 
 private:
-  // Calls fn(first token, tokens, inverse frequencies) over the step: once, or once per
-  // sequence where some sequence has its own frequencies (dynamic scaling past the trained length).
-  template <typename Fn> void for_each_rope_range(Fn&& fn) const {
-    const float* inv_freq = b_.inv_freq_.template as<float>();
-    const bool per_seq =
-        std::any_of(in_.seq_inv_freq.begin(), in_.seq_inv_freq.end(), [](const float* f) { return f != nullptr; });
-    if (!per_seq) {
-      fn(0, in_.num_tokens, inv_freq);
-      return;
-    }
-    for (int32_t seq = 0; seq < in_.num_seqs; ++seq) {
-      const int32_t t0 = in_.host_query_start[seq], len = in_.host_query_start[seq + 1] - t0;
-      fn(t0, len, in_.seq_inv_freq[seq] ? in_.seq_inv_freq[seq] : inv_freq);
-    }
-  }
-  void rope_now(Act qkv) {
-    T* q = act(qkv);
-    T* k = q + c_.q_size();
-    const int64_t stride = width(qkv);
-    for_each_rope_range([&](int64_t t0, int32_t len, const float* freq) {
-      rope_neox(q + t0 * stride, k + t0 * stride, stride, in_.positions + t0, freq, len, c_.num_attention_heads,
-                c_.num_key_value_heads, c_.head_dim, b_.rope_.rotary_dim, st_);
-    });
-  }
-  // A rotation rope() left for attention() to fuse, done now: another op is about to touch the buffers.
-  void flush_rope() {
-    if (!rope_pending_) return;
-    const Act qkv = *rope_pending_;
-    rope_pending_.reset();
-    rope_now(qkv);
-  }
-
   // A norm's output fake-quantized for the W8A8 linears that read it: every norm into kHidden
   // but the final one (lm_head and pooling read that; they are not quantized).
   Fp8Fuse fuse_for(const Param& weight, Act out) const {
@@ -262,7 +205,6 @@ private:
   }
 
   Fp8Fuse fused_[static_cast<int>(Act::kMlp) + 1] = {}; // per Act: how its buffer was last written
-  std::optional<Act> rope_pending_; // rope() deferred into attention()'s cache write (decode_fused_)
   CudaBackend& b_;
   const StepInputs& in_;
   const ModelConfig& c_;

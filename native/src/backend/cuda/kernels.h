@@ -102,22 +102,6 @@ void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride,
                     float v_scale, int num_tokens, int num_kv_heads, int head_dim, int block_size,
                     cudaStream_t stream);
 
-// rope_neox on q and k followed by kv_cache_write, in one kernel (PAGODA_DECODE_FUSED): q and
-// k rotated in place as rope_neox leaves them, the rotated k and v written at the tokens'
-// slots (negative: skipped) as kv_cache_write writes them, bit for bit; bf16 cache, or e4m3
-// codes of x / scale. q, k and v share token_stride (rows of the fused qkv projection).
-void rope_kv_cache_write(bf16* q, bf16* k, const bf16* v, int64_t token_stride,
-                         const int32_t* positions, const float* inv_freq,
-                         const int32_t* slot_mapping, bf16* k_cache, bf16* v_cache,
-                         int num_tokens, int num_q_heads, int num_kv_heads, int head_dim,
-                         int rotary_dim, int block_size, cudaStream_t stream);
-void rope_kv_cache_write(bf16* q, bf16* k, const bf16* v, int64_t token_stride,
-                         const int32_t* positions, const float* inv_freq,
-                         const int32_t* slot_mapping, uint8_t* k_cache, uint8_t* v_cache,
-                         float k_scale, float v_scale, int num_tokens, int num_q_heads,
-                         int num_kv_heads, int head_dim, int rotary_dim, int block_size,
-                         cudaStream_t stream);
-
 // What the attention kernels read. q rows [num_tokens, num_q_heads * head_dim] with stride
 // q_token_stride; out rows [num_tokens, num_q_heads * head_dim] contiguous. Sequence s owns
 // tokens [query_start[s], query_start[s+1]) at absolute positions ending at
@@ -208,17 +192,9 @@ DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q
                                        int max_context_len, int num_sms);
 size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs,
                                               int num_q_heads, int head_dim);
-// merge_counters (PAGODA_DECODE_FUSED): with a split plan, no merge kernel: the last
-// partition block of each (sequence, KV head, m-tile) to finish merges every partition with
-// the merge kernel's sums in its order (deterministic; within a bf16 step of the two-kernel
-// output), and sets its counter back to 0. The counters:
-// paged_attention_decode_counters(num_seqs, num_q_heads) of them, ZERO-INITIALIZED once and
-// kept apart from `workspace` (whose partials another plan's launch may lay out differently).
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
                             int num_seqs, const DecodePlan& plan, void* workspace,
-                            size_t workspace_bytes, cudaStream_t stream,
-                            uint32_t* merge_counters = nullptr);
-size_t paged_attention_decode_counters(int num_seqs, int num_q_heads);
+                            size_t workspace_bytes, cudaStream_t stream);
 
 // y[m, n] (+)= x[m, k] · w[n, k]^T for decode-sized m (1..kSkinnyGemmMaxRows): streams the
 // weight once on tensor cores (one kernel for every m); y is bf16 or f32 (out_f32),
