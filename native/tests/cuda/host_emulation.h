@@ -1,5 +1,5 @@
-// Runs a CUDA kernel's source on the host for the emulation tests (fp8_skinny_emulation_test,
-// quant_gemv2_emulation_test, quant_gemv_bulk_emulation_test): a CTA's threads as fibers, barriers
+// Runs a CUDA kernel's source on the host for the emulation tests (quant_gemv_bulk_emulation_test;
+// before session 8 also quant_gemv2's and fp8_skinny_gemm's): a CTA's threads as fibers, barriers
 // (__syncthreads, __syncwarp, named), a warp-wide mma model, cp.async, mbarriers and 1D bulk copies.
 //
 // Each CTA's threads (256 unless run_grid is told otherwise) are fibers (ucontext) on one OS thread
@@ -10,7 +10,7 @@
 // at once and completes its bytes on the mbarrier; an mbarrier phase completes when its arrivals are
 // in and its transaction bytes landed, and a wait yields until that parity's phase has completed.
 //
-// Define PAGODA_EMULATED_KERNEL_NS (the kernel source's namespace, e.g. pagoda::cuda::gemv2)
+// Define PAGODA_EMULATED_KERNEL_NS (the kernel source's namespace, e.g. pagoda::cuda::gemv_bulk)
 // before including: the CUDA names the kernel source calls are declared there so that unqualified
 // lookup from the kernel finds them before anything of CUDA's own headers.
 #pragma once

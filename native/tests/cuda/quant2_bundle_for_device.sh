@@ -4,7 +4,7 @@
 # bench/configs/, and from ../shared the wave2 tiny-llama quantized checkpoints with their goldens
 # and the Llama-3-8B config. About 15 MB. Run from the repository root after building
 # native/build-cuda (targets quant_gemm_test elementwise_kernels_test golden_test pagoda-bench
-# pagoda-check quant_gemv2_test quant_kernel_bench); the device
+# pagoda-check quant_kernel_bench); the device
 # runs over /work/main, so DEST is under it (git-ignored .dev-carry, never committed).
 # Usage: native/tests/cuda/quant2_bundle_for_device.sh [build (native/build-cuda)] [dest (/work/main/.dev-carry/quant2)]
 set -eu
@@ -14,7 +14,7 @@ SHARED=../shared
 [ -d "$SHARED/models/wave2" ] || { echo "quant2_bundle_for_device: run from the repository root"; exit 1; }
 rm -rf "$DEST"
 mkdir -p "$DEST/bin" "$DEST/shared/models/wave2" "$DEST/shared/fixtures/wave2/golden"
-for b in pagoda-bench pagoda-check golden_test quant_gemm_test elementwise_kernels_test quant_gemv2_test quant_kernel_bench; do
+for b in pagoda-bench pagoda-check golden_test quant_gemm_test elementwise_kernels_test quant_kernel_bench; do
   cp "$BUILD/$b" "$DEST/bin/"
   strip --strip-unneeded "$DEST/bin/$b"
 done

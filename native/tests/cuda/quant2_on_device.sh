@@ -9,23 +9,16 @@
 # AWQ / FP8 / FP8-block (FP8 also unfused), each printed beside its floor. Logs and JSON go into
 # $OUT/quant2-out (written as they go, so a run cut short still brings back what it did); a summary is
 # printed as it goes. Decode runs stop being started past BUDGET_S seconds (default 480).
-# Last, stage gemv2 (issue 15's decode GEMV, PAGODA_QUANT_GEMV2=1): quant_gemv2_test on small and
-# odd shapes, the wave2 goldens through pagoda-check with it, `quant_kernel_bench gemv` (quant_gemv2 beside quant_gemm and the copy floor), batch-1
-# decode for GPTQ and FP8 with PAGODA_QUANT_GEMV2=1 (beside the default runs of stage b1), then
-# quant_gemv2_test on the Llama-3-8B shapes; each started only while it can end before TOTAL_S
-# (default 530 s), in that order, so the whole call stays under ~9 minutes.
+# (Stage gemv2, the decode GEMV quant_gemv2, ran in session 7; the kernel was removed in session 8.)
 # Usage (repository root on the device): bash .dev-carry/quant2/quant2_on_device.sh
-#   STAGES: any of "tests goldens b1 gemv2" (default all); B1_FORMATS, B1_UNFUSED_FORMATS,
-#   GEMV2_FORMATS narrow the decode runs.
+#   STAGES: any of "tests goldens b1" (default all); B1_FORMATS, B1_UNFUSED_FORMATS narrow the decode runs.
 set -u -o pipefail
 BUNDLE=${BUNDLE:-$(cd "$(dirname "$0")" && pwd)} # the folder this script was bundled into
 BIN=$BUNDLE/bin
 S=$BUNDLE/shared
 OUT_DIR=${OUT:-/tmp}/quant2-out
 BUDGET_S=${BUDGET_S:-480}
-STAGES=${STAGES:-tests goldens b1 gemv2}
-TOTAL_S=${TOTAL_S:-530}
-GEMV2_FORMATS=${GEMV2_FORMATS-gptq-int4 fp8-dynamic}
+STAGES=${STAGES:-tests goldens b1}
 B1_FORMATS=${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic fp8-block}
 B1_UNFUSED_FORMATS=${B1_UNFUSED_FORMATS-fp8-dynamic}
 export PAGODA_GIT_COMMIT=$(cat "$BUNDLE/COMMIT" 2>/dev/null || echo unknown)
@@ -50,11 +43,6 @@ finish() {
 in_budget() { # NAME: false (and says so) once BUDGET_S seconds have gone
   [ $(($(date +%s) - start)) -lt "$BUDGET_S" ] && return 0
   echo "-- $1 not started: past ${BUDGET_S} s"
-  return 1
-}
-fits() { # NAME LIMIT_S: false (and says so) when a run of LIMIT_S could pass TOTAL_S
-  [ $(($(date +%s) - start + $2)) -le "$TOTAL_S" ] && return 0
-  echo "-- $1 not started: it could run past TOTAL_S (${TOTAL_S} s)"
   return 1
 }
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
@@ -99,41 +87,5 @@ if has b1; then
       --batch-size 1 --input-len 512 --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-unfused.json"
     echo "   $f unfused: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f-unfused.log" | head -1)"
   done
-fi
-if has gemv2; then
-  gemv2_ok=0
-  if fits quant_gemv2_test-small 60 && run quant_gemv2_test-small 60 "$BIN/quant_gemv2_test" small; then gemv2_ok=1; fi
-  grep -E "^FAIL|skip|passed" "$OUT_DIR/quant_gemv2_test-small.log" 2>/dev/null | head -24
-  # The wave2 goldens through the engine with the new GEMV (decode steps of <= 8 rows take it).
-  if [ $gemv2_ok = 1 ]; then
-    for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8; do
-      fits golden-$g-gemv2 40 || continue
-      run golden-$g-gemv2 40 env PAGODA_QUANT_GEMV2=1 PAGODA_W8A8_FUSED=1 "$BIN/pagoda-check" \
-        "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" --model "$S/models/wave2/tiny-llama-${g%.w8a8}" \
-        --device cuda --dtype auto
-      echo "   $(grep -E "passed" "$OUT_DIR/golden-$g-gemv2.log") worst rel $(awk '$1 ~ /^[0-9]+$/ && ($NF == "ok" || $NF == "FAIL") {print $(NF-3)}' \
-        "$OUT_DIR/golden-$g-gemv2.log" | sort -g | tail -1)"
-    done
-  fi
-  if fits quant_kernel_bench-gemv 120; then
-    run quant_kernel_bench-gemv 120 "$BIN/quant_kernel_bench" gemv "$OUT_DIR/h200-quant-gemv2-kernels.json"
-    grep -E "^device|m 1 |tiles a CTA|^token" "$OUT_DIR/quant_kernel_bench-gemv.log" | head -80
-  fi
-  # Decode with the new GEMV only when its kernel test passed (a wrong kernel could fault the run).
-  if [ $gemv2_ok = 1 ]; then
-    for f in $GEMV2_FORMATS; do
-      fits decode-b1-$f-gemv2 100 || continue
-      run decode-b1-$f-gemv2 100 env PAGODA_QUANT_GEMV2=1 PAGODA_W8A8_FUSED=1 "$BIN/pagoda-bench" --model "$(cfg_of $f)" \
-        $LLAMA --batch-size 1 --input-len 512 --output-len 256 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-gemv2.json"
-      echo "   $f gemv2: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f-gemv2.log" | head -1)"
-      [ -f "$OUT_DIR/decode-b1-$f.log" ] && echo "   $f default: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
-    done
-  else
-    echo "-- decode with PAGODA_QUANT_GEMV2=1 not run: quant_gemv2_test small did not pass"
-  fi
-  if fits quant_gemv2_test-llama 150; then
-    run quant_gemv2_test-llama 150 "$BIN/quant_gemv2_test"
-    grep -E "^FAIL|skip|passed" "$OUT_DIR/quant_gemv2_test-llama.log" | head -24
-  fi
 fi
 finish

@@ -5,11 +5,9 @@
 // bf16 GEMM at prefill sizes in TFLOP/s, and the decode GEMM time of one whole batch-1 token
 // per format beside the floor of that format's weight bytes. Weights rotate over copies
 // larger than L2, so every timed call reads DRAM. A benchmark: it prints figures and, given a
-// path, writes them as JSON; it asserts nothing. `quant_kernel_bench gemv [path]` times the decode
-// GEMV quant_gemv2 beside quant_gemm and the copy floor instead (bench_gemv); `quant_kernel_bench
-// fp8skinny [path]` the FP8 decode GEMM fp8_skinny_gemm beside the bf16 engine GEMM, quant_gemm and
-// quantize_fp8_rows + cuBLASLt fp8 at m 1..256 (bench_fp8_skinny); `quant_kernel_bench bulk [path]`
-// the bulk-copy decode GEMV quant_gemv_bulk beside quant_gemm and the copy floor (bench_bulk).
+// path, writes them as JSON; it asserts nothing. `quant_kernel_bench bulk [path]` times the bulk-copy
+// decode GEMV quant_gemv_bulk beside quant_gemm and the copy floor instead (bench_bulk);
+// `quant_kernel_bench profile` launches each decode GEMM once for Nsight Compute (profile_once).
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -159,108 +157,6 @@ void write_json(const char* path, const cudaDeviceProp& prop, double copy) {
   std::fclose(out);
 }
 
-// `gemv`: quant_gemv2 beside quant_gemm and the copy floor (weight bytes / copy bandwidth) at
-// m = 1, 2, 4, 8 on the four Llama-3-8B GEMMs, int4 GPTQ g128 and fp8 per-channel / blocks, each
-// call alone on rotated weights; the forced-split sweep at m 1 and the CTA-shape sweep (2 / 4 / 8
-// tiles) at m 1 and 8 (for tuning the plan); then one
-// batch-1 token's 128 layer GEMMs launched back to back (PDL overlaps neighbours, as in the
-// engine's graphs) per kernel, against the floor of their bytes.
-int bench_gemv(const cudaDeviceProp& prop, double copy, const char* json_path) {
-  const int ms[] = {1, 2, 4, 8};
-  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
-  DeviceBuffer y(size_t(8) * 28672 * 2);
-  struct Layer {
-    std::vector<BenchWeight> copies;
-  };
-  for (Format f : {Format::kInt4, Format::kFp8Channel, Format::kFp8Block}) {
-    std::vector<Layer> layers; // per shape, rotated copies (> 600 MB together)
-    size_t ws_bytes = 256;
-    for (const Shape& s : kShapes) {
-      Layer l;
-      l.copies.push_back(make_weight(f, s.n, s.k, 300));
-      const int copies = std::max<int>(2, int(kRotateBytes / l.copies[0].bytes()) + 1);
-      for (int c = 1; c < copies; ++c) l.copies.push_back(make_weight(f, s.n, s.k, 300 + 7 * c));
-      quant_gemv2_prepare(l.copies[0].view);
-      for (int m : ms) {
-        for (int sp : {0, 1, 2, 3, 4, 6, 8, 12, 16}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(l.copies[0].view, m, sp));
-        for (int tiles : {2, 8}) ws_bytes = std::max(ws_bytes, quant_gemv2_workspace_bytes(l.copies[0].view, m, 0, tiles));
-      }
-      layers.push_back(std::move(l));
-    }
-    DeviceBuffer ws(ws_bytes);
-    PAGODA_CUDA_CHECK(cudaMemset(ws.data(), 0, ws_bytes));
-    double token_ms[2] = {0, 0}, token_bytes = 0;
-    for (size_t si = 0; si < std::size(kShapes); ++si) {
-      const Shape& s = kShapes[si];
-      const std::vector<BenchWeight>& wc = layers[si].copies;
-      const double wbytes = double(wc[0].bytes()), floor_ms = wbytes / (copy * 1e6);
-      for (int m : ms) {
-        const double old_ms = median_ms([&](int i) {
-          quant_gemm(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
-        });
-        const double new_ms = median_ms([&](int i) {
-          quant_gemv2(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, ws.data(), ws.bytes(), 0);
-        });
-        if (m == 1) token_ms[0] += old_ms, token_ms[1] += new_ms, token_bytes += wbytes;
-        const int splits = quant_gemv2_splits(wc[0].view, m);
-        std::printf("%-8s %-14s m %d  floor %.4f ms  quant_gemm %.4f (%3.0f%%)  quant_gemv2 %.4f (%3.0f%%, splits %d)  %.2fx\n",
-                    s.name, format_name(f), m, floor_ms, old_ms, 100 * floor_ms / old_ms, new_ms, 100 * floor_ms / new_ms,
-                    splits, old_ms / new_ms);
-        add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
-                 std::to_string(m) + ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"quant_gemm_ms\":" +
-                 std::to_string(old_ms) + ",\"quant_gemv2_ms\":" + std::to_string(new_ms) + ",\"splits\":" +
-                 std::to_string(splits) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
-      }
-      std::printf("%-8s %-14s m 1  forced splits:", s.name, format_name(f));
-      for (int sp : {1, 2, 3, 4, 6, 8, 12, 16}) {
-        const double t = median_ms([&](int i) {
-          quant_gemv2(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, 1, ws.data(), ws.bytes(), 0, sp);
-        });
-        std::printf("  %d: %.4f", sp, t);
-        add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) +
-                 "\",\"m\":1,\"forced_splits\":" + std::to_string(sp) + ",\"quant_gemv2_ms\":" + std::to_string(t) + "}");
-      }
-      std::printf("\n");
-      // CTA shape: 2, 4 (the default) or 8 tiles of 16 rows, each with its plan's splits.
-      for (int m : {1, 8}) {
-        std::printf("%-8s %-14s m %d  tiles a CTA:", s.name, format_name(f), m);
-        for (int tiles : {2, 4, 8}) {
-          const double t = median_ms([&](int i) {
-            quant_gemv2(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, ws.data(), ws.bytes(), 0, 0,
-                        tiles);
-          });
-          std::printf("  %d: %.4f (splits %d)", tiles, t, quant_gemv2_splits(wc[0].view, m, tiles));
-          add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
-                   std::to_string(m) + ",\"tiles\":" + std::to_string(tiles) + ",\"splits\":" +
-                   std::to_string(quant_gemv2_splits(wc[0].view, m, tiles)) + ",\"quant_gemv2_ms\":" + std::to_string(t) + "}");
-        }
-        std::printf("\n");
-      }
-    }
-    // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
-    const double floor = kLayers * token_bytes / (copy * 1e6);
-    for (int kernel = 0; kernel < 2; ++kernel) {
-      const double t = median_ms([&](int rep) {
-        for (int layer = 0; layer < kLayers; ++layer)
-          for (size_t si = 0; si < std::size(kShapes); ++si) {
-            const std::vector<BenchWeight>& wc = layers[si].copies;
-            const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].view;
-            if (kernel == 0) quant_gemm(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0);
-            else quant_gemv2(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, ws.data(), ws.bytes(), 0);
-          }
-      }, 2, 10);
-      const char* kname = kernel == 0 ? "quant_gemm" : "quant_gemv2";
-      std::printf("token %-14s %-11s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx  (alone, summed: %.3f ms)\n",
-                  format_name(f), kname, t, floor, t / floor, kLayers * token_ms[kernel]);
-      add_json("{\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" + std::string(format_name(f)) +
-               "\",\"kernel\":\"" + kname + "\",\"ms\":" + std::to_string(t) + ",\"floor_ms\":" + std::to_string(floor) +
-               ",\"alone_sum_ms\":" + std::to_string(kLayers * token_ms[kernel]) + "}");
-    }
-  }
-  if (json_path != nullptr) write_json(json_path, prop, copy);
-  return 0;
-}
-
 // `bulk`: quant_gemv_bulk (its default ring) beside quant_gemm and the copy floor at m = 1, 2, 4, 8
 // on the four Llama-3-8B GEMMs, int4 GPTQ g128 and fp8 per-channel / blocks, each call alone on
 // rotated weights; every ring configuration at m 1 and 8 (for picking the default); then one
@@ -355,94 +251,10 @@ int bench_bulk(const cudaDeviceProp& prop, double copy, const char* json_path) {
 
 } // namespace
 
-// `fp8skinny`: per Llama-3-8B shape and m = 1, 2, 4 ... 256, the copy floor of the fp8 weight,
-// the engine's bf16 GEMM (bf16 weights), quant_gemm, quantize_fp8_rows + cuBLASLt fp8 (per token x
-// per channel, what m > 32 takes by default), fp8_skinny_gemm with its plan, and each of its tile
-// configs with the plan's splits (for tuning the default choice). Then one batch-1 token's 128
-// layer GEMMs (sum of the m = 1 rows x 32) per kernel.
-int bench_fp8_skinny(const cudaDeviceProp& prop, double copy, const char* json_path) {
-  CublasLt lt;
-  const int ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-  DeviceBuffer x = random_bf16(size_t(256) * 14336, 7, 1.f);
-  DeviceBuffer y(size_t(256) * 28672 * 2);
-  DeviceBuffer xq(size_t(256) * 14336), xs(size_t(256) * 4);
-  fp8_skinny_prepare();
-  double token_ms[4] = {0, 0, 0, 0}, token_floor = 0; // bf16, quant_gemm, cuBLASLt fp8, fp8_skinny at m 1
-  const char* names[4] = {"engine bf16 GEMM", "quant_gemm", "quantize_fp8_rows + cuBLASLt fp8", "fp8_skinny_gemm"};
-  for (const Shape& s : kShapes) {
-    const size_t bf16_bytes = size_t(s.n) * s.k * 2;
-    std::vector<DeviceBuffer> wb;
-    for (int c = 0; c < std::max<int>(2, int(kRotateBytes / bf16_bytes) + 1); ++c)
-      wb.push_back(random_bf16(size_t(s.n) * s.k, 100 + c, 0.05f));
-    std::vector<BenchWeight> ws;
-    ws.push_back(make_weight(Format::kFp8Channel, s.n, s.k, 200));
-    const int copies = std::max<int>(2, int(kRotateBytes / ws[0].bytes()) + 1);
-    for (int c = 1; c < copies; ++c) ws.push_back(make_weight(Format::kFp8Channel, s.n, s.k, 200 + 7 * c));
-    const double wbytes = double(ws[0].bytes()), floor_ms = wbytes / (copy * 1e6);
-    size_t ws_bytes = 0;
-    for (int m : ms)
-      for (int config = -1; config < 4; ++config) ws_bytes = std::max(ws_bytes, fp8_skinny_workspace_bytes(ws[0].view, m, config));
-    DeviceBuffer workspace(ws_bytes);
-    PAGODA_CUDA_CHECK(cudaMemset(workspace.data(), 0, ws_bytes));
-    token_floor += kLayers * floor_ms;
-    for (int m : ms) {
-      double t[4];
-      t[0] = median_ms([&](int i) {
-        lt.linear(x.as<bf16>(), wb[size_t(i) % wb.size()].as<bf16>(), y.data(), GemmOutput::kBf16, m, s.n, s.k, 0);
-      });
-      t[1] = median_ms([&](int i) {
-        quant_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
-      });
-      try {
-        t[2] = median_ms([&](int i) {
-          const BenchWeight& w = ws[size_t(i) % ws.size()];
-          quantize_fp8_rows(x.as<bf16>(), xq.as<uint8_t>(), xs.as<float>(), m, s.k, s.k, true, 0);
-          lt.linear_fp8(xq.as<uint8_t>(), xs.as<float>(), w.packed.as<uint8_t>(), w.scales.as<float>(), y.as<bf16>(),
-                        Fp8Scaling::kPerChannel, m, s.n, s.k, 0);
-        });
-      } catch (const std::exception& e) {
-        t[2] = -1;
-      }
-      t[3] = median_ms([&](int i) {
-        fp8_skinny_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, workspace.data(),
-                        workspace.bytes(), 0);
-      });
-      double cfg_ms[4];
-      for (int config = 0; config < 4; ++config)
-        cfg_ms[config] = median_ms([&](int i) {
-          fp8_skinny_gemm(x.as<bf16>(), ws[size_t(i) % ws.size()].view, y.as<bf16>(), s.n, m, workspace.data(),
-                          workspace.bytes(), 0, config);
-        });
-      if (m == 1)
-        for (int k = 0; k < 4; ++k) token_ms[k] += kLayers * t[k];
-      std::printf("%-8s m %3d  floor %.4f  bf16 %.4f  quant_gemm %.4f  cublasLt-fp8 %.4f  fp8_skinny %.4f ms (%3.0f%% of "
-                  "copy, splits %d; %.2fx bf16)  configs 0-3: %.4f %.4f %.4f %.4f\n",
-                  s.name, m, floor_ms, t[0], t[1], t[2], t[3], 100.0 * floor_ms / t[3],
-                  fp8_skinny_splits(ws[0].view, m), t[0] / t[3], cfg_ms[0], cfg_ms[1], cfg_ms[2], cfg_ms[3]);
-      add_json("{\"shape\":\"" + std::string(s.name) + "\",\"m\":" + std::to_string(m) +
-               ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"bf16_ms\":" + std::to_string(t[0]) +
-               ",\"quant_gemm_ms\":" + std::to_string(t[1]) + ",\"cublaslt_fp8_ms\":" + std::to_string(t[2]) +
-               ",\"fp8_skinny_ms\":" + std::to_string(t[3]) + ",\"fp8_skinny_splits\":" +
-               std::to_string(fp8_skinny_splits(ws[0].view, m)) + ",\"fp8_skinny_config_ms\":[" +
-               std::to_string(cfg_ms[0]) + "," + std::to_string(cfg_ms[1]) + "," + std::to_string(cfg_ms[2]) + "," +
-               std::to_string(cfg_ms[3]) + "]}");
-    }
-  }
-  for (int k = 0; k < 4; ++k) {
-    std::printf("batch-1 token's 128 layer GEMMs (sum of m = 1 rows): %-34s %.3f ms (fp8 floor %.3f ms)\n", names[k],
-                token_ms[k], token_floor);
-    add_json("{\"summary\":\"batch-1 layer GEMMs, sum of m 1\",\"kernel\":\"" + std::string(names[k]) +
-             "\",\"ms\":" + std::to_string(token_ms[k]) + ",\"fp8_floor_ms\":" + std::to_string(token_floor) + "}");
-  }
-  if (json_path != nullptr) write_json(json_path, prop, copy);
-  return 0;
-}
-
 // `profile`: each of the four Llama-3-8B decode GEMMs at m 1 launched once per kernel and round (bf16
-// engine GEMM, quant_gemm int4 / fp8 per-channel, fp8_skinny_gemm), two rounds, for Nsight Compute (the
+// engine GEMM, quant_gemm int4 / fp8 per-channel), two rounds, for Nsight Compute (the
 // second round is the warm one): timing comes from ncu, not from here.
 int profile_once() {
-  fp8_skinny_prepare();
   CublasLt lt;
   DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
   DeviceBuffer y(size_t(8) * 28672 * 2);
@@ -453,12 +265,6 @@ int profile_once() {
       for (Format f : {Format::kInt4, Format::kFp8Channel}) {
         BenchWeight w = make_weight(f, s.n, s.k, 200);
         quant_gemm(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0);
-        if (f == Format::kFp8Channel) {
-          const size_t bytes = fp8_skinny_workspace_bytes(w.view, 1);
-          DeviceBuffer workspace(bytes);
-          PAGODA_CUDA_CHECK(cudaMemset(workspace.data(), 0, bytes));
-          fp8_skinny_gemm(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, workspace.data(), bytes, 0);
-        }
       }
       PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
     }
@@ -473,13 +279,9 @@ int main(int argc, char** argv) {
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   const double copy = copy_gbps();
   std::printf("device %s, copy %.0f GB/s (read + write)\n", prop.name, copy);
-  // `quant_kernel_bench gemv [out.json]`: the decode GEMV comparison only (about a minute).
   if (argc > 1 && std::strcmp(argv[1], "profile") == 0) return profile_once();
-  if (argc > 1 && std::strcmp(argv[1], "gemv") == 0) return bench_gemv(prop, copy, argc > 2 ? argv[2] : nullptr);
   // `quant_kernel_bench bulk [out.json]`: the bulk-copy decode GEMV comparison only.
   if (argc > 1 && std::strcmp(argv[1], "bulk") == 0) return bench_bulk(prop, copy, argc > 2 ? argv[2] : nullptr);
-  // `quant_kernel_bench fp8skinny [out.json]`: the FP8 decode GEMM comparison only.
-  if (argc > 1 && std::strcmp(argv[1], "fp8skinny") == 0) return bench_fp8_skinny(prop, copy, argc > 2 ? argv[2] : nullptr);
   CublasLt lt;
   const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   const int prefill_ms[] = {256, 512, 1024, 2048, 4096};

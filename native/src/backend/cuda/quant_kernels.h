@@ -33,20 +33,6 @@ void preload_gather_columns();
 // The current device's SM count (asked once).
 int device_sm_count();
 
-// The bandwidth-bound decode GEMV (quant_gemv2.cu) for m = 1..8: y[m, n] = x[m, k] · dequant(w)^T
-// into bf16 rows ldy apart (no beta), over the same weight layouts. A ring of weight loads in flight
-// per lane, x and the scales staged in shared memory (<= 48 KB: no opt-in attribute), k split across
-// CTAs where the rows alone leave SMs idle, the splits summed in a fixed order (deterministic).
-// workspace: quant_gemv2_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters go
-// back to zero after every call); it also holds act-order's gathered x. For tuning: splits > 0
-// forces the number of k splits, tiles (2, 4 or 8) the 16-row tiles a CTA (0: the plan's choices).
-// quant_gemv2_prepare makes the default plans for m = 1..8 (an occupancy query) at load.
-void quant_gemv2_prepare(const QuantizedWeight& w);
-size_t quant_gemv2_workspace_bytes(const QuantizedWeight& w, int m, int splits = 0, int tiles = 0);
-int quant_gemv2_splits(const QuantizedWeight& w, int m, int tiles = 0);
-void quant_gemv2(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
-                 size_t workspace_bytes, cudaStream_t stream, int splits = 0, int tiles = 0);
-
 // The bulk-copy decode GEMV (quant_gemv_bulk.cu) for m = 1..8: y[m, n] = x[m, k] · dequant(w)^T
 // (+ beta · y) into bf16 rows ldy apart, over the same weight layouts and with quant_gemm's
 // arithmetic. Persistent CTAs stream their tiles' weight bytes through a shared-memory ring filled
@@ -63,21 +49,6 @@ size_t quant_gemv_bulk_workspace_bytes(const QuantizedWeight& w, int m, int conf
 int quant_gemv_bulk_splits(const QuantizedWeight& w, int config = -1);
 void quant_gemv_bulk(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int config = -1);
-
-// FP8 decode GEMM (fp8_skinny_gemm.cu) for m = 1..256: y[m, n] = scale[n] * x[m, k] · e4m3(w)^T
-// into bf16 rows ldy apart, for fp8 weights with per-channel scales (W8A8 layers pass x already
-// e4m3(x / s) * s). The weight crosses DRAM once at every m (tiles of weight rows x tokens, a
-// cp.async pipeline through shared memory), k split across CTAs where the tiles leave the GPU
-// idle (summed in a fixed order: deterministic). fp8_skinny_prepare (at load, never in a capture)
-// sets the kernels' shared-memory attribute and asks their occupancy; calls before it throw.
-// workspace: fp8_skinny_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters go
-// back to zero after every call). For tuning: config 0..3 forces a tile config, splits > 0 the k
-// splits (-1 / 0: the plan's choices).
-void fp8_skinny_prepare();
-size_t fp8_skinny_workspace_bytes(const QuantizedWeight& w, int m, int config = -1, int splits = 0);
-int fp8_skinny_splits(const QuantizedWeight& w, int m, int config = -1);
-void fp8_skinny_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int config = -1, int splits = 0);
 
 // out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
 // for large m, where a bf16 GEMM on tensor cores beats streaming.

@@ -33,23 +33,7 @@ struct QuantScratch {
   DeviceBuffer x_scales;    // kMaxRows floats
   DeviceBuffer x_fake;      // kFakeQuantRows x the largest in, bf16 or float32: e4m3(x / s) * s
   DeviceBuffer gathered;    // act-order x for the streaming kernel: kStreamMaxRows x in, bf16
-  DeviceBuffer gemv2;       // quant_gemv2's workspace (PAGODA_QUANT_GEMV2=1): zeroed when made
   DeviceBuffer gemv_bulk;   // quant_gemv_bulk's workspace (PAGODA_QUANT_GEMV_BULK=1): zeroed when made
-  DeviceBuffer fp8_skinny;  // fp8_skinny_gemm's workspace (PAGODA_FP8_SKINNY=1): zeroed when made
-
-  // The largest quant_gemv2 workspace of a weight over m = 1..8 (at load, after its plans are
-  // made); a new buffer starts zeroed, as the kernel's split counters must.
-  void fit_gemv2(const QuantizedWeight& w) {
-    quant_gemv2_prepare(w);
-    size_t bytes = 0;
-    for (int m = 1; m <= QuantizedCudaLinear::kGemv2MaxRows; ++m) bytes = std::max(bytes, quant_gemv2_workspace_bytes(w, m));
-    if (gemv2.bytes() < bytes) {
-      gemv2 = DeviceBuffer(bytes);
-      PAGODA_CUDA_CHECK(cudaMemset(gemv2.data(), 0, bytes));
-      // The engine's streams may not order after the legacy stream's memset: finish it here.
-      PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    }
-  }
 
   // The bulk-copy GEMV's plans and shared-memory attribute (at load, never in a capture) and its
   // largest workspace over m = 1..8; a new buffer starts zeroed, as its split counters must.
@@ -61,20 +45,6 @@ struct QuantScratch {
     if (gemv_bulk.bytes() < bytes) {
       gemv_bulk = DeviceBuffer(bytes);
       PAGODA_CUDA_CHECK(cudaMemset(gemv_bulk.data(), 0, bytes));
-      PAGODA_CUDA_CHECK(cudaDeviceSynchronize()); // as fit_gemv2: the engine's streams may not order after it
-    }
-  }
-
-  // fp8_skinny_gemm's largest workspace for a weight over m = 1..kFp8SkinnyMaxRows (at load: the
-  // kernels' shared-memory attribute and occupancy are set and asked here, never in a capture).
-  void fit_fp8_skinny(const QuantizedWeight& w) {
-    fp8_skinny_prepare();
-    size_t bytes = 0;
-    for (int m = 1; m <= QuantizedCudaLinear::kFp8SkinnyMaxRows; ++m)
-      bytes = std::max(bytes, fp8_skinny_workspace_bytes(w, m));
-    if (fp8_skinny.bytes() < bytes) {
-      fp8_skinny = DeviceBuffer(bytes);
-      PAGODA_CUDA_CHECK(cudaMemset(fp8_skinny.data(), 0, bytes));
       // The engine's streams may not order after the legacy stream's memset: finish it here.
       PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
     }
@@ -196,42 +166,16 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   // W8A8 per channel (one fused weight) takes cuBLASLt's fp8 GEMM there.
   const bool needs_dequant = f32_ || format_ == QuantFormat::kInt4 || block_scales_ || !w8a8 || parts_.size() > 1;
   scratch_->fit(out_, in_, f32_ ? sizeof(float) : sizeof(bf16), needs_dequant, w8a8 && !f32_, w8a8);
-  // The decode GEMV's plans (an occupancy query) and workspace are made here, never during a
-  // graph capture; it needs no shared-memory opt-in.
-  gemv2_ = !f32_ && gemv2_enabled();
-  if (gemv2_)
-    for (const Part& p : parts_) scratch_->fit_gemv2(p.weight.view());
   gemv_bulk_ = !f32_ && gemv_bulk_enabled();
   if (gemv_bulk_)
     for (const Part& p : parts_) scratch_->fit_gemv_bulk(p.weight.view());
-  // The FP8 decode GEMM: fp8 per-channel weights on bf16 activations (every part: unfused parts
-  // launch one each into their columns).
-  fp8_skinny_ = !f32_ && format_ == QuantFormat::kFp8 && !block_scales_ && fp8_skinny_enabled();
-  if (fp8_skinny_)
-    for (const Part& p : parts_) scratch_->fit_fp8_skinny(p.weight.view());
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
 
-bool QuantizedCudaLinear::gemv2_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMV2");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return enabled;
-}
-
 bool QuantizedCudaLinear::gemv_bulk_enabled() {
   static const bool enabled = [] {
     const char* v = std::getenv("PAGODA_QUANT_GEMV_BULK");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return enabled;
-}
-
-bool QuantizedCudaLinear::fp8_skinny_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PAGODA_FP8_SKINNY");
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   return enabled;
@@ -283,16 +227,6 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_group_ != 0;
-  if (fp8_skinny_ && m <= kFp8SkinnyMaxRows) {
-    // PAGODA_FP8_SKINNY=1: the FP8 decode GEMM (weight read once at every m up to 256); a W8A8
-    // layer feeds it e4m3(x / s) * s as the streaming GEMM gets it (by_chunks, or the fused norm's).
-    by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
-      for (const Part& p : parts_)
-        fp8_skinny_gemm(xc, p.weight.view(), yc + p.row_offset, out_, rows, scratch_->fp8_skinny.data(),
-                        scratch_->fp8_skinny.bytes(), ctx.stream);
-    });
-    return;
-  }
   if (gemv_bulk_ && m <= kGemvBulkMaxRows) {
     // PAGODA_QUANT_GEMV_BULK=1: the bulk-copy decode GEMV; a W8A8 layer feeds it the same
     // e4m3(x / s) * s the streaming GEMM gets; act-order gathers x into its workspace.
@@ -300,16 +234,6 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
       for (const Part& p : parts_)
         quant_gemv_bulk(xc, p.weight.view(), yc + p.row_offset, out_, rows, 0.f, scratch_->gemv_bulk.data(),
                         scratch_->gemv_bulk.bytes(), ctx.stream);
-    });
-    return;
-  }
-  if (gemv2_ && m <= kGemv2MaxRows) {
-    // PAGODA_QUANT_GEMV2=1: the bandwidth-bound decode GEMV; a W8A8 layer feeds it the same
-    // e4m3(x / s) * s the streaming GEMM gets (by_chunks, or the fused norm's output).
-    by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
-      for (const Part& p : parts_)
-        quant_gemv2(xc, p.weight.view(), yc + p.row_offset, out_, rows, scratch_->gemv2.data(), scratch_->gemv2.bytes(),
-                    ctx.stream);
     });
     return;
   }

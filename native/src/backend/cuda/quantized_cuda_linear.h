@@ -33,20 +33,11 @@ public:
 
   // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
-  // With PAGODA_QUANT_GEMV2=1, up to this many rows take quant_gemv2 (the bandwidth-bound decode
-  // GEMV) instead of quant_gemm; the default keeps quant_gemm until a GPU run has measured it.
-  static constexpr int kGemv2MaxRows = 8;
-  static bool gemv2_enabled();
   // With PAGODA_QUANT_GEMV_BULK=1 (read once), up to this many rows take quant_gemv_bulk (the
-  // bulk-copy decode GEMV, sm_90) before quant_gemv2 and quant_gemm; fp8_skinny_gemm, when also
-  // switched on, still goes first. Off by default until a GPU run has measured it.
+  // bulk-copy decode GEMV, sm_90) instead of quant_gemm. Off by default: measured slower on the H200
+  // (NOTES.md, "Session 8 on the H200").
   static constexpr int kGemvBulkMaxRows = 8;
   static bool gemv_bulk_enabled();
-  // With PAGODA_FP8_SKINNY=1 (read once), fp8 per-channel layers on bf16 activations take
-  // fp8_skinny_gemm up to this many rows, before quant_gemv2, quant_gemm and cuBLASLt's fp8 GEMM;
-  // the default keeps those until a GPU run has measured it.
-  static constexpr int kFp8SkinnyMaxRows = 256;
-  static bool fp8_skinny_enabled();
 
 private:
   template <typename T, typename Gemm>
@@ -61,9 +52,7 @@ private:
   bool block_scales_;
   int out_, in_;
   bool f32_;
-  bool gemv2_ = false; // PAGODA_QUANT_GEMV2=1 at load
   bool gemv_bulk_ = false; // PAGODA_QUANT_GEMV_BULK=1 at load
-  bool fp8_skinny_ = false; // PAGODA_FP8_SKINNY=1 at load, fp8 per-channel, bf16
   int act_group_ = 0; // W8A8: columns per activation scale (in_: per token; 128), 0: weight-only
   std::shared_ptr<QuantScratch> scratch_;
   mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
