@@ -1,7 +1,8 @@
 // Runs quant_gemm_lean's kernel source (quant_gemm_lean_kernel.cuh) on the host, without a GPU, so its
 // stage ring, pointer cursors, x rows past m and the k split over warps are checked where no device is
 // (host_emulation.h: a CTA's threads as fibers, a warp-wide mma model). GPTQ (g128, g64, act-order with x
-// gathered), AWQ and both fp8 formats, at m 1, 2, 3, 8 with four and eight warps a CTA, on shapes whose
+// gathered), AWQ and both fp8 formats, at m 1, 2, 3, 8 with four and eight warps a CTA, two and four
+// stages (deep), on shapes whose
 // groups do not split evenly over the warps (tails of the ring), against the wave2 README's
 // dequantization; beta scales the prior y, which sits in a wider output that must stay untouched
 // elsewhere. Also: the prmt sign-extending e4m3 conversion equals e4m3_even / e4m3_odd on every byte pair.
@@ -52,13 +53,13 @@ void check_e4m3_pairs(Checker& c) {
                 std::to_string(bad) + " differ");
 }
 
-template <int W> void run_case(Checker& c, const Case& cs, std::mt19937& rng) {
+template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng) {
   const QuantizedWeight w = emu::host_view(cs.host);
   const int n = w.n, k = w.k, ldy = n + 8;
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
   const auto ref_all = ref_linear(x_all, cs.dequant, 8, n, k);
   const auto y0 = random_bf16_values(size_t(8) * n, rng);
-  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w);
+  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep);
   for (int m : {1, 2, 3, 8}) {
     std::vector<bf16> x(size_t(m) * k);
     for (int r = 0; r < m; ++r)
@@ -79,7 +80,7 @@ template <int W> void run_case(Checker& c, const Case& cs, std::mt19937& rng) {
           std::memcpy(&yb[size_t(r) * ldy + col], &v, 2);
         }
       const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " warps " +
-                              std::to_string(W);
+                              std::to_string(W) + (deep ? " deep" : "");
       const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
                                               [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta); },
                                               W * 32);
@@ -130,8 +131,10 @@ int main() {
                          f.dequant});
       }
       for (const Case& cs : cases) {
-        run_case<4>(c, cs, rng);
-        run_case<8>(c, cs, rng);
+        for (bool deep : {false, true}) {
+          run_case<4>(c, cs, deep, rng);
+          run_case<8>(c, cs, deep, rng);
+        }
       }
     }
   } catch (const std::exception& e) {

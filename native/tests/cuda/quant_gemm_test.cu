@@ -24,29 +24,31 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-// quant_gemm_lean at m <= 8 (d_y holds quant_gemm's output): against the reference, bit for bit against
+// quant_gemm_lean at m <= 8, two and four stages (d_y holds quant_gemm's output): against the reference, bit for bit against
 // quant_gemm (same fragments and summation order), with beta = 1, and nothing written past y's m rows.
 void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, const DeviceBuffer& d_x,
                 const DeviceBuffer& d_y, DeviceBuffer& d_ws, const std::vector<double>& ref, int m) {
   const auto base = download<uint16_t>(d_y, ref.size());
-  DeviceBuffer d_l(ref.size() * 2 + 256);
-  poison(d_l);
-  quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
-  const std::string tag = name + ": quant_gemm_lean m " + std::to_string(m);
-  c.expect(tag, compare(download_bf16(d_l, ref.size()), ref), 6e-3, 1e-1);
-  const auto lean = download<uint16_t>(d_l, ref.size() + 128);
-  size_t differ = 0;
-  for (size_t i = 0; i < ref.size(); ++i) differ += lean[i] != base[i];
-  bool intact = true;
-  for (size_t i = ref.size(); i < lean.size(); ++i) intact = intact && lean[i] == 0xFFFF;
-  c.expect_true(tag + " equals quant_gemm bit for bit", differ == 0,
-                std::to_string(differ) + " of " + std::to_string(ref.size()) + " outputs differ");
-  c.expect_true(tag + " writes nothing past y", intact);
-  if (m == 3) {
-    std::vector<double> twice(ref);
-    for (double& v : twice) v *= 2;
-    quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0);
-    c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
+  for (int deep : {0, 1}) {
+    DeviceBuffer d_l(ref.size() * 2 + 256);
+    poison(d_l);
+    quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep);
+    const std::string tag = name + ": quant_gemm_lean" + (deep ? " deep" : "") + " m " + std::to_string(m);
+    c.expect(tag, compare(download_bf16(d_l, ref.size()), ref), 6e-3, 1e-1);
+    const auto lean = download<uint16_t>(d_l, ref.size() + 128);
+    size_t differ = 0;
+    for (size_t i = 0; i < ref.size(); ++i) differ += lean[i] != base[i];
+    bool intact = true;
+    for (size_t i = ref.size(); i < lean.size(); ++i) intact = intact && lean[i] == 0xFFFF;
+    c.expect_true(tag + " equals quant_gemm bit for bit", differ == 0,
+                  std::to_string(differ) + " of " + std::to_string(ref.size()) + " outputs differ");
+    c.expect_true(tag + " writes nothing past y", intact);
+    if (m == 3) {
+      std::vector<double> twice(ref);
+      for (double& v : twice) v *= 2;
+      quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep);
+      c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
+    }
   }
 }
 
@@ -260,6 +262,7 @@ int main() {
   skip_without_device("quant_gemm_test");
   // quant_gemm must be the classic kernel here: quant_gemm_lean is compared with it bit for bit.
   unsetenv("PAGODA_QUANT_GEMM_LEAN");
+  unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   std::mt19937 rng(1515);
   Checker c;
   try {

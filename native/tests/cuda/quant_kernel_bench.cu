@@ -356,10 +356,12 @@ int bench_bulk(const cudaDeviceProp& prop, double copy, const char* json_path) {
 }
 
 // `lean`: quant_gemm_lean beside quant_gemm and the copy floor at m = 1, 2, 4, 8 on the four Llama-3-8B
-// GEMMs (int4 GPTQ g128 symmetric and with zero points, g64, fp8 per-channel / blocks), each call alone
-// on rotated weights; then one batch-1 token's 128 layer GEMMs back to back per kernel against the floor.
+// GEMMs (int4 GPTQ g128 symmetric and with zero points, g64, fp8 per-channel / blocks), two and four
+// stages (deep), each call alone on rotated weights; then one batch-1 token's 128 layer GEMMs back to
+// back per kernel against the floor.
 int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
   unsetenv("PAGODA_QUANT_GEMM_LEAN"); // quant_gemm stays the classic kernel (the switch is read at its first call)
+  unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   const int ms[] = {1, 2, 4, 8};
   DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
   DeviceBuffer y(size_t(8) * 28672 * 2);
@@ -413,29 +415,33 @@ int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
         const double old_ms = median_ms([&](int i) {
           quant_gemm(x.as<bf16>(), wc[size_t(i) % wc.size()].w.view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
         });
-        const double new_ms = median_ms([&](int i) {
-          quant_gemm_lean(x.as<bf16>(), wc[size_t(i) % wc.size()].w.view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
-        });
-        std::printf("%-8s %-14s m %d  floor %.4f ms  quant_gemm %.4f (%3.0f%%)  quant_gemm_lean %.4f (%3.0f%%)  %.2fx\n", s.name,
-                    v.name, m, floor_ms, old_ms, 100 * floor_ms / old_ms, new_ms, 100 * floor_ms / new_ms, old_ms / new_ms);
+        double lean_ms[2];
+        for (int deep : {0, 1})
+          lean_ms[deep] = median_ms([&](int i) {
+            quant_gemm_lean(x.as<bf16>(), wc[size_t(i) % wc.size()].w.view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0, deep);
+          });
+        std::printf("%-8s %-14s m %d  floor %.4f ms  quant_gemm %.4f (%3.0f%%)  quant_gemm_lean %.4f (%3.0f%%)  %.2fx  "
+                    "deep %.4f (%3.0f%%)\n", s.name, v.name, m, floor_ms, old_ms, 100 * floor_ms / old_ms, lean_ms[0],
+                    100 * floor_ms / lean_ms[0], old_ms / lean_ms[0], lean_ms[1], 100 * floor_ms / lean_ms[1]);
         add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + v.name + "\",\"m\":" + std::to_string(m) +
                  ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"quant_gemm_ms\":" + std::to_string(old_ms) +
-                 ",\"quant_gemm_lean_ms\":" + std::to_string(new_ms) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
+                 ",\"quant_gemm_lean_ms\":" + std::to_string(lean_ms[0]) + ",\"quant_gemm_lean_deep_ms\":" +
+                 std::to_string(lean_ms[1]) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
       }
     }
     // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
     const double floor = kLayers * token_bytes / (copy * 1e6);
-    for (int kernel = 0; kernel < 2; ++kernel) {
+    for (int kernel = 0; kernel < 3; ++kernel) { // quant_gemm, quant_gemm_lean, quant_gemm_lean deep
       const double t = median_ms([&](int rep) {
         for (int layer = 0; layer < kLayers; ++layer)
           for (size_t si = 0; si < std::size(kShapes); ++si) {
             const std::vector<Layer>& wc = layers[si];
             const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].w.view;
             if (kernel == 0) quant_gemm(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0);
-            else quant_gemm_lean(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0);
+            else quant_gemm_lean(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0, kernel - 1);
           }
       }, 2, 10);
-      const char* kname = kernel == 0 ? "quant_gemm" : "quant_gemm_lean";
+      const char* kname = kernel == 0 ? "quant_gemm" : kernel == 1 ? "quant_gemm_lean" : "lean_deep";
       std::printf("token %-14s %-15s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx\n", v.name, kname, t, floor,
                   t / floor);
       add_json("{\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" + std::string(v.name) +
@@ -532,7 +538,7 @@ int bench_fp8_skinny(const cudaDeviceProp& prop, double copy, const char* json_p
 }
 
 // `profile`: each of the four Llama-3-8B decode GEMMs at m 1 launched once per kernel and round (bf16
-// engine GEMM, quant_gemm and quant_gemm_lean int4 / fp8 per-channel, fp8_skinny_gemm), two rounds, for Nsight Compute (the
+// engine GEMM, quant_gemm and quant_gemm_lean (two stages, then deep) int4 / fp8 per-channel, fp8_skinny_gemm), two rounds, for Nsight Compute (the
 // second round is the warm one): timing comes from ncu, not from here.
 int profile_once() {
   fp8_skinny_prepare();
@@ -546,7 +552,8 @@ int profile_once() {
       for (Format f : {Format::kInt4, Format::kFp8Channel}) {
         BenchWeight w = make_weight(f, s.n, s.k, 200);
         quant_gemm(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0);
-        quant_gemm_lean(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0);
+        quant_gemm_lean(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0, 0);
+        quant_gemm_lean(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0, 1); // deep
         if (f == Format::kFp8Channel) {
           const size_t bytes = fp8_skinny_workspace_bytes(w.view, 1);
           DeviceBuffer workspace(bytes);

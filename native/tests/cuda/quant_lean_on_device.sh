@@ -1,12 +1,13 @@
 #!/bin/bash
-# Issue 15's lean decode kernel (quant_gemm_lean, PAGODA_QUANT_GEMM_LEAN=1) on the device in one call (~7-8 min),
+# Issue 15's lean decode kernel (quant_gemm_lean, PAGODA_QUANT_GEMM_LEAN=1) on the device in one call (~7-9 min),
 # in order: quant_gemm_test (every format at every row-count path; at m <= 8 quant_gemm_lean against the
 # reference and bit for bit against quant_gemm: must pass before anything is timed; on failure
 # compute-sanitizer memcheck on it); `quant_kernel_bench lean` (both kernels beside the copy floor at m 1, 2,
 # 4, 8, one token's 128 GEMMs back to back); Nsight Compute on `quant_kernel_bench profile` (both kernels,
 # the sections of quant_decode_on_device.sh, plus instruction counts); pagoda-bench batch-1 decode of
 # Llama-3-8B GPTQ, AWQ and FP8-dynamic (dummy weights) with the switch 0 and 1; the wave2 quantized goldens
-# through pagoda-check with the switch on. A run starts only while it can end before TOTAL_S (default 500).
+# through pagoda-check with the switch on; GPTQ batch-1 with four stages (PAGODA_QUANT_GEMM_LEAN_DEEP=1). A run
+# starts only while it can end before TOTAL_S (default 540).
 # Logs and JSON go to $OUT/lean, tarred into $OUT/lean-logs.tar.gz (a call brings back few files).
 # Bundle: quant_lean_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/quant_lean_on_device.sh
 set -u -o pipefail
@@ -14,7 +15,7 @@ B=$(cd "$(dirname "$0")" && pwd)
 BIN=$B/bin
 OUT=${OUT:?OUT}
 OUT_DIR=$OUT/lean
-TOTAL_S=${TOTAL_S:-500}
+TOTAL_S=${TOTAL_S:-540}
 export PAGODA_GIT_COMMIT=$(cat "$B/COMMIT" 2>/dev/null || echo unknown)
 mkdir -p "$OUT_DIR"
 start=$(date +%s)
@@ -79,7 +80,7 @@ LLAMA="--load-format dummy --device cuda --max-model-len 4096"
 for f in gptq-int4 awq-int4 fp8-dynamic; do
   for sw in 0 1; do
     name=decode-b1-$f-lean$sw
-    run "$name" 60 env PAGODA_QUANT_GEMM_LEAN=$sw PAGODA_W8A8_FUSED=1 \
+    run "$name" 75 env -u PAGODA_QUANT_GEMM_LEAN_DEEP PAGODA_QUANT_GEMM_LEAN=$sw PAGODA_W8A8_FUSED=1 \
       "$BIN/pagoda-bench" --model "$B/configs/llama-3-8b-$f.json" $LLAMA --batch-size 1 --input-len 512 \
       --output-len 128 --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-lean$sw.json" &&
       echo "   $f PAGODA_QUANT_GEMM_LEAN=$sw: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)"
@@ -93,4 +94,9 @@ for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic
     --device cuda --dtype auto
   echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g-lean.log" | tail -1)"
 done
+# Four stages a warp (PAGODA_QUANT_GEMM_LEAN_DEEP=1, 128 registers) on the GPTQ model, if time is left.
+run decode-b1-gptq-int4-lean1-deep 75 env PAGODA_QUANT_GEMM_LEAN=1 PAGODA_QUANT_GEMM_LEAN_DEEP=1 \
+  "$BIN/pagoda-bench" --model "$B/configs/llama-3-8b-gptq-int4.json" $LLAMA --batch-size 1 --input-len 512 \
+  --output-len 128 --out "$OUT_DIR/h200-llama3-8b-gptq-int4-decode-b1-lean1-deep.json" &&
+  echo "   gptq-int4 PAGODA_QUANT_GEMM_LEAN=1 DEEP=1: $(grep -E "^floor" "$OUT_DIR/decode-b1-gptq-int4-lean1-deep.log" | head -1)"
 finish

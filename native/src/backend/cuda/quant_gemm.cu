@@ -315,10 +315,10 @@ const bf16* checked_input(const char* who, const bf16* x, const QuantizedWeight&
 } // namespace
 
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream) {
+                     size_t workspace_bytes, cudaStream_t stream, int deep) {
   if (m > 8) throw Error("quant_gemm_lean: m " + std::to_string(m) + " (1..8 are served)");
   x = checked_input("quant_gemm_lean", x, w, ldy, m, workspace, workspace_bytes, stream);
-  launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream);
+  launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream, deep);
 }
 
 void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,

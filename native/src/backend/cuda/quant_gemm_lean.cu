@@ -40,12 +40,21 @@ bool quant_gemm_lean_enabled() {
   return on;
 }
 
+bool quant_gemm_lean_deep_default() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
-                            cudaStream_t stream) {
+                            cudaStream_t stream, int deep) {
+  const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
   // quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
   // while the CTAs fit one wave of 16 warps an SM, else four.
   const bool eight = int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
-  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w) : lean::lean_kernel_for<4>(w),
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
              dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
 }
 

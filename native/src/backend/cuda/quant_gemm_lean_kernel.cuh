@@ -50,9 +50,10 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // F: format; G: 64-wide chunks per scale group; D: ring stages (even); W: warps of a CTA (chosen as
 // quant_gemm chooses for m <= 8, since the split of k over warps fixes the summation order);
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
-// __half (int4) or float (fp8).
-template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT>
-LEAN_KERNEL(W * 32, W == 4 ? 5 : 2)
+// __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
+// 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
+template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5>
+LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* __restrict__ x, const QuantizedWeight w, bf16* __restrict__ y, int ldy, int m,
                            float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
@@ -192,14 +193,24 @@ LEAN_KERNEL(W * 32, W == 4 ? 5 : 2)
 
 // The kernel quant_gemm_lean runs for w with W warps a CTA (the launcher picks W as quant_gemm does).
 using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
-template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w) {
+// deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
+// at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
+template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   if (w.format == QuantFormat::kFp8) {
-    if (w.scale_index.group_stride != 0) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float>;
+    if (w.scale_index.group_stride != 0) {
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;
+      return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float>;
+    }
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4>;
     return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float>;
   }
-  // int4 g128: two stages of 2 chunks (four would spill at 96 registers); g64: four of one.
+  // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
-    if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half>;
+    if (w.zeros) {
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half>;
+    }
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4>;
     return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half>;
   }
   if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half>;
