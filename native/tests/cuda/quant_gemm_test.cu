@@ -4,10 +4,12 @@
 // dequantization (bf16, and float32 exactly), the weight-streaming GEMM for GPTQ (group 128 / 64,
 // act-order), AWQ and both fp8 formats at every row-count path, the fp8 activation quantization
 // (codes and scales, and the fake-quantized e4m3 * s in bf16 / float32) and weight quantization, the
-// cuBLASLt W8A8 GEMM in both scale modes, and the load-time errors.
+// cuBLASLt W8A8 GEMM in both scale modes, and the load-time errors. quant_gemm_lean (m <= 8) is checked
+// beside quant_gemm: against the reference and bit for bit against quant_gemm's output.
 #include <cuda_fp8.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <numeric>
 
@@ -21,6 +23,34 @@ using namespace pagoda::cuda;
 using namespace pagoda::cuda::test;
 
 namespace {
+
+// quant_gemm_lean at m <= 8, two and four stages (d_y holds quant_gemm's output): against the reference, bit for bit against
+// quant_gemm (same fragments and summation order), with beta = 1, and nothing written past y's m rows.
+void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, const DeviceBuffer& d_x,
+                const DeviceBuffer& d_y, DeviceBuffer& d_ws, const std::vector<double>& ref, int m) {
+  const auto base = download<uint16_t>(d_y, ref.size());
+  for (int deep : {0, 1}) {
+    DeviceBuffer d_l(ref.size() * 2 + 256);
+    poison(d_l);
+    quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep);
+    const std::string tag = name + ": quant_gemm_lean" + (deep ? " deep" : "") + " m " + std::to_string(m);
+    c.expect(tag, compare(download_bf16(d_l, ref.size()), ref), 6e-3, 1e-1);
+    const auto lean = download<uint16_t>(d_l, ref.size() + 128);
+    size_t differ = 0;
+    for (size_t i = 0; i < ref.size(); ++i) differ += lean[i] != base[i];
+    bool intact = true;
+    for (size_t i = ref.size(); i < lean.size(); ++i) intact = intact && lean[i] == 0xFFFF;
+    c.expect_true(tag + " equals quant_gemm bit for bit", differ == 0,
+                  std::to_string(differ) + " of " + std::to_string(ref.size()) + " outputs differ");
+    c.expect_true(tag + " writes nothing past y", intact);
+    if (m == 3) {
+      std::vector<double> twice(ref);
+      for (double& v : twice) v *= 2;
+      quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep);
+      c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
+    }
+  }
+}
 
 // Every path of one weight: host dequant of the repacked layout, GPU dequant, the streaming GEMM
 // at row counts covering each pass size (1, 2 and 4 n8 tiles, several passes), and beta = 1.
@@ -44,7 +74,7 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
   const int max_m = 70;
   const auto x_all = random_bf16_values(size_t(max_m) * w.k, rng);
   const auto ref_all = ref_linear(x_all, dequant, max_m, w.n, w.k);
-  for (int m : {1, 3, 8, 9, 16, 17, 32, 33, 70}) {
+  for (int m : {1, 2, 3, 5, 8, 9, 16, 17, 32, 33, 70}) {
     const std::vector<float> x(x_all.begin(), x_all.begin() + size_t(m) * w.k);
     const std::vector<double> ref(ref_all.begin(), ref_all.begin() + size_t(m) * w.n);
     auto d_x = upload_bf16(x);
@@ -59,6 +89,7 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
       quant_gemm(d_x.as<bf16>(), w, d_y.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0);
       c.expect(name + ": quant_gemm m 9 accumulate (beta 1)", compare(download_bf16(d_y, ref.size()), twice), 6e-3, 2e-1);
     }
+    if (m <= 8) check_lean(c, name, w, d_x, d_y, d_ws, ref, m);
     const auto tail = download<uint8_t>(d_y, ref.size() * 2 + 256);
     bool intact = true;
     for (size_t i = ref.size() * 2; i < tail.size(); ++i) intact = intact && tail[i] == 0xFF;
@@ -184,6 +215,7 @@ void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
   c.expect_true("quantize_fp8_weight_per_channel: codes round to nearest even", bad == 0, std::to_string(bad) + " differ");
 }
 
+
 void check_errors(Checker& c, std::mt19937& rng) {
   const Gptq g = make_gptq(256, 64, 128, false, true, rng);
   expect_refused(c, "repack_gptq: output features not a multiple of 16 fail naming the tensor",
@@ -218,17 +250,25 @@ void check_errors(Checker& c, std::mt19937& rng) {
   DeviceBuffer d(4096);
   expect_refused(c, "quant_gemm: an act-order weight without a workspace fails",
                  [&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); }, "workspace");
+  expect_refused(c, "quant_gemm_lean: an act-order weight without a workspace fails",
+                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); }, "workspace");
+  expect_refused(c, "quant_gemm_lean: m 9 fails",
+                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 9, 0.f, d.data(), d.bytes(), 0); }, "m 9");
 }
 
 } // namespace
 
 int main() {
   skip_without_device("quant_gemm_test");
+  // quant_gemm must be the classic kernel here: quant_gemm_lean is compared with it bit for bit.
+  unsetenv("PAGODA_QUANT_GEMM_LEAN");
+  unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   std::mt19937 rng(1515);
   Checker c;
   try {
     struct Shape { int n, k; };
-    for (const Shape s : {Shape{256, 512}, Shape{1024, 2048}}) {
+    // 4608 rows take four warps a CTA (eight below ~4224 on an H200), 1408 = 11 x 128: uneven groups a warp.
+    for (const Shape s : {Shape{256, 512}, Shape{1024, 2048}, Shape{4608, 1408}}) {
       const std::string shape = " " + std::to_string(s.n) + "x" + std::to_string(s.k);
       for (bool act_order : {false, true}) {
         const Gptq g = make_gptq(s.k, s.n, 128, act_order, !act_order, rng);

@@ -7,9 +7,11 @@
 // larger than L2, so every timed call reads DRAM. A benchmark: it prints figures and, given a
 // path, writes them as JSON; it asserts nothing. `quant_kernel_bench bulk [path]` times the bulk-copy
 // decode GEMV quant_gemv_bulk beside quant_gemm and the copy floor instead (bench_bulk);
-// `quant_kernel_bench profile` launches each decode GEMM once for Nsight Compute (profile_once).
+// `quant_kernel_bench profile` launches each decode GEMM once for Nsight Compute (profile_once);
+// `quant_kernel_bench lean [path]` quant_gemm_lean beside quant_gemm and the copy floor (bench_lean).
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -249,10 +251,108 @@ int bench_bulk(const cudaDeviceProp& prop, double copy, const char* json_path) {
   return 0;
 }
 
+// `lean`: quant_gemm_lean beside quant_gemm and the copy floor at m = 1, 2, 4, 8 on the four Llama-3-8B
+// GEMMs (int4 GPTQ g128 symmetric and with zero points, g64, fp8 per-channel / blocks), two and four
+// stages (deep), each call alone on rotated weights; then one batch-1 token's 128 layer GEMMs back to
+// back per kernel against the floor.
+int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
+  unsetenv("PAGODA_QUANT_GEMM_LEAN"); // quant_gemm stays the classic kernel (the switch is read at its first call)
+  unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
+  const int ms[] = {1, 2, 4, 8};
+  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
+  DeviceBuffer y(size_t(8) * 28672 * 2);
+  struct Variant {
+    Format f;
+    const char* name;
+    int group;
+    bool zeros;
+  };
+  const Variant variants[] = {{Format::kInt4, "int4-gptq-g128", 128, false}, {Format::kInt4, "int4-awq-g128", 128, true},
+                              {Format::kInt4, "int4-gptq-g64", 64, false}, {Format::kFp8Channel, "fp8-channel", 128, false},
+                              {Format::kFp8Block, "fp8-block128", 128, false}};
+  for (const Variant& v : variants) {
+    struct Layer {
+      BenchWeight w;
+      DeviceBuffer zeros;
+    };
+    std::vector<std::vector<Layer>> layers; // per shape, rotated copies (> 600 MB together)
+    for (const Shape& s : kShapes) {
+      std::vector<Layer> l;
+      auto make = [&](uint32_t seed) {
+        Layer layer{make_weight(v.f, s.n, s.k, seed), DeviceBuffer()};
+        if (v.group == 64) { // the same codes, a scale per 64 (the g128 scales reused twice is enough for timing)
+          layer.w.scales = DeviceBuffer(size_t(s.k / 64) * s.n * 2);
+          fill_half_scales_kernel<<<1024, 256>>>(layer.w.scales.as<__half>(), size_t(s.k / 64) * s.n, seed + 2);
+          PAGODA_CUDA_CHECK_LAUNCH("fill g64 scales");
+          layer.w.view.scales = layer.w.scales.data();
+          layer.w.view.group_size = 64;
+        }
+        if (v.zeros) { // AWQ-like: a zero point byte per (group, row); their values do not change the timing
+          layer.zeros = DeviceBuffer(size_t(s.k / v.group) * s.n);
+          PAGODA_CUDA_CHECK(cudaMemset(layer.zeros.data(), 7, layer.zeros.bytes()));
+          layer.w.view.zeros = layer.zeros.as<uint8_t>();
+        }
+        return layer;
+      };
+      l.push_back(make(300));
+      const size_t bytes = l[0].w.bytes() + l[0].zeros.bytes();
+      const int copies = std::max<int>(2, int(kRotateBytes / bytes) + 1);
+      for (int c = 1; c < copies; ++c) l.push_back(make(300 + 7 * c));
+      layers.push_back(std::move(l));
+    }
+    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    double token_bytes = 0;
+    for (size_t si = 0; si < std::size(kShapes); ++si) {
+      const Shape& s = kShapes[si];
+      const std::vector<Layer>& wc = layers[si];
+      const double wbytes = double(wc[0].w.bytes() + wc[0].zeros.bytes()), floor_ms = wbytes / (copy * 1e6);
+      token_bytes += wbytes;
+      for (int m : ms) {
+        const double old_ms = median_ms([&](int i) {
+          quant_gemm(x.as<bf16>(), wc[size_t(i) % wc.size()].w.view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
+        });
+        double lean_ms[2];
+        for (int deep : {0, 1})
+          lean_ms[deep] = median_ms([&](int i) {
+            quant_gemm_lean(x.as<bf16>(), wc[size_t(i) % wc.size()].w.view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0, deep);
+          });
+        std::printf("%-8s %-14s m %d  floor %.4f ms  quant_gemm %.4f (%3.0f%%)  quant_gemm_lean %.4f (%3.0f%%)  %.2fx  "
+                    "deep %.4f (%3.0f%%)\n", s.name, v.name, m, floor_ms, old_ms, 100 * floor_ms / old_ms, lean_ms[0],
+                    100 * floor_ms / lean_ms[0], old_ms / lean_ms[0], lean_ms[1], 100 * floor_ms / lean_ms[1]);
+        add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + v.name + "\",\"m\":" + std::to_string(m) +
+                 ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"quant_gemm_ms\":" + std::to_string(old_ms) +
+                 ",\"quant_gemm_lean_ms\":" + std::to_string(lean_ms[0]) + ",\"quant_gemm_lean_deep_ms\":" +
+                 std::to_string(lean_ms[1]) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
+      }
+    }
+    // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
+    const double floor = kLayers * token_bytes / (copy * 1e6);
+    for (int kernel = 0; kernel < 3; ++kernel) { // quant_gemm, quant_gemm_lean, quant_gemm_lean deep
+      const double t = median_ms([&](int rep) {
+        for (int layer = 0; layer < kLayers; ++layer)
+          for (size_t si = 0; si < std::size(kShapes); ++si) {
+            const std::vector<Layer>& wc = layers[si];
+            const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].w.view;
+            if (kernel == 0) quant_gemm(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0);
+            else quant_gemm_lean(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0, kernel - 1);
+          }
+      }, 2, 10);
+      const char* kname = kernel == 0 ? "quant_gemm" : kernel == 1 ? "quant_gemm_lean" : "lean_deep";
+      std::printf("token %-14s %-15s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx\n", v.name, kname, t, floor,
+                  t / floor);
+      add_json("{\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" + std::string(v.name) +
+               "\",\"kernel\":\"" + kname + "\",\"ms\":" + std::to_string(t) + ",\"floor_ms\":" + std::to_string(floor) + "}");
+    }
+  }
+  if (json_path != nullptr) write_json(json_path, prop, copy);
+  return 0;
+}
+
 } // namespace
 
 // `profile`: each of the four Llama-3-8B decode GEMMs at m 1 launched once per kernel and round (bf16
-// engine GEMM, quant_gemm int4 / fp8 per-channel), two rounds, for Nsight Compute (the
+// engine GEMM, quant_gemm and quant_gemm_lean (two stages, then deep) int4 / fp8 per-channel), two rounds, for
+// Nsight Compute (the
 // second round is the warm one): timing comes from ncu, not from here.
 int profile_once() {
   CublasLt lt;
@@ -265,6 +365,8 @@ int profile_once() {
       for (Format f : {Format::kInt4, Format::kFp8Channel}) {
         BenchWeight w = make_weight(f, s.n, s.k, 200);
         quant_gemm(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0);
+        quant_gemm_lean(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0, 0);
+        quant_gemm_lean(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0, 1); // deep
       }
       PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
     }
@@ -282,6 +384,8 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "profile") == 0) return profile_once();
   // `quant_kernel_bench bulk [out.json]`: the bulk-copy decode GEMV comparison only.
   if (argc > 1 && std::strcmp(argv[1], "bulk") == 0) return bench_bulk(prop, copy, argc > 2 ? argv[2] : nullptr);
+  // `quant_kernel_bench lean [out.json]`: quant_gemm_lean beside quant_gemm only.
+  if (argc > 1 && std::strcmp(argv[1], "lean") == 0) return bench_lean(prop, copy, argc > 2 ? argv[2] : nullptr);
   CublasLt lt;
   const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   const int prefill_ms[] = {256, 512, 1024, 2048, 4096};

@@ -21,6 +21,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/quant_gemm_lean.h"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -284,26 +285,46 @@ size_t quant_gemm_workspace_bytes(const QuantizedWeight& w, int m) {
   return w.perm ? static_cast<size_t>(m) * w.k * sizeof(bf16) : 0;
 }
 
-void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                size_t workspace_bytes, cudaStream_t stream) {
-  if (m < 1) throw Error("quant_gemm: m must be at least 1");
-  if (ldy < w.n) throw Error("quant_gemm: the row stride of y is shorter than a row");
+namespace {
+
+// quant_gemm's argument checks; returns the x to multiply (act-order: gathered into workspace).
+const bf16* checked_input(const char* who, const bf16* x, const QuantizedWeight& w, int ldy, int m, void* workspace,
+                          size_t workspace_bytes, cudaStream_t stream) {
+  const std::string name(who);
+  if (m < 1) throw Error(name + ": m must be at least 1");
+  if (ldy < w.n) throw Error(name + ": the row stride of y is shorter than a row");
   if (w.n <= 0 || w.n % 16 != 0 || w.k <= 0 || w.k % kQuantChunk != 0)
-    throw Error("quant_gemm: weight shape " + std::to_string(w.n) + " x " + std::to_string(w.k) +
+    throw Error(name + ": weight shape " + std::to_string(w.n) + " x " + std::to_string(w.k) +
                 " is not a multiple of 16 x 64");
   if (w.group_size != 64 && w.group_size != 128)
-    throw Error("quant_gemm: group size " + std::to_string(w.group_size) + " (64 or 128 are served)");
+    throw Error(name + ": group size " + std::to_string(w.group_size) + " (64 or 128 are served)");
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(w.packed) % 16 != 0)
-    throw Error("quant_gemm: x and the packed weight must be 16-byte aligned");
+    throw Error(name + ": x and the packed weight must be 16-byte aligned");
   if (w.format == QuantFormat::kFp8 && w.group_size != 128)
-    throw Error("quant_gemm: fp8 weights use 128-wide scale groups");
+    throw Error(name + ": fp8 weights use 128-wide scale groups");
   if (w.perm) {
     if (workspace == nullptr || workspace_bytes < quant_gemm_workspace_bytes(w, m))
-      throw Error("quant_gemm: an act-order weight needs a workspace of " +
+      throw Error(name + ": an act-order weight needs a workspace of " +
                   std::to_string(quant_gemm_workspace_bytes(w, m)) + " bytes");
     gather_columns(x, w.perm, static_cast<bf16*>(workspace), m, w.k, stream);
     x = static_cast<const bf16*>(workspace);
   }
+  return x;
+}
+
+} // namespace
+
+void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
+                     size_t workspace_bytes, cudaStream_t stream, int deep) {
+  if (m > 8) throw Error("quant_gemm_lean: m " + std::to_string(m) + " (1..8 are served)");
+  x = checked_input("quant_gemm_lean", x, w, ldy, m, workspace, workspace_bytes, stream);
+  launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream, deep);
+}
+
+void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
+                size_t workspace_bytes, cudaStream_t stream) {
+  x = checked_input("quant_gemm", x, w, ldy, m, workspace, workspace_bytes, stream);
+  if (m <= 8 && quant_gemm_lean_enabled()) return launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream);
   if (w.format == QuantFormat::kFp8) return by_rows<QuantFormat::kFp8, 2, 1, float>(x, w, y, ldy, m, beta, stream);
   if (w.group_size == 128) return by_rows<QuantFormat::kInt4, 2, 2, __half>(x, w, y, ldy, m, beta, stream);
   return by_rows<QuantFormat::kInt4, 1, 2, __half>(x, w, y, ldy, m, beta, stream);

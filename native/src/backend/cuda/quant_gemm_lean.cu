@@ -1,0 +1,61 @@
+// quant_gemm's decode kernel for m <= 8 on fewer instructions a weight (PAGODA_QUANT_GEMM_LEAN=1):
+// the same weight layouts, fragments, per-group f32 partials and summation order, so its output is bit-identical.
+//
+// What differs from quant_gemm_kernel<NT = 1> is only how the loop gets there:
+//   - a warp's groups stream through a ring of D stages (weights, scales, zero points) indexed by
+//     compile-time constants (the loop is unrolled by D), so no `cur = next` register copies, and
+//     its x fragments through a ring of two (D is even, so a group's x slot is its parity);
+//   - every address is a pointer bumped by a constant stride per group (no int64 multiply, no
+//     clamp of the group index), and a stage is only loaded for a live group (a warp-uniform
+//     branch), never as a zero-select;
+//   - x rows past m read row 0 instead of a predicated zero: an mma column only feeds its own
+//     output column, and columns past m are never stored;
+//   - scales stay in registers for the whole call where they do not change with the group (fp8
+//     per-channel), and the zero points are a constant where the weight has none (GPTQ sym);
+//   - e4m3 pairs come from one prmt that sign-extends each byte to 16 bits (the sign lands on bit
+//     11 and on bit 15 after the 4-bit shift), then one mask and the exact multiply by 2^120: the
+//     same bf16 bits as e4m3_even / e4m3_odd in four instructions instead of five.
+#include "backend/cuda/quant_gemm_lean.h"
+
+#include <cuda_fp16.h>
+
+#include "backend/cuda/bf16x2_bits.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/mma.cuh"
+#include "backend/cuda/pdl.cuh"
+#include "backend/cuda/quant_kernels.h"
+
+#define LEAN_DEVICE __device__ __forceinline__
+#define LEAN_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
+#define LEAN_SHARED_PARTIAL(name, W) __shared__ float name[W][8][16 + 4]
+#include "backend/cuda/quant_gemm_lean_kernel.cuh"
+
+namespace pagoda::cuda {
+
+bool quant_gemm_lean_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+bool quant_gemm_lean_deep_default() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
+                            cudaStream_t stream, int deep) {
+  const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
+  // quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
+  // while the CTAs fit one wave of 16 warps an SM, else four.
+  const bool eight = int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
+}
+
+} // namespace pagoda::cuda

@@ -1,0 +1,220 @@
+// The lean decode kernel quant_gemm_lean_kernel (see quant_gemm_lean.cu for its design) and its choice of
+// template arguments, written over primitives its includer provides, so the same source runs on the GPU
+// (quant_gemm_lean.cu) and in a host emulation (tests/cuda/quant_gemm_lean_emulation_test.cpp).
+// Expected: LEAN_DEVICE (qualifiers of a device function), LEAN_KERNEL(threads, min_blocks) (the kernel's
+// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory); threadIdx, blockIdx,
+// __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h / cuda_fp16.h.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cuda/bf16x2_bits.cuh"
+#include "backend/cuda/quantized_weight.h"
+
+namespace pagoda::cuda::lean {
+
+using bf16 = __nv_bfloat16;
+
+
+LEAN_DEVICE float lean_scale(const __half* s) { return __half2float(*s); }
+LEAN_DEVICE float lean_scale(const float* s) { return *s; }
+
+// prmt.b32 in its default mode: a selector nibble with bit 3 set replicates the sign of the byte
+// its low 3 bits name (what __byte_perm does not promise).
+LEAN_DEVICE uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+#if defined(__CUDA_ARCH__)
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
+#else
+  const uint64_t bytes = (uint64_t(b) << 32) | a;
+  uint32_t d = 0;
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t s = (sel >> (4 * i)) & 0xF, byte = uint32_t(bytes >> (8 * (s & 7))) & 0xFF;
+    d |= ((s & 8) ? ((byte & 0x80) ? 0xFFu : 0u) : byte) << (8 * i);
+  }
+  return d;
+#endif
+}
+
+// Bytes lo and hi of w (e4m3 codes) as a bf16 pair: sel puts byte lo and its sign extension in the
+// low half, byte hi and its sign extension in the high half.
+template <uint32_t Sel> LEAN_DEVICE uint32_t e4m3_pair(uint32_t w) {
+  return bf16x2_mul((prmt(w, 0u, Sel) << 4) & 0x87F087F0u, kBf16Pow2_120);
+}
+
+template <QuantFormat F> struct LeanWords;
+template <> struct LeanWords<QuantFormat::kInt4> { static constexpr int kCount = 1; };
+template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 2; };
+
+// F: format; G: 64-wide chunks per scale group; D: ring stages (even); W: warps of a CTA (chosen as
+// quant_gemm chooses for m <= 8, since the split of k over warps fixes the summation order);
+// Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
+// __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
+// 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
+template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5>
+LEAN_KERNEL(W * 32, W == 4 ? B : 2)
+    quant_gemm_lean_kernel(const bf16* __restrict__ x, const QuantizedWeight w, bf16* __restrict__ y, int ldy, int m,
+                           float beta) {
+  static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
+  constexpr int kW = LeanWords<F>::kCount;
+  LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
+
+  pdl_launch_dependents();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int row0 = blockIdx.x * 16;
+  const int k = w.k;
+  const int groups = k / (G * kQuantChunk);
+  const int count = warp < groups ? (groups - warp + W - 1) / W : 0; // this warp's groups: warp, warp + W, ...
+
+  // Cursors at this warp's first group; each load moves its cursor on by W groups.
+  const uint4* wq = static_cast<const uint4*>(w.packed) + (int64_t(blockIdx.x) * (k / kQuantChunk) + warp * G) * 32 + lane;
+  const uint8_t* wf = static_cast<const uint8_t*>(w.packed) + int64_t(row0 + g) * k + 16 * t + warp * G * kQuantChunk;
+  const int64_t wf_h = int64_t(8) * k; // row g + 8
+  const ScaleT* sp[2];
+  const uint8_t* zp[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = row0 + g + 8 * h;
+    sp[h] = static_cast<const ScaleT*>(w.scales) + warp * w.scale_index.group_stride +
+            int64_t(row >> w.scale_index.row_shift) * w.scale_index.row_stride;
+    zp[h] = Z ? w.zeros + int64_t(warp) * w.n + row : nullptr;
+  }
+  const int64_t s_step = W * w.scale_index.group_stride, z_step = int64_t(W) * w.n;
+
+  struct Stage {
+    uint4 words[G][kW];
+    float scale[2];
+    uint32_t zero2[2]; // int4 with zero points: the bf16 pair 128 + z of rows g and g + 8
+  };
+  float fixed_scale[2] = {0.f, 0.f};
+  if constexpr (!GS) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) fixed_scale[h] = lean_scale(sp[h]);
+  }
+  auto load = [&](Stage& st) {
+#pragma unroll
+    for (int c = 0; c < G; ++c) {
+      if constexpr (F == QuantFormat::kInt4) {
+        st.words[c][0] = __ldcs(wq + c * 32);
+      } else {
+        st.words[c][0] = __ldcs(reinterpret_cast<const uint4*>(wf + c * kQuantChunk));
+        st.words[c][1] = __ldcs(reinterpret_cast<const uint4*>(wf + wf_h + c * kQuantChunk));
+      }
+    }
+    wq += W * G * 32;
+    wf += W * G * kQuantChunk;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      if constexpr (GS) {
+        st.scale[h] = lean_scale(sp[h]);
+        sp[h] += s_step;
+      }
+      if constexpr (Z) {
+        st.zero2[h] = uint32_t(*zp[h]) * 0x00010001u + 0x43004300u;
+        zp[h] += z_step;
+      }
+    }
+  };
+
+  Stage ring[D];
+#pragma unroll
+  for (int d = 0; d < D; ++d)
+    if (d < count) load(ring[d]);
+  pdl_wait(); // the weights depend on no kernel; x does
+
+  // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
+  using XFrag = uint4[G][2];
+  const bf16* xp = x + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
+  auto load_x = [&](XFrag& dst) {
+#pragma unroll
+    for (int c = 0; c < G; ++c)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) dst[c][h] = *reinterpret_cast<const uint4*>(xp + c * kQuantChunk + 8 * h);
+    xp += W * G * kQuantChunk;
+  };
+  XFrag xr[2];
+  if (count > 0) load_x(xr[0]);
+
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int j0 = 0; j0 < count; j0 += D) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int j = j0 + d;
+      if (j >= count) break; // warp-uniform; only the last round
+      if (j + 1 < count) load_x(xr[(d + 1) & 1]);
+      Stage& st = ring[d];
+      const XFrag& xf = xr[d & 1];
+      float part[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int c = 0; c < G; ++c) {
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+          uint32_t a[4];
+          if constexpr (F == QuantFormat::kInt4) {
+            const uint32_t word = (&st.words[c][0].x)[s];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
+              a[i] = bf16x2_sub(biased, Z ? st.zero2[i & 1] : 0x43084308u);
+            }
+          } else {
+            const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
+            a[0] = e4m3_pair<0x9180u>(rg); // bytes 0, 1 of row g
+            a[1] = e4m3_pair<0x9180u>(r8);
+            a[2] = e4m3_pair<0xB3A2u>(rg); // bytes 2, 3
+            a[3] = e4m3_pair<0xB3A2u>(r8);
+          }
+          const uint4& xv = xf[c][s >> 1];
+          mma_bf16_16816(part, a[0], a[1], a[2], a[3], (s & 1) ? xv.z : xv.x, (s & 1) ? xv.w : xv.y);
+        }
+      }
+      // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[e] += part[e] * (GS ? st.scale[e >> 1] : fixed_scale[e >> 1]);
+      if (j + D < count) load(st);
+    }
+  }
+
+#pragma unroll
+  for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {
+    const int i = idx / 16, r = idx % 16;
+    float s = 0.f;
+#pragma unroll
+    for (int v = 0; v < W; ++v) s += partial[v][i][r];
+    bf16* out = y + int64_t(i) * ldy + row0 + r;
+    if (beta != 0.f) s += beta * __bfloat162float(*out);
+    *out = __float2bfloat16(s);
+  }
+}
+
+// The kernel quant_gemm_lean runs for w with W warps a CTA (the launcher picks W as quant_gemm does).
+using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
+// deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
+// at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
+template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
+  if (w.format == QuantFormat::kFp8) {
+    if (w.scale_index.group_stride != 0) {
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;
+      return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float>;
+    }
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float>;
+  }
+  // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
+  if (w.group_size == 128) {
+    if (w.zeros) {
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half>;
+    }
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4>;
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half>;
+  }
+  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half>;
+  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half>;
+}
+
+} // namespace pagoda::cuda::lean
