@@ -79,6 +79,10 @@ Plan make_plan(int n, int k, bool out_f32, int config) {
   Plan p;
   p.kernel = kernel_for(out_f32, config);
   PAGODA_CUDA_CHECK(cudaFuncSetAttribute(p.kernel.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.kernel.smem)));
+  // All of the SM's unified memory as shared memory, whatever this kernel alone needs: an SM keeps one
+  // split while CTAs run on it, so the next GEMV's CTAs (PDL) can join only if this one took the most.
+  PAGODA_CUDA_CHECK(cudaFuncSetAttribute(p.kernel.fn, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                         int(cudaSharedmemCarveoutMaxShared)));
   int per_sm = 0;
   PAGODA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, p.kernel.fn, p.kernel.threads, p.kernel.smem));
   if (per_sm < 1) throw Error("bf16_gemv_bulk: the kernel does not fit an SM");

@@ -26,7 +26,7 @@ using bf16 = __nv_bfloat16;
 constexpr int kMaxTokens = 8;
 constexpr int kUnit = 32;      // k elements of a unit: 64 bytes of a row, two mma k-steps
 constexpr int kTileRows = 16;  // weight rows of a tile (the mma's M)
-constexpr int kConfigs = 8;
+constexpr int kConfigs = 10;
 
 struct Args {
   const bf16* x; // [m][k]
@@ -204,6 +204,10 @@ constexpr int kConfig[kConfigs][4] = {
     {12, 8192, 8, 1},  // one CTA an SM: 96 KB in 8 KB stages
     {3, 16384, 4, 3},  // three CTAs an SM: 144 KB, 12 consumer warps
     {10, 16384, 8, 1}, // one CTA an SM: 160 KB
+    // Under half an SM's 228 KB of shared memory a kernel (with the 1 KB an SM reserves a CTA), so the
+    // next GEMV's CTAs (PDL) are resident and streaming while this one drains:
+    {6, 16384, 8, 1}, // one CTA an SM: 96 KB
+    {5, 8192, 8, 2},  // two CTAs an SM: 80 KB in 8 KB stages
 };
 
 // A configuration's kernel for an output type, with its launch shape.
@@ -218,7 +222,7 @@ template <typename Out, int C> KernelInfo kernel_info() {
   return {&bf16_gemv_bulk_kernel<Out, kS, kB, kW, kM>, smem_bytes(kS, kB, kW), (kW + 1) * 32, stage_units(kB)};
 }
 template <typename Out> KernelInfo kernel_info(int config) {
-  static_assert(kConfigs == 8, "one case a configuration");
+  static_assert(kConfigs == 10, "one case a configuration");
   switch (config) {
   case 1: return kernel_info<Out, 1>();
   case 2: return kernel_info<Out, 2>();
@@ -227,6 +231,8 @@ template <typename Out> KernelInfo kernel_info(int config) {
   case 5: return kernel_info<Out, 5>();
   case 6: return kernel_info<Out, 6>();
   case 7: return kernel_info<Out, 7>();
+  case 8: return kernel_info<Out, 8>();
+  case 9: return kernel_info<Out, 9>();
   default: return kernel_info<Out, 0>();
   }
 }
