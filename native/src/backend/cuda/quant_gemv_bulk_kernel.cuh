@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "backend/cuda/bf16x2_bits.cuh"
+#include "backend/cuda/bulk_splits.h"
 #include "backend/cuda/quantized_weight.h"
 
 #if defined(__CUDACC__)
@@ -284,18 +285,9 @@ inline KernelInfo kernel_for(const QuantizedWeight& w, int config) {
   return kernel_info<QuantFormat::kInt4, 1, __half>(config);
 }
 
-// Splits of a tile's stages for `slots` resident CTAs: the busiest CTA's stage count (items dealt
-// round robin to min(items, slots) persistent CTAs) is what a call costs; a further split must cut it
-// by 5% or more (splits cost f32 partials, m x n x 4 bytes each written and read, and a reduction).
+// The k-split (bulk_splits.h, shared with bf16_gemv_bulk).
 inline int choose_splits(int tiles, int stages_per_tile, int64_t slots) {
-  int best = 1;
-  int64_t best_cost = -1;
-  for (int s = 1; s <= stages_per_tile; ++s) {
-    const int64_t items = int64_t(tiles) * s, grid = items < slots ? items : slots;
-    const int64_t cost = (items + grid - 1) / grid * ((stages_per_tile + s - 1) / s);
-    if (best_cost < 0 || cost * 20 < best_cost * 19) best_cost = cost, best = s;
-  }
-  return best;
+  return bulk_gemv_splits(tiles, stages_per_tile, slots);
 }
 
 } // namespace pagoda::cuda::gemv_bulk
