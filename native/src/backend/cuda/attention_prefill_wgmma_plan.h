@@ -30,6 +30,20 @@ constexpr int kRowBytes = 128;   // one swizzled row: 64 bf16
 // sequence, as every planner writes it); the other entries' CTAs return at once.
 PAGODA_WGMMA_HD bool tile_starts_cta(int tile_row) { return tile_row % kCtaRows == 0; }
 
+// Work item i of a launch over num_tiles list entries and `heads` q heads: head i % heads of entry
+// num_tiles - 1 - i / heads. Items in index order are longest first for a causal sequence (its later
+// rows see more keys), the heads of one entry side by side (they share K/V in L2). The per-tile grid
+// runs item blockIdx.y * heads + blockIdx.x; the persistent grid (pingpong-lpt) has CTA b run items
+// b, b + grid, b + 2 grid, ..., so every CTA starts on the longest items and the short ones fill
+// the tail. Items whose entry does not start a CTA are skipped (tile_starts_cta).
+struct PersistentItem {
+  int entry;
+  int head;
+};
+PAGODA_WGMMA_HD PersistentItem persistent_item(int item, int num_tiles, int heads) {
+  return {num_tiles - 1 - item / heads, item % heads};
+}
+
 // What one CTA covers: query rows [row0, row0 + rows) of a sequence of query_len new tokens after
 // context_len - query_len cached ones; keys [0, kv_end) in num_key_tiles tiles of `keys`.
 struct CtaWork {
