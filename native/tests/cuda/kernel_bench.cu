@@ -330,7 +330,8 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   if (D != 256) // head_dim 256 runs simple whatever is asked
     for (WgmmaPrefillSchedule more : {WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap,
                                       WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong,
-                                      WgmmaPrefillSchedule::kPingpongCpAsync})
+                                      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy,
+                                      WgmmaPrefillSchedule::kPingpongLpt, WgmmaPrefillSchedule::kPingpongLazyLpt})
       schedules.push_back(more);
   for (WgmmaPrefillSchedule schedule : schedules) {
     const char* sched = wgmma_prefill_schedule_name(schedule);
@@ -358,14 +359,14 @@ FILE* open_bench_json(const char* json_path, const char* bench, const cudaDevice
 }
 
 // "prefill [out.json]": the default prefill kernel beside the wgmma one at 1 x 4,096, 32,768 and
-// 131,072 tokens, head_dim 128 (and 64 and 256 at 4,096 and 32,768).
+// 131,072 tokens, head_dim 128 and 64 (256 at 4,096 and 32,768).
 void prefill_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_path) {
   std::vector<Row> rows;
-  for (int L : {4096, 32768, 131072})
-    for (const Row& r : prefill_compare_rows(128, L, copy_gbs)) rows.push_back(r);
-  for (int D : {64, 256})
-    for (int L : {4096, 32768})
+  for (int D : {128, 64})
+    for (int L : {4096, 32768, 131072})
       for (const Row& r : prefill_compare_rows(D, L, copy_gbs)) rows.push_back(r);
+  for (int L : {4096, 32768})
+    for (const Row& r : prefill_compare_rows(256, L, copy_gbs)) rows.push_back(r);
   if (json_path == nullptr) return;
   FILE* f = open_bench_json(json_path, "prefill", prop);
   std::fprintf(f, "  \"timing\": \"median of event-timed runs (20 at 4,096, 10 at 32,768, 3 at 131,072 tokens)\",\n"

@@ -45,6 +45,10 @@ static_assert(kProducerRegs * 128 + kConsumerRegs * 256 <= 65536, "the register 
 constexpr int kTmaProducerRegs = 32;
 constexpr int kTmaConsumerRegs = 232;
 static_assert(kTmaProducerRegs * 128 + kTmaConsumerRegs * 256 <= 65536, "the register file holds all three warpgroups");
+// The persistent kernel's producer loops over work items besides tiles; its TMA form spills at 40, and
+// 48 / 232 is the whole register file.
+constexpr int kPersistentProducerRegs = 48;
+static_assert(kPersistentProducerRegs * 128 + kConsumerRegs * 256 <= 65536, "the register file holds all three warpgroups");
 constexpr int kProducerBarrier = 5; // named barrier of the producer warpgroup (1, 2: Q; 3, 4: turns)
 
 // The consumer warpgroups' schedule (the WgmmaPrefillSchedule names without the producer's kind).
@@ -528,14 +532,16 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// The pingpong schedule on a persistent grid (pingpong-lpt): one CTA per SM runs work items b, b + grid,
-// b + 2 grid, ... (persistent_item: list entries latest first, heads inside), so every CTA starts on the
-// longest causal tiles and the short ones fill the tail, and a CTA's producer loads its next item's K/V
-// while its consumers finish the last one (no CTA launch, barrier set-up or idle stage in between).
+// The pingpong schedule on a persistent grid (pingpong-lpt): one CTA per SM runs work items in rounds
+// (persistent_item_of / persistent_item: pairs of list entries latest first, heads inside, boustrophedon
+// over the CTAs), so every CTA starts on the longest causal tiles, the short ones fill the tail and the
+// CTAs end together; a CTA's producer loads its next item's K/V while its consumers finish the last one
+// (no CTA launch, barrier set-up or idle stage in between).
 // The K/V stage ring and its mbarrier phases run on across items (g0: tiles of earlier items), and so
 // do the turns: each warpgroup takes n + 1 per item, so they alternate across items and warpgroup 1's
 // first hand-over and warpgroup 0's last wait are once per CTA. Per item the code is the per-tile
-// kernel's pingpong; kLazy as there. The TMA producer keeps 40 registers here (the item loop spills at 32).
+// kernel's pingpong; kLazy as there. The producer keeps 48 registers here (the item loops spill the
+// TMA form at 32 and 40).
 template <int D, int kStages, bool kTma, bool kLazy>
 __global__ void __launch_bounds__(kThreads, 1)
     paged_attention_prefill_wgmma_persistent_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles,
@@ -555,15 +561,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   pdl_wait();
   pdl_launch_dependents();
   const int heads = args.num_q_heads;
-  const int num_items = num_tiles * heads;
+  const int num_items = persistent_items(num_tiles, heads);
   // What an item reads from the tile list and its sequence's lengths.
   struct Item {
     PrefillTile tile;
     int head, kv_head, seq_first_token, query_len;
     CtaWork work;
   };
-  auto load_item = [&](int item) {
-    const PersistentItem it = persistent_item(item, num_tiles, heads);
+  auto load_item = [&](const PersistentItem& it) {
     Item w;
     w.tile = tiles[it.entry];
     w.head = it.head;
@@ -589,7 +594,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto full_parity = [&](int t) { return static_cast<uint32_t>(((g0 + t) / kStages) & 1); };
   auto empty_parity = [&](int t) { return static_cast<uint32_t>((((g0 + t) / kStages) - 1) & 1); };
   if (wg == 0) {
-    setmaxnreg_dec<kProducerRegs>();
+    setmaxnreg_dec<kPersistentProducerRegs>();
     constexpr int kRowStep = 128 / kChunks;
     const int chunk = threadIdx.x % kChunks;
     const int row_first = threadIdx.x / kChunks;
@@ -597,80 +602,86 @@ __global__ void __launch_bounds__(kThreads, 1)
       prefetch_tensor_map(&maps.k);
       prefetch_tensor_map(&maps.v);
     }
-    for (int item = blockIdx.x; item < num_items; item += gridDim.x) {
-      const Item w = load_item(item);
-      if (!tile_starts_cta(w.tile.row)) continue; // the previous entry's item covers these 64 rows
-      const int n = w.work.num_key_tiles;
-      const int32_t* block_table = args.block_tables + static_cast<int64_t>(w.tile.seq) * args.max_blocks_per_seq;
-      auto copy_tile = [&](int t) { // as the per-tile kernel's
-        const int stage = stage_of(t);
-        const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
-#pragma unroll 4
-        for (int r = row_first; r < kN; r += kRowStep) {
-          const int key = t * kN + r;
-          const bool valid = key < w.work.kv_end;
-          const int64_t offset =
-              kv_row_offset(block_table, valid ? key : 0, w.kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
-          const uint32_t dst = swizzled_offset(kN, r, chunk);
-          cp_async_16(k_dst + dst, args.k_cache + offset, valid);
-          cp_async_16(v_dst + dst, args.v_cache + offset, valid);
-        }
-        cp_async_commit();
-      };
-      if constexpr (kTma) {
-        const int full_tiles = tma_full_tiles(w.work);
-        if (threadIdx.x == 0) {
-          const int boxes = tma_boxes_per_tile(D, args.block_size, kN);
-          for (int t = 0; t < full_tiles; ++t) {
-            const int stage = stage_of(t);
-            if (g0 + t >= kStages) mbarrier_wait(empty_bar(stage), empty_parity(t));
-            mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
-            const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
-            for (int b = 0; b < boxes; ++b) {
-              const TmaBox box = tma_box(block_table, t, b, D, kN, args.block_size, w.kv_head);
-              tma_load_4d(k_dst + box.smem_offset, &maps.k, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
-                          box.coord[3]);
-              tma_load_4d(v_dst + box.smem_offset, &maps.v, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
-                          box.coord[3]);
-            }
-          }
-        }
-        if (full_tiles < n) { // the ragged last tile by all 128 threads, as in the per-tile kernel
-          const int t = n - 1;
-          if (threadIdx.x == 0 && g0 + t >= kStages) mbarrier_wait(empty_bar(stage_of(t)), empty_parity(t));
-          __syncwarp();
-          named_barrier_sync(kProducerBarrier, 128);
-          copy_tile(t);
-          cp_async_wait<0>();
-          fence_proxy_async_shared();
-          named_barrier_sync(kProducerBarrier, 128);
-          if (threadIdx.x == 0) mbarrier_arrive(full_bar(stage_of(t)));
-        }
-      } else {
-        auto signal = [&](int t, bool newer_in_flight) {
-          if (newer_in_flight) cp_async_wait<1>();
-          else cp_async_wait<0>();
-          fence_proxy_async_shared();
-          mbarrier_arrive(full_bar(stage_of(t)));
-        };
-        bool pending = false;
-        for (int t = 0; t < n; ++t) {
+    for (int round = 0;; ++round) {
+      const int item = persistent_item_of(blockIdx.x, round, gridDim.x);
+      if (item >= num_items) break;
+      for (int sub = 0; sub < 2; ++sub) {
+        const PersistentItem it = persistent_item(item, sub, num_tiles, heads);
+        if (it.entry < 0) break;
+        const Item w = load_item(it);
+        if (!tile_starts_cta(w.tile.row)) continue; // the entry before covers these 64 rows
+        const int n = w.work.num_key_tiles;
+        const int32_t* block_table = args.block_tables + static_cast<int64_t>(w.tile.seq) * args.max_blocks_per_seq;
+        auto copy_tile = [&](int t) { // as the per-tile kernel's
           const int stage = stage_of(t);
-          if (g0 + t >= kStages) {
-            const uint32_t parity = empty_parity(t);
-            if (!mbarrier_try_wait(empty_bar(stage), parity)) {
-              if (pending) signal(t - 1, false);
-              pending = false;
-              mbarrier_wait(empty_bar(stage), parity);
+          const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
+#pragma unroll 4
+          for (int r = row_first; r < kN; r += kRowStep) {
+            const int key = t * kN + r;
+            const bool valid = key < w.work.kv_end;
+            const int64_t offset =
+                kv_row_offset(block_table, valid ? key : 0, w.kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
+            const uint32_t dst = swizzled_offset(kN, r, chunk);
+            cp_async_16(k_dst + dst, args.k_cache + offset, valid);
+            cp_async_16(v_dst + dst, args.v_cache + offset, valid);
+          }
+          cp_async_commit();
+        };
+        if constexpr (kTma) {
+          const int full_tiles = tma_full_tiles(w.work);
+          if (threadIdx.x == 0) {
+            const int boxes = tma_boxes_per_tile(D, args.block_size, kN);
+            for (int t = 0; t < full_tiles; ++t) {
+              const int stage = stage_of(t);
+              if (g0 + t >= kStages) mbarrier_wait(empty_bar(stage), empty_parity(t));
+              mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
+              const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
+              for (int b = 0; b < boxes; ++b) {
+                const TmaBox box = tma_box(block_table, t, b, D, kN, args.block_size, w.kv_head);
+                tma_load_4d(k_dst + box.smem_offset, &maps.k, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
+                            box.coord[3]);
+                tma_load_4d(v_dst + box.smem_offset, &maps.v, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
+                            box.coord[3]);
+              }
             }
           }
-          copy_tile(t);
-          if (pending) signal(t - 1, true);
-          pending = true;
+          if (full_tiles < n) { // the ragged last tile by all 128 threads, as in the per-tile kernel
+            const int t = n - 1;
+            if (threadIdx.x == 0 && g0 + t >= kStages) mbarrier_wait(empty_bar(stage_of(t)), empty_parity(t));
+            __syncwarp();
+            named_barrier_sync(kProducerBarrier, 128);
+            copy_tile(t);
+            cp_async_wait<0>();
+            fence_proxy_async_shared();
+            named_barrier_sync(kProducerBarrier, 128);
+            if (threadIdx.x == 0) mbarrier_arrive(full_bar(stage_of(t)));
+          }
+        } else {
+          auto signal = [&](int t, bool newer_in_flight) {
+            if (newer_in_flight) cp_async_wait<1>();
+            else cp_async_wait<0>();
+            fence_proxy_async_shared();
+            mbarrier_arrive(full_bar(stage_of(t)));
+          };
+          bool pending = false;
+          for (int t = 0; t < n; ++t) {
+            const int stage = stage_of(t);
+            if (g0 + t >= kStages) {
+              const uint32_t parity = empty_parity(t);
+              if (!mbarrier_try_wait(empty_bar(stage), parity)) {
+                if (pending) signal(t - 1, false);
+                pending = false;
+                mbarrier_wait(empty_bar(stage), parity);
+              }
+            }
+            copy_tile(t);
+            if (pending) signal(t - 1, true);
+            pending = true;
+          }
+          signal(n - 1, false);
         }
-        signal(n - 1, false);
+        g0 += n;
       }
-      g0 += n;
     }
     return;
   }
@@ -685,105 +696,111 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto v_tile = [&](int t) { return s_v + stage_of(t) * L::kv_tile_bytes; };
   const int my_turn = 3 + c, their_turn = 3 + (1 - c);
   if (c == 1) named_barrier_arrive(their_turn, 256); // once per CTA: warpgroup 0 goes first
-  for (int item = blockIdx.x; item < num_items; item += gridDim.x) {
-    const Item w = load_item(item);
-    if (!tile_starts_cta(w.tile.row)) continue;
-    const CtaWork& work = w.work;
-    const int n = work.num_key_tiles, query_len = w.query_len;
-    // Q of this item; the warpgroup's wgmmas of the last item are complete (waited), so its Q is free.
-    for (int i = ctid; i < kWgRows * kChunks; i += 128) {
-      const int r = i / kChunks, ch = i % kChunks;
-      const int row = work.row0 + c * kWgRows + r;
-      const bool valid = row < query_len;
-      const int64_t token = w.seq_first_token + (valid ? row : 0);
-      cp_async_16(q_tile + swizzled_offset(kWgRows, r, ch),
-                  args.q + token * args.q_token_stride + static_cast<int64_t>(w.head) * D + ch * 8, valid);
-    }
-    cp_async_commit();
-    cp_async_wait<0>();
-    fence_proxy_async_shared();
-    named_barrier_sync(1 + c, 128);
-
-    const bool active = wg_active(work, c, query_len);
-    const int row_lo = work.row0 + c * kWgRows + acc_row(warp, lane, 0);
-    const int pos_lo = row_position(work, row_lo, query_len);
-    const int pos_hi = row_position(work, row_lo + 8, query_len);
-    if (!active) { // only the turns and the stage arrivals, as in the per-tile kernel
-      for (int t = 0; t <= n; ++t) {
-        if (t < n) mbarrier_wait(full_bar(stage_of(t)), full_parity(t));
-        named_barrier_sync(my_turn, 256);
-        named_barrier_arrive(their_turn, 256);
-        if (t > 0) mbarrier_arrive(empty_bar(stage_of(t - 1)));
+  for (int round = 0;; ++round) {
+    const int item = persistent_item_of(blockIdx.x, round, gridDim.x);
+    if (item >= num_items) break;
+    for (int sub = 0; sub < 2; ++sub) {
+      const PersistentItem it = persistent_item(item, sub, num_tiles, heads);
+      if (it.entry < 0) break;
+      const Item w = load_item(it);
+      if (!tile_starts_cta(w.tile.row)) continue;
+      const CtaWork& work = w.work;
+      const int n = work.num_key_tiles, query_len = w.query_len;
+      // Q of this item; the warpgroup's wgmmas of the last item are complete (waited), so its Q is free.
+      for (int i = ctid; i < kWgRows * kChunks; i += 128) {
+        const int r = i / kChunks, ch = i % kChunks;
+        const int row = work.row0 + c * kWgRows + r;
+        const bool valid = row < query_len;
+        const int64_t token = w.seq_first_token + (valid ? row : 0);
+        cp_async_16(q_tile + swizzled_offset(kWgRows, r, ch),
+                    args.q + token * args.q_token_stride + static_cast<int64_t>(w.head) * D + ch * 8, valid);
       }
-      g0 += n;
-      continue;
-    }
-    float o[D / 2];
+      cp_async_commit();
+      cp_async_wait<0>();
+      fence_proxy_async_shared();
+      named_barrier_sync(1 + c, 128);
+
+      const bool active = wg_active(work, c, query_len);
+      const int row_lo = work.row0 + c * kWgRows + acc_row(warp, lane, 0);
+      const int pos_lo = row_position(work, row_lo, query_len);
+      const int pos_hi = row_position(work, row_lo + 8, query_len);
+      if (!active) { // only the turns and the stage arrivals, as in the per-tile kernel
+        for (int t = 0; t <= n; ++t) {
+          if (t < n) mbarrier_wait(full_bar(stage_of(t)), full_parity(t));
+          named_barrier_sync(my_turn, 256);
+          named_barrier_arrive(their_turn, 256);
+          if (t > 0) mbarrier_arrive(empty_bar(stage_of(t - 1)));
+        }
+        g0 += n;
+        continue; // the next entry of the pair
+      }
+      float o[D / 2];
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
-    RowState st;
-    float s[kN / 2];
-    uint32_t p[kN / 4];
-    mbarrier_wait(full_bar(stage_of(0)), full_parity(0));
-    named_barrier_sync(my_turn, 256);
-    wgmma_fence();
-    issue_qk<D, kN>(s, q_tile, k_tile(0));
-    wgmma_commit();
-    named_barrier_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_operands(s);
-    {
-      float alpha_lo, alpha_hi;
-      softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
-                       scale_log2);
-    }
-    for (int t = 1; t < n; ++t) {
-      mbarrier_wait(full_bar(stage_of(t)), full_parity(t));
+      for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
+      RowState st;
+      float s[kN / 2];
+      uint32_t p[kN / 4];
+      mbarrier_wait(full_bar(stage_of(0)), full_parity(0));
       named_barrier_sync(my_turn, 256);
       wgmma_fence();
-      issue_pv<D, kN>(o, p, v_tile(t - 1));
-      issue_qk<D, kN>(s, q_tile, k_tile(t));
+      issue_qk<D, kN>(s, q_tile, k_tile(0));
+      wgmma_commit();
+      named_barrier_arrive(their_turn, 256);
+      wgmma_wait<0>();
+      fence_operands(s);
+      {
+        float alpha_lo, alpha_hi;
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
+                         scale_log2);
+      }
+      for (int t = 1; t < n; ++t) {
+        mbarrier_wait(full_bar(stage_of(t)), full_parity(t));
+        named_barrier_sync(my_turn, 256);
+        wgmma_fence();
+        issue_pv<D, kN>(o, p, v_tile(t - 1));
+        issue_qk<D, kN>(s, q_tile, k_tile(t));
+        wgmma_commit();
+        named_barrier_arrive(their_turn, 256);
+        wgmma_wait<0>();
+        fence_operands(o);
+        fence_operands(s);
+        fence_operands(p);
+        mbarrier_arrive(empty_bar(stage_of(t - 1)));
+        float alpha_lo, alpha_hi;
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
+                         pos_hi, scale_log2);
+        lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
+      }
+      named_barrier_sync(my_turn, 256);
+      wgmma_fence();
+      issue_pv<D, kN>(o, p, v_tile(n - 1));
       wgmma_commit();
       named_barrier_arrive(their_turn, 256);
       wgmma_wait<0>();
       fence_operands(o);
-      fence_operands(s);
       fence_operands(p);
-      mbarrier_arrive(empty_bar(stage_of(t - 1)));
-      float alpha_lo, alpha_hi;
-      softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                       pos_hi, scale_log2);
-      lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
-    }
-    named_barrier_sync(my_turn, 256);
-    wgmma_fence();
-    issue_pv<D, kN>(o, p, v_tile(n - 1));
-    wgmma_commit();
-    named_barrier_arrive(their_turn, 256);
-    wgmma_wait<0>();
-    fence_operands(o);
-    fence_operands(p);
-    mbarrier_arrive(empty_bar(stage_of(n - 1)));
+      mbarrier_arrive(empty_bar(stage_of(n - 1)));
 
-    float l_lo = st.l_lo, l_hi = st.l_hi;
-    l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 1);
-    l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
-    l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
-    l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
-    const float inv_lo = 1.f / l_lo, inv_hi = 1.f / l_hi;
-    const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * D;
-    bf16* out_head = args.out + static_cast<int64_t>(w.head) * D;
+      float l_lo = st.l_lo, l_hi = st.l_hi;
+      l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 1);
+      l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
+      l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
+      l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
+      const float inv_lo = 1.f / l_lo, inv_hi = 1.f / l_hi;
+      const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * D;
+      bf16* out_head = args.out + static_cast<int64_t>(w.head) * D;
 #pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      const int col = acc_col(lane, 4 * j);
-      if (row_lo < query_len)
-        *reinterpret_cast<__nv_bfloat162*>(out_head + (w.seq_first_token + row_lo) * out_stride + col) =
-            __floats2bfloat162_rn(o[4 * j] * inv_lo, o[4 * j + 1] * inv_lo);
-      if (row_lo + 8 < query_len)
-        *reinterpret_cast<__nv_bfloat162*>(out_head + (w.seq_first_token + row_lo + 8) * out_stride + col) =
-            __floats2bfloat162_rn(o[4 * j + 2] * inv_hi, o[4 * j + 3] * inv_hi);
+      for (int j = 0; j < D / 8; ++j) {
+        const int col = acc_col(lane, 4 * j);
+        if (row_lo < query_len)
+          *reinterpret_cast<__nv_bfloat162*>(out_head + (w.seq_first_token + row_lo) * out_stride + col) =
+              __floats2bfloat162_rn(o[4 * j] * inv_lo, o[4 * j + 1] * inv_lo);
+        if (row_lo + 8 < query_len)
+          *reinterpret_cast<__nv_bfloat162*>(out_head + (w.seq_first_token + row_lo + 8) * out_stride + col) =
+              __floats2bfloat162_rn(o[4 * j + 2] * inv_hi, o[4 * j + 3] * inv_hi);
+      }
+      g0 += n;
     }
-    g0 += n;
   }
   if (c == 0) named_barrier_sync(my_turn, 256); // warpgroup 1's last hand-over, so none is left pending
 #else
@@ -882,7 +899,7 @@ void launch_persistent(const PagedAttentionArgs& args, const PrefillTile* tiles,
     maps.k = kv_tensor_map(args.k_cache, args);
     maps.v = kv_tensor_map(args.v_cache, args);
   }
-  const int64_t items = static_cast<int64_t>(num_tiles) * args.num_q_heads;
+  const int64_t items = persistent_items(num_tiles, args.num_q_heads);
   const int64_t sms = sm_count();
   launch_pdl("paged_attention_prefill_wgmma_persistent_kernel",
              paged_attention_prefill_wgmma_persistent_kernel<D, kStages, kTma, kLazy>,
