@@ -930,15 +930,22 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
     case WgmmaPrefillSchedule::kPingpongCpAsync:
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
-    // pingpong's producer choice (TMA where the boxes fit) with the lazy rescale, the persistent grid, both.
+    // The default's pingpong (the bulk-copy producer at head_dim 128 where the boxes fit, cp.async at 64)
+    // with the lazy rescale, on the persistent grid, or both.
     case WgmmaPrefillSchedule::kPingpongLazy:
-      if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
+      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of these
+        if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
+      }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
     case WgmmaPrefillSchedule::kPingpongLpt:
-      if (tma) return launch_persistent<D, kDeep, true, false>(args, tiles, num_tiles, stream);
+      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of these
+        if (tma) return launch_persistent<D, kDeep, true, false>(args, tiles, num_tiles, stream);
+      }
       return launch_persistent<D, kDeep, false, false>(args, tiles, num_tiles, stream);
     case WgmmaPrefillSchedule::kPingpongLazyLpt:
-      if (tma) return launch_persistent<D, kDeep, true, true>(args, tiles, num_tiles, stream);
+      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of these
+        if (tma) return launch_persistent<D, kDeep, true, true>(args, tiles, num_tiles, stream);
+      }
       return launch_persistent<D, kDeep, false, true>(args, tiles, num_tiles, stream);
     case WgmmaPrefillSchedule::kDefault:
       // The fastest on the H200 (h200-prefill-wgmma-0d132a8.json): head_dim 128 pingpong with the bulk

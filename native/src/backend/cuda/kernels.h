@@ -169,9 +169,9 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // a tile issued with S of the next on the warpgroup's turn) on that producer, kPingpongCpAsync the
 // same on cp.async. kDefault is the fastest measured on the H200: kPingpong at head_dim 128 (391 /
 // 386 TFLOP/s at 32k / 131k tokens, simple-deep 365 / 369), kPingpongCpAsync at 64 (317 at 32k,
-// simple-deep 298). kPingpongLazy is kPingpong skipping the O rescale where no row max of a warp
-// moved (bit for bit the same output); kPingpongLpt runs it on a persistent grid (one CTA per SM, work
-// items longest first); kPingpongLazyLpt both. Head_dim 256 runs kSimple whatever is asked.
+// simple-deep 298). kPingpongLazy is kDefault's pingpong skipping the O rescale where no row max of a
+// warp moved (bit for bit the same output); kPingpongLpt runs it on a persistent grid (one CTA per SM,
+// work items longest first); kPingpongLazyLpt both. Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
   kPingpongLazy, kPingpongLpt, kPingpongLazyLpt
