@@ -11,6 +11,7 @@
 // The contract is
 // paged_attention_prefill's (kernels.h), for bf16 KV and head_dim 64, 128 (K/V tiles of 128 keys) or
 // 256 (64 keys); the index math lives in attention_prefill_wgmma_plan.h, where a CPU test checks it.
+// Also here: the pingpong schedule on a persistent grid (one CTA per SM looping over work items).
 #include "backend/cuda/kernels.h"
 
 #include <cuda.h> // CUtensorMap and its enums only: the encoder comes through the runtime's driver entry point
