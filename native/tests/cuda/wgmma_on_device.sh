@@ -2,7 +2,9 @@
 # Issue 20 on the device in one call (binaries from wgmma_bundle_for_device.sh; ~4-5 minutes):
 #   sass     the wgmma kernel's SASS (cuobjdump there): HGMMA and local-memory (LDL/STL) counts
 #   tests    wgmma_prefill_plan_test (CPU), paged_attention_wgmma_test (the new kernel against the
-#            float64 / float32 references; on failure compute-sanitizer memcheck on it), and
+#            float64 / float32 references; if it hangs or fails, again without the persistent-grid
+#            schedules (PAGODA_WGMMA_SKIP_LPT=1, then also left out of the bench and the e2e choice), and
+#            compute-sanitizer memcheck when that fails too), and
 #            paged_attention_test (the default path, unchanged); pagoda-check on two tiny checkpoints'
 #            goldens with PAGODA_PREFILL_WGMMA=1 (the engine's prefill through the new kernel)
 #   bench    cuda_kernel_bench prefill: the default kernel beside the wgmma schedules (simple,
