@@ -31,4 +31,6 @@ for m in tiny-llama3 tiny-qwen3; do
   cp ../shared/fixtures/golden/$m.golden.json "$DEST/shared/golden/"
 done
 git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
+# The binaries travel gzipped (~28 MB instead of ~50: a call carries 64 MiB with the working tree).
+tar czf "$DEST/bin.tar.gz" -C "$DEST" bin && rm -rf "$DEST/bin"
 du -sh "$DEST"

@@ -24,6 +24,10 @@ set -u -o pipefail
 OUT_DIR=${1:?out dir}
 C=$(dirname "$0")
 B=$C/bin
+if [ -f "$C/bin.tar.gz" ]; then # the bundle gzips its binaries
+  B=/tmp/wgmma-bin/bin
+  mkdir -p /tmp/wgmma-bin && tar xzf "$C/bin.tar.gz" -C /tmp/wgmma-bin
+fi
 BUDGET_S=${BUDGET_S:-540}
 export PAGODA_GIT_COMMIT=$(cat "$C/COMMIT" 2>/dev/null || echo unknown)
 mkdir -p "$OUT_DIR/logs"
