@@ -21,7 +21,7 @@
 #include "test_support.h"
 #include "reference.h"
 
-#define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::bf16_bulk
+#define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::bulk_ring
 #include "host_emulation.h"
 
 #define BULK_DEVICE inline

@@ -24,7 +24,7 @@
 #include "reference.h"
 #include "quant_checkpoints.h"
 
-#define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::gemv_bulk
+#define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::bulk_ring
 #include "host_emulation.h"
 
 #define BULK_DEVICE inline

@@ -25,28 +25,9 @@
 #include <tuple>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/mma.cuh"
-#include "backend/cuda/pdl.cuh"
-#include "backend/cuda/wgmma.cuh"
 #include "error.h"
 
-// The kernel's primitives on the GPU: CUDA's own, mma.cuh, pdl.cuh and wgmma.cuh's.
-#define BULK_DEVICE __device__ __forceinline__
-#define BULK_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
-#define BULK_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
-namespace pagoda::cuda::bf16_bulk {
-using cuda::bulk_copy_g2s;
-using cuda::mbarrier_arrive;
-using cuda::mbarrier_arrive_expect_tx;
-using cuda::mbarrier_init;
-using cuda::mbarrier_init_fence;
-using cuda::mbarrier_wait;
-using cuda::mma_bf16_16816;
-using cuda::named_barrier_sync;
-using cuda::pdl_launch_dependents;
-using cuda::pdl_wait;
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-} // namespace pagoda::cuda::bf16_bulk
+#include "backend/cuda/bulk_gemv_device.cuh" // before the kernel source: its primitives
 #include "backend/cuda/bf16_gemv_bulk_kernel.cuh"
 
 namespace pagoda::cuda {
