@@ -13,12 +13,6 @@
 #include "backend/cuda/bulk_gemv_ring.cuh"
 #include "backend/cuda/bulk_splits.h"
 
-#if defined(__CUDACC__)
-#define BF16_BULK_HD __host__ __device__
-#else
-#define BF16_BULK_HD
-#endif
-
 namespace pagoda::cuda::bf16_bulk {
 
 using namespace bulk_ring;
@@ -40,9 +34,9 @@ struct Args {
 
 // A stage: 16 rows of U units (B / 1024: 64 bytes a row each) at a pitch that is 64 mod 128, so rows
 // g and g + 1 of a quarter warp's 16-byte reads cover the 32 banks once.
-BF16_BULK_HD constexpr int stage_units(int stage_bytes) { return stage_bytes / (kTileRows * 64); }
-BF16_BULK_HD constexpr int row_pitch(int units) { return (units * 64 + 127) / 128 * 128 + 64; }
-BF16_BULK_HD constexpr int stage_size(int stage_bytes) { return kTileRows * row_pitch(stage_units(stage_bytes)); }
+BULK_HD constexpr int stage_units(int stage_bytes) { return stage_bytes / (kTileRows * 64); }
+BULK_HD constexpr int row_pitch(int units) { return (units * 64 + 127) / 128 * 128 + 64; }
+BULK_HD constexpr int stage_size(int stage_bytes) { return kTileRows * row_pitch(stage_units(stage_bytes)); }
 // Shared memory: the ring, then bulk_gemv_ring.cuh's reduction, barriers and flag.
 constexpr size_t smem_bytes(int stages, int stage_bytes, int warps) {
   return size_t(stages) * stage_size(stage_bytes) + tail_bytes(stages, warps);

@@ -11,6 +11,13 @@
 #include <cstddef>
 #include <cstdint>
 
+// The layout's constexpr helpers serve host (plans, emulations) and device code alike.
+#if defined(__CUDACC__)
+#define BULK_HD __host__ __device__
+#else
+#define BULK_HD
+#endif
+
 namespace pagoda::cuda::bulk_ring {
 
 constexpr int kMaxTokens = 8;  // tokens (m) a call multiplies at most: the mma's N

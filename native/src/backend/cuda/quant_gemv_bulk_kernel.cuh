@@ -16,12 +16,6 @@
 #include "backend/cuda/bulk_splits.h"
 #include "backend/cuda/quantized_weight.h"
 
-#if defined(__CUDACC__)
-#define BULK_HD __host__ __device__
-#else
-#define BULK_HD
-#endif
-
 namespace pagoda::cuda::gemv_bulk {
 
 using namespace bulk_ring;
