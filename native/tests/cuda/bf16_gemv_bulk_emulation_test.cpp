@@ -107,17 +107,11 @@ void check_shape(Checker& c, int n, int k, std::mt19937& rng) {
 } // namespace
 
 int main() {
-  std::mt19937 rng(2020);
-  Checker c;
-  try {
+  return run_checks("bf16_gemv_bulk_emulation_test", 2020, [](Checker& c, std::mt19937& rng) {
     // 16 x 640: one tile, 20 units (a 16 KB stage holds 16: the second stage a quarter full);
     // 272 x 1120: 17 tiles (odd), 35 units (k not a multiple of 64); 32 x 4608: two tiles of nine
     // 16 KB stages.
     struct Shape { int n, k; };
     for (const Shape s : {Shape{16, 640}, Shape{272, 1120}, Shape{32, 4608}}) check_shape(c, s.n, s.k, rng);
-  } catch (const std::exception& e) {
-    std::printf("FAIL exception: %s\n", e.what());
-    return 1;
-  }
-  return c.finish("bf16_gemv_bulk_emulation_test");
+  });
 }

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <exception>
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
@@ -95,6 +98,19 @@ inline bool ran(Checker& c, const std::string& tag, const char* what, const std:
 
 inline bool all_zero(const std::vector<int>& counters) {
   return std::all_of(counters.begin(), counters.end(), [](int v) { return v == 0; });
+}
+
+// A test's main: body's checks with a Checker and a generator seeded with seed; an exception fails it.
+inline int run_checks(const char* name, unsigned seed, const std::function<void(Checker&, std::mt19937&)>& body) {
+  std::mt19937 rng(seed);
+  Checker c;
+  try {
+    body(c, rng);
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  return c.finish(name);
 }
 
 } // namespace pagoda::cuda::test

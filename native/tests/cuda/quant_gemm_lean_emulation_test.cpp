@@ -78,9 +78,7 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
 } // namespace
 
 int main() {
-  std::mt19937 rng(1519);
-  Checker c;
-  try {
+  return run_checks("quant_gemm_lean_emulation_test", 1519, [](Checker& c, std::mt19937& rng) {
     check_e4m3_pairs(c);
     struct Shape { int n, k; };
     // 32 x 1408: 11 groups of 128 (22 of 64) over 4 or 8 warps: uneven counts, ring tails, idle warps at
@@ -96,9 +94,5 @@ int main() {
         }
       }
     }
-  } catch (const std::exception& e) {
-    std::printf("FAIL exception: %s\n", e.what());
-    return 1;
-  }
-  return c.finish("quant_gemm_lean_emulation_test");
+  });
 }

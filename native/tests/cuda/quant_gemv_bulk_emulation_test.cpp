@@ -77,9 +77,7 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
 } // namespace
 
 int main() {
-  std::mt19937 rng(1518);
-  Checker c;
-  try {
+  return run_checks("quant_gemv_bulk_emulation_test", 1518, [](Checker& c, std::mt19937& rng) {
     struct Shape { int n, k; };
     // 16 x 640: one tile, k not a whole number of stages; 272 x 1152: 17 tiles (odd), 9 groups of
     // 128; 32 x 4608: two tiles of three int4 16 KB stages (the last a quarter full) or five fp8 ones.
@@ -88,9 +86,5 @@ int main() {
           s.n, s.k, {{"gptq g128", 128, false, false}, {"gptq g64", 64, false, false}, {"gptq act-order", 128, true, true}}, rng);
       for (const Case& cs : cases) check_case(c, cs, rng);
     }
-  } catch (const std::exception& e) {
-    std::printf("FAIL exception: %s\n", e.what());
-    return 1;
-  }
-  return c.finish("quant_gemv_bulk_emulation_test");
+  });
 }
