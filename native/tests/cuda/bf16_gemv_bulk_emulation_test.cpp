@@ -78,17 +78,10 @@ void check_shape(Checker& c, int n, int k, std::mt19937& rng) {
             bf16_bulk::Args a{};
             a.x = x.data();
             a.w = w.data();
-            a.y = out_f32 ? static_cast<void*>(yf.v.data()) : yb.data();
-            a.ldy = ldy;
-            a.m = m;
             a.n = n;
             a.k = k;
-            a.beta = beta;
-            a.items = items;
-            a.splits = splits;
-            a.stages_per_tile = spt;
-            a.partials = splits > 1 ? partials.data() : nullptr;
-            a.counters = counters.data();
+            set_run(a, out_f32 ? static_cast<void*>(yf.v.data()) : yb.data(), ldy, m, beta, items, splits, spt, partials,
+                    counters);
             const std::string tag = shape + (out_f32 ? " f32" : " bf16") + " m " + std::to_string(m) +
                                     (beta != 0.f ? " beta 0.5" : "") + " config " + std::to_string(config) + " splits " +
                                     std::to_string(splits) + " ctas " + std::to_string(grid);

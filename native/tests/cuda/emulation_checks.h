@@ -89,6 +89,22 @@ inline std::set<std::pair<int, int>> split_runs(int plan_splits, int stages_per_
   return runs;
 }
 
+// A bulk kernel's arguments for a run of items (tiles x splits) over stages_per_tile stages a tile: y at
+// stride ldy, m tokens, beta, and the workspace as vectors (partials only when it splits).
+template <typename Args, typename Y>
+void set_run(Args& a, Y* y, int ldy, int m, float beta, int items, int splits, int stages_per_tile,
+             std::vector<float>& partials, std::vector<int>& counters) {
+  a.y = y;
+  a.ldy = ldy;
+  a.m = m;
+  a.beta = beta;
+  a.items = items;
+  a.splits = splits;
+  a.stages_per_tile = stages_per_tile;
+  a.partials = splits > 1 ? partials.data() : nullptr;
+  a.counters = counters.data();
+}
+
 // Whether a run went to its end; if not, a failed check tag + what with run_grid's fault.
 inline bool ran(Checker& c, const std::string& tag, const char* what, const std::string& fault) {
   if (fault.empty()) return true;

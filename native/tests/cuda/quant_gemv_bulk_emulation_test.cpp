@@ -51,15 +51,7 @@ void check_case(Checker& c, const Case& cs, std::mt19937& rng) {
           y.fill(y0);
           gemv_bulk::BulkArgs a{};
           a.x = x.data();
-          a.y = static_cast<bf16*>(y.data());
-          a.ldy = ldy;
-          a.m = m;
-          a.beta = beta;
-          a.items = items;
-          a.splits = splits;
-          a.stages_per_tile = spt;
-          a.partials = splits > 1 ? partials.data() : nullptr;
-          a.counters = counters.data();
+          set_run(a, static_cast<bf16*>(y.data()), ldy, m, beta, items, splits, spt, partials, counters);
           const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " config " +
                                   std::to_string(config) + " splits " + std::to_string(splits) + " ctas " +
                                   std::to_string(grid);
