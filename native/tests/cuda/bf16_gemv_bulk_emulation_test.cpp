@@ -8,25 +8,17 @@
 // must end between phases and nothing may land past the shared memory.
 // What it cannot show: timing, the real memory model and async proxy, the hardware's mma
 // (bf16_gemv_bulk_test does that on the GPU).
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <cuda_bf16.h>
 
-#include "test_support.h"
-#include "reference.h"
-
-#define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::bf16_bulk
+#define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::bulk_ring
 #include "host_emulation.h"
+#include "emulation_checks.h"
 
-#define BULK_DEVICE inline
-#define BULK_KERNEL(threads, min_blocks) void
-#define BULK_DYNAMIC_SMEM(name) unsigned char* name = emu::shared_memory
 #include "backend/cuda/bf16_gemv_bulk_kernel.cuh"
 
 using namespace pagoda::cuda;
@@ -71,59 +63,35 @@ void check_shape(Checker& c, int n, int k, std::mt19937& rng) {
       for (int config = 0; config < bf16_bulk::kConfigs; ++config) {
         const bf16_bulk::KernelInfo kern = bf16_bulk::kernel_for(out_f32, config);
         const int spt = bf16_bulk::stages_per_tile(k, kern.stage_units);
-        // (splits, resident CTAs): the plan's on an H200-sized grid, one CTA for everything (the ring
-        // wraps many times), a few CTAs with the most splits and with two.
-        std::set<std::pair<int, int>> runs = {{bulk_gemv_splits(tiles, spt, 132), 132}, {1, 1}};
-        if (config == 0 || config == 2) runs.insert({{spt, 3}, {std::min(2, spt), 5}});
+        const auto runs = split_runs(bulk_gemv_splits(tiles, spt, 132), spt, config == 0 || config == 2);
         for (float beta : {0.f, 0.5f}) {
           if (beta != 0.f && (m != 3 || (config != 0 && config != 4))) continue;
-          std::vector<double> ref(size_t(m) * n);
-          double ref_max = 0;
-          for (size_t i = 0; i < ref.size(); ++i) {
-            // the prior y as the kernel reads it (bf16 output: y0 is bf16 already)
-            ref[i] = ref_all[i] + double(beta) * y0[i];
-            ref_max = std::max(ref_max, std::fabs(ref[i]));
-          }
+          // the prior y as the kernel reads it (bf16 output: y0 is bf16 already)
+          const Expected e = expected(ref_all, y0, size_t(m) * n, beta);
           for (const auto& [splits, slots] : runs) {
             const int items = tiles * splits, grid = std::min(items, slots);
             std::vector<int> counters(size_t(tiles), 0);
             std::vector<float> partials(size_t(splits) * m * n, std::nanf(""));
             emu::WideOutput yb(m, n, ldy);
+            yb.fill(y0);
             WideF32 yf(m, n, ldy, y0);
-            auto* bits = static_cast<uint16_t*>(yb.data());
-            for (int r = 0; r < m; ++r)
-              for (int col = 0; col < n; ++col) {
-                const bf16 v = __float2bfloat16(y0[size_t(r) * n + col]);
-                std::memcpy(&bits[size_t(r) * ldy + col], &v, 2);
-              }
             bf16_bulk::Args a{};
             a.x = x.data();
             a.w = w.data();
-            a.y = out_f32 ? static_cast<void*>(yf.v.data()) : yb.data();
-            a.ldy = ldy;
-            a.m = m;
             a.n = n;
             a.k = k;
-            a.beta = beta;
-            a.items = items;
-            a.splits = splits;
-            a.stages_per_tile = spt;
-            a.partials = splits > 1 ? partials.data() : nullptr;
-            a.counters = counters.data();
+            set_run(a, out_f32 ? static_cast<void*>(yf.v.data()) : yb.data(), ldy, m, beta, items, splits, spt, partials,
+                    counters);
             const std::string tag = shape + (out_f32 ? " f32" : " bf16") + " m " + std::to_string(m) +
                                     (beta != 0.f ? " beta 0.5" : "") + " config " + std::to_string(config) + " splits " +
                                     std::to_string(splits) + " ctas " + std::to_string(grid);
             const std::string fault = emu::run_grid(dim3(grid, 1, 1), kern.smem, [&] { kern.fn(a); }, kern.threads);
-            if (!fault.empty()) {
-              c.expect_true(tag + ": runs to the end within its shared memory", false, fault);
-              continue;
-            }
+            if (!ran(c, tag, ": runs to the end within its shared memory", fault)) continue;
             // bf16: within 4 half-ulps of the largest output; f32: summation order only.
-            if (out_f32) c.expect(tag, compare(yf.values(), ref), 1e-5, 2e-5 * ref_max + 1e-5);
-            else c.expect(tag, compare(yb.values(), ref), 6e-3, 8e-3 * ref_max + 1e-3);
+            if (out_f32) c.expect(tag, compare(yf.values(), e.ref), 1e-5, 2e-5 * e.max + 1e-5);
+            else c.expect(tag, compare(yb.values(), e.ref), 6e-3, 8e-3 * e.max + 1e-3);
             const bool outside = out_f32 ? yf.outside_untouched() : yb.outside_untouched();
-            c.expect_true(tag + ": nothing outside y's m x n written, counters back at 0",
-                          outside && std::all_of(counters.begin(), counters.end(), [](int v) { return v == 0; }));
+            c.expect_true(tag + ": nothing outside y's m x n written, counters back at 0", outside && all_zero(counters));
           }
         }
       }
@@ -132,17 +100,11 @@ void check_shape(Checker& c, int n, int k, std::mt19937& rng) {
 } // namespace
 
 int main() {
-  std::mt19937 rng(2020);
-  Checker c;
-  try {
+  return run_checks("bf16_gemv_bulk_emulation_test", 2020, [](Checker& c, std::mt19937& rng) {
     // 16 x 640: one tile, 20 units (a 16 KB stage holds 16: the second stage a quarter full);
     // 272 x 1120: 17 tiles (odd), 35 units (k not a multiple of 64); 32 x 4608: two tiles of nine
     // 16 KB stages.
     struct Shape { int n, k; };
     for (const Shape s : {Shape{16, 640}, Shape{272, 1120}, Shape{32, 4608}}) check_shape(c, s.n, s.k, rng);
-  } catch (const std::exception& e) {
-    std::printf("FAIL exception: %s\n", e.what());
-    return 1;
-  }
-  return c.finish("bf16_gemv_bulk_emulation_test");
+  });
 }

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include "backend/cuda/quantized_weight.h"
@@ -192,6 +193,14 @@ class WideOutput {
 public:
   WideOutput(int m, int n, int ldy) : m_(m), n_(n), ldy_(ldy), bits_(size_t(m) * ldy + 64, 0xFFFF) {}
   void* data() { return bits_.data(); }
+  // Sets y's m x n to y0's values (row-major), rounded to bf16.
+  void fill(const std::vector<float>& y0) {
+    for (int r = 0; r < m_; ++r)
+      for (int col = 0; col < n_; ++col) {
+        const __nv_bfloat16 v = __float2bfloat16(y0[size_t(r) * n_ + col]);
+        std::memcpy(&bits_[size_t(r) * ldy_ + col], &v, 2);
+      }
+  }
   // y's m x n values, row-major.
   std::vector<float> values() const {
     std::vector<float> out(size_t(m_) * n_);
@@ -375,3 +384,9 @@ inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>&
 }
 
 } // namespace emu
+
+// The bulk-copy GEMV kernels' qualifiers (bulk_gemv_ring.cuh) as the emulation runs them: plain host
+// functions, the kernel a function called once a thread, the dynamic shared memory the CTA's.
+#define BULK_DEVICE inline
+#define BULK_KERNEL(threads, min_blocks) void
+#define BULK_DYNAMIC_SMEM(name) unsigned char* name = emu::shared_memory

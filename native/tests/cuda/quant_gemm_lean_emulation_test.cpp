@@ -16,13 +16,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include "backend/cuda/quantized_weight.h"
-#include "test_support.h"
-#include "reference.h"
-#include "quant_checkpoints.h"
-
 #define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::lean
 #include "host_emulation.h"
+#include "emulation_checks.h"
 
 #define LEAN_DEVICE inline
 #define LEAN_KERNEL(threads, min_blocks) void
@@ -61,34 +57,19 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
   const auto y0 = random_bf16_values(size_t(8) * n, rng);
   const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep);
   for (int m : {1, 2, 3, 8}) {
-    std::vector<bf16> x(size_t(m) * k);
-    for (int r = 0; r < m; ++r)
-      for (int j = 0; j < k; ++j) x[size_t(r) * k + j] = __float2bfloat16(x_all[size_t(r) * k + (w.perm ? w.perm[j] : j)]);
+    const std::vector<bf16> x = packed_x(x_all, w, m);
     for (float beta : {0.f, 0.5f}) {
       if (beta != 0.f && m != 3) continue;
-      std::vector<double> ref(size_t(m) * n);
-      double ref_max = 0;
-      for (size_t i = 0; i < ref.size(); ++i) {
-        ref[i] = ref_all[i] + double(beta) * y0[i];
-        ref_max = std::max(ref_max, std::fabs(ref[i]));
-      }
+      const Expected e = expected(ref_all, y0, size_t(m) * n, beta);
       emu::WideOutput y(m, n, ldy);
-      auto* yb = static_cast<uint16_t*>(y.data());
-      for (int r = 0; r < m; ++r)
-        for (int col = 0; col < n; ++col) {
-          const bf16 v = __float2bfloat16(y0[size_t(r) * n + col]);
-          std::memcpy(&yb[size_t(r) * ldy + col], &v, 2);
-        }
+      y.fill(y0);
       const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " warps " +
                               std::to_string(W) + (deep ? " deep" : "");
       const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
                                               [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta); },
                                               W * 32);
-      if (!fault.empty()) {
-        c.expect_true(tag + ": runs to the end", false, fault);
-        continue;
-      }
-      c.expect(tag, compare(y.values(), ref), 6e-3, 8e-3 * ref_max + 1e-3);
+      if (!ran(c, tag, ": runs to the end", fault)) continue;
+      c.expect(tag, compare(y.values(), e.ref), 6e-3, 8e-3 * e.max + 1e-3);
       c.expect_true(tag + ": nothing outside y's m x n written", y.outside_untouched());
     }
   }
@@ -97,39 +78,15 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
 } // namespace
 
 int main() {
-  std::mt19937 rng(1519);
-  Checker c;
-  try {
+  return run_checks("quant_gemm_lean_emulation_test", 1519, [](Checker& c, std::mt19937& rng) {
     check_e4m3_pairs(c);
     struct Shape { int n, k; };
     // 32 x 1408: 11 groups of 128 (22 of 64) over 4 or 8 warps: uneven counts, ring tails, idle warps at
     // 8 x 128 = 1024 < k; 16 x 384: 3 groups, fewer than the warps.
     for (const Shape s : {Shape{32, 1408}, Shape{16, 384}}) {
-      const std::string shape = " " + std::to_string(s.n) + "x" + std::to_string(s.k);
-      std::vector<Case> cases;
-      {
-        const Gptq g = make_gptq(s.k, s.n, 128, false, true, rng); // symmetric: no zero points (the constant 8)
-        cases.push_back({"gptq g128 sym" + shape, repack_gptq("g", g.qweight.data(), g.qzeros.data(), g.scales.data(), nullptr, s.k, s.n, 128), g.dequant});
-      }
-      {
-        const Gptq g = make_gptq(s.k, s.n, 64, false, false, rng);
-        cases.push_back({"gptq g64 zeros" + shape, repack_gptq("g", g.qweight.data(), g.qzeros.data(), g.scales.data(), nullptr, s.k, s.n, 64), g.dequant});
-      }
-      {
-        const Gptq g = make_gptq(s.k, s.n, 128, true, false, rng);
-        cases.push_back({"gptq act-order" + shape, repack_gptq("g", g.qweight.data(), g.qzeros.data(), g.scales.data(), g.g_idx.data(), s.k, s.n, 128), g.dequant});
-      }
-      {
-        const Awq a = make_awq(s.k, s.n, 128, rng);
-        cases.push_back({"awq" + shape, repack_awq("a", a.qweight.data(), a.qzeros.data(), a.scales.data(), s.k, s.n, 128), a.dequant});
-      }
-      for (bool block : {false, true}) {
-        const Fp8 f = make_fp8(s.k, s.n, block, rng);
-        cases.push_back({std::string(block ? "fp8 block128" : "fp8 per-channel") + shape,
-                         block ? fp8_block128("f", f.weight.data(), f.scale.data(), s.n, s.k)
-                               : fp8_per_channel("f", f.weight.data(), f.scale.data(), s.n, s.k),
-                         f.dequant});
-      }
+      const std::vector<Case> cases = quant_cases(
+          s.n, s.k, {{"gptq g128 sym", 128, false, true}, {"gptq g64 zeros", 64, false, false}, {"gptq act-order", 128, true, false}},
+          rng);
       for (const Case& cs : cases) {
         for (bool deep : {false, true}) {
           run_case<4>(c, cs, deep, rng);
@@ -137,9 +94,5 @@ int main() {
         }
       }
     }
-  } catch (const std::exception& e) {
-    std::printf("FAIL exception: %s\n", e.what());
-    return 1;
-  }
-  return c.finish("quant_gemm_lean_emulation_test");
+  });
 }

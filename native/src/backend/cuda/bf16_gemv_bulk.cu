@@ -18,35 +18,14 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <map>
-#include <mutex>
 #include <string>
 #include <tuple>
 
+#include "backend/cuda/bulk_gemv_plan.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/mma.cuh"
-#include "backend/cuda/pdl.cuh"
-#include "backend/cuda/wgmma.cuh"
 #include "error.h"
 
-// The kernel's primitives on the GPU: CUDA's own, mma.cuh, pdl.cuh and wgmma.cuh's.
-#define BULK_DEVICE __device__ __forceinline__
-#define BULK_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
-#define BULK_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
-namespace pagoda::cuda::bf16_bulk {
-using cuda::bulk_copy_g2s;
-using cuda::mbarrier_arrive;
-using cuda::mbarrier_arrive_expect_tx;
-using cuda::mbarrier_init;
-using cuda::mbarrier_init_fence;
-using cuda::mbarrier_wait;
-using cuda::mma_bf16_16816;
-using cuda::named_barrier_sync;
-using cuda::pdl_launch_dependents;
-using cuda::pdl_wait;
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-} // namespace pagoda::cuda::bf16_bulk
+#include "backend/cuda/bulk_gemv_device.cuh" // before the kernel source: its primitives
 #include "backend/cuda/bf16_gemv_bulk_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -55,85 +34,35 @@ namespace {
 
 using namespace bf16_bulk;
 
-// One split counter per tile at the workspace's start, so no call's partials overwrite the counters.
-constexpr size_t kCounterBytes = 64 * 1024;
-constexpr int kMaxTiles = static_cast<int>(kCounterBytes / sizeof(int));
+using namespace bulk_plan;
 
-struct Plan {
-  KernelInfo kernel{};
-  int grid = 0, items = 0, splits = 1, stages_per_tile = 0;
-};
-
-int sm_count() {
-  static const int count = [] {
-    int device = 0, sms = 0;
-    PAGODA_CUDA_CHECK(cudaGetDevice(&device));
-    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    return sms;
-  }();
-  return count;
-}
-
-// The plan: the occupancy query's resident CTAs, the split of bulk_gemv_splits.
-Plan make_plan(int n, int k, bool out_f32, int config) {
-  Plan p;
-  p.kernel = kernel_for(out_f32, config);
-  PAGODA_CUDA_CHECK(cudaFuncSetAttribute(p.kernel.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.kernel.smem)));
-  // All of the SM's unified memory as shared memory, whatever this kernel alone needs: an SM keeps one
-  // split while CTAs run on it, so the next GEMV's CTAs (PDL) can join only if this one took the most.
-  PAGODA_CUDA_CHECK(cudaFuncSetAttribute(p.kernel.fn, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                         int(cudaSharedmemCarveoutMaxShared)));
-  int per_sm = 0;
-  PAGODA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, p.kernel.fn, p.kernel.threads, p.kernel.smem));
-  if (per_sm < 1) throw Error("bf16_gemv_bulk: the kernel does not fit an SM");
-  const int64_t slots = int64_t(per_sm) * sm_count();
-  const int tiles = n / kTileRows;
-  p.stages_per_tile = bf16_bulk::stages_per_tile(k, p.kernel.stage_units);
-  p.splits = bulk_gemv_splits(tiles, p.stages_per_tile, slots);
-  p.items = tiles * p.splits;
-  p.grid = static_cast<int>(std::min<int64_t>(p.items, slots));
-  return p;
-}
-
+using Plan = BulkPlan<KernelInfo>;
 using PlanKey = std::tuple<int, int, bool, int>; // n, k, f32 output, config
-std::mutex& plans_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::map<PlanKey, Plan>& plans() {
-  static std::map<PlanKey, Plan> p;
+PlanCache<PlanKey, Plan>& plans() {
+  static PlanCache<PlanKey, Plan> p;
   return p;
 }
 
-// The ring a call takes when it names none: PAGODA_BF16_GEMV_BULK_CONFIG (read once; lets a device
-// run measure the engine with the config the kernel bench found fastest), else 0.
+// All of the SM's unified memory as shared memory, whatever this kernel alone needs: an SM keeps one
+// split while CTAs run on it, so the next GEMV's CTAs (PDL) can join only if this one took the most.
+Plan plan_of(int n, int k, bool out_f32, int config) {
+  const KernelInfo kernel = kernel_for(out_f32, config);
+  return make_plan("bf16_gemv_bulk", kernel, n / kTileRows, bf16_bulk::stages_per_tile(k, kernel.stage_units), true);
+}
+
+// The ring a call takes when it names none: PAGODA_BF16_GEMV_BULK_CONFIG (read once), else 0.
 int default_config() {
-  static const int config = [] {
-    const char* v = std::getenv("PAGODA_BF16_GEMV_BULK_CONFIG");
-    if (v == nullptr || *v == '\0') return 0;
-    char* end = nullptr;
-    const long c = std::strtol(v, &end, 10);
-    if (*end != '\0' || c < 0 || c >= kConfigs)
-      throw Error(std::string("PAGODA_BF16_GEMV_BULK_CONFIG=") + v + ": a config 0.." + std::to_string(kConfigs - 1));
-    return static_cast<int>(c);
-  }();
+  static const int config = config_from_env("PAGODA_BF16_GEMV_BULK_CONFIG", kConfigs);
   return config;
 }
 
-int config_or_default(int config) {
-  if (config < -1 || config >= kConfigs) throw Error("bf16_gemv_bulk: config must be 0.." + std::to_string(kConfigs - 1));
-  return config < 0 ? default_config() : config;
-}
-
-// Plans exist only after bf16_gemv_bulk_prepare (it sets the shared-memory attribute, which must not
-// happen inside a graph capture).
+// Plans exist only after bf16_gemv_bulk_prepare.
 Plan plan_for(int n, int k, bool out_f32, int config) {
-  std::lock_guard<std::mutex> lock(plans_mutex());
-  auto it = plans().find(PlanKey{n, k, out_f32, config_or_default(config)});
-  if (it == plans().end())
+  Plan p;
+  if (!plans().find(PlanKey{n, k, out_f32, config_or("bf16_gemv_bulk", config, kConfigs, default_config)}, p))
     throw Error("bf16_gemv_bulk: call bf16_gemv_bulk_prepare for " + std::to_string(n) + " x " + std::to_string(k) +
                 " at load");
-  return it->second;
+  return p;
 }
 
 void check_shape(int n, int k) {
@@ -153,12 +82,9 @@ bool bf16_gemv_bulk_supports(int m, int n, int k, const void* x, const void* w) 
 
 void bf16_gemv_bulk_prepare(int n, int k) {
   check_shape(n, k);
-  std::lock_guard<std::mutex> lock(plans_mutex());
   for (bool out_f32 : {false, true})
-    for (int config = 0; config < kConfigs; ++config) {
-      const PlanKey key{n, k, out_f32, config};
-      if (plans().find(key) == plans().end()) plans().emplace(key, make_plan(n, k, out_f32, config));
-    }
+    for (int config = 0; config < kConfigs; ++config)
+      plans().ensure(PlanKey{n, k, out_f32, config}, [&] { return plan_of(n, k, out_f32, config); });
 }
 
 int bf16_gemv_bulk_configs() { return kConfigs; }
@@ -187,17 +113,9 @@ void bf16_gemv_bulk(const bf16* x, const bf16* w, void* y, bool out_f32, int m, 
   Args args{};
   args.x = x;
   args.w = w;
-  args.y = y;
-  args.ldy = n;
-  args.m = m;
   args.n = n;
   args.k = k;
-  args.beta = beta;
-  args.items = p.items;
-  args.splits = p.splits;
-  args.stages_per_tile = p.stages_per_tile;
-  args.counters = reinterpret_cast<int*>(bytes);
-  args.partials = p.splits > 1 ? reinterpret_cast<float*>(bytes + kCounterBytes) : nullptr;
+  set_walk(args, p, y, n, m, beta, bytes, bytes + kCounterBytes);
   launch_pdl("bf16_gemv_bulk_kernel", p.kernel.fn, dim3(p.grid), dim3(p.kernel.threads), p.kernel.smem, stream, args);
 }
 

@@ -1,31 +1,24 @@
 // The bulk-copy decode GEMV kernel for bf16 weights, bf16_gemv_bulk_kernel (see bf16_gemv_bulk.cu for its
-// design), its ring configurations and launch facts, written over primitives its includer provides so that
-// the same source runs on the GPU (bf16_gemv_bulk.cu) and in a host emulation
-// (tests/cuda/bf16_gemv_bulk_emulation_test.cpp). Expected, as for quant_gemv_bulk_kernel.cuh:
-//   BULK_DEVICE / BULK_KERNEL(threads, min_blocks) / BULK_DYNAMIC_SMEM(name), threadIdx, blockIdx,
-//   gridDim, __syncthreads, __syncwarp, __threadfence, atomicAdd, __ldg, __ldcg, min, pdl_wait,
-//   pdl_launch_dependents, mma_bf16_16816, smem_addr, mbarrier_init / _init_fence / _arrive /
-//   _arrive_expect_tx / _wait, bulk_copy_g2s, named_barrier_sync, and cuda_bf16.h.
+// design), its ring configurations and launch facts: the consumer's math over bulk_gemv_ring.cuh's ring,
+// written over the primitives its includer provides in namespace bulk_ring, so that the same source runs
+// on the GPU (bf16_gemv_bulk.cu, bulk_gemv_device.cuh) and in a host emulation
+// (tests/cuda/bf16_gemv_bulk_emulation_test.cpp). Expected: bulk_gemv_ring.cuh's list, and
+// BULK_KERNEL(threads, min_blocks) / BULK_DYNAMIC_SMEM(name), __ldg, min, pdl_launch_dependents,
+// mma_bf16_16816, mbarrier_arrive_expect_tx, bulk_copy_g2s.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cuda/bulk_gemv_ring.cuh"
 #include "backend/cuda/bulk_splits.h"
-
-#if defined(__CUDACC__)
-#define BF16_BULK_HD __host__ __device__
-#else
-#define BF16_BULK_HD
-#endif
 
 namespace pagoda::cuda::bf16_bulk {
 
+using namespace bulk_ring;
 using bf16 = __nv_bfloat16;
 
-constexpr int kMaxTokens = 8;
-constexpr int kUnit = 32;      // k elements of a unit: 64 bytes of a row, two mma k-steps
-constexpr int kTileRows = 16;  // weight rows of a tile (the mma's M)
+constexpr int kUnit = 32; // k elements of a unit: 64 bytes of a row, two mma k-steps
 constexpr int kConfigs = 10;
 
 struct Args {
@@ -41,22 +34,12 @@ struct Args {
 
 // A stage: 16 rows of U units (B / 1024: 64 bytes a row each) at a pitch that is 64 mod 128, so rows
 // g and g + 1 of a quarter warp's 16-byte reads cover the 32 banks once.
-BF16_BULK_HD constexpr int stage_units(int stage_bytes) { return stage_bytes / (kTileRows * 64); }
-BF16_BULK_HD constexpr int row_pitch(int units) { return (units * 64 + 127) / 128 * 128 + 64; }
-BF16_BULK_HD constexpr int stage_size(int stage_bytes) { return kTileRows * row_pitch(stage_units(stage_bytes)); }
-// Shared memory: the ring, the cross-warp reduction [W][16][8] f32, the full / empty barriers, a flag.
+BULK_HD constexpr int stage_units(int stage_bytes) { return stage_bytes / (kTileRows * 64); }
+BULK_HD constexpr int row_pitch(int units) { return (units * 64 + 127) / 128 * 128 + 64; }
+BULK_HD constexpr int stage_size(int stage_bytes) { return kTileRows * row_pitch(stage_units(stage_bytes)); }
+// Shared memory: the ring, then bulk_gemv_ring.cuh's reduction, barriers and flag.
 constexpr size_t smem_bytes(int stages, int stage_bytes, int warps) {
-  return size_t(stages) * stage_size(stage_bytes) + size_t(warps) * kTileRows * kMaxTokens * 4 + 2 * size_t(stages) * 8 +
-         16;
-}
-
-BULK_DEVICE void store_out(bf16* y, float v, float beta) {
-  if (beta != 0.f) v += beta * __bfloat162float(*y);
-  *y = __float2bfloat16(v);
-}
-BULK_DEVICE void store_out(float* y, float v, float beta) {
-  if (beta != 0.f) v += beta * *y;
-  *y = v;
+  return size_t(stages) * stage_size(stage_bytes) + tail_bytes(stages, warps);
 }
 
 // Out: bf16 / float; S: ring stages; B: nominal bytes a stage; W: consumer warps (one more warp
@@ -69,47 +52,24 @@ BULK_KERNEL((W + 1) * 32, M) bf16_gemv_bulk_kernel(const Args a) {
   constexpr int kPer = (kU + W - 1) / W; // units of a full stage a warp multiplies
   static_assert(kStage % 128 == 0, "stages stay 128-byte aligned");
   BULK_DYNAMIC_SMEM(smem);
-  unsigned char* ring = smem;
-  float* red = reinterpret_cast<float*>(smem + size_t(S) * kStage);
-  uint64_t* bars = reinterpret_cast<uint64_t*>(red + W * kTileRows * kMaxTokens);
-  int* last_flag = reinterpret_cast<int*>(bars + 2 * S);
-  const uint32_t full0 = smem_addr(bars), empty0 = smem_addr(bars + S);
+  const Ring<S, W, kStage> ring(smem);
 
   pdl_launch_dependents();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int n = a.n, k = a.k, units = k / kUnit;
-  const int splits = a.splits, spt = a.stages_per_tile;
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < S; ++s) {
-      mbarrier_init(full0 + 8 * s, 1);
-      mbarrier_init(empty0 + 8 * s, W);
-    }
-    mbarrier_init_fence();
-  }
-  __syncthreads();
+  const int k = a.k, units = k / kUnit;
+  const Walk<Out> walk{static_cast<Out*>(a.y), a.ldy, a.m, a.n, a.beta, a.items, a.splits, a.stages_per_tile,
+                       a.partials, a.counters};
+  ring.init();
 
   if (warp == W) {
-    // Producer: one lane streams every stage of the CTA's items in order, a stage as 16 row copies;
-    // a slot is refilled once all W consumer warps have released it. The weights depend on no
-    // earlier kernel, so the ring fills before the PDL wait.
-    if (lane == 0) {
-      uint32_t q = 0;
-      for (int item = blockIdx.x; item < a.items; item += gridDim.x) {
-        const int tile = item / splits, sp = item - tile * splits;
-        const int st0 = spt * sp / splits, st1 = spt * (sp + 1) / splits;
-        for (int st = st0; st < st1; ++st, ++q) {
-          const int slot = q % S;
-          if (q >= S) mbarrier_wait(empty0 + 8 * slot, ((q / S) - 1) & 1);
-          const int u0 = st * kU, un = min(kU, units - u0);
-          const uint32_t dst = smem_addr(ring + size_t(slot) * kStage), bar = full0 + 8 * slot;
-          mbarrier_arrive_expect_tx(bar, kTileRows * un * 64);
-          const bf16* src = a.w + int64_t(tile) * kTileRows * k + int64_t(u0) * kUnit;
+    // Producer: a stage as 16 row copies.
+    ring.produce(walk, lane, [&](int tile, int st, uint32_t dst, uint32_t bar) {
+      const int u0 = st * kU, un = min(kU, units - u0);
+      mbarrier_arrive_expect_tx(bar, kTileRows * un * 64);
+      const bf16* src = a.w + int64_t(tile) * kTileRows * k + int64_t(u0) * kUnit;
 #pragma unroll 1
-          for (int r = 0; r < kTileRows; ++r) bulk_copy_g2s(dst + r * kPitch, src + int64_t(r) * k, un * 64, bar);
-        }
-      }
-    }
-    pdl_wait(); // the grid completes only after the kernels it depends on (keeps PDL chains transitive)
+      for (int r = 0; r < kTileRows; ++r) bulk_copy_g2s(dst + r * kPitch, src + int64_t(r) * k, un * 64, bar);
+    });
     return;
   }
 
@@ -118,78 +78,35 @@ BULK_KERNEL((W + 1) * 32, M) bf16_gemv_bulk_kernel(const Args a) {
   // pairing (both operands agree on the order, so the sum is the plain dot product).
   pdl_wait();
   const int g = lane >> 2, t = lane & 3;
-  const int m = a.m;
-  const bf16* xl = a.x + int64_t(min(g, m - 1)) * k + 8 * t; // tokens past m repeat the last; dropped
-  uint32_t q = 0;
-  for (int item = blockIdx.x; item < a.items; item += gridDim.x) {
-    const int tile = item / splits, sp = item - tile * splits;
-    const int st0 = spt * sp / splits, st1 = spt * (sp + 1) / splits;
-    const int row0 = tile * kTileRows;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    for (int st = st0; st < st1; ++st, ++q) {
-      const int slot = q % S;
-      const int u0 = st * kU, un = min(kU, units - u0);
-      // x first (L2 / L1 hits, independent of the stage), so its latency overlaps the wait.
-      uint4 xv[kPer];
+  const bf16* xl = a.x + int64_t(min(g, a.m - 1)) * k + 8 * t; // tokens past m repeat the last; dropped
+  ring.consume(walk, warp, lane, [&](float(&acc)[4], int, int st, int slot, uint32_t q) {
+    const int u0 = st * kU, un = min(kU, units - u0);
+    // x first (L2 / L1 hits, independent of the stage), so its latency overlaps the wait.
+    uint4 xv[kPer];
 #pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-        const int ul = warp + i * W;
-        xv[i] = ul < un ? __ldg(reinterpret_cast<const uint4*>(xl + int64_t(u0 + ul) * kUnit)) : uint4{0, 0, 0, 0};
-      }
-      const unsigned char* rows = ring + size_t(slot) * kStage + g * kPitch + 16 * t; // row g, lane's 16 B
-      mbarrier_wait(full0 + 8 * slot, (q / S) & 1);
-      uint4 lo[kPer] = {}, hi[kPer] = {};
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-        const int ul = warp + i * W;
-        if (ul < un) {
-          lo[i] = *reinterpret_cast<const uint4*>(rows + ul * 64);
-          hi[i] = *reinterpret_cast<const uint4*>(rows + 8 * kPitch + ul * 64);
-        }
-      }
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-        if (warp + i * W < un) {
-          mma_bf16_16816(acc, lo[i].x, hi[i].x, lo[i].y, hi[i].y, xv[i].x, xv[i].y); // k-step 0
-          mma_bf16_16816(acc, lo[i].z, hi[i].z, lo[i].w, hi[i].w, xv[i].z, xv[i].w); // k-step 1
-        }
-      }
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(empty0 + 8 * slot); // this warp is done reading the stage
+    for (int i = 0; i < kPer; ++i) {
+      const int ul = warp + i * W;
+      xv[i] = ul < un ? __ldg(reinterpret_cast<const uint4*>(xl + int64_t(u0 + ul) * kUnit)) : uint4{0, 0, 0, 0};
     }
-
-    // The tile's partials of the W warps, summed in warp order.
+    const unsigned char* rows = ring.stage(slot) + g * kPitch + 16 * t; // row g, lane's 16 B
+    ring.wait_full(slot, q);
+    uint4 lo[kPer] = {}, hi[kPer] = {};
 #pragma unroll
-    for (int e = 0; e < 4; ++e) red[(warp * kTileRows + g + 8 * (e >> 1)) * kMaxTokens + 2 * t + (e & 1)] = acc[e];
-    named_barrier_sync(1, W * 32);
-    Out* y = static_cast<Out*>(a.y);
-    if (threadIdx.x < m * kTileRows) {
-      const int tok = threadIdx.x >> 4, r = threadIdx.x & 15, row = row0 + r;
-      float v = 0.f;
-#pragma unroll
-      for (int p = 0; p < W; ++p) v += red[(p * kTileRows + r) * kMaxTokens + tok];
-      if (splits == 1) {
-        store_out(y + int64_t(tok) * a.ldy + row, v, a.beta);
-      } else {
-        a.partials[(int64_t(sp) * m + tok) * n + row] = v;
-        __threadfence(); // the partial is visible before this CTA's arrival is counted
+    for (int i = 0; i < kPer; ++i) {
+      const int ul = warp + i * W;
+      if (ul < un) {
+        lo[i] = *reinterpret_cast<const uint4*>(rows + ul * 64);
+        hi[i] = *reinterpret_cast<const uint4*>(rows + 8 * kPitch + ul * 64);
       }
     }
-    if (splits > 1) {
-      named_barrier_sync(1, W * 32);
-      if (threadIdx.x == 0) *last_flag = atomicAdd(&a.counters[tile], 1) == splits - 1;
-      named_barrier_sync(1, W * 32);
-      if (*last_flag && threadIdx.x < m * kTileRows) {
-        __threadfence();
-        const int tok = threadIdx.x >> 4, row = row0 + (threadIdx.x & 15);
-        float v = 0.f;
-        for (int p = 0; p < splits; ++p) v += __ldcg(a.partials + (int64_t(p) * m + tok) * n + row);
-        store_out(y + int64_t(tok) * a.ldy + row, v, a.beta);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      if (warp + i * W < un) {
+        mma_bf16_16816(acc, lo[i].x, hi[i].x, lo[i].y, hi[i].y, xv[i].x, xv[i].y); // k-step 0
+        mma_bf16_16816(acc, lo[i].z, hi[i].z, lo[i].w, hi[i].w, xv[i].z, xv[i].w); // k-step 1
       }
-      if (*last_flag && threadIdx.x == 0) a.counters[tile] = 0; // ready for the next call (graphs replay it)
     }
-    named_barrier_sync(1, W * 32); // red and the flag are reused by the next item
-  }
+  });
 }
 
 // The ring configurations {stages, nominal stage bytes, consumer warps, CTAs an SM}, 96-192 KB in

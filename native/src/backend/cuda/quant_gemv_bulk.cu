@@ -19,35 +19,14 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <map>
-#include <mutex>
 #include <string>
 #include <tuple>
 
+#include "backend/cuda/bulk_gemv_plan.h"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/mma.cuh"
-#include "backend/cuda/pdl.cuh"
-#include "backend/cuda/wgmma.cuh"
 #include "error.h"
 
-// The kernel's primitives on the GPU: CUDA's own, mma.cuh, pdl.cuh and wgmma.cuh's.
-#define BULK_DEVICE __device__ __forceinline__
-#define BULK_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
-#define BULK_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
-namespace pagoda::cuda::gemv_bulk {
-using cuda::bulk_copy_g2s;
-using cuda::mbarrier_arrive;
-using cuda::mbarrier_arrive_expect_tx;
-using cuda::mbarrier_init;
-using cuda::mbarrier_init_fence;
-using cuda::mbarrier_wait;
-using cuda::mma_bf16_16816;
-using cuda::named_barrier_sync;
-using cuda::pdl_launch_dependents;
-using cuda::pdl_wait;
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-} // namespace pagoda::cuda::gemv_bulk
+#include "backend/cuda/bulk_gemv_device.cuh" // before the kernel source: its primitives
 #include "backend/cuda/quant_gemv_bulk_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -56,71 +35,36 @@ namespace {
 
 using namespace gemv_bulk;
 
-// One split counter per tile at a fixed offset, so no weight's partials overwrite another's counters.
-constexpr size_t kCounterBytes = 64 * 1024;
-constexpr int kMaxTiles = static_cast<int>(kCounterBytes / sizeof(int));
+using namespace bulk_plan;
 
-struct Plan {
-  KernelInfo kernel{};
-  int grid = 0, items = 0, splits = 1, stages_per_tile = 0;
-};
-
-// The plan: the occupancy query's resident CTAs, the split of choose_splits.
-Plan make_plan(const QuantizedWeight& w, int config) {
-  Plan p;
-  p.kernel = kernel_for(w, config);
-  PAGODA_CUDA_CHECK(cudaFuncSetAttribute(p.kernel.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.kernel.smem)));
-  int per_sm = 0;
-  PAGODA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, p.kernel.fn, p.kernel.threads, p.kernel.smem));
-  if (per_sm < 1) throw Error("quant_gemv_bulk: the kernel does not fit an SM");
-  const int64_t slots = int64_t(per_sm) * device_sm_count();
-  const int tiles = w.n / 16, chunks = w.k / 64;
-  p.stages_per_tile = (chunks + p.kernel.stage_chunks - 1) / p.kernel.stage_chunks;
-  p.splits = choose_splits(tiles, p.stages_per_tile, slots);
-  p.items = tiles * p.splits;
-  p.grid = static_cast<int>(std::min<int64_t>(p.items, slots));
+using Plan = BulkPlan<KernelInfo>;
+using PlanKey = std::tuple<int, int, int, int, int>; // format, n, k, group size, config
+PlanCache<PlanKey, Plan>& plans() {
+  static PlanCache<PlanKey, Plan> p;
   return p;
 }
-
-std::mutex& plans_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::map<std::tuple<int, int, int, int, int>, Plan>& plans() {
-  static std::map<std::tuple<int, int, int, int, int>, Plan> p;
-  return p;
-}
-auto plan_key(const QuantizedWeight& w, int config) {
+PlanKey plan_key(const QuantizedWeight& w, int config) {
   return std::make_tuple(static_cast<int>(w.format), w.n, w.k, w.group_size, config);
 }
 
-// The ring a call takes when it names none: PAGODA_QUANT_GEMV_BULK_CONFIG (read once; lets a device run
-// measure the engine with the config the kernel bench found fastest), else 0.
+Plan plan_of(const QuantizedWeight& w, int config) {
+  const KernelInfo kernel = kernel_for(w, config);
+  const int chunks = w.k / 64;
+  return make_plan("quant_gemv_bulk", kernel, w.n / 16, (chunks + kernel.stage_chunks - 1) / kernel.stage_chunks, false);
+}
+
+// The ring a call takes when it names none: PAGODA_QUANT_GEMV_BULK_CONFIG (read once), else 0.
 int default_config() {
-  static const int config = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMV_BULK_CONFIG");
-    if (v == nullptr || *v == '\0') return 0;
-    char* end = nullptr;
-    const long c = std::strtol(v, &end, 10);
-    if (*end != '\0' || c < 0 || c >= kBulkConfigs)
-      throw Error(std::string("PAGODA_QUANT_GEMV_BULK_CONFIG=") + v + ": a config 0.." + std::to_string(kBulkConfigs - 1));
-    return static_cast<int>(c);
-  }();
+  static const int config = config_from_env("PAGODA_QUANT_GEMV_BULK_CONFIG", kBulkConfigs);
   return config;
 }
 
-int config_or_default(int config) {
-  if (config < -1 || config >= kBulkConfigs) throw Error("quant_gemv_bulk: config must be 0.." + std::to_string(kBulkConfigs - 1));
-  return config < 0 ? default_config() : config;
-}
-
-// Plans exist only after quant_gemv_bulk_prepare (it sets the shared-memory attribute, which must
-// not happen inside a graph capture).
+// Plans exist only after quant_gemv_bulk_prepare.
 Plan plan_for(const QuantizedWeight& w, int config) {
-  std::lock_guard<std::mutex> lock(plans_mutex());
-  auto it = plans().find(plan_key(w, config_or_default(config)));
-  if (it == plans().end()) throw Error("quant_gemv_bulk: call quant_gemv_bulk_prepare for this weight at load");
-  return it->second;
+  Plan p;
+  if (!plans().find(plan_key(w, config_or("quant_gemv_bulk", config, kBulkConfigs, default_config)), p))
+    throw Error("quant_gemv_bulk: call quant_gemv_bulk_prepare for this weight at load");
+  return p;
 }
 
 size_t align256(size_t b) { return (b + 255) / 256 * 256; }
@@ -142,11 +86,8 @@ void check_args(const QuantizedWeight& w, int m, int ldy) {
 
 void quant_gemv_bulk_prepare(const QuantizedWeight& w) {
   check_args(w, 1, w.n);
-  for (int config = 0; config < kBulkConfigs; ++config) {
-    std::lock_guard<std::mutex> lock(plans_mutex());
-    const auto key = plan_key(w, config);
-    if (plans().find(key) == plans().end()) plans().emplace(key, make_plan(w, config));
-  }
+  for (int config = 0; config < kBulkConfigs; ++config)
+    plans().ensure(plan_key(w, config), [&] { return plan_of(w, config); });
   if (w.perm) preload_gather_columns(); // its first launch may otherwise fall inside a capture
 }
 
@@ -173,23 +114,15 @@ void quant_gemv_bulk(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
     throw Error("quant_gemv_bulk: needs a zero-initialized workspace of " + std::to_string(needed) + " bytes");
   auto* bytes = static_cast<unsigned char*>(workspace);
   BulkArgs args{};
-  args.counters = reinterpret_cast<int*>(bytes);
-  bytes += kCounterBytes;
+  unsigned char* after = bytes + kCounterBytes; // the gathered x (act-order), then the partials
   args.x = x;
   if (w.perm) {
-    bf16* gathered = reinterpret_cast<bf16*>(bytes);
-    bytes += align256(size_t(m) * w.k * sizeof(bf16));
+    bf16* gathered = reinterpret_cast<bf16*>(after);
+    after += align256(size_t(m) * w.k * sizeof(bf16));
     gather_columns(x, w.perm, gathered, m, w.k, stream);
     args.x = gathered;
   }
-  args.partials = p.splits > 1 ? reinterpret_cast<float*>(bytes) : nullptr;
-  args.y = y;
-  args.ldy = ldy;
-  args.m = m;
-  args.beta = beta;
-  args.items = p.items;
-  args.splits = p.splits;
-  args.stages_per_tile = p.stages_per_tile;
+  set_walk(args, p, y, ldy, m, beta, bytes, after);
   launch_pdl("quant_gemv_bulk_kernel", p.kernel.fn, dim3(p.grid), dim3(p.kernel.threads), p.kernel.smem, stream, w, args);
 }
 

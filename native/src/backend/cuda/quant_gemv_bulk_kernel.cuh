@@ -1,35 +1,26 @@
 // The bulk-copy decode GEMV kernel quant_gemv_bulk_kernel (see quant_gemv_bulk.cu for its design), its
-// ring configurations and split choice, written over primitives its includer provides, so that the same
-// source runs on the GPU (quant_gemv_bulk.cu: CUDA's builtins, mma.cuh, pdl.cuh, wgmma.cuh's mbarriers,
-// bulk copy and named barriers) and in a host emulation (tests/cuda/quant_gemv_bulk_emulation_test.cpp).
-// Expected:
-//   BULK_DEVICE / BULK_KERNEL(threads, min_blocks) / BULK_DYNAMIC_SMEM(name)   qualifiers, the kernel's
-//                                                                  declaration (launch bounds),
-//                                                                  the dynamic shared memory (unsigned char[])
-//   threadIdx, blockIdx, gridDim, __syncthreads, __syncwarp, __threadfence, atomicAdd, __ldg, __ldcg,
-//   __byte_perm, min, pdl_wait, pdl_launch_dependents, mma_bf16_16816, smem_addr (a shared pointer as
-//   a 32-bit shared address), mbarrier_init / _init_fence / _arrive / _arrive_expect_tx / _wait,
-//   bulk_copy_g2s, named_barrier_sync (wgmma.cuh's signatures), and cuda_bf16.h / cuda_fp16.h.
+// ring configurations and split choice: the consumer's decode and math over bulk_gemv_ring.cuh's ring,
+// written over primitives its includer provides in namespace bulk_ring, so that the same source runs on
+// the GPU (quant_gemv_bulk.cu, bulk_gemv_device.cuh) and in a host emulation
+// (tests/cuda/quant_gemv_bulk_emulation_test.cpp). Expected: bulk_gemv_ring.cuh's list, and
+//   BULK_KERNEL(threads, min_blocks) / BULK_DYNAMIC_SMEM(name) (the kernel's declaration with launch
+//   bounds, the dynamic shared memory as unsigned char[]), __ldg, __byte_perm, min, pdl_launch_dependents,
+//   mma_bf16_16816, mbarrier_arrive_expect_tx, bulk_copy_g2s (wgmma.cuh's signatures), and cuda_fp16.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "backend/cuda/bf16x2_bits.cuh"
+#include "backend/cuda/bulk_gemv_ring.cuh"
 #include "backend/cuda/bulk_splits.h"
 #include "backend/cuda/quantized_weight.h"
 
-#if defined(__CUDACC__)
-#define BULK_HD __host__ __device__
-#else
-#define BULK_HD
-#endif
-
 namespace pagoda::cuda::gemv_bulk {
 
+using namespace bulk_ring;
 using bf16 = __nv_bfloat16;
 
-constexpr int kMaxTokens = 8;
 constexpr int kBulkConfigs = 6;
 
 struct BulkArgs {
@@ -51,9 +42,9 @@ BULK_HD constexpr int fp8_pitch(int chunks) { return (chunks * 64 + 127) / 128 *
 template <QuantFormat F> BULK_HD constexpr int stage_size(int stage_bytes) {
   return F == QuantFormat::kInt4 ? stage_bytes : 16 * fp8_pitch(stage_chunks<F>(stage_bytes));
 }
-// Shared memory: the ring, the cross-warp reduction [W][16][8] f32, the full / empty barriers, a flag.
+// Shared memory: the ring, then bulk_gemv_ring.cuh's reduction, barriers and flag.
 template <QuantFormat F> constexpr size_t smem_bytes(int stages, int stage_bytes, int warps) {
-  return size_t(stages) * stage_size<F>(stage_bytes) + size_t(warps) * 16 * kMaxTokens * 4 + 2 * size_t(stages) * 8 + 16;
+  return size_t(stages) * stage_size<F>(stage_bytes) + tail_bytes(stages, warps);
 }
 
 struct GroupParams {
@@ -74,52 +65,28 @@ BULK_KERNEL((W + 1) * 32, M) quant_gemv_bulk_kernel(const QuantizedWeight w, con
   static_assert(kC % G == 0, "a stage holds whole scale groups");
   static_assert(kStage % 128 == 0, "stages stay 128-byte aligned");
   BULK_DYNAMIC_SMEM(smem);
-  unsigned char* ring = smem;
-  float* red = reinterpret_cast<float*>(smem + size_t(S) * kStage);
-  uint64_t* bars = reinterpret_cast<uint64_t*>(red + W * 16 * kMaxTokens);
-  int* last_flag = reinterpret_cast<int*>(bars + 2 * S);
-  const uint32_t full0 = smem_addr(bars), empty0 = smem_addr(bars + S);
+  const Ring<S, W, kStage> ring(smem);
 
   pdl_launch_dependents();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int n = w.n, k = w.k, chunks = k / 64;
-  const int splits = a.splits, spt = a.stages_per_tile;
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < S; ++s) {
-      mbarrier_init(full0 + 8 * s, 1);
-      mbarrier_init(empty0 + 8 * s, W);
-    }
-    mbarrier_init_fence();
-  }
-  __syncthreads();
+  ring.init();
+  const Walk<bf16> walk{a.y, a.ldy, a.m, n, a.beta, a.items, a.splits, a.stages_per_tile, a.partials, a.counters};
 
   if (warp == W) {
-    // Producer: one lane streams every stage of the CTA's items in order; a slot is refilled once
-    // all W consumer warps have released it.
-    if (lane == 0) {
-      uint32_t q = 0;
-      for (int item = blockIdx.x; item < a.items; item += gridDim.x) {
-        const int tile = item / splits, sp = item - tile * splits;
-        const int st0 = spt * sp / splits, st1 = spt * (sp + 1) / splits;
-        for (int st = st0; st < st1; ++st, ++q) {
-          const int slot = q % S;
-          if (q >= S) mbarrier_wait(empty0 + 8 * slot, ((q / S) - 1) & 1);
-          const int c0 = st * kC, cn = min(kC, chunks - c0);
-          const uint32_t dst = smem_addr(ring + size_t(slot) * kStage), bar = full0 + 8 * slot;
-          if constexpr (F == QuantFormat::kInt4) {
-            mbarrier_arrive_expect_tx(bar, cn * 512);
-            bulk_copy_g2s(dst, static_cast<const unsigned char*>(w.packed) + (int64_t(tile) * chunks + c0) * 512, cn * 512,
-                          bar);
-          } else {
-            mbarrier_arrive_expect_tx(bar, 16 * cn * 64);
-            const unsigned char* src = static_cast<const unsigned char*>(w.packed) + int64_t(tile) * 16 * k + c0 * 64;
+    // Producer: int4 tiles are contiguous (a stage is one copy), fp8 a stage is 16 row copies.
+    ring.produce(walk, lane, [&](int tile, int st, uint32_t dst, uint32_t bar) {
+      const int c0 = st * kC, cn = min(kC, chunks - c0);
+      if constexpr (F == QuantFormat::kInt4) {
+        mbarrier_arrive_expect_tx(bar, cn * 512);
+        bulk_copy_g2s(dst, static_cast<const unsigned char*>(w.packed) + (int64_t(tile) * chunks + c0) * 512, cn * 512, bar);
+      } else {
+        mbarrier_arrive_expect_tx(bar, 16 * cn * 64);
+        const unsigned char* src = static_cast<const unsigned char*>(w.packed) + int64_t(tile) * 16 * k + c0 * 64;
 #pragma unroll 1
-            for (int r = 0; r < 16; ++r) bulk_copy_g2s(dst + r * kPitch, src + int64_t(r) * k, cn * 64, bar);
-          }
-        }
+        for (int r = 0; r < 16; ++r) bulk_copy_g2s(dst + r * kPitch, src + int64_t(r) * k, cn * 64, bar);
       }
-    }
-    pdl_wait(); // the grid completes only after the kernels it depends on (keeps PDL chains transitive)
+    });
     return;
   }
 
@@ -141,107 +108,62 @@ BULK_KERNEL((W + 1) * 32, M) quant_gemv_bulk_kernel(const QuantizedWeight w, con
     }
     return p;
   };
-  uint32_t q = 0;
-  for (int item = blockIdx.x; item < a.items; item += gridDim.x) {
-    const int tile = item / splits, sp = item - tile * splits;
-    const int st0 = spt * sp / splits, st1 = spt * (sp + 1) / splits;
-    const int row0 = tile * 16;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    for (int st = st0; st < st1; ++st, ++q) {
-      const int slot = q % S;
-      const int c0 = st * kC, ng = min(kC, chunks - c0) / G;
-      const unsigned char* stage = ring + size_t(slot) * kStage;
-      // A group's scales and zero points are read one group ahead (the first across the stage's
-      // wait), so their latency stays off the decode chain.
-      GroupParams next{};
-      if (warp < ng) next = fetch(c0 / G + warp, row0);
-      mbarrier_wait(full0 + 8 * slot, (q / S) & 1);
+  ring.consume(walk, warp, lane, [&](float(&acc)[4], int row0, int st, int slot, uint32_t q) {
+    const int c0 = st * kC, ng = min(kC, chunks - c0) / G;
+    const unsigned char* stage = ring.stage(slot);
+    // A group's scales and zero points are read one group ahead (the first across the stage's
+    // wait), so their latency stays off the decode chain.
+    GroupParams next{};
+    if (warp < ng) next = fetch(c0 / G + warp, row0);
+    ring.wait_full(slot, q);
 #pragma unroll 1
-      for (int gi = warp; gi < ng; gi += W) {
-        const GroupParams cur = next;
-        if (gi + W < ng) next = fetch(c0 / G + gi + W, row0);
-        uint32_t zero2[2] = {0, 0};
+    for (int gi = warp; gi < ng; gi += W) {
+      const GroupParams cur = next;
+      if (gi + W < ng) next = fetch(c0 / G + gi + W, row0);
+      uint32_t zero2[2] = {0, 0};
+      if constexpr (F == QuantFormat::kInt4) {
+        zero2[0] = (0x4300u + cur.z[0]) * 0x00010001u;
+        zero2[1] = (0x4300u + cur.z[1]) * 0x00010001u;
+      }
+      float part[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int c = 0; c < G; ++c) {
+        const int cl = gi * G + c; // the chunk in the stage
+        const bf16* xc = xl + int64_t(c0 + cl) * 64;
+        const uint4 xv[2] = {__ldg(reinterpret_cast<const uint4*>(xc)), __ldg(reinterpret_cast<const uint4*>(xc + 8))};
+        uint4 wv[F == QuantFormat::kInt4 ? 1 : 2];
         if constexpr (F == QuantFormat::kInt4) {
-          zero2[0] = (0x4300u + cur.z[0]) * 0x00010001u;
-          zero2[1] = (0x4300u + cur.z[1]) * 0x00010001u;
+          wv[0] = *reinterpret_cast<const uint4*>(stage + cl * 512 + lane * 16);
+        } else {
+          wv[0] = *reinterpret_cast<const uint4*>(stage + g * kPitch + cl * 64 + 16 * t);
+          wv[1] = *reinterpret_cast<const uint4*>(stage + (g + 8) * kPitch + cl * 64 + 16 * t);
         }
-        float part[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-        for (int c = 0; c < G; ++c) {
-          const int cl = gi * G + c; // the chunk in the stage
-          const bf16* xc = xl + int64_t(c0 + cl) * 64;
-          const uint4 xv[2] = {__ldg(reinterpret_cast<const uint4*>(xc)), __ldg(reinterpret_cast<const uint4*>(xc + 8))};
-          uint4 wv[F == QuantFormat::kInt4 ? 1 : 2];
+        for (int s = 0; s < 4; ++s) {
+          uint32_t af[4];
           if constexpr (F == QuantFormat::kInt4) {
-            wv[0] = *reinterpret_cast<const uint4*>(stage + cl * 512 + lane * 16);
+            const uint32_t word = (&wv[0].x)[s];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) af[i] = bf16x2_sub(((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u, zero2[i & 1]);
           } else {
-            wv[0] = *reinterpret_cast<const uint4*>(stage + g * kPitch + cl * 64 + 16 * t);
-            wv[1] = *reinterpret_cast<const uint4*>(stage + (g + 8) * kPitch + cl * 64 + 16 * t);
+            // Rows g and g + 8 at k 0..3 of the k-step interleaved into the fragment registers.
+            const uint32_t rg = (&wv[0].x)[s], r8 = (&wv[1].x)[s];
+            const uint32_t w0 = __byte_perm(rg, r8, 0x5140), w1 = __byte_perm(rg, r8, 0x7362);
+            af[0] = e4m3_even(w0);
+            af[1] = e4m3_odd(w0);
+            af[2] = e4m3_even(w1);
+            af[3] = e4m3_odd(w1);
           }
-#pragma unroll
-          for (int s = 0; s < 4; ++s) {
-            uint32_t af[4];
-            if constexpr (F == QuantFormat::kInt4) {
-              const uint32_t word = (&wv[0].x)[s];
-#pragma unroll
-              for (int i = 0; i < 4; ++i) af[i] = bf16x2_sub(((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u, zero2[i & 1]);
-            } else {
-              // Rows g and g + 8 at k 0..3 of the k-step interleaved into the fragment registers.
-              const uint32_t rg = (&wv[0].x)[s], r8 = (&wv[1].x)[s];
-              const uint32_t w0 = __byte_perm(rg, r8, 0x5140), w1 = __byte_perm(rg, r8, 0x7362);
-              af[0] = e4m3_even(w0);
-              af[1] = e4m3_odd(w0);
-              af[2] = e4m3_even(w1);
-              af[3] = e4m3_odd(w1);
-            }
-            const uint4& xh = xv[s >> 1];
-            mma_bf16_16816(part, af[0], af[1], af[2], af[3], (s & 1) ? xh.z : xh.x, (s & 1) ? xh.w : xh.y);
-          }
+          const uint4& xh = xv[s >> 1];
+          mma_bf16_16816(part, af[0], af[1], af[2], af[3], (s & 1) ? xh.z : xh.x, (s & 1) ? xh.w : xh.y);
         }
-        acc[0] += part[0] * cur.s[0];
-        acc[1] += part[1] * cur.s[0];
-        acc[2] += part[2] * cur.s[1];
-        acc[3] += part[3] * cur.s[1];
       }
-      __syncwarp();
-      if (lane == 0) mbarrier_arrive(empty0 + 8 * slot); // this warp is done reading the stage
+      acc[0] += part[0] * cur.s[0];
+      acc[1] += part[1] * cur.s[0];
+      acc[2] += part[2] * cur.s[1];
+      acc[3] += part[3] * cur.s[1];
     }
-
-    // The tile's partials of the W warps, summed in warp order.
-#pragma unroll
-    for (int e = 0; e < 4; ++e) red[(warp * 16 + g + 8 * (e >> 1)) * kMaxTokens + 2 * t + (e & 1)] = acc[e];
-    named_barrier_sync(1, W * 32);
-    if (threadIdx.x < m * 16) {
-      const int tok = threadIdx.x >> 4, r = threadIdx.x & 15, row = row0 + r;
-      float v = 0.f;
-#pragma unroll
-      for (int p = 0; p < W; ++p) v += red[(p * 16 + r) * kMaxTokens + tok];
-      if (splits == 1) {
-        bf16* out = a.y + int64_t(tok) * a.ldy + row;
-        if (a.beta != 0.f) v += a.beta * __bfloat162float(*out);
-        *out = __float2bfloat16(v);
-      } else {
-        a.partials[(int64_t(sp) * m + tok) * n + row] = v;
-        __threadfence(); // the partial is visible before this CTA's arrival is counted
-      }
-    }
-    if (splits > 1) {
-      named_barrier_sync(1, W * 32);
-      if (threadIdx.x == 0) *last_flag = atomicAdd(&a.counters[tile], 1) == splits - 1;
-      named_barrier_sync(1, W * 32);
-      if (*last_flag && threadIdx.x < m * 16) {
-        __threadfence();
-        const int tok = threadIdx.x >> 4, row = row0 + (threadIdx.x & 15);
-        float v = 0.f;
-        for (int p = 0; p < splits; ++p) v += __ldcg(a.partials + (int64_t(p) * m + tok) * n + row);
-        bf16* out = a.y + int64_t(tok) * a.ldy + row;
-        if (a.beta != 0.f) v += a.beta * __bfloat162float(*out);
-        *out = __float2bfloat16(v);
-      }
-      if (*last_flag && threadIdx.x == 0) a.counters[tile] = 0; // ready for the next call (graphs replay it)
-    }
-    named_barrier_sync(1, W * 32); // red and the flag are reused by the next item
-  }
+  });
 }
 
 // The ring configurations {stages, nominal stage bytes, consumer warps, CTAs an SM}: 0 is the
