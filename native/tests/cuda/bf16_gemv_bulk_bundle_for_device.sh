@@ -22,7 +22,7 @@ for m in tiny-llama3 tiny-qwen3; do
   cp -r "$SHARED/models/$m" "$DEST/shared/models/"
   cp "$SHARED/fixtures/golden/$m.golden.json" "$DEST/shared/fixtures/golden/"
 done
-cp native/tests/cuda/bf16_gemv_bulk_on_device.sh "$DEST/"
+cp native/tests/cuda/bf16_gemv_bulk_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
 git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
 du -sh "$DEST"
 echo "carry $DEST; on the device: OUT=\$OUT bash $DEST/bf16_gemv_bulk_on_device.sh"

@@ -7,56 +7,11 @@
 # of Llama-3-8B GPTQ, AWQ and FP8-dynamic (dummy weights) with the switch off and on (on: the ring config
 # the bench found fastest for int4 / fp8, PAGODA_QUANT_GEMV_BULK_CONFIG), each run's `floor` line; the wave2 quantized goldens through pagoda-check with the switch on; last, the test's
 # Llama-3-8B shapes. A run starts only while it can end before TOTAL_S (default 530). Logs and JSON go to
-# $OUT/bulk, tarred into $OUT/gemv-bulk-logs.tar.gz (a call brings back few files).
+# $OUT/bulk, tarred into $OUT/bulk-logs.tar.gz (a call brings back few files).
 # Bundle: gemv_bulk_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/gemv_bulk_on_device.sh
-set -u -o pipefail
-B=$(cd "$(dirname "$0")" && pwd)
-BIN=$B/bin
-OUT=${OUT:?OUT}
-OUT_DIR=$OUT/bulk
-TOTAL_S=${TOTAL_S:-530}
-export PAGODA_GIT_COMMIT=$(cat "$B/COMMIT" 2>/dev/null || echo unknown)
-mkdir -p "$OUT_DIR"
-start=$(date +%s)
-status=0
-el() { echo $(($(date +%s) - start)); }
-finish() {
-  echo "gemv_bulk_on_device: status $status ($(el) s)"
-  tar czf "$OUT/gemv-bulk-logs.tar.gz" -C "$OUT" bulk && rm -rf "$OUT_DIR"
-  exit $status
-}
-nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
-# NAME LIMIT_S COMMAND...: output to NAME.log; skipped when it could run past TOTAL_S.
-run() {
-  local name=$1 limit=$2
-  shift 2
-  local now=$(el)
-  if [ $((now + limit)) -gt "$TOTAL_S" ]; then
-    echo "-- $name not started ($now s in, may need $limit s)"
-    status=1
-    return 1
-  fi
-  echo "== $name ($now s in)"
-  if ! timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1; then
-    echo "!! $name failed or ran past $limit s"
-    tail -8 "$OUT_DIR/$name.log"
-    status=1
-    return 1
-  fi
-}
-
-if ! run quant_gemv_bulk_test-small 90 "$BIN/quant_gemv_bulk_test" small; then
-  grep -E "^FAIL" "$OUT_DIR/quant_gemv_bulk_test-small.log" | head -30
-  if command -v compute-sanitizer > /dev/null; then
-    echo "== compute-sanitizer memcheck ($(el) s in)"
-    timeout 120 compute-sanitizer --tool memcheck --print-limit 10 "$BIN/quant_gemv_bulk_test" small \
-      > "$OUT_DIR/memcheck.log" 2>&1
-    grep -E "ERROR SUMMARY|Invalid|Address|at 0x|by thread" "$OUT_DIR/memcheck.log" | head -30
-  fi
-  echo "gemv_bulk_on_device: the kernel test failed; nothing timed"
-  status=1
-  finish
-fi
+SCRIPT=gemv_bulk_on_device LOGS=bulk TOTAL_S=${TOTAL_S:-530}
+source "$(dirname "$0")/device_run.sh"
+test_or_stop quant_gemv_bulk_test-small 90 "$BIN/quant_gemv_bulk_test" small
 grep -E "passed|^info" "$OUT_DIR/quant_gemv_bulk_test-small.log" | head -30
 
 run quant_kernel_bench-bulk 150 "$BIN/quant_kernel_bench" bulk "$OUT_DIR/h200-quant-gemv-bulk-kernels.json"

@@ -24,7 +24,7 @@ for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block; do
   cp "$SHARED/fixtures/wave2/golden/tiny-llama-$g.golden.json" "$DEST/shared/fixtures/wave2/golden/"
 done
 cp "$SHARED"/fixtures/wave2/golden/tiny-llama-fp8-*.w8a8.golden.json "$DEST/shared/fixtures/wave2/golden/"
-cp native/tests/cuda/quant_lean_on_device.sh "$DEST/"
+cp native/tests/cuda/quant_lean_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
 git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
 du -sh "$DEST"
 echo "carry $DEST; on the device: OUT=\$OUT bash $DEST/quant_lean_on_device.sh"

@@ -10,53 +10,10 @@
 # starts only while it can end before TOTAL_S (default 540).
 # Logs and JSON go to $OUT/lean, tarred into $OUT/lean-logs.tar.gz (a call brings back few files).
 # Bundle: quant_lean_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/quant_lean_on_device.sh
-set -u -o pipefail
-B=$(cd "$(dirname "$0")" && pwd)
-BIN=$B/bin
-OUT=${OUT:?OUT}
-OUT_DIR=$OUT/lean
-TOTAL_S=${TOTAL_S:-540}
-export PAGODA_GIT_COMMIT=$(cat "$B/COMMIT" 2>/dev/null || echo unknown)
-mkdir -p "$OUT_DIR"
-start=$(date +%s)
-status=0
-el() { echo $(($(date +%s) - start)); }
-finish() {
-  echo "quant_lean_on_device: status $status ($(el) s)"
-  tar czf "$OUT/lean-logs.tar.gz" -C "$OUT" lean && rm -rf "$OUT_DIR"
-  exit $status
-}
-nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
-# NAME LIMIT_S COMMAND...: output to NAME.log; skipped when it could run past TOTAL_S.
-run() {
-  local name=$1 limit=$2
-  shift 2
-  local now=$(el)
-  if [ $((now + limit)) -gt "$TOTAL_S" ]; then
-    echo "-- $name not started ($now s in, may need $limit s)"
-    status=1
-    return 1
-  fi
-  echo "== $name ($now s in)"
-  if ! timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1; then
-    echo "!! $name failed or ran past $limit s"
-    tail -8 "$OUT_DIR/$name.log"
-    status=1
-    return 1
-  fi
-}
-
-if ! run quant_gemm_test 120 env -u PAGODA_QUANT_GEMM_LEAN "$BIN/quant_gemm_test"; then
-  grep -E "^FAIL" "$OUT_DIR/quant_gemm_test.log" | head -30
-  if command -v compute-sanitizer > /dev/null; then
-    echo "== compute-sanitizer memcheck ($(el) s in)"
-    timeout 120 compute-sanitizer --tool memcheck --print-limit 10 "$BIN/quant_gemm_test" > "$OUT_DIR/memcheck.log" 2>&1
-    grep -E "ERROR SUMMARY|Invalid|Address|at 0x|by thread" "$OUT_DIR/memcheck.log" | head -30
-  fi
-  echo "quant_lean_on_device: the kernel test failed; nothing timed"
-  status=1
-  finish
-fi
+SCRIPT=quant_lean_on_device LOGS=lean TOTAL_S=${TOTAL_S:-540}
+source "$(dirname "$0")/device_run.sh"
+unset PAGODA_QUANT_GEMM_LEAN # the test and the bench pick the kernels themselves; runs set it explicitly
+test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
 grep -E "passed|^info" "$OUT_DIR/quant_gemm_test.log" | head -10
 echo "   lean checks: $(grep -c "quant_gemm_lean" "$OUT_DIR/quant_gemm_test.log") lines, $(grep -E "^FAIL.*lean" "$OUT_DIR/quant_gemm_test.log" | wc -l) failed"
 

@@ -1,0 +1,54 @@
+# Sourced by the one-call device scripts (gemv_bulk_on_device.sh, bf16_gemv_bulk_on_device.sh,
+# quant_lean_on_device.sh): a run budget, per-step logs and one tarball back. Set before sourcing:
+#   SCRIPT (the caller's name), LOGS (the log folder under $OUT), TOTAL_S (seconds a run may end by).
+# Gives OUT_DIR, BIN, B (the bundle), status, el, run, finish and test_or_stop.
+set -u -o pipefail
+B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # the bundle: this file lies beside the caller
+BIN=$B/bin
+OUT=${OUT:?OUT}
+OUT_DIR=$OUT/$LOGS
+export PAGODA_GIT_COMMIT=$(cat "$B/COMMIT" 2>/dev/null || echo unknown)
+mkdir -p "$OUT_DIR"
+start=$(date +%s)
+status=0
+el() { echo $(($(date +%s) - start)); }
+finish() {
+  echo "$SCRIPT: status $status ($(el) s)"
+  tar czf "$OUT/$LOGS-logs.tar.gz" -C "$OUT" "$LOGS" && rm -rf "$OUT_DIR"
+  exit $status
+}
+# NAME LIMIT_S COMMAND...: output to NAME.log; skipped when it could run past TOTAL_S.
+run() {
+  local name=$1 limit=$2
+  shift 2
+  local now=$(el)
+  if [ $((now + limit)) -gt "$TOTAL_S" ]; then
+    echo "-- $name not started ($now s in, may need $limit s)"
+    status=1
+    return 1
+  fi
+  echo "== $name ($now s in)"
+  if ! timeout "$limit" "$@" > "$OUT_DIR/$name.log" 2>&1; then
+    echo "!! $name failed or ran past $limit s"
+    tail -8 "$OUT_DIR/$name.log"
+    status=1
+    return 1
+  fi
+}
+# NAME LIMIT_S COMMAND...: the kernel test that must pass before anything is timed; on failure its
+# FAIL lines, compute-sanitizer memcheck on the same command (120 s), and the run ends.
+test_or_stop() {
+  local name=$1
+  run "$@" && return 0
+  shift 2
+  grep -E "^FAIL" "$OUT_DIR/$name.log" | head -30
+  if command -v compute-sanitizer > /dev/null; then
+    echo "== compute-sanitizer memcheck ($(el) s in)"
+    timeout 120 compute-sanitizer --tool memcheck --print-limit 10 "$@" > "$OUT_DIR/memcheck.log" 2>&1
+    grep -E "ERROR SUMMARY|Invalid|Address|at 0x|by thread" "$OUT_DIR/memcheck.log" | head -30
+  fi
+  echo "$SCRIPT: the kernel test failed; nothing timed"
+  status=1
+  finish
+}
+nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
