@@ -111,8 +111,13 @@ private:
   void lm_head_rows(const void* rows, int m);
   // Uploads norms, biases and embeddings, and prepares each linear layer's kernel.
   void prepare_model();
-  void forward_eager(const ForwardBatch& b, std::vector<float>& logits);
-  void eager_step(const ForwardBatch& b, StepInputs& in);
+  // cascade: the step's shared prefix in blocks (cascade_blocks; 0: plain decode attention).
+  void forward_eager(const ForwardBatch& b, std::vector<float>& logits, int cascade = 0);
+  void eager_step(const ForwardBatch& b, StepInputs& in, int cascade = 0);
+  // Cascade attention's decision for a step (cascade_plan.h): the whole blocks every decode sequence
+  // shares when the switch is on and the step qualifies (>= 8 decodes, >= 256 tokens), else 0. A step
+  // that uses it runs eagerly: the decode graphs are captured without it.
+  int cascade_blocks(const ForwardBatch& b) const;
   void graph_step(const ForwardBatch& b, int padded = 0);
   // Captures the decode graph of every padded batch size at load, so no step of a run pays
   // for a capture (tens of milliseconds each for an 8B model).
@@ -148,6 +153,8 @@ private:
   // with PAGODA_W8A8_FUSED=1 only, until a GPU run has checked it; else the linears quantize).
   Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
   bool graphs_enabled_ = false;
+  // PAGODA_CASCADE_ATTENTION=1 and a model it applies to: bf16 compute and KV cache, head_dim 64 / 128.
+  bool cascade_enabled_ = false;
   bool gemm_tune_enabled_ = true;
   size_t graph_replays_ = 0;
   bool sampling_enabled_ = false;

@@ -36,7 +36,8 @@ struct FixedLayout {
 
 } // namespace
 
-StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream) {
+StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream,
+                                     int cascade_blocks, int block_size) {
   const int32_t s = b.num_seqs();
   std::vector<PrefillTile> tiles;
   std::vector<int32_t> decode_ids, rows;
@@ -71,6 +72,20 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
   const size_t o_tiles = append(pack, tiles.data(), tiles.size() * 2);
   const size_t o_dec = append(pack, decode_ids.data(), decode_ids.size());
   const size_t o_rows = append(pack, rows.data(), rows.size());
+  // Cascade: the decode sequences' contexts after the prefix (others keep theirs; nothing reads them).
+  const int prefix_tokens = cascade_blocks * block_size;
+  const bool cascade = cascade_blocks > 0 && !decode_ids.empty();
+  size_t o_suffix = 0;
+  if (cascade) {
+    std::vector<int32_t> suffix(b.context_lens.begin(), b.context_lens.end());
+    for (int32_t seq : decode_ids) {
+      if (suffix[seq] <= prefix_tokens)
+        throw Error("upload: a cascade prefix of " + std::to_string(prefix_tokens) + " tokens leaves sequence " +
+                    std::to_string(seq) + " (context " + std::to_string(suffix[seq]) + ") no token of its own");
+      suffix[seq] -= prefix_tokens;
+    }
+    o_suffix = append(pack, suffix.data(), suffix.size());
+  }
 
   const size_t bytes = pack.size() * sizeof(int32_t);
   staging_.wait_free();
@@ -101,6 +116,11 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
   in.decode_max_context = decode_max_context;
   in.logit_rows = base + o_rows;
   in.num_logit_rows = static_cast<int>(rows.size());
+  if (cascade) {
+    in.cascade.prefix_blocks = cascade_blocks;
+    in.cascade.prefix_table = in.block_tables + static_cast<size_t>(decode_ids[0]) * b.max_blocks_per_seq;
+    in.cascade.suffix_context_lens = base + o_suffix;
+  }
   if (!freq_offsets.empty()) {
     in.seq_inv_freq.assign(s, nullptr);
     for (int32_t seq = 0; seq < s; ++seq)

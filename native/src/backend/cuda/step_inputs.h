@@ -34,6 +34,10 @@ struct StepInputs {
   int num_decode = 0;
   int decode_max_context = 0;
   DecodePlan decode_plan;             // set by the backend when num_decode > 0
+  // Cascade attention (PAGODA_CASCADE_ATTENTION=1, eager steps only): prefix_blocks > 0 when every
+  // decode sequence shares that many whole blocks; the uploader fills the prefix table and suffix
+  // context lengths, the backend the plans. prefix_blocks 0: plain decode attention.
+  CascadeStep cascade;
   const int32_t* logit_rows = nullptr; // last token of each sequence (unless all_logits)
   int num_logit_rows = 0;
   // "dynamic" RoPE past the original length: per-sequence frequencies (nullptr: the static
@@ -44,8 +48,11 @@ struct StepInputs {
 
 class StepInputUploader {
 public:
-  // Any batch, one copy from a pinned buffer; valid until the next upload.
-  StepInputs upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream);
+  // Any batch, one copy from a pinned buffer; valid until the next upload. cascade_blocks > 0: the
+  // decode sequences share that many whole blocks of block_size tokens (the backend's decision), and
+  // the inputs also carry the suffix context lengths and the prefix's block ids.
+  StepInputs upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream, int cascade_blocks = 0,
+                    int block_size = 0);
 
   // Fixed addresses for decode batches of up to max_seqs sequences whose block tables have
   // at most max_blocks entries (reallocates: graphs captured before must be dropped).
