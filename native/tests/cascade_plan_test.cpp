@@ -1,7 +1,8 @@
 // CPU checks of cascade attention's host side (backend/cuda/cascade_plan.h): the common prefix of
 // whole blocks against a brute force over random tables, its edge cases (no common block, all equal,
 // the min-context cap, a differing first block, one sequence shorter than the prefix), the
-// worthwhile rule, and the prefix kernel's grid and workspace.
+// worthwhile rule, the step's cascade group (the prefix workload's first requests with private
+// copies of the prefix), and the prefix kernel's grid and workspace.
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -123,6 +124,53 @@ void random_tables() {
   }
 }
 
+// Rewrites sequence s's first `blocks` table entries to ids of its own (a private prefix copy).
+void make_private(Tables& t, int s, int blocks, int base) {
+  for (int b = 0; b < blocks; ++b) t.block_tables[size_t(s) * t.max_blocks + b] = base + b;
+}
+
+void groups() {
+  const int bs = 16;
+  // The prefix workload as the engine schedules it: the first 4 requests prefilled together, each
+  // with its own copy of the 96 prefix blocks; the other 124 share one copy.
+  Tables w = make_tables(std::vector<int32_t>(128, 1536 + 512), 96, bs);
+  for (int s = 0; s < 4; ++s) make_private(w, s, 96, 200000 + 1000 * s);
+  CHECK_EQ(w.prefix(bs), 0); // nothing is common to every sequence
+  CascadeGroup g = plan_cascade_group(w.block_tables.data(), w.max_blocks, w.context_lens.data(), w.seqs.data(), 128, bs);
+  CHECK_EQ(g.prefix_blocks, 96);
+  CHECK_EQ(g.members.size(), size_t(124));
+  CHECK_EQ(g.others.size(), size_t(4));
+  CHECK(g.members.front() == 4 && g.members.back() == 127);
+  CHECK(g.others == std::vector<int32_t>({0, 1, 2, 3}));
+  // Everyone shares: no others.
+  Tables all = make_tables(std::vector<int32_t>(16, 700), 40, bs);
+  g = plan_cascade_group(all.block_tables.data(), all.max_blocks, all.context_lens.data(), all.seqs.data(), 16, bs);
+  CHECK(g.prefix_blocks == 40 && g.members.size() == 16 && g.others.empty());
+  // Two groups of 7: neither reaches 8 sequences.
+  Tables two = make_tables(std::vector<int32_t>(14, 700), 40, bs);
+  for (int s = 7; s < 14; ++s) make_private(two, s, 40, 300000);
+  g = plan_cascade_group(two.block_tables.data(), two.max_blocks, two.context_lens.data(), two.seqs.data(), 14, bs);
+  CHECK(g.prefix_blocks == 0 && g.members.empty() && g.others.empty());
+  // Two groups of 8 tie: the one with the lower first block id (0 here, the shared ids start at 0).
+  Tables tie = make_tables(std::vector<int32_t>(16, 700), 40, bs);
+  for (int s = 0; s < 8; ++s) make_private(tie, s, 40, 300000);
+  g = plan_cascade_group(tie.block_tables.data(), tie.max_blocks, tie.context_lens.data(), tie.seqs.data(), 16, bs);
+  CHECK(g.prefix_blocks == 40 && g.members.size() == 8 && g.members.front() == 8);
+  // A group of 8 whose prefix is 15 blocks (240 tokens): no cascade, and no lists either.
+  Tables small = make_tables(std::vector<int32_t>(8, 700), 15, bs);
+  g = plan_cascade_group(small.block_tables.data(), small.max_blocks, small.context_lens.data(), small.seqs.data(), 8, bs);
+  CHECK(g.prefix_blocks == 0 && g.members.empty());
+  // 7 decodes: none.
+  g = plan_cascade_group(all.block_tables.data(), all.max_blocks, all.context_lens.data(), all.seqs.data(), 7, bs);
+  CHECK_EQ(g.prefix_blocks, 0);
+  // A member shorter than the shared blocks caps the group's prefix (299 tokens: 18 blocks).
+  std::vector<int32_t> ctx(9, 2048);
+  ctx[5] = 299;
+  Tables capped = make_tables(ctx, 96, bs);
+  g = plan_cascade_group(capped.block_tables.data(), capped.max_blocks, capped.context_lens.data(), capped.seqs.data(), 9, bs);
+  CHECK_EQ(g.prefix_blocks, 18);
+}
+
 void prefix_plans() {
   // Llama-3-8B heads, 128 decodes, 1,536 shared tokens, 132 SMs: 8 row tiles x 8 heads = 64 CTAs a
   // partition; 5 partitions of 320 tokens (5 x 64 keys) give 320 CTAs.
@@ -152,6 +200,7 @@ void prefix_plans() {
 int main() {
   edge_cases();
   random_tables();
+  groups();
   prefix_plans();
   if (check_failures() == 0) std::printf("cascade_plan_test: all passed\n");
   return check_failures() != 0;

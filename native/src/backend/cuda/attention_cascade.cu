@@ -258,6 +258,21 @@ void launch_prefix(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
 
 } // namespace
 
+void plan_cascade_step(CascadeStep& step, int num_decode, int num_kv_heads, int num_q_heads, int block_size,
+                       int max_decode_context, int num_sms) {
+  const int prefix_tokens = step.prefix_blocks * block_size;
+  if (step.prefix_blocks <= 0 || num_kv_heads <= 0 || max_decode_context <= prefix_tokens)
+    throw Error("plan_cascade_step: a prefix of " + std::to_string(prefix_tokens) +
+                " tokens needs decode contexts longer than it (longest " + std::to_string(max_decode_context) + ")");
+  const CascadePrefixPlan p =
+      plan_cascade_prefix(num_decode, num_kv_heads, num_q_heads / num_kv_heads, prefix_tokens, num_sms);
+  step.prefix_row_tiles = p.row_tiles;
+  step.prefix_partition_tokens = p.partition_tokens;
+  step.prefix_partitions = p.partitions;
+  step.suffix_plan =
+      plan_paged_attention_decode(num_decode, num_kv_heads, num_q_heads, max_decode_context - prefix_tokens, num_sms);
+}
+
 size_t cascade_attention_workspace_bytes(const CascadeStep& step, int num_seqs, int num_q_heads, int head_dim) {
   return cascade_workspace_bytes(step.prefix_partitions, step.suffix_plan.max_partitions, num_seqs, num_q_heads,
                                  head_dim);

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
+#include <vector>
 
 namespace pagoda::cuda {
 
@@ -56,6 +58,45 @@ inline int common_prefix_blocks(const int32_t* block_tables, int max_blocks_per_
 // Whether a step with num_decode decode sequences sharing prefix_tokens runs cascade attention.
 constexpr bool cascade_worthwhile(int num_decode, int prefix_tokens) {
   return num_decode >= kCascadeMinDecodes && prefix_tokens >= kCascadeMinPrefixTokens;
+}
+
+// A step's cascade group. The engine's prefix cache shares a block only once it is computed, so the
+// few requests prefilled in the same step as the first one keep private copies of the prefix and no
+// block is common to EVERY decode sequence of a shared-prefix workload (vLLM shares blocks at
+// allocation and does not meet this). The group is therefore the decode sequences whose first block
+// is the most common first block (ties: the lowest id); cascade attention runs for them over their
+// common prefix and the plain decode kernel for the others. prefix_blocks 0: no cascade this step
+// (fewer than kCascadeMinDecodes in the group or a prefix under kCascadeMinPrefixTokens).
+struct CascadeGroup {
+  int prefix_blocks = 0;
+  std::vector<int32_t> members; // rows of the batch, in decode order
+  std::vector<int32_t> others;
+};
+
+inline CascadeGroup plan_cascade_group(const int32_t* block_tables, int max_blocks_per_seq,
+                                       const int32_t* context_lens, const int32_t* seqs, int num_seqs,
+                                       int block_size) {
+  CascadeGroup g;
+  if (num_seqs < kCascadeMinDecodes || max_blocks_per_seq <= 0 || block_size <= 0) return g;
+  auto first_block = [&](int32_t seq) { return block_tables[static_cast<size_t>(seq) * max_blocks_per_seq]; };
+  std::unordered_map<int32_t, int> count;
+  int32_t best = 0;
+  int best_count = 0;
+  for (int i = 0; i < num_seqs; ++i) {
+    const int32_t b = first_block(seqs[i]);
+    const int c = ++count[b];
+    if (c > best_count || (c == best_count && b < best)) {
+      best = b;
+      best_count = c;
+    }
+  }
+  if (best_count < kCascadeMinDecodes) return g;
+  for (int i = 0; i < num_seqs; ++i) (first_block(seqs[i]) == best ? g.members : g.others).push_back(seqs[i]);
+  const int blocks = common_prefix_blocks(block_tables, max_blocks_per_seq, context_lens, g.members.data(),
+                                          static_cast<int>(g.members.size()), block_size);
+  if (!cascade_worthwhile(static_cast<int>(g.members.size()), blocks * block_size)) return CascadeGroup{};
+  g.prefix_blocks = blocks;
+  return g;
 }
 
 // The prefix kernel's grid: (kv head, row tile, partition). Rows are decode sequence x query head of

@@ -172,17 +172,20 @@ void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
 // The largest decode workspace any batch of up to max_num_seqs sequences of up to
 // max_model_len tokens can ask for (the plan's partition shrinks for small batches).
 size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
-  size_t most = 0;
+  size_t most = 0, plain_most = 0;
   for (int32_t n = 1;; n = std::min(n * 2, max_num_seqs)) {
     const DecodePlan plan = decode_plan(n, max_model_len_);
     most = std::max(most, paged_attention_decode_workspace_bytes(plan, n, config_.num_attention_heads, config_.head_dim));
-    // A cascade step: the prefix's partitions (most for the longest prefix) beside the suffix's.
+    plain_most = std::max(plain_most, most);
+    // A cascade step of n sequences: the prefix's partitions (most for the longest prefix) beside the
+    // suffix's, then room for the other decode sequences' partials (at most what a plain step needs).
     if (cascade_enabled_ && n >= kCascadeMinDecodes) {
       const CascadePrefixPlan prefix = plan_cascade_prefix(n, config_.num_key_value_heads,
                                                            config_.num_attention_heads / config_.num_key_value_heads,
                                                            max_model_len_, num_sms_);
-      most = std::max(most, cascade_workspace_bytes(prefix.partitions, plan.max_partitions, n,
-                                                    config_.num_attention_heads, config_.head_dim));
+      const size_t group = cascade_workspace_bytes(prefix.partitions, plan.max_partitions, n,
+                                                   config_.num_attention_heads, config_.head_dim);
+      most = std::max(most, (group + 255) / 256 * 256 + plain_most);
     }
     if (n == max_num_seqs) break;
   }
@@ -191,22 +194,26 @@ size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
 
 void CudaBackend::ensure_decode_workspace(const StepInputs& in) {
   if (in.num_decode == 0 || f32_) return; // attention_f32 needs no workspace
-  grow(decode_ws_, in.cascade.prefix_blocks > 0
-                       ? cascade_attention_workspace_bytes(in.cascade, in.num_decode, config_.num_attention_heads,
-                                                           config_.head_dim)
-                       : paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode,
-                                                                config_.num_attention_heads, config_.head_dim));
+  if (in.cascade.prefix_blocks == 0) {
+    grow(decode_ws_, paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode, config_.num_attention_heads,
+                                                            config_.head_dim));
+    return;
+  }
+  // The group's partials, then (256-byte aligned) the other decode sequences' own.
+  const size_t group = cascade_attention_workspace_bytes(in.cascade, in.num_cascade, config_.num_attention_heads,
+                                                         config_.head_dim);
+  grow(decode_ws_, (group + 255) / 256 * 256 +
+                       paged_attention_decode_workspace_bytes(in.plain_plan, in.num_plain, config_.num_attention_heads,
+                                                              config_.head_dim));
 }
 
-int CudaBackend::cascade_blocks(const ForwardBatch& b) const {
-  if (!cascade_enabled_) return 0;
+CascadeGroup CudaBackend::cascade_group(const ForwardBatch& b) const {
+  if (!cascade_enabled_) return CascadeGroup{};
   std::vector<int32_t> decodes;
   for (int32_t seq = 0; seq < b.num_seqs(); ++seq)
     if (b.query_start[seq + 1] - b.query_start[seq] == 1) decodes.push_back(seq);
-  if (static_cast<int>(decodes.size()) < kCascadeMinDecodes) return 0;
-  const int blocks = common_prefix_blocks(b.block_tables.data(), b.max_blocks_per_seq, b.context_lens.data(),
-                                          decodes.data(), static_cast<int>(decodes.size()), block_size_);
-  return cascade_worthwhile(static_cast<int>(decodes.size()), blocks * block_size_) ? blocks : 0;
+  return plan_cascade_group(b.block_tables.data(), b.max_blocks_per_seq, b.context_lens.data(), decodes.data(),
+                            static_cast<int>(decodes.size()), block_size_);
 }
 
 MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) {
@@ -354,9 +361,9 @@ void CudaBackend::validate(const ForwardBatch& b, int placeholder_rows) const {
 void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   validate(b);
   timer_.begin(stream_.get());
-  const int cascade = cascade_blocks(b);
-  if (cascade > 0 || !graph_eligible(b)) {
-    forward_eager(b, logits, cascade);
+  const CascadeGroup cascade = cascade_group(b);
+  if (cascade.prefix_blocks > 0 || !graph_eligible(b)) {
+    forward_eager(b, logits, &cascade);
     return;
   }
   graph_step(b);
@@ -406,28 +413,26 @@ static const char* op_timing_kind(const ForwardBatch& b) {
 }
 
 // Uploads the inputs and runs the model: h_ (all_logits) or rows_ hold the rows to project.
-void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in, int cascade) {
+void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in, const CascadeGroup* cascade) {
   ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
   ops_.begin(stream_.get(), op_timing_kind(b));
   in = inputs_.upload(b, rope_, stream_.get(), cascade, block_size_);
   resolve_placeholders(b, in);
   ops_.mark(stream_.get(), "inputs_upload");
   if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
-  if (in.cascade.prefix_blocks > 0) { // the suffix decode plans for the longest suffix
-    const int prefix_tokens = in.cascade.prefix_blocks * block_size_;
-    const CascadePrefixPlan p = plan_cascade_prefix(in.num_decode, config_.num_key_value_heads,
-                                                    config_.num_attention_heads / config_.num_key_value_heads,
-                                                    prefix_tokens, num_sms_);
-    in.cascade.prefix_row_tiles = p.row_tiles;
-    in.cascade.prefix_partition_tokens = p.partition_tokens;
-    in.cascade.prefix_partitions = p.partitions;
-    in.cascade.suffix_plan = decode_plan(in.num_decode, in.decode_max_context - prefix_tokens);
+  if (in.cascade.prefix_blocks > 0) {
+    ++cascade_steps_;
+    plan_cascade_step(in.cascade, in.num_cascade, config_.num_key_value_heads, config_.num_attention_heads, block_size_,
+                      in.cascade_max_context, num_sms_);
+    in.plain_plan = decode_plan(std::max(in.num_plain, 1), std::max(in.plain_max_context, 1));
+    in.plain_ws_offset = (cascade_attention_workspace_bytes(in.cascade, in.num_cascade, config_.num_attention_heads,
+                                                            config_.head_dim) + 255) / 256 * 256;
   }
   ensure_decode_workspace(in);
   run_model(in);
 }
 
-void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logits, int cascade) {
+void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logits, const CascadeGroup* cascade) {
   const ModelConfig& c = config_;
   cudaStream_t st = stream_.get();
   StepInputs in;
@@ -473,6 +478,11 @@ size_t cuda_graphs_captured(const Backend& backend) {
 size_t cuda_graph_replays(const Backend& backend) {
   const auto* cuda_backend = dynamic_cast<const cuda::CudaBackend*>(&backend);
   return cuda_backend ? cuda_backend->graph_replays() : 0;
+}
+
+size_t cuda_cascade_steps(const Backend& backend) {
+  const auto* cuda_backend = dynamic_cast<const cuda::CudaBackend*>(&backend);
+  return cuda_backend ? cuda_backend->cascade_steps() : 0;
 }
 
 } // namespace pagoda

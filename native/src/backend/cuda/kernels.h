@@ -221,6 +221,10 @@ struct CascadeStep {
   int prefix_row_tiles = 0, prefix_partition_tokens = 0, prefix_partitions = 0; // plan_cascade_prefix
   DecodePlan suffix_plan;                       // for the longest suffix
 };
+// Fills step's plans (prefix_blocks must be set): the prefix kernel's grid (plan_cascade_prefix) and
+// the suffix decode's plan for the longest decode context less the prefix.
+void plan_cascade_step(CascadeStep& step, int num_decode, int num_kv_heads, int num_q_heads, int block_size,
+                       int max_decode_context, int num_sms);
 void cascade_prefix_attention(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
                               const CascadeStep& step, void* workspace, cudaStream_t stream);
 size_t cascade_attention_workspace_bytes(const CascadeStep& step, int num_seqs, int num_q_heads, int head_dim);
