@@ -14,6 +14,9 @@
 # Usage: OUT=/some/dir bash BUNDLE/cascade_on_device.sh
 SCRIPT=cascade_on_device LOGS=cascade TOTAL_S=${TOTAL_S:-340}
 source "$(dirname "$0")/device_run.sh"
+if [ -f "$B/bin.tar.gz" ]; then # the bundle gzips its binaries
+  mkdir -p /tmp/cascade-bin && tar xzf "$B/bin.tar.gz" -C /tmp/cascade-bin && BIN=/tmp/cascade-bin/bin
+fi
 test_or_stop cascade_attention_test 90 "$BIN/cascade_attention_test"
 grep -E "^FAIL|passed" "$OUT_DIR/cascade_attention_test.log" | head -20
 
