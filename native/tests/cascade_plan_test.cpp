@@ -173,11 +173,17 @@ void groups() {
 
 void prefix_plans() {
   // Llama-3-8B heads, 128 decodes, 1,536 shared tokens, 132 SMs: 8 row tiles x 8 heads = 64 CTAs a
-  // partition; 5 partitions of 320 tokens (5 x 64 keys) give 320 CTAs.
+  // partition; 4 partitions of 384 tokens (6 x 64 keys) give 256 CTAs, one wave of two an SM (5 would
+  // give 320, a second wave).
   CascadePrefixPlan p = plan_cascade_prefix(128, 8, 4, 1536, 132);
   CHECK_EQ(p.row_tiles, 8);
-  CHECK_EQ(p.partition_tokens, 320);
-  CHECK_EQ(p.partitions, 5);
+  CHECK_EQ(p.partition_tokens, 384);
+  CHECK_EQ(p.partitions, 4);
+  CHECK(p.partitions * p.row_tiles * 8 <= 2 * 132);
+  // More CTAs a partition than a wave holds: one partition of the whole prefix.
+  CHECK_EQ(plan_cascade_prefix(256, 8, 8, 1024, 16).partitions, 1);
+  // Few rows: many partitions, at most one a tile (1 row tile x 8 heads; 256 tokens = 4 tiles).
+  CHECK_EQ(plan_cascade_prefix(8, 8, 4, 256, 132).partitions, 4);
   // Every plan: partitions of whole tiles covering the prefix, none empty, at most one per tile.
   for (int n : {1, 8, 37, 128, 256})
     for (int group : {1, 4, 8})

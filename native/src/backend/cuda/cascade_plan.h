@@ -100,8 +100,9 @@ inline CascadeGroup plan_cascade_group(const int32_t* block_tables, int max_bloc
 }
 
 // The prefix kernel's grid: (kv head, row tile, partition). Rows are decode sequence x query head of
-// the KV head's group. Partitions of whole tiles, as many as give about two CTAs per SM (a CTA holds
-// 96 KB of shared memory at head_dim 128), and never more than the prefix has tiles.
+// the KV head's group. Partitions of whole tiles, as many as fit one wave of two CTAs an SM (a CTA
+// holds 96 KB of shared memory and 254 registers a thread at head_dim 128: a second, partial wave
+// would cost a whole partition's time), at least one, never more than the prefix has tiles.
 struct CascadePrefixPlan {
   int row_tiles = 0;
   int partition_tokens = 0; // multiple of kCascadeKeysPerTile
@@ -115,7 +116,7 @@ inline CascadePrefixPlan plan_cascade_prefix(int num_decode, int num_kv_heads, i
   p.row_tiles = (num_decode * group + kCascadeRowsPerCta - 1) / kCascadeRowsPerCta;
   const int tiles = (prefix_tokens + kCascadeKeysPerTile - 1) / kCascadeKeysPerTile;
   const int per_partition = num_kv_heads * p.row_tiles;
-  const int want = (2 * std::max(num_sms, 1) + per_partition - 1) / per_partition;
+  const int want = 2 * std::max(num_sms, 1) / per_partition;
   const int parts = std::max(1, std::min(want, tiles));
   p.partition_tokens = (tiles + parts - 1) / parts * kCascadeKeysPerTile;
   p.partitions = (prefix_tokens + p.partition_tokens - 1) / p.partition_tokens;
