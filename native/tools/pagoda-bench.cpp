@@ -64,6 +64,7 @@ struct Args {
   int32_t prefix_len = 1536;
   int32_t suffix_len = 512;
   std::string out;
+  std::string tokens_out; // prefix workload: each request's ids of the caching-on run, one line each
   double bandwidth_gib = 1.0;
   bool skip_bandwidth = false;
   double progress_s = 0.0; // > 0: a progress line on stderr this often during a run
@@ -83,6 +84,7 @@ void usage() {
       "  [--max-num-batched-tokens N] [--block-size N] [--kv-cache-space-gib G] [--num-threads N]\n"
       "  [--gpu-memory-utilization F] [--enable-prefix-caching] [--enforce-eager]\n"
       "  [--bandwidth-buffer-gib G] [--skip-bandwidth] [--progress-s S] [--out FILE]\n"
+      "  [--tokens-out FILE]         prefix workload: each request's greedy ids (caching on), \"id: t t ...\" lines\n"
       "  [--profile-only]            load only: the memory profile (weights, activations, overhead, CUDA graphs,\n"
       "                              KV cache) as JSON, measured at each stage of the load\n"
       "  [--constrained-fraction F]  synthetic: decode the batch again with F of it under fixed random\n"
@@ -152,6 +154,7 @@ Args parse_args(int argc, char** argv) {
     else if (f == "--progress-s") a.progress_s = to_double(f, need(i));
     else if (f == "--constrained-fraction") a.constrained_fraction = to_double(f, need(i));
     else if (f == "--out") a.out = need(i);
+    else if (f == "--tokens-out") a.tokens_out = need(i);
     else if (f == "--profile-only") a.profile_only = true;
     else if (f == "--help" || f == "-h") { usage(); std::exit(0); }
     else throw Error("unknown flag " + f + " (see --help)");
@@ -538,6 +541,20 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
       WorkloadRun w = run_workload(*e, requests, a.progress_s);
       json::Value f = workload_json(w);
       print_workload(caching ? "caching on" : "caching off", f);
+#ifdef PAGODA_BENCH_CUDA
+      // Decode steps that ran cascade attention (PAGODA_CASCADE_ATTENTION=1) so far on this engine.
+      std::printf("             %s: %zu cascade-attention steps\n", caching ? "caching on" : "caching off",
+                  cuda_cascade_steps(e->backend()));
+#endif
+      if (caching && !a.tokens_out.empty()) {
+        std::ofstream t(a.tokens_out);
+        if (!t) throw Error("cannot write " + a.tokens_out);
+        for (const auto& [id, ids] : w.log.tokens) {
+          t << id << ":";
+          for (int32_t x : ids) t << " " << x;
+          t << "\n";
+        }
+      }
       tokens_per_s[pass] = f.at("output_tokens_per_s").as_number();
       figures.set(caching ? "caching_on" : "caching_off", f);
       r.accountings.emplace_back(caching ? "caching_on" : "caching_off", w.log.accounting);

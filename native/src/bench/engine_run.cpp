@@ -62,6 +62,8 @@ RunLog run_to_end(LLMEngine& e, BenchClock::time_point start, double progress_s,
     int64_t tokens = 0;
     for (const SequenceDelta& d : out.deltas) {
       tokens += static_cast<int64_t>(d.token_ids.size());
+      std::vector<int32_t>& ids = log.tokens[d.request_id];
+      ids.insert(ids.end(), d.token_ids.begin(), d.token_ids.end());
       if (!d.token_ids.empty()) log.first_token.emplace(d.request_id, now);
       if (d.request_finished) log.finished[d.request_id] = now;
     }

@@ -28,6 +28,7 @@ struct RunLog {
   int64_t output_tokens = 0;
   int64_t steps = 0;
   StepAccounting accounting;
+  std::map<std::string, std::vector<int32_t>> tokens; // each request's generated ids, in order
 };
 
 // progress_s > 0: a progress line on stderr that often, so a run cut off by a time limit

@@ -137,6 +137,8 @@ public:
     ok ? ++passed_ : ++failed_;
     return ok;
   }
+  int passed() const { return passed_; }
+  int failed() const { return failed_; }
   int finish(const char* test_name) const {
     std::printf("%s: %d passed, %d failed\n", test_name, passed_, failed_);
     return failed_ == 0 ? 0 : 1;

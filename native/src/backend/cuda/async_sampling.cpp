@@ -48,11 +48,12 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   cudaStream_t st = stream_.get();
   timer_.begin(st);
   placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
-  if (graph_eligible(b)) {
+  const CascadeGroup cascade = cascade_group(b);
+  if (cascade.prefix_blocks == 0 && graph_eligible(b)) {
     graph_step(b);
   } else {
     StepInputs in;
-    eager_step(b, in);
+    eager_step(b, in, &cascade);
     lm_head_rows(rows_.data(), in.num_logit_rows);
     ops_.mark(st, "lm_head");
   }

@@ -3,7 +3,8 @@
 // context; each of its 4 warps streams its own 16-key tiles of K and V into shared memory with
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
-// long contexts split into partitions are merged by a second kernel. With an e4m3 KV cache
+// long contexts split into partitions are merged by a second kernel (which, for cascade attention,
+// also merges the shared prefix's partials written in front of them: prefix_slots). With an e4m3 KV cache
 // (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 #include "backend/cuda/kernels.h"
@@ -90,12 +91,14 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
 } // namespace
 
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
-// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile.
+// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile. prefix_slots > 0
+// (cascade attention): partials always, each (sequence, head) owning prefix_slots + max_partitions
+// slots of which these are the last max_partitions.
 template <int D, int kRows, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
-                                  float2* __restrict__ part_stats) {
+                                  float2* __restrict__ part_stats, int prefix_slots) {
   using Sizes = DecodeSizes<D, kFp8>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
@@ -381,10 +384,12 @@ __global__ void __launch_bounds__(kThreads)
     }
     const float out = acc / l * out_scale;
     const int head = head0 + row;
-    if (max_partitions == 1) {
+    if (max_partitions == 1 && prefix_slots == 0) {
       args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(out);
     } else {
-      const int64_t slot = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions + part;
+      const int64_t slot =
+          (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * (prefix_slots + max_partitions) +
+          prefix_slots + part;
       part_out[slot * D + d] = out;
       if (d == 0) part_stats[slot] = make_float2(m, l);
     }
@@ -392,14 +397,15 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
-// w_i = l_i * 2^(m_i - M). The warps split the partitions and each lane holds column pairs
+// w_i = l_i * 2^(m_i - M), over its prefix_slots cascade-prefix partials (0 without cascade) and
+// the partitions its context has. The warps split the partitions and each lane holds column pairs
 // lane, lane + 32, ... of the head, so several partitions' loads are in flight at once (a serial
 // loop over the partitions paid one L2 round trip each, most of a batch-1 decode).
 template <int D>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
                                         int max_partitions, const float* __restrict__ part_out,
-                                        const float2* __restrict__ part_stats) {
+                                        const float2* __restrict__ part_stats, int prefix_slots) {
   constexpr int kPairs = D / 2;
   constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
   __shared__ float2 s_acc[kWarps][kPairs];
@@ -410,8 +416,8 @@ __global__ void __launch_bounds__(kThreads)
   const int seq_index = blockIdx.x;
   const int head = blockIdx.y;
   const int seq = seq_ids[seq_index];
-  const int parts = (args.context_lens[seq] + partition - 1) / partition;
-  const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * max_partitions;
+  const int parts = prefix_slots + (args.context_lens[seq] + partition - 1) / partition;
+  const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * (prefix_slots + max_partitions);
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
 
@@ -511,7 +517,7 @@ namespace {
 
 template <int D, int kRows, bool kFp8>
 void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                   void* workspace, cudaStream_t stream) {
+                   int prefix_slots, void* workspace, cudaStream_t stream) {
   constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
     PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
@@ -521,41 +527,39 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   (void)configured;
   const int m_tiles = decode_m_tiles(args.num_q_heads / args.num_kv_heads);
   float* part_out = static_cast<float*>(workspace);
-  const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * plan.max_partitions;
+  const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * (prefix_slots + plan.max_partitions);
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
   launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
-             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats);
-  if (plan.max_partitions > 1) {
+             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats,
+             prefix_slots);
+  if (plan.max_partitions > 1 || prefix_slots > 0) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
                dim3(kThreads), 0, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions,
-               static_cast<const float*>(part_out), static_cast<const float2*>(part_stats));
+               static_cast<const float*>(part_out), static_cast<const float2*>(part_stats), prefix_slots);
   }
 }
 
 template <int D, bool kFp8>
 void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                        void* workspace, cudaStream_t stream) {
+                        int prefix_slots, void* workspace, cudaStream_t stream) {
   if (args.num_q_heads / args.num_kv_heads <= 8)
-    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
   else
-    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
 }
 
 template <int D>
 void launch_decode_dtype(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                         void* workspace, cudaStream_t stream) {
+                         int prefix_slots, void* workspace, cudaStream_t stream) {
   if (args.k_cache_fp8 != nullptr)
-    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
   else
-    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
 }
 
-} // namespace
-
-void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
-                            const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+void check_decode_args(const PagedAttentionArgs& args, const DecodePlan& plan) {
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_decode: num_attention_heads " + std::to_string(args.num_q_heads) +
                 " must be a multiple of num_key_value_heads " + std::to_string(args.num_kv_heads));
@@ -565,13 +569,30 @@ void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_i
     throw Error("paged_attention_decode: block_size " + std::to_string(args.block_size) + " must be positive");
   if ((args.k_cache_fp8 == nullptr) != (args.v_cache_fp8 == nullptr))
     throw Error("paged_attention_decode: an fp8 KV cache needs both its K and V codes");
+}
+
+} // namespace
+
+void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
+                            const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  check_decode_args(args, plan);
   if (num_seqs == 0) return;
   const size_t needed = paged_attention_decode_workspace_bytes(plan, num_seqs, args.num_q_heads, args.head_dim);
   if (workspace_bytes < needed)
     throw Error("paged_attention_decode: workspace of " + std::to_string(workspace_bytes) +
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
   dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
-    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, workspace, stream);
+    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, 0, workspace, stream);
+  });
+}
+
+void paged_attention_decode_after_prefix(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
+                                         const DecodePlan& plan, int prefix_slots, void* workspace,
+                                         cudaStream_t stream) {
+  check_decode_args(args, plan);
+  if (num_seqs == 0) return;
+  dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
+    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
   });
 }
 

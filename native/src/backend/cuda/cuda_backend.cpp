@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "backend/cuda/cascade_plan.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_pooling.h"
 #include "backend/cuda/head_dims.h"
@@ -39,6 +40,8 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e,
   const char* tune = std::getenv("PAGODA_CUDA_GEMM_TUNE");
   gemm_tune_enabled_ = !(tune != nullptr && std::string(tune) == "0");
   graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
+  cascade_enabled_ = cascade_attention_switch() && !pooling_ && !f32_ && !kv_fp8_ &&
+                     cascade_head_dim_supported(config_.head_dim);
   PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
   PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
   note_stage("context"); // the CUDA context, the stream, cuBLASLt's handle and workspace
@@ -169,10 +172,21 @@ void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
 // The largest decode workspace any batch of up to max_num_seqs sequences of up to
 // max_model_len tokens can ask for (the plan's partition shrinks for small batches).
 size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
-  size_t most = 0;
+  size_t most = 0, plain_most = 0;
   for (int32_t n = 1;; n = std::min(n * 2, max_num_seqs)) {
     const DecodePlan plan = decode_plan(n, max_model_len_);
     most = std::max(most, paged_attention_decode_workspace_bytes(plan, n, config_.num_attention_heads, config_.head_dim));
+    plain_most = std::max(plain_most, most);
+    // A cascade step of n sequences: the prefix's partitions (most for the longest prefix) beside the
+    // suffix's, then room for the other decode sequences' partials (at most what a plain step needs).
+    if (cascade_enabled_ && n >= kCascadeMinDecodes) {
+      const CascadePrefixPlan prefix = plan_cascade_prefix(n, config_.num_key_value_heads,
+                                                           config_.num_attention_heads / config_.num_key_value_heads,
+                                                           max_model_len_, num_sms_);
+      const size_t group = cascade_workspace_bytes(prefix.partitions, plan.max_partitions, n,
+                                                   config_.num_attention_heads, config_.head_dim);
+      most = std::max(most, (group + 255) / 256 * 256 + plain_most);
+    }
     if (n == max_num_seqs) break;
   }
   return most;
@@ -180,8 +194,26 @@ size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
 
 void CudaBackend::ensure_decode_workspace(const StepInputs& in) {
   if (in.num_decode == 0 || f32_) return; // attention_f32 needs no workspace
-  grow(decode_ws_, paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode, config_.num_attention_heads,
-                                                          config_.head_dim));
+  if (in.cascade.prefix_blocks == 0) {
+    grow(decode_ws_, paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode, config_.num_attention_heads,
+                                                            config_.head_dim));
+    return;
+  }
+  // The group's partials, then (256-byte aligned) the other decode sequences' own.
+  const size_t group = cascade_attention_workspace_bytes(in.cascade, in.num_cascade, config_.num_attention_heads,
+                                                         config_.head_dim);
+  grow(decode_ws_, (group + 255) / 256 * 256 +
+                       paged_attention_decode_workspace_bytes(in.plain_plan, in.num_plain, config_.num_attention_heads,
+                                                              config_.head_dim));
+}
+
+CascadeGroup CudaBackend::cascade_group(const ForwardBatch& b) const {
+  if (!cascade_enabled_) return CascadeGroup{};
+  std::vector<int32_t> decodes;
+  for (int32_t seq = 0; seq < b.num_seqs(); ++seq)
+    if (b.query_start[seq + 1] - b.query_start[seq] == 1) decodes.push_back(seq);
+  return plan_cascade_group(b.block_tables.data(), b.max_blocks_per_seq, b.context_lens.data(), decodes.data(),
+                            static_cast<int>(decodes.size()), block_size_);
 }
 
 MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) {
@@ -329,8 +361,9 @@ void CudaBackend::validate(const ForwardBatch& b, int placeholder_rows) const {
 void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   validate(b);
   timer_.begin(stream_.get());
-  if (!graph_eligible(b)) {
-    forward_eager(b, logits);
+  const CascadeGroup cascade = cascade_group(b);
+  if (cascade.prefix_blocks > 0 || !graph_eligible(b)) {
+    forward_eager(b, logits, &cascade);
     return;
   }
   graph_step(b);
@@ -380,22 +413,30 @@ static const char* op_timing_kind(const ForwardBatch& b) {
 }
 
 // Uploads the inputs and runs the model: h_ (all_logits) or rows_ hold the rows to project.
-void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in) {
+void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in, const CascadeGroup* cascade) {
   ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
   ops_.begin(stream_.get(), op_timing_kind(b));
-  in = inputs_.upload(b, rope_, stream_.get());
+  in = inputs_.upload(b, rope_, stream_.get(), cascade, block_size_);
   resolve_placeholders(b, in);
   ops_.mark(stream_.get(), "inputs_upload");
   if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
+  if (in.cascade.prefix_blocks > 0) {
+    ++cascade_steps_;
+    plan_cascade_step(in.cascade, in.num_cascade, config_.num_key_value_heads, config_.num_attention_heads, block_size_,
+                      in.cascade_max_context, num_sms_);
+    in.plain_plan = decode_plan(std::max(in.num_plain, 1), std::max(in.plain_max_context, 1));
+    in.plain_ws_offset = (cascade_attention_workspace_bytes(in.cascade, in.num_cascade, config_.num_attention_heads,
+                                                            config_.head_dim) + 255) / 256 * 256;
+  }
   ensure_decode_workspace(in);
   run_model(in);
 }
 
-void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logits) {
+void CudaBackend::forward_eager(const ForwardBatch& b, std::vector<float>& logits, const CascadeGroup* cascade) {
   const ModelConfig& c = config_;
   cudaStream_t st = stream_.get();
   StepInputs in;
-  eager_step(b, in);
+  eager_step(b, in, cascade);
   // lm_head in chunks of the logits buffer's rows.
   const int64_t rows = b.all_logits ? b.num_tokens() : in.num_logit_rows;
   const char* src = b.all_logits ? h_.as<char>() : rows_.as<char>();
@@ -437,6 +478,11 @@ size_t cuda_graphs_captured(const Backend& backend) {
 size_t cuda_graph_replays(const Backend& backend) {
   const auto* cuda_backend = dynamic_cast<const cuda::CudaBackend*>(&backend);
   return cuda_backend ? cuda_backend->graph_replays() : 0;
+}
+
+size_t cuda_cascade_steps(const Backend& backend) {
+  const auto* cuda_backend = dynamic_cast<const cuda::CudaBackend*>(&backend);
+  return cuda_backend ? cuda_backend->cascade_steps() : 0;
 }
 
 } // namespace pagoda

@@ -70,6 +70,7 @@ public:
 
   size_t graphs_captured() const { return graphs_.size(); }
   size_t graph_replays() const { return graph_replays_; }
+  size_t cascade_steps() const { return cascade_steps_; }
   double last_step_device_ms() override { return timer_.last_ms(); }
   DeviceMemoryUse device_memory_use() override {
     note_memory();
@@ -111,8 +112,13 @@ private:
   void lm_head_rows(const void* rows, int m);
   // Uploads norms, biases and embeddings, and prepares each linear layer's kernel.
   void prepare_model();
-  void forward_eager(const ForwardBatch& b, std::vector<float>& logits);
-  void eager_step(const ForwardBatch& b, StepInputs& in);
+  // cascade: the step's cascade group (cascade_group; null or prefix_blocks 0: plain decode attention).
+  void forward_eager(const ForwardBatch& b, std::vector<float>& logits, const CascadeGroup* cascade = nullptr);
+  void eager_step(const ForwardBatch& b, StepInputs& in, const CascadeGroup* cascade = nullptr);
+  // Cascade attention's decision for a step (cascade_plan.h's plan_cascade_group) when the switch is
+  // on: prefix_blocks > 0 when the step qualifies (>= 8 decodes in the group, >= 256 tokens). A step
+  // that uses it runs eagerly: the decode graphs are captured without it.
+  CascadeGroup cascade_group(const ForwardBatch& b) const;
   void graph_step(const ForwardBatch& b, int padded = 0);
   // Captures the decode graph of every padded batch size at load, so no step of a run pays
   // for a capture (tens of milliseconds each for an 8B model).
@@ -148,6 +154,9 @@ private:
   // with PAGODA_W8A8_FUSED=1 only, until a GPU run has checked it; else the linears quantize).
   Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
   bool graphs_enabled_ = false;
+  // PAGODA_CASCADE_ATTENTION=1 and a model it applies to: bf16 compute and KV cache, head_dim 64 / 128.
+  bool cascade_enabled_ = false;
+  size_t cascade_steps_ = 0;
   bool gemm_tune_enabled_ = true;
   size_t graph_replays_ = 0;
   bool sampling_enabled_ = false;

@@ -154,7 +154,14 @@ public:
     } else {
       if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
       b_.ops_.mark(st_, "attention_prefill");
-      if (in_.num_decode)
+      if (in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
+        cascade_attention_decode(a, in_.cascade_ids, in_.num_cascade, in_.cascade, b_.decode_ws_.data(),
+                                 b_.decode_ws_.bytes(), st_);
+        if (in_.num_plain) // the decode sequences outside the group, in the workspace after the group's
+          paged_attention_decode(a, in_.plain_ids, in_.num_plain, in_.plain_plan,
+                                 b_.decode_ws_.template as<char>() + in_.plain_ws_offset,
+                                 b_.decode_ws_.bytes() - in_.plain_ws_offset, st_);
+      } else if (in_.num_decode)
         paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
                                b_.decode_ws_.bytes(), st_);
     }

@@ -201,6 +201,35 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
                             int num_seqs, const DecodePlan& plan, void* workspace,
                             size_t workspace_bytes, cudaStream_t stream);
+// The same decode kernel and merge for cascade attention's suffix: every (sequence, query head)
+// owns prefix_slots + plan.max_partitions slots of `workspace` (cascade_workspace_bytes), the first
+// prefix_slots already holding the shared prefix's partials (cascade_prefix_attention); the kernel
+// writes its partials after them and the merge combines all into args.out.
+void paged_attention_decode_after_prefix(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
+                                         const DecodePlan& plan, int prefix_slots, void* workspace,
+                                         cudaStream_t stream);
+
+// Cascade attention for decode sequences that share a prefix of whole KV blocks (attention_cascade.cu,
+// cascade_plan.h; bf16 KV, head_dim 64 or 128): cascade_prefix_attention reads the prefix's K/V once
+// for all the sequences' queries and writes its partials, the decode kernel runs on each sequence's
+// blocks after the prefix (args' block tables offset by prefix_blocks, suffix_context_lens), and one
+// merge combines both. Same output as paged_attention_decode on args.
+struct CascadeStep {
+  const int32_t* prefix_table = nullptr;        // the prefix's block ids (one sequence's table row)
+  int prefix_blocks = 0;                        // whole blocks shared by every decode sequence
+  const int32_t* suffix_context_lens = nullptr; // [num_seqs of the batch] context_len - prefix tokens
+  int prefix_row_tiles = 0, prefix_partition_tokens = 0, prefix_partitions = 0; // plan_cascade_prefix
+  DecodePlan suffix_plan;                       // for the longest suffix
+};
+// Fills step's plans (prefix_blocks must be set): the prefix kernel's grid (plan_cascade_prefix) and
+// the suffix decode's plan for the longest decode context less the prefix.
+void plan_cascade_step(CascadeStep& step, int num_decode, int num_kv_heads, int num_q_heads, int block_size,
+                       int max_decode_context, int num_sms);
+void cascade_prefix_attention(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
+                              const CascadeStep& step, void* workspace, cudaStream_t stream);
+size_t cascade_attention_workspace_bytes(const CascadeStep& step, int num_seqs, int num_q_heads, int head_dim);
+void cascade_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
+                              const CascadeStep& step, void* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 // y[m, n] (+)= x[m, k] · w[n, k]^T for decode-sized m (1..kSkinnyGemmMaxRows): streams the
 // weight once on tensor cores (one kernel for every m); y is bf16 or f32 (out_f32),

@@ -36,7 +36,8 @@ struct FixedLayout {
 
 } // namespace
 
-StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream) {
+StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream,
+                                     const CascadeGroup* group, int block_size) {
   const int32_t s = b.num_seqs();
   std::vector<PrefillTile> tiles;
   std::vector<int32_t> decode_ids, rows;
@@ -71,6 +72,28 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
   const size_t o_tiles = append(pack, tiles.data(), tiles.size() * 2);
   const size_t o_dec = append(pack, decode_ids.data(), decode_ids.size());
   const size_t o_rows = append(pack, rows.data(), rows.size());
+  // Cascade: the group's and the other decode ids, and the group's contexts after the prefix (other
+  // sequences keep theirs; nothing reads them).
+  const bool cascade = group != nullptr && group->prefix_blocks > 0;
+  const int prefix_tokens = cascade ? group->prefix_blocks * block_size : 0;
+  size_t o_suffix = 0, o_cascade_ids = 0, o_plain_ids = 0;
+  int cascade_max_context = 0, plain_max_context = 0;
+  if (cascade) {
+    std::vector<int32_t> suffix(b.context_lens.begin(), b.context_lens.end());
+    for (int32_t seq : group->members) {
+      if (b.query_start[seq + 1] - b.query_start[seq] != 1 || suffix[seq] <= prefix_tokens)
+        throw Error("upload: cascade group sequence " + std::to_string(seq) + " is not a decode with a context (" +
+                    std::to_string(suffix[seq]) + ") past the " + std::to_string(prefix_tokens) + "-token prefix");
+      cascade_max_context = std::max(cascade_max_context, suffix[seq]);
+      suffix[seq] -= prefix_tokens;
+    }
+    for (int32_t seq : group->others) plain_max_context = std::max(plain_max_context, b.context_lens[seq]);
+    if (group->members.size() + group->others.size() != decode_ids.size())
+      throw Error("upload: the cascade group and the others are not the step's decode sequences");
+    o_suffix = append(pack, suffix.data(), suffix.size());
+    o_cascade_ids = append(pack, group->members.data(), group->members.size());
+    o_plain_ids = append(pack, group->others.data(), group->others.size());
+  }
 
   const size_t bytes = pack.size() * sizeof(int32_t);
   staging_.wait_free();
@@ -101,6 +124,17 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
   in.decode_max_context = decode_max_context;
   in.logit_rows = base + o_rows;
   in.num_logit_rows = static_cast<int>(rows.size());
+  if (cascade) {
+    in.cascade.prefix_blocks = group->prefix_blocks;
+    in.cascade.prefix_table = in.block_tables + static_cast<size_t>(group->members[0]) * b.max_blocks_per_seq;
+    in.cascade.suffix_context_lens = base + o_suffix;
+    in.cascade_ids = base + o_cascade_ids;
+    in.num_cascade = static_cast<int>(group->members.size());
+    in.cascade_max_context = cascade_max_context;
+    in.plain_ids = base + o_plain_ids;
+    in.num_plain = static_cast<int>(group->others.size());
+    in.plain_max_context = plain_max_context;
+  }
   if (!freq_offsets.empty()) {
     in.seq_inv_freq.assign(s, nullptr);
     for (int32_t seq = 0; seq < s; ++seq)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cuda/cascade_plan.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/kernels.h"
 #include "model/rope_frequencies.h"
@@ -34,6 +35,20 @@ struct StepInputs {
   int num_decode = 0;
   int decode_max_context = 0;
   DecodePlan decode_plan;             // set by the backend when num_decode > 0
+  // Cascade attention (PAGODA_CASCADE_ATTENTION=1, eager steps only): cascade.prefix_blocks > 0 when
+  // the step's cascade group (cascade_plan.h) shares that many whole blocks. Its sequences
+  // (cascade_ids) run cascade attention, the other decode sequences (plain_ids) the decode kernel
+  // with plain_plan in the workspace from plain_ws_offset. The uploader fills the ids, the prefix
+  // table and the suffix context lengths, the backend the plans. prefix_blocks 0: decode_ids as usual.
+  CascadeStep cascade;
+  const int32_t* cascade_ids = nullptr;
+  int num_cascade = 0;
+  int cascade_max_context = 0;
+  const int32_t* plain_ids = nullptr;
+  int num_plain = 0;
+  int plain_max_context = 0;
+  DecodePlan plain_plan;
+  size_t plain_ws_offset = 0;
   const int32_t* logit_rows = nullptr; // last token of each sequence (unless all_logits)
   int num_logit_rows = 0;
   // "dynamic" RoPE past the original length: per-sequence frequencies (nullptr: the static
@@ -44,8 +59,11 @@ struct StepInputs {
 
 class StepInputUploader {
 public:
-  // Any batch, one copy from a pinned buffer; valid until the next upload.
-  StepInputs upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream);
+  // Any batch, one copy from a pinned buffer; valid until the next upload. A cascade group with
+  // prefix_blocks > 0 (the backend's decision; blocks of block_size tokens): the inputs also carry its
+  // ids, the other decode ids, the suffix context lengths and the prefix's block ids.
+  StepInputs upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream,
+                    const CascadeGroup* cascade = nullptr, int block_size = 0);
 
   // Fixed addresses for decode batches of up to max_seqs sequences whose block tables have
   // at most max_blocks entries (reallocates: graphs captured before must be dropped).
