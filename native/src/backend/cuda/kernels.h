@@ -211,23 +211,6 @@ bool skinny_gemm_supports(int m, int k, const void* x, const void* w);
 void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int n, int k, float beta,
                  cudaStream_t stream);
 
-// The bulk-copy decode GEMV for bf16 weights (bf16_gemv_bulk.cu, sm_90): skinny_gemm's y[m, n] (+)=
-// x[m, k] · w[n, k]^T for m = 1..kBf16GemvBulkMaxRows, n a multiple of 16, k of 32, with the weight
-// streamed through a shared-memory ring by the bulk copy engine; k split across CTAs where the tiles
-// leave SMs idle (summed in a fixed order: deterministic). bf16_gemv_bulk_prepare(n, k) (at load,
-// never inside a graph capture) makes the shape's plans for both outputs and every config; the
-// workspace: bf16_gemv_bulk_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters
-// go back to zero after each call), one call at a time. config 0..bf16_gemv_bulk_configs()-1 picks
-// the ring; -1: PAGODA_BF16_GEMV_BULK_CONFIG, else 0.
-constexpr int kBf16GemvBulkMaxRows = 8;
-bool bf16_gemv_bulk_supports(int m, int n, int k, const void* x, const void* w);
-void bf16_gemv_bulk_prepare(int n, int k);
-int bf16_gemv_bulk_configs();
-size_t bf16_gemv_bulk_workspace_bytes(int n, int k, int m, int config = -1);
-int bf16_gemv_bulk_splits(int n, int k, int config = -1);
-void bf16_gemv_bulk(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int n, int k, float beta,
-                    void* workspace, size_t workspace_bytes, cudaStream_t stream, int config = -1);
-
 // In place: every token_ids[i] < 0 becomes previous_ids[-1 - token_ids[i]] (a step launched
 // ahead of the previous step's sampled ids, which are still on the device).
 void resolve_placeholder_ids(int32_t* token_ids, int n, const int32_t* previous_ids, cudaStream_t stream);
