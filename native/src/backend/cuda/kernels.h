@@ -170,17 +170,16 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // same on cp.async. kDefault is the fastest measured on the H200: kPingpong at head_dim 128 (391 /
 // 386 TFLOP/s at 32k / 131k tokens, simple-deep 365 / 369), kPingpongCpAsync at 64 (317 at 32k,
 // simple-deep 298). kPingpongLazy is kDefault's pingpong skipping the O rescale where no row max of a
-// warp moved (bit for bit the same output); kPingpongLpt runs it on a persistent grid (one CTA per SM,
-// work items longest first); kPingpongLazyLpt both. Head_dim 256 runs kSimple whatever is asked.
+// warp moved (bit for bit the same output). Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
-  kPingpongLazy, kPingpongLpt, kPingpongLazyLpt
+  kPingpongLazy
 };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
 // PAGODA_PREFILL_WGMMA: unset or 1 = on with kDefault; 0 = off (the mma.sync kernel); simple /
-// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy / pingpong-lpt /
-// pingpong-lazy-lpt = on with that schedule (written to *schedule when given). Read once;
+// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy = on with that
+// schedule (written to *schedule when given). Read once;
 // anything else throws. paged_attention_prefill takes the wgmma kernel when this is on and the
 // arguments qualify (bf16 KV, head_dim 64 / 128 / 256, sm_90, at most 65,535 tiles a launch).
 bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule = nullptr);
