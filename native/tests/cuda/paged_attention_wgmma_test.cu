@@ -5,7 +5,7 @@
 // are not multiples of the 64-row tile or the 128-row CTA, block sizes 8, 16, 32 and 256 (TMA boxes of
 // 8 rows up to whole 128-key tiles of one block), head_dim 64, 128 and 256, every schedule (simple
 // with 2 and 3-4 K/V stages, overlap, simple-tma, pingpong with TMA and with cp.async, pingpong-lazy
-// (bit for bit pingpong, as the default); head_dim 256 runs simple only), the TMA ones also without a
+// (the default: bit for bit pingpong); head_dim 256 runs simple only), the TMA ones also without a
 // block count (their cp.async fallback);
 // 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned first, so a
 // row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to
@@ -202,7 +202,7 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     if (pingpong_twin)
       c.expect_true("wgmma prefill " + d.tag + ": " + name + " = pingpong bit for bit", bits_differ(pingpong, out) == 0);
   }
-  // The default (run first) is a pingpong schedule: pingpong's bits too.
+  // The default (run first) is pingpong-lazy: pingpong's bits too.
   c.expect_true("wgmma prefill " + d.tag + ": default = pingpong bit for bit", bits_differ(pingpong, first) == 0);
   // The switch: paged_attention_prefill takes this kernel's default schedule (same output, bit for bit).
   poison(d.out);

@@ -613,19 +613,18 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
     case WgmmaPrefillSchedule::kPingpongCpAsync:
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
-    // The default's pingpong (the bulk-copy producer at head_dim 128 where the boxes fit, cp.async at 64)
-    // with the lazy rescale.
+    // pingpong (the bulk-copy producer at head_dim 128 where the boxes fit, cp.async at 64) with the lazy
+    // rescale. The default: the fastest on the H200 (bench/results/h200-prefill-wgmma-lazy-8f1c449.json)
+    // and bit for bit pingpong; head_dim 128 on the bulk copies 336 / 400 / 395 TFLOP/s at 4k / 32k / 131k
+    // tokens against pingpong's 332 / 391 / 385, head_dim 64 on cp.async 265 / 320 / 325 against
+    // pingpong-cp-async's 265 / 318 / 321 (the eager pingpong was the default before:
+    // h200-prefill-wgmma-0d132a8.json).
+    case WgmmaPrefillSchedule::kDefault:
     case WgmmaPrefillSchedule::kPingpongLazy:
-      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of these
+      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of it
         if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
       }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
-    case WgmmaPrefillSchedule::kDefault:
-      // The fastest on the H200 (h200-prefill-wgmma-0d132a8.json): head_dim 128 pingpong with the bulk
-      // copies, 391 / 386 TFLOP/s at 32k / 131k against simple-deep's 365 / 369; head_dim 64 pingpong
-      // on cp.async, 317 against 298 at 32k.
-      if (D == 128 && tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true>(args, tiles, num_tiles, stream);
-      return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
     }
     throw Error("paged_attention_prefill_wgmma: unknown schedule");
   }

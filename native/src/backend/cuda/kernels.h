@@ -167,10 +167,11 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // (tensor-map boxes from one thread; needs args.num_cache_blocks and a block size the boxes fit, else
 // it runs kSimpleDeep); kPingpong is FlashAttention-3's inter-warpgroup pingpong (one P set, P V of
 // a tile issued with S of the next on the warpgroup's turn) on that producer, kPingpongCpAsync the
-// same on cp.async. kDefault is the fastest measured on the H200: kPingpong at head_dim 128 (391 /
-// 386 TFLOP/s at 32k / 131k tokens, simple-deep 365 / 369), kPingpongCpAsync at 64 (317 at 32k,
-// simple-deep 298). kPingpongLazy is kDefault's pingpong skipping the O rescale where no row max of a
-// warp moved (bit for bit the same output). Head_dim 256 runs kSimple whatever is asked.
+// same on cp.async. kPingpongLazy is that pingpong (the bulk-copy producer at head_dim 128 where the
+// boxes fit, cp.async otherwise) skipping the O rescale where no row max of a warp moved (bit for bit
+// kPingpong's output). kDefault is kPingpongLazy, the fastest measured on the H200: head_dim 128 336 /
+// 400 / 395 TFLOP/s at 4k / 32k / 131k tokens (kPingpong 332 / 391 / 385), head_dim 64 265 / 320 / 325
+// (kPingpongCpAsync 265 / 318 / 321). Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
   kPingpongLazy
