@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <numeric>
 #include <random>
 #include <set>
 #include <vector>
@@ -527,86 +526,23 @@ void check_emulation(std::mt19937& rng) {
   }
 }
 
-// The persistent grid's work items (persistent_items / persistent_item_of / persistent_item): for
-// planner tile lists of several sequences, any head count and grid size, CTA b's rounds cover every
-// (CTA, head) of the per-tile grid exactly once; along one CTA's items a sequence's key tiles never
-// grow (longest first); on one causal sequence every item is one CTA (no idle slots) and the CTAs'
-// work in key tiles is balanced (the largest within 1% of the mean from 4k tokens on, 32 heads, 132 SMs).
-void check_persistent_items(std::mt19937& rng) {
-  std::uniform_int_distribution<int> seqs_d(1, 5), qlen_d(1, 900), extra_d(0, 700), heads_d(1, 40), grid_d(1, 300);
-  for (int trial = 0; trial < 200; ++trial) {
-    struct Tile {
-      int seq, row;
-    };
-    std::vector<Tile> tiles;
-    std::vector<int> qlen, ctx;
-    const bool single = trial < 4; // one long prompt, H200-sized grid
-    const int num_seqs = single ? 1 : seqs_d(rng);
-    for (int s = 0; s < num_seqs; ++s) {
-      static constexpr int kLong[4] = {131072, 120000, 32768, 4096};
-      qlen.push_back(single ? kLong[trial] : qlen_d(rng));
-      ctx.push_back(qlen.back() + (!single && trial % 2 ? extra_d(rng) : 0));
-      for (int r = 0; r < qlen.back(); r += kTileRows) tiles.push_back({s, r});
-    }
-    const int n = static_cast<int>(tiles.size()), heads = single ? 32 : heads_d(rng), grid = single ? 132 : grid_d(rng);
-    const int items = persistent_items(n, heads);
-    std::vector<int> runs(size_t(n) * heads, 0);
-    std::vector<long> work(grid, 0);
-    for (int b = 0; b < std::min(grid, items); ++b) {
-      std::vector<int> last_tiles(num_seqs, 1 << 30);
-      for (int round = 0;; ++round) {
-        const int item = persistent_item_of(b, round, grid);
-        if (item >= items) break;
-        int ctas = 0;
-        for (int sub = 0; sub < 2; ++sub) {
-          const PersistentItem it = persistent_item(item, sub, n, heads);
-          if (it.entry < 0) break;
-          CHECK(it.entry < n && it.head >= 0 && it.head < heads);
-          const Tile& t = tiles[it.entry];
-          if (!tile_starts_cta(t.row)) continue;
-          ++ctas;
-          ++runs[size_t(it.entry) * heads + it.head];
-          const int key_tiles = cta_work(t.row, qlen[t.seq], ctx[t.seq]).num_key_tiles;
-          CHECK(key_tiles <= last_tiles[t.seq]);
-          last_tiles[t.seq] = key_tiles;
-          work[b] += key_tiles;
-        }
-        if (single) CHECK_EQ(ctas, 1);
-      }
-    }
-    for (int e = 0; e < n; ++e)
-      for (int h = 0; h < heads; ++h) CHECK_EQ(runs[size_t(e) * heads + h], tile_starts_cta(tiles[e].row) ? 1 : 0);
-    if (single) {
-      const double mean = double(std::accumulate(work.begin(), work.end(), 0L)) / grid;
-      const long most = *std::max_element(work.begin(), work.end());
-      std::printf("persistent grid, 1 x %d tokens, 32 heads, 132 CTAs: most work %.4f x the mean\n", qlen[0],
-                  most / mean);
-      CHECK(most <= 1.01 * mean);
-    }
-  }
-}
-
 // The pingpong turns on named barriers 3 and 4 (256 threads: one warpgroup's bar.sync and the other's
-// bar.arrive complete a phase) across a persistent CTA's items: warpgroup 1 hands the first turn over
-// once per CTA, each warpgroup takes n + 1 turns per item (sync on its own barrier, arrive on the
-// other's), warpgroup 0 takes the last hand-over once. Played out under random interleavings, no phase
-// completes on one warpgroup's arrivals alone (which would let a turn pass unsynchronized) and both
-// finish. The per-tile kernel's per-item hand-over and final wait, repeated per item, is caught.
-bool turns_run(std::mt19937& rng, const std::vector<int>& item_tiles, bool per_item_handover) {
+// bar.arrive complete a phase) in one CTA of n key tiles: warpgroup 1 hands the first turn over, each
+// warpgroup takes n + 1 turns (sync on its own barrier, arrive on the other's), warpgroup 0 takes the
+// last hand-over. Played out under random interleavings, no phase completes on one warpgroup's arrivals
+// alone (which would let a turn pass unsynchronized) and both finish with no phase pending; without
+// warpgroup 0's last wait a hand-over is left pending, which is caught.
+bool turns_run(std::mt19937& rng, int n, bool last_wait) {
   // Ops per warpgroup: +b = arrive on b, -b = sync on b (b = 3, 4).
   std::vector<int> ops[2];
-  if (!per_item_handover) ops[1].push_back(+3);
-  for (int n : item_tiles) {
-    if (per_item_handover) ops[1].push_back(+3);
-    for (int t = 0; t <= n; ++t) {
-      ops[0].push_back(-3);
-      ops[0].push_back(+4);
-      ops[1].push_back(-4);
-      ops[1].push_back(+3);
-    }
-    if (per_item_handover) ops[0].push_back(-3);
+  ops[1].push_back(+3);
+  for (int t = 0; t <= n; ++t) {
+    ops[0].push_back(-3);
+    ops[0].push_back(+4);
+    ops[1].push_back(-4);
+    ops[1].push_back(+3);
   }
-  if (!per_item_handover) ops[0].push_back(-3);
+  if (last_wait) ops[0].push_back(-3);
   size_t pc[2] = {0, 0};
   int arrived[5] = {0}, arrived_by[5] = {-1, -1, -1, -1, -1}, waiting[5] = {-1, -1, -1, -1, -1};
   std::uniform_int_distribution<int> pick(0, 1);
@@ -630,18 +566,12 @@ bool turns_run(std::mt19937& rng, const std::vector<int>& item_tiles, bool per_i
 }
 
 void check_turns(std::mt19937& rng) {
-  std::uniform_int_distribution<int> items_d(1, 6), tiles_d(1, 9);
+  std::uniform_int_distribution<int> tiles_d(1, 9);
   for (int trial = 0; trial < 300; ++trial) {
-    std::vector<int> item_tiles(items_d(rng));
-    for (int& n : item_tiles) n = tiles_d(rng);
-    CHECK(turns_run(rng, item_tiles, false));
-    if (item_tiles.size() == 1) CHECK(turns_run(rng, item_tiles, true)); // the per-tile kernel's one item
+    const int n = tiles_d(rng);
+    CHECK(turns_run(rng, n, true));
+    CHECK(!turns_run(rng, n, false));
   }
-  // Several items with the per-item hand-over: warpgroup 1 can arrive for the next item before
-  // warpgroup 0's last wait of this one, and some interleaving shows it.
-  bool caught = false;
-  for (int trial = 0; trial < 200 && !caught; ++trial) caught = !turns_run(rng, {2, 3, 1}, true);
-  CHECK(caught);
 }
 
 } // namespace
@@ -655,7 +585,6 @@ int main() {
   check_fragments();
   check_tma_boxes(rng);
   check_emulation(rng);
-  check_persistent_items(rng);
   check_turns(rng);
   return finish_checks("wgmma_prefill_plan_test");
 }

@@ -1,5 +1,5 @@
-# Sourced by the one-call device scripts (gemv_bulk_on_device.sh, bf16_gemv_bulk_on_device.sh,
-# quant_lean_on_device.sh): a run budget, per-step logs and one tarball back. Set before sourcing:
+# Sourced by the one-call device scripts (quant_lean_on_device.sh; the bulk GEMV ones were removed
+# after 8f1c449): a run budget, per-step logs and one tarball back. Set before sourcing:
 #   SCRIPT (the caller's name), LOGS (the log folder under $OUT), TOTAL_S (seconds a run may end by).
 # Gives OUT_DIR, BIN, B (the bundle), status, el, run, finish and test_or_stop.
 set -u -o pipefail

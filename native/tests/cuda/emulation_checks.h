@@ -1,6 +1,6 @@
-// What the emulation tests of the decode GEMVs share (bf16_gemv_bulk_, quant_gemv_bulk_ and
-// quant_gemm_lean_emulation_test): the quantized weight cases, x and y as the kernels read them, the
-// reference with beta, the (splits, CTAs) runs of a bulk kernel and the checks after a run.
+// What the emulation tests of the decode GEMVs need (quant_gemm_lean_emulation_test; until session 9
+// also the bulk-copy GEMVs'): the quantized weight cases, x and y as the kernels read them, the
+// reference with beta and the checks after a run.
 // Include after host_emulation.h.
 #pragma once
 
@@ -10,9 +10,7 @@
 #include <exception>
 #include <functional>
 #include <random>
-#include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <cuda_bf16.h>
@@ -81,39 +79,11 @@ inline Expected expected(const std::vector<double>& ref_all, const std::vector<f
   return e;
 }
 
-// A bulk kernel's (splits, resident CTAs) runs: the plan's split on an H200-sized grid (132), one CTA
-// for everything (the ring wraps many times) and, with more, a few CTAs with the most splits and with two.
-inline std::set<std::pair<int, int>> split_runs(int plan_splits, int stages_per_tile, bool more) {
-  std::set<std::pair<int, int>> runs = {{plan_splits, 132}, {1, 1}};
-  if (more) runs.insert({{stages_per_tile, 3}, {std::min(2, stages_per_tile), 5}});
-  return runs;
-}
-
-// A bulk kernel's arguments for a run of items (tiles x splits) over stages_per_tile stages a tile: y at
-// stride ldy, m tokens, beta, and the workspace as vectors (partials only when it splits).
-template <typename Args, typename Y>
-void set_run(Args& a, Y* y, int ldy, int m, float beta, int items, int splits, int stages_per_tile,
-             std::vector<float>& partials, std::vector<int>& counters) {
-  a.y = y;
-  a.ldy = ldy;
-  a.m = m;
-  a.beta = beta;
-  a.items = items;
-  a.splits = splits;
-  a.stages_per_tile = stages_per_tile;
-  a.partials = splits > 1 ? partials.data() : nullptr;
-  a.counters = counters.data();
-}
-
 // Whether a run went to its end; if not, a failed check tag + what with run_grid's fault.
 inline bool ran(Checker& c, const std::string& tag, const char* what, const std::string& fault) {
   if (fault.empty()) return true;
   c.expect_true(tag + what, false, fault);
   return false;
-}
-
-inline bool all_zero(const std::vector<int>& counters) {
-  return std::all_of(counters.begin(), counters.end(), [](int v) { return v == 0; });
 }
 
 // A test's main: body's checks with a Checker and a generator seeded with seed; an exception fails it.

@@ -1,5 +1,5 @@
-// Runs a CUDA kernel's source on the host for the emulation tests (quant_gemv_bulk_emulation_test;
-// before session 8 also quant_gemv2's and fp8_skinny_gemm's): a CTA's threads as fibers, barriers
+// Runs a CUDA kernel's source on the host for the emulation tests (quant_gemm_lean_emulation_test;
+// before session 9 also the bulk-copy GEMVs', before session 8 quant_gemv2's and fp8_skinny_gemm's): a CTA's threads as fibers, barriers
 // (__syncthreads, __syncwarp, named), a warp-wide mma model, cp.async, mbarriers and 1D bulk copies.
 //
 // Each CTA's threads (256 unless run_grid is told otherwise) are fibers (ucontext) on one OS thread
@@ -10,7 +10,7 @@
 // at once and completes its bytes on the mbarrier; an mbarrier phase completes when its arrivals are
 // in and its transaction bytes landed, and a wait yields until that parity's phase has completed.
 //
-// Define PAGODA_EMULATED_KERNEL_NS (the kernel source's namespace, e.g. pagoda::cuda::gemv_bulk)
+// Define PAGODA_EMULATED_KERNEL_NS (the kernel source's namespace, e.g. pagoda::cuda::lean)
 // before including: the CUDA names the kernel source calls are declared there so that unqualified
 // lookup from the kernel finds them before anything of CUDA's own headers.
 #pragma once
@@ -384,9 +384,3 @@ inline std::string run_grid(dim3 grid, size_t smem, const std::function<void()>&
 }
 
 } // namespace emu
-
-// The bulk-copy GEMV kernels' qualifiers (bulk_gemv_ring.cuh) as the emulation runs them: plain host
-// functions, the kernel a function called once a thread, the dynamic shared memory the CTA's.
-#define BULK_DEVICE inline
-#define BULK_KERNEL(threads, min_blocks) void
-#define BULK_DYNAMIC_SMEM(name) unsigned char* name = emu::shared_memory

@@ -331,16 +331,9 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   if (D != 256) // head_dim 256 runs simple whatever is asked
     for (WgmmaPrefillSchedule more : {WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap,
                                       WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong,
-                                      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy,
-                                      WgmmaPrefillSchedule::kPingpongLpt, WgmmaPrefillSchedule::kPingpongLazyLpt})
+                                      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy})
       schedules.push_back(more);
-  // PAGODA_WGMMA_SKIP_LPT=1 leaves out the persistent-grid schedules (wgmma_on_device.sh sets it
-  // when they hung or failed in paged_attention_wgmma_test, so the others are still measured).
-  const char* skip_lpt = std::getenv("PAGODA_WGMMA_SKIP_LPT");
   for (WgmmaPrefillSchedule schedule : schedules) {
-    if (skip_lpt != nullptr && std::string(skip_lpt) == "1" &&
-        (schedule == WgmmaPrefillSchedule::kPingpongLpt || schedule == WgmmaPrefillSchedule::kPingpongLazyLpt))
-      continue;
     const char* sched = wgmma_prefill_schedule_name(schedule);
     std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %s", L, D, sched);
     rows.push_back(row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, schedule); },

@@ -4,10 +4,9 @@
 // sequences in one launch, chunked prefill (context > query), MHA and GQA 4 / 8, query lengths that
 // are not multiples of the 64-row tile or the 128-row CTA, block sizes 8, 16, 32 and 256 (TMA boxes of
 // 8 rows up to whole 128-key tiles of one block), head_dim 64, 128 and 256, every schedule (simple
-// with 2 and 3-4 K/V stages, overlap, simple-tma, pingpong with TMA and with cp.async, pingpong-lazy,
-// and pingpong-lpt / pingpong-lazy-lpt on the persistent grid (several work items per CTA), each of the
-// last three bit for bit pingpong; head_dim 256 runs simple only), the TMA ones also without a block
-// count (their cp.async fallback);
+// with 2 and 3-4 K/V stages, overlap, simple-tma, pingpong with TMA and with cp.async, pingpong-lazy
+// (the default: bit for bit pingpong); head_dim 256 runs simple only), the TMA ones also without a
+// block count (their cp.async fallback);
 // 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned first, so a
 // row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to
 // this kernel (bit for bit the same output), and a reference one key off the causal mask is told
@@ -151,14 +150,6 @@ std::vector<float> gather(const PagedBatch& b, const std::vector<float>& cache, 
   return out;
 }
 
-// PAGODA_WGMMA_SKIP_LPT=1 leaves out the persistent-grid schedules (wgmma_on_device.sh's second run
-// when the first hung or failed: the per-tile schedules are then still checked on their own).
-bool is_skipped(WgmmaPrefillSchedule schedule) {
-  const char* v = std::getenv("PAGODA_WGMMA_SKIP_LPT");
-  return v != nullptr && std::strcmp(v, "1") == 0 &&
-         (schedule == WgmmaPrefillSchedule::kPingpongLpt || schedule == WgmmaPrefillSchedule::kPingpongLazyLpt);
-}
-
 void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs,
               bool wrong_mask_check = false) {
   const PagedBatch batch = make_paged_batch(lay, seqs, rng, 5, [&](size_t n, float scale) {
@@ -174,15 +165,12 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   static constexpr WgmmaPrefillSchedule kRuns[] = {
       WgmmaPrefillSchedule::kDefault,      WgmmaPrefillSchedule::kSimple,          WgmmaPrefillSchedule::kSimpleDeep,
       WgmmaPrefillSchedule::kOverlap,      WgmmaPrefillSchedule::kSimpleTma,       WgmmaPrefillSchedule::kPingpong,
-      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongLpt,
-      WgmmaPrefillSchedule::kPingpongLazyLpt,
+      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy,
       // without a block count (the cp.async fallbacks) from here on
-      WgmmaPrefillSchedule::kSimpleTma,    WgmmaPrefillSchedule::kPingpong,        WgmmaPrefillSchedule::kPingpongLazy,
-      WgmmaPrefillSchedule::kPingpongLpt,  WgmmaPrefillSchedule::kPingpongLazyLpt};
-  constexpr int kFirstFallback = 10;
+      WgmmaPrefillSchedule::kSimpleTma,    WgmmaPrefillSchedule::kPingpong,        WgmmaPrefillSchedule::kPingpongLazy};
+  constexpr int kFirstFallback = 8;
   for (int run = 0; run < static_cast<int>(sizeof kRuns / sizeof kRuns[0]); ++run) {
     const WgmmaPrefillSchedule schedule = kRuns[run];
-    if (is_skipped(schedule)) continue;
     const bool fallback = run >= kFirstFallback;
     const std::string name = std::string(wgmma_prefill_schedule_name(schedule)) + (fallback ? " (no block count)" : "");
     poison(d.out);
@@ -207,16 +195,15 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     if (schedule == WgmmaPrefillSchedule::kSimpleTma)
       c.expect_true("wgmma prefill " + d.tag + ": " + name + " = simple-deep bit for bit", bits_differ(deep, out) == 0);
     if (schedule == WgmmaPrefillSchedule::kPingpong && !fallback) pingpong = out;
-    // The lazy rescale skips only multiplies by exactly 1, the persistent grid changes only which CTA
-    // runs an item: both the same bits as pingpong.
+    // The lazy rescale skips only multiplies by exactly 1: the same bits as pingpong.
     const bool pingpong_twin = schedule == WgmmaPrefillSchedule::kPingpongCpAsync ||
                                schedule == WgmmaPrefillSchedule::kPingpongLazy ||
-                               schedule == WgmmaPrefillSchedule::kPingpongLpt ||
-                               schedule == WgmmaPrefillSchedule::kPingpongLazyLpt ||
                                (schedule == WgmmaPrefillSchedule::kPingpong && fallback);
     if (pingpong_twin)
       c.expect_true("wgmma prefill " + d.tag + ": " + name + " = pingpong bit for bit", bits_differ(pingpong, out) == 0);
   }
+  // The default (run first) is pingpong-lazy: pingpong's bits too.
+  c.expect_true("wgmma prefill " + d.tag + ": default = pingpong bit for bit", bits_differ(pingpong, first) == 0);
   // The switch: paged_attention_prefill takes this kernel's default schedule (same output, bit for bit).
   poison(d.out);
   paged_attention_prefill(d.args, d_tiles.as<PrefillTile>(), n, 0);
@@ -264,14 +251,13 @@ void run_long_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, co
   std::vector<float> pingpong;
   for (WgmmaPrefillSchedule schedule :
        {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
-        WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongLazyLpt}) {
-    if (is_skipped(schedule)) continue;
+        WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongLazy}) {
     poison(d.out);
     paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0, schedule);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     const std::vector<float> out = download_bf16(d.out, d.out_elems);
     if (schedule == WgmmaPrefillSchedule::kPingpong) pingpong = out;
-    if (schedule == WgmmaPrefillSchedule::kPingpongLazy || schedule == WgmmaPrefillSchedule::kPingpongLazyLpt)
+    if (schedule == WgmmaPrefillSchedule::kPingpongLazy)
       c.expect_true(std::string("wgmma prefill ") + wgmma_prefill_schedule_name(schedule) + " = pingpong bit for bit " +
                         d.tag + " (8k)",
                     bits_differ(pingpong, out) == 0);

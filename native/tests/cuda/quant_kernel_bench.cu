@@ -5,12 +5,9 @@
 // bf16 GEMM at prefill sizes in TFLOP/s, and the decode GEMM time of one whole batch-1 token
 // per format beside the floor of that format's weight bytes. Weights rotate over copies
 // larger than L2, so every timed call reads DRAM. A benchmark: it prints figures and, given a
-// path, writes them as JSON; it asserts nothing. `quant_kernel_bench bulk [path]` times the bulk-copy
-// decode GEMV quant_gemv_bulk beside quant_gemm and the copy floor instead (bench_bulk);
-// `quant_kernel_bench profile` launches each decode GEMM once for Nsight Compute (profile_once);
-// `quant_kernel_bench lean [path]` quant_gemm_lean beside quant_gemm and the copy floor (bench_lean).
-// `quant_kernel_bench bf16bulk [path]` the bf16 one, bf16_gemv_bulk, beside the engine's bf16 GEMM,
-// skinny_gemm and the copy floor (bench_bf16_bulk).
+// path, writes them as JSON; it asserts nothing. `quant_kernel_bench profile` launches each decode
+// GEMM once for Nsight Compute (profile_once); `quant_kernel_bench lean [path]` times quant_gemm_lean
+// beside quant_gemm and the copy floor instead (bench_lean).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -162,98 +159,6 @@ void write_json(const char* path, const cudaDeviceProp& prop, double copy) {
   std::fclose(out);
 }
 
-// `bulk`: quant_gemv_bulk (its default ring) beside quant_gemm and the copy floor at m = 1, 2, 4, 8
-// on the four Llama-3-8B GEMMs, int4 GPTQ g128 and fp8 per-channel / blocks, each call alone on
-// rotated weights; every ring configuration at m 1 and 8 (for picking the default); then one
-// batch-1 token's 128 layer GEMMs back to back (PDL overlaps neighbours, as in the engine's graphs)
-// for quant_gemm and each configuration, against the floor of their bytes.
-int bench_bulk(const cudaDeviceProp& prop, double copy, const char* json_path) {
-  const int ms[] = {1, 2, 4, 8};
-  const int configs = quant_gemv_bulk_configs();
-  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
-  DeviceBuffer y(size_t(8) * 28672 * 2);
-  for (Format f : {Format::kInt4, Format::kFp8Channel, Format::kFp8Block}) {
-    std::vector<std::vector<BenchWeight>> layers; // per shape, rotated copies (> 600 MB together)
-    size_t ws_bytes = 256;
-    for (const Shape& s : kShapes) {
-      std::vector<BenchWeight> l;
-      l.push_back(make_weight(f, s.n, s.k, 300));
-      const int copies = std::max<int>(2, int(kRotateBytes / l[0].bytes()) + 1);
-      for (int c = 1; c < copies; ++c) l.push_back(make_weight(f, s.n, s.k, 300 + 7 * c));
-      quant_gemv_bulk_prepare(l[0].view);
-      for (int m : ms)
-        for (int cfg = 0; cfg < configs; ++cfg) ws_bytes = std::max(ws_bytes, quant_gemv_bulk_workspace_bytes(l[0].view, m, cfg));
-      layers.push_back(std::move(l));
-    }
-    DeviceBuffer ws(ws_bytes);
-    PAGODA_CUDA_CHECK(cudaMemset(ws.data(), 0, ws_bytes));
-    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    double token_bytes = 0, gemm_alone = 0, bulk_alone = 0;
-    for (size_t si = 0; si < std::size(kShapes); ++si) {
-      const Shape& s = kShapes[si];
-      const std::vector<BenchWeight>& wc = layers[si];
-      const double wbytes = double(wc[0].bytes()), floor_ms = wbytes / (copy * 1e6);
-      token_bytes += wbytes;
-      auto bulk_ms = [&](int m, int cfg) {
-        return median_ms([&](int i) {
-          quant_gemv_bulk(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, 0.f, ws.data(), ws.bytes(), 0,
-                          cfg);
-        });
-      };
-      for (int m : ms) {
-        const double old_ms = median_ms([&](int i) {
-          quant_gemm(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0);
-        });
-        const double new_ms = bulk_ms(m, -1);
-        if (m == 1) gemm_alone += old_ms, bulk_alone += new_ms;
-        const int splits = quant_gemv_bulk_splits(wc[0].view);
-        std::printf("%-8s %-14s m %d  floor %.4f ms  quant_gemm %.4f (%3.0f%%)  quant_gemv_bulk %.4f (%3.0f%%, splits %d)  %.2fx\n",
-                    s.name, format_name(f), m, floor_ms, old_ms, 100 * floor_ms / old_ms, new_ms, 100 * floor_ms / new_ms,
-                    splits, old_ms / new_ms);
-        add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
-                 std::to_string(m) + ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"quant_gemm_ms\":" +
-                 std::to_string(old_ms) + ",\"quant_gemv_bulk_ms\":" + std::to_string(new_ms) + ",\"splits\":" +
-                 std::to_string(splits) + ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
-      }
-      for (int m : {1, 8}) {
-        std::printf("%-8s %-14s m %d  configs:", s.name, format_name(f), m);
-        for (int cfg = 0; cfg < configs; ++cfg) {
-          const double t = bulk_ms(m, cfg);
-          std::printf("  %d: %.4f (%3.0f%%, splits %d)", cfg, t, 100 * floor_ms / t, quant_gemv_bulk_splits(wc[0].view, cfg));
-          add_json("{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) + "\",\"m\":" +
-                   std::to_string(m) + ",\"config\":" + std::to_string(cfg) + ",\"splits\":" +
-                   std::to_string(quant_gemv_bulk_splits(wc[0].view, cfg)) + ",\"floor_ms\":" + std::to_string(floor_ms) +
-                   ",\"quant_gemv_bulk_ms\":" + std::to_string(t) + "}");
-        }
-        std::printf("\n");
-      }
-    }
-    // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
-    const double floor = kLayers * token_bytes / (copy * 1e6);
-    for (int kernel = -1; kernel < configs; ++kernel) { // -1: quant_gemm
-      const double t = median_ms([&](int rep) {
-        for (int layer = 0; layer < kLayers; ++layer)
-          for (size_t si = 0; si < std::size(kShapes); ++si) {
-            const std::vector<BenchWeight>& wc = layers[si];
-            const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].view;
-            if (kernel < 0) quant_gemm(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0);
-            else quant_gemv_bulk(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, ws.data(), ws.bytes(), 0, kernel);
-          }
-      }, 2, 10);
-      const std::string kname = kernel < 0 ? "quant_gemm" : "bulk config " + std::to_string(kernel);
-      std::printf("token %-14s %-15s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx", format_name(f), kname.c_str(), t,
-                  floor, t / floor);
-      if (kernel < 0) std::printf("  (alone, summed: %.3f ms)", kLayers * gemm_alone);
-      if (kernel == 0) std::printf("  (default ring alone, summed: %.3f ms)", kLayers * bulk_alone);
-      std::printf("\n");
-      add_json("{\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" + std::string(format_name(f)) +
-               "\",\"kernel\":\"" + kname + "\",\"ms\":" + std::to_string(t) + ",\"floor_ms\":" + std::to_string(floor) + "}");
-    }
-  }
-  if (json_path != nullptr) write_json(json_path, prop, copy);
-  return 0;
-}
-
 // `lean`: quant_gemm_lean beside quant_gemm and the copy floor at m = 1, 2, 4, 8 on the four Llama-3-8B
 // GEMMs (int4 GPTQ g128 symmetric and with zero points, g64, fp8 per-channel / blocks), two and four
 // stages (deep), each call alone on rotated weights; then one batch-1 token's 128 layer GEMMs back to
@@ -351,118 +256,6 @@ int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
   return 0;
 }
 
-// `bf16bulk`: the bf16 decode GEMV bf16_gemv_bulk (its default ring) beside the engine's bf16 GEMM
-// (CublasLt::linear after tune(): skinny_gemm or cuBLASLt, as the engine loads), skinny_gemm itself
-// and the copy floor at m = 1, 2, 4, 8 on the Llama-3-8B GEMMs and lm_head (f32 logits), each call
-// alone on rotated weights; every ring configuration at m 1 and 8 (for picking the default); then one
-// batch-1 token's 128 layer GEMMs and lm_head back to back (PDL overlaps neighbours, as in the
-// engine's graphs) for the engine's GEMM, skinny_gemm and each configuration, against the floor of
-// their bytes.
-int bench_bf16_bulk(const cudaDeviceProp& prop, double copy, const char* json_path) {
-  struct Bf16Shape {
-    const char* name;
-    int n, k;
-    bool f32_out;
-  };
-  const Bf16Shape shapes[] = {{"qkv", 6144, 4096, false},
-                              {"o_proj", 4096, 4096, false},
-                              {"gate_up", 28672, 4096, false},
-                              {"down", 4096, 14336, false},
-                              {"lm_head", 128256, 4096, true}};
-  const int ms[] = {1, 2, 4, 8};
-  const int configs = bf16_gemv_bulk_configs();
-  CublasLt lt;
-  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
-  DeviceBuffer y(size_t(8) * 128256 * 4);
-  std::vector<std::vector<DeviceBuffer>> weights; // per shape, rotated copies (> 600 MB together)
-  size_t ws_bytes = 256;
-  for (const Bf16Shape& s : shapes) {
-    const size_t bytes = size_t(s.n) * s.k * 2;
-    const int copies = std::max<int>(2, int(kRotateBytes / bytes) + 1);
-    std::vector<DeviceBuffer> l;
-    for (int c = 0; c < copies; ++c) l.push_back(random_bf16(size_t(s.n) * s.k, 500 + 13 * c, 0.05f));
-    bf16_gemv_bulk_prepare(s.n, s.k);
-    for (int m : ms)
-      for (int cfg = 0; cfg < configs; ++cfg) ws_bytes = std::max(ws_bytes, bf16_gemv_bulk_workspace_bytes(s.n, s.k, m, cfg));
-    // The engine's choice per decode bucket, timed over the copies as the engine times its layers.
-    std::vector<const bf16*> ptrs;
-    for (const DeviceBuffer& b : l) ptrs.push_back(b.as<bf16>());
-    for (int m : ms)
-      lt.tune(x.as<bf16>(), ptrs, y.data(), s.f32_out ? GemmOutput::kF32 : GemmOutput::kBf16, m, s.n, s.k, 0);
-    weights.push_back(std::move(l));
-  }
-  DeviceBuffer ws(ws_bytes);
-  PAGODA_CUDA_CHECK(cudaMemset(ws.data(), 0, ws_bytes));
-  PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-  auto weight = [&](size_t si, int i) { return weights[si][size_t(i) % weights[si].size()].as<bf16>(); };
-  auto engine = [&](size_t si, int m, int i) {
-    const Bf16Shape& s = shapes[si];
-    lt.linear(x.as<bf16>(), weight(si, i), y.data(), s.f32_out ? GemmOutput::kF32 : GemmOutput::kBf16, m, s.n, s.k, 0);
-  };
-  auto skinny = [&](size_t si, int m, int i) {
-    const Bf16Shape& s = shapes[si];
-    skinny_gemm(x.as<bf16>(), weight(si, i), y.data(), s.f32_out, m, s.n, s.k, 0.f, 0);
-  };
-  auto bulk = [&](size_t si, int m, int i, int cfg) {
-    const Bf16Shape& s = shapes[si];
-    bf16_gemv_bulk(x.as<bf16>(), weight(si, i), y.data(), s.f32_out, m, s.n, s.k, 0.f, ws.data(), ws.bytes(), 0, cfg);
-  };
-  double token_bytes = 0;
-  for (size_t si = 0; si < std::size(shapes); ++si) {
-    const Bf16Shape& s = shapes[si];
-    const double wbytes = double(s.n) * s.k * 2, floor_ms = wbytes / (copy * 1e6);
-    token_bytes += (si + 1 < std::size(shapes) ? kLayers : 1) * wbytes;
-    for (int m : ms) {
-      const double lt_ms = median_ms([&](int i) { engine(si, m, i); });
-      const double sk_ms = median_ms([&](int i) { skinny(si, m, i); });
-      const double bulk_ms = median_ms([&](int i) { bulk(si, m, i, -1); });
-      const int choice = lt.kernel_choice(m, s.n, s.k, s.f32_out ? GemmOutput::kF32 : GemmOutput::kBf16);
-      std::printf("%-8s bf16 m %d  floor %.4f ms  engine %.4f (%3.0f%%, %s)  skinny %.4f (%3.0f%%)  bf16_gemv_bulk %.4f "
-                  "(%3.0f%%, splits %d)  %.3fx of engine\n",
-                  s.name, m, floor_ms, lt_ms, 100 * floor_ms / lt_ms, choice == 2 ? "skinny" : "cuBLASLt", sk_ms,
-                  100 * floor_ms / sk_ms, bulk_ms, 100 * floor_ms / bulk_ms, bf16_gemv_bulk_splits(s.n, s.k), bulk_ms / lt_ms);
-      add_json("{\"mode\":\"bf16bulk\",\"shape\":\"" + std::string(s.name) + "\",\"m\":" + std::to_string(m) +
-               ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"engine_ms\":" + std::to_string(lt_ms) +
-               ",\"engine_kernel\":\"" + (choice == 2 ? "skinny" : "cuBLASLt") + "\",\"skinny_ms\":" + std::to_string(sk_ms) +
-               ",\"bf16_gemv_bulk_ms\":" + std::to_string(bulk_ms) + ",\"splits\":" +
-               std::to_string(bf16_gemv_bulk_splits(s.n, s.k)) + "}");
-    }
-    for (int m : {1, 8}) {
-      std::printf("%-8s bf16 m %d  configs:", s.name, m);
-      for (int cfg = 0; cfg < configs; ++cfg) {
-        const double t = median_ms([&](int i) { bulk(si, m, i, cfg); });
-        std::printf("  %d: %.4f (%3.0f%%, splits %d)", cfg, t, 100 * floor_ms / t, bf16_gemv_bulk_splits(s.n, s.k, cfg));
-        add_json("{\"mode\":\"bf16bulk\",\"shape\":\"" + std::string(s.name) + "\",\"m\":" + std::to_string(m) +
-                 ",\"config\":" + std::to_string(cfg) + ",\"splits\":" + std::to_string(bf16_gemv_bulk_splits(s.n, s.k, cfg)) +
-                 ",\"floor_ms\":" + std::to_string(floor_ms) + ",\"bf16_gemv_bulk_ms\":" + std::to_string(t) + "}");
-      }
-      std::printf("\n");
-    }
-  }
-  // One batch-1 token: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies), then lm_head.
-  const double floor = token_bytes / (copy * 1e6);
-  for (int kernel = -2; kernel < configs; ++kernel) { // -2: the engine's GEMM, -1: skinny_gemm
-    const double t = median_ms([&](int rep) {
-      for (int layer = 0; layer <= kLayers; ++layer)
-        for (size_t si = 0; si < std::size(shapes); ++si) {
-          const bool head = si + 1 == std::size(shapes);
-          if (head != (layer == kLayers)) continue;
-          const int i = layer + rep * kLayers;
-          if (kernel == -2) engine(si, 1, i);
-          else if (kernel == -1) skinny(si, 1, i);
-          else bulk(si, 1, i, kernel);
-        }
-    }, 2, 10);
-    const std::string kname = kernel == -2 ? "engine" : kernel == -1 ? "skinny" : "bulk config " + std::to_string(kernel);
-    std::printf("token bf16 %-15s 128 GEMMs + lm_head back to back %.3f ms  floor %.3f ms  %.3fx\n", kname.c_str(), t, floor,
-                t / floor);
-    add_json("{\"mode\":\"bf16bulk\",\"summary\":\"batch-1 layer GEMMs + lm_head back to back\",\"kernel\":\"" + kname +
-             "\",\"ms\":" + std::to_string(t) + ",\"floor_ms\":" + std::to_string(floor) + "}");
-  }
-  if (json_path != nullptr) write_json(json_path, prop, copy);
-  return 0;
-}
-
 } // namespace
 
 // `profile`: each of the four Llama-3-8B decode GEMMs at m 1 launched once per kernel and round (bf16
@@ -497,12 +290,8 @@ int main(int argc, char** argv) {
   const double copy = copy_gbps();
   std::printf("device %s, copy %.0f GB/s (read + write)\n", prop.name, copy);
   if (argc > 1 && std::strcmp(argv[1], "profile") == 0) return profile_once();
-  // `quant_kernel_bench bulk [out.json]`: the bulk-copy decode GEMV comparison only.
-  if (argc > 1 && std::strcmp(argv[1], "bulk") == 0) return bench_bulk(prop, copy, argc > 2 ? argv[2] : nullptr);
   // `quant_kernel_bench lean [out.json]`: quant_gemm_lean beside quant_gemm only.
   if (argc > 1 && std::strcmp(argv[1], "lean") == 0) return bench_lean(prop, copy, argc > 2 ? argv[2] : nullptr);
-  // `quant_kernel_bench bf16bulk [out.json]`: the bf16 bulk-copy decode GEMV comparison only.
-  if (argc > 1 && std::strcmp(argv[1], "bf16bulk") == 0) return bench_bf16_bulk(prop, copy, argc > 2 ? argv[2] : nullptr);
   CublasLt lt;
   const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   const int prefill_ms[] = {256, 512, 1024, 2048, 4096};

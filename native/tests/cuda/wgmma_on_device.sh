@@ -2,15 +2,12 @@
 # Issue 20 on the device in one call (binaries from wgmma_bundle_for_device.sh; ~4-5 minutes):
 #   sass     the wgmma kernel's SASS (cuobjdump there): HGMMA and local-memory (LDL/STL) counts
 #   tests    wgmma_prefill_plan_test (CPU), paged_attention_wgmma_test (the new kernel against the
-#            float64 / float32 references; if it hangs or fails, again without the persistent-grid
-#            schedules (PAGODA_WGMMA_SKIP_LPT=1, then also left out of the bench and the e2e choice), and
-#            compute-sanitizer memcheck when that fails too), and
+#            float64 / float32 references; compute-sanitizer memcheck when it fails without hanging), and
 #            paged_attention_test (the default path, unchanged); pagoda-check on two tiny checkpoints'
 #            goldens with PAGODA_PREFILL_WGMMA=1 (the engine's prefill through the new kernel)
 #   bench    cuda_kernel_bench prefill: the default kernel beside the wgmma schedules (simple,
-#            simple-deep, overlap, simple-tma, pingpong, pingpong-cp-async, pingpong-lazy, pingpong-lpt,
-#            pingpong-lazy-lpt) at 1 x 4,096, 32,768 and 131,072 tokens, head_dim 128 and 64 (256 up to
-#            32,768), JSON
+#            simple-deep, overlap, simple-tma, pingpong, pingpong-cp-async, pingpong-lazy) at 1 x 4,096,
+#            32,768 and 131,072 tokens, head_dim 128 and 64 (256 up to 32,768), JSON
 #   (the e2e runs below take the schedule fastest at 1 x 32,768)
 #   e2e      pagoda-bench, Llama-3.1-8B shape, dummy weights: one 32,768-token prompt with
 #            PAGODA_PREFILL_WGMMA off, then on; one 120,000-token prompt on (and with pingpong when
@@ -79,14 +76,8 @@ if run paged_attention_wgmma_test 150 $B/paged_attention_wgmma_test; then
   wgmma_ok=1
 else
   [ $last_rc = 124 ] && wgmma_hung=1
-  # pingpong-lpt / pingpong-lazy-lpt (the persistent grid) are new and unrun: if the test hung or failed,
-  # check everything else without them, and leave them out of the bench and the e2e choice when that passes.
-  if run paged_attention_wgmma_test-no-lpt 150 env PAGODA_WGMMA_SKIP_LPT=1 $B/paged_attention_wgmma_test; then
-    export PAGODA_WGMMA_SKIP_LPT=1
-    echo "-- the persistent-grid schedules left out from here on" | tee -a "$LOG"
-    wgmma_ok=1
-    wgmma_hung=0
-  elif [ $wgmma_hung = 0 ] && command -v compute-sanitizer > /dev/null; then
+  # memcheck only when it failed without hanging (a hung kernel would only hang again under it).
+  if [ $wgmma_hung = 0 ] && command -v compute-sanitizer > /dev/null; then
     run memcheck 120 compute-sanitizer --tool memcheck --print-limit 20 $B/paged_attention_wgmma_test
   fi
 fi
@@ -116,7 +107,8 @@ if [ $wgmma_ok = 1 ]; then
     --out "$OUT_DIR/llama31-8b-prefill-32k-wgmma.json"
   run e2e-120k-wgmma 120 env PAGODA_PREFILL_WGMMA=$BEST $B/pagoda-bench $CFG --max-model-len 120064 --input-len 120000 \
     --out "$OUT_DIR/llama31-8b-prefill-120k-wgmma.json"
-  # The same with the current default schedule, when the fastest at 32k is a new one (issue 20's 11,000 tok/s).
+  # The same with pingpong (the default before pingpong-lazy), when the fastest at 32k is another one
+  # (issue 20's 11,000 tok/s).
   [ "$BEST" != pingpong ] && run e2e-120k-pingpong 120 env PAGODA_PREFILL_WGMMA=pingpong $B/pagoda-bench $CFG \
     --max-model-len 120064 --input-len 120000 --out "$OUT_DIR/llama31-8b-prefill-120k-pingpong.json"
   # Issue 20's prefix-caching line (1,536 shared + 512 own tokens, 128 out, 128 prompts) with the wgmma

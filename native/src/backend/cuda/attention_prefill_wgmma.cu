@@ -11,7 +11,6 @@
 // The contract is
 // paged_attention_prefill's (kernels.h), for bf16 KV and head_dim 64, 128 (K/V tiles of 128 keys) or
 // 256 (64 keys); the index math lives in attention_prefill_wgmma_plan.h, where a CPU test checks it.
-// Also here: the pingpong schedule on a persistent grid (one CTA per SM looping over work items).
 #include "backend/cuda/kernels.h"
 
 #include <cuda.h> // CUtensorMap and its enums only: the encoder comes through the runtime's driver entry point
@@ -46,10 +45,6 @@ static_assert(kProducerRegs * 128 + kConsumerRegs * 256 <= 65536, "the register 
 constexpr int kTmaProducerRegs = 32;
 constexpr int kTmaConsumerRegs = 232;
 static_assert(kTmaProducerRegs * 128 + kTmaConsumerRegs * 256 <= 65536, "the register file holds all three warpgroups");
-// The persistent kernel's producer loops over work items besides tiles; its TMA form spills at 40, and
-// 48 / 232 is the whole register file.
-constexpr int kPersistentProducerRegs = 48;
-static_assert(kPersistentProducerRegs * 128 + kConsumerRegs * 256 <= 65536, "the register file holds all three warpgroups");
 constexpr int kProducerBarrier = 5; // named barrier of the producer warpgroup (1, 2: Q; 3, 4: turns)
 
 // The consumer warpgroups' schedule (the WgmmaPrefillSchedule names without the producer's kind).
@@ -533,284 +528,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// The pingpong schedule on a persistent grid (pingpong-lpt): one CTA per SM runs work items in rounds
-// (persistent_item_of / persistent_item: pairs of list entries latest first, heads inside, boustrophedon
-// over the CTAs), so every CTA starts on the longest causal tiles, the short ones fill the tail and the
-// CTAs end together; a CTA's producer loads its next item's K/V while its consumers finish the last one
-// (no CTA launch, barrier set-up or idle stage in between).
-// The K/V stage ring and its mbarrier phases run on across items (g0: tiles of earlier items), and so
-// do the turns: each warpgroup takes n + 1 per item, so they alternate across items and warpgroup 1's
-// first hand-over and warpgroup 0's last wait are once per CTA. Per item the code is the per-tile
-// kernel's pingpong; kLazy as there. The producer keeps 48 registers here (the item loops spill the
-// TMA form at 32 and 40).
-template <int D, int kStages, bool kTma, bool kLazy>
-__global__ void __launch_bounds__(kThreads, 1)
-    paged_attention_prefill_wgmma_persistent_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles,
-                                                    int num_tiles, const __grid_constant__ KvTensorMaps maps) {
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  static_assert(D == 64 || D == 128, "head_dim 64 or 128 (256 has no room for a third stage)");
-  constexpr int kN = keys_per_tile(D);
-  static_assert(kStages >= 3, "pingpong holds two stages while the next one loads");
-  using L = WgmmaLayout<D, kStages>;
-  constexpr int kChunks = D / 8;
-  extern __shared__ __align__(1024) unsigned char smem_raw[];
-  const uint32_t base = (smem_u32(smem_raw) + kAtomBytes - 1) & ~static_cast<uint32_t>(kAtomBytes - 1);
-  const uint32_t s_q = base, s_k = base + L::k_offset, s_v = base + L::v_offset;
-  auto full_bar = [&](int s) { return base + L::bar_offset + 8 * s; };
-  auto empty_bar = [&](int s) { return base + L::bar_offset + 8 * (kStages + s); };
-
-  pdl_wait();
-  pdl_launch_dependents();
-  const int heads = args.num_q_heads;
-  const int num_items = persistent_items(num_tiles, heads);
-  // What an item reads from the tile list and its sequence's lengths.
-  struct Item {
-    PrefillTile tile;
-    int head, kv_head, seq_first_token, query_len;
-    CtaWork work;
-  };
-  auto load_item = [&](const PersistentItem& it) {
-    Item w;
-    w.tile = tiles[it.entry];
-    w.head = it.head;
-    w.kv_head = it.head / (args.num_q_heads / args.num_kv_heads);
-    w.seq_first_token = args.query_start[w.tile.seq];
-    w.query_len = args.query_start[w.tile.seq + 1] - w.seq_first_token;
-    w.work = cta_work(w.tile.row, w.query_len, args.context_lens[w.tile.seq], kN);
-    return w;
-  };
-
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      mbarrier_init(full_bar(s), kTma ? 1 : 128);
-      mbarrier_init(empty_bar(s), 256);
-    }
-    mbarrier_init_fence();
-  }
-  __syncthreads();
-
-  const int wg = threadIdx.x / 128;
-  int g0 = 0; // K/V tiles of this CTA's earlier items
-  auto stage_of = [&](int t) { return (g0 + t) % kStages; };
-  auto full_parity = [&](int t) { return static_cast<uint32_t>(((g0 + t) / kStages) & 1); };
-  auto empty_parity = [&](int t) { return static_cast<uint32_t>((((g0 + t) / kStages) - 1) & 1); };
-  if (wg == 0) {
-    setmaxnreg_dec<kPersistentProducerRegs>();
-    constexpr int kRowStep = 128 / kChunks;
-    const int chunk = threadIdx.x % kChunks;
-    const int row_first = threadIdx.x / kChunks;
-    if (kTma && threadIdx.x == 0) {
-      prefetch_tensor_map(&maps.k);
-      prefetch_tensor_map(&maps.v);
-    }
-    for (int round = 0;; ++round) {
-      const int item = persistent_item_of(blockIdx.x, round, gridDim.x);
-      if (item >= num_items) break;
-      for (int sub = 0; sub < 2; ++sub) {
-        const PersistentItem it = persistent_item(item, sub, num_tiles, heads);
-        if (it.entry < 0) break;
-        const Item w = load_item(it);
-        if (!tile_starts_cta(w.tile.row)) continue; // the entry before covers these 64 rows
-        const int n = w.work.num_key_tiles;
-        const int32_t* block_table = args.block_tables + static_cast<int64_t>(w.tile.seq) * args.max_blocks_per_seq;
-        auto copy_tile = [&](int t) { // as the per-tile kernel's
-          const int stage = stage_of(t);
-          const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
-#pragma unroll 4
-          for (int r = row_first; r < kN; r += kRowStep) {
-            const int key = t * kN + r;
-            const bool valid = key < w.work.kv_end;
-            const int64_t offset =
-                kv_row_offset(block_table, valid ? key : 0, w.kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
-            const uint32_t dst = swizzled_offset(kN, r, chunk);
-            cp_async_16(k_dst + dst, args.k_cache + offset, valid);
-            cp_async_16(v_dst + dst, args.v_cache + offset, valid);
-          }
-          cp_async_commit();
-        };
-        if constexpr (kTma) {
-          const int full_tiles = tma_full_tiles(w.work);
-          if (threadIdx.x == 0) {
-            const int boxes = tma_boxes_per_tile(D, args.block_size, kN);
-            for (int t = 0; t < full_tiles; ++t) {
-              const int stage = stage_of(t);
-              if (g0 + t >= kStages) mbarrier_wait(empty_bar(stage), empty_parity(t));
-              mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
-              const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
-              for (int b = 0; b < boxes; ++b) {
-                const TmaBox box = tma_box(block_table, t, b, D, kN, args.block_size, w.kv_head);
-                tma_load_4d(k_dst + box.smem_offset, &maps.k, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
-                            box.coord[3]);
-                tma_load_4d(v_dst + box.smem_offset, &maps.v, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
-                            box.coord[3]);
-              }
-            }
-          }
-          if (full_tiles < n) { // the ragged last tile by all 128 threads, as in the per-tile kernel
-            const int t = n - 1;
-            if (threadIdx.x == 0 && g0 + t >= kStages) mbarrier_wait(empty_bar(stage_of(t)), empty_parity(t));
-            __syncwarp();
-            named_barrier_sync(kProducerBarrier, 128);
-            copy_tile(t);
-            cp_async_wait<0>();
-            fence_proxy_async_shared();
-            named_barrier_sync(kProducerBarrier, 128);
-            if (threadIdx.x == 0) mbarrier_arrive(full_bar(stage_of(t)));
-          }
-        } else {
-          auto signal = [&](int t, bool newer_in_flight) {
-            if (newer_in_flight) cp_async_wait<1>();
-            else cp_async_wait<0>();
-            fence_proxy_async_shared();
-            mbarrier_arrive(full_bar(stage_of(t)));
-          };
-          bool pending = false;
-          for (int t = 0; t < n; ++t) {
-            const int stage = stage_of(t);
-            if (g0 + t >= kStages) {
-              const uint32_t parity = empty_parity(t);
-              if (!mbarrier_try_wait(empty_bar(stage), parity)) {
-                if (pending) signal(t - 1, false);
-                pending = false;
-                mbarrier_wait(empty_bar(stage), parity);
-              }
-            }
-            copy_tile(t);
-            if (pending) signal(t - 1, true);
-            pending = true;
-          }
-          signal(n - 1, false);
-        }
-        g0 += n;
-      }
-    }
-    return;
-  }
-
-  setmaxnreg_inc<kConsumerRegs>();
-  const int c = wg - 1;
-  const int ctid = threadIdx.x - 128 * wg;
-  const int warp = ctid / 32, lane = ctid & 31;
-  const uint32_t q_tile = s_q + c * L::wg_q_bytes;
-  const float scale_log2 = args.scale * 1.4426950408889634f;
-  auto k_tile = [&](int t) { return s_k + stage_of(t) * L::kv_tile_bytes; };
-  auto v_tile = [&](int t) { return s_v + stage_of(t) * L::kv_tile_bytes; };
-  const int my_turn = 3 + c, their_turn = 3 + (1 - c);
-  if (c == 1) named_barrier_arrive(their_turn, 256); // once per CTA: warpgroup 0 goes first
-  for (int round = 0;; ++round) {
-    const int item = persistent_item_of(blockIdx.x, round, gridDim.x);
-    if (item >= num_items) break;
-    for (int sub = 0; sub < 2; ++sub) {
-      const PersistentItem it = persistent_item(item, sub, num_tiles, heads);
-      if (it.entry < 0) break;
-      const Item w = load_item(it);
-      if (!tile_starts_cta(w.tile.row)) continue;
-      const CtaWork& work = w.work;
-      const int n = work.num_key_tiles, query_len = w.query_len;
-      // Q of this item; the warpgroup's wgmmas of the last item are complete (waited), so its Q is free.
-      for (int i = ctid; i < kWgRows * kChunks; i += 128) {
-        const int r = i / kChunks, ch = i % kChunks;
-        const int row = work.row0 + c * kWgRows + r;
-        const bool valid = row < query_len;
-        const int64_t token = w.seq_first_token + (valid ? row : 0);
-        cp_async_16(q_tile + swizzled_offset(kWgRows, r, ch),
-                    args.q + token * args.q_token_stride + static_cast<int64_t>(w.head) * D + ch * 8, valid);
-      }
-      cp_async_commit();
-      cp_async_wait<0>();
-      fence_proxy_async_shared();
-      named_barrier_sync(1 + c, 128);
-
-      const bool active = wg_active(work, c, query_len);
-      const int row_lo = work.row0 + c * kWgRows + acc_row(warp, lane, 0);
-      const int pos_lo = row_position(work, row_lo, query_len);
-      const int pos_hi = row_position(work, row_lo + 8, query_len);
-      if (!active) { // only the turns and the stage arrivals, as in the per-tile kernel
-        for (int t = 0; t <= n; ++t) {
-          if (t < n) mbarrier_wait(full_bar(stage_of(t)), full_parity(t));
-          named_barrier_sync(my_turn, 256);
-          named_barrier_arrive(their_turn, 256);
-          if (t > 0) mbarrier_arrive(empty_bar(stage_of(t - 1)));
-        }
-        g0 += n;
-        continue; // the next entry of the pair
-      }
-      float o[D / 2];
-#pragma unroll
-      for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
-      RowState st;
-      float s[kN / 2];
-      uint32_t p[kN / 4];
-      mbarrier_wait(full_bar(stage_of(0)), full_parity(0));
-      named_barrier_sync(my_turn, 256);
-      wgmma_fence();
-      issue_qk<D, kN>(s, q_tile, k_tile(0));
-      wgmma_commit();
-      named_barrier_arrive(their_turn, 256);
-      wgmma_wait<0>();
-      fence_operands(s);
-      {
-        float alpha_lo, alpha_hi;
-        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
-                         scale_log2);
-      }
-      for (int t = 1; t < n; ++t) {
-        mbarrier_wait(full_bar(stage_of(t)), full_parity(t));
-        named_barrier_sync(my_turn, 256);
-        wgmma_fence();
-        issue_pv<D, kN>(o, p, v_tile(t - 1));
-        issue_qk<D, kN>(s, q_tile, k_tile(t));
-        wgmma_commit();
-        named_barrier_arrive(their_turn, 256);
-        wgmma_wait<0>();
-        fence_operands(o);
-        fence_operands(s);
-        fence_operands(p);
-        mbarrier_arrive(empty_bar(stage_of(t - 1)));
-        float alpha_lo, alpha_hi;
-        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                         pos_hi, scale_log2);
-        lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
-      }
-      named_barrier_sync(my_turn, 256);
-      wgmma_fence();
-      issue_pv<D, kN>(o, p, v_tile(n - 1));
-      wgmma_commit();
-      named_barrier_arrive(their_turn, 256);
-      wgmma_wait<0>();
-      fence_operands(o);
-      fence_operands(p);
-      mbarrier_arrive(empty_bar(stage_of(n - 1)));
-
-      float l_lo = st.l_lo, l_hi = st.l_hi;
-      l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 1);
-      l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
-      l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
-      l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
-      const float inv_lo = 1.f / l_lo, inv_hi = 1.f / l_hi;
-      const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * D;
-      bf16* out_head = args.out + static_cast<int64_t>(w.head) * D;
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j) {
-        const int col = acc_col(lane, 4 * j);
-        if (row_lo < query_len)
-          *reinterpret_cast<__nv_bfloat162*>(out_head + (w.seq_first_token + row_lo) * out_stride + col) =
-              __floats2bfloat162_rn(o[4 * j] * inv_lo, o[4 * j + 1] * inv_lo);
-        if (row_lo + 8 < query_len)
-          *reinterpret_cast<__nv_bfloat162*>(out_head + (w.seq_first_token + row_lo + 8) * out_stride + col) =
-              __floats2bfloat162_rn(o[4 * j + 2] * inv_hi, o[4 * j + 3] * inv_hi);
-      }
-      g0 += n;
-    }
-  }
-  if (c == 0) named_barrier_sync(my_turn, 256); // warpgroup 1's last hand-over, so none is left pending
-#else
-  (void)args;
-  (void)tiles;
-  (void)num_tiles;
-#endif
-}
-
 namespace {
 
 // cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda).
@@ -873,41 +590,6 @@ void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int 
              dim3(args.num_q_heads, num_tiles), dim3(kThreads), L::alloc, stream, args, tiles, num_tiles, maps);
 }
 
-// Streaming multiprocessors of the current device (the persistent grid's size), asked once per device.
-int sm_count() {
-  int device = 0;
-  PAGODA_CUDA_CHECK(cudaGetDevice(&device));
-  static std::array<int, 64> known{}; // 0: not asked yet
-  int n = 0;
-  if (device >= 0 && device < static_cast<int>(known.size())) n = known[device];
-  if (n == 0) PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-  if (device >= 0 && device < static_cast<int>(known.size())) known[device] = n;
-  return n;
-}
-
-// The persistent pingpong: one CTA per SM (the shared memory admits one), fewer for fewer work items.
-template <int D, int kStages, bool kTma, bool kLazy>
-void launch_persistent(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
-  using L = WgmmaLayout<D, kStages>;
-  static const bool configured = [] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_persistent_kernel<D, kStages, kTma, kLazy>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, L::alloc));
-    return true;
-  }();
-  (void)configured;
-  KvTensorMaps maps{};
-  if constexpr (kTma) {
-    maps.k = kv_tensor_map(args.k_cache, args);
-    maps.v = kv_tensor_map(args.v_cache, args);
-  }
-  const int64_t items = persistent_items(num_tiles, args.num_q_heads);
-  const int64_t sms = sm_count();
-  launch_pdl("paged_attention_prefill_wgmma_persistent_kernel",
-             paged_attention_prefill_wgmma_persistent_kernel<D, kStages, kTma, kLazy>,
-             dim3(static_cast<unsigned>(items < sms ? items : sms)), dim3(kThreads), L::alloc, stream, args, tiles,
-             num_tiles, maps);
-}
-
 template <int D>
 void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream,
                      WgmmaPrefillSchedule schedule) {
@@ -931,29 +613,18 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
     case WgmmaPrefillSchedule::kPingpongCpAsync:
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
-    // The default's pingpong (the bulk-copy producer at head_dim 128 where the boxes fit, cp.async at 64)
-    // with the lazy rescale, on the persistent grid, or both.
+    // pingpong (the bulk-copy producer at head_dim 128 where the boxes fit, cp.async at 64) with the lazy
+    // rescale. The default: the fastest on the H200 (bench/results/h200-prefill-wgmma-lazy-2abf7ed.json)
+    // and bit for bit pingpong; head_dim 128 on the bulk copies 336 / 400 / 395 TFLOP/s at 4k / 32k / 131k
+    // tokens against pingpong's 332 / 391 / 385, head_dim 64 on cp.async 265 / 320 / 325 against
+    // pingpong-cp-async's 265 / 318 / 321 (the eager pingpong was the default before:
+    // h200-prefill-wgmma-0d132a8.json).
+    case WgmmaPrefillSchedule::kDefault:
     case WgmmaPrefillSchedule::kPingpongLazy:
-      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of these
+      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of it
         if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
       }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
-    case WgmmaPrefillSchedule::kPingpongLpt:
-      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of these
-        if (tma) return launch_persistent<D, kDeep, true, false>(args, tiles, num_tiles, stream);
-      }
-      return launch_persistent<D, kDeep, false, false>(args, tiles, num_tiles, stream);
-    case WgmmaPrefillSchedule::kPingpongLazyLpt:
-      if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of these
-        if (tma) return launch_persistent<D, kDeep, true, true>(args, tiles, num_tiles, stream);
-      }
-      return launch_persistent<D, kDeep, false, true>(args, tiles, num_tiles, stream);
-    case WgmmaPrefillSchedule::kDefault:
-      // The fastest on the H200 (h200-prefill-wgmma-0d132a8.json): head_dim 128 pingpong with the bulk
-      // copies, 391 / 386 TFLOP/s at 32k / 131k against simple-deep's 365 / 369; head_dim 64 pingpong
-      // on cp.async, 317 against 298 at 32k.
-      if (D == 128 && tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true>(args, tiles, num_tiles, stream);
-      return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
     }
     throw Error("paged_attention_prefill_wgmma: unknown schedule");
   }
@@ -996,8 +667,6 @@ const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule) {
   case WgmmaPrefillSchedule::kPingpong: return "pingpong";
   case WgmmaPrefillSchedule::kPingpongCpAsync: return "pingpong-cp-async";
   case WgmmaPrefillSchedule::kPingpongLazy: return "pingpong-lazy";
-  case WgmmaPrefillSchedule::kPingpongLpt: return "pingpong-lpt";
-  case WgmmaPrefillSchedule::kPingpongLazyLpt: return "pingpong-lazy-lpt";
   }
   return "?";
 }
@@ -1010,12 +679,11 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
     for (WgmmaPrefillSchedule s : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
                                    WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
                                    WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongCpAsync,
-                                   WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongLpt,
-                                   WgmmaPrefillSchedule::kPingpongLazyLpt})
+                                   WgmmaPrefillSchedule::kPingpongLazy})
       if (std::strcmp(v, wgmma_prefill_schedule_name(s)) == 0) return static_cast<int>(s);
     throw Error(std::string("PAGODA_PREFILL_WGMMA is \"") + v +
                 "\"; use 1 / unset (the default schedule), simple, simple-deep, overlap, simple-tma, pingpong, "
-                "pingpong-cp-async, pingpong-lazy, pingpong-lpt, pingpong-lazy-lpt, or 0 for the mma.sync kernel");
+                "pingpong-cp-async, pingpong-lazy, or 0 for the mma.sync kernel");
   }();
   if (choice >= 0 && schedule != nullptr) *schedule = static_cast<WgmmaPrefillSchedule>(choice);
   return choice >= 0;

@@ -30,27 +30,6 @@ constexpr int kRowBytes = 128;   // one swizzled row: 64 bf16
 // sequence, as every planner writes it); the other entries' CTAs return at once.
 PAGODA_WGMMA_HD bool tile_starts_cta(int tile_row) { return tile_row % kCtaRows == 0; }
 
-// The persistent grid (pingpong-lpt). Work item i is head i % heads of the list's entry pair
-// i / heads counted from the end: entries num_tiles - 1 - 2 (i / heads) and the one before it (sub 0,
-// 1). Of a sequence's consecutive 64-row tiles every other one starts a CTA, so a pair holds exactly one
-// CTA within a sequence (two or none only where sequences meet): every item is real work, not half of
-// them. Items in index order are longest first within a causal sequence (its later rows see more keys),
-// the heads of one CTA side by side (they share K/V in L2). CTA b runs items in rounds of `grid`,
-// boustrophedon: b in even rounds, grid - 1 - b in odd ones, so the longer items of one round and the
-// shorter of the next even out and all CTAs end together on a single sequence.
-PAGODA_WGMMA_HD int persistent_items(int num_tiles, int heads) { return (num_tiles + 1) / 2 * heads; }
-PAGODA_WGMMA_HD int persistent_item_of(int cta, int round, int grid) {
-  return round * grid + ((round & 1) ? grid - 1 - cta : cta);
-}
-struct PersistentItem {
-  int entry; // -1: past the list's start
-  int head;
-};
-PAGODA_WGMMA_HD PersistentItem persistent_item(int item, int sub, int num_tiles, int heads) {
-  const int i = 2 * (item / heads) + sub;
-  return {i < num_tiles ? num_tiles - 1 - i : -1, item % heads};
-}
-
 // What one CTA covers: query rows [row0, row0 + rows) of a sequence of query_len new tokens after
 // context_len - query_len cached ones; keys [0, kv_end) in num_key_tiles tiles of `keys`.
 struct CtaWork {

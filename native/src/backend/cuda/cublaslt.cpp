@@ -5,7 +5,6 @@
 #include <dlfcn.h>
 #include <library_types.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -354,11 +353,6 @@ bool CublasLt::skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const 
 void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output, int m, int n,
                       int k, cudaStream_t stream, float beta) {
   if (m == 0) return;
-  if (uses_bf16_gemv_bulk(m, n, k) && bf16_gemv_bulk_supports(m, n, k, x, w)) {
-    bf16_gemv_bulk(x, w, y, output == GemmOutput::kF32, m, n, k, beta, bulk_workspace_.data(), bulk_workspace_.bytes(),
-                   stream);
-    return;
-  }
   Plan& plan = plan_for(m, n, k, output);
   if (!skinny_gemm_supports(m, k, x, w)) {
     plan.kernel = Plan::Kernel::kCublasLt;
@@ -444,27 +438,9 @@ void CublasLt::linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8
 }
 
 int CublasLt::kernel_choice(int m, int n, int k, GemmOutput output) const {
-  if (uses_bf16_gemv_bulk(m, n, k)) return 3;
   const auto found = plans_.find(std::make_tuple(m, n, k, static_cast<int>(output), false));
   if (found == plans_.end()) return -1;
   return static_cast<int>(found->second->kernel);
-}
-
-bool CublasLt::use_bf16_gemv_bulk(int n, int k) {
-  if (!bf16_gemv_bulk_supports(1, n, k, nullptr, nullptr)) return false;
-  bf16_gemv_bulk_prepare(n, k);
-  size_t bytes = 0;
-  for (int m = 1; m <= kBf16GemvBulkMaxRows; ++m) bytes = std::max(bytes, bf16_gemv_bulk_workspace_bytes(n, k, m));
-  if (bulk_workspace_.bytes() < bytes) {
-    bulk_workspace_ = DeviceBuffer(bytes);
-    PAGODA_CUDA_CHECK(cudaMemset(bulk_workspace_.data(), 0, bytes));
-  }
-  bulk_shapes_.emplace(n, k);
-  return true;
-}
-
-bool CublasLt::uses_bf16_gemv_bulk(int m, int n, int k) const {
-  return m >= 1 && m <= kBf16GemvBulkMaxRows && bulk_shapes_.count({n, k}) > 0;
 }
 
 } // namespace pagoda::cuda

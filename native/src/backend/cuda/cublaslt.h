@@ -3,9 +3,7 @@
 // all float32 (the float32 compute path: CUBLAS_COMPUTE_32F, no TF32). A bf16 shape tuned for
 // its bucket of m runs the fastest of skinny_gemm and cuBLASLt's candidates as timed by
 // tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types) and,
-// for decode-sized m, its first call times skinny_gemm against it. A shape handed to
-// use_bf16_gemv_bulk (PAGODA_BF16_GEMV_BULK=1, at load) runs bf16_gemv_bulk for m <= 8 instead.
-// The workspaces are owned here.
+// for decode-sized m, its first call times skinny_gemm against it. The workspace is owned here.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -15,7 +13,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -77,16 +74,9 @@ public:
     uint64_t data[8];
   };
 
-  // Which kernel serves a shape already seen: 0 not timed yet, 1 cuBLASLt, 2 skinny_gemm,
-  // 3 bf16_gemv_bulk; -1 for a shape never seen (benchmarks print it).
+  // Which kernel serves a shape already seen: 0 not timed yet, 1 cuBLASLt, 2 skinny_gemm;
+  // -1 for a shape never seen (benchmarks print it).
   int kernel_choice(int m, int n, int k, GemmOutput output) const;
-
-  // From now on bf16 GEMMs of this weight shape (n x k) with m <= kBf16GemvBulkMaxRows run
-  // bf16_gemv_bulk (both outputs, any beta), ahead of any tuned choice. At load, never inside a graph
-  // capture: it prepares the kernel's plans and grows the zeroed workspace the calls share. Returns
-  // false (and changes nothing) for a shape the kernel does not take (n % 16, k % 32).
-  bool use_bf16_gemv_bulk(int n, int k);
-  bool uses_bf16_gemv_bulk(int m, int n, int k) const;
 
   size_t workspace_bytes() const { return workspace_.bytes(); }
 
@@ -115,8 +105,6 @@ private:
   std::map<std::tuple<int, int, int, int, bool>, std::unique_ptr<Plan>> plans_; // m, n, k, output, f32 inputs
   std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> fp8_plans_; // m, n, k, scaling
   std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
-  std::set<std::pair<int, int>> bulk_shapes_; // n, k served by bf16_gemv_bulk at m <= 8
-  DeviceBuffer bulk_workspace_;                // bf16_gemv_bulk's: zeroed when made
 };
 
 } // namespace pagoda::cuda

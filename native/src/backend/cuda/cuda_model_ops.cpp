@@ -257,17 +257,6 @@ void CudaBackend::prepare_model() {
   });
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   weights_bytes_ = up.bytes() + repacked;
-  // PAGODA_BF16_GEMV_BULK=1: the bf16 decode GEMMs (m <= 8) of the float linears and of lm_head run
-  // bf16_gemv_bulk (the bulk-copy ring GEMV) instead of skinny_gemm / cuBLASLt. Opt-in until a GPU
-  // run has shown it faster; prepared here, before any graph capture.
-  const char* bulk_env = std::getenv("PAGODA_BF16_GEMV_BULK");
-  if (!f32_ && bulk_env != nullptr && std::string(bulk_env) == "1") {
-    model_->for_each_linear([&](LinearLayer& l) {
-      if (const auto* u = dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get()))
-        gemm_.use_bf16_gemv_bulk(u->out_features(), u->in_features());
-    });
-    if (!pooling_) gemm_.use_bf16_gemv_bulk(config_.vocab_size, config_.hidden_size);
-  }
   // A W8A8 checkpoint whose every linear quantizes its input one way can have its norms and
   // SiLU·mul write that input already fake-quantized, from their float32 values: the codes the
   // reference finds, and no quantizing kernel before the decode GEMMs of qkv, gate_up and down.

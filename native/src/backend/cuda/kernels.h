@@ -167,20 +167,20 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // (tensor-map boxes from one thread; needs args.num_cache_blocks and a block size the boxes fit, else
 // it runs kSimpleDeep); kPingpong is FlashAttention-3's inter-warpgroup pingpong (one P set, P V of
 // a tile issued with S of the next on the warpgroup's turn) on that producer, kPingpongCpAsync the
-// same on cp.async. kDefault is the fastest measured on the H200: kPingpong at head_dim 128 (391 /
-// 386 TFLOP/s at 32k / 131k tokens, simple-deep 365 / 369), kPingpongCpAsync at 64 (317 at 32k,
-// simple-deep 298). kPingpongLazy is kDefault's pingpong skipping the O rescale where no row max of a
-// warp moved (bit for bit the same output); kPingpongLpt runs it on a persistent grid (one CTA per SM,
-// work items longest first); kPingpongLazyLpt both. Head_dim 256 runs kSimple whatever is asked.
+// same on cp.async. kPingpongLazy is that pingpong (the bulk-copy producer at head_dim 128 where the
+// boxes fit, cp.async otherwise) skipping the O rescale where no row max of a warp moved (bit for bit
+// kPingpong's output). kDefault is kPingpongLazy, the fastest measured on the H200: head_dim 128 336 /
+// 400 / 395 TFLOP/s at 4k / 32k / 131k tokens (kPingpong 332 / 391 / 385), head_dim 64 265 / 320 / 325
+// (kPingpongCpAsync 265 / 318 / 321). Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
-  kPingpongLazy, kPingpongLpt, kPingpongLazyLpt
+  kPingpongLazy
 };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
 // PAGODA_PREFILL_WGMMA: unset or 1 = on with kDefault; 0 = off (the mma.sync kernel); simple /
-// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy / pingpong-lpt /
-// pingpong-lazy-lpt = on with that schedule (written to *schedule when given). Read once;
+// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy = on with that
+// schedule (written to *schedule when given). Read once;
 // anything else throws. paged_attention_prefill takes the wgmma kernel when this is on and the
 // arguments qualify (bf16 KV, head_dim 64 / 128 / 256, sm_90, at most 65,535 tiles a launch).
 bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule = nullptr);
@@ -239,23 +239,6 @@ constexpr int kSkinnyGemmMaxRows = 16;
 bool skinny_gemm_supports(int m, int k, const void* x, const void* w);
 void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int n, int k, float beta,
                  cudaStream_t stream);
-
-// The bulk-copy decode GEMV for bf16 weights (bf16_gemv_bulk.cu, sm_90): skinny_gemm's y[m, n] (+)=
-// x[m, k] · w[n, k]^T for m = 1..kBf16GemvBulkMaxRows, n a multiple of 16, k of 32, with the weight
-// streamed through a shared-memory ring by the bulk copy engine; k split across CTAs where the tiles
-// leave SMs idle (summed in a fixed order: deterministic). bf16_gemv_bulk_prepare(n, k) (at load,
-// never inside a graph capture) makes the shape's plans for both outputs and every config; the
-// workspace: bf16_gemv_bulk_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters
-// go back to zero after each call), one call at a time. config 0..bf16_gemv_bulk_configs()-1 picks
-// the ring; -1: PAGODA_BF16_GEMV_BULK_CONFIG, else 0.
-constexpr int kBf16GemvBulkMaxRows = 8;
-bool bf16_gemv_bulk_supports(int m, int n, int k, const void* x, const void* w);
-void bf16_gemv_bulk_prepare(int n, int k);
-int bf16_gemv_bulk_configs();
-size_t bf16_gemv_bulk_workspace_bytes(int n, int k, int m, int config = -1);
-int bf16_gemv_bulk_splits(int n, int k, int config = -1);
-void bf16_gemv_bulk(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int n, int k, float beta,
-                    void* workspace, size_t workspace_bytes, cudaStream_t stream, int config = -1);
 
 // In place: every token_ids[i] < 0 becomes previous_ids[-1 - token_ids[i]] (a step launched
 // ahead of the previous step's sampled ids, which are still on the device).

@@ -43,23 +43,6 @@ void preload_gather_columns();
 // The current device's SM count (asked once).
 int device_sm_count();
 
-// The bulk-copy decode GEMV (quant_gemv_bulk.cu) for m = 1..8: y[m, n] = x[m, k] · dequant(w)^T
-// (+ beta · y) into bf16 rows ldy apart, over the same weight layouts and with quant_gemm's
-// arithmetic. Persistent CTAs stream their tiles' weight bytes through a shared-memory ring filled
-// by Hopper's bulk copy engine (sm_90); k is split across CTAs where the tiles leave SMs idle (summed
-// in a fixed order: deterministic). quant_gemv_bulk_prepare (at load, never inside a graph capture)
-// sets the kernels' shared-memory attribute and makes their plans; calls before it throw.
-// workspace: quant_gemv_bulk_workspace_bytes, 256-byte aligned, ZERO-INITIALIZED once (its counters
-// go back to zero after every call); it also holds act-order's gathered x. For tuning: config
-// 0..quant_gemv_bulk_configs()-1 picks the ring (stages, stage bytes, consumer warps); -1: the default
-// (0, or PAGODA_QUANT_GEMV_BULK_CONFIG when set).
-void quant_gemv_bulk_prepare(const QuantizedWeight& w);
-int quant_gemv_bulk_configs();
-size_t quant_gemv_bulk_workspace_bytes(const QuantizedWeight& w, int m, int config = -1);
-int quant_gemv_bulk_splits(const QuantizedWeight& w, int config = -1);
-void quant_gemv_bulk(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int config = -1);
-
 // out[n, k] = dequant(w) in bf16, columns in the checkpoint's input order (act-order undone):
 // for large m, where a bf16 GEMM on tensor cores beats streaming.
 void dequantize_weight(const QuantizedWeight& w, bf16* out, cudaStream_t stream);

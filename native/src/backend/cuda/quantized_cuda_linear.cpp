@@ -8,7 +8,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -33,22 +32,6 @@ struct QuantScratch {
   DeviceBuffer x_scales;    // kMaxRows floats
   DeviceBuffer x_fake;      // kFakeQuantRows x the largest in, bf16 or float32: e4m3(x / s) * s
   DeviceBuffer gathered;    // act-order x for the streaming kernel: kStreamMaxRows x in, bf16
-  DeviceBuffer gemv_bulk;   // quant_gemv_bulk's workspace (PAGODA_QUANT_GEMV_BULK=1): zeroed when made
-
-  // The bulk-copy GEMV's plans and shared-memory attribute (at load, never in a capture) and its
-  // largest workspace over m = 1..8; a new buffer starts zeroed, as its split counters must.
-  void fit_gemv_bulk(const QuantizedWeight& w) {
-    quant_gemv_bulk_prepare(w);
-    size_t bytes = 0;
-    for (int m = 1; m <= QuantizedCudaLinear::kGemvBulkMaxRows; ++m)
-      bytes = std::max(bytes, quant_gemv_bulk_workspace_bytes(w, m));
-    if (gemv_bulk.bytes() < bytes) {
-      gemv_bulk = DeviceBuffer(bytes);
-      PAGODA_CUDA_CHECK(cudaMemset(gemv_bulk.data(), 0, bytes));
-      // The engine's streams may not order after the legacy stream's memset: finish it here.
-      PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    }
-  }
 
   // Grows to fit a layer (at load only: nothing is captured yet).
   void fit(int out, int in, size_t elem, bool needs_dequant, bool needs_fp8, bool needs_fake) {
@@ -166,20 +149,9 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   // W8A8 per channel (one fused weight) takes cuBLASLt's fp8 GEMM there.
   const bool needs_dequant = f32_ || format_ == QuantFormat::kInt4 || block_scales_ || !w8a8 || parts_.size() > 1;
   scratch_->fit(out_, in_, f32_ ? sizeof(float) : sizeof(bf16), needs_dequant, w8a8 && !f32_, w8a8);
-  gemv_bulk_ = !f32_ && gemv_bulk_enabled();
-  if (gemv_bulk_)
-    for (const Part& p : parts_) scratch_->fit_gemv_bulk(p.weight.view());
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
-
-bool QuantizedCudaLinear::gemv_bulk_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMV_BULK");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return enabled;
-}
 
 size_t QuantizedCudaLinear::device_bytes() const {
   size_t bytes = 0;
@@ -227,16 +199,6 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_group_ != 0;
-  if (gemv_bulk_ && m <= kGemvBulkMaxRows) {
-    // PAGODA_QUANT_GEMV_BULK=1: the bulk-copy decode GEMV; a W8A8 layer feeds it the same
-    // e4m3(x / s) * s the streaming GEMM gets; act-order gathers x into its workspace.
-    by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
-      for (const Part& p : parts_)
-        quant_gemv_bulk(xc, p.weight.view(), yc + p.row_offset, out_, rows, 0.f, scratch_->gemv_bulk.data(),
-                        scratch_->gemv_bulk.bytes(), ctx.stream);
-    });
-    return;
-  }
   if (m <= kStreamMaxRows) {
     // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
     // (unless the norm / activation kernel before it did, from its float32 values).

@@ -33,11 +33,6 @@ public:
 
   // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
-  // With PAGODA_QUANT_GEMV_BULK=1 (read once), up to this many rows take quant_gemv_bulk (the
-  // bulk-copy decode GEMV, sm_90) instead of quant_gemm. Off by default: measured slower on the H200
-  // (NOTES.md, "Session 8 on the H200").
-  static constexpr int kGemvBulkMaxRows = 8;
-  static bool gemv_bulk_enabled();
 
 private:
   template <typename T, typename Gemm>
@@ -52,7 +47,6 @@ private:
   bool block_scales_;
   int out_, in_;
   bool f32_;
-  bool gemv_bulk_ = false; // PAGODA_QUANT_GEMV_BULK=1 at load
   int act_group_ = 0; // W8A8: columns per activation scale (in_: per token; 128), 0: weight-only
   std::shared_ptr<QuantScratch> scratch_;
   mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
