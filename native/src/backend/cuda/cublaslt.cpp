@@ -248,17 +248,6 @@ int CublasLt::tune_bucket(int m) {
   return (m + 511) / 512 * 512;
 }
 
-namespace {
-float skinny_margin() {
-  static const float margin = [] {
-    const char* v = std::getenv("PAGODA_SKINNY_MARGIN");
-    const float f = v != nullptr ? std::strtof(v, nullptr) : 0.f;
-    return f > 0.f && f < 1.f ? f : 0.f;
-  }();
-  return margin;
-}
-} // namespace
-
 std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
                                        void* y, GemmOutput output, int m, int n, int k, cudaStream_t stream) {
   if (weights.empty()) throw Error("CublasLt::tune: no weights to time on");
@@ -305,10 +294,7 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
       return true;
     });
     timings.push_back({"skinny", ms});
-    // Timed alone, a GEMM cannot show what PDL gives skinny_gemm inside a decode graph (its weight
-    // loads start under the previous kernel; cuBLASLt's do not), so PAGODA_SKINNY_MARGIN = f keeps
-    // skinny_gemm while it is within (1 + f) of the best cuBLASLt time (default 0: the faster alone).
-    if (best_ms < 0.f || ms < best_ms * (1.f + skinny_margin())) best_ms = ms, best = Tuned{true, {}};
+    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{true, {}};
   }
   if (best_ms < 0.f) throw Error("cuBLASLt ran none of its candidates for a " + what);
   tuned_[std::make_tuple(bucket, n, k, static_cast<int>(output))] = best;
