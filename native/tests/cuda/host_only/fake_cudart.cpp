@@ -280,6 +280,20 @@ int cudaFuncSetAttribute(const void*, int, int) {
   FAKE_FAIL_STICKY;
   return 0;
 }
+// cuTensorMapEncodeTiled as the wgmma prefill gets it from the driver: the 128-byte map zeroed (no
+// kernel here reads it).
+static int fake_tensor_map_encode_tiled(void* map, int, unsigned, void*, const void*, const void*, const void*,
+                                        const void*, int, int, int, int) {
+  std::memset(map, 0, 128);
+  return 0;
+}
+int cudaGetDriverEntryPointByVersion(const char* symbol, void** fn, unsigned, unsigned long long, int* status) {
+  FAKE_FAIL_STICKY;
+  const bool known = std::strcmp(symbol, "cuTensorMapEncodeTiled") == 0;
+  *fn = known ? reinterpret_cast<void*>(&fake_tensor_map_encode_tiled) : nullptr;
+  if (status != nullptr) *status = known ? 0 : 1; // cudaDriverEntryPointSuccess / SymbolNotFound
+  return 0;
+}
 // cudaLaunchKernelEx (launch_pdl) and <<<>>> (CUDA 13: __cudaGetKernel + __cudaLaunchKernel).
 int cudaLaunchKernelExC(const void*, const void* kernel, void** args) {
   FAKE_FAIL_STICKY;
