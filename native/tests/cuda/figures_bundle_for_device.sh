@@ -1,0 +1,37 @@
+#!/bin/bash
+# Fills the folder figures_on_device.sh reads on the device: the README's headline GPU figures and the
+# checks behind them in one call. Binaries built here for sm_90a (stripped, gzipped), the Llama-3-8B
+# configs (bf16 / GPTQ / AWQ / FP8-dynamic) and Llama-3.1-8B, the ShareGPT-like workload, the tiny bf16
+# and wave2 quantized checkpoints with their goldens, the script and COMMIT. About 40 MB. Run from the
+# repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
+# Usage: native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
+set -eu
+BUILD=${1:-native/build-cuda}
+DEST=${2:-.dev-carry/figures}
+SHARED=../shared
+[ -d "$SHARED/models/wave2" ] || { echo "figures_bundle_for_device: run from the repository root"; exit 1; }
+BINS="quant_gemm_test paged_attention_wgmma_test paged_attention_test cascade_attention_test pagoda-bench pagoda-check"
+cmake --build "$BUILD" -j2 --target $BINS
+rm -rf "$DEST"
+mkdir -p "$DEST/bin" "$DEST/configs" "$DEST/shared/models/wave2" "$DEST/shared/fixtures/wave2/golden" \
+  "$DEST/shared/fixtures/golden"
+for b in $BINS; do
+  cp "$BUILD/$b" "$DEST/bin/" && strip --strip-unneeded "$DEST/bin/$b"
+done
+tar czf "$DEST/bin.tar.gz" -C "$DEST" bin && rm -rf "$DEST/bin"
+cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
+  bench/configs/llama-3.1-8b.json "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
+cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
+for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block; do
+  cp -r "$SHARED/models/wave2/tiny-llama-$g" "$DEST/shared/models/wave2/"
+  cp "$SHARED/fixtures/wave2/golden/tiny-llama-$g.golden.json" "$DEST/shared/fixtures/wave2/golden/"
+done
+cp "$SHARED"/fixtures/wave2/golden/tiny-llama-fp8-*.w8a8.golden.json "$DEST/shared/fixtures/wave2/golden/"
+for m in tiny-llama3 tiny-qwen3; do
+  cp -r "$SHARED/models/$m" "$DEST/shared/models/"
+  cp "$SHARED/fixtures/golden/$m.golden.json" "$DEST/shared/fixtures/golden/"
+done
+cp native/tests/cuda/figures_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
+git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
+du -sh "$DEST"
+echo "carry $DEST; on the device: OUT=\$OUT bash $DEST/figures_on_device.sh"

@@ -1,0 +1,61 @@
+#!/bin/bash
+# The README's headline GPU figures and the checks behind them, in one call (~8 min, capped at TOTAL_S,
+# default 540): the kernel tests of the default paths (quant_gemm_test, paged_attention_wgmma_test,
+# paged_attention_test, cascade_attention_test; the first must pass before anything is timed), every
+# golden through pagoda-check with the defaults (wave2 quantized in bf16, tiny-llama3 / tiny-qwen3),
+# batch-1 decode of Llama-3-8B in bf16 / GPTQ / AWQ / FP8 beside each one's floor, the 32k and 120k
+# prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, and the prefix-caching workload. Dummy
+# weights for the 8B shapes. Logs and JSON go to $OUT/figures, tarred into $OUT/figures-logs.tar.gz.
+# Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
+SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
+source "$(dirname "$0")/device_run.sh"
+mkdir -p /tmp/figures-bin && tar xzf "$B/bin.tar.gz" -C /tmp/figures-bin && BIN=/tmp/figures-bin/bin
+C=$B/configs
+S=$B/shared
+
+test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
+grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
+for t in paged_attention_wgmma_test paged_attention_test cascade_attention_test; do
+  run $t 120 "$BIN/$t"
+  echo "   $t: $(grep -E "passed" "$OUT_DIR/$t.log" | tail -1)"
+done
+
+for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
+  run golden-$g 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
+    --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype auto
+  echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g.log" | tail -1)"
+done
+for m in tiny-llama3 tiny-qwen3; do
+  run golden-$m 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
+  echo "   golden $m: $(grep -E "passed" "$OUT_DIR/golden-$m.log" | tail -1)"
+done
+
+L="--load-format dummy --device cuda --max-model-len 4096"
+for f in bf16 gptq-int4 awq-int4 fp8-dynamic; do
+  cfg=$C/llama-3-8b-$f.json
+  [ $f = bf16 ] && cfg=$C/llama-3-8b.json
+  run decode-b1-$f 80 "$BIN/pagoda-bench" --model "$cfg" $L --batch-size 1 --input-len 512 --output-len 128 \
+    --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json" &&
+    echo "   batch-1 $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
+done
+
+P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
+run prefill-32k 80 "$BIN/pagoda-bench" $P --max-model-len 33024 --input-len 32768 \
+  --out "$OUT_DIR/h200-llama31-8b-prefill-32k.json" && echo "   32k: $(grep -E "^prefill" "$OUT_DIR/prefill-32k.log")"
+run prefill-120k 110 "$BIN/pagoda-bench" $P --max-model-len 120064 --input-len 120000 \
+  --out "$OUT_DIR/h200-llama31-8b-prefill-120k.json" && echo "   120k: $(grep -E "^prefill" "$OUT_DIR/prefill-120k.log")"
+
+for f in bf16 fp8-dynamic; do
+  cfg=$C/llama-3-8b-$f.json
+  [ $f = bf16 ] && cfg=$C/llama-3-8b.json
+  run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$cfg" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
+    --out "$OUT_DIR/h200-llama3-8b-$f-sharegpt-500.json" &&
+    echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1)"
+done
+
+run prefix-caching 110 "$BIN/pagoda-bench" --model "$C/llama-3-8b.json" $L --skip-bandwidth --prefix-workload \
+  --prefix-len 1536 --suffix-len 512 --output-len 128 --num-prompts 128 --out "$OUT_DIR/h200-llama3-8b-prefix-caching.json" &&
+  echo "   prefix caching: $(python3 -c "import json,sys; f=json.load(open(sys.argv[1]))['figures']; \
+print(f\"{f['speedup_output_tokens_per_s']:.2f}x, decode steps {f['step_time']['caching_on']['decode_steps']['ms_per_step']:.2f} ms\")" \
+    "$OUT_DIR/h200-llama3-8b-prefix-caching.json"); $(grep -oE "caching on: [0-9]+ cascade" "$OUT_DIR/prefix-caching.log")"
+finish
