@@ -151,7 +151,7 @@ private:
   bool kv_fp8_; // kv_cache_dtype "fp8" / "fp8_e4m3": the KV cache holds e4m3 codes (scale 1, as the CPU's)
   // W8A8 checkpoints whose every linear quantizes its input one way: the norms (but the final one)
   // and SiLU·mul write their bf16 outputs already fake-quantized from float32 (prepare_model;
-  // with PAGODA_W8A8_FUSED=1 only, until a GPU run has checked it; else the linears quantize).
+  // by default; with PAGODA_W8A8_FUSED=0 the linears quantize).
   Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
   bool graphs_enabled_ = false;
   // Cascade on (PAGODA_CASCADE_ATTENTION unset or 1) and a model it applies to: bf16 compute and KV cache, head_dim 64 / 128.
