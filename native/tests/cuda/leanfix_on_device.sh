@@ -17,6 +17,7 @@
 SCRIPT=leanfix_on_device LOGS=leanfix TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
 unset PAGODA_QUANT_GEMM_LEAN PAGODA_QUANT_GEMM_LEAN_DEEP PAGODA_CUDA_PDL
+export PAGODA_SHARED=$B/shared # quant_gemm_test's PDL chain reads tiny-llama-gptq-int4 from it
 test_or_stop quant_gemm_test 150 "$BIN/quant_gemm_test"
 grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
 echo "   PDL chain checks: $(grep -c "PDL chain" "$OUT_DIR/quant_gemm_test.log") lines, $(grep -E "^FAIL.*PDL chain" "$OUT_DIR/quant_gemm_test.log" | wc -l) failed"
@@ -48,7 +49,7 @@ if [ -n "$OLD" ] && [ -x "$OLD/bin/pagoda-check" ]; then
       [ $which = old ] && bin=$OLD/bin/pagoda-check
       "$CUOBJDUMP" -sass -fun "$K" "$bin" > "$OUT_DIR/sass-$which.txt" 2>&1
       echo "   sass $which (GPTQ sym, 8 warps): global loads and the PDL wait in program order:"
-      grep -E "ACQBULK|LDG|griddep" "$OUT_DIR/sass-$which.txt" | head -14 | sed 's/^ */      /'
+      grep -E "ACQBULK|LDG|griddep" "$OUT_DIR/sass-$which.txt" | head -24 | sed 's/^ */      /'
     done
   else
     echo "-- no cuobjdump"

@@ -10,6 +10,7 @@
 // does that on the GPU).
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -86,7 +87,8 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
 // of 128, so warps 2..7 stream nothing. Rules out the kernel's arithmetic at these calls; what failed
 // there was x read through ld.global.nc in the PDL chain (ptx_pdl_check.py, quant_gemm_test's PDL chain).
 void check_checkpoint(Checker& c, const std::string& model, std::mt19937& rng) {
-  const std::string dir = "../shared/models/wave2/" + model;
+  const char* shared = std::getenv("PAGODA_SHARED"); // as pooling_golden.h: else ../shared beside the repository
+  const std::string dir = std::string(shared != nullptr && *shared != '\0' ? shared : "../shared") + "/models/wave2/" + model;
   std::unique_ptr<pagoda::SafetensorsCheckpoint> ck;
   try {
     ck = std::make_unique<pagoda::SafetensorsCheckpoint>(dir);

@@ -125,7 +125,9 @@ void check_pdl_chain(Checker& c, const std::string& name, const QuantizedWeight&
 // The engine's quantized linears of tiny-llama-gptq-int4 layer 0, repacked as QuantizedCudaLinear repacks
 // them (q / k / v and gate / up fused by concat_rows), through check_pdl_chain: the golden that failed.
 void check_pdl_chain_checkpoint(Checker& c, std::mt19937& rng) {
-  const std::string dir = "../shared/models/wave2/tiny-llama-gptq-int4";
+  const char* shared = std::getenv("PAGODA_SHARED"); // the device bundle carries its own copy
+  const std::string dir =
+      std::string(shared != nullptr && *shared != '\0' ? shared : "../shared") + "/models/wave2/tiny-llama-gptq-int4";
   std::unique_ptr<pagoda::SafetensorsCheckpoint> ck;
   try {
     ck = std::make_unique<pagoda::SafetensorsCheckpoint>(dir);
