@@ -10,11 +10,16 @@
 // does that on the GPU).
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include "model/safetensors.h"
 
 #define PAGODA_EMULATED_KERNEL_NS pagoda::cuda::lean
 #include "host_emulation.h"
@@ -75,11 +80,98 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
   }
 }
 
+// The engine's exact calls for the wave2 GPTQ checkpoints (layer 0 and 1, every linear): the parts repacked
+// as QuantizedCudaLinear does (concat_rows when they fuse; act-order q / k / v and gate / up do not, so
+// each part writes its columns of y at its row offset with ldy = out), eight warps (the launcher's pick
+// at these n), m = 5 (golden case 0, "Once upon a time": its prefill) and 1. k = 256 gives two groups
+// of 128, so warps 2..7 stream nothing. Rules out the kernel's arithmetic at these calls; what failed
+// there was x read through ld.global.nc in the PDL chain (ptx_pdl_check.py, quant_gemm_test's PDL chain).
+void check_checkpoint(Checker& c, const std::string& model, std::mt19937& rng) {
+  const char* shared = std::getenv("PAGODA_SHARED"); // as pooling_golden.h: else ../shared beside the repository
+  const std::string dir = std::string(shared != nullptr && *shared != '\0' ? shared : "../shared") + "/models/wave2/" + model;
+  std::unique_ptr<pagoda::SafetensorsCheckpoint> ck;
+  try {
+    ck = std::make_unique<pagoda::SafetensorsCheckpoint>(dir);
+  } catch (const std::exception& e) {
+    c.expect_true(model + " checkpoint at " + dir, false, e.what());
+    return;
+  }
+  auto tensor = [&](const std::string& n) {
+    const pagoda::SafetensorsTensor* t = ck->find(n);
+    if (t == nullptr) throw std::runtime_error("tensor " + n + " missing in " + dir);
+    return t;
+  };
+  struct Linear { const char* name; std::vector<const char*> parts; };
+  const std::vector<Linear> linears = {{"qkv", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}},
+                                       {"o", {"self_attn.o_proj"}},
+                                       {"gate_up", {"mlp.gate_proj", "mlp.up_proj"}},
+                                       {"down", {"mlp.down_proj"}}};
+  for (int layer : {0, 1}) {
+    for (const Linear& lin : linears) {
+      std::vector<HostQuantizedWeight> host;
+      for (const char* part : lin.parts) {
+        const std::string p = "model.layers." + std::to_string(layer) + "." + part;
+        const pagoda::SafetensorsTensor* qw = tensor(p + ".qweight");
+        const int in = int(qw->shape[0]) * 8, out = int(qw->shape[1]);
+        host.push_back(repack_gptq(p, static_cast<const int32_t*>(qw->data),
+                                   static_cast<const int32_t*>(tensor(p + ".qzeros")->data),
+                                   static_cast<const uint16_t*>(tensor(p + ".scales")->data),
+                                   static_cast<const int32_t*>(tensor(p + ".g_idx")->data), in, out, 128));
+      }
+      std::vector<std::pair<HostQuantizedWeight, int>> parts; // weight, row offset
+      if (auto fused = concat_rows(host)) {
+        parts.push_back({*fused, 0});
+      } else {
+        int offset = 0;
+        for (const HostQuantizedWeight& h : host) {
+          parts.push_back({h, offset});
+          offset += h.n;
+        }
+      }
+      int out = 0;
+      for (const auto& p : parts) out += p.first.n;
+      const int k = host.front().k;
+      const auto x_all = random_bf16_values(size_t(8) * k, rng);
+      for (int m : {5, 1}) {
+        const std::string tag = model + " layer " + std::to_string(layer) + " " + lin.name + " (" +
+                                std::to_string(parts.size()) + (parts.size() > 1 ? " parts" : " fused") + ", " +
+                                std::to_string(out) + "x" + std::to_string(k) + ") m " + std::to_string(m);
+        emu::WideOutput y(m, out, out);
+        std::vector<double> ref(size_t(m) * out);
+        double max = 0;
+        bool ok_run = true;
+        for (const auto& [h, offset] : parts) {
+          const QuantizedWeight w = emu::host_view(h);
+          const std::vector<bf16> x = packed_x(x_all, w, m);
+          const std::vector<float> deq = dequantize_on_host(h); // [n][k] in the checkpoint's column order
+          for (int r = 0; r < m; ++r)
+            for (int o = 0; o < h.n; ++o) {
+              double sum = 0;
+              for (int i = 0; i < k; ++i) sum += double(x_all[size_t(r) * k + i]) * deq[size_t(o) * k + i];
+              ref[size_t(r) * out + offset + o] = sum;
+              max = std::max(max, std::fabs(sum));
+            }
+          const lean::LeanKernel kernel = lean::lean_kernel_for<8>(w, false);
+          bf16* yp = static_cast<bf16*>(y.data()) + offset;
+          const std::string fault = emu::run_grid(dim3(h.n / 16, 1, 1), size_t(8) * 8 * 20 * 4,
+                                                  [&] { kernel(x.data(), w, yp, out, m, 0.f); }, 8 * 32);
+          ok_run = ran(c, tag, ": runs to the end", fault) && ok_run;
+        }
+        if (!ok_run) continue;
+        c.expect(tag, compare(y.values(), ref), 6e-3, 8e-3 * max + 1e-3);
+        c.expect_true(tag + ": nothing outside y's m x out written", y.outside_untouched());
+      }
+    }
+  }
+}
+
 } // namespace
 
 int main() {
   return run_checks("quant_gemm_lean_emulation_test", 1519, [](Checker& c, std::mt19937& rng) {
     check_e4m3_pairs(c);
+    check_checkpoint(c, "tiny-llama-gptq-int4", rng);
+    check_checkpoint(c, "tiny-llama-gptq-int4-actorder", rng);
     struct Shape { int n, k; };
     // 32 x 1408: 11 groups of 128 (22 of 64) over 4 or 8 warps: uneven counts, ring tails, idle warps at
     // 8 x 128 = 1024 < k; 16 x 384: 3 groups, fewer than the warps.

@@ -11,10 +11,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <numeric>
+#include <stdexcept>
 
 #include "backend/cuda/cublaslt.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_kernels.h"
+#include "model/safetensors.h"
 #include "test_support.h"
 #include "reference.h"
 #include "quant_checkpoints.h"
@@ -49,6 +53,115 @@ void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, c
       quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep);
       c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
     }
+  }
+}
+
+// The kernel before quant_gemm in the engine's PDL chain, made slow: it lets its dependent start at once,
+// then spins about `cycles` before writing x, so a dependent that reads x before (or around) its
+// griddepcontrol.wait sees the old x.
+__global__ void slow_producer_kernel(const bf16* src, bf16* dst, int64_t count, long long cycles) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const long long t0 = clock64();
+  while (clock64() - t0 < cycles) {
+  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = src[i];
+}
+
+// quant_gemm_lean and quant_gemm (classic) as the engine runs them: x written by the kernel just before,
+// both launched with PDL (the engine's rms_norm -> linear). Each rep first runs the kernel on the old x
+// (its lines in the SMs' caches), then the slow producer writes the new x, then the kernel under test;
+// its y must equal quant_gemm's on the new x (computed with no PDL overlap) bit for bit, every rep.
+// Before the fix (x a const __restrict__ parameter, read with ld.global.nc) the engine's GPTQ case 0 read
+// stale x; quant_gemm_test never saw it because its x came from a cudaMemcpy.
+void check_pdl_chain(Checker& c, const std::string& name, const QuantizedWeight& w, std::mt19937& rng) {
+  if (!pdl_enabled()) {
+    std::printf("SKIP %s: PDL chain (PAGODA_CUDA_PDL=0)\n", name.c_str());
+    return;
+  }
+  cudaStream_t stream;
+  PAGODA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  for (int m : {1, 5, 8}) {
+    const size_t xs = size_t(m) * w.k, ys = size_t(m) * w.n;
+    auto d_new = upload_bf16(random_bf16_values(xs, rng));
+    const std::vector<bf16> old_x = to_bf16(random_bf16_values(xs, rng));
+    DeviceBuffer d_x(xs * 2), d_y(ys * 2), d_base(ys * 2);
+    DeviceBuffer d_ws(std::max<size_t>(quant_gemm_workspace_bytes(w, m), 16));
+    quant_gemm(d_new.as<bf16>(), w, d_base.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), stream);
+    PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream));
+    const auto base = download<uint16_t>(d_base, ys);
+    for (int lean : {1, 0}) {
+      auto run = [&](const bf16* x) {
+        if (lean) quant_gemm_lean(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), stream);
+        else quant_gemm(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), stream);
+      };
+      constexpr int kReps = 12;
+      int stale = 0;
+      size_t worst = 0;
+      for (int rep = 0; rep < kReps; ++rep) {
+        PAGODA_CUDA_CHECK(cudaMemcpyAsync(d_x.data(), old_x.data(), xs * 2, cudaMemcpyHostToDevice, stream));
+        run(d_x.as<bf16>()); // x's old lines cached where the next launch runs
+        launch_pdl("slow_producer_kernel", slow_producer_kernel, dim3(4), dim3(256), 0, stream, d_new.as<bf16>(),
+                   d_x.as<bf16>(), int64_t(xs), (long long)(20000 + 20000 * (rep % 4)));
+        run(d_x.as<bf16>());
+        PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream));
+        const auto y = download<uint16_t>(d_y, ys);
+        size_t differ = 0;
+        for (size_t i = 0; i < ys; ++i) differ += y[i] != base[i];
+        stale += differ != 0;
+        worst = std::max(worst, differ);
+      }
+      c.expect_true(name + ": PDL chain m " + std::to_string(m) + (lean ? " quant_gemm_lean" : " quant_gemm") +
+                        " after a producer that writes x: equals quant_gemm on that x bit for bit, every rep",
+                    stale == 0,
+                    std::to_string(stale) + " of " + std::to_string(kReps) + " reps read a stale x (up to " +
+                        std::to_string(worst) + " of " + std::to_string(ys) + " outputs differ)");
+    }
+  }
+  PAGODA_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+// The engine's quantized linears of tiny-llama-gptq-int4 layer 0, repacked as QuantizedCudaLinear repacks
+// them (q / k / v and gate / up fused by concat_rows), through check_pdl_chain: the golden that failed.
+void check_pdl_chain_checkpoint(Checker& c, std::mt19937& rng) {
+  const char* shared = std::getenv("PAGODA_SHARED"); // the device bundle carries its own copy
+  const std::string dir =
+      std::string(shared != nullptr && *shared != '\0' ? shared : "../shared") + "/models/wave2/tiny-llama-gptq-int4";
+  std::unique_ptr<pagoda::SafetensorsCheckpoint> ck;
+  try {
+    ck = std::make_unique<pagoda::SafetensorsCheckpoint>(dir);
+  } catch (const std::exception& e) {
+    c.expect_true("tiny-llama-gptq-int4 checkpoint at " + dir, false, e.what());
+    return;
+  }
+  auto tensor = [&](const std::string& n) {
+    const pagoda::SafetensorsTensor* t = ck->find(n);
+    if (t == nullptr) throw std::runtime_error("tensor " + n + " missing in " + dir);
+    return t;
+  };
+  auto part = [&](const std::string& p) {
+    const pagoda::SafetensorsTensor* qw = tensor(p + ".qweight");
+    const int in = int(qw->shape[0]) * 8, out = int(qw->shape[1]);
+    return repack_gptq(p, static_cast<const int32_t*>(qw->data), static_cast<const int32_t*>(tensor(p + ".qzeros")->data),
+                       static_cast<const uint16_t*>(tensor(p + ".scales")->data),
+                       static_cast<const int32_t*>(tensor(p + ".g_idx")->data), in, out, 128);
+  };
+  const std::string l = "model.layers.0.";
+  const std::vector<std::pair<std::string, std::vector<std::string>>> linears = {
+      {"qkv", {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}},
+      {"o", {"self_attn.o_proj"}},
+      {"gate_up", {"mlp.gate_proj", "mlp.up_proj"}},
+      {"down", {"mlp.down_proj"}}};
+  for (const auto& [name, parts] : linears) {
+    std::vector<HostQuantizedWeight> host;
+    for (const std::string& p : parts) host.push_back(part(l + p));
+    const auto fused = concat_rows(host);
+    if (!c.expect_true("tiny-llama-gptq-int4 " + name + ": parts fuse", fused.has_value())) continue;
+    DeviceQuantizedWeight dev(*fused);
+    check_pdl_chain(c, "tiny-llama-gptq-int4 layer 0 " + name + " " + std::to_string(fused->n) + "x" +
+                           std::to_string(fused->k) + (fused->zeros.empty() ? " sym" : " zeros"),
+                    dev.view(), rng);
   }
 }
 
@@ -261,7 +374,7 @@ void check_errors(Checker& c, std::mt19937& rng) {
 int main() {
   skip_without_device("quant_gemm_test");
   // quant_gemm must be the classic kernel here: quant_gemm_lean is compared with it bit for bit.
-  unsetenv("PAGODA_QUANT_GEMM_LEAN");
+  setenv("PAGODA_QUANT_GEMM_LEAN", "0", 1); // lean is quant_gemm's default for m <= 8
   unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   std::mt19937 rng(1515);
   Checker c;
@@ -289,6 +402,24 @@ int main() {
       const Fp8 b = make_fp8(s.k, s.n, true, rng);
       check_weight(c, "fp8 block128" + shape, fp8_block128("fp8b", b.weight.data(), b.scale.data(), s.n, s.k), b.dequant,
                    rng);
+    }
+    // The engine's PDL chain at its small-k shapes (k 256: two groups of 128, warps 2..7 idle): the real
+    // checkpoint, then each format at 512 x 256.
+    check_pdl_chain_checkpoint(c, rng);
+    {
+      const Gptq g = make_gptq(256, 512, 128, false, true, rng);
+      DeviceQuantizedWeight dev(repack_gptq("g", g.qweight.data(), g.qzeros.data(), g.scales.data(), nullptr, 256, 512, 128));
+      check_pdl_chain(c, "gptq sym 512x256", dev.view(), rng);
+      const Gptq ga = make_gptq(256, 512, 128, true, true, rng);
+      DeviceQuantizedWeight deva(
+          repack_gptq("ga", ga.qweight.data(), ga.qzeros.data(), ga.scales.data(), ga.g_idx.data(), 256, 512, 128));
+      check_pdl_chain(c, "gptq act-order 512x256", deva.view(), rng);
+      const Awq a = make_awq(256, 512, 128, rng);
+      DeviceQuantizedWeight deva2(repack_awq("a", a.qweight.data(), a.qzeros.data(), a.scales.data(), 256, 512, 128));
+      check_pdl_chain(c, "awq 512x256", deva2.view(), rng);
+      const Fp8 f = make_fp8(256, 512, false, rng);
+      DeviceQuantizedWeight devf(fp8_per_channel("f", f.weight.data(), f.scale.data(), 512, 256));
+      check_pdl_chain(c, "fp8 per-channel 512x256", devf.view(), rng);
     }
     CublasLt lt;
     check_w8a8(c, lt, rng);

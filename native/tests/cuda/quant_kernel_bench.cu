@@ -164,7 +164,7 @@ void write_json(const char* path, const cudaDeviceProp& prop, double copy) {
 // stages (deep), each call alone on rotated weights; then one batch-1 token's 128 layer GEMMs back to
 // back per kernel against the floor.
 int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
-  unsetenv("PAGODA_QUANT_GEMM_LEAN"); // quant_gemm stays the classic kernel (the switch is read at its first call)
+  setenv("PAGODA_QUANT_GEMM_LEAN", "0", 1); // quant_gemm stays the classic kernel (the switch is read at its first call)
   unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   const int ms[] = {1, 2, 4, 8};
   DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);

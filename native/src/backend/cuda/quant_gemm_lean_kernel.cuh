@@ -52,10 +52,12 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
 // __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
 // 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
+// x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
+// and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
+// memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
-    quant_gemm_lean_kernel(const bf16* __restrict__ x, const QuantizedWeight w, bf16* __restrict__ y, int ldy, int m,
-                           float beta) {
+    quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]

@@ -27,7 +27,7 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 
 // quant_gemm's lean variant for m = 1..8 (quant_gemm_lean.cu): the same layouts, fragments and
 // summation order, so the same bits, on fewer instructions a weight. quant_gemm takes it for m <= 8
-// when PAGODA_QUANT_GEMM_LEAN=1 (quant_gemm_lean_enabled, read once); quant_gemm_lean runs it
+// unless PAGODA_QUANT_GEMM_LEAN=0 (quant_gemm_lean_enabled, read once); quant_gemm_lean runs it
 // whatever the switch says (tests, benchmarks) and throws for m > 8. deep (int4 g128, fp8): 1 streams four
 // stages a warp at 128 registers, 0 two at 96 (the same bits either way); -1: PAGODA_QUANT_GEMM_LEAN_DEEP=1
 // (read once) or 0.
