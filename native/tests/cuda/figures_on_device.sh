@@ -12,6 +12,7 @@ source "$(dirname "$0")/device_run.sh"
 mkdir -p /tmp/figures-bin && tar xzf "$B/bin.tar.gz" -C /tmp/figures-bin && BIN=/tmp/figures-bin/bin
 C=$B/configs
 S=$B/shared
+export PAGODA_SHARED=$S # quant_gemm_test reads the wave2 checkpoints from it
 
 test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
 grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
