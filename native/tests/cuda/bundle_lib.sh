@@ -68,7 +68,7 @@ bundle_bins() {
   if [ "${1:-}" = --no-strip ]; then strip=0; shift; fi
   mkdir -p "$DEST/bin"
   for b in "$@"; do
-    [ -e "$BUILD/$b" ] || bundle_die "$BUILD/$b missing (is nvcc on PATH?)"
+    [ -e "$BUILD/$b" ] || bundle_die "$BUILD/$b missing (not built? a CUDA build needs nvcc on PATH)"
     cp "$BUILD/$b" "$DEST/bin/"
     if [ "$strip" = 1 ]; then strip --strip-unneeded "$DEST/bin/$b"; fi
   done

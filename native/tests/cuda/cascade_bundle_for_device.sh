@@ -10,12 +10,10 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin cascade_bundle_for_device .dev-carry/cascade "$@"
 bundle_need "$SHARED/configs/llama-3-8b.json"
-BINS="cascade_attention_test cuda_kernel_bench pagoda-bench pagoda-check"
-# shellcheck disable=SC2086
-bundle_build $BINS
+BINS=(cascade_attention_test cuda_kernel_bench pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models shared/fixtures/golden
-# shellcheck disable=SC2086
-bundle_bins $BINS
+bundle_bins "${BINS[@]}"
 cp "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
 for m in tiny-llama3 tiny-qwen3; do
   cp -r "$SHARED/models/$m" "$DEST/shared/models/"

@@ -10,12 +10,10 @@
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin encoder_bundle_for_device /work/main/.dev-carry/encoder2 "$@"
-BINS="varlen_attention_test encoder_kernels_test elementwise_kernels_test pooling_golden_cuda_test pagoda-embed-bench"
-# shellcheck disable=SC2086
-bundle_build $BINS
+BINS=(varlen_attention_test encoder_kernels_test elementwise_kernels_test pooling_golden_cuda_test pagoda-embed-bench)
+bundle_build "${BINS[@]}"
 bundle_fresh shared/models/wave2 shared/fixtures/wave2/golden
-# shellcheck disable=SC2086
-bundle_bins $BINS
+bundle_bins "${BINS[@]}"
 for m in tiny-bert-embed tiny-xlmr-embed tiny-qwen3-embed tiny-bert-rerank tiny-xlmr-rerank; do
   cp -r "$SHARED/models/wave2/$m" "$DEST/shared/models/wave2/"
   cp "$SHARED/fixtures/wave2/golden/$m.golden.json" "$DEST/shared/fixtures/wave2/golden/"

@@ -9,12 +9,10 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin figures_bundle_for_device .dev-carry/figures "$@"
 bundle_need "$SHARED/models/wave2"
-BINS="quant_gemm_test paged_attention_wgmma_test paged_attention_test cascade_attention_test pagoda-bench pagoda-check"
-# shellcheck disable=SC2086
-bundle_build $BINS
+BINS=(quant_gemm_test paged_attention_wgmma_test paged_attention_test cascade_attention_test pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
-# shellcheck disable=SC2086
-bundle_bins $BINS
+bundle_bins "${BINS[@]}"
 bundle_gzip_bins
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   bench/configs/llama-3.1-8b.json "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"

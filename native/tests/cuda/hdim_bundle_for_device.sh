@@ -8,12 +8,10 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin hdim_bundle_for_device .dev-carry/hdim "$@"
 bundle_need "$SHARED/models"
-BINS="paged_attention_test elementwise_kernels_test pagoda-check cuda_kernel_bench"
-# shellcheck disable=SC2086
-bundle_build $BINS
+BINS=(paged_attention_test elementwise_kernels_test pagoda-check cuda_kernel_bench)
+bundle_build "${BINS[@]}"
 bundle_fresh shared/models shared/fixtures
-# shellcheck disable=SC2086
-bundle_bins $BINS
+bundle_bins "${BINS[@]}"
 cp native/tests/cuda/hdim_on_device.sh native/tests/cuda/make_hdim_goldens.py "$DEST/"
 for m in tiny-llama3 tiny-qwen2 tiny-qwen3 tiny-llama-mqa-fp16 stories260k stories260k-hd64; do
   mkdir -p "$DEST/shared/models/$m"

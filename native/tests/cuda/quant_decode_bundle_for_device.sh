@@ -7,12 +7,10 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin quant_decode_bundle_for_device .dev-carry/qdec "$@"
 bundle_need "$SHARED/models/wave2"
-BINS="pagoda-check golden_test quant_kernel_bench"
-# shellcheck disable=SC2086
-bundle_build $BINS
+BINS=(pagoda-check golden_test quant_kernel_bench)
+bundle_build "${BINS[@]}"
 bundle_fresh shared/models/wave2 shared/fixtures/wave2/golden
-# shellcheck disable=SC2086
-bundle_bins $BINS
+bundle_bins "${BINS[@]}"
 cp native/tests/cuda/quant_decode_on_device.sh native/tests/cuda/quant2_on_device.sh "$DEST/"
 cp -r bench/configs "$DEST/configs"
 cp "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"

@@ -9,12 +9,10 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin quant_lean_bundle_for_device .dev-carry/lean "$@"
 bundle_need "$SHARED/models/wave2"
-BINS="quant_gemm_test quant_kernel_bench pagoda-bench pagoda-check"
-# shellcheck disable=SC2086
-bundle_build $BINS
+BINS=(quant_gemm_test quant_kernel_bench pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden
-# shellcheck disable=SC2086
-bundle_bins $BINS
+bundle_bins "${BINS[@]}"
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   "$DEST/configs/"
 for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block; do

@@ -10,12 +10,10 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin wgmma_bundle_for_device .dev-carry/wgmma "$@"
 bundle_need bench/configs/llama-3.1-8b.json
-BINS="paged_attention_wgmma_test paged_attention_test wgmma_prefill_plan_test cuda_kernel_bench pagoda-bench pagoda-check"
-# shellcheck disable=SC2086
-bundle_build $BINS
+BINS=(paged_attention_wgmma_test paged_attention_test wgmma_prefill_plan_test cuda_kernel_bench pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
 bundle_fresh
-# shellcheck disable=SC2086
-bundle_bins $BINS
+bundle_bins "${BINS[@]}"
 nvcc -std=c++17 -O3 -Inative/src -gencode=arch=compute_90a,code=sm_90a -DPAGODA_CUDA_SM90A=1 -Xptxas -v \
   -cubin native/src/backend/cuda/attention_prefill_wgmma.cu -o "$DEST/attention_prefill_wgmma.cubin" 2> "$DEST/ptxas.txt"
 grep -E "registers|spill|warning|C75" "$DEST/ptxas.txt"
