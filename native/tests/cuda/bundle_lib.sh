@@ -13,6 +13,12 @@
 #   bundle_gzip_bins                       bin/ into bin.tar.gz (a call carries 64 MiB with the working tree)
 #   bundle_end [--max-mb N] [DEVICE_CMD]   COMMIT, du -sh, the size cap, the carry line
 
+# Run as a script it would define functions and do nothing: say so.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  echo "bundle_lib.sh is sourced by the *_bundle_for_device.sh scripts, not run" >&2
+  exit 1
+fi
+
 # bundle_begin NAME DEFAULT_DEST [BUILD [DEST]]: the arguments every binary bundle takes.
 bundle_begin() {
   BUNDLE_NAME=$1
