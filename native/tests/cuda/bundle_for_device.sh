@@ -5,27 +5,23 @@
 # 64 MiB a call may carry. Run from the repository root.
 # Usage: native/tests/cuda/bundle_for_device.sh [build dir (native/build-cuda)] [out (.dev-carry/cuda)]
 set -eu
-BUILD=${1:-native/build-cuda}
-OUT=${2:-.dev-carry/cuda}
-SHARED=../shared
-[ -d "$SHARED/models" ] || { echo "bundle_for_device: run from the repository root ($SHARED/models not found)"; exit 1; }
-cmake -S native -B "$BUILD" -G Ninja >/dev/null
-cmake --build "$BUILD" -j2
-[ -x "$BUILD/sample_rows_test" ] || { echo "bundle_for_device: $BUILD has no CUDA build (is nvcc on PATH?)"; exit 1; }
-mkdir -p "$OUT/bin" "$OUT/shared/workloads"
-for b in pagoda-bench pagoda-check cuda_model_check cuda_kernel_bench libpagoda_torch_bridge.so; do
-  if [ -e "$BUILD/$b" ]; then cp "$BUILD/$b" "$OUT/bin/"; else echo "bundle_for_device: $BUILD/$b missing"; exit 1; fi
-done
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin bundle_for_device .dev-carry/cuda "$@"
+bundle_need "$SHARED/models" "$SHARED/models not found"
+bundle_configure
+bundle_build
+[ -x "$BUILD/sample_rows_test" ] || bundle_die "$BUILD has no CUDA build (is nvcc on PATH?)"
+# Not a fresh DEST: bin/ is overwritten file by file, shared/ below is replaced.
+mkdir -p "$DEST/shared/workloads"
+# Not stripped, as this bundle has always been (the others strip).
+bundle_bins --no-strip pagoda-bench pagoda-check cuda_model_check cuda_kernel_bench libpagoda_torch_bridge.so
 # Every CUDA kernel test (tests/cuda/*_test.*): run_on_device.sh runs each one it finds.
-for t in native/tests/cuda/*_test.cu native/tests/cuda/*_test.cpp; do
-  b=$(basename "${t%.*}")
-  if [ -e "$BUILD/$b" ]; then cp "$BUILD/$b" "$OUT/bin/"; else echo "bundle_for_device: $BUILD/$b missing"; exit 1; fi
-done
-rm -rf "$OUT/shared/models" "$OUT/shared/fixtures" "$OUT/shared/configs"
-mkdir -p "$OUT/shared/fixtures"
-cp -r "$SHARED/models" "$SHARED/configs" "$OUT/shared/"
-cp -r "$SHARED/fixtures/golden" "$OUT/shared/fixtures/"
-cp "$SHARED/workloads/sharegpt-like.json" "$OUT/shared/workloads/"
-git describe --always --dirty --abbrev=7 > "$OUT/COMMIT"
-du -sh "$OUT"
-echo "bundle_for_device: carry $OUT; on the device: native/tests/cuda/bench_on_device.sh \$OUT \$(cat $OUT/COMMIT)"
+tests=()
+for t in native/tests/cuda/*_test.cu native/tests/cuda/*_test.cpp; do tests+=("$(basename "${t%.*}")"); done
+bundle_bins --no-strip "${tests[@]}"
+rm -rf "$DEST/shared/models" "$DEST/shared/fixtures" "$DEST/shared/configs"
+mkdir -p "$DEST/shared/fixtures"
+cp -r "$SHARED/models" "$SHARED/configs" "$DEST/shared/"
+cp -r "$SHARED/fixtures/golden" "$DEST/shared/fixtures/"
+cp "$SHARED/workloads/sharegpt-like.json" "$DEST/shared/workloads/"
+bundle_end "native/tests/cuda/bench_on_device.sh \$OUT \$(cat $DEST/COMMIT)"

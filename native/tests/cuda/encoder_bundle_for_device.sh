@@ -8,23 +8,16 @@
 # the sentence-transformers script. Run from the repository root.
 # Usage: native/tests/cuda/encoder_bundle_for_device.sh [build dir (native/build-cuda)] [out]
 set -eu
-BUILD=${1:-native/build-cuda}
-OUT=${2:-/work/main/.dev-carry/encoder2}
-SHARED=../shared
-BINS="varlen_attention_test encoder_kernels_test elementwise_kernels_test pooling_golden_cuda_test pagoda-embed-bench"
-# shellcheck disable=SC2086
-cmake --build "$BUILD" -j2 --target $BINS
-[ -d "$OUT" ] && chmod -R u+w "$OUT"
-rm -rf "$OUT"
-mkdir -p "$OUT/bin" "$OUT/shared/models/wave2" "$OUT/shared/fixtures/wave2/golden"
-for b in $BINS; do
-  cp "$BUILD/$b" "$OUT/bin/" && strip --strip-unneeded "$OUT/bin/$b"
-done
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin encoder_bundle_for_device /work/main/.dev-carry/encoder2 "$@"
+BINS=(varlen_attention_test encoder_kernels_test elementwise_kernels_test pooling_golden_cuda_test pagoda-embed-bench)
+bundle_build "${BINS[@]}"
+bundle_fresh shared/models/wave2 shared/fixtures/wave2/golden
+bundle_bins "${BINS[@]}"
 for m in tiny-bert-embed tiny-xlmr-embed tiny-qwen3-embed tiny-bert-rerank tiny-xlmr-rerank; do
-  cp -r "$SHARED/models/wave2/$m" "$OUT/shared/models/wave2/"
-  cp "$SHARED/fixtures/wave2/golden/$m.golden.json" "$OUT/shared/fixtures/wave2/golden/"
+  cp -r "$SHARED/models/wave2/$m" "$DEST/shared/models/wave2/"
+  cp "$SHARED/fixtures/wave2/golden/$m.golden.json" "$DEST/shared/fixtures/wave2/golden/"
 done
-chmod -R u+w "$OUT"
-cp bench/configs/bge-m3-shape.json bench/st_embed_bench.py native/tests/cuda/encoder_on_device.sh "$OUT/"
-git describe --always --dirty --abbrev=7 > "$OUT/COMMIT"
-du -sh "$OUT"
+chmod -R u+w "$DEST"
+cp bench/configs/bge-m3-shape.json bench/st_embed_bench.py native/tests/cuda/encoder_on_device.sh "$DEST/"
+bundle_end

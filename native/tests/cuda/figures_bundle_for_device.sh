@@ -6,19 +6,14 @@
 # repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
 # Usage: native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
 set -eu
-BUILD=${1:-native/build-cuda}
-DEST=${2:-.dev-carry/figures}
-SHARED=../shared
-[ -d "$SHARED/models/wave2" ] || { echo "figures_bundle_for_device: run from the repository root"; exit 1; }
-BINS="quant_gemm_test paged_attention_wgmma_test paged_attention_test cascade_attention_test pagoda-bench pagoda-check"
-cmake --build "$BUILD" -j2 --target $BINS
-rm -rf "$DEST"
-mkdir -p "$DEST/bin" "$DEST/configs" "$DEST/shared/models/wave2" "$DEST/shared/fixtures/wave2/golden" \
-  "$DEST/shared/fixtures/golden"
-for b in $BINS; do
-  cp "$BUILD/$b" "$DEST/bin/" && strip --strip-unneeded "$DEST/bin/$b"
-done
-tar czf "$DEST/bin.tar.gz" -C "$DEST" bin && rm -rf "$DEST/bin"
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin figures_bundle_for_device .dev-carry/figures "$@"
+bundle_need "$SHARED/models/wave2"
+BINS=(quant_gemm_test paged_attention_wgmma_test paged_attention_test cascade_attention_test pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
+bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
+bundle_bins "${BINS[@]}"
+bundle_gzip_bins
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   bench/configs/llama-3.1-8b.json "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
@@ -32,6 +27,4 @@ for m in tiny-llama3 tiny-qwen3; do
   cp "$SHARED/fixtures/golden/$m.golden.json" "$DEST/shared/fixtures/golden/"
 done
 cp native/tests/cuda/figures_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
-git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
-du -sh "$DEST"
-echo "carry $DEST; on the device: OUT=\$OUT bash $DEST/figures_on_device.sh"
+bundle_end "OUT=\$OUT bash $DEST/figures_on_device.sh"

@@ -5,19 +5,15 @@
 # 35 MB. Run from the repository root.
 # Usage: native/tests/cuda/kv_fp8_bundle_for_device.sh [dest (.dev-carry/kvfp8-src)]
 set -eu
-DEST=${1:-.dev-carry/kvfp8-src}
-SHARED=../shared
-[ -d "$SHARED/models" ] || { echo "kv_fp8_bundle_for_device: run from the repository root"; exit 1; }
-rm -rf "$DEST"
-mkdir -p "$DEST/native" "$DEST/bench" "$DEST/shared/models" "$DEST/shared/fixtures" "$DEST/shared/configs" \
-  "$DEST/shared/workloads"
-tar cf - --exclude='build*' -C native . | tar xf - -C "$DEST/native"
-cp -r bench/configs "$DEST/bench/"
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin_src kv_fp8_bundle_for_device .dev-carry/kvfp8-src "$@"
+bundle_need "$SHARED/models"
+bundle_fresh shared/models shared/fixtures shared/configs shared/workloads
+bundle_sources
 for m in tiny-llama3 tiny-qwen2 tiny-qwen3 tiny-llama-mqa-fp16 stories260k-hd64; do
   cp -r "$SHARED/models/$m" "$DEST/shared/models/"
 done
 cp -r "$SHARED/fixtures/golden" "$DEST/shared/fixtures/"
 cp "$SHARED/configs/llama-3-8b.json" "$DEST/shared/configs/"
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/shared/workloads/"
-git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
-du -sh "$DEST"
+bundle_end

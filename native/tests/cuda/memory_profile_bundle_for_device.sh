@@ -4,15 +4,13 @@
 # Run from the repository root.
 # Usage: native/tests/cuda/memory_profile_bundle_for_device.sh [build dir (native/build-cuda)] [out (.dev-carry/planner)]
 set -eu
-BUILD=${1:-native/build-cuda}
-OUT=${2:-.dev-carry/planner}
-cmake -S native -B "$BUILD" -G Ninja >/dev/null
-cmake --build "$BUILD" -j2 --target pagoda-bench
-mkdir -p "$OUT/bin" "$OUT/configs"
-cp "$BUILD/pagoda-bench" "$OUT/bin/"
-strip --strip-unneeded "$OUT/bin/pagoda-bench"
-cp ../shared/configs/llama-3-8b.json ../shared/configs/qwen2.5-7b.json bench/configs/qwen2.5-32b.json "$OUT/configs/"
-cp native/tests/cuda/memory_profile_on_device.sh "$OUT/"
-git describe --always --dirty --abbrev=7 > "$OUT/COMMIT"
-du -sh "$OUT"
-echo "carry $OUT; on the device: bash $OUT/memory_profile_on_device.sh \$OUT \$(cat $OUT/COMMIT)"
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin memory_profile_bundle_for_device .dev-carry/planner "$@"
+bundle_configure
+bundle_build pagoda-bench
+# Not a fresh DEST: the files below are overwritten.
+mkdir -p "$DEST/configs"
+bundle_bins pagoda-bench
+cp "$SHARED/configs/llama-3-8b.json" "$SHARED/configs/qwen2.5-7b.json" bench/configs/qwen2.5-32b.json "$DEST/configs/"
+cp native/tests/cuda/memory_profile_on_device.sh "$DEST/"
+bundle_end "bash $DEST/memory_profile_on_device.sh \$OUT \$(cat $DEST/COMMIT)"

@@ -8,20 +8,14 @@
 # runs over /work/main, so DEST is under it (git-ignored .dev-carry, never committed).
 # Usage: native/tests/cuda/quant2_bundle_for_device.sh [build (native/build-cuda)] [dest (/work/main/.dev-carry/quant2)]
 set -eu
-BUILD=${1:-native/build-cuda}
-DEST=${2:-/work/main/.dev-carry/quant2}
-SHARED=../shared
-[ -d "$SHARED/models/wave2" ] || { echo "quant2_bundle_for_device: run from the repository root"; exit 1; }
-rm -rf "$DEST"
-mkdir -p "$DEST/bin" "$DEST/shared/models/wave2" "$DEST/shared/fixtures/wave2/golden"
-for b in pagoda-bench pagoda-check golden_test quant_gemm_test elementwise_kernels_test quant_kernel_bench; do
-  cp "$BUILD/$b" "$DEST/bin/"
-  strip --strip-unneeded "$DEST/bin/$b"
-done
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin quant2_bundle_for_device /work/main/.dev-carry/quant2 "$@"
+bundle_need "$SHARED/models/wave2"
+bundle_fresh shared/models/wave2 shared/fixtures/wave2/golden
+bundle_bins pagoda-bench pagoda-check golden_test quant_gemm_test elementwise_kernels_test quant_kernel_bench
 cp native/tests/cuda/quant2_on_device.sh "$DEST/"
 cp -r bench/configs "$DEST/configs"
 for m in "$SHARED"/models/wave2/tiny-llama-*; do cp -r "$m" "$DEST/shared/models/wave2/"; done
 cp "$SHARED"/fixtures/wave2/golden/tiny-llama-*.golden.json "$DEST/shared/fixtures/wave2/golden/"
 cp "$SHARED/configs/llama-3-8b.json" "$DEST/shared/"
-git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
-du -sh "$DEST"
+bundle_end

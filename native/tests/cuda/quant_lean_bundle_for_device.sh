@@ -6,17 +6,13 @@
 # it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
 # Usage: native/tests/cuda/quant_lean_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/lean)]
 set -eu
-BUILD=${1:-native/build-cuda}
-DEST=${2:-.dev-carry/lean}
-SHARED=../shared
-[ -d "$SHARED/models/wave2" ] || { echo "quant_lean_bundle_for_device: run from the repository root"; exit 1; }
-BINS="quant_gemm_test quant_kernel_bench pagoda-bench pagoda-check"
-cmake --build "$BUILD" -j2 --target $BINS
-rm -rf "$DEST"
-mkdir -p "$DEST/bin" "$DEST/configs" "$DEST/shared/models/wave2" "$DEST/shared/fixtures/wave2/golden"
-for b in $BINS; do
-  cp "$BUILD/$b" "$DEST/bin/" && strip --strip-unneeded "$DEST/bin/$b"
-done
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin quant_lean_bundle_for_device .dev-carry/lean "$@"
+bundle_need "$SHARED/models/wave2"
+BINS=(quant_gemm_test quant_kernel_bench pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
+bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden
+bundle_bins "${BINS[@]}"
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   "$DEST/configs/"
 for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block; do
@@ -25,6 +21,4 @@ for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block; do
 done
 cp "$SHARED"/fixtures/wave2/golden/tiny-llama-fp8-*.w8a8.golden.json "$DEST/shared/fixtures/wave2/golden/"
 cp native/tests/cuda/quant_lean_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
-git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
-du -sh "$DEST"
-echo "carry $DEST; on the device: OUT=\$OUT bash $DEST/quant_lean_on_device.sh"
+bundle_end "OUT=\$OUT bash $DEST/quant_lean_on_device.sh"

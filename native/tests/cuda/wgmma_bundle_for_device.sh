@@ -7,30 +7,26 @@
 # Run from the repository root.
 # Usage: native/tests/cuda/wgmma_bundle_for_device.sh [build dir (native/build-cuda)] [dest (.dev-carry/wgmma)]
 set -eu
-BUILD=${1:-native/build-cuda}
-DEST=${2:-.dev-carry/wgmma}
-[ -f bench/configs/llama-3.1-8b.json ] || { echo "wgmma_bundle_for_device: run from the repository root"; exit 1; }
-BINS="paged_attention_wgmma_test paged_attention_test wgmma_prefill_plan_test cuda_kernel_bench pagoda-bench pagoda-check"
-cmake --build "$BUILD" -j2 --target $BINS
-rm -rf "$DEST"
-mkdir -p "$DEST/bin"
-for b in $BINS; do
-  cp "$BUILD/$b" "$DEST/bin/" && strip --strip-unneeded "$DEST/bin/$b"
-done
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin wgmma_bundle_for_device .dev-carry/wgmma "$@"
+bundle_need bench/configs/llama-3.1-8b.json
+BINS=(paged_attention_wgmma_test paged_attention_test wgmma_prefill_plan_test cuda_kernel_bench pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
+bundle_fresh
+bundle_bins "${BINS[@]}"
 nvcc -std=c++17 -O3 -Inative/src -gencode=arch=compute_90a,code=sm_90a -DPAGODA_CUDA_SM90A=1 -Xptxas -v \
   -cubin native/src/backend/cuda/attention_prefill_wgmma.cu -o "$DEST/attention_prefill_wgmma.cubin" 2> "$DEST/ptxas.txt"
 grep -E "registers|spill|warning|C75" "$DEST/ptxas.txt"
 cp native/tests/cuda/wgmma_on_device.sh bench/configs/llama-3.1-8b.json "$DEST/"
-cp ../shared/configs/llama-3-8b.json "$DEST/"
+cp "$SHARED/configs/llama-3-8b.json" "$DEST/"
 # Two tiny checkpoints whose bf16 CUDA runs take the wgmma kernel (head_dim 64 and 128), with their
 # goldens (two more would pass the 64 MiB a call carries).
 mkdir -p "$DEST/shared/models" "$DEST/shared/golden"
 for m in tiny-llama3 tiny-qwen3; do
   mkdir -p "$DEST/shared/models/$m"
-  cp ../shared/models/$m/*.json ../shared/models/$m/*.safetensors "$DEST/shared/models/$m/"
-  cp ../shared/fixtures/golden/$m.golden.json "$DEST/shared/golden/"
+  cp "$SHARED/models/$m"/*.json "$SHARED/models/$m"/*.safetensors "$DEST/shared/models/$m/"
+  cp "$SHARED/fixtures/golden/$m.golden.json" "$DEST/shared/golden/"
 done
-git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
 # The binaries travel gzipped (~28 MB instead of ~50: a call carries 64 MiB with the working tree).
-tar czf "$DEST/bin.tar.gz" -C "$DEST" bin && rm -rf "$DEST/bin"
-du -sh "$DEST"
+bundle_gzip_bins
+bundle_end
