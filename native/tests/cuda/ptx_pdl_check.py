@@ -16,7 +16,8 @@ may stay .nc; every load after the wait is coherent, whatever it reads. In the s
 pointer that a PDL kernel (or a function it inlines) reads after pdl_wait(). Kernels with no wait are not
 checked (launched plainly, they start after the previous kernel ends). Device functions left un-inlined (.func)
 are flagged if they hold ld.global.nc and a PDL entry calls them.
-Usage: ptx_pdl_check.py [--nvcc NVCC] [--include DIR] [--arch sm_90a] [--jobs N] [--report-only] file.cu|file.ptx ...
+Usage: ptx_pdl_check.py --self-test  (the rule on hand-written PTX: no nvcc needed; the CPU build's ctest)
+       ptx_pdl_check.py [--nvcc NVCC] [--include DIR] [--arch sm_90a] [--jobs N] [--report-only] file.cu|file.ptx ...
   (.ptx files are checked as they are; .cu files are compiled with nvcc -ptx, N at a time, no device needed.)
 Exit 0: none found (or --report-only); 1: some found; 2: a compile failed.
 """
@@ -76,6 +77,30 @@ def check(ptx):
     return bad
 
 
+SELF_TEST = [
+    # (what, ptx, entries flagged)
+    ("no wait: not a PDL kernel", ".visible .entry a(\n){\n ld.global.nc.f32 %f1, [%rd1];\n}\n", []),
+    ("weight prefetched before the wait", ".visible .entry a(\n){\n ld.global.nc.v4.u32 {%r1,%r2,%r3,%r4}, [%rd1];\n"
+     " griddepcontrol.wait;\n ld.global.f32 %f1, [%rd2];\n}\n", []),
+    ("nc after the wait", ".visible .entry a(\n){\n griddepcontrol.wait;\n @%p1 ld.global.nc.f32 %f1, [%rd2];\n}\n"
+     ".visible .entry b(\n){\n griddepcontrol.wait;\n ld.global.f32 %f1, [%rd2];\n}\n", ["a"]),
+    ("nc before the wait in a loop that goes around it", ".visible .entry a(\n){\n$L__BB0_1:\n"
+     " ld.global.nc.f32 %f1, [%rd1];\n griddepcontrol.wait;\n @%p1 bra $L__BB0_1;\n}\n", ["a"]),
+    ("nc in a .func called after the wait", ".func (.param .b32 r) f(\n){\n ld.global.nc.f32 %f1, [%rd1];\n}\n"
+     ".visible .entry a(\n){\n griddepcontrol.wait;\n call.uni (retval0), f, (param0);\n}\n", ["a"]),
+]
+
+
+def self_test():
+    failed = 0
+    for what, ptx, want in SELF_TEST:
+        got = [name for name, _ in check(ptx)]
+        ok = got == want
+        failed += not ok
+        print("%s %s: flagged %s, want %s" % ("ok  " if ok else "FAIL", what, got, want))
+    return 1 if failed else 0
+
+
 def pdl_entries(ptx):
     return sum(1 for _, body in functions(ptx, "entry") if WAIT.search(body))
 
@@ -104,8 +129,13 @@ def main():
     ap.add_argument("--arch", default="sm_90a")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--report-only", action="store_true")
-    ap.add_argument("files", nargs="+")
+    ap.add_argument("--self-test", action="store_true")
+    ap.add_argument("files", nargs="*")
     a = ap.parse_args()
+    if a.self_test:
+        return self_test()
+    if not a.files:
+        ap.error("no files")
     start = time.time()
     found = failed = 0
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ThreadPoolExecutor(max(1, a.jobs)) as pool:
