@@ -43,8 +43,8 @@ template <int D> CASCADE_DEVICE int swizzled(int r, int c) { return r * D + ((c 
 // and (m in log2 units, l), as the decode kernel's partials.
 template <int D>
 CASCADE_KERNEL(kThreads, 2)
-    cascade_prefix_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int num_seqs,
-                          const int32_t* __restrict__ prefix_table, int prefix_tokens, int partition,
+    cascade_prefix_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int num_seqs,
+                          const int32_t* prefix_table, int prefix_tokens, int partition,
                           int slots_per_head, float* __restrict__ part_out, float2* __restrict__ part_stats) {
   using Sizes = CascadeSizes<D>;
   constexpr int kSteps = D / 16;     // k-steps of Q K^T; 16-column pairs of O

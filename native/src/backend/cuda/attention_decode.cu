@@ -96,7 +96,7 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
 // slots of which these are the last max_partitions.
 template <int D, int kRows, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
-    paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
+    paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
                                   float2* __restrict__ part_stats, int prefix_slots) {
   using Sizes = DecodeSizes<D, kFp8>;
@@ -403,9 +403,9 @@ __global__ void __launch_bounds__(kThreads)
 // loop over the partitions paid one L2 round trip each, most of a batch-1 decode).
 template <int D>
 __global__ void __launch_bounds__(kThreads)
-    paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* __restrict__ seq_ids, int partition,
-                                        int max_partitions, const float* __restrict__ part_out,
-                                        const float2* __restrict__ part_stats, int prefix_slots) {
+    paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
+                                        int max_partitions, const float* part_out,
+                                        const float2* part_stats, int prefix_slots) {
   constexpr int kPairs = D / 2;
   constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
   __shared__ float2 s_acc[kWarps][kPairs];

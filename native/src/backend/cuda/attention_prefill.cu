@@ -45,7 +45,7 @@ template <int D, bool kFp8> struct PrefillLayout {
 
 template <int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
-    paged_attention_prefill_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles) {
+    paged_attention_prefill_kernel(PagedAttentionArgs args, const PrefillTile* tiles, int num_tiles) {
   using L = PrefillLayout<D, kFp8>;
   constexpr int kVecs = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(128) unsigned char smem[];

@@ -190,7 +190,7 @@ __device__ __forceinline__ void lazy_or_eager_rescale(float (&o)[N], float alpha
 // tiles with the bulk copy engine (one thread, tensor maps in `maps`), else with 128 threads of cp.async.
 template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false>
 __global__ void __launch_bounds__(kThreads, 1)
-    paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* __restrict__ tiles, int num_tiles,
+    paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* tiles, int num_tiles,
                                          const __grid_constant__ KvTensorMaps maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256");

@@ -11,7 +11,7 @@ namespace pagoda::cuda {
 
 // Eight elements per thread and step; nothing after the bias.
 template <typename T>
-__global__ void bias_add_kernel(T* __restrict__ x, const T* __restrict__ bias, int64_t total_vectors,
+__global__ void bias_add_kernel(T* __restrict__ x, const T* bias, int64_t total_vectors,
                                 int vectors_per_row) {
   biased_rows_in_place(x, bias, total_vectors, vectors_per_row, [](float*) {});
 }

@@ -10,7 +10,7 @@
 
 namespace pagoda::cuda {
 
-__global__ void bias_gelu_kernel(bf16* __restrict__ x, const bf16* __restrict__ bias, int64_t total_vectors,
+__global__ void bias_gelu_kernel(bf16* __restrict__ x, const bf16* bias, int64_t total_vectors,
                                  int vectors_per_row) {
   biased_rows_in_place(x, bias, total_vectors, vectors_per_row, [](float* v) {
 #pragma unroll

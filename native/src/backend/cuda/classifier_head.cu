@@ -16,8 +16,8 @@ constexpr int kThreads = 256;
 }
 
 __global__ void __launch_bounds__(kThreads)
-    classifier_head_kernel(const float* __restrict__ dense, const bf16* __restrict__ dense_bias,
-                           const bf16* __restrict__ out_weight, const bf16* __restrict__ out_bias,
+    classifier_head_kernel(const float* dense, const bf16* dense_bias,
+                           const bf16* out_weight, const bf16* out_bias,
                            float* __restrict__ logits, int hidden, int labels) {
   extern __shared__ float pooled[]; // [hidden]
   __shared__ float partial[kThreads / 32];

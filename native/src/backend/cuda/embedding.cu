@@ -21,7 +21,7 @@ __device__ __forceinline__ void zero8(float* dst) {
 } // namespace
 
 template <typename Table, typename Out>
-__global__ void embedding_gather_kernel(const int32_t* __restrict__ ids, const Table* __restrict__ table,
+__global__ void embedding_gather_kernel(const int32_t* ids, const Table* table,
                                         Out* __restrict__ out, int hidden, int num_rows) {
   pdl_wait();
   pdl_launch_dependents();

@@ -9,8 +9,8 @@
 
 namespace pagoda::cuda {
 
-__global__ void scale_fp8_gemm_output_kernel(bf16* __restrict__ y, const float* __restrict__ x_scales,
-                                             const float* __restrict__ w_scales, int m, int n) {
+__global__ void scale_fp8_gemm_output_kernel(bf16* __restrict__ y, const float* x_scales,
+                                             const float* w_scales, int m, int n) {
   pdl_launch_dependents();
   pdl_wait();
   const int64_t pairs = static_cast<int64_t>(m) * n / 2;

@@ -38,7 +38,7 @@ __device__ __forceinline__ uint8_t to_e4m3(float v) {
 
 // weights: scale = max / 448 (1 when the row is all zeros); activations: max(max, 1e-12) / 448.
 template <bool kWeight>
-__global__ void __launch_bounds__(kThreads) quantize_fp8_kernel(const bf16* __restrict__ x, uint8_t* __restrict__ q,
+__global__ void __launch_bounds__(kThreads) quantize_fp8_kernel(const bf16* x, uint8_t* __restrict__ q,
                                                                 float* __restrict__ scales, int m, int k, int group,
                                                                 bool token_major) {
   pdl_launch_dependents();
@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(kThreads) quantize_fp8_kernel(const bf16* __re
 // kBlock threads a (row, group): 512 for whole rows (a decode step's one row is one block, so its
 // latency is what counts), 128 for groups of 128 columns.
 template <typename T, int kBlock>
-__global__ void __launch_bounds__(kBlock) fake_quantize_fp8_kernel(const T* __restrict__ x, T* __restrict__ out,
+__global__ void __launch_bounds__(kBlock) fake_quantize_fp8_kernel(const T* x, T* __restrict__ out,
                                                                    int k, int group) {
   pdl_launch_dependents();
   pdl_wait();

@@ -12,8 +12,8 @@
 namespace pagoda::cuda {
 
 template <typename T>
-__global__ void kv_cache_write_kernel(const T* __restrict__ k, const T* __restrict__ v, int64_t token_stride,
-                                      const int32_t* __restrict__ slot_mapping, T* __restrict__ k_cache,
+__global__ void kv_cache_write_kernel(const T* k, const T* v, int64_t token_stride,
+                                      const int32_t* slot_mapping, T* __restrict__ k_cache,
                                       T* __restrict__ v_cache, int num_kv_heads, int head_dim, int block_size) {
   const int64_t token = blockIdx.x;
   const int32_t slot = slot_mapping[token]; // a step input: read before the PDL wait
@@ -45,8 +45,8 @@ __device__ __forceinline__ void store8_fp8(const bf16* src, uint8_t* dst, float 
   *reinterpret_cast<uint2*>(dst) = codes;
 }
 
-__global__ void kv_cache_write_fp8_kernel(const bf16* __restrict__ k, const bf16* __restrict__ v, int64_t token_stride,
-                                          const int32_t* __restrict__ slot_mapping, uint8_t* __restrict__ k_cache,
+__global__ void kv_cache_write_fp8_kernel(const bf16* k, const bf16* v, int64_t token_stride,
+                                          const int32_t* slot_mapping, uint8_t* __restrict__ k_cache,
                                           uint8_t* __restrict__ v_cache, float k_inv_scale, float v_inv_scale,
                                           int num_kv_heads, int head_dim, int block_size) {
   const int64_t token = blockIdx.x;

@@ -22,7 +22,7 @@ constexpr int kMaxVectorsPerLane = 8; // 8 x 8 x 32 lanes: hidden up to 2048
 // stores weight · x̂ + bias into out.
 template <int VPL>
 __device__ __forceinline__ void normalize_store(float (&v)[VPL][8], int vectors, int hidden, int lane,
-                                                const bf16* __restrict__ weight, const bf16* __restrict__ bias,
+                                                const bf16* weight, const bf16* bias,
                                                 bf16* __restrict__ out, float eps) {
   float sum = 0.f;
 #pragma unroll
@@ -56,10 +56,10 @@ __device__ __forceinline__ void normalize_store(float (&v)[VPL][8], int vectors,
 
 template <int VPL>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    embed_layer_norm_kernel(const int32_t* __restrict__ ids, const int32_t* __restrict__ positions,
-                            const int32_t* __restrict__ types, const bf16* __restrict__ word,
-                            const bf16* __restrict__ position, const bf16* __restrict__ token_type,
-                            const bf16* __restrict__ weight, const bf16* __restrict__ bias, bf16* __restrict__ out,
+    embed_layer_norm_kernel(const int32_t* ids, const int32_t* positions,
+                            const int32_t* types, const bf16* word,
+                            const bf16* position, const bf16* token_type,
+                            const bf16* weight, const bf16* bias, bf16* __restrict__ out,
                             int rows, int hidden, float eps) {
   pdl_wait();
   pdl_launch_dependents();
@@ -87,9 +87,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 
 template <int VPL>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    add_layer_norm_kernel(bf16* __restrict__ hidden_rows, const bf16* __restrict__ delta,
-                          const bf16* __restrict__ delta_bias, const bf16* __restrict__ weight,
-                          const bf16* __restrict__ bias, int rows, int hidden, float eps) {
+    add_layer_norm_kernel(bf16* __restrict__ hidden_rows, const bf16* delta,
+                          const bf16* delta_bias, const bf16* weight,
+                          const bf16* bias, int rows, int hidden, float eps) {
   pdl_wait();
   pdl_launch_dependents();
   const int row = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;

@@ -4,6 +4,9 @@
 // Every kernel launched this way must call pdl_wait() before it reads anything an earlier
 // kernel wrote (and before any early return), and should call pdl_launch_dependents() early
 // so the next kernel can be scheduled. Both are no-ops when the kernel is launched plainly.
+// What it reads after pdl_wait() must not come through ld.global.nc, which griddepcontrol.wait does not
+// order: no __restrict__ on a const pointer such a kernel (or a function it inlines) reads after the wait;
+// ctest cuda_pdl_ptx_check (tests/cuda/ptx_pdl_check.py) checks every .cu's PTX for it.
 #pragma once
 
 #include <cuda_runtime.h>

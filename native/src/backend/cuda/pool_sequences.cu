@@ -17,7 +17,7 @@ constexpr int kThreads = 256;
 }
 
 __global__ void __launch_bounds__(kThreads)
-    pool_sequences_kernel(const bf16* __restrict__ hidden, const int32_t* __restrict__ seq_start, int hidden_size,
+    pool_sequences_kernel(const bf16* hidden, const int32_t* seq_start, int hidden_size,
                           int kind, bool normalize, float* __restrict__ out) {
   pdl_wait();
   pdl_launch_dependents();

@@ -20,7 +20,7 @@ namespace {
 // before the PDL wait (the weight is constant for the life of the model, so its load overlaps the
 // previous kernel instead of following the row's reduction).
 template <typename In, typename T>
-__device__ __forceinline__ void normalized8(const In* __restrict__ src, const T* __restrict__ weight, int i,
+__device__ __forceinline__ void normalized8(const In* src, const T* weight, int i,
                                             float inv_rms, const float (&w_first)[8], float (&y)[8]) {
   float x[8], w[8];
   load8(src + i, x);
@@ -35,7 +35,7 @@ __device__ __forceinline__ void normalized8(const In* __restrict__ src, const T*
 }
 
 template <typename In, typename T>
-__device__ __forceinline__ void normalize_row(const In* __restrict__ src, const T* __restrict__ weight,
+__device__ __forceinline__ void normalize_row(const In* src, const T* weight,
                                               T* __restrict__ dst, int hidden, float inv_rms,
                                               const float (&w_first)[8]) {
   for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
@@ -53,7 +53,7 @@ template <typename T> __device__ __forceinline__ void load_first_weights(const T
 // in float32, computed again for the pass that stores (the row is re-read by the thread that
 // owns those columns: no barrier beyond the amax reduction's).
 template <Fp8Fuse kFuse, typename In>
-__device__ __forceinline__ void normalize_row_fp8(const In* __restrict__ src, const bf16* __restrict__ weight,
+__device__ __forceinline__ void normalize_row_fp8(const In* src, const bf16* weight,
                                                   bf16* __restrict__ dst, int hidden, float inv_rms,
                                                   const float (&w_first)[8]) {
   store_row_fp8<kFuse>(dst, hidden, [&](int i, float (&y)[8]) { normalized8(src, weight, i, inv_rms, w_first, y); });
@@ -61,7 +61,7 @@ __device__ __forceinline__ void normalize_row_fp8(const In* __restrict__ src, co
 
 // 1 / rms of one row, over this block's threads.
 template <typename In>
-__device__ __forceinline__ float row_inv_rms(const In* __restrict__ src, int hidden, float eps) {
+__device__ __forceinline__ float row_inv_rms(const In* src, int hidden, float eps) {
   float sum_sq = 0.f;
   for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
     float v[8];
@@ -75,7 +75,7 @@ __device__ __forceinline__ float row_inv_rms(const In* __restrict__ src, int hid
 // res += add for one row, then 1 / rms of what was stored (as the unfused modules normalize it).
 // Each thread later re-reads only the elements it wrote itself, so no barrier is needed.
 template <typename R, typename T>
-__device__ __forceinline__ float add_residual_inv_rms(R* __restrict__ res, const T* __restrict__ add, int hidden, float eps) {
+__device__ __forceinline__ float add_residual_inv_rms(R* __restrict__ res, const T* add, int hidden, float eps) {
   float sum_sq = 0.f;
   for (int i = threadIdx.x * 8; i < hidden; i += blockDim.x * 8) {
     float r[8], a[8];
@@ -93,7 +93,7 @@ __device__ __forceinline__ float add_residual_inv_rms(R* __restrict__ res, const
 } // namespace
 
 template <typename In, typename T>
-__global__ void rms_norm_kernel(const In* __restrict__ x, const T* __restrict__ weight, T* __restrict__ out,
+__global__ void rms_norm_kernel(const In* x, const T* weight, T* __restrict__ out,
                                 int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
@@ -105,8 +105,8 @@ __global__ void rms_norm_kernel(const In* __restrict__ x, const T* __restrict__ 
 }
 
 template <typename R, typename T>
-__global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* __restrict__ x,
-                                    const T* __restrict__ weight, T* __restrict__ out, int hidden,
+__global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* x,
+                                    const T* weight, T* __restrict__ out, int hidden,
                                     float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
@@ -119,7 +119,7 @@ __global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* __restric
 }
 
 template <Fp8Fuse kFuse>
-__global__ void rms_norm_fp8_kernel(const float* __restrict__ x, const bf16* __restrict__ weight, bf16* __restrict__ out,
+__global__ void rms_norm_fp8_kernel(const float* x, const bf16* weight, bf16* __restrict__ out,
                                     int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
@@ -131,8 +131,8 @@ __global__ void rms_norm_fp8_kernel(const float* __restrict__ x, const bf16* __r
 }
 
 template <Fp8Fuse kFuse>
-__global__ void add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16* __restrict__ x,
-                                        const bf16* __restrict__ weight, bf16* __restrict__ out, int hidden, float eps) {
+__global__ void add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16* x,
+                                        const bf16* weight, bf16* __restrict__ out, int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
   pdl_wait();

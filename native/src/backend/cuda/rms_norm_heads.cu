@@ -13,7 +13,7 @@ namespace pagoda::cuda {
 constexpr int kMaxPairsPerLane = 4; // head_dim up to 256
 
 template <typename T>
-__global__ void rms_norm_heads_kernel(T* __restrict__ x, const T* __restrict__ weight, int num_tokens,
+__global__ void rms_norm_heads_kernel(T* __restrict__ x, const T* weight, int num_tokens,
                                       int num_heads, int head_dim, int64_t token_stride, float eps) {
   pdl_wait();
   pdl_launch_dependents();

@@ -21,8 +21,8 @@ __device__ __forceinline__ void rotate_pair(T* head, int i, int half, float c, f
 
 template <typename T>
 __global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t token_stride,
-                                 const int32_t* __restrict__ positions,
-                                 const float* __restrict__ inv_freq, int num_q_heads,
+                                 const int32_t* positions,
+                                 const float* inv_freq, int num_q_heads,
                                  int num_kv_heads, int head_dim, int rotary_dim) {
   const int64_t token = blockIdx.x;
   const int half = rotary_dim / 2;

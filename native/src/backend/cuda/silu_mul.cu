@@ -13,7 +13,7 @@ namespace pagoda::cuda {
 
 // Eight elements per thread and step (16-byte bf16 / 32-byte float32 accesses).
 template <typename T>
-__global__ void silu_mul_kernel(const T* __restrict__ gate_up, T* __restrict__ out, int64_t total_vectors,
+__global__ void silu_mul_kernel(const T* gate_up, T* __restrict__ out, int64_t total_vectors,
                                 int vectors_per_row) {
   pdl_wait();
   pdl_launch_dependents();
@@ -33,7 +33,7 @@ __global__ void silu_mul_kernel(const T* __restrict__ gate_up, T* __restrict__ o
 
 // One element per thread, for intermediate sizes that are not a multiple of 8 (small models).
 template <typename T>
-__global__ void silu_mul_scalar_kernel(const T* __restrict__ gate_up, T* __restrict__ out, int64_t total,
+__global__ void silu_mul_scalar_kernel(const T* gate_up, T* __restrict__ out, int64_t total,
                                        int intermediate) {
   pdl_wait();
   pdl_launch_dependents();
@@ -49,7 +49,7 @@ __global__ void silu_mul_scalar_kernel(const T* __restrict__ gate_up, T* __restr
 // One block a token: silu(gate) * up in float32, stored fake-quantized (computed again for the
 // storing pass rather than held: the row may exceed what a thread can keep in registers).
 template <Fp8Fuse kFuse>
-__global__ void silu_mul_fp8_kernel(const bf16* __restrict__ gate_up, bf16* __restrict__ out, int intermediate) {
+__global__ void silu_mul_fp8_kernel(const bf16* gate_up, bf16* __restrict__ out, int intermediate) {
   pdl_wait();
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;

@@ -46,7 +46,7 @@ __device__ __forceinline__ void store_out(float* y, float v, float beta) {
 // faster than giving each warp a contiguous eighth of k.
 template <int NT, int U, typename Out>
 __global__ void __launch_bounds__(kWarps * 32, 2)
-    skinny_gemm_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, Out* __restrict__ y, int m, int n,
+    skinny_gemm_kernel(const bf16* x, const bf16* w, Out* __restrict__ y, int m, int n,
                        int k, float beta) {
   constexpr int kRows = 16;            // weight rows of this CTA
   constexpr int kStride = kRows + 4;   // shared row pitch: the 4 t-lanes' stores land on distinct banks
