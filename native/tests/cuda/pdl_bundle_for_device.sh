@@ -5,20 +5,14 @@
 # it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
 # Usage: native/tests/cuda/pdl_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/pdl)]
 set -eu
-BUILD=${1:-native/build-cuda}
-DEST=${2:-.dev-carry/pdl}
-SHARED=../shared
-[ -d "$SHARED/models/wave2" ] || { echo "pdl_bundle_for_device: run from the repository root"; exit 1; }
-BINS=$(ls native/tests/cuda/*_test.cu | xargs -n1 basename | sed 's/\.cu$//' | tr '\n' ' ')
-cmake --build "$BUILD" -j2 --target $BINS
-rm -rf "$DEST"
-mkdir -p "$DEST/bin" "$DEST/shared/models/wave2"
-for b in $BINS; do
-  cp "$BUILD/$b" "$DEST/bin/" && strip --strip-unneeded "$DEST/bin/$b"
-done
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin pdl_bundle_for_device .dev-carry/pdl "$@"
+bundle_need "$SHARED/models/wave2"
+mapfile -t BINS < <(ls native/tests/cuda/*_test.cu | xargs -n1 basename | sed 's/\.cu$//')
+bundle_build "${BINS[@]}"
+bundle_fresh shared/models/wave2
+bundle_bins "${BINS[@]}"
 cp -r "$SHARED/models/wave2/tiny-llama-gptq-int4" "$DEST/shared/models/wave2/"
 cp native/tests/cuda/pdl_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
-git describe --always --dirty --abbrev=7 > "$DEST/COMMIT"
-du -sh "$DEST"
-echo "carry $DEST; on the device:  OUT=\$OUT bash $DEST/pdl_on_device.sh"
+bundle_end "OUT=\$OUT bash $DEST/pdl_on_device.sh"
 echo "then the figures (figures_bundle_for_device.sh / figures_on_device.sh, PENDING.md) to see they did not move"
