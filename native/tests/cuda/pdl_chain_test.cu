@@ -12,24 +12,13 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
+#include "slow_producer.cuh"
 #include "test_support.h"
 
 using namespace pagoda::cuda;
 using namespace pagoda::cuda::test;
 
 namespace {
-
-// The kernel before, made slow: it lets its dependent start at once, then spins about `cycles` before it
-// writes dst, so a dependent that reads dst before (or around) its griddepcontrol.wait sees the old data.
-__global__ void slow_producer_kernel(const bf16* src, bf16* dst, int64_t count, long long cycles) {
-  pdl_launch_dependents();
-  pdl_wait();
-  const long long t0 = clock64();
-  while (clock64() - t0 < cycles) {
-  }
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x)
-    dst[i] = src[i];
-}
 
 // run(x) launches the kernel under test on x (bf16, in_count elements) into out (out_bytes). Each rep runs it
 // on the old x first (its lines in the SMs' caches), then the slow producer writes the new x, then run again.

@@ -19,6 +19,7 @@
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_kernels.h"
 #include "model/safetensors.h"
+#include "slow_producer.cuh"
 #include "test_support.h"
 #include "reference.h"
 #include "quant_checkpoints.h"
@@ -54,19 +55,6 @@ void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, c
       c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
     }
   }
-}
-
-// The kernel before quant_gemm in the engine's PDL chain, made slow: it lets its dependent start at once,
-// then spins about `cycles` before writing x, so a dependent that reads x before (or around) its
-// griddepcontrol.wait sees the old x.
-__global__ void slow_producer_kernel(const bf16* src, bf16* dst, int64_t count, long long cycles) {
-  pdl_launch_dependents();
-  pdl_wait();
-  const long long t0 = clock64();
-  while (clock64() - t0 < cycles) {
-  }
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x)
-    dst[i] = src[i];
 }
 
 // quant_gemm_lean and quant_gemm (classic) as the engine runs them: x written by the kernel just before,
