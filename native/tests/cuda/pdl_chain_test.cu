@@ -12,7 +12,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/pdl.cuh"
-#include "slow_producer.cuh"
+#include "pdl_chain.cuh"
 #include "test_support.h"
 
 using namespace pagoda::cuda;
@@ -20,38 +20,14 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-// run(x) launches the kernel under test on x (bf16, in_count elements) into out (out_bytes). Each rep runs it
-// on the old x first (its lines in the SMs' caches), then the slow producer writes the new x, then run again.
+// run(x) launches the kernel under test on x (bf16, in_count elements) into out (out_bytes); the same kernel with
+// nothing overlapping is the reference.
 void check_chain(Checker& c, const std::string& name, size_t in_count, const DeviceBuffer& out, size_t out_bytes,
-                 const std::function<void(const bf16*, cudaStream_t)>& run, std::mt19937& rng) {
+                 const ChainRun& run, std::mt19937& rng) {
   cudaStream_t stream;
   PAGODA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  auto d_new = upload_bf16(random_bf16_values(in_count, rng));
-  const std::vector<bf16> old_x = to_bf16(random_bf16_values(in_count, rng));
-  DeviceBuffer d_x(in_count * 2);
-  run(d_new.as<bf16>(), stream);
-  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream));
-  const auto base = download<uint8_t>(out, out_bytes);
-  constexpr int kReps = 12;
-  int stale = 0;
-  size_t worst = 0;
-  for (int rep = 0; rep < kReps; ++rep) {
-    PAGODA_CUDA_CHECK(cudaMemcpyAsync(d_x.data(), old_x.data(), in_count * 2, cudaMemcpyHostToDevice, stream));
-    run(d_x.as<bf16>(), stream);
-    launch_pdl("slow_producer_kernel", slow_producer_kernel, dim3(4), dim3(256), 0, stream, d_new.as<bf16>(),
-               d_x.as<bf16>(), int64_t(in_count), (long long)(20000 + 20000 * (rep % 4)));
-    run(d_x.as<bf16>(), stream);
-    PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream));
-    const auto got = download<uint8_t>(out, out_bytes);
-    size_t differ = 0;
-    for (size_t i = 0; i < out_bytes; ++i) differ += got[i] != base[i];
-    stale += differ != 0;
-    worst = std::max(worst, differ);
-  }
-  c.expect_true(name + ": PDL chain after a producer that writes its input: equal to no overlap, every rep",
-                stale == 0,
-                std::to_string(stale) + " of " + std::to_string(kReps) + " reps read stale input (up to " +
-                    std::to_string(worst) + " of " + std::to_string(out_bytes) + " output bytes differ)");
+  expect_pdl_chain_equal(c, name + ": PDL chain after a producer that writes its input: equal to no overlap, every rep",
+                         in_count, out, out_bytes, run, run, rng, stream);
   PAGODA_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
