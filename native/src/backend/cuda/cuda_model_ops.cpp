@@ -38,6 +38,7 @@ public:
     b_.ops_.mark(st_, "embedding+norm");
   }
   void add_rms_norm(Act delta, const Param& weight, Act out) override {
+    if (b_.skip_.skips("add_rms_norm")) return;
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
@@ -51,6 +52,7 @@ public:
     b_.ops_.mark(st_, "add_rms_norm");
   }
   void linear(const LinearLayer& layer, Act in, Act out) override {
+    if (b_.skip_.skips(layer.name)) return;
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
     static_cast<const CudaLinear&>(*layer.kernel).apply(act(in), act(out), in_.num_tokens, ctx);
@@ -69,6 +71,7 @@ public:
                    eps(), st_);
   }
   void rope(Act qkv) override {
+    if (b_.skip_.skips("rope")) return;
     T* q = act(qkv);
     T* k = q + c_.q_size();
     const int64_t stride = width(qkv);
@@ -128,8 +131,9 @@ public:
     if (a.k_cache_fp8 == nullptr) {
       T* k_cache = reinterpret_cast<T*>(k_layer);
       T* v_cache = reinterpret_cast<T*>(v_layer);
-      kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache, n,
-                     c_.num_key_value_heads, hd, b_.block_size_, st_);
+      if (!b_.skip_.skips("kv_cache_write"))
+        kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache,
+                       n, c_.num_key_value_heads, hd, b_.block_size_, st_);
       a.k_cache = k_cache;
       a.v_cache = v_cache;
     }
@@ -154,7 +158,8 @@ public:
     } else {
       if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
       b_.ops_.mark(st_, "attention_prefill");
-      if (in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
+      if (b_.skip_.skips("attention_decode")) {
+      } else if (in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
         cascade_attention_decode(a, in_.cascade_ids, in_.num_cascade, in_.cascade, b_.decode_ws_.data(),
                                  b_.decode_ws_.bytes(), st_);
         if (in_.num_plain) // the decode sequences outside the group, in the workspace after the group's
@@ -168,6 +173,7 @@ public:
     b_.ops_.mark(st_, "attention_decode");
   }
   void silu_mul(Act gate_up, Act out) override {
+    if (b_.skip_.skips("silu_mul")) return;
     const Fp8Fuse fuse = std::is_same_v<T, bf16> ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, fuse);
