@@ -22,8 +22,13 @@
 #include <tuple>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/fp8_mma_gemm_kernel.cuh"
+#include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
+
+#define FP8MMA_DEVICE __device__ __forceinline__
+#define FP8MMA_KERNEL __global__ void __launch_bounds__(512, 1)
+#define FP8MMA_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
+#include "backend/cuda/fp8_mma_gemm_kernel.cuh"
 #include "backend/cuda/quant_kernels.h"
 #include "error.h"
 

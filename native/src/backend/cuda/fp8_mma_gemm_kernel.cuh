@@ -2,14 +2,25 @@
 // x quantized to e4m3 codes in shared memory once per CTA, e4m3 weight bytes fed to mma.sync m16n8k32 as loaded.
 // Reference: y[r][n] = bf16(sum_k code_x[r][k] * code_w[n][k] * sx[r][k / gx] * sw[n][k / 128]) in float64 on the
 // host (tests/cuda/fp8_mma_gemm_test.cu), with code_x / sx exactly fake_quantize_fp8_rows' (fp8_quantize.cu).
+// Written over primitives its includer provides, so the same source runs on the GPU (fp8_mma_gemm.cu) and in a
+// host emulation (tests/cuda/fp8_mma_gemm_emulation_test.cpp). Expected: FP8MMA_DEVICE (a device function's
+// qualifiers), FP8MMA_KERNEL (the kernel's declaration), FP8MMA_SMEM(name) (unsigned char* name = the dynamic
+// shared memory); threadIdx, blockIdx, blockDim, gridDim, __syncthreads, __shfl_xor_sync, __ldcs, pdl_wait,
+// pdl_launch_dependents, mma_e4m3 (below), cuda_bf16.h and cuda_fp8.h.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
 #include <cstdint>
+#include <cstring>
 
-#include "backend/cuda/pdl.cuh"
+
+#if defined(__CUDACC__)
+#define FP8MMA_HD __host__ __device__
+#else
+#define FP8MMA_HD
+#endif
 
 namespace pagoda::cuda::fp8mma {
 
@@ -37,7 +48,7 @@ struct Params {
 // Shared-memory layout, in bytes from the start (the same on host and device).
 struct SmemLayout {
   int red, wmax, sx, codes, total;
-  __host__ __device__ SmemLayout(int warps, int split, int m, int k, bool x_group) {
+  FP8MMA_HD SmemLayout(int warps, int split, int m, int k, bool x_group) {
     red = 0;
     wmax = red + (split > 1 ? 2 * warps * 8 * kRedRow * 4 : 0);
     sx = wmax + warps * 8 * 4;
@@ -46,37 +57,26 @@ struct SmemLayout {
   }
 };
 
-// c (16 x 8 f32) += a (16 x 32 e4m3, rows = weight rows) . b (32 x 8 e4m3, columns = tokens). Fragments (PTX ISA,
-// "Matrix Fragments for mma.m16n8k32", 8-bit types): a0 row g k 4t..4t+3, a1 row g+8 same k, a2 row g k 16+4t..,
-// a3 row g+8 k 16+4t..; b0 k 4t..4t+3 column g, b1 k 16+4t.. column g; c0 / c1 row g columns 2t / 2t+1, c2 / c3
-// row g+8. The products of two e4m3 values are exact in f32.
-__device__ __forceinline__ void mma_e4m3(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 // fake_quantize_fp8_rows' code of v for scale s: the same IEEE division, clamp and saturating round to nearest
 // even (two values a conversion, the low byte = lo).
-__device__ __forceinline__ uint32_t e4m3_pair(float lo, float hi, float s) {
+FP8MMA_DEVICE uint32_t e4m3_pair(float lo, float hi, float s) {
   float2 v;
   v.x = fminf(fmaxf(lo / s, -448.f), 448.f);
   v.y = fminf(fmaxf(hi / s, -448.f), 448.f);
   return uint32_t(__nv_cvt_float2_to_fp8x2(v, __NV_SATFINITE, __NV_E4M3));
 }
 
-__device__ __forceinline__ void bf16x8_to_float(const uint4& u, float (&v)[8]) {
+FP8MMA_DEVICE void bf16x8_to_float(const uint4& u, float (&v)[8]) {
   const uint32_t words[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    v[2 * i] = __uint_as_float(words[i] << 16);
-    v[2 * i + 1] = __uint_as_float(words[i] & 0xFFFF0000u);
+    const uint32_t lo = words[i] << 16, hi = words[i] & 0xFFFF0000u;
+    std::memcpy(&v[2 * i], &lo, 4); // bf16 -> f32 is these bits (a register move on the GPU)
+    std::memcpy(&v[2 * i + 1], &hi, 4);
   }
 }
 
-__device__ __forceinline__ uint2 quantize8(const float (&v)[8], float s) {
+FP8MMA_DEVICE uint2 quantize8(const float (&v)[8], float s) {
   uint2 q;
   q.x = e4m3_pair(v[0], v[1], s) | (e4m3_pair(v[2], v[3], s) << 16);
   q.y = e4m3_pair(v[4], v[5], s) | (e4m3_pair(v[6], v[7], s) << 16);
@@ -96,8 +96,8 @@ __device__ __forceinline__ uint2 quantize8(const float (&v)[8], float s) {
 // a per-128-column group (its max is bf16(448 s_group)), and for zero rows (s = 1e-12 / 448, every code 0).
 // tests/cuda/fp8_mma_gemm_test.cu checks it on fake_quantize_fp8_rows' own output.
 template <bool XG, bool WB, int D>
-__global__ void __launch_bounds__(512, 1) fp8_mma_gemm_kernel(const Params p) {
-  extern __shared__ __align__(16) unsigned char smem[];
+FP8MMA_KERNEL fp8_mma_gemm_kernel(const Params p) {
+  FP8MMA_SMEM(smem);
   pdl_launch_dependents();
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
