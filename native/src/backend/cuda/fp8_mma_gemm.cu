@@ -90,6 +90,27 @@ int ctas_per_sm(Kernel kernel, int threads, int smem) {
   return blocks;
 }
 
+// The plan and grid of one call (the occupancy asked once per kernel, block and shared bytes).
+Fp8MmaPlan make_plan(const QuantizedWeight& w, int m, bool x_group, const Fp8MmaConfig* config) {
+  prepare_once();
+  static const Fp8MmaConfig env_config{env_int("PAGODA_FP8_MMA_SPLIT", 0), env_int("PAGODA_FP8_MMA_WARPS", 0),
+                                       env_int("PAGODA_FP8_MMA_CTAS", 0), env_int("PAGODA_FP8_MMA_DEPTH", 0)};
+  const Fp8MmaConfig& cfg = config != nullptr ? *config : env_config;
+  Fp8MmaPlan plan = plan_fp8_mma(w.n, w.k, m, x_group, device_sm_count(), cfg);
+  if (plan.smem > max_smem_optin())
+    throw Error("fp8_mma_gemm: " + std::to_string(plan.smem) + " bytes of shared memory for m " + std::to_string(m) +
+                ", k " + std::to_string(w.k) + " exceed the device's " + std::to_string(max_smem_optin()));
+  const bool w_block = w.scale_index.group_stride != 0;
+  int resident = ctas_per_sm(kernel_for(x_group, w_block, plan.depth), plan.warps * 32, plan.smem);
+  if (resident < 1) throw Error("fp8_mma_gemm: the kernel does not fit an SM");
+  if (cfg.ctas_per_sm > 0) resident = std::min(resident, cfg.ctas_per_sm);
+  // One wave, then as even a number of passes per CTA as the wave allows.
+  const int wave = device_sm_count() * resident;
+  const int rounds = (plan.passes + wave - 1) / wave;
+  plan.grid = (plan.passes + rounds - 1) / rounds;
+  return plan;
+}
+
 } // namespace
 
 bool fp8_mma_gemm_enabled() {
@@ -123,7 +144,12 @@ Fp8MmaPlan plan_fp8_mma(int n, int k, int m, bool x_group, int sm_count, const F
   return p;
 }
 
-void fp8_mma_gemm_prepare() { prepare_once(); }
+
+// At load: the kernels' shared-memory limit and every m's occupancy query for this weight, so that no CUDA call but
+// the launch happens inside a graph capture.
+void fp8_mma_gemm_prepare(const QuantizedWeight& w, int act_group) {
+  for (int m = 1; m <= kFp8MmaMaxRows; ++m) make_plan(w, m, act_group == 128 && w.k != 128, nullptr);
+}
 
 void fp8_mma_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, int act_group, cudaStream_t stream,
                   const Fp8MmaConfig* config, Fp8MmaPlan* plan_out) {
@@ -140,24 +166,10 @@ void fp8_mma_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int
     throw Error("fp8_mma_gemm: block scales must be 128x128");
   if (!w_block && (w.scale_index.row_shift != 0 || w.scale_index.row_stride != 1))
     throw Error("fp8_mma_gemm: per-channel scales must be one float a row");
-  prepare_once();
-  static const Fp8MmaConfig env_config{env_int("PAGODA_FP8_MMA_SPLIT", 0), env_int("PAGODA_FP8_MMA_WARPS", 0),
-                                       env_int("PAGODA_FP8_MMA_CTAS", 0), env_int("PAGODA_FP8_MMA_DEPTH", 0)};
-  const Fp8MmaConfig& cfg = config != nullptr ? *config : env_config;
   const bool x_group = act_group == 128 && w.k != 128;
-  Fp8MmaPlan plan = plan_fp8_mma(w.n, w.k, m, x_group, device_sm_count(), cfg);
-  if (plan.smem > max_smem_optin())
-    throw Error("fp8_mma_gemm: " + std::to_string(plan.smem) + " bytes of shared memory for m " + std::to_string(m) +
-                ", k " + std::to_string(w.k) + " exceed the device's " + std::to_string(max_smem_optin()));
-  const Kernel kernel = kernel_for(x_group, w_block, plan.depth);
-  int resident = ctas_per_sm(kernel, plan.warps * 32, plan.smem);
-  if (resident < 1) throw Error("fp8_mma_gemm: the kernel does not fit an SM");
-  if (cfg.ctas_per_sm > 0) resident = std::min(resident, cfg.ctas_per_sm);
-  // One wave, then as even a number of passes per CTA as the wave allows.
-  const int wave = device_sm_count() * resident;
-  const int rounds = (plan.passes + wave - 1) / wave;
-  plan.grid = (plan.passes + rounds - 1) / rounds;
+  const Fp8MmaPlan plan = make_plan(w, m, x_group, config);
   if (plan_out != nullptr) *plan_out = plan;
+  const Kernel kernel = kernel_for(x_group, w_block, plan.depth);
   Params p;
   p.x = x;
   p.w = static_cast<const uint8_t*>(w.packed);

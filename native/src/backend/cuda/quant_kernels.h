@@ -42,7 +42,7 @@ void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
 // same codes either way). QuantizedCudaLinear takes it for W8A8 layers at m <= 8 when PAGODA_FP8_MMA=1
 // (fp8_mma_gemm_enabled, read once; default off). config (null: PAGODA_FP8_MMA_SPLIT / _WARPS / _CTAS / _DEPTH, read
 // once, 0 = the plan's choice) and plan_out (what ran) are for benchmarks. fp8_mma_gemm_prepare sets the kernels'
-// shared-memory limit (load time: nothing to set inside a graph capture).
+// shared-memory limit and asks the occupancies for w at every m (load time: nothing to ask inside a graph capture).
 constexpr int kFp8MmaMaxRows = 8;
 struct Fp8MmaConfig {
   int split = 0, warps = 0, ctas_per_sm = 0, depth = 0;
@@ -51,7 +51,7 @@ struct Fp8MmaPlan {
   int split = 0, tiles_per_pass = 0, warps = 0, passes = 0, grid = 0, depth = 0, smem = 0;
 };
 bool fp8_mma_gemm_enabled();
-void fp8_mma_gemm_prepare();
+void fp8_mma_gemm_prepare(const QuantizedWeight& w, int act_group);
 Fp8MmaPlan plan_fp8_mma(int n, int k, int m, bool x_group, int sm_count, const Fp8MmaConfig& config);
 void fp8_mma_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, int act_group, cudaStream_t stream,
                   const Fp8MmaConfig* config = nullptr, Fp8MmaPlan* plan_out = nullptr);

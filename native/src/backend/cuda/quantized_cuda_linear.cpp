@@ -151,7 +151,14 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   scratch_->fit(out_, in_, f32_ ? sizeof(float) : sizeof(bf16), needs_dequant, w8a8 && !f32_, w8a8);
   // W8A8 at m <= 8 on fp8_mma_gemm (PAGODA_FP8_MMA=1; off by default): bf16 activations, k a multiple of 128.
   fp8_mma_ = w8a8 && !f32_ && format_ == QuantFormat::kFp8 && in_ % 128 == 0 && fp8_mma_gemm_enabled();
-  if (fp8_mma_) fp8_mma_gemm_prepare(); // the kernels' shared-memory limit, at load
+  // Kernel attributes and occupancy asked at load; a shape the kernel cannot take (x codes of 8 tokens past the
+  // shared memory: k > ~28,000) keeps today's path.
+  try {
+    if (fp8_mma_)
+      for (const Part& p : parts_) fp8_mma_gemm_prepare(p.weight.view(), act_group_);
+  } catch (const Error&) {
+    fp8_mma_ = false;
+  }
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
