@@ -1,6 +1,6 @@
 #!/bin/bash
 # fp8_mma_gemm (W8A8 fp8 decode on e4m3 mma.sync m16n8k32, PAGODA_FP8_MMA=1) on the device in one call (~4 min,
-# capped at TOTAL_S, default 330), in order: fp8_mma_gemm_test (against float64 on the same codes and scales, the
+# capped at TOTAL_S, default 360), in order: fp8_mma_gemm_test (against float64 on the same codes and scales, the
 # identity-weight code read-back, fused parts, every plan shape, the PDL chain; must pass before anything is timed;
 # on failure compute-sanitizer memcheck on it); `quant_kernel_bench fp8mma` (the new kernel beside today's path,
 # fake_quantize where the input is unfused + quant_gemm_lean, and the copy floor, Llama-3-8B's four GEMMs per-channel
@@ -9,7 +9,7 @@
 # Llama-3-8B FP8-dynamic and FP8-block (dummy weights) with the switch 0 and 1, each beside its floor.
 # Logs and JSON go to $OUT/fp8mma, tarred into $OUT/fp8mma-logs.tar.gz.
 # Bundle: fp8mma_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/fp8mma_on_device.sh
-SCRIPT=fp8mma_on_device LOGS=fp8mma TOTAL_S=${TOTAL_S:-330}
+SCRIPT=fp8mma_on_device LOGS=fp8mma TOTAL_S=${TOTAL_S:-360}
 source "$(dirname "$0")/device_run.sh"
 mkdir -p /tmp/fp8mma-bin && tar xzf "$B/bin.tar.gz" -C /tmp/fp8mma-bin && BIN=/tmp/fp8mma-bin/bin
 S=$B/shared
