@@ -221,6 +221,15 @@ int main() {
                                      Fp8MmaConfig{2, 8, 1, 4}, Fp8MmaConfig{4, 16, 1, 4}, Fp8MmaConfig{4, 4, 2, 4}})
         check_case(c, name, w, x, 6, block ? 128 : 512, cfg, cfg.ctas_per_sm, 1536);
     }
+    // A long row over few threads: the x quantization's batches of 4 loads a thread, several rounds and a tail.
+    for (bool block : {false, true}) {
+      const Fp8 w = make_fp8(2176, 32, block, rng); // 17 groups of 128
+      const std::vector<float> x = make_x(3, 2176, rng);
+      const std::string name = std::string(block ? "block128 " : "per-channel ") + "32x2176";
+      for (int group : {2176, 128})
+        for (const Fp8MmaConfig cfg : {Fp8MmaConfig{1, 1, 1, 4}, Fp8MmaConfig{1, 2, 1, 2}})
+          check_case(c, name, w, x, 3, group, cfg, 1, 40);
+    }
     check_codes(c, rng);
   });
 }

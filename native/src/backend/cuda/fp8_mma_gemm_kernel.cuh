@@ -151,46 +151,67 @@ FP8MMA_KERNEL fp8_mma_gemm_kernel(const Params p) {
   float* wmax = reinterpret_cast<float*>(smem + L.wmax);
   float* sx = reinterpret_cast<float*>(smem + L.sx); // XG: [groups][8 tokens]; else [8 tokens]
   uint8_t* codes = smem + L.codes;
-  const int kq = k + kPad, per_row = k >> 3; // 8 columns a thread-item
+  const int kq = k + kPad, per_row = k >> 3; // 8 columns a thread-item; item i of x is bytes 16 i.. (row i / per_row)
+  // Loads go out U at a time before any of them is used (x may be a pointer into anything, so the compiler cannot
+  // move a later load above an earlier shared-memory store by itself): U L2 round trips overlap instead of queuing.
+  constexpr int U = 4;
+  const uint4 zero = make_uint4(0u, 0u, 0u, 0u); // |0| never raises a max
   if constexpr (XG) {
     // 16 consecutive items = one (token, 128-column group): 16 lanes of a half-warp, max by 4 shuffles. Every lane
     // runs every pass (the shuffles need the whole warp); total is a multiple of 16, so a half-warp is either
     // entirely active or entirely idle.
     const int total = m * per_row;
-    for (int base = 0; base < total; base += blockDim.x) {
-      const int idx = base + threadIdx.x;
-      const bool active = idx < total;
-      const int r = active ? idx / per_row : 0, c8 = idx - r * per_row;
-      float v[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-      if (active) bf16x8_to_float(*reinterpret_cast<const uint4*>(p.x + int64_t(r) * k + c8 * 8), v);
-      float amax = 0.f;
+    for (int base = 0; base < total; base += U * int(blockDim.x)) {
+      uint4 raw[U];
 #pragma unroll
-      for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(v[e]));
+      for (int u = 0; u < U; ++u) {
+        const int idx = base + u * int(blockDim.x) + int(threadIdx.x);
+        raw[u] = idx < total ? *reinterpret_cast<const uint4*>(p.x + int64_t(idx) * 8) : zero;
+      }
 #pragma unroll
-      for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      if (active) {
-        const float s = fmaxf(amax, 1e-12f) / 448.f;
-        *reinterpret_cast<uint2*>(codes + r * kq + c8 * 8) = quantize8(v, s);
-        if ((lane & 15) == 0) sx[(c8 >> 4) * 8 + r] = s;
+      for (int u = 0; u < U; ++u) {
+        const int idx = base + u * int(blockDim.x) + int(threadIdx.x);
+        float v[8];
+        bf16x8_to_float(raw[u], v);
+        float amax = 0.f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(v[e]));
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+        if (idx < total) {
+          const int r = idx / per_row, c8 = idx - r * per_row;
+          const float s = fmaxf(amax, 1e-12f) / 448.f;
+          *reinterpret_cast<uint2*>(codes + r * kq + c8 * 8) = quantize8(v, s);
+          if ((lane & 15) == 0) sx[(c8 >> 4) * 8 + r] = s;
+        }
       }
     }
   } else {
     // Per token: the row's max over the whole CTA (warp shuffles, then one float a warp and token), then the
     // row again (from L1 / L2) for the codes.
-    float am[8];
 #pragma unroll
     for (int r = 0; r < 8; ++r) {
-      am[r] = 0.f;
       if (r < m) {
-        for (int c8 = threadIdx.x; c8 < per_row; c8 += blockDim.x) {
-          float v[8];
-          bf16x8_to_float(*reinterpret_cast<const uint4*>(p.x + int64_t(r) * k + c8 * 8), v);
+        const bf16* row = p.x + int64_t(r) * k;
+        float am = 0.f;
+        for (int c0 = threadIdx.x; c0 < per_row; c0 += U * int(blockDim.x)) {
+          uint4 raw[U];
 #pragma unroll
-          for (int e = 0; e < 8; ++e) am[r] = fmaxf(am[r], fabsf(v[e]));
+          for (int u = 0; u < U; ++u) {
+            const int c8 = c0 + u * int(blockDim.x);
+            raw[u] = c8 < per_row ? *reinterpret_cast<const uint4*>(row + c8 * 8) : zero;
+          }
+#pragma unroll
+          for (int u = 0; u < U; ++u) {
+            float v[8];
+            bf16x8_to_float(raw[u], v);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) am = fmaxf(am, fabsf(v[e]));
+          }
         }
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) am[r] = fmaxf(am[r], __shfl_xor_sync(0xffffffffu, am[r], o));
-        if (lane == 0) wmax[warp * 8 + r] = am[r];
+        for (int o = 16; o > 0; o >>= 1) am = fmaxf(am, __shfl_xor_sync(0xffffffffu, am, o));
+        if (lane == 0) wmax[warp * 8 + r] = am;
       }
     }
     __syncthreads();
@@ -201,10 +222,21 @@ FP8MMA_KERNEL fp8_mma_gemm_kernel(const Params p) {
         for (int v = 0; v < warps; ++v) a = fmaxf(a, wmax[v * 8 + r]);
         const float s = fmaxf(a, 1e-12f) / 448.f;
         if (threadIdx.x == 0) sx[r] = s;
-        for (int c8 = threadIdx.x; c8 < per_row; c8 += blockDim.x) {
-          float v[8];
-          bf16x8_to_float(*reinterpret_cast<const uint4*>(p.x + int64_t(r) * k + c8 * 8), v);
-          *reinterpret_cast<uint2*>(codes + r * kq + c8 * 8) = quantize8(v, s);
+        const bf16* row = p.x + int64_t(r) * k;
+        for (int c0 = threadIdx.x; c0 < per_row; c0 += U * int(blockDim.x)) {
+          uint4 raw[U];
+#pragma unroll
+          for (int u = 0; u < U; ++u) {
+            const int c8 = c0 + u * int(blockDim.x);
+            raw[u] = c8 < per_row ? *reinterpret_cast<const uint4*>(row + c8 * 8) : zero;
+          }
+#pragma unroll
+          for (int u = 0; u < U; ++u) {
+            const int c8 = c0 + u * int(blockDim.x);
+            float v[8];
+            bf16x8_to_float(raw[u], v);
+            if (c8 < per_row) *reinterpret_cast<uint2*>(codes + r * kq + c8 * 8) = quantize8(v, s);
+          }
         }
       }
     }
