@@ -1,0 +1,29 @@
+#!/bin/bash
+# Fills the folder decode_switches_on_device.sh reads on the device: session 10's default-off batch-1 switches
+# (PAGODA_DECODE_FUSED_ROPE, PAGODA_FUSED_SILU, PAGODA_INT4_FOLD, PAGODA_FP8_MMA) checked and measured in one call.
+# Their kernel tests, quant_kernel_bench, pagoda-bench and pagoda-check built here for sm_90a (stripped, gzipped),
+# the Llama-3-8B configs, the tiny bf16 and wave2 checkpoints with their goldens, the scripts and COMMIT. Run from
+# the repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
+# Usage: native/tests/cuda/decode_switches_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/switches)]
+set -eu
+. "$(dirname "$0")/bundle_lib.sh"
+bundle_begin decode_switches_bundle_for_device .dev-carry/switches "$@"
+bundle_need "$SHARED/models/wave2"
+BINS=(fused_rope_decode_test skinny_gemm_test quant_gemm_test fp8_mma_gemm_test quant_kernel_bench pagoda-bench pagoda-check)
+bundle_build "${BINS[@]}"
+bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
+bundle_bins "${BINS[@]}"
+bundle_gzip_bins
+cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
+  "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
+for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block; do
+  cp -r "$SHARED/models/wave2/tiny-llama-$g" "$DEST/shared/models/wave2/"
+  cp "$SHARED/fixtures/wave2/golden/tiny-llama-$g.golden.json" "$DEST/shared/fixtures/wave2/golden/"
+done
+cp "$SHARED"/fixtures/wave2/golden/tiny-llama-fp8-*.w8a8.golden.json "$DEST/shared/fixtures/wave2/golden/"
+for m in tiny-llama3 tiny-qwen3; do
+  cp -r "$SHARED/models/$m" "$DEST/shared/models/"
+  cp "$SHARED/fixtures/golden/$m.golden.json" "$DEST/shared/fixtures/golden/"
+done
+cp native/tests/cuda/decode_switches_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
+bundle_end --max-mb 60 "OUT=\$OUT bash $DEST/decode_switches_on_device.sh"

@@ -1,0 +1,83 @@
+#!/bin/bash
+# Session 10's default-off batch-1 switches on the device in one call (~6-7 min, capped at TOTAL_S, default 430):
+#   PAGODA_DECODE_FUSED_ROPE (RoPE + KV write inside decode attention), PAGODA_FUSED_SILU (gate_up + SiLU·mul in
+#   one kernel, bf16), PAGODA_INT4_FOLD (int4 decode GEMV without HSUB2), PAGODA_FP8_MMA (W8A8 decode on e4m3 mma).
+# 1. each switch's kernel test (a switch whose test fails is not measured);
+# 2. goldens through pagoda-check with each switch on (tiny-llama3 / tiny-qwen3, the wave2 checkpoints);
+# 3. batch-1 decode of Llama-3-8B (dummy weights) per format with the switches off and on, in the same call;
+# 4. quant_kernel_bench int4fold and fp8mma (kernel times beside the copy floor) while the budget lasts.
+# Logs and JSON go to $OUT/switches, tarred into $OUT/switches-logs.tar.gz.
+# Bundle: decode_switches_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/decode_switches_on_device.sh
+SCRIPT=decode_switches_on_device LOGS=switches TOTAL_S=${TOTAL_S:-430}
+source "$(dirname "$0")/device_run.sh"
+mkdir -p /tmp/switches-bin && tar xzf "$B/bin.tar.gz" -C /tmp/switches-bin && BIN=/tmp/switches-bin/bin
+S=$B/shared
+export PAGODA_SHARED=$S
+unset PAGODA_DECODE_FUSED_ROPE PAGODA_FUSED_SILU PAGODA_INT4_FOLD PAGODA_INT4_FOLD_WARPS PAGODA_INT4_FOLD_TILES \
+  PAGODA_FP8_MMA PAGODA_FP8_MMA_SPLIT PAGODA_FP8_MMA_WARPS PAGODA_FP8_MMA_CTAS PAGODA_FP8_MMA_DEPTH
+
+declare -A ok
+for t in fused_rope_decode_test:rope skinny_gemm_test:silu quant_gemm_test:fold fp8_mma_gemm_test:fp8mma; do
+  name=${t%%:*} sw=${t##*:}
+  if run "$name" 100 "$BIN/$name"; then
+    ok[$sw]=1
+    echo "   $name: $(grep -E "passed" "$OUT_DIR/$name.log" | tail -1)"
+  else
+    ok[$sw]=0
+    grep -E "^FAIL" "$OUT_DIR/$name.log" | head -8
+  fi
+done
+
+golden() { # NAME GOLDEN MODEL ENV...
+  local name=$1 g=$2 m=$3
+  shift 3
+  run "golden-$name" 30 env "$@" "$BIN/pagoda-check" "$g" --model "$m" --device cuda --dtype auto &&
+    echo "   golden $name: $(grep -E "passed" "$OUT_DIR/golden-$name.log" | tail -1)"
+}
+for m in tiny-llama3 tiny-qwen3; do
+  [ "${ok[rope]}" = 1 ] && golden "$m-rope" "$S/fixtures/golden/$m.golden.json" "$S/models/$m" PAGODA_DECODE_FUSED_ROPE=1
+  [ "${ok[silu]}" = 1 ] && golden "$m-silu" "$S/fixtures/golden/$m.golden.json" "$S/models/$m" PAGODA_FUSED_SILU=1
+done
+W=$S/fixtures/wave2/golden
+if [ "${ok[fold]}" = 1 ]; then
+  for g in gptq-int4 gptq-int4-actorder awq-int4; do
+    golden "$g-fold" "$W/tiny-llama-$g.golden.json" "$S/models/wave2/tiny-llama-$g" PAGODA_INT4_FOLD=1
+  done
+  [ "${ok[rope]}" = 1 ] && golden "gptq-int4-fold-rope" "$W/tiny-llama-gptq-int4.golden.json" \
+    "$S/models/wave2/tiny-llama-gptq-int4" PAGODA_INT4_FOLD=1 PAGODA_DECODE_FUSED_ROPE=1
+fi
+if [ "${ok[fp8mma]}" = 1 ]; then
+  for g in fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
+    golden "$g-fp8mma" "$W/tiny-llama-$g.golden.json" "$S/models/wave2/tiny-llama-${g%.w8a8}" PAGODA_FP8_MMA=1
+  done
+fi
+
+# Batch 1: a small KV pool and few graphs load faster; the step does not depend on them.
+L="--load-format dummy --device cuda --max-model-len 1024 --max-num-seqs 8 --gpu-memory-utilization 0.5"
+L="$L --batch-size 1 --input-len 512 --output-len 128"
+b1() { # FORMAT LABEL ENV...
+  local f=$1 label=$2 cfg=$B/configs/llama-3-8b-$1.json
+  shift 2
+  [ "$f" = bf16 ] && cfg=$B/configs/llama-3-8b.json
+  run "b1-$f-$label" 60 env "$@" "$BIN/pagoda-bench" --model "$cfg" $L \
+    --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-$label.json" &&
+    echo "   batch-1 $f $label: $(grep -E "^floor" "$OUT_DIR/b1-$f-$label.log" | head -1)"
+}
+b1 bf16 off PAGODA_DECODE_FUSED_ROPE=0
+[ "${ok[rope]}" = 1 ] && b1 bf16 rope PAGODA_DECODE_FUSED_ROPE=1
+[ "${ok[silu]}" = 1 ] && b1 bf16 silu PAGODA_FUSED_SILU=1
+[ "${ok[rope]}${ok[silu]}" = 11 ] && b1 bf16 rope+silu PAGODA_DECODE_FUSED_ROPE=1 PAGODA_FUSED_SILU=1
+b1 gptq-int4 off PAGODA_INT4_FOLD=0
+[ "${ok[fold]}" = 1 ] && b1 gptq-int4 fold PAGODA_INT4_FOLD=1
+[ "${ok[rope]}" = 1 ] && b1 gptq-int4 rope PAGODA_DECODE_FUSED_ROPE=1
+[ "${ok[fold]}${ok[rope]}" = 11 ] && b1 gptq-int4 fold+rope PAGODA_INT4_FOLD=1 PAGODA_DECODE_FUSED_ROPE=1
+b1 fp8-dynamic off PAGODA_FP8_MMA=0
+[ "${ok[fp8mma]}" = 1 ] && b1 fp8-dynamic fp8mma PAGODA_FP8_MMA=1
+[ "${ok[fp8mma]}${ok[rope]}" = 11 ] && b1 fp8-dynamic fp8mma+rope PAGODA_FP8_MMA=1 PAGODA_DECODE_FUSED_ROPE=1
+[ "${ok[fold]}" = 1 ] && b1 awq-int4 off PAGODA_INT4_FOLD=0 && b1 awq-int4 fold PAGODA_INT4_FOLD=1
+
+[ "${ok[fold]}" = 1 ] && run quant_kernel_bench-int4fold 80 "$BIN/quant_kernel_bench" int4fold \
+  "$OUT_DIR/h200-int4fold-kernels.json" && grep -E "^token" "$OUT_DIR/quant_kernel_bench-int4fold.log" | head -20
+[ "${ok[fp8mma]}" = 1 ] && run quant_kernel_bench-fp8mma 80 "$BIN/quant_kernel_bench" fp8mma \
+  "$OUT_DIR/h200-fp8-mma-kernels.json" && grep -E "^token" "$OUT_DIR/quant_kernel_bench-fp8mma.log" | head -20
+finish
