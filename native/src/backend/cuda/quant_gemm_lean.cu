@@ -50,13 +50,24 @@ bool quant_gemm_lean_deep_default() {
   return on;
 }
 
+// Off by default (wt/int4v2, not yet measured on a GPU): PAGODA_INT4_FOLD=1 runs int4 weights through the FOLD
+// variants of the kernel (no HSUB2 a pair; see quant_gemm_lean_kernel.cuh). Off = the kernels and bits of before.
+bool int4_fold_default() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_INT4_FOLD");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
-                            cudaStream_t stream, int deep) {
+                            cudaStream_t stream, int deep, int fold, int warps) {
   const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
+  const bool f = w.format == QuantFormat::kInt4 && (fold < 0 ? int4_fold_default() : fold != 0);
   // quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
-  // while the CTAs fit one wave of 16 warps an SM, else four.
-  const bool eight = int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
-  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
+  // while the CTAs fit one wave of 16 warps an SM, else four. warps 4 / 8 forces one (the int4fold bench).
+  const bool eight = warps != 0 ? warps == 8 : int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d, f) : lean::lean_kernel_for<4>(w, d, f),
              dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
 }
 

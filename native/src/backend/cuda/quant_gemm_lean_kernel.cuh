@@ -52,13 +52,19 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
 // __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
 // 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
+// FOLD (int4 only, PAGODA_INT4_FOLD): the mma runs on the biased codes 128 + q as they come out of the LOP3, with no
+// HSUB2 per pair, and a second mma a k-step on the same x fragment with the constant A fragment -(128 + z) (exact in
+// bf16: 128 + z < 256 needs 8 significant bits) adds -(128 + z) * sum_k x into its own accumulator; the group's
+// partial is the sum of both: sum (q - z) x. Two accumulator chains, so the second mma does not lengthen the
+// dependent HMMA chain; 4 FADD a group join them. Not bit-identical to FOLD = false (f32 terms ~136|x| that cancel).
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
-template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5>
+template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool FOLD = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
+  static_assert(!FOLD || F == QuantFormat::kInt4, "the fold is int4's");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
@@ -88,7 +94,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   struct Stage {
     uint4 words[G][kW];
     float scale[2];
-    uint32_t zero2[2]; // int4 with zero points: the bf16 pair 128 + z of rows g and g + 8
+    uint32_t zero2[2]; // int4 with zero points: the bf16 pair 128 + z of rows g and g + 8 (FOLD: -(128 + z))
   };
   float fixed_scale[2] = {0.f, 0.f};
   if constexpr (!GS) {
@@ -114,7 +120,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
         sp[h] += s_step;
       }
       if constexpr (Z) {
-        st.zero2[h] = uint32_t(*zp[h]) * 0x00010001u + 0x43004300u;
+        st.zero2[h] = uint32_t(*zp[h]) * 0x00010001u + (FOLD ? 0xC300C300u : 0x43004300u); // FOLD: -(128 + z)
         zp[h] += z_step;
       }
     }
@@ -149,6 +155,12 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       Stage& st = ring[d];
       const XFrag& xf = xr[d & 1];
       float part[4] = {0.f, 0.f, 0.f, 0.f};
+      float zpart[4] = {0.f, 0.f, 0.f, 0.f}; // FOLD: -(128 + z) * sum_k x, rows g / g + 8
+      uint32_t zneg[2] = {0xC308C308u, 0xC308C308u}; // FOLD: bf16 pair -(128 + z) of rows g / g + 8 (sym: -136)
+      if constexpr (FOLD && Z) {
+        zneg[0] = st.zero2[0];
+        zneg[1] = st.zero2[1];
+      }
 #pragma unroll
       for (int c = 0; c < G; ++c) {
 #pragma unroll
@@ -159,7 +171,8 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
-              a[i] = bf16x2_sub(biased, Z ? st.zero2[i & 1] : 0x43084308u);
+              if constexpr (FOLD) a[i] = biased;
+              else a[i] = bf16x2_sub(biased, Z ? st.zero2[i & 1] : 0x43084308u);
             }
           } else {
             const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
@@ -170,7 +183,13 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
           }
           const uint4& xv = xf[c][s >> 1];
           mma_bf16_16816(part, a[0], a[1], a[2], a[3], (s & 1) ? xv.z : xv.x, (s & 1) ? xv.w : xv.y);
+          if constexpr (FOLD)
+            mma_bf16_16816(zpart, zneg[0], zneg[1], zneg[0], zneg[1], (s & 1) ? xv.z : xv.x, (s & 1) ? xv.w : xv.y);
         }
+      }
+      if constexpr (FOLD) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) part[e] += zpart[e];
       }
       // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
 #pragma unroll
@@ -197,7 +216,23 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
-template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
+// fold (int4 only): the FOLD variants, same stages and registers budget as their non-fold twins.
+template <int W> LeanKernel lean_fold_kernel_for(const QuantizedWeight& w, bool deep) {
+  using F = QuantFormat;
+  if (w.group_size == 128) {
+    if (w.zeros) {
+      if (deep) return quant_gemm_lean_kernel<F::kInt4, 2, 4, W, true, true, __half, 4, true>;
+      return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, true, true, __half, 5, true>;
+    }
+    if (deep) return quant_gemm_lean_kernel<F::kInt4, 2, 4, W, false, true, __half, 4, true>;
+    return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, false, true, __half, 5, true>;
+  }
+  if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, true, true, __half, 5, true>;
+  return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, false, true, __half, 5, true>;
+}
+
+template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, bool fold = false) {
+  if (fold && w.format == QuantFormat::kInt4) return lean_fold_kernel_for<W>(w, deep);
   if (w.format == QuantFormat::kFp8) {
     if (w.scale_index.group_stride != 0) {
       if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;

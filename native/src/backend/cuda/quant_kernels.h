@@ -30,10 +30,12 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // unless PAGODA_QUANT_GEMM_LEAN=0 (quant_gemm_lean_enabled, read once); quant_gemm_lean runs it
 // whatever the switch says (tests, benchmarks) and throws for m > 8. deep (int4 g128, fp8): 1 streams four
 // stages a warp at 128 registers, 0 two at 96 (the same bits either way); -1: PAGODA_QUANT_GEMM_LEAN_DEEP=1
-// (read once) or 0.
+// (read once) or 0. fold (int4 only; fp8 ignores it): 1 runs the FOLD kernels (mma on 128 + q, the zero point
+// subtracted by a second mma on x; not bit-identical), 0 not, -1 PAGODA_INT4_FOLD=1 (read once, default off).
+// warps: 4 or 8 warps a CTA forced (benchmarks), 0 quant_gemm's rule.
 bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep = -1);
+                     size_t workspace_bytes, cudaStream_t stream, int deep = -1, int fold = -1, int warps = 0);
 
 // out[m, k] = x[r, perm[j]]: an act-order weight's input columns in its packed order (both GEMMs
 // gather x so first). preload_gather_columns loads the kernel's code at load time, so its first
