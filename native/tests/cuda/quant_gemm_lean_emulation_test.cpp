@@ -83,8 +83,9 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
     abs_all = ref_linear(ax, aw, 8, n, k);
   }
   const auto y0 = random_bf16_values(size_t(8) * n, rng);
-  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep, fold);
-  const lean::LeanKernel plain = lean::lean_kernel_for<W>(w, deep, false);
+  constexpr int kPlainW = W < 4 ? 4 : W; // W 1 and 2 come only with the fold
+  const lean::LeanKernel kernel = fold ? lean::lean_fold_kernel_for<W>(w, deep) : lean::lean_kernel_for<W>(w, deep);
+  const lean::LeanKernel plain = lean::lean_kernel_for<kPlainW>(w, deep, false);
   for (int m : {1, 2, 3, 8}) {
     const std::vector<bf16> x = packed_x(x_all, w, m);
     for (float beta : {0.f, 0.5f}) {
@@ -103,8 +104,9 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
       if (fold && beta == 0.f) {
         emu::WideOutput yp(m, n, ldy);
         yp.fill(y0);
-        const std::string f2 = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
-                                             [&] { plain(x.data(), w, static_cast<bf16*>(yp.data()), ldy, m, beta); }, W * 32);
+        const std::string f2 = emu::run_grid(dim3(n / 16, 1, 1), size_t(kPlainW) * 8 * 20 * 4,
+                                             [&] { plain(x.data(), w, static_cast<bf16*>(yp.data()), ldy, m, beta); },
+                                             kPlainW * 32);
         if (!ran(c, tag, ": the plain kernel runs to the end", f2)) continue;
         const std::vector<double> abs_ref(abs_all.begin(), abs_all.begin() + size_t(m) * n);
         const size_t over = over_bound(y.values(), e.ref, abs_ref, -16), plain_over = over_bound(yp.values(), e.ref, abs_ref, -16);
@@ -222,6 +224,8 @@ int main() {
           run_case<4>(c, cs, deep, rng);
           run_case<8>(c, cs, deep, rng);
           if (emu::host_view(cs.host).format == QuantFormat::kInt4) { // PAGODA_INT4_FOLD's kernels
+            run_case<1>(c, cs, deep, rng, true);
+            run_case<2>(c, cs, deep, rng, true);
             run_case<4>(c, cs, deep, rng, true);
             run_case<8>(c, cs, deep, rng, true);
           }

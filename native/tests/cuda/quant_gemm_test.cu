@@ -59,7 +59,7 @@ void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, c
 }
 
 // The int4 fold (PAGODA_INT4_FOLD: the mma on 128 + q, -(128 + z) * sum x by a second mma; not bit-identical) at
-// m <= 8, two and four stages, four and eight warps, against the float64 reference output by output:
+// m <= 8, two and four stages, 1, 2, 4 and 8 warps a CTA, against the float64 reference output by output:
 //   |y - ref| <= 2^-8 |ref| + 2^-14 S,  S = sum_k |w x| (abs_ref).
 // 2^-8 |ref| covers the bf16 output rounding (half an ulp is <= 2^-9 |y|). 2^-14 S is the f32 budget: the fold's
 // terms are 128 + q (~136) times x where the plain kernel's are q - z (~4 on average), but a group's partial
@@ -87,7 +87,7 @@ void check_fold(Checker& c, const std::string& name, const QuantizedWeight& w, c
   c.expect_true(name + ": plain quant_gemm_lean m " + std::to_string(m) + " within the fold's bound too (its sanity)",
                 plain_over == 0, std::to_string(plain_over) + " outputs over");
   for (int deep : {0, 1})
-    for (int warps : {4, 8}) {
+    for (int warps : {1, 2, 4, 8}) {
       DeviceBuffer d_l(ref.size() * 2 + 256);
       poison(d_l);
       quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep, 1, warps);
@@ -405,6 +405,12 @@ void check_errors(Checker& c, std::mt19937& rng) {
                  [&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); }, "workspace");
   expect_refused(c, "quant_gemm_lean: an act-order weight without a workspace fails",
                  [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); }, "workspace");
+  expect_refused(c, "quant_gemm_lean: warps 3 fails",
+                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, d.data(), d.bytes(), 0, 0, 1, 3); },
+                 "warps 3");
+  expect_refused(c, "quant_gemm_lean: 2 warps without the fold fails",
+                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, d.data(), d.bytes(), 0, 0, 0, 2); },
+                 "need the int4 fold");
   expect_refused(c, "quant_gemm_lean: m 9 fails",
                  [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 9, 0.f, d.data(), d.bytes(), 0); }, "m 9");
 }
@@ -417,6 +423,7 @@ int main() {
   setenv("PAGODA_QUANT_GEMM_LEAN", "0", 1); // lean is quant_gemm's default for m <= 8
   unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   unsetenv("PAGODA_INT4_FOLD"); // every call here says fold 0 or 1
+  unsetenv("PAGODA_INT4_FOLD_WARPS");
   std::mt19937 rng(1515);
   Checker c;
   try {

@@ -259,11 +259,12 @@ int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
 
 // `int4fold`: PAGODA_INT4_FOLD's kernels (quant_gemm_lean fold = 1) beside today's lean (fold 0, its default
 // stages and warps) and the copy floor, on the four Llama-3-8B GEMMs, int4 GPTQ g128 / AWQ g128 / GPTQ g64, m 1, 2,
-// 4, 8; the fold swept over stages (two / four) and warps a CTA (4 / 8; today's rule takes 8 for o_proj and down, 4
-// for qkv and gate_up), so one device call picks; then one batch-1 token's 128 GEMMs back to back per kernel.
+// 4, 8; the fold swept over stages (two / four) and warps a CTA (1 / 2 / 4 / 8; today's rule takes 8 for o_proj and
+// down, 4 for qkv and gate_up; fewer warps split k over more CTAs an SM), so one device call picks; then one batch-1 token's 128 GEMMs back to back per kernel.
 int bench_int4fold(const cudaDeviceProp& prop, double copy, const char* json_path) {
   unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   unsetenv("PAGODA_INT4_FOLD"); // every call says fold 0 or 1
+  unsetenv("PAGODA_INT4_FOLD_WARPS");
   const int ms[] = {1, 2, 4, 8};
   DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
   DeviceBuffer y(size_t(8) * 28672 * 2);
@@ -277,8 +278,9 @@ int bench_int4fold(const cudaDeviceProp& prop, double copy, const char* json_pat
     int deep, fold, warps;
   };
   const Variant variants[] = {{"int4-gptq-g128", 128, false}, {"int4-awq-g128", 128, true}, {"int4-gptq-g64", 64, false}};
-  const Kernel kernels[] = {{"lean", 0, 0, 0},          {"fold", 0, 1, 0},          {"fold-w4", 0, 1, 4},
-                            {"fold-w8", 0, 1, 8},       {"fold-deep", 1, 1, 0},     {"fold-deep-w8", 1, 1, 8}};
+  const Kernel kernels[] = {{"lean", 0, 0, 0},         {"fold", 0, 1, 0},         {"fold-w1", 0, 1, 1},
+                            {"fold-w2", 0, 1, 2},      {"fold-w4", 0, 1, 4},      {"fold-w8", 0, 1, 8},
+                            {"fold-deep", 1, 1, 0},    {"fold-deep-w1", 1, 1, 1}, {"fold-deep-w2", 1, 1, 2}};
   for (const Variant& v : variants) {
     struct Layer {
       BenchWeight w;

@@ -48,7 +48,9 @@ template <> struct LeanWords<QuantFormat::kInt4> { static constexpr int kCount =
 template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 2; };
 
 // F: format; G: 64-wide chunks per scale group; D: ring stages (even); W: warps of a CTA (chosen as
-// quant_gemm chooses for m <= 8, since the split of k over warps fixes the summation order);
+// quant_gemm chooses for m <= 8, since the split of k over warps fixes the summation order; the int4 fold also
+// comes with W = 1 and 2: fewer warps split k, so each streams more groups over its fixed costs, in more CTAs an
+// SM, B * 4 / W, at the same registers);
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
 // __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
 // 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
@@ -61,7 +63,7 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool FOLD = false>
-LEAN_KERNEL(W * 32, W == 4 ? B : 2)
+LEAN_KERNEL(W * 32, W == 8 ? 2 : B * 4 / W)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!FOLD || F == QuantFormat::kInt4, "the fold is int4's");
@@ -216,7 +218,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
-// fold (int4 only): the FOLD variants, same stages and registers budget as their non-fold twins.
+// fold (int4 only): the FOLD variants, same stages and registers budget as their non-fold twins; W 1, 2, 4, 8.
 template <int W> LeanKernel lean_fold_kernel_for(const QuantizedWeight& w, bool deep) {
   using F = QuantFormat;
   if (w.group_size == 128) {

@@ -32,7 +32,8 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // stages a warp at 128 registers, 0 two at 96 (the same bits either way); -1: PAGODA_QUANT_GEMM_LEAN_DEEP=1
 // (read once) or 0. fold (int4 only; fp8 ignores it): 1 runs the FOLD kernels (mma on 128 + q, the zero point
 // subtracted by a second mma on x; not bit-identical), 0 not, -1 PAGODA_INT4_FOLD=1 (read once, default off).
-// warps: 4 or 8 warps a CTA forced (benchmarks), 0 quant_gemm's rule.
+// warps: 4 or 8 warps a CTA forced (benchmarks; with the fold also 1 or 2), 0 quant_gemm's rule (the fold:
+// PAGODA_INT4_FOLD_WARPS where set). Throws for other counts, or 1 / 2 without the fold.
 bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1, int fold = -1, int warps = 0);
