@@ -70,7 +70,7 @@ size_t over_bound(const std::vector<float>& y, const std::vector<double>& ref, c
 // output within 2^-8 |ref| + 2^-16 sum_k |w x|, which the plain kernel meets too: the emulated mma rounds its
 // double sum to f32 once, so the fold adds only f32 roundings of partials ~1,540 |x| a group (terms 128 + q, not
 // q - z); a fold that subtracts a wrong zero point or misses a k-step is off by ~|x| * k-step sums, far more.
-template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng, bool fold = false) {
+template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng, bool fold = false, int tiles = 1) {
   const QuantizedWeight w = emu::host_view(cs.host);
   const int n = w.n, k = w.k, ldy = n + 8;
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
@@ -84,7 +84,7 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
   }
   const auto y0 = random_bf16_values(size_t(8) * n, rng);
   constexpr int kPlainW = W < 4 ? 4 : W; // W 1 and 2 come only with the fold
-  const lean::LeanKernel kernel = fold ? lean::lean_fold_kernel_for<W>(w, deep) : lean::lean_kernel_for<W>(w, deep);
+  const lean::LeanKernel kernel = fold ? lean::lean_fold_kernel_for<W>(w, deep, tiles) : lean::lean_kernel_for<W>(w, deep);
   const lean::LeanKernel plain = lean::lean_kernel_for<kPlainW>(w, deep, false);
   for (int m : {1, 2, 3, 8}) {
     const std::vector<bf16> x = packed_x(x_all, w, m);
@@ -94,8 +94,9 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
       emu::WideOutput y(m, n, ldy);
       y.fill(y0);
       const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " warps " +
-                              std::to_string(W) + (deep ? " deep" : "") + (fold ? " fold" : "");
-      const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
+                              std::to_string(W) + (deep ? " deep" : "") + (fold ? " fold" : "") +
+                              (tiles == 2 ? " tiles 2" : "");
+      const std::string fault = emu::run_grid(dim3(n / (16 * tiles), 1, 1), size_t(W) * tiles * 8 * 20 * 4,
                                               [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta); },
                                               W * 32);
       if (!ran(c, tag, ": runs to the end", fault)) continue;
@@ -228,6 +229,11 @@ int main() {
             run_case<2>(c, cs, deep, rng, true);
             run_case<4>(c, cs, deep, rng, true);
             run_case<8>(c, cs, deep, rng, true);
+            if (s.n % 32 == 0 && !deep) { // two row tiles a CTA (deep does not apply)
+              run_case<1>(c, cs, false, rng, true, 2);
+              run_case<4>(c, cs, false, rng, true, 2);
+              run_case<8>(c, cs, false, rng, true, 2);
+            }
           }
         }
       }

@@ -59,7 +59,7 @@ void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, c
 }
 
 // The int4 fold (PAGODA_INT4_FOLD: the mma on 128 + q, -(128 + z) * sum x by a second mma; not bit-identical) at
-// m <= 8, two and four stages, 1, 2, 4 and 8 warps a CTA, against the float64 reference output by output:
+// m <= 8, two and four stages, 1, 2, 4 and 8 warps a CTA, one and two row tiles a CTA, against the float64 reference output by output:
 //   |y - ref| <= 2^-8 |ref| + 2^-14 S,  S = sum_k |w x| (abs_ref).
 // 2^-8 |ref| covers the bf16 output rounding (half an ulp is <= 2^-9 |y|). 2^-14 S is the f32 budget: the fold's
 // terms are 128 + q (~136) times x where the plain kernel's are q - z (~4 on average), but a group's partial
@@ -86,13 +86,16 @@ void check_fold(Checker& c, const std::string& name, const QuantizedWeight& w, c
   worst_of(download_bf16(d_p, ref.size()), plain_s, plain_over);
   c.expect_true(name + ": plain quant_gemm_lean m " + std::to_string(m) + " within the fold's bound too (its sanity)",
                 plain_over == 0, std::to_string(plain_over) + " outputs over");
+  for (int tiles : {1, 2})
   for (int deep : {0, 1})
     for (int warps : {1, 2, 4, 8}) {
+      if (tiles == 2 && deep) continue; // deep does not apply to two tiles
       DeviceBuffer d_l(ref.size() * 2 + 256);
       poison(d_l);
-      quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep, 1, warps);
+      quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep, 1, warps,
+                      tiles);
       const std::string tag = name + ": quant_gemm_lean fold" + (deep ? " deep" : "") + " warps " +
-                              std::to_string(warps) + " m " + std::to_string(m);
+                              std::to_string(warps) + (tiles == 2 ? " tiles 2" : "") + " m " + std::to_string(m);
       double worst_s = 0;
       size_t over = 0;
       worst_of(download_bf16(d_l, ref.size()), worst_s, over);
@@ -106,7 +109,8 @@ void check_fold(Checker& c, const std::string& name, const QuantizedWeight& w, c
       if (m == 3) {
         std::vector<double> twice(ref);
         for (double& v : twice) v *= 2;
-        quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep, 1, warps);
+        quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep, 1, warps,
+                        tiles);
         c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
       }
     }
@@ -148,6 +152,16 @@ void check_pdl_chain(Checker& c, const std::string& name, const QuantizedWeight&
                                  " quant_gemm_lean fold after a producer that writes x: equals the fold on that x with no"
                                  " overlap bit for bit, every rep",
                              size_t(m) * w.k, d_y, d_y.bytes(), fold, fold, rng, stream);
+      if (w.n % 32 == 0) {
+        auto fold2 = [&](const bf16* x, cudaStream_t st) {
+          quant_gemm_lean(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), st, -1, 1, 0, 2);
+        };
+        expect_pdl_chain_equal(c,
+                               name + ": PDL chain m " + std::to_string(m) +
+                                   " quant_gemm_lean fold tiles 2 after a producer that writes x: equals itself on that x"
+                                   " with no overlap bit for bit, every rep",
+                               size_t(m) * w.k, d_y, d_y.bytes(), fold2, fold2, rng, stream);
+      }
     }
   }
   PAGODA_CUDA_CHECK(cudaStreamDestroy(stream));
@@ -411,6 +425,9 @@ void check_errors(Checker& c, std::mt19937& rng) {
   expect_refused(c, "quant_gemm_lean: 2 warps without the fold fails",
                  [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, d.data(), d.bytes(), 0, 0, 0, 2); },
                  "need the int4 fold");
+  expect_refused(c, "quant_gemm_lean: two tiles without the fold fail",
+                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, d.data(), d.bytes(), 0, 0, 0, 4, 2); },
+                 "two row tiles");
   expect_refused(c, "quant_gemm_lean: m 9 fails",
                  [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 9, 0.f, d.data(), d.bytes(), 0); }, "m 9");
 }
@@ -424,6 +441,7 @@ int main() {
   unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   unsetenv("PAGODA_INT4_FOLD"); // every call here says fold 0 or 1
   unsetenv("PAGODA_INT4_FOLD_WARPS");
+  unsetenv("PAGODA_INT4_FOLD_TILES");
   std::mt19937 rng(1515);
   Checker c;
   try {

@@ -260,11 +260,13 @@ int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
 // `int4fold`: PAGODA_INT4_FOLD's kernels (quant_gemm_lean fold = 1) beside today's lean (fold 0, its default
 // stages and warps) and the copy floor, on the four Llama-3-8B GEMMs, int4 GPTQ g128 / AWQ g128 / GPTQ g64, m 1, 2,
 // 4, 8; the fold swept over stages (two / four) and warps a CTA (1 / 2 / 4 / 8; today's rule takes 8 for o_proj and
-// down, 4 for qkv and gate_up; fewer warps split k over more CTAs an SM), so one device call picks; then one batch-1 token's 128 GEMMs back to back per kernel.
+// down, 4 for qkv and gate_up; fewer warps split k over more CTAs an SM) and row tiles a CTA (t2: two sharing x),
+// so one device call picks; then one batch-1 token's 128 GEMMs back to back per kernel.
 int bench_int4fold(const cudaDeviceProp& prop, double copy, const char* json_path) {
   unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
   unsetenv("PAGODA_INT4_FOLD"); // every call says fold 0 or 1
   unsetenv("PAGODA_INT4_FOLD_WARPS");
+  unsetenv("PAGODA_INT4_FOLD_TILES");
   const int ms[] = {1, 2, 4, 8};
   DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
   DeviceBuffer y(size_t(8) * 28672 * 2);
@@ -275,12 +277,14 @@ int bench_int4fold(const cudaDeviceProp& prop, double copy, const char* json_pat
   };
   struct Kernel {
     const char* name;
-    int deep, fold, warps;
+    int deep, fold, warps, tiles;
   };
   const Variant variants[] = {{"int4-gptq-g128", 128, false}, {"int4-awq-g128", 128, true}, {"int4-gptq-g64", 64, false}};
-  const Kernel kernels[] = {{"lean", 0, 0, 0},         {"fold", 0, 1, 0},         {"fold-w1", 0, 1, 1},
-                            {"fold-w2", 0, 1, 2},      {"fold-w4", 0, 1, 4},      {"fold-w8", 0, 1, 8},
-                            {"fold-deep", 1, 1, 0},    {"fold-deep-w1", 1, 1, 1}, {"fold-deep-w2", 1, 1, 2}};
+  const Kernel kernels[] = {{"lean", 0, 0, 0, 1},         {"fold", 0, 1, 0, 1},         {"fold-w1", 0, 1, 1, 1},
+                            {"fold-w2", 0, 1, 2, 1},      {"fold-w4", 0, 1, 4, 1},      {"fold-w8", 0, 1, 8, 1},
+                            {"fold-deep", 1, 1, 0, 1},    {"fold-deep-w1", 1, 1, 1, 1}, {"fold-deep-w2", 1, 1, 2, 1},
+                            {"fold-t2", 0, 1, 0, 2},      {"fold-t2-w1", 0, 1, 1, 2},   {"fold-t2-w2", 0, 1, 2, 2},
+                            {"fold-t2-w8", 0, 1, 8, 2}};
   for (const Variant& v : variants) {
     struct Layer {
       BenchWeight w;
@@ -323,7 +327,7 @@ int bench_int4fold(const cudaDeviceProp& prop, double copy, const char* json_pat
         for (const Kernel& kn : kernels) {
           const double t = median_ms([&](int i) {
             quant_gemm_lean(x.as<bf16>(), wc[size_t(i) % wc.size()].w.view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0,
-                            kn.deep, kn.fold, kn.warps);
+                            kn.deep, kn.fold, kn.warps, kn.tiles);
           });
           char buf[96];
           std::snprintf(buf, sizeof buf, "  %s %.4f (%3.0f%%)", kn.name, t, 100 * floor_ms / t);
@@ -343,7 +347,8 @@ int bench_int4fold(const cudaDeviceProp& prop, double copy, const char* json_pat
           for (size_t si = 0; si < std::size(kShapes); ++si) {
             const std::vector<Layer>& wc = layers[si];
             const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].w.view;
-            quant_gemm_lean(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0, kn.deep, kn.fold, kn.warps);
+            quant_gemm_lean(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0, kn.deep, kn.fold, kn.warps,
+                            kn.tiles);
           }
       }, 2, 10);
       std::printf("token %-14s %-13s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx\n", v.name, kn.name, t, floor,

@@ -77,8 +77,17 @@ int int4_fold_warps_default() {
   return warps;
 }
 
+// PAGODA_INT4_FOLD_TILES=2: the fold's CTAs take two 16-row tiles (n a multiple of 32), read once.
+int int4_fold_tiles_default() {
+  static const int tiles = [] {
+    const char* v = std::getenv("PAGODA_INT4_FOLD_TILES");
+    return v != nullptr && std::strcmp(v, "2") == 0 ? 2 : 1;
+  }();
+  return tiles;
+}
+
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
-                            cudaStream_t stream, int deep, int fold, int warps) {
+                            cudaStream_t stream, int deep, int fold, int warps, int tiles) {
   const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
   const bool f = w.format == QuantFormat::kInt4 && (fold < 0 ? int4_fold_default() : fold != 0);
   // quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
@@ -87,15 +96,20 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
   if (warps == 0 && f) warps = int4_fold_warps_default();
   if (warps == 0) warps = int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16 ? 8 : 4;
   if ((warps == 1 || warps == 2) && !f) throw Error("quant_gemm_lean: 1 or 2 warps a CTA need the int4 fold");
+  if (tiles == 0) tiles = f && w.n % 32 == 0 ? int4_fold_tiles_default() : 1;
+  if (tiles == 2 && (!f || w.n % 32 != 0))
+    throw Error("quant_gemm_lean: two row tiles a CTA need the int4 fold and n a multiple of 32");
+  if (tiles != 1 && tiles != 2) throw Error("quant_gemm_lean: tiles " + std::to_string(tiles) + " (1 or 2)");
   lean::LeanKernel kernel = nullptr;
   switch (warps) {
-  case 1: kernel = lean::lean_fold_kernel_for<1>(w, d); break;
-  case 2: kernel = lean::lean_fold_kernel_for<2>(w, d); break;
-  case 4: kernel = lean::lean_kernel_for<4>(w, d, f); break;
-  case 8: kernel = lean::lean_kernel_for<8>(w, d, f); break;
+  case 1: kernel = lean::lean_fold_kernel_for<1>(w, d, tiles); break;
+  case 2: kernel = lean::lean_fold_kernel_for<2>(w, d, tiles); break;
+  case 4: kernel = f ? lean::lean_fold_kernel_for<4>(w, d, tiles) : lean::lean_kernel_for<4>(w, d); break;
+  case 8: kernel = f ? lean::lean_fold_kernel_for<8>(w, d, tiles) : lean::lean_kernel_for<8>(w, d); break;
   default: throw Error("quant_gemm_lean: warps " + std::to_string(warps) + " (1, 2, 4 or 8)");
   }
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(warps * 32), 0, stream, x, w, y, ldy, m, beta);
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / (16 * tiles)), dim3(warps * 32), 0, stream, x, w, y, ldy, m,
+             beta);
 }
 
 } // namespace pagoda::cuda

@@ -33,10 +33,12 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // (read once) or 0. fold (int4 only; fp8 ignores it): 1 runs the FOLD kernels (mma on 128 + q, the zero point
 // subtracted by a second mma on x; not bit-identical), 0 not, -1 PAGODA_INT4_FOLD=1 (read once, default off).
 // warps: 4 or 8 warps a CTA forced (benchmarks; with the fold also 1 or 2), 0 quant_gemm's rule (the fold:
-// PAGODA_INT4_FOLD_WARPS where set). Throws for other counts, or 1 / 2 without the fold.
+// PAGODA_INT4_FOLD_WARPS where set). Throws for other counts, or 1 / 2 without the fold. tiles (the fold): 2 gives
+// a CTA two 16-row tiles that share x (n a multiple of 32), 1 one, 0 PAGODA_INT4_FOLD_TILES=2 or 1.
 bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep = -1, int fold = -1, int warps = 0);
+                     size_t workspace_bytes, cudaStream_t stream, int deep = -1, int fold = -1, int warps = 0,
+                     int tiles = 0);
 
 // out[m, k] = x[r, perm[j]]: an act-order weight's input columns in its packed order (both GEMMs
 // gather x so first). preload_gather_columns loads the kernel's code at load time, so its first
