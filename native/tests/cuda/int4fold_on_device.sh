@@ -6,17 +6,18 @@
 # `quant_kernel_bench int4fold` (today's lean beside every fold variant and the copy floor, GPTQ g128 / AWQ g128 /
 # GPTQ g64 at m 1, 2, 4, 8, one token's 128 GEMMs back to back); the goldens gptq-int4, gptq-int4-actorder and
 # awq-int4 through pagoda-check with the switch on; pagoda-bench batch-1 GPTQ and AWQ with the switch 0 and 1
-# (and PAGODA_INT4_FOLD_WARPS=$FOLD_WARPS where FOLD_WARPS is given); the hot loop's SASS a weight (cuobjdump
+# (and once more with the switch 1 and the environment FOLD_EXTRA, e.g. "PAGODA_INT4_FOLD_TILES=2
+# PAGODA_INT4_FOLD_WARPS=2", where FOLD_EXTRA is given); the hot loop's SASS a weight (cuobjdump
 # + sass_loop_count.py, if cuobjdump is there) and ptxas -v; ncu on `quant_kernel_bench int4fold-profile`
 # (today's lean and the fold) if ncu is there and time is left.
 # Logs and JSON go to $OUT/int4fold, tarred into $OUT/int4fold-logs.tar.gz.
-# Bundle: int4fold_bundle_for_device.sh. Usage: OUT=/some/dir [FOLD_WARPS=2] bash BUNDLE/int4fold_on_device.sh
+# Bundle: int4fold_bundle_for_device.sh. Usage: OUT=/some/dir [FOLD_EXTRA="VAR=V ..."] bash BUNDLE/int4fold_on_device.sh
 SCRIPT=int4fold_on_device LOGS=int4fold TOTAL_S=${TOTAL_S:-330}
 source "$(dirname "$0")/device_run.sh"
 mkdir -p /tmp/int4fold-bin && tar xzf "$B/bin.tar.gz" -C /tmp/int4fold-bin && BIN=/tmp/int4fold-bin/bin
 S=$B/shared
 export PAGODA_SHARED=$S # quant_gemm_test reads tiny-llama-gptq-int4 from it
-unset PAGODA_QUANT_GEMM_LEAN PAGODA_INT4_FOLD PAGODA_INT4_FOLD_WARPS # runs set them explicitly
+unset PAGODA_QUANT_GEMM_LEAN PAGODA_INT4_FOLD PAGODA_INT4_FOLD_WARPS PAGODA_INT4_FOLD_TILES # runs set them
 
 test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
 grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
@@ -34,29 +35,35 @@ done
 
 L="--load-format dummy --device cuda --max-model-len 4096"
 for f in gptq-int4 awq-int4; do
-  for sw in 0 1 ${FOLD_WARPS:+w$FOLD_WARPS}; do
+  for sw in 0 1 ${FOLD_EXTRA:+extra}; do
     name=decode-b1-$f-fold$sw
     extra=()
-    [ "$sw" != 0 ] && [ "$sw" != 1 ] && extra=(PAGODA_INT4_FOLD_WARPS=$FOLD_WARPS)
+    [ "$sw" = extra ] && read -r -a extra <<< "$FOLD_EXTRA"
     run "$name" 70 env PAGODA_INT4_FOLD=$([ "$sw" = 0 ] && echo 0 || echo 1) "${extra[@]}" "$BIN/pagoda-bench" \
       --model "$B/configs/llama-3-8b-$f.json" $L --batch-size 1 --input-len 512 --output-len 128 \
       --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-fold$sw.json" &&
-      echo "   batch-1 $f PAGODA_INT4_FOLD ${sw}: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)"
+      echo "   batch-1 $f PAGODA_INT4_FOLD ${sw} ${extra[*]}: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)"
   done
 done
 
-# SASS of the hot loop a weight (two stages, four warps; the fold's chunk has 8 HMMA) and registers / spills.
+# SASS of the hot loop a weight (four warps; HMMA a chunk: 4 today, 8 the fold, 6 / 8 the fold's two tiles sym /
+# zeros, a chunk being 16 rows x 64 k) and registers / spills.
 grep -A3 "Compiling entry" "$B/sass/ptxas.txt" | grep -E "entry|registers|spill" > "$OUT_DIR/ptxas.txt"
 CUOBJDUMP=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
 if [ -x "$CUOBJDUMP" ]; then
   "$CUOBJDUMP" -sass "$B/sass/quant_gemm_lean.cubin" > "$OUT_DIR/quant_gemm_lean.sass" 2>&1
-  for v in "g128 sym:ELi2ELi2ELi4ELb0ELb1E6__halfLi5E" "g128 zeros:ELi2ELi2ELi4ELb1ELb1E6__halfLi5E" \
-           "g64 sym:ELi1ELi4ELi4ELb0ELb1E6__halfLi5E" "g64 zeros:ELi1ELi4ELi4ELb1ELb1E6__halfLi5E"; do
-    for fold in 0 1; do
-      echo "   sass int4 ${v%%:*} fold $fold:"
-      python3 "$B/sass/sass_loop_count.py" --mma-a-chunk $([ $fold = 1 ] && echo 8 || echo 4) \
-        "$OUT_DIR/quant_gemm_lean.sass" "QuantFormatE0${v#*:}Lb${fold}E" | sed -n '2,3p' | sed 's/^/     /'
-    done
+  for v in "g128 sym lean|4|ELi2ELi2ELi4ELb0ELb1E6__halfLi5ELb0ELi1E" "g128 sym fold|8|ELi2ELi2ELi4ELb0ELb1E6__halfLi5ELb1ELi1E" \
+           "g128 sym fold t2|6|ELi2ELi2ELi4ELb0ELb1E6__halfLi4ELb1ELi2E" \
+           "g128 zeros lean|4|ELi2ELi2ELi4ELb1ELb1E6__halfLi5ELb0ELi1E" "g128 zeros fold|8|ELi2ELi2ELi4ELb1ELb1E6__halfLi5ELb1ELi1E" \
+           "g128 zeros fold t2|8|ELi2ELi2ELi4ELb1ELb1E6__halfLi4ELb1ELi2E" \
+           "g64 sym lean|4|ELi1ELi4ELi4ELb0ELb1E6__halfLi5ELb0ELi1E" "g64 sym fold|8|ELi1ELi4ELi4ELb0ELb1E6__halfLi5ELb1ELi1E" \
+           "g64 sym fold t2|6|ELi1ELi4ELi4ELb0ELb1E6__halfLi4ELb1ELi2E" \
+           "g64 zeros lean|4|ELi1ELi4ELi4ELb1ELb1E6__halfLi5ELb0ELi1E" "g64 zeros fold|8|ELi1ELi4ELi4ELb1ELb1E6__halfLi5ELb1ELi1E" \
+           "g64 zeros fold t2|8|ELi1ELi4ELi4ELb1ELb1E6__halfLi4ELb1ELi2E"; do
+    IFS='|' read -r label per frag <<< "$v"
+    echo "   sass int4 $label:"
+    python3 "$B/sass/sass_loop_count.py" --mma-a-chunk "$per" "$OUT_DIR/quant_gemm_lean.sass" "QuantFormatE0$frag" |
+      sed -n '2,3p' | sed 's/^/     /'
   done | tee "$OUT_DIR/sass-loop.txt"
 else
   echo "-- no cuobjdump on this machine"

@@ -66,7 +66,7 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // (its loads, and for GPTQ sym the zero mma, whose -136 does not depend on the row) between two tiles and halves
 // the fixed costs a weight (pointer setup, reduction); R = 1 is the kernel of before.
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool FOLD = false, int R = 1>
-LEAN_KERNEL(W * 32, W == 8 ? 2 : B * 4 / W)
+LEAN_KERNEL(W * 32, W == 8 ? (B >= 4 ? 2 : 1) : B * 4 / W)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!FOLD || F == QuantFormat::kInt4, "the fold is int4's");
@@ -240,15 +240,15 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
 // fold (int4 only): the FOLD variants, same stages and registers budget as their non-fold twins; W 1, 2, 4, 8.
 // tiles 2: two 16-row tiles a CTA (n a multiple of 32), two stages for g128 and four for g64 (deep ignored), at
-// 128 registers (B 4).
+// 128 registers (B 4) without zero points; with them 168 (B 3: at 128 they spill 128-228 bytes, ptxas -v).
 template <int W> LeanKernel lean_fold_kernel_for(const QuantizedWeight& w, bool deep, int tiles = 1) {
   using F = QuantFormat;
   if (tiles == 2) {
     if (w.group_size == 128) {
-      if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, true, true, __half, 4, true, 2>;
+      if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, true, true, __half, 3, true, 2>;
       return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, false, true, __half, 4, true, 2>;
     }
-    if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, true, true, __half, 4, true, 2>;
+    if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, true, true, __half, 3, true, 2>;
     return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, false, true, __half, 4, true, 2>;
   }
   if (w.group_size == 128) {
