@@ -26,5 +26,5 @@ for m in tiny-llama3 tiny-qwen3; do
   cp -r "$SHARED/models/$m" "$DEST/shared/models/"
   cp "$SHARED/fixtures/golden/$m.golden.json" "$DEST/shared/fixtures/golden/"
 done
-cp native/tests/cuda/figures_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
+cp native/tests/cuda/figures_on_device.sh native/tests/cuda/decode_b1_profile_on_device.sh native/tests/cuda/decode_b1_skip_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
 bundle_end "OUT=\$OUT bash $DEST/figures_on_device.sh"

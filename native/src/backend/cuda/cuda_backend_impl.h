@@ -20,6 +20,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/op_skip.h"
 #include "backend/cuda/op_timer.h"
 #include "backend/cuda/step_inputs.h"
 #include "backend/cuda/step_timer.h"
@@ -200,6 +201,7 @@ private:
 
   StepTimer timer_; // device time of each forward / forward_sampled
   OpTimer ops_;     // per-op time of eager steps, when PAGODA_CUDA_OP_TIMING=1
+  OpSkip skip_;     // ops left out, when PAGODA_CUDA_SKIP_OPS names them (a diagnostic)
   int64_t total_bytes_ = -1, peak_used_bytes_ = -1;
   std::chrono::steady_clock::time_point began_ = std::chrono::steady_clock::now();
   std::vector<MemoryStage> stages_;

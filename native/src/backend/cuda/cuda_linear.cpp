@@ -1,6 +1,10 @@
 // prepare_cuda_linear and the unquantized kernel.
 #include "backend/cuda/cuda_linear.h"
 
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/quantized_cuda_linear.h"
 #include "error.h"
 #include "models/unquantized_linear.h"
@@ -19,6 +23,28 @@ void UnquantizedCudaLinear::apply(const void* x, void* y, int m, LinearContext& 
     ctx.gemm.linear(static_cast<const float*>(x), weight_.as<float>(), static_cast<float*>(y), m, out_, in_, ctx.stream);
   else
     ctx.gemm.linear(static_cast<const bf16*>(x), weight_.as<bf16>(), y, GemmOutput::kBf16, m, out_, in_, ctx.stream);
+}
+
+bool fused_silu_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_FUSED_SILU");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+void UnquantizedCudaLinear::interleave_gate_up(cudaStream_t stream) {
+  if (interleaved_ || out_ % 16 != 0) return;
+  DeviceBuffer scratch(weight_.bytes());
+  interleave_gate_up_rows(weight_.as<bf16>(), out_ / 2, in_, scratch.data(), stream);
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream)); // before scratch goes
+  interleaved_ = true;
+}
+
+bool UnquantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const {
+  if (!interleaved_ || ctx.f32 || !skinny_gemm_supports(m, in_, x, weight_.data())) return false;
+  skinny_gemm_silu(x, weight_.as<bf16>(), out, m, out_ / 2, in_, ctx.stream);
+  return true;
 }
 
 std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, WeightUploader& uploader,

@@ -46,10 +46,23 @@ public:
   int out_features() const { return out_; }
   int in_features() const { return in_; }
 
+  // gate_up only (fused_silu_enabled()): reorders the bf16 weight's rows interleaved by 8 (kernels.h,
+  // skinny_gemm_silu), after which apply() writes gate_up's columns in that order.
+  void interleave_gate_up(cudaStream_t stream);
+  bool interleaved() const { return interleaved_; }
+  // out[m, out / 2] = silu(gate) * up in one kernel where m allows (decode sizes); false: the caller
+  // runs apply() and silu_mul_interleaved.
+  bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const;
+
 private:
   DeviceBuffer weight_;
   int out_, in_;
+  bool interleaved_ = false;
 };
+
+// PAGODA_FUSED_SILU=1: decode steps run gate_up and SiLU·mul as one kernel (bf16 float weights),
+// off by default until measured on a GPU.
+bool fused_silu_enabled();
 
 // The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend
 // has no kernel for its method.

@@ -38,6 +38,7 @@ public:
     b_.ops_.mark(st_, "embedding+norm");
   }
   void add_rms_norm(Act delta, const Param& weight, Act out) override {
+    if (b_.skip_.skips("add_rms_norm")) return;
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
@@ -51,8 +52,19 @@ public:
     b_.ops_.mark(st_, "add_rms_norm");
   }
   void linear(const LinearLayer& layer, Act in, Act out) override {
+    if (b_.skip_.skips(layer.name)) return;
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
+    const auto* u = dynamic_cast<const UnquantizedCudaLinear*>(layer.kernel.get());
+    gate_up_interleaved_ = u != nullptr && u->interleaved(); // only gate_up is ever interleaved
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (gate_up_interleaved_ && u->apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
+        silu_done_ = true; // silu_mul() has nothing left to do
+        wrote(Act::kMlp, Fp8Fuse::kNone);
+        b_.ops_.mark(st_, layer.name.c_str());
+        return;
+      }
+    }
     static_cast<const CudaLinear&>(*layer.kernel).apply(act(in), act(out), in_.num_tokens, ctx);
     wrote(out, Fp8Fuse::kNone);
     b_.ops_.mark(st_, layer.name.c_str());
@@ -69,6 +81,7 @@ public:
                    eps(), st_);
   }
   void rope(Act qkv) override {
+    if (b_.skip_.skips("rope")) return;
     T* q = act(qkv);
     T* k = q + c_.q_size();
     const int64_t stride = width(qkv);
@@ -128,8 +141,9 @@ public:
     if (a.k_cache_fp8 == nullptr) {
       T* k_cache = reinterpret_cast<T*>(k_layer);
       T* v_cache = reinterpret_cast<T*>(v_layer);
-      kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache, n,
-                     c_.num_key_value_heads, hd, b_.block_size_, st_);
+      if (!b_.skip_.skips("kv_cache_write"))
+        kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache,
+                       n, c_.num_key_value_heads, hd, b_.block_size_, st_);
       a.k_cache = k_cache;
       a.v_cache = v_cache;
     }
@@ -154,7 +168,8 @@ public:
     } else {
       if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
       b_.ops_.mark(st_, "attention_prefill");
-      if (in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
+      if (b_.skip_.skips("attention_decode")) {
+      } else if (in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
         cascade_attention_decode(a, in_.cascade_ids, in_.num_cascade, in_.cascade, b_.decode_ws_.data(),
                                  b_.decode_ws_.bytes(), st_);
         if (in_.num_plain) // the decode sequences outside the group, in the workspace after the group's
@@ -168,6 +183,20 @@ public:
     b_.ops_.mark(st_, "attention_decode");
   }
   void silu_mul(Act gate_up, Act out) override {
+    if (b_.skip_.skips("silu_mul")) return;
+    if (silu_done_) { // gate_up's kernel wrote silu(gate) * up already
+      silu_done_ = false;
+      b_.ops_.mark(st_, "silu_mul");
+      return;
+    }
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (gate_up_interleaved_) { // gate_up's columns are in the interleaved order (never with W8A8 fusion)
+        silu_mul_interleaved(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_);
+        wrote(out, Fp8Fuse::kNone);
+        b_.ops_.mark(st_, "silu_mul");
+        return;
+      }
+    }
     const Fp8Fuse fuse = std::is_same_v<T, bf16> ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, fuse);
@@ -212,6 +241,8 @@ private:
   }
 
   Fp8Fuse fused_[static_cast<int>(Act::kMlp) + 1] = {}; // per Act: how its buffer was last written
+  bool gate_up_interleaved_ = false; // the last linear was gate_up on rows interleaved by 8
+  bool silu_done_ = false;           // ... and wrote silu(gate) * up itself
   CudaBackend& b_;
   const StepInputs& in_;
   const ModelConfig& c_;
@@ -257,6 +288,13 @@ void CudaBackend::prepare_model() {
   });
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   weights_bytes_ = up.bytes() + repacked;
+  // PAGODA_FUSED_SILU=1: gate_up's bf16 rows interleaved by 8, so decode steps run gate_up and
+  // SiLU·mul as one kernel (skinny_gemm_silu) and larger ones read the interleaved columns.
+  if (fused_silu_enabled() && !f32_ && config_.intermediate_size % 8 == 0)
+    model_->for_each_linear([&](LinearLayer& l) {
+      if (l.name != "gate_up_proj") return;
+      if (auto* u = dynamic_cast<UnquantizedCudaLinear*>(l.kernel.get())) u->interleave_gate_up(stream_.get());
+    });
   // A W8A8 checkpoint whose every linear quantizes its input one way can have its norms and
   // SiLU·mul write that input already fake-quantized, from their float32 values: the codes the
   // reference finds, and no quantizing kernel before the decode GEMMs of qkv, gate_up and down.

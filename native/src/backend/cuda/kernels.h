@@ -81,6 +81,12 @@ void silu_mul(const float* gate_up, float* out, int num_tokens, int intermediate
 // == 0; kGroup128: % 128 == 0).
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream,
               Fp8Fuse fuse);
+// The same as silu_mul(bf16) on a gate_up output whose columns are interleaved by 8 (a GEMM on the
+// interleaved weight of skinny_gemm_silu): gate column 8b + j at 16b + j, up column 8b + j at 16b + 8 + j.
+void silu_mul_interleaved(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream);
+// Rows of a [2 * intermediate, k] gate_up weight (gate rows, then up rows) reordered in place into the
+// interleaved-by-8 order above, through `scratch` (as many bytes as the weight). intermediate % 8 == 0.
+void interleave_gate_up_rows(bf16* w, int intermediate, int k, void* scratch, cudaStream_t stream);
 
 // x[t, c] += bias[c] for a [num_tokens, cols] block (row stride cols).
 void bias_add(bf16* x, const bf16* bias, int num_tokens, int cols, cudaStream_t stream);
@@ -239,6 +245,11 @@ constexpr int kSkinnyGemmMaxRows = 16;
 bool skinny_gemm_supports(int m, int k, const void* x, const void* w);
 void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int n, int k, float beta,
                  cudaStream_t stream);
+// out[m, intermediate] = silu(x · gate^T) * (x · up^T) in one kernel, from a gate_up weight whose rows are
+// interleaved by 8 (interleave_gate_up_rows): rows 16b..16b+7 are gate rows 8b..8b+7 and rows 16b+8..16b+15
+// the up rows 8b..8b+7. Bit for bit skinny_gemm (bf16 out) on the plain weight followed by silu_mul.
+void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m, int intermediate, int k,
+                      cudaStream_t stream);
 
 // In place: every token_ids[i] < 0 becomes previous_ids[-1 - token_ids[i]] (a step launched
 // ahead of the previous step's sampled ids, which are still on the device).

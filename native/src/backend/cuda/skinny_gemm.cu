@@ -44,7 +44,10 @@ __device__ __forceinline__ void store_out(float* y, float v, float beta) {
 // Group j of warp v is chunks [(8j + v) U, (8j + v + 1) U): the CTA's 8 warps read one
 // contiguous 8 x U x 64 bytes of each of its 16 rows at a time (2 KB at U 4); measured 1-4%
 // faster than giving each warp a contiguous eighth of k.
-template <int NT, int U, typename Out>
+// kSilu (gate_up with its rows interleaved by 8, see skinny_gemm_silu): the CTA's rows 0-7 are
+// gate rows and 8-15 the up rows of the same 8 outputs, so the epilogue writes
+// silu(gate) * up, n / 2 outputs a row, and the SiLU·mul kernel after the GEMM is not needed.
+template <int NT, int U, typename Out, bool kSilu = false>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     skinny_gemm_kernel(const bf16* x, const bf16* w, Out* __restrict__ y, int m, int n,
                        int k, float beta) {
@@ -138,6 +141,23 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 #pragma unroll
     for (int e = 0; e < 4; ++e) partial[warp][nt * 8 + 2 * t + (e & 1)][g + (e >> 1) * 8] = acc[nt][e];
   __syncthreads();
+  if constexpr (kSilu) {
+    // Bit for bit what skinny_gemm + silu_mul compute: gate and up rounded to bf16 as the GEMM
+    // stores them, then silu_mul's float32 arithmetic and one rounding.
+    constexpr int kHalf = kRows / 2;
+    for (int idx = threadIdx.x; idx < m * kHalf; idx += kWarps * 32) {
+      const int i = idx / kHalf, r = idx % kHalf;
+      float gs = 0.f, us = 0.f;
+#pragma unroll
+      for (int v = 0; v < kWarps; ++v) {
+        gs += partial[v][i][r];
+        us += partial[v][i][r + kHalf];
+      }
+      const float g = __bfloat162float(__float2bfloat16(gs)), u = __bfloat162float(__float2bfloat16(us));
+      y[static_cast<int64_t>(i) * (n / 2) + row0 / 2 + r] = __float2bfloat16(g / (1.f + __expf(-g)) * u);
+    }
+    return;
+  }
   for (int idx = threadIdx.x; idx < m * kRows; idx += kWarps * 32) {
     const int i = idx / kRows, r = idx % kRows;
     if (row0 + r >= n) continue;
@@ -150,10 +170,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 
 namespace {
 
-template <int NT, int U, typename Out>
+template <int NT, int U, typename Out, bool kSilu = false>
 void launch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float beta, cudaStream_t stream) {
-  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out>, dim3((n + 15) / 16), dim3(kWarps * 32), 0, stream,
-             x, w, y, m, n, k, beta);
+  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out, kSilu>, dim3((n + 15) / 16), dim3(kWarps * 32), 0,
+             stream, x, w, y, m, n, k, beta);
 }
 
 // One n8 tile of input rows up to m 8, two up to 16 (x reads, registers and MMAs grow with it).
@@ -179,6 +199,18 @@ void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int
   if (n == 0) return;
   if (out_f32) dispatch(x, w, static_cast<float*>(y), m, n, k, beta, stream);
   else dispatch(x, w, static_cast<bf16*>(y), m, n, k, beta, stream);
+}
+
+void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m, int intermediate, int k,
+                      cudaStream_t stream) {
+  if (!skinny_gemm_supports(m, k, x, w_interleaved) || intermediate % 8 != 0)
+    throw Error("skinny_gemm_silu: needs 1 <= m <= " + std::to_string(kSkinnyGemmMaxRows) +
+                ", k and the intermediate size multiples of 8, 16-byte aligned x and w (m " + std::to_string(m) +
+                ", k " + std::to_string(k) + ", intermediate " + std::to_string(intermediate) + ")");
+  if (intermediate == 0) return;
+  const int n = 2 * intermediate;
+  if (m <= 8) launch<1, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
+  else launch<2, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
 }
 
 } // namespace pagoda::cuda

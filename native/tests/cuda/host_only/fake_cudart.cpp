@@ -6,7 +6,7 @@
 // the kernel's mangled name, registered by the fat binary) must be device pointers, so a host
 // pointer handed to a kernel aborts with the kernel's name, as does a copy whose kind does not
 // match its pointers. FAKECUDA_FAIL_AFTER=N makes every call after the N-th fail with a sticky
-// cudaErrorIllegalAddress, to walk the error paths.
+// cudaErrorIllegalAddress, to walk the error paths. FAKECUDA_TRACE=1 prints each launch's kernel (LAUNCH name).
 #include <cxxabi.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -126,6 +126,7 @@ void check_launch(const void* kernel, void** args) {
   int status = 0;
   char* demangled = abi::__cxa_demangle(it->second.c_str(), nullptr, nullptr, &status);
   const std::string sig = demangled != nullptr ? demangled : it->second;
+  if (std::getenv("FAKECUDA_TRACE")) std::fprintf(stderr, "LAUNCH %s\n", sig.substr(0, sig.find('(')).c_str());
   std::free(demangled);
   const std::vector<std::string> types = parameter_types(sig);
   for (size_t i = 0; i < types.size(); ++i) {
@@ -203,8 +204,9 @@ int cudaGetDevice(int* device) {
   *device = 0;
   return 0;
 }
-int cudaDeviceGetAttribute(int* value, int, int) {
-  *value = 132; // an H100 / H200's SM count, for every attribute asked (only the SM count is)
+int cudaDeviceGetAttribute(int* value, int attr, int) {
+  // cudaDevAttrMaxSharedMemoryPerBlockOptin (97): an H100 / H200's 227 KB; every other attribute: the SM count.
+  *value = attr == 97 ? 232448 : 132;
   return 0;
 }
 int cudaGetDeviceProperties(void* prop, int) {
@@ -324,4 +326,20 @@ void __cudaRegisterFunction(void**, const char* host_stub, char* device_name, co
   kernels()[host_stub] = device_name;
 }
 void __cudaRegisterVar(void**, char*, char*, const char*, int, size_t, int, int) {}
+}
+
+// Calls newer than the rest of this file (cascade attention, fp8_mma_gemm): a memset, and two CTAs an SM for every
+// occupancy question.
+extern "C" {
+int cudaMemset(void* p, int v, size_t n) { return cudaMemsetAsync(p, v, n, nullptr); }
+int cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, const void*, int, size_t) {
+  FAKE_FAIL_STICKY;
+  *n = 2;
+  return 0;
+}
+int cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, const void*, int, size_t, unsigned) {
+  FAKE_FAIL_STICKY;
+  *n = 2;
+  return 0;
+}
 }
