@@ -75,6 +75,7 @@ b1 fp8-dynamic off PAGODA_FP8_MMA=0
 [ "${ok[fp8mma]}" = 1 ] && b1 fp8-dynamic fp8mma PAGODA_FP8_MMA=1
 [ "${ok[fp8mma]}${ok[rope]}" = 11 ] && b1 fp8-dynamic fp8mma+rope PAGODA_FP8_MMA=1 PAGODA_DECODE_FUSED_ROPE=1
 [ "${ok[fold]}" = 1 ] && b1 awq-int4 off PAGODA_INT4_FOLD=0 && b1 awq-int4 fold PAGODA_INT4_FOLD=1
+[ "${ok[fold]}" = 1 ] && b1 gptq-int4 fold-tiles2 PAGODA_INT4_FOLD=1 PAGODA_INT4_FOLD_TILES=2
 
 [ "${ok[fold]}" = 1 ] && run quant_kernel_bench-int4fold 80 "$BIN/quant_kernel_bench" int4fold \
   "$OUT_DIR/h200-int4fold-kernels.json" && grep -E "^token" "$OUT_DIR/quant_kernel_bench-int4fold.log" | head -20
