@@ -5,6 +5,7 @@
 // op after them, as before the model files existed.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <type_traits>
@@ -252,6 +253,12 @@ private:
       r.v_new = qkv + c_.q_size() + c_.kv_size();
       r.k_cache = k_cache;
       r.v_cache = v_cache;
+      static const bool said = [] { // once a process: the device logs show the path was taken
+        std::fprintf(stderr, "fused rope decode: taken (PAGODA_DECODE_FUSED_ROPE=1: decode-only steps rope q and k "
+                             "and write K/V inside the decode attention kernel)\n");
+        return true;
+      }();
+      (void)said;
       if (!b_.skip_.skips("attention_decode"))
         paged_attention_decode_rope(a, r, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
                                     b_.decode_ws_.bytes(), st_);
