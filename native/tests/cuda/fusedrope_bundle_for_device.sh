@@ -1,6 +1,6 @@
 #!/bin/bash
 # Fills the folder fusedrope_on_device.sh reads on the device (PAGODA_DECODE_FUSED_ROPE: rope and the KV-cache
-# write inside the decode attention kernel): fused_rope_decode_test, fused_rope_decision_test,
+# write inside the decode attention kernel): fused_rope_decode_test (and its mutant), fused_rope_decision_test,
 # paged_attention_test, pagoda-bench and pagoda-check built here for sm_90a (stripped, gzipped), the Llama-3-8B
 # bf16 and GPTQ configs, tiny-llama3 / tiny-qwen3 with their goldens, the scripts and COMMIT. About 25 MB. Run
 # from the repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
@@ -9,7 +9,8 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin fusedrope_bundle_for_device .dev-carry/fusedrope "$@"
 bundle_need "$SHARED/models/tiny-llama3"
-BINS=(fused_rope_decode_test fused_rope_decision_test paged_attention_test pagoda-bench pagoda-check)
+BINS=(fused_rope_decode_test fused_rope_decode_test_mutant fused_rope_decision_test paged_attention_test pagoda-bench
+  pagoda-check)
 bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models shared/fixtures/golden
 bundle_bins "${BINS[@]}"

@@ -2,7 +2,8 @@
 # PAGODA_DECODE_FUSED_ROPE (rope + KV-cache write inside the decode attention kernel) on the device in one call
 # (~3-4 min, capped at TOTAL_S, default 270; a step starts only while it can end by then), in order: fused_rope_decode_test (fused vs rope_neox +
 # kv_cache_write + paged_attention_decode bit for bit, float64 reference, PDL chain; must pass before anything
-# is timed; on failure compute-sanitizer memcheck on it) and the CPU decision test; tiny-llama3 and tiny-qwen3
+# is timed; on failure compute-sanitizer memcheck on it), the same test against a mutant kernel (the new K/V written
+# after the tile loads: must fail) and the CPU decision test; tiny-llama3 and tiny-qwen3
 # (qk_norm before rope) goldens through pagoda-check with the switch on (graphs, and tiny-llama3 eager too);
 # batch-1 decode of Llama-3-8B bf16 and GPTQ int4 (dummy weights, figures_on_device.sh's decode-b1 line) with
 # the switch 0 then 1, then 1 then 0 again (drift shows); bf16 with the switch on and
@@ -23,6 +24,17 @@ echo "   $(grep -E "passed" "$OUT_DIR/fused_rope_decode_test.log" | tail -1);" \
   "bit-for-bit lines $(grep -c "bit for bit" "$OUT_DIR/fused_rope_decode_test.log")," \
   "float64 lines $(grep -c "float64" "$OUT_DIR/fused_rope_decode_test.log")"
 grep -E "PDL chain|mutant" "$OUT_DIR/fused_rope_decode_test.log"
+# The same test against a kernel that writes the new K/V after its tile loads (PAGODA_FUSED_ROPE_MUTANT=2): it
+# must fail, or the test cannot see the ordering it is there for.
+before_mutant=$status
+if run fused_rope_decode_test_mutant 100 "$BIN/fused_rope_decode_test_mutant"; then
+  echo "!! the mutant kernel passed the test: the test does not catch a read before the write"
+  status=1
+else
+  echo "   mutant (write after the loads) fails as it must: $(grep -cE "^FAIL" "$OUT_DIR/fused_rope_decode_test_mutant.log") FAIL lines," \
+    "$(grep -E "passed" "$OUT_DIR/fused_rope_decode_test_mutant.log" | tail -1)"
+  status=$before_mutant # its failure is the expected outcome
+fi
 run fused_rope_decision_test 10 "$BIN/fused_rope_decision_test" && tail -1 "$OUT_DIR/fused_rope_decision_test.log"
 
 for m in tiny-llama3 tiny-qwen3; do

@@ -25,6 +25,12 @@
 #include "backend/cuda/vector_types.cuh"
 #include "error.h"
 
+// Test builds only (the fused_rope_decode_test_mutant target): 1 writes the new k unroped, 2 writes the new
+// K/V after the block's tile loads instead of before them; fused_rope_decode_test must fail on either.
+#ifndef PAGODA_FUSED_ROPE_MUTANT
+#define PAGODA_FUSED_ROPE_MUTANT 0
+#endif
+
 namespace pagoda::cuda {
 
 namespace {
@@ -212,6 +218,26 @@ __global__ void __launch_bounds__(kThreads)
       s_rope[threadIdx.x] = make_float2(rope_c, rope_s);
     }
   }
+  // The owner's write of the new key: its k row roped as rope.cu ropes it (thread i < rotary_dim / 2 with
+  // its own cos / sin), the rest of k and all of v copied, at kv_cache_write's place for slots[token].
+  auto write_new_kv = [&] {
+    const int32_t slot = rope.slots[token];
+    if (slot < 0) return;
+    const int64_t src = token * args.q_token_stride + static_cast<int64_t>(kv_head) * D;
+    const int64_t dst = ((static_cast<int64_t>(slot / bs) * args.num_kv_heads + kv_head) * bs + slot % bs) * D;
+    const bf16* k_row = rope.k_new + src;
+    const int i = threadIdx.x;
+    if (i < rope_half) {
+      const float x1 = __bfloat162float(k_row[i]), x2 = __bfloat162float(k_row[i + rope_half]);
+      const bool rotate = PAGODA_FUSED_ROPE_MUTANT != 1;
+      rope.k_cache[dst + i] = __float2bfloat16(rotate ? rope_neox_first(x1, x2, rope_c, rope_s) : x1);
+      rope.k_cache[dst + i + rope_half] = __float2bfloat16(rotate ? rope_neox_second(x1, x2, rope_c, rope_s) : x2);
+    }
+    for (int e = rope.rotary_dim + i; e < D; e += kThreads) rope.k_cache[dst + e] = k_row[e];
+    for (int c = i; c < D / 8; c += kThreads)
+      *reinterpret_cast<uint4*>(rope.v_cache + dst + c * 8) = *reinterpret_cast<const uint4*>(rope.v_new + src + c * 8);
+  };
+  [[maybe_unused]] bool owner = false;
   pdl_wait();
   pdl_launch_dependents();
 
@@ -220,22 +246,9 @@ __global__ void __launch_bounds__(kThreads)
     // The block whose partition holds the new key (context_len - 1; m_tiles == 1, so exactly one block
     // of this sequence and KV head) ropes its k row and writes K and V at the token's slot, as rope_neox
     // + kv_cache_write would. No other block reads that key: partitions are disjoint key ranges.
-    if (part == (context_len - 1) / partition) {
-      const int32_t slot = rope.slots[token];
-      if (slot >= 0) {
-        const int64_t src = token * args.q_token_stride + static_cast<int64_t>(kv_head) * D;
-        const int64_t dst = ((static_cast<int64_t>(slot / bs) * args.num_kv_heads + kv_head) * bs + slot % bs) * D;
-        const bf16* k_row = rope.k_new + src;
-        const int i = threadIdx.x;
-        if (i < rope_half) {
-          const float x1 = __bfloat162float(k_row[i]), x2 = __bfloat162float(k_row[i + rope_half]);
-          rope.k_cache[dst + i] = __float2bfloat16(rope_neox_first(x1, x2, rope_c, rope_s));
-          rope.k_cache[dst + i + rope_half] = __float2bfloat16(rope_neox_second(x1, x2, rope_c, rope_s));
-        }
-        for (int e = rope.rotary_dim + i; e < D; e += kThreads) rope.k_cache[dst + e] = k_row[e];
-        for (int c = i; c < D / 8; c += kThreads)
-          *reinterpret_cast<uint4*>(rope.v_cache + dst + c * 8) = *reinterpret_cast<const uint4*>(rope.v_new + src + c * 8);
-      }
+    owner = part == (context_len - 1) / partition;
+    if (owner && PAGODA_FUSED_ROPE_MUTANT != 2) {
+      write_new_kv();
       // Ordering: these st.global are weak writes of this block; this block's later cp.async.cg loads of
       // the tile holding the key (issued below, after the barrier; never before it: see the prefetch)
       // read them through L2. __threadfence() makes each thread's writes visible at GPU scope (performed
@@ -423,6 +436,9 @@ __global__ void __launch_bounds__(kThreads)
     l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 2);
   }
 
+  if constexpr (kRope && PAGODA_FUSED_ROPE_MUTANT == 2) {
+    if (owner) write_new_kv();
+  }
   // Merge the 4 warps through shared memory (the pipeline buffers, now idle).
   cp_async_wait<0>();
   __syncthreads();
