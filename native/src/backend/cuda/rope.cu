@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/elem8.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_neox.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -15,8 +16,8 @@ template <typename T>
 __device__ __forceinline__ void rotate_pair(T* head, int i, int half, float c, float s) {
   const float x1 = to_float(head[i]);
   const float x2 = to_float(head[i + half]);
-  head[i] = from_float<T>(x1 * c - x2 * s);
-  head[i + half] = from_float<T>(x2 * c + x1 * s);
+  head[i] = from_float<T>(rope_neox_first(x1, x2, c, s));
+  head[i + half] = from_float<T>(rope_neox_second(x1, x2, c, s));
 }
 
 template <typename T>
