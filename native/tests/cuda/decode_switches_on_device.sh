@@ -1,7 +1,7 @@
 #!/bin/bash
 # Session 10's default-off batch-1 switches on the device in one call (~6-7 min, capped at TOTAL_S, default 430):
 #   PAGODA_DECODE_FUSED_ROPE (RoPE + KV write inside decode attention), PAGODA_FUSED_SILU (gate_up + SiLU·mul in
-#   one kernel, bf16), PAGODA_INT4_FOLD (int4 decode GEMV without HSUB2), PAGODA_FP8_MMA (W8A8 decode on e4m3 mma).
+#   one kernel, bf16; on by default since this script's first run: "off" turns it off), PAGODA_INT4_FOLD (int4 decode GEMV without HSUB2), PAGODA_FP8_MMA (W8A8 decode on e4m3 mma).
 # 1. each switch's kernel test (a switch whose test fails is not measured);
 # 2. goldens through pagoda-check with each switch on (tiny-llama3 / tiny-qwen3, the wave2 checkpoints);
 # 3. batch-1 decode of Llama-3-8B (dummy weights) per format with the switches off and on, in the same call;
@@ -63,7 +63,7 @@ b1() { # FORMAT LABEL ENV...
     --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-$label.json" &&
     echo "   batch-1 $f $label: $(grep -E "^floor" "$OUT_DIR/b1-$f-$label.log" | head -1)"
 }
-b1 bf16 off PAGODA_DECODE_FUSED_ROPE=0
+b1 bf16 off PAGODA_DECODE_FUSED_ROPE=0 PAGODA_FUSED_SILU=0
 [ "${ok[rope]}" = 1 ] && b1 bf16 rope PAGODA_DECODE_FUSED_ROPE=1
 [ "${ok[silu]}" = 1 ] && b1 bf16 silu PAGODA_FUSED_SILU=1
 [ "${ok[rope]}${ok[silu]}" = 11 ] && b1 bf16 rope+silu PAGODA_DECODE_FUSED_ROPE=1 PAGODA_FUSED_SILU=1

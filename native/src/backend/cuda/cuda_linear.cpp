@@ -25,10 +25,13 @@ void UnquantizedCudaLinear::apply(const void* x, void* y, int m, LinearContext& 
     ctx.gemm.linear(static_cast<const bf16*>(x), weight_.as<bf16>(), y, GemmOutput::kBf16, m, out_, in_, ctx.stream);
 }
 
+// On by default since the H200 checked it (session 10: skinny_gemm_test bit for bit the pair it replaces,
+// tiny-llama3 / tiny-qwen3 goldens, batch-1 bf16 4.333 -> 4.270 ms, ShareGPT 500 unchanged);
+// PAGODA_FUSED_SILU=0 turns it off.
 bool fused_silu_enabled() {
   static const bool on = [] {
     const char* v = std::getenv("PAGODA_FUSED_SILU");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    return !(v != nullptr && std::strcmp(v, "0") == 0);
   }();
   return on;
 }

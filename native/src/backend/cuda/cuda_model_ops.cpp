@@ -371,8 +371,8 @@ void CudaBackend::prepare_model() {
   });
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
   weights_bytes_ = up.bytes() + repacked;
-  // PAGODA_FUSED_SILU=1: gate_up's bf16 rows interleaved by 8, so decode steps run gate_up and
-  // SiLU·mul as one kernel (skinny_gemm_silu) and larger ones read the interleaved columns.
+  // gate_up's bf16 rows interleaved by 8, so decode steps run gate_up and SiLU·mul as one kernel
+  // (skinny_gemm_silu) and larger ones read the interleaved columns (PAGODA_FUSED_SILU=0: off).
   if (fused_silu_enabled() && !f32_ && config_.intermediate_size % 8 == 0)
     model_->for_each_linear([&](LinearLayer& l) {
       if (l.name != "gate_up_proj") return;

@@ -187,6 +187,17 @@ int cudaMemcpyAsync(void* dst, const void* src, size_t n, int kind, void*) {
   if (n) std::memmove(host_view(dst, n), host_view(src, n), n);
   return 0;
 }
+int cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height, int kind,
+                      void*) {
+  FAKE_FAIL_STICKY;
+  for (size_t r = 0; r < height; ++r) {
+    void* d = static_cast<char*>(dst) + r * dpitch;
+    const void* s = static_cast<const char*>(src) + r * spitch;
+    check_kind(d, s, kind, "cudaMemcpy2DAsync");
+    if (width) std::memmove(host_view(d, width), host_view(s, width), width);
+  }
+  return 0;
+}
 int cudaMemsetAsync(void* dst, int value, size_t n, void*) {
   FAKE_FAIL_STICKY;
   if (!is_device(dst)) {
