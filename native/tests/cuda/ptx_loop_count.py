@@ -5,9 +5,7 @@ Finds the kernel entries whose mangled name contains every given fragment, takes
 (a label and a later branch back to it) that holds mma instructions, and counts its instructions by
 class; a chunk is 4 mma (one n8 tile: 16 rows x 64 k, 32 weights a lane). PTX is before ptxas, which
 fuses and / or pairs into LOP3 and drops moves, so the counts are an upper bound on SASS.
-Usage: ptx_loop_count.py [--mma-a-chunk N] file.ptx fragment [fragment ...]
---mma-a-chunk: mma instructions a chunk (4; 8 for quant_gemm_lean's int4 fold, whose second mma a k-step
-subtracts the zero point).
+Usage: ptx_loop_count.py file.ptx fragment [fragment ...]
 """
 import re
 import sys
@@ -61,13 +59,8 @@ def loop_counts(body):
 
 
 def main():
-    args = sys.argv[1:]
-    per_chunk = 4
-    if args and args[0] == "--mma-a-chunk":
-        per_chunk = int(args[1])
-        args = args[2:]
-    text = open(args[0]).read()
-    frags = args[1:]
+    text = open(sys.argv[1]).read()
+    frags = sys.argv[2:]
     for name, body in functions(text):
         if not all(f in name for f in frags):
             continue
@@ -79,7 +72,7 @@ def main():
         for s in ins:
             c = classify(s)
             counts[c] = counts.get(c, 0) + 1
-        chunks = counts.get("mma", 0) / per_chunk
+        chunks = counts.get("mma", 0) / 4
         print(name)
         print("  loop: %d instructions, %d chunks -> %.1f a chunk a lane, %.2f a weight" %
               (len(ins), chunks, len(ins) / chunks, len(ins) / chunks / 32))

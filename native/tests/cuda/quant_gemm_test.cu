@@ -5,8 +5,7 @@
 // act-order), AWQ and both fp8 formats at every row-count path, the fp8 activation quantization
 // (codes and scales, and the fake-quantized e4m3 * s in bf16 / float32) and weight quantization, the
 // cuBLASLt W8A8 GEMM in both scale modes, and the load-time errors. quant_gemm_lean (m <= 8) is checked
-// beside quant_gemm: against the reference and bit for bit against quant_gemm's output; its int4 fold
-// (PAGODA_INT4_FOLD) against the float64 reference within a bound on the f32 error it may add (check_fold).
+// beside quant_gemm: against the reference and bit for bit against quant_gemm's output.
 #include <cuda_fp8.h>
 
 #include <algorithm>
@@ -38,7 +37,7 @@ void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, c
   for (int deep : {0, 1}) {
     DeviceBuffer d_l(ref.size() * 2 + 256);
     poison(d_l);
-    quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep, 0);
+    quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep);
     const std::string tag = name + ": quant_gemm_lean" + (deep ? " deep" : "") + " m " + std::to_string(m);
     c.expect(tag, compare(download_bf16(d_l, ref.size()), ref), 6e-3, 1e-1);
     const auto lean = download<uint16_t>(d_l, ref.size() + 128);
@@ -52,68 +51,10 @@ void check_lean(Checker& c, const std::string& name, const QuantizedWeight& w, c
     if (m == 3) {
       std::vector<double> twice(ref);
       for (double& v : twice) v *= 2;
-      quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep, 0);
+      quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep);
       c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
     }
   }
-}
-
-// The int4 fold (PAGODA_INT4_FOLD: the mma on 128 + q, -(128 + z) * sum x by a second mma; not bit-identical) at
-// m <= 8, two and four stages, 1, 2, 4 and 8 warps a CTA, one and two row tiles a CTA, against the float64 reference output by output:
-//   |y - ref| <= 2^-8 |ref| + 2^-14 S,  S = sum_k |w x| (abs_ref).
-// 2^-8 |ref| covers the bf16 output rounding (half an ulp is <= 2^-9 |y|). 2^-14 S is the f32 budget: the fold's
-// terms are 128 + q (~136) times x where the plain kernel's are q - z (~4 on average), but a group's partial
-// grows like sqrt(k) (random signs), so its magnitude is ~1,540 |x| against S_group ~ 512 |x|; with each HMMA's
-// sum truncated at f32's 24 bits relative to its largest term (H100/A100 tensor-core models: products exact,
-// aligned, truncated) 16 HMMAs a group err by ~2^-17 S in the worst (linear) case: 8x inside the budget. An
-// accumulator of 13 bits (the FP8 wgmma's) would err by ~2^-7 S and fail. Also prints the largest err / S and
-// the plain lean's, measured in the same run, and checks beta 1 at m 3 and that nothing past y is written.
-void check_fold(Checker& c, const std::string& name, const QuantizedWeight& w, const DeviceBuffer& d_x,
-                DeviceBuffer& d_ws, const std::vector<double>& ref, const std::vector<double>& abs_ref, int m) {
-  auto worst_of = [&](const std::vector<float>& y, double& worst_s, size_t& over) {
-    worst_s = 0;
-    over = 0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-      const double err = std::fabs(double(y[i]) - ref[i]);
-      over += !(err <= std::ldexp(std::fabs(ref[i]), -8) + std::ldexp(abs_ref[i], -14));
-      worst_s = std::max(worst_s, std::max(0.0, err - std::ldexp(std::fabs(ref[i]), -9)) / std::max(abs_ref[i], 1e-30));
-    }
-  };
-  DeviceBuffer d_p(ref.size() * 2 + 256);
-  quant_gemm_lean(d_x.as<bf16>(), w, d_p.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, 0, 0);
-  double plain_s = 0;
-  size_t plain_over = 0;
-  worst_of(download_bf16(d_p, ref.size()), plain_s, plain_over);
-  c.expect_true(name + ": plain quant_gemm_lean m " + std::to_string(m) + " within the fold's bound too (its sanity)",
-                plain_over == 0, std::to_string(plain_over) + " outputs over");
-  for (int tiles : {1, 2})
-  for (int deep : {0, 1})
-    for (int warps : {1, 2, 4, 8}) {
-      if (tiles == 2 && deep) continue; // deep does not apply to two tiles
-      DeviceBuffer d_l(ref.size() * 2 + 256);
-      poison(d_l);
-      quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep, 1, warps,
-                      tiles);
-      const std::string tag = name + ": quant_gemm_lean fold" + (deep ? " deep" : "") + " warps " +
-                              std::to_string(warps) + (tiles == 2 ? " tiles 2" : "") + " m " + std::to_string(m);
-      double worst_s = 0;
-      size_t over = 0;
-      worst_of(download_bf16(d_l, ref.size()), worst_s, over);
-      std::printf("  %s: largest (err - half ulp) / S %.3g (plain lean %.3g)\n", tag.c_str(), worst_s, plain_s);
-      c.expect_true(tag + ": |y - ref| <= 2^-8 |ref| + 2^-14 sum|w x| everywhere", over == 0,
-                    std::to_string(over) + " of " + std::to_string(ref.size()) + " outputs over the bound");
-      const auto bits = download<uint16_t>(d_l, ref.size() + 128);
-      bool intact = true;
-      for (size_t i = ref.size(); i < bits.size(); ++i) intact = intact && bits[i] == 0xFFFF;
-      c.expect_true(tag + " writes nothing past y", intact);
-      if (m == 3) {
-        std::vector<double> twice(ref);
-        for (double& v : twice) v *= 2;
-        quant_gemm_lean(d_x.as<bf16>(), w, d_l.as<bf16>(), w.n, m, 1.f, d_ws.data(), d_ws.bytes(), 0, deep, 1, warps,
-                        tiles);
-        c.expect(tag + " accumulate (beta 1)", compare(download_bf16(d_l, ref.size()), twice), 6e-3, 2e-1);
-      }
-    }
 }
 
 // quant_gemm_lean and quant_gemm (classic) as the engine runs them: x written by the kernel just before,
@@ -134,7 +75,7 @@ void check_pdl_chain(Checker& c, const std::string& name, const QuantizedWeight&
     DeviceBuffer d_ws(std::max<size_t>(quant_gemm_workspace_bytes(w, m), 16));
     auto gemm = [&](bool lean) {
       return [&, lean](const bf16* x, cudaStream_t st) {
-        if (lean) quant_gemm_lean(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), st, -1, 0);
+        if (lean) quant_gemm_lean(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), st);
         else quant_gemm(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), st);
       };
     };
@@ -143,26 +84,6 @@ void check_pdl_chain(Checker& c, const std::string& name, const QuantizedWeight&
                              name + ": PDL chain m " + std::to_string(m) + (lean ? " quant_gemm_lean" : " quant_gemm") +
                                  " after a producer that writes x: equals quant_gemm on that x bit for bit, every rep",
                              size_t(m) * w.k, d_y, d_y.bytes(), gemm(lean), gemm(false), rng, stream);
-    if (w.format == QuantFormat::kInt4) { // the fold: equal to itself run with no overlap
-      auto fold = [&](const bf16* x, cudaStream_t st) {
-        quant_gemm_lean(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), st, -1, 1);
-      };
-      expect_pdl_chain_equal(c,
-                             name + ": PDL chain m " + std::to_string(m) +
-                                 " quant_gemm_lean fold after a producer that writes x: equals the fold on that x with no"
-                                 " overlap bit for bit, every rep",
-                             size_t(m) * w.k, d_y, d_y.bytes(), fold, fold, rng, stream);
-      if (w.n % 32 == 0) {
-        auto fold2 = [&](const bf16* x, cudaStream_t st) {
-          quant_gemm_lean(x, w, d_y.as<bf16>(), w.n, m, 0.f, d_ws.data(), d_ws.bytes(), st, -1, 1, 0, 2);
-        };
-        expect_pdl_chain_equal(c,
-                               name + ": PDL chain m " + std::to_string(m) +
-                                   " quant_gemm_lean fold tiles 2 after a producer that writes x: equals itself on that x"
-                                   " with no overlap bit for bit, every rep",
-                               size_t(m) * w.k, d_y, d_y.bytes(), fold2, fold2, rng, stream);
-      }
-    }
   }
   PAGODA_CUDA_CHECK(cudaStreamDestroy(stream));
 }
@@ -232,13 +153,6 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
   const int max_m = 70;
   const auto x_all = random_bf16_values(size_t(max_m) * w.k, rng);
   const auto ref_all = ref_linear(x_all, dequant, max_m, w.n, w.k);
-  std::vector<double> abs_all; // int4: sum_k |w x| of the first 8 rows (check_fold's f32 budget)
-  if (w.format == QuantFormat::kInt4) {
-    std::vector<float> ax(x_all.begin(), x_all.begin() + size_t(8) * w.k), aw(dequant);
-    for (float& v : ax) v = std::fabs(v);
-    for (float& v : aw) v = std::fabs(v);
-    abs_all = ref_linear(ax, aw, 8, w.n, w.k);
-  }
   for (int m : {1, 2, 3, 5, 8, 9, 16, 17, 32, 33, 70}) {
     const std::vector<float> x(x_all.begin(), x_all.begin() + size_t(m) * w.k);
     const std::vector<double> ref(ref_all.begin(), ref_all.begin() + size_t(m) * w.n);
@@ -255,8 +169,6 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
       c.expect(name + ": quant_gemm m 9 accumulate (beta 1)", compare(download_bf16(d_y, ref.size()), twice), 6e-3, 2e-1);
     }
     if (m <= 8) check_lean(c, name, w, d_x, d_y, d_ws, ref, m);
-    if (m <= 8 && !abs_all.empty())
-      check_fold(c, name, w, d_x, d_ws, ref, std::vector<double>(abs_all.begin(), abs_all.begin() + ref.size()), m);
     const auto tail = download<uint8_t>(d_y, ref.size() * 2 + 256);
     bool intact = true;
     for (size_t i = ref.size() * 2; i < tail.size(); ++i) intact = intact && tail[i] == 0xFF;
@@ -419,15 +331,6 @@ void check_errors(Checker& c, std::mt19937& rng) {
                  [&] { quant_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); }, "workspace");
   expect_refused(c, "quant_gemm_lean: an act-order weight without a workspace fails",
                  [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, nullptr, 0, 0); }, "workspace");
-  expect_refused(c, "quant_gemm_lean: warps 3 fails",
-                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, d.data(), d.bytes(), 0, 0, 1, 3); },
-                 "warps 3");
-  expect_refused(c, "quant_gemm_lean: 2 warps without the fold fails",
-                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, d.data(), d.bytes(), 0, 0, 0, 2); },
-                 "need the int4 fold");
-  expect_refused(c, "quant_gemm_lean: two tiles without the fold fail",
-                 [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 0.f, d.data(), d.bytes(), 0, 0, 0, 4, 2); },
-                 "two row tiles");
   expect_refused(c, "quant_gemm_lean: m 9 fails",
                  [&] { quant_gemm_lean(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 9, 0.f, d.data(), d.bytes(), 0); }, "m 9");
 }
@@ -439,9 +342,6 @@ int main() {
   // quant_gemm must be the classic kernel here: quant_gemm_lean is compared with it bit for bit.
   setenv("PAGODA_QUANT_GEMM_LEAN", "0", 1); // lean is quant_gemm's default for m <= 8
   unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
-  unsetenv("PAGODA_INT4_FOLD"); // every call here says fold 0 or 1
-  unsetenv("PAGODA_INT4_FOLD_WARPS");
-  unsetenv("PAGODA_INT4_FOLD_TILES");
   std::mt19937 rng(1515);
   Checker c;
   try {

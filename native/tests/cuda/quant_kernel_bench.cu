@@ -9,8 +9,6 @@
 // GEMM once for Nsight Compute (profile_once); `quant_kernel_bench lean [path]` times quant_gemm_lean
 // beside quant_gemm and the copy floor instead (bench_lean); `quant_kernel_bench fp8mma [path]` times fp8_mma_gemm
 // beside today's W8A8 decode path (bench_fp8mma).
-// `int4fold [path]` times the int4 fold kernels (PAGODA_INT4_FOLD) beside today's lean (bench_int4fold),
-// `int4fold-profile` launches both once for Nsight Compute.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -364,136 +362,6 @@ int bench_fp8mma(const cudaDeviceProp& prop, double copy, const char* json_path)
   return 0;
 }
 
-// `int4fold`: PAGODA_INT4_FOLD's kernels (quant_gemm_lean fold = 1) beside today's lean (fold 0, its default
-// stages and warps) and the copy floor, on the four Llama-3-8B GEMMs, int4 GPTQ g128 / AWQ g128 / GPTQ g64, m 1, 2,
-// 4, 8; the fold swept over stages (two / four) and warps a CTA (1 / 2 / 4 / 8; today's rule takes 8 for o_proj and
-// down, 4 for qkv and gate_up; fewer warps split k over more CTAs an SM) and row tiles a CTA (t2: two sharing x),
-// so one device call picks; then one batch-1 token's 128 GEMMs back to back per kernel.
-int bench_int4fold(const cudaDeviceProp& prop, double copy, const char* json_path) {
-  unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
-  unsetenv("PAGODA_INT4_FOLD"); // every call says fold 0 or 1
-  unsetenv("PAGODA_INT4_FOLD_WARPS");
-  unsetenv("PAGODA_INT4_FOLD_TILES");
-  const int ms[] = {1, 2, 4, 8};
-  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
-  DeviceBuffer y(size_t(8) * 28672 * 2);
-  struct Variant {
-    const char* name;
-    int group;
-    bool zeros;
-  };
-  struct Kernel {
-    const char* name;
-    int deep, fold, warps, tiles;
-  };
-  const Variant variants[] = {{"int4-gptq-g128", 128, false}, {"int4-awq-g128", 128, true}, {"int4-gptq-g64", 64, false}};
-  const Kernel kernels[] = {{"lean", 0, 0, 0, 1},         {"fold", 0, 1, 0, 1},         {"fold-w1", 0, 1, 1, 1},
-                            {"fold-w2", 0, 1, 2, 1},      {"fold-w4", 0, 1, 4, 1},      {"fold-w8", 0, 1, 8, 1},
-                            {"fold-deep", 1, 1, 0, 1},    {"fold-deep-w1", 1, 1, 1, 1}, {"fold-deep-w2", 1, 1, 2, 1},
-                            {"fold-t2", 0, 1, 0, 2},      {"fold-t2-w1", 0, 1, 1, 2},   {"fold-t2-w2", 0, 1, 2, 2},
-                            {"fold-t2-w8", 0, 1, 8, 2}};
-  for (const Variant& v : variants) {
-    struct Layer {
-      BenchWeight w;
-      DeviceBuffer zeros;
-    };
-    std::vector<std::vector<Layer>> layers; // per shape, rotated copies (> 600 MB together)
-    for (const Shape& s : kShapes) {
-      std::vector<Layer> l;
-      auto make = [&](uint32_t seed) { // as bench_lean's
-        Layer layer{make_weight(Format::kInt4, s.n, s.k, seed), DeviceBuffer()};
-        if (v.group == 64) {
-          layer.w.scales = DeviceBuffer(size_t(s.k / 64) * s.n * 2);
-          fill_half_scales_kernel<<<1024, 256>>>(layer.w.scales.as<__half>(), size_t(s.k / 64) * s.n, seed + 2);
-          PAGODA_CUDA_CHECK_LAUNCH("fill g64 scales");
-          layer.w.view.scales = layer.w.scales.data();
-          layer.w.view.group_size = 64;
-        }
-        if (v.zeros) {
-          layer.zeros = DeviceBuffer(size_t(s.k / v.group) * s.n);
-          PAGODA_CUDA_CHECK(cudaMemset(layer.zeros.data(), 7, layer.zeros.bytes()));
-          layer.w.view.zeros = layer.zeros.as<uint8_t>();
-        }
-        return layer;
-      };
-      l.push_back(make(300));
-      const size_t bytes = l[0].w.bytes() + l[0].zeros.bytes();
-      const int copies = std::max<int>(2, int(kRotateBytes / bytes) + 1);
-      for (int c = 1; c < copies; ++c) l.push_back(make(300 + 7 * c));
-      layers.push_back(std::move(l));
-    }
-    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    double token_bytes = 0;
-    for (size_t si = 0; si < std::size(kShapes); ++si) {
-      const Shape& s = kShapes[si];
-      const std::vector<Layer>& wc = layers[si];
-      const double wbytes = double(wc[0].w.bytes() + wc[0].zeros.bytes()), floor_ms = wbytes / (copy * 1e6);
-      token_bytes += wbytes;
-      for (int m : ms) {
-        std::string line, row;
-        for (const Kernel& kn : kernels) {
-          const double t = median_ms([&](int i) {
-            quant_gemm_lean(x.as<bf16>(), wc[size_t(i) % wc.size()].w.view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0,
-                            kn.deep, kn.fold, kn.warps, kn.tiles);
-          });
-          char buf[96];
-          std::snprintf(buf, sizeof buf, "  %s %.4f (%3.0f%%)", kn.name, t, 100 * floor_ms / t);
-          line += buf;
-          row += std::string(",\"") + kn.name + "_ms\":" + std::to_string(t);
-        }
-        std::printf("%-8s %-14s m %d  floor %.4f ms%s\n", s.name, v.name, m, floor_ms, line.c_str());
-        add_json("{\"mode\":\"int4fold\",\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + v.name +
-                 "\",\"m\":" + std::to_string(m) + ",\"floor_ms\":" + std::to_string(floor_ms) + row +
-                 ",\"weight_bytes\":" + std::to_string(size_t(wbytes)) + "}");
-      }
-    }
-    const double floor = kLayers * token_bytes / (copy * 1e6);
-    for (const Kernel& kn : kernels) {
-      const double t = median_ms([&](int rep) {
-        for (int layer = 0; layer < kLayers; ++layer)
-          for (size_t si = 0; si < std::size(kShapes); ++si) {
-            const std::vector<Layer>& wc = layers[si];
-            const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].w.view;
-            quant_gemm_lean(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0, kn.deep, kn.fold, kn.warps,
-                            kn.tiles);
-          }
-      }, 2, 10);
-      std::printf("token %-14s %-13s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx\n", v.name, kn.name, t, floor,
-                  t / floor);
-      add_json("{\"mode\":\"int4fold\",\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" +
-               std::string(v.name) + "\",\"kernel\":\"" + kn.name + "\",\"ms\":" + std::to_string(t) +
-               ",\"floor_ms\":" + std::to_string(floor) + "}");
-    }
-  }
-  if (json_path != nullptr) write_json(json_path, prop, copy);
-  return 0;
-}
-
-// `int4fold-profile`: each Llama-3-8B GEMM at m 1, int4 GPTQ g128 and AWQ g128, launched once per round as
-// today's lean and as the fold (default stages and warps), two rounds, for Nsight Compute (the second is warm).
-int profile_int4fold() {
-  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
-  DeviceBuffer y(size_t(8) * 28672 * 2);
-  for (int round = 0; round < 2; ++round) {
-    for (const Shape& s : kShapes) {
-      for (bool zeros : {false, true}) {
-        BenchWeight w = make_weight(Format::kInt4, s.n, s.k, 200);
-        DeviceBuffer z;
-        if (zeros) {
-          z = DeviceBuffer(size_t(s.k / 128) * s.n);
-          PAGODA_CUDA_CHECK(cudaMemset(z.data(), 7, z.bytes()));
-          w.view.zeros = z.as<uint8_t>();
-        }
-        quant_gemm_lean(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0, 0, 0);
-        quant_gemm_lean(x.as<bf16>(), w.view, y.as<bf16>(), s.n, 1, 0.f, nullptr, 0, 0, 0, 1);
-        PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-      }
-    }
-    std::printf("int4fold profile round %d done\n", round);
-  }
-  return 0;
-}
-
 } // namespace
 
 // `profile`: each of the four Llama-3-8B decode GEMMs at m 1 launched once per kernel and round (bf16
@@ -532,9 +400,6 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "lean") == 0) return bench_lean(prop, copy, argc > 2 ? argv[2] : nullptr);
   // `quant_kernel_bench fp8mma [out.json]`: fp8_mma_gemm beside today's W8A8 decode path only.
   if (argc > 1 && std::strcmp(argv[1], "fp8mma") == 0) return bench_fp8mma(prop, copy, argc > 2 ? argv[2] : nullptr);
-  // `quant_kernel_bench int4fold [out.json]` / `int4fold-profile`: PAGODA_INT4_FOLD's kernels beside today's lean.
-  if (argc > 1 && std::strcmp(argv[1], "int4fold") == 0) return bench_int4fold(prop, copy, argc > 2 ? argv[2] : nullptr);
-  if (argc > 1 && std::strcmp(argv[1], "int4fold-profile") == 0) return profile_int4fold();
   CublasLt lt;
   const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   const int prefill_ms[] = {256, 512, 1024, 2048, 4096};

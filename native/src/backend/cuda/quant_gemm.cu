@@ -317,12 +317,10 @@ const bf16* checked_input(const char* who, const bf16* x, const QuantizedWeight&
 } // namespace
 
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep, int fold, int warps, int tiles) {
+                     size_t workspace_bytes, cudaStream_t stream, int deep) {
   if (m > 8) throw Error("quant_gemm_lean: m " + std::to_string(m) + " (1..8 are served)");
-  if (warps != 0 && warps != 1 && warps != 2 && warps != 4 && warps != 8)
-    throw Error("quant_gemm_lean: warps " + std::to_string(warps) + " (1, 2, 4 or 8)");
   x = checked_input("quant_gemm_lean", x, w, ldy, m, workspace, workspace_bytes, stream);
-  launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream, deep, fold, warps, tiles);
+  launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream, deep);
 }
 
 void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,

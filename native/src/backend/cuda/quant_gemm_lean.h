@@ -7,8 +7,8 @@
 namespace pagoda::cuda {
 
 // Launches quant_gemm_lean_kernel: m = 1..8, x already in the packed column order, arguments checked;
-// deep, fold, warps and tiles as quant_gemm_lean's.
+// deep as quant_gemm_lean's.
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
-                            cudaStream_t stream, int deep = -1, int fold = -1, int warps = 0, int tiles = 0);
+                            cudaStream_t stream, int deep = -1);
 
 } // namespace pagoda::cuda

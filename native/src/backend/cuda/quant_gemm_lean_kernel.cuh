@@ -48,75 +48,58 @@ template <> struct LeanWords<QuantFormat::kInt4> { static constexpr int kCount =
 template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 2; };
 
 // F: format; G: 64-wide chunks per scale group; D: ring stages (even); W: warps of a CTA (chosen as
-// quant_gemm chooses for m <= 8, since the split of k over warps fixes the summation order; the int4 fold also
-// comes with W = 1 and 2: fewer warps split k, so each streams more groups over its fixed costs, in more CTAs an
-// SM, B * 4 / W, at the same registers);
+// quant_gemm chooses for m <= 8, since the split of k over warps fixes the summation order);
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
 // __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
 // 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
-// FOLD (int4 only, PAGODA_INT4_FOLD): the mma runs on the biased codes 128 + q as they come out of the LOP3, with no
-// HSUB2 per pair, and a second mma a k-step on the same x fragment with the constant A fragment -(128 + z) (exact in
-// bf16: 128 + z < 256 needs 8 significant bits) adds -(128 + z) * sum_k x into its own accumulator; the group's
-// partial is the sum of both: sum (q - z) x. Two accumulator chains, so the second mma does not lengthen the
-// dependent HMMA chain; 4 FADD a group join them. Not bit-identical to FOLD = false (f32 terms ~136|x| that cancel).
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
-// R (FOLD only): 16-row tiles a CTA, each warp streaming all R over its groups: R = 2 shares each x fragment
-// (its loads, and for GPTQ sym the zero mma, whose -136 does not depend on the row) between two tiles and halves
-// the fixed costs a weight (pointer setup, reduction); R = 1 is the kernel of before.
-template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool FOLD = false, int R = 1>
-LEAN_KERNEL(W * 32, W == 8 ? (B >= 4 ? 2 : 1) : B * 4 / W)
+template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5>
+LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
-  static_assert(!FOLD || F == QuantFormat::kInt4, "the fold is int4's");
-  static_assert(R == 1 || (FOLD && GS), "two row tiles come with the fold");
   constexpr int kW = LeanWords<F>::kCount;
-  constexpr int kZR = Z ? R : 1; // FOLD: zero-mma accumulators (sym: one for every tile)
-  LEAN_SHARED_PARTIAL(partial, W * R); // float [W * R][8][16 + 4]: warp v's tile r at v * R + r
+  LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * 16 * R;
+  const int row0 = blockIdx.x * 16;
   const int k = w.k;
   const int groups = k / (G * kQuantChunk);
   const int count = warp < groups ? (groups - warp + W - 1) / W : 0; // this warp's groups: warp, warp + W, ...
 
   // Cursors at this warp's first group; each load moves its cursor on by W groups.
-  const uint4* wq = static_cast<const uint4*>(w.packed) + (int64_t(blockIdx.x) * R * (k / kQuantChunk) + warp * G) * 32 + lane;
-  const int64_t wq_tile = int64_t(k / kQuantChunk) * 32; // R = 2: the next 16-row tile's words
+  const uint4* wq = static_cast<const uint4*>(w.packed) + (int64_t(blockIdx.x) * (k / kQuantChunk) + warp * G) * 32 + lane;
   const uint8_t* wf = static_cast<const uint8_t*>(w.packed) + int64_t(row0 + g) * k + 16 * t + warp * G * kQuantChunk;
   const int64_t wf_h = int64_t(8) * k; // row g + 8
-  const ScaleT* sp[R][2];
-  const uint8_t* zp[R][2];
+  const ScaleT* sp[2];
+  const uint8_t* zp[2];
 #pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = row0 + 16 * r + g + 8 * h;
-      sp[r][h] = static_cast<const ScaleT*>(w.scales) + warp * w.scale_index.group_stride +
-                 int64_t(row >> w.scale_index.row_shift) * w.scale_index.row_stride;
-      zp[r][h] = Z ? w.zeros + int64_t(warp) * w.n + row : nullptr;
-    }
+  for (int h = 0; h < 2; ++h) {
+    const int row = row0 + g + 8 * h;
+    sp[h] = static_cast<const ScaleT*>(w.scales) + warp * w.scale_index.group_stride +
+            int64_t(row >> w.scale_index.row_shift) * w.scale_index.row_stride;
+    zp[h] = Z ? w.zeros + int64_t(warp) * w.n + row : nullptr;
+  }
   const int64_t s_step = W * w.scale_index.group_stride, z_step = int64_t(W) * w.n;
 
   struct Stage {
-    uint4 words[G][kW * R]; // int4: [c][tile]; fp8: [c][row g / g + 8]
-    float scale[R][2];
-    uint32_t zero2[R][2]; // int4 with zero points: the bf16 pair 128 + z of rows g and g + 8 (FOLD: -(128 + z))
+    uint4 words[G][kW];
+    float scale[2];
+    uint32_t zero2[2]; // int4 with zero points: the bf16 pair 128 + z of rows g and g + 8
   };
   float fixed_scale[2] = {0.f, 0.f};
   if constexpr (!GS) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) fixed_scale[h] = lean_scale(sp[0][h]);
+    for (int h = 0; h < 2; ++h) fixed_scale[h] = lean_scale(sp[h]);
   }
   auto load = [&](Stage& st) {
 #pragma unroll
     for (int c = 0; c < G; ++c) {
       if constexpr (F == QuantFormat::kInt4) {
-#pragma unroll
-        for (int r = 0; r < R; ++r) st.words[c][r] = __ldcs(wq + c * 32 + r * wq_tile);
+        st.words[c][0] = __ldcs(wq + c * 32);
       } else {
         st.words[c][0] = __ldcs(reinterpret_cast<const uint4*>(wf + c * kQuantChunk));
         st.words[c][1] = __ldcs(reinterpret_cast<const uint4*>(wf + wf_h + c * kQuantChunk));
@@ -125,18 +108,16 @@ LEAN_KERNEL(W * 32, W == 8 ? (B >= 4 ? 2 : 1) : B * 4 / W)
     wq += W * G * 32;
     wf += W * G * kQuantChunk;
 #pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        if constexpr (GS) {
-          st.scale[r][h] = lean_scale(sp[r][h]);
-          sp[r][h] += s_step;
-        }
-        if constexpr (Z) {
-          st.zero2[r][h] = uint32_t(*zp[r][h]) * 0x00010001u + (FOLD ? 0xC300C300u : 0x43004300u); // FOLD: -(128 + z)
-          zp[r][h] += z_step;
-        }
+    for (int h = 0; h < 2; ++h) {
+      if constexpr (GS) {
+        st.scale[h] = lean_scale(sp[h]);
+        sp[h] += s_step;
       }
+      if constexpr (Z) {
+        st.zero2[h] = uint32_t(*zp[h]) * 0x00010001u + 0x43004300u;
+        zp[h] += z_step;
+      }
+    }
   };
 
   Stage ring[D];
@@ -158,7 +139,7 @@ LEAN_KERNEL(W * 32, W == 8 ? (B >= 4 ? 2 : 1) : B * 4 / W)
   XFrag xr[2];
   if (count > 0) load_x(xr[0]);
 
-  float acc[R][4] = {};
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
   for (int j0 = 0; j0 < count; j0 += D) {
 #pragma unroll
     for (int d = 0; d < D; ++d) {
@@ -167,67 +148,45 @@ LEAN_KERNEL(W * 32, W == 8 ? (B >= 4 ? 2 : 1) : B * 4 / W)
       if (j + 1 < count) load_x(xr[(d + 1) & 1]);
       Stage& st = ring[d];
       const XFrag& xf = xr[d & 1];
-      float part[R][4] = {};
-      float zpart[kZR][4] = {}; // FOLD: -(128 + z) * sum_k x, rows g / g + 8
-      uint32_t zneg[kZR][2]; // FOLD: bf16 pair -(128 + z) of rows g / g + 8 (sym: -136)
-#pragma unroll
-      for (int r = 0; r < kZR; ++r)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) zneg[r][h] = FOLD && Z ? st.zero2[r][h] : 0xC308C308u;
+      float part[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
       for (int c = 0; c < G; ++c) {
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
-          const uint4& xv = xf[c][s >> 1];
-          const uint32_t b0 = (s & 1) ? xv.z : xv.x, b1 = (s & 1) ? xv.w : xv.y;
+          uint32_t a[4];
+          if constexpr (F == QuantFormat::kInt4) {
+            const uint32_t word = (&st.words[c][0].x)[s];
 #pragma unroll
-          for (int r = 0; r < R; ++r) {
-            uint32_t a[4];
-            if constexpr (F == QuantFormat::kInt4) {
-              const uint32_t word = (&st.words[c][r].x)[s];
-#pragma unroll
-              for (int i = 0; i < 4; ++i) {
-                const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
-                if constexpr (FOLD) a[i] = biased;
-                else a[i] = bf16x2_sub(biased, Z ? st.zero2[0][i & 1] : 0x43084308u);
-              }
-            } else {
-              const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
-              a[0] = e4m3_pair<0x9180u>(rg); // bytes 0, 1 of row g
-              a[1] = e4m3_pair<0x9180u>(r8);
-              a[2] = e4m3_pair<0xB3A2u>(rg); // bytes 2, 3
-              a[3] = e4m3_pair<0xB3A2u>(r8);
+            for (int i = 0; i < 4; ++i) {
+              const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
+              a[i] = bf16x2_sub(biased, Z ? st.zero2[i & 1] : 0x43084308u);
             }
-            mma_bf16_16816(part[r], a[0], a[1], a[2], a[3], b0, b1);
+          } else {
+            const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
+            a[0] = e4m3_pair<0x9180u>(rg); // bytes 0, 1 of row g
+            a[1] = e4m3_pair<0x9180u>(r8);
+            a[2] = e4m3_pair<0xB3A2u>(rg); // bytes 2, 3
+            a[3] = e4m3_pair<0xB3A2u>(r8);
           }
-          if constexpr (FOLD) {
-#pragma unroll
-            for (int r = 0; r < kZR; ++r) mma_bf16_16816(zpart[r], zneg[r][0], zneg[r][1], zneg[r][0], zneg[r][1], b0, b1);
-          }
+          const uint4& xv = xf[c][s >> 1];
+          mma_bf16_16816(part, a[0], a[1], a[2], a[3], (s & 1) ? xv.z : xv.x, (s & 1) ? xv.w : xv.y);
         }
       }
       // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
 #pragma unroll
-      for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          if constexpr (FOLD) part[r][e] += zpart[Z ? r : 0][e];
-          acc[r][e] += part[r][e] * (GS ? st.scale[r][e >> 1] : fixed_scale[e >> 1]);
-        }
+      for (int e = 0; e < 4; ++e) acc[e] += part[e] * (GS ? st.scale[e >> 1] : fixed_scale[e >> 1]);
       if (j + D < count) load(st);
     }
   }
 
 #pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) partial[warp * R + r][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[r][e];
+  for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
   __syncthreads();
-  for (int idx = threadIdx.x; idx < m * 16 * R; idx += W * 32) {
-    const int i = idx / (16 * R), r = idx % (16 * R); // input row i, row r of the CTA's 16 * R
+  for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {
+    const int i = idx / 16, r = idx % 16;
     float s = 0.f;
 #pragma unroll
-    for (int v = 0; v < W; ++v) s += partial[v * R + r / 16][i][r % 16];
+    for (int v = 0; v < W; ++v) s += partial[v][i][r];
     bf16* out = y + int64_t(i) * ldy + row0 + r;
     if (beta != 0.f) s += beta * __bfloat162float(*out);
     *out = __float2bfloat16(s);
@@ -238,33 +197,7 @@ LEAN_KERNEL(W * 32, W == 8 ? (B >= 4 ? 2 : 1) : B * 4 / W)
 using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
-// fold (int4 only): the FOLD variants, same stages and registers budget as their non-fold twins; W 1, 2, 4, 8.
-// tiles 2: two 16-row tiles a CTA (n a multiple of 32), two stages for g128 and four for g64 (deep ignored), at
-// 128 registers (B 4) without zero points; with them 168 (B 3: at 128 they spill 128-228 bytes, ptxas -v).
-template <int W> LeanKernel lean_fold_kernel_for(const QuantizedWeight& w, bool deep, int tiles = 1) {
-  using F = QuantFormat;
-  if (tiles == 2) {
-    if (w.group_size == 128) {
-      if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, true, true, __half, 3, true, 2>;
-      return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, false, true, __half, 4, true, 2>;
-    }
-    if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, true, true, __half, 3, true, 2>;
-    return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, false, true, __half, 4, true, 2>;
-  }
-  if (w.group_size == 128) {
-    if (w.zeros) {
-      if (deep) return quant_gemm_lean_kernel<F::kInt4, 2, 4, W, true, true, __half, 4, true>;
-      return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, true, true, __half, 5, true>;
-    }
-    if (deep) return quant_gemm_lean_kernel<F::kInt4, 2, 4, W, false, true, __half, 4, true>;
-    return quant_gemm_lean_kernel<F::kInt4, 2, 2, W, false, true, __half, 5, true>;
-  }
-  if (w.zeros) return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, true, true, __half, 5, true>;
-  return quant_gemm_lean_kernel<F::kInt4, 1, 4, W, false, true, __half, 5, true>;
-}
-
-template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, bool fold = false) {
-  if (fold && w.format == QuantFormat::kInt4) return lean_fold_kernel_for<W>(w, deep);
+template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   if (w.format == QuantFormat::kFp8) {
     if (w.scale_index.group_stride != 0) {
       if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;

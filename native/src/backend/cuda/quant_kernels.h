@@ -30,15 +30,10 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // unless PAGODA_QUANT_GEMM_LEAN=0 (quant_gemm_lean_enabled, read once); quant_gemm_lean runs it
 // whatever the switch says (tests, benchmarks) and throws for m > 8. deep (int4 g128, fp8): 1 streams four
 // stages a warp at 128 registers, 0 two at 96 (the same bits either way); -1: PAGODA_QUANT_GEMM_LEAN_DEEP=1
-// (read once) or 0. fold (int4 only; fp8 ignores it): 1 runs the FOLD kernels (mma on 128 + q, the zero point
-// subtracted by a second mma on x; not bit-identical), 0 not, -1 PAGODA_INT4_FOLD=1 (read once, default off).
-// warps: 4 or 8 warps a CTA forced (benchmarks; with the fold also 1 or 2), 0 quant_gemm's rule (the fold:
-// PAGODA_INT4_FOLD_WARPS where set). Throws for other counts, or 1 / 2 without the fold. tiles (the fold): 2 gives
-// a CTA two 16-row tiles that share x (n a multiple of 32), 1 one, 0 PAGODA_INT4_FOLD_TILES=2 or 1.
+// (read once) or 0.
 bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep = -1, int fold = -1, int warps = 0,
-                     int tiles = 0);
+                     size_t workspace_bytes, cudaStream_t stream, int deep = -1);
 
 // W8A8 fp8 at decode sizes on e4m3 tensor cores (fp8_mma_gemm.cu): y[m, n] (rows ldy apart) = bf16(sum_k
 // code_x code_w sx sw) for m = 1..kFp8MmaMaxRows, an fp8 weight (per-channel or 128x128 blocks, k % 128 == 0,
