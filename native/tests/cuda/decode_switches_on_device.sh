@@ -1,11 +1,12 @@
 #!/bin/bash
-# Session 10's default-off batch-1 switches on the device in one call (~6-7 min, capped at TOTAL_S, default 430):
+# Session 10's batch-1 switches on the device in one call (~5 min, capped at TOTAL_S, default 430):
 #   PAGODA_DECODE_FUSED_ROPE (RoPE + KV write inside decode attention), PAGODA_FUSED_SILU (gate_up + SiLU·mul in
-#   one kernel, bf16; on by default since this script's first run: "off" turns it off), PAGODA_INT4_FOLD (int4 decode GEMV without HSUB2), PAGODA_FP8_MMA (W8A8 decode on e4m3 mma).
+#   one kernel, bf16; on by default since this script's first run: "off" turns it off), PAGODA_FP8_MMA (W8A8
+#   decode on e4m3 mma). (The int4 fold it also measured was slower and is gone.)
 # 1. each switch's kernel test (a switch whose test fails is not measured);
 # 2. goldens through pagoda-check with each switch on (tiny-llama3 / tiny-qwen3, the wave2 checkpoints);
 # 3. batch-1 decode of Llama-3-8B (dummy weights) per format with the switches off and on, in the same call;
-# 4. quant_kernel_bench int4fold and fp8mma (kernel times beside the copy floor) while the budget lasts.
+# 4. quant_kernel_bench fp8mma (kernel times beside the copy floor) while the budget lasts.
 # Logs and JSON go to $OUT/switches, tarred into $OUT/switches-logs.tar.gz.
 # Bundle: decode_switches_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/decode_switches_on_device.sh
 SCRIPT=decode_switches_on_device LOGS=switches TOTAL_S=${TOTAL_S:-430}
@@ -13,11 +14,11 @@ source "$(dirname "$0")/device_run.sh"
 mkdir -p /tmp/switches-bin && tar xzf "$B/bin.tar.gz" -C /tmp/switches-bin && BIN=/tmp/switches-bin/bin
 S=$B/shared
 export PAGODA_SHARED=$S
-unset PAGODA_DECODE_FUSED_ROPE PAGODA_FUSED_SILU PAGODA_INT4_FOLD PAGODA_INT4_FOLD_WARPS PAGODA_INT4_FOLD_TILES \
+unset PAGODA_DECODE_FUSED_ROPE PAGODA_FUSED_SILU \
   PAGODA_FP8_MMA PAGODA_FP8_MMA_SPLIT PAGODA_FP8_MMA_WARPS PAGODA_FP8_MMA_CTAS PAGODA_FP8_MMA_DEPTH
 
 declare -A ok
-for t in fused_rope_decode_test:rope skinny_gemm_test:silu quant_gemm_test:fold fp8_mma_gemm_test:fp8mma; do
+for t in fused_rope_decode_test:rope skinny_gemm_test:silu fp8_mma_gemm_test:fp8mma; do
   name=${t%%:*} sw=${t##*:}
   if run "$name" 100 "$BIN/$name"; then
     ok[$sw]=1
@@ -39,13 +40,6 @@ for m in tiny-llama3 tiny-qwen3; do
   [ "${ok[silu]}" = 1 ] && golden "$m-silu" "$S/fixtures/golden/$m.golden.json" "$S/models/$m" PAGODA_FUSED_SILU=1
 done
 W=$S/fixtures/wave2/golden
-if [ "${ok[fold]}" = 1 ]; then
-  for g in gptq-int4 gptq-int4-actorder awq-int4; do
-    golden "$g-fold" "$W/tiny-llama-$g.golden.json" "$S/models/wave2/tiny-llama-$g" PAGODA_INT4_FOLD=1
-  done
-  [ "${ok[rope]}" = 1 ] && golden "gptq-int4-fold-rope" "$W/tiny-llama-gptq-int4.golden.json" \
-    "$S/models/wave2/tiny-llama-gptq-int4" PAGODA_INT4_FOLD=1 PAGODA_DECODE_FUSED_ROPE=1
-fi
 if [ "${ok[fp8mma]}" = 1 ]; then
   for g in fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
     golden "$g-fp8mma" "$W/tiny-llama-$g.golden.json" "$S/models/wave2/tiny-llama-${g%.w8a8}" PAGODA_FP8_MMA=1
@@ -67,18 +61,13 @@ b1 bf16 off PAGODA_DECODE_FUSED_ROPE=0 PAGODA_FUSED_SILU=0
 [ "${ok[rope]}" = 1 ] && b1 bf16 rope PAGODA_DECODE_FUSED_ROPE=1
 [ "${ok[silu]}" = 1 ] && b1 bf16 silu PAGODA_FUSED_SILU=1
 [ "${ok[rope]}${ok[silu]}" = 11 ] && b1 bf16 rope+silu PAGODA_DECODE_FUSED_ROPE=1 PAGODA_FUSED_SILU=1
-b1 gptq-int4 off PAGODA_INT4_FOLD=0
-[ "${ok[fold]}" = 1 ] && b1 gptq-int4 fold PAGODA_INT4_FOLD=1
+b1 gptq-int4 off PAGODA_DECODE_FUSED_ROPE=0
 [ "${ok[rope]}" = 1 ] && b1 gptq-int4 rope PAGODA_DECODE_FUSED_ROPE=1
-[ "${ok[fold]}${ok[rope]}" = 11 ] && b1 gptq-int4 fold+rope PAGODA_INT4_FOLD=1 PAGODA_DECODE_FUSED_ROPE=1
+[ "${ok[rope]}" = 1 ] && golden "gptq-int4-rope" "$W/tiny-llama-gptq-int4.golden.json" \
+  "$S/models/wave2/tiny-llama-gptq-int4" PAGODA_DECODE_FUSED_ROPE=1
 b1 fp8-dynamic off PAGODA_FP8_MMA=0
 [ "${ok[fp8mma]}" = 1 ] && b1 fp8-dynamic fp8mma PAGODA_FP8_MMA=1
 [ "${ok[fp8mma]}${ok[rope]}" = 11 ] && b1 fp8-dynamic fp8mma+rope PAGODA_FP8_MMA=1 PAGODA_DECODE_FUSED_ROPE=1
-[ "${ok[fold]}" = 1 ] && b1 awq-int4 off PAGODA_INT4_FOLD=0 && b1 awq-int4 fold PAGODA_INT4_FOLD=1
-[ "${ok[fold]}" = 1 ] && b1 gptq-int4 fold-tiles2 PAGODA_INT4_FOLD=1 PAGODA_INT4_FOLD_TILES=2
-
-[ "${ok[fold]}" = 1 ] && run quant_kernel_bench-int4fold 80 "$BIN/quant_kernel_bench" int4fold \
-  "$OUT_DIR/h200-int4fold-kernels.json" && grep -E "^token" "$OUT_DIR/quant_kernel_bench-int4fold.log" | head -20
 [ "${ok[fp8mma]}" = 1 ] && run quant_kernel_bench-fp8mma 80 "$BIN/quant_kernel_bench" fp8mma \
   "$OUT_DIR/h200-fp8-mma-kernels.json" && grep -E "^token" "$OUT_DIR/quant_kernel_bench-fp8mma.log" | head -20
 finish
