@@ -163,19 +163,7 @@ public:
     }
     b_.ops_.mark(st_, "kv_cache_write");
 
-    a.q = qkv;
-    a.q_token_stride = qkv_width;
-    a.out = act(out);
-    a.query_start = in_.query_start;
-    a.context_lens = in_.context_lens;
-    a.block_tables = in_.block_tables;
-    a.max_blocks_per_seq = in_.max_blocks_per_seq;
-    a.num_q_heads = c_.num_attention_heads;
-    a.num_kv_heads = c_.num_key_value_heads;
-    a.head_dim = hd;
-    a.block_size = b_.block_size_;
-    a.num_cache_blocks = b_.num_blocks_;
-    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    set_attention_args(a, qkv, qkv_width, act(out));
     if constexpr (std::is_same_v<T, float>) {
       // One kernel for every token (prefill rows and decode rows alike); no tiles, no plan.
       paged_attention_f32(a, n, in_.num_seqs, st_);
@@ -252,21 +240,9 @@ private:
       b_.ops_.mark(st_, "kv_cache_write");
       b_.ops_.mark(st_, "attention_prefill");
       PagedAttentionArgs a;
-      a.q = qkv;
-      a.q_token_stride = qkv_width;
       a.k_cache = k_cache;
       a.v_cache = v_cache;
-      a.out = out;
-      a.query_start = in_.query_start;
-      a.context_lens = in_.context_lens;
-      a.block_tables = in_.block_tables;
-      a.max_blocks_per_seq = in_.max_blocks_per_seq;
-      a.num_q_heads = c_.num_attention_heads;
-      a.num_kv_heads = c_.num_key_value_heads;
-      a.head_dim = c_.head_dim;
-      a.block_size = b_.block_size_;
-      a.num_cache_blocks = b_.num_blocks_;
-      a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c_.head_dim)));
+      set_attention_args(a, qkv, qkv_width, out);
       DecodeRopeArgs r;
       r.positions = in_.positions;
       r.inv_freq = b_.inv_freq_.template as<float>();
@@ -294,6 +270,22 @@ private:
   Fp8Fuse fuse_for(const Param& weight, Act out) const {
     if (!std::is_same_v<T, bf16> || out != Act::kHidden || &weight == &b_.model_->final_norm()) return Fp8Fuse::kNone;
     return b_.w8a8_fuse_;
+  }
+  // The step's and the model's part of the paged-attention arguments (the caches are the caller's).
+  void set_attention_args(PagedAttentionArgsOf<T>& a, T* qkv, int qkv_width, T* out) const {
+    a.q = qkv;
+    a.q_token_stride = qkv_width;
+    a.out = out;
+    a.query_start = in_.query_start;
+    a.context_lens = in_.context_lens;
+    a.block_tables = in_.block_tables;
+    a.max_blocks_per_seq = in_.max_blocks_per_seq;
+    a.num_q_heads = c_.num_attention_heads;
+    a.num_kv_heads = c_.num_key_value_heads;
+    a.head_dim = c_.head_dim;
+    a.block_size = b_.block_size_;
+    a.num_cache_blocks = b_.num_blocks_;
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c_.head_dim)));
   }
   // What the buffer `a` now holds: fake-quantized as `fuse` says, or plain values.
   void wrote(Act a, Fp8Fuse fuse) { fused_[static_cast<int>(a)] = fuse; }

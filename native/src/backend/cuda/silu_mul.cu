@@ -11,8 +11,10 @@
 
 namespace pagoda::cuda {
 
-// Eight elements per thread and step (16-byte bf16 / 32-byte float32 accesses).
-template <typename T>
+// Eight elements per thread and step (16-byte bf16 / 32-byte float32 accesses). kInterleaved: gate_up's
+// columns interleaved by 8 (skinny_gemm_silu's weight order, a GEMM past its rows): output vector c of a row
+// reads the gate vector at 16-column block c and the up vector beside it; else gate, then up.
+template <typename T, bool kInterleaved = false>
 __global__ void silu_mul_kernel(const T* gate_up, T* __restrict__ out, int64_t total_vectors,
                                 int vectors_per_row) {
   pdl_wait();
@@ -22,29 +24,11 @@ __global__ void silu_mul_kernel(const T* gate_up, T* __restrict__ out, int64_t t
     const int64_t row = i / vectors_per_row;
     const int64_t col = i % vectors_per_row;
     const T* in_row = gate_up + row * 2 * vectors_per_row * 8;
+    const T* gate = kInterleaved ? in_row + col * 16 : in_row + col * 8;
+    const T* up = kInterleaved ? gate + 8 : in_row + (vectors_per_row + col) * 8;
     float g[8], u[8], y[8];
-    load8(in_row + col * 8, g);
-    load8(in_row + (vectors_per_row + col) * 8, u);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) y[e] = g[e] / (1.f + __expf(-g[e])) * u[e];
-    store8(out + i * 8, y);
-  }
-}
-
-// The same on gate_up columns interleaved by 8 (skinny_gemm_silu's weight order, a GEMM past its
-// rows): output vector c of a row reads the gate vector at 16-column block c and the up vector beside it.
-__global__ void silu_mul_interleaved_kernel(const bf16* gate_up, bf16* __restrict__ out, int64_t total_vectors,
-                                            int vectors_per_row) {
-  pdl_wait();
-  pdl_launch_dependents();
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total_vectors;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t row = i / vectors_per_row;
-    const int64_t col = i % vectors_per_row;
-    const bf16* block = gate_up + row * 2 * vectors_per_row * 8 + col * 16;
-    float g[8], u[8], y[8];
-    load8(block, g);
-    load8(block + 8, u);
+    load8(gate, g);
+    load8(up, u);
 #pragma unroll
     for (int e = 0; e < 8; ++e) y[e] = g[e] / (1.f + __expf(-g[e])) * u[e];
     store8(out + i * 8, y);
@@ -114,8 +98,8 @@ void silu_mul_interleaved(const bf16* gate_up, bf16* out, int num_tokens, int in
   const int64_t total = static_cast<int64_t>(num_tokens) * (intermediate / 8);
   if (total == 0) return;
   const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 132 * 16);
-  launch_pdl("silu_mul_interleaved_kernel", silu_mul_interleaved_kernel, dim3(static_cast<unsigned>(blocks)),
-             dim3(kThreads), 0, stream, gate_up, out, total, intermediate / 8);
+  launch_pdl("silu_mul_kernel", silu_mul_kernel<bf16, true>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0,
+             stream, gate_up, out, total, intermediate / 8);
 }
 
 void interleave_gate_up_rows(bf16* w, int intermediate, int k, void* scratch, cudaStream_t stream) {
