@@ -59,15 +59,7 @@ inline float __shfl_xor_sync(unsigned, float v, int o) {
   return r;
 }
 inline void mma_e4m3(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  emu::WarpMma& w = emu::warps[threadIdx.x / 32];
-  const uint32_t a[4] = {a0, a1, a2, a3};
-  for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i], w.c[lane][i] = c[i];
-  w.b[lane][0] = b0;
-  w.b[lane][1] = b1;
-  if (w.barrier.arrived + 1 == 32) emu::compute_mma_e4m3(w); // the last lane in computes for all
-  w.barrier.wait(32);
-  for (int i = 0; i < 4; ++i) c[i] = w.d[lane][i];
+  warp_mma(c, a0, a1, a2, a3, b0, b1, emu::compute_mma_e4m3);
 }
 } // namespace pagoda::cuda::fp8mma
 

@@ -296,16 +296,23 @@ template <int N> void cp_async_wait() {
     a.committed.pop_front();
   }
 }
-inline void mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+// One lane's part of a warp-wide mma: every lane leaves its fragments, the last one in computes the
+// warp's product with `compute` (the shape's model: compute_mma for bf16 m16n8k16), all take their c.
+inline void warp_mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1,
+                     void (*compute)(emu::WarpMma&)) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   emu::WarpMma& w = emu::warps[threadIdx.x / 32];
   const uint32_t a[4] = {a0, a1, a2, a3};
   for (int i = 0; i < 4; ++i) w.a[lane][i] = a[i], w.c[lane][i] = c[i];
   w.b[lane][0] = b0;
   w.b[lane][1] = b1;
-  if (w.barrier.arrived + 1 == 32) emu::compute_mma(w); // the last lane in computes for all
+  if (w.barrier.arrived + 1 == 32) compute(w);
   w.barrier.wait(32);
   for (int i = 0; i < 4; ++i) c[i] = w.d[lane][i];
+}
+
+inline void mma_bf16_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
+  warp_mma(c, a0, a1, a2, a3, b0, b1, emu::compute_mma);
 }
 } // namespace PAGODA_EMULATED_KERNEL_NS
 
