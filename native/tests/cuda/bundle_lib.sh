@@ -68,6 +68,27 @@ bundle_fresh() {
   for d in "$@"; do mkdir -p "$DEST/$d"; done
 }
 
+# bundle_checkpoints WAVE2... -- TINY...: the wave2 tiny-llama-<format> checkpoints with their goldens (and the
+# fp8 ones' .w8a8 goldens), then the bf16 tiny checkpoints of ../shared/models with theirs, under DEST/shared
+# (bundle_fresh made shared/models/wave2, shared/fixtures/wave2/golden and shared/fixtures/golden).
+bundle_checkpoints() {
+  local g
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    g=$1
+    shift
+    cp -r "$SHARED/models/wave2/tiny-llama-$g" "$DEST/shared/models/wave2/"
+    cp "$SHARED/fixtures/wave2/golden/tiny-llama-$g.golden.json" "$DEST/shared/fixtures/wave2/golden/"
+    if [ -f "$SHARED/fixtures/wave2/golden/tiny-llama-$g.w8a8.golden.json" ]; then
+      cp "$SHARED/fixtures/wave2/golden/tiny-llama-$g.w8a8.golden.json" "$DEST/shared/fixtures/wave2/golden/"
+    fi
+  done
+  [ $# -gt 0 ] && shift
+  for g in "$@"; do
+    cp -r "$SHARED/models/$g" "$DEST/shared/models/"
+    cp "$SHARED/fixtures/golden/$g.golden.json" "$DEST/shared/fixtures/golden/"
+  done
+}
+
 # bundle_bins [--no-strip] BIN...: a missing one stops the bundle (a device call without it is wasted).
 bundle_bins() {
   local strip=1 b

@@ -16,14 +16,6 @@ bundle_bins "${BINS[@]}"
 bundle_gzip_bins
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
-for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block; do
-  cp -r "$SHARED/models/wave2/tiny-llama-$g" "$DEST/shared/models/wave2/"
-  cp "$SHARED/fixtures/wave2/golden/tiny-llama-$g.golden.json" "$DEST/shared/fixtures/wave2/golden/"
-done
-cp "$SHARED"/fixtures/wave2/golden/tiny-llama-fp8-*.w8a8.golden.json "$DEST/shared/fixtures/wave2/golden/"
-for m in tiny-llama3 tiny-qwen3; do
-  cp -r "$SHARED/models/$m" "$DEST/shared/models/"
-  cp "$SHARED/fixtures/golden/$m.golden.json" "$DEST/shared/fixtures/golden/"
-done
+bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3
 cp native/tests/cuda/decode_switches_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
 bundle_end --max-mb 60 "OUT=\$OUT bash $DEST/decode_switches_on_device.sh"
