@@ -3,7 +3,8 @@
 // and of __shfl_xor_sync: the x quantization into shared memory, the weight ring across passes, the k split and the
 // cross-warp sums, against the float64 reference of the same codes and scales (fp8_mma_reference.h). Per-channel and
 // 128x128 block weights, x per token and per 128 columns, m 1..8, plans of one to 16 warps, several passes a CTA,
-// ldy > n; the identity weight reads every x code and scale back exactly, from raw x and from x fake-quantized first.
+// ldy > n; the identity weight reads every x code and scale back exactly (zeros of either sign alike), from raw x and
+// from x fake-quantized first, with -0 codes planted in every row; the refusals, which come before any CUDA call.
 // What it cannot show: timing, the hardware's accumulation, PDL (fp8_mma_gemm_test does those on the GPU).
 #include <cmath>
 #include <cstdio>
@@ -154,7 +155,9 @@ void check_codes(Checker& c, std::mt19937& rng) {
     for (int group : {k, 128}) {
       const Fp8 w = identity_weight(k, block);
       const HostQuantizedWeight h = host_weight(w);
-      const std::vector<float> x = make_x(m, k, rng), xf = fake_quantized(x, m, k, group);
+      std::vector<float> x = make_x(m, k, rng);
+      plant_zero_codes(x, m, k);
+      const std::vector<float> xf = fake_quantized(x, m, k, group);
       std::vector<uint8_t> q;
       std::vector<float> s;
       ref_codes(x, m, k, group, q, s);
@@ -168,20 +171,52 @@ void check_codes(Checker& c, std::mt19937& rng) {
                                 (group == 128 ? " x/128" : " x/token") + (input ? ", x fake-quantized first" : ", raw x");
         const std::string fault = run(w, h, to_bf16(input ? xf : x), m, group, k, Fp8MmaConfig{}, 2, y, plan);
         if (!ran(c, tag, ": runs to the end", fault)) continue;
-        size_t wrong = 0, codes_moved = 0;
-        for (int r = 0; r < m; ++r)
-          for (int i = 0; i < k; ++i) {
-            const bf16 e = __float2bfloat16(e4m3_value(qq[size_t(r) * k + i]) * ss[size_t(r) * (k / group) + i / group]);
-            uint16_t bits;
-            std::memcpy(&bits, &e, 2);
-            wrong += y[size_t(r) * k + i] != bits;
-            codes_moved += qq[size_t(r) * k + i] != q[size_t(r) * k + i];
-          }
+        std::string first;
+        size_t neg_zero = 0, codes_moved = 0;
+        const size_t wrong = identity_mismatches(y, k, qq, ss, m, k, group, &first, &neg_zero);
+        for (size_t i = 0; i < q.size(); ++i) codes_moved += qq[i] != q[i];
         c.expect_true(tag + ": every x code and scale read back exactly", wrong == 0,
-                      std::to_string(wrong) + " of " + std::to_string(m * k) + " differ");
+                      std::to_string(wrong) + " of " + std::to_string(m * k) + " differ" + first);
+        c.expect_true(tag + ": x holds -0 codes (read back as zeros)", neg_zero > 0,
+                      std::to_string(neg_zero) + " codes 0x80");
         if (input) c.expect_true(tag + ": the codes of x", codes_moved == 0, std::to_string(codes_moved) + " moved");
       }
     }
+}
+
+// The refusals, none of which reaches the device (fp8_mma_gemm checks its arguments before any CUDA call): the fp8
+// weight constructors refuse k 192, so fp8_mma_gemm's own k / n checks are reached through views no constructor
+// makes (fp8_mma_gemm_test on the H200 died when it built such a weight outside the refusal check).
+void check_refusals(Checker& c, std::mt19937& rng) {
+  const Fp8 odd = make_fp8(192, 64, false, rng), odd_block = make_fp8(192, 64, true, rng);
+  expect_refused(c, "fp8 per-channel weight: k 192 refused at construction",
+                 [&] { fp8_per_channel("o", odd.weight.data(), odd.scale.data(), 64, 192); }, "multiple of 128");
+  expect_refused(c, "fp8 block128 weight: k 192 refused at construction",
+                 [&] { fp8_block128("o", odd_block.weight.data(), odd_block.scale.data(), 64, 192); },
+                 "multiple of 128");
+  const Fp8 w = make_fp8(256, 64, false, rng);
+  const HostQuantizedWeight h = host_weight(w);
+  QuantizedWeight v;
+  v.format = h.format;
+  v.n = h.n;
+  v.k = h.k;
+  v.packed = h.packed.data();
+  v.scales = h.scales_f32.data();
+  v.scale_index = h.scale_index;
+  std::vector<bf16> buf(size_t(16) * 256);
+  auto call = [&](const QuantizedWeight& q, int ldy, int m, int group) {
+    fp8_mma_gemm(buf.data(), q, buf.data(), ldy, m, group, 0);
+  };
+  QuantizedWeight k192 = v, n40 = v, int4 = v;
+  k192.k = 192;
+  n40.n = 40;
+  int4.format = QuantFormat::kInt4;
+  expect_refused(c, "fp8_mma_gemm: a view with k 192 fails", [&] { call(k192, 64, 1, 192); }, "k 192 must be");
+  expect_refused(c, "fp8_mma_gemm: a view with n 40 fails", [&] { call(n40, 64, 1, 256); }, "n 40 of 16");
+  expect_refused(c, "fp8_mma_gemm: m 9 fails", [&] { call(v, 64, 9, 256); }, "m 9");
+  expect_refused(c, "fp8_mma_gemm: ldy below n fails", [&] { call(v, 32, 1, 256); }, "ldy");
+  expect_refused(c, "fp8_mma_gemm: activation groups of 64 fail", [&] { call(v, 64, 1, 64); }, "activation groups");
+  expect_refused(c, "fp8_mma_gemm: an int4 weight fails", [&] { call(int4, 64, 1, 256); }, "not fp8");
 }
 
 } // namespace
@@ -223,5 +258,6 @@ int main() {
           check_case(c, name, w, x, 3, group, cfg, 1, 40);
     }
     check_codes(c, rng);
+    check_refusals(c, rng);
   });
 }

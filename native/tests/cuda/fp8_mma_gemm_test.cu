@@ -66,7 +66,8 @@ void check_codes(Checker& c, std::mt19937& rng) {
       const Fp8 w = identity_weight(k, block);
       DeviceQuantizedWeight dev(block ? fp8_block128("id", w.weight.data(), w.scale.data(), k, k)
                                       : fp8_per_channel("id", w.weight.data(), w.scale.data(), k, k));
-      const std::vector<float> x = make_x(m, k, rng);
+      std::vector<float> x = make_x(m, k, rng);
+      plant_zero_codes(x, m, k); // -0 codes in every row, read back as zeros
       auto d_x = upload_bf16(x);
       // The engine's other input: x already fake-quantized (fused norms, or fake_quantize before o_proj).
       DeviceBuffer d_xf(size_t(m) * k * 2);
@@ -92,18 +93,14 @@ void check_codes(Checker& c, std::mt19937& rng) {
         poison(d_y);
         fp8_mma_gemm((input ? d_xf : d_x).as<bf16>(), dev.view(), d_y.as<bf16>(), k, m, group, 0);
         const auto y = download<uint16_t>(d_y, size_t(m) * k);
-        size_t wrong = 0;
-        for (int r = 0; r < m; ++r)
-          for (int i = 0; i < k; ++i) {
-            const float e = e4m3_value(qq[size_t(r) * k + i]) * ss[size_t(r) * (k / group) + i / group];
-            const bf16 eb = __float2bfloat16(e);
-            uint16_t bits;
-            std::memcpy(&bits, &eb, 2);
-            wrong += y[size_t(r) * k + i] != bits;
-          }
-        c.expect_true("identity weight reads back every x code and scale exactly (" + tag +
-                          (input ? ", x fake-quantized first)" : ", raw x)"),
-                      wrong == 0, std::to_string(wrong) + " of " + std::to_string(size_t(m) * k) + " differ");
+        std::string first;
+        size_t neg_zero = 0;
+        const size_t wrong = identity_mismatches(y, k, qq, ss, m, k, group, &first, &neg_zero);
+        const std::string which = tag + (input ? ", x fake-quantized first)" : ", raw x)");
+        c.expect_true("identity weight reads back every x code and scale exactly (" + which, wrong == 0,
+                      std::to_string(wrong) + " of " + std::to_string(size_t(m) * k) + " differ" + first);
+        c.expect_true("identity weight's x holds -0 codes, read back as zeros (" + which, neg_zero > 0,
+                      std::to_string(neg_zero) + " codes 0x80");
       }
     }
 }
@@ -199,10 +196,25 @@ void check_errors(Checker& c, std::mt19937& rng) {
                  "m 9");
   expect_refused(c, "fp8_mma_gemm: ldy below n fails",
                  [&] { fp8_mma_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 32, 1, 256, 0); }, "ldy");
-  const Fp8 odd = make_fp8(192, 64, false, rng);
-  DeviceQuantizedWeight dodd(fp8_per_channel("o", odd.weight.data(), odd.scale.data(), 64, 192));
-  expect_refused(c, "fp8_mma_gemm: k 192 fails",
-                 [&] { fp8_mma_gemm(d.as<bf16>(), dodd.view(), d.as<bf16>(), 64, 1, 192, 0); }, "multiple of 128");
+  // k 192: the fp8 weight constructors refuse it (every fp8 kernel takes 128-column groups), so the refusal is the
+  // constructor's; fp8_mma_gemm's own check (a view no constructor makes) is reached through a view of a k 256
+  // weight that claims k 192 (the buffers are large enough either way), n 40 likewise.
+  const Fp8 odd = make_fp8(192, 64, false, rng), odd_block = make_fp8(192, 64, true, rng);
+  expect_refused(c, "fp8 per-channel weight: k 192 refused at construction",
+                 [&] { fp8_per_channel("o", odd.weight.data(), odd.scale.data(), 64, 192); }, "multiple of 128");
+  expect_refused(c, "fp8 block128 weight: k 192 refused at construction",
+                 [&] { fp8_block128("o", odd_block.weight.data(), odd_block.scale.data(), 64, 192); },
+                 "multiple of 128");
+  QuantizedWeight k192 = dev.view();
+  k192.k = 192;
+  expect_refused(c, "fp8_mma_gemm: a view with k 192 fails",
+                 [&] { fp8_mma_gemm(d.as<bf16>(), k192, d.as<bf16>(), 64, 1, 192, 0); }, "k 192 must be");
+  QuantizedWeight n40 = dev.view();
+  n40.n = 40;
+  expect_refused(c, "fp8_mma_gemm: a view with n 40 fails",
+                 [&] { fp8_mma_gemm(d.as<bf16>(), n40, d.as<bf16>(), 64, 1, 256, 0); }, "n 40 of 16");
+  expect_refused(c, "fp8_mma_gemm: activation groups of 64 fail",
+                 [&] { fp8_mma_gemm(d.as<bf16>(), dev.view(), d.as<bf16>(), 64, 1, 64, 0); }, "activation groups");
 }
 
 } // namespace

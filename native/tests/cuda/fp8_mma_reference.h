@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -106,6 +108,54 @@ inline Fp8 identity_weight(int k, bool block) {
   for (int i = 0; i < k; ++i) w.weight[size_t(i) * k + i] = 0x38;
   w.scale.assign(block ? size_t(k / 128) * (k / 128) : size_t(k), 1.f);
   return w;
+}
+
+// Plants, in every row of x [m][k], values whose e4m3 codes are zeros of both signs: -0.0 and -/+ (max |x| of the
+// column's 128-group) x 2^-30 (x / s <= 448 x 2^-30, far below e4m3's rounding threshold 2^-10, for either activation
+// grouping), at columns that move with the row; only -0.0 in an all-zero group (a tiny value would become its max).
+// fp8_mma_gemm_test's identity check met one such code by chance on the H200 (x = -4.47e-6 in a row of max 39: code
+// 0x80); planted, every identity check meets them.
+inline void plant_zero_codes(std::vector<float>& x, int m, int k) {
+  for (int r = 0; r < m; ++r) {
+    const int cols[3] = {(r * 67 + 3) % k, (r * 67 + 5) % k, (r * 67 + 7) % k};
+    x[size_t(r) * k + cols[0]] = -0.0f;
+    for (int j = 1; j < 3; ++j) {
+      const int c = cols[j], g0 = c / 128 * 128;
+      float gmax = 0.f;
+      for (int i = g0; i < std::min(g0 + 128, k); ++i) gmax = std::max(gmax, std::fabs(x[size_t(r) * k + i]));
+      if (gmax > 0.f) x[size_t(r) * k + c] = round_bf16(std::ldexp(gmax, -30) * (j == 1 ? -1.f : 1.f));
+    }
+  }
+}
+
+// The identity weight's read-back check: y (bf16 bits [m][ldy]) against bf16(code_x * sx) for every element, compared
+// as values, so a zero of either sign matches a zero. Why not as bits: a -0 code (0x80) reads back as +0, because y
+// is a sum of products that starts from a +0 accumulator and IEEE rounds (+0) + (-0) to +0 (the float64 reference
+// does the same); the sign of a code's zero is not something the GEMM can keep. Returns the mismatches, describes
+// the first in *first and counts the -0 codes met in *neg_zero (a check that means it asserts it met some).
+inline size_t identity_mismatches(const std::vector<uint16_t>& y, int ldy, const std::vector<uint8_t>& q,
+                                  const std::vector<float>& s, int m, int k, int group, std::string* first,
+                                  size_t* neg_zero) {
+  size_t wrong = 0;
+  *neg_zero = 0;
+  first->clear();
+  for (int r = 0; r < m; ++r)
+    for (int i = 0; i < k; ++i) {
+      const uint8_t code = q[size_t(r) * k + i];
+      *neg_zero += code == 0x80;
+      const float e = round_bf16(e4m3_value(code) * s[size_t(r) * (k / group) + i / group]);
+      const uint32_t bits = uint32_t(y[size_t(r) * ldy + i]) << 16;
+      float v;
+      std::memcpy(&v, &bits, 4);
+      if (v == e) continue; // NaN never matches
+      if (wrong++ == 0) {
+        char buf[160];
+        std::snprintf(buf, sizeof(buf), "; first: row %d column %d code 0x%02x expected %.9g got %.9g (bits 0x%04x)", r,
+                      i, unsigned(code), double(e), double(v), unsigned(y[size_t(r) * ldy + i]));
+        *first = buf;
+      }
+    }
+  return wrong;
 }
 
 // fake_quantize_fp8_rows' output on the host: bf16(e4m3(x / s) * s) (quant_gemm_test checks the GPU's against it).
