@@ -287,14 +287,6 @@ void run_case(Checker& c, std::mt19937& rng, const Layout& l, const std::vector<
     run_reference(s, l, ref, plan, ws_r, 0);
     run_fused(s, l, fused, plan, ws_f, 0);
     PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    // The fused kernel again on the same inputs (its caches hold the new K/V now; it rewrites the same bits):
-    // the same output bits, or it races.
-    const auto first_out = download<uint16_t>(fused.out, size_t(s.real) * s.q_width);
-    fused.qkv = upload_bf16(s.qkv);
-    run_fused(s, l, fused, plan, ws_f, 0);
-    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    c.expect_true(what + " fused run twice: the same output bits",
-                  download<uint16_t>(fused.out, size_t(s.real) * s.q_width) == first_out);
     // Real sequences only: a padding sequence reads block 0's slot 0 (its table is zeros, as in a graph),
     // which a real sequence's block may be writing this very step in the fused kernel (kv_cache_write
     // wrote it before in the reference). Padding outputs are discarded by the engine.
@@ -310,6 +302,14 @@ void run_case(Checker& c, std::mt19937& rng, const Layout& l, const std::vector<
     c.expect_true(what + " leaves qkv unroped", std::memcmp(qkv_now.data(), qkv_in.data(), qkv_in.size() * 2) == 0);
     if (first) check_float64(c, s, l, fused, what);
     first = false;
+    // The fused kernel again on the same inputs, after the checks above saw the first run (whose new-key slots
+    // held 1e30): its caches hold the new K/V now and it rewrites the same bits, so the same output bits, or
+    // it races.
+    const auto first_out = download<uint16_t>(fused.out, size_t(s.real) * s.q_width);
+    run_fused(s, l, fused, plan, ws_f, 0);
+    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    c.expect_true(what + " fused run twice: the same output bits",
+                  download<uint16_t>(fused.out, size_t(s.real) * s.q_width) == first_out);
   }
 }
 
