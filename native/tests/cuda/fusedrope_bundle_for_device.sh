@@ -10,7 +10,7 @@ set -eu
 bundle_begin fusedrope_bundle_for_device .dev-carry/fusedrope "$@"
 bundle_need "$SHARED/models/tiny-llama3"
 BINS=(fused_rope_decode_test fused_rope_decode_test_mutant fused_rope_decision_test paged_attention_test pagoda-bench
-  pagoda-check)
+  pagoda-check elementwise_kernels_test)
 bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models shared/fixtures/golden
 bundle_bins "${BINS[@]}"

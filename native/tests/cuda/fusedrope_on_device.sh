@@ -9,7 +9,8 @@
 # the switch 0 then 1, then 1 then 0 again (drift shows); bf16 with the switch on and
 # PAGODA_CUDA_SKIP_OPS=attention_decode (what the fused kernel costs a step) and with the switch off and
 # rope,kv_cache_write,attention_decode left out (what the three ops it replaces cost, same call); last, if time
-# is left, paged_attention_test (the default decode kernel, whose signature grew a parameter).
+# is left, elementwise_kernels_test and a tiny-llama3 golden with the switch off (rope.cu's roundings, wt/ropefix),
+# paged_attention_test (the default decode kernel, whose signature grew a parameter).
 # Logs go to $OUT/fusedrope, tarred into $OUT/fusedrope-logs.tar.gz.
 # Bundle: fusedrope_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/fusedrope_on_device.sh
 SCRIPT=fusedrope_on_device LOGS=fusedrope TOTAL_S=${TOTAL_S:-270}
@@ -70,6 +71,12 @@ for f in gptq-int4 bf16; do # the pair again, the other way round
   bench decode-b1-$f-fused1-again "$cfg" PAGODA_DECODE_FUSED_ROPE=1
   bench decode-b1-$f-fused0-again "$cfg" PAGODA_DECODE_FUSED_ROPE=0
 done
+# rope_neox.cuh's explicit roundings changed rope.cu on the default path too (wt/ropefix): its float64 test and a
+# golden with the switch off.
+run elementwise_kernels_test 20 "$BIN/elementwise_kernels_test" && grep -E "rope_neox|passed" "$OUT_DIR/elementwise_kernels_test.log" | tail -4
+run golden-tiny-llama3-off 30 "$BIN/pagoda-check" "$S/fixtures/golden/tiny-llama3.golden.json" \
+  --model "$S/models/tiny-llama3" --device cuda
+echo "   golden tiny-llama3 switch off: $(grep -E "passed" "$OUT_DIR/golden-tiny-llama3-off.log" | tail -1)"
 run paged_attention_test 100 "$BIN/paged_attention_test" &&
   echo "   paged_attention_test: $(grep -E "passed" "$OUT_DIR/paged_attention_test.log" | tail -1)"
 finish

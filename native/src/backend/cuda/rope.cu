@@ -36,7 +36,7 @@ __global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t t
   // their loads and the sincos run before the PDL wait, beside the previous kernel.
   // Full-precision sincos: angles reach 1e5 radians at long positions.
   float s = 0.f, c = 1.f;
-  if (active) sincosf(static_cast<float>(positions[token]) * inv_freq[i], &s, &c);
+  if (active) rope_neox_sincos(positions[token], inv_freq[i], &s, &c);
   pdl_wait();
   pdl_launch_dependents();
   if (!active) return;

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Fails when a RoPE rotation in the PTX leaves its rounding to ptxas; runs with no GPU.
+
+rope_neox_kernel (rope.cu) and paged_attention_decode_rope (attention_decode.cu, kRope) must round q and k to the
+same bf16 bits (fused_rope_decode_test compares them bit for bit). A plain `x1 * c - x2 * s` reaches the PTX as
+mul.f32 / sub.f32 (or add.f32) without a rounding modifier, which ptxas may contract into an fma taking either
+product, and the choice (and nvcc's own common-subexpression moves) differ between the two kernels: the H200 run
+of session 10 found 18 of 262,144 batch-64 outputs a bit apart. rope_neox.cuh therefore spells every rounding out
+(mul.rn / fma.rn, never contracted); this check keeps it so.
+
+The rule: in every .entry, walk back from each cvt.rn.bf16.f32 / cvt.rn.bf16x2.f32 operand through the defining
+instructions (the nearest earlier definition of the register, a few steps deep); if the walk reaches a bf16 input
+(cvt.f32.bf16) and no ex2 (the softmax's P, which is not a rotation), every float multiply / add / subtract on the
+way must carry .rn. Usage: ptx_rope_rounding_check.py --self-test (hand-written PTX, no nvcc) | [--nvcc NVCC] [--include DIR] [--arch sm_90a] file.cu|.ptx ...
+Exit 0: clean; 1: an unrounded rotation found; 2: a compile failed.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ENTRY = re.compile(r"^\.(?:visible\s+)?\.entry\s+([\w$]+)", re.M)
+INSN = re.compile(r"^\s*(?:@!?%p\d+\s+)?([a-z][\w.]*)\s+(.*?);", re.M)
+ASM_CVT = re.compile(r"\{\s*(cvt\.[\w.]+)\s+(.*?);\s*\}")
+REG = re.compile(r"%[a-z]+\d+")
+FLOAT_ARITH = re.compile(r"^(mul|add|sub|fma|mad)\.(?:f32|ftz\.f32|sat\.f32)$")
+DEPTH = 6
+
+
+def instructions(body):
+    """(opcode, dst, srcs) in text order, inline-asm cvts included."""
+    out = []
+    for line in body.split("\n"):
+        m = ASM_CVT.search(line) or INSN.match(line)
+        if not m:
+            continue
+        op, rest = m.group(1), m.group(2)
+        regs = REG.findall(rest)
+        if not regs or op.startswith(("st.", "bra", "bar", "setp", "@")):
+            out.append((op, None, regs))
+        else:
+            out.append((op, regs[0], regs[1:]))
+    return out
+
+
+def check_entry(name, body):
+    insns = instructions(body)
+    bad = []
+    for idx, (op, dst, srcs) in enumerate(insns):
+        if not op.startswith("cvt.rn.bf16"):
+            continue
+        # Walk back: (register, position to search before, depth).
+        stack = [(r, idx, 0) for r in srcs if r.startswith("%f")]
+        seen, path_ops, bf16_input, softmax = set(), [], False, False
+        while stack:
+            reg, pos, depth = stack.pop()
+            if (reg, pos) in seen or depth > DEPTH:
+                continue
+            seen.add((reg, pos))
+            for j in range(pos - 1, -1, -1):
+                jop, jdst, jsrcs = insns[j]
+                if jdst != reg:
+                    continue
+                if jop.startswith("cvt.f32.bf16"):
+                    bf16_input = True
+                elif jop.startswith("ex2"):
+                    softmax = True
+                elif FLOAT_ARITH.match(jop) or jop.startswith(("mul.rn", "add.rn", "sub.rn", "fma.rn", "neg.f32")):
+                    path_ops.append((j, jop))
+                    stack.extend((r, j, depth + 1) for r in jsrcs if r.startswith("%f"))
+                break
+        if bf16_input and not softmax:
+            for j, jop in path_ops:
+                if FLOAT_ARITH.match(jop):
+                    bad.append("%s: %s feeds the bf16 rounding at PTX instruction %d without .rn" % (name, jop, idx))
+    return sorted(set(bad))
+
+
+# Hand-written PTX: session 10's q staging (products shared by both branches, add.f32 unrounded), the
+# same rotation with its roundings spelled out, and the softmax's P (ex2, left alone).
+SELF_TEST = [
+    ("unrounded", True, """.visible .entry unrounded(
+{
+	cvt.f32.bf16 %f1, %rs1;
+	cvt.f32.bf16 %f2, %rs2;
+	mul.f32 \t%f15, %f1, %f3;
+	mul.f32 \t%f16, %f2, %f4;
+	add.f32 \t%f308, %f15, %f16;
+	mul.f32 \t%f310, %f5, %f7;
+	fma.rn.f32 \t%f309, %f6, %f8, %f310;
+	{ cvt.rn.bf16x2.f32 %r1561, %f309, %f308;}
+	ret;
+}
+"""),
+    ("rounded", False, """.visible .entry rounded(
+{
+	cvt.f32.bf16 %f1, %rs1;
+	cvt.f32.bf16 %f2, %rs2;
+	mul.rn.f32 \t%f17, %f2, %f4;
+	neg.f32 \t%f18, %f17;
+	fma.rn.f32 \t%f19, %f1, %f3, %f18;
+	{  cvt.rn.bf16.f32 %rs8, %f19;}
+	ret;
+}
+"""),
+    ("softmax", False, """.visible .entry softmax(
+{
+	cvt.f32.bf16 %f1, %rs1;
+	mul.f32 \t%f2, %f1, %f9;
+	sub.f32 \t%f3, %f2, %f10;
+	ex2.approx.ftz.f32 \t%f4, %f3;
+	{ cvt.rn.bf16x2.f32 %r1, %f4, %f4;}
+	ret;
+}
+"""),
+]
+
+
+def self_test():
+    ok = True
+    for name, want_flag, ptx in SELF_TEST:
+        flagged = bool(check_entry(name, ptx))
+        good = flagged == want_flag
+        ok &= good
+        print("%s %s: flagged %s, want %s" % ("ok  " if good else "FAIL", name, flagged, want_flag))
+    return 0 if ok else 1
+
+
+def to_ptx(a, path, tmp):
+    if path.endswith(".ptx"):
+        return open(path).read()
+    out = os.path.join(tmp, os.path.basename(path) + ".ptx")
+    cmd = [a.nvcc, "-ptx", "-O3", "-DNDEBUG", "-std=c++17", "-arch=" + a.arch, "-DPAGODA_HAVE_CUDA=1", "-o", out, path]
+    for inc in a.include:
+        cmd += ["-I", inc]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+        return None
+    return open(out).read()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nvcc", default="nvcc")
+    ap.add_argument("--include", action="append", default=[])
+    ap.add_argument("--arch", default="sm_90a")
+    ap.add_argument("--self-test", action="store_true")
+    ap.add_argument("files", nargs="*")
+    a = ap.parse_args()
+    if a.self_test:
+        return self_test()
+    if not a.files:
+        ap.error("no files")
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in a.files:
+            ptx = to_ptx(a, f, tmp)
+            if ptx is None:
+                print("FAIL %s: nvcc -ptx failed" % f)
+                return 2
+            starts = [(m.start(), m.group(1)) for m in ENTRY.finditer(ptx)]
+            bad, rounded = [], 0
+            for k, (s, name) in enumerate(starts):
+                body = ptx[s:starts[k + 1][0] if k + 1 < len(starts) else len(ptx)]
+                found = check_entry(name, body)
+                bad += found
+            base = os.path.basename(f)
+            if bad:
+                failed = True
+                for b in bad[:20]:
+                    print("FAIL %s: %s" % (base, b))
+                if len(bad) > 20:
+                    print("FAIL %s: ... %d more" % (base, len(bad) - 20))
+            else:
+                print("ok   %s: %d entries, every bf16 rounding of a rotation has its float ops .rn" % (base, len(starts)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
