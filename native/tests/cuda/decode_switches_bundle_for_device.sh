@@ -9,7 +9,7 @@ set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin decode_switches_bundle_for_device .dev-carry/switches "$@"
 bundle_need "$SHARED/models/wave2"
-BINS=(fused_rope_decode_test skinny_gemm_test fp8_mma_gemm_test quant_kernel_bench pagoda-bench pagoda-check)
+BINS=(elementwise_kernels_test fused_rope_decode_test skinny_gemm_test fp8_mma_gemm_test quant_kernel_bench pagoda-bench pagoda-check)
 bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
 bundle_bins "${BINS[@]}"

@@ -3,7 +3,7 @@
 #   PAGODA_DECODE_FUSED_ROPE (RoPE + KV write inside decode attention), PAGODA_FUSED_SILU (gate_up + SiLU·mul in
 #   one kernel, bf16; on by default since this script's first run: "off" turns it off), PAGODA_FP8_MMA (W8A8
 #   decode on e4m3 mma). (The int4 fold it also measured was slower and is gone.)
-# 1. each switch's kernel test (a switch whose test fails is not measured);
+# 1. each switch's kernel test (a switch whose test fails is not measured), and elementwise_kernels_test (rope.cu);
 # 2. goldens through pagoda-check with each switch on (tiny-llama3 / tiny-qwen3, the wave2 checkpoints);
 # 3. batch-1 decode of Llama-3-8B (dummy weights) per format with the switches off and on, in the same call;
 # 4. quant_kernel_bench fp8mma (kernel times beside the copy floor) while the budget lasts.
@@ -18,7 +18,7 @@ unset PAGODA_DECODE_FUSED_ROPE PAGODA_FUSED_SILU \
   PAGODA_FP8_MMA PAGODA_FP8_MMA_SPLIT PAGODA_FP8_MMA_WARPS PAGODA_FP8_MMA_CTAS PAGODA_FP8_MMA_DEPTH
 
 declare -A ok
-for t in fused_rope_decode_test:rope skinny_gemm_test:silu fp8_mma_gemm_test:fp8mma; do
+for t in elementwise_kernels_test:plain fused_rope_decode_test:rope skinny_gemm_test:silu fp8_mma_gemm_test:fp8mma; do
   name=${t%%:*} sw=${t##*:}
   if run "$name" 100 "$BIN/$name"; then
     ok[$sw]=1
@@ -36,6 +36,7 @@ golden() { # NAME GOLDEN MODEL ENV...
     echo "   golden $name: $(grep -E "passed" "$OUT_DIR/golden-$name.log" | tail -1)"
 }
 for m in tiny-llama3 tiny-qwen3; do
+  golden "$m" "$S/fixtures/golden/$m.golden.json" "$S/models/$m" # the defaults (rope.cu's rounding spelled out since wt/ropefix)
   [ "${ok[rope]}" = 1 ] && golden "$m-rope" "$S/fixtures/golden/$m.golden.json" "$S/models/$m" PAGODA_DECODE_FUSED_ROPE=1
   [ "${ok[silu]}" = 1 ] && golden "$m-silu" "$S/fixtures/golden/$m.golden.json" "$S/models/$m" PAGODA_FUSED_SILU=1
 done
