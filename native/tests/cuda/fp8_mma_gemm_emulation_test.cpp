@@ -143,9 +143,7 @@ void check_case(Checker& c, const std::string& name, const Fp8& w, const std::ve
   int bad = 0;
   const double worst = worst_ratio(values(y), ldy, 0, ref, mag, m, w.out, &bad);
   c.expect_true(tag, bad == 0, "worst error / limit " + std::to_string(worst) + ", " + std::to_string(bad) + " outside");
-  size_t touched = 0;
-  for (int r = 0; r <= m; ++r)
-    for (int o = 0; o < ldy; ++o) touched += (r >= m || o >= w.out) && y[size_t(r) * ldy + o] != 0xFFFF;
+  const size_t touched = written_outside(y, m + 1, ldy, m, w.out);
   c.expect_true(tag + ": nothing written outside y", touched == 0, std::to_string(touched) + " elements");
 }
 

@@ -52,10 +52,7 @@ void check_case(Checker& c, const std::string& name, const Fp8& w, const DeviceQ
   c.expect_true(tag, bad == 0,
                 "worst error / limit " + std::to_string(worst) + ", " + std::to_string(bad) + " outside");
   const auto raw = download<uint16_t>(d_y, size_t(rows) * ldy);
-  size_t touched = 0;
-  for (int r = 0; r < rows; ++r)
-    for (int o = 0; o < ldy; ++o)
-      if ((r >= m || o >= n) && raw[size_t(r) * ldy + o] != 0xFFFF) ++touched;
+  const size_t touched = written_outside(raw, rows, ldy, m, n);
   c.expect_true(tag + ": nothing written outside y", touched == 0, std::to_string(touched) + " elements");
 }
 

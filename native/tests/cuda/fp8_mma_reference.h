@@ -102,6 +102,14 @@ inline double worst_ratio(const std::vector<float>& y, int ldy, int off, const s
 
 // A weight whose row i holds code 1.0 (0x38) at column i, scales 1: y[r][i] = bf16(code_x[r][i] * sx), so every x
 // code and scale the kernel made is read back exactly.
+// Elements of y (rows x ldy bf16 bits, poisoned 0xFFFF before the call) the GEMM changed outside its m x n output.
+inline size_t written_outside(const std::vector<uint16_t>& y, int rows, int ldy, int m, int n) {
+  size_t touched = 0;
+  for (int r = 0; r < rows; ++r)
+    for (int o = 0; o < ldy; ++o) touched += (r >= m || o >= n) && y[size_t(r) * ldy + o] != 0xFFFF;
+  return touched;
+}
+
 inline Fp8 identity_weight(int k, bool block) {
   Fp8 w{k, k, block, {}, {}, {}};
   w.weight.assign(size_t(k) * k, 0);

@@ -156,6 +156,14 @@ FP8MMA_KERNEL fp8_mma_gemm_kernel(const Params p) {
   // move a later load above an earlier shared-memory store by itself): U L2 round trips overlap instead of queuing.
   constexpr int U = 4;
   const uint4 zero = make_uint4(0u, 0u, 0u, 0u); // |0| never raises a max
+  // Items first, first + blockDim.x, ... (U of them) of the `count` 8-column items at `items`; zeros past count.
+  auto load_items = [&](const bf16* items, int first, int count, uint4 (&raw)[U]) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int i = first + u * int(blockDim.x);
+      raw[u] = i < count ? *reinterpret_cast<const uint4*>(items + int64_t(i) * 8) : zero;
+    }
+  };
   if constexpr (XG) {
     // 16 consecutive items = one (token, 128-column group): 16 lanes of a half-warp, max by 4 shuffles. Every lane
     // runs every pass (the shuffles need the whole warp); total is a multiple of 16, so a half-warp is either
@@ -163,11 +171,7 @@ FP8MMA_KERNEL fp8_mma_gemm_kernel(const Params p) {
     const int total = m * per_row;
     for (int base = 0; base < total; base += U * int(blockDim.x)) {
       uint4 raw[U];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int idx = base + u * int(blockDim.x) + int(threadIdx.x);
-        raw[u] = idx < total ? *reinterpret_cast<const uint4*>(p.x + int64_t(idx) * 8) : zero;
-      }
+      load_items(p.x, base + int(threadIdx.x), total, raw);
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int idx = base + u * int(blockDim.x) + int(threadIdx.x);
@@ -196,11 +200,7 @@ FP8MMA_KERNEL fp8_mma_gemm_kernel(const Params p) {
         float am = 0.f;
         for (int c0 = threadIdx.x; c0 < per_row; c0 += U * int(blockDim.x)) {
           uint4 raw[U];
-#pragma unroll
-          for (int u = 0; u < U; ++u) {
-            const int c8 = c0 + u * int(blockDim.x);
-            raw[u] = c8 < per_row ? *reinterpret_cast<const uint4*>(row + c8 * 8) : zero;
-          }
+          load_items(row, c0, per_row, raw);
 #pragma unroll
           for (int u = 0; u < U; ++u) {
             float v[8];
@@ -225,11 +225,7 @@ FP8MMA_KERNEL fp8_mma_gemm_kernel(const Params p) {
         const bf16* row = p.x + int64_t(r) * k;
         for (int c0 = threadIdx.x; c0 < per_row; c0 += U * int(blockDim.x)) {
           uint4 raw[U];
-#pragma unroll
-          for (int u = 0; u < U; ++u) {
-            const int c8 = c0 + u * int(blockDim.x);
-            raw[u] = c8 < per_row ? *reinterpret_cast<const uint4*>(row + c8 * 8) : zero;
-          }
+          load_items(row, c0, per_row, raw);
 #pragma unroll
           for (int u = 0; u < U; ++u) {
             const int c8 = c0 + u * int(blockDim.x);
