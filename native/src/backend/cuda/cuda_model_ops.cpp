@@ -59,8 +59,9 @@ public:
     if (b_.skip_.skips(layer.name)) return;
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
-    const auto* u = dynamic_cast<const UnquantizedCudaLinear*>(layer.kernel.get());
-    gate_up_interleaved_ = u != nullptr && u->interleaved(); // only gate_up is ever interleaved
+    // Only gate_up (the linear that writes kGateUp) is ever interleaved.
+    const auto* u = out == Act::kGateUp ? dynamic_cast<const UnquantizedCudaLinear*>(layer.kernel.get()) : nullptr;
+    gate_up_interleaved_ = u != nullptr && u->interleaved();
     if constexpr (std::is_same_v<T, bf16>) {
       if (gate_up_interleaved_ && u->apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
         silu_done_ = true; // silu_mul() has nothing left to do
@@ -170,15 +171,15 @@ public:
     } else {
       if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
       b_.ops_.mark(st_, "attention_prefill");
-      if (b_.skip_.skips("attention_decode")) {
-      } else if (in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
+      const bool decode = !b_.skip_.skips("attention_decode");
+      if (decode && in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
         cascade_attention_decode(a, in_.cascade_ids, in_.num_cascade, in_.cascade, b_.decode_ws_.data(),
                                  b_.decode_ws_.bytes(), st_);
         if (in_.num_plain) // the decode sequences outside the group, in the workspace after the group's
           paged_attention_decode(a, in_.plain_ids, in_.num_plain, in_.plain_plan,
                                  b_.decode_ws_.template as<char>() + in_.plain_ws_offset,
                                  b_.decode_ws_.bytes() - in_.plain_ws_offset, st_);
-      } else if (in_.num_decode)
+      } else if (decode && in_.num_decode)
         paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
                                b_.decode_ws_.bytes(), st_);
     }

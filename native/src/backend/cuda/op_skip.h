@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 namespace pagoda::cuda {
 
@@ -23,7 +24,7 @@ public:
   }
   // op: the op timer's name for it ("rope", "kv_cache_write", "attention_decode", "add_rms_norm",
   // "silu_mul", or a linear's name such as "qkv_proj").
-  bool skips(const std::string& op) const { return !skip_.empty() && skip_.count(op) > 0; }
+  bool skips(std::string_view op) const { return !skip_.empty() && skip_.count(std::string(op)) > 0; }
 
 private:
   std::set<std::string> skip_;
