@@ -16,6 +16,7 @@ bundle_bins "${BINS[@]}"
 bundle_gzip_bins
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
+cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
 bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3
 cp native/tests/cuda/decode_switches_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
 bundle_end --max-mb 60 "OUT=\$OUT bash $DEST/decode_switches_on_device.sh"
