@@ -6,7 +6,7 @@
 # 1. each switch's kernel test (a switch whose test fails is not measured), and elementwise_kernels_test (rope.cu);
 # 2. goldens through pagoda-check with each switch on (tiny-llama3 / tiny-qwen3, the wave2 checkpoints);
 # 3. batch-1 decode of Llama-3-8B (dummy weights) per format with the switches off and on, in the same call;
-# 4. ShareGPT-like 500 bf16 with the fused SiLU on and off; quant_kernel_bench fp8mma (kernel times beside the
+# 4. ShareGPT-like 500 bf16 with the fused RoPE on and off; quant_kernel_bench fp8mma (kernel times beside the
 #    copy floor) while the budget lasts.
 # Logs and JSON go to $OUT/switches, tarred into $OUT/switches-logs.tar.gz.
 # Bundle: decode_switches_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/decode_switches_on_device.sh
@@ -70,14 +70,16 @@ b1 gptq-int4 off PAGODA_DECODE_FUSED_ROPE=0
 b1 fp8-dynamic off PAGODA_FP8_MMA=0
 [ "${ok[fp8mma]}" = 1 ] && b1 fp8-dynamic fp8mma PAGODA_FP8_MMA=1
 [ "${ok[fp8mma]}${ok[rope]}" = 11 ] && b1 fp8-dynamic fp8mma+rope PAGODA_FP8_MMA=1 PAGODA_DECODE_FUSED_ROPE=1
-# ShareGPT-like 500 in bf16 with the fused SiLU off and on (prefill steps take the interleaved GEMM +
-# silu_mul_interleaved, decode steps <= 16 rows the fused kernel).
-for sw in 1 0; do
-  run sharegpt-silu$sw 75 env PAGODA_FUSED_SILU=$sw "$BIN/pagoda-bench" --model "$B/configs/llama-3-8b.json" \
-    --load-format dummy --device cuda --max-model-len 4096 --dataset "$B/sharegpt-like.json" --num-prompts 500 \
-    --out "$OUT_DIR/h200-llama3-8b-bf16-sharegpt-500-silu$sw.json" &&
-    echo "   ShareGPT bf16 PAGODA_FUSED_SILU=$sw: $(grep -E "^throughput" "$OUT_DIR/sharegpt-silu$sw.log" | head -1)"
-done
+# ShareGPT-like 500 in bf16 with the fused RoPE on and off (its decode-only steps take the fused kernel; the
+# fused SiLU's pair ran in session 10: 43.21 vs 43.27 req/s, h200-decode-switches-d7a39fa.txt).
+if [ "${ok[rope]}" = 1 ]; then
+  for sw in 1 0; do
+    run sharegpt-rope$sw 75 env PAGODA_DECODE_FUSED_ROPE=$sw "$BIN/pagoda-bench" --model "$B/configs/llama-3-8b.json" \
+      --load-format dummy --device cuda --max-model-len 4096 --dataset "$B/sharegpt-like.json" --num-prompts 500 \
+      --out "$OUT_DIR/h200-llama3-8b-bf16-sharegpt-500-rope$sw.json" &&
+      echo "   ShareGPT bf16 PAGODA_DECODE_FUSED_ROPE=$sw: $(grep -E "^throughput" "$OUT_DIR/sharegpt-rope$sw.log" | head -1)"
+  done
+fi
 [ "${ok[fp8mma]}" = 1 ] && run quant_kernel_bench-fp8mma 80 "$BIN/quant_kernel_bench" fp8mma \
   "$OUT_DIR/h200-fp8-mma-kernels.json" && grep -E "^token" "$OUT_DIR/quant_kernel_bench-fp8mma.log" | head -20
 finish

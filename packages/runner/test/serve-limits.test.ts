@@ -77,10 +77,11 @@ describe('body size', () => {
 describe('waiting queue bound', () => {
   it('answers 429 when more requests wait than allowed, and serves the waiting one afterwards', async () => {
     const c = client(KEY);
+    // long enough that it is still running however slow the machine: it is aborted once the check is done
     const long = {
       model: MODEL,
       prompt: 'Once upon a time',
-      max_tokens: 60,
+      max_tokens: 1500,
       ignore_eos: true,
       stream: true,
     } as OpenAI.CompletionCreateParamsStreaming;
@@ -88,14 +89,19 @@ describe('waiting queue bound', () => {
     const it1 = first[Symbol.asyncIterator]();
     await it1.next(); // running now: --max-num-seqs 1 is taken
     const second = c.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 2 }); // waits
-    await new Promise((r) => setTimeout(r, 200));
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(metrics).toMatch(/vllm:num_requests_waiting\{[^}]*\} 1\n/);
+    // the second request reaches the queue when the server gets to it; poll instead of guessing a delay
+    const waiting = /vllm:num_requests_waiting\{[^}]*\} 1\n/;
+    let metrics = '';
+    for (let i = 0; i < 150 && !waiting.test(metrics); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      metrics = await (await fetch(`${server.url}/metrics`)).text();
+    }
+    expect(metrics).toMatch(waiting);
     await expect(
       c.completions.create({ model: MODEL, prompt: 'Once', max_tokens: 2 }),
     ).rejects.toMatchObject({ status: 429, type: 'rate_limit_error' });
-    // finish the first; the waiting one then runs
-    for (let r = await it1.next(); !r.done; r = await it1.next());
+    // end the first; the waiting one then runs
+    first.controller.abort();
     await expect(second).resolves.toMatchObject({ object: 'text_completion' });
   });
 });
