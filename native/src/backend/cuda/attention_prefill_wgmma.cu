@@ -539,6 +539,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           float alpha_lo, alpha_hi;
           softmax_exp<kN>(s, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
                           pos_hi, scale_log2);
+          fence_operands(s); // the exponentials are computed before the wait below, not sunk past it
           wgmma_wait<0>();
           fence_operands(o);
           fence_operands(p);
