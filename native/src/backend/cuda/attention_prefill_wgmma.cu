@@ -548,24 +548,24 @@ __global__ void __launch_bounds__(kThreads, 1)
           lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
         }
       } else {
-      for (int t = 1; t < n; ++t) {
-        mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
-        named_barrier_sync(my_turn, 256);
-        wgmma_fence(); // S was read and P, O written by ordinary instructions since the last wgmma
-        issue_pv<D, kN>(o, p, v_tile(t - 1));
-        issue_qk<D, kN>(s, q_tile, k_tile(t));
-        wgmma_commit();
-        named_barrier_arrive(their_turn, 256);
-        wgmma_wait<0>();
-        fence_operands(o);
-        fence_operands(s);
-        fence_operands(p);
-        mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
-        float alpha_lo, alpha_hi;
-        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                         pos_hi, scale_log2);
-        lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
-      }
+        for (int t = 1; t < n; ++t) {
+          mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+          named_barrier_sync(my_turn, 256);
+          wgmma_fence(); // S was read and P, O written by ordinary instructions since the last wgmma
+          issue_pv<D, kN>(o, p, v_tile(t - 1));
+          issue_qk<D, kN>(s, q_tile, k_tile(t));
+          wgmma_commit();
+          named_barrier_arrive(their_turn, 256);
+          wgmma_wait<0>();
+          fence_operands(o);
+          fence_operands(s);
+          fence_operands(p);
+          mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
+          float alpha_lo, alpha_hi;
+          softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
+                           pos_hi, scale_log2);
+          lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
+        }
       }
       named_barrier_sync(my_turn, 256);
       wgmma_fence();
