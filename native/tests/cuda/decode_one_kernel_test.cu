@@ -16,10 +16,10 @@
 
 #include "backend/cuda/decode_one_kernel.h"
 #include "backend/cuda/kernels.h"
-#include "device_paged_batch.h"
 #include "model/fp8.h"
+#include "test_support.h" // before the batch helpers, which use it
+#include "device_paged_batch.h"
 #include "paged_batch.h"
-#include "test_support.h"
 
 using namespace pagoda::cuda;
 using namespace pagoda::cuda::test;
