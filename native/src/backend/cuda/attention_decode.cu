@@ -4,7 +4,9 @@
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
 // long contexts split into partitions are merged by a second kernel (which, for cascade attention,
-// also merges the shared prefix's partials written in front of them: prefix_slots). With an e4m3 KV cache
+// also merges the shared prefix's partials written in front of them: prefix_slots), or, with
+// PAGODA_DECODE_ONE_KERNEL=1 (merge_counters), by the last block of each (sequence, KV head, m-tile) to finish,
+// in the same order with the same roundings (decode_merge.cuh). With an e4m3 KV cache
 // (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 // kRope (paged_attention_decode_rope, PAGODA_DECODE_FUSED_ROPE): q comes unroped and is roped as it is
