@@ -13,7 +13,9 @@
 
 namespace pagoda::cuda {
 
-constexpr int kMergeChains = 4; // the merge kernel's warps
+constexpr int kMergeChains = 4;  // the merge kernel's warps
+constexpr int kMergeChunk = 16;  // partitions whose loads the last block issues at once (a multiple of 4)
+static_assert(kMergeChunk % kMergeChains == 0, "a chunk must start at chain 0");
 
 // A partition's weight: l_i * 2^(m_i - M) (m in log2 units).
 __device__ __forceinline__ float decode_merge_weight(float2 stats, float m) {
@@ -31,11 +33,13 @@ __device__ __forceinline__ void decode_merge_step(float2& acc, float w, float2 v
 // itself in *counter; the one that arrives last (arrivals blocks in all: the active partitions of its
 // (sequence, KV head, m-tile)) resets the counter to 0 for the next launch (or graph replay) and merges its
 // rows' slots: head head0 + r owns slots head_base + r * head_stride + [0, parts). Reads go through L2
-// (ld.global.cg): other blocks' partials were never in this SM's L1.
+// (ld.global.cg): other blocks' partials were never in this SM's L1. Not inlined: ptxas then allocates the
+// decode kernel's body about as before (inlined, its registers and small spills moved in more entries; ptxas -v
+// in NOTES).
 template <int D, int kThreads>
-__device__ __forceinline__ void decode_merge_in_last_block(int* counter, int arrivals, int rows, int64_t head_base,
-                                                           int64_t head_stride, int parts, const float* part_out,
-                                                           const float2* part_stats, __nv_bfloat16* out_row) {
+__device__ __noinline__ void decode_merge_in_last_block(int* counter, int arrivals, int rows, int64_t head_base,
+                                                        int64_t head_stride, int parts, const float* part_out,
+                                                        const float2* part_stats, __nv_bfloat16* out_row) {
   __shared__ int s_last;
   __shared__ float s_max[16];
   // Release: each thread's partial stores reach L2 (GPU scope) before the block's arrival is counted.
@@ -74,15 +78,23 @@ __device__ __forceinline__ void decode_merge_in_last_block(int* counter, int arr
       acc[c] = make_float2(0.f, 0.f);
       den[c] = 0.f;
     }
-    for (int p0 = 0; p0 < parts; p0 += kMergeChains) {
+    // kMergeChunk partitions' loads issued together (one L2 round trip a chunk, not one a partition), then
+    // consumed: partition p0 + j goes to chain j % 4, so each chain still sums its partitions in order.
+    for (int p0 = 0; p0 < parts; p0 += kMergeChunk) {
+      float2 st[kMergeChunk], v[kMergeChunk];
 #pragma unroll
-      for (int c = 0; c < kMergeChains; ++c) { // the four chains side by side, each in its own order
-        const int p = p0 + c;
-        if (p < parts) {
-          const float w = decode_merge_weight(__ldcg(part_stats + slot0 + p), m);
-          const float2 v = __ldcg(reinterpret_cast<const float2*>(part_out + (slot0 + p) * D) + pair);
-          decode_merge_step(acc[c], w, v);
-          den[c] = __fadd_rn(den[c], w);
+      for (int j = 0; j < kMergeChunk; ++j) {
+        if (p0 + j < parts) {
+          st[j] = __ldcg(part_stats + slot0 + p0 + j);
+          v[j] = __ldcg(reinterpret_cast<const float2*>(part_out + (slot0 + p0 + j) * D) + pair);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kMergeChunk; ++j) {
+        if (p0 + j < parts) {
+          const float w = decode_merge_weight(st[j], m);
+          decode_merge_step(acc[j % kMergeChains], w, v[j]);
+          den[j % kMergeChains] = __fadd_rn(den[j % kMergeChains], w);
         }
       }
     }
