@@ -68,16 +68,16 @@ std::vector<float> merge_kernel_order(const Partials& p) {
   return out;
 }
 
-// The last block's order: item = column pair, chains c = 0..3 stepping p0 by 4 side by side.
+// The last block's order: item = column pair, chunks of 16 partitions, partition p0 + j into chain j % 4.
 std::vector<float> last_block_order(const Partials& p) {
   const int pairs = p.D / 2;
   const float m = max_m(p);
   std::vector<float> out(p.D);
   for (int pair = 0; pair < pairs; ++pair) {
     float ax[4] = {0, 0, 0, 0}, ay[4] = {0, 0, 0, 0}, den[4] = {0, 0, 0, 0};
-    for (int p0 = 0; p0 < p.parts; p0 += 4)
-      for (int c = 0; c < 4; ++c) {
-        const int q = p0 + c;
+    for (int p0 = 0; p0 < p.parts; p0 += 16)
+      for (int j = 0; j < 16; ++j) {
+        const int q = p0 + j, c = j % 4;
         if (q >= p.parts) continue;
         const float wt = weight(p.m[q], p.l[q], m);
         ax[c] = fma_rn(wt, p.o[q * p.D + 2 * pair], ax[c]);
