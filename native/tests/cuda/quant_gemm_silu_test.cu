@@ -4,10 +4,13 @@
 //   - m 1..8: quant_gemm_silu (both ring depths) = quant_gemm_lean on the plain weight + silu_mul, and nothing
 //     written past out;
 //   - m 16, 32 (quant_gemm_kernel): quant_gemm on the interleaved weight + silu_mul_interleaved = the plain pair;
-//   - m 64 (the engine's prefill path): dequantize_weight of the interleaved weight is the plain one's rows moved,
-//     and cuBLASLt on it + silu_mul_interleaved = the plain pair.
+//   - m 64 (the engine's prefill path): dequantize_weight of the interleaved weight is the plain one's rows moved
+//     (bit for bit), and cuBLASLt on it + silu_mul_interleaved = the plain pair (within a bf16 step; the count of
+//     differing bits is printed).
 // Shapes: 256 x 512, 1024 x 2048 (eight warps a CTA), 4608 x 1408 (four warps on an H200, 11 groups a row).
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -98,8 +101,17 @@ void check_gate_up(Checker& c, CublasLt& lt, const std::string& name, const Host
   silu_mul(d_y.as<bf16>(), d_want.as<bf16>(), m, half, 0);
   lt.linear(d_x.as<bf16>(), d_wi.as<bf16>(), d_y.as<bf16>(), GemmOutput::kBf16, m, n, k, 0);
   silu_mul_interleaved(d_y.as<bf16>(), d_got.as<bf16>(), m, half, 0);
-  expect_same(c, name + " m 64: cuBLASLt on the interleaved dequantized weight + silu_mul_interleaved equals the plain pair",
-              d_got, d_want, size_t(m) * half);
+  // cuBLASLt's rounding of an output column does not depend on where the column sits for the kernels it
+  // picks, so the bits should match; printed, not required (a different algorithm for the same shape would
+  // be no fault of the layout), and the values must agree within a bf16 step.
+  const size_t count = size_t(m) * half, differ = bits_differ(d_got, d_want, count);
+  std::printf("info %s m 64: cuBLASLt interleaved pair vs plain pair: %zu of %zu outputs differ in bits\n", name.c_str(),
+              differ, count);
+  const auto want = download_bf16(d_want, count);
+  double max = 0;
+  for (float v : want) max = std::max(max, double(std::fabs(v)));
+  c.expect(name + " m 64: cuBLASLt on the interleaved dequantized weight + silu_mul_interleaved = the plain pair",
+           compare(download_bf16(d_got, count), std::vector<double>(want.begin(), want.end())), 4e-3, 8e-3 * max + 1e-3);
 }
 
 } // namespace
