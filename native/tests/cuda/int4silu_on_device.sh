@@ -32,7 +32,7 @@ L="--load-format dummy --device cuda --max-model-len 1024 --max-num-seqs 8 --gpu
 L="$L --batch-size 1 --input-len 512 --output-len 128"
 b1() { # FORMAT SWITCH
   local f=$1 sw=$2
-  run "b1-$f-silu$sw" 45 env PAGODA_FUSED_SILU_INT4=$sw "$BIN/pagoda-bench" --model "$B/configs/llama-3-8b-$f.json" $L \
+  run "b1-$f-silu$sw" 60 env PAGODA_FUSED_SILU_INT4=$sw "$BIN/pagoda-bench" --model "$B/configs/llama-3-8b-$f.json" $L \
     --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1-silu$sw.json" &&
     echo "   batch-1 $f PAGODA_FUSED_SILU_INT4=$sw: $(grep -E "^floor" "$OUT_DIR/b1-$f-silu$sw.log" | head -1)"
 }
