@@ -25,6 +25,12 @@
 #include "host_emulation.h"
 #include "emulation_checks.h"
 
+namespace pagoda::cuda::lean {
+// The S epilogue's SiLU on the host; the reference below calls the same function, so the check is of the
+// fused epilogue's indices and roundings (the GPU test compares the hardware's __expf against silu_mul).
+inline float __expf(float v) { return std::exp(v); }
+} // namespace pagoda::cuda::lean
+
 #define LEAN_DEVICE inline
 #define LEAN_KERNEL(threads, min_blocks) void
 #define LEAN_SHARED_PARTIAL(name, W) \
@@ -165,6 +171,51 @@ void check_checkpoint(Checker& c, const std::string& model, std::mt19937& rng) {
   }
 }
 
+float bf16_value(bf16 v) { return __bfloat162float(v); }
+
+// gate_up + SiLU·mul (S = true) on a weight whose rows interleave_gate_up_rows reordered, against the plain
+// kernel on the weight as it was (its first n/2 rows gate, the rest up) followed by silu_mul's formula on
+// the bf16 outputs: bit for bit at m 1, 2, 3, 8, nothing written outside out's m x n/2; and the host
+// dequantization of the interleaved weight is the plain one's rows, moved.
+template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng) {
+  const HostQuantizedWeight inter = interleave_gate_up_rows(cs.host);
+  const int n = cs.host.n, k = cs.host.k, half = n / 2;
+  if (!deep && W == 4) {
+    const std::vector<float> a = dequantize_on_host(cs.host), b = dequantize_on_host(inter);
+    bool moved = true;
+    for (int o = 0; o < n; ++o) {
+      const int from = (o % 16 < 8 ? 0 : half) + (o / 16) * 8 + o % 8;
+      for (int i = 0; i < k; ++i) moved = moved && b[size_t(o) * k + i] == a[size_t(from) * k + i];
+    }
+    c.expect_true(cs.name + ": interleave_gate_up_rows moves whole rows (gate 8b.. to 16b.., up beside)", moved);
+  }
+  const QuantizedWeight w = emu::host_view(cs.host), wi = emu::host_view(inter);
+  const auto x_all = random_bf16_values(size_t(8) * k, rng);
+  for (int m : {1, 2, 3, 8}) {
+    const std::vector<bf16> x = packed_x(x_all, w, m); // the same perm: interleaving moves output rows only
+    const std::string tag = cs.name + " silu m " + std::to_string(m) + " warps " + std::to_string(W) + (deep ? " deep" : "");
+    emu::WideOutput y(m, n, n);
+    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f);
+    }, W * 32);
+    if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
+    const std::vector<float> gu = y.values();
+    std::vector<float> want(size_t(m) * half);
+    for (int i = 0; i < m; ++i)
+      for (int col = 0; col < half; ++col) {
+        const float g = gu[size_t(i) * n + col], u = gu[size_t(i) * n + half + col];
+        want[size_t(i) * half + col] = bf16_value(__float2bfloat16(g / (1.f + lean::__expf(-g)) * u));
+      }
+    emu::WideOutput out(m, half, half + 8);
+    fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f);
+    }, W * 32);
+    if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
+    c.expect_true(tag + ": equals the plain kernel + silu_mul bit for bit", equal_exactly(out.values(), want));
+    c.expect_true(tag + ": nothing outside out's m x n/2 written", out.outside_untouched());
+  }
+}
+
 } // namespace
 
 int main() {
@@ -183,6 +234,20 @@ int main() {
         for (bool deep : {false, true}) {
           run_case<4>(c, cs, deep, rng);
           run_case<8>(c, cs, deep, rng);
+        }
+      }
+    }
+    // gate_up + SiLU·mul: 64 x 1408 (four tiles, intermediate 32: gate rows of tile b in both halves of source
+    // tiles) and 48 x 384 (intermediate 24: an up block starts mid-tile), each int4 format.
+    for (const Shape s : {Shape{64, 1408}, Shape{48, 384}}) {
+      const std::vector<Case> cases = quant_cases(
+          s.n, s.k, {{"gptq g128 sym", 128, false, true}, {"gptq g64 zeros", 64, false, false}, {"gptq act-order", 128, true, false}},
+          rng);
+      for (const Case& cs : cases) {
+        if (cs.host.format != QuantFormat::kInt4) continue;
+        for (bool deep : {false, true}) {
+          run_silu_case<4>(c, cs, deep, rng);
+          run_silu_case<8>(c, cs, deep, rng);
         }
       }
     }

@@ -36,6 +36,15 @@ bool fused_silu_enabled() {
   return on;
 }
 
+// Its own switch while it is new: the default stays the unfused pair until the GPU run (int4silu_on_device.sh).
+bool fused_silu_int4_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_FUSED_SILU_INT4");
+    return fused_silu_enabled() && v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
 void UnquantizedCudaLinear::interleave_gate_up(cudaStream_t stream) {
   if (interleaved_ || out_ % 16 != 0) return;
   DeviceBuffer scratch(weight_.bytes());

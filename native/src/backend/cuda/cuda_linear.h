@@ -34,6 +34,12 @@ public:
   virtual void apply(const void* x, void* y, int m, LinearContext& ctx) const = 0;
   // Bytes of device memory the kernel's weights take.
   virtual size_t device_bytes() const = 0;
+  // gate_up only: true when the weight's rows are interleaved by 8 (kernels.h, silu_mul_interleaved), so
+  // apply() writes gate_up's columns in that order.
+  virtual bool gate_up_interleaved() const { return false; }
+  // out[m, out / 2] = silu(gate) * up in one kernel where m allows (decode sizes; an interleaved gate_up);
+  // false: the caller runs apply() and silu_mul_interleaved.
+  virtual bool apply_silu(const bf16* /*x*/, bf16* /*out*/, int /*m*/, LinearContext& /*ctx*/) const { return false; }
 };
 
 // Float weights as one [out, in] matrix of the path's element type.
@@ -49,10 +55,9 @@ public:
   // gate_up only (fused_silu_enabled()): reorders the bf16 weight's rows interleaved by 8 (kernels.h,
   // skinny_gemm_silu), after which apply() writes gate_up's columns in that order.
   void interleave_gate_up(cudaStream_t stream);
-  bool interleaved() const { return interleaved_; }
-  // out[m, out / 2] = silu(gate) * up in one kernel where m allows (decode sizes); false: the caller
-  // runs apply() and silu_mul_interleaved.
-  bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const;
+  bool gate_up_interleaved() const override { return interleaved_; }
+  // skinny_gemm_silu for the decode sizes skinny_gemm serves.
+  bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
 
 private:
   DeviceBuffer weight_;
@@ -63,6 +68,9 @@ private:
 // Decode steps run gate_up and SiLU·mul as one kernel (bf16 float weights); on by default,
 // PAGODA_FUSED_SILU=0 turns it off.
 bool fused_silu_enabled();
+// The same for int4 (GPTQ / AWQ) gate_up (quant_gemm_silu, rows interleaved at load): off by default until
+// the device has checked it, PAGODA_FUSED_SILU_INT4=1 turns it on (and PAGODA_FUSED_SILU=0 still turns it off).
+bool fused_silu_int4_enabled();
 
 // The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend
 // has no kernel for its method.

@@ -60,18 +60,18 @@ public:
     if (b_.skip_.skips(layer.name)) return;
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
-    // Only gate_up (the linear that writes kGateUp) is ever interleaved.
-    const auto* u = out == Act::kGateUp ? dynamic_cast<const UnquantizedCudaLinear*>(layer.kernel.get()) : nullptr;
-    gate_up_interleaved_ = u != nullptr && u->interleaved();
+    // Only gate_up (the linear that writes kGateUp) is ever interleaved (bf16, or int4 with PAGODA_FUSED_SILU_INT4).
+    const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
+    gate_up_interleaved_ = out == Act::kGateUp && kernel.gate_up_interleaved();
     if constexpr (std::is_same_v<T, bf16>) {
-      if (gate_up_interleaved_ && u->apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
+      if (gate_up_interleaved_ && kernel.apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
         silu_done_ = true; // silu_mul() has nothing left to do
         wrote(Act::kMlp, Fp8Fuse::kNone);
         b_.ops_.mark(st_, layer.name.c_str());
         return;
       }
     }
-    static_cast<const CudaLinear&>(*layer.kernel).apply(act(in), act(out), in_.num_tokens, ctx);
+    kernel.apply(act(in), act(out), in_.num_tokens, ctx);
     wrote(out, Fp8Fuse::kNone);
     b_.ops_.mark(st_, layer.name.c_str());
   }

@@ -323,6 +323,14 @@ void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
   launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream, deep);
 }
 
+void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* workspace,
+                     size_t workspace_bytes, cudaStream_t stream, int deep) {
+  if (m > 8) throw Error("quant_gemm_silu: m " + std::to_string(m) + " (1..8 are served)");
+  if (w.format != QuantFormat::kInt4) throw Error("quant_gemm_silu: int4 weights only");
+  x = checked_input("quant_gemm_silu", x, w, w.n, m, workspace, workspace_bytes, stream);
+  launch_quant_gemm_lean_silu(x, w, out, m, stream, deep);
+}
+
 void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                 size_t workspace_bytes, cudaStream_t stream) {
   x = checked_input("quant_gemm", x, w, ldy, m, workspace, workspace_bytes, stream);

@@ -24,6 +24,7 @@
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_kernels.h"
+#include "error.h"
 
 #define LEAN_DEVICE __device__ __forceinline__
 #define LEAN_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
@@ -50,14 +51,30 @@ bool quant_gemm_lean_deep_default() {
   return on;
 }
 
+namespace {
+
+// quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
+// while the CTAs fit one wave of 16 warps an SM, else four.
+bool eight_warps(const QuantizedWeight& w) { return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16; }
+
+} // namespace
+
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep) {
   const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
-  // quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
-  // while the CTAs fit one wave of 16 warps an SM, else four.
-  const bool eight = int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
+  const bool eight = eight_warps(w);
   launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
              dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
+}
+
+void launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, cudaStream_t stream,
+                                 int deep) {
+  const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
+  const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
+  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
+  if (kernel == nullptr) throw Error("quant_gemm_silu: int4 weights only");
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, out, w.n / 2,
+             m, 0.f);
 }
 
 } // namespace pagoda::cuda

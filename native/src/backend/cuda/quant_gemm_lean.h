@@ -11,4 +11,10 @@ namespace pagoda::cuda {
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep = -1);
 
+// The same kernel on an int4 gate_up weight interleaved by 8 (interleave_gate_up_rows), writing
+// out[m, w.n / 2] = silu(gate) * up (row stride w.n / 2): the same warps a CTA as the plain launch for w,
+// so the same bits as it followed by silu_mul on the un-interleaved columns.
+void launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, cudaStream_t stream,
+                                 int deep = -1);
+
 } // namespace pagoda::cuda

@@ -52,10 +52,14 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
 // __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
 // 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
+// S (int4 gate_up with its rows interleaved by 8, quant_gemm_silu): the CTA's rows 0-7 are gate rows
+// 8b..8b+7 and rows 8-15 the up rows of the same outputs, so the epilogue writes silu(gate) * up to
+// y[i * ldy + 8b + r] (ldy: the intermediate size; beta unused), each of gate and up rounded to bf16
+// first as the GEMM's output is, then silu_mul_kernel's float formula: the bits of the unfused pair.
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
-template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5>
+template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
@@ -182,14 +186,28 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
   for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
   __syncthreads();
-  for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {
-    const int i = idx / 16, r = idx % 16;
-    float s = 0.f;
+  if constexpr (S) {
+    for (int idx = threadIdx.x; idx < m * 8; idx += W * 32) {
+      const int i = idx / 8, r = idx % 8;
+      float gs = 0.f, us = 0.f;
 #pragma unroll
-    for (int v = 0; v < W; ++v) s += partial[v][i][r];
-    bf16* out = y + int64_t(i) * ldy + row0 + r;
-    if (beta != 0.f) s += beta * __bfloat162float(*out);
-    *out = __float2bfloat16(s);
+      for (int v = 0; v < W; ++v) {
+        gs += partial[v][i][r];
+        us += partial[v][i][r + 8];
+      }
+      const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
+      y[int64_t(i) * ldy + blockIdx.x * 8 + r] = __float2bfloat16(gv / (1.f + __expf(-gv)) * uv);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {
+      const int i = idx / 16, r = idx % 16;
+      float s = 0.f;
+#pragma unroll
+      for (int v = 0; v < W; ++v) s += partial[v][i][r];
+      bf16* out = y + int64_t(i) * ldy + row0 + r;
+      if (beta != 0.f) s += beta * __bfloat162float(*out);
+      *out = __float2bfloat16(s);
+    }
   }
 }
 
@@ -197,26 +215,32 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
-template <int W> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
+// S: the gate_up + SiLU·mul variant (int4 only: null for fp8), the same choice of G, D and B as S = false,
+// so the same summation order.
+template <int W, bool S = false> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   if (w.format == QuantFormat::kFp8) {
-    if (w.scale_index.group_stride != 0) {
-      if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;
-      return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float>;
+    if constexpr (S) {
+      return nullptr;
+    } else {
+      if (w.scale_index.group_stride != 0) {
+        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;
+        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float>;
+      }
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4>;
+      return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float>;
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float>;
   }
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {
-      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4>;
-      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half>;
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S>;
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4>;
-    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S>;
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S>;
   }
-  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half>;
-  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half>;
+  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S>;
+  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S>;
 }
 
 } // namespace pagoda::cuda::lean

@@ -35,6 +35,13 @@ bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1);
 
+// gate_up and SiLU·mul in one launch of quant_gemm_lean's kernel (m = 1..8, int4): w is a gate_up weight
+// whose rows interleave_gate_up_rows reordered, out[m, w.n / 2] = silu(gate) * up, the bits of quant_gemm_lean
+// on the un-interleaved weight followed by silu_mul (each of gate and up rounded to bf16 first). Act-order
+// weights gather x into workspace as quant_gemm does. Throws for m > 8 or an fp8 weight.
+void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* workspace,
+                     size_t workspace_bytes, cudaStream_t stream, int deep = -1);
+
 // W8A8 fp8 at decode sizes on e4m3 tensor cores (fp8_mma_gemm.cu): y[m, n] (rows ldy apart) = bf16(sum_k
 // code_x code_w sx sw) for m = 1..kFp8MmaMaxRows, an fp8 weight (per-channel or 128x128 blocks, k % 128 == 0,
 // n % 16 == 0) and bf16 x quantized inside the kernel exactly as fake_quantize_fp8_rows(x, .., act_group) would

@@ -122,6 +122,11 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   // One fused weight when the parts allow it (same act-order permutation, block rows whole),
   // else one streaming launch per part into its columns of y.
   if (auto fused = concat_rows(host)) {
+    // gate_up's two halves as one weight (act-order ones only where gate and up share the permutation:
+    // unfused parts keep the unfused pair), interleaved by 8 for the fused SiLU·mul (int4, bf16 activations).
+    interleaved_ = layer.name == "gate_up_proj" && !f32_ && fused->format == QuantFormat::kInt4 && host.size() == 2 &&
+                   host[0].n == host[1].n && fused->n % 16 == 0 && fused_silu_int4_enabled();
+    if (interleaved_) fused = interleave_gate_up_rows(*fused);
     parts_.push_back(Part{DeviceQuantizedWeight(*fused), 0});
   } else {
     int offset = 0;
@@ -186,6 +191,15 @@ void QuantizedCudaLinear::by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cu
     fake_quantize_fp8_rows(x + static_cast<int64_t>(r0) * in_, xq, rows, in_, act_group_, stream);
     gemm(xq, y + static_cast<int64_t>(r0) * out_, rows);
   }
+}
+
+bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const {
+  // quant_gemm_lean's sizes only, and only while quant_gemm takes the lean kernel there (PAGODA_QUANT_GEMM_LEAN=0:
+  // quant_gemm_kernel, then silu_mul_interleaved). Int4 weights are never W8A8, so x needs no fake-quantizing.
+  if (!interleaved_ || ctx.f32 || m < 1 || m > 8 || !quant_gemm_lean_enabled()) return false;
+  quant_gemm_silu(x, parts_.front().weight.view(), out, m, scratch_->gathered.data(), scratch_->gathered.bytes(),
+                  ctx.stream);
+  return true;
 }
 
 void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearContext& ctx) const {

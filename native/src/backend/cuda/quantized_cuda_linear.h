@@ -27,6 +27,10 @@ public:
   ~QuantizedCudaLinear() override;
   void apply(const void* x, void* y, int m, LinearContext& ctx) const override;
   size_t device_bytes() const override;
+  // gate_up (int4, parts fused, PAGODA_FUSED_SILU_INT4=1): rows interleaved by 8 at load (interleave_gate_up_rows),
+  // so every m writes gate_up's columns in that order and m <= 8 can take quant_gemm_silu.
+  bool gate_up_interleaved() const override { return interleaved_; }
+  bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
   // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
   // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
   Fp8Fuse input_quantization() const;
@@ -49,6 +53,7 @@ private:
   bool f32_;
   int act_group_ = 0; // W8A8: columns per activation scale (in_: per token; 128), 0: weight-only
   std::shared_ptr<QuantScratch> scratch_;
+  bool interleaved_ = false; // gate_up's rows interleaved by 8 (one part)
   bool fp8_mma_ = false; // W8A8 at m <= 8 through fp8_mma_gemm (PAGODA_FP8_MMA=1)
   mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
 };

@@ -248,6 +248,42 @@ std::optional<HostQuantizedWeight> concat_rows(const std::vector<HostQuantizedWe
   return w;
 }
 
+HostQuantizedWeight interleave_gate_up_rows(const HostQuantizedWeight& w) {
+  if (w.format != QuantFormat::kInt4 || w.n % 16 != 0 || w.scale_index.group_stride != w.n ||
+      w.scale_index.row_shift != 0 || w.scale_index.row_stride != 1)
+    throw Error("interleave_gate_up_rows: an int4 weight with rows a multiple of 16 (n " + std::to_string(w.n) + ")");
+  const int half = w.n / 2, tiles = w.n / 16, chunks = w.k / kQuantChunk;
+  // Source row of interleaved row o.
+  auto source = [&](int o) { return (o % 16 < 8 ? 0 : half) + (o / 16) * 8 + o % 8; };
+  HostQuantizedWeight out = w;
+  // An 8-row block of the source (half % 8 == 0) is one half of a tile: nibbles 0 2 4 6 of each word
+  // (rows g) or 1 3 5 7 (rows g + 8), at the same chunk, lane and word; so each interleaved word is
+  // two source half-words, shifted into place.
+  const auto* src = reinterpret_cast<const uint32_t*>(w.packed.data());
+  auto* dst = reinterpret_cast<uint32_t*>(out.packed.data());
+  const size_t tile_words = size_t(chunks) * 32 * 4;
+  for (int tile = 0; tile < tiles; ++tile) {
+    const int gate = source(tile * 16), up = source(tile * 16 + 8);
+    const uint32_t* sg = src + size_t(gate / 16) * tile_words;
+    const uint32_t* su = src + size_t(up / 16) * tile_words;
+    const bool gate_hi = gate % 16 != 0, up_hi = up % 16 != 0;
+    uint32_t* d = dst + size_t(tile) * tile_words;
+    for (size_t i = 0; i < tile_words; ++i) {
+      const uint32_t lo = gate_hi ? (sg[i] >> 4) & 0x0F0F0F0Fu : sg[i] & 0x0F0F0F0Fu;
+      const uint32_t hi = up_hi ? su[i] & 0xF0F0F0F0u : (su[i] << 4) & 0xF0F0F0F0u;
+      d[i] = lo | hi;
+    }
+  }
+  const int groups = w.k / w.group_size;
+  for (int g = 0; g < groups; ++g)
+    for (int o = 0; o < w.n; ++o) {
+      const size_t to = size_t(g) * w.n + o, from = size_t(g) * w.n + source(o);
+      out.scales_f16[to] = w.scales_f16[from];
+      if (!w.zeros.empty()) out.zeros[to] = w.zeros[from];
+    }
+  return out;
+}
+
 std::vector<float> dequantize_on_host(const HostQuantizedWeight& w) {
   std::vector<float> out(size_t(w.n) * w.k);
   auto scale = [&](int g, int o) {
