@@ -358,6 +358,16 @@ FILE* open_bench_json(const char* json_path, const char* bench, const cudaDevice
   return f;
 }
 
+// Writes the prefill benches' rows (name, ms, TFLOP/s) after their "rows" key and closes the file.
+void close_prefill_json(FILE* f, const std::vector<Row>& rows, const char* json_path) {
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::fprintf(f, "    {\"name\": \"%s\", \"ms\": %.4f, \"tflops\": %.1f}%s\n", rows[i].name.c_str(), rows[i].ms,
+                 rows[i].tflops, i + 1 < rows.size() ? "," : "");
+  std::fprintf(f, "  ]\n}\n");
+  std::fclose(f);
+  std::printf("kernel_bench: wrote %s\n", json_path);
+}
+
 // "prefill [out.json]": the default prefill kernel beside the wgmma one at 1 x 4,096, 32,768 and
 // 131,072 tokens, head_dim 128 and 64 (256 at 4,096 and 32,768).
 void prefill_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_path) {
@@ -371,12 +381,7 @@ void prefill_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_
   FILE* f = open_bench_json(json_path, "prefill", prop);
   std::fprintf(f, "  \"timing\": \"median of event-timed runs (20 at 4,096, 10 at 32,768, 3 at 131,072 tokens)\",\n"
                   "  \"flops\": \"4 x 32 heads x head_dim x L (L + 1) / 2 (causal)\",\n  \"rows\": [\n");
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::fprintf(f, "    {\"name\": \"%s\", \"ms\": %.4f, \"tflops\": %.1f}%s\n", rows[i].name.c_str(), rows[i].ms,
-                 rows[i].tflops, i + 1 < rows.size() ? "," : "");
-  std::fprintf(f, "  ]\n}\n");
-  std::fclose(f);
-  std::printf("kernel_bench: wrote %s\n", json_path);
+  close_prefill_json(f, rows, json_path);
 }
 
 // "prefill-overlap [out.json]": the default wgmma schedule (pingpong-lazy) against pingpong-overlap
@@ -428,12 +433,7 @@ void prefill_overlap_rows(double copy_gbs, const cudaDeviceProp& prop, const cha
   FILE* f = open_bench_json(json_path, "prefill-overlap", prop);
   std::fprintf(f, "  \"timing\": \"best of 3 alternating rounds, each the median of 10 (32,768) or 3 (131,072) event-timed "
                   "runs\",\n  \"flops\": \"4 x 32 heads x head_dim x L (L + 1) / 2 (causal)\",\n  \"rows\": [\n");
-  for (size_t i = 0; i < rows.size(); ++i)
-    std::fprintf(f, "    {\"name\": \"%s\", \"ms\": %.4f, \"tflops\": %.1f}%s\n", rows[i].name.c_str(), rows[i].ms,
-                 rows[i].tflops, i + 1 < rows.size() ? "," : "");
-  std::fprintf(f, "  ]\n}\n");
-  std::fclose(f);
-  std::printf("kernel_bench: wrote %s\n", json_path);
+  close_prefill_json(f, rows, json_path);
 }
 
 // "hdim": decode and prefill attention at head_dim 64, 80, 96, 128 and 256 side by side (Llama-3

@@ -115,12 +115,12 @@ struct RowState {
   float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
 };
 
-// Scores of a key tile to P (bf16 pairs, register pair (2j, 2j + 1) of S in p[j]); updates the max
-// and the sums, and returns the factors the output must be rescaled by (alpha).
+// The first half of a tile's softmax, shared by softmax_tile and softmax_exp: masks S, moves the row
+// maxima, and gives the rescale factors (alpha) and the exponent offsets (-max * scale_log2).
 template <int kN>
-__device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[kN / 4], RowState& st,
-                                             float& alpha_lo, float& alpha_hi, bool mask, int key0, int lane,
-                                             int pos_lo, int pos_hi, float scale_log2) {
+__device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, float& alpha_lo, float& alpha_hi,
+                                            float& neg_lo, float& neg_hi, bool mask, int key0, int lane, int pos_lo,
+                                            int pos_hi, float scale_log2) {
   if (mask) {
 #pragma unroll
     for (int i = 0; i < kN / 2; ++i)
@@ -142,7 +142,18 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[k
   alpha_hi = ex2_approx((st.m_hi - mx_hi) * scale_log2);
   st.m_lo = mx_lo;
   st.m_hi = mx_hi;
-  const float neg_lo = -mx_lo * scale_log2, neg_hi = -mx_hi * scale_log2;
+  neg_lo = -mx_lo * scale_log2;
+  neg_hi = -mx_hi * scale_log2;
+}
+
+// Scores of a key tile to P (bf16 pairs, register pair (2j, 2j + 1) of S in p[j]); updates the max
+// and the sums, and returns the factors the output must be rescaled by (alpha).
+template <int kN>
+__device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[kN / 4], RowState& st,
+                                             float& alpha_lo, float& alpha_hi, bool mask, int key0, int lane,
+                                             int pos_lo, int pos_hi, float scale_log2) {
+  float neg_lo, neg_hi;
+  softmax_max<kN>(s, st, alpha_lo, alpha_hi, neg_lo, neg_hi, mask, key0, lane, pos_lo, pos_hi, scale_log2);
   float sum_lo = 0.f, sum_hi = 0.f;
 #pragma unroll
   for (int i = 0; i < kN / 2; i += 2) {
@@ -166,26 +177,8 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[k
 template <int kN>
 __device__ __forceinline__ void softmax_exp(float (&s)[kN / 2], RowState& st, float& alpha_lo, float& alpha_hi,
                                             bool mask, int key0, int lane, int pos_lo, int pos_hi, float scale_log2) {
-  if (mask) {
-#pragma unroll
-    for (int i = 0; i < kN / 2; ++i)
-      if (!key_visible(key0 + acc_col(lane, i), (i & 2) ? pos_hi : pos_lo)) s[i] = -INFINITY;
-  }
-  float mx_lo = st.m_lo, mx_hi = st.m_hi;
-#pragma unroll
-  for (int i = 0; i < kN / 2; ++i) {
-    if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
-    else mx_lo = fmaxf(mx_lo, s[i]);
-  }
-  mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
-  mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
-  mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
-  mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
-  alpha_lo = ex2_approx((st.m_lo - mx_lo) * scale_log2);
-  alpha_hi = ex2_approx((st.m_hi - mx_hi) * scale_log2);
-  st.m_lo = mx_lo;
-  st.m_hi = mx_hi;
-  const float neg_lo = -mx_lo * scale_log2, neg_hi = -mx_hi * scale_log2;
+  float neg_lo, neg_hi;
+  softmax_max<kN>(s, st, alpha_lo, alpha_hi, neg_lo, neg_hi, mask, key0, lane, pos_lo, pos_hi, scale_log2);
 #pragma unroll
   for (int i = 0; i < kN / 2; ++i) s[i] = ex2_approx(fmaf(s[i], scale_log2, (i & 2) ? neg_hi : neg_lo));
 }
