@@ -295,21 +295,33 @@ double rel_l2_device(const bf16* a, const bf16* b, size_t n) {
   return std::sqrt(h[0] / (h[1] > 0 ? h[1] : 1));
 }
 
+// One causal prompt of L tokens for the prefill benches: random K / V caches (8 KV heads, block size 16) and q
+// (32 query heads inside a 48-head qkv row), the same seeds for every bench so their rows compare.
+struct PrefillInputs {
+  static constexpr int kBlockSize = 16;
+  PrefillInputs(int D, int L)
+      : kc(cache_elems(D, L) * 2), vc(cache_elems(D, L) * 2), q(size_t(L) * 48 * D * 2), prompt(L, kBlockSize) {
+    fill_random_bf16(kc.as<bf16>(), cache_elems(D, L), 21, 1.f);
+    fill_random_bf16(vc.as<bf16>(), cache_elems(D, L), 22, 1.f);
+    fill_random_bf16(q.as<bf16>(), size_t(L) * 48 * D, 23, 2.f);
+  }
+  static size_t cache_elems(int D, int L) { return size_t(L / kBlockSize) * 8 * kBlockSize * D; }
+  DeviceBuffer kc, vc, q;
+  OnePromptPrefill prompt;
+};
+
 // Causal prefill attention of one L-token prompt (32 query / 8 KV heads of head_dim D, block size
 // 16): paged_attention_prefill's default kernel beside the wgmma kernel's schedules, in one run on
 // the same data, and how far the wgmma output is from the default one (rel L2). Fewer
 // repeats for the long prompts (one 131,072-token run of the mma.sync kernel is ~0.85 s).
 std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
-  const int bs = 16, blocks = L / bs, q_width = 32 * D, stride = 48 * D;
-  const size_t cache_elems = size_t(blocks) * 8 * bs * D;
-  DeviceBuffer kc(cache_elems * 2), vc(cache_elems * 2), q(size_t(L) * stride * 2);
-  fill_random_bf16(kc.as<bf16>(), cache_elems, 21, 1.f);
-  fill_random_bf16(vc.as<bf16>(), cache_elems, 22, 1.f);
-  fill_random_bf16(q.as<bf16>(), size_t(L) * stride, 23, 2.f);
-  const OnePromptPrefill prompt(L, bs);
+  const int q_width = 32 * D, stride = 48 * D;
+  PrefillInputs in(D, L);
+  const OnePromptPrefill& prompt = in.prompt;
+  DeviceBuffer &q = in.q, &kc = in.kc, &vc = in.vc;
   DeviceBuffer out_default(size_t(L) * q_width * 2), out_wgmma(size_t(L) * q_width * 2);
   PagedAttentionArgs a = prompt.args(q, kc, vc, D);
-  a.num_cache_blocks = blocks;
+  a.num_cache_blocks = L / PrefillInputs::kBlockSize;
   const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
   const double bytes = double(L) * (stride + q_width) * 2;
   const int warmup = L <= 4096 ? 3 : L <= 32768 ? 2 : 1, reps = L <= 4096 ? 20 : L <= 32768 ? 10 : 3;
@@ -394,16 +406,13 @@ void prefill_overlap_rows(double copy_gbs, const cudaDeviceProp& prop, const cha
   const WgmmaPrefillSchedule pair[2] = {WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongOverlap};
   for (int D : {128, 64})
     for (int L : {32768, 131072}) {
-      const int bs = 16, blocks = L / bs, q_width = 32 * D, stride = 48 * D;
-      const size_t cache_elems = size_t(blocks) * 8 * bs * D;
-      DeviceBuffer kc(cache_elems * 2), vc(cache_elems * 2), q(size_t(L) * stride * 2);
-      fill_random_bf16(kc.as<bf16>(), cache_elems, 21, 1.f);
-      fill_random_bf16(vc.as<bf16>(), cache_elems, 22, 1.f);
-      fill_random_bf16(q.as<bf16>(), size_t(L) * stride, 23, 2.f);
-      const OnePromptPrefill prompt(L, bs);
+      const int q_width = 32 * D, stride = 48 * D;
+      PrefillInputs in(D, L);
+      const OnePromptPrefill& prompt = in.prompt;
+      DeviceBuffer &q = in.q, &kc = in.kc, &vc = in.vc;
       DeviceBuffer out[2] = {DeviceBuffer(size_t(L) * q_width * 2), DeviceBuffer(size_t(L) * q_width * 2)};
       PagedAttentionArgs a = prompt.args(q, kc, vc, D);
-      a.num_cache_blocks = blocks;
+      a.num_cache_blocks = L / PrefillInputs::kBlockSize;
       if (!paged_attention_prefill_wgmma_supported(a)) {
         std::printf("prefill-overlap: no wgmma kernel here (needs sm_90 and a build for sm_90a)\n");
         return;
