@@ -1,5 +1,5 @@
 #!/bin/bash
-# Fills the folder int4silu_on_device.sh reads on the device: PAGODA_FUSED_SILU_INT4 (int4 gate_up + SiLU·mul in
+# Fills the folder int4silu_on_device.sh reads on the device: the int4 fused SiLU (int4 gate_up + SiLU·mul in
 # quant_gemm_lean's kernel, rows interleaved by 8 at load) checked and measured in one call.
 # quant_gemm_silu_test, pagoda-bench and pagoda-check built here for sm_90a (stripped, gzipped), the Llama-3-8B
 # GPTQ / AWQ configs, the wave2 int4 checkpoints with their goldens, the scripts and COMMIT. Run from the repository

@@ -1,4 +1,4 @@
-// Checks the int4 gate_up + SiLU·mul path (PAGODA_FUSED_SILU_INT4) against the unfused pair it replaces, bit
+// Checks the int4 gate_up + SiLU·mul path (on by default, PAGODA_FUSED_SILU=0: off) against the unfused pair it replaces, bit
 // for bit, on GPTQ (g128 sym, g64 with zero points, act-order) and AWQ gate_up weights whose rows
 // interleave_gate_up_rows reordered:
 //   - m 1..8: quant_gemm_silu (both ring depths) = quant_gemm_lean on the plain weight + silu_mul, and nothing

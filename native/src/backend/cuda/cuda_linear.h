@@ -65,12 +65,9 @@ private:
   bool interleaved_ = false;
 };
 
-// Decode steps run gate_up and SiLU·mul as one kernel (bf16 float weights); on by default,
-// PAGODA_FUSED_SILU=0 turns it off.
+// Decode steps run gate_up and SiLU·mul as one kernel (bf16 weights: skinny_gemm_silu; int4 GPTQ / AWQ:
+// quant_gemm_silu, rows interleaved at load); on by default, PAGODA_FUSED_SILU=0 turns it off.
 bool fused_silu_enabled();
-// The same for int4 (GPTQ / AWQ) gate_up (quant_gemm_silu, rows interleaved at load): off by default until
-// the device has checked it, PAGODA_FUSED_SILU_INT4=1 turns it on (and PAGODA_FUSED_SILU=0 still turns it off).
-bool fused_silu_int4_enabled();
 
 // The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend
 // has no kernel for its method.

@@ -60,7 +60,7 @@ public:
     if (b_.skip_.skips(layer.name)) return;
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
-    // Only gate_up (the linear that writes kGateUp) is ever interleaved (bf16, or int4 with PAGODA_FUSED_SILU_INT4).
+    // Only gate_up (the linear that writes kGateUp) is ever interleaved (bf16 or int4, unless PAGODA_FUSED_SILU=0).
     const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
     gate_up_interleaved_ = out == Act::kGateUp && kernel.gate_up_interleaved();
     if constexpr (std::is_same_v<T, bf16>) {

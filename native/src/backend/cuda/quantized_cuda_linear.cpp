@@ -125,7 +125,7 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
     // gate_up's two halves as one weight (act-order ones only where gate and up share the permutation:
     // unfused parts keep the unfused pair), interleaved by 8 for the fused SiLU·mul (int4, bf16 activations).
     interleaved_ = layer.name == "gate_up_proj" && !f32_ && fused->format == QuantFormat::kInt4 && host.size() == 2 &&
-                   host[0].n == host[1].n && fused->n % 16 == 0 && fused_silu_int4_enabled();
+                   host[0].n == host[1].n && fused->n % 16 == 0 && fused_silu_enabled();
     if (interleaved_) fused = interleave_gate_up_rows(*fused);
     parts_.push_back(Part{DeviceQuantizedWeight(*fused), 0});
   } else {

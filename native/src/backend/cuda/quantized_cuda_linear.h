@@ -27,7 +27,7 @@ public:
   ~QuantizedCudaLinear() override;
   void apply(const void* x, void* y, int m, LinearContext& ctx) const override;
   size_t device_bytes() const override;
-  // gate_up (int4, parts fused, PAGODA_FUSED_SILU_INT4=1): rows interleaved by 8 at load (interleave_gate_up_rows),
+  // gate_up (int4, parts fused; PAGODA_FUSED_SILU=0: not): rows interleaved by 8 at load (interleave_gate_up_rows),
   // so every m writes gate_up's columns in that order and m <= 8 can take quant_gemm_silu.
   bool gate_up_interleaved() const override { return interleaved_; }
   bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
