@@ -4,9 +4,7 @@
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
 // long contexts split into partitions are merged by a second kernel (which, for cascade attention,
-// also merges the shared prefix's partials written in front of them: prefix_slots), or, with
-// PAGODA_DECODE_ONE_KERNEL=1 (merge_counters), by the last block of each (sequence, KV head, m-tile) to finish,
-// in the same order with the same roundings (decode_merge.cuh). With an e4m3 KV cache
+// also merges the shared prefix's partials written in front of them: prefix_slots). With an e4m3 KV cache
 // (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 // kRope (paged_attention_decode_rope, PAGODA_DECODE_FUSED_ROPE): q comes unroped and is roped as it is
@@ -18,8 +16,6 @@
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/decode_merge.cuh"
-#include "backend/cuda/decode_one_kernel.h"
 #include "backend/cuda/fp8_kv.cuh"
 #include "backend/cuda/fused_rope_decode.h"
 #include "backend/cuda/head_dims.h"
@@ -114,8 +110,7 @@ template <int D, int kRows, bool kFp8, bool kRope = false>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
-                                  float2* __restrict__ part_stats, int prefix_slots, DecodeRopeArgs rope,
-                                  int32_t* merge_counters) {
+                                  float2* __restrict__ part_stats, int prefix_slots, DecodeRopeArgs rope) {
   static_assert(!(kRope && kFp8), "the fused rope variant writes a bf16 cache");
   using Sizes = DecodeSizes<D, kFp8>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
@@ -489,24 +484,25 @@ __global__ void __launch_bounds__(kThreads)
       if (d == 0) part_stats[slot] = make_float2(m, l);
     }
   }
-  // One kernel (merge_counters, PAGODA_DECODE_ONE_KERNEL=1): the last of this (sequence, KV head, m-tile)'s
-  // active partition blocks merges them (and the cascade prefix's slots) as the merge kernel would, bit for bit.
-  if (merge_counters != nullptr && !(max_partitions == 1 && prefix_slots == 0)) {
-    const int64_t slots_per_head = prefix_slots + max_partitions;
-    decode_merge_in_last_block<D, kThreads>(
-        merge_counters + static_cast<int64_t>(seq_index) * gridDim.y + blockIdx.y,
-        (context_len + partition - 1) / partition, rows,
-        (static_cast<int64_t>(seq_index) * args.num_q_heads + head0) * slots_per_head, slots_per_head,
-        prefix_slots + (context_len + partition - 1) / partition, part_out, part_stats,
-        args.out + token * args.num_q_heads * D + static_cast<int64_t>(head0) * D);
-  }
+}
+
+// A partition's weight: l_i * 2^(m_i - M) (m in log2 units).
+__device__ __forceinline__ float merge_weight(float2 stats, float m) {
+  return __fmul_rn(stats.y, exp2f(__fsub_rn(stats.x, m)));
+}
+// One partition's normalized output pair into a warp's sums, times its weight.
+__device__ __forceinline__ void merge_step(float2& acc, float w, float2 v) {
+  acc.x = __fmaf_rn(w, v.x, acc.x);
+  acc.y = __fmaf_rn(w, v.y, acc.y);
 }
 
 // Merges the partitions of one (sequence, query head): O = sum_i w_i O_i / sum_i w_i with
 // w_i = l_i * 2^(m_i - M), over its prefix_slots cascade-prefix partials (0 without cascade) and
 // the partitions its context has. The warps split the partitions and each lane holds column pairs
 // lane, lane + 32, ... of the head, so several partitions' loads are in flight at once (a serial
-// loop over the partitions paid one L2 round trip each, most of a batch-1 decode).
+// loop over the partitions paid one L2 round trip each, most of a batch-1 decode). Every float op
+// carries its rounding (__fmul_rn, __fmaf_rn, __fadd_rn, __fdiv_rn) so ptxas contracts nothing on its
+// own: the bits do not depend on how it schedules this kernel.
 template <int D>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
@@ -542,13 +538,13 @@ __global__ void __launch_bounds__(kThreads)
   float den = 0.f;
 #pragma unroll 4
   for (int p = warp; p < parts; p += kWarps) {
-    const float w = decode_merge_weight(part_stats[base + p], m);
+    const float w = merge_weight(part_stats[base + p], m);
     const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
 #pragma unroll
     for (int e = 0; e < kPairsPerLane; ++e) {
       const int pair = lane + 32 * e;
       if (kPairs % 32 != 0 && pair >= kPairs) break;
-      decode_merge_step(acc[e], w, src[pair]);
+      merge_step(acc[e], w, src[pair]);
     }
     den = __fadd_rn(den, w);
   }
@@ -634,15 +630,10 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * (prefix_slots + plan.max_partitions);
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
-  // PAGODA_DECODE_ONE_KERNEL: a split decode merges in its last blocks when the caller gave enough counters.
-  const bool merges = plan.max_partitions > 1 || prefix_slots > 0;
-  const DecodeMergeCounterState& counters = decode_merge_counter_state();
-  int32_t* merge_counters =
-      merges && counters.count >= static_cast<size_t>(num_seqs) * grid.y ? counters.counters : nullptr;
   launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8, kRope>, grid,
              dim3(kThreads), smem, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles,
-             part_out, part_stats, prefix_slots, rope, merge_counters);
-  if (merges && merge_counters == nullptr) {
+             part_out, part_stats, prefix_slots, rope);
+  if (plan.max_partitions > 1 || prefix_slots > 0) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
                dim3(kThreads), 0, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions,

@@ -9,7 +9,6 @@
 
 #include "backend/cuda/cascade_plan.h"
 #include "backend/cuda/cuda_backend_impl.h"
-#include "backend/cuda/decode_one_kernel.h"
 #include "backend/cuda/cuda_pooling.h"
 #include "backend/cuda/head_dims.h"
 #include "engine/engine_config.h"
@@ -85,7 +84,7 @@ DeviceMemoryReport CudaBackend::device_memory_report() {
   add("activations", x_.bytes() + h_.bytes() + o_.bytes() + qkv_.bytes() + attn_.bytes() + gate_up_.bytes() +
                          act_.bytes());
   add("logit_rows", rows_.bytes() + logits_.bytes());
-  add("decode_workspace", decode_ws_.bytes() + decode_counters_.bytes());
+  add("decode_workspace", decode_ws_.bytes());
   add("cublaslt_workspace", gemm_.workspace_bytes());
   add("step_inputs", inputs_.device_bytes());
   size_t sampling = 0;
@@ -193,17 +192,8 @@ size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
   return most;
 }
 
-void CudaBackend::ensure_merge_counters(int32_t num_seqs) {
-  const size_t bytes = decode_merge_counters_needed(num_seqs, config_.num_attention_heads) * sizeof(int32_t);
-  if (f32_ || !decode_one_kernel_switch() || decode_counters_.bytes() >= bytes) return;
-  grow(decode_counters_, bytes);
-  // Outside any capture (grow ran before it); every launch leaves them 0 again.
-  PAGODA_CUDA_CHECK(cudaMemset(decode_counters_.data(), 0, decode_counters_.bytes()));
-}
-
 void CudaBackend::ensure_decode_workspace(const StepInputs& in) {
   if (in.num_decode == 0 || f32_) return; // attention_f32 needs no workspace
-  ensure_merge_counters(in.num_decode);
   if (in.cascade.prefix_blocks == 0) {
     grow(decode_ws_, paged_attention_decode_workspace_bytes(in.decode_plan, in.num_decode, config_.num_attention_heads,
                                                             config_.head_dim));
@@ -232,7 +222,6 @@ MemoryProfile CudaBackend::profile(int32_t max_num_batched_tokens, int32_t max_n
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   ensure_activations(std::max(max_num_batched_tokens, graph_batch_size(graph_max_seqs_)), max_num_seqs);
   if (!f32_) grow(decode_ws_, decode_workspace_bound(std::max(max_num_seqs, graph_batch_size(graph_max_seqs_))));
-  ensure_merge_counters(std::max(max_num_seqs, graph_batch_size(graph_max_seqs_)));
 
   // A real forward of one max_num_batched_tokens prefill, through a temporary KV cache just
   // large enough for it, so cuBLASLt and the kernels allocate what they will need.

@@ -101,9 +101,6 @@ private:
                                        num_sms_);
   }
   void ensure_decode_workspace(const StepInputs& in);
-  // PAGODA_DECODE_ONE_KERNEL=1: counters for num_seqs decode sequences (decode_one_kernel.h), zeroed when
-  // (re)allocated; nothing with the switch off or on the float32 path.
-  void ensure_merge_counters(int32_t num_seqs);
   // placeholder_rows: how many rows the previously launched step samples (placeholder ids
   // -1 - r need r below it; 0: none allowed).
   void validate(const ForwardBatch& b, int placeholder_rows = 0) const;
@@ -177,7 +174,6 @@ private:
   DeviceBuffer x_, h_, o_, qkv_, attn_, gate_up_, act_, rows_, logits_;
   int64_t act_tokens_ = 0, act_rows_ = 0;
   DeviceBuffer decode_ws_;
-  DeviceBuffer decode_counters_; // PAGODA_DECODE_ONE_KERNEL=1: the one-kernel decode's merge counters (int32, all 0)
   StepInputUploader inputs_;
   // Bumped whenever a buffer a graph may have captured is reallocated.
   uint64_t buffers_generation_ = 0;

@@ -12,7 +12,6 @@
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
-#include "backend/cuda/decode_one_kernel.h"
 #include "backend/cuda/device_weights.h"
 #include "backend/cuda/encoder_kernels.h"
 #include "backend/cuda/fused_rope_decode.h"
@@ -173,7 +172,6 @@ public:
       if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
       b_.ops_.mark(st_, "attention_prefill");
       const bool decode = !b_.skip_.skips("attention_decode");
-      const DecodeMergeCounters one_kernel = merge_counters(); // PAGODA_DECODE_ONE_KERNEL=1: no merge kernel
       if (decode && in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
         cascade_attention_decode(a, in_.cascade_ids, in_.num_cascade, in_.cascade, b_.decode_ws_.data(),
                                  b_.decode_ws_.bytes(), st_);
@@ -212,18 +210,6 @@ public:
   }
 
 private:
-  // The decode launches' merge counters under PAGODA_DECODE_ONE_KERNEL=1 (none with it off: the merge kernel).
-  DecodeMergeCounters merge_counters() const {
-    if (!decode_one_kernel_switch()) return DecodeMergeCounters(nullptr, 0);
-    static const bool said = [] { // once a process: the device logs show the switch was read
-      std::fprintf(stderr, "decode one kernel: on (PAGODA_DECODE_ONE_KERNEL=1: a split decode merges its partitions "
-                           "in its last block, no merge kernel)\n");
-      return true;
-    }();
-    (void)said;
-    return DecodeMergeCounters(b_.decode_counters_.template as<int32_t>(), b_.decode_counters_.bytes() / sizeof(int32_t));
-  }
-
   // What fused_rope_decode_applies reads: every field fixed for a CUDA graph's batch size.
   FusedRopeStepFacts step_facts() const {
     FusedRopeStepFacts f;
@@ -273,7 +259,6 @@ private:
         return true;
       }();
       (void)said;
-      const DecodeMergeCounters one_kernel = merge_counters(); // PAGODA_DECODE_ONE_KERNEL=1: no merge kernel
       if (!b_.skip_.skips("attention_decode"))
         paged_attention_decode_rope(a, r, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
                                     b_.decode_ws_.bytes(), st_);
