@@ -396,55 +396,6 @@ void prefill_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_
   close_prefill_json(f, rows, json_path);
 }
 
-// "prefill-overlap [out.json]": the default wgmma schedule (pingpong-lazy) against pingpong-overlap
-// (PAGODA_PREFILL_OVERLAP=1) on one causal prompt of 32,768 and 131,072 tokens, head_dim 128 and 64,
-// 32 query / 8 KV heads, block size 16 (the engine's). The two run in alternation, three rounds of a
-// median each, and the best round counts, so a clock drift hits both alike; rel L2 between their
-// outputs (0: the same values, which the schedule promises bit for bit).
-void prefill_overlap_rows(double copy_gbs, const cudaDeviceProp& prop, const char* json_path) {
-  std::vector<Row> rows;
-  const WgmmaPrefillSchedule pair[2] = {WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongOverlap};
-  for (int D : {128, 64})
-    for (int L : {32768, 131072}) {
-      const int q_width = 32 * D, stride = 48 * D;
-      PrefillInputs in(D, L);
-      const OnePromptPrefill& prompt = in.prompt;
-      DeviceBuffer &q = in.q, &kc = in.kc, &vc = in.vc;
-      DeviceBuffer out[2] = {DeviceBuffer(size_t(L) * q_width * 2), DeviceBuffer(size_t(L) * q_width * 2)};
-      PagedAttentionArgs a = prompt.args(q, kc, vc, D);
-      a.num_cache_blocks = L / PrefillInputs::kBlockSize;
-      if (!paged_attention_prefill_wgmma_supported(a)) {
-        std::printf("prefill-overlap: no wgmma kernel here (needs sm_90 and a build for sm_90a)\n");
-        return;
-      }
-      const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
-      const double bytes = double(L) * (stride + q_width) * 2;
-      const int reps = L <= 32768 ? 10 : 3;
-      const int n = static_cast<int>(prompt.tiles.size());
-      double best[2] = {1e30, 1e30};
-      for (int round = 0; round < 3; ++round)
-        for (int k = 0; k < 2; ++k) {
-          a.out = out[k].as<bf16>();
-          best[k] = std::min(best[k], median_ms([&] {
-            paged_attention_prefill_wgmma(a, prompt.d_tiles.as<PrefillTile>(), n, 0, pair[k]);
-          }, 1, reps));
-        }
-      char name[96];
-      for (int k = 0; k < 2; ++k) {
-        std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %s", L, D,
-                      wgmma_prefill_schedule_name(pair[k]));
-        rows.push_back(row(name, best[k], bytes, causal_flops, copy_gbs));
-      }
-      std::printf("  overlap/lazy speed-up %.3fx, rel L2 between the outputs %.2e (0 = same values)\n", best[0] / best[1],
-                  rel_l2_device(out[1].as<bf16>(), out[0].as<bf16>(), size_t(L) * q_width));
-    }
-  if (json_path == nullptr) return;
-  FILE* f = open_bench_json(json_path, "prefill-overlap", prop);
-  std::fprintf(f, "  \"timing\": \"best of 3 alternating rounds, each the median of 10 (32,768) or 3 (131,072) event-timed "
-                  "runs\",\n  \"flops\": \"4 x 32 heads x head_dim x L (L + 1) / 2 (causal)\",\n  \"rows\": [\n");
-  close_prefill_json(f, rows, json_path);
-}
-
 // "hdim": decode and prefill attention at head_dim 64, 80, 96, 128 and 256 side by side (Llama-3
 // head counts, 32 query / 8 KV heads), written as JSON to `json_path` when one is given.
 void head_dim_rows(double copy_gbs, int num_sms, const cudaDeviceProp& prop, std::mt19937& rng, const char* json_path) {
@@ -585,7 +536,6 @@ int main(int argc, char** argv) {
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
-  // "prefill-overlap [out.json]": pingpong-lazy against pingpong-overlap at 32k / 131k tokens;
   // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer).
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
   const bool gemm_only = argc > 1 && std::string(argv[1]) == "gemm";
@@ -594,7 +544,6 @@ int main(int argc, char** argv) {
   const bool hdim_only = argc > 1 && std::string(argv[1]) == "hdim";
   const bool prefill_only = argc > 1 && std::string(argv[1]) == "prefill";
   const bool cascade_only = argc > 1 && std::string(argv[1]) == "cascade";
-  const bool prefill_overlap_only = argc > 1 && std::string(argv[1]) == "prefill-overlap";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -617,10 +566,6 @@ int main(int argc, char** argv) {
   }
   if (prefill_only) {
     prefill_rows(copy_gbs, prop, argc > 2 ? argv[2] : nullptr);
-    return 0;
-  }
-  if (prefill_overlap_only) {
-    prefill_overlap_rows(copy_gbs, prop, argc > 2 ? argv[2] : nullptr);
     return 0;
   }
   if (cascade_only) {

@@ -48,7 +48,7 @@ static_assert(kTmaProducerRegs * 128 + kTmaConsumerRegs * 256 <= 65536, "the reg
 constexpr int kProducerBarrier = 5; // named barrier of the producer warpgroup (1, 2: Q; 3, 4: turns)
 
 // The consumer warpgroups' schedule (the WgmmaPrefillSchedule names without the producer's kind).
-enum class Consumer { kSimple, kOverlap, kPingpong, kPingpongOverlap };
+enum class Consumer { kSimple, kOverlap, kPingpong };
 
 // The K and V caches of the layer as tensor maps, passed by value (__grid_constant__) so the copy
 // engine reads them from the kernel's parameter space; unused by the cp.async schedules.
@@ -115,8 +115,8 @@ struct RowState {
   float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
 };
 
-// The first half of a tile's softmax, shared by softmax_tile and softmax_exp: masks S, moves the row
-// maxima, and gives the rescale factors (alpha) and the exponent offsets (-max * scale_log2).
+// The first half of a tile's softmax (softmax_tile): masks S, moves the row maxima, and gives the
+// rescale factors (alpha) and the exponent offsets (-max * scale_log2).
 template <int kN>
 __device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, float& alpha_lo, float& alpha_hi,
                                             float& neg_lo, float& neg_hi, bool mask, int key0, int lane, int pos_lo,
@@ -161,36 +161,6 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[k
     p[i / 2] = pack_bf16(ex2_approx(fmaf(s[i], scale_log2, neg)), ex2_approx(fmaf(s[i + 1], scale_log2, neg)));
     // The sums count P as rounded for P V, so numerator and denominator agree.
     const float2 r = unpack_bf16(p[i / 2]);
-    if (i & 2) sum_hi += r.x + r.y;
-    else sum_lo += r.x + r.y;
-  }
-  st.l_lo = st.l_lo * alpha_lo + sum_lo;
-  st.l_hi = st.l_hi * alpha_hi + sum_hi;
-}
-
-// softmax_tile in two halves for the in-warpgroup overlap (Consumer::kPingpongOverlap): the first
-// runs while the warpgroup's own P V of the tile before is still on the tensor cores, so it may not
-// touch P (read by that wgmma) or O (written by it): it masks, takes the new row maxima and alpha, and
-// leaves the exponentials in S's registers as f32. The second, after that wgmma is waited for, packs
-// them into P and adds the sums. Every value goes through the same operations in the same order as in
-// softmax_tile (the same fmaf, ex2.approx, bf16 rounding and sum order), so the output is bit for bit.
-template <int kN>
-__device__ __forceinline__ void softmax_exp(float (&s)[kN / 2], RowState& st, float& alpha_lo, float& alpha_hi,
-                                            bool mask, int key0, int lane, int pos_lo, int pos_hi, float scale_log2) {
-  float neg_lo, neg_hi;
-  softmax_max<kN>(s, st, alpha_lo, alpha_hi, neg_lo, neg_hi, mask, key0, lane, pos_lo, pos_hi, scale_log2);
-#pragma unroll
-  for (int i = 0; i < kN / 2; ++i) s[i] = ex2_approx(fmaf(s[i], scale_log2, (i & 2) ? neg_hi : neg_lo));
-}
-
-template <int kN>
-__device__ __forceinline__ void softmax_pack(const float (&e)[kN / 2], uint32_t (&p)[kN / 4], RowState& st,
-                                             float alpha_lo, float alpha_hi) {
-  float sum_lo = 0.f, sum_hi = 0.f;
-#pragma unroll
-  for (int i = 0; i < kN / 2; i += 2) {
-    p[i / 2] = pack_bf16(e[i], e[i + 1]);
-    const float2 r = unpack_bf16(p[i / 2]); // the sums count P as rounded for P V (as softmax_tile)
     if (i & 2) sum_hi += r.x + r.y;
     else sum_lo += r.x + r.y;
   }
@@ -511,54 +481,23 @@ __global__ void __launch_bounds__(kThreads, 1)
         softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
                          scale_log2);
       }
-      if constexpr (kC == Consumer::kPingpongOverlap) {
-        // In-warpgroup overlap on top of the pingpong: S of tile t goes first as a group of its own, P V of
-        // tile t - 1 as a second; once S is in (wait 1) the masking, maxima and exponentials of tile t run
-        // while this warpgroup's P V is still on the tensor cores (and the other warpgroup's next turn
-        // may already queue behind it); only the packing into P, the sums and O's rescale wait for it.
-        // Same registers as the pingpong (S, P, O): the exponentials stay in S's. No branch between a
-        // wgmma and its wait (the lazy rescale's vote comes after wait 0).
-        for (int t = 1; t < n; ++t) {
-          mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
-          named_barrier_sync(my_turn, 256);
-          wgmma_fence(); // S was read and P, O written by ordinary instructions since the last wgmma
-          issue_qk<D, kN>(s, q_tile, k_tile(t));
-          wgmma_commit();
-          issue_pv<D, kN>(o, p, v_tile(t - 1));
-          wgmma_commit();
-          named_barrier_arrive(their_turn, 256);
-          wgmma_wait<1>(); // S of tile t done; P V of t - 1 may still run
-          fence_operands(s);
-          float alpha_lo, alpha_hi;
-          softmax_exp<kN>(s, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                          pos_hi, scale_log2);
-          fence_operands(s); // the exponentials are computed before the wait below, not sunk past it
-          wgmma_wait<0>();
-          fence_operands(o);
-          fence_operands(p);
-          mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
-          softmax_pack<kN>(s, p, st, alpha_lo, alpha_hi);
-          lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
-        }
-      } else {
-        for (int t = 1; t < n; ++t) {
-          mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
-          named_barrier_sync(my_turn, 256);
-          wgmma_fence(); // S was read and P, O written by ordinary instructions since the last wgmma
-          issue_pv<D, kN>(o, p, v_tile(t - 1));
-          issue_qk<D, kN>(s, q_tile, k_tile(t));
-          wgmma_commit();
-          named_barrier_arrive(their_turn, 256);
-          wgmma_wait<0>();
-          fence_operands(o);
-          fence_operands(s);
-          fence_operands(p);
-          mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
-          float alpha_lo, alpha_hi;
-          softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                           pos_hi, scale_log2);
-          lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
-        }
+      for (int t = 1; t < n; ++t) {
+        mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
+        named_barrier_sync(my_turn, 256);
+        wgmma_fence(); // S was read and P, O written by ordinary instructions since the last wgmma
+        issue_pv<D, kN>(o, p, v_tile(t - 1));
+        issue_qk<D, kN>(s, q_tile, k_tile(t));
+        wgmma_commit();
+        named_barrier_arrive(their_turn, 256);
+        wgmma_wait<0>();
+        fence_operands(o);
+        fence_operands(s);
+        fence_operands(p);
+        mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
+        float alpha_lo, alpha_hi;
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
+                         pos_hi, scale_log2);
+        lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
       }
       named_barrier_sync(my_turn, 256);
       wgmma_fence();
@@ -697,13 +636,6 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
         if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
       }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
-    // pingpong-lazy with the in-warpgroup overlap (PAGODA_PREFILL_OVERLAP=1): the same producer choice,
-    // the same bits.
-    case WgmmaPrefillSchedule::kPingpongOverlap:
-      if constexpr (D == 128) {
-        if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpongOverlap, true, true>(args, tiles, num_tiles, stream);
-      }
-      return launch_wgmma<D, kDeep, Consumer::kPingpongOverlap, false, true>(args, tiles, num_tiles, stream);
     }
     throw Error("paged_attention_prefill_wgmma: unknown schedule");
   }
@@ -746,7 +678,6 @@ const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule) {
   case WgmmaPrefillSchedule::kPingpong: return "pingpong";
   case WgmmaPrefillSchedule::kPingpongCpAsync: return "pingpong-cp-async";
   case WgmmaPrefillSchedule::kPingpongLazy: return "pingpong-lazy";
-  case WgmmaPrefillSchedule::kPingpongOverlap: return "pingpong-overlap";
   }
   return "?";
 }
@@ -755,21 +686,15 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
   static const int choice = [] { // -1: off, else a WgmmaPrefillSchedule
     const char* v = std::getenv("PAGODA_PREFILL_WGMMA");
     if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
-    if (v == nullptr || *v == 0 || std::strcmp(v, "1") == 0) {
-      // PAGODA_PREFILL_OVERLAP=1 (default off): the default schedule with the in-warpgroup overlap.
-      const char* overlap = std::getenv("PAGODA_PREFILL_OVERLAP");
-      if (overlap != nullptr && std::strcmp(overlap, "1") == 0)
-        return static_cast<int>(WgmmaPrefillSchedule::kPingpongOverlap);
-      return static_cast<int>(WgmmaPrefillSchedule::kDefault);
-    }
+    if (v == nullptr || *v == 0 || std::strcmp(v, "1") == 0) return static_cast<int>(WgmmaPrefillSchedule::kDefault);
     for (WgmmaPrefillSchedule s : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
                                    WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
                                    WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongCpAsync,
-                                   WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongOverlap})
+                                   WgmmaPrefillSchedule::kPingpongLazy})
       if (std::strcmp(v, wgmma_prefill_schedule_name(s)) == 0) return static_cast<int>(s);
     throw Error(std::string("PAGODA_PREFILL_WGMMA is \"") + v +
                 "\"; use 1 / unset (the default schedule), simple, simple-deep, overlap, simple-tma, pingpong, "
-                "pingpong-cp-async, pingpong-lazy, pingpong-overlap, or 0 for the mma.sync kernel");
+                "pingpong-cp-async, pingpong-lazy, or 0 for the mma.sync kernel");
   }();
   if (choice >= 0 && schedule != nullptr) *schedule = static_cast<WgmmaPrefillSchedule>(choice);
   return choice >= 0;

@@ -177,19 +177,16 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // boxes fit, cp.async otherwise) skipping the O rescale where no row max of a warp moved (bit for bit
 // kPingpong's output). kDefault is kPingpongLazy, the fastest measured on the H200: head_dim 128 336 /
 // 400 / 395 TFLOP/s at 4k / 32k / 131k tokens (kPingpong 332 / 391 / 385), head_dim 64 265 / 320 / 325
-// (kPingpongCpAsync 265 / 318 / 321). kPingpongOverlap is kPingpongLazy with FA3's in-warpgroup overlap
-// on top (S of a tile as its own group, its maxima and exponentials while the warpgroup's P V of the
-// tile before still runs), bit for bit kPingpongLazy's output. Head_dim 256 runs kSimple whatever is asked.
+// (kPingpongCpAsync 265 / 318 / 321). Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
-  kPingpongLazy, kPingpongOverlap
+  kPingpongLazy
 };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
 // PAGODA_PREFILL_WGMMA: unset or 1 = on with kDefault; 0 = off (the mma.sync kernel); simple /
-// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy / pingpong-overlap = on
-// with that schedule (written to *schedule when given). Unset or 1 with PAGODA_PREFILL_OVERLAP=1 (default
-// off) = on with kPingpongOverlap. Read once;
+// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy = on with that
+// schedule (written to *schedule when given). Read once;
 // anything else throws. paged_attention_prefill takes the wgmma kernel when this is on and the
 // arguments qualify (bf16 KV, head_dim 64 / 128 / 256, sm_90, at most 65,535 tiles a launch).
 bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule = nullptr);
