@@ -1,13 +1,12 @@
 #!/bin/bash
 # Session 10's batch-1 switches on the device in one call (~5 min, capped at TOTAL_S, default 430):
 #   PAGODA_DECODE_FUSED_ROPE (RoPE + KV write inside decode attention), PAGODA_FUSED_SILU (gate_up + SiLU·mul in
-#   one kernel, bf16; on by default since this script's first run: "off" turns it off), PAGODA_FP8_MMA (W8A8
-#   decode on e4m3 mma). (The int4 fold it also measured was slower and is gone.)
+#   one kernel, bf16; on by default since this script's first run: "off" turns it off). (The int4 fold and
+#   PAGODA_FP8_MMA it also measured were slower and are gone.)
 # 1. each switch's kernel test (a switch whose test fails is not measured), and elementwise_kernels_test (rope.cu);
 # 2. goldens through pagoda-check with each switch on (tiny-llama3 / tiny-qwen3, the wave2 checkpoints);
 # 3. batch-1 decode of Llama-3-8B (dummy weights) per format with the switches off and on, in the same call;
-# 4. ShareGPT-like 500 bf16 with the fused RoPE on and off; quant_kernel_bench fp8mma (kernel times beside the
-#    copy floor) while the budget lasts.
+# 4. ShareGPT-like 500 bf16 with the fused RoPE on and off while the budget lasts.
 # Logs and JSON go to $OUT/switches, tarred into $OUT/switches-logs.tar.gz.
 # Bundle: decode_switches_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/decode_switches_on_device.sh
 SCRIPT=decode_switches_on_device LOGS=switches TOTAL_S=${TOTAL_S:-430}
@@ -15,11 +14,10 @@ source "$(dirname "$0")/device_run.sh"
 mkdir -p /tmp/switches-bin && tar xzf "$B/bin.tar.gz" -C /tmp/switches-bin && BIN=/tmp/switches-bin/bin
 S=$B/shared
 export PAGODA_SHARED=$S
-unset PAGODA_DECODE_FUSED_ROPE PAGODA_FUSED_SILU \
-  PAGODA_FP8_MMA PAGODA_FP8_MMA_SPLIT PAGODA_FP8_MMA_WARPS PAGODA_FP8_MMA_CTAS PAGODA_FP8_MMA_DEPTH
+unset PAGODA_DECODE_FUSED_ROPE PAGODA_FUSED_SILU
 
 declare -A ok
-for t in elementwise_kernels_test:plain fused_rope_decode_test:rope skinny_gemm_test:silu fp8_mma_gemm_test:fp8mma; do
+for t in elementwise_kernels_test:plain fused_rope_decode_test:rope skinny_gemm_test:silu; do
   name=${t%%:*} sw=${t##*:}
   if run "$name" 100 "$BIN/$name"; then
     ok[$sw]=1
@@ -42,11 +40,6 @@ for m in tiny-llama3 tiny-qwen3; do
   [ "${ok[silu]}" = 1 ] && golden "$m-silu" "$S/fixtures/golden/$m.golden.json" "$S/models/$m" PAGODA_FUSED_SILU=1
 done
 W=$S/fixtures/wave2/golden
-if [ "${ok[fp8mma]}" = 1 ]; then
-  for g in fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
-    golden "$g-fp8mma" "$W/tiny-llama-$g.golden.json" "$S/models/wave2/tiny-llama-${g%.w8a8}" PAGODA_FP8_MMA=1
-  done
-fi
 
 # Batch 1: a small KV pool and few graphs load faster; the step does not depend on them.
 L="--load-format dummy --device cuda --max-model-len 1024 --max-num-seqs 8 --gpu-memory-utilization 0.5"
@@ -67,9 +60,6 @@ b1 gptq-int4 off PAGODA_DECODE_FUSED_ROPE=0
 [ "${ok[rope]}" = 1 ] && b1 gptq-int4 rope PAGODA_DECODE_FUSED_ROPE=1
 [ "${ok[rope]}" = 1 ] && golden "gptq-int4-rope" "$W/tiny-llama-gptq-int4.golden.json" \
   "$S/models/wave2/tiny-llama-gptq-int4" PAGODA_DECODE_FUSED_ROPE=1
-b1 fp8-dynamic off PAGODA_FP8_MMA=0
-[ "${ok[fp8mma]}" = 1 ] && b1 fp8-dynamic fp8mma PAGODA_FP8_MMA=1
-[ "${ok[fp8mma]}${ok[rope]}" = 11 ] && b1 fp8-dynamic fp8mma+rope PAGODA_FP8_MMA=1 PAGODA_DECODE_FUSED_ROPE=1
 # ShareGPT-like 500 in bf16 with the fused RoPE on and off (its decode-only steps take the fused kernel; the
 # fused SiLU's pair ran in session 10: 43.21 vs 43.27 req/s, h200-decode-switches-d7a39fa.txt).
 if [ "${ok[rope]}" = 1 ]; then
@@ -80,6 +70,4 @@ if [ "${ok[rope]}" = 1 ]; then
       echo "   ShareGPT bf16 PAGODA_DECODE_FUSED_ROPE=$sw: $(grep -E "^throughput" "$OUT_DIR/sharegpt-rope$sw.log" | head -1)"
   done
 fi
-[ "${ok[fp8mma]}" = 1 ] && run quant_kernel_bench-fp8mma 80 "$BIN/quant_kernel_bench" fp8mma \
-  "$OUT_DIR/h200-fp8-mma-kernels.json" && grep -E "^token" "$OUT_DIR/quant_kernel_bench-fp8mma.log" | head -20
 finish

@@ -7,8 +7,7 @@
 // larger than L2, so every timed call reads DRAM. A benchmark: it prints figures and, given a
 // path, writes them as JSON; it asserts nothing. `quant_kernel_bench profile` launches each decode
 // GEMM once for Nsight Compute (profile_once); `quant_kernel_bench lean [path]` times quant_gemm_lean
-// beside quant_gemm and the copy floor instead (bench_lean); `quant_kernel_bench fp8mma [path]` times fp8_mma_gemm
-// beside today's W8A8 decode path (bench_fp8mma).
+// beside quant_gemm and the copy floor instead (bench_lean).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -257,111 +256,6 @@ int bench_lean(const cudaDeviceProp& prop, double copy, const char* json_path) {
   return 0;
 }
 
-// `fp8mma`: fp8_mma_gemm (W8A8 on e4m3 tensor cores, x quantized inside) beside today's W8A8 decode path and the
-// copy floor at m = 1, 2, 4, 8 on the four Llama-3-8B GEMMs, per-channel weights with per-token x and 128x128
-// blocks with x per 128 columns. Today's path: quant_gemm_lean on x fake-quantized by the kernel before (the fused
-// norms and SiLU-mul do it for qkv, gate_up, down), and for o_proj fake_quantize_fp8_rows + quant_gemm_lean. The new
-// kernel runs its default plan and a sweep of plans (split / warps / depth), each call alone on rotated weights;
-// then one batch-1 token's 128 layer GEMMs back to back for both paths against the floor.
-int bench_fp8mma(const cudaDeviceProp& prop, double copy, const char* json_path) {
-  unsetenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
-  const int ms[] = {1, 2, 4, 8};
-  DeviceBuffer x = random_bf16(size_t(8) * 14336, 7, 1.f);
-  DeviceBuffer xf(size_t(8) * 14336 * 2);
-  DeviceBuffer y(size_t(8) * 28672 * 2);
-  struct Plan {
-    const char* name;
-    Fp8MmaConfig cfg;
-  };
-  const Plan plans[] = {{"default", {}},          {"depth2", {0, 0, 0, 2}},   {"S1W8", {1, 8, 0, 0}},
-                        {"S2W8", {2, 8, 0, 0}},   {"S4W8", {4, 8, 0, 0}},     {"S8W8", {8, 8, 0, 0}},
-                        {"S4W16", {4, 16, 0, 0}}, {"S8W16", {8, 16, 0, 0}},   {"S8W8c1", {8, 8, 1, 0}},
-                        {"S2W4", {2, 4, 0, 0}},   {"S4W4", {4, 4, 0, 0}}};
-  for (Format f : {Format::kFp8Channel, Format::kFp8Block}) {
-    std::vector<std::vector<BenchWeight>> layers;
-    for (const Shape& s : kShapes) {
-      std::vector<BenchWeight> l;
-      l.push_back(make_weight(f, s.n, s.k, 400));
-      const int copies = std::max<int>(2, int(kRotateBytes / l[0].bytes()) + 1);
-      for (int c = 1; c < copies; ++c) l.push_back(make_weight(f, s.n, s.k, 400 + 7 * c));
-      layers.push_back(std::move(l));
-    }
-    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    double token_bytes = 0;
-    for (size_t si = 0; si < std::size(kShapes); ++si) {
-      const Shape& s = kShapes[si];
-      const std::vector<BenchWeight>& wc = layers[si];
-      const int group = f == Format::kFp8Block ? 128 : s.k;
-      const bool unfused = std::strcmp(s.name, "o_proj") == 0; // attention's output: nothing quantized it
-      const double wbytes = double(wc[0].bytes()), floor_ms = wbytes / (copy * 1e6);
-      token_bytes += wbytes;
-      for (int m : ms) {
-        const double old_ms = median_ms([&](int i) {
-          const bf16* in = x.as<bf16>();
-          if (unfused) {
-            fake_quantize_fp8_rows(x.as<bf16>(), xf.as<bf16>(), m, s.k, group, 0);
-            in = xf.as<bf16>();
-          }
-          quant_gemm_lean(in, wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, 0.f, nullptr, 0, 0, 0);
-        });
-        std::string row = "{\"shape\":\"" + std::string(s.name) + "\",\"format\":\"" + format_name(f) +
-                          "\",\"m\":" + std::to_string(m) + ",\"floor_ms\":" + std::to_string(floor_ms) +
-                          ",\"today_ms\":" + std::to_string(old_ms) + ",\"today_has_fake_quantize\":" +
-                          (unfused ? "true" : "false") + ",\"weight_bytes\":" + std::to_string(size_t(wbytes));
-        double best = 1e30, def = 0;
-        std::string best_name;
-        for (const Plan& p : plans) {
-          Fp8MmaPlan used;
-          fp8_mma_gemm(x.as<bf16>(), wc[0].view, y.as<bf16>(), s.n, m, group, 0, &p.cfg, &used);
-          const double t = median_ms([&](int i) {
-            fp8_mma_gemm(x.as<bf16>(), wc[size_t(i) % wc.size()].view, y.as<bf16>(), s.n, m, group, 0, &p.cfg);
-          });
-          if (p.cfg.split == 0 && p.cfg.warps == 0 && p.cfg.depth == 0) def = t;
-          if (t < best) {
-            best = t;
-            best_name = p.name;
-          }
-          std::printf("  %-8s %-13s m %d  fp8_mma %-7s S %d T %d W %2d D %d grid %4d passes %4d smem %6d  %.4f ms (%3.0f%%)\n",
-                      s.name, format_name(f), m, p.name, used.split, used.tiles_per_pass, used.warps, used.depth,
-                      used.grid, used.passes, used.smem, t, 100 * floor_ms / t);
-          row += ",\"fp8_mma_" + std::string(p.name) + "_ms\":" + std::to_string(t);
-        }
-        std::printf("%-8s %-13s m %d  floor %.4f ms  today %.4f (%3.0f%%)  fp8_mma %.4f (%3.0f%%)  %.2fx  best %s %.4f (%3.0f%%)\n",
-                    s.name, format_name(f), m, floor_ms, old_ms, 100 * floor_ms / old_ms, def, 100 * floor_ms / def,
-                    old_ms / def, best_name.c_str(), best, 100 * floor_ms / best);
-        add_json(row + ",\"best_plan\":\"" + best_name + "\"}");
-      }
-    }
-    // One token's layer GEMMs back to back: 32 x (qkv, o_proj, gate_up, down), copy (layer % copies).
-    const double floor = kLayers * token_bytes / (copy * 1e6);
-    for (int kernel = 0; kernel < 2; ++kernel) { // today's path, fp8_mma_gemm
-      const double t = median_ms([&](int rep) {
-        for (int layer = 0; layer < kLayers; ++layer)
-          for (size_t si = 0; si < std::size(kShapes); ++si) {
-            const std::vector<BenchWeight>& wc = layers[si];
-            const QuantizedWeight& w = wc[size_t(layer + rep * kLayers) % wc.size()].view;
-            const int group = f == Format::kFp8Block ? 128 : w.k;
-            if (kernel == 1) {
-              fp8_mma_gemm(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, group, 0);
-            } else if (si == 1) {
-              fake_quantize_fp8_rows(x.as<bf16>(), xf.as<bf16>(), 1, w.k, group, 0);
-              quant_gemm_lean(xf.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0, 0);
-            } else {
-              quant_gemm_lean(x.as<bf16>(), w, y.as<bf16>(), w.n, 1, 0.f, nullptr, 0, 0, 0);
-            }
-          }
-      }, 2, 10);
-      const char* kname = kernel == 0 ? "today" : "fp8_mma_gemm";
-      std::printf("token %-13s %-13s 128 GEMMs back to back %.3f ms  floor %.3f ms  %.3fx\n", format_name(f), kname, t,
-                  floor, t / floor);
-      add_json("{\"summary\":\"batch-1 layer GEMMs back to back\",\"format\":\"" + std::string(format_name(f)) +
-               "\",\"kernel\":\"" + kname + "\",\"ms\":" + std::to_string(t) + ",\"floor_ms\":" + std::to_string(floor) + "}");
-    }
-  }
-  if (json_path != nullptr) write_json(json_path, prop, copy);
-  return 0;
-}
-
 } // namespace
 
 // `profile`: each of the four Llama-3-8B decode GEMMs at m 1 launched once per kernel and round (bf16
@@ -398,8 +292,6 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "profile") == 0) return profile_once();
   // `quant_kernel_bench lean [out.json]`: quant_gemm_lean beside quant_gemm only.
   if (argc > 1 && std::strcmp(argv[1], "lean") == 0) return bench_lean(prop, copy, argc > 2 ? argv[2] : nullptr);
-  // `quant_kernel_bench fp8mma [out.json]`: fp8_mma_gemm beside today's W8A8 decode path only.
-  if (argc > 1 && std::strcmp(argv[1], "fp8mma") == 0) return bench_fp8mma(prop, copy, argc > 2 ? argv[2] : nullptr);
   CublasLt lt;
   const int decode_ms[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   const int prefill_ms[] = {256, 512, 1024, 2048, 4096};

@@ -1,6 +1,6 @@
 // Tensor-core and async-copy primitives (sm_80+) shared by the attention and skinny GEMM
 // kernels: cp.async 16-byte copies into shared memory, ldmatrix fragment loads, the bf16
-// m16n8k16 mma with f32 accumulators (and the e4m3 m16n8k32 one, fp8_mma_gemm), and bf16 pair packing.
+// m16n8k16 mma with f32 accumulators, and bf16 pair packing.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -48,19 +48,6 @@ __device__ __forceinline__ void mma_bf16_16816(float (&c)[4], uint32_t a0, uint3
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
-
-// c (16 x 8 f32) += a (16 x 32 e4m3, rows = weight rows) . b (32 x 8 e4m3, columns = tokens). Fragments (PTX ISA,
-// "Matrix Fragments for mma.m16n8k32", 8-bit types): a0 row g k 4t..4t+3, a1 row g+8 same k, a2 row g k 16+4t..,
-// a3 row g+8 k 16+4t..; b0 k 4t..4t+3 column g, b1 k 16+4t.. column g; c0 / c1 row g columns 2t / 2t+1, c2 / c3
-// row g+8. The products of two e4m3 values are exact in f32.
-__device__ __forceinline__ void mma_e4m3(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 
 // Two floats as a bf16 pair, lo in the low half (the lower column of a fragment).
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {

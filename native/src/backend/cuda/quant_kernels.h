@@ -42,27 +42,6 @@ void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
 void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1);
 
-// W8A8 fp8 at decode sizes on e4m3 tensor cores (fp8_mma_gemm.cu): y[m, n] (rows ldy apart) = bf16(sum_k
-// code_x code_w sx sw) for m = 1..kFp8MmaMaxRows, an fp8 weight (per-channel or 128x128 blocks, k % 128 == 0,
-// n % 16 == 0) and bf16 x quantized inside the kernel exactly as fake_quantize_fp8_rows(x, .., act_group) would
-// (act_group = k: per token; 128: per token and 128 columns). x may be raw or already fake-quantized that way (the
-// same codes either way). QuantizedCudaLinear takes it for W8A8 layers at m <= 8 when PAGODA_FP8_MMA=1
-// (fp8_mma_gemm_enabled, read once; default off). config (null: PAGODA_FP8_MMA_SPLIT / _WARPS / _CTAS / _DEPTH, read
-// once, 0 = the plan's choice) and plan_out (what ran) are for benchmarks. fp8_mma_gemm_prepare sets the kernels'
-// shared-memory limit and asks the occupancies for w at every m (load time: nothing to ask inside a graph capture).
-constexpr int kFp8MmaMaxRows = 8;
-struct Fp8MmaConfig {
-  int split = 0, warps = 0, ctas_per_sm = 0, depth = 0;
-};
-struct Fp8MmaPlan {
-  int split = 0, tiles_per_pass = 0, warps = 0, passes = 0, grid = 0, depth = 0, smem = 0;
-};
-bool fp8_mma_gemm_enabled();
-void fp8_mma_gemm_prepare(const QuantizedWeight& w, int act_group);
-Fp8MmaPlan plan_fp8_mma(int n, int k, int m, bool x_group, int sm_count, const Fp8MmaConfig& config);
-void fp8_mma_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, int act_group, cudaStream_t stream,
-                  const Fp8MmaConfig* config = nullptr, Fp8MmaPlan* plan_out = nullptr);
-
 // out[m, k] = x[r, perm[j]]: an act-order weight's input columns in its packed order (both GEMMs
 // gather x so first). preload_gather_columns loads the kernel's code at load time, so its first
 // launch never happens inside a CUDA graph capture.

@@ -154,16 +154,6 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   // W8A8 per channel (one fused weight) takes cuBLASLt's fp8 GEMM there.
   const bool needs_dequant = f32_ || format_ == QuantFormat::kInt4 || block_scales_ || !w8a8 || parts_.size() > 1;
   scratch_->fit(out_, in_, f32_ ? sizeof(float) : sizeof(bf16), needs_dequant, w8a8 && !f32_, w8a8);
-  // W8A8 at m <= 8 on fp8_mma_gemm (PAGODA_FP8_MMA=1; off by default): bf16 activations, k a multiple of 128.
-  fp8_mma_ = w8a8 && !f32_ && format_ == QuantFormat::kFp8 && in_ % 128 == 0 && fp8_mma_gemm_enabled();
-  // Kernel attributes and occupancy asked at load; a shape the kernel cannot take (x codes of 8 tokens past the
-  // shared memory: k > ~28,000) keeps today's path.
-  try {
-    if (fp8_mma_)
-      for (const Part& p : parts_) fp8_mma_gemm_prepare(p.weight.view(), act_group_);
-  } catch (const Error&) {
-    fp8_mma_ = false;
-  }
 }
 
 QuantizedCudaLinear::~QuantizedCudaLinear() = default;
@@ -223,13 +213,6 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_group_ != 0;
-  if (w8a8 && m <= kFp8MmaMaxRows && fp8_mma_) {
-    // PAGODA_FP8_MMA=1: e4m3 tensor cores on the weight bytes, x quantized inside the kernel to the codes
-    // fake_quantize_fp8_rows would give (raw or already fake-quantized x alike), so no quantizing kernel first.
-    for (const Part& p : parts_)
-      fp8_mma_gemm(x, p.weight.view(), y + p.row_offset, out_, m, act_group_, ctx.stream);
-    return;
-  }
   if (m <= kStreamMaxRows) {
     // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
     // (unless the norm / activation kernel before it did, from its float32 values).

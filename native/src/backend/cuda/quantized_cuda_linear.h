@@ -54,7 +54,6 @@ private:
   int act_group_ = 0; // W8A8: columns per activation scale (in_: per token; 128), 0: weight-only
   std::shared_ptr<QuantScratch> scratch_;
   bool interleaved_ = false; // gate_up's rows interleaved by 8 (one part)
-  bool fp8_mma_ = false; // W8A8 at m <= 8 through fp8_mma_gemm (PAGODA_FP8_MMA=1)
   mutable bool block_w8a8_ = true; // fp8 blocks: cuBLASLt's block scale modes until it refuses them
 };
 

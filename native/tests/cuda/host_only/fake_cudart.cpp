@@ -215,9 +215,8 @@ int cudaGetDevice(int* device) {
   *device = 0;
   return 0;
 }
-int cudaDeviceGetAttribute(int* value, int attr, int) {
-  // cudaDevAttrMaxSharedMemoryPerBlockOptin (97): an H100 / H200's 227 KB; every other attribute: the SM count.
-  *value = attr == 97 ? 232448 : 132;
+int cudaDeviceGetAttribute(int* value, int, int) {
+  *value = 132; // an H100 / H200's SM count, for every attribute asked (only the SM count is)
   return 0;
 }
 int cudaGetDeviceProperties(void* prop, int) {
@@ -339,18 +338,7 @@ void __cudaRegisterFunction(void**, const char* host_stub, char* device_name, co
 void __cudaRegisterVar(void**, char*, char*, const char*, int, size_t, int, int) {}
 }
 
-// Calls newer than the rest of this file (cascade attention, fp8_mma_gemm): a memset, and two CTAs an SM for every
-// occupancy question.
+// A call newer than the rest of this file (cascade attention): a memset.
 extern "C" {
 int cudaMemset(void* p, int v, size_t n) { return cudaMemsetAsync(p, v, n, nullptr); }
-int cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, const void*, int, size_t) {
-  FAKE_FAIL_STICKY;
-  *n = 2;
-  return 0;
-}
-int cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, const void*, int, size_t, unsigned) {
-  FAKE_FAIL_STICKY;
-  *n = 2;
-  return 0;
-}
 }
