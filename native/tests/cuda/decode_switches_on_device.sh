@@ -1,8 +1,8 @@
 #!/bin/bash
 # Session 10's batch-1 switches on the device in one call (~5 min, capped at TOTAL_S, default 430):
 #   PAGODA_DECODE_FUSED_ROPE (RoPE + KV write inside decode attention), PAGODA_FUSED_SILU (gate_up + SiLU·mul in
-#   one kernel, bf16; on by default since this script's first run: "off" turns it off). (The int4 fold and
-#   PAGODA_FP8_MMA it also measured were slower and are gone.)
+#   one kernel, bf16; on by default since this script's first run: "off" turns it off). (The int4 fold and the
+#   e4m3 fp8 GEMV it also measured were slower and are gone.)
 # 1. each switch's kernel test (a switch whose test fails is not measured), and elementwise_kernels_test (rope.cu);
 # 2. goldens through pagoda-check with each switch on (tiny-llama3 / tiny-qwen3, the wave2 checkpoints);
 # 3. batch-1 decode of Llama-3-8B (dummy weights) per format with the switches off and on, in the same call;
