@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Fails when a RoPE rotation in the PTX leaves its rounding to ptxas; runs with no GPU.
 
-rope_neox_kernel (rope.cu) and paged_attention_decode_rope (attention_decode.cu, kRope) must round q and k to the
-same bf16 bits (fused_rope_decode_test compares them bit for bit). A plain `x1 * c - x2 * s` reaches the PTX as
-mul.f32 / sub.f32 (or add.f32) without a rounding modifier, which ptxas may contract into an fma taking either
-product, and the choice (and nvcc's own common-subexpression moves) differ between the two kernels: the H200 run
-of session 10 found 18 of 262,144 batch-64 outputs a bit apart. rope_neox.cuh therefore spells every rounding out
-(mul.rn / fma.rn, never contracted); this check keeps it so.
+rope_neox_kernel (rope.cu) rounds q and k through rope_neox.cuh, which spells every rounding out (mul.rn / fma.rn,
+never contracted), so its bf16 bits do not depend on how ptxas contracts the rotation. A plain `x1 * c - x2 * s`
+reaches the PTX as mul.f32 / sub.f32 (or add.f32) without a rounding modifier, which ptxas may contract into an fma
+taking either product: session 10 found that when a second copy of the rotation (the fused RoPE decode kernel,
+removed in session 12) had to match rope.cu bit for bit and 18 of 262,144 batch-64 outputs were a bit apart. The
+H200 ran the default path (elementwise_kernels_test, every golden) with these roundings; this check keeps them.
 
 The rule: in every .entry, walk back from each cvt.rn.bf16.f32 / cvt.rn.bf16x2.f32 operand through the defining
 instructions (the nearest earlier definition of the register, a few steps deep); if the walk reaches a bf16 input

@@ -7,9 +7,6 @@
 // also merges the shared prefix's partials written in front of them: prefix_slots). With an e4m3 KV cache
 // (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
-// kRope (paged_attention_decode_rope, PAGODA_DECODE_FUSED_ROPE): q comes unroped and is roped as it is
-// staged, and the block owning the new key ropes and writes it (and V) into the cache before loading
-// it; its references are rope.cu and kv_cache_write.cu (fused_rope_decode_test: bit for bit).
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
@@ -17,19 +14,11 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8_kv.cuh"
-#include "backend/cuda/fused_rope_decode.h"
 #include "backend/cuda/head_dims.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/rope_neox.cuh"
 #include "backend/cuda/vector_types.cuh"
 #include "error.h"
-
-// Test builds only (the fused_rope_decode_test_mutant target): 1 writes the new k unroped, 2 writes the new
-// K/V after the block's tile loads instead of before them; fused_rope_decode_test must fail on either.
-#ifndef PAGODA_FUSED_ROPE_MUTANT
-#define PAGODA_FUSED_ROPE_MUTANT 0
-#endif
 
 namespace pagoda::cuda {
 
@@ -104,14 +93,12 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
 // 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile. prefix_slots > 0
 // (cascade attention): partials always, each (sequence, head) owning prefix_slots + max_partitions
-// slots of which these are the last max_partitions. kRope: args.q is unroped and `rope` says how to rope
-// it and where the new K/V go (m_tiles == 1, bf16 KV; see DecodeRopeArgs).
-template <int D, int kRows, bool kFp8, bool kRope = false>
+// slots of which these are the last max_partitions.
+template <int D, int kRows, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
-                                  float2* __restrict__ part_stats, int prefix_slots, DecodeRopeArgs rope) {
-  static_assert(!(kRope && kFp8), "the fused rope variant writes a bf16 cache");
+                                  float2* __restrict__ part_stats, int prefix_slots) {
   using Sizes = DecodeSizes<D, kFp8>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
@@ -127,16 +114,10 @@ __global__ void __launch_bounds__(kThreads)
   const int seq = seq_ids[seq_index];
   const int context_len = args.context_lens[seq];
   const int key_begin = part * partition;
-  const bool idle = key_begin >= context_len; // a plan sized for a longer context (CUDA graphs)
-  if constexpr (!kRope) {
-    if (idle) {
-      pdl_wait(); // a block may not finish before the grid it depends on
-      return;
-    }
+  if (key_begin >= context_len) { // a plan sized for a longer context (CUDA graphs)
+    pdl_wait(); // a block may not finish before the grid it depends on
+    return;
   }
-  // kRope: an idle block leaves at the one pdl_wait() below (no tiles, no sincos before it). One wait in
-  // the kernel keeps sincosf's slow path (its ld.global.nc of a constant table) before every wait in the
-  // PTX, which ctest cuda_pdl_ptx_check requires.
   const int num_keys = min(partition, context_len - key_begin);
   const int group = args.num_q_heads / args.num_kv_heads;
   const int head0 = kv_head * group + m_tile * kRows;
@@ -200,65 +181,12 @@ __global__ void __launch_bounds__(kThreads)
 
   // The first stages' tiles go out before the wait where they hold only older keys, so their
   // DRAM latency overlaps the previous kernel's tail; the rest after it.
-  // kRope: the new key's tile is never among them either (the condition below keeps every prefetched
-  // tile's keys before context_len - 1), which the fused write relies on.
   int prefetched = 0;
   while (prefetched < Sizes::kStages - 1 && prefetched < my_tiles &&
          key_begin + (warp + prefetched * kWarps + 1) * kTileKeys <= context_len - 1)
     issue(prefetched++);
-
-  // kRope: thread i < rotary_dim / 2 owns frequency i, as in rope.cu; its cos / sin (step inputs only)
-  // are computed before the wait and shared with the q staging through s_rope.
-  __shared__ float2 s_rope[kRope ? D / 2 : 1];
-  const int rope_half = kRope ? rope.rotary_dim / 2 : 0;
-  float rope_c = 1.f, rope_s = 0.f;
-  if constexpr (kRope) {
-    if (!idle && threadIdx.x < rope_half) {
-      rope_neox_sincos(rope.positions[token], rope.inv_freq[threadIdx.x], &rope_s, &rope_c);
-      s_rope[threadIdx.x] = make_float2(rope_c, rope_s);
-    }
-  }
-  // The owner's write of the new key: its k row roped as rope.cu ropes it (thread i < rotary_dim / 2 with
-  // its own cos / sin), the rest of k and all of v copied, at kv_cache_write's place for slots[token].
-  auto write_new_kv = [&] {
-    const int32_t slot = rope.slots[token];
-    if (slot < 0) return;
-    const int64_t src = token * args.q_token_stride + static_cast<int64_t>(kv_head) * D;
-    const int64_t dst = ((static_cast<int64_t>(slot / bs) * args.num_kv_heads + kv_head) * bs + slot % bs) * D;
-    const bf16* k_row = rope.k_new + src;
-    const int i = threadIdx.x;
-    if (i < rope_half) {
-      const float x1 = __bfloat162float(k_row[i]), x2 = __bfloat162float(k_row[i + rope_half]);
-      const bool rotate = PAGODA_FUSED_ROPE_MUTANT != 1;
-      rope.k_cache[dst + i] = __float2bfloat16(rotate ? rope_neox_first(x1, x2, rope_c, rope_s) : x1);
-      rope.k_cache[dst + i + rope_half] = __float2bfloat16(rotate ? rope_neox_second(x1, x2, rope_c, rope_s) : x2);
-    }
-    for (int e = rope.rotary_dim + i; e < D; e += kThreads) rope.k_cache[dst + e] = k_row[e];
-    for (int c = i; c < D / 8; c += kThreads)
-      *reinterpret_cast<uint4*>(rope.v_cache + dst + c * 8) = *reinterpret_cast<const uint4*>(rope.v_new + src + c * 8);
-  };
-  [[maybe_unused]] bool owner = false;
   pdl_wait();
   pdl_launch_dependents();
-
-  if constexpr (kRope) {
-    if (idle) return;
-    // The block whose partition holds the new key (context_len - 1; m_tiles == 1, so exactly one block
-    // of this sequence and KV head) ropes its k row and writes K and V at the token's slot, as rope_neox
-    // + kv_cache_write would. No other block reads that key: partitions are disjoint key ranges.
-    owner = part == (context_len - 1) / partition;
-    if (owner && PAGODA_FUSED_ROPE_MUTANT != 2) {
-      write_new_kv();
-      // Ordering: these st.global are weak writes of this block; this block's later cp.async.cg loads of
-      // the tile holding the key (issued below, after the barrier; never before it: see the prefetch)
-      // read them through L2. __threadfence() makes each thread's writes visible at GPU scope (performed
-      // at L2, which the .cg loads read, L1 bypassed) before anything it does next, and the
-      // __syncthreads() below (a CTA-scope barrier with memory ordering) orders every thread's writes
-      // and fence before every thread's later loads, so whichever warp loads that tile sees the new key.
-      __threadfence();
-    }
-    __syncthreads(); // also publishes s_rope to the q staging
-  }
 
   // Q as the A operand, straight from global: q[g][16s + 2t, +1] and q[g][16s + 8 + 2t, +1]
   // (and the same for row g + 8 with 16 rows). Rows past the group are zero.
@@ -269,22 +197,7 @@ __global__ void __launch_bounds__(kThreads)
     const bf16* q_tok = args.q + token * args.q_token_stride;
     auto load = [&](int row, int col) -> uint32_t {
       if (row >= rows) return 0u;
-      const bf16* head = q_tok + static_cast<int64_t>(head0 + row) * D;
-      uint32_t x = *reinterpret_cast<const uint32_t*>(head + col);
-      if constexpr (kRope) { // col even, rotary_dim % 16 == 0: the pair and its partner pair are aligned
-        if (col < rope.rotary_dim) {
-          const bool first = col < rope_half; // the x1 of its pair, else the x2
-          const int f = first ? col : col - rope_half;
-          const float2 self = unpack_bf16(x);
-          const float2 other = unpack_bf16(*reinterpret_cast<const uint32_t*>(head + (first ? col + rope_half : f)));
-          const float2 cs0 = s_rope[f], cs1 = s_rope[f + 1];
-          x = first ? pack_bf16(rope_neox_first(self.x, other.x, cs0.x, cs0.y),
-                                rope_neox_first(self.y, other.y, cs1.x, cs1.y))
-                    : pack_bf16(rope_neox_second(other.x, self.x, cs0.x, cs0.y),
-                                rope_neox_second(other.y, self.y, cs1.x, cs1.y));
-        }
-      }
-      return x;
+      return *reinterpret_cast<const uint32_t*>(q_tok + static_cast<int64_t>(head0 + row) * D + col);
     };
     auto fragment = [&](int s, int j) { // j: 0 row g low, 1 row g high, 2 / 3 the same for g + 8
       return load(g + 8 * (j >> 1), 16 * s + 8 * (j & 1) + 2 * t);
@@ -436,9 +349,6 @@ __global__ void __launch_bounds__(kThreads)
     l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 2);
   }
 
-  if constexpr (kRope && PAGODA_FUSED_ROPE_MUTANT == 2) {
-    if (owner) write_new_kv();
-  }
   // Merge the 4 warps through shared memory (the pipeline buffers, now idle).
   cp_async_wait<0>();
   __syncthreads();
@@ -615,12 +525,12 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
 
 namespace {
 
-template <int D, int kRows, bool kFp8, bool kRope = false>
+template <int D, int kRows, bool kFp8>
 void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                   int prefix_slots, void* workspace, cudaStream_t stream, const DecodeRopeArgs& rope = {}) {
+                   int prefix_slots, void* workspace, cudaStream_t stream) {
   constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8, kRope>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     return true;
   }();
@@ -630,9 +540,9 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * (prefix_slots + plan.max_partitions);
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
-  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8, kRope>, grid,
-             dim3(kThreads), smem, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles,
-             part_out, part_stats, prefix_slots, rope);
+  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
+             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats,
+             prefix_slots);
   if (plan.max_partitions > 1 || prefix_slots > 0) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
@@ -683,37 +593,6 @@ void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_i
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
   dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
     launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, 0, workspace, stream);
-  });
-}
-
-void paged_attention_decode_rope(const PagedAttentionArgs& args, const DecodeRopeArgs& rope, const int32_t* seq_ids,
-                                 int num_seqs, const DecodePlan& plan, void* workspace, size_t workspace_bytes,
-                                 cudaStream_t stream) {
-  check_decode_args(args, plan);
-  if (args.k_cache_fp8 != nullptr || args.k_cache == nullptr || args.v_cache == nullptr)
-    throw Error("paged_attention_decode_rope: needs a bf16 KV cache (an fp8 one takes rope + kv_cache_write + decode)");
-  if (!decode_rope_shape_supported(args.num_q_heads, args.num_kv_heads, args.head_dim, rope.rotary_dim))
-    throw Error("paged_attention_decode_rope: " + std::to_string(args.num_q_heads) + " q heads over " +
-                std::to_string(args.num_kv_heads) + " KV heads, head_dim " + std::to_string(args.head_dim) +
-                ", rotary_dim " + std::to_string(rope.rotary_dim) +
-                " is not served (group <= 16, rotary_dim a multiple of 16 up to head_dim)");
-  if (rope.positions == nullptr || rope.inv_freq == nullptr || rope.slots == nullptr || rope.k_new == nullptr ||
-      rope.v_new == nullptr || rope.k_cache != args.k_cache || rope.v_cache != args.v_cache)
-    throw Error("paged_attention_decode_rope: positions, inv_freq, slots, the new k / v rows and the writable "
-                "caches (the ones args reads) must all be given");
-  if (args.q_token_stride % 8 != 0)
-    throw Error("paged_attention_decode_rope: the qkv token stride must be a multiple of 8");
-  if (num_seqs == 0) return;
-  const size_t needed = paged_attention_decode_workspace_bytes(plan, num_seqs, args.num_q_heads, args.head_dim);
-  if (workspace_bytes < needed)
-    throw Error("paged_attention_decode_rope: workspace of " + std::to_string(workspace_bytes) +
-                " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
-  dispatch_head_dim(args.head_dim, "paged_attention_decode_rope", [&](auto d) {
-    constexpr int D = decltype(d)::value;
-    if (args.num_q_heads / args.num_kv_heads <= 8)
-      launch_decode<D, 8, false, true>(args, seq_ids, num_seqs, plan, 0, workspace, stream, rope);
-    else
-      launch_decode<D, 16, false, true>(args, seq_ids, num_seqs, plan, 0, workspace, stream, rope);
   });
 }
 

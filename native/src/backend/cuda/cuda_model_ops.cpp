@@ -5,7 +5,6 @@
 // op after them, as before the model files existed.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <type_traits>
@@ -14,15 +13,13 @@
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/device_weights.h"
 #include "backend/cuda/encoder_kernels.h"
-#include "backend/cuda/fused_rope_decode.h"
 #include "backend/cuda/quantized_cuda_linear.h"
 
 namespace pagoda::cuda {
 
 template <typename T> class CudaOps : public ModelOps {
 public:
-  CudaOps(CudaBackend& b, const StepInputs& in)
-      : b_(b), in_(in), c_(b.config_), st_(b.stream_.get()), fused_rope_(fused_rope_decode_applies(step_facts())) {}
+  CudaOps(CudaBackend& b, const StepInputs& in) : b_(b), in_(in), c_(b.config_), st_(b.stream_.get()) {}
 
   void embed(const Param& table) override {
     embedding_gather(in_.token_ids, device_param<T>(table), b_.x_.template as<float>(), in_.num_tokens, c_.hidden_size,
@@ -86,10 +83,6 @@ public:
                    eps(), st_);
   }
   void rope(Act qkv) override {
-    if (fused_rope_) { // attention() ropes q and the new k inside the decode kernel
-      b_.ops_.mark(st_, "bias+qk_norm+rope");
-      return;
-    }
     if (b_.skip_.skips("rope")) return;
     T* q = act(qkv);
     T* k = q + c_.q_size();
@@ -135,12 +128,6 @@ public:
         return;
       }
     }
-    if constexpr (std::is_same_v<T, bf16>) {
-      if (fused_rope_) {
-        fused_rope_attention(li, qkv, qkv_width, act(out));
-        return;
-      }
-    }
     const size_t layer_bytes = b_.k_cache_.bytes() / c_.num_hidden_layers;
     unsigned char* k_layer = static_cast<unsigned char*>(b_.k_cache_.data()) + li * layer_bytes;
     unsigned char* v_layer = static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes;
@@ -164,7 +151,19 @@ public:
     }
     b_.ops_.mark(st_, "kv_cache_write");
 
-    set_attention_args(a, qkv, qkv_width, act(out));
+    a.q = qkv;
+    a.q_token_stride = qkv_width;
+    a.out = act(out);
+    a.query_start = in_.query_start;
+    a.context_lens = in_.context_lens;
+    a.block_tables = in_.block_tables;
+    a.max_blocks_per_seq = in_.max_blocks_per_seq;
+    a.num_q_heads = c_.num_attention_heads;
+    a.num_kv_heads = c_.num_key_value_heads;
+    a.head_dim = hd;
+    a.block_size = b_.block_size_;
+    a.num_cache_blocks = b_.num_blocks_;
+    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     if constexpr (std::is_same_v<T, float>) {
       // One kernel for every token (prefill rows and decode rows alike); no tiles, no plan.
       paged_attention_f32(a, n, in_.num_seqs, st_);
@@ -210,83 +209,11 @@ public:
   }
 
 private:
-  // What fused_rope_decode_applies reads: every field fixed for a CUDA graph's batch size.
-  FusedRopeStepFacts step_facts() const {
-    FusedRopeStepFacts f;
-    f.switch_on = decode_fused_rope_switch();
-    f.bf16 = std::is_same_v<T, bf16>;
-    f.pooling = b_.pooling_;
-    f.kv_fp8 = b_.kv_fp8_;
-    f.num_tokens = in_.num_tokens;
-    f.num_decode = in_.num_decode;
-    f.num_tiles = in_.num_tiles;
-    f.cascade = in_.cascade.prefix_blocks > 0;
-    f.per_seq_freq =
-        std::any_of(in_.seq_inv_freq.begin(), in_.seq_inv_freq.end(), [](const float* p) { return p != nullptr; });
-    f.num_q_heads = c_.num_attention_heads;
-    f.num_kv_heads = c_.num_key_value_heads;
-    f.head_dim = c_.head_dim;
-    f.rotary_dim = b_.rope_.rotary_dim;
-    return f;
-  }
-
-  // rope (deferred by rope()) + kv_cache_write + decode attention in one kernel and its merge, on the
-  // unroped qkv; the op timer's marks keep their names (the fused kernel's time is attention_decode's).
-  // PAGODA_CUDA_SKIP_OPS=attention_decode leaves it out (rope / kv_cache_write are inside it).
-  void fused_rope_attention(int li, T* qkv, int qkv_width, T* out) {
-    if constexpr (std::is_same_v<T, bf16>) {
-      const size_t layer_bytes = b_.k_cache_.bytes() / c_.num_hidden_layers;
-      bf16* k_cache = reinterpret_cast<bf16*>(static_cast<unsigned char*>(b_.k_cache_.data()) + li * layer_bytes);
-      bf16* v_cache = reinterpret_cast<bf16*>(static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes);
-      b_.ops_.mark(st_, "kv_cache_write");
-      b_.ops_.mark(st_, "attention_prefill");
-      PagedAttentionArgs a;
-      a.k_cache = k_cache;
-      a.v_cache = v_cache;
-      set_attention_args(a, qkv, qkv_width, out);
-      DecodeRopeArgs r;
-      r.positions = in_.positions;
-      r.inv_freq = b_.inv_freq_.template as<float>();
-      r.rotary_dim = b_.rope_.rotary_dim;
-      r.slots = in_.slots;
-      r.k_new = qkv + c_.q_size();
-      r.v_new = qkv + c_.q_size() + c_.kv_size();
-      r.k_cache = k_cache;
-      r.v_cache = v_cache;
-      static const bool said = [] { // once a process: the device logs show the path was taken
-        std::fprintf(stderr, "fused rope decode: taken (PAGODA_DECODE_FUSED_ROPE=1: decode-only steps rope q and k "
-                             "and write K/V inside the decode attention kernel)\n");
-        return true;
-      }();
-      (void)said;
-      if (!b_.skip_.skips("attention_decode"))
-        paged_attention_decode_rope(a, r, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
-                                    b_.decode_ws_.bytes(), st_);
-      b_.ops_.mark(st_, "attention_decode");
-    }
-  }
-
   // A norm's output fake-quantized for the W8A8 linears that read it: every norm into kHidden
   // but the final one (lm_head and pooling read that; they are not quantized).
   Fp8Fuse fuse_for(const Param& weight, Act out) const {
     if (!std::is_same_v<T, bf16> || out != Act::kHidden || &weight == &b_.model_->final_norm()) return Fp8Fuse::kNone;
     return b_.w8a8_fuse_;
-  }
-  // The step's and the model's part of the paged-attention arguments (the caches are the caller's).
-  void set_attention_args(PagedAttentionArgsOf<T>& a, T* qkv, int qkv_width, T* out) const {
-    a.q = qkv;
-    a.q_token_stride = qkv_width;
-    a.out = out;
-    a.query_start = in_.query_start;
-    a.context_lens = in_.context_lens;
-    a.block_tables = in_.block_tables;
-    a.max_blocks_per_seq = in_.max_blocks_per_seq;
-    a.num_q_heads = c_.num_attention_heads;
-    a.num_kv_heads = c_.num_key_value_heads;
-    a.head_dim = c_.head_dim;
-    a.block_size = b_.block_size_;
-    a.num_cache_blocks = b_.num_blocks_;
-    a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c_.head_dim)));
   }
   // What the buffer `a` now holds: fake-quantized as `fuse` says, or plain values.
   void wrote(Act a, Fp8Fuse fuse) { fused_[static_cast<int>(a)] = fuse; }
@@ -322,7 +249,6 @@ private:
   const StepInputs& in_;
   const ModelConfig& c_;
   cudaStream_t st_;
-  const bool fused_rope_; // this step ropes inside the decode kernel (PAGODA_DECODE_FUSED_ROPE=1 and eligible)
 };
 
 template <typename T> void CudaBackend::run_model_as(const StepInputs& in) {

@@ -215,27 +215,6 @@ void paged_attention_decode_after_prefix(const PagedAttentionArgs& args, const i
                                          const DecodePlan& plan, int prefix_slots, void* workspace,
                                          cudaStream_t stream);
 
-// The same decode on q BEFORE rope, for decode-only steps (PAGODA_DECODE_FUSED_ROPE=1; fused_rope_decode.h
-// says which): every block ropes its query rows (neox, float32, rounded to bf16 once: the bits rope_neox
-// writes) as it stages them, and the one block of each (sequence, KV head) whose partition holds the new
-// key (context_len - 1) ropes that token's k row, writes K and V at slots[token] (kv_cache_write's layout
-// and bits; slot -1 writes nothing) and only then loads that tile. So rope_neox + kv_cache_write +
-// paged_attention_decode in one kernel (and its merge); qkv is left unroped (nothing reads it after
-// attention). Needs decode_rope_shape_supported (group <= 16: one m-tile) and a bf16 KV cache.
-struct DecodeRopeArgs {
-  const int32_t* positions = nullptr; // [num_tokens], a step input
-  const float* inv_freq = nullptr;    // [rotary_dim / 2], static
-  int rotary_dim = 0;
-  const int32_t* slots = nullptr;     // [num_tokens]: each token's new K/V slot, -1 none
-  const bf16* k_new = nullptr;        // token t's unroped k heads at k_new + t * args.q_token_stride
-  const bf16* v_new = nullptr;        // its v heads, same stride
-  bf16* k_cache = nullptr;            // the caches args.k_cache / args.v_cache point at, written here
-  bf16* v_cache = nullptr;
-};
-void paged_attention_decode_rope(const PagedAttentionArgs& args, const DecodeRopeArgs& rope, const int32_t* seq_ids,
-                                 int num_seqs, const DecodePlan& plan, void* workspace, size_t workspace_bytes,
-                                 cudaStream_t stream);
-
 // Cascade attention for decode sequences that share a prefix of whole KV blocks (attention_cascade.cu,
 // cascade_plan.h; bf16 KV, head_dim 64 or 128): cascade_prefix_attention reads the prefix's K/V once
 // for all the sequences' queries and writes its partials, the decode kernel runs on each sequence's
