@@ -4,21 +4,13 @@
 // cp.async and computes S = Q K^T and O += P V with mma.sync, the query heads being the M rows,
 // with the online softmax in registers. The warps' partial results meet in shared memory;
 // long contexts split into partitions are merged by a second kernel (which, for cascade attention,
-// also merges the shared prefix's partials written in front of them: prefix_slots), or, in the cluster form
-// (kCluster, the default split without cascade), the partitions of one (sequence, KV head) are the blocks of one
-// thread-block cluster that share the live context evenly and merge through distributed shared memory, so no
-// second kernel runs and no partition is empty when the context is shorter than the plan's. With an e4m3 KV cache
+// also merges the shared prefix's partials written in front of them: prefix_slots). With an e4m3 KV cache
 // (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 #include "backend/cuda/kernels.h"
 
-#include <cooperative_groups.h>
-
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8_kv.cuh"
@@ -70,8 +62,6 @@ template <int D, bool kFp8 = false> struct DecodeSizes {
   __host__ __device__ static constexpr int smem_bytes(int rows) {
     return (kPipeBytes > merge_bytes(rows) ? kPipeBytes : merge_bytes(rows)) + q_bytes(rows);
   }
-  // The cluster form's block result, read by its peers: [rows][D] normalized outputs, then [rows] (m, l).
-  __host__ __device__ static constexpr int cluster_bytes(int rows) { return rows * D * 4 + rows * 8; }
 };
 
 // d = a * b + c, m16n8k16, bf16 inputs, f32 accumulators. With 8 real rows (kRows 8) the
@@ -98,50 +88,13 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
   return r * Sizes::kPitch + ((Sizes::kSwizzle ? c ^ (r & 7) : c) << 3);
 }
 
-// The cluster form's merge: after the barrier every block's result (c_out: [kRows][D] outputs, then [kRows]
-// (m, l)) is visible to its peers; block r of C computes outputs r, r + C, ... (in units of the block's threads)
-// of the (sequence, KV head): O = sum_i w_i O_i / sum_i w_i, w_i = l_i 2^(m_i - M), over the blocks in rank
-// order, then a second barrier keeps each block's shared memory alive until its peers have read it. Every float op
-// carries its rounding, as the merge kernel's, so the bits do not depend on ptxas's scheduling.
-template <int D, int kRows>
-__device__ __forceinline__ void cluster_merge(const PagedAttentionArgs& args, unsigned char* c_out, int rows,
-                                              int head0, int64_t token) {
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
-  cluster.sync();
-  const int blocks = static_cast<int>(cluster.num_blocks()), rank = static_cast<int>(cluster.block_rank());
-  for (int i = rank * kThreads + static_cast<int>(threadIdx.x); i < rows * D; i += blocks * kThreads) {
-    const int row = i / D, d = i % D;
-    float m = -INFINITY;
-    for (int b = 0; b < blocks; ++b) {
-      const float2 st = reinterpret_cast<const float2*>(cluster.map_shared_rank(reinterpret_cast<float*>(c_out), b) +
-                                                        kRows * D)[row];
-      if (st.y > 0.f) m = fmaxf(m, st.x);
-    }
-    float num = 0.f, den = 0.f;
-    for (int b = 0; b < blocks; ++b) {
-      const float* peer = cluster.map_shared_rank(reinterpret_cast<float*>(c_out), b);
-      const float2 st = reinterpret_cast<const float2*>(peer + kRows * D)[row];
-      if (!(st.y > 0.f)) continue;
-      const float w = __fmul_rn(st.y, exp2f(__fsub_rn(st.x, m)));
-      num = __fmaf_rn(w, peer[row * D + d], num);
-      den = __fadd_rn(den, w);
-    }
-    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head0 + row) * D + d] =
-        __float2bfloat16(__fdiv_rn(num, den));
-  }
-  cluster.sync();
-}
-
 } // namespace
 
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
 // 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile. prefix_slots > 0
 // (cascade attention): partials always, each (sequence, head) owning prefix_slots + max_partitions
-// slots of which these are the last max_partitions. kCluster: gridDim.z blocks form one cluster; block z takes
-// the z-th share of whole 16-key tiles of the live context (partition and max_partitions unused) and the
-// cluster writes the output itself.
-template <int D, int kRows, bool kFp8, bool kCluster = false>
+// slots of which these are the last max_partitions.
+template <int D, int kRows, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
@@ -160,19 +113,12 @@ __global__ void __launch_bounds__(kThreads)
   const int part = blockIdx.z;
   const int seq = seq_ids[seq_index];
   const int context_len = args.context_lens[seq];
-  int key_begin = part * partition, num_keys = 0;
-  if constexpr (kCluster) { // every block of the cluster reaches its barriers, also one with no keys
-    const int tiles = (context_len + kTileKeys - 1) / kTileKeys;
-    const int share = (tiles + static_cast<int>(gridDim.z) - 1) / static_cast<int>(gridDim.z);
-    key_begin = part * share * kTileKeys;
-    num_keys = max(0, min(share * kTileKeys, context_len - key_begin));
-  } else {
-    if (key_begin >= context_len) { // a plan sized for a longer context (CUDA graphs)
-      pdl_wait(); // a block may not finish before the grid it depends on
-      return;
-    }
-    num_keys = min(partition, context_len - key_begin);
+  const int key_begin = part * partition;
+  if (key_begin >= context_len) { // a plan sized for a longer context (CUDA graphs)
+    pdl_wait(); // a block may not finish before the grid it depends on
+    return;
   }
+  const int num_keys = min(partition, context_len - key_begin);
   const int group = args.num_q_heads / args.num_kv_heads;
   const int head0 = kv_head * group + m_tile * kRows;
   const int rows = min(kRows, group - m_tile * kRows);
@@ -438,11 +384,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     const float out = acc / l * out_scale;
     const int head = head0 + row;
-    if constexpr (kCluster) {
-      float* c_out = reinterpret_cast<float*>(smem + Sizes::smem_bytes(kRows));
-      c_out[row * D + d] = l > 0.f ? out : 0.f; // a block with no keys: weight 0, no NaN
-      if (d == 0) reinterpret_cast<float2*>(c_out + kRows * D)[row] = make_float2(m, l);
-    } else if (max_partitions == 1 && prefix_slots == 0) {
+    if (max_partitions == 1 && prefix_slots == 0) {
       args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] = __float2bfloat16(out);
     } else {
       const int64_t slot =
@@ -452,7 +394,6 @@ __global__ void __launch_bounds__(kThreads)
       if (d == 0) part_stats[slot] = make_float2(m, l);
     }
   }
-  if constexpr (kCluster) cluster_merge<D, kRows>(args, smem + Sizes::smem_bytes(kRows), rows, head0, token);
 }
 
 // A partition's weight: l_i * 2^(m_i - M) (m in log2 units).
@@ -584,73 +525,9 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
 
 namespace {
 
-// The largest cluster the split decode uses (PAGODA_DECODE_CLUSTER: 0 or 1 the two-kernel split with its merge
-// kernel, else 2..16; default 16). Above 8 a cluster is non-portable: where the device cannot hold one of that
-// size with the kernel's shared memory, the launcher halves it.
-int decode_cluster_limit() {
-  static const int limit = [] {
-    const char* v = std::getenv("PAGODA_DECODE_CLUSTER");
-    if (v == nullptr || *v == 0) return 16;
-    const int n = std::atoi(v);
-    return n < 2 ? 0 : (n > 16 ? 16 : n);
-  }();
-  return limit;
-}
-
-// The cluster form: the plan's partition count as the cluster size, capped by the limit and by what the device
-// can co-schedule (cudaOccupancyMaxActiveClusters, asked once per kernel and size).
-template <int D, int kRows, bool kFp8>
-bool launch_decode_cluster(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
-                           int m_tiles, cudaStream_t stream) {
-  const int limit = decode_cluster_limit();
-  if (limit < 2) return false;
-  constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows) + DecodeSizes<D, kFp8>::cluster_bytes(kRows);
-  auto kernel = paged_attention_decode_kernel<D, kRows, kFp8, true>;
-  // Per cluster size 2..16: whether the device holds one (0 unknown, 1 yes, -1 no).
-  static int fits[17] = {0};
-  static const bool configured = [&] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
-    return true;
-  }();
-  (void)configured;
-  int size = std::min(limit, plan.max_partitions);
-  while (size >= 2) {
-    if (fits[size] == 0) {
-      cudaLaunchConfig_t config{};
-      config.gridDim = dim3(1, 1, size);
-      config.blockDim = dim3(kThreads);
-      config.dynamicSmemBytes = smem;
-      cudaLaunchAttribute attr;
-      attr.id = cudaLaunchAttributeClusterDimension;
-      attr.val.clusterDim.x = 1;
-      attr.val.clusterDim.y = 1;
-      attr.val.clusterDim.z = size;
-      config.attrs = &attr;
-      config.numAttrs = 1;
-      int clusters = 0;
-      const cudaError_t st = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config);
-      if (st != cudaSuccess) (void)cudaGetLastError();
-      fits[size] = st == cudaSuccess && clusters > 0 ? 1 : -1;
-    }
-    if (fits[size] > 0) break;
-    size /= 2;
-  }
-  if (size < 2) return false;
-  const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, size);
-  launch_pdl_cluster("paged_attention_decode_kernel(cluster)", kernel, grid, dim3(kThreads), smem, stream,
-                     dim3(1, 1, size), args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles,
-                     static_cast<float*>(nullptr), static_cast<float2*>(nullptr), 0);
-  return true;
-}
-
 template <int D, int kRows, bool kFp8>
 void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                    int prefix_slots, void* workspace, cudaStream_t stream) {
-  const int m_tiles = decode_m_tiles(args.num_q_heads / args.num_kv_heads);
-  if (plan.max_partitions > 1 && prefix_slots == 0 &&
-      launch_decode_cluster<D, kRows, kFp8>(args, seq_ids, num_seqs, plan, m_tiles, stream))
-    return;
   constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
     PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
@@ -658,6 +535,7 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
     return true;
   }();
   (void)configured;
+  const int m_tiles = decode_m_tiles(args.num_q_heads / args.num_kv_heads);
   float* part_out = static_cast<float*>(workspace);
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * (prefix_slots + plan.max_partitions);
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);

@@ -13,7 +13,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <utility>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -43,38 +42,24 @@ inline bool pdl_enabled() {
   return enabled;
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization attribute and, where
-// cluster is not 1 x 1 x 1, thread-block clusters of that shape; the launch is checked like PAGODA_CUDA_CHECK_LAUNCH.
+// kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization
+// attribute; the launch is checked like PAGODA_CUDA_CHECK_LAUNCH.
 template <typename... KernelArgs, typename... Args>
-void launch_pdl_cluster(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
-                        cudaStream_t stream, dim3 cluster, Args&&... args) {
-  cudaLaunchAttribute attr[2];
+void launch_pdl(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
+                cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
-  int count = 1;
-  if (cluster.x * cluster.y * cluster.z > 1) {
-    attr[1].id = cudaLaunchAttributeClusterDimension;
-    attr[1].val.clusterDim.x = cluster.x;
-    attr[1].val.clusterDim.y = cluster.y;
-    attr[1].val.clusterDim.z = cluster.z;
-    count = 2;
-  }
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = stream;
   config.attrs = attr;
-  config.numAttrs = count;
+  config.numAttrs = 1;
   const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<KernelArgs>(args)...);
   if (status != cudaSuccess) throw_cuda_error(status, name, __FILE__, __LINE__);
   PAGODA_CUDA_CHECK_LAUNCH("launch_pdl");
-}
-
-template <typename... KernelArgs, typename... Args>
-void launch_pdl(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
-                cudaStream_t stream, Args&&... args) {
-  launch_pdl_cluster(name, kernel, grid, block, smem, stream, dim3(1, 1, 1), std::forward<Args>(args)...);
 }
 
 } // namespace pagoda::cuda
