@@ -177,7 +177,8 @@ void test_fp8_fused(Checker& c, std::mt19937& rng) {
       expect_fused(c, "add_rms_norm fp8-fused " + tag, download_bf16(d_out, x.size()), ref_out, rows, hidden, group);
     }
   }
-  for (int inter : {512, 14336}) { // one pass a row, and several (14336 / 8 > 1024 threads)
+  // One pass a row, two held in registers (14336 / 8 > 1024 threads), and more recomputed (24576 / 8 > 2 x 1024).
+  for (int inter : {512, 14336, 24576}) {
     const int tokens = 9;
     auto gu = random_bf16_values(size_t(tokens) * 2 * inter, rng, 6.f);
     auto d_gu = upload_bf16(gu);

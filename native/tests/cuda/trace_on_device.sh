@@ -1,10 +1,11 @@
 #!/bin/bash
 # Per-kernel times of decode steps as they run (CUDA graphs + PDL) in one call (capped at TOTAL_S, default 300):
-# Llama-3-8B dummy weights, 512 in / 128 out, batch 1 for bf16, GPTQ, AWQ and FP8 W8A8, and batch 64 for bf16,
-# each under the CUPTI injection library (kernel_trace.cpp), then kernel_trace_summary.py on each trace. bf16 and
-# GPTQ batch 1 also run without the tracer, so its cost on the step shows beside it. Traces (gzipped) and logs go
-# to $OUT/trace, tarred into $OUT/trace-logs.tar.gz.
-# Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
+# Llama-3-8B dummy weights, 512 in / 128 out, each run under the CUPTI injection library (kernel_trace.cpp), then
+# kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
+# with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
+# ..." runs those instead (a switch's variants traced in one call). CHECKS=1 first runs elementwise_kernels_test
+# and the wave2 GPTQ / FP8 goldens (bf16 and W8A8). Traces (gzipped) and logs go to $OUT/trace, tarred into
+# $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
 SCRIPT=trace_on_device LOGS=trace TOTAL_S=${TOTAL_S:-300}
 source "$(dirname "$0")/device_run.sh"
 mkdir -p /tmp/trace-bin && tar xzf "$B/bin.tar.gz" -C /tmp/trace-bin && BIN=/tmp/trace-bin/bin
@@ -15,6 +16,7 @@ cfg() { [ "$1" = bf16 ] && echo "$B/configs/llama-3-8b.json" || echo "$B/configs
 traced() { # FORMAT BATCH [ENV...]
   local f=$1 b=$2 name=trace-$1-b$2
   shift 2
+  [ $# -gt 0 ] && name=$name-$(echo "$*" | tr ' =' '_-')
   run "$name" 70 env CUDA_INJECTION64_PATH="$BIN/libpagoda_kernel_trace.so" PAGODA_KERNEL_TRACE="$OUT_DIR/$name.csv" "$@" \
     "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size "$b" --out "$OUT_DIR/$name.json" &&
     echo "   $f batch $b traced: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)" &&
@@ -25,11 +27,29 @@ plain() { # FORMAT BATCH
   run "plain-$1-b$2" 60 "$BIN/pagoda-bench" --model "$(cfg $1)" $L --batch-size "$2" --out "$OUT_DIR/plain-$1-b$2.json" &&
     echo "   $1 batch $2 untraced: $(grep -E "^floor" "$OUT_DIR/plain-$1-b$2.log" | head -1)"
 }
-traced bf16 1
-plain bf16 1
-traced gptq-int4 1
-plain gptq-int4 1
-traced awq-int4 1
-traced fp8-dynamic 1
-traced bf16 64
+if [ "${CHECKS:-0}" = 1 ]; then
+  S=$B/shared
+  export PAGODA_SHARED=$S
+  test_or_stop elementwise_kernels_test 90 "$BIN/elementwise_kernels_test"
+  echo "   elementwise_kernels_test: $(grep -E "passed" "$OUT_DIR/elementwise_kernels_test.log" | tail -1)"
+  for g in gptq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
+    run golden-$g 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
+      --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype auto
+    echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g.log" | tail -1)"
+  done
+fi
+if [ -n "${RUNS:-}" ]; then
+  for r in $RUNS; do
+    IFS=: read -r f b envs <<< "$r"
+    traced "$f" "$b" ${envs//,/ }
+  done
+else
+  traced bf16 1
+  plain bf16 1
+  traced gptq-int4 1
+  plain gptq-int4 1
+  traced awq-int4 1
+  traced fp8-dynamic 1
+  traced bf16 64
+fi
 finish

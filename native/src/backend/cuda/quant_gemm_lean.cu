@@ -19,6 +19,9 @@
 
 #include <cuda_fp16.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mma.cuh"
@@ -54,8 +57,16 @@ bool quant_gemm_lean_deep_default() {
 namespace {
 
 // quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
-// while the CTAs fit one wave of 16 warps an SM, else four.
-bool eight_warps(const QuantizedWeight& w) { return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16; }
+// while the CTAs fit one wave of 16 warps an SM, else four. PAGODA_QUANT_GEMM_LEAN_WARPS=4 or 8 forces one
+// (a measurement switch: another split of k is another summation order, no longer quant_gemm's bits).
+bool eight_warps(const QuantizedWeight& w) {
+  static const int forced = [] {
+    const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN_WARPS");
+    return v == nullptr ? 0 : std::atoi(v);
+  }();
+  if (forced == 4 || forced == 8) return forced == 8;
+  return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
+}
 
 } // namespace
 
