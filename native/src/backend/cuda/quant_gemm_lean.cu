@@ -46,12 +46,24 @@ bool quant_gemm_lean_enabled() {
   return on;
 }
 
-bool quant_gemm_lean_deep_default() {
-  static const bool on = [] {
+// PAGODA_QUANT_GEMM_LEAN_DEEP: 1 every launch deep, 0 none; unset (-1) the default of deep_by_default.
+int quant_gemm_lean_deep_switch() {
+  static const int mode = [] {
     const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN_DEEP");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    if (v == nullptr || *v == 0) return -1;
+    return std::strcmp(v, "1") == 0 ? 1 : 0;
   }();
-  return on;
+  return mode;
+}
+
+// Deep by default: the plain int4 g128 launches, not the gate_up + SiLU one and not fp8. Session 13's kernel
+// timeline of a batch-1 GPTQ step on the H200 (bench/results/h200-kernel-trace-gptq-int4-b1-deep-1-f56a001.txt): four stages
+// a warp cut qkv 6.01 -> 5.70 us, o_proj 3.82 -> 3.38 and down 11.00 -> 10.81 a layer, and made gate_up + SiLU
+// 21.0 -> 25.8 (its 1792 CTAs run 3.4 waves of four an SM instead of 2.7 of five).
+bool deep_by_default(const QuantizedWeight& w, bool silu) {
+  const int mode = quant_gemm_lean_deep_switch();
+  if (mode >= 0) return mode == 1;
+  return !silu && w.format == QuantFormat::kInt4 && w.group_size == 128;
 }
 
 namespace {
@@ -72,7 +84,7 @@ bool eight_warps(const QuantizedWeight& w) {
 
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep) {
-  const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
+  const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
              dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
@@ -80,7 +92,7 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
 
 void launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, cudaStream_t stream,
                                  int deep) {
-  const bool d = deep < 0 ? quant_gemm_lean_deep_default() : deep != 0;
+  const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
   const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
   if (kernel == nullptr) throw Error("quant_gemm_silu: int4 weights only");

@@ -29,8 +29,8 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // summation order, so the same bits, on fewer instructions a weight. quant_gemm takes it for m <= 8
 // unless PAGODA_QUANT_GEMM_LEAN=0 (quant_gemm_lean_enabled, read once); quant_gemm_lean runs it
 // whatever the switch says (tests, benchmarks) and throws for m > 8. deep (int4 g128, fp8): 1 streams four
-// stages a warp at 128 registers, 0 two at 96 (the same bits either way); -1: PAGODA_QUANT_GEMM_LEAN_DEEP=1
-// (read once) or 0.
+// stages a warp at 128 registers, 0 two at 96 (the same bits either way); -1: PAGODA_QUANT_GEMM_LEAN_DEEP (read
+// once: 1 deep, 0 not), unset deep for int4 g128 and not for fp8 or the gate_up + SiLU launch.
 bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1);
