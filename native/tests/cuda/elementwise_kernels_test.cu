@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <type_traits>
 
 #include "backend/cuda/kernels.h"
 #include "model/rope_frequencies.h"
@@ -292,6 +293,70 @@ void test_kv_cache_write(Checker& c, std::mt19937& rng) {
   for (int head_dim : cuda_head_dims()) check_kv_cache_write(c, rng, head_dim);
 }
 
+// rope_neox_kv_write against rope_neox followed by kv_cache_write: the same bits in q, k and both caches, padding
+// slots skipped, every head_dim, whole and partial rotary, GQA 4 and 1; bf16 and the float32 path.
+template <typename T>
+void check_rope_kv_write(Checker& c, std::mt19937& rng, int head_dim, int rotary_dim, int q_heads, int kv_heads) {
+  const int tokens = 37, block_size = 16, num_blocks = 24;
+  const int64_t q_width = int64_t(q_heads) * head_dim, kv_width = int64_t(kv_heads) * head_dim;
+  const int64_t stride = q_width + 2 * kv_width;
+  RopeSpec spec;
+  spec.theta = 500000.0;
+  spec.rotary_dim = rotary_dim;
+  std::vector<int32_t> positions(tokens);
+  std::uniform_int_distribution<int> pos(0, 9000);
+  for (auto& p : positions) p = pos(rng);
+  const auto inv_freq = rope_inv_freq(spec, 9001);
+  const std::vector<int32_t> slots = random_slots(tokens, num_blocks * block_size, 5, rng);
+  const size_t cache_elems = size_t(num_blocks) * kv_heads * block_size * head_dim;
+  const std::vector<float> qkv = random_bf16_values(size_t(tokens) * stride, rng, 2.f);
+  const std::vector<float> k0 = random_bf16_values(cache_elems, rng), v0 = random_bf16_values(cache_elems, rng);
+  auto up = [](const std::vector<float>& v) {
+    if constexpr (std::is_same_v<T, bf16>) return upload_bf16(v);
+    else return upload(v);
+  };
+  auto down = [](const DeviceBuffer& b, size_t n) {
+    if constexpr (std::is_same_v<T, bf16>) return download_bf16(b, n);
+    else return download<float>(b, n);
+  };
+  auto d_pos = upload(positions), d_freq = upload(inv_freq), d_slots = upload(slots);
+  std::vector<float> got[3], want[3];
+  for (int fused = 0; fused < 2; ++fused) {
+    auto d_qkv = up(qkv), d_k = up(k0), d_v = up(v0);
+    T* x = d_qkv.template as<T>();
+    if (fused) {
+      rope_neox_kv_write(x, x + q_width, x + q_width + kv_width, stride, d_pos.as<int32_t>(), d_freq.as<float>(),
+                         d_slots.as<int32_t>(), d_k.template as<T>(), d_v.template as<T>(), tokens, q_heads, kv_heads,
+                         head_dim, rotary_dim, block_size, 0);
+    } else {
+      rope_neox(x, x + q_width, stride, d_pos.as<int32_t>(), d_freq.as<float>(), tokens, q_heads, kv_heads, head_dim,
+                rotary_dim, 0);
+      kv_cache_write(x + q_width, x + q_width + kv_width, stride, d_slots.as<int32_t>(), d_k.template as<T>(),
+                     d_v.template as<T>(), tokens, kv_heads, head_dim, block_size, 0);
+    }
+    auto& out = fused ? got : want;
+    out[0] = down(d_qkv, qkv.size());
+    out[1] = down(d_k, cache_elems);
+    out[2] = down(d_v, cache_elems);
+  }
+  const std::string what = std::string(std::is_same_v<T, bf16> ? "" : "f32 ") + "rope_neox_kv_write head_dim " +
+                           std::to_string(head_dim) + " rotary " + std::to_string(rotary_dim) + " heads " +
+                           std::to_string(q_heads) + "/" + std::to_string(kv_heads);
+  const char* parts[3] = {" q/k/v", " K cache", " V cache"};
+  for (int i = 0; i < 3; ++i)
+    c.expect_true(what + parts[i] + " = rope_neox + kv_cache_write", got[i] == want[i], "bits differ");
+}
+
+void test_rope_kv_write(Checker& c, std::mt19937& rng) {
+  for (int d : cuda_head_dims()) {
+    check_rope_kv_write<bf16>(c, rng, d, d, 8, 2);
+    check_rope_kv_write<bf16>(c, rng, d, d / 2, 8, 8);
+  }
+  check_rope_kv_write<bf16>(c, rng, 128, 128, 32, 8); // Llama-3-8B heads
+  check_rope_kv_write<float>(c, rng, 128, 128, 32, 8);
+  check_rope_kv_write<float>(c, rng, 64, 32, 4, 1);
+}
+
 // Every kernel's float instantiation, as the float32 compute path calls it.
 void test_float32(Checker& c, std::mt19937& rng) {
   { // embedding and row gather: float32 rows copied exactly
@@ -429,6 +494,7 @@ int main() {
     test_silu_mul_bias(c, rng);
     test_fp8_fused(c, rng);
     test_kv_cache_write(c, rng);
+    test_rope_kv_write(c, rng);
     test_float32(c, rng);
     test_argmax(c, rng);
   } catch (const std::exception& e) {

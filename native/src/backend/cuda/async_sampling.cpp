@@ -46,18 +46,9 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
     if (row.adjust_begin < 0 || row.adjust_end < row.adjust_begin || static_cast<size_t>(row.adjust_end) > num_adjust)
       throw Error("launch_sampled: a row's adjustments lie outside the step's list");
   cudaStream_t st = stream_.get();
-  timer_.begin(st);
-  placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
-  const CascadeGroup cascade = cascade_group(b);
-  if (cascade.prefix_blocks == 0 && graph_eligible(b)) {
-    graph_step(b);
-  } else {
-    StepInputs in;
-    eager_step(b, in, &cascade);
-    lm_head_rows(rows_.data(), in.num_logit_rows);
-    ops_.mark(st, "lm_head");
-  }
-  placeholder_source_ = nullptr;
+  // The settings go up before the forward (by a kernel, as the step's inputs: host_copy.cu), so the sampling kernel
+  // follows the lm_head directly, and its results go straight to page-locked host memory: no copy engine between
+  // one step's kernels and the next's.
   int top_n = 0;
   for (const RowSampling& row : rows) top_n = std::max(top_n, row.want_logprob ? row.top_logprobs : 0);
   const size_t mask_words = static_cast<size_t>(sampling.mask_words);
@@ -94,19 +85,38 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
     std::memcpy(static_cast<char*>(slot.host.data()) + mask_offset, sampling.token_masks.data(),
                 num_mask_words * sizeof(uint32_t));
   char* dev = slot.device.as<char>();
-  PAGODA_CUDA_CHECK(cudaMemcpyAsync(dev, params, param_bytes, cudaMemcpyHostToDevice, st));
+  timer_.begin(st);
+  copy_from_host(dev, params, (param_bytes + 3) / 4 * 4, st);
+  placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
+  const CascadeGroup cascade = cascade_group(b);
+  if (cascade.prefix_blocks == 0 && graph_eligible(b)) {
+    graph_step(b);
+  } else {
+    StepInputs in;
+    eager_step(b, in, &cascade);
+    lm_head_rows(rows_.data(), in.num_logit_rows);
+    ops_.mark(st, "lm_head");
+  }
+  placeholder_source_ = nullptr;
   auto* dev_adjust = reinterpret_cast<const LogitAdjustment*>(dev + size_t(n) * sizeof(DeviceRowSampling));
+  // The results: written by the kernel into the slot's host buffer after the settings (its device address), the
+  // ids mirrored at the same offset of the device buffer for the next step's placeholders (the host rewrites its
+  // buffer at the next launch of this slot, unordered with the device).
+  char* host_out = nullptr;
+  PAGODA_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&host_out), slot.host.data(), 0));
+  host_out += param_bytes;
+  auto* out_ids = reinterpret_cast<int32_t*>(host_out);
+  auto* out_logprobs = reinterpret_cast<float*>(out_ids + n);
+  auto* out_top_ids = reinterpret_cast<int32_t*>(out_logprobs + n);
+  auto* out_top_logprobs = reinterpret_cast<float*>(out_top_ids + size_t(n) * top_n);
   auto* dev_ids = reinterpret_cast<int32_t*>(dev + param_bytes);
-  auto* dev_logprobs = reinterpret_cast<float*>(dev_ids + n);
-  auto* dev_top_ids = reinterpret_cast<int32_t*>(dev_logprobs + n);
-  auto* dev_top_logprobs = reinterpret_cast<float*>(dev_top_ids + size_t(n) * top_n);
   auto* dev_raw = reinterpret_cast<float*>(dev + bytes);
   const auto* dev_masks = num_mask_words ? reinterpret_cast<const uint32_t*>(dev + mask_offset) : nullptr;
+  SampleOutputs outputs{out_ids, out_logprobs, out_top_ids, out_top_logprobs, top_n};
+  outputs.ids_mirror = dev_ids;
   sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw, dev_masks,
-              static_cast<int>(mask_words), SampleOutputs{dev_ids, dev_logprobs, dev_top_ids, dev_top_logprobs, top_n}, n, config_.vocab_size, st);
+              static_cast<int>(mask_words), outputs, n, config_.vocab_size, st);
   ops_.mark(st, "sampling");
-  PAGODA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(slot.host.data()) + param_bytes, dev + param_bytes,
-                                    bytes - param_bytes, cudaMemcpyDeviceToHost, st));
   PAGODA_CUDA_CHECK(cudaEventRecord(slot.done.get(), st));
   timer_.end(st);
   slot.n = n;

@@ -17,6 +17,16 @@
 
 namespace pagoda::cuda {
 
+// RoPE and the KV cache write in one kernel (rope_neox_kv_write), on by default since session 13;
+// PAGODA_FUSED_ROPE_KV=0 launches them apart.
+bool fused_rope_kv_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_FUSED_ROPE_KV");
+    return !(v != nullptr && std::string(v) == "0");
+  }();
+  return on;
+}
+
 template <typename T> class CudaOps : public ModelOps {
 public:
   CudaOps(CudaBackend& b, const StepInputs& in) : b_(b), in_(in), c_(b.config_), st_(b.stream_.get()) {}
@@ -53,6 +63,7 @@ public:
     b_.ops_.mark(st_, "add_rms_norm");
   }
   void linear(const LinearLayer& layer, Act in, Act out) override {
+    settle_rope();
     if (b_.skip_.skips(layer.name)) return;
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
@@ -72,6 +83,7 @@ public:
     b_.ops_.mark(st_, layer.name.c_str());
   }
   void bias_add(Act x, const Param& bias) override {
+    settle_rope();
     wrote(x, Fp8Fuse::kNone);
     cuda::bias_add(act(x), device_param<T>(bias), in_.num_tokens, width(x), st_);
   }
@@ -82,15 +94,22 @@ public:
     rms_norm_heads(p + c_.q_size(), device_param<T>(k_norm), in_.num_tokens, c_.num_key_value_heads, c_.head_dim, w,
                    eps(), st_);
   }
+  // A rope the model asks for right before attention() is left to attention(), which runs it with the KV write
+  // in one kernel where the cache is not fp8 and the step has one set of frequencies; anything else runs it here.
   void rope(Act qkv) override {
     if (b_.skip_.skips("rope")) return;
+    if (fused_rope_kv_enabled() && !b_.pooling_ && !b_.kv_fp8_ && !per_seq_rope() && !b_.skip_.skips("kv_cache_write")) {
+      rope_pending_ = true;
+      return;
+    }
+    run_rope(qkv);
+  }
+  void run_rope(Act qkv) {
     T* q = act(qkv);
     T* k = q + c_.q_size();
     const int64_t stride = width(qkv);
     const float* inv_freq = b_.inv_freq_.template as<float>();
-    const bool per_seq =
-        std::any_of(in_.seq_inv_freq.begin(), in_.seq_inv_freq.end(), [](const float* f) { return f != nullptr; });
-    if (!per_seq) {
+    if (!per_seq_rope()) {
       rope_neox(q, k, stride, in_.positions, inv_freq, in_.num_tokens, c_.num_attention_heads, c_.num_key_value_heads,
                 c_.head_dim, b_.rope_.rotary_dim, st_);
     } else {
@@ -107,6 +126,17 @@ public:
     wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
     T* qkv = act(qkv_act);
+    const bool kv_written = rope_pending_; // rope() left both to this kernel
+    if (rope_pending_) {
+      rope_pending_ = false;
+      const size_t layer_bytes = b_.k_cache_.bytes() / c_.num_hidden_layers;
+      rope_neox_kv_write(qkv, qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.positions,
+                         b_.inv_freq_.template as<float>(), in_.slots,
+                         reinterpret_cast<T*>(static_cast<unsigned char*>(b_.k_cache_.data()) + li * layer_bytes),
+                         reinterpret_cast<T*>(static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes), n,
+                         c_.num_attention_heads, c_.num_key_value_heads, hd, b_.rope_.rotary_dim, b_.block_size_, st_);
+      b_.ops_.mark(st_, "rope+kv_cache_write");
+    }
     if constexpr (std::is_same_v<T, bf16>) {
       if (b_.pooling_) { // an embedder: causal within each packed sequence, no KV cache
         VarlenAttentionArgs v;
@@ -143,7 +173,7 @@ public:
     if (a.k_cache_fp8 == nullptr) {
       T* k_cache = reinterpret_cast<T*>(k_layer);
       T* v_cache = reinterpret_cast<T*>(v_layer);
-      if (!b_.skip_.skips("kv_cache_write"))
+      if (!kv_written && !b_.skip_.skips("kv_cache_write"))
         kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache,
                        n, c_.num_key_value_heads, hd, b_.block_size_, st_);
       a.k_cache = k_cache;
@@ -219,6 +249,15 @@ private:
   void wrote(Act a, Fp8Fuse fuse) { fused_[static_cast<int>(a)] = fuse; }
 
   float eps() const { return static_cast<float>(c_.rms_norm_eps); }
+  // A model that runs another op between rope() and attention() gets its rope here, before that op.
+  void settle_rope() {
+    if (!rope_pending_) return;
+    rope_pending_ = false;
+    run_rope(Act::kQkv);
+  }
+  bool per_seq_rope() const {
+    return std::any_of(in_.seq_inv_freq.begin(), in_.seq_inv_freq.end(), [](const float* f) { return f != nullptr; });
+  }
   T* act(Act a) const {
     switch (a) {
     case Act::kHidden: return b_.h_.template as<T>();
@@ -245,6 +284,7 @@ private:
   Fp8Fuse fused_[static_cast<int>(Act::kMlp) + 1] = {}; // per Act: how its buffer was last written
   bool gate_up_interleaved_ = false; // the last linear was gate_up on rows interleaved by 8
   bool silu_done_ = false;           // ... and wrote silu(gate) * up itself
+  bool rope_pending_ = false;        // rope() left q / k to attention()'s rope_neox_kv_write
   CudaBackend& b_;
   const StepInputs& in_;
   const ModelConfig& c_;

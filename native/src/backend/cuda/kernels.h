@@ -72,6 +72,17 @@ void rope_neox(float* q, float* k, int64_t token_stride, const int32_t* position
                const float* inv_freq, int num_tokens, int num_q_heads, int num_kv_heads,
                int head_dim, int rotary_dim, cudaStream_t stream);
 
+// rope_neox on q and k, then kv_cache_write of the rotated k and of v (layout and slots below), in one kernel:
+// the same values in q, k and the cache as the two calls (head_dim % 8 == 0).
+void rope_neox_kv_write(bf16* q, bf16* k, const bf16* v, int64_t token_stride, const int32_t* positions,
+                        const float* inv_freq, const int32_t* slot_mapping, bf16* k_cache, bf16* v_cache,
+                        int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
+                        int block_size, cudaStream_t stream);
+void rope_neox_kv_write(float* q, float* k, const float* v, int64_t token_stride, const int32_t* positions,
+                        const float* inv_freq, const int32_t* slot_mapping, float* k_cache, float* v_cache,
+                        int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
+                        int block_size, cudaStream_t stream);
+
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, intermediate + i].
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,
               cudaStream_t stream);
@@ -282,12 +293,19 @@ struct DeviceRowSampling {
 // adjustments must be distinct. A row with mask_row >= 0 samples only tokens whose bit is
 // set in masks[mask_row * mask_words ...] (bit t of word t / 32), read beside the logits, so
 // the logprobs stay the raw ones; unmasked rows read no mask.
+// bytes (whole 4-byte words, both ends 16-byte aligned) of page-locked host memory (cudaMallocHost) to the device
+// by a kernel on `stream` (host_copy.cu: no copy-engine hand-offs between a step's kernels).
+void copy_from_host(void* device_dst, const void* host_src, size_t bytes, cudaStream_t stream);
+
+// The outputs may lie in page-locked host memory (the kernel writes them there, no copy after it); ids_mirror,
+// when not null, gets the ids too (on the device, for the next step's placeholders).
 struct SampleOutputs {
   int32_t* ids;           // [rows]
   float* logprobs;        // [rows]
   int32_t* top_ids;       // [rows x top_stride], may be null when top_stride is 0
   float* top_logprobs;    // likewise
   int top_stride;
+  int32_t* ids_mirror = nullptr; // [rows]
 };
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
                  const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,

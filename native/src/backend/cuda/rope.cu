@@ -48,19 +48,79 @@ __global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t t
     rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
 }
 
+// rope_neox_kernel's rotation, then the token's K (rotated) and V written to the paged cache as kv_cache_write
+// does (16-byte vectors), in one block a token: one kernel boundary less on the decode step's chain. The
+// rotated K is read back after a barrier: the block's own global writes are visible to it then.
+template <typename T>
+__global__ void rope_neox_kv_write_kernel(T* q, T* k, const T* v, int64_t token_stride, const int32_t* positions,
+                                          const float* inv_freq, const int32_t* slot_mapping, T* __restrict__ k_cache,
+                                          T* __restrict__ v_cache, int num_q_heads, int num_kv_heads, int head_dim,
+                                          int rotary_dim, int block_size) {
+  const int64_t token = blockIdx.x;
+  const int half = rotary_dim / 2;
+  const int heads_in_parallel = blockDim.x / half;
+  const int i = threadIdx.x % half;
+  const int head_start = threadIdx.x / half;
+  const bool active = head_start < heads_in_parallel;
+  float s = 0.f, c = 1.f;
+  if (active) rope_neox_sincos(positions[token], inv_freq[i], &s, &c);
+  const int32_t slot = slot_mapping[token]; // step inputs: read before the PDL wait
+  pdl_wait();
+  pdl_launch_dependents();
+  T* q_row = q + token * token_stride;
+  T* k_row = k + token * token_stride;
+  if (active) {
+    for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
+      rotate_pair(q_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+    for (int h = head_start; h < num_kv_heads; h += heads_in_parallel)
+      rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+  }
+  if (slot < 0) return; // block-uniform: no barrier is skipped by part of the block
+  __syncthreads();
+  const int64_t block = slot / block_size;
+  const int offset = slot % block_size;
+  const int vectors_per_head = head_dim / 8;
+  const T* v_row = v + token * token_stride;
+  for (int j = threadIdx.x; j < num_kv_heads * vectors_per_head; j += blockDim.x) {
+    const int head = j / vectors_per_head, vec = j % vectors_per_head;
+    const int64_t src = static_cast<int64_t>(head) * head_dim + vec * 8;
+    const int64_t dst = ((block * num_kv_heads + head) * block_size + offset) * head_dim + vec * 8;
+    copy8(k_row + src, k_cache + dst);
+    copy8(v_row + src, v_cache + dst);
+  }
+}
+
 namespace {
+
+int rope_threads(int rotary_dim, int head_dim) {
+  if (rotary_dim % 2 != 0 || rotary_dim > head_dim || rotary_dim > 512 || rotary_dim <= 0)
+    throw Error("rope_neox: rotary_dim " + std::to_string(rotary_dim) + " with head_dim " +
+                std::to_string(head_dim) + " is not supported (even, 2..min(head_dim, 512))");
+  const int half = rotary_dim / 2;
+  // Enough threads for several heads at once, a whole number of heads per block.
+  const int threads = half * ((256 + half - 1) / half);
+  return threads > 1024 ? half : threads;
+}
+
+template <typename T>
+void launch_rope_kv_write(T* q, T* k, const T* v, int64_t token_stride, const int32_t* positions,
+                          const float* inv_freq, const int32_t* slot_mapping, T* k_cache, T* v_cache, int num_tokens,
+                          int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, int block_size,
+                          cudaStream_t stream) {
+  const int threads = rope_threads(rotary_dim, head_dim);
+  if (head_dim % 8 != 0)
+    throw Error("rope_neox_kv_write: head_dim " + std::to_string(head_dim) + " must be a multiple of 8");
+  if (num_tokens == 0) return;
+  launch_pdl("rope_neox_kv_write_kernel", rope_neox_kv_write_kernel<T>, dim3(num_tokens), dim3(threads), 0, stream, q,
+             k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, num_q_heads, num_kv_heads,
+             head_dim, rotary_dim, block_size);
+}
 
 template <typename T>
 void launch_rope(T* q, T* k, int64_t token_stride, const int32_t* positions, const float* inv_freq, int num_tokens,
                  int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, cudaStream_t stream) {
-  if (rotary_dim % 2 != 0 || rotary_dim > head_dim || rotary_dim > 512 || rotary_dim <= 0)
-    throw Error("rope_neox: rotary_dim " + std::to_string(rotary_dim) + " with head_dim " +
-                std::to_string(head_dim) + " is not supported (even, 2..min(head_dim, 512))");
+  const int threads = rope_threads(rotary_dim, head_dim);
   if (num_tokens == 0) return;
-  const int half = rotary_dim / 2;
-  // Enough threads for several heads at once, a whole number of heads per block.
-  int threads = half * ((256 + half - 1) / half);
-  if (threads > 1024) threads = half;
   launch_pdl("rope_neox_kernel", rope_neox_kernel<T>, dim3(num_tokens), dim3(threads), 0, stream, q, k,
              token_stride, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, rotary_dim);
 }
@@ -76,6 +136,21 @@ void rope_neox(float* q, float* k, int64_t token_stride, const int32_t* position
                int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, cudaStream_t stream) {
   launch_rope(q, k, token_stride, positions, inv_freq, num_tokens, num_q_heads, num_kv_heads, head_dim, rotary_dim,
               stream);
+}
+
+void rope_neox_kv_write(bf16* q, bf16* k, const bf16* v, int64_t token_stride, const int32_t* positions,
+                        const float* inv_freq, const int32_t* slot_mapping, bf16* k_cache, bf16* v_cache,
+                        int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
+                        int block_size, cudaStream_t stream) {
+  launch_rope_kv_write(q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, num_tokens,
+                       num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size, stream);
+}
+void rope_neox_kv_write(float* q, float* k, const float* v, int64_t token_stride, const int32_t* positions,
+                        const float* inv_freq, const int32_t* slot_mapping, float* k_cache, float* v_cache,
+                        int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
+                        int block_size, cudaStream_t stream) {
+  launch_rope_kv_write(q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, num_tokens,
+                       num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size, stream);
 }
 
 } // namespace pagoda::cuda

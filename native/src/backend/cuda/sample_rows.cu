@@ -311,7 +311,10 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
       out.top_logprobs[static_cast<int64_t>(blockIdx.x) * out.top_stride + k] = 0.0f;
     }
   }
-  if (threadIdx.x == 0) out.ids[blockIdx.x] = chosen;
+  if (threadIdx.x == 0) {
+    out.ids[blockIdx.x] = chosen;
+    if (out.ids_mirror != nullptr) out.ids_mirror[blockIdx.x] = chosen;
+  }
 }
 
 } // namespace
