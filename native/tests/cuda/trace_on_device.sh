@@ -3,8 +3,9 @@
 # Llama-3-8B dummy weights, 512 in / 128 out, each run under the CUPTI injection library (kernel_trace.cpp), then
 # kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
-# ..." runs those instead (a switch's variants traced in one call). CHECKS=1 first runs elementwise_kernels_test
-# and the wave2 GPTQ / FP8 goldens (bf16 and W8A8). Traces (gzipped) and logs go to $OUT/trace, tarred into
+# ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
+# untraced, max_model_len 4096). CHECKS=1 first runs elementwise_kernels_test, sample_rows_test, cuda_graph_test
+# and the goldens (wave2 quantized, W8A8, tiny bf16). Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
 SCRIPT=trace_on_device LOGS=trace TOTAL_S=${TOTAL_S:-300}
 source "$(dirname "$0")/device_run.sh"
@@ -21,7 +22,7 @@ traced() { # FORMAT BATCH [ENV...]
     "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size "$b" --out "$OUT_DIR/$name.json" &&
     echo "   $f batch $b traced: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)" &&
     python3 "$B/kernel_trace_summary.py" "$OUT_DIR/$name.csv" > "$OUT_DIR/$name.summary.txt" 2>&1 &&
-    head -3 "$OUT_DIR/$name.summary.txt" && gzip "$OUT_DIR/$name.csv"
+    sed -n 2p "$OUT_DIR/$name.summary.txt" && grep -E "^between" "$OUT_DIR/$name.summary.txt"; gzip "$OUT_DIR/$name.csv"
 }
 plain() { # FORMAT BATCH
   run "plain-$1-b$2" 60 "$BIN/pagoda-bench" --model "$(cfg $1)" $L --batch-size "$2" --out "$OUT_DIR/plain-$1-b$2.json" &&
@@ -32,16 +33,31 @@ if [ "${CHECKS:-0}" = 1 ]; then
   export PAGODA_SHARED=$S
   test_or_stop elementwise_kernels_test 90 "$BIN/elementwise_kernels_test"
   echo "   elementwise_kernels_test: $(grep -E "passed" "$OUT_DIR/elementwise_kernels_test.log" | tail -1)"
-  for g in gptq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
+  for t in sample_rows_test cuda_graph_test; do
+    test_or_stop $t 90 "$BIN/$t" "$S/models/tiny-llama3"
+    echo "   $t: $(grep -E "passed" "$OUT_DIR/$t.log" | tail -1)"
+  done
+  for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
     run golden-$g 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
       --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype auto
     echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g.log" | tail -1)"
+  done
+  for m in tiny-llama3 tiny-qwen3; do
+    run golden-$m 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
+    echo "   golden $m: $(grep -E "passed" "$OUT_DIR/golden-$m.log" | tail -1)"
   done
 fi
 if [ -n "${RUNS:-}" ]; then
   for r in $RUNS; do
     IFS=: read -r f b envs <<< "$r"
-    traced "$f" "$b" ${envs//,/ }
+    if [ "$b" = sharegpt ]; then
+      name=sharegpt-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}
+      run "$name" 110 env ${envs//,/ } "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda \
+        --max-model-len 4096 --dataset "$B/sharegpt-like.json" --num-prompts 500 --out "$OUT_DIR/$name.json" &&
+        echo "   ShareGPT $f ${envs}: $(grep -E "^throughput" "$OUT_DIR/$name.log" | head -1)"
+    else
+      traced "$f" "$b" ${envs//,/ }
+    fi
   done
 else
   traced bf16 1
