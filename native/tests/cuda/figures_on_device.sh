@@ -6,6 +6,8 @@
 # batch-1 decode of Llama-3-8B in bf16 / GPTQ / AWQ / FP8 beside each one's floor, the 32k and 120k
 # prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, and the prefix-caching workload. Dummy
 # weights for the 8B shapes. Logs and JSON go to $OUT/figures, tarred into $OUT/figures-logs.tar.gz.
+# SKIP="tests prefill" leaves out the kernel tests after quant_gemm_test and the two prefills (a call short of
+# device time, when their code has not changed since their last figures).
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
@@ -16,7 +18,8 @@ export PAGODA_SHARED=$S # quant_gemm_test reads the wave2 checkpoints from it
 
 test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
 grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
-for t in paged_attention_wgmma_test paged_attention_test cascade_attention_test; do
+skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
+skipped tests || for t in paged_attention_wgmma_test paged_attention_test cascade_attention_test; do
   run $t 120 "$BIN/$t"
   echo "   $t: $(grep -E "passed" "$OUT_DIR/$t.log" | tail -1)"
 done
@@ -41,10 +44,12 @@ for f in bf16 gptq-int4 awq-int4 fp8-dynamic; do
 done
 
 P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
-run prefill-32k 80 "$BIN/pagoda-bench" $P --max-model-len 33024 --input-len 32768 \
-  --out "$OUT_DIR/h200-llama31-8b-prefill-32k.json" && echo "   32k: $(grep -E "^prefill" "$OUT_DIR/prefill-32k.log")"
-run prefill-120k 110 "$BIN/pagoda-bench" $P --max-model-len 120064 --input-len 120000 \
-  --out "$OUT_DIR/h200-llama31-8b-prefill-120k.json" && echo "   120k: $(grep -E "^prefill" "$OUT_DIR/prefill-120k.log")"
+if ! skipped prefill; then
+  run prefill-32k 80 "$BIN/pagoda-bench" $P --max-model-len 33024 --input-len 32768 \
+    --out "$OUT_DIR/h200-llama31-8b-prefill-32k.json" && echo "   32k: $(grep -E "^prefill" "$OUT_DIR/prefill-32k.log")"
+  run prefill-120k 110 "$BIN/pagoda-bench" $P --max-model-len 120064 --input-len 120000 \
+    --out "$OUT_DIR/h200-llama31-8b-prefill-120k.json" && echo "   120k: $(grep -E "^prefill" "$OUT_DIR/prefill-120k.log")"
+fi
 
 for f in bf16 fp8-dynamic; do
   cfg=$C/llama-3-8b-$f.json
