@@ -1,7 +1,7 @@
 # Sourced by the one-call device scripts (quant_lean_on_device.sh; the bulk GEMV ones were removed
 # after 8f1c449): a run budget, per-step logs and one tarball back. Set before sourcing:
 #   SCRIPT (the caller's name), LOGS (the log folder under $OUT), TOTAL_S (seconds a run may end by).
-# Gives OUT_DIR, BIN, B (the bundle), status, el, run, finish and test_or_stop.
+# Gives OUT_DIR, BIN, B (the bundle), status, el, run, finish, test_or_stop and every_golden.
 set -u -o pipefail
 B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # the bundle: this file lies beside the caller
 BIN=$B/bin
@@ -50,5 +50,19 @@ test_or_stop() {
   echo "$SCRIPT: the kernel test failed; nothing timed"
   status=1
   finish
+}
+# Every golden through pagoda-check with the defaults, from $S (the bundle's shared/, bundle_checkpoints with all
+# wave2 formats and tiny-llama3 / tiny-qwen3): the wave2 quantized ones in bf16 (and W8A8), the tiny bf16 ones.
+every_golden() {
+  local g m
+  for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
+    run golden-$g 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
+      --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype auto
+    echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g.log" | tail -1)"
+  done
+  for m in tiny-llama3 tiny-qwen3; do
+    run golden-$m 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
+    echo "   golden $m: $(grep -E "passed" "$OUT_DIR/golden-$m.log" | tail -1)"
+  done
 }
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader

@@ -37,15 +37,7 @@ if [ "${CHECKS:-0}" = 1 ]; then
     test_or_stop $t 90 "$BIN/$t" "$S/models/tiny-llama3"
     echo "   $t: $(grep -E "passed" "$OUT_DIR/$t.log" | tail -1)"
   done
-  for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
-    run golden-$g 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
-      --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype auto
-    echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g.log" | tail -1)"
-  done
-  for m in tiny-llama3 tiny-qwen3; do
-    run golden-$m 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
-    echo "   golden $m: $(grep -E "passed" "$OUT_DIR/golden-$m.log" | tail -1)"
-  done
+  every_golden
 fi
 if [ -n "${RUNS:-}" ]; then
   for r in $RUNS; do

@@ -20,32 +20,39 @@ __device__ __forceinline__ void rotate_pair(T* head, int i, int half, float c, f
   head[i + half] = from_float<T>(rope_neox_second(x1, x2, c, s));
 }
 
+// One thread's part of a token's rotation: frequency i of heads head_start, head_start + heads_in_parallel, ...
+// (a whole number of heads a block). Positions and frequencies are step inputs, copied up before the step's first
+// kernel, so their loads and the sincos run before the PDL wait, beside the previous kernel. Full-precision
+// sincos: angles reach 1e5 radians at long positions.
+struct RopeLane {
+  int half, i, head_start, heads_in_parallel;
+  bool active;
+  float s = 0.f, c = 1.f;
+  __device__ RopeLane(int64_t token, const int32_t* positions, const float* inv_freq, int rotary_dim)
+      : half(rotary_dim / 2), i(threadIdx.x % half), head_start(threadIdx.x / half),
+        heads_in_parallel(blockDim.x / half), active(head_start < heads_in_parallel) {
+    if (active) rope_neox_sincos(positions[token], inv_freq[i], &s, &c);
+  }
+  template <typename T>
+  __device__ void rotate(T* q_row, T* k_row, int num_q_heads, int num_kv_heads, int head_dim) const {
+    if (!active) return;
+    for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
+      rotate_pair(q_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+    for (int h = head_start; h < num_kv_heads; h += heads_in_parallel)
+      rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+  }
+};
+
 template <typename T>
 __global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t token_stride,
                                  const int32_t* positions,
                                  const float* inv_freq, int num_q_heads,
                                  int num_kv_heads, int head_dim, int rotary_dim) {
   const int64_t token = blockIdx.x;
-  const int half = rotary_dim / 2;
-  const int lanes_per_head = half;
-  const int heads_in_parallel = blockDim.x / lanes_per_head;
-  const int i = threadIdx.x % lanes_per_head;
-  const int head_start = threadIdx.x / lanes_per_head;
-  const bool active = head_start < heads_in_parallel;
-  // Positions and frequencies are step inputs, copied up before the step's first kernel, so
-  // their loads and the sincos run before the PDL wait, beside the previous kernel.
-  // Full-precision sincos: angles reach 1e5 radians at long positions.
-  float s = 0.f, c = 1.f;
-  if (active) rope_neox_sincos(positions[token], inv_freq[i], &s, &c);
+  const RopeLane lane(token, positions, inv_freq, rotary_dim);
   pdl_wait();
   pdl_launch_dependents();
-  if (!active) return;
-  T* q_row = q + token * token_stride;
-  T* k_row = k + token * token_stride;
-  for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
-    rotate_pair(q_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
-  for (int h = head_start; h < num_kv_heads; h += heads_in_parallel)
-    rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+  lane.rotate(q + token * token_stride, k + token * token_stride, num_q_heads, num_kv_heads, head_dim);
 }
 
 // rope_neox_kernel's rotation, then the token's K (rotated) and V written to the paged cache as kv_cache_write
@@ -57,24 +64,12 @@ __global__ void rope_neox_kv_write_kernel(T* q, T* k, const T* v, int64_t token_
                                           T* __restrict__ v_cache, int num_q_heads, int num_kv_heads, int head_dim,
                                           int rotary_dim, int block_size) {
   const int64_t token = blockIdx.x;
-  const int half = rotary_dim / 2;
-  const int heads_in_parallel = blockDim.x / half;
-  const int i = threadIdx.x % half;
-  const int head_start = threadIdx.x / half;
-  const bool active = head_start < heads_in_parallel;
-  float s = 0.f, c = 1.f;
-  if (active) rope_neox_sincos(positions[token], inv_freq[i], &s, &c);
-  const int32_t slot = slot_mapping[token]; // step inputs: read before the PDL wait
+  const RopeLane lane(token, positions, inv_freq, rotary_dim);
+  const int32_t slot = slot_mapping[token]; // a step input: read before the PDL wait
   pdl_wait();
   pdl_launch_dependents();
-  T* q_row = q + token * token_stride;
   T* k_row = k + token * token_stride;
-  if (active) {
-    for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
-      rotate_pair(q_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
-    for (int h = head_start; h < num_kv_heads; h += heads_in_parallel)
-      rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
-  }
+  lane.rotate(q + token * token_stride, k_row, num_q_heads, num_kv_heads, head_dim);
   if (slot < 0) return; // block-uniform: no barrier is skipped by part of the block
   __syncthreads();
   const int64_t block = slot / block_size;
