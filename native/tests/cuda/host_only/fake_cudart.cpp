@@ -50,6 +50,20 @@ void map_pool() {
 
 bool is_device(const void* p) { return g_device != nullptr && p >= g_device && p < g_device + kPoolBytes; }
 
+// Page-locked host memory (cudaMallocHost): a kernel may take its addresses (unified addressing maps it), as
+// host_copy.cu's copy kernel and the sampler's outputs do.
+std::map<const char*, size_t>& pinned() {
+  static std::map<const char*, size_t> ranges;
+  return ranges;
+}
+bool is_pinned(const void* p) {
+  const char* c = static_cast<const char*>(p);
+  auto it = pinned().upper_bound(c);
+  if (it == pinned().begin()) return false;
+  --it;
+  return c >= it->first && c < it->first + it->second;
+}
+
 // Where the host reads or writes n bytes at p (device addresses go through the shadow mapping).
 void* host_view(const void* p, size_t n) {
   if (!is_device(p)) return const_cast<void*>(p);
@@ -139,7 +153,7 @@ void check_launch(const void* kernel, void** args) {
       pointers = {fields[0], fields[1], fields[2], fields[4], fields[5]};
     }
     for (const void* p : pointers)
-      if (p != nullptr && !is_device(p)) {
+      if (p != nullptr && !is_device(p) && !is_pinned(p)) {
         std::fprintf(stderr, "FAKECUDA: %s: parameter %zu (%s) is the host address %p\n", sig.c_str(), i,
                      types[i].c_str(), p);
         std::abort();
@@ -168,11 +182,20 @@ int cudaMalloc(void** p, size_t n) {
 int cudaFree(void*) { return 0; }
 int cudaMallocHost(void** p, size_t n) {
   FAKE_FAIL_STICKY;
-  *p = std::aligned_alloc(4096, (n + 4095) & ~size_t(4095));
+  const size_t rounded = (n + 4095) & ~size_t(4095);
+  *p = std::aligned_alloc(4096, rounded);
+  if (*p != nullptr) pinned()[static_cast<const char*>(*p)] = rounded;
   return *p != nullptr ? 0 : 2;
 }
 int cudaFreeHost(void* p) {
+  pinned().erase(static_cast<const char*>(p));
   std::free(p);
+  return 0;
+}
+int cudaHostGetDevicePointer(void** d, void* h, unsigned) {
+  FAKE_FAIL_STICKY;
+  if (!is_pinned(h)) return 1; // cudaErrorInvalidValue: not page-locked memory of this runtime
+  *d = h;
   return 0;
 }
 int cudaMemcpy(void* dst, const void* src, size_t n, int kind) {
