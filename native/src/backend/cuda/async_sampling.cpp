@@ -86,7 +86,7 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
                 num_mask_words * sizeof(uint32_t));
   char* dev = slot.device.as<char>();
   timer_.begin(st);
-  copy_from_host(dev, params, (param_bytes + 3) / 4 * 4, st);
+  copy_from_host(dev, slot.host.device_data(), param_bytes, st);
   placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
   const CascadeGroup cascade = cascade_group(b);
   if (cascade.prefix_blocks == 0 && graph_eligible(b)) {
@@ -102,9 +102,7 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   // The results: written by the kernel into the slot's host buffer after the settings (its device address), the
   // ids mirrored at the same offset of the device buffer for the next step's placeholders (the host rewrites its
   // buffer at the next launch of this slot, unordered with the device).
-  char* host_out = nullptr;
-  PAGODA_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&host_out), slot.host.data(), 0));
-  host_out += param_bytes;
+  char* host_out = static_cast<char*>(slot.host.device_data()) + param_bytes;
   auto* out_ids = reinterpret_cast<int32_t*>(host_out);
   auto* out_logprobs = reinterpret_cast<float*>(out_ids + n);
   auto* out_top_ids = reinterpret_cast<int32_t*>(out_logprobs + n);

@@ -17,6 +17,8 @@
 
 namespace pagoda::cuda {
 
+namespace {
+
 // RoPE and the KV cache write in one kernel (rope_neox_kv_write), on by default since session 13;
 // PAGODA_FUSED_ROPE_KV=0 launches them apart.
 bool fused_rope_kv_enabled() {
@@ -26,6 +28,8 @@ bool fused_rope_kv_enabled() {
   }();
   return on;
 }
+
+} // namespace
 
 template <typename T> class CudaOps : public ModelOps {
 public:
@@ -126,17 +130,6 @@ public:
     wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
     T* qkv = act(qkv_act);
-    const bool kv_written = rope_pending_; // rope() left both to this kernel
-    if (rope_pending_) {
-      rope_pending_ = false;
-      const size_t layer_bytes = b_.k_cache_.bytes() / c_.num_hidden_layers;
-      rope_neox_kv_write(qkv, qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.positions,
-                         b_.inv_freq_.template as<float>(), in_.slots,
-                         reinterpret_cast<T*>(static_cast<unsigned char*>(b_.k_cache_.data()) + li * layer_bytes),
-                         reinterpret_cast<T*>(static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes), n,
-                         c_.num_attention_heads, c_.num_key_value_heads, hd, b_.rope_.rotary_dim, b_.block_size_, st_);
-      b_.ops_.mark(st_, "rope+kv_cache_write");
-    }
     if constexpr (std::is_same_v<T, bf16>) {
       if (b_.pooling_) { // an embedder: causal within each packed sequence, no KV cache
         VarlenAttentionArgs v;
@@ -173,9 +166,15 @@ public:
     if (a.k_cache_fp8 == nullptr) {
       T* k_cache = reinterpret_cast<T*>(k_layer);
       T* v_cache = reinterpret_cast<T*>(v_layer);
-      if (!kv_written && !b_.skip_.skips("kv_cache_write"))
+      if (rope_pending_) { // rope() left q / k to this one kernel with the KV write (never with an fp8 cache)
+        rope_pending_ = false;
+        rope_neox_kv_write(qkv, qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.positions,
+                           b_.inv_freq_.template as<float>(), in_.slots, k_cache, v_cache, n, c_.num_attention_heads,
+                           c_.num_key_value_heads, hd, b_.rope_.rotary_dim, b_.block_size_, st_);
+      } else if (!b_.skip_.skips("kv_cache_write")) {
         kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache,
                        n, c_.num_key_value_heads, hd, b_.block_size_, st_);
+      }
       a.k_cache = k_cache;
       a.v_cache = v_cache;
     }

@@ -25,20 +25,18 @@ __global__ void copy_from_host_kernel(uint4* __restrict__ dst, const uint4* src,
 
 } // namespace
 
-void copy_from_host(void* device_dst, const void* host_src, size_t bytes, cudaStream_t stream) {
+void copy_from_host(void* device_dst, const void* mapped_src, size_t bytes, cudaStream_t stream) {
   if (bytes == 0) return;
-  if (bytes % 4 != 0 || reinterpret_cast<uintptr_t>(device_dst) % 16 != 0 || reinterpret_cast<uintptr_t>(host_src) % 16 != 0)
+  if (bytes % 4 != 0 || reinterpret_cast<uintptr_t>(device_dst) % 16 != 0 || reinterpret_cast<uintptr_t>(mapped_src) % 16 != 0)
     throw Error("copy_from_host: " + std::to_string(bytes) + " bytes: 16-byte aligned ends and whole 4-byte words only");
-  const void* src = nullptr; // the pages' device address (the host address itself under unified addressing)
-  PAGODA_CUDA_CHECK(cudaHostGetDevicePointer(const_cast<void**>(&src), const_cast<void*>(host_src), 0));
   constexpr int kThreads = 256;
   const size_t chunks = bytes / 16;
   const int tail_words = static_cast<int>((bytes % 16) / 4);
   const size_t blocks = std::max<size_t>(1, std::min<size_t>((chunks + kThreads - 1) / kThreads, 264));
   copy_from_host_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      static_cast<uint4*>(device_dst), static_cast<const uint4*>(src), chunks,
+      static_cast<uint4*>(device_dst), static_cast<const uint4*>(mapped_src), chunks,
       reinterpret_cast<uint32_t*>(static_cast<char*>(device_dst) + chunks * 16),
-      reinterpret_cast<const uint32_t*>(static_cast<const char*>(src) + chunks * 16), tail_words);
+      reinterpret_cast<const uint32_t*>(static_cast<const char*>(mapped_src) + chunks * 16), tail_words);
   PAGODA_CUDA_CHECK_LAUNCH("copy_from_host_kernel");
 }
 

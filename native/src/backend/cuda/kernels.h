@@ -293,9 +293,10 @@ struct DeviceRowSampling {
 // adjustments must be distinct. A row with mask_row >= 0 samples only tokens whose bit is
 // set in masks[mask_row * mask_words ...] (bit t of word t / 32), read beside the logits, so
 // the logprobs stay the raw ones; unmasked rows read no mask.
-// bytes (whole 4-byte words, both ends 16-byte aligned) of page-locked host memory (cudaMallocHost) to the device
-// by a kernel on `stream` (host_copy.cu: no copy-engine hand-offs between a step's kernels).
-void copy_from_host(void* device_dst, const void* host_src, size_t bytes, cudaStream_t stream);
+// bytes (whole 4-byte words, both ends 16-byte aligned) of page-locked host memory to the device by a kernel on
+// `stream` (host_copy.cu: no copy-engine hand-offs between a step's kernels); mapped_src is the pages' device
+// address (PinnedBuffer::device_data).
+void copy_from_host(void* device_dst, const void* mapped_src, size_t bytes, cudaStream_t stream);
 
 // The outputs may lie in page-locked host memory (the kernel writes them there, no copy after it); ids_mirror,
 // when not null, gets the ids too (on the device, for the next step's placeholders).

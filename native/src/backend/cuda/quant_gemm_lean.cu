@@ -46,6 +46,8 @@ bool quant_gemm_lean_enabled() {
   return on;
 }
 
+namespace {
+
 // PAGODA_QUANT_GEMM_LEAN_DEEP: 1 every launch deep, 0 none; unset (-1) the default of deep_by_default.
 int quant_gemm_lean_deep_switch() {
   static const int mode = [] {
@@ -65,8 +67,6 @@ bool deep_by_default(const QuantizedWeight& w, bool silu) {
   if (mode >= 0) return mode == 1;
   return !silu && w.format == QuantFormat::kInt4 && w.group_size == 128;
 }
-
-namespace {
 
 // quant_gemm's rule for one n8 tile (it fixes the split of k, so the summation order): eight warps
 // while the CTAs fit one wave of 16 warps an SM, else four. PAGODA_QUANT_GEMM_LEAN_WARPS=4 or 8 forces one

@@ -48,10 +48,13 @@ __device__ float block_sum(float v, float* scratch) {
   return s;
 }
 
-// The logit the sampling passes see: -inf where the row's token mask (if any) forbids it.
-__device__ __forceinline__ float allowed_logit(const float* row, const uint32_t* mask, int i) {
-  if (mask == nullptr || ((__ldg(mask + (i >> 5)) >> (i & 31)) & 1u)) return row[i];
+// The logit the sampling passes see: -inf where the row's token mask (if any) forbids token i.
+__device__ __forceinline__ float masked_logit(float v, const uint32_t* mask, int i) {
+  if (mask == nullptr || ((__ldg(mask + (i >> 5)) >> (i & 31)) & 1u)) return v;
   return -INFINITY;
+}
+__device__ __forceinline__ float allowed_logit(const float* row, const uint32_t* mask, int i) {
+  return masked_logit(row[i], mask, i);
 }
 
 // The row's largest allowed logit and its lowest index, every thread gets it. The row is read as float4s, four of them
@@ -59,10 +62,7 @@ __device__ __forceinline__ float allowed_logit(const float* row, const uint32_t*
 // latency-bound on one SM); `better` orders (value, index) totally, so the visiting order changes nothing.
 __device__ ValueIndex row_best(const float* row, const uint32_t* mask, int vocab, ValueIndex* scratch) {
   ValueIndex best{-FLT_MAX, 0x7fffffff};
-  auto visit = [&](float v, int i) {
-    if (mask != nullptr && !((__ldg(mask + (i >> 5)) >> (i & 31)) & 1u)) v = -INFINITY;
-    best = better(best, ValueIndex{v, i}); // NaN never wins
-  };
+  auto visit = [&](float v, int i) { best = better(best, ValueIndex{masked_logit(v, mask, i), i}); }; // NaN never wins
   int scalar_from = 0;
   if ((reinterpret_cast<uintptr_t>(row) & 15) == 0) {
     constexpr int kUnroll = 4;

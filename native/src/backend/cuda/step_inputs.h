@@ -89,7 +89,7 @@ private:
       pending = false;
     }
     void copy_to(void* device, size_t bytes, cudaStream_t stream) {
-      copy_from_host(device, buffer.data(), (bytes + 3) / 4 * 4, stream);
+      copy_from_host(device, buffer.device_data(), bytes, stream);
       PAGODA_CUDA_CHECK(cudaEventRecord(copied.get(), stream));
       pending = true;
     }

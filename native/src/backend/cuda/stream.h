@@ -27,16 +27,22 @@ class PinnedBuffer {
 public:
   PinnedBuffer() = default;
   explicit PinnedBuffer(size_t bytes) : bytes_(bytes) {
-    if (bytes_) PAGODA_CUDA_CHECK(cudaMallocHost(&ptr_, bytes_));
+    if (bytes_) {
+      PAGODA_CUDA_CHECK(cudaMallocHost(&ptr_, bytes_));
+      PAGODA_CUDA_CHECK(cudaHostGetDevicePointer(&device_ptr_, ptr_, 0));
+    }
   }
   ~PinnedBuffer() {
     if (ptr_) cudaFreeHost(ptr_);
   }
-  PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  PinnedBuffer(PinnedBuffer&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), device_ptr_(std::exchange(o.device_ptr_, nullptr)),
+        bytes_(std::exchange(o.bytes_, 0)) {}
   PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
     if (this != &o) {
       if (ptr_) cudaFreeHost(ptr_);
       ptr_ = std::exchange(o.ptr_, nullptr);
+      device_ptr_ = std::exchange(o.device_ptr_, nullptr);
       bytes_ = std::exchange(o.bytes_, 0);
     }
     return *this;
@@ -44,10 +50,13 @@ public:
   PinnedBuffer(const PinnedBuffer&) = delete;
   PinnedBuffer& operator=(const PinnedBuffer&) = delete;
   void* data() const { return ptr_; }
+  // The same pages as a kernel addresses them (mapped page-locked memory: host_copy.cu reads it, the sampler writes).
+  void* device_data() const { return device_ptr_; }
   size_t bytes() const { return bytes_; }
 
 private:
   void* ptr_ = nullptr;
+  void* device_ptr_ = nullptr;
   size_t bytes_ = 0;
 };
 
