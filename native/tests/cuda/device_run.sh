@@ -53,16 +53,17 @@ test_or_stop() {
 }
 # Every golden through pagoda-check with the defaults, from $S (the bundle's shared/, bundle_checkpoints with all
 # wave2 formats and tiny-llama3 / tiny-qwen3): the wave2 quantized ones in bf16 (and W8A8), the tiny bf16 ones.
+# An argument (SUFFIX) names the logs golden-*-SUFFIX, for a second pass under a switch the caller exported.
 every_golden() {
-  local g m
+  local g m x=${1:+-$1}
   for g in gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block fp8-dynamic.w8a8 fp8-block.w8a8; do
-    run golden-$g 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
+    run golden-$g$x 40 "$BIN/pagoda-check" "$S/fixtures/wave2/golden/tiny-llama-$g.golden.json" \
       --model "$S/models/wave2/tiny-llama-${g%.w8a8}" --device cuda --dtype auto
-    echo "   golden $g: $(grep -E "passed" "$OUT_DIR/golden-$g.log" | tail -1)"
+    echo "   golden $g$x: $(grep -E "passed" "$OUT_DIR/golden-$g$x.log" | tail -1)"
   done
   for m in tiny-llama3 tiny-qwen3; do
-    run golden-$m 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
-    echo "   golden $m: $(grep -E "passed" "$OUT_DIR/golden-$m.log" | tail -1)"
+    run golden-$m$x 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
+    echo "   golden $m$x: $(grep -E "passed" "$OUT_DIR/golden-$m$x.log" | tail -1)"
   done
 }
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader

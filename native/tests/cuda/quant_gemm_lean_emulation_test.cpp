@@ -216,40 +216,6 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
   }
 }
 
-// Several 16-row tiles a CTA (T, PAGODA_QUANT_GEMM_LEAN_TILES): bit for bit the one-tile kernel, plain and gate_up
-// + SiLU, on a grid of ceil(tiles / T) CTAs whose last one holds fewer tiles, nothing written outside y.
-template <int W, int T> void run_tiles_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng) {
-  const HostQuantizedWeight inter = interleave_gate_up_rows(cs.host);
-  const QuantizedWeight w = emu::host_view(cs.host), wi = emu::host_view(inter);
-  const int n = w.n, k = w.k, tiles = n / 16, grid = (tiles + T - 1) / T;
-  const auto x_all = random_bf16_values(size_t(8) * k, rng);
-  for (int m : {1, 3, 8}) {
-    const std::vector<bf16> x = packed_x(x_all, w, m);
-    const std::string tag = cs.name + " " + std::to_string(tiles) + " tiles, " + std::to_string(T) + " a CTA, m " +
-                            std::to_string(m) + " warps " + std::to_string(W) + (deep ? " deep" : "");
-    for (bool silu : {false, true}) {
-      const QuantizedWeight& wk = silu ? wi : w;
-      const int cols = silu ? n / 2 : n, ld = cols + 8;
-      emu::WideOutput one(m, cols, ld), several(m, cols, ld);
-      const lean::LeanKernel k1 = silu ? lean::lean_kernel_for<W, true>(wk, deep) : lean::lean_kernel_for<W>(wk, deep);
-      const lean::LeanKernel kt =
-          silu ? lean::lean_kernel_for<W, true, T>(wk, deep) : lean::lean_kernel_for<W, false, T>(wk, deep);
-      const size_t smem = size_t(W) * 8 * 20 * 4;
-      std::string fault = emu::run_grid(dim3(tiles, 1, 1), smem, [&] {
-        k1(x.data(), wk, static_cast<bf16*>(one.data()), ld, m, 0.f);
-      }, W * 32);
-      if (!ran(c, tag, silu ? ": the one-tile silu kernel runs" : ": the one-tile kernel runs", fault)) continue;
-      fault = emu::run_grid(dim3(grid, 1, 1), smem, [&] {
-        kt(x.data(), wk, static_cast<bf16*>(several.data()), ld, m, 0.f);
-      }, W * 32);
-      const std::string what = tag + (silu ? " silu" : "");
-      if (!ran(c, what, ": runs to the end", fault)) continue;
-      c.expect_true(what + ": equals the one-tile kernel bit for bit", equal_exactly(several.values(), one.values()));
-      c.expect_true(what + ": nothing outside y written", several.outside_untouched());
-    }
-  }
-}
-
 } // namespace
 
 int main() {
@@ -283,18 +249,6 @@ int main() {
           run_silu_case<4>(c, cs, deep, rng);
           run_silu_case<8>(c, cs, deep, rng);
         }
-      }
-    }
-    // Several tiles a CTA: 80 x 1024 is five tiles (T 2: three CTAs, T 3: two, the last one short) and 8 groups
-    // of 128 (16 of 64), even over four or eight warps.
-    for (const Case& cs : quant_cases(
-             80, 1024, {{"gptq g128 sym", 128, false, true}, {"gptq g64 zeros", 64, false, false}, {"gptq act-order", 128, true, false}},
-             rng)) {
-      if (cs.host.format != QuantFormat::kInt4) continue;
-      for (bool deep : {false, true}) {
-        run_tiles_case<4, 2>(c, cs, deep, rng);
-        run_tiles_case<4, 3>(c, cs, deep, rng);
-        run_tiles_case<8, 3>(c, cs, deep, rng);
       }
     }
   });

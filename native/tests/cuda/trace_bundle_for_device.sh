@@ -10,8 +10,8 @@
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin trace_bundle_for_device .dev-carry/trace "$@"
-BINS=(pagoda-bench pagoda-check elementwise_kernels_test sample_rows_test cuda_graph_test libpagoda_kernel_trace.so)
-bundle_build pagoda-bench pagoda-check elementwise_kernels_test sample_rows_test cuda_graph_test pagoda_kernel_trace
+BINS=(pagoda-bench pagoda-check quant_gemm_test elementwise_kernels_test sample_rows_test cuda_graph_test libpagoda_kernel_trace.so)
+bundle_build pagoda-bench pagoda-check quant_gemm_test elementwise_kernels_test sample_rows_test cuda_graph_test pagoda_kernel_trace
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
 bundle_bins "${BINS[@]}"
 CUPTI=$(ldd "$BUILD/libpagoda_kernel_trace.so" | awk '/libcupti/ {print $3}')
@@ -23,4 +23,4 @@ cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.jso
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
 bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3
 cp native/tests/cuda/trace_on_device.sh native/tests/cuda/kernel_trace_summary.py native/tests/cuda/device_run.sh "$DEST/"
-bundle_end --max-mb 40 "OUT=\$OUT bash $DEST/trace_on_device.sh"
+bundle_end --max-mb 48 "OUT=\$OUT bash $DEST/trace_on_device.sh"

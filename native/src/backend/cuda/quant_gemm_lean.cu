@@ -80,48 +80,24 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// PAGODA_QUANT_GEMM_LEAN_TILES=2 or 3 (a measurement switch, off by default): int4 launches whose groups split
-// evenly over the warps take that many 16-row tiles a CTA (quant_gemm_lean_kernel's T; the same bits). For the
-// 1792 tiles of Llama-3-8B's gate_up, 3 makes the grid one wave of five CTAs an SM instead of 2.7.
-int tiles_a_cta(const QuantizedWeight& w, bool eight) {
-  static const int forced = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN_TILES");
-    const int n = v == nullptr ? 1 : std::atoi(v);
-    return n == 2 || n == 3 ? n : 1;
-  }();
-  const int groups = w.k / w.group_size;
-  if (forced == 1 || w.format != QuantFormat::kInt4 || groups % (eight ? 8 : 4) != 0) return 1;
-  return forced;
-}
-
-template <int W, bool S> lean::LeanKernel kernel_with_tiles(const QuantizedWeight& w, bool deep, int tiles) {
-  if (tiles == 2) return lean::lean_kernel_for<W, S, 2>(w, deep);
-  if (tiles == 3) return lean::lean_kernel_for<W, S, 3>(w, deep);
-  return lean::lean_kernel_for<W, S>(w, deep);
-}
-
 } // namespace
 
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep) {
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  const int tiles = tiles_a_cta(w, eight);
-  launch_pdl("quant_gemm_lean_kernel",
-             eight ? kernel_with_tiles<8, false>(w, d, tiles) : kernel_with_tiles<4, false>(w, d, tiles),
-             dim3((w.n / 16 + tiles - 1) / tiles), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
 }
 
 void launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, cudaStream_t stream,
                                  int deep) {
   const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
-  const int tiles = tiles_a_cta(w, eight);
-  const lean::LeanKernel kernel =
-      eight ? kernel_with_tiles<8, true>(w, d, tiles) : kernel_with_tiles<4, true>(w, d, tiles);
+  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
   if (kernel == nullptr) throw Error("quant_gemm_silu: int4 weights only");
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3((w.n / 16 + tiles - 1) / tiles), dim3(eight ? 256 : 128), 0, stream,
-             x, w, out, w.n / 2, m, 0.f);
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, out, w.n / 2,
+             m, 0.f);
 }
 
 } // namespace pagoda::cuda

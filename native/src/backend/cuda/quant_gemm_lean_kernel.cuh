@@ -59,15 +59,9 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
-// T (int4 only; the launcher's PAGODA_QUANT_GEMM_LEAN_TILES): a CTA takes T consecutive 16-row tiles, its warps
-// streaming them one after another through the same ring (the loads of a tile's first groups go out while the
-// last groups of the tile before it are multiplied), so a grid of several waves becomes one with no CTA ramp
-// between tiles. Each tile keeps T = 1's split of k over warps and its epilogue, so the bits do not change. It
-// needs every warp to hold the same number of groups (groups % W == 0): its tile epilogues are barriers.
-template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false, int T = 1>
+template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
-  static_assert(T == 1 || F == QuantFormat::kInt4, "several tiles a CTA: int4 weights (one cursor runs on)");
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
@@ -75,13 +69,13 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
-  const int row0 = blockIdx.x * T * 16;
+  const int row0 = blockIdx.x * 16;
   const int k = w.k;
   const int groups = k / (G * kQuantChunk);
   const int count = warp < groups ? (groups - warp + W - 1) / W : 0; // this warp's groups: warp, warp + W, ...
 
   // Cursors at this warp's first group; each load moves its cursor on by W groups.
-  const uint4* wq = static_cast<const uint4*>(w.packed) + (int64_t(blockIdx.x * T) * (k / kQuantChunk) + warp * G) * 32 + lane;
+  const uint4* wq = static_cast<const uint4*>(w.packed) + (int64_t(blockIdx.x) * (k / kQuantChunk) + warp * G) * 32 + lane;
   const uint8_t* wf = static_cast<const uint8_t*>(w.packed) + int64_t(row0 + g) * k + 16 * t + warp * G * kQuantChunk;
   const int64_t wf_h = int64_t(8) * k; // row g + 8
   const ScaleT* sp[2];
@@ -130,150 +124,24 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     }
   };
 
-  // The tile's epilogue: the warps' partials meet in shared memory, then y (or silu(gate) * up) is written.
-  // tile: unsigned as blockIdx.x, and row_base its first row (row0 for T = 1), so T = 1's code is as it was.
-  auto store_tile = [&](unsigned tile, int row_base, const float (&acc)[4]) {
+  Stage ring[D];
 #pragma unroll
-    for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
-    __syncthreads();
-    if constexpr (S) {
-      for (int idx = threadIdx.x; idx < m * 8; idx += W * 32) {
-        const int i = idx / 8, r = idx % 8;
-        float gs = 0.f, us = 0.f;
-#pragma unroll
-        for (int v = 0; v < W; ++v) {
-          gs += partial[v][i][r];
-          us += partial[v][i][r + 8];
-        }
-        const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
-        y[int64_t(i) * ldy + tile * 8 + r] = __float2bfloat16(gv / (1.f + __expf(-gv)) * uv);
-      }
-    } else {
-      for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {
-        const int i = idx / 16, r = idx % 16;
-        float s = 0.f;
-#pragma unroll
-        for (int v = 0; v < W; ++v) s += partial[v][i][r];
-        bf16* out = y + int64_t(i) * ldy + row_base + r;
-        if (beta != 0.f) s += beta * __bfloat162float(*out);
-        *out = __float2bfloat16(s);
-      }
-    }
-  };
+  for (int d = 0; d < D; ++d)
+    if (d < count) load(ring[d]);
+  pdl_wait(); // the weights depend on no kernel; x does
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
-  // The cursor starts at this warp's first group after the PDL wait (x_first), and each load moves it on by W.
   using XFrag = uint4[G][2];
-  auto x_first = [&] { return x + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk; };
-  auto load_x = [&](XFrag& dst, const bf16*& xp) {
+  const bf16* xp = x + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
+  auto load_x = [&](XFrag& dst) {
 #pragma unroll
     for (int c = 0; c < G; ++c)
 #pragma unroll
       for (int h = 0; h < 2; ++h) dst[c][h] = *reinterpret_cast<const uint4*>(xp + c * kQuantChunk + 8 * h);
     xp += W * G * kQuantChunk;
   };
-
-  // acc += one group's products (a stage and its x fragments), scaled.
-  auto multiply = [&](const Stage& st, const XFrag& xf, float (&acc)[4]) {
-    float part[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int c = 0; c < G; ++c) {
-#pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        uint32_t a[4];
-        if constexpr (F == QuantFormat::kInt4) {
-          const uint32_t word = (&st.words[c][0].x)[s];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
-            a[i] = bf16x2_sub(biased, Z ? st.zero2[i & 1] : 0x43084308u);
-          }
-        } else {
-          const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
-          a[0] = e4m3_pair<0x9180u>(rg); // bytes 0, 1 of row g
-          a[1] = e4m3_pair<0x9180u>(r8);
-          a[2] = e4m3_pair<0xB3A2u>(rg); // bytes 2, 3
-          a[3] = e4m3_pair<0xB3A2u>(r8);
-        }
-        const uint4& xv = xf[c][s >> 1];
-        mma_bf16_16816(part, a[0], a[1], a[2], a[3], (s & 1) ? xv.z : xv.x, (s & 1) ? xv.w : xv.y);
-      }
-    }
-    // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc[e] += part[e] * (GS ? st.scale[e >> 1] : fixed_scale[e >> 1]);
-  };
-
-  Stage ring[D];
-  if constexpr (T > 1) {
-    // The warp's items run tile by tile: group j of tile u. The packed words of tile u + 1 follow tile u's (every
-    // warp holds groups / W of each), so their cursor runs on; the scales' and zero points' (per row) and x's
-    // (the same columns again) start over at each tile.
-    const int left = w.n / 16 - static_cast<int>(blockIdx.x) * T;
-    const int tiles = left < T ? left : T;
-    const int items = tiles * count;
-    int load_tile = 0, load_j = 0, x_j = 0;
-    auto load_item = [&](Stage& st) {
-      if (load_j == count) {
-        load_j = 0;
-        ++load_tile;
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int row = row0 + load_tile * 16 + g + 8 * h;
-          sp[h] = static_cast<const ScaleT*>(w.scales) + warp * w.scale_index.group_stride +
-                  int64_t(row >> w.scale_index.row_shift) * w.scale_index.row_stride;
-          zp[h] = Z ? w.zeros + int64_t(warp) * w.n + row : nullptr;
-        }
-      }
-      load(st);
-      ++load_j;
-    };
-#pragma unroll
-    for (int d = 0; d < D; ++d)
-      if (d < items) load_item(ring[d]);
-    pdl_wait(); // the weights depend on no kernel; x does
-    const bf16* const x_start = x_first();
-    const bf16* xp = x_start;
-    auto load_x_item = [&](XFrag& dst) {
-      if (x_j == count) {
-        x_j = 0;
-        xp = x_start;
-      }
-      load_x(dst, xp);
-      ++x_j;
-    };
-    XFrag xr[2];
-    if (items > 0) load_x_item(xr[0]);
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    int tile_j = 0;
-    unsigned tile = blockIdx.x * T;
-    for (int j0 = 0; j0 < items; j0 += D) {
-#pragma unroll
-      for (int d = 0; d < D; ++d) {
-        const int j = j0 + d;
-        if (j >= items) break; // CTA-uniform: every warp has the same items
-        if (j + 1 < items) load_x_item(xr[(d + 1) & 1]);
-        multiply(ring[d], xr[d & 1], acc);
-        if (j + D < items) load_item(ring[d]);
-        if (++tile_j == count) { // the tile's last group: its epilogue, while the next tile's loads fly
-          store_tile(tile, static_cast<int>(tile * 16), acc);
-          ++tile;
-          __syncthreads(); // partial is read before the next tile writes it
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc[e] = 0.f;
-          tile_j = 0;
-        }
-      }
-    }
-  } else {
-#pragma unroll
-  for (int d = 0; d < D; ++d)
-    if (d < count) load(ring[d]);
-  pdl_wait(); // the weights depend on no kernel; x does
-
-  const bf16* xp = x_first();
   XFrag xr[2];
-  if (count > 0) load_x(xr[0], xp);
+  if (count > 0) load_x(xr[0]);
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   for (int j0 = 0; j0 < count; j0 += D) {
@@ -281,14 +149,65 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     for (int d = 0; d < D; ++d) {
       const int j = j0 + d;
       if (j >= count) break; // warp-uniform; only the last round
-      if (j + 1 < count) load_x(xr[(d + 1) & 1], xp);
+      if (j + 1 < count) load_x(xr[(d + 1) & 1]);
       Stage& st = ring[d];
-      multiply(st, xr[d & 1], acc);
+      const XFrag& xf = xr[d & 1];
+      float part[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int c = 0; c < G; ++c) {
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+          uint32_t a[4];
+          if constexpr (F == QuantFormat::kInt4) {
+            const uint32_t word = (&st.words[c][0].x)[s];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
+              a[i] = bf16x2_sub(biased, Z ? st.zero2[i & 1] : 0x43084308u);
+            }
+          } else {
+            const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
+            a[0] = e4m3_pair<0x9180u>(rg); // bytes 0, 1 of row g
+            a[1] = e4m3_pair<0x9180u>(r8);
+            a[2] = e4m3_pair<0xB3A2u>(rg); // bytes 2, 3
+            a[3] = e4m3_pair<0xB3A2u>(r8);
+          }
+          const uint4& xv = xf[c][s >> 1];
+          mma_bf16_16816(part, a[0], a[1], a[2], a[3], (s & 1) ? xv.z : xv.x, (s & 1) ? xv.w : xv.y);
+        }
+      }
+      // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[e] += part[e] * (GS ? st.scale[e >> 1] : fixed_scale[e >> 1]);
       if (j + D < count) load(st);
     }
   }
 
-  store_tile(blockIdx.x, row0, acc);
+#pragma unroll
+  for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
+  __syncthreads();
+  if constexpr (S) {
+    for (int idx = threadIdx.x; idx < m * 8; idx += W * 32) {
+      const int i = idx / 8, r = idx % 8;
+      float gs = 0.f, us = 0.f;
+#pragma unroll
+      for (int v = 0; v < W; ++v) {
+        gs += partial[v][i][r];
+        us += partial[v][i][r + 8];
+      }
+      const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
+      y[int64_t(i) * ldy + blockIdx.x * 8 + r] = __float2bfloat16(gv / (1.f + __expf(-gv)) * uv);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {
+      const int i = idx / 16, r = idx % 16;
+      float s = 0.f;
+#pragma unroll
+      for (int v = 0; v < W; ++v) s += partial[v][i][r];
+      bf16* out = y + int64_t(i) * ldy + row0 + r;
+      if (beta != 0.f) s += beta * __bfloat162float(*out);
+      *out = __float2bfloat16(s);
+    }
   }
 }
 
@@ -297,10 +216,10 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
 // S: the gate_up + SiLU·mul variant (int4 only: null for fp8), the same choice of G, D and B as S = false,
-// so the same summation order. T: 16-row tiles a CTA (int4 only: null for fp8 where T > 1).
-template <int W, bool S = false, int T = 1> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
+// so the same summation order.
+template <int W, bool S = false> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   if (w.format == QuantFormat::kFp8) {
-    if constexpr (S || T > 1) {
+    if constexpr (S) {
       return nullptr;
     } else {
       if (w.scale_index.group_stride != 0) {
@@ -314,14 +233,14 @@ template <int W, bool S = false, int T = 1> LeanKernel lean_kernel_for(const Qua
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {
-      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S, T>;
-      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S, T>;
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S>;
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S, T>;
-    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S, T>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S>;
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S>;
   }
-  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S, T>;
-  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S, T>;
+  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S>;
+  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S>;
 }
 
 } // namespace pagoda::cuda::lean
