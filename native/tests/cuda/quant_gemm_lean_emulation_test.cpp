@@ -213,6 +213,43 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     c.expect_true(tag + ": equals the plain kernel + silu_mul bit for bit", equal_exactly(out.values(), want));
     c.expect_true(tag + ": nothing outside out's m x n/2 written", out.outside_untouched());
+    if (wi.format != QuantFormat::kFp8) continue;
+    // A (W8A8 per token): the same products unrounded in float32 staging, then each row's max |product| over
+    // every CTA's 8 outputs after 8 rows of products; rows past m and the tail stay as they were.
+    const int ctas = n / 16;
+    const size_t maxima_at = size_t(8) * half, staged_size = maxima_at + size_t(8) * ctas + 64;
+    std::vector<float> staged(staged_size, -1.f);
+    fault = emu::run_grid(dim3(ctas, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f);
+    }, W * 32);
+    if (!ran(c, tag, ": the staged kernel runs to the end", fault)) continue;
+    bool products = true, maxima = true, untouched = true;
+    for (int i = 0; i < 8; ++i)
+      for (int col = 0; col < half; ++col) {
+        const float got = staged[size_t(i) * half + col];
+        if (i >= m) {
+          untouched = untouched && got == -1.f;
+          continue;
+        }
+        const float g = gu[size_t(i) * n + col], u = gu[size_t(i) * n + half + col];
+        const float gv = bf16_value(__float2bfloat16(g)), uv = bf16_value(__float2bfloat16(u));
+        products = products && got == gv / (1.f + lean::__expf(-gv)) * uv;
+      }
+    for (int i = 0; i < 8; ++i)
+      for (int b = 0; b < ctas; ++b) {
+        const float got = staged[maxima_at + size_t(i) * ctas + b];
+        if (i >= m) {
+          untouched = untouched && got == -1.f;
+          continue;
+        }
+        float amax = 0.f;
+        for (int r = 0; r < 8; ++r) amax = std::max(amax, std::fabs(staged[size_t(i) * half + 8 * b + r]));
+        maxima = maxima && got == amax;
+      }
+    for (size_t e = maxima_at + size_t(8) * ctas; e < staged_size; ++e) untouched = untouched && staged[e] == -1.f;
+    c.expect_true(tag + " staged: float32 products equal silu_mul's formula on the plain kernel's bf16 outputs", products);
+    c.expect_true(tag + " staged: each CTA's row maxima are the max |product| of its 8 outputs", maxima);
+    c.expect_true(tag + " staged: rows past m and past the maxima untouched", untouched);
   }
 }
 
@@ -238,13 +275,14 @@ int main() {
       }
     }
     // gate_up + SiLU·mul: 64 x 1408 (four tiles, intermediate 32: gate rows of tile b in both halves of source
-    // tiles) and 48 x 384 (intermediate 24: an up block starts mid-tile), each int4 format.
+    // tiles) and 48 x 384 (intermediate 24: an up block starts mid-tile), each int4 format and fp8 per channel
+    // (its staged W8A8 epilogue too).
     for (const Shape s : {Shape{64, 1408}, Shape{48, 384}}) {
       const std::vector<Case> cases = quant_cases(
           s.n, s.k, {{"gptq g128 sym", 128, false, true}, {"gptq g64 zeros", 64, false, false}, {"gptq act-order", 128, true, false}},
           rng);
       for (const Case& cs : cases) {
-        if (cs.host.format != QuantFormat::kInt4) continue;
+        if (cs.host.format == QuantFormat::kFp8 && cs.host.scale_index.group_stride != 0) continue; // fp8 blocks
         for (bool deep : {false, true}) {
           run_silu_case<4>(c, cs, deep, rng);
           run_silu_case<8>(c, cs, deep, rng);

@@ -1,9 +1,10 @@
-// Checks the int4 gate_up + SiLU·mul path (on by default, PAGODA_FUSED_SILU=0: off) against the unfused pair it replaces, bit
-// for bit, on GPTQ (g128 sym, g64 with zero points, act-order) and AWQ gate_up weights whose rows
-// interleave_gate_up_rows reordered:
+// Checks the int4 and fp8 gate_up + SiLU·mul paths (on by default, PAGODA_FUSED_SILU=0: off) against the unfused
+// pair they replace, bit for bit, on GPTQ (g128 sym, g64 with zero points, act-order), AWQ and fp8 per-channel
+// gate_up weights whose rows interleave_gate_up_rows reordered:
 //   - m 1..8: quant_gemm_silu (both ring depths) = quant_gemm_lean on the plain weight + silu_mul, and nothing
-//     written past out;
-//   - m 16, 32 (quant_gemm_kernel): quant_gemm on the interleaved weight + silu_mul_interleaved = the plain pair;
+//     written past out; fp8 also quant_gemm_silu_fp8 = quant_gemm_lean + silu_mul(kPerToken) (W8A8);
+//   - m 16, 32 (quant_gemm_kernel): quant_gemm on the interleaved weight + silu_mul_interleaved = the plain pair
+//     (fp8: also with kPerToken);
 //   - m 64 (the engine's prefill path): dequantize_weight of the interleaved weight is the plain one's rows moved
 //     (bit for bit), and cuBLASLt on it + silu_mul_interleaved = the plain pair (within a bf16 step; the count of
 //     differing bits is printed).
@@ -73,6 +74,29 @@ void check_gate_up(Checker& c, CublasLt& lt, const std::string& name, const Host
       c.expect_true(tag + ": quant_gemm_silu writes nothing past out", guard_intact(d_got, size_t(m) * half));
     }
 
+  const bool fp8 = plain.format == QuantFormat::kFp8;
+  if (fp8) {
+    // W8A8 per token: the staged kernel + silu_mul_fp8_finish = quant_gemm_lean + the one-block fake-quantizing
+    // silu_mul, bit for bit; the staging buffer poisoned first, so stale maxima would show.
+    DeviceBuffer d_stage(quant_gemm_silu_fp8_staging_bytes(inter));
+    for (int m = 1; m <= 8; ++m)
+      for (int deep : {0, 1}) {
+        const std::string tag = name + " w8a8 m " + std::to_string(m) + (deep ? " deep" : "");
+        poison(d_want);
+        poison(d_got);
+        poison(d_stage);
+        quant_gemm_lean(d_x.as<bf16>(), plain, d_y.as<bf16>(), n, m, 0.f, d_ws.data(), d_ws.bytes(), 0, deep);
+        silu_mul(d_y.as<bf16>(), d_want.as<bf16>(), m, half, 0, Fp8Fuse::kPerToken);
+        quant_gemm_silu_fp8(d_x.as<bf16>(), inter, d_got.as<bf16>(), m, d_stage.data(), d_stage.bytes(), 0, deep);
+        expect_same(c, tag + ": quant_gemm_silu_fp8 equals quant_gemm_lean + silu_mul(kPerToken) bit for bit", d_got,
+                    d_want, size_t(m) * half);
+        c.expect_true(tag + ": quant_gemm_silu_fp8 writes nothing past out", guard_intact(d_got, size_t(m) * half));
+      }
+    expect_refused(c, name + ": quant_gemm_silu_fp8 with a short staging buffer fails", [&] {
+      quant_gemm_silu_fp8(d_x.as<bf16>(), inter, d_got.as<bf16>(), 1, d_stage.data(), d_stage.bytes() - 16, 0);
+    }, "staging");
+  }
+
   for (int m : {16, 32}) {
     const std::string tag = name + " m " + std::to_string(m);
     quant_gemm(d_x.as<bf16>(), plain, d_y.as<bf16>(), n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
@@ -80,6 +104,13 @@ void check_gate_up(Checker& c, CublasLt& lt, const std::string& name, const Host
     quant_gemm(d_x.as<bf16>(), inter, d_y.as<bf16>(), n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
     silu_mul_interleaved(d_y.as<bf16>(), d_got.as<bf16>(), m, half, 0);
     expect_same(c, tag + ": quant_gemm on the interleaved weight + silu_mul_interleaved equals the plain pair", d_got,
+                d_want, size_t(m) * half);
+    if (!fp8) continue;
+    quant_gemm(d_x.as<bf16>(), plain, d_y.as<bf16>(), n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
+    silu_mul(d_y.as<bf16>(), d_want.as<bf16>(), m, half, 0, Fp8Fuse::kPerToken);
+    quant_gemm(d_x.as<bf16>(), inter, d_y.as<bf16>(), n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
+    silu_mul_interleaved(d_y.as<bf16>(), d_got.as<bf16>(), m, half, 0, Fp8Fuse::kPerToken);
+    expect_same(c, tag + ": ... + silu_mul_interleaved(kPerToken) equals the plain pair with silu_mul(kPerToken)", d_got,
                 d_want, size_t(m) * half);
   }
 
@@ -139,6 +170,18 @@ int main() {
       const Awq a = make_awq(s.k, s.n, 128, rng);
       check_gate_up(c, lt, "awq" + shape,
                     repack_awq("awq", a.qweight.data(), a.qzeros.data(), a.scales.data(), s.k, s.n, 128), rng);
+      if (s.k % 128 == 0) {
+        const Fp8 f = make_fp8(s.k, s.n, false, rng);
+        check_gate_up(c, lt, "fp8 per-channel" + shape, fp8_per_channel("fp8", f.weight.data(), f.scale.data(), s.n, s.k),
+                      rng);
+      }
+    }
+    // fp8 blocks keep their 128-row scale blocks: no interleave.
+    {
+      const Fp8 f = make_fp8(256, 256, true, rng);
+      const HostQuantizedWeight blocks = fp8_block128("fb", f.weight.data(), f.scale.data(), 256, 256);
+      expect_refused(c, "interleave_gate_up_rows: an fp8 block weight fails", [&] { interleave_gate_up_rows(blocks); },
+                     "fp8 per-channel");
     }
     // An fp8 weight and m 9 are refused.
     const Gptq g = make_gptq(256, 64, 128, false, true, rng);

@@ -1,9 +1,13 @@
 // Checks GPU sampling: sample_rows against a host reference of the same rules (penalty and
-// min_tokens adjustments, structured-output token masks, greedy, temperature, min_p, top_k, top_p, chosen raw logprob), then the engine on tiny-llama3 with the
+// min_tokens adjustments, structured-output token masks, greedy, temperature, min_p, top_k, top_p, chosen raw logprob),
+// sample_rows_greedy (the split greedy pass) against sample_rows bit for bit, then the engine on tiny-llama3 with the
 // GPU sampler: greedy tokens equal the host sampler's, and a seeded request gets the same
 // tokens alone and in a batch, and penalties give the host's tokens. usage: sample_rows_test [checkpoint dir]
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <map>
 #include <numeric>
 
@@ -215,6 +219,137 @@ void check_kernel(Checker& check, int vocab) {
   check.expect_true(tag + ": top logprobs within 1e-3", worst_top < 1e-3, std::to_string(worst_top));
 }
 
+// Plain greedy rows of kinds that stress the argmax order: ties, NaN, -inf, equal values, signed zeros, +inf,
+// -FLT_MAX (equal to the kernels' starting value), the best in the head or tail of an unaligned row.
+constexpr int kRowKinds = 11;
+void fill_greedy_row(float* row, int vocab, int kind, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::uniform_int_distribution<int> pick(0, vocab - 1);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (int i = 0; i < vocab; ++i) row[i] = normal(rng);
+  const int a = pick(rng), b = pick(rng);
+  switch (kind) {
+  case 1: row[a] = row[b] = 50.0f; break; // a tie: the lower index
+  case 2: // NaN at the start and every seventh token, one beside the best
+    for (int i = 0; i < vocab; i += 7) row[i] = nan;
+    row[a] = 40.0f;
+    if (a + 1 < vocab) row[a + 1] = nan;
+    break;
+  case 3: std::fill(row, row + vocab, -inf); break; // no candidate: token 0
+  case 4: std::fill(row, row + vocab, 1.5f); break;
+  case 5: // -1, then zeros of both signs from the middle on: the first zero
+    for (int i = 0; i < vocab; ++i) row[i] = i < vocab / 2 ? -1.0f : (i % 2 ? 0.0f : -0.0f);
+    break;
+  case 6: for (int i = 0; i < vocab; ++i) row[i] = i % 3 ? -inf : nan; break; // token 0
+  case 7: row[a] = row[b] = inf; row[std::min(a, b) / 2] = nan; break;
+  case 8: std::fill(row, row + vocab, -inf); row[a] = row[b] = -FLT_MAX; break;
+  case 9: row[vocab - 1] = 60.0f; break; // past the last whole float4
+  case 10: row[std::min(1, vocab - 1)] = 60.0f; break; // before the first 16-byte boundary when unaligned
+  default: break;
+  }
+}
+
+// What both greedy paths choose: the largest logit that is neither NaN nor -inf (those never win), the lowest index
+// among equals, token 0 when there is none.
+int host_greedy(const float* row, int vocab) {
+  int best = -1;
+  for (int i = 0; i < vocab; ++i)
+    if (!std::isnan(row[i]) && row[i] >= -FLT_MAX && (best < 0 || row[i] > row[best])) best = i;
+  return best < 0 ? 0 : best;
+}
+
+// Every output buffer of one sampler run, poisoned before it, read back as bits.
+struct GreedyOutputs {
+  static constexpr int kTopStride = 3;
+  DeviceBuffer ids, mirror, logprobs, top_ids, top_logprobs;
+  explicit GreedyOutputs(int rows)
+      : ids(rows * sizeof(int32_t)), mirror(rows * sizeof(int32_t)), logprobs(rows * sizeof(float)),
+        top_ids(rows * kTopStride * sizeof(int32_t)), top_logprobs(rows * kTopStride * sizeof(float)) {}
+  SampleOutputs poisoned() {
+    for (DeviceBuffer* b : {&ids, &mirror, &logprobs, &top_ids, &top_logprobs}) poison(*b);
+    SampleOutputs o{ids.as<int32_t>(), logprobs.as<float>(), top_ids.as<int32_t>(), top_logprobs.as<float>(),
+                    kTopStride};
+    o.ids_mirror = mirror.as<int32_t>();
+    return o;
+  }
+  std::vector<uint32_t> bits() const {
+    std::vector<uint32_t> all;
+    for (const DeviceBuffer* b : {&ids, &mirror, &logprobs, &top_ids, &top_logprobs}) {
+      const auto part = download<uint32_t>(*b, b->bytes() / sizeof(uint32_t));
+      all.insert(all.end(), part.begin(), part.end());
+    }
+    return all;
+  }
+};
+
+// sample_rows_greedy against sample_rows on the same plain greedy rows, bit for bit over every output (ids,
+// mirror, logprobs left alone, top zeros), and the ids against host_greedy: vocabularies from 1 to 151936, rows
+// 1 to 9, the logits also one float off 16-byte alignment, every case twice on one scratch (its counters must
+// be back to zero after each launch).
+void check_greedy_split(Checker& check) {
+  const std::vector<int> vocabs = {1, 3, 1001, 32000, 128256, 151936};
+  DeviceBuffer scratch(greedy_split_scratch_bytes(*std::max_element(vocabs.begin(), vocabs.end())));
+  PAGODA_CUDA_CHECK(cudaMemset(scratch.data(), 0, scratch.bytes()));
+  int cases = 0, mismatched = 0, wrong_ids = 0, dirty_counters = 0;
+  std::string first_diff, first_wrong;
+  for (int vocab : vocabs) {
+    for (int offset = 0; offset <= 1; ++offset) {
+      for (int rows = 1; rows <= 9; ++rows) {
+        std::mt19937 rng(vocab * 31 + rows * 7 + offset);
+        std::vector<float> logits(size_t(rows) * vocab + offset);
+        for (int r = 0; r < rows; ++r)
+          fill_greedy_row(logits.data() + offset + size_t(r) * vocab, vocab, (r + rows + vocab) % kRowKinds, rng);
+        DeviceBuffer d_logits = upload(logits);
+        float* rows_at = d_logits.as<float>() + offset;
+        std::vector<DeviceRowSampling> params(rows, DeviceRowSampling{0.0f, -1, 1.0f, 0.0f, 0.0f, 0, 0, 0, 0, -1});
+        DeviceBuffer d_params = upload(params);
+        GreedyOutputs one(rows), split(rows);
+        sample_rows(rows_at, d_params.as<DeviceRowSampling>(), nullptr, nullptr, nullptr, 0, one.poisoned(), rows,
+                    vocab, nullptr);
+        const std::vector<uint32_t> want = one.bits();
+        const std::string tag = "vocab " + std::to_string(vocab) + " offset " + std::to_string(offset) + " rows " +
+                                std::to_string(rows);
+        for (int r = 0; r < rows; ++r) {
+          const int host = host_greedy(logits.data() + offset + size_t(r) * vocab, vocab);
+          if (static_cast<int32_t>(want[r]) != host) {
+            ++wrong_ids;
+            if (first_wrong.empty())
+              first_wrong = tag + " row " + std::to_string(r) + ": one block " + std::to_string(int32_t(want[r])) +
+                           ", host " + std::to_string(host);
+          }
+        }
+        for (int run = 0; run < 2; ++run) {
+          ++cases;
+          sample_rows_greedy(rows_at, split.poisoned(), rows, vocab, scratch.data(), scratch.bytes(), nullptr);
+          const std::vector<uint32_t> got = split.bits();
+          if (got != want) {
+            ++mismatched;
+            if (first_diff.empty()) first_diff = tag + " run " + std::to_string(run) + ": split differs";
+          }
+          const auto counters = download<uint32_t>(scratch, kGreedySplitMaxRows);
+          dirty_counters += std::count_if(counters.begin(), counters.end(), [](uint32_t c) { return c != 0; });
+        }
+      }
+    }
+  }
+  check.expect_true("greedy split: bit for bit sample_rows on every output", mismatched == 0,
+                    std::to_string(mismatched) + " of " + std::to_string(cases) + " runs differ " + first_diff);
+  check.expect_true("greedy split: ids are the host argmax (NaN / -inf never win, ties to the lower index)",
+                    wrong_ids == 0, std::to_string(wrong_ids) + " rows " + first_wrong);
+  check.expect_true("greedy split: every launch leaves its counters zero", dirty_counters == 0,
+                    std::to_string(dirty_counters));
+  GreedyOutputs too_many(kGreedySplitMaxRows + 1);
+  check.expect_true("greedy split: more than kGreedySplitMaxRows rows refused",
+                    throws_naming([&] {
+                      sample_rows_greedy(nullptr, too_many.poisoned(), kGreedySplitMaxRows + 1, 1000, scratch.data(),
+                                         scratch.bytes(), nullptr);
+                    }, "at most"));
+  check.expect_true("greedy split: a scratch too small refused", throws_naming([&] {
+                      sample_rows_greedy(nullptr, too_many.poisoned(), 1, 1 << 20, scratch.data(), scratch.bytes(),
+                                         nullptr);
+                    }, "scratch"));
+}
+
 std::unique_ptr<LLMEngine> load_engine(const std::string& model, bool device_sampling, bool async = true) {
   setenv("PAGODA_CUDA_SAMPLING", device_sampling ? "1" : "0", 1);
   setenv("PAGODA_CUDA_ASYNC", async ? "1" : "0", 1);
@@ -266,18 +401,25 @@ void check_engine(Checker& check, const std::string& model) {
     other.seed = 100 + i;
     batch.push_back({"o" + std::to_string(i), other});
   }
-  std::map<std::string, std::vector<int32_t>> host, alone, together;
+  // Greedy only: every step's rows plain greedy, so the device samples them on the split kernel (unless
+  // PAGODA_SPLIT_GREEDY=0).
+  const std::vector<std::pair<std::string, SamplingParams>> greedy_only = {{"g0", greedy}, {"g1", greedy}};
+  std::map<std::string, std::vector<int32_t>> host, alone, together, host_greedy_only, device_greedy_only;
   {
     auto engine = load_engine(model, false);
     check.expect_true("host sampler when PAGODA_CUDA_SAMPLING=0", !engine->backend().samples_on_device());
     host = run(*engine, batch);
+    host_greedy_only = run(*engine, greedy_only);
   }
   {
     auto engine = load_engine(model, true);
     check.expect_true("CUDA backend samples on the device", engine->backend().samples_on_device());
     together = run(*engine, batch);
     alone = run(*engine, {{"s", seeded}});
+    device_greedy_only = run(*engine, greedy_only);
   }
+  check.expect_true("greedy-only steps (the split kernel): device sampler equals host sampler",
+                    host_greedy_only == device_greedy_only && device_greedy_only["g0"].size() == 24);
   check.expect_true("greedy tokens: device sampler equals host sampler",
                     host["g0"] == together["g0"] && host["g1"] == together["g1"] && together["g0"].size() == 24);
   check.expect_true("greedy with penalties: device sampler equals host sampler",
@@ -343,6 +485,7 @@ int main(int argc, char** argv) {
     check_kernel(check, 1000);
     check_kernel(check, 1001); // rows past the first are not 16-byte aligned: the scalar pass
     check_kernel(check, 128256);
+    check_greedy_split(check);
     check_engine(check, argc > 1 ? argv[1] : "../shared/models/tiny-llama3");
     check_async(check, argc > 1 ? argv[1] : "../shared/models/tiny-llama3");
   } catch (const std::exception& e) {

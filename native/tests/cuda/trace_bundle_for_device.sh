@@ -10,8 +10,8 @@
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin trace_bundle_for_device .dev-carry/trace "$@"
-BINS=(pagoda-bench pagoda-check quant_gemm_test elementwise_kernels_test sample_rows_test cuda_graph_test libpagoda_kernel_trace.so)
-bundle_build pagoda-bench pagoda-check quant_gemm_test elementwise_kernels_test sample_rows_test cuda_graph_test pagoda_kernel_trace
+BINS=(pagoda-bench pagoda-check quant_gemm_test quant_gemm_silu_test elementwise_kernels_test sample_rows_test cuda_graph_test libpagoda_kernel_trace.so)
+bundle_build pagoda-bench pagoda-check quant_gemm_test quant_gemm_silu_test elementwise_kernels_test sample_rows_test cuda_graph_test pagoda_kernel_trace
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
 bundle_bins "${BINS[@]}"
 CUPTI=$(ldd "$BUILD/libpagoda_kernel_trace.so" | awk '/libcupti/ {print $3}')

@@ -2,12 +2,49 @@
 // lm_head and sample_rows and returns; collect_sampled waits for the oldest step's ids. Token
 // ids of a launched step may be placeholders for ids the step before samples, filled in on
 // the device.
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "error.h"
 
 namespace pagoda::cuda {
+
+namespace {
+
+bool switch_on(const char* name) {
+  const char* v = std::getenv(name);
+  return !(v != nullptr && std::strcmp(v, "0") == 0);
+}
+
+// PAGODA_SPLIT_GREEDY=0: every step samples on sample_rows' one block a row (timing what the split saves).
+bool split_greedy_enabled() {
+  static const bool on = switch_on("PAGODA_SPLIT_GREEDY");
+  return on;
+}
+
+// The split greedy kernel for steps of at most kGreedySplitMaxRows rows, all plain greedy. One block a row is
+// latency-bound on one SM (~13.5 us at batch 1 for a 128k vocabulary on the H200); split, 16 such rows are 512 CTAs
+// of 256 threads, still one resident wave on 132 SMs. Past that the one-block kernel already has as many SMs busy as
+// rows and the step's own kernels grow with the batch: what a split saves is a small share, not worth more scratch.
+// Both paths give the same bits, so the rule decides time only.
+bool use_greedy_split(const DeviceRowSampling* params, int n) {
+  if (!split_greedy_enabled() || n > kGreedySplitMaxRows) return false;
+  return std::all_of(params, params + n, plain_greedy);
+}
+
+} // namespace
+
+void* CudaBackend::greedy_scratch() {
+  if (greedy_scratch_.data() == nullptr) {
+    DeviceBuffer scratch(greedy_split_scratch_bytes(config_.vocab_size));
+    PAGODA_CUDA_CHECK(cudaMemsetAsync(scratch.data(), 0, scratch.bytes(), stream_.get())); // before the kernel
+    greedy_scratch_ = std::move(scratch);
+    note_memory();
+  }
+  return greedy_scratch_.data();
+}
 
 void CudaBackend::resolve_placeholders(const ForwardBatch& b, const StepInputs& in) {
   if (placeholder_source_ == nullptr ||
@@ -101,7 +138,8 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   auto* dev_adjust = reinterpret_cast<const LogitAdjustment*>(dev + size_t(n) * sizeof(DeviceRowSampling));
   // The results: written by the kernel into the slot's host buffer after the settings (its device address), the
   // ids mirrored at the same offset of the device buffer for the next step's placeholders (the host rewrites its
-  // buffer at the next launch of this slot, unordered with the device).
+  // buffer at the next launch of this slot, unordered with the device). Writing them to the device and copying
+  // them up on a second stream changed nothing on the H200 (session 14): the host writes do not hold the stream.
   char* host_out = static_cast<char*>(slot.host.device_data()) + param_bytes;
   auto* out_ids = reinterpret_cast<int32_t*>(host_out);
   auto* out_logprobs = reinterpret_cast<float*>(out_ids + n);
@@ -112,8 +150,13 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   const auto* dev_masks = num_mask_words ? reinterpret_cast<const uint32_t*>(dev + mask_offset) : nullptr;
   SampleOutputs outputs{out_ids, out_logprobs, out_top_ids, out_top_logprobs, top_n};
   outputs.ids_mirror = dev_ids;
-  sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw, dev_masks,
-              static_cast<int>(mask_words), outputs, n, config_.vocab_size, st);
+  if (use_greedy_split(params, n)) {
+    void* scratch = greedy_scratch();
+    sample_rows_greedy(logits_.as<float>(), outputs, n, config_.vocab_size, scratch, greedy_scratch_.bytes(), st);
+  } else {
+    sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw, dev_masks,
+                static_cast<int>(mask_words), outputs, n, config_.vocab_size, st);
+  }
   ops_.mark(st, "sampling");
   PAGODA_CUDA_CHECK(cudaEventRecord(slot.done.get(), st));
   timer_.end(st);

@@ -87,7 +87,7 @@ DeviceMemoryReport CudaBackend::device_memory_report() {
   add("decode_workspace", decode_ws_.bytes());
   add("cublaslt_workspace", gemm_.workspace_bytes());
   add("step_inputs", inputs_.device_bytes());
-  size_t sampling = 0;
+  size_t sampling = greedy_scratch_.bytes();
   for (const SamplingSlot& slot : slots_) sampling += slot.device.bytes();
   add("sampling", sampling);
   add("kv_cache", k_cache_.bytes() + v_cache_.bytes());

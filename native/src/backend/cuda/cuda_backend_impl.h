@@ -130,6 +130,8 @@ private:
   // The batch's placeholder ids, filled on the device from placeholder_source_ (the ids the
   // previously launched step samples), in the inputs just uploaded.
   void resolve_placeholders(const ForwardBatch& b, const StepInputs& in);
+  // sample_rows_greedy's scratch, allocated with its counters zeroed at the first step that needs it.
+  void* greedy_scratch();
   void allocate_cache_buffers(int32_t num_blocks, int32_t block_size);
   void capture(const StepInputs& in, DecodeGraph& graph);
   // Samples cudaMemGetInfo into the peak; called where device memory can grow.
@@ -193,6 +195,7 @@ private:
   int next_slot_ = 0;
   std::deque<int> in_flight_; // slots launched and not collected, oldest first
   const int32_t* placeholder_source_ = nullptr; // while a launch uploads its inputs
+  DeviceBuffer greedy_scratch_; // sample_rows_greedy's counters and partials (one stream uses them)
   bool async_enabled_ = true;
 
   DeviceBuffer k_cache_, v_cache_; // per layer [num_blocks, kv_heads, block_size, head_dim]

@@ -46,7 +46,8 @@ void UnquantizedCudaLinear::interleave_gate_up(cudaStream_t stream) {
 }
 
 bool UnquantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const {
-  if (!interleaved_ || ctx.f32 || !skinny_gemm_supports(m, in_, x, weight_.data())) return false;
+  if (!interleaved_ || ctx.f32 || ctx.silu_fuse != Fp8Fuse::kNone || !skinny_gemm_supports(m, in_, x, weight_.data()))
+    return false;
   skinny_gemm_silu(x, weight_.as<bf16>(), out, m, out_ / 2, in_, ctx.stream);
   return true;
 }

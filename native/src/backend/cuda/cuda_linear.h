@@ -26,6 +26,12 @@ struct LinearContext {
   // x left its producing kernel (RMSNorm, SiLU·mul) already fake-quantized this way for W8A8
   // linears (kernels.h): a layer quantizing its input the same way need not do it again.
   Fp8Fuse x_fused = Fp8Fuse::kNone;
+  // apply_silu only: how its output should leave for the down projection (kPerToken: fake-quantized, as
+  // silu_mul(..., fuse) would; a kernel that cannot do it declines), and a float32 staging buffer it may use
+  // (gate_up's own activation buffer, which the fused launch leaves unwritten otherwise).
+  Fp8Fuse silu_fuse = Fp8Fuse::kNone;
+  void* staging = nullptr;
+  size_t staging_bytes = 0;
 };
 
 class CudaLinear : public LinearKernel {
@@ -65,8 +71,9 @@ private:
   bool interleaved_ = false;
 };
 
-// Decode steps run gate_up and SiLU·mul as one kernel (bf16 weights: skinny_gemm_silu; int4 GPTQ / AWQ:
-// quant_gemm_silu, rows interleaved at load); on by default, PAGODA_FUSED_SILU=0 turns it off.
+// Decode steps run gate_up and SiLU·mul as one kernel (bf16 weights: skinny_gemm_silu; int4 GPTQ / AWQ and fp8
+// per channel: quant_gemm_silu, or for W8A8 per token quant_gemm_silu_fp8, rows interleaved at load); on by
+// default, PAGODA_FUSED_SILU=0 turns it off.
 bool fused_silu_enabled();
 
 // The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend

@@ -75,9 +75,12 @@ public:
     const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
     gate_up_interleaved_ = out == Act::kGateUp && kernel.gate_up_interleaved();
     if constexpr (std::is_same_v<T, bf16>) {
+      ctx.silu_fuse = b_.w8a8_fuse_; // down's input, fake-quantized as silu_mul() would leave it
+      ctx.staging = b_.gate_up_.data();
+      ctx.staging_bytes = b_.gate_up_.bytes();
       if (gate_up_interleaved_ && kernel.apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
         silu_done_ = true; // silu_mul() has nothing left to do
-        wrote(Act::kMlp, Fp8Fuse::kNone);
+        wrote(Act::kMlp, ctx.silu_fuse);
         b_.ops_.mark(st_, layer.name.c_str());
         return;
       }
@@ -221,9 +224,9 @@ public:
       return;
     }
     if constexpr (std::is_same_v<T, bf16>) {
-      if (gate_up_interleaved_) { // gate_up's columns are in the interleaved order (never with W8A8 fusion)
-        silu_mul_interleaved(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_);
-        wrote(out, Fp8Fuse::kNone);
+      if (gate_up_interleaved_) { // gate_up's columns are in the interleaved order (W8A8: per token only)
+        silu_mul_interleaved(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, b_.w8a8_fuse_);
+        wrote(out, b_.w8a8_fuse_);
         b_.ops_.mark(st_, "silu_mul");
         return;
       }

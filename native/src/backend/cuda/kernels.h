@@ -92,6 +92,15 @@ void silu_mul(const float* gate_up, float* out, int num_tokens, int intermediate
 // == 0; kGroup128: % 128 == 0).
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream,
               Fp8Fuse fuse);
+// The same on gate_up columns interleaved by 8 (as silu_mul_interleaved reads them); kPerToken only.
+void silu_mul_interleaved(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream,
+                          Fp8Fuse fuse);
+// The second half of silu_mul(..., kPerToken) after quant_gemm_silu_fp8's kernel wrote the float32 products
+// staged[t * intermediate + i] and each token's partial maxima staged[8 * intermediate + t * parts + p]:
+// out = e4m3(y / s) * s, s from the max of the parts, the bits silu_mul(..., kPerToken) gives for the same
+// products. num_tokens <= 8, intermediate % 8 == 0; many blocks a token (its amax is known already).
+void silu_mul_fp8_finish(const float* staged, int parts, bf16* out, int num_tokens, int intermediate,
+                         cudaStream_t stream);
 // The same as silu_mul(bf16) on a gate_up output whose columns are interleaved by 8 (a GEMM on the
 // interleaved weight of skinny_gemm_silu): gate column 8b + j at 16b + j, up column 8b + j at 16b + 8 + j.
 void silu_mul_interleaved(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream);
@@ -311,5 +320,20 @@ struct SampleOutputs {
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
                  const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,
                  cudaStream_t stream);
+
+// A row sample_rows samples by a plain argmax of its logits: greedy, no adjustments, no token mask, no logprobs.
+inline bool plain_greedy(const DeviceRowSampling& p) {
+  return p.temperature < 1e-5f && p.adjust_end == p.adjust_begin && p.mask_row < 0 && p.want_logprob == 0;
+}
+// sample_rows for rows that are all plain_greedy, each row's argmax spread over many CTAs (one block a row reads a
+// 128k row at one SM's pace: ~13.5 us at batch 1 on the H200). Writes what sample_rows writes for such rows, bit
+// for bit: ids (and ids_mirror), top_ids / top_logprobs zeros, logprobs untouched. At most kGreedySplitMaxRows
+// rows. scratch: greedy_split_scratch_bytes(vocab) or more, zeroed once before its first use: kGreedySplitMaxRows
+// uint32 arrival counters, which each launch leaves zero again, then the CTAs' partials; launches sharing it must
+// be ordered (one stream).
+constexpr int kGreedySplitMaxRows = 16;
+size_t greedy_split_scratch_bytes(int vocab);
+void sample_rows_greedy(const float* logits, const SampleOutputs& out, int rows, int vocab, void* scratch,
+                        size_t scratch_bytes, cudaStream_t stream);
 
 } // namespace pagoda::cuda

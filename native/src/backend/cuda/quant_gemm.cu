@@ -19,6 +19,7 @@
 
 #include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_gemm_lean.h"
@@ -326,9 +327,24 @@ void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
 void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep) {
   if (m > 8) throw Error("quant_gemm_silu: m " + std::to_string(m) + " (1..8 are served)");
-  if (w.format != QuantFormat::kInt4) throw Error("quant_gemm_silu: int4 weights only");
   x = checked_input("quant_gemm_silu", x, w, w.n, m, workspace, workspace_bytes, stream);
   launch_quant_gemm_lean_silu(x, w, out, m, stream, deep);
+}
+
+size_t quant_gemm_silu_fp8_staging_bytes(const QuantizedWeight& w) {
+  return (size_t(8) * (w.n / 2) + size_t(8) * (w.n / 16)) * sizeof(float);
+}
+
+void quant_gemm_silu_fp8(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* staging,
+                         size_t staging_bytes, cudaStream_t stream, int deep) {
+  if (m > 8) throw Error("quant_gemm_silu_fp8: m " + std::to_string(m) + " (1..8 are served)");
+  if (staging == nullptr || staging_bytes < quant_gemm_silu_fp8_staging_bytes(w) ||
+      reinterpret_cast<uintptr_t>(staging) % 16 != 0)
+    throw Error("quant_gemm_silu_fp8: a 16-byte aligned staging buffer of " +
+                std::to_string(quant_gemm_silu_fp8_staging_bytes(w)) + " bytes is needed");
+  x = checked_input("quant_gemm_silu_fp8", x, w, w.n, m, nullptr, 0, stream);
+  const int parts = launch_quant_gemm_lean_silu(x, w, staging, m, stream, deep, true);
+  silu_mul_fp8_finish(static_cast<const float*>(staging), parts, out, m, w.n / 2, stream);
 }
 
 void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,

@@ -90,14 +90,20 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
              dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
 }
 
-void launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, cudaStream_t stream,
-                                 int deep) {
+int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
+                                int deep, bool staged) {
   const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
-  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
-  if (kernel == nullptr) throw Error("quant_gemm_silu: int4 weights only");
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, out, w.n / 2,
-             m, 0.f);
+  lean::LeanKernel kernel = nullptr;
+  if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d) : lean::lean_kernel_for<4, true, true>(w, d);
+  else kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
+  if (kernel == nullptr)
+    throw Error(staged ? "quant_gemm_silu_fp8: fp8 per-channel weights only"
+                       : "quant_gemm_silu: int4 or fp8 per-channel weights only");
+  const int ctas = w.n / 16;
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
+             static_cast<bf16*>(out), w.n / 2, m, 0.f);
+  return ctas;
 }
 
 } // namespace pagoda::cuda

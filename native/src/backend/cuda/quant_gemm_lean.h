@@ -11,10 +11,12 @@ namespace pagoda::cuda {
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep = -1);
 
-// The same kernel on an int4 gate_up weight interleaved by 8 (interleave_gate_up_rows), writing
-// out[m, w.n / 2] = silu(gate) * up (row stride w.n / 2): the same warps a CTA as the plain launch for w,
-// so the same bits as it followed by silu_mul on the un-interleaved columns.
-void launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, cudaStream_t stream,
-                                 int deep = -1);
+// The same kernel on a gate_up weight interleaved by 8 (interleave_gate_up_rows; int4 or fp8 per channel),
+// writing out[m, w.n / 2] = silu(gate) * up (row stride w.n / 2): the same warps a CTA as the plain launch for w,
+// so the same bits as it followed by silu_mul on the un-interleaved columns. staged (fp8 only): out is float32
+// staging of 8 * w.n / 2 + 8 * w.n / 16 floats, the products unrounded and each row's maxima a CTA after them
+// (quant_gemm_lean_kernel's A); returns the CTAs a row (the maxima a row).
+int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
+                                int deep = -1, bool staged = false);
 
 } // namespace pagoda::cuda

@@ -52,17 +52,22 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
 // __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
 // 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
-// S (int4 gate_up with its rows interleaved by 8, quant_gemm_silu): the CTA's rows 0-7 are gate rows
-// 8b..8b+7 and rows 8-15 the up rows of the same outputs, so the epilogue writes silu(gate) * up to
+// S (gate_up with its rows interleaved by 8, quant_gemm_silu; int4 or fp8 per channel): the CTA's rows 0-7 are
+// gate rows 8b..8b+7 and rows 8-15 the up rows of the same outputs, so the epilogue writes silu(gate) * up to
 // y[i * ldy + 8b + r] (ldy: the intermediate size; beta unused), each of gate and up rounded to bf16
 // first as the GEMM's output is, then silu_mul_kernel's float formula: the bits of the unfused pair.
+// A (with S; W8A8 per token, quant_gemm_silu_fp8): y is float32 staging instead, the product unrounded at
+// ((float*)y)[i * ldy + 8b + r], and row i's largest |product| among the CTA's 8 at ((float*)y)[8 * ldy + i *
+// gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
-template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false>
+template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
+          bool A = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
+  static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
@@ -186,7 +191,32 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
   for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
   __syncthreads();
-  if constexpr (S) {
+  if constexpr (A) {
+    // One thread an output (m * 8 <= 64 < W * 32). The 8 |products| of row i meet in partial's padding
+    // columns (16..19 of warps 0 and 1, read by no one above), and its first thread writes their max.
+    float* yf = reinterpret_cast<float*>(y);
+    const int idx = threadIdx.x, i = idx / 8, r = idx % 8;
+    const bool live = idx < m * 8;
+    if (live) {
+      float gs = 0.f, us = 0.f;
+#pragma unroll
+      for (int v = 0; v < W; ++v) {
+        gs += partial[v][i][r];
+        us += partial[v][i][r + 8];
+      }
+      const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
+      const float product = gv / (1.f + __expf(-gv)) * uv;
+      yf[int64_t(i) * ldy + blockIdx.x * 8 + r] = product;
+      partial[r >> 2][i][16 + (r & 3)] = fabsf(product);
+    }
+    __syncthreads();
+    if (live && r == 0) {
+      float amax = 0.f;
+#pragma unroll
+      for (int q = 0; q < 8; ++q) amax = fmaxf(amax, partial[q >> 2][i][16 + (q & 3)]);
+      yf[int64_t(8) * ldy + int64_t(i) * gridDim.x + blockIdx.x] = amax;
+    }
+  } else if constexpr (S) {
     for (int idx = threadIdx.x; idx < m * 8; idx += W * 32) {
       const int i = idx / 8, r = idx % 8;
       float gs = 0.f, us = 0.f;
@@ -215,21 +245,24 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
-// S: the gate_up + SiLU·mul variant (int4 only: null for fp8), the same choice of G, D and B as S = false,
-// so the same summation order.
-template <int W, bool S = false> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
+// S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do
+// not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
+// A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
+template <int W, bool S = false, bool A = false> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
+  static_assert(!A || S, "A needs S");
   if (w.format == QuantFormat::kFp8) {
-    if constexpr (S) {
-      return nullptr;
-    } else {
-      if (w.scale_index.group_stride != 0) {
+    if (w.scale_index.group_stride != 0) {
+      if constexpr (S) {
+        return nullptr;
+      } else {
         if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;
         return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float>;
       }
-      if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4>;
-      return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float>;
     }
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A>;
   }
+  if constexpr (A) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {

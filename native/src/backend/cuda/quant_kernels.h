@@ -35,12 +35,19 @@ bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1);
 
-// gate_up and SiLU·mul in one launch of quant_gemm_lean's kernel (m = 1..8, int4): w is a gate_up weight
-// whose rows interleave_gate_up_rows reordered, out[m, w.n / 2] = silu(gate) * up, the bits of quant_gemm_lean
-// on the un-interleaved weight followed by silu_mul (each of gate and up rounded to bf16 first). Act-order
-// weights gather x into workspace as quant_gemm does. Throws for m > 8 or an fp8 weight.
+// gate_up and SiLU·mul in one launch of quant_gemm_lean's kernel (m = 1..8; int4 or fp8 per channel): w is a
+// gate_up weight whose rows interleave_gate_up_rows reordered, out[m, w.n / 2] = silu(gate) * up, the bits of
+// quant_gemm_lean on the un-interleaved weight followed by silu_mul (each of gate and up rounded to bf16 first).
+// Act-order weights gather x into workspace as quant_gemm does. Throws for m > 8 or fp8 blocks.
 void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1);
+// The same for a W8A8 per-token down projection (fp8 per channel): out = silu(gate) * up fake-quantized per
+// token, the bits of quant_gemm_lean + silu_mul(..., Fp8Fuse::kPerToken). Two launches: the GEMM writes the
+// float32 products and per-CTA row maxima into staging (quant_gemm_silu_fp8_staging_bytes(w), 16-byte
+// aligned), then silu_mul_fp8_finish quantizes on many blocks (the one-block silu_mul_fp8 was latency-bound).
+size_t quant_gemm_silu_fp8_staging_bytes(const QuantizedWeight& w);
+void quant_gemm_silu_fp8(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* staging,
+                         size_t staging_bytes, cudaStream_t stream, int deep = -1);
 
 // out[m, k] = x[r, perm[j]]: an act-order weight's input columns in its packed order (both GEMMs
 // gather x so first). preload_gather_columns loads the kernel's code at load time, so its first

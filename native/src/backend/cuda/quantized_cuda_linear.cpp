@@ -123,9 +123,12 @@ QuantizedCudaLinear::QuantizedCudaLinear(const LinearLayer& layer, bool f32)
   // else one streaming launch per part into its columns of y.
   if (auto fused = concat_rows(host)) {
     // gate_up's two halves as one weight (act-order ones only where gate and up share the permutation:
-    // unfused parts keep the unfused pair), interleaved by 8 for the fused SiLU·mul (int4, bf16 activations).
-    interleaved_ = layer.name == "gate_up_proj" && !f32_ && fused->format == QuantFormat::kInt4 && host.size() == 2 &&
-                   host[0].n == host[1].n && fused->n % 16 == 0 && fused_silu_enabled();
+    // unfused parts keep the unfused pair), interleaved by 8 for the fused SiLU·mul (int4 and fp8 per channel,
+    // bf16 activations; fp8 blocks keep their 128-row scale blocks whole).
+    const bool per_row = fused->format == QuantFormat::kInt4 ||
+                         (!block_scales_ && layer.parts.front()->activation_quant() != ActivationQuant::kFp8PerTokenGroup);
+    interleaved_ = layer.name == "gate_up_proj" && !f32_ && per_row && host.size() == 2 && host[0].n == host[1].n &&
+                   fused->n % 16 == 0 && fused_silu_enabled();
     if (interleaved_) fused = interleave_gate_up_rows(*fused);
     parts_.push_back(Part{DeviceQuantizedWeight(*fused), 0});
   } else {
@@ -185,10 +188,19 @@ void QuantizedCudaLinear::by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cu
 
 bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const {
   // quant_gemm_lean's sizes only, and only while quant_gemm takes the lean kernel there (PAGODA_QUANT_GEMM_LEAN=0:
-  // quant_gemm_kernel, then silu_mul_interleaved). Int4 weights are never W8A8, so x needs no fake-quantizing.
+  // quant_gemm_kernel, then silu_mul_interleaved).
   if (!interleaved_ || ctx.f32 || m < 1 || m > 8 || !quant_gemm_lean_enabled()) return false;
-  quant_gemm_silu(x, parts_.front().weight.view(), out, m, scratch_->gathered.data(), scratch_->gathered.bytes(),
-                  ctx.stream);
+  const QuantizedWeight& w = parts_.front().weight.view();
+  // x itself: W8A8 layers take it as the norm left it (fake-quantized there, ctx.x_fused), else as it is.
+  if (act_group_ != 0 && !(ctx.x_fused != Fp8Fuse::kNone && ctx.x_fused == input_quantization())) return false;
+  if (ctx.silu_fuse == Fp8Fuse::kNone) {
+    quant_gemm_silu(x, w, out, m, scratch_->gathered.data(), scratch_->gathered.bytes(), ctx.stream);
+    return true;
+  }
+  if (ctx.silu_fuse != Fp8Fuse::kPerToken || w.format != QuantFormat::kFp8 ||
+      ctx.staging_bytes < quant_gemm_silu_fp8_staging_bytes(w))
+    return false;
+  quant_gemm_silu_fp8(x, w, out, m, ctx.staging, ctx.staging_bytes, ctx.stream);
   return true;
 }
 

@@ -249,13 +249,22 @@ std::optional<HostQuantizedWeight> concat_rows(const std::vector<HostQuantizedWe
 }
 
 HostQuantizedWeight interleave_gate_up_rows(const HostQuantizedWeight& w) {
-  if (w.format != QuantFormat::kInt4 || w.n % 16 != 0 || w.scale_index.group_stride != w.n ||
-      w.scale_index.row_shift != 0 || w.scale_index.row_stride != 1)
-    throw Error("interleave_gate_up_rows: an int4 weight with rows a multiple of 16 (n " + std::to_string(w.n) + ")");
+  const bool fp8 = w.format == QuantFormat::kFp8;
+  const bool per_row_scales = fp8 ? w.scale_index.group_stride == 0 : w.scale_index.group_stride == w.n;
+  if (w.n % 16 != 0 || !per_row_scales || w.scale_index.row_shift != 0 || w.scale_index.row_stride != 1)
+    throw Error("interleave_gate_up_rows: an int4 or fp8 per-channel weight with rows a multiple of 16 (n " +
+                std::to_string(w.n) + ")");
   const int half = w.n / 2, tiles = w.n / 16, chunks = w.k / kQuantChunk;
   // Source row of interleaved row o.
   auto source = [&](int o) { return (o % 16 < 8 ? 0 : half) + (o / 16) * 8 + o % 8; };
   HostQuantizedWeight out = w;
+  if (fp8) { // e4m3 rows [n][k] and one scale a row: whole rows move
+    for (int o = 0; o < w.n; ++o) {
+      std::copy_n(w.packed.begin() + size_t(source(o)) * w.k, w.k, out.packed.begin() + size_t(o) * w.k);
+      out.scales_f32[o] = w.scales_f32[source(o)];
+    }
+    return out;
+  }
   // An 8-row block of the source (half % 8 == 0) is one half of a tile: nibbles 0 2 4 6 of each word
   // (rows g) or 1 3 5 7 (rows g + 8), at the same chunk, lane and word; so each interleaved word is
   // two source half-words, shifted into place.

@@ -89,11 +89,12 @@ HostQuantizedWeight fp8_block128(const std::string& tensor, const uint8_t* weigh
 // permutations; fp8 block parts whose rows are not whole 128-row blocks).
 std::optional<HostQuantizedWeight> concat_rows(const std::vector<HostQuantizedWeight>& parts);
 
-// A fused int4 gate_up weight (gate rows 0..n/2-1, then up rows; n % 16 == 0) with its rows
+// A fused int4 or fp8 per-channel gate_up weight (gate rows 0..n/2-1, then up rows; n % 16 == 0) with its rows
 // interleaved by 8: row 16b + j is gate row 8b + j and row 16b + 8 + j up row 8b + j (j < 8), so one
 // 16-row tile (one CTA of the decode kernel) holds matching gate and up rows (quant_gemm_silu) and any
 // GEMM on it writes gate_up's columns in that order (silu_mul_interleaved). Scales and zero points
-// follow their rows; the act-order permutation (input side) stays. Throws for fp8 or an odd shape.
+// follow their rows; the act-order permutation (input side) stays. Throws for fp8 blocks (their 128-row
+// scale blocks would split) or an odd shape.
 HostQuantizedWeight interleave_gate_up_rows(const HostQuantizedWeight& w);
 
 // The dequantized weight w[o, i] (float, [out][in], the checkpoint's input order): the

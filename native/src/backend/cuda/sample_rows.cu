@@ -1,10 +1,13 @@
 // Sampling on the GPU, one block per row of float32 logits: the row's penalty / min_tokens
 // adjustments and its structured-output token mask, then greedy argmax, or temperature, min_p, top_k and top_p (thresholds found
 // by radix select over the probabilities' bits) and one draw in index order with the row's
-// own uniform number from the host.
+// own uniform number from the host. Steps whose rows are all plain greedy may take sample_rows_greedy instead: each
+// row's argmax over many CTAs, the same bits.
 #include "backend/cuda/kernels.h"
 
+#include <algorithm>
 #include <cfloat>
+#include <string>
 
 #include "backend/cuda/cuda_check.h"
 #include "error.h"
@@ -26,14 +29,14 @@ __device__ __forceinline__ ValueIndex better(ValueIndex a, ValueIndex b) {
   return a;
 }
 
-// Block-wide reductions through `scratch` (kWarps entries); every thread gets the result.
-__device__ ValueIndex block_argmax(ValueIndex v, ValueIndex* scratch) {
+// Block-wide reductions through `scratch` (Warps entries, the block's warps); every thread gets the result.
+template <int Warps = kWarps> __device__ ValueIndex block_argmax(ValueIndex v, ValueIndex* scratch) {
   for (int o = 16; o > 0; o >>= 1)
     v = better(v, ValueIndex{__shfl_xor_sync(0xffffffffu, v.value, o), __shfl_xor_sync(0xffffffffu, v.index, o)});
   if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
   __syncthreads();
   v = scratch[0];
-  for (int w = 1; w < kWarps; ++w) v = better(v, scratch[w]);
+  for (int w = 1; w < Warps; ++w) v = better(v, scratch[w]);
   __syncthreads();
   return v;
 }
@@ -93,6 +96,22 @@ __device__ ValueIndex row_best(const float* row, const uint32_t* mask, int vocab
   }
   for (int i = scalar_from + static_cast<int>(threadIdx.x); i < vocab; i += blockDim.x) visit(row[i], i);
   return block_argmax(best, scratch);
+}
+
+// The token of a row's argmax: index 0 when no logit could win (all -inf or NaN).
+__device__ __forceinline__ int argmax_id(ValueIndex best) { return best.index == 0x7fffffff ? 0 : best.index; }
+
+// By one thread of a row: its top_stride top entries as zeros (a row wanting no logprobs), its token (also into
+// ids_mirror). Both sampling kernels write through these, so the greedy split leaves what sample_rows leaves.
+__device__ void write_no_top(const SampleOutputs& out, int row) {
+  for (int k = 0; k < out.top_stride; ++k) {
+    out.top_ids[static_cast<int64_t>(row) * out.top_stride + k] = 0;
+    out.top_logprobs[static_cast<int64_t>(row) * out.top_stride + k] = 0.0f;
+  }
+}
+__device__ void write_id(const SampleOutputs& out, int row, int chosen) {
+  out.ids[row] = chosen;
+  if (out.ids_mirror != nullptr) out.ids_mirror[row] = chosen;
 }
 
 // The unnormalized probability of a logit: 1 at the largest.
@@ -199,7 +218,7 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
 
   const ValueIndex best = row_best(row, tmask, vocab, vi_scratch);
   const float max_logit = best.value;
-  int chosen = best.index == 0x7fffffff ? 0 : best.index;
+  int chosen = argmax_id(best);
 
   if (p.temperature >= 1e-5f) {
     const float inv_t = 1.0f / p.temperature;
@@ -306,15 +325,93 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
       }
     }
   } else if (threadIdx.x == 0) {
-    for (int k = 0; k < out.top_stride; ++k) {
-      out.top_ids[static_cast<int64_t>(blockIdx.x) * out.top_stride + k] = 0;
-      out.top_logprobs[static_cast<int64_t>(blockIdx.x) * out.top_stride + k] = 0.0f;
-    }
+    write_no_top(out, blockIdx.x);
   }
+  if (threadIdx.x == 0) write_id(out, blockIdx.x, chosen);
+}
+
+// Plain greedy rows split over CTAs (sample_rows_greedy): CTA (p, r) takes floats [p, p + 1) x kSplitChunk of row
+// r (16 KB: four float4 loads in flight a thread, so at batch 1 the whole 128k row is in flight at once), writes
+// its best (value, index) to the scratch, and the row's last CTA to finish reduces the row's partials. `better`
+// orders (value, index) totally and never lets NaN win, so any split finds row_best's answer exactly.
+constexpr int kSplitThreads = 256;
+constexpr int kSplitWarps = kSplitThreads / 32;
+constexpr int kSplitLoads = 4;
+constexpr int kSplitChunk = kSplitThreads * kSplitLoads * 4;
+// The scratch: kGreedySplitMaxRows arrival counters at a fixed place (a launch with fewer rows must find the
+// counters of a larger one zero, not partials), then the partials, greedy_split_parts(vocab) a row.
+constexpr size_t kCounterBytes = 128;
+static_assert(kGreedySplitMaxRows * sizeof(uint32_t) <= kCounterBytes, "the counters outgrow their place");
+
+int greedy_split_parts(int vocab) { return std::max(1, (vocab + kSplitChunk - 1) / kSplitChunk); }
+
+// This CTA's best of its part of the row, visited as row_best visits it (no mask): the float4s from the row's
+// first 16-byte boundary on (rows of an odd vocabulary start anywhere), part 0 also the up to three floats
+// before that boundary and the up to three past the last whole float4.
+__device__ ValueIndex split_part_best(const float* __restrict__ row, int vocab, int part) {
+  const int lead = min(vocab, static_cast<int>((16 - (reinterpret_cast<uintptr_t>(row) & 15)) & 15) / 4);
+  const int n4 = (vocab - lead) / 4;
+  const float4* row4 = reinterpret_cast<const float4*>(row + lead);
+  ValueIndex best{-FLT_MAX, 0x7fffffff};
+  auto visit = [&](float v, int i) { best = better(best, ValueIndex{masked_logit(v, nullptr, i), i}); }; // NaN never wins
+  const int first = part * (kSplitThreads * kSplitLoads) + static_cast<int>(threadIdx.x);
+  float4 v[kSplitLoads];
+#pragma unroll
+  for (int u = 0; u < kSplitLoads; ++u) { // every load issued before the first compare
+    const int j = first + u * kSplitThreads;
+    v[u] = j < n4 ? row4[j] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+#pragma unroll
+  for (int u = 0; u < kSplitLoads; ++u) {
+    const int j = first + u * kSplitThreads;
+    if (j >= n4) continue;
+    visit(v[u].x, lead + 4 * j);
+    visit(v[u].y, lead + 4 * j + 1);
+    visit(v[u].z, lead + 4 * j + 2);
+    visit(v[u].w, lead + 4 * j + 3);
+  }
+  if (part == 0) { // threads [0, lead) the head, the next ones the tail
+    const int t = static_cast<int>(threadIdx.x);
+    const int i = t < lead ? t : lead + 4 * n4 + (t - lead);
+    if (i < vocab) visit(row[i], i);
+  }
+  return best;
+}
+
+// grid (greedy_split_parts(vocab), rows). counters[r] counts row r's finished CTAs; the last resets it to zero,
+// so the next launch (or a graph replay) starts from zero again.
+__global__ void __launch_bounds__(kSplitThreads)
+    sample_rows_greedy_kernel(const float* __restrict__ logits, SampleOutputs out, int vocab, uint32_t* counters,
+                              ValueIndex* partials) {
+  __shared__ ValueIndex scratch[kSplitWarps];
+  __shared__ bool last;
+  const int row = blockIdx.y, parts = gridDim.x;
+  ValueIndex* row_partials = partials + static_cast<int64_t>(row) * parts;
+  const ValueIndex best =
+      block_argmax<kSplitWarps>(split_part_best(logits + static_cast<int64_t>(row) * vocab, vocab, blockIdx.x), scratch);
   if (threadIdx.x == 0) {
-    out.ids[blockIdx.x] = chosen;
-    if (out.ids_mirror != nullptr) out.ids_mirror[blockIdx.x] = chosen;
+    row_partials[blockIdx.x] = best;
+    __threadfence(); // the partial is visible device-wide before the counter says it is there
+    last = atomicAdd(counters + row, 1u) == static_cast<uint32_t>(parts - 1);
+    if (last) __threadfence(); // and the others' partials are seen after their counts (fence to fence)
   }
+  __syncthreads();
+  if (!last) return;
+  ValueIndex total{-FLT_MAX, 0x7fffffff};
+  for (int k = threadIdx.x; k < parts; k += kSplitThreads) // through L2: other SMs wrote them
+    total = better(total, ValueIndex{__ldcg(&row_partials[k].value), __ldcg(&row_partials[k].index)});
+  total = block_argmax<kSplitWarps>(total, scratch);
+  if (threadIdx.x == 0) {
+    counters[row] = 0;
+    write_no_top(out, row);
+    write_id(out, row, argmax_id(total));
+  }
+}
+
+void check_top_outputs(const SampleOutputs& out, const char* what) {
+  if (out.top_stride > 0 && (out.top_ids == nullptr || out.top_logprobs == nullptr))
+    throw Error(std::string(what) + ": top_stride " + std::to_string(out.top_stride) +
+                " needs top_ids and top_logprobs");
 }
 
 } // namespace
@@ -323,11 +420,31 @@ void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdju
                  const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,
                  cudaStream_t stream) {
   if (rows == 0) return;
-  if (out.top_stride > 0 && (out.top_ids == nullptr || out.top_logprobs == nullptr))
-    throw Error("sample_rows: top_stride " + std::to_string(out.top_stride) + " needs top_ids and top_logprobs");
+  check_top_outputs(out, "sample_rows");
   sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, masks, mask_words, out,
                                                     vocab);
   PAGODA_CUDA_CHECK_LAUNCH("sample_rows_kernel");
+}
+
+size_t greedy_split_scratch_bytes(int vocab) {
+  return kCounterBytes + size_t(kGreedySplitMaxRows) * greedy_split_parts(vocab) * sizeof(ValueIndex);
+}
+
+void sample_rows_greedy(const float* logits, const SampleOutputs& out, int rows, int vocab, void* scratch,
+                        size_t scratch_bytes, cudaStream_t stream) {
+  if (rows == 0) return;
+  if (rows < 0 || rows > kGreedySplitMaxRows)
+    throw Error("sample_rows_greedy: " + std::to_string(rows) + " rows; at most " +
+                std::to_string(kGreedySplitMaxRows));
+  if (scratch == nullptr || scratch_bytes < greedy_split_scratch_bytes(vocab))
+    throw Error("sample_rows_greedy: the scratch holds " + std::to_string(scratch_bytes) + " bytes, vocabulary " +
+                std::to_string(vocab) + " needs " + std::to_string(greedy_split_scratch_bytes(vocab)));
+  check_top_outputs(out, "sample_rows_greedy");
+  const int parts = greedy_split_parts(vocab);
+  auto* counters = static_cast<uint32_t*>(scratch);
+  auto* partials = reinterpret_cast<ValueIndex*>(static_cast<char*>(scratch) + kCounterBytes);
+  sample_rows_greedy_kernel<<<dim3(parts, rows), kSplitThreads, 0, stream>>>(logits, out, vocab, counters, partials);
+  PAGODA_CUDA_CHECK_LAUNCH("sample_rows_greedy_kernel");
 }
 
 } // namespace pagoda::cuda

@@ -50,22 +50,43 @@ __global__ void silu_mul_scalar_kernel(const T* gate_up, T* __restrict__ out, in
   }
 }
 
-// One block a token: silu(gate) * up in float32, stored fake-quantized (computed again for the
-// storing pass rather than held: the row may exceed what a thread can keep in registers).
-template <Fp8Fuse kFuse>
+// One block a token: silu(gate) * up in float32, stored fake-quantized (store_row_fp8 holds or recomputes
+// the row). kInterleaved: gate_up's columns interleaved by 8, as silu_mul_kernel<T, true> reads them.
+template <Fp8Fuse kFuse, bool kInterleaved = false>
 __global__ void silu_mul_fp8_kernel(const bf16* gate_up, bf16* __restrict__ out, int intermediate) {
   pdl_wait();
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
-  const bf16* gate = gate_up + row * 2 * intermediate;
-  const bf16* up = gate + intermediate;
+  const bf16* in_row = gate_up + row * 2 * intermediate;
   store_row_fp8<kFuse>(out + row * intermediate, intermediate, [&](int i, float (&y)[8]) {
+    const bf16* gate = kInterleaved ? in_row + 2 * i : in_row + i;
+    const bf16* up = kInterleaved ? gate + 8 : in_row + intermediate + i;
     float g[8], u[8];
-    load8(gate + i, g);
-    load8(up + i, u);
+    load8(gate, g);
+    load8(up, u);
 #pragma unroll
     for (int e = 0; e < 8; ++e) y[e] = g[e] / (1.f + __expf(-g[e])) * u[e];
   });
+}
+
+// silu_mul_fp8_finish: block (c, t) takes 8 columns a thread of token t from column c * blockDim.x * 8. Every
+// block reduces the token's partial maxima itself (a few KB from L2, loaded beside its products), so no block
+// waits for another; max is exact in any order, so s is store_row_fp8's.
+__global__ void __launch_bounds__(256) silu_mul_fp8_finish_kernel(const float* staged, int parts,
+                                                                   bf16* __restrict__ out, int intermediate) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const int t = blockIdx.y, i = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
+  const float* maxima = staged + int64_t(8) * intermediate + int64_t(t) * parts;
+  float y[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  if (i < intermediate) load8(staged + int64_t(t) * intermediate + i, y);
+  float amax = 0.f;
+  for (int p = threadIdx.x; p < parts; p += blockDim.x) amax = fmaxf(amax, maxima[p]);
+  const float s = fp8_scale(block_max(amax));
+  if (i >= intermediate) return;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) y[e] = fp8_fake_quant(y[e], s);
+  store8(out + int64_t(t) * intermediate + i, y);
 }
 
 namespace {
@@ -122,6 +143,27 @@ void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, 
 void silu_mul(const float* gate_up, float* out, int num_tokens, int intermediate, cudaStream_t stream) {
   launch_silu_mul(gate_up, out, num_tokens, intermediate, stream);
 }
+void silu_mul_interleaved(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream,
+                          Fp8Fuse fuse) {
+  if (fuse == Fp8Fuse::kNone) return silu_mul_interleaved(gate_up, out, num_tokens, intermediate, stream);
+  if (fuse != Fp8Fuse::kPerToken || intermediate % 8 != 0)
+    throw Error("silu_mul_interleaved: fp8 activations per token on an intermediate size that is a multiple of 8");
+  if (num_tokens == 0) return;
+  const int threads = std::min(1024, ((intermediate / 8 + 31) / 32) * 32);
+  launch_pdl("silu_mul_fp8_kernel", silu_mul_fp8_kernel<Fp8Fuse::kPerToken, true>, dim3(num_tokens), dim3(threads), 0,
+             stream, gate_up, out, intermediate);
+}
+
+void silu_mul_fp8_finish(const float* staged, int parts, bf16* out, int num_tokens, int intermediate,
+                         cudaStream_t stream) {
+  if (num_tokens < 1 || num_tokens > 8 || intermediate % 8 != 0 || parts < 1)
+    throw Error("silu_mul_fp8_finish: 1..8 tokens and an intermediate size that is a multiple of 8");
+  constexpr int kThreads = 256;
+  const int blocks = (intermediate / 8 + kThreads - 1) / kThreads;
+  launch_pdl("silu_mul_fp8_finish_kernel", silu_mul_fp8_finish_kernel, dim3(blocks, num_tokens), dim3(kThreads), 0,
+             stream, staged, parts, out, intermediate);
+}
+
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream, Fp8Fuse fuse) {
   if (fuse == Fp8Fuse::kNone) return launch_silu_mul(gate_up, out, num_tokens, intermediate, stream);
   if (intermediate % (fuse == Fp8Fuse::kGroup128 ? 128 : 8) != 0)
