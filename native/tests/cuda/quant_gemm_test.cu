@@ -194,6 +194,35 @@ void ref_quantize_rows(const std::vector<float>& x, int m, int k, int group, std
     }
 }
 
+// quantize_fp8_rows on the row widths the engine meets and the kernel's edges: 14336 (two passes held in registers),
+// 20000 (past them: the row read twice), 4096, 1000 (one warp short of a pass), 1001 and a misaligned x (the scalar
+// kernel), per token and per 128 columns: codes and scales equal the reference.
+void check_quantize_widths(Checker& c, std::mt19937& rng) {
+  struct Shape { int k, group, offset; };
+  for (const Shape sh : {Shape{14336, 14336, 0}, Shape{20000, 20000, 0}, Shape{4096, 4096, 0}, Shape{4096, 128, 0},
+                         Shape{1000, 1000, 0}, Shape{1001, 1001, 0}, Shape{4096, 4096, 1}}) {
+    for (int m : {1, 5}) {
+      const int k = sh.k, group = sh.group;
+      const auto x = random_bf16_values(size_t(m) * k, rng, 3.f);
+      std::vector<uint8_t> q_ref;
+      std::vector<float> s_ref;
+      ref_quantize_rows(x, m, k, group, q_ref, s_ref);
+      DeviceBuffer d_xs((size_t(m) * k + sh.offset) * 2), d_q(size_t(m) * k + 8), d_s(s_ref.size() * 4);
+      const auto xb = to_bf16(x);
+      PAGODA_CUDA_CHECK(cudaMemcpy(d_xs.as<bf16>() + sh.offset, xb.data(), xb.size() * 2, cudaMemcpyHostToDevice));
+      quantize_fp8_rows(d_xs.as<bf16>() + sh.offset, d_q.as<uint8_t>(), d_s.as<float>(), m, k, group, true, 0);
+      const auto q = download<uint8_t>(d_q, q_ref.size());
+      const auto s = download<float>(d_s, s_ref.size());
+      size_t code_diff = 0;
+      for (size_t i = 0; i < q.size(); ++i) code_diff += q[i] != q_ref[i];
+      const std::string tag = "k " + std::to_string(k) + " group " + std::to_string(group) + " m " + std::to_string(m) +
+                              (sh.offset ? " misaligned" : "");
+      c.expect_true("quantize_fp8_rows " + tag + ": scales and codes equal the reference", code_diff == 0 && s == s_ref,
+                    std::to_string(code_diff) + " of " + std::to_string(q.size()) + " codes differ");
+    }
+  }
+}
+
 void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
   const int n = 1024, k = 2048;
   for (bool block : {false, true}) {
@@ -389,6 +418,7 @@ int main() {
     }
     CublasLt lt;
     check_w8a8(c, lt, rng);
+    check_quantize_widths(c, rng);
     check_errors(c, rng);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

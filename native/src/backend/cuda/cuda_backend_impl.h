@@ -185,7 +185,7 @@ private:
   struct SamplingSlot {
     PinnedBuffer host;
     DeviceBuffer device;
-    Event done; // recorded after the sampling kernel, which writes the results into `host`
+    Event done{false}; // recorded after the sampling kernel, which writes the results into `host`
     int n = 0, top_n = 0;
     size_t out_offset = 0;
     bool any_logprob = false, in_flight = false, launched = false;

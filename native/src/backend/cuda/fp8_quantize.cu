@@ -9,7 +9,10 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include <algorithm>
+
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/elem8.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "error.h"
 
@@ -55,6 +58,105 @@ __global__ void __launch_bounds__(kThreads) quantize_fp8_kernel(const bf16* x, u
     const int groups = k / group;
     scales[token_major ? static_cast<int64_t>(row) * groups + gi : static_cast<int64_t>(gi) * m + row] = s;
   }
+}
+
+// The same quantization with 8 columns a thread (a 16-byte load, an 8-byte store of codes) and the group held in
+// registers for up to kHeld passes of the block, so every load of a row is in flight at once and none is repeated.
+// The kernel above walks a row in scalar loads of 128 threads, twice: at batch 64 each of a W8A8 decode step's four
+// launches a layer took ~12 us on the H200 (14336-column rows), 13% of the step. Needs group % 8 == 0 and 16-byte
+// aligned rows; the same arithmetic per element, so the same codes and scales.
+constexpr int kHeld = 2;
+
+__device__ __forceinline__ float block_max_any(float v) { // blockDim.x a multiple of 32, at most 1024
+  __shared__ float warp_max[32];
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = v;
+  __syncthreads();
+  float r = warp_max[0];
+  for (int i = 1; i < static_cast<int>(blockDim.x / 32); ++i) r = fmaxf(r, warp_max[i]);
+  return r;
+}
+
+__device__ __forceinline__ void store_codes8(uint8_t* dst, const float (&v)[8], float s) {
+  uint32_t lo = 0, hi = 0;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    lo |= static_cast<uint32_t>(to_e4m3(v[e] / s)) << (8 * e);
+    hi |= static_cast<uint32_t>(to_e4m3(v[4 + e] / s)) << (8 * e);
+  }
+  *reinterpret_cast<uint2*>(dst) = make_uint2(lo, hi);
+}
+
+template <bool kWeight>
+__global__ void __launch_bounds__(1024) quantize_fp8_vec_kernel(const bf16* x, uint8_t* __restrict__ q,
+                                                                 float* __restrict__ scales, int m, int k, int group,
+                                                                 bool token_major) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const int row = blockIdx.x, gi = blockIdx.y;
+  const int64_t first = static_cast<int64_t>(row) * k + static_cast<int64_t>(gi) * group;
+  const bf16* src = x + first;
+  uint8_t* dst = q + first;
+  const int stride = static_cast<int>(blockDim.x) * 8;
+  const bool held = group <= kHeld * stride;
+  float v[kHeld][8];
+  float amax = 0.f;
+  if (held) {
+#pragma unroll
+    for (int h = 0; h < kHeld; ++h) {
+      const int i = static_cast<int>(threadIdx.x) * 8 + h * stride;
+      if (i < group) {
+        load8(src + i, v[h]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[h][e] = 0.f;
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(v[h][e]));
+    }
+  } else {
+    for (int i = static_cast<int>(threadIdx.x) * 8; i < group; i += stride) {
+      float t[8];
+      load8(src + i, t);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(t[e]));
+    }
+  }
+  amax = block_max_any(amax);
+  const float s = kWeight ? (amax > 0.f ? amax / kE4m3Max : 1.f) : fmaxf(amax, 1e-12f) / kE4m3Max;
+  if (held) {
+#pragma unroll
+    for (int h = 0; h < kHeld; ++h) {
+      const int i = static_cast<int>(threadIdx.x) * 8 + h * stride;
+      if (i < group) store_codes8(dst + i, v[h], s);
+    }
+  } else {
+    for (int i = static_cast<int>(threadIdx.x) * 8; i < group; i += stride) {
+      float t[8];
+      load8(src + i, t);
+      store_codes8(dst + i, t, s);
+    }
+  }
+  if (threadIdx.x == 0) {
+    const int groups = k / group;
+    scales[token_major ? static_cast<int64_t>(row) * groups + gi : static_cast<int64_t>(gi) * m + row] = s;
+  }
+}
+
+// Launches the vector kernel where the shape and alignment allow it, else the scalar one.
+template <bool kWeight>
+void launch_quantize(const char* who, const bf16* x, uint8_t* q, float* scales, int m, int k, int group,
+                     bool token_major, cudaStream_t stream) {
+  const bool vector = group % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(q) % 8 == 0;
+  if (!vector) {
+    launch_pdl(who, quantize_fp8_kernel<kWeight>, dim3(m, k / group), dim3(kThreads), 0, stream, x, q, scales, m, k,
+               group, token_major);
+    return;
+  }
+  const int vectors = group / 8;
+  const int threads = std::min(1024, std::max(32, (vectors + 31) / 32 * 32));
+  launch_pdl(who, quantize_fp8_vec_kernel<kWeight>, dim3(m, k / group), dim3(threads), 0, stream, x, q, scales, m, k,
+             group, token_major);
 }
 
 // out = e4m3(x / s) * s per (row, group), in x's type (bf16: rounded once, from the exact product).
@@ -105,14 +207,12 @@ void quantize_fp8_rows(const bf16* x, uint8_t* q, float* scales, int m, int k, i
   if (m < 1 || k < 1 || group < 1 || k % group != 0)
     throw Error("quantize_fp8_rows: group " + std::to_string(group) + " must divide k " + std::to_string(k));
   if (k / group > 65535) throw Error("quantize_fp8_rows: too many groups per row");
-  launch_pdl("quantize_fp8_kernel", quantize_fp8_kernel<false>, dim3(m, k / group), dim3(kThreads), 0, stream, x, q,
-             scales, m, k, group, token_major);
+  launch_quantize<false>("quantize_fp8_kernel", x, q, scales, m, k, group, token_major, stream);
 }
 
 void quantize_fp8_weight_per_channel(const bf16* w, uint8_t* q, float* scales, int n, int k, cudaStream_t stream) {
   if (n < 1 || k < 1) throw Error("quantize_fp8_weight_per_channel: empty weight");
-  launch_pdl("quantize_fp8_kernel", quantize_fp8_kernel<true>, dim3(n, 1), dim3(kThreads), 0, stream, w, q, scales, n,
-             k, k, true);
+  launch_quantize<true>("quantize_fp8_kernel", w, q, scales, n, k, k, true, stream);
 }
 
 } // namespace pagoda::cuda

@@ -82,7 +82,7 @@ private:
   // launched ahead, the host must not refill it before the device has read it.
   struct Staging {
     PinnedBuffer buffer;
-    Event copied;
+    Event copied{false};
     bool pending = false;
     void wait_free() {
       if (pending) PAGODA_CUDA_CHECK(cudaEventSynchronize(copied.get()));

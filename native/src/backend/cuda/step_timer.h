@@ -2,16 +2,20 @@
 // backend's stream, read only once they have completed, so timing adds no synchronization.
 #pragma once
 
+#include <cstdlib>
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
 
 namespace pagoda::cuda {
 
-// An owned CUDA event with timing enabled.
+// An owned CUDA event, with timing unless `timing` is false (an event only waited on or queried: a timing event's
+// record also takes a timestamp).
 class Event {
 public:
-  Event() { PAGODA_CUDA_CHECK(cudaEventCreate(&event_)); }
+  explicit Event(bool timing = true) {
+    PAGODA_CUDA_CHECK(cudaEventCreateWithFlags(&event_, timing ? cudaEventDefault : cudaEventDisableTiming));
+  }
   ~Event() {
     if (event_) cudaEventDestroy(event_);
   }
@@ -27,7 +31,18 @@ private:
 // host may start step N+1 before step N's end event has fired.
 class StepTimer {
 public:
+  // PAGODA_STEP_TIMER=0 records no events (a measurement switch: what the two records a step cost between steps);
+  // device times then read as unknown (negative).
+  static bool enabled() {
+    static const bool on = [] {
+      const char* v = std::getenv("PAGODA_STEP_TIMER");
+      return !(v != nullptr && v[0] == '0' && v[1] == 0);
+    }();
+    return on;
+  }
+
   void begin(cudaStream_t stream) {
+    if (!enabled()) return;
     Slot& s = slots_[next_];
     PAGODA_CUDA_CHECK(cudaEventRecord(s.start.get(), stream));
     s.state = State::kBegun;
