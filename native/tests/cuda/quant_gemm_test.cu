@@ -285,6 +285,19 @@ void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
         lt.linear_fp8(d_q.as<uint8_t>(), block ? d_st.as<float>() : d_s.as<float>(), d_wq.as<uint8_t>(),
                       d_ws.as<float>(), d_y.as<bf16>(), block ? Fp8Scaling::kBlock128 : Fp8Scaling::kPerChannel, m, n, k, 0);
         c.expect("cuBLASLt fp8 W8A8 " + tag, compare(download_bf16(d_y, ref.size()), ref), 6e-3, 1e-1);
+        if (!block && m > 32) {
+          // tune_fp8 times both kinds of candidates on this weight; the plan made after it (the fastest, printed)
+          // computes the same product.
+          const auto timings = lt.tune_fp8(d_q.as<uint8_t>(), d_s.as<float>(), {{d_wq.as<uint8_t>(), d_ws.as<float>()}},
+                                           d_y.as<bf16>(), m, n, k, 0);
+          for (const GemmTiming& t : timings) std::printf("info tune_fp8 %s: %s %.4f ms\n", tag.c_str(), t.kernel.c_str(), t.ms);
+          c.expect_true("tune_fp8 " + tag + ": some candidate ran", !timings.empty());
+          poison(d_y);
+          lt.linear_fp8(d_q.as<uint8_t>(), d_s.as<float>(), d_wq.as<uint8_t>(), d_ws.as<float>(), d_y.as<bf16>(),
+                        Fp8Scaling::kPerChannel, m, n, k, 0);
+          c.expect("cuBLASLt fp8 W8A8 " + tag + " after tune_fp8", compare(download_bf16(d_y, ref.size()), ref), 6e-3,
+                   1e-1);
+        }
         if (block) {
           // Which scale layouts cuBLASLt reads, printed for the record (the checked call above is the one used).
           lt.linear_fp8(d_q.as<uint8_t>(), d_s.as<float>(), d_wq.as<uint8_t>(), d_ws.as<float>(), d_y.as<bf16>(),

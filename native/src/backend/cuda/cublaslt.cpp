@@ -364,6 +364,28 @@ void CublasLt::linear(const float* x, const float* w, float* y, int m, int n, in
 
 // The fp8 plan: A = W (e4m3, k-major, transposed), B = X (e4m3), D = Y^T bf16, the scale
 // modes of `scaling`; the scale pointers are set on each call.
+void CublasLt::describe_fp8(Plan& plan, int m, int n, int k, Fp8Scaling scaling, const float* x_scales,
+                            const float* w_scales, bool scale_modes) const {
+  plan.api = &api_;
+  check(api_, api_.desc_create(&plan.desc, kComputeType32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  const int trans_a = kOpT, trans_b = kOpN;
+  check(api_, api_.desc_set(plan.desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
+  check(api_, api_.desc_set(plan.desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
+  if (scale_modes) {
+    const int a_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleBlk128x128_32F;
+    const int b_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleVec128_32F;
+    check(api_, api_.desc_set(plan.desc, kDescAScaleMode, &a_mode, sizeof(a_mode)), "set A_SCALE_MODE");
+    check(api_, api_.desc_set(plan.desc, kDescBScaleMode, &b_mode, sizeof(b_mode)), "set B_SCALE_MODE");
+    // Some versions check the scale pointers when choosing: set them before the heuristic.
+    check(api_, api_.desc_set(plan.desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
+    check(api_, api_.desc_set(plan.desc, kDescBScalePointer, &x_scales, sizeof(x_scales)), "set B_SCALE_POINTER");
+  }
+  plan.unit_scales = !scale_modes;
+  check(api_, api_.layout_create(&plan.a, CUDA_R_8F_E4M3, k, n, k), "layout of W (fp8)");
+  check(api_, api_.layout_create(&plan.b, CUDA_R_8F_E4M3, k, m, k), "layout of X (fp8)");
+  check(api_, api_.layout_create(&plan.c, CUDA_R_16BF, n, m, n), "layout of Y");
+}
+
 void CublasLt::linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8_t* w_q, const float* w_scales,
                           __nv_bfloat16* y, Fp8Scaling scaling, int m, int n, int k, cudaStream_t stream) {
   if (m == 0) return;
@@ -375,39 +397,29 @@ void CublasLt::linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8
   auto found = fp8_plans_.find(key);
   if (found == fp8_plans_.end()) {
     // Outer-vector (or block) scale modes first; cuBLASLt 13.1 on sm_90 has no algorithm for
-    // them (status 7, seen on the H200), so per-channel then runs with unit scales and
-    // scale_fp8_gemm_output applies the scales to the bf16 result.
+    // them (status 7, seen on the H200) for some shapes, so per-channel then runs with unit scales and
+    // scale_fp8_gemm_output applies the scales to the bf16 result. A bucket tune_fp8 timed takes its choice.
+    const Fp8Tuned* tuned = nullptr;
+    if (scaling == Fp8Scaling::kPerChannel) {
+      const auto t = fp8_tuned_.find(std::make_tuple(tune_bucket(m), n, k));
+      if (t != fp8_tuned_.end()) tuned = &t->second;
+    }
     auto make = [&](bool scale_modes) {
       auto plan = std::make_unique<Plan>();
-      plan->api = &api_;
-      check(api_, api_.desc_create(&plan->desc, kComputeType32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
-      const int trans_a = kOpT, trans_b = kOpN;
-      check(api_, api_.desc_set(plan->desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
-      check(api_, api_.desc_set(plan->desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
-      if (scale_modes) {
-        const int a_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleBlk128x128_32F;
-        const int b_mode = scaling == Fp8Scaling::kPerChannel ? kScaleOuterVec32F : kScaleVec128_32F;
-        check(api_, api_.desc_set(plan->desc, kDescAScaleMode, &a_mode, sizeof(a_mode)), "set A_SCALE_MODE");
-        check(api_, api_.desc_set(plan->desc, kDescBScaleMode, &b_mode, sizeof(b_mode)), "set B_SCALE_MODE");
-        // Some versions check the scale pointers when choosing: set them before the heuristic.
-        check(api_, api_.desc_set(plan->desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
-        check(api_, api_.desc_set(plan->desc, kDescBScalePointer, &x_scales, sizeof(x_scales)), "set B_SCALE_POINTER");
-      }
-      plan->unit_scales = !scale_modes;
-      check(api_, api_.layout_create(&plan->a, CUDA_R_8F_E4M3, k, n, k), "layout of W (fp8)");
-      check(api_, api_.layout_create(&plan->b, CUDA_R_8F_E4M3, k, m, k), "layout of X (fp8)");
-      check(api_, api_.layout_create(&plan->c, CUDA_R_16BF, n, m, n), "layout of Y");
+      describe_fp8(*plan, m, n, k, scaling, x_scales, w_scales, scale_modes);
       const std::string what = std::string("fp8 GEMM (") +
                                (scaling == Fp8Scaling::kPerChannel ? "per-channel x per-token" : "128x128 blocks") +
                                (scale_modes ? " scale modes, cuBLASLt 12.9+" : " scales after a unit-scale GEMM") +
                                ") of m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
       plan->algo = heuristics(*plan, 1, what.c_str()).front();
+      if (tuned != nullptr && tuned->unit_scales == !scale_modes && accepts(*plan, tuned->algo))
+        plan->algo = tuned->algo;
       plan->kernel = Plan::Kernel::kCublasLt;
       return plan;
     };
     std::unique_ptr<Plan> plan;
     try {
-      plan = make(true);
+      plan = make(!(tuned != nullptr && tuned->unit_scales));
     } catch (const Error&) {
       if (scaling != Fp8Scaling::kPerChannel) throw;
       plan = make(false);
@@ -421,6 +433,66 @@ void CublasLt::linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8
   }
   run_cublaslt(plan, x_q, w_q, y, stream, 0.f);
   if (plan.unit_scales) scale_fp8_gemm_output(y, x_scales, w_scales, m, n, stream);
+}
+
+std::vector<GemmTiming> CublasLt::tune_fp8(const uint8_t* x_q, const float* x_scales,
+                                           const std::vector<std::pair<const uint8_t*, const float*>>& weights,
+                                           __nv_bfloat16* y, int m, int n, int k, cudaStream_t stream) {
+  if (weights.empty()) throw Error("CublasLt::tune_fp8: no weights to time on");
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  PAGODA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (capture != cudaStreamCaptureStatusNone) throw Error("CublasLt::tune_fp8: called during graph capture");
+  const int bucket = tune_bucket(m);
+  const std::string what = "fp8 GEMM of m=" + std::to_string(bucket) + " n=" + std::to_string(n) +
+                           " k=" + std::to_string(k);
+  Event start, stop;
+  size_t turn = 0;
+  const float alpha = 1.f, beta = 0.f;
+  std::vector<GemmTiming> timings;
+  float best_ms = -1.f;
+  Fp8Tuned best;
+  for (bool scale_modes : {true, false}) {
+    Plan plan;
+    std::vector<Algo> algos;
+    try {
+      describe_fp8(plan, bucket, n, k, Fp8Scaling::kPerChannel, x_scales, weights.front().second, scale_modes);
+      algos = heuristics(plan, kTuneCandidates, what.c_str());
+    } catch (const Error&) {
+      continue; // no algorithm of this kind in the loaded library
+    }
+    auto run = [&](const Algo& algo) {
+      const auto& [w, w_scales] = weights[turn++ % weights.size()];
+      if (scale_modes)
+        check(api_, api_.desc_set(plan.desc, kDescAScalePointer, &w_scales, sizeof(w_scales)), "set A_SCALE_POINTER");
+      const bool ran = api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x_q, plan.b, &beta, y, plan.c, y, plan.c,
+                                   &algo, workspace_.data(), workspace_.bytes(), stream) == 0;
+      if (ran && !scale_modes) scale_fp8_gemm_output(y, x_scales, w_scales, bucket, n, stream);
+      return ran;
+    };
+    for (size_t i = 0; i < algos.size(); ++i) {
+      if (!run(algos[i])) continue; // a candidate the library refuses at run time is left out
+      PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
+      for (int r = 0; r < kTuneRuns; ++r) run(algos[i]);
+      PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+      PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+      float ms = 0.f;
+      PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+      ms /= kTuneRuns;
+      timings.push_back({std::string(scale_modes ? "cuBLASLt fp8 scale modes #" : "cuBLASLt fp8 unit scales #") +
+                             std::to_string(i),
+                         ms});
+      if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Fp8Tuned{!scale_modes, algos[i]};
+    }
+  }
+  if (best_ms < 0.f) return timings;
+  fp8_tuned_[std::make_tuple(bucket, n, k)] = best;
+  // Plans made before this for m of the bucket are made again with the choice.
+  for (auto it = fp8_plans_.begin(); it != fp8_plans_.end();) {
+    const auto& [pm, pn, pk, ps] = it->first;
+    const bool same = pn == n && pk == k && ps == static_cast<int>(Fp8Scaling::kPerChannel) && tune_bucket(pm) == bucket;
+    it = same ? fp8_plans_.erase(it) : std::next(it);
+  }
+  return timings;
 }
 
 int CublasLt::kernel_choice(int m, int n, int k, GemmOutput output) const {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/device_buffer.h"
@@ -65,6 +66,14 @@ public:
   // Not during graph capture. Returns every candidate's time, the heuristic's order.
   std::vector<GemmTiming> tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
                                GemmOutput output, int m, int n, int k, cudaStream_t stream);
+  // The same for a W8A8 fp8 GEMM with per-channel x per-token scales (linear_fp8): the library's scale-mode
+  // algorithms and its unit-scale ones followed by scale_fp8_gemm_output (timed together), up to kTuneCandidates of
+  // each over `weights` (codes, scales) in turn at m's bucket; the fastest is kept for every m of the bucket. With
+  // the scale modes cuBLASLt 13 offers one algorithm, 32 CTAs of 128 x 128 for Llama-3-8B's o_proj and down at
+  // m 64 on the H200. x_q / x_scales / y hold the bucket's rows. Returns every candidate's time.
+  std::vector<GemmTiming> tune_fp8(const uint8_t* x_q, const float* x_scales,
+                                   const std::vector<std::pair<const uint8_t*, const float*>>& weights,
+                                   __nv_bfloat16* y, int m, int n, int k, cudaStream_t stream);
   // The m a tuned choice is timed at and shared by: decode sizes 1, 2, 4, 8, then multiples
   // of 8 to 256, of 128 to 2048, of 512 beyond.
   static int tune_bucket(int m);
@@ -92,6 +101,13 @@ private:
     Algo algo{};
   };
   void describe(Plan& plan, int m, int n, int k, GemmOutput output, bool f32_inputs) const;
+  // An fp8 GEMM's descriptors: with the scale modes (scale pointers set) or for a unit-scale GEMM.
+  void describe_fp8(Plan& plan, int m, int n, int k, Fp8Scaling scaling, const float* x_scales,
+                    const float* w_scales, bool scale_modes) const;
+  struct Fp8Tuned {
+    bool unit_scales = false;
+    Algo algo{};
+  };
   std::vector<Algo> heuristics(const Plan& plan, int count, const char* what) const;
   bool accepts(const Plan& plan, const Algo& algo) const;
   Plan& plan_for(int m, int n, int k, GemmOutput output, bool f32_inputs = false);
@@ -105,6 +121,7 @@ private:
   std::map<std::tuple<int, int, int, int, bool>, std::unique_ptr<Plan>> plans_; // m, n, k, output, f32 inputs
   std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> fp8_plans_; // m, n, k, scaling
   std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
+  std::map<std::tuple<int, int, int>, Fp8Tuned> fp8_tuned_;                     // bucket, n, k (per channel)
 };
 
 } // namespace pagoda::cuda

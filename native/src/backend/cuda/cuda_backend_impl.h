@@ -127,6 +127,7 @@ private:
   // Times the GEMM candidates of the model's five shapes at every decode graph size, over the
   // layers' own weights, so decode steps run the fastest kernel for their m.
   void tune_gemms();
+  void tune_fp8_gemms(const std::vector<int>& sizes); // tune_gemms' W8A8 part
   // The batch's placeholder ids, filled on the device from placeholder_source_ (the ids the
   // previously launched step samples), in the inputs just uploaded.
   void resolve_placeholders(const ForwardBatch& b, const StepInputs& in);

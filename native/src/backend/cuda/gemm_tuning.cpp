@@ -1,7 +1,10 @@
-// CudaBackend::tune_gemms: the decode GEMMs of the model's float linear layers (and lm_head)
-// timed at every decode graph size over the layers' own weights, at load.
+// CudaBackend::tune_gemms: the decode GEMMs of the model's float linear layers (and lm_head), and the fp8 GEMMs of
+// its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
+#include "backend/cuda/quantized_cuda_linear.h"
+
+#include <algorithm>
 
 namespace pagoda::cuda {
 
@@ -39,6 +42,48 @@ void CudaBackend::tune_gemms() {
       gemm_.tune(rows_.as<bf16>(), {device_param<bf16>(lm_head)}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
                  c.hidden_size, st);
   }
+  tune_fp8_gemms(sizes);
+}
+
+// W8A8 fp8 layers past the streaming sizes run cuBLASLt's fp8 GEMM; with its scale modes the library's one algorithm
+// ran Llama-3-8B's o_proj and down at batch 64 on 32 CTAs (bench/results/h200-kernel-trace-fp8-dynamic-b64-*.txt),
+// so its unit-scale algorithms (with the scales applied after) are timed beside it.
+void CudaBackend::tune_fp8_gemms(const std::vector<int>& sizes) {
+  using Weights = std::vector<std::pair<const uint8_t*, const float*>>;
+  Weights qkv, o, gate_up, down;
+  auto weight = [](const LinearLayer& l, Weights& out) {
+    const auto* q = dynamic_cast<const QuantizedCudaLinear*>(l.kernel.get());
+    const QuantizedWeight* w = q != nullptr ? q->fp8_gemm_weight() : nullptr;
+    if (w != nullptr) out.emplace_back(static_cast<const uint8_t*>(w->packed), static_cast<const float*>(w->scales));
+  };
+  for (const CausalLM::Layer& l : model_->layers()) {
+    weight(l.qkv_proj, qkv);
+    weight(l.o_proj, o);
+    weight(l.gate_up_proj, gate_up);
+    weight(l.down_proj, down);
+  }
+  if (qkv.empty() && o.empty() && gate_up.empty() && down.empty()) return;
+  const ModelConfig& c = config_;
+  const int max_m = static_cast<int>(std::min<int64_t>(act_tokens_, sizes.empty() ? 0 : sizes.back()));
+  if (max_m <= QuantizedCudaLinear::kStreamMaxRows) return;
+  // Codes and scales of zero take the time any others would; y goes to the activation buffers the layers write.
+  const int max_k = std::max({c.hidden_size, c.q_size(), c.intermediate_size});
+  DeviceBuffer x_q(size_t(max_m) * max_k), x_scales(size_t(max_m) * sizeof(float));
+  cudaStream_t st = stream_.get();
+  PAGODA_CUDA_CHECK(cudaMemsetAsync(x_q.data(), 0, x_q.bytes(), st));
+  PAGODA_CUDA_CHECK(cudaMemsetAsync(x_scales.data(), 0, x_scales.bytes(), st));
+  const auto* xq = x_q.as<uint8_t>();
+  const auto* xs = x_scales.as<float>();
+  const int qkv_width = c.q_size() + 2 * c.kv_size();
+  for (int m : sizes) {
+    if (m <= QuantizedCudaLinear::kStreamMaxRows) continue;
+    if (m > max_m) break;
+    if (!qkv.empty()) gemm_.tune_fp8(xq, xs, qkv, qkv_.as<bf16>(), m, qkv_width, c.hidden_size, st);
+    if (!o.empty()) gemm_.tune_fp8(xq, xs, o, o_.as<bf16>(), m, c.hidden_size, c.q_size(), st);
+    if (!gate_up.empty()) gemm_.tune_fp8(xq, xs, gate_up, gate_up_.as<bf16>(), m, 2 * c.intermediate_size, c.hidden_size, st);
+    if (!down.empty()) gemm_.tune_fp8(xq, xs, down, o_.as<bf16>(), m, c.hidden_size, c.intermediate_size, st);
+  }
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(st)); // x_q and x_scales go out of scope
 }
 
 } // namespace pagoda::cuda
