@@ -13,14 +13,12 @@ namespace pagoda::cuda {
 
 namespace {
 
-bool switch_on(const char* name) {
-  const char* v = std::getenv(name);
-  return !(v != nullptr && std::strcmp(v, "0") == 0);
-}
-
 // PAGODA_SPLIT_GREEDY=0: every step samples on sample_rows' one block a row (timing what the split saves).
 bool split_greedy_enabled() {
-  static const bool on = switch_on("PAGODA_SPLIT_GREEDY");
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_SPLIT_GREEDY");
+    return !(v != nullptr && std::strcmp(v, "0") == 0);
+  }();
   return on;
 }
 

@@ -141,6 +141,27 @@ void check(const CublasLtApi& api, Status status, const char* what) {
                 " (status " + std::to_string(status) + ")");
 }
 
+// One warm-up call of run (it returns false where the library refused the candidate), then `runs` calls timed
+// together on the stream: their mean in ms, or -1 for a refused candidate.
+template <typename Run> float mean_ms(Run&& run, int runs, cudaStream_t stream) {
+  if (!run()) return -1.f;
+  Event start, stop;
+  PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
+  for (int i = 0; i < runs; ++i) run();
+  PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+  PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+  float ms = 0.f;
+  PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+  return ms / runs;
+}
+
+// Timing synchronizes the stream, which a graph capture cannot.
+void require_no_capture(cudaStream_t stream, const char* who) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  PAGODA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (capture != cudaStreamCaptureStatusNone) throw Error(std::string(who) + ": called during graph capture");
+}
+
 } // namespace
 
 // Descriptors and the chosen algorithm of one GEMM shape.
@@ -251,9 +272,7 @@ int CublasLt::tune_bucket(int m) {
 std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
                                        void* y, GemmOutput output, int m, int n, int k, cudaStream_t stream) {
   if (weights.empty()) throw Error("CublasLt::tune: no weights to time on");
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  PAGODA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-  if (capture != cudaStreamCaptureStatusNone) throw Error("CublasLt::tune: called during graph capture");
+  require_no_capture(stream, "CublasLt::tune");
   const int bucket = tune_bucket(m);
   Plan plan;
   describe(plan, bucket, n, k, output, false);
@@ -262,18 +281,8 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   const std::vector<Algo> algos = heuristics(plan, kTuneCandidates, what.c_str());
 
   // Each candidate: one warm-up, then kTuneRuns runs over the weights in turn, timed together.
-  Event start, stop;
   size_t turn = 0;
-  auto time_ms = [&](auto&& run) -> float {
-    if (!run(weights[turn++ % weights.size()])) return -1.f;
-    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    for (int i = 0; i < kTuneRuns; ++i) run(weights[turn++ % weights.size()]);
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    return ms / kTuneRuns;
-  };
+  auto time_ms = [&](auto&& run) { return mean_ms([&] { return run(weights[turn++ % weights.size()]); }, kTuneRuns, stream); };
   std::vector<GemmTiming> timings;
   Tuned best;
   float best_ms = -1.f;
@@ -320,19 +329,13 @@ void CublasLt::run_cublaslt(const Plan& plan, const void* x, const void* w, void
 bool CublasLt::skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y,
                                 GemmOutput output, int m, int n, int k, cudaStream_t stream) {
   constexpr int kRuns = 5;
-  Event start, stop;
-  auto time_ms = [&](auto&& run) {
-    run();
-    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    for (int i = 0; i < kRuns; ++i) run();
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    return ms;
-  };
-  const float lt_ms = time_ms([&] { run_cublaslt(plan, x, w, y, stream, 0.f); });
-  const float skinny_ms = time_ms([&] { skinny_gemm(x, w, y, output == GemmOutput::kF32, m, n, k, 0.f, stream); });
+  const float lt_ms = mean_ms([&] { run_cublaslt(plan, x, w, y, stream, 0.f); return true; }, kRuns, stream);
+  const float skinny_ms = mean_ms(
+      [&] {
+        skinny_gemm(x, w, y, output == GemmOutput::kF32, m, n, k, 0.f, stream);
+        return true;
+      },
+      kRuns, stream);
   return skinny_ms < lt_ms;
 }
 
@@ -439,13 +442,10 @@ std::vector<GemmTiming> CublasLt::tune_fp8(const uint8_t* x_q, const float* x_sc
                                            const std::vector<std::pair<const uint8_t*, const float*>>& weights,
                                            __nv_bfloat16* y, int m, int n, int k, cudaStream_t stream) {
   if (weights.empty()) throw Error("CublasLt::tune_fp8: no weights to time on");
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  PAGODA_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
-  if (capture != cudaStreamCaptureStatusNone) throw Error("CublasLt::tune_fp8: called during graph capture");
+  require_no_capture(stream, "CublasLt::tune_fp8");
   const int bucket = tune_bucket(m);
   const std::string what = "fp8 GEMM of m=" + std::to_string(bucket) + " n=" + std::to_string(n) +
                            " k=" + std::to_string(k);
-  Event start, stop;
   size_t turn = 0;
   const float alpha = 1.f, beta = 0.f;
   std::vector<GemmTiming> timings;
@@ -470,14 +470,8 @@ std::vector<GemmTiming> CublasLt::tune_fp8(const uint8_t* x_q, const float* x_sc
       return ran;
     };
     for (size_t i = 0; i < algos.size(); ++i) {
-      if (!run(algos[i])) continue; // a candidate the library refuses at run time is left out
-      PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-      for (int r = 0; r < kTuneRuns; ++r) run(algos[i]);
-      PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-      PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-      float ms = 0.f;
-      PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-      ms /= kTuneRuns;
+      const float ms = mean_ms([&] { return run(algos[i]); }, kTuneRuns, stream);
+      if (ms < 0.f) continue; // a candidate the library refuses at run time is left out
       timings.push_back({std::string(scale_modes ? "cuBLASLt fp8 scale modes #" : "cuBLASLt fp8 unit scales #") +
                              std::to_string(i),
                          ms});

@@ -75,14 +75,16 @@ public:
     const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
     gate_up_interleaved_ = out == Act::kGateUp && kernel.gate_up_interleaved();
     if constexpr (std::is_same_v<T, bf16>) {
-      ctx.silu_fuse = b_.w8a8_fuse_; // down's input, fake-quantized as silu_mul() would leave it
-      ctx.staging = b_.gate_up_.data();
-      ctx.staging_bytes = b_.gate_up_.bytes();
-      if (gate_up_interleaved_ && kernel.apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
-        silu_done_ = true; // silu_mul() has nothing left to do
-        wrote(Act::kMlp, ctx.silu_fuse);
-        b_.ops_.mark(st_, layer.name.c_str());
-        return;
+      if (gate_up_interleaved_) {
+        ctx.silu_fuse = b_.w8a8_fuse_; // down's input, fake-quantized as silu_mul() would leave it
+        ctx.staging = b_.gate_up_.data();
+        ctx.staging_bytes = b_.gate_up_.bytes();
+        if (kernel.apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
+          silu_done_ = true; // silu_mul() has nothing left to do
+          wrote(Act::kMlp, ctx.silu_fuse);
+          b_.ops_.mark(st_, layer.name.c_str());
+          return;
+        }
       }
     }
     kernel.apply(act(in), act(out), in_.num_tokens, ctx);

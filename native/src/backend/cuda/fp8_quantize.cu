@@ -13,6 +13,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/elem8.cuh"
+#include "backend/cuda/fp8_fuse.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "error.h"
 
@@ -22,17 +23,6 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr float kE4m3Max = 448.f;
-
-template <int kBlock = kThreads> __device__ float block_max(float v) {
-  __shared__ float warp_max[kBlock / 32];
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = v;
-  __syncthreads();
-  float r = warp_max[0];
-#pragma unroll
-  for (int i = 1; i < kBlock / 32; ++i) r = fmaxf(r, warp_max[i]);
-  return r;
-}
 
 __device__ __forceinline__ uint8_t to_e4m3(float v) {
   v = fminf(fmaxf(v, -kE4m3Max), kE4m3Max);
@@ -66,16 +56,6 @@ __global__ void __launch_bounds__(kThreads) quantize_fp8_kernel(const bf16* x, u
 // launches a layer took ~12 us on the H200 (14336-column rows), 13% of the step. Needs group % 8 == 0 and 16-byte
 // aligned rows; the same arithmetic per element, so the same codes and scales.
 constexpr int kHeld = 2;
-
-__device__ __forceinline__ float block_max_any(float v) { // blockDim.x a multiple of 32, at most 1024
-  __shared__ float warp_max[32];
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = v;
-  __syncthreads();
-  float r = warp_max[0];
-  for (int i = 1; i < static_cast<int>(blockDim.x / 32); ++i) r = fmaxf(r, warp_max[i]);
-  return r;
-}
 
 __device__ __forceinline__ void store_codes8(uint8_t* dst, const float (&v)[8], float s) {
   uint32_t lo = 0, hi = 0;
@@ -122,7 +102,7 @@ __global__ void __launch_bounds__(1024) quantize_fp8_vec_kernel(const bf16* x, u
       for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(t[e]));
     }
   }
-  amax = block_max_any(amax);
+  amax = block_max(amax);
   const float s = kWeight ? (amax > 0.f ? amax / kE4m3Max : 1.f) : fmaxf(amax, 1e-12f) / kE4m3Max;
   if (held) {
 #pragma unroll
@@ -173,7 +153,7 @@ __global__ void __launch_bounds__(kBlock) fake_quantize_fp8_kernel(const T* x, T
   T* dst = out + first;
   float amax = 0.f;
   for (int i = threadIdx.x; i < group; i += kBlock) amax = fmaxf(amax, fabsf(static_cast<float>(src[i])));
-  amax = block_max<kBlock>(amax);
+  amax = block_max(amax);
   const float s = fmaxf(amax, 1e-12f) / kE4m3Max;
   for (int i = threadIdx.x; i < group; i += kBlock) {
     const float code = __half2float(__half(__nv_cvt_fp8_to_halfraw(to_e4m3(static_cast<float>(src[i]) / s), __NV_E4M3)));

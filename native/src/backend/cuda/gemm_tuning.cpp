@@ -5,8 +5,33 @@
 #include "backend/cuda/quantized_cuda_linear.h"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 namespace pagoda::cuda {
+
+namespace {
+
+// Every layer's weight of each decode shape that `get` finds (a layer it skips gives nothing).
+template <typename W> struct ByShape {
+  std::vector<W> qkv, o, gate_up, down;
+  bool empty() const { return qkv.empty() && o.empty() && gate_up.empty() && down.empty(); }
+};
+template <typename W, typename Get> ByShape<W> weights_by_shape(const CausalLM& model, Get&& get) {
+  ByShape<W> w;
+  auto add = [&](const LinearLayer& l, std::vector<W>& out) {
+    if (auto found = get(l)) out.push_back(*found);
+  };
+  for (const CausalLM::Layer& l : model.layers()) {
+    add(l.qkv_proj, w.qkv);
+    add(l.o_proj, w.o);
+    add(l.gate_up_proj, w.gate_up);
+    add(l.down_proj, w.down);
+  }
+  return w;
+}
+
+} // namespace
 
 void CudaBackend::tune_gemms() {
   if (f32_ || !gemm_tune_enabled_) return;
@@ -16,16 +41,10 @@ void CudaBackend::tune_gemms() {
   std::vector<int> sizes;
   for (int m = 1; m <= graph_batch_size(graph_max_seqs_); m = graph_batch_size(m + 1)) sizes.push_back(m);
   // Only float layers go through cuBLASLt here; a quantized method's kernel tunes itself.
-  std::vector<const bf16*> qkv, o, gate_up, down;
-  auto weight = [](const LinearLayer& l, std::vector<const bf16*>& out) {
-    if (const auto* k = dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get())) out.push_back(k->weight_bf16());
-  };
-  for (const CausalLM::Layer& l : model_->layers()) {
-    weight(l.qkv_proj, qkv);
-    weight(l.o_proj, o);
-    weight(l.gate_up_proj, gate_up);
-    weight(l.down_proj, down);
-  }
+  const auto [qkv, o, gate_up, down] = weights_by_shape<const bf16*>(*model_, [](const LinearLayer& l) {
+    const auto* k = dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get());
+    return k != nullptr ? std::optional<const bf16*>(k->weight_bf16()) : std::nullopt;
+  });
   const Param& lm_head = model_->lm_head_tied() ? model_->embed_tokens() : model_->lm_head();
   const int qkv_width = c.q_size() + 2 * c.kv_size();
   cudaStream_t st = stream_.get();
@@ -49,20 +68,15 @@ void CudaBackend::tune_gemms() {
 // ran Llama-3-8B's o_proj and down at batch 64 on 32 CTAs (bench/results/h200-kernel-trace-fp8-dynamic-b64-*.txt),
 // so its unit-scale algorithms (with the scales applied after) are timed beside it.
 void CudaBackend::tune_fp8_gemms(const std::vector<int>& sizes) {
-  using Weights = std::vector<std::pair<const uint8_t*, const float*>>;
-  Weights qkv, o, gate_up, down;
-  auto weight = [](const LinearLayer& l, Weights& out) {
+  using Fp8Weight = std::pair<const uint8_t*, const float*>; // codes, per-channel scales
+  const ByShape<Fp8Weight> fp8 = weights_by_shape<Fp8Weight>(*model_, [](const LinearLayer& l) {
     const auto* q = dynamic_cast<const QuantizedCudaLinear*>(l.kernel.get());
     const QuantizedWeight* w = q != nullptr ? q->fp8_gemm_weight() : nullptr;
-    if (w != nullptr) out.emplace_back(static_cast<const uint8_t*>(w->packed), static_cast<const float*>(w->scales));
-  };
-  for (const CausalLM::Layer& l : model_->layers()) {
-    weight(l.qkv_proj, qkv);
-    weight(l.o_proj, o);
-    weight(l.gate_up_proj, gate_up);
-    weight(l.down_proj, down);
-  }
-  if (qkv.empty() && o.empty() && gate_up.empty() && down.empty()) return;
+    if (w == nullptr) return std::optional<Fp8Weight>();
+    return std::optional<Fp8Weight>({static_cast<const uint8_t*>(w->packed), static_cast<const float*>(w->scales)});
+  });
+  if (fp8.empty()) return;
+  const auto& [qkv, o, gate_up, down] = fp8;
   const ModelConfig& c = config_;
   const int max_m = static_cast<int>(std::min<int64_t>(act_tokens_, sizes.empty() ? 0 : sizes.back()));
   if (max_m <= QuantizedCudaLinear::kStreamMaxRows) return;

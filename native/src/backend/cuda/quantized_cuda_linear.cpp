@@ -177,7 +177,7 @@ Fp8Fuse QuantizedCudaLinear::input_quantization() const {
 // y_chunk, rows) on each chunk.
 template <typename T, typename Gemm>
 void QuantizedCudaLinear::by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cudaStream_t stream, Gemm&& gemm) const {
-  if (act_group_ == 0 || (x_fused != Fp8Fuse::kNone && x_fused == input_quantization())) return gemm(x, y, m);
+  if (x_ready(x_fused)) return gemm(x, y, m);
   for (int r0 = 0; r0 < m; r0 += kFakeQuantRows) {
     const int rows = std::min(kFakeQuantRows, m - r0);
     T* xq = scratch_->x_fake.as<T>();
@@ -190,9 +190,8 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
   // quant_gemm_lean's sizes only, and only while quant_gemm takes the lean kernel there (PAGODA_QUANT_GEMM_LEAN=0:
   // quant_gemm_kernel, then silu_mul_interleaved).
   if (!interleaved_ || ctx.f32 || m < 1 || m > 8 || !quant_gemm_lean_enabled()) return false;
+  if (!x_ready(ctx.x_fused)) return false; // W8A8 x the norm did not fake-quantize: apply() does it, then silu_mul
   const QuantizedWeight& w = parts_.front().weight.view();
-  // x itself: W8A8 layers take it as the norm left it (fake-quantized there, ctx.x_fused), else as it is.
-  if (act_group_ != 0 && !(ctx.x_fused != Fp8Fuse::kNone && ctx.x_fused == input_quantization())) return false;
   if (ctx.silu_fuse == Fp8Fuse::kNone) {
     quant_gemm_silu(x, w, out, m, scratch_->gathered.data(), scratch_->gathered.bytes(), ctx.stream);
     return true;

@@ -46,6 +46,11 @@ public:
   static constexpr int kStreamMaxRows = 32;
 
 private:
+  // Whether x goes to the GEMM as it is: weight-only, or W8A8 with x fake-quantized by its producer as this layer
+  // would (x_fused).
+  bool x_ready(Fp8Fuse x_fused) const {
+    return act_group_ == 0 || (x_fused != Fp8Fuse::kNone && x_fused == input_quantization());
+  }
   template <typename T, typename Gemm>
   void by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cudaStream_t stream, Gemm&& gemm) const;
 

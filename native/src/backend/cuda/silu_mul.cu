@@ -109,6 +109,15 @@ void launch_silu_mul(const T* gate_up, T* out, int num_tokens, int intermediate,
              gate_up, out, total, intermediate / 8);
 }
 
+// A silu_mul_fp8_kernel: one block a token, with threads for one pass over the row where it fits (8 columns
+// each, a multiple of 32, <= 1024).
+void launch_silu_mul_fp8(void (*kernel)(const bf16*, bf16*, int), const bf16* gate_up, bf16* out, int num_tokens,
+                         int intermediate, cudaStream_t stream) {
+  if (num_tokens == 0) return;
+  const int threads = std::min(1024, ((intermediate / 8 + 31) / 32) * 32);
+  launch_pdl("silu_mul_fp8_kernel", kernel, dim3(num_tokens), dim3(threads), 0, stream, gate_up, out, intermediate);
+}
+
 } // namespace
 
 void silu_mul_interleaved(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, cudaStream_t stream) {
@@ -148,10 +157,7 @@ void silu_mul_interleaved(const bf16* gate_up, bf16* out, int num_tokens, int in
   if (fuse == Fp8Fuse::kNone) return silu_mul_interleaved(gate_up, out, num_tokens, intermediate, stream);
   if (fuse != Fp8Fuse::kPerToken || intermediate % 8 != 0)
     throw Error("silu_mul_interleaved: fp8 activations per token on an intermediate size that is a multiple of 8");
-  if (num_tokens == 0) return;
-  const int threads = std::min(1024, ((intermediate / 8 + 31) / 32) * 32);
-  launch_pdl("silu_mul_fp8_kernel", silu_mul_fp8_kernel<Fp8Fuse::kPerToken, true>, dim3(num_tokens), dim3(threads), 0,
-             stream, gate_up, out, intermediate);
+  launch_silu_mul_fp8(silu_mul_fp8_kernel<Fp8Fuse::kPerToken, true>, gate_up, out, num_tokens, intermediate, stream);
 }
 
 void silu_mul_fp8_finish(const float* staged, int parts, bf16* out, int num_tokens, int intermediate,
@@ -169,12 +175,9 @@ void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate, 
   if (intermediate % (fuse == Fp8Fuse::kGroup128 ? 128 : 8) != 0)
     throw Error("silu_mul: fp8 activations need an intermediate size that is a multiple of " +
                 std::string(fuse == Fp8Fuse::kGroup128 ? "128" : "8") + ", not " + std::to_string(intermediate));
-  if (num_tokens == 0) return;
-  // Threads for one pass over the row where it fits (8 columns each, a multiple of 32, <= 1024).
-  const int threads = std::min(1024, ((intermediate / 8 + 31) / 32) * 32);
-  const auto kernel = fuse == Fp8Fuse::kPerToken ? silu_mul_fp8_kernel<Fp8Fuse::kPerToken>
-                                                 : silu_mul_fp8_kernel<Fp8Fuse::kGroup128>;
-  launch_pdl("silu_mul_fp8_kernel", kernel, dim3(num_tokens), dim3(threads), 0, stream, gate_up, out, intermediate);
+  launch_silu_mul_fp8(fuse == Fp8Fuse::kPerToken ? silu_mul_fp8_kernel<Fp8Fuse::kPerToken>
+                                                 : silu_mul_fp8_kernel<Fp8Fuse::kGroup128>,
+                     gate_up, out, num_tokens, intermediate, stream);
 }
 
 } // namespace pagoda::cuda
