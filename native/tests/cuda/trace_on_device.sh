@@ -4,7 +4,7 @@
 # kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
 # ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
-# untraced, max_model_len 4096). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test
+# untraced, max_model_len 4096; KV=fp8 among its switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test
 # and the goldens (wave2 quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each
 # CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
@@ -54,8 +54,10 @@ if [ -n "${RUNS:-}" ]; then
     IFS=: read -r f b envs <<< "$r"
     if [ "$b" = sharegpt ]; then
       name=sharegpt-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}
+      kv=() # KV=fp8 among the switches: --kv-cache-dtype fp8
+      [[ ",$envs," == *,KV=fp8,* ]] && kv=(--kv-cache-dtype fp8) && envs=$(echo ",$envs," | sed 's/,KV=fp8,/,/; s/^,//; s/,$//')
       run "$name" 110 env ${envs//,/ } "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda \
-        --max-model-len 4096 --dataset "$B/sharegpt-like.json" --num-prompts 500 --out "$OUT_DIR/$name.json" &&
+        --max-model-len 4096 --dataset "$B/sharegpt-like.json" --num-prompts 500 "${kv[@]}" --out "$OUT_DIR/$name.json" &&
         echo "   ShareGPT $f ${envs}: $(grep -E "^throughput" "$OUT_DIR/$name.log" | head -1)"
     else
       traced "$f" "$b" ${envs//,/ }

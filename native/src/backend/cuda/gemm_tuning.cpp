@@ -79,7 +79,7 @@ void CudaBackend::tune_fp8_gemms(const std::vector<int>& sizes) {
   const auto& [qkv, o, gate_up, down] = fp8;
   const ModelConfig& c = config_;
   const int max_m = static_cast<int>(std::min<int64_t>(act_tokens_, sizes.empty() ? 0 : sizes.back()));
-  if (max_m <= QuantizedCudaLinear::kStreamMaxRows) return;
+  if (max_m <= fp8_stream_max_rows()) return;
   // Codes and scales of zero take the time any others would; y goes to the activation buffers the layers write.
   const int max_k = std::max({c.hidden_size, c.q_size(), c.intermediate_size});
   DeviceBuffer x_q(size_t(max_m) * max_k), x_scales(size_t(max_m) * sizeof(float));
@@ -90,7 +90,7 @@ void CudaBackend::tune_fp8_gemms(const std::vector<int>& sizes) {
   const auto* xs = x_scales.as<float>();
   const int qkv_width = c.q_size() + 2 * c.kv_size();
   for (int m : sizes) {
-    if (m <= QuantizedCudaLinear::kStreamMaxRows) continue;
+    if (m <= fp8_stream_max_rows()) continue;
     if (m > max_m) break;
     if (!qkv.empty()) gemm_.tune_fp8(xq, xs, qkv, qkv_.as<bf16>(), m, qkv_width, c.hidden_size, st);
     if (!o.empty()) gemm_.tune_fp8(xq, xs, o, o_.as<bf16>(), m, c.hidden_size, c.q_size(), st);

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -47,6 +48,15 @@ struct QuantScratch {
     grow(gathered, size_t(QuantizedCudaLinear::kStreamMaxRows) * in * sizeof(bf16));
   }
 };
+
+int fp8_stream_max_rows() {
+  static const int rows = [] {
+    const char* v = std::getenv("PAGODA_FP8_STREAM_MAX_ROWS");
+    if (v == nullptr || *v == '\0') return QuantizedCudaLinear::kStreamMaxRows;
+    return std::clamp(std::atoi(v), 0, QuantizedCudaLinear::kStreamMaxRows);
+  }();
+  return rows;
+}
 
 namespace {
 
@@ -224,7 +234,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_group_ != 0;
-  if (m <= kStreamMaxRows) {
+  if (m <= stream_max_rows()) {
     // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
     // (unless the norm / activation kernel before it did, from its float32 values).
     by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {

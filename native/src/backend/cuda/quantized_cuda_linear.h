@@ -19,6 +19,10 @@ namespace pagoda::cuda {
 
 struct QuantScratch; // buffers shared by every quantized linear of a model
 
+// Rows up to which a W8A8 per-token fp8 layer streams its weight (quant_gemm); more take cuBLASLt's fp8 GEMM.
+// PAGODA_FP8_STREAM_MAX_ROWS (0..32, read once) overrides the default.
+int fp8_stream_max_rows();
+
 class QuantizedCudaLinear : public CudaLinear {
 public:
   // Throws pagoda::Error naming the layer when its shapes do not fit the kernels.
@@ -44,6 +48,9 @@ public:
 
   // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
+  // The same limit for a layer with fp8_gemm_weight(): cuBLASLt's fp8 GEMM reads the codes once for every row,
+  // where the streaming kernel's m 9..32 passes were slower than bf16 (fp8_stream_max_rows()).
+  int stream_max_rows() const { return fp8_gemm_weight() != nullptr ? fp8_stream_max_rows() : kStreamMaxRows; }
 
 private:
   // Whether x goes to the GEMM as it is: weight-only, or W8A8 with x fake-quantized by its producer as this layer
