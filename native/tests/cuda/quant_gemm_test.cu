@@ -295,8 +295,13 @@ void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
           poison(d_y);
           lt.linear_fp8(d_q.as<uint8_t>(), d_s.as<float>(), d_wq.as<uint8_t>(), d_ws.as<float>(), d_y.as<bf16>(),
                         Fp8Scaling::kPerChannel, m, n, k, 0);
+          // A unit-scale candidate rounds twice (its bf16 product, then scale_fp8_gemm_output's): half a bf16 ulp of
+          // the largest |y| more than the single rounding the limit above allows.
+          double ref_max = 0;
+          for (double v : ref) ref_max = std::fmax(ref_max, std::fabs(v));
+          const double half_ulp = ref_max > 0 ? std::ldexp(1.0, std::ilogb(ref_max) - 8) : 0;
           c.expect("cuBLASLt fp8 W8A8 " + tag + " after tune_fp8", compare(download_bf16(d_y, ref.size()), ref), 6e-3,
-                   1e-1);
+                   1e-1 + half_ulp);
         }
         if (block) {
           // Which scale layouts cuBLASLt reads, printed for the record (the checked call above is the one used).
