@@ -48,8 +48,8 @@ public:
 
   // Up to this many rows the weight-streaming kernel serves; more take the tensor-core path.
   static constexpr int kStreamMaxRows = 32;
-  // The same limit for a layer with fp8_gemm_weight(): cuBLASLt's fp8 GEMM reads the codes once for every row,
-  // where the streaming kernel's m 9..32 passes were slower than bf16 (fp8_stream_max_rows()).
+  // The limit for a layer with fp8_gemm_weight() (fp8_stream_max_rows(), 8): from m 9 cuBLASLt's fp8 GEMM beat
+  // the streaming kernel's passes, which at m 32 were slower than bf16's GEMMs.
   int stream_max_rows() const { return fp8_gemm_weight() != nullptr ? fp8_stream_max_rows() : kStreamMaxRows; }
 
 private:
