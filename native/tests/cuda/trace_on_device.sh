@@ -4,7 +4,7 @@
 # kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
 # ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
-# untraced, max_model_len 4096; KV=fp8 among its switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test
+# untraced, max_model_len 4096; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test
 # and the goldens (wave2 quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each
 # CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
@@ -15,12 +15,18 @@ export LD_LIBRARY_PATH=$BIN${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 L="--load-format dummy --device cuda --max-model-len 1024 --max-num-seqs 64 --gpu-memory-utilization 0.5"
 L="$L --input-len 512 --output-len 128"
 cfg() { [ "$1" = bf16 ] && echo "$B/configs/llama-3-8b.json" || echo "$B/configs/llama-3-8b-$1.json"; }
+# KV=fp8 among a run's switches: --kv-cache-dtype fp8 (sets KV_ARGS, leaves the other switches in ENVS)
+split_kv() {
+  KV_ARGS=() ENVS=()
+  for e in "$@"; do [ "$e" = KV=fp8 ] && KV_ARGS=(--kv-cache-dtype fp8) || ENVS+=("$e"); done
+}
 traced() { # FORMAT BATCH [ENV...]
   local f=$1 b=$2 name=trace-$1-b$2
   shift 2
   [ $# -gt 0 ] && name=$name-$(echo "$*" | tr ' =' '_-')
-  run "$name" 70 env CUDA_INJECTION64_PATH="$BIN/libpagoda_kernel_trace.so" PAGODA_KERNEL_TRACE="$OUT_DIR/$name.csv" "$@" \
-    "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size "$b" --out "$OUT_DIR/$name.json" &&
+  split_kv "$@"
+  run "$name" 70 env CUDA_INJECTION64_PATH="$BIN/libpagoda_kernel_trace.so" PAGODA_KERNEL_TRACE="$OUT_DIR/$name.csv" \
+    "${ENVS[@]}" "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size "$b" "${KV_ARGS[@]}" --out "$OUT_DIR/$name.json" &&
     echo "   $f batch $b traced: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)" &&
     python3 "$B/kernel_trace_summary.py" "$OUT_DIR/$name.csv" > "$OUT_DIR/$name.summary.txt" 2>&1 &&
     sed -n 2p "$OUT_DIR/$name.summary.txt" && grep -E "^between" "$OUT_DIR/$name.summary.txt"; gzip "$OUT_DIR/$name.csv"
@@ -54,10 +60,9 @@ if [ -n "${RUNS:-}" ]; then
     IFS=: read -r f b envs <<< "$r"
     if [ "$b" = sharegpt ]; then
       name=sharegpt-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}
-      kv=() # KV=fp8 among the switches: --kv-cache-dtype fp8
-      [[ ",$envs," == *,KV=fp8,* ]] && kv=(--kv-cache-dtype fp8) && envs=$(echo ",$envs," | sed 's/,KV=fp8,/,/; s/^,//; s/,$//')
-      run "$name" 110 env ${envs//,/ } "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda \
-        --max-model-len 4096 --dataset "$B/sharegpt-like.json" --num-prompts 500 "${kv[@]}" --out "$OUT_DIR/$name.json" &&
+      split_kv ${envs//,/ }
+      run "$name" 110 env "${ENVS[@]}" "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda \
+        --max-model-len 4096 --dataset "$B/sharegpt-like.json" --num-prompts 500 "${KV_ARGS[@]}" --out "$OUT_DIR/$name.json" &&
         echo "   ShareGPT $f ${envs}: $(grep -E "^throughput" "$OUT_DIR/$name.log" | head -1)"
     else
       traced "$f" "$b" ${envs//,/ }
