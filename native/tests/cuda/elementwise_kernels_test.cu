@@ -351,8 +351,6 @@ void check_rope_kv_write(Checker& c, std::mt19937& rng, int head_dim, int rotary
     c.expect_true(what + " q/k/v = rope_neox + kv_cache_write", got[0] == want[0], "bits differ");
     c.expect_true(what + " K codes = rope_neox + kv_cache_write", got_k == want_k && got_k != cache0, "codes differ");
     c.expect_true(what + " V codes = rope_neox + kv_cache_write", got_v == want_v && got_v != cache0, "codes differ");
-    return;
-  }
   } else {
     for (int fused = 0; fused < 2; ++fused) {
       auto d_qkv = up(qkv), d_k = up(k0), d_v = up(v0);
