@@ -4,7 +4,7 @@
 # kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
 # ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
-# untraced, max_model_len 4096; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test
+# untraced, max_model_len 4096; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
 # and the goldens (wave2 quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each
 # CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
@@ -48,6 +48,9 @@ if [ "${CHECKS:-0}" = 1 ]; then
     test_or_stop $t 90 "$BIN/$t" "$S/models/tiny-llama3"
     echo "   $t: $(grep -E "passed" "$OUT_DIR/$t.log" | tail -1)"
   done
+  # the CUDA backend's fp8 KV cache: greedy tokens = bf16 KV's up to the first near-tie, twice the blocks
+  PAGODA_CUDA_GEMM_TUNE=0 test_or_stop kv_cache_dtype_test 90 "$BIN/kv_cache_dtype_test" cuda
+  echo "   kv_cache_dtype_test cuda: $(grep -E "passed" "$OUT_DIR/kv_cache_dtype_test.log" | tail -1)"
   every_golden
   for e in ${CHECK_ENVS:-}; do # a switch's kernels must keep the default's bits: its kernel test and goldens again
     test_or_stop "quant_gemm_test-${e//=/-}" 120 env "$e" "$BIN/quant_gemm_test"
