@@ -21,6 +21,6 @@ bundle_gzip_bins
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
-bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3 tiny-qwen2 tiny-llama-mqa-fp16
+bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3 tiny-qwen2
 cp native/tests/cuda/trace_on_device.sh native/tests/cuda/kernel_trace_summary.py native/tests/cuda/device_run.sh "$DEST/"
-bundle_end --max-mb 63 "OUT=\$OUT bash $DEST/trace_on_device.sh"
+bundle_end --max-mb 54 "OUT=\$OUT bash $DEST/trace_on_device.sh"
