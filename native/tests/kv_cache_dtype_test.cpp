@@ -167,10 +167,10 @@ void check_fp8_matches_bf16(const std::string& model, const std::string& golden_
 
 // Requests sharing a long prefix, first in a cache too small for them all at once
 // (preemption), then again (prefix cache hits): the tokens of a roomy run.
-void check_prefix_cache_and_preemption() {
+void check_prefix_cache_and_preemption(const std::string& kv_dtype) {
   const GoldenFile golden = load_golden(kGolden + "/tiny-llama3.golden.json");
   std::vector<int32_t> prefix = golden.cases.back().prompt_ids;
-  const EngineConfig probe = cpu_config("tiny-llama3", "fp8", int64_t(8) << 20);
+  const EngineConfig probe = cpu_config("tiny-llama3", kv_dtype, int64_t(8) << 20);
   const int64_t per_block = static_cast<int64_t>(LLMEngine::load(probe)->memory_profile().kv_bytes_per_block);
   std::map<std::string, std::vector<int32_t>> prompts;
   for (int i = 0; i < 6; ++i) {
@@ -180,7 +180,7 @@ void check_prefix_cache_and_preemption() {
     prompts["r" + std::to_string(i)] = p;
   }
   auto run = [&](int64_t kv_bytes, EngineStats* stats) {
-    EngineConfig c = cpu_config("tiny-llama3", "fp8", kv_bytes);
+    EngineConfig c = cpu_config("tiny-llama3", kv_dtype, kv_bytes);
     // On a GPU the same number of blocks as the CPU's bytes give.
     if (g_device != "cpu") c.num_gpu_blocks_override = static_cast<int32_t>(kv_bytes / per_block);
     c.max_model_len = 224;
@@ -205,8 +205,8 @@ void check_prefix_cache_and_preemption() {
     if (kv.first.find("-again") != std::string::npos)
       CHECK(kv.second == roomy.at(kv.first.substr(0, kv.first.size() - 6)));
   }
-  std::printf("  prefix caching + preemption with fp8 KV: %lld preemptions, %lld / %lld cached tokens\n",
-              static_cast<long long>(tight_stats.num_preemptions), static_cast<long long>(tight_stats.prefix_cache_hits),
+  std::printf("  prefix caching + preemption with %s KV: %lld preemptions, %lld / %lld cached tokens\n",
+              kv_dtype.c_str(), static_cast<long long>(tight_stats.num_preemptions), static_cast<long long>(tight_stats.prefix_cache_hits),
               static_cast<long long>(roomy_stats.prefix_cache_hits));
 }
 
@@ -231,7 +231,8 @@ int main(int argc, char** argv) {
   if (models.empty()) models = {"tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-llama-mqa-fp16", "stories260k-hd64"};
   for (const std::string& m : models) // stories260k-hd64 shares stories260k's golden
     check_fp8_matches_bf16(m, m == "stories260k-hd64" ? "stories260k" : m);
-  check_prefix_cache_and_preemption();
+  check_prefix_cache_and_preemption("fp8");
+  check_prefix_cache_and_preemption("auto"); // the same engine paths with a bf16 cache
   check_bad_dtype();
   return test::finish("kv_cache_dtype_test");
 }

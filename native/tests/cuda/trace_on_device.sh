@@ -50,8 +50,10 @@ if [ "${CHECKS:-0}" = 1 ]; then
   done
   # the CUDA backend's fp8 KV cache: greedy tokens = bf16 KV's up to the first near-tie, twice the blocks (the
   # checkpoints the bundle carries; the whole list runs in kv_fp8_on_device.sh)
-  PAGODA_CUDA_GEMM_TUNE=0 test_or_stop kv_cache_dtype_test 90 "$BIN/kv_cache_dtype_test" cuda tiny-llama3 tiny-qwen2 tiny-qwen3
-  echo "   kv_cache_dtype_test cuda: $(grep -E "passed" "$OUT_DIR/kv_cache_dtype_test.log" | tail -1)"
+  for e in ${KV_CHECK_ENVS:-PAGODA_CUDA_GEMM_TUNE=0}; do
+    run "kv_cache_dtype_test-${e//=/-}" 90 env "$e" "$BIN/kv_cache_dtype_test" cuda tiny-llama3 tiny-qwen2 tiny-qwen3
+    echo "   kv_cache_dtype_test cuda $e: $(grep -E "passed|failure" "$OUT_DIR/kv_cache_dtype_test-${e//=/-}.log" | tail -1)"
+  done
   every_golden
   for e in ${CHECK_ENVS:-}; do # a switch's kernels must keep the default's bits: its kernel test and goldens again
     test_or_stop "quant_gemm_test-${e//=/-}" 120 env "$e" "$BIN/quant_gemm_test"
