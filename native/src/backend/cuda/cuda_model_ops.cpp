@@ -104,10 +104,10 @@ public:
                    eps(), st_);
   }
   // A rope the model asks for right before attention() is left to attention(), which runs it with the KV write
-  // (bf16 or e4m3 cache) in one kernel where the step has one set of frequencies; anything else runs it here.
+  // in one kernel where the cache is not fp8 and the step has one set of frequencies; anything else runs it here.
   void rope(Act qkv) override {
     if (b_.skip_.skips("rope")) return;
-    if (fused_rope_kv_enabled() && !b_.pooling_ && !per_seq_rope() && !b_.skip_.skips("kv_cache_write")) {
+    if (fused_rope_kv_enabled() && !b_.pooling_ && !b_.kv_fp8_ && !per_seq_rope() && !b_.skip_.skips("kv_cache_write")) {
       rope_pending_ = true;
       return;
     }
@@ -162,16 +162,8 @@ public:
     PagedAttentionArgsOf<T> a;
     if constexpr (std::is_same_v<T, bf16>) {
       if (b_.kv_fp8_) { // e4m3 codes with scale 1 (the CPU backend's convention)
-        if (rope_pending_) {
-          rope_pending_ = false;
-          rope_neox_kv_write(qkv, qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.positions,
-                             b_.inv_freq_.template as<float>(), in_.slots, k_layer, v_layer, a.k_scale, a.v_scale, n,
-                             c_.num_attention_heads, c_.num_key_value_heads, hd, b_.rope_.rotary_dim, b_.block_size_,
-                             st_);
-        } else {
-          kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_layer, v_layer,
-                         a.k_scale, a.v_scale, n, c_.num_key_value_heads, hd, b_.block_size_, st_);
-        }
+        kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_layer, v_layer,
+                       a.k_scale, a.v_scale, n, c_.num_key_value_heads, hd, b_.block_size_, st_);
         a.k_cache_fp8 = k_layer;
         a.v_cache_fp8 = v_layer;
       }
@@ -179,7 +171,7 @@ public:
     if (a.k_cache_fp8 == nullptr) {
       T* k_cache = reinterpret_cast<T*>(k_layer);
       T* v_cache = reinterpret_cast<T*>(v_layer);
-      if (rope_pending_) { // rope() left q / k to this one kernel with the KV write
+      if (rope_pending_) { // rope() left q / k to this one kernel with the KV write (never with an fp8 cache)
         rope_pending_ = false;
         rope_neox_kv_write(qkv, qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.positions,
                            b_.inv_freq_.template as<float>(), in_.slots, k_cache, v_cache, n, c_.num_attention_heads,

@@ -1,6 +1,5 @@
 // e4m3 KV cache elements on the device: codes to bf16 after a load (exact: every e4m3 value
-// is a bf16 value) and floats to saturating round-to-nearest-even codes for kv_cache_write and
-// rope_neox_kv_write.
+// is a bf16 value) and floats to saturating round-to-nearest-even codes for kv_cache_write.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -8,7 +7,6 @@
 
 #include <cstdint>
 
-#include "backend/cuda/elem8.cuh"
 #include "backend/cuda/mma.cuh"
 
 namespace pagoda::cuda {
@@ -29,18 +27,6 @@ __device__ __forceinline__ uint4 fp8x8_to_bf16x8(uint2 codes) {
 // Two floats as codes (the first in the low byte), saturating at +-448 as the CPU backend does.
 __device__ __forceinline__ uint32_t fp8x2_from_floats(float a, float b) {
   return __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
-}
-
-// Eight bf16 values divided by the scale, as eight e4m3 codes (8 bytes).
-__device__ __forceinline__ void store8_fp8(const __nv_bfloat16* src, uint8_t* dst, float inv_scale) {
-  float v[8];
-  load8(src, v);
-  uint2 codes;
-  codes.x = fp8x2_from_floats(v[0] * inv_scale, v[1] * inv_scale) |
-            fp8x2_from_floats(v[2] * inv_scale, v[3] * inv_scale) << 16;
-  codes.y = fp8x2_from_floats(v[4] * inv_scale, v[5] * inv_scale) |
-            fp8x2_from_floats(v[6] * inv_scale, v[7] * inv_scale) << 16;
-  *reinterpret_cast<uint2*>(dst) = codes;
 }
 
 } // namespace pagoda::cuda

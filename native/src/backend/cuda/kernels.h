@@ -82,11 +82,6 @@ void rope_neox_kv_write(float* q, float* k, const float* v, int64_t token_stride
                         const float* inv_freq, const int32_t* slot_mapping, float* k_cache, float* v_cache,
                         int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
                         int block_size, cudaStream_t stream);
-// The same into an e4m3 cache (kv_cache_write's fp8 form: rotated k / k_scale and v / v_scale as codes).
-void rope_neox_kv_write(bf16* q, bf16* k, const bf16* v, int64_t token_stride, const int32_t* positions,
-                        const float* inv_freq, const int32_t* slot_mapping, uint8_t* k_cache, uint8_t* v_cache,
-                        float k_scale, float v_scale, int num_tokens, int num_q_heads, int num_kv_heads, int head_dim,
-                        int rotary_dim, int block_size, cudaStream_t stream);
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, intermediate + i].
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,

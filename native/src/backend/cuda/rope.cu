@@ -4,11 +4,8 @@
 // come precomputed from rope_frequencies.cpp.
 #include "backend/cuda/kernels.h"
 
-#include <type_traits>
-
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/elem8.cuh"
-#include "backend/cuda/fp8_kv.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/rope_neox.cuh"
 #include "error.h"
@@ -59,15 +56,13 @@ __global__ void rope_neox_kernel(T* __restrict__ q, T* __restrict__ k, int64_t t
 }
 
 // rope_neox_kernel's rotation, then the token's K (rotated) and V written to the paged cache as kv_cache_write
-// does (16-byte vectors; C uint8_t: an e4m3 cache, 8 codes a vector, each value times its inverse scale), in one
-// block a token: one kernel boundary less on the decode step's chain. The rotated K is read back after a barrier:
-// the block's own global writes are visible to it then.
-template <typename T, typename C>
+// does (16-byte vectors), in one block a token: one kernel boundary less on the decode step's chain. The
+// rotated K is read back after a barrier: the block's own global writes are visible to it then.
+template <typename T>
 __global__ void rope_neox_kv_write_kernel(T* q, T* k, const T* v, int64_t token_stride, const int32_t* positions,
-                                          const float* inv_freq, const int32_t* slot_mapping, C* __restrict__ k_cache,
-                                          C* __restrict__ v_cache, float k_inv_scale, float v_inv_scale,
-                                          int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
-                                          int block_size) {
+                                          const float* inv_freq, const int32_t* slot_mapping, T* __restrict__ k_cache,
+                                          T* __restrict__ v_cache, int num_q_heads, int num_kv_heads, int head_dim,
+                                          int rotary_dim, int block_size) {
   const int64_t token = blockIdx.x;
   const RopeLane lane(token, positions, inv_freq, rotary_dim);
   const int32_t slot = slot_mapping[token]; // a step input: read before the PDL wait
@@ -85,13 +80,8 @@ __global__ void rope_neox_kv_write_kernel(T* q, T* k, const T* v, int64_t token_
     const int head = j / vectors_per_head, vec = j % vectors_per_head;
     const int64_t src = static_cast<int64_t>(head) * head_dim + vec * 8;
     const int64_t dst = ((block * num_kv_heads + head) * block_size + offset) * head_dim + vec * 8;
-    if constexpr (std::is_same_v<C, uint8_t>) {
-      store8_fp8(k_row + src, k_cache + dst, k_inv_scale);
-      store8_fp8(v_row + src, v_cache + dst, v_inv_scale);
-    } else {
-      copy8(k_row + src, k_cache + dst);
-      copy8(v_row + src, v_cache + dst);
-    }
+    copy8(k_row + src, k_cache + dst);
+    copy8(v_row + src, v_cache + dst);
   }
 }
 
@@ -107,19 +97,18 @@ int rope_threads(int rotary_dim, int head_dim) {
   return threads > 1024 ? half : threads;
 }
 
-template <typename T, typename C>
+template <typename T>
 void launch_rope_kv_write(T* q, T* k, const T* v, int64_t token_stride, const int32_t* positions,
-                          const float* inv_freq, const int32_t* slot_mapping, C* k_cache, C* v_cache, float k_scale,
-                          float v_scale, int num_tokens, int num_q_heads, int num_kv_heads, int head_dim,
-                          int rotary_dim, int block_size, cudaStream_t stream) {
+                          const float* inv_freq, const int32_t* slot_mapping, T* k_cache, T* v_cache, int num_tokens,
+                          int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, int block_size,
+                          cudaStream_t stream) {
   const int threads = rope_threads(rotary_dim, head_dim);
   if (head_dim % 8 != 0)
     throw Error("rope_neox_kv_write: head_dim " + std::to_string(head_dim) + " must be a multiple of 8");
-  if (!(k_scale > 0.f) || !(v_scale > 0.f)) throw Error("rope_neox_kv_write: the fp8 KV scales must be positive");
   if (num_tokens == 0) return;
-  launch_pdl("rope_neox_kv_write_kernel", rope_neox_kv_write_kernel<T, C>, dim3(num_tokens), dim3(threads), 0, stream,
-             q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, 1.f / k_scale, 1.f / v_scale,
-             num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size);
+  launch_pdl("rope_neox_kv_write_kernel", rope_neox_kv_write_kernel<T>, dim3(num_tokens), dim3(threads), 0, stream, q,
+             k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, num_q_heads, num_kv_heads,
+             head_dim, rotary_dim, block_size);
 }
 
 template <typename T>
@@ -148,23 +137,15 @@ void rope_neox_kv_write(bf16* q, bf16* k, const bf16* v, int64_t token_stride, c
                         const float* inv_freq, const int32_t* slot_mapping, bf16* k_cache, bf16* v_cache,
                         int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
                         int block_size, cudaStream_t stream) {
-  launch_rope_kv_write(q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, 1.f, 1.f,
-                       num_tokens, num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size, stream);
+  launch_rope_kv_write(q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, num_tokens,
+                       num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size, stream);
 }
 void rope_neox_kv_write(float* q, float* k, const float* v, int64_t token_stride, const int32_t* positions,
                         const float* inv_freq, const int32_t* slot_mapping, float* k_cache, float* v_cache,
                         int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
                         int block_size, cudaStream_t stream) {
-  launch_rope_kv_write(q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, 1.f, 1.f,
-                       num_tokens, num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size, stream);
-}
-
-void rope_neox_kv_write(bf16* q, bf16* k, const bf16* v, int64_t token_stride, const int32_t* positions,
-                        const float* inv_freq, const int32_t* slot_mapping, uint8_t* k_cache, uint8_t* v_cache,
-                        float k_scale, float v_scale, int num_tokens, int num_q_heads, int num_kv_heads, int head_dim,
-                        int rotary_dim, int block_size, cudaStream_t stream) {
-  launch_rope_kv_write(q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, k_scale, v_scale,
-                       num_tokens, num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size, stream);
+  launch_rope_kv_write(q, k, v, token_stride, positions, inv_freq, slot_mapping, k_cache, v_cache, num_tokens,
+                       num_q_heads, num_kv_heads, head_dim, rotary_dim, block_size, stream);
 }
 
 } // namespace pagoda::cuda
