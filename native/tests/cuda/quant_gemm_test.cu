@@ -18,6 +18,7 @@
 #include "backend/cuda/cublaslt.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_kernels.h"
+#include "backend/cuda/stream.h"
 #include "model/safetensors.h"
 #include "pdl_chain.cuh"
 #include "test_support.h"
@@ -288,8 +289,11 @@ void check_w8a8(Checker& c, CublasLt& lt, std::mt19937& rng) {
         if (!block && m > 32) {
           // tune_fp8 times both kinds of candidates on this weight; the plan made after it (the fastest, printed)
           // computes the same product.
+          // On a stream of its own, as the backend tunes: candidates are timed as captured graphs there.
+          Stream tune_stream;
           const auto timings = lt.tune_fp8(d_q.as<uint8_t>(), d_s.as<float>(), {{d_wq.as<uint8_t>(), d_ws.as<float>()}},
-                                           d_y.as<bf16>(), m, n, k, 0);
+                                           d_y.as<bf16>(), m, n, k, tune_stream.get());
+          tune_stream.synchronize();
           for (const GemmTiming& t : timings) std::printf("info tune_fp8 %s: %s %.4f ms\n", tag.c_str(), t.kernel.c_str(), t.ms);
           c.expect_true("tune_fp8 " + tag + ": some candidate ran", !timings.empty());
           poison(d_y);

@@ -14,6 +14,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_kernels.h"
 #include "backend/cuda/step_timer.h"
+#include "backend/cuda/stream.h"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -141,18 +142,56 @@ void check(const CublasLtApi& api, Status status, const char* what) {
                 " (status " + std::to_string(status) + ")");
 }
 
+// PAGODA_TUNE_GRAPHS=0: the tuners time candidates launched one by one instead of as a graph (read once).
+bool tune_graphs_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_TUNE_GRAPHS");
+    return !(v != nullptr && std::string(v) == "0");
+  }();
+  return on;
+}
+
 // One warm-up call of run (it returns false where the library refused the candidate), then `runs` calls timed
-// together on the stream: their mean in ms, or -1 for a refused candidate.
+// together on the stream: their mean in ms, or -1 for a refused candidate. On a stream that can be captured the
+// runs are one CUDA graph, replayed kTuneReplays times: candidates are then timed as the decode graphs run them
+// (kernels back to back, PDL overlap between a GEMM and the scaling after it), not at the rate the host launches
+// them, which had made a candidate of two short kernels look slower than one of one longer kernel.
 template <typename Run> float mean_ms(Run&& run, int runs, cudaStream_t stream) {
+  constexpr int kTuneReplays = 4;
   if (!run()) return -1.f;
   Event start, stop;
+  if (stream == nullptr || !tune_graphs_enabled()) { // the legacy stream cannot be captured
+    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
+    for (int i = 0; i < runs; ++i) run();
+    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0.f;
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    return ms / runs;
+  }
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream));
+  cudaGraph_t graph = nullptr;
+  PAGODA_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  bool ran = true;
+  try {
+    for (int i = 0; i < runs; ++i) ran = run() && ran;
+  } catch (...) {
+    cudaStreamEndCapture(stream, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  PAGODA_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  GraphExec exec(graph);
+  cudaGraphDestroy(graph);
+  if (!ran) return -1.f;
+  exec.launch(stream); // warm-up: the graph's first launch uploads it
   PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-  for (int i = 0; i < runs; ++i) run();
+  for (int i = 0; i < kTuneReplays; ++i) exec.launch(stream);
   PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
   PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
   float ms = 0.f;
   PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-  return ms / runs;
+  return ms / (runs * kTuneReplays);
 }
 
 // Timing synchronizes the stream, which a graph capture cannot.
