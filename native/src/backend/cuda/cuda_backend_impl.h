@@ -157,6 +157,7 @@ private:
   // and SiLU·mul write their bf16 outputs already fake-quantized from float32 (prepare_model;
   // by default; with PAGODA_W8A8_FUSED=0 the linears quantize).
   Fp8Fuse w8a8_fuse_ = Fp8Fuse::kNone;
+  int w8a8_fuse_max_rows_ = 0; // steps of more tokens leave the quantizing to the linears
   bool graphs_enabled_ = false;
   // Cascade on (PAGODA_CASCADE_ATTENTION unset or 1) and a model it applies to: bf16 compute and KV cache, head_dim 64 / 128.
   bool cascade_enabled_ = false;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -76,7 +77,7 @@ public:
     gate_up_interleaved_ = out == Act::kGateUp && kernel.gate_up_interleaved();
     if constexpr (std::is_same_v<T, bf16>) {
       if (gate_up_interleaved_) {
-        ctx.silu_fuse = b_.w8a8_fuse_; // down's input, fake-quantized as silu_mul() would leave it
+        ctx.silu_fuse = w8a8_fuse(); // down's input, fake-quantized as silu_mul() would leave it
         ctx.staging = b_.gate_up_.data();
         ctx.staging_bytes = b_.gate_up_.bytes();
         if (kernel.apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
@@ -227,13 +228,13 @@ public:
     }
     if constexpr (std::is_same_v<T, bf16>) {
       if (gate_up_interleaved_) { // gate_up's columns are in the interleaved order (W8A8: per token only)
-        silu_mul_interleaved(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, b_.w8a8_fuse_);
-        wrote(out, b_.w8a8_fuse_);
+        silu_mul_interleaved(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, w8a8_fuse());
+        wrote(out, w8a8_fuse());
         b_.ops_.mark(st_, "silu_mul");
         return;
       }
     }
-    const Fp8Fuse fuse = std::is_same_v<T, bf16> ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
+    const Fp8Fuse fuse = std::is_same_v<T, bf16> ? w8a8_fuse() : Fp8Fuse::kNone;
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, fuse);
     }
@@ -247,7 +248,12 @@ private:
   // but the final one (lm_head and pooling read that; they are not quantized).
   Fp8Fuse fuse_for(const Param& weight, Act out) const {
     if (!std::is_same_v<T, bf16> || out != Act::kHidden || &weight == &b_.model_->final_norm()) return Fp8Fuse::kNone;
-    return b_.w8a8_fuse_;
+    return w8a8_fuse();
+  }
+  // How this step's norms and SiLU·mul fake-quantize the linears' inputs: as the model asks while the linears
+  // stream (they take x as it is), not at all past that (they quantize x to codes themselves).
+  Fp8Fuse w8a8_fuse() const {
+    return in_.num_tokens <= b_.w8a8_fuse_max_rows_ ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
   }
   // What the buffer `a` now holds: fake-quantized as `fuse` says, or plain values.
   void wrote(Act a, Fp8Fuse fuse) { fused_[static_cast<int>(a)] = fuse; }
@@ -346,16 +352,23 @@ void CudaBackend::prepare_model() {
   // reference finds, and no quantizing kernel before the decode GEMMs of qkv, gate_up and down.
   // On by default since the H200 checked it (the W8A8 goldens at 4.98e-2 / 5.15e-2 against 6e-2, every
   // benchmark since session 7 ran with it); PAGODA_W8A8_FUSED=0 leaves the quantizing to the linears.
+  // Only steps the linears stream (w8a8_fuse_max_rows_): past those they quantize x to e4m3 codes for
+  // cuBLASLt themselves, and a fake-quantized x only made the norms and SiLU·mul slower
+  // (PAGODA_W8A8_FUSED=all: every step, as before session 15).
   const char* fused_env = std::getenv("PAGODA_W8A8_FUSED");
   if (!f32_ && !(fused_env != nullptr && std::string(fused_env) == "0")) {
     Fp8Fuse mode = Fp8Fuse::kNone;
     bool uniform = true;
+    int stream_rows = QuantizedCudaLinear::kStreamMaxRows;
     model_->for_each_linear([&](LinearLayer& l) {
       const auto* q = dynamic_cast<const QuantizedCudaLinear*>(l.kernel.get());
       const Fp8Fuse f = q != nullptr ? q->input_quantization() : Fp8Fuse::kNone;
       if (f == Fp8Fuse::kNone || (mode != Fp8Fuse::kNone && f != mode)) uniform = false;
+      if (q != nullptr) stream_rows = std::min(stream_rows, q->stream_max_rows());
       mode = f;
     });
+    const bool every_step = fused_env != nullptr && std::string(fused_env) == "all";
+    w8a8_fuse_max_rows_ = every_step ? std::numeric_limits<int>::max() : stream_rows;
     const int multiple = mode == Fp8Fuse::kGroup128 ? 128 : 8;
     if (uniform && mode != Fp8Fuse::kNone && config_.hidden_size % multiple == 0 &&
         config_.intermediate_size % multiple == 0)
