@@ -170,19 +170,10 @@ template <typename Run> float mean_ms(Run&& run, int runs, cudaStream_t stream) 
     return ms / runs;
   }
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cudaGraph_t graph = nullptr;
-  PAGODA_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   bool ran = true;
-  try {
+  const GraphExec exec = capture_graph(stream, [&] {
     for (int i = 0; i < runs; ++i) ran = run() && ran;
-  } catch (...) {
-    cudaStreamEndCapture(stream, &graph);
-    if (graph) cudaGraphDestroy(graph);
-    throw;
-  }
-  PAGODA_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-  GraphExec exec(graph);
-  cudaGraphDestroy(graph);
+  });
   if (!ran) return -1.f;
   exec.launch(stream); // warm-up: the graph's first launch uploads it
   PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));

@@ -51,20 +51,10 @@ void CudaBackend::capture(const StepInputs& in, DecodeGraph& graph) {
   run_model(in);
   lm_head_rows(rows_.data(), in.num_logit_rows);
   stream_.synchronize();
-  cudaGraph_t captured = nullptr;
-  PAGODA_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-  try {
+  graph.exec = capture_graph(st, [&] {
     run_model(in);
     lm_head_rows(rows_.data(), in.num_logit_rows);
-  } catch (...) {
-    cudaStreamEndCapture(st, &captured);
-    if (captured) cudaGraphDestroy(captured);
-    throw;
-  }
-  PAGODA_CUDA_CHECK(cudaStreamEndCapture(st, &captured));
-  GraphExec exec(captured);
-  cudaGraphDestroy(captured);
-  graph.exec = std::move(exec);
+  });
   graph.generation = buffers_generation_;
   note_memory();
 }

@@ -89,4 +89,24 @@ private:
   cudaGraphExec_t exec_ = nullptr;
 };
 
+// What enqueue() puts on `stream` (captured in thread-local mode), as an instantiated graph. A throw from
+// enqueue ends the capture before it goes on, so the stream is left usable.
+template <typename Enqueue> GraphExec capture_graph(cudaStream_t stream, Enqueue&& enqueue) {
+  cudaGraph_t graph = nullptr;
+  PAGODA_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    enqueue();
+  } catch (...) {
+    cudaStreamEndCapture(stream, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  PAGODA_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  struct Owned { // the graph goes whether instantiation succeeds or throws
+    cudaGraph_t g;
+    ~Owned() { cudaGraphDestroy(g); }
+  } owned{graph};
+  return GraphExec(owned.g);
+}
+
 } // namespace pagoda::cuda
