@@ -1,7 +1,7 @@
 // kv_cache_dtype on the CPU backend: an fp8 (e4m3) KV cache holds twice the blocks of a bf16
 // one in the same memory; greedy tokens with it equal the bf16 cache's on the tiny
 // checkpoints up to the first near-tie; prefix caching and preemption give the same tokens as
-// a roomy fp8 run; unknown dtypes fail at load with a message. `kv_cache_dtype_test cuda` runs
+// a roomy run (with an fp8 cache, and with a bf16 one); unknown dtypes fail at load with a message. `kv_cache_dtype_test cuda` runs
 // the same checks on the CUDA backend (the device machine; ../shared or $PAGODA_SHARED);
 // `kv_cache_dtype_test DEVICE MODEL...` compares only the checkpoints named.
 //

@@ -5,8 +5,8 @@
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
 # ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
 # untraced, max_model_len 4096; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
-# and the goldens (wave2 quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each
-# CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
+# (once under each KV_CHECK_ENVS="VAR=V ..." switch, default PAGODA_CUDA_GEMM_TUNE=0) and the goldens (wave2
+# quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
 SCRIPT=trace_on_device LOGS=trace TOTAL_S=${TOTAL_S:-300}
 source "$(dirname "$0")/device_run.sh"

@@ -159,30 +159,21 @@ bool tune_graphs_enabled() {
 template <typename Run> float mean_ms(Run&& run, int runs, cudaStream_t stream) {
   constexpr int kTuneReplays = 4;
   if (!run()) return -1.f;
-  Event start, stop;
-  if (stream == nullptr || !tune_graphs_enabled()) { // the legacy stream cannot be captured
-    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    for (int i = 0; i < runs; ++i) run();
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    return ms / runs;
-  }
-  PAGODA_CUDA_CHECK(cudaStreamSynchronize(stream));
-  bool ran = true;
-  const GraphExec exec = capture_graph(stream, [&] {
+  auto enqueue_runs = [&] {
+    bool ran = true;
     for (int i = 0; i < runs; ++i) ran = run() && ran;
-  });
+    return ran;
+  };
+  if (stream == nullptr || !tune_graphs_enabled()) // the legacy stream cannot be captured
+    return event_elapsed_ms(stream, enqueue_runs) / runs;
+  bool ran = true;
+  const GraphExec exec = capture_graph(stream, [&] { ran = enqueue_runs(); });
   if (!ran) return -1.f;
   exec.launch(stream); // warm-up: the graph's first launch uploads it
-  PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-  for (int i = 0; i < kTuneReplays; ++i) exec.launch(stream);
-  PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-  PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-  float ms = 0.f;
-  PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-  return ms / (runs * kTuneReplays);
+  return event_elapsed_ms(stream, [&] {
+           for (int i = 0; i < kTuneReplays; ++i) exec.launch(stream);
+         }) /
+         (runs * kTuneReplays);
 }
 
 // Timing synchronizes the stream, which a graph capture cannot.

@@ -33,15 +33,9 @@ namespace {
 
 // Median milliseconds of 10 runs of `run` on `stream`, after 3 warm-ups, event-timed.
 template <typename Run> double median_ms(cudaStream_t stream, Run&& run) {
-  cuda::Event start, stop;
   std::vector<float> ms;
   for (int i = 0; i < 13; ++i) {
-    PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    run();
-    PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float t = 0;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&t, start.get(), stop.get()));
+    const float t = cuda::event_elapsed_ms(stream, run);
     if (i >= 3) ms.push_back(t);
   }
   std::sort(ms.begin(), ms.end());

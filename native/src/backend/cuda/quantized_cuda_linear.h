@@ -39,8 +39,8 @@ public:
   // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
   Fp8Fuse input_quantization() const;
 
-  // The weight that goes to cuBLASLt's fp8 GEMM past kStreamMaxRows (W8A8 per channel, per token: what
-  // CudaBackend::tune_gemms times), else null.
+  // The weight that goes to cuBLASLt's fp8 GEMM past stream_max_rows() (W8A8 per channel, per token: what
+  // CudaBackend::tune_fp8_gemms times), else null.
   const QuantizedWeight* fp8_gemm_weight() const {
     const bool fp8_gemm = !f32_ && act_group_ == in_ && !block_scales_ && parts_.size() == 1;
     return fp8_gemm ? &parts_.front().weight.view() : nullptr;

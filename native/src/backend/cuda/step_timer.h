@@ -27,6 +27,18 @@ private:
   cudaEvent_t event_ = nullptr;
 };
 
+// Milliseconds between two events around what enqueue() puts on `stream`; waits for the second.
+template <typename Enqueue> float event_elapsed_ms(cudaStream_t stream, Enqueue&& enqueue) {
+  Event start, stop;
+  PAGODA_CUDA_CHECK(cudaEventRecord(start.get(), stream));
+  enqueue();
+  PAGODA_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+  PAGODA_CUDA_CHECK(cudaEventSynchronize(stop.get()));
+  float ms = 0.f;
+  PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+  return ms;
+}
+
 // Two slots so that the step in flight and the one before it each keep their events: the
 // host may start step N+1 before step N's end event has fired.
 class StepTimer {
