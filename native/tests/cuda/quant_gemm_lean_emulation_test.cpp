@@ -25,6 +25,12 @@
 #include "host_emulation.h"
 #include "emulation_checks.h"
 
+namespace pagoda::cuda {
+// RoPE's spelled-out roundings (rope_neox.cuh, reached through qkv_rope.cuh) on the host: one IEEE multiply, one fma.
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+} // namespace pagoda::cuda
+
 namespace pagoda::cuda::lean {
 // The S epilogue's SiLU on the host; the reference below calls the same function, so the check is of the
 // fused epilogue's indices and roundings (the GPU test compares the hardware's __expf against silu_mul).
@@ -77,7 +83,7 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
       const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " warps " +
                               std::to_string(W) + (deep ? " deep" : "");
       const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
-                                              [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta); },
+                                              [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta, QkvRope{}); },
                                               W * 32);
       if (!ran(c, tag, ": runs to the end", fault)) continue;
       c.expect(tag, compare(y.values(), e.ref), 6e-3, 8e-3 * e.max + 1e-3);
@@ -160,7 +166,7 @@ void check_checkpoint(Checker& c, const std::string& model, std::mt19937& rng) {
           const lean::LeanKernel kernel = lean::lean_kernel_for<8>(w, false);
           bf16* yp = static_cast<bf16*>(y.data()) + offset;
           const std::string fault = emu::run_grid(dim3(h.n / 16, 1, 1), size_t(8) * 8 * 20 * 4,
-                                                  [&] { kernel(x.data(), w, yp, out, m, 0.f); }, 8 * 32);
+                                                  [&] { kernel(x.data(), w, yp, out, m, 0.f, QkvRope{}); }, 8 * 32);
           ok_run = ran(c, tag, ": runs to the end", fault) && ok_run;
         }
         if (!ok_run) continue;
@@ -196,7 +202,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const std::string tag = cs.name + " silu m " + std::to_string(m) + " warps " + std::to_string(W) + (deep ? " deep" : "");
     emu::WideOutput y(m, n, n);
     std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f);
+      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const std::vector<float> gu = y.values();
@@ -208,7 +214,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
       }
     emu::WideOutput out(m, half, half + 8);
     fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f);
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     c.expect_true(tag + ": equals the plain kernel + silu_mul bit for bit", equal_exactly(out.values(), want));
@@ -220,7 +226,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const size_t maxima_at = size_t(8) * half, staged_size = maxima_at + size_t(8) * ctas + 64;
     std::vector<float> staged(staged_size, -1.f);
     fault = emu::run_grid(dim3(ctas, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f);
+      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the staged kernel runs to the end", fault)) continue;
     bool products = true, maxima = true, untouched = true;

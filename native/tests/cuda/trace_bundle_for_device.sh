@@ -1,7 +1,7 @@
 #!/bin/bash
 # Fills the folder trace_on_device.sh reads on the device: the kernel timeline of decode steps as they run
 # (CUDA graphs + PDL) through the CUPTI injection library, which nsys cannot give there. pagoda-bench,
-# pagoda-check, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test and libpagoda_kernel_trace.so built
+# pagoda-check, skinny_gemm_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test and libpagoda_kernel_trace.so built
 # here for sm_90a with CUDA's libcupti.so.13 beside them (stripped, gzipped), the Llama-3-8B configs (bf16 / GPTQ /
 # AWQ / FP8-dynamic), the ShareGPT-like workload, the wave2 quantized and tiny bf16 checkpoints with their goldens
 # (for CHECKS=1), the summary script and COMMIT. Run from the repository root; it builds the targets in BUILD
@@ -10,8 +10,8 @@
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin trace_bundle_for_device .dev-carry/trace "$@"
-BINS=(pagoda-bench pagoda-check quant_gemm_test quant_gemm_silu_test elementwise_kernels_test sample_rows_test cuda_graph_test kv_cache_dtype_test libpagoda_kernel_trace.so)
-bundle_build pagoda-bench pagoda-check quant_gemm_test quant_gemm_silu_test elementwise_kernels_test sample_rows_test cuda_graph_test kv_cache_dtype_test pagoda_kernel_trace
+BINS=(pagoda-bench pagoda-check quant_gemm_test quant_gemm_silu_test skinny_gemm_test elementwise_kernels_test sample_rows_test cuda_graph_test kv_cache_dtype_test libpagoda_kernel_trace.so)
+bundle_build pagoda-bench pagoda-check quant_gemm_test quant_gemm_silu_test skinny_gemm_test elementwise_kernels_test sample_rows_test cuda_graph_test kv_cache_dtype_test pagoda_kernel_trace
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
 bundle_bins "${BINS[@]}"
 CUPTI=$(ldd "$BUILD/libpagoda_kernel_trace.so" | awk '/libcupti/ {print $3}')

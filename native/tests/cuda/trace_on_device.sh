@@ -4,7 +4,7 @@
 # kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
 # ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
-# untraced, max_model_len 4096; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
+# untraced, max_model_len 4096; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, skinny_gemm_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
 # (once under each KV_CHECK_ENVS="VAR=V ..." switch, default PAGODA_CUDA_GEMM_TUNE=0) and the goldens (wave2
 # quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
@@ -42,6 +42,8 @@ if [ "${CHECKS:-0}" = 1 ]; then
   echo "   quant_gemm_test: $(grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1)"
   test_or_stop quant_gemm_silu_test 120 "$BIN/quant_gemm_silu_test"
   echo "   quant_gemm_silu_test: $(grep -E "passed" "$OUT_DIR/quant_gemm_silu_test.log" | tail -1)"
+  test_or_stop skinny_gemm_test 90 "$BIN/skinny_gemm_test"
+  echo "   skinny_gemm_test: $(grep -E "passed" "$OUT_DIR/skinny_gemm_test.log" | tail -1)"
   test_or_stop elementwise_kernels_test 90 "$BIN/elementwise_kernels_test"
   echo "   elementwise_kernels_test: $(grep -E "passed" "$OUT_DIR/elementwise_kernels_test.log" | tail -1)"
   for t in sample_rows_test cuda_graph_test; do

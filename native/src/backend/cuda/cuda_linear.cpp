@@ -52,6 +52,21 @@ bool UnquantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCo
   return true;
 }
 
+bool fused_qkv_rope_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_FUSED_QKV_ROPE");
+    return !(v != nullptr && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+bool UnquantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
+                                           LinearContext& ctx) const {
+  if (ctx.f32 || m > 8 || !skinny_gemm_supports(m, in_, x, weight_.data())) return false;
+  skinny_gemm_qkv_rope(x, weight_.as<bf16>(), qkv, m, out_, in_, rope, ctx.stream);
+  return true;
+}
+
 std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, WeightUploader& uploader,
                                                 LinearContext& ctx) {
   if (!layer.uniform())

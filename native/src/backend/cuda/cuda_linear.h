@@ -46,6 +46,12 @@ public:
   // out[m, out / 2] = silu(gate) * up in one kernel where m allows (decode sizes; an interleaved gate_up);
   // false: the caller runs apply() and silu_mul_interleaved.
   virtual bool apply_silu(const bf16* /*x*/, bf16* /*out*/, int /*m*/, LinearContext& /*ctx*/) const { return false; }
+  // qkv only: qkv[m, out] with RoPE applied to q and k, and k and v written to the KV cache, in one kernel where
+  // m allows (decode sizes, kernels.h QkvRope); false: the caller runs apply(), then RoPE and the KV write.
+  virtual bool apply_qkv_rope(const bf16* /*x*/, bf16* /*qkv*/, int /*m*/, const QkvRope& /*rope*/,
+                              LinearContext& /*ctx*/) const {
+    return false;
+  }
 };
 
 // Float weights as one [out, in] matrix of the path's element type.
@@ -64,6 +70,8 @@ public:
   bool gate_up_interleaved() const override { return interleaved_; }
   // skinny_gemm_silu for the decode sizes skinny_gemm serves.
   bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
+  // skinny_gemm_qkv_rope up to m 8.
+  bool apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope, LinearContext& ctx) const override;
 
 private:
   DeviceBuffer weight_;
@@ -75,6 +83,10 @@ private:
 // per channel: quant_gemm_silu, or for W8A8 per token quant_gemm_silu_fp8, rows interleaved at load); on by
 // default, PAGODA_FUSED_SILU=0 turns it off.
 bool fused_silu_enabled();
+
+// The qkv GEMM finishes RoPE and the KV cache write itself at decode sizes (CudaLinear::apply_qkv_rope); on by
+// default, PAGODA_FUSED_QKV_ROPE=0 turns it off.
+bool fused_qkv_rope_enabled();
 
 // The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend
 // has no kernel for its method.

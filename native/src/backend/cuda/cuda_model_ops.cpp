@@ -41,6 +41,7 @@ public:
                      c_.vocab_size, st_);
   }
   void rms_norm(const Param& weight, Act out) override {
+    settle_qkv();
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
@@ -54,6 +55,7 @@ public:
     b_.ops_.mark(st_, "embedding+norm");
   }
   void add_rms_norm(Act delta, const Param& weight, Act out) override {
+    settle_qkv();
     if (b_.skip_.skips("add_rms_norm")) return;
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
@@ -70,6 +72,14 @@ public:
   void linear(const LinearLayer& layer, Act in, Act out) override {
     settle_rope();
     if (b_.skip_.skips(layer.name)) return;
+    if (out == Act::kQkv && qkv_rope_fusable()) { // attention() runs it, with RoPE and the KV write where it can
+      qkv_pending_ = &layer;
+      qkv_in_ = in;
+      return;
+    }
+    run_linear(layer, in, out);
+  }
+  void run_linear(const LinearLayer& layer, Act in, Act out) {
     LinearContext ctx{b_.gemm_, st_, b_.f32_};
     ctx.x_fused = fused_[static_cast<int>(in)];
     // Only gate_up (the linear that writes kGateUp) is ever interleaved (bf16 or int4, unless PAGODA_FUSED_SILU=0).
@@ -98,6 +108,7 @@ public:
     cuda::bias_add(act(x), device_param<T>(bias), in_.num_tokens, width(x), st_);
   }
   void qk_norm(Act qkv, const Param& q_norm, const Param& k_norm) override {
+    settle_qkv();
     T* p = act(qkv);
     const int w = width(qkv);
     rms_norm_heads(p, device_param<T>(q_norm), in_.num_tokens, c_.num_attention_heads, c_.head_dim, w, eps(), st_);
@@ -108,13 +119,14 @@ public:
   // in one kernel where the cache is not fp8 and the step has one set of frequencies; anything else runs it here.
   void rope(Act qkv) override {
     if (b_.skip_.skips("rope")) return;
-    if (fused_rope_kv_enabled() && !b_.pooling_ && !b_.kv_fp8_ && !per_seq_rope() && !b_.skip_.skips("kv_cache_write")) {
+    if (rope_kv_fusable()) {
       rope_pending_ = true;
       return;
     }
     run_rope(qkv);
   }
   void run_rope(Act qkv) {
+    settle_qkv();
     T* q = act(qkv);
     T* k = q + c_.q_size();
     const int64_t stride = width(qkv);
@@ -133,6 +145,7 @@ public:
     b_.ops_.mark(st_, "bias+qk_norm+rope");
   }
   void attention(int li, Act qkv_act, Act out) override {
+    const bool kv_written = finish_qkv(li); // the qkv GEMM wrote the cache itself
     wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
     T* qkv = act(qkv_act);
@@ -157,9 +170,8 @@ public:
         return;
       }
     }
-    const size_t layer_bytes = b_.k_cache_.bytes() / c_.num_hidden_layers;
-    unsigned char* k_layer = static_cast<unsigned char*>(b_.k_cache_.data()) + li * layer_bytes;
-    unsigned char* v_layer = static_cast<unsigned char*>(b_.v_cache_.data()) + li * layer_bytes;
+    unsigned char* k_layer = cache_layer(b_.k_cache_, li);
+    unsigned char* v_layer = cache_layer(b_.v_cache_, li);
     PagedAttentionArgsOf<T> a;
     if constexpr (std::is_same_v<T, bf16>) {
       if (b_.kv_fp8_) { // e4m3 codes with scale 1 (the CPU backend's convention)
@@ -177,7 +189,7 @@ public:
         rope_neox_kv_write(qkv, qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.positions,
                            b_.inv_freq_.template as<float>(), in_.slots, k_cache, v_cache, n, c_.num_attention_heads,
                            c_.num_key_value_heads, hd, b_.rope_.rotary_dim, b_.block_size_, st_);
-      } else if (!b_.skip_.skips("kv_cache_write")) {
+      } else if (!kv_written && !b_.skip_.skips("kv_cache_write")) {
         kv_cache_write(qkv + c_.q_size(), qkv + c_.q_size() + c_.kv_size(), qkv_width, in_.slots, k_cache, v_cache,
                        n, c_.num_key_value_heads, hd, b_.block_size_, st_);
       }
@@ -220,6 +232,7 @@ public:
     b_.ops_.mark(st_, "attention_decode");
   }
   void silu_mul(Act gate_up, Act out) override {
+    settle_qkv();
     if (b_.skip_.skips("silu_mul")) return;
     if (silu_done_) { // gate_up's kernel wrote silu(gate) * up already
       silu_done_ = false;
@@ -261,9 +274,62 @@ private:
   float eps() const { return static_cast<float>(c_.rms_norm_eps); }
   // A model that runs another op between rope() and attention() gets its rope here, before that op.
   void settle_rope() {
+    settle_qkv();
     if (!rope_pending_) return;
     rope_pending_ = false;
     run_rope(Act::kQkv);
+  }
+  // RoPE waits for attention(), to run with the KV write in one kernel: the cache is not fp8 and the step has
+  // one set of frequencies.
+  bool rope_kv_fusable() const {
+    return fused_rope_kv_enabled() && !b_.pooling_ && !b_.kv_fp8_ && !per_seq_rope() &&
+           !b_.skip_.skips("kv_cache_write");
+  }
+  // ... and the qkv GEMM waits for it too, to run RoPE and the KV write itself (decode sizes).
+  bool qkv_rope_fusable() const {
+    return std::is_same_v<T, bf16> && fused_qkv_rope_enabled() && rope_kv_fusable() && in_.num_tokens <= 8 &&
+           qkv_rope_supports(c_.head_dim, b_.rope_.rotary_dim) && !b_.skip_.skips("rope");
+  }
+  // Any op but rope() and attention() runs a qkv linear left pending first.
+  void settle_qkv() {
+    if (qkv_pending_ == nullptr) return;
+    const LinearLayer& layer = *qkv_pending_;
+    qkv_pending_ = nullptr;
+    run_linear(layer, qkv_in_, Act::kQkv);
+  }
+  // attention()'s start: the pending qkv linear with RoPE and the KV write in its kernel when rope() is pending
+  // too and the kernel can (true: the cache is written), else as it would have run.
+  bool finish_qkv(int li) {
+    if (qkv_pending_ == nullptr) return false;
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (rope_pending_) {
+        QkvRope r;
+        r.positions = in_.positions;
+        r.inv_freq = b_.inv_freq_.template as<float>();
+        r.slots = in_.slots;
+        r.k_cache = reinterpret_cast<bf16*>(cache_layer(b_.k_cache_, li));
+        r.v_cache = reinterpret_cast<bf16*>(cache_layer(b_.v_cache_, li));
+        r.num_q_heads = c_.num_attention_heads;
+        r.num_kv_heads = c_.num_key_value_heads;
+        r.head_dim = c_.head_dim;
+        r.block_size = b_.block_size_;
+        LinearContext ctx{b_.gemm_, st_, b_.f32_};
+        ctx.x_fused = fused_[static_cast<int>(qkv_in_)];
+        const auto& kernel = static_cast<const CudaLinear&>(*qkv_pending_->kernel);
+        if (kernel.apply_qkv_rope(act(qkv_in_), act(Act::kQkv), in_.num_tokens, r, ctx)) {
+          b_.ops_.mark(st_, qkv_pending_->name.c_str());
+          qkv_pending_ = nullptr;
+          rope_pending_ = false;
+          wrote(Act::kQkv, Fp8Fuse::kNone);
+          return true;
+        }
+      }
+    }
+    settle_qkv();
+    return false;
+  }
+  unsigned char* cache_layer(DeviceBuffer& cache, int li) const {
+    return static_cast<unsigned char*>(cache.data()) + li * (cache.bytes() / c_.num_hidden_layers);
   }
   bool per_seq_rope() const {
     return std::any_of(in_.seq_inv_freq.begin(), in_.seq_inv_freq.end(), [](const float* f) { return f != nullptr; });
@@ -295,6 +361,8 @@ private:
   bool gate_up_interleaved_ = false; // the last linear was gate_up on rows interleaved by 8
   bool silu_done_ = false;           // ... and wrote silu(gate) * up itself
   bool rope_pending_ = false;        // rope() left q / k to attention()'s rope_neox_kv_write
+  const LinearLayer* qkv_pending_ = nullptr; // linear() left the qkv projection to attention() (finish_qkv)
+  Act qkv_in_ = Act::kHidden;
   CudaBackend& b_;
   const StepInputs& in_;
   const ModelConfig& c_;

@@ -83,6 +83,22 @@ void rope_neox_kv_write(float* q, float* k, const float* v, int64_t token_stride
                         int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim,
                         int block_size, cudaStream_t stream);
 
+// What a qkv GEMM needs to finish RoPE and the KV cache write in its own epilogue (skinny_gemm_qkv_rope,
+// quant_gemm_lean_qkv_rope): the arguments of rope_neox_kv_write that do not come from the GEMM. Its CTAs
+// take the q and k rows in RoPE pairs (qkv_rope.cuh), so rotary_dim must equal head_dim, a multiple of 16.
+struct QkvRope {
+  const int32_t* positions = nullptr;
+  const float* inv_freq = nullptr;
+  const int32_t* slots = nullptr;
+  bf16* k_cache = nullptr;
+  bf16* v_cache = nullptr;
+  int num_q_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
+};
+// True when a qkv GEMM of head_dim and rotary_dim can finish RoPE and the KV write itself.
+inline bool qkv_rope_supports(int head_dim, int rotary_dim) {
+  return rotary_dim == head_dim && head_dim % 16 == 0 && head_dim > 0;
+}
+
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, intermediate + i].
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,
               cudaStream_t stream);
@@ -270,6 +286,12 @@ void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int
 // the up rows 8b..8b+7. Bit for bit skinny_gemm (bf16 out) on the plain weight followed by silu_mul.
 void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m, int intermediate, int k,
                       cudaStream_t stream);
+
+// skinny_gemm (bf16 out) of the fused qkv weight [(q + 2 kv heads) * head_dim, k], then rope_neox_kv_write,
+// in one kernel (m <= kSkinnyGemmMaxRows): qkv[m, n] holds the rotated q and k and v, and the cache the
+// rotated k and v at each token's slot; the bits of the pair it replaces.
+void skinny_gemm_qkv_rope(const bf16* x, const bf16* w, bf16* qkv, int m, int n, int k, const QkvRope& rope,
+                          cudaStream_t stream);
 
 // In place: every token_ids[i] < 0 becomes previous_ids[-1 - token_ids[i]] (a step launched
 // ahead of the previous step's sampled ids, which are still on the device).

@@ -87,7 +87,23 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
-             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta);
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{});
+}
+
+void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
+                              cudaStream_t stream, int deep) {
+  const int hd = rope.head_dim;
+  const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
+  const bool eight = eight_warps(w);
+  const lean::LeanKernel kernel =
+      eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
+  if (kernel == nullptr || m < 1 || m > 8 || !qkv_rope_supports(hd, hd) ||
+      w.n != (rope.num_q_heads + 2 * rope.num_kv_heads) * hd || rope.block_size <= 0)
+    throw Error("quant_gemm_lean_qkv_rope: needs an fp8 weight, 1 <= m <= 8, head_dim a multiple of 16 and n = (q "
+                "heads + 2 kv heads) * head_dim (m " + std::to_string(m) + ", n " + std::to_string(w.n) +
+                ", head_dim " + std::to_string(hd) + ")");
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, qkv, w.n, m,
+             0.f, rope);
 }
 
 int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
@@ -102,7 +118,7 @@ int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* o
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");
   const int ctas = w.n / 16;
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
-             static_cast<bf16*>(out), w.n / 2, m, 0.f);
+             static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{});
   return ctas;
 }
 

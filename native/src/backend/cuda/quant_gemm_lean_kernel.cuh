@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "backend/cuda/bf16x2_bits.cuh"
+#include "backend/cuda/qkv_rope.cuh"
 #include "backend/cuda/quantized_weight.h"
 
 namespace pagoda::cuda::lean {
@@ -59,15 +60,19 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // A (with S; W8A8 per token, quant_gemm_silu_fp8): y is float32 staging instead, the product unrounded at
 // ((float*)y)[i * ldy + 8b + r], and row i's largest |product| among the CTA's 8 at ((float*)y)[8 * ldy + i *
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
+// R (fp8, the fused qkv weight; qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs and the epilogue rotates
+// them and writes k and v to the KV cache (rope unused otherwise).
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false>
+          bool A = false, bool R = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
-    quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta) {
+    quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
+                           const QkvRope rope) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
+  static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
@@ -75,19 +80,20 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
   const int row0 = blockIdx.x * 16;
+  const QkvTile tile = R ? qkv_tile(blockIdx.x, rope) : QkvTile{{row0, row0 + 8}, false};
   const int k = w.k;
   const int groups = k / (G * kQuantChunk);
   const int count = warp < groups ? (groups - warp + W - 1) / W : 0; // this warp's groups: warp, warp + W, ...
 
   // Cursors at this warp's first group; each load moves its cursor on by W groups.
   const uint4* wq = static_cast<const uint4*>(w.packed) + (int64_t(blockIdx.x) * (k / kQuantChunk) + warp * G) * 32 + lane;
-  const uint8_t* wf = static_cast<const uint8_t*>(w.packed) + int64_t(row0 + g) * k + 16 * t + warp * G * kQuantChunk;
-  const int64_t wf_h = int64_t(8) * k; // row g + 8
+  const uint8_t* wf = static_cast<const uint8_t*>(w.packed) + int64_t(tile.base[0] + g) * k + 16 * t + warp * G * kQuantChunk;
+  const int64_t wf_h = int64_t(tile.base[1] - tile.base[0]) * k; // row g + 8
   const ScaleT* sp[2];
   const uint8_t* zp[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int row = row0 + g + 8 * h;
+    const int row = tile.base[h] + g;
     sp[h] = static_cast<const ScaleT*>(w.scales) + warp * w.scale_index.group_stride +
             int64_t(row >> w.scale_index.row_shift) * w.scale_index.row_stride;
     zp[h] = Z ? w.zeros + int64_t(warp) * w.n + row : nullptr;
@@ -133,6 +139,8 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
   for (int d = 0; d < D; ++d)
     if (d < count) load(ring[d]);
+  float rope_s = 0.f, rope_c = 1.f; // step inputs only, so before the wait too, behind the first weight loads
+  if constexpr (R) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait(); // the weights depend on no kernel; x does
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
@@ -216,6 +224,13 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       for (int q = 0; q < 8; ++q) amax = fmaxf(amax, partial[q >> 2][i][16 + (q & 3)]);
       yf[int64_t(8) * ldy + int64_t(i) * gridDim.x + blockIdx.x] = amax;
     }
+  } else if constexpr (R) {
+    qkv_rope_epilogue(rope, tile, m, y, ldy, rope_s, rope_c, threadIdx.x, W * 32, [&](int i, int r) {
+      float s = 0.f;
+#pragma unroll
+      for (int v = 0; v < W; ++v) s += partial[v][i][r];
+      return s;
+    });
   } else if constexpr (S) {
     for (int idx = threadIdx.x; idx < m * 8; idx += W * 32) {
       const int i = idx / 8, r = idx % 8;
@@ -242,27 +257,30 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 }
 
 // The kernel quant_gemm_lean runs for w with W warps a CTA (the launcher picks W as quant_gemm does).
-using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float);
+using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
 // S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do
 // not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
-template <int W, bool S = false, bool A = false> LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
+// R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
+template <int W, bool S = false, bool A = false, bool R = false>
+LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
+  static_assert(!R || !S, "R and S are different epilogues");
   if (w.format == QuantFormat::kFp8) {
     if (w.scale_index.group_stride != 0) {
       if constexpr (S) {
         return nullptr;
       } else {
-        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4>;
-        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float>;
+        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
+        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
   }
-  if constexpr (A) return nullptr;
+  if constexpr (A || R) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {

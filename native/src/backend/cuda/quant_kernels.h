@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cuda/kernels.h"
 #include "backend/cuda/quantized_weight.h"
 
 namespace pagoda::cuda {
@@ -34,6 +35,12 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1);
+
+// quant_gemm_lean of the fused qkv weight (fp8 per channel or blocks, m = 1..8), then rope_neox_kv_write, in one
+// launch (kernels.h QkvRope): qkv[m, w.n] the rotated q and k and v, the cache the rotated k and v at each
+// token's slot; the bits of the pair it replaces.
+void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
+                              cudaStream_t stream, int deep = -1);
 
 // gate_up and SiLU·mul in one launch of quant_gemm_lean's kernel (m = 1..8; int4 or fp8 per channel): w is a
 // gate_up weight whose rows interleave_gate_up_rows reordered, out[m, w.n / 2] = silu(gate) * up, the bits of

@@ -11,9 +11,12 @@
 // kernel that writes x. Output bf16 or f32, optionally y = result + beta * y.
 #include "backend/cuda/kernels.h"
 
+#include <type_traits>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/qkv_rope.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -47,10 +50,12 @@ __device__ __forceinline__ void store_out(float* y, float v, float beta) {
 // kSilu (gate_up with its rows interleaved by 8, see skinny_gemm_silu): the CTA's rows 0-7 are
 // gate rows and 8-15 the up rows of the same 8 outputs, so the epilogue writes
 // silu(gate) * up, n / 2 outputs a row, and the SiLU·mul kernel after the GEMM is not needed.
-template <int NT, int U, typename Out, bool kSilu = false>
+// kRope (the fused qkv weight, see qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs, and the epilogue
+// rotates them and writes k and v to the KV cache, so rope_neox_kv_write after the GEMM is not needed.
+template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     skinny_gemm_kernel(const bf16* x, const bf16* w, Out* __restrict__ y, int m, int n,
-                       int k, float beta) {
+                       int k, float beta, const QkvRope rope) {
   constexpr int kRows = 16;            // weight rows of this CTA
   constexpr int kStride = kRows + 4;   // shared row pitch: the 4 t-lanes' stores land on distinct banks
   __shared__ float partial[kWarps][16][kStride];
@@ -66,9 +71,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   auto group_chunk = [&](int j) { return (j * kWarps + warp) * U; };
 
   // Rows past n read row n-1 (valid memory) and are never stored.
+  const QkvTile tile = kRope ? qkv_tile(blockIdx.x, rope) : QkvTile{{row0, row0 + 8}, false};
   const bf16* wrow[2];
 #pragma unroll
-  for (int h = 0; h < 2; ++h) wrow[h] = w + static_cast<int64_t>(min(row0 + h * 8 + g, n - 1)) * k + koff;
+  for (int h = 0; h < 2; ++h) wrow[h] = w + static_cast<int64_t>(min(tile.base[h] + g, n - 1)) * k + koff;
 
   // Chunks past this warp's share and lanes past k (the k % 32 tail) read zeros, which add
   // nothing: every load is predicated, nothing branches, so all of a group's loads issue at once.
@@ -86,6 +92,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 
   uint4 cur[U][2];
   if (groups > 0) load_w(cur, group_chunk(0)); // before the wait: the weights depend on no kernel
+  float rope_s = 0.f, rope_c = 1.f; // step inputs only, so also before the wait, behind the first weight loads
+  if constexpr (kRope) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait();
 
   float acc[NT][4];
@@ -158,22 +166,33 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     }
     return;
   }
-  for (int idx = threadIdx.x; idx < m * kRows; idx += kWarps * 32) {
-    const int i = idx / kRows, r = idx % kRows;
-    if (row0 + r >= n) continue;
-    float s = 0.f;
+  if constexpr (kRope) {
+    static_assert(NT == 1 && std::is_same_v<Out, bf16>, "qkv + RoPE: bf16 out, m <= 8 (m * 8 <= the CTA's threads)");
+    qkv_rope_epilogue(rope, tile, m, y, n, rope_s, rope_c, threadIdx.x, kWarps * 32, [&](int i, int r) {
+      float s = 0.f;
 #pragma unroll
-    for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
-    store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
+      for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
+      return s;
+    });
+  } else {
+    for (int idx = threadIdx.x; idx < m * kRows; idx += kWarps * 32) {
+      const int i = idx / kRows, r = idx % kRows;
+      if (row0 + r >= n) continue;
+      float s = 0.f;
+#pragma unroll
+      for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
+      store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
+    }
   }
 }
 
 namespace {
 
-template <int NT, int U, typename Out, bool kSilu = false>
-void launch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float beta, cudaStream_t stream) {
-  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out, kSilu>, dim3((n + 15) / 16), dim3(kWarps * 32), 0,
-             stream, x, w, y, m, n, k, beta);
+template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
+void launch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float beta, cudaStream_t stream,
+            const QkvRope& rope = QkvRope{}) {
+  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out, kSilu, kRope>, dim3((n + 15) / 16),
+             dim3(kWarps * 32), 0, stream, x, w, y, m, n, k, beta, rope);
 }
 
 // One n8 tile of input rows up to m 8, two up to 16 (x reads, registers and MMAs grow with it).
@@ -211,6 +230,17 @@ void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m
   const int n = 2 * intermediate;
   if (m <= 8) launch<1, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
   else launch<2, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
+}
+
+void skinny_gemm_qkv_rope(const bf16* x, const bf16* w, bf16* qkv, int m, int n, int k, const QkvRope& rope,
+                          cudaStream_t stream) {
+  const int hd = rope.head_dim;
+  if (!skinny_gemm_supports(m, k, x, w) || m > 8 || !qkv_rope_supports(hd, hd) ||
+      n != (rope.num_q_heads + 2 * rope.num_kv_heads) * hd || rope.block_size <= 0)
+    throw Error("skinny_gemm_qkv_rope: needs 1 <= m <= 8, k a multiple of 8, head_dim a multiple of 16 and n = (q "
+                "heads + 2 kv heads) * head_dim (m " + std::to_string(m) + ", n " + std::to_string(n) +
+                ", head_dim " + std::to_string(hd) + ")");
+  launch<1, 4, bf16, false, true>(x, w, qkv, m, n, k, 0.f, stream, rope);
 }
 
 } // namespace pagoda::cuda
