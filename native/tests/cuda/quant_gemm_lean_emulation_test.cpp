@@ -261,6 +261,79 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
 
 } // namespace
 
+// qkv + RoPE + KV write (R, fp8 formats): the fused kernel against the plain kernel followed by RoPE and the cache
+// write done here with rope_neox.cuh's own functions, bit for bit: which rows each CTA reads, the pairing of
+// rows d and d + head_dim / 2, the q / k / v split and the cache indices, for GQA at head_dim 32 (four CTAs a
+// head) and 64, with a padding row (slot -1). The GPU test (quant_gemm_test) compares against rope_neox_kv_write.
+template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int nkv, int hd, std::mt19937& rng) {
+  const QuantizedWeight w = emu::host_view(cs.host);
+  const int n = w.n, k = w.k, bs = 4, blocks = 6;
+  const auto x_all = random_bf16_values(size_t(8) * k, rng);
+  std::vector<float> inv_freq(hd / 2);
+  for (int i = 0; i < hd / 2; ++i) inv_freq[i] = float(std::pow(10000.0, -2.0 * i / hd));
+  for (int m : {1, 3, 8}) {
+    const std::vector<bf16> x = packed_x(x_all, w, m);
+    std::vector<int32_t> pos(m), slots(m);
+    for (int i = 0; i < m; ++i) {
+      pos[i] = int32_t(rng() % 70000);
+      slots[i] = (i * 7 + 2) % (blocks * bs);
+    }
+    if (m >= 3) slots[1] = -1;
+    const std::string tag = cs.name + " qkv rope m " + std::to_string(m) + " head_dim " + std::to_string(hd) +
+                            " warps " + std::to_string(W);
+    emu::WideOutput plain(m, n, n);
+    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W>(w, false)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{});
+    }, W * 32);
+    if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
+    const size_t cache_elems = size_t(blocks) * nkv * bs * hd;
+    std::vector<float> want = plain.values(), want_k(cache_elems, -1.f), want_v(cache_elems, -1.f);
+    for (int i = 0; i < m; ++i) {
+      float* row = want.data() + size_t(i) * n;
+      for (int h = 0; h < nq + nkv; ++h)
+        for (int j = 0; j < hd / 2; ++j) {
+          float sn, cs_;
+          rope_neox_sincos(pos[i], inv_freq[j], &sn, &cs_);
+          const float x1 = row[h * hd + j], x2 = row[h * hd + j + hd / 2];
+          row[h * hd + j] = bf16_value(__float2bfloat16(rope_neox_first(x1, x2, cs_, sn)));
+          row[h * hd + j + hd / 2] = bf16_value(__float2bfloat16(rope_neox_second(x1, x2, cs_, sn)));
+        }
+      if (slots[i] < 0) continue;
+      for (int h = 0; h < nkv; ++h)
+        for (int d = 0; d < hd; ++d) {
+          const size_t at = ((size_t(slots[i] / bs) * nkv + h) * bs + slots[i] % bs) * hd + d;
+          want_k[at] = row[(nq + h) * hd + d];
+          want_v[at] = row[(nq + nkv + h) * hd + d];
+        }
+    }
+    emu::WideOutput fused(m, n, n);
+    std::vector<bf16> k_cache(cache_elems, __float2bfloat16(-1.f)), v_cache(cache_elems, __float2bfloat16(-1.f));
+    QkvRope r;
+    r.positions = pos.data();
+    r.inv_freq = inv_freq.data();
+    r.slots = slots.data();
+    r.k_cache = k_cache.data();
+    r.v_cache = v_cache.data();
+    r.num_q_heads = nq;
+    r.num_kv_heads = nkv;
+    r.head_dim = hd;
+    r.block_size = bs;
+    fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r);
+    }, W * 32);
+    if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
+    std::vector<float> got_k(cache_elems), got_v(cache_elems);
+    for (size_t e = 0; e < cache_elems; ++e) {
+      got_k[e] = bf16_value(k_cache[e]);
+      got_v[e] = bf16_value(v_cache[e]);
+    }
+    c.expect_true(tag + ": qkv equals the plain kernel + RoPE bit for bit", equal_exactly(fused.values(), want));
+    c.expect_true(tag + ": the K and V cache hold the rotated k and v at each slot, nothing else",
+                  equal_exactly(got_k, want_k) && equal_exactly(got_v, want_v));
+    c.expect_true(tag + ": nothing outside qkv's m x n written", fused.outside_untouched());
+  }
+}
+
 int main() {
   return run_checks("quant_gemm_lean_emulation_test", 1519, [](Checker& c, std::mt19937& rng) {
     check_e4m3_pairs(c);
@@ -293,6 +366,16 @@ int main() {
           run_silu_case<4>(c, cs, deep, rng);
           run_silu_case<8>(c, cs, deep, rng);
         }
+      }
+    }
+    // qkv + RoPE: 4 q heads and 2 kv heads of 32 (n 256) and 2 + 1 of 64, fp8 per channel and blocks.
+    struct Qkv { int nq, nkv, hd, k; };
+    for (const Qkv q : {Qkv{4, 2, 32, 384}, Qkv{2, 1, 64, 256}}) {
+      const int n = (q.nq + 2 * q.nkv) * q.hd;
+      for (const Case& cs : quant_cases(n, q.k, {}, rng)) {
+        if (cs.host.format != QuantFormat::kFp8) continue;
+        run_qkv_rope_case<4>(c, cs, q.nq, q.nkv, q.hd, rng);
+        run_qkv_rope_case<8>(c, cs, q.nq, q.nkv, q.hd, rng);
       }
     }
   });
