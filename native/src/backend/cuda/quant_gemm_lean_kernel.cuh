@@ -2,13 +2,17 @@
 // template arguments, written over primitives its includer provides, so the same source runs on the GPU
 // (quant_gemm_lean.cu) and in a host emulation (tests/cuda/quant_gemm_lean_emulation_test.cpp).
 // Expected: LEAN_DEVICE (qualifiers of a device function), LEAN_KERNEL(threads, min_blocks) (the kernel's
-// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory); threadIdx, blockIdx,
-// __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h / cuda_fp16.h.
+// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory), LEAN_SHARED_X(amax, xs, W)
+// (unsigned amax[8] and bf16* xs over the launch's dynamic shared memory); threadIdx, blockIdx, __syncthreads,
+// __ldcs, atomicMax (unsigned, shared), pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h /
+// cuda_fp16.h / cuda_fp8.h.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "backend/cuda/bf16x2_bits.cuh"
+#include "backend/cuda/fp8_fake_quant.cuh"
 #include "backend/cuda/qkv_rope.cuh"
 #include "backend/cuda/quantized_weight.h"
 
@@ -44,6 +48,31 @@ template <uint32_t Sel> LEAN_DEVICE uint32_t e4m3_pair(uint32_t w) {
   return bf16x2_mul((prmt(w, 0u, Sel) << 4) & 0x87F087F0u, kBf16Pow2_120);
 }
 
+// The kernel's arguments past the GEMM's own: the qkv + RoPE epilogue's (R) and, for X = 2, the partial row
+// maxima a row of the staging.
+struct LeanArgs {
+  QkvRope rope;
+  int x_parts = 0;
+};
+
+// What x is (X): the GEMM's input as it is (0); bf16 rows to fake-quantize per token first (1; W8A8 per token, the
+// o_proj after attention); or quant_gemm_silu_fp8's float32 staging (2: products [8][k] at x, then each row's
+// x_parts partial maxima), to finish as silu_mul_fp8_finish would (the down projection). 1 and 2 leave the
+// quantized rows in shared memory (m * k bf16), from which the loop reads them.
+enum LeanX : int { kLeanX = 0, kLeanXPerToken = 1, kLeanXStaged = 2 };
+
+// An |x| float's bits order as the float does (atomicMax on unsigned).
+LEAN_DEVICE uint32_t lean_bits(float v) {
+  uint32_t b;
+  memcpy(&b, &v, 4);
+  return b;
+}
+LEAN_DEVICE float lean_float(uint32_t b) {
+  float v;
+  memcpy(&v, &b, 4);
+  return v;
+}
+
 template <QuantFormat F> struct LeanWords;
 template <> struct LeanWords<QuantFormat::kInt4> { static constexpr int kCount = 1; };
 template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 2; };
@@ -61,18 +90,22 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // ((float*)y)[i * ldy + 8b + r], and row i's largest |product| among the CTA's 8 at ((float*)y)[8 * ldy + i *
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
 // R (fp8, the fused qkv weight; qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs and the epilogue rotates
-// them and writes k and v to the KV cache (rope unused otherwise).
+// them and writes k and v to the KV cache (args.rope unused otherwise).
+// X (fp8 per channel, plain epilogue; LeanX): how x becomes the loop's input. Each CTA quantizes the whole of x
+// itself (the rows are short; no CTA waits for another), after the PDL wait, while its first weight stages fly.
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false, bool R = false>
+          bool A = false, bool R = false, int X = kLeanX>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
-                           const QkvRope rope) {
+                           const LeanArgs args) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
+  static_assert(X == kLeanX || (F == QuantFormat::kFp8 && !S && !R), "x quantized in the kernel: fp8, plain epilogue");
+  const QkvRope& rope = args.rope;
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
@@ -143,9 +176,64 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   if constexpr (R) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait(); // the weights depend on no kernel; x does
 
+  const bf16* xsrc = x; // the rows the loop reads: x, or its quantized copy in shared memory
+  if constexpr (X != kLeanX) {
+    LEAN_SHARED_X(row_amax, xs, W);
+    constexpr int kT = W * 32;
+    if (threadIdx.x < 8) row_amax[threadIdx.x] = 0u;
+    __syncthreads();
+    const float* staged = reinterpret_cast<const float*>(x);
+    for (int i = 0; i < m; ++i) {
+      float a = 0.f;
+      if constexpr (X == kLeanXPerToken) {
+        // Copied to shared memory as they are, the row's max |x| taken on the way.
+        for (int c = threadIdx.x * 8; c < k; c += kT * 8) {
+          const uint4 v = *reinterpret_cast<const uint4*>(x + int64_t(i) * k + c);
+          *reinterpret_cast<uint4*>(xs + i * k + c) = v;
+          const uint32_t* h = &v.x;
+#pragma unroll
+          for (int e = 0; e < 4; ++e) a = fmaxf(a, fmaxf(fabsf(bf16_lo(h[e])), fabsf(bf16_hi(h[e]))));
+        }
+      } else {
+        const float* maxima = staged + int64_t(8) * k + int64_t(i) * args.x_parts;
+        for (int p = threadIdx.x; p < args.x_parts; p += kT) a = fmaxf(a, maxima[p]);
+      }
+      atomicMax(&row_amax[i], lean_bits(a));
+    }
+    __syncthreads();
+    for (int i = 0; i < m; ++i) {
+      const float s = fp8_scale(lean_float(row_amax[i]));
+#pragma unroll 2
+      for (int c = threadIdx.x * 8; c < k; c += kT * 8) {
+        float v[8];
+        if constexpr (X == kLeanXPerToken) {
+          const uint4 raw = *reinterpret_cast<const uint4*>(xs + i * k + c);
+          const uint32_t* h = &raw.x;
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            v[2 * e] = bf16_lo(h[e]);
+            v[2 * e + 1] = bf16_hi(h[e]);
+          }
+        } else {
+          const float4 lo = *reinterpret_cast<const float4*>(staged + int64_t(i) * k + c);
+          const float4 hi = *reinterpret_cast<const float4*>(staged + int64_t(i) * k + c + 4);
+          v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w, v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
+        }
+        uint4 out;
+        uint32_t* o = &out.x;
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          o[e] = bf16x2_pack(__float2bfloat16(fp8_fake_quant(v[2 * e], s)), __float2bfloat16(fp8_fake_quant(v[2 * e + 1], s)));
+        *reinterpret_cast<uint4*>(xs + i * k + c) = out;
+      }
+    }
+    __syncthreads();
+    xsrc = xs;
+  }
+
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
   using XFrag = uint4[G][2];
-  const bf16* xp = x + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
+  const bf16* xp = xsrc + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
   auto load_x = [&](XFrag& dst) {
 #pragma unroll
     for (int c = 0; c < G; ++c)
@@ -257,30 +345,32 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 }
 
 // The kernel quant_gemm_lean runs for w with W warps a CTA (the launcher picks W as quant_gemm does).
-using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope);
+using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const LeanArgs);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
 // S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do
 // not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
+// X (fp8 per channel only, null otherwise): x quantized per token in the kernel (LeanX).
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
-template <int W, bool S = false, bool A = false, bool R = false>
+template <int W, bool S = false, bool A = false, bool R = false, int X = kLeanX>
 LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
+  static_assert(X == kLeanX || (!S && !R), "X: the plain epilogue");
   if (w.format == QuantFormat::kFp8) {
     if (w.scale_index.group_stride != 0) {
-      if constexpr (S) {
+      if constexpr (S || X != kLeanX) {
         return nullptr;
       } else {
         if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
         return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, X>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R, X>;
   }
-  if constexpr (A || R) return nullptr;
+  if constexpr (A || R || X != kLeanX) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {

@@ -211,7 +211,26 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
   if (ctx.silu_fuse != Fp8Fuse::kPerToken || w.format != QuantFormat::kFp8 ||
       ctx.staging_bytes < quant_gemm_silu_fp8_staging_bytes(w))
     return false;
+  if (ctx.silu_stage_only) {
+    ctx.staged_parts = quant_gemm_silu_fp8_stage(x, w, m, ctx.staging, ctx.staging_bytes, ctx.stream);
+    return true;
+  }
   quant_gemm_silu_fp8(x, w, out, m, ctx.staging, ctx.staging_bytes, ctx.stream);
+  return true;
+}
+
+const QuantizedWeight* QuantizedCudaLinear::quantizing_gemm_weight(int m) const {
+  if (f32_ || act_group_ != in_ || parts_.size() != 1 || m > stream_max_rows() || !quant_gemm_lean_enabled() ||
+      !fused_fp8_input_enabled())
+    return nullptr;
+  const QuantizedWeight& w = parts_.front().weight.view();
+  return quant_gemm_lean_x_fits(w, m) ? &w : nullptr;
+}
+
+bool QuantizedCudaLinear::apply_staged(const float* staged, int parts, bf16* y, int m, LinearContext& ctx) const {
+  const QuantizedWeight* w = ctx.f32 ? nullptr : quantizing_gemm_weight(m);
+  if (w == nullptr) return false;
+  quant_gemm_lean_staged(staged, parts, *w, y, out_, m, ctx.stream);
   return true;
 }
 
@@ -248,7 +267,14 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const bool w8a8 = act_group_ != 0;
   if (m <= stream_max_rows()) {
     // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
-    // (unless the norm / activation kernel before it did, from its float32 values).
+    // (unless the norm / activation kernel before it did, from its float32 values), in the GEMM itself where the
+    // rows fit its shared memory.
+    if (!x_ready(ctx.x_fused)) {
+      if (const QuantizedWeight* w = quantizing_gemm_weight(m)) {
+        quant_gemm_lean_per_token(x, *w, y, out_, m, ctx.stream);
+        return;
+      }
+    }
     by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
       for (const Part& p : parts_)
         quant_gemm(xc, p.weight.view(), yc + p.row_offset, out_, rows, 0.f, scratch_->gathered.data(),
