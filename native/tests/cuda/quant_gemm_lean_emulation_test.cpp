@@ -41,7 +41,7 @@ inline float __expf(float v) { return std::exp(v); }
 #define LEAN_KERNEL(threads, min_blocks) void
 #define LEAN_SHARED_PARTIAL(name, W) \
   float(&name)[W][8][16 + 4] = *reinterpret_cast<float(*)[W][8][16 + 4]>(emu::shared_memory)
-// The X prologue's row maxima and quantized rows after the partials (run_grid is given room for them).
+// The Q prologue's row maxima and quantized rows after the partials (run_grid is given room for them).
 #define LEAN_SHARED_X(amax, xs, W)                                                                      \
   unsigned* amax = reinterpret_cast<unsigned*>(emu::shared_memory + size_t(W) * 8 * 20 * 4);           \
   bf16* xs = reinterpret_cast<bf16*>(emu::shared_memory + size_t(W) * 8 * 20 * 4 + 64)
@@ -323,7 +323,7 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
     r.head_dim = hd;
     r.block_size = bs;
     fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, lean::LeanArgs{r, 0});
+      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, lean::LeanArgs{r});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     std::vector<float> got_k(cache_elems), got_v(cache_elems);
@@ -338,49 +338,37 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
   }
 }
 
-// x quantized per token inside the kernel (X, fp8 per channel): bf16 rows (X = 1) and silu staging with partial
-// maxima (X = 2) against the plain kernel on x quantized here with fp8_fake_quant.cuh, bit for bit.
-template <int W> void run_x_case(Checker& c, const Case& cs, std::mt19937& rng) {
+// x quantized per token inside the kernel (Q, fp8 per channel): bf16 rows against the plain kernel on x quantized
+// here with fp8_fake_quant.cuh, bit for bit.
+template <int W> void run_q_case(Checker& c, const Case& cs, std::mt19937& rng) {
   const QuantizedWeight w = emu::host_view(cs.host);
-  const int n = w.n, k = w.k, parts = 5;
+  const int n = w.n, k = w.k;
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
-  std::vector<float> staged(size_t(8) * k + size_t(8) * parts);
-  for (size_t e = 0; e < size_t(8) * k; ++e) staged[e] = x_all[e] * 1.37f + 1e-3f; // not bf16 values
   for (int m : {1, 2, 3, 8}) {
     if (size_t(m) * k * 2 > 48 * 1024) continue; // quant_gemm_lean_x_fits
-    const size_t smem = size_t(W) * 8 * 20 * 4 + 64 + size_t(m) * k * 2;
-    for (int mode : {1, 2}) {
-      std::vector<float> q(size_t(m) * k);
-      for (int i = 0; i < m; ++i) {
-        float amax = 0.f;
-        const float* row = (mode == 1 ? x_all.data() : staged.data()) + size_t(i) * k;
-        for (int j = 0; j < k; ++j) amax = std::max(amax, std::fabs(row[j]));
-        if (mode == 2) // the row's maxima as partial maxima of parts of it, the largest in a middle part
-          for (int p = 0; p < parts; ++p) staged[size_t(8) * k + size_t(i) * parts + p] = p == 2 ? amax : amax * 0.25f;
-        const float s = fp8_scale(amax);
-        for (int j = 0; j < k; ++j) q[size_t(i) * k + j] = bf16_value(__float2bfloat16(fp8_fake_quant(row[j], s)));
-      }
-      const std::string tag = cs.name + (mode == 1 ? " x per token" : " x staged") + " m " + std::to_string(m) +
-                              " warps " + std::to_string(W);
-      const std::vector<bf16> xq = packed_x(q, w, m), xr = packed_x(x_all, w, m);
-      emu::WideOutput want(m, n, n + 8), got(m, n, n + 8);
-      std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-        lean::lean_kernel_for<W>(w, false)(xq.data(), w, static_cast<bf16*>(want.data()), n + 8, m, 0.f, lean::LeanArgs{});
-      }, W * 32);
-      if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
-      lean::LeanArgs args;
-      args.x_parts = parts;
-      const bf16* xin = mode == 1 ? xr.data() : reinterpret_cast<const bf16*>(staged.data());
-      fault = emu::run_grid(dim3(n / 16, 1, 1), smem, [&] {
-        (mode == 1 ? lean::lean_kernel_for<W, false, false, false, lean::kLeanXPerToken>(w, false)
-                   : lean::lean_kernel_for<W, false, false, false, lean::kLeanXStaged>(w, false))(
-            xin, w, static_cast<bf16*>(got.data()), n + 8, m, 0.f, args);
-      }, W * 32);
-      if (!ran(c, tag, ": the quantizing kernel runs to the end", fault)) continue;
-      c.expect_true(tag + ": equals the plain kernel on x quantized per token, bit for bit",
-                    equal_exactly(got.values(), want.values()));
-      c.expect_true(tag + ": nothing outside y's m x n written", got.outside_untouched());
+    std::vector<float> q(size_t(m) * k);
+    for (int i = 0; i < m; ++i) {
+      float amax = 0.f;
+      const float* row = x_all.data() + size_t(i) * k;
+      for (int j = 0; j < k; ++j) amax = std::max(amax, std::fabs(row[j]));
+      const float s = fp8_scale(amax);
+      for (int j = 0; j < k; ++j) q[size_t(i) * k + j] = bf16_value(__float2bfloat16(fp8_fake_quant(row[j], s)));
     }
+    const std::string tag = cs.name + " x per token m " + std::to_string(m) + " warps " + std::to_string(W);
+    const std::vector<bf16> xq = packed_x(q, w, m), xr = packed_x(x_all, w, m);
+    emu::WideOutput want(m, n, n + 8), got(m, n, n + 8);
+    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W>(w, false)(xq.data(), w, static_cast<bf16*>(want.data()), n + 8, m, 0.f, lean::LeanArgs{});
+    }, W * 32);
+    if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
+    fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4 + 64 + size_t(m) * k * 2, [&] {
+      lean::lean_kernel_for<W, false, false, false, true>(w, false)(xr.data(), w, static_cast<bf16*>(got.data()), n + 8,
+                                                                    m, 0.f, lean::LeanArgs{});
+    }, W * 32);
+    if (!ran(c, tag, ": the quantizing kernel runs to the end", fault)) continue;
+    c.expect_true(tag + ": equals the plain kernel on x quantized per token, bit for bit",
+                  equal_exactly(got.values(), want.values()));
+    c.expect_true(tag + ": nothing outside y's m x n written", got.outside_untouched());
   }
 }
 
@@ -422,8 +410,8 @@ int main() {
     for (const Shape s : {Shape{32, 1408}, Shape{16, 384}})
       for (const Case& cs : quant_cases(s.n, s.k, {}, rng)) {
         if (cs.host.format != QuantFormat::kFp8 || cs.host.scale_index.group_stride != 0) continue;
-        run_x_case<4>(c, cs, rng);
-        run_x_case<8>(c, cs, rng);
+        run_q_case<4>(c, cs, rng);
+        run_q_case<8>(c, cs, rng);
       }
     // qkv + RoPE: 4 q heads and 2 kv heads of 32 (n 256) and 2 + 1 of 64, fp8 per channel and blocks.
     struct Qkv { int nq, nkv, hd, k; };

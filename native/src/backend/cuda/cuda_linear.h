@@ -32,11 +32,6 @@ struct LinearContext {
   Fp8Fuse silu_fuse = Fp8Fuse::kNone;
   void* staging = nullptr;
   size_t staging_bytes = 0;
-  // apply_silu with silu_fuse kPerToken: the caller takes the products in staging as they are (the down
-  // projection's apply_staged finishes them), so a kernel that stages them may stop there and say how many
-  // partial maxima a row it left (staged_parts > 0; out is then not written).
-  bool silu_stage_only = false;
-  int staged_parts = 0;
 };
 
 class CudaLinear : public LinearKernel {
@@ -55,12 +50,6 @@ public:
   // m allows (decode sizes, kernels.h QkvRope); false: the caller runs apply(), then RoPE and the KV write.
   virtual bool apply_qkv_rope(const bf16* /*x*/, bf16* /*qkv*/, int /*m*/, const QkvRope& /*rope*/,
                               LinearContext& /*ctx*/) const {
-    return false;
-  }
-  // down only: y = apply() of the input a gate_up apply_silu left staged (LinearContext::silu_stage_only), finishing
-  // its per-token quantization in the same kernel; false: the caller finishes it (silu_mul_fp8_finish) and runs apply().
-  virtual bool apply_staged(const float* /*staged*/, int /*parts*/, bf16* /*y*/, int /*m*/,
-                            LinearContext& /*ctx*/) const {
     return false;
   }
 };
@@ -99,8 +88,8 @@ bool fused_silu_enabled();
 // default, PAGODA_FUSED_QKV_ROPE=0 turns it off.
 bool fused_qkv_rope_enabled();
 
-// W8A8 per-token layers at decode sizes quantize an input that is not quantized yet inside their GEMM (after
-// attention; the SiLU·mul staging, LinearContext::silu_stage_only); on by default, PAGODA_FUSED_FP8_INPUT=0 turns it off.
+// W8A8 per-token layers at decode sizes quantize an input that is not quantized yet (the o_proj after attention)
+// inside their GEMM; on by default, PAGODA_FUSED_FP8_INPUT=0 turns it off.
 bool fused_fp8_input_enabled();
 
 // The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend

@@ -70,7 +70,6 @@ public:
     b_.ops_.mark(st_, "add_rms_norm");
   }
   void linear(const LinearLayer& layer, Act in, Act out) override {
-    if (in == Act::kMlp && mlp_staged_parts_ > 0 && !b_.skip_.skips(layer.name) && run_staged(layer, out)) return;
     settle_rope();
     if (b_.skip_.skips(layer.name)) return;
     if (out == Act::kQkv && qkv_rope_fusable()) { // attention() runs it, with RoPE and the KV write where it can
@@ -91,10 +90,8 @@ public:
         ctx.silu_fuse = w8a8_fuse(); // down's input, fake-quantized as silu_mul() would leave it
         ctx.staging = b_.gate_up_.data();
         ctx.staging_bytes = b_.gate_up_.bytes();
-        ctx.silu_stage_only = fused_fp8_input_enabled();
         if (kernel.apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
           silu_done_ = true; // silu_mul() has nothing left to do
-          mlp_staged_parts_ = ctx.staged_parts; // > 0: kMlp is still in staging (run_staged, settle_mlp)
           wrote(Act::kMlp, ctx.silu_fuse);
           b_.ops_.mark(st_, layer.name.c_str());
           return;
@@ -121,7 +118,6 @@ public:
   // A rope the model asks for right before attention() is left to attention(), which runs it with the KV write
   // in one kernel where the cache is not fp8 and the step has one set of frequencies; anything else runs it here.
   void rope(Act qkv) override {
-    settle_mlp();
     if (b_.skip_.skips("rope")) return;
     if (rope_kv_fusable()) {
       rope_pending_ = true;
@@ -149,7 +145,6 @@ public:
     b_.ops_.mark(st_, "bias+qk_norm+rope");
   }
   void attention(int li, Act qkv_act, Act out) override {
-    settle_mlp();
     const bool kv_written = finish_qkv(li); // the qkv GEMM wrote the cache itself
     wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
@@ -237,7 +232,7 @@ public:
     b_.ops_.mark(st_, "attention_decode");
   }
   void silu_mul(Act gate_up, Act out) override {
-    if (!silu_done_) settle_qkv(); // a staged SiLU·mul (silu_done_) waits for the down projection
+    settle_qkv();
     if (b_.skip_.skips("silu_mul")) return;
     if (silu_done_) { // gate_up's kernel wrote silu(gate) * up already
       silu_done_ = false;
@@ -295,29 +290,8 @@ private:
     return std::is_same_v<T, bf16> && fused_qkv_rope_enabled() && rope_kv_fusable() && in_.num_tokens <= 8 &&
            qkv_rope_supports(c_.head_dim, b_.rope_.rotary_dim) && !b_.skip_.skips("rope");
   }
-  // The down projection's input, left in staging by gate_up's apply_silu, quantized by the GEMM itself (true) where
-  // the kernel can.
-  bool run_staged(const LinearLayer& layer, Act out) {
-    LinearContext ctx{b_.gemm_, st_, b_.f32_};
-    const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
-    if (!kernel.apply_staged(b_.gate_up_.template as<float>(), mlp_staged_parts_, reinterpret_cast<bf16*>(act(out)),
-                             in_.num_tokens, ctx))
-      return false;
-    mlp_staged_parts_ = 0;
-    wrote(out, Fp8Fuse::kNone);
-    b_.ops_.mark(st_, layer.name.c_str());
-    return true;
-  }
-  // Anything else that follows a staged SiLU·mul finishes it first (silu_mul_fp8_finish into kMlp).
-  void settle_mlp() {
-    if (mlp_staged_parts_ == 0) return;
-    silu_mul_fp8_finish(b_.gate_up_.template as<float>(), mlp_staged_parts_, reinterpret_cast<bf16*>(act(Act::kMlp)),
-                        in_.num_tokens, c_.intermediate_size, st_);
-    mlp_staged_parts_ = 0;
-  }
-  // Any op but rope() and attention() runs a qkv linear left pending first (and a staged SiLU·mul).
+  // Any op but rope() and attention() runs a qkv linear left pending first.
   void settle_qkv() {
-    settle_mlp();
     if (qkv_pending_ == nullptr) return;
     const LinearLayer& layer = *qkv_pending_;
     qkv_pending_ = nullptr;
@@ -388,7 +362,6 @@ private:
   bool silu_done_ = false;           // ... and wrote silu(gate) * up itself
   bool rope_pending_ = false;        // rope() left q / k to attention()'s rope_neox_kv_write
   const LinearLayer* qkv_pending_ = nullptr; // linear() left the qkv projection to attention() (finish_qkv)
-  int mlp_staged_parts_ = 0; // > 0: gate_up left SiLU·mul's products in staging, with this many maxima a row
   Act qkv_in_ = Act::kHidden;
   CudaBackend& b_;
   const StepInputs& in_;

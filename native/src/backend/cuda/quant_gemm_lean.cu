@@ -108,7 +108,7 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
                 "heads + 2 kv heads) * head_dim (m " + std::to_string(m) + ", n " + std::to_string(w.n) +
                 ", head_dim " + std::to_string(hd) + ")");
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, qkv, w.n, m,
-             0.f, lean::LeanArgs{rope, 0});
+             0.f, lean::LeanArgs{rope});
 }
 
 bool quant_gemm_lean_x_fits(const QuantizedWeight& w, int m) {
@@ -116,37 +116,18 @@ bool quant_gemm_lean_x_fits(const QuantizedWeight& w, int m) {
          size_t(m) * w.k * sizeof(bf16) <= kLeanXSharedBytes;
 }
 
-namespace {
-
-template <int X>
-void launch_lean_x(const char* name, const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, int parts,
-                   cudaStream_t stream, int deep) {
-  if (!quant_gemm_lean_x_fits(w, m) || ldy < w.n || (X == lean::kLeanXStaged && parts < 1))
-    throw Error(std::string(name) + ": needs an fp8 per-channel weight and m * k * 2 <= " +
+void quant_gemm_lean_per_token(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, cudaStream_t stream,
+                               int deep) {
+  if (!quant_gemm_lean_x_fits(w, m) || ldy < w.n)
+    throw Error("quant_gemm_lean_per_token: needs an fp8 per-channel weight and m * k * 2 <= " +
                 std::to_string(kLeanXSharedBytes) + " bytes (m " + std::to_string(m) + ", k " + std::to_string(w.k) +
                 ")");
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  const lean::LeanKernel kernel =
-      eight ? lean::lean_kernel_for<8, false, false, false, X>(w, d) : lean::lean_kernel_for<4, false, false, false, X>(w, d);
-  lean::LeanArgs args;
-  args.x_parts = parts;
+  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d)
+                                        : lean::lean_kernel_for<4, false, false, false, true>(w, d);
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), size_t(m) * w.k * sizeof(bf16),
-             stream, x, w, y, ldy, m, 0.f, args);
-}
-
-} // namespace
-
-void quant_gemm_lean_per_token(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, cudaStream_t stream,
-                               int deep) {
-  launch_lean_x<lean::kLeanXPerToken>("quant_gemm_lean_per_token", x, w, y, ldy, m, 0, stream, deep);
-}
-
-void quant_gemm_lean_staged(const float* staged, int parts, const QuantizedWeight& w, bf16* y, int ldy, int m,
-                            cudaStream_t stream, int deep) {
-  if (reinterpret_cast<uintptr_t>(staged) % 16 != 0) throw Error("quant_gemm_lean_staged: staging must be 16-byte aligned");
-  launch_lean_x<lean::kLeanXStaged>("quant_gemm_lean_staged", reinterpret_cast<const bf16*>(staged), w, y, ldy, m,
-                                    parts, stream, deep);
+             stream, x, w, y, ldy, m, 0.f, lean::LeanArgs{});
 }
 
 int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,

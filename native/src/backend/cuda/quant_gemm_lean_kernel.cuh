@@ -48,18 +48,10 @@ template <uint32_t Sel> LEAN_DEVICE uint32_t e4m3_pair(uint32_t w) {
   return bf16x2_mul((prmt(w, 0u, Sel) << 4) & 0x87F087F0u, kBf16Pow2_120);
 }
 
-// The kernel's arguments past the GEMM's own: the qkv + RoPE epilogue's (R) and, for X = 2, the partial row
-// maxima a row of the staging.
+// The kernel's arguments past the GEMM's own: the qkv + RoPE epilogue's (R).
 struct LeanArgs {
   QkvRope rope;
-  int x_parts = 0;
 };
-
-// What x is (X): the GEMM's input as it is (0); bf16 rows to fake-quantize per token first (1; W8A8 per token, the
-// o_proj after attention); or quant_gemm_silu_fp8's float32 staging (2: products [8][k] at x, then each row's
-// x_parts partial maxima), to finish as silu_mul_fp8_finish would (the down projection). 1 and 2 leave the
-// quantized rows in shared memory (m * k bf16), from which the loop reads them.
-enum LeanX : int { kLeanX = 0, kLeanXPerToken = 1, kLeanXStaged = 2 };
 
 // An |x| float's bits order as the float does (atomicMax on unsigned).
 LEAN_DEVICE uint32_t lean_bits(float v) {
@@ -91,20 +83,21 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
 // R (fp8, the fused qkv weight; qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs and the epilogue rotates
 // them and writes k and v to the KV cache (args.rope unused otherwise).
-// X (fp8 per channel, plain epilogue; LeanX): how x becomes the loop's input. Each CTA quantizes the whole of x
-// itself (the rows are short; no CTA waits for another), after the PDL wait, while its first weight stages fly.
+// Q (fp8 per channel, plain epilogue; W8A8 per token with x not quantized yet, the o_proj after attention): each
+// CTA fake-quantizes the whole of x per token itself into shared memory (m * k bf16), as fake_quantize_fp8_rows
+// would, after the PDL wait while its first weight stages fly; the loop reads x from there.
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false, bool R = false, int X = kLeanX>
+          bool A = false, bool R = false, bool Q = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
                            const LeanArgs args) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
-  static_assert(X == kLeanX || (F == QuantFormat::kFp8 && !S && !R), "x quantized in the kernel: fp8, plain epilogue");
+  static_assert(!Q || (F == QuantFormat::kFp8 && !S && !R), "x quantized in the kernel: fp8, plain epilogue");
   const QkvRope& rope = args.rope;
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
@@ -177,54 +170,33 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   pdl_wait(); // the weights depend on no kernel; x does
 
   const bf16* xsrc = x; // the rows the loop reads: x, or its quantized copy in shared memory
-  if constexpr (X != kLeanX) {
+  if constexpr (Q) {
     LEAN_SHARED_X(row_amax, xs, W);
     constexpr int kT = W * 32;
     if (threadIdx.x < 8) row_amax[threadIdx.x] = 0u;
     __syncthreads();
-    const float* staged = reinterpret_cast<const float*>(x);
-    for (int i = 0; i < m; ++i) {
+    for (int i = 0; i < m; ++i) { // copied to shared memory as they are, each row's max |x| taken on the way
       float a = 0.f;
-      if constexpr (X == kLeanXPerToken) {
-        // Copied to shared memory as they are, the row's max |x| taken on the way.
-        for (int c = threadIdx.x * 8; c < k; c += kT * 8) {
-          const uint4 v = *reinterpret_cast<const uint4*>(x + int64_t(i) * k + c);
-          *reinterpret_cast<uint4*>(xs + i * k + c) = v;
-          const uint32_t* h = &v.x;
+      for (int c = threadIdx.x * 8; c < k; c += kT * 8) {
+        const uint4 v = *reinterpret_cast<const uint4*>(x + int64_t(i) * k + c);
+        *reinterpret_cast<uint4*>(xs + i * k + c) = v;
+        const uint32_t* h = &v.x;
 #pragma unroll
-          for (int e = 0; e < 4; ++e) a = fmaxf(a, fmaxf(fabsf(bf16_lo(h[e])), fabsf(bf16_hi(h[e]))));
-        }
-      } else {
-        const float* maxima = staged + int64_t(8) * k + int64_t(i) * args.x_parts;
-        for (int p = threadIdx.x; p < args.x_parts; p += kT) a = fmaxf(a, maxima[p]);
+        for (int e = 0; e < 4; ++e) a = fmaxf(a, fmaxf(fabsf(bf16_lo(h[e])), fabsf(bf16_hi(h[e]))));
       }
       atomicMax(&row_amax[i], lean_bits(a));
     }
     __syncthreads();
     for (int i = 0; i < m; ++i) {
       const float s = fp8_scale(lean_float(row_amax[i]));
-#pragma unroll 2
       for (int c = threadIdx.x * 8; c < k; c += kT * 8) {
-        float v[8];
-        if constexpr (X == kLeanXPerToken) {
-          const uint4 raw = *reinterpret_cast<const uint4*>(xs + i * k + c);
-          const uint32_t* h = &raw.x;
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            v[2 * e] = bf16_lo(h[e]);
-            v[2 * e + 1] = bf16_hi(h[e]);
-          }
-        } else {
-          const float4 lo = *reinterpret_cast<const float4*>(staged + int64_t(i) * k + c);
-          const float4 hi = *reinterpret_cast<const float4*>(staged + int64_t(i) * k + c + 4);
-          v[0] = lo.x, v[1] = lo.y, v[2] = lo.z, v[3] = lo.w, v[4] = hi.x, v[5] = hi.y, v[6] = hi.z, v[7] = hi.w;
-        }
-        uint4 out;
-        uint32_t* o = &out.x;
+        uint4 v = *reinterpret_cast<const uint4*>(xs + i * k + c);
+        uint32_t* h = &v.x;
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          o[e] = bf16x2_pack(__float2bfloat16(fp8_fake_quant(v[2 * e], s)), __float2bfloat16(fp8_fake_quant(v[2 * e + 1], s)));
-        *reinterpret_cast<uint4*>(xs + i * k + c) = out;
+          h[e] = bf16x2_pack(__float2bfloat16(fp8_fake_quant(bf16_lo(h[e]), s)),
+                             __float2bfloat16(fp8_fake_quant(bf16_hi(h[e]), s)));
+        *reinterpret_cast<uint4*>(xs + i * k + c) = v;
       }
     }
     __syncthreads();
@@ -351,26 +323,26 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do
 // not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
-// X (fp8 per channel only, null otherwise): x quantized per token in the kernel (LeanX).
+// Q (fp8 per channel only, null otherwise): x quantized per token in the kernel.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
-template <int W, bool S = false, bool A = false, bool R = false, int X = kLeanX>
+template <int W, bool S = false, bool A = false, bool R = false, bool Q = false>
 LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
-  static_assert(X == kLeanX || (!S && !R), "X: the plain epilogue");
+  static_assert(!Q || (!S && !R), "Q: the plain epilogue");
   if (w.format == QuantFormat::kFp8) {
     if (w.scale_index.group_stride != 0) {
-      if constexpr (S || X != kLeanX) {
+      if constexpr (S || Q) {
         return nullptr;
       } else {
         if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
         return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, X>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R, X>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, Q>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R, Q>;
   }
-  if constexpr (A || R || X != kLeanX) return nullptr;
+  if constexpr (A || R || Q) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {

@@ -42,17 +42,13 @@ void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
                               cudaStream_t stream, int deep = -1);
 
-// quant_gemm_lean for a W8A8 per-token layer (fp8 per channel) whose input is not quantized yet: each CTA quantizes
-// x per token itself into shared memory, so no kernel runs between the input's producer and the GEMM.
-// quant_gemm_lean_per_token: x bf16 [m, k], the bits of fake_quantize_fp8_rows + quant_gemm_lean.
-// quant_gemm_lean_staged: x is quant_gemm_silu_fp8_stage's staging with `parts` maxima a row, the bits of
-// silu_mul_fp8_finish + quant_gemm_lean. Both need quant_gemm_lean_x_fits (m * k bf16 in 48 KB of shared memory).
+// quant_gemm_lean for a W8A8 per-token layer (fp8 per channel) whose input x (bf16 [m, k]) is not quantized yet:
+// each CTA quantizes x per token itself into shared memory, so no fake_quantize_fp8_rows runs between x's producer
+// and the GEMM; the bits of the two. Needs quant_gemm_lean_x_fits (m * k bf16 in 48 KB of shared memory).
 constexpr size_t kLeanXSharedBytes = 48 * 1024;
 bool quant_gemm_lean_x_fits(const QuantizedWeight& w, int m);
 void quant_gemm_lean_per_token(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, cudaStream_t stream,
                                int deep = -1);
-void quant_gemm_lean_staged(const float* staged, int parts, const QuantizedWeight& w, bf16* y, int ldy, int m,
-                            cudaStream_t stream, int deep = -1);
 
 // gate_up and SiLU·mul in one launch of quant_gemm_lean's kernel (m = 1..8; int4 or fp8 per channel): w is a
 // gate_up weight whose rows interleave_gate_up_rows reordered, out[m, w.n / 2] = silu(gate) * up, the bits of
@@ -67,10 +63,6 @@ void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, 
 size_t quant_gemm_silu_fp8_staging_bytes(const QuantizedWeight& w);
 void quant_gemm_silu_fp8(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* staging,
                          size_t staging_bytes, cudaStream_t stream, int deep = -1);
-// Its first launch alone: the products and row maxima in staging, for quant_gemm_lean_staged to finish; returns
-// the maxima a row.
-int quant_gemm_silu_fp8_stage(const bf16* x, const QuantizedWeight& w, int m, void* staging, size_t staging_bytes,
-                              cudaStream_t stream, int deep = -1);
 
 // out[m, k] = x[r, perm[j]]: an act-order weight's input columns in its packed order (both GEMMs
 // gather x so first). preload_gather_columns loads the kernel's code at load time, so its first

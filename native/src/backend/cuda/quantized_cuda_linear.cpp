@@ -211,10 +211,6 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
   if (ctx.silu_fuse != Fp8Fuse::kPerToken || w.format != QuantFormat::kFp8 ||
       ctx.staging_bytes < quant_gemm_silu_fp8_staging_bytes(w))
     return false;
-  if (ctx.silu_stage_only) {
-    ctx.staged_parts = quant_gemm_silu_fp8_stage(x, w, m, ctx.staging, ctx.staging_bytes, ctx.stream);
-    return true;
-  }
   quant_gemm_silu_fp8(x, w, out, m, ctx.staging, ctx.staging_bytes, ctx.stream);
   return true;
 }
@@ -227,12 +223,6 @@ const QuantizedWeight* QuantizedCudaLinear::quantizing_gemm_weight(int m) const 
   return quant_gemm_lean_x_fits(w, m) ? &w : nullptr;
 }
 
-bool QuantizedCudaLinear::apply_staged(const float* staged, int parts, bf16* y, int m, LinearContext& ctx) const {
-  const QuantizedWeight* w = ctx.f32 ? nullptr : quantizing_gemm_weight(m);
-  if (w == nullptr) return false;
-  quant_gemm_lean_staged(staged, parts, *w, y, out_, m, ctx.stream);
-  return true;
-}
 
 bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
                                          LinearContext& ctx) const {

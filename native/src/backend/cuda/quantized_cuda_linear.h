@@ -37,8 +37,6 @@ public:
   bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
   // qkv (fp8, one fused weight): quant_gemm_lean_qkv_rope where quant_gemm would take the lean kernel.
   bool apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope, LinearContext& ctx) const override;
-  // down (W8A8 per token, one fp8 per-channel weight): quant_gemm_lean_staged where the rows fit.
-  bool apply_staged(const float* staged, int parts, bf16* y, int m, LinearContext& ctx) const override;
   // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
   // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
   Fp8Fuse input_quantization() const;
