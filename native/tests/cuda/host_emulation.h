@@ -269,12 +269,6 @@ inline void bulk_copy_g2s(uint32_t dst, const void* src, uint32_t bytes, uint32_
 }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-// Fibers switch only at barriers and mma, so a read-modify-write is atomic among a CTA's threads.
-inline unsigned atomicMax(unsigned* p, unsigned v) {
-  const unsigned old = *p;
-  if (v > old) *p = v;
-  return old;
-}
 template <typename T> T __ldcs(const T* p) { return *p; }
 template <typename T> T __ldcg(const T* p) { return *p; }
 inline uint32_t __byte_perm(uint32_t x, uint32_t y, uint32_t s) {

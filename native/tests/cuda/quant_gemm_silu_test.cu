@@ -92,26 +92,6 @@ void check_gate_up(Checker& c, CublasLt& lt, const std::string& name, const Host
                     d_want, size_t(m) * half);
         c.expect_true(tag + ": quant_gemm_silu_fp8 writes nothing past out", guard_intact(d_got, size_t(m) * half));
       }
-    // The GEMM after a W8A8 input that is not quantized yet quantizes it itself where the rows fit (the o_proj
-    // after attention): quant_gemm_lean_per_token = fake_quantize_fp8_rows + quant_gemm_lean, bit for bit.
-    {
-      DeviceBuffer d_xq(size_t(8) * k * 2), d_a((size_t(8) * n + kGuard) * 2), d_b((size_t(8) * n + kGuard) * 2);
-      for (int m = 1; m <= 8; ++m) {
-        const std::string tag = name + " w8a8 m " + std::to_string(m);
-        c.expect_true(tag + ": the x-quantizing GEMM fits", quant_gemm_lean_x_fits(plain, m));
-        poison(d_a);
-        poison(d_b);
-        fake_quantize_fp8_rows(d_x.as<bf16>(), d_xq.as<bf16>(), m, k, k, 0);
-        quant_gemm_lean(d_xq.as<bf16>(), plain, d_a.as<bf16>(), n, m, 0.f, d_ws.data(), d_ws.bytes(), 0);
-        quant_gemm_lean_per_token(d_x.as<bf16>(), plain, d_b.as<bf16>(), n, m, 0);
-        expect_same(c, tag + ": quant_gemm_lean_per_token equals fake_quantize_fp8_rows + quant_gemm_lean bit for bit",
-                    d_b, d_a, size_t(m) * n);
-        c.expect_true(tag + ": quant_gemm_lean_per_token writes nothing past y", guard_intact(d_b, size_t(m) * n));
-      }
-      expect_refused(c, name + ": quant_gemm_lean_per_token refuses rows past its shared memory", [&] {
-        quant_gemm_lean_per_token(d_x.as<bf16>(), plain, d_b.as<bf16>(), n, 9, 0);
-      }, "m 9");
-    }
     expect_refused(c, name + ": quant_gemm_silu_fp8 with a short staging buffer fails", [&] {
       quant_gemm_silu_fp8(d_x.as<bf16>(), inter, d_got.as<bf16>(), 1, d_stage.data(), d_stage.bytes() - 16, 0);
     }, "staging");

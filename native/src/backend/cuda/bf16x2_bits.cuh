@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include <cuda_bf16.h>
 
@@ -22,26 +21,6 @@ PAGODA_BF16X2_FN uint32_t bf16x2_sub(uint32_t a, uint32_t b) {
 PAGODA_BF16X2_FN uint32_t bf16x2_mul(uint32_t a, uint32_t b) {
   const __nv_bfloat162 r = __hmul2(*reinterpret_cast<const __nv_bfloat162*>(&a), *reinterpret_cast<const __nv_bfloat162*>(&b));
   return *reinterpret_cast<const uint32_t*>(&r);
-}
-
-// The low / high bf16 of a pair as float (exact), and two bf16 as a pair (lo in the low half).
-PAGODA_BF16X2_FN float bf16_lo(uint32_t w) {
-  const uint32_t b = w << 16;
-  float v;
-  memcpy(&v, &b, 4);
-  return v;
-}
-PAGODA_BF16X2_FN float bf16_hi(uint32_t w) {
-  const uint32_t b = w & 0xFFFF0000u;
-  float v;
-  memcpy(&v, &b, 4);
-  return v;
-}
-PAGODA_BF16X2_FN uint32_t bf16x2_pack(__nv_bfloat16 lo, __nv_bfloat16 hi) {
-  uint16_t l, h;
-  memcpy(&l, &lo, 2);
-  memcpy(&h, &hi, 2);
-  return uint32_t(l) | (uint32_t(h) << 16);
 }
 
 // e4m3 bytes 0 and 2 (even) or 1 and 3 (odd) of w as a bf16 pair: the sign to bit 15 and the other 7

@@ -60,14 +60,6 @@ bool fused_qkv_rope_enabled() {
   return on;
 }
 
-bool fused_fp8_input_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_FUSED_FP8_INPUT");
-    return !(v != nullptr && std::strcmp(v, "0") == 0);
-  }();
-  return on;
-}
-
 bool UnquantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
                                            LinearContext& ctx) const {
   if (ctx.f32 || m > 8 || !skinny_gemm_supports(m, in_, x, weight_.data())) return false;

@@ -88,10 +88,6 @@ bool fused_silu_enabled();
 // default, PAGODA_FUSED_QKV_ROPE=0 turns it off.
 bool fused_qkv_rope_enabled();
 
-// W8A8 per-token layers at decode sizes quantize an input that is not quantized yet (the o_proj after attention)
-// inside their GEMM; on by default, PAGODA_FUSED_FP8_INPUT=0 turns it off.
-bool fused_fp8_input_enabled();
-
 // The kernel for `layer`'s method. Throws pagoda::Error naming the layer when this backend
 // has no kernel for its method.
 std::unique_ptr<CudaLinear> prepare_cuda_linear(const LinearLayer& layer, WeightUploader& uploader,

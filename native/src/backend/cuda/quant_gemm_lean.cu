@@ -18,7 +18,6 @@
 #include "backend/cuda/quant_gemm_lean.h"
 
 #include <cuda_fp16.h>
-#include <cuda_fp8.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -33,10 +32,6 @@
 #define LEAN_DEVICE __device__ __forceinline__
 #define LEAN_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
 #define LEAN_SHARED_PARTIAL(name, W) __shared__ float name[W][8][16 + 4]
-#define LEAN_SHARED_X(amax, xs, W)                                  \
-  __shared__ unsigned amax[8];                                      \
-  extern __shared__ __align__(16) unsigned char lean_x_shared[];    \
-  bf16* xs = reinterpret_cast<bf16*>(lean_x_shared)
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -92,7 +87,7 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
-             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, lean::LeanArgs{});
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{});
 }
 
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
@@ -108,26 +103,7 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
                 "heads + 2 kv heads) * head_dim (m " + std::to_string(m) + ", n " + std::to_string(w.n) +
                 ", head_dim " + std::to_string(hd) + ")");
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, qkv, w.n, m,
-             0.f, lean::LeanArgs{rope});
-}
-
-bool quant_gemm_lean_x_fits(const QuantizedWeight& w, int m) {
-  return w.format == QuantFormat::kFp8 && w.scale_index.group_stride == 0 && w.perm == nullptr && m >= 1 && m <= 8 &&
-         size_t(m) * w.k * sizeof(bf16) <= kLeanXSharedBytes;
-}
-
-void quant_gemm_lean_per_token(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, cudaStream_t stream,
-                               int deep) {
-  if (!quant_gemm_lean_x_fits(w, m) || ldy < w.n)
-    throw Error("quant_gemm_lean_per_token: needs an fp8 per-channel weight and m * k * 2 <= " +
-                std::to_string(kLeanXSharedBytes) + " bytes (m " + std::to_string(m) + ", k " + std::to_string(w.k) +
-                ")");
-  const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
-  const bool eight = eight_warps(w);
-  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d)
-                                        : lean::lean_kernel_for<4, false, false, false, true>(w, d);
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), size_t(m) * w.k * sizeof(bf16),
-             stream, x, w, y, ldy, m, 0.f, lean::LeanArgs{});
+             0.f, rope);
 }
 
 int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
@@ -142,7 +118,7 @@ int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* o
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");
   const int ctas = w.n / 16;
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
-             static_cast<bf16*>(out), w.n / 2, m, 0.f, lean::LeanArgs{});
+             static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{});
   return ctas;
 }
 

@@ -2,17 +2,13 @@
 // template arguments, written over primitives its includer provides, so the same source runs on the GPU
 // (quant_gemm_lean.cu) and in a host emulation (tests/cuda/quant_gemm_lean_emulation_test.cpp).
 // Expected: LEAN_DEVICE (qualifiers of a device function), LEAN_KERNEL(threads, min_blocks) (the kernel's
-// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory), LEAN_SHARED_X(amax, xs, W)
-// (unsigned amax[8] and bf16* xs over the launch's dynamic shared memory); threadIdx, blockIdx, __syncthreads,
-// __ldcs, atomicMax (unsigned, shared), pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h /
-// cuda_fp16.h / cuda_fp8.h.
+// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory); threadIdx, blockIdx,
+// __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h / cuda_fp16.h.
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "backend/cuda/bf16x2_bits.cuh"
-#include "backend/cuda/fp8_fake_quant.cuh"
 #include "backend/cuda/qkv_rope.cuh"
 #include "backend/cuda/quantized_weight.h"
 
@@ -48,23 +44,6 @@ template <uint32_t Sel> LEAN_DEVICE uint32_t e4m3_pair(uint32_t w) {
   return bf16x2_mul((prmt(w, 0u, Sel) << 4) & 0x87F087F0u, kBf16Pow2_120);
 }
 
-// The kernel's arguments past the GEMM's own: the qkv + RoPE epilogue's (R).
-struct LeanArgs {
-  QkvRope rope;
-};
-
-// An |x| float's bits order as the float does (atomicMax on unsigned).
-LEAN_DEVICE uint32_t lean_bits(float v) {
-  uint32_t b;
-  memcpy(&b, &v, 4);
-  return b;
-}
-LEAN_DEVICE float lean_float(uint32_t b) {
-  float v;
-  memcpy(&v, &b, 4);
-  return v;
-}
-
 template <QuantFormat F> struct LeanWords;
 template <> struct LeanWords<QuantFormat::kInt4> { static constexpr int kCount = 1; };
 template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 2; };
@@ -82,23 +61,18 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // ((float*)y)[i * ldy + 8b + r], and row i's largest |product| among the CTA's 8 at ((float*)y)[8 * ldy + i *
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
 // R (fp8, the fused qkv weight; qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs and the epilogue rotates
-// them and writes k and v to the KV cache (args.rope unused otherwise).
-// Q (fp8 per channel, plain epilogue; W8A8 per token with x not quantized yet, the o_proj after attention): each
-// CTA fake-quantizes the whole of x per token itself into shared memory (m * k bf16), as fake_quantize_fp8_rows
-// would, after the PDL wait while its first weight stages fly; the loop reads x from there.
+// them and writes k and v to the KV cache (rope unused otherwise).
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false, bool R = false, bool Q = false>
+          bool A = false, bool R = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
-                           const LeanArgs args) {
+                           const QkvRope rope) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
-  static_assert(!Q || (F == QuantFormat::kFp8 && !S && !R), "x quantized in the kernel: fp8, plain epilogue");
-  const QkvRope& rope = args.rope;
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
@@ -169,43 +143,9 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   if constexpr (R) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait(); // the weights depend on no kernel; x does
 
-  const bf16* xsrc = x; // the rows the loop reads: x, or its quantized copy in shared memory
-  if constexpr (Q) {
-    LEAN_SHARED_X(row_amax, xs, W);
-    constexpr int kT = W * 32;
-    if (threadIdx.x < 8) row_amax[threadIdx.x] = 0u;
-    __syncthreads();
-    for (int i = 0; i < m; ++i) { // copied to shared memory as they are, each row's max |x| taken on the way
-      float a = 0.f;
-      for (int c = threadIdx.x * 8; c < k; c += kT * 8) {
-        const uint4 v = *reinterpret_cast<const uint4*>(x + int64_t(i) * k + c);
-        *reinterpret_cast<uint4*>(xs + i * k + c) = v;
-        const uint32_t* h = &v.x;
-#pragma unroll
-        for (int e = 0; e < 4; ++e) a = fmaxf(a, fmaxf(fabsf(bf16_lo(h[e])), fabsf(bf16_hi(h[e]))));
-      }
-      atomicMax(&row_amax[i], lean_bits(a));
-    }
-    __syncthreads();
-    for (int i = 0; i < m; ++i) {
-      const float s = fp8_scale(lean_float(row_amax[i]));
-      for (int c = threadIdx.x * 8; c < k; c += kT * 8) {
-        uint4 v = *reinterpret_cast<const uint4*>(xs + i * k + c);
-        uint32_t* h = &v.x;
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          h[e] = bf16x2_pack(__float2bfloat16(fp8_fake_quant(bf16_lo(h[e]), s)),
-                             __float2bfloat16(fp8_fake_quant(bf16_hi(h[e]), s)));
-        *reinterpret_cast<uint4*>(xs + i * k + c) = v;
-      }
-    }
-    __syncthreads();
-    xsrc = xs;
-  }
-
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
   using XFrag = uint4[G][2];
-  const bf16* xp = xsrc + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
+  const bf16* xp = x + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
   auto load_x = [&](XFrag& dst) {
 #pragma unroll
     for (int c = 0; c < G; ++c)
@@ -317,32 +257,30 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 }
 
 // The kernel quant_gemm_lean runs for w with W warps a CTA (the launcher picks W as quant_gemm does).
-using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const LeanArgs);
+using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
 // S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do
 // not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
-// Q (fp8 per channel only, null otherwise): x quantized per token in the kernel.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
-template <int W, bool S = false, bool A = false, bool R = false, bool Q = false>
+template <int W, bool S = false, bool A = false, bool R = false>
 LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
-  static_assert(!Q || (!S && !R), "Q: the plain epilogue");
   if (w.format == QuantFormat::kFp8) {
     if (w.scale_index.group_stride != 0) {
-      if constexpr (S || Q) {
+      if constexpr (S) {
         return nullptr;
       } else {
         if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
         return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, Q>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R, Q>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
   }
-  if constexpr (A || R || Q) return nullptr;
+  if constexpr (A || R) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {

@@ -42,14 +42,6 @@ void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
                               cudaStream_t stream, int deep = -1);
 
-// quant_gemm_lean for a W8A8 per-token layer (fp8 per channel) whose input x (bf16 [m, k]) is not quantized yet:
-// each CTA quantizes x per token itself into shared memory, so no fake_quantize_fp8_rows runs between x's producer
-// and the GEMM; the bits of the two. Needs quant_gemm_lean_x_fits (m * k bf16 in 48 KB of shared memory).
-constexpr size_t kLeanXSharedBytes = 48 * 1024;
-bool quant_gemm_lean_x_fits(const QuantizedWeight& w, int m);
-void quant_gemm_lean_per_token(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, cudaStream_t stream,
-                               int deep = -1);
-
 // gate_up and SiLU·mul in one launch of quant_gemm_lean's kernel (m = 1..8; int4 or fp8 per channel): w is a
 // gate_up weight whose rows interleave_gate_up_rows reordered, out[m, w.n / 2] = silu(gate) * up, the bits of
 // quant_gemm_lean on the un-interleaved weight followed by silu_mul (each of gate and up rounded to bf16 first).

@@ -215,15 +215,6 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
   return true;
 }
 
-const QuantizedWeight* QuantizedCudaLinear::quantizing_gemm_weight(int m) const {
-  if (f32_ || act_group_ != in_ || parts_.size() != 1 || m > stream_max_rows() || !quant_gemm_lean_enabled() ||
-      !fused_fp8_input_enabled())
-    return nullptr;
-  const QuantizedWeight& w = parts_.front().weight.view();
-  return quant_gemm_lean_x_fits(w, m) ? &w : nullptr;
-}
-
-
 bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
                                          LinearContext& ctx) const {
   // int4 tiles are repacked by 16 consecutive rows, so only fp8's row-major weights can be read in RoPE pairs.
@@ -257,14 +248,7 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const bool w8a8 = act_group_ != 0;
   if (m <= stream_max_rows()) {
     // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
-    // (unless the norm / activation kernel before it did, from its float32 values), in the GEMM itself where the
-    // rows fit its shared memory.
-    if (!x_ready(ctx.x_fused)) {
-      if (const QuantizedWeight* w = quantizing_gemm_weight(m)) {
-        quant_gemm_lean_per_token(x, *w, y, out_, m, ctx.stream);
-        return;
-      }
-    }
+    // (unless the norm / activation kernel before it did, from its float32 values).
     by_chunks(x, y, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16* yc, int rows) {
       for (const Part& p : parts_)
         quant_gemm(xc, p.weight.view(), yc + p.row_offset, out_, rows, 0.f, scratch_->gathered.data(),

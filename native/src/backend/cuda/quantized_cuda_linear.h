@@ -60,8 +60,6 @@ private:
   bool x_ready(Fp8Fuse x_fused) const {
     return act_group_ == 0 || (x_fused != Fp8Fuse::kNone && x_fused == input_quantization());
   }
-  // The one weight, when its GEMM can quantize x per token itself at m (quant_gemm_lean_x_fits), else null.
-  const QuantizedWeight* quantizing_gemm_weight(int m) const;
   template <typename T, typename Gemm>
   void by_chunks(const T* x, T* y, int m, Fp8Fuse x_fused, cudaStream_t stream, Gemm&& gemm) const;
 
