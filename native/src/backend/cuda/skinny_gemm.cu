@@ -11,16 +11,12 @@
 // kernel that writes x. Output bf16 or f32, optionally y = result + beta * y.
 #include "backend/cuda/kernels.h"
 
-#include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/qkv_rope.cuh"
-#include "backend/cuda/quant_kernels.h"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -56,14 +52,10 @@ __device__ __forceinline__ void store_out(float* y, float v, float beta) {
 // silu(gate) * up, n / 2 outputs a row, and the SiLU·mul kernel after the GEMM is not needed.
 // kRope (the fused qkv weight, see qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs, and the epilogue
 // rotates them and writes k and v to the KV cache, so rope_neox_kv_write after the GEMM is not needed.
-// kPersist: a grid smaller than the tiles, each CTA taking tiles blockIdx.x, + gridDim.x, ...; the first group of
-// its next tile is loaded while the last group of this one is multiplied, so no CTA starts from an empty pipe
-// (gate_up's 1792 tiles ran ~7 short-lived CTAs a slot). A tile's sums are the same as with one CTA a tile.
-template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false, bool kPersist = false>
+template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     skinny_gemm_kernel(const bf16* x, const bf16* w, Out* __restrict__ y, int m, int n,
                        int k, float beta, const QkvRope rope) {
-  static_assert(!(kPersist && kRope), "qkv + RoPE: one tile a CTA");
   constexpr int kRows = 16;            // weight rows of this CTA
   constexpr int kStride = kRows + 4;   // shared row pitch: the 4 t-lanes' stores land on distinct banks
   __shared__ float partial[kWarps][16][kStride];
@@ -71,7 +63,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
-  const int tiles = (n + kRows - 1) / kRows;
+  const int row0 = blockIdx.x * kRows;
   const int koff = 8 * t;
   const int chunks = (k + kChunk - 1) / kChunk;
   // Groups of this warp, and the first chunk of group j.
@@ -79,35 +71,36 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   auto group_chunk = [&](int j) { return (j * kWarps + warp) * U; };
 
   // Rows past n read row n-1 (valid memory) and are never stored.
-  auto tile_rows = [&](int tile_id, const bf16* (&rows)[2]) {
-    const QkvTile tl = kRope ? qkv_tile(tile_id, rope) : QkvTile{{tile_id * kRows, tile_id * kRows + 8}, false};
-#pragma unroll
-    for (int h = 0; h < 2; ++h) rows[h] = w + static_cast<int64_t>(min(tl.base[h] + g, n - 1)) * k + koff;
-  };
-  int tile_id = blockIdx.x;
-  const QkvTile tile = kRope ? qkv_tile(tile_id, rope) : QkvTile{{tile_id * kRows, tile_id * kRows + 8}, false};
+  const QkvTile tile = kRope ? qkv_tile(blockIdx.x, rope) : QkvTile{{row0, row0 + 8}, false};
   const bf16* wrow[2];
-  tile_rows(tile_id, wrow);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) wrow[h] = w + static_cast<int64_t>(min(tile.base[h] + g, n - 1)) * k + koff;
 
   // Chunks past this warp's share and lanes past k (the k % 32 tail) read zeros, which add
   // nothing: every load is predicated, nothing branches, so all of a group's loads issue at once.
-  auto load_w = [&](uint4 (&dst)[U][2], const bf16* const (&rows)[2], int c0) {
+  auto load_w = [&](uint4 (&dst)[U][2], int c0) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int c = c0 + u;
       const bool valid = c < chunks && c * kChunk + koff < k;
 #pragma unroll
       for (int h = 0; h < 2; ++h)
-        dst[u][h] = valid ? __ldcs(reinterpret_cast<const uint4*>(rows[h] + c * kChunk)) // read once
+        dst[u][h] = valid ? __ldcs(reinterpret_cast<const uint4*>(wrow[h] + c * kChunk)) // read once
                           : make_uint4(0, 0, 0, 0);
     }
   };
 
   uint4 cur[U][2];
-  if (groups > 0) load_w(cur, wrow, group_chunk(0)); // before the wait: the weights depend on no kernel
+  if (groups > 0) load_w(cur, group_chunk(0)); // before the wait: the weights depend on no kernel
   float rope_s = 0.f, rope_c = 1.f; // step inputs only, so also before the wait, behind the first weight loads
   if constexpr (kRope) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait();
+
+  float acc[NT][4];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
 
   const bf16* xrow[NT];
   bool xlive[NT];
@@ -117,125 +110,88 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
     xrow[nt] = x + static_cast<int64_t>(xlive[nt] ? nt * 8 + g : 0) * k + koff;
   }
 
-  while (true) {
-    const int row0 = tile_id * kRows;
-    const int next_tile = kPersist ? tile_id + static_cast<int>(gridDim.x) : tiles;
-    const bf16* next_rows[2] = {wrow[0], wrow[1]};
-    if (kPersist && next_tile < tiles) tile_rows(next_tile, next_rows);
-
-    float acc[NT][4];
+  for (int j = 0; j < groups; ++j) {
+    const int c0 = group_chunk(j);
+    uint4 next[U][2];
+    const bool more = j + 1 < groups;
+    if (more) load_w(next, group_chunk(j + 1)); // in flight while this group is multiplied
+    // All of the group's x fragments at once (L1 / L2 hits), so their latency is paid once.
+    uint4 b[U][NT];
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
+    for (int u = 0; u < U; ++u) {
+      const int c = c0 + u;
+      const bool valid = c < chunks && c * kChunk + koff < k;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
-
-    for (int j = 0; j < groups; ++j) {
-      const int c0 = group_chunk(j);
-      uint4 next[U][2];
-      const bool more = j + 1 < groups;
-      const bool ahead = !more && next_tile < tiles; // the next tile's first group (kPersist only)
-      if (more) load_w(next, wrow, group_chunk(j + 1)); // in flight while this group is multiplied
-      else if (ahead) load_w(next, next_rows, group_chunk(0));
-      // All of the group's x fragments at once (L1 / L2 hits), so their latency is paid once.
-      uint4 b[U][NT];
+      for (int nt = 0; nt < NT; ++nt)
+        b[u][nt] = xlive[nt] && valid ? *reinterpret_cast<const uint4*>(xrow[nt] + c * kChunk) : make_uint4(0, 0, 0, 0);
+    }
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int c = c0 + u;
-        const bool valid = c < chunks && c * kChunk + koff < k;
+    for (int u = 0; u < U; ++u) {
+      const uint4 lo = cur[u][0], hi = cur[u][1]; // rows g and g+8
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-          b[u][nt] = xlive[nt] && valid ? *reinterpret_cast<const uint4*>(xrow[nt] + c * kChunk) : make_uint4(0, 0, 0, 0);
-      }
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const uint4 lo = cur[u][0], hi = cur[u][1]; // rows g and g+8
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          mma_bf16_16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b[u][nt].x, b[u][nt].y); // k-step 0
-          mma_bf16_16816(acc[nt], lo.z, hi.z, lo.w, hi.w, b[u][nt].z, b[u][nt].w); // k-step 1
-        }
-      }
-      if (more || ahead) {
-#pragma unroll
-        for (int u = 0; u < U; ++u)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) cur[u][h] = next[u][h];
+      for (int nt = 0; nt < NT; ++nt) {
+        mma_bf16_16816(acc[nt], lo.x, hi.x, lo.y, hi.y, b[u][nt].x, b[u][nt].y); // k-step 0
+        mma_bf16_16816(acc[nt], lo.z, hi.z, lo.w, hi.w, b[u][nt].z, b[u][nt].w); // k-step 1
       }
     }
-
-    // Accumulator element e of lane (g, t): weight row g (+8 for e >= 2), input row 2t (+1 for
-    // odd e) of the n8 tile.
+    if (more) {
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
+      for (int u = 0; u < U; ++u)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) partial[warp][nt * 8 + 2 * t + (e & 1)][g + (e >> 1) * 8] = acc[nt][e];
-    __syncthreads();
-    if constexpr (kSilu) {
-      // Bit for bit what skinny_gemm + silu_mul compute: gate and up rounded to bf16 as the GEMM
-      // stores them, then silu_mul's float32 arithmetic and one rounding.
-      constexpr int kHalf = kRows / 2;
-      for (int idx = threadIdx.x; idx < m * kHalf; idx += kWarps * 32) {
-        const int i = idx / kHalf, r = idx % kHalf;
-        float gs = 0.f, us = 0.f;
-#pragma unroll
-        for (int v = 0; v < kWarps; ++v) {
-          gs += partial[v][i][r];
-          us += partial[v][i][r + kHalf];
-        }
-        const float g = __bfloat162float(__float2bfloat16(gs)), u = __bfloat162float(__float2bfloat16(us));
-        y[static_cast<int64_t>(i) * (n / 2) + row0 / 2 + r] = __float2bfloat16(g / (1.f + __expf(-g)) * u);
-      }
-    } else if constexpr (kRope) {
-      static_assert(NT == 1 && std::is_same_v<Out, bf16>, "qkv + RoPE: bf16 out, m <= 8 (m * 8 <= the CTA's threads)");
-      qkv_rope_epilogue(rope, tile, m, y, n, rope_s, rope_c, threadIdx.x, kWarps * 32, [&](int i, int r) {
-        float s = 0.f;
-#pragma unroll
-        for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
-        return s;
-      });
-    } else {
-      for (int idx = threadIdx.x; idx < m * kRows; idx += kWarps * 32) {
-        const int i = idx / kRows, r = idx % kRows;
-        if (row0 + r >= n) continue;
-        float s = 0.f;
-#pragma unroll
-        for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
-        store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
-      }
+        for (int h = 0; h < 2; ++h) cur[u][h] = next[u][h];
     }
-    if (!kPersist || next_tile >= tiles) break;
-    tile_id = next_tile;
-    wrow[0] = next_rows[0];
-    wrow[1] = next_rows[1];
-    __syncthreads(); // every thread has read partial before the next tile writes it
+  }
+
+  // Accumulator element e of lane (g, t): weight row g (+8 for e >= 2), input row 2t (+1 for
+  // odd e) of the n8 tile.
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) partial[warp][nt * 8 + 2 * t + (e & 1)][g + (e >> 1) * 8] = acc[nt][e];
+  __syncthreads();
+  if constexpr (kSilu) {
+    // Bit for bit what skinny_gemm + silu_mul compute: gate and up rounded to bf16 as the GEMM
+    // stores them, then silu_mul's float32 arithmetic and one rounding.
+    constexpr int kHalf = kRows / 2;
+    for (int idx = threadIdx.x; idx < m * kHalf; idx += kWarps * 32) {
+      const int i = idx / kHalf, r = idx % kHalf;
+      float gs = 0.f, us = 0.f;
+#pragma unroll
+      for (int v = 0; v < kWarps; ++v) {
+        gs += partial[v][i][r];
+        us += partial[v][i][r + kHalf];
+      }
+      const float g = __bfloat162float(__float2bfloat16(gs)), u = __bfloat162float(__float2bfloat16(us));
+      y[static_cast<int64_t>(i) * (n / 2) + row0 / 2 + r] = __float2bfloat16(g / (1.f + __expf(-g)) * u);
+    }
+    return;
+  }
+  if constexpr (kRope) {
+    static_assert(NT == 1 && std::is_same_v<Out, bf16>, "qkv + RoPE: bf16 out, m <= 8 (m * 8 <= the CTA's threads)");
+    qkv_rope_epilogue(rope, tile, m, y, n, rope_s, rope_c, threadIdx.x, kWarps * 32, [&](int i, int r) {
+      float s = 0.f;
+#pragma unroll
+      for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
+      return s;
+    });
+  } else {
+    for (int idx = threadIdx.x; idx < m * kRows; idx += kWarps * 32) {
+      const int i = idx / kRows, r = idx % kRows;
+      if (row0 + r >= n) continue;
+      float s = 0.f;
+#pragma unroll
+      for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
+      store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
+    }
   }
 }
 
 namespace {
 
-// A persistent launch's grid: two CTAs an SM (the kernel's occupancy), trimmed so every CTA takes the same
-// number of tiles where that costs few slots.
-int persistent_ctas(int tiles) {
-  const int slots = 2 * device_sm_count();
-  const int rounds = (tiles + slots - 1) / slots;
-  return (tiles + rounds - 1) / rounds;
-}
-
-// PAGODA_SKINNY_PERSIST=0: gate_up + SiLU one tile a CTA (a measurement switch; the same bits either way).
-bool skinny_persist_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_SKINNY_PERSIST");
-    return !(v != nullptr && std::string(v) == "0");
-  }();
-  return on;
-}
-
-template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false, bool kPersist = false>
+template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
 void launch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float beta, cudaStream_t stream,
             const QkvRope& rope = QkvRope{}) {
-  const int tiles = (n + 15) / 16;
-  const int grid = kPersist ? std::min(tiles, persistent_ctas(tiles)) : tiles;
-  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out, kSilu, kRope, kPersist>, dim3(grid),
+  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out, kSilu, kRope>, dim3((n + 15) / 16),
              dim3(kWarps * 32), 0, stream, x, w, y, m, n, k, beta, rope);
 }
 
@@ -272,14 +228,8 @@ void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m
                 ", k " + std::to_string(k) + ", intermediate " + std::to_string(intermediate) + ")");
   if (intermediate == 0) return;
   const int n = 2 * intermediate;
-  const bool persist = skinny_persist_enabled();
-  if (m <= 8) {
-    if (persist) launch<1, 4, bf16, true, false, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
-    else launch<1, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
-  } else {
-    if (persist) launch<2, 4, bf16, true, false, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
-    else launch<2, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
-  }
+  if (m <= 8) launch<1, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
+  else launch<2, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
 }
 
 void skinny_gemm_qkv_rope(const bf16* x, const bf16* w, bf16* qkv, int m, int n, int k, const QkvRope& rope,
