@@ -21,6 +21,7 @@
 #include "backend/cuda/stream.h"
 #include "model/safetensors.h"
 #include "pdl_chain.cuh"
+#include "qkv_rope_check.h"
 #include "test_support.h"
 #include "reference.h"
 #include "quant_checkpoints.h"
@@ -177,59 +178,23 @@ void check_weight(Checker& c, const std::string& name, const HostQuantizedWeight
   }
 }
 
-// quant_gemm_lean_qkv_rope against the pair it replaces (quant_gemm_lean, then rope_neox_kv_write), bit for bit in
-// the qkv activation and in both caches (poisoned first): fp8 per channel and blocks, head_dim 128 and 64, GQA,
-// m 1..8 with large positions, one padding row (slot -1) and two rows in one cache block.
-void check_qkv_rope(Checker& c, std::mt19937& rng) {
-  struct Shape { int nq, nkv, hd, k; };
-  for (const Shape s : {Shape{4, 2, 128, 512}, Shape{8, 4, 64, 256}}) {
-    const int n = (s.nq + 2 * s.nkv) * s.hd, bs = 16, blocks = 12;
-    const size_t cache_elems = size_t(blocks) * s.nkv * bs * s.hd;
-    std::vector<float> inv_freq(s.hd / 2);
-    for (int i = 0; i < s.hd / 2; ++i) inv_freq[i] = float(std::pow(500000.0, -2.0 * i / s.hd));
-    auto d_freq = upload(inv_freq);
-    const auto x_all = random_bf16_values(size_t(8) * s.k, rng);
-    auto d_x = upload_bf16(x_all);
+// quant_gemm_lean_qkv_rope against the pair it replaces (qkv_rope_check.h): fp8 per channel and blocks, head_dim
+// 128 and 64, GQA, m 1..8.
+void check_qkv_rope_fp8(Checker& c, std::mt19937& rng) {
+  struct Shape { QkvHeads heads; int k; };
+  for (const Shape s : {Shape{{4, 2, 128}, 512}, Shape{{8, 4, 64}, 256}}) {
+    const int n = s.heads.n();
+    auto d_x = upload_bf16(random_bf16_values(size_t(8) * s.k, rng));
     for (bool block : {false, true}) {
       const Fp8 f = make_fp8(s.k, n, block, rng);
       DeviceQuantizedWeight dev(block ? fp8_block128("qkv", f.weight.data(), f.scale.data(), n, s.k)
                                       : fp8_per_channel("qkv", f.weight.data(), f.scale.data(), n, s.k));
       const QuantizedWeight& w = dev.view();
-      for (int m = 1; m <= 8; ++m) {
-        std::vector<int32_t> pos(m), slots(m);
-        for (int i = 0; i < m; ++i) {
-          pos[i] = int32_t(rng() % 120000);
-          slots[i] = i == 0 ? 3 * bs + 5 : (i == 1 ? 3 * bs + 9 : int32_t(((i + 4) * 37) % (blocks * bs)));
-        }
-        if (m >= 3) slots[m - 1] = -1;
-        auto d_pos = upload(pos), d_slots = upload(slots);
-        DeviceBuffer want_qkv(size_t(m) * n * 2), got_qkv(size_t(m) * n * 2), want_k(cache_elems * 2),
-            want_v(cache_elems * 2), got_k(cache_elems * 2), got_v(cache_elems * 2);
-        for (DeviceBuffer* b : {&want_qkv, &got_qkv, &want_k, &want_v, &got_k, &got_v}) poison(*b);
-        quant_gemm_lean(d_x.as<bf16>(), w, want_qkv.as<bf16>(), n, m, 0.f, nullptr, 0, 0);
-        bf16* q = want_qkv.as<bf16>();
-        rope_neox_kv_write(q, q + s.nq * s.hd, q + (s.nq + s.nkv) * s.hd, n, d_pos.as<int32_t>(), d_freq.as<float>(),
-                           d_slots.as<int32_t>(), want_k.as<bf16>(), want_v.as<bf16>(), m, s.nq, s.nkv, s.hd, s.hd, bs,
-                           0);
-        QkvRope r;
-        r.positions = d_pos.as<int32_t>();
-        r.inv_freq = d_freq.as<float>();
-        r.slots = d_slots.as<int32_t>();
-        r.k_cache = got_k.as<bf16>();
-        r.v_cache = got_v.as<bf16>();
-        r.num_q_heads = s.nq;
-        r.num_kv_heads = s.nkv;
-        r.head_dim = s.hd;
-        r.block_size = bs;
-        quant_gemm_lean_qkv_rope(d_x.as<bf16>(), w, got_qkv.as<bf16>(), m, r, 0);
-        const std::string tag = std::string(block ? "fp8 block128" : "fp8 per-channel") + " m " + std::to_string(m) +
-                                " head_dim " + std::to_string(s.hd);
-        c.expect_true("quant_gemm_lean_qkv_rope's qkv equals quant_gemm_lean + rope_neox_kv_write bit for bit " + tag,
-                      download<uint16_t>(want_qkv, size_t(m) * n) == download<uint16_t>(got_qkv, size_t(m) * n));
-        c.expect_true("quant_gemm_lean_qkv_rope's K and V cache equal rope_neox_kv_write's bit for bit " + tag,
-                      download<uint16_t>(want_k, cache_elems) == download<uint16_t>(got_k, cache_elems) &&
-                          download<uint16_t>(want_v, cache_elems) == download<uint16_t>(got_v, cache_elems));
-      }
+      for (int m = 1; m <= 8; ++m)
+        check_qkv_rope(c, std::string("quant_gemm_lean_qkv_rope ") + (block ? "fp8 block128" : "fp8 per-channel"),
+                       s.heads, m, rng,
+                       [&](bf16* qkv) { quant_gemm_lean(d_x.as<bf16>(), w, qkv, n, m, 0.f, nullptr, 0, 0); },
+                       [&](bf16* qkv, const QkvRope& r) { quant_gemm_lean_qkv_rope(d_x.as<bf16>(), w, qkv, m, r, 0); });
     }
   }
 }
@@ -498,7 +463,7 @@ int main() {
     CublasLt lt;
     check_w8a8(c, lt, rng);
     check_quantize_widths(c, rng);
-    check_qkv_rope(c, rng);
+    check_qkv_rope_fp8(c, rng);
     check_errors(c, rng);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

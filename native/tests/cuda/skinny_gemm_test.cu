@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backend/cuda/kernels.h"
+#include "qkv_rope_check.h"
 #include "test_support.h"
 #include "reference.h"
 
@@ -114,55 +115,19 @@ int main() {
         c.expect_true("skinny_gemm_silu writes nothing past its output " + shape, guard_intact(got, ref.size(), 2));
       }
     }
-    // skinny_gemm_qkv_rope against the pair it replaces (skinny_gemm, then rope_neox_kv_write), bit for bit in the
-    // qkv activation and in both caches (which start poisoned, so a stray or missing write shows): every head
-    // size class, GQA and MHA, large positions (sincos far from zero), one padding row (slot -1), and a cache
-    // block shared by two rows.
-    struct QkvShape { int nq, nkv, hd, k; };
-    const QkvShape qkv_shapes[] = {{4, 2, 128, 520}, {8, 8, 64, 256}, {2, 1, 32, 64}, {3, 1, 80, 136}, {2, 2, 256, 72}};
+    // skinny_gemm_qkv_rope against the pair it replaces (qkv_rope_check.h): every head size class, GQA and MHA.
+    struct QkvShape { QkvHeads heads; int k; };
+    const QkvShape qkv_shapes[] = {{{4, 2, 128}, 520}, {{8, 8, 64}, 256}, {{2, 1, 32}, 64}, {{3, 1, 80}, 136}, {{2, 2, 256}, 72}};
     for (const QkvShape& s : qkv_shapes) {
-      const int n = (s.nq + 2 * s.nkv) * s.hd, bs = 16, blocks = 12;
-      const auto x_all = random_bf16_values(size_t(8) * s.k, rng);
-      const auto w = random_bf16_values(size_t(n) * s.k, rng, 0.05f);
-      std::vector<float> inv_freq(s.hd / 2);
-      for (int i = 0; i < s.hd / 2; ++i) inv_freq[i] = float(std::pow(500000.0, -2.0 * i / s.hd));
-      auto d_w = upload_bf16(w), d_x = upload_bf16(x_all), d_freq = upload(inv_freq);
-      const size_t cache_elems = size_t(blocks) * s.nkv * bs * s.hd;
-      for (int m = 1; m <= 8; ++m) {
-        std::vector<int32_t> pos(m), slots(m);
-        for (int i = 0; i < m; ++i) {
-          pos[i] = int32_t(rng() % 120000);
-          slots[i] = i == 0 ? 3 * bs + 5 : (i == 1 ? 3 * bs + 9 : int32_t(((i + 4) * 37) % (blocks * bs)));
-        }
-        if (m >= 3) slots[m - 1] = -1;
-        auto d_pos = upload(pos), d_slots = upload(slots);
-        DeviceBuffer want_qkv(size_t(m) * n * 2), got_qkv(size_t(m) * n * 2);
-        DeviceBuffer want_k(cache_elems * 2), want_v(cache_elems * 2), got_k(cache_elems * 2), got_v(cache_elems * 2);
-        for (DeviceBuffer* b : {&want_qkv, &got_qkv, &want_k, &want_v, &got_k, &got_v}) poison(*b);
-        skinny_gemm(d_x.as<bf16>(), d_w.as<bf16>(), want_qkv.data(), false, m, n, s.k, 0.f, 0);
-        bf16* q = want_qkv.as<bf16>();
-        rope_neox_kv_write(q, q + s.nq * s.hd, q + (s.nq + s.nkv) * s.hd, n, d_pos.as<int32_t>(), d_freq.as<float>(),
-                           d_slots.as<int32_t>(), want_k.as<bf16>(), want_v.as<bf16>(), m, s.nq, s.nkv, s.hd, s.hd, bs,
-                           0);
-        QkvRope r;
-        r.positions = d_pos.as<int32_t>();
-        r.inv_freq = d_freq.as<float>();
-        r.slots = d_slots.as<int32_t>();
-        r.k_cache = got_k.as<bf16>();
-        r.v_cache = got_v.as<bf16>();
-        r.num_q_heads = s.nq;
-        r.num_kv_heads = s.nkv;
-        r.head_dim = s.hd;
-        r.block_size = bs;
-        skinny_gemm_qkv_rope(d_x.as<bf16>(), d_w.as<bf16>(), got_qkv.as<bf16>(), m, n, s.k, r, 0);
-        const std::string shape = "m " + std::to_string(m) + " q heads " + std::to_string(s.nq) + " kv heads " +
-                                  std::to_string(s.nkv) + " head_dim " + std::to_string(s.hd);
-        c.expect_true("skinny_gemm_qkv_rope's qkv equals skinny_gemm + rope_neox_kv_write bit for bit " + shape,
-                      download<uint16_t>(want_qkv, size_t(m) * n) == download<uint16_t>(got_qkv, size_t(m) * n));
-        c.expect_true("skinny_gemm_qkv_rope's K and V cache equal rope_neox_kv_write's bit for bit " + shape,
-                      download<uint16_t>(want_k, cache_elems) == download<uint16_t>(got_k, cache_elems) &&
-                          download<uint16_t>(want_v, cache_elems) == download<uint16_t>(got_v, cache_elems));
-      }
+      const int n = s.heads.n();
+      auto d_w = upload_bf16(random_bf16_values(size_t(n) * s.k, rng, 0.05f));
+      auto d_x = upload_bf16(random_bf16_values(size_t(8) * s.k, rng));
+      for (int m = 1; m <= 8; ++m)
+        check_qkv_rope(c, "skinny_gemm_qkv_rope", s.heads, m, rng,
+                       [&](bf16* qkv) { skinny_gemm(d_x.as<bf16>(), d_w.as<bf16>(), qkv, false, m, n, s.k, 0.f, 0); },
+                       [&](bf16* qkv, const QkvRope& r) {
+                         skinny_gemm_qkv_rope(d_x.as<bf16>(), d_w.as<bf16>(), qkv, m, n, s.k, r, 0);
+                       });
     }
     c.expect_true("skinny_gemm_qkv_rope refuses head_dim 72 (RoPE pairs must fill 16-row tiles)",
                   throws_naming([&] {
