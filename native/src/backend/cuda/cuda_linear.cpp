@@ -62,7 +62,7 @@ bool fused_qkv_rope_enabled() {
 
 bool UnquantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
                                            LinearContext& ctx) const {
-  if (ctx.f32 || m > 8 || !skinny_gemm_supports(m, in_, x, weight_.data())) return false;
+  if (ctx.f32 || m > kQkvRopeMaxRows || !skinny_gemm_supports(m, in_, x, weight_.data())) return false;
   skinny_gemm_qkv_rope(x, weight_.as<bf16>(), qkv, m, out_, in_, rope, ctx.stream);
   return true;
 }

@@ -70,7 +70,7 @@ public:
   bool gate_up_interleaved() const override { return interleaved_; }
   // skinny_gemm_silu for the decode sizes skinny_gemm serves.
   bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
-  // skinny_gemm_qkv_rope up to m 8.
+  // skinny_gemm_qkv_rope up to kQkvRopeMaxRows.
   bool apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope, LinearContext& ctx) const override;
 
 private:

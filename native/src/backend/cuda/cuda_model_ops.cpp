@@ -80,8 +80,7 @@ public:
     run_linear(layer, in, out);
   }
   void run_linear(const LinearLayer& layer, Act in, Act out) {
-    LinearContext ctx{b_.gemm_, st_, b_.f32_};
-    ctx.x_fused = fused_[static_cast<int>(in)];
+    LinearContext ctx = linear_context(in);
     // Only gate_up (the linear that writes kGateUp) is ever interleaved (bf16 or int4, unless PAGODA_FUSED_SILU=0).
     const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
     gate_up_interleaved_ = out == Act::kGateUp && kernel.gate_up_interleaved();
@@ -268,6 +267,12 @@ private:
   Fp8Fuse w8a8_fuse() const {
     return in_.num_tokens <= b_.w8a8_fuse_max_rows_ ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
   }
+  // What a linear reading `in` is given besides its weights.
+  LinearContext linear_context(Act in) const {
+    LinearContext ctx{b_.gemm_, st_, b_.f32_};
+    ctx.x_fused = fused_[static_cast<int>(in)];
+    return ctx;
+  }
   // What the buffer `a` now holds: fake-quantized as `fuse` says, or plain values.
   void wrote(Act a, Fp8Fuse fuse) { fused_[static_cast<int>(a)] = fuse; }
 
@@ -287,7 +292,7 @@ private:
   }
   // ... and the qkv GEMM waits for it too, to run RoPE and the KV write itself (decode sizes).
   bool qkv_rope_fusable() const {
-    return std::is_same_v<T, bf16> && fused_qkv_rope_enabled() && rope_kv_fusable() && in_.num_tokens <= 8 &&
+    return std::is_same_v<T, bf16> && fused_qkv_rope_enabled() && rope_kv_fusable() && in_.num_tokens <= kQkvRopeMaxRows &&
            qkv_rope_supports(c_.head_dim, b_.rope_.rotary_dim) && !b_.skip_.skips("rope");
   }
   // Any op but rope() and attention() runs a qkv linear left pending first.
@@ -313,8 +318,7 @@ private:
         r.num_kv_heads = c_.num_key_value_heads;
         r.head_dim = c_.head_dim;
         r.block_size = b_.block_size_;
-        LinearContext ctx{b_.gemm_, st_, b_.f32_};
-        ctx.x_fused = fused_[static_cast<int>(qkv_in_)];
+        LinearContext ctx = linear_context(qkv_in_);
         const auto& kernel = static_cast<const CudaLinear&>(*qkv_pending_->kernel);
         if (kernel.apply_qkv_rope(act(qkv_in_), act(Act::kQkv), in_.num_tokens, r, ctx)) {
           b_.ops_.mark(st_, qkv_pending_->name.c_str());
@@ -360,7 +364,7 @@ private:
   Fp8Fuse fused_[static_cast<int>(Act::kMlp) + 1] = {}; // per Act: how its buffer was last written
   bool gate_up_interleaved_ = false; // the last linear was gate_up on rows interleaved by 8
   bool silu_done_ = false;           // ... and wrote silu(gate) * up itself
-  bool rope_pending_ = false;        // rope() left q / k to attention()'s rope_neox_kv_write
+  bool rope_pending_ = false;        // rope() left q / k to attention(): the qkv GEMM or rope_neox_kv_write
   const LinearLayer* qkv_pending_ = nullptr; // linear() left the qkv projection to attention() (finish_qkv)
   Act qkv_in_ = Act::kHidden;
   CudaBackend& b_;

@@ -94,10 +94,15 @@ struct QkvRope {
   bf16* v_cache = nullptr;
   int num_q_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
 };
-// True when a qkv GEMM of head_dim and rotary_dim can finish RoPE and the KV write itself.
+// True when a qkv GEMM of head_dim and rotary_dim can finish RoPE and the KV write itself; it does so for up to
+// kQkvRopeMaxRows tokens (one thread a RoPE pair and token in the epilogue).
 inline bool qkv_rope_supports(int head_dim, int rotary_dim) {
   return rotary_dim == head_dim && head_dim % 16 == 0 && head_dim > 0;
 }
+constexpr int kQkvRopeMaxRows = 8;
+// The launchers' argument check: 1 <= m <= kQkvRopeMaxRows, a head_dim qkv_rope_supports, n = (q heads + 2 kv
+// heads) * head_dim and a block size; throws pagoda::Error naming `kernel` and the values otherwise.
+void check_qkv_rope(const char* kernel, int m, int n, const QkvRope& rope);
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, intermediate + i].
 void silu_mul(const bf16* gate_up, bf16* out, int num_tokens, int intermediate,

@@ -92,16 +92,12 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
 
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
                               cudaStream_t stream, int deep) {
-  const int hd = rope.head_dim;
+  check_qkv_rope("quant_gemm_lean_qkv_rope", m, w.n, rope);
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   const lean::LeanKernel kernel =
       eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
-  if (kernel == nullptr || m < 1 || m > 8 || !qkv_rope_supports(hd, hd) ||
-      w.n != (rope.num_q_heads + 2 * rope.num_kv_heads) * hd || rope.block_size <= 0)
-    throw Error("quant_gemm_lean_qkv_rope: needs an fp8 weight, 1 <= m <= 8, head_dim a multiple of 16 and n = (q "
-                "heads + 2 kv heads) * head_dim (m " + std::to_string(m) + ", n " + std::to_string(w.n) +
-                ", head_dim " + std::to_string(hd) + ")");
+  if (kernel == nullptr) throw Error("quant_gemm_lean_qkv_rope: fp8 weights only");
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, qkv, w.n, m,
              0.f, rope);
 }

@@ -88,7 +88,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   // Cursors at this warp's first group; each load moves its cursor on by W groups.
   const uint4* wq = static_cast<const uint4*>(w.packed) + (int64_t(blockIdx.x) * (k / kQuantChunk) + warp * G) * 32 + lane;
   const uint8_t* wf = static_cast<const uint8_t*>(w.packed) + int64_t(tile.base[0] + g) * k + 16 * t + warp * G * kQuantChunk;
-  const int64_t wf_h = int64_t(tile.base[1] - tile.base[0]) * k; // row g + 8
+  const int64_t wf_h = int64_t(tile.base[1] - tile.base[0]) * k; // row g of the second 8-row block (g + 8 unless R)
   const ScaleT* sp[2];
   const uint8_t* zp[2];
 #pragma unroll

@@ -218,7 +218,7 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
 bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
                                          LinearContext& ctx) const {
   // int4 tiles are repacked by 16 consecutive rows, so only fp8's row-major weights can be read in RoPE pairs.
-  if (ctx.f32 || format_ != QuantFormat::kFp8 || parts_.size() != 1 || m < 1 || m > 8 || m > stream_max_rows() ||
+  if (ctx.f32 || format_ != QuantFormat::kFp8 || parts_.size() != 1 || m > kQkvRopeMaxRows || m > stream_max_rows() ||
       !quant_gemm_lean_enabled() || !x_ready(ctx.x_fused))
     return false;
   quant_gemm_lean_qkv_rope(x, parts_.front().weight.view(), qkv, m, rope, ctx.stream);

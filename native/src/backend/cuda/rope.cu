@@ -122,6 +122,15 @@ void launch_rope(T* q, T* k, int64_t token_stride, const int32_t* positions, con
 
 } // namespace
 
+void check_qkv_rope(const char* kernel, int m, int n, const QkvRope& rope) {
+  const int hd = rope.head_dim;
+  if (m < 1 || m > kQkvRopeMaxRows || !qkv_rope_supports(hd, hd) ||
+      n != (rope.num_q_heads + 2 * rope.num_kv_heads) * hd || rope.block_size <= 0)
+    throw Error(std::string(kernel) + ": needs 1 <= m <= " + std::to_string(kQkvRopeMaxRows) +
+                ", head_dim a multiple of 16 and n = (q heads + 2 kv heads) * head_dim (m " + std::to_string(m) +
+                ", n " + std::to_string(n) + ", head_dim " + std::to_string(hd) + ")");
+}
+
 void rope_neox(bf16* q, bf16* k, int64_t token_stride, const int32_t* positions, const float* inv_freq,
                int num_tokens, int num_q_heads, int num_kv_heads, int head_dim, int rotary_dim, cudaStream_t stream) {
   launch_rope(q, k, token_stride, positions, inv_freq, num_tokens, num_q_heads, num_kv_heads, head_dim, rotary_dim,

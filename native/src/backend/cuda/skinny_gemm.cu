@@ -234,12 +234,10 @@ void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m
 
 void skinny_gemm_qkv_rope(const bf16* x, const bf16* w, bf16* qkv, int m, int n, int k, const QkvRope& rope,
                           cudaStream_t stream) {
-  const int hd = rope.head_dim;
-  if (!skinny_gemm_supports(m, k, x, w) || m > 8 || !qkv_rope_supports(hd, hd) ||
-      n != (rope.num_q_heads + 2 * rope.num_kv_heads) * hd || rope.block_size <= 0)
-    throw Error("skinny_gemm_qkv_rope: needs 1 <= m <= 8, k a multiple of 8, head_dim a multiple of 16 and n = (q "
-                "heads + 2 kv heads) * head_dim (m " + std::to_string(m) + ", n " + std::to_string(n) +
-                ", head_dim " + std::to_string(hd) + ")");
+  check_qkv_rope("skinny_gemm_qkv_rope", m, n, rope);
+  if (!skinny_gemm_supports(m, k, x, w))
+    throw Error("skinny_gemm_qkv_rope: needs k a multiple of 8 and 16-byte aligned x and w (k " + std::to_string(k) + ")");
+  static_assert(kQkvRopeMaxRows <= 8, "one n8 tile of input rows");
   launch<1, 4, bf16, false, true>(x, w, qkv, m, n, k, 0.f, stream, rope);
 }
 
