@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -67,59 +66,6 @@ void check_e4m3_pairs(Checker& c) {
                 std::to_string(bad) + " differ");
 }
 
-// The L2 prefetch requests (l2_prefetch.h) of one emulated launch: the CTA that asked, where and how much.
-struct PrefetchRequest {
-  unsigned cta;
-  const char* p;
-  uint32_t bytes;
-};
-std::vector<PrefetchRequest> prefetch_requests;
-void record_prefetch(const void* p, uint32_t bytes) {
-  prefetch_requests.push_back({lean::blockIdx.x, static_cast<const char*>(p), bytes});
-}
-
-// The plain kernel at m 1 with every CTA but the last allowed `bytes` of L2 prefetch: the output stays the
-// reference's; only those CTAs ask, at most once a run of their own weight (int4: the CTA's tile-major slice of
-// k / 64 chunks of 512 bytes; fp8: each of its 16 rows), 16-byte aligned, at most `bytes`, starting past the run's
-// first bytes (the ring's prologue loads them) and, with no limit, ending at the run's end. Returns the requests.
-template <int W>
-size_t check_prefetch(Checker& c, const std::string& tag, const QuantizedWeight& w, const lean::LeanKernel kernel,
-                      const std::vector<bf16>& x, const Expected& e, uint32_t bytes) {
-  const int n = w.n, k = w.k, ctas = n / 16;
-  const bool int4 = w.format == QuantFormat::kInt4;
-  const int64_t run = int4 ? int64_t(k / kQuantChunk) * 512 : k;
-  const char* base = static_cast<const char*>(w.packed);
-  emu::WideOutput y(1, n, n);
-  prefetch_requests.clear();
-  l2_prefetch_hook = record_prefetch;
-  const std::string fault = emu::run_grid(dim3(ctas, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-    kernel(x.data(), w, static_cast<bf16*>(y.data()), n, 1, 0.f, QkvRope{}, L2Prefetch{ctas - 1, bytes});
-  }, W * 32);
-  l2_prefetch_hook = nullptr;
-  const std::string t = tag + " prefetch " + (bytes < (1u << 30) ? std::to_string(bytes) + " bytes" : "unlimited");
-  if (!ran(c, t, ": runs to the end", fault)) return 0;
-  c.expect(t + ": the output is the reference's", compare(y.values(), e.ref), 6e-3, 8e-3 * e.max + 1e-3);
-  std::map<int64_t, int> asked; // run index -> requests
-  bool inside = true, owner = true, aligned = true, bounded = true, past_start = true, to_end = true;
-  for (const PrefetchRequest& r : prefetch_requests) {
-    const int64_t at = r.p - base, index = at / run, from = at - index * run, to = from + r.bytes;
-    ++asked[index];
-    owner = owner && int(r.cta) < ctas - 1 && (int4 ? index == r.cta : index / 16 == r.cta);
-    inside = inside && at >= 0 && to <= run;
-    aligned = aligned && at % 16 == 0 && r.bytes % 16 == 0;
-    bounded = bounded && r.bytes <= bytes;
-    past_start = past_start && from > 0;
-    to_end = to_end && (bytes < run || to == run);
-  }
-  bool once = true;
-  for (const auto& [index, count] : asked) once = once && count == 1;
-  c.expect_true(t + ": only CTAs below the plan's count ask, each for its own weight", owner);
-  c.expect_true(t + ": every request inside one run, at most once a run", inside && once);
-  c.expect_true(t + ": 16-byte aligned, at most the planned bytes", aligned && bounded);
-  c.expect_true(t + ": past the prologue's bytes, and to the run's end when unlimited", past_start && to_end);
-  return prefetch_requests.size();
-}
-
 template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng) {
   const QuantizedWeight w = emu::host_view(cs.host);
   const int n = w.n, k = w.k, ldy = n + 8;
@@ -137,17 +83,11 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
       const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " warps " +
                               std::to_string(W) + (deep ? " deep" : "");
       const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
-                                              [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta, QkvRope{}, L2Prefetch{}); },
+                                              [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta, QkvRope{}); },
                                               W * 32);
       if (!ran(c, tag, ": runs to the end", fault)) continue;
       c.expect(tag, compare(y.values(), e.ref), 6e-3, 8e-3 * e.max + 1e-3);
       c.expect_true(tag + ": nothing outside y's m x n written", y.outside_untouched());
-      if (m == 1 && beta == 0.f) {
-        const size_t asked = check_prefetch<W>(c, tag, w, kernel, x, e, 0xFFFFFFF0u);
-        check_prefetch<W>(c, tag, w, kernel, x, e, 256);
-        // k 1408 is 22 chunks: four warps' two stages of two chunks (int4 g128) leave 6 to prefetch.
-        if (W == 4 && !deep && k == 1408) c.expect_true(tag + ": the prefetch asks for something", asked > 0);
-      }
     }
   }
 }
@@ -226,7 +166,7 @@ void check_checkpoint(Checker& c, const std::string& model, std::mt19937& rng) {
           const lean::LeanKernel kernel = lean::lean_kernel_for<8>(w, false);
           bf16* yp = static_cast<bf16*>(y.data()) + offset;
           const std::string fault = emu::run_grid(dim3(h.n / 16, 1, 1), size_t(8) * 8 * 20 * 4,
-                                                  [&] { kernel(x.data(), w, yp, out, m, 0.f, QkvRope{}, L2Prefetch{}); }, 8 * 32);
+                                                  [&] { kernel(x.data(), w, yp, out, m, 0.f, QkvRope{}); }, 8 * 32);
           ok_run = ran(c, tag, ": runs to the end", fault) && ok_run;
         }
         if (!ok_run) continue;
@@ -262,7 +202,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const std::string tag = cs.name + " silu m " + std::to_string(m) + " warps " + std::to_string(W) + (deep ? " deep" : "");
     emu::WideOutput y(m, n, n);
     std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{}, L2Prefetch{});
+      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const std::vector<float> gu = y.values();
@@ -274,7 +214,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
       }
     emu::WideOutput out(m, half, half + 8);
     fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{}, L2Prefetch{});
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     c.expect_true(tag + ": equals the plain kernel + silu_mul bit for bit", equal_exactly(out.values(), want));
@@ -286,7 +226,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const size_t maxima_at = size_t(8) * half, staged_size = maxima_at + size_t(8) * ctas + 64;
     std::vector<float> staged(staged_size, -1.f);
     fault = emu::run_grid(dim3(ctas, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{}, L2Prefetch{});
+      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the staged kernel runs to the end", fault)) continue;
     bool products = true, maxima = true, untouched = true;
@@ -343,7 +283,7 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
                             " warps " + std::to_string(W);
     emu::WideOutput plain(m, n, n);
     std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W>(w, false)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{}, L2Prefetch{});
+      lean::lean_kernel_for<W>(w, false)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const size_t cache_elems = size_t(blocks) * nkv * bs * hd;
@@ -379,7 +319,7 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
     r.head_dim = hd;
     r.block_size = bs;
     fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r, L2Prefetch{});
+      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r);
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     std::vector<float> got_k(cache_elems), got_v(cache_elems);

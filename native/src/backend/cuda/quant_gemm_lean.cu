@@ -24,7 +24,6 @@
 
 #include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_kernels.h"
@@ -81,24 +80,14 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// What the launch's resident CTAs prefetch into L2 (l2_prefetch.h): int4 reads one run a CTA (its tile-major
-// slice of k / 64 chunks of 512 bytes), fp8 one a row (16 rows of k bytes).
-L2Prefetch lean_prefetch(lean::LeanKernel kernel, int threads, const QuantizedWeight& w) {
-  const bool int4 = w.format == QuantFormat::kInt4;
-  return plan_l2_prefetch(reinterpret_cast<const void*>(kernel), threads, w.n / 16, int4 ? 1 : 16,
-                          int4 ? int64_t(w.k / kQuantChunk) * 512 : int64_t(w.k));
-}
-
 } // namespace
 
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep) {
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d);
-  const int threads = eight ? 256 : 128;
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, x, w, y, ldy, m, beta,
-             QkvRope{}, lean_prefetch(kernel, threads, w));
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{});
 }
 
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
@@ -109,9 +98,8 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
   const lean::LeanKernel kernel =
       eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
   if (kernel == nullptr) throw Error("quant_gemm_lean_qkv_rope: fp8 weights only");
-  const int threads = eight ? 256 : 128;
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, x, w, qkv, w.n, m, 0.f, rope,
-             lean_prefetch(kernel, threads, w));
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, qkv, w.n, m,
+             0.f, rope);
 }
 
 int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
@@ -125,9 +113,8 @@ int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* o
     throw Error(staged ? "quant_gemm_silu_fp8: fp8 per-channel weights only"
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");
   const int ctas = w.n / 16;
-  const int threads = eight ? 256 : 128;
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(threads), 0, stream, x, w, static_cast<bf16*>(out),
-             w.n / 2, m, 0.f, QkvRope{}, lean_prefetch(kernel, threads, w));
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
+             static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{});
   return ctas;
 }
 

@@ -9,7 +9,6 @@
 #include <cstdint>
 
 #include "backend/cuda/bf16x2_bits.cuh"
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/cuda/qkv_rope.cuh"
 #include "backend/cuda/quantized_weight.h"
 
@@ -70,7 +69,7 @@ template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, 
           bool A = false, bool R = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
-                           const QkvRope rope, const L2Prefetch pf) {
+                           const QkvRope rope) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
@@ -140,18 +139,6 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
   for (int d = 0; d < D; ++d)
     if (d < count) load(ring[d]);
-  // Past what the ring's first stages load, the next bytes of this CTA's weight into L2 (l2_prefetch.h): int4
-  // has one run (the CTA's tile-major slice), fp8 one a row.
-  if constexpr (F == QuantFormat::kInt4) {
-    if (threadIdx.x == 0) {
-      const int64_t run = int64_t(k / kQuantChunk) * 512, skip = int64_t(W) * D * G * 512;
-      l2_prefetch(static_cast<const char*>(w.packed) + int64_t(blockIdx.x) * run + skip,
-                  l2_prefetch_length(pf, blockIdx.x, run, skip));
-    }
-  } else if (threadIdx.x < 16) {
-    const int64_t row = tile.base[threadIdx.x >> 3] + (threadIdx.x & 7), skip = int64_t(W) * D * G * kQuantChunk;
-    l2_prefetch(static_cast<const uint8_t*>(w.packed) + row * k + skip, l2_prefetch_length(pf, blockIdx.x, k, skip));
-  }
   float rope_s = 0.f, rope_c = 1.f; // step inputs only, so before the wait too, behind the first weight loads
   if constexpr (R) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait(); // the weights depend on no kernel; x does
@@ -270,7 +257,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 }
 
 // The kernel quant_gemm_lean runs for w with W warps a CTA (the launcher picks W as quant_gemm does).
-using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope, const L2Prefetch);
+using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
 // S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do

@@ -14,7 +14,6 @@
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/l2_prefetch.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/qkv_rope.cuh"
@@ -56,7 +55,7 @@ __device__ __forceinline__ void store_out(float* y, float v, float beta) {
 template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     skinny_gemm_kernel(const bf16* x, const bf16* w, Out* __restrict__ y, int m, int n,
-                       int k, float beta, const QkvRope rope, const L2Prefetch pf) {
+                       int k, float beta, const QkvRope rope) {
   constexpr int kRows = 16;            // weight rows of this CTA
   constexpr int kStride = kRows + 4;   // shared row pitch: the 4 t-lanes' stores land on distinct banks
   __shared__ float partial[kWarps][16][kStride];
@@ -93,12 +92,6 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 
   uint4 cur[U][2];
   if (groups > 0) load_w(cur, group_chunk(0)); // before the wait: the weights depend on no kernel
-  // Past the first group, the next bytes of each of the CTA's 16 rows into L2 (l2_prefetch.h).
-  if (threadIdx.x < kRows) {
-    const int64_t skip = int64_t(kWarps) * U * kChunk * sizeof(bf16);
-    const bf16* row = w + static_cast<int64_t>(min(tile.base[threadIdx.x >> 3] + (threadIdx.x & 7), n - 1)) * k;
-    l2_prefetch(reinterpret_cast<const char*>(row) + skip, l2_prefetch_length(pf, blockIdx.x, int64_t(k) * 2, skip));
-  }
   float rope_s = 0.f, rope_c = 1.f; // step inputs only, so also before the wait, behind the first weight loads
   if constexpr (kRope) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait();
@@ -198,10 +191,8 @@ namespace {
 template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
 void launch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float beta, cudaStream_t stream,
             const QkvRope& rope = QkvRope{}) {
-  const auto kernel = skinny_gemm_kernel<NT, U, Out, kSilu, kRope>;
-  const int grid = (n + 15) / 16;
-  const L2Prefetch pf = plan_l2_prefetch(reinterpret_cast<const void*>(kernel), kWarps * 32, grid, 16, int64_t(k) * 2);
-  launch_pdl("skinny_gemm_kernel", kernel, dim3(grid), dim3(kWarps * 32), 0, stream, x, w, y, m, n, k, beta, rope, pf);
+  launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out, kSilu, kRope>, dim3((n + 15) / 16),
+             dim3(kWarps * 32), 0, stream, x, w, y, m, n, k, beta, rope);
 }
 
 // One n8 tile of input rows up to m 8, two up to 16 (x reads, registers and MMAs grow with it).
