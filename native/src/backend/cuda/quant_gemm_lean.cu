@@ -80,22 +80,13 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// PAGODA_QUANT_GEMM_LEAN_BLOCKS=6: the two-stage four-warp launches at six CTAs an SM (lean_kernel_for's `wide`).
-bool wide() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN_BLOCKS");
-    return v != nullptr && std::strcmp(v, "6") == 0;
-  }();
-  return on;
-}
-
 } // namespace
 
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep) {
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d, wide()) : lean::lean_kernel_for<4>(w, d, wide()),
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
              dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{});
 }
 
@@ -105,7 +96,7 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   const lean::LeanKernel kernel =
-      eight ? lean::lean_kernel_for<8, false, false, true>(w, d, wide()) : lean::lean_kernel_for<4, false, false, true>(w, d, wide());
+      eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
   if (kernel == nullptr) throw Error("quant_gemm_lean_qkv_rope: fp8 weights only");
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, qkv, w.n, m,
              0.f, rope);
@@ -116,8 +107,8 @@ int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* o
   const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
   lean::LeanKernel kernel = nullptr;
-  if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d, wide()) : lean::lean_kernel_for<4, true, true>(w, d, wide());
-  else kernel = eight ? lean::lean_kernel_for<8, true>(w, d, wide()) : lean::lean_kernel_for<4, true>(w, d, wide());
+  if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d) : lean::lean_kernel_for<4, true, true>(w, d);
+  else kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
   if (kernel == nullptr)
     throw Error(staged ? "quant_gemm_silu_fp8: fp8 per-channel weights only"
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");

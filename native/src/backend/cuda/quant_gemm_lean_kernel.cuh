@@ -264,18 +264,8 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
-// The two-stage kernel (D = 2) at 96 registers (5 CTAs of four warps an SM) or, `wide` (four warps only), at 80
-// (6 CTAs an SM; the measurement switch PAGODA_QUANT_GEMM_LEAN_BLOCKS=6): the same arithmetic, so the same bits.
-template <QuantFormat F, int G, int W, bool Z, bool GS, typename ScaleT, bool S, bool A, bool R>
-LeanKernel two_stage(bool wide) {
-  if constexpr (W == 4) {
-    if (wide) return quant_gemm_lean_kernel<F, G, 2, W, Z, GS, ScaleT, 6, S, A, R>;
-  }
-  return quant_gemm_lean_kernel<F, G, 2, W, Z, GS, ScaleT, 5, S, A, R>;
-}
-
 template <int W, bool S = false, bool A = false, bool R = false>
-LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, bool wide = false) {
+LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
   if (w.format == QuantFormat::kFp8) {
@@ -284,21 +274,21 @@ LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, bool wide = fals
         return nullptr;
       } else {
         if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
-        return two_stage<QuantFormat::kFp8, 2, W, false, true, float, false, false, R>(wide);
+        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
     if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
-    return two_stage<QuantFormat::kFp8, 2, W, false, false, float, S, A, R>(wide);
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
   }
   if constexpr (A || R) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {
       if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S>;
-      return two_stage<QuantFormat::kInt4, 2, W, true, true, __half, S, false, false>(wide);
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S>;
     }
     if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S>;
-    return two_stage<QuantFormat::kInt4, 2, W, false, true, __half, S, false, false>(wide);
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S>;
   }
   if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S>;
   return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S>;
