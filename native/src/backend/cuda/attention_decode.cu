@@ -423,13 +423,16 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float2 s_acc[kWarps][kPairs];
   __shared__ float s_den[kWarps];
   __shared__ float s_max[kWarps];
-  pdl_wait();
-  pdl_launch_dependents();
+  // The step's inputs (sequence, context length, output row) depend on no kernel: read before the wait, so
+  // their two dependent round trips overlap the decode kernel instead of following it.
   const int seq_index = blockIdx.x;
   const int head = blockIdx.y;
   const int seq = seq_ids[seq_index];
   const int parts = prefix_slots + (args.context_lens[seq] + partition - 1) / partition;
+  const int64_t token = args.query_start[seq];
   const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * (prefix_slots + max_partitions);
+  pdl_wait();
+  pdl_launch_dependents();
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
 
@@ -466,7 +469,6 @@ __global__ void __launch_bounds__(kThreads)
   if (lane == 0) s_den[warp] = den;
   __syncthreads();
 
-  const int64_t token = args.query_start[seq];
   const float* s_flat = reinterpret_cast<const float*>(s_acc);
   for (int d = threadIdx.x; d < D; d += kThreads) {
     float num = 0.f, total = 0.f;
