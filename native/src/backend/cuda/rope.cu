@@ -33,39 +33,13 @@ struct RopeLane {
         heads_in_parallel(blockDim.x / half), active(head_start < heads_in_parallel) {
     if (active) rope_neox_sincos(positions[token], inv_freq[i], &s, &c);
   }
-  // The q heads then the k heads as one list; the pairs of the first kHeld of this thread's heads are all loaded
-  // before any is stored (a loop that stores each head before loading the next paid one dependent L2 round trip
-  // a head: 10 at Llama-3-8B's 32 + 8 heads over 4 in parallel), the rest, if any, one by one after.
   template <typename T>
   __device__ void rotate(T* q_row, T* k_row, int num_q_heads, int num_kv_heads, int head_dim) const {
     if (!active) return;
-    const int heads = num_q_heads + num_kv_heads;
-    auto head_row = [&](int h) {
-      return h < num_q_heads ? q_row + static_cast<int64_t>(h) * head_dim
-                             : k_row + static_cast<int64_t>(h - num_q_heads) * head_dim;
-    };
-    constexpr int kHeld = 16;
-    float x1[kHeld], x2[kHeld];
-#pragma unroll
-    for (int j = 0; j < kHeld; ++j) {
-      const int h = head_start + j * heads_in_parallel;
-      if (h < heads) {
-        const T* row = head_row(h);
-        x1[j] = to_float(row[i]);
-        x2[j] = to_float(row[i + half]);
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < kHeld; ++j) {
-      const int h = head_start + j * heads_in_parallel;
-      if (h < heads) {
-        T* row = head_row(h);
-        row[i] = from_float<T>(rope_neox_first(x1[j], x2[j], c, s));
-        row[i + half] = from_float<T>(rope_neox_second(x1[j], x2[j], c, s));
-      }
-    }
-    for (int h = head_start + kHeld * heads_in_parallel; h < heads; h += heads_in_parallel)
-      rotate_pair(head_row(h), i, half, c, s);
+    for (int h = head_start; h < num_q_heads; h += heads_in_parallel)
+      rotate_pair(q_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
+    for (int h = head_start; h < num_kv_heads; h += heads_in_parallel)
+      rotate_pair(k_row + static_cast<int64_t>(h) * head_dim, i, half, c, s);
   }
 };
 
