@@ -10,7 +10,6 @@
 #include <cuda_fp8.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -179,12 +178,8 @@ template <typename T> void launch_fake_quantize(const T* x, T* out, int m, int k
   if (m < 1 || k < 1 || group < 1 || k % group != 0)
     throw Error("fake_quantize_fp8_rows: group " + std::to_string(group) + " must divide k " + std::to_string(k));
   if (k / group > 65535) throw Error("fake_quantize_fp8_rows: too many groups per row");
-  static const bool row_kernel = [] { // PAGODA_FAKE_QUANT_ROW=0: the scalar kernel (an A/B switch for one call)
-    const char* v = std::getenv("PAGODA_FAKE_QUANT_ROW");
-    return !(v != nullptr && v[0] == '0');
-  }();
   if constexpr (std::is_same_v<T, bf16>) {
-    if (row_kernel && group >= 2048 && group <= 2 * 512 * 8 && group % 8 == 0 && k % 8 == 0 &&
+    if (group >= 2048 && group <= 2 * 512 * 8 && group % 8 == 0 && k % 8 == 0 &&
         reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0) {
       launch_pdl("fake_quantize_fp8_row_kernel", fake_quantize_fp8_row_kernel, dim3(m, k / group), dim3(512), 0, stream,
                  x, out, k, group);
