@@ -199,6 +199,54 @@ void check_qkv_rope_fp8(Checker& c, std::mt19937& rng) {
   }
 }
 
+// The int4 form, through a cluster of a head's tiles (qkv_rope.cuh): GPTQ sym g128, GPTQ g64 with zero points and
+// AWQ, head_dim 128 (clusters of 8), 96 (6) and 64 (4), GQA and MHA, m 1..8; and the refusals (head_dim 80, an
+// act-order weight).
+void check_qkv_rope_int4(Checker& c, std::mt19937& rng) {
+  struct Shape { QkvHeads heads; int k; };
+  for (const Shape s : {Shape{{4, 2, 128}, 512}, Shape{{2, 1, 96}, 256}, Shape{{4, 4, 64}, 384}}) {
+    const int n = s.heads.n();
+    auto d_x = upload_bf16(random_bf16_values(size_t(8) * s.k, rng));
+    const Gptq g = make_gptq(s.k, n, 128, false, true, rng);
+    const Gptq g64 = make_gptq(s.k, n, 64, false, false, rng);
+    const Awq a = make_awq(s.k, n, 128, rng);
+    const std::vector<std::pair<std::string, HostQuantizedWeight>> weights = {
+        {"gptq g128 sym", repack_gptq("qkv", g.qweight.data(), g.qzeros.data(), g.scales.data(), nullptr, s.k, n, 128)},
+        {"gptq g64", repack_gptq("qkv", g64.qweight.data(), g64.qzeros.data(), g64.scales.data(), nullptr, s.k, n, 64)},
+        {"awq", repack_awq("qkv", a.qweight.data(), a.qzeros.data(), a.scales.data(), s.k, n, 128)}};
+    for (const auto& [name, host] : weights) {
+      DeviceQuantizedWeight dev(host);
+      const QuantizedWeight& w = dev.view();
+      for (int m = 1; m <= 8; ++m)
+        check_qkv_rope(c, "quant_gemm_lean_qkv_rope int4 " + name, s.heads, m, rng,
+                       [&](bf16* qkv) { quant_gemm_lean(d_x.as<bf16>(), w, qkv, n, m, 0.f, nullptr, 0, 0); },
+                       [&](bf16* qkv, const QkvRope& r) { quant_gemm_lean_qkv_rope(d_x.as<bf16>(), w, qkv, m, r, 0); });
+    }
+  }
+  const QkvHeads h80{2, 1, 80};
+  const Gptq g = make_gptq(256, h80.n(), 128, false, true, rng);
+  DeviceQuantizedWeight dev(repack_gptq("qkv", g.qweight.data(), g.qzeros.data(), g.scales.data(), nullptr, 256, h80.n(), 128));
+  QkvRope r;
+  r.num_q_heads = h80.nq;
+  r.num_kv_heads = h80.nkv;
+  r.head_dim = h80.hd;
+  r.block_size = 16;
+  DeviceBuffer x(size_t(256) * 2), y(size_t(h80.n()) * 2);
+  expect_refused(c, "quant_gemm_lean_qkv_rope: int4 at head_dim 80 (no cluster pairs its tiles) is refused",
+                 [&] { quant_gemm_lean_qkv_rope(x.as<bf16>(), dev.view(), y.as<bf16>(), 1, r, 0); },
+                 "quant_gemm_lean_qkv_rope");
+  const Gptq ao = make_gptq(256, 256, 128, true, false, rng);
+  DeviceQuantizedWeight dev_ao(repack_gptq("qkv", ao.qweight.data(), ao.qzeros.data(), ao.scales.data(), ao.g_idx.data(), 256, 256, 128));
+  QkvRope r64 = r;
+  r64.num_q_heads = 2;
+  r64.num_kv_heads = 1;
+  r64.head_dim = 64;
+  DeviceBuffer y64(size_t(256) * 2);
+  expect_refused(c, "quant_gemm_lean_qkv_rope: an int4 act-order weight (x in another order) is refused",
+                 [&] { quant_gemm_lean_qkv_rope(x.as<bf16>(), dev_ao.view(), y64.as<bf16>(), 1, r64, 0); },
+                 "quant_gemm_lean_qkv_rope");
+}
+
 // Host reference of the dynamic activation quantization (README: f32 scale and division).
 void ref_quantize_rows(const std::vector<float>& x, int m, int k, int group, std::vector<uint8_t>& q,
                        std::vector<float>& s) {
@@ -464,6 +512,7 @@ int main() {
     check_w8a8(c, lt, rng);
     check_quantize_widths(c, rng);
     check_qkv_rope_fp8(c, rng);
+    check_qkv_rope_int4(c, rng);
     check_errors(c, rng);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

@@ -100,6 +100,12 @@ inline bool qkv_rope_supports(int head_dim, int rotary_dim) {
   return rotary_dim == head_dim && head_dim % 16 == 0 && head_dim > 0;
 }
 constexpr int kQkvRopeMaxRows = 8;
+// CTAs of the cluster an int4 qkv GEMM with RoPE launches (qkv_rope.cuh's cluster epilogue: a head's 16-row tiles in
+// one cluster, the RoPE pairs of tile t in tile t + head_dim / 32): head_dim / 16 where head_dim is a multiple of 32
+// up to 128 (a portable cluster of at most 8), else 0 (not served that way).
+inline int qkv_rope_cluster(int head_dim) {
+  return head_dim > 0 && head_dim % 32 == 0 && head_dim <= 128 ? head_dim / 16 : 0;
+}
 // The launchers' argument check: 1 <= m <= kQkvRopeMaxRows, a head_dim qkv_rope_supports, n = (q heads + 2 kv
 // heads) * head_dim and a block size; throws pagoda::Error naming `kernel` and the values otherwise.
 void check_qkv_rope(const char* kernel, int m, int n, const QkvRope& rope);

@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -42,24 +43,36 @@ inline bool pdl_enabled() {
   return enabled;
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization
-// attribute; the launch is checked like PAGODA_CUDA_CHECK_LAUNCH.
+// kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization attribute and, for
+// cluster_x > 1, thread-block clusters of cluster_x CTAs along x; the launch is checked like
+// PAGODA_CUDA_CHECK_LAUNCH.
 template <typename... KernelArgs, typename... Args>
-void launch_pdl(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
-                cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attr[1];
+void launch_pdl_cluster(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
+                        cudaStream_t stream, int cluster_x, Args&&... args) {
+  cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
+  attr[1].id = cudaLaunchAttributeClusterDimension;
+  attr[1].val.clusterDim.x = static_cast<unsigned>(cluster_x);
+  attr[1].val.clusterDim.y = 1;
+  attr[1].val.clusterDim.z = 1;
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = stream;
   config.attrs = attr;
-  config.numAttrs = 1;
+  config.numAttrs = cluster_x > 1 ? 2 : 1;
   const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<KernelArgs>(args)...);
   if (status != cudaSuccess) throw_cuda_error(status, name, __FILE__, __LINE__);
   PAGODA_CUDA_CHECK_LAUNCH("launch_pdl");
+}
+
+// The same without clusters.
+template <typename... KernelArgs, typename... Args>
+void launch_pdl(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
+                cudaStream_t stream, Args&&... args) {
+  launch_pdl_cluster(name, kernel, grid, block, smem, stream, 1, std::forward<Args>(args)...);
 }
 
 } // namespace pagoda::cuda

@@ -6,6 +6,10 @@
 // the same weight in its own order.
 #pragma once
 
+#if defined(__CUDACC__)
+#include <cooperative_groups.h>
+#endif
+
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/rope_neox.cuh"
 
@@ -74,5 +78,55 @@ __device__ __forceinline__ void qkv_rope_epilogue(const QkvRope& p, const QkvTil
     if (slot >= 0) p.v_cache[qkv_cache_index(p, slot, (row - v_first) / hd, (row - v_first) % hd)] = v;
   }
 }
+
+// The int4 form (tiles of 16 consecutive rows, whose repacked nibbles a CTA cannot split), launched in clusters of
+// qkv_rope_cluster(head_dim) CTAs, one a head: the RoPE partner of row d < hd / 2 is row d + hd / 2, in the tile
+// hd / 32 ranks up the cluster. The cos / sin of thread idx < m * 16 (input row idx / 16, CTA row idx % 16), before
+// the PDL wait like qkv_rope_angle.
+__device__ __forceinline__ void qkv_rope_cluster_angle(const QkvRope& p, int row0, int idx, int m, float* s, float* c) {
+  *s = 0.f;
+  *c = 1.f;
+  const int hd = p.head_dim;
+  if (row0 >= (p.num_q_heads + p.num_kv_heads) * hd || idx >= m * 16) return;
+  rope_neox_sincos(p.positions[idx / 16], p.inv_freq[(row0 % hd + idx % 16) % (hd / 2)], s, c);
+}
+
+#if defined(__CUDACC__)
+// Each CTA rounds its 16 x m sums to bf16 as the GEMM would store them and publishes them in `xchg` ([8][16] floats
+// of shared memory); after a cluster barrier every q / k row reads its partner's from the partner CTA's xchg and
+// rotates as rope_neox_kv_write does; v rows are stored as they are. A second barrier keeps each CTA's shared memory
+// alive until its partner has read it. Every CTA of the grid must call it (the barriers are cluster-wide).
+template <typename Sum>
+__device__ __forceinline__ void qkv_rope_cluster_epilogue(const QkvRope& p, int row0, int m, bf16* y, int ldy,
+                                                          float s, float c, float (*xchg)[16], Sum sum) {
+  namespace cg = cooperative_groups;
+  const cg::cluster_group cluster = cg::this_cluster();
+  const int hd = p.head_dim, half = hd / 2, q_rows = p.num_q_heads * hd;
+  const int idx = threadIdx.x, i = idx / 16, r = idx % 16, row = row0 + r;
+  const bool live = idx < m * 16;
+  float own = 0.f;
+  if (live) own = __bfloat162float(__float2bfloat16(sum(i, r)));
+  if (live) xchg[i][r] = own;
+  cluster.sync();
+  if (live) {
+    const int32_t slot = p.slots[i];
+    if (row0 < q_rows + p.num_kv_heads * hd) {
+      const int d = row % hd;
+      const bool first = d < half;
+      const unsigned partner = cluster.block_rank() + (first ? 1 : -1) * (half / 16);
+      const float other = cluster.map_shared_rank(&xchg[0][0], partner)[i * 16 + r];
+      const bf16 o = __float2bfloat16(first ? rope_neox_first(own, other, c, s) : rope_neox_second(other, own, c, s));
+      y[int64_t(i) * ldy + row] = o;
+      if (row >= q_rows && slot >= 0) p.k_cache[qkv_cache_index(p, slot, (row - q_rows) / hd, d)] = o;
+    } else {
+      const int v_first = q_rows + p.num_kv_heads * hd;
+      const bf16 v = __float2bfloat16(own);
+      y[int64_t(i) * ldy + row] = v;
+      if (slot >= 0) p.v_cache[qkv_cache_index(p, slot, (row - v_first) / hd, (row - v_first) % hd)] = v;
+    }
+  }
+  cluster.sync();
+}
+#endif
 
 } // namespace pagoda::cuda

@@ -66,13 +66,14 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false, bool R = false>
+          bool A = false, bool R = false, bool C = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
                            const QkvRope rope) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
+  static_assert(!C || (F == QuantFormat::kInt4 && !S && !R), "qkv + RoPE through the cluster: int4 tiles");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
@@ -141,6 +142,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     if (d < count) load(ring[d]);
   float rope_s = 0.f, rope_c = 1.f; // step inputs only, so before the wait too, behind the first weight loads
   if constexpr (R) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
+  if constexpr (C) qkv_rope_cluster_angle(rope, row0, threadIdx.x, m, &rope_s, &rope_c);
   pdl_wait(); // the weights depend on no kernel; x does
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
@@ -224,6 +226,16 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       for (int q = 0; q < 8; ++q) amax = fmaxf(amax, partial[q >> 2][i][16 + (q & 3)]);
       yf[int64_t(8) * ldy + int64_t(i) * gridDim.x + blockIdx.x] = amax;
     }
+  } else if constexpr (C) {
+#if defined(__CUDACC__)
+    __shared__ float xchg[8][16];
+    qkv_rope_cluster_epilogue(rope, row0, m, y, ldy, rope_s, rope_c, xchg, [&](int i, int r) {
+      float s = 0.f;
+#pragma unroll
+      for (int v = 0; v < W; ++v) s += partial[v][i][r];
+      return s;
+    });
+#endif
   } else if constexpr (R) {
     qkv_rope_epilogue(rope, tile, m, y, ldy, rope_s, rope_c, threadIdx.x, W * 32, [&](int i, int r) {
       float s = 0.f;
@@ -264,11 +276,14 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
-template <int W, bool S = false, bool A = false, bool R = false>
+// C (int4 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue through a cluster of CTAs.
+template <int W, bool S = false, bool A = false, bool R = false, bool C = false>
 LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
+  static_assert(!C || (!S && !R), "C is an epilogue of its own");
   if (w.format == QuantFormat::kFp8) {
+    if constexpr (C) return nullptr;
     if (w.scale_index.group_stride != 0) {
       if constexpr (S) {
         return nullptr;
@@ -284,14 +299,14 @@ LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {
-      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S>;
-      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S>;
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S, false, false, C>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S, false, false, C>;
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S>;
-    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S, false, false, C>;
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S, false, false, C>;
   }
-  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S>;
-  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S>;
+  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S, false, false, C>;
+  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S, false, false, C>;
 }
 
 } // namespace pagoda::cuda::lean

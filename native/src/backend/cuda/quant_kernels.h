@@ -36,7 +36,8 @@ bool quant_gemm_lean_enabled();
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
                      size_t workspace_bytes, cudaStream_t stream, int deep = -1);
 
-// quant_gemm_lean of the fused qkv weight (fp8 per channel or blocks, m = 1..8), then rope_neox_kv_write, in one
+// quant_gemm_lean of the fused qkv weight (fp8 per channel or blocks; int4 without act-order where
+// qkv_rope_cluster(head_dim) allows, in clusters of a head's tiles; m = 1..8), then rope_neox_kv_write, in one
 // launch (kernels.h QkvRope): qkv[m, w.n] the rotated q and k and v, the cache the rotated k and v at each
 // token's slot; the bits of the pair it replaces.
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,

@@ -217,11 +217,16 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
 
 bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
                                          LinearContext& ctx) const {
-  // int4 tiles are repacked by 16 consecutive rows, so only fp8's row-major weights can be read in RoPE pairs.
-  if (ctx.f32 || format_ != QuantFormat::kFp8 || parts_.size() != 1 || m > kQkvRopeMaxRows || m > stream_max_rows() ||
-      !quant_gemm_lean_enabled() || !x_ready(ctx.x_fused))
+  // fp8 rows are read in RoPE pairs where they lie; int4 tiles hold 16 consecutive rows, so their pairs meet across
+  // a cluster of a head's tiles (head_dim a multiple of 32 up to 128), with x in the checkpoint's order.
+  if (ctx.f32 || parts_.size() != 1 || m > kQkvRopeMaxRows || m > stream_max_rows() || !quant_gemm_lean_enabled() ||
+      !x_ready(ctx.x_fused))
     return false;
-  quant_gemm_lean_qkv_rope(x, parts_.front().weight.view(), qkv, m, rope, ctx.stream);
+  const QuantizedWeight& w = parts_.front().weight.view();
+  if (format_ != QuantFormat::kFp8 &&
+      (format_ != QuantFormat::kInt4 || w.perm != nullptr || qkv_rope_cluster(rope.head_dim) == 0))
+    return false;
+  quant_gemm_lean_qkv_rope(x, w, qkv, m, rope, ctx.stream);
   return true;
 }
 

@@ -35,7 +35,8 @@ public:
   // so every m writes gate_up's columns in that order and m <= 8 can take quant_gemm_silu.
   bool gate_up_interleaved() const override { return interleaved_; }
   bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
-  // qkv (fp8, one fused weight): quant_gemm_lean_qkv_rope where quant_gemm would take the lean kernel.
+  // qkv (one fused weight; fp8, or int4 without act-order at a head_dim qkv_rope_cluster serves):
+  // quant_gemm_lean_qkv_rope where quant_gemm would take the lean kernel.
   bool apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope, LinearContext& ctx) const override;
   // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
   // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
