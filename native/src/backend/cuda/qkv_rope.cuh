@@ -44,38 +44,36 @@ __device__ __forceinline__ void qkv_rope_angle(const QkvRope& p, const QkvTile& 
   rope_neox_sincos(p.positions[idx / 8], p.inv_freq[t.base[0] % p.head_dim + idx % 8], s, c);
 }
 
+// One output of the qkv GEMM for input row i: y[i, row] = o, and where row is a k or v row, o into that cache at
+// the row's slot (none for a padding row, slot < 0).
+__device__ __forceinline__ void qkv_store(const QkvRope& p, bf16* y, int ldy, int i, int row, bf16 o) {
+  y[int64_t(i) * ldy + row] = o;
+  const int hd = p.head_dim, q_rows = p.num_q_heads * hd, v_first = q_rows + p.num_kv_heads * hd;
+  const int32_t slot = p.slots[i];
+  if (row < q_rows || slot < 0) return;
+  if (row < v_first) p.k_cache[qkv_cache_index(p, slot, (row - q_rows) / hd, row % hd)] = o;
+  else p.v_cache[qkv_cache_index(p, slot, (row - v_first) / hd, (row - v_first) % hd)] = o;
+}
+
 // The epilogue: sum(i, r) is the CTA's float32 result for input row i and CTA row r. Each result is rounded
 // to bf16 as the GEMM would store it, then rotated as rope_neox_kv_write does (s / c from qkv_rope_angle for
 // the same thread `tid`, whose CTA's threads must cover m * 8 in one pass). y: the qkv activation, ldy its pitch.
 template <typename Sum>
 __device__ __forceinline__ void qkv_rope_epilogue(const QkvRope& p, const QkvTile& t, int m, bf16* y, int ldy,
                                                   float s, float c, int tid, int threads, Sum sum) {
-  const int hd = p.head_dim, q_rows = p.num_q_heads * hd;
   if (t.roped) {
     const int idx = tid;
     if (idx >= m * 8) return;
     const int i = idx / 8, r = idx % 8;
     const float x1 = __bfloat162float(__float2bfloat16(sum(i, r)));
     const float x2 = __bfloat162float(__float2bfloat16(sum(i, r + 8)));
-    const bf16 o1 = __float2bfloat16(rope_neox_first(x1, x2, c, s));
-    const bf16 o2 = __float2bfloat16(rope_neox_second(x1, x2, c, s));
-    const int row1 = t.base[0] + r, row2 = t.base[1] + r;
-    y[int64_t(i) * ldy + row1] = o1;
-    y[int64_t(i) * ldy + row2] = o2;
-    const int32_t slot = p.slots[i];
-    if (row1 < q_rows || slot < 0) return;
-    const int h = (row1 - q_rows) / hd;
-    p.k_cache[qkv_cache_index(p, slot, h, row1 % hd)] = o1;
-    p.k_cache[qkv_cache_index(p, slot, h, row2 % hd)] = o2;
+    qkv_store(p, y, ldy, i, t.base[0] + r, __float2bfloat16(rope_neox_first(x1, x2, c, s)));
+    qkv_store(p, y, ldy, i, t.base[1] + r, __float2bfloat16(rope_neox_second(x1, x2, c, s)));
     return;
   }
-  const int v_first = q_rows + p.num_kv_heads * hd;
   for (int idx = tid; idx < m * 16; idx += threads) {
-    const int i = idx / 16, r = idx % 16, row = t.base[0] + r;
-    const bf16 v = __float2bfloat16(sum(i, r));
-    y[int64_t(i) * ldy + row] = v;
-    const int32_t slot = p.slots[i];
-    if (slot >= 0) p.v_cache[qkv_cache_index(p, slot, (row - v_first) / hd, (row - v_first) % hd)] = v;
+    const int i = idx / 16, r = idx % 16;
+    qkv_store(p, y, ldy, i, t.base[0] + r, __float2bfloat16(sum(i, r)));
   }
 }
 
@@ -109,21 +107,14 @@ __device__ __forceinline__ void qkv_rope_cluster_epilogue(const QkvRope& p, int 
   if (live) xchg[i][r] = own;
   cluster.sync();
   if (live) {
-    const int32_t slot = p.slots[i];
+    bf16 o = __float2bfloat16(own); // v rows as they are
     if (row0 < q_rows + p.num_kv_heads * hd) {
-      const int d = row % hd;
-      const bool first = d < half;
+      const bool first = row % hd < half;
       const unsigned partner = cluster.block_rank() + (first ? 1 : -1) * (half / 16);
       const float other = cluster.map_shared_rank(&xchg[0][0], partner)[i * 16 + r];
-      const bf16 o = __float2bfloat16(first ? rope_neox_first(own, other, c, s) : rope_neox_second(other, own, c, s));
-      y[int64_t(i) * ldy + row] = o;
-      if (row >= q_rows && slot >= 0) p.k_cache[qkv_cache_index(p, slot, (row - q_rows) / hd, d)] = o;
-    } else {
-      const int v_first = q_rows + p.num_kv_heads * hd;
-      const bf16 v = __float2bfloat16(own);
-      y[int64_t(i) * ldy + row] = v;
-      if (slot >= 0) p.v_cache[qkv_cache_index(p, slot, (row - v_first) / hd, (row - v_first) % hd)] = v;
+      o = __float2bfloat16(first ? rope_neox_first(own, other, c, s) : rope_neox_second(other, own, c, s));
     }
+    qkv_store(p, y, ldy, i, row, o);
   }
   cluster.sync();
 }

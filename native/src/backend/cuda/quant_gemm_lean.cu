@@ -91,27 +91,30 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
              dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{});
 }
 
+bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim) {
+  if (w.format == QuantFormat::kFp8) return true;
+  return w.format == QuantFormat::kInt4 && w.perm == nullptr && qkv_rope_cluster(head_dim) != 0;
+}
+
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
                               cudaStream_t stream, int deep) {
   check_qkv_rope("quant_gemm_lean_qkv_rope", m, w.n, rope);
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   const int threads = eight ? 256 : 128;
+  if (!quant_gemm_lean_qkv_rope_serves(w, rope.head_dim))
+    throw Error("quant_gemm_lean_qkv_rope: fp8, or int4 with head_dim a multiple of 32 up to 128 and no act-order "
+                "permutation (head_dim " + std::to_string(rope.head_dim) + ")");
   if (w.format == QuantFormat::kInt4) {
     // int4 tiles hold 16 consecutive rows: RoPE pairs meet across a cluster of a head's tiles (qkv_rope.cuh).
-    const int cluster = qkv_rope_cluster(rope.head_dim);
-    if (cluster == 0 || w.perm != nullptr)
-      throw Error("quant_gemm_lean_qkv_rope: int4 needs head_dim a multiple of 32 up to 128 and no act-order "
-                  "permutation (head_dim " + std::to_string(rope.head_dim) + ")");
     const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d)
                                           : lean::lean_kernel_for<4, false, false, false, true>(w, d);
-    launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, cluster, x, w,
-                       qkv, w.n, m, 0.f, rope);
+    launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream,
+                       qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m, 0.f, rope);
     return;
   }
   const lean::LeanKernel kernel =
       eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
-  if (kernel == nullptr) throw Error("quant_gemm_lean_qkv_rope: fp8 or int4 weights only");
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, x, w, qkv, w.n, m, 0.f,
              rope);
 }

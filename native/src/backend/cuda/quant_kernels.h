@@ -42,6 +42,9 @@ void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, 
 // token's slot; the bits of the pair it replaces.
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
                               cudaStream_t stream, int deep = -1);
+// Whether quant_gemm_lean_qkv_rope serves w at head_dim: fp8, or int4 without act-order where qkv_rope_cluster
+// pairs the tiles.
+bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim);
 
 // gate_up and SiLU·mul in one launch of quant_gemm_lean's kernel (m = 1..8; int4 or fp8 per channel): w is a
 // gate_up weight whose rows interleave_gate_up_rows reordered, out[m, w.n / 2] = silu(gate) * up, the bits of

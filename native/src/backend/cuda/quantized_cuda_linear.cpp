@@ -223,9 +223,7 @@ bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const 
       !x_ready(ctx.x_fused))
     return false;
   const QuantizedWeight& w = parts_.front().weight.view();
-  if (format_ != QuantFormat::kFp8 &&
-      (format_ != QuantFormat::kInt4 || w.perm != nullptr || qkv_rope_cluster(rope.head_dim) == 0))
-    return false;
+  if (!quant_gemm_lean_qkv_rope_serves(w, rope.head_dim)) return false;
   quant_gemm_lean_qkv_rope(x, w, qkv, m, rope, ctx.stream);
   return true;
 }
