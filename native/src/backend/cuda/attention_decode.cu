@@ -436,41 +436,23 @@ __global__ void __launch_bounds__(kThreads)
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
 
-  // Partition p's stats and this lane's output pairs (lane, lane + 32, ...), and their weighted sum into acc / den.
-  auto load_part = [&](int p, float2& stats, float2 (&out)[kPairsPerLane]) {
-    stats = part_stats[base + p];
-    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
-#pragma unroll
-    for (int e = 0; e < kPairsPerLane; ++e) {
-      const int pair = lane + 32 * e;
-      if (kPairs % 32 != 0 && pair >= kPairs) break;
-      out[e] = src[pair];
-    }
-  };
-  float2 acc[kPairsPerLane];
-#pragma unroll
-  for (int e = 0; e < kPairsPerLane; ++e) acc[e] = make_float2(0.f, 0.f);
-  float den = 0.f;
-  auto add_part = [&](float2 stats, const float2 (&out)[kPairsPerLane], float m) {
-    const float w = merge_weight(stats, m);
-#pragma unroll
-    for (int e = 0; e < kPairsPerLane; ++e) {
-      const int pair = lane + 32 * e;
-      if (kPairs % 32 != 0 && pair >= kPairs) break;
-      merge_step(acc[e], w, out[e]);
-    }
-    den = __fadd_rn(den, w);
-  };
-
-  // The warp's first kHeldParts partitions are loaded beside the max's loads, so the merge below waits on one L2
-  // round trip instead of two; the sums run in the same order as the loop after.
+  // The warp's first kHeldParts partitions (stats and this lane's output pairs) are loaded beside the max's loads,
+  // so the merge below waits on one L2 round trip instead of two; the sums run in the same order as the loop after.
   constexpr int kHeldParts = 4;
   float2 held_stats[kHeldParts];
   float2 held_out[kHeldParts][kPairsPerLane];
 #pragma unroll
   for (int j = 0; j < kHeldParts; ++j) {
-    if (warp + j * kWarps >= parts) break;
-    load_part(warp + j * kWarps, held_stats[j], held_out[j]);
+    const int p = warp + j * kWarps;
+    if (p >= parts) break;
+    held_stats[j] = part_stats[base + p];
+    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
+#pragma unroll
+    for (int e = 0; e < kPairsPerLane; ++e) {
+      const int pair = lane + 32 * e;
+      if (kPairs % 32 != 0 && pair >= kPairs) break;
+      held_out[j][e] = src[pair];
+    }
   }
 
   float m = -INFINITY;
@@ -482,16 +464,34 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
   for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[w]);
 
+  float2 acc[kPairsPerLane];
+#pragma unroll
+  for (int e = 0; e < kPairsPerLane; ++e) acc[e] = make_float2(0.f, 0.f);
+  float den = 0.f;
 #pragma unroll
   for (int j = 0; j < kHeldParts; ++j) {
-    if (warp + j * kWarps >= parts) break;
-    add_part(held_stats[j], held_out[j], m);
+    const int p = warp + j * kWarps;
+    if (p >= parts) break;
+    const float w = merge_weight(held_stats[j], m);
+#pragma unroll
+    for (int e = 0; e < kPairsPerLane; ++e) {
+      const int pair = lane + 32 * e;
+      if (kPairs % 32 != 0 && pair >= kPairs) break;
+      merge_step(acc[e], w, held_out[j][e]);
+    }
+    den = __fadd_rn(den, w);
   }
 #pragma unroll 4
   for (int p = warp + kHeldParts * kWarps; p < parts; p += kWarps) {
-    float2 stats, out[kPairsPerLane];
-    load_part(p, stats, out);
-    add_part(stats, out, m);
+    const float w = merge_weight(part_stats[base + p], m);
+    const float2* src = reinterpret_cast<const float2*>(part_out + (base + p) * D);
+#pragma unroll
+    for (int e = 0; e < kPairsPerLane; ++e) {
+      const int pair = lane + 32 * e;
+      if (kPairs % 32 != 0 && pair >= kPairs) break;
+      merge_step(acc[e], w, src[pair]);
+    }
+    den = __fadd_rn(den, w);
   }
 #pragma unroll
   for (int e = 0; e < kPairsPerLane; ++e) {
