@@ -35,6 +35,19 @@ for f in bf16 gptq-int4 awq-int4 fp8-dynamic; do
     echo "   batch-1 $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
 done
 
+# B1_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 runs in this call, each under its switches (an A/B against the
+# default run above; a FORMAT alone reruns the default). Not in the README's figures.
+for ab in ${B1_AB:-}; do
+  f=${ab%%:*} envs=""
+  [ "$f" != "$ab" ] && envs=${ab#*:}
+  cfg=$C/llama-3-8b-$f.json
+  [ $f = bf16 ] && cfg=$C/llama-3-8b.json
+  tag=$f${envs:+-${envs//[=,]/-}}
+  run decode-b1-ab-$tag 80 env ${envs//,/ } "$BIN/pagoda-bench" --model "$cfg" $L --batch-size 1 --input-len 512 \
+    --output-len 128 --out "$OUT_DIR/h200-llama3-8b-$tag-decode-b1-ab.json" &&
+    echo "   batch-1 $tag: $(grep -E "^floor" "$OUT_DIR/decode-b1-ab-$tag.log" | head -1)"
+done
+
 P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
 if ! skipped prefill; then
   run prefill-32k 80 "$BIN/pagoda-bench" $P --max-model-len 33024 --input-len 32768 \
