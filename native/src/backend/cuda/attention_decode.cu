@@ -12,10 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include <cooperative_groups.h>
-
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/fp8_fuse.cuh"
 #include "backend/cuda/fp8_kv.cuh"
 #include "backend/cuda/head_dims.h"
 #include "backend/cuda/mma.cuh"
@@ -29,10 +26,6 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-// A merge that fake-quantizes its row for a W8A8 o_proj: up to this many heads a block, in a cluster of up to
-// kMergeQuantMaxCluster blocks (the portable size) that holds the whole row of query heads.
-constexpr int kMergeQuantMaxHeads = 4;
-constexpr int kMergeQuantMaxCluster = 8;
 constexpr int kTileKeys = 16;       // keys per mma tile (the N of S, the K of P V)
 constexpr int kMinPartition = 64;   // below this a block is mostly launch and merge cost
 constexpr float kLog2e = 1.4426950408889634f;
@@ -420,35 +413,28 @@ __device__ __forceinline__ void merge_step(float2& acc, float w, float2 v) {
 // loop over the partitions paid one L2 round trip each, most of a batch-1 decode). Every float op
 // carries its rounding (__fmul_rn, __fmaf_rn, __fadd_rn, __fdiv_rn) so ptxas contracts nothing on its
 // own: the bits do not depend on how it schedules this kernel.
-// kQuant (a W8A8 o_proj's input, per token): a block merges blockDim.x / kThreads heads side by side (grid x
-// the head groups, y the sequences) in a cluster that spans the token's row, and the row leaves fake-quantized
-// (fp8_fuse.cuh) from its bf16 values, as fake_quantize_fp8_rows would after: one kernel and one L2 round trip
-// fewer on a batch-1 step. Without it: grid (sequences, heads), one head a block.
-template <int D, bool kQuant>
-__global__ void __launch_bounds__(kQuant ? kThreads * kMergeQuantMaxHeads : kThreads)
+template <int D>
+__global__ void __launch_bounds__(kThreads)
     paged_attention_decode_merge_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
                                         int max_partitions, const float* part_out,
                                         const float2* part_stats, int prefix_slots) {
   constexpr int kPairs = D / 2;
   constexpr int kPairsPerLane = (kPairs + 31) / 32; // the last one partial where D / 2 is not a multiple of 32
-  constexpr int kHeads = kQuant ? kMergeQuantMaxHeads : 1;
-  __shared__ float2 s_acc[kHeads][kWarps][kPairs];
-  __shared__ float s_den[kHeads][kWarps];
-  __shared__ float s_max[kHeads][kWarps];
+  __shared__ float2 s_acc[kWarps][kPairs];
+  __shared__ float s_den[kWarps];
+  __shared__ float s_max[kWarps];
   // The step's inputs (sequence, context length, output row) depend on no kernel: read before the wait, so
   // their two dependent round trips overlap the decode kernel instead of following it.
-  const int sub = kQuant ? threadIdx.x / kThreads : 0; // this thread's head among the block's
-  const int tid = kQuant ? threadIdx.x % kThreads : threadIdx.x;
-  const int seq_index = kQuant ? blockIdx.y : blockIdx.x;
-  const int head = kQuant ? blockIdx.x * (blockDim.x / kThreads) + sub : blockIdx.y;
+  const int seq_index = blockIdx.x;
+  const int head = blockIdx.y;
   const int seq = seq_ids[seq_index];
   const int parts = prefix_slots + (args.context_lens[seq] + partition - 1) / partition;
   const int64_t token = args.query_start[seq];
   const int64_t base = (static_cast<int64_t>(seq_index) * args.num_q_heads + head) * (prefix_slots + max_partitions);
   pdl_wait();
   pdl_launch_dependents();
-  const int warp = tid >> 5;
-  const int lane = tid & 31;
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
 
   // The warp's first kHeldParts partitions (stats and this lane's output pairs) are loaded beside the max's loads,
   // so the merge below waits on one L2 round trip instead of two; the sums run in the same order as the loop after.
@@ -470,13 +456,13 @@ __global__ void __launch_bounds__(kQuant ? kThreads * kMergeQuantMaxHeads : kThr
   }
 
   float m = -INFINITY;
-  for (int p = tid; p < parts; p += kThreads) m = fmaxf(m, part_stats[base + p].x);
+  for (int p = threadIdx.x; p < parts; p += kThreads) m = fmaxf(m, part_stats[base + p].x);
   m = warp_max(m);
-  if (lane == 0) s_max[sub][warp] = m;
+  if (lane == 0) s_max[warp] = m;
   __syncthreads();
-  m = s_max[sub][0];
+  m = s_max[0];
 #pragma unroll
-  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[sub][w]);
+  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, s_max[w]);
 
   float2 acc[kPairsPerLane];
 #pragma unroll
@@ -510,57 +496,21 @@ __global__ void __launch_bounds__(kQuant ? kThreads * kMergeQuantMaxHeads : kThr
 #pragma unroll
   for (int e = 0; e < kPairsPerLane; ++e) {
     const int pair = lane + 32 * e;
-    if (kPairs % 32 == 0 || pair < kPairs) s_acc[sub][warp][pair] = acc[e];
+    if (kPairs % 32 == 0 || pair < kPairs) s_acc[warp][pair] = acc[e];
   }
-  if (lane == 0) s_den[sub][warp] = den;
+  if (lane == 0) s_den[warp] = den;
   __syncthreads();
 
-  const float* s_flat = reinterpret_cast<const float*>(s_acc[sub]);
-  bf16* out_row = args.out + token * args.num_q_heads * D + static_cast<int64_t>(head) * D;
-  constexpr int kDims = (D + kThreads - 1) / kThreads; // output columns a thread
-  float value[kDims];
-#pragma unroll
-  for (int j = 0; j < kDims; ++j) {
-    const int d = tid + j * kThreads;
-    value[j] = 0.f;
-    if (d >= D) break;
+  const float* s_flat = reinterpret_cast<const float*>(s_acc);
+  for (int d = threadIdx.x; d < D; d += kThreads) {
     float num = 0.f, total = 0.f;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) {
       num = __fadd_rn(num, s_flat[w * D + d]);
-      total = __fadd_rn(total, s_den[sub][w]);
+      total = __fadd_rn(total, s_den[w]);
     }
-    const bf16 o = __float2bfloat16(__fdiv_rn(num, total));
-    if constexpr (kQuant) {
-      value[j] = __bfloat162float(o);
-    } else {
-      out_row[d] = o;
-    }
-  }
-  if constexpr (kQuant) {
-#if defined(__CUDACC__)
-    // The row's amax: the block's, then the cluster's through each block's slot in shared memory. A block
-    // arrives at the second barrier once it has read every slot and waits on it only before it exits, so its
-    // slot outlives the reads while its stores go out.
-    namespace cg = cooperative_groups;
-    const cg::cluster_group cluster = cg::this_cluster();
-    __shared__ float s_amax;
-    float amax = 0.f;
-#pragma unroll
-    for (int j = 0; j < kDims; ++j) amax = fmaxf(amax, fabsf(value[j]));
-    amax = block_max(amax);
-    if (threadIdx.x == 0) s_amax = amax;
-    cluster.sync();
-    for (unsigned r = 0; r < cluster.num_blocks(); ++r) amax = fmaxf(amax, *cluster.map_shared_rank(&s_amax, r));
-    asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
-    const float s = fp8_scale(amax);
-#pragma unroll
-    for (int j = 0; j < kDims; ++j) {
-      const int d = tid + j * kThreads;
-      if (d < D) out_row[d] = __float2bfloat16(fp8_fake_quant(value[j], s));
-    }
-    asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
-#endif
+    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head) * D + d] =
+        __float2bfloat16(__fdiv_rn(num, total));
   }
 }
 
@@ -609,17 +559,8 @@ size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_se
 
 namespace {
 
-// Heads a block for the merge that fake-quantizes its row (kQuant): the fewest that put the row's heads in one
-// cluster of at most kMergeQuantMaxCluster blocks; 0 where no such split exists (that row is quantized after).
-int merge_quant_heads(int num_q_heads) {
-  for (int h = 1; h <= kMergeQuantMaxHeads; ++h)
-    if (num_q_heads % h == 0 && num_q_heads / h <= kMergeQuantMaxCluster) return h;
-  return 0;
-}
-
-// Returns whether args.out left fake-quantized (only when asked, and only through the merge).
 template <int D, int kRows, bool kFp8>
-bool launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                    int prefix_slots, void* workspace, cudaStream_t stream) {
   constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
   static const bool configured = [] { // once per instantiation: more than the default 48 KB
@@ -636,37 +577,30 @@ bool launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
              stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats,
              prefix_slots);
-  if (plan.max_partitions <= 1 && prefix_slots == 0) return false;
-  const int heads = args.out_fp8_per_token ? merge_quant_heads(args.num_q_heads) : 0;
-  if (heads > 0) {
-    const int cluster = args.num_q_heads / heads;
-    launch_pdl_cluster("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D, true>,
-                       dim3(cluster, num_seqs), dim3(kThreads * heads), 0, stream, cluster, args, seq_ids,
-                       plan.partition_tokens, plan.max_partitions, static_cast<const float*>(part_out),
-                       static_cast<const float2*>(part_stats), prefix_slots);
-    return true;
+  if (plan.max_partitions > 1 || prefix_slots > 0) {
+    const dim3 merge_grid(num_seqs, args.num_q_heads);
+    launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
+               dim3(kThreads), 0, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions,
+               static_cast<const float*>(part_out), static_cast<const float2*>(part_stats), prefix_slots);
   }
-  launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D, false>,
-             dim3(num_seqs, args.num_q_heads), dim3(kThreads), 0, stream, args, seq_ids, plan.partition_tokens,
-             plan.max_partitions, static_cast<const float*>(part_out), static_cast<const float2*>(part_stats),
-             prefix_slots);
-  return false;
 }
 
 template <int D, bool kFp8>
-bool launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                         int prefix_slots, void* workspace, cudaStream_t stream) {
   if (args.num_q_heads / args.num_kv_heads <= 8)
-    return launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
-  return launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+  else
+    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
 }
 
 template <int D>
-bool launch_decode_dtype(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
+void launch_decode_dtype(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                          int prefix_slots, void* workspace, cudaStream_t stream) {
   if (args.k_cache_fp8 != nullptr)
-    return launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
-  return launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+    launch_decode_rows<D, true>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+  else
+    launch_decode_rows<D, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
 }
 
 void check_decode_args(const PagedAttentionArgs& args, const DecodePlan& plan) {
@@ -683,19 +617,17 @@ void check_decode_args(const PagedAttentionArgs& args, const DecodePlan& plan) {
 
 } // namespace
 
-bool paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
+void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
                             const DecodePlan& plan, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
   check_decode_args(args, plan);
-  if (num_seqs == 0) return false;
+  if (num_seqs == 0) return;
   const size_t needed = paged_attention_decode_workspace_bytes(plan, num_seqs, args.num_q_heads, args.head_dim);
   if (workspace_bytes < needed)
     throw Error("paged_attention_decode: workspace of " + std::to_string(workspace_bytes) +
                 " bytes is smaller than the " + std::to_string(needed) + " this plan needs");
-  bool quantized = false;
   dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
-    quantized = launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, 0, workspace, stream);
+    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, 0, workspace, stream);
   });
-  return quantized;
 }
 
 void paged_attention_decode_after_prefix(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs,
@@ -703,10 +635,8 @@ void paged_attention_decode_after_prefix(const PagedAttentionArgs& args, const i
                                          cudaStream_t stream) {
   check_decode_args(args, plan);
   if (num_seqs == 0) return;
-  PagedAttentionArgs plain = args; // the cascade's rows are quantized after, by the o_proj
-  plain.out_fp8_per_token = false;
   dispatch_head_dim(args.head_dim, "paged_attention_decode", [&](auto d) {
-    launch_decode_dtype<decltype(d)::value>(plain, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+    launch_decode_dtype<decltype(d)::value>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
   });
 }
 

@@ -30,16 +30,6 @@ bool fused_rope_kv_enabled() {
   return on;
 }
 
-// A decode step's attention output fake-quantized for a W8A8 o_proj by the split-K merge itself (no
-// fake_quantize_fp8_rows kernel after it); PAGODA_FUSED_MERGE_QUANT=0 leaves that to the o_proj.
-bool fused_merge_quant_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_FUSED_MERGE_QUANT");
-    return !(v != nullptr && std::string(v) == "0");
-  }();
-  return on;
-}
-
 } // namespace
 
 template <typename T> class CudaOps : public ModelOps {
@@ -234,14 +224,9 @@ public:
           paged_attention_decode(a, in_.plain_ids, in_.num_plain, in_.plain_plan,
                                  b_.decode_ws_.template as<char>() + in_.plain_ws_offset,
                                  b_.decode_ws_.bytes() - in_.plain_ws_offset, st_);
-      } else if (decode && in_.num_decode) {
-        // Every row a decode row: the merge can leave them as the o_proj reads them.
-        a.out_fp8_per_token = fused_merge_quant_enabled() && w8a8_fuse() == Fp8Fuse::kPerToken &&
-                              in_.num_tiles == 0 && in_.num_decode == n;
-        if (paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
-                                   b_.decode_ws_.bytes(), st_))
-          wrote(out, Fp8Fuse::kPerToken);
-      }
+      } else if (decode && in_.num_decode)
+        paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
+                               b_.decode_ws_.bytes(), st_);
     }
     b_.ops_.mark(st_, "attention_decode");
   }

@@ -185,9 +185,6 @@ template <typename T> struct PagedAttentionArgsOf {
   const uint8_t* v_cache_fp8 = nullptr;
   float k_scale = 1.f;
   float v_scale = 1.f;
-  // Decode only: a W8A8 o_proj reads out quantized per token; paged_attention_decode may write out's rows
-  // fake-quantized so (fp8_fuse.cuh), and says whether it did.
-  bool out_fp8_per_token = false;
 };
 using PagedAttentionArgs = PagedAttentionArgsOf<bf16>;
 using PagedAttentionArgsF32 = PagedAttentionArgsOf<float>;
@@ -245,9 +242,7 @@ void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const Prefill
 
 // Decode (one query token per sequence): the sequences in seq_ids[0..num_seqs). Contexts
 // are split into partitions of partition_tokens when that gives more parallelism, then the
-// partial results are merged by a second kernel in `workspace`. Returns true when args.out_fp8_per_token
-// was honoured: the merge ran and wrote each row fake-quantized per token (bit for bit what
-// fake_quantize_fp8_rows would make of the plain rows); false when out holds the plain rows.
+// partial results are merged by a second kernel in `workspace`.
 struct DecodePlan {
   int partition_tokens = 0; // multiple of 32
   int max_partitions = 0;
@@ -256,7 +251,7 @@ DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q
                                        int max_context_len, int num_sms);
 size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs,
                                               int num_q_heads, int head_dim);
-bool paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
+void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
                             int num_seqs, const DecodePlan& plan, void* workspace,
                             size_t workspace_bytes, cudaStream_t stream);
 // The same decode kernel and merge for cascade attention's suffix: every (sequence, query head)
