@@ -17,8 +17,8 @@ namespace pagoda::cuda::lean {
 using bf16 = __nv_bfloat16;
 
 
-LEAN_DEVICE float lean_scale(const __half* s) { return __half2float(*s); }
-LEAN_DEVICE float lean_scale(const float* s) { return *s; }
+LEAN_DEVICE float lean_scale(__half s) { return __half2float(s); }
+LEAN_DEVICE float lean_scale(float s) { return s; }
 
 // prmt.b32 in its default mode: a selector nibble with bit 3 set replicates the sign of the byte
 // its low 3 bits name (what __byte_perm does not promise).
@@ -101,15 +101,18 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   }
   const int64_t s_step = W * w.scale_index.group_stride, z_step = int64_t(W) * w.n;
 
+  // A stage holds what its loads return, unconverted: an op on a loaded value inside load() would stall the warp
+  // there for the whole memory round trip (Nsight: the half -> float of the group scales held ~45% of int4
+  // gate_up's stall samples), where a conversion at the use finds the value long arrived.
   struct Stage {
     uint4 words[G][kW];
-    float scale[2];
-    uint32_t zero2[2]; // int4 with zero points: the bf16 pair 128 + z of rows g and g + 8
+    ScaleT scale[2];
+    uint8_t zero[2]; // int4 with zero points: z of rows g and g + 8
   };
   float fixed_scale[2] = {0.f, 0.f};
   if constexpr (!GS) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) fixed_scale[h] = lean_scale(sp[h]);
+    for (int h = 0; h < 2; ++h) fixed_scale[h] = lean_scale(*sp[h]);
   }
   auto load = [&](Stage& st) {
 #pragma unroll
@@ -126,11 +129,11 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       if constexpr (GS) {
-        st.scale[h] = lean_scale(sp[h]);
+        st.scale[h] = *sp[h];
         sp[h] += s_step;
       }
       if constexpr (Z) {
-        st.zero2[h] = uint32_t(*zp[h]) * 0x00010001u + 0x43004300u;
+        st.zero[h] = *zp[h];
         zp[h] += z_step;
       }
     }
@@ -168,6 +171,11 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       Stage& st = ring[d];
       const XFrag& xf = xr[d & 1];
       float part[4] = {0.f, 0.f, 0.f, 0.f};
+      uint32_t zero2[2] = {0u, 0u}; // the bf16 pair 128 + z of rows g and g + 8
+      if constexpr (Z) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) zero2[h] = uint32_t(st.zero[h]) * 0x00010001u + 0x43004300u;
+      }
 #pragma unroll
       for (int c = 0; c < G; ++c) {
 #pragma unroll
@@ -178,7 +186,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
-              a[i] = bf16x2_sub(biased, Z ? st.zero2[i & 1] : 0x43084308u);
+              a[i] = bf16x2_sub(biased, Z ? zero2[i & 1] : 0x43084308u);
             }
           } else {
             const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
@@ -193,7 +201,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       }
       // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[e] += part[e] * (GS ? st.scale[e >> 1] : fixed_scale[e >> 1]);
+      for (int e = 0; e < 4; ++e) acc[e] += part[e] * (GS ? lean_scale(st.scale[e >> 1]) : fixed_scale[e >> 1]);
       if (j + D < count) load(st);
     }
   }
