@@ -6,8 +6,9 @@
 # batch-1 decode of Llama-3-8B in bf16 / GPTQ / AWQ / FP8 beside each one's floor, the 32k and 120k
 # prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, and the prefix-caching workload. Dummy
 # weights for the 8B shapes. Logs and JSON go to $OUT/figures, tarred into $OUT/figures-logs.tar.gz.
-# SKIP="tests prefill" leaves out the kernel tests after quant_gemm_test and the two prefills (a call short of
-# device time, when their code has not changed since their last figures).
+# SKIP="tests prefill sharegpt prefix" leaves out the kernel tests after quant_gemm_test, the two prefills, the
+# ShareGPT runs and the prefix-caching workload (any of them: a call short of device time, when their code has not
+# changed since their last figures).
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
@@ -56,7 +57,7 @@ if ! skipped prefill; then
     --out "$OUT_DIR/h200-llama31-8b-prefill-120k.json" && echo "   120k: $(grep -E "^prefill" "$OUT_DIR/prefill-120k.log")"
 fi
 
-for f in bf16 fp8-dynamic; do
+skipped sharegpt || for f in bf16 fp8-dynamic; do
   cfg=$C/llama-3-8b-$f.json
   [ $f = bf16 ] && cfg=$C/llama-3-8b.json
   run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$cfg" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
@@ -64,9 +65,11 @@ for f in bf16 fp8-dynamic; do
     echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1)"
 done
 
+if ! skipped prefix; then
 run prefix-caching 110 "$BIN/pagoda-bench" --model "$C/llama-3-8b.json" $L --skip-bandwidth --prefix-workload \
   --prefix-len 1536 --suffix-len 512 --output-len 128 --num-prompts 128 --out "$OUT_DIR/h200-llama3-8b-prefix-caching.json" &&
   echo "   prefix caching: $(python3 -c "import json,sys; f=json.load(open(sys.argv[1]))['figures']; \
 print(f\"{f['speedup_output_tokens_per_s']:.2f}x, decode steps {f['step_time']['caching_on']['decode_steps']['ms_per_step']:.2f} ms\")" \
     "$OUT_DIR/h200-llama3-8b-prefix-caching.json"); $(grep -oE "caching on: [0-9]+ cascade" "$OUT_DIR/prefix-caching.log")"
+fi
 finish
