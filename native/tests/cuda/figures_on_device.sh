@@ -9,6 +9,7 @@
 # SKIP="tests prefill sharegpt prefix" leaves out the kernel tests after quant_gemm_test, the two prefills, the
 # ShareGPT runs and the prefix-caching workload (any of them: a call short of device time, when their code has not
 # changed since their last figures).
+# B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
@@ -28,7 +29,7 @@ done
 every_golden
 
 L="--load-format dummy --device cuda --max-model-len 4096"
-for f in bf16 gptq-int4 awq-int4 fp8-dynamic; do
+for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
   cfg=$C/llama-3-8b-$f.json
   [ $f = bf16 ] && cfg=$C/llama-3-8b.json
   run decode-b1-$f 80 "$BIN/pagoda-bench" --model "$cfg" $L --batch-size 1 --input-len 512 --output-len 128 \
