@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Fails when a decode GEMV uses a narrow value it loads from global memory in the block that loads it; no GPU.
+
+quant_gemm_lean's stages prefetch the weights of a later group together with that group's scale (a half) and zero
+point (a byte). Until session 18 the stage's load converted both on the spot (half -> float, z -> the bf16 pair
+128 + z), and since the loads sit in the block `if (j + D < count) load(st)`, the conversion stayed there: every warp
+then waited a whole memory round trip right after issuing the stage it meant to prefetch. Nsight put ~45% of int4
+gate_up's stall samples (m 1, H200) on that conversion. This check keeps a stage's narrow loads unconsumed until
+their use, which is in a later basic block.
+
+The rule: in every .entry whose name contains the pattern (default quant_gemm_lean_kernel), split the body into
+basic blocks at labels and branches; within a block that issues a stage (it streams weights: an ld.global.cs), no
+instruction may read a register written by an 8- or 16-bit ld.global in that same block. (Blocks without one, such
+as an epilogue reading y for y += beta * y, may use what they load at once: nothing is prefetched there.) Usage: ptx_stage_load_check.py --self-test (hand-written PTX, no nvcc) |
+[--nvcc NVCC] [--include DIR] [--arch sm_90a] [--entry PATTERN] file.cu|.ptx ...
+Exit 0: clean; 1: a narrow load used where it is loaded; 2: a compile failed.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ENTRY = re.compile(r"^\.(?:visible\s+)?\.entry\s+([\w$]+)", re.M)
+LABEL = re.compile(r"^\s*\$?[\w$]+:\s*$")
+INSN = re.compile(r"^\s*(?:@!?%p\d+\s+)?([a-z][\w.:]*)\s*(.*?);")
+REG = re.compile(r"%[a-z]+\d+")
+NARROW_LOAD = re.compile(r"^ld\.global(?:\.[a-z]+)*\.(?:u8|s8|b8|u16|s16|b16|f16)$")
+
+
+def check_entry(name, body):
+    bad = []
+    block_bad, stage = [], False
+    pending = {}  # register -> the narrow load that wrote it, in the current block
+
+    def end_block():
+        nonlocal block_bad, stage, pending
+        if stage:
+            bad.extend(block_bad)
+        block_bad, stage, pending = [], False, {}
+
+    for n, line in enumerate(body.split("\n")):
+        if LABEL.match(line):
+            end_block()
+            continue
+        m = INSN.match(line.strip().lstrip("{").rstrip("}").strip())  # inline asm comes as `{ op ...;}`
+        if not m:
+            continue
+        op, rest = m.group(1), m.group(2)
+        regs = REG.findall(rest)
+        if op.startswith(("bra", "ret", "exit")):
+            end_block()
+            continue
+        if op.startswith("ld.global.cs"):
+            stage = True
+        is_store = op.startswith("st.")
+        dst, srcs = (None, regs) if is_store else (regs[0] if regs else None, regs[1:])
+        for r in srcs:
+            if r in pending:
+                block_bad.append("%s: %s reads %s, loaded by `%s` in the same stage block (PTX line %d)" %
+                                 (name, op, r, pending[r], n))
+        if dst is not None:
+            pending.pop(dst, None)
+            if NARROW_LOAD.match(op):
+                pending[dst] = op
+    end_block()
+    return sorted(set(bad))
+
+
+# Hand-written PTX: session 17's stage load (the scale converted as loaded, under the prefetch branch) and zero
+# point, the same stage keeping the half for a later block, and an epilogue using the bf16 it loads.
+SELF_TEST = [
+    ("converted_at_load", True, """.visible .entry converted_at_load(
+{
+	@%p3 bra 	$L__BB0_12;
+	ld.global.cs.v4.u32 	{%r60, %r61, %r62, %r63}, [%rd40];
+	ld.global.u16 	%rs5, [%rd41];
+	{ cvt.f32.f16 %f20, %rs5;}
+	add.s64 	%rd41, %rd41, %rd9;
+$L__BB0_12:
+	ret;
+}
+"""),
+    ("zero_at_load", True, """.visible .entry zero_at_load(
+{
+	ld.global.cs.v4.u32 	{%r60, %r61, %r62, %r63}, [%rd40];
+	ld.global.u8 	%rs7, [%rd50];
+	cvt.u32.u16 	%r80, %rs7;
+	mad.lo.s32 	%r81, %r80, 65537, 1124090624;
+	ret;
+}
+"""),
+    ("kept_raw", False, """.visible .entry kept_raw(
+{
+	@%p3 bra 	$L__BB0_12;
+	ld.global.cs.v4.u32 	{%r60, %r61, %r62, %r63}, [%rd40];
+	ld.global.u16 	%rs5, [%rd41];
+	add.s64 	%rd41, %rd41, %rd9;
+$L__BB0_12:
+	{ cvt.f32.f16 %f20, %rs5;}
+	fma.rn.f32 	%f21, %f22, %f20, %f21;
+	ret;
+}
+"""),
+    ("epilogue", False, """.visible .entry epilogue(
+{
+	ld.global.u16 	%rs9, [%rd60];
+	cvt.f32.bf16 	%f30, %rs9;
+	fma.rn.f32 	%f31, %f32, %f30, %f33;
+	ret;
+}
+"""),
+]
+
+
+def self_test():
+    ok = True
+    for name, want_flag, ptx in SELF_TEST:
+        flagged = bool(check_entry(name, ptx))
+        good = flagged == want_flag
+        ok &= good
+        print("%s %s: flagged %s, want %s" % ("ok  " if good else "FAIL", name, flagged, want_flag))
+    return 0 if ok else 1
+
+
+def to_ptx(a, path, tmp):
+    if path.endswith(".ptx"):
+        return open(path).read()
+    out = os.path.join(tmp, os.path.basename(path) + ".ptx")
+    cmd = [a.nvcc, "-ptx", "-O3", "-DNDEBUG", "-std=c++17", "-arch=" + a.arch, "-DPAGODA_HAVE_CUDA=1", "-o", out, path]
+    for inc in a.include:
+        cmd += ["-I", inc]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+        return None
+    return open(out).read()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nvcc", default="nvcc")
+    ap.add_argument("--include", action="append", default=[])
+    ap.add_argument("--arch", default="sm_90a")
+    ap.add_argument("--entry", default="quant_gemm_lean_kernel")
+    ap.add_argument("--self-test", action="store_true")
+    ap.add_argument("files", nargs="*")
+    a = ap.parse_args()
+    if a.self_test:
+        return self_test()
+    if not a.files:
+        ap.error("no files")
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in a.files:
+            ptx = to_ptx(a, f, tmp)
+            if ptx is None:
+                print("FAIL %s: nvcc -ptx failed" % f)
+                return 2
+            starts = [(m.start(), m.group(1)) for m in ENTRY.finditer(ptx)]
+            checked, bad = 0, []
+            for k, (s, name) in enumerate(starts):
+                if a.entry not in name:
+                    continue
+                checked += 1
+                bad += check_entry(name, ptx[s:starts[k + 1][0] if k + 1 < len(starts) else len(ptx)])
+            base = os.path.basename(f)
+            if checked == 0:
+                failed = True
+                print("FAIL %s: no entry named like %s" % (base, a.entry))
+            elif bad:
+                failed = True
+                for b in bad[:20]:
+                    print("FAIL %s: %s" % (base, b))
+                if len(bad) > 20:
+                    print("FAIL %s: ... %d more" % (base, len(bad) - 20))
+            else:
+                print("ok   %s: %d entries, no narrow global load used in the block that loads it" % (base, checked))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
