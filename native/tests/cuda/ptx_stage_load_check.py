@@ -9,9 +9,10 @@ gate_up's stall samples (m 1, H200) on that conversion. This check keeps a stage
 their use, which is in a later basic block.
 
 The rule: in every .entry whose name contains the pattern (default quant_gemm_lean_kernel), split the body into
-basic blocks at labels and branches; within a block that issues a stage (it streams weights: an ld.global.cs), no
-instruction may read a register written by an 8- or 16-bit ld.global in that same block. (Blocks without one, such
-as an epilogue reading y for y += beta * y, may use what they load at once: nothing is prefetched there.) Usage: ptx_stage_load_check.py --self-test (hand-written PTX, no nvcc) |
+basic blocks at labels and branches; within a block, no instruction may read a register written by an 8-bit
+ld.global (a zero point), and no cvt.f32.f16 may read one written by a 16-bit ld.global (a half scale), in that same
+block. (bf16 loads are left alone: an epilogue reading y for y += beta * y uses what it loads at once, and nothing is
+prefetched there.) Usage: ptx_stage_load_check.py --self-test (hand-written PTX, no nvcc) |
 [--nvcc NVCC] [--include DIR] [--arch sm_90a] [--entry PATTERN] file.cu|.ptx ...
 Exit 0: clean; 1: a narrow load used where it is loaded; 2: a compile failed.
 """
@@ -27,18 +28,15 @@ LABEL = re.compile(r"^\s*\$?[\w$]+:\s*$")
 INSN = re.compile(r"^\s*(?:@!?%p\d+\s+)?([a-z][\w.:]*)\s*(.*?);")
 REG = re.compile(r"%[a-z]+\d+")
 NARROW_LOAD = re.compile(r"^ld\.global(?:\.[a-z]+)*\.(?:u8|s8|b8|u16|s16|b16|f16)$")
+BYTE_LOAD = re.compile(r"^ld\.global(?:\.[a-z]+)*\.(?:u8|s8|b8)$")
 
 
 def check_entry(name, body):
     bad = []
-    block_bad, stage = [], False
     pending = {}  # register -> the narrow load that wrote it, in the current block
 
     def end_block():
-        nonlocal block_bad, stage, pending
-        if stage:
-            bad.extend(block_bad)
-        block_bad, stage, pending = [], False, {}
+        pending.clear()
 
     for n, line in enumerate(body.split("\n")):
         if LABEL.match(line):
@@ -52,14 +50,12 @@ def check_entry(name, body):
         if op.startswith(("bra", "ret", "exit")):
             end_block()
             continue
-        if op.startswith("ld.global.cs"):
-            stage = True
         is_store = op.startswith("st.")
         dst, srcs = (None, regs) if is_store else (regs[0] if regs else None, regs[1:])
         for r in srcs:
-            if r in pending:
-                block_bad.append("%s: %s reads %s, loaded by `%s` in the same stage block (PTX line %d)" %
-                                 (name, op, r, pending[r], n))
+            if r in pending and (BYTE_LOAD.match(pending[r]) or op.startswith("cvt.f32.f16")):
+                bad.append("%s: %s reads %s, loaded by `%s` in the same block (PTX line %d)" %
+                           (name, op, r, pending[r], n))
         if dst is not None:
             pending.pop(dst, None)
             if NARROW_LOAD.match(op):
