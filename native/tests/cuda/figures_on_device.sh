@@ -20,6 +20,7 @@ export PAGODA_SHARED=$S # quant_gemm_test reads the wave2 checkpoints from it
 
 test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
 grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
+cfg() { [ "$1" = bf16 ] && echo "$C/llama-3-8b.json" || echo "$C/llama-3-8b-$1.json"; } # Llama-3-8B in a format
 skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 skipped tests || for t in paged_attention_wgmma_test paged_attention_test cascade_attention_test; do
   run $t 120 "$BIN/$t"
@@ -30,9 +31,7 @@ every_golden
 
 L="--load-format dummy --device cuda --max-model-len 4096"
 for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
-  cfg=$C/llama-3-8b-$f.json
-  [ $f = bf16 ] && cfg=$C/llama-3-8b.json
-  run decode-b1-$f 80 "$BIN/pagoda-bench" --model "$cfg" $L --batch-size 1 --input-len 512 --output-len 128 \
+  run decode-b1-$f 80 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 --output-len 128 \
     --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json" &&
     echo "   batch-1 $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
 done
@@ -42,10 +41,8 @@ done
 for ab in ${B1_AB:-}; do
   f=${ab%%:*} envs=""
   [ "$f" != "$ab" ] && envs=${ab#*:}
-  cfg=$C/llama-3-8b-$f.json
-  [ $f = bf16 ] && cfg=$C/llama-3-8b.json
   tag=$f${envs:+-${envs//[=,]/-}}
-  run decode-b1-ab-$tag 80 env ${envs//,/ } "$BIN/pagoda-bench" --model "$cfg" $L --batch-size 1 --input-len 512 \
+  run decode-b1-ab-$tag 80 env ${envs//,/ } "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 \
     --output-len 128 --out "$OUT_DIR/h200-llama3-8b-$tag-decode-b1-ab.json" &&
     echo "   batch-1 $tag: $(grep -E "^floor" "$OUT_DIR/decode-b1-ab-$tag.log" | head -1)"
 done
@@ -59,9 +56,7 @@ if ! skipped prefill; then
 fi
 
 skipped sharegpt || for f in bf16 fp8-dynamic; do
-  cfg=$C/llama-3-8b-$f.json
-  [ $f = bf16 ] && cfg=$C/llama-3-8b.json
-  run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$cfg" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
+  run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
     --out "$OUT_DIR/h200-llama3-8b-$f-sharegpt-500.json" &&
     echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1)"
 done

@@ -25,10 +25,11 @@ import argparse
 import concurrent.futures
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
+
+import ptx_checks
 
 NC = re.compile(r"^\s*(?:@!?%p\d+\s+)?ld\.global\.nc\b", re.M)
 WAIT = re.compile(r"^\s*griddepcontrol\.wait\b", re.M)
@@ -107,19 +108,8 @@ def pdl_entries(ptx):
 
 def to_ptx(a, f, tmp):
     """(file, ptx text or None, compiler errors)."""
-    if f.endswith(".ptx"):
-        with open(f) as fh:
-            return f, fh.read(), ""
-    out = os.path.join(tmp, os.path.basename(f) + ".ptx")
-    cmd = [a.nvcc] + ["-I" + d for d in a.include] + ["-std=c++17", "-O3", "-arch=" + a.arch, "-ptx",
-                                                      "-DPAGODA_HAVE_CUDA=1", f, "-o", out]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        return f, None, r.stderr
-    with open(out) as fh:
-        text = fh.read()
-    os.remove(out)
-    return f, text, ""
+    ptx, err = ptx_checks.compile_ptx(a.nvcc, a.include, a.arch, f, tmp, ndebug=False)
+    return f, ptx, err
 
 
 def main():

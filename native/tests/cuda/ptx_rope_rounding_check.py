@@ -14,14 +14,11 @@ instructions (the nearest earlier definition of the register, a few steps deep);
 way must carry .rn. Usage: ptx_rope_rounding_check.py --self-test (hand-written PTX, no nvcc) | [--nvcc NVCC] [--include DIR] [--arch sm_90a] file.cu|.ptx ...
 Exit 0: clean; 1: an unrounded rotation found; 2: a compile failed.
 """
-import argparse
-import os
 import re
-import subprocess
 import sys
-import tempfile
 
-ENTRY = re.compile(r"^\.(?:visible\s+)?\.entry\s+([\w$]+)", re.M)
+import ptx_checks
+
 INSN = re.compile(r"^\s*(?:@!?%p\d+\s+)?([a-z][\w.]*)\s+(.*?);", re.M)
 ASM_CVT = re.compile(r"\{\s*(cvt\.[\w.]+)\s+(.*?);\s*\}")
 REG = re.compile(r"%[a-z]+\d+")
@@ -118,66 +115,6 @@ SELF_TEST = [
 ]
 
 
-def self_test():
-    ok = True
-    for name, want_flag, ptx in SELF_TEST:
-        flagged = bool(check_entry(name, ptx))
-        good = flagged == want_flag
-        ok &= good
-        print("%s %s: flagged %s, want %s" % ("ok  " if good else "FAIL", name, flagged, want_flag))
-    return 0 if ok else 1
-
-
-def to_ptx(a, path, tmp):
-    if path.endswith(".ptx"):
-        return open(path).read()
-    out = os.path.join(tmp, os.path.basename(path) + ".ptx")
-    cmd = [a.nvcc, "-ptx", "-O3", "-DNDEBUG", "-std=c++17", "-arch=" + a.arch, "-DPAGODA_HAVE_CUDA=1", "-o", out, path]
-    for inc in a.include:
-        cmd += ["-I", inc]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stderr)
-        return None
-    return open(out).read()
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--nvcc", default="nvcc")
-    ap.add_argument("--include", action="append", default=[])
-    ap.add_argument("--arch", default="sm_90a")
-    ap.add_argument("--self-test", action="store_true")
-    ap.add_argument("files", nargs="*")
-    a = ap.parse_args()
-    if a.self_test:
-        return self_test()
-    if not a.files:
-        ap.error("no files")
-    failed = False
-    with tempfile.TemporaryDirectory() as tmp:
-        for f in a.files:
-            ptx = to_ptx(a, f, tmp)
-            if ptx is None:
-                print("FAIL %s: nvcc -ptx failed" % f)
-                return 2
-            starts = [(m.start(), m.group(1)) for m in ENTRY.finditer(ptx)]
-            bad, rounded = [], 0
-            for k, (s, name) in enumerate(starts):
-                body = ptx[s:starts[k + 1][0] if k + 1 < len(starts) else len(ptx)]
-                found = check_entry(name, body)
-                bad += found
-            base = os.path.basename(f)
-            if bad:
-                failed = True
-                for b in bad[:20]:
-                    print("FAIL %s: %s" % (base, b))
-                if len(bad) > 20:
-                    print("FAIL %s: ... %d more" % (base, len(bad) - 20))
-            else:
-                print("ok   %s: %d entries, every bf16 rounding of a rotation has its float ops .rn" % (base, len(starts)))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ptx_checks.entry_check_main(check_entry, SELF_TEST,
+                                         "every bf16 rounding of a rotation has its float ops .rn"))

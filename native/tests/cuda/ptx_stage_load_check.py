@@ -16,14 +16,11 @@ prefetched there.) Usage: ptx_stage_load_check.py --self-test (hand-written PTX,
 [--nvcc NVCC] [--include DIR] [--arch sm_90a] [--entry PATTERN] file.cu|.ptx ...
 Exit 0: clean; 1: a narrow load used where it is loaded; 2: a compile failed.
 """
-import argparse
-import os
 import re
-import subprocess
 import sys
-import tempfile
 
-ENTRY = re.compile(r"^\.(?:visible\s+)?\.entry\s+([\w$]+)", re.M)
+import ptx_checks
+
 LABEL = re.compile(r"^\s*\$?[\w$]+:\s*$")
 INSN = re.compile(r"^\s*(?:@!?%p\d+\s+)?([a-z][\w.:]*)\s*(.*?);")
 REG = re.compile(r"%[a-z]+\d+")
@@ -110,71 +107,6 @@ $L__BB0_12:
 ]
 
 
-def self_test():
-    ok = True
-    for name, want_flag, ptx in SELF_TEST:
-        flagged = bool(check_entry(name, ptx))
-        good = flagged == want_flag
-        ok &= good
-        print("%s %s: flagged %s, want %s" % ("ok  " if good else "FAIL", name, flagged, want_flag))
-    return 0 if ok else 1
-
-
-def to_ptx(a, path, tmp):
-    if path.endswith(".ptx"):
-        return open(path).read()
-    out = os.path.join(tmp, os.path.basename(path) + ".ptx")
-    cmd = [a.nvcc, "-ptx", "-O3", "-DNDEBUG", "-std=c++17", "-arch=" + a.arch, "-DPAGODA_HAVE_CUDA=1", "-o", out, path]
-    for inc in a.include:
-        cmd += ["-I", inc]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.stderr.write(r.stderr)
-        return None
-    return open(out).read()
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--nvcc", default="nvcc")
-    ap.add_argument("--include", action="append", default=[])
-    ap.add_argument("--arch", default="sm_90a")
-    ap.add_argument("--entry", default="quant_gemm_lean_kernel")
-    ap.add_argument("--self-test", action="store_true")
-    ap.add_argument("files", nargs="*")
-    a = ap.parse_args()
-    if a.self_test:
-        return self_test()
-    if not a.files:
-        ap.error("no files")
-    failed = False
-    with tempfile.TemporaryDirectory() as tmp:
-        for f in a.files:
-            ptx = to_ptx(a, f, tmp)
-            if ptx is None:
-                print("FAIL %s: nvcc -ptx failed" % f)
-                return 2
-            starts = [(m.start(), m.group(1)) for m in ENTRY.finditer(ptx)]
-            checked, bad = 0, []
-            for k, (s, name) in enumerate(starts):
-                if a.entry not in name:
-                    continue
-                checked += 1
-                bad += check_entry(name, ptx[s:starts[k + 1][0] if k + 1 < len(starts) else len(ptx)])
-            base = os.path.basename(f)
-            if checked == 0:
-                failed = True
-                print("FAIL %s: no entry named like %s" % (base, a.entry))
-            elif bad:
-                failed = True
-                for b in bad[:20]:
-                    print("FAIL %s: %s" % (base, b))
-                if len(bad) > 20:
-                    print("FAIL %s: ... %d more" % (base, len(bad) - 20))
-            else:
-                print("ok   %s: %d entries, no narrow global load used in the block that loads it" % (base, checked))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ptx_checks.entry_check_main(check_entry, SELF_TEST, "no narrow global load used in the block that loads it",
+                                         default_entry="quant_gemm_lean_kernel"))
