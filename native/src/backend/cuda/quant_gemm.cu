@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(W * 32, (NT <= 2 ? 16 : 8) / W)
               const uint32_t word = (&cur.words[p][c][0].x)[s];
 #pragma unroll
               for (int i = 0; i < 4; ++i) {
-                const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
+                const uint32_t biased = int4_pair_biased(word >> (4 * i)); // 128 + q
                 a[i] = bf16x2_sub(biased, cur.zero2[p][i & 1]);
               }
             } else {

@@ -185,7 +185,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
             const uint32_t word = (&st.words[c][0].x)[s];
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
-              const uint32_t biased = ((word >> (4 * i)) & 0x000F000Fu) | 0x43004300u; // 128 + q
+              const uint32_t biased = int4_pair_biased(word >> (4 * i)); // 128 + q
               a[i] = bf16x2_sub(biased, Z ? zero2[i & 1] : 0x43084308u);
             }
           } else {
