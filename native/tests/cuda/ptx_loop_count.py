@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""PTX instructions of a kernel's hot loop, per 64-wide weight chunk and lane (no SASS disassembler here).
+"""PTX instructions of a kernel's hot loop, per 64-wide weight chunk and lane (sass_here.sh + sass_loops.py count the SASS).
 
 Finds the kernel entries whose mangled name contains every given fragment, takes the smallest loop
 (a label and a later branch back to it) that holds mma instructions, and counts its instructions by
 class; a chunk is 4 mma (one n8 tile: 16 rows x 64 k, 32 weights a lane). PTX is before ptxas, which
-fuses and / or pairs into LOP3 and drops moves, so the counts are an upper bound on SASS.
+drops moves but does not fuse an and / or pair with two immediates into one LOP3 (session 19's SASS), so read the
+counts beside sass_loops.py's.
 Usage: ptx_loop_count.py file.ptx fragment [fragment ...]
 """
 import re
