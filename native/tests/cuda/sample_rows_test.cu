@@ -1,4 +1,5 @@
-// Checks GPU sampling: sample_rows against a host reference of the same rules (penalty and
+// Checks GPU sampling: copy_from_host's placeholder fill (a step's ids filled from the previous step's as they land),
+// sample_rows against a host reference of the same rules (penalty and
 // min_tokens adjustments, structured-output token masks, greedy, temperature, min_p, top_k, top_p, chosen raw logprob),
 // sample_rows_greedy (the split greedy pass) against sample_rows bit for bit, then the engine on tiny-llama3 with the
 // GPU sampler: greedy tokens equal the host sampler's, and a seeded request gets the same
@@ -12,6 +13,7 @@
 #include <numeric>
 
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/stream.h"
 #include "engine/llm_engine.h"
 #include "test_support.h"
 
@@ -478,10 +480,59 @@ void check_async(Checker& check, const std::string& model) {
 
 } // namespace
 
+// copy_from_host with a PlaceholderFill against the host's rule: each word in the fill's range holding -1 - r lands as
+// previous[r], every other word as it is (non-negative words in the range, negative ones outside it); sizes with and
+// without a 4-byte tail, ranges inside one 16-byte chunk, across chunks, ending in the tail; nothing past the copy.
+void check_host_copy(Checker& check) {
+  const std::vector<int32_t> previous = {900, 901, 902, 903, 904, 905, 906, 907};
+  DeviceBuffer d_previous = upload(previous);
+  struct Case {
+    int words;
+    size_t begin;
+    int count;
+  };
+  const std::vector<Case> cases = {{1, 0, 1},   {3, 1, 2},    {4, 0, 4},    {5, 2, 3},       {7, 3, 4},
+                                   {64, 5, 9},  {64, 0, 0},   {1027, 1020, 7}, {1027, 0, 1027}, {70001, 69000, 1001},
+                                   {70001, 4, 70000}};
+  int bad_cases = 0;
+  std::string first;
+  for (const Case& c : cases) {
+    PinnedBuffer host(size_t(c.words) * 4);
+    auto* src = static_cast<int32_t*>(host.data());
+    std::vector<int32_t> want(c.words);
+    for (int i = 0; i < c.words; ++i) {
+      // Placeholders, real ids and negative words everywhere, so both sides of the range are exercised.
+      src[i] = (i % 3 == 0) ? -1 - (i % 8) : (i % 3 == 1 ? i : -1 - ((i * 5) % 8));
+      const bool in = size_t(i) >= c.begin && size_t(i) < c.begin + size_t(c.count);
+      want[i] = in && src[i] < 0 ? previous[-1 - src[i]] : src[i];
+    }
+    DeviceBuffer dst(size_t(c.words + 4) * 4);
+    PAGODA_CUDA_CHECK(cudaMemset(dst.data(), 0x5A, dst.bytes()));
+    copy_from_host(dst.data(), host.device_data(), size_t(c.words) * 4, nullptr,
+                   PlaceholderFill{c.begin, c.count, d_previous.as<int32_t>()});
+    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<int32_t> got = download<int32_t>(dst, size_t(c.words) + 4);
+    bool ok = std::equal(want.begin(), want.end(), got.begin());
+    for (int i = 0; i < 4; ++i) ok = ok && got[c.words + i] == 0x5A5A5A5A;
+    if (!ok && first.empty())
+      first = std::to_string(c.words) + " words, fill " + std::to_string(c.begin) + " + " + std::to_string(c.count);
+    bad_cases += ok ? 0 : 1;
+  }
+  check.expect_true("copy_from_host fills placeholders in its range only, as they land, and writes nothing past the copy",
+                    bad_cases == 0, first);
+  check.expect_true("copy_from_host refuses a fill outside the copy",
+                    throws_naming([&] {
+                      PinnedBuffer host(16);
+                      DeviceBuffer dst(16);
+                      copy_from_host(dst.data(), host.device_data(), 16, nullptr, PlaceholderFill{2, 3, d_previous.as<int32_t>()});
+                    }, "outside"));
+}
+
 int main(int argc, char** argv) {
   skip_without_device("sample_rows_test");
   Checker check;
   try {
+    check_host_copy(check);
     check_kernel(check, 1000);
     check_kernel(check, 1001); // rows past the first are not 16-byte aligned: the scalar pass
     check_kernel(check, 128256);

@@ -44,12 +44,10 @@ void* CudaBackend::greedy_scratch() {
   return greedy_scratch_.data();
 }
 
-void CudaBackend::resolve_placeholders(const ForwardBatch& b, const StepInputs& in) {
-  if (placeholder_source_ == nullptr ||
-      std::none_of(b.token_ids.begin(), b.token_ids.end(), [](int32_t id) { return id < 0; }))
-    return;
-  // The inputs live in this backend's own device buffers (StepInputs hands them out const).
-  resolve_placeholder_ids(const_cast<int32_t*>(in.token_ids), in.num_tokens, placeholder_source_, stream_.get());
+const int32_t* CudaBackend::placeholder_ids_for(const ForwardBatch& b) const {
+  if (placeholder_source_ == nullptr || std::none_of(b.token_ids.begin(), b.token_ids.end(), [](int32_t id) { return id < 0; }))
+    return nullptr;
+  return placeholder_source_;
 }
 
 bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sampling, SampledRows& out) {
@@ -120,8 +118,11 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
     std::memcpy(static_cast<char*>(slot.host.data()) + mask_offset, sampling.token_masks.data(),
                 num_mask_words * sizeof(uint32_t));
   char* dev = slot.device.as<char>();
+  // The split greedy sampler reads no settings, adjustments or masks: such a step uploads none (one kernel fewer
+  // between steps).
+  const bool greedy = use_greedy_split(params, n);
   timer_.begin(st);
-  copy_from_host(dev, slot.host.device_data(), param_bytes, st);
+  if (!greedy) copy_from_host(dev, slot.host.device_data(), param_bytes, st);
   placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
   const CascadeGroup cascade = cascade_group(b);
   if (cascade.prefix_blocks == 0 && graph_eligible(b)) {
@@ -148,7 +149,7 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   const auto* dev_masks = num_mask_words ? reinterpret_cast<const uint32_t*>(dev + mask_offset) : nullptr;
   SampleOutputs outputs{out_ids, out_logprobs, out_top_ids, out_top_logprobs, top_n};
   outputs.ids_mirror = dev_ids;
-  if (use_greedy_split(params, n)) {
+  if (greedy) {
     void* scratch = greedy_scratch();
     sample_rows_greedy(logits_.as<float>(), outputs, n, config_.vocab_size, scratch, greedy_scratch_.bytes(), st);
   } else {

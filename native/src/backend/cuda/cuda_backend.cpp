@@ -416,8 +416,7 @@ static const char* op_timing_kind(const ForwardBatch& b) {
 void CudaBackend::eager_step(const ForwardBatch& b, StepInputs& in, const CascadeGroup* cascade) {
   ensure_activations(b.num_tokens(), b.all_logits ? std::max<int64_t>(act_rows_, 1) : b.num_seqs());
   ops_.begin(stream_.get(), op_timing_kind(b));
-  in = inputs_.upload(b, rope_, stream_.get(), cascade, block_size_);
-  resolve_placeholders(b, in);
+  in = inputs_.upload(b, rope_, stream_.get(), cascade, block_size_, placeholder_ids_for(b));
   ops_.mark(stream_.get(), "inputs_upload");
   if (in.num_decode) in.decode_plan = decode_plan(in.num_decode, in.decode_max_context);
   if (in.cascade.prefix_blocks > 0) {

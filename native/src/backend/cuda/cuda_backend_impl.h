@@ -128,9 +128,9 @@ private:
   // layers' own weights, so decode steps run the fastest kernel for their m.
   void tune_gemms();
   void tune_fp8_gemms(const std::vector<int>& sizes); // tune_gemms' W8A8 part
-  // The batch's placeholder ids, filled on the device from placeholder_source_ (the ids the
-  // previously launched step samples), in the inputs just uploaded.
-  void resolve_placeholders(const ForwardBatch& b, const StepInputs& in);
+  // Where the batch's placeholder ids (-1 - r) come from: placeholder_source_ (the ids the step launched before
+  // samples, on the device) when the batch holds any, else null. The input upload fills them in as it copies.
+  const int32_t* placeholder_ids_for(const ForwardBatch& b) const;
   // sample_rows_greedy's scratch, allocated with its counters zeroed at the first step that needs it.
   void* greedy_scratch();
   void allocate_cache_buffers(int32_t num_blocks, int32_t block_size);

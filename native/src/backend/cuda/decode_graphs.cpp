@@ -33,8 +33,7 @@ void CudaBackend::graph_step(const ForwardBatch& b, int padded) {
   cudaStream_t st = stream_.get();
   if (padded <= 0) padded = graph_batch_size(b.num_seqs());
   ensure_activations(padded, padded);
-  StepInputs in = inputs_.upload_padded_decode(b, padded, st);
-  resolve_placeholders(b, in);
+  StepInputs in = inputs_.upload_padded_decode(b, padded, st, placeholder_ids_for(b));
   in.decode_plan = decode_plan(padded, max_model_len_); // fixed: partitions past a context exit at once
   ensure_decode_workspace(in);
   DecodeGraph& graph = graphs_[padded];

@@ -304,10 +304,6 @@ void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m
 void skinny_gemm_qkv_rope(const bf16* x, const bf16* w, bf16* qkv, int m, int n, int k, const QkvRope& rope,
                           cudaStream_t stream);
 
-// In place: every token_ids[i] < 0 becomes previous_ids[-1 - token_ids[i]] (a step launched
-// ahead of the previous step's sampled ids, which are still on the device).
-void resolve_placeholder_ids(int32_t* token_ids, int n, const int32_t* previous_ids, cudaStream_t stream);
-
 // out[r] = index of the largest logits[r, :] (the lowest index among equals).
 void argmax_rows(const float* logits, int32_t* out, int rows, int vocab, cudaStream_t stream);
 
@@ -337,8 +333,16 @@ struct DeviceRowSampling {
 // the logprobs stay the raw ones; unmasked rows read no mask.
 // bytes (whole 4-byte words, both ends 16-byte aligned) of page-locked host memory to the device by a kernel on
 // `stream` (host_copy.cu: no copy-engine hand-offs between a step's kernels); mapped_src is the pages' device
-// address (PinnedBuffer::device_data).
-void copy_from_host(void* device_dst, const void* mapped_src, size_t bytes, cudaStream_t stream);
+// address (PinnedBuffer::device_data). With a fill, every word in [fill.begin, fill.begin + fill.count) (4-byte
+// words from the start of the copy) holding r' < 0 lands as previous_ids[-1 - r']: the token ids of a step launched
+// ahead of the previous step's sampled ids, which are on the device (previous_ids null: nothing to fill).
+struct PlaceholderFill {
+  size_t begin = 0;
+  int count = 0;
+  const int32_t* previous_ids = nullptr;
+};
+void copy_from_host(void* device_dst, const void* mapped_src, size_t bytes, cudaStream_t stream,
+                    const PlaceholderFill& fill = PlaceholderFill{});
 
 // The outputs may lie in page-locked host memory (the kernel writes them there, no copy after it); ids_mirror,
 // when not null, gets the ids too (on the device, for the next step's placeholders).

@@ -37,7 +37,7 @@ struct FixedLayout {
 } // namespace
 
 StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream,
-                                     const CascadeGroup* group, int block_size) {
+                                     const CascadeGroup* group, int block_size, const int32_t* previous_ids) {
   const int32_t s = b.num_seqs();
   std::vector<PrefillTile> tiles;
   std::vector<int32_t> decode_ids, rows;
@@ -103,7 +103,7 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
     device_ = DeviceBuffer(staging_.buffer.bytes());
   }
   std::memcpy(staging_.buffer.data(), pack.data(), bytes);
-  staging_.copy_to(device_.data(), bytes, stream);
+  staging_.copy_to(device_.data(), bytes, stream, PlaceholderFill{o_ids, b.num_tokens(), previous_ids});
 
   const int32_t* base = device_.as<int32_t>();
   StepInputs in;
@@ -175,7 +175,8 @@ StepInputs StepInputUploader::fixed_inputs(int padded_seqs) const {
   return in;
 }
 
-StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int padded_seqs, cudaStream_t stream) {
+StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int padded_seqs, cudaStream_t stream,
+                                                   const int32_t* previous_ids) {
   const int n = b.num_seqs();
   if (padded_seqs < n || padded_seqs > fixed_max_seqs_ || b.max_blocks_per_seq > fixed_max_blocks_ ||
       b.num_tokens() != n)
@@ -201,7 +202,7 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
   }
   host[layout.query_start + padded_seqs] = padded_seqs;
   const size_t bytes = (layout.block_tables + size_t(padded_seqs) * mb) * sizeof(int32_t);
-  fixed_staging_.copy_to(fixed_device_.data(), bytes, stream);
+  fixed_staging_.copy_to(fixed_device_.data(), bytes, stream, PlaceholderFill{layout.ids, n, previous_ids});
   return fixed_inputs(padded_seqs);
 }
 

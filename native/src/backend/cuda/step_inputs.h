@@ -61,9 +61,10 @@ class StepInputUploader {
 public:
   // Any batch, one copy from a pinned buffer; valid until the next upload. A cascade group with
   // prefix_blocks > 0 (the backend's decision; blocks of block_size tokens): the inputs also carry its
-  // ids, the other decode ids, the suffix context lengths and the prefix's block ids.
+  // ids, the other decode ids, the suffix context lengths and the prefix's block ids. previous_ids (not null when
+  // the batch holds placeholder ids, -1 - r): the ids the step before sampled, on the device; the copy fills them in.
   StepInputs upload(const ForwardBatch& b, const RopeSpec& rope, cudaStream_t stream,
-                    const CascadeGroup* cascade = nullptr, int block_size = 0);
+                    const CascadeGroup* cascade = nullptr, int block_size = 0, const int32_t* previous_ids = nullptr);
 
   // Fixed addresses for decode batches of up to max_seqs sequences whose block tables have
   // at most max_blocks entries (reallocates: graphs captured before must be dropped).
@@ -73,7 +74,8 @@ public:
   size_t device_bytes() const { return device_.bytes() + fixed_device_.bytes(); }
   // A decode-only batch padded to `padded_seqs` (<= fixed_max_seqs): padding sequences have
   // one token at position 0, context 1, no KV write (slot -1) and block 0 in their table.
-  StepInputs upload_padded_decode(const ForwardBatch& b, int padded_seqs, cudaStream_t stream);
+  StepInputs upload_padded_decode(const ForwardBatch& b, int padded_seqs, cudaStream_t stream,
+                                  const int32_t* previous_ids = nullptr);
   // The fixed-layout pointers for a padded batch of `padded_seqs` (what a graph captures).
   StepInputs fixed_inputs(int padded_seqs) const;
 
@@ -88,8 +90,8 @@ private:
       if (pending) PAGODA_CUDA_CHECK(cudaEventSynchronize(copied.get()));
       pending = false;
     }
-    void copy_to(void* device, size_t bytes, cudaStream_t stream) {
-      copy_from_host(device, buffer.device_data(), bytes, stream);
+    void copy_to(void* device, size_t bytes, cudaStream_t stream, const PlaceholderFill& fill) {
+      copy_from_host(device, buffer.device_data(), bytes, stream, fill);
       PAGODA_CUDA_CHECK(cudaEventRecord(copied.get(), stream));
       pending = true;
     }
