@@ -59,7 +59,8 @@ void test_embedding(Checker& c, std::mt19937& rng) {
 }
 
 void test_rms_norm(Checker& c, std::mt19937& rng) {
-  for (int hidden : {64, 4096, 5120}) {
+  // One pass a row (hidden / 8 <= 1024 threads), two held in registers (12288), more read again (20480).
+  for (int hidden : {64, 4096, 5120, 12288, 20480}) {
     const int rows = 19;
     const double eps = 1e-5;
     auto x = random_bf16_values(size_t(rows) * hidden, rng, 3.f);
@@ -152,7 +153,7 @@ void expect_fused(Checker& c, const std::string& what, const std::vector<float>&
 }
 
 void test_fp8_fused(Checker& c, std::mt19937& rng) {
-  for (int hidden : {256, 4096, 5120}) {
+  for (int hidden : {256, 4096, 5120, 12288, 20480}) {
     const int rows = 17;
     const double eps = 1e-5;
     auto x = random_bf16_values(size_t(rows) * hidden, rng, 3.f);

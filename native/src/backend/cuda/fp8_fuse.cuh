@@ -34,6 +34,53 @@ __device__ __forceinline__ float fp8_fake_quant(float y, float s) {
 
 __device__ __forceinline__ float fp8_scale(float amax) { return fmaxf(amax, 1e-12f) / 448.f; }
 
+// Rows of up to kHeldPasses passes (blockDim.x * 8 columns a pass) are held in registers: every load of the row is in
+// flight at once and none is repeated.
+constexpr int kHeldPasses = 2;
+__device__ __forceinline__ bool row_is_held(int width) { return width <= kHeldPasses * static_cast<int>(blockDim.x) * 8; }
+
+// A held row's float32 values (y[h] at columns threadIdx.x * 8 + h * blockDim.x * 8; passes past the row hold
+// zeros) stored to dst fake-quantized as `fuse` says; every thread of the block must call it (block reduction or
+// shuffles). For kGroup128, width % 128 == 0 and blockDim.x a multiple of 16.
+template <Fp8Fuse kFuse>
+__device__ __forceinline__ void store_held_row_fp8(bf16* __restrict__ dst, int width, float (&y)[kHeldPasses][8]) {
+  const int stride = blockDim.x * 8;
+  if constexpr (kFuse == Fp8Fuse::kPerToken) {
+    float amax = 0.f;
+#pragma unroll
+    for (int h = 0; h < kHeldPasses; ++h)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(y[h][e]));
+    const float s = fp8_scale(block_max(amax));
+#pragma unroll
+    for (int h = 0; h < kHeldPasses; ++h) {
+      const int i = threadIdx.x * 8 + h * stride;
+      if (i >= width) continue;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) y[h][e] = fp8_fake_quant(y[h][e], s);
+      store8(dst + i, y[h]);
+    }
+  } else {
+    // As store_row_fp8's groups: every lane runs each pass of the row (the shuffles need the whole warp).
+#pragma unroll
+    for (int h = 0; h < kHeldPasses; ++h) {
+      if (h * stride >= width) break; // block-uniform
+      const int i = threadIdx.x * 8 + h * stride;
+      float amax = 0.f;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(y[h][e]));
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+      if (i < width) {
+        const float s = fp8_scale(amax);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) y[h][e] = fp8_fake_quant(y[h][e], s);
+        store8(dst + i, y[h]);
+      }
+    }
+  }
+}
+
 // One row of `width` computed by `value(i, y)` (y[0..8) = the row's float32 values at columns
 // i..i+7), stored to dst fake-quantized as `fuse` says. Threads take 8 columns each, the block
 // striding over the row (blockDim.x * 8 columns a pass); every thread of the block must call it
@@ -43,13 +90,11 @@ template <Fp8Fuse kFuse, typename Value>
 __device__ __forceinline__ void store_row_fp8(bf16* __restrict__ dst, int width, Value&& value) {
   const int stride = blockDim.x * 8;
   if constexpr (kFuse == Fp8Fuse::kPerToken) {
-    // Rows of up to two passes are held in registers: every load of the row is in flight at once and none is
-    // repeated (recomputing cost a batch-1 SiLU·mul of 14336 columns four dependent L2 round trips, ~8 us).
-    constexpr int kHeld = 2;
-    if (width <= kHeld * stride) {
-      float y[kHeld][8];
+    // Held rows (recomputing cost a batch-1 SiLU·mul of 14336 columns four dependent L2 round trips, ~8 us).
+    if (row_is_held(width)) {
+      float y[kHeldPasses][8];
 #pragma unroll
-      for (int h = 0; h < kHeld; ++h) {
+      for (int h = 0; h < kHeldPasses; ++h) {
         const int i = threadIdx.x * 8 + h * stride;
         if (i < width) {
           value(i, y[h]);
@@ -58,20 +103,7 @@ __device__ __forceinline__ void store_row_fp8(bf16* __restrict__ dst, int width,
           for (int e = 0; e < 8; ++e) y[h][e] = 0.f;
         }
       }
-      float amax = 0.f;
-#pragma unroll
-      for (int h = 0; h < kHeld; ++h)
-#pragma unroll
-        for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(y[h][e]));
-      const float s = fp8_scale(block_max(amax));
-#pragma unroll
-      for (int h = 0; h < kHeld; ++h) {
-        const int i = threadIdx.x * 8 + h * stride;
-        if (i >= width) continue;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) y[h][e] = fp8_fake_quant(y[h][e], s);
-        store8(dst + i, y[h]);
-      }
+      store_held_row_fp8<kFuse>(dst, width, y);
       return;
     }
     float amax = 0.f;

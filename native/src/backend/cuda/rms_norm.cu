@@ -90,6 +90,82 @@ __device__ __forceinline__ float add_residual_inv_rms(R* __restrict__ res, const
   return rsqrtf(block_sum(sum_sq) / hidden + eps);
 }
 
+// Held rows (row_is_held, fp8_fuse.cuh): the values stay in registers from their load (or store) to the output.
+// Re-reading them after the block's reduction was a dependent L2 round trip on every norm's critical path (the
+// LDG.128 pair after MUFU.RSQ in the SASS). The same arithmetic in the same order as the functions above: the same
+// bits. Passes past the row hold zeros.
+using HeldRow = float[kHeldPasses][8];
+
+__device__ __forceinline__ int held_column(int h) { return threadIdx.x * 8 + h * blockDim.x * 8; }
+
+template <typename In>
+__device__ __forceinline__ float held_inv_rms(const In* src, int hidden, float eps, HeldRow& x) {
+#pragma unroll
+  for (int h = 0; h < kHeldPasses; ++h) {
+    if (held_column(h) < hidden) {
+      load8(src + held_column(h), x[h]);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) x[h][e] = 0.f;
+    }
+  }
+  float sum_sq = 0.f;
+#pragma unroll
+  for (int h = 0; h < kHeldPasses; ++h)
+    if (held_column(h) < hidden)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) sum_sq += x[h][e] * x[h][e];
+  return rsqrtf(block_sum(sum_sq) / hidden + eps);
+}
+
+template <typename R, typename T>
+__device__ __forceinline__ float held_add_residual_inv_rms(R* __restrict__ res, const T* add, int hidden, float eps,
+                                                           HeldRow& x) {
+  float sum_sq = 0.f;
+#pragma unroll
+  for (int h = 0; h < kHeldPasses; ++h) {
+    const int i = held_column(h);
+    if (i < hidden) {
+      float a[8];
+      load8(res + i, x[h]);
+      load8(add + i, a);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) x[h][e] += a[e];
+      store8(res + i, x[h]); // x[h] is now what was stored
+#pragma unroll
+      for (int e = 0; e < 8; ++e) sum_sq += x[h][e] * x[h][e];
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) x[h][e] = 0.f;
+    }
+  }
+  return rsqrtf(block_sum(sum_sq) / hidden + eps);
+}
+
+// y = weight * (x * inv_rms) as normalized8 computes it; the first pass's weights from w_first.
+template <typename T>
+__device__ __forceinline__ void normalize_held(const HeldRow& x, const T* weight, int hidden, float inv_rms,
+                                               const float (&w_first)[8], HeldRow& y) {
+#pragma unroll
+  for (int h = 0; h < kHeldPasses; ++h) {
+    float w[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (h == 0) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) w[e] = w_first[e];
+    } else if (held_column(h) < hidden) {
+      load8(weight + held_column(h), w);
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) y[h][e] = w[e] * (x[h][e] * inv_rms);
+  }
+}
+
+template <typename T> __device__ __forceinline__ void store_held_row(T* __restrict__ dst, int hidden, HeldRow& y) {
+#pragma unroll
+  for (int h = 0; h < kHeldPasses; ++h)
+    if (held_column(h) < hidden) store8(dst + held_column(h), y[h]);
+}
+
 } // namespace
 
 template <typename In, typename T>
@@ -101,6 +177,13 @@ __global__ void rms_norm_kernel(const In* x, const T* weight, T* __restrict__ ou
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   const In* src = x + row * hidden;
+  if (row_is_held(hidden)) {
+    HeldRow v, y;
+    const float inv_rms = held_inv_rms(src, hidden, eps, v);
+    normalize_held(v, weight, hidden, inv_rms, w_first, y);
+    store_held_row(out + row * hidden, hidden, y);
+    return;
+  }
   normalize_row(src, weight, out + row * hidden, hidden, row_inv_rms(src, hidden, eps), w_first);
 }
 
@@ -114,6 +197,13 @@ __global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* x,
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   R* res = residual + row * hidden;
+  if (row_is_held(hidden)) {
+    HeldRow v, y;
+    const float inv_rms = held_add_residual_inv_rms(res, x + row * hidden, hidden, eps, v);
+    normalize_held(v, weight, hidden, inv_rms, w_first, y);
+    store_held_row(out + row * hidden, hidden, y);
+    return;
+  }
   const float inv_rms = add_residual_inv_rms(res, x + row * hidden, hidden, eps);
   normalize_row(res, weight, out + row * hidden, hidden, inv_rms, w_first);
 }
@@ -127,6 +217,13 @@ __global__ void rms_norm_fp8_kernel(const float* x, const bf16* weight, bf16* __
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   const float* src = x + row * hidden;
+  if (row_is_held(hidden)) {
+    HeldRow v, y;
+    const float inv_rms = held_inv_rms(src, hidden, eps, v);
+    normalize_held(v, weight, hidden, inv_rms, w_first, y);
+    store_held_row_fp8<kFuse>(out + row * hidden, hidden, y);
+    return;
+  }
   normalize_row_fp8<kFuse>(src, weight, out + row * hidden, hidden, row_inv_rms(src, hidden, eps), w_first);
 }
 
@@ -139,6 +236,13 @@ __global__ void add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16
   pdl_launch_dependents();
   const int64_t row = blockIdx.x;
   float* res = residual + row * hidden;
+  if (row_is_held(hidden)) {
+    HeldRow v, y;
+    const float inv_rms = held_add_residual_inv_rms(res, x + row * hidden, hidden, eps, v);
+    normalize_held(v, weight, hidden, inv_rms, w_first, y);
+    store_held_row_fp8<kFuse>(out + row * hidden, hidden, y);
+    return;
+  }
   const float inv_rms = add_residual_inv_rms(res, x + row * hidden, hidden, eps);
   normalize_row_fp8<kFuse>(res, weight, out + row * hidden, hidden, inv_rms, w_first);
 }
