@@ -10,8 +10,10 @@
 
 namespace pagoda::cuda {
 
+// bf16 rows move as one 16-byte access (uint4): through Bf16x8 itself nvcc emitted four 4-byte ones.
 __device__ __forceinline__ void load8(const __nv_bfloat16* p, float out[8]) {
-  unpack8(*reinterpret_cast<const Bf16x8*>(p), out);
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  unpack8(reinterpret_cast<const Bf16x8&>(raw), out);
 }
 __device__ __forceinline__ void load8(const float* p, float out[8]) {
   const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
@@ -23,7 +25,7 @@ __device__ __forceinline__ void load8(const float* p, float out[8]) {
 // go on with exactly what later kernels will read.
 __device__ __forceinline__ void store8(__nv_bfloat16* p, float v[8]) {
   const Bf16x8 packed = pack8(v);
-  *reinterpret_cast<Bf16x8*>(p) = packed;
+  *reinterpret_cast<uint4*>(p) = reinterpret_cast<const uint4&>(packed);
   unpack8(packed, v);
 }
 __device__ __forceinline__ void store8(float* p, float v[8]) {

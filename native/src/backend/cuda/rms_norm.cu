@@ -121,16 +121,21 @@ __device__ __forceinline__ float held_inv_rms(const In* src, int hidden, float e
 template <typename R, typename T>
 __device__ __forceinline__ float held_add_residual_inv_rms(R* __restrict__ res, const T* add, int hidden, float eps,
                                                            HeldRow& x) {
+  HeldRow a;
+#pragma unroll
+  for (int h = 0; h < kHeldPasses; ++h) { // every pass's loads before the first store
+    if (held_column(h) < hidden) {
+      load8(res + held_column(h), x[h]);
+      load8(add + held_column(h), a[h]);
+    }
+  }
   float sum_sq = 0.f;
 #pragma unroll
   for (int h = 0; h < kHeldPasses; ++h) {
     const int i = held_column(h);
     if (i < hidden) {
-      float a[8];
-      load8(res + i, x[h]);
-      load8(add + i, a);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) x[h][e] += a[e];
+      for (int e = 0; e < 8; ++e) x[h][e] += a[h][e];
       store8(res + i, x[h]); // x[h] is now what was stored
 #pragma unroll
       for (int e = 0; e < 8; ++e) sum_sq += x[h][e] * x[h][e];
