@@ -1,12 +1,12 @@
 #!/bin/bash
 # The README's headline GPU figures and the checks behind them, in one call (~8 min, capped at TOTAL_S,
-# default 540): the kernel tests of the default paths (quant_gemm_test, paged_attention_wgmma_test,
-# paged_attention_test, cascade_attention_test; the first must pass before anything is timed), every
-# golden through pagoda-check with the defaults (wave2 quantized in bf16, tiny-llama3 / tiny-qwen3),
-# batch-1 decode of Llama-3-8B in bf16 / GPTQ / AWQ / FP8 beside each one's floor, the 32k and 120k
-# prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, and the prefix-caching workload. Dummy
+# default 540): the kernel tests of the default paths (quant_gemm_test, elementwise_kernels_test and
+# sample_rows_test must pass before anything is timed; then paged_attention_wgmma_test, paged_attention_test,
+# cascade_attention_test), every golden through pagoda-check with the defaults (wave2 quantized in bf16,
+# tiny-llama3 / tiny-qwen3), batch-1 decode of Llama-3-8B in bf16 / GPTQ / AWQ / FP8 beside each one's floor, the
+# 32k and 120k prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, and the prefix-caching workload. Dummy
 # weights for the 8B shapes. Logs and JSON go to $OUT/figures, tarred into $OUT/figures-logs.tar.gz.
-# SKIP="tests prefill sharegpt prefix" leaves out the kernel tests after quant_gemm_test, the two prefills, the
+# SKIP="tests prefill sharegpt prefix" leaves out the attention kernel tests, the two prefills, the
 # ShareGPT runs and the prefix-caching workload (any of them: a call short of device time, when their code has not
 # changed since their last figures).
 # B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
@@ -20,6 +20,11 @@ export PAGODA_SHARED=$S # quant_gemm_test reads the wave2 checkpoints from it
 
 test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
 grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
+# The norms, RoPE + KV write, the step input upload and the sampler run in every timed step: their tests gate too.
+test_or_stop elementwise_kernels_test 90 "$BIN/elementwise_kernels_test"
+grep -E "passed" "$OUT_DIR/elementwise_kernels_test.log" | tail -1
+test_or_stop sample_rows_test 90 "$BIN/sample_rows_test" "$S/models/tiny-llama3"
+grep -E "passed" "$OUT_DIR/sample_rows_test.log" | tail -1
 cfg() { [ "$1" = bf16 ] && echo "$C/llama-3-8b.json" || echo "$C/llama-3-8b-$1.json"; } # Llama-3-8B in a format
 skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 skipped tests || for t in paged_attention_wgmma_test paged_attention_test cascade_attention_test; do
