@@ -143,9 +143,9 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
   for (int d = 0; d < D; ++d)
     if (d < count) load(ring[d]);
-  float rope_s = 0.f, rope_c = 1.f; // step inputs only, so before the wait too, behind the first weight loads
-  if constexpr (R) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
-  if constexpr (C) qkv_rope_cluster_angle(rope, row0, threadIdx.x, m, &rope_s, &rope_c);
+  QkvRopeLane rope_lane; // step inputs only, so before the wait too, behind the first weight loads
+  if constexpr (R) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
+  if constexpr (C) rope_lane = qkv_rope_cluster_angle(rope, row0, threadIdx.x, m);
   pdl_wait(); // the weights depend on no kernel; x does
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
@@ -237,7 +237,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   } else if constexpr (C) {
 #if defined(__CUDACC__)
     __shared__ float xchg[8][16];
-    qkv_rope_cluster_epilogue(rope, row0, m, y, ldy, rope_s, rope_c, xchg, [&](int i, int r) {
+    qkv_rope_cluster_epilogue(rope, row0, m, y, ldy, rope_lane, xchg, [&](int i, int r) {
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < W; ++v) s += partial[v][i][r];
@@ -245,7 +245,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     });
 #endif
   } else if constexpr (R) {
-    qkv_rope_epilogue(rope, tile, m, y, ldy, rope_s, rope_c, threadIdx.x, W * 32, [&](int i, int r) {
+    qkv_rope_epilogue(rope, tile, m, y, ldy, rope_lane, threadIdx.x, W * 32, [&](int i, int r) {
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < W; ++v) s += partial[v][i][r];

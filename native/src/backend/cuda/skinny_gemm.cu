@@ -92,8 +92,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 
   uint4 cur[U][2];
   if (groups > 0) load_w(cur, group_chunk(0)); // before the wait: the weights depend on no kernel
-  float rope_s = 0.f, rope_c = 1.f; // step inputs only, so also before the wait, behind the first weight loads
-  if constexpr (kRope) qkv_rope_angle(rope, tile, threadIdx.x, m, &rope_s, &rope_c);
+  QkvRopeLane rope_lane; // step inputs only, so also before the wait, behind the first weight loads
+  if constexpr (kRope) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
   pdl_wait();
 
   float acc[NT][4];
@@ -168,7 +168,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   }
   if constexpr (kRope) {
     static_assert(NT == 1 && std::is_same_v<Out, bf16>, "qkv + RoPE: bf16 out, m <= 8 (m * 8 <= the CTA's threads)");
-    qkv_rope_epilogue(rope, tile, m, y, n, rope_s, rope_c, threadIdx.x, kWarps * 32, [&](int i, int r) {
+    qkv_rope_epilogue(rope, tile, m, y, n, rope_lane, threadIdx.x, kWarps * 32, [&](int i, int r) {
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
