@@ -147,21 +147,24 @@ __device__ __forceinline__ float held_add_residual_inv_rms(R* __restrict__ res, 
   return rsqrtf(block_sum(sum_sq) / hidden + eps);
 }
 
-// y = weight * (x * inv_rms) as normalized8 computes it; the first pass's weights from w_first.
+// y = weight * (x * inv_rms) as normalized8 computes it; the first pass's weights from w_first. Passes past the row
+// are zeros (the fp8 amax reads them; w_first is not loaded there).
 template <typename T>
 __device__ __forceinline__ void normalize_held(const HeldRow& x, const T* weight, int hidden, float inv_rms,
                                                const float (&w_first)[8], HeldRow& y) {
 #pragma unroll
   for (int h = 0; h < kHeldPasses; ++h) {
     float w[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (h == 0) {
+    if (held_column(h) < hidden) {
+      if (h == 0) {
 #pragma unroll
-      for (int e = 0; e < 8; ++e) w[e] = w_first[e];
-    } else if (held_column(h) < hidden) {
-      load8(weight + held_column(h), w);
+        for (int e = 0; e < 8; ++e) w[e] = w_first[e];
+      } else {
+        load8(weight + held_column(h), w);
+      }
     }
 #pragma unroll
-    for (int e = 0; e < 8; ++e) y[h][e] = w[e] * (x[h][e] * inv_rms);
+    for (int e = 0; e < 8; ++e) y[h][e] = held_column(h) < hidden ? w[e] * (x[h][e] * inv_rms) : 0.f;
   }
 }
 
