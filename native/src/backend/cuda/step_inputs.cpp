@@ -103,7 +103,7 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
     device_ = DeviceBuffer(staging_.buffer.bytes());
   }
   std::memcpy(staging_.buffer.data(), pack.data(), bytes);
-  staging_.copy_to(device_.data(), bytes, stream, PlaceholderFill{o_ids, b.num_tokens(), previous_ids});
+  staging_.copy_to(device_.data(), bytes, stream, PlaceholderFill{o_ids, previous_ids ? b.num_tokens() : 0, previous_ids});
 
   const int32_t* base = device_.as<int32_t>();
   StepInputs in;
@@ -202,7 +202,7 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
   }
   host[layout.query_start + padded_seqs] = padded_seqs;
   const size_t bytes = (layout.block_tables + size_t(padded_seqs) * mb) * sizeof(int32_t);
-  fixed_staging_.copy_to(fixed_device_.data(), bytes, stream, PlaceholderFill{layout.ids, n, previous_ids});
+  fixed_staging_.copy_to(fixed_device_.data(), bytes, stream, PlaceholderFill{layout.ids, previous_ids ? n : 0, previous_ids});
   return fixed_inputs(padded_seqs);
 }
 
