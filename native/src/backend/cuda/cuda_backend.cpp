@@ -176,6 +176,8 @@ size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
   for (int32_t n = 1;; n = std::min(n * 2, max_num_seqs)) {
     const DecodePlan plan = decode_plan(n, max_model_len_);
     most = std::max(most, paged_attention_decode_workspace_bytes(plan, n, config_.num_attention_heads, config_.head_dim));
+    most = std::max(most, paged_attention_decode_workspace_bytes(graph_decode_plan(n), n, config_.num_attention_heads,
+                                                                 config_.head_dim));
     plain_most = std::max(plain_most, most);
     // A cascade step of n sequences: the prefix's partitions (most for the longest prefix) beside the
     // suffix's, then room for the other decode sequences' partials (at most what a plain step needs).

@@ -100,6 +100,9 @@ private:
     return plan_paged_attention_decode(num_seqs, config_.num_key_value_heads, config_.num_attention_heads, max_context,
                                        num_sms_);
   }
+  // The decode graphs' plan for `padded` rows: decode_plan at max_model_len (partitions past a context exit at once),
+  // its partitions capped at PAGODA_GRAPH_DECODE_PARTITION tokens when that measurement switch is set.
+  DecodePlan graph_decode_plan(int padded) const;
   void ensure_decode_workspace(const StepInputs& in);
   // placeholder_rows: how many rows the previously launched step samples (placeholder ids
   // -1 - r need r below it; 0: none allowed).

@@ -1,6 +1,10 @@
 // CUDA graphs of decode-only steps: captured at load for every padded batch size (so no step
 // of a run pays for a capture), replayed with the step's inputs in fixed buffers.
+#include <cstdlib>
+#include <string>
+
 #include "backend/cuda/cuda_backend_impl.h"
+#include "error.h"
 
 namespace pagoda::cuda {
 
@@ -34,12 +38,32 @@ void CudaBackend::graph_step(const ForwardBatch& b, int padded) {
   if (padded <= 0) padded = graph_batch_size(b.num_seqs());
   ensure_activations(padded, padded);
   StepInputs in = inputs_.upload_padded_decode(b, padded, st, placeholder_ids_for(b));
-  in.decode_plan = decode_plan(padded, max_model_len_); // fixed: partitions past a context exit at once
+  in.decode_plan = graph_decode_plan(padded);
   ensure_decode_workspace(in);
   DecodeGraph& graph = graphs_[padded];
   if (!graph.exec || graph.generation != buffers_generation_) capture(in, graph);
   graph.exec.launch(st);
   ++graph_replays_;
+}
+
+// Sized for max_model_len, the plan leaves a batch unsplit once its rows give half a block an SM (from 9 rows at
+// 4096): session 18's batch-16 timeline ran 16 x 8 blocks over whole contexts, 16.3 us a layer against 11.5 at batch
+// 8. PAGODA_GRAPH_DECODE_PARTITION=T (tokens, a multiple of 32; a measurement switch until a device call decides)
+// caps the partitions, so longer contexts split across more blocks and a merge.
+DecodePlan CudaBackend::graph_decode_plan(int padded) const {
+  static const int cap = [] {
+    const char* v = std::getenv("PAGODA_GRAPH_DECODE_PARTITION");
+    const int t = v != nullptr ? std::atoi(v) : 0;
+    if (v != nullptr && (t < 32 || t % 32 != 0))
+      throw Error("PAGODA_GRAPH_DECODE_PARTITION: " + std::string(v) + " is not a positive multiple of 32");
+    return t;
+  }();
+  DecodePlan plan = decode_plan(padded, max_model_len_);
+  if (cap > 0 && plan.partition_tokens > cap) {
+    plan.partition_tokens = cap;
+    plan.max_partitions = (max_model_len_ + cap - 1) / cap;
+  }
+  return plan;
 }
 
 // Runs the step once eagerly (GEMM kernel choices and kernel attributes are settled outside
