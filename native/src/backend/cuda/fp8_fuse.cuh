@@ -39,6 +39,25 @@ __device__ __forceinline__ float fp8_scale(float amax) { return fmaxf(amax, 1e-1
 constexpr int kHeldPasses = 2;
 __device__ __forceinline__ bool row_is_held(int width) { return width <= kHeldPasses * static_cast<int>(blockDim.x) * 8; }
 
+// Eight values fake-quantized with scale s, then stored.
+__device__ __forceinline__ void store8_fake_quant(bf16* dst, float (&y)[8], float s) {
+#pragma unroll
+  for (int e = 0; e < 8; ++e) y[e] = fp8_fake_quant(y[e], s);
+  store8(dst, y);
+}
+
+// One pass of kGroup128 (16 consecutive lanes hold a group of 128 columns): every lane calls it, since the shuffles
+// need the whole warp; a lane past the row holds zeros, and its whole 16-lane group is past it too (width % 128 ==
+// 0), so it stores nothing.
+__device__ __forceinline__ void store_group128_pass(bf16* dst, bool active, float (&y)[8]) {
+  float amax = 0.f;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(y[e]));
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  if (active) store8_fake_quant(dst, y, fp8_scale(amax));
+}
+
 // A held row's float32 values (y[h] at columns threadIdx.x * 8 + h * blockDim.x * 8; passes past the row hold
 // zeros) stored to dst fake-quantized as `fuse` says; every thread of the block must call it (block reduction or
 // shuffles). For kGroup128, width % 128 == 0 and blockDim.x a multiple of 16.
@@ -55,28 +74,14 @@ __device__ __forceinline__ void store_held_row_fp8(bf16* __restrict__ dst, int w
 #pragma unroll
     for (int h = 0; h < kHeldPasses; ++h) {
       const int i = threadIdx.x * 8 + h * stride;
-      if (i >= width) continue;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) y[h][e] = fp8_fake_quant(y[h][e], s);
-      store8(dst + i, y[h]);
+      if (i < width) store8_fake_quant(dst + i, y[h], s);
     }
   } else {
-    // As store_row_fp8's groups: every lane runs each pass of the row (the shuffles need the whole warp).
 #pragma unroll
     for (int h = 0; h < kHeldPasses; ++h) {
       if (h * stride >= width) break; // block-uniform
       const int i = threadIdx.x * 8 + h * stride;
-      float amax = 0.f;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(y[h][e]));
-#pragma unroll
-      for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      if (i < width) {
-        const float s = fp8_scale(amax);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) y[h][e] = fp8_fake_quant(y[h][e], s);
-        store8(dst + i, y[h]);
-      }
+      store_group128_pass(dst + i, i < width, y[h]);
     }
   }
 }
@@ -117,29 +122,15 @@ __device__ __forceinline__ void store_row_fp8(bf16* __restrict__ dst, int width,
     for (int i = threadIdx.x * 8; i < width; i += stride) {
       float y[8];
       value(i, y);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) y[e] = fp8_fake_quant(y[e], s);
-      store8(dst + i, y);
+      store8_fake_quant(dst + i, y, s);
     }
   } else {
-    // Passes run by every lane (the shuffles need the whole warp); a lane past the row holds
-    // zeros, and its whole 16-lane group is past it too (width % 128 == 0), so it stores nothing.
     for (int base = 0; base < width; base += stride) {
       const int i = base + threadIdx.x * 8;
       const bool active = i < width;
       float y[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
       if (active) value(i, y);
-      float amax = 0.f;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(y[e]));
-#pragma unroll
-      for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      if (active) {
-        const float s = fp8_scale(amax);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) y[e] = fp8_fake_quant(y[e], s);
-        store8(dst + i, y);
-      }
+      store_group128_pass(dst + i, active, y);
     }
   }
 }

@@ -95,9 +95,7 @@ __global__ void __launch_bounds__(256) silu_mul_fp8_finish_kernel(const float* s
   for (int p = threadIdx.x + kHeld * blockDim.x; p < parts; p += blockDim.x) amax = fmaxf(amax, maxima[p]);
   const float s = fp8_scale(block_max(amax));
   if (i >= intermediate) return;
-#pragma unroll
-  for (int e = 0; e < 8; ++e) y[e] = fp8_fake_quant(y[e], s);
-  store8(out + int64_t(t) * intermediate + i, y);
+  store8_fake_quant(out + int64_t(t) * intermediate + i, y, s);
 }
 
 namespace {
