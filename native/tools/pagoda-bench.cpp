@@ -497,6 +497,19 @@ void print_engine(const Args& a, const EngineFacts& f, const std::string& archit
               f.config.max_num_batched_tokens, f.config.enable_prefix_caching ? "on" : "off");
 }
 
+// A workload run between profiler marks on the GPU, so a kernel timeline of the whole bench can be cut to the run.
+WorkloadRun measured_run(LLMEngine& e, const std::vector<BenchRequest>& requests, double progress_s) {
+#ifdef PAGODA_BENCH_CUDA
+  const bool cuda = e.backend().name() == "cuda";
+  if (cuda) cuda_profiler_mark(true);
+  WorkloadRun w = run_workload(e, requests, progress_s);
+  if (cuda) cuda_profiler_mark(false);
+  return w;
+#else
+  return run_workload(e, requests, progress_s);
+#endif
+}
+
 // The figures of one mode plus what the bandwidth-dependent lines need afterwards.
 struct ModeResult {
   json::Value figures;
@@ -538,7 +551,7 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
         config.enable_prefix_caching = false;
         e = load(config);
       }
-      WorkloadRun w = run_workload(*e, requests, a.progress_s);
+      WorkloadRun w = measured_run(*e, requests, a.progress_s);
       json::Value f = workload_json(w);
       print_workload(caching ? "caching on" : "caching off", f);
 #ifdef PAGODA_BENCH_CUDA
@@ -594,7 +607,7 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
       requests = dataset_requests(a.dataset, a.num_prompts, e->config().max_model_len, e->model().vocab_size, rng,
                                   &skipped);
     }
-    WorkloadRun w = run_workload(*e, requests, a.progress_s);
+    WorkloadRun w = measured_run(*e, requests, a.progress_s);
     json::Value f = workload_json(w);
     f.set("mode", json::Value::string(random ? "random" : "dataset"));
     f.set("dataset", json::Value::string(a.dataset));

@@ -2,7 +2,9 @@
 // and ncu cannot read counters: a CUDA injection library (CUDA_INJECTION64_PATH=libpagoda_kernel_trace.so) that
 // records every kernel's (and copy's and memset's) start and end through CUPTI's activity API and writes one CSV line
 // each to
-// $PAGODA_KERNEL_TRACE (kernel_trace_summary.py turns it into per-kernel times of a decode step).
+// $PAGODA_KERNEL_TRACE (kernel_trace_summary.py turns it into per-kernel times of a decode step, or of a whole run).
+// cuProfilerStart / Stop (pagoda-bench calls them around a workload's run) become rows named profiler-start and
+// profiler-stop at the time of the call, on the activity records' clock.
 // CONCURRENT_KERNEL records do not serialize kernels, so programmatic dependent launches still overlap.
 #include <cupti.h>
 #include <cxxabi.h>
@@ -84,6 +86,31 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
   std::free(buffer);
 }
 
+// A row when cudaProfilerStart / Stop returns (the runtime call, and the driver call it makes if the runtime reaches
+// the driver that way: the summary takes the first start and the last stop).
+const char* profiler_mark(CUpti_CallbackDomain domain, CUpti_CallbackId id) {
+  if (domain == CUPTI_CB_DOMAIN_DRIVER_API) {
+    if (id == CUPTI_DRIVER_TRACE_CBID_cuProfilerStart) return "profiler-start";
+    if (id == CUPTI_DRIVER_TRACE_CBID_cuProfilerStop) return "profiler-stop";
+  }
+  if (domain == CUPTI_CB_DOMAIN_RUNTIME_API) {
+    if (id == CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000) return "profiler-start";
+    if (id == CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000) return "profiler-stop";
+  }
+  return nullptr;
+}
+
+void CUPTIAPI api_called(void*, CUpti_CallbackDomain domain, CUpti_CallbackId id, const void* data) {
+  const auto* info = static_cast<const CUpti_CallbackData*>(data);
+  if (info->callbackSite != CUPTI_API_EXIT) return;
+  const char* what = profiler_mark(domain, id);
+  if (!what) return;
+  uint64_t now = 0;
+  check(cuptiGetTimestamp(&now), "cuptiGetTimestamp");
+  std::lock_guard<std::mutex> lock(g_out_mutex);
+  if (g_out) std::fprintf(g_out, "%llu,%llu,0,0,0,0,0,0,0,0,%s\n", (unsigned long long)now, (unsigned long long)now, what);
+}
+
 void finish() {
   cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
   std::lock_guard<std::mutex> lock(g_out_mutex);
@@ -106,6 +133,16 @@ extern "C" int InitializeInjection() {
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "cuptiActivityEnable(kernel)");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "cuptiActivityEnable(memcpy)");
   check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMSET), "cuptiActivityEnable(memset)");
+  CUpti_SubscriberHandle subscriber = nullptr;
+  check(cuptiSubscribe(&subscriber, reinterpret_cast<CUpti_CallbackFunc>(api_called), nullptr), "cuptiSubscribe");
+  check(cuptiEnableCallback(1, subscriber, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuProfilerStart),
+        "cuptiEnableCallback(cuProfilerStart)");
+  check(cuptiEnableCallback(1, subscriber, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuProfilerStop),
+        "cuptiEnableCallback(cuProfilerStop)");
+  check(cuptiEnableCallback(1, subscriber, CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStart_v4000),
+        "cuptiEnableCallback(cudaProfilerStart)");
+  check(cuptiEnableCallback(1, subscriber, CUPTI_CB_DOMAIN_RUNTIME_API, CUPTI_RUNTIME_TRACE_CBID_cudaProfilerStop_v4000),
+        "cuptiEnableCallback(cudaProfilerStop)");
   std::atexit(finish);
   return 1;
 }

@@ -2,7 +2,13 @@
 """Per-kernel times of a CUDA-graph step from kernel_trace.cpp's CSV: each graph launch is one step; for every
 kernel it prints its duration, the idle gap before it and its exclusive time (how far it moves the step's end past
 every kernel before it, so a kernel that overlaps its predecessor under PDL is charged only for what sticks out).
-Exclusive times and gaps add up to the step. Usage: kernel_trace_summary.py trace.csv [--skip N] [--graph-size N]"""
+Exclusive times and gaps add up to the step. Usage: kernel_trace_summary.py trace.csv [--skip N] [--graph-size N]
+
+--run: the whole measured run instead (a workload such as the ShareGPT-like 500, between the profiler marks
+pagoda-bench writes; the whole trace where it has none), split into decode steps (graph launches and the
+sampling and copies between them) and prefill-carrying steps (eager launches: a stretch of at least
+--eager-kernels kernels between two graph launches), each with its time, idle time and kernels by exclusive time.
+--self-test checks the run accounting on a made-up trace."""
 import argparse
 import bisect
 import gzip
@@ -91,19 +97,156 @@ def between(picked, outside):
         print(f"  {name[:90]:<90} {c / n:>5.2f} {d / c:>8.2f} {off / c:>8.2f}")
 
 
+def is_marker(r):
+    return r["name"] in ("profiler-start", "profiler-stop")
+
+
+def run_window(marks):
+    """(first profiler-start, last profiler-stop after it) in ns, or None when the trace has no such pair."""
+    starts = [m["start"] for m in marks if m["name"] == "profiler-start"]
+    if not starts:
+        return None
+    stops = [m["start"] for m in marks if m["name"] == "profiler-stop" and m["start"] > min(starts)]
+    return (min(starts), max(stops)) if stops else None
+
+
+def run_phases(records, eager_kernels):
+    """Every record of a run (time order) with its phase: "decode" for graph kernels and for the few eager
+    launches between two graph launches (sampling, copies), "prefill" for a stretch of at least eager_kernels
+    eager kernels between two graph launches (steps that carry prompt tokens run without graphs). Returns
+    [(record, phase)] and the number of graph launches."""
+    graph_rows = [r for r in records if r["graph"] not in ("0", "")]
+    launch_starts = [l[0]["start"] for l in graph_launches(graph_rows)]
+    stretches = {}
+    for r in records:
+        if r["graph"] in ("0", ""):
+            stretches.setdefault(bisect.bisect_right(launch_starts, r["start"]), []).append(r)
+    prefill = set()
+    for rs in stretches.values():
+        if sum(1 for r in rs if not r["name"].startswith(("memcpy", "memset"))) >= eager_kernels:
+            prefill.update(id(r) for r in rs)
+    return [(r, "prefill" if id(r) in prefill else "decode") for r in records], len(launch_starts)
+
+
+def run_accounting(phased):
+    """Per phase: [time ns (exclusive + idle gaps), idle ns, sampler launches] and per (phase, kernel name):
+    [count, duration ns, exclusive ns]. A record's idle gap (nothing running before it starts) goes to its phase."""
+    phases, kernels, covered = {}, {}, None
+    for r, phase in phased:
+        s, e = r["start"], r["end"]
+        gap = 0 if covered is None else max(0, s - covered)
+        excl = e - s if covered is None else max(0, e - max(covered, s))
+        covered = e if covered is None else max(covered, e)
+        p = phases.setdefault(phase, [0, 0, 0])
+        p[0] += gap + excl
+        p[1] += gap
+        p[2] += "sample" in r["name"]
+        k = kernels.setdefault((phase, r["name"]), [0, 0, 0])
+        k[0] += 1
+        k[1] += e - s
+        k[2] += excl
+    return phases, kernels
+
+
+def print_run(rows, marks, eager_kernels, top):
+    window = run_window(marks)
+    records = sorted((r for r in rows if window is None or window[0] <= r["start"] < window[1]),
+                     key=lambda r: r["start"])
+    if not records:
+        print("no records in the run")
+        return
+    phased, launches = run_phases(records, eager_kernels)
+    phases, kernels = run_accounting(phased)
+    span = records[-1]["end"] - records[0]["start"] if window is None else window[1] - window[0]
+    busy_span = max(r["end"] for r in records) - records[0]["start"]
+    print(f"run: {span / 1e6:.1f} ms ({'between the profiler marks' if window else 'the whole trace: no profiler marks'}),"
+          f" {len(records)} records, {launches} graph launches; device time {busy_span / 1e6:.1f} ms from the first record")
+    print(f"\n{'phase':<10} {'time ms':>10} {'idle ms':>9} {'idle %':>7} {'sampler launches':>17}")
+    for name in ("decode", "prefill"):
+        if name in phases:
+            t, idle, samples = phases[name]
+            print(f"{name:<10} {t / 1e6:>10.1f} {idle / 1e6:>9.1f} {100 * idle / t if t else 0:>6.1f}% {samples:>17}")
+    for name in ("decode", "prefill"):
+        if name not in phases:
+            continue
+        t = phases[name][0]
+        print(f"\n{name}: kernels by exclusive time (top {top})")
+        print(f"{'kernel':<92} {'n':>7} {'dur ms':>9} {'excl ms':>9} {'excl %':>7}")
+        rows_ = sorted(((k[1], v) for k, v in kernels.items() if k[0] == name), key=lambda kv: -kv[1][2])
+        for label_, (n, d, x) in rows_[:top]:
+            print(f"{label_[:92]:<92} {n:>7} {d / 1e6:>9.2f} {x / 1e6:>9.2f} {100 * x / t if t else 0:>6.1f}%")
+
+
+def self_test():
+    """The run accounting on a made-up trace: loading before the start mark, two eager prefill steps, then two
+    graph launches with a sampler and a copy between them, and a kernel after the stop mark."""
+    def rec(start, end, name, graph="0", node="0"):
+        return {"start": start, "end": end, "name": name, "graph": graph, "graph_node": node}
+    marks = [rec(100, 100, "profiler-start"), rec(10_000, 10_000, "profiler-stop")]
+    rows = [rec(0, 90, "tune_gemm")]
+    t = 100
+    for step in range(2):  # 12 eager kernels and a sampler a step: 20 ns each, 5 ns apart
+        for i in range(12):
+            rows.append(rec(t, t + 20, f"gemm{i % 3}"))
+            t += 25
+        rows.append(rec(t, t + 20, "sample_rows_kernel"))
+        t += 25
+    for launch in range(2):  # graph 7, three nodes, the second overlapping the first by 5 ns (PDL)
+        rows += [rec(t, t + 100, "layer_a", "7", "1"), rec(t + 95, t + 200, "layer_b", "7", "2"),
+                 rec(t + 200, t + 260, "lm_head", "7", "3")]
+        t += 260
+        rows += [rec(t + 10, t + 30, "sample_rows_kernel"), rec(t + 40, t + 44, "memcpy-1-2")]
+        t += 50
+    rows.append(rec(20_000, 20_100, "after_the_run"))
+    window = run_window(marks)
+    assert window == (100, 10_000), window
+    records = sorted((r for r in rows if window[0] <= r["start"] < window[1]), key=lambda r: r["start"])
+    phased, launches = run_phases(records, eager_kernels=12)
+    assert launches == 2, launches
+    phases, kernels = run_accounting(phased)
+    # prefill: 26 records of 20 ns, gaps of 5 ns between them (the first record has none): 26 * 20 + 25 * 5
+    assert phases["prefill"] == [26 * 20 + 25 * 5, 25 * 5, 2], phases["prefill"]
+    # decode: per launch 260 ns of kernels (the overlap counted once), the gap before it (5 ns after the last
+    # sampler, 6 after the copy), the sampler's 10 ns gap + 20 and the copy's 10 ns gap + 4
+    assert phases["decode"] == [5 + 6 + 2 * (260 + 30 + 14), 5 + 6 + 2 * (10 + 10), 2], phases["decode"]
+    assert kernels[("decode", "layer_b")] == [2, 210, 200], kernels[("decode", "layer_b")]
+    assert kernels[("prefill", "gemm0")] == [8, 160, 160], kernels[("prefill", "gemm0")]
+    assert ("decode", "after_the_run") not in kernels and ("prefill", "tune_gemm") not in kernels
+    # without marks the whole trace counts, and a stretch below the eager threshold stays with decode
+    phased, _ = run_phases(sorted(rows, key=lambda r: r["start"]), eager_kernels=100)
+    assert all(p == "decode" for _, p in phased)
+    print("kernel_trace_summary self-test: passed")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("trace")
+    ap.add_argument("trace", nargs="?")
+    ap.add_argument("--run", action="store_true", help="the whole measured run by phase (see above)")
+    ap.add_argument("--eager-kernels", type=int, default=12,
+                    help="--run: eager kernels between two graph launches that make a prefill-carrying stretch")
+    ap.add_argument("--top", type=int, default=25, help="--run: kernels listed a phase")
+    ap.add_argument("--self-test", action="store_true")
     ap.add_argument("--skip", type=int, default=3, help="launches to drop first (warm-up)")
     ap.add_argument("--graph-size", type=int, default=0, help="only launches of this many kernels (0: the most common)")
     a = ap.parse_args()
-    rows, outside = [], []
+    if a.self_test:
+        self_test()
+        return
+    if not a.trace:
+        ap.error("a trace is needed")
+    rows, outside, marks = [], [], []
     opener = gzip.open if a.trace.endswith(".gz") else open
     with opener(a.trace, "rt") as f:
         for r in csv.DictReader(f):
             for k in ("start", "end"):
                 r[k] = int(r[k])
-            (outside if r["graph"] in ("0", "") else rows).append(r)
+            if is_marker(r):
+                marks.append(r)
+            else:
+                (outside if r["graph"] in ("0", "") else rows).append(r)
+    if a.run:
+        print_run(rows + outside, marks, a.eager_kernels, a.top)
+        return
     rows.sort(key=lambda r: r["start"])
     outside.sort(key=lambda r: r["start"])
     launches = graph_launches(rows)

@@ -4,7 +4,10 @@
 # kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
 # ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
-# untraced, max_model_len 4096; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, skinny_gemm_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
+# untraced, max_model_len 4096; BATCH "sharegpt-trace": the same run traced, summarized by phase with
+# kernel_trace_summary.py --run (decode steps against prefill-carrying ones, between pagoda-bench's profiler marks)
+# beside nvidia-smi's SM clock, power and throttle reasons every 100 ms; KV=fp8 among any run's switches adds
+# --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, skinny_gemm_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
 # (once under each KV_CHECK_ENVS="VAR=V ..." switch, default PAGODA_CUDA_GEMM_TUNE=0) and the goldens (wave2
 # quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
@@ -66,7 +69,21 @@ fi
 if [ -n "${RUNS:-}" ]; then
   for r in $RUNS; do
     IFS=: read -r f b envs <<< "$r"
-    if [ "$b" = sharegpt ]; then
+    if [ "$b" = sharegpt-trace ]; then
+      name=sharegpt-trace-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}
+      split_kv ${envs//,/ }
+      nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv -lms 100 \
+        > "$OUT_DIR/$name.clocks.csv" 2>/dev/null &
+      smi=$!
+      run "$name" 150 env CUDA_INJECTION64_PATH="$BIN/libpagoda_kernel_trace.so" PAGODA_KERNEL_TRACE="$OUT_DIR/$name.csv" \
+        "${ENVS[@]}" "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda --max-model-len 4096 \
+        --dataset "$B/sharegpt-like.json" --num-prompts 500 "${KV_ARGS[@]}" --out "$OUT_DIR/$name.json" &&
+        echo "   ShareGPT $f ${envs} traced: $(grep -E "^throughput" "$OUT_DIR/$name.log" | head -1)" &&
+        python3 "$B/kernel_trace_summary.py" --run "$OUT_DIR/$name.csv" > "$OUT_DIR/$name.summary.txt" 2>&1 &&
+        sed -n 1,6p "$OUT_DIR/$name.summary.txt"
+      kill $smi 2>/dev/null
+      gzip "$OUT_DIR/$name.csv"
+    elif [ "$b" = sharegpt ]; then
       name=sharegpt-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}
       split_kv ${envs//,/ }
       run "$name" 110 env "${ENVS[@]}" "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda \

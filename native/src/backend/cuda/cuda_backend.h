@@ -34,5 +34,9 @@ double cuda_copy_bandwidth_gb_per_s(size_t bytes);
 double cuda_gemm_tflops(int m, int n, int k);
 // "NVIDIA H100 80GB HBM3 (81079 MiB, 132 SMs, sm_90)" for the current device.
 std::string cuda_device_description();
+// Marks a measured run for profilers (cudaProfilerStart / Stop): the kernel timeline library
+// (tests/cuda/kernel_trace.cpp) writes the marks into its trace so a summary can leave out loading
+// and tuning. Nothing happens when no profiler is attached.
+void cuda_profiler_mark(bool start);
 
 } // namespace pagoda

@@ -1,6 +1,7 @@
 // Facts about the current GPU that benchmark results quote: its name and memory, its
 // device-to-device copy bandwidth (the floor beside decode) and its bf16 GEMM rate (the
 // ceiling beside prefill), both measured in the same run.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -28,6 +29,8 @@ std::string cuda_device_description() {
          std::to_string(prop.multiProcessorCount) + " SMs, sm_" + std::to_string(prop.major) +
          std::to_string(prop.minor) + ")";
 }
+
+void cuda_profiler_mark(bool start) { PAGODA_CUDA_CHECK(start ? cudaProfilerStart() : cudaProfilerStop()); }
 
 namespace {
 
