@@ -119,6 +119,10 @@ void test_random(const std::string& dir) {
   check_phase(decode, true);
   CHECK_EQ(all.at("steps").as_number(), 8);
   CHECK_EQ(decode.at("steps").as_number(), 7);
+  const json::Value& with_prompt = f.at("step_time").at("run").at("prefill_steps");
+  check_phase(with_prompt, true);
+  CHECK_EQ(with_prompt.at("steps").as_number(), 1); // the 4 prompts' step
+  CHECK(with_prompt.at("serial_roofline_s").is_null()); // no GEMM rate on the CPU
   CHECK_EQ(decode.at("output_tokens").as_number(), 28);
   const double decode_context = 4.0 * (7 * 32 + 28); // sum over steps and sequences of 32 + j
   CHECK(std::fabs(decode.at("kv_bytes_read_per_step").as_number() - kKvBytesPerToken * decode_context / 7) < 1e-6);
@@ -244,6 +248,18 @@ void test_accounting_arithmetic() {
   json::Value all = phase_json(acc.all(), m);
   CHECK(std::fabs(all.at("step_roofline_s").as_number() - 0.128) < 1e-12);
   CHECK(std::fabs(all.at("fraction_of_step_roofline").as_number() - 0.128 / 0.020) < 1e-9);
+  // Serial: the GEMMs at the longer of 10 ms of weights and their FLOPs, then the KV read after them: the prefill
+  // step 84 + 0.64 ms, a decode step 22 + 0.7 ms.
+  CHECK(std::fabs(m.serial_step_seconds(StepShape{64, 2, 64}) - 0.08464) < 1e-12);
+  CHECK(std::fabs(m.serial_step_seconds(StepShape{2, 2, 70}) - 0.0227) < 1e-12);
+  CHECK(std::fabs(all.at("serial_roofline_s").as_number() - (0.08464 + 2 * 0.0227)) < 1e-12);
+  CHECK(std::fabs(all.at("fraction_of_serial_roofline").as_number() - (0.08464 + 2 * 0.0227) / 0.020) < 1e-9);
+  // The step with prompt tokens is a phase of its own; decode buckets carry their per-step roofline.
+  CHECK_EQ(acc.prefill().steps, 1);
+  CHECK(std::fabs(phase_json(acc.prefill(), m).at("step_roofline_s").as_number() - 0.084) < 1e-12);
+  const json::Value buckets = batch_buckets_json(acc, m);
+  CHECK(std::fabs(buckets.as_array().at(0).at("step_roofline_ms_per_step").as_number() - 22.0) < 1e-9);
+  CHECK(std::fabs(buckets.as_array().at(0).at("fraction_of_step_roofline").as_number() - 4.4) < 1e-9);
   // One untimed step leaves the phase without a device figure rather than a wrong one.
   acc.add(StepTiming{1, 1, 10, 0.1, 1.0, -1.0}, 1.0, 1);
   CHECK(phase_json(acc.decode(), m).at("device_idle_pct").is_null());

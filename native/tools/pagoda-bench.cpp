@@ -292,7 +292,8 @@ json::Value phases_json(const StepAccounting& acc, const RooflineModel& m) {
   json::Value j = json::Value::object();
   j.set("all_steps", phase_json(acc.all(), m));
   j.set("decode_steps", phase_json(acc.decode(), m));
-  j.set("decode_by_batch", batch_buckets_json(acc));
+  j.set("prefill_steps", phase_json(acc.prefill(), m));
+  j.set("decode_by_batch", batch_buckets_json(acc, m));
   return j;
 }
 
@@ -311,7 +312,8 @@ std::string time_split(const PhaseTotals& p) {
 
 void print_phases(const StepAccounting& acc, const RooflineModel& m) {
   for (const auto& [name, p] : {std::pair<const char*, const PhaseTotals*>{"all steps", &acc.all()},
-                                {"decode-only", &acc.decode()}}) {
+                                {"decode-only", &acc.decode()},
+                                {"with prompt", &acc.prefill()}}) {
     if (p->steps == 0) continue;
     std::printf("%-12s %lld steps, %.3f ms/step: %s\n", name, static_cast<long long>(p->steps), p->wall_ms / p->steps,
                 time_split(*p).c_str());
@@ -328,14 +330,21 @@ void print_phases(const StepAccounting& acc, const RooflineModel& m) {
       std::printf("  per step   each step's bytes at %.1f GB/s or GEMM FLOPs at %.1f TFLOP/s, whichever is longer: "
                   "%.3f s; achieved %.3f s = %.1f%% of it\n",
                   m.bandwidth_gb_per_s, m.peak_tflops, step_roof_s, wall_s, 100.0 * step_roof_s / wall_s);
+      const double serial_s = m.serial_roofline_seconds(*p);
+      std::printf("  serial     the same with each step's KV read after its GEMMs instead of under them: %.3f s = "
+                  "%.1f%% of it\n", serial_s, 100.0 * serial_s / wall_s);
     }
   }
   if (acc.decode_by_batch().size() < 2) return;
-  std::printf("  by batch   decode-only steps, batch <= N: steps, wall ms/step, device ms/step\n");
+  std::printf("  by batch   decode-only steps, batch <= N: steps, wall ms/step, device ms/step, per-step roofline "
+              "ms/step (%% of it)\n");
   for (const auto& [bucket, p] : acc.decode_by_batch()) {
     std::printf("    <= %-5d %6lld  %8.3f  ", bucket, static_cast<long long>(p.steps), p.wall_ms / p.steps);
-    if (p.device_timed()) std::printf("%8.3f\n", p.device_ms / p.steps);
-    else std::printf("     n/a\n");
+    if (p.device_timed()) std::printf("%8.3f", p.device_ms / p.steps);
+    else std::printf("     n/a");
+    if (const double roof_s = m.step_roofline_seconds(p); roof_s > 0.0)
+      std::printf("  %8.3f (%.1f%%)", 1e3 * roof_s / p.steps, 1e5 * roof_s / p.wall_ms);
+    std::printf("\n");
   }
 }
 

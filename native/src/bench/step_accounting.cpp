@@ -55,6 +55,20 @@ double RooflineModel::step_roofline_seconds(const PhaseTotals& p) const {
   return total;
 }
 
+double RooflineModel::serial_step_seconds(const StepShape& s) const {
+  const double bytes_per_s = bandwidth_gb_per_s * 1e9;
+  const double flops = flops_per_token * s.num_tokens + flops_per_logit_row * s.num_seqs;
+  return std::max(weight_bytes / bytes_per_s, flops / (peak_tflops * 1e12)) +
+         kv_bytes_per_token * static_cast<double>(s.context_tokens) / bytes_per_s;
+}
+
+double RooflineModel::serial_roofline_seconds(const PhaseTotals& p) const {
+  if (bandwidth_gb_per_s <= 0.0 || peak_tflops <= 0.0) return 0.0;
+  double total = 0.0;
+  for (const StepShape& s : p.shapes) total += serial_step_seconds(s);
+  return total;
+}
+
 int32_t batch_bucket(int32_t num_seqs) {
   int32_t b = 1;
   while (b < num_seqs) b *= 2;
@@ -64,7 +78,10 @@ int32_t batch_bucket(int32_t num_seqs) {
 void StepAccounting::add(const StepTiming& t, double wall_ms, int64_t output_tokens) {
   if (t.num_seqs == 0) return; // nothing scheduled: no forward ran
   all_.add(t, wall_ms, output_tokens);
-  if (!t.decode_only()) return;
+  if (!t.decode_only()) {
+    prefill_.add(t, wall_ms, output_tokens);
+    return;
+  }
   decode_.add(t, wall_ms, output_tokens);
   decode_by_batch_[batch_bucket(t.num_seqs)].add(t, wall_ms, output_tokens);
 }
@@ -72,6 +89,7 @@ void StepAccounting::add(const StepTiming& t, double wall_ms, int64_t output_tok
 void StepAccounting::merge(const StepAccounting& other) {
   all_.merge(other.all_);
   decode_.merge(other.decode_);
+  prefill_.merge(other.prefill_);
   for (const auto& [bucket, p] : other.decode_by_batch_) decode_by_batch_[bucket].merge(p);
 }
 
@@ -105,10 +123,13 @@ json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline) {
   const double step_roof_s = roofline.step_roofline_seconds(p);
   j.set("step_roofline_s", step_roof_s > 0.0 ? num(step_roof_s) : json::Value());
   j.set("fraction_of_step_roofline", step_roof_s > 0.0 && wall_s > 0.0 ? num(step_roof_s / wall_s) : json::Value());
+  const double serial_s = roofline.serial_roofline_seconds(p);
+  j.set("serial_roofline_s", serial_s > 0.0 ? num(serial_s) : json::Value());
+  j.set("fraction_of_serial_roofline", serial_s > 0.0 && wall_s > 0.0 ? num(serial_s / wall_s) : json::Value());
   return j;
 }
 
-json::Value batch_buckets_json(const StepAccounting& acc) {
+json::Value batch_buckets_json(const StepAccounting& acc, const RooflineModel& roofline) {
   json::Value list = json::Value::array();
   for (const auto& [bucket, p] : acc.decode_by_batch()) {
     json::Value j = json::Value::object();
@@ -117,6 +138,10 @@ json::Value batch_buckets_json(const StepAccounting& acc) {
     j.set("output_tokens", json::Value::number(static_cast<double>(p.output_tokens)));
     j.set("ms_per_step", json::Value::number(p.steps > 0 ? p.wall_ms / p.steps : 0.0));
     j.set("device_ms_per_step", p.device_timed() ? json::Value::number(p.device_ms / p.steps) : json::Value());
+    if (const double roof_s = roofline.step_roofline_seconds(p); roof_s > 0.0 && p.steps > 0 && p.wall_ms > 0.0) {
+      j.set("step_roofline_ms_per_step", json::Value::number(1e3 * roof_s / p.steps));
+      j.set("fraction_of_step_roofline", json::Value::number(1e3 * roof_s / p.wall_ms));
+    }
     list.push_back(j);
   }
   return list;

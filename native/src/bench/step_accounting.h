@@ -2,7 +2,9 @@
 // time, host overhead, device busy and idle time, the bandwidth roofline (weights plus the KV
 // bytes attention reads, per step, over the measured bandwidth) and the per-step roofline
 // (each step's bytes at the bandwidth or its GEMM FLOPs at the measured GEMM rate, whichever
-// takes longer); over every step and over the decode-only steps.
+// takes longer), and the serial roofline beside it (the GEMMs' time plus the KV read's: what a step
+// reaches when attention runs between its GEMMs, not beside them); over every step, the decode-only
+// steps, the steps that carry prompt tokens, and decode steps by batch size.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +60,13 @@ struct RooflineModel {
   double step_seconds(const StepShape& s) const;
   // The phase's steps at step_seconds each; 0 without a bandwidth and a peak.
   double step_roofline_seconds(const PhaseTotals& p) const;
+  // One step with its attention between its GEMMs, as a layer runs them: the GEMMs at the longer of the weights'
+  // bytes and their FLOPs, plus the KV bytes at the bandwidth. step_seconds counts the KV read as hidden under
+  // compute-bound GEMMs, which only running them side by side could do (a step that carries prompt tokens and
+  // decode rows with long contexts is both).
+  double serial_step_seconds(const StepShape& s) const;
+  // The phase's steps at serial_step_seconds each; 0 without a bandwidth and a peak.
+  double serial_roofline_seconds(const PhaseTotals& p) const;
 };
 
 class StepAccounting {
@@ -67,12 +76,14 @@ public:
   void merge(const StepAccounting& other);
   const PhaseTotals& all() const { return all_; }
   const PhaseTotals& decode() const { return decode_; }
+  // Steps that carry prompt tokens (prefill chunks, with or without decode rows beside them).
+  const PhaseTotals& prefill() const { return prefill_; }
   // Decode-only steps by batch size, keyed by the bucket's largest size (1, 2, 4, 8, 16, 32,
   // 64, 128, 256, ...): where a run's time goes as its batch drains.
   const std::map<int32_t, PhaseTotals>& decode_by_batch() const { return decode_by_batch_; }
 
 private:
-  PhaseTotals all_, decode_;
+  PhaseTotals all_, decode_, prefill_;
   std::map<int32_t, PhaseTotals> decode_by_batch_;
 };
 
@@ -82,10 +93,12 @@ int32_t batch_bucket(int32_t num_seqs);
 // {steps, wall_s, ms_per_step, output_tokens_per_s, host_overhead_pct, device_busy_pct,
 // device_idle_pct (null when the backend cannot time steps), and, when roofline is given a
 // bandwidth, roofline_s, roofline_output_tokens_per_s, fraction_of_roofline, mean KV bytes
-// read per step; with a peak too, step_roofline_s and fraction_of_step_roofline}.
+// read per step; with a peak too, step_roofline_s, fraction_of_step_roofline, serial_roofline_s and
+// fraction_of_serial_roofline}.
 json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline);
 
-// [{batch_max, steps, ms_per_step, device_ms_per_step (null when untimed), output_tokens}, ...]
-json::Value batch_buckets_json(const StepAccounting& acc);
+// [{batch_max, steps, ms_per_step, device_ms_per_step (null when untimed), output_tokens, and with a bandwidth and a
+// peak step_roofline_ms_per_step and fraction_of_step_roofline}, ...]
+json::Value batch_buckets_json(const StepAccounting& acc, const RooflineModel& roofline);
 
 } // namespace pagoda
