@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "backend/cuda/cublaslt.h"
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
 #include "test_support.h"
 
@@ -530,13 +531,158 @@ void cascade_rows(double copy_gbs, int num_sms) {
               plain_bytes / 1e6, cascade_bytes / 1e6, 32 * plain.ms, 32 * cascade.ms, 32 * (plain.ms - cascade.ms));
 }
 
+// Whether a step that carries prompt tokens beside long-context decode rows gains from running the two as separate
+// forwards side by side on two streams (issue 20: random 1,024 / 1,024's mixed steps run at ~59% of the per-step
+// roofline, whose max(bytes, FLOPs) counts the decode rows' KV read as hidden under the prompt's compute-bound
+// GEMMs; one stream runs them one after the other). Llama-3-8B's four projections a layer over 32 layers (two weight
+// copies alternated, 436 MB a layer, past L2) and decode attention over D rows of C tokens; prompt attention,
+// norms and the rest are left out (the same in every variant). Variants: the step as it runs now (one GEMM of
+// P + D rows a projection, then the D rows' attention), the split on one stream (weights read twice), the split on
+// two streams, and the same with the decode stream at the higher priority. A measurement: it asserts nothing.
+void overlap_rows(double copy_gbs, double gemm_tflops, int num_sms, std::mt19937& rng, int P, int D, int C) {
+  constexpr int kLayers = 32, kKvHeads = 8, kQHeads = 32, kD = 128, kBs = 16;
+  struct Shape { int n, k; };
+  const Shape shapes[4] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}};
+  std::vector<DeviceBuffer> w[2];
+  for (auto& copy : w)
+    for (const Shape& sh : shapes) {
+      copy.emplace_back(size_t(sh.n) * sh.k * 2);
+      fill_random_bf16(copy.back().as<bf16>(), size_t(sh.n) * sh.k, uint32_t(rng()), 0.02f);
+    }
+  auto buffer = [&](size_t elems) {
+    DeviceBuffer b(elems * 2);
+    fill_random_bf16(b.as<bf16>(), elems, uint32_t(rng()), 1.f);
+    return b;
+  };
+  DeviceBuffer x = buffer(size_t(P + D) * 14336), y = buffer(size_t(P + D) * 28672);
+  DeviceBuffer xd = buffer(size_t(D) * 14336), yd = buffer(size_t(D) * 28672);
+  // The D rows' KV: one layer's pool (D x C tokens, 4 KiB each for K and V), read by every layer in a shuffled order.
+  const int blocks_per_seq = (C + kBs - 1) / kBs;
+  const size_t pool_blocks = size_t(D) * blocks_per_seq;
+  const size_t pool_elems = pool_blocks * kKvHeads * kBs * kD;
+  DeviceBuffer kc(pool_elems * 2), vc(pool_elems * 2);
+  fill_random_bf16(kc.as<bf16>(), pool_elems, 21, 1.f);
+  fill_random_bf16(vc.as<bf16>(), pool_elems, 22, 1.f);
+  std::vector<int32_t> table(pool_blocks);
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), rng);
+  std::vector<int32_t> qs(D + 1), lens(D, C), ids(D);
+  std::iota(qs.begin(), qs.end(), 0);
+  std::iota(ids.begin(), ids.end(), 0);
+  auto d_table = upload(table), d_qs = upload(qs), d_lens = upload(lens), d_ids = upload(ids);
+  DeviceBuffer q = buffer(size_t(D) * kQHeads * kD), attn_out = buffer(size_t(D) * kQHeads * kD);
+  PagedAttentionArgs a;
+  a.q = q.as<bf16>(); a.q_token_stride = kQHeads * kD; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>();
+  a.out = attn_out.as<bf16>(); a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>();
+  a.block_tables = d_table.as<int32_t>(); a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = kQHeads;
+  a.num_kv_heads = kKvHeads; a.head_dim = kD; a.block_size = kBs; a.scale = 1.f / std::sqrt(float(kD));
+  const DecodePlan plan = plan_paged_attention_decode(D, kKvHeads, kQHeads, C, num_sms);
+  DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, D, kQHeads, kD));
+
+  CublasLt gemm_a, gemm_b; // a workspace each: the two streams run GEMMs at once
+  int lo = 0, hi = 0;
+  PAGODA_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&lo, &hi));
+  cudaStream_t sa, sb, sb_high;
+  PAGODA_CUDA_CHECK(cudaStreamCreateWithFlags(&sa, cudaStreamNonBlocking));
+  PAGODA_CUDA_CHECK(cudaStreamCreateWithFlags(&sb, cudaStreamNonBlocking));
+  PAGODA_CUDA_CHECK(cudaStreamCreateWithPriority(&sb_high, cudaStreamNonBlocking, hi));
+  auto projections = [&](CublasLt& g, const DeviceBuffer& in, DeviceBuffer& out, int m, int layer, cudaStream_t st) {
+    for (int i = 0; i < 4; ++i)
+      g.linear(in.as<bf16>(), w[layer & 1][i].as<bf16>(), out.data(), GemmOutput::kBf16, m, shapes[i].n, shapes[i].k, st);
+  };
+  auto attention = [&](cudaStream_t st) { paged_attention_decode(a, d_ids.as<int32_t>(), D, plan, ws.data(), ws.bytes(), st); };
+  // Each (m, n, k) picks its kernel on first use (timed); do that for every m before timing.
+  for (int m : {P + D, P, D}) projections(gemm_a, m == D ? xd : x, m == D ? yd : y, m, 0, sa);
+  projections(gemm_b, xd, yd, D, 0, sb);
+  PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+
+  cudaEvent_t start, stop, forked, joined;
+  PAGODA_CUDA_CHECK(cudaEventCreate(&start));
+  PAGODA_CUDA_CHECK(cudaEventCreate(&stop));
+  PAGODA_CUDA_CHECK(cudaEventCreateWithFlags(&forked, cudaEventDisableTiming));
+  PAGODA_CUDA_CHECK(cudaEventCreateWithFlags(&joined, cudaEventDisableTiming));
+  auto time_ms = [&](const std::function<void()>& step) {
+    std::vector<double> t;
+    for (int rep = 0; rep < 7; ++rep) {
+      PAGODA_CUDA_CHECK(cudaEventRecord(start, sa));
+      step();
+      PAGODA_CUDA_CHECK(cudaEventRecord(stop, sa));
+      PAGODA_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (rep > 0) t.push_back(ms); // the first is a warm-up
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  auto split_on = [&](cudaStream_t decode_stream) {
+    return [&, decode_stream] {
+      PAGODA_CUDA_CHECK(cudaEventRecord(forked, sa));
+      PAGODA_CUDA_CHECK(cudaStreamWaitEvent(decode_stream, forked));
+      for (int l = 0; l < kLayers; ++l) projections(gemm_a, x, y, P, l, sa);
+      for (int l = 0; l < kLayers; ++l) {
+        projections(gemm_b, xd, yd, D, l, decode_stream);
+        attention(decode_stream);
+      }
+      PAGODA_CUDA_CHECK(cudaEventRecord(joined, decode_stream));
+      PAGODA_CUDA_CHECK(cudaStreamWaitEvent(sa, joined));
+    };
+  };
+  double flops = 0, weight_bytes = 0;
+  for (const Shape& sh : shapes) {
+    flops += 2.0 * sh.n * sh.k * kLayers;
+    weight_bytes += 2.0 * sh.n * sh.k * kLayers;
+  }
+  const double kv_bytes = double(D) * C * kKvHeads * kD * 2 * 2 * kLayers;
+  const double gemm_ms = flops * (P + D) / gemm_tflops / 1e9, kv_ms = kv_bytes / copy_gbs / 1e6;
+  const double bytes_ms = (weight_bytes + kv_bytes) / copy_gbs / 1e6;
+  std::printf("overlap P %d prompt tokens + D %d decode rows of %d tokens, 32 layers: GEMM FLOPs at %.0f TFLOP/s %.2f ms, "
+              "weights + KV at %.0f GB/s %.2f ms (KV %.2f): per-step roofline %.2f ms, serial %.2f ms\n",
+              P, D, C, gemm_tflops, gemm_ms, copy_gbs, bytes_ms, kv_ms, std::max(gemm_ms, bytes_ms),
+              std::max(gemm_ms, weight_bytes / copy_gbs / 1e6) + kv_ms);
+  const double now_ms = time_ms([&] {
+    for (int l = 0; l < kLayers; ++l) {
+      projections(gemm_a, x, y, P + D, l, sa);
+      attention(sa);
+    }
+  });
+  const double roof = std::max(gemm_ms, bytes_ms);
+  auto report = [&](const char* name, double ms) {
+    std::printf("  %-44s %9.2f ms  %.3fx the step as it runs  %5.1f%% of the per-step roofline\n", name, ms, ms / now_ms,
+                100.0 * roof / ms);
+  };
+  report("as it runs: P + D rows a GEMM, then attention", now_ms);
+  report("split, one stream (weights read twice)", time_ms([&] {
+           for (int l = 0; l < kLayers; ++l) {
+             projections(gemm_a, x, y, P, l, sa);
+             projections(gemm_a, xd, yd, D, l, sa);
+             attention(sa);
+           }
+         }));
+  report("split, two streams", time_ms(split_on(sb)));
+  report("split, two streams, decode at high priority", time_ms(split_on(sb_high)));
+  report("the prompt's GEMMs alone", time_ms([&] {
+           for (int l = 0; l < kLayers; ++l) projections(gemm_a, x, y, P, l, sa);
+         }));
+  report("the decode rows alone (GEMMs + attention)", time_ms([&] {
+           for (int l = 0; l < kLayers; ++l) {
+             projections(gemm_a, xd, yd, D, l, sa);
+             attention(sa);
+           }
+         }));
+  for (cudaEvent_t e : {start, stop, forked, joined}) cudaEventDestroy(e);
+  for (cudaStream_t st : {sa, sb, sb_high}) cudaStreamDestroy(st);
+}
+
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
   // "decode": the copy and decode attention rows only; "decode sweep": also every partition;
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
-  // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer).
+  // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer);
+  // "overlap [P D C ...]": a step of P prompt tokens beside D decode rows of C tokens, as it runs and split over two
+  // streams (default: random 1,024 / 1,024's mixed step, 1,792 + 256 x 1,536, and ShareGPT's, 700 + 256 x 400).
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
   const bool gemm_only = argc > 1 && std::string(argv[1]) == "gemm";
   const bool tune_only = argc > 1 && std::string(argv[1]) == "tune";
@@ -544,6 +690,7 @@ int main(int argc, char** argv) {
   const bool hdim_only = argc > 1 && std::string(argv[1]) == "hdim";
   const bool prefill_only = argc > 1 && std::string(argv[1]) == "prefill";
   const bool cascade_only = argc > 1 && std::string(argv[1]) == "cascade";
+  const bool overlap_only = argc > 1 && std::string(argv[1]) == "overlap";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -570,6 +717,20 @@ int main(int argc, char** argv) {
   }
   if (cascade_only) {
     cascade_rows(copy_gbs, prop.multiProcessorCount);
+    return 0;
+  }
+  if (overlap_only) {
+    const double tflops = pagoda::cuda_gemm_tflops(4096, 4096, 14336);
+    std::printf("%-46s %9.1f TFLOP/s (cuBLASLt 4096 x 4096 x 14336, as pagoda-bench measures it)\n", "bf16 GEMM rate",
+                tflops);
+    std::vector<int> shapes = {1792, 256, 1536, 700, 256, 400};
+    if (argc > 4) {
+      shapes.clear();
+      for (int i = 2; i + 2 < argc; i += 3)
+        for (int j = 0; j < 3; ++j) shapes.push_back(std::atoi(argv[i + j]));
+    }
+    for (size_t i = 0; i + 2 < shapes.size(); i += 3)
+      overlap_rows(copy_gbs, tflops, prop.multiProcessorCount, rng, shapes[i], shapes[i + 1], shapes[i + 2]);
     return 0;
   }
   if (hdim_only) {
