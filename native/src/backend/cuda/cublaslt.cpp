@@ -39,6 +39,7 @@ struct HeuristicResult {
 constexpr int kComputeType32F = 68;       // CUBLAS_COMPUTE_32F
 constexpr int kDescTransA = 3;            // CUBLASLT_MATMUL_DESC_TRANSA
 constexpr int kDescTransB = 4;            // CUBLASLT_MATMUL_DESC_TRANSB
+constexpr int kDescSmCountTarget = 15;    // CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET (int32)
 constexpr int kOpN = 0;                   // CUBLAS_OP_N
 constexpr int kOpT = 1;                   // CUBLAS_OP_T
 constexpr int kPrefMaxWorkspaceBytes = 1; // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
@@ -220,6 +221,10 @@ void CublasLt::describe(Plan& plan, int m, int n, int k, GemmOutput output, bool
   const int trans_a = kOpT, trans_b = kOpN;
   check(api_, api_.desc_set(plan.desc, kDescTransA, &trans_a, sizeof(trans_a)), "set TRANSA");
   check(api_, api_.desc_set(plan.desc, kDescTransB, &trans_b, sizeof(trans_b)), "set TRANSB");
+  if (sm_count_target_ > 0) {
+    const int32_t sms = sm_count_target_;
+    check(api_, api_.desc_set(plan.desc, kDescSmCountTarget, &sms, sizeof(sms)), "set SM_COUNT_TARGET");
+  }
   const cudaDataType_t out_type = output == GemmOutput::kF32 ? CUDA_R_32F : CUDA_R_16BF;
   // CUBLAS_COMPUTE_32F on float32 inputs is plain float32 arithmetic: TF32 would need
   // CUBLAS_COMPUTE_32F_FAST_TF32, which the float32 path must not use.

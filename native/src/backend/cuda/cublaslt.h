@@ -89,6 +89,10 @@ public:
 
   size_t workspace_bytes() const { return workspace_.bytes(); }
 
+  // The SMs this instance's bf16 GEMMs may spread over (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET; 0: every SM), so
+  // another stream's kernels find SMs free beside them. For shapes first seen afterwards: call it before any GEMM.
+  void set_sm_count_target(int sms) { sm_count_target_ = sms; }
+
   // Where the library came from (for logs): the path or name dlopen accepted.
   static const char* library_name();
 
@@ -118,6 +122,7 @@ private:
   const CublasLtApi& api_;
   void* handle_ = nullptr;
   DeviceBuffer workspace_;
+  int sm_count_target_ = 0;
   std::map<std::tuple<int, int, int, int, bool>, std::unique_ptr<Plan>> plans_; // m, n, k, output, f32 inputs
   std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> fp8_plans_; // m, n, k, scaling
   std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
