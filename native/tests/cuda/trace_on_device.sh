@@ -4,10 +4,10 @@
 # kernel_trace_summary.py on its trace. By default batch 1 for bf16, GPTQ, AWQ and FP8 W8A8 and batch 64 for bf16,
 # with bf16 and GPTQ batch 1 also untraced (the tracer's cost on the step beside it). RUNS="FORMAT:BATCH[:ENV=V,...]
 # ..." runs those instead (a switch's variants traced in one call; BATCH "sharegpt": the ShareGPT-like 500,
-# untraced, max_model_len 4096; BATCH "sharegpt-trace": the same run traced, summarized by phase with
-# kernel_trace_summary.py --run (decode steps against prefill-carrying ones, between pagoda-bench's profiler marks)
-# beside nvidia-smi's SM clock, power and throttle reasons every 100 ms; KV=fp8 among any run's switches adds
-# --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, skinny_gemm_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
+# untraced, max_model_len 4096; BATCH "sharegpt-trace": the same run traced, and "random-trace": random 1,024 /
+# 1,024 x RANDOM_PROMPTS (300) traced, each summarized by phase with kernel_trace_summary.py --run (decode steps
+# against prefill-carrying ones, between pagoda-bench's profiler marks) beside nvidia-smi's SM clock, power and
+# throttle reasons every 100 ms; KV=fp8 among any run's switches adds --kv-cache-dtype fp8). CHECKS=1 first runs quant_gemm_test, quant_gemm_silu_test, skinny_gemm_test, elementwise_kernels_test, sample_rows_test, cuda_graph_test, kv_cache_dtype_test (cuda)
 # (once under each KV_CHECK_ENVS="VAR=V ..." switch, default PAGODA_CUDA_GEMM_TUNE=0) and the goldens (wave2
 # quantized, W8A8, tiny bf16), then quant_gemm_test and the goldens again under each CHECK_ENVS="VAR=V ..." switch. Traces (gzipped) and logs go to $OUT/trace, tarred into
 # $OUT/trace-logs.tar.gz. Bundle: trace_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/trace_on_device.sh
@@ -33,6 +33,22 @@ traced() { # FORMAT BATCH [ENV...]
     echo "   $f batch $b traced: $(grep -E "^floor" "$OUT_DIR/$name.log" | head -1)" &&
     python3 "$B/kernel_trace_summary.py" "$OUT_DIR/$name.csv" > "$OUT_DIR/$name.summary.txt" 2>&1 &&
     sed -n 2p "$OUT_DIR/$name.summary.txt" && grep -E "^between" "$OUT_DIR/$name.summary.txt"; gzip "$OUT_DIR/$name.csv"
+}
+# A whole workload run traced (WORKLOAD: pagoda-bench's dataset arguments; ENVS / KV_ARGS from split_kv), its
+# kernels by phase between pagoda-bench's profiler marks, beside nvidia-smi's SM clock, power and throttle reasons.
+traced_workload() { # NAME FORMAT
+  local name=$1 f=$2 smi
+  nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv -lms 100 \
+    > "$OUT_DIR/$name.clocks.csv" 2>/dev/null &
+  smi=$!
+  run "$name" 170 env CUDA_INJECTION64_PATH="$BIN/libpagoda_kernel_trace.so" PAGODA_KERNEL_TRACE="$OUT_DIR/$name.csv" \
+    "${ENVS[@]}" "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda --max-model-len 4096 \
+    "${WORKLOAD[@]}" "${KV_ARGS[@]}" --out "$OUT_DIR/$name.json" &&
+    echo "   $name traced: $(grep -E "^throughput" "$OUT_DIR/$name.log" | head -1)" &&
+    python3 "$B/kernel_trace_summary.py" --run "$OUT_DIR/$name.csv" > "$OUT_DIR/$name.summary.txt" 2>&1 &&
+    sed -n 1,6p "$OUT_DIR/$name.summary.txt"
+  kill $smi 2>/dev/null
+  gzip "$OUT_DIR/$name.csv"
 }
 plain() { # FORMAT BATCH
   run "plain-$1-b$2" 60 "$BIN/pagoda-bench" --model "$(cfg $1)" $L --batch-size "$2" --out "$OUT_DIR/plain-$1-b$2.json" &&
@@ -69,20 +85,14 @@ fi
 if [ -n "${RUNS:-}" ]; then
   for r in $RUNS; do
     IFS=: read -r f b envs <<< "$r"
-    if [ "$b" = sharegpt-trace ]; then
-      name=sharegpt-trace-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}
+    if [ "$b" = sharegpt-trace ] || [ "$b" = random-trace ]; then
       split_kv ${envs//,/ }
-      nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv -lms 100 \
-        > "$OUT_DIR/$name.clocks.csv" 2>/dev/null &
-      smi=$!
-      run "$name" 150 env CUDA_INJECTION64_PATH="$BIN/libpagoda_kernel_trace.so" PAGODA_KERNEL_TRACE="$OUT_DIR/$name.csv" \
-        "${ENVS[@]}" "$BIN/pagoda-bench" --model "$(cfg $f)" --load-format dummy --device cuda --max-model-len 4096 \
-        --dataset "$B/sharegpt-like.json" --num-prompts 500 "${KV_ARGS[@]}" --out "$OUT_DIR/$name.json" &&
-        echo "   ShareGPT $f ${envs} traced: $(grep -E "^throughput" "$OUT_DIR/$name.log" | head -1)" &&
-        python3 "$B/kernel_trace_summary.py" --run "$OUT_DIR/$name.csv" > "$OUT_DIR/$name.summary.txt" 2>&1 &&
-        sed -n 1,6p "$OUT_DIR/$name.summary.txt"
-      kill $smi 2>/dev/null
-      gzip "$OUT_DIR/$name.csv"
+      if [ "$b" = sharegpt-trace ]; then
+        WORKLOAD=(--dataset "$B/sharegpt-like.json" --num-prompts 500)
+      else # random 1,024 / 1,024, 300 requests: its steps with prompt tokens carry long-context decode rows
+        WORKLOAD=(--dataset random --random-input-len 1024 --random-output-len 1024 --num-prompts "${RANDOM_PROMPTS:-300}")
+      fi
+      traced_workload "$b-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}" "$f"
     elif [ "$b" = sharegpt ]; then
       name=sharegpt-$f${envs:+-$(echo "$envs" | tr ',=' '_-')}
       split_kv ${envs//,/ }
