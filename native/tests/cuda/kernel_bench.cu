@@ -615,11 +615,12 @@ void overlap_rows(double copy_gbs, double gemm_tflops, int num_sms, std::mt19937
     std::sort(t.begin(), t.end());
     return t[t.size() / 2];
   };
-  auto split_on = [&](cudaStream_t decode_stream) {
-    return [&, decode_stream] {
+  // The prompt's GEMMs through `prompt` on sa, the decode rows on decode_stream, joined on sa.
+  auto split_on = [&](CublasLt& prompt, cudaStream_t decode_stream) {
+    return [&, decode_stream, prompt_gemm = &prompt] {
       PAGODA_CUDA_CHECK(cudaEventRecord(forked, sa));
       PAGODA_CUDA_CHECK(cudaStreamWaitEvent(decode_stream, forked));
-      for (int l = 0; l < kLayers; ++l) projections(gemm_a, x, y, P, l, sa);
+      for (int l = 0; l < kLayers; ++l) projections(*prompt_gemm, x, y, P, l, sa);
       for (int l = 0; l < kLayers; ++l) {
         projections(gemm_b, xd, yd, D, l, decode_stream);
         attention(decode_stream);
@@ -659,8 +660,8 @@ void overlap_rows(double copy_gbs, double gemm_tflops, int num_sms, std::mt19937
              attention(sa);
            }
          }));
-  report("split, two streams", time_ms(split_on(sb)));
-  report("split, two streams, decode at high priority", time_ms(split_on(sb_high)));
+  report("split, two streams", time_ms(split_on(gemm_a, sb)));
+  report("split, two streams, decode at high priority", time_ms(split_on(gemm_a, sb_high)));
   // The prompt's GEMMs held to fewer SMs (cuBLASLt's SM count target), so the decode stream's kernels find SMs free
   // beside them rather than only between two GEMMs.
   for (int spare : {16, 32, 48}) {
@@ -670,17 +671,7 @@ void overlap_rows(double copy_gbs, double gemm_tflops, int num_sms, std::mt19937
     PAGODA_CUDA_CHECK(cudaStreamSynchronize(sa));
     char name[96];
     std::snprintf(name, sizeof name, "split, two streams, prompt GEMMs on %d SMs", num_sms - spare);
-    report(name, time_ms([&] {
-             PAGODA_CUDA_CHECK(cudaEventRecord(forked, sa));
-             PAGODA_CUDA_CHECK(cudaStreamWaitEvent(sb_high, forked));
-             for (int l = 0; l < kLayers; ++l) projections(held, x, y, P, l, sa);
-             for (int l = 0; l < kLayers; ++l) {
-               projections(gemm_b, xd, yd, D, l, sb_high);
-               attention(sb_high);
-             }
-             PAGODA_CUDA_CHECK(cudaEventRecord(joined, sb_high));
-             PAGODA_CUDA_CHECK(cudaStreamWaitEvent(sa, joined));
-           }));
+    report(name, time_ms(split_on(held, sb_high)));
     std::snprintf(name, sizeof name, "  its prompt GEMMs alone on %d SMs", num_sms - spare);
     report(name, time_ms([&] {
              for (int l = 0; l < kLayers; ++l) projections(held, x, y, P, l, sa);
