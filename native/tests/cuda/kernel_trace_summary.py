@@ -8,6 +8,8 @@ Exclusive times and gaps add up to the step. Usage: kernel_trace_summary.py trac
 pagoda-bench writes; the whole trace where it has none), split into decode steps (graph launches and the
 sampling and copies between them) and prefill-carrying steps (eager launches: a stretch of at least
 --eager-kernels kernels between two graph launches), each with its time, idle time and kernels by exclusive time.
+The split is graphs against eager launches: a decode step that runs eagerly (cascade attention, or more rows than
+the largest decode graph) counts with the prefill-carrying ones.
 --self-test checks the run accounting on a made-up trace."""
 import argparse
 import bisect
