@@ -176,8 +176,13 @@ template <typename T> __device__ __forceinline__ void store_held_row(T* __restri
 
 } // namespace
 
+// A row's block has up to 1,024 threads (threads_for): the bound keeps every norm kernel within the 64 registers a
+// thread that allows. Without it the held bf16 add_rms_norm took 70 and could not launch from hidden 8,192 up
+// (cudaErrorLaunchOutOfResources, elementwise_kernels_test at hidden 12,288 on the H200, session 20).
+constexpr int kMaxNormThreads = 1024;
+
 template <typename In, typename T>
-__global__ void rms_norm_kernel(const In* x, const T* weight, T* __restrict__ out,
+__global__ void __launch_bounds__(kMaxNormThreads) rms_norm_kernel(const In* x, const T* weight, T* __restrict__ out,
                                 int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
@@ -196,7 +201,7 @@ __global__ void rms_norm_kernel(const In* x, const T* weight, T* __restrict__ ou
 }
 
 template <typename R, typename T>
-__global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* x,
+__global__ void __launch_bounds__(kMaxNormThreads) add_rms_norm_kernel(R* __restrict__ residual, const T* x,
                                     const T* weight, T* __restrict__ out, int hidden,
                                     float eps) {
   float w_first[8];
@@ -217,7 +222,7 @@ __global__ void add_rms_norm_kernel(R* __restrict__ residual, const T* x,
 }
 
 template <Fp8Fuse kFuse>
-__global__ void rms_norm_fp8_kernel(const float* x, const bf16* weight, bf16* __restrict__ out,
+__global__ void __launch_bounds__(kMaxNormThreads) rms_norm_fp8_kernel(const float* x, const bf16* weight, bf16* __restrict__ out,
                                     int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
@@ -236,7 +241,7 @@ __global__ void rms_norm_fp8_kernel(const float* x, const bf16* weight, bf16* __
 }
 
 template <Fp8Fuse kFuse>
-__global__ void add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16* x,
+__global__ void __launch_bounds__(kMaxNormThreads) add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16* x,
                                         const bf16* weight, bf16* __restrict__ out, int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
@@ -260,7 +265,7 @@ namespace {
 int threads_for(int hidden) {
   const int vectors = hidden / 8;
   int threads = ((vectors + 31) / 32) * 32;
-  return threads > 1024 ? 1024 : threads;
+  return threads > kMaxNormThreads ? kMaxNormThreads : threads;
 }
 
 void check_hidden(const char* who, int hidden) {
