@@ -160,9 +160,9 @@ def print_run(rows, marks, eager_kernels, top):
     phased, launches = run_phases(records, eager_kernels)
     phases, kernels = run_accounting(phased)
     span = records[-1]["end"] - records[0]["start"] if window is None else window[1] - window[0]
-    busy_span = max(r["end"] for r in records) - records[0]["start"]
+    device_span = max(r["end"] for r in records) - records[0]["start"]
     print(f"run: {span / 1e6:.1f} ms ({'between the profiler marks' if window else 'the whole trace: no profiler marks'}),"
-          f" {len(records)} records, {launches} graph launches; device time {busy_span / 1e6:.1f} ms from the first record")
+          f" {len(records)} records, {launches} graph launches; device time {device_span / 1e6:.1f} ms from the first record")
     print(f"\n{'phase':<10} {'time ms':>10} {'idle ms':>9} {'idle %':>7} {'sampler launches':>17}")
     for name in ("decode", "prefill"):
         if name in phases:

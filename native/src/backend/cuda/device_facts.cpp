@@ -1,6 +1,6 @@
 // Facts about the current GPU that benchmark results quote: its name and memory, its
 // device-to-device copy bandwidth (the floor beside decode) and its bf16 GEMM rate (the
-// ceiling beside prefill), both measured in the same run.
+// ceiling beside prefill), both measured in the same run; and the profiler marks pagoda-bench puts around a run.
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 

@@ -155,16 +155,15 @@ __device__ __forceinline__ void normalize_held(const HeldRow& x, const T* weight
 #pragma unroll
   for (int h = 0; h < kHeldPasses; ++h) {
     float w[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (held_column(h) < hidden) {
-      if (h == 0) {
+    const bool in_row = held_column(h) < hidden;
+    if (in_row && h == 0) {
 #pragma unroll
-        for (int e = 0; e < 8; ++e) w[e] = w_first[e];
-      } else {
-        load8(weight + held_column(h), w);
-      }
+      for (int e = 0; e < 8; ++e) w[e] = w_first[e];
+    } else if (in_row) {
+      load8(weight + held_column(h), w);
     }
 #pragma unroll
-    for (int e = 0; e < 8; ++e) y[h][e] = held_column(h) < hidden ? w[e] * (x[h][e] * inv_rms) : 0.f;
+    for (int e = 0; e < 8; ++e) y[h][e] = in_row ? w[e] * (x[h][e] * inv_rms) : 0.f;
   }
 }
 
@@ -182,8 +181,8 @@ template <typename T> __device__ __forceinline__ void store_held_row(T* __restri
 constexpr int kMaxNormThreads = 1024;
 
 template <typename In, typename T>
-__global__ void __launch_bounds__(kMaxNormThreads) rms_norm_kernel(const In* x, const T* weight, T* __restrict__ out,
-                                int hidden, float eps) {
+__global__ void __launch_bounds__(kMaxNormThreads)
+    rms_norm_kernel(const In* x, const T* weight, T* __restrict__ out, int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
   pdl_wait();
@@ -201,9 +200,9 @@ __global__ void __launch_bounds__(kMaxNormThreads) rms_norm_kernel(const In* x, 
 }
 
 template <typename R, typename T>
-__global__ void __launch_bounds__(kMaxNormThreads) add_rms_norm_kernel(R* __restrict__ residual, const T* x,
-                                    const T* weight, T* __restrict__ out, int hidden,
-                                    float eps) {
+__global__ void __launch_bounds__(kMaxNormThreads)
+    add_rms_norm_kernel(R* __restrict__ residual, const T* x, const T* weight, T* __restrict__ out, int hidden,
+                        float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
   pdl_wait();
@@ -222,8 +221,8 @@ __global__ void __launch_bounds__(kMaxNormThreads) add_rms_norm_kernel(R* __rest
 }
 
 template <Fp8Fuse kFuse>
-__global__ void __launch_bounds__(kMaxNormThreads) rms_norm_fp8_kernel(const float* x, const bf16* weight, bf16* __restrict__ out,
-                                    int hidden, float eps) {
+__global__ void __launch_bounds__(kMaxNormThreads)
+    rms_norm_fp8_kernel(const float* x, const bf16* weight, bf16* __restrict__ out, int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
   pdl_wait();
@@ -241,8 +240,9 @@ __global__ void __launch_bounds__(kMaxNormThreads) rms_norm_fp8_kernel(const flo
 }
 
 template <Fp8Fuse kFuse>
-__global__ void __launch_bounds__(kMaxNormThreads) add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16* x,
-                                        const bf16* weight, bf16* __restrict__ out, int hidden, float eps) {
+__global__ void __launch_bounds__(kMaxNormThreads)
+    add_rms_norm_fp8_kernel(float* __restrict__ residual, const bf16* x, const bf16* weight, bf16* __restrict__ out,
+                            int hidden, float eps) {
   float w_first[8];
   load_first_weights(weight, hidden, w_first);
   pdl_wait();
