@@ -260,9 +260,20 @@ void test_accounting_arithmetic() {
   const json::Value buckets = batch_buckets_json(acc, m);
   CHECK(std::fabs(buckets.as_array().at(0).at("step_roofline_ms_per_step").as_number() - 22.0) < 1e-9);
   CHECK(std::fabs(buckets.as_array().at(0).at("fraction_of_step_roofline").as_number() - 4.4) < 1e-9);
-  // One untimed step leaves the phase without a device figure rather than a wrong one.
-  acc.add(StepTiming{1, 1, 10, 0.1, 1.0, -1.0}, 1.0, 1);
-  CHECK(phase_json(acc.decode(), m).at("device_idle_pct").is_null());
+  // The CUDA backend times a sample of the steps: an untimed step (device -1) counts in the wall time and the
+  // rooflines but not in the busy share, which stays the timed steps' device time over their own wall time.
+  acc.add(StepTiming{2, 2, 70, 0.2, 9.0, -1.0}, 10.0, 2);
+  const json::Value sampled = phase_json(acc.decode(), m);
+  CHECK_EQ(sampled.at("steps").as_number(), 3.0);
+  CHECK_EQ(sampled.at("device_timed_steps").as_number(), 2.0);
+  CHECK(std::fabs(sampled.at("device_busy_pct").as_number() - 60.0) < 1e-9);
+  CHECK(std::fabs(sampled.at("device_idle_pct").as_number() - 40.0) < 1e-9);
+  CHECK(std::fabs(batch_buckets_json(acc, m).as_array().at(0).at("device_ms_per_step").as_number() - 3.0) < 1e-9);
+  // A phase no step of which was timed has no device figure rather than a wrong one.
+  StepAccounting untimed;
+  untimed.add(StepTiming{1, 1, 10, 0.1, 1.0, -1.0}, 1.0, 1);
+  CHECK(phase_json(untimed.decode(), m).at("device_idle_pct").is_null());
+  CHECK(batch_buckets_json(untimed, m).as_array().at(0).at("device_ms_per_step").is_null());
 }
 
 void test_workloads() {

@@ -297,13 +297,14 @@ json::Value phases_json(const StepAccounting& acc, const RooflineModel& m) {
   return j;
 }
 
-// "device idle 3.1% (busy 96.9%), host overhead 0.4%" or, without device timing, the host's share.
+// "device idle 3.1% (busy 96.9%; 16 of 128 steps timed), host overhead 0.4%" or, without device timing, the host's share.
 std::string time_split(const PhaseTotals& p) {
-  char buf[160];
+  char buf[200];
   const double wall = std::max(p.wall_ms, 1e-9);
   if (p.device_timed())
-    std::snprintf(buf, sizeof buf, "device idle %.2f%% (busy %.2f%%), host overhead %.2f%%",
-                  100.0 - 100.0 * p.device_ms / wall, 100.0 * p.device_ms / wall, 100.0 * p.host_ms / wall);
+    std::snprintf(buf, sizeof buf, "device idle %.2f%% (busy %.2f%%; %lld of %lld steps timed), host overhead %.2f%%",
+                  100.0 - p.device_busy_pct(), p.device_busy_pct(), static_cast<long long>(p.device_timed_steps),
+                  static_cast<long long>(p.steps), 100.0 * p.host_ms / wall);
   else
     std::snprintf(buf, sizeof buf, "host overhead %.2f%% (forward %.2f%%; no device timing on this backend)",
                   100.0 * p.host_ms / wall, 100.0 * p.forward_ms / wall);
@@ -340,7 +341,7 @@ void print_phases(const StepAccounting& acc, const RooflineModel& m) {
               "ms/step (%% of it)\n");
   for (const auto& [bucket, p] : acc.decode_by_batch()) {
     std::printf("    <= %-5d %6lld  %8.3f  ", bucket, static_cast<long long>(p.steps), p.wall_ms / p.steps);
-    if (p.device_timed()) std::printf("%8.3f", p.device_ms / p.steps);
+    if (p.device_timed()) std::printf("%8.3f", p.device_ms_per_step());
     else std::printf("     n/a");
     if (const double roof_s = m.step_roofline_seconds(p); roof_s > 0.0)
       std::printf("  %8.3f (%.1f%%)", 1e3 * roof_s / p.steps, 1e5 * roof_s / p.wall_ms);

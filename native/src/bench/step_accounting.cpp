@@ -14,6 +14,7 @@ void PhaseTotals::add(const StepTiming& t, double wall, int64_t tokens) {
   forward_ms += t.forward_ms;
   if (t.device_ms >= 0.0) {
     device_ms += t.device_ms;
+    device_wall_ms += wall;
     ++device_timed_steps;
   }
   shapes.push_back(StepShape{t.num_tokens, t.num_seqs, t.context_tokens});
@@ -27,6 +28,7 @@ void PhaseTotals::merge(const PhaseTotals& o) {
   host_ms += o.host_ms;
   forward_ms += o.forward_ms;
   device_ms += o.device_ms;
+  device_wall_ms += o.device_wall_ms;
   device_timed_steps += o.device_timed_steps;
   shapes.insert(shapes.end(), o.shapes.begin(), o.shapes.end());
 }
@@ -107,8 +109,8 @@ json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline) {
   j.set("forward_pct", num(pct(p.forward_ms)));
   j.set("device_timed_steps", num(static_cast<double>(p.device_timed_steps)));
   if (p.device_timed()) {
-    j.set("device_busy_pct", num(pct(p.device_ms)));
-    j.set("device_idle_pct", num(100.0 - pct(p.device_ms)));
+    j.set("device_busy_pct", num(p.device_busy_pct()));
+    j.set("device_idle_pct", num(100.0 - p.device_busy_pct()));
   } else {
     j.set("device_busy_pct", json::Value());
     j.set("device_idle_pct", json::Value());
@@ -137,7 +139,7 @@ json::Value batch_buckets_json(const StepAccounting& acc, const RooflineModel& r
     j.set("steps", json::Value::number(static_cast<double>(p.steps)));
     j.set("output_tokens", json::Value::number(static_cast<double>(p.output_tokens)));
     j.set("ms_per_step", json::Value::number(p.steps > 0 ? p.wall_ms / p.steps : 0.0));
-    j.set("device_ms_per_step", p.device_timed() ? json::Value::number(p.device_ms / p.steps) : json::Value());
+    j.set("device_ms_per_step", p.device_timed() ? json::Value::number(p.device_ms_per_step()) : json::Value());
     if (const double roof_s = roofline.step_roofline_seconds(p); roof_s > 0.0 && p.steps > 0 && p.wall_ms > 0.0) {
       j.set("step_roofline_ms_per_step", json::Value::number(1e3 * roof_s / p.steps));
       j.set("fraction_of_step_roofline", json::Value::number(1e3 * roof_s / p.wall_ms));

@@ -31,13 +31,17 @@ struct PhaseTotals {
   double host_ms = 0.0;
   double forward_ms = 0.0;
   double device_ms = 0.0;     // over device_timed_steps
+  double device_wall_ms = 0.0; // the wall time of the steps that reported a device time
   int64_t device_timed_steps = 0;
   std::vector<StepShape> shapes; // every step's, in order
 
   void add(const StepTiming& t, double wall_ms, int64_t output_tokens);
   void merge(const PhaseTotals& other);
-  // Whether the backend timed every step (a device busy figure covers the whole phase).
-  bool device_timed() const { return steps > 0 && device_timed_steps == steps; }
+  // Whether the backend timed any step. The CUDA backend times a sample (StepTimer), so busy shares are the timed
+  // steps' device time over their own wall time, and per-step device times average the timed steps.
+  bool device_timed() const { return device_timed_steps > 0; }
+  double device_busy_pct() const { return device_wall_ms > 0.0 ? 100.0 * device_ms / device_wall_ms : 0.0; }
+  double device_ms_per_step() const { return device_timed_steps > 0 ? device_ms / device_timed_steps : 0.0; }
 };
 
 // What a decode step must read at the least: all weights once, and every scheduled

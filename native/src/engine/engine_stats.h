@@ -13,10 +13,13 @@ struct EngineTotals {
   int64_t num_steps = 0;
   // Where the steps' time went, summed over num_steps: host work outside the backend's
   // forward (schedule, batch build, sampling bookkeeping, outputs), the forward as the host
-  // clock saw it, and the device busy time the backend reported (over device_timed_steps).
+  // clock saw it, and the device busy time the backend reported (over device_timed_steps, a
+  // sample of the steps on the CUDA backend, whose host + forward time is device_timed_step_ms_total:
+  // the busy share is step_device_ms_total over that).
   double step_host_ms_total = 0.0;
   double step_forward_ms_total = 0.0;
   double step_device_ms_total = 0.0;
+  double device_timed_step_ms_total = 0.0;
   int64_t device_timed_steps = 0;
 };
 

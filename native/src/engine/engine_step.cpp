@@ -255,6 +255,7 @@ void LLMEngine::record_timing(const ForwardBatch& batch, double step_start, doub
   totals_.step_forward_ms_total += t.forward_ms;
   if (device_ms >= 0.0) {
     totals_.step_device_ms_total += device_ms;
+    totals_.device_timed_step_ms_total += t.host_ms + t.forward_ms;
     ++totals_.device_timed_steps;
   }
 }

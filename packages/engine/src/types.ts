@@ -121,9 +121,11 @@ export interface EngineStats {
   step_host_ms_total: number;
   /** the forward as the host clock saw it, */
   step_forward_ms_total: number;
-  /** and the device's busy time over the device_timed_steps the backend could time (0 on the CPU). */
+  /** and the device's busy time over the device_timed_steps the backend timed (a sample of the steps on the GPU;
+   * 0 on the CPU), whose host + forward time is device_timed_step_ms_total. */
   step_device_ms_total: number;
   device_timed_steps: number;
+  device_timed_step_ms_total: number;
 }
 
 export interface ModelInfo {

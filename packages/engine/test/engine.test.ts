@@ -64,6 +64,7 @@ describe('generation', () => {
     // The CPU backend cannot time a device: no device-timed steps, no busy time.
     expect(after.device_timed_steps).toBe(0);
     expect(after.step_device_ms_total).toBe(0);
+    expect(after.device_timed_step_ms_total).toBe(0);
   });
 
   it('shares the prompt between n outputs and keeps seeded outputs distinct', async () => {

@@ -30,10 +30,12 @@ export interface BackendStats {
   prefix_cache_queries: number | null;
   prefix_cache_hits: number | null;
   num_preemptions: number | null;
-  /** Engine steps, their wall time (seconds) and, where the device times them, its busy time. */
+  /** Engine steps, their wall time (seconds) and, where the device times them (a sample of the steps), its busy
+   * time and the timed steps' wall time. */
   engine_steps: number | null;
   engine_step_seconds: number | null;
   engine_device_busy_seconds: number | null;
+  engine_device_timed_step_seconds: number | null;
 }
 
 export interface BackendInfo {

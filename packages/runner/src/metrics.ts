@@ -137,14 +137,19 @@ export class RunnerMetrics {
           stats.num_preemptions,
         ),
       );
-    // Pagoda's own: with device busy time, 1 - busy / step seconds is the GPU's idle share.
+    // Pagoda's own: the device times a sample of the steps, so 1 - busy / timed step seconds is the GPU's idle share.
     const engineCounters: Array<[string, string, number | null | undefined]> = [
       ['pagoda:engine_steps', 'Engine steps run.', stats?.engine_steps],
       ['pagoda:engine_step_seconds', 'Wall time of the engine steps, host and forward.', stats?.engine_step_seconds],
       [
         'pagoda:engine_device_busy_seconds',
-        'Device busy time of the engine steps the device timed (GPU backends).',
+        'Device busy time of the engine steps the device timed (GPU backends; a sample of the steps).',
         stats?.engine_device_busy_seconds,
+      ],
+      [
+        'pagoda:engine_device_timed_step_seconds',
+        'Wall time of the engine steps the device timed: busy over this is the device busy share.',
+        stats?.engine_device_timed_step_seconds,
       ],
     ];
     for (const [name, help, value] of engineCounters)

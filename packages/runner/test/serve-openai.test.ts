@@ -429,6 +429,7 @@ describe('tokenize, detokenize, models, health, version, metrics', () => {
     const stepSeconds = /pagoda:engine_step_seconds_total\{model_name="stories"\} (\S+)/.exec(text);
     expect(Number(stepSeconds?.[1])).toBeGreaterThan(0);
     expect(text).not.toContain('pagoda:engine_device_busy_seconds');
+    expect(text).not.toContain('pagoda:engine_device_timed_step_seconds');
   });
 });
 

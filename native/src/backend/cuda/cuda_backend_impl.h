@@ -72,7 +72,7 @@ public:
   size_t graphs_captured() const { return graphs_.size(); }
   size_t graph_replays() const { return graph_replays_; }
   size_t cascade_steps() const { return cascade_steps_; }
-  double last_step_device_ms() override { return timer_.last_ms(); }
+  double last_step_device_ms() override { return timer_.take_ms(); }
   DeviceMemoryUse device_memory_use() override {
     note_memory();
     return DeviceMemoryUse{total_bytes_, peak_used_bytes_};

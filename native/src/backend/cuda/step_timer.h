@@ -2,6 +2,7 @@
 // backend's stream, read only once they have completed, so timing adds no synchronization.
 #pragma once
 
+#include <cstdint>
 #include <cstdlib>
 #include <utility>
 
@@ -43,21 +44,28 @@ template <typename Enqueue> float event_elapsed_ms(cudaStream_t stream, Enqueue&
 // host may start step N+1 before step N's end event has fired.
 class StepTimer {
 public:
-  // PAGODA_STEP_TIMER=0 records no events (a measurement switch: what the two records a step cost between steps);
-  // device times then read as unknown (negative).
-  static bool enabled() {
-    static const bool on = [] {
+  // Every period()-th step is timed: two timed event records cost ~4.8 us between two batch-1 steps on the H200
+  // (session 14), so timing every step cost every step that much. PAGODA_STEP_TIMER=N times every Nth step (1:
+  // every step; 0: none, device times then read as unknown); unset, every 8th. Busy shares are taken over the timed
+  // steps (their device time against their wall time), which at any steady batch is the same share.
+  static int period() {
+    static const int p = [] {
       const char* v = std::getenv("PAGODA_STEP_TIMER");
-      return !(v != nullptr && v[0] == '0' && v[1] == 0);
+      if (v == nullptr || *v == 0) return kDefaultPeriod;
+      const int n = std::atoi(v);
+      return n < 0 ? 0 : n;
     }();
-    return on;
+    return p;
   }
+  static constexpr int kDefaultPeriod = 8;
 
   void begin(cudaStream_t stream) {
-    if (!enabled()) return;
+    const int p = period();
+    if (p == 0 || steps_++ % p != 0) return;
     Slot& s = slots_[next_];
     PAGODA_CUDA_CHECK(cudaEventRecord(s.start.get(), stream));
     s.state = State::kBegun;
+    s.reported = false;
   }
 
   // Closes the step begun last; a call with no begin() (the profiling forward) does nothing.
@@ -70,13 +78,16 @@ public:
     next_ ^= 1;
   }
 
-  // Milliseconds between the events of the newest step whose end has fired; the older slot
-  // when the newest is still running; negative before any step has finished.
-  double last_ms() {
+  // Milliseconds of a timed step whose end has fired, each such step once (the older first); negative when none
+  // is there to report (an untimed step, or the timed one still running).
+  double take_ms() {
     if (newest_ < 0) return -1.0;
-    if (read(slots_[newest_])) return slots_[newest_].ms;
-    Slot& older = slots_[newest_ ^ 1];
-    return read(older) ? older.ms : -1.0;
+    for (Slot* s : {&slots_[newest_ ^ 1], &slots_[newest_]}) {
+      if (s->reported || !read(*s)) continue;
+      s->reported = true;
+      return s->ms;
+    }
+    return -1.0;
   }
 
 private:
@@ -85,6 +96,7 @@ private:
     Event start, end;
     State state = State::kIdle;
     double ms = -1.0;
+    bool reported = false; // take_ms() has returned ms
   };
 
   // Whether the slot holds a finished step's time (reading it once, without blocking).
@@ -102,8 +114,9 @@ private:
   }
 
   Slot slots_[2];
-  int next_ = 0;    // the slot the next begin() records into
-  int newest_ = -1; // the slot of the latest ended step
+  int64_t steps_ = 0; // begin() calls, timed or not
+  int next_ = 0;      // the slot the next begin() records into
+  int newest_ = -1;   // the slot of the latest ended step
 };
 
 } // namespace pagoda::cuda

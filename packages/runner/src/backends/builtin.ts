@@ -562,6 +562,7 @@ export class BuiltinBackend implements Backend {
       engine_steps: s.num_steps,
       engine_step_seconds: (s.step_host_ms_total + s.step_forward_ms_total) / 1000,
       engine_device_busy_seconds: s.device_timed_steps > 0 ? s.step_device_ms_total / 1000 : null,
+      engine_device_timed_step_seconds: s.device_timed_steps > 0 ? s.device_timed_step_ms_total / 1000 : null,
     };
   }
 

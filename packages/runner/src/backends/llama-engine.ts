@@ -271,6 +271,7 @@ export class LlamaEngine implements EngineHandle {
       step_forward_ms_total: 0,
       step_device_ms_total: 0,
       device_timed_steps: 0,
+      device_timed_step_ms_total: 0,
     };
   }
 
@@ -287,6 +288,7 @@ export class LlamaEngine implements EngineHandle {
       engine_steps: null,
       engine_step_seconds: null,
       engine_device_busy_seconds: null,
+      engine_device_timed_step_seconds: null,
     };
   }
 

@@ -26,5 +26,6 @@ export function statsFromPrometheus(text: string): BackendStats {
     engine_steps: sample(text, 'pagoda:engine_steps_total'),
     engine_step_seconds: sample(text, 'pagoda:engine_step_seconds_total'),
     engine_device_busy_seconds: sample(text, 'pagoda:engine_device_busy_seconds_total'),
+    engine_device_timed_step_seconds: sample(text, 'pagoda:engine_device_timed_step_seconds_total'),
   };
 }

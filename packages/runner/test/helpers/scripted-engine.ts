@@ -76,6 +76,7 @@ export class ScriptedEngine implements EngineHandle {
       step_forward_ms_total: 0,
       step_device_ms_total: 0,
       device_timed_steps: 0,
+      device_timed_step_ms_total: 0,
       prompt_tokens_total: 0,
       generation_tokens_total: 0,
       tokens_per_second: 0,
