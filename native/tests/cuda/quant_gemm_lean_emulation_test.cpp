@@ -2,8 +2,7 @@
 // stage ring, pointer cursors, x rows past m and the k split over warps are checked where no device is
 // (host_emulation.h: a CTA's threads as fibers, a warp-wide mma model). GPTQ (g128, g64, act-order with x
 // gathered), AWQ and both fp8 formats, at m 1, 2, 3, 8 with four and eight warps a CTA, two and four
-// register stages (deep) and rings of 4 and 8 stages in shared memory (whose cp.async copies land only at
-// their wait, so a stage read too early reads NaN), on shapes whose
+// stages (deep), on shapes whose
 // groups do not split evenly over the warps (tails of the ring), against the wave2 README's
 // dequantization; beta scales the prior y, which sits in a wider output that must stay untouched
 // elsewhere. Also: the prmt sign-extending e4m3 conversion equals e4m3_even / e4m3_odd on every byte pair.
@@ -42,12 +41,6 @@ inline float __expf(float v) { return std::exp(v); }
 #define LEAN_KERNEL(threads, min_blocks) void
 #define LEAN_SHARED_PARTIAL(name, W) \
   float(&name)[W][8][16 + 4] = *reinterpret_cast<float(*)[W][8][16 + 4]>(emu::shared_memory)
-// The ring variants' words past the partial sums (run_grid is given both): copies land at cp_async_wait, so a
-// word read before its group is waited for reads the NaN fill.
-#define LEAN_SHARED_RING(name, W) uint4* name = reinterpret_cast<uint4*>(emu::shared_memory + (W) * 8 * 20 * 4)
-namespace pagoda::cuda::lean {
-inline void lean_cp_async_16(uint4* dst, const uint4* src) { emulated_cp_async_16(dst, src, true); }
-} // namespace pagoda::cuda::lean
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 using namespace pagoda::cuda;
@@ -56,19 +49,6 @@ using namespace pagoda::cuda::test;
 namespace {
 
 using emu::Case;
-
-// Where a launch keeps its stages: two in registers, four in registers (deep), or a ring in shared memory.
-struct Variant {
-  bool deep = false;
-  int ring = 0;
-  std::string name() const { return ring ? " ring " + std::to_string(ring) : deep ? " deep" : ""; }
-};
-const Variant kVariants[] = {{false, 0}, {true, 0}, {false, 4}, {false, 8}};
-
-// The kernel's shared memory for W warps: the partial sums, then the ring's stages.
-size_t lean_smem(const QuantizedWeight& w, int warps, const Variant& v) {
-  return size_t(warps) * 8 * 20 * 4 + lean::lean_ring_bytes(w, warps, v.ring);
-}
 
 // Every pair of e4m3 bytes through the kernel's conversion and through bf16x2_bits.cuh's.
 void check_e4m3_pairs(Checker& c) {
@@ -86,13 +66,13 @@ void check_e4m3_pairs(Checker& c) {
                 std::to_string(bad) + " differ");
 }
 
-template <int W> void run_case(Checker& c, const Case& cs, const Variant& v, std::mt19937& rng) {
+template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng) {
   const QuantizedWeight w = emu::host_view(cs.host);
   const int n = w.n, k = w.k, ldy = n + 8;
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
   const auto ref_all = ref_linear(x_all, cs.dequant, 8, n, k);
   const auto y0 = random_bf16_values(size_t(8) * n, rng);
-  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, v.deep, v.ring);
+  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep);
   for (int m : {1, 2, 3, 8}) {
     const std::vector<bf16> x = packed_x(x_all, w, m);
     for (float beta : {0.f, 0.5f}) {
@@ -101,8 +81,8 @@ template <int W> void run_case(Checker& c, const Case& cs, const Variant& v, std
       emu::WideOutput y(m, n, ldy);
       y.fill(y0);
       const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " warps " +
-                              std::to_string(W) + v.name();
-      const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(w, W, v),
+                              std::to_string(W) + (deep ? " deep" : "");
+      const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
                                               [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta, QkvRope{}); },
                                               W * 32);
       if (!ran(c, tag, ": runs to the end", fault)) continue;
@@ -203,10 +183,10 @@ float bf16_value(bf16 v) { return __bfloat162float(v); }
 // kernel on the weight as it was (its first n/2 rows gate, the rest up) followed by silu_mul's formula on
 // the bf16 outputs: bit for bit at m 1, 2, 3, 8, nothing written outside out's m x n/2; and the host
 // dequantization of the interleaved weight is the plain one's rows, moved.
-template <int W> void run_silu_case(Checker& c, const Case& cs, const Variant& v, std::mt19937& rng) {
+template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng) {
   const HostQuantizedWeight inter = interleave_gate_up_rows(cs.host);
   const int n = cs.host.n, k = cs.host.k, half = n / 2;
-  if (!v.deep && !v.ring && W == 4) {
+  if (!deep && W == 4) {
     const std::vector<float> a = dequantize_on_host(cs.host), b = dequantize_on_host(inter);
     bool moved = true;
     for (int o = 0; o < n; ++o) {
@@ -219,10 +199,10 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, const Variant& v
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
   for (int m : {1, 2, 3, 8}) {
     const std::vector<bf16> x = packed_x(x_all, w, m); // the same perm: interleaving moves output rows only
-    const std::string tag = cs.name + " silu m " + std::to_string(m) + " warps " + std::to_string(W) + v.name();
+    const std::string tag = cs.name + " silu m " + std::to_string(m) + " warps " + std::to_string(W) + (deep ? " deep" : "");
     emu::WideOutput y(m, n, n);
-    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(w, W, v), [&] {
-      lean::lean_kernel_for<W>(w, v.deep, v.ring)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{});
+    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const std::vector<float> gu = y.values();
@@ -233,8 +213,8 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, const Variant& v
         want[size_t(i) * half + col] = bf16_value(__float2bfloat16(g / (1.f + lean::__expf(-g)) * u));
       }
     emu::WideOutput out(m, half, half + 8);
-    fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(wi, W, v), [&] {
-      lean::lean_kernel_for<W, true>(wi, v.deep, v.ring)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{});
+    fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     c.expect_true(tag + ": equals the plain kernel + silu_mul bit for bit", equal_exactly(out.values(), want));
@@ -245,8 +225,8 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, const Variant& v
     const int ctas = n / 16;
     const size_t maxima_at = size_t(8) * half, staged_size = maxima_at + size_t(8) * ctas + 64;
     std::vector<float> staged(staged_size, -1.f);
-    fault = emu::run_grid(dim3(ctas, 1, 1), lean_smem(wi, W, v), [&] {
-      lean::lean_kernel_for<W, true, true>(wi, v.deep, v.ring)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{});
+    fault = emu::run_grid(dim3(ctas, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{});
     }, W * 32);
     if (!ran(c, tag, ": the staged kernel runs to the end", fault)) continue;
     bool products = true, maxima = true, untouched = true;
@@ -285,7 +265,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, const Variant& v
 // write done here with rope_neox.cuh's own functions, bit for bit: which rows each CTA reads, the pairing of
 // rows d and d + head_dim / 2, the q / k / v split and the cache indices, for GQA at head_dim 32 (four CTAs a
 // head) and 64, with a padding row (slot -1). The GPU test (quant_gemm_test) compares against rope_neox_kv_write.
-template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int nkv, int hd, std::mt19937& rng, int ring = 0) {
+template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int nkv, int hd, std::mt19937& rng) {
   const QuantizedWeight w = emu::host_view(cs.host);
   const int n = w.n, k = w.k, bs = 4, blocks = 6;
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
@@ -300,7 +280,7 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
     }
     if (m >= 3) slots[1] = -1;
     const std::string tag = cs.name + " qkv rope m " + std::to_string(m) + " head_dim " + std::to_string(hd) +
-                            " warps " + std::to_string(W) + Variant{false, ring}.name();
+                            " warps " + std::to_string(W);
     emu::WideOutput plain(m, n, n);
     std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
       lean::lean_kernel_for<W>(w, false)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{});
@@ -338,8 +318,8 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
     r.num_kv_heads = nkv;
     r.head_dim = hd;
     r.block_size = bs;
-    fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(w, W, Variant{false, ring}), [&] {
-      lean::lean_kernel_for<W, false, false, true>(w, false, ring)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r);
+    fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
+      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r);
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     std::vector<float> got_k(cache_elems), got_v(cache_elems);
@@ -367,9 +347,9 @@ int main() {
           s.n, s.k, {{"gptq g128 sym", 128, false, true}, {"gptq g64 zeros", 64, false, false}, {"gptq act-order", 128, true, false}},
           rng);
       for (const Case& cs : cases) {
-        for (const Variant& v : kVariants) {
-          run_case<4>(c, cs, v, rng);
-          run_case<8>(c, cs, v, rng);
+        for (bool deep : {false, true}) {
+          run_case<4>(c, cs, deep, rng);
+          run_case<8>(c, cs, deep, rng);
         }
       }
     }
@@ -382,9 +362,9 @@ int main() {
           rng);
       for (const Case& cs : cases) {
         if (cs.host.format == QuantFormat::kFp8 && cs.host.scale_index.group_stride != 0) continue; // fp8 blocks
-        for (const Variant& v : kVariants) {
-          run_silu_case<4>(c, cs, v, rng);
-          run_silu_case<8>(c, cs, v, rng);
+        for (bool deep : {false, true}) {
+          run_silu_case<4>(c, cs, deep, rng);
+          run_silu_case<8>(c, cs, deep, rng);
         }
       }
     }
@@ -394,10 +374,8 @@ int main() {
       const int n = (q.nq + 2 * q.nkv) * q.hd;
       for (const Case& cs : quant_cases(n, q.k, {}, rng)) {
         if (cs.host.format != QuantFormat::kFp8) continue;
-        for (int ring : {0, 4}) {
-          run_qkv_rope_case<4>(c, cs, q.nq, q.nkv, q.hd, rng, ring);
-          run_qkv_rope_case<8>(c, cs, q.nq, q.nkv, q.hd, rng, ring);
-        }
+        run_qkv_rope_case<4>(c, cs, q.nq, q.nkv, q.hd, rng);
+        run_qkv_rope_case<8>(c, cs, q.nq, q.nkv, q.hd, rng);
       }
     }
   });

@@ -19,11 +19,8 @@
 
 #include <cuda_fp16.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <set>
 #include <string>
 
 #include "backend/cuda/bf16x2_bits.cuh"
@@ -36,21 +33,6 @@
 #define LEAN_DEVICE __device__ __forceinline__
 #define LEAN_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
 #define LEAN_SHARED_PARTIAL(name, W) __shared__ float name[W][8][16 + 4]
-#define LEAN_SHARED_RING(name, W)                      \
-  extern __shared__ __align__(16) uint4 name##_raw[]; \
-  uint4* name = name##_raw
-
-namespace pagoda::cuda::lean {
-// 16 weight bytes into shared memory, through L2 only, marked first to evict there (read once a step, as __ldcs).
-__device__ __forceinline__ void lean_cp_async_16(uint4* dst, const uint4* src) {
-  asm volatile(
-      "{\n.reg .b64 policy;\n"
-      "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
-      "cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, policy;\n}\n" ::"r"(smem_u32(dst)),
-      "l"(src)
-      : "memory");
-}
-} // namespace pagoda::cuda::lean
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -99,39 +81,14 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// PAGODA_QUANT_GEMM_LEAN_RING: stages in shared memory (lean_ring_stages: 4, or 8 for int4) instead of the register
-// ring, for every lean launch; unset or 0, the register ring. A measurement switch (session 21): the same bits.
-int ring_switch() {
-  static const int ring = [] {
-    const char* v = std::getenv("PAGODA_QUANT_GEMM_LEAN_RING");
-    return v == nullptr ? 0 : std::max(0, std::atoi(v));
-  }();
-  return ring;
-}
-
-// Shared memory a lean launch needs past its static partial sums; a ring past 48 KB is allowed once per kernel.
-size_t ring_smem(lean::LeanKernel kernel, const QuantizedWeight& w, bool eight, int ring) {
-  const size_t bytes = lean::lean_ring_bytes(w, eight ? 8 : 4, ring);
-  if (bytes > 48 * 1024) {
-    static std::mutex mutex;
-    static std::set<const void*> allowed;
-    std::lock_guard<std::mutex> lock(mutex);
-    if (allowed.insert(reinterpret_cast<const void*>(kernel)).second)
-      PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-  }
-  return bytes;
-}
-
 } // namespace
 
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
                             cudaStream_t stream, int deep) {
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  const int ring = ring_switch();
-  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8>(w, d, ring) : lean::lean_kernel_for<4>(w, d, ring);
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128),
-             ring_smem(kernel, w, eight, ring), stream, x, w, y, ldy, m, beta, QkvRope{});
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{});
 }
 
 bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim) {
@@ -144,40 +101,37 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
   check_qkv_rope("quant_gemm_lean_qkv_rope", m, w.n, rope);
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  const int threads = eight ? 256 : 128, ring = ring_switch();
+  const int threads = eight ? 256 : 128;
   if (!quant_gemm_lean_qkv_rope_serves(w, rope.head_dim))
     throw Error("quant_gemm_lean_qkv_rope: fp8, or int4 with head_dim a multiple of 32 up to 128 and no act-order "
                 "permutation (head_dim " + std::to_string(rope.head_dim) + ")");
   if (w.format == QuantFormat::kInt4) {
     // int4 tiles hold 16 consecutive rows: RoPE pairs meet across a cluster of a head's tiles (qkv_rope.cuh).
-    const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d, ring)
-                                          : lean::lean_kernel_for<4, false, false, false, true>(w, d, ring);
-    launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads),
-                       ring_smem(kernel, w, eight, ring), stream, qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m,
-                       0.f, rope);
+    const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d)
+                                          : lean::lean_kernel_for<4, false, false, false, true>(w, d);
+    launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream,
+                       qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m, 0.f, rope);
     return;
   }
-  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, true>(w, d, ring)
-                                        : lean::lean_kernel_for<4, false, false, true>(w, d, ring);
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), ring_smem(kernel, w, eight, ring),
-             stream, x, w, qkv, w.n, m, 0.f, rope);
+  const lean::LeanKernel kernel =
+      eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, x, w, qkv, w.n, m, 0.f,
+             rope);
 }
 
 int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
                                 int deep, bool staged) {
   const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
-  const int ring = ring_switch();
   lean::LeanKernel kernel = nullptr;
-  if (staged)
-    kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d, ring) : lean::lean_kernel_for<4, true, true>(w, d, ring);
-  else kernel = eight ? lean::lean_kernel_for<8, true>(w, d, ring) : lean::lean_kernel_for<4, true>(w, d, ring);
+  if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d) : lean::lean_kernel_for<4, true, true>(w, d);
+  else kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
   if (kernel == nullptr)
     throw Error(staged ? "quant_gemm_silu_fp8: fp8 per-channel weights only"
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");
   const int ctas = w.n / 16;
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), ring_smem(kernel, w, eight, ring),
-             stream, x, w, static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{});
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
+             static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{});
   return ctas;
 }
 

@@ -2,11 +2,8 @@
 // template arguments, written over primitives its includer provides, so the same source runs on the GPU
 // (quant_gemm_lean.cu) and in a host emulation (tests/cuda/quant_gemm_lean_emulation_test.cpp).
 // Expected: LEAN_DEVICE (qualifiers of a device function), LEAN_KERNEL(threads, min_blocks) (the kernel's
-// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory), LEAN_SHARED_RING(name, W)
-// (a uint4* to the dynamic shared memory the ring variants stage their words in, past the partial sums);
-// threadIdx, blockIdx, __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816,
-// lean_cp_async_16 (a streamed 16-byte cp.async into shared memory), cp_async_commit, cp_async_wait<N>, and
-// cuda_bf16.h / cuda_fp16.h.
+// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory); threadIdx, blockIdx,
+// __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h / cuda_fp16.h.
 #pragma once
 
 #include <cstdint>
@@ -56,13 +53,6 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // Z: int4 zero points present; GS: the scale changes with the group (else loaded once); ScaleT:
 // __half (int4) or float (fp8); B: CTAs of four warps an SM the registers must allow (5: 96 registers,
 // 4: 128). D changes when loads are issued, never the arithmetic: every D gives the same bits.
-// P (ring in shared memory): a stage's weight words go to shared memory by cp.async instead of into registers, so
-// D stages cost no registers while they are in flight (register rings of four stages need 128 registers a thread,
-// four CTAs an SM instead of five). Each lane stages and reads back only its own 16-byte words, so no barrier is
-// needed: every stage commits one cp.async group (empty past the warp's last group) and each use waits for all but
-// the newest D - 1. Only the first two stages are asked for before griddepcontrol.wait, as with two register
-// stages (bytes asked for before the wait slow the small kernel this one overlaps, session 17). The same
-// arithmetic on the same values: the same bits.
 // S (gate_up with its rows interleaved by 8, quant_gemm_silu; int4 or fp8 per channel): the CTA's rows 0-7 are
 // gate rows 8b..8b+7 and rows 8-15 the up rows of the same outputs, so the epilogue writes silu(gate) * up to
 // y[i * ldy + 8b + r] (ldy: the intermediate size; beta unused), each of gate and up rounded to bf16
@@ -76,7 +66,7 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false, bool R = false, bool C = false, bool P = false>
+          bool A = false, bool R = false, bool C = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
                            const QkvRope rope) {
@@ -85,7 +75,6 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
   static_assert(!C || (F == QuantFormat::kInt4 && !S && !R), "qkv + RoPE through the cluster: int4 tiles");
   constexpr int kW = LeanWords<F>::kCount;
-  constexpr int kEarly = P ? (D < 2 ? D : 2) : D; // stages asked for before the PDL wait
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
 
   pdl_launch_dependents();
@@ -125,29 +114,14 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 #pragma unroll
     for (int h = 0; h < 2; ++h) fixed_scale[h] = lean_scale(*sp[h]);
   }
-  // P: this lane's 16-byte word i of chunk c of stage d, in shared memory.
-  uint4* ring_words = nullptr;
-  if constexpr (P) {
-    LEAN_SHARED_RING(ring_smem, W);
-    ring_words = ring_smem + warp * (G * kW * 32) + lane;
-  }
-  auto slot = [&](int d, int c, int i) { return ring_words + ((d * W) * (G * kW) + c * kW + i) * 32; };
-  auto load = [&](Stage& st, int d) {
+  auto load = [&](Stage& st) {
 #pragma unroll
     for (int c = 0; c < G; ++c) {
       if constexpr (F == QuantFormat::kInt4) {
-        if constexpr (P) lean_cp_async_16(slot(d, c, 0), wq + c * 32);
-        else st.words[c][0] = __ldcs(wq + c * 32);
+        st.words[c][0] = __ldcs(wq + c * 32);
       } else {
-        const uint4* r0 = reinterpret_cast<const uint4*>(wf + c * kQuantChunk);
-        const uint4* r8 = reinterpret_cast<const uint4*>(wf + wf_h + c * kQuantChunk);
-        if constexpr (P) {
-          lean_cp_async_16(slot(d, c, 0), r0);
-          lean_cp_async_16(slot(d, c, 1), r8);
-        } else {
-          st.words[c][0] = __ldcs(r0);
-          st.words[c][1] = __ldcs(r8);
-        }
+        st.words[c][0] = __ldcs(reinterpret_cast<const uint4*>(wf + c * kQuantChunk));
+        st.words[c][1] = __ldcs(reinterpret_cast<const uint4*>(wf + wf_h + c * kQuantChunk));
       }
     }
     wq += W * G * 32;
@@ -166,18 +140,13 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   };
 
   Stage ring[D];
-  auto prime = [&](int d) { // stage d's first group, if the warp has one; P commits a group either way
-    if (d < count) load(ring[d], d);
-    if constexpr (P) cp_async_commit();
-  };
 #pragma unroll
-  for (int d = 0; d < kEarly; ++d) prime(d);
+  for (int d = 0; d < D; ++d)
+    if (d < count) load(ring[d]);
   QkvRopeLane rope_lane; // step inputs only, so before the wait too, behind the first weight loads
   if constexpr (R) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
   if constexpr (C) rope_lane = qkv_rope_cluster_angle(rope, row0, threadIdx.x, m);
   pdl_wait(); // the weights depend on no kernel; x does
-#pragma unroll
-  for (int d = kEarly; d < D; ++d) prime(d);
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
   using XFrag = uint4[G][2];
@@ -200,19 +169,6 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       if (j >= count) break; // warp-uniform; only the last round
       if (j + 1 < count) load_x(xr[(d + 1) & 1]);
       Stage& st = ring[d];
-      uint4 words[G][kW];
-      if constexpr (P) {
-        cp_async_wait<D - 1>(); // this stage's group (the newer ones may still be in flight)
-#pragma unroll
-        for (int c = 0; c < G; ++c)
-#pragma unroll
-          for (int i = 0; i < kW; ++i) words[c][i] = *slot(d, c, i);
-      } else {
-#pragma unroll
-        for (int c = 0; c < G; ++c)
-#pragma unroll
-          for (int i = 0; i < kW; ++i) words[c][i] = st.words[c][i];
-      }
       const XFrag& xf = xr[d & 1];
       float part[4] = {0.f, 0.f, 0.f, 0.f};
       uint32_t zero2[2] = {0u, 0u}; // the bf16 pair 128 + z of rows g and g + 8
@@ -226,14 +182,14 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
         for (int s = 0; s < 4; ++s) {
           uint32_t a[4];
           if constexpr (F == QuantFormat::kInt4) {
-            const uint32_t word = (&words[c][0].x)[s];
+            const uint32_t word = (&st.words[c][0].x)[s];
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               const uint32_t biased = int4_pair_biased(word >> (4 * i)); // 128 + q
               a[i] = bf16x2_sub(biased, Z ? zero2[i & 1] : 0x43084308u);
             }
           } else {
-            const uint32_t rg = (&words[c][0].x)[s], r8 = (&words[c][1].x)[s];
+            const uint32_t rg = (&st.words[c][0].x)[s], r8 = (&st.words[c][1].x)[s];
             a[0] = e4m3_pair<0x9180u>(rg); // bytes 0, 1 of row g
             a[1] = e4m3_pair<0x9180u>(r8);
             a[2] = e4m3_pair<0xB3A2u>(rg); // bytes 2, 3
@@ -246,11 +202,9 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       // Accumulator element e: weight row g (+8 for e >= 2), input row 2t (+1 for odd e).
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[e] += part[e] * (GS ? lean_scale(st.scale[e >> 1]) : fixed_scale[e >> 1]);
-      if (j + D < count) load(st, d);
-      if constexpr (P) cp_async_commit();
+      if (j + D < count) load(st);
     }
   }
-  if constexpr (P) cp_async_wait<0>(); // the groups past the warp's last stage are empty: nothing left in flight
 
 #pragma unroll
   for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
@@ -326,71 +280,41 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
-// ring (lean_ring_stages; 0: the register ring): the stages in shared memory instead (P), at five CTAs an SM.
 // S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do
 // not survive the interleave), the same choice of G, D and B as S = false, so the same summation order.
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
 // C (int4 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue through a cluster of CTAs.
 template <int W, bool S = false, bool A = false, bool R = false, bool C = false>
-LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, int ring = 0) {
+LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
   static_assert(!C || (!S && !R), "C is an epilogue of its own");
-  constexpr auto kFp8 = QuantFormat::kFp8, kInt4 = QuantFormat::kInt4;
-  if (w.format == kFp8) {
+  if (w.format == QuantFormat::kFp8) {
     if constexpr (C) return nullptr;
     if (w.scale_index.group_stride != 0) {
       if constexpr (S) {
         return nullptr;
       } else {
-        if (ring) return quant_gemm_lean_kernel<kFp8, 2, 4, W, false, true, float, 5, false, false, R, false, true>;
-        if (deep) return quant_gemm_lean_kernel<kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
-        return quant_gemm_lean_kernel<kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
+        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
+        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
-    if (ring) return quant_gemm_lean_kernel<kFp8, 2, 4, W, false, false, float, 5, S, A, R, false, true>;
-    if (deep) return quant_gemm_lean_kernel<kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
-    return quant_gemm_lean_kernel<kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
   }
   if constexpr (A || R) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {
-      if (ring == 8) return quant_gemm_lean_kernel<kInt4, 2, 8, W, true, true, __half, 5, S, false, false, C, true>;
-      if (ring) return quant_gemm_lean_kernel<kInt4, 2, 4, W, true, true, __half, 5, S, false, false, C, true>;
-      if (deep) return quant_gemm_lean_kernel<kInt4, 2, 4, W, true, true, __half, 4, S, false, false, C>;
-      return quant_gemm_lean_kernel<kInt4, 2, 2, W, true, true, __half, 5, S, false, false, C>;
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S, false, false, C>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S, false, false, C>;
     }
-    if (ring == 8) return quant_gemm_lean_kernel<kInt4, 2, 8, W, false, true, __half, 5, S, false, false, C, true>;
-    if (ring) return quant_gemm_lean_kernel<kInt4, 2, 4, W, false, true, __half, 5, S, false, false, C, true>;
-    if (deep) return quant_gemm_lean_kernel<kInt4, 2, 4, W, false, true, __half, 4, S, false, false, C>;
-    return quant_gemm_lean_kernel<kInt4, 2, 2, W, false, true, __half, 5, S, false, false, C>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S, false, false, C>;
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S, false, false, C>;
   }
-  if (ring) {
-    if (w.zeros) return quant_gemm_lean_kernel<kInt4, 1, 8, W, true, true, __half, 5, S, false, false, C, true>;
-    return quant_gemm_lean_kernel<kInt4, 1, 8, W, false, true, __half, 5, S, false, false, C, true>;
-  }
-  if (w.zeros) return quant_gemm_lean_kernel<kInt4, 1, 4, W, true, true, __half, 5, S, false, false, C>;
-  return quant_gemm_lean_kernel<kInt4, 1, 4, W, false, true, __half, 5, S, false, false, C>;
-}
-
-// The stages lean_kernel_for(w, deep, ring) streams through shared memory (0: none, a register ring): a ring of 8
-// asked for runs 8 for int4 (4 for fp8, whose stages are twice the bytes); any other nonzero ring runs 4 (8 for
-// int4 g64, whose stages are half the bytes).
-inline int lean_ring_stages(const QuantizedWeight& w, int ring) {
-  if (ring <= 0) return 0;
-  if (w.format == QuantFormat::kFp8) return 4;
-  if (w.group_size != 128) return 8;
-  return ring == 8 ? 8 : 4;
-}
-
-// Dynamic shared memory of that ring for W warps: D stages of G chunks of kW 16-byte words a lane.
-inline size_t lean_ring_bytes(const QuantizedWeight& w, int warps, int ring) {
-  const int stages = lean_ring_stages(w, ring);
-  const int chunks = w.format == QuantFormat::kInt4 && w.group_size != 128 ? 1 : 2;
-  const int words = w.format == QuantFormat::kFp8 ? 2 : 1;
-  return size_t(stages) * warps * chunks * words * 32 * 16;
+  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S, false, false, C>;
+  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S, false, false, C>;
 }
 
 } // namespace pagoda::cuda::lean
