@@ -174,7 +174,7 @@ void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
 size_t CudaBackend::decode_workspace_bound(int32_t max_num_seqs) const {
   size_t most = 0, plain_most = 0;
   for (int32_t n = 1;; n = std::min(n * 2, max_num_seqs)) {
-    // The graphs' plan: decode_plan at max_model_len, or more partitions under PAGODA_GRAPH_DECODE_PARTITION.
+    // The graphs' plan: decode_plan at max_model_len, with the small batches' partitions capped.
     const DecodePlan plan = graph_decode_plan(n);
     most = std::max(most, paged_attention_decode_workspace_bytes(plan, n, config_.num_attention_heads, config_.head_dim));
     plain_most = std::max(plain_most, most);

@@ -101,7 +101,7 @@ private:
                                        num_sms_);
   }
   // The decode graphs' plan for `padded` rows: decode_plan at max_model_len (partitions past a context exit at once),
-  // its partitions capped at PAGODA_GRAPH_DECODE_PARTITION tokens when that measurement switch is set.
+  // its partitions capped at 256 tokens up to 32 rows (PAGODA_GRAPH_DECODE_PARTITION sets another cap for all).
   DecodePlan graph_decode_plan(int padded) const;
   void ensure_decode_workspace(const StepInputs& in);
   // placeholder_rows: how many rows the previously launched step samples (placeholder ids

@@ -47,17 +47,23 @@ void CudaBackend::graph_step(const ForwardBatch& b, int padded) {
 }
 
 // Sized for max_model_len, the plan leaves a batch unsplit once its rows give half a block an SM (from 9 rows at
-// 4096): session 18's batch-16 timeline ran 16 x 8 blocks over whole contexts, 16.3 us a layer against 11.5 at batch
-// 8. PAGODA_GRAPH_DECODE_PARTITION=T (tokens, a multiple of 32; a measurement switch until a device call decides)
-// caps the partitions, so longer contexts split across more blocks and a merge.
+// 4096), so a graph of 9-32 rows walks each context on one block a KV head: session 18's batch-16 timeline ran 16 x 8
+// blocks over whole contexts. Up to kSmallBatchRows rows the partitions are capped at kSmallBatchPartition tokens.
+// ShareGPT 500 in one call (session 21, h200-sharegpt-partition-s21.txt): the 9-16-row steps 72.4% -> 81.9% of their
+// roofline with a 256-token cap, 17-32 78.9 -> 79.7%; capped at every size the 128- and 256-row steps lost more
+// (74.9 -> 71.7%, 61.4 -> 55.9%: the merge and the extra blocks cost more than an unsplit batch that size idles).
+// PAGODA_GRAPH_DECODE_PARTITION=T (a multiple of 32) caps every graph at T tokens instead; 0 caps none.
 DecodePlan CudaBackend::graph_decode_plan(int padded) const {
-  static const int cap = [] {
+  constexpr int kSmallBatchRows = 32, kSmallBatchPartition = 256;
+  static const int forced = [] {
     const char* v = std::getenv("PAGODA_GRAPH_DECODE_PARTITION");
-    const int t = v != nullptr ? std::atoi(v) : 0;
-    if (v != nullptr && (t < 32 || t % 32 != 0))
-      throw Error("PAGODA_GRAPH_DECODE_PARTITION: " + std::string(v) + " is not a positive multiple of 32");
+    if (v == nullptr || *v == 0) return -1;
+    const int t = std::atoi(v);
+    if (t != 0 && (t < 32 || t % 32 != 0))
+      throw Error("PAGODA_GRAPH_DECODE_PARTITION: " + std::string(v) + " is not 0 or a positive multiple of 32");
     return t;
   }();
+  const int cap = forced >= 0 ? forced : (padded <= kSmallBatchRows ? kSmallBatchPartition : 0);
   DecodePlan plan = decode_plan(padded, max_model_len_);
   if (cap > 0 && plan.partition_tokens > cap) {
     plan.partition_tokens = cap;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/pdl.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -385,6 +386,8 @@ __global__ void __launch_bounds__(kSplitThreads)
                               ValueIndex* partials) {
   __shared__ ValueIndex scratch[kSplitWarps];
   __shared__ bool last;
+  // The next step's input copy (launched with PDL) may start now: it reads this kernel's ids only after its wait.
+  pdl_launch_dependents();
   const int row = blockIdx.y, parts = gridDim.x;
   ValueIndex* row_partials = partials + static_cast<int64_t>(row) * parts;
   const ValueIndex best =
