@@ -121,7 +121,7 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
   // The split greedy sampler reads no settings, adjustments or masks: such a step uploads none (one kernel fewer
   // between steps).
   const bool greedy = use_greedy_split(params, n);
-  timer_.begin(st);
+  slot.timer_token = timer_.begin(st);
   if (!greedy) copy_from_host(dev, slot.host.device_data(), param_bytes, st);
   placeholder_source_ = previous.launched ? previous.device_ids : nullptr;
   const CascadeGroup cascade = cascade_group(b);
@@ -174,6 +174,7 @@ void CudaBackend::collect_sampled(SampledRows& out) {
   in_flight_.pop_front();
   slot.in_flight = false;
   PAGODA_CUDA_CHECK(cudaEventSynchronize(slot.done.get()));
+  finished_timer_token_ = slot.timer_token;
   ops_.end();
   const int n = slot.n, top_n = slot.top_n;
   const auto* ids = reinterpret_cast<const int32_t*>(static_cast<const char*>(slot.host.data()) + slot.out_offset);

@@ -361,10 +361,11 @@ void CudaBackend::validate(const ForwardBatch& b, int placeholder_rows) const {
 
 void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   validate(b);
-  timer_.begin(stream_.get());
+  const int token = timer_.begin(stream_.get());
   const CascadeGroup cascade = cascade_group(b);
   if (cascade.prefix_blocks > 0 || !graph_eligible(b)) {
     forward_eager(b, logits, &cascade);
+    finished_timer_token_ = token;
     return;
   }
   graph_step(b);
@@ -373,6 +374,7 @@ void CudaBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
                                     cudaMemcpyDeviceToHost, stream_.get()));
   timer_.end(stream_.get());
   stream_.synchronize();
+  finished_timer_token_ = token;
 }
 
 void CudaBackend::forward_hidden(const ForwardBatch& b, std::vector<float>& hidden) {
@@ -392,7 +394,7 @@ void CudaBackend::forward_hidden(const ForwardBatch& b, std::vector<float>& hidd
     if (b.token_ids[t] < 0 || b.token_ids[t] >= config_.vocab_size)
       throw Error("token id " + std::to_string(b.token_ids[t]) + " is outside the vocabulary of " +
                   std::to_string(config_.vocab_size));
-  timer_.begin(stream_.get());
+  const int token = timer_.begin(stream_.get());
   StepInputs in;
   eager_step(b, in);
   const size_t count = size_t(n) * config_.hidden_size;
@@ -401,6 +403,7 @@ void CudaBackend::forward_hidden(const ForwardBatch& b, std::vector<float>& hidd
       cudaMemcpyAsync(rows.data(), h_.data(), count * sizeof(bf16), cudaMemcpyDeviceToHost, stream_.get()));
   timer_.end(stream_.get());
   stream_.synchronize();
+  finished_timer_token_ = token;
   ops_.end();
   hidden.resize(count);
   for (size_t i = 0; i < count; ++i) hidden[i] = __bfloat162float(rows[i]);

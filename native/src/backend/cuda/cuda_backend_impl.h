@@ -72,7 +72,11 @@ public:
   size_t graphs_captured() const { return graphs_.size(); }
   size_t graph_replays() const { return graph_replays_; }
   size_t cascade_steps() const { return cascade_steps_; }
-  double last_step_device_ms() override { return timer_.take_ms(); }
+  double last_step_device_ms() override {
+    const double ms = timer_.ms_of(finished_timer_token_);
+    finished_timer_token_ = -1;
+    return ms;
+  }
   DeviceMemoryUse device_memory_use() override {
     note_memory();
     return DeviceMemoryUse{total_bytes_, peak_used_bytes_};
@@ -195,6 +199,7 @@ private:
     size_t out_offset = 0;
     bool any_logprob = false, in_flight = false, launched = false;
     const int32_t* device_ids = nullptr; // where the sampled ids stay on the device
+    int timer_token = -1;                // StepTimer's token for this step (-1: not timed)
   };
   SamplingSlot slots_[2];
   int next_slot_ = 0;
@@ -208,6 +213,7 @@ private:
   int32_t block_size_ = 0;
 
   StepTimer timer_; // device time of each forward / forward_sampled
+  int finished_timer_token_ = -1; // the timer token of the step the engine takes results of next
   OpTimer ops_;     // per-op time of eager steps, when PAGODA_CUDA_OP_TIMING=1
   OpSkip skip_;     // ops left out, when PAGODA_CUDA_SKIP_OPS names them (a diagnostic)
   int64_t total_bytes_ = -1, peak_used_bytes_ = -1;

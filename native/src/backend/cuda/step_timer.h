@@ -40,14 +40,17 @@ template <typename Enqueue> float event_elapsed_ms(cudaStream_t stream, Enqueue&
   return ms;
 }
 
-// Two slots so that the step in flight and the one before it each keep their events: the
-// host may start step N+1 before step N's end event has fired.
+// Device time of sampled steps: begin() hands out a token for a timed step (-1 for an untimed one), which the
+// backend keeps with that step and redeems with ms_of() once the engine takes the step's results, so each time is
+// paired with its own step's wall time (reporting whichever step's events had fired paired a prefill step's time
+// with a decode step's wall and read busy shares past 100%, session 21). Four slots: a timed step is redeemed
+// long before its slot comes round again (every period()-th step is timed, at most two are in flight).
 class StepTimer {
 public:
   // Every period()-th step is timed: two timed event records cost ~4.8 us between two batch-1 steps on the H200
-  // (session 14), so timing every step cost every step that much. PAGODA_STEP_TIMER=N times every Nth step (1:
-  // every step; 0: none, device times then read as unknown); unset, every 8th. Busy shares are taken over the timed
-  // steps (their device time against their wall time), which at any steady batch is the same share.
+  // (session 14; 14.9 -> 11.2 us between graph launches sampled, session 21). PAGODA_STEP_TIMER=N times every Nth
+  // step (1: every step; 0: none, device times then read as unknown); unset, every 8th. Busy shares are taken over
+  // the timed steps (their device time against their own wall time).
   static int period() {
     static const int p = [] {
       const char* v = std::getenv("PAGODA_STEP_TIMER");
@@ -59,64 +62,48 @@ public:
   }
   static constexpr int kDefaultPeriod = 8;
 
-  void begin(cudaStream_t stream) {
+  // Opens a step on `stream`: its token, or -1 when this step is not timed.
+  int begin(cudaStream_t stream) {
     const int p = period();
-    if (p == 0 || steps_++ % p != 0) return;
-    Slot& s = slots_[next_];
+    open_ = -1;
+    if (p == 0 || steps_++ % p != 0) return -1;
+    open_ = next_;
+    next_ = (next_ + 1) % kSlots;
+    Slot& s = slots_[open_];
     PAGODA_CUDA_CHECK(cudaEventRecord(s.start.get(), stream));
-    s.state = State::kBegun;
-    s.reported = false;
+    s.timed = true;
+    return open_;
   }
 
-  // Closes the step begun last; a call with no begin() (the profiling forward) does nothing.
+  // Closes the step begun last; nothing for an untimed step or a call with no begin() (the profiling forward).
   void end(cudaStream_t stream) {
-    Slot& s = slots_[next_];
-    if (s.state != State::kBegun) return;
-    PAGODA_CUDA_CHECK(cudaEventRecord(s.end.get(), stream));
-    s.state = State::kEnded;
-    newest_ = next_;
-    next_ ^= 1;
+    if (open_ < 0) return;
+    PAGODA_CUDA_CHECK(cudaEventRecord(slots_[open_].end.get(), stream));
+    open_ = -1;
   }
 
-  // Milliseconds of a timed step whose end has fired, each such step once (the older first); negative when none
-  // is there to report (an untimed step, or the timed one still running).
-  double take_ms() {
-    if (newest_ < 0) return -1.0;
-    for (Slot* s : {&slots_[newest_ ^ 1], &slots_[newest_]}) {
-      if (s->reported || !read(*s)) continue;
-      s->reported = true;
-      return s->ms;
-    }
-    return -1.0;
+  // Milliseconds of the step `token` names, once its end has fired (the caller has seen the step finish, so the
+  // wait is at most the end record's own); negative for -1 or a token already redeemed.
+  double ms_of(int token) {
+    if (token < 0 || token >= kSlots || !slots_[token].timed) return -1.0;
+    Slot& s = slots_[token];
+    s.timed = false;
+    PAGODA_CUDA_CHECK(cudaEventSynchronize(s.end.get()));
+    float ms = 0.0f;
+    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, s.start.get(), s.end.get()));
+    return ms;
   }
 
 private:
-  enum class State { kIdle, kBegun, kEnded, kRead };
+  static constexpr int kSlots = 4;
   struct Slot {
     Event start, end;
-    State state = State::kIdle;
-    double ms = -1.0;
-    bool reported = false; // take_ms() has returned ms
+    bool timed = false; // begun and not yet redeemed
   };
-
-  // Whether the slot holds a finished step's time (reading it once, without blocking).
-  static bool read(Slot& s) {
-    if (s.state == State::kRead) return true;
-    if (s.state != State::kEnded) return false;
-    const cudaError_t status = cudaEventQuery(s.end.get());
-    if (status == cudaErrorNotReady) return false;
-    PAGODA_CUDA_CHECK(status);
-    float ms = 0.0f;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, s.start.get(), s.end.get()));
-    s.ms = ms;
-    s.state = State::kRead;
-    return true;
-  }
-
-  Slot slots_[2];
+  Slot slots_[kSlots];
   int64_t steps_ = 0; // begin() calls, timed or not
-  int next_ = 0;      // the slot the next begin() records into
-  int newest_ = -1;   // the slot of the latest ended step
+  int next_ = 0;      // the slot the next timed step records into
+  int open_ = -1;     // the slot of the step begun and not yet ended
 };
 
 } // namespace pagoda::cuda
