@@ -42,6 +42,23 @@ template <int Ops> __device__ __forceinline__ uint32_t consume(const uint4& v, u
   return a;
 }
 
+// A warp's groups through its ring of D register stages, as quant_gemm_lean walks them: use stage d, then reload
+// it with the group D ahead. The first D stages are loaded by the caller.
+template <int D, int Ops, typename Load> __device__ __forceinline__ uint32_t drain_ring(uint4 (&ring)[D][kG], int count, Load& load) {
+  uint32_t acc = 0;
+  for (int j0 = 0; j0 < count; j0 += D) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int j = j0 + d;
+      if (j >= count) break;
+#pragma unroll
+      for (int c = 0; c < kG; ++c) acc = consume<Ops>(ring[d][c], acc);
+      if (j + D < count) load(ring[d]);
+    }
+  }
+  return acc;
+}
+
 template <int D, bool ChunkMajor, int Ops, int MinBlocks>
 __global__ void __launch_bounds__(kW * 32, MinBlocks) lean_pattern(const uint4* w, uint32_t* sink) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -60,17 +77,7 @@ __global__ void __launch_bounds__(kW * 32, MinBlocks) lean_pattern(const uint4* 
 #pragma unroll
   for (int d = 0; d < D; ++d)
     if (d < count) load(ring[d]);
-  uint32_t acc = 0;
-  for (int j0 = 0; j0 < count; j0 += D) {
-#pragma unroll
-    for (int d = 0; d < D; ++d) {
-      const int j = j0 + d;
-      if (j >= count) break;
-#pragma unroll
-      for (int c = 0; c < kG; ++c) acc = consume<Ops>(ring[d][c], acc);
-      if (j + D < count) load(ring[d]);
-    }
-  }
+  const uint32_t acc = drain_ring<D, Ops>(ring, count, load);
   if (acc == 0x12345678u) sink[blockIdx.x * blockDim.x + threadIdx.x] = acc; // keeps the loads
 }
 
@@ -106,17 +113,7 @@ __global__ void __launch_bounds__(kW * 32, 5) gemv_read(const uint4* w, int chun
   for (int d = 0; d < D; ++d)
     if (d < count) load(ring[d]);
   if constexpr (Pdl) asm volatile("griddepcontrol.wait;" ::: "memory");
-  uint32_t acc = 0;
-  for (int j0 = 0; j0 < count; j0 += D) {
-#pragma unroll
-    for (int d = 0; d < D; ++d) {
-      const int j = j0 + d;
-      if (j >= count) break;
-#pragma unroll
-      for (int c = 0; c < kG; ++c) acc = consume<0>(ring[d][c], acc);
-      if (j + D < count) load(ring[d]);
-    }
-  }
+  const uint32_t acc = drain_ring<D, 0>(ring, count, load);
   if (acc == 0x12345678u) sink[blockIdx.x * blockDim.x + threadIdx.x] = acc;
 }
 
