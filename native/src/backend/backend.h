@@ -172,10 +172,10 @@ public:
   virtual void collect_sampled(SampledRows& /*out*/) {
     throw std::logic_error("collect_sampled: this backend samples synchronously");
   }
-  // Device busy time of a timed step the backend has seen finish (from events around the step
-  // on its stream), in milliseconds, each timed step reported once; negative when there is none
-  // to report (the CUDA backend times a sample of the steps). Never blocks: it reads only events
-  // that have completed. The engine asks once per step, after the forward.
+  // Device busy time of the step whose results the engine has just taken (from events around the
+  // step on its stream), in milliseconds; negative when that step was not timed (the CUDA backend
+  // times a sample of the steps) or the backend cannot time. The step has finished, so this waits
+  // at most for the event recorded right behind it. The engine asks once per step, after the forward.
   virtual double last_step_device_ms() { return -1.0; }
   // Peak device memory use so far (samples cudaMemGetInfo once more when asked).
   virtual DeviceMemoryUse device_memory_use() { return {}; }

@@ -1,5 +1,6 @@
-// Device busy time per engine step: a pair of CUDA events around each step's work on the
-// backend's stream, read only once they have completed, so timing adds no synchronization.
+// Device busy time of sampled engine steps: a pair of CUDA events around a timed step's work on the
+// backend's stream, read once the host has seen that step finish (the end event is recorded just
+// behind what the host waited for, so reading it adds no real synchronization).
 #pragma once
 
 #include <cstdint>
