@@ -4,12 +4,17 @@
 # sample_rows_test must pass before anything is timed; then paged_attention_wgmma_test, paged_attention_test,
 # cascade_attention_test), every golden through pagoda-check with the defaults (wave2 quantized in bf16,
 # tiny-llama3 / tiny-qwen3), batch-1 decode of Llama-3-8B in bf16 / GPTQ / AWQ / FP8 beside each one's floor, the
-# 32k and 120k prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, and the prefix-caching workload. Dummy
+# 32k and 120k prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, one layer's decode attention over uneven
+# contexts, and the prefix-caching workload. Dummy
 # weights for the 8B shapes. Logs and JSON go to $OUT/figures, tarred into $OUT/figures-logs.tar.gz.
 # SKIP="tests prefill sharegpt prefix" leaves out the attention kernel tests, the two prefills, the
 # ShareGPT runs and the prefix-caching workload (any of them: a call short of device time, when their code has not
 # changed since their last figures).
 # B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
+# B1_AB / SHAREGPT_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 / ShareGPT runs in the same call, each under its
+# switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
+# again under each set of switches. SKIP="uneven" leaves out one layer's decode
+# attention over ShareGPT-like uneven contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts).
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
@@ -33,6 +38,13 @@ skipped tests || for t in paged_attention_wgmma_test paged_attention_test cascad
 done
 
 every_golden
+# GOLDEN_ENVS="VAR=V[,VAR=V] ...": every golden again under each set of switches (the new paths' correctness).
+for set in ${GOLDEN_ENVS:-}; do
+  vars=${set//,/ }
+  export $vars
+  every_golden "${set//[=,]/-}"
+  for v in $vars; do unset "${v%%=*}"; done
+done
 
 L="--load-format dummy --device cuda --max-model-len 4096"
 for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
@@ -41,16 +53,22 @@ for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
     echo "   batch-1 $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
 done
 
-# B1_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 runs in this call, each under its switches (an A/B against the
-# default run above; a FORMAT alone reruns the default). Not in the README's figures.
-for ab in ${B1_AB:-}; do
-  f=${ab%%:*} envs=""
-  [ "$f" != "$ab" ] && envs=${ab#*:}
+# "FORMAT:VAR=V[,VAR=V]" (a FORMAT alone reruns the default) -> f, envs (space-separated) and tag (for file names).
+ab_parse() {
+  f=${1%%:*} envs=""
+  [ "$f" != "$1" ] && envs=${1#*:}
   tag=$f${envs:+-${envs//[=,]/-}}
-  run decode-b1-ab-$tag 80 env ${envs//,/ } "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 \
+  envs=${envs//,/ }
+}
+for ab in ${B1_AB:-}; do
+  ab_parse "$ab"
+  run decode-b1-ab-$tag 80 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 \
     --output-len 128 --out "$OUT_DIR/h200-llama3-8b-$tag-decode-b1-ab.json" &&
     echo "   batch-1 $tag: $(grep -E "^floor" "$OUT_DIR/decode-b1-ab-$tag.log" | head -1)"
 done
+
+skipped uneven || { run uneven-decode 90 "$BIN/cuda_kernel_bench" uneven "$B/sharegpt-like.json" &&
+  grep -E "batch|given|longest|shallow|uniform" "$OUT_DIR/uneven-decode.log" | sed 's/^/   /'; }
 
 P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
 if ! skipped prefill; then
@@ -64,6 +82,13 @@ skipped sharegpt || for f in bf16 fp8-dynamic; do
   run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
     --out "$OUT_DIR/h200-llama3-8b-$f-sharegpt-500.json" &&
     echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1)"
+done
+
+for ab in ${SHAREGPT_AB:-}; do
+  ab_parse "$ab"
+  run sharegpt-ab-$tag 100 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" \
+    --num-prompts 500 --out "$OUT_DIR/h200-llama3-8b-$tag-sharegpt-500-ab.json" &&
+    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1)"
 done
 
 if ! skipped prefix; then

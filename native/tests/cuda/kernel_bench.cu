@@ -9,6 +9,7 @@
 #include "backend/cuda/cublaslt.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
+#include "bench/workloads.h"
 #include "test_support.h"
 
 using namespace pagoda::cuda;
@@ -223,6 +224,95 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
         time_plan(DecodePlan{std::min(p, (cf.plan_ctx + 31) / 32 * 32), (cf.plan_ctx + p - 1) / p}, "  sweep");
   }
   return rows;
+}
+
+// "uneven [dataset.json]": one layer's decode attention at ShareGPT's large batches (Llama-3-8B heads), whose
+// contexts are short and uneven: ShareGPT's decode steps read their KV at 2.5-2.8 TB/s where uniform contexts
+// read at copy speed (session 21). Contexts are drawn uniformly from 50..1,500 and, given the dataset, as a
+// ShareGPT-like request part-way through its output (its prompt plus a uniform share of its output). Each batch
+// runs the engine's plan in the given order, longest context first with head-fastest blocks, shallow (two stages
+// a warp), both, and uniform contexts of the same total as the reference; rotating over block-table copies
+// larger than L2 as decode_attention_rows does.
+void uneven_decode_rows(double copy_gbs, int num_sms, std::mt19937& rng, const char* dataset) {
+  constexpr int D = 128, kQHeads = 32, kKvHeads = 8, bs = 16;
+  std::vector<std::pair<int, int>> pairs; // (prompt, output) lengths
+  if (dataset != nullptr) {
+    int64_t skipped = 0;
+    for (const pagoda::BenchRequest& r : pagoda::dataset_requests(dataset, 0, 4096, 1000, rng, &skipped))
+      pairs.emplace_back(static_cast<int>(r.prompt.size()), r.max_tokens);
+  }
+  struct Dist { const char* name; std::function<int()> draw; };
+  std::vector<Dist> dists = {{"uniform 50-1500", [&] { return std::uniform_int_distribution<int>(50, 1500)(rng); }}};
+  if (!pairs.empty())
+    dists.push_back({"sharegpt-like", [&] {
+                       const auto& [in, out] = pairs[rng() % pairs.size()];
+                       return std::min(4096, in + std::uniform_int_distribution<int>(1, std::max(1, out))(rng));
+                     }});
+  const size_t pool_tokens = size_t(256) * 4096 + 4096;
+  const size_t pool_elems = pool_tokens * kKvHeads * D;
+  DeviceBuffer kc(pool_elems * 2), vc(pool_elems * 2);
+  fill_random_bf16(kc.as<bf16>(), pool_elems, 21, 1.f);
+  fill_random_bf16(vc.as<bf16>(), pool_elems, 22, 1.f);
+  const size_t pool_blocks = pool_tokens / bs;
+  for (const Dist& dist : dists)
+    for (int batch : {64, 128, 256}) {
+      std::vector<int32_t> lens(batch);
+      int64_t total = 0;
+      int longest = 0;
+      for (int32_t& l : lens) {
+        l = dist.draw();
+        total += l;
+        longest = std::max(longest, l);
+      }
+      const int max_blocks = (longest + bs - 1) / bs;
+      const double bytes = double(total) * kKvHeads * D * 2 * 2;
+      const size_t table_blocks = size_t(batch) * max_blocks;
+      const size_t copies = std::max<size_t>(1, std::min<size_t>(pool_blocks / table_blocks, size_t((400 << 20) / bytes)));
+      std::vector<int32_t> order(pool_blocks);
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      std::vector<DeviceBuffer> tables;
+      for (size_t c = 0; c < copies; ++c)
+        tables.push_back(upload(std::vector<int32_t>(order.begin() + c * table_blocks, order.begin() + (c + 1) * table_blocks)));
+      std::vector<int32_t> qs(batch + 1), ids(batch);
+      std::iota(qs.begin(), qs.end(), 0);
+      std::iota(ids.begin(), ids.end(), 0);
+      std::vector<int32_t> longest_first = ids;
+      order_longest_first(longest_first, lens.data());
+      std::vector<int32_t> even(batch, static_cast<int32_t>(total / batch));
+      auto d_qs = upload(qs), d_lens = upload(lens), d_even = upload(even), d_ids = upload(ids),
+           d_longest = upload(longest_first);
+      auto q = random_device_bf16(size_t(batch) * kQHeads * D, rng, 2.f);
+      DeviceBuffer out(size_t(batch) * kQHeads * D * 2);
+      PagedAttentionArgs a;
+      a.q = q.as<bf16>(); a.q_token_stride = kQHeads * D; a.k_cache = kc.as<bf16>(); a.v_cache = vc.as<bf16>();
+      a.out = out.as<bf16>(); a.query_start = d_qs.as<int32_t>(); a.max_blocks_per_seq = max_blocks;
+      a.num_q_heads = kQHeads; a.num_kv_heads = kKvHeads; a.head_dim = D; a.block_size = bs;
+      a.scale = 1.f / std::sqrt(float(D));
+      std::printf("%s, batch %d: contexts mean %lld, longest %d, %.0f MB of K/V a layer\n", dist.name, batch,
+                  static_cast<long long>(total / batch), longest, bytes / 1e6);
+      auto time = [&](const char* label, const DeviceBuffer& ctx, const DeviceBuffer& seq_ids, bool shallow,
+                      bool heads_fastest) {
+        DecodePlan plan = plan_paged_attention_decode(batch, kKvHeads, kQHeads, longest, num_sms);
+        plan.shallow = shallow;
+        plan.heads_fastest = heads_fastest;
+        DeviceBuffer ws(std::max<size_t>(paged_attention_decode_workspace_bytes(plan, batch, kQHeads, D), 16));
+        a.context_lens = ctx.as<int32_t>();
+        size_t turn = 0;
+        char name[96];
+        std::snprintf(name, sizeof name, "  %-30s (part %4dx%d)", label, plan.partition_tokens, plan.max_partitions);
+        row(name, median_ms([&] {
+              a.block_tables = tables[turn++ % copies].as<int32_t>();
+              paged_attention_decode(a, seq_ids.as<int32_t>(), batch, plan, ws.data(), ws.bytes(), 0);
+            }), bytes, 4.0 * total * kQHeads * D, copy_gbs);
+      };
+      time("given order", d_lens, d_ids, false, false);
+      time("longest first, heads fastest", d_lens, d_longest, false, true);
+      time("shallow", d_lens, d_ids, true, false);
+      time("shallow, longest first", d_lens, d_longest, true, true);
+      time("uniform contexts, same total", d_even, d_ids, false, false);
+      time("uniform contexts, shallow", d_even, d_ids, true, false);
+    }
 }
 
 // One L-token prompt for paged_attention_prefill, 32 query / 8 KV heads: its K / V in blocks of bs
@@ -697,6 +787,7 @@ int main(int argc, char** argv) {
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
   // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer);
+  // "uneven [dataset.json]": decode attention over ShareGPT-like uneven contexts at batch 64-256 (one layer);
   // "overlap [P D C ...]": a step of P prompt tokens beside D decode rows of C tokens, as it runs and split over two
   // streams (default: random 1,024 / 1,024's mixed step, 1,792 + 256 x 1,536, and ShareGPT's, 700 + 256 x 400).
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
@@ -707,6 +798,7 @@ int main(int argc, char** argv) {
   const bool prefill_only = argc > 1 && std::string(argv[1]) == "prefill";
   const bool cascade_only = argc > 1 && std::string(argv[1]) == "cascade";
   const bool overlap_only = argc > 1 && std::string(argv[1]) == "overlap";
+  const bool uneven_only = argc > 1 && std::string(argv[1]) == "uneven";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -747,6 +839,10 @@ int main(int argc, char** argv) {
     }
     for (size_t i = 0; i + 2 < shapes.size(); i += 3)
       overlap_rows(copy_gbs, tflops, prop.multiProcessorCount, rng, shapes[i], shapes[i + 1], shapes[i + 2]);
+    return 0;
+  }
+  if (uneven_only) {
+    uneven_decode_rows(copy_gbs, prop.multiProcessorCount, rng, argc > 2 ? argv[2] : nullptr);
     return 0;
   }
   if (hdim_only) {

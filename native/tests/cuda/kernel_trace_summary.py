@@ -130,10 +130,16 @@ def run_phases(records, eager_kernels):
     return [(r, "prefill" if id(r) in prefill else "decode") for r in records], len(launch_starts)
 
 
+def is_decode_attention(r):
+    return "paged_attention_decode" in r["name"]
+
+
 def run_accounting(phased):
-    """Per phase: [time ns (exclusive + idle gaps), idle ns, sampler launches] and per (phase, kernel name):
-    [count, duration ns, exclusive ns]. A record's idle gap (nothing running before it starts) goes to its phase."""
-    phases, kernels, covered = {}, {}, None
+    """Per phase: [time ns (exclusive + idle gaps), idle ns, sampler launches]; per (phase, kernel name):
+    [count, duration ns, exclusive ns]; per decode graph: [time ns of its kernels (exclusive + gaps), decode
+    attention exclusive ns (the kernel and its merge), the decode attention kernel's grid]. A record's idle gap
+    (nothing running before it starts) goes to its phase."""
+    phases, kernels, graphs, covered = {}, {}, {}, None
     for r, phase in phased:
         s, e = r["start"], r["end"]
         gap = 0 if covered is None else max(0, s - covered)
@@ -147,7 +153,27 @@ def run_accounting(phased):
         k[0] += 1
         k[1] += e - s
         k[2] += excl
-    return phases, kernels
+        if phase == "decode" and r["graph"] not in ("0", ""):
+            g = graphs.setdefault(r["graph"], [0, 0, ""])
+            g[0] += gap + excl
+            if is_decode_attention(r):
+                g[1] += excl
+                if "merge" not in r["name"]:
+                    g[2] = f"{r['grid_x']}x{r['grid_y']}x{r['grid_z']}"
+    return phases, kernels, graphs
+
+
+def print_graphs(graphs, launches):
+    """The decode graphs (one a padded batch size) by their decode attention's share: where ShareGPT's decode
+    steps spend their attention time, batch size by batch size."""
+    print("\ndecode graphs (a padded batch size each), by step time")
+    print(f"{'graph':>6} {'launches':>9} {'step us':>9} {'attention us':>13} {'attn %':>7} {'total ms':>9}  attention grid")
+    for g, (t, attn, grid) in sorted(graphs.items(), key=lambda kv: -kv[1][0]):
+        n = launches.get(g, 0)
+        if not n:
+            continue
+        print(f"{g:>6} {n:>9} {t / n / 1e3:>9.1f} {attn / n / 1e3:>13.1f} {100 * attn / t if t else 0:>6.1f}% "
+              f"{t / 1e6:>9.1f}  {grid}")
 
 
 def print_run(rows, marks, eager_kernels, top):
@@ -158,7 +184,7 @@ def print_run(rows, marks, eager_kernels, top):
         print("no records in the run")
         return
     phased, launches = run_phases(records, eager_kernels)
-    phases, kernels = run_accounting(phased)
+    phases, kernels, graphs = run_accounting(phased)
     span = records[-1]["end"] - records[0]["start"] if window is None else window[1] - window[0]
     device_span = max(r["end"] for r in records) - records[0]["start"]
     print(f"run: {span / 1e6:.1f} ms ({'between the profiler marks' if window else 'the whole trace: no profiler marks'}),"
@@ -177,6 +203,8 @@ def print_run(rows, marks, eager_kernels, top):
         rows_ = sorted(((k[1], v) for k, v in kernels.items() if k[0] == name), key=lambda kv: -kv[1][2])
         for label_, (n, d, x) in rows_[:top]:
             print(f"{label_[:92]:<92} {n:>7} {d / 1e6:>9.2f} {x / 1e6:>9.2f} {100 * x / t if t else 0:>6.1f}%")
+    if graphs:
+        print_graphs(graphs, Counter(l[0]["graph"] for l in graph_launches([r for r in records if r["graph"] not in ("0", "")])))
 
 
 def self_test():
@@ -205,7 +233,7 @@ def self_test():
     records = sorted((r for r in rows if window[0] <= r["start"] < window[1]), key=lambda r: r["start"])
     phased, launches = run_phases(records, eager_kernels=12)
     assert launches == 2, launches
-    phases, kernels = run_accounting(phased)
+    phases, kernels, graphs = run_accounting(phased)
     # prefill: 26 records of 20 ns, gaps of 5 ns between them (the first record has none): 26 * 20 + 25 * 5
     assert phases["prefill"] == [26 * 20 + 25 * 5, 25 * 5, 2], phases["prefill"]
     # decode: per launch 260 ns of kernels (the overlap counted once), the gap before it (5 ns after the last
@@ -214,6 +242,16 @@ def self_test():
     assert kernels[("decode", "layer_b")] == [2, 210, 200], kernels[("decode", "layer_b")]
     assert kernels[("prefill", "gemm0")] == [8, 160, 160], kernels[("prefill", "gemm0")]
     assert ("decode", "after_the_run") not in kernels and ("prefill", "tune_gemm") not in kernels
+    # graph 7: its kernels' time (the first launch's 5 ns gap after the prefill's last sampler, the second's 6 after
+    # the copy), no decode attention in it
+    assert graphs == {"7": [5 + 6 + 2 * 260, 0, ""]}, graphs
+    # a graph holding the decode attention kernel and its merge: their exclusive time and the kernel's grid
+    att = [rec(0, 50, "gemm", "3", "1"), rec(50, 80, "paged_attention_decode_kernel<128, 8, false, false>", "3", "2"),
+           rec(80, 90, "paged_attention_decode_merge_kernel<128>", "3", "3")]
+    for r, grid in zip(att, ("4x1x1", "16x8x2", "16x32x1")):
+        r["grid_x"], r["grid_y"], r["grid_z"] = grid.split("x")
+    _, _, graphs = run_accounting([(r, "decode") for r in att])
+    assert graphs == {"3": [90, 40, "16x8x2"]}, graphs
     # without marks the whole trace counts, and a stretch below the eager threshold stays with decode
     phased, _ = run_phases(sorted(rows, key=lambda r: r["start"]), eager_kernels=100)
     assert all(p == "decode" for _, p in phased)

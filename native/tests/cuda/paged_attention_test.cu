@@ -3,7 +3,8 @@
 // and MQA (groups 8, 16, 32) head layouts, head_dim 64 / 128 / 256, block sizes 8 / 16 / 32,
 // and every head_dim 32..256 in steps of 16 at GQA 1 / 4 / 8 / 16 (bf16 and e4m3 KV),
 // in one mixed batch per layout; decode also with an unsplit plan and with a plan sized for a
-// longer context than the batch has (as CUDA graphs use it), outputs and workspace poisoned.
+// longer context than the batch has (as CUDA graphs use it), outputs and workspace poisoned; each also
+// shallow and head-fastest over the ids longest context first, bit for bit the default launch.
 // kv_cache_dtype fp8: the same cases with K/V drawn as e4m3 values and read from an e4m3
 // cache, checked against the reference and bit for bit against the bf16 cache holding the same
 // values; kv_cache_write's e4m3 codes equal the CPU backend's encoding.
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "backend/cuda/decode_plan.h"
 #include "backend/cuda/kernels.h"
 #include "model/fp8.h"
 #include "test_support.h"
@@ -109,6 +111,11 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
       decode_max_ctx = std::max(decode_max_ctx, seqs[s].context_len);
     }
   auto d_ids = upload(decode_ids);
+  std::vector<int32_t> context_lens(num_seqs);
+  for (int s = 0; s < num_seqs; ++s) context_lens[s] = seqs[s].context_len;
+  std::vector<int32_t> longest_first = decode_ids;
+  order_longest_first(longest_first, context_lens.data());
+  auto d_longest_first = upload(longest_first);
   const int n_dec = static_cast<int>(decode_ids.size());
   DecodePlan planned = plan_paged_attention_decode(n_dec, lay.kv_heads, lay.q_heads, decode_max_ctx, num_sms);
   DecodePlan single{((decode_max_ctx + 31) / 32) * 32, 1};
@@ -126,6 +133,22 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     const auto out = download_bf16(d_out, out_elems);
     const std::string what = "decode(part " + std::to_string(plan.partition_tokens) + "x" + std::to_string(plan.max_partitions) + ")";
     same_as_bf16(out, what, decode);
+    // Shallow, and head-fastest over the ids longest context first: every block sums the same keys in the
+    // same order, so the bits are the default launch's.
+    for (const bool shallow : {true, false}) {
+      DecodePlan variant = plan;
+      variant.shallow = shallow;
+      variant.heads_fastest = !shallow;
+      if (ws_bytes) poison(ws);
+      poison(d_out);
+      paged_attention_decode(args, (shallow ? d_ids : d_longest_first).as<int32_t>(), n_dec, variant, ws.data(),
+                             ws.bytes(), 0);
+      const auto got = download_bf16(d_out, out_elems);
+      size_t differ = 0;
+      for (size_t i = 0; i < out.size(); ++i) differ += std::memcmp(&got[i], &out[i], sizeof(float)) != 0;
+      c.expect_true(what + (shallow ? " shallow " : " longest first, heads fastest ") + tag + " = default bit for bit",
+                    differ == 0, std::to_string(differ) + " differ");
+    }
     // bf16 P adds about 2^-9 relative per weight on top of the bf16 output rounding.
     for (int s = 0; s < num_seqs; ++s) {
       if (seqs[s].query_len != 1) continue;
@@ -208,8 +231,10 @@ int main() {
     run_case(c, rng, {8, 2, 256, 32}, edges, num_sms);
     run_case(c, rng, {16, 1, 256, 16}, {{1, 15}, {1, 1000}}, num_sms);
     run_case(c, rng, {32, 8, 128, 8}, {{1, 1}, {1, 17}, {1, 250}, {2, 30}}, num_sms); // block size 8: tiles span blocks
-    // Enough sequences that the planner does not split (Llama-3-8B heads, 40 x 8 blocks).
+    // Enough sequences that the planner does not split (Llama-3-8B heads, 40 x 8 blocks), and a ShareGPT-sized
+    // batch of uneven contexts (256 x 8 blocks, several to an SM: where the shallow and ordered launches are for).
     run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 40, 1200), num_sms);
+    run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 256, 1500), num_sms);
     // Every head_dim 32..256 in steps of 16, bf16 and e4m3 KV, GQA 1 / 4 / 8 (block sizes 8 /
     // 16 / 32) and 16 (decode's 16-row m-tiles): prefill over two query tiles, chunked prefill after a 130-token prefix (the
     // last key tile partial), decodes of 1, 17 and 900 keys (split and unsplit plans).
@@ -232,6 +257,7 @@ int main() {
     run_case(c, rng, {8, 2, 256, 32}, edges, num_sms, true);
     run_case(c, rng, {32, 8, 128, 8}, {{1, 1}, {1, 17}, {1, 250}, {2, 30}}, num_sms, true);
     run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 40, 1200), num_sms, true);
+    run_case(c, rng, {32, 8, 128, 16}, random_decodes(rng, 256, 1500), num_sms, true);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());
     return 1;

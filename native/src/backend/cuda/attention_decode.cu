@@ -7,10 +7,17 @@
 // also merges the shared prefix's partials written in front of them: prefix_slots). With an e4m3 KV cache
 // (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
+// A plan for a batch whose blocks outnumber the SMs many times may ask for a shallow pipeline (two
+// stages a warp: three blocks an SM at head_dim 128 instead of two, so one block's start and merge
+// overlap two others' reads) and for its blocks to take the
+// sequences head-fastest (with the ids ordered longest context first, the grid's last blocks are
+// its shortest). Both keep every sum in its order: the output is the default launch's, bit for bit.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/fp8_kv.cuh"
@@ -27,7 +34,6 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kTileKeys = 16;       // keys per mma tile (the N of S, the K of P V)
-constexpr int kMinPartition = 64;   // below this a block is mostly launch and merge cost
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kQInSmemFrom = 192;   // head_dim from which Q's fragments live in shared memory
 
@@ -37,7 +43,7 @@ constexpr int kQInSmemFrom = 192;   // head_dim from which Q's fragments live in
 // 16-byte chunks come in whole groups of 8 (head_dim 64, 128, 192, 256: the chunk index is
 // swizzled within its group), else D + 8 (one chunk of padding: an odd pitch in chunks puts
 // the 8 rows an ldmatrix phase reads in 8 different bank groups).
-template <int D, bool kFp8 = false> struct DecodeSizes {
+template <int D, bool kFp8 = false, bool kShallow = false> struct DecodeSizes {
   static constexpr int kChunks = D / 8;               // 16-byte chunks in a bf16 row
   static constexpr bool kSwizzle = kChunks % 8 == 0;
   static constexpr int kPitch = kSwizzle ? D : D + 8; // bf16 elements per tile row in shared memory
@@ -45,10 +51,11 @@ template <int D, bool kFp8 = false> struct DecodeSizes {
   static constexpr int kTileElems = kTileKeys * kPitch; // one bf16 K or V tile
   static constexpr int kCodeTileBytes = kTileKeys * D;  // one e4m3 K or V tile, rows unpadded
   // As many stages (2..4) as fit about 110 KB for the block's bf16 tiles: 4 up to head_dim 96,
-  // 3 at 112 and 128, 2 from 144 (fp8: one more, of codes).
+  // 3 at 112 and 128, 2 from 144 (fp8: one more, of codes). Shallow: 2 whatever the cache holds.
   static constexpr int kBf16SetBytes = kWarps * 2 * kTileElems * 2;
   static constexpr int kBf16Stages = 110 * 1024 / kBf16SetBytes;
-  static constexpr int kStages = (kBf16Stages < 2 ? 2 : (kBf16Stages > 4 ? 4 : kBf16Stages)) + (kFp8 ? 1 : 0);
+  static constexpr int kStages =
+      kShallow ? 2 : (kBf16Stages < 2 ? 2 : (kBf16Stages > 4 ? 4 : kBf16Stages)) + (kFp8 ? 1 : 0);
   static constexpr int kStageBytes = kFp8 ? 2 * kCodeTileBytes : 2 * kTileElems * 2;
   static constexpr int kConvertedBytes = kFp8 ? 2 * kTileElems * 2 : 0; // the warp's bf16 K and V tile
   static constexpr int kWarpBytes = kStages * kStageBytes + kConvertedBytes;
@@ -84,22 +91,23 @@ __device__ __forceinline__ void mma_bf16(float (&acc)[kRows / 4], uint32_t a0, u
 // phase reads sit in 8 different bank groups: the chunk index XORed with r % 8 (within its
 // group of 8) where rows are whole groups, else the padded pitch does it.
 template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
-  using Sizes = DecodeSizes<D>;
+  using Sizes = DecodeSizes<D>; // the pitch and swizzle do not depend on the stages
   return r * Sizes::kPitch + ((Sizes::kSwizzle ? c ^ (r & 7) : c) << 3);
 }
 
 } // namespace
 
-// Grid: (sequence, kv_head * m_tiles + m_tile, partition). kRows: 8 when a KV head has at most
-// 8 query heads (one m-tile, rows 8..15 never computed), else 16 per m-tile. prefix_slots > 0
-// (cascade attention): partials always, each (sequence, head) owning prefix_slots + max_partitions
-// slots of which these are the last max_partitions.
-template <int D, int kRows, bool kFp8>
+// Grid: (sequence, kv_head * m_tiles + m_tile, partition), or with heads_fastest the first two
+// swapped (blocks are dispatched x first). kRows: 8 when a KV head has at most 8 query heads (one
+// m-tile, rows 8..15 never computed), else 16 per m-tile. prefix_slots > 0 (cascade attention):
+// partials always, each (sequence, head) owning prefix_slots + max_partitions slots of which these
+// are the last max_partitions.
+template <int D, int kRows, bool kFp8, bool kShallow>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
-                                  float2* __restrict__ part_stats, int prefix_slots) {
-  using Sizes = DecodeSizes<D, kFp8>;
+                                  float2* __restrict__ part_stats, int prefix_slots, int heads_fastest) {
+  using Sizes = DecodeSizes<D, kFp8, kShallow>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
   extern __shared__ __align__(128) unsigned char smem[];
@@ -107,9 +115,10 @@ __global__ void __launch_bounds__(kThreads)
   // Before the PDL wait this block may read only what no kernel of this step writes: the step's
   // inputs (uploaded before its first kernel) and K/V of keys before the newest one (written by
   // earlier steps). The newest key, context_len - 1, is this step's own kv_cache_write.
-  const int seq_index = blockIdx.x;
-  const int kv_head = blockIdx.y / m_tiles;
-  const int m_tile = blockIdx.y % m_tiles;
+  const int seq_index = heads_fastest ? blockIdx.y : blockIdx.x;
+  const int head_slot = heads_fastest ? blockIdx.x : blockIdx.y;
+  const int kv_head = head_slot / m_tiles;
+  const int m_tile = head_slot % m_tiles;
   const int part = blockIdx.z;
   const int seq = seq_ids[seq_index];
   const int context_len = args.context_lens[seq];
@@ -138,6 +147,16 @@ __global__ void __launch_bounds__(kThreads)
   const bool aligned_blocks = bs % kTileKeys == 0; // a tile never straddles two blocks
   const int64_t head_rows = static_cast<int64_t>(args.num_kv_heads) * bs;
 
+  // The block ids of the warp's next 32 tiles are loaded at once, one a lane, and a tile takes its id from its
+  // lane: its copies then wait on no block-table round trip of their own (one a tile before, the warp stalled on it
+  // at each issue), which in a block of a few tiles a warp is much of its life. Step inputs: readable before the
+  // PDL wait.
+  int held_block = 0;
+  auto hold_blocks = [&](int first) { // the warp's tiles first .. first + 31
+    const int i = first + lane;
+    held_block = i < my_tiles ? block_table[(key_begin + (warp + i * kWarps) * kTileKeys) / bs] : 0;
+  };
+  if (aligned_blocks) hold_blocks(0);
   auto issue = [&](int i) { // the warp's i-th tile into stage i % kStages, then one commit
     const int tile = warp + i * kWarps;
     if (i < my_tiles) {
@@ -145,8 +164,11 @@ __global__ void __launch_bounds__(kThreads)
       const int valid_rows = min(kTileKeys, context_len - key0);
       unsigned char* dst = pipe + (i % Sizes::kStages) * Sizes::kStageBytes;
       int64_t tile_base = 0;
-      if (aligned_blocks)
-        tile_base = (block_table[key0 / bs] * head_rows + static_cast<int64_t>(kv_head) * bs + key0 % bs) * D;
+      if (aligned_blocks) {
+        if (i % 32 == 0 && i > 0) hold_blocks(i);
+        const int64_t block = __shfl_sync(0xffffffffu, held_block, i % 32);
+        tile_base = (block * head_rows + static_cast<int64_t>(kv_head) * bs + key0 % bs) * D;
+      }
       constexpr int kRowChunks = kFp8 ? Sizes::kCodeChunks : Sizes::kChunks;
       constexpr int kChunkElems = kFp8 ? 16 : 8;
       constexpr int kTileChunks = kTileKeys * kRowChunks; // not a multiple of 32 for e4m3 rows of 48, 80, ...
@@ -514,58 +536,43 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-namespace {
-
-int round_up_32(int x) { return (x + 31) / 32 * 32; }
-
-int decode_m_tiles(int group) { return group <= 8 ? 1 : (group + 15) / 16; }
-
-} // namespace
-
-DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q_heads, int max_context_len,
-                                       int num_sms) {
-  DecodePlan plan;
-  if (max_context_len <= 0 || num_kv_heads <= 0) {
-    plan.partition_tokens = 32;
-    plan.max_partitions = 1;
-    return plan;
-  }
-  const int m_tiles = decode_m_tiles(num_q_heads / num_kv_heads);
-  auto blocks = [&](int p) {
-    return static_cast<int64_t>(num_seqs) * num_kv_heads * m_tiles * ((max_context_len + p - 1) / p);
+DecodePlanOptions decode_plan_switches(int num_sms) {
+  struct Switches {
+    int shallow_per_sm = 0; // -1: all
+    bool longest_first = false;
   };
-  // Unsplit once the batch gives half a block per SM: on the H100 unsplit won at batch 16
-  // (128 blocks; 57 vs 62 us at ctx 2048 split 4 ways), the merge costing more than the idle
-  // SMs. Smaller batches split down to about two blocks per SM; short partitions also suit
-  // CUDA graphs, whose plan is sized for max_model_len while most contexts are shorter.
-  int partition = round_up_32(max_context_len);
-  if (blocks(partition) < (num_sms + 1) / 2) {
-    const int64_t target = 2 * static_cast<int64_t>(num_sms);
-    while (partition > kMinPartition && blocks(partition) < target) {
-      const int half = round_up_32((partition + 1) / 2);
-      partition = half < kMinPartition ? kMinPartition : half;
+  static const Switches read = [] {
+    Switches o;
+    if (const char* v = std::getenv("PAGODA_DECODE_SHALLOW"); v != nullptr && *v != 0) {
+      char* end = nullptr;
+      const long n = std::strtol(v, &end, 10);
+      if (std::string(v) == "all") o.shallow_per_sm = -1;
+      else if (*end != 0 || end == v || n < 0 || n > 64)
+        throw Error("PAGODA_DECODE_SHALLOW: " + std::string(v) + " is not \"all\" or a number of blocks an SM from 0 to 64");
+      else o.shallow_per_sm = static_cast<int>(n);
     }
-  }
-  plan.partition_tokens = partition;
-  plan.max_partitions = (max_context_len + partition - 1) / partition;
-  return plan;
-}
-
-size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs, int num_q_heads, int head_dim) {
-  if (plan.max_partitions <= 1) return 0;
-  const size_t slots = static_cast<size_t>(num_seqs) * num_q_heads * plan.max_partitions;
-  return slots * (sizeof(float) * head_dim + sizeof(float2));
+    if (const char* v = std::getenv("PAGODA_DECODE_LONGEST_FIRST"); v != nullptr && *v != 0) {
+      if (std::string(v) != "0" && std::string(v) != "1")
+        throw Error("PAGODA_DECODE_LONGEST_FIRST: " + std::string(v) + " is not 0 or 1");
+      o.longest_first = std::string(v) == "1";
+    }
+    return o;
+  }();
+  DecodePlanOptions options;
+  options.shallow_from_blocks = read.shallow_per_sm < 0 ? 1 : static_cast<int64_t>(read.shallow_per_sm) * num_sms;
+  options.heads_fastest = read.longest_first;
+  return options;
 }
 
 namespace {
 
-template <int D, int kRows, bool kFp8>
+template <int D, int kRows, bool kFp8, bool kShallow>
 void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                    int prefix_slots, void* workspace, cudaStream_t stream) {
-  constexpr int smem = DecodeSizes<D, kFp8>::smem_bytes(kRows);
-  static const bool configured = [] { // once per instantiation: more than the default 48 KB
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kRows, kFp8>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  constexpr int smem = DecodeSizes<D, kFp8, kShallow>::smem_bytes(kRows);
+  const auto kernel = paged_attention_decode_kernel<D, kRows, kFp8, kShallow>;
+  static const bool configured = [&] { // once per instantiation: more than the default 48 KB
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     return true;
   }();
   (void)configured;
@@ -573,10 +580,12 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   float* part_out = static_cast<float*>(workspace);
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * (prefix_slots + plan.max_partitions);
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
-  const dim3 grid(num_seqs, args.num_kv_heads * m_tiles, plan.max_partitions);
-  launch_pdl("paged_attention_decode_kernel", paged_attention_decode_kernel<D, kRows, kFp8>, grid, dim3(kThreads), smem,
-             stream, args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats,
-             prefix_slots);
+  const int head_slots = args.num_kv_heads * m_tiles;
+  const dim3 grid = plan.heads_fastest ? dim3(head_slots, num_seqs, plan.max_partitions)
+                                       : dim3(num_seqs, head_slots, plan.max_partitions);
+  launch_pdl("paged_attention_decode_kernel", kernel, grid, dim3(kThreads), smem, stream, args, seq_ids,
+             plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats, prefix_slots,
+             plan.heads_fastest ? 1 : 0);
   if (plan.max_partitions > 1 || prefix_slots > 0) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
@@ -588,10 +597,21 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
 template <int D, bool kFp8>
 void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                         int prefix_slots, void* workspace, cudaStream_t stream) {
-  if (args.num_q_heads / args.num_kv_heads <= 8)
-    launch_decode<D, 8, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
-  else
-    launch_decode<D, 16, kFp8>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+  const bool rows8 = args.num_q_heads / args.num_kv_heads <= 8;
+  // Shallow at head_dim 64..128 only: there it frees shared memory for more blocks an SM within the registers
+  // (8 rows at 128: 162 registers, three blocks; sm_90a, ptxas 13). Past 128 the registers allow no more blocks,
+  // below 64 five fit already (and ptxas spills at 32); there the plain instantiation runs.
+  constexpr bool kShallowBuilt =
+      D >= 64 && D <= 128 && DecodeSizes<D, kFp8, true>::kStages != DecodeSizes<D, kFp8, false>::kStages;
+  if (kShallowBuilt && plan.shallow) {
+    if constexpr (kShallowBuilt) {
+      if (rows8) launch_decode<D, 8, kFp8, true>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+      else launch_decode<D, 16, kFp8, true>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+    }
+  } else {
+    if (rows8) launch_decode<D, 8, kFp8, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+    else launch_decode<D, 16, kFp8, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+  }
 }
 
 template <int D>

@@ -44,6 +44,8 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e,
                      cascade_head_dim_supported(config_.head_dim);
   PAGODA_CUDA_CHECK(cudaGetDevice(&device_));
   PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_));
+  decode_options_ = decode_plan_switches(num_sms_);
+  inputs_.set_decode_longest_first(decode_options_.heads_fastest);
   note_stage("context"); // the CUDA context, the stream, cuBLASLt's handle and workspace
   prepare_model();
   // Everything is on the device now: no host copy of an 8B model's weights stays for the run.

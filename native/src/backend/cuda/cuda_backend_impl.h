@@ -102,7 +102,7 @@ private:
   size_t decode_workspace_bound(int32_t max_num_seqs) const;
   DecodePlan decode_plan(int num_seqs, int max_context) const {
     return plan_paged_attention_decode(num_seqs, config_.num_key_value_heads, config_.num_attention_heads, max_context,
-                                       num_sms_);
+                                       num_sms_, decode_options_);
   }
   // The decode graphs' plan for `padded` rows: decode_plan at max_model_len (partitions past a context exit at once),
   // its partitions capped at 256 tokens up to 32 rows (PAGODA_GRAPH_DECODE_PARTITION sets another cap for all).
@@ -168,6 +168,7 @@ private:
   bool graphs_enabled_ = false;
   // Cascade on (PAGODA_CASCADE_ATTENTION unset or 1) and a model it applies to: bf16 compute and KV cache, head_dim 64 / 128.
   bool cascade_enabled_ = false;
+  DecodePlanOptions decode_options_; // decode_plan_switches(): the decode attention's plan switches
   size_t cascade_steps_ = 0;
   bool gemm_tune_enabled_ = true;
   size_t graph_replays_ = 0;

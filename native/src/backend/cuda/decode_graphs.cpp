@@ -63,13 +63,10 @@ DecodePlan CudaBackend::graph_decode_plan(int padded) const {
       throw Error("PAGODA_GRAPH_DECODE_PARTITION: " + std::string(v) + " is not 0 or a positive multiple of 32");
     return t;
   }();
-  const int cap = forced >= 0 ? forced : (padded <= kSmallBatchRows ? kSmallBatchPartition : 0);
-  DecodePlan plan = decode_plan(padded, max_model_len_);
-  if (cap > 0 && plan.partition_tokens > cap) {
-    plan.partition_tokens = cap;
-    plan.max_partitions = (max_model_len_ + cap - 1) / cap;
-  }
-  return plan;
+  DecodePlanOptions options = decode_options_;
+  options.partition_cap = forced >= 0 ? forced : (padded <= kSmallBatchRows ? kSmallBatchPartition : 0);
+  return plan_paged_attention_decode(padded, config_.num_key_value_heads, config_.num_attention_heads, max_model_len_,
+                                     num_sms_, options);
 }
 
 // Runs the step once eagerly (GEMM kernel choices and kernel attributes are settled outside

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "backend/cuda/decode_plan.h"
 #include "backend/logit_adjustment.h"
 
 namespace pagoda::cuda {
@@ -240,17 +241,13 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule = nullp
 void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
                                    cudaStream_t stream, WgmmaPrefillSchedule schedule = WgmmaPrefillSchedule::kDefault);
 
-// Decode (one query token per sequence): the sequences in seq_ids[0..num_seqs). Contexts
-// are split into partitions of partition_tokens when that gives more parallelism, then the
-// partial results are merged by a second kernel in `workspace`.
-struct DecodePlan {
-  int partition_tokens = 0; // multiple of 32
-  int max_partitions = 0;
-};
-DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, int num_q_heads,
-                                       int max_context_len, int num_sms);
-size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs,
-                                              int num_q_heads, int head_dim);
+// Decode (one query token per sequence): the sequences in seq_ids[0..num_seqs), planned by
+// decode_plan.h (partials of split contexts in `workspace`, merged by a second kernel).
+// The engine's decode plan switches on a device of num_sms SMs (the variables read once):
+// PAGODA_DECODE_SHALLOW=N (shallow from N blocks an SM; 0 or unset never) or =all, and
+// PAGODA_DECODE_LONGEST_FIRST=1 (the step's decode ids ordered longest context first, blocks
+// heads_fastest). Anything else throws.
+DecodePlanOptions decode_plan_switches(int num_sms);
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
                             int num_seqs, const DecodePlan& plan, void* workspace,
                             size_t workspace_bytes, cudaStream_t stream);

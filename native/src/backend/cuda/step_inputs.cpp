@@ -2,8 +2,10 @@
 #include "backend/cuda/step_inputs.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cstring>
 
+#include "backend/cuda/decode_plan.h"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -52,6 +54,7 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
     }
     if (!b.all_logits) rows.push_back(b.query_start[seq + 1] - 1);
   }
+  if (decode_longest_first_) order_longest_first(decode_ids, b.context_lens.data());
   std::vector<int32_t> pack;
   // Dynamic NTK: a sequence past the original length gets its own frequencies.
   std::vector<size_t> freq_offsets;
@@ -184,6 +187,10 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
                 std::to_string(b.max_blocks_per_seq) + " blocks each) does not fit the graph inputs (" +
                 std::to_string(fixed_max_seqs_) + " x " + std::to_string(fixed_max_blocks_) + ")");
   const FixedLayout layout(fixed_max_seqs_, fixed_max_blocks_);
+  // The padding rows (context 1) come after the real ones in either order.
+  std::vector<int32_t> decode_order(n);
+  std::iota(decode_order.begin(), decode_order.end(), 0);
+  if (decode_longest_first_) order_longest_first(decode_order, b.context_lens.data());
   fixed_staging_.wait_free();
   int32_t* host = static_cast<int32_t*>(fixed_staging_.buffer.data());
   const int mb = fixed_max_blocks_;
@@ -194,7 +201,7 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
     host[layout.slots + i] = real ? b.slot_mapping[i] : -1;
     host[layout.query_start + i] = i;
     host[layout.context_lens + i] = real ? b.context_lens[i] : 1;
-    host[layout.decode_ids + i] = i;
+    host[layout.decode_ids + i] = real ? decode_order[i] : i;
     host[layout.rows + i] = i;
     int32_t* row = host + layout.block_tables + size_t(i) * mb;
     std::fill(row, row + mb, 0);

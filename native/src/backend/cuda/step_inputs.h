@@ -78,6 +78,8 @@ public:
                                   const int32_t* previous_ids = nullptr);
   // The fixed-layout pointers for a padded batch of `padded_seqs` (what a graph captures).
   StepInputs fixed_inputs(int padded_seqs) const;
+  // Decode ids (both uploads) longest context first (decode_plan.h) instead of the batch's order.
+  void set_decode_longest_first(bool on) { decode_longest_first_ = on; }
 
 private:
   // A pinned staging buffer and the event after its last copy to the device: with a step
@@ -100,6 +102,7 @@ private:
   DeviceBuffer device_;
   Staging fixed_staging_;
   DeviceBuffer fixed_device_;
+  bool decode_longest_first_ = false;
   int fixed_max_seqs_ = 0;
   int fixed_max_blocks_ = 0;
 };
