@@ -617,8 +617,23 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
       requests = dataset_requests(a.dataset, a.num_prompts, e->config().max_model_len, e->model().vocab_size, rng,
                                   &skipped);
     }
+#ifdef PAGODA_BENCH_CUDA
+    const CudaGemmPlans plans_before = cuda_gemm_plans(e->backend());
+#endif
     WorkloadRun w = measured_run(*e, requests, a.progress_s);
     json::Value f = workload_json(w);
+#ifdef PAGODA_BENCH_CUDA
+    // cuBLASLt plans the run made (a new GEMM shape each: mostly the m of a step carrying prompt tokens) and the host
+    // time their heuristic searches took, on the engine's thread while the GPU may be waiting for its next launch.
+    if (e->backend().name() == "cuda") {
+      const CudaGemmPlans plans = cuda_gemm_plans(e->backend());
+      const double host_ms = 1e3 * (plans.host_seconds - plans_before.host_seconds);
+      f.set("gemm_plans_made", num(static_cast<double>(plans.made - plans_before.made)));
+      f.set("gemm_plan_host_ms", num(host_ms));
+      std::printf("gemm plans   %lld made in the run, %.1f ms of host time\n",
+                  static_cast<long long>(plans.made - plans_before.made), host_ms);
+    }
+#endif
     f.set("mode", json::Value::string(random ? "random" : "dataset"));
     f.set("dataset", json::Value::string(a.dataset));
     if (random) {

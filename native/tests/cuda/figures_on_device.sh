@@ -13,8 +13,9 @@
 # B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
 # B1_AB / SHAREGPT_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 / ShareGPT runs in the same call, each under its
 # switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
-# again under each set of switches. SKIP="uneven" leaves out one layer's decode
-# attention over ShareGPT-like uneven contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts).
+# again under each set of switches. SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
+# contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
+# cuBLASLt plan for a new m (cuda_kernel_bench plans: a search a new m against one a bucket).
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
@@ -69,6 +70,7 @@ done
 
 skipped uneven || { run uneven-decode 90 "$BIN/cuda_kernel_bench" uneven "$B/sharegpt-like.json" &&
   grep -E "batch|given|longest|shallow|uniform" "$OUT_DIR/uneven-decode.log" | sed 's/^/   /'; }
+skipped plans || { run gemm-plans 60 "$BIN/cuda_kernel_bench" plans && grep -E "^plans" "$OUT_DIR/gemm-plans.log" | sed 's/^/   /'; }
 
 P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
 if ! skipped prefill; then

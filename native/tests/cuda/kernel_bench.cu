@@ -315,6 +315,40 @@ void uneven_decode_rows(double copy_gbs, int num_sms, std::mt19937& rng, const c
     }
 }
 
+// "plans": the host time of a cuBLASLt plan for a GEMM shape first seen at run time (a step carrying prompt tokens
+// brings a new m, its prompt tokens plus its decode rows, to each of the layer's four shapes), with one heuristic
+// search a new m (the engine's default) and one a bucket of m (set_bucket_heuristics, PAGODA_CUBLASLT_PLAN_BUCKETS=1),
+// and the GPU time of what each chose over the same 40 m's of 300-2,000 (Llama-3-8B shapes, weights in DRAM).
+void plan_rows(std::mt19937& rng) {
+  const int H = 4096, I = 14336, kMaxM = 2048;
+  struct Shape { const char* name; int n, k; };
+  const Shape shapes[] = {{"qkv", 6144, H}, {"o_proj", H, H}, {"gate_up", 2 * I, H}, {"down", H, I}};
+  std::vector<int> ms;
+  std::uniform_int_distribution<int> m_dist(300, 2000);
+  for (int i = 0; i < 40; ++i) ms.push_back(m_dist(rng));
+  auto x = random_device_bf16(size_t(kMaxM) * I, rng);
+  DeviceBuffer y(size_t(kMaxM) * 2 * I * 2);
+  for (const Shape& sh : shapes) {
+    auto w = random_device_bf16(size_t(sh.n) * sh.k, rng);
+    double flops = 0;
+    for (int m : ms) flops += 2.0 * m * sh.n * sh.k;
+    for (bool buckets : {false, true}) {
+      CublasLt gemm;
+      gemm.set_bucket_heuristics(buckets);
+      auto run_all = [&] {
+        for (int m : ms) gemm.linear(x.as<bf16>(), w.as<bf16>(), y.data(), GemmOutput::kBf16, m, sh.n, sh.k, 0);
+      };
+      run_all(); // every plan made here
+      PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+      const double host_us = 1e6 * gemm.plan_host_seconds() / std::max<int64_t>(1, gemm.plans_made());
+      const double gpu_ms = median_ms(run_all, 1, 5);
+      std::printf("plans %-8s %-24s %3lld plans, %7.1f us of host time each; GPU %.3f ms for the 40 m's (%.0f TFLOP/s)\n",
+                  sh.name, buckets ? "one search a bucket" : "one search a new m",
+                  static_cast<long long>(gemm.plans_made()), host_us, gpu_ms, flops / gpu_ms / 1e9);
+    }
+  }
+}
+
 // One L-token prompt for paged_attention_prefill, 32 query / 8 KV heads: its K / V in blocks of bs
 // tokens at cache blocks 0, 1, 2, ... in order, its rows in tiles of kPrefillTileRows, and the
 // block table, query range, context length and tiles on the device.
@@ -788,6 +822,7 @@ int main(int argc, char** argv) {
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
   // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer);
   // "uneven [dataset.json]": decode attention over ShareGPT-like uneven contexts at batch 64-256 (one layer);
+  // "plans": cuBLASLt's host time for a GEMM shape first seen at run time, a search a new m or a bucket;
   // "overlap [P D C ...]": a step of P prompt tokens beside D decode rows of C tokens, as it runs and split over two
   // streams (default: random 1,024 / 1,024's mixed step, 1,792 + 256 x 1,536, and ShareGPT's, 700 + 256 x 400).
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";
@@ -799,6 +834,7 @@ int main(int argc, char** argv) {
   const bool cascade_only = argc > 1 && std::string(argv[1]) == "cascade";
   const bool overlap_only = argc > 1 && std::string(argv[1]) == "overlap";
   const bool uneven_only = argc > 1 && std::string(argv[1]) == "uneven";
+  const bool plans_only = argc > 1 && std::string(argv[1]) == "plans";
   std::mt19937 rng(1);
   cudaDeviceProp prop{};
   PAGODA_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -839,6 +875,10 @@ int main(int argc, char** argv) {
     }
     for (size_t i = 0; i + 2 < shapes.size(); i += 3)
       overlap_rows(copy_gbs, tflops, prop.multiProcessorCount, rng, shapes[i], shapes[i + 1], shapes[i + 2]);
+    return 0;
+  }
+  if (plans_only) {
+    plan_rows(rng);
     return 0;
   }
   if (uneven_only) {

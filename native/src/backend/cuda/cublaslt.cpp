@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <library_types.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -265,22 +266,42 @@ CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output, bool 
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
 
+  const auto began = std::chrono::steady_clock::now();
   auto plan = std::make_unique<Plan>();
   describe(*plan, m, n, k, output, f32_inputs);
   const std::string what = std::string(f32_inputs ? "float32" : "bf16") + " GEMM of m=" + std::to_string(m) +
                            " n=" + std::to_string(n) + " k=" + std::to_string(k);
-  plan->algo = heuristics(*plan, 1, what.c_str()).front();
+  // A tuned cuBLASLt choice the exact m accepts needs no heuristic search of its own: the search is host time on
+  // every new m, and a step carrying prompt tokens brings one (its prompt tokens plus its decode rows) to each shape.
+  bool chosen = false;
   if (!f32_inputs) {
     const auto tuned = tuned_.find(std::make_tuple(tune_bucket(m), n, k, static_cast<int>(output)));
     if (tuned != tuned_.end()) {
       if (tuned->second.skinny && m <= kSkinnyGemmMaxRows) {
-        plan->kernel = Plan::Kernel::kSkinny;
+        plan->kernel = Plan::Kernel::kSkinny; // the heuristic's algorithm still serves a call skinny_gemm refuses
       } else if (!tuned->second.skinny && accepts(*plan, tuned->second.algo)) {
         plan->algo = tuned->second.algo;
         plan->kernel = Plan::Kernel::kCublasLt;
+        chosen = true;
+      }
+    }
+    if (!chosen && bucket_heuristics_) { // the heuristic's choice at the bucket's m, searched once a bucket
+      const auto bucket_key = std::make_tuple(tune_bucket(m), n, k, static_cast<int>(output));
+      auto algo = bucket_algos_.find(bucket_key);
+      if (algo == bucket_algos_.end()) {
+        Plan at_bucket;
+        describe(at_bucket, tune_bucket(m), n, k, output, false);
+        algo = bucket_algos_.emplace(bucket_key, heuristics(at_bucket, 1, what.c_str()).front()).first;
+      }
+      if (accepts(*plan, algo->second)) {
+        plan->algo = algo->second;
+        chosen = true;
       }
     }
   }
+  if (!chosen) plan->algo = heuristics(*plan, 1, what.c_str()).front();
+  ++plans_made_;
+  plan_host_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 

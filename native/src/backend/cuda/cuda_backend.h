@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,13 @@ size_t cuda_graphs_captured(const Backend& backend);
 size_t cuda_graph_replays(const Backend& backend);
 // How many steps ran cascade attention (on unless PAGODA_CASCADE_ATTENTION=0; 0 for any other backend).
 size_t cuda_cascade_steps(const Backend& backend);
+// cuBLASLt plans a CUDA backend has made (one a new GEMM shape) and the host seconds that took (zeros for any
+// other backend).
+struct CudaGemmPlans {
+  int64_t made = 0;
+  double host_seconds = 0.0;
+};
+CudaGemmPlans cuda_gemm_plans(const Backend& backend);
 
 // Device-to-device copy bandwidth of the current GPU, GB/s counting read + write, over two
 // buffers of `bytes` each (median of 10 copies).

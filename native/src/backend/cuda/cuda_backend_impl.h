@@ -17,6 +17,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cublaslt.h"
+#include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_buffer.h"
 #include "backend/cuda/kernels.h"
@@ -71,6 +72,7 @@ public:
 
   size_t graphs_captured() const { return graphs_.size(); }
   size_t graph_replays() const { return graph_replays_; }
+  CudaGemmPlans gemm_plans() const { return {gemm_.plans_made(), gemm_.plan_host_seconds()}; }
   size_t cascade_steps() const { return cascade_steps_; }
   double last_step_device_ms() override {
     const double ms = timer_.ms_of(finished_timer_token_);
