@@ -9,7 +9,9 @@ pagoda-bench writes; the whole trace where it has none), split into decode steps
 sampling and copies between them) and prefill-carrying steps (eager launches: a stretch of at least
 --eager-kernels kernels between two graph launches), each with its time, idle time and kernels by exclusive time.
 The split is graphs against eager launches: a decode step that runs eagerly (cascade attention, or more rows than
-the largest decode graph) counts with the prefill-carrying ones.
+the largest decode graph) counts with the prefill-carrying ones. Each phase's idle time is also listed by what
+follows it (a stretch's start, or the kernel the device waited for mid-step), and the decode graphs (one a
+padded batch size) with their decode attention's time a step.
 --self-test checks the run accounting on a made-up trace."""
 import argparse
 import bisect
@@ -140,6 +142,7 @@ def run_accounting(phased):
     attention exclusive ns (the kernel and its merge), the decode attention kernel's grid]. A record's idle gap
     (nothing running before it starts) goes to its phase."""
     phases, kernels, graphs, covered = {}, {}, {}, None
+    idle_before, previous_phase = {}, None
     for r, phase in phased:
         s, e = r["start"], r["end"]
         gap = 0 if covered is None else max(0, s - covered)
@@ -153,6 +156,11 @@ def run_accounting(phased):
         k[0] += 1
         k[1] += e - s
         k[2] += excl
+        # The idle time before each record, by what the record is, and whether it opens a stretch of its phase (a
+        # step's start) or falls inside one (the host behind the device mid-step).
+        where = r["name"] if previous_phase == phase else "(the phase's stretch begins)"
+        idle_before[(phase, where)] = idle_before.get((phase, where), 0) + gap
+        previous_phase = phase
         if phase == "decode" and r["graph"] not in ("0", ""):
             g = graphs.setdefault(r["graph"], [0, 0, ""])
             g[0] += gap + excl
@@ -160,7 +168,7 @@ def run_accounting(phased):
                 g[1] += excl
                 if "merge" not in r["name"]:
                     g[2] = f"{r['grid_x']}x{r['grid_y']}x{r['grid_z']}"
-    return phases, kernels, graphs
+    return phases, kernels, graphs, idle_before
 
 
 def print_graphs(graphs, launches):
@@ -184,7 +192,7 @@ def print_run(rows, marks, eager_kernels, top):
         print("no records in the run")
         return
     phased, launches = run_phases(records, eager_kernels)
-    phases, kernels, graphs = run_accounting(phased)
+    phases, kernels, graphs, idle_before = run_accounting(phased)
     span = records[-1]["end"] - records[0]["start"] if window is None else window[1] - window[0]
     device_span = max(r["end"] for r in records) - records[0]["start"]
     print(f"run: {span / 1e6:.1f} ms ({'between the profiler marks' if window else 'the whole trace: no profiler marks'}),"
@@ -203,6 +211,11 @@ def print_run(rows, marks, eager_kernels, top):
         rows_ = sorted(((k[1], v) for k, v in kernels.items() if k[0] == name), key=lambda kv: -kv[1][2])
         for label_, (n, d, x) in rows_[:top]:
             print(f"{label_[:92]:<92} {n:>7} {d / 1e6:>9.2f} {x / 1e6:>9.2f} {100 * x / t if t else 0:>6.1f}%")
+        idle = sorted(((k[1], v) for k, v in idle_before.items() if k[0] == name and v > 0), key=lambda kv: -kv[1])
+        if idle:
+            print(f"\n{name}: idle time by what comes after it (top 8 of {phases[name][1] / 1e6:.1f} ms)")
+            for label_, v in idle[:8]:
+                print(f"{label_[:92]:<92} {v / 1e6:>9.2f} ms")
     if graphs:
         print_graphs(graphs, Counter(l[0]["graph"] for l in graph_launches([r for r in records if r["graph"] not in ("0", "")])))
 
@@ -233,7 +246,7 @@ def self_test():
     records = sorted((r for r in rows if window[0] <= r["start"] < window[1]), key=lambda r: r["start"])
     phased, launches = run_phases(records, eager_kernels=12)
     assert launches == 2, launches
-    phases, kernels, graphs = run_accounting(phased)
+    phases, kernels, graphs, idle_before = run_accounting(phased)
     # prefill: 26 records of 20 ns, gaps of 5 ns between them (the first record has none): 26 * 20 + 25 * 5
     assert phases["prefill"] == [26 * 20 + 25 * 5, 25 * 5, 2], phases["prefill"]
     # decode: per launch 260 ns of kernels (the overlap counted once), the gap before it (5 ns after the last
@@ -245,12 +258,18 @@ def self_test():
     # graph 7: its kernels' time (the first launch's 5 ns gap after the prefill's last sampler, the second's 6 after
     # the copy), no decode attention in it
     assert graphs == {"7": [5 + 6 + 2 * 260, 0, ""]}, graphs
+    # the idle time by what follows it: the prefill stretch's 5 ns gaps before each kernel inside it (the first
+    # gemm0 opens the run), decode's stretch opening after the prefill (5 ns), the second launch 6 ns after the copy,
+    # the samplers' 10 ns each
+    assert idle_before[("prefill", "gemm0")] == 7 * 5 and idle_before[("prefill", "sample_rows_kernel")] == 2 * 5
+    assert idle_before[("decode", "(the phase's stretch begins)")] == 5, idle_before
+    assert idle_before[("decode", "layer_a")] == 6 and idle_before[("decode", "sample_rows_kernel")] == 2 * 10
     # a graph holding the decode attention kernel and its merge: their exclusive time and the kernel's grid
     att = [rec(0, 50, "gemm", "3", "1"), rec(50, 80, "paged_attention_decode_kernel<128, 8, false, false>", "3", "2"),
            rec(80, 90, "paged_attention_decode_merge_kernel<128>", "3", "3")]
     for r, grid in zip(att, ("4x1x1", "16x8x2", "16x32x1")):
         r["grid_x"], r["grid_y"], r["grid_z"] = grid.split("x")
-    _, _, graphs = run_accounting([(r, "decode") for r in att])
+    _, _, graphs, _ = run_accounting([(r, "decode") for r in att])
     assert graphs == {"3": [90, 40, "16x8x2"]}, graphs
     # without marks the whole trace counts, and a stretch below the eager threshold stays with decode
     phased, _ = run_phases(sorted(rows, key=lambda r: r["start"]), eager_kernels=100)
