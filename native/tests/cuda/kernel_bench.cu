@@ -162,6 +162,19 @@ void tune_rows(double copy_gbs, std::mt19937& rng) {
 
 } // namespace
 
+// Copies of a batch's block table (table_blocks ids each) over disjoint random blocks of a pool, as many as make
+// the K / V a layer reads (`bytes` a copy) add up to 400 MB, past L2: a timing that rotates over them reads DRAM.
+std::vector<DeviceBuffer> rotated_block_tables(size_t pool_blocks, size_t table_blocks, double bytes, std::mt19937& rng) {
+  const size_t copies = std::max<size_t>(1, std::min<size_t>(pool_blocks / table_blocks, size_t((400 << 20) / bytes)));
+  std::vector<int32_t> order(pool_blocks);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<DeviceBuffer> tables;
+  for (size_t c = 0; c < copies; ++c)
+    tables.push_back(upload(std::vector<int32_t>(order.begin() + c * table_blocks, order.begin() + (c + 1) * table_blocks)));
+  return tables;
+}
+
 // Decode attention on one layer's paged cache at head_dim D: every configuration reads K and V
 // through a shuffled block table over one pool, rotating over disjoint copies larger than L2 so
 // the figures are DRAM figures (a real step's layer finds no K/V of its own in L2).
@@ -186,13 +199,8 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
     const size_t pool_blocks = pool_elems / (size_t(cf.kv_heads) * bs * D);
     const size_t blocks = size_t(cf.batch) * blocks_per_seq;
     const double bytes = double(cf.batch) * cf.ctx * cf.kv_heads * D * 2 * 2;
-    const size_t copies = std::min<size_t>(pool_blocks / blocks, std::max<size_t>(1, size_t((400 << 20) / bytes)));
-    std::vector<int32_t> order(pool_blocks);
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    std::vector<DeviceBuffer> tables;
-    for (size_t c = 0; c < copies; ++c)
-      tables.push_back(upload(std::vector<int32_t>(order.begin() + c * blocks, order.begin() + (c + 1) * blocks)));
+    const std::vector<DeviceBuffer> tables = rotated_block_tables(pool_blocks, blocks, bytes, rng);
+    const size_t copies = tables.size();
     std::vector<int32_t> qs(cf.batch + 1), lens(cf.batch, cf.ctx), ids(cf.batch);
     std::iota(qs.begin(), qs.end(), 0);
     std::iota(ids.begin(), ids.end(), 0);
@@ -267,13 +275,8 @@ void uneven_decode_rows(double copy_gbs, int num_sms, std::mt19937& rng, const c
       const int max_blocks = (longest + bs - 1) / bs;
       const double bytes = double(total) * kKvHeads * D * 2 * 2;
       const size_t table_blocks = size_t(batch) * max_blocks;
-      const size_t copies = std::max<size_t>(1, std::min<size_t>(pool_blocks / table_blocks, size_t((400 << 20) / bytes)));
-      std::vector<int32_t> order(pool_blocks);
-      std::iota(order.begin(), order.end(), 0);
-      std::shuffle(order.begin(), order.end(), rng);
-      std::vector<DeviceBuffer> tables;
-      for (size_t c = 0; c < copies; ++c)
-        tables.push_back(upload(std::vector<int32_t>(order.begin() + c * table_blocks, order.begin() + (c + 1) * table_blocks)));
+      const std::vector<DeviceBuffer> tables = rotated_block_tables(pool_blocks, table_blocks, bytes, rng);
+      const size_t copies = tables.size();
       std::vector<int32_t> qs(batch + 1), ids(batch);
       std::iota(qs.begin(), qs.end(), 0);
       std::iota(ids.begin(), ids.end(), 0);
