@@ -9,9 +9,9 @@
 // warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
 // A plan for a batch whose blocks outnumber the SMs many times may ask for a shallow pipeline (two
 // stages a warp: three blocks an SM at head_dim 128 instead of two, so one block's start and merge
-// overlap two others' reads) and for its blocks to take the
-// sequences head-fastest (with the ids ordered longest context first, the grid's last blocks are
-// its shortest). Both keep every sum in its order: the output is the default launch's, bit for bit.
+// overlap two others' reads) and for its blocks to take the sequences head-fastest (with the ids
+// ordered longest context first, the grid's last blocks are its shortest). Both keep every sum in
+// its order: the output is the default launch's, bit for bit.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
@@ -600,7 +600,7 @@ void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, 
   const bool rows8 = args.num_q_heads / args.num_kv_heads <= 8;
   // Shallow at head_dim 64..128 only: there it frees shared memory for more blocks an SM within the registers
   // (8 rows at 128: 162 registers, three blocks; sm_90a, ptxas 13). Past 128 the registers allow no more blocks,
-  // below 64 five fit already (and ptxas spills at 32); there the plain instantiation runs.
+  // below 64 five fit already; there the plain instantiation runs.
   constexpr bool kShallowBuilt =
       D >= 64 && D <= 128 && DecodeSizes<D, kFp8, true>::kStages != DecodeSizes<D, kFp8, false>::kStages;
   if (kShallowBuilt && plan.shallow) {
