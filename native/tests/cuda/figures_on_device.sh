@@ -83,14 +83,14 @@ fi
 skipped sharegpt || for f in bf16 fp8-dynamic; do
   run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
     --out "$OUT_DIR/h200-llama3-8b-$f-sharegpt-500.json" &&
-    echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1)"
+    echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-$f.log")"
 done
 
 for ab in ${SHAREGPT_AB:-}; do
   ab_parse "$ab"
   run sharegpt-ab-$tag 100 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" \
     --num-prompts 500 --out "$OUT_DIR/h200-llama3-8b-$tag-sharegpt-500-ab.json" &&
-    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1)"
+    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")"
 done
 
 if ! skipped prefix; then
