@@ -581,11 +581,13 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   const size_t slots = static_cast<size_t>(num_seqs) * args.num_q_heads * (prefix_slots + plan.max_partitions);
   float2* part_stats = reinterpret_cast<float2*>(part_out + slots * D);
   const int head_slots = args.num_kv_heads * m_tiles;
-  const dim3 grid = plan.heads_fastest ? dim3(head_slots, num_seqs, plan.max_partitions)
-                                       : dim3(num_seqs, head_slots, plan.max_partitions);
+  // Head-fastest puts the sequences on grid y, at most 65,535 of them; a larger batch keeps them on x.
+  const bool heads_fastest = plan.heads_fastest && num_seqs <= 65535;
+  const dim3 grid = heads_fastest ? dim3(head_slots, num_seqs, plan.max_partitions)
+                                  : dim3(num_seqs, head_slots, plan.max_partitions);
   launch_pdl("paged_attention_decode_kernel", kernel, grid, dim3(kThreads), smem, stream, args, seq_ids,
              plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats, prefix_slots,
-             plan.heads_fastest ? 1 : 0);
+             heads_fastest ? 1 : 0);
   if (plan.max_partitions > 1 || prefix_slots > 0) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,

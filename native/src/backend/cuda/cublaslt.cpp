@@ -291,7 +291,9 @@ CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output, bool 
       if (algo == bucket_algos_.end()) {
         Plan at_bucket;
         describe(at_bucket, tune_bucket(m), n, k, output, false);
-        algo = bucket_algos_.emplace(bucket_key, heuristics(at_bucket, 1, what.c_str()).front()).first;
+        const std::string at = "bf16 GEMM of m=" + std::to_string(tune_bucket(m)) + " n=" + std::to_string(n) +
+                               " k=" + std::to_string(k);
+        algo = bucket_algos_.emplace(bucket_key, heuristics(at_bucket, 1, at.c_str()).front()).first;
       }
       if (accepts(*plan, algo->second)) {
         plan->algo = algo->second;
