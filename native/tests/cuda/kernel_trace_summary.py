@@ -118,9 +118,10 @@ def run_phases(records, eager_kernels):
     """Every record of a run (time order) with its phase: "decode" for graph kernels and for the few eager
     launches between two graph launches (sampling, copies), "prefill" for a stretch of at least eager_kernels
     eager kernels between two graph launches (steps that carry prompt tokens run without graphs). Returns
-    [(record, phase)] and the number of graph launches."""
+    [(record, phase)] and the graph launches, counted by graph."""
     graph_rows = [r for r in records if r["graph"] not in ("0", "")]
-    launch_starts = [l[0]["start"] for l in graph_launches(graph_rows)]
+    launches = graph_launches(graph_rows)
+    launch_starts = [l[0]["start"] for l in launches]
     stretches = {}
     for r in records:
         if r["graph"] in ("0", ""):
@@ -129,7 +130,7 @@ def run_phases(records, eager_kernels):
     for rs in stretches.values():
         if sum(1 for r in rs if not r["name"].startswith(("memcpy", "memset"))) >= eager_kernels:
             prefill.update(id(r) for r in rs)
-    return [(r, "prefill" if id(r) in prefill else "decode") for r in records], len(launch_starts)
+    return [(r, "prefill" if id(r) in prefill else "decode") for r in records], Counter(l[0]["graph"] for l in launches)
 
 
 def is_decode_attention(r):
@@ -196,7 +197,7 @@ def print_run(rows, marks, eager_kernels, top):
     span = records[-1]["end"] - records[0]["start"] if window is None else window[1] - window[0]
     device_span = max(r["end"] for r in records) - records[0]["start"]
     print(f"run: {span / 1e6:.1f} ms ({'between the profiler marks' if window else 'the whole trace: no profiler marks'}),"
-          f" {len(records)} records, {launches} graph launches; device time {device_span / 1e6:.1f} ms from the first record")
+          f" {len(records)} records, {sum(launches.values())} graph launches; device time {device_span / 1e6:.1f} ms from the first record")
     print(f"\n{'phase':<10} {'time ms':>10} {'idle ms':>9} {'idle %':>7} {'sampler launches':>17}")
     for name in ("decode", "prefill"):
         if name in phases:
@@ -217,7 +218,7 @@ def print_run(rows, marks, eager_kernels, top):
             for label_, v in idle[:8]:
                 print(f"{label_[:92]:<92} {v / 1e6:>9.2f} ms")
     if graphs:
-        print_graphs(graphs, Counter(l[0]["graph"] for l in graph_launches([r for r in records if r["graph"] not in ("0", "")])))
+        print_graphs(graphs, launches)
 
 
 def self_test():
@@ -245,7 +246,7 @@ def self_test():
     assert window == (100, 10_000), window
     records = sorted((r for r in rows if window[0] <= r["start"] < window[1]), key=lambda r: r["start"])
     phased, launches = run_phases(records, eager_kernels=12)
-    assert launches == 2, launches
+    assert launches == {"7": 2}, launches
     phases, kernels, graphs, idle_before = run_accounting(phased)
     # prefill: 26 records of 20 ns, gaps of 5 ns between them (the first record has none): 26 * 20 + 25 * 5
     assert phases["prefill"] == [26 * 20 + 25 * 5, 25 * 5, 2], phases["prefill"]

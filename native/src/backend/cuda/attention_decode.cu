@@ -546,10 +546,10 @@ DecodePlanOptions decode_plan_switches(int num_sms) {
     if (const char* v = std::getenv("PAGODA_DECODE_SHALLOW"); v != nullptr && *v != 0) {
       char* end = nullptr;
       const long n = std::strtol(v, &end, 10);
-      if (std::string(v) == "all") o.shallow_per_sm = -1;
-      else if (*end != 0 || end == v || n < 0 || n > 64)
+      const bool all = std::string(v) == "all";
+      if (!all && (*end != 0 || n < 0 || n > 64))
         throw Error("PAGODA_DECODE_SHALLOW: " + std::string(v) + " is not \"all\" or a number of blocks an SM from 0 to 64");
-      else o.shallow_per_sm = static_cast<int>(n);
+      o.shallow_per_sm = all ? -1 : static_cast<int>(n);
     }
     if (const char* v = std::getenv("PAGODA_DECODE_LONGEST_FIRST"); v != nullptr && *v != 0) {
       if (std::string(v) != "0" && std::string(v) != "1")
@@ -605,15 +605,15 @@ void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, 
   // below 64 five fit already; there the plain instantiation runs.
   constexpr bool kShallowBuilt =
       D >= 64 && D <= 128 && DecodeSizes<D, kFp8, true>::kStages != DecodeSizes<D, kFp8, false>::kStages;
-  if (kShallowBuilt && plan.shallow) {
-    if constexpr (kShallowBuilt) {
+  if constexpr (kShallowBuilt) {
+    if (plan.shallow) {
       if (rows8) launch_decode<D, 8, kFp8, true>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
       else launch_decode<D, 16, kFp8, true>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+      return;
     }
-  } else {
-    if (rows8) launch_decode<D, 8, kFp8, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
-    else launch_decode<D, 16, kFp8, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
   }
+  if (rows8) launch_decode<D, 8, kFp8, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
+  else launch_decode<D, 16, kFp8, false>(args, seq_ids, num_seqs, plan, prefix_slots, workspace, stream);
 }
 
 template <int D>

@@ -79,9 +79,11 @@ inline size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int
 // order as slots free up, so with the longest sequences first the last blocks to start are the
 // shortest, and a batch of uneven contexts ends near its average SM's finish instead of behind a
 // long sequence that happened to start last (the order of LPT scheduling).
+inline void order_longest_first(int32_t* ids, size_t n, const int32_t* context_lens) {
+  std::stable_sort(ids, ids + n, [context_lens](int32_t a, int32_t b) { return context_lens[a] > context_lens[b]; });
+}
 inline void order_longest_first(std::vector<int32_t>& ids, const int32_t* context_lens) {
-  std::stable_sort(ids.begin(), ids.end(),
-                   [context_lens](int32_t a, int32_t b) { return context_lens[a] > context_lens[b]; });
+  order_longest_first(ids.data(), ids.size(), context_lens);
 }
 
 } // namespace pagoda::cuda

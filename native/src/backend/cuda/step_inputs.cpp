@@ -2,7 +2,6 @@
 #include "backend/cuda/step_inputs.h"
 
 #include <algorithm>
-#include <numeric>
 #include <cstring>
 
 #include "backend/cuda/decode_plan.h"
@@ -96,6 +95,8 @@ StepInputs StepInputUploader::upload(const ForwardBatch& b, const RopeSpec& rope
     o_suffix = append(pack, suffix.data(), suffix.size());
     o_cascade_ids = append(pack, group->members.data(), group->members.size());
     o_plain_ids = append(pack, group->others.data(), group->others.size());
+    if (decode_longest_first_) // the plain decode launch takes its plan's head-fastest order too
+      order_longest_first(pack.data() + o_plain_ids, group->others.size(), b.context_lens.data());
   }
 
   const size_t bytes = pack.size() * sizeof(int32_t);
@@ -187,10 +188,6 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
                 std::to_string(b.max_blocks_per_seq) + " blocks each) does not fit the graph inputs (" +
                 std::to_string(fixed_max_seqs_) + " x " + std::to_string(fixed_max_blocks_) + ")");
   const FixedLayout layout(fixed_max_seqs_, fixed_max_blocks_);
-  // The padding rows (context 1) come after the real ones in either order.
-  std::vector<int32_t> decode_order(n);
-  std::iota(decode_order.begin(), decode_order.end(), 0);
-  if (decode_longest_first_) order_longest_first(decode_order, b.context_lens.data());
   fixed_staging_.wait_free();
   int32_t* host = static_cast<int32_t*>(fixed_staging_.buffer.data());
   const int mb = fixed_max_blocks_;
@@ -201,13 +198,15 @@ StepInputs StepInputUploader::upload_padded_decode(const ForwardBatch& b, int pa
     host[layout.slots + i] = real ? b.slot_mapping[i] : -1;
     host[layout.query_start + i] = i;
     host[layout.context_lens + i] = real ? b.context_lens[i] : 1;
-    host[layout.decode_ids + i] = real ? decode_order[i] : i;
+    host[layout.decode_ids + i] = i;
     host[layout.rows + i] = i;
     int32_t* row = host + layout.block_tables + size_t(i) * mb;
     std::fill(row, row + mb, 0);
     if (real) std::copy_n(b.block_tables.data() + size_t(i) * b.max_blocks_per_seq, b.max_blocks_per_seq, row);
   }
   host[layout.query_start + padded_seqs] = padded_seqs;
+  // The real rows' ids in place, longest context first; the padding rows (context 1) stay after them.
+  if (decode_longest_first_) order_longest_first(host + layout.decode_ids, n, b.context_lens.data());
   const size_t bytes = (layout.block_tables + size_t(padded_seqs) * mb) * sizeof(int32_t);
   fixed_staging_.copy_to(fixed_device_.data(), bytes, stream, PlaceholderFill{layout.ids, previous_ids ? n : 0, previous_ids});
   return fixed_inputs(padded_seqs);
