@@ -46,6 +46,10 @@ export class EventHub {
   ): void {
     this.wss = new WebSocketServer({ noServer: true });
     http.on('upgrade', (req, socket, head) => {
+      // Node's HTTP server hands an upgrade's socket over with no 'error' listener: a client that resets it while
+      // its key is checked or its refusal written (a dashboard tab closing) would throw ECONNRESET out of the
+      // process. Until ws takes it over, such an error just ends the socket.
+      socket.on('error', () => socket.destroy());
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/api/events') {
         socket.end(refusal(404));

@@ -3,6 +3,7 @@
 // a dashboard that stops reading is dropped instead of buffered without bound.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -213,6 +214,43 @@ describe('a dashboard that stops reading', () => {
     expect((got[0]!.data as { hello: number }).hello).toBe(1);
     expect(got.slice(1).map((m) => m.status)).toEqual(['lost', 'ready']);
     ws.close();
+    hub.close();
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
+  });
+
+  it('survives a client that resets its upgrade while the key is checked, and serves the next one', async () => {
+    const http = createServer();
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    const port = (http.address() as { port: number }).port;
+    const hub = new EventHub();
+    let release: (status: 200 | 401) => void = () => {};
+    const checks: Promise<200 | 401>[] = [new Promise((r) => (release = r)), Promise.resolve(200)];
+    hub.attach(http, () => checks.shift() ?? Promise.resolve(200));
+    // The upgrade's socket as the server holds it while the key check is pending.
+    const held = new Promise<Socket>((r) => http.once('upgrade', (_req, socket) => r(socket as Socket)));
+    const client = connect(port, '127.0.0.1', () =>
+      client.write(
+        'GET /api/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      ),
+    );
+    client.on('error', () => {});
+    const socket = await held;
+    // What a reset delivers to the server's side: an ECONNRESET error on the socket. Unheard, emit throws it.
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    expect(() => socket.emit('error', reset)).not.toThrow();
+    expect(socket.destroyed).toBe(true);
+    client.destroy();
+    release(401); // the check ends after the client has gone: nothing is written, nothing thrown
+    await new Promise((r) => setTimeout(r, 20));
+    const next = new WebSocket(`ws://127.0.0.1:${port}/api/events`);
+    await new Promise((resolve, reject) => {
+      next.once('open', resolve);
+      next.once('error', reject);
+    });
+    expect(hub.listeners).toBe(1);
+    next.close();
     hub.close();
     http.closeAllConnections();
     await new Promise((r) => http.close(r));
