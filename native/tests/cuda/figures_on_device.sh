@@ -37,7 +37,7 @@ skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 if ! skipped tests; then
   test_or_stop paged_attention_test 150 "$BIN/paged_attention_test"
   echo "   paged_attention_test: $(grep -E "passed" "$OUT_DIR/paged_attention_test.log" | tail -1)"
-  for t in paged_attention_wgmma_test cascade_attention_test; do
+  for t in paged_attention_wgmma_test cascade_attention_test cublaslt_test; do
     run $t 120 "$BIN/$t"
     echo "   $t: $(grep -E "passed" "$OUT_DIR/$t.log" | tail -1)"
   done
