@@ -2,7 +2,7 @@
 # Fills the folder figures_on_device.sh reads on the device: the README's headline GPU figures and the
 # checks behind them in one call. Binaries built here for sm_90a (stripped, gzipped), the Llama-3-8B
 # configs (bf16 / GPTQ / AWQ / FP8-dynamic) and Llama-3.1-8B, the ShareGPT-like workload, the tiny bf16
-# and wave2 quantized checkpoints with their goldens, the script and COMMIT. About 40 MB. Run from the
+# and wave2 quantized checkpoints with their goldens, the scripts (the figures, Nsight on the decode attention) and COMMIT. About 40 MB. Run from the
 # repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
 # Usage: native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
 set -eu
@@ -19,5 +19,5 @@ cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.jso
   bench/configs/llama-3.1-8b.json "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
 bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3
-cp native/tests/cuda/figures_on_device.sh native/tests/cuda/decode_b1_profile_on_device.sh native/tests/cuda/decode_b1_skip_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
+cp native/tests/cuda/figures_on_device.sh native/tests/cuda/ncu_decode_on_device.sh native/tests/cuda/ncu_source_stalls.py native/tests/cuda/decode_b1_profile_on_device.sh native/tests/cuda/decode_b1_skip_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
 bundle_end "OUT=\$OUT bash $DEST/figures_on_device.sh"
