@@ -206,10 +206,13 @@ void test_profile_only(const std::string& dir) {
 // The accounting itself, on made-up steps: two decode steps and one prefill step.
 void test_accounting_arithmetic() {
   StepAccounting acc;
+  // Device spans of 8 and 3 ms; the device idled 1 ms before the first decode step (the step before it was timed
+  // too) and nothing is known of the time before the prefill step or the second decode step.
   StepTiming prefill{2, 64, 64, 0.5, 9.0, 8.0};
-  StepTiming decode{2, 2, 70, 0.2, 4.0, 3.0};
+  StepTiming decode{2, 2, 70, 0.2, 4.0, 3.0, 1.0};
   acc.add(prefill, 10.0, 2);
   acc.add(decode, 5.0, 2);
+  decode.device_gap_ms = -1.0;
   acc.add(decode, 5.0, 2);
   acc.add(StepTiming{}, 1.0, 0); // nothing scheduled: not a step
   CHECK_EQ(acc.all().steps, 3);
@@ -226,8 +229,13 @@ void test_accounting_arithmetic() {
   // decode: 2 x (1 GB + 70 MB) / 100 GB/s = 21.4 ms over 10 ms of wall time.
   CHECK(std::fabs(m.seconds(acc.decode()) - 0.0214) < 1e-12);
   json::Value d = phase_json(acc.decode(), m);
-  CHECK(std::fabs(d.at("device_busy_pct").as_number() - 60.0) < 1e-9);
-  CHECK(std::fabs(d.at("device_idle_pct").as_number() - 40.0) < 1e-9);
+  // Idle between steps: 1 ms of gap against that gap and the 3 ms span after it; the span with no known gap does
+  // not dilute it, and the host's wall time (5 ms a step) does not enter.
+  CHECK(std::fabs(d.at("device_idle_pct").as_number() - 25.0) < 1e-9);
+  CHECK(std::fabs(d.at("device_busy_pct").as_number() - 75.0) < 1e-9);
+  CHECK_EQ(d.at("device_gap_steps").as_number(), 1.0);
+  CHECK(phase_json(acc.prefill(), m).at("device_idle_pct").is_null()); // timed, but no gap known
+  CHECK(std::fabs(phase_json(acc.all(), m).at("device_idle_pct").as_number() - 25.0) < 1e-9);
   CHECK(std::fabs(d.at("host_overhead_pct").as_number() - 4.0) < 1e-9);
   CHECK(std::fabs(d.at("fraction_of_roofline").as_number() - 2.14) < 1e-9);
   CHECK(std::fabs(d.at("roofline_output_tokens_per_s").as_number() - 4 / 0.0214) < 1e-6);
@@ -261,13 +269,13 @@ void test_accounting_arithmetic() {
   CHECK(std::fabs(buckets.as_array().at(0).at("step_roofline_ms_per_step").as_number() - 22.0) < 1e-9);
   CHECK(std::fabs(buckets.as_array().at(0).at("fraction_of_step_roofline").as_number() - 4.4) < 1e-9);
   // The CUDA backend times a sample of the steps: an untimed step (device -1) counts in the wall time and the
-  // rooflines but not in the busy share, which stays the timed steps' device time over their own wall time.
+  // rooflines but not in the idle share, which stays the timed pairs' gaps over those gaps and spans.
   acc.add(StepTiming{2, 2, 70, 0.2, 9.0, -1.0}, 10.0, 2);
   const json::Value sampled = phase_json(acc.decode(), m);
   CHECK_EQ(sampled.at("steps").as_number(), 3.0);
   CHECK_EQ(sampled.at("device_timed_steps").as_number(), 2.0);
-  CHECK(std::fabs(sampled.at("device_busy_pct").as_number() - 60.0) < 1e-9);
-  CHECK(std::fabs(sampled.at("device_idle_pct").as_number() - 40.0) < 1e-9);
+  CHECK(std::fabs(sampled.at("device_busy_pct").as_number() - 75.0) < 1e-9);
+  CHECK(std::fabs(sampled.at("device_idle_pct").as_number() - 25.0) < 1e-9);
   CHECK(std::fabs(batch_buckets_json(acc, m).as_array().at(0).at("device_ms_per_step").as_number() - 3.0) < 1e-9);
   // A phase no step of which was timed has no device figure rather than a wrong one.
   StepAccounting untimed;

@@ -297,14 +297,16 @@ json::Value phases_json(const StepAccounting& acc, const RooflineModel& m) {
   return j;
 }
 
-// "device idle 3.1% (busy 96.9%; 16 of 128 steps timed), host overhead 0.4%" or, without device timing, the host's share.
+// "device idle between steps 0.31% (16 of 128 steps timed, 8 after a timed step), host overhead 0.4%" or, without
+// device timing, the host's share.
 std::string time_split(const PhaseTotals& p) {
   char buf[200];
   const double wall = std::max(p.wall_ms, 1e-9);
-  if (p.device_timed())
-    std::snprintf(buf, sizeof buf, "device idle %.2f%% (busy %.2f%%; %lld of %lld steps timed), host overhead %.2f%%",
-                  100.0 - p.device_busy_pct(), p.device_busy_pct(), static_cast<long long>(p.device_timed_steps),
-                  static_cast<long long>(p.steps), 100.0 * p.host_ms / wall);
+  if (p.device_gaps())
+    std::snprintf(buf, sizeof buf,
+                  "device idle between steps %.2f%% (%lld of %lld steps timed, %lld after a timed step), host overhead %.2f%%",
+                  p.device_idle_pct(), static_cast<long long>(p.device_timed_steps), static_cast<long long>(p.steps),
+                  static_cast<long long>(p.device_gap_steps), 100.0 * p.host_ms / wall);
   else
     std::snprintf(buf, sizeof buf, "host overhead %.2f%% (forward %.2f%%; no device timing on this backend)",
                   100.0 * p.host_ms / wall, 100.0 * p.forward_ms / wall);

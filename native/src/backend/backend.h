@@ -108,6 +108,14 @@ struct StepSampling {
   int32_t mask_words = 0; // (vocab_size + 31) / 32
 };
 
+// What the device's clock says of one engine step: its span on the stream (first record to last, counting any wait
+// for the host's launches inside it) and, when the step just before was timed too, the device's idle time between
+// the two (zero when this step was queued before that one ended). Negative: not known.
+struct StepDeviceTime {
+  double span_ms = -1.0;
+  double gap_before_ms = -1.0;
+};
+
 struct SampledRows {
   std::vector<int32_t> token_ids; // [num_seqs]
   std::vector<float> logprobs;    // [num_seqs] when any row asked, else empty
@@ -172,11 +180,11 @@ public:
   virtual void collect_sampled(SampledRows& /*out*/) {
     throw std::logic_error("collect_sampled: this backend samples synchronously");
   }
-  // Device busy time of the step whose results the engine has just taken (from events around the
-  // step on its stream), in milliseconds; negative when that step was not timed (the CUDA backend
-  // times a sample of the steps) or the backend cannot time. The step has finished, so this waits
-  // at most for the event recorded right behind it. The engine asks once per step, after the forward.
-  virtual double last_step_device_ms() { return -1.0; }
+  // Device time of the step whose results the engine has just taken (from events around the step on
+  // its stream): unknown when that step was not timed (the CUDA backend times a sample of the steps)
+  // or the backend cannot time. The step has finished, so this waits at most for the event recorded
+  // right behind it. The engine asks once per step, after the forward.
+  virtual StepDeviceTime last_step_device_time() { return {}; }
   // Peak device memory use so far (samples cudaMemGetInfo once more when asked).
   virtual DeviceMemoryUse device_memory_use() { return {}; }
   // Stage by stage memory of the load so far and the buffers held now (samples once more).

@@ -14,8 +14,12 @@ void PhaseTotals::add(const StepTiming& t, double wall, int64_t tokens) {
   forward_ms += t.forward_ms;
   if (t.device_ms >= 0.0) {
     device_ms += t.device_ms;
-    device_wall_ms += wall;
     ++device_timed_steps;
+    if (t.device_gap_ms >= 0.0) {
+      device_gap_ms += t.device_gap_ms;
+      device_gap_span_ms += t.device_ms;
+      ++device_gap_steps;
+    }
   }
   shapes.push_back(StepShape{t.num_tokens, t.num_seqs, t.context_tokens});
 }
@@ -28,8 +32,10 @@ void PhaseTotals::merge(const PhaseTotals& o) {
   host_ms += o.host_ms;
   forward_ms += o.forward_ms;
   device_ms += o.device_ms;
-  device_wall_ms += o.device_wall_ms;
   device_timed_steps += o.device_timed_steps;
+  device_gap_ms += o.device_gap_ms;
+  device_gap_span_ms += o.device_gap_span_ms;
+  device_gap_steps += o.device_gap_steps;
   shapes.insert(shapes.end(), o.shapes.begin(), o.shapes.end());
 }
 
@@ -108,9 +114,10 @@ json::Value phase_json(const PhaseTotals& p, const RooflineModel& roofline) {
   j.set("host_overhead_pct", num(pct(p.host_ms)));
   j.set("forward_pct", num(pct(p.forward_ms)));
   j.set("device_timed_steps", num(static_cast<double>(p.device_timed_steps)));
-  if (p.device_timed()) {
-    j.set("device_busy_pct", num(p.device_busy_pct()));
-    j.set("device_idle_pct", num(100.0 - p.device_busy_pct()));
+  j.set("device_gap_steps", num(static_cast<double>(p.device_gap_steps)));
+  if (p.device_gaps()) {
+    j.set("device_busy_pct", num(100.0 - p.device_idle_pct()));
+    j.set("device_idle_pct", num(p.device_idle_pct()));
   } else {
     j.set("device_busy_pct", json::Value());
     j.set("device_idle_pct", json::Value());

@@ -30,17 +30,25 @@ struct PhaseTotals {
   double wall_ms = 0.0;       // the bench's clock from the end of one step to the end of the next
   double host_ms = 0.0;
   double forward_ms = 0.0;
-  double device_ms = 0.0;     // over device_timed_steps
-  double device_wall_ms = 0.0; // the wall time of the steps that reported a device time
+  double device_ms = 0.0;     // spans, over device_timed_steps
   int64_t device_timed_steps = 0;
+  double device_gap_ms = 0.0;  // the device's idle time before each step whose previous step was timed too
+  double device_gap_span_ms = 0.0; // those steps' spans
+  int64_t device_gap_steps = 0;
   std::vector<StepShape> shapes; // every step's, in order
 
   void add(const StepTiming& t, double wall_ms, int64_t output_tokens);
   void merge(const PhaseTotals& other);
-  // Whether the backend timed any step. The CUDA backend times a sample (StepTimer), so busy shares are the timed
-  // steps' device time over their own wall time, and per-step device times average the timed steps.
+  // Whether the backend timed any step. The CUDA backend times a sample in pairs of consecutive steps (StepTimer):
+  // per-step device times average the timed steps' spans, and the idle share is the device's idle time between a
+  // pair's steps over that idle plus the second step's span, both on the device's clock. (Spans over the host's
+  // wall time between step results read past 100% where an eager step's launches start its span early.)
   bool device_timed() const { return device_timed_steps > 0; }
-  double device_busy_pct() const { return device_wall_ms > 0.0 ? 100.0 * device_ms / device_wall_ms : 0.0; }
+  bool device_gaps() const { return device_gap_steps > 0; }
+  double device_idle_pct() const {
+    const double total = device_gap_ms + device_gap_span_ms;
+    return total > 0.0 ? 100.0 * device_gap_ms / total : 0.0;
+  }
   double device_ms_per_step() const { return device_timed_steps > 0 ? device_ms / device_timed_steps : 0.0; }
 };
 
@@ -94,8 +102,9 @@ private:
 // The power of two at or above num_seqs: the decode_by_batch bucket a step falls in.
 int32_t batch_bucket(int32_t num_seqs);
 
-// {steps, wall_s, ms_per_step, output_tokens_per_s, host_overhead_pct, device_busy_pct,
-// device_idle_pct (null when the backend cannot time steps), and, when roofline is given a
+// {steps, wall_s, ms_per_step, output_tokens_per_s, host_overhead_pct, device_timed_steps, device_gap_steps,
+// device_idle_pct (the device's idle time between steps, from pairs of timed steps) and device_busy_pct (100 less
+// it; both null when no step came after a timed one), and, when roofline is given a
 // bandwidth, roofline_s, roofline_output_tokens_per_s, fraction_of_roofline, mean KV bytes
 // read per step; with a peak too, step_roofline_s, fraction_of_step_roofline, serial_roofline_s and
 // fraction_of_serial_roofline}.

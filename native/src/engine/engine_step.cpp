@@ -112,7 +112,7 @@ StepOutput LLMEngine::step() {
     error = std::string("forward failed: ") + e.what();
   }
   const double forward_end = now_seconds();
-  const double device_ms = error.empty() ? backend_->last_step_device_ms() : -1.0;
+  const StepDeviceTime device = error.empty() ? backend_->last_step_device_time() : StepDeviceTime{};
   std::unique_lock<std::mutex> lock(mutex_);
   if (error.empty() && !on_device && !await_token_masks(scheduled, lock))
     error = "the engine stopped while a constrained request waited for its token mask";
@@ -125,7 +125,7 @@ StepOutput LLMEngine::step() {
   if (batch.all_logits) take_prompt_logprobs(scheduled, batch, logits, result);
   scheduler_->on_step_computed(scheduled);
   process_sampled(scheduled, on_device ? nullptr : &logits, on_device ? &sampled_ : nullptr, result);
-  record_timing(batch, step_start, forward_start, forward_end, device_ms, result.timing);
+  record_timing(batch, step_start, forward_start, forward_end, device, result.timing);
   return result;
 }
 
@@ -237,24 +237,25 @@ StepOutput LLMEngine::step_async() {
   in_flight_.pop_front();
   if (!done.advanced) scheduler_->on_step_computed(done.scheduled);
   process_sampled(done.scheduled, nullptr, &sampled_, result);
-  record_timing(done.batch, done.step_start, done.launch_time, forward_end, backend_->last_step_device_ms(),
+  record_timing(done.batch, done.step_start, done.launch_time, forward_end, backend_->last_step_device_time(),
                 result.timing);
   return result;
 }
 
 // Called with the lock held at the end of a step that ran a forward.
 void LLMEngine::record_timing(const ForwardBatch& batch, double step_start, double forward_start,
-                              double forward_end, double device_ms, StepTiming& t) {
+                              double forward_end, const StepDeviceTime& device, StepTiming& t) {
   t.num_seqs = batch.num_seqs();
   t.num_tokens = batch.num_tokens();
   for (int32_t len : batch.context_lens) t.context_tokens += len;
   t.forward_ms = 1e3 * (forward_end - forward_start);
   t.host_ms = std::max(0.0, 1e3 * (now_seconds() - step_start) - t.forward_ms);
-  t.device_ms = device_ms;
+  t.device_ms = device.span_ms;
+  t.device_gap_ms = device.gap_before_ms;
   totals_.step_host_ms_total += t.host_ms;
   totals_.step_forward_ms_total += t.forward_ms;
-  if (device_ms >= 0.0) {
-    totals_.step_device_ms_total += device_ms;
+  if (t.device_ms >= 0.0) {
+    totals_.step_device_ms_total += t.device_ms;
     totals_.device_timed_step_ms_total += t.host_ms + t.forward_ms;
     ++totals_.device_timed_steps;
   }

@@ -53,7 +53,8 @@ struct StepTiming {
   int64_t context_tokens = 0; // sum of context lengths: the KV tokens attention read
   double host_ms = 0.0;       // step() wall time outside the backend's forward
   double forward_ms = 0.0;    // the backend's forward (and sampling) on the host clock
-  double device_ms = -1.0;    // Backend::last_step_device_ms(): < 0 when unknown
+  double device_ms = -1.0;    // Backend::last_step_device_time(): the step's span, < 0 when unknown
+  double device_gap_ms = -1.0; // the device's idle time since the step before ended, < 0 when unknown
   bool decode_only() const { return num_seqs > 0 && num_tokens == num_seqs; }
 };
 
@@ -137,7 +138,7 @@ private:
   void on_sequence_finished(const Sequence& seq, SequenceDelta& delta);
   void fail_all(const std::string& message, StepOutput& result);
   void record_timing(const ForwardBatch& batch, double step_start, double forward_start, double forward_end,
-                     double device_ms, StepTiming& timing);
+                     const StepDeviceTime& device, StepTiming& timing);
 
   // The async path (backends with supports_async_sampling): a step launched on the device and
   // not yet collected. `advanced`: the scheduler already counted its tokens as computed (the

@@ -31,6 +31,9 @@ test_or_stop elementwise_kernels_test 90 "$BIN/elementwise_kernels_test"
 grep -E "passed" "$OUT_DIR/elementwise_kernels_test.log" | tail -1
 test_or_stop sample_rows_test 90 "$BIN/sample_rows_test" "$S/models/tiny-llama3"
 grep -E "passed" "$OUT_DIR/sample_rows_test.log" | tail -1
+# The step timer gives every run's idle time between steps (pairs of timed steps, session 23).
+test_or_stop step_timer_test 30 "$BIN/step_timer_test"
+grep -E "passed" "$OUT_DIR/step_timer_test.log" | tail -1
 cfg() { [ "$1" = bf16 ] && echo "$C/llama-3-8b.json" || echo "$C/llama-3-8b-$1.json"; } # Llama-3-8B in a format
 skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 # The decode attention kernel runs in every timed step (and changed in session 22): its test gates as well.
@@ -85,17 +88,21 @@ if ! skipped prefill; then
     --out "$OUT_DIR/h200-llama31-8b-prefill-120k.json" && echo "   120k: $(grep -E "^prefill" "$OUT_DIR/prefill-120k.log")"
 fi
 
+# Each phase's idle time between steps and its share of the per-step roofline, under a ShareGPT run's line.
+sharegpt_phases() { grep -E "^(all steps|decode-only|with prompt)|^  per step" "$1" | sed -E 's/^/     /; s/each step.s bytes.*longer: //'; }
 skipped sharegpt || for f in bf16 fp8-dynamic; do
   run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
     --out "$OUT_DIR/h200-llama3-8b-$f-sharegpt-500.json" &&
-    echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-$f.log")"
+    echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-$f.log")" &&
+    sharegpt_phases "$OUT_DIR/sharegpt-$f.log"
 done
 
 for ab in ${SHAREGPT_AB:-}; do
   ab_parse "$ab"
   run sharegpt-ab-$tag 100 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" \
     --num-prompts 500 --out "$OUT_DIR/h200-llama3-8b-$tag-sharegpt-500-ab.json" &&
-    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")"
+    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")" &&
+    sharegpt_phases "$OUT_DIR/sharegpt-ab-$tag.log"
 done
 
 if ! skipped prefix; then

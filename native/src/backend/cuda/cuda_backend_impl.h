@@ -74,10 +74,10 @@ public:
   size_t graph_replays() const { return graph_replays_; }
   CudaGemmPlans gemm_plans() const { return {gemm_.plans_made(), gemm_.plan_host_seconds()}; }
   size_t cascade_steps() const { return cascade_steps_; }
-  double last_step_device_ms() override {
-    const double ms = timer_.ms_of(finished_timer_token_);
+  StepDeviceTime last_step_device_time() override {
+    const StepDeviceTime t = timer_.time_of(finished_timer_token_);
     finished_timer_token_ = -1;
-    return ms;
+    return t;
   }
   DeviceMemoryUse device_memory_use() override {
     note_memory();

@@ -244,9 +244,9 @@ void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const Prefill
 // Decode (one query token per sequence): the sequences in seq_ids[0..num_seqs), planned by
 // decode_plan.h (partials of split contexts in `workspace`, merged by a second kernel).
 // The engine's decode plan switches on a device of num_sms SMs (the variables read once):
-// PAGODA_DECODE_SHALLOW=N (shallow from N blocks an SM; 0 or unset never) or =all, and
-// PAGODA_DECODE_LONGEST_FIRST=1 (the step's decode ids ordered longest context first, blocks
-// heads_fastest). Anything else throws.
+// PAGODA_DECODE_SHALLOW=N (shallow from N blocks an SM; unset 4, 0 never) or =all, and
+// PAGODA_DECODE_LONGEST_FIRST=0|1 (unset 1: the step's decode ids ordered longest context first,
+// blocks heads_fastest). Anything else throws.
 DecodePlanOptions decode_plan_switches(int num_sms);
 void paged_attention_decode(const PagedAttentionArgs& args, const int32_t* seq_ids,
                             int num_seqs, const DecodePlan& plan, void* workspace,
