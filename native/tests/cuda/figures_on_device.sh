@@ -15,7 +15,7 @@
 # switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
 # again under each set of switches. SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
 # contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
-# cuBLASLt plan for a new m (cuda_kernel_bench plans: a search a new m against one a bucket).
+# cuBLASLt plan for a new m (cuda_kernel_bench plans).
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"

@@ -330,9 +330,10 @@ void uneven_decode_rows(double copy_gbs, int num_sms, std::mt19937& rng, const c
 }
 
 // "plans": the host time of a cuBLASLt plan for a GEMM shape first seen at run time (a step carrying prompt tokens
-// brings a new m, its prompt tokens plus its decode rows, to each of the layer's four shapes), with one heuristic
-// search a new m (the engine's default) and one a bucket of m (set_bucket_heuristics, PAGODA_CUBLASLT_PLAN_BUCKETS=1),
-// and the GPU time of what each chose over the same 40 m's of 300-2,000 (Llama-3-8B shapes, weights in DRAM).
+// brings a new m, its prompt tokens plus its decode rows, to each of the layer's four shapes: one heuristic search
+// a new m), and the GPU time of what it chose over 40 m's of 300-2,000 (Llama-3-8B shapes, weights in DRAM). A search
+// a bucket of m was measured in session 23 (H100: 40-47 us a plan instead of 141-155, its choices 7-16% slower on the
+// GPU, ShareGPT 37.18 -> 36.85 req/s) and removed.
 void plan_rows(std::mt19937& rng) {
   const int H = 4096, I = 14336, kMaxM = 2048;
   struct Shape { const char* name; int n, k; };
@@ -346,9 +347,8 @@ void plan_rows(std::mt19937& rng) {
     auto w = random_device_bf16(size_t(sh.n) * sh.k, rng);
     double flops = 0;
     for (int m : ms) flops += 2.0 * m * sh.n * sh.k;
-    for (bool buckets : {false, true}) {
+    {
       CublasLt gemm;
-      gemm.set_bucket_heuristics(buckets);
       auto run_all = [&] {
         for (int m : ms) gemm.linear(x.as<bf16>(), w.as<bf16>(), y.data(), GemmOutput::kBf16, m, sh.n, sh.k, 0);
       };
@@ -357,7 +357,7 @@ void plan_rows(std::mt19937& rng) {
       const double host_us = 1e6 * gemm.plan_host_seconds() / std::max<int64_t>(1, gemm.plans_made());
       const double gpu_ms = median_ms(run_all, 1, 5);
       std::printf("plans %-8s %-24s %3lld plans, %7.1f us of host time each; GPU %.3f ms for the 40 m's (%.0f TFLOP/s)\n",
-                  sh.name, buckets ? "one search a bucket" : "one search a new m",
+                  sh.name, "one search a new m",
                   static_cast<long long>(gemm.plans_made()), host_us, gpu_ms, flops / gpu_ms / 1e9);
     }
   }
@@ -837,7 +837,7 @@ int main(int argc, char** argv) {
   // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer);
   // "uneven [dataset.json [profile]]": decode attention over ShareGPT-like uneven contexts at batch 64-256 (one
   // layer); "profile": batch 256 only, each variant launched twice untimed, for Nsight Compute;
-  // "plans": cuBLASLt's host time for a GEMM shape first seen at run time, a search a new m or a bucket;
+  // "plans": cuBLASLt's host time for a GEMM shape first seen at run time (a search a new m);
   // "overlap [P D C ...]": a step of P prompt tokens beside D decode rows of C tokens, as it runs and split over two
   // streams (default: random 1,024 / 1,024's mixed step, 1,792 + 256 x 1,536, and ShareGPT's, 700 + 256 x 400).
   const bool decode_only = argc > 1 && std::string(argv[1]) == "decode";

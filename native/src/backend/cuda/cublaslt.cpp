@@ -285,21 +285,6 @@ CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output, bool 
         chosen = true;
       }
     }
-    if (!chosen && bucket_heuristics_) { // the heuristic's choice at the bucket's m, searched once a bucket
-      const auto bucket_key = std::make_tuple(tune_bucket(m), n, k, static_cast<int>(output));
-      auto algo = bucket_algos_.find(bucket_key);
-      if (algo == bucket_algos_.end()) {
-        Plan at_bucket;
-        describe(at_bucket, tune_bucket(m), n, k, output, false);
-        const std::string at = "bf16 GEMM of m=" + std::to_string(tune_bucket(m)) + " n=" + std::to_string(n) +
-                               " k=" + std::to_string(k);
-        algo = bucket_algos_.emplace(bucket_key, heuristics(at_bucket, 1, at.c_str()).front()).first;
-      }
-      if (accepts(*plan, algo->second)) {
-        plan->algo = algo->second;
-        chosen = true;
-      }
-    }
   }
   if (!chosen) plan->algo = heuristics(*plan, 1, what.c_str()).front();
   ++plans_made_;

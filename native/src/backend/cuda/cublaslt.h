@@ -2,8 +2,7 @@
 // y[m, n] = x[m, k] · w[n, k]^T, f32 accumulation; bf16 inputs with output bf16 or f32, or
 // all float32 (the float32 compute path: CUBLAS_COMPUTE_32F, no TF32). A bf16 shape tuned for
 // its bucket of m runs the fastest of skinny_gemm and cuBLASLt's candidates as timed by
-// tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types; or per bucket,
-// set_bucket_heuristics) and, for decode-sized m, its first call times skinny_gemm against it. The workspace is
+// tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types) and, for decode-sized m, its first call times skinny_gemm against it. The workspace is
 // owned here.
 #pragma once
 
@@ -94,9 +93,6 @@ public:
   // another stream's kernels find SMs free beside them. For shapes first seen afterwards: call it before any GEMM.
   void set_sm_count_target(int sms) { sm_count_target_ = sms; }
 
-  // Untuned bf16 shapes take the heuristic's first algorithm at their m's bucket (tune_bucket), searched once a
-  // bucket, where the exact m accepts it, instead of one search a new m (the default). For shapes first seen after.
-  void set_bucket_heuristics(bool on) { bucket_heuristics_ = on; }
   // Plans made so far (one a new m, n, k, output, input type) and the host seconds making them took.
   int64_t plans_made() const { return plans_made_; }
   double plan_host_seconds() const { return plan_host_seconds_; }
@@ -131,13 +127,11 @@ private:
   void* handle_ = nullptr;
   DeviceBuffer workspace_;
   int sm_count_target_ = 0;
-  bool bucket_heuristics_ = false;
   int64_t plans_made_ = 0;
   double plan_host_seconds_ = 0.0;
   std::map<std::tuple<int, int, int, int, bool>, std::unique_ptr<Plan>> plans_; // m, n, k, output, f32 inputs
   std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> fp8_plans_; // m, n, k, scaling
   std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
-  std::map<std::tuple<int, int, int, int>, Algo> bucket_algos_;                 // bucket, n, k, output: untuned
   std::map<std::tuple<int, int, int>, Fp8Tuned> fp8_tuned_;                     // bucket, n, k (per channel)
 };
 

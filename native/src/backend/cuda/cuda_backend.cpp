@@ -39,12 +39,6 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e,
   // against it on the first call), for timing what tuning saves.
   const char* tune = std::getenv("PAGODA_CUDA_GEMM_TUNE");
   gemm_tune_enabled_ = !(tune != nullptr && std::string(tune) == "0");
-  // PAGODA_CUBLASLT_PLAN_BUCKETS=1: untuned GEMM shapes (a mixed step's prompt tokens plus decode rows) share one
-  // heuristic search a bucket of m instead of one a new m (off until measured; cublaslt.h).
-  const char* buckets = std::getenv("PAGODA_CUBLASLT_PLAN_BUCKETS");
-  if (buckets != nullptr && *buckets != 0 && std::string(buckets) != "0" && std::string(buckets) != "1")
-    throw Error("PAGODA_CUBLASLT_PLAN_BUCKETS: " + std::string(buckets) + " is not 0 or 1");
-  gemm_.set_bucket_heuristics(buckets != nullptr && std::string(buckets) == "1");
   graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
   cascade_enabled_ = cascade_attention_switch() && !pooling_ && !f32_ && !kv_fp8_ &&
                      cascade_head_dim_supported(config_.head_dim);
