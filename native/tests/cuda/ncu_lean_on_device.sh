@@ -4,13 +4,11 @@
 # gate_up, int4 down; quant_kernel_bench's profile_once order, counting every quant_gemm_lean_kernel launch: per
 # round 4 shapes x (int4, fp8) x (quant_gemm -> lean, lean, lean deep)), speed of light, warp state, scheduler and
 # source counters, then ncu_source_stalls.py's table of where the warps stall. Reports and gzipped CSVs go to $OUT.
-# Carry: a folder with quant_kernel_bench, this script and ncu_source_stalls.py. Usage: OUT=/dir bash DIR/ncu_lean_on_device.sh
+# Carry: a folder with quant_kernel_bench, this script, ncu_lib.sh and ncu_source_stalls.py. Usage: OUT=/dir bash DIR/ncu_lean_on_device.sh
 set -u
 B=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:?OUT}
-NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-[ -n "$NCU" ] || { echo "no ncu on this machine"; exit 1; }
-echo "ncu: $("$NCU" --version | tail -1)"
+source "$B/ncu_lib.sh"
 nvidia-smi --query-gpu=name,clocks.max.sm --format=csv,noheader
 cd "$OUT" || exit 1
 for n in ${LAUNCHES:-37 39 42}; do
@@ -18,11 +16,6 @@ for n in ${LAUNCHES:-37 39 42}; do
     --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section Occupancy \
     --section SourceCounters --section MemoryWorkloadAnalysis --section InstructionStats \
     -o "lean$n" "$B/quant_kernel_bench" profile > "ncu-lean$n.log" 2>&1 || { echo "ncu failed on launch $n"; tail -5 "ncu-lean$n.log"; continue; }
-  "$NCU" -i "lean$n.ncu-rep" --print-details all > "lean$n-details.txt" 2>&1
-  "$NCU" -i "lean$n.ncu-rep" --page source --print-source sass --csv > "lean$n-source.csv" 2>&1
   echo "## launch $n"
-  grep -E "^  void|Duration|DRAM Throughput|Issued Warp Per Scheduler  |Eligible Warps Per Scheduler  |Stall Long|Registers Per Thread  " \
-    "lean$n-details.txt" | awk '!seen[$0]++' | cut -c1-160
-  python3 "$B/ncu_source_stalls.py" "lean$n-source.csv" 12 2>/dev/null | tail -n +3
-  gzip -f "lean$n-source.csv" "lean$n-details.txt"
+  ncu_summary "lean$n" 12 "^  void|Duration|DRAM Throughput|Issued Warp Per Scheduler  |Eligible Warps Per Scheduler  |Stall Long|Registers Per Thread  "
 done
