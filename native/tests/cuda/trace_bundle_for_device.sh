@@ -6,7 +6,7 @@
 # AWQ / FP8-dynamic), the ShareGPT-like workload, the wave2 quantized and tiny bf16 checkpoints with their goldens
 # (for CHECKS=1), the summary script and COMMIT. Run from the repository root; it builds the targets in BUILD
 # first. DEST is git-ignored (.dev-carry).
-# Usage: native/tests/cuda/trace_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/trace)]
+# Usage: [TRACE_CHECKS=0] native/tests/cuda/trace_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/trace)]
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin trace_bundle_for_device .dev-carry/trace "$@"
@@ -21,6 +21,11 @@ bundle_gzip_bins
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
-bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3 tiny-qwen2
+# TRACE_CHECKS=0: no checkpoints (CHECKS=1 needs them): ~27 MB less, so the trace fits beside the 11 MB tree with room.
+if [ "${TRACE_CHECKS:-1}" = 1 ]; then
+  bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3 tiny-qwen2
+else
+  rm -rf "$DEST/shared"
+fi
 cp native/tests/cuda/trace_on_device.sh native/tests/cuda/kernel_trace_summary.py native/tests/cuda/device_run.sh "$DEST/"
 bundle_end --max-mb 54 "OUT=\$OUT bash $DEST/trace_on_device.sh"

@@ -55,6 +55,7 @@ plain() { # FORMAT BATCH
     echo "   $1 batch $2 untraced: $(grep -E "^floor" "$OUT_DIR/plain-$1-b$2.log" | head -1)"
 }
 if [ "${CHECKS:-0}" = 1 ]; then
+  [ -d "$B/shared" ] || { echo "CHECKS=1 needs the checkpoints: bundle without TRACE_CHECKS=0"; exit 1; }
   S=$B/shared
   export PAGODA_SHARED=$S
   test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
