@@ -277,6 +277,9 @@ private:
     o.Set("step_device_ms_total", s.step_device_ms_total);
     o.Set("device_timed_steps", static_cast<double>(s.device_timed_steps));
     o.Set("device_timed_step_ms_total", s.device_timed_step_ms_total);
+    o.Set("device_gap_ms_total", s.device_gap_ms_total);
+    o.Set("device_gap_span_ms_total", s.device_gap_span_ms_total);
+    o.Set("device_gap_steps", static_cast<double>(s.device_gap_steps));
     o.Set("tokens_per_second", s.tokens_per_second);
     o.Set("max_model_len", s.max_model_len);
     o.Set("block_size", s.block_size);

@@ -13,14 +13,19 @@ struct EngineTotals {
   int64_t num_steps = 0;
   // Where the steps' time went, summed over num_steps: host work outside the backend's
   // forward (schedule, batch build, sampling bookkeeping, outputs), the forward as the host
-  // clock saw it, and the device busy time the backend reported (over device_timed_steps, a
-  // sample of the steps on the CUDA backend, whose host + forward time is device_timed_step_ms_total:
-  // the busy share is step_device_ms_total over that).
+  // clock saw it, and the device time the backend reported (over device_timed_steps, a sample of
+  // the steps on the CUDA backend: their spans, and their host + forward time device_timed_step_ms_total).
+  // The device's idle time between steps comes from pairs of timed steps: device_gap_ms_total before
+  // the second step of each of device_gap_steps pairs, device_gap_span_ms_total that idle time plus
+  // those steps' spans, so the idle share between steps is the first over the second.
   double step_host_ms_total = 0.0;
   double step_forward_ms_total = 0.0;
   double step_device_ms_total = 0.0;
   double device_timed_step_ms_total = 0.0;
   int64_t device_timed_steps = 0;
+  double device_gap_ms_total = 0.0;
+  double device_gap_span_ms_total = 0.0;
+  int64_t device_gap_steps = 0;
 };
 
 struct EngineStats : EngineTotals {

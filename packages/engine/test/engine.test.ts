@@ -65,6 +65,9 @@ describe('generation', () => {
     expect(after.device_timed_steps).toBe(0);
     expect(after.step_device_ms_total).toBe(0);
     expect(after.device_timed_step_ms_total).toBe(0);
+    expect(after.device_gap_steps).toBe(0);
+    expect(after.device_gap_ms_total).toBe(0);
+    expect(after.device_gap_span_ms_total).toBe(0);
   });
 
   it('shares the prompt between n outputs and keeps seeded outputs distinct', async () => {

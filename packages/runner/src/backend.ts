@@ -31,11 +31,14 @@ export interface BackendStats {
   prefix_cache_hits: number | null;
   num_preemptions: number | null;
   /** Engine steps, their wall time (seconds) and, where the device times them (a sample of the steps), its busy
-   * time and the timed steps' wall time. */
+   * time and the timed steps' wall time, and its idle time between pairs of timed steps beside that idle time plus
+   * the device time after it (their ratio: the idle share between steps). */
   engine_steps: number | null;
   engine_step_seconds: number | null;
   engine_device_busy_seconds: number | null;
   engine_device_timed_step_seconds: number | null;
+  engine_device_idle_between_steps_seconds: number | null;
+  engine_device_paired_seconds: number | null;
 }
 
 export interface BackendInfo {

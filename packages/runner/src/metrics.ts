@@ -137,7 +137,9 @@ export class RunnerMetrics {
           stats.num_preemptions,
         ),
       );
-    // Pagoda's own: the device times a sample of the steps, so 1 - busy / timed step seconds is the GPU's idle share.
+    // Pagoda's own: the device times a sample of the steps, in pairs; idle between steps / paired seconds is the GPU's
+    // idle share between steps, on the device's clock. (Busy over timed step seconds counts an eager step's wait for
+    // its launches as busy and can pass 1.)
     const engineCounters: Array<[string, string, number | null | undefined]> = [
       ['pagoda:engine_steps', 'Engine steps run.', stats?.engine_steps],
       ['pagoda:engine_step_seconds', 'Wall time of the engine steps, host and forward.', stats?.engine_step_seconds],
@@ -148,8 +150,18 @@ export class RunnerMetrics {
       ],
       [
         'pagoda:engine_device_timed_step_seconds',
-        'Wall time of the engine steps the device timed: busy over this is the device busy share.',
+        'Wall time of the engine steps the device timed (host clock, between step results).',
         stats?.engine_device_timed_step_seconds,
+      ],
+      [
+        'pagoda:engine_device_idle_between_steps_seconds',
+        'Device idle time between engine steps timed in pairs (the first step ending to the second starting).',
+        stats?.engine_device_idle_between_steps_seconds,
+      ],
+      [
+        'pagoda:engine_device_paired_seconds',
+        'That idle time plus the device time of the steps after it: the idle over this is the idle share between steps.',
+        stats?.engine_device_paired_seconds,
       ],
     ];
     for (const [name, help, value] of engineCounters)

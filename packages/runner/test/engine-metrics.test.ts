@@ -1,5 +1,6 @@
-// The engine's step counters on /metrics as a GPU backend reports them: the device times a sample of the steps,
-// so the busy time comes with the wall time of the steps it covers, and their ratio is the busy share.
+// The engine's step counters on /metrics as a GPU backend reports them: the device times a sample of the steps, in
+// pairs, so its busy time comes with the wall time of the steps it covers, and its idle time between the steps of a
+// pair with that idle time plus the device time after it (their ratio is the idle share between steps).
 import { describe, expect, it } from 'vitest';
 
 import type { BackendStats } from '../src/backend.js';
@@ -17,6 +18,8 @@ function stats(over: Partial<BackendStats>): BackendStats {
     engine_step_seconds: 2.0,
     engine_device_busy_seconds: null,
     engine_device_timed_step_seconds: null,
+    engine_device_idle_between_steps_seconds: null,
+    engine_device_paired_seconds: null,
     ...over,
   };
 }
@@ -42,9 +45,28 @@ describe('engine step counters', () => {
     expect(text).toContain('# TYPE pagoda:engine_device_timed_step_seconds counter');
   });
 
-  it('leaves both device counters out where nothing was timed', () => {
+  it('reports the idle time between timed pairs of steps beside the time it is a share of', () => {
+    const text = new RunnerMetrics('m').render(
+      { running: 1, waiting: 0 },
+      stats({
+        engine_device_idle_between_steps_seconds: 0.0005,
+        engine_device_paired_seconds: 0.125,
+      }),
+    );
+    const idle = counter(text, 'pagoda:engine_device_idle_between_steps_seconds');
+    const paired = counter(text, 'pagoda:engine_device_paired_seconds');
+    expect(idle).toBe(0.0005);
+    expect(paired).toBe(0.125);
+    expect(idle! / paired!).toBeCloseTo(0.004, 10); // the idle share between steps
+    expect(text).toContain('# TYPE pagoda:engine_device_idle_between_steps_seconds counter');
+    expect(text).not.toContain('pagoda:engine_device_busy_seconds'); // not timed in this report
+  });
+
+  it('leaves every device counter out where nothing was timed', () => {
     const text = new RunnerMetrics('m').render({ running: 0, waiting: 0 }, stats({}));
     expect(text).not.toContain('pagoda:engine_device_busy_seconds');
     expect(text).not.toContain('pagoda:engine_device_timed_step_seconds');
+    expect(text).not.toContain('pagoda:engine_device_idle_between_steps_seconds');
+    expect(text).not.toContain('pagoda:engine_device_paired_seconds');
   });
 });

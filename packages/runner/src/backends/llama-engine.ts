@@ -272,6 +272,9 @@ export class LlamaEngine implements EngineHandle {
       step_device_ms_total: 0,
       device_timed_steps: 0,
       device_timed_step_ms_total: 0,
+      device_gap_ms_total: 0,
+      device_gap_span_ms_total: 0,
+      device_gap_steps: 0,
     };
   }
 
@@ -289,6 +292,8 @@ export class LlamaEngine implements EngineHandle {
       engine_step_seconds: null,
       engine_device_busy_seconds: null,
       engine_device_timed_step_seconds: null,
+      engine_device_idle_between_steps_seconds: null,
+      engine_device_paired_seconds: null,
     };
   }
 

@@ -27,5 +27,10 @@ export function statsFromPrometheus(text: string): BackendStats {
     engine_step_seconds: sample(text, 'pagoda:engine_step_seconds_total'),
     engine_device_busy_seconds: sample(text, 'pagoda:engine_device_busy_seconds_total'),
     engine_device_timed_step_seconds: sample(text, 'pagoda:engine_device_timed_step_seconds_total'),
+    engine_device_idle_between_steps_seconds: sample(
+      text,
+      'pagoda:engine_device_idle_between_steps_seconds_total',
+    ),
+    engine_device_paired_seconds: sample(text, 'pagoda:engine_device_paired_seconds_total'),
   };
 }
