@@ -16,8 +16,8 @@ struct EngineTotals {
   // clock saw it, and the device time the backend reported (over device_timed_steps, a sample of
   // the steps on the CUDA backend: their spans, and their host + forward time device_timed_step_ms_total).
   // The device's idle time between steps comes from pairs of timed steps: device_gap_ms_total before
-  // the second step of each of device_gap_steps pairs, device_gap_span_ms_total that idle time plus
-  // those steps' spans, so the idle share between steps is the first over the second.
+  // the second step of each of device_gap_steps pairs and device_gap_span_ms_total those steps' spans,
+  // so the idle share between steps is gap / (gap + span), as pagoda-bench's PhaseTotals reads it.
   double step_host_ms_total = 0.0;
   double step_forward_ms_total = 0.0;
   double step_device_ms_total = 0.0;

@@ -260,7 +260,7 @@ void LLMEngine::record_timing(const ForwardBatch& batch, double step_start, doub
     ++totals_.device_timed_steps;
     if (t.device_gap_ms >= 0.0) {
       totals_.device_gap_ms_total += t.device_gap_ms;
-      totals_.device_gap_span_ms_total += t.device_gap_ms + t.device_ms;
+      totals_.device_gap_span_ms_total += t.device_ms;
       ++totals_.device_gap_steps;
     }
   }

@@ -127,7 +127,7 @@ export interface EngineStats {
   device_timed_steps: number;
   device_timed_step_ms_total: number;
   /** The device's idle time between steps, from pairs of timed steps: the idle before the second of each of
-   * device_gap_steps pairs, and that idle plus those steps' device time (the idle share is the first over it). */
+   * device_gap_steps pairs, and those steps' device time (the idle share is gap / (gap + span)). */
   device_gap_ms_total: number;
   device_gap_span_ms_total: number;
   device_gap_steps: number;

@@ -2,8 +2,8 @@
 // y[m, n] = x[m, k] · w[n, k]^T, f32 accumulation; bf16 inputs with output bf16 or f32, or
 // all float32 (the float32 compute path: CUBLAS_COMPUTE_32F, no TF32). A bf16 shape tuned for
 // its bucket of m runs the fastest of skinny_gemm and cuBLASLt's candidates as timed by
-// tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types) and, for decode-sized m, its first call times skinny_gemm against it. The workspace is
-// owned here.
+// tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types) and, for
+// decode-sized m, its first call times skinny_gemm against it. The workspace is owned here.
 #pragma once
 
 #include <cuda_bf16.h>

@@ -72,8 +72,7 @@ public:
     const int previous = open_ >= 0 ? -1 : last_begun_; // a step left open (no end) gives no gap
     open_ = -1;
     last_begun_ = -1;
-    const int64_t phase = p > 0 ? steps_++ % p : -1;
-    if (p == 0 || (phase != 0 && phase != 1)) return -1;
+    if (p == 0 || steps_++ % p > 1) return -1; // the pair: phases 0 and 1 of every p
     open_ = next_;
     next_ = (next_ + 1) % kSlots;
     Slot& s = slots_[open_];

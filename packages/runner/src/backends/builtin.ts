@@ -564,7 +564,8 @@ export class BuiltinBackend implements Backend {
       engine_device_busy_seconds: s.device_timed_steps > 0 ? s.step_device_ms_total / 1000 : null,
       engine_device_timed_step_seconds: s.device_timed_steps > 0 ? s.device_timed_step_ms_total / 1000 : null,
       engine_device_idle_between_steps_seconds: s.device_gap_steps > 0 ? s.device_gap_ms_total / 1000 : null,
-      engine_device_paired_seconds: s.device_gap_steps > 0 ? s.device_gap_span_ms_total / 1000 : null,
+      engine_device_paired_seconds:
+        s.device_gap_steps > 0 ? (s.device_gap_ms_total + s.device_gap_span_ms_total) / 1000 : null,
     };
   }
 
