@@ -4,11 +4,11 @@
 # sample_rows_test and, unless SKIP has "tests", paged_attention_test must pass before anything is timed; then
 # paged_attention_wgmma_test and cascade_attention_test), every golden through pagoda-check with the defaults (wave2 quantized in bf16,
 # tiny-llama3 / tiny-qwen3), batch-1 decode of Llama-3-8B in bf16 / GPTQ / AWQ / FP8 beside each one's floor, the
-# 32k and 120k prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, one layer's decode attention over uneven
-# contexts, and the prefix-caching workload. Dummy
+# 32k and 120k prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, random 1,024 / 1,024 x 1,000 in bf16,
+# one layer's decode attention over uneven contexts, and the prefix-caching workload. Dummy
 # weights for the 8B shapes. Logs and JSON go to $OUT/figures, tarred into $OUT/figures-logs.tar.gz.
-# SKIP="tests prefill sharegpt prefix" leaves out the attention kernel tests, the two prefills, the
-# ShareGPT runs and the prefix-caching workload (any of them: a call short of device time, when their code has not
+# SKIP="tests prefill sharegpt random prefix" leaves out the attention kernel tests, the two prefills, the
+# ShareGPT runs, the random workload and the prefix-caching workload (any of them: a call short of device time, when their code has not
 # changed since their last figures).
 # B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
 # B1_AB / SHAREGPT_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 / ShareGPT runs in the same call, each under its
@@ -104,6 +104,13 @@ for ab in ${SHAREGPT_AB:-}; do
     echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")" &&
     sharegpt_phases "$OUT_DIR/sharegpt-ab-$tag.log"
 done
+
+# Random 1,024 / 1,024 x 1,000 (issue 20: 80% of its per-step roofline), each phase as under ShareGPT.
+skipped random || { run random-bf16 200 "$BIN/pagoda-bench" --model "$(cfg bf16)" $L --dataset random \
+  --random-input-len 1024 --random-output-len 1024 --num-prompts 1000 \
+  --out "$OUT_DIR/h200-llama3-8b-random-1024-1024-x1000-kv-auto.json" &&
+  echo "   random 1,024 x 1,000: $(grep -E "^throughput" "$OUT_DIR/random-bf16.log" | head -1)" &&
+  sharegpt_phases "$OUT_DIR/random-bf16.log"; }
 
 if ! skipped prefix; then
 run prefix-caching 110 "$BIN/pagoda-bench" --model "$C/llama-3-8b.json" $L --skip-bandwidth --prefix-workload \
