@@ -63,15 +63,21 @@ for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
 done
 
 # "FORMAT:VAR=V[,VAR=V]" (a FORMAT alone reruns the default) -> f, envs (space-separated) and tag (for file names).
+# An item that starts with -- is a pagoda-bench flag instead ("bf16:--max-num-seqs=512"): it goes to flags.
 ab_parse() {
-  f=${1%%:*} envs=""
+  f=${1%%:*} envs="" flags=""
   [ "$f" != "$1" ] && envs=${1#*:}
   tag=$f${envs:+-${envs//[=,]/-}}
-  envs=${envs//,/ }
+  tag=${tag//--/}
+  local item rest=""
+  for item in ${envs//,/ }; do
+    if [[ $item == --* ]]; then flags+=" ${item/=/ }"; else rest+=" $item"; fi
+  done
+  envs=${rest:-PAGODA_AB=1}
 }
 for ab in ${B1_AB:-}; do
   ab_parse "$ab"
-  run decode-b1-ab-$tag 80 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 \
+  run decode-b1-ab-$tag 80 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L $flags --batch-size 1 --input-len 512 \
     --output-len 128 --out "$OUT_DIR/h200-llama3-8b-$tag-decode-b1-ab.json" &&
     echo "   batch-1 $tag: $(grep -E "^floor" "$OUT_DIR/decode-b1-ab-$tag.log" | head -1)"
 done
@@ -97,20 +103,20 @@ skipped sharegpt || for f in bf16 fp8-dynamic; do
     sharegpt_phases "$OUT_DIR/sharegpt-$f.log"
 done
 
-for ab in ${SHAREGPT_AB:-}; do
-  ab_parse "$ab"
-  run sharegpt-ab-$tag 100 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" \
-    --num-prompts 500 --out "$OUT_DIR/h200-llama3-8b-$tag-sharegpt-500-ab.json" &&
-    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")" &&
-    sharegpt_phases "$OUT_DIR/sharegpt-ab-$tag.log"
-done
-
 # Random 1,024 / 1,024 x 1,000 (issue 20: 80% of its per-step roofline), each phase as under ShareGPT.
 skipped random || { run random-bf16 200 "$BIN/pagoda-bench" --model "$(cfg bf16)" $L --dataset random \
   --random-input-len 1024 --random-output-len 1024 --num-prompts 1000 \
   --out "$OUT_DIR/h200-llama3-8b-random-1024-1024-x1000-kv-auto.json" &&
   echo "   random 1,024 x 1,000: $(grep -E "^throughput" "$OUT_DIR/random-bf16.log" | head -1)" &&
   sharegpt_phases "$OUT_DIR/random-bf16.log"; }
+
+for ab in ${SHAREGPT_AB:-}; do
+  ab_parse "$ab"
+  run sharegpt-ab-$tag 100 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L $flags --dataset "$B/sharegpt-like.json" \
+    --num-prompts 500 --out "$OUT_DIR/h200-llama3-8b-$tag-sharegpt-500-ab.json" &&
+    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")" &&
+    sharegpt_phases "$OUT_DIR/sharegpt-ab-$tag.log"
+done
 
 if ! skipped prefix; then
 run prefix-caching 110 "$BIN/pagoda-bench" --model "$C/llama-3-8b.json" $L --skip-bandwidth --prefix-workload \
