@@ -1,7 +1,9 @@
 # Sourced by the one-call device scripts (quant_lean_on_device.sh; the bulk GEMV ones were removed
 # after 8f1c449): a run budget, per-step logs and one tarball back. Set before sourcing:
 #   SCRIPT (the caller's name), LOGS (the log folder under $OUT), TOTAL_S (seconds a run may end by).
-# Gives OUT_DIR, BIN, B (the bundle), status, el, run, finish, test_or_stop and every_golden.
+# Gives OUT_DIR, BIN, B (the bundle), CARD (h200 / h100 / gpu: the prefix of result files, from the card that ran
+# them; a call for one kind may run on another), status, el, run, finish, test_or_stop and every_golden. What the
+# caller prints also goes to summary.txt in the logs.
 set -u -o pipefail
 B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # the bundle: this file lies beside the caller
 BIN=$B/bin
@@ -9,11 +11,18 @@ OUT=${OUT:?OUT}
 OUT_DIR=$OUT/$LOGS
 export PAGODA_GIT_COMMIT=$(cat "$B/COMMIT" 2>/dev/null || echo unknown)
 mkdir -p "$OUT_DIR"
+exec > >(tee "$OUT_DIR/summary.txt") 2>&1
+case "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" in
+  *H200*) CARD=h200 ;;
+  *H100*) CARD=h100 ;;
+  *) CARD=gpu ;;
+esac
 start=$(date +%s)
 status=0
 el() { echo $(($(date +%s) - start)); }
 finish() {
   echo "$SCRIPT: status $status ($(el) s)"
+  sleep 0.5 # tee writes the last lines
   tar czf "$OUT/$LOGS-logs.tar.gz" -C "$OUT" "$LOGS" && rm -rf "$OUT_DIR"
   exit $status
 }

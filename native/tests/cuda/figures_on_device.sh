@@ -58,7 +58,7 @@ done
 L="--load-format dummy --device cuda --max-model-len 4096"
 for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
   run decode-b1-$f 80 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 --output-len 128 \
-    --out "$OUT_DIR/h200-llama3-8b-$f-decode-b1.json" &&
+    --out "$OUT_DIR/$CARD-llama3-8b-$f-decode-b1.json" &&
     echo "   batch-1 $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
 done
 
@@ -78,7 +78,7 @@ ab_parse() {
 for ab in ${B1_AB:-}; do
   ab_parse "$ab"
   run decode-b1-ab-$tag 80 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L $flags --batch-size 1 --input-len 512 \
-    --output-len 128 --out "$OUT_DIR/h200-llama3-8b-$tag-decode-b1-ab.json" &&
+    --output-len 128 --out "$OUT_DIR/$CARD-llama3-8b-$tag-decode-b1-ab.json" &&
     echo "   batch-1 $tag: $(grep -E "^floor" "$OUT_DIR/decode-b1-ab-$tag.log" | head -1)"
 done
 
@@ -89,16 +89,16 @@ skipped plans || { run gemm-plans 60 "$BIN/cuda_kernel_bench" plans && grep -E "
 P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
 if ! skipped prefill; then
   run prefill-32k 80 "$BIN/pagoda-bench" $P --max-model-len 33024 --input-len 32768 \
-    --out "$OUT_DIR/h200-llama31-8b-prefill-32k.json" && echo "   32k: $(grep -E "^prefill" "$OUT_DIR/prefill-32k.log")"
+    --out "$OUT_DIR/$CARD-llama31-8b-prefill-32k.json" && echo "   32k: $(grep -E "^prefill" "$OUT_DIR/prefill-32k.log")"
   run prefill-120k 110 "$BIN/pagoda-bench" $P --max-model-len 120064 --input-len 120000 \
-    --out "$OUT_DIR/h200-llama31-8b-prefill-120k.json" && echo "   120k: $(grep -E "^prefill" "$OUT_DIR/prefill-120k.log")"
+    --out "$OUT_DIR/$CARD-llama31-8b-prefill-120k.json" && echo "   120k: $(grep -E "^prefill" "$OUT_DIR/prefill-120k.log")"
 fi
 
 # Each phase's idle time between steps and its share of the per-step roofline, under a ShareGPT run's line.
 sharegpt_phases() { grep -E "^(all steps|decode-only|with prompt)|^  per step" "$1" | sed -E 's/^/     /; s/each step.s bytes.*longer: //'; }
 skipped sharegpt || for f in bf16 fp8-dynamic; do
   run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
-    --out "$OUT_DIR/h200-llama3-8b-$f-sharegpt-500.json" &&
+    --out "$OUT_DIR/$CARD-llama3-8b-$f-sharegpt-500.json" &&
     echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-$f.log")" &&
     sharegpt_phases "$OUT_DIR/sharegpt-$f.log"
 done
@@ -106,23 +106,23 @@ done
 # Random 1,024 / 1,024 x 1,000 (issue 20: 80% of its per-step roofline), each phase as under ShareGPT.
 skipped random || { run random-bf16 200 "$BIN/pagoda-bench" --model "$(cfg bf16)" $L --dataset random \
   --random-input-len 1024 --random-output-len 1024 --num-prompts 1000 \
-  --out "$OUT_DIR/h200-llama3-8b-random-1024-1024-x1000-kv-auto.json" &&
+  --out "$OUT_DIR/$CARD-llama3-8b-random-1024-1024-x1000-kv-auto.json" &&
   echo "   random 1,024 x 1,000: $(grep -E "^throughput" "$OUT_DIR/random-bf16.log" | head -1)" &&
   sharegpt_phases "$OUT_DIR/random-bf16.log"; }
 
 for ab in ${SHAREGPT_AB:-}; do
   ab_parse "$ab"
   run sharegpt-ab-$tag 100 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L $flags --dataset "$B/sharegpt-like.json" \
-    --num-prompts 500 --out "$OUT_DIR/h200-llama3-8b-$tag-sharegpt-500-ab.json" &&
+    --num-prompts 500 --out "$OUT_DIR/$CARD-llama3-8b-$tag-sharegpt-500-ab.json" &&
     echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")" &&
     sharegpt_phases "$OUT_DIR/sharegpt-ab-$tag.log"
 done
 
 if ! skipped prefix; then
 run prefix-caching 110 "$BIN/pagoda-bench" --model "$C/llama-3-8b.json" $L --skip-bandwidth --prefix-workload \
-  --prefix-len 1536 --suffix-len 512 --output-len 128 --num-prompts 128 --out "$OUT_DIR/h200-llama3-8b-prefix-caching.json" &&
+  --prefix-len 1536 --suffix-len 512 --output-len 128 --num-prompts 128 --out "$OUT_DIR/$CARD-llama3-8b-prefix-caching.json" &&
   echo "   prefix caching: $(python3 -c "import json,sys; f=json.load(open(sys.argv[1]))['figures']; \
 print(f\"{f['speedup_output_tokens_per_s']:.2f}x, decode steps {f['step_time']['caching_on']['decode_steps']['ms_per_step']:.2f} ms\")" \
-    "$OUT_DIR/h200-llama3-8b-prefix-caching.json"); $(grep -oE "caching on: [0-9]+ cascade" "$OUT_DIR/prefix-caching.log")"
+    "$OUT_DIR/$CARD-llama3-8b-prefix-caching.json"); $(grep -oE "caching on: [0-9]+ cascade" "$OUT_DIR/prefix-caching.log")"
 fi
 finish
