@@ -5,6 +5,7 @@
 // prefill, admissions mid-run, preemption, prefix caching, n > 1, stop tokens, penalties
 // (which wait for the ids) and aborts — the look-ahead really happens, and a device failure
 // with two steps in flight fails every request cleanly.
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -40,26 +41,31 @@ public:
       id = last_ids_[row];
       ++placeholders;
     }
+    if (in_flight_.size() == 1) launched_behind.push_back(in_flight_tokens_.front());
     SampledRows out;
     forward_sampled(resolved, sampling, out);
     last_ids_ = out.token_ids;
     in_flight_.push_back(std::move(out));
+    in_flight_tokens_.push_back(b.num_tokens());
     max_in_flight = std::max(max_in_flight, in_flight_.size());
   }
   void collect_sampled(SampledRows& out) override {
     if (in_flight_.empty()) throw std::logic_error("collect_sampled with nothing in flight");
     out = std::move(in_flight_.front());
     in_flight_.pop_front();
+    in_flight_tokens_.pop_front();
     if (++collects == fail_at_collect) throw std::runtime_error("device lost (simulated)");
   }
   bool idle() const { return in_flight_.empty(); }
 
   int64_t placeholders = 0;
   size_t max_in_flight = 0;
+  std::vector<int32_t> launched_behind; // for each step launched ahead, the tokens of the one it went behind
   int collects = 0, fail_at_collect = -1;
 
 private:
   std::deque<SampledRows> in_flight_;
+  std::deque<int32_t> in_flight_tokens_;
   std::vector<int32_t> last_ids_;
 };
 
@@ -164,6 +170,43 @@ void test_same_results_as_synchronous(int32_t blocks) {
   CHECK_EQ(s.prompt_tokens_total, w.prompt_tokens_total); // the counters see placeholders as nothing
   CHECK_EQ(s.generation_tokens_total, w.generation_tokens_total);
   if (blocks < 64) CHECK(s.num_preemptions > 0);
+}
+
+// A prompt longer than a step's budget goes in chunks that sample nothing; the step after each is
+// launched while it runs (its tokens are the prompt's, known), beside decode rows or alone, and
+// every request still gets the synchronous path's results.
+void test_launch_ahead_behind_prompt_chunks() {
+  for (const bool beside_decodes : {false, true}) {
+    std::vector<Request> reqs;
+    if (beside_decodes) reqs.push_back({"running", prompt(5, 3), greedy(40)});
+    reqs.push_back({"long", prompt(90, 1), greedy(4)}); // 90 tokens at 32 a step: two chunks, then the last
+    LLMEngine sync_engine(config(256), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
+    auto backend = std::make_unique<AsyncSamplingBackend>();
+    AsyncSamplingBackend* async = backend.get();
+    LLMEngine async_engine(config(256), std::move(backend), facts());
+    // The long prompt waits for "running" to be decoding, so its chunks share steps with it.
+    Outcomes got;
+    async_engine.add_request(reqs[0].id, reqs[0].prompt, reqs[0].params);
+    if (beside_decodes) {
+      for (int i = 0; i < 3; ++i) collect(async_engine.step(), got);
+      async_engine.add_request(reqs[1].id, reqs[1].prompt, reqs[1].params);
+    }
+    for (int step = 0; step < 500 && async_engine.has_unfinished(); ++step) collect(async_engine.step(), got);
+    Outcomes want;
+    sync_engine.add_request(reqs[0].id, reqs[0].prompt, reqs[0].params);
+    if (beside_decodes) {
+      for (int i = 0; i < 3; ++i) collect(sync_engine.step(), want);
+      sync_engine.add_request(reqs[1].id, reqs[1].prompt, reqs[1].params);
+    }
+    for (int step = 0; step < 500 && sync_engine.has_unfinished(); ++step) collect(sync_engine.step(), want);
+    CHECK(got == want);
+    CHECK_EQ(got.at("long/0").tokens.size(), size_t{4});
+    // Steps of a full budget (32 tokens) carry a chunk before the prompt's last: two of them, each
+    // with a step launched behind it.
+    const auto behind_full = std::count(async->launched_behind.begin(), async->launched_behind.end(), 32);
+    CHECK_EQ(behind_full, 2);
+    CHECK_EQ(async_engine.stats().kv_blocks_used, 0);
+  }
 }
 
 // Penalties and min_tokens read the previous token on the host: those steps wait for the ids,
@@ -297,6 +340,7 @@ void test_device_failure_in_flight() {
 int main() {
   test_same_results_as_synchronous(256);
   test_same_results_as_synchronous(24); // few blocks: preemption with placeholders in flight
+  test_launch_ahead_behind_prompt_chunks();
   test_penalties_wait_for_ids();
   test_abort_in_flight();
   test_engine_thread();

@@ -143,10 +143,12 @@ bool LLMEngine::prepare_step(InFlight& step, std::unique_lock<std::mutex>& lock)
 bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next, std::unique_lock<std::mutex>& lock) {
   // Each sequence prev samples for must be able to continue on a placeholder: nothing of its
   // next step may read the new token's value on the host (penalties, min_tokens masking, a
-  // grammar's next mask).
+  // grammar's next mask). One that samples nothing (a prompt chunk before its last) continues
+  // with its next prompt tokens, known already, so it holds nothing back (else every step behind
+  // a chunked prompt would start on an idle device), unless a grammar will want its first mask.
   for (const ScheduledSequence& s : prev.scheduled.scheduled) {
     if (s.seq->is_finished()) continue;
-    if (!s.samples || adjuster_->needed(*s.seq) || s.seq->params->constrained) return false;
+    if (s.seq->params->constrained || (s.samples && adjuster_->needed(*s.seq))) return false;
   }
   scheduler_->on_step_computed(prev.scheduled); // its K/V are being written; full blocks hash known tokens
   prev.advanced = true;
@@ -155,7 +157,7 @@ bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next, std::unique_lock<s
   // step after `next` can read it.
   for (size_t i = 0; i < prev.scheduled.scheduled.size(); ++i) {
     Sequence& seq = *prev.scheduled.scheduled[i].seq;
-    if (seq.is_finished()) continue;
+    if (seq.is_finished() || !prev.scheduled.scheduled[i].samples) continue;
     seq.pending_token = seq.num_tokens();
     seq.token_ids.push_back(-1 - static_cast<int32_t>(i));
   }

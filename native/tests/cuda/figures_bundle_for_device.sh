@@ -4,7 +4,7 @@
 # configs (bf16 / GPTQ / AWQ / FP8-dynamic) and Llama-3.1-8B, the ShareGPT-like workload, the tiny bf16
 # and wave2 quantized checkpoints with their goldens, the scripts (the figures, Nsight on the decode attention) and COMMIT. About 40 MB. Run from the
 # repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
-# Usage: native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
+# Usage: [BEFORE_BENCH=path] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin figures_bundle_for_device .dev-carry/figures "$@"
@@ -14,6 +14,12 @@ BINS=(quant_gemm_test elementwise_kernels_test sample_rows_test paged_attention_
 bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
 bundle_bins "${BINS[@]}"
+# BEFORE_BENCH=path: a pagoda-bench built at an earlier commit, carried as pagoda-bench-before for the same-call A/B
+# figures_on_device.sh runs with it (ShareGPT and random in bf16).
+if [ -n "${BEFORE_BENCH:-}" ]; then
+  [ -x "$BEFORE_BENCH" ] || bundle_die "BEFORE_BENCH $BEFORE_BENCH is not an executable"
+  cp "$BEFORE_BENCH" "$DEST/bin/pagoda-bench-before" && strip --strip-unneeded "$DEST/bin/pagoda-bench-before"
+fi
 bundle_gzip_bins
 cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.json bench/configs/llama-3-8b-fp8-dynamic.json \
   bench/configs/llama-3.1-8b.json "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"

@@ -15,7 +15,8 @@
 # switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
 # again under each set of switches. SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
 # contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
-# cuBLASLt plan for a new m (cuda_kernel_bench plans).
+# cuBLASLt plan for a new m (cuda_kernel_bench plans). A bundle with pagoda-bench-before (BEFORE_BENCH) runs ShareGPT and
+# random in bf16 with it too.
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
@@ -109,6 +110,20 @@ skipped random || { run random-bf16 200 "$BIN/pagoda-bench" --model "$(cfg bf16)
   --out "$OUT_DIR/$CARD-llama3-8b-random-1024-1024-x1000-kv-auto.json" &&
   echo "   random 1,024 x 1,000: $(grep -E "^throughput" "$OUT_DIR/random-bf16.log" | head -1)" &&
   sharegpt_phases "$OUT_DIR/random-bf16.log"; }
+
+# The bundle's pagoda-bench-before (BEFORE_BENCH when it was made): ShareGPT and random in bf16 as an earlier commit
+# runs them, in the same call as the defaults above.
+if [ -x "$BIN/pagoda-bench-before" ]; then
+  skipped sharegpt || { run sharegpt-bf16-before 100 "$BIN/pagoda-bench-before" --model "$(cfg bf16)" $L \
+    --dataset "$B/sharegpt-like.json" --num-prompts 500 --out "$OUT_DIR/$CARD-llama3-8b-bf16-sharegpt-500-before.json" &&
+    echo "   ShareGPT bf16, before: $(grep -E "^throughput" "$OUT_DIR/sharegpt-bf16-before.log" | head -1)" &&
+    sharegpt_phases "$OUT_DIR/sharegpt-bf16-before.log"; }
+  skipped random || { run random-bf16-before 200 "$BIN/pagoda-bench-before" --model "$(cfg bf16)" $L --dataset random \
+    --random-input-len 1024 --random-output-len 1024 --num-prompts 1000 \
+    --out "$OUT_DIR/$CARD-llama3-8b-random-1024-1024-x1000-kv-auto-before.json" &&
+    echo "   random 1,024 x 1,000, before: $(grep -E "^throughput" "$OUT_DIR/random-bf16-before.log" | head -1)" &&
+    sharegpt_phases "$OUT_DIR/random-bf16-before.log"; }
+fi
 
 for ab in ${SHAREGPT_AB:-}; do
   ab_parse "$ab"

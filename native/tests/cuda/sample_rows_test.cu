@@ -352,12 +352,14 @@ void check_greedy_split(Checker& check) {
                     }, "scratch"));
 }
 
-std::unique_ptr<LLMEngine> load_engine(const std::string& model, bool device_sampling, bool async = true) {
+std::unique_ptr<LLMEngine> load_engine(const std::string& model, bool device_sampling, bool async = true,
+                                       int32_t max_num_batched_tokens = 0) {
   setenv("PAGODA_CUDA_SAMPLING", device_sampling ? "1" : "0", 1);
   setenv("PAGODA_CUDA_ASYNC", async ? "1" : "0", 1);
   EngineConfig e;
   e.model = model;
   e.device = "cuda";
+  e.max_num_batched_tokens = max_num_batched_tokens;
   e.max_num_seqs = 8;
   e.max_model_len = 256;
   e.num_gpu_blocks_override = 256;
@@ -438,7 +440,10 @@ void check_engine(Checker& check, const std::string& model) {
 // max_num_seqs: launching ahead admits a waiting request one step later (it schedules before
 // the previous step's finishes are known), so batches differ and bf16 logits may differ in
 // the last bits; every request must still get all its tokens, and how many sequences match
-// token for token is printed.
+// token for token is printed. (3) At 32 tokens a step, prompts go in chunks that sample nothing and
+// the steps behind them are launched ahead too: a lone 41-token prompt (the same batches either
+// way) must give the same tokens; the eight of (1), which then start decoding at different steps,
+// must each get all their tokens.
 void check_async(Checker& check, const std::string& model) {
   auto make = [](int i, int max_tokens) {
     SamplingParams p;
@@ -453,7 +458,7 @@ void check_async(Checker& check, const std::string& model) {
   for (int i = 0; i < 8; ++i) same.push_back({"s" + std::to_string(i) + std::string(static_cast<size_t>(i), 'x'), make(i, 40)});
   for (int i = 0; i < 20; ++i)
     mixed.push_back({"m" + std::to_string(i) + std::string(static_cast<size_t>(i % 13), 'x'), make(i, 8 + (i * 7) % 30)});
-  std::map<std::string, std::vector<int32_t>> same_ahead, same_one, mixed_ahead, mixed_one;
+  std::map<std::string, std::vector<int32_t>> same_ahead, same_one, mixed_ahead, mixed_one, chunked_ahead, chunked_one;
   {
     auto engine = load_engine(model, true, true);
     check.expect_true("CUDA backend launches steps ahead", engine->backend().supports_async_sampling());
@@ -466,8 +471,25 @@ void check_async(Checker& check, const std::string& model) {
     same_one = run(*engine, same);
     mixed_one = run(*engine, mixed);
   }
+  std::string lone_id = "lone"; // run() gives an id whose characters sum to 12 mod 13 the longest prompt, 41 tokens
+  while (std::accumulate(lone_id.begin(), lone_id.end(), 0) % 13 != 12) lone_id += 'x';
+  const std::vector<std::pair<std::string, SamplingParams>> lone = {{lone_id, make(1, 40)}};
+  {
+    auto engine = load_engine(model, true, true, 32);
+    chunked_ahead = run(*engine, lone);
+    for (const auto& [id, tokens] : run(*engine, same)) chunked_ahead[id] = tokens;
+  }
+  {
+    auto engine = load_engine(model, true, false, 32);
+    chunked_one = run(*engine, lone);
+  }
   check.expect_true("same batches: steps launched ahead give the same tokens",
                     same_ahead == same_one && same_ahead.size() == 8 && same_ahead.begin()->second.size() == 40);
+  check.expect_true("a prompt in chunks of a 32-token step: launched ahead, the same tokens",
+                    chunked_ahead[lone_id] == chunked_one[lone_id] && chunked_one[lone_id].size() == 40);
+  bool chunked_complete = chunked_ahead.size() == 9;
+  for (const auto& [id, p] : same) chunked_complete = chunked_complete && chunked_ahead[id].size() == 40;
+  check.expect_true("eight prompts in chunks, launched ahead: every request gets all its tokens", chunked_complete);
   bool complete = mixed_ahead.size() == 20;
   int identical = 0;
   for (const auto& [id, p] : mixed) {
