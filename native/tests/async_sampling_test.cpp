@@ -185,21 +185,18 @@ void test_launch_ahead_behind_prompt_chunks() {
     AsyncSamplingBackend* async = backend.get();
     LLMEngine async_engine(config(256), std::move(backend), facts());
     // The long prompt waits for "running" to be decoding, so its chunks share steps with it.
-    Outcomes got;
-    async_engine.add_request(reqs[0].id, reqs[0].prompt, reqs[0].params);
-    if (beside_decodes) {
-      for (int i = 0; i < 3; ++i) collect(async_engine.step(), got);
-      async_engine.add_request(reqs[1].id, reqs[1].prompt, reqs[1].params);
-    }
-    for (int step = 0; step < 500 && async_engine.has_unfinished(); ++step) collect(async_engine.step(), got);
-    Outcomes want;
-    sync_engine.add_request(reqs[0].id, reqs[0].prompt, reqs[0].params);
-    if (beside_decodes) {
-      for (int i = 0; i < 3; ++i) collect(sync_engine.step(), want);
-      sync_engine.add_request(reqs[1].id, reqs[1].prompt, reqs[1].params);
-    }
-    for (int step = 0; step < 500 && sync_engine.has_unfinished(); ++step) collect(sync_engine.step(), want);
-    CHECK(got == want);
+    auto drive = [&](LLMEngine& e) {
+      Outcomes out;
+      e.add_request(reqs[0].id, reqs[0].prompt, reqs[0].params);
+      if (beside_decodes) {
+        for (int i = 0; i < 3; ++i) collect(e.step(), out);
+        e.add_request(reqs[1].id, reqs[1].prompt, reqs[1].params);
+      }
+      for (int step = 0; step < 500 && e.has_unfinished(); ++step) collect(e.step(), out);
+      return out;
+    };
+    const Outcomes got = drive(async_engine);
+    CHECK(got == drive(sync_engine));
     CHECK_EQ(got.at("long/0").tokens.size(), size_t{4});
     // Steps of a full budget (32 tokens) carry a chunk before the prompt's last: two of them, each
     // with a step launched behind it.
