@@ -280,6 +280,7 @@ private:
     o.Set("device_gap_ms_total", s.device_gap_ms_total);
     o.Set("device_gap_span_ms_total", s.device_gap_span_ms_total);
     o.Set("device_gap_steps", static_cast<double>(s.device_gap_steps));
+    o.Set("steps_launched_ahead", static_cast<double>(s.steps_launched_ahead));
     o.Set("tokens_per_second", s.tokens_per_second);
     o.Set("max_model_len", s.max_model_len);
     o.Set("block_size", s.block_size);

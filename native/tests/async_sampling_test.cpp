@@ -165,6 +165,8 @@ void test_same_results_as_synchronous(int32_t blocks) {
   }
   CHECK(async->placeholders > 0);          // steps were launched ahead of their ids
   CHECK_EQ(async->max_in_flight, size_t{2});
+  CHECK_EQ(async_engine.stats().steps_launched_ahead, static_cast<int64_t>(async->launched_behind.size()));
+  CHECK_EQ(sync_engine.stats().steps_launched_ahead, int64_t{0});
   const EngineStats s = async_engine.stats(), w = sync_engine.stats();
   CHECK_EQ(s.kv_blocks_used, 0); // every block back
   CHECK_EQ(s.prompt_tokens_total, w.prompt_tokens_total); // the counters see placeholders as nothing
@@ -202,6 +204,7 @@ void test_launch_ahead_behind_prompt_chunks() {
     // with a step launched behind it.
     const auto behind_full = std::count(async->launched_behind.begin(), async->launched_behind.end(), 32);
     CHECK_EQ(behind_full, 2);
+    CHECK_EQ(async_engine.stats().steps_launched_ahead, static_cast<int64_t>(async->launched_behind.size()));
     CHECK_EQ(async_engine.stats().kv_blocks_used, 0);
   }
 }

@@ -453,8 +453,10 @@ void print_workload(const char* label, const json::Value& f) {
   std::printf("%-12s %.2f requests/s, %.1f output tokens/s, %.1f total tokens/s (%g requests, %.2f s)\n", label,
               f.at("request_throughput_per_s").as_number(), f.at("output_tokens_per_s").as_number(),
               f.at("total_tokens_per_s").as_number(), f.at("num_requests").as_number(), f.at("elapsed_s").as_number());
-  std::printf("  steps      %g engine steps, %.2f ms per step; %g preemptions; prefix cache hit rate %.1f%%\n",
-              f.at("steps").as_number(), f.at("ms_per_step").as_number(), f.at("preemptions").as_number(),
+  std::printf("  steps      %g engine steps, %.2f ms per step, %.1f%% launched ahead of the one before; %g preemptions; "
+              "prefix cache hit rate %.1f%%\n",
+              f.at("steps").as_number(), f.at("ms_per_step").as_number(),
+              100.0 * f.at("steps_launched_ahead_share").as_number(), f.at("preemptions").as_number(),
               100.0 * f.at("prefix_cache_hit_rate").as_number());
   std::printf("  latency    TTFT mean %.1f ms, median %.1f ms, p99 %.1f ms; E2E mean %.1f ms, p99 %.1f ms\n",
               f.at("ttft_ms_mean").as_number(), f.at("ttft_ms_median").as_number(), f.at("ttft_ms_p99").as_number(),

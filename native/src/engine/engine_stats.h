@@ -26,6 +26,9 @@ struct EngineTotals {
   double device_gap_ms_total = 0.0;
   double device_gap_span_ms_total = 0.0;
   int64_t device_gap_steps = 0;
+  // Steps launched while the step before them was still running (backends that sample on the device launch
+  // step N + 1 before reading step N's ids, unless N holds a sequence whose next step needs them on the host).
+  int64_t steps_launched_ahead = 0;
 };
 
 struct EngineStats : EngineTotals {

@@ -209,6 +209,7 @@ StepOutput LLMEngine::step_async() {
       next.step_start = now_seconds();
       if (prepare_ahead(in_flight_.front(), next, lock) && !next.scheduled.empty()) {
         launch(next);
+        ++totals_.steps_launched_ahead;
         in_flight_.push_back(std::move(next));
       }
     }

@@ -131,6 +131,9 @@ export interface EngineStats {
   device_gap_ms_total: number;
   device_gap_span_ms_total: number;
   device_gap_steps: number;
+  /** Steps launched while the one before was still running (a GPU launches step N + 1 before reading step N's
+   * ids unless a sequence of N needs them on the host first); 0 where steps run one at a time. */
+  steps_launched_ahead: number;
 }
 
 export interface ModelInfo {

@@ -68,6 +68,8 @@ describe('generation', () => {
     expect(after.device_gap_steps).toBe(0);
     expect(after.device_gap_ms_total).toBe(0);
     expect(after.device_gap_span_ms_total).toBe(0);
+    // The CPU backend samples on the host: each step waits for the one before.
+    expect(after.steps_launched_ahead).toBe(0);
   });
 
   it('shares the prompt between n outputs and keeps seeded outputs distinct', async () => {

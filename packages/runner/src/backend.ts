@@ -39,6 +39,9 @@ export interface BackendStats {
   engine_device_timed_step_seconds: number | null;
   engine_device_idle_between_steps_seconds: number | null;
   engine_device_paired_seconds: number | null;
+  /** Engine steps launched while the step before was still running (over engine_steps: how often the host's
+   * preparation of a step overlapped the device's work). */
+  engine_steps_launched_ahead: number | null;
 }
 
 export interface BackendInfo {

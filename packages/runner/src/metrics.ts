@@ -142,6 +142,11 @@ export class RunnerMetrics {
     // its launches as busy and can pass 1.)
     const engineCounters: Array<[string, string, number | null | undefined]> = [
       ['pagoda:engine_steps', 'Engine steps run.', stats?.engine_steps],
+      [
+        'pagoda:engine_steps_launched_ahead',
+        'Engine steps launched while the step before was still running on the device.',
+        stats?.engine_steps_launched_ahead,
+      ],
       ['pagoda:engine_step_seconds', 'Wall time of the engine steps, host and forward.', stats?.engine_step_seconds],
       [
         'pagoda:engine_device_busy_seconds',

@@ -20,6 +20,7 @@ function stats(over: Partial<BackendStats>): BackendStats {
     engine_device_timed_step_seconds: null,
     engine_device_idle_between_steps_seconds: null,
     engine_device_paired_seconds: null,
+    engine_steps_launched_ahead: null,
     ...over,
   };
 }
@@ -62,11 +63,19 @@ describe('engine step counters', () => {
     expect(text).not.toContain('pagoda:engine_device_busy_seconds'); // not timed in this report
   });
 
+  it('counts the steps launched ahead of the one before beside all steps', () => {
+    const text = new RunnerMetrics('m').render({ running: 1, waiting: 0 }, stats({ engine_steps_launched_ahead: 790 }));
+    expect(counter(text, 'pagoda:engine_steps_launched_ahead')).toBe(790);
+    expect(counter(text, 'pagoda:engine_steps')).toBe(800);
+    expect(text).toContain('# TYPE pagoda:engine_steps_launched_ahead counter');
+  });
+
   it('leaves every device counter out where nothing was timed', () => {
     const text = new RunnerMetrics('m').render({ running: 0, waiting: 0 }, stats({}));
     expect(text).not.toContain('pagoda:engine_device_busy_seconds');
     expect(text).not.toContain('pagoda:engine_device_timed_step_seconds');
     expect(text).not.toContain('pagoda:engine_device_idle_between_steps_seconds');
     expect(text).not.toContain('pagoda:engine_device_paired_seconds');
+    expect(text).not.toContain('pagoda:engine_steps_launched_ahead'); // not known to this backend
   });
 });

@@ -430,6 +430,8 @@ describe('tokenize, detokenize, models, health, version, metrics', () => {
     expect(Number(stepSeconds?.[1])).toBeGreaterThan(0);
     expect(text).not.toContain('pagoda:engine_device_busy_seconds');
     expect(text).not.toContain('pagoda:engine_device_timed_step_seconds');
+    // It samples on the host, so no step goes ahead of the one before.
+    expect(text).toMatch(/pagoda:engine_steps_launched_ahead_total\{model_name="stories"\} 0$/m);
   });
 });
 

@@ -560,6 +560,7 @@ export class BuiltinBackend implements Backend {
       prefix_cache_hits: s.prefix_cache_hits,
       num_preemptions: s.num_preemptions,
       engine_steps: s.num_steps,
+      engine_steps_launched_ahead: s.steps_launched_ahead,
       engine_step_seconds: (s.step_host_ms_total + s.step_forward_ms_total) / 1000,
       engine_device_busy_seconds: s.device_timed_steps > 0 ? s.step_device_ms_total / 1000 : null,
       engine_device_timed_step_seconds: s.device_timed_steps > 0 ? s.device_timed_step_ms_total / 1000 : null,

@@ -275,6 +275,7 @@ export class LlamaEngine implements EngineHandle {
       device_gap_ms_total: 0,
       device_gap_span_ms_total: 0,
       device_gap_steps: 0,
+      steps_launched_ahead: 0,
     };
   }
 
@@ -294,6 +295,7 @@ export class LlamaEngine implements EngineHandle {
       engine_device_timed_step_seconds: null,
       engine_device_idle_between_steps_seconds: null,
       engine_device_paired_seconds: null,
+      engine_steps_launched_ahead: null,
     };
   }
 

@@ -32,5 +32,6 @@ export function statsFromPrometheus(text: string): BackendStats {
       'pagoda:engine_device_idle_between_steps_seconds_total',
     ),
     engine_device_paired_seconds: sample(text, 'pagoda:engine_device_paired_seconds_total'),
+    engine_steps_launched_ahead: sample(text, 'pagoda:engine_steps_launched_ahead_total'),
   };
 }

@@ -80,6 +80,7 @@ export class ScriptedEngine implements EngineHandle {
       device_gap_ms_total: 0,
       device_gap_span_ms_total: 0,
       device_gap_steps: 0,
+      steps_launched_ahead: 0,
       prompt_tokens_total: 0,
       generation_tokens_total: 0,
       tokens_per_second: 0,
