@@ -209,18 +209,26 @@ void test_launch_ahead_behind_prompt_chunks() {
   }
 }
 
-// Penalties and min_tokens read the previous token on the host: those steps wait for the ids,
-// and the results stay those of the synchronous path.
+// Penalties count the sequence's tokens, the newest included: a step beside one waits for the
+// ids. logit_bias and min_tokens need only how many tokens there are: those steps go ahead. The
+// results are the synchronous path's either way.
 void test_penalties_wait_for_ids() {
-  std::vector<Request> reqs = {{"plain", prompt(5, 1), greedy(20)}, {"pen", prompt(7, 2), greedy(20)}};
-  reqs[1].params.repetition_penalty = 1.5;
-  reqs[1].params.frequency_penalty = 0.5;
-  reqs.push_back({"min", prompt(6, 3), greedy(10)});
-  reqs[2].params.ignore_eos = false;
-  reqs[2].params.min_tokens = 6;
-  LLMEngine sync_engine(config(256), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
-  LLMEngine async_engine(config(256), std::make_unique<AsyncSamplingBackend>(), facts());
-  CHECK(run(sync_engine, reqs) == run(async_engine, reqs));
+  std::vector<Request> pen = {{"plain", prompt(5, 1), greedy(20)}, {"pen", prompt(7, 2), greedy(20)}};
+  pen[1].params.repetition_penalty = 1.5;
+  pen[1].params.frequency_penalty = 0.5;
+  std::vector<Request> count_only = {{"min", prompt(6, 3), greedy(10)}, {"bias", prompt(8, 4), greedy(12)}};
+  count_only[0].params.ignore_eos = false;
+  count_only[0].params.min_tokens = 6;
+  count_only[0].params.stop_token_ids = {7, 11};
+  count_only[1].params.logit_bias = {{5, 40.f}, {9, -100.f}};
+  for (const auto& [reqs, ahead] : {std::pair{pen, false}, std::pair{count_only, true}}) {
+    LLMEngine sync_engine(config(256), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
+    auto backend = std::make_unique<AsyncSamplingBackend>();
+    AsyncSamplingBackend* async = backend.get();
+    LLMEngine async_engine(config(256), std::move(backend), facts());
+    CHECK(run(sync_engine, reqs) == run(async_engine, reqs));
+    CHECK_EQ(async->launched_behind.empty(), !ahead);
+  }
 }
 
 // Aborts while two steps are in flight: the request ends with Abort at once, its usage counts

@@ -14,6 +14,11 @@ bool LogitAdjuster::needed(const Sequence& seq) const {
          !p.logit_bias.empty() || seq.num_output_tokens() < p.min_tokens;
 }
 
+bool LogitAdjuster::reads_tokens(const Sequence& seq) const {
+  const SamplingParams& p = *seq.params;
+  return p.repetition_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0;
+}
+
 LogitAdjustment& LogitAdjuster::entry(int32_t token, std::vector<LogitAdjustment>& out, size_t first) {
   int32_t& slot = slot_[token];
   if (slot < 0) {

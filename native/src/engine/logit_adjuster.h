@@ -16,6 +16,9 @@ public:
 
   // Whether seq's next token needs any adjustment (penalties or logit_bias set, or min_tokens not reached).
   bool needed(const Sequence& seq) const;
+  // Whether its adjustments read its tokens' values (the penalties count them), so a step launched before its
+  // newest token is known cannot build them. logit_bias and min_tokens need only the count of its tokens.
+  bool reads_tokens(const Sequence& seq) const;
   // Appends seq's adjustments to out (nothing when !needed(seq)).
   void append(const Sequence& seq, std::vector<LogitAdjustment>& out);
 
