@@ -94,7 +94,6 @@ WorkloadRun run_workload(LLMEngine& e, const std::vector<BenchRequest>& requests
   r.prefix_cache_queries = after.prefix_cache_queries - before.prefix_cache_queries;
   r.prefix_cache_hits = after.prefix_cache_hits - before.prefix_cache_hits;
   r.preemptions = after.num_preemptions - before.num_preemptions;
-  r.engine_steps = after.num_steps - before.num_steps;
   r.steps_launched_ahead = after.steps_launched_ahead - before.steps_launched_ahead;
   return r;
 }
@@ -122,7 +121,7 @@ json::Value workload_json(const WorkloadRun& w) {
   out.set("prefix_cache_hit_rate", num(w.prefix_cache_queries > 0 ? double(w.prefix_cache_hits) / w.prefix_cache_queries : 0.0));
   out.set("preemptions", num(static_cast<double>(w.preemptions)));
   out.set("steps_launched_ahead", num(static_cast<double>(w.steps_launched_ahead)));
-  out.set("steps_launched_ahead_share", num(w.engine_steps > 0 ? double(w.steps_launched_ahead) / w.engine_steps : 0.0));
+  out.set("steps_launched_ahead_share", num(t.steps > 0 ? double(w.steps_launched_ahead) / t.steps : 0.0));
   return out;
 }
 

@@ -42,7 +42,7 @@ struct WorkloadRun {
   double elapsed_s = 0.0; // from the first add_request to the last token
   int64_t prompt_tokens = 0;
   int64_t prefix_cache_queries = 0, prefix_cache_hits = 0, preemptions = 0; // during this run
-  int64_t engine_steps = 0, steps_launched_ahead = 0; // the engine's steps in this run, and those launched ahead
+  int64_t steps_launched_ahead = 0; // of the run's steps, those launched while the one before was still running
 };
 
 WorkloadRun run_workload(LLMEngine& e, const std::vector<BenchRequest>& requests, double progress_s = 0.0);

@@ -16,8 +16,9 @@ bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fix
 # BEFORE_BENCH=path: a pagoda-bench built at an earlier commit, carried as pagoda-bench-before for the same-call A/B
 # figures_on_device.sh runs with it (ShareGPT and random in bf16). It takes cuda_kernel_bench's place (the uneven and
 # plans runs), or the bundle and the tree would pass the 64 MiB a call carries.
-[ -n "${BEFORE_BENCH:-}" ] && BINS=("${BINS[@]/cuda_kernel_bench}")
-bundle_bins ${BINS[@]}
+CARRIED=()
+for b in "${BINS[@]}"; do [ -n "${BEFORE_BENCH:-}" ] && [ "$b" = cuda_kernel_bench ] || CARRIED+=("$b"); done
+bundle_bins "${CARRIED[@]}"
 if [ -n "${BEFORE_BENCH:-}" ]; then
   [ -x "$BEFORE_BENCH" ] || bundle_die "BEFORE_BENCH $BEFORE_BENCH is not an executable"
   cp "$BEFORE_BENCH" "$DEST/bin/pagoda-bench-before" && strip --strip-unneeded "$DEST/bin/pagoda-bench-before"

@@ -99,40 +99,38 @@ fi
 
 # Each phase's idle time between steps and its share of the per-step roofline, under a ShareGPT run's line.
 sharegpt_phases() { grep -E "^(all steps|decode-only|with prompt)|^  per step" "$1" | sed -E 's/^/     /; s/each step.s bytes.*longer: //'; }
-skipped sharegpt || for f in bf16 fp8-dynamic; do
-  run sharegpt-$f 100 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --dataset "$B/sharegpt-like.json" --num-prompts 500 \
-    --out "$OUT_DIR/$CARD-llama3-8b-$f-sharegpt-500.json" &&
-    echo "   ShareGPT $f: $(grep -E "^throughput" "$OUT_DIR/sharegpt-$f.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-$f.log")" &&
-    sharegpt_phases "$OUT_DIR/sharegpt-$f.log"
-done
+# LIMIT_S NAME OUT_JSON LABEL BENCH ARGS...: one workload run (pagoda-bench, or env VAR=V ... pagoda-bench) on
+# Llama-3-8B, then its throughput line, its cuBLASLt plans where it printed them, and its phases.
+workload() {
+  local limit=$1 name=$2 json=$3 label=$4
+  shift 4
+  run "$name" "$limit" "$@" $L --out "$OUT_DIR/$json" || return 1
+  echo "   $label: $(grep -E "^throughput" "$OUT_DIR/$name.log" | head -1)$(grep -E "^gemm plans" "$OUT_DIR/$name.log" | sed 's/^/; /')"
+  sharegpt_phases "$OUT_DIR/$name.log"
+}
+sharegpt() { workload 100 "$@" --dataset "$B/sharegpt-like.json" --num-prompts 500; }
+# Random 1,024 / 1,024 x 1,000 (issue 20: 80% of its per-step roofline).
+random_1k() { workload 200 "$@" --dataset random --random-input-len 1024 --random-output-len 1024 --num-prompts 1000; }
 
-# Random 1,024 / 1,024 x 1,000 (issue 20: 80% of its per-step roofline), each phase as under ShareGPT.
-skipped random || { run random-bf16 200 "$BIN/pagoda-bench" --model "$(cfg bf16)" $L --dataset random \
-  --random-input-len 1024 --random-output-len 1024 --num-prompts 1000 \
-  --out "$OUT_DIR/$CARD-llama3-8b-random-1024-1024-x1000-kv-auto.json" &&
-  echo "   random 1,024 x 1,000: $(grep -E "^throughput" "$OUT_DIR/random-bf16.log" | head -1)" &&
-  sharegpt_phases "$OUT_DIR/random-bf16.log"; }
+skipped sharegpt || for f in bf16 fp8-dynamic; do
+  sharegpt sharegpt-$f "$CARD-llama3-8b-$f-sharegpt-500.json" "ShareGPT $f" "$BIN/pagoda-bench" --model "$(cfg $f)"
+done
+skipped random || random_1k random-bf16 "$CARD-llama3-8b-random-1024-1024-x1000-kv-auto.json" "random 1,024 x 1,000" \
+  "$BIN/pagoda-bench" --model "$(cfg bf16)"
 
 # The bundle's pagoda-bench-before (BEFORE_BENCH when it was made): ShareGPT and random in bf16 as an earlier commit
 # runs them, in the same call as the defaults above.
 if [ -x "$BIN/pagoda-bench-before" ]; then
-  skipped sharegpt || { run sharegpt-bf16-before 100 "$BIN/pagoda-bench-before" --model "$(cfg bf16)" $L \
-    --dataset "$B/sharegpt-like.json" --num-prompts 500 --out "$OUT_DIR/$CARD-llama3-8b-bf16-sharegpt-500-before.json" &&
-    echo "   ShareGPT bf16, before: $(grep -E "^throughput" "$OUT_DIR/sharegpt-bf16-before.log" | head -1)" &&
-    sharegpt_phases "$OUT_DIR/sharegpt-bf16-before.log"; }
-  skipped random || { run random-bf16-before 200 "$BIN/pagoda-bench-before" --model "$(cfg bf16)" $L --dataset random \
-    --random-input-len 1024 --random-output-len 1024 --num-prompts 1000 \
-    --out "$OUT_DIR/$CARD-llama3-8b-random-1024-1024-x1000-kv-auto-before.json" &&
-    echo "   random 1,024 x 1,000, before: $(grep -E "^throughput" "$OUT_DIR/random-bf16-before.log" | head -1)" &&
-    sharegpt_phases "$OUT_DIR/random-bf16-before.log"; }
+  skipped sharegpt || sharegpt sharegpt-bf16-before "$CARD-llama3-8b-bf16-sharegpt-500-before.json" \
+    "ShareGPT bf16, before" "$BIN/pagoda-bench-before" --model "$(cfg bf16)"
+  skipped random || random_1k random-bf16-before "$CARD-llama3-8b-random-1024-1024-x1000-kv-auto-before.json" \
+    "random 1,024 x 1,000, before" "$BIN/pagoda-bench-before" --model "$(cfg bf16)"
 fi
 
 for ab in ${SHAREGPT_AB:-}; do
   ab_parse "$ab"
-  run sharegpt-ab-$tag 100 env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $L $flags --dataset "$B/sharegpt-like.json" \
-    --num-prompts 500 --out "$OUT_DIR/$CARD-llama3-8b-$tag-sharegpt-500-ab.json" &&
-    echo "   ShareGPT $tag: $(grep -E "^throughput" "$OUT_DIR/sharegpt-ab-$tag.log" | head -1); $(grep -E "^gemm plans" "$OUT_DIR/sharegpt-ab-$tag.log")" &&
-    sharegpt_phases "$OUT_DIR/sharegpt-ab-$tag.log"
+  sharegpt sharegpt-ab-$tag "$CARD-llama3-8b-$tag-sharegpt-500-ab.json" "ShareGPT $tag" env $envs "$BIN/pagoda-bench" \
+    --model "$(cfg $f)" $flags
 done
 
 if ! skipped prefix; then
