@@ -3,7 +3,7 @@
 // from N's sampled ids. Over a backend that keeps two steps in flight, every request gets the
 // tokens, logprobs, finish reasons and usage of the synchronous path — through chunked
 // prefill, admissions mid-run, preemption, prefix caching, n > 1, stop tokens, penalties
-// (which wait for the ids) and aborts — the look-ahead really happens, and a device failure
+// (the newest token's share resolved by the backend) and aborts — the look-ahead really happens, and a device failure
 // with two steps in flight fails every request cleanly.
 #include <algorithm>
 #include <deque>
@@ -43,6 +43,7 @@ public:
     }
     if (in_flight_.size() == 1) launched_behind.push_back(in_flight_tokens_.front());
     SampledRows out;
+    previous_ids = last_ids_;
     forward_sampled(resolved, sampling, out);
     last_ids_ = out.token_ids;
     in_flight_.push_back(std::move(out));
@@ -209,25 +210,49 @@ void test_launch_ahead_behind_prompt_chunks() {
   }
 }
 
-// Penalties count the sequence's tokens, the newest included: a step beside one waits for the
-// ids. logit_bias and min_tokens need only how many tokens there are: those steps go ahead. The
-// results are the synchronous path's either way.
-void test_penalties_wait_for_ids() {
-  std::vector<Request> pen = {{"plain", prompt(5, 1), greedy(20)}, {"pen", prompt(7, 2), greedy(20)}};
-  pen[1].params.repetition_penalty = 1.5;
-  pen[1].params.frequency_penalty = 0.5;
+// Penalties count the sequence's tokens, the newest included: a step launched ahead carries the
+// newest token's share as an entry the backend resolves from the previous step's ids. logit_bias
+// and min_tokens need only how many tokens there are. Every such step goes ahead, and the results
+// are the synchronous path's.
+void test_adjusted_steps_go_ahead() {
+  // Strong penalties, so a newest token whose share were lost would be chosen again.
+  std::vector<Request> pen = {{"plain", prompt(5, 1), greedy(20)}, {"rep", prompt(7, 2), greedy(20)},
+                              {"freq", prompt(9, 5), greedy(24)}, {"all", prompt(4, 6), greedy(16)}};
+  pen[1].params.repetition_penalty = 2.0;
+  pen[2].params.frequency_penalty = 1.5;
+  pen[2].params.presence_penalty = 0.5;
+  pen[3].params.repetition_penalty = 1.5;
+  pen[3].params.frequency_penalty = 0.5;
+  pen[3].params.presence_penalty = 1.0;
+  pen[3].params.logit_bias = {{5, 4.f}, {9, 3.f}};
+  pen[3].params.temperature = 0.9f;
+  pen[3].params.seed = 11;
   std::vector<Request> count_only = {{"min", prompt(6, 3), greedy(10)}, {"bias", prompt(8, 4), greedy(12)}};
   count_only[0].params.ignore_eos = false;
   count_only[0].params.min_tokens = 6;
   count_only[0].params.stop_token_ids = {7, 11};
   count_only[1].params.logit_bias = {{5, 40.f}, {9, -100.f}};
-  for (const auto& [reqs, ahead] : {std::pair{pen, false}, std::pair{count_only, true}}) {
+  for (const auto& [reqs, penalties] : {std::pair{pen, true}, std::pair{count_only, false}}) {
     LLMEngine sync_engine(config(256), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
     auto backend = std::make_unique<AsyncSamplingBackend>();
     AsyncSamplingBackend* async = backend.get();
     LLMEngine async_engine(config(256), std::move(backend), facts());
-    CHECK(run(sync_engine, reqs) == run(async_engine, reqs));
-    CHECK_EQ(async->launched_behind.empty(), !ahead);
+    const Outcomes want = run(sync_engine, reqs), got = run(async_engine, reqs);
+    CHECK(got == want);
+    // Every step after the first goes ahead, at least one a token of the longest request.
+    int32_t longest = 0;
+    for (const Request& r : reqs) longest = std::max(longest, r.params.max_tokens);
+    CHECK(async->launched_behind.size() >= static_cast<size_t>(longest - 1));
+    CHECK_EQ(async->newest_entries > 0, penalties);
+    if (penalties) {
+      // The penalties do change these requests' tokens: without them each repeats itself.
+      std::vector<Request> unpenalized = reqs;
+      for (Request& r : unpenalized) r.params.repetition_penalty = 1.0, r.params.frequency_penalty = 0.0,
+                                     r.params.presence_penalty = 0.0;
+      LLMEngine plain_engine(config(256), std::make_unique<DeviceSamplingBackend>(kVocab), facts());
+      const Outcomes plain = run(plain_engine, unpenalized);
+      for (const char* id : {"rep/0", "freq/0", "all/0"}) CHECK(plain.at(id).tokens != want.at(id).tokens);
+    }
   }
 }
 
@@ -349,7 +374,7 @@ int main() {
   test_same_results_as_synchronous(256);
   test_same_results_as_synchronous(24); // few blocks: preemption with placeholders in flight
   test_launch_ahead_behind_prompt_chunks();
-  test_penalties_wait_for_ids();
+  test_adjusted_steps_go_ahead();
   test_abort_in_flight();
   test_engine_thread();
   test_device_failure_in_flight();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "test_backend.h"
@@ -31,10 +32,32 @@ public:
     for (size_t r = 0; r < rows.size(); ++r) {
       std::vector<float> row(raw.begin() + static_cast<std::ptrdiff_t>(r * vocab_),
                              raw.begin() + static_cast<std::ptrdiff_t>((r + 1) * vocab_));
-      for (int32_t a = rows[r].adjust_begin; a < rows[r].adjust_end; ++a) {
-        const LogitAdjustment& adj = sampling.adjustments[a];
+      // A last entry -1 - r' is the newest token's share (a step launched ahead): resolved from the
+      // previous step's ids and merged into the entry of that token, if any, as the device does.
+      int32_t end = rows[r].adjust_end, newest = -1;
+      LogitAdjustment newest_entry;
+      if (end > rows[r].adjust_begin && sampling.adjustments[end - 1].token < 0) {
+        newest_entry = sampling.adjustments[--end];
+        const size_t from = static_cast<size_t>(-1 - newest_entry.token);
+        if (from >= previous_ids.size()) throw std::logic_error("newest-token entry for a row the previous step did not sample");
+        newest = previous_ids[from];
+        ++newest_entries;
+      }
+      bool merged = false;
+      for (int32_t a = rows[r].adjust_begin; a < end; ++a) {
+        LogitAdjustment adj = sampling.adjustments[a];
+        if (adj.token < 0) throw std::logic_error("a newest-token entry before the row's last");
+        if (adj.token == newest) {
+          adj = with_newest(adj, newest_entry);
+          merged = true;
+        }
         row[adj.token] = adjusted_logit(row[adj.token], adj);
         ++adjusted_logits;
+      }
+      if (newest >= 0 && !merged) {
+        LogitAdjustment alone;
+        alone.token = newest;
+        row[newest] = adjusted_logit(row[newest], with_newest(alone, newest_entry));
       }
       const float* l = row.data();
       int32_t chosen = static_cast<int32_t>(std::max_element(l, l + vocab_) - l);
@@ -71,6 +94,8 @@ public:
   }
   int32_t sampled_steps = 0;
   int64_t adjusted_logits = 0;
+  int64_t newest_entries = 0;     // newest-token entries resolved
+  std::vector<int32_t> previous_ids; // the ids newest-token entries resolve from (the async backend sets them)
 
 private:
   const int32_t vocab_;

@@ -172,7 +172,9 @@ public:
   // collect_sampled waits for the oldest launched step and fills out (the same as
   // forward_sampled would). At most two steps are in flight. In a launched batch a token id
   // -1 - r stands for the id sampled for row r of the step launched just before it, filled
-  // in on the device. Backends without it return false and never see these calls.
+  // in on the device; so does an adjustment's token -1 - r (a row's last entry, the penalties'
+  // share of its newest token: merged with with_newest into the row's entry for that id, if any).
+  // Backends without it return false and never see these calls.
   virtual bool supports_async_sampling() const { return false; }
   virtual void launch_sampled(const ForwardBatch& /*batch*/, const StepSampling& /*sampling*/) {
     throw std::logic_error("launch_sampled: this backend samples synchronously");

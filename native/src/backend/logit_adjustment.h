@@ -14,19 +14,38 @@
 namespace pagoda {
 
 // In this order: the repetition penalty (divide a positive logit, multiply a negative one;
-// 1 leaves it), minus `subtract` (frequency * count + presence over output tokens, less logit_bias), then
-// -inf when `masked` (an EOS or stop token before min_tokens are out).
+// 1 leaves it), minus frequency * count + presence (when count > 0) - bias, then -inf when
+// `masked` (an EOS or stop token before min_tokens are out). An entry keeps the count rather
+// than the sum so the newest token, when only the device knows it, can be merged in exactly.
 struct LogitAdjustment {
+  // < 0: -1 - r, the sequence's newest token, which row r of the step launched before samples
+  // (a step launched ahead): the row's last entry, resolved on the device (with_newest).
   int32_t token = 0;
-  float repetition = 1.0f;
-  float subtract = 0.0f;
+  float repetition = 1.0f; // the repetition penalty where the token is among the sequence's tokens
+  float frequency = 0.0f;  // the sequence's frequency and presence penalties, over its output tokens
+  float presence = 0.0f;
+  float bias = 0.0f;       // logit_bias
+  int32_t count = 0;       // occurrences among the output tokens
   int32_t masked = 0;
 };
 
 inline PAGODA_HOST_DEVICE float adjusted_logit(float logit, const LogitAdjustment& a) {
   if (a.repetition != 1.0f) logit = logit > 0.0f ? logit / a.repetition : logit * a.repetition;
-  logit -= a.subtract;
+  float subtract = a.frequency * static_cast<float>(a.count) + (a.count > 0 ? a.presence : 0.0f);
+  subtract -= a.bias;
+  logit -= subtract;
   return a.masked ? -HUGE_VALF : logit; // HUGE_VALF: infinity in host and device code alike
+}
+
+// The row's entry for `known` (the newest token's id, once sampled) with the newest token's
+// entry merged in: one more output occurrence, and the repetition penalty now applies. The
+// result equals the entry built on the host with that token known.
+inline PAGODA_HOST_DEVICE LogitAdjustment with_newest(LogitAdjustment known, const LogitAdjustment& newest) {
+  known.count += newest.count;
+  if (newest.repetition != 1.0f) known.repetition = newest.repetition;
+  known.frequency = newest.frequency;
+  known.presence = newest.presence;
+  return known;
 }
 
 } // namespace pagoda

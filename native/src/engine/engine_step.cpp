@@ -142,15 +142,14 @@ bool LLMEngine::prepare_step(InFlight& step, std::unique_lock<std::mutex>& lock)
 
 bool LLMEngine::prepare_ahead(InFlight& prev, InFlight& next, std::unique_lock<std::mutex>& lock) {
   // Each sequence prev samples for must be able to continue on a placeholder: nothing of its
-  // next step may read the new token's value on the host (penalties, a grammar's next mask;
-  // logit_bias and min_tokens masking need only the count, which the placeholder keeps). One
+  // next step may read the new token's value on the host. A grammar's next mask does; the
+  // penalties do not (the newest token's share goes in an adjustment entry the device resolves),
+  // nor do logit_bias and min_tokens (they need only the count, which the placeholder keeps). One
   // that samples nothing (a prompt chunk before its last) continues with its next prompt tokens,
   // known already, so it holds nothing back (else every step behind a chunked prompt would start
   // on an idle device), unless a grammar will want its first mask.
-  for (const ScheduledSequence& s : prev.scheduled.scheduled) {
-    if (s.seq->is_finished()) continue;
-    if (s.seq->params->constrained || (s.samples && adjuster_->reads_tokens(*s.seq))) return false;
-  }
+  for (const ScheduledSequence& s : prev.scheduled.scheduled)
+    if (!s.seq->is_finished() && s.seq->params->constrained) return false;
   scheduler_->on_step_computed(prev.scheduled); // its K/V are being written; full blocks hash known tokens
   prev.advanced = true;
   // The placeholder is already the backend's: -1 - r, the id prev samples for its row r, so

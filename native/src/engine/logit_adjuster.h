@@ -16,10 +16,8 @@ public:
 
   // Whether seq's next token needs any adjustment (penalties or logit_bias set, or min_tokens not reached).
   bool needed(const Sequence& seq) const;
-  // Whether its adjustments read its tokens' values (the penalties count them), so a step launched before its
-  // newest token is known cannot build them. logit_bias and min_tokens need only the count of its tokens.
-  bool reads_tokens(const Sequence& seq) const;
-  // Appends seq's adjustments to out (nothing when !needed(seq)).
+  // Appends seq's adjustments to out (nothing when !needed(seq)). Where its newest token is a placeholder
+  // (-1 - r), the last entry is that token's: what one more output occurrence adds (with_newest).
   void append(const Sequence& seq, std::vector<LogitAdjustment>& out);
 
 private:
@@ -28,7 +26,6 @@ private:
   int32_t vocab_size_;
   std::vector<int32_t> eos_token_ids_;
   std::vector<int32_t> slot_;  // token -> index in out while append runs, else -1
-  std::vector<int32_t> counts_; // output token counts while append runs, else 0
 };
 
 } // namespace pagoda

@@ -109,9 +109,14 @@ void check_kernel(Checker& check, int vocab) {
   // Row 0: a tie for the largest logit, which greedy breaks to the lower index.
   logits[7] = logits[3] = 40.0f;
   // Every third row from row 3 on carries adjustments: 60 distinct tokens (the row's best
-  // among them) with a repetition penalty, frequency-style subtractions and a few masks.
+  // among them) with a repetition penalty, frequency and presence penalties over counts, biases
+  // and a few masks. Every other one of them was launched ahead of its newest token: a last entry
+  // -1 - r resolved from previous_ids[r], which names one of the row's tokens (merged into its
+  // entry) or a token of none (applied on its own).
   std::vector<LogitAdjustment> adjustments;
   std::vector<float> adjusted(logits);
+  std::vector<int32_t> previous_ids(rows, 0);
+  int newest_merged = 0, newest_alone = 0;
   for (int r = 3; r < rows; r += 3) {
     float* row = logits.data() + size_t(r) * vocab;
     std::vector<int> tokens(vocab);
@@ -121,14 +126,42 @@ void check_kernel(Checker& check, int vocab) {
     tokens[0] = static_cast<int>(std::max_element(row, row + vocab) - row);
     if (std::find(tokens.begin() + 1, tokens.end(), tokens[0]) != tokens.end()) tokens[1] = (tokens[0] + 1) % vocab;
     params[r].adjust_begin = static_cast<int32_t>(adjustments.size());
+    const bool ahead = r % 6 == 3;
+    LogitAdjustment newest;
+    newest.token = -1 - r;
+    newest.repetition = 1.3f;
+    newest.frequency = 0.4f;
+    newest.presence = 0.25f;
+    newest.count = 1;
+    // The newest token: the row's 8th token (a merge) or one outside its 60 (alone).
+    int32_t newest_id = tokens[8];
+    if ((r / 6) % 2) {
+      newest_id = 0;
+      while (std::find(tokens.begin(), tokens.end(), newest_id) != tokens.end()) ++newest_id;
+    }
     for (size_t i = 0; i < tokens.size(); ++i) {
       LogitAdjustment a;
       a.token = tokens[i];
       a.repetition = i % 2 ? 1.3f : 1.0f;
-      a.subtract = i % 3 ? 0.0f : 0.5f * static_cast<float>(1 + i % 4);
+      a.frequency = 0.4f;
+      a.presence = 0.25f;
+      a.count = i % 3 ? 0 : static_cast<int32_t>(1 + i % 4);
+      a.bias = i % 5 == 1 ? 2.5f : 0.0f;
       a.masked = i == 0 || i % 17 == 5; // the row's best is always masked
       adjustments.push_back(a);
-      adjusted[size_t(r) * vocab + a.token] = adjusted_logit(row[a.token], a);
+      const LogitAdjustment applied = ahead && a.token == newest_id ? with_newest(a, newest) : a;
+      adjusted[size_t(r) * vocab + a.token] = adjusted_logit(row[a.token], applied);
+    }
+    if (ahead) {
+      adjustments.push_back(newest);
+      previous_ids[r] = newest_id;
+      const bool merged = newest_id == tokens[8];
+      ++(merged ? newest_merged : newest_alone);
+      if (!merged) {
+        LogitAdjustment alone;
+        alone.token = newest_id;
+        adjusted[size_t(r) * vocab + newest_id] = adjusted_logit(row[newest_id], with_newest(alone, newest));
+      }
     }
     params[r].adjust_end = static_cast<int32_t>(adjustments.size());
   }
@@ -149,6 +182,9 @@ void check_kernel(Checker& check, int vocab) {
   }
   DeviceBuffer d_masks = upload(masks);
   DeviceBuffer d_logits = upload(logits), d_params = upload(params), d_adjust = upload(adjustments);
+  DeviceBuffer d_previous_ids = upload(previous_ids);
+  check.expect_true("vocab " + std::to_string(vocab) + ": rows with the newest token merged and alone",
+                    newest_merged > 0 && newest_alone > 0);
   // Rows asking for a logprob also ask for the top 1 + r % 7 (stride 8).
   constexpr int kTopStride = 8;
   for (int r = 0; r < rows; ++r) params[r].top_logprobs = params[r].want_logprob ? 1 + r % 7 : 0;
@@ -161,7 +197,7 @@ void check_kernel(Checker& check, int vocab) {
   const SampleOutputs outs{d_ids.as<int32_t>(), d_logprobs.as<float>(), d_top_ids.as<int32_t>(),
                            d_top_logprobs.as<float>(), kTopStride};
   sample_rows(d_logits.as<float>(), d_params.as<DeviceRowSampling>(), d_adjust.as<LogitAdjustment>(), d_raw.as<float>(),
-              d_masks.as<uint32_t>(), mask_words, outs, rows, vocab, nullptr);
+              d_previous_ids.as<int32_t>(), d_masks.as<uint32_t>(), mask_words, outs, rows, vocab, nullptr);
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   const auto ids = download<int32_t>(d_ids, rows);
   const auto logprobs = download<float>(d_logprobs, rows);
@@ -306,8 +342,8 @@ void check_greedy_split(Checker& check) {
         std::vector<DeviceRowSampling> params(rows, DeviceRowSampling{0.0f, -1, 1.0f, 0.0f, 0.0f, 0, 0, 0, 0, -1});
         DeviceBuffer d_params = upload(params);
         GreedyOutputs one(rows), split(rows);
-        sample_rows(rows_at, d_params.as<DeviceRowSampling>(), nullptr, nullptr, nullptr, 0, one.poisoned(), rows,
-                    vocab, nullptr);
+        sample_rows(rows_at, d_params.as<DeviceRowSampling>(), nullptr, nullptr, nullptr, nullptr, 0, one.poisoned(),
+                    rows, vocab, nullptr);
         const std::vector<uint32_t> want = one.bits();
         const std::string tag = "vocab " + std::to_string(vocab) + " offset " + std::to_string(offset) + " rows " +
                                 std::to_string(rows);
@@ -408,7 +444,8 @@ void check_engine(Checker& check, const std::string& model) {
   // Greedy only: every step's rows plain greedy, so the device samples them on the split kernel (unless
   // PAGODA_SPLIT_GREEDY=0).
   const std::vector<std::pair<std::string, SamplingParams>> greedy_only = {{"g0", greedy}, {"g1", greedy}};
-  std::map<std::string, std::vector<int32_t>> host, alone, together, host_greedy_only, device_greedy_only;
+  std::map<std::string, std::vector<int32_t>> host, alone, together, host_greedy_only, device_greedy_only,
+      penalized_alone;
   {
     auto engine = load_engine(model, false);
     check.expect_true("host sampler when PAGODA_CUDA_SAMPLING=0", !engine->backend().samples_on_device());
@@ -420,6 +457,12 @@ void check_engine(Checker& check, const std::string& model) {
     check.expect_true("CUDA backend samples on the device", engine->backend().samples_on_device());
     together = run(*engine, batch);
     alone = run(*engine, {{"s", seeded}});
+    // Penalties no longer hold a step back: the newest token's share is resolved on the device.
+    const int64_t ahead_before = engine->stats().steps_launched_ahead;
+    penalized_alone = run(*engine, {{"p0", penalized}});
+    check.expect_true("a penalized request alone: its steps are launched ahead",
+                      engine->stats().steps_launched_ahead - ahead_before >= 20,
+                      std::to_string(engine->stats().steps_launched_ahead - ahead_before) + " of 24");
     device_greedy_only = run(*engine, greedy_only);
   }
   check.expect_true("greedy-only steps (the split kernel): device sampler equals host sampler",
@@ -428,6 +471,8 @@ void check_engine(Checker& check, const std::string& model) {
                     host["g0"] == together["g0"] && host["g1"] == together["g1"] && together["g0"].size() == 24);
   check.expect_true("greedy with penalties: device sampler equals host sampler",
                     host["p0"] == together["p0"] && together["p0"].size() == 24);
+  check.expect_true("greedy with penalties alone, launched ahead: device sampler equals host sampler",
+                    host["p0"] == penalized_alone["p0"]);
   check.expect_true("seeded request: same tokens alone and in a batch of 8",
                     alone["s"] == together["s"] && alone["s"].size() == 24);
   check.expect_true("different seeds give different tokens", together["o0"] != together["o1"]);

@@ -61,8 +61,8 @@ bool CudaBackend::forward_sampled(const ForwardBatch& b, const StepSampling& sam
 // settings and the penalty adjustments go up and the ids (and logprobs) come back, into the
 // step's slot. A slot is one buffer each side: [params n][adjustments a][token masks m][ids n][logprobs n]
 // [top ids n x t][top logprobs n x t] (the device's also [raw logits a] after), t the most
-// top logprobs any row asked for. Placeholder ids (-1 - r) are filled on the device from the
-// ids of the step launched before.
+// top logprobs any row asked for. Placeholder ids (-1 - r), in the tokens and in a row's last
+// adjustment, are filled on the device from the ids of the step launched before.
 void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& sampling) {
   if (!sampling_enabled_ || b.all_logits) throw Error("launch_sampled: sampling on the device is off for this batch");
   SamplingSlot& slot = slots_[next_slot_];
@@ -75,9 +75,17 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
     throw Error("launch_sampled: " + std::to_string(rows.size()) + " sampling rows for " + std::to_string(n) +
                 " sequences");
   const size_t num_adjust = sampling.adjustments.size();
-  for (const RowSampling& row : rows)
+  const int previous_rows = previous.launched ? previous.n : 0;
+  for (const RowSampling& row : rows) {
     if (row.adjust_begin < 0 || row.adjust_end < row.adjust_begin || static_cast<size_t>(row.adjust_end) > num_adjust)
       throw Error("launch_sampled: a row's adjustments lie outside the step's list");
+    // Only a row's last entry may stand for its newest token, and only for a row the step before samples.
+    for (int32_t a = row.adjust_begin; a < row.adjust_end; ++a) {
+      const int32_t token = sampling.adjustments[a].token;
+      if (token >= config_.vocab_size || (token < 0 && (a != row.adjust_end - 1 || -1 - token >= previous_rows)))
+        throw Error("launch_sampled: adjustment token " + std::to_string(token) + " is not a token or the newest's");
+    }
+  }
   cudaStream_t st = stream_.get();
   // The settings go up before the forward (by a kernel, as the step's inputs: host_copy.cu), so the sampling kernel
   // follows the lm_head directly, and its results go straight to page-locked host memory: no copy engine between
@@ -153,8 +161,9 @@ void CudaBackend::launch_sampled(const ForwardBatch& b, const StepSampling& samp
     void* scratch = greedy_scratch();
     sample_rows_greedy(logits_.as<float>(), outputs, n, config_.vocab_size, scratch, greedy_scratch_.bytes(), st);
   } else {
-    sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw, dev_masks,
-                static_cast<int>(mask_words), outputs, n, config_.vocab_size, st);
+    sample_rows(logits_.as<float>(), reinterpret_cast<const DeviceRowSampling*>(dev), dev_adjust, dev_raw,
+                previous.launched ? previous.device_ids : nullptr, dev_masks, static_cast<int>(mask_words), outputs, n,
+                config_.vocab_size, st);
   }
   ops_.mark(st, "sampling");
   PAGODA_CUDA_CHECK(cudaEventRecord(slot.done.get(), st));

@@ -325,7 +325,9 @@ struct DeviceRowSampling {
 // want_logprob: out_logprobs[r], the log-softmax of the raw logits at the chosen token, and
 // out_top_ids / out_top_logprobs[r * top_stride + k] for the row's top_logprobs best raw
 // logits (ties: lower id), the rest of its top_stride entries 0. The tokens of one row's
-// adjustments must be distinct. A row with mask_row >= 0 samples only tokens whose bit is
+// adjustments must be distinct, but for a last entry of token -1 - r: the newest token's share
+// (LogitAdjustment), resolved as previous_ids[r] (the ids of the step launched before; null when
+// no row has such an entry). A row with mask_row >= 0 samples only tokens whose bit is
 // set in masks[mask_row * mask_words ...] (bit t of word t / 32), read beside the logits, so
 // the logprobs stay the raw ones; unmasked rows read no mask.
 // bytes (whole 4-byte words, both ends 16-byte aligned) of page-locked host memory to the device by a kernel on
@@ -352,8 +354,8 @@ struct SampleOutputs {
   int32_t* ids_mirror = nullptr; // [rows]
 };
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
-                 const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,
-                 cudaStream_t stream);
+                 const int32_t* previous_ids, const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows,
+                 int vocab, cudaStream_t stream);
 
 // A row sample_rows samples by a plain argmax of its logits: greedy, no adjustments, no token mask, no logprobs.
 inline bool plain_greedy(const DeviceRowSampling& p) {

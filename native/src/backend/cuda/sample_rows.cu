@@ -192,13 +192,15 @@ __device__ float row_log_z(const float* row, int vocab, ValueIndex* vi_scratch, 
 // change it before the sampling passes read it).
 __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __restrict__ params,
                                    const LogitAdjustment* __restrict__ adjustments, float* adjust_raw,
-                                   const uint32_t* __restrict__ masks, int mask_words, SampleOutputs out, int vocab) {
+                                   const int32_t* __restrict__ previous_ids, const uint32_t* __restrict__ masks,
+                                   int mask_words, SampleOutputs out, int vocab) {
   __shared__ ValueIndex vi_scratch[kWarps];
   __shared__ float f_scratch[kWarps];
   __shared__ float warp_sums[kWarps];
   __shared__ Histogram hist;
   __shared__ float shared_result[1];
   __shared__ int chosen_shared;
+  __shared__ int newest_merged;
 
   float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
   const DeviceRowSampling p = params[blockIdx.x];
@@ -207,14 +209,41 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
   // The logprob is of the raw logits: their normalizer before the adjustments change them.
   const float raw_log_z = p.want_logprob && adjusted ? row_log_z(row, vocab, vi_scratch, f_scratch) : 0.0f; // before
   // the adjustments; a mask changes nothing in the row, so a masked row's is taken at the end
+  // A row launched ahead of its newest token's id has that token's share as its last entry
+  // (token -1 - r): resolved from the previous step's ids and merged into the entry of the same
+  // token if there is one, else applied on its own (with_newest: the host's entry, had it known).
+  int known_end = p.adjust_end, newest = -1;
+  LogitAdjustment newest_entry;
   if (adjusted) {
-    for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < p.adjust_end; e += blockDim.x) {
-      const LogitAdjustment a = adjustments[e];
+    newest_entry = adjustments[p.adjust_end - 1];
+    if (newest_entry.token < 0) {
+      newest = previous_ids[-1 - newest_entry.token];
+      known_end -= 1;
+      if (threadIdx.x == 0) newest_merged = 0;
+      __syncthreads();
+    }
+    for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < known_end; e += blockDim.x) {
+      LogitAdjustment a = adjustments[e];
+      if (a.token == newest) {
+        a = with_newest(a, newest_entry);
+        newest_merged = 1;
+      }
       const float raw = row[a.token];
       adjust_raw[e] = raw;
       row[a.token] = adjusted_logit(raw, a);
     }
     __syncthreads(); // the block's global writes are visible to the block after the barrier
+    if (newest >= 0) { // the same for every thread of the block
+      if (!newest_merged && threadIdx.x == 0) {
+        LogitAdjustment a{};
+        a.token = newest;
+        a = with_newest(a, newest_entry);
+        const float raw = row[newest];
+        adjust_raw[p.adjust_end - 1] = raw;
+        row[newest] = adjusted_logit(raw, a);
+      }
+      __syncthreads();
+    }
   }
 
   const ValueIndex best = row_best(row, tmask, vocab, vi_scratch);
@@ -293,8 +322,9 @@ __global__ void sample_rows_kernel(float* logits, const DeviceRowSampling* __res
 
   if (adjusted) { // back to the raw logits: the logprobs are theirs
     __syncthreads();
-    for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < p.adjust_end; e += blockDim.x)
+    for (int e = p.adjust_begin + static_cast<int>(threadIdx.x); e < known_end; e += blockDim.x)
       row[adjustments[e].token] = adjust_raw[e];
+    if (newest >= 0 && !newest_merged && threadIdx.x == 0) row[newest] = adjust_raw[p.adjust_end - 1];
     __syncthreads();
   }
   if (p.want_logprob) {
@@ -420,12 +450,12 @@ void check_top_outputs(const SampleOutputs& out, const char* what) {
 } // namespace
 
 void sample_rows(float* logits, const DeviceRowSampling* params, const LogitAdjustment* adjustments, float* adjust_raw,
-                 const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows, int vocab,
-                 cudaStream_t stream) {
+                 const int32_t* previous_ids, const uint32_t* masks, int mask_words, const SampleOutputs& out, int rows,
+                 int vocab, cudaStream_t stream) {
   if (rows == 0) return;
   check_top_outputs(out, "sample_rows");
-  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, masks, mask_words, out,
-                                                    vocab);
+  sample_rows_kernel<<<rows, kThreads, 0, stream>>>(logits, params, adjustments, adjust_raw, previous_ids, masks,
+                                                    mask_words, out, vocab);
   PAGODA_CUDA_CHECK_LAUNCH("sample_rows_kernel");
 }
 
