@@ -11,7 +11,7 @@
 # ShareGPT runs, the random workload and the prefix-caching workload (any of them: a call short of device time, when their code has not
 # changed since their last figures).
 # B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
-# B1_AB / SHAREGPT_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 / ShareGPT runs in the same call, each under its
+# B1_AB / SHAREGPT_AB / RANDOM_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 / ShareGPT / random runs in the same call, each under its
 # switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
 # again under each set of switches. SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
 # contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
@@ -126,6 +126,13 @@ if [ -x "$BIN/pagoda-bench-before" ]; then
   skipped random || random_1k random-bf16-before "$CARD-llama3-8b-random-1024-1024-x1000-kv-auto-before.json" \
     "random 1,024 x 1,000, before" "$BIN/pagoda-bench-before" --model "$(cfg bf16)"
 fi
+
+# RANDOM_AB: the same for random 1,024 / 1,024 x 1,000 ("bf16:--kv-cache-dtype=fp8", issue 15's fp8 KV beside bf16 KV).
+for ab in ${RANDOM_AB:-}; do
+  ab_parse "$ab"
+  random_1k random-ab-$tag "$CARD-llama3-8b-$tag-random-1024-1024-x1000-ab.json" "random 1,024 x 1,000, $tag" \
+    env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $flags
+done
 
 for ab in ${SHAREGPT_AB:-}; do
   ab_parse "$ab"
