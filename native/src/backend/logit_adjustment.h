@@ -31,8 +31,11 @@ struct LogitAdjustment {
 
 inline PAGODA_HOST_DEVICE float adjusted_logit(float logit, const LogitAdjustment& a) {
   if (a.repetition != 1.0f) logit = logit > 0.0f ? logit / a.repetition : logit * a.repetition;
-  float subtract = a.frequency * static_cast<float>(a.count) + (a.count > 0 ? a.presence : 0.0f);
-  subtract -= a.bias;
+  // The product in double is exact, so a compiler fusing it with the add (nvcc does; g++ may with -mfma) rounds
+  // as one that does not: the host and the device get the same bits.
+  const double counted =
+      static_cast<double>(a.frequency) * a.count + (a.count > 0 ? static_cast<double>(a.presence) : 0.0);
+  const float subtract = static_cast<float>(counted) - a.bias;
   logit -= subtract;
   return a.masked ? -HUGE_VALF : logit; // HUGE_VALF: infinity in host and device code alike
 }
