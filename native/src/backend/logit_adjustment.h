@@ -29,8 +29,18 @@ struct LogitAdjustment {
   int32_t masked = 0;
 };
 
+// x * y rounded on its own, never fused with the add after it, in host and device code alike.
+inline PAGODA_HOST_DEVICE float product_unfused(float x, float y) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(x, y); // nvcc never contracts it into an FMA
+#else
+  volatile float product = x * y; // stored, so g++ with -mfma cannot fuse it either
+  return product;
+#endif
+}
+
 inline PAGODA_HOST_DEVICE float adjusted_logit(float logit, const LogitAdjustment& a) {
-  if (a.repetition != 1.0f) logit = logit > 0.0f ? logit / a.repetition : logit * a.repetition;
+  if (a.repetition != 1.0f) logit = logit > 0.0f ? logit / a.repetition : product_unfused(logit, a.repetition);
   // The product in double is exact, so a compiler fusing it with the add (nvcc does; g++ may with -mfma) rounds
   // as one that does not: the host and the device get the same bits.
   const double counted =
