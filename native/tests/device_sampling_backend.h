@@ -13,6 +13,40 @@
 namespace pagoda {
 namespace testing {
 
+// A row's adjustments [first, last) applied to its logits as sample_rows applies them. A last entry
+// -1 - r is the newest token's share (a step launched ahead): resolved as previous_ids[r] and merged
+// into the entry of that token, if any, else applied alone. Returns the entries applied;
+// newest_entries counts the newest-token entries resolved.
+inline int64_t apply_row_adjustments(std::vector<float>& row, const LogitAdjustment* first,
+                                     const LogitAdjustment* last, const std::vector<int32_t>& previous_ids,
+                                     int64_t& newest_entries) {
+  int32_t newest = -1;
+  LogitAdjustment newest_entry;
+  if (last > first && last[-1].token < 0) {
+    newest_entry = *--last;
+    const size_t from = static_cast<size_t>(-1 - newest_entry.token);
+    if (from >= previous_ids.size()) throw std::logic_error("newest-token entry for a row the previous step did not sample");
+    newest = previous_ids[from];
+    ++newest_entries;
+  }
+  bool merged = false;
+  for (const LogitAdjustment* e = first; e < last; ++e) {
+    LogitAdjustment adj = *e;
+    if (adj.token < 0) throw std::logic_error("a newest-token entry before the row's last");
+    if (adj.token == newest) {
+      adj = with_newest(adj, newest_entry);
+      merged = true;
+    }
+    row[adj.token] = adjusted_logit(row[adj.token], adj);
+  }
+  if (newest >= 0 && !merged) {
+    LogitAdjustment alone;
+    alone.token = newest;
+    row[newest] = adjusted_logit(row[newest], with_newest(alone, newest_entry));
+  }
+  return last - first;
+}
+
 class DeviceSamplingBackend : public TestBackend {
 public:
   explicit DeviceSamplingBackend(int32_t vocab) : TestBackend(vocab), vocab_(vocab) {}
@@ -32,33 +66,9 @@ public:
     for (size_t r = 0; r < rows.size(); ++r) {
       std::vector<float> row(raw.begin() + static_cast<std::ptrdiff_t>(r * vocab_),
                              raw.begin() + static_cast<std::ptrdiff_t>((r + 1) * vocab_));
-      // A last entry -1 - r' is the newest token's share (a step launched ahead): resolved from the
-      // previous step's ids and merged into the entry of that token, if any, as the device does.
-      int32_t end = rows[r].adjust_end, newest = -1;
-      LogitAdjustment newest_entry;
-      if (end > rows[r].adjust_begin && sampling.adjustments[end - 1].token < 0) {
-        newest_entry = sampling.adjustments[--end];
-        const size_t from = static_cast<size_t>(-1 - newest_entry.token);
-        if (from >= previous_ids.size()) throw std::logic_error("newest-token entry for a row the previous step did not sample");
-        newest = previous_ids[from];
-        ++newest_entries;
-      }
-      bool merged = false;
-      for (int32_t a = rows[r].adjust_begin; a < end; ++a) {
-        LogitAdjustment adj = sampling.adjustments[a];
-        if (adj.token < 0) throw std::logic_error("a newest-token entry before the row's last");
-        if (adj.token == newest) {
-          adj = with_newest(adj, newest_entry);
-          merged = true;
-        }
-        row[adj.token] = adjusted_logit(row[adj.token], adj);
-        ++adjusted_logits;
-      }
-      if (newest >= 0 && !merged) {
-        LogitAdjustment alone;
-        alone.token = newest;
-        row[newest] = adjusted_logit(row[newest], with_newest(alone, newest_entry));
-      }
+      adjusted_logits += apply_row_adjustments(row, sampling.adjustments.data() + rows[r].adjust_begin,
+                                               sampling.adjustments.data() + rows[r].adjust_end, previous_ids,
+                                               newest_entries);
       const float* l = row.data();
       int32_t chosen = static_cast<int32_t>(std::max_element(l, l + vocab_) - l);
       const float max_logit = l[chosen];
