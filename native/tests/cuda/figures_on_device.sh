@@ -127,18 +127,18 @@ if [ -x "$BIN/pagoda-bench-before" ]; then
     "random 1,024 x 1,000, before" "$BIN/pagoda-bench-before" --model "$(cfg bf16)"
 fi
 
-# RANDOM_AB: the same for random 1,024 / 1,024 x 1,000 ("bf16:--kv-cache-dtype=fp8", issue 15's fp8 KV beside bf16 KV).
-for ab in ${RANDOM_AB:-}; do
-  ab_parse "$ab"
-  random_1k random-ab-$tag "$CARD-llama3-8b-$tag-random-1024-1024-x1000-ab.json" "random 1,024 x 1,000, $tag" \
-    env $envs "$BIN/pagoda-bench" --model "$(cfg $f)" $flags
-done
-
-for ab in ${SHAREGPT_AB:-}; do
-  ab_parse "$ab"
-  sharegpt sharegpt-ab-$tag "$CARD-llama3-8b-$tag-sharegpt-500-ab.json" "ShareGPT $tag" env $envs "$BIN/pagoda-bench" \
-    --model "$(cfg $f)" $flags
-done
+# WORKLOAD NAME STEM LABEL "ITEM ...": the workload (sharegpt / random_1k) again under each A/B item (ab_parse).
+ab_workloads() {
+  local workload=$1 name=$2 stem=$3 label=$4 ab
+  for ab in $5; do
+    ab_parse "$ab"
+    $workload $name-ab-$tag "$CARD-llama3-8b-$tag-$stem-ab.json" "$label $tag" env $envs "$BIN/pagoda-bench" \
+      --model "$(cfg $f)" $flags
+  done
+}
+# RANDOM_AB="bf16:--kv-cache-dtype=fp8": issue 15's fp8 KV beside bf16 KV.
+ab_workloads random_1k random random-1024-1024-x1000 "random 1,024 x 1,000," "${RANDOM_AB:-}"
+ab_workloads sharegpt sharegpt sharegpt-500 ShareGPT "${SHAREGPT_AB:-}"
 
 if ! skipped prefix; then
 run prefix-caching 110 "$BIN/pagoda-bench" --model "$C/llama-3-8b.json" $L --skip-bandwidth --prefix-workload \
