@@ -1,7 +1,8 @@
 // kv_cache_dtype on the CPU backend: an fp8 (e4m3) KV cache holds twice the blocks of a bf16
 // one in the same memory; greedy tokens with it equal the bf16 cache's on the tiny
 // checkpoints up to the first near-tie; prefix caching and preemption give the same tokens as
-// a roomy run (with an fp8 cache, and with a bf16 one); unknown dtypes fail at load with a message. `kv_cache_dtype_test cuda` runs
+// a roomy run (with an fp8 cache, and with a bf16 one; an fp8 cache on a GPU up to each request's
+// first near-tie, as check_prefix_cache_and_preemption says); unknown dtypes fail at load with a message. `kv_cache_dtype_test cuda` runs
 // the same checks on the CUDA backend (the device machine; ../shared or $PAGODA_SHARED);
 // `kv_cache_dtype_test DEVICE MODEL...` compares only the checkpoints named.
 //
@@ -179,32 +180,61 @@ void check_prefix_cache_and_preemption(const std::string& kv_dtype) {
     p.push_back(20 + 3 * i);
     prompts["r" + std::to_string(i)] = p;
   }
-  auto run = [&](int64_t kv_bytes, EngineStats* stats) {
+  std::map<std::string, std::vector<float>> margins; // the roomy run's
+  auto run = [&](int64_t kv_bytes, EngineStats* stats, std::map<std::string, std::vector<float>>* m) {
     EngineConfig c = cpu_config("tiny-llama3", kv_dtype, kv_bytes);
     // On a GPU the same number of blocks as the CPU's bytes give.
     if (g_device != "cpu") c.num_gpu_blocks_override = static_cast<int32_t>(kv_bytes / per_block);
     c.max_model_len = 224;
     auto e = LLMEngine::load(c);
     for (const auto& kv : prompts) e->add_request(kv.first, kv.second, greedy(24));
-    Outputs out = run_to_end(*e);
+    Outputs out = run_to_end(*e, m);
     for (const auto& kv : prompts) e->add_request(kv.first + "-again", kv.second, greedy(24));
-    const Outputs again = run_to_end(*e);
+    const Outputs again = run_to_end(*e, m);
     out.insert(again.begin(), again.end());
     *stats = e->stats();
     return out;
   };
   EngineStats roomy_stats, tight_stats;
-  const Outputs roomy = run(int64_t(8) << 20, &roomy_stats);
+  const Outputs roomy = run(int64_t(8) << 20, &roomy_stats, &margins);
   // 60 blocks of 4: the shared prefix (48 blocks) and the own blocks of about two sequences
   // (7 each), so the six cannot all run together.
-  const Outputs tight = run(per_block * 60, &tight_stats);
+  const Outputs tight = run(per_block * 60, &tight_stats, nullptr);
   CHECK(tight_stats.num_preemptions > 0);
   CHECK(roomy_stats.prefix_cache_hits > 0 && tight_stats.prefix_cache_hits > 0);
+  // A preempted sequence's K / V are computed again by the prefill's GEMMs, whose shapes differ from the decode
+  // steps' that wrote them first: on a GPU their last bits may differ, and where one sits on an e4m3 rounding
+  // boundary its code moves by a whole step (1/16 of the value, where bf16's last bit is 1/256). So with an fp8
+  // cache on a GPU the tight run must give the roomy run's tokens up to the first near-tie (as fp8 against bf16
+  // above); on the CPU, whose rows do not depend on the batch, and with a bf16 cache, every token.
+  const bool up_to_near_tie = kv_dtype == "fp8" && g_device != "cpu";
+  const double tie = up_to_near_tie ? std::max(0.05, 1.5 * prompt_margin_noise("tiny-llama3", prompts.begin()->second)) : 0;
+  size_t compared = 0, total = 0;
   for (const auto& kv : roomy) {
-    CHECK(tight.count(kv.first) && tight.at(kv.first) == kv.second);
+    CHECK(tight.count(kv.first));
+    const std::vector<int32_t>& got = tight.at(kv.first);
+    size_t until = kv.second.size();
+    if (up_to_near_tie) {
+      const std::vector<float>& m = margins.at(kv.first);
+      until = 0;
+      while (until < kv.second.size() && until < m.size() && m[until] >= tie) ++until;
+    }
+    size_t same = 0;
+    while (same < until && same < got.size() && got[same] == kv.second[same]) ++same;
+    if (same < until)
+      std::printf("  %s: tight run differs at token %zu of %zu (roomy margin there %.3f, near-tie below %.3f)\n",
+                  kv.first.c_str(), same, kv.second.size(), up_to_near_tie ? margins.at(kv.first)[same] : 0.f, tie);
+    CHECK(same == until);
+    if (!up_to_near_tie) CHECK(got.size() == kv.second.size());
+    compared += until;
+    total += kv.second.size();
     if (kv.first.find("-again") != std::string::npos)
       CHECK(kv.second == roomy.at(kv.first.substr(0, kv.first.size() - 6)));
   }
+  CHECK(compared > 0);
+  if (up_to_near_tie)
+    std::printf("  preemption with %s KV: tight = roomy for %zu of %zu tokens, each request up to its first near-tie "
+                "(margin below %.3f)\n", kv_dtype.c_str(), compared, total, tie);
   std::printf("  prefix caching + preemption with %s KV: %lld preemptions, %lld / %lld cached tokens\n",
               kv_dtype.c_str(), static_cast<long long>(tight_stats.num_preemptions), static_cast<long long>(tight_stats.prefix_cache_hits),
               static_cast<long long>(roomy_stats.prefix_cache_hits));

@@ -70,6 +70,13 @@ void fill_random_bf16(bf16* out, size_t n, uint32_t seed, float scale) {
   PAGODA_CUDA_CHECK_LAUNCH("fill_random_bf16_kernel");
 }
 
+// e4m3 codes from the bf16 pool's hash: bit 6 (the exponent's top bit) cleared, so every code is a finite value of
+// magnitude below 2 (no NaN 0x7f / 0xff among them).
+__global__ void fill_random_fp8_kernel(const bf16* from, uint8_t* out, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    out[i] = static_cast<uint8_t>(__bfloat16_as_ushort(from[i]) ^ (__bfloat16_as_ushort(from[i]) >> 8)) & 0xbf;
+}
+
 // One printed figure, kept for the JSON the "hdim" mode writes.
 struct Row {
   std::string name;
@@ -180,8 +187,9 @@ std::vector<DeviceBuffer> rotated_block_tables(size_t pool_blocks, size_t table_
 // the figures are DRAM figures (a real step's layer finds no K/V of its own in L2).
 struct DecodeConfig { int q_heads, kv_heads, batch, ctx, plan_ctx; };
 
+// fp8: the same through an e4m3 copy of the pool (kv_cache_dtype fp8), its bytes half of bf16's.
 std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& configs, bool sweep, double copy_gbs,
-                                       int num_sms, std::mt19937& rng) {
+                                       int num_sms, std::mt19937& rng, bool fp8 = false) {
   std::vector<Row> rows;
   const int bs = 16;
   size_t pool_tokens = 4096; // the largest configuration, once
@@ -194,11 +202,18 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
   DeviceBuffer kc(pool_elems * 2), vc(pool_elems * 2);
   fill_random_bf16(kc.as<bf16>(), pool_elems, 11, 1.f);
   fill_random_bf16(vc.as<bf16>(), pool_elems, 12, 1.f);
+  DeviceBuffer kq(fp8 ? pool_elems : 0), vq(fp8 ? pool_elems : 0);
+  if (fp8) {
+    fill_random_fp8_kernel<<<1024, 256>>>(kc.as<bf16>(), kq.as<uint8_t>(), pool_elems);
+    fill_random_fp8_kernel<<<1024, 256>>>(vc.as<bf16>(), vq.as<uint8_t>(), pool_elems);
+    PAGODA_CUDA_CHECK_LAUNCH("fill_random_fp8_kernel");
+  }
+  const int elem_bytes = fp8 ? 1 : 2;
   for (const DecodeConfig& cf : configs) {
     const int blocks_per_seq = cf.ctx / bs;
     const size_t pool_blocks = pool_elems / (size_t(cf.kv_heads) * bs * D);
     const size_t blocks = size_t(cf.batch) * blocks_per_seq;
-    const double bytes = double(cf.batch) * cf.ctx * cf.kv_heads * D * 2 * 2;
+    const double bytes = double(cf.batch) * cf.ctx * cf.kv_heads * D * 2 * elem_bytes;
     const std::vector<DeviceBuffer> tables = rotated_block_tables(pool_blocks, blocks, bytes, rng);
     const size_t copies = tables.size();
     std::vector<int32_t> qs(cf.batch + 1), lens(cf.batch, cf.ctx), ids(cf.batch);
@@ -213,6 +228,10 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
     a.query_start = d_qs.as<int32_t>(); a.context_lens = d_lens.as<int32_t>();
     a.max_blocks_per_seq = blocks_per_seq; a.num_q_heads = cf.q_heads; a.num_kv_heads = cf.kv_heads; a.head_dim = D;
     a.block_size = bs; a.scale = 1.f / std::sqrt(float(D));
+    if (fp8) {
+      a.k_cache_fp8 = kq.as<uint8_t>();
+      a.v_cache_fp8 = vq.as<uint8_t>();
+    }
     auto time_plan = [&](const DecodePlan& plan, const char* label) {
       DeviceBuffer ws(paged_attention_decode_workspace_bytes(plan, cf.batch, cf.q_heads, D));
       size_t turn = 0;
@@ -225,7 +244,8 @@ std::vector<Row> decode_attention_rows(int D, const std::vector<DecodeConfig>& c
                            paged_attention_decode(a, d_ids.as<int32_t>(), cf.batch, plan, ws.data(), ws.bytes(), 0);
                          }), bytes, 4.0 * cf.batch * cf.ctx * cf.q_heads * D, copy_gbs));
     };
-    time_plan(plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.plan_ctx, num_sms), "decode attn");
+    time_plan(plan_paged_attention_decode(cf.batch, cf.kv_heads, cf.q_heads, cf.plan_ctx, num_sms),
+              fp8 ? "decode fp8" : "decode attn");
     // "decode sweep": every partition length as well, to see what the planner should pick.
     if (sweep && cf.batch <= 64)
       for (int p = 32; p < 2 * cf.plan_ctx; p *= 2)
@@ -828,7 +848,8 @@ void overlap_rows(double copy_gbs, double gemm_tflops, int num_sms, std::mt19937
 
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
-  // "decode": the copy and decode attention rows only; "decode sweep": also every partition;
+  // "decode": the copy and decode attention rows only; "decode sweep": also every partition; "decode fp8": each
+  // row again through an e4m3 cache (kv_cache_dtype fp8);
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
@@ -912,6 +933,8 @@ int main(int argc, char** argv) {
   for (int batch : {1, 16}) configs.push_back({32, 8, batch, 512, 4096});
   configs.push_back({32, 8, 64, 1024, 4096});
   decode_attention_rows(128, configs, sweep, copy_gbs, prop.multiProcessorCount, rng);
+  if (decode_only && argc > 2 && std::string(argv[2]) == "fp8")
+    decode_attention_rows(128, configs, false, copy_gbs, prop.multiProcessorCount, rng, true);
   if (decode_only) return 0;
 
   const int H = 4096, I = 14336, T = 8192, V = 128256;

@@ -37,8 +37,9 @@ std::vector<float> random_fp8_values(size_t n, std::mt19937& rng, float scale) {
   return v;
 }
 
-// fp8: K/V (and q) drawn as e4m3 values; the kernels read the e4m3 copy of the cache, and each
-// output must equal the bf16 cache's output bit for bit (the codes convert exactly, scale 1).
+// fp8: K/V (and q) drawn as e4m3 values; the kernels read the e4m3 copy of the cache. Their mmas run in
+// f16 with an e4m3 cache (P in f16; the decode kernel takes Q's terms in another order), so each output
+// meets the reference as the bf16 cache's does, not its bits.
 void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const std::vector<SeqSpec>& seqs, int num_sms,
               bool fp8 = false) {
   const int num_seqs = static_cast<int>(seqs.size());
@@ -58,17 +59,6 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     d.tag += " fp8 KV";
   }
   const PagedAttentionArgs& args = fp8 ? fp8_args : bf16_args;
-  // The bf16 cache's output for the same launch, to compare an fp8 one with bit for bit.
-  auto same_as_bf16 = [&](const std::vector<float>& out, const std::string& what, auto&& launch) {
-    if (!fp8) return;
-    poison(d.out);
-    launch(bf16_args);
-    const std::vector<float> ref = download_bf16(d.out, d.out_elems);
-    // Bits, not values: rows the launch leaves alone hold the poison (NaN) in both outputs.
-    size_t differ = 0;
-    for (size_t i = 0; i < out.size(); ++i) differ += std::memcmp(&out[i], &ref[i], sizeof(float)) != 0;
-    c.expect_true(what + " " + d.tag + " = bf16 KV bit for bit", differ == 0, std::to_string(differ) + " differ");
-  };
   const auto& query_start = batch.query_start;
   const auto& refs = batch.refs;
   const int64_t q_width = batch.q_width;
@@ -96,11 +86,6 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   prefill(args);
   const std::vector<float> prefill_out = download_bf16(d_out, out_elems);
   compare_seqs(prefill_out, "prefill");
-  // An fp8 cache always takes the mma.sync kernel; a bf16 one may take the wgmma kernel (sm_90), whose
-  // sums run in another order, so the bits are compared with the bf16 cache through mma.sync.
-  same_as_bf16(prefill_out, "prefill", [&](const PagedAttentionArgs& a) {
-    paged_attention_prefill_mma(a, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0);
-  });
 
   // Decode kernel over the query_len == 1 sequences, with the planner's split and forced ones.
   std::vector<int32_t> decode_ids;
@@ -132,7 +117,6 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     decode(args);
     const auto out = download_bf16(d_out, out_elems);
     const std::string what = "decode(part " + std::to_string(plan.partition_tokens) + "x" + std::to_string(plan.max_partitions) + ")";
-    same_as_bf16(out, what, decode);
     // Shallow, and head-fastest over the ids longest context first: every block sums the same keys in the
     // same order, so the bits are the default launch's.
     for (const bool shallow : {true, false}) {
@@ -154,6 +138,14 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
       if (seqs[s].query_len != 1) continue;
       std::vector<float> got(out.begin() + size_t(query_start[s]) * q_width, out.begin() + size_t(query_start[s + 1]) * q_width);
       c.expect(what + " " + tag + " ctx " + std::to_string(seqs[s].context_len), compare(got, refs[s]), 1e-2, 3e-2);
+      // With an e4m3 cache both kernels round P to f16 (2^-12): a row decoded, then recomputed through the prefill
+      // kernel after a preemption, comes out within about the bf16 output's last bit, not bf16 P's 2^-9.
+      if (fp8) {
+        const std::vector<double> recomputed(prefill_out.begin() + size_t(query_start[s]) * q_width,
+                                             prefill_out.begin() + size_t(query_start[s + 1]) * q_width);
+        c.expect(what + " " + tag + " ctx " + std::to_string(seqs[s].context_len) + " = prefill's row",
+                 compare(got, recomputed), 2e-3, 3e-2);
+      }
     }
   }
 }

@@ -5,8 +5,12 @@
 // with the online softmax in registers. The warps' partial results meet in shared memory;
 // long contexts split into partitions are merged by a second kernel (which, for cascade attention,
 // also merges the shared prefix's partials written in front of them: prefix_slots). With an e4m3 KV cache
-// (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and each
-// warp converts its tile to bf16 in a tile of its own before the ldmatrix reads.
+// (kFp8) the stages hold the codes (half the bytes of bf16, one more stage in flight) and the mmas run
+// in f16, which holds every e4m3 value and takes two codes in one cvt: K's codes go from ldmatrix
+// straight into the B fragments (each lane gets 4 adjacent dims of a key, so Q's fragments take the
+// same dims, a permutation of the dot product's terms), and V's are converted into an f16 tile for
+// the transposed ldmatrix. Q enters f16 scaled by 2^-8 (exact from bf16 for |q| in [2^-6, 2^24)) and P
+// is f16 (more bits than bf16 for values in [0, 1]).
 // A plan for a batch whose blocks outnumber the SMs many times may ask for a shallow pipeline (two
 // stages a warp: three blocks an SM at head_dim 128 instead of two, so one block's start and merge
 // overlap two others' reads) and for its blocks to take the sequences head-fastest (with the ids
@@ -48,8 +52,11 @@ template <int D, bool kFp8 = false, bool kShallow = false> struct DecodeSizes {
   static constexpr bool kSwizzle = kChunks % 8 == 0;
   static constexpr int kPitch = kSwizzle ? D : D + 8; // bf16 elements per tile row in shared memory
   static constexpr int kCodeChunks = D / 16;          // 16-byte chunks in an e4m3 row
+  // An e4m3 tile row is an odd number of chunks (one of padding where D / 16 is even), so the 8 rows an
+  // ldmatrix phase reads fall in 8 different bank groups.
+  static constexpr int kCodePitch = (kCodeChunks % 2 == 1 ? kCodeChunks : kCodeChunks + 1) * 16;
   static constexpr int kTileElems = kTileKeys * kPitch; // one bf16 K or V tile
-  static constexpr int kCodeTileBytes = kTileKeys * D;  // one e4m3 K or V tile, rows unpadded
+  static constexpr int kCodeTileBytes = kTileKeys * kCodePitch; // one e4m3 K or V tile
   // As many stages (2..4) as fit about 110 KB for the block's bf16 tiles: 4 up to head_dim 96,
   // 3 at 112 and 128, 2 from 144 (fp8: one more, of codes). Shallow: 2 whatever the cache holds.
   static constexpr int kBf16SetBytes = kWarps * 2 * kTileElems * 2;
@@ -57,7 +64,7 @@ template <int D, bool kFp8 = false, bool kShallow = false> struct DecodeSizes {
   static constexpr int kStages =
       kShallow ? 2 : (kBf16Stages < 2 ? 2 : (kBf16Stages > 4 ? 4 : kBf16Stages)) + (kFp8 ? 1 : 0);
   static constexpr int kStageBytes = kFp8 ? 2 * kCodeTileBytes : 2 * kTileElems * 2;
-  static constexpr int kConvertedBytes = kFp8 ? 2 * kTileElems * 2 : 0; // the warp's bf16 K and V tile
+  static constexpr int kConvertedBytes = kFp8 ? kTileElems * 2 : 0; // the warp's V tile in f16
   static constexpr int kWarpBytes = kStages * kStageBytes + kConvertedBytes;
   static constexpr int kPipeBytes = kWarps * kWarpBytes;
   static constexpr int kMergeStride = D + 8;          // floats per merge row: padding spreads banks
@@ -71,16 +78,22 @@ template <int D, bool kFp8 = false, bool kShallow = false> struct DecodeSizes {
   }
 };
 
-// d = a * b + c, m16n8k16, bf16 inputs, f32 accumulators. With 8 real rows (kRows 8) the
+// d = a * b + c, m16n8k16, bf16 (kF16: f16) inputs, f32 accumulators. With 8 real rows (kRows 8) the
 // a1 / a3 registers are zero and d2 / d3 are dropped, so the padding rows cost no registers.
-template <int kRows>
-__device__ __forceinline__ void mma_bf16(float (&acc)[kRows / 4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                         uint32_t b0, uint32_t b1) {
+template <int kRows, bool kF16 = false>
+__device__ __forceinline__ void mma_rows(float (&acc)[kRows / 4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                          uint32_t b0, uint32_t b1) {
   if constexpr (kRows == 16) {
-    mma_bf16_16816(acc, a0, a1, a2, a3, b0, b1);
-  } else {
+    pagoda::cuda::mma_16816<kF16>(acc, a0, a1, a2, a3, b0, b1);
+  } else if constexpr (!kF16) {
     float unused0, unused1;
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %10, %10};\n"
+        : "+f"(acc[0]), "+f"(acc[1]), "=f"(unused0), "=f"(unused1)
+        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f));
+  } else {
+    float unused0, unused1;
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
         "{%0, %1, %10, %10};\n"
         : "+f"(acc[0]), "+f"(acc[1]), "=f"(unused0), "=f"(unused1)
         : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f));
@@ -140,7 +153,7 @@ __global__ void __launch_bounds__(kThreads)
 
   // This warp's tiles of the partition: warp, warp + 4, ... each 16 keys.
   unsigned char* pipe = smem + warp * Sizes::kWarpBytes;
-  bf16* converted = reinterpret_cast<bf16*>(pipe + Sizes::kStages * Sizes::kStageBytes); // kFp8 only
+  bf16* converted = reinterpret_cast<bf16*>(pipe + Sizes::kStages * Sizes::kStageBytes); // kFp8 only: V in f16 bits
   const int num_tiles = (num_keys + kTileKeys - 1) / kTileKeys;
   const int my_tiles = num_tiles > warp ? (num_tiles - warp + kWarps - 1) / kWarps : 0;
   const int bs = args.block_size;
@@ -188,9 +201,10 @@ __global__ void __launch_bounds__(kThreads)
                   c * kChunkElems;
           }
         }
-        if constexpr (kFp8) { // codes in plain row order; the conversion swizzles
-          cp_async_16(smem_u32(dst + r * D + c * 16), args.k_cache_fp8 + src, valid);
-          cp_async_16(smem_u32(dst + Sizes::kCodeTileBytes + r * D + c * 16), args.v_cache_fp8 + src, valid);
+        if constexpr (kFp8) { // codes in row order at the padded pitch
+          cp_async_16(smem_u32(dst + r * Sizes::kCodePitch + c * 16), args.k_cache_fp8 + src, valid);
+          cp_async_16(smem_u32(dst + Sizes::kCodeTileBytes + r * Sizes::kCodePitch + c * 16), args.v_cache_fp8 + src,
+                      valid);
         } else {
           const int so = tile_offset<D>(r, c) * 2;
           cp_async_16(smem_u32(dst + so), args.k_cache + src, valid);
@@ -211,7 +225,8 @@ __global__ void __launch_bounds__(kThreads)
   pdl_launch_dependents();
 
   // Q as the A operand, straight from global: q[g][16s + 2t, +1] and q[g][16s + 8 + 2t, +1]
-  // (and the same for row g + 8 with 16 rows). Rows past the group are zero.
+  // (and the same for row g + 8 with 16 rows). Rows past the group are zero. With an e4m3 cache the
+  // k-step's dims are the ones K's fragments hold, 16s + 4t .. + 3, in f16 times 2^-8.
   constexpr int kQRegs = Sizes::kQInSmem ? 1 : kSteps;
   uint32_t qa[kQRegs][kRows / 4];
   uint32_t* s_q = reinterpret_cast<uint32_t*>(smem + Sizes::smem_bytes(kRows) - Sizes::q_bytes(kRows));
@@ -219,10 +234,13 @@ __global__ void __launch_bounds__(kThreads)
     const bf16* q_tok = args.q + token * args.q_token_stride;
     auto load = [&](int row, int col) -> uint32_t {
       if (row >= rows) return 0u;
-      return *reinterpret_cast<const uint32_t*>(q_tok + static_cast<int64_t>(head0 + row) * D + col);
+      const uint32_t pair = *reinterpret_cast<const uint32_t*>(q_tok + static_cast<int64_t>(head0 + row) * D + col);
+      if constexpr (!kFp8) return pair;
+      const float2 f = unpack_bf16(pair);
+      return pack_f16(f.x * kFp8QueryScale, f.y * kFp8QueryScale);
     };
     auto fragment = [&](int s, int j) { // j: 0 row g low, 1 row g high, 2 / 3 the same for g + 8
-      return load(g + 8 * (j >> 1), 16 * s + 8 * (j & 1) + 2 * t);
+      return load(g + 8 * (j >> 1), kFp8 ? 16 * s + 4 * t + 2 * (j & 1) : 16 * s + 8 * (j & 1) + 2 * t);
     };
     if constexpr (Sizes::kQInSmem) {
       if (warp == 0)
@@ -250,7 +268,7 @@ __global__ void __launch_bounds__(kThreads)
     l_run[h] = 0.f;
   }
   // An fp8 cache's K scale folds into the softmax scale and its V scale into the output.
-  const float scale_log2 = args.scale * kLog2e * (kFp8 ? args.k_scale : 1.f);
+  const float scale_log2 = args.scale * kLog2e * (kFp8 ? args.k_scale / kFp8QueryScale : 1.f);
   const float out_scale = kFp8 ? args.v_scale : 1.f;
 
   for (int i = prefetched; i < Sizes::kStages - 1; ++i) issue(i);
@@ -260,27 +278,22 @@ __global__ void __launch_bounds__(kThreads)
     cp_async_wait<Sizes::kStages - 1>();
     __syncwarp();
     const unsigned char* stage = pipe + (it % Sizes::kStages) * Sizes::kStageBytes;
-    const bf16* ks = reinterpret_cast<const bf16*>(stage);
-    if constexpr (kFp8) { // 16 codes -> two swizzled 16-byte bf16 chunks, K then V
+    const bf16* vs = reinterpret_cast<const bf16*>(stage) + Sizes::kTileElems; // bf16 cache: the stage's V tile
+    if constexpr (kFp8) { // V: 16 codes -> two swizzled 16-byte f16 chunks of the warp's V tile
+      const unsigned char* v_codes = stage + Sizes::kCodeTileBytes;
       constexpr int kTileChunks = kTileKeys * Sizes::kCodeChunks;
 #pragma unroll
       for (int j = 0; j < (kTileChunks + 31) / 32; ++j) {
         const int idx = lane + 32 * j;
         if (kTileChunks % 32 != 0 && idx >= kTileChunks) break;
         const int r = idx / Sizes::kCodeChunks, c = idx % Sizes::kCodeChunks;
-#pragma unroll
-        for (int kv = 0; kv < 2; ++kv) {
-          const uint4 codes = *reinterpret_cast<const uint4*>(stage + kv * Sizes::kCodeTileBytes + r * D + c * 16);
-          bf16* tile = converted + kv * Sizes::kTileElems;
-          *reinterpret_cast<uint4*>(tile + tile_offset<D>(r, 2 * c)) = fp8x8_to_bf16x8(make_uint2(codes.x, codes.y));
-          *reinterpret_cast<uint4*>(tile + tile_offset<D>(r, 2 * c + 1)) =
-              fp8x8_to_bf16x8(make_uint2(codes.z, codes.w));
-        }
+        const uint4 codes = *reinterpret_cast<const uint4*>(v_codes + r * Sizes::kCodePitch + c * 16);
+        *reinterpret_cast<uint4*>(converted + tile_offset<D>(r, 2 * c)) = fp8x8_to_f16x8(make_uint2(codes.x, codes.y));
+        *reinterpret_cast<uint4*>(converted + tile_offset<D>(r, 2 * c + 1)) = fp8x8_to_f16x8(make_uint2(codes.z, codes.w));
       }
       __syncwarp();
-      ks = converted;
+      vs = converted;
     }
-    const bf16* vs = ks + Sizes::kTileElems;
 
     // S = Q K^T for keys 0..7 (s[0]) and 8..15 (s[1]); K rows are the B operand's columns.
     float s[2][kAcc];
@@ -288,19 +301,50 @@ __global__ void __launch_bounds__(kThreads)
     for (int n = 0; n < 2; ++n)
 #pragma unroll
       for (int e = 0; e < kAcc; ++e) s[n][e] = 0.f;
-    {
+    auto q_fragments = [&](int st, uint32_t (&a)[4]) { // a0 a1 a2 a3: row g low, g + 8 low, g high, g + 8 high
+#pragma unroll
+      for (int j = 0; j < 4; ++j) a[j] = 0u;
+#pragma unroll
+      for (int j = 0; j < kRows / 4; ++j)
+        a[(j & 1) * 2 + (j >> 1)] = Sizes::kQInSmem ? s_q[(st * (kRows / 4) + j) * 32 + lane] : qa[Sizes::kQInSmem ? 0 : st][j];
+    };
+    if constexpr (kFp8) {
+      // Matrix j of an ldmatrix: keys 8 (j & 1) .. + 7 of code chunk st + j / 2 (16 dims, one k-step); a lane
+      // receives its key's dims 4t .. 4t + 3 of the chunk, two f16 pairs: the B fragment's b0 and b1.
+      const int r = (lane & 7) + (((lane >> 3) & 1) << 3);
+      const unsigned char* ks = stage + r * Sizes::kCodePitch;
+#pragma unroll
+      for (int st = 0; st < kSteps; st += 2) {
+        uint32_t b[4];
+        if (st + 1 < kSteps) {
+          ldmatrix_x4(smem_u32(ks + (st + (lane >> 4)) * 16), b);
+        } else {
+          ldmatrix_x2(smem_u32(ks + st * 16), b[0], b[1]);
+        }
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          if (st + half >= kSteps) break;
+          uint32_t a[4];
+          q_fragments(st + half, a);
+#pragma unroll
+          for (int n = 0; n < 2; ++n) {
+            const uint32_t codes = b[2 * half + n];
+            mma_rows<kRows, true>(s[n], a[0], a[1], a[2], a[3], fp8x2_to_f16x2(codes), fp8x2_to_f16x2(codes >> 16));
+          }
+        }
+      }
+    } else {
+      const bf16* ks = reinterpret_cast<const bf16*>(stage);
       const int r = (lane & 7) + ((lane >> 4) << 3);
       const int c_lo = (lane >> 3) & 1;
 #pragma unroll
       for (int st = 0; st < kSteps; ++st) {
         uint32_t b[4];
         ldmatrix_x4(smem_u32(ks + tile_offset<D>(r, 2 * st + c_lo)), b);
-        uint32_t a[4] = {0u, 0u, 0u, 0u}; // a0 a1 a2 a3: row g low, g + 8 low, g high, g + 8 high
-#pragma unroll
-        for (int j = 0; j < kRows / 4; ++j)
-          a[(j & 1) * 2 + (j >> 1)] = Sizes::kQInSmem ? s_q[(st * (kRows / 4) + j) * 32 + lane] : qa[Sizes::kQInSmem ? 0 : st][j];
-        mma_bf16<kRows>(s[0], a[0], a[1], a[2], a[3], b[0], b[1]);
-        mma_bf16<kRows>(s[1], a[0], a[1], a[2], a[3], b[2], b[3]);
+        uint32_t a[4];
+        q_fragments(st, a);
+        mma_rows<kRows>(s[0], a[0], a[1], a[2], a[3], b[0], b[1]);
+        mma_rows<kRows>(s[1], a[0], a[1], a[2], a[3], b[2], b[3]);
       }
     }
 
@@ -325,7 +369,7 @@ __global__ void __launch_bounds__(kThreads)
       alpha[h] = exp2f(m_run[h] - m_new);
       m_run[h] = m_new;
     }
-    // P in bf16 as the A operand (keys 2t.. of s[0] in a0/a1, of s[1] in a2/a3); the row
+    // P in bf16 (f16 with an e4m3 cache) as the A operand (keys 2t.. of s[0] in a0/a1, of s[1] in a2/a3); the row
     // sums add the rounded values so that P and l agree.
     uint32_t pa[4];
 #pragma unroll
@@ -333,9 +377,9 @@ __global__ void __launch_bounds__(kThreads)
       float sum = 0.f;
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
-        const uint32_t packed = pack_bf16(exp2f(s[n][2 * h] - m_run[h]), exp2f(s[n][2 * h + 1] - m_run[h]));
+        const uint32_t packed = pack_pair<kFp8>(exp2f(s[n][2 * h] - m_run[h]), exp2f(s[n][2 * h + 1] - m_run[h]));
         pa[2 * n + h] = packed;
-        const float2 back = unpack_bf16(packed);
+        const float2 back = unpack_pair<kFp8>(packed);
         sum += back.x + back.y;
       }
       l_run[h] = l_run[h] * alpha[h] + sum;
@@ -357,8 +401,8 @@ __global__ void __launch_bounds__(kThreads)
       for (int st = 0; st < kSteps; ++st) {
         uint32_t b[4];
         ldmatrix_x4_trans(smem_u32(vs + tile_offset<D>(r, 2 * st + c_hi)), b);
-        mma_bf16<kRows>(o[2 * st], pa[0], pa[1], pa[2], pa[3], b[0], b[1]);
-        mma_bf16<kRows>(o[2 * st + 1], pa[0], pa[1], pa[2], pa[3], b[2], b[3]);
+        mma_rows<kRows, kFp8>(o[2 * st], pa[0], pa[1], pa[2], pa[3], b[0], b[1]);
+        mma_rows<kRows, kFp8>(o[2 * st + 1], pa[0], pa[1], pa[2], pa[3], b[2], b[3]);
       }
     }
     __syncwarp(); // every lane is done with this stage before it is refilled

@@ -5,8 +5,9 @@
 // deep; both products run on tensor cores (mma.sync m16n8k16, bf16 in, f32 accumulate) with
 // the scores, probabilities and running output kept in registers (the score accumulators
 // are re-packed as the A operand of P·V, so P never goes through shared memory). With an e4m3
-// KV cache (kFp8) the two stages hold the codes and the block converts the tile it works on
-// into one bf16 K/V tile.
+// KV cache (kFp8) the two stages hold the codes, the block converts the tile it works on into
+// one f16 K/V tile (one cvt a pair; f16 holds every e4m3 value) and the mmas run in f16, as the
+// decode kernel's do: Q in f16 times kFp8QueryScale, P in f16.
 #include "backend/cuda/kernels.h"
 
 #include <cmath>
@@ -36,7 +37,7 @@ template <int D, bool kFp8> struct PrefillLayout {
   static constexpr size_t kv_tile_bytes = sizeof(bf16) * kKeys * ld;
   static constexpr size_t stage_bytes = 2 * kv_tile_bytes; // K then V
   static constexpr size_t code_tile_bytes = kKeys * D;      // kFp8: one K or V tile of codes, unpadded
-  // bf16: two stages of K/V. kFp8: one bf16 K/V tile (converted) after two stages of codes.
+  // bf16: two stages of K/V. kFp8: one f16 K/V tile (converted) after two stages of codes.
   static constexpr size_t codes_offset = q_bytes + stage_bytes;
   static constexpr size_t total = kFp8 ? codes_offset + 2 * 2 * code_tile_bytes : q_bytes + 2 * stage_bytes;
 };
@@ -121,7 +122,7 @@ __global__ void __launch_bounds__(kThreads)
   const int warp_last_pos = first_pos + min(warp_row0 + kWarpRows - 1, query_len - 1);
   const bool warp_active = warp_row0 < query_len;
   // An fp8 cache's K scale folds into the softmax scale and its V scale into the output.
-  const float scale_log2 = args.scale * 1.4426950408889634f * (kFp8 ? args.k_scale : 1.f);
+  const float scale_log2 = args.scale * 1.4426950408889634f * (kFp8 ? args.k_scale / kFp8QueryScale : 1.f);
 
   float o[D / 8][4];
 #pragma unroll
@@ -147,13 +148,20 @@ __global__ void __launch_bounds__(kThreads)
     const int key0 = kt * kKeys;
     const bf16* k_tile = s_k(stage);
     const bf16* v_tile = s_v(stage);
-    if constexpr (kFp8) { // this stage's codes into the one bf16 tile (8 codes per step)
+    if constexpr (kFp8) { // this stage's codes into the one f16 tile (8 codes per step)
       const unsigned char* codes = s_codes(stage);
       for (int i = threadIdx.x; i < 2 * kKeys * D / 8; i += kThreads) {
         const int kv = i / (kKeys * D / 8), rest = i % (kKeys * D / 8);
         const int r = rest / (D / 8), c = rest % (D / 8);
         const uint2 raw = *reinterpret_cast<const uint2*>(codes + kv * L::code_tile_bytes + r * D + c * 8);
-        *reinterpret_cast<uint4*>((kv ? s_v(0) : s_k(0)) + r * L::ld + c * 8) = fp8x8_to_bf16x8(raw);
+        *reinterpret_cast<uint4*>((kv ? s_v(0) : s_k(0)) + r * L::ld + c * 8) = fp8x8_to_f16x8(raw);
+      }
+      if (kt == 0) { // Q (landed with tile 0) into f16 in place, scaled
+        for (int i = threadIdx.x; i < kRows * D / 2; i += kThreads) {
+          uint32_t* pair = reinterpret_cast<uint32_t*>(s_q + (i / (D / 2)) * L::ld) + i % (D / 2);
+          const float2 f = unpack_bf16(*pair);
+          *pair = pack_f16(f.x * kFp8QueryScale, f.y * kFp8QueryScale);
+        }
       }
       __syncthreads();
       k_tile = s_k(0);
@@ -173,8 +181,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int n = 0; n < kKeys / 8; ++n) {
           uint32_t kb[4]; // dims kk*16 .. kk*16 + 31 of keys 8n .. 8n + 7
           ldmatrix_x4(smem_u32(k_tile + (n * 8 + b_row) * L::ld + kk * 16 + b_col), kb);
-          mma_bf16_16816(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
-          mma_bf16_16816(s[n], qb[0], qb[1], qb[2], qb[3], kb[2], kb[3]);
+          mma_16816<kFp8>(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
+          mma_16816<kFp8>(s[n], qb[0], qb[1], qb[2], qb[3], kb[2], kb[3]);
         }
       }
       if constexpr ((D / 16) % 2 != 0) { // head_dim 48, 80, 112, ...: the last 16 dims alone
@@ -185,8 +193,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int n = 0; n < kKeys / 8; n += 2) {
           uint32_t kb[4]; // dims kk*16 .. kk*16 + 15 of keys 8n .. 8n + 15 (lanes 16-31: keys + 8)
           ldmatrix_x4(smem_u32(k_tile + (n * 8 + b_row + ((lane >> 4) << 3)) * L::ld + kk * 16 + (b_col & 8)), kb);
-          mma_bf16_16816(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
-          mma_bf16_16816(s[n + 1], qa[0], qa[1], qa[2], qa[3], kb[2], kb[3]);
+          mma_16816<kFp8>(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
+          mma_16816<kFp8>(s[n + 1], qa[0], qa[1], qa[2], qa[3], kb[2], kb[3]);
         }
       }
       // Scale into log2 units, mask the causal future, update the running max and sum.
@@ -212,16 +220,16 @@ __global__ void __launch_bounds__(kThreads)
       m_lo = new_lo;
       m_hi = new_hi;
       float sum_lo = 0.f, sum_hi = 0.f;
-      uint32_t p[kKeys / 8][2]; // bf16 pairs: [n][0] row g, [n][1] row g + 8
+      uint32_t p[kKeys / 8][2]; // bf16 (f16) pairs: [n][0] row g, [n][1] row g + 8
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n) {
         const float p0 = exp2f(s[n][0] - m_lo), p1 = exp2f(s[n][1] - m_lo);
         const float p2 = exp2f(s[n][2] - m_hi), p3 = exp2f(s[n][3] - m_hi);
-        p[n][0] = pack_bf16(p0, p1);
-        p[n][1] = pack_bf16(p2, p3);
+        p[n][0] = pack_pair<kFp8>(p0, p1);
+        p[n][1] = pack_pair<kFp8>(p2, p3);
         // The sum counts the probabilities as rounded for P·V, so the two stay consistent.
-        const float2 r01 = unpack_bf16(p[n][0]);
-        const float2 r23 = unpack_bf16(p[n][1]);
+        const float2 r01 = unpack_pair<kFp8>(p[n][0]);
+        const float2 r23 = unpack_pair<kFp8>(p[n][1]);
         sum_lo += r01.x + r01.y;
         sum_hi += r23.x + r23.y;
       }
@@ -247,8 +255,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int n = 0; n < D / 8; n += 2) {
           uint32_t vb[4];
           ldmatrix_x4_trans(smem_u32(v_tile + (kk * 16 + a_row) * L::ld + n * 8 + a_col), vb);
-          mma_bf16_16816(o[n], pa0, pa1, pa2, pa3, vb[0], vb[1]);
-          mma_bf16_16816(o[n + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
+          mma_16816<kFp8>(o[n], pa0, pa1, pa2, pa3, vb[0], vb[1]);
+          mma_16816<kFp8>(o[n + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
         }
       }
     }
