@@ -4,7 +4,9 @@
 # configs (bf16 / GPTQ / AWQ / FP8-dynamic) and Llama-3.1-8B, the ShareGPT-like workload, the tiny bf16
 # and wave2 quantized checkpoints with their goldens, the scripts (the figures, Nsight on the decode attention) and COMMIT. About 40 MB. Run from the
 # repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
-# Usage: [BEFORE_BENCH=path] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
+# Usage: [BEFORE_BENCH=path] [KERNEL_BENCH=0] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
+# KERNEL_BENCH=0 leaves cuda_kernel_bench out (the figures script then skips "uneven" and "plans"): the bundle and
+# the tree must stay under the 64 MiB a call carries, and the bundle stops past 53 MB.
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin figures_bundle_for_device .dev-carry/figures "$@"
@@ -17,7 +19,9 @@ bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fix
 # figures_on_device.sh runs with it (ShareGPT and random in bf16). It takes cuda_kernel_bench's place (the uneven and
 # plans runs), or the bundle and the tree would pass the 64 MiB a call carries.
 CARRIED=()
-for b in "${BINS[@]}"; do [ -n "${BEFORE_BENCH:-}" ] && [ "$b" = cuda_kernel_bench ] || CARRIED+=("$b"); done
+for b in "${BINS[@]}"; do
+  { [ -n "${BEFORE_BENCH:-}" ] || [ "${KERNEL_BENCH:-1}" = 0 ]; } && [ "$b" = cuda_kernel_bench ] || CARRIED+=("$b")
+done
 bundle_bins "${CARRIED[@]}"
 if [ -n "${BEFORE_BENCH:-}" ]; then
   [ -x "$BEFORE_BENCH" ] || bundle_die "BEFORE_BENCH $BEFORE_BENCH is not an executable"
@@ -29,4 +33,4 @@ cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.jso
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
 bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3
 cp native/tests/cuda/figures_on_device.sh native/tests/cuda/ncu_decode_on_device.sh native/tests/cuda/ncu_lib.sh native/tests/cuda/ncu_source_stalls.py native/tests/cuda/decode_b1_profile_on_device.sh native/tests/cuda/decode_b1_skip_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
-bundle_end "OUT=\$OUT bash $DEST/figures_on_device.sh"
+bundle_end --max-mb 53 "OUT=\$OUT bash $DEST/figures_on_device.sh"
