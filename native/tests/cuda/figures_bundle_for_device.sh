@@ -4,9 +4,10 @@
 # configs (bf16 / GPTQ / AWQ / FP8-dynamic) and Llama-3.1-8B, the ShareGPT-like workload, the tiny bf16
 # and wave2 quantized checkpoints with their goldens, the scripts (the figures, Nsight on the decode attention) and COMMIT. About 40 MB. Run from the
 # repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
-# Usage: [BEFORE_BENCH=path] [KERNEL_BENCH=0] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
-# KERNEL_BENCH=0 leaves cuda_kernel_bench out (the figures script then skips "uneven" and "plans"): the bundle and
-# the tree must stay under the 64 MiB a call carries, and the bundle stops past 53 MB.
+# Usage: [BEFORE_BENCH=path] [KERNEL_BENCH=1] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
+# The bundle and the tree must stay under the 64 MiB a call carries (the bundle stops past 53 MB), so one of
+# kv_cache_dtype_test (the default) and cuda_kernel_bench (KERNEL_BENCH=1: the "uneven" and "plans" runs) is carried;
+# the figures script skips what its bundle lacks.
 set -eu
 . "$(dirname "$0")/bundle_lib.sh"
 bundle_begin figures_bundle_for_device .dev-carry/figures "$@"
@@ -19,8 +20,14 @@ bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fix
 # figures_on_device.sh runs with it (ShareGPT and random in bf16). It takes cuda_kernel_bench's place (the uneven and
 # plans runs), or the bundle and the tree would pass the 64 MiB a call carries.
 CARRIED=()
+kernel_bench=${KERNEL_BENCH:-0}
+[ -n "${BEFORE_BENCH:-}" ] && kernel_bench=0
 for b in "${BINS[@]}"; do
-  { [ -n "${BEFORE_BENCH:-}" ] || [ "${KERNEL_BENCH:-1}" = 0 ]; } && [ "$b" = cuda_kernel_bench ] || CARRIED+=("$b")
+  case $b in
+    cuda_kernel_bench) [ "$kernel_bench" = 1 ] && CARRIED+=("$b") ;;
+    kv_cache_dtype_test) [ "$kernel_bench" = 1 ] || CARRIED+=("$b") ;;
+    *) CARRIED+=("$b") ;;
+  esac
 done
 bundle_bins "${CARRIED[@]}"
 if [ -n "${BEFORE_BENCH:-}" ]; then

@@ -83,21 +83,19 @@ template <int D, bool kFp8 = false, bool kShallow = false> struct DecodeSizes {
 template <int kRows, bool kF16 = false>
 __device__ __forceinline__ void mma_rows(float (&acc)[kRows / 4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                           uint32_t b0, uint32_t b1) {
+#define PAGODA_MMA_8_ROWS(T)                                                                                      \
+  asm("mma.sync.aligned.m16n8k16.row.col.f32." T "." T ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "     \
+      "{%0, %1, %10, %10};\n"                                                                                     \
+      : "+f"(acc[0]), "+f"(acc[1]), "=f"(unused0), "=f"(unused1)                                                  \
+      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f))
   if constexpr (kRows == 16) {
     pagoda::cuda::mma_16816<kF16>(acc, a0, a1, a2, a3, b0, b1);
-  } else if constexpr (!kF16) {
-    float unused0, unused1;
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %10, %10};\n"
-        : "+f"(acc[0]), "+f"(acc[1]), "=f"(unused0), "=f"(unused1)
-        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f));
   } else {
     float unused0, unused1;
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %10, %10};\n"
-        : "+f"(acc[0]), "+f"(acc[1]), "=f"(unused0), "=f"(unused1)
-        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1), "f"(0.f));
+    if constexpr (kF16) PAGODA_MMA_8_ROWS("f16");
+    else PAGODA_MMA_8_ROWS("bf16");
   }
+#undef PAGODA_MMA_8_ROWS
 }
 
 // Element offset of 16-byte chunk c of row r in a [16][kPitch] tile, so the 8 rows an ldmatrix

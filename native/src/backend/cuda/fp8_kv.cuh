@@ -7,8 +7,6 @@
 
 #include <cstdint>
 
-#include "backend/cuda/mma.cuh"
-
 namespace pagoda::cuda {
 
 // The attention kernels' f16 mmas with an e4m3 cache take Q times this (undone in the softmax scale): exact from
