@@ -39,5 +39,5 @@ cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.jso
   bench/configs/llama-3.1-8b.json "$SHARED/configs/llama-3-8b.json" "$DEST/configs/"
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
 bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3
-cp native/tests/cuda/figures_on_device.sh native/tests/cuda/ncu_decode_on_device.sh native/tests/cuda/ncu_lib.sh native/tests/cuda/ncu_source_stalls.py native/tests/cuda/decode_b1_profile_on_device.sh native/tests/cuda/decode_b1_skip_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
+cp native/tests/cuda/figures_on_device.sh native/tests/cuda/ncu_decode_on_device.sh native/tests/cuda/ncu_prefill_on_device.sh native/tests/cuda/ncu_lib.sh native/tests/cuda/ncu_source_stalls.py native/tests/cuda/decode_b1_profile_on_device.sh native/tests/cuda/decode_b1_skip_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
 bundle_end --max-mb 53 "OUT=\$OUT bash $DEST/figures_on_device.sh"

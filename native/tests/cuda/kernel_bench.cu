@@ -455,14 +455,15 @@ double rel_l2_device(const bf16* a, const bf16* b, size_t n) {
 // One causal prompt of L tokens for the prefill benches: random K / V caches (8 KV heads, block size 16) and q
 // (32 query heads inside a 48-head qkv row), the same seeds for every bench so their rows compare.
 struct PrefillInputs {
-  static constexpr int kBlockSize = 16;
-  PrefillInputs(int D, int L)
-      : kc(cache_elems(D, L) * 2), vc(cache_elems(D, L) * 2), q(size_t(L) * 48 * D * 2), prompt(L, kBlockSize) {
+  static constexpr int kBlockSize = 16; // the engine's default
+  PrefillInputs(int D, int L, int bs = kBlockSize)
+      : kc(cache_elems(D, L) * 2), vc(cache_elems(D, L) * 2), q(size_t(L) * 48 * D * 2), prompt(L, bs) {
     fill_random_bf16(kc.as<bf16>(), cache_elems(D, L), 21, 1.f);
     fill_random_bf16(vc.as<bf16>(), cache_elems(D, L), 22, 1.f);
     fill_random_bf16(q.as<bf16>(), size_t(L) * 48 * D, 23, 2.f);
   }
-  static size_t cache_elems(int D, int L) { return size_t(L / kBlockSize) * 8 * kBlockSize * D; }
+  // Block sizes dividing L, so the element count is the same whatever the block size.
+  static size_t cache_elems(int D, int L) { return size_t(L) * 8 * D; }
   DeviceBuffer kc, vc, q;
   OnePromptPrefill prompt;
 };
@@ -500,7 +501,8 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   if (D != 256) // head_dim 256 runs simple whatever is asked
     for (WgmmaPrefillSchedule more : {WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap,
                                       WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong,
-                                      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy})
+                                      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy,
+                                      WgmmaPrefillSchedule::kPingpongSplit})
       schedules.push_back(more);
   for (WgmmaPrefillSchedule schedule : schedules) {
     const char* sched = wgmma_prefill_schedule_name(schedule);
@@ -512,6 +514,53 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
                 rel_l2_device(out_wgmma.as<bf16>(), out_default.as<bf16>(), size_t(L) * q_width));
   }
   return rows;
+}
+
+// "prefill-quick [L ...]": head_dim 128 only, the default wgmma schedule beside the others worth a same-run
+// comparison, at the engine's block size 16 and at 128 (2 bulk copies a K or V tile instead of 16), so a kernel
+// change is measured in a short call. Rel L2 against the default at block size 16.
+void prefill_quick_rows(double copy_gbs, const std::vector<int>& lengths) {
+  const int D = 128, q_width = 32 * D, stride = 48 * D;
+  for (int L : lengths) {
+    const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
+    const double bytes = double(L) * (stride + q_width) * 2;
+    const int warmup = L <= 32768 ? 2 : 1, reps = L <= 32768 ? 10 : 3;
+    DeviceBuffer reference(size_t(L) * q_width * 2), out(size_t(L) * q_width * 2);
+    for (int bs : {16, 128}) {
+      PrefillInputs in(D, L, bs);
+      PagedAttentionArgs a = in.prompt.args(in.q, in.kc, in.vc, D);
+      a.num_cache_blocks = L / bs;
+      const int n = static_cast<int>(in.prompt.tiles.size());
+      const PrefillTile* tiles = in.prompt.d_tiles.as<PrefillTile>();
+      for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongSplit,
+                                            WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kSimpleTma}) {
+        const bool first = bs == 16 && schedule == WgmmaPrefillSchedule::kPingpongLazy;
+        a.out = first ? reference.as<bf16>() : out.as<bf16>();
+        char name[96];
+        std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/128 bs %d %s", L, bs,
+                      wgmma_prefill_schedule_name(schedule));
+        row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, schedule); }, warmup, reps), bytes,
+            causal_flops, copy_gbs);
+        if (!first)
+          std::printf("  vs %s at bs 16: rel L2 %.2e\n", wgmma_prefill_schedule_name(WgmmaPrefillSchedule::kPingpongLazy),
+                      rel_l2_device(out.as<bf16>(), reference.as<bf16>(), size_t(L) * q_width));
+      }
+    }
+  }
+}
+
+// "prefill-profile [L]": the default prefill kernel on one L-token prompt (head_dim 128, block size 16), launched
+// twice untimed, for Nsight Compute (launch-skip 1 profiles the second, warm launch).
+void prefill_profile_once(int L) {
+  PrefillInputs in(128, L);
+  DeviceBuffer out(size_t(L) * 32 * 128 * 2);
+  PagedAttentionArgs a = in.prompt.args(in.q, in.kc, in.vc, 128);
+  a.num_cache_blocks = L / PrefillInputs::kBlockSize;
+  a.out = out.as<bf16>();
+  const int n = static_cast<int>(in.prompt.tiles.size());
+  for (int i = 0; i < 2; ++i) paged_attention_prefill(a, in.prompt.d_tiles.as<PrefillTile>(), n, 0);
+  PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
+  std::printf("prefill-profile: 2 launches of 1 x %d causal 32/8/128\n", L);
 }
 
 // Opens a figures file and writes its first fields: which bench, the device, the commit.
@@ -853,6 +902,8 @@ int main(int argc, char** argv) {
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
+  // "prefill-quick [L ...]": head_dim 128's wgmma schedules at block sizes 16 and 128; "prefill-profile [L]": the
+  // default prefill kernel launched twice for Nsight Compute;
   // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer);
   // "uneven [dataset.json [profile]]": decode attention over ShareGPT-like uneven contexts at batch 64-256 (one
   // layer); "profile": batch 256 only, each variant launched twice untimed, for Nsight Compute;
@@ -891,6 +942,17 @@ int main(int argc, char** argv) {
   }
   if (prefill_only) {
     prefill_rows(copy_gbs, prop, argc > 2 ? argv[2] : nullptr);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "prefill-quick") {
+    std::vector<int> lengths;
+    for (int i = 2; i < argc; ++i) lengths.push_back(std::atoi(argv[i]));
+    if (lengths.empty()) lengths = {32768};
+    prefill_quick_rows(copy_gbs, lengths);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "prefill-profile") {
+    prefill_profile_once(argc > 2 ? std::atoi(argv[2]) : 32768);
     return 0;
   }
   if (cascade_only) {
