@@ -286,39 +286,53 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (threadIdx.x == 0) {
         prefetch_tensor_map(&maps.k);
         prefetch_tensor_map(&maps.v);
-        const int boxes = tma_boxes_per_tile(D, args.block_size, kN);
+        // A tile's block ids are read together (tma_tile_rows), the next tile's right after this one's boxes
+        // are issued, so their latency passes while the thread waits for a free stage. Read box by box,
+        // each box waited on its own division and block-table load, and at block size 16 (16 boxes a tensor
+        // a tile) the consumers spent a third of their time waiting for tiles (Nsight, session 27).
+        constexpr int kMaxGroups = kTmaMaxGroups, kCols = D / kTmaBoxDims;
+        const int rows = tma_box_rows(args.block_size, kN), groups = kN / rows;
+        int32_t ids[kMaxGroups];
+        int row0 = 0;
+        auto fetch_ids = [&](int t) {
+          const TmaTileRows tr = tma_tile_rows(t, kN, args.block_size);
+          row0 = tr.row0;
+#pragma unroll
+          for (int g = 0; g < kMaxGroups; ++g)
+            if (g < groups) ids[g] = block_table[tr.first_entry + g];
+        };
+        auto issue = [&](const CUtensorMap* map, uint32_t dst, uint32_t bar) {
+#pragma unroll
+          for (int g = 0; g < kMaxGroups; ++g)
+            if (g < groups) {
+#pragma unroll
+              for (int col = 0; col < kCols; ++col) {
+                const TmaBox box = tma_group_box(g, col, ids[g], row0, kN, rows, kv_head);
+                tma_load_4d(dst + box.smem_offset, map, bar, box.coord[0], box.coord[1], box.coord[2], box.coord[3]);
+              }
+            }
+        };
+        if (full_tiles > 0) fetch_ids(0);
         for (int t = 0; t < full_tiles; ++t) {
           const int stage = t % kStages;
           const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
+          const uint32_t parity = ((t / kStages) - 1) & 1;
           if constexpr (kSplit) {
             // K's boxes, then V's: V of t waits for P V of t - kStages, which ends with S of t - kStages + 1,
             // the same turn that frees K's slot for t + 1, so the order costs K nothing.
-            const uint32_t parity = ((t / kStages) - 1) & 1;
             if (t >= kStages) mbarrier_wait(empty_bar(stage), parity);
             mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN) / 2);
-            for (int b = 0; b < boxes; ++b) {
-              const TmaBox box = tma_box(block_table, t, b, D, kN, args.block_size, kv_head);
-              tma_load_4d(k_dst + box.smem_offset, &maps.k, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
-                          box.coord[3]);
-            }
+            issue(&maps.k, k_dst, full_bar(stage));
             if (t >= kStages) mbarrier_wait(v_empty_bar(stage), parity);
             mbarrier_arrive_expect_tx(v_full_bar(stage), tma_tile_bytes(D, kN) / 2);
-            for (int b = 0; b < boxes; ++b) {
-              const TmaBox box = tma_box(block_table, t, b, D, kN, args.block_size, kv_head);
-              tma_load_4d(v_dst + box.smem_offset, &maps.v, v_full_bar(stage), box.coord[0], box.coord[1],
-                          box.coord[2], box.coord[3]);
-            }
-            continue;
+            issue(&maps.v, v_dst, v_full_bar(stage));
+          } else {
+            if (t >= kStages) mbarrier_wait(empty_bar(stage), parity);
+            mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
+            issue(&maps.k, k_dst, full_bar(stage));
+            issue(&maps.v, v_dst, full_bar(stage));
           }
-          if (t >= kStages) mbarrier_wait(empty_bar(stage), ((t / kStages) - 1) & 1);
-          mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
-          for (int b = 0; b < boxes; ++b) {
-            const TmaBox box = tma_box(block_table, t, b, D, kN, args.block_size, kv_head);
-            tma_load_4d(k_dst + box.smem_offset, &maps.k, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
-                        box.coord[3]);
-            tma_load_4d(v_dst + box.smem_offset, &maps.v, full_bar(stage), box.coord[0], box.coord[1], box.coord[2],
-                        box.coord[3]);
-          }
+          if (t + 1 < full_tiles) fetch_ids(t + 1);
         }
       }
       if (full_tiles < n) {

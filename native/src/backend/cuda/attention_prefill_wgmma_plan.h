@@ -129,8 +129,12 @@ PAGODA_WGMMA_HD uint64_t n_major_descriptor(uint32_t tile_addr, int kv_rows, int
 // bits like wgmma's, so a box starting at tile row r (a multiple of 8, so 1024-aligned) of atom
 // column a lands exactly where swizzled_offset(keys, r .., 8 a ..) puts it. Needs block_size a
 // multiple of 8 that divides the tile or is divided by it (a box never straddles a block or a tile).
+// The producer holds a tile's block ids in registers, at most kTmaMaxGroups of them (block size 16 and up
+// at 128 keys a tile); smaller blocks take the cp.async producer.
+constexpr int kTmaMaxGroups = 8;
 PAGODA_WGMMA_HD bool tma_layout_fits(int block_size, int keys) {
-  return block_size > 0 && block_size % 8 == 0 && (keys % block_size == 0 || block_size % keys == 0);
+  return block_size > 0 && block_size % 8 == 0 && (keys % block_size == 0 || block_size % keys == 0) &&
+         keys <= kTmaMaxGroups * block_size;
 }
 PAGODA_WGMMA_HD int tma_box_rows(int block_size, int keys) { return block_size < keys ? block_size : keys; }
 constexpr int kTmaBoxDims = 64; // 128 bytes of bf16
@@ -146,18 +150,32 @@ struct TmaBox {
   int32_t coord[4];
   uint32_t smem_offset;
 };
+// Where tile `tile`'s row groups sit: group g (tma_box_rows keys) is block-table entry first_entry + g, from
+// row row0 of its block on (row0 > 0 only where a block holds several tiles, and then there is one group). The
+// producer reads a tile's block ids together from this, one load latency a tile rather than one a box.
+struct TmaTileRows {
+  int first_entry, row0;
+};
+PAGODA_WGMMA_HD TmaTileRows tma_tile_rows(int tile, int keys, int block_size) {
+  const int key0 = tile * keys, entry = key0 / block_size;
+  return {entry, key0 - entry * block_size};
+}
+// Box (group, atom column) of a tile whose group sits in physical block `block` from row `row0` on.
+PAGODA_WGMMA_HD TmaBox tma_group_box(int group, int atom_col, int32_t block, int row0, int keys, int rows, int kv_head) {
+  TmaBox b;
+  b.coord[0] = atom_col * kTmaBoxDims;
+  b.coord[1] = row0;
+  b.coord[2] = kv_head;
+  b.coord[3] = block;
+  b.smem_offset = static_cast<uint32_t>(atom_col * keys * kRowBytes + group * rows * kRowBytes);
+  return b;
+}
 PAGODA_WGMMA_HD TmaBox tma_box(const int32_t* block_table, int tile, int box, int D, int keys, int block_size,
                                int kv_head) {
   const int cols = D / kTmaBoxDims, rows = tma_box_rows(block_size, keys);
-  const int group = box / cols, atom_col = box % cols;
-  const int row = group * rows, key = tile * keys + row;
-  TmaBox b;
-  b.coord[0] = atom_col * kTmaBoxDims;
-  b.coord[1] = key % block_size;
-  b.coord[2] = kv_head;
-  b.coord[3] = block_table[key / block_size];
-  b.smem_offset = static_cast<uint32_t>(atom_col * keys * kRowBytes + row * kRowBytes);
-  return b;
+  const int group = box / cols;
+  const TmaTileRows tr = tma_tile_rows(tile, keys, block_size);
+  return tma_group_box(group, box % cols, block_table[tr.first_entry + group], tr.row0, keys, rows, kv_head);
 }
 // Tiles the boxes fill: those wholly before kv_end. A tile reaching past it (only ever the CTA's
 // last) is copied by the producer's threads with cp.async and zero-filled past kv_end, because a
