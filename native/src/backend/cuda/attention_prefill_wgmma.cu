@@ -59,8 +59,7 @@ struct KvTensorMaps {
 static_assert(kCtaRows == 2 * kWgRows && kCtaRows == 2 * kTileRows, "a CTA is two planner tiles, one per consumer");
 
 // Shared memory, from a 1024-aligned base: Q (two warpgroups' 64-row tiles), kStages K tiles,
-// kStages V tiles (each 1024-aligned: their sizes are multiples of 1024), then the mbarriers (a full
-// and an empty one a stage; the split rings add V's own pair).
+// kStages V tiles (each 1024-aligned: their sizes are multiples of 1024), then the mbarriers.
 template <int D, int kStages> struct WgmmaLayout {
   static constexpr int wg_q_bytes = kWgRows * D * 2;
   static constexpr int q_bytes = 2 * wg_q_bytes;
@@ -68,7 +67,7 @@ template <int D, int kStages> struct WgmmaLayout {
   static constexpr int k_offset = q_bytes;
   static constexpr int v_offset = k_offset + kStages * kv_tile_bytes;
   static constexpr int bar_offset = v_offset + kStages * kv_tile_bytes;
-  static constexpr int total = bar_offset + 4 * kStages * 8; // full, empty (and V's full, empty when split)
+  static constexpr int total = bar_offset + 2 * kStages * 8;
   static constexpr int alloc = total + kAtomBytes; // the dynamic base is aligned up by at most 1008 bytes
   static_assert(wg_q_bytes % kAtomBytes == 0 && kv_tile_bytes % kAtomBytes == 0, "tiles stay 1024-aligned");
 };
@@ -200,11 +199,7 @@ __device__ __forceinline__ void lazy_or_eager_rescale(float (&o)[N], float alpha
 // occupy the tensor cores; like kOverlap it frees a stage one tile later and wants 3 stages.
 // Consumer::kSimple runs S, softmax, P V in turn, waiting for each. kTma: the producer copies full
 // tiles with the bulk copy engine (one thread, tensor maps in `maps`), else with 128 threads of cp.async.
-// kSplit (pingpong on the bulk copies only): K and V are two rings with their own barriers, so K of tile t is
-// freed as soon as S of t is done, a turn before P V of t frees its V. With one ring a stage waits for P V,
-// which the pingpong issues a turn late, so the producer gets about one turn to land the next tile but one;
-// split, each ring gets about two (what 3 stages gave the simple schedule over 2: +25% in session 8).
-template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false, bool kSplit = false>
+template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false>
 __global__ void __launch_bounds__(kThreads, 1)
     paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* tiles, int num_tiles,
                                          const __grid_constant__ KvTensorMaps maps) {
@@ -212,7 +207,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256");
   constexpr int kN = keys_per_tile(D); // keys per K/V tile
   static_assert(kC == Consumer::kSimple || kStages >= 3, "the overlapped schedules hold two stages while the next one loads");
-  static_assert(!kSplit || (kTma && kC == Consumer::kPingpong), "split rings: the pingpong on the bulk copies");
   using L = WgmmaLayout<D, kStages>;
   constexpr int kChunks = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -220,9 +214,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t s_q = base, s_k = base + L::k_offset, s_v = base + L::v_offset;
   auto full_bar = [&](int s) { return base + L::bar_offset + 8 * s; };
   auto empty_bar = [&](int s) { return base + L::bar_offset + 8 * (kStages + s); };
-  // V's ring: its own barriers when split, else the stage's.
-  auto v_full_bar = [&](int s) { return kSplit ? base + L::bar_offset + 8 * (2 * kStages + s) : full_bar(s); };
-  auto v_empty_bar = [&](int s) { return kSplit ? base + L::bar_offset + 8 * (3 * kStages + s) : empty_bar(s); };
 
   pdl_wait(); // q and the KV cache were written by the kernels before this one
   pdl_launch_dependents();
@@ -243,10 +234,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       // with the tile's byte count, and the phase completes when those bytes are in.
       mbarrier_init(full_bar(s), kTma ? 1 : 128);
       mbarrier_init(empty_bar(s), 256); // every consumer thread arrives once its wgmma read the stage
-      if constexpr (kSplit) {
-        mbarrier_init(v_full_bar(s), 1);
-        mbarrier_init(v_empty_bar(s), 256);
-      }
     }
     mbarrier_init_fence();
   }
@@ -316,41 +303,23 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int t = 0; t < full_tiles; ++t) {
           const int stage = t % kStages;
           const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
-          const uint32_t parity = ((t / kStages) - 1) & 1;
-          if constexpr (kSplit) {
-            // K's boxes, then V's: V of t waits for P V of t - kStages, which ends with S of t - kStages + 1,
-            // the same turn that frees K's slot for t + 1, so the order costs K nothing.
-            if (t >= kStages) mbarrier_wait(empty_bar(stage), parity);
-            mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN) / 2);
-            issue(&maps.k, k_dst, full_bar(stage));
-            if (t >= kStages) mbarrier_wait(v_empty_bar(stage), parity);
-            mbarrier_arrive_expect_tx(v_full_bar(stage), tma_tile_bytes(D, kN) / 2);
-            issue(&maps.v, v_dst, v_full_bar(stage));
-          } else {
-            if (t >= kStages) mbarrier_wait(empty_bar(stage), parity);
-            mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
-            issue(&maps.k, k_dst, full_bar(stage));
-            issue(&maps.v, v_dst, full_bar(stage));
-          }
+          if (t >= kStages) mbarrier_wait(empty_bar(stage), ((t / kStages) - 1) & 1);
+          mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
+          issue(&maps.k, k_dst, full_bar(stage));
+          issue(&maps.v, v_dst, full_bar(stage));
           if (t + 1 < full_tiles) fetch_ids(t + 1);
         }
       }
       if (full_tiles < n) {
         const int t = n - 1; // full_tiles == n - 1
-        if (threadIdx.x == 0 && t >= kStages) {
-          mbarrier_wait(empty_bar(t % kStages), ((t / kStages) - 1) & 1);
-          if constexpr (kSplit) mbarrier_wait(v_empty_bar(t % kStages), ((t / kStages) - 1) & 1);
-        }
+        if (threadIdx.x == 0 && t >= kStages) mbarrier_wait(empty_bar(t % kStages), ((t / kStages) - 1) & 1);
         __syncwarp(); // warp 0 whole again after thread 0's branches: bar.sync is warp-aligned
         named_barrier_sync(kProducerBarrier, 128);
         copy_tile(t);
         cp_async_wait<0>();
         fence_proxy_async_shared(); // written through the generic proxy, read by wgmma's async one
         named_barrier_sync(kProducerBarrier, 128);
-        if (threadIdx.x == 0) {
-          mbarrier_arrive(full_bar(t % kStages));
-          if constexpr (kSplit) mbarrier_arrive(v_full_bar(t % kStages));
-        }
+        if (threadIdx.x == 0) mbarrier_arrive(full_bar(t % kStages));
       }
       return;
     }
@@ -450,11 +419,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       // same n + 1 as below) and its arrivals on the stages the producer waits for.
       for (int t = 0; t <= n; ++t) {
         if (t < n) mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
-        if (kSplit && t > 0) mbarrier_wait(v_full_bar((t - 1) % kStages), ((t - 1) / kStages) & 1);
         named_barrier_sync(my_turn, 256);
         named_barrier_arrive(their_turn, 256);
-        if (kSplit && t < n) mbarrier_arrive(empty_bar(t % kStages));
-        if (t > 0) mbarrier_arrive(v_empty_bar((t - 1) % kStages));
+        if (t > 0) mbarrier_arrive(empty_bar((t - 1) % kStages));
       }
       return;
     }
@@ -531,7 +498,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       named_barrier_arrive(their_turn, 256);
       wgmma_wait<0>();
       fence_operands(s);
-      if constexpr (kSplit) mbarrier_arrive(empty_bar(0)); // K of tile 0 is read
       {
         float alpha_lo, alpha_hi; // 0, and o is still zero
         softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
@@ -539,7 +505,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       for (int t = 1; t < n; ++t) {
         mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
-        if constexpr (kSplit) mbarrier_wait(v_full_bar((t - 1) % kStages), ((t - 1) / kStages) & 1);
         named_barrier_sync(my_turn, 256);
         wgmma_fence(); // S was read and P, O written by ordinary instructions since the last wgmma
         issue_pv<D, kN>(o, p, v_tile(t - 1));
@@ -550,15 +515,12 @@ __global__ void __launch_bounds__(kThreads, 1)
         fence_operands(o);
         fence_operands(s);
         fence_operands(p);
-        // Tile t - 1's V is read (and its K, and t's K); split: t's K and t - 1's V, each on its own ring.
-        if constexpr (kSplit) mbarrier_arrive(empty_bar(t % kStages));
-        mbarrier_arrive(v_empty_bar((t - 1) % kStages));
+        mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
         float alpha_lo, alpha_hi;
         softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
                          pos_hi, scale_log2);
         lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
       }
-      if constexpr (kSplit) mbarrier_wait(v_full_bar((n - 1) % kStages), ((n - 1) / kStages) & 1);
       named_barrier_sync(my_turn, 256);
       wgmma_fence();
       issue_pv<D, kN>(o, p, v_tile(n - 1));
@@ -567,7 +529,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_wait<0>();
       fence_operands(o);
       fence_operands(p);
-      mbarrier_arrive(v_empty_bar((n - 1) % kStages));
+      mbarrier_arrive(empty_bar((n - 1) % kStages));
     }
     if (c == 0) named_barrier_sync(my_turn, 256); // warpgroup 1's last hand-over, so no arrival is left pending
   }
@@ -643,11 +605,11 @@ CUtensorMap kv_tensor_map(const bf16* cache, const PagedAttentionArgs& args) {
   return map;
 }
 
-template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false, bool kSplit = false>
+template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false>
 void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
   using L = WgmmaLayout<D, kStages>;
   static const bool configured = [] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy, kSplit>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, L::alloc));
     return true;
   }();
@@ -657,7 +619,7 @@ void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int 
     maps.k = kv_tensor_map(args.k_cache, args);
     maps.v = kv_tensor_map(args.v_cache, args);
   }
-  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy, kSplit>,
+  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy>,
              dim3(args.num_q_heads, num_tiles), dim3(kThreads), L::alloc, stream, args, tiles, num_tiles, maps);
 }
 
@@ -694,11 +656,6 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
     case WgmmaPrefillSchedule::kPingpongLazy:
       if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of it
         if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
-      }
-      return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
-    case WgmmaPrefillSchedule::kPingpongSplit: // pingpong-lazy with K and V on rings of their own (bulk copies only)
-      if constexpr (D == 128) {
-        if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true, true>(args, tiles, num_tiles, stream);
       }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
     }
@@ -743,7 +700,6 @@ const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule) {
   case WgmmaPrefillSchedule::kPingpong: return "pingpong";
   case WgmmaPrefillSchedule::kPingpongCpAsync: return "pingpong-cp-async";
   case WgmmaPrefillSchedule::kPingpongLazy: return "pingpong-lazy";
-  case WgmmaPrefillSchedule::kPingpongSplit: return "pingpong-split";
   }
   return "?";
 }
@@ -756,11 +712,11 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
     for (WgmmaPrefillSchedule s : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
                                    WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
                                    WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongCpAsync,
-                                   WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongSplit})
+                                   WgmmaPrefillSchedule::kPingpongLazy})
       if (std::strcmp(v, wgmma_prefill_schedule_name(s)) == 0) return static_cast<int>(s);
     throw Error(std::string("PAGODA_PREFILL_WGMMA is \"") + v +
                 "\"; use 1 / unset (the default schedule), simple, simple-deep, overlap, simple-tma, pingpong, "
-                "pingpong-cp-async, pingpong-lazy, pingpong-split, or 0 for the mma.sync kernel");
+                "pingpong-cp-async, pingpong-lazy, or 0 for the mma.sync kernel");
   }();
   if (choice >= 0 && schedule != nullptr) *schedule = static_cast<WgmmaPrefillSchedule>(choice);
   return choice >= 0;
