@@ -225,7 +225,8 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // boxes fit, cp.async otherwise) skipping the O rescale where no row max of a warp moved (bit for bit
 // kPingpong's output). kDefault is kPingpongLazy, the fastest measured on the H200: head_dim 128 336 /
 // 400 / 395 TFLOP/s at 4k / 32k / 131k tokens (kPingpong 332 / 391 / 385), head_dim 64 265 / 320 / 325
-// (kPingpongCpAsync 265 / 318 / 321). Head_dim 256 runs kSimple whatever is asked.
+// (kPingpongCpAsync 265 / 318 / 321); since its producer reads a tile's block ids together (session 27),
+// 522 / 524 at 32k / 131k on an H100 (block size 16). Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
   kPingpongLazy
