@@ -501,7 +501,8 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   if (D != 256) // head_dim 256 runs simple whatever is asked
     for (WgmmaPrefillSchedule more : {WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap,
                                       WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong,
-                                      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy})
+                                      WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy,
+                                      WgmmaPrefillSchedule::kPingpongTwoIssuers, WgmmaPrefillSchedule::kPingpongLean})
       schedules.push_back(more);
   for (WgmmaPrefillSchedule schedule : schedules) {
     const char* sched = wgmma_prefill_schedule_name(schedule);
@@ -533,8 +534,9 @@ void prefill_quick_rows(double copy_gbs, const std::vector<int>& lengths) {
       a.num_cache_blocks = L / bs;
       const int n = static_cast<int>(in.prompt.tiles.size());
       const PrefillTile* tiles = in.prompt.d_tiles.as<PrefillTile>();
-      for (WgmmaPrefillSchedule schedule : {WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpong,
-                                            WgmmaPrefillSchedule::kSimpleTma}) {
+      for (WgmmaPrefillSchedule schedule :
+           {WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongTwoIssuers,
+            WgmmaPrefillSchedule::kPingpongLean, WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kSimpleTma}) {
         const bool first = schedule == WgmmaPrefillSchedule::kPingpongLazy;
         a.out = first ? reference.as<bf16>() : out.as<bf16>();
         char name[96];

@@ -5,7 +5,8 @@
 // are not multiples of the 64-row tile or the 128-row CTA, block sizes 8, 16, 32 and 256 (TMA boxes of
 // 8 rows up to whole 128-key tiles of one block), head_dim 64, 128 and 256, every schedule (simple
 // with 2 and 3-4 K/V stages, overlap, simple-tma, pingpong with TMA and with cp.async, pingpong-lazy
-// (the default: bit for bit pingpong); head_dim 256 runs simple only), the TMA ones also without a
+// (the default: bit for bit pingpong), pingpong-two-issuers (bit for bit too) and pingpong-lean (the reference
+// only); head_dim 256 runs simple only), the TMA ones also without a
 // block count (their cp.async fallback);
 // 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned first, so a
 // row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to
@@ -166,9 +167,10 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
       WgmmaPrefillSchedule::kDefault,      WgmmaPrefillSchedule::kSimple,          WgmmaPrefillSchedule::kSimpleDeep,
       WgmmaPrefillSchedule::kOverlap,      WgmmaPrefillSchedule::kSimpleTma,       WgmmaPrefillSchedule::kPingpong,
       WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy,
+      WgmmaPrefillSchedule::kPingpongTwoIssuers, WgmmaPrefillSchedule::kPingpongLean,
       // without a block count (the cp.async fallbacks) from here on
       WgmmaPrefillSchedule::kSimpleTma,    WgmmaPrefillSchedule::kPingpong,        WgmmaPrefillSchedule::kPingpongLazy};
-  constexpr int kFirstFallback = 8;
+  constexpr int kFirstFallback = 10;
   for (int run = 0; run < static_cast<int>(sizeof kRuns / sizeof kRuns[0]); ++run) {
     const WgmmaPrefillSchedule schedule = kRuns[run];
     const bool fallback = run >= kFirstFallback;
@@ -195,9 +197,11 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     if (schedule == WgmmaPrefillSchedule::kSimpleTma)
       c.expect_true("wgmma prefill " + d.tag + ": " + name + " = simple-deep bit for bit", bits_differ(deep, out) == 0);
     if (schedule == WgmmaPrefillSchedule::kPingpong && !fallback) pingpong = out;
-    // The lazy rescale skips only multiplies by exactly 1: the same bits as pingpong.
+    // The lazy rescale skips only multiplies by exactly 1: the same bits as pingpong. Two issuers land the same
+    // bytes in the same places. (pingpong-lean sums the f32 exponentials: only the reference holds it.)
     const bool pingpong_twin = schedule == WgmmaPrefillSchedule::kPingpongCpAsync ||
                                schedule == WgmmaPrefillSchedule::kPingpongLazy ||
+                               schedule == WgmmaPrefillSchedule::kPingpongTwoIssuers ||
                                (schedule == WgmmaPrefillSchedule::kPingpong && fallback);
     if (pingpong_twin)
       c.expect_true("wgmma prefill " + d.tag + ": " + name + " = pingpong bit for bit", bits_differ(pingpong, out) == 0);
@@ -251,13 +255,14 @@ void run_long_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, co
   std::vector<float> pingpong;
   for (WgmmaPrefillSchedule schedule :
        {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
-        WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongLazy}) {
+        WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongTwoIssuers,
+        WgmmaPrefillSchedule::kPingpongLean}) {
     poison(d.out);
     paged_attention_prefill_wgmma(d.args, d_tiles.as<PrefillTile>(), static_cast<int>(tiles.size()), 0, schedule);
     PAGODA_CUDA_CHECK(cudaGetLastError());
     const std::vector<float> out = download_bf16(d.out, d.out_elems);
     if (schedule == WgmmaPrefillSchedule::kPingpong) pingpong = out;
-    if (schedule == WgmmaPrefillSchedule::kPingpongLazy)
+    if (schedule == WgmmaPrefillSchedule::kPingpongLazy || schedule == WgmmaPrefillSchedule::kPingpongTwoIssuers)
       c.expect_true(std::string("wgmma prefill ") + wgmma_prefill_schedule_name(schedule) + " = pingpong bit for bit " +
                         d.tag + " (8k)",
                     bits_differ(pingpong, out) == 0);

@@ -50,6 +50,15 @@ constexpr int kProducerBarrier = 5; // named barrier of the producer warpgroup (
 // The consumer warpgroups' schedule (the WgmmaPrefillSchedule names without the producer's kind).
 enum class Consumer { kSimple, kOverlap, kPingpong };
 
+// Experiments on the default schedule, written without a GPU in session 27 and off until a device call ranks
+// them (a bit mask, so one template parameter carries them). kTwoIssuers: the bulk-copy producer issues K's copies
+// from one thread and V's from another (warps 0 and 1), each arriving on the stage's full barrier with its half of
+// the bytes, so the two chains of copies at block size 16 (16 a tensor a tile) run side by side; the same bytes land
+// in the same places, so the output is the default's bit for bit. kLeanSoftmax: the row maxima as a tree (max is
+// exact, so the same bits) and the row sums of the f32 exponentials instead of the bf16-rounded P (64 fewer
+// instructions a tile a thread; as FlashAttention does; not bit for bit).
+constexpr int kTwoIssuers = 1, kLeanSoftmax = 2;
+
 // The K and V caches of the layer as tensor maps, passed by value (__grid_constant__) so the copy
 // engine reads them from the kernel's parameter space; unused by the cp.async schedules.
 struct KvTensorMaps {
@@ -117,7 +126,7 @@ struct RowState {
 
 // The first half of a tile's softmax (softmax_tile): masks S, moves the row maxima, and gives the
 // rescale factors (alpha) and the exponent offsets (-max * scale_log2).
-template <int kN>
+template <int kN, bool kTree = false>
 __device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, float& alpha_lo, float& alpha_hi,
                                             float& neg_lo, float& neg_hi, bool mask, int key0, int lane, int pos_lo,
                                             int pos_hi, float scale_log2) {
@@ -127,10 +136,30 @@ __device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, fl
       if (!key_visible(key0 + acc_col(lane, i), (i & 2) ? pos_hi : pos_lo)) s[i] = -INFINITY;
   }
   float mx_lo = st.m_lo, mx_hi = st.m_hi;
+  if constexpr (kTree) {
+    // Each row's kN / 4 scores pairwise (log2 deep instead of a chain as long as the row): max is exact, so
+    // the order changes no bit.
+    float lo[kN / 4], hi[kN / 4];
 #pragma unroll
-  for (int i = 0; i < kN / 2; ++i) {
-    if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
-    else mx_lo = fmaxf(mx_lo, s[i]);
+    for (int i = 0; i < kN / 2; ++i) {
+      if (i & 2) hi[(i >> 2) * 2 + (i & 1)] = s[i];
+      else lo[(i >> 2) * 2 + (i & 1)] = s[i];
+    }
+#pragma unroll
+    for (int w = kN / 8; w >= 1; w /= 2)
+#pragma unroll
+      for (int j = 0; j < w; ++j) {
+        lo[j] = fmaxf(lo[j], lo[j + w]);
+        hi[j] = fmaxf(hi[j], hi[j + w]);
+      }
+    mx_lo = fmaxf(mx_lo, lo[0]);
+    mx_hi = fmaxf(mx_hi, hi[0]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kN / 2; ++i) {
+      if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
+      else mx_lo = fmaxf(mx_lo, s[i]);
+    }
   }
   mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
   mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
@@ -148,19 +177,21 @@ __device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, fl
 
 // Scores of a key tile to P (bf16 pairs, register pair (2j, 2j + 1) of S in p[j]); updates the max
 // and the sums, and returns the factors the output must be rescaled by (alpha).
-template <int kN>
+template <int kN, bool kLean = false>
 __device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[kN / 4], RowState& st,
                                              float& alpha_lo, float& alpha_hi, bool mask, int key0, int lane,
                                              int pos_lo, int pos_hi, float scale_log2) {
   float neg_lo, neg_hi;
-  softmax_max<kN>(s, st, alpha_lo, alpha_hi, neg_lo, neg_hi, mask, key0, lane, pos_lo, pos_hi, scale_log2);
+  softmax_max<kN, kLean>(s, st, alpha_lo, alpha_hi, neg_lo, neg_hi, mask, key0, lane, pos_lo, pos_hi, scale_log2);
   float sum_lo = 0.f, sum_hi = 0.f;
 #pragma unroll
   for (int i = 0; i < kN / 2; i += 2) {
     const float neg = (i & 2) ? neg_hi : neg_lo;
-    p[i / 2] = pack_bf16(ex2_approx(fmaf(s[i], scale_log2, neg)), ex2_approx(fmaf(s[i + 1], scale_log2, neg)));
-    // The sums count P as rounded for P V, so numerator and denominator agree.
-    const float2 r = unpack_bf16(p[i / 2]);
+    const float e0 = ex2_approx(fmaf(s[i], scale_log2, neg)), e1 = ex2_approx(fmaf(s[i + 1], scale_log2, neg));
+    p[i / 2] = pack_bf16(e0, e1);
+    float2 r = make_float2(e0, e1);
+    // The default sums P as rounded for P V, so numerator and denominator agree; kLean sums the f32 values.
+    if constexpr (!kLean) r = unpack_bf16(p[i / 2]);
     if (i & 2) sum_hi += r.x + r.y;
     else sum_lo += r.x + r.y;
   }
@@ -199,7 +230,7 @@ __device__ __forceinline__ void lazy_or_eager_rescale(float (&o)[N], float alpha
 // occupy the tensor cores; like kOverlap it frees a stage one tile later and wants 3 stages.
 // Consumer::kSimple runs S, softmax, P V in turn, waiting for each. kTma: the producer copies full
 // tiles with the bulk copy engine (one thread, tensor maps in `maps`), else with 128 threads of cp.async.
-template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false>
+template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false, int kTweaks = 0>
 __global__ void __launch_bounds__(kThreads, 1)
     paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* tiles, int num_tiles,
                                          const __grid_constant__ KvTensorMaps maps) {
@@ -207,6 +238,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256");
   constexpr int kN = keys_per_tile(D); // keys per K/V tile
   static_assert(kC == Consumer::kSimple || kStages >= 3, "the overlapped schedules hold two stages while the next one loads");
+  constexpr bool kTwo = (kTweaks & kTwoIssuers) != 0, kLean = (kTweaks & kLeanSoftmax) != 0;
+  static_assert(kTweaks == 0 || (kTma && kC == Consumer::kPingpong), "the experiments are on the bulk-copy pingpong");
   using L = WgmmaLayout<D, kStages>;
   constexpr int kChunks = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -232,7 +265,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int s = 0; s < kStages; ++s) {
       // cp.async: every producer thread arrives once its copies landed; TMA: the issuing thread arrives
       // with the tile's byte count, and the phase completes when those bytes are in.
-      mbarrier_init(full_bar(s), kTma ? 1 : 128);
+      mbarrier_init(full_bar(s), kTma ? (kTwo ? 2 : 1) : 128);
       mbarrier_init(empty_bar(s), 256); // every consumer thread arrives once its wgmma read the stage
     }
     mbarrier_init_fence();
@@ -270,9 +303,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       // 128 threads: thread 0 waits for its stage, the others wait for thread 0 on a named barrier
       // (a parity wait from them could see a phase two back), then thread 0 signals once all landed.
       const int full_tiles = tma_full_tiles(work);
-      if (threadIdx.x == 0) {
-        prefetch_tensor_map(&maps.k);
-        prefetch_tensor_map(&maps.v);
+      // kTwo: thread 0 issues K's copies and thread 32 (warp 1) V's, each arriving with its half of the bytes.
+      if (threadIdx.x == 0 || (kTwo && threadIdx.x == 32)) {
+        const bool k_copies = threadIdx.x == 0, v_copies = !kTwo || threadIdx.x == 32;
+        if (k_copies) prefetch_tensor_map(&maps.k);
+        if (v_copies) prefetch_tensor_map(&maps.v);
         // A tile's block ids are read together (tma_tile_rows), the next tile's right after this one's boxes
         // are issued, so their latency passes while the thread waits for a free stage. Read box by box,
         // each box waited on its own division and block-table load, and at block size 16 (16 boxes a tensor
@@ -304,9 +339,9 @@ __global__ void __launch_bounds__(kThreads, 1)
           const int stage = t % kStages;
           const uint32_t k_dst = s_k + stage * L::kv_tile_bytes, v_dst = s_v + stage * L::kv_tile_bytes;
           if (t >= kStages) mbarrier_wait(empty_bar(stage), ((t / kStages) - 1) & 1);
-          mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN));
-          issue(&maps.k, k_dst, full_bar(stage));
-          issue(&maps.v, v_dst, full_bar(stage));
+          mbarrier_arrive_expect_tx(full_bar(stage), tma_tile_bytes(D, kN) / (kTwo ? 2 : 1));
+          if (k_copies) issue(&maps.k, k_dst, full_bar(stage));
+          if (v_copies) issue(&maps.v, v_dst, full_bar(stage));
           if (t + 1 < full_tiles) fetch_ids(t + 1);
         }
       }
@@ -319,7 +354,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         cp_async_wait<0>();
         fence_proxy_async_shared(); // written through the generic proxy, read by wgmma's async one
         named_barrier_sync(kProducerBarrier, 128);
-        if (threadIdx.x == 0) mbarrier_arrive(full_bar(t % kStages));
+        if (threadIdx.x == 0) {
+          mbarrier_arrive(full_bar(t % kStages));
+          if constexpr (kTwo) mbarrier_arrive(full_bar(t % kStages)); // the second issuer's arrival
+        }
       }
       return;
     }
@@ -500,8 +538,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       fence_operands(s);
       {
         float alpha_lo, alpha_hi; // 0, and o is still zero
-        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
-                         scale_log2);
+        softmax_tile<kN, kLean>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo,
+                                pos_hi, scale_log2);
       }
       for (int t = 1; t < n; ++t) {
         mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
@@ -517,8 +555,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         fence_operands(p);
         mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
         float alpha_lo, alpha_hi;
-        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
-                         pos_hi, scale_log2);
+        softmax_tile<kN, kLean>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane,
+                                pos_lo, pos_hi, scale_log2);
         lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
       }
       named_barrier_sync(my_turn, 256);
@@ -605,11 +643,11 @@ CUtensorMap kv_tensor_map(const bf16* cache, const PagedAttentionArgs& args) {
   return map;
 }
 
-template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false>
+template <int D, int kStages, Consumer kC, bool kTma, bool kLazy = false, int kTweaks = 0>
 void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
   using L = WgmmaLayout<D, kStages>;
   static const bool configured = [] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy>,
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy, kTweaks>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, L::alloc));
     return true;
   }();
@@ -619,7 +657,7 @@ void launch_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int 
     maps.k = kv_tensor_map(args.k_cache, args);
     maps.v = kv_tensor_map(args.v_cache, args);
   }
-  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy>,
+  launch_pdl("paged_attention_prefill_wgmma_kernel", paged_attention_prefill_wgmma_kernel<D, kStages, kC, kTma, kLazy, kTweaks>,
              dim3(args.num_q_heads, num_tiles), dim3(kThreads), L::alloc, stream, args, tiles, num_tiles, maps);
 }
 
@@ -656,6 +694,15 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
     case WgmmaPrefillSchedule::kPingpongLazy:
       if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of it
         if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
+      }
+      return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
+    // The session-27 experiments on pingpong-lazy (head_dim 128 on the bulk copies; elsewhere pingpong-lazy).
+    case WgmmaPrefillSchedule::kPingpongTwoIssuers:
+    case WgmmaPrefillSchedule::kPingpongLean:
+      if constexpr (D == 128) {
+        if (tma && schedule == WgmmaPrefillSchedule::kPingpongTwoIssuers)
+          return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true, kTwoIssuers>(args, tiles, num_tiles, stream);
+        if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true, kLeanSoftmax>(args, tiles, num_tiles, stream);
       }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
     }
@@ -700,6 +747,8 @@ const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule) {
   case WgmmaPrefillSchedule::kPingpong: return "pingpong";
   case WgmmaPrefillSchedule::kPingpongCpAsync: return "pingpong-cp-async";
   case WgmmaPrefillSchedule::kPingpongLazy: return "pingpong-lazy";
+  case WgmmaPrefillSchedule::kPingpongTwoIssuers: return "pingpong-two-issuers";
+  case WgmmaPrefillSchedule::kPingpongLean: return "pingpong-lean";
   }
   return "?";
 }
@@ -712,11 +761,12 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
     for (WgmmaPrefillSchedule s : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
                                    WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
                                    WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongCpAsync,
-                                   WgmmaPrefillSchedule::kPingpongLazy})
+                                   WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongTwoIssuers,
+                                   WgmmaPrefillSchedule::kPingpongLean})
       if (std::strcmp(v, wgmma_prefill_schedule_name(s)) == 0) return static_cast<int>(s);
     throw Error(std::string("PAGODA_PREFILL_WGMMA is \"") + v +
                 "\"; use 1 / unset (the default schedule), simple, simple-deep, overlap, simple-tma, pingpong, "
-                "pingpong-cp-async, pingpong-lazy, or 0 for the mma.sync kernel");
+                "pingpong-cp-async, pingpong-lazy, pingpong-two-issuers, pingpong-lean, or 0 for the mma.sync kernel");
   }();
   if (choice >= 0 && schedule != nullptr) *schedule = static_cast<WgmmaPrefillSchedule>(choice);
   return choice >= 0;

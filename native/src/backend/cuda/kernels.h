@@ -226,15 +226,18 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // kPingpong's output). kDefault is kPingpongLazy, the fastest measured on the H200: head_dim 128 336 /
 // 400 / 395 TFLOP/s at 4k / 32k / 131k tokens (kPingpong 332 / 391 / 385), head_dim 64 265 / 320 / 325
 // (kPingpongCpAsync 265 / 318 / 321); since its producer reads a tile's block ids together (session 27),
-// 522 / 524 at 32k / 131k on an H100 (block size 16). Head_dim 256 runs kSimple whatever is asked.
+// 522 / 524 at 32k / 131k on an H100 (block size 16). kPingpongTwoIssuers (K's and V's bulk copies from two
+// threads; bit for bit kPingpongLazy) and kPingpongLean (the row sums of the f32 exponentials, a tree max; not bit
+// for bit) are session 27's experiments on it, head_dim 128 with the bulk copies only (else kPingpongLazy), not yet
+// measured. Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
-  kPingpongLazy
+  kPingpongLazy, kPingpongTwoIssuers, kPingpongLean
 };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
 // PAGODA_PREFILL_WGMMA: unset or 1 = on with kDefault; 0 = off (the mma.sync kernel); simple /
-// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy = on with that
+// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy / pingpong-two-issuers / pingpong-lean = on with that
 // schedule (written to *schedule when given). Read once;
 // anything else throws. paged_attention_prefill takes the wgmma kernel when this is on and the
 // arguments qualify (bf16 KV, head_dim 64 / 128 / 256, sm_90, at most 65,535 tiles a launch).
