@@ -7,9 +7,9 @@
 # 32k and 120k prefills of Llama-3.1-8B, ShareGPT-like 500 in bf16 and FP8, random 1,024 / 1,024 x 1,000 in bf16,
 # one layer's decode attention over uneven contexts, and the prefix-caching workload. Dummy
 # weights for the 8B shapes. Logs and JSON go to $OUT/figures, tarred into $OUT/figures-logs.tar.gz.
-# SKIP="tests prefill sharegpt random prefix" leaves out the attention kernel tests, the two prefills, the
-# ShareGPT runs, the random workload and the prefix-caching workload (any of them: a call short of device time, when their code has not
-# changed since their last figures).
+# SKIP="tests b1 prefill sharegpt random prefix" leaves out the attention kernel tests, batch-1 decode, the two
+# prefills, the ShareGPT runs, the random workload and the prefix-caching workload (any of them: a call short of
+# device time, when their code has not changed since their last figures, or the figures split over two calls).
 # B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
 # B1_AB / SHAREGPT_AB / RANDOM_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 / ShareGPT / random runs in the same call, each under its
 # switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
@@ -66,7 +66,9 @@ for set in ${GOLDEN_ENVS:-}; do
 done
 
 L="--load-format dummy --device cuda --max-model-len 4096"
+skipped b1 && B1_FORMATS=none
 for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
+  [ "$f" = none ] && continue
   run decode-b1-$f 80 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 --output-len 128 \
     --out "$OUT_DIR/$CARD-llama3-8b-$f-decode-b1.json" &&
     echo "   batch-1 $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
