@@ -146,9 +146,11 @@ void check_tma_boxes(std::mt19937& rng) {
   for (int D : {64, 128, 256}) {
     const int keys = keys_per_tile(D);
     for (int bs : {8, 16, 32, 64, 128, 256}) {
-      // The producer holds at most kTmaMaxGroups block ids a tile: smaller blocks take the cp.async producer.
-      CHECK_EQ(tma_layout_fits(bs, keys), keys <= kTmaMaxGroups * bs);
-      if (!tma_layout_fits(bs, keys)) continue;
+      // The producer holds a tile's block ids in kTmaMaxGroups registers: every layout it takes has at most that
+      // many row groups a tile, and the smallest blocks (8 at 128 keys) go to the cp.async producer.
+      if (tma_layout_fits(bs, keys)) CHECK(keys / tma_box_rows(bs, keys) <= kTmaMaxGroups);
+      CHECK_EQ(tma_layout_fits(bs, keys), bs >= 16 || keys <= 64);
+      // The box math itself holds at every block size (the kernel uses it only where the layout fits).
       CHECK_EQ(tma_boxes_per_tile(D, bs, keys) * tma_box_rows(bs, keys) * kTmaBoxDims, keys * D);
       for (uint32_t base : {0x0u, 0x8000u, 0x2C400u}) CHECK_EQ(tma_tile_mismatches(D, bs, base, rng), 0);
       // The swizzle follows absolute addresses: a tile that is not 1024-aligned reads back wrong.

@@ -66,9 +66,7 @@ for set in ${GOLDEN_ENVS:-}; do
 done
 
 L="--load-format dummy --device cuda --max-model-len 4096"
-skipped b1 && B1_FORMATS=none
-for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
-  [ "$f" = none ] && continue
+skipped b1 || for f in ${B1_FORMATS:-bf16 gptq-int4 awq-int4 fp8-dynamic}; do
   run decode-b1-$f 80 "$BIN/pagoda-bench" --model "$(cfg $f)" $L --batch-size 1 --input-len 512 --output-len 128 \
     --out "$OUT_DIR/$CARD-llama3-8b-$f-decode-b1.json" &&
     echo "   batch-1 $f: $(grep -E "^floor" "$OUT_DIR/decode-b1-$f.log" | head -1)"
