@@ -61,7 +61,8 @@ test_or_stop() {
   finish
 }
 # Every golden through pagoda-check with the defaults, from $S (the bundle's shared/, bundle_checkpoints with all
-# wave2 formats and tiny-llama3 / tiny-qwen3): the wave2 quantized ones in bf16 (and W8A8), the tiny bf16 ones.
+# wave2 formats and tiny-llama3 / tiny-qwen3): the wave2 quantized ones in bf16 (and W8A8), the tiny bf16 ones, and
+# the head_dim 32 / 80 / 96 ones of native/tests/fixtures/hdim.
 # An argument (SUFFIX) names the logs golden-*-SUFFIX, for a second pass under a switch the caller exported.
 every_golden() {
   local g m x=${1:+-$1}
@@ -72,6 +73,17 @@ every_golden() {
   done
   for m in tiny-llama3 tiny-qwen3; do
     run golden-$m$x 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
+    echo "   golden $m$x: $(grep -E "passed" "$OUT_DIR/golden-$m$x.log" | tail -1)"
+  done
+  # Issue 20's head_dim 32 / 80 / 96 checkpoints travel in the working tree, not in the bundle (.dev-carry/NAME/../..).
+  local h=$B/../../native/tests/fixtures/hdim
+  for m in tiny-llama-hd32 tiny-llama-hd80 tiny-llama-hd96; do
+    if [ ! -d "$h/models/$m" ]; then
+      echo "!! golden $m$x: $h/models/$m is not in this tree"
+      status=1
+      continue
+    fi
+    run golden-$m$x 40 "$BIN/pagoda-check" "$h/golden/$m.golden.json" --model "$h/models/$m" --device cuda
     echo "   golden $m$x: $(grep -E "passed" "$OUT_DIR/golden-$m$x.log" | tail -1)"
   done
 }
