@@ -192,13 +192,7 @@ private:
   Napi::Value load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (engine_ || loading_ || closed_) throw Napi::Error::New(env, "load() may be called once per Engine");
-    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "load(options): options must be an object");
-    EngineConfig config;
-    try {
-      config = engine_config_from_js(info[0].As<Napi::Object>());
-    } catch (const Error& e) {
-      throw Napi::TypeError::New(env, e.what());
-    }
+    EngineConfig config = load_options_argument(info);
     loading_ = true;
     auto* worker = new LoadWorker(env, this, std::move(config)); // deleted by N-API when done
     Napi::Promise promise = worker->promise();

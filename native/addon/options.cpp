@@ -76,6 +76,16 @@ EngineConfig engine_config_from_js(const Napi::Object& o) {
   return c;
 }
 
+EngineConfig load_options_argument(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "load(options): options must be an object");
+  try {
+    return engine_config_from_js(info[0].As<Napi::Object>());
+  } catch (const Error& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
+}
+
 SamplingParams sampling_params_from_js(const Napi::Object& o) {
   const char* w = "samplingParams";
   SamplingParams p;

@@ -30,6 +30,16 @@ std::vector<PoolingInput> inputs_from_js(const Napi::Value& value) {
   return out;
 }
 
+// embed / score's argument, shared with the worker that runs it; a JS TypeError where it is malformed.
+std::shared_ptr<const std::vector<PoolingInput>> inputs_argument(const Napi::CallbackInfo& info) {
+  try {
+    return std::make_shared<const std::vector<PoolingInput>>(
+        inputs_from_js(info.Length() > 0 ? info[0] : info.Env().Undefined()));
+  } catch (const Error& err) {
+    throw Napi::TypeError::New(info.Env(), err.what());
+  }
+}
+
 class PoolingWrap : public Napi::ObjectWrap<PoolingWrap> {
 public:
   static Napi::Function define(Napi::Env env) {
@@ -50,7 +60,12 @@ private:
           deferred_(Napi::Promise::Deferred::New(env)) {
       wrap_->Ref();
     }
-    Napi::Promise promise() { return deferred_.Promise(); }
+    // Queues the work (N-API deletes the worker when it is done) and returns its promise.
+    Napi::Promise queue() {
+      Napi::Promise promise = deferred_.Promise();
+      Queue();
+      return promise;
+    }
     void Execute() override {
       try {
         work_();
@@ -83,13 +98,7 @@ private:
   Napi::Value load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (engine_ || loading_ || closed_) throw Napi::Error::New(env, "load() may be called once per PoolingEngine");
-    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "load(options): options must be an object");
-    EngineConfig config;
-    try {
-      config = engine_config_from_js(info[0].As<Napi::Object>());
-    } catch (const Error& e) {
-      throw Napi::TypeError::New(env, e.what());
-    }
+    EngineConfig config = load_options_argument(info);
     loading_ = true;
     auto slot = std::make_shared<std::shared_ptr<PoolingEngine>>();
     auto* worker = new Worker(
@@ -99,9 +108,7 @@ private:
           loading_ = false;
           return e.Undefined();
         });
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return worker->queue();
   }
 
   Napi::Value info(const Napi::CallbackInfo& info) {
@@ -122,14 +129,8 @@ private:
   Napi::Value embed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::shared_ptr<PoolingEngine> e = engine(env);
-    std::vector<PoolingInput> inputs;
-    try {
-      inputs = inputs_from_js(info.Length() > 0 ? info[0] : env.Undefined());
-    } catch (const Error& err) {
-      throw Napi::TypeError::New(env, err.what());
-    }
     auto result = std::make_shared<std::vector<std::vector<float>>>();
-    auto shared_inputs = std::make_shared<std::vector<PoolingInput>>(std::move(inputs));
+    auto shared_inputs = inputs_argument(info);
     auto* worker = new Worker(
         env, this, [e, result, shared_inputs] { *result = e->embed(*shared_inputs); },
         [result](Napi::Env en) -> Napi::Value {
@@ -142,23 +143,15 @@ private:
           }
           return arr;
         });
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return worker->queue();
   }
 
   // score(inputs): Promise<number[]>
   Napi::Value score(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::shared_ptr<PoolingEngine> e = engine(env);
-    std::vector<PoolingInput> inputs;
-    try {
-      inputs = inputs_from_js(info.Length() > 0 ? info[0] : env.Undefined());
-    } catch (const Error& err) {
-      throw Napi::TypeError::New(env, err.what());
-    }
     auto result = std::make_shared<std::vector<float>>();
-    auto shared_inputs = std::make_shared<std::vector<PoolingInput>>(std::move(inputs));
+    auto shared_inputs = inputs_argument(info);
     auto* worker = new Worker(
         env, this, [e, result, shared_inputs] { *result = e->score(*shared_inputs); },
         [result](Napi::Env en) -> Napi::Value {
@@ -166,9 +159,7 @@ private:
           for (size_t i = 0; i < result->size(); ++i) arr.Set(i, (*result)[i]);
           return arr;
         });
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return worker->queue();
   }
 
   // close(): frees the model once calls in flight (which hold a reference) finish.

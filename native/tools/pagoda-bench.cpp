@@ -653,6 +653,17 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
   return r;
 }
 
+// What every result records of its run after the device and date: the build's commit (PAGODA_GIT_COMMIT
+// where the tree travels without .git, the GPU machine), the command line, the model and its load format.
+void set_provenance(json::Value& r, const Args& a) {
+  const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
+  std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
+  r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
+  r.set("command", json::Value::string(a.command));
+  r.set("model", json::Value::string(a.engine.model));
+  r.set("load_format", json::Value::string(a.engine.load_format));
+}
+
 json::Value envelope(const Args& a, const ModeResult& m, const BandwidthResult& bw, const std::string& device) {
   const EngineFacts& f = m.engines.front();
   json::Value r = json::Value::object();
@@ -664,13 +675,7 @@ json::Value envelope(const Args& a, const ModeResult& m, const BandwidthResult& 
   r.set("device", json::Value::string(device_text));
   r.set("backend", json::Value::string(device));
   r.set("date", json::Value::string(utc_now()));
-  // PAGODA_GIT_COMMIT names the build where the tree travels without .git (the GPU machine).
-  const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
-  std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
-  r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
-  r.set("command", json::Value::string(a.command));
-  r.set("model", json::Value::string(a.engine.model));
-  r.set("load_format", json::Value::string(a.engine.load_format));
+  set_provenance(r, a);
   r.set("weights_bytes", num(static_cast<double>(f.profile.weights_bytes)));
   const int threads = a.engine.num_threads > 0 ? a.engine.num_threads : static_cast<int>(std::thread::hardware_concurrency());
   r.set("engine_threads", num(threads));
@@ -698,12 +703,7 @@ int run_profile_only(const Args& a) {
 #endif
   r.set("device", json::Value::string(device_text));
   r.set("date", json::Value::string(utc_now()));
-  const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
-  std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
-  r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
-  r.set("command", json::Value::string(a.command));
-  r.set("model", json::Value::string(a.engine.model));
-  r.set("load_format", json::Value::string(a.engine.load_format));
+  set_provenance(r, a);
   const auto t0 = Clock::now();
   std::unique_ptr<LLMEngine> e;
   try {

@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
 #include "bench/workloads.h"
+#include "bench_timing.h"
 #include "test_support.h"
 
 using namespace pagoda::cuda;
@@ -17,26 +18,9 @@ using namespace pagoda::cuda::test;
 
 namespace {
 
-// Median milliseconds of `reps` runs after `warmup`, timed with events around each run.
+// bench_timing.h's median for runs that do not need their index.
 double median_ms(const std::function<void()>& fn, int warmup = 3, int reps = 20) {
-  for (int i = 0; i < warmup; ++i) fn();
-  cudaEvent_t a, b;
-  PAGODA_CUDA_CHECK(cudaEventCreate(&a));
-  PAGODA_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> times;
-  for (int i = 0; i < reps; ++i) {
-    PAGODA_CUDA_CHECK(cudaEventRecord(a));
-    fn();
-    PAGODA_CUDA_CHECK(cudaEventRecord(b));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    times.push_back(ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return test::median_ms([&](int) { fn(); }, warmup, reps);
 }
 
 DeviceBuffer random_device_bf16(size_t n, std::mt19937& rng, float scale = 1.f) {

@@ -19,34 +19,13 @@
 #include "backend/cuda/cublaslt.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_kernels.h"
+#include "bench_timing.h"
 #include "test_support.h"
 
 using namespace pagoda::cuda;
 using namespace pagoda::cuda::test;
 
 namespace {
-
-// Median ms of `reps` runs after `warmup`; run(i) gets the run's index (for rotation).
-double median_ms(const std::function<void(int)>& run, int warmup = 3, int reps = 20) {
-  for (int i = 0; i < warmup; ++i) run(i);
-  cudaEvent_t a, b;
-  PAGODA_CUDA_CHECK(cudaEventCreate(&a));
-  PAGODA_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> times;
-  for (int i = 0; i < reps; ++i) {
-    PAGODA_CUDA_CHECK(cudaEventRecord(a));
-    run(warmup + i);
-    PAGODA_CUDA_CHECK(cudaEventRecord(b));
-    PAGODA_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    PAGODA_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    times.push_back(ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 __device__ uint32_t hash32(uint64_t i, uint32_t seed) {
   uint32_t h = static_cast<uint32_t>(i) * 0x9E3779B1u ^ static_cast<uint32_t>(i >> 32) ^ seed * 0x85EBCA77u;

@@ -4,18 +4,9 @@
 #include <cfloat>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/value_index.cuh"
 
 namespace pagoda::cuda {
-
-struct ValueIndex {
-  float value;
-  int32_t index;
-};
-
-__device__ __forceinline__ ValueIndex better(ValueIndex a, ValueIndex b) {
-  if (b.value > a.value || (b.value == a.value && b.index < a.index)) return b;
-  return a;
-}
 
 __global__ void argmax_rows_kernel(const float* __restrict__ logits, int32_t* __restrict__ out,
                                    int vocab) {

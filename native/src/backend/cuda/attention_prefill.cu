@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/flash_mma.cuh"
 #include "backend/cuda/fp8_kv.cuh"
 #include "backend/cuda/head_dims.h"
 #include "backend/cuda/mma.cuh"
@@ -172,19 +173,7 @@ __global__ void __launch_bounds__(kThreads)
       float s[kKeys / 8][4];
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk + 1 < D / 16; kk += 2) {
-        uint32_t qa[4], qb[4];
-        ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + kk * 16 + a_col), qa);
-        ldmatrix_x4(smem_u32(s_q + (warp * kWarpRows + a_row) * L::ld + (kk + 1) * 16 + a_col), qb);
-#pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) {
-          uint32_t kb[4]; // dims kk*16 .. kk*16 + 31 of keys 8n .. 8n + 7
-          ldmatrix_x4(smem_u32(k_tile + (n * 8 + b_row) * L::ld + kk * 16 + b_col), kb);
-          mma_16816<kFp8>(s[n], qa[0], qa[1], qa[2], qa[3], kb[0], kb[1]);
-          mma_16816<kFp8>(s[n], qb[0], qb[1], qb[2], qb[3], kb[2], kb[3]);
-        }
-      }
+      flash_qk_dim_pairs<D, kFp8>(s, s_q, warp * kWarpRows + a_row, k_tile, L::ld, a_col, b_row, b_col);
       if constexpr ((D / 16) % 2 != 0) { // head_dim 48, 80, 112, ...: the last 16 dims alone
         constexpr int kk = D / 16 - 1;
         uint32_t qa[4];
@@ -211,54 +200,19 @@ __global__ void __launch_bounds__(kThreads)
           tile_hi = fmaxf(tile_hi, s[n][2 + e]);
         }
       }
-      tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, 1));
-      tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, 2));
-      tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, 1));
-      tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, 2));
+      tile_lo = quad_max(tile_lo);
+      tile_hi = quad_max(tile_hi);
       const float new_lo = fmaxf(m_lo, tile_lo), new_hi = fmaxf(m_hi, tile_hi);
       const float alpha_lo = exp2f(m_lo - new_lo), alpha_hi = exp2f(m_hi - new_hi); // 0 on the first tile
       m_lo = new_lo;
       m_hi = new_hi;
-      float sum_lo = 0.f, sum_hi = 0.f;
-      uint32_t p[kKeys / 8][2]; // bf16 (f16) pairs: [n][0] row g, [n][1] row g + 8
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-        const float p0 = exp2f(s[n][0] - m_lo), p1 = exp2f(s[n][1] - m_lo);
-        const float p2 = exp2f(s[n][2] - m_hi), p3 = exp2f(s[n][3] - m_hi);
-        p[n][0] = pack_pair<kFp8>(p0, p1);
-        p[n][1] = pack_pair<kFp8>(p2, p3);
-        // The sum counts the probabilities as rounded for P·V, so the two stay consistent.
-        const float2 r01 = unpack_pair<kFp8>(p[n][0]);
-        const float2 r23 = unpack_pair<kFp8>(p[n][1]);
-        sum_lo += r01.x + r01.y;
-        sum_hi += r23.x + r23.y;
-      }
-      sum_lo += __shfl_xor_sync(0xffffffffu, sum_lo, 1);
-      sum_lo += __shfl_xor_sync(0xffffffffu, sum_lo, 2);
-      sum_hi += __shfl_xor_sync(0xffffffffu, sum_hi, 1);
-      sum_hi += __shfl_xor_sync(0xffffffffu, sum_hi, 2);
+      uint32_t p[kKeys / 8][2]; // bf16 (f16) pairs
+      float sum_lo, sum_hi;
+      flash_probabilities<kFp8>(s, m_lo, m_hi, p, sum_lo, sum_hi);
       l_lo = l_lo * alpha_lo + sum_lo;
       l_hi = l_hi * alpha_hi + sum_hi;
-#pragma unroll
-      for (int n = 0; n < D / 8; ++n) {
-        o[n][0] *= alpha_lo;
-        o[n][1] *= alpha_lo;
-        o[n][2] *= alpha_hi;
-        o[n][3] *= alpha_hi;
-      }
-      // O += P V: keys in steps of 16 (P's A fragment from two score accumulators), output
-      // dims in pairs of 8 (V read transposed).
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        const uint32_t pa0 = p[2 * kk][0], pa1 = p[2 * kk][1], pa2 = p[2 * kk + 1][0], pa3 = p[2 * kk + 1][1];
-#pragma unroll
-        for (int n = 0; n < D / 8; n += 2) {
-          uint32_t vb[4];
-          ldmatrix_x4_trans(smem_u32(v_tile + (kk * 16 + a_row) * L::ld + n * 8 + a_col), vb);
-          mma_16816<kFp8>(o[n], pa0, pa1, pa2, pa3, vb[0], vb[1]);
-          mma_16816<kFp8>(o[n + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
-        }
-      }
+      flash_rescale(o, alpha_lo, alpha_hi);
+      flash_pv<kFp8>(o, p, v_tile, L::ld, a_row, a_col);
     }
     __syncthreads(); // this stage is refilled two iterations on
   }
@@ -268,17 +222,8 @@ __global__ void __launch_bounds__(kThreads)
   const float inv_lo = out_scale / l_lo, inv_hi = out_scale / l_hi;
   const int row_lo = warp_row0 + g, row_hi = warp_row0 + g + 8;
   const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * D;
-  bf16* out_head = args.out + static_cast<int64_t>(head) * D;
-#pragma unroll
-  for (int n = 0; n < D / 8; ++n) {
-    const int col = n * 8 + 2 * t4;
-    if (row_lo < query_len)
-      *reinterpret_cast<__nv_bfloat162*>(out_head + (seq_first_token + row_lo) * out_stride + col) =
-          __floats2bfloat162_rn(o[n][0] * inv_lo, o[n][1] * inv_lo);
-    if (row_hi < query_len)
-      *reinterpret_cast<__nv_bfloat162*>(out_head + (seq_first_token + row_hi) * out_stride + col) =
-          __floats2bfloat162_rn(o[n][2] * inv_hi, o[n][3] * inv_hi);
-  }
+  flash_store_rows(o, inv_lo, inv_hi, args.out + static_cast<int64_t>(head) * D, out_stride, seq_first_token, row_lo,
+                   row_hi, query_len, t4);
 }
 
 namespace {

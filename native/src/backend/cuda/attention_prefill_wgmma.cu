@@ -463,11 +463,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       return;
     }
-    if constexpr (kC == Consumer::kOverlap) {
-      uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
-      // No branch may separate a wgmma from its wait here (ptxas would serialize them), so the
-      // warpgroup runs every tile: a tile past its rows masks to P = 0 and adds nothing. Only the CTA's
-      // last tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
+    // Both consumers start alike: S of tile 0 on this warpgroup's turn, waited for.
+    auto first_scores = [&] {
       mbarrier_wait(full_bar(0), 0);
       named_barrier_sync(my_turn, 256);
       wgmma_fence();
@@ -476,6 +473,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       named_barrier_arrive(their_turn, 256);
       wgmma_wait<0>();
       fence_operands(s);
+    };
+    if constexpr (kC == Consumer::kOverlap) {
+      uint32_t p_even[kN / 4], p_odd[kN / 4]; // P of even and odd tiles
+      // No branch may separate a wgmma from its wait here (ptxas would serialize them), so the
+      // warpgroup runs every tile: a tile past its rows masks to P = 0 and adds nothing. Only the CTA's
+      // last tile is ever unneeded (and only in chunked prefill), so little work goes to waste.
+      first_scores();
       {
         float alpha_lo, alpha_hi; // 0, and o is still zero
         softmax_tile<kN>(s, p_even, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
@@ -528,14 +532,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       // read) while the other warpgroup's group runs. As above, every tile runs (no branch between a
       // wgmma and its wait): a tile past the warpgroup's rows masks to P = 0.
       uint32_t p[kN / 4];
-      mbarrier_wait(full_bar(0), 0);
-      named_barrier_sync(my_turn, 256);
-      wgmma_fence();
-      issue_qk<D, kN>(s, q_tile, k_tile(0));
-      wgmma_commit();
-      named_barrier_arrive(their_turn, 256);
-      wgmma_wait<0>();
-      fence_operands(s);
+      first_scores();
       {
         float alpha_lo, alpha_hi; // 0, and o is still zero
         softmax_tile<kN, kLean>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo,

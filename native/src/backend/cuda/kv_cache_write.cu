@@ -11,14 +11,14 @@
 
 namespace pagoda::cuda {
 
-// No __restrict__ on the caches: with it the compiler proves k and v read-only here and loads them through
-// ld.global.nc, which griddepcontrol.wait does not order (pdl.cuh).
-template <typename T>
-__global__ void kv_cache_write_kernel(const T* k, const T* v, int64_t token_stride,
-                                      const int32_t* slot_mapping, T* k_cache,
-                                      T* v_cache, int num_kv_heads, int head_dim, int block_size) {
+// The walk both writers share: this block's token (blockIdx.x) and its slot (a step input, read before the
+// PDL wait; a negative slot writes nothing), then each of the thread's 8-element vectors of every KV head
+// as write(source offset into k / v, offset into the caches).
+template <class Write>
+__device__ __forceinline__ void for_each_kv_vector(int64_t token_stride, const int32_t* slot_mapping,
+                                                   int num_kv_heads, int head_dim, int block_size, Write&& write) {
   const int64_t token = blockIdx.x;
-  const int32_t slot = slot_mapping[token]; // a step input: read before the PDL wait
+  const int32_t slot = slot_mapping[token];
   pdl_wait();
   pdl_launch_dependents();
   if (slot < 0) return;
@@ -28,12 +28,22 @@ __global__ void kv_cache_write_kernel(const T* k, const T* v, int64_t token_stri
   for (int i = threadIdx.x; i < num_kv_heads * vectors_per_head; i += blockDim.x) {
     const int head = i / vectors_per_head;
     const int vec = i % vectors_per_head;
-    const int64_t src = token * token_stride + static_cast<int64_t>(head) * head_dim + vec * 8;
-    const int64_t dst = ((block * num_kv_heads + head) * block_size + offset) * head_dim + vec * 8;
+    write(token * token_stride + static_cast<int64_t>(head) * head_dim + vec * 8,
+          ((block * num_kv_heads + head) * block_size + offset) * head_dim + vec * 8);
+  }
+}
+
+// No __restrict__ on the caches: with it the compiler proves k and v read-only here and loads them through
+// ld.global.nc, which griddepcontrol.wait does not order (pdl.cuh).
+template <typename T>
+__global__ void kv_cache_write_kernel(const T* k, const T* v, int64_t token_stride,
+                                      const int32_t* slot_mapping, T* k_cache,
+                                      T* v_cache, int num_kv_heads, int head_dim, int block_size) {
+  for_each_kv_vector(token_stride, slot_mapping, num_kv_heads, head_dim, block_size, [&](int64_t src, int64_t dst) {
     const Raw8<T> kr = load_raw8(k + src), vr = load_raw8(v + src); // both loads in flight at once
     store_raw8(k_cache + dst, kr);
     store_raw8(v_cache + dst, vr);
-  }
+  });
 }
 
 // Eight bf16 values divided by the scale, as eight e4m3 codes.
@@ -52,25 +62,20 @@ __global__ void kv_cache_write_fp8_kernel(const bf16* k, const bf16* v, int64_t 
                                           const int32_t* slot_mapping, uint8_t* __restrict__ k_cache,
                                           uint8_t* __restrict__ v_cache, float k_inv_scale, float v_inv_scale,
                                           int num_kv_heads, int head_dim, int block_size) {
-  const int64_t token = blockIdx.x;
-  const int32_t slot = slot_mapping[token]; // a step input: read before the PDL wait
-  pdl_wait();
-  pdl_launch_dependents();
-  if (slot < 0) return;
-  const int64_t block = slot / block_size;
-  const int offset = slot % block_size;
-  const int vectors_per_head = head_dim / 8;
-  for (int i = threadIdx.x; i < num_kv_heads * vectors_per_head; i += blockDim.x) {
-    const int head = i / vectors_per_head;
-    const int vec = i % vectors_per_head;
-    const int64_t src = token * token_stride + static_cast<int64_t>(head) * head_dim + vec * 8;
-    const int64_t dst = ((block * num_kv_heads + head) * block_size + offset) * head_dim + vec * 8;
+  for_each_kv_vector(token_stride, slot_mapping, num_kv_heads, head_dim, block_size, [&](int64_t src, int64_t dst) {
     store8_fp8(k + src, k_cache + dst, k_inv_scale);
     store8_fp8(v + src, v_cache + dst, v_inv_scale);
-  }
+  });
 }
 
 namespace {
+
+// Both kernels move whole 8-element vectors.
+void check_vector_shape(int head_dim, int64_t token_stride) {
+  if (head_dim % 8 != 0 || token_stride % 8 != 0)
+    throw Error("kv_cache_write: head_dim " + std::to_string(head_dim) +
+                " and the token stride must be multiples of 8 for the CUDA backend");
+}
 
 int write_threads(int num_kv_heads, int head_dim) {
   const int vectors = num_kv_heads * head_dim / 8;
@@ -81,9 +86,7 @@ template <typename T>
 void launch_kv_cache_write(const T* k, const T* v, int64_t token_stride, const int32_t* slot_mapping, T* k_cache,
                            T* v_cache, int num_tokens, int num_kv_heads, int head_dim, int block_size,
                            cudaStream_t stream) {
-  if (head_dim % 8 != 0 || token_stride % 8 != 0)
-    throw Error("kv_cache_write: head_dim " + std::to_string(head_dim) +
-                " and the token stride must be multiples of 8 for the CUDA backend");
+  check_vector_shape(head_dim, token_stride);
   if (num_tokens == 0) return;
   const int threads = write_threads(num_kv_heads, head_dim);
   launch_pdl("kv_cache_write_kernel", kv_cache_write_kernel<T>, dim3(num_tokens), dim3(threads), 0, stream, k, v,
@@ -107,9 +110,7 @@ void kv_cache_write(const float* k, const float* v, int64_t token_stride, const 
 void kv_cache_write(const bf16* k, const bf16* v, int64_t token_stride, const int32_t* slot_mapping,
                     uint8_t* k_cache, uint8_t* v_cache, float k_scale, float v_scale, int num_tokens,
                     int num_kv_heads, int head_dim, int block_size, cudaStream_t stream) {
-  if (head_dim % 8 != 0 || token_stride % 8 != 0)
-    throw Error("kv_cache_write: head_dim " + std::to_string(head_dim) +
-                " and the token stride must be multiples of 8 for the CUDA backend");
+  check_vector_shape(head_dim, token_stride);
   if (!(k_scale > 0.f) || !(v_scale > 0.f)) throw Error("kv_cache_write: the fp8 KV scales must be positive");
   if (num_tokens == 0) return;
   launch_pdl("kv_cache_write_fp8_kernel", kv_cache_write_fp8_kernel, dim3(num_tokens),

@@ -44,6 +44,19 @@ template <uint32_t Sel> LEAN_DEVICE uint32_t e4m3_pair(uint32_t w) {
   return bf16x2_mul((prmt(w, 0u, Sel) << 4) & 0x87F087F0u, kBf16Pow2_120);
 }
 
+// Output (i, r) of S's epilogue from the W warps' partial sums: gate (column r) and up (column r + 8), each
+// rounded to bf16 as the unfused GEMM's output is, then silu(gate) * up.
+template <int W> LEAN_DEVICE float silu_product(const float (&partial)[W][8][16 + 4], int i, int r) {
+  float gs = 0.f, us = 0.f;
+#pragma unroll
+  for (int v = 0; v < W; ++v) {
+    gs += partial[v][i][r];
+    us += partial[v][i][r + 8];
+  }
+  const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
+  return gv / (1.f + __expf(-gv)) * uv;
+}
+
 template <QuantFormat F> struct LeanWords;
 template <> struct LeanWords<QuantFormat::kInt4> { static constexpr int kCount = 1; };
 template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 2; };
@@ -216,14 +229,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     const int idx = threadIdx.x, i = idx / 8, r = idx % 8;
     const bool live = idx < m * 8;
     if (live) {
-      float gs = 0.f, us = 0.f;
-#pragma unroll
-      for (int v = 0; v < W; ++v) {
-        gs += partial[v][i][r];
-        us += partial[v][i][r + 8];
-      }
-      const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
-      const float product = gv / (1.f + __expf(-gv)) * uv;
+      const float product = silu_product<W>(partial, i, r);
       yf[int64_t(i) * ldy + blockIdx.x * 8 + r] = product;
       partial[r >> 2][i][16 + (r & 3)] = fabsf(product);
     }
@@ -254,14 +260,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   } else if constexpr (S) {
     for (int idx = threadIdx.x; idx < m * 8; idx += W * 32) {
       const int i = idx / 8, r = idx % 8;
-      float gs = 0.f, us = 0.f;
-#pragma unroll
-      for (int v = 0; v < W; ++v) {
-        gs += partial[v][i][r];
-        us += partial[v][i][r + 8];
-      }
-      const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
-      y[int64_t(i) * ldy + blockIdx.x * 8 + r] = __float2bfloat16(gv / (1.f + __expf(-gv)) * uv);
+      y[int64_t(i) * ldy + blockIdx.x * 8 + r] = __float2bfloat16(silu_product<W>(partial, i, r));
     }
   } else {
     for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {

@@ -93,17 +93,39 @@ void check_fp8_codes(const std::string& tensor, const uint8_t* w, size_t count) 
     if ((w[i] & 0x7F) == 0x7F) fail(tensor, "holds an e4m3 NaN code at element " + std::to_string(i));
 }
 
+// A weight of `format` with its tile shape checked and the fields every repack sets first filled in.
+HostQuantizedWeight shaped_weight(const std::string& tensor, QuantFormat format, int in, int out, int group_size) {
+  check_tile_shape(tensor, in, out, group_size);
+  HostQuantizedWeight w;
+  w.format = format;
+  w.n = out;
+  w.k = in;
+  w.group_size = group_size;
+  return w;
+}
+
+void check_f16_scales(const std::string& tensor, const std::vector<uint16_t>& scales_f16) {
+  std::vector<float> f(scales_f16.size());
+  std::transform(scales_f16.begin(), scales_f16.end(), f.begin(), f16_to_f32);
+  check_scales(tensor, f);
+}
+
+// An fp8 checkpoint's row-major e4m3 codes, checked, in 128-wide groups (the kernels' fp8 group); the scales
+// are the caller's.
+HostQuantizedWeight fp8_weight(const std::string& tensor, const uint8_t* weight, int out, int in) {
+  if (in % 128 != 0) fail(tensor, "input features " + std::to_string(in) + " are not a multiple of 128");
+  HostQuantizedWeight w = shaped_weight(tensor, QuantFormat::kFp8, in, out, 128);
+  check_fp8_codes(tensor, weight, size_t(out) * in);
+  w.packed.assign(weight, weight + size_t(out) * in);
+  return w;
+}
+
 } // namespace
 
 HostQuantizedWeight repack_gptq(const std::string& tensor, const int32_t* qweight, const int32_t* qzeros,
                                 const uint16_t* scales_f16, const int32_t* g_idx, int in, int out, int group_size) {
-  check_tile_shape(tensor, in, out, group_size);
+  HostQuantizedWeight w = shaped_weight(tensor, QuantFormat::kInt4, in, out, group_size);
   const int groups = in / group_size;
-  HostQuantizedWeight w;
-  w.format = QuantFormat::kInt4;
-  w.n = out;
-  w.k = in;
-  w.group_size = group_size;
   // Act-order: sort the input rows by group (stable) so each group is a contiguous run.
   bool identity = true;
   if (g_idx != nullptr) {
@@ -141,22 +163,15 @@ HostQuantizedWeight repack_gptq(const std::string& tensor, const int32_t* qweigh
       all_eight = all_eight && z == 8;
     }
   if (all_eight) w.zeros.clear();
-  std::vector<float> f(w.scales_f16.size());
-  std::transform(w.scales_f16.begin(), w.scales_f16.end(), f.begin(), f16_to_f32);
-  check_scales(tensor + ".scales", f);
+  check_f16_scales(tensor + ".scales", w.scales_f16);
   return w;
 }
 
 HostQuantizedWeight repack_awq(const std::string& tensor, const int32_t* qweight, const int32_t* qzeros,
                                const uint16_t* scales_f16, int in, int out, int group_size) {
-  check_tile_shape(tensor, in, out, group_size);
+  HostQuantizedWeight w = shaped_weight(tensor, QuantFormat::kInt4, in, out, group_size);
   static constexpr int kRev[8] = {0, 4, 1, 5, 2, 6, 3, 7}; // nibble of column o % 8
   const int groups = in / group_size;
-  HostQuantizedWeight w;
-  w.format = QuantFormat::kInt4;
-  w.n = out;
-  w.k = in;
-  w.group_size = group_size;
   w.packed = pack_int4_tiles(out, in, [&](int o, int i) {
     return nibble(qweight[size_t(i) * (out / 8) + o / 8], kRev[o % 8]);
   });
@@ -166,24 +181,13 @@ HostQuantizedWeight repack_awq(const std::string& tensor, const int32_t* qweight
   for (int g = 0; g < groups; ++g)
     for (int o = 0; o < out; ++o)
       w.zeros[size_t(g) * out + o] = static_cast<uint8_t>(nibble(qzeros[size_t(g) * (out / 8) + o / 8], kRev[o % 8]));
-  std::vector<float> f(w.scales_f16.size());
-  std::transform(w.scales_f16.begin(), w.scales_f16.end(), f.begin(), f16_to_f32);
-  check_scales(tensor + ".scales", f);
+  check_f16_scales(tensor + ".scales", w.scales_f16);
   return w;
 }
 
 HostQuantizedWeight fp8_per_channel(const std::string& tensor, const uint8_t* weight, const float* scale, int out,
                                     int in) {
-  // The kernels take 128-wide groups for fp8; a per-channel scale simply repeats in each.
-  if (in % 128 != 0) fail(tensor, "input features " + std::to_string(in) + " are not a multiple of 128");
-  check_tile_shape(tensor, in, out, 128);
-  check_fp8_codes(tensor, weight, size_t(out) * in);
-  HostQuantizedWeight w;
-  w.format = QuantFormat::kFp8;
-  w.n = out;
-  w.k = in;
-  w.group_size = 128;
-  w.packed.assign(weight, weight + size_t(out) * in);
+  HostQuantizedWeight w = fp8_weight(tensor, weight, out, in); // a per-channel scale repeats in each group
   w.scales_f32.assign(scale, scale + out);
   w.scale_index = {0, 0, 1};
   check_scales(tensor + ".weight_scale", w.scales_f32);
@@ -192,16 +196,8 @@ HostQuantizedWeight fp8_per_channel(const std::string& tensor, const uint8_t* we
 
 HostQuantizedWeight fp8_block128(const std::string& tensor, const uint8_t* weight, const float* scale_inv, int out,
                                  int in) {
-  if (in % 128 != 0) fail(tensor, "input features " + std::to_string(in) + " are not a multiple of 128");
-  check_tile_shape(tensor, in, out, 128);
-  check_fp8_codes(tensor, weight, size_t(out) * in);
+  HostQuantizedWeight w = fp8_weight(tensor, weight, out, in);
   const int row_blocks = (out + 127) / 128, col_blocks = in / 128;
-  HostQuantizedWeight w;
-  w.format = QuantFormat::kFp8;
-  w.n = out;
-  w.k = in;
-  w.group_size = 128;
-  w.packed.assign(weight, weight + size_t(out) * in);
   w.scales_f32.assign(scale_inv, scale_inv + size_t(row_blocks) * col_blocks);
   w.scale_index = {1, 7, col_blocks};
   check_scales(tensor + ".weight_scale_inv", w.scales_f32);

@@ -11,6 +11,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/value_index.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -19,16 +20,6 @@ namespace {
 
 constexpr int kThreads = 1024;
 constexpr int kWarps = kThreads / 32;
-
-struct ValueIndex {
-  float value;
-  int32_t index;
-};
-
-__device__ __forceinline__ ValueIndex better(ValueIndex a, ValueIndex b) {
-  if (b.value > a.value || (b.value == a.value && b.index < a.index)) return b;
-  return a;
-}
 
 // Block-wide reductions through `scratch` (Warps entries, the block's warps); every thread gets the result.
 template <int Warps = kWarps> __device__ ValueIndex block_argmax(ValueIndex v, ValueIndex* scratch) {
