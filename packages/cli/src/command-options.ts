@@ -75,8 +75,57 @@ export function numberFlag(
   return n;
 }
 
+/** A flag's whole number of at least 1 (a count or a size), or a UsageError naming the flag. */
+export function countFlag(raw: string | undefined, flag: string): number | undefined {
+  const n = numberFlag(raw, flag, { integer: true });
+  if (n !== undefined && n < 1) throw new UsageError(`--${flag} must be at least 1, got ${n}`);
+  return n;
+}
+
+/**
+ * The model uid a command acts on (--model, else its first argument) and the arguments after it;
+ * a UsageError saying `missing` when there is none.
+ */
+export function modelArgument(
+  values: { model?: string },
+  positionals: readonly string[],
+  missing: string,
+): { model: string; rest: readonly string[] } {
+  const model = values.model ?? positionals[0];
+  if (!model) throw new UsageError(missing);
+  return { model, rest: values.model ? positionals : positionals.slice(1) };
+}
+
+/**
+ * What a command acts on by name: its arguments, then the repeatable flag's; a UsageError saying
+ * `missing` when there are none.
+ */
+export function namesGiven(
+  positionals: readonly string[],
+  flagged: readonly string[] | undefined,
+  missing: string,
+): string[] {
+  const names = [...positionals, ...(flagged ?? [])];
+  if (names.length === 0) throw new UsageError(missing);
+  return names;
+}
+
+/** Acts on each name in turn, saying `${done} NAME` after each; the first failure stops it. Exits 0. */
+export async function actOnEach(
+  io: CliIo,
+  names: readonly string[],
+  done: string,
+  act: (name: string) => Promise<unknown>,
+): Promise<number> {
+  for (const name of names) {
+    await act(name);
+    io.out(`${done} ${name}\n`);
+  }
+  return 0;
+}
+
 /** The flag table parseArgs takes (node:util does not export its name). */
-type FlagSpecs = NonNullable<ParseArgsConfig['options']>;
+export type FlagSpecs = NonNullable<ParseArgsConfig['options']>;
 
 type StrictFlags<T extends FlagSpecs> = {
   args: string[];

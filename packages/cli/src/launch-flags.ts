@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeZodError, KV_CACHE_DTYPES, LaunchRequestSchema, type LaunchRequest } from '@pagoda/protocol';
 import { CONNECTION_FLAGS, CONNECTION_HELP, numberFlag, UsageError } from './command-options.ts';
+import { ENGINE_FLAGS, prefixCaching } from './engine-flags.ts';
 
 export const LAUNCH_FLAGS = {
   ...CONNECTION_FLAGS,
@@ -18,19 +19,7 @@ export const LAUNCH_FLAGS = {
   'worker-ip': { type: 'string' },
   replica: { type: 'string', short: 'r' },
   'model-path': { type: 'string' },
-  'gpu-memory-utilization': { type: 'string' },
-  'max-model-len': { type: 'string' },
-  'enforce-eager': { type: 'boolean' },
-  'tensor-parallel-size': { type: 'string' },
-  'max-num-seqs': { type: 'string' },
-  'max-num-batched-tokens': { type: 'string' },
-  'block-size': { type: 'string' },
-  'enable-prefix-caching': { type: 'boolean' },
-  'no-enable-prefix-caching': { type: 'boolean' },
-  dtype: { type: 'string' },
-  'kv-cache-dtype': { type: 'string' },
-  seed: { type: 'string' },
-  'load-format': { type: 'string' },
+  ...ENGINE_FLAGS,
   'request-limits': { type: 'string' },
 } as const;
 
@@ -77,11 +66,7 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
       `the model is named twice: '${positionals[0]}' and --model-name '${values['model-name']}'`,
     );
   }
-  if (values['enable-prefix-caching'] && values['no-enable-prefix-caching']) {
-    throw new UsageError(
-      '--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one',
-    );
-  }
+  const enablePrefixCaching = prefixCaching(values);
   const nGpu = values['n-gpu'];
   const size = values['size-in-billions'];
   const candidate: Record<string, unknown> = {
@@ -119,11 +104,7 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
       integer: true,
     }),
     block_size: numberFlag(values['block-size'], 'block-size', { integer: true }),
-    enable_prefix_caching: values['enable-prefix-caching']
-      ? true
-      : values['no-enable-prefix-caching']
-        ? false
-        : undefined,
+    enable_prefix_caching: enablePrefixCaching,
     dtype: values.dtype,
     kv_cache_dtype: values['kv-cache-dtype'],
     seed: numberFlag(values.seed, 'seed', { integer: true }),

@@ -1,18 +1,11 @@
 // The native addon's shape as this package uses it, loaded once through @pagoda/native.
 import { createRequire } from 'node:module';
-import type { EngineStats, EngineFinishReason, ModelInfo, TokenLogprob } from './types.ts';
+import type { EngineStats, GenerateDelta, ModelInfo } from './types.ts';
 
-/** One sequence's output of one engine step, as the addon delivers it. */
-export interface NativeDelta {
+/** One sequence's output of one engine step as the addon delivers it: the delta, addressed. */
+export interface NativeDelta extends GenerateDelta {
   request_id: string;
-  index: number;
-  token_ids: number[];
-  logprobs?: TokenLogprob[];
-  prompt_logprobs?: TokenLogprob[];
-  finish_reason?: EngineFinishReason;
-  stop_token_id?: number;
   request_finished: boolean;
-  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number };
 }
 
 export type NativeStepCallback = (deltas: NativeDelta[], error: string | null) => void;

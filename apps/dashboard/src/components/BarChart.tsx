@@ -2,6 +2,7 @@
 // the value at the end of each bar. Drawn at its measured pixel width so text keeps its size, and
 // sized to the number of rows.
 import { useMeasuredWidth } from '../chart-size.ts';
+import { ChartFigure } from './ChartFigure.tsx';
 import { PALETTE } from './LineChart.tsx';
 
 export interface BarGroup {
@@ -36,57 +37,48 @@ export function BarChart({
   const barMax = W - labelW - VALUE_W - 8;
   const width_ = (v: number) => (Math.max(0, v) / top) * barMax;
   return (
-    <figure className="chart">
-      <figcaption>{title}</figcaption>
-      <div ref={box} className="chart-box">
-        {width > 0 && (
-          <svg width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title}>
-            {groups.map((g, gi) => (
-              <g key={g.label + gi} transform={`translate(0 ${gi * groupH + 4})`}>
-                <text
-                  x={stacked ? 0 : labelW - 8}
-                  y={stacked ? 12 : (measures.length * ROW) / 2 + 4}
-                  textAnchor={stacked ? 'start' : 'end'}
-                  className="tick tick-label"
-                >
-                  {g.label}
-                </text>
-                {g.values.map((v, mi) => (
-                  <g key={mi}>
-                    <rect
-                      x={labelW}
-                      y={labelH + mi * ROW}
-                      width={width_(v)}
-                      height={ROW - 5}
-                      rx={3}
-                      fill={PALETTE[mi % PALETTE.length]}
-                    />
-                    <text
-                      x={labelW + width_(v) + 6}
-                      y={labelH + mi * ROW + ROW - 9}
-                      className="tick"
-                    >
-                      {format(v)}
-                    </text>
-                  </g>
-                ))}
-              </g>
-            ))}
-          </svg>
-        )}
-      </div>
-      <ul className="legend">
-        {measures.map((m, i) => (
-          <li key={m}>
-            <i
-              className="swatch"
-              style={{ background: PALETTE[i % PALETTE.length] }}
-              aria-hidden="true"
-            />
-            {m}
-          </li>
-        ))}
-      </ul>
-    </figure>
+    <ChartFigure
+      title={title}
+      box={box}
+      size={width > 0 ? { width: W, height: H } : null}
+      legend={measures.map((m, i) => (
+        <li key={m}>
+          <i
+            className="swatch"
+            style={{ background: PALETTE[i % PALETTE.length] }}
+            aria-hidden="true"
+          />
+          {m}
+        </li>
+      ))}
+    >
+      {groups.map((g, gi) => (
+        <g key={g.label + gi} transform={`translate(0 ${gi * groupH + 4})`}>
+          <text
+            x={stacked ? 0 : labelW - 8}
+            y={stacked ? 12 : (measures.length * ROW) / 2 + 4}
+            textAnchor={stacked ? 'start' : 'end'}
+            className="tick tick-label"
+          >
+            {g.label}
+          </text>
+          {g.values.map((v, mi) => (
+            <g key={mi}>
+              <rect
+                x={labelW}
+                y={labelH + mi * ROW}
+                width={width_(v)}
+                height={ROW - 5}
+                rx={3}
+                fill={PALETTE[mi % PALETTE.length]}
+              />
+              <text x={labelW + width_(v) + 6} y={labelH + mi * ROW + ROW - 9} className="tick">
+                {format(v)}
+              </text>
+            </g>
+          ))}
+        </g>
+      ))}
+    </ChartFigure>
   );
 }

@@ -4,6 +4,7 @@
 // its latest value. No chart library: a few paths and ticks.
 import { useI18n } from '../i18n/index.tsx';
 import { useMeasuredWidth } from '../chart-size.ts';
+import { ChartFigure } from './ChartFigure.tsx';
 
 export interface Series {
   name: string;
@@ -92,59 +93,54 @@ export function LineChart({
   // Markers on every point while there are few, else on about 8 spread along the line and the last.
   const marked = (n: number, k: number) => n <= 12 || k === n - 1 || k % Math.ceil(n / 8) === 0;
   return (
-    <figure className="chart">
-      <figcaption>{title}</figcaption>
-      <div ref={box} className="chart-box">
-        {width > 0 && (
-          <svg width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title}>
-            {ticks.map((v) => (
-              <g key={v}>
-                <line x1={PAD.l} x2={W - PAD.r} y1={y(v)} y2={y(v)} className="grid" />
-                <text x={PAD.l - 6} y={y(v) + 4} textAnchor="end" className="tick">
-                  {format(v)}
-                </text>
-              </g>
-            ))}
-            {all.length > 0 && (
-              <>
-                <text x={PAD.l} y={H - 6} textAnchor="start" className="tick">
-                  {clock(t0)}
-                </text>
-                <text x={W - PAD.r} y={H - 6} textAnchor="end" className="tick">
-                  {clock(t1)}
-                </text>
-              </>
-            )}
-            {series.map((s, i) => (
-              <g key={s.name} data-series={s.name}>
-                <polyline
-                  fill="none"
-                  stroke={PALETTE[i % PALETTE.length]}
-                  strokeWidth={under(i)}
-                  strokeDasharray={DASHES[i % DASHES.length] || undefined}
-                  points={s.points.map((p) => `${x(p.t)},${y(p.v)}`).join(' ')}
-                />
-                {s.points.map((p, k) =>
-                  marked(s.points.length, k) ? (
-                    <Marker key={k} i={i} x={x(p.t)} y={y(p.v)} size={1.5 + under(i)} />
-                  ) : null,
-                )}
-              </g>
-            ))}
-          </svg>
-        )}
-      </div>
-      <ul className="legend">
-        {series.map((s, i) => (
-          <li key={s.name}>
-            <SeriesKey i={i} />
-            {s.name}
-            {s.points.length > 0 && (
-              <span className="muted">{format(s.points[s.points.length - 1]!.v)}</span>
-            )}
-          </li>
-        ))}
-      </ul>
-    </figure>
+    <ChartFigure
+      title={title}
+      box={box}
+      size={width > 0 ? { width: W, height: H } : null}
+      legend={series.map((s, i) => (
+        <li key={s.name}>
+          <SeriesKey i={i} />
+          {s.name}
+          {s.points.length > 0 && (
+            <span className="muted">{format(s.points[s.points.length - 1]!.v)}</span>
+          )}
+        </li>
+      ))}
+    >
+      {ticks.map((v) => (
+        <g key={v}>
+          <line x1={PAD.l} x2={W - PAD.r} y1={y(v)} y2={y(v)} className="grid" />
+          <text x={PAD.l - 6} y={y(v) + 4} textAnchor="end" className="tick">
+            {format(v)}
+          </text>
+        </g>
+      ))}
+      {all.length > 0 && (
+        <>
+          <text x={PAD.l} y={H - 6} textAnchor="start" className="tick">
+            {clock(t0)}
+          </text>
+          <text x={W - PAD.r} y={H - 6} textAnchor="end" className="tick">
+            {clock(t1)}
+          </text>
+        </>
+      )}
+      {series.map((s, i) => (
+        <g key={s.name} data-series={s.name}>
+          <polyline
+            fill="none"
+            stroke={PALETTE[i % PALETTE.length]}
+            strokeWidth={under(i)}
+            strokeDasharray={DASHES[i % DASHES.length] || undefined}
+            points={s.points.map((p) => `${x(p.t)},${y(p.v)}`).join(' ')}
+          />
+          {s.points.map((p, k) =>
+            marked(s.points.length, k) ? (
+              <Marker key={k} i={i} x={x(p.t)} y={y(p.v)} size={1.5 + under(i)} />
+            ) : null,
+          )}
+        </g>
+      ))}
+    </ChartFigure>
   );
 }

@@ -10,6 +10,7 @@ import { Link } from '../router.tsx';
 import { CallSnippet } from './CallSnippet.tsx';
 import { ErrorNote } from './ErrorNote.tsx';
 import { ProgressBar } from './ProgressBar.tsx';
+import { StackTable } from './StackTable.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
 
 export interface LiveLoad {
@@ -120,42 +121,37 @@ export function ModelPanel({
         </div>
       </dl>
 
-      <div className="table-wrap">
-        <table className="table-stack">
-          <caption>{t('models.replicas')}</caption>
-          <thead>
-            <tr>
-              <th scope="col">{t('models.replica')}</th>
-              <th scope="col">{t('models.worker')}</th>
-              <th scope="col">{t('models.gpus')}</th>
-              <th scope="col">{t('models.memory')}</th>
-              <th scope="col">{t('models.status')}</th>
-              <th scope="col">{t('models.restarts')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {m.replicas.map((r) => (
-              <tr key={r.replica_id}>
-                <td data-label={t('models.replica')}>#{r.index + 1}</td>
-                <td data-label={t('models.worker')}>{r.worker ?? '–'}</td>
-                <td data-label={t('models.gpus')}>
-                  {r.gpu_idx.length > 0
-                    ? t('common.gpu', { index: r.gpu_idx.join(', ') })
-                    : t('common.cpu')}
-                </td>
-                <td data-label={t('models.memory')}>
-                  {r.memory_bytes_per_gpu > 0 ? bytes(r.memory_bytes_per_gpu) : '–'}
-                </td>
-                <td data-label={t('models.status')}>
-                  <StatusBadge status={r.status} />
-                  {r.status !== 'ready' && r.status !== 'failed' ? ` ${pct(r.progress)}` : ''}
-                </td>
-                <td data-label={t('models.restarts')}>{num(r.restarts, 0)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <StackTable
+        caption={t('models.replicas')}
+        columns={[
+          t('models.replica'),
+          t('models.worker'),
+          t('models.gpus'),
+          t('models.memory'),
+          t('models.status'),
+          t('models.restarts'),
+        ]}
+        rows={m.replicas}
+        row={(r) => (
+          <tr key={r.replica_id}>
+            <td data-label={t('models.replica')}>#{r.index + 1}</td>
+            <td data-label={t('models.worker')}>{r.worker ?? '–'}</td>
+            <td data-label={t('models.gpus')}>
+              {r.gpu_idx.length > 0
+                ? t('common.gpu', { index: r.gpu_idx.join(', ') })
+                : t('common.cpu')}
+            </td>
+            <td data-label={t('models.memory')}>
+              {r.memory_bytes_per_gpu > 0 ? bytes(r.memory_bytes_per_gpu) : '–'}
+            </td>
+            <td data-label={t('models.status')}>
+              <StatusBadge status={r.status} />
+              {r.status !== 'ready' && r.status !== 'failed' ? ` ${pct(r.progress)}` : ''}
+            </td>
+            <td data-label={t('models.restarts')}>{num(r.restarts, 0)}</td>
+          </tr>
+        )}
+      />
 
       {ready && <CallSnippet uid={m.model_uid} type={m.model_type} />}
 

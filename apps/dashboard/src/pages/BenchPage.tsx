@@ -13,6 +13,7 @@ import { Field } from '../components/Field.tsx';
 import { ModelSelect } from '../components/ModelSelect.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
 import { ProgressBar } from '../components/ProgressBar.tsx';
+import { StackTable } from '../components/StackTable.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
 import { useI18n } from '../i18n/index.tsx';
 
@@ -196,90 +197,80 @@ export function BenchPage() {
         <h2 id="bench-history">{t('bench.history')}</h2>
         <p className="muted">{t('bench.selectHint')}</p>
         <ErrorNote error={runs.error} />
-        {runs.data?.length === 0 && <p className="muted">{t('bench.empty')}</p>}
-        {runs.data && runs.data.length > 0 && (
-          <div className="table-wrap">
-            <table className="table-stack runs-table">
-              <thead>
-                <tr>
-                  <th scope="col">{t('bench.compare')}</th>
-                  <th scope="col">{t('bench.runCol')}</th>
-                  <th scope="col">{t('models.status')}</th>
-                  <th scope="col">{t('bench.reqThroughput')}</th>
-                  <th scope="col">{t('bench.throughput')}</th>
-                  <th scope="col">{`${t('bench.ttft')} (${t('bench.mean')})`}</th>
-                  <th scope="col">{`${t('bench.tpot')} (${t('bench.mean')})`}</th>
-                  <th scope="col">{`${t('bench.e2el')} (${t('bench.p99')})`}</th>
-                  <th scope="col">{t('bench.failed')}</th>
-                  <th scope="col">
-                    <span className="sr-only">{t('common.delete')}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {runs.data.map((r) => (
-                  <tr key={r.id}>
-                    <td data-label={t('bench.compare')}>
-                      <input
-                        type="checkbox"
-                        aria-label={`${t('bench.compare')} ${r.model_uid} ${settings(r)}`}
-                        disabled={!r.summary}
-                        checked={selected.has(r.id)}
-                        onChange={(e) => {
-                          const next = new Set(selected);
-                          if (e.target.checked) next.add(r.id);
-                          else next.delete(r.id);
-                          setSelected(next);
-                        }}
-                      />
-                    </td>
-                    <td data-label={t('bench.runCol')} className="run-cell">
-                      <div>
-                        <strong>{r.model_uid}</strong>
-                        <span className="run-settings">{settings(r)}</span>
-                        <span className="muted run-date">{date(r.started_at)}</span>
-                      </div>
-                    </td>
-                    <td data-label={t('models.status')}>
-                      <StatusBadge status={r.status} />
-                    </td>
-                    <td data-label={t('bench.reqThroughput')}>
-                      {r.summary ? num(r.summary.request_throughput, 2) : '–'}
-                    </td>
-                    <td data-label={t('bench.throughput')}>
-                      {r.summary ? num(r.summary.output_throughput, 1) : '–'}
-                    </td>
-                    <td data-label={`${t('bench.ttft')} (${t('bench.mean')})`}>
-                      {r.summary ? ms(r.summary.ttft_ms.mean) : '–'}
-                    </td>
-                    <td data-label={`${t('bench.tpot')} (${t('bench.mean')})`}>
-                      {r.summary ? ms(r.summary.tpot_ms.mean) : '–'}
-                    </td>
-                    <td data-label={`${t('bench.e2el')} (${t('bench.p99')})`}>
-                      {r.summary ? ms(r.summary.e2el_ms.p99) : '–'}
-                    </td>
-                    <td data-label={t('bench.failed')}>
-                      {r.summary ? num(r.summary.failed, 0) : '–'}
-                    </td>
-                    <td>
-                      {r.status !== 'running' && (
-                        <button
-                          type="button"
-                          className="btn btn-small btn-ghost"
-                          onClick={() =>
-                            void api.deleteBench(r.id).then(runs.reload, (e: Error) => setError(e))
-                          }
-                        >
-                          {t('common.delete')}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <StackTable
+          className="runs-table"
+          columns={[
+            t('bench.compare'),
+            t('bench.runCol'),
+            t('models.status'),
+            t('bench.reqThroughput'),
+            t('bench.throughput'),
+            `${t('bench.ttft')} (${t('bench.mean')})`,
+            `${t('bench.tpot')} (${t('bench.mean')})`,
+            `${t('bench.e2el')} (${t('bench.p99')})`,
+            t('bench.failed'),
+          ]}
+          action={t('common.delete')}
+          rows={runs.data}
+          empty={t('bench.empty')}
+          row={(r) => (
+            <tr key={r.id}>
+              <td data-label={t('bench.compare')}>
+                <input
+                  type="checkbox"
+                  aria-label={`${t('bench.compare')} ${r.model_uid} ${settings(r)}`}
+                  disabled={!r.summary}
+                  checked={selected.has(r.id)}
+                  onChange={(e) => {
+                    const next = new Set(selected);
+                    if (e.target.checked) next.add(r.id);
+                    else next.delete(r.id);
+                    setSelected(next);
+                  }}
+                />
+              </td>
+              <td data-label={t('bench.runCol')} className="run-cell">
+                <div>
+                  <strong>{r.model_uid}</strong>
+                  <span className="run-settings">{settings(r)}</span>
+                  <span className="muted run-date">{date(r.started_at)}</span>
+                </div>
+              </td>
+              <td data-label={t('models.status')}>
+                <StatusBadge status={r.status} />
+              </td>
+              <td data-label={t('bench.reqThroughput')}>
+                {r.summary ? num(r.summary.request_throughput, 2) : '–'}
+              </td>
+              <td data-label={t('bench.throughput')}>
+                {r.summary ? num(r.summary.output_throughput, 1) : '–'}
+              </td>
+              <td data-label={`${t('bench.ttft')} (${t('bench.mean')})`}>
+                {r.summary ? ms(r.summary.ttft_ms.mean) : '–'}
+              </td>
+              <td data-label={`${t('bench.tpot')} (${t('bench.mean')})`}>
+                {r.summary ? ms(r.summary.tpot_ms.mean) : '–'}
+              </td>
+              <td data-label={`${t('bench.e2el')} (${t('bench.p99')})`}>
+                {r.summary ? ms(r.summary.e2el_ms.p99) : '–'}
+              </td>
+              <td data-label={t('bench.failed')}>{r.summary ? num(r.summary.failed, 0) : '–'}</td>
+              <td>
+                {r.status !== 'running' && (
+                  <button
+                    type="button"
+                    className="btn btn-small btn-ghost"
+                    onClick={() =>
+                      void api.deleteBench(r.id).then(runs.reload, (e: Error) => setError(e))
+                    }
+                  >
+                    {t('common.delete')}
+                  </button>
+                )}
+              </td>
+            </tr>
+          )}
+        />
       </section>
     </>
   );

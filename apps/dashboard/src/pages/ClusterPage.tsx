@@ -9,6 +9,7 @@ import { addSample, loadHistory, sampleOf, type DeviceSample, type Sample } from
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { LineChart, type Series } from '../components/LineChart.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
+import { StackTable } from '../components/StackTable.tsx';
 import { StatusBadge } from '../components/StatusBadge.tsx';
 import { useI18n } from '../i18n/index.tsx';
 
@@ -90,71 +91,59 @@ export function ClusterPage() {
 
       <section className="card" aria-labelledby="workers-title">
         <h2 id="workers-title">{t('cluster.workers')}</h2>
-        {workers.data?.length === 0 && <p className="muted">{t('cluster.noWorkers')}</p>}
-        {workers.data && workers.data.length > 0 && (
-          <div className="table-wrap">
-            <table className="table-stack">
-              <thead>
-                <tr>
-                  <th scope="col">{t('models.worker')}</th>
-                  <th scope="col">{t('cluster.address')}</th>
-                  <th scope="col">{t('models.status')}</th>
-                  <th scope="col">{t('cluster.gpuCount')}</th>
-                  <th scope="col">{t('cluster.replicas')}</th>
-                  <th scope="col">{t('cluster.heartbeat')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {workers.data.map((w) => (
-                  <tr key={w.worker}>
-                    <td data-label={t('models.worker')}>{w.worker}</td>
-                    <td data-label={t('cluster.address')}>{w.address}</td>
-                    <td data-label={t('models.status')}>
-                      <StatusBadge status={w.status} />
-                    </td>
-                    <td data-label={t('cluster.gpuCount')}>{num(w.gpus, 0)}</td>
-                    <td data-label={t('cluster.replicas')}>{num(w.replicas, 0)}</td>
-                    <td data-label={t('cluster.heartbeat')}>{date(w.last_heartbeat)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <StackTable
+          columns={[
+            t('models.worker'),
+            t('cluster.address'),
+            t('models.status'),
+            t('cluster.gpuCount'),
+            t('cluster.replicas'),
+            t('cluster.heartbeat'),
+          ]}
+          rows={workers.data}
+          empty={t('cluster.noWorkers')}
+          row={(w) => (
+            <tr key={w.worker}>
+              <td data-label={t('models.worker')}>{w.worker}</td>
+              <td data-label={t('cluster.address')}>{w.address}</td>
+              <td data-label={t('models.status')}>
+                <StatusBadge status={w.status} />
+              </td>
+              <td data-label={t('cluster.gpuCount')}>{num(w.gpus, 0)}</td>
+              <td data-label={t('cluster.replicas')}>{num(w.replicas, 0)}</td>
+              <td data-label={t('cluster.heartbeat')}>{date(w.last_heartbeat)}</td>
+            </tr>
+          )}
+        />
       </section>
 
       <section className="card" aria-labelledby="devices-title">
         <h2 id="devices-title">{t('cluster.devices')}</h2>
-        <div className="table-wrap">
-          <table className="table-stack">
-            <thead>
-              <tr>
-                <th scope="col">{t('cluster.device')}</th>
-                <th scope="col">{t('cluster.memory')}</th>
-                <th scope="col">{t('cluster.claimed')}</th>
-                <th scope="col">{t('cluster.utilization')}</th>
-                <th scope="col">{t('cluster.placed')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(devices.data ?? []).map((d) => (
-                <tr key={`${d.worker}/${d.index}`}>
-                  <td data-label={t('cluster.device')}>
-                    <span>
-                      {name(d)} <span className="muted">{d.name}</span>
-                    </span>
-                  </td>
-                  <td data-label={t('cluster.memory')}>
-                    {t('mem.ofTotal', { used: bytes(d.memory_used), total: bytes(d.memory_total) })}
-                  </td>
-                  <td data-label={t('cluster.claimed')}>{bytes(d.memory_claimed)}</td>
-                  <td data-label={t('cluster.utilization')}>{pct(d.utilization / 100)}</td>
-                  <td data-label={t('cluster.placed')}>{d.models.join(', ') || '–'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <StackTable
+          columns={[
+            t('cluster.device'),
+            t('cluster.memory'),
+            t('cluster.claimed'),
+            t('cluster.utilization'),
+            t('cluster.placed'),
+          ]}
+          rows={devices.data ?? []}
+          row={(d) => (
+            <tr key={`${d.worker}/${d.index}`}>
+              <td data-label={t('cluster.device')}>
+                <span>
+                  {name(d)} <span className="muted">{d.name}</span>
+                </span>
+              </td>
+              <td data-label={t('cluster.memory')}>
+                {t('mem.ofTotal', { used: bytes(d.memory_used), total: bytes(d.memory_total) })}
+              </td>
+              <td data-label={t('cluster.claimed')}>{bytes(d.memory_claimed)}</td>
+              <td data-label={t('cluster.utilization')}>{pct(d.utilization / 100)}</td>
+              <td data-label={t('cluster.placed')}>{d.models.join(', ') || '–'}</td>
+            </tr>
+          )}
+        />
       </section>
 
       <div className="two-col">

@@ -9,6 +9,7 @@ import { CopyButton } from '../components/CopyButton.tsx';
 import { ErrorNote } from '../components/ErrorNote.tsx';
 import { Field } from '../components/Field.tsx';
 import { PageHeader } from '../components/PageHeader.tsx';
+import { StackTable } from '../components/StackTable.tsx';
 import { useI18n } from '../i18n/index.tsx';
 import { fieldErrorText } from '../i18n/server-error.ts';
 
@@ -177,56 +178,47 @@ export function KeysPage() {
       <section className="card" aria-labelledby="keys-list">
         <h2 id="keys-list">{t('keys.list')}</h2>
         <ErrorNote error={keys.error ?? revokeError} />
-        {keys.data?.length === 0 && <p className="muted">{t('keys.empty')}</p>}
-        {keys.data && keys.data.length > 0 && (
-          <div className="table-wrap">
-            <table className="table-stack">
-              <thead>
-                <tr>
-                  <th scope="col">{t('keys.name')}</th>
-                  <th scope="col">{t('keys.scope')}</th>
-                  <th scope="col">{t('keys.prefix')}</th>
-                  <th scope="col">{t('keys.models')}</th>
-                  <th scope="col">{t('keys.createdAt')}</th>
-                  <th scope="col">
-                    <span className="sr-only">{t('keys.revoke')}</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {keys.data.map((k) => (
-                  <tr key={k.name}>
-                    <td data-label={t('keys.name')}>{k.name}</td>
-                    <td data-label={t('keys.scope')}>{k.scope === 'admin' ? t('keys.scopeAdmin') : t('keys.scopeInference')}</td>
-                    <td data-label={t('keys.prefix')}>
-                      <code>{k.prefix}…</code>
-                    </td>
-                    <td data-label={t('keys.models')}>{k.models?.join(', ') ?? t('common.all')}</td>
-                    <td data-label={t('keys.createdAt')}>{date(k.created_at)}</td>
-                    <td>
-                      <button
-                        type="button"
-                        className="btn btn-small btn-danger"
-                        onClick={() =>
-                          confirm(t('keys.confirmRevoke', { name: k.name })) &&
-                          void api.revokeKey(k.name).then(
-                            () => {
-                              setRevokeError(null);
-                              keys.reload();
-                            },
-                            (e: unknown) => setRevokeError(e),
-                          )
-                        }
-                      >
-                        {t('keys.revoke')}
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <StackTable
+          columns={[
+            t('keys.name'),
+            t('keys.scope'),
+            t('keys.prefix'),
+            t('keys.models'),
+            t('keys.createdAt'),
+          ]}
+          action={t('keys.revoke')}
+          rows={keys.data}
+          empty={t('keys.empty')}
+          row={(k) => (
+            <tr key={k.name}>
+              <td data-label={t('keys.name')}>{k.name}</td>
+              <td data-label={t('keys.scope')}>{k.scope === 'admin' ? t('keys.scopeAdmin') : t('keys.scopeInference')}</td>
+              <td data-label={t('keys.prefix')}>
+                <code>{k.prefix}…</code>
+              </td>
+              <td data-label={t('keys.models')}>{k.models?.join(', ') ?? t('common.all')}</td>
+              <td data-label={t('keys.createdAt')}>{date(k.created_at)}</td>
+              <td>
+                <button
+                  type="button"
+                  className="btn btn-small btn-danger"
+                  onClick={() =>
+                    confirm(t('keys.confirmRevoke', { name: k.name })) &&
+                    void api.revokeKey(k.name).then(
+                      () => {
+                        setRevokeError(null);
+                        keys.reload();
+                      },
+                      (e: unknown) => setRevokeError(e),
+                    )
+                  }
+                >
+                  {t('keys.revoke')}
+                </button>
+              </td>
+            </tr>
+          )}
+        />
       </section>
     </>
   );

@@ -8,6 +8,7 @@ import {
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   managementCommand,
+  modelArgument,
   numberFlag,
   UsageError,
 } from '../command-options.ts';
@@ -55,8 +56,11 @@ async function reply(
 }
 
 export const run = managementCommand('chat', USAGE, FLAGS, async ({ values, positionals }, io) => {
-  const model = values.model ?? positionals[0];
-  if (!model) throw new UsageError('name the model uid to chat with (see `pagoda list`)');
+  const { model } = modelArgument(
+    values,
+    positionals,
+    'name the model uid to chat with (see `pagoda list`)',
+  );
   const opts = {
     stream: !values['no-stream'],
     max_tokens: numberFlag(values['max-tokens'], 'max-tokens', { integer: true }),

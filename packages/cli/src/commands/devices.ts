@@ -1,14 +1,8 @@
 // `pagoda devices`: every GPU in the cluster with its memory in use, claimed by Pagoda, and total.
 import type { ClusterDevice } from '@pagoda/client';
-import {
-  clientFrom,
-  CONNECTION_FLAGS,
-  CONNECTION_HELP,
-  managementCommand,
-  noPositionals,
-} from '../command-options.ts';
+import { CONNECTION_HELP } from '../command-options.ts';
 import { formatBytes } from '../format/bytes.ts';
-import { printListing } from '../list-output.ts';
+import { listingCommand, printListing } from '../list-output.ts';
 
 const USAGE = `usage: pagoda devices [--all] [--json]
 
@@ -30,13 +24,12 @@ export function flattenDevices(list: unknown[]): ClusterDevice[] {
   });
 }
 
-export const run = managementCommand(
+export const run = listingCommand(
   'devices',
   USAGE,
-  { ...CONNECTION_FLAGS, all: { type: 'boolean' }, json: { type: 'boolean' } },
-  async ({ values, positionals }, io) => {
-    noPositionals('devices', positionals);
-    const devices = flattenDevices(await clientFrom(values, io).devices()).filter(
+  { all: { type: 'boolean' } },
+  async (values, client, io) => {
+    const devices = flattenDevices(await client.devices()).filter(
       (d) => values.all || (d.kind !== 'cpu' && d.index >= 0),
     );
     return printListing(io, devices, {

@@ -6,9 +6,9 @@ import {
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
+  countFlag,
   managementCommand,
-  numberFlag,
-  UsageError,
+  modelArgument,
 } from '../command-options.ts';
 import { formatTable } from '../format/table.ts';
 import { abbreviate, fixed4, textInputs } from '../text-inputs.ts';
@@ -51,12 +51,13 @@ function printHuman(io: CliIo, texts: readonly string[], vectors: readonly numbe
 }
 
 export const run = managementCommand('embed', USAGE, FLAGS, async ({ values, positionals }, io) => {
-  const model = values.model ?? positionals[0];
-  if (!model) throw new UsageError('name the embedding model uid (see `pagoda list`)');
-  const dimensions = numberFlag(values.dimensions, 'dimensions', { integer: true });
-  if (dimensions !== undefined && dimensions < 1)
-    throw new UsageError(`--dimensions must be at least 1, got ${dimensions}`);
-  const texts = await textInputs(values.model ? positionals : positionals.slice(1), io, 'text');
+  const { model, rest } = modelArgument(
+    values,
+    positionals,
+    'name the embedding model uid (see `pagoda list`)',
+  );
+  const dimensions = countFlag(values.dimensions, 'dimensions');
+  const texts = await textInputs(rest, io, 'text');
   const { vectors } = await clientFrom(values, io).embed(model, texts, { dimensions });
   if (values.json) {
     const data = vectors.map((embedding, index) => ({ object: 'embedding', index, embedding }));

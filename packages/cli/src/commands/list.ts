@@ -1,13 +1,7 @@
 // `pagoda list`: the launched models, their engines and how many replicas are ready.
-import {
-  clientFrom,
-  CONNECTION_FLAGS,
-  CONNECTION_HELP,
-  managementCommand,
-  noPositionals,
-} from '../command-options.ts';
+import { CONNECTION_HELP } from '../command-options.ts';
 import type { ModelView } from '@pagoda/protocol';
-import { printListing } from '../list-output.ts';
+import { listingCommand, printListing } from '../list-output.ts';
 
 const USAGE = `usage: pagoda list [--json]
 
@@ -15,35 +9,29 @@ Lists launched models.
 ${CONNECTION_HELP}
 `;
 
-export const run = managementCommand(
-  'list',
-  USAGE,
-  { ...CONNECTION_FLAGS, json: { type: 'boolean' } },
-  async ({ values, positionals }, io) => {
-    noPositionals('list', positionals);
-    const models = await clientFrom(values, io).listModels();
-    printListing(io, models, {
-      json: values.json,
-      empty: 'No models are launched. Start one with `pagoda launch <model_name>`.\n',
-      headers: ['UID', 'MODEL', 'ENGINE', 'FORMAT', 'SIZE (B)', 'QUANT', 'READY', 'STATUS'],
-      row: (m) => {
-        const ready = (m.replicas ?? []).filter((r) => r.status === 'ready').length;
-        return [
-          m.model_uid,
-          m.model_name,
-          m.model_engine,
-          m.model_format,
-          m.model_size_in_billions,
-          m.quantization,
-          `${ready}/${m.replica}`,
-          m.status,
-        ];
-      },
-    });
-    if (!values.json) for (const line of failureReasons(models)) io.out(`${line}\n`);
-    return 0;
-  },
-);
+export const run = listingCommand('list', USAGE, {}, async (values, client, io) => {
+  const models = await client.listModels();
+  printListing(io, models, {
+    json: values.json,
+    empty: 'No models are launched. Start one with `pagoda launch <model_name>`.\n',
+    headers: ['UID', 'MODEL', 'ENGINE', 'FORMAT', 'SIZE (B)', 'QUANT', 'READY', 'STATUS'],
+    row: (m) => {
+      const ready = (m.replicas ?? []).filter((r) => r.status === 'ready').length;
+      return [
+        m.model_uid,
+        m.model_name,
+        m.model_engine,
+        m.model_format,
+        m.model_size_in_billions,
+        m.quantization,
+        `${ready}/${m.replica}`,
+        m.status,
+      ];
+    },
+  });
+  if (!values.json) for (const line of failureReasons(models)) io.out(`${line}\n`);
+  return 0;
+});
 
 /** One line per model that failed or has a recorded error (its own or a replica's), with the reason. */
 export function failureReasons(models: readonly ModelView[]): string[] {

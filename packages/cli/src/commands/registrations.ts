@@ -1,12 +1,6 @@
 // `pagoda registrations`: the models that can be launched, built-in and custom.
-import {
-  clientFrom,
-  CONNECTION_FLAGS,
-  CONNECTION_HELP,
-  managementCommand,
-  noPositionals,
-} from '../command-options.ts';
-import { printListing } from '../list-output.ts';
+import { CONNECTION_HELP } from '../command-options.ts';
+import { listingCommand, printListing } from '../list-output.ts';
 
 const USAGE = `usage: pagoda registrations [--custom] [--model-type TYPE] [--json]
 
@@ -40,19 +34,13 @@ function specSummary(specs: unknown): string {
   return [...byFormat].map(([f, sizes]) => `${f} ${[...sizes].join('/')}B`).join(', ');
 }
 
-export const run = managementCommand(
+export const run = listingCommand(
   'registrations',
   USAGE,
-  {
-    ...CONNECTION_FLAGS,
-    custom: { type: 'boolean' },
-    'model-type': { type: 'string' },
-    json: { type: 'boolean' },
-  },
-  async ({ values, positionals }, io) => {
-    noPositionals('registrations', positionals);
+  { custom: { type: 'boolean' }, 'model-type': { type: 'string' } },
+  async (values, client, io) => {
     // Pagoda lists summaries; other servers may list whole families (model_specs), read the same here.
-    let list: Array<Record<string, unknown>> = (await clientFrom(values, io).registrations(
+    let list: Array<Record<string, unknown>> = (await client.registrations(
       values['model-type'] ?? 'LLM',
     )) as unknown as Array<Record<string, unknown>>;
     if (values.custom) list = list.filter((r) => source(r) === 'custom');

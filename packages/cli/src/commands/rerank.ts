@@ -4,8 +4,9 @@ import {
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
+  countFlag,
   managementCommand,
-  numberFlag,
+  modelArgument,
   UsageError,
 } from '../command-options.ts';
 import { formatTable } from '../format/table.ts';
@@ -35,19 +36,16 @@ export const run = managementCommand(
   USAGE,
   FLAGS,
   async ({ values, positionals }, io) => {
-    const model = values.model ?? positionals[0];
-    if (!model) throw new UsageError('name the rerank model uid (see `pagoda list`)');
+    const { model, rest } = modelArgument(
+      values,
+      positionals,
+      'name the rerank model uid (see `pagoda list`)',
+    );
     const query = values.query;
     if (query === undefined) throw new UsageError('give the query with --query');
     if (query.trim() === '') throw new UsageError('the query is empty');
-    const topN = numberFlag(values['top-n'], 'top-n', { integer: true });
-    if (topN !== undefined && topN < 1)
-      throw new UsageError(`--top-n must be at least 1, got ${topN}`);
-    const documents = await textInputs(
-      values.model ? positionals : positionals.slice(1),
-      io,
-      'document',
-    );
+    const topN = countFlag(values['top-n'], 'top-n');
+    const documents = await textInputs(rest, io, 'document');
     const results = await clientFrom(values, io).rerank(model, query, documents, { top_n: topN });
     if (values.json) {
       io.out(`${JSON.stringify(results)}\n`);

@@ -7,6 +7,7 @@ import {
   type ServeOptionsInput,
 } from '@pagoda/runner';
 import { describeZodError, KV_CACHE_DTYPES } from '@pagoda/protocol';
+import { ENGINE_FLAGS, prefixCaching } from '../engine-flags.ts';
 import { commandLogger } from '../log-output.ts';
 
 const FLAGS = {
@@ -16,20 +17,8 @@ const FLAGS = {
   'api-key': { type: 'string' },
   'served-model-name': { type: 'string', multiple: true },
   device: { type: 'string' },
-  'tensor-parallel-size': { type: 'string' },
   quantization: { type: 'string' },
-  'enforce-eager': { type: 'boolean' },
-  'gpu-memory-utilization': { type: 'string' },
-  'max-model-len': { type: 'string' },
-  'max-num-seqs': { type: 'string' },
-  'max-num-batched-tokens': { type: 'string' },
-  'block-size': { type: 'string' },
-  'enable-prefix-caching': { type: 'boolean' },
-  'no-enable-prefix-caching': { type: 'boolean' },
-  dtype: { type: 'string' },
-  'kv-cache-dtype': { type: 'string' },
-  seed: { type: 'string' },
-  'load-format': { type: 'string' },
+  ...ENGINE_FLAGS,
   'chat-template': { type: 'string' },
   'tool-call-parser': { type: 'string' },
   'enable-auto-tool-choice': { type: 'boolean' },
@@ -99,11 +88,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
         : `one model per runner; got ${positionals.length}: ${positionals.join(' ')}`,
     );
   }
-  if (values['enable-prefix-caching'] && values['no-enable-prefix-caching']) {
-    throw new Error(
-      '--enable-prefix-caching and --no-enable-prefix-caching contradict each other; give one',
-    );
-  }
+  const enablePrefixCaching = prefixCaching(values);
   const input: ServeOptionsInput = {
     model: positionals[0]!,
     backend: values.backend as ServeOptionsInput['backend'],
@@ -121,11 +106,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     max_num_seqs: number(values, 'max-num-seqs'),
     max_num_batched_tokens: number(values, 'max-num-batched-tokens'),
     block_size: number(values, 'block-size'),
-    enable_prefix_caching: values['enable-prefix-caching']
-      ? true
-      : values['no-enable-prefix-caching']
-        ? false
-        : undefined,
+    enable_prefix_caching: enablePrefixCaching,
     dtype: values.dtype as ServeOptionsInput['dtype'],
     kv_cache_dtype: values['kv-cache-dtype'] as ServeOptionsInput['kv_cache_dtype'],
     seed: number(values, 'seed'),

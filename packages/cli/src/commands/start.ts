@@ -1,8 +1,8 @@
 // `pagoda start`: the server on the embedded defaults (SQLite file and a private Redis under
 // ./data unless DATABASE_URL / REDIS_URL say otherwise), running until SIGINT or SIGTERM.
-import { parseArgs } from 'node:util';
 import { startServer, type RunningServer } from '@pagoda/server';
 import { startWorker } from '@pagoda/worker';
+import { daemonFlags, untilStopSignal } from '../daemon-command.ts';
 import { commandLogger } from '../log-output.ts';
 
 const HELP = `usage: pagoda start [--host HOST] [--port PORT] [--data-dir DIR] [--log-level LEVEL] [--no-worker] [--devices JSON]
@@ -14,11 +14,9 @@ without them (see pagoda worker --help).
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+  const values = daemonFlags(
+    argv,
+    {
       host: { type: 'string' },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
@@ -27,11 +25,9 @@ export async function run(argv: string[]): Promise<number> {
       devices: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   const level = values['log-level'] ?? process.env.PAGODA_LOG_LEVEL;
   const server = await startServer(
     {
@@ -56,11 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   // server takes in asynchronously, so wait until the server has it.
   if (worker) await untilRegistered(server, worker.id);
   process.stdout.write(`Pagoda is running at ${server.url}${worker ? ` with local worker '${worker.id}'` : ''}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await untilStopSignal();
   await worker?.close();
   await server.close();
   // close() waits only briefly for work in flight; a database query it left running must not keep

@@ -1,10 +1,11 @@
 // `pagoda terminate <uid>...`: stops every replica of each model and forgets it.
 import {
+  actOnEach,
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   managementCommand,
-  UsageError,
+  namesGiven,
 } from '../command-options.ts';
 
 const USAGE = `usage: pagoda terminate <model_uid>... [--model-uid UID]
@@ -18,14 +19,12 @@ export const run = managementCommand(
   USAGE,
   { ...CONNECTION_FLAGS, 'model-uid': { type: 'string', short: 'u', multiple: true } },
   async ({ values, positionals }, io) => {
-    const uids = [...positionals, ...(values['model-uid'] ?? [])];
-    if (uids.length === 0)
-      throw new UsageError('name the model uid to terminate (see `pagoda list`)');
+    const uids = namesGiven(
+      positionals,
+      values['model-uid'],
+      'name the model uid to terminate (see `pagoda list`)',
+    );
     const client = clientFrom(values, io);
-    for (const uid of uids) {
-      await client.terminate(uid);
-      io.out(`Terminated ${uid}\n`);
-    }
-    return 0;
+    return actOnEach(io, uids, 'Terminated', (uid) => client.terminate(uid));
   },
 );

@@ -1,10 +1,11 @@
 // `pagoda unregister <name>...`: removes custom registrations (built-in models cannot be removed).
 import {
+  actOnEach,
   clientFrom,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   managementCommand,
-  UsageError,
+  namesGiven,
 } from '../command-options.ts';
 
 const USAGE = `usage: pagoda unregister <model_name>... [--model-type TYPE]
@@ -22,14 +23,13 @@ export const run = managementCommand(
     'model-type': { type: 'string' },
   },
   async ({ values, positionals }, io) => {
-    const names = [...positionals, ...(values['model-name'] ?? [])];
-    if (names.length === 0)
-      throw new UsageError('name the registration to remove (see `pagoda registrations --custom`)');
+    const names = namesGiven(
+      positionals,
+      values['model-name'],
+      'name the registration to remove (see `pagoda registrations --custom`)',
+    );
     const client = clientFrom(values, io);
-    for (const name of names) {
-      await client.unregister(name, values['model-type'] ?? 'LLM');
-      io.out(`Unregistered ${name}\n`);
-    }
-    return 0;
+    const type = values['model-type'] ?? 'LLM';
+    return actOnEach(io, names, 'Unregistered', (name) => client.unregister(name, type));
   },
 );

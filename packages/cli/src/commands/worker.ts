@@ -1,6 +1,6 @@
 // `pagoda worker --server URL --redis URL`: the host agent of one machine, running until SIGINT or SIGTERM.
-import { parseArgs } from 'node:util';
 import { startWorker } from '@pagoda/worker';
+import { daemonFlags, untilStopSignal } from '../daemon-command.ts';
 import { commandLogger } from '../log-output.ts';
 
 const HELP = `usage: pagoda worker --server URL --redis URL [--name ID] [--devices JSON] [--host ADDR] [--address ADDR]
@@ -18,11 +18,9 @@ PAGODA_RUNNER_EXTRA_ARGS (flags added to every runner's command line).
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+  const values = daemonFlags(
+    argv,
+    {
       server: { type: 'string' },
       redis: { type: 'string' },
       name: { type: 'string' },
@@ -36,11 +34,9 @@ export async function run(argv: string[]): Promise<number> {
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const worker = await startWorker(
     {
@@ -59,10 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     commandLogger('pagoda-worker', values['log-level'] ?? process.env.PAGODA_LOG_LEVEL),
   );
   process.stdout.write(`Pagoda worker '${worker.id}' is running\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await untilStopSignal();
   await worker.close();
   return 0;
 }

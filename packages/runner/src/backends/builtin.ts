@@ -1,7 +1,6 @@
 // The builtin backend: Pagoda's own engine (packages/engine) and tokenizer (packages/tokenizer) in this
 // process. Turns OpenAI requests into engine requests and engine deltas into OpenAI chunks.
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { EngineOptions, EngineStats, ModelInfo, TokenConstraint } from '@pagoda/engine';
 import {
@@ -23,14 +22,16 @@ import { ApiError, badRequest } from '../api-error.ts';
 import type {
   Backend,
   BackendInfo,
-  BackendState,
   BackendStats,
   GenerateContext,
 } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
-import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
+import type { ServeOptions } from '../serve-options.ts';
+import { BackendLifecycle } from './backend-lifecycle.ts';
 import { chatLogprobs, completionLogprobs, echoedCompletionLogprobs } from './logprobs-format.ts';
 import { ChunkStream, DeferredStream } from './chunk-stream.ts';
+import { baseEngineOptions, definedOptions } from './engine-options.ts';
+import { backendStatsOf } from './engine-stats.ts';
 import {
   PromptSet,
   type EngineLike,
@@ -97,10 +98,8 @@ const loadRealEngine: EngineLoader = async (options) => {
 
 const now = () => Math.floor(Date.now() / 1000);
 
-export class BuiltinBackend implements Backend {
+export class BuiltinBackend extends BackendLifecycle implements Backend {
   readonly kind: Backend['kind'] = 'builtin';
-  private current: BackendState = 'loading';
-  private why: string | null = null;
   private engine: EngineHandle | null = null;
   private tokenizer: TextTokenizer | null = null;
   /** Encodes long prompts off the event loop, so one large prompt does not stall every other stream. */
@@ -116,14 +115,10 @@ export class BuiltinBackend implements Backend {
     protected readonly opts: ServeOptions,
     protected readonly log: Logger,
     private readonly loadEngine: EngineLoader = loadRealEngine,
-  ) {}
+  ) {
+    super();
+  }
 
-  state(): BackendState {
-    return this.current;
-  }
-  failure(): string | null {
-    return this.why;
-  }
   info(): BackendInfo {
     return { root: this.opts.model, max_model_len: this.maxModelLen || null };
   }
@@ -145,8 +140,7 @@ export class BuiltinBackend implements Backend {
       this.maxModelLen = (await this.engine.stats()).max_model_len;
       this.current = 'ready';
     } catch (err) {
-      this.current = 'failed';
-      this.why = (err as Error).message;
+      this.fail((err as Error).message);
       throw err;
     }
   }
@@ -159,25 +153,18 @@ export class BuiltinBackend implements Backend {
     const tokenizer = Tokenizer.fromDir(dir);
     const encoder = new BackgroundEncoder(tokenizer, dir);
     const options: EngineOptions = {
-      model,
-      load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
-      dtype: engineDtype(o.dtype),
-      device: o.device,
-      max_model_len: o.max_model_len,
+      ...baseEngineOptions(o, model),
       max_num_seqs: o.max_num_seqs,
-      max_num_batched_tokens: o.max_num_batched_tokens,
       block_size: o.block_size,
       enable_prefix_caching: o.enable_prefix_caching,
       gpu_memory_utilization: o.gpu_memory_utilization,
       enforce_eager: o.enforce_eager,
       quantization: o.quantization,
-      seed: o.seed,
       tensor_parallel_size: o.tensor_parallel_size,
       kv_cache_dtype: o.kv_cache_dtype,
-      num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
     };
     try {
-      const engine = await this.loadEngine(stripUndefined(options));
+      const engine = await this.loadEngine(definedOptions(options));
       return { engine, tokenizer, encoder, dir, vocabSize: readVocabSize(dir) ?? tokenizer.vocabSize };
     } catch (err) {
       await encoder.close();
@@ -188,8 +175,7 @@ export class BuiltinBackend implements Backend {
   /** The engine died (a failed step closes it): /health turns 503 so a supervisor restarts us. */
   private readonly onEngineFailure = (err: Error): void => {
     if (this.current !== 'ready') return;
-    this.current = 'failed';
-    this.why = `the engine failed: ${err.message}`;
+    this.fail(`the engine failed: ${err.message}`);
     this.log.error({ err: err.message }, 'engine failed');
   };
 
@@ -551,23 +537,7 @@ export class BuiltinBackend implements Backend {
 
   async stats(): Promise<BackendStats | null> {
     if (!this.engine) return null;
-    const s = await this.engine.stats();
-    return {
-      num_running: s.num_running,
-      num_waiting: s.num_waiting,
-      kv_cache_usage: s.kv_cache_usage,
-      prefix_cache_queries: s.prefix_cache_queries,
-      prefix_cache_hits: s.prefix_cache_hits,
-      num_preemptions: s.num_preemptions,
-      engine_steps: s.num_steps,
-      engine_steps_launched_ahead: s.steps_launched_ahead,
-      engine_step_seconds: (s.step_host_ms_total + s.step_forward_ms_total) / 1000,
-      engine_device_busy_seconds: s.device_timed_steps > 0 ? s.step_device_ms_total / 1000 : null,
-      engine_device_timed_step_seconds: s.device_timed_steps > 0 ? s.device_timed_step_ms_total / 1000 : null,
-      engine_device_idle_between_steps_seconds: s.device_gap_steps > 0 ? s.device_gap_ms_total / 1000 : null,
-      engine_device_paired_seconds:
-        s.device_gap_steps > 0 ? (s.device_gap_ms_total + s.device_gap_span_ms_total) / 1000 : null,
-    };
+    return backendStatsOf(await this.engine.stats());
   }
 
   async shutdown(): Promise<void> {
@@ -656,8 +626,4 @@ function readVocabSize(dir: string): number | null {
   } catch {
     return null;
   }
-}
-
-function stripUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

@@ -19,6 +19,7 @@ import type {
 } from 'node-llama-cpp';
 import type { BackendStats } from '../backend.ts';
 import type { EngineHandle } from './builtin.ts';
+import { backendStatsOf } from './engine-stats.ts';
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -281,20 +282,13 @@ export class LlamaEngine implements EngineHandle {
 
   /** What /metrics can say of llama.cpp: queue depths, cache use, prefix reuse; no step timings. */
   backendStats(): BackendStats {
-    const s = this.stats();
+    // stats() fills the step and preemption counters with zeros it does not measure: unknown, not zero.
+    // (No step is device-timed, so the device figures come out unknown already.)
     return {
-      num_running: s.num_running,
-      num_waiting: s.num_waiting,
-      kv_cache_usage: s.kv_cache_usage,
-      prefix_cache_queries: s.prefix_cache_queries,
-      prefix_cache_hits: s.prefix_cache_hits,
+      ...backendStatsOf(this.stats()),
       num_preemptions: null,
       engine_steps: null,
       engine_step_seconds: null,
-      engine_device_busy_seconds: null,
-      engine_device_timed_step_seconds: null,
-      engine_device_idle_between_steps_seconds: null,
-      engine_device_paired_seconds: null,
       engine_steps_launched_ahead: null,
     };
   }

@@ -2,7 +2,6 @@
 // (packages/engine's PoolingEngine, packages/tokenizer's encodeInput). It answers the pooling
 // routes; generation routes get a 400 naming the routes it serves.
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { EngineOptions, PoolingEngine } from '@pagoda/engine';
 import type {
@@ -16,9 +15,11 @@ import type {
 import { Tokenizer } from '@pagoda/tokenizer';
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from '../api-error.ts';
-import type { Backend, BackendInfo, BackendState, BackendStats, PoolingService, PoolingTokens } from '../backend.ts';
+import type { Backend, BackendInfo, BackendStats, PoolingService, PoolingTokens } from '../backend.ts';
 import { resolveModelPath } from '../model-path.ts';
-import { cpuThreads, engineDtype, type ServeOptions } from '../serve-options.ts';
+import type { ServeOptions } from '../serve-options.ts';
+import { BackendLifecycle } from './backend-lifecycle.ts';
+import { baseEngineOptions, definedOptions } from './engine-options.ts';
 import { PoolingBatcher } from './pooling-batcher.ts';
 import { checkTokenIds } from './request-params.ts';
 
@@ -63,10 +64,8 @@ const loadRealPoolingEngine: PoolingEngineLoader = async (options) => {
   return Engine.load(options);
 };
 
-export class PoolingBackend implements Backend, PoolingService {
+export class PoolingBackend extends BackendLifecycle implements Backend, PoolingService {
   readonly kind = 'builtin' as const;
-  private current: BackendState = 'loading';
-  private why: string | null = null;
   private engine: PoolingEngine | null = null;
   private tokenizer: Tokenizer | null = null;
   private vocabSize = 0;
@@ -80,18 +79,14 @@ export class PoolingBackend implements Backend, PoolingService {
     private readonly opts: ServeOptions,
     private readonly log: Logger,
     private readonly loadEngine: PoolingEngineLoader = loadRealPoolingEngine,
-  ) {}
+  ) {
+    super();
+  }
 
   get pooling(): PoolingService | undefined {
     return this.current === 'ready' ? this : undefined;
   }
 
-  state(): BackendState {
-    return this.current;
-  }
-  failure(): string | null {
-    return this.why;
-  }
   info(): BackendInfo {
     return { root: this.opts.model, max_model_len: this.maxInputTokens || null };
   }
@@ -103,20 +98,7 @@ export class PoolingBackend implements Backend, PoolingService {
       const dir = model.endsWith('.json') ? join(model, '..') : model;
       this.tokenizer = Tokenizer.fromDir(dir);
       this.vocabSize = this.tokenizer.vocabSize;
-      const options: EngineOptions = {
-        model,
-        load_format: o.load_format === 'safetensors' ? 'auto' : o.load_format,
-        dtype: engineDtype(o.dtype),
-        // "auto" runs on the GPU when the engine was built with CUDA and one is visible.
-        device: o.device,
-        max_model_len: o.max_model_len,
-        max_num_batched_tokens: o.max_num_batched_tokens,
-        seed: o.seed,
-        num_threads: cpuThreads(o.cpu_threads, availableParallelism()),
-      };
-      for (const key of Object.keys(options) as (keyof EngineOptions)[])
-        if (options[key] === undefined) delete options[key];
-      this.engine = await this.loadEngine(options);
+      this.engine = await this.loadEngine(definedOptions(baseEngineOptions(o, model)));
       const info = this.engine.info;
       this.task = info.task;
       this.maxInputTokens = info.max_input_tokens;
@@ -129,8 +111,7 @@ export class PoolingBackend implements Backend, PoolingService {
         'pooling model loaded',
       );
     } catch (err) {
-      this.current = 'failed';
-      this.why = (err as Error).message;
+      this.fail((err as Error).message);
       throw err;
     }
   }

@@ -14,10 +14,10 @@ import { ApiError } from '../api-error.ts';
 import type {
   Backend,
   BackendInfo,
-  BackendState,
   BackendStats,
   GenerateContext,
 } from '../backend.ts';
+import { BackendLifecycle } from './backend-lifecycle.ts';
 import { statsFromPrometheus } from './prometheus-scrape.ts';
 import { readServerSentEvents } from './sse-reader.ts';
 
@@ -31,25 +31,18 @@ export interface RemoteBackendOptions {
   readyTimeoutMs?: number;
 }
 
-export class RemoteBackend implements Backend {
+export class RemoteBackend extends BackendLifecycle implements Backend {
   readonly kind: Backend['kind'] = 'remote';
-  protected current: BackendState = 'loading';
-  protected why: string | null = null;
   private maxModelLen: number | null = null;
   protected readonly baseUrl: string;
   protected readonly origin: string;
 
   constructor(protected readonly opts: RemoteBackendOptions) {
+    super();
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.origin = this.baseUrl.replace(/\/v1$/, '');
   }
 
-  state(): BackendState {
-    return this.current;
-  }
-  failure(): string | null {
-    return this.why;
-  }
   info(): BackendInfo {
     return { root: this.baseUrl, max_model_len: this.maxModelLen };
   }
@@ -87,11 +80,6 @@ export class RemoteBackend implements Backend {
     const message = `the remote server at ${this.baseUrl} did not answer GET /models in time (${last})`;
     this.fail(message);
     throw new Error(message);
-  }
-
-  protected fail(why: string): void {
-    this.current = 'failed';
-    this.why = why;
   }
 
   chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {

@@ -54,10 +54,15 @@ export function graphBatchSize(numSeqs: number): number {
   return Math.ceil(numSeqs / 8) * 8;
 }
 
+/** The largest batch the engine captures a decode graph for: max_num_seqs (at most 256), padded. */
+function largestGraphBatch(params: Pick<ResolvedParams, 'max_num_seqs'>): number {
+  return graphBatchSize(Math.min(params.max_num_seqs, 256));
+}
+
 /** How many decode graphs the engine captures: one per padded batch size up to min(max_num_seqs, 256). */
 export function decodeGraphCount(params: Pick<ResolvedParams, 'max_num_seqs' | 'enforce_eager'>): number {
   if (params.enforce_eager) return 0;
-  const largest = graphBatchSize(Math.min(params.max_num_seqs, 256));
+  const largest = largestGraphBatch(params);
   let count = 0;
   for (let size = 1; size <= largest; size = graphBatchSize(size + 1)) count++;
   return count;
@@ -88,8 +93,8 @@ export function decodeWorkspaceBytes(arch: ArchNumbers, params: ResolvedParams):
   if (params.dtype === 'float32') return 0; // the float32 attention needs none
   const t = params.tensor_parallel_size;
   const qHeads = arch.num_attention_heads / t;
-  const kvHeads = Math.max(1, Math.ceil(arch.num_key_value_heads / t));
-  const most = Math.max(params.max_num_seqs, graphBatchSize(Math.min(params.max_num_seqs, 256)));
+  const kvHeads = kvHeadsPerGpu(arch, params);
+  const most = Math.max(params.max_num_seqs, largestGraphBatch(params));
   let bytes = 0;
   for (let n = 1; ; n = Math.min(n * 2, most)) {
     const partitions = decodePartitions(n, kvHeads, qHeads, params.max_model_len);
@@ -99,14 +104,29 @@ export function decodeWorkspaceBytes(arch: ArchNumbers, params: ResolvedParams):
   return bytes;
 }
 
+/**
+ * KV heads on one GPU: split across the tensor-parallel ranks; with fewer KV heads than GPUs each GPU
+ * keeps a replica of one head, as vLLM does.
+ */
+export function kvHeadsPerGpu(arch: ArchNumbers, params: Pick<ResolvedParams, 'tensor_parallel_size'>): number {
+  return Math.max(1, Math.ceil(arch.num_key_value_heads / params.tensor_parallel_size));
+}
+
+/** One GPU's share of the model's widths: element bytes, hidden size, q and k (or v) widths, MLP width. */
+function shardWidths(arch: ArchNumbers, params: ResolvedParams) {
+  const t = params.tensor_parallel_size;
+  return {
+    a: DTYPE_BYTES[params.dtype],
+    h: arch.hidden_size,
+    q: (arch.num_attention_heads * arch.head_dim) / t,
+    kv: kvHeadsPerGpu(arch, params) * arch.head_dim,
+    inter: arch.intermediate_size / t,
+  };
+}
+
 /** Bytes of each parameter buffer the engine uploads, in its order (q/k/v and gate/up fused). */
 export function weightAllocations(arch: ArchNumbers, params: ResolvedParams): number[] {
-  const t = params.tensor_parallel_size;
-  const a = DTYPE_BYTES[params.dtype];
-  const h = arch.hidden_size;
-  const q = (arch.num_attention_heads * arch.head_dim) / t;
-  const kv = Math.max(1, Math.ceil(arch.num_key_value_heads / t)) * arch.head_dim;
-  const inter = arch.intermediate_size / t;
+  const { a, h, q, kv, inter } = shardWidths(arch, params);
   const embedding = arch.vocab_size * h * a;
   const layer = [
     h * a,
@@ -133,7 +153,7 @@ export function ropeTableBytes(arch: ArchNumbers): number {
 
 /** The tokens the activation buffers are sized for: the profiling forward's, or the largest decode graph's. */
 export function activationTokens(params: ResolvedParams): number {
-  return Math.max(params.max_num_batched_tokens, graphBatchSize(Math.min(params.max_num_seqs, 256)));
+  return Math.max(params.max_num_batched_tokens, largestGraphBatch(params));
 }
 
 /** The buffers the profiling forward allocates, in the engine's order, with their roles. */
@@ -154,12 +174,7 @@ export function profileAllocations(
   params: ResolvedParams,
   kvBytesPerBlock: number,
 ): ProfileAllocation[] {
-  const t = params.tensor_parallel_size;
-  const a = DTYPE_BYTES[params.dtype];
-  const h = arch.hidden_size;
-  const q = (arch.num_attention_heads * arch.head_dim) / t;
-  const kv = Math.max(1, Math.ceil(arch.num_key_value_heads / t)) * arch.head_dim;
-  const inter = arch.intermediate_size / t;
+  const { a, h, q, kv, inter } = shardWidths(arch, params);
   const tokens = activationTokens(params);
   const rows = params.max_num_seqs;
   const batched = params.max_num_batched_tokens;
@@ -181,7 +196,7 @@ export function profileAllocations(
     { role: 'temporary_kv_cache', bytes: (blocks * kvBytesPerBlock) / 2 },
   ];
   if (!params.enforce_eager) {
-    const seqs = pad4(graphBatchSize(Math.min(params.max_num_seqs, 256)));
+    const seqs = pad4(largestGraphBatch(params));
     out.push(act(4 * (7 * seqs + 4 + seqs * Math.ceil(params.max_model_len / params.block_size))));
   }
   // ids, positions, slots; query starts, context length, block table, prefill tiles, the logit row.

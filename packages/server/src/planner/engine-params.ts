@@ -1,6 +1,7 @@
 // The engine settings memory planning depends on, named and defaulted as the engine names and
 // defaults them (native/src/engine/engine_config.h, like vLLM's), validated with zod.
 import { z } from 'zod';
+import type { PlanSettings } from '@pagoda/protocol';
 import { DTYPE_BYTES, modelTypeOf, type ArchNumbers, type CheckpointDtype } from '../catalog/architecture.ts';
 
 const DTYPES = [
@@ -41,17 +42,9 @@ export const PlanParamsSchema = z.object({
 });
 export type PlanParamsInput = z.input<typeof PlanParamsSchema>;
 
-/** Every setting decided: what the engine will run with. */
-export interface ResolvedParams {
+/** Every setting decided: what the engine will run with (the plan's settings, as clients see them, and more). */
+export interface ResolvedParams extends PlanSettings {
   dtype: CheckpointDtype;
-  max_model_len: number;
-  max_num_seqs: number;
-  max_num_batched_tokens: number;
-  gpu_memory_utilization: number;
-  tensor_parallel_size: number;
-  enforce_eager: boolean;
-  block_size: number;
-  kv_cache_dtype: string;
   /** Bytes of one K or V element. */
   kv_element_bytes: number;
   fixed_claim_bytes: number | null;

@@ -8,6 +8,7 @@ import {
   CUBLASLT_WORKSPACE_BYTES,
   decodeGraphCount,
   decodeWorkspaceBytes,
+  kvHeadsPerGpu,
   profileAllocations,
   ropeTableBytes,
   weightAllocations,
@@ -46,9 +47,7 @@ export function kvBytesPerToken(
   arch: ArchNumbers,
   params: Pick<ResolvedParams, 'tensor_parallel_size' | 'kv_element_bytes'>,
 ): number {
-  // With fewer KV heads than GPUs each GPU keeps a replica of one head, as vLLM does.
-  const kvHeads = Math.max(1, Math.ceil(arch.num_key_value_heads / params.tensor_parallel_size));
-  return 2 * arch.num_hidden_layers * kvHeads * arch.head_dim * params.kv_element_bytes;
+  return 2 * arch.num_hidden_layers * kvHeadsPerGpu(arch, params) * arch.head_dim * params.kv_element_bytes;
 }
 
 /** The memory CUDA lets the engine use on a GPU whose nvidia-smi memory.total is `total`. */

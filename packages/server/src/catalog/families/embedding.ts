@@ -30,6 +30,35 @@ function encoder(
 const BERT_VOCAB = 30_522;
 const XLMR_VOCAB = 250_002;
 
+/** The published facts of one embedding or rerank model. */
+interface RetrievalModel {
+  name: string;
+  repo: string;
+  size: number;
+  arch: ArchNumbersInput;
+  maxTokens: number;
+  description: string;
+  lang: string[];
+}
+
+/** A retrieval model's family: one unquantized checkpoint; generating nothing, it has no stops. */
+function retrievalFamily(type: 'embedding' | 'rerank', m: RetrievalModel): ModelFamilyInput {
+  return {
+    model_name: m.name,
+    model_type: type,
+    model_family: m.name,
+    model_description: m.description,
+    model_lang: m.lang,
+    model_ability: [type === 'embedding' ? 'embed' : 'rerank'],
+    context_length: m.maxTokens,
+    max_tokens: m.maxTokens,
+    chat_template: null,
+    stop: [],
+    stop_token_ids: [],
+    model_specs: [checkpoint(m.size, m.repo, m.arch)],
+  };
+}
+
 function embedding(
   name: string,
   repo: string,
@@ -39,21 +68,8 @@ function embedding(
   description: string,
   lang: string[] = ['en'],
 ): ModelFamilyInput {
-  return {
-    model_name: name,
-    model_type: 'embedding',
-    model_family: name,
-    model_description: description,
-    model_lang: lang,
-    model_ability: ['embed'],
-    context_length: maxTokens,
-    dimensions: arch.hidden_size,
-    max_tokens: maxTokens,
-    chat_template: null,
-    stop: [],
-    stop_token_ids: [],
-    model_specs: [checkpoint(size, repo, arch)],
-  };
+  const model = { name, repo, size, arch, maxTokens, description, lang };
+  return { ...retrievalFamily('embedding', model), dimensions: arch.hidden_size };
 }
 
 export const EMBEDDING_FAMILIES: ModelFamilyInput[] = [
@@ -98,20 +114,7 @@ export const EMBEDDING_FAMILIES: ModelFamilyInput[] = [
 ];
 
 function reranker(name: string, repo: string, size: number, arch: ArchNumbersInput, maxTokens: number, description: string, lang: string[]): ModelFamilyInput {
-  return {
-    model_name: name,
-    model_type: 'rerank',
-    model_family: name,
-    model_description: description,
-    model_lang: lang,
-    model_ability: ['rerank'],
-    context_length: maxTokens,
-    max_tokens: maxTokens,
-    chat_template: null,
-    stop: [],
-    stop_token_ids: [],
-    model_specs: [checkpoint(size, repo, arch)],
-  };
+  return retrievalFamily('rerank', { name, repo, size, arch, maxTokens, description, lang });
 }
 
 export const RERANK_FAMILIES: ModelFamilyInput[] = [

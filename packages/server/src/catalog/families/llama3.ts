@@ -43,6 +43,16 @@ const STOP_31 = {
   stop_token_ids: [128_001, 128_008, 128_009],
 };
 
+/** What 3.1, 3.2 and 3.3 share: eight languages, 128K context, JSON tool calls and their stops. */
+const LLAMA_31_AND_LATER = {
+  model_lang: ['en', 'de', 'fr', 'it', 'pt', 'hi', 'es', 'th'],
+  model_ability: ['chat', 'generate', 'tools'],
+  context_length: 131_072,
+  chat_template: null,
+  tool_call_parser: 'llama3_json',
+  ...STOP_31,
+} satisfies Partial<ModelFamilyInput>;
+
 export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
   {
     model_name: 'llama-3-instruct',
@@ -69,12 +79,7 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_family: 'llama-3.1',
     model_description:
       'Meta Llama 3.1 instruction-tuned models (8B, 70B, 405B), 128K context, tool calling.',
-    model_lang: ['en', 'de', 'fr', 'it', 'pt', 'hi', 'es', 'th'],
-    model_ability: ['chat', 'generate', 'tools'],
-    context_length: 131_072,
-    chat_template: null,
-    tool_call_parser: 'llama3_json',
-    ...STOP_31,
+    ...LLAMA_31_AND_LATER,
     model_specs: [
       checkpoint(8, 'meta-llama/Llama-3.1-8B-Instruct', L31_8B),
       checkpoint(70, 'meta-llama/Llama-3.1-70B-Instruct', L31_70B),
@@ -100,12 +105,7 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_family: 'llama-3.2',
     model_description:
       'Meta Llama 3.2 lightweight instruction-tuned text models (1B, 3B), 128K context.',
-    model_lang: ['en', 'de', 'fr', 'it', 'pt', 'hi', 'es', 'th'],
-    model_ability: ['chat', 'generate', 'tools'],
-    context_length: 131_072,
-    chat_template: null,
-    tool_call_parser: 'llama3_json',
-    ...STOP_31,
+    ...LLAMA_31_AND_LATER,
     model_specs: [
       checkpoint(1, 'meta-llama/Llama-3.2-1B-Instruct', L32_1B),
       checkpoint(3, 'meta-llama/Llama-3.2-3B-Instruct', L32_3B),
@@ -127,12 +127,7 @@ export const LLAMA3_FAMILIES: ModelFamilyInput[] = [
     model_name: 'llama-3.3-instruct',
     model_family: 'llama-3.3',
     model_description: 'Meta Llama 3.3 70B instruction-tuned model, 128K context, tool calling.',
-    model_lang: ['en', 'de', 'fr', 'it', 'pt', 'hi', 'es', 'th'],
-    model_ability: ['chat', 'generate', 'tools'],
-    context_length: 131_072,
-    chat_template: null,
-    tool_call_parser: 'llama3_json',
-    ...STOP_31,
+    ...LLAMA_31_AND_LATER,
     model_specs: [checkpoint(70, 'meta-llama/Llama-3.3-70B-Instruct', L31_70B)],
   },
 ];
