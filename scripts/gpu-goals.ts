@@ -108,37 +108,48 @@ export interface Goal {
   files: Partial<Record<Card, readonly string[]>>;
 }
 
+// The newest figures call on each card (`figures_on_device.sh` names its files `<card>-<model>-<run>-<commit>`);
+// a line measured by another call names its files itself.
+const NEWEST: Record<Card, string> = { h100: '65b1fe1', h200: 'd1385e7' };
+
+/** Each run's file on each card, from the newest figures call unless `commits` says otherwise. */
+function fromCall(runs: readonly string[], commits: Partial<Record<Card, string>> = NEWEST): Goal['files'] {
+  return Object.fromEntries(
+    Object.entries(commits).map(([card, commit]) => [card, runs.map((run) => `${card}-${run}-${commit}`)]),
+  );
+}
+
+const BF16_SHAREGPT = 'llama3-8b-bf16-sharegpt-500';
+const BF16_RANDOM = 'llama3-8b-random-1024-1024-x1000-kv-auto';
+
 export const GOALS: readonly Goal[] = [
   {
     issue: 20,
     line: 'batch-1 decode, bf16, within 1.08x of the copy floor',
     target: { atMost: 1.08 },
     read: timesFloor,
-    files: { h100: ['h100-llama3-8b-bf16-decode-b1-65b1fe1'], h200: ['h200-llama3-8b-bf16-decode-b1-d1385e7'] },
+    files: fromCall(['llama3-8b-bf16-decode-b1']),
   },
   {
     issue: 15,
     line: 'batch-1 decode, GPTQ int4, within 1.3x of its floor',
     target: { atMost: 1.3 },
     read: timesFloor,
-    files: { h100: ['h100-llama3-8b-gptq-int4-decode-b1-65b1fe1'], h200: ['h200-llama3-8b-gptq-int4-decode-b1-d1385e7'] },
+    files: fromCall(['llama3-8b-gptq-int4-decode-b1']),
   },
   {
     issue: 15,
     line: 'batch-1 decode, AWQ int4, within 1.3x of its floor',
     target: { atMost: 1.3 },
     read: timesFloor,
-    files: { h100: ['h100-llama3-8b-awq-int4-decode-b1-65b1fe1'], h200: ['h200-llama3-8b-awq-int4-decode-b1-d1385e7'] },
+    files: fromCall(['llama3-8b-awq-int4-decode-b1']),
   },
   {
     issue: 15,
     line: 'batch-1 decode, FP8 W8A8, within 1.2x of its floor',
     target: { atMost: 1.2 },
     read: timesFloor,
-    files: {
-      h100: ['h100-llama3-8b-fp8-dynamic-decode-b1-65b1fe1'],
-      h200: ['h200-llama3-8b-fp8-dynamic-decode-b1-d1385e7'],
-    },
+    files: fromCall(['llama3-8b-fp8-dynamic-decode-b1']),
   },
   {
     issue: 15,
@@ -146,10 +157,7 @@ export const GOALS: readonly Goal[] = [
     target: { atLeast: 1.25 },
     read: ratioOf('request_throughput_per_s', 'req/s'),
     paired: true,
-    files: {
-      h100: ['h100-llama3-8b-fp8-dynamic-sharegpt-500-65b1fe1', 'h100-llama3-8b-bf16-sharegpt-500-65b1fe1'],
-      h200: ['h200-llama3-8b-fp8-dynamic-sharegpt-500-d1385e7', 'h200-llama3-8b-bf16-sharegpt-500-d1385e7'],
-    },
+    files: fromCall(['llama3-8b-fp8-dynamic-sharegpt-500', BF16_SHAREGPT]),
   },
   {
     issue: 15,
@@ -158,10 +166,8 @@ export const GOALS: readonly Goal[] = [
     read: ratioOf('request_throughput_per_s', 'req/s'),
     paired: true,
     files: {
-      h100: [
-        'h100-llama3-8b-fp8-dynamic-kv-cache-dtype-fp8-sharegpt-500-ab-65b1fe1',
-        'h100-llama3-8b-bf16-sharegpt-500-65b1fe1',
-      ],
+      ...fromCall(['llama3-8b-fp8-dynamic-kv-cache-dtype-fp8-sharegpt-500-ab', BF16_SHAREGPT], { h100: NEWEST.h100 }),
+      // Session 15's call, before the figures script's A/B lists named these runs.
       h200: ['h200-llama3-8b-fp8-dynamic-kv-fp8-sharegpt-500-fb0e7a6', 'h200-llama3-8b-bf16-sharegpt-500-fb0e7a6'],
     },
   },
@@ -172,11 +178,9 @@ export const GOALS: readonly Goal[] = [
     read: ratioOf('output_tokens_per_s', 'output tok/s'),
     paired: true,
     files: {
-      h100: [
-        'h100-llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab-65b1fe1',
-        'h100-llama3-8b-random-1024-1024-x1000-kv-auto-65b1fe1',
-      ],
-      h200: ['h200-llama3-8b-random-1024-1024-x1000-kv-fp8', 'h200-llama3-8b-random-1024-1024-x1000-kv-auto'],
+      ...fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], { h100: NEWEST.h100 }),
+      // The H200's run of 2026-12-03 (53430cc and e821688's pagoda-bench), named without a commit.
+      h200: ['h200-llama3-8b-random-1024-1024-x1000-kv-fp8', `h200-${BF16_RANDOM}`],
     },
   },
   {
@@ -184,38 +188,35 @@ export const GOALS: readonly Goal[] = [
     line: 'ShareGPT 500, bf16, at 85% of the per-step roofline',
     target: { atLeast: 85 },
     read: stepRoofline,
-    files: { h100: ['h100-llama3-8b-bf16-sharegpt-500-65b1fe1'], h200: ['h200-llama3-8b-bf16-sharegpt-500-d1385e7'] },
+    files: fromCall([BF16_SHAREGPT]),
   },
   {
     issue: 20,
     line: 'random 1,024 / 1,024 x 1,000, bf16, at 80% of its per-step roofline',
     target: { atLeast: 80 },
     read: stepRoofline,
-    files: {
-      h100: ['h100-llama3-8b-random-1024-1024-x1000-kv-auto-65b1fe1'],
-      h200: ['h200-llama3-8b-random-1024-1024-x1000-kv-auto'],
-    },
+    files: { ...fromCall([BF16_RANDOM], { h100: NEWEST.h100 }), h200: [`h200-${BF16_RANDOM}`] },
   },
   {
     issue: 20,
     line: 'prefill of a 32k-token prompt at 22,000 tokens/s (Llama-3.1-8B)',
     target: { atLeast: 22_000 },
     read: prefillRate,
-    files: { h100: ['h100-llama31-8b-prefill-32k-816ed2b'], h200: ['h200-llama31-8b-prefill-32k-c8dee92'] },
+    files: fromCall(['llama31-8b-prefill-32k'], { h100: '816ed2b', h200: 'c8dee92' }),
   },
   {
     issue: 20,
     line: 'prefill of a 120k-token prompt at 11,000 tokens/s (Llama-3.1-8B)',
     target: { atLeast: 11_000 },
     read: prefillRate,
-    files: { h100: ['h100-llama31-8b-prefill-120k-816ed2b'], h200: ['h200-llama31-8b-prefill-120k-c8dee92'] },
+    files: fromCall(['llama31-8b-prefill-120k'], { h100: '816ed2b', h200: 'c8dee92' }),
   },
   {
     issue: 20,
     line: 'prefix caching (1,536 shared + 512 own) at 2.8x',
     target: { atLeast: 2.8 },
     read: prefixSpeedup,
-    files: { h200: ['h200-llama3-8b-prefix-caching-89a92ab'] },
+    files: fromCall(['llama3-8b-prefix-caching'], { h200: '89a92ab' }),
   },
   {
     issue: 20,
@@ -223,8 +224,9 @@ export const GOALS: readonly Goal[] = [
     target: { below: 1 },
     read: idle,
     files: {
-      h100: ['h100-llama3-8b-bf16-sharegpt-500-65b1fe1', 'h100-llama3-8b-random-1024-1024-x1000-kv-auto-65b1fe1'],
-      h200: ['h200-llama3-8b-bf16-sharegpt-500-89a92ab', 'h200-llama3-8b-random-1024-1024-x1000-kv-auto'],
+      ...fromCall([BF16_SHAREGPT, BF16_RANDOM], { h100: NEWEST.h100 }),
+      // The H200's ShareGPT idle from session 18: d1385e7's was read before the step timer paired each step's events.
+      h200: [`h200-${BF16_SHAREGPT}-89a92ab`, `h200-${BF16_RANDOM}`],
     },
   },
 ];
