@@ -3,7 +3,7 @@
 #   SCRIPT (the caller's name), LOGS (the log folder under $OUT), TOTAL_S (seconds a run may end by).
 # Gives OUT_DIR, BIN, B (the bundle), CARD (h200 / h100 / gpu: the prefix of result files, from the card that ran
 # them; a call for one kind may run on another), status, el, run, finish, test_or_stop and every_golden. What the
-# caller prints also goes to summary.txt in the logs.
+# caller prints also goes to summary.txt in the logs. hdim_goldens: the head_dim 32 / 80 / 96 goldens alone.
 set -u -o pipefail
 B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # the bundle: this file lies beside the caller
 BIN=$B/bin
@@ -75,8 +75,12 @@ every_golden() {
     run golden-$m$x 40 "$BIN/pagoda-check" "$S/fixtures/golden/$m.golden.json" --model "$S/models/$m" --device cuda
     echo "   golden $m$x: $(grep -E "passed" "$OUT_DIR/golden-$m$x.log" | tail -1)"
   done
-  # Issue 20's head_dim 32 / 80 / 96 checkpoints travel in the working tree, not in the bundle (.dev-carry/NAME/../..).
-  local h=$B/../../native/tests/fixtures/hdim
+  hdim_goldens "$@"
+}
+# Issue 20's head_dim 32 / 80 / 96 goldens through pagoda-check; their checkpoints travel in the working tree, not in
+# the bundle (.dev-carry/NAME/../..). SUFFIX as every_golden's.
+hdim_goldens() {
+  local m x=${1:+-$1} h=$B/../../native/tests/fixtures/hdim
   for m in tiny-llama-hd32 tiny-llama-hd80 tiny-llama-hd96; do
     if [ ! -d "$h/models/$m" ]; then
       echo "!! golden $m$x: $h/models/$m is not in this tree"

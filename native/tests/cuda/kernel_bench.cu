@@ -536,6 +536,41 @@ void prefill_quick_rows(double copy_gbs, const std::vector<int>& lengths) {
   }
 }
 
+// "prefill-padded [L ...]": the head_dims without a wgmma layout of their own (kPaddedHead: 32 / 48 at 64, 80 / 96 /
+// 112 at 128, 160 at 256), the mma.sync kernel they run on now beside the padded wgmma kernel, same data, and
+// how far apart their outputs are (rel L2). The caller sets PAGODA_PREFILL_WGMMA_PADDED=1 before the first launch.
+void prefill_padded_rows(double copy_gbs, const std::vector<int>& lengths) {
+  for (int L : lengths)
+    for (int D : {32, 48, 80, 96, 112, 160}) {
+      const int q_width = 32 * D, stride = 48 * D;
+      const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
+      const double bytes = double(L) * (stride + q_width) * 2;
+      const int warmup = L <= 4096 ? 3 : 2, reps = L <= 4096 ? 20 : 5;
+      PrefillInputs in(D, L);
+      DeviceBuffer mma_out(size_t(L) * q_width * 2), wgmma_out(size_t(L) * q_width * 2);
+      PagedAttentionArgs a = in.prompt.args(in.q, in.kc, in.vc, D);
+      a.num_cache_blocks = L / PrefillInputs::kBlockSize;
+      const int n = static_cast<int>(in.prompt.tiles.size());
+      const PrefillTile* tiles = in.prompt.d_tiles.as<PrefillTile>();
+      char name[96];
+      a.out = mma_out.as<bf16>();
+      std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d mma.sync", L, D);
+      row(name, median_ms([&] { paged_attention_prefill_mma(a, tiles, n, 0); }, warmup, reps), bytes, causal_flops,
+          copy_gbs);
+      if (!paged_attention_prefill_wgmma_supported(a)) {
+        std::printf("  head_dim %d: no padded wgmma kernel (PAGODA_PREFILL_WGMMA_PADDED=1, sm_90, sm_90a build)\n", D);
+        continue;
+      }
+      a.out = wgmma_out.as<bf16>();
+      std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma padded", L, D);
+      row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, WgmmaPrefillSchedule::kDefault); },
+                          warmup, reps),
+          bytes, causal_flops, copy_gbs);
+      std::printf("  vs mma.sync: rel L2 %.2e\n",
+                  rel_l2_device(wgmma_out.as<bf16>(), mma_out.as<bf16>(), size_t(L) * q_width));
+    }
+}
+
 // "prefill-profile [L]": the default prefill kernel on one L-token prompt (head_dim 128, block size 16), launched
 // twice untimed, for Nsight Compute (launch-skip 1 profiles the second, warm launch).
 void prefill_profile_once(int L) {
@@ -889,6 +924,7 @@ int main(int argc, char** argv) {
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
+  // "prefill-padded [L ...]": the padded head_dims on wgmma beside mma.sync;
   // "prefill-quick [L ...]": head_dim 128's wgmma schedules at block sizes 16 and 128; "prefill-profile [L]": the
   // default prefill kernel launched twice for Nsight Compute;
   // "cascade": decode attention of the prefix-caching workload, plain vs cascade (one layer);
@@ -936,6 +972,14 @@ int main(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) lengths.push_back(std::atoi(argv[i]));
     if (lengths.empty()) lengths = {32768};
     prefill_quick_rows(copy_gbs, lengths);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "prefill-padded") {
+    setenv("PAGODA_PREFILL_WGMMA_PADDED", "1", 1); // read once, at the first launch
+    std::vector<int> lengths;
+    for (int i = 2; i < argc; ++i) lengths.push_back(std::atoi(argv[i]));
+    if (lengths.empty()) lengths = {4096, 32768};
+    prefill_padded_rows(copy_gbs, lengths);
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "prefill-profile") {

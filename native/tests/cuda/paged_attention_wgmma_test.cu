@@ -7,7 +7,8 @@
 // with 2 and 3-4 K/V stages, overlap, simple-tma, pingpong with TMA and with cp.async, pingpong-lazy
 // (the default: bit for bit pingpong), pingpong-two-issuers (bit for bit too) and pingpong-lean (the reference
 // only); head_dim 256 runs simple only), the TMA ones also without a
-// block count (their cp.async fallback);
+// block count (their cp.async fallback); the head_dims without a layout of their own (32 / 48 at 64, 80 / 96 / 112
+// at 128, 160 at 256: kPaddedHead, PAGODA_PREFILL_WGMMA_PADDED=1), whatever the schedule named, against the reference;
 // 8k contexts against the float32 GPU kernel (paged_attention_f32). Outputs are poisoned first, so a
 // row the kernel never writes fails. Also: PAGODA_PREFILL_WGMMA=1 routes paged_attention_prefill to
 // this kernel (bit for bit the same output), and a reference one key off the causal mask is told
@@ -277,45 +278,70 @@ void run_long_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, co
   }
 }
 
+// Fresh prefills, chunked prefill after a cached prefix, one-token and tile-edge query lengths (64 / 128 / 129 rows:
+// one or two warpgroups, one or two CTAs), several sequences per launch.
+const std::vector<SeqSpec> kMixed = {{100, 100}, {70, 300}, {1, 1}, {5, 200}, {130, 130},
+                                     {64, 64},   {128, 128}, {129, 500}, {257, 257}, {1, 3000}};
+
+// The head_dims with a layout of their own (64, 128, 256): every schedule.
+void layout_cases(Checker& c, std::mt19937& rng) {
+  check_layout_probe<128>(c, rng);
+  check_layout_probe<64>(c, rng);
+  check_layout_probe<256>(c, rng);
+  run_case(c, rng, {32, 8, 128, 16}, kMixed, true); // Llama-3-8B heads, GQA 4
+  run_case(c, rng, {32, 8, 128, 32}, kMixed);       // block size 32
+  run_case(c, rng, {16, 2, 128, 16}, kMixed);       // GQA 8
+  run_case(c, rng, {16, 2, 128, 8}, kMixed);        // block size 8: TMA boxes of 8 rows
+  run_case(c, rng, {8, 2, 128, 256}, {{333, 333}, {190, 1100}, {1, 600}}); // a block holds two key tiles
+  run_case(c, rng, {8, 2, 64, 8}, {{333, 333}, {190, 1100}, {3, 77}});
+  run_case(c, rng, {4, 4, 128, 32}, {{333, 333}, {190, 1100}}); // MHA
+  run_case(c, rng, {32, 8, 64, 16}, kMixed, true);  // head_dim 64
+  run_case(c, rng, {16, 2, 64, 32}, {{333, 333}, {190, 1100}, {3, 77}});
+  run_case(c, rng, {8, 1, 128, 32}, {{130, 8192}, {63, 4100}}); // long context, chunked (GQA 8)
+  run_case(c, rng, {16, 4, 256, 16}, kMixed, true);  // head_dim 256: tiles of 64 keys, simple only
+  run_case(c, rng, {8, 1, 256, 32}, {{333, 333}, {190, 1100}, {3, 77}});
+  // 8k contexts in full against the float32 kernel.
+  run_long_case(c, rng, {8, 2, 128, 16}, {{8192, 8192}});
+  run_long_case(c, rng, {8, 1, 128, 32}, {{2000, 8192}, {1000, 1000}});
+  run_long_case(c, rng, {8, 2, 64, 16}, {{8192, 8192}});
+  run_long_case(c, rng, {4, 1, 256, 16}, {{8192, 8192}});
+}
+
+// The others, at the next layout up (kPaddedHead).
+void padded_cases(Checker& c, std::mt19937& rng) {
+  // Padded head_dims: every schedule name runs the one padded kernel (so its twins agree by construction); the
+  // float64 reference decides, and the routed call (paged_attention_prefill) must give the same bits.
+  run_case(c, rng, {32, 8, 96, 16}, kMixed, true); // Phi-3's head_dim, GQA 4
+  run_case(c, rng, {16, 2, 80, 16}, kMixed);
+  run_case(c, rng, {8, 2, 32, 16}, {{333, 333}, {190, 1100}, {3, 77}});
+  run_case(c, rng, {8, 2, 48, 32}, {{333, 333}, {190, 1100}, {3, 77}});
+  run_case(c, rng, {8, 1, 112, 8}, {{333, 333}, {190, 1100}, {3, 77}});  // block size 8
+  run_case(c, rng, {8, 1, 160, 16}, {{333, 333}, {190, 1100}, {3, 77}}); // at 256: tiles of 64 keys
+  run_long_case(c, rng, {8, 2, 96, 16}, {{8192, 8192}});
+}
 } // namespace
 
 int main() {
   skip_without_device("paged_attention_wgmma_test");
   // Before the first paged_attention_prefill call: the switch is read once.
   setenv("PAGODA_PREFILL_WGMMA", "1", 1);
+  setenv("PAGODA_PREFILL_WGMMA_PADDED", "1", 1);
   PagedAttentionArgs probe;
   probe.head_dim = 128;
   if (!paged_attention_prefill_wgmma_supported(probe)) {
     std::printf("paged_attention_wgmma_test: skipped (needs an sm_90 device and a build for sm_90a)\n");
     return 0;
   }
+  // PAGODA_WGMMA_TEST_CASES: "layouts" (the head_dims with a layout of their own: the gate of a device call that
+  // times them), "padded" (the others), unset: both.
+  const char* which = std::getenv("PAGODA_WGMMA_TEST_CASES");
+  const bool layouts = which == nullptr || std::strcmp(which, "padded") != 0;
+  const bool padded = which == nullptr || std::strcmp(which, "layouts") != 0;
   std::mt19937 rng(2020);
   Checker c;
   try {
-    check_layout_probe<128>(c, rng);
-    check_layout_probe<64>(c, rng);
-    check_layout_probe<256>(c, rng);
-    // Fresh prefills, chunked prefill after a cached prefix, one-token and tile-edge query lengths
-    // (64 / 128 / 129 rows: one or two warpgroups, one or two CTAs), several sequences per launch.
-    const std::vector<SeqSpec> mixed = {{100, 100}, {70, 300}, {1, 1}, {5, 200}, {130, 130},
-                                        {64, 64},   {128, 128}, {129, 500}, {257, 257}, {1, 3000}};
-    run_case(c, rng, {32, 8, 128, 16}, mixed, true); // Llama-3-8B heads, GQA 4
-    run_case(c, rng, {32, 8, 128, 32}, mixed);       // block size 32
-    run_case(c, rng, {16, 2, 128, 16}, mixed);       // GQA 8
-    run_case(c, rng, {16, 2, 128, 8}, mixed);        // block size 8: TMA boxes of 8 rows
-    run_case(c, rng, {8, 2, 128, 256}, {{333, 333}, {190, 1100}, {1, 600}}); // a block holds two key tiles
-    run_case(c, rng, {8, 2, 64, 8}, {{333, 333}, {190, 1100}, {3, 77}});
-    run_case(c, rng, {4, 4, 128, 32}, {{333, 333}, {190, 1100}}); // MHA
-    run_case(c, rng, {32, 8, 64, 16}, mixed, true);  // head_dim 64
-    run_case(c, rng, {16, 2, 64, 32}, {{333, 333}, {190, 1100}, {3, 77}});
-    run_case(c, rng, {8, 1, 128, 32}, {{130, 8192}, {63, 4100}}); // long context, chunked (GQA 8)
-    run_case(c, rng, {16, 4, 256, 16}, mixed, true);  // head_dim 256: tiles of 64 keys, simple only
-    run_case(c, rng, {8, 1, 256, 32}, {{333, 333}, {190, 1100}, {3, 77}});
-    // 8k contexts in full against the float32 kernel.
-    run_long_case(c, rng, {8, 2, 128, 16}, {{8192, 8192}});
-    run_long_case(c, rng, {8, 1, 128, 32}, {{2000, 8192}, {1000, 1000}});
-    run_long_case(c, rng, {8, 2, 64, 16}, {{8192, 8192}});
-    run_long_case(c, rng, {4, 1, 256, 16}, {{8192, 8192}});
+    if (layouts) layout_cases(c, rng);
+    if (padded) padded_cases(c, rng);
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());
     return 1;

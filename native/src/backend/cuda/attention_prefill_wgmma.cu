@@ -58,6 +58,10 @@ enum class Consumer { kSimple, kOverlap, kPingpong };
 // exact, so the same bits) and the row sums of the f32 exponentials instead of the bf16-rounded P (64 fewer
 // instructions a tile a thread; as FlashAttention does; not bit for bit).
 constexpr int kTwoIssuers = 1, kLeanSoftmax = 2;
+// A head_dim the kernel has no layout for (32 to 256 in steps of 16, not 64 / 128 / 256), run at the next one up
+// (D): Q and K / V rows load zero-filled past args.head_dim, so Q K^T and P V see zeros there, and the output keeps
+// the head's own columns. The cp.async producer only (its copies zero-fill by chunk). Session 28, not yet on a GPU.
+constexpr int kPaddedHead = 4;
 
 // The K and V caches of the layer as tensor maps, passed by value (__grid_constant__) so the copy
 // engine reads them from the kernel's parameter space; unused by the cp.async schedules.
@@ -235,11 +239,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     paged_attention_prefill_wgmma_kernel(PagedAttentionArgs args, const PrefillTile* tiles, int num_tiles,
                                          const __grid_constant__ KvTensorMaps maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256");
+  static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256 (others run padded: kPaddedHead)");
   constexpr int kN = keys_per_tile(D); // keys per K/V tile
   static_assert(kC == Consumer::kSimple || kStages >= 3, "the overlapped schedules hold two stages while the next one loads");
   constexpr bool kTwo = (kTweaks & kTwoIssuers) != 0, kLean = (kTweaks & kLeanSoftmax) != 0;
-  static_assert(kTweaks == 0 || (kTma && kC == Consumer::kPingpong), "the experiments are on the bulk-copy pingpong");
+  constexpr bool kPad = (kTweaks & kPaddedHead) != 0;
+  static_assert((kTweaks & ~kPaddedHead) == 0 || (kTma && kC == Consumer::kPingpong),
+                "the experiments are on the bulk-copy pingpong");
+  static_assert(!kPad || !kTma, "a padded head loads through cp.async");
+  // The head's own width: rows of q, the caches and out are this far apart (D unless padded).
+  const int hd = kPad ? args.head_dim : D;
   using L = WgmmaLayout<D, kStages>;
   constexpr int kChunks = D / 8; // 16-byte chunks per row
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -288,9 +297,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll 4
       for (int r = row_first; r < kN; r += kRowStep) {
         const int key = t * kN + r;
-        const bool valid = key < work.kv_end;
+        const bool valid = key < work.kv_end && (!kPad || chunk * 8 < hd);
         const int64_t offset =
-            kv_row_offset(block_table, valid ? key : 0, kv_head, args.num_kv_heads, args.block_size, D) + chunk * 8;
+            kv_row_offset(block_table, valid ? key : 0, kv_head, args.num_kv_heads, args.block_size, hd) +
+            (kPad && !valid ? 0 : chunk * 8); // a padded chunk's address stays inside the cache (nothing is read)
         const uint32_t dst = swizzled_offset(kN, r, chunk);
         cp_async_16(k_dst + dst, args.k_cache + offset, valid);
         cp_async_16(v_dst + dst, args.v_cache + offset, valid);
@@ -399,10 +409,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int i = ctid; i < kWgRows * kChunks; i += 128) { // this warpgroup's Q rows (past the sequence: zeros)
     const int r = i / kChunks, ch = i % kChunks;
     const int row = work.row0 + c * kWgRows + r;
-    const bool valid = row < query_len;
+    const bool valid = row < query_len && (!kPad || ch * 8 < hd);
     const int64_t token = seq_first_token + (valid ? row : 0);
+    const int col = kPad && !valid ? 0 : ch * 8; // a padded chunk's address stays inside q (nothing is read)
     cp_async_16(q_tile + swizzled_offset(kWgRows, r, ch),
-                args.q + token * args.q_token_stride + static_cast<int64_t>(head) * D + ch * 8, valid);
+                args.q + token * args.q_token_stride + static_cast<int64_t>(head) * hd + col, valid);
   }
   cp_async_commit();
   cp_async_wait<0>();
@@ -576,11 +587,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
   l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
   const float inv_lo = 1.f / l_lo, inv_hi = 1.f / l_hi;
-  const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * D;
-  bf16* out_head = args.out + static_cast<int64_t>(head) * D;
+  const int64_t out_stride = static_cast<int64_t>(args.num_q_heads) * hd;
+  bf16* out_head = args.out + static_cast<int64_t>(head) * hd;
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const int col = acc_col(lane, 4 * j);
+    if (kPad && col >= hd) continue; // a padded column: zero, and not the head's
     if (row_lo < query_len)
       *reinterpret_cast<__nv_bfloat162*>(out_head + (seq_first_token + row_lo) * out_stride + col) =
           __floats2bfloat162_rn(o[4 * j] * inv_lo, o[4 * j + 1] * inv_lo);
@@ -707,6 +719,30 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
   }
 }
 
+// The head_dims the kernel has layouts for, and those it runs at the next of them up (kPaddedHead).
+bool layout_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+bool padded_head_dim(int head_dim) {
+  return head_dim >= 32 && head_dim <= 256 && head_dim % 16 == 0 && !layout_head_dim(head_dim);
+}
+
+// PAGODA_PREFILL_WGMMA_PADDED=1 runs the padded head_dims on this kernel; off (the mma.sync kernel) until a
+// device run checks it (paged_attention_wgmma_test's padded cases) and times it.
+bool padded_heads_on() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_PREFILL_WGMMA_PADDED");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+// A padded head_dim runs the default schedule's cp.async twin at the next layout up, whatever the schedule asked
+// (the bulk copies would need boxes past the row's end).
+void launch_padded(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
+  if (args.head_dim > 128) return launch_wgmma<256, 2, Consumer::kSimple, false, false, kPaddedHead>(args, tiles, num_tiles, stream);
+  if (args.head_dim > 64) return launch_wgmma<128, 3, Consumer::kPingpong, false, true, kPaddedHead>(args, tiles, num_tiles, stream);
+  launch_wgmma<64, 4, Consumer::kPingpong, false, true, kPaddedHead>(args, tiles, num_tiles, stream);
+}
+
 // Compute capability 9.0 (Hopper) for each device this process has asked about.
 bool device_is_sm90() {
   int device = 0;
@@ -727,7 +763,7 @@ bool device_is_sm90() {
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args) {
 #if defined(PAGODA_CUDA_SM90A)
   return args.k_cache_fp8 == nullptr && args.v_cache_fp8 == nullptr &&
-         (args.head_dim == 64 || args.head_dim == 128 || args.head_dim == 256) && device_is_sm90();
+         (layout_head_dim(args.head_dim) || (padded_head_dim(args.head_dim) && padded_heads_on())) && device_is_sm90();
 #else
   (void)args;
   return false; // the library was not built for sm_90a, so the kernel has no wgmma code
@@ -772,8 +808,9 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
 void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
                                    cudaStream_t stream, WgmmaPrefillSchedule schedule) {
   if (!paged_attention_prefill_wgmma_supported(args))
-    throw Error("paged_attention_prefill_wgmma: needs bf16 KV, head_dim 64, 128 or 256, an sm_90 device and a build for "
-                "sm_90a (head_dim " + std::to_string(args.head_dim) + ")");
+    throw Error("paged_attention_prefill_wgmma: needs bf16 KV, head_dim 64, 128 or 256 (32-256 in steps of 16 with "
+                "PAGODA_PREFILL_WGMMA_PADDED=1), an sm_90 device and a build for sm_90a (head_dim " +
+                std::to_string(args.head_dim) + ")");
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_prefill_wgmma: num_attention_heads must be a multiple of num_key_value_heads");
   if (args.q_token_stride % 8 != 0)
@@ -781,6 +818,7 @@ void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const Prefill
   if (num_tiles > 65535)
     throw Error("paged_attention_prefill_wgmma: " + std::to_string(num_tiles) + " query tiles in one launch (at most 65535)");
   if (num_tiles == 0) return;
+  if (!layout_head_dim(args.head_dim)) return launch_padded(args, tiles, num_tiles, stream);
   if (args.head_dim == 256) launch_schedule<256>(args, tiles, num_tiles, stream, schedule);
   else if (args.head_dim == 128) launch_schedule<128>(args, tiles, num_tiles, stream, schedule);
   else launch_schedule<64>(args, tiles, num_tiles, stream, schedule);
