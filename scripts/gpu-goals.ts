@@ -89,11 +89,11 @@ const idle: Reader = (files) => {
 };
 /** The first file's figure over the second's (the run beside it in the same call). */
 const ratioOf =
-  (field: 'request_throughput_per_s' | 'output_tokens_per_s', unit: string): Reader =>
+  (field: 'request_throughput_per_s' | 'output_tokens_per_s', unit: string, digits: number): Reader =>
   ([a, b]) => {
     const x = need(readResult(a!).figures[field], field, a!);
     const y = need(readResult(b!).figures[field], field, b!);
-    return { value: x / y, text: `${fixed(x / y, 3)}x (${fixed(x, unit === 'req/s' ? 2 : 0)} / ${fixed(y, unit === 'req/s' ? 2 : 0)} ${unit})` };
+    return { value: x / y, text: `${fixed(x / y, 3)}x (${fixed(x, digits)} / ${fixed(y, digits)} ${unit})` };
   };
 
 export interface Goal {
@@ -155,7 +155,7 @@ export const GOALS: readonly Goal[] = [
     issue: 15,
     line: 'ShareGPT 500, FP8 W8A8, at least 1.25x bf16 (same call)',
     target: { atLeast: 1.25 },
-    read: ratioOf('request_throughput_per_s', 'req/s'),
+    read: ratioOf('request_throughput_per_s', 'req/s', 2),
     paired: true,
     files: fromCall(['llama3-8b-fp8-dynamic-sharegpt-500', BF16_SHAREGPT]),
   },
@@ -163,7 +163,7 @@ export const GOALS: readonly Goal[] = [
     issue: 15,
     line: 'ShareGPT 500, FP8 W8A8 + fp8 KV, at least 1.25x bf16 (same call)',
     target: { atLeast: 1.25 },
-    read: ratioOf('request_throughput_per_s', 'req/s'),
+    read: ratioOf('request_throughput_per_s', 'req/s', 2),
     paired: true,
     files: {
       ...fromCall(['llama3-8b-fp8-dynamic-kv-cache-dtype-fp8-sharegpt-500-ab', BF16_SHAREGPT], { h100: NEWEST.h100 }),
@@ -175,7 +175,7 @@ export const GOALS: readonly Goal[] = [
     issue: 15,
     line: 'random 1,024 / 1,024 x 1,000 with fp8 KV, beside bf16 KV',
     target: null,
-    read: ratioOf('output_tokens_per_s', 'output tok/s'),
+    read: ratioOf('output_tokens_per_s', 'output tok/s', 0),
     paired: true,
     files: {
       ...fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], { h100: NEWEST.h100 }),

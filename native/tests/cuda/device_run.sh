@@ -2,7 +2,7 @@
 # after 8f1c449): a run budget, per-step logs and one tarball back. Set before sourcing:
 #   SCRIPT (the caller's name), LOGS (the log folder under $OUT), TOTAL_S (seconds a run may end by).
 # Gives OUT_DIR, BIN, B (the bundle), CARD (h200 / h100 / gpu: the prefix of result files, from the card that ran
-# them; a call for one kind may run on another), status, el, run, finish, test_or_stop and every_golden. What the
+# them; a call for one kind may run on another), status, el, skipped, run, finish, test_or_stop and every_golden. What the
 # caller prints also goes to summary.txt in the logs. hdim_goldens: the head_dim 32 / 80 / 96 goldens alone.
 set -u -o pipefail
 B=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd) # the bundle: this file lies beside the caller
@@ -20,6 +20,8 @@ esac
 start=$(date +%s)
 status=0
 el() { echo $(($(date +%s) - start)); }
+# NAME: whether the caller's SKIP list names it.
+skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 finish() {
   echo "$SCRIPT: status $status ($(el) s)"
   sleep 0.5 # tee writes the last lines

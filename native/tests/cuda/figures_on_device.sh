@@ -36,7 +36,6 @@ grep -E "passed" "$OUT_DIR/sample_rows_test.log" | tail -1
 test_or_stop step_timer_test 30 "$BIN/step_timer_test"
 grep -E "passed" "$OUT_DIR/step_timer_test.log" | tail -1
 cfg() { [ "$1" = bf16 ] && echo "$C/llama-3-8b.json" || echo "$C/llama-3-8b-$1.json"; } # Llama-3-8B in a format
-skipped() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 # A bundle with pagoda-bench-before carries no cuda_kernel_bench: its runs are skipped.
 [ -x "$BIN/cuda_kernel_bench" ] || SKIP="${SKIP:-} uneven plans"
 # The decode attention kernel runs in every timed step (and changed in session 22): its test gates as well.

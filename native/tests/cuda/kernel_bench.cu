@@ -397,6 +397,15 @@ struct OnePromptPrefill {
   }
 };
 
+// What one causal L-token prompt's attention costs at head_dim D, 32 query / 8 KV heads (q in a 48-head qkv
+// row): its FLOPs, and the bytes of q, K and V read and out written once.
+struct PrefillCost {
+  double flops, bytes;
+};
+PrefillCost prefill_cost(int D, int L) {
+  return {4.0 * 32 * D * (double(L) * (L + 1) / 2), double(L) * (48 * D + 32 * D) * 2};
+}
+
 // Causal prefill attention of one 4,096-token prompt, 32 query / 8 KV heads of head_dim D.
 Row prefill_attention_row(int D, double copy_gbs, std::mt19937& rng) {
   const int L = 4096, bs = 16, blocks = L / bs, q_width = 32 * D, stride = 48 * D;
@@ -406,12 +415,12 @@ Row prefill_attention_row(int D, double copy_gbs, std::mt19937& rng) {
   DeviceBuffer out(size_t(L) * q_width * 2);
   PagedAttentionArgs a = prompt.args(q, kc, vc, D);
   a.out = out.as<bf16>();
-  const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
+  const PrefillCost cost = prefill_cost(D, L);
   char name[80];
   std::snprintf(name, sizeof name, "prefill attention 1 x 4096 causal 32/8/%d", D);
   const int n = static_cast<int>(prompt.tiles.size());
   return row(name, median_ms([&] { paged_attention_prefill(a, prompt.d_tiles.as<PrefillTile>(), n, 0); }),
-             double(L) * (stride + q_width) * 2, causal_flops, copy_gbs);
+             cost.bytes, cost.flops, copy_gbs);
 }
 
 // sum (a - b)^2 and sum b^2 over n bf16 pairs, into acc[0] and acc[1] (float64 atomics).
@@ -457,15 +466,14 @@ struct PrefillInputs {
 // the same data, and how far the wgmma output is from the default one (rel L2). Fewer
 // repeats for the long prompts (one 131,072-token run of the mma.sync kernel is ~0.85 s).
 std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
-  const int q_width = 32 * D, stride = 48 * D;
+  const int q_width = 32 * D;
   PrefillInputs in(D, L);
   const OnePromptPrefill& prompt = in.prompt;
   DeviceBuffer &q = in.q, &kc = in.kc, &vc = in.vc;
   DeviceBuffer out_default(size_t(L) * q_width * 2), out_wgmma(size_t(L) * q_width * 2);
   PagedAttentionArgs a = prompt.args(q, kc, vc, D);
   a.num_cache_blocks = L / PrefillInputs::kBlockSize;
-  const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
-  const double bytes = double(L) * (stride + q_width) * 2;
+  const PrefillCost cost = prefill_cost(D, L);
   const int warmup = L <= 4096 ? 3 : L <= 32768 ? 2 : 1, reps = L <= 4096 ? 20 : L <= 32768 ? 10 : 3;
   const int n = static_cast<int>(prompt.tiles.size());
   const PrefillTile* tiles = prompt.d_tiles.as<PrefillTile>();
@@ -475,7 +483,7 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
   std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d %s", L, D,
                 paged_attention_prefill_wgmma_switch() ? "default (switch on: wgmma)" : "mma.sync");
   rows.push_back(row(name, median_ms([&] { paged_attention_prefill(a, tiles, n, 0); }, warmup, reps),
-                     bytes, causal_flops, copy_gbs));
+                     cost.bytes, cost.flops, copy_gbs));
   if (!paged_attention_prefill_wgmma_supported(a)) {
     std::printf("prefill 1 x %d: no wgmma kernel here (needs sm_90 and a build for sm_90a)\n", L);
     return rows;
@@ -493,7 +501,7 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
     std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma %s", L, D, sched);
     rows.push_back(row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, schedule); },
                                        warmup, reps),
-                       bytes, causal_flops, copy_gbs));
+                       cost.bytes, cost.flops, copy_gbs));
     std::printf("  wgmma %s vs default output: rel L2 %.2e\n", sched,
                 rel_l2_device(out_wgmma.as<bf16>(), out_default.as<bf16>(), size_t(L) * q_width));
   }
@@ -505,10 +513,9 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
 // change is measured in a short call. Rel L2 against pingpong-lazy at the same block size (the cache layout, and
 // so the data, differs between block sizes).
 void prefill_quick_rows(double copy_gbs, const std::vector<int>& lengths) {
-  const int D = 128, q_width = 32 * D, stride = 48 * D;
+  const int D = 128, q_width = 32 * D;
   for (int L : lengths) {
-    const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
-    const double bytes = double(L) * (stride + q_width) * 2;
+    const PrefillCost cost = prefill_cost(D, L);
     const int warmup = L <= 32768 ? 2 : 1, reps = L <= 32768 ? 10 : 3;
     DeviceBuffer reference(size_t(L) * q_width * 2), out(size_t(L) * q_width * 2);
     for (int bs : {16, 128}) {
@@ -526,8 +533,8 @@ void prefill_quick_rows(double copy_gbs, const std::vector<int>& lengths) {
         char name[96];
         std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/128 bs %d %s", L, bs,
                       wgmma_prefill_schedule_name(schedule));
-        row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, schedule); }, warmup, reps), bytes,
-            causal_flops, copy_gbs);
+        row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, schedule); }, warmup, reps),
+            cost.bytes, cost.flops, copy_gbs);
         if (!first)
           std::printf("  vs %s: rel L2 %.2e\n", wgmma_prefill_schedule_name(WgmmaPrefillSchedule::kPingpongLazy),
                       rel_l2_device(out.as<bf16>(), reference.as<bf16>(), size_t(L) * q_width));
@@ -542,9 +549,8 @@ void prefill_quick_rows(double copy_gbs, const std::vector<int>& lengths) {
 void prefill_padded_rows(double copy_gbs, const std::vector<int>& lengths) {
   for (int L : lengths)
     for (int D : {32, 48, 80, 96, 112, 160}) {
-      const int q_width = 32 * D, stride = 48 * D;
-      const double causal_flops = 4.0 * 32 * D * (double(L) * (L + 1) / 2);
-      const double bytes = double(L) * (stride + q_width) * 2;
+      const int q_width = 32 * D;
+      const PrefillCost cost = prefill_cost(D, L);
       const int warmup = L <= 4096 ? 3 : 2, reps = L <= 4096 ? 20 : 5;
       PrefillInputs in(D, L);
       DeviceBuffer mma_out(size_t(L) * q_width * 2), wgmma_out(size_t(L) * q_width * 2);
@@ -555,8 +561,8 @@ void prefill_padded_rows(double copy_gbs, const std::vector<int>& lengths) {
       char name[96];
       a.out = mma_out.as<bf16>();
       std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d mma.sync", L, D);
-      row(name, median_ms([&] { paged_attention_prefill_mma(a, tiles, n, 0); }, warmup, reps), bytes, causal_flops,
-          copy_gbs);
+      row(name, median_ms([&] { paged_attention_prefill_mma(a, tiles, n, 0); }, warmup, reps), cost.bytes,
+          cost.flops, copy_gbs);
       if (!paged_attention_prefill_wgmma_supported(a)) {
         std::printf("  head_dim %d: no padded wgmma kernel (PAGODA_PREFILL_WGMMA_PADDED=1, sm_90, sm_90a build)\n", D);
         continue;
@@ -565,7 +571,7 @@ void prefill_padded_rows(double copy_gbs, const std::vector<int>& lengths) {
       std::snprintf(name, sizeof name, "prefill 1 x %d causal 32/8/%d wgmma padded", L, D);
       row(name, median_ms([&] { paged_attention_prefill_wgmma(a, tiles, n, 0, WgmmaPrefillSchedule::kDefault); },
                           warmup, reps),
-          bytes, causal_flops, copy_gbs);
+          cost.bytes, cost.flops, copy_gbs);
       std::printf("  vs mma.sync: rel L2 %.2e\n",
                   rel_l2_device(wgmma_out.as<bf16>(), mma_out.as<bf16>(), size_t(L) * q_width));
     }
@@ -583,6 +589,13 @@ void prefill_profile_once(int L) {
   for (int i = 0; i < 2; ++i) paged_attention_prefill(a, in.prompt.d_tiles.as<PrefillTile>(), n, 0);
   PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
   std::printf("prefill-profile: 2 launches of 1 x %d causal 32/8/128\n", L);
+}
+
+// The prompt lengths a mode names after its own name (argv[2] on), or `fallback` when it names none.
+std::vector<int> lengths_argument(int argc, char** argv, std::vector<int> fallback) {
+  std::vector<int> lengths;
+  for (int i = 2; i < argc; ++i) lengths.push_back(std::atoi(argv[i]));
+  return lengths.empty() ? fallback : lengths;
 }
 
 // Opens a figures file and writes its first fields: which bench, the device, the commit.
@@ -968,18 +981,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "prefill-quick") {
-    std::vector<int> lengths;
-    for (int i = 2; i < argc; ++i) lengths.push_back(std::atoi(argv[i]));
-    if (lengths.empty()) lengths = {32768};
-    prefill_quick_rows(copy_gbs, lengths);
+    prefill_quick_rows(copy_gbs, lengths_argument(argc, argv, {32768}));
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "prefill-padded") {
     setenv("PAGODA_PREFILL_WGMMA_PADDED", "1", 1); // read once, at the first launch
-    std::vector<int> lengths;
-    for (int i = 2; i < argc; ++i) lengths.push_back(std::atoi(argv[i]));
-    if (lengths.empty()) lengths = {4096, 32768};
-    prefill_padded_rows(copy_gbs, lengths);
+    prefill_padded_rows(copy_gbs, lengths_argument(argc, argv, {4096, 32768}));
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "prefill-profile") {

@@ -738,8 +738,10 @@ bool padded_heads_on() {
 // A padded head_dim runs the default schedule's cp.async twin at the next layout up, whatever the schedule asked
 // (the bulk copies would need boxes past the row's end).
 void launch_padded(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles, cudaStream_t stream) {
-  if (args.head_dim > 128) return launch_wgmma<256, 2, Consumer::kSimple, false, false, kPaddedHead>(args, tiles, num_tiles, stream);
-  if (args.head_dim > 64) return launch_wgmma<128, 3, Consumer::kPingpong, false, true, kPaddedHead>(args, tiles, num_tiles, stream);
+  if (args.head_dim > 128)
+    return launch_wgmma<256, 2, Consumer::kSimple, false, false, kPaddedHead>(args, tiles, num_tiles, stream);
+  if (args.head_dim > 64)
+    return launch_wgmma<128, 3, Consumer::kPingpong, false, true, kPaddedHead>(args, tiles, num_tiles, stream);
   launch_wgmma<64, 4, Consumer::kPingpong, false, true, kPaddedHead>(args, tiles, num_tiles, stream);
 }
 
