@@ -39,8 +39,6 @@ CudaBackend::CudaBackend(std::unique_ptr<CausalLM> model, const EngineConfig& e,
   // against it on the first call), for timing what tuning saves.
   const char* tune = std::getenv("PAGODA_CUDA_GEMM_TUNE");
   gemm_tune_enabled_ = !(tune != nullptr && std::string(tune) == "0");
-  const char* overlap = std::getenv("PAGODA_ATTENTION_OVERLAP");
-  overlap_attention_ = overlap != nullptr && std::string(overlap) == "1";
   graph_max_seqs_ = std::min(e.max_num_seqs > 0 ? e.max_num_seqs : 256, 256);
   cascade_enabled_ = cascade_attention_switch() && !pooling_ && !f32_ && !kv_fp8_ &&
                      cascade_head_dim_supported(config_.head_dim);

@@ -210,12 +210,6 @@ private:
   const int32_t* placeholder_source_ = nullptr; // while a launch uploads its inputs
   DeviceBuffer greedy_scratch_; // sample_rows_greedy's counters and partials (one stream uses them)
   bool async_enabled_ = true;
-  // PAGODA_ATTENTION_OVERLAP=1: a step with prompt rows and decode rows runs the decode rows' attention on
-  // side_stream_, beside the prefill attention on stream_ (both read the cache after the KV write and write
-  // disjoint rows of the output), so the memory-bound kernel fills the compute-bound one's tail.
-  bool overlap_attention_ = false;
-  Stream side_stream_;
-  Event attention_fork_{false}, attention_join_{false};
 
   DeviceBuffer k_cache_, v_cache_; // per layer [num_blocks, kv_heads, block_size, head_dim]
   int32_t num_blocks_ = 0;

@@ -214,32 +214,19 @@ public:
       // One kernel for every token (prefill rows and decode rows alike); no tiles, no plan.
       paged_attention_f32(a, n, in_.num_seqs, st_);
     } else {
-      const bool decode = !b_.skip_.skips("attention_decode");
-      const bool cascade = decode && in_.cascade.prefix_blocks > 0; // bf16 KV only (the backend's decision)
-      // Both kinds of rows in the step: the decode rows' attention may run beside the prefill attention.
-      const bool beside = b_.overlap_attention_ && in_.num_tiles > 0 && (cascade || (decode && in_.num_decode > 0));
-      cudaStream_t ds = st_;
-      if (beside) {
-        ds = b_.side_stream_.get();
-        PAGODA_CUDA_CHECK(cudaEventRecord(b_.attention_fork_.get(), st_));
-        PAGODA_CUDA_CHECK(cudaStreamWaitEvent(ds, b_.attention_fork_.get(), 0));
-      }
       if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
       b_.ops_.mark(st_, "attention_prefill");
-      if (cascade) {
+      const bool decode = !b_.skip_.skips("attention_decode");
+      if (decode && in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
         cascade_attention_decode(a, in_.cascade_ids, in_.num_cascade, in_.cascade, b_.decode_ws_.data(),
-                                 b_.decode_ws_.bytes(), ds);
+                                 b_.decode_ws_.bytes(), st_);
         if (in_.num_plain) // the decode sequences outside the group, in the workspace after the group's
           paged_attention_decode(a, in_.plain_ids, in_.num_plain, in_.plain_plan,
                                  b_.decode_ws_.template as<char>() + in_.plain_ws_offset,
-                                 b_.decode_ws_.bytes() - in_.plain_ws_offset, ds);
+                                 b_.decode_ws_.bytes() - in_.plain_ws_offset, st_);
       } else if (decode && in_.num_decode)
         paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
-                               b_.decode_ws_.bytes(), ds);
-      if (beside) { // the output projection on st_ reads every row
-        PAGODA_CUDA_CHECK(cudaEventRecord(b_.attention_join_.get(), ds));
-        PAGODA_CUDA_CHECK(cudaStreamWaitEvent(st_, b_.attention_join_.get(), 0));
-      }
+                               b_.decode_ws_.bytes(), st_);
     }
     b_.ops_.mark(st_, "attention_decode");
   }
