@@ -494,7 +494,7 @@ std::vector<Row> prefill_compare_rows(int D, int L, double copy_gbs) {
     for (WgmmaPrefillSchedule more : {WgmmaPrefillSchedule::kSimpleDeep, WgmmaPrefillSchedule::kOverlap,
                                       WgmmaPrefillSchedule::kSimpleTma, WgmmaPrefillSchedule::kPingpong,
                                       WgmmaPrefillSchedule::kPingpongCpAsync, WgmmaPrefillSchedule::kPingpongLazy,
-                                      WgmmaPrefillSchedule::kPingpongTwoIssuers, WgmmaPrefillSchedule::kPingpongLean})
+                                      WgmmaPrefillSchedule::kPingpongTwoIssuers})
       schedules.push_back(more);
   for (WgmmaPrefillSchedule schedule : schedules) {
     const char* sched = wgmma_prefill_schedule_name(schedule);
@@ -527,7 +527,7 @@ void prefill_quick_rows(double copy_gbs, const std::vector<int>& lengths) {
       const PrefillTile* tiles = in.prompt.d_tiles.as<PrefillTile>();
       for (WgmmaPrefillSchedule schedule :
            {WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongTwoIssuers,
-            WgmmaPrefillSchedule::kPingpongLean, WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kSimpleTma}) {
+            WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kSimpleTma}) {
         const bool first = schedule == WgmmaPrefillSchedule::kPingpongLazy;
         a.out = first ? reference.as<bf16>() : out.as<bf16>();
         char name[96];

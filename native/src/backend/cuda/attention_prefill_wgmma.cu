@@ -50,14 +50,13 @@ constexpr int kProducerBarrier = 5; // named barrier of the producer warpgroup (
 // The consumer warpgroups' schedule (the WgmmaPrefillSchedule names without the producer's kind).
 enum class Consumer { kSimple, kOverlap, kPingpong };
 
-// Experiments on the default schedule, written without a GPU in session 27 and off until a device call ranks
-// them (a bit mask, so one template parameter carries them). kTwoIssuers: the bulk-copy producer issues K's copies
-// from one thread and V's from another (warps 0 and 1), each arriving on the stage's full barrier with its half of
-// the bytes, so the two chains of copies at block size 16 (16 a tensor a tile) run side by side; the same bytes land
-// in the same places, so the output is the default's bit for bit. kLeanSoftmax: the row maxima as a tree (max is
-// exact, so the same bits) and the row sums of the f32 exponentials instead of the bf16-rounded P (64 fewer
-// instructions a tile a thread; as FlashAttention does; not bit for bit).
-constexpr int kTwoIssuers = 1, kLeanSoftmax = 2;
+// Variants of a schedule, a bit mask so one template parameter carries them. kTwoIssuers: the bulk-copy producer
+// issues K's copies from one thread and V's from another (warps 0 and 1), each arriving on the stage's full barrier
+// with its half of the bytes, so the two chains of copies at block size 16 (16 a tensor a tile) run side by side;
+// the same bytes land in the same places, so the output is pingpong-lazy's bit for bit. The default since session
+// 29: 565 / 552 TFLOP/s at 32k / 131k tokens against one issuer's 529 / 520 at block size 16 on an H100, the same
+// at block size 128 (bench/results/h100-prefill-s29.txt).
+constexpr int kTwoIssuers = 1;
 // A head_dim the kernel has no layout for (32 to 256 in steps of 16, not 64 / 128 / 256), run at the next one up
 // (D): Q and K / V rows load zero-filled past args.head_dim, so Q K^T and P V see zeros there, and the output keeps
 // the head's own columns. The cp.async producer only (its copies zero-fill by chunk). Session 28, not yet on a GPU.
@@ -130,7 +129,7 @@ struct RowState {
 
 // The first half of a tile's softmax (softmax_tile): masks S, moves the row maxima, and gives the
 // rescale factors (alpha) and the exponent offsets (-max * scale_log2).
-template <int kN, bool kTree = false>
+template <int kN>
 __device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, float& alpha_lo, float& alpha_hi,
                                             float& neg_lo, float& neg_hi, bool mask, int key0, int lane, int pos_lo,
                                             int pos_hi, float scale_log2) {
@@ -140,30 +139,10 @@ __device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, fl
       if (!key_visible(key0 + acc_col(lane, i), (i & 2) ? pos_hi : pos_lo)) s[i] = -INFINITY;
   }
   float mx_lo = st.m_lo, mx_hi = st.m_hi;
-  if constexpr (kTree) {
-    // Each row's kN / 4 scores pairwise (log2 deep instead of a chain as long as the row): max is exact, so
-    // the order changes no bit.
-    float lo[kN / 4], hi[kN / 4];
 #pragma unroll
-    for (int i = 0; i < kN / 2; ++i) {
-      if (i & 2) hi[(i >> 2) * 2 + (i & 1)] = s[i];
-      else lo[(i >> 2) * 2 + (i & 1)] = s[i];
-    }
-#pragma unroll
-    for (int w = kN / 8; w >= 1; w /= 2)
-#pragma unroll
-      for (int j = 0; j < w; ++j) {
-        lo[j] = fmaxf(lo[j], lo[j + w]);
-        hi[j] = fmaxf(hi[j], hi[j + w]);
-      }
-    mx_lo = fmaxf(mx_lo, lo[0]);
-    mx_hi = fmaxf(mx_hi, hi[0]);
-  } else {
-#pragma unroll
-    for (int i = 0; i < kN / 2; ++i) {
-      if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
-      else mx_lo = fmaxf(mx_lo, s[i]);
-    }
+  for (int i = 0; i < kN / 2; ++i) {
+    if (i & 2) mx_hi = fmaxf(mx_hi, s[i]);
+    else mx_lo = fmaxf(mx_lo, s[i]);
   }
   mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
   mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
@@ -181,21 +160,21 @@ __device__ __forceinline__ void softmax_max(float (&s)[kN / 2], RowState& st, fl
 
 // Scores of a key tile to P (bf16 pairs, register pair (2j, 2j + 1) of S in p[j]); updates the max
 // and the sums, and returns the factors the output must be rescaled by (alpha).
-template <int kN, bool kLean = false>
+template <int kN>
 __device__ __forceinline__ void softmax_tile(float (&s)[kN / 2], uint32_t (&p)[kN / 4], RowState& st,
                                              float& alpha_lo, float& alpha_hi, bool mask, int key0, int lane,
                                              int pos_lo, int pos_hi, float scale_log2) {
   float neg_lo, neg_hi;
-  softmax_max<kN, kLean>(s, st, alpha_lo, alpha_hi, neg_lo, neg_hi, mask, key0, lane, pos_lo, pos_hi, scale_log2);
+  softmax_max<kN>(s, st, alpha_lo, alpha_hi, neg_lo, neg_hi, mask, key0, lane, pos_lo, pos_hi, scale_log2);
   float sum_lo = 0.f, sum_hi = 0.f;
 #pragma unroll
   for (int i = 0; i < kN / 2; i += 2) {
     const float neg = (i & 2) ? neg_hi : neg_lo;
     const float e0 = ex2_approx(fmaf(s[i], scale_log2, neg)), e1 = ex2_approx(fmaf(s[i + 1], scale_log2, neg));
     p[i / 2] = pack_bf16(e0, e1);
-    float2 r = make_float2(e0, e1);
-    // The default sums P as rounded for P V, so numerator and denominator agree; kLean sums the f32 values.
-    if constexpr (!kLean) r = unpack_bf16(p[i / 2]);
+    // The sums add P as rounded for P V, so numerator and denominator agree (session 27's pingpong-lean, the f32
+    // values with a tree max, ran 2.8x slower on an H100 in session 29 and was removed).
+    const float2 r = unpack_bf16(p[i / 2]);
     if (i & 2) sum_hi += r.x + r.y;
     else sum_lo += r.x + r.y;
   }
@@ -242,10 +221,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   static_assert(D == 64 || D == 128 || D == 256, "head_dim 64, 128 or 256 (others run padded: kPaddedHead)");
   constexpr int kN = keys_per_tile(D); // keys per K/V tile
   static_assert(kC == Consumer::kSimple || kStages >= 3, "the overlapped schedules hold two stages while the next one loads");
-  constexpr bool kTwo = (kTweaks & kTwoIssuers) != 0, kLean = (kTweaks & kLeanSoftmax) != 0;
+  constexpr bool kTwo = (kTweaks & kTwoIssuers) != 0;
   constexpr bool kPad = (kTweaks & kPaddedHead) != 0;
   static_assert((kTweaks & ~kPaddedHead) == 0 || (kTma && kC == Consumer::kPingpong),
-                "the experiments are on the bulk-copy pingpong");
+                "two issuers are a bulk-copy pingpong producer");
   static_assert(!kPad || !kTma, "a padded head loads through cp.async");
   // The head's own width: rows of q, the caches and out are this far apart (D unless padded).
   const int hd = kPad ? args.head_dim : D;
@@ -546,7 +525,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       first_scores();
       {
         float alpha_lo, alpha_hi; // 0, and o is still zero
-        softmax_tile<kN, kLean>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo,
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo,
                                 pos_hi, scale_log2);
       }
       for (int t = 1; t < n; ++t) {
@@ -563,7 +542,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         fence_operands(p);
         mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
         float alpha_lo, alpha_hi;
-        softmax_tile<kN, kLean>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane,
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane,
                                 pos_lo, pos_hi, scale_log2);
         lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
       }
@@ -694,24 +673,20 @@ void launch_schedule(const PagedAttentionArgs& args, const PrefillTile* tiles, i
     case WgmmaPrefillSchedule::kPingpongCpAsync:
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false>(args, tiles, num_tiles, stream);
     // pingpong (the bulk-copy producer at head_dim 128 where the boxes fit, cp.async at 64) with the lazy
-    // rescale. The default: the fastest on the H200 (bench/results/h200-prefill-wgmma-lazy-2abf7ed.json)
-    // and bit for bit pingpong; head_dim 128 on the bulk copies 336 / 400 / 395 TFLOP/s at 4k / 32k / 131k
-    // tokens against pingpong's 332 / 391 / 385, head_dim 64 on cp.async 265 / 320 / 325 against
-    // pingpong-cp-async's 265 / 318 / 321 (the eager pingpong was the default before:
-    // h200-prefill-wgmma-0d132a8.json).
-    case WgmmaPrefillSchedule::kDefault:
+    // rescale: bit for bit pingpong, and the fastest on the H200 (bench/results/h200-prefill-wgmma-lazy-2abf7ed.json):
+    // head_dim 128 on the bulk copies 336 / 400 / 395 TFLOP/s at 4k / 32k / 131k tokens against pingpong's
+    // 332 / 391 / 385, head_dim 64 on cp.async 265 / 320 / 325 against pingpong-cp-async's 265 / 318 / 321.
     case WgmmaPrefillSchedule::kPingpongLazy:
       if constexpr (D == 128) { // no head_dim 64 bulk-copy instance of it
         if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true>(args, tiles, num_tiles, stream);
       }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
-    // The session-27 experiments on pingpong-lazy (head_dim 128 on the bulk copies; elsewhere pingpong-lazy).
+    // The default: pingpong-lazy with two issuers of the bulk copies (kTwoIssuers) at head_dim 128, the same bits;
+    // pingpong-lazy itself elsewhere.
+    case WgmmaPrefillSchedule::kDefault:
     case WgmmaPrefillSchedule::kPingpongTwoIssuers:
-    case WgmmaPrefillSchedule::kPingpongLean:
       if constexpr (D == 128) {
-        if (tma && schedule == WgmmaPrefillSchedule::kPingpongTwoIssuers)
-          return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true, kTwoIssuers>(args, tiles, num_tiles, stream);
-        if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true, kLeanSoftmax>(args, tiles, num_tiles, stream);
+        if (tma) return launch_wgmma<D, kDeep, Consumer::kPingpong, true, true, kTwoIssuers>(args, tiles, num_tiles, stream);
       }
       return launch_wgmma<D, kDeep, Consumer::kPingpong, false, true>(args, tiles, num_tiles, stream);
     }
@@ -725,14 +700,17 @@ bool padded_head_dim(int head_dim) {
   return head_dim >= 32 && head_dim <= 256 && head_dim % 16 == 0 && !layout_head_dim(head_dim);
 }
 
-// PAGODA_PREFILL_WGMMA_PADDED=1 runs the padded head_dims on this kernel; off (the mma.sync kernel) until a
-// device run checks it (paged_attention_wgmma_test's padded cases) and times it.
-bool padded_heads_on() {
-  static const bool on = [] {
+// Whether a padded head_dim runs on this kernel. By default those up to 128 do (32 / 48 at 64, 80 / 96 / 112 at
+// 128): 1.2-1.6x the mma.sync kernel's speed at 4k and 32k tokens on an H100 (bench/results/h100-prefill-s29.txt),
+// while 160 at 256 gained nothing (0.97 against 1.03 ms at 4k, the same at 32k), so 144-240 stay on mma.sync.
+// PAGODA_PREFILL_WGMMA_PADDED=1 runs every padded head_dim here, 0 none.
+bool padded_head_on(int head_dim) {
+  static const int choice = [] { // -1 default, 0 none, 1 all
     const char* v = std::getenv("PAGODA_PREFILL_WGMMA_PADDED");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    if (v == nullptr || *v == 0) return -1;
+    return std::strcmp(v, "0") == 0 ? 0 : 1;
   }();
-  return on;
+  return choice < 0 ? head_dim < 128 : choice == 1;
 }
 
 // A padded head_dim runs the default schedule's cp.async twin at the next layout up, whatever the schedule asked
@@ -765,7 +743,7 @@ bool device_is_sm90() {
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args) {
 #if defined(PAGODA_CUDA_SM90A)
   return args.k_cache_fp8 == nullptr && args.v_cache_fp8 == nullptr &&
-         (layout_head_dim(args.head_dim) || (padded_head_dim(args.head_dim) && padded_heads_on())) && device_is_sm90();
+         (layout_head_dim(args.head_dim) || (padded_head_dim(args.head_dim) && padded_head_on(args.head_dim))) && device_is_sm90();
 #else
   (void)args;
   return false; // the library was not built for sm_90a, so the kernel has no wgmma code
@@ -783,7 +761,6 @@ const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule) {
   case WgmmaPrefillSchedule::kPingpongCpAsync: return "pingpong-cp-async";
   case WgmmaPrefillSchedule::kPingpongLazy: return "pingpong-lazy";
   case WgmmaPrefillSchedule::kPingpongTwoIssuers: return "pingpong-two-issuers";
-  case WgmmaPrefillSchedule::kPingpongLean: return "pingpong-lean";
   }
   return "?";
 }
@@ -796,12 +773,11 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
     for (WgmmaPrefillSchedule s : {WgmmaPrefillSchedule::kSimple, WgmmaPrefillSchedule::kSimpleDeep,
                                    WgmmaPrefillSchedule::kOverlap, WgmmaPrefillSchedule::kSimpleTma,
                                    WgmmaPrefillSchedule::kPingpong, WgmmaPrefillSchedule::kPingpongCpAsync,
-                                   WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongTwoIssuers,
-                                   WgmmaPrefillSchedule::kPingpongLean})
+                                   WgmmaPrefillSchedule::kPingpongLazy, WgmmaPrefillSchedule::kPingpongTwoIssuers})
       if (std::strcmp(v, wgmma_prefill_schedule_name(s)) == 0) return static_cast<int>(s);
     throw Error(std::string("PAGODA_PREFILL_WGMMA is \"") + v +
                 "\"; use 1 / unset (the default schedule), simple, simple-deep, overlap, simple-tma, pingpong, "
-                "pingpong-cp-async, pingpong-lazy, pingpong-two-issuers, pingpong-lean, or 0 for the mma.sync kernel");
+                "pingpong-cp-async, pingpong-lazy, pingpong-two-issuers, or 0 for the mma.sync kernel");
   }();
   if (choice >= 0 && schedule != nullptr) *schedule = static_cast<WgmmaPrefillSchedule>(choice);
   return choice >= 0;
@@ -810,8 +786,8 @@ bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule) {
 void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
                                    cudaStream_t stream, WgmmaPrefillSchedule schedule) {
   if (!paged_attention_prefill_wgmma_supported(args))
-    throw Error("paged_attention_prefill_wgmma: needs bf16 KV, head_dim 64, 128 or 256 (32-256 in steps of 16 with "
-                "PAGODA_PREFILL_WGMMA_PADDED=1), an sm_90 device and a build for sm_90a (head_dim " +
+    throw Error("paged_attention_prefill_wgmma: needs bf16 KV, head_dim 64, 128 or 256 (or 32-112 in steps of 16; "
+                "to 240 with PAGODA_PREFILL_WGMMA_PADDED=1), an sm_90 device and a build for sm_90a (head_dim " +
                 std::to_string(args.head_dim) + ")");
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_prefill_wgmma: num_attention_heads must be a multiple of num_key_value_heads");

@@ -223,24 +223,24 @@ void paged_attention_prefill_mma(const PagedAttentionArgs& args, const PrefillTi
 // a tile issued with S of the next on the warpgroup's turn) on that producer, kPingpongCpAsync the
 // same on cp.async. kPingpongLazy is that pingpong (the bulk-copy producer at head_dim 128 where the
 // boxes fit, cp.async otherwise) skipping the O rescale where no row max of a warp moved (bit for bit
-// kPingpong's output). kDefault is kPingpongLazy, the fastest measured on the H200: head_dim 128 336 /
-// 400 / 395 TFLOP/s at 4k / 32k / 131k tokens (kPingpong 332 / 391 / 385), head_dim 64 265 / 320 / 325
-// (kPingpongCpAsync 265 / 318 / 321); since its producer reads a tile's block ids together (session 27),
-// 522 / 524 at 32k / 131k on an H100 (block size 16). kPingpongTwoIssuers (K's and V's bulk copies from two
-// threads; bit for bit kPingpongLazy) and kPingpongLean (the row sums of the f32 exponentials, a tree max; not bit
-// for bit) are session 27's experiments on it, head_dim 128 with the bulk copies only (else kPingpongLazy), not yet
-// measured. Head_dim 256 runs kSimple whatever is asked.
+// kPingpong's output), the fastest measured on the H200: head_dim 128 336 / 400 / 395 TFLOP/s at 4k / 32k / 131k
+// tokens (kPingpong 332 / 391 / 385), head_dim 64 265 / 320 / 325 (kPingpongCpAsync 265 / 318 / 321).
+// kPingpongTwoIssuers: kPingpongLazy with K's and V's bulk copies issued from two threads (bit for bit the same),
+// head_dim 128 on the bulk copies only (else kPingpongLazy). kDefault is kPingpongTwoIssuers since session 29: at
+// block size 16, 565 / 552 TFLOP/s at 32k / 131k tokens on an H100 against kPingpongLazy's 529 / 520.
+// Head_dim 256 runs kSimple whatever is asked.
 enum class WgmmaPrefillSchedule {
   kDefault, kSimple, kSimpleDeep, kOverlap, kSimpleTma, kPingpong, kPingpongCpAsync,
-  kPingpongLazy, kPingpongTwoIssuers, kPingpongLean
+  kPingpongLazy, kPingpongTwoIssuers
 };
 const char* wgmma_prefill_schedule_name(WgmmaPrefillSchedule schedule);
 bool paged_attention_prefill_wgmma_supported(const PagedAttentionArgs& args);
 // PAGODA_PREFILL_WGMMA: unset or 1 = on with kDefault; 0 = off (the mma.sync kernel); simple /
-// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy / pingpong-two-issuers / pingpong-lean = on with that
+// simple-deep / overlap / simple-tma / pingpong / pingpong-cp-async / pingpong-lazy / pingpong-two-issuers = on with that
 // schedule (written to *schedule when given). Read once;
 // anything else throws. paged_attention_prefill takes the wgmma kernel when this is on and the
-// arguments qualify (bf16 KV, head_dim 64 / 128 / 256, sm_90, at most 65,535 tiles a launch).
+// arguments qualify (bf16 KV, head_dim 64 / 128 / 256 or one padded to them: 32-112 in steps of 16, to 240 with
+// PAGODA_PREFILL_WGMMA_PADDED=1; sm_90, at most 65,535 tiles a launch).
 bool paged_attention_prefill_wgmma_switch(WgmmaPrefillSchedule* schedule = nullptr);
 void paged_attention_prefill_wgmma(const PagedAttentionArgs& args, const PrefillTile* tiles, int num_tiles,
                                    cudaStream_t stream, WgmmaPrefillSchedule schedule = WgmmaPrefillSchedule::kDefault);
