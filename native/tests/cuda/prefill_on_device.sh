@@ -3,9 +3,9 @@
 # `cuda_kernel_bench prefill-quick` (head_dim 128's wgmma schedules at block sizes 16 and 128, 32k and 131k
 # tokens) with the earlier binary when the bundle has one and with this one; then Llama-3.1-8B's 32k and 120k
 # prefills end to end (dummy weights), JSON beside the logs. SKIP="e2e" leaves the end-to-end runs out. Then the padded
-# head_dims (session 28, kPaddedHead; not a gate): their test cases, and if they pass `cuda_kernel_bench prefill-padded`
-# (mma.sync beside the padded wgmma kernel at 4k and 32k) and the head_dim 32 / 80 / 96 goldens through the engine
-# with it. SKIP="padded" leaves them out.
+# head_dims (kPaddedHead, the default for 32-112 since session 29; not a gate): their test cases, and if they pass
+# `cuda_kernel_bench prefill-padded` (mma.sync beside the padded wgmma kernel at 4k and 32k) and the head_dim 32 / 80 /
+# 96 goldens through the engine with the defaults. SKIP="padded" leaves them out.
 # Bundle: prefill_bundle_for_device.sh. Usage: OUT=/some/dir [QUICK="32768 131072"] bash BUNDLE/prefill_on_device.sh
 SCRIPT=prefill_on_device LOGS=prefill TOTAL_S=${TOTAL_S:-540}
 source "$(dirname "$0")/device_run.sh"
@@ -28,7 +28,7 @@ if ! skipped padded &&
   grep -E "passed" "$OUT_DIR/paged_attention_wgmma_test-padded.log" | tail -1
   run prefill-padded 120 "$BIN/cuda_kernel_bench" prefill-padded 4096 32768 &&
     grep -E "^prefill|rel L2" "$OUT_DIR/prefill-padded.log" | sed "s/^/   /"
-  # Through the engine: the head_dim 32 / 80 / 96 goldens with the padded kernel (all three have no layout of their own).
-  PAGODA_PREFILL_WGMMA_PADDED=1 hdim_goldens padded
+  # Through the engine: the head_dim 32 / 80 / 96 goldens, which prefill on the padded kernel by default.
+  hdim_goldens
 fi
 finish
