@@ -59,7 +59,8 @@ enum class Consumer { kSimple, kOverlap, kPingpong };
 constexpr int kTwoIssuers = 1;
 // A head_dim the kernel has no layout for (32 to 256 in steps of 16, not 64 / 128 / 256), run at the next one up
 // (D): Q and K / V rows load zero-filled past args.head_dim, so Q K^T and P V see zeros there, and the output keeps
-// the head's own columns. The cp.async producer only (its copies zero-fill by chunk). Session 28, not yet on a GPU.
+// the head's own columns. The cp.async producer only (its copies zero-fill by chunk). Session 28; checked and timed
+// on an H100 in session 29 (padded_head_on says which head_dims take it).
 constexpr int kPaddedHead = 4;
 
 // The K and V caches of the layer as tensor maps, passed by value (__grid_constant__) so the copy
@@ -525,8 +526,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       first_scores();
       {
         float alpha_lo, alpha_hi; // 0, and o is still zero
-        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo,
-                                pos_hi, scale_log2);
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, 0), 0, lane, pos_lo, pos_hi,
+                         scale_log2);
       }
       for (int t = 1; t < n; ++t) {
         mbarrier_wait(full_bar(t % kStages), (t / kStages) & 1);
@@ -542,8 +543,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         fence_operands(p);
         mbarrier_arrive(empty_bar((t - 1) % kStages)); // tile t - 1's K and V are read (and t's K)
         float alpha_lo, alpha_hi;
-        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane,
-                                pos_lo, pos_hi, scale_log2);
+        softmax_tile<kN>(s, p, st, alpha_lo, alpha_hi, tile_needs_mask(work, c, query_len, t), t * kN, lane, pos_lo,
+                         pos_hi, scale_log2);
         lazy_or_eager_rescale<kLazy>(o, alpha_lo, alpha_hi);
       }
       named_barrier_sync(my_turn, 256);
