@@ -704,7 +704,8 @@ bool padded_head_dim(int head_dim) {
 // Whether a padded head_dim runs on this kernel. By default those up to 128 do (32 / 48 at 64, 80 / 96 / 112 at
 // 128): 1.2-1.6x the mma.sync kernel's speed at 4k and 32k tokens on an H100 (bench/results/h100-prefill-s29.txt),
 // while 160 at 256 gained nothing (0.97 against 1.03 ms at 4k, the same at 32k), so 144-240 stay on mma.sync.
-// PAGODA_PREFILL_WGMMA_PADDED=1 runs every padded head_dim here, 0 none; any other value throws, as PAGODA_PREFILL_WGMMA does.
+// PAGODA_PREFILL_WGMMA_PADDED=1 runs every padded head_dim here, 0 none; any other value throws, as
+// PAGODA_PREFILL_WGMMA does.
 bool padded_head_on(int head_dim) {
   static const int choice = [] { // -1 default, 0 none, 1 all
     const char* v = std::getenv("PAGODA_PREFILL_WGMMA_PADDED");
