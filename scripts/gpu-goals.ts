@@ -110,7 +110,9 @@ export interface Goal {
 
 // The newest figures call on each card (`figures_on_device.sh` names its files `<card>-<model>-<run>-<commit>`);
 // a line measured by another call names its files itself.
-const NEWEST: Record<Card, string> = { h100: '99b0dcd', h200: 'd1385e7' };
+const NEWEST: Record<Card, string> = { h100: '9936f74', h200: 'd1385e7' };
+// The H100's newest random 1,024 / 1,024 runs (session 29's call; session 30's calls left random out).
+const RANDOM_H100 = '99b0dcd';
 
 /** Each run's file on each card, from the newest figures call unless `commits` says otherwise. */
 function fromCall(runs: readonly string[], commits: Partial<Record<Card, string>> = NEWEST): Goal['files'] {
@@ -166,7 +168,7 @@ export const GOALS: readonly Goal[] = [
     read: ratioOf('output_tokens_per_s', 'output tok/s', 0),
     paired: true,
     files: {
-      ...fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], { h100: NEWEST.h100 }),
+      ...fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], { h100: RANDOM_H100 }),
       // The H200's run of 2026-12-03 (53430cc and e821688's pagoda-bench), named without a commit.
       h200: ['h200-llama3-8b-random-1024-1024-x1000-kv-fp8', `h200-${BF16_RANDOM}`],
     },
@@ -183,21 +185,21 @@ export const GOALS: readonly Goal[] = [
     line: 'random 1,024 / 1,024 x 1,000, bf16, at 80% of its per-step roofline',
     target: { atLeast: 80 },
     read: stepRoofline,
-    files: { ...fromCall([BF16_RANDOM], { h100: NEWEST.h100 }), h200: [`h200-${BF16_RANDOM}`] },
+    files: { ...fromCall([BF16_RANDOM], { h100: RANDOM_H100 }), h200: [`h200-${BF16_RANDOM}`] },
   },
   {
     issue: 20,
     line: 'prefill of a 32k-token prompt at 22,000 tokens/s (Llama-3.1-8B)',
     target: { atLeast: 22_000 },
     read: prefillRate,
-    files: fromCall(['llama31-8b-prefill-32k'], { h100: '99b0dcd', h200: 'c8dee92' }),
+    files: fromCall(['llama31-8b-prefill-32k'], { h100: NEWEST.h100, h200: 'c8dee92' }),
   },
   {
     issue: 20,
     line: 'prefill of a 120k-token prompt at 11,000 tokens/s (Llama-3.1-8B)',
     target: { atLeast: 11_000 },
     read: prefillRate,
-    files: fromCall(['llama31-8b-prefill-120k'], { h100: '99b0dcd', h200: 'c8dee92' }),
+    files: fromCall(['llama31-8b-prefill-120k'], { h100: NEWEST.h100, h200: 'c8dee92' }),
   },
   {
     issue: 20,
@@ -212,7 +214,7 @@ export const GOALS: readonly Goal[] = [
     target: { below: 1 },
     read: idle,
     files: {
-      ...fromCall([BF16_SHAREGPT, BF16_RANDOM], { h100: NEWEST.h100 }),
+      h100: [`h100-${BF16_SHAREGPT}-${NEWEST.h100}`, `h100-${BF16_RANDOM}-${RANDOM_H100}`],
       // The H200's ShareGPT idle from session 18: d1385e7's was read before the step timer paired each step's events.
       h200: [`h200-${BF16_SHAREGPT}-89a92ab`, `h200-${BF16_RANDOM}`],
     },
