@@ -170,6 +170,55 @@ void check_batched(const std::string& model, const GoldenFile& golden, const std
   }
 }
 
+// One step of three sequences (prompt chunks of 5, 1 and 7 tokens, the middle one a decode-sized row) run with
+// every row's logits and with the last rows' only: the backend then runs the last layer's o_proj and MLP on the
+// last rows alone (ModelOps::keep_logit_rows), and those rows' logits must be the ones every row gives.
+void check_last_rows_equal_every_row(const std::string& model, const GoldenFile& golden,
+                                     const std::string& models = kModels) {
+  auto backend = golden_backend(models + "/" + model, golden);
+  const int32_t block_size = 4, lens[] = {5, 1, 7};
+  backend->profile(64, 3);
+  backend->allocate_kv_cache(8, block_size);
+  ForwardBatch b;
+  b.max_blocks_per_seq = 2;
+  b.query_start.push_back(0);
+  for (int32_t seq = 0; seq < 3; ++seq) {
+    const GoldenCase& c = golden.cases[size_t(seq) % golden.cases.size()];
+    for (int32_t pos = 0; pos < lens[seq]; ++pos) {
+      b.token_ids.push_back(c.prompt_ids[size_t(pos) % c.prompt_ids.size()]);
+      b.positions.push_back(pos);
+      b.slot_mapping.push_back((2 * seq + pos / block_size) * block_size + pos % block_size);
+    }
+    b.query_start.push_back(int32_t(b.token_ids.size()));
+    b.context_lens.push_back(lens[seq]);
+    b.block_tables.push_back(2 * seq);
+    b.block_tables.push_back(2 * seq + 1);
+  }
+  std::vector<float> every, last;
+  b.all_logits = true;
+  backend->forward(b, every);
+  b.all_logits = false;
+  backend->forward(b, last);
+  const int64_t vocab = backend->model_config().vocab_size;
+  CHECK(last.size() == size_t(3 * vocab));
+  // float32 compute gives the same sums on fewer rows; bf16 GEMMs may take another algorithm for another m.
+  const double tol = backend->compute_dtype() == "float32" ? 1e-5 : 2e-2;
+  double worst = 0;
+  for (int32_t seq = 0; seq < 3; ++seq) {
+    const float* e = every.data() + int64_t(b.query_start[seq + 1] - 1) * vocab;
+    const float* l = last.data() + int64_t(seq) * vocab;
+    double d2 = 0, r2 = 0;
+    for (int64_t v = 0; v < vocab; ++v) {
+      d2 += (double(l[v]) - e[v]) * (double(l[v]) - e[v]);
+      r2 += double(e[v]) * e[v];
+    }
+    worst = std::max(worst, std::sqrt(d2 / r2));
+  }
+  std::printf("  %-20s last rows alone against every row: rel L2 %.2e (%s)\n", model.c_str(), worst,
+              backend->compute_dtype().c_str());
+  CHECK(worst <= tol);
+}
+
 } // namespace
 
 // A bf16-computing backend is judged by the relative tolerance even on float32 weights;
@@ -212,6 +261,7 @@ void check_quantized_checkpoints() {
       std::printf("  %s%s (%s, dtype %s)\n", model.c_str(), suffix.c_str(), g_device.c_str(), g_dtype.c_str());
       check_sequential(model, golden, models);
       check_batched(model, golden, models);
+      if (suffix == std::string(".golden.json")) check_last_rows_equal_every_row(model, golden, models);
       ++checked;
     }
   }
@@ -268,6 +318,7 @@ int main(int argc, char** argv) {
     const GoldenFile golden = load_golden(golden_path);
     check_sequential(model, golden);
     check_batched(model, golden);
+    check_last_rows_equal_every_row(model, golden);
     ++models;
   }
   CHECK(models >= 6);

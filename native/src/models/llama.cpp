@@ -30,6 +30,9 @@ void LlamaForCausalLM::self_attention(ModelOps& ops, int li) const {
   project_qkv(ops, l);
   ops.rope(Act::kQkv);
   ops.attention(li, Act::kQkv, Act::kAttn);
+  // Past the last attention a prompt's tokens but its last feed nothing: o_proj, the MLP and the final
+  // norm run on the rows that give logits.
+  if (li + 1 == static_cast<int>(layers_.size())) ops.keep_logit_rows(Act::kAttn);
   ops.linear(l.o_proj, Act::kAttn, Act::kOut);
   if (l.o_bias.present()) ops.bias_add(Act::kOut, l.o_bias);
 }

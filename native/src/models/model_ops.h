@@ -64,6 +64,11 @@ public:
   virtual void attention(int layer, Act qkv, Act out) = 0;
   // out = silu(gate) * up for a [gate | up] buffer
   virtual void silu_mul(Act gate_up, Act out) = 0;
+  // From here on the step runs only the rows that give logits (each sequence's last token): `a` and
+  // the residual stream keep those rows, in order, and every later op runs on them. The model calls it
+  // after its last attention, once every token's K and V are in the cache; a step that needs every
+  // token's hidden state (prompt logprobs, pooling) keeps all its rows.
+  virtual void keep_logit_rows(Act a) = 0;
 };
 
 } // namespace pagoda

@@ -149,6 +149,8 @@ void CpuBackend::forward_hidden(const ForwardBatch& b, std::vector<float>& hidde
   ensure_workspace(n, 0);
   compute_rope(b);
   batch_ = &b;
+  rows_ = n;
+  may_keep_logit_rows_ = false; // pooling reads every token's hidden state
   model_->forward(*this);
   batch_ = nullptr;
   hidden.assign(ws_.h.begin(), ws_.h.begin() + n * width);
@@ -164,13 +166,17 @@ void CpuBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   ensure_workspace(n, rows);
   compute_rope(b);
   batch_ = &b;
+  rows_ = n;
+  may_keep_logit_rows_ = !b.all_logits;
   model_->forward(*this);
   batch_ = nullptr;
 
-  // Rows that need logits (final-normed by the model): every token, or the last of each sequence.
+  // Rows that need logits (final-normed by the model): every token, or the last of each sequence
+  // (already rows 0..num_seqs once the model kept only those).
+  const bool kept = rows_ < n;
   float* r = ws_.rows.data();
   for (int64_t i = 0; i < rows; ++i) {
-    const int64_t t = b.all_logits ? i : b.query_start[i + 1] - 1;
+    const int64_t t = b.all_logits || kept ? i : b.query_start[i + 1] - 1;
     std::copy(ws_.h.data() + t * hidden, ws_.h.data() + (t + 1) * hidden, r + i * hidden);
   }
   logits.resize(static_cast<size_t>(rows) * c.vocab_size);

@@ -66,6 +66,7 @@ private:
   void rope(Act qkv) override;
   void attention(int layer, Act qkv, Act out) override;
   void silu_mul(Act gate_up, Act out) override;
+  void keep_logit_rows(Act a) override;
   float* act(Act a);
   int64_t width(Act a) const;
 
@@ -75,6 +76,10 @@ private:
 
   std::unique_ptr<CausalLM> model_;
   const ModelConfig& config_;
+  // The forward being run: the rows its ops run on (the batch's tokens, then with keep_logit_rows its
+  // sequences' last tokens) and whether its rows may be cut to those (forward() without all_logits).
+  int64_t rows_ = 0;
+  bool may_keep_logit_rows_ = false;
   std::vector<float> inv_freq_; // for every scaling but "dynamic", which depends on length
   ThreadPool pool_;
   int64_t kv_cache_space_bytes_;

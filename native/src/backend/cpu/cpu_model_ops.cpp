@@ -73,25 +73,25 @@ void CpuBackend::rms_norm(const Param& weight, Act out) {
   const float eps = static_cast<float>(config_.rms_norm_eps);
   float* x = ws_.x.data();
   float* o = act(out);
-  pool_.parallel_for(batch_->num_tokens(), 1, [&](int64_t t0, int64_t t1) {
+  pool_.parallel_for(rows_, 1, [&](int64_t t0, int64_t t1) {
     cpu::rms_norm(x + t0 * hidden, values(weight), t1 - t0, hidden, eps, o + t0 * hidden);
   });
 }
 
 void CpuBackend::add_rms_norm(Act delta, const Param& weight, Act out) {
-  add_inplace(ws_.x.data(), act(delta), batch_->num_tokens() * int64_t(config_.hidden_size));
+  add_inplace(ws_.x.data(), act(delta), rows_ * int64_t(config_.hidden_size));
   rms_norm(weight, out);
 }
 
 void CpuBackend::linear(const LinearLayer& layer, Act in, Act out) {
-  linear_forward(layer, act(in), batch_->num_tokens(), act(out), pool_, ws_.scratch);
+  linear_forward(layer, act(in), rows_, act(out), pool_, ws_.scratch);
 }
 
 void CpuBackend::bias_add(Act x, const Param& bias) {
   const int64_t w = width(x);
   float* p = act(x);
   const float* b = values(bias);
-  for (int64_t t = 0; t < batch_->num_tokens(); ++t)
+  for (int64_t t = 0; t < rows_; ++t)
     for (int64_t i = 0; i < w; ++i) p[t * w + i] += b[i];
 }
 
@@ -127,6 +127,7 @@ void CpuBackend::attention(int li, Act qkv, Act out) {
   const ModelConfig& c = config_;
   const ForwardBatch& b = *batch_;
   const int64_t n = b.num_tokens(), w = width(qkv), hd = c.head_dim;
+  if (rows_ != n) throw Error("attention after keep_logit_rows: the model file must cut rows after its last attention");
   // q, k, v apart, as the attention kernels read them.
   const float* p = act(qkv);
   for (int64_t t = 0; t < n; ++t) {
@@ -146,9 +147,25 @@ void CpuBackend::silu_mul(Act gate_up, Act out) {
   const int64_t inter = config_.intermediate_size;
   const float* g = act(gate_up);
   float* o = act(out);
-  pool_.parallel_for(batch_->num_tokens(), 1, [&](int64_t t0, int64_t t1) {
+  pool_.parallel_for(rows_, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) cpu::silu_mul(g + t * 2 * inter, g + t * 2 * inter + inter, inter, o + t * inter);
   });
+}
+
+// Each sequence's last row moves to row `seq`, in order: a last row is never before its destination and
+// the rows still to move lie past every destination so far, so the copy is safe in place.
+void CpuBackend::keep_logit_rows(Act a) {
+  const ForwardBatch& b = *batch_;
+  if (!may_keep_logit_rows_ || rows_ == b.num_seqs()) return;
+  const int64_t hidden = config_.hidden_size, w = width(a);
+  float* x = ws_.x.data();
+  float* p = act(a);
+  for (int64_t seq = 0; seq < b.num_seqs(); ++seq) {
+    const int64_t t = b.query_start[seq + 1] - 1;
+    std::memmove(x + seq * hidden, x + t * hidden, hidden * sizeof(float));
+    std::memmove(p + seq * w, p + t * w, w * sizeof(float));
+  }
+  rows_ = b.num_seqs();
 }
 
 } // namespace pagoda::cpu

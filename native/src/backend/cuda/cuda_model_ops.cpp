@@ -30,11 +30,26 @@ bool fused_rope_kv_enabled() {
   return on;
 }
 
+// The last layer's o_proj and MLP on the logit rows only (keep_logit_rows), on by default since session 30;
+// PAGODA_KEEP_LOGIT_ROWS=0 runs them on every row, as before.
+bool keep_logit_rows_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_KEEP_LOGIT_ROWS");
+    if (v == nullptr || *v == 0 || std::string(v) == "1") return true;
+    if (std::string(v) == "0") return false;
+    throw Error("PAGODA_KEEP_LOGIT_ROWS: " + std::string(v) + " is not 0 or 1");
+  }();
+  return on;
+}
+
 } // namespace
 
 template <typename T> class CudaOps : public ModelOps {
 public:
-  CudaOps(CudaBackend& b, const StepInputs& in) : b_(b), in_(in), c_(b.config_), st_(b.stream_.get()) {}
+  CudaOps(CudaBackend& b, const StepInputs& in)
+      : b_(b), in_(in), c_(b.config_), st_(b.stream_.get()), live_rows_(in.num_tokens) {}
+  // The rows the ops run on: every token, or after keep_logit_rows the step's logit rows (rows 0..live_rows_).
+  int rows() const { return live_rows_; }
 
   void embed(const Param& table) override {
     embedding_gather(in_.token_ids, device_param<T>(table), b_.x_.template as<float>(), in_.num_tokens, c_.hidden_size,
@@ -45,11 +60,11 @@ public:
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
-        cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), in_.num_tokens, c_.hidden_size,
+        cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), live_rows_, c_.hidden_size,
                        eps(), st_, fuse);
     }
     if (fuse == Fp8Fuse::kNone)
-      cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), in_.num_tokens, c_.hidden_size,
+      cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(out), live_rows_, c_.hidden_size,
                      eps(), st_);
     wrote(out, fuse);
     b_.ops_.mark(st_, "embedding+norm");
@@ -60,11 +75,11 @@ public:
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
-        cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), in_.num_tokens,
+        cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), live_rows_,
                            c_.hidden_size, eps(), st_, fuse);
     }
     if (fuse == Fp8Fuse::kNone)
-      cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), in_.num_tokens,
+      cuda::add_rms_norm(b_.x_.template as<float>(), act(delta), device_param<T>(weight), act(out), live_rows_,
                          c_.hidden_size, eps(), st_);
     wrote(out, fuse);
     b_.ops_.mark(st_, "add_rms_norm");
@@ -89,7 +104,7 @@ public:
         ctx.silu_fuse = w8a8_fuse(); // down's input, fake-quantized as silu_mul() would leave it
         ctx.staging = b_.gate_up_.data();
         ctx.staging_bytes = b_.gate_up_.bytes();
-        if (kernel.apply_silu(act(in), act(Act::kMlp), in_.num_tokens, ctx)) {
+        if (kernel.apply_silu(act(in), act(Act::kMlp), live_rows_, ctx)) {
           silu_done_ = true; // silu_mul() has nothing left to do
           wrote(Act::kMlp, ctx.silu_fuse);
           b_.ops_.mark(st_, layer.name.c_str());
@@ -97,21 +112,21 @@ public:
         }
       }
     }
-    kernel.apply(act(in), act(out), in_.num_tokens, ctx);
+    kernel.apply(act(in), act(out), live_rows_, ctx);
     wrote(out, Fp8Fuse::kNone);
     b_.ops_.mark(st_, layer.name.c_str());
   }
   void bias_add(Act x, const Param& bias) override {
     settle_rope();
     wrote(x, Fp8Fuse::kNone);
-    cuda::bias_add(act(x), device_param<T>(bias), in_.num_tokens, width(x), st_);
+    cuda::bias_add(act(x), device_param<T>(bias), live_rows_, width(x), st_);
   }
   void qk_norm(Act qkv, const Param& q_norm, const Param& k_norm) override {
     settle_qkv();
     T* p = act(qkv);
     const int w = width(qkv);
-    rms_norm_heads(p, device_param<T>(q_norm), in_.num_tokens, c_.num_attention_heads, c_.head_dim, w, eps(), st_);
-    rms_norm_heads(p + c_.q_size(), device_param<T>(k_norm), in_.num_tokens, c_.num_key_value_heads, c_.head_dim, w,
+    rms_norm_heads(p, device_param<T>(q_norm), live_rows_, c_.num_attention_heads, c_.head_dim, w, eps(), st_);
+    rms_norm_heads(p + c_.q_size(), device_param<T>(k_norm), live_rows_, c_.num_key_value_heads, c_.head_dim, w,
                    eps(), st_);
   }
   // A rope the model asks for right before attention() is left to attention(), which runs it with the KV write
@@ -131,7 +146,7 @@ public:
     const int64_t stride = width(qkv);
     const float* inv_freq = b_.inv_freq_.template as<float>();
     if (!per_seq_rope()) {
-      rope_neox(q, k, stride, in_.positions, inv_freq, in_.num_tokens, c_.num_attention_heads, c_.num_key_value_heads,
+      rope_neox(q, k, stride, in_.positions, inv_freq, live_rows_, c_.num_attention_heads, c_.num_key_value_heads,
                 c_.head_dim, b_.rope_.rotary_dim, st_);
     } else {
       for (int32_t seq = 0; seq < in_.num_seqs; ++seq) {
@@ -147,6 +162,7 @@ public:
     const bool kv_written = finish_qkv(li); // the qkv GEMM wrote the cache itself
     wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
+    if (live_rows_ != n) throw Error("attention after keep_logit_rows: the model file must cut rows after its last attention");
     T* qkv = act(qkv_act);
     if constexpr (std::is_same_v<T, bf16>) {
       if (b_.pooling_) { // an embedder: causal within each packed sequence, no KV cache
@@ -240,7 +256,7 @@ public:
     }
     if constexpr (std::is_same_v<T, bf16>) {
       if (gate_up_interleaved_) { // gate_up's columns are in the interleaved order (W8A8: per token only)
-        silu_mul_interleaved(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, w8a8_fuse());
+        silu_mul_interleaved(act(gate_up), act(out), live_rows_, c_.intermediate_size, st_, w8a8_fuse());
         wrote(out, w8a8_fuse());
         b_.ops_.mark(st_, "silu_mul");
         return;
@@ -248,11 +264,30 @@ public:
     }
     const Fp8Fuse fuse = std::is_same_v<T, bf16> ? w8a8_fuse() : Fp8Fuse::kNone;
     if constexpr (std::is_same_v<T, bf16>) {
-      if (fuse != Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_, fuse);
+      if (fuse != Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), live_rows_, c_.intermediate_size, st_, fuse);
     }
-    if (fuse == Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), in_.num_tokens, c_.intermediate_size, st_);
+    if (fuse == Fp8Fuse::kNone) cuda::silu_mul(act(gate_up), act(out), live_rows_, c_.intermediate_size, st_);
     wrote(out, fuse);
     b_.ops_.mark(st_, "silu_mul");
+  }
+  // The logit rows of `a` and of the residual stream go to rows 0..m through buffers the step is done with (q, k, v
+  // after the last attention; gate_up before the MLP), then back; a gather in place would race. Eager steps with
+  // prompt rows only: a decode graph's rows all give logits.
+  void keep_logit_rows(Act a) override {
+    settle_qkv();
+    const int m = in_.num_logit_rows;
+    if (!keep_logit_rows_enabled() || b_.pooling_ || in_.all_logits || m >= live_rows_) return;
+    const size_t x_bytes = size_t(m) * c_.hidden_size * sizeof(float), a_bytes = size_t(m) * width(a) * sizeof(T);
+    if (b_.gate_up_.bytes() < x_bytes || b_.qkv_.bytes() < a_bytes) return; // no room to stage: keep every row
+    float* x = b_.x_.template as<float>();
+    float* x_staged = b_.gate_up_.template as<float>();
+    T* staged = b_.qkv_.template as<T>();
+    embedding_gather(in_.logit_rows, x, x_staged, m, c_.hidden_size, live_rows_, st_);
+    embedding_gather(in_.logit_rows, act(a), staged, m, width(a), live_rows_, st_);
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(x, x_staged, x_bytes, cudaMemcpyDeviceToDevice, st_));
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(act(a), staged, a_bytes, cudaMemcpyDeviceToDevice, st_));
+    live_rows_ = m;
+    b_.ops_.mark(st_, "keep_logit_rows");
   }
 
 private:
@@ -265,7 +300,7 @@ private:
   // How this step's norms and SiLU·mul fake-quantize the linears' inputs: as the model asks while the linears
   // stream (they take x as it is), not at all past that (they quantize x to codes themselves).
   Fp8Fuse w8a8_fuse() const {
-    return in_.num_tokens <= b_.w8a8_fuse_max_rows_ ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
+    return live_rows_ <= b_.w8a8_fuse_max_rows_ ? b_.w8a8_fuse_ : Fp8Fuse::kNone;
   }
   // What a linear reading `in` is given besides its weights.
   LinearContext linear_context(Act in) const {
@@ -292,7 +327,7 @@ private:
   }
   // ... and the qkv GEMM waits for it too, to run RoPE and the KV write itself (decode sizes).
   bool qkv_rope_fusable() const {
-    return std::is_same_v<T, bf16> && fused_qkv_rope_enabled() && rope_kv_fusable() && in_.num_tokens <= kQkvRopeMaxRows &&
+    return std::is_same_v<T, bf16> && fused_qkv_rope_enabled() && rope_kv_fusable() && live_rows_ <= kQkvRopeMaxRows &&
            qkv_rope_supports(c_.head_dim, b_.rope_.rotary_dim) && !b_.skip_.skips("rope");
   }
   // Any op but rope() and attention() runs a qkv linear left pending first.
@@ -320,7 +355,7 @@ private:
         r.block_size = b_.block_size_;
         LinearContext ctx = linear_context(qkv_in_);
         const auto& kernel = static_cast<const CudaLinear&>(*qkv_pending_->kernel);
-        if (kernel.apply_qkv_rope(act(qkv_in_), act(Act::kQkv), in_.num_tokens, r, ctx)) {
+        if (kernel.apply_qkv_rope(act(qkv_in_), act(Act::kQkv), live_rows_, r, ctx)) {
           b_.ops_.mark(st_, qkv_pending_->name.c_str());
           qkv_pending_ = nullptr;
           rope_pending_ = false;
@@ -371,14 +406,20 @@ private:
   const StepInputs& in_;
   const ModelConfig& c_;
   cudaStream_t st_;
+  int live_rows_;
 };
 
 template <typename T> void CudaBackend::run_model_as(const StepInputs& in) {
   CudaOps<T> ops(*this, in);
   model_->forward(ops);
-  if (!in.all_logits)
+  if (in.all_logits) {
+  } else if (ops.rows() < in.num_tokens) { // the model kept the logit rows: h_'s first rows are they
+    PAGODA_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), h_.data(), size_t(ops.rows()) * config_.hidden_size * sizeof(T),
+                                      cudaMemcpyDeviceToDevice, stream_.get()));
+  } else {
     embedding_gather(in.logit_rows, h_.as<T>(), rows_.as<T>(), in.num_logit_rows, config_.hidden_size, in.num_tokens,
                      stream_.get());
+  }
   ops_.mark(stream_.get(), "gather_logit_rows");
 }
 
