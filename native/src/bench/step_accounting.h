@@ -60,8 +60,8 @@ struct RooflineModel {
   double bandwidth_gb_per_s = 0.0; // measured in the same run (1 GB = 1e9 bytes)
   // The compute side, for the per-step roofline (peak 0: not measured, left out). GEMM FLOPs
   // only: attention's are a few percent of a prefill step's at the prompt lengths benchmarked.
-  double flops_per_token = 0.0;     // 2 x the parameters of every layer's projections
-  double flops_per_logit_row = 0.0; // 2 x vocab x hidden; a step is counted one row a sequence
+  double flops_per_token = 0.0;     // 2 x the parameters of every layer's projections (the last: q/k/v only)
+  double flops_per_logit_row = 0.0; // 2 x (vocab x hidden + the last layer's o_proj and MLP); one row a sequence
   double peak_tflops = 0.0;         // bf16 GEMM rate measured in the same run
 
   double step_bytes(int64_t context_tokens) const;
