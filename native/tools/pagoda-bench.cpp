@@ -213,19 +213,18 @@ struct EngineFacts {
   double flops_per_logit_row = 0.0; // the lm_head's and the last layer's o_proj and MLP, per row
 };
 
-// 2 x the parameters of the projections past the last attention (o, gate/up, down): the engine runs them on the
-// rows that give logits only (ModelOps::keep_logit_rows), so they count a logit row, not a token.
+// 2 x the parameters of the projections past the last attention (o, gate/up, down): a backend that keeps the logit
+// rows there (Backend::keeps_logit_rows) runs them once a logit row, not once a token.
 double flops_after_last_attention(const ModelConfig& c) {
   const double hidden = c.hidden_size, inter = c.intermediate_size;
   return 2.0 * (c.q_size() * hidden + 3.0 * hidden * inter);
 }
 
-// 2 x the parameters a token meets in the projections of every layer (q/k/v, o, gate/up, down), but the last
-// layer's o_proj and MLP.
+// 2 x the parameters a token meets in the projections of every layer (q/k/v, o, gate/up, down).
 double flops_per_token(const ModelConfig& c) {
   const double hidden = c.hidden_size;
   const double qkv = 2.0 * hidden * (c.q_size() + 2.0 * c.kv_size());
-  return c.num_hidden_layers * (qkv + flops_after_last_attention(c)) - flops_after_last_attention(c);
+  return c.num_hidden_layers * (qkv + flops_after_last_attention(c));
 }
 
 std::unique_ptr<LLMEngine> load_engine(const EngineConfig& config, EngineFacts& facts, std::mt19937& rng) {
@@ -237,8 +236,10 @@ std::unique_ptr<LLMEngine> load_engine(const EngineConfig& config, EngineFacts& 
   facts.config = e->config();
   facts.kv_blocks = e->stats().kv_blocks_total;
   const ModelConfig& model = e->backend().model_config();
-  facts.flops_per_token = flops_per_token(model);
-  facts.flops_per_logit_row = 2.0 * model.vocab_size * model.hidden_size + flops_after_last_attention(model);
+  // A backend that runs the last layer's o_proj and MLP on the logit rows counts them a row, not a token.
+  const double cut = e->backend().keeps_logit_rows() ? flops_after_last_attention(model) : 0.0;
+  facts.flops_per_token = flops_per_token(model) - cut;
+  facts.flops_per_logit_row = 2.0 * model.vocab_size * model.hidden_size + cut;
   // Warm-up: touch the weights and size the workspaces.
   e->add_request("warmup", random_tokens(rng, 16, e->model().vocab_size), fixed_length(4));
   run_to_end(*e, Clock::now());

@@ -151,6 +151,9 @@ public:
   // The precision the forward computes in ("float32", "bfloat16"): checks against reference
   // logits choose their tolerance by it, not by the checkpoint's dtype alone.
   virtual std::string compute_dtype() const { return "float32"; }
+  // Whether forward() runs the last layer's o_proj and MLP on the rows that give logits only
+  // (ModelOps::keep_logit_rows): what a step's GEMM work is, for the benchmark's roofline.
+  virtual bool keeps_logit_rows() const { return false; }
   // Whether forward_sampled runs here (asked once, before any sampling draw is taken).
   virtual bool samples_on_device() const { return false; }
   // Whether the KV cache's memory is committed page by page as blocks are first written (the

@@ -43,6 +43,7 @@ public:
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
   const ModelConfig& model_config() const override { return model_->config(); }
+  bool keeps_logit_rows() const override { return true; }
   // The pooling run of a decoder used as an embedder: forward() without lm_head, the final-
   // normed hidden state of every token into `hidden` ([num_tokens, hidden_size]).
   void forward_hidden(const ForwardBatch& batch, std::vector<float>& hidden) override;

@@ -47,6 +47,9 @@ inline int graph_batch_size(int num_seqs) {
 
 template <typename T> class CudaOps;
 
+// PAGODA_KEEP_LOGIT_ROWS (cuda_model_ops.cpp): whether steps run the last layer's o_proj and MLP on the logit rows only.
+bool keep_logit_rows_enabled();
+
 class CudaBackend : public Backend {
 public:
   // pooling: a decoder used as an embedder (forward_hidden only): no KV cache, no graphs, no
@@ -57,6 +60,7 @@ public:
   std::string name() const override { return "cuda"; }
   std::string compute_dtype() const override { return f32_ ? "float32" : "bfloat16"; }
   const ModelConfig& model_config() const override { return config_; }
+  bool keeps_logit_rows() const override { return !pooling_ && keep_logit_rows_enabled(); }
 
   MemoryProfile profile(int32_t max_num_batched_tokens, int32_t max_num_seqs) override;
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;

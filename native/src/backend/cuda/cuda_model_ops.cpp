@@ -30,6 +30,8 @@ bool fused_rope_kv_enabled() {
   return on;
 }
 
+} // namespace
+
 // The last layer's o_proj and MLP on the logit rows only (keep_logit_rows), on by default since session 30;
 // PAGODA_KEEP_LOGIT_ROWS=0 runs them on every row, as before.
 bool keep_logit_rows_enabled() {
@@ -41,8 +43,6 @@ bool keep_logit_rows_enabled() {
   }();
   return on;
 }
-
-} // namespace
 
 template <typename T> class CudaOps : public ModelOps {
 public:
