@@ -32,13 +32,14 @@ bool fused_rope_kv_enabled() {
 
 } // namespace
 
-// The last layer's o_proj and MLP on the logit rows only (keep_logit_rows), on by default since session 30;
-// PAGODA_KEEP_LOGIT_ROWS=0 runs them on every row, as before.
+// The last layer's o_proj and MLP on the logit rows only (keep_logit_rows): PAGODA_KEEP_LOGIT_ROWS=1. Off until a
+// device call has run the goldens with it and timed it (session 30 had no device time left: PENDING.md); the CPU
+// backend always keeps them.
 bool keep_logit_rows_enabled() {
   static const bool on = [] {
     const char* v = std::getenv("PAGODA_KEEP_LOGIT_ROWS");
-    if (v == nullptr || *v == 0 || std::string(v) == "1") return true;
-    if (std::string(v) == "0") return false;
+    if (v == nullptr || *v == 0 || std::string(v) == "0") return false;
+    if (std::string(v) == "1") return true;
     throw Error("PAGODA_KEEP_LOGIT_ROWS: " + std::string(v) + " is not 0 or 1");
   }();
   return on;
