@@ -4,6 +4,8 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/rope.h"
@@ -31,6 +33,12 @@ CpuBackend::CpuBackend(std::unique_ptr<CausalLM> model, const CpuOptions& option
       profile_block_size_(options.block_size > 0 ? options.block_size : 16), kv_dtype_(options.kv_dtype) {
   prepare_cpu_params(*model_);
   inv_freq_ = rope_inv_freq(rope_spec(config_), 0);
+  // PAGODA_KEEP_LOGIT_ROWS=0 runs the last layer's o_proj and MLP on every row (what it saves, timed side by side).
+  if (const char* v = std::getenv("PAGODA_KEEP_LOGIT_ROWS"); v != nullptr && *v != 0) {
+    if (std::string(v) != "0" && std::string(v) != "1")
+      throw Error("PAGODA_KEEP_LOGIT_ROWS: " + std::string(v) + " is not 0 or 1");
+    keep_logit_rows_ = std::string(v) == "1";
+  }
 }
 
 void CpuBackend::ensure_workspace(int64_t tokens, int64_t logit_rows) {
@@ -167,7 +175,7 @@ void CpuBackend::forward(const ForwardBatch& b, std::vector<float>& logits) {
   compute_rope(b);
   batch_ = &b;
   rows_ = n;
-  may_keep_logit_rows_ = !b.all_logits;
+  may_keep_logit_rows_ = keep_logit_rows_ && !b.all_logits;
   model_->forward(*this);
   batch_ = nullptr;
 

@@ -43,7 +43,7 @@ public:
   void allocate_kv_cache(int32_t num_blocks, int32_t block_size) override;
   void forward(const ForwardBatch& batch, std::vector<float>& logits) override;
   const ModelConfig& model_config() const override { return model_->config(); }
-  bool keeps_logit_rows() const override { return true; }
+  bool keeps_logit_rows() const override { return keep_logit_rows_; }
   // The pooling run of a decoder used as an embedder: forward() without lm_head, the final-
   // normed hidden state of every token into `hidden` ([num_tokens, hidden_size]).
   void forward_hidden(const ForwardBatch& batch, std::vector<float>& hidden) override;
@@ -81,6 +81,7 @@ private:
   // sequences' last tokens) and whether its rows may be cut to those (forward() without all_logits).
   int64_t rows_ = 0;
   bool may_keep_logit_rows_ = false;
+  bool keep_logit_rows_ = true; // PAGODA_KEEP_LOGIT_ROWS=0: off
   std::vector<float> inv_freq_; // for every scaling but "dynamic", which depends on length
   ThreadPool pool_;
   int64_t kv_cache_space_bytes_;

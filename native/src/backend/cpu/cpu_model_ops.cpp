@@ -127,7 +127,7 @@ void CpuBackend::attention(int li, Act qkv, Act out) {
   const ModelConfig& c = config_;
   const ForwardBatch& b = *batch_;
   const int64_t n = b.num_tokens(), w = width(qkv), hd = c.head_dim;
-  if (rows_ != n) throw Error("attention after keep_logit_rows: the model file must cut rows after its last attention");
+  if (rows_ != n) throw Error("attention after keep_logit_rows: a model cuts rows after its last attention");
   // q, k, v apart, as the attention kernels read them.
   const float* p = act(qkv);
   for (int64_t t = 0; t < n; ++t) {

@@ -163,7 +163,7 @@ public:
     const bool kv_written = finish_qkv(li); // the qkv GEMM wrote the cache itself
     wrote(out, Fp8Fuse::kNone);
     const int n = in_.num_tokens, hd = c_.head_dim, qkv_width = width(qkv_act);
-    if (live_rows_ != n) throw Error("attention after keep_logit_rows: the model file must cut rows after its last attention");
+    if (live_rows_ != n) throw Error("attention after keep_logit_rows: a model cuts rows after its last attention");
     T* qkv = act(qkv_act);
     if constexpr (std::is_same_v<T, bf16>) {
       if (b_.pooling_) { // an embedder: causal within each packed sequence, no KV cache
