@@ -1,6 +1,9 @@
 // create_backend: picks the backend named by EngineConfig::device.
 #include "backend/backend.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "backend/cpu/cpu_backend.h"
 #include "engine/engine_config.h"
 #include "error.h"
@@ -34,6 +37,14 @@ bool cuda_device_present() {
 
 void Backend::forward_hidden(const ForwardBatch& /*batch*/, std::vector<float>& /*hidden*/) {
   throw Error("the " + name() + " backend as loaded does not return hidden states");
+}
+
+bool keep_logit_rows_from_env(bool otherwise) {
+  const char* v = std::getenv("PAGODA_KEEP_LOGIT_ROWS");
+  if (v == nullptr || *v == 0) return otherwise;
+  if (std::string(v) != "0" && std::string(v) != "1")
+    throw Error("PAGODA_KEEP_LOGIT_ROWS: " + std::string(v) + " is not 0 or 1");
+  return std::string(v) == "1";
 }
 
 std::unique_ptr<Backend> create_backend(const EngineConfig& engine_config) {

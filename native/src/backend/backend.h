@@ -200,4 +200,8 @@ public:
 // checkpoint (or dummy weights). Throws pagoda::Error with a message naming the cause.
 std::unique_ptr<Backend> create_backend(const EngineConfig& engine_config);
 
+// PAGODA_KEEP_LOGIT_ROWS=0|1, whether a backend runs the last layer's o_proj and MLP on the logit rows only
+// (ModelOps::keep_logit_rows); `otherwise` when unset. Any other value throws.
+bool keep_logit_rows_from_env(bool otherwise);
+
 } // namespace pagoda

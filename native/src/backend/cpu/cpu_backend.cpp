@@ -4,8 +4,6 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <cmath>
-#include <cstdlib>
-#include <string>
 
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/rope.h"
@@ -34,11 +32,7 @@ CpuBackend::CpuBackend(std::unique_ptr<CausalLM> model, const CpuOptions& option
   prepare_cpu_params(*model_);
   inv_freq_ = rope_inv_freq(rope_spec(config_), 0);
   // PAGODA_KEEP_LOGIT_ROWS=0 runs the last layer's o_proj and MLP on every row (what it saves, timed side by side).
-  if (const char* v = std::getenv("PAGODA_KEEP_LOGIT_ROWS"); v != nullptr && *v != 0) {
-    if (std::string(v) != "0" && std::string(v) != "1")
-      throw Error("PAGODA_KEEP_LOGIT_ROWS: " + std::string(v) + " is not 0 or 1");
-    keep_logit_rows_ = std::string(v) == "1";
-  }
+  keep_logit_rows_ = keep_logit_rows_from_env(true);
 }
 
 void CpuBackend::ensure_workspace(int64_t tokens, int64_t logit_rows) {

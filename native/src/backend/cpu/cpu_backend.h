@@ -81,7 +81,7 @@ private:
   // sequences' last tokens) and whether its rows may be cut to those (forward() without all_logits).
   int64_t rows_ = 0;
   bool may_keep_logit_rows_ = false;
-  bool keep_logit_rows_ = true; // PAGODA_KEEP_LOGIT_ROWS=0: off
+  bool keep_logit_rows_ = true; // keep_logit_rows_from_env(true): PAGODA_KEEP_LOGIT_ROWS=0 turns it off
   std::vector<float> inv_freq_; // for every scaling but "dynamic", which depends on length
   ThreadPool pool_;
   int64_t kv_cache_space_bytes_;

@@ -36,12 +36,7 @@ bool fused_rope_kv_enabled() {
 // device call has run the goldens with it and timed it (session 30 had no device time left: PENDING.md); the CPU
 // backend always keeps them.
 bool keep_logit_rows_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_KEEP_LOGIT_ROWS");
-    if (v == nullptr || *v == 0 || std::string(v) == "0") return false;
-    if (std::string(v) == "1") return true;
-    throw Error("PAGODA_KEEP_LOGIT_ROWS: " + std::string(v) + " is not 0 or 1");
-  }();
+  static const bool on = keep_logit_rows_from_env(false);
   return on;
 }
 
@@ -413,14 +408,12 @@ private:
 template <typename T> void CudaBackend::run_model_as(const StepInputs& in) {
   CudaOps<T> ops(*this, in);
   model_->forward(ops);
-  if (in.all_logits) {
-  } else if (ops.rows() < in.num_tokens) { // the model kept the logit rows: h_'s first rows are they
+  if (!in.all_logits && ops.rows() < in.num_tokens) // the model kept the logit rows: they are h_'s first rows
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), h_.data(), size_t(ops.rows()) * config_.hidden_size * sizeof(T),
                                       cudaMemcpyDeviceToDevice, stream_.get()));
-  } else {
+  else if (!in.all_logits)
     embedding_gather(in.logit_rows, h_.as<T>(), rows_.as<T>(), in.num_logit_rows, config_.hidden_size, in.num_tokens,
                      stream_.get());
-  }
   ops_.mark(stream_.get(), "gather_logit_rows");
 }
 
