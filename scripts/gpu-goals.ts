@@ -110,9 +110,10 @@ export interface Goal {
 
 // The newest figures call on each card (`figures_on_device.sh` names its files `<card>-<model>-<run>-<commit>`);
 // a line measured by another call names its files itself.
-const NEWEST: Record<Card, string> = { h100: '9936f74', h200: 'd1385e7' };
-// The H100's newest random 1,024 / 1,024 runs (session 29's call; session 30's calls left random out).
-const RANDOM_H100 = '99b0dcd';
+const NEWEST: Record<Card, string> = { h100: '68341f8', h200: 'd1385e7' };
+// The H100's newest random 1,024 / 1,024 runs and ShareGPT bf16 run, at the code that keeps the logit rows by default
+// (session 31's later calls; its first call ran 68341f8, where that was still a switch).
+const LATEST_H100 = '3a053ef';
 
 /** Each run's file on each card, from the newest figures call unless `commits` says otherwise. */
 function fromCall(runs: readonly string[], commits: Partial<Record<Card, string>> = NEWEST): Goal['files'] {
@@ -168,7 +169,7 @@ export const GOALS: readonly Goal[] = [
     read: ratioOf('output_tokens_per_s', 'output tok/s', 0),
     paired: true,
     files: {
-      ...fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], { h100: RANDOM_H100 }),
+      ...fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], { h100: LATEST_H100 }),
       // The H200's run of 2026-12-03 (53430cc and e821688's pagoda-bench), named without a commit.
       h200: ['h200-llama3-8b-random-1024-1024-x1000-kv-fp8', `h200-${BF16_RANDOM}`],
     },
@@ -178,14 +179,14 @@ export const GOALS: readonly Goal[] = [
     line: 'ShareGPT 500, bf16, at 85% of the per-step roofline',
     target: { atLeast: 85 },
     read: stepRoofline,
-    files: fromCall([BF16_SHAREGPT]),
+    files: fromCall([BF16_SHAREGPT], { h100: LATEST_H100, h200: NEWEST.h200 }),
   },
   {
     issue: 20,
     line: 'random 1,024 / 1,024 x 1,000, bf16, at 80% of its per-step roofline',
     target: { atLeast: 80 },
     read: stepRoofline,
-    files: { ...fromCall([BF16_RANDOM], { h100: RANDOM_H100 }), h200: [`h200-${BF16_RANDOM}`] },
+    files: { ...fromCall([BF16_RANDOM], { h100: LATEST_H100 }), h200: [`h200-${BF16_RANDOM}`] },
   },
   {
     issue: 20,
@@ -214,7 +215,7 @@ export const GOALS: readonly Goal[] = [
     target: { below: 1 },
     read: idle,
     files: {
-      h100: [`h100-${BF16_SHAREGPT}-${NEWEST.h100}`, `h100-${BF16_RANDOM}-${RANDOM_H100}`],
+      h100: [`h100-${BF16_SHAREGPT}-${NEWEST.h100}`, `h100-${BF16_RANDOM}-${LATEST_H100}`],
       // The H200's ShareGPT idle from session 18: d1385e7's was read before the step timer paired each step's events.
       h200: [`h200-${BF16_SHAREGPT}-89a92ab`, `h200-${BF16_RANDOM}`],
     },
