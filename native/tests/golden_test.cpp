@@ -172,7 +172,7 @@ void check_batched(const std::string& model, const GoldenFile& golden, const std
 
 // One step of three sequences (prompt chunks of 5, 1 and 7 tokens, the middle one a decode-sized row) run with
 // every row's logits and with the last rows' only: the backend then runs the last layer's o_proj and MLP on the
-// last rows alone (ModelOps::keep_logit_rows; on CUDA with PAGODA_KEEP_LOGIT_ROWS=1), and those rows' logits must
+// last rows alone (ModelOps::keep_logit_rows, the default on both backends), and those rows' logits must
 // be the ones every row gives.
 void check_last_rows_equal_every_row(const std::string& model, const GoldenFile& golden,
                                      const std::string& models = kModels) {

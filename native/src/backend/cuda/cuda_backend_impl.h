@@ -47,7 +47,7 @@ inline int graph_batch_size(int num_seqs) {
 
 template <typename T> class CudaOps;
 
-// PAGODA_KEEP_LOGIT_ROWS=1 (cuda_model_ops.cpp): steps run the last layer's o_proj and MLP on the logit rows only.
+// Unless PAGODA_KEEP_LOGIT_ROWS=0 (cuda_model_ops.cpp): steps run the last layer's o_proj and MLP on the logit rows only.
 bool keep_logit_rows_enabled();
 
 class CudaBackend : public Backend {
