@@ -12,6 +12,7 @@
 
 #include "bench/step_accounting.h"
 #include "bench/workloads.h"
+#include "build_commit.h" // PAGODA_BUILD_COMMIT, the commit pagoda-bench was built from too
 #include "check.h"
 #include "json.h"
 
@@ -37,9 +38,11 @@ std::string temp_dir() {
   return d ? d : "/tmp";
 }
 
-// Runs pagoda-bench with `flags` on stories260k; returns its exit status, output in *output.
-int run_bench(const std::string& flags, std::string* output) {
-  const std::string cmd = bench_path() + " --model " + kModel + " --device cpu --num-threads 2 " + flags + " 2>&1";
+// Runs pagoda-bench with `flags` on stories260k (under `env`, "VAR=V ..." or empty); returns its exit status,
+// output in *output.
+int run_bench(const std::string& flags, std::string* output, const std::string& env = "") {
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + bench_path() + " --model " + kModel +
+                          " --device cpu --num-threads 2 " + flags + " 2>&1";
   output->clear();
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return -1;
@@ -49,9 +52,9 @@ int run_bench(const std::string& flags, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-json::Value run_json(const std::string& flags, const std::string& out) {
+json::Value run_json(const std::string& flags, const std::string& out, const std::string& env = "") {
   std::string output;
-  const int rc = run_bench(flags + " --out " + out, &output);
+  const int rc = run_bench(flags + " --out " + out, &output, env);
   CHECK_EQ(rc, 0);
   if (rc != 0) {
     std::fprintf(stderr, "pagoda-bench %s failed:\n%s\n", flags.c_str(), output.c_str());
@@ -68,7 +71,10 @@ void check_envelope(const json::Value& r, const std::string& mode_flag) {
   CHECK(r.at("backend").as_string() == "cpu");
   CHECK(!r.at("device").as_string().empty());
   CHECK(r.at("date").as_string().size() == 20); // 2026-11-25T14:04:39Z
-  CHECK(!r.at("git_commit").as_string().empty());
+  // The commit the binary was built from, not the one of whatever tree it runs beside (PAGODA_GIT_COMMIT unset).
+  const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
+  const std::string built = *PAGODA_BUILD_COMMIT ? PAGODA_BUILD_COMMIT : "unknown";
+  CHECK(r.at("git_commit").as_string() == (env_commit && *env_commit ? std::string(env_commit) : built));
   CHECK(r.at("command").as_string().find(mode_flag) != std::string::npos);
 }
 
@@ -179,6 +185,14 @@ void test_synthetic_and_memory_setting(const std::string& dir) {
   check_phase(decode, true);
   CHECK_EQ(decode.at("steps").as_number(), 5); // 6 tokens, the first from the untimed prefill
   CHECK_EQ(f.at("device_memory").as_array().at(0).at("gpu_memory_utilization").as_number(), 0.5);
+}
+
+// PAGODA_GIT_COMMIT names the commit instead (the device scripts pass their bundle's COMMIT).
+void test_commit_override(const std::string& dir) {
+  json::Value r = run_json("--batch-size 1 --input-len 8 --output-len 2 --skip-bandwidth", dir + "/commit.json",
+                           "PAGODA_GIT_COMMIT=abc1234-test");
+  if (!r.find("git_commit")) return;
+  CHECK(r.at("git_commit").as_string() == "abc1234-test");
 }
 
 void test_bad_flags() {
@@ -311,6 +325,7 @@ int main() {
   test_random(dir);
   test_prefix(dir);
   test_synthetic_and_memory_setting(dir);
+  test_commit_override(dir);
   test_bad_flags();
   test_profile_only(dir);
   return finish_checks("bench_modes_test");

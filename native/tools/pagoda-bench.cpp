@@ -32,6 +32,7 @@
 #include "bench/step_accounting.h"
 #include "bench/token_mask_feeder.h"
 #include "bench/workloads.h"
+#include "build_commit.h" // PAGODA_BUILD_COMMIT (native/scripts/build_commit.cmake)
 #if defined(PAGODA_HAVE_CUDA) && __has_include("backend/cuda/cuda_backend.h")
 #define PAGODA_BENCH_CUDA 1
 #include "backend/cuda/cuda_backend.h"
@@ -166,17 +167,6 @@ Args parse_args(int argc, char** argv) {
   if (a.prefix_workload && !a.dataset.empty()) throw Error("--prefix-workload makes its own prompts; drop --dataset");
   if (a.engine.max_num_seqs < a.batch_size) a.engine.max_num_seqs = a.batch_size;
   return a;
-}
-
-std::string shell(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
 }
 
 std::string cpu_description() {
@@ -662,11 +652,12 @@ ModeResult run_mode(const Args& a, std::mt19937& rng) {
   return r;
 }
 
-// What every result records of its run after the device and date: the build's commit (PAGODA_GIT_COMMIT
-// where the tree travels without .git, the GPU machine), the command line, the model and its load format.
+// What every result records of its run after the device and date: the commit the binary was built from
+// (PAGODA_GIT_COMMIT overrides it: the device scripts pass their bundle's COMMIT), the command line, the model and its
+// load format.
 void set_provenance(json::Value& r, const Args& a) {
   const char* env_commit = std::getenv("PAGODA_GIT_COMMIT");
-  std::string commit = env_commit && *env_commit ? env_commit : shell("git rev-parse --short HEAD 2>/dev/null");
+  const std::string commit = env_commit && *env_commit ? env_commit : PAGODA_BUILD_COMMIT;
   r.set("git_commit", json::Value::string(commit.empty() ? "unknown" : commit));
   r.set("command", json::Value::string(a.command));
   r.set("model", json::Value::string(a.engine.model));
