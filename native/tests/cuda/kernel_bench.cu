@@ -151,6 +151,51 @@ void tune_rows(double copy_gbs, std::mt19937& rng) {
   }
 }
 
+// "search [m ...]": every configuration cuBLASLt accepts for the prompt-step GEMMs of Llama-3-8B at m (default 896
+// and 1,024, ShareGPT's mixed steps), beside the heuristic's first and the best of its first eight (what tune() picks
+// from): whether a tile the heuristic leaves out fills the 132 SMs better. PAGODA_SEARCH_BUDGET_S caps each search.
+void search_rows(const std::vector<int>& ms, std::mt19937& rng) {
+  CublasLt gemm;
+  struct Shape { const char* name; int n, k; int copies; };
+  const Shape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
+                          {"down", 4096, 14336, 4}};
+  const char* budget_env = std::getenv("PAGODA_SEARCH_BUDGET_S");
+  const double budget_s = budget_env != nullptr ? std::atof(budget_env) : 20.0;
+  const int max_m = *std::max_element(ms.begin(), ms.end());
+  auto x = random_device_bf16(size_t(max_m) * 14336, rng);
+  DeviceBuffer y(size_t(max_m) * 28672 * 2);
+  for (const Shape& s : shapes) {
+    std::vector<DeviceBuffer> ws;
+    std::vector<const bf16*> w;
+    for (int i = 0; i < s.copies; ++i) {
+      ws.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
+      w.push_back(ws.back().as<bf16>());
+    }
+    for (int m : ms) {
+      std::vector<GemmTiming> t = gemm.search(x.as<bf16>(), w, y.data(), m, s.n, s.k, 0, budget_s);
+      if (t.empty()) continue;
+      const double flops = 2.0 * m * s.n * s.k;
+      const GemmTiming* first = nullptr;
+      const GemmTiming* tuned = nullptr;
+      for (const GemmTiming& g : t) {
+        if (g.kernel.rfind("heuristic #0:", 0) == 0) first = &g;
+        for (int i = 0; i < 8; ++i)
+          if (g.kernel.rfind("heuristic #" + std::to_string(i) + ":", 0) == 0 && (!tuned || g.ms < tuned->ms)) tuned = &g;
+      }
+      std::sort(t.begin(), t.end(), [](const GemmTiming& a, const GemmTiming& b) { return a.ms < b.ms; });
+      auto line = [&](const char* label, const GemmTiming* g) {
+        if (g != nullptr)
+          std::printf("search %-7s m %5d %-9s %.4f ms %4.0f TFLOP/s  %s\n", s.name, m, label, g->ms,
+                      flops / g->ms / 1e9, g->kernel.c_str());
+      };
+      line("first", first);
+      line("tune-8", tuned);
+      for (size_t i = 0; i < std::min<size_t>(10, t.size()); ++i) line(("#" + std::to_string(i + 1)).c_str(), &t[i]);
+      std::fflush(stdout);
+    }
+  }
+}
+
 } // namespace
 
 // Copies of a batch's block table (table_blocks ids each) over disjoint random blocks of a pool, as many as make
@@ -934,7 +979,8 @@ int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
   // "decode": the copy and decode attention rows only; "decode sweep": also every partition; "decode fp8": each
   // row again through an e4m3 cache (kv_cache_dtype fp8);
-  // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m;
+  // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m; "search [m ...]": every
+  // cuBLASLt configuration for the prompt-step GEMMs at m;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
   // "prefill-padded [L ...]": the padded head_dims on wgmma beside mma.sync;
@@ -974,6 +1020,10 @@ int main(int argc, char** argv) {
   }
   if (tune_only) {
     tune_rows(copy_gbs, rng);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "search") {
+    search_rows(lengths_argument(argc, argv, {896, 1024}), rng);
     return 0;
   }
   if (prefill_only) {

@@ -6,6 +6,7 @@
 #include <library_types.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -51,6 +52,18 @@ constexpr int kDescBScaleMode = 32;       // CUBLASLT_MATMUL_DESC_B_SCALE_MODE
 constexpr int kScaleOuterVec32F = 3;      // CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F (12.9+)
 constexpr int kScaleVec128_32F = 4;       // CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F
 constexpr int kScaleBlk128x128_32F = 5;   // CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F
+// Algorithm enumeration (CublasLt::search): cublasLtMatmulAlgoCapAttributes_t / ConfigAttributes_t.
+constexpr int kCapSplitKSupport = 0;      // CUBLASLT_ALGO_CAP_SPLITK_SUPPORT (int32)
+constexpr int kCapReductionMask = 1;      // CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK (uint32)
+constexpr int kCapSwizzleSupport = 2;     // CUBLASLT_ALGO_CAP_CTA_SWIZZLING_SUPPORT (uint32)
+constexpr int kCapTileIds = 6;            // CUBLASLT_ALGO_CAP_TILE_IDS (uint32 array)
+constexpr int kCapStagesIds = 13;         // CUBLASLT_ALGO_CAP_STAGES_IDS (uint32 array)
+constexpr int kConfigTileId = 1;          // CUBLASLT_ALGO_CONFIG_TILE_ID (uint32)
+constexpr int kConfigSplitK = 2;          // CUBLASLT_ALGO_CONFIG_SPLITK_NUM (uint32)
+constexpr int kConfigReduction = 3;       // CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME (uint32)
+constexpr int kConfigSwizzle = 4;         // CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING (uint32)
+constexpr int kConfigStagesId = 6;        // CUBLASLT_ALGO_CONFIG_STAGES_ID (uint32)
+constexpr int kConfigClusterShape = 8;    // CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID (uint16)
 
 } // namespace
 
@@ -74,6 +87,14 @@ struct CublasLtApi {
                    const MatmulAlgo* algo, void* workspace, size_t workspace_size, cudaStream_t stream);
   Status (*algo_check)(Handle, MatmulDesc, MatrixLayout, MatrixLayout, MatrixLayout, MatrixLayout,
                        const MatmulAlgo* algo, HeuristicResult* result);
+  // Enumeration, for CublasLt::search only.
+  Status (*algo_get_ids)(Handle, int compute_type, cudaDataType_t scale_type, cudaDataType_t a, cudaDataType_t b,
+                         cudaDataType_t c, cudaDataType_t d, int requested, int* ids, int* returned);
+  Status (*algo_init)(Handle, int compute_type, cudaDataType_t scale_type, cudaDataType_t a, cudaDataType_t b,
+                      cudaDataType_t c, cudaDataType_t d, int id, MatmulAlgo* algo);
+  Status (*algo_cap_get)(const MatmulAlgo*, int attr, void* buf, size_t size, size_t* written);
+  Status (*algo_config_set)(MatmulAlgo*, int attr, const void* buf, size_t size);
+  Status (*algo_config_get)(const MatmulAlgo*, int attr, void* buf, size_t size, size_t* written);
 };
 
 namespace {
@@ -120,6 +141,11 @@ std::unique_ptr<CublasLtApi> load_api() {
   resolve(lib, "cublasLtMatmulAlgoGetHeuristic", api->heuristic, from);
   resolve(lib, "cublasLtMatmul", api->matmul, from);
   resolve(lib, "cublasLtMatmulAlgoCheck", api->algo_check, from);
+  resolve(lib, "cublasLtMatmulAlgoGetIds", api->algo_get_ids, from);
+  resolve(lib, "cublasLtMatmulAlgoInit", api->algo_init, from);
+  resolve(lib, "cublasLtMatmulAlgoCapGetAttribute", api->algo_cap_get, from);
+  resolve(lib, "cublasLtMatmulAlgoConfigSetAttribute", api->algo_config_set, from);
+  resolve(lib, "cublasLtMatmulAlgoConfigGetAttribute", api->algo_config_get, from);
   return api; // the library stays loaded for the life of the process
 }
 
@@ -347,6 +373,126 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
     const bool same = !pf32 && pn == n && pk == k && pout == static_cast<int>(output) && tune_bucket(pm) == bucket;
     it = same ? plans_.erase(it) : std::next(it);
   }
+  return timings;
+}
+
+namespace {
+
+// cublasLtMatmulTile_t's names by value (NVIDIA's enum order), for the search's report.
+std::string tile_name(uint32_t id) {
+  static const char* const names[] = {
+      "auto",    "8x8",     "8x16",    "16x8",    "8x32",    "16x16",   "32x8",    "8x64",   "16x32",
+      "32x16",   "64x8",    "32x32",   "32x64",   "64x32",   "32x128",  "64x64",   "128x32", "64x128",
+      "128x64",  "64x256",  "128x128", "256x64",  "64x512",  "128x256", "256x128", "512x64", "64x96",
+      "96x64",   "96x128",  "128x160", "160x128", "192x128", "128x192", "128x96",  "32x256", "256x32"};
+  return id < sizeof(names) / sizeof(names[0]) ? names[id] : "tile#" + std::to_string(id);
+}
+
+template <typename T> std::vector<T> cap_list(const CublasLtApi& api, const CublasLt::Algo& algo, int attr) {
+  size_t written = 0;
+  if (api.algo_cap_get(&algo, attr, nullptr, 0, &written) != 0 || written == 0) return {};
+  std::vector<T> values(written / sizeof(T));
+  if (api.algo_cap_get(&algo, attr, values.data(), values.size() * sizeof(T), &written) != 0) return {};
+  return values;
+}
+
+template <typename T> T config_value(const CublasLtApi& api, const CublasLt::Algo& algo, int attr) {
+  T value{};
+  size_t written = 0;
+  api.algo_config_get(&algo, attr, &value, sizeof(value), &written);
+  return value;
+}
+
+// What an algorithm is, in the words of its config: "id 66 128x256 stages 20 split 1 swizzle 0 cluster 2".
+std::string describe_algo(const CublasLtApi& api, const CublasLt::Algo& algo) {
+  constexpr int kConfigId = 0; // CUBLASLT_ALGO_CONFIG_ID (int32)
+  return "id " + std::to_string(config_value<int32_t>(api, algo, kConfigId)) + " " +
+         tile_name(config_value<uint32_t>(api, algo, kConfigTileId)) + " stages " +
+         std::to_string(config_value<uint32_t>(api, algo, kConfigStagesId)) + " split " +
+         std::to_string(config_value<uint32_t>(api, algo, kConfigSplitK)) + " swizzle " +
+         std::to_string(config_value<uint32_t>(api, algo, kConfigSwizzle)) + " cluster " +
+         std::to_string(config_value<uint16_t>(api, algo, kConfigClusterShape));
+}
+
+} // namespace
+
+std::vector<GemmTiming> CublasLt::search(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
+                                         void* y, int m, int n, int k, cudaStream_t stream, double budget_s) {
+  if (weights.empty()) throw Error("CublasLt::search: no weights to time on");
+  require_no_capture(stream, "CublasLt::search");
+  Plan plan;
+  describe(plan, m, n, k, GemmOutput::kBf16, false);
+  const std::string what = "bf16 GEMM of m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+  std::vector<std::pair<std::string, Algo>> candidates;
+  const std::vector<Algo> heuristic = heuristics(plan, 64, what.c_str());
+  for (size_t i = 0; i < heuristic.size(); ++i)
+    candidates.emplace_back("heuristic #" + std::to_string(i) + ": " + describe_algo(api_, heuristic[i]), heuristic[i]);
+
+  // Every algorithm id, tile, stage count, split-K 1 / 2 / 4 and swizzle the library accepts for this shape.
+  std::vector<int> ids(512);
+  int returned = 0;
+  check(api_, api_.algo_get_ids(handle_, kComputeType32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF,
+                                CUDA_R_16BF, static_cast<int>(ids.size()), ids.data(), &returned),
+        "cublasLtMatmulAlgoGetIds");
+  ids.resize(static_cast<size_t>(returned));
+  size_t configs = 0;
+  for (int id : ids) {
+    Algo base{};
+    if (api_.algo_init(handle_, kComputeType32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, id,
+                       &base) != 0)
+      continue;
+    std::vector<uint32_t> tiles = cap_list<uint32_t>(api_, base, kCapTileIds);
+    std::vector<uint32_t> stages = cap_list<uint32_t>(api_, base, kCapStagesIds);
+    if (tiles.empty()) tiles.push_back(0);
+    if (stages.empty()) stages.push_back(0);
+    int32_t splitk_support = 0;
+    uint32_t swizzle_support = 0, reduction_mask = 0;
+    size_t written = 0;
+    api_.algo_cap_get(&base, kCapSplitKSupport, &splitk_support, sizeof(splitk_support), &written);
+    api_.algo_cap_get(&base, kCapSwizzleSupport, &swizzle_support, sizeof(swizzle_support), &written);
+    api_.algo_cap_get(&base, kCapReductionMask, &reduction_mask, sizeof(reduction_mask), &written);
+    const uint32_t reduction = (reduction_mask & 1u) ? 1u : (reduction_mask & 2u) ? 2u : (reduction_mask & 4u) ? 4u : 0u;
+    for (uint32_t tile : tiles)
+      for (uint32_t stage : stages)
+        for (uint32_t swizzle = 0; swizzle <= (swizzle_support ? 1u : 0u); ++swizzle)
+          for (uint32_t split : {1u, 2u, 4u}) {
+            if (split > 1 && (!splitk_support || reduction == 0)) continue;
+            Algo algo = base;
+            const uint32_t none = 0;
+            ++configs;
+            if (api_.algo_config_set(&algo, kConfigTileId, &tile, sizeof(tile)) != 0 ||
+                api_.algo_config_set(&algo, kConfigStagesId, &stage, sizeof(stage)) != 0 ||
+                api_.algo_config_set(&algo, kConfigSwizzle, &swizzle, sizeof(swizzle)) != 0 ||
+                api_.algo_config_set(&algo, kConfigSplitK, &split, sizeof(split)) != 0 ||
+                api_.algo_config_set(&algo, kConfigReduction, split > 1 ? &reduction : &none, sizeof(reduction)) != 0)
+              continue;
+            if (!accepts(plan, algo)) continue;
+            candidates.emplace_back(describe_algo(api_, algo), algo);
+          }
+  }
+  std::printf("search %s: %d algorithm ids, %zu configurations, %zu accepted (%zu of them the heuristic's)\n",
+              what.c_str(), returned, configs, candidates.size(), heuristic.size());
+
+  size_t turn = 0;
+  const float alpha = 1.f, beta = 0.f;
+  std::vector<GemmTiming> timings;
+  const auto began = std::chrono::steady_clock::now();
+  for (const auto& [name, algo] : candidates) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() > budget_s) {
+      std::printf("search %s: time budget spent after %zu of %zu candidates\n", what.c_str(), timings.size(),
+                  candidates.size());
+      break;
+    }
+    const float ms = mean_ms(
+        [&] {
+          const __nv_bfloat16* w = weights[turn++ % weights.size()];
+          return api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &algo,
+                             workspace_.data(), workspace_.bytes(), stream) == 0;
+        },
+        kTuneRuns, stream);
+    if (ms >= 0.f) timings.push_back({name, ms});
+  }
+  PAGODA_CUDA_CHECK(cudaGetLastError());
   return timings;
 }
 

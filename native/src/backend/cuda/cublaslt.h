@@ -74,6 +74,11 @@ public:
   std::vector<GemmTiming> tune_fp8(const uint8_t* x_q, const float* x_scales,
                                    const std::vector<std::pair<const uint8_t*, const float*>>& weights,
                                    __nv_bfloat16* y, int m, int n, int k, cudaStream_t stream);
+  // The kernel bench's look past the heuristic: every configuration cuBLASLt accepts for a bf16 GEMM of exactly m
+  // (its 64 heuristic choices, then each algorithm id x tile x stages x swizzle x split-K 1 / 2 / 4), each timed as
+  // tune() times its candidates, until budget_s has passed. Keeps nothing; returns the timings, unsorted.
+  std::vector<GemmTiming> search(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
+                                 int m, int n, int k, cudaStream_t stream, double budget_s);
   // The m a tuned choice is timed at and shared by: decode sizes 1, 2, 4, 8, then multiples
   // of 8 to 256, of 128 to 2048, of 512 beyond.
   static int tune_bucket(int m);
