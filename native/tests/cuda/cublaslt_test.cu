@@ -38,7 +38,7 @@ int main() {
     }
     // Tuning: timed over two weight copies at the bucket's m; whatever wins, every m of the
     // bucket (and one past it, untuned) must still be right, bf16 and f32 out, with beta 1.
-    for (const Shape& s : {Shape{8, 1024, 4096}, Shape{48, 768, 512}, Shape{256, 1000, 256}, Shape{800, 1024, 512}}) {
+    for (const Shape& s : {Shape{8, 1024, 4096}, Shape{48, 768, 512}, Shape{256, 1000, 256}}) {
       const int bucket = CublasLt::tune_bucket(s.m);
       c.expect_true("tune_bucket(" + std::to_string(s.m) + ") is " + std::to_string(s.m), bucket == s.m);
       const int rows = s.m + 9;

@@ -325,7 +325,7 @@ int CublasLt::tune_bucket(int m) {
     return b;
   }
   if (m <= 256) return (m + 7) / 8 * 8;
-  if (m <= 2048) return (m + 31) / 32 * 32;
+  if (m <= 2048) return (m + 127) / 128 * 128;
   return (m + 511) / 512 * 512;
 }
 

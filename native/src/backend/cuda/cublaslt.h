@@ -80,7 +80,7 @@ public:
   std::vector<GemmTiming> search(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
                                  int m, int n, int k, cudaStream_t stream, double budget_s);
   // The m a tuned choice is timed at and shared by: decode sizes 1, 2, 4, 8, then multiples
-  // of 8 to 256, of 32 to 2048 (prompt steps: every tile cuBLASLt offers spans a multiple of 32 rows), of 512 beyond.
+  // of 8 to 256, of 128 to 2048, of 512 beyond.
   static int tune_bucket(int m);
 
   // cublasLtMatmulAlgo_t's layout (an opaque 64 bytes).

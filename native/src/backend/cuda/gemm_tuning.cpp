@@ -1,13 +1,10 @@
 // CudaBackend::tune_gemms: the decode GEMMs of the model's float linear layers (and lm_head), and the fp8 GEMMs of
-// its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load;
-// the float layers also at the prompt-step sizes up to the token budget.
+// its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/quantized_cuda_linear.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <optional>
 #include <utility>
 
@@ -64,41 +61,7 @@ void CudaBackend::tune_gemms() {
       gemm_.tune(rows_.as<bf16>(), {device_param<bf16>(lm_head)}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
                  c.hidden_size, st);
   }
-  tune_prompt_gemms(qkv, o, gate_up, down, sizes.empty() ? 0 : sizes.back());
   tune_fp8_gemms(sizes);
-}
-
-// PAGODA_TUNE_PROMPT_GEMMS=0 leaves a step's m past the decode sizes to the heuristic's first choice (read once).
-bool prompt_gemm_tuning_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_TUNE_PROMPT_GEMMS");
-    return !(v != nullptr && std::string(v) == "0");
-  }();
-  return on;
-}
-
-// A step with prompt tokens brings a new m (its prompt tokens plus its decode rows) to each shape, and cuBLASLt's
-// first choice for it ran 7-13% slower than the best of its eight for qkv, o_proj and gate_up at m 896 on an H100
-// (`cuda_kernel_bench search`, the same best at 1,024). So every bucket from past the decode sizes to the step's
-// token budget (at most 2,048) is tuned at load. A bucket is 32 rows there: the tiles the heuristic named for these
-// shapes span 64 to 256 rows of m, multiples of 32, so each m of a bucket runs the tile count of the m it was timed at.
-void CudaBackend::tune_prompt_gemms(const std::vector<const bf16*>& qkv, const std::vector<const bf16*>& o,
-                                    const std::vector<const bf16*>& gate_up, const std::vector<const bf16*>& down,
-                                    int decode_max) {
-  if (!prompt_gemm_tuning_enabled()) return;
-  const ModelConfig& c = config_;
-  const int qkv_width = c.q_size() + 2 * c.kv_size();
-  const int last = static_cast<int>(std::min<int64_t>(act_tokens_, 2048));
-  cudaStream_t st = stream_.get();
-  for (int m = CublasLt::tune_bucket(decode_max + 1); m <= last; m = CublasLt::tune_bucket(m + 1)) {
-    if (!qkv.empty()) gemm_.tune(h_.as<bf16>(), qkv, qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st);
-    if (!o.empty()) gemm_.tune(attn_.as<bf16>(), o, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st);
-    if (!gate_up.empty())
-      gemm_.tune(h_.as<bf16>(), gate_up, gate_up_.data(), GemmOutput::kBf16, m, 2 * c.intermediate_size,
-                 c.hidden_size, st);
-    if (!down.empty())
-      gemm_.tune(act_.as<bf16>(), down, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.intermediate_size, st);
-  }
 }
 
 // W8A8 fp8 layers past the streaming sizes run cuBLASLt's fp8 GEMM; with its scale modes the library's one algorithm
