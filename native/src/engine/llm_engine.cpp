@@ -5,7 +5,6 @@
 #include "engine/llm_engine.h"
 
 #include <algorithm>
-#include <cstdlib>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -31,13 +30,6 @@ void return_free_heap_to_os() {
 #ifdef __GLIBC__
   ::malloc_trim(0);
 #endif
-}
-
-// Admission batching's threshold (SchedulerConfig): half the step's token budget; PAGODA_ADMISSION_MIN_TOKENS=N sets
-// it, 0 turns batching off (a diagnostic switch for A/B runs).
-int32_t admission_min_tokens(const EngineConfig& config) {
-  if (const char* v = std::getenv("PAGODA_ADMISSION_MIN_TOKENS")) return static_cast<int32_t>(std::atoi(v));
-  return config.max_num_batched_tokens / 2;
 }
 
 } // namespace
@@ -66,7 +58,6 @@ LLMEngine::LLMEngine(EngineConfig config, std::unique_ptr<Backend> backend, Mode
   sc.max_num_seqs = config_.max_num_seqs;
   sc.max_num_batched_tokens = config_.max_num_batched_tokens;
   sc.enable_chunked_prefill = config_.enable_chunked_prefill;
-  sc.admission_min_tokens = admission_min_tokens(config_);
   scheduler_ = std::make_unique<Scheduler>(sc, *blocks_);
   sampler_ = std::make_unique<Sampler>(model_.vocab_size, model_.eos_token_ids);
   adjuster_ = std::make_unique<LogitAdjuster>(model_.vocab_size, model_.eos_token_ids);

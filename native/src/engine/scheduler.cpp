@@ -93,30 +93,10 @@ void Scheduler::schedule_waiting(SchedulerOutput& out, int32_t& budget) {
   }
 }
 
-// Admission batching (SchedulerConfig): whether this step leaves the waiting sequences waiting.
-bool Scheduler::hold_admission(int32_t budget) const {
-  const int32_t free = config_.max_num_seqs - static_cast<int32_t>(running_.size());
-  if (config_.admission_min_tokens <= 0 || running_.empty() || free <= 0 ||
-      static_cast<int32_t>(waiting_.size()) <= free || held_steps_ >= config_.admission_max_hold_steps)
-    return false;
-  int64_t tokens = 0; // what the free slots would take, without the prefix cache's share
-  for (int32_t i = 0; i < free; ++i)
-    tokens += waiting_[static_cast<size_t>(i)]->num_tokens() - waiting_[static_cast<size_t>(i)]->num_computed_tokens;
-  return tokens < std::min(config_.admission_min_tokens, budget);
-}
-
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   int32_t budget = config_.max_num_batched_tokens;
-  if (!schedule_running(out, budget)) return out;
-  const bool slot_free = static_cast<int32_t>(running_.size()) < config_.max_num_seqs;
-  if (slot_free && hold_admission(budget)) {
-    ++held_steps_;
-    ++num_held_steps_;
-    return out;
-  }
-  held_steps_ = 0;
-  schedule_waiting(out, budget);
+  if (schedule_running(out, budget)) schedule_waiting(out, budget);
   return out;
 }
 

@@ -2,7 +2,6 @@
 // prefill chunks), then admits waiting ones in arrival order, within max_num_seqs and
 // max_num_batched_tokens. When KV blocks run out, the most recently admitted running sequence
 // is preempted by recomputation: its blocks are freed and it returns to the front of waiting.
-// While the queue is backed up, admission may wait a few steps to take several prompts at once.
 #pragma once
 
 #include <cstdint>
@@ -20,13 +19,6 @@ struct SchedulerConfig {
   int32_t max_num_seqs = 256;
   int32_t max_num_batched_tokens = 2048;
   bool enable_chunked_prefill = true;
-  // Admission batching, while the queue is backed up (more sequences waiting than free slots) and others run: new
-  // prompts wait until the ones the free slots would take bring admission_min_tokens (or the step's remaining
-  // budget), for at most admission_max_hold_steps steps with a slot free. A step's GEMMs run far below the tensor
-  // cores' rate at a few hundred rows and near it past a thousand, so a burst's tail, where slots free one or two a
-  // step, computes its prompts in fewer, fuller steps. 0: admit at once.
-  int32_t admission_min_tokens = 0;
-  int32_t admission_max_hold_steps = 8;
 };
 
 struct ScheduledSequence {
@@ -60,21 +52,17 @@ public:
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
   int32_t num_waiting() const { return static_cast<int32_t>(waiting_.size()); }
   int64_t num_preemptions() const { return num_preemptions_; }
-  int64_t num_held_steps() const { return num_held_steps_; } // steps admission batching held a free slot
 
 private:
   void preempt(const std::shared_ptr<Sequence>& seq);
   bool schedule_running(SchedulerOutput& out, int32_t& budget);
   void schedule_waiting(SchedulerOutput& out, int32_t& budget);
-  bool hold_admission(int32_t budget) const;
 
   SchedulerConfig config_;
   BlockManager& blocks_;
   std::vector<std::shared_ptr<Sequence>> running_; // admission order
   std::deque<std::shared_ptr<Sequence>> waiting_;
   int64_t num_preemptions_ = 0;
-  int32_t held_steps_ = 0; // consecutive steps admission was held with a slot free
-  int64_t num_held_steps_ = 0;
 };
 
 } // namespace pagoda
