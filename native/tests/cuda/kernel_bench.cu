@@ -112,23 +112,33 @@ void gemm_rows(double copy_gbs, std::mt19937& rng) {
   }
 }
 
+// A Llama-3-8B GEMM shape, and the weight copies a timing rotates over so that it reads DRAM as a step does.
+struct GemmShape { const char* name; int n, k; int copies; };
+struct WeightCopies {
+  std::vector<DeviceBuffer> buffers;
+  std::vector<const bf16*> ptrs;
+};
+WeightCopies weight_copies(const GemmShape& s, std::mt19937& rng) {
+  WeightCopies c;
+  for (int i = 0; i < s.copies; ++i) {
+    c.buffers.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
+    c.ptrs.push_back(c.buffers.back().as<bf16>());
+  }
+  return c;
+}
+
 // What CublasLt::tune finds per shape and m (the heuristic's first algorithm beside the
 // fastest candidate), over 32 weight copies like a 32-layer model's.
 void tune_rows(double copy_gbs, std::mt19937& rng) {
   CublasLt gemm;
-  struct Shape { const char* name; int n, k; int copies; };
-  const Shape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
-                          {"down", 4096, 14336, 4}, {"lm_head", 128256, 4096, 1}};
+  const GemmShape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
+                              {"down", 4096, 14336, 4}, {"lm_head", 128256, 4096, 1}};
   const int ms[] = {1, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096, 8192};
   auto x = random_device_bf16(size_t(8192) * 14336, rng);
   DeviceBuffer y(size_t(8192) * 28672 * 2);
-  for (const Shape& s : shapes) {
-    std::vector<DeviceBuffer> ws;
-    std::vector<const bf16*> w;
-    for (int i = 0; i < s.copies; ++i) {
-      ws.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
-      w.push_back(ws.back().as<bf16>());
-    }
+  for (const GemmShape& s : shapes) {
+    const WeightCopies copies = weight_copies(s, rng);
+    const std::vector<const bf16*>& w = copies.ptrs;
     const bool f32 = std::string(s.name) == "lm_head";
     for (int m : ms) {
       if (f32 && m > 512) continue;
@@ -156,21 +166,16 @@ void tune_rows(double copy_gbs, std::mt19937& rng) {
 // from): whether a tile the heuristic leaves out fills the 132 SMs better. PAGODA_SEARCH_BUDGET_S caps each search.
 void search_rows(const std::vector<int>& ms, std::mt19937& rng) {
   CublasLt gemm;
-  struct Shape { const char* name; int n, k; int copies; };
-  const Shape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
-                          {"down", 4096, 14336, 4}};
+  const GemmShape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
+                              {"down", 4096, 14336, 4}};
   const char* budget_env = std::getenv("PAGODA_SEARCH_BUDGET_S");
   const double budget_s = budget_env != nullptr ? std::atof(budget_env) : 20.0;
   const int max_m = *std::max_element(ms.begin(), ms.end());
   auto x = random_device_bf16(size_t(max_m) * 14336, rng);
   DeviceBuffer y(size_t(max_m) * 28672 * 2);
-  for (const Shape& s : shapes) {
-    std::vector<DeviceBuffer> ws;
-    std::vector<const bf16*> w;
-    for (int i = 0; i < s.copies; ++i) {
-      ws.push_back(random_device_bf16(size_t(s.n) * s.k, rng, 0.02f));
-      w.push_back(ws.back().as<bf16>());
-    }
+  for (const GemmShape& s : shapes) {
+    const WeightCopies copies = weight_copies(s, rng);
+    const std::vector<const bf16*>& w = copies.ptrs;
     for (int m : ms) {
       std::vector<GemmTiming> t = gemm.search(x.as<bf16>(), w, y.data(), m, s.n, s.k, 0, budget_s);
       if (t.empty()) continue;
