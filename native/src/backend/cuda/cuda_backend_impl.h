@@ -183,10 +183,6 @@ private:
   int device_ = 0;
   int num_sms_ = 0;
   Stream stream_;
-  // A step with prompt tokens and decode rows may run its prefill attention here, beside the decode attention on
-  // stream_ (PAGODA_ATTENTION_BESIDE, cuda_model_ops.cpp), between a fork and a join recorded on the two.
-  Stream side_stream_;
-  Event attention_fork_{false}, attention_join_{false};
   CublasLt gemm_;
   size_t weights_bytes_ = 0; // as uploaded
   DeviceBuffer inv_freq_;

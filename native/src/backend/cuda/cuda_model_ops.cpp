@@ -30,15 +30,6 @@ bool fused_rope_kv_enabled() {
   return on;
 }
 
-// PAGODA_ATTENTION_BESIDE=1: a step's prefill attention on the side stream beside its decode attention (read once).
-bool attention_beside_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_ATTENTION_BESIDE");
-    return v != nullptr && std::string(v) == "1";
-  }();
-  return on;
-}
-
 } // namespace
 
 // The last layer's o_proj and MLP on the logit rows only (keep_logit_rows), as on the CPU: every golden passes with
@@ -234,20 +225,9 @@ public:
       // One kernel for every token (prefill rows and decode rows alike); no tiles, no plan.
       paged_attention_f32(a, n, in_.num_seqs, st_);
     } else {
+      if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
+      b_.ops_.mark(st_, "attention_prefill");
       const bool decode = !b_.skip_.skips("attention_decode");
-      // The prefill attention (compute-bound, a few CTAs a step's new prompts) beside the decode rows' (bound by
-      // the KV read) on a second stream, joined before o_proj; the op timer then counts both as attention_decode.
-      const bool beside = in_.num_tiles > 0 && decode && in_.num_decode > 0 && attention_beside_enabled();
-      if (beside) {
-        cudaStream_t side = b_.side_stream_.get();
-        PAGODA_CUDA_CHECK(cudaEventRecord(b_.attention_fork_.get(), st_));
-        PAGODA_CUDA_CHECK(cudaStreamWaitEvent(side, b_.attention_fork_.get(), 0));
-        paged_attention_prefill(a, in_.tiles, in_.num_tiles, side);
-        PAGODA_CUDA_CHECK(cudaEventRecord(b_.attention_join_.get(), side));
-      } else {
-        if (in_.num_tiles) paged_attention_prefill(a, in_.tiles, in_.num_tiles, st_);
-        b_.ops_.mark(st_, "attention_prefill");
-      }
       if (decode && in_.cascade.prefix_blocks > 0) { // bf16 KV only (the backend's decision)
         cascade_attention_decode(a, in_.cascade_ids, in_.num_cascade, in_.cascade, b_.decode_ws_.data(),
                                  b_.decode_ws_.bytes(), st_);
@@ -258,7 +238,6 @@ public:
       } else if (decode && in_.num_decode)
         paged_attention_decode(a, in_.decode_ids, in_.num_decode, in_.decode_plan, b_.decode_ws_.data(),
                                b_.decode_ws_.bytes(), st_);
-      if (beside) PAGODA_CUDA_CHECK(cudaStreamWaitEvent(st_, b_.attention_join_.get(), 0));
     }
     b_.ops_.mark(st_, "attention_decode");
   }
