@@ -38,7 +38,7 @@ int main() {
     }
     // Tuning: timed over two weight copies at the bucket's m; whatever wins, every m of the
     // bucket (and one past it, untuned) must still be right, bf16 and f32 out, with beta 1.
-    for (const Shape& s : {Shape{8, 1024, 4096}, Shape{48, 768, 512}, Shape{256, 1000, 256}}) {
+    for (const Shape& s : {Shape{8, 1024, 4096}, Shape{48, 768, 512}, Shape{256, 1000, 256}, Shape{800, 1024, 512}}) {
       const int bucket = CublasLt::tune_bucket(s.m);
       c.expect_true("tune_bucket(" + std::to_string(s.m) + ") is " + std::to_string(s.m), bucket == s.m);
       const int rows = s.m + 9;
@@ -47,8 +47,10 @@ int main() {
       auto d_x = upload_bf16(x), d_w = upload_bf16(w), d_w2 = upload_bf16(w);
       DeviceBuffer d_y(size_t(rows) * s.n * 4);
       for (GemmOutput out : {GemmOutput::kBf16, GemmOutput::kF32}) {
+        // A prompt-step size is timed as tune_prompt_gemms times it, each run after a copy of its input.
+        const TuneTiming timing = s.m > 256 ? TuneTiming::kAfterInputWrite : TuneTiming::kBackToBack;
         const auto timings = gemm.tune(d_x.as<bf16>(), {d_w.as<bf16>(), d_w2.as<bf16>()}, d_y.data(), out, s.m, s.n,
-                                       s.k, 0);
+                                       s.k, 0, timing);
         bool all_timed = !timings.empty();
         for (const GemmTiming& t : timings) all_timed = all_timed && t.ms > 0.f;
         c.expect_true("tune times every candidate m " + std::to_string(s.m), all_timed);

@@ -32,6 +32,12 @@ enum class GemmOutput { kBf16, kF32 };
 //     checkpoints ship it), x_scales [k/128][m] per input row and 128 columns.
 enum class Fp8Scaling { kPerChannel, kBlock128 };
 
+// How CublasLt::tune times a candidate: its runs back to back (each over the next weight copy), or each after a
+// device copy of its input x into y (another kernel between runs, as in a step, so a run's tail does not hide under
+// the next run's start; x left in L2 as the kernel that wrote it leaves it). kAfterInputWrite needs y to hold the
+// bucket's m x k bf16 values.
+enum class TuneTiming { kBackToBack, kAfterInputWrite };
+
 // One candidate timed by CublasLt::tune: "skinny" or "cuBLASLt #i" (the heuristic's i-th).
 struct GemmTiming {
   std::string kernel;
@@ -65,7 +71,8 @@ public:
   // fastest for every m of the bucket. x and y must hold the bucket's rows; y is overwritten.
   // Not during graph capture. Returns every candidate's time, the heuristic's order.
   std::vector<GemmTiming> tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
-                               GemmOutput output, int m, int n, int k, cudaStream_t stream);
+                               GemmOutput output, int m, int n, int k, cudaStream_t stream,
+                               TuneTiming timing = TuneTiming::kBackToBack);
   // The same for a W8A8 fp8 GEMM with per-channel x per-token scales (linear_fp8): the library's scale-mode
   // algorithms and its unit-scale ones followed by scale_fp8_gemm_output (timed together), up to kTuneCandidates of
   // each over `weights` (codes, scales) in turn at m's bucket; the fastest is kept for every m of the bucket. With
@@ -80,7 +87,7 @@ public:
   std::vector<GemmTiming> search(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
                                  int m, int n, int k, cudaStream_t stream, double budget_s);
   // The m a tuned choice is timed at and shared by: decode sizes 1, 2, 4, 8, then multiples
-  // of 8 to 256, of 128 to 2048, of 512 beyond.
+  // of 8 to 256, of 32 to 2048 (prompt steps: every tile cuBLASLt offers spans a multiple of 32 rows), of 512 beyond.
   static int tune_bucket(int m);
 
   // cublasLtMatmulAlgo_t's layout (an opaque 64 bytes).

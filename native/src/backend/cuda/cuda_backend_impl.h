@@ -141,6 +141,10 @@ private:
   // layers' own weights, so decode steps run the fastest kernel for their m.
   void tune_gemms();
   void tune_fp8_gemms(const std::vector<int>& sizes); // tune_gemms' W8A8 part
+  // tune_gemms' prompt-step part (PAGODA_TUNE_PROMPT_GEMMS=1): the float layers' qkv / o_proj / gate_up buckets
+  // past decode_max up to the token budget.
+  void tune_prompt_gemms(const std::vector<const bf16*>& qkv, const std::vector<const bf16*>& o,
+                         const std::vector<const bf16*>& gate_up, int decode_max);
   // Where the batch's placeholder ids (-1 - r) come from: placeholder_source_ (the ids the step launched before
   // samples, on the device) when the batch holds any, else null. The input upload fills them in as it copies.
   const int32_t* placeholder_ids_for(const ForwardBatch& b) const;

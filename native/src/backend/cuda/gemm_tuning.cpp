@@ -1,10 +1,13 @@
 // CudaBackend::tune_gemms: the decode GEMMs of the model's float linear layers (and lm_head), and the fp8 GEMMs of
-// its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load.
+// its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load;
+// the float layers also at the prompt-step sizes up to the token budget.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/quantized_cuda_linear.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <optional>
 #include <utility>
 
@@ -61,7 +64,43 @@ void CudaBackend::tune_gemms() {
       gemm_.tune(rows_.as<bf16>(), {device_param<bf16>(lm_head)}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
                  c.hidden_size, st);
   }
+  tune_prompt_gemms(qkv, o, gate_up, sizes.empty() ? 0 : sizes.back());
   tune_fp8_gemms(sizes);
+}
+
+// PAGODA_TUNE_PROMPT_GEMMS=1: tune_prompt_gemms runs (read once). Off by default until an A/B shows it pays.
+bool prompt_gemm_tuning_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_TUNE_PROMPT_GEMMS");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
+}
+
+// A step with prompt tokens brings a new m (its prompt tokens plus its decode rows) to each shape, and cuBLASLt's
+// first choice for it ran 1.3-1.7x its best of eight at some of ShareGPT's mixed-step sizes on an H100 (`cuda_kernel_bench
+// search`, NOTES "Session 32"). So every bucket from past the decode sizes to the token budget (at most 2,048) can be
+// tuned at load: 32 rows a bucket there, as the tiles the heuristic names span multiples of 32 rows of m. qkv, o_proj
+// and gate_up only: tuned for the whole step, down's choice lost 5.6% in it while the other three gained. Each
+// candidate is timed after a copy of its input (TuneTiming::kAfterInputWrite), with another kernel between its runs as
+// in a step, not back to back with itself, where the tail of one run hides under the next.
+void CudaBackend::tune_prompt_gemms(const std::vector<const bf16*>& qkv, const std::vector<const bf16*>& o,
+                                    const std::vector<const bf16*>& gate_up, int decode_max) {
+  if (!prompt_gemm_tuning_enabled()) return;
+  const ModelConfig& c = config_;
+  const int qkv_width = c.q_size() + 2 * c.kv_size();
+  const int last = static_cast<int>(std::min<int64_t>(act_tokens_, 2048));
+  const TuneTiming after_write = TuneTiming::kAfterInputWrite;
+  cudaStream_t st = stream_.get();
+  for (int m = CublasLt::tune_bucket(decode_max + 1); m <= last; m = CublasLt::tune_bucket(m + 1)) {
+    if (!qkv.empty())
+      gemm_.tune(h_.as<bf16>(), qkv, qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st, after_write);
+    if (!o.empty())
+      gemm_.tune(attn_.as<bf16>(), o, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st, after_write);
+    if (!gate_up.empty())
+      gemm_.tune(h_.as<bf16>(), gate_up, gate_up_.data(), GemmOutput::kBf16, m, 2 * c.intermediate_size,
+                 c.hidden_size, st, after_write);
+  }
 }
 
 // W8A8 fp8 layers past the streaming sizes run cuBLASLt's fp8 GEMM; with its scale modes the library's one algorithm
