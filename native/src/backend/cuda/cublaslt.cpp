@@ -333,12 +333,12 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
                                        void* y, GemmOutput output, int m, int n, int k, cudaStream_t stream,
                                        TuneTiming timing) {
   if (weights.empty()) throw Error("CublasLt::tune: no weights to time on");
-  const size_t y_bytes = size_t(tune_bucket(m)) * n * (output == GemmOutput::kF32 ? 4 : 2);
-  const size_t x_bytes = size_t(tune_bucket(m)) * k * sizeof(__nv_bfloat16);
+  const int bucket = tune_bucket(m);
+  const size_t y_bytes = size_t(bucket) * n * (output == GemmOutput::kF32 ? 4 : 2);
+  const size_t x_bytes = size_t(bucket) * k * sizeof(__nv_bfloat16);
   if (timing == TuneTiming::kAfterInputWrite && y_bytes < x_bytes)
     throw Error("CublasLt::tune: timing after an input write needs n x out bytes >= k x 2");
   require_no_capture(stream, "CublasLt::tune");
-  const int bucket = tune_bucket(m);
   Plan plan;
   describe(plan, bucket, n, k, output, false);
   const std::string what = "bf16 GEMM of m=" + std::to_string(bucket) + " n=" + std::to_string(n) +
@@ -359,13 +359,8 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   std::vector<GemmTiming> timings;
   Tuned best;
   float best_ms = -1.f;
-  const float alpha = 1.f, beta = 0.f;
   for (size_t i = 0; i < algos.size(); ++i) {
-    const float ms = time_ms([&](const __nv_bfloat16* w) {
-      // A candidate the library refuses at run time is left out, not an error.
-      return api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &algos[i],
-                         workspace_.data(), workspace_.bytes(), stream) == 0;
-    });
+    const float ms = time_ms([&](const __nv_bfloat16* w) { return try_matmul(plan, algos[i], x, w, y, stream); });
     if (ms < 0.f) continue;
     timings.push_back({"cuBLASLt #" + std::to_string(i), ms});
     if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{false, algos[i]};
@@ -487,7 +482,6 @@ std::vector<GemmTiming> CublasLt::search(const __nv_bfloat16* x, const std::vect
               what.c_str(), returned, configs, candidates.size(), heuristic.size());
 
   size_t turn = 0;
-  const float alpha = 1.f, beta = 0.f;
   std::vector<GemmTiming> timings;
   const auto began = std::chrono::steady_clock::now();
   for (const auto& [name, algo] : candidates) {
@@ -496,17 +490,20 @@ std::vector<GemmTiming> CublasLt::search(const __nv_bfloat16* x, const std::vect
                   candidates.size());
       break;
     }
-    const float ms = mean_ms(
-        [&] {
-          const __nv_bfloat16* w = weights[turn++ % weights.size()];
-          return api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &algo,
-                             workspace_.data(), workspace_.bytes(), stream) == 0;
-        },
-        kTuneRuns, stream);
+    const float ms = mean_ms([&] { return try_matmul(plan, algo, x, weights[turn++ % weights.size()], y, stream); },
+                             kTuneRuns, stream);
     if (ms >= 0.f) timings.push_back({name, ms});
   }
   PAGODA_CUDA_CHECK(cudaGetLastError());
   return timings;
+}
+
+// y = x w^T with a candidate algorithm; false where the library refuses it at run time (a timing leaves it out).
+bool CublasLt::try_matmul(const Plan& plan, const Algo& algo, const void* x, const void* w, void* y,
+                          cudaStream_t stream) {
+  const float alpha = 1.f, beta = 0.f;
+  return api_.matmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &algo,
+                     workspace_.data(), workspace_.bytes(), stream) == 0;
 }
 
 void CublasLt::run_cublaslt(const Plan& plan, const void* x, const void* w, void* y, cudaStream_t stream,

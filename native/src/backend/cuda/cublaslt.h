@@ -87,7 +87,8 @@ public:
   std::vector<GemmTiming> search(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
                                  int m, int n, int k, cudaStream_t stream, double budget_s);
   // The m a tuned choice is timed at and shared by: decode sizes 1, 2, 4, 8, then multiples
-  // of 8 to 256, of 32 to 2048 (prompt steps: every tile cuBLASLt offers spans a multiple of 32 rows), of 512 beyond.
+  // of 8 to 256, of 32 to 2048 (prompt steps: the tiles the heuristic names there span 64-256 rows of m, multiples
+  // of 32, so every m of a bucket runs the tile count it was timed at), of 512 beyond.
   static int tune_bucket(int m);
 
   // cublasLtMatmulAlgo_t's layout (an opaque 64 bytes).
@@ -132,6 +133,7 @@ private:
   bool accepts(const Plan& plan, const Algo& algo) const;
   Plan& plan_for(int m, int n, int k, GemmOutput output, bool f32_inputs = false);
   void run_cublaslt(const Plan& plan, const void* x, const void* w, void* y, cudaStream_t stream, float beta);
+  bool try_matmul(const Plan& plan, const Algo& algo, const void* x, const void* w, void* y, cudaStream_t stream);
   bool skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output,
                         int m, int n, int k, cudaStream_t stream);
 

@@ -1,14 +1,14 @@
 // CudaBackend::tune_gemms: the decode GEMMs of the model's float linear layers (and lm_head), and the fp8 GEMMs of
 // its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load;
-// the float layers also at the prompt-step sizes up to the token budget.
+// with PAGODA_TUNE_PROMPT_GEMMS=1 the float layers' qkv / o_proj / gate_up also at the prompt-step sizes.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/quantized_cuda_linear.h"
 
 #include <algorithm>
 #include <cstdlib>
-#include <string>
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace pagoda::cuda {
@@ -32,6 +32,15 @@ template <typename W, typename Get> ByShape<W> weights_by_shape(const CausalLM& 
     add(l.down_proj, w.down);
   }
   return w;
+}
+
+// PAGODA_TUNE_PROMPT_GEMMS=1: tune_prompt_gemms runs (read once). Off by default until an A/B shows it pays.
+bool prompt_gemm_tuning_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_TUNE_PROMPT_GEMMS");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
 }
 
 } // namespace
@@ -66,15 +75,6 @@ void CudaBackend::tune_gemms() {
   }
   tune_prompt_gemms(qkv, o, gate_up, sizes.empty() ? 0 : sizes.back());
   tune_fp8_gemms(sizes);
-}
-
-// PAGODA_TUNE_PROMPT_GEMMS=1: tune_prompt_gemms runs (read once). Off by default until an A/B shows it pays.
-bool prompt_gemm_tuning_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_TUNE_PROMPT_GEMMS");
-    return v != nullptr && std::string(v) == "1";
-  }();
-  return on;
 }
 
 // A step with prompt tokens brings a new m (its prompt tokens plus its decode rows) to each shape, and cuBLASLt's
