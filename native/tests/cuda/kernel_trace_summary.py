@@ -11,7 +11,9 @@ sampling and copies between them) and prefill-carrying steps (eager launches: a 
 The split is graphs against eager launches: a decode step that runs eagerly (cascade attention, or more rows than
 the largest decode graph) counts with the prefill-carrying ones. Each phase's idle time is also listed by what
 follows it (a stretch's start, or the kernel the device waited for mid-step), and the decode graphs (one a
-padded batch size) with their decode attention's time a step.
+padded batch size) with their decode attention's time a step, and the prefill phase's GEMMs by the linear they run
+(qkv, o_proj, gate_up, down, lm_head, told apart by the kernels around them) with their durations and the idle time
+before them.
 --self-test checks the run accounting on a made-up trace."""
 import argparse
 import bisect
@@ -172,6 +174,69 @@ def run_accounting(phased):
     return phases, kernels, graphs, idle_before
 
 
+def is_gemm(r):
+    n = r["name"]
+    return n.startswith(("nvjet", "sm90_xmma", "cutlass")) or "gemm" in n.lower() and "reduce" not in n.lower()
+
+
+def gemm_role(prev, nxt):
+    """The linear a prefill-phase GEMM runs, from the kernel before it and the one after it: attention before it is
+    o_proj; silu_mul or gate_up's GEMM before it is down; after a norm, RoPE / the KV write / a per-head norm / a bias
+    next is qkv, silu_mul or another GEMM next is gate_up, anything else (sampling, a copy, the end) is lm_head."""
+    p, n = (prev or "").lower(), (nxt or "").lower()
+    if "attention" in p or "merge" in p:
+        return "o_proj"
+    if "silu" in p or p == "gate_up":
+        return "down"
+    if "norm" in p:
+        if any(w in n for w in ("rope", "kv_write", "kv_cache", "rms_norm_heads", "bias")):
+            return "qkv"
+        if "silu" in n or n == "gemm":
+            return "gate_up"
+        return "lm_head"
+    return "other"
+
+
+def gemm_roles(phased):
+    """Per linear of the prefill phase's GEMMs: [count, duration ns, idle ns before it, of which before a stretch's
+    first GEMM of that linear]."""
+    rows, covered = [], None
+    for r, phase in phased:
+        s, e = r["start"], r["end"]
+        gap = 0 if covered is None else max(0, s - covered)
+        covered = e if covered is None else max(covered, e)
+        if phase == "prefill" and not r["name"].startswith(("memcpy", "memset")):
+            rows.append((r, gap))
+    roles, prev_role, seen = {}, None, set()
+    for i, (r, gap) in enumerate(rows):
+        if not is_gemm(r):
+            prev_role = r["name"]
+            if "sample" in r["name"].lower() or "argmax" in r["name"].lower():
+                seen = set()  # the next step's stretch
+            continue
+        nxt = rows[i + 1][0] if i + 1 < len(rows) else None
+        role = gemm_role(prev_role, "gemm" if nxt is not None and is_gemm(nxt) else nxt["name"] if nxt else None)
+        c = roles.setdefault(role, [0, 0, 0, 0])
+        c[0] += 1
+        c[1] += r["end"] - r["start"]
+        c[2] += gap
+        if role not in seen:
+            c[3] += gap
+            seen.add(role)
+        prev_role = role if role == "gate_up" else r["name"]
+    return roles
+
+
+def print_gemm_roles(roles):
+    if not roles:
+        return
+    print("\nprefill: GEMMs by linear (duration as they ran; idle: the device waiting before them, of which before "
+          "each step's first)")
+    print(f"{'linear':<10} {'n':>7} {'dur ms':>9} {'mean us':>9} {'idle ms':>9} {'first ms':>9}")
+    for role, (n, d, g, first) in sorted(roles.items(), key=lambda kv: -kv[1][1]):
+        print(f"{role:<10} {n:>7} {d / 1e6:>9.2f} {d / n / 1e3:>9.2f} {g / 1e6:>9.2f} {first / 1e6:>9.2f}")
+
+
 def print_graphs(graphs, launches):
     """The decode graphs (one a padded batch size) by their decode attention's share: where ShareGPT's decode
     steps spend their attention time, batch size by batch size."""
@@ -217,6 +282,7 @@ def print_run(rows, marks, eager_kernels, top):
             print(f"\n{name}: idle time by what comes after it (top 8 of {phases[name][1] / 1e6:.1f} ms)")
             for label_, v in idle[:8]:
                 print(f"{label_[:92]:<92} {v / 1e6:>9.2f} ms")
+    print_gemm_roles(gemm_roles(phased))
     if graphs:
         print_graphs(graphs, launches)
 
@@ -275,6 +341,25 @@ def self_test():
     # without marks the whole trace counts, and a stretch below the eager threshold stays with decode
     phased, _ = run_phases(sorted(rows, key=lambda r: r["start"]), eager_kernels=100)
     assert all(p == "decode" for _, p in phased)
+    # the prefill GEMMs by linear: two layers of norm, qkv, RoPE + KV write, attention, o_proj, norm, gate_up,
+    # silu_mul, down, then the last norm, lm_head and the sampler; 10 ns kernels 5 ns apart, but 50 ns idle before
+    # the first qkv (the host still planning it)
+    layer = ["add_rms_norm_kernel", "nvjet_qkv", "rope_neox_kv_write_kernel", "paged_attention_prefill_kernel",
+             "nvjet_o", "add_rms_norm_kernel", "nvjet_gu", "silu_mul_kernel", "nvjet_down"]
+    names, t, step = layer * 2 + ["rms_norm_kernel", "nvjet_lm", "sample_rows_kernel"], 0, []
+    for i, n in enumerate(names):
+        t += 50 if i == 1 else 5
+        step.append(rec(t, t + 10, n))
+        t += 10
+    roles = gemm_roles([(r, "prefill") for r in step])
+    assert roles["qkv"] == [2, 20, 55, 50], roles
+    assert roles["o_proj"] == [2, 20, 10, 5] and roles["gate_up"] == [2, 20, 10, 5], roles
+    assert roles["down"] == [2, 20, 10, 5] and roles["lm_head"] == [1, 10, 5, 5], roles
+    # gate_up with SiLU in its epilogue: down follows the GEMM directly
+    fused = [rec(0, 10, "add_rms_norm_kernel"), rec(10, 20, "nvjet_gu"), rec(20, 30, "nvjet_down"),
+             rec(30, 40, "add_rms_norm_kernel")]
+    roles = gemm_roles([(r, "prefill") for r in fused])
+    assert set(roles) == {"gate_up", "down"}, roles
     print("kernel_trace_summary self-test: passed")
 
 
