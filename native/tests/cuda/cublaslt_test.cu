@@ -1,6 +1,7 @@
 // Checks the cuBLASLt bf16 GEMM (loaded by dlopen) against the CPU reference for decode- and
 // prefill-like shapes, bf16 and f32 outputs, accumulation into y, the per-shape cache, and
-// tuned choices (tune at a bucket's m, then every m of the bucket still computes x · w^T), and a plan a new m.
+// tuned choices (tune at a bucket's m, then every m of the bucket still computes x · w^T), a plan a new m, and
+// plans made ahead (prepare).
 #include "backend/cuda/cublaslt.h"
 #include "test_support.h"
 #include "reference.h"
@@ -92,6 +93,38 @@ int main() {
       c.expect_true("a plan a new m (333 twice is one), with its host time",
                     fresh.plans_made() == 6 && fresh.plan_host_seconds() > 0,
                     std::to_string(fresh.plans_made()) + " plans");
+    }
+    // prepare(): the plan of each m made ahead, its configuration run once; the steps after make no plan of their
+    // own and still compute x · w^T. A skinny_gemm size is refused.
+    {
+      CublasLt ahead;
+      const int n = 1000, k = 512, rows = 700;
+      auto x = random_bf16_values(size_t(rows) * k, rng);
+      auto w = random_bf16_values(size_t(n) * k, rng, 0.05f);
+      auto d_x = upload_bf16(x), d_w = upload_bf16(w);
+      DeviceBuffer d_y(size_t(rows) * n * 2);
+      const std::vector<int> ms = {300, 333, 384, 385, 640, 700};
+      for (int m : ms) ahead.prepare(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, m, n, k, 0);
+      const int64_t planned = ahead.plans_made();
+      c.expect_true("prepare makes one plan a new m and runs each configuration once",
+                    planned == int64_t(ms.size()) && ahead.prepared_kernels() >= 1 &&
+                        ahead.prepared_kernels() <= ms.size(),
+                    std::to_string(planned) + " plans, " + std::to_string(ahead.prepared_kernels()) + " kernels");
+      for (int m : ms) {
+        const auto ref = ref_linear(std::vector<float>(x.begin(), x.begin() + size_t(m) * k), w, m, n, k);
+        poison(d_y);
+        ahead.linear(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, m, n, k, 0);
+        c.expect("prepared m " + std::to_string(m), compare(download_bf16(d_y, ref.size()), ref), 6e-3, 5e-2);
+      }
+      c.expect_true("a prepared m makes no plan in the step", ahead.plans_made() == planned,
+                    std::to_string(ahead.plans_made()) + " plans");
+      bool refused = false;
+      try {
+        ahead.prepare(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, 8, n, k, 0);
+      } catch (const std::exception&) {
+        refused = true;
+      }
+      c.expect_true("prepare refuses a skinny_gemm size", refused);
     }
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

@@ -4,7 +4,7 @@
 # configs (bf16 / GPTQ / AWQ / FP8-dynamic) and Llama-3.1-8B, the ShareGPT-like workload, the tiny bf16
 # and wave2 quantized checkpoints with their goldens, the scripts (the figures, Nsight on the decode attention) and COMMIT. About 40 MB. Run from the
 # repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
-# Usage: [BEFORE_BENCH=path] [KERNEL_BENCH=1] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
+# Usage: [BEFORE_BENCH=path] [KERNEL_BENCH=1] [TRACE=1] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
 # The bundle and the tree must stay under the 64 MiB a call carries (the bundle stops past 53 MB), so one of
 # kv_cache_dtype_test (the default) and cuda_kernel_bench (KERNEL_BENCH=1: the "uneven" and "plans" runs) is carried;
 # the figures script skips what its bundle lacks.
@@ -40,4 +40,16 @@ cp bench/configs/llama-3-8b-gptq-int4.json bench/configs/llama-3-8b-awq-int4.jso
 cp "$SHARED/workloads/sharegpt-like.json" "$DEST/"
 bundle_checkpoints gptq-int4 gptq-int4-actorder awq-int4 fp8-dynamic fp8-block -- tiny-llama3 tiny-qwen3
 cp native/tests/cuda/figures_on_device.sh native/tests/cuda/ncu_decode_on_device.sh native/tests/cuda/ncu_prefill_on_device.sh native/tests/cuda/ncu_lib.sh native/tests/cuda/ncu_source_stalls.py native/tests/cuda/decode_b1_profile_on_device.sh native/tests/cuda/decode_b1_skip_on_device.sh native/tests/cuda/device_run.sh "$DEST/"
+# TRACE=1: trace/ with the kernel tracer (libpagoda_kernel_trace.so and CUDA's libcupti.so.13, gzipped: ~1.5 MB),
+# kernel_trace_summary.py and sharegpt_ab_on_device.sh (ShareGPT A/Bs and traces from this bundle's pagoda-bench).
+if [ "${TRACE:-0}" = 1 ]; then
+  bundle_build pagoda_kernel_trace
+  mkdir -p "$DEST/trace"
+  CUPTI=$(ldd "$BUILD/libpagoda_kernel_trace.so" | awk '/libcupti/ {print $3}')
+  [ -f "$CUPTI" ] || bundle_die "libcupti.so.13 not found beside CUDA"
+  cp "$BUILD/libpagoda_kernel_trace.so" "$CUPTI" "$DEST/trace/"
+  strip --strip-unneeded "$DEST/trace/libpagoda_kernel_trace.so"
+  gzip -9 "$DEST/trace/libpagoda_kernel_trace.so" "$DEST/trace/$(basename "$CUPTI")"
+  cp native/tests/cuda/kernel_trace_summary.py native/tests/cuda/sharegpt_ab_on_device.sh "$DEST/trace/"
+fi
 bundle_end --max-mb 53 "OUT=\$OUT bash $DEST/figures_on_device.sh"

@@ -227,6 +227,17 @@ def gemm_roles(phased):
     return roles
 
 
+def largest_gaps(phased, count):
+    """The longest single stretches the device sat idle inside the prefill phase: (gap ns, ns since the first record,
+    the record after it), longest first. A one-off (a kernel's first load) stands out from a per-step wait here."""
+    gaps, covered, t0 = [], None, phased[0][0]["start"] if phased else 0
+    for r, phase in phased:
+        if covered is not None and phase == "prefill" and r["start"] > covered:
+            gaps.append((r["start"] - covered, r["start"] - t0, r["name"]))
+        covered = r["end"] if covered is None else max(covered, r["end"])
+    return sorted(gaps, reverse=True)[:count]
+
+
 def print_gemm_roles(roles):
     if not roles:
         return
@@ -283,6 +294,11 @@ def print_run(rows, marks, eager_kernels, top):
             for label_, v in idle[:8]:
                 print(f"{label_[:92]:<92} {v / 1e6:>9.2f} ms")
     print_gemm_roles(gemm_roles(phased))
+    gaps = largest_gaps(phased, 12)
+    if gaps:
+        print("\nprefill: the longest idle stretches (us, ms into the run, what came after)")
+        for g, at, name in gaps:
+            print(f"{g / 1e3:>10.1f} {at / 1e6:>10.1f}  {name[:90]}")
     if graphs:
         print_graphs(graphs, launches)
 
@@ -360,6 +376,8 @@ def self_test():
              rec(30, 40, "add_rms_norm_kernel")]
     roles = gemm_roles([(r, "prefill") for r in fused])
     assert set(roles) == {"gate_up", "down"}, roles
+    gaps = largest_gaps([(r, "prefill") for r in step], 2)
+    assert gaps[0] == (50, step[1]["start"] - step[0]["start"], "nvjet_qkv") and gaps[1][0] == 5, gaps
     print("kernel_trace_summary self-test: passed")
 
 

@@ -5,7 +5,9 @@
 #include <dlfcn.h>
 #include <library_types.h>
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -548,6 +550,17 @@ void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, G
     }
   }
   run_cublaslt(plan, x, w, y, stream, beta);
+}
+
+void CublasLt::prepare(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output, int m, int n,
+                       int k, cudaStream_t stream) {
+  if (m <= kSkinnyGemmMaxRows) throw Error("CublasLt::prepare: m " + std::to_string(m) + " is a skinny_gemm size");
+  require_no_capture(stream, "CublasLt::prepare");
+  Plan& plan = plan_for(m, n, k, output);
+  if (plan.kernel == Plan::Kernel::kSkinny) return;
+  std::array<uint64_t, 8> config;
+  std::copy(std::begin(plan.algo.data), std::end(plan.algo.data), config.begin());
+  if (prepared_algos_.insert(config).second) run_cublaslt(plan, x, w, y, stream, 0.f);
 }
 
 void CublasLt::linear(const float* x, const float* w, float* y, int m, int n, int k, cudaStream_t stream, float beta) {

@@ -9,10 +9,12 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -106,6 +108,15 @@ public:
   // another stream's kernels find SMs free beside them. For shapes first seen afterwards: call it before any GEMM.
   void set_sm_count_target(int sms) { sm_count_target_ = sms; }
 
+  // Makes the bf16 plan of exactly m ahead of the step that needs it: a new m's plan is a heuristic search (~0.15 ms
+  // of host time, while an eager step's device waits for the launch behind it), and cuBLASLt loads a kernel on its
+  // first launch. So the plan's algorithm also runs once here where no plan of the same configuration has run yet
+  // (x: m rows, y: m rows of the output, overwritten). For m past skinny_gemm's sizes. Not during graph capture.
+  void prepare(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output, int m, int n, int k,
+               cudaStream_t stream);
+  // Distinct cuBLASLt configurations prepare() has run.
+  size_t prepared_kernels() const { return prepared_algos_.size(); }
+
   // Plans made so far (one a new m, n, k, output, input type) and the host seconds making them took.
   int64_t plans_made() const { return plans_made_; }
   double plan_host_seconds() const { return plan_host_seconds_; }
@@ -147,6 +158,7 @@ private:
   std::map<std::tuple<int, int, int, int>, std::unique_ptr<Plan>> fp8_plans_; // m, n, k, scaling
   std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
   std::map<std::tuple<int, int, int>, Fp8Tuned> fp8_tuned_;                     // bucket, n, k (per channel)
+  std::set<std::array<uint64_t, 8>> prepared_algos_;                             // configurations prepare() ran
 };
 
 } // namespace pagoda::cuda

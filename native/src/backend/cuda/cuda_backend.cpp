@@ -298,6 +298,8 @@ void CudaBackend::allocate_kv_cache(int32_t num_blocks, int32_t block_size) {
   note_stage("kv_cache");
   tune_gemms();
   note_stage("gemm_tuning");
+  plan_prompt_gemms();
+  note_stage("gemm_plans");
   capture_decode_graphs();
   note_stage("cuda_graphs");
 }

@@ -145,6 +145,10 @@ private:
   // past decode_max up to the token budget.
   void tune_prompt_gemms(const std::vector<const bf16*>& qkv, const std::vector<const bf16*>& o,
                          const std::vector<const bf16*>& gate_up, int decode_max);
+  // Makes the float layers' cuBLASLt plans for every m a step with prompt tokens can bring, past the decode sizes
+  // up to the token budget (at most 2,048), at load, each new configuration run once (CublasLt::prepare), so no
+  // step waits on a heuristic search or a kernel's first load (PAGODA_PLAN_PROMPT_GEMMS=0: as each m comes).
+  void plan_prompt_gemms();
   // Where the batch's placeholder ids (-1 - r) come from: placeholder_source_ (the ids the step launched before
   // samples, on the device) when the batch holds any, else null. The input upload fills them in as it copies.
   const int32_t* placeholder_ids_for(const ForwardBatch& b) const;

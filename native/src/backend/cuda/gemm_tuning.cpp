@@ -1,6 +1,7 @@
 // CudaBackend::tune_gemms: the decode GEMMs of the model's float linear layers (and lm_head), and the fp8 GEMMs of
 // its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load;
 // with PAGODA_TUNE_PROMPT_GEMMS=1 the float layers' qkv / o_proj / gate_up also at the prompt-step sizes.
+// CudaBackend::plan_prompt_gemms: the float layers' plans for every prompt-step m, made at load.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
 #include "backend/cuda/quantized_cuda_linear.h"
@@ -43,6 +44,22 @@ bool prompt_gemm_tuning_enabled() {
   return on;
 }
 
+bool prompt_gemm_planning_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_PLAN_PROMPT_GEMMS");
+    return !(v != nullptr && std::string(v) == "0");
+  }();
+  return on;
+}
+
+// The float layers' weights by shape (a quantized method's kernel plans itself).
+ByShape<const bf16*> float_weights(const CausalLM& model) {
+  return weights_by_shape<const bf16*>(model, [](const LinearLayer& l) {
+    const auto* k = dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get());
+    return k != nullptr ? std::optional<const bf16*>(k->weight_bf16()) : std::nullopt;
+  });
+}
+
 } // namespace
 
 void CudaBackend::tune_gemms() {
@@ -53,10 +70,7 @@ void CudaBackend::tune_gemms() {
   std::vector<int> sizes;
   for (int m = 1; m <= graph_batch_size(graph_max_seqs_); m = graph_batch_size(m + 1)) sizes.push_back(m);
   // Only float layers go through cuBLASLt here; a quantized method's kernel tunes itself.
-  const auto [qkv, o, gate_up, down] = weights_by_shape<const bf16*>(*model_, [](const LinearLayer& l) {
-    const auto* k = dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get());
-    return k != nullptr ? std::optional<const bf16*>(k->weight_bf16()) : std::nullopt;
-  });
+  const auto [qkv, o, gate_up, down] = float_weights(*model_);
   const Param& lm_head = model_->lm_head_tied() ? model_->embed_tokens() : model_->lm_head();
   const int qkv_width = c.q_size() + 2 * c.kv_size();
   cudaStream_t st = stream_.get();
@@ -101,6 +115,37 @@ void CudaBackend::tune_prompt_gemms(const std::vector<const bf16*>& qkv, const s
       gemm_.tune(h_.as<bf16>(), gate_up, gate_up_.data(), GemmOutput::kBf16, m, 2 * c.intermediate_size,
                  c.hidden_size, st, after_write);
   }
+}
+
+// ShareGPT's steps with prompt tokens each bring a new m to the four shapes, and a trace of them on an H100
+// (bench/results/h100-qkv-trace-s33.txt) found the device idle 4.8% of their time, most of it before a step's first
+// gate_up, o_proj or down GEMM and before the memset a split-K GEMM starts with: the host searching cuBLASLt's
+// heuristic for the new m (~0.15 ms a shape, 555 plans and 116 ms over the run) or the library loading a kernel on
+// its first launch, while the device has run dry. Every m of the range is planned here instead: ~1,800 m x 4
+// shapes for the token budget of 2,048, about a second of load. Larger budgets plan up to 2,048 only: past it a
+// step's GEMMs take long enough to cover a search.
+void CudaBackend::plan_prompt_gemms() {
+  if (f32_ || !prompt_gemm_planning_enabled()) return;
+  const ByShape<const bf16*> w = float_weights(*model_);
+  if (w.empty()) return;
+  const ModelConfig& c = config_;
+  const int qkv_width = c.q_size() + 2 * c.kv_size();
+  const int first = std::max(graph_batch_size(graph_max_seqs_), kSkinnyGemmMaxRows) + 1;
+  const int last = static_cast<int>(std::min<int64_t>(act_tokens_, 2048));
+  cudaStream_t st = stream_.get();
+  for (int m = first; m <= last; ++m) {
+    if (!w.qkv.empty())
+      gemm_.prepare(h_.as<bf16>(), w.qkv.front(), qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st);
+    if (!w.o.empty())
+      gemm_.prepare(attn_.as<bf16>(), w.o.front(), o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st);
+    if (!w.gate_up.empty())
+      gemm_.prepare(h_.as<bf16>(), w.gate_up.front(), gate_up_.data(), GemmOutput::kBf16, m,
+                    2 * c.intermediate_size, c.hidden_size, st);
+    if (!w.down.empty())
+      gemm_.prepare(act_.as<bf16>(), w.down.front(), o_.data(), GemmOutput::kBf16, m, c.hidden_size,
+                    c.intermediate_size, st);
+  }
+  PAGODA_CUDA_CHECK(cudaStreamSynchronize(st));
 }
 
 // W8A8 fp8 layers past the streaming sizes run cuBLASLt's fp8 GEMM; with its scale modes the library's one algorithm
