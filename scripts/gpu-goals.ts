@@ -110,7 +110,7 @@ export interface Goal {
 
 // The newest figures call on each card (`figures_on_device.sh` names its files `<card>-<model>-<run>-<commit>`);
 // a line measured by another call names its files itself.
-const NEWEST: Record<Card, string> = { h100: '68341f8', h200: 'd1385e7' };
+const NEWEST: Record<Card, string> = { h100: '68341f8', h200: '4bbcf02' };
 // The H100's newest random 1,024 / 1,024 runs and ShareGPT bf16 run, at the code that keeps the logit rows by default
 // (session 31's later calls; its first call ran 68341f8, where that was still a switch).
 const LATEST_H100 = '3a053ef';
@@ -156,11 +156,7 @@ export const GOALS: readonly Goal[] = [
     target: { atLeast: 1.25 },
     read: ratioOf('request_throughput_per_s', 'req/s', 2),
     paired: true,
-    files: {
-      ...fromCall(['llama3-8b-fp8-dynamic-kv-cache-dtype-fp8-sharegpt-500-ab', BF16_SHAREGPT], { h100: NEWEST.h100 }),
-      // Session 15's call, before the figures script's A/B lists named these runs.
-      h200: ['h200-llama3-8b-fp8-dynamic-kv-fp8-sharegpt-500-fb0e7a6', 'h200-llama3-8b-bf16-sharegpt-500-fb0e7a6'],
-    },
+    files: fromCall(['llama3-8b-fp8-dynamic-kv-cache-dtype-fp8-sharegpt-500-ab', BF16_SHAREGPT]),
   },
   {
     issue: 15,
@@ -168,11 +164,10 @@ export const GOALS: readonly Goal[] = [
     target: null,
     read: ratioOf('output_tokens_per_s', 'output tok/s', 0),
     paired: true,
-    files: {
-      ...fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], { h100: LATEST_H100 }),
-      // The H200's run of 2026-12-03 (53430cc and e821688's pagoda-bench), named without a commit.
-      h200: ['h200-llama3-8b-random-1024-1024-x1000-kv-fp8', `h200-${BF16_RANDOM}`],
-    },
+    files: fromCall(['llama3-8b-bf16-kv-cache-dtype-fp8-random-1024-1024-x1000-ab', BF16_RANDOM], {
+      h100: LATEST_H100,
+      h200: NEWEST.h200,
+    }),
   },
   {
     issue: 20,
@@ -186,28 +181,28 @@ export const GOALS: readonly Goal[] = [
     line: 'random 1,024 / 1,024 x 1,000, bf16, at 80% of its per-step roofline',
     target: { atLeast: 80 },
     read: stepRoofline,
-    files: { ...fromCall([BF16_RANDOM], { h100: LATEST_H100 }), h200: [`h200-${BF16_RANDOM}`] },
+    files: fromCall([BF16_RANDOM], { h100: LATEST_H100, h200: NEWEST.h200 }),
   },
   {
     issue: 20,
     line: 'prefill of a 32k-token prompt at 22,000 tokens/s (Llama-3.1-8B)',
     target: { atLeast: 22_000 },
     read: prefillRate,
-    files: fromCall(['llama31-8b-prefill-32k'], { h100: NEWEST.h100, h200: 'c8dee92' }),
+    files: fromCall(['llama31-8b-prefill-32k']),
   },
   {
     issue: 20,
     line: 'prefill of a 120k-token prompt at 11,000 tokens/s (Llama-3.1-8B)',
     target: { atLeast: 11_000 },
     read: prefillRate,
-    files: fromCall(['llama31-8b-prefill-120k'], { h100: NEWEST.h100, h200: 'c8dee92' }),
+    files: fromCall(['llama31-8b-prefill-120k']),
   },
   {
     issue: 20,
     line: 'prefix caching (1,536 shared + 512 own) at 2.8x',
     target: { atLeast: 2.8 },
     read: prefixSpeedup,
-    files: fromCall(['llama3-8b-prefix-caching'], { h100: NEWEST.h100, h200: '89a92ab' }),
+    files: fromCall(['llama3-8b-prefix-caching']),
   },
   {
     issue: 20,
@@ -216,8 +211,7 @@ export const GOALS: readonly Goal[] = [
     read: idle,
     files: {
       h100: [`h100-${BF16_SHAREGPT}-${NEWEST.h100}`, `h100-${BF16_RANDOM}-${LATEST_H100}`],
-      // The H200's ShareGPT idle from session 18: d1385e7's was read before the step timer paired each step's events.
-      h200: [`h200-${BF16_SHAREGPT}-89a92ab`, `h200-${BF16_RANDOM}`],
+      h200: [`h200-${BF16_SHAREGPT}-${NEWEST.h200}`, `h200-${BF16_RANDOM}-${NEWEST.h200}`],
     },
   },
 ];
