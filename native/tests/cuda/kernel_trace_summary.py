@@ -3,6 +3,7 @@
 kernel it prints its duration, the idle gap before it and its exclusive time (how far it moves the step's end past
 every kernel before it, so a kernel that overlaps its predecessor under PDL is charged only for what sticks out).
 Exclusive times and gaps add up to the step. Usage: kernel_trace_summary.py trace.csv [--skip N] [--graph-size N]
+[--graph ID,...] (each of those graphs in turn: the decode graph of each padded batch size in a --run trace)
 
 --run: the whole measured run instead (a workload such as the ShareGPT-like 500, between the profiler marks
 pagoda-bench writes; the whole trace where it has none), split into decode steps (graph launches and the
@@ -381,47 +382,9 @@ def self_test():
     print("kernel_trace_summary self-test: passed")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("trace", nargs="?")
-    ap.add_argument("--run", action="store_true", help="the whole measured run by phase (see above)")
-    ap.add_argument("--eager-kernels", type=int, default=12,
-                    help="--run: eager kernels between two graph launches that make a prefill-carrying stretch")
-    ap.add_argument("--top", type=int, default=25, help="--run: kernels listed a phase")
-    ap.add_argument("--self-test", action="store_true")
-    ap.add_argument("--skip", type=int, default=3, help="launches to drop first (warm-up)")
-    ap.add_argument("--graph-size", type=int, default=0, help="only launches of this many kernels (0: the most common)")
-    a = ap.parse_args()
-    if a.self_test:
-        self_test()
-        return
-    if not a.trace:
-        ap.error("a trace is needed")
-    rows, outside, marks = [], [], []
-    opener = gzip.open if a.trace.endswith(".gz") else open
-    with opener(a.trace, "rt") as f:
-        for r in csv.DictReader(f):
-            for k in ("start", "end"):
-                r[k] = int(r[k])
-            if is_marker(r):
-                marks.append(r)
-            else:
-                (outside if r["graph"] in ("0", "") else rows).append(r)
-    if a.run:
-        print_run(rows + outside, marks, a.eager_kernels, a.top)
-        return
-    rows.sort(key=lambda r: r["start"])
-    outside.sort(key=lambda r: r["start"])
-    launches = graph_launches(rows)
-    if not launches:
-        print("no graph launches in the trace")
-        return
-    sizes = Counter((l[0]["graph"], len(l)) for l in launches)
-    (graph, size), count = sizes.most_common(1)[0]
-    if a.graph_size:
-        matches = [k for k in sizes if k[1] == a.graph_size]
-        graph, size = matches[0] if matches else (graph, size)
-    picked = [l for l in launches if l[0]["graph"] == graph and len(l) == size][a.skip:]
+def print_graph(launches, outside, graph, size, skip):
+    """One graph's launches of one size: the step, each kernel by label, what runs between launches, one layer."""
+    picked = [l for l in launches if l[0]["graph"] == graph and len(l) == size][skip:]
     print(f"graph launches: {len(launches)}; using {len(picked)} of graph {graph} with {size} kernels each")
     if not picked:
         return
@@ -457,6 +420,60 @@ def main():
         print(f"{'layer total':<92} {sum(pos[i][0] for i in range(mid, mid + p)):>8.2f} "
               f"{sum(pos[i][1] for i in range(mid, mid + p)):>8.2f} {sum(pos[i][2] for i in range(mid, mid + p)):>8.2f}")
 
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("trace", nargs="?")
+    ap.add_argument("--run", action="store_true", help="the whole measured run by phase (see above)")
+    ap.add_argument("--eager-kernels", type=int, default=12,
+                    help="--run: eager kernels between two graph launches that make a prefill-carrying stretch")
+    ap.add_argument("--top", type=int, default=25, help="--run: kernels listed a phase")
+    ap.add_argument("--self-test", action="store_true")
+    ap.add_argument("--skip", type=int, default=3, help="launches to drop first (warm-up)")
+    ap.add_argument("--graph-size", type=int, default=0, help="only launches of this many kernels (0: the most common)")
+    ap.add_argument("--graph", default="", help="these graphs (ids as --run's decode graph table names them, "
+                    "comma-separated), each at its most common size, instead")
+    a = ap.parse_args()
+    if a.self_test:
+        self_test()
+        return
+    if not a.trace:
+        ap.error("a trace is needed")
+    rows, outside, marks = [], [], []
+    opener = gzip.open if a.trace.endswith(".gz") else open
+    with opener(a.trace, "rt") as f:
+        for r in csv.DictReader(f):
+            for k in ("start", "end"):
+                r[k] = int(r[k])
+            if is_marker(r):
+                marks.append(r)
+            else:
+                (outside if r["graph"] in ("0", "") else rows).append(r)
+    if a.run:
+        print_run(rows + outside, marks, a.eager_kernels, a.top)
+        return
+    rows.sort(key=lambda r: r["start"])
+    outside.sort(key=lambda r: r["start"])
+    launches = graph_launches(rows)
+    if not launches:
+        print("no graph launches in the trace")
+        return
+    sizes = Counter((l[0]["graph"], len(l)) for l in launches)
+    (graph, size), count = sizes.most_common(1)[0]
+    if a.graph_size:
+        matches = [k for k in sizes if k[1] == a.graph_size]
+        graph, size = matches[0] if matches else (graph, size)
+    if a.graph:
+        for g in a.graph.split(","):
+            sized = [k for k, _ in sizes.most_common() if k[0] == g]
+            if not sized:
+                print(f"\ngraph {g}: not in the trace")
+                continue
+            print()
+            print_graph(launches, outside, g, sized[0][1], a.skip)
+        return
+    print_graph(launches, outside, graph, size, a.skip)
 
 if __name__ == "__main__":
     main()

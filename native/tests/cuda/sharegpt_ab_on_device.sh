@@ -3,7 +3,8 @@
 # to the steps with prompt tokens in one call, from the figures bundle (figures_bundle_for_device.sh) with the kernel
 # tracer beside it in trace/ (libpagoda_kernel_trace.so and libcupti.so.13, gzipped, and kernel_trace_summary.py).
 # CHECKS=1 first: cublaslt_test must pass, then every golden. RUNS="NAME:VAR=V[,VAR=V] ..." (default "default:")
-# runs in that order, then again in reverse (ABBA); TRACE="NAME ..." traces those (kernel_trace_summary.py --run).
+# runs in that order, then again in reverse (ABBA); TRACE="NAME ..." traces those (kernel_trace_summary.py --run, then
+# the GRAPHS decode graphs with the most time kernel by kernel: trace-NAME.graphs.txt). PLAIN=0: the traces only.
 # Usage: OUT=/some/dir bash BUNDLE/trace/sharegpt_ab_on_device.sh
 SCRIPT=sharegpt_ab_on_device LOGS=sharegpt-ab TOTAL_S=${TOTAL_S:-400}
 source "$(dirname "$0")/../device_run.sh"
@@ -26,6 +27,7 @@ print(f\"   {f['request_throughput_per_s']:.2f} req/s, {100*r['all_steps']['frac
 SPECS=(${RUNS:-default:})
 ORDER=("${SPECS[@]}")
 for ((i = ${#SPECS[@]} - 1; i >= 0; i--)); do ORDER+=("${SPECS[i]}"); done
+[ "${PLAIN:-1}" = 0 ] && ORDER=() # traces only
 n=0
 for spec in "${ORDER[@]}"; do
   n=$((n + 1)) name=${spec%%:*}
@@ -41,6 +43,11 @@ for name in ${TRACE:-}; do
   sed -n 3,5p "$OUT_DIR/trace-$name.summary.txt"
   grep -A8 "GEMMs by linear" "$OUT_DIR/trace-$name.summary.txt"
   grep -A13 "longest idle" "$OUT_DIR/trace-$name.summary.txt"
-  rm -f "$OUT_DIR/trace-$name.csv" # ~70 MB: the summary comes back
+  # Each of the GRAPHS (default 8) decode graphs with the most time, kernel by kernel (a padded batch size each).
+  ids=$(awk '/^decode graphs/ {f = 1; getline; next} f && NF >= 6 {print $1} f && NF < 6 {f = 0}' \
+    "$OUT_DIR/trace-$name.summary.txt" | head -"${GRAPHS:-8}" | paste -sd,)
+  [ -n "$ids" ] && timeout 120 python3 "$T/kernel_trace_summary.py" --graph "$ids" "$OUT_DIR/trace-$name.csv" \
+    > "$OUT_DIR/trace-$name.graphs.txt" 2>&1 && grep -E "^graph launches|^step:" "$OUT_DIR/trace-$name.graphs.txt"
+  rm -f "$OUT_DIR/trace-$name.csv" # ~70 MB: the summaries come back
 done
 finish
