@@ -76,33 +76,28 @@ int main() {
         }
       }
     }
-    // Each new m of an untuned shape is a plan of its own (a heuristic search), counted with its host time.
+    // Each new m of an untuned shape is a plan of its own (a heuristic search), counted with its host time; and
+    // prepare() makes each m's plan ahead and runs its configuration once, so the steps after make no plan of their
+    // own and still compute x · w^T. A skinny_gemm size is refused.
     {
-      CublasLt fresh;
       const int n = 1000, k = 512, rows = 700;
       auto x = random_bf16_values(size_t(rows) * k, rng);
       auto w = random_bf16_values(size_t(n) * k, rng, 0.05f);
       auto d_x = upload_bf16(x), d_w = upload_bf16(w);
       DeviceBuffer d_y(size_t(rows) * n * 4);
-      for (int m : {300, 333, 384, 385, 640, 700, 333}) {
+      auto check_m = [&](CublasLt& gemm, int m, const std::string& name) {
         const auto ref = ref_linear(std::vector<float>(x.begin(), x.begin() + size_t(m) * k), w, m, n, k);
         poison(d_y);
-        fresh.linear(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, m, n, k, 0);
-        c.expect("untuned m " + std::to_string(m), compare(download_bf16(d_y, ref.size()), ref), 6e-3, 5e-2);
-      }
+        gemm.linear(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, m, n, k, 0);
+        c.expect(name + " m " + std::to_string(m), compare(download_bf16(d_y, ref.size()), ref), 6e-3, 5e-2);
+      };
+      CublasLt fresh;
+      for (int m : {300, 333, 384, 385, 640, 700, 333}) check_m(fresh, m, "untuned");
       c.expect_true("a plan a new m (333 twice is one), with its host time",
                     fresh.plans_made() == 6 && fresh.plan_host_seconds() > 0,
                     std::to_string(fresh.plans_made()) + " plans");
-    }
-    // prepare(): the plan of each m made ahead, its configuration run once; the steps after make no plan of their
-    // own and still compute x · w^T. A skinny_gemm size is refused.
-    {
+
       CublasLt ahead;
-      const int n = 1000, k = 512, rows = 700;
-      auto x = random_bf16_values(size_t(rows) * k, rng);
-      auto w = random_bf16_values(size_t(n) * k, rng, 0.05f);
-      auto d_x = upload_bf16(x), d_w = upload_bf16(w);
-      DeviceBuffer d_y(size_t(rows) * n * 2);
       const std::vector<int> ms = {300, 333, 384, 385, 640, 700};
       for (int m : ms) ahead.prepare(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, m, n, k, 0);
       const int64_t planned = ahead.plans_made();
@@ -110,12 +105,7 @@ int main() {
                     planned == int64_t(ms.size()) && ahead.prepared_kernels() >= 1 &&
                         ahead.prepared_kernels() <= ms.size(),
                     std::to_string(planned) + " plans, " + std::to_string(ahead.prepared_kernels()) + " kernels");
-      for (int m : ms) {
-        const auto ref = ref_linear(std::vector<float>(x.begin(), x.begin() + size_t(m) * k), w, m, n, k);
-        poison(d_y);
-        ahead.linear(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, m, n, k, 0);
-        c.expect("prepared m " + std::to_string(m), compare(download_bf16(d_y, ref.size()), ref), 6e-3, 5e-2);
-      }
+      for (int m : ms) check_m(ahead, m, "prepared");
       c.expect_true("a prepared m makes no plan in the step", ahead.plans_made() == planned,
                     std::to_string(ahead.plans_made()) + " plans");
       bool refused = false;
