@@ -556,8 +556,7 @@ void CublasLt::prepare(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, 
                        int k, cudaStream_t stream) {
   if (m <= kSkinnyGemmMaxRows) throw Error("CublasLt::prepare: m " + std::to_string(m) + " is a skinny_gemm size");
   require_no_capture(stream, "CublasLt::prepare");
-  Plan& plan = plan_for(m, n, k, output);
-  if (plan.kernel == Plan::Kernel::kSkinny) return;
+  const Plan& plan = plan_for(m, n, k, output); // past skinny_gemm's sizes: a cuBLASLt algorithm
   std::array<uint64_t, 8> config;
   std::copy(std::begin(plan.algo.data), std::end(plan.algo.data), config.begin());
   if (prepared_algos_.insert(config).second) run_cublaslt(plan, x, w, y, stream, 0.f);

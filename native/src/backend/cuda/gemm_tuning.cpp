@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,15 +53,23 @@ bool prompt_gemm_planning_enabled() {
   return on;
 }
 
-// The float layers' weights by shape (a quantized method's kernel plans itself).
-ByShape<const bf16*> float_weights(const CausalLM& model) {
-  return weights_by_shape<const bf16*>(model, [](const LinearLayer& l) {
+// Steps with prompt tokens are tuned / planned up to this many rows (or the token budget, if smaller): past it a
+// step's GEMMs take long enough to cover a heuristic search.
+constexpr int64_t kPromptGemmMaxRows = 2048;
+
+} // namespace
+
+std::vector<CudaBackend::FloatGemm> CudaBackend::float_gemms() const {
+  const ModelConfig& c = config_;
+  const ByShape<const bf16*> w = weights_by_shape<const bf16*>(*model_, [](const LinearLayer& l) {
     const auto* k = dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get());
     return k != nullptr ? std::optional<const bf16*>(k->weight_bf16()) : std::nullopt;
   });
+  return {{"qkv", h_.as<bf16>(), qkv_.data(), c.q_size() + 2 * c.kv_size(), c.hidden_size, w.qkv},
+          {"o_proj", attn_.as<bf16>(), o_.data(), c.hidden_size, c.q_size(), w.o},
+          {"gate_up", h_.as<bf16>(), gate_up_.data(), 2 * c.intermediate_size, c.hidden_size, w.gate_up},
+          {"down", act_.as<bf16>(), o_.data(), c.hidden_size, c.intermediate_size, w.down}};
 }
-
-} // namespace
 
 void CudaBackend::tune_gemms() {
   if (f32_ || !gemm_tune_enabled_) return;
@@ -70,24 +79,18 @@ void CudaBackend::tune_gemms() {
   std::vector<int> sizes;
   for (int m = 1; m <= graph_batch_size(graph_max_seqs_); m = graph_batch_size(m + 1)) sizes.push_back(m);
   // Only float layers go through cuBLASLt here; a quantized method's kernel tunes itself.
-  const auto [qkv, o, gate_up, down] = float_weights(*model_);
+  const std::vector<FloatGemm> gemms = float_gemms();
   const Param& lm_head = model_->lm_head_tied() ? model_->embed_tokens() : model_->lm_head();
-  const int qkv_width = c.q_size() + 2 * c.kv_size();
   cudaStream_t st = stream_.get();
   for (int m : sizes) {
     if (m > act_tokens_) break; // activations not sized for it (no profile() before the cache)
-    if (!qkv.empty()) gemm_.tune(h_.as<bf16>(), qkv, qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st);
-    if (!o.empty()) gemm_.tune(attn_.as<bf16>(), o, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st);
-    if (!gate_up.empty())
-      gemm_.tune(h_.as<bf16>(), gate_up, gate_up_.data(), GemmOutput::kBf16, m, 2 * c.intermediate_size,
-                 c.hidden_size, st);
-    if (!down.empty())
-      gemm_.tune(act_.as<bf16>(), down, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.intermediate_size, st);
+    for (const FloatGemm& g : gemms)
+      if (!g.weights.empty()) gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st);
     if (m <= act_rows_)
       gemm_.tune(rows_.as<bf16>(), {device_param<bf16>(lm_head)}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
                  c.hidden_size, st);
   }
-  tune_prompt_gemms(qkv, o, gate_up, sizes.empty() ? 0 : sizes.back());
+  tune_prompt_gemms(gemms, sizes.empty() ? 0 : sizes.back());
   tune_fp8_gemms(sizes);
 }
 
@@ -98,23 +101,14 @@ void CudaBackend::tune_gemms() {
 // and gate_up only: tuned for the whole step, down's choice lost 5.6% in it while the other three gained. Each
 // candidate is timed after a copy of its input (TuneTiming::kAfterInputWrite), with another kernel between its runs as
 // in a step, not back to back with itself, where the tail of one run hides under the next.
-void CudaBackend::tune_prompt_gemms(const std::vector<const bf16*>& qkv, const std::vector<const bf16*>& o,
-                                    const std::vector<const bf16*>& gate_up, int decode_max) {
+void CudaBackend::tune_prompt_gemms(const std::vector<FloatGemm>& gemms, int decode_max) {
   if (!prompt_gemm_tuning_enabled()) return;
-  const ModelConfig& c = config_;
-  const int qkv_width = c.q_size() + 2 * c.kv_size();
-  const int last = static_cast<int>(std::min<int64_t>(act_tokens_, 2048));
-  const TuneTiming after_write = TuneTiming::kAfterInputWrite;
+  const int last = static_cast<int>(std::min(act_tokens_, kPromptGemmMaxRows));
   cudaStream_t st = stream_.get();
-  for (int m = CublasLt::tune_bucket(decode_max + 1); m <= last; m = CublasLt::tune_bucket(m + 1)) {
-    if (!qkv.empty())
-      gemm_.tune(h_.as<bf16>(), qkv, qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st, after_write);
-    if (!o.empty())
-      gemm_.tune(attn_.as<bf16>(), o, o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st, after_write);
-    if (!gate_up.empty())
-      gemm_.tune(h_.as<bf16>(), gate_up, gate_up_.data(), GemmOutput::kBf16, m, 2 * c.intermediate_size,
-                 c.hidden_size, st, after_write);
-  }
+  for (int m = CublasLt::tune_bucket(decode_max + 1); m <= last; m = CublasLt::tune_bucket(m + 1))
+    for (const FloatGemm& g : gemms)
+      if (!g.weights.empty() && std::strcmp(g.name, "down") != 0)
+        gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st, TuneTiming::kAfterInputWrite);
 }
 
 // ShareGPT's steps with prompt tokens each bring a new m to the four shapes, and a trace of them on an H100
@@ -122,29 +116,16 @@ void CudaBackend::tune_prompt_gemms(const std::vector<const bf16*>& qkv, const s
 // gate_up, o_proj or down GEMM and before the memset a split-K GEMM starts with: the host searching cuBLASLt's
 // heuristic for the new m (~0.15 ms a shape, 555 plans and 116 ms over the run) or the library loading a kernel on
 // its first launch, while the device has run dry. Every m of the range is planned here instead: ~1,800 m x 4
-// shapes for the token budget of 2,048, about a second of load. Larger budgets plan up to 2,048 only: past it a
-// step's GEMMs take long enough to cover a search.
+// shapes for the token budget of 2,048, about a second of load; larger budgets plan up to kPromptGemmMaxRows.
 void CudaBackend::plan_prompt_gemms() {
   if (f32_ || !prompt_gemm_planning_enabled()) return;
-  const ByShape<const bf16*> w = float_weights(*model_);
-  if (w.empty()) return;
-  const ModelConfig& c = config_;
-  const int qkv_width = c.q_size() + 2 * c.kv_size();
+  const std::vector<FloatGemm> gemms = float_gemms();
   const int first = std::max(graph_batch_size(graph_max_seqs_), kSkinnyGemmMaxRows) + 1;
-  const int last = static_cast<int>(std::min<int64_t>(act_tokens_, 2048));
+  const int last = static_cast<int>(std::min(act_tokens_, kPromptGemmMaxRows));
   cudaStream_t st = stream_.get();
-  for (int m = first; m <= last; ++m) {
-    if (!w.qkv.empty())
-      gemm_.prepare(h_.as<bf16>(), w.qkv.front(), qkv_.data(), GemmOutput::kBf16, m, qkv_width, c.hidden_size, st);
-    if (!w.o.empty())
-      gemm_.prepare(attn_.as<bf16>(), w.o.front(), o_.data(), GemmOutput::kBf16, m, c.hidden_size, c.q_size(), st);
-    if (!w.gate_up.empty())
-      gemm_.prepare(h_.as<bf16>(), w.gate_up.front(), gate_up_.data(), GemmOutput::kBf16, m,
-                    2 * c.intermediate_size, c.hidden_size, st);
-    if (!w.down.empty())
-      gemm_.prepare(act_.as<bf16>(), w.down.front(), o_.data(), GemmOutput::kBf16, m, c.hidden_size,
-                    c.intermediate_size, st);
-  }
+  for (int m = first; m <= last; ++m)
+    for (const FloatGemm& g : gemms)
+      if (!g.weights.empty()) gemm_.prepare(g.x, g.weights.front(), g.y, GemmOutput::kBf16, m, g.n, g.k, st);
   PAGODA_CUDA_CHECK(cudaStreamSynchronize(st));
 }
 
