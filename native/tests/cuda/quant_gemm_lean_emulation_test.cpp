@@ -41,6 +41,9 @@ inline float __expf(float v) { return std::exp(v); }
 #define LEAN_KERNEL(threads, min_blocks) void
 #define LEAN_SHARED_PARTIAL(name, W) \
   float(&name)[W][8][16 + 4] = *reinterpret_cast<float(*)[W][8][16 + 4]>(emu::shared_memory)
+// The split norm's partials after the W warps' partial sums (run_grid's shared memory covers both: lean_smem).
+#define LEAN_SHARED_NORM(name, W) \
+  SplitNormPartials& name = *reinterpret_cast<SplitNormPartials*>(emu::shared_memory + size_t(W) * 8 * 20 * 4)
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 using namespace pagoda::cuda;
@@ -49,6 +52,9 @@ using namespace pagoda::cuda::test;
 namespace {
 
 using emu::Case;
+
+// Shared memory of a lean CTA of W warps: the partial sums, then the split norm's partials.
+size_t lean_smem(int W) { return size_t(W) * 8 * 20 * 4 + sizeof(SplitNormPartials); }
 
 // Every pair of e4m3 bytes through the kernel's conversion and through bf16x2_bits.cuh's.
 void check_e4m3_pairs(Checker& c) {
@@ -82,8 +88,8 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
       y.fill(y0);
       const std::string tag = cs.name + " m " + std::to_string(m) + (beta != 0.f ? " beta 0.5" : "") + " warps " +
                               std::to_string(W) + (deep ? " deep" : "");
-      const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4,
-                                              [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta, QkvRope{}); },
+      const std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W),
+                                              [&] { kernel(x.data(), w, static_cast<bf16*>(y.data()), ldy, m, beta, QkvRope{}, SplitNorm{}); },
                                               W * 32);
       if (!ran(c, tag, ": runs to the end", fault)) continue;
       c.expect(tag, compare(y.values(), e.ref), 6e-3, 8e-3 * e.max + 1e-3);
@@ -165,8 +171,8 @@ void check_checkpoint(Checker& c, const std::string& model, std::mt19937& rng) {
             }
           const lean::LeanKernel kernel = lean::lean_kernel_for<8>(w, false);
           bf16* yp = static_cast<bf16*>(y.data()) + offset;
-          const std::string fault = emu::run_grid(dim3(h.n / 16, 1, 1), size_t(8) * 8 * 20 * 4,
-                                                  [&] { kernel(x.data(), w, yp, out, m, 0.f, QkvRope{}); }, 8 * 32);
+          const std::string fault = emu::run_grid(dim3(h.n / 16, 1, 1), lean_smem(8),
+                                                  [&] { kernel(x.data(), w, yp, out, m, 0.f, QkvRope{}, SplitNorm{}); }, 8 * 32);
           ok_run = ran(c, tag, ": runs to the end", fault) && ok_run;
         }
         if (!ok_run) continue;
@@ -201,8 +207,8 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const std::vector<bf16> x = packed_x(x_all, w, m); // the same perm: interleaving moves output rows only
     const std::string tag = cs.name + " silu m " + std::to_string(m) + " warps " + std::to_string(W) + (deep ? " deep" : "");
     emu::WideOutput y(m, n, n);
-    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{});
+    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const std::vector<float> gu = y.values();
@@ -213,8 +219,8 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
         want[size_t(i) * half + col] = bf16_value(__float2bfloat16(g / (1.f + lean::__expf(-g)) * u));
       }
     emu::WideOutput out(m, half, half + 8);
-    fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{});
+    fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     c.expect_true(tag + ": equals the plain kernel + silu_mul bit for bit", equal_exactly(out.values(), want));
@@ -225,8 +231,8 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const int ctas = n / 16;
     const size_t maxima_at = size_t(8) * half, staged_size = maxima_at + size_t(8) * ctas + 64;
     std::vector<float> staged(staged_size, -1.f);
-    fault = emu::run_grid(dim3(ctas, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{});
+    fault = emu::run_grid(dim3(ctas, 1, 1), lean_smem(W), [&] {
+      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the staged kernel runs to the end", fault)) continue;
     bool products = true, maxima = true, untouched = true;
@@ -282,8 +288,8 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
     const std::string tag = cs.name + " qkv rope m " + std::to_string(m) + " head_dim " + std::to_string(hd) +
                             " warps " + std::to_string(W);
     emu::WideOutput plain(m, n, n);
-    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W>(w, false)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{});
+    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      lean::lean_kernel_for<W>(w, false)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const size_t cache_elems = size_t(blocks) * nkv * bs * hd;
@@ -318,8 +324,8 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
     r.num_kv_heads = nkv;
     r.head_dim = hd;
     r.block_size = bs;
-    fault = emu::run_grid(dim3(n / 16, 1, 1), size_t(W) * 8 * 20 * 4, [&] {
-      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r);
+    fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     std::vector<float> got_k(cache_elems), got_v(cache_elems);

@@ -19,6 +19,9 @@ UnquantizedCudaLinear::UnquantizedCudaLinear(const LinearLayer& layer, WeightUpl
 }
 
 void UnquantizedCudaLinear::apply(const void* x, void* y, int m, LinearContext& ctx) const {
+  if (ctx.norm.sums_in != nullptr)
+    return skinny_gemm_split_norm(static_cast<const bf16*>(x), weight_.as<bf16>(), static_cast<bf16*>(y), m, out_, in_,
+                                  ctx.norm, ctx.stream);
   if (ctx.f32)
     ctx.gemm.linear(static_cast<const float*>(x), weight_.as<float>(), static_cast<float*>(y), m, out_, in_, ctx.stream);
   else
@@ -48,7 +51,7 @@ void UnquantizedCudaLinear::interleave_gate_up(cudaStream_t stream) {
 bool UnquantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const {
   if (!interleaved_ || ctx.f32 || ctx.silu_fuse != Fp8Fuse::kNone || !skinny_gemm_supports(m, in_, x, weight_.data()))
     return false;
-  skinny_gemm_silu(x, weight_.as<bf16>(), out, m, out_ / 2, in_, ctx.stream);
+  skinny_gemm_silu(x, weight_.as<bf16>(), out, m, out_ / 2, in_, ctx.stream, ctx.norm);
   return true;
 }
 
@@ -63,7 +66,27 @@ bool fused_qkv_rope_enabled() {
 bool UnquantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope,
                                            LinearContext& ctx) const {
   if (ctx.f32 || m > kQkvRopeMaxRows || !skinny_gemm_supports(m, in_, x, weight_.data())) return false;
-  skinny_gemm_qkv_rope(x, weight_.as<bf16>(), qkv, m, out_, in_, rope, ctx.stream);
+  skinny_gemm_qkv_rope(x, weight_.as<bf16>(), qkv, m, out_, in_, rope, ctx.stream, ctx.norm);
+  return true;
+}
+
+// Off by default until a device A/B decides (batch 1 with and without; NOTES "Session 34").
+bool split_norm_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PAGODA_SPLIT_NORM");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+bool UnquantizedCudaLinear::consumes_split_norm(int m, const LinearContext& ctx) const {
+  return !ctx.f32 && m >= 1 && m <= kSplitNormMaxRows && in_ % 16 == 0;
+}
+
+bool UnquantizedCudaLinear::apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const {
+  if (ctx.f32 || m < 1 || m > kSplitNormMaxRows || out_ % 16 != 0 || !skinny_gemm_supports(m, in_, x, weight_.data()))
+    return false;
+  skinny_gemm_split_norm(x, weight_.as<bf16>(), norm.scaled, m, out_, in_, norm, ctx.stream);
   return true;
 }
 

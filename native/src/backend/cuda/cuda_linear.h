@@ -32,6 +32,9 @@ struct LinearContext {
   Fp8Fuse silu_fuse = Fp8Fuse::kNone;
   void* staging = nullptr;
   size_t staging_bytes = 0;
+  // x is a split norm's scaled row (kernels.h SplitNorm, sums_in set): apply / apply_silu / apply_qkv_rope scale
+  // their outputs by its rows' 1 / rms (only set where consumes_split_norm said so), or decline (the fused ones).
+  SplitNorm norm;
 };
 
 class CudaLinear : public LinearKernel {
@@ -52,7 +55,18 @@ public:
                               LinearContext& /*ctx*/) const {
     return false;
   }
+  // Whether apply() (and apply_silu / apply_qkv_rope where they run) take ctx.norm at m: a split norm's consumer.
+  virtual bool consumes_split_norm(int /*m*/, const LinearContext& /*ctx*/) const { return false; }
+  // A split norm's producer (kernels.h SplitNorm, m <= kSplitNormMaxRows): the residual add, the scaled row and the
+  // tile sums instead of y; false: not served here (the caller runs apply(), then add_rms_norm).
+  virtual bool apply_split_norm(const bf16* /*x*/, int /*m*/, const SplitNorm& /*norm*/, LinearContext& /*ctx*/) const {
+    return false;
+  }
 };
+
+// A decode layer's residual add + RMSNorm split over the GEMVs around it (SplitNorm) at up to kSplitNormMaxRows
+// rows; PAGODA_SPLIT_NORM=1 turns it on.
+bool split_norm_enabled();
 
 // Float weights as one [out, in] matrix of the path's element type.
 class UnquantizedCudaLinear : public CudaLinear {
@@ -72,6 +86,9 @@ public:
   bool apply_silu(const bf16* x, bf16* out, int m, LinearContext& ctx) const override;
   // skinny_gemm_qkv_rope up to kQkvRopeMaxRows.
   bool apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope, LinearContext& ctx) const override;
+  // skinny_gemm_split_norm's sizes.
+  bool consumes_split_norm(int m, const LinearContext& ctx) const override;
+  bool apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const override;
 
 private:
   DeviceBuffer weight_;

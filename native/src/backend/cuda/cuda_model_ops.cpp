@@ -52,6 +52,8 @@ public:
   }
   void rms_norm(const Param& weight, Act out) override {
     settle_qkv();
+    settle_out();
+    if (out == Act::kHidden) norm_pending_ = nullptr; // written below
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
@@ -66,7 +68,11 @@ public:
   }
   void add_rms_norm(Act delta, const Param& weight, Act out) override {
     settle_qkv();
+    if (out_pending_ != nullptr && delta == Act::kOut && out == Act::kHidden && produce_split_norm(weight)) return;
+    settle_out();
+    if (delta == Act::kHidden) settle_norm();
     if (b_.skip_.skips("add_rms_norm")) return;
+    if (out == Act::kHidden) norm_pending_ = nullptr; // written below
     const Fp8Fuse fuse = fuse_for(weight, out);
     if constexpr (std::is_same_v<T, bf16>) {
       if (fuse != Fp8Fuse::kNone)
@@ -81,7 +87,13 @@ public:
   }
   void linear(const LinearLayer& layer, Act in, Act out) override {
     settle_rope();
+    settle_out();
     if (b_.skip_.skips(layer.name)) return;
+    if (out == Act::kOut && split_norm_usable()) { // the add_rms_norm after it may run it as a split norm's producer
+      out_pending_ = &layer;
+      out_in_ = in;
+      return;
+    }
     if (out == Act::kQkv && qkv_rope_fusable()) { // attention() runs it, with RoPE and the KV write where it can
       qkv_pending_ = &layer;
       qkv_in_ = in;
@@ -93,6 +105,7 @@ public:
     LinearContext ctx = linear_context(in);
     // Only gate_up (the linear that writes kGateUp) is ever interleaved (bf16 or int4, unless PAGODA_FUSED_SILU=0).
     const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
+    take_norm(kernel, in, ctx);
     gate_up_interleaved_ = out == Act::kGateUp && kernel.gate_up_interleaved();
     if constexpr (std::is_same_v<T, bf16>) {
       if (gate_up_interleaved_) {
@@ -105,6 +118,7 @@ public:
           b_.ops_.mark(st_, layer.name.c_str());
           return;
         }
+        decline_norm(ctx);
       }
     }
     kernel.apply(act(in), act(out), live_rows_, ctx);
@@ -113,11 +127,14 @@ public:
   }
   void bias_add(Act x, const Param& bias) override {
     settle_rope();
+    settle_out();
+    if (x == Act::kHidden) settle_norm();
     wrote(x, Fp8Fuse::kNone);
     cuda::bias_add(act(x), device_param<T>(bias), live_rows_, width(x), st_);
   }
   void qk_norm(Act qkv, const Param& q_norm, const Param& k_norm) override {
     settle_qkv();
+    settle_out();
     T* p = act(qkv);
     const int w = width(qkv);
     rms_norm_heads(p, device_param<T>(q_norm), live_rows_, c_.num_attention_heads, c_.head_dim, w, eps(), st_);
@@ -243,6 +260,7 @@ public:
   }
   void silu_mul(Act gate_up, Act out) override {
     settle_qkv();
+    settle_out();
     if (b_.skip_.skips("silu_mul")) return;
     if (silu_done_) { // gate_up's kernel wrote silu(gate) * up already
       silu_done_ = false;
@@ -270,6 +288,7 @@ public:
   // prompt rows only: a decode graph's rows all give logits.
   void keep_logit_rows(Act a) override {
     settle_qkv();
+    settle_out();
     const int m = in_.num_logit_rows;
     if (!keep_logit_rows_enabled() || b_.pooling_ || in_.all_logits || m >= live_rows_) return;
     const size_t x_bytes = size_t(m) * c_.hidden_size * sizeof(float), a_bytes = size_t(m) * width(a) * sizeof(T);
@@ -350,6 +369,7 @@ private:
         r.block_size = b_.block_size_;
         LinearContext ctx = linear_context(qkv_in_);
         const auto& kernel = static_cast<const CudaLinear&>(*qkv_pending_->kernel);
+        take_norm(kernel, qkv_in_, ctx);
         if (kernel.apply_qkv_rope(act(qkv_in_), act(Act::kQkv), live_rows_, r, ctx)) {
           b_.ops_.mark(st_, qkv_pending_->name.c_str());
           qkv_pending_ = nullptr;
@@ -362,6 +382,84 @@ private:
     settle_qkv();
     return false;
   }
+  // A split norm (SplitNorm, split_norm_enabled()): decode-sized bf16 steps of a causal LM, not W8A8 (whose norms
+  // fake-quantize their output).
+  bool split_norm_usable() const {
+    return std::is_same_v<T, bf16> && split_norm_enabled() && !b_.pooling_ && live_rows_ >= 1 &&
+           live_rows_ <= kSplitNormMaxRows && b_.w8a8_fuse_ == Fp8Fuse::kNone && c_.hidden_size % 16 == 0 &&
+           b_.norm_sums_.bytes() >= size_t(live_rows_) * (c_.hidden_size / 16) * sizeof(float);
+  }
+  SplitNorm split_norm_of(const Param* weight) const {
+    SplitNorm n;
+    n.parts = c_.hidden_size / 16;
+    n.width = c_.hidden_size;
+    n.eps = eps();
+    if (weight == nullptr) { // the consumer's side
+      n.sums_in = b_.norm_sums_.template as<float>();
+      return n;
+    }
+    if constexpr (std::is_same_v<T, bf16>) {
+      n.residual = b_.x_.template as<float>();
+      n.gamma = device_param<T>(*weight);
+      n.scaled = act(Act::kHidden);
+      n.sums_out = b_.norm_sums_.template as<float>();
+    }
+    return n;
+  }
+  // add_rms_norm(kOut -> kHidden) with the linear into kOut waiting: that linear as the split norm's producer, the
+  // norm left to the linear reading kHidden (not the final norm: lm_head and pooling read it as it is).
+  bool produce_split_norm(const Param& weight) {
+    if (&weight == &b_.model_->final_norm() || b_.skip_.skips("add_rms_norm")) return false;
+    const LinearLayer& layer = *out_pending_;
+    LinearContext ctx = linear_context(out_in_);
+    const auto& kernel = static_cast<const CudaLinear&>(*layer.kernel);
+    if constexpr (!std::is_same_v<T, bf16>) return false;
+    else if (!kernel.apply_split_norm(act(out_in_), live_rows_, split_norm_of(&weight), ctx)) return false;
+    out_pending_ = nullptr;
+    norm_pending_ = &weight;
+    wrote(Act::kHidden, Fp8Fuse::kNone);
+    b_.ops_.mark(st_, layer.name.c_str());
+    return true;
+  }
+  // A linear reading kHidden while a split norm is pending: its consumer where the kernel can be, else the norm
+  // written out first.
+  void take_norm(const CudaLinear& kernel, Act in, LinearContext& ctx) {
+    if (norm_pending_ == nullptr || in != Act::kHidden) return;
+    if (kernel.consumes_split_norm(live_rows_, ctx)) ctx.norm = split_norm_of(nullptr);
+    else settle_norm();
+  }
+  // A fused launch that declined ctx.norm: the norm written out, and the plain launch after it reads it as it is.
+  void decline_norm(LinearContext& ctx) {
+    if (ctx.norm.sums_in == nullptr) return;
+    settle_norm();
+    ctx.norm = SplitNorm{};
+  }
+  // kHidden as add_rms_norm would have left it (the residual already holds the add).
+  void settle_norm() {
+    if (norm_pending_ == nullptr) return;
+    const Param& weight = *norm_pending_;
+    norm_pending_ = nullptr;
+    cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(Act::kHidden), live_rows_, c_.hidden_size,
+                   eps(), st_);
+    b_.ops_.mark(st_, "add_rms_norm");
+  }
+  // A linear into kOut left waiting for add_rms_norm, run as it would have been.
+  void settle_out() {
+    if (out_pending_ == nullptr) return;
+    const LinearLayer& layer = *out_pending_;
+    out_pending_ = nullptr;
+    run_linear(layer, out_in_, Act::kOut);
+  }
+
+public:
+  // The end of the forward: nothing left waiting.
+  void settle_all() {
+    settle_rope();
+    settle_out();
+    settle_norm();
+  }
+
+private:
   unsigned char* cache_layer(DeviceBuffer& cache, int li) const {
     return static_cast<unsigned char*>(cache.data()) + li * (cache.bytes() / c_.num_hidden_layers);
   }
@@ -397,6 +495,9 @@ private:
   bool rope_pending_ = false;        // rope() left q / k to attention(): the qkv GEMM or rope_neox_kv_write
   const LinearLayer* qkv_pending_ = nullptr; // linear() left the qkv projection to attention() (finish_qkv)
   Act qkv_in_ = Act::kHidden;
+  const LinearLayer* out_pending_ = nullptr; // linear() left a projection into kOut to add_rms_norm (split norm)
+  Act out_in_ = Act::kAttn;
+  const Param* norm_pending_ = nullptr; // kHidden holds a split norm's scaled rows for this norm weight
   CudaBackend& b_;
   const StepInputs& in_;
   const ModelConfig& c_;
@@ -407,6 +508,7 @@ private:
 template <typename T> void CudaBackend::run_model_as(const StepInputs& in) {
   CudaOps<T> ops(*this, in);
   model_->forward(ops);
+  ops.settle_all();
   if (!in.all_logits && ops.rows() < in.num_tokens) // the model kept the logit rows: they are h_'s first rows
     PAGODA_CUDA_CHECK(cudaMemcpyAsync(rows_.data(), h_.data(), size_t(ops.rows()) * config_.hidden_size * sizeof(T),
                                       cudaMemcpyDeviceToDevice, stream_.get()));

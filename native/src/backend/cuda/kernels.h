@@ -95,6 +95,29 @@ struct QkvRope {
   bf16* v_cache = nullptr;
   int num_q_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
 };
+// A decode layer's residual add + RMSNorm split over the two GEMVs around it (m <= 8; split_norm.cuh), so no
+// norm kernel runs between them. The GEMV writing into the residual stream (o_proj, down: the producer) adds its
+// bf16-rounded rows into `residual`, writes scaled = bf16(residual * gamma) for the next GEMV and each 16-row
+// tile's sum of residual^2 into sums[row * parts + tile]; the GEMV reading `scaled` (qkv, gate_up: the consumer)
+// multiplies its outputs of row i by rsqrt(sum of row i's sums / width + eps) (RMSNorm's 1 / rms is one number a
+// row, so it may come after the dot products). A kernel given neither (null residual, null sums_in) is unchanged.
+struct SplitNorm {
+  float* residual = nullptr;    // producer: float32 [m, n], n = width
+  const bf16* gamma = nullptr;  // producer: the next norm's weight [n]
+  bf16* scaled = nullptr;       // producer: [m, n]
+  float* sums_out = nullptr;    // producer: [m, parts]
+  const float* sums_in = nullptr; // consumer: [m, parts]
+  int parts = 0;                // width / 16
+  int width = 0;
+  float eps = 0.f;
+};
+// Rows a split norm serves (one n8 tile of input rows).
+constexpr int kSplitNormMaxRows = 8;
+// The launchers' check: no split norm, or one side of one (never both) with 1 <= m <= kSplitNormMaxRows, the width
+// the GEMV's k (consumer) or n (producer) and a multiple of 16 with parts = width / 16, and every pointer its side
+// needs; throws pagoda::Error naming `kernel` otherwise.
+void check_split_norm(const char* kernel, const SplitNorm& norm, int m, int width, bool producer);
+
 // True when a qkv GEMM of head_dim and rotary_dim can finish RoPE and the KV write itself; it does so for up to
 // kQkvRopeMaxRows tokens (one thread a RoPE pair and token in the epilogue).
 inline bool qkv_rope_supports(int head_dim, int rotary_dim) {
@@ -297,13 +320,17 @@ void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int
 // interleaved by 8 (interleave_gate_up_rows): rows 16b..16b+7 are gate rows 8b..8b+7 and rows 16b+8..16b+15
 // the up rows 8b..8b+7. Bit for bit skinny_gemm (bf16 out) on the plain weight followed by silu_mul.
 void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m, int intermediate, int k,
-                      cudaStream_t stream);
+                      cudaStream_t stream, const SplitNorm& norm = SplitNorm{});
 
 // skinny_gemm (bf16 out) of the fused qkv weight [(q + 2 kv heads) * head_dim, k], then rope_neox_kv_write,
 // in one kernel (m <= kSkinnyGemmMaxRows): qkv[m, n] holds the rotated q and k and v, and the cache the
 // rotated k and v at each token's slot; the bits of the pair it replaces.
 void skinny_gemm_qkv_rope(const bf16* x, const bf16* w, bf16* qkv, int m, int n, int k, const QkvRope& rope,
-                          cudaStream_t stream);
+                          cudaStream_t stream, const SplitNorm& norm = SplitNorm{});
+// skinny_gemm (bf16 out, m <= kSplitNormMaxRows) as one side of a split norm: a consumer (norm.sums_in: x is the
+// producer's scaled row) or a producer (norm.residual: y is not written; n the width, a multiple of 16).
+void skinny_gemm_split_norm(const bf16* x, const bf16* w, bf16* y, int m, int n, int k, const SplitNorm& norm,
+                            cudaStream_t stream);
 
 // out[r] = index of the largest logits[r, :] (the lowest index among equals).
 void argmax_rows(const float* logits, int32_t* out, int rows, int vocab, cudaStream_t stream);

@@ -318,17 +318,17 @@ const bf16* checked_input(const char* who, const bf16* x, const QuantizedWeight&
 } // namespace
 
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep) {
+                     size_t workspace_bytes, cudaStream_t stream, int deep, const SplitNorm& norm) {
   if (m > 8) throw Error("quant_gemm_lean: m " + std::to_string(m) + " (1..8 are served)");
   x = checked_input("quant_gemm_lean", x, w, ldy, m, workspace, workspace_bytes, stream);
-  launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream, deep);
+  launch_quant_gemm_lean(x, w, y, ldy, m, beta, stream, deep, norm);
 }
 
 void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep) {
+                     size_t workspace_bytes, cudaStream_t stream, int deep, const SplitNorm& norm) {
   if (m > 8) throw Error("quant_gemm_silu: m " + std::to_string(m) + " (1..8 are served)");
   x = checked_input("quant_gemm_silu", x, w, w.n, m, workspace, workspace_bytes, stream);
-  launch_quant_gemm_lean_silu(x, w, out, m, stream, deep);
+  launch_quant_gemm_lean_silu(x, w, out, m, stream, deep, false, norm);
 }
 
 size_t quant_gemm_silu_fp8_staging_bytes(const QuantizedWeight& w) {

@@ -33,6 +33,7 @@
 #define LEAN_DEVICE __device__ __forceinline__
 #define LEAN_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
 #define LEAN_SHARED_PARTIAL(name, W) __shared__ float name[W][8][16 + 4]
+#define LEAN_SHARED_NORM(name, W) __shared__ SplitNormPartials name
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -84,11 +85,14 @@ bool eight_warps(const QuantizedWeight& w) {
 } // namespace
 
 void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta,
-                            cudaStream_t stream, int deep) {
+                            cudaStream_t stream, int deep, const SplitNorm& norm) {
+  const bool producer = norm.residual != nullptr;
+  check_split_norm("quant_gemm_lean", norm, m, producer ? w.n : w.k, producer);
+  if (producer && (beta != 0.f || ldy != w.n)) throw Error("quant_gemm_lean: a split norm's producer writes no y");
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
-             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{});
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{}, norm);
 }
 
 bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim) {
@@ -97,8 +101,9 @@ bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim) {
 }
 
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
-                              cudaStream_t stream, int deep) {
+                              cudaStream_t stream, int deep, const SplitNorm& norm) {
   check_qkv_rope("quant_gemm_lean_qkv_rope", m, w.n, rope);
+  check_split_norm("quant_gemm_lean_qkv_rope", norm, m, w.k, false);
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   const int threads = eight ? 256 : 128;
@@ -110,17 +115,19 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
     const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d)
                                           : lean::lean_kernel_for<4, false, false, false, true>(w, d);
     launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream,
-                       qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m, 0.f, rope);
+                       qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m, 0.f, rope, norm);
     return;
   }
   const lean::LeanKernel kernel =
       eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, x, w, qkv, w.n, m, 0.f,
-             rope);
+             rope, norm);
 }
 
 int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
-                                int deep, bool staged) {
+                                int deep, bool staged, const SplitNorm& norm) {
+  check_split_norm("quant_gemm_silu", norm, m, w.k, false);
+  if (staged && norm.sums_in != nullptr) throw Error("quant_gemm_silu_fp8: no split norm with the float32 staging");
   const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
   lean::LeanKernel kernel = nullptr;
@@ -131,7 +138,7 @@ int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* o
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");
   const int ctas = w.n / 16;
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
-             static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{});
+             static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{}, norm);
   return ctas;
 }
 

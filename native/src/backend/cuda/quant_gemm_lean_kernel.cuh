@@ -2,7 +2,8 @@
 // template arguments, written over primitives its includer provides, so the same source runs on the GPU
 // (quant_gemm_lean.cu) and in a host emulation (tests/cuda/quant_gemm_lean_emulation_test.cpp).
 // Expected: LEAN_DEVICE (qualifiers of a device function), LEAN_KERNEL(threads, min_blocks) (the kernel's
-// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory); threadIdx, blockIdx,
+// declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory), LEAN_SHARED_NORM(name, W) (a
+// SplitNormPartials in shared memory); threadIdx, blockIdx,
 // __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h / cuda_fp16.h.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/qkv_rope.cuh"
 #include "backend/cuda/quantized_weight.h"
+#include "backend/cuda/split_norm.cuh"
 
 namespace pagoda::cuda::lean {
 
@@ -46,13 +48,16 @@ template <uint32_t Sel> LEAN_DEVICE uint32_t e4m3_pair(uint32_t w) {
 
 // Output (i, r) of S's epilogue from the W warps' partial sums: gate (column r) and up (column r + 8), each
 // rounded to bf16 as the unfused GEMM's output is, then silu(gate) * up.
-template <int W> LEAN_DEVICE float silu_product(const float (&partial)[W][8][16 + 4], int i, int r) {
+// scale: row i's 1 / rms where the kernel consumes a split norm (else 1), applied before the roundings.
+template <int W> LEAN_DEVICE float silu_product(const float (&partial)[W][8][16 + 4], int i, int r, float scale = 1.f) {
   float gs = 0.f, us = 0.f;
 #pragma unroll
   for (int v = 0; v < W; ++v) {
     gs += partial[v][i][r];
     us += partial[v][i][r + 8];
   }
+  gs *= scale;
+  us *= scale;
   const float gv = __bfloat162float(__float2bfloat16(gs)), uv = __bfloat162float(__float2bfloat16(us));
   return gv / (1.f + __expf(-gv)) * uv;
 }
@@ -75,6 +80,9 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
 // R (fp8, the fused qkv weight; qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs and the epilogue rotates
 // them and writes k and v to the KV cache (rope unused otherwise).
+// norm (SplitNorm; not with A): as a consumer, every output of input row i times row i's 1 / rms before its
+// epilogue's roundings; as a producer (the plain epilogue, beta 0), the residual add, the scaled row and the tile's
+// sums instead of y.
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
@@ -82,13 +90,14 @@ template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, 
           bool A = false, bool R = false, bool C = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
-                           const QkvRope rope) {
+                           const QkvRope rope, const SplitNorm norm) {
   static_assert(D % 2 == 0, "the x ring is indexed by a group's parity");
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
   static_assert(!C || (F == QuantFormat::kInt4 && !S && !R), "qkv + RoPE through the cluster: int4 tiles");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
+  LEAN_SHARED_NORM(norm_part, W);  // SplitNormPartials
 
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -160,6 +169,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   if constexpr (R) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
   if constexpr (C) rope_lane = qkv_rope_cluster_angle(rope, row0, threadIdx.x, m);
   pdl_wait(); // the weights depend on no kernel; x does
+  split_norm_prefetch(norm, m, threadIdx.x, W * 32);
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
   using XFrag = uint4[G][2];
@@ -221,6 +231,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 
 #pragma unroll
   for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
+  split_norm_gather(norm, m, threadIdx.x, W * 32, norm_part);
   __syncthreads();
   if constexpr (A) {
     // One thread an output (m * 8 <= 64 < W * 32). The 8 |products| of row i meet in partial's padding
@@ -247,7 +258,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < W; ++v) s += partial[v][i][r];
-      return s;
+      return s * split_norm_scale(norm, norm_part, i);
     });
 #endif
   } else if constexpr (R) {
@@ -255,12 +266,13 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < W; ++v) s += partial[v][i][r];
-      return s;
+      return s * split_norm_scale(norm, norm_part, i);
     });
   } else if constexpr (S) {
     for (int idx = threadIdx.x; idx < m * 8; idx += W * 32) {
       const int i = idx / 8, r = idx % 8;
-      y[int64_t(i) * ldy + blockIdx.x * 8 + r] = __float2bfloat16(silu_product<W>(partial, i, r));
+      y[int64_t(i) * ldy + blockIdx.x * 8 + r] =
+          __float2bfloat16(silu_product<W>(partial, i, r, split_norm_scale(norm, norm_part, i)));
     }
   } else {
     for (int idx = threadIdx.x; idx < m * 16; idx += W * 32) {
@@ -268,15 +280,24 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < W; ++v) s += partial[v][i][r];
+      s *= split_norm_scale(norm, norm_part, i);
+      if (norm.residual != nullptr) {
+        norm_part[i][r] = split_norm_add(norm, i, row0 + r, s);
+        continue;
+      }
       bf16* out = y + int64_t(i) * ldy + row0 + r;
       if (beta != 0.f) s += beta * __bfloat162float(*out);
       *out = __float2bfloat16(s);
+    }
+    if (norm.residual != nullptr) {
+      __syncthreads();
+      split_norm_store_sums(norm, m, threadIdx.x, blockIdx.x, norm_part);
     }
   }
 }
 
 // The kernel quant_gemm_lean runs for w with W warps a CTA (the launcher picks W as quant_gemm does).
-using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope);
+using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int, float, const QkvRope, const SplitNorm);
 // deep: int4 g128 and fp8 stream four stages of a group instead of two (twice the bytes in flight a warp)
 // at 128 registers (4 CTAs of four warps an SM instead of 5); int4 g64 has four stages either way.
 // S: the gate_up + SiLU·mul variant (int4, fp8 per channel; null for fp8 blocks, whose 128-row scale blocks do

@@ -33,15 +33,17 @@ void quant_gemm(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m
 // stages a warp at 128 registers, 0 two at 96 (the same bits either way); -1: PAGODA_QUANT_GEMM_LEAN_DEEP (read
 // once: 1 deep, 0 not), unset deep for int4 g128 and not for fp8 or the gate_up + SiLU launch.
 bool quant_gemm_lean_enabled();
+// norm: one side of a split norm (kernels.h SplitNorm): a consumer (sums_in) or a producer (residual; beta 0, ldy
+// w.n, y unwritten), or none.
 void quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, int ldy, int m, float beta, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep = -1);
+                     size_t workspace_bytes, cudaStream_t stream, int deep = -1, const SplitNorm& norm = SplitNorm{});
 
 // quant_gemm_lean of the fused qkv weight (fp8 per channel or blocks; int4 without act-order where
 // qkv_rope_cluster(head_dim) allows, in clusters of a head's tiles; m = 1..8), then rope_neox_kv_write, in one
 // launch (kernels.h QkvRope): qkv[m, w.n] the rotated q and k and v, the cache the rotated k and v at each
 // token's slot; the bits of the pair it replaces.
 void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv, int m, const QkvRope& rope,
-                              cudaStream_t stream, int deep = -1);
+                              cudaStream_t stream, int deep = -1, const SplitNorm& norm = SplitNorm{});
 // Whether quant_gemm_lean_qkv_rope serves w at head_dim: fp8, or int4 without act-order where qkv_rope_cluster
 // pairs the tiles.
 bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim);
@@ -51,7 +53,7 @@ bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim);
 // quant_gemm_lean on the un-interleaved weight followed by silu_mul (each of gate and up rounded to bf16 first).
 // Act-order weights gather x into workspace as quant_gemm does. Throws for m > 8 or fp8 blocks.
 void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* workspace,
-                     size_t workspace_bytes, cudaStream_t stream, int deep = -1);
+                     size_t workspace_bytes, cudaStream_t stream, int deep = -1, const SplitNorm& norm = SplitNorm{});
 // The same for a W8A8 per-token down projection (fp8 per channel): out = silu(gate) * up fake-quantized per
 // token, the bits of quant_gemm_lean + silu_mul(..., Fp8Fuse::kPerToken). Two launches: the GEMM writes the
 // float32 products and per-CTA row maxima into staging (quant_gemm_silu_fp8_staging_bytes(w), 16-byte

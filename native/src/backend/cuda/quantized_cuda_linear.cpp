@@ -205,9 +205,10 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
   if (!x_ready(ctx.x_fused)) return false; // W8A8 x the norm did not fake-quantize: apply() does it, then silu_mul
   const QuantizedWeight& w = parts_.front().weight.view();
   if (ctx.silu_fuse == Fp8Fuse::kNone) {
-    quant_gemm_silu(x, w, out, m, scratch_->gathered.data(), scratch_->gathered.bytes(), ctx.stream);
+    quant_gemm_silu(x, w, out, m, scratch_->gathered.data(), scratch_->gathered.bytes(), ctx.stream, -1, ctx.norm);
     return true;
   }
+  if (ctx.norm.sums_in != nullptr) return false;
   if (ctx.silu_fuse != Fp8Fuse::kPerToken || w.format != QuantFormat::kFp8 ||
       ctx.staging_bytes < quant_gemm_silu_fp8_staging_bytes(w))
     return false;
@@ -224,7 +225,21 @@ bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const 
     return false;
   const QuantizedWeight& w = parts_.front().weight.view();
   if (!quant_gemm_lean_qkv_rope_serves(w, rope.head_dim)) return false;
-  quant_gemm_lean_qkv_rope(x, w, qkv, m, rope, ctx.stream);
+  quant_gemm_lean_qkv_rope(x, w, qkv, m, rope, ctx.stream, -1, ctx.norm);
+  return true;
+}
+
+bool QuantizedCudaLinear::consumes_split_norm(int m, const LinearContext& ctx) const {
+  return !ctx.f32 && !f32_ && act_group_ == 0 && parts_.size() == 1 && m >= 1 && m <= kSplitNormMaxRows &&
+         m <= stream_max_rows() && quant_gemm_lean_enabled() && in_ % 16 == 0;
+}
+
+bool QuantizedCudaLinear::apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const {
+  if (ctx.f32 || f32_ || act_group_ != 0 || parts_.size() != 1 || m < 1 || m > kSplitNormMaxRows ||
+      m > stream_max_rows() || !quant_gemm_lean_enabled() || out_ % 16 != 0)
+    return false;
+  quant_gemm_lean(x, parts_.front().weight.view(), norm.scaled, out_, m, 0.f, scratch_->gathered.data(),
+                  scratch_->gathered.bytes(), ctx.stream, -1, norm);
   return true;
 }
 
@@ -249,6 +264,11 @@ void QuantizedCudaLinear::apply(const void* x_in, void* y_out, int m, LinearCont
   const auto* x = static_cast<const bf16*>(x_in);
   auto* y = static_cast<bf16*>(y_out);
   const bool w8a8 = act_group_ != 0;
+  if (ctx.norm.sums_in != nullptr) { // a split norm's consumer (consumes_split_norm): the lean kernel scales the rows
+    quant_gemm_lean(x, parts_.front().weight.view(), y, out_, m, 0.f, scratch_->gathered.data(),
+                    scratch_->gathered.bytes(), ctx.stream, -1, ctx.norm);
+    return;
+  }
   if (m <= stream_max_rows()) {
     // Decode sizes: the weight-streaming GEMM; a W8A8 layer first turns x into e4m3(x / s) * s
     // (unless the norm / activation kernel before it did, from its float32 values).

@@ -6,6 +6,8 @@
 // leave fake-quantized from the float32 value (fp8_fuse.cuh).
 #include "backend/cuda/kernels.h"
 
+#include <string>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/elem8.cuh"
 #include "backend/cuda/fp8_fuse.cuh"
@@ -343,6 +345,31 @@ void add_rms_norm(float* residual, const bf16* x, const bf16* weight, bf16* out,
 void add_rms_norm(float* residual, const float* x, const float* weight, float* out, int rows, int hidden, float eps,
                   cudaStream_t stream) {
   launch_add_rms_norm(residual, x, weight, out, rows, hidden, eps, stream);
+}
+
+} // namespace pagoda::cuda
+
+namespace pagoda::cuda {
+
+void check_split_norm(const char* kernel, const SplitNorm& norm, int m, int width, bool producer) {
+  const bool consumer_set = norm.sums_in != nullptr;
+  const bool producer_set = norm.residual != nullptr || norm.gamma != nullptr || norm.scaled != nullptr ||
+                            norm.sums_out != nullptr;
+  if (!consumer_set && !producer_set) return;
+  const std::string name(kernel);
+  if (consumer_set && producer_set) throw Error(name + ": a split norm is either side of a GEMV, not both");
+  if (producer != producer_set)
+    throw Error(name + (producer ? ": a producer's split norm needs residual, gamma, scaled and sums_out"
+                                 : ": this kernel only consumes a split norm (sums_in)"));
+  if (producer && (norm.residual == nullptr || norm.gamma == nullptr || norm.scaled == nullptr ||
+                   norm.sums_out == nullptr))
+    throw Error(name + ": a producer's split norm needs residual, gamma, scaled and sums_out");
+  if (m < 1 || m > kSplitNormMaxRows)
+    throw Error(name + ": a split norm serves 1.." + std::to_string(kSplitNormMaxRows) + " rows (m " +
+                std::to_string(m) + ")");
+  if (norm.width != width || width % 16 != 0 || norm.parts != width / 16 || !(norm.eps >= 0.f))
+    throw Error(name + ": split norm of width " + std::to_string(norm.width) + " and " + std::to_string(norm.parts) +
+                " parts on a GEMV of width " + std::to_string(width) + " (a multiple of 16, parts width / 16)");
 }
 
 } // namespace pagoda::cuda

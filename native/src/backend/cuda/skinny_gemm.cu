@@ -17,6 +17,7 @@
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/qkv_rope.cuh"
+#include "backend/cuda/split_norm.cuh"
 #include "error.h"
 
 namespace pagoda::cuda {
@@ -52,13 +53,17 @@ __device__ __forceinline__ void store_out(float* y, float v, float beta) {
 // silu(gate) * up, n / 2 outputs a row, and the SiLU·mul kernel after the GEMM is not needed.
 // kRope (the fused qkv weight, see qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs, and the epilogue
 // rotates them and writes k and v to the KV cache, so rope_neox_kv_write after the GEMM is not needed.
+// norm (SplitNorm, m <= 8): as a consumer, every output of input row i times row i's 1 / rms (before the SiLU and
+// RoPE, which take normalized inputs); as a producer (the plain epilogue, bf16 out, beta 0), the residual add, the
+// scaled row and the tile's sums instead of y.
 template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     skinny_gemm_kernel(const bf16* x, const bf16* w, Out* __restrict__ y, int m, int n,
-                       int k, float beta, const QkvRope rope) {
+                       int k, float beta, const QkvRope rope, const SplitNorm norm) {
   constexpr int kRows = 16;            // weight rows of this CTA
   constexpr int kStride = kRows + 4;   // shared row pitch: the 4 t-lanes' stores land on distinct banks
   __shared__ float partial[kWarps][16][kStride];
+  __shared__ SplitNormPartials norm_part;
 
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -95,6 +100,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   QkvRopeLane rope_lane; // step inputs only, so also before the wait, behind the first weight loads
   if constexpr (kRope) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
   pdl_wait();
+  split_norm_prefetch(norm, m, threadIdx.x, kWarps * 32);
 
   float acc[NT][4];
 #pragma unroll
@@ -148,6 +154,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) partial[warp][nt * 8 + 2 * t + (e & 1)][g + (e >> 1) * 8] = acc[nt][e];
+  split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
   __syncthreads();
   if constexpr (kSilu) {
     // Bit for bit what skinny_gemm + silu_mul compute: gate and up rounded to bf16 as the GEMM
@@ -161,6 +168,9 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         gs += partial[v][i][r];
         us += partial[v][i][r + kHalf];
       }
+      const float scale = split_norm_scale(norm, norm_part, i);
+      gs *= scale;
+      us *= scale;
       const float g = __bfloat162float(__float2bfloat16(gs)), u = __bfloat162float(__float2bfloat16(us));
       y[static_cast<int64_t>(i) * (n / 2) + row0 / 2 + r] = __float2bfloat16(g / (1.f + __expf(-g)) * u);
     }
@@ -172,7 +182,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
-      return s;
+      return s * split_norm_scale(norm, norm_part, i);
     });
   } else {
     for (int idx = threadIdx.x; idx < m * kRows; idx += kWarps * 32) {
@@ -181,7 +191,13 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
-      store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
+      s *= split_norm_scale(norm, norm_part, i);
+      if (norm.residual != nullptr) norm_part[i][r] = split_norm_add(norm, i, row0 + r, s);
+      else store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
+    }
+    if (norm.residual != nullptr) {
+      __syncthreads();
+      split_norm_store_sums(norm, m, threadIdx.x, blockIdx.x, norm_part);
     }
   }
 }
@@ -190,9 +206,9 @@ namespace {
 
 template <int NT, int U, typename Out, bool kSilu = false, bool kRope = false>
 void launch(const bf16* x, const bf16* w, Out* y, int m, int n, int k, float beta, cudaStream_t stream,
-            const QkvRope& rope = QkvRope{}) {
+            const QkvRope& rope = QkvRope{}, const SplitNorm& norm = SplitNorm{}) {
   launch_pdl("skinny_gemm_kernel", skinny_gemm_kernel<NT, U, Out, kSilu, kRope>, dim3((n + 15) / 16),
-             dim3(kWarps * 32), 0, stream, x, w, y, m, n, k, beta, rope);
+             dim3(kWarps * 32), 0, stream, x, w, y, m, n, k, beta, rope, norm);
 }
 
 // One n8 tile of input rows up to m 8, two up to 16 (x reads, registers and MMAs grow with it).
@@ -221,24 +237,37 @@ void skinny_gemm(const bf16* x, const bf16* w, void* y, bool out_f32, int m, int
 }
 
 void skinny_gemm_silu(const bf16* x, const bf16* w_interleaved, bf16* out, int m, int intermediate, int k,
-                      cudaStream_t stream) {
+                      cudaStream_t stream, const SplitNorm& norm) {
   if (!skinny_gemm_supports(m, k, x, w_interleaved) || intermediate % 8 != 0)
     throw Error("skinny_gemm_silu: needs 1 <= m <= " + std::to_string(kSkinnyGemmMaxRows) +
                 ", k and the intermediate size multiples of 8, 16-byte aligned x and w (m " + std::to_string(m) +
                 ", k " + std::to_string(k) + ", intermediate " + std::to_string(intermediate) + ")");
   if (intermediate == 0) return;
   const int n = 2 * intermediate;
-  if (m <= 8) launch<1, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
+  check_split_norm("skinny_gemm_silu", norm, m, k, false);
+  if (m <= 8) launch<1, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream, QkvRope{}, norm);
   else launch<2, 4, bf16, true>(x, w_interleaved, out, m, n, k, 0.f, stream);
 }
 
 void skinny_gemm_qkv_rope(const bf16* x, const bf16* w, bf16* qkv, int m, int n, int k, const QkvRope& rope,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, const SplitNorm& norm) {
   check_qkv_rope("skinny_gemm_qkv_rope", m, n, rope);
   if (!skinny_gemm_supports(m, k, x, w))
     throw Error("skinny_gemm_qkv_rope: needs k a multiple of 8 and 16-byte aligned x and w (k " + std::to_string(k) + ")");
   static_assert(kQkvRopeMaxRows <= 8, "one n8 tile of input rows");
-  launch<1, 4, bf16, false, true>(x, w, qkv, m, n, k, 0.f, stream, rope);
+  check_split_norm("skinny_gemm_qkv_rope", norm, m, k, false);
+  launch<1, 4, bf16, false, true>(x, w, qkv, m, n, k, 0.f, stream, rope, norm);
+}
+
+void skinny_gemm_split_norm(const bf16* x, const bf16* w, bf16* y, int m, int n, int k, const SplitNorm& norm,
+                            cudaStream_t stream) {
+  if (!skinny_gemm_supports(m, k, x, w))
+    throw Error("skinny_gemm_split_norm: needs k a multiple of 8 and 16-byte aligned x and w (k " + std::to_string(k) +
+                ")");
+  const bool producer = norm.residual != nullptr;
+  check_split_norm("skinny_gemm_split_norm", norm, m, producer ? n : k, producer);
+  if (n == 0) return;
+  launch<1, 4, bf16>(x, w, y, m, n, k, 0.f, stream, QkvRope{}, norm);
 }
 
 } // namespace pagoda::cuda

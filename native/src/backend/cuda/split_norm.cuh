@@ -1,0 +1,76 @@
+// The device halves of SplitNorm (kernels.h): a decode layer's residual add + RMSNorm carried by the GEMV before it
+// (producer) and the GEMV after it (consumer), for skinny_gemm and quant_gemm_lean's kernel (this file is also
+// compiled into the host emulation, so it holds no barriers and no warp shuffles: the kernels place the barrier
+// each step needs). Sums are added in a fixed order, so a step's results do not depend on timing.
+#pragma once
+
+#include <cmath>
+
+#include "backend/cuda/kernels.h"
+
+namespace pagoda::cuda {
+
+// Shared memory of a split norm: per input row, 32 partial sums (consumer) or the tile's 16 squares (producer).
+using SplitNormPartials = float[kSplitNormMaxRows][33];
+
+// Consumer, right after its PDL wait: pulls the rows' tile sums (the producer's last writes) into L1 while the main
+// loop streams the weight, so the epilogue finds them there.
+__device__ __forceinline__ void split_norm_prefetch(const SplitNorm& s, int m, int tid, int threads) {
+  if (s.sums_in == nullptr) return;
+  const int lines = (m * s.parts + 31) / 32; // 128-byte lines of m * parts floats
+  for (int l = tid; l < lines; l += threads) {
+#if defined(__CUDA_ARCH__)
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(s.sums_in + 32 * l));
+#endif
+  }
+}
+
+// Consumer epilogue, before a barrier: thread (row i, lane l) adds row i's tile sums l, l + 32, ... into part[i][l].
+__device__ __forceinline__ void split_norm_gather(const SplitNorm& s, int m, int tid, int threads,
+                                                  SplitNormPartials& part) {
+  if (s.sums_in == nullptr) return;
+  for (int idx = tid; idx < m * 32; idx += threads) {
+    const int i = idx / 32, l = idx % 32;
+    const float* row = s.sums_in + int64_t(i) * s.parts;
+    float a = 0.f;
+    for (int q = l; q < s.parts; q += 32) a += row[q];
+    part[i][l] = a;
+  }
+}
+
+// ... after it: row i's 1 / rms, the factor of each of its outputs (1 without a split norm).
+__device__ __forceinline__ float split_norm_scale(const SplitNorm& s, const SplitNormPartials& part, int i) {
+  if (s.sums_in == nullptr) return 1.f;
+  float a = 0.f;
+#pragma unroll
+  for (int l = 0; l < 32; ++l) a += part[i][l];
+  const float v = a / static_cast<float>(s.width) + s.eps;
+#if defined(__CUDA_ARCH__)
+  return rsqrtf(v);
+#else
+  return 1.f / std::sqrt(v);
+#endif
+}
+
+// Producer epilogue, output (input row i, column col) with the CTA's float32 result acc: rounded to bf16 as the GEMV
+// would store it, added into the residual (as add_rms_norm adds), the scaled row written for the consumer; returns
+// the residual's square for the tile's sum.
+__device__ __forceinline__ float split_norm_add(const SplitNorm& s, int i, int col, float acc) {
+  const int64_t at = int64_t(i) * s.width + col;
+  const float x = s.residual[at] + __bfloat162float(__float2bfloat16(acc));
+  s.residual[at] = x;
+  s.scaled[at] = __float2bfloat16(x * __bfloat162float(s.gamma[col]));
+  return x * x;
+}
+
+// ... after a barrier over the squares in sq[i][0..16): thread i < m writes row i's sum for this tile.
+__device__ __forceinline__ void split_norm_store_sums(const SplitNorm& s, int m, int tid, int tile,
+                                                      const SplitNormPartials& sq) {
+  if (tid >= m) return;
+  float a = 0.f;
+#pragma unroll
+  for (int r = 0; r < 16; ++r) a += sq[tid][r];
+  s.sums_out[int64_t(tid) * s.parts + tile] = a;
+}
+
+} // namespace pagoda::cuda
