@@ -13,7 +13,8 @@ set -eu
 bundle_begin figures_bundle_for_device .dev-carry/figures "$@"
 bundle_need "$SHARED/models/wave2"
 BINS=(quant_gemm_test elementwise_kernels_test sample_rows_test paged_attention_wgmma_test paged_attention_test
-      cascade_attention_test cublaslt_test step_timer_test kv_cache_dtype_test pagoda-bench pagoda-check cuda_kernel_bench)
+      cascade_attention_test cublaslt_test step_timer_test split_norm_test kv_cache_dtype_test pagoda-bench pagoda-check
+      cuda_kernel_bench)
 bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
 # BEFORE_BENCH=path: a pagoda-bench built at an earlier commit, carried as pagoda-bench-before for the same-call A/B

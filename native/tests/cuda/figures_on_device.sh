@@ -35,6 +35,11 @@ grep -E "passed" "$OUT_DIR/sample_rows_test.log" | tail -1
 # The step timer gives every run's idle time between steps (pairs of timed steps, session 23).
 test_or_stop step_timer_test 30 "$BIN/step_timer_test"
 grep -E "passed" "$OUT_DIR/step_timer_test.log" | tail -1
+# The split norm (PAGODA_SPLIT_NORM=1) against the chain it replaces; not a gate while it is off by default.
+if [ -x "$BIN/split_norm_test" ]; then
+  run split_norm_test 60 "$BIN/split_norm_test"
+  echo "   split_norm_test: $(grep -E "passed" "$OUT_DIR/split_norm_test.log" | tail -1)"
+fi
 cfg() { [ "$1" = bf16 ] && echo "$C/llama-3-8b.json" || echo "$C/llama-3-8b-$1.json"; } # Llama-3-8B in a format
 # A bundle with pagoda-bench-before carries no cuda_kernel_bench: its runs are skipped.
 [ -x "$BIN/cuda_kernel_bench" ] || SKIP="${SKIP:-} uneven plans"

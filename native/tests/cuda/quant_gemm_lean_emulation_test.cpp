@@ -340,6 +340,112 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
   }
 }
 
+// The split norm (kernels.h SplitNorm) on the plain kernel, at m 1, 3, 8. Producer: the residual is x0 plus the plain
+// kernel's bf16 outputs (add_rms_norm's add), the scaled row bf16(residual * gamma), each tile's sum the sum of its 16
+// squares in order; y itself untouched. Consumer: each row's outputs are the plain kernel's sums times the row's 1 /
+// rms from the tile sums (within a bf16 step of the reference times it), and the gate_up + SiLU kernel on those sums
+// is silu_mul of the plain consumer's gate and up bit for bit.
+template <int W> void run_split_norm_case(Checker& c, const Case& cs, bool deep, std::mt19937& rng) {
+  const QuantizedWeight w = emu::host_view(cs.host);
+  const int n = w.n, k = w.k, parts_out = n / 16, parts_in = k / 16;
+  const auto x_all = random_bf16_values(size_t(8) * k, rng);
+  const auto ref_all = ref_linear(x_all, cs.dequant, 8, n, k);
+  const auto gamma_f = random_bf16_values(n, rng);
+  const std::vector<bf16> gamma = to_bf16(gamma_f);
+  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep);
+  for (int m : {1, 3, 8}) {
+    const std::string tag = cs.name + " split norm m " + std::to_string(m) + " warps " + std::to_string(W) +
+                            (deep ? " deep" : "");
+    const std::vector<bf16> x = packed_x(x_all, w, m);
+    emu::WideOutput plain(m, n, n);
+    std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      kernel(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{}, SplitNorm{});
+    }, W * 32);
+    if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
+    const std::vector<float> y = plain.values();
+
+    const auto x0 = random_f32_values(size_t(m) * n, rng, 4.f);
+    std::vector<float> residual = x0, sums(size_t(m) * parts_out, -1.f);
+    std::vector<bf16> scaled(size_t(m) * n, __float2bfloat16(-1.f));
+    SplitNorm out;
+    out.residual = residual.data();
+    out.gamma = gamma.data();
+    out.scaled = scaled.data();
+    out.sums_out = sums.data();
+    out.parts = parts_out;
+    out.width = n;
+    emu::WideOutput untouched(m, n, n);
+    untouched.fill(std::vector<float>(size_t(m) * n, 7.f));
+    fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      kernel(x.data(), w, static_cast<bf16*>(untouched.data()), n, m, 0.f, QkvRope{}, out);
+    }, W * 32);
+    if (!ran(c, tag, ": the producer runs to the end", fault)) continue;
+    bool adds = true, rows = true, tiles = true;
+    for (int i = 0; i < m; ++i)
+      for (int t = 0; t < parts_out; ++t) {
+        float sum = 0.f;
+        for (int r = 0; r < 16; ++r) {
+          const size_t at = size_t(i) * n + t * 16 + r;
+          const float xi = x0[at] + y[at];
+          adds = adds && residual[at] == xi;
+          rows = rows && bf16_value(scaled[at]) == bf16_value(__float2bfloat16(xi * gamma_f[t * 16 + r]));
+          const volatile float square = xi * xi; // stored first, as the kernel does (no fused multiply-add)
+          sum += square;
+        }
+        tiles = tiles && sums[size_t(i) * parts_out + t] == sum;
+      }
+    c.expect_true(tag + ": producer: residual = x0 + the plain outputs, bit for bit", adds);
+    c.expect_true(tag + ": producer: scaled = bf16(residual * gamma)", rows);
+    c.expect_true(tag + ": producer: each tile's sum of squares, in order", tiles);
+    const std::vector<float> sevens = untouched.values();
+    c.expect_true(tag + ": producer: y untouched",
+                  std::all_of(sevens.begin(), sevens.end(), [](float v) { return v == 7.f; }) &&
+                      untouched.outside_untouched());
+
+    std::vector<float> sums_in(size_t(m) * parts_in);
+    std::uniform_real_distribution<float> positive(0.5f, 8.f);
+    for (float& v : sums_in) v = positive(rng);
+    SplitNorm in;
+    in.sums_in = sums_in.data();
+    in.parts = parts_in;
+    in.width = k;
+    in.eps = 1e-5f;
+    emu::WideOutput normed(m, n, n);
+    fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      kernel(x.data(), w, static_cast<bf16*>(normed.data()), n, m, 0.f, QkvRope{}, in);
+    }, W * 32);
+    if (!ran(c, tag, ": the consumer runs to the end", fault)) continue;
+    std::vector<double> want(size_t(m) * n);
+    for (int i = 0; i < m; ++i) {
+      double total = 0;
+      for (int p = 0; p < parts_in; ++p) total += sums_in[size_t(i) * parts_in + p];
+      const double scale = 1.0 / std::sqrt(total / k + 1e-5);
+      for (int j = 0; j < n; ++j) want[size_t(i) * n + j] = ref_all[size_t(i) * n + j] * scale;
+    }
+    double peak = 0;
+    for (double v : want) peak = std::max(peak, std::fabs(v));
+    const std::vector<float> got = normed.values();
+    c.expect(tag + ": consumer: outputs times each row's 1 / rms", compare(got, want), 6e-3, 8e-3 * peak + 1e-3);
+    if (n % 32 != 0 || w.format != QuantFormat::kInt4) continue;
+    const HostQuantizedWeight inter_host = interleave_gate_up_rows(cs.host);
+    const QuantizedWeight wi = emu::host_view(inter_host);
+    const int half = n / 2;
+    emu::WideOutput silu(m, half, half);
+    fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(silu.data()), half, m, 0.f, QkvRope{}, in);
+    }, W * 32);
+    if (!ran(c, tag, ": the gate_up + SiLU consumer runs to the end", fault)) continue;
+    std::vector<float> silu_want(size_t(m) * half);
+    for (int i = 0; i < m; ++i)
+      for (int col = 0; col < half; ++col) {
+        const float g = got[size_t(i) * n + col], u = got[size_t(i) * n + half + col];
+        silu_want[size_t(i) * half + col] = bf16_value(__float2bfloat16(g / (1.f + lean::__expf(-g)) * u));
+      }
+    c.expect_true(tag + ": gate_up + SiLU consumer = silu_mul of the plain consumer, bit for bit",
+                  equal_exactly(silu.values(), silu_want));
+  }
+}
+
 int main() {
   return run_checks("quant_gemm_lean_emulation_test", 1519, [](Checker& c, std::mt19937& rng) {
     check_e4m3_pairs(c);
@@ -373,6 +479,13 @@ int main() {
           run_silu_case<8>(c, cs, deep, rng);
         }
       }
+    }
+    // The split norm on int4 (GPTQ sym, g64 with zero points, act-order; AWQ): 64 x 1408 (odd tile sums a row: 88).
+    for (const Case& cs : quant_cases(64, 1408, {{"gptq g128 sym", 128, false, true}, {"gptq g64 zeros", 64, false, false},
+                                                  {"gptq act-order", 128, true, false}}, rng)) {
+      if (cs.host.format != QuantFormat::kInt4) continue;
+      run_split_norm_case<4>(c, cs, false, rng);
+      run_split_norm_case<8>(c, cs, true, rng);
     }
     // qkv + RoPE: 4 q heads and 2 kv heads of 32 (n 256) and 2 + 1 of 64, fp8 per channel and blocks.
     struct Qkv { int nq, nkv, hd, k; };
