@@ -4,7 +4,7 @@
 # configs (bf16 / GPTQ / AWQ / FP8-dynamic) and Llama-3.1-8B, the ShareGPT-like workload, the tiny bf16
 # and wave2 quantized checkpoints with their goldens, the scripts (the figures, Nsight on the decode attention) and COMMIT. About 40 MB. Run from the
 # repository root; it builds the targets in BUILD first. DEST is git-ignored (.dev-carry).
-# Usage: [BEFORE_BENCH=path] [KERNEL_BENCH=1] [TRACE=1] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
+# Usage: [BEFORE_BENCH=path] [KERNEL_BENCH=1] [TRACE=1] [DROP="bin ..."] native/tests/cuda/figures_bundle_for_device.sh [build (native/build-cuda)] [dest (.dev-carry/figures)]
 # The bundle and the tree must stay under the 64 MiB a call carries (the bundle stops past 53 MB), so one of
 # kv_cache_dtype_test (the default) and cuda_kernel_bench (KERNEL_BENCH=1: the "uneven" and "plans" runs) is carried;
 # the figures script skips what its bundle lacks.
@@ -23,7 +23,9 @@ bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fix
 CARRIED=()
 kernel_bench=${KERNEL_BENCH:-0}
 [ -n "${BEFORE_BENCH:-}" ] && kernel_bench=0
+# DROP="name ...": binaries left out of this bundle (a call that skips their runs, to stay under the size limit).
 for b in "${BINS[@]}"; do
+  [[ " ${DROP:-} " == *" $b "* ]] && continue
   case $b in
     cuda_kernel_bench) [ "$kernel_bench" = 1 ] && CARRIED+=("$b") ;;
     kv_cache_dtype_test) [ "$kernel_bench" = 1 ] || CARRIED+=("$b") ;;
