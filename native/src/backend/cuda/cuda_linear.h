@@ -65,7 +65,7 @@ public:
 };
 
 // A decode layer's residual add + RMSNorm split over the GEMVs around it (SplitNorm) at up to kSplitNormMaxRows
-// rows; PAGODA_SPLIT_NORM=1 turns it on.
+// rows; on by default, PAGODA_SPLIT_NORM=0 turns it off.
 bool split_norm_enabled();
 
 // Float weights as one [out, in] matrix of the path's element type.

@@ -169,7 +169,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   if constexpr (R) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
   if constexpr (C) rope_lane = qkv_rope_cluster_angle(rope, row0, threadIdx.x, m);
   pdl_wait(); // the weights depend on no kernel; x does
-  split_norm_prefetch(norm, m, threadIdx.x, W * 32);
+  const SplitNormOperands norm_ops = split_norm_preload(norm, m, threadIdx.x, row0);
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
   using XFrag = uint4[G][2];
@@ -183,6 +183,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   };
   XFrag xr[2];
   if (count > 0) load_x(xr[0]);
+  split_norm_gather(norm, m, threadIdx.x, W * 32, norm_part);
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   for (int j0 = 0; j0 < count; j0 += D) {
@@ -231,7 +232,6 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
 
 #pragma unroll
   for (int e = 0; e < 4; ++e) partial[warp][2 * t + (e & 1)][g + (e >> 1) * 8] = acc[e];
-  split_norm_gather(norm, m, threadIdx.x, W * 32, norm_part);
   __syncthreads();
   if constexpr (A) {
     // One thread an output (m * 8 <= 64 < W * 32). The 8 |products| of row i meet in partial's padding
@@ -282,7 +282,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       for (int v = 0; v < W; ++v) s += partial[v][i][r];
       s *= split_norm_scale(norm, norm_part, i);
       if (norm.residual != nullptr) {
-        norm_part[i][r] = split_norm_add(norm, i, row0 + r, s);
+        norm_part[i][r] = split_norm_add(norm, i, row0 + r, s, norm_ops); // idx == tid: m * 16 <= W * 32
         continue;
       }
       bf16* out = y + int64_t(i) * ldy + row0 + r;

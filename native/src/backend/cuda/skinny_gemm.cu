@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   QkvRopeLane rope_lane; // step inputs only, so also before the wait, behind the first weight loads
   if constexpr (kRope) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
   pdl_wait();
-  split_norm_prefetch(norm, m, threadIdx.x, kWarps * 32);
+  const SplitNormOperands norm_ops = split_norm_preload(norm, m, threadIdx.x, row0);
 
   float acc[NT][4];
 #pragma unroll
@@ -131,6 +131,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       for (int nt = 0; nt < NT; ++nt)
         b[u][nt] = xlive[nt] && valid ? *reinterpret_cast<const uint4*>(xrow[nt] + c * kChunk) : make_uint4(0, 0, 0, 0);
     }
+    if (j == 0) split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const uint4 lo = cur[u][0], hi = cur[u][1]; // rows g and g+8
@@ -154,7 +155,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) partial[warp][nt * 8 + 2 * t + (e & 1)][g + (e >> 1) * 8] = acc[nt][e];
-  split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
+  if (groups == 0) split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
   __syncthreads();
   if constexpr (kSilu) {
     // Bit for bit what skinny_gemm + silu_mul compute: gate and up rounded to bf16 as the GEMM
@@ -192,7 +193,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 #pragma unroll
       for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
       s *= split_norm_scale(norm, norm_part, i);
-      if (norm.residual != nullptr) norm_part[i][r] = split_norm_add(norm, i, row0 + r, s);
+      if (norm.residual != nullptr) norm_part[i][r] = split_norm_add(norm, i, row0 + r, s, norm_ops); // idx == tid
       else store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
     }
     if (norm.residual != nullptr) {

@@ -13,19 +13,9 @@ namespace pagoda::cuda {
 // Shared memory of a split norm: per input row, 32 partial sums (consumer) or the tile's 16 squares (producer).
 using SplitNormPartials = float[kSplitNormMaxRows][33];
 
-// Consumer, right after its PDL wait: pulls the rows' tile sums (the producer's last writes) into L1 while the main
-// loop streams the weight, so the epilogue finds them there.
-__device__ __forceinline__ void split_norm_prefetch(const SplitNorm& s, int m, int tid, int threads) {
-  if (s.sums_in == nullptr) return;
-  const int lines = (m * s.parts + 31) / 32; // 128-byte lines of m * parts floats
-  for (int l = tid; l < lines; l += threads) {
-#if defined(__CUDA_ARCH__)
-    asm volatile("prefetch.global.L1 [%0];" ::"l"(s.sums_in + 32 * l));
-#endif
-  }
-}
-
-// Consumer epilogue, before a barrier: thread (row i, lane l) adds row i's tile sums l, l + 32, ... into part[i][l].
+// Consumer, after its PDL wait and its first x loads (whose round trip the sums' loads share; a thread past the loop's
+// barrier-free start would otherwise pay one more in the epilogue), before the epilogue's barrier: thread (row i,
+// lane l) adds row i's tile sums l, l + 32, ... into part[i][l].
 __device__ __forceinline__ void split_norm_gather(const SplitNorm& s, int m, int tid, int threads,
                                                   SplitNormPartials& part) {
   if (s.sums_in == nullptr) return;
@@ -52,14 +42,29 @@ __device__ __forceinline__ float split_norm_scale(const SplitNorm& s, const Spli
 #endif
 }
 
-// Producer epilogue, output (input row i, column col) with the CTA's float32 result acc: rounded to bf16 as the GEMV
-// would store it, added into the residual (as add_rms_norm adds), the scaled row written for the consumer; returns
-// the residual's square for the tile's sum.
-__device__ __forceinline__ float split_norm_add(const SplitNorm& s, int i, int col, float acc) {
+// What a producer's epilogue thread adds to: the residual and gamma of its output (input row tid / 16, column
+// row0 + tid % 16; the epilogue's one pass gives thread tid that output), loaded right after the PDL wait so the
+// epilogue does not wait a round trip for them.
+struct SplitNormOperands {
+  float residual = 0.f, gamma = 0.f;
+};
+__device__ __forceinline__ SplitNormOperands split_norm_preload(const SplitNorm& s, int m, int tid, int row0) {
+  SplitNormOperands o;
+  if (s.residual == nullptr || tid >= m * 16) return o;
+  o.residual = s.residual[int64_t(tid / 16) * s.width + row0 + tid % 16];
+  o.gamma = __bfloat162float(s.gamma[row0 + tid % 16]);
+  return o;
+}
+
+// Producer epilogue, output (input row i, column col) of thread tid = 16 i + col % 16 with the CTA's float32 result
+// acc: rounded to bf16 as the GEMV would store it, added into the residual (as add_rms_norm adds), the scaled row
+// written for the consumer; returns the residual's square for the tile's sum.
+__device__ __forceinline__ float split_norm_add(const SplitNorm& s, int i, int col, float acc,
+                                                const SplitNormOperands& o) {
   const int64_t at = int64_t(i) * s.width + col;
-  const float x = s.residual[at] + __bfloat162float(__float2bfloat16(acc));
+  const float x = o.residual + __bfloat162float(__float2bfloat16(acc));
   s.residual[at] = x;
-  s.scaled[at] = __float2bfloat16(x * __bfloat162float(s.gamma[col]));
+  s.scaled[at] = __float2bfloat16(x * o.gamma);
   return x * x;
 }
 
