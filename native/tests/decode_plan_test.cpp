@@ -60,14 +60,6 @@ void check_options() {
   CHECK_EQ(capped.partition_tokens, 256);
   CHECK_EQ(capped.max_partitions, 16);
   CHECK_EQ(llama(1, 4096, cap).partition_tokens, 64); // a cap above the planner's own split changes nothing
-  // A floor: batch 1 at 4,096 keeps partitions of at least the floor, and a floor past the context is unsplit.
-  DecodePlanOptions floor = cap;
-  floor.partition_floor = 512;
-  CHECK_EQ(llama(1, 4096, floor).partition_tokens, 512);
-  CHECK_EQ(llama(1, 4096, floor).max_partitions, 8);
-  floor.partition_floor = 8192;
-  CHECK_EQ(llama(1, 4096, floor).partition_tokens, 4096);
-  CHECK_EQ(llama(1, 4096, floor).max_partitions, 1);
   // Shallow from N blocks (4 an SM: 528), counting the blocks after the cap; 1 is every plan.
   DecodePlanOptions shallow;
   shallow.shallow_from_blocks = 4 * kSms;

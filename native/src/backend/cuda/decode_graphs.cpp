@@ -63,19 +63,8 @@ DecodePlan CudaBackend::graph_decode_plan(int padded) const {
       throw Error("PAGODA_GRAPH_DECODE_PARTITION: " + std::string(v) + " is not 0 or a positive multiple of 32");
     return t;
   }();
-  // PAGODA_GRAPH_DECODE_PARTITION_FLOOR=T (a multiple of 32): every graph's partitions at least T tokens (T >=
-  // max_model_len: unsplit, no merge kernel), a measurement switch for short contexts at small batches.
-  static const int floor = [] {
-    const char* v = std::getenv("PAGODA_GRAPH_DECODE_PARTITION_FLOOR");
-    if (v == nullptr || *v == 0) return 0;
-    const int t = std::atoi(v);
-    if (t < 32 || t % 32 != 0)
-      throw Error("PAGODA_GRAPH_DECODE_PARTITION_FLOOR: " + std::string(v) + " is not a positive multiple of 32");
-    return t;
-  }();
   DecodePlanOptions options = decode_options_;
   options.partition_cap = forced >= 0 ? forced : (padded <= kSmallBatchRows ? kSmallBatchPartition : 0);
-  options.partition_floor = floor;
   return plan_paged_attention_decode(padded, config_.num_key_value_heads, config_.num_attention_heads, max_model_len_,
                                      num_sms_, options);
 }

@@ -22,13 +22,11 @@ struct DecodePlan {
 // What a caller adds to the plan (the switches are off until measured to pay; attention_decode.cu says
 // why each): shallow once the grid has at least shallow_from_blocks blocks (0: never; 1: always);
 // heads_fastest for seq_ids ordered longest context first; partition_cap > 0 caps the partitions at
-// that many tokens (a multiple of 32; the decode graphs' small batches); partition_floor > 0 keeps them at
-// least that long (a multiple of 32; a measurement switch for the graphs, applied after the cap).
+// that many tokens (a multiple of 32; the decode graphs' small batches).
 struct DecodePlanOptions {
   int64_t shallow_from_blocks = 0;
   bool heads_fastest = false;
   int partition_cap = 0;
-  int partition_floor = 0;
 };
 
 constexpr int kDecodeMinPartition = 64; // below this a block is mostly launch and merge cost
@@ -63,8 +61,6 @@ inline DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, in
     }
   }
   if (options.partition_cap > 0 && partition > options.partition_cap) partition = options.partition_cap;
-  if (options.partition_floor > 0 && partition < options.partition_floor)
-    partition = std::min(options.partition_floor, round_up_32(max_context_len));
   plan.partition_tokens = partition;
   plan.max_partitions = (max_context_len + partition - 1) / partition;
   plan.shallow = options.shallow_from_blocks > 0 && blocks(partition) >= options.shallow_from_blocks;
