@@ -114,6 +114,9 @@ const NEWEST: Record<Card, string> = { h100: '68341f8', h200: '4bbcf02' };
 // The H100's newest random 1,024 / 1,024 runs, at the code that keeps the logit rows by default (session 31's later
 // calls; its first call ran 68341f8, where that was still a switch).
 const LATEST_H100 = '3a053ef';
+// The H100's newest batch-1 runs: session 34's call at 9e05c21 (the split norm on by default; the partition floor that
+// commit added was a switch, off in these runs, and was removed after).
+const BATCH_ONE: Record<Card, string> = { h100: '9e05c21', h200: NEWEST.h200 };
 
 /** Each run's file on each card, from the newest figures call unless `commits` says otherwise. */
 function fromCall(runs: readonly string[], commits: Partial<Record<Card, string>> = NEWEST): Goal['files'] {
@@ -133,7 +136,7 @@ function batchOne(issue: Goal['issue'], format: string, label: string, atMost: n
     line: `batch-1 decode, ${label}, within ${atMost}x of ${floor}`,
     target: { atMost },
     read: timesFloor,
-    files: fromCall([`llama3-8b-${format}-decode-b1`]),
+    files: fromCall([`llama3-8b-${format}-decode-b1`], BATCH_ONE),
   };
 }
 
