@@ -382,27 +382,35 @@ private:
     settle_qkv();
     return false;
   }
-  // A split norm (SplitNorm, split_norm_enabled()): decode-sized bf16 steps of a causal LM, not W8A8 (whose norms
-  // fake-quantize their output).
+  // A split norm (SplitNorm, split_norm_enabled()): decode-sized bf16 steps of a causal LM; for W8A8 models (whose
+  // norms fake-quantize their output per token) only behind split_norm_w8a8_enabled(), the consumers quantizing x.
   bool split_norm_usable() const {
+    const bool w8a8_ok = b_.w8a8_fuse_ == Fp8Fuse::kNone ||
+                         (b_.w8a8_fuse_ == Fp8Fuse::kPerToken && split_norm_w8a8_enabled() && w8a8_fuse() != Fp8Fuse::kNone);
     return std::is_same_v<T, bf16> && split_norm_enabled() && !b_.pooling_ && live_rows_ >= 1 &&
-           live_rows_ <= kSplitNormMaxRows && b_.w8a8_fuse_ == Fp8Fuse::kNone && c_.hidden_size % 16 == 0 &&
-           b_.norm_sums_.bytes() >= size_t(live_rows_) * (c_.hidden_size / 16) * sizeof(float);
+           live_rows_ <= kSplitNormMaxRows && w8a8_ok && c_.hidden_size % 16 == 0 &&
+           b_.norm_sums_.bytes() >= 2 * size_t(kSplitNormMaxRows) * (c_.hidden_size / 16) * sizeof(float);
   }
+  // Whether the split norm carries row maxima (a W8A8 model: its consumers fake-quantize the scaled row).
+  bool split_norm_maxes() const { return b_.w8a8_fuse_ == Fp8Fuse::kPerToken; }
   SplitNorm split_norm_of(const Param* weight) const {
     SplitNorm n;
     n.parts = c_.hidden_size / 16;
     n.width = c_.hidden_size;
     n.eps = eps();
+    float* sums = b_.norm_sums_.template as<float>();
+    float* maxes = split_norm_maxes() ? sums + size_t(kSplitNormMaxRows) * n.parts : nullptr;
     if (weight == nullptr) { // the consumer's side
-      n.sums_in = b_.norm_sums_.template as<float>();
+      n.sums_in = sums;
+      n.maxes_in = maxes;
       return n;
     }
     if constexpr (std::is_same_v<T, bf16>) {
       n.residual = b_.x_.template as<float>();
       n.gamma = device_param<T>(*weight);
       n.scaled = act(Act::kHidden);
-      n.sums_out = b_.norm_sums_.template as<float>();
+      n.sums_out = sums;
+      n.maxes_out = maxes;
     }
     return n;
   }
@@ -425,6 +433,7 @@ private:
   // written out first.
   void take_norm(const CudaLinear& kernel, Act in, LinearContext& ctx) {
     if (norm_pending_ == nullptr || in != Act::kHidden) return;
+    ctx.norm_maxes = split_norm_maxes();
     if (kernel.consumes_split_norm(live_rows_, ctx)) ctx.norm = split_norm_of(nullptr);
     else settle_norm();
   }
@@ -439,8 +448,16 @@ private:
     if (norm_pending_ == nullptr) return;
     const Param& weight = *norm_pending_;
     norm_pending_ = nullptr;
-    cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(Act::kHidden), live_rows_, c_.hidden_size,
-                   eps(), st_);
+    const Fp8Fuse fuse = fuse_for(weight, Act::kHidden); // as add_rms_norm would have left it for W8A8 linears
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (fuse != Fp8Fuse::kNone)
+        cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(Act::kHidden), live_rows_,
+                       c_.hidden_size, eps(), st_, fuse);
+    }
+    if (fuse == Fp8Fuse::kNone)
+      cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(Act::kHidden), live_rows_, c_.hidden_size,
+                     eps(), st_);
+    wrote(Act::kHidden, fuse);
     b_.ops_.mark(st_, "add_rms_norm");
   }
   // A linear into kOut left waiting for add_rms_norm, run as it would have been.

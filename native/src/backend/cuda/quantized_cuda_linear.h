@@ -41,6 +41,7 @@ public:
   // quant_gemm_lean's sizes for a weight-only layer in one part (W8A8 inputs are quantized from the normalized row).
   bool consumes_split_norm(int m, const LinearContext& ctx) const override;
   bool apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const override;
+  bool split_norm_serves(int m) const;
   // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
   // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
   Fp8Fuse input_quantization() const;
