@@ -64,6 +64,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   constexpr int kStride = kRows + 4;   // shared row pitch: the 4 t-lanes' stores land on distinct banks
   __shared__ float partial[kWarps][16][kStride];
   __shared__ SplitNormPartials norm_part;
+  // A split norm serves m <= 8 with bf16 out only: compiled out elsewhere (NT 2 spilled with it at 128 registers).
+  constexpr bool kNorm = NT == 1 && std::is_same_v<Out, bf16>;
+  constexpr bool kProduces = kNorm && !kSilu && !kRope;
+  auto norm_scale = [&](int i) { return kNorm ? split_norm_scale(norm, norm_part, i) : 1.f; };
 
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -100,7 +104,8 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   QkvRopeLane rope_lane; // step inputs only, so also before the wait, behind the first weight loads
   if constexpr (kRope) rope_lane = qkv_rope_angle(rope, tile, threadIdx.x, m);
   pdl_wait();
-  const SplitNormOperands norm_ops = split_norm_preload(norm, m, threadIdx.x, row0);
+  SplitNormOperands norm_ops;
+  if constexpr (kProduces) norm_ops = split_norm_preload(norm, m, threadIdx.x, row0);
 
   float acc[NT][4];
 #pragma unroll
@@ -131,7 +136,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       for (int nt = 0; nt < NT; ++nt)
         b[u][nt] = xlive[nt] && valid ? *reinterpret_cast<const uint4*>(xrow[nt] + c * kChunk) : make_uint4(0, 0, 0, 0);
     }
-    if (j == 0) split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
+    if (kNorm && j == 0) split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const uint4 lo = cur[u][0], hi = cur[u][1]; // rows g and g+8
@@ -155,7 +160,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) partial[warp][nt * 8 + 2 * t + (e & 1)][g + (e >> 1) * 8] = acc[nt][e];
-  if (groups == 0) split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
+  if (kNorm && groups == 0) split_norm_gather(norm, m, threadIdx.x, kWarps * 32, norm_part);
   __syncthreads();
   if constexpr (kSilu) {
     // Bit for bit what skinny_gemm + silu_mul compute: gate and up rounded to bf16 as the GEMM
@@ -169,7 +174,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
         gs += partial[v][i][r];
         us += partial[v][i][r + kHalf];
       }
-      const float scale = split_norm_scale(norm, norm_part, i);
+      const float scale = norm_scale(i);
       gs *= scale;
       us *= scale;
       const float g = __bfloat162float(__float2bfloat16(gs)), u = __bfloat162float(__float2bfloat16(us));
@@ -183,7 +188,7 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
-      return s * split_norm_scale(norm, norm_part, i);
+      return s * norm_scale(i);
     });
   } else {
     for (int idx = threadIdx.x; idx < m * kRows; idx += kWarps * 32) {
@@ -192,11 +197,11 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       float s = 0.f;
 #pragma unroll
       for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
-      s *= split_norm_scale(norm, norm_part, i);
-      if (norm.residual != nullptr) split_norm_add(norm, i, r, row0 + r, s, norm_ops, norm_part); // idx == tid
+      s *= norm_scale(i);
+      if (kProduces && norm.residual != nullptr) split_norm_add(norm, i, r, row0 + r, s, norm_ops, norm_part); // idx == tid
       else store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
     }
-    if (norm.residual != nullptr) {
+    if (kProduces && norm.residual != nullptr) {
       __syncthreads();
       split_norm_store_sums(norm, m, threadIdx.x, blockIdx.x, norm_part);
     }
