@@ -434,14 +434,19 @@ private:
   void take_norm(const CudaLinear& kernel, Act in, LinearContext& ctx) {
     if (norm_pending_ == nullptr || in != Act::kHidden) return;
     ctx.norm_maxes = split_norm_maxes();
-    if (kernel.consumes_split_norm(live_rows_, ctx)) ctx.norm = split_norm_of(nullptr);
-    else settle_norm();
+    if (kernel.consumes_split_norm(live_rows_, ctx)) {
+      ctx.norm = split_norm_of(nullptr);
+      return;
+    }
+    settle_norm();
+    ctx.x_fused = fused_[static_cast<int>(in)]; // what the norm kernel left (fake-quantized for W8A8 linears)
   }
   // A fused launch that declined ctx.norm: the norm written out, and the plain launch after it reads it as it is.
   void decline_norm(LinearContext& ctx) {
     if (ctx.norm.sums_in == nullptr) return;
     settle_norm();
     ctx.norm = SplitNorm{};
+    ctx.x_fused = fused_[static_cast<int>(Act::kHidden)];
   }
   // kHidden as add_rms_norm would have left it (the residual already holds the add).
   void settle_norm() {
