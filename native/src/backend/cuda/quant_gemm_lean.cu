@@ -83,8 +83,8 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// A split norm's W8A8 consumer (maxes_in): the Q kernels, fp8 per-channel weights only.
-// fp8 kernels consume a split norm only as W8A8 ones (Q), whose x they quantize from the row maxima.
+// fp8 kernels consume a split norm only as W8A8 ones (the Q kernels, fp8 per-channel weights), whose x they quantize
+// from the row maxima.
 void check_quantizing(const char* who, const SplitNorm& norm, const QuantizedWeight& w, lean::LeanKernel kernel) {
   if (norm.maxes_in != nullptr && (w.format != QuantFormat::kFp8 || kernel == nullptr))
     throw Error(std::string(who) + ": a W8A8 split norm's consumer (maxes_in) takes fp8 per-channel weights only");

@@ -81,7 +81,7 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
 // R (fp8, the fused qkv weight; qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs and the epilogue rotates
 // them and writes k and v to the KV cache (rope unused otherwise).
-// norm (SplitNorm; not with A): as a consumer, every output of input row i times row i's 1 / rms before its
+// norm (SplitNorm; with A only as a W8A8 consumer, Q): as a consumer, every output of input row i times row i's 1 / rms before its
 // epilogue's roundings; as a producer (the plain epilogue, beta 0), the residual add, the scaled row and the tile's
 // sums instead of y.
 // Q (fp8 per channel, W8A8 per token; a split norm's consumer with maxes_in): x is the producer's scaled rows, which

@@ -347,10 +347,6 @@ void add_rms_norm(float* residual, const float* x, const float* weight, float* o
   launch_add_rms_norm(residual, x, weight, out, rows, hidden, eps, stream);
 }
 
-} // namespace pagoda::cuda
-
-namespace pagoda::cuda {
-
 void check_split_norm(const char* kernel, const SplitNorm& norm, int m, int width, bool producer) {
   const bool consumer_set = norm.sums_in != nullptr || norm.maxes_in != nullptr;
   const bool producer_set = norm.residual != nullptr || norm.gamma != nullptr || norm.scaled != nullptr ||

@@ -4,11 +4,9 @@
 // each step needs). Sums are added in a fixed order, so a step's results do not depend on timing.
 #pragma once
 
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include <cmath>
 
+#include "backend/cuda/fp8_fake_quant.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace pagoda::cuda {
@@ -17,19 +15,27 @@ namespace pagoda::cuda {
 // its 16 |scaled| beside them (producer).
 using SplitNormPartials = float[kSplitNormMaxRows][33];
 
+// Thread (row i, lane l) folds row i's tile values l, l + 32, ... of `tiles` ([m, parts]) into part[i][l] with `fold`
+// (in that order, so the result does not depend on timing).
+template <typename Fold>
+__device__ __forceinline__ void split_norm_lanes(const float* tiles, int parts, int m, int tid, int threads,
+                                                 SplitNormPartials& part, Fold fold) {
+  for (int idx = tid; idx < m * 32; idx += threads) {
+    const int i = idx / 32, l = idx % 32;
+    const float* row = tiles + int64_t(i) * parts;
+    float a = 0.f;
+    for (int q = l; q < parts; q += 32) a = fold(a, row[q]);
+    part[i][l] = a;
+  }
+}
+
 // Consumer, after its PDL wait and its first x loads (whose round trip the sums' loads share; a thread past the loop's
-// barrier-free start would otherwise pay one more in the epilogue), before the epilogue's barrier: thread (row i,
-// lane l) adds row i's tile sums l, l + 32, ... into part[i][l].
+// barrier-free start would otherwise pay one more in the epilogue), before the epilogue's barrier: row i's tile sums
+// into part[i][0..32).
 __device__ __forceinline__ void split_norm_gather(const SplitNorm& s, int m, int tid, int threads,
                                                   SplitNormPartials& part) {
   if (s.sums_in == nullptr) return;
-  for (int idx = tid; idx < m * 32; idx += threads) {
-    const int i = idx / 32, l = idx % 32;
-    const float* row = s.sums_in + int64_t(i) * s.parts;
-    float a = 0.f;
-    for (int q = l; q < s.parts; q += 32) a += row[q];
-    part[i][l] = a;
-  }
+  split_norm_lanes(s.sums_in, s.parts, m, tid, threads, part, [](float a, float v) { return a + v; });
 }
 
 // ... after it: row i's 1 / rms, the factor of each of its outputs (1 without a split norm).
@@ -101,18 +107,11 @@ __device__ __forceinline__ void split_norm_quant_begin(const SplitNorm& s, const
     const int c = tid + j * threads;
     if (c < chunks) x8[j] = *reinterpret_cast<const uint4*>(x + int64_t(c) * 8);
   }
-  for (int idx = tid; idx < m * 32; idx += threads) {
-    const int i = idx / 32, l = idx % 32;
-    const float* row = s.maxes_in + int64_t(i) * s.parts;
-    float a = 0.f;
-    for (int q = l; q < s.parts; q += 32) a = fmaxf(a, row[q]);
-    top[i][l] = a;
-  }
+  split_norm_lanes(s.maxes_in, s.parts, m, tid, threads, top, [](float a, float v) { return fmaxf(a, v); });
 }
 
-// Step 2, after that barrier: the held x fake-quantized per row as the norm would have (bf16(e4m3(y / s) * s), s =
-// max(amax, 1e-12) / 448, fp8_fuse.cuh's arithmetic) into xq (shared memory, the same [m, width] layout); a barrier
-// must follow before xq is read.
+// Step 2, after that barrier: the held x fake-quantized per row as the norm would have (fp8_fake_quant with the row's
+// fp8_scale) into xq (shared memory, the same [m, width] layout); a barrier must follow before xq is read.
 __device__ __forceinline__ void split_norm_quant_end(const SplitNorm& s, int m, int tid, int threads,
                                                      const SplitNormPartials& top,
                                                      const uint4 (&x8)[kSplitNormQuantLoads], bf16* xq) {
@@ -123,7 +122,7 @@ __device__ __forceinline__ void split_norm_quant_end(const SplitNorm& s, int m, 
     float a = 0.f;
     if (i < m)
       for (int l = 0; l < 32; ++l) a = fmaxf(a, top[i][l]);
-    scale[i] = fmaxf(a, 1e-12f) / 448.f;
+    scale[i] = fp8_scale(a);
   }
 #pragma unroll
   for (int j = 0; j < kSplitNormQuantLoads; ++j) {
@@ -137,11 +136,7 @@ __device__ __forceinline__ void split_norm_quant_end(const SplitNorm& s, int m, 
     uint4 out;
     bf16* o = reinterpret_cast<bf16*>(&out);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      const float q = fminf(fmaxf(__bfloat162float(in[e]) / sc, -448.f), 448.f);
-      const __nv_fp8_storage_t code = __nv_cvt_float_to_fp8(q, __NV_SATFINITE, __NV_E4M3);
-      o[e] = __float2bfloat16(__half2float(__half(__nv_cvt_fp8_to_halfraw(code, __NV_E4M3))) * sc);
-    }
+    for (int e = 0; e < 8; ++e) o[e] = __float2bfloat16(fp8_fake_quant(__bfloat162float(in[e]), sc));
     *reinterpret_cast<uint4*>(xq + int64_t(c) * 8) = out;
   }
 }
