@@ -114,9 +114,13 @@ const NEWEST: Record<Card, string> = { h100: '68341f8', h200: '4bbcf02' };
 // The H100's newest random 1,024 / 1,024 runs, at the code that keeps the logit rows by default (session 31's later
 // calls; its first call ran 68341f8, where that was still a switch).
 const LATEST_H100 = '3a053ef';
-// The H100's newest batch-1 runs: session 34's call at 9e05c21 (the split norm on by default; the partition floor that
-// commit added was a switch, off in these runs, and was removed after).
-const BATCH_ONE: Record<Card, string> = { h100: '9e05c21', h200: NEWEST.h200 };
+// The H100's newest batch-1 runs: session 35's call at bb30d88 for bf16, GPTQ and FP8 (FP8 after the lean kernel's
+// register fix); AWQ's is still session 34's at 9e05c21 (the split norm on by default; the partition floor that commit
+// added was a switch, off in those runs, and was removed after).
+const batchOneCommits = (format: string): Record<Card, string> => ({
+  h100: format === 'awq-int4' ? '9e05c21' : 'bb30d88',
+  h200: NEWEST.h200,
+});
 
 /** Each run's file on each card, from the newest figures call unless `commits` says otherwise. */
 function fromCall(runs: readonly string[], commits: Partial<Record<Card, string>> = NEWEST): Goal['files'] {
@@ -136,7 +140,7 @@ function batchOne(issue: Goal['issue'], format: string, label: string, atMost: n
     line: `batch-1 decode, ${label}, within ${atMost}x of ${floor}`,
     target: { atMost },
     read: timesFloor,
-    files: fromCall([`llama3-8b-${format}-decode-b1`], BATCH_ONE),
+    files: fromCall([`llama3-8b-${format}-decode-b1`], batchOneCommits(format)),
   };
 }
 
@@ -151,7 +155,11 @@ export const GOALS: readonly Goal[] = [
     target: { atLeast: 1.25 },
     read: ratioOf('request_throughput_per_s', 'req/s', 2),
     paired: true,
-    files: fromCall(['llama3-8b-fp8-dynamic-sharegpt-500', BF16_SHAREGPT]),
+    files: {
+      ...fromCall(['llama3-8b-fp8-dynamic-sharegpt-500', BF16_SHAREGPT]),
+      // The H100's newest pair: session 35's call 2 at bb30d88 (no fp8-KV run in it).
+      h100: ['h100-llama3-8b-fp8-dynamic-sharegpt-500-bb30d88', 'h100-llama3-8b-bf16-sharegpt-500-bb30d88'],
+    },
   },
   {
     issue: 15,
@@ -179,8 +187,9 @@ export const GOALS: readonly Goal[] = [
     read: stepRoofline,
     files: {
       ...fromCall([BF16_SHAREGPT], { h200: NEWEST.h200 }),
-      // The H100's newest untraced run: the last of session 33's ABBA at 4bbcf02 (prompt GEMMs planned at load).
-      h100: ['h100-sharegpt-bf16-4-plan-s33'],
+      // The H100's newest default run: session 35's split-norm A/B at bb30d88 (call 3; off 84.4% / 84.5% beside it). The
+      // call before it, on another H100, read 83.8% / 83.0% (`h100-llama3-8b-bf16-sharegpt-500{,-ab}-bb30d88`).
+      h100: ['h100-llama3-8b-bf16-PAGODA_AB-2-sharegpt-500-ab-bb30d88-c3'],
     },
   },
   {
