@@ -6,11 +6,8 @@
 //   - the tile sums add up to each row's sum of squares;
 //   - the consumer's outputs equal the chain's within bf16 rounding of its input (bf16(x * gamma) instead of
 //     bf16(x / rms * gamma)), and nothing is written past them;
-// and the launchers refuse what a split norm cannot serve (m 9, both sides at once, a width that is not the GEMV's).
-// W8A8 per token (fp8 per channel, PAGODA_SPLIT_NORM_W8A8=1 in the engine): the chain's norm fake-quantizes its output
-// (add_rms_norm with Fp8Fuse::kPerToken) and the split consumer quantizes the scaled row itself from the producer's
-// tile maxima, at m 1 and 2 (plain and the staged gate_up + SiLU of quant_gemm_silu_fp8): within the codes that
-// flip at a rounding boundary.
+// and the launchers refuse what a split norm cannot serve (m 9, both sides at once, a width that is not the GEMV's,
+// an fp8 consumer).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -156,75 +153,6 @@ void check_chain(Checker& c, const std::string& name, const Weight& producer, co
   }
 }
 
-// The W8A8 chain: the producer's input fake-quantized as the engine leaves it (fake_quantize_fp8_rows), the norm's
-// output fake-quantized per token; the split consumer quantizes the scaled row itself (the Q kernels).
-void check_w8a8_chain(Checker& c, const Weight& producer, const Weight& consumer, bool silu, std::mt19937& rng) {
-  const int hidden = producer.n, k1 = producer.k, n2 = silu ? consumer.n / 2 : consumer.n, parts = hidden / 16;
-  for (int m : {1, 2}) {
-    if (m * hidden > kSplitNormQuantElems) continue;
-    const std::string tag = std::string("fp8 W8A8 ") + (silu ? "down -> gate_up+silu" : "o_proj -> qkv") + " m " +
-                            std::to_string(m);
-    auto d_a = upload_bf16(random_bf16_values(size_t(m) * k1, rng));
-    DeviceBuffer a_q(size_t(m) * k1 * sizeof(bf16));
-    fake_quantize_fp8_rows(d_a.as<bf16>(), a_q.as<bf16>(), m, k1, k1, nullptr);
-    const auto x0 = random_f32_values(size_t(m) * hidden, rng, 4.f);
-    auto d_gamma = upload_bf16(random_bf16_values(hidden, rng, 1.f));
-    DeviceBuffer ws(size_t(1) << 20);
-    DeviceBuffer staging(std::max<size_t>(quant_gemm_silu_fp8_staging_bytes(consumer.quant->view()), 16));
-
-    auto x_ref = upload(x0);
-    DeviceBuffer y1(size_t(m) * hidden * sizeof(bf16)), h(size_t(m) * hidden * sizeof(bf16));
-    DeviceBuffer y2(size_t(m) * n2 * sizeof(bf16));
-    quant_gemm_lean(a_q.as<bf16>(), producer.quant->view(), y1.as<bf16>(), hidden, m, 0.f, ws.data(), ws.bytes(),
-                    nullptr);
-    add_rms_norm(x_ref.as<float>(), y1.as<bf16>(), d_gamma.as<bf16>(), h.as<bf16>(), m, hidden, kEps, nullptr,
-                 Fp8Fuse::kPerToken);
-    if (silu)
-      quant_gemm_silu_fp8(h.as<bf16>(), consumer.quant->view(), y2.as<bf16>(), m, staging.data(), staging.bytes(),
-                          nullptr);
-    else
-      quant_gemm_lean(h.as<bf16>(), consumer.quant->view(), y2.as<bf16>(), n2, m, 0.f, ws.data(), ws.bytes(), nullptr);
-
-    auto x_split = upload(x0);
-    DeviceBuffer scaled(size_t(m) * hidden * sizeof(bf16)), sums(size_t(2) * m * parts * sizeof(float));
-    DeviceBuffer y2s(size_t(m) * n2 * sizeof(bf16));
-    SplitNorm out;
-    out.residual = x_split.as<float>();
-    out.gamma = d_gamma.as<bf16>();
-    out.scaled = scaled.as<bf16>();
-    out.sums_out = sums.as<float>();
-    out.maxes_out = sums.as<float>() + size_t(m) * parts;
-    out.parts = parts;
-    out.width = hidden;
-    out.eps = kEps;
-    quant_gemm_lean(a_q.as<bf16>(), producer.quant->view(), scaled.as<bf16>(), hidden, m, 0.f, ws.data(), ws.bytes(),
-                    nullptr, -1, out);
-    SplitNorm in;
-    in.sums_in = out.sums_out;
-    in.maxes_in = out.maxes_out;
-    in.parts = parts;
-    in.width = hidden;
-    in.eps = kEps;
-    if (silu)
-      quant_gemm_silu_fp8(scaled.as<bf16>(), consumer.quant->view(), y2s.as<bf16>(), m, staging.data(),
-                          staging.bytes(), nullptr, -1, in);
-    else
-      quant_gemm_lean(scaled.as<bf16>(), consumer.quant->view(), y2s.as<bf16>(), n2, m, 0.f, ws.data(), ws.bytes(),
-                      nullptr, -1, in);
-    PAGODA_CUDA_CHECK(cudaDeviceSynchronize());
-    const auto xr = download<float>(x_ref, size_t(m) * hidden), xs = download<float>(x_split, size_t(m) * hidden);
-    c.expect_true(tag + ": the residual equals add_rms_norm's bit for bit",
-                  std::equal(xr.begin(), xr.end(), xs.begin(),
-                             [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }));
-    const auto want = download_bf16(y2, size_t(m) * n2);
-    std::vector<double> ref(want.begin(), want.end());
-    double peak = 0;
-    for (double v : ref) peak = std::max(peak, std::fabs(v));
-    c.expect(tag + ": outputs (codes may flip at a rounding boundary)", compare(download_bf16(y2s, ref.size()), ref),
-             4e-2, 0.15 * peak + 1e-3);
-  }
-}
-
 void check_refusals(Checker& c, const Weight& bf, const Weight& q) {
   DeviceBuffer x(size_t(16) * 4096 * sizeof(bf16)), y(size_t(16) * 4096 * sizeof(bf16)), ws(1 << 20);
   DeviceBuffer sums(size_t(16) * 256 * sizeof(float)), res(size_t(16) * 4096 * sizeof(float));
@@ -285,25 +213,17 @@ int main() {
       check_chain(c, kind + " down -> gate_up", down, gate_up, true, rng);
     }
     {
-      const Weight o = quant_weight("fp8", hidden, attn, false, rng), down = quant_weight("fp8", hidden, inter, false, rng);
+      // The lean kernel's fp8 kernels compile the consumer's side out (kConsumes): their launchers refuse one.
       const Weight qkv = quant_weight("fp8", 3072, hidden, false, rng);
-      const Weight gate_up = quant_weight("fp8", 2 * inter, hidden, true, rng);
-      check_w8a8_chain(c, o, qkv, false, rng);
-      check_w8a8_chain(c, down, gate_up, true, rng);
       DeviceBuffer x(size_t(4) * hidden * sizeof(bf16)), y(size_t(4) * 3072 * sizeof(bf16)), sums(1 << 16), ws(1 << 20);
       SplitNorm in;
       in.sums_in = sums.as<float>();
       in.parts = hidden / 16;
       in.width = hidden;
-      expect_refused(c, "refused: an fp8 consumer without the row maxima", [&] {
+      expect_refused(c, "refused: an fp8 consumer", [&] {
         quant_gemm_lean(x.as<bf16>(), qkv.quant->view(), y.as<bf16>(), 3072, 1, 0.f, ws.data(), ws.bytes(), nullptr, -1,
                         in);
-      }, "row maxima");
-      in.maxes_in = sums.as<float>() + 4096;
-      expect_refused(c, "refused: a W8A8 consumer past its rows", [&] {
-        quant_gemm_lean(x.as<bf16>(), qkv.quant->view(), y.as<bf16>(), 3072, 3, 0.f, ws.data(), ws.bytes(), nullptr, -1,
-                        in);
-      }, "fake-quantizes at most");
+      }, "only int4");
     }
     // Llama-3-8B's own widths once (hidden 4096: 256 tile sums a row), bf16 and GPTQ.
     {

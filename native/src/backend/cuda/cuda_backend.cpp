@@ -162,7 +162,7 @@ void CudaBackend::ensure_activations(int64_t tokens, int64_t logit_rows) {
     grow(attn_, t * c.q_size() * e);
     grow(gate_up_, t * 2 * c.intermediate_size * e);
     grow(act_, t * c.intermediate_size * e);
-    grow(norm_sums_, 2 * size_t(kSplitNormMaxRows) * (c.hidden_size / 16 + 1) * sizeof(float)); // sums, then maxima
+    grow(norm_sums_, size_t(kSplitNormMaxRows) * (c.hidden_size / 16 + 1) * sizeof(float));
     act_tokens_ = tokens;
   }
   if (logit_rows > act_rows_) {

@@ -207,7 +207,7 @@ private:
   // Activations, grown to the largest step seen (profile() sizes them up front). x_ is the
   // residual stream, kept in float32 so rounding does not accumulate over the layers.
   DeviceBuffer x_, h_, o_, qkv_, attn_, gate_up_, act_, rows_, logits_;
-  DeviceBuffer norm_sums_; // a split norm's tile sums, then its tile maxima (SplitNorm): kSplitNormMaxRows x hidden / 16 each
+  DeviceBuffer norm_sums_; // a split norm's tile sums (SplitNorm): kSplitNormMaxRows x hidden / 16 floats
   int64_t act_tokens_ = 0, act_rows_ = 0;
   DeviceBuffer decode_ws_;
   StepInputUploader inputs_;

@@ -81,17 +81,8 @@ bool split_norm_enabled() {
   return on;
 }
 
-bool split_norm_w8a8_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_SPLIT_NORM_W8A8");
-    return split_norm_enabled() && v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return on;
-}
-
 bool UnquantizedCudaLinear::consumes_split_norm(int m, const LinearContext& ctx) const {
-  // Not a W8A8 model's norm (norm_maxes): its bf16 linears read the fake-quantized row the norm kernel writes.
-  return !ctx.f32 && !ctx.norm_maxes && m >= 1 && m <= kSplitNormMaxRows && in_ % 16 == 0;
+  return !ctx.f32 && m >= 1 && m <= kSplitNormMaxRows && in_ % 16 == 0;
 }
 
 bool UnquantizedCudaLinear::apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const {

@@ -35,8 +35,6 @@ struct LinearContext {
   // x is a split norm's scaled row (kernels.h SplitNorm, sums_in set): apply / apply_silu / apply_qkv_rope scale
   // their outputs by its rows' 1 / rms (only set where consumes_split_norm said so), or decline (the fused ones).
   SplitNorm norm;
-  // The pending split norm carries row maxima (its producer wrote them: W8A8 models), which a W8A8 consumer needs.
-  bool norm_maxes = false;
 };
 
 class CudaLinear : public LinearKernel {
@@ -69,9 +67,6 @@ public:
 // A decode layer's residual add + RMSNorm split over the GEMVs around it (SplitNorm) at up to kSplitNormMaxRows
 // rows; on by default, PAGODA_SPLIT_NORM=0 turns it off.
 bool split_norm_enabled();
-// The same for W8A8 per-token checkpoints (their consumers fake-quantize x in the GEMM's prologue); written in session
-// 34 without a GPU to run it on, so off by default: PAGODA_SPLIT_NORM_W8A8=1 turns it on.
-bool split_norm_w8a8_enabled();
 
 // Float weights as one [out, in] matrix of the path's element type.
 class UnquantizedCudaLinear : public CudaLinear {

@@ -382,35 +382,27 @@ private:
     settle_qkv();
     return false;
   }
-  // A split norm (SplitNorm, split_norm_enabled()): decode-sized bf16 steps of a causal LM; for W8A8 models (whose
-  // norms fake-quantize their output per token) only behind split_norm_w8a8_enabled(), the consumers quantizing x.
+  // A split norm (SplitNorm, split_norm_enabled()): decode-sized bf16 steps of a causal LM, not W8A8 (whose norms
+  // fake-quantize their output).
   bool split_norm_usable() const {
-    const bool w8a8_ok = b_.w8a8_fuse_ == Fp8Fuse::kNone ||
-                         (b_.w8a8_fuse_ == Fp8Fuse::kPerToken && split_norm_w8a8_enabled() && w8a8_fuse() != Fp8Fuse::kNone);
     return std::is_same_v<T, bf16> && split_norm_enabled() && !b_.pooling_ && live_rows_ >= 1 &&
-           live_rows_ <= kSplitNormMaxRows && w8a8_ok && c_.hidden_size % 16 == 0 &&
-           b_.norm_sums_.bytes() >= 2 * size_t(kSplitNormMaxRows) * (c_.hidden_size / 16) * sizeof(float);
+           live_rows_ <= kSplitNormMaxRows && b_.w8a8_fuse_ == Fp8Fuse::kNone && c_.hidden_size % 16 == 0 &&
+           b_.norm_sums_.bytes() >= size_t(live_rows_) * (c_.hidden_size / 16) * sizeof(float);
   }
-  // Whether the split norm carries row maxima (a W8A8 model: its consumers fake-quantize the scaled row).
-  bool split_norm_maxes() const { return b_.w8a8_fuse_ == Fp8Fuse::kPerToken; }
   SplitNorm split_norm_of(const Param* weight) const {
     SplitNorm n;
     n.parts = c_.hidden_size / 16;
     n.width = c_.hidden_size;
     n.eps = eps();
-    float* sums = b_.norm_sums_.template as<float>();
-    float* maxes = split_norm_maxes() ? sums + size_t(kSplitNormMaxRows) * n.parts : nullptr;
     if (weight == nullptr) { // the consumer's side
-      n.sums_in = sums;
-      n.maxes_in = maxes;
+      n.sums_in = b_.norm_sums_.template as<float>();
       return n;
     }
     if constexpr (std::is_same_v<T, bf16>) {
       n.residual = b_.x_.template as<float>();
       n.gamma = device_param<T>(*weight);
       n.scaled = act(Act::kHidden);
-      n.sums_out = sums;
-      n.maxes_out = maxes;
+      n.sums_out = b_.norm_sums_.template as<float>();
     }
     return n;
   }
@@ -433,7 +425,6 @@ private:
   // written out first.
   void take_norm(const CudaLinear& kernel, Act in, LinearContext& ctx) {
     if (norm_pending_ == nullptr || in != Act::kHidden) return;
-    ctx.norm_maxes = split_norm_maxes();
     if (kernel.consumes_split_norm(live_rows_, ctx)) {
       ctx.norm = split_norm_of(nullptr);
       return;

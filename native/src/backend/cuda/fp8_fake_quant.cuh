@@ -1,6 +1,5 @@
-// Dynamic fp8 activation quantization of one value: bf16(e4m3(y / s) * s) arithmetic shared by the kernels that
-// fake-quantize a W8A8 linear's input (fp8_fuse.cuh's norms and SiLU·mul, split_norm.cuh's consumer prologue).
-// Host-compilable (the lean kernel's host emulation includes it).
+// Dynamic fp8 activation quantization of one value: bf16(e4m3(y / s) * s) arithmetic of the kernels that
+// fake-quantize a W8A8 linear's input (fp8_fuse.cuh's norms and SiLU·mul). Host-compilable.
 #pragma once
 
 #include <cuda_fp16.h>

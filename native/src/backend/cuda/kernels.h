@@ -101,27 +101,18 @@ struct QkvRope {
 // tile's sum of residual^2 into sums[row * parts + tile]; the GEMV reading `scaled` (qkv, gate_up: the consumer)
 // multiplies its outputs of row i by rsqrt(sum of row i's sums / width + eps) (RMSNorm's 1 / rms is one number a
 // row, so it may come after the dot products). A kernel given neither (null residual, null sums_in) is unchanged.
-// For W8A8 per-token linears (the norm's output is their input, fake-quantized per token from the normalized row), the
-// producer also writes each tile's largest |scaled| into maxes[row * parts + tile], and the consumer fake-quantizes
-// the scaled row in its prologue with the row's largest (the 1 / rms cancels out of the codes; it scales the outputs).
 struct SplitNorm {
   float* residual = nullptr;    // producer: float32 [m, n], n = width
   const bf16* gamma = nullptr;  // producer: the next norm's weight [n]
   bf16* scaled = nullptr;       // producer: [m, n]
   float* sums_out = nullptr;    // producer: [m, parts]
-  float* maxes_out = nullptr;   // producer, W8A8 only: [m, parts]
-  const float* sums_in = nullptr;  // consumer: [m, parts]
-  const float* maxes_in = nullptr; // consumer, W8A8 per token only: [m, parts]
+  const float* sums_in = nullptr; // consumer: [m, parts]
   int parts = 0;                // width / 16
   int width = 0;
   float eps = 0.f;
 };
 // Rows a split norm serves (one n8 tile of input rows).
 constexpr int kSplitNormMaxRows = 8;
-// A W8A8 consumer holds its fake-quantized x in shared memory, and its threads the scaled row in registers until the
-// row's largest |scaled| is known: m * width at most this many (8 KB of shared memory; 16 registers a thread at 128).
-constexpr int kSplitNormQuantElems = 4096;
-constexpr int kSplitNormQuantRows = 2; // ... and at most this many rows
 // The launchers' check: no split norm, or one side of one (never both) with 1 <= m <= kSplitNormMaxRows, the width
 // the GEMV's k (consumer) or n (producer) and a multiple of 16 with parts = width / 16, and every pointer its side
 // needs; throws pagoda::Error naming `kernel` otherwise.

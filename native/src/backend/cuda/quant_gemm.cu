@@ -336,14 +336,14 @@ size_t quant_gemm_silu_fp8_staging_bytes(const QuantizedWeight& w) {
 }
 
 void quant_gemm_silu_fp8(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* staging,
-                         size_t staging_bytes, cudaStream_t stream, int deep, const SplitNorm& norm) {
+                         size_t staging_bytes, cudaStream_t stream, int deep) {
   if (m > 8) throw Error("quant_gemm_silu_fp8: m " + std::to_string(m) + " (1..8 are served)");
   if (staging == nullptr || staging_bytes < quant_gemm_silu_fp8_staging_bytes(w) ||
       reinterpret_cast<uintptr_t>(staging) % 16 != 0)
     throw Error("quant_gemm_silu_fp8: a 16-byte aligned staging buffer of " +
                 std::to_string(quant_gemm_silu_fp8_staging_bytes(w)) + " bytes is needed");
   x = checked_input("quant_gemm_silu_fp8", x, w, w.n, m, nullptr, 0, stream);
-  const int parts = launch_quant_gemm_lean_silu(x, w, staging, m, stream, deep, true, norm);
+  const int parts = launch_quant_gemm_lean_silu(x, w, staging, m, stream, deep, true);
   silu_mul_fp8_finish(static_cast<const float*>(staging), parts, out, m, w.n / 2, stream);
 }
 

@@ -34,7 +34,6 @@
 #define LEAN_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
 #define LEAN_SHARED_PARTIAL(name, W) __shared__ float name[W][8][16 + 4]
 #define LEAN_SHARED_NORM(name, W) __shared__ SplitNormPartials name
-#define LEAN_SHARED_QX(name, W, Q) __shared__ __align__(16) bf16 name[(Q) ? kSplitNormQuantElems : 8]
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -83,13 +82,10 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// fp8 kernels consume a split norm only as W8A8 ones (the Q kernels, fp8 per-channel weights), whose x they quantize
-// from the row maxima.
-void check_quantizing(const char* who, const SplitNorm& norm, const QuantizedWeight& w, lean::LeanKernel kernel) {
-  if (norm.maxes_in != nullptr && (w.format != QuantFormat::kFp8 || kernel == nullptr))
-    throw Error(std::string(who) + ": a W8A8 split norm's consumer (maxes_in) takes fp8 per-channel weights only");
-  if (norm.sums_in != nullptr && norm.maxes_in == nullptr && w.format == QuantFormat::kFp8)
-    throw Error(std::string(who) + ": an fp8 GEMM consumes a split norm only with its row maxima (W8A8, maxes_in)");
+// Only the int4 kernels consume a split norm (the lean kernel's kConsumes: the fp8 ones compile it out).
+void check_consumer(const char* who, const SplitNorm& norm, const QuantizedWeight& w) {
+  if (norm.sums_in != nullptr && w.format != QuantFormat::kInt4)
+    throw Error(std::string(who) + ": only int4 weights consume a split norm (fp8 kernels compile it out)");
 }
 
 } // namespace
@@ -99,15 +95,11 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
   const bool producer = norm.residual != nullptr;
   check_split_norm("quant_gemm_lean", norm, m, producer ? w.n : w.k, producer);
   if (producer && (beta != 0.f || ldy != w.n)) throw Error("quant_gemm_lean: a split norm's producer writes no y");
+  check_consumer("quant_gemm_lean", norm, w);
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d);
-  if (norm.maxes_in != nullptr)
-    kernel = eight ? lean::lean_kernel_for<8, false, false, false, false, true>(w, d)
-                   : lean::lean_kernel_for<4, false, false, false, false, true>(w, d);
-  check_quantizing("quant_gemm_lean", norm, w, kernel);
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m,
-             beta, QkvRope{}, norm);
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{}, norm);
 }
 
 bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim) {
@@ -133,12 +125,9 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
                        qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m, 0.f, rope, norm);
     return;
   }
-  lean::LeanKernel kernel =
+  check_consumer("quant_gemm_lean_qkv_rope", norm, w);
+  const lean::LeanKernel kernel =
       eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
-  if (norm.maxes_in != nullptr)
-    kernel = eight ? lean::lean_kernel_for<8, false, false, true, false, true>(w, d)
-                   : lean::lean_kernel_for<4, false, false, true, false, true>(w, d);
-  check_quantizing("quant_gemm_lean_qkv_rope", norm, w, kernel);
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, x, w, qkv, w.n, m, 0.f,
              rope, norm);
 }
@@ -146,17 +135,13 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
 int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* out, int m, cudaStream_t stream,
                                 int deep, bool staged, const SplitNorm& norm) {
   check_split_norm("quant_gemm_silu", norm, m, w.k, false);
+  if (staged && norm.sums_in != nullptr) throw Error("quant_gemm_silu_fp8: no split norm with the float32 staging");
+  check_consumer("quant_gemm_silu", norm, w);
   const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
   lean::LeanKernel kernel = nullptr;
-  if (staged && norm.maxes_in != nullptr)
-    kernel = eight ? lean::lean_kernel_for<8, true, true, false, false, true>(w, d)
-                   : lean::lean_kernel_for<4, true, true, false, false, true>(w, d);
-  else if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d) : lean::lean_kernel_for<4, true, true>(w, d);
+  if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d) : lean::lean_kernel_for<4, true, true>(w, d);
   else kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
-  if (!staged && norm.maxes_in != nullptr)
-    throw Error("quant_gemm_silu: a W8A8 split norm's consumer writes the staged products (quant_gemm_silu_fp8)");
-  check_quantizing(staged ? "quant_gemm_silu_fp8" : "quant_gemm_silu", norm, w, kernel);
   if (kernel == nullptr)
     throw Error(staged ? "quant_gemm_silu_fp8: fp8 per-channel weights only"
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");

@@ -3,8 +3,7 @@
 // (quant_gemm_lean.cu) and in a host emulation (tests/cuda/quant_gemm_lean_emulation_test.cpp).
 // Expected: LEAN_DEVICE (qualifiers of a device function), LEAN_KERNEL(threads, min_blocks) (the kernel's
 // declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory), LEAN_SHARED_NORM(name, W) (a
-// SplitNormPartials in shared memory), LEAN_SHARED_QX(name, W, Q) (bf16 name[kSplitNormQuantElems] in shared memory
-// where Q, 16-byte aligned); threadIdx, blockIdx,
+// SplitNormPartials in shared memory); threadIdx, blockIdx,
 // __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h / cuda_fp16.h.
 #pragma once
 
@@ -81,16 +80,14 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
 // R (fp8, the fused qkv weight; qkv_rope.cuh): the CTA takes its q / k rows in RoPE pairs and the epilogue rotates
 // them and writes k and v to the KV cache (rope unused otherwise).
-// norm (SplitNorm; with A only as a W8A8 consumer, Q): as a consumer, every output of input row i times row i's 1 / rms before its
+// norm (SplitNorm; not with A): as a consumer, every output of input row i times row i's 1 / rms before its
 // epilogue's roundings; as a producer (the plain epilogue, beta 0), the residual add, the scaled row and the tile's
 // sums instead of y.
-// Q (fp8 per channel, W8A8 per token; a split norm's consumer with maxes_in): x is the producer's scaled rows, which
-// the prologue fake-quantizes per token into shared memory (split_norm.cuh), the loop reading x from there.
 // x and y carry no __restrict__: the kernel before this one in a PDL chain writes x while this one runs,
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false, bool R = false, bool C = false, bool Q = false>
+          bool A = false, bool R = false, bool C = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
                            const QkvRope rope, const SplitNorm norm) {
@@ -98,15 +95,13 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   static_assert(!A || S, "float32 staging with row maxima: the gate_up + SiLU epilogue only");
   static_assert(!R || (F == QuantFormat::kFp8 && !S), "qkv + RoPE: fp8 rows, read where they lie");
   static_assert(!C || (F == QuantFormat::kInt4 && !S && !R), "qkv + RoPE through the cluster: int4 tiles");
-  static_assert(!Q || F == QuantFormat::kFp8, "x fake-quantized in the prologue: W8A8 fp8");
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
   LEAN_SHARED_NORM(norm_part, W);  // SplitNormPartials
   // Which side of a split norm this kernel can be (compiled out elsewhere: fp8 qkv + RoPE at 96 registers spilled
-  // with it): int4 kernels and the Q ones consume, plain epilogues produce.
-  constexpr bool kConsumes = F == QuantFormat::kInt4 || Q;
+  // with it): int4 kernels consume, plain epilogues produce.
+  constexpr bool kConsumes = F == QuantFormat::kInt4;
   constexpr bool kProduces = !S && !A && !R && !C;
-  LEAN_SHARED_QX(xq, W, Q);        // bf16 [kSplitNormQuantElems] where Q
 
   pdl_launch_dependents();
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -182,19 +177,10 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   if constexpr (kProduces) norm_ops = split_norm_preload(norm, m, threadIdx.x, row0);
   // Row i's 1 / rms where this kernel consumes a split norm, else 1.
   auto norm_scale = [&](int i) { return kConsumes ? split_norm_scale(norm, norm_part, i) : 1.f; };
-  const bf16* xs = x;
-  if constexpr (Q) { // the scaled rows fake-quantized per token into xq, the loop's x from there
-    uint4 held[kSplitNormQuantLoads];
-    split_norm_quant_begin(norm, x, m, threadIdx.x, W * 32, norm_part, held);
-    __syncthreads();
-    split_norm_quant_end(norm, m, threadIdx.x, W * 32, norm_part, held, xq);
-    __syncthreads(); // xq written; norm_part free again for the tile sums below
-    xs = xq;
-  }
 
   // x fragments of a group: 16 bf16 per chunk at k = 16t.., input row g (row 0 where g >= m).
   using XFrag = uint4[G][2];
-  const bf16* xp = xs + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
+  const bf16* xp = x + int64_t(g < m ? g : 0) * k + 16 * t + warp * G * kQuantChunk;
   auto load_x = [&](XFrag& dst) {
 #pragma unroll
     for (int c = 0; c < G; ++c)
@@ -261,7 +247,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     const int idx = threadIdx.x, i = idx / 8, r = idx % 8;
     const bool live = idx < m * 8;
     if (live) {
-      const float product = silu_product<W>(partial, i, r, norm_scale(i));
+      const float product = silu_product<W>(partial, i, r);
       yf[int64_t(i) * ldy + blockIdx.x * 8 + r] = product;
       partial[r >> 2][i][16 + (r & 3)] = fabsf(product);
     }
@@ -303,7 +289,7 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       for (int v = 0; v < W; ++v) s += partial[v][i][r];
       s *= norm_scale(i);
       if (kProduces && norm.residual != nullptr) {
-        split_norm_add(norm, i, r, row0 + r, s, norm_ops, norm_part); // idx == tid: m * 16 <= W * 32
+        norm_part[i][r] = split_norm_add(norm, i, row0 + r, s, norm_ops); // idx == tid: m * 16 <= W * 32
         continue;
       }
       bf16* out = y + int64_t(i) * ldy + row0 + r;
@@ -326,8 +312,7 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
 // C (int4 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue through a cluster of CTAs.
-// Q (fp8 per channel only; null otherwise): x fake-quantized per token in the prologue from a split norm's scaled rows.
-template <int W, bool S = false, bool A = false, bool R = false, bool C = false, bool Q = false>
+template <int W, bool S = false, bool A = false, bool R = false, bool C = false>
 LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
@@ -335,17 +320,17 @@ LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   if (w.format == QuantFormat::kFp8) {
     if constexpr (C) return nullptr;
     if (w.scale_index.group_stride != 0) {
-      if constexpr (S || Q) {
+      if constexpr (S) {
         return nullptr;
       } else {
         if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
         return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, false, Q>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R, false, Q>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
   }
-  if constexpr (A || R || Q) return nullptr;
+  if constexpr (A || R) return nullptr;
   // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {

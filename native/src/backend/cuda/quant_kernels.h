@@ -59,10 +59,8 @@ void quant_gemm_silu(const bf16* x, const QuantizedWeight& w, bf16* out, int m, 
 // float32 products and per-CTA row maxima into staging (quant_gemm_silu_fp8_staging_bytes(w), 16-byte
 // aligned), then silu_mul_fp8_finish quantizes on many blocks (the one-block silu_mul_fp8 was latency-bound).
 size_t quant_gemm_silu_fp8_staging_bytes(const QuantizedWeight& w);
-// norm: a W8A8 split norm's consumer side (sums_in and maxes_in: x is the scaled row, fake-quantized in the GEMM's
-// prologue), or none.
 void quant_gemm_silu_fp8(const bf16* x, const QuantizedWeight& w, bf16* out, int m, void* staging,
-                         size_t staging_bytes, cudaStream_t stream, int deep = -1, const SplitNorm& norm = SplitNorm{});
+                         size_t staging_bytes, cudaStream_t stream, int deep = -1);
 
 // out[m, k] = x[r, perm[j]]: an act-order weight's input columns in its packed order (both GEMMs
 // gather x so first). preload_gather_columns loads the kernel's code at load time, so its first

@@ -202,8 +202,7 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
   // quant_gemm_lean's sizes only, and only while quant_gemm takes the lean kernel there (PAGODA_QUANT_GEMM_LEAN=0:
   // quant_gemm_kernel, then silu_mul_interleaved).
   if (!interleaved_ || ctx.f32 || m < 1 || m > 8 || !quant_gemm_lean_enabled()) return false;
-  // W8A8 x the norm did not fake-quantize: apply() does it, then silu_mul (a split norm's consumer quantizes it itself)
-  if (!x_ready(ctx.x_fused) && ctx.norm.maxes_in == nullptr) return false;
+  if (!x_ready(ctx.x_fused)) return false; // W8A8 x the norm did not fake-quantize: apply() does it, then silu_mul
   const QuantizedWeight& w = parts_.front().weight.view();
   if (ctx.silu_fuse == Fp8Fuse::kNone) {
     quant_gemm_silu(x, w, out, m, scratch_->gathered.data(), scratch_->gathered.bytes(), ctx.stream, -1, ctx.norm);
@@ -213,7 +212,7 @@ bool QuantizedCudaLinear::apply_silu(const bf16* x, bf16* out, int m, LinearCont
   if (ctx.silu_fuse != Fp8Fuse::kPerToken || w.format != QuantFormat::kFp8 ||
       ctx.staging_bytes < quant_gemm_silu_fp8_staging_bytes(w))
     return false;
-  quant_gemm_silu_fp8(x, w, out, m, ctx.staging, ctx.staging_bytes, ctx.stream, -1, ctx.norm);
+  quant_gemm_silu_fp8(x, w, out, m, ctx.staging, ctx.staging_bytes, ctx.stream);
   return true;
 }
 
@@ -222,7 +221,7 @@ bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const 
   // fp8 rows are read in RoPE pairs where they lie; int4 tiles hold 16 consecutive rows, so their pairs meet across
   // a cluster of a head's tiles (head_dim a multiple of 32 up to 128), with x in the checkpoint's order.
   if (ctx.f32 || parts_.size() != 1 || m > kQkvRopeMaxRows || m > stream_max_rows() || !quant_gemm_lean_enabled() ||
-      (!x_ready(ctx.x_fused) && ctx.norm.maxes_in == nullptr))
+      !x_ready(ctx.x_fused))
     return false;
   const QuantizedWeight& w = parts_.front().weight.view();
   if (!quant_gemm_lean_qkv_rope_serves(w, rope.head_dim)) return false;
@@ -230,29 +229,17 @@ bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const 
   return true;
 }
 
-// Weight-only int4, or W8A8 per token on fp8 per-channel weights (the consumer then fake-quantizes x itself from the
-// split norm's row maxima, up to kSplitNormQuantElems elements).
-bool QuantizedCudaLinear::split_norm_serves(int m) const {
-  if (f32_ || parts_.size() != 1 || m < 1 || m > kSplitNormMaxRows || m > stream_max_rows() ||
-      !quant_gemm_lean_enabled())
-    return false;
-  if (act_group_ == 0) return format_ == QuantFormat::kInt4;
-  return act_group_ == in_ && format_ == QuantFormat::kFp8 && !block_scales_;
-}
-
 bool QuantizedCudaLinear::consumes_split_norm(int m, const LinearContext& ctx) const {
-  if (ctx.f32 || !split_norm_serves(m) || in_ % 16 != 0) return false;
-  return act_group_ == 0 || (ctx.norm_maxes && m <= kSplitNormQuantRows && int64_t(m) * in_ <= kSplitNormQuantElems);
+  return !ctx.f32 && !f32_ && act_group_ == 0 && format_ == QuantFormat::kInt4 && parts_.size() == 1 && m >= 1 &&
+         m <= kSplitNormMaxRows && m <= stream_max_rows() && quant_gemm_lean_enabled() && in_ % 16 == 0;
 }
 
 bool QuantizedCudaLinear::apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const {
-  if (ctx.f32 || !split_norm_serves(m) || out_ % 16 != 0) return false;
-  if (act_group_ != 0 && norm.maxes_out == nullptr) return false; // the W8A8 consumer needs the row maxima
-  // A W8A8 producer's own input is quantized first where its producer did not (by_chunks), as apply() would.
-  by_chunks(x, norm.scaled, m, ctx.x_fused, ctx.stream, [&](const bf16* xc, bf16*, int rows) {
-    quant_gemm_lean(xc, parts_.front().weight.view(), norm.scaled, out_, rows, 0.f, scratch_->gathered.data(),
-                    scratch_->gathered.bytes(), ctx.stream, -1, norm);
-  });
+  if (ctx.f32 || f32_ || act_group_ != 0 || format_ != QuantFormat::kInt4 || parts_.size() != 1 || m < 1 ||
+      m > kSplitNormMaxRows || m > stream_max_rows() || !quant_gemm_lean_enabled() || out_ % 16 != 0)
+    return false;
+  quant_gemm_lean(x, parts_.front().weight.view(), norm.scaled, out_, m, 0.f, scratch_->gathered.data(),
+                  scratch_->gathered.bytes(), ctx.stream, -1, norm);
   return true;
 }
 

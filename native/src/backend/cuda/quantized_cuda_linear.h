@@ -38,10 +38,10 @@ public:
   // qkv (one fused weight; fp8, or int4 without act-order at a head_dim qkv_rope_cluster serves):
   // quant_gemm_lean_qkv_rope where quant_gemm would take the lean kernel.
   bool apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope, LinearContext& ctx) const override;
-  // quant_gemm_lean's sizes for a weight-only layer in one part (W8A8 inputs are quantized from the normalized row).
+  // quant_gemm_lean's sizes for a weight-only int4 layer in one part (its fp8 kernels compile the split norm's
+  // consumer side out; W8A8 inputs are quantized from the normalized row).
   bool consumes_split_norm(int m, const LinearContext& ctx) const override;
   bool apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const override;
-  bool split_norm_serves(int m) const;
   // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
   // instead (Fp8Fuse::kNone: weight-only, or float32 activations).
   Fp8Fuse input_quantization() const;

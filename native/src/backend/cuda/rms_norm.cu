@@ -348,9 +348,9 @@ void add_rms_norm(float* residual, const float* x, const float* weight, float* o
 }
 
 void check_split_norm(const char* kernel, const SplitNorm& norm, int m, int width, bool producer) {
-  const bool consumer_set = norm.sums_in != nullptr || norm.maxes_in != nullptr;
+  const bool consumer_set = norm.sums_in != nullptr;
   const bool producer_set = norm.residual != nullptr || norm.gamma != nullptr || norm.scaled != nullptr ||
-                            norm.sums_out != nullptr || norm.maxes_out != nullptr;
+                            norm.sums_out != nullptr;
   if (!consumer_set && !producer_set) return;
   const std::string name(kernel);
   if (consumer_set && producer_set) throw Error(name + ": a split norm is either side of a GEMV, not both");
@@ -360,12 +360,6 @@ void check_split_norm(const char* kernel, const SplitNorm& norm, int m, int widt
   if (producer && (norm.residual == nullptr || norm.gamma == nullptr || norm.scaled == nullptr ||
                    norm.sums_out == nullptr))
     throw Error(name + ": a producer's split norm needs residual, gamma, scaled and sums_out");
-  if (!producer && norm.sums_in == nullptr) throw Error(name + ": a consumer's split norm needs sums_in");
-  if (!producer && norm.maxes_in != nullptr &&
-      (int64_t(m) * width > kSplitNormQuantElems || m > kSplitNormQuantRows))
-    throw Error(name + ": a W8A8 consumer fake-quantizes at most " + std::to_string(kSplitNormQuantElems) +
-                " elements of x in up to " + std::to_string(kSplitNormQuantRows) + " rows (m " + std::to_string(m) +
-                " x width " + std::to_string(width) + ")");
   if (m < 1 || m > kSplitNormMaxRows)
     throw Error(name + ": a split norm serves 1.." + std::to_string(kSplitNormMaxRows) + " rows (m " +
                 std::to_string(m) + ")");

@@ -198,8 +198,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 #pragma unroll
       for (int v = 0; v < kWarps; ++v) s += partial[v][i][r];
       s *= norm_scale(i);
-      if (kProduces && norm.residual != nullptr) split_norm_add(norm, i, r, row0 + r, s, norm_ops, norm_part); // idx == tid
-      else store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
+      if (kProduces && norm.residual != nullptr)
+        norm_part[i][r] = split_norm_add(norm, i, row0 + r, s, norm_ops); // idx == tid
+      else
+        store_out(y + static_cast<int64_t>(i) * n + row0 + r, s, beta);
     }
     if (kProduces && norm.residual != nullptr) {
       __syncthreads();
