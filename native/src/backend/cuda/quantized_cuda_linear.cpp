@@ -229,15 +229,18 @@ bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const 
   return true;
 }
 
-bool QuantizedCudaLinear::consumes_split_norm(int m, const LinearContext& ctx) const {
+// fp8 lean kernels compile the split norm out (quant_gemm_lean_kernel.cuh, kConsumes / kProduces).
+bool QuantizedCudaLinear::split_norm_serves(int m, const LinearContext& ctx) const {
   return !ctx.f32 && !f32_ && act_group_ == 0 && format_ == QuantFormat::kInt4 && parts_.size() == 1 && m >= 1 &&
-         m <= kSplitNormMaxRows && m <= stream_max_rows() && quant_gemm_lean_enabled() && in_ % 16 == 0;
+         m <= kSplitNormMaxRows && m <= stream_max_rows() && quant_gemm_lean_enabled();
+}
+
+bool QuantizedCudaLinear::consumes_split_norm(int m, const LinearContext& ctx) const {
+  return split_norm_serves(m, ctx) && in_ % 16 == 0;
 }
 
 bool QuantizedCudaLinear::apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const {
-  if (ctx.f32 || f32_ || act_group_ != 0 || format_ != QuantFormat::kInt4 || parts_.size() != 1 || m < 1 ||
-      m > kSplitNormMaxRows || m > stream_max_rows() || !quant_gemm_lean_enabled() || out_ % 16 != 0)
-    return false;
+  if (!split_norm_serves(m, ctx) || out_ % 16 != 0) return false;
   quant_gemm_lean(x, parts_.front().weight.view(), norm.scaled, out_, m, 0.f, scratch_->gathered.data(),
                   scratch_->gathered.bytes(), ctx.stream, -1, norm);
   return true;

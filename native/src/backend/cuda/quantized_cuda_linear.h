@@ -38,8 +38,7 @@ public:
   // qkv (one fused weight; fp8, or int4 without act-order at a head_dim qkv_rope_cluster serves):
   // quant_gemm_lean_qkv_rope where quant_gemm would take the lean kernel.
   bool apply_qkv_rope(const bf16* x, bf16* qkv, int m, const QkvRope& rope, LinearContext& ctx) const override;
-  // quant_gemm_lean's sizes for a weight-only int4 layer in one part (its fp8 kernels compile the split norm's
-  // consumer side out; W8A8 inputs are quantized from the normalized row).
+  // Where split_norm_serves (W8A8 models keep their norm kernels: their norms fake-quantize the row).
   bool consumes_split_norm(int m, const LinearContext& ctx) const override;
   bool apply_split_norm(const bf16* x, int m, const SplitNorm& norm, LinearContext& ctx) const override;
   // How this layer quantizes its input (W8A8), as the kernel that makes the input could do it
@@ -60,6 +59,8 @@ public:
   int stream_max_rows() const { return fp8_gemm_weight() != nullptr ? fp8_stream_max_rows() : kStreamMaxRows; }
 
 private:
+  // Either side of a split norm: a weight-only int4 layer in one part at quant_gemm_lean's sizes.
+  bool split_norm_serves(int m, const LinearContext& ctx) const;
   // Whether x goes to the GEMM as it is: weight-only, or W8A8 with x fake-quantized by its producer as this layer
   // would (x_fused).
   bool x_ready(Fp8Fuse x_fused) const {
