@@ -229,7 +229,8 @@ bool QuantizedCudaLinear::apply_qkv_rope(const bf16* x, bf16* qkv, int m, const 
   return true;
 }
 
-// fp8 lean kernels compile the split norm out (quant_gemm_lean_kernel.cuh, kConsumes / kProduces).
+// int4 only: the fp8 lean kernels compile the consumer side out (kConsumes), and the producer side was only ever
+// measured on int4.
 bool QuantizedCudaLinear::split_norm_serves(int m, const LinearContext& ctx) const {
   return !ctx.f32 && !f32_ && act_group_ == 0 && format_ == QuantFormat::kInt4 && parts_.size() == 1 && m >= 1 &&
          m <= kSplitNormMaxRows && m <= stream_max_rows() && quant_gemm_lean_enabled();
