@@ -154,8 +154,8 @@ export const GOALS: readonly Goal[] = [
     paired: true,
     files: {
       ...fromCall(['llama3-8b-fp8-dynamic-sharegpt-500', BF16_SHAREGPT]),
-      // The H100's newest pair: session 35's call 2 at bb30d88 (no fp8-KV run in it).
-      h100: ['h100-llama3-8b-fp8-dynamic-sharegpt-500-bb30d88', 'h100-llama3-8b-bf16-sharegpt-500-bb30d88'],
+      // The H100's newest pair: session 35's last call at c620e2f (no fp8-KV run in it; 1.328x at bb30d88 on another).
+      h100: ['h100-llama3-8b-fp8-dynamic-sharegpt-500-c620e2f', 'h100-llama3-8b-bf16-sharegpt-500-c620e2f'],
     },
   },
   {
@@ -184,9 +184,9 @@ export const GOALS: readonly Goal[] = [
     read: stepRoofline,
     files: {
       ...fromCall([BF16_SHAREGPT], { h200: NEWEST.h200 }),
-      // The H100's newest default run: session 35's split-norm A/B at bb30d88 (call 3; off 84.4% / 84.5% beside it). The
-      // call before it, on another H100, read 83.8% / 83.0% (`h100-llama3-8b-bf16-sharegpt-500{,-ab}-bb30d88`).
-      h100: ['h100-llama3-8b-bf16-PAGODA_AB-2-sharegpt-500-ab-bb30d88-c3'],
+      // The H100's newest run: session 35's last call at c620e2f. Its earlier H100s read 83.8% / 83.0% and 84.7% at
+      // bb30d88 (`h100-llama3-8b-bf16-sharegpt-500{,-ab}-bb30d88`, `...-PAGODA_AB-2-sharegpt-500-ab-bb30d88-c3`).
+      h100: ['h100-llama3-8b-bf16-sharegpt-500-c620e2f'],
     },
   },
   {
