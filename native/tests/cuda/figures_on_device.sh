@@ -15,7 +15,8 @@
 # switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
 # again under each set of switches. SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
 # contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
-# cuBLASLt plan for a new m (cuda_kernel_bench plans). A bundle with pagoda-bench-before (BEFORE_BENCH) runs ShareGPT and
+# cuBLASLt plan for a new m (cuda_kernel_bench plans); SEARCH_M="M ..." every cuBLASLt configuration of the four GEMMs
+# at those m (cuda_kernel_bench search). A bundle with pagoda-bench-before (BEFORE_BENCH) runs ShareGPT and
 # random in bf16 with it too.
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
@@ -99,6 +100,12 @@ done
 skipped uneven || { run uneven-decode 90 "$BIN/cuda_kernel_bench" uneven "$B/sharegpt-like.json" &&
   grep -E "batch|given|longest|shallow|uniform" "$OUT_DIR/uneven-decode.log" | sed 's/^/   /'; }
 skipped plans || { run gemm-plans 60 "$BIN/cuda_kernel_bench" plans && grep -E "^plans" "$OUT_DIR/gemm-plans.log" | sed 's/^/   /'; }
+# SEARCH_M="160 192 224 256": every cuBLASLt configuration for the four Llama-3-8B GEMMs at those m (the decode steps'
+# sizes where the H200 is compute-bound, NOTES "Session 35"), 4 s of search a shape and m; needs cuda_kernel_bench.
+if [ -n "${SEARCH_M:-}" ] && [ -x "$BIN/cuda_kernel_bench" ]; then
+  run gemm-search 150 env PAGODA_SEARCH_BUDGET_S=4 "$BIN/cuda_kernel_bench" search $SEARCH_M &&
+    grep -E "^search .* (first|tune-8|#1) " "$OUT_DIR/gemm-search.log" | sed 's/^/   /'
+fi
 
 P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"
 if ! skipped prefill; then
