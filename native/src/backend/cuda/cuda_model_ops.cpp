@@ -425,35 +425,23 @@ private:
   // written out first.
   void take_norm(const CudaLinear& kernel, Act in, LinearContext& ctx) {
     if (norm_pending_ == nullptr || in != Act::kHidden) return;
-    if (kernel.consumes_split_norm(live_rows_, ctx)) {
-      ctx.norm = split_norm_of(nullptr);
-      return;
-    }
-    settle_norm();
-    ctx.x_fused = fused_[static_cast<int>(in)]; // what the norm kernel left (fake-quantized for W8A8 linears)
+    if (kernel.consumes_split_norm(live_rows_, ctx)) ctx.norm = split_norm_of(nullptr);
+    else settle_norm();
   }
   // A fused launch that declined ctx.norm: the norm written out, and the plain launch after it reads it as it is.
   void decline_norm(LinearContext& ctx) {
     if (ctx.norm.sums_in == nullptr) return;
     settle_norm();
     ctx.norm = SplitNorm{};
-    ctx.x_fused = fused_[static_cast<int>(Act::kHidden)];
   }
-  // kHidden as add_rms_norm would have left it (the residual already holds the add).
+  // kHidden as add_rms_norm would have left it (the residual already holds the add; never a W8A8 model's, whose norms
+  // fake-quantize: split_norm_usable).
   void settle_norm() {
     if (norm_pending_ == nullptr) return;
     const Param& weight = *norm_pending_;
     norm_pending_ = nullptr;
-    const Fp8Fuse fuse = fuse_for(weight, Act::kHidden); // as add_rms_norm would have left it for W8A8 linears
-    if constexpr (std::is_same_v<T, bf16>) {
-      if (fuse != Fp8Fuse::kNone)
-        cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(Act::kHidden), live_rows_,
-                       c_.hidden_size, eps(), st_, fuse);
-    }
-    if (fuse == Fp8Fuse::kNone)
-      cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(Act::kHidden), live_rows_, c_.hidden_size,
-                     eps(), st_);
-    wrote(Act::kHidden, fuse);
+    cuda::rms_norm(b_.x_.template as<float>(), device_param<T>(weight), act(Act::kHidden), live_rows_, c_.hidden_size,
+                   eps(), st_);
     b_.ops_.mark(st_, "add_rms_norm");
   }
   // A linear into kOut left waiting for add_rms_norm, run as it would have been.

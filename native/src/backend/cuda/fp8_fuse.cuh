@@ -9,7 +9,6 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/elem8.cuh"
-#include "backend/cuda/fp8_fake_quant.cuh"
 
 namespace pagoda::cuda {
 
@@ -25,6 +24,15 @@ __device__ __forceinline__ float block_max(float x) {
   const int num_warps = blockDim.x >> 5;
   return warp_max(lane < num_warps ? partial[lane] : 0.f);
 }
+
+// e4m3(clamp(y / s)) * s in float32 (round to nearest even, saturating: torch's cast after the clamp).
+__device__ __forceinline__ float fp8_fake_quant(float y, float s) {
+  const float q = fminf(fmaxf(y / s, -448.f), 448.f);
+  const __nv_fp8_storage_t code = __nv_cvt_float_to_fp8(q, __NV_SATFINITE, __NV_E4M3);
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(code, __NV_E4M3))) * s;
+}
+
+__device__ __forceinline__ float fp8_scale(float amax) { return fmaxf(amax, 1e-12f) / 448.f; }
 
 // Rows of up to kHeldPasses passes (blockDim.x * 8 columns a pass) are held in registers: every load of the row is in
 // flight at once and none is repeated.
