@@ -76,6 +76,30 @@ int main() {
         }
       }
     }
+    // Tuning over every configuration the library accepts (PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM): more candidates than
+    // the heuristic's eight, each timed, and whichever wins (split-K ones among them) still computes x · w^T for
+    // every m of the bucket.
+    {
+      const int m = 160, n = 1024, k = 1024;
+      auto x = random_bf16_values(size_t(m) * k, rng);
+      auto w = random_bf16_values(size_t(n) * k, rng, 0.05f);
+      auto d_x = upload_bf16(x), d_w = upload_bf16(w), d_w2 = upload_bf16(w);
+      DeviceBuffer d_y(size_t(m) * n * 2);
+      CublasLt every;
+      const auto timings = every.tune(d_x.as<bf16>(), {d_w.as<bf16>(), d_w2.as<bf16>()}, d_y.data(), GemmOutput::kBf16,
+                                      m, n, k, 0, TuneTiming::kBackToBack, TuneCandidates::kEveryConfiguration);
+      bool all_timed = timings.size() > 8;
+      for (const GemmTiming& t : timings) all_timed = all_timed && t.ms > 0.f;
+      c.expect_true("tune over every configuration times more than the heuristic's eight", all_timed,
+                    std::to_string(timings.size()) + " candidates");
+      for (int rows : {m, m - 3}) {
+        const auto ref = ref_linear(std::vector<float>(x.begin(), x.begin() + size_t(rows) * k), w, rows, n, k);
+        poison(d_y);
+        every.linear(d_x.as<bf16>(), d_w.as<bf16>(), d_y.data(), GemmOutput::kBf16, rows, n, k, 0);
+        c.expect("tuned over every configuration m " + std::to_string(rows),
+                 compare(download_bf16(d_y, ref.size()), ref), 6e-3, 5e-2);
+      }
+    }
     // Each new m of an untuned shape is a plan of its own (a heuristic search), counted with its host time; and
     // prepare() makes each m's plan ahead and runs its configuration once, so the steps after make no plan of their
     // own and still compute x · w^T. A skinny_gemm size is refused.

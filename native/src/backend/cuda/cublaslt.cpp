@@ -333,7 +333,7 @@ int CublasLt::tune_bucket(int m) {
 
 std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
                                        void* y, GemmOutput output, int m, int n, int k, cudaStream_t stream,
-                                       TuneTiming timing) {
+                                       TuneTiming timing, TuneCandidates candidates) {
   if (weights.empty()) throw Error("CublasLt::tune: no weights to time on");
   const int bucket = tune_bucket(m);
   const size_t y_bytes = size_t(bucket) * n * (output == GemmOutput::kF32 ? 4 : 2);
@@ -345,7 +345,12 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   describe(plan, bucket, n, k, output, false);
   const std::string what = "bf16 GEMM of m=" + std::to_string(bucket) + " n=" + std::to_string(n) +
                            " k=" + std::to_string(k);
-  const std::vector<Algo> algos = heuristics(plan, kTuneCandidates, what.c_str());
+  std::vector<Algo> algos;
+  if (candidates == TuneCandidates::kEveryConfiguration) {
+    for (const auto& named : configurations(plan, what, false)) algos.push_back(named.second);
+  } else {
+    algos = heuristics(plan, kTuneCandidates, what.c_str());
+  }
 
   // Each candidate: one warm-up, then kTuneRuns runs over the weights in turn, timed together.
   size_t turn = 0;
@@ -426,26 +431,21 @@ std::string describe_algo(const CublasLtApi& api, const CublasLt::Algo& algo) {
 
 } // namespace
 
-std::vector<GemmTiming> CublasLt::search(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
-                                         void* y, int m, int n, int k, cudaStream_t stream, double budget_s) {
-  if (weights.empty()) throw Error("CublasLt::search: no weights to time on");
-  require_no_capture(stream, "CublasLt::search");
-  Plan plan;
-  describe(plan, m, n, k, GemmOutput::kBf16, false);
-  const std::string what = "bf16 GEMM of m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+// Every algorithm id, tile, stage count, split-K 1 / 2 / 4 and swizzle the library accepts for plan's shape, after the
+// heuristic's own choices (up to 64; the first of each pair names the configuration). report: print the counts.
+std::vector<std::pair<std::string, CublasLt::Algo>> CublasLt::configurations(const Plan& plan, const std::string& what,
+                                                                             bool report) const {
   std::vector<std::pair<std::string, Algo>> candidates;
   const std::vector<Algo> heuristic = heuristics(plan, 64, what.c_str());
   for (size_t i = 0; i < heuristic.size(); ++i)
     candidates.emplace_back("heuristic #" + std::to_string(i) + ": " + describe_algo(api_, heuristic[i]), heuristic[i]);
-
-  // Every algorithm id, tile, stage count, split-K 1 / 2 / 4 and swizzle the library accepts for this shape.
   std::vector<int> ids(512);
   int returned = 0;
   check(api_, api_.algo_get_ids(handle_, kComputeType32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF,
                                 CUDA_R_16BF, static_cast<int>(ids.size()), ids.data(), &returned),
         "cublasLtMatmulAlgoGetIds");
   ids.resize(static_cast<size_t>(returned));
-  size_t configs = 0;
+  size_t tried = 0;
   for (int id : ids) {
     Algo base{};
     if (api_.algo_init(handle_, kComputeType32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, id,
@@ -469,7 +469,7 @@ std::vector<GemmTiming> CublasLt::search(const __nv_bfloat16* x, const std::vect
             if (split > 1 && (!splitk_support || reduction == 0)) continue;
             Algo algo = base;
             const uint32_t none = 0;
-            ++configs;
+            ++tried;
             if (api_.algo_config_set(&algo, kConfigTileId, &tile, sizeof(tile)) != 0 ||
                 api_.algo_config_set(&algo, kConfigStagesId, &stage, sizeof(stage)) != 0 ||
                 api_.algo_config_set(&algo, kConfigSwizzle, &swizzle, sizeof(swizzle)) != 0 ||
@@ -480,8 +480,20 @@ std::vector<GemmTiming> CublasLt::search(const __nv_bfloat16* x, const std::vect
             candidates.emplace_back(describe_algo(api_, algo), algo);
           }
   }
-  std::printf("search %s: %d algorithm ids, %zu configurations, %zu accepted (%zu of them the heuristic's)\n",
-              what.c_str(), returned, configs, candidates.size(), heuristic.size());
+  if (report)
+    std::printf("search %s: %d algorithm ids, %zu configurations, %zu accepted (%zu of them the heuristic's)\n",
+                what.c_str(), returned, tried, candidates.size(), heuristic.size());
+  return candidates;
+}
+
+std::vector<GemmTiming> CublasLt::search(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
+                                         void* y, int m, int n, int k, cudaStream_t stream, double budget_s) {
+  if (weights.empty()) throw Error("CublasLt::search: no weights to time on");
+  require_no_capture(stream, "CublasLt::search");
+  Plan plan;
+  describe(plan, m, n, k, GemmOutput::kBf16, false);
+  const std::string what = "bf16 GEMM of m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+  const std::vector<std::pair<std::string, Algo>> candidates = configurations(plan, what, true);
 
   size_t turn = 0;
   std::vector<GemmTiming> timings;

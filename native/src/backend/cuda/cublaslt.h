@@ -40,6 +40,10 @@ enum class Fp8Scaling { kPerChannel, kBlock128 };
 // bucket's m x k bf16 values.
 enum class TuneTiming { kBackToBack, kAfterInputWrite };
 
+// Which cuBLASLt candidates CublasLt::tune times: the heuristic's first kTuneCandidates, or every configuration the
+// library accepts for the shape (search()'s list: ~250 for Llama-3-8B's GEMMs, ~60 ms a shape and bucket).
+enum class TuneCandidates { kHeuristic, kEveryConfiguration };
+
 // One candidate timed by CublasLt::tune: "skinny" or "cuBLASLt #i" (the heuristic's i-th).
 struct GemmTiming {
   std::string kernel;
@@ -67,14 +71,16 @@ public:
   void linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8_t* w_q, const float* w_scales,
                   __nv_bfloat16* y, Fp8Scaling scaling, int m, int n, int k, cudaStream_t stream);
 
-  // Times skinny_gemm (where it applies) and up to kTuneCandidates of cuBLASLt's algorithms at
+  // Times skinny_gemm (where it applies) and up to kTuneCandidates of cuBLASLt's algorithms (or every configuration
+  // it accepts: `candidates`) at
   // m rounded up to its bucket (tune_bucket), each over `weights` in turn (same-shaped copies,
   // e.g. every layer's, so the timing reads DRAM as a step does and not L2), and keeps the
   // fastest for every m of the bucket. x and y must hold the bucket's rows; y is overwritten.
   // Not during graph capture. Returns every candidate's time, the heuristic's order.
   std::vector<GemmTiming> tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
                                GemmOutput output, int m, int n, int k, cudaStream_t stream,
-                               TuneTiming timing = TuneTiming::kBackToBack);
+                               TuneTiming timing = TuneTiming::kBackToBack,
+                               TuneCandidates candidates = TuneCandidates::kHeuristic);
   // The same for a W8A8 fp8 GEMM with per-channel x per-token scales (linear_fp8): the library's scale-mode
   // algorithms and its unit-scale ones followed by scale_fp8_gemm_output (timed together), up to kTuneCandidates of
   // each over `weights` (codes, scales) in turn at m's bucket; the fastest is kept for every m of the bucket. With
@@ -141,6 +147,7 @@ private:
     Algo algo{};
   };
   std::vector<Algo> heuristics(const Plan& plan, int count, const char* what) const;
+  std::vector<std::pair<std::string, Algo>> configurations(const Plan& plan, const std::string& what, bool report) const;
   bool accepts(const Plan& plan, const Algo& algo) const;
   Plan& plan_for(int m, int n, int k, GemmOutput output, bool f32_inputs = false);
   void run_cublaslt(const Plan& plan, const void* x, const void* w, void* y, cudaStream_t stream, float beta);

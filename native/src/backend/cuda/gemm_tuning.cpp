@@ -53,6 +53,18 @@ bool prompt_gemm_planning_enabled() {
   return on;
 }
 
+// PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM=M: the decode sizes from M rows up time every configuration cuBLASLt accepts
+// for the four float GEMMs instead of the heuristic's eight (0, the default: none). On the H200 the 129-256-row decode
+// steps ran at 65.8% of their roofline, their GEMMs compute-bound at ~60% of the measured peak (NOTES "Session 35"):
+// a measurement switch for whether a configuration the heuristic leaves out fills the SMs better there.
+int decode_every_config_from() {
+  static const int from = [] {
+    const char* v = std::getenv("PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM");
+    return v == nullptr ? 0 : std::max(0, std::atoi(v));
+  }();
+  return from;
+}
+
 // Steps with prompt tokens are tuned / planned up to this many rows (or the token budget, if smaller): past it a
 // step's GEMMs take long enough to cover a heuristic search.
 constexpr int64_t kPromptGemmMaxRows = 2048;
@@ -84,8 +96,12 @@ void CudaBackend::tune_gemms() {
   cudaStream_t st = stream_.get();
   for (int m : sizes) {
     if (m > act_tokens_) break; // activations not sized for it (no profile() before the cache)
+    const TuneCandidates candidates = decode_every_config_from() > 0 && m >= decode_every_config_from()
+                                          ? TuneCandidates::kEveryConfiguration
+                                          : TuneCandidates::kHeuristic;
     for (const FloatGemm& g : gemms)
-      if (!g.weights.empty()) gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st);
+      if (!g.weights.empty())
+        gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st, TuneTiming::kBackToBack, candidates);
     if (m <= act_rows_)
       gemm_.tune(rows_.as<bf16>(), {device_param<bf16>(lm_head)}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
                  c.hidden_size, st);
