@@ -333,7 +333,7 @@ int CublasLt::tune_bucket(int m) {
 
 std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
                                        void* y, GemmOutput output, int m, int n, int k, cudaStream_t stream,
-                                       TuneTiming timing, TuneCandidates candidates) {
+                                       TuneTiming timing, TuneCandidates candidates, double budget_s) {
   if (weights.empty()) throw Error("CublasLt::tune: no weights to time on");
   const int bucket = tune_bucket(m);
   const size_t y_bytes = size_t(bucket) * n * (output == GemmOutput::kF32 ? 4 : 2);
@@ -347,7 +347,19 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
                            " k=" + std::to_string(k);
   std::vector<Algo> algos;
   if (candidates == TuneCandidates::kEveryConfiguration) {
-    for (const auto& named : configurations(plan, what, false)) algos.push_back(named.second);
+    // The library's ~12,000 configurations are checked once a shape (the first m it is tuned at); each later m
+    // checks only those accepted then, after the heuristic's own choices for it.
+    const auto shape = std::make_tuple(n, k, static_cast<int>(output));
+    auto known = every_config_.find(shape);
+    if (known == every_config_.end()) {
+      std::vector<Algo> accepted;
+      for (const auto& named : configurations(plan, what, false)) accepted.push_back(named.second);
+      known = every_config_.emplace(shape, std::move(accepted)).first;
+    } else {
+      algos = heuristics(plan, 64, what.c_str());
+    }
+    for (const Algo& a : known->second)
+      if (accepts(plan, a)) algos.push_back(a);
   } else {
     algos = heuristics(plan, kTuneCandidates, what.c_str());
   }
@@ -366,7 +378,13 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   std::vector<GemmTiming> timings;
   Tuned best;
   float best_ms = -1.f;
+  const auto began = std::chrono::steady_clock::now();
   for (size_t i = 0; i < algos.size(); ++i) {
+    // Each candidate costs a graph capture and ~20 runs (a few ms, more for a configuration ill-suited to the shape):
+    // every configuration of a shape is timed within budget_s, the heuristic's choices first.
+    if (candidates == TuneCandidates::kEveryConfiguration &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() > budget_s)
+      break;
     const float ms = time_ms([&](const __nv_bfloat16* w) { return try_matmul(plan, algos[i], x, w, y, stream); });
     if (ms < 0.f) continue;
     timings.push_back({"cuBLASLt #" + std::to_string(i), ms});

@@ -72,7 +72,7 @@ public:
                   __nv_bfloat16* y, Fp8Scaling scaling, int m, int n, int k, cudaStream_t stream);
 
   // Times skinny_gemm (where it applies) and up to kTuneCandidates of cuBLASLt's algorithms (or every configuration
-  // it accepts: `candidates`) at
+  // it accepts, the heuristic's first, until budget_s has passed: `candidates`) at
   // m rounded up to its bucket (tune_bucket), each over `weights` in turn (same-shaped copies,
   // e.g. every layer's, so the timing reads DRAM as a step does and not L2), and keeps the
   // fastest for every m of the bucket. x and y must hold the bucket's rows; y is overwritten.
@@ -80,7 +80,7 @@ public:
   std::vector<GemmTiming> tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
                                GemmOutput output, int m, int n, int k, cudaStream_t stream,
                                TuneTiming timing = TuneTiming::kBackToBack,
-                               TuneCandidates candidates = TuneCandidates::kHeuristic);
+                               TuneCandidates candidates = TuneCandidates::kHeuristic, double budget_s = 0.5);
   // The same for a W8A8 fp8 GEMM with per-channel x per-token scales (linear_fp8): the library's scale-mode
   // algorithms and its unit-scale ones followed by scale_fp8_gemm_output (timed together), up to kTuneCandidates of
   // each over `weights` (codes, scales) in turn at m's bucket; the fastest is kept for every m of the bucket. With
@@ -166,6 +166,7 @@ private:
   std::map<std::tuple<int, int, int, int>, Tuned> tuned_;                       // bucket, n, k, output (bf16)
   std::map<std::tuple<int, int, int>, Fp8Tuned> fp8_tuned_;                     // bucket, n, k (per channel)
   std::set<std::array<uint64_t, 8>> prepared_algos_;                             // configurations prepare() ran
+  std::map<std::tuple<int, int, int>, std::vector<Algo>> every_config_;          // n, k, output: accepted at first tune
 };
 
 } // namespace pagoda::cuda

@@ -56,13 +56,23 @@ bool prompt_gemm_planning_enabled() {
 // PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM=M: the decode sizes from M rows up time every configuration cuBLASLt accepts
 // for the four float GEMMs instead of the heuristic's eight (0, the default: none). On the H200 the 129-256-row decode
 // steps ran at 65.8% of their roofline, their GEMMs compute-bound at ~60% of the measured peak (NOTES "Session 35"):
-// a measurement switch for whether a configuration the heuristic leaves out fills the SMs better there.
+// a measurement switch for whether a configuration the heuristic leaves out fills the SMs better there. Each shape and
+// bucket times candidates for at most PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S (default 0.5 s): unbounded, the four
+// shapes from 9 rows up took the load past 100 s on an H100 (a graph capture and ~20 runs a candidate, ~250 a shape).
 int decode_every_config_from() {
   static const int from = [] {
     const char* v = std::getenv("PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM");
     return v == nullptr ? 0 : std::max(0, std::atoi(v));
   }();
   return from;
+}
+
+double decode_every_config_budget_s() {
+  static const double budget = [] {
+    const char* v = std::getenv("PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S");
+    return v == nullptr ? 0.5 : std::max(0.0, std::atof(v));
+  }();
+  return budget;
 }
 
 // Steps with prompt tokens are tuned / planned up to this many rows (or the token budget, if smaller): past it a
@@ -101,7 +111,8 @@ void CudaBackend::tune_gemms() {
                                           : TuneCandidates::kHeuristic;
     for (const FloatGemm& g : gemms)
       if (!g.weights.empty())
-        gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st, TuneTiming::kBackToBack, candidates);
+        gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st, TuneTiming::kBackToBack, candidates,
+                   decode_every_config_budget_s());
     if (m <= act_rows_)
       gemm_.tune(rows_.as<bf16>(), {device_param<bf16>(lm_head)}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
                  c.hidden_size, st);
