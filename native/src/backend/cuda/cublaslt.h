@@ -41,7 +41,8 @@ enum class Fp8Scaling { kPerChannel, kBlock128 };
 enum class TuneTiming { kBackToBack, kAfterInputWrite };
 
 // Which cuBLASLt candidates CublasLt::tune times: the heuristic's first kTuneCandidates, or every configuration the
-// library accepts for the shape (search()'s list: ~250 for Llama-3-8B's GEMMs, ~60 ms a shape and bucket).
+// library accepts for the shape (search()'s list: ~250 for Llama-3-8B's GEMMs; a few ms each, so tune() stops timing
+// them at a budget). Either way a timing is named "cuBLASLt #i", i its place in the list timed.
 enum class TuneCandidates { kHeuristic, kEveryConfiguration };
 
 // One candidate timed by CublasLt::tune: "skinny" or "cuBLASLt #i" (the heuristic's i-th).
