@@ -88,10 +88,16 @@ int main() {
       CublasLt every;
       const auto timings = every.tune(d_x.as<bf16>(), {d_w.as<bf16>(), d_w2.as<bf16>()}, d_y.data(), GemmOutput::kBf16,
                                       m, n, k, 0, TuneTiming::kBackToBack, TuneCandidates::kEveryConfiguration);
-      bool all_timed = timings.size() > 8;
-      for (const GemmTiming& t : timings) all_timed = all_timed && t.ms > 0.f;
-      c.expect_true("tune over every configuration times more than the heuristic's eight", all_timed,
-                    std::to_string(timings.size()) + " candidates");
+      size_t coarse = 0, full = 0;
+      bool all_timed = true;
+      for (const GemmTiming& t : timings) {
+        all_timed = all_timed && t.ms > 0.f;
+        (t.kernel.find("(coarse)") != std::string::npos ? coarse : full) += 1;
+      }
+      c.expect_true("tune over every configuration times more than the heuristic's eight coarsely, the fastest eight "
+                    "in full",
+                    all_timed && coarse > 8 && full >= 1 && full <= 8,
+                    std::to_string(coarse) + " coarse, " + std::to_string(full) + " full");
       for (int rows : {m, m - 3}) {
         const auto ref = ref_linear(std::vector<float>(x.begin(), x.begin() + size_t(rows) * k), w, rows, n, k);
         poison(d_y);

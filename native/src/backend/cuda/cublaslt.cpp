@@ -376,18 +376,46 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
         kTuneRuns, stream);
   };
   std::vector<GemmTiming> timings;
+  std::vector<size_t> place(algos.size()); // a candidate's place in the list first timed (its name)
+  for (size_t i = 0; i < place.size(); ++i) place[i] = i;
+  if (candidates == TuneCandidates::kEveryConfiguration) {
+    // A full timing is a graph capture and ~20 runs (a few ms a candidate, more for a configuration ill-suited to
+    // the shape), too much for ~250 of them a bucket. So every configuration first gets a coarse timing within
+    // budget_s, the heuristic's choices first: launched by the host, a warm-up and two runs between events, no
+    // capture. Its fastest kTuneCandidates go on to the full timing below.
+    std::vector<std::pair<float, size_t>> coarse;
+    const auto began = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < algos.size(); ++i) {
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() > budget_s) break;
+      auto run = [&] {
+        if (timing == TuneTiming::kAfterInputWrite)
+          PAGODA_CUDA_CHECK(cudaMemcpyAsync(y, x, x_bytes, cudaMemcpyDeviceToDevice, stream));
+        return try_matmul(plan, algos[i], x, weights[turn++ % weights.size()], y, stream);
+      };
+      if (!run()) continue;
+      bool ran = true;
+      const float ms = event_elapsed_ms(stream, [&] {
+                         for (int r = 0; r < 2; ++r) ran = run() && ran;
+                       }) / 2;
+      if (!ran) continue;
+      coarse.emplace_back(ms, i);
+      timings.push_back({"cuBLASLt #" + std::to_string(i) + " (coarse)", ms});
+    }
+    std::stable_sort(coarse.begin(), coarse.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<Algo> finalists;
+    place.clear();
+    for (size_t j = 0; j < coarse.size() && j < size_t(kTuneCandidates); ++j) {
+      finalists.push_back(algos[coarse[j].second]);
+      place.push_back(coarse[j].second);
+    }
+    algos = std::move(finalists);
+  }
   Tuned best;
   float best_ms = -1.f;
-  const auto began = std::chrono::steady_clock::now();
   for (size_t i = 0; i < algos.size(); ++i) {
-    // Each candidate costs a graph capture and ~20 runs (a few ms, more for a configuration ill-suited to the shape):
-    // every configuration of a shape is timed within budget_s, the heuristic's choices first.
-    if (candidates == TuneCandidates::kEveryConfiguration &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() > budget_s)
-      break;
     const float ms = time_ms([&](const __nv_bfloat16* w) { return try_matmul(plan, algos[i], x, w, y, stream); });
     if (ms < 0.f) continue;
-    timings.push_back({"cuBLASLt #" + std::to_string(i), ms});
+    timings.push_back({"cuBLASLt #" + std::to_string(place[i]), ms});
     if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{false, algos[i]};
   }
   if (skinny_gemm_supports(bucket, k, x, weights.front())) {

@@ -41,8 +41,9 @@ enum class Fp8Scaling { kPerChannel, kBlock128 };
 enum class TuneTiming { kBackToBack, kAfterInputWrite };
 
 // Which cuBLASLt candidates CublasLt::tune times: the heuristic's first kTuneCandidates, or every configuration the
-// library accepts for the shape (search()'s list: ~250 for Llama-3-8B's GEMMs; a few ms each, so tune() stops timing
-// them at a budget). Either way a timing is named "cuBLASLt #i", i its place in the list timed.
+// library accepts for the shape (search()'s list: ~250 for Llama-3-8B's GEMMs), each first timed coarsely (host
+// launches, two runs, within a budget), the fastest eight then as the heuristic's are. A timing is named
+// "cuBLASLt #i" (i: the candidate's place in the list), " (coarse)" added for the first pass.
 enum class TuneCandidates { kHeuristic, kEveryConfiguration };
 
 // One candidate timed by CublasLt::tune: "skinny" or "cuBLASLt #i" (the heuristic's i-th).
@@ -72,8 +73,8 @@ public:
   void linear_fp8(const uint8_t* x_q, const float* x_scales, const uint8_t* w_q, const float* w_scales,
                   __nv_bfloat16* y, Fp8Scaling scaling, int m, int n, int k, cudaStream_t stream);
 
-  // Times skinny_gemm (where it applies) and up to kTuneCandidates of cuBLASLt's algorithms (or every configuration
-  // it accepts, the heuristic's first, until budget_s has passed: `candidates`) at
+  // Times skinny_gemm (where it applies) and up to kTuneCandidates of cuBLASLt's algorithms (or the fastest of every
+  // configuration it accepts in a coarse first pass of at most budget_s: `candidates`) at
   // m rounded up to its bucket (tune_bucket), each over `weights` in turn (same-shaped copies,
   // e.g. every layer's, so the timing reads DRAM as a step does and not L2), and keeps the
   // fastest for every m of the bucket. x and y must hold the bucket's rows; y is overwritten.

@@ -57,8 +57,9 @@ bool prompt_gemm_planning_enabled() {
 // for the four float GEMMs instead of the heuristic's eight (0, the default: none). On the H200 the 129-256-row decode
 // steps ran at 65.8% of their roofline, their GEMMs compute-bound at ~60% of the measured peak (NOTES "Session 35"):
 // a measurement switch for whether a configuration the heuristic leaves out fills the SMs better there. Each shape and
-// bucket times candidates for at most PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S (default 0.5 s): unbounded, the four
-// shapes from 9 rows up took the load past 100 s on an H100 (a graph capture and ~20 runs a candidate, ~250 a shape).
+// bucket gives its coarse first pass at most PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S (default 0.5 s): timed in full,
+// every configuration of the four shapes from 9 rows up took the load past 100 s on an H100 (a graph capture and ~20
+// runs a candidate, ~250 a shape).
 int decode_every_config_from() {
   static const int from = [] {
     const char* v = std::getenv("PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM");
