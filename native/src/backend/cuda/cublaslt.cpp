@@ -206,6 +206,31 @@ template <typename Run> float mean_ms(Run&& run, int runs, cudaStream_t stream) 
          (runs * kTuneReplays);
 }
 
+// The coarse first pass of a tune over many candidates: run(i) launches candidate i (false: refused), each in list
+// order until budget_s has passed, a warm-up and then two runs between events (host launches, no graph capture).
+// Returns the places of the `keep` fastest, fastest first; every coarse time goes to timings as "cuBLASLt #i (coarse)".
+template <typename Run>
+std::vector<size_t> coarse_finalists(size_t count, Run&& run, int keep, double budget_s, cudaStream_t stream,
+                                     std::vector<GemmTiming>& timings) {
+  std::vector<std::pair<float, size_t>> coarse;
+  const auto began = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < count; ++i) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() > budget_s) break;
+    if (!run(i)) continue;
+    bool ran = true;
+    const float ms = event_elapsed_ms(stream, [&] {
+                       for (int r = 0; r < 2; ++r) ran = run(i) && ran;
+                     }) / 2;
+    if (!ran) continue;
+    coarse.emplace_back(ms, i);
+    timings.push_back({"cuBLASLt #" + std::to_string(i) + " (coarse)", ms});
+  }
+  std::stable_sort(coarse.begin(), coarse.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<size_t> places;
+  for (size_t j = 0; j < coarse.size() && j < size_t(keep); ++j) places.push_back(coarse[j].second);
+  return places;
+}
+
 // Timing synchronizes the stream, which a graph capture cannot.
 void require_no_capture(cudaStream_t stream, const char* who) {
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
@@ -379,35 +404,18 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   std::vector<size_t> place(algos.size()); // a candidate's place in the list first timed (its name)
   for (size_t i = 0; i < place.size(); ++i) place[i] = i;
   if (candidates == TuneCandidates::kEveryConfiguration) {
-    // A full timing is a graph capture and ~20 runs (a few ms a candidate, more for a configuration ill-suited to
-    // the shape), too much for ~250 of them a bucket. So every configuration first gets a coarse timing within
-    // budget_s, the heuristic's choices first: launched by the host, a warm-up and two runs between events, no
-    // capture. Its fastest kTuneCandidates go on to the full timing below.
-    std::vector<std::pair<float, size_t>> coarse;
-    const auto began = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < algos.size(); ++i) {
-      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count() > budget_s) break;
-      auto run = [&] {
-        if (timing == TuneTiming::kAfterInputWrite)
-          PAGODA_CUDA_CHECK(cudaMemcpyAsync(y, x, x_bytes, cudaMemcpyDeviceToDevice, stream));
-        return try_matmul(plan, algos[i], x, weights[turn++ % weights.size()], y, stream);
-      };
-      if (!run()) continue;
-      bool ran = true;
-      const float ms = event_elapsed_ms(stream, [&] {
-                         for (int r = 0; r < 2; ++r) ran = run() && ran;
-                       }) / 2;
-      if (!ran) continue;
-      coarse.emplace_back(ms, i);
-      timings.push_back({"cuBLASLt #" + std::to_string(i) + " (coarse)", ms});
-    }
-    std::stable_sort(coarse.begin(), coarse.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    // A full timing (mean_ms) is a graph capture and ~20 runs, a few ms a candidate: too much for ~250 a bucket. So
+    // every configuration gets a coarse one first, and its fastest kTuneCandidates go on to the full timing below.
+    place = coarse_finalists(
+        algos.size(),
+        [&](size_t i) {
+          if (timing == TuneTiming::kAfterInputWrite)
+            PAGODA_CUDA_CHECK(cudaMemcpyAsync(y, x, x_bytes, cudaMemcpyDeviceToDevice, stream));
+          return try_matmul(plan, algos[i], x, weights[turn++ % weights.size()], y, stream);
+        },
+        kTuneCandidates, budget_s, stream, timings);
     std::vector<Algo> finalists;
-    place.clear();
-    for (size_t j = 0; j < coarse.size() && j < size_t(kTuneCandidates); ++j) {
-      finalists.push_back(algos[coarse[j].second]);
-      place.push_back(coarse[j].second);
-    }
+    for (size_t i : place) finalists.push_back(algos[i]);
     algos = std::move(finalists);
   }
   Tuned best;
