@@ -16,7 +16,8 @@
 # again under each set of switches. SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
 # contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
 # cuBLASLt plan for a new m (cuda_kernel_bench plans); SEARCH_M="M ..." every cuBLASLt configuration of the four GEMMs
-# at those m (cuda_kernel_bench search). A bundle with pagoda-bench-before (BEFORE_BENCH) runs ShareGPT and
+# at those m (cuda_kernel_bench search); TUNE_EVERY_M="M ..." tune() over every configuration beside the heuristic's
+# eight at those m (cuda_kernel_bench tune-every). A bundle with pagoda-bench-before (BEFORE_BENCH) runs ShareGPT and
 # random in bf16 with it too.
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
@@ -105,6 +106,13 @@ skipped plans || { run gemm-plans 60 "$BIN/cuda_kernel_bench" plans && grep -E "
 if [ -n "${SEARCH_M:-}" ] && [ -x "$BIN/cuda_kernel_bench" ]; then
   run gemm-search 150 env PAGODA_SEARCH_BUDGET_S=4 "$BIN/cuda_kernel_bench" search $SEARCH_M &&
     grep -E "^search .* (first|tune-8|#1) " "$OUT_DIR/gemm-search.log" | sed 's/^/   /'
+fi
+
+# TUNE_EVERY_M="136 192 256": tune() over the heuristic's eight beside tune() over every configuration (the switch
+# PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM) for the four GEMMs at those m, in isolation; needs cuda_kernel_bench.
+if [ -n "${TUNE_EVERY_M:-}" ] && [ -x "$BIN/cuda_kernel_bench" ]; then
+  run gemm-tune-every 120 "$BIN/cuda_kernel_bench" tune-every $TUNE_EVERY_M &&
+    grep -E "^tune-every" "$OUT_DIR/gemm-tune-every.log" | sed 's/^/   /'
 fi
 
 P="--model $C/llama-3.1-8b.json --load-format dummy --device cuda --skip-bandwidth --batch-size 1 --output-len 2"

@@ -2,6 +2,7 @@
 // bandwidth (or TFLOP/s) beside the device-to-device copy bandwidth measured in the same run.
 // A benchmark, not a test: it prints figures and asserts nothing.
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <numeric>
@@ -197,6 +198,55 @@ void search_rows(const std::vector<int>& ms, std::mt19937& rng) {
       line("first", first);
       line("tune-8", tuned);
       for (size_t i = 0; i < std::min<size_t>(10, t.size()); ++i) line(("#" + std::to_string(i + 1)).c_str(), &t[i]);
+      std::fflush(stdout);
+    }
+  }
+}
+
+// "tune-every [m ...]": tune() over the heuristic's eight beside tune() over every configuration (coarse first pass
+// within PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S, default 0.5 s, then the fastest eight in full), for the four
+// Llama-3-8B decode GEMMs at m (default 136, 192, 256): the best full time of each, the host seconds each tune took
+// (a shape's first m in the second includes checking the library's ~12,400 configurations), and where the winner
+// stood in the coarse ranking. Whether PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM can pay, in a minute of device time.
+void tune_every_rows(const std::vector<int>& ms, std::mt19937& rng) {
+  const GemmShape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
+                              {"down", 4096, 14336, 4}};
+  const char* budget_env = std::getenv("PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S");
+  const double budget_s = budget_env != nullptr ? std::atof(budget_env) : 0.5;
+  const int max_m = *std::max_element(ms.begin(), ms.end());
+  auto x = random_device_bf16(size_t(max_m) * 14336, rng);
+  DeviceBuffer y(size_t(max_m) * 28672 * 2);
+  using Clock = std::chrono::steady_clock;
+  for (const GemmShape& s : shapes) {
+    const WeightCopies copies = weight_copies(s, rng);
+    CublasLt heuristic, every;
+    for (int m : ms) {
+      const double flops = 2.0 * m * s.n * s.k;
+      auto began = Clock::now();
+      const auto h = heuristic.tune(x.as<bf16>(), copies.ptrs, y.data(), GemmOutput::kBf16, m, s.n, s.k, 0);
+      const double h_s = std::chrono::duration<double>(Clock::now() - began).count();
+      began = Clock::now();
+      const auto e = every.tune(x.as<bf16>(), copies.ptrs, y.data(), GemmOutput::kBf16, m, s.n, s.k, 0,
+                                TuneTiming::kBackToBack, TuneCandidates::kEveryConfiguration, budget_s);
+      const double e_s = std::chrono::duration<double>(Clock::now() - began).count();
+      const GemmTiming* h_best = nullptr;
+      const GemmTiming* e_best = nullptr;
+      std::vector<GemmTiming> coarse;
+      for (const GemmTiming& t : h)
+        if (h_best == nullptr || t.ms < h_best->ms) h_best = &t;
+      for (const GemmTiming& t : e) {
+        if (t.kernel.find("(coarse)") != std::string::npos) coarse.push_back(t);
+        else if (e_best == nullptr || t.ms < e_best->ms) e_best = &t;
+      }
+      if (h_best == nullptr || e_best == nullptr) continue;
+      std::stable_sort(coarse.begin(), coarse.end(), [](const GemmTiming& a, const GemmTiming& b) { return a.ms < b.ms; });
+      size_t rank = 0; // the winner's place in the coarse ranking (1 = the coarse pass's fastest)
+      for (size_t i = 0; i < coarse.size(); ++i)
+        if (coarse[i].kernel == e_best->kernel + " (coarse)") rank = i + 1;
+      std::printf("tune-every %-7s m %4d: heuristic-8 %.4f ms %4.0f TFLOP/s (%.2f s); every configuration %.4f ms %4.0f "
+                  "TFLOP/s [%s, coarse rank %zu of %zu] (%.2f s); %.3fx\n",
+                  s.name, m, h_best->ms, flops / h_best->ms / 1e9, h_s, e_best->ms, flops / e_best->ms / 1e9,
+                  e_best->kernel.c_str(), rank, coarse.size(), e_s, h_best->ms / e_best->ms);
       std::fflush(stdout);
     }
   }
@@ -986,7 +1036,8 @@ int main(int argc, char** argv) {
   // "decode": the copy and decode attention rows only; "decode sweep": also every partition; "decode fp8": each
   // row again through an e4m3 cache (kv_cache_dtype fp8);
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m; "search [m ...]": every
-  // cuBLASLt configuration for the prompt-step GEMMs at m;
+  // cuBLASLt configuration for the prompt-step GEMMs at m; "tune-every [m ...]": tune() over the heuristic's eight
+  // beside tune() over every configuration at decode sizes;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
   // "prefill-padded [L ...]": the padded head_dims on wgmma beside mma.sync;
@@ -1026,6 +1077,10 @@ int main(int argc, char** argv) {
   }
   if (tune_only) {
     tune_rows(copy_gbs, rng);
+    return 0;
+  }
+  if (argc > 1 && std::string(argv[1]) == "tune-every") {
+    tune_every_rows(lengths_argument(argc, argv, {136, 192, 256}), rng);
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "search") {
