@@ -162,19 +162,33 @@ void tune_rows(double copy_gbs, std::mt19937& rng) {
   }
 }
 
+// Llama-3-8B's four layer GEMMs (weight copies to rotate over: as many as keep a timing out of L2).
+const GemmShape kLayerGemms[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
+                                 {"down", 4096, 14336, 4}};
+
+// An input of the widest k and an output of the widest n, for up to the largest of ms rows of any of them.
+struct LayerGemmBuffers {
+  DeviceBuffer x, y;
+  LayerGemmBuffers(const std::vector<int>& ms, std::mt19937& rng)
+      : x(random_device_bf16(size_t(*std::max_element(ms.begin(), ms.end())) * 14336, rng)),
+        y(size_t(*std::max_element(ms.begin(), ms.end())) * 28672 * 2) {}
+};
+
+double env_seconds(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::atof(v) : fallback;
+}
+
 // "search [m ...]": every configuration cuBLASLt accepts for the prompt-step GEMMs of Llama-3-8B at m (default 896
 // and 1,024, ShareGPT's mixed steps), beside the heuristic's first and the best of its first eight (what tune() picks
 // from): whether a tile the heuristic leaves out fills the 132 SMs better. PAGODA_SEARCH_BUDGET_S caps each search.
 void search_rows(const std::vector<int>& ms, std::mt19937& rng) {
   CublasLt gemm;
-  const GemmShape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
-                              {"down", 4096, 14336, 4}};
-  const char* budget_env = std::getenv("PAGODA_SEARCH_BUDGET_S");
-  const double budget_s = budget_env != nullptr ? std::atof(budget_env) : 20.0;
-  const int max_m = *std::max_element(ms.begin(), ms.end());
-  auto x = random_device_bf16(size_t(max_m) * 14336, rng);
-  DeviceBuffer y(size_t(max_m) * 28672 * 2);
-  for (const GemmShape& s : shapes) {
+  const double budget_s = env_seconds("PAGODA_SEARCH_BUDGET_S", 20.0);
+  const LayerGemmBuffers io(ms, rng);
+  const DeviceBuffer& x = io.x;
+  const DeviceBuffer& y = io.y;
+  for (const GemmShape& s : kLayerGemms) {
     const WeightCopies copies = weight_copies(s, rng);
     const std::vector<const bf16*>& w = copies.ptrs;
     for (int m : ms) {
@@ -209,15 +223,12 @@ void search_rows(const std::vector<int>& ms, std::mt19937& rng) {
 // (a shape's first m in the second includes checking the library's ~12,400 configurations), and where the winner
 // stood in the coarse ranking. Whether PAGODA_TUNE_DECODE_EVERY_CONFIG_FROM can pay, in a minute of device time.
 void tune_every_rows(const std::vector<int>& ms, std::mt19937& rng) {
-  const GemmShape shapes[] = {{"qkv", 6144, 4096, 8}, {"o_proj", 4096, 4096, 8}, {"gate_up", 28672, 4096, 4},
-                              {"down", 4096, 14336, 4}};
-  const char* budget_env = std::getenv("PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S");
-  const double budget_s = budget_env != nullptr ? std::atof(budget_env) : 0.5;
-  const int max_m = *std::max_element(ms.begin(), ms.end());
-  auto x = random_device_bf16(size_t(max_m) * 14336, rng);
-  DeviceBuffer y(size_t(max_m) * 28672 * 2);
+  const double budget_s = env_seconds("PAGODA_TUNE_DECODE_EVERY_CONFIG_BUDGET_S", 0.5);
+  const LayerGemmBuffers io(ms, rng);
+  const DeviceBuffer& x = io.x;
+  const DeviceBuffer& y = io.y;
   using Clock = std::chrono::steady_clock;
-  for (const GemmShape& s : shapes) {
+  for (const GemmShape& s : kLayerGemms) {
     const WeightCopies copies = weight_copies(s, rng);
     CublasLt heuristic, every;
     for (int m : ms) {
