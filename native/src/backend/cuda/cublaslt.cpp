@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -370,23 +371,25 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   describe(plan, bucket, n, k, output, false);
   const std::string what = "bf16 GEMM of m=" + std::to_string(bucket) + " n=" + std::to_string(n) +
                            " k=" + std::to_string(k);
-  std::vector<Algo> algos;
+  std::vector<Algo> algos = heuristics(plan, candidates == TuneCandidates::kEveryConfiguration ? 64 : kTuneCandidates,
+                                       what.c_str());
   if (candidates == TuneCandidates::kEveryConfiguration) {
-    // The library's ~12,000 configurations are checked once a shape (the first m it is tuned at); each later m
-    // checks only those accepted then, after the heuristic's own choices for it.
+    // The library's ~12,000 configurations are checked once a shape (the first m it is tuned at); each m takes
+    // those accepted then that it accepts too, after the heuristic's own choices for it.
     const auto shape = std::make_tuple(n, k, static_cast<int>(output));
     auto known = every_config_.find(shape);
     if (known == every_config_.end()) {
       std::vector<Algo> accepted;
       for (const auto& named : configurations(plan, what, false)) accepted.push_back(named.second);
       known = every_config_.emplace(shape, std::move(accepted)).first;
-    } else {
-      algos = heuristics(plan, 64, what.c_str());
     }
+    auto listed = [&](const Algo& a) {
+      return std::any_of(algos.begin(), algos.end(), [&](const Algo& b) {
+        return std::equal(std::begin(a.data), std::end(a.data), std::begin(b.data));
+      });
+    };
     for (const Algo& a : known->second)
-      if (accepts(plan, a)) algos.push_back(a);
-  } else {
-    algos = heuristics(plan, kTuneCandidates, what.c_str());
+      if (!listed(a) && accepts(plan, a)) algos.push_back(a);
   }
 
   // Each candidate: one warm-up, then kTuneRuns runs over the weights in turn, timed together.
@@ -402,7 +405,7 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   };
   std::vector<GemmTiming> timings;
   std::vector<size_t> place(algos.size()); // a candidate's place in the list first timed (its name)
-  for (size_t i = 0; i < place.size(); ++i) place[i] = i;
+  std::iota(place.begin(), place.end(), size_t(0));
   if (candidates == TuneCandidates::kEveryConfiguration) {
     // A full timing (mean_ms) is a graph capture and ~20 runs, a few ms a candidate: too much for ~250 a bucket. So
     // every configuration gets a coarse one first, and its fastest kTuneCandidates go on to the full timing below.
