@@ -43,12 +43,21 @@ constexpr size_t kSmemLimit = 232448; // 227 KB of dynamic shared memory an SM o
 constexpr int kMaxStages = 8;
 
 __host__ __device__ constexpr int stage_bytes(int nt) { return kWeightStageBytes + nt * kIterK * 2; }
-// As many stages as fit beside the 1 KB alignment slack and the barriers, at most kMaxStages.
+// Light kernels (NT <= 48: 24 accumulators a consumer thread) take no register reallocation and at most 85 registers
+// a thread, and half the shared memory, so two CTAs fit an SM: one of the next call can be resident beside the last
+// CTA of the kernel before it and stream its first weights while that one finishes (programmatic dependent launch).
+// Heavier ones need the whole register file.
+__host__ __device__ constexpr bool light(int nt) { return nt <= 48; }
+__host__ __device__ constexpr int ctas_an_sm(int nt) { return light(nt) ? 2 : 1; }
+// As many stages as fit beside the 1 KB alignment slack and the barriers (in a CTA's share of the SM), at most
+// kMaxStages.
 __host__ __device__ constexpr int stages_for(int nt) {
-  const int fit = static_cast<int>((kSmemLimit - 1024 - 16 * kMaxStages) / stage_bytes(nt));
+  const int fit = static_cast<int>(((kSmemLimit - 1024 * ctas_an_sm(nt)) / ctas_an_sm(nt) - 1024 - 16 * kMaxStages) /
+                                   stage_bytes(nt));
   return fit < kMaxStages ? fit : kMaxStages;
 }
 constexpr size_t smem_bytes(int nt) { return 1024 + size_t(stages_for(nt)) * stage_bytes(nt) + 16 * kMaxStages; }
+static_assert(smem_bytes(48) * 2 + 2048 <= kSmemLimit + 1024, "two light CTAs an SM");
 
 struct GemmMaps {
   CUtensorMap w; // [n, k], boxes of 128 rows x 64
@@ -76,7 +85,7 @@ __device__ __forceinline__ void store_release(unsigned* p, unsigned v) {
 }
 
 template <int NT>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
     decode_gemm_wgmma_kernel(const __grid_constant__ GemmMaps maps, const GemmArgs args) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int S = stages_for(NT);
@@ -106,7 +115,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
-    setmaxnreg_dec<kProducerRegs>();
+    if constexpr (!light(NT)) setmaxnreg_dec<kProducerRegs>();
     if (threadIdx.x != 0) return;
     prefetch_tensor_map(&maps.w);
     prefetch_tensor_map(&maps.x);
@@ -141,7 +150,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;
   }
 
-  setmaxnreg_inc<kConsumerRegs>();
+  if constexpr (!light(NT)) setmaxnreg_inc<kConsumerRegs>();
   pdl_wait(); // y and the workspace: the kernels before this one are done with them
   const int cw = wg - 1, t = threadIdx.x % 128, warp = t / 32, lane = t % 32;
   float acc[kAcc];
@@ -187,20 +196,26 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (t == 0) store_release(args.flags + 2 * cta + cw, 1u);
       continue;
     }
-    // The tile's later parts, from the CTAs after this one whose ranges begin inside it, added in CTA order.
-    for (int other = cta + 1; other < ctas && range_begin(other, ctas, args.total_iters) < tile_end; ++other) {
-      if (t == 0) {
-        unsigned* flag = args.flags + 2 * other + cw;
+    // The tile's later parts, from the CTAs after this one whose ranges begin inside it (they reached them at the
+    // start of their ranges, so their flags are mostly up already): thread j of the warpgroup waits for the j-th
+    // one's flag and clears it for the next call, one barrier for all, then they are added in CTA order.
+    int others = 0;
+    while (cta + 1 + others < ctas && range_begin(cta + 1 + others, ctas, args.total_iters) < tile_end) ++others;
+    if (others > 0) {
+      for (int j = t; j < others; j += 128) {
+        unsigned* flag = args.flags + 2 * (cta + 1 + j) + cw;
         while (load_acquire(flag) == 0u) {
         }
-        store_release(flag, 0u); // consumed: the next call finds it clear
+        store_release(flag, 0u);
       }
       named_barrier_sync(bar_id, 128);
-      const float* theirs = args.partials + (int64_t(other) * 2 + cw) * (64 * NT);
+      for (int j = 0; j < others; ++j) {
+        const float4* theirs = reinterpret_cast<const float4*>(args.partials + (int64_t(cta + 1 + j) * 2 + cw) * (64 * NT));
 #pragma unroll
-      for (int q = 0; q < kAcc / 4; ++q) {
-        const float4 v = __ldcg(reinterpret_cast<const float4*>(theirs) + q * 128 + t);
-        acc[4 * q] += v.x, acc[4 * q + 1] += v.y, acc[4 * q + 2] += v.z, acc[4 * q + 3] += v.w;
+        for (int q = 0; q < kAcc / 4; ++q) {
+          const float4 v = __ldcg(theirs + q * 128 + t);
+          acc[4 * q] += v.x, acc[4 * q + 1] += v.y, acc[4 * q + 2] += v.z, acc[4 * q + 3] += v.w;
+        }
       }
     }
     // Register r: weight row 16 warp + lane / 4 (+ 8 when bit 1 of r is set), token 8 (r / 4) + 2 (lane % 4) + r % 2.
