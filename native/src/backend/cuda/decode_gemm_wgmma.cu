@@ -4,13 +4,11 @@
 // engine) and the stage's mbarrier counts the bytes. Warpgroups 1 and 2 each multiply 64 of the weight rows by the
 // NT tokens (m64nNTk16, both operands from shared memory) and free the stage on a second mbarrier.
 //
-// The work is tiles x k iterations laid end to end and cut into equal ranges, one a CTA (stream-K), so every SM
-// streams the same bytes whatever the tile count. A tile whose iterations span several CTAs is finished by the CTA
-// that holds its first iteration: the others hold its later iterations at the start of their ranges, store their
-// partial sums to the workspace and raise a flag, and the finishing CTA (which reaches the tile at the end of its
-// range, or at the start when the tile begins its range too) adds them in CTA order and writes y. It clears each
-// flag it consumed, so the workspace is zero again after every call. Every CTA is resident at once (grid <= SMs,
-// one CTA an SM), so a wait on a flag always ends.
+// The work is tiles x k iterations laid end to end and cut into equal ranges, one a unit (stream-K,
+// decode_gemm_plan.h), so every SM streams the same bytes whatever the tile count. The later parts of a tile store
+// their partial sums to the workspace and raise a flag; the tile's finisher adds them in unit order and writes y,
+// clearing each flag it consumed, so the workspace is zero again after every call. Every unit is resident at once
+// (at most one CTA an SM, or two for the light kernels; clusters as many as fit), so a wait on a flag always ends.
 #include "backend/cuda/decode_gemm_wgmma.h"
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 
 #include "backend/cuda/attention_prefill_wgmma_plan.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/decode_gemm_plan.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/tensor_map.h"
@@ -73,8 +72,6 @@ struct GemmArgs {
   unsigned* flags;       // [ctas][2]
 };
 
-__device__ __forceinline__ int64_t range_begin(int cta, int ctas, int64_t total) { return total * cta / ctas; }
-
 __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
   unsigned v;
   asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
@@ -105,7 +102,8 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
   const int cta = blockIdx.x;
   const int rank = C > 1 ? static_cast<int>(cluster_cta_rank()) : 0;
   const int unit = cta / C, units = gridDim.x / C;
-  const int64_t begin = range_begin(unit, units, args.total_iters), end = range_begin(unit + 1, units, args.total_iters);
+  const int64_t begin = stream_k::range_begin(unit, units, args.total_iters);
+  const int64_t end = stream_k::range_begin(unit + 1, units, args.total_iters);
   const int count = static_cast<int>(end - begin);
 
   if (threadIdx.x == 0) {
@@ -224,8 +222,7 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
       // start of their ranges, so their flags are mostly up already): thread j of the warpgroup waits for the j-th
       // one's flag (its CTA of this rank) and clears it for the next call, one barrier for all, then they are added
       // in unit order.
-      int others = 0;
-      while (unit + 1 + others < units && range_begin(unit + 1 + others, units, args.total_iters) < tile_end) ++others;
+      const int others = stream_k::later_parts(unit, units, args.total_iters, tile_end);
       if (others > 0) {
         for (int j = t; j < others; j += 128) {
           unsigned* flag = args.flags + 2 * ((unit + 1 + j) * C + rank) + cw;
