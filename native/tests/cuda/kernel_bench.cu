@@ -83,7 +83,7 @@ void gemm_rows(double copy_gbs, std::mt19937& rng) {
   CublasLt gemm;
   struct Shape { const char* name; int n, k; };
   const Shape shapes[] = {{"qkv", 6144, 4096}, {"o_proj", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}, {"lm_head", 128256, 4096}};
-  const char* kernel_names[] = {"untimed", "cuBLASLt", "skinny"};
+  const char* kernel_names[] = {"untimed", "cuBLASLt", "skinny", "wgmma"};
   for (const Shape& s : shapes) {
     // Enough weight copies, used in turn, that repeated runs cannot be served from L2.
     const size_t w_bytes = size_t(s.n) * s.k * 2;
