@@ -20,6 +20,7 @@
 #include "backend/cuda/decode_gemm_plan.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/quant_kernels.h"
 #include "backend/cuda/tensor_map.h"
 #include "backend/cuda/wgmma.cuh"
 #include "backend/cuda/wgmma_ss_n.cuh"
@@ -261,16 +262,6 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
 // Token rows a launch is compiled for: m rounded up to 16.
 int token_tile(int m) { return (m + 15) / 16 * 16; }
 
-int device_sms() {
-  static const int sms = [] {
-    int device = 0, count = 0;
-    PAGODA_CUDA_CHECK(cudaGetDevice(&device));
-    PAGODA_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    return count;
-  }();
-  return sms;
-}
-
 bool device_is_sm90() {
   static const bool yes = [] {
     int device = 0, major = 0;
@@ -281,7 +272,7 @@ bool device_is_sm90() {
   return yes;
 }
 
-size_t partial_bytes() { return size_t(device_sms()) * 2 * 64 * kDecodeGemmMaxRows * sizeof(float); }
+size_t partial_bytes() { return size_t(device_sm_count()) * 2 * 64 * kDecodeGemmMaxRows * sizeof(float); }
 
 template <int NT, int C> void launch(const GemmMaps& maps, const GemmArgs& args, int ctas, cudaStream_t stream) {
   auto* kernel = decode_gemm_wgmma_kernel<NT, C>;
@@ -289,10 +280,10 @@ template <int NT, int C> void launch(const GemmMaps& maps, const GemmArgs& args,
   static const int resident_units = [&] {
     PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes(NT))));
     if constexpr (C == 1) {
-      return device_sms() * ctas_an_sm(NT);
+      return device_sm_count() * ctas_an_sm(NT);
     } else {
       cudaLaunchConfig_t config{};
-      config.gridDim = dim3(device_sms());
+      config.gridDim = dim3(device_sm_count());
       config.blockDim = dim3(kThreads);
       config.dynamicSmemBytes = smem_bytes(NT);
       cudaLaunchAttribute attr[1];
@@ -330,7 +321,7 @@ bool decode_gemm_wgmma_supports(int m, int n, int k, const void* x, const void* 
 #endif
 }
 
-size_t decode_gemm_wgmma_workspace_bytes() { return partial_bytes() + size_t(device_sms()) * 2 * sizeof(unsigned); }
+size_t decode_gemm_wgmma_workspace_bytes() { return partial_bytes() + size_t(device_sm_count()) * 2 * sizeof(unsigned); }
 
 void decode_gemm_wgmma(const bf16* x, const bf16* w, bf16* y, int m, int n, int k, void* workspace,
                        cudaStream_t stream, int ctas, int cluster) {
@@ -353,7 +344,7 @@ void decode_gemm_wgmma(const bf16* x, const bf16* w, bf16* y, int m, int n, int 
   args.total_iters = int64_t(n / (c * kTileRows)) * args.k_iters;
   args.partials = static_cast<float*>(workspace);
   args.flags = reinterpret_cast<unsigned*>(static_cast<char*>(workspace) + partial_bytes());
-  const int sms = device_sms();
+  const int sms = device_sm_count();
   const int grid = ctas > 0 ? std::min(ctas, sms) : sms;
   switch (nt * 4 + c) {
 #define PAGODA_DECODE_GEMM_CASE(N, C) \
