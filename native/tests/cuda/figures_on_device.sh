@@ -110,7 +110,7 @@ if [ -n "${SEARCH_M:-}" ] && [ -x "$BIN/cuda_kernel_bench" ]; then
 fi
 
 # DECODE_GEMM_M="16 32 64 136 192 256": the wgmma decode GEMM (PAGODA_DECODE_GEMM_WGMMA) checked by its test, then
-# beside the tuned choice for the four GEMMs at those m, alone in CTAs and in clusters; needs cuda_kernel_bench.
+# beside the tuned choice for the four GEMMs at those m; needs cuda_kernel_bench.
 if [ -n "${DECODE_GEMM_M:-}" ] && [ -x "$BIN/cuda_kernel_bench" ]; then
   if [ -x "$BIN/decode_gemm_wgmma_test" ]; then
     run decode-gemm-test 150 "$BIN/decode_gemm_wgmma_test"

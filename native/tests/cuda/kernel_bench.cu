@@ -9,7 +9,6 @@
 
 #include "backend/cuda/cublaslt.h"
 #include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/decode_gemm_wgmma.h"
 #include "backend/cuda/kernels.h"
 #include "bench/workloads.h"
 #include "bench_timing.h"
@@ -1044,14 +1043,12 @@ void overlap_rows(double copy_gbs, double gemm_tflops, int num_sms, std::mt19937
 }
 
 // "decode-gemm [m ...]": tune()'s candidates for the four Llama-3-8B layer GEMMs at decode sizes (default 24, 64,
-// 136, 192, 256), the wgmma decode GEMM among them (PAGODA_DECODE_GEMM_WGMMA=1 is set here): each candidate's time
-// over the weight copies, in TFLOP/s and as a share of the copy rate measured in this run, cuBLASLt's fastest
-// beside the wgmma kernel's.
+// 136, 192, 256), the wgmma decode GEMM among them (PAGODA_DECODE_GEMM_WGMMA=1 is set here): the fastest other
+// candidate's time over the weight copies beside the wgmma kernel's, in TFLOP/s and as a share of the copy rate
+// measured in this run.
 void decode_gemm_rows(const std::vector<int>& ms, double copy_gbs, std::mt19937& rng) {
   setenv("PAGODA_DECODE_GEMM_WGMMA", "1", 1);
   const LayerGemmBuffers io(ms, rng);
-  DeviceBuffer ws(decode_gemm_wgmma_workspace_bytes());
-  PAGODA_CUDA_CHECK(cudaMemset(ws.data(), 0, ws.bytes()));
   double without_ms = 0, with_ms = 0; // the four GEMMs at every m: the tuned choice without the wgmma kernel, with it
   for (const GemmShape& s : kLayerGemms) {
     const WeightCopies copies = weight_copies(s, rng);
@@ -1074,15 +1071,6 @@ void decode_gemm_rows(const std::vector<int>& ms, double copy_gbs, std::mt19937&
       };
       std::printf("decode-gemm %-7s m %4d: best other %s [%s]; wgmma %s; %.3fx\n", s.name, m, cell(other).c_str(),
                   other ? other->kernel.c_str() : "-", cell(wgmma).c_str(), other && wgmma ? other->ms / wgmma->ms : 0.0);
-      // The kernel alone in CTAs and in clusters of two (median of single launches over the weight copies).
-      for (int cluster : {1, 2}) {
-        size_t turn = 0;
-        const GemmTiming direct{"", static_cast<float>(median_ms([&](int) {
-          decode_gemm_wgmma(io.x.as<bf16>(), copies.ptrs[turn++ % copies.ptrs.size()], io.y.as<bf16>(), m, s.n, s.k,
-                            ws.data(), 0, 0, cluster);
-        }))};
-        std::printf("decode-gemm %-7s m %4d:   alone, cluster %d: %s\n", s.name, m, cluster, cell(&direct).c_str());
-      }
       std::fflush(stdout);
       if (other && wgmma) {
         without_ms += other->ms;

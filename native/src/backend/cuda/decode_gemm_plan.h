@@ -1,6 +1,6 @@
 // The wgmma decode GEMM's stream-K schedule as plain functions, shared by the kernel (decode_gemm_wgmma.cu) and a CPU
 // test that walks it for many shapes and grids (tests/decode_gemm_plan_test.cpp): the tiles' k iterations laid end
-// to end and cut into equal ranges, one a unit (a CTA, or a cluster of them); a tile is finished by the unit whose
+// to end and cut into equal ranges, one a unit (a CTA); a tile is finished by the unit whose
 // range holds its first iteration, from its own sums and the partial sums of the units after it whose ranges begin
 // inside the tile. Each of those reaches the tile at the start of its range, so it stores its partial before it
 // waits on anything, and it stores at most one.

@@ -7,8 +7,8 @@
 // The work is tiles x k iterations laid end to end and cut into equal ranges, one a unit (stream-K,
 // decode_gemm_plan.h), so every SM streams the same bytes whatever the tile count. The later parts of a tile store
 // their partial sums to the workspace and raise a flag; the tile's finisher adds them in unit order and writes y,
-// clearing each flag it consumed, so the workspace is zero again after every call. Every unit is resident at once
-// (at most one CTA an SM, or two for the light kernels; clusters as many as fit), so a wait on a flag always ends.
+// clearing each flag it consumed, so the workspace is zero again after every call. Every CTA is resident at once
+// (at most one an SM, which even the heavy kernels fit), so a wait on a flag always ends.
 #include "backend/cuda/decode_gemm_wgmma.h"
 
 #include <algorithm>
@@ -82,11 +82,10 @@ __device__ __forceinline__ void store_release(unsigned* p, unsigned v) {
   asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
 }
 
-template <int NT, int C>
+template <int NT>
 __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
     decode_gemm_wgmma_kernel(const __grid_constant__ GemmMaps maps, const GemmArgs args) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  static_assert(C == 1 || (C == 2 && !light(NT)), "clusters of two for the heavy kernels");
   constexpr int S = stages_for(NT);
   constexpr int kStageBytes = stage_bytes(NT);
   constexpr int kAcc = NT / 2;
@@ -98,11 +97,8 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
   auto weight_stage = [&](int s) { return base + s * kStageBytes; };
   auto token_stage = [&](int s) { return base + s * kStageBytes + kWeightStageBytes; };
 
-  // A unit (a cluster of C CTAs) walks a range of units' iterations; its CTA of rank r takes rows r * 128.. of each
-  // C * 128-row tile, and the tile's token rows arrive in C slices, CTA r copying slice r to every CTA of the unit.
-  const int cta = blockIdx.x;
-  const int rank = C > 1 ? static_cast<int>(cluster_cta_rank()) : 0;
-  const int unit = cta / C, units = gridDim.x / C;
+  // Each CTA is a unit of the stream-K schedule.
+  const int cta = blockIdx.x, unit = cta, units = gridDim.x;
   const int64_t begin = stream_k::range_begin(unit, units, args.total_iters);
   const int64_t end = stream_k::range_begin(unit + 1, units, args.total_iters);
   const int count = static_cast<int>(end - begin);
@@ -110,12 +106,11 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       mbarrier_init(full_bar(s), 1);
-      mbarrier_init(empty_bar(s), 8 * C); // every consumer warp of the unit, once its wgmma read the stage
+      mbarrier_init(empty_bar(s), 8); // every consumer warp, once its wgmma read the stage
     }
     mbarrier_init_fence();
   }
-  if constexpr (C > 1) cluster_sync(); // the barriers, before another CTA's copies or arrivals reach them
-  else __syncthreads();
+  __syncthreads();
   pdl_launch_dependents();
 
   const int wg = threadIdx.x / 128;
@@ -127,14 +122,9 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
       auto coords = [&](int i, int& kc, int& row) {
         const int64_t it = begin + i;
         kc = static_cast<int>(it % args.k_iters) * kIterK;
-        row = (static_cast<int>(it / args.k_iters) * C + rank) * kTileRows;
+        row = static_cast<int>(it / args.k_iters) * kTileRows;
       };
-      constexpr int kSlice = NT / C; // token rows this CTA copies to the unit
-      auto tokens = [&](int s, int kc) {
-        const uint32_t dst = token_stage(s) + rank * kSlice * 128;
-        if constexpr (C > 1) tma_load_2d_multicast(dst, &maps.x, full_bar(s), kc, rank * kSlice, (1u << C) - 1);
-        else tma_load_2d(dst, &maps.x, full_bar(s), kc, 0);
-      };
+      auto tokens = [&](int s, int kc) { tma_load_2d(token_stage(s), &maps.x, full_bar(s), kc, 0); };
       // The weights depend on no kernel: the first stages' weight copies go out before the wait, their tokens after.
       const int first = count < S ? count : S;
       for (int i = 0; i < first; ++i) {
@@ -151,7 +141,7 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
       }
       for (int i = first; i < count; ++i) {
         const int s = i % S;
-        mbarrier_wait(empty_bar(s), ((i / S) - 1) & 1); // freed in every CTA of the unit: the slice lands in all
+        mbarrier_wait(empty_bar(s), ((i / S) - 1) & 1);
         int kc, row;
         coords(i, kc, row);
         mbarrier_arrive_expect_tx(full_bar(s), kStageBytes);
@@ -163,17 +153,10 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
     if constexpr (!light(NT)) setmaxnreg_inc<kConsumerRegs>();
     pdl_wait(); // y and the workspace: the kernels before this one are done with them
     const int cw = wg - 1, t = threadIdx.x % 128, warp = t / 32, lane = t % 32;
-    // A warp's wgmma have read stage s: one arrival on the stage's empty barrier in every CTA of the unit.
+    // A warp's wgmma have read stage s (wgmma_wait is warp-wide): one arrival on the stage's empty barrier.
     auto release = [&](int s) {
       __syncwarp();
-      if (lane == 0) {
-        if constexpr (C > 1) {
-#pragma unroll
-          for (int r = 0; r < C; ++r) mbarrier_arrive_cluster(empty_bar(s), r);
-        } else {
-          mbarrier_arrive(empty_bar(s));
-        }
-      }
+      if (lane == 0) mbarrier_arrive(empty_bar(s));
     };
     float acc[kAcc];
 #pragma unroll
@@ -184,7 +167,7 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
     while (it < end) {
       const int64_t tile = it / args.k_iters, tile_first = tile * args.k_iters, tile_end = tile_first + args.k_iters;
       const int64_t stop = end < tile_end ? end : tile_end;
-      const bool finisher = it == tile_first; // this unit holds the tile's first iteration
+      const bool finisher = it == tile_first; // this CTA holds the tile's first iteration
       // One iteration's wgmma stay in flight while the next one's are issued; a stage is freed once the group that
       // read it is done.
       int reading = -1; // the stage the group in flight reads
@@ -209,7 +192,7 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
       release(reading);
       const int bar_id = 1 + cw; // named barrier of this consumer warpgroup
       if (!finisher) {
-        // A later part of a tile another unit finishes: this warpgroup's 64 x NT partial sums, then its flag.
+        // A later part of a tile another CTA finishes: this warpgroup's 64 x NT partial sums, then its flag.
 #pragma unroll
         for (int q = 0; q < kAcc / 4; ++q)
           __stcg(reinterpret_cast<float4*>(slot) + q * 128 + t,
@@ -219,14 +202,13 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
         if (t == 0) store_release(args.flags + 2 * cta + cw, 1u);
         continue;
       }
-      // The tile's later parts, from the units after this one whose ranges begin inside it (they reached them at the
+      // The tile's later parts, from the CTAs after this one whose ranges begin inside it (they reached them at the
       // start of their ranges, so their flags are mostly up already): thread j of the warpgroup waits for the j-th
-      // one's flag (its CTA of this rank) and clears it for the next call, one barrier for all, then they are added
-      // in unit order.
+      // one's flag and clears it for the next call, one barrier for all, then they are added in CTA order.
       const int others = stream_k::later_parts(unit, units, args.total_iters, tile_end);
       if (others > 0) {
         for (int j = t; j < others; j += 128) {
-          unsigned* flag = args.flags + 2 * ((unit + 1 + j) * C + rank) + cw;
+          unsigned* flag = args.flags + 2 * (cta + 1 + j) + cw;
           while (load_acquire(flag) == 0u) {
           }
           store_release(flag, 0u);
@@ -234,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
         named_barrier_sync(bar_id, 128);
         for (int j = 0; j < others; ++j) {
           const float4* theirs =
-              reinterpret_cast<const float4*>(args.partials + (int64_t((unit + 1 + j) * C + rank) * 2 + cw) * (64 * NT));
+              reinterpret_cast<const float4*>(args.partials + (int64_t(cta + 1 + j) * 2 + cw) * (64 * NT));
 #pragma unroll
           for (int q = 0; q < kAcc / 4; ++q) {
             const float4 v = __ldcg(theirs + q * 128 + t);
@@ -243,7 +225,7 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
         }
       }
       // Register r: weight row 16 warp + lane / 4 (+ 8 when bit 1 of r is set), token 8 (r / 4) + 2 (lane % 4) + r % 2.
-      const int row = (static_cast<int>(tile) * C + rank) * kTileRows + cw * 64 + 16 * warp + lane / 4;
+      const int row = static_cast<int>(tile) * kTileRows + cw * 64 + 16 * warp + lane / 4;
 #pragma unroll
       for (int r = 0; r < kAcc; ++r) {
         const int token = 8 * (r / 4) + 2 * (lane % 4) + (r % 2);
@@ -251,8 +233,6 @@ __global__ void __launch_bounds__(kThreads, ctas_an_sm(NT))
       }
     }
   }
-  // No CTA of a unit leaves while another may still copy into its shared memory or arrive on its barriers.
-  if constexpr (C > 1) cluster_sync();
 #else
   (void)maps;
   (void)args;
@@ -274,38 +254,16 @@ bool device_is_sm90() {
 
 size_t partial_bytes() { return size_t(device_sm_count()) * 2 * 64 * kDecodeGemmMaxRows * sizeof(float); }
 
-template <int NT, int C> void launch(const GemmMaps& maps, const GemmArgs& args, int ctas, cudaStream_t stream) {
-  auto* kernel = decode_gemm_wgmma_kernel<NT, C>;
-  // Clusters must all be resident at once (a unit may wait on a later unit's flag), and a GPC's SMs need not pair up.
-  static const int resident_units = [&] {
-    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes(NT))));
-    if constexpr (C == 1) {
-      return device_sm_count() * ctas_an_sm(NT);
-    } else {
-      cudaLaunchConfig_t config{};
-      config.gridDim = dim3(device_sm_count());
-      config.blockDim = dim3(kThreads);
-      config.dynamicSmemBytes = smem_bytes(NT);
-      cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeClusterDimension;
-      attr[0].val.clusterDim.x = C;
-      attr[0].val.clusterDim.y = 1;
-      attr[0].val.clusterDim.z = 1;
-      config.attrs = attr;
-      config.numAttrs = 1;
-      int clusters = 0;
-      PAGODA_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
-      if (clusters <= 0) throw Error("decode_gemm_wgmma: no cluster of " + std::to_string(C) + " CTAs fits an SM pair");
-      return clusters;
-    }
+template <int NT> void launch(const GemmMaps& maps, const GemmArgs& args, int ctas, cudaStream_t stream) {
+  static const bool configured = [] {
+    PAGODA_CUDA_CHECK(cudaFuncSetAttribute(decode_gemm_wgmma_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem_bytes(NT))));
+    return true;
   }();
-  int units = std::min(ctas / C, resident_units);
-  units = static_cast<int>(std::min<int64_t>(std::max(units, 1), args.total_iters));
-  if constexpr (C == 1)
-    launch_pdl("decode_gemm_wgmma_kernel", kernel, dim3(units), dim3(kThreads), smem_bytes(NT), stream, maps, args);
-  else
-    launch_pdl_cluster("decode_gemm_wgmma_kernel", kernel, dim3(units * C), dim3(kThreads), smem_bytes(NT), stream, C,
-                       maps, args);
+  (void)configured;
+  const int grid = static_cast<int>(std::min<int64_t>(ctas, args.total_iters));
+  launch_pdl("decode_gemm_wgmma_kernel", decode_gemm_wgmma_kernel<NT>, dim3(grid), dim3(kThreads), smem_bytes(NT),
+             stream, maps, args);
 }
 
 } // namespace
@@ -324,49 +282,44 @@ bool decode_gemm_wgmma_supports(int m, int n, int k, const void* x, const void* 
 size_t decode_gemm_wgmma_workspace_bytes() { return partial_bytes() + size_t(device_sm_count()) * 2 * sizeof(unsigned); }
 
 void decode_gemm_wgmma(const bf16* x, const bf16* w, bf16* y, int m, int n, int k, void* workspace,
-                       cudaStream_t stream, int ctas, int cluster) {
+                       cudaStream_t stream, int ctas) {
   if (!decode_gemm_wgmma_supports(m, n, k, x, w, y))
     throw Error("decode_gemm_wgmma: unsupported shape m " + std::to_string(m) + " n " + std::to_string(n) + " k " +
                 std::to_string(k) + " (or not an sm_90a build and device)");
   if (workspace == nullptr) throw Error("decode_gemm_wgmma: no workspace");
-  if (cluster < 0 || cluster > 2) throw Error("decode_gemm_wgmma: cluster " + std::to_string(cluster) + " is not 0, 1 or 2");
   const int nt = token_tile(m);
-  // Clusters of two halve the token copies a tile costs; the light kernels and widths that do not pair tiles take one.
-  const int c = cluster == 2 && !light(nt) && n % (2 * kTileRows) == 0 ? 2 : 1;
   GemmMaps maps;
   maps.w = bf16_matrix_tensor_map(w, n, k, kTileRows, kIterK);
-  maps.x = bf16_matrix_tensor_map(x, m, k, nt / c, kIterK);
+  maps.x = bf16_matrix_tensor_map(x, m, k, nt, kIterK);
   GemmArgs args;
   args.y = y;
   args.m = m;
   args.n = n;
   args.k_iters = k / kIterK;
-  args.total_iters = int64_t(n / (c * kTileRows)) * args.k_iters;
+  args.total_iters = int64_t(n / kTileRows) * args.k_iters;
   args.partials = static_cast<float*>(workspace);
   args.flags = reinterpret_cast<unsigned*>(static_cast<char*>(workspace) + partial_bytes());
   const int sms = device_sm_count();
   const int grid = ctas > 0 ? std::min(ctas, sms) : sms;
-  switch (nt * 4 + c) {
-#define PAGODA_DECODE_GEMM_CASE(N, C) \
-  case N * 4 + C: launch<N, C>(maps, args, grid, stream); break;
-    PAGODA_DECODE_GEMM_CASE(16, 1)
-    PAGODA_DECODE_GEMM_CASE(32, 1)
-    PAGODA_DECODE_GEMM_CASE(48, 1)
-#define PAGODA_DECODE_GEMM_CASES(N) PAGODA_DECODE_GEMM_CASE(N, 1) PAGODA_DECODE_GEMM_CASE(N, 2)
-    PAGODA_DECODE_GEMM_CASES(64)
-    PAGODA_DECODE_GEMM_CASES(80)
-    PAGODA_DECODE_GEMM_CASES(96)
-    PAGODA_DECODE_GEMM_CASES(112)
-    PAGODA_DECODE_GEMM_CASES(128)
-    PAGODA_DECODE_GEMM_CASES(144)
-    PAGODA_DECODE_GEMM_CASES(160)
-    PAGODA_DECODE_GEMM_CASES(176)
-    PAGODA_DECODE_GEMM_CASES(192)
-    PAGODA_DECODE_GEMM_CASES(208)
-    PAGODA_DECODE_GEMM_CASES(224)
-    PAGODA_DECODE_GEMM_CASES(240)
-    PAGODA_DECODE_GEMM_CASES(256)
-#undef PAGODA_DECODE_GEMM_CASES
+  switch (nt) {
+#define PAGODA_DECODE_GEMM_CASE(N) \
+  case N: launch<N>(maps, args, grid, stream); break;
+    PAGODA_DECODE_GEMM_CASE(16)
+    PAGODA_DECODE_GEMM_CASE(32)
+    PAGODA_DECODE_GEMM_CASE(48)
+    PAGODA_DECODE_GEMM_CASE(64)
+    PAGODA_DECODE_GEMM_CASE(80)
+    PAGODA_DECODE_GEMM_CASE(96)
+    PAGODA_DECODE_GEMM_CASE(112)
+    PAGODA_DECODE_GEMM_CASE(128)
+    PAGODA_DECODE_GEMM_CASE(144)
+    PAGODA_DECODE_GEMM_CASE(160)
+    PAGODA_DECODE_GEMM_CASE(176)
+    PAGODA_DECODE_GEMM_CASE(192)
+    PAGODA_DECODE_GEMM_CASE(208)
+    PAGODA_DECODE_GEMM_CASE(224)
+    PAGODA_DECODE_GEMM_CASE(240)
+    PAGODA_DECODE_GEMM_CASE(256)
 #undef PAGODA_DECODE_GEMM_CASE
     default: throw Error("decode_gemm_wgmma: no kernel for " + std::to_string(nt) + " token rows");
   }

@@ -24,10 +24,8 @@ bool decode_gemm_wgmma_supports(int m, int n, int k, const void* x, const void* 
 size_t decode_gemm_wgmma_workspace_bytes();
 
 // y = x · w^T (bf16 out, f32 accumulation). ctas: the persistent grid's bound (0: one CTA an SM; tests pass fewer
-// to make every tile span several CTAs). cluster: 2 pairs CTAs over 256-row tiles, each copying half the tokens to
-// both (past 48 token rows and for n a multiple of 256; else 1), 1 runs them alone, 0 takes the default (1).
-// Launched with programmatic dependent launch.
+// to make every tile span several CTAs). Launched with programmatic dependent launch.
 void decode_gemm_wgmma(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int m, int n, int k,
-                       void* workspace, cudaStream_t stream, int ctas = 0, int cluster = 0);
+                       void* workspace, cudaStream_t stream, int ctas = 0);
 
 } // namespace pagoda::cuda

@@ -210,37 +210,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, uint3
         : "memory");
   }
 }
-// The same box multicast to the CTAs of this cluster that cta_mask names: it lands at dst in each of them and
-// counts toward the mbarrier at bar in each (dst and bar are this CTA's shared addresses, the same in every CTA).
-__device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const void* map, uint32_t bar, int c0, int c1,
-                                                      uint16_t cta_mask) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar), "h"(cta_mask)
-      : "memory");
-}
-
-// --- thread-block clusters --------------------------------------------------------------------------
-// This CTA's rank in its cluster.
-__device__ __forceinline__ uint32_t cluster_cta_rank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-  return r;
-}
-// Every thread of every CTA of the cluster, with release / acquire: shared memory (barriers included) written
-// before it is visible to the whole cluster after it.
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
-// One arrival (release, cluster scope) on the mbarrier at this CTA's shared address bar, in the cluster's CTA rank.
-__device__ __forceinline__ void mbarrier_arrive_cluster(uint32_t bar, uint32_t rank) {
-  asm volatile(
-      "{\n.reg .b32 remote;\n"
-      "mapa.shared::cluster.u32 remote, %0, %1;\n"
-      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar),
-      "r"(rank)
-      : "memory");
-}
 // A 1D bulk copy (Hopper's copy engine) of `bytes` from global memory into this CTA's shared memory
 // at `dst`, completing `bytes` transactions on the mbarrier `bar`; dst, src and bytes are multiples
 // of 16. The weight streams are read once, so the copy asks L2 to evict them first.
