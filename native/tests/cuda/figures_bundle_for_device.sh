@@ -14,7 +14,7 @@ bundle_begin figures_bundle_for_device .dev-carry/figures "$@"
 bundle_need "$SHARED/models/wave2"
 BINS=(quant_gemm_test elementwise_kernels_test sample_rows_test paged_attention_wgmma_test paged_attention_test
       cascade_attention_test cublaslt_test step_timer_test split_norm_test kv_cache_dtype_test pagoda-bench pagoda-check
-      cuda_kernel_bench decode_gemm_wgmma_test)
+      cuda_kernel_bench)
 bundle_build "${BINS[@]}"
 bundle_fresh configs shared/models/wave2 shared/fixtures/wave2/golden shared/fixtures/golden
 # BEFORE_BENCH=path: a pagoda-bench built at an earlier commit, carried as pagoda-bench-before for the same-call A/B
@@ -27,7 +27,7 @@ kernel_bench=${KERNEL_BENCH:-0}
 for b in "${BINS[@]}"; do
   [[ " ${DROP:-} " == *" $b "* ]] && continue
   case $b in
-    cuda_kernel_bench | decode_gemm_wgmma_test) [ "$kernel_bench" = 1 ] && CARRIED+=("$b") ;;
+    cuda_kernel_bench) [ "$kernel_bench" = 1 ] && CARRIED+=("$b") ;;
     kv_cache_dtype_test) [ "$kernel_bench" = 1 ] || CARRIED+=("$b") ;;
     *) CARRIED+=("$b") ;;
   esac

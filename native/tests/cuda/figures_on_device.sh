@@ -17,8 +17,7 @@
 # contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
 # cuBLASLt plan for a new m (cuda_kernel_bench plans); SEARCH_M="M ..." every cuBLASLt configuration of the four GEMMs
 # at those m (cuda_kernel_bench search); TUNE_EVERY_M="M ..." tune() over every configuration beside the heuristic's
-# eight at those m (cuda_kernel_bench tune-every); DECODE_GEMM_M="M ..." the wgmma decode GEMM's test and its kernel
-# bench at those m (cuda_kernel_bench decode-gemm). A bundle with pagoda-bench-before (BEFORE_BENCH) runs ShareGPT and
+# eight at those m (cuda_kernel_bench tune-every). A bundle with pagoda-bench-before (BEFORE_BENCH) runs ShareGPT and
 # random in bf16 with it too.
 # Bundle: figures_bundle_for_device.sh. Usage: OUT=/some/dir bash BUNDLE/figures_on_device.sh
 SCRIPT=figures_on_device LOGS=figures TOTAL_S=${TOTAL_S:-540}
@@ -107,17 +106,6 @@ skipped plans || { run gemm-plans 60 "$BIN/cuda_kernel_bench" plans && grep -E "
 if [ -n "${SEARCH_M:-}" ] && [ -x "$BIN/cuda_kernel_bench" ]; then
   run gemm-search 150 env PAGODA_SEARCH_BUDGET_S=4 "$BIN/cuda_kernel_bench" search $SEARCH_M &&
     grep -E "^search .* (first|tune-8|#1) " "$OUT_DIR/gemm-search.log" | sed 's/^/   /'
-fi
-
-# DECODE_GEMM_M="16 32 64 136 192 256": the wgmma decode GEMM (PAGODA_DECODE_GEMM_WGMMA) checked by its test, then
-# beside the tuned choice for the four GEMMs at those m; needs cuda_kernel_bench.
-if [ -n "${DECODE_GEMM_M:-}" ] && [ -x "$BIN/cuda_kernel_bench" ]; then
-  if [ -x "$BIN/decode_gemm_wgmma_test" ]; then
-    run decode-gemm-test 150 "$BIN/decode_gemm_wgmma_test"
-    echo "   decode_gemm_wgmma_test: $(grep -E "passed" "$OUT_DIR/decode-gemm-test.log" | tail -1)"
-  fi
-  run decode-gemm 150 "$BIN/cuda_kernel_bench" decode-gemm $DECODE_GEMM_M &&
-    grep -E "^decode-gemm" "$OUT_DIR/decode-gemm.log" | sed 's/^/   /'
 fi
 
 # TUNE_EVERY_M="136 192 256": tune() over the heuristic's eight beside tune() over every configuration (the switch

@@ -82,7 +82,7 @@ void gemm_rows(double copy_gbs, std::mt19937& rng) {
   CublasLt gemm;
   struct Shape { const char* name; int n, k; };
   const Shape shapes[] = {{"qkv", 6144, 4096}, {"o_proj", 4096, 4096}, {"gate_up", 28672, 4096}, {"down", 4096, 14336}, {"lm_head", 128256, 4096}};
-  const char* kernel_names[] = {"untimed", "cuBLASLt", "skinny", "wgmma"};
+  const char* kernel_names[] = {"untimed", "cuBLASLt", "skinny"};
   for (const Shape& s : shapes) {
     // Enough weight copies, used in turn, that repeated runs cannot be served from L2.
     const size_t w_bytes = size_t(s.n) * s.k * 2;
@@ -1042,54 +1042,13 @@ void overlap_rows(double copy_gbs, double gemm_tflops, int num_sms, std::mt19937
   for (cudaStream_t st : {sa, sb, sb_high}) cudaStreamDestroy(st);
 }
 
-// "decode-gemm [m ...]": tune()'s candidates for the four Llama-3-8B layer GEMMs at decode sizes (default 24, 64,
-// 136, 192, 256), the wgmma decode GEMM among them (PAGODA_DECODE_GEMM_WGMMA=1 is set here): the fastest other
-// candidate's time over the weight copies beside the wgmma kernel's, in TFLOP/s and as a share of the copy rate
-// measured in this run.
-void decode_gemm_rows(const std::vector<int>& ms, double copy_gbs, std::mt19937& rng) {
-  setenv("PAGODA_DECODE_GEMM_WGMMA", "1", 1);
-  const LayerGemmBuffers io(ms, rng);
-  double without_ms = 0, with_ms = 0; // the four GEMMs at every m: the tuned choice without the wgmma kernel, with it
-  for (const GemmShape& s : kLayerGemms) {
-    const WeightCopies copies = weight_copies(s, rng);
-    CublasLt gemm;
-    for (int m : ms) {
-      const auto timings = gemm.tune(io.x.as<bf16>(), copies.ptrs, io.y.data(), GemmOutput::kBf16, m, s.n, s.k, 0);
-      const double flops = 2.0 * m * s.n * s.k, bytes = 2.0 * s.n * s.k + 2.0 * m * s.k + 2.0 * m * s.n;
-      const GemmTiming* other = nullptr;
-      const GemmTiming* wgmma = nullptr;
-      for (const GemmTiming& t : timings) {
-        if (t.kernel == "wgmma") wgmma = &t;
-        else if (other == nullptr || t.ms < other->ms) other = &t;
-      }
-      auto cell = [&](const GemmTiming* t) {
-        char buf[96];
-        if (t == nullptr) return std::string("-");
-        std::snprintf(buf, sizeof buf, "%.4f ms %4.0f TFLOP/s %3.0f%% of copy", t->ms, flops / t->ms / 1e9,
-                      100.0 * bytes / t->ms / 1e6 / copy_gbs);
-        return std::string(buf);
-      };
-      std::printf("decode-gemm %-7s m %4d: best other %s [%s]; wgmma %s; %.3fx\n", s.name, m, cell(other).c_str(),
-                  other ? other->kernel.c_str() : "-", cell(wgmma).c_str(), other && wgmma ? other->ms / wgmma->ms : 0.0);
-      std::fflush(stdout);
-      if (other && wgmma) {
-        without_ms += other->ms;
-        with_ms += std::min(other->ms, wgmma->ms);
-      }
-    }
-  }
-  std::printf("decode-gemm: the four GEMMs summed over these m: tuned without the wgmma kernel %.4f ms, with it %.4f ms "
-              "(%.3fx)\n", without_ms, with_ms, with_ms > 0 ? without_ms / with_ms : 0.0);
-}
-
 int main(int argc, char** argv) {
   skip_without_device("kernel_bench");
   // "decode": the copy and decode attention rows only; "decode sweep": also every partition; "decode fp8": each
   // row again through an e4m3 cache (kv_cache_dtype fp8);
   // "gemm": the copy and GEMM rows only; "tune": what GEMM tuning finds per shape and m; "search [m ...]": every
   // cuBLASLt configuration for the prompt-step GEMMs at m; "tune-every [m ...]": tune() over the heuristic's eight
-  // beside tune() over every configuration at decode sizes; "decode-gemm [m ...]": the wgmma decode GEMM beside
-  // tune()'s other candidates;
+  // beside tune() over every configuration at decode sizes;
   // "hdim [out.json]": decode and prefill attention at head_dim 64, 80, 96, 128, 256;
   // "prefill [out.json]": the default prefill kernel beside the wgmma one up to 131,072 tokens;
   // "prefill-padded [L ...]": the padded head_dims on wgmma beside mma.sync;
@@ -1133,10 +1092,6 @@ int main(int argc, char** argv) {
   }
   if (argc > 1 && std::string(argv[1]) == "tune-every") {
     tune_every_rows(lengths_argument(argc, argv, {136, 192, 256}), rng);
-    return 0;
-  }
-  if (argc > 1 && std::string(argv[1]) == "decode-gemm") {
-    decode_gemm_rows(lengths_argument(argc, argv, {24, 64, 136, 192, 256}), copy_gbs, rng);
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "search") {

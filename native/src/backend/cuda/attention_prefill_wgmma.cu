@@ -26,7 +26,6 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/mma.cuh"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/tensor_map.h"
 #include "backend/cuda/wgmma.cuh"
 #include "error.h"
 
@@ -590,6 +589,19 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 namespace {
+
+// cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    PAGODA_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
+      throw Error("paged_attention_prefill_wgmma: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
 
 // Whether the TMA producer can copy this cache: block sizes the boxes fit (tma_layout_fits), a known
 // block count (the map's outermost bound), and the 16-byte alignment the copy engine needs.

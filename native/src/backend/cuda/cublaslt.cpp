@@ -10,14 +10,12 @@
 #include <iterator>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <numeric>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
-#include "backend/cuda/decode_gemm_wgmma.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_kernels.h"
 #include "backend/cuda/step_timer.h"
@@ -249,7 +247,7 @@ struct CublasLt::Plan {
   MatmulDesc desc = nullptr;
   MatrixLayout a = nullptr, b = nullptr, c = nullptr;
   MatmulAlgo algo{};
-  enum class Kernel { kUntimed, kCublasLt, kSkinny, kWgmma } kernel = Kernel::kUntimed;
+  enum class Kernel { kUntimed, kCublasLt, kSkinny } kernel = Kernel::kUntimed;
   bool unit_scales = false; // fp8 per-channel without outer-vector scale modes: scales applied after
   ~Plan() {
     if (c) api->layout_destroy(c);
@@ -335,9 +333,7 @@ CublasLt::Plan& CublasLt::plan_for(int m, int n, int k, GemmOutput output, bool 
     if (tuned != tuned_.end()) {
       if (tuned->second.skinny && m <= kSkinnyGemmMaxRows) {
         plan->kernel = Plan::Kernel::kSkinny; // the heuristic's algorithm still serves a call skinny_gemm refuses
-      } else if (tuned->second.wgmma && m <= kDecodeGemmMaxRows) {
-        plan->kernel = Plan::Kernel::kWgmma; // likewise a call decode_gemm_wgmma refuses (alignment, beta)
-      } else if (!tuned->second.skinny && !tuned->second.wgmma && accepts(*plan, tuned->second.algo)) {
+      } else if (!tuned->second.skinny && accepts(*plan, tuned->second.algo)) {
         plan->algo = tuned->second.algo;
         plan->kernel = Plan::Kernel::kCublasLt;
         chosen = true;
@@ -431,7 +427,7 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
     const float ms = time_ms([&](const __nv_bfloat16* w) { return try_matmul(plan, algos[i], x, w, y, stream); });
     if (ms < 0.f) continue;
     timings.push_back({"cuBLASLt #" + std::to_string(place[i]), ms});
-    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{false, false, algos[i]};
+    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{false, algos[i]};
   }
   if (skinny_gemm_supports(bucket, k, x, weights.front())) {
     const float ms = time_ms([&](const __nv_bfloat16* w) {
@@ -439,17 +435,7 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
       return true;
     });
     timings.push_back({"skinny", ms});
-    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{true, false, {}};
-  }
-  if (output == GemmOutput::kBf16 && decode_gemm_wgmma_enabled() &&
-      decode_gemm_wgmma_supports(bucket, n, k, x, weights.front(), y)) {
-    void* ws = decode_gemm_workspace(stream);
-    const float ms = time_ms([&](const __nv_bfloat16* w) {
-      decode_gemm_wgmma(x, w, static_cast<__nv_bfloat16*>(y), bucket, n, k, ws, stream);
-      return true;
-    });
-    timings.push_back({"wgmma", ms});
-    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{false, true, {}};
+    if (best_ms < 0.f || ms < best_ms) best_ms = ms, best = Tuned{true, {}};
   }
   if (best_ms < 0.f) throw Error("cuBLASLt ran none of its candidates for a " + what);
   tuned_[std::make_tuple(bucket, n, k, static_cast<int>(output))] = best;
@@ -618,14 +604,6 @@ void CublasLt::linear(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, G
                       int k, cudaStream_t stream, float beta) {
   if (m == 0) return;
   Plan& plan = plan_for(m, n, k, output);
-  if (plan.kernel == Plan::Kernel::kWgmma) {
-    if (beta == 0.f && output == GemmOutput::kBf16 && decode_gemm_wgmma_supports(m, n, k, x, w, y)) {
-      decode_gemm_wgmma(x, w, static_cast<__nv_bfloat16*>(y), m, n, k, decode_gemm_workspace(stream), stream);
-      return;
-    }
-    run_cublaslt(plan, x, w, y, stream, beta);
-    return;
-  }
   if (!skinny_gemm_supports(m, k, x, w)) {
     plan.kernel = Plan::Kernel::kCublasLt;
   } else {
@@ -780,24 +758,6 @@ std::vector<GemmTiming> CublasLt::tune_fp8(const uint8_t* x_q, const float* x_sc
     it = same ? fp8_plans_.erase(it) : std::next(it);
   }
   return timings;
-}
-
-bool decode_gemm_wgmma_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PAGODA_DECODE_GEMM_WGMMA");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return enabled;
-}
-
-void* CublasLt::decode_gemm_workspace(cudaStream_t stream) {
-  if (decode_gemm_workspace_.bytes() == 0) {
-    require_no_capture(stream, "the wgmma decode GEMM's first call");
-    DeviceBuffer ws(decode_gemm_wgmma_workspace_bytes());
-    PAGODA_CUDA_CHECK(cudaMemsetAsync(ws.data(), 0, ws.bytes(), stream));
-    decode_gemm_workspace_ = std::move(ws);
-  }
-  return decode_gemm_workspace_.data();
 }
 
 int CublasLt::kernel_choice(int m, int n, int k, GemmOutput output) const {

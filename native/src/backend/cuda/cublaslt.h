@@ -1,8 +1,8 @@
 // GEMMs through cuBLASLt, loaded with dlopen at run time (the build machine has no cuBLAS):
 // y[m, n] = x[m, k] · w[n, k]^T, f32 accumulation; bf16 inputs with output bf16 or f32, or
 // all float32 (the float32 compute path: CUBLAS_COMPUTE_32F, no TF32). A bf16 shape tuned for
-// its bucket of m runs the fastest of skinny_gemm, the wgmma decode GEMM (decode_gemm_wgmma.h, where
-// decode_gemm_wgmma_enabled()) and cuBLASLt's candidates as timed by tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types) and, for
+// its bucket of m runs the fastest of skinny_gemm and cuBLASLt's candidates as timed by
+// tune(); an untuned one takes the heuristic's first algorithm (cached per m, n, k, types) and, for
 // decode-sized m, its first call times skinny_gemm against it. The workspace is owned here.
 #pragma once
 
@@ -46,15 +46,11 @@ enum class TuneTiming { kBackToBack, kAfterInputWrite };
 // "cuBLASLt #i" (i: the candidate's place in the list), " (coarse)" added for the first pass.
 enum class TuneCandidates { kHeuristic, kEveryConfiguration };
 
-// One candidate timed by CublasLt::tune: "skinny", "wgmma" or "cuBLASLt #i" (the heuristic's i-th).
+// One candidate timed by CublasLt::tune: "skinny" or "cuBLASLt #i" (the heuristic's i-th).
 struct GemmTiming {
   std::string kernel;
   float ms = 0.f;
 };
-
-// Whether CublasLt::tune times the wgmma decode GEMM among its candidates (PAGODA_DECODE_GEMM_WGMMA=1; off until
-// a device A/B says it pays in a step).
-bool decode_gemm_wgmma_enabled();
 
 class CublasLt {
 public:
@@ -110,7 +106,7 @@ public:
     uint64_t data[8];
   };
 
-  // Which kernel serves a shape already seen: 0 not timed yet, 1 cuBLASLt, 2 skinny_gemm, 3 the wgmma decode GEMM;
+  // Which kernel serves a shape already seen: 0 not timed yet, 1 cuBLASLt, 2 skinny_gemm;
   // -1 for a shape never seen (benchmarks print it).
   int kernel_choice(int m, int n, int k, GemmOutput output) const;
 
@@ -142,7 +138,6 @@ private:
   struct Plan;
   struct Tuned {
     bool skinny = false;
-    bool wgmma = false; // the wgmma decode GEMM (neither skinny nor algo)
     Algo algo{};
   };
   void describe(Plan& plan, int m, int n, int k, GemmOutput output, bool f32_inputs) const;
@@ -162,13 +157,9 @@ private:
   bool skinny_is_faster(const Plan& plan, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, GemmOutput output,
                         int m, int n, int k, cudaStream_t stream);
 
-  // The wgmma decode GEMM's workspace (stream-K partial sums), made and zeroed on first use.
-  void* decode_gemm_workspace(cudaStream_t stream);
-
   const CublasLtApi& api_;
   void* handle_ = nullptr;
   DeviceBuffer workspace_;
-  DeviceBuffer decode_gemm_workspace_;
   int sm_count_target_ = 0;
   int64_t plans_made_ = 0;
   double plan_host_seconds_ = 0.0;

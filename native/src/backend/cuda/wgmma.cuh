@@ -192,24 +192,6 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, uint3
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
       : "memory");
 }
-// One box of a 2-d tensor map to shared memory at dst (coordinates innermost first), counting toward bar's
-// transactions. evict_first: the bytes are read once (a weight stream), so L2 may drop them first.
-template <bool kEvictFirst = false>
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, uint32_t bar, int c0, int c1) {
-  if constexpr (kEvictFirst) {
-    asm volatile(
-        "{\n.reg .b64 policy;\n"
-        "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1, {%2, %3}], [%4], policy;\n}\n" ::"r"(dst),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
-        : "memory");
-  } else {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
-        "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
-        : "memory");
-  }
-}
 // A 1D bulk copy (Hopper's copy engine) of `bytes` from global memory into this CTA's shared memory
 // at `dst`, completing `bytes` transactions on the mbarrier `bar`; dst, src and bytes are multiples
 // of 16. The weight streams are read once, so the copy asks L2 to evict them first.
