@@ -1,8 +1,7 @@
 // CPU checks of the decode attention launch's host side (backend/cuda/decode_plan.h): the planner's
 // split (none once a batch fills the SMs, down to about two blocks an SM below, never under 64
 // tokens, always covering the context), the graphs' partition cap, the shallow pipeline's threshold
-// and the head-fastest flag, the cluster in place of the split, the workspace the split needs, and the
-// longest-first order.
+// and the head-fastest flag, the workspace the split needs, and the longest-first order.
 #include <cstdio>
 #include <numeric>
 #include <random>
@@ -76,36 +75,6 @@ void check_options() {
   CHECK(llama(1, 100, order).heads_fastest && llama(0, 0, order).heads_fastest);
 }
 
-void check_cluster() {
-  // Off unless asked for.
-  CHECK_EQ(llama(1, 4096).cluster, 0);
-  DecodePlanOptions c16;
-  c16.cluster_max = 16;
-  // As many blocks as keep the grid within one an SM: batch 1 x 8 KV heads x 16 = 128 <= 132.
-  CHECK_EQ(llama(1, 4096, c16).cluster, 16);
-  CHECK_EQ(llama(2, 4096, c16).cluster, 8);
-  CHECK_EQ(llama(4, 4096, c16).cluster, 4);
-  CHECK_EQ(llama(8, 4096, c16).cluster, 2);
-  CHECK_EQ(llama(9, 4096, c16).cluster, 0); // unsplit: nothing to merge
-  DecodePlanOptions c8;
-  c8.cluster_max = 8;
-  CHECK_EQ(llama(1, 4096, c8).cluster, 8);
-  // A plan the cap splits (the graphs' small batches) clusters too; one that fits a partition does not.
-  c16.partition_cap = 256;
-  CHECK_EQ(llama(16, 4096, c16).cluster, 0); // 16 x 8 x 2 > 132: the capped partitions stay
-  CHECK_EQ(llama(1, 60, c16).cluster, 0);
-  // MQA group 32: two m-tiles a KV head.
-  CHECK_EQ(plan_paged_attention_decode(1, 1, 32, 4096, kSms, c16).cluster, 16);
-  // A cluster needs no workspace and takes the deep pipeline.
-  DecodePlanOptions shallow_c;
-  shallow_c.cluster_max = 4;
-  shallow_c.shallow_from_blocks = 1;
-  const DecodePlan p = llama(1, 4096, shallow_c);
-  CHECK_EQ(p.cluster, 4);
-  CHECK(!p.shallow);
-  CHECK_EQ(paged_attention_decode_workspace_bytes(p, 1, 32, 128), size_t(0));
-}
-
 void check_workspace() {
   const DecodePlan unsplit = llama(64, 2000);
   CHECK_EQ(unsplit.max_partitions, 1);
@@ -147,7 +116,6 @@ void check_order() {
 int main() {
   check_split();
   check_options();
-  check_cluster();
   check_workspace();
   check_order();
   if (check_failures() == 0) std::printf("decode_plan_test: ok\n");

@@ -3,9 +3,8 @@
 // and MQA (groups 8, 16, 32) head layouts, head_dim 64 / 128 / 256, block sizes 8 / 16 / 32,
 // and every head_dim 32..256 in steps of 16 at GQA 1 / 4 / 8 / 16 (bf16 and e4m3 KV),
 // in one mixed batch per layout; decode also with an unsplit plan and with a plan sized for a
-// longer context than the batch has (as CUDA graphs use it) and with clusters of 2, 4, 8 and 16 blocks merging
-// in distributed shared memory, outputs and workspace poisoned; each also shallow and head-fastest over the ids
-// longest context first, bit for bit the default launch.
+// longer context than the batch has (as CUDA graphs use it), outputs and workspace poisoned; each also
+// shallow and head-fastest over the ids longest context first, bit for bit the default launch.
 // kv_cache_dtype fp8: the same cases with K/V drawn as e4m3 values and read from an e4m3
 // cache, checked against the reference and bit for bit against the bf16 cache holding the same
 // values; kv_cache_write's e4m3 codes equal the CPU backend's encoding.
@@ -107,13 +106,7 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
   DecodePlan single{((decode_max_ctx + 31) / 32) * 32, 1};
   // A plan for 4x the longest context: the partitions past each context must exit at once.
   DecodePlan graph = plan_paged_attention_decode(n_dec, lay.kv_heads, lay.q_heads, 4 * decode_max_ctx, num_sms);
-  std::vector<DecodePlan> plans = {planned, single, graph};
-  for (int cluster : {2, 4, 8, 16}) {
-    DecodePlan clustered = graph;
-    clustered.cluster = cluster;
-    plans.push_back(clustered);
-  }
-  for (const DecodePlan& plan : plans) {
+  for (const DecodePlan& plan : {planned, single, graph}) {
     const size_t ws_bytes = paged_attention_decode_workspace_bytes(plan, n_dec, lay.q_heads, D);
     DeviceBuffer ws(ws_bytes);
     if (ws_bytes) poison(ws);
@@ -123,9 +116,7 @@ void run_case(Checker& c, std::mt19937& rng, const AttentionLayout& lay, const s
     poison(d_out);
     decode(args);
     const auto out = download_bf16(d_out, out_elems);
-    const std::string what = plan.cluster > 1 ? "decode(cluster " + std::to_string(plan.cluster) + ")"
-                                              : "decode(part " + std::to_string(plan.partition_tokens) + "x" +
-                                                    std::to_string(plan.max_partitions) + ")";
+    const std::string what = "decode(part " + std::to_string(plan.partition_tokens) + "x" + std::to_string(plan.max_partitions) + ")";
     // Shallow, and head-fastest over the ids longest context first: every block sums the same keys in the
     // same order, so the bits are the default launch's.
     for (const bool shallow : {true, false}) {

@@ -18,8 +18,6 @@
 // its order: the output is the default launch's, bit for bit.
 #include "backend/cuda/kernels.h"
 
-#include <cooperative_groups.h>
-
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -70,10 +68,7 @@ template <int D, bool kFp8 = false, bool kShallow = false> struct DecodeSizes {
   static constexpr int kWarpBytes = kStages * kStageBytes + kConvertedBytes;
   static constexpr int kPipeBytes = kWarps * kWarpBytes;
   static constexpr int kMergeStride = D + 8;          // floats per merge row: padding spreads banks
-  // The warps' rows and (max, sum) pairs, then the block's pairs (a cluster's blocks read them).
-  __host__ __device__ static constexpr int merge_bytes(int rows) {
-    return (kWarps * rows * kMergeStride + 2 * kWarps * rows + 2 * rows) * 4;
-  }
+  __host__ __device__ static constexpr int merge_bytes(int rows) { return (kWarps * rows * kMergeStride + 2 * kWarps * rows) * 4; }
   // Large head_dims keep the Q fragments in shared memory: in registers beside the O
   // accumulators (128 at head_dim 256) they made ptxas spill.
   static constexpr bool kQInSmem = D >= kQInSmemFrom;
@@ -114,18 +109,15 @@ template <int D> __device__ __forceinline__ int tile_offset(int r, int c) {
 } // namespace
 
 // Grid: (sequence, kv_head * m_tiles + m_tile, partition), or with heads_fastest the first two
-// swapped (blocks are dispatched x first). kCluster: z is the rank in a cluster of `cluster` blocks along z
-// (DecodePlan::cluster), which deal the context's tiles round-robin over their warps and merge in shared memory
-// (its own instantiation: the other launches keep their registers, which set how many blocks an SM holds).
-// kRows: 8 when a KV head has at most 8 query heads (one
+// swapped (blocks are dispatched x first). kRows: 8 when a KV head has at most 8 query heads (one
 // m-tile, rows 8..15 never computed), else 16 per m-tile. prefix_slots > 0 (cascade attention):
 // partials always, each (sequence, head) owning prefix_slots + max_partitions slots of which these
 // are the last max_partitions.
-template <int D, int kRows, bool kFp8, bool kShallow, bool kCluster>
+template <int D, int kRows, bool kFp8, bool kShallow>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_decode_kernel(PagedAttentionArgs args, const int32_t* seq_ids, int partition,
                                   int max_partitions, int m_tiles, float* __restrict__ part_out,
-                                  float2* __restrict__ part_stats, int prefix_slots, int heads_fastest, int cluster) {
+                                  float2* __restrict__ part_stats, int prefix_slots, int heads_fastest) {
   using Sizes = DecodeSizes<D, kFp8, kShallow>;
   constexpr int kSteps = D / 16;  // k-steps of S = Q K^T, also 16-dim column pairs of P V
   constexpr int kAcc = kRows / 4; // accumulator floats per n-tile per lane: rows g (and g + 8) x 2
@@ -139,15 +131,14 @@ __global__ void __launch_bounds__(kThreads)
   const int kv_head = head_slot / m_tiles;
   const int m_tile = head_slot % m_tiles;
   const int part = blockIdx.z;
-  constexpr bool clustered = kCluster;
   const int seq = seq_ids[seq_index];
   const int context_len = args.context_lens[seq];
-  const int key_begin = clustered ? 0 : part * partition;
+  const int key_begin = part * partition;
   if (key_begin >= context_len) { // a plan sized for a longer context (CUDA graphs)
     pdl_wait(); // a block may not finish before the grid it depends on
     return;
   }
-  const int num_keys = clustered ? context_len : min(partition, context_len - key_begin);
+  const int num_keys = min(partition, context_len - key_begin);
   const int group = args.num_q_heads / args.num_kv_heads;
   const int head0 = kv_head * group + m_tile * kRows;
   const int rows = min(kRows, group - m_tile * kRows);
@@ -158,15 +149,11 @@ __global__ void __launch_bounds__(kThreads)
   const int g = lane >> 2; // accumulator row (and row + 8)
   const int t = lane & 3;  // accumulator column pair
 
-  // This warp's tiles of the partition: warp, warp + 4, ... each 16 keys; in a cluster the cluster's warps take
-  // turns: rank * 4 + warp, then every 4 * cluster.
+  // This warp's tiles of the partition: warp, warp + 4, ... each 16 keys.
   unsigned char* pipe = smem + warp * Sizes::kWarpBytes;
   bf16* converted = reinterpret_cast<bf16*>(pipe + Sizes::kStages * Sizes::kStageBytes); // kFp8 only: V in f16 bits
   const int num_tiles = (num_keys + kTileKeys - 1) / kTileKeys;
-  const int first_tile = clustered ? part * kWarps + warp : warp;
-  const int tile_stride = clustered ? cluster * kWarps : kWarps; // a constant without kCluster
-  auto tile_of = [&](int i) { return first_tile + i * tile_stride; }; // the warp's i-th tile
-  const int my_tiles = num_tiles > first_tile ? (num_tiles - first_tile + tile_stride - 1) / tile_stride : 0;
+  const int my_tiles = num_tiles > warp ? (num_tiles - warp + kWarps - 1) / kWarps : 0;
   const int bs = args.block_size;
   const bool aligned_blocks = bs % kTileKeys == 0; // a tile never straddles two blocks
   const int64_t head_rows = static_cast<int64_t>(args.num_kv_heads) * bs;
@@ -178,11 +165,11 @@ __global__ void __launch_bounds__(kThreads)
   int held_block = 0;
   auto hold_blocks = [&](int first) { // the warp's tiles first .. first + 31
     const int i = first + lane;
-    held_block = i < my_tiles ? block_table[(key_begin + tile_of(i) * kTileKeys) / bs] : 0;
+    held_block = i < my_tiles ? block_table[(key_begin + (warp + i * kWarps) * kTileKeys) / bs] : 0;
   };
   if (aligned_blocks) hold_blocks(0);
   auto issue = [&](int i) { // the warp's i-th tile into stage i % kStages, then one commit
-    const int tile = tile_of(i);
+    const int tile = warp + i * kWarps;
     if (i < my_tiles) {
       const int key0 = key_begin + tile * kTileKeys;
       const int valid_rows = min(kTileKeys, context_len - key0);
@@ -230,7 +217,7 @@ __global__ void __launch_bounds__(kThreads)
   // DRAM latency overlaps the previous kernel's tail; the rest after it.
   int prefetched = 0;
   while (prefetched < Sizes::kStages - 1 && prefetched < my_tiles &&
-         key_begin + (tile_of(prefetched) + 1) * kTileKeys <= context_len - 1)
+         key_begin + (warp + prefetched * kWarps + 1) * kTileKeys <= context_len - 1)
     issue(prefetched++);
   pdl_wait();
   pdl_launch_dependents();
@@ -360,7 +347,7 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     // Online softmax: mask keys past the partition, new row maxima over the 4 lanes of a row.
-    const int key_local = tile_of(it) * kTileKeys;
+    const int key_local = (warp + it * kWarps) * kTileKeys;
     float alpha[kRows / 8];
 #pragma unroll
     for (int h = 0; h < kRows / 8; ++h) {
@@ -432,8 +419,6 @@ __global__ void __launch_bounds__(kThreads)
   float* s_o = reinterpret_cast<float*>(smem);                // [kWarps][kRows][kMergeStride]
   float* s_m = s_o + kWarps * kRows * Sizes::kMergeStride;    // [kWarps][kRows]
   float* s_l = s_m + kWarps * kRows;                          // [kWarps][kRows]
-  float* s_block_m = s_l + kWarps * kRows;                    // [kRows] clustered: the block's row maxima
-  float* s_block_l = s_block_m + kRows;                       // [kRows] and sums
 #pragma unroll
   for (int h = 0; h < kRows / 8; ++h) {
     const int row = g + 8 * h;
@@ -461,14 +446,6 @@ __global__ void __launch_bounds__(kThreads)
       l += weight * s_l[w * kRows + row];
       acc += weight * s_o[(w * kRows + row) * Sizes::kMergeStride + d];
     }
-    if constexpr (clustered) { // into warp 0's slot of (row, d), which only this thread reads
-      s_o[row * Sizes::kMergeStride + d] = acc;
-      if (d == 0) {
-        s_block_m[row] = m;
-        s_block_l[row] = l;
-      }
-      continue;
-    }
     const float out = acc / l * out_scale;
     const int head = head0 + row;
     if (max_partitions == 1 && prefix_slots == 0) {
@@ -481,38 +458,6 @@ __global__ void __launch_bounds__(kThreads)
       if (d == 0) part_stats[slot] = make_float2(m, l);
     }
   }
-  if constexpr (!clustered) return;
-
-  // The cluster's blocks merge their partials, each block a slice of the (row, dim) outputs, reading every block's
-  // shared memory in rank order.
-  constexpr int kMaxCluster = 16;
-  namespace cg = cooperative_groups;
-  const cg::cluster_group blocks = cg::this_cluster();
-  blocks.sync(); // every block's partials are in its shared memory
-  for (int i = part * kThreads + threadIdx.x; i < rows * D; i += cluster * kThreads) {
-    const int row = i / D, d = i % D;
-    float rank_m[kMaxCluster], rank_l[kMaxCluster], rank_o[kMaxCluster];
-    float m = -INFINITY;
-#pragma unroll
-    for (int r = 0; r < kMaxCluster; ++r) {
-      if (r >= cluster) break;
-      rank_m[r] = *blocks.map_shared_rank(s_block_m + row, r);
-      rank_l[r] = *blocks.map_shared_rank(s_block_l + row, r);
-      rank_o[r] = *blocks.map_shared_rank(s_o + row * Sizes::kMergeStride + d, r);
-      m = fmaxf(m, rank_m[r]);
-    }
-    float l = 0.f, acc = 0.f;
-#pragma unroll
-    for (int r = 0; r < kMaxCluster; ++r) {
-      if (r >= cluster) break;
-      const float weight = rank_m[r] == -INFINITY ? 0.f : exp2f(rank_m[r] - m); // a block with no tile
-      l += weight * rank_l[r];
-      acc += weight * rank_o[r];
-    }
-    args.out[token * args.num_q_heads * D + static_cast<int64_t>(head0 + row) * D + d] =
-        __float2bfloat16(acc / l * out_scale);
-  }
-  blocks.sync(); // no block leaves while another still reads its shared memory
 }
 
 // A partition's weight: l_i * 2^(m_i - M) (m in log2 units).
@@ -640,7 +585,6 @@ DecodePlanOptions decode_plan_switches(int num_sms) {
   struct Switches {
     int shallow_per_sm = 4; // -1: all
     bool longest_first = true;
-    int cluster_max = 0;
   };
   static const Switches read = [] {
     Switches o;
@@ -657,33 +601,23 @@ DecodePlanOptions decode_plan_switches(int num_sms) {
         throw Error("PAGODA_DECODE_LONGEST_FIRST: " + std::string(v) + " is not 0 or 1");
       o.longest_first = std::string(v) == "1";
     }
-    // PAGODA_DECODE_CLUSTER=C (2, 4, 8 or 16): split contexts go to clusters of up to C blocks (DecodePlan::cluster);
-    // 0: partitions and the merge kernel.
-    if (const char* v = std::getenv("PAGODA_DECODE_CLUSTER"); v != nullptr && *v != 0) {
-      const std::string s(v);
-      if (s != "0" && s != "2" && s != "4" && s != "8" && s != "16")
-        throw Error("PAGODA_DECODE_CLUSTER: " + s + " is not 0, 2, 4, 8 or 16");
-      o.cluster_max = std::stoi(s);
-    }
     return o;
   }();
   DecodePlanOptions options;
   options.shallow_from_blocks = read.shallow_per_sm < 0 ? 1 : static_cast<int64_t>(read.shallow_per_sm) * num_sms;
   options.heads_fastest = read.longest_first;
-  options.cluster_max = read.cluster_max;
   return options;
 }
 
 namespace {
 
-template <int D, int kRows, bool kFp8, bool kShallow, bool kCluster = false>
+template <int D, int kRows, bool kFp8, bool kShallow>
 void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                    int prefix_slots, void* workspace, cudaStream_t stream) {
   constexpr int smem = DecodeSizes<D, kFp8, kShallow>::smem_bytes(kRows);
-  const auto kernel = paged_attention_decode_kernel<D, kRows, kFp8, kShallow, kCluster>;
+  const auto kernel = paged_attention_decode_kernel<D, kRows, kFp8, kShallow>;
   static const bool configured = [&] { // once per instantiation: more than the default 48 KB
     PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    if (kCluster) PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     return true;
   }();
   (void)configured;
@@ -694,13 +628,12 @@ void launch_decode(const PagedAttentionArgs& args, const int32_t* seq_ids, int n
   const int head_slots = args.num_kv_heads * m_tiles;
   // Head-fastest puts the sequences on grid y, at most 65,535 of them; a larger batch keeps them on x.
   const bool heads_fastest = plan.heads_fastest && num_seqs <= 65535;
-  const int cluster = kCluster ? plan.cluster : 1;
-  const int partitions = cluster > 1 ? cluster : plan.max_partitions;
-  const dim3 grid = heads_fastest ? dim3(head_slots, num_seqs, partitions) : dim3(num_seqs, head_slots, partitions);
-  launch_pdl_cluster_dims("paged_attention_decode_kernel", kernel, grid, dim3(kThreads), smem, stream,
-                          dim3(1, 1, cluster), args, seq_ids, plan.partition_tokens, plan.max_partitions, m_tiles,
-                          part_out, part_stats, prefix_slots, heads_fastest ? 1 : 0, cluster);
-  if (cluster == 1 && (plan.max_partitions > 1 || prefix_slots > 0)) {
+  const dim3 grid = heads_fastest ? dim3(head_slots, num_seqs, plan.max_partitions)
+                                  : dim3(num_seqs, head_slots, plan.max_partitions);
+  launch_pdl("paged_attention_decode_kernel", kernel, grid, dim3(kThreads), smem, stream, args, seq_ids,
+             plan.partition_tokens, plan.max_partitions, m_tiles, part_out, part_stats, prefix_slots,
+             heads_fastest ? 1 : 0);
+  if (plan.max_partitions > 1 || prefix_slots > 0) {
     const dim3 merge_grid(num_seqs, args.num_q_heads);
     launch_pdl("paged_attention_decode_merge_kernel", paged_attention_decode_merge_kernel<D>, merge_grid,
                dim3(kThreads), 0, stream, args, seq_ids, plan.partition_tokens, plan.max_partitions,
@@ -712,11 +645,6 @@ template <int D, bool kFp8>
 void launch_decode_rows(const PagedAttentionArgs& args, const int32_t* seq_ids, int num_seqs, const DecodePlan& plan,
                         int prefix_slots, void* workspace, cudaStream_t stream) {
   const bool rows8 = args.num_q_heads / args.num_kv_heads <= 8;
-  if (plan.cluster > 1 && prefix_slots == 0) { // a cascade's suffix writes partials for its merge: no cluster there
-    if (rows8) launch_decode<D, 8, kFp8, false, true>(args, seq_ids, num_seqs, plan, 0, workspace, stream);
-    else launch_decode<D, 16, kFp8, false, true>(args, seq_ids, num_seqs, plan, 0, workspace, stream);
-    return;
-  }
   // Shallow at head_dim 64..128 only: there it frees shared memory for more blocks an SM within the registers
   // (8 rows at 128: 162 registers, three blocks; sm_90a, ptxas 13). Past 128 the registers allow no more blocks,
   // below 64 five fit already; there the plain instantiation runs.
@@ -746,8 +674,7 @@ void check_decode_args(const PagedAttentionArgs& args, const DecodePlan& plan) {
   if (args.num_kv_heads <= 0 || args.num_q_heads % args.num_kv_heads != 0)
     throw Error("paged_attention_decode: num_attention_heads " + std::to_string(args.num_q_heads) +
                 " must be a multiple of num_key_value_heads " + std::to_string(args.num_kv_heads));
-  if (plan.partition_tokens <= 0 || plan.partition_tokens % 32 != 0 || plan.max_partitions <= 0 ||
-      (plan.cluster > 1 && (plan.cluster > 16 || (plan.cluster & (plan.cluster - 1)) != 0)))
+  if (plan.partition_tokens <= 0 || plan.partition_tokens % 32 != 0 || plan.max_partitions <= 0)
     throw Error("paged_attention_decode: the plan must come from plan_paged_attention_decode");
   if (args.block_size <= 0)
     throw Error("paged_attention_decode: block_size " + std::to_string(args.block_size) + " must be positive");

@@ -17,11 +17,6 @@ struct DecodePlan {
   int max_partitions = 0;
   bool shallow = false;       // two K/V stages a warp: more blocks an SM, less in flight each
   bool heads_fastest = false; // blocks dispatched head by head within a sequence (x = head), then the next sequence
-  // > 1: a thread-block cluster of this many blocks a (sequence, m-tile) instead of the partitions: the blocks split
-  // the sequence's actual context between them (16-key tiles dealt round-robin over the cluster's warps) and merge
-  // their partials through distributed shared memory, so no merge kernel runs and no block of a graph's plan, sized
-  // for max_model_len, starts only to exit. partition_tokens / max_partitions stay the split plan's (unused).
-  int cluster = 0;
 };
 
 // What a caller adds to the plan (the switches are off until measured to pay; attention_decode.cu says
@@ -32,9 +27,6 @@ struct DecodePlanOptions {
   int64_t shallow_from_blocks = 0;
   bool heads_fastest = false;
   int partition_cap = 0;
-  // > 1: a plan that splits its contexts takes a cluster of up to this many blocks (a power of two, at most 16)
-  // instead, as many as give the grid about one block an SM (DecodePlan::cluster).
-  int cluster_max = 0;
 };
 
 constexpr int kDecodeMinPartition = 64; // below this a block is mostly launch and merge cost
@@ -72,22 +64,13 @@ inline DecodePlan plan_paged_attention_decode(int num_seqs, int num_kv_heads, in
   plan.partition_tokens = partition;
   plan.max_partitions = (max_context_len + partition - 1) / partition;
   plan.shallow = options.shallow_from_blocks > 0 && blocks(partition) >= options.shallow_from_blocks;
-  if (options.cluster_max > 1 && plan.max_partitions > 1) {
-    const int64_t units = static_cast<int64_t>(num_seqs) * num_kv_heads * m_tiles;
-    int cluster = 1;
-    while (cluster * 2 <= std::min(options.cluster_max, 16) && units * cluster * 2 <= num_sms) cluster *= 2;
-    if (cluster > 1) {
-      plan.cluster = cluster;
-      plan.shallow = false;
-    }
-  }
   return plan;
 }
 
 // The split plan's partials: an f32 row of head_dim and its (max, sum) pair a (sequence, query head, partition).
 inline size_t paged_attention_decode_workspace_bytes(const DecodePlan& plan, int num_seqs, int num_q_heads,
                                                      int head_dim) {
-  if (plan.max_partitions <= 1 || plan.cluster > 1) return 0;
+  if (plan.max_partitions <= 1) return 0;
   const size_t slots = static_cast<size_t>(num_seqs) * num_q_heads * plan.max_partitions;
   return slots * sizeof(float) * (head_dim + 2);
 }

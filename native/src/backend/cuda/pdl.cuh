@@ -43,37 +43,29 @@ inline bool pdl_enabled() {
   return enabled;
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization attribute and, where
-// `cluster` has more than one CTA, thread-block clusters of that shape; the launch is checked like
+// kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization attribute and, for
+// cluster_x > 1, thread-block clusters of cluster_x CTAs along x; the launch is checked like
 // PAGODA_CUDA_CHECK_LAUNCH.
 template <typename... KernelArgs, typename... Args>
-void launch_pdl_cluster_dims(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
-                             cudaStream_t stream, dim3 cluster, Args&&... args) {
+void launch_pdl_cluster(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
+                        cudaStream_t stream, int cluster_x, Args&&... args) {
   cudaLaunchAttribute attr[2];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = pdl_enabled() ? 1 : 0;
   attr[1].id = cudaLaunchAttributeClusterDimension;
-  attr[1].val.clusterDim.x = cluster.x;
-  attr[1].val.clusterDim.y = cluster.y;
-  attr[1].val.clusterDim.z = cluster.z;
+  attr[1].val.clusterDim.x = static_cast<unsigned>(cluster_x);
+  attr[1].val.clusterDim.y = 1;
+  attr[1].val.clusterDim.z = 1;
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = stream;
   config.attrs = attr;
-  config.numAttrs = cluster.x * cluster.y * cluster.z > 1 ? 2 : 1;
+  config.numAttrs = cluster_x > 1 ? 2 : 1;
   const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<KernelArgs>(args)...);
   if (status != cudaSuccess) throw_cuda_error(status, name, __FILE__, __LINE__);
   PAGODA_CUDA_CHECK_LAUNCH("launch_pdl");
-}
-
-// The same with clusters of cluster_x CTAs along x (none for 1).
-template <typename... KernelArgs, typename... Args>
-void launch_pdl_cluster(const char* name, void (*kernel)(KernelArgs...), dim3 grid, dim3 block, size_t smem,
-                        cudaStream_t stream, int cluster_x, Args&&... args) {
-  launch_pdl_cluster_dims(name, kernel, grid, block, smem, stream, dim3(static_cast<unsigned>(cluster_x), 1, 1),
-                          std::forward<Args>(args)...);
 }
 
 // The same without clusters.
