@@ -6,7 +6,8 @@
 // groups do not split evenly over the warps (tails of the ring), against the wave2 README's
 // dequantization; beta scales the prior y, which sits in a wider output that must stay untouched
 // elsewhere. Also: the prmt sign-extending e4m3 conversion equals e4m3_even / e4m3_odd on every byte pair.
-// Every check runs twice: x read from global memory, then staged in shared memory (the kernel's X).
+// Every check runs in each of the kernel's X modes: x read from global memory, staged in shared memory, staged with
+// four stages at five CTAs an SM.
 // What it cannot show: timing, the hardware's mma, and bit equality with quant_gemm (quant_gemm_test
 // does that on the GPU).
 #include <cmath>
@@ -41,8 +42,9 @@ inline uint32_t smem_u32(const void* p) { return smem_addr(p); }
 inline void cp_async_16(uint32_t dst, const void* src, bool valid) {
   emulated_cp_async_16(emu::shared_memory + dst, src, valid);
 }
-// Every check below runs twice: x read from global memory (false), then staged in shared memory (the kernel's X).
-inline bool x_staged = false;
+// Every check below runs three times, once in each of the kernel's X modes (lean_kernel_instance): x read from global
+// memory, staged in shared memory, staged with four stages wherever a kernel had two.
+inline int x_staged = 0;
 // Where X's rows start in a CTA's shared memory: after the partials and the split norm's, 16-byte aligned.
 inline size_t lean_x_offset(int W) { return (size_t(W) * 8 * 20 * 4 + 8 * 33 * 4 + 15) / 16 * 16; }
 } // namespace pagoda::cuda::lean
@@ -464,7 +466,7 @@ template <int W> void run_split_norm_case(Checker& c, const Case& cs, bool deep,
 
 int main() {
   return run_checks("quant_gemm_lean_emulation_test", 1519, [](Checker& c, std::mt19937& rng) {
-   for (bool staged : {false, true}) {
+   for (int staged : {0, 1, 2}) {
     lean::x_staged = staged;
     check_e4m3_pairs(c);
     check_checkpoint(c, "tiny-llama-gptq-int4", rng);

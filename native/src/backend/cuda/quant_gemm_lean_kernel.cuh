@@ -338,42 +338,51 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
 // C (int4 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue through a cluster of CTAs.
-template <int W, bool S = false, bool A = false, bool R = false, bool C = false, bool X = false>
+// X: 0 x read from global memory; 1 staged in shared memory; 2 staged, and the two-chunk kernels of int4 g128 and fp8
+// per channel stream four stages at five CTAs of four warps an SM, whatever deep asks (the registers x no longer holds
+// make room: ptxas -v, no spills but AWQ's plain four-warp kernel, 16 bytes).
+template <int W, bool S = false, bool A = false, bool R = false, bool C = false, int X = 0>
 LeanKernel lean_kernel_instance(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
   static_assert(!C || (!S && !R), "C is an epilogue of its own");
+  constexpr bool kX = X != 0;
+  constexpr int kD = X == 2 ? 4 : 2; // the stages of a kernel at five CTAs an SM
+  if (X == 2) deep = false;
   if (w.format == QuantFormat::kFp8) {
     if constexpr (C) return nullptr;
     if (w.scale_index.group_stride != 0) {
       if constexpr (S) {
         return nullptr;
       } else {
-        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R, false, X>;
-        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R, false, X>;
+        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R, false, kX>;
+        // fp8 blocks keep two stages: four spill 100-160 bytes at 96 registers even with x staged.
+        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R, false, kX>;
       }
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, false, X>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R, false, X>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, false, kX>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, kD, W, false, false, float, 5, S, A, R, false, kX>;
   }
   if constexpr (A || R) return nullptr;
-  // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
+  // int4 g128: two stages of 2 chunks by default (four spill at 96 registers unless x is staged); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {
-      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S, false, false, C, X>;
-      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S, false, false, C, X>;
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S, false, false, C, kX>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, kD, W, true, true, __half, 5, S, false, false, C, kX>;
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S, false, false, C, X>;
-    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S, false, false, C, X>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S, false, false, C, kX>;
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, kD, W, false, true, __half, 5, S, false, false, C, kX>;
   }
-  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S, false, false, C, X>;
-  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S, false, false, C, X>;
+  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S, false, false, C, kX>;
+  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S, false, false, C, kX>;
 }
 
-// X (x staged in shared memory) as a run-time choice: lean_x_shared_bytes(m, k) of dynamic shared memory at launch.
+// X as a run-time choice (lean_kernel_instance's); with X, lean_x_shared_bytes(m, k) of dynamic shared memory at launch.
 template <int W, bool S = false, bool A = false, bool R = false, bool C = false>
-LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, bool x_shared = false) {
-  return x_shared ? lean_kernel_instance<W, S, A, R, C, true>(w, deep) : lean_kernel_instance<W, S, A, R, C, false>(w, deep);
+LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, int x_mode = 0) {
+  if (x_mode == 2) return lean_kernel_instance<W, S, A, R, C, 2>(w, deep);
+  if (x_mode == 1) return lean_kernel_instance<W, S, A, R, C, 1>(w, deep);
+  return lean_kernel_instance<W, S, A, R, C, 0>(w, deep);
 }
 
 } // namespace pagoda::cuda::lean
