@@ -6,8 +6,6 @@
 // groups do not split evenly over the warps (tails of the ring), against the wave2 README's
 // dequantization; beta scales the prior y, which sits in a wider output that must stay untouched
 // elsewhere. Also: the prmt sign-extending e4m3 conversion equals e4m3_even / e4m3_odd on every byte pair.
-// Every check runs in each of the kernel's X modes: x read from global memory, staged in shared memory, staged with
-// four stages at five CTAs an SM.
 // What it cannot show: timing, the hardware's mma, and bit equality with quant_gemm (quant_gemm_test
 // does that on the GPU).
 #include <cmath>
@@ -37,16 +35,6 @@ namespace pagoda::cuda::lean {
 // The S epilogue's SiLU on the host; the reference below calls the same function, so the check is of the
 // fused epilogue's indices and roundings (the GPU test compares the hardware's __expf against silu_mul).
 inline float __expf(float v) { return std::exp(v); }
-// X's copies of x into shared memory (host_emulation.h defers them to the wait that retires them).
-inline uint32_t smem_u32(const void* p) { return smem_addr(p); }
-inline void cp_async_16(uint32_t dst, const void* src, bool valid) {
-  emulated_cp_async_16(emu::shared_memory + dst, src, valid);
-}
-// Every check below runs three times, once in each of the kernel's X modes (lean_kernel_instance): x read from global
-// memory, staged in shared memory, staged with four stages wherever a kernel had two.
-inline int x_staged = 0;
-// Where X's rows start in a CTA's shared memory: after the partials and the split norm's, 16-byte aligned.
-inline size_t lean_x_offset(int W) { return (size_t(W) * 8 * 20 * 4 + 8 * 33 * 4 + 15) / 16 * 16; }
 } // namespace pagoda::cuda::lean
 
 #define LEAN_DEVICE inline
@@ -56,7 +44,6 @@ inline size_t lean_x_offset(int W) { return (size_t(W) * 8 * 20 * 4 + 8 * 33 * 4
 // The split norm's partials after the W warps' partial sums (run_grid's shared memory covers both: lean_smem).
 #define LEAN_SHARED_NORM(name, W) \
   SplitNormPartials& name = *reinterpret_cast<SplitNormPartials*>(emu::shared_memory + size_t(W) * 8 * 20 * 4)
-#define LEAN_SHARED_X(name, W) bf16* name = reinterpret_cast<bf16*>(emu::shared_memory + lean_x_offset(W))
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 using namespace pagoda::cuda;
@@ -67,11 +54,7 @@ namespace {
 using emu::Case;
 
 // Shared memory of a lean CTA of W warps: the partial sums, then the split norm's partials.
-// With X, room for 8 rows of k up to 4,096 (the shapes here reach 1,408).
-size_t lean_smem(int W) {
-  static_assert(sizeof(SplitNormPartials) == 8 * 33 * 4, "lean_x_offset's size of the split norm's partials");
-  return lean::x_staged ? lean::lean_x_offset(W) + lean::lean_x_shared_bytes(8, 4096) : size_t(W) * 8 * 20 * 4 + sizeof(SplitNormPartials);
-}
+size_t lean_smem(int W) { return size_t(W) * 8 * 20 * 4 + sizeof(SplitNormPartials); }
 
 // Every pair of e4m3 bytes through the kernel's conversion and through bf16x2_bits.cuh's.
 void check_e4m3_pairs(Checker& c) {
@@ -95,7 +78,7 @@ template <int W> void run_case(Checker& c, const Case& cs, bool deep, std::mt199
   const auto x_all = random_bf16_values(size_t(8) * k, rng);
   const auto ref_all = ref_linear(x_all, cs.dequant, 8, n, k);
   const auto y0 = random_bf16_values(size_t(8) * n, rng);
-  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep, lean::x_staged);
+  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep);
   for (int m : {1, 2, 3, 8}) {
     const std::vector<bf16> x = packed_x(x_all, w, m);
     for (float beta : {0.f, 0.5f}) {
@@ -186,7 +169,7 @@ void check_checkpoint(Checker& c, const std::string& model, std::mt19937& rng) {
               ref[size_t(r) * out + offset + o] = sum;
               max = std::max(max, std::fabs(sum));
             }
-          const lean::LeanKernel kernel = lean::lean_kernel_for<8>(w, false, lean::x_staged);
+          const lean::LeanKernel kernel = lean::lean_kernel_for<8>(w, false);
           bf16* yp = static_cast<bf16*>(y.data()) + offset;
           const std::string fault = emu::run_grid(dim3(h.n / 16, 1, 1), lean_smem(8),
                                                   [&] { kernel(x.data(), w, yp, out, m, 0.f, QkvRope{}, SplitNorm{}); }, 8 * 32);
@@ -225,7 +208,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const std::string tag = cs.name + " silu m " + std::to_string(m) + " warps " + std::to_string(W) + (deep ? " deep" : "");
     emu::WideOutput y(m, n, n);
     std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
-      lean::lean_kernel_for<W>(w, deep, lean::x_staged)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{}, SplitNorm{});
+      lean::lean_kernel_for<W>(w, deep)(x.data(), w, static_cast<bf16*>(y.data()), n, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const std::vector<float> gu = y.values();
@@ -237,7 +220,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
       }
     emu::WideOutput out(m, half, half + 8);
     fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
-      lean::lean_kernel_for<W, true>(wi, deep, lean::x_staged)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{}, SplitNorm{});
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(out.data()), half + 8, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     c.expect_true(tag + ": equals the plain kernel + silu_mul bit for bit", equal_exactly(out.values(), want));
@@ -249,7 +232,7 @@ template <int W> void run_silu_case(Checker& c, const Case& cs, bool deep, std::
     const size_t maxima_at = size_t(8) * half, staged_size = maxima_at + size_t(8) * ctas + 64;
     std::vector<float> staged(staged_size, -1.f);
     fault = emu::run_grid(dim3(ctas, 1, 1), lean_smem(W), [&] {
-      lean::lean_kernel_for<W, true, true>(wi, deep, lean::x_staged)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{}, SplitNorm{});
+      lean::lean_kernel_for<W, true, true>(wi, deep)(x.data(), wi, reinterpret_cast<bf16*>(staged.data()), half, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the staged kernel runs to the end", fault)) continue;
     bool products = true, maxima = true, untouched = true;
@@ -306,7 +289,7 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
                             " warps " + std::to_string(W);
     emu::WideOutput plain(m, n, n);
     std::string fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
-      lean::lean_kernel_for<W>(w, false, lean::x_staged)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{}, SplitNorm{});
+      lean::lean_kernel_for<W>(w, false)(x.data(), w, static_cast<bf16*>(plain.data()), n, m, 0.f, QkvRope{}, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the plain kernel runs to the end", fault)) continue;
     const size_t cache_elems = size_t(blocks) * nkv * bs * hd;
@@ -342,7 +325,7 @@ template <int W> void run_qkv_rope_case(Checker& c, const Case& cs, int nq, int 
     r.head_dim = hd;
     r.block_size = bs;
     fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
-      lean::lean_kernel_for<W, false, false, true>(w, false, lean::x_staged)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r, SplitNorm{});
+      lean::lean_kernel_for<W, false, false, true>(w, false)(x.data(), w, static_cast<bf16*>(fused.data()), n, m, 0.f, r, SplitNorm{});
     }, W * 32);
     if (!ran(c, tag, ": the fused kernel runs to the end", fault)) continue;
     std::vector<float> got_k(cache_elems), got_v(cache_elems);
@@ -369,7 +352,7 @@ template <int W> void run_split_norm_case(Checker& c, const Case& cs, bool deep,
   const auto ref_all = ref_linear(x_all, cs.dequant, 8, n, k);
   const auto gamma_f = random_bf16_values(n, rng);
   const std::vector<bf16> gamma = to_bf16(gamma_f);
-  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep, lean::x_staged);
+  const lean::LeanKernel kernel = lean::lean_kernel_for<W>(w, deep);
   for (int m : {1, 3, 8}) {
     const std::string tag = cs.name + " split norm m " + std::to_string(m) + " warps " + std::to_string(W) +
                             (deep ? " deep" : "");
@@ -450,7 +433,7 @@ template <int W> void run_split_norm_case(Checker& c, const Case& cs, bool deep,
     const int half = n / 2;
     emu::WideOutput silu(m, half, half);
     fault = emu::run_grid(dim3(n / 16, 1, 1), lean_smem(W), [&] {
-      lean::lean_kernel_for<W, true>(wi, deep, lean::x_staged)(x.data(), wi, static_cast<bf16*>(silu.data()), half, m, 0.f, QkvRope{}, in);
+      lean::lean_kernel_for<W, true>(wi, deep)(x.data(), wi, static_cast<bf16*>(silu.data()), half, m, 0.f, QkvRope{}, in);
     }, W * 32);
     if (!ran(c, tag, ": the gate_up + SiLU consumer runs to the end", fault)) continue;
     std::vector<float> silu_want(size_t(m) * half);
@@ -466,8 +449,6 @@ template <int W> void run_split_norm_case(Checker& c, const Case& cs, bool deep,
 
 int main() {
   return run_checks("quant_gemm_lean_emulation_test", 1519, [](Checker& c, std::mt19937& rng) {
-   for (int staged : {0, 1, 2}) {
-    lean::x_staged = staged;
     check_e4m3_pairs(c);
     check_checkpoint(c, "tiny-llama-gptq-int4", rng);
     check_checkpoint(c, "tiny-llama-gptq-int4-actorder", rng);
@@ -518,6 +499,5 @@ int main() {
         run_qkv_rope_case<8>(c, cs, q.nq, q.nkv, q.hd, rng);
       }
     }
-   }
   });
 }

@@ -34,9 +34,6 @@
 #define LEAN_KERNEL(threads, min_blocks) __global__ void __launch_bounds__(threads, min_blocks)
 #define LEAN_SHARED_PARTIAL(name, W) __shared__ float name[W][8][16 + 4]
 #define LEAN_SHARED_NORM(name, W) __shared__ SplitNormPartials name
-#define LEAN_SHARED_X(name, W)                                  \
-  extern __shared__ __align__(16) unsigned char lean_dynamic_smem[]; \
-  bf16* name = reinterpret_cast<bf16*>(lean_dynamic_smem)
 #include "backend/cuda/quant_gemm_lean_kernel.cuh"
 
 namespace pagoda::cuda {
@@ -85,29 +82,6 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// PAGODA_LEAN_X_SHARED: 1 x staged in shared memory (the kernel's X) wherever it fits, 2 that and four stages at five
-// CTAs an SM (lean_kernel_instance); 0 or unset neither, until a device A/B says which pays.
-int x_shared_mode() {
-  static const int mode = [] {
-    const char* v = std::getenv("PAGODA_LEAN_X_SHARED");
-    if (v == nullptr) return 0;
-    const int m = std::atoi(v);
-    return m == 1 || m == 2 ? m : 0;
-  }();
-  return mode;
-}
-
-// The dynamic shared memory X takes for m rows of k, or 0 where it stays off: within 36 KB a CTA of four warps (five
-// such CTAs an SM with their static partials) and 40 KB of eight (two an SM), under the 48 KB a launch may ask for
-// without opting in. At k 4,096 that is up to two rows; the down projection's 14,336 one.
-size_t x_shared_bytes(int m, int k, bool eight) {
-  if (x_shared_mode() == 0) return 0;
-  const size_t bytes = lean::lean_x_shared_bytes(m, k);
-  return bytes <= (eight ? 40u : 36u) * 1024u ? bytes : 0;
-}
-// The kernel's X for a launch that takes xs bytes of it.
-int x_mode(size_t xs) { return xs != 0 ? x_shared_mode() : 0; }
-
 // Only the int4 kernels consume a split norm (the lean kernel's kConsumes: the fp8 ones compile it out).
 void check_consumer(const char* who, const SplitNorm& norm, const QuantizedWeight& w) {
   if (norm.sums_in != nullptr && w.format != QuantFormat::kInt4)
@@ -124,9 +98,8 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
   check_consumer("quant_gemm_lean", norm, w);
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  const size_t xs = x_shared_bytes(m, w.k, eight);
-  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d, x_mode(xs)) : lean::lean_kernel_for<4>(w, d, x_mode(xs)),
-             dim3(w.n / 16), dim3(eight ? 256 : 128), xs, stream, x, w, y, ldy, m, beta, QkvRope{}, norm);
+  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
+             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{}, norm);
 }
 
 bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim) {
@@ -141,22 +114,21 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
   const int threads = eight ? 256 : 128;
-  const size_t xs = x_shared_bytes(m, w.k, eight);
   if (!quant_gemm_lean_qkv_rope_serves(w, rope.head_dim))
     throw Error("quant_gemm_lean_qkv_rope: fp8, or int4 with head_dim a multiple of 32 up to 128 and no act-order "
                 "permutation (head_dim " + std::to_string(rope.head_dim) + ")");
   if (w.format == QuantFormat::kInt4) {
     // int4 tiles hold 16 consecutive rows: RoPE pairs meet across a cluster of a head's tiles (qkv_rope.cuh).
-    const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d, x_mode(xs))
-                                          : lean::lean_kernel_for<4, false, false, false, true>(w, d, x_mode(xs));
-    launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), xs, stream,
+    const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d)
+                                          : lean::lean_kernel_for<4, false, false, false, true>(w, d);
+    launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream,
                        qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m, 0.f, rope, norm);
     return;
   }
   check_consumer("quant_gemm_lean_qkv_rope", norm, w);
   const lean::LeanKernel kernel =
-      eight ? lean::lean_kernel_for<8, false, false, true>(w, d, x_mode(xs)) : lean::lean_kernel_for<4, false, false, true>(w, d, x_mode(xs));
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), xs, stream, x, w, qkv, w.n, m, 0.f,
+      eight ? lean::lean_kernel_for<8, false, false, true>(w, d) : lean::lean_kernel_for<4, false, false, true>(w, d);
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream, x, w, qkv, w.n, m, 0.f,
              rope, norm);
 }
 
@@ -167,15 +139,14 @@ int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* o
   check_consumer("quant_gemm_silu", norm, w);
   const bool d = deep < 0 ? deep_by_default(w, true) : deep != 0;
   const bool eight = eight_warps(w); // w.n counts gate and up rows, as the plain launch's
-  const size_t xs = x_shared_bytes(m, w.k, eight);
   lean::LeanKernel kernel = nullptr;
-  if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d, x_mode(xs)) : lean::lean_kernel_for<4, true, true>(w, d, x_mode(xs));
-  else kernel = eight ? lean::lean_kernel_for<8, true>(w, d, x_mode(xs)) : lean::lean_kernel_for<4, true>(w, d, x_mode(xs));
+  if (staged) kernel = eight ? lean::lean_kernel_for<8, true, true>(w, d) : lean::lean_kernel_for<4, true, true>(w, d);
+  else kernel = eight ? lean::lean_kernel_for<8, true>(w, d) : lean::lean_kernel_for<4, true>(w, d);
   if (kernel == nullptr)
     throw Error(staged ? "quant_gemm_silu_fp8: fp8 per-channel weights only"
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");
   const int ctas = w.n / 16;
-  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), xs, stream, x, w,
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
              static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{}, norm);
   return ctas;
 }

@@ -3,9 +3,8 @@
 // (quant_gemm_lean.cu) and in a host emulation (tests/cuda/quant_gemm_lean_emulation_test.cpp).
 // Expected: LEAN_DEVICE (qualifiers of a device function), LEAN_KERNEL(threads, min_blocks) (the kernel's
 // declaration), LEAN_SHARED_PARTIAL(name, W) (float name[W][8][20] in shared memory), LEAN_SHARED_NORM(name, W) (a
-// SplitNormPartials in shared memory), LEAN_SHARED_X(name, W) (a bf16* to the launch's dynamic shared memory);
-// threadIdx, blockIdx, __syncthreads, __syncwarp, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816,
-// smem_u32, cp_async_16 / _commit / _wait, and cuda_bf16.h / cuda_fp16.h.
+// SplitNormPartials in shared memory); threadIdx, blockIdx,
+// __syncthreads, __ldcs, pdl_wait, pdl_launch_dependents, mma_bf16_16816, and cuda_bf16.h / cuda_fp16.h.
 #pragma once
 
 #include <cstdint>
@@ -63,10 +62,6 @@ template <int W> LEAN_DEVICE float silu_product(const float (&partial)[W][8][16 
   return gv / (1.f + __expf(-gv)) * uv;
 }
 
-// X's shared rows: k + 8 elements apart, so the 8 rows' 16-byte fragments of one k fall in different bank groups.
-LEAN_DEVICE int lean_x_stride(int k) { return k + 8; }
-inline size_t lean_x_shared_bytes(int m, int k) { return size_t(m) * size_t(k + 8) * 2; }
-
 template <QuantFormat F> struct LeanWords;
 template <> struct LeanWords<QuantFormat::kInt4> { static constexpr int kCount = 1; };
 template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 2; };
@@ -80,10 +75,6 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // gate rows 8b..8b+7 and rows 8-15 the up rows of the same outputs, so the epilogue writes silu(gate) * up to
 // y[i * ldy + 8b + r] (ldy: the intermediate size; beta unused), each of gate and up rounded to bf16
 // first as the GEMM's output is, then silu_mul_kernel's float formula: the bits of the unfused pair.
-// X: x staged in shared memory (lean_x_shared_bytes of dynamic shared memory, rows lean_x_stride apart): each warp
-// copies its own groups of every row there right after the PDL wait, all in flight at once, and reads a group's
-// fragments back as it starts it. Without X a warp loads the next group's fragments from L2 one group ahead, and
-// Nsight put 23-30% of the int4 GEMVs' stall samples on the first mma of a group waiting for them (s20).
 // A (with S; W8A8 per token, quant_gemm_silu_fp8): y is float32 staging instead, the product unrounded at
 // ((float*)y)[i * ldy + 8b + r], and row i's largest |product| among the CTA's 8 at ((float*)y)[8 * ldy + i *
 // gridDim.x + b], so a later kernel finds the row's amax without a grid-wide barrier here.
@@ -96,7 +87,7 @@ template <> struct LeanWords<QuantFormat::kFp8> { static constexpr int kCount = 
 // and const + restrict lets the compiler read x through the non-coherent path (ld.global.nc), which the
 // memory model behind griddepcontrol.wait does not cover and ptxas may schedule before it (stale x).
 template <QuantFormat F, int G, int D, int W, bool Z, bool GS, typename ScaleT, int B = 5, bool S = false,
-          bool A = false, bool R = false, bool C = false, bool X = false>
+          bool A = false, bool R = false, bool C = false>
 LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     quant_gemm_lean_kernel(const bf16* x, const QuantizedWeight w, bf16* y, int ldy, int m, float beta,
                            const QkvRope rope, const SplitNorm norm) {
@@ -107,7 +98,6 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
   constexpr int kW = LeanWords<F>::kCount;
   LEAN_SHARED_PARTIAL(partial, W); // float [W][8][16 + 4]
   LEAN_SHARED_NORM(norm_part, W);  // SplitNormPartials
-  LEAN_SHARED_X(x_staged, W);      // X: bf16 [m][lean_x_stride(k)]
   // Which side of a split norm this kernel can be (compiled out elsewhere: fp8 qkv + RoPE at 96 registers spilled
   // with it): int4 kernels consume, plain epilogues produce.
   constexpr bool kConsumes = F == QuantFormat::kInt4;
@@ -198,23 +188,8 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
       for (int h = 0; h < 2; ++h) dst[c][h] = *reinterpret_cast<const uint4*>(xp + c * kQuantChunk + 8 * h);
     xp += W * G * kQuantChunk;
   };
-  XFrag xr[X ? 1 : 2];
-  if constexpr (X) {
-    // This warp's groups of every row, 16 bytes a copy; only this warp reads them back, so a warp barrier will do.
-    constexpr int kCopies = G * kQuantChunk / 8; // a group and row
-    const int stride = lean_x_stride(k);
-    for (int r = 0; r < m; ++r)
-      for (int i = lane; i < count * kCopies; i += 32) {
-        const int col = (warp + (i / kCopies) * W) * G * kQuantChunk + (i % kCopies) * 8;
-        cp_async_16(smem_u32(x_staged + r * stride + col), x + int64_t(r) * k + col, true);
-      }
-    cp_async_commit();
-    cp_async_wait<0>();
-    __syncwarp();
-    xp = x_staged + (g < m ? g : 0) * stride + 16 * t + warp * G * kQuantChunk;
-  } else if (count > 0) {
-    load_x(xr[0]);
-  }
+  XFrag xr[2];
+  if (count > 0) load_x(xr[0]);
   if constexpr (kConsumes) split_norm_gather(norm, m, threadIdx.x, W * 32, norm_part);
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
@@ -223,10 +198,9 @@ LEAN_KERNEL(W * 32, W == 4 ? B : 2)
     for (int d = 0; d < D; ++d) {
       const int j = j0 + d;
       if (j >= count) break; // warp-uniform; only the last round
-      if constexpr (X) load_x(xr[0]); // this group's, from shared memory
-      else if (j + 1 < count) load_x(xr[(d + 1) & 1]);
+      if (j + 1 < count) load_x(xr[(d + 1) & 1]);
       Stage& st = ring[d];
-      const XFrag& xf = xr[X ? 0 : d & 1];
+      const XFrag& xf = xr[d & 1];
       float part[4] = {0.f, 0.f, 0.f, 0.f};
       uint32_t zero2[2] = {0u, 0u}; // the bf16 pair 128 + z of rows g and g + 8
       if constexpr (Z) {
@@ -338,51 +312,36 @@ using LeanKernel = void (*)(const bf16*, const QuantizedWeight, bf16*, int, int,
 // A (fp8 only, with S; null otherwise): float32 staging and row maxima for a per-token fake quantization after.
 // R (fp8 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue.
 // C (int4 only, not with S; null otherwise): the qkv + RoPE + KV write epilogue through a cluster of CTAs.
-// X: 0 x read from global memory; 1 staged in shared memory; 2 staged, and the two-chunk kernels of int4 g128 and fp8
-// per channel stream four stages at five CTAs of four warps an SM, whatever deep asks (the registers x no longer holds
-// make room: ptxas -v, no spills but AWQ's plain four-warp kernel, 16 bytes).
-template <int W, bool S = false, bool A = false, bool R = false, bool C = false, int X = 0>
-LeanKernel lean_kernel_instance(const QuantizedWeight& w, bool deep) {
+template <int W, bool S = false, bool A = false, bool R = false, bool C = false>
+LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep) {
   static_assert(!A || S, "A needs S");
   static_assert(!R || !S, "R and S are different epilogues");
   static_assert(!C || (!S && !R), "C is an epilogue of its own");
-  constexpr bool kX = X != 0;
-  constexpr int kD = X == 2 ? 4 : 2; // the stages of a kernel at five CTAs an SM
-  if (X == 2) deep = false;
   if (w.format == QuantFormat::kFp8) {
     if constexpr (C) return nullptr;
     if (w.scale_index.group_stride != 0) {
       if constexpr (S) {
         return nullptr;
       } else {
-        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R, false, kX>;
-        // fp8 blocks keep two stages: four spill 100-160 bytes at 96 registers even with x staged.
-        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R, false, kX>;
+        if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, true, float, 4, false, false, R>;
+        return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, true, float, 5, false, false, R>;
       }
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R, false, kX>;
-    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, kD, W, false, false, float, 5, S, A, R, false, kX>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 4, W, false, false, float, 4, S, A, R>;
+    return quant_gemm_lean_kernel<QuantFormat::kFp8, 2, 2, W, false, false, float, 5, S, A, R>;
   }
   if constexpr (A || R) return nullptr;
-  // int4 g128: two stages of 2 chunks by default (four spill at 96 registers unless x is staged); g64: four of one.
+  // int4 g128: two stages of 2 chunks by default (four spill at 96 registers); g64: four of one.
   if (w.group_size == 128) {
     if (w.zeros) {
-      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S, false, false, C, kX>;
-      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, kD, W, true, true, __half, 5, S, false, false, C, kX>;
+      if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, true, true, __half, 4, S, false, false, C>;
+      return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, true, true, __half, 5, S, false, false, C>;
     }
-    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S, false, false, C, kX>;
-    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, kD, W, false, true, __half, 5, S, false, false, C, kX>;
+    if (deep) return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 4, W, false, true, __half, 4, S, false, false, C>;
+    return quant_gemm_lean_kernel<QuantFormat::kInt4, 2, 2, W, false, true, __half, 5, S, false, false, C>;
   }
-  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S, false, false, C, kX>;
-  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S, false, false, C, kX>;
-}
-
-// X as a run-time choice (lean_kernel_instance's); with X, lean_x_shared_bytes(m, k) of dynamic shared memory at launch.
-template <int W, bool S = false, bool A = false, bool R = false, bool C = false>
-LeanKernel lean_kernel_for(const QuantizedWeight& w, bool deep, int x_mode = 0) {
-  if (x_mode == 2) return lean_kernel_instance<W, S, A, R, C, 2>(w, deep);
-  if (x_mode == 1) return lean_kernel_instance<W, S, A, R, C, 1>(w, deep);
-  return lean_kernel_instance<W, S, A, R, C, 0>(w, deep);
+  if (w.zeros) return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, true, true, __half, 5, S, false, false, C>;
+  return quant_gemm_lean_kernel<QuantFormat::kInt4, 1, 4, W, false, true, __half, 5, S, false, false, C>;
 }
 
 } // namespace pagoda::cuda::lean
