@@ -13,8 +13,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <unordered_set>
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
@@ -45,30 +43,6 @@ inline bool pdl_enabled() {
   return enabled;
 }
 
-// PAGODA_CUDA_CARVEOUT=P (0-100): every kernel launched here prefers P% of its SM's unified L1 / shared memory as
-// shared memory (cudaFuncAttributePreferredSharedMemoryCarveout, set once a kernel). Unset, the driver picks each
-// kernel's split from its own needs, and an SM changes its split only once the blocks of the kernel before have left:
-// a decode attention block (over 48 KB) cannot start beside the qkv GEMV's last blocks, nor a merge beside its own.
-// A measurement switch: one split for the whole chain, so PDL's early blocks can land wherever room is.
-inline int carveout_preference() {
-  static const int percent = [] {
-    const char* v = std::getenv("PAGODA_CUDA_CARVEOUT");
-    if (v == nullptr || *v == 0) return -1;
-    const int p = std::atoi(v);
-    return p >= 0 && p <= 100 ? p : -1;
-  }();
-  return percent;
-}
-inline void prefer_carveout(const void* kernel) {
-  const int percent = carveout_preference();
-  if (percent < 0) return;
-  static std::mutex mutex;
-  static std::unordered_set<const void*> done;
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (!done.insert(kernel).second) return;
-  PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent));
-}
-
 // kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization attribute and, for
 // cluster_x > 1, thread-block clusters of cluster_x CTAs along x; the launch is checked like
 // PAGODA_CUDA_CHECK_LAUNCH.
@@ -89,7 +63,6 @@ void launch_pdl_cluster(const char* name, void (*kernel)(KernelArgs...), dim3 gr
   config.stream = stream;
   config.attrs = attr;
   config.numAttrs = cluster_x > 1 ? 2 : 1;
-  prefer_carveout(reinterpret_cast<const void*>(kernel));
   const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<KernelArgs>(args)...);
   if (status != cudaSuccess) throw_cuda_error(status, name, __FILE__, __LINE__);
   PAGODA_CUDA_CHECK_LAUNCH("launch_pdl");
