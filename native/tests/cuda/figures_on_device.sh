@@ -13,7 +13,8 @@
 # B1_FORMATS="gptq-int4 ..." times batch 1 in those formats only (default: all four).
 # B1_AB / SHAREGPT_AB / RANDOM_AB="FORMAT:VAR=V[,VAR=V] ...": more batch-1 / ShareGPT / random runs in the same call, each under its
 # switches (A/B against the default runs; not in the README's figures); GOLDEN_ENVS="VAR=V[,VAR=V] ..." every golden
-# again under each set of switches; TEST_ENVS="VAR=V[,VAR=V] ..." quant_gemm_test again under each. SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
+# again under each set of switches; TEST_ENVS="VAR=V[,VAR=V] ..." quant_gemm_test again under each (gating).
+# SKIP="uneven" leaves out one layer's decode attention over ShareGPT-like uneven
 # contexts (cuda_kernel_bench uneven: the plan switches against uniform contexts), SKIP="plans" the host time of a
 # cuBLASLt plan for a new m (cuda_kernel_bench plans); SEARCH_M="M ..." every cuBLASLt configuration of the four GEMMs
 # at those m (cuda_kernel_bench search); TUNE_EVERY_M="M ..." tune() over every configuration beside the heuristic's
@@ -31,8 +32,9 @@ test_or_stop quant_gemm_test 120 "$BIN/quant_gemm_test"
 grep -E "passed" "$OUT_DIR/quant_gemm_test.log" | tail -1
 # TEST_ENVS="VAR=V[,VAR=V] ...": quant_gemm_test again under each set of switches, gating as the default run does.
 for set in ${TEST_ENVS:-}; do
-  test_or_stop "quant_gemm_test-${set//[=,]/-}" 120 env ${set//,/ } "$BIN/quant_gemm_test"
-  grep -E "passed" "$OUT_DIR/quant_gemm_test-${set//[=,]/-}.log" | tail -1
+  name=quant_gemm_test-${set//[=,]/-}
+  test_or_stop "$name" 120 env ${set//,/ } "$BIN/quant_gemm_test"
+  grep -E "passed" "$OUT_DIR/$name.log" | tail -1
 done
 # The norms, RoPE + KV write, the step input upload and the sampler run in every timed step: their tests gate too.
 test_or_stop elementwise_kernels_test 90 "$BIN/elementwise_kernels_test"
