@@ -48,10 +48,8 @@ int main() {
       auto d_x = upload_bf16(x), d_w = upload_bf16(w), d_w2 = upload_bf16(w);
       DeviceBuffer d_y(size_t(rows) * s.n * 4);
       for (GemmOutput out : {GemmOutput::kBf16, GemmOutput::kF32}) {
-        // A prompt-step size is timed as tune_prompt_gemms times it, each run after a copy of its input.
-        const TuneTiming timing = s.m > 256 ? TuneTiming::kAfterInputWrite : TuneTiming::kBackToBack;
         const auto timings = gemm.tune(d_x.as<bf16>(), {d_w.as<bf16>(), d_w2.as<bf16>()}, d_y.data(), out, s.m, s.n,
-                                       s.k, 0, timing);
+                                       s.k, 0);
         bool all_timed = !timings.empty();
         for (const GemmTiming& t : timings) all_timed = all_timed && t.ms > 0.f;
         c.expect_true("tune times every candidate m " + std::to_string(s.m), all_timed);
@@ -87,7 +85,7 @@ int main() {
       DeviceBuffer d_y(size_t(m) * n * 2);
       CublasLt every;
       const auto timings = every.tune(d_x.as<bf16>(), {d_w.as<bf16>(), d_w2.as<bf16>()}, d_y.data(), GemmOutput::kBf16,
-                                      m, n, k, 0, TuneTiming::kBackToBack, TuneCandidates::kEveryConfiguration);
+                                      m, n, k, 0, TuneCandidates::kEveryConfiguration);
       size_t coarse = 0, full = 0;
       bool all_timed = true;
       for (const GemmTiming& t : timings) {

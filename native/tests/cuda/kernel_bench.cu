@@ -238,7 +238,7 @@ void tune_every_rows(const std::vector<int>& ms, std::mt19937& rng) {
       const double h_s = std::chrono::duration<double>(Clock::now() - began).count();
       began = Clock::now();
       const auto e = every.tune(x.as<bf16>(), copies.ptrs, y.data(), GemmOutput::kBf16, m, s.n, s.k, 0,
-                                TuneTiming::kBackToBack, TuneCandidates::kEveryConfiguration, budget_s);
+                                TuneCandidates::kEveryConfiguration, budget_s);
       const double e_s = std::chrono::duration<double>(Clock::now() - began).count();
       const GemmTiming* h_best = nullptr;
       const GemmTiming* e_best = nullptr;

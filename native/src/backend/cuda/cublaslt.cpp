@@ -359,13 +359,9 @@ int CublasLt::tune_bucket(int m) {
 
 std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights,
                                        void* y, GemmOutput output, int m, int n, int k, cudaStream_t stream,
-                                       TuneTiming timing, TuneCandidates candidates, double budget_s) {
+                                       TuneCandidates candidates, double budget_s) {
   if (weights.empty()) throw Error("CublasLt::tune: no weights to time on");
   const int bucket = tune_bucket(m);
-  const size_t y_bytes = size_t(bucket) * n * (output == GemmOutput::kF32 ? 4 : 2);
-  const size_t x_bytes = size_t(bucket) * k * sizeof(__nv_bfloat16);
-  if (timing == TuneTiming::kAfterInputWrite && y_bytes < x_bytes)
-    throw Error("CublasLt::tune: timing after an input write needs n x out bytes >= k x 2");
   require_no_capture(stream, "CublasLt::tune");
   Plan plan;
   describe(plan, bucket, n, k, output, false);
@@ -396,11 +392,7 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   size_t turn = 0;
   auto time_ms = [&](auto&& run) {
     return mean_ms(
-        [&] {
-          if (timing == TuneTiming::kAfterInputWrite) // y is the run's output: its old contents are spent
-            PAGODA_CUDA_CHECK(cudaMemcpyAsync(y, x, x_bytes, cudaMemcpyDeviceToDevice, stream));
-          return run(weights[turn++ % weights.size()]);
-        },
+        [&] { return run(weights[turn++ % weights.size()]); },
         kTuneRuns, stream);
   };
   std::vector<GemmTiming> timings;
@@ -411,11 +403,7 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
     // every configuration gets a coarse one first, and its fastest kTuneCandidates go on to the full timing below.
     place = coarse_finalists(
         algos.size(),
-        [&](size_t i) {
-          if (timing == TuneTiming::kAfterInputWrite)
-            PAGODA_CUDA_CHECK(cudaMemcpyAsync(y, x, x_bytes, cudaMemcpyDeviceToDevice, stream));
-          return try_matmul(plan, algos[i], x, weights[turn++ % weights.size()], y, stream);
-        },
+        [&](size_t i) { return try_matmul(plan, algos[i], x, weights[turn++ % weights.size()], y, stream); },
         kTuneCandidates, budget_s, stream, timings);
     std::vector<Algo> finalists;
     for (size_t i : place) finalists.push_back(algos[i]);

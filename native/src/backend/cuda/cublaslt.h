@@ -34,12 +34,6 @@ enum class GemmOutput { kBf16, kF32 };
 //     checkpoints ship it), x_scales [k/128][m] per input row and 128 columns.
 enum class Fp8Scaling { kPerChannel, kBlock128 };
 
-// How CublasLt::tune times a candidate: its runs back to back (each over the next weight copy), or each after a
-// device copy of its input x into y (another kernel between runs, as in a step, so a run's tail does not hide under
-// the next run's start; x left in L2 as the kernel that wrote it leaves it). kAfterInputWrite needs y to hold the
-// bucket's m x k bf16 values.
-enum class TuneTiming { kBackToBack, kAfterInputWrite };
-
 // Which cuBLASLt candidates CublasLt::tune times: the heuristic's first kTuneCandidates, or every configuration the
 // library accepts for the shape (search()'s list: ~250 for Llama-3-8B's GEMMs), each first timed coarsely (host
 // launches, two runs, within a budget), the fastest eight then as the heuristic's are. A timing is named
@@ -81,7 +75,6 @@ public:
   // Not during graph capture. Returns every candidate's time, the heuristic's order.
   std::vector<GemmTiming> tune(const __nv_bfloat16* x, const std::vector<const __nv_bfloat16*>& weights, void* y,
                                GemmOutput output, int m, int n, int k, cudaStream_t stream,
-                               TuneTiming timing = TuneTiming::kBackToBack,
                                TuneCandidates candidates = TuneCandidates::kHeuristic, double budget_s = 0.5);
   // The same for a W8A8 fp8 GEMM with per-channel x per-token scales (linear_fp8): the library's scale-mode
   // algorithms and its unit-scale ones followed by scale_fp8_gemm_output (timed together), up to kTuneCandidates of

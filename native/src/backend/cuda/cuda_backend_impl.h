@@ -144,16 +144,12 @@ private:
   // A layer's float GEMM shape with the activation buffers a step runs it on (x in, y out) and every layer's weight
   // of it (none where the layers are quantized: their kernels tune themselves). qkv, o_proj, gate_up, down.
   struct FloatGemm {
-    const char* name;
     const bf16* x;
     void* y;
     int n, k;
     std::vector<const bf16*> weights;
   };
   std::vector<FloatGemm> float_gemms() const;
-  // tune_gemms' prompt-step part (PAGODA_TUNE_PROMPT_GEMMS=1): qkv / o_proj / gate_up at the buckets past
-  // decode_max up to the token budget.
-  void tune_prompt_gemms(const std::vector<FloatGemm>& gemms, int decode_max);
   // Makes the float layers' cuBLASLt plans for every m a step with prompt tokens can bring, past the decode sizes
   // up to the token budget (at most 2,048), at load, each new configuration run once (CublasLt::prepare), so no
   // step waits on a heuristic search or a kernel's first load (PAGODA_PLAN_PROMPT_GEMMS=0: as each m comes).

@@ -1,6 +1,5 @@
 // CudaBackend::tune_gemms: the decode GEMMs of the model's float linear layers (and lm_head), and the fp8 GEMMs of
-// its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load;
-// with PAGODA_TUNE_PROMPT_GEMMS=1 the float layers' qkv / o_proj / gate_up also at the prompt-step sizes.
+// its W8A8 layers past the streaming sizes, timed at every decode graph size over the layers' own weights, at load.
 // CudaBackend::plan_prompt_gemms: the float layers' plans for every prompt-step m, made at load.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_linear.h"
@@ -8,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,15 +32,6 @@ template <typename W, typename Get> ByShape<W> weights_by_shape(const CausalLM& 
     add(l.down_proj, w.down);
   }
   return w;
-}
-
-// PAGODA_TUNE_PROMPT_GEMMS=1: tune_prompt_gemms runs (read once). Off by default until an A/B shows it pays.
-bool prompt_gemm_tuning_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("PAGODA_TUNE_PROMPT_GEMMS");
-    return v != nullptr && std::string(v) == "1";
-  }();
-  return on;
 }
 
 bool prompt_gemm_planning_enabled() {
@@ -76,7 +65,7 @@ double decode_every_config_budget_s() {
   return budget;
 }
 
-// Steps with prompt tokens are tuned / planned up to this many rows (or the token budget, if smaller): past it a
+// Steps with prompt tokens are planned up to this many rows (or the token budget, if smaller): past it a
 // step's GEMMs take long enough to cover a heuristic search.
 constexpr int64_t kPromptGemmMaxRows = 2048;
 
@@ -88,10 +77,10 @@ std::vector<CudaBackend::FloatGemm> CudaBackend::float_gemms() const {
     const auto* k = dynamic_cast<const UnquantizedCudaLinear*>(l.kernel.get());
     return k != nullptr ? std::optional<const bf16*>(k->weight_bf16()) : std::nullopt;
   });
-  return {{"qkv", h_.as<bf16>(), qkv_.data(), c.q_size() + 2 * c.kv_size(), c.hidden_size, w.qkv},
-          {"o_proj", attn_.as<bf16>(), o_.data(), c.hidden_size, c.q_size(), w.o},
-          {"gate_up", h_.as<bf16>(), gate_up_.data(), 2 * c.intermediate_size, c.hidden_size, w.gate_up},
-          {"down", act_.as<bf16>(), o_.data(), c.hidden_size, c.intermediate_size, w.down}};
+  return {{h_.as<bf16>(), qkv_.data(), c.q_size() + 2 * c.kv_size(), c.hidden_size, w.qkv},
+          {attn_.as<bf16>(), o_.data(), c.hidden_size, c.q_size(), w.o},
+          {h_.as<bf16>(), gate_up_.data(), 2 * c.intermediate_size, c.hidden_size, w.gate_up},
+          {act_.as<bf16>(), o_.data(), c.hidden_size, c.intermediate_size, w.down}};
 }
 
 void CudaBackend::tune_gemms() {
@@ -112,31 +101,12 @@ void CudaBackend::tune_gemms() {
                                           : TuneCandidates::kHeuristic;
     for (const FloatGemm& g : gemms)
       if (!g.weights.empty())
-        gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st, TuneTiming::kBackToBack, candidates,
-                   decode_every_config_budget_s());
+        gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st, candidates, decode_every_config_budget_s());
     if (m <= act_rows_)
       gemm_.tune(rows_.as<bf16>(), {device_param<bf16>(lm_head)}, logits_.data(), GemmOutput::kF32, m, c.vocab_size,
                  c.hidden_size, st);
   }
-  tune_prompt_gemms(gemms, sizes.empty() ? 0 : sizes.back());
   tune_fp8_gemms(sizes);
-}
-
-// A step with prompt tokens brings a new m (its prompt tokens plus its decode rows) to each shape, and cuBLASLt's
-// first choice for it ran 1.3-1.7x its best of eight at some of ShareGPT's mixed-step sizes on an H100 (`cuda_kernel_bench
-// search`, NOTES "Session 32"). So every bucket from past the decode sizes to the token budget (at most 2,048) can be
-// tuned at load: 32 rows a bucket there, as the tiles the heuristic names span multiples of 32 rows of m. qkv, o_proj
-// and gate_up only: tuned for the whole step, down's choice lost 5.6% in it while the other three gained. Each
-// candidate is timed after a copy of its input (TuneTiming::kAfterInputWrite), with another kernel between its runs as
-// in a step, not back to back with itself, where the tail of one run hides under the next.
-void CudaBackend::tune_prompt_gemms(const std::vector<FloatGemm>& gemms, int decode_max) {
-  if (!prompt_gemm_tuning_enabled()) return;
-  const int last = static_cast<int>(std::min(act_tokens_, kPromptGemmMaxRows));
-  cudaStream_t st = stream_.get();
-  for (int m = CublasLt::tune_bucket(decode_max + 1); m <= last; m = CublasLt::tune_bucket(m + 1))
-    for (const FloatGemm& g : gemms)
-      if (!g.weights.empty() && std::strcmp(g.name, "down") != 0)
-        gemm_.tune(g.x, g.weights, g.y, GemmOutput::kBf16, m, g.n, g.k, st, TuneTiming::kAfterInputWrite);
 }
 
 // ShareGPT's steps with prompt tokens each bring a new m to the four shapes, and a trace of them on an H100
