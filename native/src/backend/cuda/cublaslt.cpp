@@ -391,9 +391,7 @@ std::vector<GemmTiming> CublasLt::tune(const __nv_bfloat16* x, const std::vector
   // Each candidate: one warm-up, then kTuneRuns runs over the weights in turn, timed together.
   size_t turn = 0;
   auto time_ms = [&](auto&& run) {
-    return mean_ms(
-        [&] { return run(weights[turn++ % weights.size()]); },
-        kTuneRuns, stream);
+    return mean_ms([&] { return run(weights[turn++ % weights.size()]); }, kTuneRuns, stream);
   };
   std::vector<GemmTiming> timings;
   std::vector<size_t> place(algos.size()); // a candidate's place in the list first timed (its name)
