@@ -48,9 +48,9 @@ inline bool pdl_enabled() {
 
 // PAGODA_CUDA_CARVEOUT=P (0-100): a measurement switch. The kernels launched here prefer P% of their SM's unified
 // L1 / shared memory as shared memory (cudaFuncAttributePreferredSharedMemoryCarveout, set once a kernel); with
-// PAGODA_CUDA_CARVEOUT_ONLY=prefix, only those whose launch name starts with it. Unset, the driver picks each kernel's
-// split from its own needs, and an SM changes its split only once the blocks there have left, so PDL's early blocks
-// of the next kernel wait where the splits differ. Session 40 measured P = 100 for every kernel (bf16 +13.9%,
+// PAGODA_CUDA_CARVEOUT_ONLY=prefix[:prefix...], only those whose launch name starts with one of them. Unset, the
+// driver picks each kernel's split from its own needs, and an SM changes its split only once the blocks there have
+// left, so PDL's early blocks of the next kernel wait where the splits differ. Session 40 measured P = 100 for every kernel (bf16 +13.9%,
 // FP8 +6.3%, GPTQ -0.7% at batch 1 on an H100); this asks for less (a split the decode attention fits) or for fewer.
 inline int carveout_preference() {
   static const int percent = [] {
@@ -66,9 +66,14 @@ inline void prefer_carveout(const char* name, const void* kernel) {
   if (percent < 0) return;
   static const std::string only = [] {
     const char* v = std::getenv("PAGODA_CUDA_CARVEOUT_ONLY");
-    return std::string(v == nullptr ? "" : v);
+    return v == nullptr || *v == 0 ? std::string() : ":" + std::string(v) + ":";
   }();
-  if (!only.empty() && std::strncmp(name, only.c_str(), only.size()) != 0) return;
+  if (!only.empty()) { // name prefixes separated by colons
+    bool listed = false;
+    for (size_t b = 1; b < only.size() && !listed; b = only.find(':', b) + 1)
+      listed = std::strncmp(name, only.c_str() + b, only.find(':', b) - b) == 0;
+    if (!listed) return;
+  }
   static std::mutex mutex;
   static std::unordered_set<const void*> done;
   const std::lock_guard<std::mutex> lock(mutex);
