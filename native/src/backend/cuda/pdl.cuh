@@ -13,9 +13,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <string>
-#include <unordered_set>
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
@@ -46,41 +43,6 @@ inline bool pdl_enabled() {
   return enabled;
 }
 
-// PAGODA_CUDA_CARVEOUT=P (0-100): a measurement switch. The kernels launched here prefer P% of their SM's unified
-// L1 / shared memory as shared memory (cudaFuncAttributePreferredSharedMemoryCarveout, set once a kernel); with
-// PAGODA_CUDA_CARVEOUT_ONLY=prefix[:prefix...], only those whose launch name starts with one of them. Unset, the
-// driver picks each kernel's split from its own needs, and an SM changes its split only once the blocks there have
-// left, so PDL's early blocks of the next kernel wait where the splits differ. Session 40 measured P = 100 for every kernel (bf16 +13.9%,
-// FP8 +6.3%, GPTQ -0.7% at batch 1 on an H100); this asks for less (a split the decode attention fits) or for fewer.
-inline int carveout_preference() {
-  static const int percent = [] {
-    const char* v = std::getenv("PAGODA_CUDA_CARVEOUT");
-    if (v == nullptr || *v == 0) return -1;
-    const int p = std::atoi(v);
-    return p >= 0 && p <= 100 ? p : -1;
-  }();
-  return percent;
-}
-inline void prefer_carveout(const char* name, const void* kernel) {
-  const int percent = carveout_preference();
-  if (percent < 0) return;
-  static const std::string only = [] {
-    const char* v = std::getenv("PAGODA_CUDA_CARVEOUT_ONLY");
-    return v == nullptr || *v == 0 ? std::string() : ":" + std::string(v) + ":";
-  }();
-  if (!only.empty()) { // name prefixes separated by colons
-    bool listed = false;
-    for (size_t b = 1; b < only.size() && !listed; b = only.find(':', b) + 1)
-      listed = std::strncmp(name, only.c_str() + b, only.find(':', b) - b) == 0;
-    if (!listed) return;
-  }
-  static std::mutex mutex;
-  static std::unordered_set<const void*> done;
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (!done.insert(kernel).second) return;
-  PAGODA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent));
-}
-
 // kernel<<<grid, block, smem, stream>>>(args...) with the programmatic-serialization attribute and, for
 // cluster_x > 1, thread-block clusters of cluster_x CTAs along x; the launch is checked like
 // PAGODA_CUDA_CHECK_LAUNCH.
@@ -101,7 +63,6 @@ void launch_pdl_cluster(const char* name, void (*kernel)(KernelArgs...), dim3 gr
   config.stream = stream;
   config.attrs = attr;
   config.numAttrs = cluster_x > 1 ? 2 : 1;
-  prefer_carveout(name, reinterpret_cast<const void*>(kernel));
   const cudaError_t status = cudaLaunchKernelEx(&config, kernel, static_cast<KernelArgs>(args)...);
   if (status != cudaSuccess) throw_cuda_error(status, name, __FILE__, __LINE__);
   PAGODA_CUDA_CHECK_LAUNCH("launch_pdl");

@@ -21,7 +21,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "backend/cuda/bf16x2_bits.cuh"
 #include "backend/cuda/cuda_check.h"
@@ -82,6 +84,34 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
+// The int4 kernels prefer all of an SM's unified L1 / shared memory as shared memory (session 43, batch 1 on two
+// H100s: GPTQ 2.104 / 2.106 -> 2.079 ms and 2.148 / 2.150 -> 2.122 / 2.120, AWQ 2.200 -> 2.186; the fp8 kernels
+// went 3.319 -> 3.507, so they keep the driver's choice). The driver otherwise sizes each kernel's split from its
+// own ~13 KB an SM, and an SM changes its split only once its blocks have left, so the decode attention's blocks
+// (two of ~96 KB an SM) could not start beside the qkv GEMV's last ones under PDL, nor o_proj's beside the merge's.
+// PAGODA_INT4_GEMV_CARVEOUT=P (0-100) asks for P% instead, "driver" for the driver's choice (measurement switches).
+int int4_carveout() {
+  static const int percent = [] {
+    const char* v = std::getenv("PAGODA_INT4_GEMV_CARVEOUT");
+    if (v == nullptr || *v == 0) return 100;
+    if (std::strcmp(v, "driver") == 0) return -1;
+    const int p = std::atoi(v);
+    if (p < 0 || p > 100) throw Error("PAGODA_INT4_GEMV_CARVEOUT: a percentage 0-100 or \"driver\"");
+    return p;
+  }();
+  return percent;
+}
+void prefer_carveout(const QuantizedWeight& w, lean::LeanKernel kernel) {
+  const int percent = int4_carveout();
+  if (w.format != QuantFormat::kInt4 || percent < 0 || kernel == nullptr) return;
+  static std::mutex mutex;
+  static std::unordered_set<const void*> done; // the attribute is the kernel's: set once
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (!done.insert(reinterpret_cast<const void*>(kernel)).second) return;
+  PAGODA_CUDA_CHECK(cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                         cudaFuncAttributePreferredSharedMemoryCarveout, percent));
+}
+
 // Only the int4 kernels consume a split norm (the lean kernel's kConsumes: the fp8 ones compile it out).
 void check_consumer(const char* who, const SplitNorm& norm, const QuantizedWeight& w) {
   if (norm.sums_in != nullptr && w.format != QuantFormat::kInt4)
@@ -98,8 +128,10 @@ void launch_quant_gemm_lean(const bf16* x, const QuantizedWeight& w, bf16* y, in
   check_consumer("quant_gemm_lean", norm, w);
   const bool d = deep < 0 ? deep_by_default(w, false) : deep != 0;
   const bool eight = eight_warps(w);
-  launch_pdl("quant_gemm_lean_kernel", eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d),
-             dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m, beta, QkvRope{}, norm);
+  const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8>(w, d) : lean::lean_kernel_for<4>(w, d);
+  prefer_carveout(w, kernel);
+  launch_pdl("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(eight ? 256 : 128), 0, stream, x, w, y, ldy, m,
+             beta, QkvRope{}, norm);
 }
 
 bool quant_gemm_lean_qkv_rope_serves(const QuantizedWeight& w, int head_dim) {
@@ -121,6 +153,7 @@ void quant_gemm_lean_qkv_rope(const bf16* x, const QuantizedWeight& w, bf16* qkv
     // int4 tiles hold 16 consecutive rows: RoPE pairs meet across a cluster of a head's tiles (qkv_rope.cuh).
     const lean::LeanKernel kernel = eight ? lean::lean_kernel_for<8, false, false, false, true>(w, d)
                                           : lean::lean_kernel_for<4, false, false, false, true>(w, d);
+    prefer_carveout(w, kernel);
     launch_pdl_cluster("quant_gemm_lean_kernel", kernel, dim3(w.n / 16), dim3(threads), 0, stream,
                        qkv_rope_cluster(rope.head_dim), x, w, qkv, w.n, m, 0.f, rope, norm);
     return;
@@ -146,6 +179,7 @@ int launch_quant_gemm_lean_silu(const bf16* x, const QuantizedWeight& w, void* o
     throw Error(staged ? "quant_gemm_silu_fp8: fp8 per-channel weights only"
                        : "quant_gemm_silu: int4 or fp8 per-channel weights only");
   const int ctas = w.n / 16;
+  prefer_carveout(w, kernel);
   launch_pdl("quant_gemm_lean_kernel", kernel, dim3(ctas), dim3(eight ? 256 : 128), 0, stream, x, w,
              static_cast<bf16*>(out), w.n / 2, m, 0.f, QkvRope{}, norm);
   return ctas;
