@@ -84,20 +84,20 @@ bool eight_warps(const QuantizedWeight& w) {
   return int64_t(w.n / 16) * 8 <= int64_t(device_sm_count()) * 16;
 }
 
-// The int4 kernels prefer all of an SM's unified L1 / shared memory as shared memory (session 43, batch 1 on two
-// H100s: GPTQ 2.104 / 2.106 -> 2.079 ms and 2.148 / 2.150 -> 2.122 / 2.120, AWQ 2.200 -> 2.186; the fp8 kernels
-// went 3.319 -> 3.507, so they keep the driver's choice). The driver otherwise sizes each kernel's split from its
-// own ~13 KB an SM, and an SM changes its split only once its blocks have left, so the decode attention's blocks
-// (two of ~96 KB an SM) could not start beside the qkv GEMV's last ones under PDL, nor o_proj's beside the merge's.
-// PAGODA_INT4_GEMV_CARVEOUT=P (0-100) asks for P% instead, "driver" for the driver's choice (measurement switches).
+// The int4 kernels prefer all of an SM's unified L1 / shared memory as shared memory, the split the decode attention
+// beside them takes; the driver would size theirs from their own ~13 KB, and an SM changes its split only once it is
+// empty, which likely kept PDL from starting one kernel's blocks beside the other's. Batch-1 GPTQ 1.2-1.4% faster on
+// three H100s, AWQ 0.6%; the fp8 kernels ran 5.7% slower that way, so they keep the driver's choice (NOTES "Session
+// 43"). PAGODA_INT4_GEMV_CARVEOUT=P (0-100) asks for P% instead, "driver" for the driver's (measurement switches).
 int int4_carveout() {
   static const int percent = [] {
     const char* v = std::getenv("PAGODA_INT4_GEMV_CARVEOUT");
     if (v == nullptr || *v == 0) return 100;
     if (std::strcmp(v, "driver") == 0) return -1;
-    const int p = std::atoi(v);
-    if (p < 0 || p > 100) throw Error("PAGODA_INT4_GEMV_CARVEOUT: a percentage 0-100 or \"driver\"");
-    return p;
+    char* end = nullptr;
+    const long p = std::strtol(v, &end, 10);
+    if (*end != 0 || p < 0 || p > 100) throw Error("PAGODA_INT4_GEMV_CARVEOUT: a percentage 0-100 or \"driver\"");
+    return static_cast<int>(p);
   }();
   return percent;
 }
