@@ -30,7 +30,7 @@ describe('embedding, rerank and LLM on one GPU through the proxy', () => {
   it('registers each under its model type and refuses the wrong type', async () => {
     const wrong = await c.api('POST', '/v1/model_registrations/LLM', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') });
     expect(wrong.status).toBe(400);
-    expect(wrong.json.error?.message ?? JSON.stringify(wrong.json)).toMatch(/embedding model.*\/v1\/model_registrations\/embedding/);
+    expect(wrong.json.error?.message ?? JSON.stringify(wrong.json)).toMatch(/embedding model.*\/v1\/model_registrations\/embedding \(pagoda register emb --model-type embedding \.\.\.\)/);
     expect((await c.api('POST', '/v1/model_registrations/embedding', { model_name: 'emb', model_path: join(WAVE2, 'tiny-bert-embed') })).status).toBe(200);
     expect((await c.api('POST', '/v1/model_registrations/rerank', { model_name: 'rr', model_path: join(WAVE2, 'tiny-xlmr-rerank') })).status).toBe(200);
     expect((await c.api('POST', '/v1/model_registrations/LLM', { model_name: 'llm', model_path: STORIES, chat_template: TEMPLATE })).status).toBe(200);

@@ -80,7 +80,7 @@ export function registrationRoutes(p: Platform, auth: Auth): Router {
     const type = modelType(req);
     const result = await validated(registrationBody(req.body));
     const { family } = result;
-    if (family.model_type !== type) throw new HttpError(400, `${result.arch.architecture} is ${article(family.model_type)}; register it under /v1/model_registrations/${family.model_type}`, 'model_type');
+    if (family.model_type !== type) throw new HttpError(400, `${result.arch.architecture} is ${article(family.model_type)}; register it under /v1/model_registrations/${family.model_type} (pagoda register ${family.model_name} --model-type ${family.model_type} ...)`, 'model_type');
     try {
       await p.db.prisma.modelRegistration.create({ data: { ...registrationRow(result), modelType: family.model_type, source: 'custom' } });
     } catch (err) {
