@@ -8,8 +8,11 @@
 // GEMV reads as a chain (32 layers of qkv, o_proj, gate_up, down at their int4 bytes; kernels launched
 // plainly or with programmatic dependent launch, each issuing its first stages before griddepcontrol.wait
 // as the engine's GEMVs do) against one read of the same bytes: what each kernel boundary costs when
-// nothing but reading happens. A measurement tool: it prints figures and asserts nothing.
+// nothing but reading happens; and the same chain as one persistent kernel (resident CTAs only, a grid-wide barrier
+// between GEMVs, each CTA asking for its next tile's first stages before it arrives), the form a persistent decode
+// layer would take. A measurement tool: it prints figures and asserts nothing.
 // Build: nvcc -O3 -std=c++17 -arch=sm_90a read_pattern_bench.cu.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -114,6 +117,63 @@ __global__ void __launch_bounds__(kW * 32, 5) gemv_read(const uint4* w, int chun
     if (d < count) load(ring[d]);
   if constexpr (Pdl) asm volatile("griddepcontrol.wait;" ::: "memory");
   const uint32_t acc = drain_ring<D, 0>(ring, count, load);
+  if (acc == 0x12345678u) sink[blockIdx.x * blockDim.x + threadIdx.x] = acc;
+}
+
+// The chain's GEMVs as one persistent kernel: CTA b takes tiles b, b + grid, ... of each GEMV in turn. Before a GEMV's
+// first tile (or, with no tile in it, anyway) the CTA loads that tile's first D stages and only then waits at the grid
+// barrier that ends the previous GEMV: the stages depend on nothing, as the PDL chain's pre-wait loads. Coop: the
+// barrier is cooperative_groups' grid sync (a cooperative launch); else one counter, arrive with a release-ordered
+// add and spin on an acquire load, `base` the count it held at launch.
+struct GemvShape { int tiles, chunks; int64_t offset; };
+
+__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+template <int D, bool Coop>
+__global__ void __launch_bounds__(kW * 32, 5) persistent_read(const uint4* base, const GemvShape* shapes, int n,
+                                                              unsigned* counter, unsigned start, uint32_t* sink) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  uint32_t acc = 0;
+  for (int g = 0; g < n; ++g) {
+    const GemvShape s = shapes[g];
+    const int groups = s.chunks / kG, count = warp < groups ? (groups - warp + kW - 1) / kW : 0;
+    for (int tile = blockIdx.x, first = 1;; tile += gridDim.x, first = 0) {
+      const bool has = tile < s.tiles;
+      const uint4* p = base + s.offset + (int64_t(tile) * s.chunks + warp * kG) * 32 + lane;
+      uint4 ring[D][kG];
+      auto load = [&](uint4 (&st)[kG]) {
+#pragma unroll
+        for (int c = 0; c < kG; ++c) st[c] = ldcs(p + c * 32);
+        p += kW * kG * 32;
+      };
+      if (has) {
+#pragma unroll
+        for (int d = 0; d < D; ++d)
+          if (d < count) load(ring[d]);
+      }
+      if (first && g > 0) {
+        if constexpr (Coop) {
+          cooperative_groups::this_grid().sync();
+        } else {
+          __syncthreads();
+          if (threadIdx.x == 0) {
+            __threadfence();
+            atomicAdd(counter, 1u);
+            const unsigned target = start + unsigned(g) * gridDim.x;
+            while (ld_acquire(counter) < target) {
+            }
+          }
+          __syncthreads();
+        }
+      }
+      if (!has) break;
+      acc ^= drain_ring<D, 0>(ring, count, load);
+    }
+  }
   if (acc == 0x12345678u) sink[blockIdx.x * blockDim.x + threadIdx.x] = acc;
 }
 
@@ -226,6 +286,57 @@ int main() {
   chain("chain of 128 GEMV reads, D=2, plain", gemv_read<2, false>, false);
   chain("chain of 128 GEMV reads, D=2, PDL", gemv_read<2, true>, true);
   chain("chain of 128 GEMV reads, D=4, PDL", gemv_read<4, true>, true);
+  {
+    int fit2 = 0, fit4 = 0;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit2, gemv_read<2, true>, kW * 32, 0));
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit4, gemv_read<4, true>, kW * 32, 0));
+    std::printf("  (the chain's kernels fit %d (D=2) and %d (D=4) CTAs an SM)\n", fit2, fit4);
+  }
+  // The same 128 GEMVs as one persistent kernel of resident CTAs, grid barriers between them.
+  std::vector<GemvShape> shapes;
+  {
+    int64_t off = 0;
+    for (int l = 0; l < kLayers; ++l)
+      for (const Gemv& g : layer) {
+        shapes.push_back({g.tiles, g.chunks, off});
+        off += int64_t(g.tiles) * g.chunks * 32;
+      }
+  }
+  GemvShape* shapes_dev = nullptr;
+  CHECK(cudaMalloc(&shapes_dev, shapes.size() * sizeof(GemvShape)));
+  CHECK(cudaMemcpy(shapes_dev, shapes.data(), shapes.size() * sizeof(GemvShape), cudaMemcpyHostToDevice));
+  unsigned* counter = nullptr;
+  CHECK(cudaMalloc(&counter, sizeof(unsigned)));
+  CHECK(cudaMemset(counter, 0, sizeof(unsigned)));
+  const int n_gemv = int(shapes.size());
+  auto persistent = [&](const char* name, auto kernel, bool coop, int per_sm) {
+    int fit = 0;
+    CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kW * 32, 0));
+    per_sm = std::min(per_sm, fit);
+    const int grid = sms * per_sm;
+    unsigned start = 0; // the counter's value at each launch: every CTA adds one a barrier
+    const double us = timer.median_us([&](int) {
+      const uint4* b = step;
+      if (coop) {
+        unsigned zero = 0;
+        void* args[] = {&b, (void*)&shapes_dev, (void*)&n_gemv, &counter, &zero, &sink};
+        CHECK(cudaLaunchCooperativeKernel((const void*)kernel, dim3(grid), dim3(kW * 32), args, 0, nullptr));
+      } else {
+        kernel<<<grid, kW * 32>>>(b, shapes_dev, n_gemv, counter, start, sink);
+        CHECK(cudaGetLastError());
+        start += unsigned(n_gemv - 1) * unsigned(grid);
+      }
+    }, 10);
+    std::printf("%-44s %8.2f us  %6.0f GB/s read; %.2f us a GEMV more than the one read (%d CTAs an SM)\n", name, us,
+                step_gb / (us * 1e-6), (us - one_us) / (kLayers * 4), per_sm);
+  };
+  // 16: as many as fit (the chain's kernels run at their own occupancy, not the lean kernels' five).
+  for (int per_sm : {16, 8, 5}) {
+    persistent("persistent, D=2, counter barrier", persistent_read<2, false>, false, per_sm);
+    persistent("persistent, D=4, counter barrier", persistent_read<4, false>, false, per_sm);
+    persistent("persistent, D=2, grid sync", persistent_read<2, true>, true, per_sm);
+    persistent("persistent, D=4, grid sync", persistent_read<4, true>, true, per_sm);
+  }
   // Each GEMV alone, as a kernel of the chain would take with nothing before it.
   for (const Gemv& g : layer) {
     const double us = timer.median_us([&](int i) {
