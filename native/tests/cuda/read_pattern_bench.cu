@@ -307,13 +307,13 @@ int main() {
   CHECK(cudaMemcpy(shapes_dev, shapes.data(), shapes.size() * sizeof(GemvShape), cudaMemcpyHostToDevice));
   unsigned* counter = nullptr;
   CHECK(cudaMalloc(&counter, sizeof(unsigned)));
-  CHECK(cudaMemset(counter, 0, sizeof(unsigned)));
   const int n_gemv = int(shapes.size());
   auto persistent = [&](const char* name, auto kernel, bool coop, int per_sm) {
     int fit = 0;
     CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kW * 32, 0));
     per_sm = std::min(per_sm, fit);
     const int grid = sms * per_sm;
+    CHECK(cudaMemset(counter, 0, sizeof(unsigned))); // each configuration counts from zero
     unsigned start = 0; // the counter's value at each launch: every CTA adds one a barrier
     const double us = timer.median_us([&](int) {
       const uint4* b = step;
