@@ -122,10 +122,14 @@ __global__ void __launch_bounds__(kW * 32, 5) gemv_read(const uint4* w, int chun
 
 // The chain's GEMVs as one persistent kernel: CTA b takes tiles b, b + grid, ... of each GEMV in turn. Before a GEMV's
 // first tile (or, with no tile in it, anyway) the CTA loads that tile's first D stages and only then waits at the grid
-// barrier that ends the previous GEMV: the stages depend on nothing, as the PDL chain's pre-wait loads. Coop: the
-// barrier is cooperative_groups' grid sync (a cooperative launch); else one counter, arrive with a release-ordered
-// add and spin on an acquire load, `base` the count it held at launch.
+// barrier that ends the previous GEMV: the stages depend on nothing, as the PDL chain's pre-wait loads. Barriers:
+// kCounter, one counter every CTA adds to (release-ordered) and spins on (acquire); kGridSync, cooperative_groups'
+// grid sync (a cooperative launch); kTree, 32 counters a CTA adds to by blockIdx % 32, whose last arriver adds to a
+// top counter the grid spins on, so no one address takes every CTA's atomic. `done`: the barriers earlier launches
+// passed (counters count up across launches; each configuration starts them at zero).
 struct GemvShape { int tiles, chunks; int64_t offset; };
+enum Barrier { kCounter, kGridSync, kTree };
+constexpr int kTreeGroups = 32;
 
 __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
   unsigned v;
@@ -133,9 +137,36 @@ __device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
   return v;
 }
 
-template <int D, bool Coop>
+// counters[0]: the flat / top counter; counters[1 + k]: tree group k's.
+template <Barrier B> __device__ __forceinline__ void grid_barrier(unsigned* counters, unsigned number) {
+  if constexpr (B == kGridSync) {
+    cooperative_groups::this_grid().sync();
+    return;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    unsigned target = number * gridDim.x;
+    if constexpr (B == kTree) {
+      const unsigned k = blockIdx.x % kTreeGroups;
+      const unsigned size = gridDim.x / kTreeGroups + (k < gridDim.x % kTreeGroups ? 1 : 0);
+      if (atomicAdd(&counters[1 + k], 1u) + 1 == number * size) {
+        __threadfence();
+        atomicAdd(&counters[0], 1u);
+      }
+      target = number * kTreeGroups;
+    } else {
+      atomicAdd(&counters[0], 1u);
+    }
+    while (ld_acquire(&counters[0]) < target) {
+    }
+  }
+  __syncthreads();
+}
+
+template <int D, Barrier B>
 __global__ void __launch_bounds__(kW * 32, 5) persistent_read(const uint4* base, const GemvShape* shapes, int n,
-                                                              unsigned* counter, unsigned start, uint32_t* sink) {
+                                                              unsigned* counters, unsigned done, uint32_t* sink) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   uint32_t acc = 0;
   for (int g = 0; g < n; ++g) {
@@ -155,21 +186,7 @@ __global__ void __launch_bounds__(kW * 32, 5) persistent_read(const uint4* base,
         for (int d = 0; d < D; ++d)
           if (d < count) load(ring[d]);
       }
-      if (first && g > 0) {
-        if constexpr (Coop) {
-          cooperative_groups::this_grid().sync();
-        } else {
-          __syncthreads();
-          if (threadIdx.x == 0) {
-            __threadfence();
-            atomicAdd(counter, 1u);
-            const unsigned target = start + unsigned(g) * gridDim.x;
-            while (ld_acquire(counter) < target) {
-            }
-          }
-          __syncthreads();
-        }
-      }
+      if (first && g > 0) grid_barrier<B>(counters, done + unsigned(g));
       if (!has) break;
       acc ^= drain_ring<D, 0>(ring, count, load);
     }
@@ -305,37 +322,38 @@ int main() {
   GemvShape* shapes_dev = nullptr;
   CHECK(cudaMalloc(&shapes_dev, shapes.size() * sizeof(GemvShape)));
   CHECK(cudaMemcpy(shapes_dev, shapes.data(), shapes.size() * sizeof(GemvShape), cudaMemcpyHostToDevice));
-  unsigned* counter = nullptr;
-  CHECK(cudaMalloc(&counter, sizeof(unsigned)));
+  unsigned* counters = nullptr;
+  CHECK(cudaMalloc(&counters, (1 + kTreeGroups) * sizeof(unsigned)));
   const int n_gemv = int(shapes.size());
   auto persistent = [&](const char* name, auto kernel, bool coop, int per_sm) {
     int fit = 0;
     CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, kernel, kW * 32, 0));
     per_sm = std::min(per_sm, fit);
     const int grid = sms * per_sm;
-    CHECK(cudaMemset(counter, 0, sizeof(unsigned))); // each configuration counts from zero
-    unsigned start = 0; // the counter's value at each launch: every CTA adds one a barrier
+    CHECK(cudaMemset(counters, 0, (1 + kTreeGroups) * sizeof(unsigned))); // each configuration counts from zero
+    unsigned done = 0; // barriers passed by the earlier launches
     const double us = timer.median_us([&](int) {
       const uint4* b = step;
       if (coop) {
-        unsigned zero = 0;
-        void* args[] = {&b, (void*)&shapes_dev, (void*)&n_gemv, &counter, &zero, &sink};
+        void* args[] = {&b, (void*)&shapes_dev, (void*)&n_gemv, &counters, &done, &sink};
         CHECK(cudaLaunchCooperativeKernel((const void*)kernel, dim3(grid), dim3(kW * 32), args, 0, nullptr));
       } else {
-        kernel<<<grid, kW * 32>>>(b, shapes_dev, n_gemv, counter, start, sink);
+        kernel<<<grid, kW * 32>>>(b, shapes_dev, n_gemv, counters, done, sink);
         CHECK(cudaGetLastError());
-        start += unsigned(n_gemv - 1) * unsigned(grid);
       }
+      done += unsigned(n_gemv - 1);
     }, 10);
     std::printf("%-44s %8.2f us  %6.0f GB/s read; %.2f us a GEMV more than the one read (%d CTAs an SM)\n", name, us,
                 step_gb / (us * 1e-6), (us - one_us) / (kLayers * 4), per_sm);
   };
   // 16: as many as fit (the chain's kernels run at their own occupancy, not the lean kernels' five).
   for (int per_sm : {16, 8, 5}) {
-    persistent("persistent, D=2, counter barrier", persistent_read<2, false>, false, per_sm);
-    persistent("persistent, D=4, counter barrier", persistent_read<4, false>, false, per_sm);
-    persistent("persistent, D=2, grid sync", persistent_read<2, true>, true, per_sm);
-    persistent("persistent, D=4, grid sync", persistent_read<4, true>, true, per_sm);
+    persistent("persistent, D=2, counter barrier", persistent_read<2, kCounter>, false, per_sm);
+    persistent("persistent, D=4, counter barrier", persistent_read<4, kCounter>, false, per_sm);
+    persistent("persistent, D=2, grid sync", persistent_read<2, kGridSync>, true, per_sm);
+    persistent("persistent, D=4, grid sync", persistent_read<4, kGridSync>, true, per_sm);
+    persistent("persistent, D=2, tree barrier", persistent_read<2, kTree>, false, per_sm);
+    persistent("persistent, D=4, tree barrier", persistent_read<4, kTree>, false, per_sm);
   }
   // Each GEMV alone, as a kernel of the chain would take with nothing before it.
   for (const Gemv& g : layer) {
