@@ -300,6 +300,19 @@ describe('registrations', () => {
     expect(bad.err()).toBe('pagoda register: model_path: /nowhere does not exist (HTTP 400)\n');
   });
 
+  it('names --model-path when a folder follows the name, and sends nothing', async () => {
+    const before = fake.requests.length;
+    const folder = capture();
+    expect(await register(['mine', process.cwd()], folder.io)).toBe(2);
+    expect(folder.err()).toContain(
+      `give the checkpoint folder with --model-path: pagoda register mine --model-path ${process.cwd()}`,
+    );
+    const two = capture();
+    expect(await register(['mine', 'not-a-folder-here'], two.io)).toBe(2);
+    expect(two.err()).toContain('one model at a time; got mine not-a-folder-here');
+    expect(fake.requests.length).toBe(before);
+  });
+
   it('sends a relative --model-path as the folder it names from the current directory', async () => {
     expect(await register(['rel', '--model-path', 'models/rel'], capture().io)).toBe(0);
     expect(fake.requests.at(-1)!.body).toEqual({

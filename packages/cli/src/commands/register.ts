@@ -59,8 +59,15 @@ export const run = managementCommand(
       const name = values['model-name'] ?? positionals[0];
       if (!name)
         throw new UsageError('name the model: pagoda register <model_name> --model-path DIR');
-      if (positionals.length > 1)
-        throw new UsageError(`one model at a time; got ${positionals.join(' ')}`);
+      if (positionals.length > 1) {
+        // `vllm serve DIR` habits: a folder after the name is meant as --model-path.
+        const folder = positionals.length === 2 && !values['model-path'] ? positionals[1] : '';
+        throw new UsageError(
+          folder && existsSync(folder)
+            ? `give the checkpoint folder with --model-path: pagoda register ${name} --model-path ${folder}`
+            : `one model at a time; got ${positionals.join(' ')}`,
+        );
+      }
       if (!values.update && !values['model-path'] === !values['hf-repo-id'])
         throw new UsageError(
           'give exactly one of --model-path (a local checkpoint folder) or --hf-repo-id (owner/name)',
