@@ -229,15 +229,34 @@ describe('pagoda list / terminate', () => {
   });
 
   it('says why a model failed, from its last error or its replicas’ (a JSON log line read as its message)', async () => {
-    const failed = { model_name: 'm', model_engine: 'builtin', model_format: 'safetensors', model_size_in_billions: 1, quantization: 'none', replica: 1 };
+    const failed = {
+      model_name: 'm',
+      model_engine: 'builtin',
+      model_format: 'safetensors',
+      model_size_in_billions: 1,
+      quantization: 'none',
+      replica: 1,
+    };
     fake.models = [
-      { ...failed, model_uid: 'a', status: 'failed', last_error: 'starting runner\nmodel_path: /gone does not exist', replicas: [] },
+      {
+        ...failed,
+        model_uid: 'a',
+        status: 'failed',
+        last_error: 'starting runner\nmodel_path: /gone does not exist',
+        replicas: [],
+      },
       {
         ...failed,
         model_uid: 'b',
         status: 'failed',
         last_error: null,
-        replicas: [{ index: 0, status: 'failed', last_error: '{"level":50,"msg":"load failed","err":{"message":"out of memory"}}' }],
+        replicas: [
+          {
+            index: 0,
+            status: 'failed',
+            last_error: '{"level":50,"msg":"load failed","err":{"message":"out of memory"}}',
+          },
+        ],
       },
     ];
     const c = capture();
