@@ -10,6 +10,7 @@ export const LAUNCH_FLAGS = {
   ...CONNECTION_FLAGS,
   'model-name': { type: 'string', short: 'n' },
   'model-uid': { type: 'string', short: 'u' },
+  'model-type': { type: 'string', short: 't' },
   'model-engine': { type: 'string' },
   'model-format': { type: 'string', short: 'f' },
   'size-in-billions': { type: 'string', short: 's' },
@@ -25,6 +26,7 @@ export const LAUNCH_FLAGS = {
 
 export const LAUNCH_FLAGS_HELP = `  -n, --model-name NAME           catalog or registered model (or give it as the first argument)
   -u, --model-uid UID             the name clients use in "model" (default: chosen by the server)
+  -t, --model-type LLM|embedding|rerank   checked against the model (Xinference's flag; optional)
   --model-engine builtin|vllm|llama.cpp|remote   (default builtin)
   -f, --model-format safetensors|gguf|awq|gptq|fp8   -s, --size-in-billions N   -q, --quantization Q
   --n-gpu N|auto   --gpu-idx 0,1   --worker-ip HOST   -r, --replica N   --model-path DIR
@@ -72,6 +74,7 @@ export function launchBody(values: LaunchValues, positionals: string[]): LaunchR
   const candidate: Record<string, unknown> = {
     model_name: name,
     model_uid: values['model-uid'],
+    model_type: values['model-type'],
     model_engine: values['model-engine'],
     model_format: values['model-format'],
     model_size_in_billions:

@@ -91,6 +91,11 @@ describe('launch flags', () => {
       enforce_eager: true,
       enable_prefix_caching: false,
     });
+    expect(body(['bge-m3', '--model-type', 'embedding'])).toEqual({
+      model_name: 'bge-m3',
+      model_type: 'embedding',
+    });
+    expect(body(['bge-reranker-base', '-t', 'rerank'])).toMatchObject({ model_type: 'rerank' });
     expect(body(['--model-name', 'qwen3', '-s', '8', '--gpu-memory-utilization', '0.5'])).toEqual({
       model_name: 'qwen3',
       model_size_in_billions: 8,
@@ -113,6 +118,7 @@ describe('launch flags', () => {
       /--block-size: must be one of 8, 16, 32, 64, 128/,
     );
     expect(() => body(['m', '--model-uid', 'bad uid'])).toThrow(/--model-uid: /);
+    expect(() => body(['m', '--model-type', 'image'])).toThrow(/^--model-type: /);
     expect(() => body(['a', 'b'])).toThrow(/one model at a time/);
     expect(() => body(['a', '--model-name', 'b'])).toThrow(/named twice/);
   });
