@@ -81,6 +81,19 @@ describe('stream_options', () => {
   });
 });
 
+describe('chat content parts', () => {
+  it('refuses an image part by its type, keeps text parts, and points at the field', () => {
+    const ask = (content: unknown) =>
+      ChatCompletionRequestSchema.safeParse({ model: 'm', messages: [{ role: 'user', content }] });
+    const image = describeZodError(ask([{ type: 'image_url', image_url: { url: 'http://x' } }]).error!);
+    expect(image.param).toBe('messages.0.content.0.type');
+    expect(image.message).toMatch(/content parts of type 'image_url' are not supported/);
+    expect(describeZodError(ask([{ type: 'text' }]).error!).param).toBe('messages.0.content.0.text');
+    const text = ask([{ type: 'text', text: 'hi' }]);
+    expect(text.success && text.data.messages[0]!.content).toEqual([{ type: 'text', text: 'hi' }]);
+  });
+});
+
 describe('redactPaths', () => {
   it('keeps the file a reason names and drops its directories', () => {
     expect(redactPaths('cannot open /srv/models/llama/config.json: no such file')).toBe('cannot open …/config.json: no such file');
