@@ -40,7 +40,14 @@ interface LlamaConfig {
   max_position_embeddings: number;
   rms_norm_eps: number;
   rope_theta?: number;
-  rope_scaling?: { type?: string; rope_type?: string; factor?: number } | null;
+  rope_scaling?: {
+    type?: string;
+    rope_type?: string;
+    factor?: number;
+    low_freq_factor?: number;
+    high_freq_factor?: number;
+    original_max_position_embeddings?: number;
+  } | null;
   tie_word_embeddings?: boolean;
   architectures?: string[];
 }
@@ -92,14 +99,19 @@ export function convertLlamaToGguf(opts: ConvertOptions): void {
     set('llama.attention.value_length', { type: 'u32', value: headDim });
   }
   const scaling = config.rope_scaling;
+  let ropeFactors: Float32Array | null = null;
   if (scaling) {
     const kind = scaling.rope_type ?? scaling.type;
-    if (kind !== 'linear' || scaling.factor === undefined)
+    if (kind === 'llama3') {
+      ropeFactors = llama3RopeFactors(scaling, config.rope_theta ?? 10000, headDim);
+    } else if (kind === 'linear' && scaling.factor !== undefined) {
+      set('llama.rope.scaling.type', { type: 'str', value: 'linear' });
+      set('llama.rope.scaling.factor', { type: 'f32', value: scaling.factor });
+    } else {
       throw new Error(
-        `rope_scaling ${kind} is not supported by the converter (none or linear are)`,
+        `rope_scaling ${kind} is not supported by the converter (none, linear or llama3 are)`,
       );
-    set('llama.rope.scaling.type', { type: 'str', value: 'linear' });
-    set('llama.rope.scaling.factor', { type: 'f32', value: scaling.factor });
+    }
   }
   set('general.file_type', { type: 'u32', value: out.fileType });
   set('llama.vocab_size', { type: 'u32', value: config.vocab_size });
@@ -114,7 +126,49 @@ export function convertLlamaToGguf(opts: ConvertOptions): void {
     if (type === GgmlType.Q8_0 && dims[0]! % 32 !== 0) type = GgmlType.F16;
     return { name: t.gguf, dims, type, data: () => encodeTensor(t.load(), type) };
   });
+  // llama.cpp reads llama3 scaling as one F32 divisor per rotary frequency, shared by every layer.
+  if (ropeFactors) {
+    const factors = ropeFactors;
+    sources.unshift({
+      name: 'rope_freqs.weight',
+      dims: [factors.length],
+      type: GgmlType.F32,
+      data: () => encodeTensor(factors, GgmlType.F32),
+    });
+  }
   writeGguf(opts.out, meta, sources);
+}
+
+/**
+ * Llama 3.1's rope_scaling as llama.cpp's per-frequency divisors: frequencies whose wavelength is
+ * shorter than original_max_position_embeddings / high_freq_factor keep theirs (1), those longer than
+ * ... / low_freq_factor are divided by factor, and the band between is blended linearly in
+ * 1 / wavelength, as transformers' llama3 rotary initialisation blends them.
+ */
+export function llama3RopeFactors(
+  scaling: NonNullable<LlamaConfig['rope_scaling']>,
+  base: number,
+  headDim: number,
+): Float32Array {
+  const { factor, low_freq_factor: low, high_freq_factor: high } = scaling;
+  const original = scaling.original_max_position_embeddings;
+  if (factor === undefined || low === undefined || high === undefined || original === undefined)
+    throw new Error(
+      'rope_scaling llama3 needs factor, low_freq_factor, high_freq_factor and original_max_position_embeddings',
+    );
+  if (!(high > low))
+    throw new Error('rope_scaling llama3: high_freq_factor must be larger than low_freq_factor');
+  const out = new Float32Array(headDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    const wavelen = (2 * Math.PI) / base ** ((-2 * i) / headDim);
+    if (wavelen < original / high) out[i] = 1;
+    else if (wavelen > original / low) out[i] = factor;
+    else {
+      const smooth = (original / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
 }
 
 /** The Hugging Face tensors of a Llama config: name and shape, in the order the converter writes them. */

@@ -21,6 +21,7 @@ export {
   dummyReader,
   llamaTensorShapes,
   permuteRope,
+  llama3RopeFactors,
   type ConvertOptions,
   type OutType,
 } from './convert-llama.ts';

@@ -9,6 +9,7 @@ import {
   GgmlType,
   ggufModelSummary,
   GgufFormatError,
+  llama3RopeFactors,
   permuteRope,
   readGgufHeader,
   writeGguf,
@@ -17,6 +18,7 @@ import {
 import { toBf16Bits, toHalfBits } from '../src/tensor-encode.ts';
 
 const STORIES = resolve(import.meta.dirname, '../../../../shared/models/stories260k');
+const TINY_LLAMA3 = resolve(import.meta.dirname, '../../../../shared/models/tiny-llama3');
 const scratch = mkdtempSync(join(tmpdir(), 'pagoda-gguf-test-'));
 
 describe('GGUF header round trip', () => {
@@ -122,5 +124,39 @@ describe('the Llama converter', () => {
     });
     expect(s.weight_bytes).toBe(h.tensors.reduce((a, t) => a + t.bytes, 0));
     expect(s.weight_bytes).toBeLessThan(1_044_992 / 2); // Q8_0 is well under the f32 checkpoint
+  });
+
+  it('writes Llama 3.1 rope scaling as rope_freqs.weight: kept high frequencies, divided low ones, a blend between', () => {
+    const path = join(scratch, 'tiny-llama3.gguf');
+    convertLlamaToGguf({ dir: TINY_LLAMA3, out: path, outtype: 'f16' });
+    const h = readGgufHeader(path);
+    const freqs = h.tensors.find((t) => t.name === 'rope_freqs.weight');
+    expect(freqs).toMatchObject({ type: GgmlType.F32, dims: [32] }); // head_dim 64 / 2
+    expect(h.metadata.has('llama.rope.scaling.type')).toBe(false);
+    // tiny-llama3: theta 500000, factor 8, low 1, high 4, original context 256
+    const f = llama3RopeFactors(
+      {
+        rope_type: 'llama3',
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 256,
+      },
+      500000,
+      64,
+    );
+    expect(f[0]).toBe(1); // wavelength 2π, far below 256 / 4
+    expect(f[31]).toBe(8); // wavelength ~3.7e5, far above 256
+    // i = 6: wavelength 2π·500000^(12/64) ≈ 74.4, between 64 and 256: 1 / ((1 - s) / 8 + s), s = (256 / 74.4 - 1) / 3
+    const s = (256 / (2 * Math.PI * 500000 ** (12 / 64)) - 1) / 3;
+    expect(f[6]).toBeCloseTo(1 / ((1 - s) / 8 + s), 5);
+    expect([...f].every((v, i) => i === 0 || v >= f[i - 1]!)).toBe(true);
+    expect(() =>
+      llama3RopeFactors(
+        { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4 },
+        500000,
+        64,
+      ),
+    ).toThrow(/original_max_position_embeddings/);
   });
 });

@@ -2,7 +2,11 @@
 // converter: greedy tokens equal the transformers golden, and `pagoda serve model.gguf` answers the
 // official openai client as the builtin engine does (chat, completions, streaming, sampling, stop
 // strings, usage, /metrics, errors).
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { GenerateDelta } from '@pagoda/engine';
+import { convertLlamaToGguf } from '@pagoda/gguf';
 import { Tokenizer } from '@pagoda/tokenizer';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +29,48 @@ async function collect(stream: AsyncIterable<GenerateDelta>): Promise<number[]> 
   for await (const d of stream) ids.push(...d.token_ids);
   return ids;
 }
+
+describe('llama.cpp on tiny-llama3 (Llama 3.1 rope scaling) converted to GGUF', () => {
+  // The llama3 rope_scaling reaches llama.cpp only as rope_freqs.weight: without it every logit moves.
+  const dir = join(STORIES, '..', 'tiny-llama3');
+  const llama3 = JSON.parse(
+    readFileSync(join(STORIES, '../../fixtures/golden/tiny-llama3.golden.json'), 'utf8'),
+  ) as ReturnType<typeof storiesGolden>;
+  let engine: LlamaEngine;
+  beforeAll(async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'pagoda-gguf-')), 'tiny-llama3-f32.gguf');
+    convertLlamaToGguf({ dir, out, outtype: 'f32', name: 'tiny-llama3' });
+    engine = await LlamaEngine.load({
+      modelPath: out,
+      gpuLayers: 0,
+      maxModelLen: 512,
+      maxNumSeqs: 1,
+      threads: 1,
+      kvCacheType: 'F32',
+    });
+  });
+  afterAll(async () => {
+    await engine?.close();
+  });
+
+  it('greedy tokens and their logprobs equal transformers for every golden prompt', async () => {
+    for (const c of llama3.cases) {
+      const ids: number[] = [];
+      const lps: number[] = [];
+      for await (const d of engine.generate(
+        c.prompt_ids,
+        { max_tokens: c.greedy_ids.length, temperature: 0, ignore_eos: true, logprobs: 0 },
+        {},
+      )) {
+        ids.push(...d.token_ids);
+        lps.push(...(d.logprobs ?? []).map((l) => l.logprob));
+      }
+      expect(ids, c.prompt_text).toEqual(c.greedy_ids);
+      for (const [i, lp] of lps.entries())
+        expect(Math.abs(lp - c.greedy_logprobs[i]!), `${c.prompt_text} @${i}`).toBeLessThan(1e-3);
+    }
+  });
+});
 
 describe('llama.cpp on the converted stories260k GGUF', () => {
   let engine: LlamaEngine;
