@@ -74,16 +74,17 @@ export async function startFakePagoda(): Promise<FakePagoda> {
         ? error(res, 404, `model 'missing' is not launched; see GET /v1/models`)
         : json(res, 200, {});
     }
-    if (route === 'POST /v1/model_registrations/LLM') {
+    if (/^POST \/v1\/model_registrations\/(LLM|embedding|rerank)$/.test(route)) {
       const name = (body as { model_name?: string }).model_name;
       return name === 'bad'
         ? json(res, 400, { detail: 'model_path: /nowhere does not exist' })
         : json(res, 200, {});
     }
-    if (route === 'GET /v1/model_registrations/LLM') return json(res, 200, fake.registrations);
+    if (/^GET \/v1\/model_registrations\/(LLM|embedding|rerank)$/.test(route))
+      return json(res, 200, fake.registrations);
     if ((m = /^PATCH \/v1\/model_registrations\/LLM\/([^/]+)$/.exec(route)))
       return json(res, 200, { model_name: m[1], updated: true, launched_as: [m[1]] });
-    if (/^DELETE \/v1\/model_registrations\/LLM\/[^/]+$/.test(route)) return json(res, 200, {});
+    if (/^DELETE \/v1\/model_registrations\/(LLM|embedding|rerank)\/[^/]+$/.test(route)) return json(res, 200, {});
     if (route === 'POST /api/plan') return json(res, fake.plan[0], fake.plan[1]);
     if (route === 'GET /v1/workers') return json(res, 200, fake.workers);
     if (route === 'GET /v1/cluster/devices') return json(res, 200, fake.devices);

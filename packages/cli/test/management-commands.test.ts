@@ -394,6 +394,16 @@ describe('registrations', () => {
       method: 'DELETE',
       path: '/v1/model_registrations/LLM/mine',
     });
+    // -t is Xinference's short flag for the type, on every registration command
+    await registrations(['-t', 'embedding'], capture().io);
+    expect(fake.requests.at(-1)!.path).toMatch(/^\/v1\/model_registrations\/embedding/);
+    expect(await unregister(['mine', '-t', 'rerank'], capture().io)).toBe(0);
+    expect(fake.requests.at(-1)).toMatchObject({
+      method: 'DELETE',
+      path: '/v1/model_registrations/rerank/mine',
+    });
+    expect(await register(['e', '-t', 'embedding', '--model-path', '/m/e'], capture().io)).toBe(0);
+    expect(fake.requests.at(-1)!.path).toBe('/v1/model_registrations/embedding');
   });
 });
 

@@ -22,7 +22,7 @@ const USAGE = `usage: pagoda register <model_name> (--model-path DIR | --hf-repo
   --architecture ARCH     must match config.json (e.g. LlamaForCausalLM)
   --chat-template FILE|TEXT   a Jinja template file, or the template itself
   --context-length N      at most the model's max_position_embeddings
-  --model-type TYPE       default LLM
+  -t, --model-type TYPE   LLM (the default), embedding or rerank
 ${CONNECTION_HELP}
 `;
 
@@ -34,7 +34,7 @@ const FLAGS = {
   architecture: { type: 'string' },
   'chat-template': { type: 'string' },
   'context-length': { type: 'string' },
-  'model-type': { type: 'string' },
+  'model-type': { type: 'string', short: 't' },
   file: { type: 'string' },
   update: { type: 'boolean' },
 } as const;

@@ -2,7 +2,7 @@
 import { CONNECTION_HELP } from '../command-options.ts';
 import { listingCommand, printListing } from '../list-output.ts';
 
-const USAGE = `usage: pagoda registrations [--custom] [--model-type TYPE] [--json]
+const USAGE = `usage: pagoda registrations [--custom] [-t|--model-type TYPE] [--json]
 
 Lists the models that can be launched: the built-in catalog and custom registrations.
   --custom    only custom registrations
@@ -37,7 +37,7 @@ function specSummary(specs: unknown): string {
 export const run = listingCommand(
   'registrations',
   USAGE,
-  { custom: { type: 'boolean' }, 'model-type': { type: 'string' } },
+  { custom: { type: 'boolean' }, 'model-type': { type: 'string', short: 't' } },
   async (values, client, io) => {
     // Pagoda lists summaries; other servers may list whole families (model_specs), read the same here.
     let list: Array<Record<string, unknown>> = (await client.registrations(

@@ -8,7 +8,7 @@ import {
   namesGiven,
 } from '../command-options.ts';
 
-const USAGE = `usage: pagoda unregister <model_name>... [--model-type TYPE]
+const USAGE = `usage: pagoda unregister <model_name>... [-t|--model-type TYPE]
 
 Removes custom model registrations.
 ${CONNECTION_HELP}
@@ -20,7 +20,7 @@ export const run = managementCommand(
   {
     ...CONNECTION_FLAGS,
     'model-name': { type: 'string', short: 'n', multiple: true },
-    'model-type': { type: 'string' },
+    'model-type': { type: 'string', short: 't' },
   },
   async ({ values, positionals }, io) => {
     const names = namesGiven(
