@@ -78,6 +78,9 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   app.post('/v1/embeddings', inference, proxyHandler('/v1/embeddings', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
   app.post(['/v1/rerank', '/rerank', '/v2/rerank'], inference, proxyHandler('/v1/rerank', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
   app.post(['/score', '/v1/score'], inference, proxyHandler('/score', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
+  // vLLM's tokenizer routes, for the model the body names.
+  app.post('/tokenize', inference, proxyHandler('/tokenize', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
+  app.post('/detokenize', inference, proxyHandler('/detokenize', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
 
   app.get('/metrics', auth.require('admin'), async (_req, res) => {
     res.setHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');

@@ -172,6 +172,21 @@ describe('with PAGODA_ADMIN_KEY set', () => {
       body: JSON.stringify({ model: 'tiny', prompt: 'x' }),
     });
     expect(completion.status).toBe(403);
+    // vLLM's /tokenize goes through the same gate: a key for another model, or none, is refused
+    const tokenize = (key?: string) =>
+      fetch(`${cluster.server.url}/tokenize`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+        },
+        body: JSON.stringify({ model: 'tiny', prompt: 'Once upon' }),
+      });
+    expect((await tokenize(elsewhere)).status).toBe(403);
+    expect((await tokenize()).status).toBe(401);
+    expect(((await (await tokenize(limited)).json()) as { count: number }).count).toBeGreaterThan(
+      0,
+    );
 
     expect((await client(limited).models.list()).data.map((m) => m.id)).toEqual(['tiny']);
     expect((await client(elsewhere).models.list()).data).toEqual([]);

@@ -104,4 +104,22 @@ describe('embedding, rerank and LLM on one GPU through the proxy', () => {
     await expect(client.chat.completions.create({ model: 'e1', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 400 });
     await expect(client.embeddings.create({ model: 'l1', input: 'hi' })).rejects.toMatchObject({ status: 400 });
   });
+
+  it("forwards vLLM's /tokenize and /detokenize by model, and a model not launched is a 404", async () => {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${c.server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> & { error?: { code: string } } };
+    };
+    const tok = await post('/tokenize', { model: 'l1', prompt: 'Once upon a time', add_special_tokens: false });
+    expect(tok.status).toBe(200);
+    const tokens = tok.json.tokens as number[];
+    expect(tok.json.count).toBe(tokens.length);
+    expect(tokens.length).toBeGreaterThan(1);
+    const back = await post('/detokenize', { model: 'l1', tokens });
+    expect(back).toMatchObject({ status: 200, json: { prompt: 'Once upon a time' } });
+    const missing = await post('/tokenize', { model: 'nobody', prompt: 'x' });
+    expect(missing.status).toBe(404);
+    expect(missing.json.error!.code).toBe('model_not_found');
+    expect((await post('/detokenize', { model: 'l1', tokens: [-1] })).status).toBe(400);
+  });
 });
