@@ -103,7 +103,8 @@ export function createApp({ db, redis, log, platform, auth }: AppDeps): Express 
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', database, redis: queue, provider: db.provider });
   });
 
-  app.get('/api/version', (_req, res) => {
+  // /version is vLLM's path for the same answer (its clients read `version`).
+  app.get(['/api/version', '/version'], (_req, res) => {
     res.json(versionInfo());
   });
 

@@ -85,6 +85,8 @@ describe('pagoda start', () => {
     const version = (await (await fetch(`${url}/api/version`)).json()) as { name: string; version: string };
     expect(version.name).toBe('pagoda');
     expect(version.version).toMatch(/^\d+\.\d+\.\d+/);
+    // vLLM's GET /version answers the same JSON, not the dashboard's page
+    expect(await (await fetch(`${url}/version`)).json()).toEqual(version);
     expect(existsSync(join(cwd, 'data/pagoda.db'))).toBe(true);
     expect(existsSync(join(cwd, 'data/redis'))).toBe(true);
     // Once it says it runs, a launch can be placed: the server already knows the local worker it named.
