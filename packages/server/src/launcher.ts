@@ -96,6 +96,8 @@ export class Launcher {
       // The registration's chat template travels to the runner; a checkpoint's own is found by the runner.
       engine_kwargs: {
         ...engineKwargs(req),
+        // An unquantized checkpoint launched with quantization 'fp8': the runner quantizes it at load.
+        ...(model.format === 'safetensors' && model.quantization !== 'none' ? { quantization: model.quantization } : {}),
         ...(model.family.chat_template ? { chat_template: model.family.chat_template } : {}),
         ...familyParsers(model.family),
       },

@@ -88,7 +88,8 @@ export async function resolveLaunchModel(db: Database, req: LaunchRequest): Prom
       sizeInBillions: spec.model_size_in_billions,
       quantization,
       arch,
-      weightsBytes: spec.model_format === 'safetensors' ? undefined : weightsBytes({ ...spec, architecture: arch }, quantization),
+      // An unquantized checkpoint's bytes follow its dtype (the planner's); one quantized at load, its quantization.
+      weightsBytes: spec.model_format === 'safetensors' && quantization === 'none' ? undefined : weightsBytes({ ...spec, architecture: arch }, quantization),
       contextLength: family.context_length,
       modelPath,
       hfRepoId: modelPath ? null : spec.model_id,

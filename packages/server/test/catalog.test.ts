@@ -179,6 +179,25 @@ describe('findSpec', () => {
   });
 });
 
+describe('fp8 quantized at load', () => {
+  it('picks a published FP8 checkpoint first, else the unquantized one at 8-bit linear weights', () => {
+    const published = findSpec('llama-3.1-instruct', null, 8, 'fp8');
+    expect(published.spec.model_format).toBe('fp8');
+    const online = findSpec('llama-3.1-instruct', 'safetensors', 8, 'FP8');
+    expect(online).toMatchObject({ quantization: 'fp8', spec: { model_format: 'safetensors', model_id: 'meta-llama/Llama-3.1-8B-Instruct' } });
+    // the 405B has no published FP8 spec here: its safetensors one is quantized at load
+    expect(findSpec('llama-3.1-instruct', null, 405, 'fp8').spec.model_format).toBe('safetensors');
+    expect(weightsBytes(online.spec, 'fp8')).toBe(weightsBytes(published.spec, 'fp8'));
+    expect(weightsBytes(online.spec, 'fp8') / weightsBytes(online.spec, 'none')).toBeLessThan(0.6);
+    expect(() => assertEngineRuns('builtin', online.family, online.spec, 'fp8')).not.toThrow();
+    expect(() => assertEngineRuns('vllm', online.family, online.spec, 'fp8')).not.toThrow();
+    const embedder = findSpec('bge-m3', null, null, 'fp8');
+    expectCatalogError(() => assertEngineRuns('builtin', embedder.family, embedder.spec, 'fp8'), 400, 'model_engine', /no local engine runs it/);
+    // other quantizations are never made up for a safetensors checkpoint
+    expectCatalogError(() => findSpec('llama-3.1-instruct', 'safetensors', 8, 'Int4'), 400, 'quantization', /safetensors 8B \[none\]/);
+  });
+});
+
 describe('engines', () => {
   it('answers GET /v1/engines/{model} in Xinference’s shape', () => {
     const engines = enginesFor('qwen2.5-instruct');
@@ -186,8 +205,10 @@ describe('engines', () => {
     expect(
       engines
         .builtin!.filter((e) => e.model_format === 'safetensors')
-        .every((e) => e.quantizations.join() === 'none'),
+        .every((e) => e.quantizations.join() === 'none,fp8'),
     ).toBe(true);
+    // fp8 on a safetensors checkpoint is quantized at load: not by llama.cpp, never for embedders
+    expect(enginesFor('bge-m3').builtin!.every((e) => !e.quantizations.includes('fp8'))).toBe(true);
     // The builtin engine loads AWQ checkpoints (issue 15), never GGUF.
     expect(
       engines.builtin!.some((e) => e.model_format === 'awq' && e.model_size_in_billions === 7),

@@ -8,6 +8,7 @@ export const DEFAULT_RUNNER_COMMAND = [fileURLToPath(new URL('../../../bin/pagod
 /** Engine kwargs the runner takes as flags; request_limits is the proxy's, not the runner's. */
 const FLAG_KWARGS = [
   ...RUNNER_ENGINE_KWARGS,
+  'quantization',
   'chat_template',
   'tool_call_parser',
   'enable_auto_tool_choice',

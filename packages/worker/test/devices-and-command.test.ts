@@ -63,6 +63,11 @@ describe('runner command', () => {
     expect(argv).toContain('--tool-call-parser hermes --enable-auto-tool-choice --reasoning-parser qwen3');
   });
 
+  it('asks the runner to quantize an unquantized checkpoint at load, as vLLM spells it', () => {
+    const fp8 = { ...job, engine_kwargs: { ...job.engine_kwargs, quantization: 'fp8' } };
+    expect(runnerArgv({ job: fp8, modelPath: '/m', host: 'h', port: 1, command: ['x'] }).join(' ')).toContain('--quantization fp8');
+  });
+
   it("hands the runner its replica's secret in the environment, never argv, and none of the platform's keys", () => {
     const secret = 'rs-0123456789abcdef0123456789abcdef';
     const withSecret = { ...job, runner_secret: secret };

@@ -1,7 +1,7 @@
 // The built-in model catalog and its look-ups: list families, find one spec by name / format /
 // size / quantization (with errors that list what exists), and the weight bytes a spec loads.
 import { DTYPE_BYTES, parameterCount, type CheckpointDtype } from './architecture.ts';
-import { servedAbilities } from './engine-capabilities.ts';
+import { ONLINE_QUANTIZATIONS, servedAbilities } from './engine-capabilities.ts';
 import {
   MODEL_FORMATS,
   ModelFamilySchema,
@@ -179,6 +179,9 @@ export function findSpec(
   if (quantization != null) {
     const q = quantization.toLowerCase();
     const spec = specs.find((s) => s.quantizations.some((x) => x.toLowerCase() === q));
+    // No checkpoint published in it: an unquantized one the engine quantizes at load (vLLM's --quantization fp8).
+    const unquantized = specs.find((s) => s.model_format === 'safetensors');
+    if (!spec && ONLINE_QUANTIZATIONS.includes(q) && unquantized) return { family, spec: unquantized, quantization: q };
     if (!spec) {
       throw new CatalogError(
         `model '${family.model_name}' has no quantization '${quantization}' for the chosen format and size; available: ${describeSpecs(specs)}`,
@@ -237,10 +240,12 @@ export function weightsBytes(
       );
     return Math.ceil((params * bits) / 8);
   }
-  if (spec.model_format === 'awq' || spec.model_format === 'gptq' || spec.model_format === 'fp8') {
+  const fp8 = spec.model_format === 'fp8' || quantization.toLowerCase() === 'fp8';
+  if (spec.model_format === 'awq' || spec.model_format === 'gptq' || fp8) {
     // Linear layers at their bits, with a 16-bit scale and zero per 128 weights for AWQ / GPTQ (fp8's
     // per-channel or per-block scales are a rounding error); embeddings and lm_head stay 16-bit.
-    const bits = spec.model_format === 'fp8' ? 8 : quantization.toLowerCase() === 'int8' ? 8.25 : 4.25;
+    // A safetensors checkpoint quantized to fp8 at load holds the same bytes once loaded.
+    const bits = fp8 ? 8 : quantization.toLowerCase() === 'int8' ? 8.25 : 4.25;
     const a = spec.architecture;
     const embeddings = a.vocab_size * a.hidden_size * (a.tie_word_embeddings ? 1 : 2);
     return Math.ceil(((params - embeddings) * bits) / 8 + embeddings * 2);

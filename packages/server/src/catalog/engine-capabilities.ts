@@ -11,6 +11,8 @@ export type EngineName = (typeof ENGINE_NAMES)[number];
 export interface EngineCapability {
   /** Formats it loads, and per format the quantizations (null: any the spec lists). */
   formats: Partial<Record<ModelFormat, readonly string[] | null>>;
+  /** Quantizations it applies at load to an unquantized (safetensors) LLM checkpoint, as vLLM's --quantization fp8. */
+  online_quantizations: readonly string[];
   model_types: readonly ModelType[];
   /** Abilities a request can use and get served: an ability is listed only when such a request works. */
   abilities: readonly ModelAbility[];
@@ -29,6 +31,8 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
     // AWQ / GPTQ / FP8 checkpoints carry their quantization_config, which the engine reads at load;
     // its int4 kernels take 4-bit GPTQ only (native/src/model/quantization_config.cpp refuses other bits).
     formats: { safetensors: ['none'], awq: null, gptq: ['Int4'], fp8: null },
+    // --quantization fp8: per-channel e4m3 weights quantized at load (native/src/model/quantization_config.h).
+    online_quantizations: ['fp8'],
     model_types: ['LLM', 'embedding', 'rerank'],
     // tools: tool_choice required / named by grammar, auto with the family's --tool-call-parser;
     // reasoning: the family's --reasoning-parser (docs/structured-output.md).
@@ -41,6 +45,7 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   },
   vllm: {
     formats: { safetensors: ['none'], awq: null, gptq: null, fp8: null },
+    online_quantizations: ['fp8'],
     model_types: ['LLM'],
     // Tool calls and reasoning need vLLM's parser flags, which the runner does not pass.
     abilities: ['chat', 'generate'],
@@ -50,6 +55,7 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   },
   'llama.cpp': {
     formats: { gguf: null },
+    online_quantizations: [],
     model_types: ['LLM'],
     abilities: ['chat', 'generate'],
     kv_cache_dtypes: ['auto'],
@@ -60,6 +66,7 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   // The upstream OpenAI server serves whatever it serves; the spec only names the model.
   remote: {
     formats: { safetensors: null, gguf: null, awq: null, gptq: null, fp8: null },
+    online_quantizations: [],
     model_types: ['LLM'],
     abilities: ['chat', 'generate'],
     kv_cache_dtypes: ['auto'],
@@ -68,12 +75,20 @@ export const ENGINE_CAPABILITIES: Record<EngineName, EngineCapability> = {
   },
 };
 
-/** The quantizations of `spec` that `engine` can run (empty: none). */
-export function engineQuantizations(engine: EngineName, spec: ModelSpec): string[] {
-  const allowed = ENGINE_CAPABILITIES[engine].formats[spec.model_format];
+/** Quantizations some engine applies at load to an unquantized checkpoint. */
+export const ONLINE_QUANTIZATIONS: readonly string[] = [...new Set(Object.values(ENGINE_CAPABILITIES).flatMap((c) => c.online_quantizations))];
+
+/**
+ * The quantizations of `spec` that `engine` can run (empty: none): those published for it, and for an
+ * unquantized LLM checkpoint those the engine applies at load.
+ */
+export function engineQuantizations(engine: EngineName, spec: ModelSpec, modelType: ModelType = 'LLM'): string[] {
+  const cap = ENGINE_CAPABILITIES[engine];
+  const allowed = cap.formats[spec.model_format];
   if (allowed === undefined) return [];
-  if (allowed === null) return [...spec.quantizations];
-  return spec.quantizations.filter((q) => allowed.includes(q));
+  const published = allowed === null ? [...spec.quantizations] : spec.quantizations.filter((q) => allowed.includes(q));
+  const online = spec.model_format === 'safetensors' && modelType === 'LLM' && published.length > 0 ? cap.online_quantizations : [];
+  return [...published, ...online.filter((q) => !published.includes(q))];
 }
 
 /** What a launch asks of its engine: its engine parameters and GPUs per replica. */

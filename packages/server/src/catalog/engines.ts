@@ -41,7 +41,7 @@ export function enginesFor(
   const out: Partial<Record<EngineName, EngineSpecEntry[]>> = {};
   for (const engine of ENGINE_NAMES) {
     const entries = family.model_specs.flatMap((spec) => {
-      const quantizations = engineQuantizations(engine, spec);
+      const quantizations = engineQuantizations(engine, spec, family.model_type);
       if (quantizations.length === 0) return [];
       return [
         {
@@ -65,9 +65,9 @@ export function assertEngineRuns(
   spec: ModelSpec,
   quantization: string,
 ): void {
-  if (engineQuantizations(engine, spec).includes(quantization)) return;
+  if (engineQuantizations(engine, spec, family.model_type).includes(quantization)) return;
   const able = ENGINE_NAMES.filter(
-    (e) => e !== 'remote' && engineQuantizations(e, spec).includes(quantization),
+    (e) => e !== 'remote' && engineQuantizations(e, spec, family.model_type).includes(quantization),
   );
   const what = `${family.model_name} ${spec.model_format} ${spec.model_size_in_billions}B ${quantization}`;
   throw new CatalogError(
