@@ -98,6 +98,8 @@ describe('embedding, rerank and LLM on one GPU through the proxy', () => {
     const first = body.results.find((r) => r.index === 0)!;
     expect(Math.abs(first.relevance_score - pair.score_sigmoid)).toBeLessThan(1e-4);
     expect(first.document.text).toBe(pair.document);
+    // the openai client's models.retrieve reads OpenAI's fields beside Xinference's
+    expect(await client.models.retrieve('e1')).toMatchObject({ id: 'e1', object: 'model', owned_by: 'pagoda', model_type: 'embedding' });
     const chat = await client.chat.completions.create({ model: 'l1', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8 });
     expect(chat.choices[0]!.message.content!.length).toBeGreaterThan(0);
     // the wrong route for each model type is a 400 with the reason, relayed from its runner

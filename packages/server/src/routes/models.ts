@@ -26,6 +26,9 @@ function listedView(row: Parameters<typeof modelView>[0], principal: Principal |
   return { ...view, last_error: null, replicas: view.replicas.map((r) => ({ ...r, address: null, worker: null, last_error: null })) };
 }
 
+/** The fields of OpenAI's model object. */
+const openAiModel = (row: { uid: string; createdAt: Date }) => ({ id: row.uid, object: 'model' as const, created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'pagoda' });
+
 /** Xinference's instance states for ours. */
 const XINFERENCE_STATUS: Record<string, string> = { pending: 'CREATING', launching: 'CREATING', ready: 'READY', degraded: 'READY', failed: 'ERROR' };
 
@@ -119,13 +122,14 @@ export function modelsRoutes(p: Platform, auth: Auth, inFlight: InFlightRequests
     const data = rows
       .filter((row) => all || SERVABLE.includes(row.status))
       .filter((row) => !principal?.models || principal.models.includes(row.uid))
-      .map((row) => ({ id: row.uid, object: 'model', created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'pagoda', ...listedView(row, principal) }));
+      .map((row) => ({ ...openAiModel(row), ...listedView(row, principal) }));
     res.json({ object: 'list', data });
   });
 
   r.get('/v1/models/:uid', admin, async (req, res) => {
     const row = await find(uidParam(req));
-    res.json({ ...(await describeFields(row.modelName, row.params)), ...modelView(row) });
+    // OpenAI's model object first (the openai client's models.retrieve reads id), then Xinference's describe_model.
+    res.json({ ...openAiModel(row), ...(await describeFields(row.modelName, row.params)), ...modelView(row) });
   });
 
   r.get('/v1/models/:uid/progress', admin, async (req, res) => {
