@@ -13,6 +13,7 @@ export const StreamOptionsSchema = z
   })
   .nullable()
   .optional();
+export type StreamOptions = z.infer<typeof StreamOptionsSchema>;
 
 /** vLLM refuses stream_options on a request that does not stream; so do we (both endpoints). */
 export function refineStreamOptions(req: { stream?: boolean | null; stream_options?: unknown }, ctx: z.RefinementCtx): void {

@@ -15,6 +15,7 @@ import {
   type TokenizeRequest,
   type TokenizeResponse,
   type Usage,
+  type StreamOptions,
 } from '@pagoda/protocol';
 import { BackgroundEncoder, Tokenizer, type TextTokenizer } from '@pagoda/tokenizer';
 import type { Logger } from 'pino';
@@ -206,7 +207,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     if (scoredEcho) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
     await this.constrain(spec, runs);
     const n = req.n ?? 1;
-    return this.chunkStream(ctx, 'text_completion', runs, (base) => {
+    return this.chunkStream(ctx, 'text_completion', runs, req.stream ? req.stream_options : null, (base) => {
       const offsets = new Map<number, number>();
       const leading: CompletionChunk[] = [];
       if (req.echo && !scoredEcho) {
@@ -373,7 +374,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     await this.constrain(structured ?? tools.spec, [run], tools.parameterSpecs);
     const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
     const toolCallsFinish = tools.mode.kind === 'auto' || tools.mode.kind === 'required';
-    return this.chunkStream(ctx, 'chat.completion.chunk', [run], (base) => {
+    return this.chunkStream(ctx, 'chat.completion.chunk', [run], req.stream ? req.stream_options : null, (base) => {
       const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
         ...base,
         choices: [
@@ -434,17 +435,22 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
    * What completions and chat both stream: the engine runs the prompts, `chunks` gives the leading
    * chunks and one chunk per engine event, and a usage chunk ends it; every chunk carries one header.
    */
-  private chunkStream<O extends string, T>(
+  private chunkStream<O extends string, T extends object>(
     ctx: GenerateContext,
     object: O,
     runs: PromptRun[],
+    options: StreamOptions,
     chunks: (header: ChunkHeader<O>) => { leading: T[]; toChunk: (e: OutputEvent) => T },
   ): AsyncIterable<T | UsageChunk<O>> {
     const { engine, tokenizer } = this.ready();
     const header: ChunkHeader<O> = { id: ctx.requestId, object, created: now(), model: ctx.model };
     const usage: PromptUsage = { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
     const set = new PromptSet(engine, tokenizer, runs, ctx.signal, usage, this.onEngineFailure);
-    const { leading, toChunk } = chunks(header);
+    const made = chunks(header);
+    // vLLM's continuous_usage_stats: every chunk carries the counts so far (the prompt's from the start).
+    const continuous = options?.include_usage === true && options.continuous_usage_stats === true;
+    const leading = continuous ? made.leading.map((c) => ({ ...c, usage: toUsage(usage) })) : made.leading;
+    const toChunk = continuous ? (e: OutputEvent) => ({ ...made.toChunk(e), usage: toUsage(usage) }) : made.toChunk;
     return new ChunkStream<T | UsageChunk<O>>(leading, set, toChunk, () => ({
       ...header,
       choices: [],
