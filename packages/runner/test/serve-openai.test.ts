@@ -99,43 +99,6 @@ describe('completions', () => {
     expect(usage).toMatchObject({ prompt_tokens: once.prompt_ids.length, completion_tokens: 24 });
   });
 
-  it("puts the counts so far on every chunk with vLLM's continuous_usage_stats", async () => {
-    const body = (continuous: boolean) =>
-      JSON.stringify({
-        model: MODEL,
-        messages: [{ role: 'user', content: once.prompt_text }],
-        max_tokens: 6,
-        temperature: 0,
-        stream: true,
-        stream_options: { include_usage: true, continuous_usage_stats: continuous },
-      });
-    const chunksOf = async (continuous: boolean) => {
-      const res = await fetch(`${server.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: body(continuous),
-      });
-      const text = await res.text();
-      return text
-        .split('\n')
-        .filter((l) => l.startsWith('data: {'))
-        .map(
-          (l) =>
-            JSON.parse(l.slice(6)) as { choices: unknown[]; usage?: OpenAI.CompletionUsage | null },
-        );
-    };
-    const every = await chunksOf(true);
-    expect(every.every((c) => c.usage != null)).toBe(true);
-    const counts = every.map((c) => c.usage!.completion_tokens);
-    expect(counts[0]).toBe(0); // the role chunk comes before any token
-    expect(counts.at(-1)).toBe(6);
-    expect(counts.every((n, i) => i === 0 || n >= counts[i - 1]!)).toBe(true);
-    expect(new Set(every.map((c) => c.usage!.prompt_tokens)).size).toBe(1);
-    // without it only the last chunk (no choices) has usage
-    const last = await chunksOf(false);
-    expect(last.filter((c) => c.usage != null).map((c) => c.choices.length)).toEqual([0]);
-  });
-
   it('takes token ids and lists of prompts', async () => {
     const byIds = await client.completions.create({
       model: MODEL,
@@ -312,6 +275,43 @@ describe('completions', () => {
 });
 
 describe('chat completions', () => {
+  it("puts the counts so far on every chunk with vLLM's continuous_usage_stats", async () => {
+    const body = (continuous: boolean) =>
+      JSON.stringify({
+        model: MODEL,
+        messages: [{ role: 'user', content: once.prompt_text }],
+        max_tokens: 6,
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true, continuous_usage_stats: continuous },
+      });
+    const chunksOf = async (continuous: boolean) => {
+      const res = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body(continuous),
+      });
+      const text = await res.text();
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('data: {'))
+        .map(
+          (l) =>
+            JSON.parse(l.slice(6)) as { choices: unknown[]; usage?: OpenAI.CompletionUsage | null },
+        );
+    };
+    const every = await chunksOf(true);
+    expect(every.every((c) => c.usage != null)).toBe(true);
+    const counts = every.map((c) => c.usage!.completion_tokens);
+    expect(counts[0]).toBe(0); // the role chunk comes before any token
+    expect(counts.at(-1)).toBe(6);
+    expect(counts.every((n, i) => i === 0 || n >= counts[i - 1]!)).toBe(true);
+    expect(new Set(every.map((c) => c.usage!.prompt_tokens)).size).toBe(1);
+    // without it only the last chunk (no choices) has usage
+    const last = await chunksOf(false);
+    expect(last.filter((c) => c.usage != null).map((c) => c.choices.length)).toEqual([0]);
+  });
+
   const messages: OpenAI.ChatCompletionMessageParam[] = [
     { role: 'user', content: 'Tell me a story about a dog.' },
   ];

@@ -207,7 +207,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     if (scoredEcho) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
     await this.constrain(spec, runs);
     const n = req.n ?? 1;
-    return this.chunkStream(ctx, 'text_completion', runs, req.stream ? req.stream_options : null, (base) => {
+    return this.chunkStream(ctx, 'text_completion', runs, req.stream_options, (base) => {
       const offsets = new Map<number, number>();
       const leading: CompletionChunk[] = [];
       if (req.echo && !scoredEcho) {
@@ -374,7 +374,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     await this.constrain(structured ?? tools.spec, [run], tools.parameterSpecs);
     const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
     const toolCallsFinish = tools.mode.kind === 'auto' || tools.mode.kind === 'required';
-    return this.chunkStream(ctx, 'chat.completion.chunk', [run], req.stream ? req.stream_options : null, (base) => {
+    return this.chunkStream(ctx, 'chat.completion.chunk', [run], req.stream_options, (base) => {
       const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
         ...base,
         choices: [

@@ -179,10 +179,10 @@ export function findSpec(
   if (quantization != null) {
     const q = quantization.toLowerCase();
     const spec = specs.find((s) => s.quantizations.some((x) => x.toLowerCase() === q));
-    // No checkpoint published in it: an unquantized one the engine quantizes at load (vLLM's --quantization fp8).
-    const unquantized = specs.find((s) => s.model_format === 'safetensors');
-    if (!spec && ONLINE_QUANTIZATIONS.includes(q) && unquantized) return { family, spec: unquantized, quantization: q };
     if (!spec) {
+      // No checkpoint published in it: an unquantized one the engine quantizes at load (vLLM's --quantization fp8).
+      const unquantized = specs.find((s) => s.model_format === 'safetensors');
+      if (unquantized && ONLINE_QUANTIZATIONS.includes(q)) return { family, spec: unquantized, quantization: q };
       throw new CatalogError(
         `model '${family.model_name}' has no quantization '${quantization}' for the chosen format and size; available: ${describeSpecs(specs)}`,
         400,
