@@ -23,6 +23,7 @@ Napi::Object logprob_to_js(Napi::Env env, int32_t token_id, const TokenLogprobs&
   Napi::Object lp = Napi::Object::New(env);
   lp.Set("token_id", token_id);
   lp.Set("logprob", l.logprob);
+  lp.Set("rank", l.rank);
   Napi::Array top = Napi::Array::New(env, l.top.size());
   for (size_t k = 0; k < l.top.size(); ++k) {
     Napi::Object t = Napi::Object::New(env);

@@ -192,6 +192,12 @@ void test_top_logprobs() {
   double total = 0.0;
   for (float v : logits) total += std::exp(v + t.logprobs.logprob - 4.0f);
   CHECK(near(total, 1.0, 1e-4));
+  CHECK_EQ(t.logprobs.rank, 1);
+  // prompt logprobs: the rank counts the tokens strictly more likely (tied ones share it)
+  CHECK_EQ(sampler.logprobs_of(logits.data(), 4, 0).rank, 3);
+  CHECK_EQ(sampler.logprobs_of(logits.data(), 1, 0).rank, 4);
+  CHECK_EQ(sampler.logprobs_of(logits.data(), 0, 0).rank, 5);
+  CHECK_EQ(sampler.logprobs_of(logits.data(), 7, 0).rank, 5);
 }
 
 void test_validation_names_the_parameter() {

@@ -94,11 +94,17 @@ int32_t Sampler::sample_random(const Sequence& seq, std::mt19937_64& rng) {
 
 TokenLogprobs Sampler::raw_logprobs(const float* logits, int32_t chosen, int32_t top_n) {
   float max_logit = logits[argmax(logits, vocab_size_)];
+  const float chosen_logit = logits[chosen];
   double sum = 0.0;
-  for (int32_t i = 0; i < vocab_size_; ++i) sum += std::exp(static_cast<double>(logits[i] - max_logit));
+  int32_t above = 0;
+  for (int32_t i = 0; i < vocab_size_; ++i) {
+    sum += std::exp(static_cast<double>(logits[i] - max_logit));
+    above += logits[i] > chosen_logit;
+  }
   const float log_z = max_logit + static_cast<float>(std::log(sum));
   TokenLogprobs out;
-  out.logprob = logits[chosen] - log_z;
+  out.logprob = chosen_logit - log_z;
+  out.rank = above + 1;
   if (top_n > 0) {
     candidates_.resize(vocab_size_);
     std::iota(candidates_.begin(), candidates_.end(), 0);

@@ -15,6 +15,7 @@ namespace pagoda {
 
 struct TokenLogprobs {
   float logprob = 0.0f; // of the chosen token
+  int32_t rank = 1;      // 1 + how many tokens have a larger logit than the chosen one
   std::vector<std::pair<int32_t, float>> top; // the top `logprobs` tokens, best first
 };
 

@@ -74,6 +74,8 @@ export type EngineFinishReason = 'stop' | 'length' | 'abort';
 export interface TokenLogprob {
   token_id: number;
   logprob: number;
+  /** 1 + how many tokens were more likely; set on prompt logprobs. */
+  rank?: number;
   top: Array<{ token_id: number; logprob: number }>;
 }
 

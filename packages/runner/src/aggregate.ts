@@ -7,6 +7,7 @@ import type {
   ToolCall,
   CompletionChunk,
   CompletionLogprobs,
+  PromptLogprobs,
   Usage,
 } from '@pagoda/protocol';
 
@@ -83,6 +84,7 @@ interface FoldedMessage {
 }
 
 export class ChatAggregator {
+  private promptLogprobs: PromptLogprobs | null = null;
   private readonly folder = new ChunkFolder<
     ChatCompletionChunk['choices'][number],
     FoldedMessage,
@@ -108,6 +110,7 @@ export class ChatAggregator {
   );
 
   add(chunk: ChatCompletionChunk): void {
+    if (chunk.prompt_logprobs) this.promptLogprobs = chunk.prompt_logprobs;
     this.folder.add(chunk);
   }
 
@@ -132,6 +135,7 @@ export class ChatAggregator {
         stop_reason: stopReason,
       })),
       usage: f.usage,
+      ...(this.promptLogprobs ? { prompt_logprobs: this.promptLogprobs } : {}),
     };
   }
 }
@@ -139,12 +143,13 @@ export class ChatAggregator {
 export class CompletionAggregator {
   private readonly folder = new ChunkFolder<
     CompletionChunk['choices'][number],
-    { text: string; logprobs: CompletionLogprobs | null },
+    { text: string; logprobs: CompletionLogprobs | null; promptLogprobs: PromptLogprobs | null },
     CompletionFinish
   >(
-    () => ({ text: '', logprobs: null }),
+    () => ({ text: '', logprobs: null, promptLogprobs: null }),
     (acc, c) => {
       acc.text += c.text;
+      if (c.prompt_logprobs) acc.promptLogprobs = c.prompt_logprobs;
       if (c.logprobs) {
         const lp = (acc.logprobs ??= {
           tokens: [],
@@ -177,6 +182,7 @@ export class CompletionAggregator {
         logprobs: body.logprobs,
         finish_reason: finish,
         stop_reason: stopReason,
+        ...(body.promptLogprobs ? { prompt_logprobs: body.promptLogprobs } : {}),
       })),
       usage: f.usage,
     };

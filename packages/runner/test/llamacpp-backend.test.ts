@@ -16,6 +16,7 @@ import {
   startServe,
   type ServeProcess,
   storiesGolden,
+  goldenPromptLogprobs,
   PLAIN_CHAT_TEMPLATE,
 } from './helpers/serve-process.ts';
 import { storiesGguf } from './helpers/stories-gguf.ts';
@@ -115,6 +116,35 @@ describe('llama.cpp on the converted stories260k GGUF', () => {
       expect(Math.abs(lp - c.greedy_logprobs[i]!)).toBeLessThan(1e-3);
   });
 
+  it('scores the prompt (prompt_logprobs): logprob, rank and top tokens as transformers', async () => {
+    for (const c of golden.cases.slice(1, 3)) {
+      const want = goldenPromptLogprobs(c);
+      // a second run reuses nothing: the sequence's cached prefix has no logits to score
+      for (let run = 0; run < 2; run++) {
+        const scored: NonNullable<GenerateDelta['prompt_logprobs']> = [];
+        const ids: number[] = [];
+        for await (const d of engine.generate(
+          c.prompt_ids,
+          { max_tokens: 3, temperature: 0, ignore_eos: true, prompt_logprobs: 2 },
+          {},
+        )) {
+          scored.push(...(d.prompt_logprobs ?? []));
+          ids.push(...d.token_ids);
+        }
+        expect(ids).toEqual(c.greedy_ids.slice(0, 3));
+        expect(scored).toHaveLength(c.prompt_ids.length - 1);
+        for (const [i, lp] of scored.entries()) {
+          const row = want[i]!;
+          const id = c.prompt_ids[i + 1]!;
+          expect(Math.abs(lp.logprob - row[id]!), `${c.prompt_text} @${i}`).toBeLessThan(1e-3);
+          expect(lp.rank).toBe(row.filter((x) => x > row[id]!).length + 1);
+          const order = [...row.keys()].sort((a, b) => row[b]! - row[a]!);
+          expect(lp.top.map((t) => t.token_id)).toEqual(order.slice(0, 2));
+        }
+      }
+    }
+  });
+
   it('the tokenizer read from the GGUF encodes every golden prompt as transformers does', async () => {
     const { GgufTokenizer } = await import('../src/backends/gguf-tokenizer.ts');
     const { readGgufHeader } = await import('@pagoda/gguf');
@@ -165,6 +195,34 @@ describe('pagoda serve model.gguf', () => {
     expect(choice.finish_reason).toBe('length');
     expect(res.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 64, total_tokens: 69 });
     expect(res.model).toBe(MODEL);
+  });
+
+  it('echo with logprobs and prompt_logprobs score the prompt as transformers', async () => {
+    const dog = golden.cases[1]!;
+    const want = goldenPromptLogprobs(dog);
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: dog.prompt_ids,
+      max_tokens: 2,
+      temperature: 0,
+      echo: true,
+      logprobs: 1,
+      prompt_logprobs: 1,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
+    const choice = res.choices[0]! as OpenAI.CompletionChoice & {
+      prompt_logprobs: Array<Record<string, { logprob: number; rank: number }> | null>;
+    };
+    const lp = choice.logprobs!;
+    expect(lp.token_logprobs).toHaveLength(dog.prompt_ids.length + 2);
+    expect(lp.token_logprobs![0]).toBeNull();
+    expect(choice.prompt_logprobs).toHaveLength(dog.prompt_ids.length);
+    for (let i = 1; i < dog.prompt_ids.length; i++) {
+      const id = dog.prompt_ids[i]!;
+      expect(Math.abs(lp.token_logprobs![i]! - want[i - 1]![id]!)).toBeLessThan(1e-3);
+      expect(choice.prompt_logprobs[i]![id]!.rank).toBe(
+        want[i - 1]!.filter((x) => x > want[i - 1]![id]!).length + 1,
+      );
+    }
   });
 
   it('completions stream the same text, then usage', async () => {

@@ -2,14 +2,27 @@
 // on stories260k) — requests, streams, upstream errors and tokenize pass through; engine gauges are scraped.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STORIES, startServe, type ServeProcess } from './helpers/serve-process.ts';
+import {
+  PLAIN_CHAT_TEMPLATE,
+  STORIES,
+  startServe,
+  type ServeProcess,
+} from './helpers/serve-process.ts';
 
 let upstream: ServeProcess;
 let front: ServeProcess;
 let client: OpenAI;
 
 beforeAll(async () => {
-  upstream = await startServe([STORIES, '--served-model-name', 'stories', '--device', 'cpu']);
+  upstream = await startServe([
+    STORIES,
+    '--served-model-name',
+    'stories',
+    '--device',
+    'cpu',
+    '--chat-template',
+    PLAIN_CHAT_TEMPLATE,
+  ]);
   front = await startServe([
     'stories',
     '--backend',
@@ -38,6 +51,63 @@ describe('remote backend', () => {
     for await (const c of await client.completions.create({ ...ask, stream: true }))
       streamed += c.choices[0]?.text ?? '';
     expect(streamed).toBe(want);
+  });
+
+  it('passes continuous_usage_stats upstream: every streamed chunk carries the counts so far', async () => {
+    const res = await fetch(`${front.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer front-key' },
+      body: JSON.stringify({
+        model: 'stories',
+        prompt: 'Once upon a time',
+        max_tokens: 6,
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true, continuous_usage_stats: true },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const chunks = (await res.text())
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)) as { choices: unknown[]; usage?: { completion_tokens: number } });
+    const withText = chunks.filter((c) => c.choices.length > 0);
+    expect(withText.length).toBeGreaterThan(1);
+    for (const c of withText) expect(c.usage).toBeDefined();
+    const counts = withText.map((c) => c.usage!.completion_tokens);
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    expect(chunks.at(-1)!.usage!.completion_tokens).toBe(6);
+  });
+
+  it("asks upstream for a whole answer when prompt_logprobs is set, as vLLM streams none", async () => {
+    const ask = async (url: string, path: string, body: object) => {
+      const res = await fetch(`${url}/v1/${path}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: 'Bearer front-key' },
+        body: JSON.stringify({ model: 'stories', max_tokens: 5, temperature: 0, prompt_logprobs: 2, ...body }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Record<string, unknown> & {
+        choices: Array<Record<string, unknown>>;
+      };
+    };
+    const completion = { prompt: 'Once upon a time' };
+    const [direct, fronted] = await Promise.all([
+      ask(upstream.url, 'completions', completion),
+      ask(front.url, 'completions', completion),
+    ]);
+    expect(fronted.choices[0]!.prompt_logprobs).toEqual(direct.choices[0]!.prompt_logprobs);
+    expect((fronted.choices[0]!.prompt_logprobs as unknown[]).length).toBeGreaterThan(3);
+    expect(fronted.choices[0]!.text).toBe(direct.choices[0]!.text);
+    expect(fronted.usage).toEqual(direct.usage);
+    const chat = { messages: [{ role: 'user', content: 'Once upon a time' }] };
+    const [directChat, frontedChat] = await Promise.all([
+      ask(upstream.url, 'chat/completions', chat),
+      ask(front.url, 'chat/completions', chat),
+    ]);
+    expect(frontedChat.prompt_logprobs).toEqual(directChat.prompt_logprobs);
+    expect(frontedChat.choices[0]!.message).toEqual(directChat.choices[0]!.message);
+    expect(frontedChat.model).toBe('stories');
   });
 
   it('keeps the upstream status and message for a bad request', async () => {

@@ -7,6 +7,7 @@ import {
   startServe,
   type ServeProcess,
   storiesGolden,
+  goldenPromptLogprobs,
   PLAIN_CHAT_TEMPLATE,
 } from './helpers/serve-process.ts';
 
@@ -245,6 +246,62 @@ describe('completions', () => {
     expect(res.choices[0]!.text.startsWith(`${once.prompt_text},`)).toBe(true);
   });
 
+  it("scores the prompt with vLLM's prompt_logprobs: logprob, rank and top tokens as transformers", async () => {
+    const dog = golden.cases[1]!; // 'The little dog ran to the park and': ranks up to 24
+    type Entry = Record<string, { logprob: number; rank: number; decoded_token: string }>;
+    const { status, body } = await post('/v1/completions', {
+      model: MODEL,
+      prompt: dog.prompt_ids,
+      max_tokens: 3,
+      temperature: 0,
+      n: 2,
+      prompt_logprobs: 3,
+    });
+    expect(status).toBe(200);
+    const choices = body.choices as Array<{ prompt_logprobs: Array<Entry | null> }>;
+    expect(choices).toHaveLength(2);
+    const scored = choices[0]!.prompt_logprobs;
+    expect(choices[1]!.prompt_logprobs).toEqual(scored);
+    expect(scored).toHaveLength(dog.prompt_ids.length);
+    expect(scored[0]).toBeNull();
+    const want = goldenPromptLogprobs(dog);
+    for (let i = 1; i < dog.prompt_ids.length; i++) {
+      const row = want[i - 1]!;
+      const id = dog.prompt_ids[i]!;
+      const order = [...row.keys()].sort((a, b) => row[b]! - row[a]!);
+      const entry = scored[i]!;
+      expect(entry[id]!.logprob).toBeCloseTo(row[id]!, 4);
+      expect(entry[id]!.rank).toBe(row.filter((x) => x > row[id]!).length + 1);
+      for (const [k, top] of order.slice(0, 3).entries()) {
+        expect(entry[top]!.rank).toBe(k + 1);
+        expect(entry[top]!.logprob).toBeCloseTo(row[top]!, 4);
+      }
+      // the prompt's own token and the top three, nothing else
+      expect(Object.keys(entry).length).toBe(order.slice(0, 3).includes(id) ? 3 : 4);
+    }
+    // the prompt's ranks are not all 1: the check above can tell a rank from a constant
+    expect(scored.slice(1).some((e, i) => e![dog.prompt_ids[i + 1]!]!.rank > 1)).toBe(true);
+    // echo with logprobs beside it keeps its own shape and agrees on the prompt
+    const echoed = await client.completions.create({
+      model: MODEL,
+      prompt: dog.prompt_ids,
+      max_tokens: 2,
+      temperature: 0,
+      echo: true,
+      logprobs: 1,
+      prompt_logprobs: 0,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
+    const lp = echoed.choices[0]!.logprobs!;
+    const zero = (echoed.choices[0] as unknown as { prompt_logprobs: Array<Entry | null> }).prompt_logprobs;
+    expect(lp.tokens!.length).toBe(dog.prompt_ids.length + 2);
+    for (let i = 1; i < dog.prompt_ids.length; i++) {
+      expect(Object.keys(zero[i]!)).toEqual([String(dog.prompt_ids[i])]);
+      expect(lp.token_logprobs![i]).toBeCloseTo(zero[i]![dog.prompt_ids[i]!]!.logprob, 6);
+      // the token text as the logprobs of completions spell it
+      expect(zero[i]![dog.prompt_ids[i]!]!.decoded_token).toBe(lp.tokens![i]);
+    }
+  });
+
   it('the same seed gives the same sample; another seed another', async () => {
     const ask = (seed: number) =>
       client.completions.create({
@@ -315,6 +372,59 @@ describe('chat completions', () => {
   const messages: OpenAI.ChatCompletionMessageParam[] = [
     { role: 'user', content: 'Tell me a story about a dog.' },
   ];
+
+  it('answers prompt_logprobs once, beside the choices, for the templated prompt', async () => {
+    const { status, body } = await post('/v1/chat/completions', {
+      model: MODEL,
+      messages: [{ role: 'user', content: once.prompt_text }],
+      max_tokens: 4,
+      temperature: 0,
+      n: 2,
+      prompt_logprobs: 1,
+    });
+    expect(status).toBe(200);
+    const scored = body.prompt_logprobs as Array<Record<string, { logprob: number; rank: number }> | null>;
+    const usage = body.usage as { prompt_tokens: number };
+    expect(scored).toHaveLength(usage.prompt_tokens);
+    expect(scored[0]).toBeNull();
+    for (const entry of scored.slice(1)) {
+      const ranks = Object.values(entry!).map((e) => e.rank);
+      expect(ranks).toContain(1);
+      for (const e of Object.values(entry!)) expect(e.logprob).toBeLessThanOrEqual(0);
+    }
+    expect((body.choices as Array<Record<string, unknown>>)[0]!.prompt_logprobs).toBeUndefined();
+    const plain = await post('/v1/chat/completions', {
+      model: MODEL,
+      messages: [{ role: 'user', content: once.prompt_text }],
+      max_tokens: 4,
+      temperature: 0,
+    });
+    expect(plain.body.prompt_logprobs).toBeUndefined();
+  });
+
+  it('refuses prompt_logprobs on a stream (0 is accepted and dropped, as vLLM) and above 20', async () => {
+    const ask = (extra: object) =>
+      post('/v1/chat/completions', {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'Hi' }],
+        max_tokens: 2,
+        ...extra,
+      });
+    const streamed = await ask({ stream: true, prompt_logprobs: 2 });
+    expect(streamed.status).toBe(400);
+    expect(streamed.body.error.param).toBe('prompt_logprobs');
+    expect(streamed.body.error.message).toMatch(/not available when stream is true/);
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, prompt: 'Hi', max_tokens: 2, stream: true, prompt_logprobs: 0 }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).not.toMatch(/prompt_logprobs/);
+    const many = await ask({ prompt_logprobs: 21 });
+    expect(many.status).toBe(400);
+    expect(many.body.error.param).toBe('prompt_logprobs');
+  });
 
   it('answers, with usage equal to the tokenized chat', async () => {
     const res = await client.chat.completions.create({

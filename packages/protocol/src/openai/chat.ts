@@ -1,6 +1,12 @@
 // POST /v1/chat/completions: request (messages, vLLM extras), response and stream chunk types.
 import { z } from 'zod';
-import { FinishReasonSchema, UsageSchema, refineStreamOptions, samplingFields } from './common.ts';
+import {
+  FinishReasonSchema,
+  PromptLogprobsSchema,
+  UsageSchema,
+  refineStreamOptions,
+  samplingFields,
+} from './common.ts';
 import {
   FunctionToolSchema,
   ResponseFormatSchema,
@@ -92,6 +98,8 @@ export const ChatCompletionSchema = z.object({
   ),
   usage: UsageSchema.nullable().optional(),
   system_fingerprint: z.string().nullable().optional(),
+  /** vLLM: the templated prompt's logprobs, when prompt_logprobs was asked for. */
+  prompt_logprobs: PromptLogprobsSchema.nullable().optional(),
 });
 export type ChatCompletion = z.infer<typeof ChatCompletionSchema>;
 
@@ -115,5 +123,7 @@ export const ChatCompletionChunkSchema = z.object({
     }),
   ),
   usage: UsageSchema.nullable().optional(),
+  /** Only on the chunks a non-streamed answer is folded from (streams refuse prompt_logprobs). */
+  prompt_logprobs: PromptLogprobsSchema.nullable().optional(),
 });
 export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunkSchema>;

@@ -15,10 +15,19 @@ export const StreamOptionsSchema = z
   .optional();
 export type StreamOptions = z.infer<typeof StreamOptionsSchema>;
 
-/** vLLM refuses stream_options on a request that does not stream; so do we (both endpoints). */
-export function refineStreamOptions(req: { stream?: boolean | null; stream_options?: unknown }, ctx: z.RefinementCtx): void {
+/**
+ * vLLM refuses stream_options on a request that does not stream, and prompt_logprobs above 0 on one
+ * that does (a stream has nowhere to put them); so do we (both endpoints).
+ */
+export function refineStreamOptions(
+  req: { stream?: boolean | null; stream_options?: unknown; prompt_logprobs?: number | null },
+  ctx: z.RefinementCtx,
+): void {
   if (req.stream_options != null && req.stream !== true) {
     ctx.addIssue({ code: 'custom', path: ['stream_options'], message: 'stream_options needs stream: true; leave it out or set stream: true' });
+  }
+  if (req.stream === true && req.prompt_logprobs != null && req.prompt_logprobs > 0) {
+    ctx.addIssue({ code: 'custom', path: ['prompt_logprobs'], message: 'prompt_logprobs are not available when stream is true; leave one of them out' });
   }
 }
 
@@ -47,7 +56,23 @@ export const samplingFields = {
   include_stop_str_in_output: z.boolean().nullable().optional(),
   skip_special_tokens: z.boolean().nullable().optional(),
   spaces_between_special_tokens: z.boolean().nullable().optional(),
+  /** Score the prompt: each prompt token's logprob and rank, with this many top alternatives (0-20). */
+  prompt_logprobs: z.number().int().min(0).max(20).nullable().optional(),
 };
+
+/** One token of a prompt_logprobs entry, as vLLM answers it: rank 1 is the most likely token. */
+export const PromptLogprobSchema = z.object({
+  logprob: z.number(),
+  rank: z.number().int().nullable(),
+  decoded_token: z.string().nullable(),
+});
+export type PromptLogprob = z.infer<typeof PromptLogprobSchema>;
+/**
+ * vLLM's prompt_logprobs: one entry a prompt token, null for the first (nothing precedes it), else
+ * keyed by token id: the prompt's own token and the top alternatives at that position.
+ */
+export const PromptLogprobsSchema = z.array(z.record(z.string(), PromptLogprobSchema).nullable());
+export type PromptLogprobs = z.infer<typeof PromptLogprobsSchema>;
 
 export const UsageSchema = z.object({
   prompt_tokens: z.number().int(),

@@ -1,6 +1,12 @@
 // POST /v1/completions: request (text, text list, token ids or lists of them), response and stream chunk.
 import { z } from 'zod';
-import { FinishReasonSchema, UsageSchema, refineStreamOptions, samplingFields } from './common.ts';
+import {
+  FinishReasonSchema,
+  PromptLogprobsSchema,
+  UsageSchema,
+  refineStreamOptions,
+  samplingFields,
+} from './common.ts';
 import { ResponseFormatSchema, structuredOutputFields } from './structured.ts';
 
 const TokenIds = z.array(z.number().int().min(0)).min(1);
@@ -56,6 +62,8 @@ export const CompletionChoiceSchema = z.object({
   logprobs: CompletionLogprobsSchema.nullable(),
   finish_reason: FinishReasonSchema,
   stop_reason: z.union([z.string(), z.number()]).nullable().optional(),
+  /** vLLM: this choice's prompt scored, when prompt_logprobs was asked for. */
+  prompt_logprobs: PromptLogprobsSchema.nullable().optional(),
 });
 export type CompletionChoice = z.infer<typeof CompletionChoiceSchema>;
 

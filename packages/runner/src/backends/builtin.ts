@@ -29,7 +29,12 @@ import type {
 import { resolveModelPath } from '../model-path.ts';
 import type { ServeOptions } from '../serve-options.ts';
 import { BackendLifecycle } from './backend-lifecycle.ts';
-import { chatLogprobs, completionLogprobs, echoedCompletionLogprobs } from './logprobs-format.ts';
+import {
+  chatLogprobs,
+  completionLogprobs,
+  echoedCompletionLogprobs,
+  promptLogprobsOf,
+} from './logprobs-format.ts';
 import { ChunkStream, DeferredStream } from './chunk-stream.ts';
 import { baseEngineOptions, definedOptions } from './engine-options.ts';
 import { backendStatsOf } from './engine-stats.ts';
@@ -204,7 +209,8 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     const runs = prompts.map(({ ids }) => this.promptRun(req, ids, req.max_tokens, 'prompt', topK));
     // echo with logprobs: the engine scores the prompt too, and the echo comes with the first tokens
     const scoredEcho = req.echo === true && topK !== null;
-    if (scoredEcho) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
+    const promptK = promptLogprobsAsked(req);
+    scorePrompts(runs, Math.max(scoredEcho ? topK : -1, promptK ?? -1));
     await this.constrain(spec, runs);
     const n = req.n ?? 1;
     return this.chunkStream(ctx, 'text_completion', runs, req.stream_options, (base) => {
@@ -226,12 +232,13 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
       const toChunk = (e: OutputEvent): CompletionChunk => {
         let logprobs = null;
         let echoed = '';
+        const prompt = prompts[Math.floor(e.index / n)]!;
         if (topK !== null) {
-          const prompt = prompts[Math.floor(e.index / n)]!;
-          const formatted = e.promptLogprobs
-            ? echoedCompletionLogprobs(prompt.ids, e.promptLogprobs, e.logprobs, texts, topK)
+          const echoNow = scoredEcho && e.promptLogprobs !== undefined;
+          const formatted = echoNow
+            ? echoedCompletionLogprobs(prompt.ids, e.promptLogprobs!, e.logprobs, texts, topK)
             : completionLogprobs(e.logprobs, texts, topK, offsets.get(e.index) ?? 0);
-          if (e.promptLogprobs) echoed = prompt.text;
+          if (echoNow) echoed = prompt.text;
           offsets.set(e.index, formatted.next);
           logprobs = formatted.logprobs;
         }
@@ -244,6 +251,9 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
               logprobs,
               finish_reason: e.finish_reason,
               stop_reason: e.stop_reason,
+              ...(promptK !== null && e.promptLogprobs
+                ? { prompt_logprobs: promptLogprobsOf(prompt.ids, e.promptLogprobs, texts, promptK) }
+                : {}),
             },
           ],
         };
@@ -369,6 +379,9 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     if (!req.logprobs && req.top_logprobs)
       throw badRequest('top_logprobs needs logprobs: true', 'top_logprobs');
     const run = this.promptRun(req, promptIds, chatMaxTokens(req), 'messages', topK);
+    const promptK = promptLogprobsAsked(req);
+    scorePrompts([run], promptK ?? -1);
+    let promptSent = false;
     const n = req.n ?? 1;
     const echoed = req.echo ? echoText(req.messages) : '';
     await this.constrain(structured ?? tools.spec, [run], tools.parameterSpecs);
@@ -391,8 +404,12 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
         let parts = output.push(e.text);
         if (e.finish_reason) parts = mergeParts(parts, output.finish());
         const calledTools = toolCallsFinish && output.calledTools;
+        // vLLM answers the templated prompt's logprobs once, beside the choices
+        const scored = promptK !== null && e.promptLogprobs && !promptSent;
+        if (scored) promptSent = true;
         return {
           ...base,
+          ...(scored ? { prompt_logprobs: promptLogprobsOf(promptIds, e.promptLogprobs!, texts, promptK) } : {}),
           choices: [
             {
               index: e.index,
@@ -566,6 +583,16 @@ function toUsage(u: PromptUsage): Usage {
     total_tokens: u.prompt_tokens + u.completion_tokens,
     prompt_tokens_details: { cached_tokens: u.cached_tokens },
   };
+}
+
+/** prompt_logprobs as the engine is asked for it: a stream may carry 0, which vLLM drops. */
+function promptLogprobsAsked(req: CompletionRequest | ChatCompletionRequest): number | null {
+  return req.stream ? null : (req.prompt_logprobs ?? null);
+}
+
+/** Has the engine score every prompt token with the `topK` alternatives (nothing when below 0). */
+function scorePrompts(runs: PromptRun[], topK: number): void {
+  if (topK >= 0) for (const run of runs) run.params = { ...run.params, prompt_logprobs: topK };
 }
 
 /** vLLM's chat echo: the content of a final assistant message is repeated at the start of the reply. */

@@ -128,23 +128,32 @@ export class LlamaEngine implements EngineHandle {
     signal: AbortSignal | undefined,
   ): AsyncGenerator<GenerateDelta, GenerateDelta | undefined> {
     // Keep the cached prefix, but always evaluate at least the last prompt token (its logits are needed).
-    const cached = Math.min(
-      seq.compareContextTokens(prompt as Token[]).firstDifferentIndex,
-      prompt.length - 1,
-    );
+    // Scoring the prompt (output 0 only, as the builtin engine) needs the logits of every position.
+    const scoreTop = index === 0 ? (params.prompt_logprobs ?? -1) : -1;
+    const cached =
+      scoreTop >= 0
+        ? 0
+        : Math.min(seq.compareContextTokens(prompt as Token[]).firstDifferentIndex, prompt.length - 1);
     if (cached < seq.nextTokenIndex)
       await seq.eraseContextTokenRanges([{ start: cached, end: seq.nextTokenIndex }]);
     this.prefixQueries += prompt.length;
     this.prefixHits += cached;
     this.promptTokens += prompt.length;
     const usage = { prompt_tokens: prompt.length, completion_tokens: 0, cached_tokens: cached };
+    let evaluated = cached;
+    if (scoreTop >= 0) {
+      const scored = await scorePrompt(seq, prompt, scoreTop, signal);
+      if (!scored) return undefined;
+      evaluated = prompt.length - 1;
+      yield { index, token_ids: [], prompt_logprobs: scored, usage: { ...usage } };
+    }
     const maxTokens = params.max_tokens ?? this.maxModelLen - prompt.length;
     const minTokens = params.min_tokens ?? 0;
     const stopIds = new Set(params.stop_token_ids ?? []);
     const history: Token[] = [...(prompt as Token[])];
     const wantLogprobs = params.logprobs !== null && params.logprobs !== undefined;
     const evaluation = seq.evaluateWithMetadata(
-      prompt.slice(cached) as Token[],
+      prompt.slice(evaluated) as Token[],
       { probabilities: wantLogprobs },
       this.sampling(params, history, () => usage.completion_tokens < minTokens),
     );
@@ -302,6 +311,43 @@ export class LlamaEngine implements EngineHandle {
 }
 
 /** OpenAI-style logprobs of the chosen token and the top `k`, from llama.cpp's sorted probabilities. */
+/** Positions scored per llama.cpp call: each holds a whole-vocabulary probability map until it returns. */
+const SCORE_CHUNK = 32;
+
+/**
+ * Evaluates all but the last prompt token, taking at each position the probabilities of the next:
+ * the prompt token's logprob and rank, and the top `k`. Null when the client left meanwhile.
+ */
+async function scorePrompt(
+  seq: LlamaContextSequence,
+  prompt: number[],
+  k: number,
+  signal: AbortSignal | undefined,
+): Promise<TokenLogprob[] | null> {
+  const out: TokenLogprob[] = [];
+  for (let start = 0; start < prompt.length - 1; start += SCORE_CHUNK) {
+    if (signal?.aborted) return null;
+    const tokens = prompt.slice(start, Math.min(start + SCORE_CHUNK, prompt.length - 1));
+    const results = await seq.controlledEvaluate(
+      tokens.map((t) => [t as Token, { generateNext: { probabilities: true } }]),
+    );
+    for (const [i, result] of results.entries()) {
+      const next = prompt[start + i + 1]!;
+      const probs = result?.next.probabilities ?? new Map<Token, number>();
+      const lp = toLogprob(next, probs, k);
+      // 1 + the tokens more likely than the prompt's (the map runs most likely first)
+      const p = probs.get(next as Token) ?? 0;
+      let rank = 1;
+      for (const q of probs.values()) {
+        if (q <= p) break;
+        rank += 1;
+      }
+      out.push({ ...lp, rank });
+    }
+  }
+  return out;
+}
+
 function toLogprob(token: number, probs: Map<Token, number>, k: number): TokenLogprob {
   const top: Array<{ token_id: number; logprob: number }> = [];
   for (const [t, p] of probs) {

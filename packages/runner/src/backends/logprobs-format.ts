@@ -1,7 +1,12 @@
 // Engine logprobs in OpenAI's two shapes: completions ({tokens, token_logprobs, top_logprobs, text_offset})
 // and chat ({content: [{token, logprob, bytes, top_logprobs}]}).
 import type { TokenLogprob } from '@pagoda/engine';
-import type { ChatTokenLogprob, CompletionLogprobs } from '@pagoda/protocol';
+import type {
+  ChatTokenLogprob,
+  CompletionLogprobs,
+  PromptLogprob,
+  PromptLogprobs,
+} from '@pagoda/protocol';
 import type { TokenTexts } from './token-text.ts';
 
 const bytesOf = (text: string) => [...Buffer.from(text, 'utf8')];
@@ -78,4 +83,27 @@ export function echoedCompletionLogprobs(
     },
     next: tail.next,
   };
+}
+
+/**
+ * vLLM's prompt_logprobs: null for the first prompt token, then for each later one its own logprob
+ * and rank, and the `topK` most likely tokens at that position (ranks 1..topK), keyed by token id.
+ */
+export function promptLogprobsOf(
+  promptIds: readonly number[],
+  scored: readonly TokenLogprob[],
+  texts: TokenTexts,
+  topK: number,
+): PromptLogprobs {
+  const out: PromptLogprobs = [null];
+  for (const [i, item] of scored.entries()) {
+    const id = promptIds[i + 1]!;
+    const entry: Record<string, PromptLogprob> = {
+      [id]: { logprob: item.logprob, rank: item.rank ?? null, decoded_token: texts.get(id) },
+    };
+    for (const [k, t] of item.top.slice(0, topK).entries())
+      entry[t.token_id] ??= { logprob: t.logprob, rank: k + 1, decoded_token: texts.get(t.token_id) };
+    out.push(entry);
+  }
+  return out;
 }

@@ -1,8 +1,10 @@
 // The remote backend: any OpenAI-compatible server (vLLM, SGLang, Ollama, another runner) at a base URL.
 // Generation is always streamed from upstream so both response modes come from one path.
 import type {
+  ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionRequest,
+  Completion,
   CompletionChunk,
   CompletionRequest,
   DetokenizeRequest,
@@ -83,11 +85,44 @@ export class RemoteBackend extends BackendLifecycle implements Backend {
   }
 
   chat(req: ChatCompletionRequest, ctx: GenerateContext): AsyncIterable<ChatCompletionChunk> {
+    if (scoresPrompt(req)) return this.answerFrom('/chat/completions', req, ctx, chatAsChunk);
     return this.streamFrom<ChatCompletionChunk>('/chat/completions', req, ctx);
   }
 
   completions(req: CompletionRequest, ctx: GenerateContext): AsyncIterable<CompletionChunk> {
+    if (scoresPrompt(req)) return this.answerFrom('/completions', req, ctx, (c: Completion) => c);
     return this.streamFrom<CompletionChunk>('/completions', req, ctx);
+  }
+
+  /**
+   * A request upstream must answer whole (vLLM gives prompt_logprobs only to one that does not
+   * stream), as the one chunk the runner folds back into that answer.
+   */
+  private async *answerFrom<A, T extends { model: string }>(
+    path: string,
+    req: ChatCompletionRequest | CompletionRequest,
+    ctx: GenerateContext,
+    asChunk: (answer: A) => T,
+  ): AsyncGenerator<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        headers: this.headers(),
+        body: JSON.stringify({ ...req, model: this.opts.model, stream: false }),
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    if (!res.ok) throw await upstreamError(res);
+    let answer: A;
+    try {
+      answer = (await res.json()) as A;
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    yield { ...asChunk(answer), model: ctx.model };
   }
 
   protected headers(): Record<string, string> {
@@ -98,14 +133,17 @@ export class RemoteBackend extends BackendLifecycle implements Backend {
 
   private async *streamFrom<T extends { model: string }>(
     path: string,
-    req: object,
+    req: ChatCompletionRequest | CompletionRequest,
     ctx: GenerateContext,
   ): AsyncGenerator<T> {
+    // Usage is always asked for (the non-streamed answer and the metrics need it); per-chunk counts
+    // only when the client asked, since not every upstream knows vLLM's continuous_usage_stats.
+    const continuous = req.stream_options?.continuous_usage_stats === true;
     const body = {
       ...req,
       model: this.opts.model,
       stream: true,
-      stream_options: { include_usage: true },
+      stream_options: { include_usage: true, ...(continuous ? { continuous_usage_stats: true } : {}) },
     };
     let res: Response;
     try {
@@ -219,4 +257,37 @@ async function upstreamError(res: Response): Promise<ApiError> {
     // not JSON: fall through
   }
   return new ApiError(res.status, `upstream answered ${res.status}: ${text.slice(0, 500)}`);
+}
+
+/** prompt_logprobs above 0: only a request that does not stream may ask (the schema refuses the rest). */
+function scoresPrompt(req: ChatCompletionRequest | CompletionRequest): boolean {
+  return (req.prompt_logprobs ?? 0) > 0;
+}
+
+/** A whole chat answer as one chunk: each message becomes its choice's delta. */
+function chatAsChunk(answer: ChatCompletion): ChatCompletionChunk {
+  return {
+    id: answer.id,
+    object: 'chat.completion.chunk',
+    created: answer.created,
+    model: answer.model,
+    choices: answer.choices.map((c) => ({
+      index: c.index,
+      delta: {
+        role: 'assistant' as const,
+        content: c.message.content,
+        ...(c.message.reasoning_content != null
+          ? { reasoning_content: c.message.reasoning_content }
+          : {}),
+        ...(c.message.tool_calls?.length
+          ? { tool_calls: c.message.tool_calls.map((t, index) => ({ index, ...t })) }
+          : {}),
+      },
+      logprobs: c.logprobs ?? null,
+      finish_reason: c.finish_reason,
+      stop_reason: c.stop_reason ?? null,
+    })),
+    usage: answer.usage ?? null,
+    prompt_logprobs: answer.prompt_logprobs ?? null,
+  };
 }

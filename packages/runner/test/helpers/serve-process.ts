@@ -21,6 +21,22 @@ export interface StoriesGoldenCase {
   greedy_ids: number[];
   greedy_text: string;
   greedy_logprobs: number[];
+  /** transformers' logits at every prompt position, float32 little-endian, base64. */
+  prompt_logits_f32_b64: string;
+  prompt_logits_shape: [number, number];
+}
+
+/** The log-softmax of the golden's logits at every prompt position (position i predicts token i + 1). */
+export function goldenPromptLogprobs(c: StoriesGoldenCase): Float64Array[] {
+  const bytes = Buffer.from(c.prompt_logits_f32_b64, 'base64');
+  const logits = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  const [rows, vocab] = c.prompt_logits_shape;
+  return Array.from({ length: rows }, (_, r) => {
+    const row = logits.subarray(r * vocab, (r + 1) * vocab);
+    const max = row.reduce((a, b) => Math.max(a, b), -Infinity);
+    const logZ = max + Math.log(row.reduce((sum, x) => sum + Math.exp(x - max), 0));
+    return Float64Array.from(row, (x) => x - logZ);
+  });
 }
 
 export function storiesGolden(): { cases: StoriesGoldenCase[] } {
