@@ -24,9 +24,11 @@ import {
   convertLlamaToGguf,
   dummyReader,
   llamaTensorShapes,
+  readGgufHeader,
   writeSafetensorsBf16,
   type OutType,
 } from '@pagoda/gguf';
+import { ggufVocabSize } from '../src/backends/gguf-tokenizer.ts';
 import { LlamaEngine } from '../src/backends/llama-engine.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -204,6 +206,7 @@ for (const outtype of ['f16', 'bf16', 'q8_0'] as const) {
           maxNumSeqs: 1,
           threads,
           kvCacheType: 'F16',
+          vocabSize: ggufVocabSize(readGgufHeader(file)),
         });
         return { generate: (ids) => e.generate(ids, params, {}), close: () => e.close() };
       },

@@ -48,6 +48,7 @@ describe('llama.cpp on tiny-llama3 (Llama 3.1 rope scaling) converted to GGUF', 
       maxNumSeqs: 1,
       threads: 1,
       kvCacheType: 'F32',
+      vocabSize: 512,
     });
   });
   afterAll(async () => {
@@ -83,6 +84,7 @@ describe('llama.cpp on the converted stories260k GGUF', () => {
       maxNumSeqs: 2,
       threads: 1,
       kvCacheType: 'F32',
+      vocabSize: 512,
     });
   });
   afterAll(async () => {
@@ -143,6 +145,61 @@ describe('llama.cpp on the converted stories260k GGUF', () => {
         }
       }
     }
+  });
+
+  it('logit_bias moves the logits, and min_tokens holds back the end of text', async () => {
+    const c = golden.cases[0]!;
+    const run = async (params: Parameters<LlamaEngine['generate']>[1]) => {
+      const ids: number[] = [];
+      let finish: string | undefined;
+      for await (const d of engine.generate(c.prompt_ids, { temperature: 0, ...params }, {})) {
+        ids.push(...d.token_ids);
+        finish = d.finish_reason ?? finish;
+      }
+      return { ids, finish };
+    };
+    expect((await run({ max_tokens: 6, logit_bias: [[100, 100]] })).ids).toEqual(Array(6).fill(100));
+    // EOS (2) pushed to the top ends the output at once, unless min_tokens holds it back
+    expect(await run({ max_tokens: 20, logit_bias: [[2, 100]] })).toEqual({ ids: [2], finish: 'stop' });
+    const held = await run({ max_tokens: 20, min_tokens: 5, logit_bias: [[2, 100]] });
+    expect(held.ids).toHaveLength(6);
+    expect(held.ids.slice(0, 5)).not.toContain(2);
+    expect(held).toMatchObject({ finish: 'stop' });
+  });
+
+  it("follows a structured-output constraint's masks, and releases it", async () => {
+    const words = Math.ceil(512 / 32);
+    const maskOf = (tokens: number[]) => {
+      const m = new Int32Array(words);
+      for (const t of tokens) m[t >> 5]! |= 1 << (t & 31);
+      return m;
+    };
+    const seen: number[][] = [];
+    let released = 0;
+    const constraint = {
+      nextMask(_index: number, accepted: readonly number[]) {
+        seen.push([...accepted]);
+        // three tokens from {100, 200, 300}, then only the end of text
+        return Promise.resolve(seen.length <= 3 ? maskOf([100, 200, 300]) : maskOf([2]));
+      },
+      release: () => (released += 1),
+    };
+    const ids: number[] = [];
+    let finish: string | undefined;
+    for await (const d of engine.generate(
+      golden.cases[0]!.prompt_ids,
+      { max_tokens: 20, temperature: 0.8, seed: 7, constrained: true },
+      { constraint },
+    )) {
+      ids.push(...d.token_ids);
+      finish = d.finish_reason ?? finish;
+    }
+    expect(ids).toHaveLength(4);
+    for (const t of ids.slice(0, 3)) expect([100, 200, 300]).toContain(t);
+    expect(ids[3]).toBe(2);
+    expect(finish).toBe('stop');
+    expect(seen.slice(1)).toEqual(ids.slice(0, 3).map((t) => [t]));
+    expect(released).toBe(1);
   });
 
   it('the tokenizer read from the GGUF encodes every golden prompt as transformers does', async () => {
@@ -223,6 +280,47 @@ describe('pagoda serve model.gguf', () => {
         want[i - 1]!.filter((x) => x > want[i - 1]![id]!).length + 1,
       );
     }
+  });
+
+  it('structured output and logit_bias hold on llama.cpp as on the builtin engine', async () => {
+    const post = (path: string, body: object) =>
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, ...body }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
+    const regex = await post('/v1/completions', {
+      prompt: once.prompt_text,
+      max_tokens: 30,
+      guided_regex: '[a-z]{3}-[0-9]{2}',
+    });
+    expect(regex.status).toBe(200);
+    expect(regex.body.choices[0].text).toMatch(/^[a-z]{3}-[0-9]{2}$/);
+    const json = await post('/v1/chat/completions', {
+      messages: [{ role: 'user', content: 'a number' }],
+      max_tokens: 60,
+      response_format: {
+        type: 'json_schema',
+        json_schema: {
+          name: 'n',
+          schema: {
+            type: 'object',
+            properties: { n: { type: 'integer', minimum: 3, maximum: 7 } },
+            required: ['n'],
+          },
+        },
+      },
+    });
+    expect(json.status).toBe(200);
+    const n = JSON.parse(json.body.choices[0].message.content).n;
+    expect(n >= 3 && n <= 7).toBe(true);
+    const biased = await post('/v1/completions', {
+      prompt: once.prompt_text,
+      max_tokens: 3,
+      temperature: 0,
+      logit_bias: { '100': 100 },
+    });
+    expect(biased.body.choices[0].text).toBe(hf.decode([100, 100, 100]));
   });
 
   it('completions stream the same text, then usage', async () => {

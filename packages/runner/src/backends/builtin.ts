@@ -290,11 +290,16 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
 
   private modelGrammars(): Promise<ModelGrammars> {
     if (!this.grammars) {
-      const eos = this.engine?.modelInfo?.().eos_token_ids ?? readEosIds(this.modelDir);
-      this.grammars = ModelGrammars.load(this.modelDir, this.vocabSize, eos);
+      this.grammars = this.loadGrammars(this.vocabSize);
       this.grammars.catch(() => (this.grammars = null));
     }
     return this.grammars;
+  }
+
+  /** The grammar compiler over this model's vocabulary: the checkpoint's tokenizer.json. */
+  protected loadGrammars(vocabSize: number): Promise<ModelGrammars> {
+    const eos = this.engine?.modelInfo?.().eos_token_ids ?? readEosIds(this.modelDir);
+    return ModelGrammars.load(this.modelDir, vocabSize, eos);
   }
 
   /** The prompts as token ids, and as text where echo needs it (decoding every prompt costs per request). */

@@ -1,7 +1,7 @@
 // A GGUF model's own vocabulary as the OpenAI layer's tokenizer: llama.cpp encodes and decodes (so ids
 // match what llama.cpp generates); the token strings, special tokens and chat template come from the
 // GGUF header, and chat templates render with the same Jinja renderer as tokenizer.json models.
-import { ggufNumber, type GgufHeader } from '@pagoda/gguf';
+import { ggufNumber, ggufString, type GgufHeader } from '@pagoda/gguf';
 import {
   renderChatTemplate,
   type RenderChatOptions,
@@ -9,6 +9,7 @@ import {
   type TextTokenizer,
 } from '@pagoda/tokenizer';
 import type { LlamaModel, Token } from 'node-llama-cpp';
+import type { GrammarVocabulary } from '../structured/grammar-compiler.ts';
 
 export class GgufTokenizer implements TextTokenizer {
   readonly vocabSize: number;
@@ -18,6 +19,8 @@ export class GgufTokenizer implements TextTokenizer {
   private readonly specialTokens: SpecialTokenTexts;
   private readonly addBos: boolean;
   private readonly bosId: number | undefined;
+  /** The vocabulary as structured output's grammar compiler reads it. */
+  readonly grammarVocabulary: GrammarVocabulary;
 
   constructor(
     private readonly model: LlamaModel,
@@ -25,9 +28,7 @@ export class GgufTokenizer implements TextTokenizer {
   ) {
     const tokens = header.metadata.get('tokenizer.ggml.tokens');
     this.tokens = Array.isArray(tokens) ? tokens.map(String) : [];
-    if (this.tokens.length === 0)
-      throw new Error('the GGUF file has no tokenizer.ggml.tokens (no vocabulary)');
-    this.vocabSize = this.tokens.length;
+    this.vocabSize = ggufVocabSize(header);
     // A token's piece is never shorter in UTF-8 than the text it stands for ("▁" is 3 bytes for one
     // space, "<0x41>" 6 for one byte), so the longest piece bounds the bytes per token soundly.
     let longest = 1;
@@ -48,6 +49,7 @@ export class GgufTokenizer implements TextTokenizer {
     this.bosId = ggufNumber(header, 'tokenizer.ggml.bos_token_id');
     const addBos = header.metadata.get('tokenizer.ggml.add_bos_token');
     this.addBos = typeof addBos === 'boolean' ? addBos : this.bosId !== undefined;
+    this.grammarVocabulary = grammarVocabularyOf(header, this.tokens);
   }
 
   /** Special tokens written in the text (a rendered chat's "<|im_start|>") are parsed as such, as tokenizer.json does. */
@@ -74,4 +76,27 @@ export class GgufTokenizer implements TextTokenizer {
   renderChat(messages: unknown, options: RenderChatOptions = {}): string {
     return renderChatTemplate(this.chatTemplate, this.specialTokens, messages, options);
   }
+}
+
+/** How many tokens the GGUF's vocabulary holds (tokenizer.ggml.tokens); none is an error. */
+export function ggufVocabSize(header: GgufHeader): number {
+  const tokens = header.metadata.get('tokenizer.ggml.tokens');
+  const n = Array.isArray(tokens) ? tokens.length : 0;
+  if (n === 0) throw new Error('the GGUF file has no tokenizer.ggml.tokens (no vocabulary)');
+  return n;
+}
+
+/**
+ * How llama.cpp's tokenizer families spell tokens: 'llama' is SentencePiece ("▁" for a space,
+ * "<0x0A>" byte pieces; a space is put before the text unless add_space_prefix is false), 'gpt2'
+ * is byte-level BPE; any other family is read as plain text.
+ */
+export function grammarVocabularyOf(header: GgufHeader, tokens: string[]): GrammarVocabulary {
+  const family = ggufString(header, 'tokenizer.ggml.model');
+  if (family === 'llama') {
+    const prefix = header.metadata.get('tokenizer.ggml.add_space_prefix');
+    return { vocab: tokens, type: 'byte_fallback', prependSpace: prefix !== false };
+  }
+  if (family === 'gpt2') return { vocab: tokens, type: 'byte_level', prependSpace: false };
+  return { vocab: tokens, type: 'raw', prependSpace: false };
 }

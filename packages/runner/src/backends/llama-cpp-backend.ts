@@ -7,8 +7,14 @@ import { ggufModelSummary, readGgufHeader } from '@pagoda/gguf';
 import type { BackendStats } from '../backend.ts';
 import { cpuThreads } from '../serve-options.ts';
 import { BuiltinBackend, type OpenedModel } from './builtin.ts';
-import { GgufTokenizer } from './gguf-tokenizer.ts';
+import { GgufTokenizer, ggufVocabSize } from './gguf-tokenizer.ts';
 import { LlamaEngine } from './llama-engine.ts';
+import { ApiError } from '../api-error.ts';
+import {
+  ModelGrammars,
+  type GrammarVocabulary,
+} from '../structured/grammar-compiler.ts';
+import type { Token } from 'node-llama-cpp';
 import { UNSUPPORTED } from './llamacpp.ts';
 
 /** llama-server's default context when none is asked for: a long-context GGUF must not fill memory. */
@@ -19,6 +25,15 @@ const DEFAULT_SEQUENCES = 4;
 export class LlamaCppBackend extends BuiltinBackend {
   override readonly kind = 'llamacpp' as const;
   private llama: LlamaEngine | null = null;
+  private vocabulary: GrammarVocabulary | null = null;
+
+  /** Structured output over the GGUF's own vocabulary; its end-of-generation tokens end an output. */
+  protected override loadGrammars(vocabSize: number): Promise<ModelGrammars> {
+    if (!this.llama || !this.vocabulary) throw new ApiError(503, 'the model is not loaded');
+    const { eos, eot } = this.llama.model.tokens;
+    const stops = [eos, eot].filter((t): t is Token => t !== null) as number[];
+    return ModelGrammars.fromVocabulary(this.vocabulary, vocabSize, stops);
+  }
 
   protected override async open(): Promise<OpenedModel> {
     const o = this.opts;
@@ -49,8 +64,10 @@ export class LlamaCppBackend extends BuiltinBackend {
       threads: cpuThreads(o.cpu_threads, availableParallelism()),
       kvCacheType: onCpu ? 'F32' : 'F16',
       seed: o.seed,
+      vocabSize: ggufVocabSize(header),
     });
     const tokenizer = new GgufTokenizer(this.llama.model, header);
+    this.vocabulary = tokenizer.grammarVocabulary;
     this.log.info(
       { ...summary, chat_template: summary.chat_template !== null, max_model_len: maxModelLen },
       'GGUF model loaded',

@@ -7,6 +7,7 @@ import {
   InvalidRequestError,
   type GenerateDelta,
   type SamplingParams,
+  type TokenConstraint,
   type TokenLogprob,
 } from '@pagoda/engine';
 import type {
@@ -32,6 +33,8 @@ export interface LlamaEngineOptions {
   /** F32 keeps logits within 1e-5 of transformers on the CPU; F16 is llama.cpp's default. */
   kvCacheType: 'F32' | 'F16';
   seed?: number;
+  /** Tokens in the GGUF's vocabulary (tokenizer.ggml.tokens): the ids a bias or mask may name. */
+  vocabSize: number;
 }
 
 /** The loaded model and context; `model` also serves the tokenizer. */
@@ -53,6 +56,7 @@ export class LlamaEngine implements EngineHandle {
     readonly maxModelLen: number,
     private readonly defaultSeed: number | undefined,
     private readonly TokenBias: typeof import('node-llama-cpp').TokenBias,
+    private readonly vocabSize: number,
   ) {
     for (let i = 0; i < context.totalSequences; i++) this.all.push(context.getSequence());
     this.free.push(...this.all);
@@ -80,7 +84,7 @@ export class LlamaEngine implements EngineHandle {
         experimentalKvCacheValueType: o.kvCacheType,
         failedCreationRemedy: false,
       });
-      return new LlamaEngine(llama, model, context, o.maxModelLen, o.seed, TokenBias);
+      return new LlamaEngine(llama, model, context, o.maxModelLen, o.seed, TokenBias, o.vocabSize);
     } catch (err) {
       await model.dispose();
       throw err;
@@ -90,33 +94,43 @@ export class LlamaEngine implements EngineHandle {
   generate(
     promptTokenIds: number[],
     params: SamplingParams,
-    options: { signal?: AbortSignal },
+    options: { signal?: AbortSignal; constraint?: TokenConstraint },
   ): AsyncIterable<GenerateDelta> {
     if (this.closed) throw new EngineClosedError('the llama.cpp engine is closed');
     if (promptTokenIds.length === 0) throw new InvalidRequestError('the prompt is empty');
-    return this.run(promptTokenIds, params, options.signal);
+    if (params.constrained && !options.constraint)
+      throw new InvalidRequestError('a constrained request needs options.constraint');
+    for (const [token] of params.logit_bias ?? [])
+      if (!(token >= 0 && token < this.vocabSize))
+        throw new InvalidRequestError(`logit_bias: token ${token} is not in the vocabulary`);
+    return this.run(promptTokenIds, params, options.signal, params.constrained ? options.constraint : undefined);
   }
 
   private async *run(
     prompt: number[],
     params: SamplingParams,
     signal: AbortSignal | undefined,
+    constraint: TokenConstraint | undefined,
   ): AsyncGenerator<GenerateDelta> {
     const n = params.n ?? 1;
-    // n outputs one after another on one sequence: each reuses the prompt already in its cache.
-    for (let index = 0; index < n; index++) {
-      const seq = await this.acquire(signal);
-      if (!seq) return;
-      this.running += 1;
-      let last: GenerateDelta | undefined;
-      try {
-        last = yield* this.runOne(seq, index, prompt, params, signal);
-      } finally {
-        this.running -= 1;
-        this.release(seq);
+    try {
+      // n outputs one after another on one sequence: each reuses the prompt already in its cache.
+      for (let index = 0; index < n; index++) {
+        const seq = await this.acquire(signal);
+        if (!seq) return;
+        this.running += 1;
+        let last: GenerateDelta | undefined;
+        try {
+          last = yield* this.runOne(seq, index, prompt, params, signal, constraint);
+        } finally {
+          this.running -= 1;
+          this.release(seq);
+        }
+        // The finishing delta goes out only once the sequence is free: a consumer stops pulling after it.
+        if (last) yield last;
       }
-      // The finishing delta goes out only once the sequence is free: a consumer stops pulling after it.
-      if (last) yield last;
+    } finally {
+      constraint?.release?.();
     }
   }
 
@@ -126,6 +140,7 @@ export class LlamaEngine implements EngineHandle {
     prompt: number[],
     params: SamplingParams,
     signal: AbortSignal | undefined,
+    constraint: TokenConstraint | undefined,
   ): AsyncGenerator<GenerateDelta, GenerateDelta | undefined> {
     // Keep the cached prefix, but always evaluate at least the last prompt token (its logits are needed).
     // Scoring the prompt (output 0 only, as the builtin engine) needs the logits of every position.
@@ -152,10 +167,14 @@ export class LlamaEngine implements EngineHandle {
     const stopIds = new Set(params.stop_token_ids ?? []);
     const history: Token[] = [...(prompt as Token[])];
     const wantLogprobs = params.logprobs !== null && params.logprobs !== undefined;
+    // Structured output: the mask for the next token, fetched while llama.cpp waits between tokens.
+    let mask = constraint ? await constraint.nextMask(index, []) : null;
+    const refused = (): GenerateDelta => ({ index, token_ids: [], finish_reason: 'abort', usage: { ...usage } });
+    if (constraint && !mask) return refused();
     const evaluation = seq.evaluateWithMetadata(
       prompt.slice(evaluated) as Token[],
       { probabilities: wantLogprobs },
-      this.sampling(params, history, () => usage.completion_tokens < minTokens),
+      this.sampling(params, history, () => usage.completion_tokens < minTokens, () => mask),
     );
     try {
       for await (const out of evaluation) {
@@ -179,6 +198,10 @@ export class LlamaEngine implements EngineHandle {
           delta.stop_token_id = token;
         } else if (usage.completion_tokens >= maxTokens) delta.finish_reason = 'length';
         if (delta.finish_reason) return delta;
+        if (constraint) {
+          mask = await constraint.nextMask(index, [token]);
+          if (!mask) return { ...refused(), token_ids: [token] };
+        }
         yield delta;
       }
       if (signal?.aborted) return undefined;
@@ -194,6 +217,7 @@ export class LlamaEngine implements EngineHandle {
     params: SamplingParams,
     history: Token[],
     holdEog: () => boolean,
+    currentMask: () => Int32Array | null,
   ): SequenceEvaluateOptions {
     const penalized =
       (params.repetition_penalty ?? 1) !== 1 ||
@@ -218,15 +242,18 @@ export class LlamaEngine implements EngineHandle {
             frequencyPenalty: params.frequency_penalty ?? 0,
           }
         : undefined,
-      // min_tokens: end-of-generation tokens are barred until that many tokens are out.
-      tokenBias:
-        (params.min_tokens ?? 0) > 0 && !params.ignore_eos
-          ? () => {
-              const bias = new this.TokenBias(this.model.tokenizer);
-              if (holdEog()) for (const t of eogTokens) bias.set(t, 'never');
-              return bias;
-            }
-          : undefined,
+      tokenBias: () => {
+        const bias = new this.TokenBias(this.model.tokenizer);
+        // The map llama.cpp's logit-bias sampler reads (token -> added logit). Written directly:
+        // TokenBias.set skips end-of-generation tokens, which min_tokens and grammars must bar.
+        const added = (bias as unknown as { _biases: Map<number, number> })._biases;
+        for (const [token, value] of params.logit_bias ?? []) added.set(token, value);
+        // min_tokens: end-of-generation tokens are barred until that many tokens are out.
+        if (!params.ignore_eos && holdEog()) for (const t of eogTokens) added.set(t, -Infinity);
+        const mask = currentMask();
+        if (mask) barOutside(mask, this.vocabSize, added);
+        return bias;
+      },
     };
   }
 
@@ -310,7 +337,20 @@ export class LlamaEngine implements EngineHandle {
   }
 }
 
-/** OpenAI-style logprobs of the chosen token and the top `k`, from llama.cpp's sorted probabilities. */
+/** Bars (-inf) every token of the vocabulary that `mask` (xgrammar's bitmask layout) does not allow. */
+function barOutside(mask: Int32Array, vocab: number, added: Map<number, number>): void {
+  for (let word = 0; word < mask.length; word++) {
+    const bits = mask[word]!;
+    if (bits === -1) continue;
+    for (let bit = 0; bit < 32; bit++) {
+      const token = word * 32 + bit;
+      if (token >= vocab) return;
+      if (((bits >>> bit) & 1) === 0) added.set(token, -Infinity);
+    }
+  }
+  for (let token = mask.length * 32; token < vocab; token++) added.set(token, -Infinity);
+}
+
 /** Positions scored per llama.cpp call: each holds a whole-vocabulary probability map until it returns. */
 const SCORE_CHUNK = 32;
 
@@ -348,6 +388,7 @@ async function scorePrompt(
   return out;
 }
 
+/** OpenAI-style logprobs of the chosen token and the top `k`, from llama.cpp's sorted probabilities. */
 function toLogprob(token: number, probs: Map<Token, number>, k: number): TokenLogprob {
   const top: Array<{ token_id: number; logprob: number }> = [];
   for (const [t, p] of probs) {

@@ -128,6 +128,14 @@ export function closingOrder(vocab: string[], type: string, stopIds: number[]): 
   return order;
 }
 
+/** A vocabulary as xgrammar reads it: token strings by id, how they encode bytes, a leading space. */
+export interface GrammarVocabulary {
+  vocab: string[];
+  /** 'byte_fallback' (SentencePiece: "▁", "<0x41>"), 'byte_level' (GPT-2 alphabet) or 'raw'. */
+  type: string;
+  prependSpace: boolean;
+}
+
 /** What closing an output needs of the vocabulary (see GrammarConstraint). */
 export interface ClosingTokens {
   /** closingOrder() */
@@ -157,9 +165,16 @@ export class ModelGrammars {
     stopIds: number[],
   ): Promise<ModelGrammars> {
     const tj = JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
-    const { type, prependSpace } = vocabType(tj);
+    return ModelGrammars.fromVocabulary({ ...vocabType(tj), vocab: vocabStrings(tj, vocabSize) }, vocabSize, stopIds);
+  }
+
+  /** From the token strings themselves (a GGUF's tokenizer.ggml.tokens), read as `type` says. */
+  static async fromVocabulary(
+    { vocab, type, prependSpace }: GrammarVocabulary,
+    vocabSize: number,
+    stopIds: number[],
+  ): Promise<ModelGrammars> {
     const xg = xgrammar();
-    const vocab = vocabStrings(tj, vocabSize);
     const info = await xgrammarCall(() =>
       xg.TokenizerInfo.createTokenizerInfo(vocab, type, prependSpace, vocabSize, stopIds),
     );
