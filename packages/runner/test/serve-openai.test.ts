@@ -302,6 +302,71 @@ describe('completions', () => {
     }
   });
 
+  it("vLLM's allowed_token_ids, bad_words and return_tokens_as_token_ids", async () => {
+    const ask = (extra: object) =>
+      client.completions.create({
+        model: MODEL,
+        prompt: once.prompt_text,
+        max_tokens: 8,
+        temperature: 0,
+        ...extra,
+      } as OpenAI.CompletionCreateParamsNonStreaming);
+    const allowed = await ask({ allowed_token_ids: [100, 200, 300], logprobs: 2, return_tokens_as_token_ids: true });
+    const tokens = allowed.choices[0]!.logprobs!.tokens!;
+    expect(tokens).toHaveLength(8);
+    for (const t of tokens) expect(['token_id:100', 'token_id:200', 'token_id:300']).toContain(t);
+    for (const top of allowed.choices[0]!.logprobs!.top_logprobs!)
+      for (const key of Object.keys(top!)) expect(key).toMatch(/^token_id:\d+$/);
+    // the golden continuation has "little" in its first words: barred, it does not come
+    const plain = (await ask({ max_tokens: 12 })).choices[0]!.text;
+    expect(plain).toContain(' little');
+    const barred = (await ask({ max_tokens: 12, bad_words: ['little', 'Lily'] })).choices[0]!.text;
+    expect(barred).not.toMatch(/little|Lily/);
+    expect(barred.startsWith(', there was a')).toBe(true);
+  });
+
+  it("vLLM's truncate_prompt_tokens keeps the prompt's last tokens", async () => {
+    const junk = [400, 401, 402, 403, 404, 405, 406, 407, 408, 409];
+    const long = [...junk, ...junk, ...once.prompt_ids];
+    const res = await client.completions.create({
+      model: MODEL,
+      prompt: long,
+      max_tokens: 16,
+      temperature: 0,
+      truncate_prompt_tokens: once.prompt_ids.length,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
+    expect(res.usage!.prompt_tokens).toBe(once.prompt_ids.length);
+    expect(res.choices[0]!.text).toBe(once.greedy_text.slice(0, res.choices[0]!.text.length));
+    expect(res.choices[0]!.text.length).toBeGreaterThan(20);
+    // a text longer than the context is served when only its end is kept
+    const chat = await post('/v1/chat/completions', {
+      model: MODEL,
+      messages: [{ role: 'user', content: 'Once upon a time '.repeat(200) }],
+      max_tokens: 4,
+      truncate_prompt_tokens: 100,
+    });
+    expect(chat.status).toBe(200);
+    expect((chat.body.usage as { prompt_tokens: number }).prompt_tokens).toBe(100);
+    for (const keep of [0, 257, -2]) {
+      const bad = await post('/v1/completions', {
+        model: MODEL,
+        prompt: 'Once',
+        max_tokens: 2,
+        truncate_prompt_tokens: keep,
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.param).toBe('truncate_prompt_tokens');
+    }
+    const outside = await post('/v1/completions', {
+      model: MODEL,
+      prompt: 'Once',
+      max_tokens: 2,
+      allowed_token_ids: [5, 100000],
+    });
+    expect(outside.status).toBe(400);
+    expect(outside.body.error.param).toBe('allowed_token_ids');
+  });
+
   it('the same seed gives the same sample; another seed another', async () => {
     const ask = (seed: number) =>
       client.completions.create({

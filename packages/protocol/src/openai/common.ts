@@ -56,6 +56,14 @@ export const samplingFields = {
   include_stop_str_in_output: z.boolean().nullable().optional(),
   skip_special_tokens: z.boolean().nullable().optional(),
   spaces_between_special_tokens: z.boolean().nullable().optional(),
+  /** Only these token ids may be sampled. */
+  allowed_token_ids: z.array(z.number().int().min(0)).min(1).nullable().optional(),
+  /** Words the output must not contain: each one's last token is barred after its others. */
+  bad_words: z.array(z.string().min(1)).nullable().optional(),
+  /** Keep only the prompt's last N tokens (-1: as many as the context holds). */
+  truncate_prompt_tokens: z.number().int().min(-1).nullable().optional(),
+  /** Logprobs name tokens "token_id:<id>" rather than by their text. */
+  return_tokens_as_token_ids: z.boolean().nullable().optional(),
   /** Score the prompt: each prompt token's logprob and rank, with this many top alternatives (0-20). */
   prompt_logprobs: z.number().int().min(0).max(20).nullable().optional(),
 };

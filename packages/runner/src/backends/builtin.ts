@@ -2,7 +2,7 @@
 // process. Turns OpenAI requests into engine requests and engine deltas into OpenAI chunks.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineOptions, EngineStats, ModelInfo, TokenConstraint } from '@pagoda/engine';
+import type { EngineOptions, EngineStats, ModelInfo } from '@pagoda/engine';
 import {
   stopList,
   type ChatCompletionChunk,
@@ -29,6 +29,7 @@ import type {
 import { resolveModelPath } from '../model-path.ts';
 import type { ServeOptions } from '../serve-options.ts';
 import { BackendLifecycle } from './backend-lifecycle.ts';
+import { TokenFilter, tokenFilterSpec, type TokenFilterSpec } from './token-filter.ts';
 import {
   chatLogprobs,
   completionLogprobs,
@@ -50,8 +51,9 @@ import {
   checkTokenIds,
   resolveMaxTokens,
   samplingParams,
+  truncatePrompt,
 } from './request-params.ts';
-import { TokenTexts } from './token-text.ts';
+import { TOKEN_ID_NAMES, TokenTexts, type TokenNames } from './token-text.ts';
 import { ChatOutput, type ChatDeltaParts } from '../structured/chat-output.ts';
 import { GrammarConstraint } from '../structured/grammar-constraint.ts';
 import { ModelGrammars } from '../structured/grammar-compiler.ts';
@@ -201,7 +203,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     req: CompletionRequest,
     ctx: GenerateContext,
   ): Promise<AsyncIterable<CompletionChunk>> {
-    const { texts } = this.ready();
+    const texts = tokenNames(req, this.ready().texts);
     // Everything that can be refused is checked here, before the stream starts.
     const topK = req.logprobs ?? null;
     const spec = grammarSpec(req);
@@ -211,7 +213,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     const scoredEcho = req.echo === true && topK !== null;
     const promptK = promptLogprobsAsked(req);
     scorePrompts(runs, Math.max(scoredEcho ? topK : -1, promptK ?? -1));
-    await this.constrain(spec, runs);
+    await this.constrain(spec, runs, tokenFilterSpec(req, this.ready().tokenizer, this.vocabSize));
     const n = req.n ?? 1;
     return this.chunkStream(ctx, 'text_completion', runs, req.stream_options, (base) => {
       const offsets = new Map<number, number>();
@@ -269,23 +271,23 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
   private async constrain(
     spec: GrammarSpec | null,
     runs: PromptRun[],
+    filter: TokenFilterSpec | null,
     extraChecks: GrammarSpec[] = [],
   ): Promise<void> {
-    if (!spec && extraChecks.length === 0) return;
-    const grammars = await this.modelGrammars();
-    for (const check of extraChecks) await grammars.compile(check);
-    if (!spec) return;
-    const compiled = await grammars.compile(spec);
-    for (const run of runs) {
-      const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
-      const constraint: TokenConstraint = new GrammarConstraint(
-        compiled,
-        maxTokens,
-        grammars.closing,
-      );
-      run.constraint = constraint;
-      run.params = { ...run.params, constrained: true };
+    if (spec || extraChecks.length > 0) {
+      const grammars = await this.modelGrammars();
+      for (const check of extraChecks) await grammars.compile(check);
+      if (spec) {
+        const compiled = await grammars.compile(spec);
+        for (const run of runs) {
+          const maxTokens = run.params.max_tokens ?? this.maxModelLen - run.promptIds.length;
+          run.constraint = new GrammarConstraint(compiled, maxTokens, grammars.closing);
+        }
+      }
     }
+    // allowed_token_ids / bad_words: their mask, and the grammar's too where there is one
+    if (filter) for (const run of runs) run.constraint = new TokenFilter(filter, this.vocabSize, run.constraint);
+    for (const run of runs) if (run.constraint) run.params = { ...run.params, constrained: true };
   }
 
   private modelGrammars(): Promise<ModelGrammars> {
@@ -316,18 +318,23 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
         : typeof p[0] === 'number'
           ? [p as number[]]
           : (p as Array<string | number[]>);
-    for (const item of list) if (typeof item === 'string') this.checkFits(item, 'prompt');
+    const keep = req.truncate_prompt_tokens ?? null;
+    // A prompt to be truncated may be longer than the context: only its last tokens count.
+    if (keep === null)
+      for (const item of list) if (typeof item === 'string') this.checkFits(item, 'prompt');
     const prompts: Array<{ ids: number[]; text: string }> = [];
     for (const item of list) {
       if (typeof item === 'string') {
         const ids = await this.encode(item, addSpecial, signal);
         if (ids.length === 0)
           throw badRequest('the prompt is empty; give at least one token', 'prompt');
-        prompts.push({ ids, text: item });
+        const kept = truncatePrompt(ids, keep, this.maxModelLen);
+        prompts.push({ ids: kept, text: kept === ids ? item : req.echo ? tokenizer.decode(kept) : '' });
         continue;
       }
       checkTokenIds(item, this.vocabSize, 'prompt');
-      prompts.push({ ids: item, text: req.echo ? tokenizer.decode(item) : '' });
+      const kept = truncatePrompt(item, keep, this.maxModelLen);
+      prompts.push({ ids: kept, text: req.echo ? tokenizer.decode(kept) : '' });
     }
     return prompts;
   }
@@ -357,7 +364,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     req: ChatCompletionRequest,
     ctx: GenerateContext,
   ): Promise<AsyncIterable<ChatCompletionChunk>> {
-    const { texts } = this.ready();
+    const texts = tokenNames(req, this.ready().texts);
     const tools = toolPlan(req.tools, req.tool_choice, req.parallel_tool_calls, {
       toolCallParser: this.opts.tool_call_parser,
       enableAutoToolChoice: this.opts.enable_auto_tool_choice,
@@ -379,6 +386,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
       kwargs,
       ctx.signal,
       req.tools?.length && tools.mode.kind !== 'none' ? req.tools : undefined,
+      req.truncate_prompt_tokens,
     );
     const topK = req.logprobs ? (req.top_logprobs ?? 0) : null;
     if (!req.logprobs && req.top_logprobs)
@@ -389,7 +397,12 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     let promptSent = false;
     const n = req.n ?? 1;
     const echoed = req.echo ? echoText(req.messages) : '';
-    await this.constrain(structured ?? tools.spec, [run], tools.parameterSpecs);
+    await this.constrain(
+      structured ?? tools.spec,
+      [run],
+      tokenFilterSpec(req, this.ready().tokenizer, this.vocabSize),
+      tools.parameterSpecs,
+    );
     const outputs = Array.from({ length: n }, () => new ChatOutput(tools.mode, reasoningParser));
     const toolCallsFinish = tools.mode.kind === 'auto' || tools.mode.kind === 'required';
     return this.chunkStream(ctx, 'chat.completion.chunk', [run], req.stream_options, (base) => {
@@ -488,6 +501,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     extraVars: Record<string, unknown> | undefined,
     signal: AbortSignal,
     tools?: unknown[],
+    truncate?: number | null,
   ): Promise<number[]> {
     const { tokenizer } = this.ready();
     const chosen = template ?? this.chatTemplate;
@@ -512,8 +526,8 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
         'messages',
       );
     }
-    this.checkFits(text, 'messages');
-    return this.encode(text, addSpecial, signal);
+    if (truncate == null) this.checkFits(text, 'messages');
+    return truncatePrompt(await this.encode(text, addSpecial, signal), truncate, this.maxModelLen);
   }
 
   /**
@@ -588,6 +602,11 @@ function toUsage(u: PromptUsage): Usage {
     total_tokens: u.prompt_tokens + u.completion_tokens,
     prompt_tokens_details: { cached_tokens: u.cached_tokens },
   };
+}
+
+/** How this request's logprobs name tokens: by text, or by id when it asks so. */
+function tokenNames(req: CompletionRequest | ChatCompletionRequest, texts: TokenTexts): TokenNames {
+  return req.return_tokens_as_token_ids ? TOKEN_ID_NAMES : texts;
 }
 
 /** prompt_logprobs as the engine is asked for it: a stream may carry 0, which vLLM drops. */

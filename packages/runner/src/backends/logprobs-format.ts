@@ -7,13 +7,13 @@ import type {
   PromptLogprob,
   PromptLogprobs,
 } from '@pagoda/protocol';
-import type { TokenTexts } from './token-text.ts';
+import type { TokenNames } from './token-text.ts';
 
 const bytesOf = (text: string) => [...Buffer.from(text, 'utf8')];
 
 export function chatLogprobs(
   items: readonly TokenLogprob[],
-  texts: TokenTexts,
+  texts: TokenNames,
   topK: number,
 ): ChatTokenLogprob[] {
   return items.map((item) => {
@@ -33,7 +33,7 @@ export function chatLogprobs(
 /** `offset` is where the first of these tokens starts in the choice's text; returns the offset after them. */
 export function completionLogprobs(
   items: readonly TokenLogprob[],
-  texts: TokenTexts,
+  texts: TokenNames,
   topK: number,
   offset: number,
 ): { logprobs: CompletionLogprobs; next: number } {
@@ -66,7 +66,7 @@ export function echoedCompletionLogprobs(
   promptIds: readonly number[],
   promptLogprobs: readonly TokenLogprob[],
   generated: readonly TokenLogprob[],
-  texts: TokenTexts,
+  texts: TokenNames,
   topK: number,
 ): { logprobs: CompletionLogprobs; next: number } {
   const first: TokenLogprob = { token_id: promptIds[0]!, logprob: 0, top: [] };
@@ -92,7 +92,7 @@ export function echoedCompletionLogprobs(
 export function promptLogprobsOf(
   promptIds: readonly number[],
   scored: readonly TokenLogprob[],
-  texts: TokenTexts,
+  texts: TokenNames,
   topK: number,
 ): PromptLogprobs {
   const out: PromptLogprobs = [null];

@@ -114,3 +114,18 @@ export function checkTokenIds(ids: readonly number[], vocabSize: number, param: 
 export function chatMaxTokens(req: ChatCompletionRequest): number | null {
   return req.max_completion_tokens ?? req.max_tokens ?? null;
 }
+
+/**
+ * vLLM's truncate_prompt_tokens: the prompt's last `keep` ids (-1: as many as the context holds).
+ * Asking to keep more than the context holds, or none, is a 400.
+ */
+export function truncatePrompt(ids: number[], keep: number | null | undefined, maxModelLen: number): number[] {
+  if (keep == null) return ids;
+  const n = keep === -1 ? maxModelLen : keep;
+  if (n < 1 || n > maxModelLen)
+    throw badRequest(
+      `truncate_prompt_tokens must be -1 or from 1 to the model's maximum context length (${maxModelLen}), got ${keep}`,
+      'truncate_prompt_tokens',
+    );
+  return ids.length > n ? ids.slice(ids.length - n) : ids;
+}
