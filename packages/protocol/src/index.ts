@@ -5,6 +5,7 @@ export * from './openai/common.ts';
 export * from './openai/completions.ts';
 export * from './openai/structured.ts';
 export * from './openai/chat.ts';
+export * from './openai/responses.ts';
 export * from './openai/misc.ts';
 export * from './openai/embeddings.ts';
 export * from './management.ts';

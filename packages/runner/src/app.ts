@@ -6,6 +6,7 @@ import { requireApiKey } from './auth.ts';
 import type { RunnerContext } from './runner-context.ts';
 import { chatCompletionsHandler } from './routes/chat.ts';
 import { completionsHandler } from './routes/completions.ts';
+import { responsesHandler } from './routes/responses.ts';
 import {
   healthHandler,
   metricsHandler,
@@ -34,6 +35,7 @@ export function createApp(ctx: RunnerContext): express.Express {
   app.get('/v1/models', modelsHandler(ctx));
   app.post('/v1/chat/completions', chatCompletionsHandler(ctx));
   app.post('/v1/completions', completionsHandler(ctx));
+  app.post('/v1/responses', responsesHandler(ctx));
   app.post('/v1/embeddings', embeddingsHandler(ctx));
   app.post(['/v1/rerank', '/rerank', '/v2/rerank'], rerankHandler(ctx));
   app.post(['/score', '/v1/score'], scoreHandler(ctx));

@@ -20,9 +20,13 @@ export class EventStream {
     // No flushHeaders(): the head leaves with the first events, one system call fewer per request.
   }
 
-  /** Queues one event; false when the socket's buffer is full and the caller should wait for drained(). */
-  write(data: unknown): boolean {
-    this.pending += `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+  /**
+   * Queues one event (named `event` where the API names its events); false when the socket's buffer
+   * is full and the caller should wait for drained().
+   */
+  write(data: unknown, event?: string): boolean {
+    const name = event ? `event: ${event}\n` : '';
+    this.pending += `${name}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
@@ -46,11 +50,11 @@ export class EventStream {
     });
   }
 
-  /** Sends what is queued and `data: [DONE]`, and ends the response. */
-  end(): void {
+  /** Sends what is queued and (unless the API has its own last event) `data: [DONE]`, and ends the response. */
+  end(done = true): void {
     const rest = this.pending;
     this.pending = '';
-    if (!this.res.destroyed) this.res.end(`${rest}data: [DONE]\n\n`);
+    if (!this.res.destroyed) this.res.end(done ? `${rest}data: [DONE]\n\n` : rest);
   }
 
   private readonly flush = (): void => {

@@ -74,6 +74,7 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   const inference = auth.require('inference');
   app.post('/v1/chat/completions', inference, proxyHandler('/v1/chat/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf, inFlight }));
   app.post('/v1/completions', inference, proxyHandler('/v1/completions', { table: p.table, metrics: p.metrics, log: p.log, limitOf, inFlight }));
+  app.post('/v1/responses', inference, proxyHandler('/v1/responses', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
   // Embedding and rerank models; Cohere's and Xinference's clients post to /v1/rerank, vLLM's to /rerank and /score.
   app.post('/v1/embeddings', inference, proxyHandler('/v1/embeddings', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));
   app.post(['/v1/rerank', '/rerank', '/v2/rerank'], inference, proxyHandler('/v1/rerank', { table: p.table, metrics: p.metrics, log: p.log, limitOf }));

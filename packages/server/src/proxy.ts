@@ -1,4 +1,4 @@
-// The OpenAI front door: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/rerank, /score and vLLM's /tokenize and /detokenize forwarded by `model` to the
+// The OpenAI front door: /v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings, /v1/rerank, /score and vLLM's /tokenize and /detokenize forwarded by `model` to the
 // least-loaded ready replica, response bytes passed through as they arrive (SSE unbuffered) and at
 // the pace the client reads them (back-pressure reaches the runner). A replica that refuses the
 // connection is benched and the next one tried; with none left the request fails at once. A replica
@@ -108,12 +108,13 @@ export function relay(upstream: IncomingMessage, res: Response): Promise<RelayOu
 }
 
 /** The inference routes the proxy forwards, each to the same path on the runner. */
-export type ProxiedPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings' | '/v1/rerank' | '/score' | '/tokenize' | '/detokenize';
+export type ProxiedPath = '/v1/chat/completions' | '/v1/completions' | '/v1/responses' | '/v1/embeddings' | '/v1/rerank' | '/score' | '/tokenize' | '/detokenize';
 
 // Every path mounted on the proxy, aliases included (/rerank and /v2/rerank go to /v1/rerank, /v1/score to /score).
 const PROXIED_PATHS: ReadonlySet<string> = new Set([
   '/v1/chat/completions',
   '/v1/completions',
+  '/v1/responses',
   '/v1/embeddings',
   '/v1/rerank',
   '/rerank',

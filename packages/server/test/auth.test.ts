@@ -187,6 +187,14 @@ describe('with PAGODA_ADMIN_KEY set', () => {
     expect(((await (await tokenize(limited)).json()) as { count: number }).count).toBeGreaterThan(
       0,
     );
+    // the Responses API too: forwarded by model to the runner, behind the same keys
+    const responses = await client(limited).responses.create({ model: 'tiny', input: 'Once upon a time', max_output_tokens: 4 });
+    expect(responses.output_text.length).toBeGreaterThan(0);
+    expect(responses.usage!.output_tokens).toBe(4);
+    const notYours = await client(elsewhere)
+      .responses.create({ model: 'tiny', input: 'x' })
+      .catch((e) => e);
+    expect(notYours.status).toBe(403);
 
     expect((await client(limited).models.list()).data.map((m) => m.id)).toEqual(['tiny']);
     expect((await client(elsewhere).models.list()).data).toEqual([]);

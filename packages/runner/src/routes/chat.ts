@@ -10,7 +10,7 @@ import { generationHandler, type GenerationKind } from './generation.ts';
 
 const chatKind: GenerationKind<ChatCompletionRequest, ChatCompletionChunk> = {
   schema: ChatCompletionRequestSchema,
-  idPrefix: 'chatcmpl',
+  idPrefix: 'chatcmpl-',
   sequences: (req) => req.n ?? 1,
   start: (ctx, req, gen) => ctx.backend.chat(req, gen),
   hasTokens: (chunk) =>

@@ -16,7 +16,7 @@ export function promptCount(prompt: CompletionRequest['prompt']): number {
 
 const completionKind: GenerationKind<CompletionRequest, CompletionChunk> = {
   schema: CompletionRequestSchema,
-  idPrefix: 'cmpl',
+  idPrefix: 'cmpl-',
   sequences: (req) => (req.n ?? 1) * promptCount(req.prompt),
   start: (ctx, req, gen) => ctx.backend.completions(req, gen),
   hasTokens: (chunk) =>

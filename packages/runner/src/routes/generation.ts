@@ -25,13 +25,26 @@ interface BaseRequest {
 
 export interface GenerationKind<Req extends BaseRequest, Chunk extends AnyChunk> {
   schema: z.ZodType<Req>;
+  /** The response id's start, separator included (chatcmpl-, cmpl-, resp_). */
   idPrefix: string;
   /** How many sequences the request runs at once (n times the number of prompts). */
   sequences(req: Req): number;
   start(ctx: RunnerContext, req: Req, gen: GenerateContext): AsyncIterable<Chunk>;
   /** Whether this chunk carries generated text or tokens (for TTFT and ITL). */
   hasTokens(chunk: Chunk): boolean;
-  aggregator(): { add(chunk: Chunk): void; result(): unknown };
+  aggregator(req: Req, gen: GenerateContext): { add(chunk: Chunk): void; result(): unknown };
+  /**
+   * A stream told in the API's own typed events (the Responses API) rather than as the chunks
+   * themselves; such a stream has no `data: [DONE]`.
+   */
+  events?(req: Req, gen: GenerateContext): ChunkEvents<Chunk>;
+}
+
+/** How a stream's chunks become named events: some first, some per chunk, some at the end or on a failure. */
+export interface ChunkEvents<Chunk> {
+  start(): Array<{ type: string }>;
+  add(chunk: Chunk): Array<{ type: string }>;
+  finish(): Array<{ type: string }>;
 }
 
 export function generationHandler<Req extends BaseRequest, Chunk extends AnyChunk>(
@@ -54,14 +67,15 @@ export function generationHandler<Req extends BaseRequest, Chunk extends AnyChun
     try {
       const gen: GenerateContext = {
         signal: abort.signal,
-        requestId: `${kind.idPrefix}-${randomUUID().replace(/-/g, '')}`,
+        requestId: `${kind.idPrefix}${randomUUID().replace(/-/g, '')}`,
         model,
       };
       const iterator = kind.start(ctx, req, gen)[Symbol.asyncIterator]();
       try {
         const first = await iterator.next(); // bad requests fail here, before any header is sent
-        if (req.stream) await stream(res, iterator, first, req, kind, tracker);
-        else await respond(res, iterator, first, kind, tracker);
+        if (req.stream && kind.events) await streamEvents(res, iterator, first, kind, kind.events(req, gen), tracker);
+        else if (req.stream) await stream(res, iterator, first, req, kind, tracker);
+        else await respond(res, iterator, first, kind, kind.aggregator(req, gen), tracker);
       } finally {
         await iterator.return?.(); // a no-op once finished; frees the backend's work if we left early
       }
@@ -103,14 +117,46 @@ async function stream<Req extends BaseRequest, Chunk extends AnyChunk>(
   events.end();
 }
 
+/** A stream in the API's named events: each event's type is its SSE event name too. */
+async function streamEvents<Req extends BaseRequest, Chunk extends AnyChunk>(
+  res: Response,
+  iterator: AsyncIterator<Chunk>,
+  first: IteratorResult<Chunk>,
+  kind: GenerationKind<Req, Chunk>,
+  told: ChunkEvents<Chunk>,
+  tracker: RequestTracker,
+): Promise<void> {
+  const events = new EventStream(res);
+  const send = async (list: Array<{ type: string }>) => {
+    let ok = true;
+    for (const e of list) ok = events.write(e, e.type) && ok;
+    if (!ok) await events.drained();
+  };
+  try {
+    await send(told.start());
+    for (let step = first; !step.done; step = await iterator.next()) {
+      if (res.destroyed) return;
+      tracker.chunk(step.value, kind.hasTokens(step.value));
+      await send(told.add(step.value));
+    }
+    await send(told.finish());
+  } catch (err) {
+    const apiErr = toApiError(err);
+    tracker.failed(apiErr.status >= 500 && apiErr.status !== 503 ? err : null);
+    const { error } = apiErr.body();
+    events.write({ type: 'error', code: error.code ?? error.type, message: error.message, param: error.param }, 'error');
+  }
+  events.end(false);
+}
+
 async function respond<Req extends BaseRequest, Chunk extends AnyChunk>(
   res: Response,
   iterator: AsyncIterator<Chunk>,
   first: IteratorResult<Chunk>,
   kind: GenerationKind<Req, Chunk>,
+  agg: { add(chunk: Chunk): void; result(): unknown },
   tracker: RequestTracker,
 ): Promise<void> {
-  const agg = kind.aggregator();
   for (let step = first; !step.done; step = await iterator.next()) {
     tracker.chunk(step.value, kind.hasTokens(step.value));
     agg.add(step.value);
