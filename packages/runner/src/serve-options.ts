@@ -38,6 +38,10 @@ export const ServeOptionsSchema = z.object({
   enable_auto_tool_choice: z.boolean().optional(),
   /** vLLM's --reasoning-parser: <think> blocks go to reasoning_content. */
   reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).optional(),
+  /** vLLM's --generation-config: sampling defaults from generation_config.json ("auto": the model's, "vllm": none, or a folder). */
+  generation_config: z.string().min(1).default('auto'),
+  /** vLLM's --override-generation-config: these fields over the generation config's. */
+  override_generation_config: z.record(z.string(), z.unknown()).optional(),
   /**
    * What to tell a client of a model without a chat template, after "this model has no chat
    * template: ". The platform's worker sets it (PAGODA_CHAT_TEMPLATE_ADVICE), since there the fix is

@@ -23,6 +23,8 @@ const FLAGS = {
   'tool-call-parser': { type: 'string' },
   'enable-auto-tool-choice': { type: 'boolean' },
   'reasoning-parser': { type: 'string' },
+  'generation-config': { type: 'string' },
+  'override-generation-config': { type: 'string' },
   'cpu-threads': { type: 'string' },
   'max-waiting-requests': { type: 'string' },
   'max-request-body-bytes': { type: 'string' },
@@ -48,6 +50,8 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --chat-template FILE|TEXT
   --tool-call-parser hermes|llama3_json|mistral  --enable-auto-tool-choice  (tool_choice "auto")
   --reasoning-parser qwen3|deepseek_r1          <think> blocks into reasoning_content
+  --generation-config auto|vllm|DIR   sampling defaults from generation_config.json (default auto: the model's)
+  --override-generation-config JSON   e.g. '{"temperature": 0.5}' over those defaults
   --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
   --max-request-body-bytes N     larger bodies get 413 (default 16 MiB)
@@ -70,6 +74,20 @@ function number(values: Values, flag: keyof Values): number | undefined {
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n))
     throw new Error(`--${flag} takes a number, got '${String(raw)}'`);
   return n;
+}
+
+function jsonObject(values: Values, flag: keyof Values): Record<string, unknown> | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(raw));
+  } catch {
+    parsed = null;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error(`--${flag} takes a JSON object, got '${String(raw)}'`);
+  return parsed as Record<string, unknown>;
 }
 
 /** The runner's options from the command line; throws with the offending flag named. */
@@ -115,6 +133,8 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     tool_call_parser: values['tool-call-parser'] as ServeOptionsInput['tool_call_parser'],
     enable_auto_tool_choice: values['enable-auto-tool-choice'],
     reasoning_parser: values['reasoning-parser'] as ServeOptionsInput['reasoning_parser'],
+    generation_config: values['generation-config'],
+    override_generation_config: jsonObject(values, 'override-generation-config'),
     chat_template_advice: process.env.PAGODA_CHAT_TEMPLATE_ADVICE || undefined,
     cpu_threads: number(values, 'cpu-threads'),
     max_waiting_requests: number(values, 'max-waiting-requests'),

@@ -29,6 +29,7 @@ import type {
 import { resolveModelPath } from '../model-path.ts';
 import type { ServeOptions } from '../serve-options.ts';
 import { BackendLifecycle } from './backend-lifecycle.ts';
+import { generationDefaults, type GenerationDefaults } from './generation-defaults.ts';
 import { TokenFilter, tokenFilterSpec, type TokenFilterSpec } from './token-filter.ts';
 import {
   chatLogprobs,
@@ -118,6 +119,8 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
   private vocabSize = 0;
   private modelDir = '';
   private grammars: Promise<ModelGrammars> | null = null;
+  /** What a request that leaves a sampling field out gets (vLLM's --generation-config). */
+  private defaults: GenerationDefaults = {};
 
   constructor(
     protected readonly opts: ServeOptions,
@@ -141,6 +144,9 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
       this.vocabSize = opened.vocabSize;
       this.modelDir = opened.dir ?? '';
       const o = this.opts;
+      this.defaults = generationDefaults(o.generation_config, opened.dir ?? null, o.override_generation_config);
+      if (Object.keys(this.defaults).length > 0)
+        this.log.info({ defaults: this.defaults }, "default sampling parameters from the model's generation config");
       if (o.chat_template !== undefined)
         this.chatTemplate = existsSync(o.chat_template)
           ? readFileSync(o.chat_template, 'utf8')
@@ -456,9 +462,16 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
       promptIds,
       params: samplingParams(
         req,
-        resolveMaxTokens(requestedMaxTokens, promptIds.length, this.maxModelLen, where),
+        resolveMaxTokens(
+          requestedMaxTokens,
+          promptIds.length,
+          this.maxModelLen,
+          where,
+          this.defaults.max_tokens,
+        ),
         topK,
         this.vocabSize,
+        this.defaults,
       ),
       stops: stopList(req.stop),
       includeStop: req.include_stop_str_in_output ?? false,

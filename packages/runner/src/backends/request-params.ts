@@ -3,6 +3,7 @@
 import type { SamplingParams } from '@pagoda/engine';
 import type { ChatCompletionRequest, CompletionRequest } from '@pagoda/protocol';
 import { ApiError, badRequest } from '../api-error.ts';
+import type { GenerationDefaults } from './generation-defaults.ts';
 
 type Common = Pick<
   CompletionRequest,
@@ -46,19 +47,21 @@ export function samplingParams(
   maxTokens: number,
   logprobs: number | null,
   vocabSize: number,
+  defaults: GenerationDefaults = {},
 ): SamplingParams {
   const bias = logitBias(req.logit_bias, vocabSize);
+  const topK = req.top_k ?? defaults.top_k;
   const params: SamplingParams = {
     n: req.n ?? 1,
     max_tokens: maxTokens,
     min_tokens: req.min_tokens ?? 0,
-    temperature: req.temperature ?? 1,
-    top_p: req.top_p ?? 1,
-    top_k: req.top_k != null && req.top_k > 0 ? req.top_k : -1,
-    min_p: req.min_p ?? 0,
+    temperature: req.temperature ?? defaults.temperature ?? 1,
+    top_p: req.top_p ?? defaults.top_p ?? 1,
+    top_k: topK != null && topK > 0 ? topK : -1,
+    min_p: req.min_p ?? defaults.min_p ?? 0,
     presence_penalty: req.presence_penalty ?? 0,
     frequency_penalty: req.frequency_penalty ?? 0,
-    repetition_penalty: req.repetition_penalty ?? 1,
+    repetition_penalty: req.repetition_penalty ?? defaults.repetition_penalty ?? 1,
     seed: req.seed ?? null,
     logprobs,
     stop_token_ids: req.stop_token_ids ?? [],
@@ -82,6 +85,7 @@ export function resolveMaxTokens(
   promptLen: number,
   maxModelLen: number,
   where: 'messages' | 'prompt',
+  defaultMax?: number,
 ): number {
   if (promptLen >= maxModelLen || (requested != null && promptLen + requested > maxModelLen)) {
     const total = promptLen + (requested ?? 1);
@@ -98,7 +102,8 @@ export function resolveMaxTokens(
       { params: { max_model_len: maxModelLen, prompt_tokens: promptLen, max_tokens: requested ?? null } },
     );
   }
-  return requested ?? maxModelLen - promptLen;
+  // the generation config's max_new_tokens bounds an output the request left open
+  return requested ?? Math.min(maxModelLen - promptLen, defaultMax ?? Infinity);
 }
 
 export function checkTokenIds(ids: readonly number[], vocabSize: number, param: string): void {

@@ -28,6 +28,9 @@ export function vllmArgs(opts: ServeOptions, port: number): string[] {
   if (opts.served_model_name.length > 0)
     args.push('--served-model-name', ...opts.served_model_name);
   flag('chat-template', opts.chat_template);
+  if (opts.generation_config !== 'auto') flag('generation-config', opts.generation_config);
+  if (opts.override_generation_config)
+    flag('override-generation-config', JSON.stringify(opts.override_generation_config));
   return args;
 }
 
