@@ -202,6 +202,19 @@ describe('llama.cpp on the converted stories260k GGUF', () => {
     expect(released).toBe(1);
   });
 
+  it("logprobs are the model's own at any temperature, as vLLM's are", async () => {
+    const c = golden.cases[0]!;
+    for (const temperature of [0.5, 1.5]) {
+      let first: NonNullable<GenerateDelta['logprobs']>[number] | undefined;
+      for await (const d of engine.generate(c.prompt_ids, { max_tokens: 1, temperature, seed: 3, logprobs: 2 }, {}))
+        first ??= d.logprobs?.[0];
+      // the first position's distribution is the golden's whatever was drawn from it
+      const top = first!.top;
+      expect(top[0]!.token_id).toBe(c.greedy_ids[0]);
+      expect(Math.abs(top[0]!.logprob - c.greedy_logprobs[0]!), `temperature ${temperature}`).toBeLessThan(1e-3);
+    }
+  });
+
   it('the tokenizer read from the GGUF encodes every golden prompt as transformers does', async () => {
     const { GgufTokenizer } = await import('../src/backends/gguf-tokenizer.ts');
     const { readGgufHeader } = await import('@pagoda/gguf');

@@ -188,7 +188,10 @@ export class LlamaEngine implements EngineHandle {
           delta.logprobs = [
             toLogprob(
               token,
-              (out as { probabilities?: Map<Token, number> }).probabilities ?? new Map(),
+              untempered(
+                (out as { probabilities?: Map<Token, number> }).probabilities ?? new Map(),
+                params.temperature ?? 1,
+              ),
               params.logprobs!,
             ),
           ];
@@ -386,6 +389,26 @@ async function scorePrompt(
     }
   }
   return out;
+}
+
+/**
+ * llama.cpp gives the probabilities it sampled from, after temperature; logprobs are those of the
+ * model itself (as vLLM and the builtin engine answer them): p ∝ p_T^T, renormalized. A top-k / top-p
+ * / min-p cut has already dropped the tail, so those logprobs are of what the cut kept.
+ */
+export function untempered(probs: Map<Token, number>, temperature: number): Map<Token, number> {
+  if (temperature <= 0 || temperature === 1 || probs.size === 0) return probs;
+  let max = -Infinity;
+  const logs: Array<[Token, number]> = [];
+  for (const [t, p] of probs) {
+    const l = temperature * Math.log(p);
+    logs.push([t, l]);
+    if (l > max) max = l;
+  }
+  let sum = 0;
+  for (const [, l] of logs) sum += Math.exp(l - max);
+  const logZ = max + Math.log(sum);
+  return new Map(logs.map(([t, l]) => [t, Math.exp(l - logZ)]));
 }
 
 /** OpenAI-style logprobs of the chosen token and the top `k`, from llama.cpp's sorted probabilities. */
