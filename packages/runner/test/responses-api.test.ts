@@ -146,6 +146,32 @@ describe('responses API', () => {
     expect(next.usage!.input_tokens).toBeGreaterThan(res.usage!.input_tokens);
   });
 
+  it('include message.output_text.logprobs carries the chat logprobs on the text part and its deltas', async () => {
+    const ask = { model: MODEL, input: 'Once upon a time', max_output_tokens: 6, temperature: 0 };
+    const res = await client.responses.create({ ...ask, include: ['message.output_text.logprobs'], top_logprobs: 2 });
+    const chat = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'Once upon a time' }],
+      max_tokens: 6,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 2,
+    });
+    const part = (res.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText;
+    const want = chat.choices[0]!.logprobs!.content!;
+    expect(part.logprobs!.map((l) => l.token)).toEqual(want.map((l) => l.token));
+    for (const [i, l] of part.logprobs!.entries()) {
+      expect(l.logprob).toBeCloseTo(want[i]!.logprob, 4);
+      expect(l.top_logprobs.map((t) => t.token)).toEqual(want[i]!.top_logprobs.map((t) => t.token));
+    }
+    let streamed = 0;
+    for await (const e of await client.responses.create({ ...ask, top_logprobs: 1, stream: true, prompt_cache_key: 'k' }))
+      if (e.type === 'response.output_text.delta') streamed += e.logprobs.length;
+    expect(streamed).toBe(6);
+    const plain = await client.responses.create(ask);
+    expect((plain.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0]).not.toHaveProperty('logprobs');
+  });
+
   it('text.format json_schema constrains the output text', async () => {
     const res = await client.responses.create({
       model: MODEL,

@@ -1,6 +1,7 @@
 // POST /v1/responses: OpenAI's Responses API as vLLM serves it, stateless: the request (input items,
 // function tools, text.format) and the response object with its output items and usage.
 import { z } from 'zod';
+import type { ChatTokenLogprob } from './chat.ts';
 import { UsageSchema } from './common.ts';
 
 const JsonSchemaObject = z.record(z.string(), z.unknown());
@@ -94,7 +95,19 @@ export const ResponsesRequestSchema = z
       .nullable()
       .optional(),
     parallel_tool_calls: z.boolean().nullable().optional(),
-    text: z.strictObject({ format: ResponseTextFormatSchema.optional() }).nullable().optional(),
+    text: z
+      .strictObject({
+        format: ResponseTextFormatSchema.optional(),
+        verbosity: z.enum(['low', 'medium', 'high']).nullable().optional(),
+      })
+      .nullable()
+      .optional(),
+    /** Logprobs of each output token with this many alternatives (with include "message.output_text.logprobs"). */
+    top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+    // Accepted as OpenAI's clients send them; the prefix cache needs no key, nothing is obfuscated.
+    prompt_cache_key: z.string().nullable().optional(),
+    safety_identifier: z.string().nullable().optional(),
+    stream_options: z.object({ include_obfuscation: z.boolean().nullable().optional() }).nullable().optional(),
     reasoning: z.object({ effort: z.string().nullable().optional() }).loose().nullable().optional(),
     // Pagoda keeps no responses (as vLLM without its store): `store` is answered false.
     store: z.boolean().nullable().optional(),
@@ -125,6 +138,8 @@ export interface ResponseOutputText {
   type: 'output_text';
   text: string;
   annotations: unknown[];
+  /** Each token's logprob and alternatives, when asked for (chat's logprobs.content shape). */
+  logprobs?: ChatTokenLogprob[];
 }
 export type ResponseOutputItem =
   | { type: 'message'; id: string; status: 'completed' | 'incomplete'; role: 'assistant'; content: ResponseOutputText[] }

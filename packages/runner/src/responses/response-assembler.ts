@@ -5,10 +5,12 @@ import { randomUUID } from 'node:crypto';
 import {
   responseUsage,
   type ChatCompletionChunk,
+  type ChatTokenLogprob,
   type ResponseObject,
   type ResponseOutputItem,
   type ResponsesRequest,
 } from '@pagoda/protocol';
+import { wantsLogprobs } from './to-chat.ts';
 
 export interface ResponseEvent {
   type: string;
@@ -28,7 +30,10 @@ export class ResponseAssembler {
   private open: Open | null = null;
   private sequence = 0;
 
+  private readonly logprobs: boolean;
+
   constructor(req: ResponsesRequest, id: string, model: string) {
+    this.logprobs = wantsLogprobs(req);
     this.response = {
       id,
       object: 'response',
@@ -69,7 +74,7 @@ export class ResponseAssembler {
     for (const choice of chunk.choices) {
       const d = choice.delta;
       if (d.reasoning_content) out.push(...this.reasoning(d.reasoning_content));
-      if (d.content) out.push(...this.text(d.content));
+      if (d.content) out.push(...this.text(d.content, choice.logprobs?.content ?? null));
       for (const call of d.tool_calls ?? []) out.push(...this.call(call));
       if (choice.finish_reason === 'length') {
         this.response.status = 'incomplete';
@@ -102,17 +107,20 @@ export class ResponseAssembler {
     return out;
   }
 
-  private text(delta: string): ResponseEvent[] {
+  private text(delta: string, logprobs: ChatTokenLogprob[] | null): ResponseEvent[] {
     const out: ResponseEvent[] = [];
     if (this.open?.kind !== 'message') {
       out.push(...this.openItem({ type: 'message', id: itemId('msg'), status: 'completed', role: 'assistant', content: [] }));
       const open = this.open as unknown as Extract<Open, { kind: 'message' }>;
-      open.item.content.push({ type: 'output_text', text: '', annotations: [] });
-      out.push(this.event('response.content_part.added', { item_id: open.item.id, output_index: open.index, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } }));
+      const part = { type: 'output_text' as const, text: '', annotations: [], ...(this.logprobs ? { logprobs: [] } : {}) };
+      open.item.content.push(part);
+      out.push(this.event('response.content_part.added', { item_id: open.item.id, output_index: open.index, content_index: 0, part: structuredClone(part) }));
     }
     const open = this.open as unknown as Extract<Open, { kind: 'message' }>;
-    open.item.content[0]!.text += delta;
-    out.push(this.event('response.output_text.delta', { item_id: open.item.id, output_index: open.index, content_index: 0, delta, logprobs: [] }));
+    const part = open.item.content[0]!;
+    part.text += delta;
+    if (logprobs && part.logprobs) part.logprobs.push(...logprobs);
+    out.push(this.event('response.output_text.delta', { item_id: open.item.id, output_index: open.index, content_index: 0, delta, logprobs: logprobs ?? [] }));
     return out;
   }
 
@@ -160,7 +168,7 @@ export class ResponseAssembler {
     if (open.kind === 'message') {
       const part = open.item.content[0]!;
       if (this.response.status === 'incomplete') open.item.status = 'incomplete';
-      out.push(this.event('response.output_text.done', { ...ids, content_index: 0, text: part.text, logprobs: [] }));
+      out.push(this.event('response.output_text.done', { ...ids, content_index: 0, text: part.text, logprobs: part.logprobs ?? [] }));
       out.push(this.event('response.content_part.done', { ...ids, content_index: 0, part: structuredClone(part) }));
     } else if (open.kind === 'reasoning') {
       out.push(this.event('response.reasoning_text.done', { ...ids, content_index: 0, text: open.item.content[0]?.text ?? '' }));

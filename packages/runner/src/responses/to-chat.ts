@@ -33,6 +33,10 @@ export function chatRequestOf(req: ResponsesRequest): ChatCompletionRequest {
         ...(format.strict != null ? { strict: format.strict } : {}),
       },
     };
+  if (wantsLogprobs(req)) {
+    chat.logprobs = true;
+    chat.top_logprobs = req.top_logprobs ?? 0;
+  }
   // the usage chunk at the end is what the response's usage comes from
   chat.stream_options = { include_usage: true };
   return chat;
@@ -63,4 +67,9 @@ function messagesOf(req: ResponsesRequest): ChatMessage[] {
     out.push({ role: item.role === 'developer' ? 'system' : item.role, content: text });
   }
   return out;
+}
+
+/** Output logprobs: asked for with include "message.output_text.logprobs" or top_logprobs. */
+export function wantsLogprobs(req: ResponsesRequest): boolean {
+  return req.include?.includes('message.output_text.logprobs') === true || req.top_logprobs != null;
 }

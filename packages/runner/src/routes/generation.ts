@@ -20,7 +20,8 @@ interface BaseRequest {
   model?: string | null;
   n?: number | null;
   stream?: boolean | null;
-  stream_options?: { include_usage?: boolean | null } | null;
+  /** Chat and completions: include_usage; the Responses API: include_obfuscation (no usage chunk there). */
+  stream_options?: { include_usage?: boolean | null; include_obfuscation?: boolean | null } | null;
 }
 
 export interface GenerationKind<Req extends BaseRequest, Chunk extends AnyChunk> {
