@@ -19,6 +19,7 @@ const VALUES: Record<Exclude<EngineKwarg, 'request_limits'>, unknown> = {
   kv_cache_dtype: 'fp8',
   seed: 5,
   load_format: 'dummy',
+  generation_config: 'vllm',
 };
 
 describe('engine parameters from launch job to runner options', () => {

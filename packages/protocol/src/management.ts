@@ -46,6 +46,8 @@ export const EngineKwargsShape = {
   kv_cache_dtype: z.enum(KV_CACHE_DTYPES).optional(),
   seed: z.number().int().optional(),
   load_format: z.enum(['auto', 'dummy']).optional(),
+  /** vLLM's --generation-config: the checkpoint's sampling defaults ("auto") or none ("vllm"). */
+  generation_config: z.enum(['auto', 'vllm']).optional(),
   /** Requests in flight for this model across replicas before the proxy answers 429. */
   request_limits: z.number().int().min(1).nullable().optional(),
 };
