@@ -1,6 +1,7 @@
 // Shared types and zod schemas: the OpenAI API as vLLM accepts it, the management API and its views,
 // and the server-worker contract. Every shape that crosses a process boundary is declared here once.
 export * from './openai/errors.ts';
+export * from './cors.ts';
 export * from './openai/common.ts';
 export * from './openai/completions.ts';
 export * from './openai/structured.ts';

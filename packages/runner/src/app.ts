@@ -1,6 +1,6 @@
 // The runner's express app: OpenAI routes over one backend, errors in OpenAI's shape.
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { clip } from '@pagoda/protocol';
+import { clip, corsHeaders } from '@pagoda/protocol';
 import { ApiError, toApiError } from './api-error.ts';
 import { requireApiKey } from './auth.ts';
 import type { RunnerContext } from './runner-context.ts';
@@ -21,6 +21,22 @@ export function createApp(ctx: RunnerContext): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Browser pages on the allowed origins may call (vLLM's --allowed-origins, default any); a preflight
+  // is answered here, before the key check, as browsers send it without the key.
+  app.use((req, res, next) => {
+    const cors = corsHeaders(
+      {
+        method: req.method,
+        origin: req.get('origin'),
+        requestMethod: req.get('access-control-request-method'),
+        requestHeaders: req.get('access-control-request-headers'),
+      },
+      ctx.allowedOrigins,
+    );
+    if (cors) res.set(cors.headers);
+    if (req.method === 'OPTIONS' && req.get('access-control-request-method')) return void res.status(204).end();
+    next();
+  });
   app.use(express.json({ limit: ctx.maxBodyBytes, type: () => true }));
 
   app.get('/health', healthHandler(ctx));

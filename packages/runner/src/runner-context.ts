@@ -14,6 +14,8 @@ export interface RunnerContext {
   servedModelNames: string[];
   apiKey: string | null;
   maxBodyBytes: number;
+  /** Web origins whose pages may call (CORS); '*' for any. */
+  allowedOrigins: readonly string[];
   version: string;
   log: Logger;
 }

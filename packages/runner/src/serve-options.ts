@@ -38,6 +38,8 @@ export const ServeOptionsSchema = z.object({
   enable_auto_tool_choice: z.boolean().optional(),
   /** vLLM's --reasoning-parser: <think> blocks go to reasoning_content. */
   reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).optional(),
+  /** vLLM's --allowed-origins: web origins whose pages may call (CORS); any by default, as vLLM. */
+  allowed_origins: z.array(z.string().min(1)).default(['*']),
   /** vLLM's --generation-config: sampling defaults from generation_config.json ("auto": the model's, "vllm": none, or a folder). */
   generation_config: z.string().min(1).default('auto'),
   /** vLLM's --override-generation-config: these fields over the generation config's. */

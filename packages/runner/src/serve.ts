@@ -44,6 +44,7 @@ export async function startRunner(
     servedModelNames,
     apiKey: options.api_key,
     maxBodyBytes: options.max_request_body_bytes,
+    allowedOrigins: options.allowed_origins,
     version: RUNNER_VERSION,
     log,
   };

@@ -31,6 +31,8 @@ beforeAll(async () => {
     `${upstream.url}/v1`,
     '--api-key',
     'front-key',
+    '--allowed-origins',
+    '["https://app.example"]',
   ]);
   client = new OpenAI({ baseURL: `${front.url}/v1`, apiKey: 'front-key', maxRetries: 0 });
 });
@@ -117,6 +119,31 @@ describe('remote backend', () => {
       status: 400,
       message: expect.stringMatching(/maximum context length is 512/),
     });
+  });
+
+  it("answers browsers' CORS preflights before the key check, and only for allowed origins", async () => {
+    // upstream: vLLM's default, any origin; front: one named origin
+    const pre = (url: string, origin: string) =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+      });
+    const any = await pre(upstream.url, 'https://x.example');
+    expect(any.status).toBe(204);
+    expect(any.headers.get('access-control-allow-origin')).toBe('*');
+    const named = await pre(front.url, 'https://app.example');
+    expect(named.status).toBe(204);
+    expect(named.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(named.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+    const other = await pre(front.url, 'https://evil.example');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    // the answer itself carries the header, and the key is still needed
+    const post = (key?: string) =>
+      fetch(`${front.url}/v1/models`, {
+        headers: { Origin: 'https://app.example', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+      });
+    expect((await post('front-key')).headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect((await post()).status).toBe(401);
   });
 
   it('checks its own key and model names before forwarding', async () => {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Database } from '@pagoda/db';
-import { clip, ModelUidSchema } from '@pagoda/protocol';
+import { clip, corsHeaders, ModelUidSchema } from '@pagoda/protocol';
 import type { Redis } from 'ioredis';
 import type { Auth } from './auth.ts';
 import { dashboardRoutes } from './dashboard.ts';
@@ -30,6 +30,8 @@ export interface AppDeps {
   /** The platform; without it only /health and /api/version are served. */
   platform?: Platform;
   auth?: Auth;
+  /** Origins allowed to call the OpenAI routes from a browser (PAGODA_ALLOWED_ORIGINS). */
+  allowedOrigins?: readonly string[];
 }
 
 async function probe(check: () => Promise<unknown>, ms = 1_000): Promise<'ok' | 'unavailable'> {
@@ -89,9 +91,27 @@ function mountPlatform(app: Express, p: Platform, auth: Auth): void {
   });
 }
 
-export function createApp({ db, redis, log, platform, auth }: AppDeps): Express {
+export function createApp({ db, redis, log, platform, auth, allowedOrigins = [] }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // CORS on the OpenAI routes only, for the origins the operator named: a page elsewhere may then use
+  // the models (with a key where keys are on), never the management API.
+  if (allowedOrigins.length > 0)
+    app.use((req, res, next) => {
+      if (!isProxiedPath(req.path) && req.path.replace(/\/+$/, '') !== '/v1/models') return next();
+      const cors = corsHeaders(
+        {
+          method: req.method,
+          origin: req.get('origin'),
+          requestMethod: req.get('access-control-request-method'),
+          requestHeaders: req.get('access-control-request-headers'),
+        },
+        allowedOrigins,
+      );
+      if (cors) res.set(cors.headers);
+      if (cors?.preflight) return void res.status(204).end();
+      next();
+    });
   // The proxy routes read their body as bytes themselves (proxy.ts): they forward it unparsed.
   const json = express.json({ limit: PROXY_BODY_LIMIT });
   app.use((req, res, next) => (isProxiedPath(req.path) ? next() : json(req, res, next)));

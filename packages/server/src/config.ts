@@ -1,6 +1,7 @@
 // The server's settings, from flags and the environment, validated once at start.
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseAllowedOrigins } from '@pagoda/protocol';
 
 export const ServerConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -24,6 +25,8 @@ export const ServerConfigSchema = z.object({
   resendAfterMs: z.coerce.number().int().min(100).default(10_000),
   /** How often /api/events sends a metrics message to connected dashboards. */
   eventsMetricsMs: z.coerce.number().int().min(100).default(5_000),
+  /** Web origins whose pages may call the OpenAI routes (CORS); none unless set (PAGODA_ALLOWED_ORIGINS). */
+  allowedOrigins: z.array(z.string().min(1)).default([]),
 });
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 export type ServerConfig = z.output<typeof ServerConfigSchema> & { databaseUrl: string; dataDir: string };
@@ -43,6 +46,7 @@ export function resolveServerConfig(input: ServerConfigInput, env: NodeJS.Proces
     workerRemoveMs: input.workerRemoveMs ?? env.PAGODA_WORKER_REMOVE_MS,
     resendAfterMs: input.resendAfterMs,
     eventsMetricsMs: input.eventsMetricsMs ?? env.PAGODA_EVENTS_METRICS_MS,
+    allowedOrigins: input.allowedOrigins ?? (env.PAGODA_ALLOWED_ORIGINS ? parseAllowedOrigins(env.PAGODA_ALLOWED_ORIGINS) : undefined),
   });
   const dataDir = resolve(parsed.dataDir);
   return { ...parsed, dataDir, databaseUrl: parsed.databaseUrl ?? `file:${resolve(dataDir, 'pagoda.db')}` };

@@ -88,7 +88,7 @@ export async function startServer(input: ServerConfigInput = {}, logger?: Logger
   } else log.info('no API key is configured: every route is open, and the server listens on loopback only');
   auth.loopbackOnly = LOOPBACK.has(host);
 
-  const app = createApp({ db, redis, log, platform, auth });
+  const app = createApp({ db, redis, log, platform, auth, allowedOrigins: config.allowedOrigins });
   const http = app.listen(config.port, host);
   await once(http, 'listening');
   hub.attach(

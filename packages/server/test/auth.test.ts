@@ -24,7 +24,7 @@ let cluster: OneWorkerCluster;
 const keys: Record<string, string> = {};
 
 beforeAll(async () => {
-  cluster = await startOneWorkerCluster('auth', { adminKey: ADMIN });
+  cluster = await startOneWorkerCluster('auth', { adminKey: ADMIN, allowedOrigins: ['https://app.example'] });
 });
 afterAll(() => cluster?.close());
 
@@ -187,6 +187,27 @@ describe('with PAGODA_ADMIN_KEY set', () => {
     expect(((await (await tokenize(limited)).json()) as { count: number }).count).toBeGreaterThan(
       0,
     );
+    // PAGODA_ALLOWED_ORIGINS: a page on that origin may call the OpenAI routes (with a key), never management
+    const preflight = (path: string, origin = 'https://app.example') =>
+      fetch(`${cluster.server.url}${path}`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' },
+      });
+    for (const path of ['/v1/chat/completions', '/v1/responses', '/v1/embeddings']) {
+      const ok = await preflight(path);
+      expect(ok.status, path).toBe(204);
+      expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    }
+    expect((await preflight('/v1/chat/completions', 'https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    for (const path of ['/v1/models/tiny', '/api/keys', '/v1/workers'])
+      expect((await preflight(path)).headers.get('access-control-allow-origin'), path).toBeNull();
+    const fromPage = await fetch(`${cluster.server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { Origin: 'https://app.example', 'content-type': 'application/json', authorization: `Bearer ${limited}` },
+      body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 }),
+    });
+    expect(fromPage.status).toBe(200);
+    expect(fromPage.headers.get('access-control-allow-origin')).toBe('https://app.example');
     // the Responses API too: forwarded by model to the runner, behind the same keys
     const responses = await client(limited).responses.create({ model: 'tiny', input: 'Once upon a time', max_output_tokens: 4 });
     expect(responses.output_text.length).toBeGreaterThan(0);

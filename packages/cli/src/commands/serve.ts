@@ -6,7 +6,7 @@ import {
   startRunner,
   type ServeOptionsInput,
 } from '@pagoda/runner';
-import { describeZodError, KV_CACHE_DTYPES } from '@pagoda/protocol';
+import { describeZodError, KV_CACHE_DTYPES, parseAllowedOrigins } from '@pagoda/protocol';
 import { ENGINE_FLAGS, prefixCaching } from '../engine-flags.ts';
 import { commandLogger } from '../log-output.ts';
 
@@ -24,6 +24,7 @@ const FLAGS = {
   'enable-auto-tool-choice': { type: 'boolean' },
   'reasoning-parser': { type: 'string' },
   'generation-config': { type: 'string' },
+  'allowed-origins': { type: 'string' },
   'override-generation-config': { type: 'string' },
   'cpu-threads': { type: 'string' },
   'max-waiting-requests': { type: 'string' },
@@ -52,6 +53,7 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --reasoning-parser qwen3|deepseek_r1          <think> blocks into reasoning_content
   --generation-config auto|vllm|DIR   sampling defaults from generation_config.json (default auto: the model's)
   --override-generation-config JSON   e.g. '{"temperature": 0.5}' over those defaults
+  --allowed-origins LIST   web origins whose pages may call (CORS): '["https://app.example"]' or a,b (default *)
   --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
   --max-request-body-bytes N     larger bodies get 413 (default 16 MiB)
@@ -74,6 +76,15 @@ function number(values: Values, flag: keyof Values): number | undefined {
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n))
     throw new Error(`--${flag} takes a number, got '${String(raw)}'`);
   return n;
+}
+
+function origins(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parseAllowedOrigins(raw);
+  } catch (err) {
+    throw new Error(`--allowed-origins: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function jsonObject(values: Values, flag: keyof Values): Record<string, unknown> | undefined {
@@ -134,6 +145,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     enable_auto_tool_choice: values['enable-auto-tool-choice'],
     reasoning_parser: values['reasoning-parser'] as ServeOptionsInput['reasoning_parser'],
     generation_config: values['generation-config'],
+    allowed_origins: origins(values['allowed-origins']),
     override_generation_config: jsonObject(values, 'override-generation-config'),
     chat_template_advice: process.env.PAGODA_CHAT_TEMPLATE_ADVICE || undefined,
     cpu_threads: number(values, 'cpu-threads'),
