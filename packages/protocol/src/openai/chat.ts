@@ -6,6 +6,7 @@ import {
   UsageSchema,
   refineStreamOptions,
   samplingFields,
+  textOnlyPart,
 } from './common.ts';
 import {
   FunctionToolSchema,
@@ -16,20 +17,7 @@ import {
   structuredOutputFields,
 } from './structured.ts';
 
-// Any part type parses, so that an image or audio part gets its own refusal rather than a bare "Invalid input".
-const TextPart = z
-  .object({ type: z.string(), text: z.unknown().optional() })
-  .superRefine((part, ctx) => {
-    if (part.type !== 'text')
-      ctx.addIssue({
-        code: 'custom',
-        path: ['type'],
-        message: `content parts of type '${part.type}' are not supported: this API takes text only; send {"type": "text", "text": ...}`,
-      });
-    else if (typeof part.text !== 'string')
-      ctx.addIssue({ code: 'custom', path: ['text'], message: "a 'text' part needs 'text', a string" });
-  })
-  .transform((part) => ({ type: 'text' as const, text: part.text as string }));
+const TextPart = textOnlyPart(['text']).transform((text) => ({ type: 'text' as const, text }));
 
 export const ChatMessageSchema = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),

@@ -99,3 +99,23 @@ export function stopList(stop: string | string[] | null | undefined): string[] {
   if (stop == null) return [];
   return (Array.isArray(stop) ? stop : [stop]).filter((s) => s.length > 0);
 }
+
+/**
+ * A content part that must be text, of one of `types` (the first is the one to suggest). Any type
+ * parses first, so an image or audio part gets its own refusal rather than a bare "Invalid input".
+ */
+export function textOnlyPart(types: readonly [string, ...string[]]) {
+  return z
+    .object({ type: z.string(), text: z.unknown().optional() })
+    .superRefine((part, ctx) => {
+      if (!types.includes(part.type))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['type'],
+          message: `content parts of type '${part.type}' are not supported: this API takes text only; send {"type": "${types[0]}", "text": ...}`,
+        });
+      else if (typeof part.text !== 'string')
+        ctx.addIssue({ code: 'custom', path: ['text'], message: `a '${part.type}' part needs 'text', a string` });
+    })
+    .transform((part) => part.text as string);
+}

@@ -2,7 +2,7 @@
 // function tools, text.format) and the response object with its output items and usage.
 import { z } from 'zod';
 import type { ChatTokenLogprob } from './chat.ts';
-import { UsageSchema } from './common.ts';
+import { textOnlyPart, UsageSchema } from './common.ts';
 
 const JsonSchemaObject = z.record(z.string(), z.unknown());
 const ToolName = z
@@ -10,19 +10,7 @@ const ToolName = z
   .regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, underscores, dots or dashes');
 
 /** Text parts of an input message; an image or file part gets its own refusal. */
-const InputPart = z
-  .object({ type: z.string(), text: z.unknown().optional() })
-  .superRefine((part, ctx) => {
-    if (part.type !== 'input_text' && part.type !== 'output_text' && part.type !== 'text')
-      ctx.addIssue({
-        code: 'custom',
-        path: ['type'],
-        message: `content parts of type '${part.type}' are not supported: this API takes text only; send {"type": "input_text", "text": ...}`,
-      });
-    else if (typeof part.text !== 'string')
-      ctx.addIssue({ code: 'custom', path: ['text'], message: 'a text part needs text, a string' });
-  })
-  .transform((part) => part.text as string);
+const InputPart = textOnlyPart(['input_text', 'output_text', 'text']);
 
 const MessageItem = z.object({
   type: z.literal('message').optional(),
