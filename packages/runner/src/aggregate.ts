@@ -93,7 +93,9 @@ export class ChatAggregator {
     () => ({ content: '', reasoning: null, toolCalls: [], logprobs: null }),
     (acc, c) => {
       acc.content += c.delta.content ?? '';
-      if (c.delta.reasoning_content) acc.reasoning = (acc.reasoning ?? '') + c.delta.reasoning_content;
+      // an upstream may send only vLLM's newer name
+      const thinking = c.delta.reasoning_content ?? c.delta.reasoning;
+      if (thinking) acc.reasoning = (acc.reasoning ?? '') + thinking;
       // Tool-call deltas as the openai client folds them: the first of an index opens the call.
       for (const d of c.delta.tool_calls ?? []) {
         const call = (acc.toolCalls[d.index] ??= {
@@ -127,7 +129,7 @@ export class ChatAggregator {
           role: 'assistant' as const,
           // a reply that is only tool calls has no content, as OpenAI answers it
           content: body.toolCalls.length > 0 && body.content.trim() === '' ? null : body.content,
-          ...(body.reasoning !== null ? { reasoning_content: body.reasoning } : {}),
+          ...(body.reasoning !== null ? { reasoning_content: body.reasoning, reasoning: body.reasoning } : {}),
           ...(body.toolCalls.length > 0 ? { tool_calls: body.toolCalls } : {}),
         },
         logprobs: body.logprobs ? { content: body.logprobs } : null,

@@ -592,6 +592,31 @@ describe('a server with --tool-call-parser hermes --enable-auto-tool-choice --re
     ]);
   });
 
+  it("the thinking also goes out as vLLM's newer `reasoning`; include_reasoning false leaves it out", async () => {
+    const thinking = {
+      model: MODEL,
+      messages: ask('a frog'),
+      max_tokens: 40,
+      temperature: 0,
+      structured_outputs: { grammar: 'root ::= "<think>" [a-z ]+ "</think>" [a-z ]+' },
+    };
+    type Message = { content: string | null; reasoning?: string; reasoning_content?: string };
+    const messageOf = async (extra: object) =>
+      ((await parsingClient.chat.completions.create({ ...thinking, ...extra } as never)) as OpenAI.ChatCompletion)
+        .choices[0]!.message as unknown as Message;
+    const both = await messageOf({});
+    expect(both.reasoning_content).toMatch(/^[a-z ]+$/);
+    expect(both.reasoning).toBe(both.reasoning_content);
+    const left = await messageOf({ include_reasoning: false });
+    expect(left.reasoning).toBeUndefined();
+    expect(left.reasoning_content).toBeUndefined();
+    expect(left.content).toBe(both.content);
+    // an earlier turn's `reasoning` is taken as its reasoning_content
+    expect(
+      (await messageOf({ messages: [...ask('a frog'), { role: 'assistant', content: 'ok', reasoning: 'hm' }, { role: 'user', content: 'more' }] })).content,
+    ).not.toBeNull();
+  });
+
   it('enable_thinking false: no reasoning is parsed, the think block stays in the text', async () => {
     const res = await parsingClient.chat.completions.create({
       model: MODEL,

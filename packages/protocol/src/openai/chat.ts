@@ -29,6 +29,8 @@ export const ChatMessageSchema = z.object({
   tool_call_id: z.string().optional(),
   tool_calls: z.array(ToolCallSchema).nullable().optional(),
   reasoning_content: z.string().nullable().optional(),
+  /** vLLM's newer name for reasoning_content. */
+  reasoning: z.string().nullable().optional(),
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
@@ -50,6 +52,10 @@ export const ChatCompletionRequestSchema = z.strictObject({
   add_special_tokens: z.boolean().nullable().optional(),
   chat_template: z.string().nullable().optional(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullable().optional(),
+  /** vLLM: false leaves the thinking out of the answer (it is still generated). */
+  include_reasoning: z.boolean().nullable().optional(),
+  /** OpenAI's, passed to the chat template as the variable reasoning_effort. */
+  reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high']).nullable().optional(),
 }).superRefine(refineStreamOptions);
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
@@ -77,6 +83,7 @@ export const ChatCompletionSchema = z.object({
         role: z.literal('assistant'),
         content: z.string().nullable(),
         reasoning_content: z.string().nullable().optional(),
+        reasoning: z.string().nullable().optional(),
         tool_calls: z.array(ToolCallSchema).optional(),
       }),
       logprobs: ChatLogprobsSchema.nullable(),
@@ -103,6 +110,7 @@ export const ChatCompletionChunkSchema = z.object({
         role: z.literal('assistant').optional(),
         content: z.string().nullable().optional(),
         reasoning_content: z.string().nullable().optional(),
+        reasoning: z.string().nullable().optional(),
         tool_calls: z.array(ToolCallDeltaSchema).optional(),
       }),
       logprobs: ChatLogprobsSchema.nullable(),

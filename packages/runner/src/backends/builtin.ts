@@ -381,7 +381,10 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
         `${structured.param} cannot be combined with tool_choice '${tools.mode.kind}': the tool call is the output`,
         structured.param,
       );
-    const kwargs = req.chat_template_kwargs ?? undefined;
+    // reasoning_effort reaches the template as a variable (templates that know it read it), as in vLLM
+    const kwargs = req.reasoning_effort
+      ? { reasoning_effort: req.reasoning_effort, ...(req.chat_template_kwargs ?? {}) }
+      : (req.chat_template_kwargs ?? undefined);
     const reasoningParser =
       kwargs?.enable_thinking !== false ? (this.opts.reasoning_parser ?? null) : null;
     const promptIds = await this.chatPromptIds(
@@ -437,7 +440,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
           choices: [
             {
               index: e.index,
-              delta: chatDelta(parts),
+              delta: chatDelta(parts, req.include_reasoning !== false),
               logprobs: topK !== null ? { content: chatLogprobs(e.logprobs, texts, topK) } : null,
               finish_reason:
                 e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
@@ -644,7 +647,9 @@ function echoText(messages: ChatMessage[]): string {
  * A message as chat templates expect it: OpenAI's 'developer' role as 'system', and an assistant's
  * tool-call arguments as objects (templates write them with tojson), as vLLM passes them.
  */
-function templateMessage(m: ChatMessage): Record<string, unknown> {
+function templateMessage(message: ChatMessage): Record<string, unknown> {
+  // vLLM's newer name for the thinking of an earlier turn; templates read reasoning_content
+  const m = message.reasoning != null && message.reasoning_content == null ? { ...message, reasoning_content: message.reasoning } : message;
   const role = m.role === 'developer' ? 'system' : m.role;
   if (!m.tool_calls?.length) return { ...m, role };
   const toolCalls = m.tool_calls.map((c) => {
@@ -667,10 +672,17 @@ function mergeParts(a: ChatDeltaParts, b: ChatDeltaParts): ChatDeltaParts {
   };
 }
 
-/** A chunk's delta: content always (as before), reasoning and tool calls when there are any. */
-function chatDelta(parts: ChatDeltaParts): ChatCompletionChunk['choices'][number]['delta'] {
+/**
+ * A chunk's delta: content always (as before), reasoning and tool calls when there are any. The
+ * thinking goes out under both of vLLM's names (reasoning_content, and reasoning, its newer one),
+ * unless the request asked for none (include_reasoning: false).
+ */
+function chatDelta(parts: ChatDeltaParts, includeReasoning: boolean): ChatCompletionChunk['choices'][number]['delta'] {
   const delta: ChatCompletionChunk['choices'][number]['delta'] = { content: parts.content };
-  if (parts.reasoning) delta.reasoning_content = parts.reasoning;
+  if (parts.reasoning && includeReasoning) {
+    delta.reasoning_content = parts.reasoning;
+    delta.reasoning = parts.reasoning;
+  }
   if (parts.toolCalls.length > 0) delta.tool_calls = parts.toolCalls;
   return delta;
 }

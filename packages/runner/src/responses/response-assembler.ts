@@ -73,7 +73,8 @@ export class ResponseAssembler {
     if (chunk.usage) this.response.usage = responseUsage(chunk.usage);
     for (const choice of chunk.choices) {
       const d = choice.delta;
-      if (d.reasoning_content) out.push(...this.reasoning(d.reasoning_content));
+      const thinking = d.reasoning_content ?? d.reasoning;
+      if (thinking) out.push(...this.reasoning(thinking));
       if (d.content) out.push(...this.text(d.content, choice.logprobs?.content ?? null));
       for (const call of d.tool_calls ?? []) out.push(...this.call(call));
       if (choice.finish_reason === 'length') {

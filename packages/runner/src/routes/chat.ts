@@ -17,7 +17,7 @@ const chatKind: GenerationKind<ChatCompletionRequest, ChatCompletionChunk> = {
     chunk.choices.some(
       (c) =>
         (c.delta.content ?? '') !== '' ||
-        (c.delta.reasoning_content ?? '') !== '' ||
+        (c.delta.reasoning_content ?? c.delta.reasoning ?? '') !== '' ||
         (c.delta.tool_calls?.length ?? 0) > 0 ||
         (c.logprobs?.content?.length ?? 0) > 0,
     ),
