@@ -6,6 +6,7 @@ import { requireApiKey } from './auth.ts';
 import type { RunnerContext } from './runner-context.ts';
 import { chatCompletionsHandler } from './routes/chat.ts';
 import { completionsHandler } from './routes/completions.ts';
+import { invocationsHandler } from './routes/invocations.ts';
 import { responsesHandler } from './routes/responses.ts';
 import {
   healthHandler,
@@ -40,21 +41,31 @@ export function createApp(ctx: RunnerContext): express.Express {
   app.use(express.json({ limit: ctx.maxBodyBytes, type: () => true }));
 
   app.get('/health', healthHandler(ctx));
+  // SageMaker's health probe, as vLLM answers it
+  app.all('/ping', healthHandler(ctx));
   app.get('/version', versionHandler(ctx));
   app.get('/metrics', metricsHandler(ctx));
 
   if (ctx.apiKey) {
     const auth = requireApiKey(ctx.apiKey);
     app.use('/v1', auth);
-    app.use(['/tokenize', '/detokenize', '/score', '/rerank'], auth);
+    app.use(['/tokenize', '/detokenize', '/score', '/rerank', '/invocations'], auth);
   }
+  const routes = {
+    chat: chatCompletionsHandler(ctx),
+    completions: completionsHandler(ctx),
+    embeddings: embeddingsHandler(ctx),
+    rerank: rerankHandler(ctx),
+    score: scoreHandler(ctx),
+  };
   app.get('/v1/models', modelsHandler(ctx));
-  app.post('/v1/chat/completions', chatCompletionsHandler(ctx));
-  app.post('/v1/completions', completionsHandler(ctx));
+  app.post('/v1/chat/completions', routes.chat);
+  app.post('/v1/completions', routes.completions);
   app.post('/v1/responses', responsesHandler(ctx));
-  app.post('/v1/embeddings', embeddingsHandler(ctx));
-  app.post(['/v1/rerank', '/rerank', '/v2/rerank'], rerankHandler(ctx));
-  app.post(['/score', '/v1/score'], scoreHandler(ctx));
+  app.post('/v1/embeddings', routes.embeddings);
+  app.post(['/v1/rerank', '/rerank', '/v2/rerank'], routes.rerank);
+  app.post(['/score', '/v1/score'], routes.score);
+  app.post('/invocations', invocationsHandler(routes));
   app.post('/tokenize', tokenizeHandler(ctx));
   app.post('/detokenize', detokenizeHandler(ctx));
   app.use(notFoundHandler);

@@ -148,6 +148,12 @@ describe('remote backend', () => {
 
   it('checks its own key and model names before forwarding', async () => {
     expect((await fetch(`${front.url}/v1/models`)).status).toBe(401);
+    const invocation = await fetch(`${front.url}/invocations`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: 'stories', prompt: 'x' }),
+    });
+    expect(invocation.status).toBe(401);
     await expect(client.completions.create({ model: 'other', prompt: 'x' })).rejects.toMatchObject({
       status: 404,
     });

@@ -588,6 +588,31 @@ describe('chat completions', () => {
   });
 });
 
+describe("SageMaker's /ping and /invocations, as vLLM serves them", () => {
+  it('answers /invocations as the route its body is for, and /ping as /health', async () => {
+    expect((await fetch(`${server.url}/ping`)).status).toBe(200);
+    expect((await fetch(`${server.url}/ping`, { method: 'POST' })).status).toBe(200);
+    const ask = { model: MODEL, max_tokens: 6, temperature: 0 };
+    const viaCompletions = await post('/v1/completions', { ...ask, prompt: once.prompt_text });
+    const completion = await post('/invocations', { ...ask, prompt: once.prompt_text });
+    expect(completion.status).toBe(200);
+    expect(completion.body.object).toBe('text_completion');
+    expect((completion.body.choices as Array<{ text: string }>)[0]!.text).toBe(
+      (viaCompletions.body.choices as Array<{ text: string }>)[0]!.text,
+    );
+    const chat = await post('/invocations', { ...ask, messages: [{ role: 'user', content: 'Hi' }] });
+    expect(chat.status).toBe(200);
+    expect(chat.body.object).toBe('chat.completion');
+    const unknown = await post('/invocations', { model: MODEL, what: 1 });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/cannot tell which API/);
+    // a bad body for the route it names is that route's own 400
+    const bad = await post('/invocations', { model: MODEL, prompt: 'x', max_tokens: -1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.param).toBe('max_tokens');
+  });
+});
+
 describe('tokenize, detokenize, models, health, version, metrics', () => {
   it('tokenizes as transformers does and detokenizes back', async () => {
     const tok = (await post('/tokenize', { model: MODEL, prompt: once.prompt_text }))
