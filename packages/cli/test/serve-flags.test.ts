@@ -8,6 +8,15 @@ import { serveOptionsFromArgv } from '../src/commands/serve.ts';
 const PAGODA = fileURLToPath(new URL('../../../bin/pagoda', import.meta.url));
 
 describe('serveOptionsFromArgv', () => {
+  it("takes vllm serve's flags that change nothing here, and keeps them for the vllm backend", () => {
+    const opts = serveOptionsFromArgv(['/m', '--trust-remote-code', '--disable-log-requests', '--swap-space', '4', '--uvicorn-log-level', 'warning']);
+    if (opts === 'help') throw new Error('parsed as --help');
+    expect(opts.vllm_only_flags).toEqual(['--trust-remote-code', '--disable-log-requests', '--uvicorn-log-level', 'warning', '--swap-space', '4']);
+    const plain = serveOptionsFromArgv(['/m']);
+    if (plain === 'help') throw new Error('parsed as --help');
+    expect(plain.vllm_only_flags).toEqual([]);
+  });
+
   it('maps every vLLM flag', () => {
     const opts = serveOptionsFromArgv([
       '/m',
@@ -75,7 +84,7 @@ describe('serveOptionsFromArgv', () => {
   });
 
   it('names an unknown flag', () => {
-    expect(() => serveOptionsFromArgv(['/m', '--swap-space', '4'])).toThrow(/--swap-space/);
+    expect(() => serveOptionsFromArgv(['/m', '--spec-decoding', '4'])).toThrow(/--spec-decoding/);
   });
 
   it('names a flag with a bad value', () => {

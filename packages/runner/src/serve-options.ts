@@ -38,6 +38,8 @@ export const ServeOptionsSchema = z.object({
   enable_auto_tool_choice: z.boolean().optional(),
   /** vLLM's --reasoning-parser: <think> blocks go to reasoning_content. */
   reasoning_parser: z.enum(['qwen3', 'deepseek_r1']).optional(),
+  /** Flags of `vllm serve` with nothing to do here (see the CLI); the vllm backend passes them on. */
+  vllm_only_flags: z.array(z.string()).default([]),
   /** vLLM's --allowed-origins: web origins whose pages may call (CORS); any by default, as vLLM. */
   allowed_origins: z.array(z.string().min(1)).default(['*']),
   /** vLLM's --generation-config: sampling defaults from generation_config.json ("auto": the model's, "vllm": none, or a folder). */

@@ -92,6 +92,23 @@ describe('argument mapping', () => {
       '--chat-template',
       '/t.jinja',
     ]);
+    // vLLM-only flags (taken so vllm scripts run) and the generation config go on to vllm
+    const more = ServeOptionsSchema.parse({
+      model: 'm',
+      backend: 'vllm',
+      vllm_only_flags: ['--trust-remote-code', '--swap-space', '8'],
+      generation_config: 'vllm',
+      override_generation_config: { temperature: 0.5 },
+    });
+    expect(vllmArgs(more, 1).slice(6)).toEqual([
+      '--generation-config',
+      'vllm',
+      '--override-generation-config',
+      '{"temperature":0.5}',
+      '--trust-remote-code',
+      '--swap-space',
+      '8',
+    ]);
     // The API key stays with the runner: the child listens on loopback only.
     expect(vllmArgs(ServeOptionsSchema.parse({ model: 'm', api_key: 'secret' }), 1)).not.toContain(
       'secret',

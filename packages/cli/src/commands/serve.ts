@@ -10,6 +10,23 @@ import { describeZodError, KV_CACHE_DTYPES, parseAllowedOrigins } from '@pagoda/
 import { ENGINE_FLAGS, prefixCaching } from '../engine-flags.ts';
 import { commandLogger } from '../log-output.ts';
 
+/**
+ * vLLM flags that scripts written for `vllm serve` carry and that change nothing here (no model code
+ * is run, so nothing to trust; logging, swap and the web server are this runner's own). They are
+ * taken so such a script runs, named in a warning, and passed on to vllm by the vllm backend.
+ */
+const VLLM_ONLY_FLAGS = {
+  'trust-remote-code': { type: 'boolean' },
+  'disable-log-requests': { type: 'boolean' },
+  'enable-log-requests': { type: 'boolean' },
+  'disable-log-stats': { type: 'boolean' },
+  'disable-uvicorn-access-log': { type: 'boolean' },
+  'disable-fastapi-docs': { type: 'boolean' },
+  'uvicorn-log-level': { type: 'string' },
+  'swap-space': { type: 'string' },
+  'max-log-len': { type: 'string' },
+} as const;
+
 const FLAGS = {
   backend: { type: 'string' },
   host: { type: 'string' },
@@ -23,6 +40,7 @@ const FLAGS = {
   'tool-call-parser': { type: 'string' },
   'enable-auto-tool-choice': { type: 'boolean' },
   'reasoning-parser': { type: 'string' },
+  ...VLLM_ONLY_FLAGS,
   'generation-config': { type: 'string' },
   'allowed-origins': { type: 'string' },
   'override-generation-config': { type: 'string' },
@@ -53,6 +71,7 @@ Serves one model over an OpenAI-compatible API (like \`vllm serve\`). <model> is
   --reasoning-parser qwen3|deepseek_r1          <think> blocks into reasoning_content
   --generation-config auto|vllm|DIR   sampling defaults from generation_config.json (default auto: the model's)
   --override-generation-config JSON   e.g. '{"temperature": 0.5}' over those defaults
+  --trust-remote-code --disable-log-requests --swap-space N ...   vllm serve flags with nothing to do here (warned)
   --allowed-origins LIST   web origins whose pages may call (CORS): '["https://app.example"]' or a,b (default *)
   --cpu-threads N                CPU engine threads (default: all cores but one, kept for HTTP)
   --max-waiting-requests N       requests allowed to wait before 429 (default: no bound)
@@ -76,6 +95,17 @@ function number(values: Values, flag: keyof Values): number | undefined {
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n))
     throw new Error(`--${flag} takes a number, got '${String(raw)}'`);
   return n;
+}
+
+/** The vLLM-only flags given, as command-line words (for the warning and for vllm itself). */
+function vllmOnlyFlags(values: Values): string[] {
+  const out: string[] = [];
+  for (const flag of Object.keys(VLLM_ONLY_FLAGS) as Array<keyof typeof VLLM_ONLY_FLAGS>) {
+    const value = values[flag];
+    if (value === undefined || value === false) continue;
+    out.push(`--${flag}`, ...(typeof value === 'string' ? [value] : []));
+  }
+  return out;
 }
 
 function origins(raw: string | undefined): string[] | undefined {
@@ -145,6 +175,7 @@ export function serveOptionsFromArgv(argv: string[]): ServeOptionsInput | 'help'
     enable_auto_tool_choice: values['enable-auto-tool-choice'],
     reasoning_parser: values['reasoning-parser'] as ServeOptionsInput['reasoning_parser'],
     generation_config: values['generation-config'],
+    vllm_only_flags: vllmOnlyFlags(values),
     allowed_origins: origins(values['allowed-origins']),
     override_generation_config: jsonObject(values, 'override-generation-config'),
     chat_template_advice: process.env.PAGODA_CHAT_TEMPLATE_ADVICE || undefined,
@@ -180,6 +211,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   // Readable lines on a terminal; JSON lines under a worker, which reads them for load progress.
   const log = commandLogger('runner', process.env.PAGODA_LOG_LEVEL, process.stderr);
+  if (input.vllm_only_flags?.length && input.backend !== 'vllm')
+    log.warn({ flags: input.vllm_only_flags }, 'vLLM flags that change nothing here, ignored');
   const runner = await startRunner(input, log);
   let stopping = false;
   const stop = async (signal: string) => {

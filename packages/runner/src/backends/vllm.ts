@@ -31,6 +31,7 @@ export function vllmArgs(opts: ServeOptions, port: number): string[] {
   if (opts.generation_config !== 'auto') flag('generation-config', opts.generation_config);
   if (opts.override_generation_config)
     flag('override-generation-config', JSON.stringify(opts.override_generation_config));
+  args.push(...opts.vllm_only_flags);
   return args;
 }
 
