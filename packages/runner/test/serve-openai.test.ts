@@ -491,6 +491,29 @@ describe('chat completions', () => {
     expect(many.body.error.param).toBe('prompt_logprobs');
   });
 
+  it("gives the template vLLM's documents and OpenAI's reasoning_effort as variables", async () => {
+    const template =
+      '{% for d in documents or [] %}[{{ d.title }}: {{ d.text }}] {% endfor %}{{ reasoning_effort or "" }}{% for m in messages %}{{ m.content }}{% endfor %}';
+    const promptTokens = async (extra: object) => {
+      const res = await post('/v1/chat/completions', {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'Once upon a time' }],
+        max_tokens: 1,
+        chat_template: template,
+        ...extra,
+      });
+      expect(res.status).toBe(200);
+      return (res.body.usage as { prompt_tokens: number }).prompt_tokens;
+    };
+    const tokens = async (text: string) =>
+      ((await post('/tokenize', { model: MODEL, prompt: text, add_special_tokens: false })).body as { count: number }).count;
+    const plain = await promptTokens({});
+    expect(plain).toBe(await tokens('Once upon a time'));
+    const withDocs = await promptTokens({ documents: [{ title: 'Cat', text: 'The cat sat.' }] });
+    expect(withDocs).toBe(await tokens('[Cat: The cat sat.] Once upon a time'));
+    expect(await promptTokens({ reasoning_effort: 'high' })).toBe(await tokens('highOnce upon a time'));
+  });
+
   it('answers, with usage equal to the tokenized chat', async () => {
     const res = await client.chat.completions.create({
       model: MODEL,

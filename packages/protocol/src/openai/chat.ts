@@ -52,6 +52,8 @@ export const ChatCompletionRequestSchema = z.strictObject({
   add_special_tokens: z.boolean().nullable().optional(),
   chat_template: z.string().nullable().optional(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullable().optional(),
+  /** vLLM: passages for templates that render retrieved documents (the template variable documents). */
+  documents: z.array(z.record(z.string(), z.string())).nullable().optional(),
   /** vLLM: false leaves the thinking out of the answer (it is still generated). */
   include_reasoning: z.boolean().nullable().optional(),
   /** OpenAI's, passed to the chat template as the variable reasoning_effort. */

@@ -382,9 +382,15 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
         structured.param,
       );
     // reasoning_effort reaches the template as a variable (templates that know it read it), as in vLLM
-    const kwargs = req.reasoning_effort
-      ? { reasoning_effort: req.reasoning_effort, ...(req.chat_template_kwargs ?? {}) }
-      : (req.chat_template_kwargs ?? undefined);
+    // and vLLM's documents (retrieved passages for RAG templates) as the variable documents
+    const kwargs =
+      req.reasoning_effort || req.documents
+        ? {
+            ...(req.reasoning_effort ? { reasoning_effort: req.reasoning_effort } : {}),
+            ...(req.documents ? { documents: req.documents } : {}),
+            ...(req.chat_template_kwargs ?? {}),
+          }
+        : (req.chat_template_kwargs ?? undefined);
     const reasoningParser =
       kwargs?.enable_thinking !== false ? (this.opts.reasoning_parser ?? null) : null;
     const promptIds = await this.chatPromptIds(
