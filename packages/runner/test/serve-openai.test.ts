@@ -365,6 +365,14 @@ describe('completions', () => {
     });
     expect(outside.status).toBe(400);
     expect(outside.body.error.param).toBe('allowed_token_ids');
+    const many = await post('/v1/completions', {
+      model: MODEL,
+      prompt: 'Once',
+      max_tokens: 2,
+      bad_words: Array.from({ length: 1025 }, (_, i) => `w${i}`),
+    });
+    expect(many.status).toBe(400);
+    expect(many.body.error.param).toBe('bad_words');
   });
 
   it('the same seed gives the same sample; another seed another', async () => {

@@ -58,8 +58,8 @@ export const samplingFields = {
   spaces_between_special_tokens: z.boolean().nullable().optional(),
   /** Only these token ids may be sampled. */
   allowed_token_ids: z.array(z.number().int().min(0)).min(1).nullable().optional(),
-  /** Words the output must not contain: each one's last token is barred after its others. */
-  bad_words: z.array(z.string().min(1)).nullable().optional(),
+  /** Words the output must not contain: each one's last token is barred after its others (each step checks them all, so at most 1,024). */
+  bad_words: z.array(z.string().min(1).max(256)).max(1024).nullable().optional(),
   /** Keep only the prompt's last N tokens (-1: as many as the context holds). */
   truncate_prompt_tokens: z.number().int().min(-1).nullable().optional(),
   /** Logprobs name tokens "token_id:<id>" rather than by their text. */
