@@ -81,17 +81,20 @@ interface FoldedMessage {
   reasoning: string | null;
   toolCalls: ToolCall[];
   logprobs: ChatTokenLogprob[] | null;
+  tokenIds: number[] | null;
 }
 
 export class ChatAggregator {
   private promptLogprobs: PromptLogprobs | null = null;
+  private promptTokenIds: number[] | null = null;
   private readonly folder = new ChunkFolder<
     ChatCompletionChunk['choices'][number],
     FoldedMessage,
     ChatFinish
   >(
-    () => ({ content: '', reasoning: null, toolCalls: [], logprobs: null }),
+    () => ({ content: '', reasoning: null, toolCalls: [], logprobs: null, tokenIds: null }),
     (acc, c) => {
+      if (c.token_ids) (acc.tokenIds ??= []).push(...c.token_ids);
       acc.content += c.delta.content ?? '';
       // an upstream may send only vLLM's newer name
       const thinking = c.delta.reasoning_content ?? c.delta.reasoning;
@@ -113,6 +116,7 @@ export class ChatAggregator {
 
   add(chunk: ChatCompletionChunk): void {
     if (chunk.prompt_logprobs) this.promptLogprobs = chunk.prompt_logprobs;
+    if (chunk.prompt_token_ids) this.promptTokenIds = chunk.prompt_token_ids;
     this.folder.add(chunk);
   }
 
@@ -135,9 +139,11 @@ export class ChatAggregator {
         logprobs: body.logprobs ? { content: body.logprobs } : null,
         finish_reason: finish,
         stop_reason: stopReason,
+        ...(body.tokenIds ? { token_ids: body.tokenIds } : {}),
       })),
       usage: f.usage,
       ...(this.promptLogprobs ? { prompt_logprobs: this.promptLogprobs } : {}),
+      ...(this.promptTokenIds ? { prompt_token_ids: this.promptTokenIds } : {}),
     };
   }
 }
@@ -145,13 +151,21 @@ export class ChatAggregator {
 export class CompletionAggregator {
   private readonly folder = new ChunkFolder<
     CompletionChunk['choices'][number],
-    { text: string; logprobs: CompletionLogprobs | null; promptLogprobs: PromptLogprobs | null },
+    {
+      text: string;
+      logprobs: CompletionLogprobs | null;
+      promptLogprobs: PromptLogprobs | null;
+      promptTokenIds: number[] | null;
+      tokenIds: number[] | null;
+    },
     CompletionFinish
   >(
-    () => ({ text: '', logprobs: null, promptLogprobs: null }),
+    () => ({ text: '', logprobs: null, promptLogprobs: null, promptTokenIds: null, tokenIds: null }),
     (acc, c) => {
       acc.text += c.text;
       if (c.prompt_logprobs) acc.promptLogprobs = c.prompt_logprobs;
+      if (c.prompt_token_ids) acc.promptTokenIds = c.prompt_token_ids;
+      if (c.token_ids) (acc.tokenIds ??= []).push(...c.token_ids);
       if (c.logprobs) {
         const lp = (acc.logprobs ??= {
           tokens: [],
@@ -185,6 +199,8 @@ export class CompletionAggregator {
         finish_reason: finish,
         stop_reason: stopReason,
         ...(body.promptLogprobs ? { prompt_logprobs: body.promptLogprobs } : {}),
+        ...(body.promptTokenIds ? { prompt_token_ids: body.promptTokenIds } : {}),
+        ...(body.tokenIds ? { token_ids: body.tokenIds } : {}),
       })),
       usage: f.usage,
     };

@@ -325,6 +325,38 @@ describe('completions', () => {
     expect(barred.startsWith(', there was a')).toBe(true);
   });
 
+  it("vLLM's return_token_ids: the prompt's ids and the generated ones, whole and streamed", async () => {
+    const ask = { model: MODEL, prompt: once.prompt_text, max_tokens: 8, temperature: 0, return_token_ids: true };
+    const whole = await post('/v1/completions', ask);
+    const choice = (whole.body.choices as Array<{ prompt_token_ids: number[]; token_ids: number[] }>)[0]!;
+    expect(choice.prompt_token_ids).toEqual(once.prompt_ids);
+    expect(choice.token_ids).toEqual(once.greedy_ids.slice(0, 8));
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...ask, stream: true }),
+    });
+    const chunks = (await res.text())
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)) as { choices: Array<{ prompt_token_ids?: number[]; token_ids?: number[] }> });
+    const choices = chunks.flatMap((c) => c.choices);
+    expect(choices[0]!.prompt_token_ids).toEqual(once.prompt_ids);
+    expect(choices.slice(1).some((c) => c.prompt_token_ids)).toBe(false);
+    expect(choices.flatMap((c) => c.token_ids ?? [])).toEqual(once.greedy_ids.slice(0, 8));
+    const chat = await post('/v1/chat/completions', {
+      model: MODEL,
+      messages: [{ role: 'user', content: once.prompt_text }],
+      max_tokens: 5,
+      return_token_ids: true,
+    });
+    const usage = chat.body.usage as { prompt_tokens: number; completion_tokens: number };
+    expect((chat.body.prompt_token_ids as number[]).length).toBe(usage.prompt_tokens);
+    expect((chat.body.choices as Array<{ token_ids: number[] }>)[0]!.token_ids).toHaveLength(usage.completion_tokens);
+    const plain = await post('/v1/completions', { ...ask, return_token_ids: undefined });
+    expect((plain.body.choices as Array<Record<string, unknown>>)[0]).not.toHaveProperty('token_ids');
+  });
+
   it("vLLM's truncate_prompt_tokens keeps the prompt's last tokens", async () => {
     const junk = [400, 401, 402, 403, 404, 405, 406, 407, 408, 409];
     const long = [...junk, ...junk, ...once.prompt_ids];
@@ -514,7 +546,7 @@ describe('chat completions', () => {
       return (res.body.usage as { prompt_tokens: number }).prompt_tokens;
     };
     const tokens = async (text: string) =>
-      ((await post('/tokenize', { model: MODEL, prompt: text, add_special_tokens: false })).body as { count: number }).count;
+      ((await post('/tokenize', { model: MODEL, prompt: text, add_special_tokens: false })).body as unknown as { count: number }).count;
     const plain = await promptTokens({});
     expect(plain).toBe(await tokens('Once upon a time'));
     const withDocs = await promptTokens({ documents: [{ title: 'Cat', text: 'The cat sat.' }] });

@@ -91,12 +91,16 @@ export const ChatCompletionSchema = z.object({
       logprobs: ChatLogprobsSchema.nullable(),
       finish_reason: FinishReasonSchema,
       stop_reason: z.union([z.string(), z.number()]).nullable().optional(),
+      /** return_token_ids: the generated ids (of this chunk, when streamed). */
+      token_ids: z.array(z.number().int()).nullable().optional(),
     }),
   ),
   usage: UsageSchema.nullable().optional(),
   system_fingerprint: z.string().nullable().optional(),
   /** vLLM: the templated prompt's logprobs, when prompt_logprobs was asked for. */
   prompt_logprobs: PromptLogprobsSchema.nullable().optional(),
+  /** return_token_ids: the templated prompt's ids (on the first chunk when streamed). */
+  prompt_token_ids: z.array(z.number().int()).nullable().optional(),
 });
 export type ChatCompletion = z.infer<typeof ChatCompletionSchema>;
 
@@ -118,10 +122,14 @@ export const ChatCompletionChunkSchema = z.object({
       logprobs: ChatLogprobsSchema.nullable(),
       finish_reason: FinishReasonSchema,
       stop_reason: z.union([z.string(), z.number()]).nullable().optional(),
+      /** return_token_ids: the generated ids (of this chunk, when streamed). */
+      token_ids: z.array(z.number().int()).nullable().optional(),
     }),
   ),
   usage: UsageSchema.nullable().optional(),
   /** Only on the chunks a non-streamed answer is folded from (streams refuse prompt_logprobs). */
   prompt_logprobs: PromptLogprobsSchema.nullable().optional(),
+  /** return_token_ids: the templated prompt's ids (on the first chunk when streamed). */
+  prompt_token_ids: z.array(z.number().int()).nullable().optional(),
 });
 export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunkSchema>;

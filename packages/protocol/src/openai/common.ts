@@ -64,6 +64,8 @@ export const samplingFields = {
   truncate_prompt_tokens: z.number().int().min(-1).nullable().optional(),
   /** Logprobs name tokens "token_id:<id>" rather than by their text. */
   return_tokens_as_token_ids: z.boolean().nullable().optional(),
+  /** vLLM: the answer carries the prompt's token ids and each choice's generated ones. */
+  return_token_ids: z.boolean().nullable().optional(),
   /** Score the prompt: each prompt token's logprob and rank, with this many top alternatives (0-20). */
   prompt_logprobs: z.number().int().min(0).max(20).nullable().optional(),
 };

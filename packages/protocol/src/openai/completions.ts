@@ -64,6 +64,9 @@ export const CompletionChoiceSchema = z.object({
   stop_reason: z.union([z.string(), z.number()]).nullable().optional(),
   /** vLLM: this choice's prompt scored, when prompt_logprobs was asked for. */
   prompt_logprobs: PromptLogprobsSchema.nullable().optional(),
+  /** return_token_ids: this choice's prompt (on its first chunk when streamed) and generated ids. */
+  prompt_token_ids: z.array(z.number().int()).nullable().optional(),
+  token_ids: z.array(z.number().int()).nullable().optional(),
 });
 export type CompletionChoice = z.infer<typeof CompletionChoiceSchema>;
 

@@ -237,6 +237,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
           }
         }
       }
+      const idsSent = new Set<number>();
       const toChunk = (e: OutputEvent): CompletionChunk => {
         let logprobs = null;
         let echoed = '';
@@ -262,6 +263,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
               ...(promptK !== null && e.promptLogprobs
                 ? { prompt_logprobs: promptLogprobsOf(prompt.ids, e.promptLogprobs, texts, promptK) }
                 : {}),
+              ...(req.return_token_ids ? tokenIdsOf(e, prompt.ids, idsSent) : {}),
             },
           ],
         };
@@ -423,6 +425,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
     return this.chunkStream(ctx, 'chat.completion.chunk', [run], req.stream_options, (base) => {
       const leading: ChatCompletionChunk[] = Array.from({ length: n }, (_, i) => ({
         ...base,
+        ...(req.return_token_ids && i === 0 ? { prompt_token_ids: promptIds } : {}),
         choices: [
           {
             index: i,
@@ -451,6 +454,7 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
               finish_reason:
                 e.finish_reason === 'stop' && calledTools ? 'tool_calls' : e.finish_reason,
               stop_reason: e.stop_reason,
+              ...(req.return_token_ids ? { token_ids: e.tokenIds } : {}),
             },
           ],
         };
@@ -624,6 +628,13 @@ function toUsage(u: PromptUsage): Usage {
     total_tokens: u.prompt_tokens + u.completion_tokens,
     prompt_tokens_details: { cached_tokens: u.cached_tokens },
   };
+}
+
+/** return_token_ids on a completions choice: its generated ids, and the prompt's on its first chunk. */
+function tokenIdsOf(e: OutputEvent, promptIds: number[], sent: Set<number>): { token_ids: number[]; prompt_token_ids?: number[] } {
+  if (sent.has(e.index)) return { token_ids: e.tokenIds };
+  sent.add(e.index);
+  return { token_ids: e.tokenIds, prompt_token_ids: promptIds };
 }
 
 /** How this request's logprobs name tokens: by text, or by id when it asks so. */
