@@ -276,8 +276,8 @@ function chatAsChunk(answer: ChatCompletion): ChatCompletionChunk {
       delta: {
         role: 'assistant' as const,
         content: c.message.content,
-        ...(c.message.reasoning_content != null
-          ? { reasoning_content: c.message.reasoning_content }
+        ...((c.message.reasoning_content ?? c.message.reasoning) != null
+          ? { reasoning_content: c.message.reasoning_content ?? c.message.reasoning }
           : {}),
         ...(c.message.tool_calls?.length
           ? { tool_calls: c.message.tool_calls.map((t, index) => ({ index, ...t })) }
@@ -286,8 +286,10 @@ function chatAsChunk(answer: ChatCompletion): ChatCompletionChunk {
       logprobs: c.logprobs ?? null,
       finish_reason: c.finish_reason,
       stop_reason: c.stop_reason ?? null,
+      ...(c.token_ids ? { token_ids: c.token_ids } : {}),
     })),
     usage: answer.usage ?? null,
     prompt_logprobs: answer.prompt_logprobs ?? null,
+    ...(answer.prompt_token_ids ? { prompt_token_ids: answer.prompt_token_ids } : {}),
   };
 }
