@@ -1,8 +1,9 @@
 // Chat chunks into Responses output items: reasoning, then the message, then function calls, each
 // opened and closed once, with events whose deltas rebuild what the final object holds.
-import type { ChatCompletionChunk } from '@pagoda/protocol';
+import { ResponsesRequestSchema, type ChatCompletionChunk } from '@pagoda/protocol';
 import { describe, expect, it } from 'vitest';
 import { ResponseAssembler } from '../src/responses/response-assembler.ts';
+import { chatRequestOf } from '../src/responses/to-chat.ts';
 
 const chunk = (
   delta: ChatCompletionChunk['choices'][number]['delta'],
@@ -52,5 +53,37 @@ describe('response assembler', () => {
     }
     expect(events.at(-1)!.type).toBe('response.completed');
     expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+  });
+});
+
+describe('responses request as a chat', () => {
+  it('instructions, items, tools, format and reasoning effort become their chat fields', () => {
+    const chat = chatRequestOf(ResponsesRequestSchema.parse({
+      input: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'input_text', text: 'Weather' }, { type: 'input_text', text: '?' }] },
+        { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+        { type: 'function_call', call_id: 'c2', name: 'g', arguments: '{}' },
+        { type: 'function_call_output', call_id: 'c1', output: 'sunny' },
+        { type: 'reasoning', id: 'rs_1', summary: [] },
+      ],
+      instructions: 'You are kind.',
+      max_output_tokens: 9,
+      tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }],
+      tool_choice: { type: 'function', name: 'f' },
+      text: { format: { type: 'json_schema', name: 'x', schema: { type: 'object' } } },
+      reasoning: { effort: 'high' },
+    }));
+    expect(chat.messages[2]).toEqual({ role: 'user', content: 'Weather?' });
+    expect(chat.messages.map((m) => m.role)).toEqual(['system', 'system', 'user', 'assistant', 'tool']);
+    expect(chat.messages[3]!.tool_calls!.map((c) => c.id)).toEqual(['c1', 'c2']);
+    expect(chat.messages[4]).toMatchObject({ tool_call_id: 'c1', content: 'sunny' });
+    expect(chat).toMatchObject({
+      max_tokens: 9,
+      tool_choice: { type: 'function', function: { name: 'f' } },
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } },
+      reasoning_effort: 'high',
+      stream_options: { include_usage: true },
+    });
   });
 });

@@ -96,7 +96,12 @@ export const ResponsesRequestSchema = z
     prompt_cache_key: z.string().nullable().optional(),
     safety_identifier: z.string().nullable().optional(),
     stream_options: z.object({ include_obfuscation: z.boolean().nullable().optional() }).nullable().optional(),
-    reasoning: z.object({ effort: z.string().nullable().optional() }).loose().nullable().optional(),
+    /** effort goes to the chat template as reasoning_effort; a summary is not made here. */
+    reasoning: z
+      .object({ effort: z.enum(['none', 'minimal', 'low', 'medium', 'high']).nullable().optional() })
+      .loose()
+      .nullable()
+      .optional(),
     // Pagoda keeps no responses (as vLLM without its store): `store` is answered false.
     store: z.boolean().nullable().optional(),
     previous_response_id: z.string().nullable().optional(),

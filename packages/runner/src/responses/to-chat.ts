@@ -12,6 +12,7 @@ export function chatRequestOf(req: ResponsesRequest): ChatCompletionRequest {
   if (req.seed != null) chat.seed = req.seed;
   if (req.user != null) chat.user = req.user;
   if (req.parallel_tool_calls != null) chat.parallel_tool_calls = req.parallel_tool_calls;
+  if (req.reasoning?.effort != null) chat.reasoning_effort = req.reasoning.effort;
   if (req.tools?.length)
     chat.tools = req.tools.map(({ name, description, parameters, strict }) => ({
       type: 'function' as const,
