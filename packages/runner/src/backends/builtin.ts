@@ -383,16 +383,13 @@ export class BuiltinBackend extends BackendLifecycle implements Backend {
         `${structured.param} cannot be combined with tool_choice '${tools.mode.kind}': the tool call is the output`,
         structured.param,
       );
-    // reasoning_effort reaches the template as a variable (templates that know it read it), as in vLLM
-    // and vLLM's documents (retrieved passages for RAG templates) as the variable documents
-    const kwargs =
-      req.reasoning_effort || req.documents
-        ? {
-            ...(req.reasoning_effort ? { reasoning_effort: req.reasoning_effort } : {}),
-            ...(req.documents ? { documents: req.documents } : {}),
-            ...(req.chat_template_kwargs ?? {}),
-          }
-        : (req.chat_template_kwargs ?? undefined);
+    // reasoning_effort and vLLM's documents (passages for RAG templates) reach the template as
+    // variables of those names, as in vLLM; chat_template_kwargs win over them
+    const kwargs: Record<string, unknown> = {
+      ...(req.reasoning_effort ? { reasoning_effort: req.reasoning_effort } : {}),
+      ...(req.documents ? { documents: req.documents } : {}),
+      ...req.chat_template_kwargs,
+    };
     const reasoningParser =
       kwargs?.enable_thinking !== false ? (this.opts.reasoning_parser ?? null) : null;
     const promptIds = await this.chatPromptIds(

@@ -174,7 +174,7 @@ export class LlamaEngine implements EngineHandle {
     const evaluation = seq.evaluateWithMetadata(
       prompt.slice(evaluated) as Token[],
       { probabilities: wantLogprobs },
-      this.sampling(params, history, () => usage.completion_tokens < minTokens, () => mask),
+      this.sampling(params, history, () => usage.completion_tokens < minTokens, constraint ? () => mask : null),
     );
     try {
       for await (const out of evaluation) {
@@ -220,8 +220,10 @@ export class LlamaEngine implements EngineHandle {
     params: SamplingParams,
     history: Token[],
     holdEog: () => boolean,
-    currentMask: () => Int32Array | null,
+    currentMask: (() => Int32Array | null) | null,
   ): SequenceEvaluateOptions {
+    // A bias is built for each sampled token only where the request has something to bias.
+    const biased = (params.logit_bias?.length ?? 0) > 0 || ((params.min_tokens ?? 0) > 0 && !params.ignore_eos) || currentMask !== null;
     const penalized =
       (params.repetition_penalty ?? 1) !== 1 ||
       (params.presence_penalty ?? 0) !== 0 ||
@@ -245,18 +247,20 @@ export class LlamaEngine implements EngineHandle {
             frequencyPenalty: params.frequency_penalty ?? 0,
           }
         : undefined,
-      tokenBias: () => {
-        const bias = new this.TokenBias(this.model.tokenizer);
-        // The map llama.cpp's logit-bias sampler reads (token -> added logit). Written directly:
-        // TokenBias.set skips end-of-generation tokens, which min_tokens and grammars must bar.
-        const added = (bias as unknown as { _biases: Map<number, number> })._biases;
-        for (const [token, value] of params.logit_bias ?? []) added.set(token, value);
-        // min_tokens: end-of-generation tokens are barred until that many tokens are out.
-        if (!params.ignore_eos && holdEog()) for (const t of eogTokens) added.set(t, -Infinity);
-        const mask = currentMask();
-        if (mask) barOutside(mask, this.vocabSize, added);
-        return bias;
-      },
+      tokenBias: !biased
+        ? undefined
+        : () => {
+            const bias = new this.TokenBias(this.model.tokenizer);
+            // The map llama.cpp's logit-bias sampler reads (token -> added logit). Written directly:
+            // TokenBias.set skips end-of-generation tokens, which min_tokens and grammars must bar.
+            const added = (bias as unknown as { _biases: Map<number, number> })._biases;
+            for (const [token, value] of params.logit_bias ?? []) added.set(token, value);
+            // min_tokens: end-of-generation tokens are barred until that many tokens are out.
+            if (!params.ignore_eos && holdEog()) for (const t of eogTokens) added.set(t, -Infinity);
+            const mask = currentMask?.();
+            if (mask) barOutside(mask, this.vocabSize, added);
+            return bias;
+          },
     };
   }
 
